@@ -1,0 +1,109 @@
+import type { EntryKind, EntryPayloads } from '../core/entries.ts';
+
+/**
+ * The typed event union. Every event is one row of the append-only log with a global `seq`; the stack entries are
+ * events of type `entry` (one row, not a copy). Payload shapes are versioned by `EVENT_VERSION`: a reader meeting a
+ * higher version than it knows treats the payload as opaque rather than misreading it.
+ */
+export const EVENT_VERSION = 1;
+
+export type SessionStatus = 'running' | 'paused' | 'waiting' | 'finished' | 'failed' | 'cancelled';
+export type SessionSource = 'run' | 'chat' | 'tui' | 'rollout' | 'api';
+export type ApprovalPolicy = 'deny' | 'approve' | 'ask';
+
+export interface SessionOptions {
+  seed: number;
+  maxSteps: number;
+  approval: ApprovalPolicy;
+  /** `provider/name` overriding every persona of this session. */
+  model?: string;
+  temperature?: number;
+}
+
+export interface OtherPayloads {
+  'session.created': {
+    agent: string;
+    conversation: string;
+    title: string;
+    source: SessionSource;
+    workspace: string;
+    options: SessionOptions;
+  };
+  'session.status': { status: SessionStatus; reason?: string };
+  'conversation.created': {
+    agent: string;
+    parent: string | null;
+    parentCallId: string | null;
+    depth: number;
+    path: string;
+  };
+  'model.call': {
+    id: string;
+    ordinal: number;
+    provider: string;
+    model: string;
+    simulated: boolean;
+    tokensIn: number;
+    tokensOut: number;
+    estimated: boolean;
+    costUsd: number;
+    latencyMs: number;
+    requestHash: string;
+    status: 'ok' | 'error';
+    error?: string;
+  };
+  'artifact.created': { hash: string; kind: string; name: string; mime: string; size: number; entry?: string };
+}
+
+export type OtherType = keyof OtherPayloads;
+export type EventType = 'entry' | OtherType;
+
+export interface EventHeader {
+  readonly seq: number;
+  readonly id: string;
+  readonly ts: number;
+  readonly v: number;
+  readonly session: string | null;
+  readonly branch: string | null;
+  readonly conversation: string | null;
+}
+
+export type EntryEvent = {
+  [K in EntryKind]: EventHeader & { readonly type: 'entry'; readonly kind: K; readonly payload: EntryPayloads[K] };
+}[EntryKind];
+
+export type OtherEvent = {
+  [T in OtherType]: EventHeader & { readonly type: T; readonly kind: null; readonly payload: OtherPayloads[T] };
+}[OtherType];
+
+export type StoredEvent = EntryEvent | OtherEvent;
+
+/** An event before the store has given it a seq. */
+export type EventDraft =
+  | {
+      [K in EntryKind]: { type: 'entry'; kind: K; payload: EntryPayloads[K]; session: string; branch: string; conversation: string };
+    }[EntryKind]
+  | {
+      [T in OtherType]: { type: T; kind?: null; payload: OtherPayloads[T]; session: string | null; branch: string | null; conversation: string | null };
+    }[OtherType];
+
+/** Ephemeral bus traffic: never stored, no seq. The committed entry holds the whole text. */
+export type EphemeralEvent =
+  | { type: 'delta'; session: string; conversation: string; agent: string; modelCall: string; text: string }
+  | { type: 'tool.started'; session: string; conversation: string; callId: string; tool: string }
+  | { type: 'step.started'; session: string; conversation: string; agent: string; ordinal: number };
+
+export interface EventFilter {
+  session?: string;
+  conversation?: string;
+  types?: readonly EventType[];
+  kinds?: readonly EntryKind[];
+}
+
+export function matchesFilter(event: StoredEvent, filter: EventFilter): boolean {
+  if (filter.session !== undefined && event.session !== filter.session) return false;
+  if (filter.conversation !== undefined && event.conversation !== filter.conversation) return false;
+  if (filter.types !== undefined && !filter.types.includes(event.type)) return false;
+  if (filter.kinds !== undefined && (event.kind === null || !filter.kinds.includes(event.kind))) return false;
+  return true;
+}

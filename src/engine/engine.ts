@@ -1,0 +1,137 @@
+import { hostname } from 'node:os';
+import { randomId } from '../core/ids.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
+import { EventBus } from '../bus/bus.ts';
+import type { SessionOptions } from '../bus/events.ts';
+import { Store } from '../store/store.ts';
+import { Scheduler } from './scheduler.ts';
+import { SessionRuntime, type EngineContext, type LeaseSettings, type StartSession, type StepTiming } from './session.ts';
+import type { Workspace } from './workspace.ts';
+
+export interface EngineOptions {
+  readonly workspace: Workspace;
+  /** An open store to use; otherwise the workspace's database is opened. */
+  readonly store?: Store;
+  readonly clock?: Clock;
+  readonly concurrency?: number;
+  readonly leaseTtlMs?: number;
+  readonly heartbeatMs?: number;
+  readonly onStepTiming?: (timing: StepTiming) => void;
+  readonly appVersion?: string;
+}
+
+/**
+ * The engine in one process: the store, the bus, one scheduler for every session this process drives, and the
+ * commands front ends call (start, attach, respond, cancel). Sessions driven elsewhere are read through the store.
+ */
+export class Engine {
+  readonly store: Store;
+  readonly bus: EventBus;
+  readonly workspace: Workspace;
+  readonly scheduler: Scheduler;
+  private readonly ctx: EngineContext;
+  private readonly sessions = new Map<string, SessionRuntime>();
+  private readonly ownsStore: boolean;
+
+  constructor(options: EngineOptions) {
+    this.workspace = options.workspace;
+    this.ownsStore = options.store === undefined;
+    this.store = options.store ?? new Store({ path: options.workspace.dbPath, ...(options.appVersion === undefined ? {} : { appVersion: options.appVersion }) });
+    this.bus = new EventBus(this.store);
+    const config = options.workspace.config;
+    const providerConcurrency: Record<string, number> = {};
+    for (const [id, p] of Object.entries(config.providers)) if (p.concurrency !== undefined) providerConcurrency[id] = p.concurrency;
+    this.scheduler = new Scheduler({ concurrency: options.concurrency ?? config.concurrency, providerConcurrency });
+    const lease: LeaseSettings = {
+      owner: `${hostname()}:${process.pid}:${randomId('', 6)}`,
+      host: hostname(),
+      pid: process.pid,
+      ttlMs: options.leaseTtlMs ?? 15_000,
+      heartbeatMs: options.heartbeatMs ?? 5_000,
+      isAlive: processIsAlive,
+    };
+    this.ctx = {
+      store: this.store,
+      bus: this.bus,
+      workspace: this.workspace,
+      clock: options.clock ?? systemClock,
+      scheduler: this.scheduler,
+      lease,
+      ...(options.onStepTiming === undefined ? {} : { onStepTiming: options.onStepTiming }),
+    };
+  }
+
+  /** Default options for a new session, from the workspace config. */
+  sessionOptions(overrides: Partial<SessionOptions> = {}): SessionOptions {
+    const config = this.workspace.config;
+    return {
+      seed: overrides.seed ?? Math.floor(Math.random() * 2 ** 31),
+      maxSteps: overrides.maxSteps ?? config.max_steps,
+      approval: overrides.approval ?? config.approval,
+      ...(overrides.model === undefined ? {} : { model: overrides.model }),
+      ...(overrides.temperature === undefined ? {} : { temperature: overrides.temperature }),
+    };
+  }
+
+  /** Starts a session and drives it in this process. */
+  start(spec: StartSession): SessionRuntime {
+    // Fail on an unknown provider before anything is written.
+    this.workspace.providers.resolve(spec.options.model ?? this.workspace.persona(spec.agent).model);
+    const runtime = SessionRuntime.start(this.ctx, spec);
+    this.sessions.set(runtime.id, runtime);
+    return runtime;
+  }
+
+  /** Takes over a stored session (its lease must be free, expired, or held by a dead process) and drives it. */
+  async attach(sessionId: string, options: { retryFailed?: boolean; maxSteps?: number } = {}): Promise<SessionRuntime> {
+    const existing = this.sessions.get(sessionId);
+    if (existing !== undefined && existing.error === undefined) return existing;
+    const runtime = await SessionRuntime.load(this.ctx, this.store.sessions.resolve(sessionId).id, options);
+    this.sessions.set(runtime.id, runtime);
+    return runtime;
+  }
+
+  get(sessionId: string): SessionRuntime | undefined {
+    return this.sessions.get(sessionId);
+  }
+
+  /**
+   * Adopts sessions left running by a process that is gone (its lease expired, or its pid is dead on this host)
+   * and continues them. Returns the ids taken over.
+   */
+  async adoptOrphans(): Promise<string[]> {
+    const adopted: string[] = [];
+    const now = this.ctx.clock.now();
+    for (const row of this.store.sessions.unfinished()) {
+      if (this.sessions.has(row.id)) continue;
+      const holder = this.store.leases.holder(row.id);
+      if (holder !== undefined && holder.expiresAt > now && processIsAlive(holder.host, holder.pid)) continue;
+      try {
+        await this.attach(row.id);
+        adopted.push(row.id);
+      } catch {
+        // Another process won the race, or the session cannot load here; it stays as it is.
+      }
+    }
+    return adopted;
+  }
+
+  /** Stops driving every session (in-flight work is left for a resume) and closes the store if it owns it. */
+  close(): void {
+    for (const runtime of this.sessions.values()) runtime.detach();
+    this.sessions.clear();
+    if (this.ownsStore) this.store.close();
+  }
+}
+
+/** Whether a lease holder can still be alive: certain only for processes on this host. */
+export function processIsAlive(host: string, pid: number): boolean {
+  if (host !== hostname()) return true;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,1021 @@
+import type { Persona } from '../agents/persona.ts';
+import { renderSystemPrompt } from '../agents/prompt.ts';
+import type { SessionOptions, SessionSource, SessionStatus } from '../bus/events.ts';
+import type { Clock } from '../core/clock.ts';
+import type { EntryDraft, EntryPayloads } from '../core/entries.ts';
+import { P2Error, ProviderError, StoreError, UserError, messageOf } from '../core/errors.ts';
+import { sha256 } from '../core/hash.ts';
+import { newBranchId, newConversationId, newModelCallId, newSessionId, nextEventId } from '../core/ids.ts';
+import { canonicalJson, type JsonValue } from '../core/json.ts';
+import { costOf } from '../models/pricing.ts';
+import type { ModelRequest, ModelResponse, ToolSpec } from '../models/provider.ts';
+import type { EventBus } from '../bus/bus.ts';
+import type { Store } from '../store/store.ts';
+import type { SessionRow } from '../store/sessions.ts';
+import type { ModelCallRecord } from '../store/calls.ts';
+import { ConversationRuntime } from './conversation.ts';
+import { decide, type CallPlan, type Plan } from './decide.ts';
+import { apply, outstanding } from './fsm.ts';
+import type { Scheduler } from './scheduler.ts';
+import { runTool, type ToolRun } from './tool-runner.ts';
+import { toolSpecsFor } from './tool-specs.ts';
+import type { Workspace } from './workspace.ts';
+
+export interface LeaseSettings {
+  readonly owner: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly ttlMs: number;
+  readonly heartbeatMs: number;
+  isAlive(host: string, pid: number): boolean;
+}
+
+export interface StepTiming {
+  readonly totalMs: number;
+  readonly modelMs: number;
+}
+
+export interface EngineContext {
+  readonly store: Store;
+  readonly bus: EventBus;
+  readonly workspace: Workspace;
+  readonly clock: Clock;
+  readonly scheduler: Scheduler;
+  readonly lease: LeaseSettings;
+  readonly onStepTiming?: (timing: StepTiming) => void;
+}
+
+export interface StartSession {
+  readonly agent: string;
+  readonly message: string;
+  readonly source: SessionSource;
+  readonly title?: string;
+  readonly options: SessionOptions;
+}
+
+/** One commit's bookkeeping: its time, the conversations it touched, what to do once it is durable. */
+interface Txn {
+  readonly now: number;
+  readonly touched: Set<ConversationRuntime>;
+  readonly after: (() => void)[];
+}
+
+const POLICY_ANSWERS = {
+  approve: 'Yes. (Answered by the approval policy: no user is at a terminal.)',
+  deny: 'No. (Answered by the approval policy: no user is at a terminal; continue without the user.)',
+} as const;
+
+/**
+ * Drives one session in this process: holds its lease, keeps an in-memory projection of its conversations, runs
+ * their steps when the scheduler says so, and writes every change through two-phase commits (decide: the model
+ * call, its entries and an intent per call; settle: results), so a process killed at any instant loses nothing
+ * committed and repeats no effect.
+ */
+export class SessionRuntime {
+  readonly id: string;
+  readonly branch: string;
+  private row: SessionRow;
+  private readonly conversations = new Map<string, ConversationRuntime>();
+  private root!: ConversationRuntime;
+  private readonly abort = new AbortController();
+  private paused = false;
+  private detached = false;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private totalSteps = 0;
+  private status: SessionStatus;
+  private idleWaiters: (() => void)[] = [];
+  private readonly specCache = new Map<string, { specs: ToolSpec[]; hash: string; system: string }>();
+  /** Set when the runtime stopped on an error it cannot continue past (a lost lease, a failed commit). */
+  error: P2Error | undefined;
+
+  private readonly ctx: EngineContext;
+
+  private constructor(ctx: EngineContext, row: SessionRow) {
+    this.ctx = ctx;
+    this.id = row.id;
+    this.branch = row.headBranch;
+    this.row = row;
+    this.status = row.status;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Creating and loading
+
+  /** Starts a session: its row, main branch, root conversation and first user message, in one commit. */
+  static start(ctx: EngineContext, spec: StartSession): SessionRuntime {
+    const persona = ctx.workspace.persona(spec.agent);
+    const now = ctx.clock.now();
+    const id = newSessionId();
+    const branch = newBranchId();
+    const rootId = newConversationId();
+    const row: SessionRow = {
+      id,
+      createdAt: now,
+      updatedAt: now,
+      agent: persona.id,
+      rootConversation: rootId,
+      headBranch: branch,
+      title: spec.title ?? spec.message.split('\n')[0]!.slice(0, 80),
+      source: spec.source,
+      status: 'running',
+      statusReason: null,
+      options: spec.options,
+      workspace: ctx.workspace.root,
+    };
+    const runtime = new SessionRuntime(ctx, row);
+    ctx.store.write(() => {
+      runtime.claimLease(now);
+      ctx.store.sessions.createSession(row);
+      ctx.store.sessions.createBranch({ id: branch, session: id, parent: null, forkSeq: null, label: 'main', overrides: {}, createdBy: spec.source, createdAt: now }, []);
+      ctx.store.append(
+        {
+          type: 'session.created',
+          payload: { agent: persona.id, conversation: rootId, title: row.title, source: spec.source, workspace: ctx.workspace.root, options: spec.options },
+          session: id,
+          branch,
+          conversation: null,
+        },
+        now,
+      );
+      const tx: Txn = { now, touched: new Set(), after: [] };
+      runtime.root = runtime.createConversation(tx, rootId, persona, null, null);
+      runtime.appendEntry(tx, runtime.root, { kind: 'user_message', payload: { text: spec.message } });
+      runtime.writeHeads(tx);
+    });
+    runtime.startHeartbeat();
+    runtime.ctx.scheduler.enqueue(runtime, rootId);
+    return runtime;
+  }
+
+  /**
+   * Loads a session from the store and takes it over: rebuilds every conversation from the log, then settles what
+   * a crash interrupted (pure and idempotent calls run again; effectful ones are reconciled or settled as unknown).
+   */
+  static async load(ctx: EngineContext, sessionId: string, options: { retryFailed?: boolean; maxSteps?: number } = {}): Promise<SessionRuntime> {
+    let row = ctx.store.sessions.require(sessionId);
+    if (options.maxSteps !== undefined && options.maxSteps !== row.options.maxSteps) {
+      row = { ...row, options: { ...row.options, maxSteps: options.maxSteps } };
+    }
+    const runtime = new SessionRuntime(ctx, row);
+    const now = ctx.clock.now();
+    ctx.store.write(() => {
+      runtime.claimLease(now);
+      if (options.maxSteps !== undefined) ctx.store.db.prepare('UPDATE sessions SET options = ? WHERE id = ?').run(JSON.stringify(row.options), row.id);
+    });
+    try {
+      runtime.rebuild();
+    } catch (error) {
+      runtime.releaseLease();
+      throw error;
+    }
+    runtime.startHeartbeat();
+    if (row.status === 'paused') runtime.paused = true;
+    if (row.status === 'cancelled') {
+      runtime.status = 'cancelled';
+      return runtime;
+    }
+    await runtime.recover(options.retryFailed ?? false);
+    runtime.updateStatus();
+    return runtime;
+  }
+
+  private rebuild(): void {
+    const { store, workspace } = this.ctx;
+    const segments = store.sessions.segments(this.branch);
+    const entries = store.log.visibleEntries(this.id, segments);
+    const withEntries = new Set(entries.map((e) => e.conversation));
+    for (const conv of store.sessions.conversations(this.id)) {
+      if (!withEntries.has(conv.id)) continue;
+      const persona = workspace.persona(conv.agent);
+      const parent = conv.parent === null ? null : (this.conversations.get(conv.parent) ?? null);
+      const runtime = new ConversationRuntime(conv.id, persona, parent, conv.parentCallId, conv.depth, conv.path, this.specsFor(persona).system);
+      this.conversations.set(conv.id, runtime);
+      if (parent !== null) parent.childrenByAgent.set(conv.agent, [...(parent.childrenByAgent.get(conv.agent) ?? []), runtime]);
+    }
+    const root = this.conversations.get(this.row.rootConversation);
+    if (root === undefined) throw new StoreError('E_DB_CORRUPT', `session ${this.id} has no root conversation`, { hint: 'The database may be damaged.' });
+    this.root = root;
+    for (const entry of entries) {
+      const conv = this.conversations.get(entry.conversation);
+      if (conv === undefined) continue;
+      try {
+        conv.state = apply(conv.state, entry);
+      } catch (error) {
+        throw new StoreError('E_DB_CORRUPT', `entry ${entry.seq} of conversation ${conv.id} breaks the state machine: ${messageOf(error)}`, {
+          hint: 'The database may have been edited by hand; export what you need and start a new session.',
+        });
+      }
+      conv.observe(entry);
+      if (entry.kind === 'agent_call') {
+        const child = this.conversations.get(entry.payload.child);
+        if (child !== undefined) {
+          conv.childByCall.set(entry.payload.callId, child);
+          child.parentCallId = entry.payload.callId;
+        }
+      }
+    }
+    const counts = store.db
+      .prepare("SELECT conversation_id AS c, count(*) AS n FROM model_calls WHERE session_id = ? AND status = 'ok' GROUP BY conversation_id")
+      .all(this.id) as { c: string; n: number }[];
+    for (const { c, n } of counts) {
+      const conv = this.conversations.get(c);
+      if (conv !== undefined) conv.steps = n;
+      this.totalSteps += n;
+    }
+  }
+
+  private async recover(retryFailed: boolean): Promise<void> {
+    const { store, workspace } = this.ctx;
+    const toRun: { conv: ConversationRuntime; call: ToolCallRef }[] = [];
+    const toReconcile: { conv: ConversationRuntime; call: ToolCallRef }[] = [];
+    await this.commit((tx) => {
+      for (const conv of this.conversations.values()) {
+        if (conv.state.phase !== 'waiting') continue;
+        for (const call of outstanding(conv.state)) {
+          const key = conv.callKeys.get(call.callId);
+          const intent = key === undefined ? undefined : store.calls.intent(key);
+          if (intent?.status === 'done' && intent.result !== null) {
+            conv.pendingResults.set(call.callId, intent.result);
+            continue;
+          }
+          if (call.kind === 'tool_call') {
+            if (intent === undefined || key === undefined) continue;
+            const tool = workspace.tools.get(intent.tool);
+            const ref: ToolCallRef = { callId: call.callId, key, tool: intent.tool, args: intent.args, effect: intent.effect };
+            if (tool === undefined) {
+              this.settleInTx(tx, conv, call.callId, { kind: 'tool_result', payload: { callId: call.callId, tool: intent.tool, status: 'error', error: `tool '${intent.tool}' no longer exists in this workspace` } });
+            } else if (intent.effect !== 'effectful' || intent.status === 'pending') toRun.push({ conv, call: ref });
+            else toReconcile.push({ conv, call: ref });
+          } else if (call.kind === 'agent_call') {
+            const child = conv.childByCall.get(call.callId);
+            if (child?.state.phase === 'finished') this.propagate(tx, child, 'ok');
+            else if (child?.state.phase === 'failed' && !child.state.retryable) this.propagate(tx, child, 'failed', 'the delegated agent failed');
+            else this.armDelegationTimer(tx, conv, call.callId);
+          } else {
+            this.answerByPolicyOrWait(tx, conv, call.callId);
+          }
+        }
+        this.release(tx, conv);
+      }
+    });
+    for (const { conv, call } of toRun) void this.runToolCall(conv, call);
+    for (const { conv, call } of toReconcile) void this.reconcileToolCall(conv, call);
+    for (const conv of this.conversations.values()) {
+      const failedRetryable = conv.state.phase === 'failed' && conv.state.retryable;
+      if (conv.state.phase === 'ready' || (retryFailed && failedRetryable)) this.enqueue(conv);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Reading
+
+  get session(): SessionRow {
+    return { ...this.row, status: this.status };
+  }
+
+  get rootConversation(): string {
+    return this.root.id;
+  }
+
+  get currentStatus(): SessionStatus {
+    return this.status;
+  }
+
+  /** Questions agents are waiting on, oldest first. */
+  pendingQuestions(): { callId: string; conversation: string; agent: string; question: string; deadline: number | null }[] {
+    const out: { callId: string; conversation: string; agent: string; question: string; deadline: number | null }[] = [];
+    for (const conv of this.conversations.values()) {
+      for (const [callId, q] of conv.questions) {
+        if (!conv.pendingResults.has(callId)) out.push({ callId, conversation: conv.id, agent: conv.agent, question: q.question, deadline: q.deadline });
+      }
+    }
+    return out;
+  }
+
+  /** The root conversation's latest answer. */
+  get answer(): string {
+    return this.root.state.phase === 'finished' ? this.root.lastAnswer : '';
+  }
+
+  /** Resolves when nothing is running or runnable: finished, waiting for the user, failed, paused or cancelled. */
+  idle(): Promise<SessionStatus> {
+    if (this.isIdle()) return Promise.resolve(this.status);
+    return new Promise((resolve) => this.idleWaiters.push(() => resolve(this.status)));
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Commands
+
+  /** The user's next message to the root conversation (it must have finished, failed, or be new). */
+  async send(text: string): Promise<void> {
+    this.assertDrivable();
+    const phase = this.root.state.phase;
+    if (phase !== 'finished' && phase !== 'failed' && phase !== 'idle') {
+      throw new UserError('E_CONVERSATION_BUSY', `session ${this.id} is still working on the last message (${phase})`, {
+        hint: 'Wait for it to finish, answer its question, or cancel it.',
+      });
+    }
+    await this.commit((tx) => this.appendEntry(tx, this.root, { kind: 'user_message', payload: { text } }));
+  }
+
+  /** Answers a question an agent asked. */
+  async respond(callId: string, text: string, by: 'user' | 'policy' = 'user'): Promise<void> {
+    this.assertDrivable();
+    const conv = [...this.conversations.values()].find((c) => c.questions.has(callId) && !c.pendingResults.has(callId));
+    if (conv === undefined) {
+      throw new UserError('E_SESSION_STATE', `no question '${callId}' is waiting in session ${this.id}`, { hint: 'See the open questions with: p2tui session show <id>' });
+    }
+    await this.commit((tx) => this.settleInTx(tx, conv, callId, { kind: 'user_response', payload: { callId, text, by } }));
+  }
+
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.updateStatus();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    for (const conv of this.conversations.values()) if (conv.state.phase === 'ready') this.enqueue(conv);
+    this.updateStatus();
+  }
+
+  /** Stops every step and call, settles what is outstanding as cancelled, and marks the session cancelled. */
+  async cancel(reason = 'cancelled by the user'): Promise<void> {
+    if (this.status === 'cancelled') return;
+    this.abort.abort(new UserError('E_CANCELLED', reason));
+    await this.commit((tx) => {
+      for (const conv of this.conversations.values()) this.cancelConversation(tx, conv, reason);
+    });
+    this.status = 'cancelled';
+    this.ctx.store.write(() => this.writeStatus('cancelled', reason, this.ctx.clock.now()));
+    this.notifyIdle();
+  }
+
+  /** Stops driving without changing the session: in-flight work is dropped uncommitted and picked up on resume. */
+  detach(): void {
+    if (this.detached) return;
+    this.detached = true;
+    this.abort.abort(new UserError('E_CANCELLED', 'detached'));
+    for (const conv of this.conversations.values()) conv.clearTimers();
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    if (!this.ctx.store.isClosed) this.releaseLease();
+    this.notifyIdle();
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // The step
+
+  canStep(conversation: string): boolean {
+    const conv = this.conversations.get(conversation);
+    if (conv === undefined || this.paused || this.detached || this.error !== undefined || this.status === 'cancelled') return false;
+    return conv.state.phase === 'ready' || (conv.state.phase === 'failed' && conv.state.retryable);
+  }
+
+  async step(conversation: string): Promise<void> {
+    const conv = this.conversations.get(conversation);
+    if (conv === undefined || conv.inFlight) return;
+    conv.inFlight = true;
+    const started = performance.now();
+    try {
+      await this.stepConversation(conv, started);
+    } catch (error) {
+      this.stop(error);
+    } finally {
+      conv.inFlight = false;
+      // Results that arrived during this step (answered at once by policy, say) made it ready again.
+      if (conv.state.phase === 'ready') this.enqueue(conv);
+      this.updateStatus();
+    }
+  }
+
+  private async stepConversation(conv: ConversationRuntime, started: number): Promise<void> {
+    const { ctx } = this;
+    const persona = conv.persona;
+    const budget = this.row.options.maxSteps;
+    if (this.totalSteps >= budget) {
+      await this.commit((tx) =>
+        this.fail(tx, conv, {
+          code: 'E_STEP_BUDGET',
+          message: `the session used its step budget of ${budget} model calls`,
+          retryable: true,
+          hint: `Resume with a larger budget: p2tui session resume ${this.id} --max-steps ${budget * 2}`,
+        }),
+      );
+      return;
+    }
+    if (conv.steps >= persona.policies.max_steps) {
+      await this.commit((tx) =>
+        this.fail(tx, conv, {
+          code: 'E_STEP_BUDGET',
+          message: `${conv.agent} reached its limit of ${persona.policies.max_steps} model calls in one conversation (policies.max_steps)`,
+          retryable: false,
+          hint: `Raise policies.max_steps in ${persona.source} if the task really needs more steps.`,
+        }),
+      );
+      return;
+    }
+    const modelRef = this.row.options.model ?? persona.model;
+    const { provider, model } = ctx.workspace.providers.resolve(modelRef);
+    const temperature = this.row.options.temperature ?? persona.temperature;
+    const specs = this.specsFor(persona);
+    const ordinal = conv.steps + 1;
+    const transcript = conv.transcript;
+    const request: ModelRequest = {
+      model: model.name,
+      messages: transcript.messages,
+      tools: specs.specs,
+      temperature,
+      seed: this.row.options.seed,
+      estimatedInputTokens: transcript.estimatedTokens,
+      simulation: {
+        agent: conv.agent,
+        description: persona.description,
+        script: persona.script,
+        conversationPath: conv.path,
+        ordinal,
+        taskIndex: transcript.taskIndex,
+        round: transcript.round,
+      },
+    };
+    const params = { model: modelRef, temperature, seed: this.row.options.seed, tools: specs.hash };
+    const requestHash = transcript.requestHash(params);
+    const rendered = { conversation: conv.id, through: transcript.through, entries: transcript.entries, messages: transcript.messages.length };
+    const modelCallId = newModelCallId();
+    this.totalSteps += 1;
+    conv.steps = ordinal;
+    if (ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'step.started', session: this.id, conversation: conv.id, agent: conv.agent, ordinal });
+    const onDelta = ctx.bus.hasDeltaListeners
+      ? (delta: { text: string } | { toolCall: unknown }): void => {
+          if ('text' in delta) ctx.bus.emit({ type: 'delta', session: this.id, conversation: conv.id, agent: conv.agent, modelCall: modelCallId, text: delta.text });
+        }
+      : undefined;
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(persona.policies.model_timeout_ms)]);
+    const modelStarted = performance.now();
+    let response: ModelResponse;
+    const callStartedAt = ctx.clock.now();
+    try {
+      response = await ctx.scheduler.provider(provider.id).run(() => provider.complete(request, { signal, ...(onDelta === undefined ? {} : { onDelta }) }));
+    } catch (error) {
+      this.totalSteps -= 1;
+      conv.steps = ordinal - 1;
+      if (this.abort.signal.aborted) return; // cancelled or detached: nothing to record
+      const timedOut = signal.aborted;
+      const failure = timedOut
+        ? { code: 'E_MODEL_TIMEOUT', message: `${modelRef} did not answer within ${persona.policies.model_timeout_ms} ms`, retryable: true, hint: `Resume to try again: p2tui session resume ${this.id}` }
+        : {
+            code: error instanceof P2Error ? error.code : 'E_MODEL_PROVIDER',
+            message: `${modelRef} failed: ${messageOf(error)}`,
+            retryable: error instanceof ProviderError ? error.retryable : true,
+            hint: error instanceof P2Error && error.hint !== undefined ? error.hint : `Resume to try again: p2tui session resume ${this.id}`,
+          };
+      await this.commit((tx) => {
+        this.recordModelCall(tx, conv, {
+          id: modelCallId, ordinal, provider: provider.id, model: modelRef, requestHash, rendered, params, response: null,
+          tokensIn: 0, tokensOut: 0, estimated: true, latencyMs: Math.round(performance.now() - modelStarted), status: 'error', error: failure.message, startedAt: callStartedAt,
+        }, provider.simulated);
+        this.fail(tx, conv, failure);
+      });
+      return;
+    }
+    const modelMs = performance.now() - modelStarted;
+    const plan = decide({
+      response,
+      modelCall: modelCallId,
+      steps: ordinal,
+      conversation: { id: conv.id, agent: conv.agent, depth: conv.depth, ancestors: conv.ancestors },
+      persona: {
+        tools: persona.tools,
+        agents: persona.agents,
+        canAsk: persona.policies.ask_user,
+        maxDepth: persona.policies.max_depth,
+        dedup: persona.policies.dedup,
+        reuseChildren: persona.policies.reuse_children,
+        userTimeoutMs: persona.policies.user_timeout_ms,
+      },
+      now: ctx.clock.now(),
+      lookupTool: (name) => {
+        const tool = ctx.workspace.tools.get(name);
+        if (tool === undefined) return undefined;
+        return {
+          name: tool.name,
+          effect: tool.effect,
+          dedup: tool.dedup,
+          validate: (args) => {
+            const result = tool.input.safeParse(args);
+            return result.success ? { ok: true } : { ok: false, error: result.error.issues.map((i) => `${i.path.join('.') || '(arguments)'}: ${i.message}`).join('; ') };
+          },
+        };
+      },
+      previousCall: (tool, args) => conv.effectfulCalls.get(`${tool}\n${args}`),
+      reusableChild: (agent) => conv.childrenByAgent.get(agent)?.findLast((c) => c.state.phase === 'finished')?.id,
+      newEntryId: () => nextEventId(),
+      newConversationId,
+    });
+    await this.commit((tx) => {
+      this.recordModelCall(tx, conv, {
+        id: modelCallId, ordinal, provider: provider.id, model: modelRef, requestHash, rendered, params,
+        response: { text: response.text, toolCalls: response.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })), finishReason: response.finishReason },
+        tokensIn: response.usage.inputTokens, tokensOut: response.usage.outputTokens, estimated: response.usage.estimated,
+        latencyMs: Math.round(modelMs), status: 'ok', error: null, startedAt: callStartedAt,
+      }, provider.simulated);
+      this.applyPlan(tx, conv, plan);
+    });
+    ctx.onStepTiming?.({ totalMs: performance.now() - started, modelMs });
+  }
+
+  /** The decide commit's body: the entries of a response, an intent per call, children started, results known now. */
+  private applyPlan(tx: Txn, conv: ConversationRuntime, plan: Plan): void {
+    const { store } = this.ctx;
+    const byEntry = new Map<string, CallPlan>(plan.calls.map((c) => [c.entryId, c]));
+    for (const planned of plan.entries) {
+      this.appendEntry(tx, conv, planned.draft, planned.id);
+      const call = byEntry.get(planned.id);
+      if (call === undefined) continue;
+      const immediate = call.kind === 'tool' ? call.immediate : undefined;
+      store.calls.addIntent({
+        key: call.key,
+        session: this.id,
+        branch: this.branch,
+        conversation: conv.id,
+        callId: call.callId,
+        entryId: call.entryId,
+        kind: call.kind,
+        tool: call.kind === 'tool' ? call.tool : call.kind === 'agent' ? 'delegate' : 'ask_user',
+        effect: call.kind === 'tool' ? call.effect : 'pure',
+        args: call.kind === 'tool' ? call.args : call.kind === 'agent' ? { agent: call.agent, message: call.message } : { question: call.question },
+        status: immediate === undefined ? 'pending' : 'done',
+        result: immediate ?? null,
+        createdAt: tx.now,
+      });
+      if (immediate !== undefined) conv.pendingResults.set(call.callId, immediate);
+    }
+    for (const call of plan.calls) {
+      if (call.kind === 'tool' && call.immediate === undefined) {
+        const ref: ToolCallRef = { callId: call.callId, key: call.key, tool: call.tool, args: call.args, effect: call.effect, ...(call.duplicateOf === undefined ? {} : { duplicateOf: call.duplicateOf }) };
+        tx.after.push(() => void this.runToolCall(conv, ref));
+      } else if (call.kind === 'agent') {
+        this.startDelegation(tx, conv, call);
+      } else if (call.kind === 'user') {
+        this.answerByPolicyOrWait(tx, conv, call.callId);
+      }
+    }
+    this.release(tx, conv);
+    if (conv.state.phase === 'finished') this.propagate(tx, conv, 'ok');
+  }
+
+  private startDelegation(tx: Txn, parent: ConversationRuntime, call: Extract<CallPlan, { kind: 'agent' }>): void {
+    const persona = this.ctx.workspace.persona(call.agent);
+    let child = call.reuse ? this.conversations.get(call.child) : undefined;
+    if (child === undefined) child = this.createConversation(tx, call.child, persona, parent, call.callId);
+    child.parentCallId = call.callId;
+    parent.childByCall.set(call.callId, child);
+    this.appendEntry(tx, child, { kind: 'user_message', payload: { text: call.message } });
+    if (call.refusal !== undefined) {
+      this.appendEntry(tx, child, { kind: 'failed', payload: { code: call.refusal.code, message: call.refusal.message, retryable: false } });
+      this.propagate(tx, child, 'failed', call.refusal.message);
+      return;
+    }
+    this.armDelegationTimer(tx, parent, call.callId);
+  }
+
+  /** A child's finish (or final failure) pops back to its caller as an agent_result, in the same commit. */
+  private propagate(tx: Txn, child: ConversationRuntime, status: 'ok' | 'failed', error?: string): void {
+    const parent = child.parent;
+    const callId = child.parentCallId;
+    if (parent === null || callId === null) return;
+    const payload: EntryPayloads['agent_result'] = {
+      callId,
+      agent: child.agent,
+      child: child.id,
+      status,
+      text: status === 'ok' ? child.lastAnswer : '',
+      ...(error === undefined ? {} : { error }),
+    };
+    this.settleInTx(tx, parent, callId, { kind: 'agent_result', payload });
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Tools
+
+  private async runToolCall(conv: ConversationRuntime, call: ToolCallRef): Promise<void> {
+    const { ctx } = this;
+    const tool = ctx.workspace.tools.get(call.tool);
+    if (tool === undefined || this.detached) return;
+    try {
+      if (call.effect === 'effectful') {
+        // The at-most-once line: once this is durable, a crash leaves the call to reconciliation, never to a rerun.
+        await this.commit((tx) => {
+          ctx.store.calls.markRunning(call.key, tx.now);
+        });
+      }
+      let run: ToolRun;
+      const cached = tool.effect === 'pure' && tool.cacheTtlMs > 0 ? ctx.store.toolCache.get(sha256(`${tool.name}\n${canonicalJson(call.args)}`), ctx.clock.now()) : undefined;
+      if (cached !== undefined) {
+        run = { result: { kind: 'tool_result', payload: { callId: call.callId, tool: tool.name, status: 'ok', output: cached, cached: true, latencyMs: 0 } }, attachments: [] };
+      } else {
+        if (ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'tool.started', session: this.id, conversation: conv.id, callId: call.callId, tool: tool.name });
+        conv.runningTools.add(call.callId);
+        try {
+          run = await runTool(tool, call.args, {
+            session: this.id,
+            branch: this.branch,
+            conversation: conv.id,
+            agent: conv.agent,
+            callId: call.callId,
+            key: call.key,
+            workspace: ctx.workspace.root,
+            signal: this.abort.signal,
+            timeoutMs: tool.timeoutMs ?? conv.persona.policies.tool_timeout_ms,
+            now: () => ctx.clock.now(),
+          });
+        } finally {
+          conv.runningTools.delete(call.callId);
+        }
+      }
+      if (this.detached) return;
+      if (call.duplicateOf !== undefined) run = { ...run, result: { kind: 'tool_result', payload: { ...run.result.payload, duplicateOf: call.duplicateOf } } };
+      await this.commit((tx) => {
+        if (run.cache !== undefined) ctx.store.toolCache.put(run.cache.key, tool.name, run.cache.output, run.cache.expiresAt);
+        for (const a of run.attachments) {
+          const ref = ctx.store.artifacts.put(a.data, { mime: a.mime, kind: a.kind, name: a.name, session: this.id, branch: this.branch, conversation: conv.id, entry: call.key }, tx.now);
+          ctx.store.append(
+            { type: 'artifact.created', payload: { hash: ref.hash, kind: a.kind, name: a.name, mime: a.mime, size: ref.size, entry: call.key }, session: this.id, branch: this.branch, conversation: conv.id },
+            tx.now,
+          );
+        }
+        this.settleInTx(tx, conv, call.callId, run.result);
+      });
+    } catch (error) {
+      this.stop(error);
+    } finally {
+      this.updateStatus();
+    }
+  }
+
+  /** After a crash: an effectful call that had started is looked up by its key, or settled as unknown. */
+  private async reconcileToolCall(conv: ConversationRuntime, call: ToolCallRef): Promise<void> {
+    const tool = this.ctx.workspace.tools.get(call.tool);
+    let outcome: { found: JsonValue } | 'absent' | { unknown: string };
+    if (tool?.reconcile === undefined) {
+      outcome = { unknown: 'the process stopped while this effectful call was running, and the tool has no way to look up what happened; it was not run again' };
+    } else {
+      try {
+        const parsed = tool.input.parse(call.args);
+        const found = await tool.reconcile(parsed, {
+          session: this.id, branch: this.branch, conversation: conv.id, agent: conv.agent, callId: call.callId, key: call.key,
+          workspace: this.ctx.workspace.root, signal: this.abort.signal, attach: () => undefined,
+        });
+        outcome = found === null || found === undefined ? 'absent' : { found: JSON.parse(JSON.stringify(found)) as JsonValue };
+      } catch (error) {
+        outcome = { unknown: `the process stopped while this call was running and reconciling it failed: ${messageOf(error)}; it was not run again` };
+      }
+    }
+    // The effect provably did not happen: running it now is still at most once.
+    if (outcome === 'absent') return this.runToolCall(conv, call);
+    const payload: EntryPayloads['tool_result'] =
+      'found' in outcome
+        ? { callId: call.callId, tool: call.tool, status: 'ok', output: outcome.found }
+        : { callId: call.callId, tool: call.tool, status: 'unknown', error: outcome.unknown };
+    try {
+      await this.commit((tx) => this.settleInTx(tx, conv, call.callId, { kind: 'tool_result', payload }));
+    } catch (error) {
+      this.stop(error);
+    } finally {
+      this.updateStatus();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Settling, timers, cancellation
+
+  /** Stores a call's result and appends every result now releasable in call order. */
+  private settleInTx(tx: Txn, conv: ConversationRuntime, callId: string, result: EntryDraft): void {
+    const key = conv.callKeys.get(callId);
+    if (key === undefined || conv.pendingResults.has(callId)) return;
+    if (!outstanding(conv.state).some((c) => c.callId === callId)) return;
+    if (!this.ctx.store.calls.settle(key, result, tx.now)) {
+      // Settled already (a timeout won the race): the late result is dropped.
+      return;
+    }
+    conv.pendingResults.set(callId, result);
+    const timer = conv.timers.get(callId);
+    if (timer !== undefined) tx.after.push(() => {
+      clearTimeout(timer);
+      conv.timers.delete(callId);
+    });
+    this.release(tx, conv);
+  }
+
+  private release(tx: Txn, conv: ConversationRuntime): void {
+    for (const call of outstanding(conv.state)) {
+      const result = conv.pendingResults.get(call.callId);
+      if (result === undefined) return;
+      conv.pendingResults.delete(call.callId);
+      this.appendEntry(tx, conv, result);
+    }
+  }
+
+  private answerByPolicyOrWait(tx: Txn, conv: ConversationRuntime, callId: string): void {
+    const approval = this.row.options.approval;
+    if (approval !== 'ask') {
+      this.settleInTx(tx, conv, callId, { kind: 'user_response', payload: { callId, text: POLICY_ANSWERS[approval], by: 'policy' } });
+      return;
+    }
+    const deadline = conv.questions.get(callId)?.deadline ?? null;
+    if (deadline === null) return;
+    tx.after.push(() => this.armTimer(conv, callId, deadline - this.ctx.clock.now(), () => ({
+      kind: 'user_response',
+      payload: { callId, text: `No answer arrived within ${Math.round(conv.persona.policies.user_timeout_ms / 1000)} s; proceed without it.`, by: 'timeout' },
+    })));
+  }
+
+  private armDelegationTimer(tx: Txn, parent: ConversationRuntime, callId: string): void {
+    const timeoutMs = parent.persona.policies.delegation_timeout_ms;
+    tx.after.push(() =>
+      this.armTimer(parent, callId, timeoutMs, () => {
+        const child = parent.childByCall.get(callId);
+        return {
+          kind: 'agent_result',
+          payload: { callId, agent: child?.agent ?? '', child: child?.id ?? '', status: 'timeout', text: '', error: `no answer within ${Math.round(timeoutMs / 1000)} s` },
+        };
+      }, (tx2) => {
+        const child = parent.childByCall.get(callId);
+        if (child !== undefined) this.cancelConversation(tx2, child, 'the delegating agent stopped waiting (timeout)');
+      }),
+    );
+  }
+
+  private armTimer(conv: ConversationRuntime, callId: string, delayMs: number, result: () => EntryDraft, also?: (tx: Txn) => void): void {
+    if (this.detached) return;
+    const timer = setTimeout(() => {
+      conv.timers.delete(callId);
+      void this.commit((tx) => {
+        also?.(tx);
+        this.settleInTx(tx, conv, callId, result());
+      })
+        .catch((error: unknown) => this.stop(error))
+        .finally(() => this.updateStatus());
+    }, Math.max(0, delayMs));
+    timer.unref();
+    clearTimeout(conv.timers.get(callId));
+    conv.timers.set(callId, timer);
+  }
+
+  private cancelConversation(tx: Txn, conv: ConversationRuntime, reason: string): void {
+    const phase = conv.state.phase;
+    if (phase === 'finished' || (phase === 'failed' && !conv.state.retryable) || phase === 'idle') return;
+    for (const call of outstanding(conv.state)) {
+      if (conv.pendingResults.has(call.callId)) continue;
+      const child = conv.childByCall.get(call.callId);
+      if (call.kind === 'agent_call' && child !== undefined) this.cancelConversation(tx, child, reason);
+      const result: EntryDraft =
+        call.kind === 'tool_call'
+          ? { kind: 'tool_result', payload: { callId: call.callId, tool: this.ctx.store.calls.intent(conv.callKeys.get(call.callId) ?? '')?.tool ?? '', status: 'cancelled', error: reason } }
+          : call.kind === 'agent_call'
+            ? { kind: 'agent_result', payload: { callId: call.callId, agent: child?.agent ?? '', child: child?.id ?? '', status: 'cancelled', text: '', error: reason } }
+            : { kind: 'user_response', payload: { callId: call.callId, text: `(cancelled: ${reason})`, by: 'policy' } };
+      this.settleInTx(tx, conv, call.callId, result);
+    }
+    conv.clearTimers();
+    if (conv.state.phase === 'ready' || conv.state.phase === 'failed') {
+      this.appendEntry(tx, conv, { kind: 'failed', payload: { code: 'E_CANCELLED', message: reason, retryable: false } });
+    }
+  }
+
+  private fail(tx: Txn, conv: ConversationRuntime, failure: { code: string; message: string; retryable: boolean; hint?: string }): void {
+    this.appendEntry(tx, conv, { kind: 'failed', payload: failure });
+    // A retryable failure waits for a resume; a final one pops back to the caller, which decides what to do.
+    if (!failure.retryable) this.propagate(tx, conv, 'failed', failure.message);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Writing
+
+  private async commit(fn: (tx: Txn) => void): Promise<void> {
+    if (this.detached) throw new UserError('E_CANCELLED', 'the session was detached from this process');
+    let tx: Txn | undefined;
+    await this.ctx.store.commit(() => {
+      tx = { now: this.ctx.clock.now(), touched: new Set(), after: [] };
+      this.assertLease();
+      fn(tx);
+      this.writeHeads(tx);
+    });
+    if (tx === undefined) return;
+    for (const action of tx.after) action();
+    for (const conv of tx.touched) if (conv.state.phase === 'ready') this.enqueue(conv);
+    this.updateStatus();
+  }
+
+  private appendEntry(tx: Txn, conv: ConversationRuntime, draft: EntryDraft, id: string = nextEventId()): void {
+    const next = apply(conv.state, draft);
+    const event = this.ctx.store.append({ type: 'entry', kind: draft.kind, payload: draft.payload, session: this.id, branch: this.branch, conversation: conv.id } as Parameters<Store['append']>[0], tx.now, id);
+    conv.state = next;
+    conv.observe({ ...draft, id, seq: event.seq } as Parameters<ConversationRuntime['observe']>[0]);
+    tx.touched.add(conv);
+  }
+
+  private createConversation(tx: Txn, id: string, persona: Persona, parent: ConversationRuntime | null, parentCallId: string | null): ConversationRuntime {
+    const siblings = parent?.childrenByAgent.get(persona.id) ?? [];
+    const path = parent === null ? persona.id : `${parent.path}/${persona.id}#${siblings.length + 1}`;
+    const depth = parent === null ? 0 : parent.depth + 1;
+    const conv = new ConversationRuntime(id, persona, parent, parentCallId, depth, path, this.specsFor(persona).system);
+    this.ctx.store.sessions.createConversation({ id, session: this.id, branch: this.branch, agent: persona.id, parent: parent?.id ?? null, parentCallId, depth, path, createdAt: tx.now });
+    this.ctx.store.append(
+      { type: 'conversation.created', payload: { agent: persona.id, parent: parent?.id ?? null, parentCallId, depth, path }, session: this.id, branch: this.branch, conversation: id },
+      tx.now,
+    );
+    this.conversations.set(id, conv);
+    if (parent !== null) parent.childrenByAgent.set(persona.id, [...siblings, conv]);
+    return conv;
+  }
+
+  private recordModelCall(
+    tx: Txn,
+    conv: ConversationRuntime,
+    call: {
+      id: string; ordinal: number; provider: string; model: string; requestHash: string; rendered: ModelCallRecord['request']['rendered'];
+      params: Record<string, JsonValue>; response: JsonValue | null; tokensIn: number; tokensOut: number; estimated: boolean;
+      latencyMs: number; status: 'ok' | 'error'; error: string | null; startedAt: number;
+    },
+    simulated: boolean,
+  ): void {
+    const costUsd = costOf(call.model, call.tokensIn, call.tokensOut);
+    this.ctx.store.calls.recordModelCall({
+      id: call.id, session: this.id, branch: this.branch, conversation: conv.id, ordinal: call.ordinal, provider: call.provider, model: call.model,
+      requestHash: call.requestHash, request: { params: call.params, rendered: call.rendered }, response: call.response, tokensIn: call.tokensIn,
+      tokensOut: call.tokensOut, estimated: call.estimated, costUsd, latencyMs: call.latencyMs, status: call.status, error: call.error, ts: call.startedAt,
+    });
+    this.ctx.store.append(
+      {
+        type: 'model.call',
+        payload: {
+          id: call.id, ordinal: call.ordinal, provider: call.provider, model: call.model, simulated, tokensIn: call.tokensIn, tokensOut: call.tokensOut,
+          estimated: call.estimated, costUsd, latencyMs: call.latencyMs, requestHash: call.requestHash, status: call.status, ...(call.error === null ? {} : { error: call.error }),
+        },
+        session: this.id,
+        branch: this.branch,
+        conversation: conv.id,
+      },
+      tx.now,
+    );
+  }
+
+  private writeHeads(tx: Txn): void {
+    for (const conv of tx.touched) {
+      this.ctx.store.sessions.setHead({ branch: this.branch, conversation: conv.id, session: this.id, headSeq: conv.headSeq, phase: conv.state.phase, updatedAt: tx.now });
+    }
+  }
+
+  private writeStatus(status: SessionStatus, reason: string | null, now: number): void {
+    this.ctx.store.sessions.setStatus(this.id, status, reason, now);
+    this.ctx.store.append({ type: 'session.status', payload: { status, ...(reason === null ? {} : { reason }) }, session: this.id, branch: this.branch, conversation: null }, now);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Status, leases, plumbing
+
+  private updateStatus(): void {
+    if (this.detached || this.ctx.store.isClosed || this.error !== undefined) {
+      this.notifyIdle();
+      return;
+    }
+    const { status, reason } = this.computeStatus();
+    if (status !== this.status) {
+      this.status = status;
+      try {
+        this.ctx.store.write(() => {
+          this.assertLease();
+          this.writeStatus(status, reason, this.ctx.clock.now());
+        });
+      } catch (error) {
+        this.stop(error);
+      }
+    }
+    if (this.isIdle()) this.notifyIdle();
+  }
+
+  private computeStatus(): { status: SessionStatus; reason: string | null } {
+    if (this.status === 'cancelled') return { status: 'cancelled', reason: null };
+    if (this.paused) return { status: 'paused', reason: null };
+    let waitingForUser = false;
+    let retryableFailure: string | null = null;
+    for (const conv of this.conversations.values()) {
+      if (conv.inFlight || conv.runningTools.size > 0 || conv.state.phase === 'ready' || conv.state.phase === 'deciding') return { status: 'running', reason: null };
+      if (conv.state.phase === 'waiting') {
+        for (const call of outstanding(conv.state)) {
+          if (call.kind === 'user_input_request') waitingForUser = true;
+          else if (!conv.pendingResults.has(call.callId)) {
+            if (call.kind === 'tool_call') return { status: 'running', reason: null };
+          }
+        }
+      }
+      if (conv.state.phase === 'failed' && conv.state.retryable) retryableFailure ??= `${conv.agent}: failed, resumable`;
+    }
+    if (waitingForUser) return { status: 'waiting', reason: 'an agent asked the user a question' };
+    if (retryableFailure !== null) return { status: 'failed', reason: retryableFailure };
+    if (this.root.state.phase === 'finished') return { status: 'finished', reason: null };
+    if (this.root.state.phase === 'failed') return { status: 'failed', reason: null };
+    return { status: 'running', reason: null };
+  }
+
+  private isIdle(): boolean {
+    if (this.detached || this.error !== undefined) return true;
+    if (this.status === 'running') return false;
+    for (const conv of this.conversations.values()) if (conv.inFlight) return false;
+    return true;
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private enqueue(conv: ConversationRuntime): void {
+    if (this.paused || this.detached) return;
+    this.ctx.scheduler.enqueue(this, conv.id);
+  }
+
+  private specsFor(persona: Persona): { specs: ToolSpec[]; hash: string; system: string } {
+    let cached = this.specCache.get(persona.id);
+    if (cached === undefined) {
+      const { workspace } = this.ctx;
+      const specs = toolSpecsFor(persona, workspace.personas, workspace.tools);
+      const delegates = persona.agents.map((id) => ({ id, description: workspace.personas.get(id)?.description ?? '' }));
+      const system = renderSystemPrompt(persona, delegates, persona.policies.ask_user);
+      cached = { specs, hash: sha256(canonicalJson({ specs, script: persona.script })), system };
+      this.specCache.set(persona.id, cached);
+    }
+    return cached;
+  }
+
+  private claimLease(now: number): void {
+    const { lease, store } = this.ctx;
+    const result = store.leases.acquire(this.id, { owner: lease.owner, host: lease.host, pid: lease.pid }, lease.ttlMs, now, lease.isAlive);
+    if (!result.ok) {
+      throw new UserError('E_LEASE_HELD', `session ${this.id} is being driven by another p2tui (pid ${result.holder.pid} on ${result.holder.host})`, {
+        hint: `Follow it with: p2tui session watch ${this.id}. If that process is gone, wait ${Math.ceil((result.holder.expiresAt - now) / 1000)} s for its lease to expire.`,
+      });
+    }
+  }
+
+  private assertLease(): void {
+    if (!this.ctx.store.leases.isHeldBy(this.id, this.ctx.lease.owner)) {
+      throw new StoreError('E_LEASE_LOST', `this process no longer holds the lease of session ${this.id}; another process took it over`, {
+        hint: `Follow it with: p2tui session watch ${this.id}`,
+      });
+    }
+  }
+
+  private startHeartbeat(): void {
+    const { lease, store, clock } = this.ctx;
+    this.heartbeat = setInterval(() => {
+      if (store.isClosed || this.detached) return;
+      try {
+        const held = store.write(() => store.leases.heartbeat(this.id, lease.owner, lease.ttlMs, clock.now()));
+        if (!held) this.stop(new StoreError('E_LEASE_LOST', `lost the lease of session ${this.id} to another process`));
+      } catch {
+        // A busy database delays a heartbeat; the lease has slack for that.
+      }
+    }, lease.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  private releaseLease(): void {
+    try {
+      this.ctx.store.write(() => this.ctx.store.leases.release(this.id, this.ctx.lease.owner));
+    } catch {
+      // The lease expires on its own.
+    }
+  }
+
+  /** Stops driving after an error the runtime cannot continue past; the store keeps everything committed. */
+  private stop(error: unknown): void {
+    if (this.error !== undefined || this.detached) return;
+    this.error =
+      error instanceof P2Error
+        ? error
+        : new StoreError('E_INTERNAL', `session ${this.id} stopped: ${messageOf(error)}`, { cause: error, hint: `Resume it with: p2tui session resume ${this.id}` });
+    this.abort.abort(this.error);
+    for (const conv of this.conversations.values()) conv.clearTimers();
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    this.notifyIdle();
+  }
+
+  private assertDrivable(): void {
+    if (this.error !== undefined) throw this.error;
+    if (this.detached) throw new UserError('E_SESSION_STATE', `session ${this.id} is no longer driven by this process`);
+    if (this.status === 'cancelled') throw new UserError('E_SESSION_STATE', `session ${this.id} was cancelled`, { hint: 'Start a new session.' });
+  }
+}
+
+interface ToolCallRef {
+  readonly callId: string;
+  readonly key: string;
+  readonly tool: string;
+  readonly args: JsonValue;
+  readonly effect: 'pure' | 'idempotent' | 'effectful';
+  readonly duplicateOf?: string;
+}

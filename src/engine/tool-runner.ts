@@ -1,0 +1,112 @@
+import type { EntryPayloads } from '../core/entries.ts';
+import { messageOf } from '../core/errors.ts';
+import { sha256 } from '../core/hash.ts';
+import { canonicalJson, type JsonValue } from '../core/json.ts';
+import { toJson, type Tool, type ToolContext } from '../tools/define.ts';
+
+export type ToolResultDraft = { kind: 'tool_result'; payload: EntryPayloads['tool_result'] };
+
+export interface Attachment {
+  readonly name: string;
+  readonly data: string | Uint8Array;
+  readonly mime: string;
+  readonly kind: string;
+}
+
+export interface ToolRun {
+  readonly result: ToolResultDraft;
+  readonly attachments: readonly Attachment[];
+  /** For a pure tool's fresh result: where to cache it and until when. */
+  readonly cache?: { readonly key: string; readonly output: JsonValue; readonly expiresAt: number };
+}
+
+/** Outputs above this size are stored as an artifact; the entry keeps a preview. */
+export const INLINE_OUTPUT_LIMIT = 16 * 1024;
+
+export function cacheKey(tool: Tool, args: JsonValue): string {
+  return sha256(`${tool.name}\n${canonicalJson(args)}`);
+}
+
+/**
+ * Runs one tool call: parses the arguments with the tool's schema, enforces its timeout, turns a throw into an
+ * error result, moves a large output into an artifact, and offers a pure result for the cache. Never throws.
+ */
+export async function runTool(
+  tool: Tool,
+  args: JsonValue,
+  context: Omit<ToolContext, 'attach' | 'signal'> & { signal: AbortSignal; timeoutMs: number; now: () => number },
+): Promise<ToolRun> {
+  const attachments: Attachment[] = [];
+  const started = context.now();
+  const base = { callId: context.callId, tool: tool.name };
+  const parsed = tool.input.safeParse(args);
+  if (!parsed.success) {
+    return { result: { kind: 'tool_result', payload: { ...base, status: 'error', error: `invalid arguments: ${parsed.error.issues.map((i) => i.message).join('; ')}` } }, attachments };
+  }
+  const controller = new AbortController();
+  let cancel: (value: 'cancelled') => void = () => undefined;
+  const cancelled = new Promise<'cancelled'>((resolve) => {
+    cancel = resolve;
+  });
+  const onAbort = (): void => {
+    controller.abort(context.signal.reason);
+    cancel('cancelled');
+  };
+  if (context.signal.aborted) onAbort();
+  else context.signal.addEventListener('abort', onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), context.timeoutMs);
+  });
+  const toolContext: ToolContext = {
+    session: context.session,
+    branch: context.branch,
+    conversation: context.conversation,
+    agent: context.agent,
+    callId: context.callId,
+    key: context.key,
+    workspace: context.workspace,
+    signal: controller.signal,
+    attach: (name, data, mime = 'application/octet-stream') => {
+      attachments.push({ name, data, mime, kind: 'file' });
+    },
+  };
+  try {
+    const outcome = await Promise.race([
+      Promise.resolve().then(() => tool.run(parsed.data, toolContext)).then((value) => ({ value })),
+      timeout,
+      cancelled,
+    ]);
+    const latencyMs = context.now() - started;
+    if (outcome === 'timeout') {
+      controller.abort(new Error('timeout'));
+      return { result: { kind: 'tool_result', payload: { ...base, status: 'timeout', error: `timed out after ${context.timeoutMs} ms`, latencyMs } }, attachments };
+    }
+    if (outcome === 'cancelled') {
+      return { result: { kind: 'tool_result', payload: { ...base, status: 'cancelled', error: 'cancelled', latencyMs } }, attachments };
+    }
+    let output: JsonValue;
+    try {
+      output = toJson(outcome.value);
+    } catch (error) {
+      return { result: { kind: 'tool_result', payload: { ...base, status: 'error', error: `the tool returned a value that is not JSON: ${messageOf(error)}`, latencyMs } }, attachments };
+    }
+    const text = JSON.stringify(output);
+    let payload: EntryPayloads['tool_result'] = { ...base, status: 'ok', output, latencyMs };
+    if (text.length > INLINE_OUTPUT_LIMIT) {
+      const hash = sha256(text);
+      attachments.push({ name: `${tool.name}-output.json`, data: text, mime: 'application/json', kind: 'tool_output' });
+      payload = { ...base, status: 'ok', output: `${text.slice(0, 2000)}… (${text.length} bytes; full output in artifact ${hash.slice(0, 12)})`, artifact: hash, latencyMs };
+    }
+    const run: ToolRun = { result: { kind: 'tool_result', payload }, attachments };
+    if (tool.effect === 'pure' && tool.cacheTtlMs > 0) {
+      return { ...run, cache: { key: cacheKey(tool, args), output, expiresAt: context.now() + tool.cacheTtlMs } };
+    }
+    return run;
+  } catch (error) {
+    return { result: { kind: 'tool_result', payload: { ...base, status: 'error', error: messageOf(error), latencyMs: context.now() - started } }, attachments };
+  } finally {
+    clearTimeout(timer);
+    context.signal.removeEventListener('abort', onAbort);
+  }
+}

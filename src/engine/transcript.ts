@@ -1,0 +1,124 @@
+import type { EntryDraft } from '../core/entries.ts';
+import { EMPTY_CHAIN, chainHash, sha256 } from '../core/hash.ts';
+import { canonicalJson } from '../core/json.ts';
+import type { ChatMessage, ToolCallRequest } from '../models/provider.ts';
+import { estimateTokens } from '../models/provider.ts';
+
+type MutableAssistant = { role: 'assistant'; content: string | null; toolCalls: ToolCallRequest[] };
+type Message = Exclude<ChatMessage, { role: 'assistant' }> | MutableAssistant;
+
+/**
+ * A conversation's stack rendered as model messages, kept incrementally: appending an entry costs the same at step
+ * 10 and at step 10,000, and so does the request hash (a running hash over finished messages plus the open tail).
+ *
+ * Rendering: user messages as user turns; an assistant message and the calls of the same model response as one
+ * assistant turn with tool calls (a delegation is a call of `delegate`, a question one of `ask_user`); each result
+ * as a tool message; waiting, finished and failed are bookkeeping and not shown to the model.
+ */
+export class Transcript {
+  private readonly list: Message[];
+  private sealed = 0;
+  private chain = EMPTY_CHAIN;
+  private tokens = 0;
+  private openModelCall: string | undefined;
+  /** Index of the message holding the current task (the latest user message). */
+  taskIndex = -1;
+  /** Assistant turns since the task. */
+  round = 0;
+  /** Entries rendered so far, and the newest one's id. */
+  entries = 0;
+  through: string | null = null;
+
+  constructor(systemPrompt: string) {
+    this.list = [{ role: 'system', content: systemPrompt }];
+    this.tokens = estimateTokens(systemPrompt);
+  }
+
+  get messages(): readonly ChatMessage[] {
+    return this.list;
+  }
+
+  get estimatedTokens(): number {
+    return this.tokens;
+  }
+
+  append(id: string, draft: EntryDraft): void {
+    this.entries += 1;
+    this.through = id;
+    switch (draft.kind) {
+      case 'user_message':
+        this.openModelCall = undefined;
+        this.push({ role: 'user', content: draft.payload.text });
+        this.taskIndex = this.list.length - 1;
+        this.round = 0;
+        return;
+      case 'assistant_message':
+        this.openModelCall = draft.payload.modelCall;
+        this.round += 1;
+        this.push({ role: 'assistant', content: draft.payload.text, toolCalls: [] });
+        return;
+      case 'tool_call':
+        return this.addCall(draft.payload.modelCall, { id: draft.payload.callId, name: draft.payload.tool, arguments: canonicalJson(draft.payload.args) });
+      case 'agent_call':
+        return this.addCall(draft.payload.modelCall, {
+          id: draft.payload.callId,
+          name: 'delegate',
+          arguments: canonicalJson({ agent: draft.payload.agent, message: draft.payload.message }),
+        });
+      case 'user_input_request':
+        return this.addCall(draft.payload.modelCall, { id: draft.payload.callId, name: 'ask_user', arguments: canonicalJson({ question: draft.payload.question }) });
+      case 'tool_result': {
+        const p = draft.payload;
+        const body = p.status === 'ok' ? { status: p.status, output: p.output ?? null } : { status: p.status, error: p.error ?? p.status };
+        this.openModelCall = undefined;
+        this.push({ role: 'tool', toolCallId: p.callId, name: p.tool, content: JSON.stringify(body) });
+        return;
+      }
+      case 'agent_result': {
+        const p = draft.payload;
+        const body = p.status === 'ok' ? { agent: p.agent, status: p.status, answer: p.text } : { agent: p.agent, status: p.status, error: p.error ?? p.status };
+        this.openModelCall = undefined;
+        this.push({ role: 'tool', toolCallId: p.callId, name: 'delegate', content: JSON.stringify(body) });
+        return;
+      }
+      case 'user_response':
+        this.openModelCall = undefined;
+        this.push({ role: 'tool', toolCallId: draft.payload.callId, name: 'ask_user', content: draft.payload.text });
+        return;
+      case 'waiting':
+      case 'finished':
+      case 'failed':
+        return;
+    }
+  }
+
+  /** Hash of the request: every message plus the call parameters, in O(1) per step. */
+  requestHash(params: unknown): string {
+    let tail = '';
+    for (let i = this.sealed; i < this.list.length; i++) tail += `${canonicalJson(this.list[i])}\n`;
+    return sha256(`${this.chain}\n${tail}${canonicalJson(params)}`);
+  }
+
+  private addCall(modelCall: string, call: ToolCallRequest): void {
+    const last = this.list[this.list.length - 1];
+    this.tokens += estimateTokens(call.name) + estimateTokens(call.arguments);
+    if (last?.role === 'assistant' && this.openModelCall === modelCall) {
+      last.toolCalls.push(call);
+      return;
+    }
+    this.openModelCall = modelCall;
+    this.round += 1;
+    this.push({ role: 'assistant', content: null, toolCalls: [call] });
+  }
+
+  private push(message: Message): void {
+    // The previous tail can no longer change: fold it into the running hash.
+    while (this.sealed < this.list.length) {
+      this.chain = chainHash(this.chain, canonicalJson(this.list[this.sealed]));
+      this.sealed += 1;
+    }
+    this.list.push(message);
+    if (message.role !== 'assistant') this.tokens += estimateTokens(message.content);
+    else this.tokens += estimateTokens(message.content ?? '');
+  }
+}

@@ -1,0 +1,106 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { UserError, suggest } from '../core/errors.ts';
+import { parseYamlWith } from '../core/yaml-schema.ts';
+import { checkReferences, loadPersonas } from '../agents/loader.ts';
+import type { Persona } from '../agents/persona.ts';
+import { ScriptedProvider } from '../models/scripted/provider.ts';
+import { ProviderRegistry } from '../models/registry.ts';
+import { loadWorkspaceTools } from '../tools/loader.ts';
+import { ToolRegistry } from '../tools/registry.ts';
+import type { Tool } from '../tools/define.ts';
+
+/** `p2tui.yaml`: optional; every field has a default that runs offline. */
+export const workspaceConfigSchema = z.strictObject({
+  /** Model for personas that name none. */
+  model: z.string().regex(/^[^/\s]+\/\S+$/, 'provider/name, e.g. scripted/default').default('scripted/default'),
+  temperature: z.number().min(0).max(2).optional(),
+  /** How questions from agents are answered when nobody is at a terminal. */
+  approval: z.enum(['deny', 'approve', 'ask']).default('ask'),
+  /** Steps (model calls) the scheduler runs at once, across all sessions. */
+  concurrency: z.int().min(1).max(10_000).default(32),
+  /** Step budget of a session (model calls over all its conversations). */
+  max_steps: z.int().min(1).max(1_000_000).default(200),
+  providers: z
+    .record(
+      z.string(),
+      z.strictObject({
+        concurrency: z.int().min(1).max(10_000).optional(),
+        latency_ms: z.int().min(0).max(600_000).optional(),
+      }),
+    )
+    .default({}),
+  /** Database path, relative to the workspace. */
+  database: z.string().min(1).default('.p2tui/p2tui.db'),
+});
+
+export type WorkspaceConfig = z.output<typeof workspaceConfigSchema>;
+
+export interface Workspace {
+  readonly root: string;
+  readonly config: WorkspaceConfig;
+  readonly configFile: string | undefined;
+  readonly personas: ReadonlyMap<string, Persona>;
+  readonly tools: ToolRegistry;
+  readonly providers: ProviderRegistry;
+  readonly dbPath: string;
+  persona(id: string): Persona;
+}
+
+export interface LoadOptions {
+  /** A database path overriding the workspace's (`--db`). */
+  readonly db?: string;
+  /** Extra tools (tests, embedding applications). */
+  readonly extraTools?: readonly Tool[];
+  /** Extra providers, or replacements of built-in ones. */
+  readonly configure?: (providers: ProviderRegistry, config: WorkspaceConfig) => void;
+}
+
+export function isWorkspace(root: string): boolean {
+  return existsSync(join(root, 'p2tui.yaml')) || existsSync(join(root, 'personas'));
+}
+
+export function readWorkspaceConfig(root: string): { config: WorkspaceConfig; file: string | undefined } {
+  const file = join(root, 'p2tui.yaml');
+  if (!existsSync(file)) return { config: workspaceConfigSchema.parse({}), file: undefined };
+  const parsed = parseYamlWith(workspaceConfigSchema, readFileSync(file, 'utf8'), 'p2tui.yaml', { code: 'E_CONFIG', hint: 'Fix p2tui.yaml.' });
+  return { config: parsed.value, file };
+}
+
+/** Loads a workspace: config, tools, providers and personas, with every cross-reference checked. */
+export async function loadWorkspace(rootDir: string, options: LoadOptions = {}): Promise<Workspace> {
+  const root = resolve(rootDir);
+  if (!existsSync(root)) {
+    throw new UserError('E_WORKSPACE', `workspace folder ${root} does not exist`, { hint: 'Create one with: p2tui init <dir>' });
+  }
+  const { config, file } = readWorkspaceConfig(root);
+  const tools = new ToolRegistry();
+  for (const tool of await loadWorkspaceTools(root)) tools.add(tool);
+  for (const tool of options.extraTools ?? []) tools.add(tool);
+  const providers = new ProviderRegistry();
+  providers.register(new ScriptedProvider({ latencyMs: config.providers['scripted']?.latency_ms ?? 0 }));
+  options.configure?.(providers, config);
+  const loaded = loadPersonas(root, { model: config.model, ...(config.temperature === undefined ? {} : { temperature: config.temperature }) });
+  checkReferences(loaded, { tools: tools.names(), providers: providers.ids() });
+  const dbPath = options.db ?? (isAbsolute(config.database) ? config.database : join(root, config.database));
+  return {
+    root,
+    config,
+    configFile: file,
+    personas: loaded.personas,
+    tools,
+    providers,
+    dbPath,
+    persona(id: string): Persona {
+      const persona = loaded.personas.get(id);
+      if (persona === undefined) {
+        const near = suggest(id, loaded.personas.keys());
+        throw new UserError('E_UNKNOWN_AGENT', `unknown agent '${id}'`, {
+          hint: `${near === undefined ? '' : `Did you mean ${near}? `}Agents in this workspace: ${[...loaded.personas.keys()].join(', ') || '(none: add personas/<id>.yaml)'}.`,
+        });
+      }
+      return persona;
+    },
+  };
+}

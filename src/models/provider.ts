@@ -1,0 +1,85 @@
+import type { JsonObject } from '../core/json.ts';
+
+/**
+ * The model port. Adapters (the scripted simulator here; OpenAI-compatible and Ollama later) implement
+ * `ModelProvider`; the engine never imports an adapter directly.
+ */
+export interface ToolCallRequest {
+  readonly id: string;
+  readonly name: string;
+  /** JSON text, as models produce it; parsed and validated by the engine, never trusted. */
+  readonly arguments: string;
+}
+
+export type ChatMessage =
+  | { readonly role: 'system'; readonly content: string }
+  | { readonly role: 'user'; readonly content: string }
+  | { readonly role: 'assistant'; readonly content: string | null; readonly toolCalls?: readonly ToolCallRequest[] }
+  | { readonly role: 'tool'; readonly toolCallId: string; readonly name: string; readonly content: string };
+
+export interface ToolSpec {
+  readonly name: string;
+  readonly description: string;
+  /** JSON Schema of the arguments object. */
+  readonly parameters: JsonObject;
+}
+
+/** What only the simulator reads: a real model gets the same information from the messages and tools. */
+export interface SimulationHints {
+  readonly agent: string;
+  readonly description: string;
+  /** Persona script rules (pattern → reply, tool call, delegation, question). */
+  readonly script: readonly unknown[];
+  /** Stable key of the conversation and the call's ordinal in it: seeded draws depend on these, not on timing. */
+  readonly conversationPath: string;
+  readonly ordinal: number;
+  /** Index of the message holding the current task and rounds since it, maintained incrementally by the renderer. */
+  readonly taskIndex: number;
+  readonly round: number;
+}
+
+export interface ModelRequest {
+  readonly model: string;
+  readonly messages: readonly ChatMessage[];
+  readonly tools: readonly ToolSpec[];
+  readonly temperature: number;
+  readonly seed: number;
+  readonly maxTokens?: number;
+  /** Running estimate of the prompt's tokens (chars/4), for providers that report no usage. */
+  readonly estimatedInputTokens: number;
+  readonly simulation?: SimulationHints;
+}
+
+export interface Usage {
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  /** True when the provider reported no usage and these are estimates. */
+  readonly estimated: boolean;
+}
+
+export interface ModelResponse {
+  readonly text: string;
+  readonly toolCalls: readonly ToolCallRequest[];
+  readonly usage: Usage;
+  readonly finishReason: 'stop' | 'tool_calls' | 'length';
+}
+
+export type ModelDelta = { readonly text: string } | { readonly toolCall: { readonly id: string; readonly name: string; readonly argumentsDelta: string } };
+
+export interface CompleteOptions {
+  readonly signal: AbortSignal;
+  /** Streaming: called as text and tool-call arguments arrive. The committed entry holds the whole text. */
+  readonly onDelta?: (delta: ModelDelta) => void;
+}
+
+export interface ModelProvider {
+  /** Provider id as written in `provider/name` model references. */
+  readonly id: string;
+  /** A simulator, labelled as such wherever a user sees its output. */
+  readonly simulated: boolean;
+  complete(request: ModelRequest, options: CompleteOptions): Promise<ModelResponse>;
+}
+
+export function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 4);
+}

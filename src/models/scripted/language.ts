@@ -1,0 +1,176 @@
+import type { JsonObject, JsonValue } from '../../core/json.ts';
+import { isJsonObject } from '../../core/json.ts';
+import type { ToolSpec } from '../provider.ts';
+
+/**
+ * The simulator's reading of plain language: splitting a task into clauses, matching clauses to tools and agents by
+ * the words of their names and descriptions, and pulling argument values out of a clause. Deliberately simple and
+ * fully deterministic; it only has to make the demo agents behave plausibly.
+ */
+const STOPWORDS = new Set(
+  'a an the and or but if then than of in on at to for from by with about as is are was were be been being do does did what whats who whom whose which when where why how please can could would should will shall may might must i me my you your we our it its this that these those there here some any all each every no not just also get set give tell ask show find let lets me current right now today'.split(
+    ' ',
+  ),
+);
+
+const QUESTION_WORDS = new Set(['What', 'Who', 'How', 'When', 'Where', 'Why', 'Which', 'Please', 'Ask', 'Tell', 'Find', 'Show', 'Give', 'Get', 'Check', 'Can', 'Could', 'Would', 'I', 'The', 'And', 'Then', 'Is', 'Are', 'Do', 'Does', 'Also', 'Send', 'Write', 'Compute', 'Calculate', 'Plan', 'Issue']);
+
+export function words(text: string): string[] {
+  return text
+    .toLowerCase()
+    .replace(/'s\b/g, '')
+    .split(/[^a-z0-9_]+/)
+    .filter((w) => w.length > 1 && !STOPWORDS.has(w))
+    .map(stem);
+}
+
+function stem(word: string): string {
+  if (word.length > 4 && word.endsWith('ies')) return `${word.slice(0, -3)}y`;
+  if (word.length > 3 && word.endsWith('s') && !word.endsWith('ss')) return word.slice(0, -1);
+  return word;
+}
+
+/** Splits a task into the parts a coordinator might hand to different agents. */
+export function clauses(task: string): string[] {
+  return task
+    .split(/\s*(?:;|\band then\b|\bthen\b|\band also\b|\band\b(?=\s+(?:ask|tell|check|find|get|what|who|how|compute|calculate|write|send|issue|have|let)\b)|\.\s+|\?\s+|\n)\s*/i)
+    .map((c) => c.trim().replace(/[.?!]+$/, ''))
+    .filter((c) => c.length > 0);
+}
+
+export interface Candidate {
+  readonly name: string;
+  readonly kind: 'tool' | 'agent';
+  readonly keywords: ReadonlySet<string>;
+}
+
+export function toolCandidate(spec: ToolSpec): Candidate {
+  return { name: spec.name, kind: 'tool', keywords: new Set([...words(spec.name.replace(/_/g, ' ')), ...words(spec.description)]) };
+}
+
+export function agentCandidate(name: string, description: string): Candidate {
+  return { name, kind: 'agent', keywords: new Set([...words(name.replace(/_/g, ' ')), ...words(description)]) };
+}
+
+/** The candidate whose words a clause shares most, with an explicit mention of an agent winning outright. */
+export function route(clause: string, candidates: readonly Candidate[]): Candidate | undefined {
+  const lower = clause.toLowerCase();
+  const mentioned = candidates.find((c) => c.kind === 'agent' && new RegExp(`\\b${escapeRegExp(c.name.toLowerCase())}\\b`).test(lower));
+  if (mentioned !== undefined) return mentioned;
+  const clauseWords = new Set(words(clause));
+  let best: Candidate | undefined;
+  let bestScore = 0;
+  for (const candidate of candidates) {
+    let score = 0;
+    for (const w of clauseWords) if (candidate.keywords.has(w)) score += 1;
+    // Prefer doing it yourself over delegating when both fit equally.
+    if (score > bestScore || (score === bestScore && score > 0 && best?.kind === 'agent' && candidate.kind === 'tool')) {
+      best = candidate;
+      bestScore = score;
+    }
+  }
+  return bestScore > 0 ? best : undefined;
+}
+
+const TEXT_PROPS = /^(message|text|query|question|content|note|task|body|description|prompt|topic|subject|memo|request|details?)$/i;
+const PLACE_PROPS = /^(location|city|place|where|destination|region|country)$/i;
+const AGENT_PROPS = /^(agent|agent_id|to|to_agent|recipient|from|payee|beneficiary)$/i;
+
+export type Extraction = { ok: true; args: JsonObject } | { ok: false; missing: string };
+
+/** Fills a tool's required (and obviously present optional) arguments from a clause. */
+export function extractArgs(clause: string, spec: ToolSpec, self: string): Extraction {
+  const schema = spec.parameters;
+  const properties = isJsonObject(schema['properties']) ? schema['properties'] : {};
+  const required = Array.isArray(schema['required']) ? schema['required'].filter((r): r is string => typeof r === 'string') : [];
+  const numbers = [...clause.matchAll(/-?\d+(?:\.\d+)?/g)].map((m) => Number(m[0]));
+  const args: JsonObject = {};
+  for (const [name, propValue] of Object.entries(properties)) {
+    const prop = isJsonObject(propValue) ? propValue : {};
+    const value = extractOne(name, prop, clause, numbers, self);
+    if (value !== undefined) args[name] = value;
+    else if (required.includes(name)) return { ok: false, missing: name };
+  }
+  return { ok: true, args };
+}
+
+function extractOne(name: string, prop: JsonObject, clause: string, numbers: number[], self: string): JsonValue | undefined {
+  const type = prop['type'];
+  const enumValues = Array.isArray(prop['enum']) ? prop['enum'].filter((e): e is string => typeof e === 'string') : undefined;
+  if (enumValues !== undefined) {
+    const lower = clause.toLowerCase();
+    return enumValues.find((e) => lower.includes(e.toLowerCase())) ?? (prop['default'] as JsonValue | undefined);
+  }
+  if (type === 'number' || type === 'integer') {
+    const n = numbers.shift();
+    if (n === undefined) return prop['default'] as JsonValue | undefined;
+    return type === 'integer' ? Math.round(n) : n;
+  }
+  if (type === 'boolean') return prop['default'] as JsonValue | undefined;
+  if (type !== 'string' && type !== undefined) return prop['default'] as JsonValue | undefined;
+  if (name === 'expression') {
+    const match = clause.match(/[-+*/().\d\s^%]*\d[-+*/().\d\s^%]*[-+*/^%][-+*/().\d\s^%]*\d[-+*/().\d\s^%]*/);
+    return match?.[0].trim();
+  }
+  if (AGENT_PROPS.test(name)) {
+    const agent = [...clause.matchAll(/\b[a-z][a-z0-9]*_[a-z0-9_]+\b/g)].map((m) => m[0]).find((a) => a !== self);
+    return agent ?? (prop['default'] as JsonValue | undefined);
+  }
+  if (TEXT_PROPS.test(name)) return clause;
+  if (PLACE_PROPS.test(name)) return placeName(clause) ?? (prop['default'] as JsonValue | undefined);
+  return properNoun(clause) ?? (prop['default'] as JsonValue | undefined);
+}
+
+/** "weather in New York" → "New York". */
+export function placeName(clause: string): string | undefined {
+  const after = clause.match(/\b(?:in|for|at|near|of|to)\s+([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)/);
+  if (after !== null) return after[1];
+  return properNoun(clause);
+}
+
+/** The first run of capitalised words that is not a question word or an agent id. */
+export function properNoun(clause: string): string | undefined {
+  for (const match of clause.matchAll(/\b[A-Z][\w'-]*(?:\s+(?:[A-Z0-9][\w'-]*|de|of|la|del))*\b/g)) {
+    const parts = match[0].split(/\s+/).filter((p) => !QUESTION_WORDS.has(p.replace(/'s$/, '')));
+    const phrase = parts.join(' ').replace(/'s$/, '').trim();
+    if (phrase.length > 1 && !phrase.includes('_')) return phrase;
+  }
+  return undefined;
+}
+
+/** A short human reading of a tool's JSON output. */
+export function summarize(value: JsonValue | undefined, max = 160): string {
+  let text: string;
+  if (value === undefined || value === null) text = 'nothing';
+  else if (typeof value === 'string') text = value;
+  else if (typeof value === 'number' || typeof value === 'boolean') text = String(value);
+  else if (Array.isArray(value)) text = value.slice(0, 3).map((v) => summarize(v, 60)).join('; ');
+  else {
+    const preferred = ['summary', 'answer', 'text', 'message', 'result'].find((k) => typeof value[k] === 'string');
+    text =
+      preferred !== undefined
+        ? String(value[preferred])
+        : Object.entries(value)
+            .slice(0, 5)
+            .map(([k, v]) => `${k.replace(/_/g, ' ')} ${typeof v === 'object' ? summarize(v, 40) : String(v)}`)
+            .join(', ');
+  }
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Parses `agent: description` lines from the delegate tool's `agent` property description. */
+export function delegateTargets(spec: ToolSpec): { name: string; description: string }[] {
+  const properties = isJsonObject(spec.parameters['properties']) ? spec.parameters['properties'] : {};
+  const agent = properties['agent'];
+  if (!isJsonObject(agent)) return [];
+  const names = Array.isArray(agent['enum']) ? agent['enum'].filter((e): e is string => typeof e === 'string') : [];
+  const description = typeof agent['description'] === 'string' ? agent['description'] : '';
+  return names.map((name) => {
+    const line = description.split('\n').find((l) => l.trim().startsWith(`${name}:`));
+    return { name, description: line === undefined ? '' : line.slice(line.indexOf(':') + 1).trim() };
+  });
+}

@@ -1,0 +1,108 @@
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './database.ts';
+import { sha256 } from '../core/hash.ts';
+import { nextEventId } from '../core/ids.ts';
+
+export interface ArtifactRef {
+  readonly id: string;
+  readonly hash: string;
+  readonly session: string | null;
+  readonly branch: string | null;
+  readonly conversation: string | null;
+  readonly entry: string | null;
+  readonly kind: string;
+  readonly name: string;
+  readonly mime: string;
+  readonly size: number;
+  readonly createdAt: number;
+}
+
+/** Content-addressed blobs: the same bytes are stored once whatever produced them. */
+export class ArtifactRepository {
+  private readonly insertBlob: Statement;
+  private readonly insertRef: Statement;
+  private readonly selectBlob: Statement;
+
+  private readonly db: Db;
+
+  constructor(db: Db) {
+    this.db = db;
+    this.insertBlob = db.prepare('INSERT OR IGNORE INTO artifacts (hash, size, mime, data, created_at) VALUES (?, ?, ?, ?, ?)');
+    this.insertRef = db.prepare(
+      `INSERT INTO artifact_refs (id, hash, session_id, branch_id, conversation_id, entry_id, kind, name, meta, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.selectBlob = db.prepare('SELECT hash, size, mime, data FROM artifacts WHERE hash = ?');
+  }
+
+  /** Stores bytes (once) and a reference saying where they appeared. Must run inside a write transaction. */
+  put(
+    data: string | Uint8Array,
+    meta: { mime: string; kind: string; name: string; session?: string; branch?: string; conversation?: string; entry?: string },
+    now: number,
+  ): ArtifactRef {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+    const hash = sha256(bytes);
+    this.insertBlob.run(hash, bytes.length, meta.mime, bytes, now);
+    const id = nextEventId('a_');
+    this.insertRef.run(id, hash, meta.session ?? null, meta.branch ?? null, meta.conversation ?? null, meta.entry ?? null, meta.kind, meta.name, '{}', now);
+    return {
+      id,
+      hash,
+      session: meta.session ?? null,
+      branch: meta.branch ?? null,
+      conversation: meta.conversation ?? null,
+      entry: meta.entry ?? null,
+      kind: meta.kind,
+      name: meta.name,
+      mime: meta.mime,
+      size: bytes.length,
+      createdAt: now,
+    };
+  }
+
+  get(hash: string): { hash: string; size: number; mime: string; data: Buffer } | undefined {
+    return this.selectBlob.get(hash) as { hash: string; size: number; mime: string; data: Buffer } | undefined;
+  }
+
+  /** Finds artifacts by a unique hash prefix. */
+  resolve(prefix: string): string[] {
+    return (this.db.prepare('SELECT hash FROM artifacts WHERE hash LIKE ? LIMIT 5').all(`${prefix.replace(/[%_]/g, '')}%`) as { hash: string }[]).map(
+      (r) => r.hash,
+    );
+  }
+
+  list(session: string): ArtifactRef[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT r.*, a.mime AS mime, a.size AS size FROM artifact_refs r JOIN artifacts a ON a.hash = r.hash WHERE r.session_id = ? ORDER BY r.created_at, r.rowid`,
+        )
+        .all(session) as {
+        id: string;
+        hash: string;
+        session_id: string | null;
+        branch_id: string | null;
+        conversation_id: string | null;
+        entry_id: string | null;
+        kind: string;
+        name: string;
+        mime: string;
+        size: number;
+        created_at: number;
+      }[]
+    ).map((r) => ({
+      id: r.id,
+      hash: r.hash,
+      session: r.session_id,
+      branch: r.branch_id,
+      conversation: r.conversation_id,
+      entry: r.entry_id,
+      kind: r.kind,
+      name: r.name,
+      mime: r.mime,
+      size: r.size,
+      createdAt: r.created_at,
+    }));
+  }
+}

@@ -1,0 +1,244 @@
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './database.ts';
+import type { EffectClass, EntryDraft } from '../core/entries.ts';
+import type { JsonValue } from '../core/json.ts';
+
+/** What a model call rendered: every visible entry of the conversation through `through` (O(1) to store). */
+export interface RenderedRef {
+  readonly conversation: string;
+  /** Id of the newest entry the request rendered; null for an empty stack. */
+  readonly through: string | null;
+  readonly entries: number;
+  readonly messages: number;
+}
+
+export interface ModelCallRecord {
+  readonly id: string;
+  readonly session: string;
+  readonly branch: string;
+  readonly conversation: string;
+  readonly ordinal: number;
+  readonly provider: string;
+  readonly model: string;
+  readonly requestHash: string;
+  readonly request: { params: JsonValue; rendered: RenderedRef };
+  readonly response: JsonValue | null;
+  readonly tokensIn: number;
+  readonly tokensOut: number;
+  readonly estimated: boolean;
+  readonly costUsd: number;
+  readonly latencyMs: number;
+  readonly status: 'ok' | 'error';
+  readonly error: string | null;
+  readonly ts: number;
+}
+
+export type IntentKind = 'tool' | 'agent' | 'user';
+/**
+ * pending: written in the decide commit, not started. running: the call started (for effectful tools this is
+ * committed before the tool runs). done: the result is stored (a crash-interrupted effectful call that could not be
+ * reconciled is done with a result of status `unknown`).
+ */
+export type IntentStatus = 'pending' | 'running' | 'done';
+
+export interface IntentRow {
+  readonly key: string;
+  readonly session: string;
+  readonly branch: string;
+  readonly conversation: string;
+  readonly callId: string;
+  readonly entryId: string;
+  readonly kind: IntentKind;
+  readonly tool: string;
+  readonly effect: EffectClass;
+  readonly args: JsonValue;
+  readonly status: IntentStatus;
+  /** The result entry, stored when the call settles, even if earlier calls of the turn are still running. */
+  readonly result: EntryDraft | null;
+  readonly attempts: number;
+  readonly createdAt: number;
+}
+
+interface IntentDbRow {
+  key: string;
+  session_id: string;
+  branch_id: string;
+  conversation_id: string;
+  call_id: string;
+  entry_id: string;
+  kind: string;
+  tool: string;
+  effect: string;
+  args: string;
+  status: string;
+  result: string | null;
+  attempts: number;
+  created_at: number;
+}
+
+export interface UsageSummary {
+  readonly calls: number;
+  readonly tokensIn: number;
+  readonly tokensOut: number;
+  readonly costUsd: number;
+  readonly estimated: boolean;
+}
+
+/** Model-call records and call intents. */
+export class CallRepository {
+  private readonly insertModelCall: Statement;
+  private readonly insertIntent: Statement;
+  private readonly markRunningStmt: Statement;
+  private readonly settleStmt: Statement;
+  private readonly selectOpen: Statement;
+  private readonly selectIntent: Statement;
+
+  private readonly db: Db;
+
+  constructor(db: Db) {
+    this.db = db;
+    this.insertModelCall = db.prepare(
+      `INSERT INTO model_calls (id, session_id, branch_id, conversation_id, ordinal, provider, model, request_hash, request, response,
+         tokens_in, tokens_out, estimated, cost_usd, latency_ms, status, error, ts)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertIntent = db.prepare(
+      `INSERT INTO intents (key, session_id, branch_id, conversation_id, call_id, entry_id, kind, tool, effect, args, status, result, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.markRunningStmt = db.prepare("UPDATE intents SET status = 'running', attempts = attempts + 1, started_at = ? WHERE key = ?");
+    this.settleStmt = db.prepare("UPDATE intents SET status = 'done', result = ?, settled_at = ? WHERE key = ? AND status != 'done'");
+    this.selectOpen = db.prepare("SELECT * FROM intents WHERE session_id = ? AND status != 'done' ORDER BY rowid");
+    this.selectIntent = db.prepare('SELECT * FROM intents WHERE key = ?');
+  }
+
+  recordModelCall(r: ModelCallRecord): void {
+    this.insertModelCall.run(
+      r.id, r.session, r.branch, r.conversation, r.ordinal, r.provider, r.model, r.requestHash, JSON.stringify(r.request),
+      r.response === null ? null : JSON.stringify(r.response), r.tokensIn, r.tokensOut, r.estimated ? 1 : 0, r.costUsd, r.latencyMs,
+      r.status, r.error, r.ts,
+    );
+  }
+
+  modelCalls(filter: { session?: string; conversation?: string }): ModelCallRecord[] {
+    const rows = (
+      filter.conversation !== undefined
+        ? this.db.prepare('SELECT * FROM model_calls WHERE conversation_id = ? ORDER BY ordinal').all(filter.conversation)
+        : this.db.prepare('SELECT * FROM model_calls WHERE session_id = ? ORDER BY ts, rowid').all(filter.session ?? '')
+    ) as ModelCallDbRow[];
+    return rows.map(toModelCall);
+  }
+
+  /** Token and cost totals of a session, overall and per agent (joined through conversations). */
+  usage(session: string): { total: UsageSummary; byAgent: Record<string, UsageSummary> } {
+    const rows = this.db
+      .prepare(
+        `SELECT c.agent AS agent, count(*) AS calls, sum(m.tokens_in) AS tin, sum(m.tokens_out) AS tout, sum(m.cost_usd) AS cost, max(m.estimated) AS est
+         FROM model_calls m JOIN conversations c ON c.id = m.conversation_id WHERE m.session_id = ? GROUP BY c.agent ORDER BY c.agent`,
+      )
+      .all(session) as { agent: string; calls: number; tin: number; tout: number; cost: number; est: number }[];
+    const byAgent: Record<string, UsageSummary> = {};
+    let total: UsageSummary = { calls: 0, tokensIn: 0, tokensOut: 0, costUsd: 0, estimated: false };
+    for (const r of rows) {
+      const u = { calls: r.calls, tokensIn: r.tin, tokensOut: r.tout, costUsd: r.cost, estimated: r.est === 1 };
+      byAgent[r.agent] = u;
+      total = {
+        calls: total.calls + u.calls,
+        tokensIn: total.tokensIn + u.tokensIn,
+        tokensOut: total.tokensOut + u.tokensOut,
+        costUsd: total.costUsd + u.costUsd,
+        estimated: total.estimated || u.estimated,
+      };
+    }
+    return { total, byAgent };
+  }
+
+  addIntent(row: Omit<IntentRow, 'attempts'>): void {
+    this.insertIntent.run(
+      row.key, row.session, row.branch, row.conversation, row.callId, row.entryId, row.kind, row.tool, row.effect,
+      JSON.stringify(row.args), row.status, row.result === null ? null : JSON.stringify(row.result), row.createdAt,
+    );
+  }
+
+  markRunning(key: string, now: number): void {
+    this.markRunningStmt.run(now, key);
+  }
+
+  /** Stores a call's result. Returns false if it was already settled (a late result after a timeout, say). */
+  settle(key: string, result: EntryDraft, now: number): boolean {
+    return this.settleStmt.run(JSON.stringify(result), now, key).changes > 0;
+  }
+
+  intent(key: string): IntentRow | undefined {
+    const row = this.selectIntent.get(key) as IntentDbRow | undefined;
+    return row === undefined ? undefined : toIntent(row);
+  }
+
+  /** Intents of a session without a result yet. */
+  unsettled(session: string): IntentRow[] {
+    return (this.selectOpen.all(session) as IntentDbRow[]).map(toIntent);
+  }
+}
+
+interface ModelCallDbRow {
+  id: string;
+  session_id: string;
+  branch_id: string;
+  conversation_id: string;
+  ordinal: number;
+  provider: string;
+  model: string;
+  request_hash: string;
+  request: string;
+  response: string | null;
+  tokens_in: number;
+  tokens_out: number;
+  estimated: number;
+  cost_usd: number;
+  latency_ms: number;
+  status: string;
+  error: string | null;
+  ts: number;
+}
+
+function toModelCall(r: ModelCallDbRow): ModelCallRecord {
+  return {
+    id: r.id,
+    session: r.session_id,
+    branch: r.branch_id,
+    conversation: r.conversation_id,
+    ordinal: r.ordinal,
+    provider: r.provider,
+    model: r.model,
+    requestHash: r.request_hash,
+    request: JSON.parse(r.request) as ModelCallRecord['request'],
+    response: r.response === null ? null : (JSON.parse(r.response) as JsonValue),
+    tokensIn: r.tokens_in,
+    tokensOut: r.tokens_out,
+    estimated: r.estimated === 1,
+    costUsd: r.cost_usd,
+    latencyMs: r.latency_ms,
+    status: r.status as 'ok' | 'error',
+    error: r.error,
+    ts: r.ts,
+  };
+}
+
+function toIntent(r: IntentDbRow): IntentRow {
+  return {
+    key: r.key,
+    session: r.session_id,
+    branch: r.branch_id,
+    conversation: r.conversation_id,
+    callId: r.call_id,
+    entryId: r.entry_id,
+    kind: r.kind as IntentKind,
+    tool: r.tool,
+    effect: r.effect as EffectClass,
+    args: JSON.parse(r.args) as JsonValue,
+    status: r.status as IntentStatus,
+    result: r.result === null ? null : (JSON.parse(r.result) as EntryDraft),
+    attempts: r.attempts,
+    createdAt: r.created_at,
+  };
+}

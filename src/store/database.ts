@@ -1,0 +1,139 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { StoreError, messageOf } from '../core/errors.ts';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.ts';
+
+export type Db = Database.Database;
+
+/** 'P2TU' — marks a SQLite file as a p2tui database so a stranger's file is refused rather than migrated. */
+export const APPLICATION_ID = 0x50325455;
+
+export interface OpenOptions {
+  /** File path, or ':memory:'. */
+  readonly path: string;
+  /** How long a write waits for another process's write lock before failing with E_DB_LOCKED. */
+  readonly busyTimeoutMs?: number;
+  readonly appVersion?: string;
+}
+
+/**
+ * Opens (creating if needed) a p2tui database: checks it is ours and not newer than this code, before anything
+ * that could modify it, then turns on WAL and applies pending migrations.
+ */
+export function openDatabase(options: OpenOptions): Db {
+  const { path } = options;
+  if (path !== ':memory:') {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (error) {
+      throw new StoreError('E_DB_OPEN', `cannot create the folder for database ${path}: ${messageOf(error)}`, {
+        hint: 'Check the path and its permissions, or point --db at another file.',
+      });
+    }
+  }
+  let db: Db;
+  try {
+    db = new Database(path);
+  } catch (error) {
+    throw new StoreError('E_DB_OPEN', `cannot open database ${path}: ${messageOf(error)}`, {
+      hint: 'Check the path and its permissions, or point --db at another file.',
+    });
+  }
+  try {
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    checkOwnershipAndVersion(db, path);
+    if (path !== ':memory:') {
+      const mode = String(db.pragma('journal_mode = WAL', { simple: true }));
+      if (mode.toLowerCase() !== 'wal') {
+        throw new StoreError('E_DB_OPEN', `database ${path} could not switch to WAL mode (it reports '${mode}')`, {
+          hint: 'Put the database on a local file system (WAL does not work over some network file systems).',
+        });
+      }
+    }
+    db.pragma('synchronous = NORMAL');
+    db.pragma('temp_store = MEMORY');
+    migrate(db, path, options.appVersion ?? 'unknown');
+    return db;
+  } catch (error) {
+    db.close();
+    throw translateSqliteError(error, path);
+  }
+}
+
+function checkOwnershipAndVersion(db: Db, path: string): void {
+  let version: number;
+  let appId: number;
+  let tables: number;
+  try {
+    version = Number(db.pragma('user_version', { simple: true }));
+    appId = Number(db.pragma('application_id', { simple: true }));
+    tables = Number((db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n);
+  } catch (error) {
+    throw translateSqliteError(error, path);
+  }
+  if (appId !== APPLICATION_ID && (appId !== 0 || tables > 0)) {
+    throw new StoreError('E_DB_CORRUPT', `${path} is a SQLite database but not a p2tui database; it was not modified`, {
+      hint: 'Point --db at a p2tui database or at a path where a new one can be created.',
+    });
+  }
+  if (version > LATEST_SCHEMA_VERSION) {
+    throw new StoreError(
+      'E_DB_NEWER_SCHEMA',
+      `database ${path} has schema version ${version}, written by a newer p2tui; this p2tui knows versions up to ${LATEST_SCHEMA_VERSION}. The database was not modified.`,
+      { hint: 'Upgrade p2tui to open it, or use --db to work with another database.' },
+    );
+  }
+}
+
+function migrate(db: Db, path: string, appVersion: string): void {
+  const current = Number(db.pragma('user_version', { simple: true }));
+  if (current === LATEST_SCHEMA_VERSION) return;
+  const run = db.transaction(() => {
+    // Another process may have migrated between our check and our lock.
+    const now = Number(db.pragma('user_version', { simple: true }));
+    if (now > LATEST_SCHEMA_VERSION) {
+      throw new StoreError('E_DB_NEWER_SCHEMA', `database ${path} was upgraded by a newer p2tui while opening it`, {
+        hint: 'Upgrade p2tui.',
+      });
+    }
+    for (const migration of MIGRATIONS) {
+      if (migration.version <= now) continue;
+      db.exec(migration.sql);
+      db.pragma(`user_version = ${migration.version}`);
+    }
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.prepare('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)').run('written_by', appVersion);
+  });
+  run.immediate();
+}
+
+interface SqliteErrorLike {
+  code?: string;
+  message?: string;
+}
+
+/** Maps SQLite's errors to ones that say what happened and what to do. */
+export function translateSqliteError(error: unknown, path: string): unknown {
+  if (error instanceof StoreError) return error;
+  const code = (error as SqliteErrorLike | null)?.code ?? '';
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code.startsWith('SQLITE_BUSY_')) {
+    return new StoreError('E_DB_LOCKED', `database ${path} is locked by another process and stayed locked past the busy timeout`, {
+      hint: 'Another p2tui (or sqlite3 shell) is holding a write transaction; wait for it, close it, or use --db for another database.',
+      cause: error,
+    });
+  }
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    return new StoreError('E_DB_CORRUPT', `${path} is not a readable SQLite database (${code}); it was not modified`, {
+      hint: 'Point --db at a p2tui database, or move the file away to start a new one.',
+      cause: error,
+    });
+  }
+  if (code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN') {
+    return new StoreError('E_DB_OPEN', `cannot write database ${path} (${code})`, {
+      hint: 'Check the file and folder permissions, or point --db at another file.',
+      cause: error,
+    });
+  }
+  return error;
+}

@@ -1,0 +1,92 @@
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './database.ts';
+import type { JsonValue } from '../core/json.ts';
+
+export interface LeaseRow {
+  readonly session: string;
+  readonly owner: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly acquiredAt: number;
+  readonly heartbeatAt: number;
+  readonly expiresAt: number;
+}
+
+export interface LeaseClaim {
+  readonly owner: string;
+  readonly host: string;
+  readonly pid: number;
+}
+
+/**
+ * Leases: which process drives a session. Taken when free, expired, held by this owner, or held by a process on this
+ * host that no longer exists (so a `kill -9` does not make the next process wait for the expiry).
+ */
+export class LeaseRepository {
+  private readonly select: Statement;
+  private readonly upsert: Statement;
+  private readonly renew: Statement;
+  private readonly remove: Statement;
+
+  constructor(db: Db) {
+    this.select = db.prepare('SELECT * FROM leases WHERE session_id = ?');
+    this.upsert = db.prepare(
+      `INSERT INTO leases (session_id, owner, host, pid, acquired_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (session_id) DO UPDATE SET owner = excluded.owner, host = excluded.host, pid = excluded.pid,
+         acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at`,
+    );
+    this.renew = db.prepare('UPDATE leases SET heartbeat_at = ?, expires_at = ? WHERE session_id = ? AND owner = ?');
+    this.remove = db.prepare('DELETE FROM leases WHERE session_id = ? AND owner = ?');
+  }
+
+  holder(session: string): LeaseRow | undefined {
+    const r = this.select.get(session) as
+      | { session_id: string; owner: string; host: string; pid: number; acquired_at: number; heartbeat_at: number; expires_at: number }
+      | undefined;
+    if (r === undefined) return undefined;
+    return { session: r.session_id, owner: r.owner, host: r.host, pid: r.pid, acquiredAt: r.acquired_at, heartbeatAt: r.heartbeat_at, expiresAt: r.expires_at };
+  }
+
+  /** Must run inside a write transaction. Returns the holder that kept it when the claim fails. */
+  acquire(session: string, claim: LeaseClaim, ttlMs: number, now: number, isAlive: (host: string, pid: number) => boolean): { ok: true } | { ok: false; holder: LeaseRow } {
+    const current = this.holder(session);
+    if (current !== undefined && current.owner !== claim.owner && current.expiresAt > now && isAlive(current.host, current.pid)) {
+      return { ok: false, holder: current };
+    }
+    this.upsert.run(session, claim.owner, claim.host, claim.pid, now, now, now + ttlMs);
+    return { ok: true };
+  }
+
+  /** Returns false when the lease was taken over by another owner. */
+  heartbeat(session: string, owner: string, ttlMs: number, now: number): boolean {
+    return this.renew.run(now, now + ttlMs, session, owner).changes > 0;
+  }
+
+  release(session: string, owner: string): void {
+    this.remove.run(session, owner);
+  }
+
+  isHeldBy(session: string, owner: string): boolean {
+    return this.holder(session)?.owner === owner;
+  }
+}
+
+/** Results of pure tools, cached by tool and canonical arguments. */
+export class ToolCacheRepository {
+  private readonly select: Statement;
+  private readonly upsert: Statement;
+
+  constructor(db: Db) {
+    this.select = db.prepare('SELECT result FROM tool_cache WHERE key = ? AND expires_at > ?');
+    this.upsert = db.prepare('INSERT OR REPLACE INTO tool_cache (key, tool, result, expires_at) VALUES (?, ?, ?, ?)');
+  }
+
+  get(key: string, now: number): JsonValue | undefined {
+    const row = this.select.get(key, now) as { result: string } | undefined;
+    return row === undefined ? undefined : (JSON.parse(row.result) as JsonValue);
+  }
+
+  put(key: string, tool: string, result: JsonValue, expiresAt: number): void {
+    this.upsert.run(key, tool, JSON.stringify(result), expiresAt);
+  }
+}

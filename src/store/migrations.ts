@@ -1,0 +1,197 @@
+/**
+ * Versioned schema migrations. `PRAGMA user_version` holds the schema version; a database whose version is higher
+ * than the last migration here was written by a newer p2tui and is refused without being touched.
+ *
+ * Append new migrations; never edit one that has shipped.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'log, sessions, branches, conversations, heads, model calls, intents, artifacts, leases, tool cache',
+    sql: `
+      CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+
+      -- The append-only log. Its rowid is the global seq, assigned inside the write transaction. Stack entries are
+      -- rows with type = 'entry' and their FSM state in kind; nothing else stores them.
+      CREATE TABLE events (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        id              TEXT    NOT NULL,
+        ts              INTEGER NOT NULL,
+        v               INTEGER NOT NULL,
+        type            TEXT    NOT NULL,
+        kind            TEXT,
+        session_id      TEXT,
+        branch_id       TEXT,
+        conversation_id TEXT,
+        payload         TEXT    NOT NULL
+      );
+      CREATE UNIQUE INDEX events_id ON events(id);
+      CREATE INDEX events_session ON events(session_id, seq);
+
+      CREATE TABLE sessions (
+        id                TEXT PRIMARY KEY,
+        created_at        INTEGER NOT NULL,
+        updated_at        INTEGER NOT NULL,
+        agent             TEXT NOT NULL,
+        root_conversation TEXT NOT NULL,
+        head_branch       TEXT NOT NULL,
+        title             TEXT NOT NULL,
+        source            TEXT NOT NULL,
+        status            TEXT NOT NULL,
+        status_reason     TEXT,
+        options           TEXT NOT NULL,
+        workspace         TEXT NOT NULL
+      );
+      CREATE INDEX sessions_created ON sessions(created_at);
+      CREATE INDEX sessions_status ON sessions(status);
+
+      -- A branch is a timeline of the whole session. Its visible entries are its own plus, for each ancestor
+      -- segment, the ancestor's entries up to max_seq: forking copies this short list, never entries.
+      CREATE TABLE branches (
+        id         TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        parent_id  TEXT,
+        fork_seq   INTEGER,
+        label      TEXT,
+        overrides  TEXT NOT NULL DEFAULT '{}',
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX branches_session ON branches(session_id);
+      CREATE TABLE branch_segments (
+        branch_id   TEXT NOT NULL,
+        ancestor_id TEXT NOT NULL,
+        max_seq     INTEGER NOT NULL,
+        PRIMARY KEY (branch_id, ancestor_id)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE conversations (
+        id             TEXT PRIMARY KEY,
+        session_id     TEXT NOT NULL,
+        branch_id      TEXT NOT NULL,
+        agent          TEXT NOT NULL,
+        parent_id      TEXT,
+        parent_call_id TEXT,
+        depth          INTEGER NOT NULL,
+        -- Stable across sessions (root agent, then agent#n per delegation), so replays and seeded simulators can
+        -- match a conversation of one run to the same conversation of another.
+        path           TEXT NOT NULL,
+        created_at     INTEGER NOT NULL
+      );
+      CREATE INDEX conversations_session ON conversations(session_id);
+
+      -- Per branch and conversation: the newest visible entry and the FSM phase it leaves the conversation in.
+      CREATE TABLE heads (
+        branch_id       TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        session_id      TEXT NOT NULL,
+        head_seq        INTEGER NOT NULL,
+        phase           TEXT NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        PRIMARY KEY (branch_id, conversation_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX heads_session ON heads(session_id);
+
+      -- One row per model call: the request as a hash plus the entries it rendered, and the response.
+      -- Matched on replay by (conversation, ordinal) and checked by request_hash.
+      CREATE TABLE model_calls (
+        id              TEXT PRIMARY KEY,
+        session_id      TEXT NOT NULL,
+        branch_id       TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        ordinal         INTEGER NOT NULL,
+        provider        TEXT NOT NULL,
+        model           TEXT NOT NULL,
+        request_hash    TEXT NOT NULL,
+        request         TEXT NOT NULL,
+        response        TEXT,
+        tokens_in       INTEGER NOT NULL,
+        tokens_out      INTEGER NOT NULL,
+        estimated       INTEGER NOT NULL,
+        cost_usd        REAL NOT NULL,
+        latency_ms      INTEGER NOT NULL,
+        status          TEXT NOT NULL,
+        error           TEXT,
+        ts              INTEGER NOT NULL
+      );
+      CREATE INDEX model_calls_conversation ON model_calls(conversation_id, ordinal);
+      CREATE INDEX model_calls_session ON model_calls(session_id);
+
+      -- An intent per call a model made (tool, delegation, question to the user), written in the decide commit.
+      -- Its key is the idempotency key: an effectful tool whose intent is 'running' without a result after a crash
+      -- is reconciled or settled as unknown, never run twice.
+      CREATE TABLE intents (
+        key             TEXT PRIMARY KEY,
+        session_id      TEXT NOT NULL,
+        branch_id       TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        call_id         TEXT NOT NULL,
+        entry_id        TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        tool            TEXT NOT NULL,
+        effect          TEXT NOT NULL,
+        args            TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        result          TEXT,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        created_at      INTEGER NOT NULL,
+        started_at      INTEGER,
+        settled_at      INTEGER
+      );
+      CREATE INDEX intents_open ON intents(session_id, status);
+
+      -- Content-addressed blobs (sha256), deduplicated; artifact_refs says where each appeared.
+      CREATE TABLE artifacts (
+        hash       TEXT PRIMARY KEY,
+        size       INTEGER NOT NULL,
+        mime       TEXT NOT NULL,
+        data       BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE artifact_refs (
+        id              TEXT PRIMARY KEY,
+        hash            TEXT NOT NULL,
+        session_id      TEXT,
+        branch_id       TEXT,
+        conversation_id TEXT,
+        entry_id        TEXT,
+        kind            TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        meta            TEXT NOT NULL DEFAULT '{}',
+        created_at      INTEGER NOT NULL
+      );
+      CREATE INDEX artifact_refs_session ON artifact_refs(session_id);
+      CREATE INDEX artifact_refs_hash ON artifact_refs(hash);
+
+      -- Which process drives a session: another process takes over an expired lease (that is how a crash resumes).
+      CREATE TABLE leases (
+        session_id   TEXT PRIMARY KEY,
+        owner        TEXT NOT NULL,
+        host         TEXT NOT NULL,
+        pid          INTEGER NOT NULL,
+        acquired_at  INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL
+      );
+
+      -- Results of pure tools, by tool and canonical arguments, until expires_at.
+      CREATE TABLE tool_cache (
+        key        TEXT PRIMARY KEY,
+        tool       TEXT NOT NULL,
+        result     TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+    `,
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

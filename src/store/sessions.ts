@@ -1,0 +1,272 @@
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './database.ts';
+import type { SessionOptions, SessionSource, SessionStatus } from '../bus/events.ts';
+import type { BranchSegment } from './log.ts';
+import { UserError, StoreError } from '../core/errors.ts';
+
+export interface SessionRow {
+  readonly id: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly agent: string;
+  readonly rootConversation: string;
+  readonly headBranch: string;
+  readonly title: string;
+  readonly source: SessionSource;
+  readonly status: SessionStatus;
+  readonly statusReason: string | null;
+  readonly options: SessionOptions;
+  readonly workspace: string;
+}
+
+export interface BranchRow {
+  readonly id: string;
+  readonly session: string;
+  readonly parent: string | null;
+  readonly forkSeq: number | null;
+  readonly label: string | null;
+  readonly overrides: Record<string, unknown>;
+  readonly createdBy: string;
+  readonly createdAt: number;
+}
+
+export interface ConversationRow {
+  readonly id: string;
+  readonly session: string;
+  readonly branch: string;
+  readonly agent: string;
+  readonly parent: string | null;
+  readonly parentCallId: string | null;
+  readonly depth: number;
+  readonly path: string;
+  readonly createdAt: number;
+}
+
+export interface HeadRow {
+  readonly branch: string;
+  readonly conversation: string;
+  readonly session: string;
+  readonly headSeq: number;
+  readonly phase: string;
+  readonly updatedAt: number;
+}
+
+interface SessionDbRow {
+  id: string;
+  created_at: number;
+  updated_at: number;
+  agent: string;
+  root_conversation: string;
+  head_branch: string;
+  title: string;
+  source: string;
+  status: string;
+  status_reason: string | null;
+  options: string;
+  workspace: string;
+}
+
+/** Sessions, their branches and conversations, and the per-conversation heads. */
+export class SessionRepository {
+  private readonly insertSession: Statement;
+  private readonly selectSession: Statement;
+  private readonly updateStatus: Statement;
+  private readonly insertBranch: Statement;
+  private readonly selectBranch: Statement;
+  private readonly selectSegments: Statement;
+  private readonly insertSegment: Statement;
+  private readonly insertConversation: Statement;
+  private readonly selectConversations: Statement;
+  private readonly selectConversation: Statement;
+  private readonly upsertHead: Statement;
+  private readonly selectHeads: Statement;
+
+  private readonly db: Db;
+
+  constructor(db: Db) {
+    this.db = db;
+    this.insertSession = db.prepare(
+      `INSERT INTO sessions (id, created_at, updated_at, agent, root_conversation, head_branch, title, source, status, options, workspace)
+       VALUES (@id, @createdAt, @createdAt, @agent, @rootConversation, @headBranch, @title, @source, @status, @options, @workspace)`,
+    );
+    this.selectSession = db.prepare('SELECT * FROM sessions WHERE id = ?');
+    this.updateStatus = db.prepare('UPDATE sessions SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?');
+    this.insertBranch = db.prepare(
+      `INSERT INTO branches (id, session_id, parent_id, fork_seq, label, overrides, created_by, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.selectBranch = db.prepare('SELECT * FROM branches WHERE id = ?');
+    this.selectSegments = db.prepare('SELECT ancestor_id, max_seq FROM branch_segments WHERE branch_id = ?');
+    this.insertSegment = db.prepare('INSERT INTO branch_segments (branch_id, ancestor_id, max_seq) VALUES (?, ?, ?)');
+    this.insertConversation = db.prepare(
+      `INSERT INTO conversations (id, session_id, branch_id, agent, parent_id, parent_call_id, depth, path, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.selectConversations = db.prepare('SELECT * FROM conversations WHERE session_id = ? ORDER BY created_at, rowid');
+    this.selectConversation = db.prepare('SELECT * FROM conversations WHERE id = ?');
+    this.upsertHead = db.prepare(
+      `INSERT INTO heads (branch_id, conversation_id, session_id, head_seq, phase, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (branch_id, conversation_id) DO UPDATE SET head_seq = excluded.head_seq, phase = excluded.phase, updated_at = excluded.updated_at`,
+    );
+    this.selectHeads = db.prepare('SELECT * FROM heads WHERE session_id = ? AND branch_id = ?');
+  }
+
+  createSession(row: Omit<SessionRow, 'updatedAt' | 'statusReason'>): void {
+    this.insertSession.run({ ...row, options: JSON.stringify(row.options) });
+  }
+
+  get(id: string): SessionRow | undefined {
+    const row = this.selectSession.get(id) as SessionDbRow | undefined;
+    return row === undefined ? undefined : toSession(row);
+  }
+
+  require(id: string): SessionRow {
+    const row = this.get(id);
+    if (row === undefined) {
+      throw new UserError('E_UNKNOWN_SESSION', `no session '${id}' in this database`, { hint: 'List sessions with: p2tui session list' });
+    }
+    return row;
+  }
+
+  setStatus(id: string, status: SessionStatus, reason: string | null, now: number): void {
+    this.updateStatus.run(status, reason, now, id);
+  }
+
+  list(options: { limit?: number; status?: SessionStatus } = {}): SessionRow[] {
+    const limit = Math.max(1, Math.floor(options.limit ?? 50));
+    const rows =
+      options.status === undefined
+        ? this.db.prepare(`SELECT * FROM sessions ORDER BY created_at DESC, rowid DESC LIMIT ${limit}`).all()
+        : this.db.prepare(`SELECT * FROM sessions WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ${limit}`).all(options.status);
+    return (rows as SessionDbRow[]).map(toSession);
+  }
+
+  /** Resolves a full id, a unique prefix, or `last` (the newest session). */
+  resolve(ref: string): SessionRow {
+    if (ref === 'last' || ref === '@last') {
+      const newest = this.list({ limit: 1 })[0];
+      if (newest === undefined) throw new UserError('E_UNKNOWN_SESSION', 'there are no sessions yet', { hint: 'Start one with: p2tui run <agent> "<message>"' });
+      return newest;
+    }
+    const exact = this.get(ref);
+    if (exact !== undefined) return exact;
+    const matches = this.db
+      .prepare("SELECT * FROM sessions WHERE id LIKE ? ESCAPE '\\' ORDER BY created_at DESC LIMIT 5")
+      .all(`${ref.replace(/[\\%_]/g, (c) => `\\${c}`)}%`) as SessionDbRow[];
+    if (matches.length === 1) return toSession(matches[0]!);
+    if (matches.length > 1) {
+      throw new UserError('E_AMBIGUOUS_ID', `'${ref}' matches several sessions: ${matches.map((m) => m.id).join(', ')}`, {
+        hint: 'Give more characters of the id.',
+      });
+    }
+    throw new UserError('E_UNKNOWN_SESSION', `no session '${ref}' in this database`, { hint: 'List sessions with: p2tui session list' });
+  }
+
+  /** Sessions still marked running or waiting whose driver may be gone. */
+  unfinished(): SessionRow[] {
+    return (this.db.prepare("SELECT * FROM sessions WHERE status IN ('running', 'waiting') ORDER BY created_at").all() as SessionDbRow[]).map(toSession);
+  }
+
+  createBranch(row: BranchRow, segments: readonly BranchSegment[]): void {
+    this.insertBranch.run(row.id, row.session, row.parent, row.forkSeq, row.label, JSON.stringify(row.overrides), row.createdBy, row.createdAt);
+    for (const s of segments) this.insertSegment.run(row.id, s.branch, s.maxSeq);
+  }
+
+  branch(id: string): BranchRow | undefined {
+    const row = this.selectBranch.get(id) as
+      | { id: string; session_id: string; parent_id: string | null; fork_seq: number | null; label: string | null; overrides: string; created_by: string; created_at: number }
+      | undefined;
+    if (row === undefined) return undefined;
+    return {
+      id: row.id,
+      session: row.session_id,
+      parent: row.parent_id,
+      forkSeq: row.fork_seq,
+      label: row.label,
+      overrides: JSON.parse(row.overrides) as Record<string, unknown>,
+      createdBy: row.created_by,
+      createdAt: row.created_at,
+    };
+  }
+
+  /** The segments that make up a branch's visible history: its own entries, then each ancestor's prefix. */
+  segments(branchId: string): BranchSegment[] {
+    const ancestors = (this.selectSegments.all(branchId) as { ancestor_id: string; max_seq: number }[]).map((r) => ({
+      branch: r.ancestor_id,
+      maxSeq: r.max_seq,
+    }));
+    return [{ branch: branchId, maxSeq: Infinity }, ...ancestors];
+  }
+
+  createConversation(row: ConversationRow): void {
+    this.insertConversation.run(row.id, row.session, row.branch, row.agent, row.parent, row.parentCallId, row.depth, row.path, row.createdAt);
+  }
+
+  conversations(session: string): ConversationRow[] {
+    return (this.selectConversations.all(session) as ConversationDbRow[]).map(toConversation);
+  }
+
+  conversation(id: string): ConversationRow | undefined {
+    const row = this.selectConversation.get(id) as ConversationDbRow | undefined;
+    return row === undefined ? undefined : toConversation(row);
+  }
+
+  setHead(head: HeadRow): void {
+    this.upsertHead.run(head.branch, head.conversation, head.session, head.headSeq, head.phase, head.updatedAt);
+  }
+
+  heads(session: string, branch: string): HeadRow[] {
+    return (
+      this.selectHeads.all(session, branch) as { branch_id: string; conversation_id: string; session_id: string; head_seq: number; phase: string; updated_at: number }[]
+    ).map((r) => ({ branch: r.branch_id, conversation: r.conversation_id, session: r.session_id, headSeq: r.head_seq, phase: r.phase, updatedAt: r.updated_at }));
+  }
+}
+
+interface ConversationDbRow {
+  id: string;
+  session_id: string;
+  branch_id: string;
+  agent: string;
+  parent_id: string | null;
+  parent_call_id: string | null;
+  depth: number;
+  path: string;
+  created_at: number;
+}
+
+function toConversation(row: ConversationDbRow): ConversationRow {
+  return {
+    id: row.id,
+    session: row.session_id,
+    branch: row.branch_id,
+    agent: row.agent,
+    parent: row.parent_id,
+    parentCallId: row.parent_call_id,
+    depth: row.depth,
+    path: row.path,
+    createdAt: row.created_at,
+  };
+}
+
+function toSession(row: SessionDbRow): SessionRow {
+  let options: SessionOptions;
+  try {
+    options = JSON.parse(row.options) as SessionOptions;
+  } catch (error) {
+    throw new StoreError('E_DB_CORRUPT', `session ${row.id} has unreadable options`, { cause: error });
+  }
+  return {
+    id: row.id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    agent: row.agent,
+    rootConversation: row.root_conversation,
+    headBranch: row.head_branch,
+    title: row.title,
+    source: row.source as SessionSource,
+    status: row.status as SessionStatus,
+    statusReason: row.status_reason,
+    options,
+    workspace: row.workspace,
+  };
+}

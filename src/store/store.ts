@@ -1,0 +1,149 @@
+import { openDatabase, translateSqliteError, type Db, type OpenOptions } from './database.ts';
+import { EventLog } from './log.ts';
+import { SessionRepository } from './sessions.ts';
+import { CallRepository } from './calls.ts';
+import { ArtifactRepository } from './artifacts.ts';
+import { LeaseRepository, ToolCacheRepository } from './leases.ts';
+import type { EventDraft, StoredEvent } from '../bus/events.ts';
+
+interface QueuedWrite {
+  readonly fn: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * The SQLite store. Every write is a `BEGIN IMMEDIATE` transaction (waiting up to the busy timeout for another
+ * process); events appended inside it reach the commit listeners (the bus) only after COMMIT, so no reader ever
+ * sees an event that was rolled back.
+ *
+ * `commit()` is group commit: writes submitted in the same turn of the event loop share one transaction, each in
+ * its own savepoint so one failing write (a lost lease, say) does not undo the others.
+ */
+export class Store {
+  readonly db: Db;
+  readonly path: string;
+  readonly log: EventLog;
+  readonly sessions: SessionRepository;
+  readonly calls: CallRepository;
+  readonly artifacts: ArtifactRepository;
+  readonly leases: LeaseRepository;
+  readonly toolCache: ToolCacheRepository;
+
+  private pending: StoredEvent[] = [];
+  private readonly listeners = new Set<(events: readonly StoredEvent[]) => void>();
+  private queue: QueuedWrite[] = [];
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(options: OpenOptions) {
+    this.path = options.path;
+    this.db = openDatabase(options);
+    this.log = new EventLog(this.db);
+    this.sessions = new SessionRepository(this.db);
+    this.calls = new CallRepository(this.db);
+    this.artifacts = new ArtifactRepository(this.db);
+    this.leases = new LeaseRepository(this.db);
+    this.toolCache = new ToolCacheRepository(this.db);
+  }
+
+  /** Appends an event to the log; only valid inside `write` or `commit`. */
+  append(draft: EventDraft, ts: number, id?: string): StoredEvent {
+    const event = this.log.append(draft, ts, id);
+    this.pending.push(event);
+    return event;
+  }
+
+  /** Runs `fn` in its own immediate transaction now. Nested inside another write, it joins that one. */
+  write<T>(fn: () => T): T {
+    if (this.db.inTransaction) return this.db.transaction(fn)();
+    let result: T;
+    try {
+      result = this.db.transaction(fn).immediate();
+    } catch (error) {
+      this.pending = [];
+      throw translateSqliteError(error, this.path);
+    }
+    this.publishPending();
+    return result;
+  }
+
+  /** Group commit: resolves after the transaction holding `fn` has committed. */
+  commit<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Called with the events of every committed transaction, in seq order. */
+  onCommit(listener: (events: readonly StoredEvent[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.queue.length > 0) this.flush();
+    this.db.close();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    if (this.closed && !this.db.open) {
+      for (const item of batch) item.reject(new Error('store is closed'));
+      return;
+    }
+    const outcomes: { ok: boolean; value: unknown }[] = [];
+    try {
+      this.db
+        .transaction(() => {
+          for (const item of batch) {
+            const mark = this.pending.length;
+            try {
+              outcomes.push({ ok: true, value: this.db.transaction(item.fn)() });
+            } catch (error) {
+              this.pending.length = mark;
+              outcomes.push({ ok: false, value: translateSqliteError(error, this.path) });
+            }
+          }
+        })
+        .immediate();
+    } catch (error) {
+      this.pending = [];
+      const translated = translateSqliteError(error, this.path);
+      for (const item of batch) item.reject(translated);
+      return;
+    }
+    this.publishPending();
+    batch.forEach((item, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) item.resolve(outcome.value);
+      else item.reject(outcome.value);
+    });
+  }
+
+  private publishPending(): void {
+    if (this.pending.length === 0) return;
+    const events = this.pending;
+    this.pending = [];
+    for (const listener of this.listeners) {
+      try {
+        listener(events);
+      } catch {
+        // A listener's failure must not undo or block a committed write.
+      }
+    }
+  }
+}

@@ -1,0 +1,111 @@
+import { z } from 'zod';
+import type { EffectClass } from '../core/entries.ts';
+import type { JsonObject, JsonValue } from '../core/json.ts';
+
+export type DedupPolicy = 'none' | 'penalty' | 'strict';
+
+/** What a running tool knows about the call. */
+export interface ToolContext {
+  readonly session: string;
+  readonly branch: string;
+  readonly conversation: string;
+  readonly agent: string;
+  readonly callId: string;
+  /**
+   * The call's idempotency key: the same for a retry or a recovery of this call, different for any other call.
+   * Effectful tools should pass it to the system they change (a payment reference, a ledger command id).
+   */
+  readonly key: string;
+  readonly signal: AbortSignal;
+  /** The workspace folder. */
+  readonly workspace: string;
+  /** Stores bytes as a content-addressed artifact of this call (committed with the result). */
+  attach(name: string, data: string | Uint8Array, mime?: string): void;
+}
+
+export interface ToolSpecInput<Schema extends z.ZodObject> {
+  readonly name: string;
+  readonly description: string;
+  readonly input: Schema;
+  /**
+   * pure: same arguments, same result, no effects (cached for `cacheTtlMs`, run again freely after a crash).
+   * idempotent: has effects, but running twice with the same key is harmless (run again after a crash).
+   * effectful: must not run twice (after a crash it is reconciled with `reconcile` or settled as unknown).
+   * Defaults to effectful: the safe assumption for a tool that does not say.
+   */
+  readonly effect?: EffectClass;
+  /** Cache lifetime of a pure tool's results; 0 turns caching off. Default 5 minutes. */
+  readonly cacheTtlMs?: number;
+  /** What to do with a repeat of the same effectful call in a conversation (P2Engine's policies). */
+  readonly dedup?: DedupPolicy;
+  readonly timeoutMs?: number;
+  run(args: z.output<Schema>, context: ToolContext): Promise<unknown> | unknown;
+  /**
+   * For effectful tools: after a crash between starting the call and storing its result, look the outcome up by
+   * `context.key`. Return the result if the effect happened, `null` if it did not (then it is safe to run it), or
+   * throw if it cannot be known (the call is settled as unknown).
+   */
+  reconcile?(args: z.output<Schema>, context: ToolContext): Promise<unknown> | unknown;
+}
+
+export const TOOL_BRAND = Symbol.for('p2tui.tool');
+
+export interface Tool {
+  readonly [TOOL_BRAND]: true;
+  readonly name: string;
+  readonly description: string;
+  readonly effect: EffectClass;
+  readonly cacheTtlMs: number;
+  readonly dedup: DedupPolicy;
+  readonly timeoutMs: number | undefined;
+  readonly input: z.ZodObject;
+  /** JSON Schema of the arguments, as models see it. */
+  readonly parameters: JsonObject;
+  readonly run: (args: unknown, context: ToolContext) => Promise<unknown> | unknown;
+  readonly reconcile: ((args: unknown, context: ToolContext) => Promise<unknown> | unknown) | undefined;
+  /** Where it was defined (file), for error messages. */
+  source?: string;
+}
+
+export const TOOL_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+const DEFAULT_CACHE_TTL_MS = 5 * 60_000;
+
+/**
+ * Defines a tool. Its zod schema validates what a model sends (invalid arguments go back to the model as an error
+ * result) and becomes the JSON Schema the model sees.
+ */
+export function defineTool<Schema extends z.ZodObject>(spec: ToolSpecInput<Schema>): Tool {
+  if (!TOOL_NAME.test(spec.name)) throw new TypeError(`tool name '${spec.name}' must match ${TOOL_NAME} (letters, digits, _ and -)`);
+  if (typeof spec.description !== 'string' || spec.description.trim() === '') throw new TypeError(`tool '${spec.name}' needs a description: models choose tools by it`);
+  if (!(spec.input instanceof z.ZodObject)) throw new TypeError(`tool '${spec.name}': input must be a zod object schema (z.object({...}))`);
+  if (typeof spec.run !== 'function') throw new TypeError(`tool '${spec.name}' needs a run(args, context) function`);
+  const effect = spec.effect ?? 'effectful';
+  if (!['pure', 'idempotent', 'effectful'].includes(effect)) throw new TypeError(`tool '${spec.name}': effect must be pure, idempotent or effectful`);
+  const parameters = z.toJSONSchema(spec.input, { io: 'input', unrepresentable: 'any' }) as JsonObject;
+  delete parameters['$schema'];
+  return {
+    [TOOL_BRAND]: true,
+    name: spec.name,
+    description: spec.description.trim(),
+    effect,
+    cacheTtlMs: effect === 'pure' ? (spec.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS) : 0,
+    dedup: spec.dedup ?? 'none',
+    timeoutMs: spec.timeoutMs,
+    input: spec.input,
+    parameters,
+    run: spec.run as Tool['run'],
+    reconcile: spec.reconcile as Tool['reconcile'],
+  };
+}
+
+export function isTool(value: unknown): value is Tool {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[TOOL_BRAND] === true;
+}
+
+/** Turns whatever a tool returned into JSON (undefined → null); throws if it cannot be represented. */
+export function toJson(value: unknown): JsonValue {
+  if (value === undefined) return null;
+  const text = JSON.stringify(value);
+  if (text === undefined) return null;
+  return JSON.parse(text) as JsonValue;
+}
