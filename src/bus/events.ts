@@ -53,6 +53,13 @@ export interface OtherPayloads {
     error?: string;
   };
   'artifact.created': { hash: string; kind: string; name: string; mime: string; size: number; entry?: string };
+  /**
+   * A request to the process driving a session, written by any process (another terminal's `session cancel`, the
+   * TUI): the driver polls its session's log for these and carries them out.
+   */
+  'session.control':
+    | { action: 'cancel' | 'pause' | 'resume'; from: string }
+    | { action: 'respond'; callId: string; text: string; from: string };
 }
 
 export type OtherType = keyof OtherPayloads;
@@ -90,6 +97,8 @@ export type EventDraft =
 /** Ephemeral bus traffic: never stored, no seq. The committed entry holds the whole text. */
 export type EphemeralEvent =
   | { type: 'delta'; session: string; conversation: string; agent: string; modelCall: string; text: string }
+  /** The model call's response is complete (its entries are about to be committed). */
+  | { type: 'stream.end'; session: string; conversation: string; modelCall: string }
   | { type: 'tool.started'; session: string; conversation: string; callId: string; tool: string }
   | { type: 'step.started'; session: string; conversation: string; agent: string; ordinal: number };
 

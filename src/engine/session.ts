@@ -60,6 +60,8 @@ interface Txn {
   readonly after: (() => void)[];
 }
 
+const CONTROL_POLL_MS = 250;
+
 const POLICY_ANSWERS = {
   approve: 'Yes. (Answered by the approval policy: no user is at a terminal.)',
   deny: 'No. (Answered by the approval policy: no user is at a terminal; continue without the user.)',
@@ -81,6 +83,8 @@ export class SessionRuntime {
   private paused = false;
   private detached = false;
   private heartbeat: NodeJS.Timeout | undefined;
+  private controlPoll: NodeJS.Timeout | undefined;
+  private controlCursor = 0;
   private totalSteps = 0;
   private status: SessionStatus;
   private idleWaiters: (() => void)[] = [];
@@ -359,7 +363,8 @@ export class SessionRuntime {
     this.detached = true;
     this.abort.abort(new UserError('E_CANCELLED', 'detached'));
     for (const conv of this.conversations.values()) conv.clearTimers();
-    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    clearInterval(this.heartbeat);
+    clearInterval(this.controlPoll);
     if (!this.ctx.store.isClosed) this.releaseLease();
     this.notifyIdle();
   }
@@ -480,6 +485,7 @@ export class SessionRuntime {
       return;
     }
     const modelMs = performance.now() - modelStarted;
+    if (onDelta !== undefined) ctx.bus.emit({ type: 'stream.end', session: this.id, conversation: conv.id, modelCall: modelCallId });
     const plan = decide({
       response,
       modelCall: modelCallId,
@@ -971,6 +977,9 @@ export class SessionRuntime {
 
   private startHeartbeat(): void {
     const { lease, store, clock } = this.ctx;
+    this.controlCursor = store.log.lastSeq();
+    this.controlPoll = setInterval(() => this.pollControl(), CONTROL_POLL_MS);
+    this.controlPoll.unref();
     this.heartbeat = setInterval(() => {
       if (store.isClosed || this.detached) return;
       try {
@@ -981,6 +990,30 @@ export class SessionRuntime {
       }
     }, lease.heartbeatMs);
     this.heartbeat.unref();
+  }
+
+  /** Carries out requests other processes wrote to this session's log (cancel, pause, resume, answers). */
+  private pollControl(): void {
+    const { store } = this.ctx;
+    if (store.isClosed || this.detached || this.error !== undefined) return;
+    let events;
+    try {
+      events = store.log.read(this.controlCursor, { session: this.id, types: ['session.control'] }, 100);
+    } catch {
+      return;
+    }
+    for (const event of events) {
+      this.controlCursor = event.seq;
+      if (event.type !== 'session.control') continue;
+      const request = event.payload;
+      const run = async (): Promise<void> => {
+        if (request.action === 'respond') await this.respond(request.callId, request.text);
+        else if (request.action === 'cancel') await this.cancel(`cancelled from another process (${request.from})`);
+        else if (request.action === 'pause') this.pause();
+        else this.resume();
+      };
+      run().catch(() => undefined);
+    }
   }
 
   private releaseLease(): void {
@@ -1000,7 +1033,8 @@ export class SessionRuntime {
         : new StoreError('E_INTERNAL', `session ${this.id} stopped: ${messageOf(error)}`, { cause: error, hint: `Resume it with: p2tui session resume ${this.id}` });
     this.abort.abort(this.error);
     for (const conv of this.conversations.values()) conv.clearTimers();
-    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    clearInterval(this.heartbeat);
+    clearInterval(this.controlPoll);
     this.notifyIdle();
   }
 

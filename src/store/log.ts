@@ -71,35 +71,32 @@ export class EventLog {
 
   /** Events after `afterSeq` in seq order, filtered in SQL where an index helps. */
   read(afterSeq: number, filter: EventFilter = {}, limit = 1000, uptoSeq?: number): StoredEvent[] {
-    const where: string[] = ['seq > ?'];
-    const params: (string | number)[] = [afterSeq];
+    const { where, params } = whereOf(filter);
+    where.unshift('seq > ?');
+    params.unshift(afterSeq);
     if (uptoSeq !== undefined) {
       where.push('seq <= ?');
       params.push(uptoSeq);
     }
-    if (filter.session !== undefined) {
-      where.push('session_id = ?');
-      params.push(filter.session);
-    }
-    if (filter.conversation !== undefined) {
-      where.push('conversation_id = ?');
-      params.push(filter.conversation);
-    }
-    if (filter.types !== undefined && filter.types.length > 0) {
-      where.push(`type IN (${filter.types.map(() => '?').join(',')})`);
-      params.push(...filter.types);
-    }
-    if (filter.kinds !== undefined && filter.kinds.length > 0) {
-      where.push(`kind IN (${filter.kinds.map(() => '?').join(',')})`);
-      params.push(...filter.kinds);
-    }
     const sql = `SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ${Math.max(1, Math.floor(limit))}`;
+    return (this.statement(sql).all(...params) as EventRow[]).map(toEvent);
+  }
+
+  /** The seq just before the newest `count` matching events (0 when there are fewer), for "tail -n". */
+  seqBeforeNewest(filter: EventFilter, count: number): number {
+    const { where, params } = whereOf(filter);
+    const sql = `SELECT seq FROM events ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY seq DESC LIMIT 1 OFFSET ${Math.max(0, Math.floor(count) - 1)}`;
+    const row = this.statement(sql).get(...params) as { seq: number } | undefined;
+    return row === undefined ? 0 : row.seq - 1;
+  }
+
+  private statement(sql: string): Statement {
     let statement = this.selectCache.get(sql);
     if (statement === undefined) {
       statement = this.db.prepare(sql);
       this.selectCache.set(sql, statement);
     }
-    return (statement.all(...params) as EventRow[]).map(toEvent);
+    return statement;
   }
 
   /**
@@ -116,6 +113,28 @@ export class EventLog {
     const sql = `SELECT * FROM events WHERE session_id = ? AND type = 'entry' AND (${clauses.join(' OR ')}) ORDER BY seq`;
     return (this.db.prepare(sql).all(...params) as EventRow[]).map((row) => toEntry(row));
   }
+}
+
+function whereOf(filter: EventFilter): { where: string[]; params: (string | number)[] } {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  if (filter.session !== undefined) {
+    where.push('session_id = ?');
+    params.push(filter.session);
+  }
+  if (filter.conversation !== undefined) {
+    where.push('conversation_id = ?');
+    params.push(filter.conversation);
+  }
+  if (filter.types !== undefined && filter.types.length > 0) {
+    where.push(`type IN (${filter.types.map(() => '?').join(',')})`);
+    params.push(...filter.types);
+  }
+  if (filter.kinds !== undefined && filter.kinds.length > 0) {
+    where.push(`kind IN (${filter.kinds.map(() => '?').join(',')})`);
+    params.push(...filter.kinds);
+  }
+  return { where, params };
 }
 
 function toEvent(row: EventRow): StoredEvent {

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// The p2tui command. Plain JavaScript that any Node can parse, so an old Node gets a clear message instead of a
+// crash (better-sqlite3 13 segfaults on Node 20).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+var REQUIRED = [22, 12];
+var parts = process.versions.node.split('.').map(Number);
+if (parts[0] < REQUIRED[0] || (parts[0] === REQUIRED[0] && parts[1] < REQUIRED[1])) {
+  process.stderr.write(
+    'p2tui needs Node ' + REQUIRED.join('.') + ' or newer; this is Node ' + process.version + '.\n' +
+      'Install a current Node (for example: npm install --prefix ~/.node24 node@24 && export PATH=~/.node24/node_modules/node/bin:$PATH)\n' +
+      'and run p2tui again.\n',
+  );
+  process.exit(1);
+}
+
+// Workspace tools may be TypeScript; Node strips types natively from 22.18 (and every 23+). Between 22.12 and 22.17
+// it needs a flag, so run once more with it.
+var features = process.features || {};
+if (!features.typescript && !process.env.P2TUI_REEXEC) {
+  var result = spawnSync(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', fileURLToPath(import.meta.url)].concat(process.argv.slice(2)), {
+    stdio: 'inherit',
+    env: Object.assign({}, process.env, { P2TUI_REEXEC: '1' }),
+  });
+  process.exit(result.status === null ? 1 : result.status);
+}
+
+var entry = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(fileURLToPath(entry))) {
+  process.stderr.write('p2tui is not built yet: run `npm install` (or `npm run build`) in ' + fileURLToPath(new URL('..', import.meta.url)) + '\n');
+  process.exit(1);
+}
+var cli = await import(entry.href);
+process.exitCode = await cli.main(process.argv.slice(2));

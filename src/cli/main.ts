@@ -1,0 +1,306 @@
+import { isAbsolute, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { P2Error, UserError, ValidationError, isP2Error, messageOf, suggest } from '../core/errors.ts';
+import { COMMANDS, GROUP_ALIASES, GROUP_SUMMARIES, findCommand, groupCommands } from '../commands/registry.ts';
+import { EXIT, type Command, type CommandContext, type CommandInput, type OptionSpec } from '../commands/types.ts';
+import { paint } from '../commands/text.ts';
+import { Engine } from '../engine/engine.ts';
+import { loadWorkspace, readWorkspaceConfig, type Workspace } from '../engine/workspace.ts';
+import { Store } from '../store/store.ts';
+import { TerminalOutput } from './terminal-output.ts';
+import { VERSION } from './version.ts';
+
+const GLOBAL_OPTIONS: readonly OptionSpec[] = [
+  { name: 'workspace', short: 'w', type: 'string', value: '<dir>', description: 'Workspace folder (default: $P2TUI_WORKSPACE or the current folder)' },
+  { name: 'db', type: 'string', value: '<file>', description: 'Database file (default: <workspace>/.p2tui/p2tui.db)' },
+  { name: 'json', type: 'boolean', description: 'Machine-readable output on stdout' },
+  { name: 'debug', type: 'boolean', description: 'Show stack traces of errors' },
+  { name: 'no-color', type: 'boolean', description: 'No colours (also NO_COLOR=1)' },
+  { name: 'help', short: 'h', type: 'boolean', description: 'Show help for a command' },
+];
+
+/** Runs the CLI and returns the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const color = !argv.includes('--no-color') && process.env['NO_COLOR'] === undefined && process.stdout.isTTY === true && !json;
+  const output = new TerminalOutput({ json, color });
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = (): void => {
+    interrupts += 1;
+    if (interrupts === 1) {
+      controller.abort();
+      output.warn(paint(color, 'yellow', '\nStopping… (Ctrl-C again to quit at once)'));
+    } else process.exit(EXIT.interrupted);
+  };
+  process.on('SIGINT', onSigint);
+  output.onInterrupt(onSigint);
+  let engine: Engine | undefined;
+  let store: Store | undefined;
+  try {
+    if (argv.length === 0 || (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h'))) {
+      output.line(mainHelp(color));
+      return EXIT.ok;
+    }
+    if (argv[0] === '--version' || argv[0] === '-V') {
+      output.line(VERSION);
+      return EXIT.ok;
+    }
+    const words = leadingWords(argv);
+    const found = findCommand(words);
+    if (found === undefined) {
+      const group = words[0] === undefined ? undefined : (GROUP_ALIASES[words[0]] ?? words[0]);
+      if (group !== undefined && groupCommands(group).length > 0) {
+        output.line(groupHelp(group, color));
+        return argv.includes('--help') || argv.includes('-h') || words.length === 1 ? EXIT.ok : EXIT.usage;
+      }
+      const names = [...new Set(COMMANDS.map((c) => c.path[0]!))];
+      const near = words[0] === undefined ? undefined : suggest(words[0], names);
+      throw new UserError('E_USAGE', `unknown command '${words.join(' ')}'`, { hint: `${near === undefined ? '' : `Did you mean '${near}'? `}See p2tui --help.` });
+    }
+    const { command } = found;
+    const parsed = parseCommandLine(command, argv);
+    if (parsed.options['help'] === true) {
+      output.line(commandHelp(command, color));
+      return EXIT.ok;
+    }
+    const workspaceDir = resolve((parsed.options['workspace'] as string | undefined) ?? process.env['P2TUI_WORKSPACE'] ?? process.cwd());
+    const dbOption = parsed.options['db'] as string | undefined;
+    const dbPath = dbOption === undefined ? undefined : resolve(dbOption);
+    let workspacePromise: Promise<Workspace> | undefined;
+    const ctx: CommandContext = {
+      output,
+      workspaceDir,
+      dbPath,
+      debug: parsed.options['debug'] === true,
+      signal: controller.signal,
+      workspace: () => (workspacePromise ??= loadWorkspace(workspaceDir, dbPath === undefined ? {} : { db: dbPath })),
+      store: async () => {
+        store ??= new Store({ path: dbPath ?? defaultDbPath(workspaceDir), appVersion: VERSION });
+        return store;
+      },
+      engine: async () => {
+        if (engine === undefined) {
+          const workspace = await ctx.workspace();
+          store ??= new Store({ path: dbPath ?? workspace.dbPath, appVersion: VERSION });
+          engine = new Engine({ workspace, store, appVersion: VERSION });
+        }
+        return engine;
+      },
+    };
+    const result = await command.run(ctx, parsed);
+    if (json && result.json !== undefined) output.line(JSON.stringify(result.json, null, 2));
+    return result.exitCode;
+  } catch (error) {
+    return reportError(error, output, argv.includes('--debug'));
+  } finally {
+    process.off('SIGINT', onSigint);
+    engine?.close();
+    store?.close();
+    output.close();
+  }
+}
+
+/** The database path a workspace uses, read without loading personas and tools (so a broken persona does not hide the sessions). */
+function defaultDbPath(workspaceDir: string): string {
+  try {
+    const database = readWorkspaceConfig(workspaceDir).config.database;
+    return isAbsolute(database) ? database : join(workspaceDir, database);
+  } catch {
+    return join(workspaceDir, '.p2tui', 'p2tui.db');
+  }
+}
+
+/** The words before the first option, skipping global options and their values: they name the command. */
+function leadingWords(argv: readonly string[]): string[] {
+  const words: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (token === '--workspace' || token === '-w' || token === '--db') {
+      i += 1;
+      continue;
+    }
+    if (token.startsWith('-')) {
+      if (GLOBAL_OPTIONS.some((o) => token === `--${o.name}` || token === `-${o.short}` || token.startsWith(`--${o.name}=`))) continue;
+      break;
+    }
+    words.push(token);
+  }
+  return words;
+}
+
+function parseCommandLine(command: Command, argv: readonly string[]): CommandInput {
+  const specs = [...GLOBAL_OPTIONS, ...command.options];
+  const config: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  for (const spec of specs) {
+    config[spec.name] = { type: spec.type === 'boolean' ? 'boolean' : 'string', ...(spec.short === undefined ? {} : { short: spec.short }), ...(spec.multiple === true ? { multiple: true } : {}) };
+  }
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: [...argv], options: config, allowPositionals: true, strict: true }));
+  } catch (error) {
+    throw new UserError('E_USAGE', `${command.path.join(' ')}: ${messageOf(error).replace(/\. To specify a positional argument.*$/s, '')}`, {
+      hint: `See: p2tui ${command.path.join(' ')} --help`,
+    });
+  }
+  // Drop the words that named the command (the first occurrence of each, in order; a group alias counts).
+  const path = [...command.path];
+  const rest: string[] = [];
+  for (const word of positionals) {
+    const expected = path[0];
+    if (expected !== undefined && (word === expected || GROUP_ALIASES[word] === expected)) path.shift();
+    else rest.push(word);
+  }
+  const options: Record<string, string | boolean | number | readonly string[] | undefined> = {};
+  for (const spec of specs) {
+    const value = values[spec.name];
+    if (value === undefined) continue;
+    if (spec.type === 'number') {
+      const n = Number(value);
+      if (typeof value !== 'string' || value.trim() === '' || Number.isNaN(n)) throw new UserError('E_USAGE', `--${spec.name} needs a number, got '${String(value)}'`);
+      options[spec.name] = n;
+    } else {
+      if (spec.choices !== undefined) {
+        for (const v of Array.isArray(value) ? value : [value]) {
+          if (!spec.choices.includes(String(v))) throw new UserError('E_USAGE', `--${spec.name} must be one of ${spec.choices.join(', ')}, got '${String(v)}'`);
+        }
+      }
+      options[spec.name] = Array.isArray(value) ? value.map(String) : value;
+    }
+  }
+  if (options['help'] === true) return { args: {}, options };
+  const args: Record<string, string | undefined> = {};
+  command.args.forEach((spec, i) => {
+    const value = spec.rest === true ? (rest.length > i ? rest.slice(i).join(' ') : undefined) : rest[i];
+    if (value === undefined && spec.required) {
+      throw new UserError('E_USAGE', `${command.path.join(' ')} needs <${spec.name}>: ${spec.description}`, { hint: `Usage: ${usage(command)}` });
+    }
+    args[spec.name] = value;
+  });
+  const expected = command.args.some((a) => a.rest === true) ? Infinity : command.args.length;
+  if (rest.length > expected) {
+    throw new UserError('E_USAGE', `${command.path.join(' ')}: unexpected argument '${rest[expected]}'`, { hint: `Usage: ${usage(command)} (quote a message that has spaces)` });
+  }
+  return { args, options };
+}
+
+function reportError(error: unknown, output: TerminalOutput, debug: boolean): number {
+  const code = exitCodeFor(error);
+  const p2 = isP2Error(error) ? error : undefined;
+  if (output.json) {
+    output.line(JSON.stringify({ error: { code: p2?.code ?? 'E_INTERNAL', message: messageOf(error), hint: p2?.hint ?? null, location: p2?.location ?? null } }, null, 2));
+  } else {
+    const color = output.color;
+    const lines = messageOf(error).split('\n');
+    output.warn(`${paint(color, 'red', `error ${p2?.code ?? 'E_INTERNAL'}:`)} ${lines.length > 1 && error instanceof ValidationError ? '' : lines[0]}`);
+    if (lines.length > 1 && error instanceof ValidationError) for (const line of lines) output.warn(`  ${line}`);
+    else for (const line of lines.slice(1)) output.warn(`  ${line}`);
+    if (p2?.hint !== undefined) output.warn(paint(color, 'gray', `hint: ${p2.hint}`));
+    if (p2 === undefined && !debug) output.warn(paint(color, 'gray', 'This is a bug in p2tui; run with --debug for the stack trace.'));
+  }
+  if (debug && error instanceof Error && error.stack !== undefined) output.warn(error.stack);
+  return code;
+}
+
+export function exitCodeFor(error: unknown): number {
+  if (!(error instanceof P2Error)) return EXIT.failed;
+  if (error.code === 'E_USAGE' || error.code === 'E_AMBIGUOUS_ID') return EXIT.usage;
+  if (error.code.startsWith('E_DB_')) return EXIT.store;
+  if (['E_CONFIG', 'E_PERSONA_INVALID', 'E_TOOL_INVALID', 'E_UNKNOWN_AGENT', 'E_UNKNOWN_TOOL', 'E_WORKSPACE', 'E_UNKNOWN_PROVIDER'].includes(error.code)) return EXIT.config;
+  return EXIT.failed;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Help
+
+function usage(command: Command): string {
+  const args = command.args.map((a) => (a.required ? `<${a.name}>` : `[${a.name}]`)).join(' ');
+  return `p2tui ${command.path.join(' ')}${args === '' ? '' : ` ${args}`}${command.options.length > 0 ? ' [options]' : ''}`;
+}
+
+function optionLines(options: readonly OptionSpec[]): string[] {
+  const rows = options.map((o) => {
+    const flag = `${o.short === undefined ? '    ' : `-${o.short}, `}--${o.name}${o.type === 'boolean' ? '' : ` ${o.value ?? (o.choices === undefined ? '<value>' : `<${o.choices.join('|')}>`)}`}`;
+    return [flag, o.description];
+  });
+  const width = Math.max(...rows.map((r) => r[0]!.length));
+  return rows.map(([flag, description]) => `  ${flag!.padEnd(width)}  ${description}`);
+}
+
+function commandHelp(command: Command, color: boolean): string {
+  const lines = [paint(color, 'bold', `Usage: ${usage(command)}`), '', command.summary];
+  if (command.details !== undefined) lines.push('', ...wrap(command.details, 100));
+  if (command.args.length > 0) {
+    lines.push('', paint(color, 'bold', 'Arguments:'));
+    const width = Math.max(...command.args.map((a) => a.name.length + 2));
+    for (const a of command.args) lines.push(`  ${`<${a.name}>`.padEnd(width)}  ${a.description}${a.required ? '' : ' (optional)'}`);
+  }
+  if (command.options.length > 0) lines.push('', paint(color, 'bold', 'Options:'), ...optionLines(command.options));
+  lines.push('', paint(color, 'bold', 'Global options:'), ...optionLines(GLOBAL_OPTIONS));
+  if (command.examples !== undefined) lines.push('', paint(color, 'bold', 'Examples:'), ...command.examples.map((e) => `  ${e}`));
+  return lines.join('\n');
+}
+
+function groupHelp(group: string, color: boolean): string {
+  const commands = groupCommands(group);
+  const width = Math.max(...commands.map((c) => usage(c).length - 'p2tui '.length));
+  return [
+    paint(color, 'bold', `Usage: p2tui ${group} <command> [options]`),
+    '',
+    GROUP_SUMMARIES[group] ?? '',
+    '',
+    ...commands.map((c) => `  ${usage(c).slice('p2tui '.length).padEnd(width)}  ${c.summary}`),
+    '',
+    `Help on one: p2tui ${group} <command> --help`,
+  ].join('\n');
+}
+
+function mainHelp(color: boolean): string {
+  const singles = COMMANDS.filter((c) => c.path.length === 1);
+  const groups = [...new Set(COMMANDS.filter((c) => c.path.length > 1).map((c) => c.path[0]!))];
+  const rows: [string, string][] = [
+    ...singles.map((c): [string, string] => [usage(c).slice('p2tui '.length).replace(' [options]', ''), c.summary]),
+    ...groups.map((g): [string, string] => [`${g} ${groupCommands(g).map((c) => c.path[1]).join('|')}`, GROUP_SUMMARIES[g] ?? '']),
+  ];
+  const width = Math.min(44, Math.max(...rows.map((r) => r[0].length)));
+  return [
+    `${paint(color, 'bold', 'p2tui')} ${VERSION} — a terminal workbench for multi-agent LLM systems`,
+    '',
+    paint(color, 'bold', 'Usage: p2tui <command> [options]'),
+    '',
+    paint(color, 'bold', 'Commands:'),
+    ...rows.map(([name, summary]) => (name.length > width ? `  ${name}\n  ${''.padEnd(width)}  ${summary}` : `  ${name.padEnd(width)}  ${summary}`)),
+    '',
+    paint(color, 'bold', 'Global options:'),
+    ...optionLines(GLOBAL_OPTIONS),
+    '      --version  Print the version',
+    '',
+    'Exit codes: 0 ok · 1 failed or cancelled · 2 usage · 3 invalid workspace or config · 4 waiting for an answer · 5 database problem · 130 interrupted',
+    'Help on a command: p2tui <command> --help',
+  ].join('\n');
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line !== '' && line.length + word.length + 1 > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}
+
+// Run when executed directly (the bin imports and calls main itself).
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/src/cli/main.ts') === true) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`${messageOf(error)}\n`);
+      process.exit(EXIT.failed);
+    },
+  );
+}

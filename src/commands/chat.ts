@@ -1,0 +1,88 @@
+import { UserError } from '../core/errors.ts';
+import type { SessionRuntime } from '../engine/session.ts';
+import { EXIT, type Command } from './types.ts';
+import { SESSION_OPTIONS, sessionOverrides } from './common-options.ts';
+import { EventPrinter, driveUntilIdle } from './follow.ts';
+import { readSession } from './session-view.ts';
+import { formatCost, paint } from './text.ts';
+
+const HELP = ['/exit or Ctrl-D   leave (the session stays in the store)', '/status           tokens, cost and the session id', '/help             this list'];
+
+export const chatCommand: Command = {
+  path: ['chat'],
+  summary: 'Talk with an agent turn by turn',
+  details:
+    'A conversation at the terminal: each of your lines is a message to the agent; tool calls and delegations are shown as they happen, ' +
+    "the agent's reply streams in, and its questions are asked in place. Continue an earlier session with --session.",
+  args: [{ name: 'agent', description: 'The persona to talk to (not needed with --session)', required: false }],
+  options: [
+    ...SESSION_OPTIONS,
+    { name: 'session', type: 'string', value: '<id>', description: 'Continue this session (an id, a unique prefix, or "last")' },
+    { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
+  ],
+  examples: ['p2tui chat agent_alpha', 'p2tui chat --session last'],
+  async run(ctx, input) {
+    const out = ctx.output;
+    const engine = await ctx.engine();
+    const sessionRef = input.options['session'];
+    let runtime: SessionRuntime | undefined;
+    let printer: EventPrinter | undefined;
+    let agent = input.args['agent'];
+    if (typeof sessionRef === 'string') {
+      runtime = await engine.attach(sessionRef);
+      agent = runtime.session.agent;
+      printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, engine.store.log.lastSeq(), { echoUser: false, verbose: input.options['verbose'] === true });
+    } else if (agent === undefined) {
+      throw new UserError('E_USAGE', 'chat needs an agent, or --session to continue one', { hint: 'p2tui chat agent_alpha' });
+    }
+    const persona = engine.workspace.persona(agent!);
+    const options = engine.sessionOptions(sessionOverrides(input));
+    const model = options.model ?? persona.model;
+    out.line(paint(out.color, 'gray', `chatting with ${persona.id} on ${model}${model.startsWith('scripted/') ? ' (simulator)' : ''} — /help for commands, /exit to leave`));
+    try {
+      while (!ctx.signal.aborted) {
+        const text = await out.ask(paint(out.color, 'bold', 'you› '));
+        if (text === undefined) break;
+        const trimmed = text.trim();
+        if (trimmed === '') continue;
+        if (trimmed === '/exit' || trimmed === '/quit') break;
+        if (trimmed === '/help') {
+          for (const line of HELP) out.line(line);
+          continue;
+        }
+        if (trimmed === '/status') {
+          if (runtime === undefined) out.line('no session yet: say something first');
+          else {
+            const view = readSession(engine.store, runtime.id);
+            const u = view.usage.total;
+            out.line(`session ${runtime.id} · ${view.session.status} · ${u.calls} model calls · ${u.tokensIn + u.tokensOut} tokens · ${formatCost(u.costUsd, view.simulated)}`);
+          }
+          continue;
+        }
+        if (runtime === undefined) {
+          const fromSeq = engine.store.log.lastSeq();
+          runtime = engine.start({ agent: persona.id, message: text, source: 'chat', options });
+          printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, fromSeq, { echoUser: false, verbose: input.options['verbose'] === true });
+        } else {
+          await runtime.send(text);
+        }
+        const status = await driveUntilIdle(runtime, printer!, out, ctx.signal);
+        if (status === 'interrupted') {
+          out.line(paint(out.color, 'yellow', `Stopped. Continue with: p2tui chat --session ${runtime.id}`));
+          return { exitCode: EXIT.interrupted };
+        }
+        if (runtime.error !== undefined) throw runtime.error;
+        if (status === 'waiting') {
+          out.line(paint(out.color, 'yellow', `The session waits for an answer: p2tui session respond ${runtime.id} "<answer>"`));
+          break;
+        }
+        if (status === 'failed') out.line(paint(out.color, 'red', 'The agent failed (see above). Send another message to go on, or /exit.'));
+      }
+    } finally {
+      await printer?.stop();
+      runtime?.detach();
+    }
+    if (runtime !== undefined) out.line(paint(out.color, 'gray', `session ${runtime.id} saved; continue with: p2tui chat --session ${runtime.id}`));
+    return { exitCode: EXIT.ok, ...(runtime === undefined ? {} : { json: { session: runtime.id } }) };
+  },
+};

@@ -1,0 +1,74 @@
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { isP2Error, messageOf } from '../core/errors.ts';
+import { LATEST_SCHEMA_VERSION } from '../store/migrations.ts';
+import { isWorkspace, readWorkspaceConfig } from '../engine/workspace.ts';
+import { EXIT, type Command } from './types.ts';
+import { paint } from './text.ts';
+
+interface Check {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+  readonly hint?: string;
+}
+
+export const doctorCommand: Command = {
+  path: ['doctor'],
+  summary: 'Check Node, the database and the workspace, and say what to fix',
+  args: [],
+  options: [],
+  async run(ctx) {
+    const checks: Check[] = [];
+    const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+    const nodeOk = major > 22 || (major === 22 && minor >= 12);
+    checks.push({ name: 'node', ok: nodeOk, detail: `Node ${process.version}`, ...(nodeOk ? {} : { hint: 'p2tui needs Node 22.12 or newer.' }) });
+    const typescript = (process.features as { typescript?: string | false }).typescript;
+    checks.push({ name: 'typescript tools', ok: typeof typescript === 'string', detail: typeof typescript === 'string' ? `type stripping (${typescript})` : 'this Node cannot load tools/*.ts', hint: 'Run p2tui through its bin, or use Node 22.18+.' });
+    try {
+      const db = new Database(':memory:');
+      const version = (db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
+      db.close();
+      checks.push({ name: 'sqlite', ok: true, detail: `better-sqlite3 with SQLite ${version}` });
+    } catch (error) {
+      checks.push({ name: 'sqlite', ok: false, detail: messageOf(error), hint: 'Reinstall: npm ci (better-sqlite3 13 ships prebuilt binaries for Node 22+).' });
+    }
+    const root = ctx.workspaceDir;
+    if (!isWorkspace(root)) {
+      checks.push({ name: 'workspace', ok: false, detail: `${root} has no p2tui.yaml or personas/ folder`, hint: 'Run p2tui init here, or pass --workspace <dir>.' });
+    } else {
+      try {
+        readWorkspaceConfig(root);
+        const workspace = await ctx.workspace();
+        checks.push({ name: 'workspace', ok: true, detail: `${root}: ${workspace.personas.size} personas, ${workspace.tools.names().length} tools${workspace.configFile === undefined ? ', default settings' : ''}` });
+        checks.push({ name: 'models', ok: true, detail: `providers: ${workspace.providers.ids().join(', ')} (scripted is the offline simulator)` });
+      } catch (error) {
+        checks.push({ name: 'workspace', ok: false, detail: messageOf(error), ...(isP2Error(error) && error.hint !== undefined ? { hint: error.hint } : {}) });
+      }
+    }
+    try {
+      const dbPath = ctx.dbPath ?? (await ctx.workspace().then((w) => w.dbPath).catch(() => undefined));
+      if (dbPath === undefined) {
+        checks.push({ name: 'database', ok: false, detail: 'no database path (the workspace did not load)', hint: 'Fix the workspace, or pass --db <file>.' });
+      } else {
+        const existed = existsSync(dbPath);
+        const store = await ctx.store();
+        const version = Number(store.db.pragma('user_version', { simple: true }));
+        const mode = String(store.db.pragma('journal_mode', { simple: true }));
+        const sessions = (store.db.prepare('SELECT count(*) AS n FROM sessions').get() as { n: number }).n;
+        store.write(() => undefined);
+        checks.push({ name: 'database', ok: true, detail: `${dbPath}${existed ? '' : ' (created)'}: schema ${version}/${LATEST_SCHEMA_VERSION}, ${mode} mode, ${sessions} sessions, writable` });
+      }
+    } catch (error) {
+      checks.push({ name: 'database', ok: false, detail: messageOf(error), ...(isP2Error(error) && error.hint !== undefined ? { hint: error.hint } : {}) });
+    }
+    const ok = checks.every((c) => c.ok || c.name === 'typescript tools');
+    if (ctx.output.json) return { exitCode: ok ? EXIT.ok : EXIT.failed, json: { ok, checks: checks.map((c) => ({ ...c })) } };
+    const color = ctx.output.color;
+    for (const check of checks) {
+      ctx.output.line(`${check.ok ? paint(color, 'green', '✓') : paint(color, 'red', '✗')} ${check.name.padEnd(17)} ${check.detail}`);
+      if (!check.ok && check.hint !== undefined) ctx.output.line(`  ${paint(color, 'gray', check.hint)}`);
+    }
+    return { exitCode: ok ? EXIT.ok : EXIT.failed };
+  },
+};

@@ -1,0 +1,187 @@
+import type { EphemeralEvent, StoredEvent } from '../bus/events.ts';
+import type { ConversationRow } from '../store/sessions.ts';
+import { paint, truncate } from './text.ts';
+
+/**
+ * Turns log events (and streaming deltas) into the lines `run`, `chat`, `session watch` and `events tail` print:
+ * one line per step, delegations indented under their caller, model text streamed as it arrives.
+ */
+export interface EventTextOptions {
+  readonly color: boolean;
+  /** Show bookkeeping too: waiting entries, model calls with tokens, status changes. */
+  readonly verbose?: boolean;
+  /** Print the user's own messages (off in chat, where the user just typed them). */
+  readonly echoUser?: boolean;
+  readonly width?: number;
+}
+
+interface ConversationInfo {
+  readonly agent: string;
+  readonly depth: number;
+}
+
+export class EventText {
+  private readonly conversations = new Map<string, ConversationInfo>();
+  /** Model calls whose text was streamed in full (their entry prints no text again). */
+  private readonly streamed = new Set<string>();
+  /** Model calls not to stream: their entry prints the whole text. */
+  private readonly cut = new Set<string>();
+  private openStream: string | undefined;
+  private readonly options: EventTextOptions;
+
+  constructor(options: EventTextOptions) {
+    this.options = options;
+  }
+
+  /** Conversations created before the first event this renderer sees. */
+  know(rows: readonly ConversationRow[]): void {
+    for (const row of rows) this.conversations.set(row.id, { agent: row.agent, depth: row.depth });
+  }
+
+  /** Text to write for a streaming delta (no newline), or undefined. */
+  delta(event: EphemeralEvent): string | undefined {
+    if (event.type === 'stream.end') {
+      if (this.openStream !== event.modelCall) return undefined;
+      // The reply is complete on screen: end its line; its entry will not print the text again.
+      this.openStream = undefined;
+      return '\n';
+    }
+    if (event.type !== 'delta' || this.cut.has(event.modelCall)) return undefined;
+    if (this.openStream !== undefined && this.openStream !== event.modelCall) {
+      // Another conversation streams at the same time: this one prints whole when its entry is committed.
+      this.cut.add(event.modelCall);
+      return undefined;
+    }
+    let out = '';
+    if (this.openStream === undefined) {
+      this.openStream = event.modelCall;
+      this.streamed.add(event.modelCall);
+      out += this.prefix(event.conversation);
+    }
+    return out + event.text.replace(/\n/g, `\n${this.indent(event.conversation)}   `);
+  }
+
+  /** Do not stream this model call (the printer is behind the log): its entry will print whole. */
+  skip(modelCall: string): void {
+    if (this.openStream !== modelCall) this.cut.add(modelCall);
+  }
+
+  /** Lines to print for a stored event (possibly none). */
+  lines(event: StoredEvent): string[] {
+    const out = this.render(event);
+    if (this.openStream === undefined || out.length === 0) return out;
+    const own = event.type === 'entry' && event.kind === 'assistant_message' && event.payload.modelCall === this.openStream;
+    if (own) return out;
+    // Another line interrupts a streaming reply: end it here ("…") and print the reply whole when it is committed.
+    this.streamed.delete(this.openStream);
+    this.cut.add(this.openStream);
+    this.openStream = undefined;
+    return [paint(this.options.color, 'gray', ' …'), ...out];
+  }
+
+  private render(event: StoredEvent): string[] {
+    const c = this.options.color;
+    const conv = event.conversation ?? '';
+    const prefix = this.prefix(conv);
+    switch (event.type) {
+      case 'conversation.created':
+        this.conversations.set(conv, { agent: event.payload.agent, depth: event.payload.depth });
+        return [];
+      case 'session.created':
+        return this.options.verbose === true ? [paint(c, 'dim', `session ${event.session} started with ${event.payload.agent}`)] : [];
+      case 'session.status':
+        return this.options.verbose === true ? [paint(c, 'dim', `session ${event.payload.status}${event.payload.reason === undefined ? '' : `: ${event.payload.reason}`}`)] : [];
+      case 'model.call':
+        if (event.payload.status === 'error') return [`${prefix}${paint(c, 'red', `model call failed: ${event.payload.error ?? ''}`)}`];
+        return this.options.verbose === true
+          ? [`${prefix}${paint(c, 'gray', `· ${event.payload.model}${event.payload.simulated ? ' (simulated)' : ''} ${event.payload.tokensIn}→${event.payload.tokensOut} tokens, ${event.payload.latencyMs} ms`)}`]
+          : [];
+      case 'artifact.created':
+        return [`${prefix}${paint(c, 'gray', `artifact ${event.payload.name} (${event.payload.size} bytes, ${event.payload.hash.slice(0, 12)})`)}`];
+      case 'session.control':
+        return this.options.verbose === true ? [paint(c, 'dim', `control: ${event.payload.action} from ${event.payload.from}`)] : [];
+      case 'entry':
+        break;
+    }
+    const p = event.payload;
+    switch (event.kind) {
+      case 'user_message': {
+        const child = (this.conversations.get(conv)?.depth ?? 0) > 0;
+        if (!child && this.options.echoUser === false) return [];
+        return [`${prefix}${paint(c, 'bold', child ? 'task:' : 'you:')} ${this.body(conv, (p as { text: string }).text)}`];
+      }
+      case 'assistant_message': {
+        const { text, modelCall } = p as { text: string; modelCall: string };
+        if (this.streamed.has(modelCall)) {
+          this.streamed.delete(modelCall);
+          if (this.openStream === modelCall) {
+            this.openStream = undefined;
+            return [''];
+          }
+          return [];
+        }
+        this.cut.delete(modelCall);
+        return [`${prefix}${this.body(conv, text)}`];
+      }
+      case 'tool_call': {
+        const { tool, args } = p as { tool: string; args: unknown };
+        return [`${prefix}${paint(c, 'cyan', `→ ${tool}`)} ${paint(c, 'gray', truncate(JSON.stringify(args), 100))}`];
+      }
+      case 'tool_result': {
+        const r = p as { tool: string; status: string; output?: unknown; error?: string; latencyMs?: number; cached?: boolean };
+        const ok = r.status === 'ok';
+        const detail = ok ? summary(r.output) : (r.error ?? r.status);
+        const tag = `${r.status}${r.cached === true ? ', cached' : ''}${r.latencyMs === undefined ? '' : `, ${r.latencyMs} ms`}`;
+        return [`${prefix}${paint(c, ok ? 'green' : 'red', `← ${r.tool}`)} ${paint(c, 'gray', `(${tag})`)} ${truncate(detail, 160)}`];
+      }
+      case 'agent_call': {
+        const { agent, message } = p as { agent: string; message: string };
+        return [`${prefix}${paint(c, 'magenta', `→ delegate to ${agent}:`)} ${truncate(message, 140)}`];
+      }
+      case 'agent_result': {
+        const r = p as { agent: string; status: string; text: string; error?: string };
+        return [`${prefix}${paint(c, r.status === 'ok' ? 'magenta' : 'red', `← ${r.agent}${r.status === 'ok' ? '' : ` (${r.status})`}:`)} ${truncate(r.status === 'ok' ? r.text : (r.error ?? r.status), 160)}`];
+      }
+      case 'user_input_request':
+        return [`${prefix}${paint(c, 'yellow', '? asks:')} ${(p as { question: string }).question}`];
+      case 'user_response': {
+        const r = p as { text: string; by: string };
+        return [`${prefix}${paint(c, 'yellow', `← answer${r.by === 'user' ? '' : ` (${r.by})`}:`)} ${truncate(r.text, 160)}`];
+      }
+      case 'waiting': {
+        const w = p as { callIds: string[] };
+        return this.options.verbose === true ? [`${prefix}${paint(c, 'gray', `… waiting for ${w.callIds.length} call${w.callIds.length === 1 ? '' : 's'}`)}`] : [];
+      }
+      case 'finished':
+        return (this.conversations.get(conv)?.depth ?? 0) > 0 || this.options.verbose === true
+          ? [`${prefix}${paint(c, 'green', `✓ finished (${(p as { steps: number }).steps} steps)`)}`]
+          : [];
+      case 'failed': {
+        const f = p as { code: string; message: string; hint?: string };
+        return [`${prefix}${paint(c, 'red', `✗ ${f.code}: ${f.message}`)}${f.hint === undefined ? '' : paint(c, 'gray', ` — ${f.hint}`)}`];
+      }
+      default:
+        return [];
+    }
+  }
+
+  private indent(conversation: string): string {
+    return '  '.repeat(this.conversations.get(conversation)?.depth ?? 0);
+  }
+
+  private prefix(conversation: string): string {
+    const info = this.conversations.get(conversation);
+    return `${this.indent(conversation)}${paint(this.options.color, 'bold', info?.agent ?? '?')} ▸ `;
+  }
+
+  private body(conversation: string, text: string): string {
+    return text.replace(/\n/g, `\n${this.indent(conversation)}   `);
+  }
+}
+
+function summary(output: unknown): string {
+  if (output !== null && typeof output === 'object' && 'summary' in output && typeof (output as { summary: unknown }).summary === 'string') {
+    return (output as { summary: string }).summary;
+  }
+  return typeof output === 'string' ? output : JSON.stringify(output);
+}

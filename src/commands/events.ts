@@ -1,0 +1,96 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { ENTRY_KINDS, type EntryKind } from '../core/entries.ts';
+import { UserError } from '../core/errors.ts';
+import type { EventFilter, EventType, StoredEvent } from '../bus/events.ts';
+import { EXIT, type Command, type CommandInput } from './types.ts';
+import { EventText } from './event-text.ts';
+
+const EVENT_TYPES: readonly EventType[] = ['entry', 'session.created', 'session.status', 'conversation.created', 'model.call', 'artifact.created', 'session.control'];
+
+const FILTER_OPTIONS = [
+  { name: 'session', type: 'string', value: '<id>', description: 'Only this session (id, unique prefix, or "last")' },
+  { name: 'type', type: 'string', value: '<type>', multiple: true, description: `Only these event types: ${EVENT_TYPES.join(', ')}` },
+  { name: 'kind', type: 'string', value: '<kind>', multiple: true, description: 'Only entries of these kinds (user_message, tool_call, ...)' },
+] as const;
+
+function filterOf(input: CommandInput, resolveSession: (ref: string) => string): EventFilter {
+  const filter: { session?: string; types?: EventType[]; kinds?: EntryKind[] } = {};
+  const session = input.options['session'];
+  if (typeof session === 'string') filter.session = resolveSession(session);
+  const types = (input.options['type'] as readonly string[] | undefined) ?? [];
+  for (const t of types) if (!(EVENT_TYPES as readonly string[]).includes(t)) throw new UserError('E_USAGE', `unknown event type '${t}'`, { hint: `Types: ${EVENT_TYPES.join(', ')}` });
+  if (types.length > 0) filter.types = types as EventType[];
+  const kinds = (input.options['kind'] as readonly string[] | undefined) ?? [];
+  for (const k of kinds) if (!(ENTRY_KINDS as readonly string[]).includes(k)) throw new UserError('E_USAGE', `unknown entry kind '${k}'`, { hint: `Kinds: ${ENTRY_KINDS.join(', ')}` });
+  if (kinds.length > 0) filter.kinds = kinds as EntryKind[];
+  return filter;
+}
+
+export function eventJson(event: StoredEvent): string {
+  return JSON.stringify({ seq: event.seq, id: event.id, ts: event.ts, v: event.v, type: event.type, kind: event.kind, session: event.session, branch: event.branch, conversation: event.conversation, payload: event.payload });
+}
+
+const tail: Command = {
+  path: ['events', 'tail'],
+  summary: 'Show the newest events of the log (with --follow, keep following); --json prints JSONL',
+  args: [],
+  options: [
+    ...FILTER_OPTIONS,
+    { name: 'limit', type: 'number', short: 'n', value: '<n>', description: 'How many of the newest events (default 20)' },
+    { name: 'from', type: 'number', value: '<seq>', description: 'Start after this seq instead' },
+    { name: 'follow', type: 'boolean', short: 'f', description: 'Keep printing new events as they are committed (any process)' },
+  ],
+  async run(ctx, input) {
+    const engine = await ctx.engine();
+    const store = engine.store;
+    const filter = filterOf(input, (ref) => store.sessions.resolve(ref).id);
+    const limit = (input.options['limit'] as number | undefined) ?? 20;
+    let from = input.options['from'] as number | undefined;
+    from ??= store.log.seqBeforeNewest(filter, limit);
+    const text = new EventText({ color: ctx.output.color, verbose: true });
+    if (filter.session !== undefined) text.know(store.sessions.conversations(filter.session));
+    const print = (event: StoredEvent): void => {
+      if (ctx.output.json) ctx.output.line(eventJson(event));
+      else for (const line of text.lines(event)) ctx.output.line(`${String(event.seq).padStart(6)}  ${line}`);
+    };
+    const follow = input.options['follow'] === true;
+    for await (const event of engine.bus.subscribe({ fromSeq: from, filter, signal: ctx.signal, follow, pollMs: 200 })) print(event);
+    return { exitCode: EXIT.ok };
+  },
+};
+
+const exportEvents: Command = {
+  path: ['events', 'export'],
+  summary: 'Write matching events as JSONL, to stdout or a file',
+  args: [],
+  options: [...FILTER_OPTIONS, { name: 'out', type: 'string', short: 'o', value: '<file>', description: 'Write here instead of stdout' }],
+  async run(ctx, input) {
+    const store = await ctx.store();
+    const filter = filterOf(input, (ref) => store.sessions.resolve(ref).id);
+    const path = input.options['out'] as string | undefined;
+    const stream = path === undefined ? undefined : createWriteStream(path);
+    let count = 0;
+    let cursor = 0;
+    const upto = store.log.lastSeq();
+    while (cursor < upto) {
+      const batch = store.log.read(cursor, filter, 2000, upto);
+      if (batch.length === 0) break;
+      for (const event of batch) {
+        const line = eventJson(event);
+        if (stream === undefined) ctx.output.line(line);
+        else if (!stream.write(`${line}\n`)) await once(stream, 'drain');
+        count += 1;
+      }
+      cursor = batch[batch.length - 1]!.seq;
+    }
+    if (stream !== undefined) {
+      stream.end();
+      await once(stream, 'finish');
+      ctx.output.warn(`wrote ${count} events to ${path}`);
+    }
+    return { exitCode: EXIT.ok };
+  },
+};
+
+export const eventCommands: readonly Command[] = [tail, exportEvents];

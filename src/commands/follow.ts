@@ -1,0 +1,107 @@
+import type { EventBus } from '../bus/bus.ts';
+import type { SessionStatus } from '../bus/events.ts';
+import type { Store } from '../store/store.ts';
+import type { SessionRuntime } from '../engine/session.ts';
+import { EventText } from './event-text.ts';
+import type { Output } from './types.ts';
+
+/**
+ * Prints a session's events as they are committed, from a given seq, until stopped. `drain()` waits until
+ * everything committed so far has been printed, so a prompt never appears above the line that caused it.
+ */
+export class EventPrinter {
+  private cursor = 0;
+  private readonly controller = new AbortController();
+  private readonly waiters: { seq: number; resolve: () => void }[] = [];
+  readonly text: EventText;
+  private readonly done: Promise<void>;
+
+  private readonly store: Store;
+
+  constructor(bus: EventBus, store: Store, output: Output, session: string, fromSeq: number, options: { verbose?: boolean; echoUser?: boolean; stream?: boolean } = {}) {
+    this.store = store;
+    this.cursor = fromSeq;
+    const renderer = new EventText({ color: output.color, verbose: options.verbose ?? false, echoUser: options.echoUser ?? true });
+    renderer.know(store.sessions.conversations(session));
+    this.text = renderer;
+    const signal = this.controller.signal;
+    if (options.stream !== false && !output.json) {
+      void (async () => {
+        for await (const delta of bus.deltas({ session }, signal)) {
+          // Stream only when every committed event is already on screen, so text never jumps ahead of its context.
+          if (delta.type === 'delta' && this.cursor < store.log.lastSeq()) renderer.skip(delta.modelCall);
+          const text = renderer.delta(delta);
+          if (text !== undefined) output.write(text);
+        }
+      })();
+    }
+    this.done = (async () => {
+      for await (const event of bus.subscribe({ fromSeq, filter: { session }, signal, pollMs: 100 })) {
+        this.cursor = event.seq;
+        if (!output.json) for (const line of renderer.lines(event)) output.line(line);
+        this.wake();
+      }
+    })();
+  }
+
+  /** Resolves once every event committed before this call has been printed. */
+  drain(): Promise<void> {
+    const target = this.store.log.lastSeq();
+    if (this.cursor >= target) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ seq: target, resolve }));
+  }
+
+  async stop(): Promise<void> {
+    await this.drain();
+    this.controller.abort();
+    await this.done.catch(() => undefined);
+  }
+
+  private wake(): void {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const waiter = this.waiters[i]!;
+      if (this.cursor >= waiter.seq) {
+        this.waiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  }
+}
+
+/**
+ * Waits for a session this process drives to come to rest, answering agents' questions at the terminal when a
+ * person is there. Returns the final status, or 'interrupted' when the signal fired (the session is detached and
+ * stays resumable).
+ */
+export async function driveUntilIdle(
+  runtime: SessionRuntime,
+  printer: EventPrinter,
+  output: Output,
+  signal: AbortSignal,
+): Promise<SessionStatus | 'interrupted'> {
+  const interrupted = new Promise<'interrupted'>((resolve) => {
+    if (signal.aborted) resolve('interrupted');
+    signal.addEventListener('abort', () => resolve('interrupted'), { once: true });
+  });
+  while (true) {
+    const status = await Promise.race([runtime.idle(), interrupted]);
+    if (status === 'interrupted') {
+      runtime.detach();
+      await printer.stop();
+      return status;
+    }
+    await printer.drain();
+    if (runtime.error !== undefined) return status;
+    if (status !== 'waiting' || !output.interactive) return status;
+    for (const question of runtime.pendingQuestions()) {
+      const answer = await Promise.race([output.ask(`${question.agent} asks: ${question.question}\nanswer› `), interrupted]);
+      if (answer === 'interrupted') {
+        runtime.detach();
+        await printer.stop();
+        return 'interrupted';
+      }
+      if (answer === undefined) return 'waiting';
+      await runtime.respond(question.callId, answer);
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import type { Command } from './types.ts';
+import { runCommand } from './run.ts';
+import { chatCommand } from './chat.ts';
+import { sessionCommands } from './session-commands.ts';
+import { catalogCommands } from './catalog.ts';
+import { eventCommands } from './events.ts';
+import { initCommand } from './init.ts';
+import { doctorCommand } from './doctor.ts';
+
+/** Every command, in the order help lists them. The CLI and the TUI's palette both read this list. */
+export const COMMANDS: readonly Command[] = [runCommand, chatCommand, ...sessionCommands, ...catalogCommands, ...eventCommands, initCommand, doctorCommand];
+
+/** Other names for command groups (P2Engine users know sessions as conversations). */
+export const GROUP_ALIASES: Readonly<Record<string, string>> = { conversation: 'session', conversations: 'session', sessions: 'session', agent: 'agents', tool: 'tools', event: 'events' };
+
+export const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
+  session: 'Inspect, follow and control sessions (alias: conversation)',
+  agents: 'The personas of the workspace',
+  tools: 'The tools of the workspace',
+  events: 'The event log',
+};
+
+/** Finds the command named by the first words of argv; returns it and the words left over. */
+export function findCommand(words: readonly string[]): { command: Command; rest: string[] } | undefined {
+  const normalized = [...words];
+  if (normalized[0] !== undefined) normalized[0] = GROUP_ALIASES[normalized[0]] ?? normalized[0];
+  let best: { command: Command; rest: string[] } | undefined;
+  for (const command of COMMANDS) {
+    const n = command.path.length;
+    if (n <= normalized.length && command.path.every((w, i) => normalized[i] === w) && (best === undefined || n > best.command.path.length)) {
+      best = { command, rest: normalized.slice(n) };
+    }
+  }
+  return best;
+}
+
+export function groupCommands(group: string): Command[] {
+  const name = GROUP_ALIASES[group] ?? group;
+  return COMMANDS.filter((c) => c.path.length > 1 && c.path[0] === name);
+}

@@ -1,0 +1,82 @@
+import type { SessionStatus } from '../bus/events.ts';
+import { UserError } from '../core/errors.ts';
+import { EXIT, type Command, type CommandContext, type CommandResult } from './types.ts';
+import { SESSION_OPTIONS, sessionOverrides } from './common-options.ts';
+import { EventPrinter, driveUntilIdle } from './follow.ts';
+import { entriesJson, readSession, sessionJson } from './session-view.ts';
+import { formatCost, paint } from './text.ts';
+import type { SessionRuntime } from '../engine/session.ts';
+
+export const runCommand: Command = {
+  path: ['run'],
+  summary: 'Run an agent on one message until it answers',
+  details:
+    'Starts a session, prints each step as it happens (delegations indented under their caller) and exits when the root agent answers. ' +
+    'With a terminal, questions from agents are asked here; without one they are answered by the approval policy, or, with approval "ask", ' +
+    'the run exits with code 4 and the session waits for `p2tui session respond`.',
+  args: [
+    { name: 'agent', description: 'The persona to talk to (see p2tui agents list)', required: true },
+    { name: 'message', description: 'What to ask it', required: true, rest: true },
+  ],
+  options: [...SESSION_OPTIONS, { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' }],
+  examples: ['p2tui run agent_alpha "What\'s the weather in Paris and who leads the Premier League?"', 'p2tui run agent_helper "weather in Tokyo" --json'],
+  async run(ctx, input) {
+    const agent = input.args['agent']!;
+    const message = input.args['message']!;
+    if (message.trim() === '') throw new UserError('E_USAGE', 'the message is empty', { hint: 'p2tui run <agent> "<message>"' });
+    const engine = await ctx.engine();
+    const options = engine.sessionOptions(sessionOverrides(input));
+    const fromSeq = engine.store.log.lastSeq();
+    const runtime = engine.start({ agent, message, source: 'run', options });
+    return finishRun(ctx, runtime, fromSeq, input.options['verbose'] === true);
+  },
+};
+
+/** Follows a session this process drives until it rests, then reports; shared by run and session resume. */
+export async function finishRun(ctx: CommandContext, runtime: SessionRuntime, fromSeq: number, verbose: boolean): Promise<CommandResult> {
+  const engine = await ctx.engine();
+  const out = ctx.output;
+  const printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, fromSeq, { verbose });
+  if (!out.json) out.line(paint(out.color, 'gray', `session ${runtime.id}`));
+  const status = await driveUntilIdle(runtime, printer, out, ctx.signal);
+  await printer.stop();
+  if (runtime.error !== undefined) throw runtime.error;
+  const view = readSession(engine.store, runtime.id);
+  if (out.json) {
+    return { exitCode: exitFor(status), json: { ...sessionJson(view), status: status === 'interrupted' ? 'interrupted' : view.session.status, entries: entriesJson(view) } };
+  }
+  const usage = view.usage.total;
+  const footer = `${usage.calls} model calls · ${usage.tokensIn + usage.tokensOut} tokens · ${formatCost(usage.costUsd, view.simulated)}`;
+  switch (status) {
+    case 'finished':
+      out.line(paint(out.color, 'gray', `✓ finished · ${footer}`));
+      break;
+    case 'waiting':
+      for (const q of view.questions) out.line(`${q.agent} asks: ${q.question}`);
+      out.line(paint(out.color, 'yellow', `The session waits for an answer. Answer with: p2tui session respond ${runtime.id} "<answer>"`));
+      break;
+    case 'interrupted':
+      out.line(paint(out.color, 'yellow', `Stopped. Nothing committed is lost; continue with: p2tui session resume ${runtime.id}`));
+      break;
+    case 'failed':
+      out.line(paint(out.color, 'red', `✗ failed${view.session.statusReason === null ? '' : `: ${view.session.statusReason}`} · ${footer}`));
+      out.line(`Resume with: p2tui session resume ${runtime.id}`);
+      break;
+    default:
+      out.line(paint(out.color, 'gray', `session ${status} · ${footer}`));
+  }
+  return { exitCode: exitFor(status) };
+}
+
+export function exitFor(status: SessionStatus | 'interrupted'): number {
+  switch (status) {
+    case 'finished':
+      return EXIT.ok;
+    case 'waiting':
+      return EXIT.waiting;
+    case 'interrupted':
+      return EXIT.interrupted;
+    default:
+      return EXIT.failed;
+  }
+}

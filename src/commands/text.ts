@@ -1,0 +1,61 @@
+import stringWidth from 'string-width';
+
+/** Small text helpers for human output: colours (off without a terminal or with NO_COLOR) and aligned tables. */
+export type Style = 'bold' | 'dim' | 'red' | 'green' | 'yellow' | 'blue' | 'magenta' | 'cyan' | 'gray';
+
+const CODES: Record<Style, [number, number]> = {
+  bold: [1, 22],
+  dim: [2, 22],
+  red: [31, 39],
+  green: [32, 39],
+  yellow: [33, 39],
+  blue: [34, 39],
+  magenta: [35, 39],
+  cyan: [36, 39],
+  gray: [90, 39],
+};
+
+export function paint(enabled: boolean, style: Style, text: string): string {
+  if (!enabled || text === '') return text;
+  const [open, close] = CODES[style];
+  return `\u001b[${open}m${text}\u001b[${close}m`;
+}
+
+export function truncate(text: string, width: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  if (stringWidth(flat) <= width) return flat;
+  let out = '';
+  for (const ch of flat) {
+    if (stringWidth(`${out}${ch}`) > width - 1) break;
+    out += ch;
+  }
+  return `${out}…`;
+}
+
+/** A plain table: columns padded to their widest cell, the last column left ragged. */
+export function table(rows: readonly (readonly string[])[], header?: readonly string[], color = false): string[] {
+  const all = header === undefined ? rows : [header, ...rows];
+  const widths: number[] = [];
+  for (const row of all) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, stringWidth(cell))));
+  const format = (row: readonly string[]): string =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - stringWidth(cell))))
+      .join('  ')
+      .trimEnd();
+  const lines = all.map(format);
+  if (header !== undefined) lines[0] = paint(color, 'bold', lines[0]!);
+  return lines;
+}
+
+export function formatCost(usd: number, simulated: boolean): string {
+  const text = usd === 0 ? '$0' : usd < 0.01 ? `$${usd.toFixed(5)}` : `$${usd.toFixed(4)}`;
+  return simulated ? `${text} (simulated)` : text;
+}
+
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}

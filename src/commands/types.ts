@@ -1,0 +1,98 @@
+import type { JsonValue } from '../core/json.ts';
+import type { Engine } from '../engine/engine.ts';
+import type { Workspace } from '../engine/workspace.ts';
+import type { Store } from '../store/store.ts';
+
+/**
+ * The command registry's types. A command is a name, an argument schema and a function over the engine; the CLI
+ * parses argv into it and the TUI's palette calls the same function with its own `Output`.
+ */
+export type OptionType = 'string' | 'boolean' | 'number';
+
+export interface OptionSpec {
+  readonly name: string;
+  readonly type: OptionType;
+  readonly short?: string;
+  readonly description: string;
+  readonly choices?: readonly string[];
+  /** Placeholder in help, e.g. `<n>`. */
+  readonly value?: string;
+  readonly multiple?: boolean;
+}
+
+export interface ArgSpec {
+  readonly name: string;
+  readonly description: string;
+  readonly required: boolean;
+  /** Takes every remaining word (joined by spaces). */
+  readonly rest?: boolean;
+}
+
+export type OptionValues = Readonly<Record<string, string | boolean | number | readonly string[] | undefined>>;
+
+export interface CommandInput {
+  readonly args: Readonly<Record<string, string | undefined>>;
+  readonly options: OptionValues;
+}
+
+/** Where a command writes: human lines (live) and, with --json, one JSON value at the end. */
+export interface Output {
+  readonly json: boolean;
+  readonly color: boolean;
+  /** Whether a person can answer questions now (a terminal for the CLI, the input box for the TUI). */
+  readonly interactive: boolean;
+  line(text?: string): void;
+  /** Text without a newline (streaming model output). */
+  write(text: string): void;
+  warn(text: string): void;
+  /** Asks the person a question; undefined when nobody can answer (not interactive, end of input). */
+  ask(prompt: string): Promise<string | undefined>;
+}
+
+export interface CommandContext {
+  readonly output: Output;
+  readonly workspaceDir: string;
+  readonly dbPath: string | undefined;
+  readonly debug: boolean;
+  /** Aborted on Ctrl-C. */
+  readonly signal: AbortSignal;
+  workspace(): Promise<Workspace>;
+  store(): Promise<Store>;
+  engine(): Promise<Engine>;
+}
+
+export interface CommandResult {
+  readonly exitCode: number;
+  /** With --json, the one JSON value the command prints. */
+  readonly json?: JsonValue;
+}
+
+export interface Command {
+  /** Words of the command, e.g. ['session', 'list']. */
+  readonly path: readonly string[];
+  readonly summary: string;
+  readonly details?: string;
+  readonly args: readonly ArgSpec[];
+  readonly options: readonly OptionSpec[];
+  readonly examples?: readonly string[];
+  run(ctx: CommandContext, input: CommandInput): Promise<CommandResult>;
+}
+
+/** Exit codes, documented in the README. */
+export const EXIT = {
+  ok: 0,
+  /** The session failed or was cancelled; a check failed. */
+  failed: 1,
+  usage: 2,
+  /** Invalid workspace, persona, tool or config; unknown agent. */
+  config: 3,
+  /** The session waits for an answer from the user (unattended run with approval: ask). */
+  waiting: 4,
+  /** Database locked, newer schema, or not a p2tui database. */
+  store: 5,
+  interrupted: 130,
+} as const;
+
+export function option<T extends string | number | boolean>(input: CommandInput, name: string): T | undefined {
+  return input.options[name] as T | undefined;
+}
