@@ -84,15 +84,18 @@ export class Engine {
 
   /** Takes over a stored session (its lease must be free, expired, or held by a dead process) and drives it. */
   async attach(sessionId: string, options: { retryFailed?: boolean; maxSteps?: number } = {}): Promise<SessionRuntime> {
-    const existing = this.sessions.get(sessionId);
-    if (existing !== undefined && existing.error === undefined) return existing;
-    const runtime = await SessionRuntime.load(this.ctx, this.store.sessions.resolve(sessionId).id, options);
+    const id = this.store.sessions.resolve(sessionId).id;
+    const existing = this.sessions.get(id);
+    if (existing?.active === true) return existing;
+    const runtime = await SessionRuntime.load(this.ctx, id, options);
     this.sessions.set(runtime.id, runtime);
     return runtime;
   }
 
+  /** The runtime driving a session in this process, if any. */
   get(sessionId: string): SessionRuntime | undefined {
-    return this.sessions.get(sessionId);
+    const runtime = this.sessions.get(sessionId);
+    return runtime?.active === true ? runtime : undefined;
   }
 
   /**

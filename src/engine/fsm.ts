@@ -99,7 +99,7 @@ export function apply(state: ConversationState, draft: EntryDraft): Conversation
       return illegal('finished follows the assistant message of a turn without calls');
 
     case 'failed':
-      if (phase === 'ready' || phase === 'idle') return next({ phase: 'failed', turn: [], retryable: draft.payload.retryable });
+      if (phase === 'ready') return next({ phase: 'failed', turn: [], retryable: draft.payload.retryable });
       return illegal(phase === 'waiting' ? 'settle or cancel the outstanding calls first' : undefined);
   }
 }

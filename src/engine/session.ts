@@ -296,6 +296,11 @@ export class SessionRuntime {
     return out;
   }
 
+  /** Whether this process still drives the session (not detached, not stopped by an error). */
+  get active(): boolean {
+    return !this.detached && this.error === undefined;
+  }
+
   /** The root conversation's latest answer. */
   get answer(): string {
     return this.root.state.phase === 'finished' ? this.root.lastAnswer : '';
@@ -313,13 +318,16 @@ export class SessionRuntime {
   /** The user's next message to the root conversation (it must have finished, failed, or be new). */
   async send(text: string): Promise<void> {
     this.assertDrivable();
-    const phase = this.root.state.phase;
-    if (phase !== 'finished' && phase !== 'failed' && phase !== 'idle') {
-      throw new UserError('E_CONVERSATION_BUSY', `session ${this.id} is still working on the last message (${phase})`, {
-        hint: 'Wait for it to finish, answer its question, or cancel it.',
-      });
-    }
-    await this.commit((tx) => this.appendEntry(tx, this.root, { kind: 'user_message', payload: { text } }));
+    await this.commit((tx) => {
+      // Checked inside the commit, so two messages sent at once cannot both pass.
+      const phase = this.root.state.phase;
+      if (phase !== 'finished' && phase !== 'failed' && phase !== 'idle') {
+        throw new UserError('E_CONVERSATION_BUSY', `session ${this.id} is still working on the last message (${phase})`, {
+          hint: 'Wait for it to finish, answer its question, or cancel it.',
+        });
+      }
+      this.appendEntry(tx, this.root, { kind: 'user_message', payload: { text } });
+    });
   }
 
   /** Answers a question an agent asked. */

@@ -1,0 +1,61 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { stringify } from 'yaml';
+import { Engine } from '../../src/engine/engine.ts';
+import { loadWorkspace, type LoadOptions } from '../../src/engine/workspace.ts';
+import type { SessionOptions } from '../../src/bus/events.ts';
+import type { Tool } from '../../src/tools/define.ts';
+
+/** A temporary workspace folder, removed by `cleanup`. */
+export interface TempWorkspace {
+  readonly dir: string;
+  write(file: string, text: string): void;
+  persona(spec: Record<string, unknown>): void;
+  cleanup(): void;
+}
+
+export function tempWorkspace(files: Record<string, string> = {}): TempWorkspace {
+  const dir = mkdtempSync(join(tmpdir(), 'p2tui-test-'));
+  const write = (file: string, text: string): void => {
+    const path = join(dir, file);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+  };
+  mkdirSync(join(dir, 'personas'), { recursive: true });
+  for (const [file, text] of Object.entries(files)) write(file, text);
+  return {
+    dir,
+    write,
+    // Temperature 0 unless a test says otherwise: the simulator is then exact whatever the seed.
+    persona: (spec) => write(`personas/${String(spec['id'])}.yaml`, stringify({ temperature: 0, ...spec })),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export interface TestEngine {
+  readonly engine: Engine;
+  readonly ws: TempWorkspace;
+  options(overrides?: Partial<SessionOptions>): SessionOptions;
+  close(): void;
+}
+
+/** An engine over a temporary workspace with the given personas and extra tools. */
+export async function testEngine(
+  personas: Record<string, unknown>[],
+  options: { tools?: Tool[]; files?: Record<string, string>; load?: LoadOptions; concurrency?: number; leaseTtlMs?: number } = {},
+): Promise<TestEngine> {
+  const ws = tempWorkspace(options.files);
+  for (const p of personas) ws.persona(p);
+  const workspace = await loadWorkspace(ws.dir, { ...options.load, extraTools: options.tools ?? [] });
+  const engine = new Engine({ workspace, ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }), ...(options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs }) });
+  return {
+    engine,
+    ws,
+    options: (overrides = {}) => engine.sessionOptions({ seed: 7, approval: 'deny', ...overrides }),
+    close: () => {
+      engine.close();
+      ws.cleanup();
+    },
+  };
+}

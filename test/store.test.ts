@@ -1,0 +1,149 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Store } from '../src/store/store.ts';
+import { LATEST_SCHEMA_VERSION } from '../src/store/migrations.ts';
+import { StoreError } from '../src/core/errors.ts';
+import type { StoredEvent } from '../src/bus/events.ts';
+
+const dirs: string[] = [];
+function tempDb(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'p2tui-store-'));
+  dirs.push(dir);
+  return join(dir, 'p2tui.db');
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const entry = (session: string, branch: string, conversation: string, text: string) =>
+  ({ type: 'entry', kind: 'user_message', payload: { text }, session, branch, conversation }) as const;
+
+describe('store', () => {
+  it('creates a WAL database at the latest schema version', () => {
+    const path = tempDb();
+    const store = new Store({ path });
+    expect(String(store.db.pragma('journal_mode', { simple: true }))).toBe('wal');
+    expect(Number(store.db.pragma('user_version', { simple: true }))).toBe(LATEST_SCHEMA_VERSION);
+    store.close();
+    // Opening again migrates nothing and keeps the data.
+    const again = new Store({ path });
+    expect(Number(again.db.pragma('user_version', { simple: true }))).toBe(LATEST_SCHEMA_VERSION);
+    again.close();
+  });
+
+  it('refuses a database written by a newer p2tui and leaves the file untouched', () => {
+    const path = tempDb();
+    new Store({ path }).close();
+    const raw = new Database(path);
+    raw.pragma(`user_version = ${LATEST_SCHEMA_VERSION + 1}`);
+    raw.pragma('journal_mode = DELETE');
+    raw.close();
+    const before = readFileSync(path);
+    let error: unknown;
+    try {
+      new Store({ path });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).code).toBe('E_DB_NEWER_SCHEMA');
+    expect((error as StoreError).message).toMatch(/written by a newer p2tui.*not modified/);
+    expect((error as StoreError).hint).toMatch(/Upgrade p2tui/);
+    expect(readFileSync(path).equals(before)).toBe(true);
+  });
+
+  it('refuses a SQLite file that is not a p2tui database', () => {
+    const path = tempDb();
+    const raw = new Database(path);
+    raw.exec('CREATE TABLE invoices (id INTEGER)');
+    raw.close();
+    expect(() => new Store({ path })).toThrow(expect.objectContaining({ code: 'E_DB_CORRUPT' }));
+  });
+
+  it('reports a database locked by another writer past the busy timeout as E_DB_LOCKED', () => {
+    const path = tempDb();
+    const store = new Store({ path, busyTimeoutMs: 50 });
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    expect(() => store.write(() => store.append(entry('s', 'b', 'c', 'x'), 1))).toThrow(expect.objectContaining({ code: 'E_DB_LOCKED' }));
+    other.exec('ROLLBACK');
+    other.close();
+    expect(store.write(() => store.append(entry('s', 'b', 'c', 'x'), 1)).seq).toBe(1);
+    store.close();
+  });
+
+  it('group commit: writes of one turn share a transaction, a failing one is undone alone', async () => {
+    const store = new Store({ path: tempDb() });
+    const published: StoredEvent[][] = [];
+    store.onCommit((events) => published.push([...events]));
+    const results = await Promise.allSettled([
+      store.commit(() => store.append(entry('s', 'b', 'c', 'one'), 1).seq),
+      store.commit(() => {
+        store.append(entry('s', 'b', 'c', 'doomed'), 1);
+        throw new Error('lease lost');
+      }),
+      store.commit(() => store.append(entry('s', 'b', 'c', 'three'), 1).seq),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(published).toHaveLength(1);
+    expect(published[0]!.map((e) => (e.payload as { text: string }).text)).toEqual(['one', 'three']);
+    expect(store.log.read(0).map((e) => (e.payload as { text: string }).text)).toEqual(['one', 'three']);
+    store.close();
+  });
+
+  it('publishes events only after they are committed', () => {
+    const store = new Store({ path: tempDb() });
+    const seen: number[] = [];
+    store.onCommit((events) => seen.push(...events.map((e) => e.seq)));
+    expect(() =>
+      store.write(() => {
+        store.append(entry('s', 'b', 'c', 'x'), 1);
+        throw new Error('rolled back');
+      }),
+    ).toThrow('rolled back');
+    expect(seen).toEqual([]);
+    expect(store.log.lastSeq()).toBe(0);
+    store.close();
+  });
+
+  it('shows a branch its own entries plus each ancestor segment up to its seq, in one query', () => {
+    const store = new Store({ path: tempDb() });
+    store.write(() => {
+      store.append(entry('s', 'main', 'c', 'a1'), 1); // seq 1
+      store.append(entry('s', 'main', 'c', 'a2'), 1); // seq 2
+      store.append(entry('s', 'main', 'c', 'a3'), 1); // seq 3
+      store.append(entry('s', 'fork', 'c', 'f1'), 1); // seq 4
+      store.append(entry('other', 'main', 'c', 'x'), 1);
+    });
+    const texts = (segments: { branch: string; maxSeq: number }[]) => store.log.visibleEntries('s', segments).map((e) => (e.payload as { text: string }).text);
+    expect(texts([{ branch: 'main', maxSeq: Infinity }])).toEqual(['a1', 'a2', 'a3']);
+    expect(texts([{ branch: 'fork', maxSeq: Infinity }, { branch: 'main', maxSeq: 2 }])).toEqual(['a1', 'a2', 'f1']);
+    store.close();
+  });
+
+  it('stores artifacts once per content', () => {
+    const store = new Store({ path: tempDb() });
+    const [a, b] = store.write(() => [store.artifacts.put('same bytes', { mime: 'text/plain', kind: 'file', name: 'a.txt', session: 's' }, 1), store.artifacts.put('same bytes', { mime: 'text/plain', kind: 'file', name: 'b.txt', session: 's' }, 2)]);
+    expect(a!.hash).toBe(b!.hash);
+    expect((store.db.prepare('SELECT count(*) AS n FROM artifacts').get() as { n: number }).n).toBe(1);
+    expect(store.artifacts.list('s').map((r) => r.name)).toEqual(['a.txt', 'b.txt']);
+    expect(store.artifacts.get(a!.hash)?.data.toString()).toBe('same bytes');
+    store.close();
+  });
+
+  it('gives a lease to one owner at a time, and to another once it expires or its process is gone', () => {
+    const store = new Store({ path: tempDb() });
+    const alive = () => true;
+    const a = { owner: 'a', host: 'h', pid: 1 };
+    const b = { owner: 'b', host: 'h', pid: 2 };
+    expect(store.write(() => store.leases.acquire('s', a, 1000, 0, alive))).toEqual({ ok: true });
+    expect(store.write(() => store.leases.acquire('s', b, 1000, 500, alive)).ok).toBe(false);
+    expect(store.write(() => store.leases.acquire('s', b, 1000, 500, () => false))).toEqual({ ok: true });
+    expect(store.write(() => store.leases.heartbeat('s', 'a', 1000, 600))).toBe(false);
+    expect(store.write(() => store.leases.acquire('s', a, 1000, 2000, alive))).toEqual({ ok: true });
+    store.close();
+  });
+});
