@@ -231,10 +231,12 @@ class FlakyProvider implements ModelProvider {
   readonly simulated = true;
   calls = 0;
   private readonly inner = new ScriptedProvider();
-  constructor(
-    private failures: number,
-    private readonly error: () => Error,
-  ) {}
+  private failures: number;
+  private readonly error: () => Error;
+  constructor(failures: number, error: () => Error) {
+    this.failures = failures;
+    this.error = error;
+  }
   async complete(request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
     this.calls += 1;
     if (this.failures > 0) {

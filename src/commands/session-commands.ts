@@ -219,9 +219,9 @@ const cancel: Command = {
   async run(ctx, input) {
     const engine = await ctx.engine();
     const session = engine.store.sessions.resolve(input.args['session']!);
-    if (session.status === 'cancelled') {
-      if (!ctx.output.json) ctx.output.line(`session ${session.id} is already cancelled`);
-      return { exitCode: EXIT.ok, json: { session: session.id, status: 'cancelled' } };
+    if (session.status === 'cancelled' || session.status === 'finished') {
+      if (!ctx.output.json) ctx.output.line(`session ${session.id} is already ${session.status}; nothing to cancel`);
+      return { exitCode: EXIT.ok, json: { session: session.id, status: session.status } };
     }
     if (drivenElsewhere(engine, session.id)) return control(ctx, engine, session.id, { action: 'cancel' }, 'cancelled');
     const runtime = await engine.attach(session.id);

@@ -82,6 +82,8 @@ export class SessionRuntime {
   private readonly abort = new AbortController();
   private paused = false;
   private detached = false;
+  /** Set (to the reason) once a cancel is under way. */
+  private cancelled: string | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private controlPoll: NodeJS.Timeout | undefined;
   private controlCursor = 0;
@@ -355,14 +357,13 @@ export class SessionRuntime {
 
   /** Stops every step and call, settles what is outstanding as cancelled, and marks the session cancelled. */
   async cancel(reason = 'cancelled by the user'): Promise<void> {
-    if (this.status === 'cancelled') return;
+    if (this.cancelled !== undefined || this.status === 'cancelled') return;
+    this.cancelled = reason;
     this.abort.abort(new UserError('E_CANCELLED', reason));
+    // The commit's status update writes 'cancelled' (computeStatus sees the flag).
     await this.commit((tx) => {
       for (const conv of this.conversations.values()) this.cancelConversation(tx, conv, reason);
     });
-    this.status = 'cancelled';
-    this.ctx.store.write(() => this.writeStatus('cancelled', reason, this.ctx.clock.now()));
-    this.notifyIdle();
   }
 
   /** Stops driving without changing the session: in-flight work is dropped uncommitted and picked up on resume. */
@@ -382,7 +383,9 @@ export class SessionRuntime {
 
   canStep(conversation: string): boolean {
     const conv = this.conversations.get(conversation);
-    if (conv === undefined || this.paused || this.detached || this.error !== undefined || this.status === 'cancelled') return false;
+    // An aborted runtime (cancelled, detached, stopped) must never step again: an aborted model call returns at
+    // once, and re-running it would spin without yielding.
+    if (conv === undefined || this.paused || this.abort.signal.aborted || this.error !== undefined || this.status === 'cancelled') return false;
     return conv.state.phase === 'ready' || (conv.state.phase === 'failed' && conv.state.retryable);
   }
 
@@ -911,7 +914,7 @@ export class SessionRuntime {
   }
 
   private computeStatus(): { status: SessionStatus; reason: string | null } {
-    if (this.status === 'cancelled') return { status: 'cancelled', reason: null };
+    if (this.cancelled !== undefined || this.status === 'cancelled') return { status: 'cancelled', reason: this.cancelled ?? null };
     if (this.paused) return { status: 'paused', reason: null };
     let waitingForUser = false;
     let retryableFailure: string | null = null;
@@ -948,7 +951,7 @@ export class SessionRuntime {
   }
 
   private enqueue(conv: ConversationRuntime): void {
-    if (this.paused || this.detached) return;
+    if (this.paused || this.abort.signal.aborted) return;
     this.ctx.scheduler.enqueue(this, conv.id);
   }
 

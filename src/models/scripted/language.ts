@@ -116,9 +116,17 @@ function extractOne(name: string, prop: JsonObject, clause: string, numbers: num
     const agent = [...clause.matchAll(/\b[a-z][a-z0-9]*_[a-z0-9_]+\b/g)].map((m) => m[0]).find((a) => a !== self);
     return agent ?? (prop['default'] as JsonValue | undefined);
   }
-  if (TEXT_PROPS.test(name)) return clause;
+  if (TEXT_PROPS.test(name)) return quotedOrAfterColon(clause) ?? clause;
   if (PLACE_PROPS.test(name)) return placeName(clause) ?? (prop['default'] as JsonValue | undefined);
   return properNoun(clause) ?? (prop['default'] as JsonValue | undefined);
+}
+
+/** The part of a clause that is clearly the text argument: a quotation, or what follows a colon. */
+function quotedOrAfterColon(clause: string): string | undefined {
+  const quoted = clause.match(/["“]([^"”]+)["”]/);
+  if (quoted !== null) return quoted[1];
+  const colon = clause.indexOf(': ');
+  return colon > 0 ? clause.slice(colon + 2).trim() || undefined : undefined;
 }
 
 /** "weather in New York" → "New York". */
