@@ -19,7 +19,7 @@ export const scriptStepSchema = z.union([
   z.strictObject({ call: z.string().min(1), args: z.record(z.string(), z.unknown()).optional(), repeat: z.int().min(1).max(100_000).optional(), ...say }),
   z.strictObject({ delegate: z.string().min(1), message: z.string().min(1), ...say }),
   z.strictObject({ ask: z.string().min(1), ...say }),
-  z.strictObject({ parallel: z.array(callItem).min(1), ...say }),
+  z.strictObject({ parallel: z.array(callItem).min(1), repeat: z.int().min(1).max(100_000).optional(), ...say }),
 ]);
 
 export const scriptRuleSchema = z.strictObject({
