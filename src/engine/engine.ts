@@ -5,7 +5,11 @@ import { EventBus } from '../bus/bus.ts';
 import type { SessionOptions } from '../bus/events.ts';
 import { Store } from '../store/store.ts';
 import { Scheduler } from './scheduler.ts';
-import { SessionRuntime, type EngineContext, type LeaseSettings, type StartSession, type StepTiming } from './session.ts';
+import { SessionRuntime } from './session.ts';
+import type { EngineContext, StartSession, StepTiming } from './context.ts';
+import { ControlPoller } from './control.ts';
+import { LeaseKeeper } from './lease-keeper.ts';
+import { PersonaKit } from './persona-kit.ts';
 import type { Workspace } from './workspace.ts';
 
 export interface EngineOptions {
@@ -30,6 +34,8 @@ export class Engine {
   readonly workspace: Workspace;
   readonly scheduler: Scheduler;
   private readonly ctx: EngineContext;
+  private readonly leases: LeaseKeeper;
+  private readonly control: ControlPoller;
   private readonly sessions = new Map<string, SessionRuntime>();
   private readonly ownsStore: boolean;
 
@@ -42,21 +48,25 @@ export class Engine {
     const providerConcurrency: Record<string, number> = {};
     for (const [id, p] of Object.entries(config.providers)) if (p.concurrency !== undefined) providerConcurrency[id] = p.concurrency;
     this.scheduler = new Scheduler({ concurrency: options.concurrency ?? config.concurrency, providerConcurrency });
-    const lease: LeaseSettings = {
+    const clock = options.clock ?? systemClock;
+    this.leases = new LeaseKeeper(this.store, clock, {
       owner: `${hostname()}:${process.pid}:${randomId('', 6)}`,
       host: hostname(),
       pid: process.pid,
       ttlMs: options.leaseTtlMs ?? 15_000,
       heartbeatMs: options.heartbeatMs ?? 5_000,
       isAlive: processIsAlive,
-    };
+    });
+    this.control = new ControlPoller(this.store);
     this.ctx = {
       store: this.store,
       bus: this.bus,
       workspace: this.workspace,
-      clock: options.clock ?? systemClock,
+      clock,
       scheduler: this.scheduler,
-      lease,
+      leases: this.leases,
+      control: this.control,
+      personas: new PersonaKit(this.workspace),
       ...(options.onStepTiming === undefined ? {} : { onStepTiming: options.onStepTiming }),
     };
   }
@@ -123,6 +133,8 @@ export class Engine {
   close(): void {
     for (const runtime of this.sessions.values()) runtime.detach();
     this.sessions.clear();
+    this.leases.stop();
+    this.control.stop();
     if (this.ownsStore) this.store.close();
   }
 }

@@ -4,11 +4,15 @@ import { Semaphore } from './limiter.ts';
 export interface Steppable {
   /** Whether the conversation may take a step now (not paused, not cancelled, still wants the model). */
   canStep(conversation: string): boolean;
-  step(conversation: string): Promise<void>;
+  /**
+   * Runs the step. `modelDone` gives the slot back as soon as the model has answered, so the next step's model call
+   * starts while this one commits: the concurrency limit is a limit on model calls in flight.
+   */
+  step(conversation: string, modelDone: () => void): Promise<void>;
 }
 
 export interface SchedulerOptions {
-  /** Steps in flight at once, over every session. */
+  /** Model calls in flight at once, over every session. */
   readonly concurrency: number;
   /** Model calls in flight at once per provider. */
   readonly providerConcurrency?: Readonly<Record<string, number>>;
@@ -67,13 +71,17 @@ export class Scheduler {
       this.queued.delete(item.conversation);
       if (!item.session.canStep(item.conversation)) continue;
       this.running += 1;
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        this.running -= 1;
+        this.pump();
+      };
       void item.session
-        .step(item.conversation)
+        .step(item.conversation, release)
         .catch(() => undefined)
-        .finally(() => {
-          this.running -= 1;
-          this.pump();
-        });
+        .finally(release);
     }
   }
 }

@@ -1,71 +1,38 @@
 import type { Persona } from '../agents/persona.ts';
-import { renderSystemPrompt } from '../agents/prompt.ts';
-import type { SessionOptions, SessionSource, SessionStatus } from '../bus/events.ts';
-import type { Clock } from '../core/clock.ts';
+import type { SessionStatus } from '../bus/events.ts';
 import type { EntryDraft, EntryPayloads } from '../core/entries.ts';
-import { P2Error, ProviderError, StoreError, UserError, messageOf } from '../core/errors.ts';
-import { sha256 } from '../core/hash.ts';
+import { P2Error, StoreError, UserError, messageOf } from '../core/errors.ts';
 import { newBranchId, newConversationId, newModelCallId, newSessionId, nextEventId } from '../core/ids.ts';
-import { canonicalJson, type JsonValue } from '../core/json.ts';
+import type { JsonValue } from '../core/json.ts';
 import { costOf } from '../models/pricing.ts';
-import type { ModelRequest, ModelResponse, ToolSpec } from '../models/provider.ts';
-import type { EventBus } from '../bus/bus.ts';
-import type { Store } from '../store/store.ts';
+import type { ModelResponse } from '../models/provider.ts';
 import type { SessionRow } from '../store/sessions.ts';
-import type { ModelCallRecord } from '../store/calls.ts';
+import type { Store } from '../store/store.ts';
+import type { EngineContext, StartSession, Txn } from './context.ts';
+import type { ControlRequest } from './control.ts';
 import { ConversationRuntime } from './conversation.ts';
-import { decide, type CallPlan, type Plan } from './decide.ts';
+import type { CallPlan, Plan } from './decide.ts';
 import { apply, outstanding } from './fsm.ts';
-import type { Scheduler } from './scheduler.ts';
-import { runTool, type ToolRun } from './tool-runner.ts';
-import { toolSpecsFor } from './tool-specs.ts';
-import type { Workspace } from './workspace.ts';
+import { modelFailure, planResponse, prepareCall, type Failure, type PreparedCall } from './model-step.ts';
+import { rebuildConversations } from './rebuild.ts';
+import { deriveStatus } from './status.ts';
+import { cacheKey, runTool, type ToolRun } from './tool-runner.ts';
 
-export interface LeaseSettings {
-  readonly owner: string;
-  readonly host: string;
-  readonly pid: number;
-  readonly ttlMs: number;
-  readonly heartbeatMs: number;
-  isAlive(host: string, pid: number): boolean;
-}
-
-export interface StepTiming {
-  readonly totalMs: number;
-  readonly modelMs: number;
-}
-
-export interface EngineContext {
-  readonly store: Store;
-  readonly bus: EventBus;
-  readonly workspace: Workspace;
-  readonly clock: Clock;
-  readonly scheduler: Scheduler;
-  readonly lease: LeaseSettings;
-  readonly onStepTiming?: (timing: StepTiming) => void;
-}
-
-export interface StartSession {
-  readonly agent: string;
-  readonly message: string;
-  readonly source: SessionSource;
-  readonly title?: string;
-  readonly options: SessionOptions;
-}
-
-/** One commit's bookkeeping: its time, the conversations it touched, what to do once it is durable. */
-interface Txn {
-  readonly now: number;
-  readonly touched: Set<ConversationRuntime>;
-  readonly after: (() => void)[];
-}
-
-const CONTROL_POLL_MS = 250;
+export type { EngineContext, StartSession, StepTiming } from './context.ts';
 
 const POLICY_ANSWERS = {
   approve: 'Yes. (Answered by the approval policy: no user is at a terminal.)',
   deny: 'No. (Answered by the approval policy: no user is at a terminal; continue without the user.)',
 } as const;
+
+interface ToolCallRef {
+  readonly callId: string;
+  readonly key: string;
+  readonly tool: string;
+  readonly args: JsonValue;
+  readonly effect: 'pure' | 'idempotent' | 'effectful';
+  readonly duplicateOf?: string;
+}
 
 /**
  * Drives one session in this process: holds its lease, keeps an in-memory projection of its conversations, runs
@@ -76,25 +43,20 @@ const POLICY_ANSWERS = {
 export class SessionRuntime {
   readonly id: string;
   readonly branch: string;
-  private row: SessionRow;
-  private readonly conversations = new Map<string, ConversationRuntime>();
+  /** Set when the runtime stopped on an error it cannot continue past (a lost lease, a failed commit). */
+  error: P2Error | undefined;
+  private readonly ctx: EngineContext;
+  private readonly row: SessionRow;
+  private conversations = new Map<string, ConversationRuntime>();
   private root!: ConversationRuntime;
   private readonly abort = new AbortController();
   private paused = false;
   private detached = false;
-  /** Set (to the reason) once a cancel is under way. */
+  /** The reason, once a cancel is under way. */
   private cancelled: string | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private controlPoll: NodeJS.Timeout | undefined;
-  private controlCursor = 0;
   private totalSteps = 0;
   private status: SessionStatus;
   private idleWaiters: (() => void)[] = [];
-  private readonly specCache = new Map<string, { specs: ToolSpec[]; hash: string; system: string }>();
-  /** Set when the runtime stopped on an error it cannot continue past (a lost lease, a failed commit). */
-  error: P2Error | undefined;
-
-  private readonly ctx: EngineContext;
 
   private constructor(ctx: EngineContext, row: SessionRow) {
     this.ctx = ctx;
@@ -111,15 +73,13 @@ export class SessionRuntime {
   static start(ctx: EngineContext, spec: StartSession): SessionRuntime {
     const persona = ctx.workspace.persona(spec.agent);
     const now = ctx.clock.now();
-    const id = newSessionId();
     const branch = newBranchId();
-    const rootId = newConversationId();
     const row: SessionRow = {
-      id,
+      id: newSessionId(),
       createdAt: now,
       updatedAt: now,
       agent: persona.id,
-      rootConversation: rootId,
+      rootConversation: newConversationId(),
       headBranch: branch,
       title: spec.title ?? spec.message.split('\n')[0]!.slice(0, 80),
       source: spec.source,
@@ -129,27 +89,27 @@ export class SessionRuntime {
       workspace: ctx.workspace.root,
     };
     const runtime = new SessionRuntime(ctx, row);
-    ctx.store.write(() => {
+    const { store } = ctx;
+    store.write(() => {
       runtime.claimLease(now);
-      ctx.store.sessions.createSession(row);
-      ctx.store.sessions.createBranch({ id: branch, session: id, parent: null, forkSeq: null, label: 'main', overrides: {}, createdBy: spec.source, createdAt: now }, []);
-      ctx.store.append(
+      store.sessions.createSession(row);
+      store.sessions.createBranch({ id: branch, session: row.id, parent: null, forkSeq: null, label: 'main', overrides: {}, createdBy: spec.source, createdAt: now }, []);
+      store.append(
         {
           type: 'session.created',
-          payload: { agent: persona.id, conversation: rootId, title: row.title, source: spec.source, workspace: ctx.workspace.root, options: spec.options },
-          session: id,
+          payload: { agent: persona.id, conversation: row.rootConversation, title: row.title, source: spec.source, workspace: ctx.workspace.root, options: spec.options },
+          session: row.id,
           branch,
           conversation: null,
         },
         now,
       );
       const tx: Txn = { now, touched: new Set(), after: [] };
-      runtime.root = runtime.createConversation(tx, rootId, persona, null, null);
+      runtime.root = runtime.createConversation(tx, row.rootConversation, persona, null, null);
       runtime.appendEntry(tx, runtime.root, { kind: 'user_message', payload: { text: spec.message } });
       runtime.writeHeads(tx);
     });
-    runtime.startHeartbeat();
-    runtime.ctx.scheduler.enqueue(runtime, rootId);
+    runtime.ctx.scheduler.enqueue(runtime, row.rootConversation);
     return runtime;
   }
 
@@ -159,77 +119,29 @@ export class SessionRuntime {
    */
   static async load(ctx: EngineContext, sessionId: string, options: { retryFailed?: boolean; maxSteps?: number } = {}): Promise<SessionRuntime> {
     let row = ctx.store.sessions.require(sessionId);
-    if (options.maxSteps !== undefined && options.maxSteps !== row.options.maxSteps) {
-      row = { ...row, options: { ...row.options, maxSteps: options.maxSteps } };
-    }
+    if (options.maxSteps !== undefined) row = { ...row, options: { ...row.options, maxSteps: options.maxSteps } };
     const runtime = new SessionRuntime(ctx, row);
-    const now = ctx.clock.now();
     ctx.store.write(() => {
-      runtime.claimLease(now);
-      if (options.maxSteps !== undefined) ctx.store.db.prepare('UPDATE sessions SET options = ? WHERE id = ?').run(JSON.stringify(row.options), row.id);
+      runtime.claimLease(ctx.clock.now());
+      if (options.maxSteps !== undefined) ctx.store.sessions.setOptions(row.id, row.options);
     });
     try {
-      runtime.rebuild();
+      const rebuilt = rebuildConversations(ctx.store, ctx.workspace, ctx.personas, row);
+      runtime.conversations = rebuilt.conversations;
+      runtime.root = rebuilt.root;
+      runtime.totalSteps = rebuilt.totalSteps;
     } catch (error) {
       runtime.releaseLease();
       throw error;
     }
-    runtime.startHeartbeat();
     if (row.status === 'paused') runtime.paused = true;
-    if (row.status === 'cancelled') {
-      runtime.status = 'cancelled';
-      return runtime;
-    }
+    if (row.status === 'cancelled') return runtime;
     await runtime.recover(options.retryFailed ?? false);
     runtime.updateStatus();
     return runtime;
   }
 
-  private rebuild(): void {
-    const { store, workspace } = this.ctx;
-    const segments = store.sessions.segments(this.branch);
-    const entries = store.log.visibleEntries(this.id, segments);
-    const withEntries = new Set(entries.map((e) => e.conversation));
-    for (const conv of store.sessions.conversations(this.id)) {
-      if (!withEntries.has(conv.id)) continue;
-      const persona = workspace.persona(conv.agent);
-      const parent = conv.parent === null ? null : (this.conversations.get(conv.parent) ?? null);
-      const runtime = new ConversationRuntime(conv.id, persona, parent, conv.parentCallId, conv.depth, conv.path, this.specsFor(persona).system);
-      this.conversations.set(conv.id, runtime);
-      if (parent !== null) parent.childrenByAgent.set(conv.agent, [...(parent.childrenByAgent.get(conv.agent) ?? []), runtime]);
-    }
-    const root = this.conversations.get(this.row.rootConversation);
-    if (root === undefined) throw new StoreError('E_DB_CORRUPT', `session ${this.id} has no root conversation`, { hint: 'The database may be damaged.' });
-    this.root = root;
-    for (const entry of entries) {
-      const conv = this.conversations.get(entry.conversation);
-      if (conv === undefined) continue;
-      try {
-        conv.state = apply(conv.state, entry);
-      } catch (error) {
-        throw new StoreError('E_DB_CORRUPT', `entry ${entry.seq} of conversation ${conv.id} breaks the state machine: ${messageOf(error)}`, {
-          hint: 'The database may have been edited by hand; export what you need and start a new session.',
-        });
-      }
-      conv.observe(entry);
-      if (entry.kind === 'agent_call') {
-        const child = this.conversations.get(entry.payload.child);
-        if (child !== undefined) {
-          conv.childByCall.set(entry.payload.callId, child);
-          child.parentCallId = entry.payload.callId;
-        }
-      }
-    }
-    const counts = store.db
-      .prepare("SELECT conversation_id AS c, count(*) AS n FROM model_calls WHERE session_id = ? AND status = 'ok' GROUP BY conversation_id")
-      .all(this.id) as { c: string; n: number }[];
-    for (const { c, n } of counts) {
-      const conv = this.conversations.get(c);
-      if (conv !== undefined) conv.steps = n;
-      this.totalSteps += n;
-    }
-  }
-
+  /** Settles what an interrupted run left outstanding, then queues every runnable conversation. */
   private async recover(retryFailed: boolean): Promise<void> {
     const { store, workspace } = this.ctx;
     const toRun: { conv: ConversationRuntime; call: ToolCallRef }[] = [];
@@ -242,16 +154,17 @@ export class SessionRuntime {
           const intent = key === undefined ? undefined : store.calls.intent(key);
           if (intent?.status === 'done' && intent.result !== null) {
             conv.pendingResults.set(call.callId, intent.result);
-            continue;
-          }
-          if (call.kind === 'tool_call') {
+          } else if (call.kind === 'tool_call') {
             if (intent === undefined || key === undefined) continue;
-            const tool = workspace.tools.get(intent.tool);
             const ref: ToolCallRef = { callId: call.callId, key, tool: intent.tool, args: intent.args, effect: intent.effect };
-            if (tool === undefined) {
+            if (workspace.tools.get(intent.tool) === undefined) {
               this.settleInTx(tx, conv, call.callId, { kind: 'tool_result', payload: { callId: call.callId, tool: intent.tool, status: 'error', error: `tool '${intent.tool}' no longer exists in this workspace` } });
-            } else if (intent.effect !== 'effectful' || intent.status === 'pending') toRun.push({ conv, call: ref });
-            else toReconcile.push({ conv, call: ref });
+            } else if (intent.effect !== 'effectful' || intent.status === 'pending') {
+              // Pure and idempotent calls run again; an effectful one that never started may start now.
+              toRun.push({ conv, call: ref });
+            } else {
+              toReconcile.push({ conv, call: ref });
+            }
           } else if (call.kind === 'agent_call') {
             const child = conv.childByCall.get(call.callId);
             if (child?.state.phase === 'finished') this.propagate(tx, child, 'ok');
@@ -267,8 +180,7 @@ export class SessionRuntime {
     for (const { conv, call } of toRun) void this.runToolCall(conv, call);
     for (const { conv, call } of toReconcile) void this.reconcileToolCall(conv, call);
     for (const conv of this.conversations.values()) {
-      const failedRetryable = conv.state.phase === 'failed' && conv.state.retryable;
-      if (conv.state.phase === 'ready' || (retryFailed && failedRetryable)) this.enqueue(conv);
+      if (conv.state.phase === 'ready' || (retryFailed && conv.state.phase === 'failed' && conv.state.retryable)) this.enqueue(conv);
     }
   }
 
@@ -279,12 +191,18 @@ export class SessionRuntime {
     return { ...this.row, status: this.status };
   }
 
-  get rootConversation(): string {
-    return this.root.id;
-  }
-
   get currentStatus(): SessionStatus {
     return this.status;
+  }
+
+  /** Whether this process still drives the session (not detached, not stopped by an error). */
+  get active(): boolean {
+    return !this.detached && this.error === undefined;
+  }
+
+  /** The root conversation's latest answer. */
+  get answer(): string {
+    return this.root.state.phase === 'finished' ? this.root.lastAnswer : '';
   }
 
   /** Questions agents are waiting on, oldest first. */
@@ -296,16 +214,6 @@ export class SessionRuntime {
       }
     }
     return out;
-  }
-
-  /** Whether this process still drives the session (not detached, not stopped by an error). */
-  get active(): boolean {
-    return !this.detached && this.error === undefined;
-  }
-
-  /** The root conversation's latest answer. */
-  get answer(): string {
-    return this.root.state.phase === 'finished' ? this.root.lastAnswer : '';
   }
 
   /** Resolves when nothing is running or runnable: finished, waiting for the user, failed, paused or cancelled. */
@@ -360,7 +268,7 @@ export class SessionRuntime {
     if (this.cancelled !== undefined || this.status === 'cancelled') return;
     this.cancelled = reason;
     this.abort.abort(new UserError('E_CANCELLED', reason));
-    // The commit's status update writes 'cancelled' (computeStatus sees the flag).
+    // The commit's status update writes 'cancelled'.
     await this.commit((tx) => {
       for (const conv of this.conversations.values()) this.cancelConversation(tx, conv, reason);
     });
@@ -372,9 +280,7 @@ export class SessionRuntime {
     this.detached = true;
     this.abort.abort(new UserError('E_CANCELLED', 'detached'));
     for (const conv of this.conversations.values()) conv.clearTimers();
-    clearInterval(this.heartbeat);
-    clearInterval(this.controlPoll);
-    if (!this.ctx.store.isClosed) this.releaseLease();
+    this.releaseLease();
     this.notifyIdle();
   }
 
@@ -385,17 +291,17 @@ export class SessionRuntime {
     const conv = this.conversations.get(conversation);
     // An aborted runtime (cancelled, detached, stopped) must never step again: an aborted model call returns at
     // once, and re-running it would spin without yielding.
-    if (conv === undefined || this.paused || this.abort.signal.aborted || this.error !== undefined || this.status === 'cancelled') return false;
+    if (conv === undefined || this.paused || this.abort.signal.aborted || this.error !== undefined) return false;
     return conv.state.phase === 'ready' || (conv.state.phase === 'failed' && conv.state.retryable);
   }
 
-  async step(conversation: string): Promise<void> {
+  async step(conversation: string, modelDone: () => void = () => undefined): Promise<void> {
     const conv = this.conversations.get(conversation);
     if (conv === undefined || conv.inFlight) return;
     conv.inFlight = true;
     const started = performance.now();
     try {
-      await this.stepConversation(conv, started);
+      await this.stepConversation(conv, started, modelDone);
     } catch (error) {
       this.stop(error);
     } finally {
@@ -406,167 +312,81 @@ export class SessionRuntime {
     }
   }
 
-  private async stepConversation(conv: ConversationRuntime, started: number): Promise<void> {
+  private async stepConversation(conv: ConversationRuntime, started: number, modelDone: () => void): Promise<void> {
     const { ctx } = this;
-    const persona = conv.persona;
-    const budget = this.row.options.maxSteps;
-    if (this.totalSteps >= budget) {
-      await this.commit((tx) =>
-        this.fail(tx, conv, {
-          code: 'E_STEP_BUDGET',
-          message: `the session used its step budget of ${budget} model calls`,
-          retryable: true,
-          hint: `Resume with a larger budget: p2tui session resume ${this.id} --max-steps ${budget * 2}`,
-        }),
-      );
-      return;
-    }
-    if (conv.steps >= persona.policies.max_steps) {
-      await this.commit((tx) =>
-        this.fail(tx, conv, {
-          code: 'E_STEP_BUDGET',
-          message: `${conv.agent} reached its limit of ${persona.policies.max_steps} model calls in one conversation (policies.max_steps)`,
-          retryable: false,
-          hint: `Raise policies.max_steps in ${persona.source} if the task really needs more steps.`,
-        }),
-      );
-      return;
-    }
-    const modelRef = this.row.options.model ?? persona.model;
-    const { provider, model } = ctx.workspace.providers.resolve(modelRef);
-    const temperature = this.row.options.temperature ?? persona.temperature;
-    const specs = this.specsFor(persona);
-    const ordinal = conv.steps + 1;
-    const transcript = conv.transcript;
-    const request: ModelRequest = {
-      model: model.name,
-      messages: transcript.messages,
-      tools: specs.specs,
-      temperature,
-      seed: this.row.options.seed,
-      estimatedInputTokens: transcript.estimatedTokens,
-      simulation: {
-        agent: conv.agent,
-        description: persona.description,
-        script: persona.script,
-        conversationPath: conv.path,
-        ordinal,
-        taskIndex: transcript.taskIndex,
-        round: transcript.round,
-      },
-    };
-    const params = { model: modelRef, temperature, seed: this.row.options.seed, tools: specs.hash };
-    const requestHash = transcript.requestHash(params);
-    const rendered = { conversation: conv.id, through: transcript.through, entries: transcript.entries, messages: transcript.messages.length };
-    const modelCallId = newModelCallId();
+    const budgetFailure = this.budgetFailure(conv);
+    if (budgetFailure !== undefined) return this.commit((tx) => this.fail(tx, conv, budgetFailure));
+    const call = prepareCall(conv, this.row.options, ctx.workspace, ctx.personas);
+    const modelCall = newModelCallId();
     this.totalSteps += 1;
-    conv.steps = ordinal;
-    if (ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'step.started', session: this.id, conversation: conv.id, agent: conv.agent, ordinal });
-    const onDelta = ctx.bus.hasDeltaListeners
-      ? (delta: { text: string } | { toolCall: unknown }): void => {
-          if ('text' in delta) ctx.bus.emit({ type: 'delta', session: this.id, conversation: conv.id, agent: conv.agent, modelCall: modelCallId, text: delta.text });
-        }
-      : undefined;
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(persona.policies.model_timeout_ms)]);
+    conv.steps = call.ordinal;
+    const streaming = ctx.bus.hasDeltaListeners;
+    if (streaming) ctx.bus.emit({ type: 'step.started', session: this.id, conversation: conv.id, agent: conv.agent, ordinal: call.ordinal });
+    const timeoutMs = conv.persona.policies.model_timeout_ms;
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(timeoutMs)]);
+    const startedAt = ctx.clock.now();
     const modelStarted = performance.now();
     let response: ModelResponse;
-    const callStartedAt = ctx.clock.now();
     try {
-      response = await ctx.scheduler.provider(provider.id).run(() => provider.complete(request, { signal, ...(onDelta === undefined ? {} : { onDelta }) }));
+      response = await ctx.scheduler.provider(call.provider.id).run(() =>
+        call.provider.complete(call.request, {
+          signal,
+          ...(streaming ? { onDelta: (d) => 'text' in d && ctx.bus.emit({ type: 'delta', session: this.id, conversation: conv.id, agent: conv.agent, modelCall, text: d.text }) } : {}),
+        }),
+      );
     } catch (error) {
+      modelDone();
       this.totalSteps -= 1;
-      conv.steps = ordinal - 1;
+      conv.steps = call.ordinal - 1;
       if (this.abort.signal.aborted) return; // cancelled or detached: nothing to record
-      const timedOut = signal.aborted;
-      const failure = timedOut
-        ? { code: 'E_MODEL_TIMEOUT', message: `${modelRef} did not answer within ${persona.policies.model_timeout_ms} ms`, retryable: true, hint: `Resume to try again: p2tui session resume ${this.id}` }
-        : {
-            code: error instanceof P2Error ? error.code : 'E_MODEL_PROVIDER',
-            message: `${modelRef} failed: ${messageOf(error)}`,
-            retryable: error instanceof ProviderError ? error.retryable : true,
-            hint: error instanceof P2Error && error.hint !== undefined ? error.hint : `Resume to try again: p2tui session resume ${this.id}`,
-          };
-      await this.commit((tx) => {
-        this.recordModelCall(tx, conv, {
-          id: modelCallId, ordinal, provider: provider.id, model: modelRef, requestHash, rendered, params, response: null,
-          tokensIn: 0, tokensOut: 0, estimated: true, latencyMs: Math.round(performance.now() - modelStarted), status: 'error', error: failure.message, startedAt: callStartedAt,
-        }, provider.simulated);
+      const failure = modelFailure(error, signal.aborted, call.modelRef, timeoutMs, this.id);
+      const latencyMs = Math.round(performance.now() - modelStarted);
+      return this.commit((tx) => {
+        this.recordModelCall(tx, conv, call, modelCall, { response: null, latencyMs, startedAt, error: failure.message });
         this.fail(tx, conv, failure);
       });
-      return;
     }
+    modelDone();
     const modelMs = performance.now() - modelStarted;
-    if (onDelta !== undefined) ctx.bus.emit({ type: 'stream.end', session: this.id, conversation: conv.id, modelCall: modelCallId });
-    const plan = decide({
-      response,
-      modelCall: modelCallId,
-      steps: ordinal,
-      conversation: { id: conv.id, agent: conv.agent, depth: conv.depth, ancestors: conv.ancestors },
-      persona: {
-        tools: persona.tools,
-        agents: persona.agents,
-        canAsk: persona.policies.ask_user,
-        maxDepth: persona.policies.max_depth,
-        dedup: persona.policies.dedup,
-        reuseChildren: persona.policies.reuse_children,
-        userTimeoutMs: persona.policies.user_timeout_ms,
-      },
-      now: ctx.clock.now(),
-      lookupTool: (name) => {
-        const tool = ctx.workspace.tools.get(name);
-        if (tool === undefined) return undefined;
-        return {
-          name: tool.name,
-          effect: tool.effect,
-          dedup: tool.dedup,
-          validate: (args) => {
-            const result = tool.input.safeParse(args);
-            return result.success ? { ok: true } : { ok: false, error: result.error.issues.map((i) => `${i.path.join('.') || '(arguments)'}: ${i.message}`).join('; ') };
-          },
-        };
-      },
-      previousCall: (tool, args) => conv.effectfulCalls.get(`${tool}\n${args}`),
-      reusableChild: (agent) => conv.childrenByAgent.get(agent)?.findLast((c) => c.state.phase === 'finished')?.id,
-      newEntryId: () => nextEventId(),
-      newConversationId,
-    });
+    if (streaming) ctx.bus.emit({ type: 'stream.end', session: this.id, conversation: conv.id, modelCall });
+    const plan = planResponse(conv, response, modelCall, ctx.workspace, ctx.clock.now());
     await this.commit((tx) => {
-      this.recordModelCall(tx, conv, {
-        id: modelCallId, ordinal, provider: provider.id, model: modelRef, requestHash, rendered, params,
-        response: { text: response.text, toolCalls: response.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })), finishReason: response.finishReason },
-        tokensIn: response.usage.inputTokens, tokensOut: response.usage.outputTokens, estimated: response.usage.estimated,
-        latencyMs: Math.round(modelMs), status: 'ok', error: null, startedAt: callStartedAt,
-      }, provider.simulated);
+      this.recordModelCall(tx, conv, call, modelCall, { response, latencyMs: Math.round(modelMs), startedAt, error: null });
       this.applyPlan(tx, conv, plan);
     });
     ctx.onStepTiming?.({ totalMs: performance.now() - started, modelMs });
   }
 
+  /** A step the budgets forbid: the session's (resumable with more) or the persona's per-conversation limit. */
+  private budgetFailure(conv: ConversationRuntime): Failure | undefined {
+    const budget = this.row.options.maxSteps;
+    if (this.totalSteps >= budget) {
+      return {
+        code: 'E_STEP_BUDGET',
+        message: `the session used its step budget of ${budget} model calls`,
+        retryable: true,
+        hint: `Resume with a larger budget: p2tui session resume ${this.id} --max-steps ${budget * 2}`,
+      };
+    }
+    const limit = conv.persona.policies.max_steps;
+    if (conv.steps >= limit) {
+      return {
+        code: 'E_STEP_BUDGET',
+        message: `${conv.agent} reached its limit of ${limit} model calls in one conversation (policies.max_steps)`,
+        retryable: false,
+        hint: `Raise policies.max_steps in ${conv.persona.source} if the task really needs more steps.`,
+      };
+    }
+    return undefined;
+  }
+
   /** The decide commit's body: the entries of a response, an intent per call, children started, results known now. */
   private applyPlan(tx: Txn, conv: ConversationRuntime, plan: Plan): void {
-    const { store } = this.ctx;
     const byEntry = new Map<string, CallPlan>(plan.calls.map((c) => [c.entryId, c]));
     for (const planned of plan.entries) {
       this.appendEntry(tx, conv, planned.draft, planned.id);
       const call = byEntry.get(planned.id);
-      if (call === undefined) continue;
-      const immediate = call.kind === 'tool' ? call.immediate : undefined;
-      store.calls.addIntent({
-        key: call.key,
-        session: this.id,
-        branch: this.branch,
-        conversation: conv.id,
-        callId: call.callId,
-        entryId: call.entryId,
-        kind: call.kind,
-        tool: call.kind === 'tool' ? call.tool : call.kind === 'agent' ? 'delegate' : 'ask_user',
-        effect: call.kind === 'tool' ? call.effect : 'pure',
-        args: call.kind === 'tool' ? call.args : call.kind === 'agent' ? { agent: call.agent, message: call.message } : { question: call.question },
-        status: immediate === undefined ? 'pending' : 'done',
-        result: immediate ?? null,
-        createdAt: tx.now,
-      });
-      if (immediate !== undefined) conv.pendingResults.set(call.callId, immediate);
+      if (call !== undefined) this.addIntent(tx, conv, call);
     }
     for (const call of plan.calls) {
       if (call.kind === 'tool' && call.immediate === undefined) {
@@ -582,10 +402,29 @@ export class SessionRuntime {
     if (conv.state.phase === 'finished') this.propagate(tx, conv, 'ok');
   }
 
+  private addIntent(tx: Txn, conv: ConversationRuntime, call: CallPlan): void {
+    const immediate = call.kind === 'tool' ? call.immediate : undefined;
+    this.ctx.store.calls.addIntent({
+      key: call.key,
+      session: this.id,
+      branch: this.branch,
+      conversation: conv.id,
+      callId: call.callId,
+      entryId: call.entryId,
+      kind: call.kind,
+      tool: call.kind === 'tool' ? call.tool : call.kind === 'agent' ? 'delegate' : 'ask_user',
+      effect: call.kind === 'tool' ? call.effect : 'pure',
+      args: call.kind === 'tool' ? call.args : call.kind === 'agent' ? { agent: call.agent, message: call.message } : { question: call.question },
+      status: immediate === undefined ? 'pending' : 'done',
+      result: immediate ?? null,
+      createdAt: tx.now,
+    });
+    if (immediate !== undefined) conv.pendingResults.set(call.callId, immediate);
+  }
+
   private startDelegation(tx: Txn, parent: ConversationRuntime, call: Extract<CallPlan, { kind: 'agent' }>): void {
     const persona = this.ctx.workspace.persona(call.agent);
-    let child = call.reuse ? this.conversations.get(call.child) : undefined;
-    if (child === undefined) child = this.createConversation(tx, call.child, persona, parent, call.callId);
+    const child = (call.reuse ? this.conversations.get(call.child) : undefined) ?? this.createConversation(tx, call.child, persona, parent, call.callId);
     child.parentCallId = call.callId;
     parent.childByCall.set(call.callId, child);
     this.appendEntry(tx, child, { kind: 'user_message', payload: { text: call.message } });
@@ -613,22 +452,26 @@ export class SessionRuntime {
     this.settleInTx(tx, parent, callId, { kind: 'agent_result', payload });
   }
 
+  private fail(tx: Txn, conv: ConversationRuntime, failure: Failure): void {
+    this.appendEntry(tx, conv, { kind: 'failed', payload: failure });
+    // A retryable failure waits for a resume; a final one pops back to the caller, which decides what to do.
+    if (!failure.retryable) this.propagate(tx, conv, 'failed', failure.message);
+  }
+
   // ---------------------------------------------------------------------------------------------------------------
   // Tools
 
   private async runToolCall(conv: ConversationRuntime, call: ToolCallRef): Promise<void> {
     const { ctx } = this;
     const tool = ctx.workspace.tools.get(call.tool);
-    if (tool === undefined || this.detached) return;
+    if (tool === undefined || this.abort.signal.aborted) return;
     try {
       if (call.effect === 'effectful') {
         // The at-most-once line: once this is durable, a crash leaves the call to reconciliation, never to a rerun.
-        await this.commit((tx) => {
-          ctx.store.calls.markRunning(call.key, tx.now);
-        });
+        await this.commit((tx) => ctx.store.calls.markRunning(call.key, tx.now));
       }
+      const cached = tool.effect === 'pure' && tool.cacheTtlMs > 0 ? ctx.store.toolCache.get(cacheKey(call.tool, call.args), ctx.clock.now()) : undefined;
       let run: ToolRun;
-      const cached = tool.effect === 'pure' && tool.cacheTtlMs > 0 ? ctx.store.toolCache.get(sha256(`${tool.name}\n${canonicalJson(call.args)}`), ctx.clock.now()) : undefined;
       if (cached !== undefined) {
         run = { result: { kind: 'tool_result', payload: { callId: call.callId, tool: tool.name, status: 'ok', output: cached, cached: true, latencyMs: 0 } }, attachments: [] };
       } else {
@@ -679,8 +522,7 @@ export class SessionRuntime {
       outcome = { unknown: 'the process stopped while this effectful call was running, and the tool has no way to look up what happened; it was not run again' };
     } else {
       try {
-        const parsed = tool.input.parse(call.args);
-        const found = await tool.reconcile(parsed, {
+        const found = await tool.reconcile(tool.input.parse(call.args), {
           session: this.id, branch: this.branch, conversation: conv.id, agent: conv.agent, callId: call.callId, key: call.key,
           workspace: this.ctx.workspace.root, signal: this.abort.signal, attach: () => undefined,
         });
@@ -707,21 +549,21 @@ export class SessionRuntime {
   // ---------------------------------------------------------------------------------------------------------------
   // Settling, timers, cancellation
 
-  /** Stores a call's result and appends every result now releasable in call order. */
+  /** Stores a call's result and appends every result now releasable, in call order. */
   private settleInTx(tx: Txn, conv: ConversationRuntime, callId: string, result: EntryDraft): void {
     const key = conv.callKeys.get(callId);
     if (key === undefined || conv.pendingResults.has(callId)) return;
     if (!outstanding(conv.state).some((c) => c.callId === callId)) return;
-    if (!this.ctx.store.calls.settle(key, result, tx.now)) {
-      // Settled already (a timeout won the race): the late result is dropped.
-      return;
-    }
+    // Already settled (a timeout won the race): the late result is dropped.
+    if (!this.ctx.store.calls.settle(key, result, tx.now)) return;
     conv.pendingResults.set(callId, result);
     const timer = conv.timers.get(callId);
-    if (timer !== undefined) tx.after.push(() => {
-      clearTimeout(timer);
-      conv.timers.delete(callId);
-    });
+    if (timer !== undefined) {
+      tx.after.push(() => {
+        clearTimeout(timer);
+        conv.timers.delete(callId);
+      });
+    }
     this.release(tx, conv);
   }
 
@@ -742,30 +584,30 @@ export class SessionRuntime {
     }
     const deadline = conv.questions.get(callId)?.deadline ?? null;
     if (deadline === null) return;
-    tx.after.push(() => this.armTimer(conv, callId, deadline - this.ctx.clock.now(), () => ({
-      kind: 'user_response',
-      payload: { callId, text: `No answer arrived within ${Math.round(conv.persona.policies.user_timeout_ms / 1000)} s; proceed without it.`, by: 'timeout' },
-    })));
+    const seconds = Math.round(conv.persona.policies.user_timeout_ms / 1000);
+    tx.after.push(() =>
+      this.armTimer(conv, callId, deadline - this.ctx.clock.now(), () => ({
+        kind: 'user_response',
+        payload: { callId, text: `No answer arrived within ${seconds} s; proceed without it.`, by: 'timeout' },
+      })),
+    );
   }
 
   private armDelegationTimer(tx: Txn, parent: ConversationRuntime, callId: string): void {
     const timeoutMs = parent.persona.policies.delegation_timeout_ms;
-    tx.after.push(() =>
-      this.armTimer(parent, callId, timeoutMs, () => {
-        const child = parent.childByCall.get(callId);
-        return {
-          kind: 'agent_result',
-          payload: { callId, agent: child?.agent ?? '', child: child?.id ?? '', status: 'timeout', text: '', error: `no answer within ${Math.round(timeoutMs / 1000)} s` },
-        };
-      }, (tx2) => {
-        const child = parent.childByCall.get(callId);
-        if (child !== undefined) this.cancelConversation(tx2, child, 'the delegating agent stopped waiting (timeout)');
-      }),
-    );
+    const result = (): EntryDraft => {
+      const child = parent.childByCall.get(callId);
+      return { kind: 'agent_result', payload: { callId, agent: child?.agent ?? '', child: child?.id ?? '', status: 'timeout', text: '', error: `no answer within ${Math.round(timeoutMs / 1000)} s` } };
+    };
+    const cancelChild = (tx2: Txn): void => {
+      const child = parent.childByCall.get(callId);
+      if (child !== undefined) this.cancelConversation(tx2, child, 'the delegating agent stopped waiting (timeout)');
+    };
+    tx.after.push(() => this.armTimer(parent, callId, timeoutMs, result, cancelChild));
   }
 
   private armTimer(conv: ConversationRuntime, callId: string, delayMs: number, result: () => EntryDraft, also?: (tx: Txn) => void): void {
-    if (this.detached) return;
+    if (this.abort.signal.aborted) return;
     const timer = setTimeout(() => {
       conv.timers.delete(callId);
       void this.commit((tx) => {
@@ -782,7 +624,7 @@ export class SessionRuntime {
 
   private cancelConversation(tx: Txn, conv: ConversationRuntime, reason: string): void {
     const phase = conv.state.phase;
-    if (phase === 'finished' || (phase === 'failed' && !conv.state.retryable) || phase === 'idle') return;
+    if (phase === 'finished' || phase === 'idle' || (phase === 'failed' && !conv.state.retryable)) return;
     for (const call of outstanding(conv.state)) {
       if (conv.pendingResults.has(call.callId)) continue;
       const child = conv.childByCall.get(call.callId);
@@ -801,21 +643,16 @@ export class SessionRuntime {
     }
   }
 
-  private fail(tx: Txn, conv: ConversationRuntime, failure: { code: string; message: string; retryable: boolean; hint?: string }): void {
-    this.appendEntry(tx, conv, { kind: 'failed', payload: failure });
-    // A retryable failure waits for a resume; a final one pops back to the caller, which decides what to do.
-    if (!failure.retryable) this.propagate(tx, conv, 'failed', failure.message);
-  }
-
   // ---------------------------------------------------------------------------------------------------------------
   // Writing
 
+  /** A group commit with this session's bookkeeping: lease check, heads, then queueing what became runnable. */
   private async commit(fn: (tx: Txn) => void): Promise<void> {
     if (this.detached) throw new UserError('E_CANCELLED', 'the session was detached from this process');
     let tx: Txn | undefined;
     await this.ctx.store.commit(() => {
       tx = { now: this.ctx.clock.now(), touched: new Set(), after: [] };
-      this.assertLease();
+      this.ctx.leases.assert(this.id, tx.now);
       fn(tx);
       this.writeHeads(tx);
     });
@@ -837,7 +674,7 @@ export class SessionRuntime {
     const siblings = parent?.childrenByAgent.get(persona.id) ?? [];
     const path = parent === null ? persona.id : `${parent.path}/${persona.id}#${siblings.length + 1}`;
     const depth = parent === null ? 0 : parent.depth + 1;
-    const conv = new ConversationRuntime(id, persona, parent, parentCallId, depth, path, this.specsFor(persona).system);
+    const conv = new ConversationRuntime(id, persona, parent, parentCallId, depth, path, this.ctx.personas.for(persona).system);
     this.ctx.store.sessions.createConversation({ id, session: this.id, branch: this.branch, agent: persona.id, parent: parent?.id ?? null, parentCallId, depth, path, createdAt: tx.now });
     this.ctx.store.append(
       { type: 'conversation.created', payload: { agent: persona.id, parent: parent?.id ?? null, parentCallId, depth, path }, session: this.id, branch: this.branch, conversation: id },
@@ -848,28 +685,46 @@ export class SessionRuntime {
     return conv;
   }
 
+  /** The model call's record (request hash and rendered entries, response, usage, cost) and its log event. */
   private recordModelCall(
     tx: Txn,
     conv: ConversationRuntime,
-    call: {
-      id: string; ordinal: number; provider: string; model: string; requestHash: string; rendered: ModelCallRecord['request']['rendered'];
-      params: Record<string, JsonValue>; response: JsonValue | null; tokensIn: number; tokensOut: number; estimated: boolean;
-      latencyMs: number; status: 'ok' | 'error'; error: string | null; startedAt: number;
-    },
-    simulated: boolean,
+    call: PreparedCall,
+    id: string,
+    outcome: { response: ModelResponse | null; latencyMs: number; startedAt: number; error: string | null },
   ): void {
-    const costUsd = costOf(call.model, call.tokensIn, call.tokensOut);
+    const { response } = outcome;
+    const tokensIn = response?.usage.inputTokens ?? 0;
+    const tokensOut = response?.usage.outputTokens ?? 0;
+    const estimated = response?.usage.estimated ?? true;
+    const costUsd = costOf(call.modelRef, tokensIn, tokensOut);
+    const status = response === null ? 'error' : 'ok';
     this.ctx.store.calls.recordModelCall({
-      id: call.id, session: this.id, branch: this.branch, conversation: conv.id, ordinal: call.ordinal, provider: call.provider, model: call.model,
-      requestHash: call.requestHash, request: { params: call.params, rendered: call.rendered }, response: call.response, tokensIn: call.tokensIn,
-      tokensOut: call.tokensOut, estimated: call.estimated, costUsd, latencyMs: call.latencyMs, status: call.status, error: call.error, ts: call.startedAt,
+      id,
+      session: this.id,
+      branch: this.branch,
+      conversation: conv.id,
+      ordinal: call.ordinal,
+      provider: call.provider.id,
+      model: call.modelRef,
+      requestHash: call.requestHash,
+      request: { params: call.params, rendered: call.rendered },
+      response: response === null ? null : { text: response.text, toolCalls: response.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })), finishReason: response.finishReason },
+      tokensIn,
+      tokensOut,
+      estimated,
+      costUsd,
+      latencyMs: outcome.latencyMs,
+      status,
+      error: outcome.error,
+      ts: outcome.startedAt,
     });
     this.ctx.store.append(
       {
         type: 'model.call',
         payload: {
-          id: call.id, ordinal: call.ordinal, provider: call.provider, model: call.model, simulated, tokensIn: call.tokensIn, tokensOut: call.tokensOut,
-          estimated: call.estimated, costUsd, latencyMs: call.latencyMs, requestHash: call.requestHash, status: call.status, ...(call.error === null ? {} : { error: call.error }),
+          id, ordinal: call.ordinal, provider: call.provider.id, model: call.modelRef, simulated: call.provider.simulated, tokensIn, tokensOut, estimated,
+          costUsd, latencyMs: outcome.latencyMs, requestHash: call.requestHash, status, ...(outcome.error === null ? {} : { error: outcome.error }),
         },
         session: this.id,
         branch: this.branch,
@@ -881,13 +736,8 @@ export class SessionRuntime {
 
   private writeHeads(tx: Txn): void {
     for (const conv of tx.touched) {
-      this.ctx.store.sessions.setHead({ branch: this.branch, conversation: conv.id, session: this.id, headSeq: conv.headSeq, phase: conv.state.phase, updatedAt: tx.now });
+      this.ctx.store.setHead({ branch: this.branch, conversation: conv.id, session: this.id, headSeq: conv.headSeq, phase: conv.state.phase, updatedAt: tx.now });
     }
-  }
-
-  private writeStatus(status: SessionStatus, reason: string | null, now: number): void {
-    this.ctx.store.sessions.setStatus(this.id, status, reason, now);
-    this.ctx.store.append({ type: 'session.status', payload: { status, ...(reason === null ? {} : { reason }) }, session: this.id, branch: this.branch, conversation: null }, now);
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -898,43 +748,21 @@ export class SessionRuntime {
       this.notifyIdle();
       return;
     }
-    const { status, reason } = this.computeStatus();
+    const { status, reason } = deriveStatus(this.conversations.values(), this.root, { cancelled: this.cancelled, paused: this.paused });
     if (status !== this.status) {
       this.status = status;
       try {
         this.ctx.store.write(() => {
-          this.assertLease();
-          this.writeStatus(status, reason, this.ctx.clock.now());
+          const now = this.ctx.clock.now();
+          this.ctx.leases.assert(this.id, now);
+          this.ctx.store.sessions.setStatus(this.id, status, reason, now);
+          this.ctx.store.append({ type: 'session.status', payload: { status, ...(reason === null ? {} : { reason }) }, session: this.id, branch: this.branch, conversation: null }, now);
         });
       } catch (error) {
         this.stop(error);
       }
     }
     if (this.isIdle()) this.notifyIdle();
-  }
-
-  private computeStatus(): { status: SessionStatus; reason: string | null } {
-    if (this.cancelled !== undefined || this.status === 'cancelled') return { status: 'cancelled', reason: this.cancelled ?? null };
-    if (this.paused) return { status: 'paused', reason: null };
-    let waitingForUser = false;
-    let retryableFailure: string | null = null;
-    for (const conv of this.conversations.values()) {
-      if (conv.inFlight || conv.runningTools.size > 0 || conv.state.phase === 'ready' || conv.state.phase === 'deciding') return { status: 'running', reason: null };
-      if (conv.state.phase === 'waiting') {
-        for (const call of outstanding(conv.state)) {
-          if (call.kind === 'user_input_request') waitingForUser = true;
-          else if (!conv.pendingResults.has(call.callId)) {
-            if (call.kind === 'tool_call') return { status: 'running', reason: null };
-          }
-        }
-      }
-      if (conv.state.phase === 'failed' && conv.state.retryable) retryableFailure ??= `${conv.agent}: failed, resumable`;
-    }
-    if (waitingForUser) return { status: 'waiting', reason: 'an agent asked the user a question' };
-    if (retryableFailure !== null) return { status: 'failed', reason: retryableFailure };
-    if (this.root.state.phase === 'finished') return { status: 'finished', reason: null };
-    if (this.root.state.phase === 'failed') return { status: 'failed', reason: null };
-    return { status: 'running', reason: null };
   }
 
   private isIdle(): boolean {
@@ -955,84 +783,25 @@ export class SessionRuntime {
     this.ctx.scheduler.enqueue(this, conv.id);
   }
 
-  private specsFor(persona: Persona): { specs: ToolSpec[]; hash: string; system: string } {
-    let cached = this.specCache.get(persona.id);
-    if (cached === undefined) {
-      const { workspace } = this.ctx;
-      const specs = toolSpecsFor(persona, workspace.personas, workspace.tools);
-      const delegates = persona.agents.map((id) => ({ id, description: workspace.personas.get(id)?.description ?? '' }));
-      const system = renderSystemPrompt(persona, delegates, persona.policies.ask_user);
-      cached = { specs, hash: sha256(canonicalJson({ specs, script: persona.script })), system };
-      this.specCache.set(persona.id, cached);
-    }
-    return cached;
-  }
-
   private claimLease(now: number): void {
-    const { lease, store } = this.ctx;
-    const result = store.leases.acquire(this.id, { owner: lease.owner, host: lease.host, pid: lease.pid }, lease.ttlMs, now, lease.isAlive);
-    if (!result.ok) {
-      throw new UserError('E_LEASE_HELD', `session ${this.id} is being driven by another p2tui (pid ${result.holder.pid} on ${result.holder.host})`, {
-        hint: `Follow it with: p2tui session watch ${this.id}. If that process is gone, wait ${Math.ceil((result.holder.expiresAt - now) / 1000)} s for its lease to expire.`,
-      });
-    }
-  }
-
-  private assertLease(): void {
-    if (!this.ctx.store.leases.isHeldBy(this.id, this.ctx.lease.owner)) {
-      throw new StoreError('E_LEASE_LOST', `this process no longer holds the lease of session ${this.id}; another process took it over`, {
-        hint: `Follow it with: p2tui session watch ${this.id}`,
-      });
-    }
-  }
-
-  private startHeartbeat(): void {
-    const { lease, store, clock } = this.ctx;
-    this.controlCursor = store.log.lastSeq();
-    this.controlPoll = setInterval(() => this.pollControl(), CONTROL_POLL_MS);
-    this.controlPoll.unref();
-    this.heartbeat = setInterval(() => {
-      if (store.isClosed || this.detached) return;
-      try {
-        const held = store.write(() => store.leases.heartbeat(this.id, lease.owner, lease.ttlMs, clock.now()));
-        if (!held) this.stop(new StoreError('E_LEASE_LOST', `lost the lease of session ${this.id} to another process`));
-      } catch {
-        // A busy database delays a heartbeat; the lease has slack for that.
-      }
-    }, lease.heartbeatMs);
-    this.heartbeat.unref();
-  }
-
-  /** Carries out requests other processes wrote to this session's log (cancel, pause, resume, answers). */
-  private pollControl(): void {
-    const { store } = this.ctx;
-    if (store.isClosed || this.detached || this.error !== undefined) return;
-    let events;
-    try {
-      events = store.log.read(this.controlCursor, { session: this.id, types: ['session.control'] }, 100);
-    } catch {
-      return;
-    }
-    for (const event of events) {
-      this.controlCursor = event.seq;
-      if (event.type !== 'session.control') continue;
-      const request = event.payload;
-      const run = async (): Promise<void> => {
-        if (request.action === 'respond') await this.respond(request.callId, request.text);
-        else if (request.action === 'cancel') await this.cancel(`cancelled from another process (${request.from})`);
-        else if (request.action === 'pause') this.pause();
-        else this.resume();
-      };
-      run().catch(() => undefined);
-    }
+    this.ctx.leases.claim(this.id, now, (error) => this.stop(error));
+    this.ctx.control.watch(this.id, (request) => this.onControl(request));
   }
 
   private releaseLease(): void {
-    try {
-      this.ctx.store.write(() => this.ctx.store.leases.release(this.id, this.ctx.lease.owner));
-    } catch {
-      // The lease expires on its own.
-    }
+    this.ctx.control.unwatch(this.id);
+    this.ctx.leases.release(this.id);
+  }
+
+  /** Requests other processes wrote to this session's log. */
+  private onControl(request: ControlRequest): void {
+    const run = async (): Promise<void> => {
+      if (request.action === 'respond') await this.respond(request.callId, request.text);
+      else if (request.action === 'cancel') await this.cancel(`cancelled from another process (${request.from})`);
+      else if (request.action === 'pause') this.pause();
+      else this.resume();
+    };
+    run().catch(() => undefined);
   }
 
   /** Stops driving after an error the runtime cannot continue past; the store keeps everything committed. */
@@ -1044,8 +813,7 @@ export class SessionRuntime {
         : new StoreError('E_INTERNAL', `session ${this.id} stopped: ${messageOf(error)}`, { cause: error, hint: `Resume it with: p2tui session resume ${this.id}` });
     this.abort.abort(this.error);
     for (const conv of this.conversations.values()) conv.clearTimers();
-    clearInterval(this.heartbeat);
-    clearInterval(this.controlPoll);
+    this.ctx.control.unwatch(this.id);
     this.notifyIdle();
   }
 
@@ -1054,13 +822,4 @@ export class SessionRuntime {
     if (this.detached) throw new UserError('E_SESSION_STATE', `session ${this.id} is no longer driven by this process`);
     if (this.status === 'cancelled') throw new UserError('E_SESSION_STATE', `session ${this.id} was cancelled`, { hint: 'Start a new session.' });
   }
-}
-
-interface ToolCallRef {
-  readonly callId: string;
-  readonly key: string;
-  readonly tool: string;
-  readonly args: JsonValue;
-  readonly effect: 'pure' | 'idempotent' | 'effectful';
-  readonly duplicateOf?: string;
 }

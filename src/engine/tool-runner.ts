@@ -23,8 +23,9 @@ export interface ToolRun {
 /** Outputs above this size are stored as an artifact; the entry keeps a preview. */
 export const INLINE_OUTPUT_LIMIT = 16 * 1024;
 
-export function cacheKey(tool: Tool, args: JsonValue): string {
-  return sha256(`${tool.name}\n${canonicalJson(args)}`);
+/** Where a pure tool's result is cached: its name and canonical arguments. */
+export function cacheKey(tool: string, args: JsonValue): string {
+  return sha256(`${tool}\n${canonicalJson(args)}`);
 }
 
 /**
@@ -100,7 +101,7 @@ export async function runTool(
     }
     const run: ToolRun = { result: { kind: 'tool_result', payload }, attachments };
     if (tool.effect === 'pure' && tool.cacheTtlMs > 0) {
-      return { ...run, cache: { key: cacheKey(tool, args), output, expiresAt: context.now() + tool.cacheTtlMs } };
+      return { ...run, cache: { key: cacheKey(tool.name, args), output, expiresAt: context.now() + tool.cacheTtlMs } };
     }
     return run;
   } catch (error) {

@@ -95,7 +95,7 @@ export class Transcript {
   /** Hash of the request: every message plus the call parameters, in O(1) per step. */
   requestHash(params: unknown): string {
     let tail = '';
-    for (let i = this.sealed; i < this.list.length; i++) tail += `${canonicalJson(this.list[i])}\n`;
+    for (let i = this.sealed; i < this.list.length; i++) tail += `${JSON.stringify(this.list[i])}\n`;
     return sha256(`${this.chain}\n${tail}${canonicalJson(params)}`);
   }
 
@@ -114,7 +114,8 @@ export class Transcript {
   private push(message: Message): void {
     // The previous tail can no longer change: fold it into the running hash.
     while (this.sealed < this.list.length) {
-      this.chain = chainHash(this.chain, canonicalJson(this.list[this.sealed]));
+      // Messages are built here with a fixed key order, so plain JSON is canonical for them.
+      this.chain = chainHash(this.chain, JSON.stringify(this.list[this.sealed]));
       this.sealed += 1;
     }
     this.list.push(message);

@@ -124,7 +124,9 @@ export class CallRepository {
     const rows = (
       filter.conversation !== undefined
         ? this.db.prepare('SELECT * FROM model_calls WHERE conversation_id = ? ORDER BY ordinal').all(filter.conversation)
-        : this.db.prepare('SELECT * FROM model_calls WHERE session_id = ? ORDER BY ts, rowid').all(filter.session ?? '')
+        : this.db
+            .prepare('SELECT m.* FROM conversations c JOIN model_calls m ON m.conversation_id = c.id WHERE c.session_id = ? ORDER BY m.ts, m.rowid')
+            .all(filter.session ?? '')
     ) as ModelCallDbRow[];
     return rows.map(toModelCall);
   }
@@ -134,7 +136,7 @@ export class CallRepository {
     const rows = this.db
       .prepare(
         `SELECT c.agent AS agent, count(*) AS calls, sum(m.tokens_in) AS tin, sum(m.tokens_out) AS tout, sum(m.cost_usd) AS cost, max(m.estimated) AS est
-         FROM model_calls m JOIN conversations c ON c.id = m.conversation_id WHERE m.session_id = ? GROUP BY c.agent ORDER BY c.agent`,
+         FROM conversations c JOIN model_calls m ON m.conversation_id = c.id WHERE c.session_id = ? GROUP BY c.agent ORDER BY c.agent`,
       )
       .all(session) as { agent: string; calls: number; tin: number; tout: number; cost: number; est: number }[];
     const byAgent: Record<string, UsageSummary> = {};
@@ -151,6 +153,15 @@ export class CallRepository {
       };
     }
     return { total, byAgent };
+  }
+
+  /** Successful model calls per conversation of a session: each conversation's step count. */
+  stepCounts(session: string): { conversation: string; calls: number }[] {
+    return this.db
+      .prepare(
+        "SELECT m.conversation_id AS conversation, count(*) AS calls FROM conversations c JOIN model_calls m ON m.conversation_id = c.id WHERE c.session_id = ? AND m.status = 'ok' GROUP BY m.conversation_id",
+      )
+      .all(session) as { conversation: string; calls: number }[];
   }
 
   addIntent(row: Omit<IntentRow, 'attempts'>): void {

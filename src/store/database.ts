@@ -53,6 +53,8 @@ export function openDatabase(options: OpenOptions): Db {
     }
     db.pragma('synchronous = NORMAL');
     db.pragma('temp_store = MEMORY');
+    // Checkpoint the WAL every ~16 MB instead of every 4 MB: fewer, larger checkpoints on the write path.
+    db.pragma('wal_autocheckpoint = 4000');
     migrate(db, path, options.appVersion ?? 'unknown');
     return db;
   } catch (error) {

@@ -123,8 +123,8 @@ export const MIGRATIONS: readonly Migration[] = [
         error           TEXT,
         ts              INTEGER NOT NULL
       );
+      -- By conversation only: session-wide questions join through conversations (one index less on the hot path).
       CREATE INDEX model_calls_conversation ON model_calls(conversation_id, ordinal);
-      CREATE INDEX model_calls_session ON model_calls(session_id);
 
       -- An intent per call a model made (tool, delegation, question to the user), written in the decide commit.
       -- Its key is the idempotency key: an effectful tool whose intent is 'running' without a result after a crash
@@ -147,7 +147,8 @@ export const MIGRATIONS: readonly Migration[] = [
         started_at      INTEGER,
         settled_at      INTEGER
       );
-      CREATE INDEX intents_open ON intents(session_id, status);
+      -- Not on status: settling a call then updates no index.
+      CREATE INDEX intents_session ON intents(session_id);
 
       -- Content-addressed blobs (sha256), deduplicated; artifact_refs says where each appeared.
       CREATE TABLE artifacts (

@@ -128,6 +128,10 @@ export class SessionRepository {
     return row;
   }
 
+  setOptions(id: string, options: SessionOptions): void {
+    this.db.prepare('UPDATE sessions SET options = ? WHERE id = ?').run(JSON.stringify(options), id);
+  }
+
   setStatus(id: string, status: SessionStatus, reason: string | null, now: number): void {
     this.updateStatus.run(status, reason, now, id);
   }

@@ -4,7 +4,10 @@ import { SessionRepository } from './sessions.ts';
 import { CallRepository } from './calls.ts';
 import { ArtifactRepository } from './artifacts.ts';
 import { LeaseRepository, ToolCacheRepository } from './leases.ts';
+import type { Statement } from 'better-sqlite3';
 import type { EventDraft, StoredEvent } from '../bus/events.ts';
+import { StoreError } from '../core/errors.ts';
+import type { HeadRow } from './sessions.ts';
 
 interface QueuedWrite {
   readonly fn: () => unknown;
@@ -31,6 +34,8 @@ export class Store {
   readonly toolCache: ToolCacheRepository;
 
   private pending: StoredEvent[] = [];
+  private heads: HeadRow[] = [];
+  private sql: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo', Statement> | undefined;
   private readonly listeners = new Set<(events: readonly StoredEvent[]) => void>();
   private queue: QueuedWrite[] = [];
   private flushScheduled = false;
@@ -59,9 +64,16 @@ export class Store {
     if (this.db.inTransaction) return this.db.transaction(fn)();
     let result: T;
     try {
-      result = this.db.transaction(fn).immediate();
+      result = this.db
+        .transaction(() => {
+          const value = fn();
+          this.writeHeads();
+          return value;
+        })
+        .immediate();
     } catch (error) {
       this.pending = [];
+      this.heads = [];
       throw translateSqliteError(error, this.path);
     }
     this.publishPending();
@@ -101,27 +113,42 @@ export class Store {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
-    if (this.closed && !this.db.open) {
-      for (const item of batch) item.reject(new Error('store is closed'));
+    if (!this.db.open) {
+      for (const item of batch) item.reject(new StoreError('E_DB_OPEN', 'the store is closed'));
       return;
     }
+    const sql = this.statements();
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
-      this.db
-        .transaction(() => {
-          for (const item of batch) {
-            const mark = this.pending.length;
-            try {
-              outcomes.push({ ok: true, value: this.db.transaction(item.fn)() });
-            } catch (error) {
-              this.pending.length = mark;
-              outcomes.push({ ok: false, value: translateSqliteError(error, this.path) });
-            }
-          }
-        })
-        .immediate();
+      sql.begin.run();
     } catch (error) {
+      const translated = translateSqliteError(error, this.path);
+      for (const item of batch) item.reject(translated);
+      return;
+    }
+    for (const item of batch) {
+      // A savepoint per write, by hand: better-sqlite3's nested transaction() allocates wrappers on every call.
+      const mark = this.pending.length;
+      const headMark = this.heads.length;
+      sql.savepoint.run();
+      try {
+        outcomes.push({ ok: true, value: item.fn() });
+        sql.release.run();
+      } catch (error) {
+        sql.rollbackTo.run();
+        sql.release.run();
+        this.pending.length = mark;
+        this.heads.length = headMark;
+        outcomes.push({ ok: false, value: translateSqliteError(error, this.path) });
+      }
+    }
+    try {
+      this.writeHeads();
+      sql.commit.run();
+    } catch (error) {
+      if (this.db.inTransaction) sql.rollback.run();
       this.pending = [];
+      this.heads = [];
       const translated = translateSqliteError(error, this.path);
       for (const item of batch) item.reject(translated);
       return;
@@ -132,6 +159,34 @@ export class Store {
       if (outcome.ok) item.resolve(outcome.value);
       else item.reject(outcome.value);
     });
+  }
+
+  /**
+   * Records a conversation's head; written once per transaction, whatever number of writes in it moved the same
+   * head (the last one wins).
+   */
+  setHead(head: HeadRow): void {
+    this.heads.push(head);
+  }
+
+  private writeHeads(): void {
+    if (this.heads.length === 0) return;
+    const last = new Map<string, HeadRow>();
+    for (const head of this.heads) last.set(`${head.branch}\u0000${head.conversation}`, head);
+    this.heads = [];
+    for (const head of last.values()) this.sessions.setHead(head);
+  }
+
+  private statements(): Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo', Statement> {
+    this.sql ??= {
+      begin: this.db.prepare('BEGIN IMMEDIATE'),
+      commit: this.db.prepare('COMMIT'),
+      rollback: this.db.prepare('ROLLBACK'),
+      savepoint: this.db.prepare('SAVEPOINT p2tui_write'),
+      release: this.db.prepare('RELEASE p2tui_write'),
+      rollbackTo: this.db.prepare('ROLLBACK TO p2tui_write'),
+    };
+    return this.sql;
   }
 
   private publishPending(): void {

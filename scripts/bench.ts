@@ -1,0 +1,169 @@
+/**
+ * `npm run bench`: engine figures recorded in BENCHMARKS.md.
+ *
+ *   throughput   persisted steps per second with the scripted model (no latency), many sessions at once
+ *   overhead     per-step engine time (render, model call record, decide commit, tool, settle commit), p50 / p99
+ *   flatness     per-step cost at step ~1,000 of a conversation against a 10-step conversation
+ *   latency      1,000 sessions × 10 steps with a simulated 50 ms model at concurrency 100: wall time vs the ideal
+ *                5 s, and peak memory
+ *
+ * A step is one model call and what it leads to (here: one tool call and its result, so two commits).
+ * Run: npm run bench [-- --quick]
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { Engine } from '../src/engine/engine.ts';
+import { loadWorkspace } from '../src/engine/workspace.ts';
+import { defineTool } from '../src/tools/define.ts';
+import type { ModelProvider, ModelRequest, CompleteOptions, ModelResponse } from '../src/models/provider.ts';
+import { ScriptedProvider } from '../src/models/scripted/provider.ts';
+
+const quick = process.argv.includes('--quick');
+
+const echo = defineTool({
+  name: 'echo',
+  description: 'Returns its input.',
+  input: z.object({ n: z.number() }),
+  effect: 'idempotent',
+  run: ({ n }) => ({ n }),
+});
+
+/** Records when each model call starts, to time whole steps from the outside. */
+class TimedProvider implements ModelProvider {
+  readonly id = 'timed';
+  readonly simulated = true;
+  readonly starts: number[] = [];
+  private readonly inner: ScriptedProvider;
+  constructor(latencyMs = 0) {
+    this.inner = new ScriptedProvider({ latencyMs });
+  }
+  complete(request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
+    this.starts.push(performance.now());
+    return this.inner.complete(request, options);
+  }
+}
+
+interface Bench {
+  readonly engine: Engine;
+  readonly provider: TimedProvider;
+  close(): void;
+}
+
+/** A workspace whose `looper` persona calls `echo` (steps - 1) times, then answers: `steps` model calls. */
+async function bench(steps: number, options: { latencyMs?: number; concurrency?: number } = {}): Promise<Bench> {
+  const dir = mkdtempSync(join(tmpdir(), 'p2tui-bench-'));
+  mkdirSync(join(dir, 'personas'));
+  writeFileSync(
+    join(dir, 'personas', 'looper.yaml'),
+    `id: looper
+description: Calls a tool in a loop.
+model: timed/x
+temperature: 0
+tools: [echo]
+policies: { max_steps: ${steps + 10}, tool_timeout_ms: 60000 }
+script:
+  - when: '.'
+    steps:
+      - { call: echo, args: { n: '{{round}}' }, repeat: ${steps - 1} }
+      - reply: done
+`,
+  );
+  const provider = new TimedProvider(options.latencyMs ?? 0);
+  const workspace = await loadWorkspace(dir, { extraTools: [echo], configure: (providers) => providers.register(provider) });
+  const engine = new Engine({ workspace, concurrency: options.concurrency ?? 64 });
+  return {
+    engine,
+    provider,
+    close: () => {
+      engine.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function runSessions(b: Bench, count: number): Promise<number> {
+  const started = performance.now();
+  const sessions = Array.from({ length: count }, () =>
+    b.engine.start({ agent: 'looper', message: 'go', source: 'api', options: b.engine.sessionOptions({ seed: 1, maxSteps: 1_000_000, approval: 'deny' }) }),
+  );
+  const statuses = await Promise.all(sessions.map((s) => s.idle()));
+  const bad = statuses.filter((s) => s !== 'finished');
+  if (bad.length > 0) throw new Error(`${bad.length} sessions did not finish: ${bad[0]}`);
+  return performance.now() - started;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Durations between consecutive model calls of one sequential conversation: whole steps, as the engine runs them. */
+function stepTimes(starts: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let i = 1; i < starts.length; i++) out.push(starts[i]! - starts[i - 1]!);
+  return out;
+}
+
+const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+async function throughput(): Promise<void> {
+  const sessions = quick ? 100 : 400;
+  const steps = 50;
+  const b = await bench(steps, { concurrency: 128 });
+  await runSessions(b, 20); // warm up
+  const ms = await runSessions(b, sessions);
+  const total = sessions * steps;
+  console.log(`throughput   ${fmt(total)} steps (${sessions} sessions × ${steps}) in ${fmt(ms)} ms = ${fmt((total / ms) * 1000)} steps/s`);
+  b.close();
+}
+
+async function overhead(): Promise<void> {
+  const b = await bench(quick ? 500 : 2000, { concurrency: 1 });
+  await runSessions(b, 1);
+  const times = stepTimes(b.provider.starts).sort((x, y) => x - y);
+  console.log(`overhead     per step, one session alone: p50 ${fmt(percentile(times, 50) * 1000)} µs, p99 ${fmt(percentile(times, 99) * 1000)} µs (${times.length} steps)`);
+  b.close();
+}
+
+async function flatness(): Promise<void> {
+  const short = await bench(10, { concurrency: 1 });
+  for (let i = 0; i < 30; i++) await runSessions(short, 1);
+  // Per-step time of 10-step conversations, skipping the first session as warm-up.
+  const shortTimes: number[] = [];
+  const starts = short.provider.starts;
+  for (let s = 1; s < 30; s++) shortTimes.push(...stepTimes(starts.slice(s * 10, s * 10 + 10)));
+  short.close();
+  const long = await bench(1000, { concurrency: 1 });
+  await runSessions(long, 1);
+  const longTimes = stepTimes(long.provider.starts);
+  const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
+  const atTen = median(shortTimes);
+  const atThousand = median(longTimes.slice(-100));
+  console.log(
+    `flatness     median step at 10 steps ${fmt(atTen * 1000)} µs; at steps 900–1,000 ${fmt(atThousand * 1000)} µs; ratio ${fmt(atThousand / atTen, 2)}× (target ≤ 1.5×)`,
+  );
+  long.close();
+}
+
+async function latency(): Promise<void> {
+  const sessions = quick ? 200 : 1000;
+  const b = await bench(10, { latencyMs: 50, concurrency: 100 });
+  const ideal = (sessions * 10 * 50) / 100;
+  const rssBefore = process.memoryUsage().rss;
+  let peak = rssBefore;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  const ms = await runSessions(b, sessions);
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage().rss);
+  console.log(
+    `latency      ${sessions} sessions × 10 steps, 50 ms model, concurrency 100: ${fmt(ms)} ms vs ideal ${fmt(ideal)} ms (+${fmt(((ms - ideal) / ideal) * 100, 1)}%), peak RSS ${fmt(peak / 2 ** 20)} MiB`,
+  );
+  b.close();
+}
+
+console.log(`p2tui bench${quick ? ' (quick)' : ''} — Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ${new Date().toISOString().slice(0, 10)}`);
+await throughput();
+await overhead();
+await flatness();
+await latency();

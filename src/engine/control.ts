@@ -1,0 +1,55 @@
+import type { OtherPayloads } from '../bus/events.ts';
+import type { Store } from '../store/store.ts';
+
+export type ControlRequest = OtherPayloads['session.control'];
+
+/**
+ * Requests other processes write to the log for sessions this process drives (cancel, pause, resume, answers).
+ * One poll of the log by seq serves every session, however many this process drives.
+ */
+export class ControlPoller {
+  private readonly handlers = new Map<string, (request: ControlRequest) => void>();
+  private cursor = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly store: Store;
+  private readonly intervalMs: number;
+
+  constructor(store: Store, intervalMs = 250) {
+    this.store = store;
+    this.intervalMs = intervalMs;
+  }
+
+  watch(session: string, handler: (request: ControlRequest) => void): void {
+    if (this.timer === undefined) {
+      this.cursor = this.store.log.lastSeq();
+      this.timer = setInterval(() => this.poll(), this.intervalMs);
+      this.timer.unref();
+    }
+    this.handlers.set(session, handler);
+  }
+
+  unwatch(session: string): void {
+    this.handlers.delete(session);
+    if (this.handlers.size === 0) this.stop();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private poll(): void {
+    if (this.store.isClosed) return this.stop();
+    let events;
+    try {
+      events = this.store.log.read(this.cursor, { types: ['session.control'] }, 200);
+    } catch {
+      return;
+    }
+    for (const event of events) {
+      this.cursor = event.seq;
+      if (event.type !== 'session.control' || event.session === null) continue;
+      this.handlers.get(event.session)?.(event.payload);
+    }
+  }
+}

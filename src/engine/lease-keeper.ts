@@ -1,0 +1,106 @@
+import { StoreError, UserError } from '../core/errors.ts';
+import type { Clock } from '../core/clock.ts';
+import type { Store } from '../store/store.ts';
+
+export interface LeaseSettings {
+  readonly owner: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly ttlMs: number;
+  readonly heartbeatMs: number;
+  isAlive(host: string, pid: number): boolean;
+}
+
+/**
+ * The leases of every session this process drives: claimed in a write transaction, renewed together by one
+ * heartbeat, and checked inside every commit. A lease is only taken over once it has expired (or its holder's pid is
+ * gone), so while this process keeps renewing it, the check needs no query; close to expiry it asks the database.
+ */
+export class LeaseKeeper {
+  private readonly validUntil = new Map<string, number>();
+  private readonly onLost = new Map<string, (error: StoreError) => void>();
+  private timer: NodeJS.Timeout | undefined;
+  readonly settings: LeaseSettings;
+  private readonly store: Store;
+  private readonly clock: Clock;
+
+  constructor(store: Store, clock: Clock, settings: LeaseSettings) {
+    this.store = store;
+    this.clock = clock;
+    this.settings = settings;
+  }
+
+  /** Takes a session's lease; must run inside a write transaction. */
+  claim(session: string, now: number, onLost: (error: StoreError) => void): void {
+    const { owner, host, pid, ttlMs } = this.settings;
+    const result = this.store.leases.acquire(session, { owner, host, pid }, ttlMs, now, this.settings.isAlive);
+    if (!result.ok) {
+      throw new UserError('E_LEASE_HELD', `session ${session} is being driven by another p2tui (pid ${result.holder.pid} on ${result.holder.host})`, {
+        hint: `Follow it with: p2tui session watch ${session}. If that process is gone, wait ${Math.ceil((result.holder.expiresAt - now) / 1000)} s for its lease to expire.`,
+      });
+    }
+    this.validUntil.set(session, now + ttlMs);
+    this.onLost.set(session, onLost);
+    this.start();
+  }
+
+  /** Throws E_LEASE_LOST unless this process still holds the session's lease; call inside the write transaction. */
+  assert(session: string, now: number): void {
+    const until = this.validUntil.get(session);
+    // A margin of one heartbeat: near expiry, confirm with the database instead of trusting memory.
+    if (until !== undefined && now < until - this.settings.heartbeatMs) return;
+    const holder = this.store.leases.holder(session);
+    if (holder?.owner === this.settings.owner && holder.expiresAt > now) {
+      this.validUntil.set(session, holder.expiresAt);
+      return;
+    }
+    throw new StoreError('E_LEASE_LOST', `this process no longer holds the lease of session ${session}; another process took it over`, {
+      hint: `Follow it with: p2tui session watch ${session}`,
+    });
+  }
+
+  release(session: string): void {
+    this.validUntil.delete(session);
+    this.onLost.delete(session);
+    try {
+      if (!this.store.isClosed) this.store.write(() => this.store.leases.release(session, this.settings.owner));
+    } catch {
+      // It expires on its own.
+    }
+    if (this.validUntil.size === 0) this.stop();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private start(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => this.beat(), this.settings.heartbeatMs);
+    this.timer.unref();
+  }
+
+  /** One heartbeat for every lease held. */
+  private beat(): void {
+    if (this.store.isClosed) return this.stop();
+    const now = this.clock.now();
+    const lost: string[] = [];
+    try {
+      this.store.write(() => {
+        for (const session of this.validUntil.keys()) {
+          if (this.store.leases.heartbeat(session, this.settings.owner, this.settings.ttlMs, now)) this.validUntil.set(session, now + this.settings.ttlMs);
+          else lost.push(session);
+        }
+      });
+    } catch {
+      return; // a busy database delays a heartbeat; leases have slack for that
+    }
+    for (const session of lost) {
+      const notify = this.onLost.get(session);
+      this.validUntil.delete(session);
+      this.onLost.delete(session);
+      notify?.(new StoreError('E_LEASE_LOST', `lost the lease of session ${session} to another process`, { hint: `Follow it with: p2tui session watch ${session}` }));
+    }
+  }
+}

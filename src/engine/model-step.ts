@@ -1,0 +1,117 @@
+import type { SessionOptions } from '../bus/events.ts';
+import { P2Error, ProviderError, messageOf } from '../core/errors.ts';
+import { newConversationId, nextEventId } from '../core/ids.ts';
+import type { JsonValue } from '../core/json.ts';
+import type { ModelProvider, ModelRequest, ModelResponse } from '../models/provider.ts';
+import type { RenderedRef } from '../store/calls.ts';
+import type { ConversationRuntime } from './conversation.ts';
+import { decide, type Plan } from './decide.ts';
+import type { PersonaKit } from './persona-kit.ts';
+import type { Workspace } from './workspace.ts';
+
+/** One model call about to be made: the request, what identifies it, and which provider serves it. */
+export interface PreparedCall {
+  readonly provider: ModelProvider;
+  /** `provider/name`, as configured. */
+  readonly modelRef: string;
+  readonly request: ModelRequest;
+  readonly params: Record<string, JsonValue>;
+  readonly requestHash: string;
+  readonly rendered: RenderedRef;
+  readonly ordinal: number;
+}
+
+/** Builds the request for a conversation's next step from its incremental transcript: O(1) in its length. */
+export function prepareCall(conv: ConversationRuntime, options: SessionOptions, workspace: Workspace, kit: PersonaKit): PreparedCall {
+  const persona = conv.persona;
+  const modelRef = options.model ?? persona.model;
+  const { provider, model } = workspace.providers.resolve(modelRef);
+  const temperature = options.temperature ?? persona.temperature;
+  const personaKit = kit.for(persona);
+  const transcript = conv.transcript;
+  const ordinal = conv.steps + 1;
+  const request: ModelRequest = {
+    model: model.name,
+    messages: transcript.messages,
+    tools: personaKit.specs,
+    temperature,
+    seed: options.seed,
+    estimatedInputTokens: transcript.estimatedTokens,
+    simulation: {
+      agent: conv.agent,
+      description: persona.description,
+      script: persona.script,
+      conversationPath: conv.path,
+      ordinal,
+      taskIndex: transcript.taskIndex,
+      round: transcript.round,
+    },
+  };
+  const params = { model: modelRef, temperature, seed: options.seed, tools: personaKit.hash };
+  return {
+    provider,
+    modelRef,
+    request,
+    params,
+    requestHash: transcript.requestHash(params),
+    rendered: { conversation: conv.id, through: transcript.through, entries: transcript.entries, messages: transcript.messages.length },
+    ordinal,
+  };
+}
+
+/** The FSM's reading of a response, with the persona's tools and the conversation's history. */
+export function planResponse(conv: ConversationRuntime, response: ModelResponse, modelCall: string, workspace: Workspace, now: number): Plan {
+  const persona = conv.persona;
+  return decide({
+    response,
+    modelCall,
+    steps: conv.steps,
+    conversation: { id: conv.id, agent: conv.agent, depth: conv.depth, ancestors: conv.ancestors },
+    persona: {
+      tools: persona.tools,
+      agents: persona.agents,
+      canAsk: persona.policies.ask_user,
+      maxDepth: persona.policies.max_depth,
+      dedup: persona.policies.dedup,
+      reuseChildren: persona.policies.reuse_children,
+      userTimeoutMs: persona.policies.user_timeout_ms,
+    },
+    now,
+    lookupTool: (name) => {
+      const tool = workspace.tools.get(name);
+      if (tool === undefined) return undefined;
+      return {
+        name: tool.name,
+        effect: tool.effect,
+        dedup: tool.dedup,
+        validate: (args) => {
+          const result = tool.input.safeParse(args);
+          return result.success ? { ok: true } : { ok: false, error: result.error.issues.map((i) => `${i.path.join('.') || '(arguments)'}: ${i.message}`).join('; ') };
+        },
+      };
+    },
+    previousCall: (tool, args) => conv.effectfulCalls.get(`${tool}\n${args}`),
+    reusableChild: (agent) => conv.childrenByAgent.get(agent)?.findLast((c) => c.state.phase === 'finished')?.id,
+    newEntryId: () => nextEventId(),
+    newConversationId,
+  });
+}
+
+export interface Failure {
+  readonly code: string;
+  readonly message: string;
+  readonly retryable: boolean;
+  readonly hint?: string;
+}
+
+/** What a failed model call becomes: a `failed` entry with the provider's message, resumable unless it says not. */
+export function modelFailure(error: unknown, timedOut: boolean, modelRef: string, timeoutMs: number, session: string): Failure {
+  const resume = `Resume to try again: p2tui session resume ${session}`;
+  if (timedOut) return { code: 'E_MODEL_TIMEOUT', message: `${modelRef} did not answer within ${timeoutMs} ms`, retryable: true, hint: resume };
+  return {
+    code: error instanceof P2Error ? error.code : 'E_MODEL_PROVIDER',
+    message: `${modelRef} failed: ${messageOf(error)}`,
+    retryable: error instanceof ProviderError ? error.retryable : true,
+    hint: error instanceof P2Error && error.hint !== undefined ? error.hint : resume,
+  };
+}

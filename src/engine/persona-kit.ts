@@ -1,0 +1,38 @@
+import type { Persona } from '../agents/persona.ts';
+import { renderSystemPrompt } from '../agents/prompt.ts';
+import { sha256 } from '../core/hash.ts';
+import { canonicalJson } from '../core/json.ts';
+import type { ToolSpec } from '../models/provider.ts';
+import { toolSpecsFor } from './tool-specs.ts';
+import type { Workspace } from './workspace.ts';
+
+export interface PersonaKitEntry {
+  /** The tools the persona's model sees, built-ins included. */
+  readonly specs: ToolSpec[];
+  /** Hash of the specs and the script: part of every request hash, computed once. */
+  readonly hash: string;
+  readonly system: string;
+}
+
+/** What a persona needs at every step (tool specs, system prompt), built once per persona and engine. */
+export class PersonaKit {
+  private readonly cache = new Map<string, PersonaKitEntry>();
+  private readonly workspace: Workspace;
+
+  constructor(workspace: Workspace) {
+    this.workspace = workspace;
+  }
+
+  for(persona: Persona): PersonaKitEntry {
+    let entry = this.cache.get(persona.id);
+    if (entry === undefined) {
+      const { personas, tools } = this.workspace;
+      const specs = toolSpecsFor(persona, personas, tools);
+      const delegates = persona.agents.map((id) => ({ id, description: personas.get(id)?.description ?? '' }));
+      const system = renderSystemPrompt(persona, delegates, persona.policies.ask_user);
+      entry = { specs, hash: sha256(canonicalJson({ specs, script: persona.script })), system };
+      this.cache.set(persona.id, entry);
+    }
+    return entry;
+  }
+}

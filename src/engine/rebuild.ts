@@ -1,0 +1,59 @@
+import { StoreError, messageOf } from '../core/errors.ts';
+import type { Store } from '../store/store.ts';
+import type { SessionRow } from '../store/sessions.ts';
+import { ConversationRuntime } from './conversation.ts';
+import { apply } from './fsm.ts';
+import type { PersonaKit } from './persona-kit.ts';
+import type { Workspace } from './workspace.ts';
+
+export interface Rebuilt {
+  readonly conversations: Map<string, ConversationRuntime>;
+  readonly root: ConversationRuntime;
+  readonly totalSteps: number;
+}
+
+/**
+ * Rebuilds a session's conversations from the log (the entries visible on its branch), replaying every entry through
+ * the state machine. A stored history that does not replay is reported, never silently repaired.
+ */
+export function rebuildConversations(store: Store, workspace: Workspace, kit: PersonaKit, session: SessionRow): Rebuilt {
+  const entries = store.log.visibleEntries(session.id, store.sessions.segments(session.headBranch));
+  const withEntries = new Set(entries.map((e) => e.conversation));
+  const conversations = new Map<string, ConversationRuntime>();
+  for (const row of store.sessions.conversations(session.id)) {
+    if (!withEntries.has(row.id)) continue;
+    const persona = workspace.persona(row.agent);
+    const parent = row.parent === null ? null : (conversations.get(row.parent) ?? null);
+    const conv = new ConversationRuntime(row.id, persona, parent, row.parentCallId, row.depth, row.path, kit.for(persona).system);
+    conversations.set(row.id, conv);
+    if (parent !== null) parent.childrenByAgent.set(row.agent, [...(parent.childrenByAgent.get(row.agent) ?? []), conv]);
+  }
+  const root = conversations.get(session.rootConversation);
+  if (root === undefined) throw new StoreError('E_DB_CORRUPT', `session ${session.id} has no root conversation`, { hint: 'The database may be damaged.' });
+  for (const entry of entries) {
+    const conv = conversations.get(entry.conversation);
+    if (conv === undefined) continue;
+    try {
+      conv.state = apply(conv.state, entry);
+    } catch (error) {
+      throw new StoreError('E_DB_CORRUPT', `entry ${entry.seq} of conversation ${conv.id} breaks the state machine: ${messageOf(error)}`, {
+        hint: 'The database may have been edited by hand; export what you need and start a new session.',
+      });
+    }
+    conv.observe(entry);
+    if (entry.kind === 'agent_call') {
+      const child = conversations.get(entry.payload.child);
+      if (child !== undefined) {
+        conv.childByCall.set(entry.payload.callId, child);
+        child.parentCallId = entry.payload.callId;
+      }
+    }
+  }
+  let totalSteps = 0;
+  for (const { conversation, calls } of store.calls.stepCounts(session.id)) {
+    const conv = conversations.get(conversation);
+    if (conv !== undefined) conv.steps = calls;
+    totalSteps += calls;
+  }
+  return { conversations, root, totalSteps };
+}
