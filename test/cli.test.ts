@@ -229,6 +229,7 @@ describe('p2tui CLI', () => {
     ws.write('personas/slow.yaml', "id: slow\ndescription: Slow.\ntemperature: 0\nscript:\n  - when: '.'\n    steps:\n      - { ask: 'first?' }\n      - { ask: 'second?' }\n      - { ask: 'third?' }\n      - { ask: 'fourth?' }\n      - { ask: 'fifth?' }\n      - { reply: done }\n");
     const db = join(ws.dir, 'p2tui.db');
     const child = spawn(process.execPath, [MAIN, 'run', 'slow', 'go', '--approval', 'approve', '--workspace', ws.dir, '--db', db], { env: { ...process.env, NO_COLOR: '1' } });
+    cleanups.push(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -236,6 +237,7 @@ describe('p2tui CLI', () => {
     const id = /session (s_\w+)/.exec(out)![1]!;
     await new Promise((r) => setTimeout(r, 200));
     const watcher = spawn(process.execPath, [MAIN, 'session', 'watch', id, '--until-done', '--workspace', ws.dir, '--db', db], { env: { ...process.env, NO_COLOR: '1' } });
+    cleanups.push(() => watcher.kill('SIGKILL'));
     let watched = '';
     watcher.stdout.on('data', (d: Buffer) => (watched += d.toString()));
     const watcherExited = new Promise<number | null>((resolve) => watcher.on('exit', (code) => resolve(code)));
@@ -248,6 +250,24 @@ describe('p2tui CLI', () => {
     expect(watched).toContain('slow ▸ you: go');
     expect(watched).toContain('session cancelled');
     expect(out).toContain('session cancelled');
+  });
+
+  it('watching a session whose driver was killed says how to continue it, instead of waiting forever', async () => {
+    const db = tempDb();
+    const child = spawn(process.execPath, [MAIN, 'run', 'agent_alpha', "What's the weather in Paris and who leads the Premier League?", '--model', 'scripted/slow', '--temperature', '0', '--db', db], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
+    cleanups.push(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    while (!out.includes('→ delegate to')) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.on('exit', resolve));
+    const watch = demo(['session', 'watch', 'last', '--until-done'], db);
+    expect(watch.code).toBe(1);
+    expect(watch.stdout).toContain('agent_alpha ▸ → delegate to agent_helper');
+    expect(watch.stderr).toMatch(/No process drives session s_\w+ now\. Continue it with: p2tui session resume s_\w+/);
+    const resumed = demo(['session', 'resume', 'last'], db);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain('In short: Paris: 22 °C, partly cloudy; Manchester City leads the Premier League.');
   });
 
   it('the bin refuses an old Node with a message naming the Node it needs', () => {

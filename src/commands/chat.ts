@@ -4,7 +4,7 @@ import { EXIT, type Command } from './types.ts';
 import { SESSION_OPTIONS, sessionOverrides } from './common-options.ts';
 import { EventPrinter, driveUntilIdle } from './follow.ts';
 import { readSession } from './session-view.ts';
-import { formatCost, paint } from './text.ts';
+import { formatCost, paint, plural } from './text.ts';
 
 const HELP = ['/exit or Ctrl-D   leave (the session stays in the store)', '/status           tokens, cost and the session id', '/help             this list'];
 
@@ -24,6 +24,8 @@ export const chatCommand: Command = {
   async run(ctx, input) {
     const out = ctx.output;
     const engine = await ctx.engine();
+    // A long-lived process: continue sessions whose driver died (their events are not printed here).
+    void engine.adoptOrphans().catch(() => undefined);
     const sessionRef = input.options['session'];
     let runtime: SessionRuntime | undefined;
     let printer: EventPrinter | undefined;
@@ -55,7 +57,7 @@ export const chatCommand: Command = {
           else {
             const view = readSession(engine.store, runtime.id);
             const u = view.usage.total;
-            out.line(`session ${runtime.id} · ${view.session.status} · ${u.calls} model calls · ${u.tokensIn + u.tokensOut} tokens · ${formatCost(u.costUsd, view.simulated)}`);
+            out.line(`session ${runtime.id} · ${view.session.status} · ${plural(u.calls, 'model call')} · ${u.tokensIn + u.tokensOut} tokens · ${formatCost(u.costUsd, view.simulated)}`);
           }
           continue;
         }

@@ -1,6 +1,6 @@
 import type { EphemeralEvent, StoredEvent } from '../bus/events.ts';
 import type { ConversationRow } from '../store/sessions.ts';
-import { paint, truncate } from './text.ts';
+import { paint, plural, truncate } from './text.ts';
 
 /**
  * Turns log events (and streaming deltas) into the lines `run`, `chat`, `session watch` and `events tail` print:
@@ -150,11 +150,11 @@ export class EventText {
       }
       case 'waiting': {
         const w = p as { callIds: string[] };
-        return this.options.verbose === true ? [`${prefix}${paint(c, 'gray', `… waiting for ${w.callIds.length} call${w.callIds.length === 1 ? '' : 's'}`)}`] : [];
+        return this.options.verbose === true ? [`${prefix}${paint(c, 'gray', `… waiting for ${plural(w.callIds.length, 'call')}`)}`] : [];
       }
       case 'finished':
         return (this.conversations.get(conv)?.depth ?? 0) > 0 || this.options.verbose === true
-          ? [`${prefix}${paint(c, 'green', `✓ finished (${(p as { steps: number }).steps} steps)`)}`]
+          ? [`${prefix}${paint(c, 'green', `✓ finished (${plural((p as { steps: number }).steps, 'step')})`)}`]
           : [];
       case 'failed': {
         const f = p as { code: string; message: string; hint?: string };

@@ -4,7 +4,7 @@ import { EXIT, type Command, type CommandContext, type CommandResult } from './t
 import { SESSION_OPTIONS, sessionOverrides } from './common-options.ts';
 import { EventPrinter, driveUntilIdle } from './follow.ts';
 import { entriesJson, readSession, sessionJson } from './session-view.ts';
-import { formatCost, paint } from './text.ts';
+import { formatCost, paint, plural } from './text.ts';
 import type { SessionRuntime } from '../engine/session.ts';
 
 export const runCommand: Command = {
@@ -46,7 +46,7 @@ export async function finishRun(ctx: CommandContext, runtime: SessionRuntime, fr
     return { exitCode: exitFor(status), json: { ...sessionJson(view), status: status === 'interrupted' ? 'interrupted' : view.session.status, entries: entriesJson(view) } };
   }
   const usage = view.usage.total;
-  const footer = `${usage.calls} model calls · ${usage.tokensIn + usage.tokensOut} tokens · ${formatCost(usage.costUsd, view.simulated)}`;
+  const footer = `${plural(usage.calls, 'model call')} · ${usage.tokensIn + usage.tokensOut} tokens · ${formatCost(usage.costUsd, view.simulated)}`;
   switch (status) {
     case 'finished':
       out.line(paint(out.color, 'gray', `✓ finished · ${footer}`));

@@ -8,7 +8,7 @@ import { EXIT, type Command, type CommandContext } from './types.ts';
 import { EventPrinter } from './follow.ts';
 import { exitFor, finishRun } from './run.ts';
 import { entriesJson, readSession, sessionJson, treeOrder, type ConversationView } from './session-view.ts';
-import { formatAge, formatCost, paint, table, truncate } from './text.ts';
+import { formatAge, formatCost, paint, plural, table, truncate } from './text.ts';
 
 const STATUSES = ['running', 'paused', 'waiting', 'finished', 'failed', 'cancelled'] as const;
 
@@ -70,13 +70,13 @@ const show: Command = {
     out.line('');
     out.line(paint(c, 'bold', 'Conversations'));
     for (const conv of treeOrder(view.conversations)) {
-      out.line(`${'  '.repeat(conv.row.depth + 1)}${conv.row.agent}  ${paint(c, 'gray', conv.row.id)}  ${colourPhase(c, conv.phase)}  ${conv.steps} step${conv.steps === 1 ? '' : 's'}, ${conv.entries.length} entries`);
+      out.line(`${'  '.repeat(conv.row.depth + 1)}${conv.row.agent}  ${paint(c, 'gray', conv.row.id)}  ${colourPhase(c, conv.phase)}  ${plural(conv.steps, 'step')}, ${plural(conv.entries.length, 'entry', 'entries')}`);
     }
     out.line('');
     const u = view.usage.total;
-    out.line(`${paint(c, 'bold', 'Usage')}  ${u.calls} model calls · ${u.tokensIn} in + ${u.tokensOut} out tokens${u.estimated ? ' (estimated)' : ''} · ${formatCost(u.costUsd, view.simulated)}`);
+    out.line(`${paint(c, 'bold', 'Usage')}  ${plural(u.calls, 'model call')} · ${u.tokensIn} in + ${u.tokensOut} out tokens${u.estimated ? ' (estimated)' : ''} · ${formatCost(u.costUsd, view.simulated)}`);
     for (const [agent, a] of Object.entries(view.usage.byAgent)) {
-      out.line(`  ${agent}: ${a.calls} calls · ${a.tokensIn + a.tokensOut} tokens · ${formatCost(a.costUsd, view.simulated)}`);
+      out.line(`  ${agent}: ${plural(a.calls, 'call')} · ${a.tokensIn + a.tokensOut} tokens · ${formatCost(a.costUsd, view.simulated)}`);
     }
     if (view.questions.length > 0) {
       out.line('');
@@ -160,13 +160,24 @@ const watch: Command = {
     });
     const untilDone = input.options['until-done'] === true;
     let status: SessionStatus = session.status;
+    let orphaned = false;
     while (!ctx.signal.aborted) {
       await new Promise((resolve) => setTimeout(resolve, 200));
       status = engine.store.sessions.require(session.id).status;
       if (untilDone && status !== 'running' && status !== 'paused') break;
+      // A running session whose driver is gone will not move until someone resumes it: say so instead of waiting.
+      const driverGone = status === 'running' && !drivenElsewhere(engine, session.id) && engine.get(session.id) === undefined;
+      if (driverGone && !orphaned) {
+        orphaned = true;
+        await printer.drain();
+        ctx.output.warn(paint(ctx.output.color, 'yellow', `No process drives session ${session.id} now. Continue it with: p2tui session resume ${session.id}`));
+        if (untilDone) break;
+      }
+      if (!driverGone) orphaned = false;
     }
     await printer.stop();
-    return { exitCode: ctx.signal.aborted ? EXIT.ok : exitFor(status), json: { session: session.id, status } };
+    const exitCode = ctx.signal.aborted ? EXIT.ok : orphaned ? EXIT.failed : exitFor(status);
+    return { exitCode, json: { session: session.id, status, driven: !orphaned } };
   },
 };
 

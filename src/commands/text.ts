@@ -59,3 +59,8 @@ export function formatAge(ms: number): string {
   if (s < 86400) return `${Math.round(s / 3600)}h ago`;
   return `${Math.round(s / 86400)}d ago`;
 }
+
+/** "1 step", "2 steps" ("1 entry", "2 entries" with the plural given). */
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}

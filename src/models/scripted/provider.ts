@@ -4,6 +4,9 @@ import { canonicalJson } from '../../core/json.ts';
 import { estimateTokens, type CompleteOptions, type ModelProvider, type ModelRequest, type ModelResponse, type ToolCallRequest } from '../provider.ts';
 import { decide } from './policy.ts';
 
+/** `scripted/slow` answers like `scripted/default`, after this long: for demos of streaming, watching and crashes. */
+export const SLOW_LATENCY_MS = 300;
+
 export interface ScriptedOptions {
   /** Simulated latency of every call, in milliseconds (0 = answer at once). */
   readonly latencyMs?: number;
@@ -12,7 +15,8 @@ export interface ScriptedOptions {
 /**
  * The embedded default model: a deterministic simulator driven by persona script rules and a small built-in
  * policy. It streams its text in chunks like a real provider and reports approximate token counts (chars/4) so cost
- * accounting works offline. Everything it produces is labelled simulated.
+ * accounting works offline. Everything it produces is labelled simulated. Models: `scripted/default` answers at once
+ * (or after `providers.scripted.latency_ms`); `scripted/slow` takes at least 300 ms per call.
  */
 export class ScriptedProvider implements ModelProvider {
   readonly id = 'scripted';
@@ -34,7 +38,8 @@ export class ScriptedProvider implements ModelProvider {
       name: call.name,
       arguments: canonicalJson(call.args),
     }));
-    if (this.latencyMs > 0) await sleep(this.latencyMs, options.signal);
+    const latency = request.model === 'slow' ? Math.max(this.latencyMs, SLOW_LATENCY_MS) : this.latencyMs;
+    if (latency > 0) await sleep(latency, options.signal);
     if (options.onDelta !== undefined) {
       for (const chunk of chunks(action.text)) options.onDelta({ text: chunk });
       for (const call of toolCalls) options.onDelta({ toolCall: { id: call.id, name: call.name, argumentsDelta: call.arguments } });
