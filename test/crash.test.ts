@@ -24,28 +24,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (ws: string) => join(ws, 'effects.log');
 const seen = (ws: string, key: string) => existsSync(log(ws)) && readFileSync(log(ws), 'utf8').split('\\n').some((l) => l.startsWith(key + ' '));
 
-export const record = defineTool({
-  name: 'record', description: 'An effect that can be looked up afterwards.', effect: 'effectful',
-  input: z.object({ n: z.number() }),
-  async run({ n }, ctx) {
-    await sleep(15);
-    appendFileSync(log(ctx.workspace), ctx.key + ' record ' + n + '\\n');
-    await sleep(80);
-    return { n };
-  },
-  reconcile(args, ctx) { return seen(ctx.workspace, ctx.key) ? { n: args.n, reconciled: true } : null; },
-});
+/** An effect that writes its key to effects.log; with \`lookup\`, it can tell afterwards whether it happened. */
+const effect = (name: string, lookup: boolean) =>
+  defineTool({
+    name, description: 'An effect' + (lookup ? ' that can be looked up afterwards.' : ' nobody can look up.'), effect: 'effectful',
+    input: z.object({ n: z.number() }),
+    async run({ n }, ctx) {
+      await sleep(15);
+      appendFileSync(log(ctx.workspace), ctx.key + ' ' + name + ' ' + n + '\\n');
+      await sleep(80);
+      return { n };
+    },
+    ...(lookup ? { reconcile: (args: { n: number }, ctx: { workspace: string; key: string }) => (seen(ctx.workspace, ctx.key) ? { n: args.n, reconciled: true } : null) } : {}),
+  });
 
-export const blind = defineTool({
-  name: 'blind', description: 'An effect nobody can look up.', effect: 'effectful',
-  input: z.object({ n: z.number() }),
-  async run({ n }, ctx) {
-    await sleep(15);
-    appendFileSync(log(ctx.workspace), ctx.key + ' blind ' + n + '\\n');
-    await sleep(80);
-    return { n };
-  },
-});
+export const record = effect('record', true);
+export const blind = effect('blind', false);
 
 export const compute = defineTool({
   name: 'compute', description: 'Pure work; may run again after a crash.', effect: 'pure', cacheTtlMs: 0,
