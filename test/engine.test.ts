@@ -6,6 +6,8 @@ import { ProviderError } from '../src/core/errors.ts';
 import { ScriptedProvider } from '../src/models/scripted/provider.ts';
 import type { ModelProvider, ModelRequest, CompleteOptions, ModelResponse } from '../src/models/provider.ts';
 import type { Entry } from '../src/core/entries.ts';
+import { defineTool } from '../src/tools/define.ts';
+import { z } from 'zod';
 
 const engines: TestEngine[] = [];
 afterEach(() => {
@@ -178,6 +180,36 @@ describe('tools in a turn', () => {
       ['ok', true],
     ]);
     expect(pure.calls).toHaveLength(1);
+  });
+
+  it('keeps large outputs and files a tool writes as content-addressed artifacts, announced on the log', async () => {
+    const big = defineTool({
+      name: 'report',
+      description: 'Writes a report.',
+      input: z.object({}),
+      effect: 'idempotent',
+      run: (_args, ctx) => {
+        ctx.attach('report.md', '# Report\n\nAll good.', 'text/markdown');
+        return { rows: Array.from({ length: 2000 }, (_, i) => ({ i, text: 'row of the report' })) };
+      },
+    });
+    const t = await setup([{ id: 'w', description: 'W.', tools: ['report'], script: [{ when: '.', steps: [{ call: 'report', args: {} }, { call: 'report', args: {} }, { reply: 'done' }] }] }], { tools: [big] });
+    const session = t.engine.start({ agent: 'w', message: 'go', source: 'api', options: t.options() });
+    expect(await session.idle()).toBe('finished');
+    const result = entriesOf(t, session.id, 'w').find((e) => e.kind === 'tool_result');
+    expect(result).toMatchObject({ payload: { status: 'ok', artifact: expect.stringMatching(/^[0-9a-f]{64}$/), output: expect.stringMatching(/full output in artifact/) } });
+    const refs = t.engine.store.artifacts.list(session.id);
+    expect(refs.map((r) => [r.name, r.kind])).toEqual([
+      ['report.md', 'file'],
+      ['report-output.json', 'tool_output'],
+      ['report.md', 'file'],
+      ['report-output.json', 'tool_output'],
+    ]);
+    // Two calls, identical bytes: stored once each.
+    expect((t.engine.store.db.prepare('SELECT count(*) AS n FROM artifacts').get() as { n: number }).n).toBe(2);
+    const full = JSON.parse(t.engine.store.artifacts.get(refs[1]!.hash)!.data.toString()) as { rows: unknown[] };
+    expect(full.rows).toHaveLength(2000);
+    expect(t.engine.store.log.read(0, { session: session.id, types: ['artifact.created'] })).toHaveLength(4);
   });
 
   it('blocks a repeated effectful call under the strict dedup policy', async () => {

@@ -20,6 +20,11 @@ export class TerminalOutput implements Output {
     this.json = options.json;
     this.color = options.color;
     this.interactive = process.stdin.isTTY === true;
+    // `p2tui events export | head`: a reader that stops early is not an error.
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(0);
+      throw error;
+    });
   }
 
   line(text = ''): void {
