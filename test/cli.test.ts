@@ -270,6 +270,65 @@ describe('p2tui CLI', () => {
     expect(resumed.stdout).toContain('In short: Paris: 22 °C, partly cloudy; Manchester City leads the Premier League.');
   });
 
+  it('read commands never create a database, and work while a persona is broken', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'p2tui-ro-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const missing = join(dir, 'nope', 'p2tui.db');
+    const list = p2tui(['session', 'list', '--db', missing]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain('No sessions yet');
+    expect(existsSync(join(dir, 'nope'))).toBe(false);
+    expect(p2tui(['session', 'show', 'last', '--db', missing]).stderr).toContain(`there is no database at ${missing} yet`);
+    const db = tempDb();
+    demo(['run', 'agent_beta', 'Calculate 1 + 1'], db);
+    const broken = workspace({ 'personas/x.yaml': 'id: x\n' });
+    expect(p2tui(['session', 'list', '--workspace', broken.dir, '--db', db]).code).toBe(0);
+    expect(p2tui(['events', 'tail', '--workspace', broken.dir, '--db', db]).code).toBe(0);
+    expect(p2tui(['session', 'watch', 'last', '--until-done', '--workspace', broken.dir, '--db', db]).code).toBe(0);
+    const out = p2tui(['events', 'export', '--out', join(dir, 'no', 'such', 'folder', 'x.jsonl'), '--db', db]);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain('does not exist');
+  });
+
+  it('watch --until-done of an older session ends even when newer sessions wrote later', () => {
+    const db = tempDb();
+    demo(['run', 'agent_beta', 'Calculate 1 + 1'], db);
+    const first = (JSON.parse(demo(['session', 'list', '--json'], db).stdout) as { id: string }[])[0]!.id;
+    demo(['run', 'agent_beta', 'Calculate 2 + 2'], db);
+    const watch = demo(['session', 'watch', first, '--until-done'], db);
+    expect(watch.code).toBe(0);
+    expect(watch.stdout).toContain('1 + 1 = 2.');
+    expect(watch.stdout).not.toContain('2 + 2');
+  });
+
+  it('chat --session answers the question a session is waiting on', () => {
+    const db = tempDb();
+    expect(demo(['run', 'agent_helper', 'What is the weather like?'], db).code).toBe(4);
+    const chat = demo(['chat', '--session', 'last'], db, 'Oslo\n/exit\n');
+    expect(chat.code).toBe(0);
+    expect(chat.stdout).toContain('agent_helper asks: Which location should I use for get weather?');
+    expect(chat.stdout).toContain('Oslo: 4 °C, snow showers');
+  });
+
+  it('a session paused from another terminal waits, and goes on when resumed from another', async () => {
+    const db = tempDb();
+    const child = spawn(process.execPath, [MAIN, 'run', 'agent_alpha', "What's the weather in Paris and who leads the Premier League?", '--model', 'scripted/slow', '--temperature', '0', '--db', db], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
+    cleanups.push(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    while (!out.includes('→ delegate to')) await new Promise((r) => setTimeout(r, 20));
+    const pause = demo(['session', 'pause', 'last'], db);
+    expect(pause.stdout).toMatch(/to pause; the session is now paused/);
+    await new Promise((r) => setTimeout(r, 800));
+    expect(out).toContain('paused; continue with: p2tui session resume');
+    expect(out).not.toContain('In short');
+    const resume = demo(['session', 'resume', 'last'], db);
+    expect(resume.stdout).toMatch(/to resume; the session is now running/);
+    expect(await exited).toBe(0);
+    expect(out).toContain('In short: Paris: 22 °C, partly cloudy; Manchester City leads the Premier League.');
+  });
+
   it('the bin refuses an old Node with a message naming the Node it needs', () => {
     const old = '/usr/bin/node';
     const version = existsSync(old) ? spawnSync(old, ['--version'], { encoding: 'utf8' }).stdout.trim() : '';

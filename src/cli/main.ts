@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { EventBus } from '../bus/bus.ts';
 import { parseArgs } from 'node:util';
 import { P2Error, UserError, ValidationError, isP2Error, messageOf, suggest } from '../core/errors.ts';
 import { COMMANDS, GROUP_ALIASES, GROUP_SUMMARIES, findCommand, groupCommands } from '../commands/registry.ts';
@@ -37,6 +39,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   output.onInterrupt(onSigint);
   let engine: Engine | undefined;
   let store: Store | undefined;
+  let bus: EventBus | undefined;
   try {
     if (argv.length === 0 || (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h'))) {
       output.line(mainHelp(color));
@@ -75,15 +78,27 @@ export async function main(argv: readonly string[]): Promise<number> {
       debug: parsed.options['debug'] === true,
       signal: controller.signal,
       workspace: () => (workspacePromise ??= loadWorkspace(workspaceDir, dbPath === undefined ? {} : { db: dbPath })),
-      store: async () => {
-        store ??= new Store({ path: dbPath ?? defaultDbPath(workspaceDir), appVersion: VERSION });
+      store: async (options = {}) => {
+        if (store === undefined) {
+          const path = dbPath ?? defaultDbPath(workspaceDir);
+          if (options.existing === true && !existsSync(path)) {
+            throw new UserError('E_UNKNOWN_SESSION', `there is no database at ${path} yet, so no sessions`, {
+              hint: `Start one with: p2tui run <agent> "<message>"${dbPath === undefined ? '' : ', or check --db'}.`,
+            });
+          }
+          store = new Store({ path, appVersion: VERSION });
+        }
         return store;
+      },
+      bus: async (options = {}) => {
+        bus ??= engine?.bus ?? new EventBus(await ctx.store(options));
+        return bus;
       },
       engine: async () => {
         if (engine === undefined) {
           const workspace = await ctx.workspace();
           store ??= new Store({ path: dbPath ?? workspace.dbPath, appVersion: VERSION });
-          engine = new Engine({ workspace, store, appVersion: VERSION });
+          engine = new Engine({ workspace, store, appVersion: VERSION, ...(bus === undefined ? {} : { bus }) });
         }
         return engine;
       },

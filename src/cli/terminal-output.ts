@@ -45,13 +45,13 @@ export class TerminalOutput implements Output {
 
   ask(prompt: string): Promise<string | undefined> {
     this.open();
+    // The lines before the prompt say what is asked; a transcript of piped input shows them too.
+    if (!this.ended || this.queued.length > 0) for (const line of prompt.split('\n').slice(0, -1)) process.stdout.write(`${line}\n`);
     const queued = this.queued.shift();
     if (queued !== undefined) return Promise.resolve(queued);
     if (this.ended) return Promise.resolve(undefined);
     if (this.interactive && this.rl !== undefined) {
       this.rl.setPrompt(prompt.split('\n').pop() ?? '');
-      const lead = prompt.split('\n').slice(0, -1);
-      for (const line of lead) process.stdout.write(`${line}\n`);
       this.rl.prompt();
     }
     return new Promise((resolve) => {

@@ -6,7 +6,12 @@ import { EventPrinter, driveUntilIdle } from './follow.ts';
 import { readSession } from './session-view.ts';
 import { formatCost, paint, plural } from './text.ts';
 
-const HELP = ['/exit or Ctrl-D   leave (the session stays in the store)', '/status           tokens, cost and the session id', '/help             this list'];
+const HELP = [
+  '/exit or Ctrl-D   leave (the session stays in the store)',
+  '/retry            try again what failed in a resumable way (a provider error, a timeout, the step budget)',
+  '/status           tokens, cost and the session id',
+  '/help             this list',
+];
 
 export const chatCommand: Command = {
   path: ['chat'],
@@ -41,7 +46,30 @@ export const chatCommand: Command = {
     const options = engine.sessionOptions(sessionOverrides(input));
     const model = options.model ?? persona.model;
     out.line(paint(out.color, 'gray', `chatting with ${persona.id} on ${model}${model.startsWith('scripted/') ? ' (simulator)' : ''} — /help for commands, /exit to leave`));
+    /** Follows the session until it rests, answering its questions here; false when the chat should end. */
+    const follow = async (): Promise<boolean> => {
+      const status = await driveUntilIdle(runtime!, printer!, out, ctx.signal, { answerQuestions: true });
+      if (status === 'interrupted') {
+        out.line(paint(out.color, 'yellow', `Stopped. Continue with: p2tui chat --session ${runtime!.id}`));
+        interrupted = true;
+        return false;
+      }
+      if (runtime!.error !== undefined) throw runtime!.error;
+      if (status === 'waiting') {
+        out.line(paint(out.color, 'yellow', `The session waits for an answer: p2tui session respond ${runtime!.id} "<answer>"`));
+        return false;
+      }
+      if (status === 'failed') out.line(paint(out.color, 'red', 'Something failed (see above): /retry to try again, or send another message.'));
+      if (status === 'cancelled') {
+        out.line(paint(out.color, 'red', 'The session was cancelled.'));
+        return false;
+      }
+      return true;
+    };
+    let interrupted = false;
     try {
+      // A session continued with --session may be in the middle of something, or waiting for an answer.
+      if (runtime !== undefined && !(await follow())) return { exitCode: interrupted ? EXIT.interrupted : EXIT.ok, json: { session: runtime.id } };
       while (!ctx.signal.aborted) {
         const text = await out.ask(paint(out.color, 'bold', 'you› '));
         if (text === undefined) break;
@@ -50,6 +78,12 @@ export const chatCommand: Command = {
         if (trimmed === '/exit' || trimmed === '/quit') break;
         if (trimmed === '/help') {
           for (const line of HELP) out.line(line);
+          continue;
+        }
+        if (trimmed === '/retry') {
+          const count = runtime?.retry() ?? 0;
+          if (count === 0) out.line('nothing to retry');
+          else if (!(await follow())) break;
           continue;
         }
         if (trimmed === '/status') {
@@ -66,24 +100,21 @@ export const chatCommand: Command = {
           runtime = engine.start({ agent: persona.id, message: text, source: 'chat', options });
           printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, fromSeq, { echoUser: false, verbose: input.options['verbose'] === true });
         } else {
-          await runtime.send(text);
+          try {
+            await runtime.send(text);
+          } catch (error) {
+            if (!(error instanceof UserError && error.code === 'E_CONVERSATION_BUSY')) throw error;
+            out.line(paint(out.color, 'yellow', `${error.message}; /retry resumes what failed.`));
+            continue;
+          }
         }
-        const status = await driveUntilIdle(runtime, printer!, out, ctx.signal);
-        if (status === 'interrupted') {
-          out.line(paint(out.color, 'yellow', `Stopped. Continue with: p2tui chat --session ${runtime.id}`));
-          return { exitCode: EXIT.interrupted };
-        }
-        if (runtime.error !== undefined) throw runtime.error;
-        if (status === 'waiting') {
-          out.line(paint(out.color, 'yellow', `The session waits for an answer: p2tui session respond ${runtime.id} "<answer>"`));
-          break;
-        }
-        if (status === 'failed') out.line(paint(out.color, 'red', 'The agent failed (see above). Send another message to go on, or /exit.'));
+        if (!(await follow())) break;
       }
     } finally {
       await printer?.stop();
       runtime?.detach();
     }
+    if (interrupted) return { exitCode: EXIT.interrupted, json: { session: runtime?.id ?? null } };
     if (runtime !== undefined) out.line(paint(out.color, 'gray', `session ${runtime.id} saved; continue with: p2tui chat --session ${runtime.id}`));
     return { exitCode: EXIT.ok, ...(runtime === undefined ? {} : { json: { session: runtime.id } }) };
   },

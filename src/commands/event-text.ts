@@ -12,6 +12,8 @@ export interface EventTextOptions {
   readonly verbose?: boolean;
   /** Print the user's own messages (off in chat, where the user just typed them). */
   readonly echoUser?: boolean;
+  /** Print status changes of the session (on in watch; included in verbose). */
+  readonly statusLines?: boolean;
   readonly width?: number;
 }
 
@@ -90,7 +92,9 @@ export class EventText {
       case 'session.created':
         return this.options.verbose === true ? [paint(c, 'dim', `session ${event.session} started with ${event.payload.agent}`)] : [];
       case 'session.status':
-        return this.options.verbose === true ? [paint(c, 'dim', `session ${event.payload.status}${event.payload.reason === undefined ? '' : `: ${event.payload.reason}`}`)] : [];
+        return this.options.verbose === true || this.options.statusLines === true
+          ? [paint(c, 'dim', `session ${event.payload.status}${event.payload.reason === undefined ? '' : `: ${event.payload.reason}`}`)]
+          : [];
       case 'model.call':
         if (event.payload.status === 'error') return [`${prefix}${paint(c, 'red', `model call failed: ${event.payload.error ?? ''}`)}`];
         return this.options.verbose === true

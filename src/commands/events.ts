@@ -1,4 +1,5 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { once } from 'node:events';
 import { ENTRY_KINDS, type EntryKind } from '../core/entries.ts';
 import { UserError } from '../core/errors.ts';
@@ -42,8 +43,8 @@ const tail: Command = {
     { name: 'follow', type: 'boolean', short: 'f', description: 'Keep printing new events as they are committed (any process)' },
   ],
   async run(ctx, input) {
-    const engine = await ctx.engine();
-    const store = engine.store;
+    const store = await ctx.store({ existing: true });
+    const bus = await ctx.bus();
     const filter = filterOf(input, (ref) => store.sessions.resolve(ref).id);
     const limit = (input.options['limit'] as number | undefined) ?? 20;
     let from = input.options['from'] as number | undefined;
@@ -55,7 +56,7 @@ const tail: Command = {
       else for (const line of text.lines(event)) ctx.output.line(`${String(event.seq).padStart(6)}  ${line}`);
     };
     const follow = input.options['follow'] === true;
-    for await (const event of engine.bus.subscribe({ fromSeq: from, filter, signal: ctx.signal, follow, pollMs: 200 })) print(event);
+    for await (const event of bus.subscribe({ fromSeq: from, filter, signal: ctx.signal, follow, pollMs: 200 })) print(event);
     return { exitCode: EXIT.ok };
   },
 };
@@ -66,10 +67,15 @@ const exportEvents: Command = {
   args: [],
   options: [...FILTER_OPTIONS, { name: 'out', type: 'string', short: 'o', value: '<file>', description: 'Write here instead of stdout' }],
   async run(ctx, input) {
-    const store = await ctx.store();
+    const store = await ctx.store({ existing: true });
     const filter = filterOf(input, (ref) => store.sessions.resolve(ref).id);
     const path = input.options['out'] as string | undefined;
+    if (path !== undefined && !existsSync(dirname(resolve(path)))) {
+      throw new UserError('E_USAGE', `cannot write ${path}: the folder ${dirname(resolve(path))} does not exist`, { hint: 'Create the folder, or pick another --out path.' });
+    }
     const stream = path === undefined ? undefined : createWriteStream(path);
+    const failed = stream === undefined ? undefined : new Promise<never>((_, reject) => stream.once('error', (error) => reject(new UserError('E_USAGE', `cannot write ${path}: ${error.message}`))));
+    void failed?.catch(() => undefined);
     let count = 0;
     let cursor = 0;
     const upto = store.log.lastSeq();
@@ -79,14 +85,14 @@ const exportEvents: Command = {
       for (const event of batch) {
         const line = eventJson(event);
         if (stream === undefined) ctx.output.line(line);
-        else if (!stream.write(`${line}\n`)) await once(stream, 'drain');
+        else if (!stream.write(`${line}\n`)) await Promise.race([once(stream, 'drain'), failed!]);
         count += 1;
       }
       cursor = batch[batch.length - 1]!.seq;
     }
     if (stream !== undefined) {
       stream.end();
-      await once(stream, 'finish');
+      await Promise.race([once(stream, 'finish'), failed!]);
       ctx.output.warn(`wrote ${count} events to ${path}`);
     }
     return { exitCode: EXIT.ok };

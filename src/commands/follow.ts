@@ -17,11 +17,13 @@ export class EventPrinter {
   private readonly done: Promise<void>;
 
   private readonly store: Store;
+  private readonly session: string;
 
-  constructor(bus: EventBus, store: Store, output: Output, session: string, fromSeq: number, options: { verbose?: boolean; echoUser?: boolean; stream?: boolean } = {}) {
+  constructor(bus: EventBus, store: Store, output: Output, session: string, fromSeq: number, options: { verbose?: boolean; echoUser?: boolean; stream?: boolean; statusLines?: boolean } = {}) {
     this.store = store;
+    this.session = session;
     this.cursor = fromSeq;
-    const renderer = new EventText({ color: output.color, verbose: options.verbose ?? false, echoUser: options.echoUser ?? true });
+    const renderer = new EventText({ color: output.color, verbose: options.verbose ?? false, echoUser: options.echoUser ?? true, statusLines: options.statusLines ?? false });
     renderer.know(store.sessions.conversations(session));
     this.text = renderer;
     const signal = this.controller.signal;
@@ -46,7 +48,8 @@ export class EventPrinter {
 
   /** Resolves once every event committed before this call has been printed. */
   drain(): Promise<void> {
-    const target = this.store.log.lastSeq();
+    // This session's newest event: newer events of other sessions never reach this printer.
+    const target = this.store.log.lastSeqOf(this.session);
     if (this.cursor >= target) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push({ seq: target, resolve }));
   }
@@ -78,28 +81,37 @@ export async function driveUntilIdle(
   printer: EventPrinter,
   output: Output,
   signal: AbortSignal,
+  options: { answerQuestions?: boolean } = {},
 ): Promise<SessionStatus | 'interrupted'> {
   const interrupted = new Promise<'interrupted'>((resolve) => {
     if (signal.aborted) resolve('interrupted');
     signal.addEventListener('abort', () => resolve('interrupted'), { once: true });
   });
+  const stop = async (): Promise<'interrupted'> => {
+    runtime.detach();
+    await printer.stop();
+    return 'interrupted';
+  };
+  const answerQuestions = options.answerQuestions ?? output.interactive;
+  let pausedNoticeShown = false;
   while (true) {
     const status = await Promise.race([runtime.idle(), interrupted]);
-    if (status === 'interrupted') {
-      runtime.detach();
-      await printer.stop();
-      return status;
-    }
+    if (status === 'interrupted') return stop();
     await printer.drain();
     if (runtime.error !== undefined) return status;
-    if (status !== 'waiting' || !output.interactive) return status;
-    for (const question of runtime.pendingQuestions()) {
+    if (status === 'paused') {
+      // This process still drives the session: wait for a resume (from any terminal) rather than drop it.
+      if (!pausedNoticeShown) output.line(`paused; continue with: p2tui session resume ${runtime.id} (or Ctrl-C to stop following it here)`);
+      pausedNoticeShown = true;
+      const next = await Promise.race([runtime.nextStatus(), interrupted]);
+      if (next === 'interrupted') return stop();
+      continue;
+    }
+    const questions = runtime.pendingQuestions();
+    if (status !== 'waiting' || !answerQuestions || questions.length === 0) return status;
+    for (const question of questions) {
       const answer = await Promise.race([output.ask(`${question.agent} asks: ${question.question}\nanswer› `), interrupted]);
-      if (answer === 'interrupted') {
-        runtime.detach();
-        await printer.stop();
-        return 'interrupted';
-      }
+      if (answer === 'interrupted') return stop();
       if (answer === undefined) return 'waiting';
       await runtime.respond(question.callId, answer);
     }

@@ -1,9 +1,11 @@
 import { hostname } from 'node:os';
 import type { SessionStatus } from '../bus/events.ts';
 import type { Entry } from '../core/entries.ts';
-import { UserError } from '../core/errors.ts';
+import { UserError, messageOf } from '../core/errors.ts';
 import type { JsonValue } from '../core/json.ts';
 import { processIsAlive, type Engine } from '../engine/engine.ts';
+import type { Store } from '../store/store.ts';
+import { sessionOverrides } from './common-options.ts';
 import { EXIT, type Command, type CommandContext } from './types.ts';
 import { EventPrinter } from './follow.ts';
 import { exitFor, finishRun } from './run.ts';
@@ -21,7 +23,15 @@ const list: Command = {
     { name: 'status', type: 'string', choices: STATUSES, description: 'Only sessions in this status' },
   ],
   async run(ctx, input) {
-    const store = await ctx.store();
+    let store;
+    try {
+      store = await ctx.store({ existing: true });
+    } catch (error) {
+      if (!(error instanceof UserError && error.code === 'E_UNKNOWN_SESSION')) throw error;
+      if (ctx.output.json) return { exitCode: EXIT.ok, json: [] };
+      ctx.output.line(`No sessions yet (${error.message}). Start one with: p2tui run agent_alpha "What's the weather in Paris?"`);
+      return { exitCode: EXIT.ok };
+    }
     const status = input.options['status'] as SessionStatus | undefined;
     const rows = store.sessions.list({ limit: (input.options['limit'] as number | undefined) ?? 20, ...(status === undefined ? {} : { status }) });
     const now = Date.now();
@@ -56,7 +66,7 @@ const show: Command = {
   args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
   options: [],
   async run(ctx, input) {
-    const store = await ctx.store();
+    const store = await ctx.store({ existing: true });
     const view = readSession(store, input.args['session']!);
     if (ctx.output.json) return { exitCode: EXIT.ok, json: sessionJson(view) };
     const out = ctx.output;
@@ -102,7 +112,7 @@ const stack: Command = {
     { name: 'last', type: 'number', value: '<n>', description: 'Only the last n entries of each stack' },
   ],
   async run(ctx, input) {
-    const store = await ctx.store();
+    const store = await ctx.store({ existing: true });
     const view = readSession(store, input.args['session']!);
     const only = input.options['conversation'] as string | undefined;
     const selected = treeOrder(view.conversations).filter((c) => only === undefined || c.row.id === only || c.row.id.startsWith(only) || c.row.agent === only);
@@ -153,20 +163,20 @@ const watch: Command = {
     { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
   ],
   async run(ctx, input) {
-    const engine = await ctx.engine();
-    const session = engine.store.sessions.resolve(input.args['session']!);
-    const printer = new EventPrinter(engine.bus, engine.store, ctx.output, session.id, (input.options['from'] as number | undefined) ?? 0, {
-      verbose: input.options['verbose'] !== false,
-    });
+    const store = await ctx.store({ existing: true });
+    const bus = await ctx.bus();
+    const session = store.sessions.resolve(input.args['session']!);
+    const verbose = input.options['verbose'] === true;
+    const printer = new EventPrinter(bus, store, ctx.output, session.id, (input.options['from'] as number | undefined) ?? 0, { verbose, statusLines: true });
     const untilDone = input.options['until-done'] === true;
     let status: SessionStatus = session.status;
     let orphaned = false;
     while (!ctx.signal.aborted) {
       await new Promise((resolve) => setTimeout(resolve, 200));
-      status = engine.store.sessions.require(session.id).status;
-      if (untilDone && status !== 'running' && status !== 'paused') break;
+      status = store.sessions.require(session.id).status;
+      if (untilDone && status !== 'running' && (status !== 'paused' || !drivenElsewhere(store, session.id))) break;
       // A running session whose driver is gone will not move until someone resumes it: say so instead of waiting.
-      const driverGone = status === 'running' && !drivenElsewhere(engine, session.id) && engine.get(session.id) === undefined;
+      const driverGone = status === 'running' && !drivenElsewhere(store, session.id);
       if (driverGone && !orphaned) {
         orphaned = true;
         await printer.drain();
@@ -191,31 +201,34 @@ const resume: Command = {
   args: [{ name: 'session', description: 'Session id, unique prefix, or "last" (omit to adopt every orphaned session)', required: false }],
   options: [
     { name: 'max-steps', type: 'number', value: '<n>', description: 'Raise the step budget' },
+    { name: 'approval', type: 'string', choices: ['deny', 'approve', 'ask'], description: "How agents' questions are answered from now on when nobody is at a terminal" },
     { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
   ],
   async run(ctx, input) {
     const engine = await ctx.engine();
     const ref = input.args['session'];
     if (ref === undefined) {
-      const adopted = await engine.adoptOrphans();
-      const results: { session: string; status: string }[] = [];
-      for (const id of adopted) {
-        const runtime = engine.get(id)!;
+      const { adopted, failed } = await engine.adoptOrphans();
+      const results: { session: string; status: string; error?: string }[] = [];
+      for (const runtime of adopted) {
         const status = await runtime.idle();
-        results.push({ session: id, status });
-        if (!ctx.output.json) ctx.output.line(`${id}: ${status}`);
+        results.push({ session: runtime.id, status: runtime.error === undefined ? status : 'stopped', ...(runtime.error === undefined ? {} : { error: runtime.error.message }) });
       }
-      if (!ctx.output.json && adopted.length === 0) ctx.output.line('No orphaned sessions: every unfinished session has a live driver.');
-      return { exitCode: EXIT.ok, json: results };
+      for (const { session, error } of failed) results.push({ session, status: 'not resumed', error: messageOf(error) });
+      if (!ctx.output.json) {
+        for (const r of results) ctx.output.line(`${r.session}: ${r.status}${r.error === undefined ? '' : ` (${r.error})`}`);
+        if (results.length === 0) ctx.output.line('No orphaned sessions: every unfinished session has a live driver.');
+      }
+      const ok = results.every((r) => r.status === 'finished' || r.status === 'waiting' || r.status === 'paused');
+      return { exitCode: ok ? EXIT.ok : EXIT.failed, json: results };
     }
     const session = engine.store.sessions.resolve(ref);
-    const holder = engine.store.leases.holder(session.id);
-    if (holder !== undefined && holder.owner !== '' && holder.expiresAt > Date.now() && processIsAlive(holder.host, holder.pid) && session.status === 'paused') {
+    if (drivenElsewhere(engine.store, session.id, engine) && session.status === 'paused') {
       return control(ctx, engine, session.id, { action: 'resume' }, 'running');
     }
     const fromSeq = engine.store.log.lastSeq();
-    const maxSteps = input.options['max-steps'] as number | undefined;
-    const runtime = await engine.attach(session.id, { retryFailed: true, ...(maxSteps === undefined ? {} : { maxSteps }) });
+    const { maxSteps, approval } = sessionOverrides(input);
+    const runtime = await engine.attach(session.id, { retryFailed: true, ...(maxSteps === undefined ? {} : { maxSteps }), ...(approval === undefined ? {} : { approval }) });
     if (runtime.currentStatus === 'cancelled') throw new UserError('E_SESSION_STATE', `session ${session.id} was cancelled and cannot be resumed`, { hint: 'Start a new session.' });
     runtime.resume();
     return finishRun(ctx, runtime, fromSeq, input.options['verbose'] === true);
@@ -234,7 +247,7 @@ const cancel: Command = {
       if (!ctx.output.json) ctx.output.line(`session ${session.id} is already ${session.status}; nothing to cancel`);
       return { exitCode: EXIT.ok, json: { session: session.id, status: session.status } };
     }
-    if (drivenElsewhere(engine, session.id)) return control(ctx, engine, session.id, { action: 'cancel' }, 'cancelled');
+    if (drivenElsewhere(engine.store, session.id, engine)) return control(ctx, engine, session.id, { action: 'cancel' }, 'cancelled');
     const runtime = await engine.attach(session.id);
     await runtime.cancel('cancelled by the user');
     if (!ctx.output.json) ctx.output.line(`session ${session.id} cancelled`);
@@ -250,11 +263,16 @@ const pause: Command = {
   async run(ctx, input) {
     const engine = await ctx.engine();
     const session = engine.store.sessions.resolve(input.args['session']!);
-    if (drivenElsewhere(engine, session.id)) return control(ctx, engine, session.id, { action: 'pause' }, 'paused');
-    const runtime = await engine.attach(session.id);
-    runtime.pause();
-    await runtime.idle();
-    runtime.detach();
+    if (drivenElsewhere(engine.store, session.id, engine)) return control(ctx, engine, session.id, { action: 'pause' }, 'paused');
+    if (session.status !== 'running' && session.status !== 'waiting') {
+      throw new UserError('E_SESSION_STATE', `session ${session.id} is ${session.status}; only a running or waiting session can be paused`);
+    }
+    // Nobody drives it: mark it paused, so that nothing (an adopting process included) continues it before a resume.
+    const now = Date.now();
+    engine.store.write(() => {
+      engine.store.sessions.setStatus(session.id, 'paused', 'paused by the user', now);
+      engine.store.append({ type: 'session.status', payload: { status: 'paused', reason: 'paused by the user' }, session: session.id, branch: session.headBranch, conversation: null }, now);
+    });
     if (!ctx.output.json) ctx.output.line(`session ${session.id} paused; continue with: p2tui session resume ${session.id}`);
     return { exitCode: EXIT.ok, json: { session: session.id, status: 'paused' } };
   },
@@ -277,7 +295,7 @@ const respond: Command = {
       throw new UserError('E_SESSION_STATE', `session ${id} has no open question '${callId}'`, { hint: `Open questions: ${view.questions.map((q) => q.callId).join(', ') || 'none'}` });
     }
     const answer = input.args['answer']!;
-    if (drivenElsewhere(engine, id)) return control(ctx, engine, id, { action: 'respond', callId, text: answer }, 'running');
+    if (drivenElsewhere(engine.store, id, engine)) return control(ctx, engine, id, { action: 'respond', callId, text: answer }, 'running');
     const fromSeq = engine.store.log.lastSeq();
     const runtime = await engine.attach(id);
     await runtime.respond(callId, answer);
@@ -291,9 +309,10 @@ function onlyQuestion(questions: readonly { callId: string }[], session: string)
   throw new UserError('E_USAGE', `session ${session} has ${questions.length} open questions; say which with --call`, { hint: `p2tui session show ${session}` });
 }
 
-function drivenElsewhere(engine: Engine, session: string): boolean {
-  if (engine.get(session) !== undefined) return false;
-  const holder = engine.store.leases.holder(session);
+/** Whether another live process holds the session's lease (this process's engine, if given, does not count). */
+function drivenElsewhere(store: Store, session: string, engine?: Engine): boolean {
+  if (engine?.get(session) !== undefined) return false;
+  const holder = store.leases.holder(session);
   return holder !== undefined && holder.expiresAt > Date.now() && processIsAlive(holder.host, holder.pid);
 }
 

@@ -1,4 +1,5 @@
 import type { JsonValue } from '../core/json.ts';
+import type { EventBus } from '../bus/bus.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { Workspace } from '../engine/workspace.ts';
 import type { Store } from '../store/store.ts';
@@ -57,7 +58,10 @@ export interface CommandContext {
   /** Aborted on Ctrl-C. */
   readonly signal: AbortSignal;
   workspace(): Promise<Workspace>;
-  store(): Promise<Store>;
+  /** The database; with `existing`, a missing database is an error (read commands never create one). */
+  store(options?: { existing?: boolean }): Promise<Store>;
+  /** The event bus over the database, for readers that need no workspace (a broken persona does not stop them). */
+  bus(options?: { existing?: boolean }): Promise<EventBus>;
   engine(): Promise<Engine>;
 }
 

@@ -30,9 +30,16 @@ export class ConversationRuntime {
   /** The call of the parent this conversation currently answers. */
   parentCallId: string | null;
   inFlight = false;
+  /**
+   * Aborts this conversation's own model call and tools (a delegation timeout cancels just the child). A new one
+   * replaces it when a cancelled conversation is given new work.
+   */
+  abort = new AbortController();
   queued = false;
   readonly timers = new Map<string, NodeJS.Timeout>();
   readonly runningTools = new Set<string>();
+  /** Effectful calls durably marked as started whose tool has not been invoked yet. */
+  readonly effectsNotStarted = new Set<string>();
 
   readonly id: string;
   readonly persona: Persona;

@@ -103,6 +103,8 @@ export function decide(input: DecideInput): Plan {
   if (text !== '') add({ kind: 'assistant_message', payload: { text: response.text, modelCall } });
   const seen = new Set<string>();
   const childrenThisTurn = new Set<string>();
+  // Effectful calls planned earlier in this same response count as previous calls for the dedup policies.
+  const plannedEffects = new Map<string, string>();
   response.toolCalls.forEach((request, index) => {
     let callId = request.id.trim() === '' ? `call_${modelCall}_${index}` : request.id;
     if (seen.has(callId)) callId = `${callId}_${index}`;
@@ -174,7 +176,9 @@ export function decide(input: DecideInput): Plan {
     // The entry keeps the arguments as the model sent them; the tool gets them parsed again when it runs.
     if (tool.effect === 'effectful') {
       const policy = persona.dedup ?? tool.dedup;
-      const previous = policy === 'none' ? undefined : input.previousCall(tool.name, canonicalJson(parsed));
+      const effectKey = canonicalJson(parsed);
+      const previous = policy === 'none' ? undefined : (input.previousCall(tool.name, effectKey) ?? plannedEffects.get(`${tool.name}\n${effectKey}`));
+      plannedEffects.set(`${tool.name}\n${effectKey}`, plannedEffects.get(`${tool.name}\n${effectKey}`) ?? callId);
       if (previous !== undefined && policy === 'strict') {
         return toolCall(
           parsed,

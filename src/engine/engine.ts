@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { P2Error } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { EventBus } from '../bus/bus.ts';
@@ -22,6 +23,8 @@ export interface EngineOptions {
   readonly heartbeatMs?: number;
   readonly onStepTiming?: (timing: StepTiming) => void;
   readonly appVersion?: string;
+  /** A bus already made over the same store. */
+  readonly bus?: EventBus;
 }
 
 /**
@@ -37,13 +40,14 @@ export class Engine {
   private readonly leases: LeaseKeeper;
   private readonly control: ControlPoller;
   private readonly sessions = new Map<string, SessionRuntime>();
+  private readonly attaching = new Map<string, Promise<SessionRuntime>>();
   private readonly ownsStore: boolean;
 
   constructor(options: EngineOptions) {
     this.workspace = options.workspace;
     this.ownsStore = options.store === undefined;
     this.store = options.store ?? new Store({ path: options.workspace.dbPath, ...(options.appVersion === undefined ? {} : { appVersion: options.appVersion }) });
-    this.bus = new EventBus(this.store);
+    this.bus = options.bus ?? new EventBus(this.store);
     const config = options.workspace.config;
     const providerConcurrency: Record<string, number> = {};
     for (const [id, p] of Object.entries(config.providers)) if (p.concurrency !== undefined) providerConcurrency[id] = p.concurrency;
@@ -93,13 +97,27 @@ export class Engine {
   }
 
   /** Takes over a stored session (its lease must be free, expired, or held by a dead process) and drives it. */
-  async attach(sessionId: string, options: { retryFailed?: boolean; maxSteps?: number } = {}): Promise<SessionRuntime> {
+  async attach(sessionId: string, options: { retryFailed?: boolean; maxSteps?: number; approval?: SessionOptions['approval'] } = {}): Promise<SessionRuntime> {
     const id = this.store.sessions.resolve(sessionId).id;
     const existing = this.sessions.get(id);
     if (existing?.active === true) return existing;
-    const runtime = await SessionRuntime.load(this.ctx, id, options);
-    this.sessions.set(runtime.id, runtime);
-    return runtime;
+    // Two attaches of one session at once (a command and the adoption of orphans, say) share one load.
+    let loading = this.attaching.get(id);
+    if (loading === undefined) {
+      loading = SessionRuntime.load(this.ctx, id, options).then(
+        (runtime) => {
+          this.sessions.set(runtime.id, runtime);
+          this.attaching.delete(id);
+          return runtime;
+        },
+        (error: unknown) => {
+          this.attaching.delete(id);
+          throw error;
+        },
+      );
+      this.attaching.set(id, loading);
+    }
+    return loading;
   }
 
   /** The runtime driving a session in this process, if any. */
@@ -112,21 +130,22 @@ export class Engine {
    * Adopts sessions left running by a process that is gone (its lease expired, or its pid is dead on this host)
    * and continues them. Returns the ids taken over.
    */
-  async adoptOrphans(): Promise<string[]> {
-    const adopted: string[] = [];
+  async adoptOrphans(): Promise<{ adopted: SessionRuntime[]; failed: { session: string; error: unknown }[] }> {
+    const adopted: SessionRuntime[] = [];
+    const failed: { session: string; error: unknown }[] = [];
     const now = this.ctx.clock.now();
     for (const row of this.store.sessions.unfinished()) {
-      if (this.sessions.has(row.id)) continue;
+      if (this.get(row.id) !== undefined || this.attaching.has(row.id)) continue;
       const holder = this.store.leases.holder(row.id);
       if (holder !== undefined && holder.expiresAt > now && processIsAlive(holder.host, holder.pid)) continue;
       try {
-        await this.attach(row.id);
-        adopted.push(row.id);
-      } catch {
-        // Another process won the race, or the session cannot load here; it stays as it is.
+        adopted.push(await this.attach(row.id));
+      } catch (error) {
+        // Another process won the race (E_LEASE_HELD), or the session cannot load here: it stays as it is.
+        if (!(error instanceof P2Error && error.code === 'E_LEASE_HELD')) failed.push({ session: row.id, error });
       }
     }
-    return adopted;
+    return { adopted, failed };
   }
 
   /** Stops driving every session (in-flight work is left for a resume) and closes the store if it owns it. */

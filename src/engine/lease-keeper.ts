@@ -33,6 +33,10 @@ export class LeaseKeeper {
   /** Takes a session's lease; must run inside a write transaction. */
   claim(session: string, now: number, onLost: (error: StoreError) => void): void {
     const { owner, host, pid, ttlMs } = this.settings;
+    if (this.validUntil.has(session)) {
+      // The same owner could re-take its own lease; two runtimes of one session in one process must not exist.
+      throw new UserError('E_LEASE_HELD', `session ${session} is already driven by this process`, { hint: 'Use the runtime that drives it.' });
+    }
     const result = this.store.leases.acquire(session, { owner, host, pid }, ttlMs, now, this.settings.isAlive);
     if (!result.ok) {
       throw new UserError('E_LEASE_HELD', `session ${session} is being driven by another p2tui (pid ${result.holder.pid} on ${result.holder.host})`, {

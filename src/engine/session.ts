@@ -1,5 +1,5 @@
 import type { Persona } from '../agents/persona.ts';
-import type { SessionStatus } from '../bus/events.ts';
+import type { SessionOptions, SessionStatus } from '../bus/events.ts';
 import type { EntryDraft, EntryPayloads } from '../core/entries.ts';
 import { P2Error, StoreError, UserError, messageOf } from '../core/errors.ts';
 import { newBranchId, newConversationId, newModelCallId, newSessionId, nextEventId } from '../core/ids.ts';
@@ -52,8 +52,10 @@ export class SessionRuntime {
   private readonly abort = new AbortController();
   private paused = false;
   private detached = false;
-  /** The reason, once a cancel is under way. */
+  /** The reason, while a cancel is being committed. */
   private cancelled: string | undefined;
+  private sending = false;
+  private statusWaiters: (() => void)[] = [];
   private totalSteps = 0;
   private status: SessionStatus;
   private idleWaiters: (() => void)[] = [];
@@ -117,13 +119,23 @@ export class SessionRuntime {
    * Loads a session from the store and takes it over: rebuilds every conversation from the log, then settles what
    * a crash interrupted (pure and idempotent calls run again; effectful ones are reconciled or settled as unknown).
    */
-  static async load(ctx: EngineContext, sessionId: string, options: { retryFailed?: boolean; maxSteps?: number } = {}): Promise<SessionRuntime> {
+  static async load(
+    ctx: EngineContext,
+    sessionId: string,
+    options: { retryFailed?: boolean; maxSteps?: number; approval?: SessionOptions['approval'] } = {},
+  ): Promise<SessionRuntime> {
     let row = ctx.store.sessions.require(sessionId);
-    if (options.maxSteps !== undefined) row = { ...row, options: { ...row.options, maxSteps: options.maxSteps } };
+    const changed = options.maxSteps !== undefined || options.approval !== undefined;
+    if (changed) {
+      row = {
+        ...row,
+        options: { ...row.options, ...(options.maxSteps === undefined ? {} : { maxSteps: options.maxSteps }), ...(options.approval === undefined ? {} : { approval: options.approval }) },
+      };
+    }
     const runtime = new SessionRuntime(ctx, row);
     ctx.store.write(() => {
       runtime.claimLease(ctx.clock.now());
-      if (options.maxSteps !== undefined) ctx.store.sessions.setOptions(row.id, row.options);
+      if (changed) ctx.store.sessions.setOptions(row.id, row.options);
     });
     try {
       const rebuilt = rebuildConversations(ctx.store, ctx.workspace, ctx.personas, row);
@@ -195,6 +207,12 @@ export class SessionRuntime {
     return this.status;
   }
 
+  /** Aborts the session and every conversation's own calls (they listen to their conversation's signal). */
+  private abortAll(reason: unknown): void {
+    this.abort.abort(reason);
+    for (const conv of this.conversations.values()) conv.abort.abort(reason);
+  }
+
   /** Whether this process still drives the session (not detached, not stopped by an error). */
   get active(): boolean {
     return !this.detached && this.error === undefined;
@@ -228,16 +246,32 @@ export class SessionRuntime {
   /** The user's next message to the root conversation (it must have finished, failed, or be new). */
   async send(text: string): Promise<void> {
     this.assertDrivable();
-    await this.commit((tx) => {
-      // Checked inside the commit, so two messages sent at once cannot both pass.
-      const phase = this.root.state.phase;
-      if (phase !== 'finished' && phase !== 'failed' && phase !== 'idle') {
-        throw new UserError('E_CONVERSATION_BUSY', `session ${this.id} is still working on the last message (${phase})`, {
-          hint: 'Wait for it to finish, answer its question, or cancel it.',
-        });
+    const phase = this.root.state.phase;
+    // The flag covers the time until the commit lands, so two messages sent at once cannot both pass.
+    if (this.sending || (phase !== 'finished' && phase !== 'failed' && phase !== 'idle')) {
+      throw new UserError('E_CONVERSATION_BUSY', `session ${this.id} is still working on the last message (${phase})`, {
+        hint: 'Wait for it to finish, answer its question, or cancel it.',
+      });
+    }
+    this.sending = true;
+    try {
+      await this.commit((tx) => this.appendEntry(tx, this.root, { kind: 'user_message', payload: { text } }));
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  /** Tries again every conversation that failed in a resumable way (a provider error, a timeout, the budget). */
+  retry(): number {
+    this.assertDrivable();
+    let count = 0;
+    for (const conv of this.conversations.values()) {
+      if (conv.state.phase === 'failed' && conv.state.retryable) {
+        this.enqueue(conv);
+        count += 1;
       }
-      this.appendEntry(tx, this.root, { kind: 'user_message', payload: { text } });
-    });
+    }
+    return count;
   }
 
   /** Answers a question an agent asked. */
@@ -267,21 +301,32 @@ export class SessionRuntime {
   async cancel(reason = 'cancelled by the user'): Promise<void> {
     if (this.cancelled !== undefined || this.status === 'cancelled') return;
     this.cancelled = reason;
-    this.abort.abort(new UserError('E_CANCELLED', reason));
-    // The commit's status update writes 'cancelled'.
-    await this.commit((tx) => {
-      for (const conv of this.conversations.values()) this.cancelConversation(tx, conv, reason);
-    });
+    this.abortAll(new UserError('E_CANCELLED', reason));
+    try {
+      // The entries that end every conversation and the status go in one commit: no reader sees a cancelled
+      // session whose stacks still say working.
+      await this.commit((tx) => {
+        for (const conv of this.conversations.values()) this.cancelConversation(tx, conv, reason);
+        this.writeStatus('cancelled', reason, tx.now);
+      });
+      this.status = 'cancelled';
+    } finally {
+      this.cancelled = undefined;
+      this.notifyIdle();
+    }
   }
 
   /** Stops driving without changing the session: in-flight work is dropped uncommitted and picked up on resume. */
   detach(): void {
     if (this.detached) return;
     this.detached = true;
-    this.abort.abort(new UserError('E_CANCELLED', 'detached'));
+    this.abortAll(new UserError('E_CANCELLED', 'detached'));
     for (const conv of this.conversations.values()) conv.clearTimers();
     this.releaseLease();
     this.notifyIdle();
+    const waiters = this.statusWaiters;
+    this.statusWaiters = [];
+    waiters.forEach((wake) => wake());
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -292,7 +337,7 @@ export class SessionRuntime {
     // An aborted runtime (cancelled, detached, stopped) must never step again: an aborted model call returns at
     // once, and re-running it would spin without yielding.
     if (conv === undefined || this.paused || this.abort.signal.aborted || this.error !== undefined) return false;
-    return conv.state.phase === 'ready' || (conv.state.phase === 'failed' && conv.state.retryable);
+    return steppable(conv);
   }
 
   async step(conversation: string, modelDone: () => void = () => undefined): Promise<void> {
@@ -323,32 +368,54 @@ export class SessionRuntime {
     const streaming = ctx.bus.hasDeltaListeners;
     if (streaming) ctx.bus.emit({ type: 'step.started', session: this.id, conversation: conv.id, agent: conv.agent, ordinal: call.ordinal });
     const timeoutMs = conv.persona.policies.model_timeout_ms;
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(timeoutMs)]);
+    // The conversation's signal is aborted by a cancel of the session as well as of the conversation alone.
+    const convAbort = conv.abort.signal;
+    const callAbort = new AbortController();
+    const onAbort = (): void => callAbort.abort(convAbort.reason);
+    convAbort.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     const startedAt = ctx.clock.now();
-    const modelStarted = performance.now();
+    let modelStarted = performance.now();
     let response: ModelResponse;
     try {
-      response = await ctx.scheduler.provider(call.provider.id).run(() =>
-        call.provider.complete(call.request, {
-          signal,
+      response = await ctx.scheduler.provider(call.provider.id).run(() => {
+        // The timeout starts when the call does, not while it waits for a slot of the provider.
+        timer = setTimeout(() => {
+          timedOut = true;
+          callAbort.abort(new UserError('E_MODEL_TIMEOUT', `no answer within ${duration(timeoutMs)}`));
+        }, timeoutMs);
+        modelStarted = performance.now();
+        return call.provider.complete(call.request, {
+          signal: callAbort.signal,
           ...(streaming ? { onDelta: (d) => 'text' in d && ctx.bus.emit({ type: 'delta', session: this.id, conversation: conv.id, agent: conv.agent, modelCall, text: d.text }) } : {}),
-        }),
-      );
+        });
+      });
     } catch (error) {
       modelDone();
       this.totalSteps -= 1;
       conv.steps = call.ordinal - 1;
-      if (this.abort.signal.aborted) return; // cancelled or detached: nothing to record
-      const failure = modelFailure(error, signal.aborted, call.modelRef, timeoutMs, this.id);
+      // Cancelled, detached, or the conversation was stopped meanwhile: nothing to record.
+      if (this.abort.signal.aborted || convAbort.aborted) return;
+      const failure = modelFailure(error, timedOut, call.modelRef, timeoutMs, this.id);
       const latencyMs = Math.round(performance.now() - modelStarted);
       return this.commit((tx) => {
         this.recordModelCall(tx, conv, call, modelCall, { response: null, latencyMs, startedAt, error: failure.message });
         this.fail(tx, conv, failure);
       });
+    } finally {
+      clearTimeout(timer);
+      convAbort.removeEventListener('abort', onAbort);
     }
     modelDone();
     const modelMs = performance.now() - modelStarted;
     if (streaming) ctx.bus.emit({ type: 'stream.end', session: this.id, conversation: conv.id, modelCall });
+    if (this.abort.signal.aborted || convAbort.aborted || !steppable(conv)) {
+      // The conversation was cancelled (a delegation timeout, say) while the model worked: drop the answer.
+      this.totalSteps -= 1;
+      conv.steps = call.ordinal - 1;
+      return;
+    }
     const plan = planResponse(conv, response, modelCall, ctx.workspace, ctx.clock.now());
     await this.commit((tx) => {
       this.recordModelCall(tx, conv, call, modelCall, { response, latencyMs: Math.round(modelMs), startedAt, error: null });
@@ -464,11 +531,21 @@ export class SessionRuntime {
   private async runToolCall(conv: ConversationRuntime, call: ToolCallRef): Promise<void> {
     const { ctx } = this;
     const tool = ctx.workspace.tools.get(call.tool);
-    if (tool === undefined || this.abort.signal.aborted) return;
+    const signal = conv.abort.signal;
+    if (tool === undefined || signal.aborted) return;
     try {
       if (call.effect === 'effectful') {
         // The at-most-once line: once this is durable, a crash leaves the call to reconciliation, never to a rerun.
-        await this.commit((tx) => ctx.store.calls.markRunning(call.key, tx.now));
+        let started = false;
+        await this.commit((tx) => {
+          started = ctx.store.calls.markRunning(call.key, tx.now);
+          // Marked as started, not started yet: a cancel in the meantime knows the effect did not happen.
+          if (started) conv.effectsNotStarted.add(call.callId);
+        });
+        const settled = conv.pendingResults.has(call.callId) || !outstanding(conv.state).some((c) => c.callId === call.callId);
+        conv.effectsNotStarted.delete(call.callId);
+        // Settled meanwhile (cancelled, timed out) or stopped: the effect must not start now.
+        if (!started || signal.aborted || settled) return;
       }
       const cached = tool.effect === 'pure' && tool.cacheTtlMs > 0 ? ctx.store.toolCache.get(cacheKey(call.tool, call.args), ctx.clock.now()) : undefined;
       let run: ToolRun;
@@ -486,7 +563,7 @@ export class SessionRuntime {
             callId: call.callId,
             key: call.key,
             workspace: ctx.workspace.root,
-            signal: this.abort.signal,
+            signal,
             timeoutMs: tool.timeoutMs ?? conv.persona.policies.tool_timeout_ms,
             now: () => ctx.clock.now(),
           });
@@ -584,11 +661,11 @@ export class SessionRuntime {
     }
     const deadline = conv.questions.get(callId)?.deadline ?? null;
     if (deadline === null) return;
-    const seconds = Math.round(conv.persona.policies.user_timeout_ms / 1000);
+    const within = duration(conv.persona.policies.user_timeout_ms);
     tx.after.push(() =>
       this.armTimer(conv, callId, deadline - this.ctx.clock.now(), () => ({
         kind: 'user_response',
-        payload: { callId, text: `No answer arrived within ${seconds} s; proceed without it.`, by: 'timeout' },
+        payload: { callId, text: `No answer arrived within ${within}; proceed without it.`, by: 'timeout' },
       })),
     );
   }
@@ -597,7 +674,7 @@ export class SessionRuntime {
     const timeoutMs = parent.persona.policies.delegation_timeout_ms;
     const result = (): EntryDraft => {
       const child = parent.childByCall.get(callId);
-      return { kind: 'agent_result', payload: { callId, agent: child?.agent ?? '', child: child?.id ?? '', status: 'timeout', text: '', error: `no answer within ${Math.round(timeoutMs / 1000)} s` } };
+      return { kind: 'agent_result', payload: { callId, agent: child?.agent ?? '', child: child?.id ?? '', status: 'timeout', text: '', error: `no answer within ${duration(timeoutMs)}` } };
     };
     const cancelChild = (tx2: Txn): void => {
       const child = parent.childByCall.get(callId);
@@ -625,13 +702,22 @@ export class SessionRuntime {
   private cancelConversation(tx: Txn, conv: ConversationRuntime, reason: string): void {
     const phase = conv.state.phase;
     if (phase === 'finished' || phase === 'idle' || (phase === 'failed' && !conv.state.retryable)) return;
+    conv.abort.abort(new UserError('E_CANCELLED', reason));
     for (const call of outstanding(conv.state)) {
       if (conv.pendingResults.has(call.callId)) continue;
       const child = conv.childByCall.get(call.callId);
       if (call.kind === 'agent_call' && child !== undefined) this.cancelConversation(tx, child, reason);
+      const intent = call.kind === 'tool_call' ? this.ctx.store.calls.intent(conv.callKeys.get(call.callId) ?? '') : undefined;
+      // An effectful call already running may have taken effect: say so rather than call it cancelled.
+      const mayHaveRun = intent?.effect === 'effectful' && intent.status === 'running' && !conv.effectsNotStarted.has(call.callId);
       const result: EntryDraft =
         call.kind === 'tool_call'
-          ? { kind: 'tool_result', payload: { callId: call.callId, tool: this.ctx.store.calls.intent(conv.callKeys.get(call.callId) ?? '')?.tool ?? '', status: 'cancelled', error: reason } }
+          ? {
+              kind: 'tool_result',
+              payload: mayHaveRun
+                ? { callId: call.callId, tool: intent.tool, status: 'unknown', error: `${reason} while it was running; it may or may not have taken effect` }
+                : { callId: call.callId, tool: intent?.tool ?? '', status: 'cancelled', error: reason },
+            }
           : call.kind === 'agent_call'
             ? { kind: 'agent_result', payload: { callId: call.callId, agent: child?.agent ?? '', child: child?.id ?? '', status: 'cancelled', text: '', error: reason } }
             : { kind: 'user_response', payload: { callId: call.callId, text: `(cancelled: ${reason})`, by: 'policy' } };
@@ -650,12 +736,19 @@ export class SessionRuntime {
   private async commit(fn: (tx: Txn) => void): Promise<void> {
     if (this.detached) throw new UserError('E_CANCELLED', 'the session was detached from this process');
     let tx: Txn | undefined;
-    await this.ctx.store.commit(() => {
-      tx = { now: this.ctx.clock.now(), touched: new Set(), after: [] };
-      this.ctx.leases.assert(this.id, tx.now);
-      fn(tx);
-      this.writeHeads(tx);
-    });
+    try {
+      await this.ctx.store.commit(() => {
+        tx = { now: this.ctx.clock.now(), touched: new Set(), after: [] };
+        this.ctx.leases.assert(this.id, tx.now);
+        fn(tx);
+        this.writeHeads(tx);
+      });
+    } catch (error) {
+      // The store rolled this write back, but the projection in memory may already show it: stop driving (a
+      // resume rebuilds from the log, which is the truth).
+      this.stop(error);
+      throw error;
+    }
     if (tx === undefined) return;
     for (const action of tx.after) action();
     for (const conv of tx.touched) if (conv.state.phase === 'ready') this.enqueue(conv);
@@ -664,6 +757,7 @@ export class SessionRuntime {
 
   private appendEntry(tx: Txn, conv: ConversationRuntime, draft: EntryDraft, id: string = nextEventId()): void {
     const next = apply(conv.state, draft);
+    if (draft.kind === 'user_message' && conv.abort.signal.aborted) conv.abort = new AbortController();
     const event = this.ctx.store.append({ type: 'entry', kind: draft.kind, payload: draft.payload, session: this.id, branch: this.branch, conversation: conv.id } as Parameters<Store['append']>[0], tx.now, id);
     conv.state = next;
     conv.observe({ ...draft, id, seq: event.seq } as Parameters<ConversationRuntime['observe']>[0]);
@@ -748,15 +842,16 @@ export class SessionRuntime {
       this.notifyIdle();
       return;
     }
-    const { status, reason } = deriveStatus(this.conversations.values(), this.root, { cancelled: this.cancelled, paused: this.paused });
+    // A cancel writes its status in its own commit.
+    if (this.cancelled !== undefined || this.status === 'cancelled') return;
+    const { status, reason } = deriveStatus(this.conversations.values(), this.root, { paused: this.paused });
     if (status !== this.status) {
       this.status = status;
       try {
         this.ctx.store.write(() => {
           const now = this.ctx.clock.now();
           this.ctx.leases.assert(this.id, now);
-          this.ctx.store.sessions.setStatus(this.id, status, reason, now);
-          this.ctx.store.append({ type: 'session.status', payload: { status, ...(reason === null ? {} : { reason }) }, session: this.id, branch: this.branch, conversation: null }, now);
+          this.writeStatus(status, reason, now);
         });
       } catch (error) {
         this.stop(error);
@@ -765,9 +860,23 @@ export class SessionRuntime {
     if (this.isIdle()) this.notifyIdle();
   }
 
+  private writeStatus(status: SessionStatus, reason: string | null, now: number): void {
+    this.ctx.store.sessions.setStatus(this.id, status, reason, now);
+    this.ctx.store.append({ type: 'session.status', payload: { status, ...(reason === null ? {} : { reason }) }, session: this.id, branch: this.branch, conversation: null }, now);
+    const waiters = this.statusWaiters;
+    this.statusWaiters = [];
+    // After the commit, on the next turn of the loop.
+    if (waiters.length > 0) setImmediate(() => waiters.forEach((wake) => wake()));
+  }
+
+  /** Resolves at the next change of status (for a front end following a paused session, say). */
+  nextStatus(): Promise<SessionStatus> {
+    return new Promise((resolve) => this.statusWaiters.push(() => resolve(this.status)));
+  }
+
   private isIdle(): boolean {
     if (this.detached || this.error !== undefined) return true;
-    if (this.status === 'running') return false;
+    if (this.status === 'running' || this.cancelled !== undefined) return false;
     for (const conv of this.conversations.values()) if (conv.inFlight) return false;
     return true;
   }
@@ -811,10 +920,15 @@ export class SessionRuntime {
       error instanceof P2Error
         ? error
         : new StoreError('E_INTERNAL', `session ${this.id} stopped: ${messageOf(error)}`, { cause: error, hint: `Resume it with: p2tui session resume ${this.id}` });
-    this.abort.abort(this.error);
+    this.abortAll(this.error);
     for (const conv of this.conversations.values()) conv.clearTimers();
-    this.ctx.control.unwatch(this.id);
+    // Let another process take over at once instead of after the lease expires.
+    if (this.error.code !== 'E_LEASE_LOST') this.releaseLease();
+    else this.ctx.control.unwatch(this.id);
     this.notifyIdle();
+    const waiters = this.statusWaiters;
+    this.statusWaiters = [];
+    waiters.forEach((wake) => wake());
   }
 
   private assertDrivable(): void {
@@ -822,4 +936,16 @@ export class SessionRuntime {
     if (this.detached) throw new UserError('E_SESSION_STATE', `session ${this.id} is no longer driven by this process`);
     if (this.status === 'cancelled') throw new UserError('E_SESSION_STATE', `session ${this.id} was cancelled`, { hint: 'Start a new session.' });
   }
+}
+
+/** Whether a conversation wants a model call: ready, or failed in a way a retry may fix. */
+function steppable(conv: ConversationRuntime): boolean {
+  return conv.state.phase === 'ready' || (conv.state.phase === 'failed' && conv.state.retryable);
+}
+
+/** "250 ms", "30 s", "10 min". */
+function duration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  return `${Math.round(ms / 60_000)} min`;
 }

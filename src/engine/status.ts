@@ -9,9 +9,8 @@ import { outstanding } from './fsm.ts';
 export function deriveStatus(
   conversations: Iterable<ConversationRuntime>,
   root: ConversationRuntime,
-  flags: { cancelled: string | undefined; paused: boolean },
+  flags: { paused: boolean },
 ): { status: SessionStatus; reason: string | null } {
-  if (flags.cancelled !== undefined) return { status: 'cancelled', reason: flags.cancelled };
   if (flags.paused) return { status: 'paused', reason: null };
   let waitingForUser = false;
   let retryableFailure: string | null = null;
@@ -20,7 +19,8 @@ export function deriveStatus(
     if (conv.inFlight || conv.runningTools.size > 0 || phase === 'ready' || phase === 'deciding') return { status: 'running', reason: null };
     if (phase === 'waiting') {
       for (const call of outstanding(conv.state)) {
-        if (call.kind === 'user_input_request') waitingForUser = true;
+        // A question answered a moment ago (stored, not yet appended behind earlier calls) is no longer waiting.
+        if (call.kind === 'user_input_request') waitingForUser ||= !conv.pendingResults.has(call.callId);
         else if (call.kind === 'tool_call' && !conv.pendingResults.has(call.callId)) return { status: 'running', reason: null };
       }
     }

@@ -44,6 +44,9 @@ export async function runTool(
   if (!parsed.success) {
     return { result: { kind: 'tool_result', payload: { ...base, status: 'error', error: `invalid arguments: ${parsed.error.issues.map((i) => i.message).join('; ')}` } }, attachments };
   }
+  if (context.signal.aborted) {
+    return { result: { kind: 'tool_result', payload: { ...base, status: 'cancelled', error: 'cancelled before it started' } }, attachments };
+  }
   const controller = new AbortController();
   let cancel: (value: 'cancelled') => void = () => undefined;
   const cancelled = new Promise<'cancelled'>((resolve) => {
@@ -81,7 +84,12 @@ export async function runTool(
     const latencyMs = context.now() - started;
     if (outcome === 'timeout') {
       controller.abort(new Error('timeout'));
-      return { result: { kind: 'tool_result', payload: { ...base, status: 'timeout', error: `timed out after ${context.timeoutMs} ms`, latencyMs } }, attachments };
+      // An effectful tool stopped mid-way may still have done its effect: that is not a plain timeout.
+      const payload: EntryPayloads['tool_result'] =
+        tool.effect === 'effectful'
+          ? { ...base, status: 'unknown', error: `timed out after ${context.timeoutMs} ms while running; it may or may not have taken effect`, latencyMs }
+          : { ...base, status: 'timeout', error: `timed out after ${context.timeoutMs} ms`, latencyMs };
+      return { result: { kind: 'tool_result', payload }, attachments };
     }
     if (outcome === 'cancelled') {
       return { result: { kind: 'tool_result', payload: { ...base, status: 'cancelled', error: 'cancelled', latencyMs } }, attachments };

@@ -106,7 +106,7 @@ export class CallRepository {
       `INSERT INTO intents (key, session_id, branch_id, conversation_id, call_id, entry_id, kind, tool, effect, args, status, result, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.markRunningStmt = db.prepare("UPDATE intents SET status = 'running', attempts = attempts + 1, started_at = ? WHERE key = ?");
+    this.markRunningStmt = db.prepare("UPDATE intents SET status = 'running', attempts = attempts + 1, started_at = ? WHERE key = ? AND status != 'done'");
     this.settleStmt = db.prepare("UPDATE intents SET status = 'done', result = ?, settled_at = ? WHERE key = ? AND status != 'done'");
     this.selectOpen = db.prepare("SELECT * FROM intents WHERE session_id = ? AND status != 'done' ORDER BY rowid");
     this.selectIntent = db.prepare('SELECT * FROM intents WHERE key = ?');
@@ -171,8 +171,9 @@ export class CallRepository {
     );
   }
 
-  markRunning(key: string, now: number): void {
-    this.markRunningStmt.run(now, key);
+  /** Marks a call as started; false when it was settled already (then it must not start). */
+  markRunning(key: string, now: number): boolean {
+    return this.markRunningStmt.run(now, key).changes > 0;
   }
 
   /** Stores a call's result. Returns false if it was already settled (a late result after a timeout, say). */

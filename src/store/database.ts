@@ -41,10 +41,13 @@ export function openDatabase(options: OpenOptions): Db {
     });
   }
   try {
-    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
-    checkOwnershipAndVersion(db, path);
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    // Two processes creating the same new database at once: switching to WAL and migrating can meet a lock that
+    // SQLite reports at once instead of waiting on it; retry until the busy timeout is spent.
+    retryWhileBusy(busyTimeoutMs, () => checkOwnershipAndVersion(db, path));
     if (path !== ':memory:') {
-      const mode = String(db.pragma('journal_mode = WAL', { simple: true }));
+      const mode = retryWhileBusy(busyTimeoutMs, () => String(db.pragma('journal_mode = WAL', { simple: true })));
       if (mode.toLowerCase() !== 'wal') {
         throw new StoreError('E_DB_OPEN', `database ${path} could not switch to WAL mode (it reports '${mode}')`, {
           hint: 'Put the database on a local file system (WAL does not work over some network file systems).',
@@ -55,11 +58,27 @@ export function openDatabase(options: OpenOptions): Db {
     db.pragma('temp_store = MEMORY');
     // Checkpoint the WAL every ~16 MB instead of every 4 MB: fewer, larger checkpoints on the write path.
     db.pragma('wal_autocheckpoint = 4000');
-    migrate(db, path, options.appVersion ?? 'unknown');
+    retryWhileBusy(busyTimeoutMs, () => migrate(db, path, options.appVersion ?? 'unknown'));
     return db;
   } catch (error) {
     db.close();
     throw translateSqliteError(error, path);
+  }
+}
+
+function retryWhileBusy<T>(budgetMs: number, fn: () => T): T {
+  const deadline = Date.now() + budgetMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return fn();
+    } catch (error) {
+      const code = (error as SqliteErrorLike | null)?.code ?? '';
+      const busy = code.startsWith('SQLITE_BUSY') || code === 'SQLITE_LOCKED' || code === 'E_DB_LOCKED';
+      if (!busy || Date.now() >= deadline) throw error;
+      // A short synchronous pause: this runs while opening, before anything else of p2tui starts.
+      Atomics.wait(pause, 0, 0, Math.min(50, 5 * (attempt + 1)));
+    }
   }
 }
 

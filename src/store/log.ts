@@ -28,6 +28,7 @@ export class EventLog {
   private readonly insert: Statement;
   private readonly byId: Statement;
   private readonly maxSeq: Statement;
+  private readonly maxSeqOf: Statement;
   private readonly selectCache = new Map<string, Statement>();
 
   private readonly db: Db;
@@ -39,6 +40,7 @@ export class EventLog {
     );
     this.byId = db.prepare('SELECT * FROM events WHERE id = ?');
     this.maxSeq = db.prepare('SELECT coalesce(max(seq), 0) AS seq FROM events');
+    this.maxSeqOf = db.prepare('SELECT coalesce(max(seq), 0) AS seq FROM events WHERE session_id = ?');
   }
 
   /** Appends one event; must run inside a write transaction. */
@@ -62,6 +64,11 @@ export class EventLog {
 
   lastSeq(): number {
     return (this.maxSeq.get() as { seq: number }).seq;
+  }
+
+  /** The newest seq of one session's events (0 when it has none). */
+  lastSeqOf(session: string): number {
+    return (this.maxSeqOf.get(session) as { seq: number }).seq;
   }
 
   get(id: string): StoredEvent | undefined {

@@ -135,22 +135,24 @@ export class Store {
         outcomes.push({ ok: true, value: item.fn() });
         sql.release.run();
       } catch (error) {
-        sql.rollbackTo.run();
-        sql.release.run();
         this.pending.length = mark;
         this.heads.length = headMark;
         outcomes.push({ ok: false, value: translateSqliteError(error, this.path) });
+        try {
+          sql.rollbackTo.run();
+          sql.release.run();
+        } catch (rollbackError) {
+          // SQLite already abandoned the whole transaction (disk full, I/O error): nothing of this batch is stored.
+          this.abandon(batch, rollbackError);
+          return;
+        }
       }
     }
     try {
       this.writeHeads();
       sql.commit.run();
     } catch (error) {
-      if (this.db.inTransaction) sql.rollback.run();
-      this.pending = [];
-      this.heads = [];
-      const translated = translateSqliteError(error, this.path);
-      for (const item of batch) item.reject(translated);
+      this.abandon(batch, error);
       return;
     }
     this.publishPending();
@@ -159,6 +161,19 @@ export class Store {
       if (outcome.ok) item.resolve(outcome.value);
       else item.reject(outcome.value);
     });
+  }
+
+  /** Rolls the whole transaction back (if SQLite has not already) and fails every write of the batch. */
+  private abandon(batch: readonly QueuedWrite[], error: unknown): void {
+    try {
+      if (this.db.inTransaction) this.statements().rollback.run();
+    } catch {
+      // Nothing more can be done; the transaction is gone either way.
+    }
+    this.pending = [];
+    this.heads = [];
+    const translated = translateSqliteError(error, this.path);
+    for (const item of batch) item.reject(translated);
   }
 
   /**
