@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { EventBus } from '../bus/bus.ts';
-import { parseArgs } from 'node:util';
 import { P2Error, UserError, ValidationError, isP2Error, messageOf, suggest } from '../core/errors.ts';
 import { COMMANDS, GROUP_ALIASES, GROUP_SUMMARIES, findCommand, groupCommands } from '../commands/registry.ts';
-import { EXIT, type Command, type CommandContext, type CommandInput, type OptionSpec } from '../commands/types.ts';
+import { GLOBAL_OPTIONS, leadingWords, parseCommandLine, usage } from '../commands/parse.ts';
+import { EXIT, type Command, type CommandContext, type OptionSpec } from '../commands/types.ts';
 import { paint } from '../commands/text.ts';
 import { Engine } from '../engine/engine.ts';
 import { loadWorkspace, readWorkspaceConfig, type Workspace } from '../engine/workspace.ts';
@@ -12,14 +12,9 @@ import { Store } from '../store/store.ts';
 import { TerminalOutput } from './terminal-output.ts';
 import { VERSION } from './version.ts';
 
-const GLOBAL_OPTIONS: readonly OptionSpec[] = [
-  { name: 'workspace', short: 'w', type: 'string', value: '<dir>', description: 'Workspace folder (default: $P2TUI_WORKSPACE or the current folder)' },
-  { name: 'db', type: 'string', value: '<file>', description: 'Database file (default: <workspace>/.p2tui/p2tui.db)' },
-  { name: 'json', type: 'boolean', description: 'Machine-readable output on stdout' },
-  { name: 'debug', type: 'boolean', description: 'Show stack traces of errors' },
-  { name: 'no-color', type: 'boolean', description: 'No colours (also NO_COLOR=1)' },
-  { name: 'help', short: 'h', type: 'boolean', description: 'Show help for a command' },
-];
+
+/** `p2tui` with no command: the TUI, taking only the global options. */
+const TUI_COMMAND: Command = { path: [], summary: 'Open the full-screen TUI', args: [], options: [], run: () => Promise.resolve({ exitCode: EXIT.ok }) };
 
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -41,7 +36,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   let store: Store | undefined;
   let bus: EventBus | undefined;
   try {
-    if (argv.length === 0 || (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h'))) {
+    if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {
       output.line(mainHelp(color));
       return EXIT.ok;
     }
@@ -50,6 +45,22 @@ export async function main(argv: readonly string[]): Promise<number> {
       return EXIT.ok;
     }
     const words = leadingWords(argv);
+    if (words.length === 0 && !argv.includes('--help') && !argv.includes('-h')) {
+      // No command: the full-screen TUI, when there is a terminal to draw it on.
+      if (process.stdout.isTTY !== true || process.stdin.isTTY !== true) {
+        output.line(mainHelp(color));
+        output.warn('(The full-screen TUI opens when p2tui runs in a terminal; here stdin or stdout is not one.)');
+        return EXIT.ok;
+      }
+      const options = parseCommandLine(TUI_COMMAND, argv);
+      const workspaceDir = resolve((options.options['workspace'] as string | undefined) ?? process.env['P2TUI_WORKSPACE'] ?? process.cwd());
+      const db = options.options['db'] as string | undefined;
+      const workspace = await loadWorkspace(workspaceDir, db === undefined ? {} : { db: resolve(db) });
+      engine = new Engine({ workspace, appVersion: VERSION });
+      const { runTui } = await import('../tui/run.tsx');
+      process.off('SIGINT', onSigint);
+      return await runTui({ engine, color: process.env['NO_COLOR'] === undefined && !argv.includes('--no-color'), logFile: join(dirname(engine.store.path), 'tui.log') });
+    }
     const found = findCommand(words);
     if (found === undefined) {
       const group = words[0] === undefined ? undefined : (GROUP_ALIASES[words[0]] ?? words[0]);
@@ -126,80 +137,6 @@ function defaultDbPath(workspaceDir: string): string {
   }
 }
 
-/** The words before the first option, skipping global options and their values: they name the command. */
-function leadingWords(argv: readonly string[]): string[] {
-  const words: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const token = argv[i]!;
-    if (token === '--workspace' || token === '-w' || token === '--db') {
-      i += 1;
-      continue;
-    }
-    if (token.startsWith('-')) {
-      if (GLOBAL_OPTIONS.some((o) => token === `--${o.name}` || token === `-${o.short}` || token.startsWith(`--${o.name}=`))) continue;
-      break;
-    }
-    words.push(token);
-  }
-  return words;
-}
-
-function parseCommandLine(command: Command, argv: readonly string[]): CommandInput {
-  const specs = [...GLOBAL_OPTIONS, ...command.options];
-  const config: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
-  for (const spec of specs) {
-    config[spec.name] = { type: spec.type === 'boolean' ? 'boolean' : 'string', ...(spec.short === undefined ? {} : { short: spec.short }), ...(spec.multiple === true ? { multiple: true } : {}) };
-  }
-  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({ args: [...argv], options: config, allowPositionals: true, strict: true }));
-  } catch (error) {
-    throw new UserError('E_USAGE', `${command.path.join(' ')}: ${messageOf(error).replace(/\. To specify a positional argument.*$/s, '')}`, {
-      hint: `See: p2tui ${command.path.join(' ')} --help`,
-    });
-  }
-  // Drop the words that named the command (the first occurrence of each, in order; a group alias counts).
-  const path = [...command.path];
-  const rest: string[] = [];
-  for (const word of positionals) {
-    const expected = path[0];
-    if (expected !== undefined && (word === expected || GROUP_ALIASES[word] === expected)) path.shift();
-    else rest.push(word);
-  }
-  const options: Record<string, string | boolean | number | readonly string[] | undefined> = {};
-  for (const spec of specs) {
-    const value = values[spec.name];
-    if (value === undefined) continue;
-    if (spec.type === 'number') {
-      const n = Number(value);
-      if (typeof value !== 'string' || value.trim() === '' || Number.isNaN(n)) throw new UserError('E_USAGE', `--${spec.name} needs a number, got '${String(value)}'`);
-      options[spec.name] = n;
-    } else {
-      if (spec.choices !== undefined) {
-        for (const v of Array.isArray(value) ? value : [value]) {
-          if (!spec.choices.includes(String(v))) throw new UserError('E_USAGE', `--${spec.name} must be one of ${spec.choices.join(', ')}, got '${String(v)}'`);
-        }
-      }
-      options[spec.name] = Array.isArray(value) ? value.map(String) : value;
-    }
-  }
-  if (options['help'] === true) return { args: {}, options };
-  const args: Record<string, string | undefined> = {};
-  command.args.forEach((spec, i) => {
-    const value = spec.rest === true ? (rest.length > i ? rest.slice(i).join(' ') : undefined) : rest[i];
-    if (value === undefined && spec.required) {
-      throw new UserError('E_USAGE', `${command.path.join(' ')} needs <${spec.name}>: ${spec.description}`, { hint: `Usage: ${usage(command)}` });
-    }
-    args[spec.name] = value;
-  });
-  const expected = command.args.some((a) => a.rest === true) ? Infinity : command.args.length;
-  if (rest.length > expected) {
-    throw new UserError('E_USAGE', `${command.path.join(' ')}: unexpected argument '${rest[expected]}'`, { hint: `Usage: ${usage(command)} (quote a message that has spaces)` });
-  }
-  return { args, options };
-}
-
 function reportError(error: unknown, output: TerminalOutput, debug: boolean): number {
   const code = exitCodeFor(error);
   const p2 = isP2Error(error) ? error : undefined;
@@ -229,10 +166,6 @@ export function exitCodeFor(error: unknown): number {
 // ---------------------------------------------------------------------------------------------------------------
 // Help
 
-function usage(command: Command): string {
-  const args = command.args.map((a) => (a.required ? `<${a.name}>` : `[${a.name}]`)).join(' ');
-  return `p2tui ${command.path.join(' ')}${args === '' ? '' : ` ${args}`}${command.options.length > 0 ? ' [options]' : ''}`;
-}
 
 function optionLines(options: readonly OptionSpec[]): string[] {
   const rows = options.map((o) => {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { SessionStatus } from '../bus/events.ts';
 import type { Entry } from '../core/entries.ts';
+import { describeEntry } from './describe.ts';
 import { UserError, messageOf } from '../core/errors.ts';
 import type { JsonValue } from '../core/json.ts';
 import { processIsAlive, type Engine } from '../engine/engine.ts';
@@ -348,33 +349,6 @@ function frameTree(conversations: readonly ConversationView[]): JsonValue {
       .filter((c) => c.row.parent === parent)
       .map((c) => ({ conversation: c.row.id, agent: c.row.agent, phase: c.phase, active: c.phase === 'ready' || c.phase === 'waiting', children: build(c.row.id) }));
   return build(null);
-}
-
-export function describeEntry(e: Entry): string {
-  switch (e.kind) {
-    case 'user_message':
-      return e.payload.text;
-    case 'assistant_message':
-      return e.payload.text;
-    case 'tool_call':
-      return `${e.payload.tool} ${JSON.stringify(e.payload.args)} [${e.payload.effect}]`;
-    case 'tool_result':
-      return `${e.payload.tool} ${e.payload.status}: ${e.payload.status === 'ok' ? JSON.stringify(e.payload.output) : (e.payload.error ?? '')}`;
-    case 'agent_call':
-      return `→ ${e.payload.agent} (${e.payload.child}): ${e.payload.message}`;
-    case 'agent_result':
-      return `← ${e.payload.agent} ${e.payload.status}: ${e.payload.status === 'ok' ? e.payload.text : (e.payload.error ?? '')}`;
-    case 'user_input_request':
-      return `? ${e.payload.question}`;
-    case 'user_response':
-      return `${e.payload.text} (${e.payload.by})`;
-    case 'waiting':
-      return `${e.payload.callIds.length} call${e.payload.callIds.length === 1 ? '' : 's'}${e.payload.deadline === null ? '' : ` until ${new Date(e.payload.deadline).toISOString()}`}`;
-    case 'finished':
-      return `${e.payload.steps} steps`;
-    case 'failed':
-      return `${e.payload.code}: ${e.payload.message}${e.payload.retryable ? ' (resumable)' : ''}`;
-  }
 }
 
 function kindLabel(color: boolean, kind: Entry['kind']): string {

@@ -1,0 +1,128 @@
+import { parseArgs } from 'node:util';
+import { UserError, messageOf } from '../core/errors.ts';
+import { GROUP_ALIASES } from './registry.ts';
+import type { Command, CommandInput, OptionSpec } from './types.ts';
+
+/**
+ * Parsing a command line into a command's input, shared by the CLI (argv) and the TUI's palette (a typed line), so
+ * both accept exactly the same words and options.
+ */
+export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
+  { name: 'workspace', short: 'w', type: 'string', value: '<dir>', description: 'Workspace folder (default: $P2TUI_WORKSPACE or the current folder)' },
+  { name: 'db', type: 'string', value: '<file>', description: 'Database file (default: <workspace>/.p2tui/p2tui.db)' },
+  { name: 'json', type: 'boolean', description: 'Machine-readable output on stdout' },
+  { name: 'debug', type: 'boolean', description: 'Show stack traces of errors' },
+  { name: 'no-color', type: 'boolean', description: 'No colours (also NO_COLOR=1)' },
+  { name: 'help', short: 'h', type: 'boolean', description: 'Show help for a command' },
+];
+
+/** The words before the first option, skipping global options and their values: they name the command. */
+export function leadingWords(argv: readonly string[]): string[] {
+  const words: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (token === '--workspace' || token === '-w' || token === '--db') {
+      i += 1;
+      continue;
+    }
+    if (token.startsWith('-')) {
+      if (GLOBAL_OPTIONS.some((o) => token === `--${o.name}` || token === `-${o.short}` || token.startsWith(`--${o.name}=`))) continue;
+      break;
+    }
+    words.push(token);
+  }
+  return words;
+}
+
+export function parseCommandLine(command: Command, argv: readonly string[]): CommandInput {
+  const specs = [...GLOBAL_OPTIONS, ...command.options];
+  const config: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  for (const spec of specs) {
+    config[spec.name] = { type: spec.type === 'boolean' ? 'boolean' : 'string', ...(spec.short === undefined ? {} : { short: spec.short }), ...(spec.multiple === true ? { multiple: true } : {}) };
+  }
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: [...argv], options: config, allowPositionals: true, strict: true }));
+  } catch (error) {
+    throw new UserError('E_USAGE', `${command.path.join(' ')}: ${messageOf(error).replace(/\. To specify a positional argument.*$/s, '')}`, {
+      hint: `See: p2tui ${command.path.join(' ')} --help`,
+    });
+  }
+  // Drop the words that named the command (the first occurrence of each, in order; a group alias counts).
+  const path = [...command.path];
+  const rest: string[] = [];
+  for (const word of positionals) {
+    const expected = path[0];
+    if (expected !== undefined && (word === expected || GROUP_ALIASES[word] === expected)) path.shift();
+    else rest.push(word);
+  }
+  const options: Record<string, string | boolean | number | readonly string[] | undefined> = {};
+  for (const spec of specs) {
+    const value = values[spec.name];
+    if (value === undefined) continue;
+    if (spec.type === 'number') {
+      const n = Number(value);
+      if (typeof value !== 'string' || value.trim() === '' || Number.isNaN(n)) throw new UserError('E_USAGE', `--${spec.name} needs a number, got '${String(value)}'`);
+      options[spec.name] = n;
+    } else {
+      if (spec.choices !== undefined) {
+        for (const v of Array.isArray(value) ? value : [value]) {
+          if (!spec.choices.includes(String(v))) throw new UserError('E_USAGE', `--${spec.name} must be one of ${spec.choices.join(', ')}, got '${String(v)}'`);
+        }
+      }
+      options[spec.name] = Array.isArray(value) ? value.map(String) : value;
+    }
+  }
+  if (options['help'] === true) return { args: {}, options };
+  const args: Record<string, string | undefined> = {};
+  command.args.forEach((spec, i) => {
+    const value = spec.rest === true ? (rest.length > i ? rest.slice(i).join(' ') : undefined) : rest[i];
+    if (value === undefined && spec.required) {
+      throw new UserError('E_USAGE', `${command.path.join(' ')} needs <${spec.name}>: ${spec.description}`, { hint: `Usage: ${usage(command)}` });
+    }
+    args[spec.name] = value;
+  });
+  const expected = command.args.some((a) => a.rest === true) ? Infinity : command.args.length;
+  if (rest.length > expected) {
+    throw new UserError('E_USAGE', `${command.path.join(' ')}: unexpected argument '${rest[expected]}'`, { hint: `Usage: ${usage(command)} (quote a message that has spaces)` });
+  }
+  return { args, options };
+}
+
+
+export function usage(command: Command): string {
+  const args = command.args.map((a) => (a.required ? `<${a.name}>` : `[${a.name}]`)).join(' ');
+  return `p2tui ${command.path.join(' ')}${args === '' ? '' : ` ${args}`}${command.options.length > 0 ? ' [options]' : ''}`;
+}
+
+/** Splits a typed command line into words: spaces separate, quotes group ("a b" or 'a b'), backslash escapes. */
+export function splitWords(line: string): string[] {
+  const words: string[] = [];
+  let current = '';
+  let quote: string | undefined;
+  let started = false;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!;
+    if (ch === '\\' && i + 1 < line.length) {
+      current += line[++i];
+      started = true;
+    } else if (quote !== undefined) {
+      if (ch === quote) quote = undefined;
+      else current += ch;
+    } else if (ch === '"' || ch === "'") {
+      quote = ch;
+      started = true;
+    } else if (/\s/.test(ch)) {
+      if (started) words.push(current);
+      current = '';
+      started = false;
+    } else {
+      current += ch;
+      started = true;
+    }
+  }
+  if (quote !== undefined) throw new UserError('E_USAGE', `unclosed ${quote} quote`, { hint: 'Close the quote.' });
+  if (started) words.push(current);
+  return words;
+}

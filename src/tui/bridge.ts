@@ -1,0 +1,227 @@
+import { hostname } from 'node:os';
+import { isP2Error, messageOf } from '../core/errors.ts';
+import { processIsAlive, type Engine } from '../engine/engine.ts';
+import type { SessionRuntime } from '../engine/session.ts';
+import { SessionProjection } from './projection.ts';
+import { backToSessions, notify, openSession, setSessions, type SessionSummary } from './state.ts';
+import type { TuiStore } from './store.ts';
+
+/**
+ * The TUI's link to the engine: it follows the log through the bus (never the database on a render), keeps the
+ * sessions list and the open session's projection up to date in the store, and turns user actions into engine
+ * commands. Sessions driven by another process are followed live and answered through control requests.
+ */
+export class TuiBridge {
+  readonly engine: Engine;
+  private readonly store: TuiStore;
+  private readonly stop = new AbortController();
+  private openStop: AbortController | undefined;
+  private listTimer: NodeJS.Timeout | undefined;
+
+  constructor(engine: Engine, store: TuiStore) {
+    this.engine = engine;
+    this.store = store;
+  }
+
+  /** Starts following the log for the sessions list, and adopts sessions whose driver is gone. */
+  start(): void {
+    this.refreshSessions();
+    void (async () => {
+      const fromSeq = this.engine.store.log.lastSeq();
+      for await (const event of this.engine.bus.subscribe({ fromSeq, filter: { types: ['session.created', 'session.status'] }, signal: this.stop.signal, pollMs: 250 })) {
+        void event;
+        this.scheduleListRefresh();
+      }
+    })().catch(() => undefined);
+    void this.engine
+      .adoptOrphans()
+      .then(({ adopted }) => {
+        if (adopted.length > 0) this.store.set((s) => notify(s, `continuing ${adopted.length} session${adopted.length === 1 ? '' : 's'} left by a process that stopped`), true);
+        this.scheduleListRefresh();
+      })
+      .catch(() => undefined);
+  }
+
+  dispose(): void {
+    this.stop.abort();
+    this.openStop?.abort();
+    clearTimeout(this.listTimer);
+  }
+
+  refreshSessions(): void {
+    const store = this.engine.store;
+    const now = Date.now();
+    const rows = store.sessions.list({ limit: 500 });
+    const sessions: SessionSummary[] = rows.map((r) => {
+      let driver: SessionSummary['driver'] = 'none';
+      if (this.engine.get(r.id) !== undefined) driver = 'here';
+      else {
+        const lease = store.leases.holder(r.id);
+        if (lease !== undefined && lease.expiresAt > now && processIsAlive(lease.host, lease.pid)) driver = 'elsewhere';
+      }
+      return { id: r.id, status: r.status, agent: r.agent, title: r.title, source: r.source, createdAt: r.createdAt, driver };
+    });
+    this.store.set((s) => setSessions(s, sessions), true);
+  }
+
+  /** Opens a session: replays its events into a projection, then follows it live (and its streaming text). */
+  open(sessionId: string): void {
+    this.openStop?.abort();
+    const controller = new AbortController();
+    this.openStop = controller;
+    const projection = new SessionProjection(sessionId);
+    // What is stored so far, at once, so the screen opens complete; then the bus from there on.
+    let cursor = 0;
+    for (;;) {
+      const batch = this.engine.store.log.read(cursor, { session: sessionId }, 5000);
+      if (batch.length === 0) break;
+      for (const event of batch) projection.apply(event);
+      cursor = batch[batch.length - 1]!.seq;
+    }
+    this.store.set((s) => openSession(s, projection, this.driverOf(sessionId)));
+    void (async () => {
+      for await (const event of this.engine.bus.subscribe({ fromSeq: cursor, filter: { session: sessionId }, signal: controller.signal, pollMs: 100 })) {
+        projection.apply(event);
+        this.store.touch();
+        if (event.type === 'session.status') this.store.set((s) => (s.open === projection ? { ...s, driver: this.driverOf(sessionId) } : s), true);
+      }
+    })().catch(() => undefined);
+    void (async () => {
+      for await (const delta of this.engine.bus.deltas({ session: sessionId }, controller.signal)) {
+        projection.applyDelta(delta);
+        this.store.touch();
+      }
+    })().catch(() => undefined);
+  }
+
+  close(): void {
+    this.openStop?.abort();
+    this.openStop = undefined;
+    this.store.set(backToSessions);
+    this.refreshSessions();
+  }
+
+  /** Starts a session with an agent and opens it. */
+  startSession(agent: string, message: string): void {
+    this.act(() => {
+      const runtime = this.engine.start({ agent, message, source: 'tui', options: this.engine.sessionOptions() });
+      this.open(runtime.id);
+      this.refreshSessions();
+    });
+  }
+
+  /** Sends the user's next message (driving the session from here if nobody else does). */
+  send(text: string): void {
+    const id = this.store.get().open?.id;
+    if (id === undefined) return;
+    void this.actAsync(async () => {
+      const runtime = await this.drive(id);
+      if (runtime === undefined) return;
+      await runtime.send(text);
+    });
+  }
+
+  /** Answers a question an agent asked, wherever the session is driven. */
+  answer(callId: string, text: string): void {
+    const id = this.store.get().open?.id;
+    if (id === undefined) return;
+    void this.actAsync(async () => {
+      if (this.driverOf(id) === 'elsewhere') return this.control(id, { action: 'respond', callId, text });
+      const runtime = await this.drive(id);
+      await runtime?.respond(callId, text);
+    });
+  }
+
+  cancel(): void {
+    const id = this.store.get().open?.id;
+    if (id === undefined) return;
+    void this.actAsync(async () => {
+      if (this.driverOf(id) === 'elsewhere') return this.control(id, { action: 'cancel' });
+      const runtime = await this.drive(id);
+      await runtime?.cancel('cancelled from the TUI');
+    });
+  }
+
+  /** Pauses a running session, or resumes a paused one. */
+  togglePause(): void {
+    const open = this.store.get().open;
+    if (open === null) return;
+    const pausing = open.status !== 'paused';
+    void this.actAsync(async () => {
+      if (this.driverOf(open.id) === 'elsewhere') return this.control(open.id, { action: pausing ? 'pause' : 'resume' });
+      const runtime = await this.drive(open.id);
+      if (runtime === undefined) return;
+      if (pausing) runtime.pause();
+      else runtime.resume();
+    });
+  }
+
+  /** Tries again what failed in a resumable way. */
+  retry(): void {
+    const id = this.store.get().open?.id;
+    if (id === undefined) return;
+    void this.actAsync(async () => {
+      if (this.driverOf(id) === 'elsewhere') {
+        this.store.set((s) => notify(s, 'another process drives this session; retry there', 'warn'));
+        return;
+      }
+      const runtime = await this.drive(id, true);
+      const count = runtime?.retry() ?? 0;
+      this.store.set((s) => notify(s, count === 0 ? 'nothing to retry' : `retrying ${count} conversation${count === 1 ? '' : 's'}`));
+    });
+  }
+
+  private driverOf(sessionId: string): 'here' | 'elsewhere' | 'none' {
+    if (this.engine.get(sessionId) !== undefined) return 'here';
+    const lease = this.engine.store.leases.holder(sessionId);
+    return lease !== undefined && lease.expiresAt > Date.now() && processIsAlive(lease.host, lease.pid) ? 'elsewhere' : 'none';
+  }
+
+  /** The runtime driving a session from this process, taking it over when nobody drives it. */
+  private async drive(sessionId: string, retryFailed = false): Promise<SessionRuntime | undefined> {
+    const here = this.engine.get(sessionId);
+    if (here !== undefined) return here;
+    if (this.driverOf(sessionId) === 'elsewhere') {
+      this.store.set((s) => notify(s, 'another process drives this session: you can watch it, answer its questions, pause or cancel it', 'warn'));
+      return undefined;
+    }
+    const runtime = await this.engine.attach(sessionId, { retryFailed });
+    this.store.set((s) => (s.open?.id === sessionId ? { ...s, driver: 'here' } : s));
+    return runtime;
+  }
+
+  private control(session: string, request: { action: 'cancel' | 'pause' | 'resume' } | { action: 'respond'; callId: string; text: string }): void {
+    const store = this.engine.store;
+    store.write(() => store.append({ type: 'session.control', payload: { ...request, from: `${hostname()}:${process.pid} (tui)` }, session, branch: null, conversation: null }, Date.now()));
+    this.store.set((s) => notify(s, `asked the process driving ${session} to ${request.action}`));
+  }
+
+  private act(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.report(error);
+    }
+  }
+
+  private async actAsync(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (error) {
+      this.report(error);
+    }
+  }
+
+  private report(error: unknown): void {
+    const text = isP2Error(error) ? `${error.code}: ${error.message}${error.hint === undefined ? '' : ` — ${error.hint}`}` : messageOf(error);
+    this.store.set((s) => notify(s, text, 'error'));
+  }
+
+  private scheduleListRefresh(): void {
+    if (this.listTimer !== undefined) return;
+    this.listTimer = setTimeout(() => {
+      this.listTimer = undefined;
+      this.refreshSessions();
+    }, 200);
+  }
+}

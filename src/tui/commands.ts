@@ -1,0 +1,366 @@
+import type { TuiBridge } from './bridge.ts';
+import { keyLabel, type KeyInput } from './keys.ts';
+import { paletteCompletions } from './palette.ts';
+import {
+  PANES,
+  cycleFocus,
+  deleteBack,
+  deleteForward,
+  deleteWord,
+  focus,
+  insertText,
+  moveCursor,
+  moveSessionsCursor,
+  notify,
+  scrollPane,
+  selectConversation,
+  setOverlay,
+  type Overlay,
+  type PaneId,
+  type TextInput,
+  type TuiState,
+} from './state.ts';
+import type { TuiStore } from './store.ts';
+
+/**
+ * The TUI's command registry. Every key binding, status-bar hint, line of the `?` help and entry of the `:` palette
+ * comes from this one list, so they cannot disagree.
+ */
+export type Scope = 'global' | 'sessions' | 'session' | 'scroll' | PaneId | 'input' | 'help' | 'palette' | 'agents' | 'confirm';
+
+export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
+  global: 'Everywhere',
+  sessions: 'Sessions list',
+  session: 'Session',
+  scroll: 'Scrolling a pane',
+  conversation: 'Conversation pane',
+  frames: 'Frames pane',
+  stack: 'Stack pane',
+  events: 'Events pane',
+  input: 'Message input',
+  help: 'Help',
+  palette: 'Command palette',
+  agents: 'Choosing an agent',
+  confirm: 'Confirmation',
+};
+
+export interface TuiActions {
+  readonly store: TuiStore;
+  readonly bridge: TuiBridge;
+  /** Each pane's line count and height at the last render, for scrolling. */
+  readonly geometry: Map<string, { total: number; height: number }>;
+  quit(): void;
+  runPalette(line: string): void;
+  abortPalette(): void;
+}
+
+export interface TuiCommand {
+  readonly id: string;
+  readonly title: string;
+  /** Key names; the first is shown in hints. */
+  readonly keys: readonly string[];
+  readonly scope: Scope;
+  /** Status-bar priority (lower first); absent: not shown in the bar. */
+  readonly hint?: number;
+  when?(s: TuiState): boolean;
+  run(a: TuiActions, s: TuiState): void;
+}
+
+const set = (a: TuiActions, t: (s: TuiState) => TuiState): void => a.store.set(t);
+const geometry = (a: TuiActions, id: string): { total: number; height: number } => a.geometry.get(id) ?? { total: 0, height: 1 };
+const scrolling = (s: TuiState): PaneId => (s.focus === 'input' ? 'conversation' : s.focus);
+const scroll = (a: TuiActions, s: TuiState, move: number | 'top' | 'bottom' | 'page-up' | 'page-down' | 'half-up' | 'half-down'): void => {
+  const pane = scrolling(s);
+  const g = geometry(a, pane);
+  const page = Math.max(1, g.height - 1);
+  const delta = move === 'page-up' ? -page : move === 'page-down' ? page : move === 'half-up' ? -Math.ceil(page / 2) : move === 'half-down' ? Math.ceil(page / 2) : move;
+  set(a, (x) => scrollPane(x, pane, delta, g.total, g.height));
+};
+const editInput = (a: TuiActions, edit: (i: TextInput) => TextInput): void => set(a, (s) => ({ ...s, input: edit(s.input) }));
+const editPalette = (a: TuiActions, edit: (i: TextInput) => TextInput): void =>
+  set(a, (s) => {
+    if (s.overlay?.kind !== 'palette') return s;
+    const next = edit({ text: s.overlay.text, cursor: s.overlay.cursor });
+    return setOverlay(s, { ...s.overlay, text: next.text, cursor: next.cursor, selected: 0 });
+  });
+
+export const COMMANDS: readonly TuiCommand[] = [
+  // Everywhere
+  { id: 'help', title: 'help', keys: ['?'], scope: 'global', hint: 90, run: (a) => set(a, (s) => setOverlay(s, { kind: 'help', scroll: 0 })) },
+  { id: 'palette', title: 'command palette', keys: [':'], scope: 'global', hint: 91, run: (a) => set(a, (s) => setOverlay(s, { kind: 'palette', text: '', cursor: 0, selected: 0, running: false, output: [], scroll: 0 })) },
+  {
+    id: 'quit-twice',
+    title: 'quit (press twice)',
+    keys: ['ctrl-c'],
+    scope: 'global',
+    run: (a, s) => {
+      if (s.quitArmedAt !== null && Date.now() - s.quitArmedAt < 1500) return a.quit();
+      set(a, (x) => ({ ...notify(x, 'press Ctrl-C again to quit', 'warn'), quitArmedAt: Date.now() }));
+    },
+  },
+
+  // Sessions list
+  { id: 'sessions-down', title: 'next session', keys: ['j', 'down'], scope: 'sessions', run: (a) => set(a, (s) => moveSessionsCursor(s, 1)) },
+  { id: 'sessions-up', title: 'previous session', keys: ['k', 'up'], scope: 'sessions', run: (a) => set(a, (s) => moveSessionsCursor(s, -1)) },
+  { id: 'sessions-top', title: 'first session', keys: ['g', 'home'], scope: 'sessions', run: (a) => set(a, (s) => moveSessionsCursor(s, 'top')) },
+  { id: 'sessions-bottom', title: 'last session', keys: ['G', 'end'], scope: 'sessions', run: (a) => set(a, (s) => moveSessionsCursor(s, 'bottom')) },
+  { id: 'sessions-page-down', title: 'page down', keys: ['pagedown', 'ctrl-d'], scope: 'sessions', run: (a) => set(a, (s) => moveSessionsCursor(s, 10)) },
+  { id: 'sessions-page-up', title: 'page up', keys: ['pageup', 'ctrl-u'], scope: 'sessions', run: (a) => set(a, (s) => moveSessionsCursor(s, -10)) },
+  {
+    id: 'sessions-open',
+    title: 'open',
+    keys: ['enter', 'o'],
+    scope: 'sessions',
+    hint: 1,
+    when: (s) => s.sessions.length > 0,
+    run: (a, s) => {
+      const session = s.sessions[s.sessionsCursor];
+      if (session !== undefined) a.bridge.open(session.id);
+    },
+  },
+  { id: 'new-session', title: 'new session', keys: ['n'], scope: 'sessions', hint: 0, run: (a) => set(a, (s) => setOverlay(s, { kind: 'agents', cursor: 0 })) },
+  { id: 'quit', title: 'quit', keys: ['q'], scope: 'sessions', hint: 99, run: (a) => a.quit() },
+
+  // A session
+  { id: 'back', title: 'back to sessions', keys: ['escape', 'q'], scope: 'session', hint: 80, run: (a) => a.bridge.close() },
+  { id: 'focus-next', title: 'next pane', keys: ['tab'], scope: 'session', hint: 10, run: (a) => set(a, (s) => cycleFocus(s, 1)) },
+  { id: 'focus-previous', title: 'previous pane', keys: ['shift-tab'], scope: 'session', run: (a) => set(a, (s) => cycleFocus(s, -1)) },
+  ...PANES.map(
+    (pane, i): TuiCommand => ({ id: `focus-${pane}`, title: `go to the ${pane} pane`, keys: [String(i + 1)], scope: 'session', run: (a) => set(a, (s) => focus(s, pane)) }),
+  ),
+  { id: 'focus-input', title: 'write a message', keys: ['i', 'enter'], scope: 'session', hint: 0, run: (a) => set(a, (s) => focus(s, 'input')) },
+  { id: 'session-new', title: 'new session', keys: ['n'], scope: 'session', run: (a) => set(a, (s) => setOverlay(s, { kind: 'agents', cursor: 0 })) },
+  {
+    id: 'session-cancel',
+    title: 'cancel the session',
+    keys: ['c'],
+    scope: 'session',
+    hint: 40,
+    when: (s) => s.open !== null && !['finished', 'cancelled'].includes(s.open.status),
+    run: (a, s) => set(a, (x) => setOverlay(x, { kind: 'confirm', message: `Cancel session ${s.open?.id}? Running steps and calls stop.`, action: 'cancel-session' })),
+  },
+  {
+    id: 'session-pause',
+    title: 'pause / resume',
+    keys: ['p'],
+    scope: 'session',
+    hint: 41,
+    when: (s) => s.open !== null && ['running', 'waiting', 'paused'].includes(s.open.status),
+    run: (a) => a.bridge.togglePause(),
+  },
+  { id: 'session-retry', title: 'retry what failed', keys: ['R'], scope: 'session', hint: 42, when: (s) => s.open?.status === 'failed', run: (a) => a.bridge.retry() },
+
+  // Scrolling the focused pane
+  { id: 'scroll-down', title: 'scroll down', keys: ['j', 'down'], scope: 'scroll', hint: 20, run: (a, s) => scroll(a, s, 1) },
+  { id: 'scroll-up', title: 'scroll up', keys: ['k', 'up'], scope: 'scroll', run: (a, s) => scroll(a, s, -1) },
+  { id: 'scroll-page-down', title: 'page down', keys: ['pagedown', 'ctrl-f'], scope: 'scroll', run: (a, s) => scroll(a, s, 'page-down') },
+  { id: 'scroll-page-up', title: 'page up', keys: ['pageup', 'ctrl-b'], scope: 'scroll', run: (a, s) => scroll(a, s, 'page-up') },
+  { id: 'scroll-half-down', title: 'half a page down', keys: ['ctrl-d'], scope: 'scroll', run: (a, s) => scroll(a, s, 'half-down') },
+  { id: 'scroll-half-up', title: 'half a page up', keys: ['ctrl-u'], scope: 'scroll', run: (a, s) => scroll(a, s, 'half-up') },
+  { id: 'scroll-top', title: 'top', keys: ['g', 'home'], scope: 'scroll', hint: 21, run: (a, s) => scroll(a, s, 'top') },
+  { id: 'scroll-bottom', title: 'bottom (follow new lines)', keys: ['G', 'end'], scope: 'scroll', hint: 22, run: (a, s) => scroll(a, s, 'bottom') },
+
+  // Frames: choose the conversation the stack pane shows
+  { id: 'frame-down', title: 'next conversation', keys: ['j', 'down'], scope: 'frames', hint: 20, run: (a) => set(a, (s) => selectConversation(s, 1)) },
+  { id: 'frame-up', title: 'previous conversation', keys: ['k', 'up'], scope: 'frames', run: (a) => set(a, (s) => selectConversation(s, -1)) },
+  { id: 'frame-show', title: 'show its stack', keys: ['enter', 'l'], scope: 'frames', hint: 21, run: (a) => set(a, (s) => focus(s, 'stack')) },
+
+  // The message input
+  {
+    id: 'input-submit',
+    title: 'send (or answer the question)',
+    keys: ['enter'],
+    scope: 'input',
+    hint: 0,
+    run: (a, s) => {
+      const text = s.input.text.trim();
+      if (text === '') return;
+      const question = s.open?.firstQuestion();
+      set(a, (x) => ({ ...x, input: { text: '', cursor: 0 } }));
+      if (s.open === null && s.newSessionAgent !== null) a.bridge.startSession(s.newSessionAgent, text);
+      else if (question !== undefined) a.bridge.answer(question.callId, text);
+      else a.bridge.send(text);
+    },
+  },
+  { id: 'input-leave', title: 'leave the input', keys: ['escape'], scope: 'input', hint: 1, run: (a, s) => (s.open === null ? a.bridge.close() : set(a, (x) => focus(x, 'conversation'))) },
+  { id: 'input-next-pane', title: 'next pane', keys: ['tab'], scope: 'input', run: (a, s) => s.open !== null && set(a, (x) => cycleFocus(x, 1)) },
+  { id: 'input-back', title: 'delete back', keys: ['backspace'], scope: 'input', run: (a) => editInput(a, deleteBack) },
+  { id: 'input-delete', title: 'delete', keys: ['delete', 'ctrl-d'], scope: 'input', run: (a) => editInput(a, deleteForward) },
+  { id: 'input-left', title: 'cursor left', keys: ['left', 'ctrl-b'], scope: 'input', run: (a) => editInput(a, (i) => moveCursor(i, -1)) },
+  { id: 'input-right', title: 'cursor right', keys: ['right', 'ctrl-f'], scope: 'input', run: (a) => editInput(a, (i) => moveCursor(i, 1)) },
+  { id: 'input-home', title: 'start of line', keys: ['home', 'ctrl-a'], scope: 'input', run: (a) => editInput(a, (i) => moveCursor(i, 'start')) },
+  { id: 'input-end', title: 'end of line', keys: ['end', 'ctrl-e'], scope: 'input', run: (a) => editInput(a, (i) => moveCursor(i, 'end')) },
+  { id: 'input-word', title: 'delete word', keys: ['ctrl-w'], scope: 'input', run: (a) => editInput(a, deleteWord) },
+  { id: 'input-clear', title: 'clear', keys: ['ctrl-u'], scope: 'input', run: (a) => editInput(a, () => ({ text: '', cursor: 0 })) },
+  { id: 'input-scroll-up', title: 'scroll the conversation up', keys: ['pageup'], scope: 'input', run: (a, s) => scroll(a, s, 'page-up') },
+  { id: 'input-scroll-down', title: 'scroll the conversation down', keys: ['pagedown'], scope: 'input', run: (a, s) => scroll(a, s, 'page-down') },
+
+  // Overlays
+  { id: 'help-close', title: 'close help', keys: ['escape', '?', 'q'], scope: 'help', hint: 0, run: (a) => set(a, (s) => setOverlay(s, null)) },
+  { id: 'help-down', title: 'scroll down', keys: ['j', 'down', 'pagedown'], scope: 'help', hint: 1, run: (a) => set(a, (s) => scrollOverlay(s, a, 1)) },
+  { id: 'help-up', title: 'scroll up', keys: ['k', 'up', 'pageup'], scope: 'help', run: (a) => set(a, (s) => scrollOverlay(s, a, -1)) },
+
+  { id: 'agents-down', title: 'next agent', keys: ['j', 'down'], scope: 'agents', run: (a) => set(a, (s) => moveAgents(s, 1)) },
+  { id: 'agents-up', title: 'previous agent', keys: ['k', 'up'], scope: 'agents', run: (a) => set(a, (s) => moveAgents(s, -1)) },
+  {
+    id: 'agents-choose',
+    title: 'talk to this agent',
+    keys: ['enter'],
+    scope: 'agents',
+    hint: 0,
+    run: (a, s) => {
+      const agent = s.overlay?.kind === 'agents' ? s.workspace.agents[s.overlay.cursor] : undefined;
+      if (agent === undefined) return;
+      a.bridge.close();
+      set(a, (x) => ({ ...setOverlay(x, null), screen: 'session', focus: 'input', newSessionAgent: agent.id, input: { text: '', cursor: 0 } }));
+    },
+  },
+  { id: 'agents-close', title: 'close', keys: ['escape', 'q'], scope: 'agents', hint: 1, run: (a) => set(a, (s) => setOverlay(s, null)) },
+
+  {
+    id: 'confirm-yes',
+    title: 'yes',
+    keys: ['y', 'enter'],
+    scope: 'confirm',
+    hint: 0,
+    run: (a, s) => {
+      const action = s.overlay?.kind === 'confirm' ? s.overlay.action : undefined;
+      set(a, (x) => setOverlay(x, null));
+      if (action === 'cancel-session') a.bridge.cancel();
+      else if (action === 'quit') a.quit();
+    },
+  },
+  { id: 'confirm-no', title: 'no', keys: ['n', 'escape', 'q'], scope: 'confirm', hint: 1, run: (a) => set(a, (s) => setOverlay(s, null)) },
+
+  {
+    id: 'palette-run',
+    title: 'run (or complete)',
+    keys: ['enter'],
+    scope: 'palette',
+    hint: 0,
+    run: (a, s) => {
+      if (s.overlay?.kind !== 'palette' || s.overlay.running) return;
+      const typed = s.overlay.text.trim();
+      const exact = paletteCompletions(typed).some((c) => typed === c.text || typed.startsWith(`${c.text} `));
+      const selected = paletteCompletions(s.overlay.text)[s.overlay.selected];
+      if (!exact && selected !== undefined) editPalette(a, () => ({ text: `${selected.text} `, cursor: selected.text.length + 1 }));
+      else if (typed !== '') a.runPalette(typed);
+    },
+  },
+  {
+    id: 'palette-complete',
+    title: 'complete',
+    keys: ['tab'],
+    scope: 'palette',
+    hint: 1,
+    run: (a, s) => {
+      if (s.overlay?.kind !== 'palette') return;
+      const completion = paletteCompletions(s.overlay.text)[s.overlay.selected];
+      if (completion !== undefined) editPalette(a, () => ({ text: `${completion.text} `, cursor: completion.text.length + 1 }));
+    },
+  },
+  { id: 'palette-next', title: 'next suggestion', keys: ['down', 'ctrl-n'], scope: 'palette', run: (a) => set(a, (s) => movePaletteSelection(s, 1)) },
+  { id: 'palette-previous', title: 'previous suggestion', keys: ['up', 'ctrl-p'], scope: 'palette', run: (a) => set(a, (s) => movePaletteSelection(s, -1)) },
+  { id: 'palette-scroll-down', title: 'scroll output', keys: ['pagedown'], scope: 'palette', run: (a) => set(a, (s) => scrollOverlay(s, a, 1)) },
+  { id: 'palette-scroll-up', title: 'scroll output', keys: ['pageup'], scope: 'palette', run: (a) => set(a, (s) => scrollOverlay(s, a, -1)) },
+  {
+    id: 'palette-close',
+    title: 'close (stop a running command)',
+    keys: ['escape'],
+    scope: 'palette',
+    hint: 2,
+    run: (a, s) => {
+      if (s.overlay?.kind === 'palette' && s.overlay.running) a.abortPalette();
+      set(a, (x) => setOverlay(x, null));
+    },
+  },
+  { id: 'palette-back', title: 'delete back', keys: ['backspace'], scope: 'palette', run: (a) => editPalette(a, deleteBack) },
+  { id: 'palette-left', title: 'cursor left', keys: ['left'], scope: 'palette', run: (a) => editPalette(a, (i) => moveCursor(i, -1)) },
+  { id: 'palette-right', title: 'cursor right', keys: ['right'], scope: 'palette', run: (a) => editPalette(a, (i) => moveCursor(i, 1)) },
+  { id: 'palette-word', title: 'delete word', keys: ['ctrl-w'], scope: 'palette', run: (a) => editPalette(a, deleteWord) },
+  { id: 'palette-clear', title: 'clear', keys: ['ctrl-u'], scope: 'palette', run: (a) => editPalette(a, () => ({ text: '', cursor: 0 })) },
+];
+
+function moveAgents(s: TuiState, move: number): TuiState {
+  if (s.overlay?.kind !== 'agents') return s;
+  const last = Math.max(0, s.workspace.agents.length - 1);
+  return setOverlay(s, { kind: 'agents', cursor: Math.min(last, Math.max(0, s.overlay.cursor + move)) });
+}
+
+function movePaletteSelection(s: TuiState, move: number): TuiState {
+  if (s.overlay?.kind !== 'palette') return s;
+  const count = paletteCompletions(s.overlay.text).length;
+  if (count === 0) return s;
+  return setOverlay(s, { ...s.overlay, selected: (s.overlay.selected + move + count) % count });
+}
+
+function scrollOverlay(s: TuiState, a: TuiActions, direction: 1 | -1): TuiState {
+  const overlay = s.overlay;
+  if (overlay === null || (overlay.kind !== 'help' && overlay.kind !== 'palette')) return s;
+  const g = geometry(a, overlay.kind);
+  const step = overlay.kind === 'help' ? 1 : Math.max(1, g.height - 1);
+  const max = Math.max(0, g.total - g.height);
+  const next: Overlay = { ...overlay, scroll: Math.min(max, Math.max(0, overlay.scroll + direction * step)) };
+  return setOverlay(s, next);
+}
+
+/** The scopes whose commands apply now, most specific first. */
+export function activeScopes(s: TuiState): Scope[] {
+  if (s.overlay !== null) return [s.overlay.kind];
+  if (s.screen === 'sessions') return ['sessions', 'global'];
+  if (s.focus === 'input' || (s.open === null && s.newSessionAgent !== null)) return ['input', 'global'];
+  const scopes: Scope[] = [s.focus];
+  if (s.focus !== 'frames') scopes.push('scroll');
+  scopes.push('session', 'global');
+  return scopes;
+}
+
+/** Text-entry scopes take typed characters that no command claims. */
+const TEXT_SCOPES: readonly Scope[] = ['input', 'palette'];
+
+/** Handles one key input: each key name goes to the first command of the active scopes that binds it. */
+export function dispatch(a: TuiActions, input: KeyInput): void {
+  const state = a.store.get();
+  const scopes = activeScopes(state);
+  const texting = TEXT_SCOPES.includes(scopes[0]!);
+  if (state.notice !== null && state.quitArmedAt === null) a.store.set((s) => ({ ...s, notice: null }));
+  if (texting && input.text !== undefined) {
+    // A text field takes what is typed (a paste stays one insertion); special keys still run commands.
+    if (scopes[0] === 'palette') editPalette(a, (i) => insertText(i, input.text!));
+    else editInput(a, (i) => insertText(i, input.text!));
+    return;
+  }
+  for (const name of input.names) {
+    const current = a.store.get();
+    // Ctrl-C arms or quits from anywhere, even inside an overlay or the input.
+    const layers = name === 'ctrl-c' ? (['global'] as Scope[]) : activeScopes(current);
+    const command = COMMANDS.find((c) => layers.includes(c.scope) && c.keys.includes(name) && (c.when?.(current) ?? true));
+    if (command !== undefined) {
+      if (name !== 'ctrl-c' && current.quitArmedAt !== null) a.store.set((s) => ({ ...s, quitArmedAt: null, notice: null }));
+      command.run(a, current);
+    }
+  }
+}
+
+/** The key hints the status bar shows now, most useful first. */
+export function hints(s: TuiState): string[] {
+  const scopes = activeScopes(s);
+  const seen = new Set<string>();
+  return COMMANDS.filter((c) => c.hint !== undefined && scopes.includes(c.scope) && (c.when?.(s) ?? true))
+    .sort((x, y) => scopes.indexOf(x.scope) - scopes.indexOf(y.scope) || x.hint! - y.hint!)
+    .filter((c) => !seen.has(c.keys[0]!) && seen.add(c.keys[0]!))
+    .map((c) => `${keyLabel(c.keys[0]!)} ${c.title}`);
+}
+
+/** Help: every command, grouped by where it applies, the current places first. */
+export function helpSections(s: TuiState): { title: string; rows: { keys: string; title: string }[] }[] {
+  const scopes = activeScopes(s.overlay?.kind === 'help' ? { ...s, overlay: null } : s);
+  const order = [...scopes, ...(Object.keys(SCOPE_TITLES) as Scope[]).filter((x) => !scopes.includes(x))];
+  return order
+    .map((scope) => ({
+      title: SCOPE_TITLES[scope],
+      rows: COMMANDS.filter((c) => c.scope === scope).map((c) => ({ keys: c.keys.map(keyLabel).join(' '), title: c.title })),
+    }))
+    .filter((section) => section.rows.length > 0);
+}
+

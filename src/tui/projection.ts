@@ -1,0 +1,237 @@
+import type { EphemeralEvent, SessionStatus, StoredEvent } from '../bus/events.ts';
+import type { Entry } from '../core/entries.ts';
+import { INITIAL_STATE, apply, outstanding, type ConversationState, type Phase } from '../engine/fsm.ts';
+import { entryOf } from '../store/log.ts';
+import { describeEntry } from '../commands/describe.ts';
+
+/**
+ * What the TUI knows about one session: a projection of its events, built by applying them in seq order (from the
+ * store, then live from the bus). Bounded: the timeline keeps the newest MAX_TIMELINE items and the event log the
+ * newest MAX_EVENTS; the store keeps everything.
+ *
+ * It is mutated in place (a session of 10,000 entries is not copied on every event); each part has a version number
+ * that grows when it changes, and views select those numbers.
+ */
+export const MAX_TIMELINE = 20_000;
+export const MAX_EVENTS = 2_000;
+
+export interface ConversationView {
+  readonly id: string;
+  readonly agent: string;
+  readonly parent: string | null;
+  readonly depth: number;
+  readonly path: string;
+  state: ConversationState;
+  readonly entries: Entry[];
+  steps: number;
+}
+
+/** One item of the conversation pane: an entry, placed under the conversation that made it. */
+export interface TimelineItem {
+  readonly entry: Entry;
+  readonly agent: string;
+  readonly depth: number;
+}
+
+export interface EventLine {
+  readonly seq: number;
+  readonly ts: number;
+  readonly type: string;
+  readonly text: string;
+}
+
+export interface Usage {
+  calls: number;
+  tokensIn: number;
+  tokensOut: number;
+  costUsd: number;
+  simulated: boolean;
+  lastModel: string | null;
+}
+
+export class SessionProjection {
+  readonly id: string;
+  agent = '';
+  title = '';
+  branch = '';
+  status: SessionStatus = 'running';
+  statusReason: string | null = null;
+  model: string | null = null;
+  readonly conversations = new Map<string, ConversationView>();
+  /** Conversations in tree order (each followed by its children). */
+  order: string[] = [];
+  root: string | null = null;
+  readonly timeline: TimelineItem[] = [];
+  /** Timeline items dropped from the front to stay bounded. */
+  dropped = 0;
+  readonly events: EventLine[] = [];
+  /** Text of replies still streaming, by conversation. */
+  readonly streaming = new Map<string, { modelCall: string; text: string }>();
+  readonly usage: Usage = { calls: 0, tokensIn: 0, tokensOut: 0, costUsd: 0, simulated: false, lastModel: null };
+  /** Questions waiting for an answer: call id → who asks what. */
+  readonly questions = new Map<string, { agent: string; conversation: string; question: string }>();
+  lastSeq = 0;
+  // Version numbers, one per part views read.
+  timelineVersion = 0;
+  framesVersion = 0;
+  eventsVersion = 0;
+  streamVersion = 0;
+  infoVersion = 0;
+
+  constructor(id: string) {
+    this.id = id;
+  }
+
+  apply(event: StoredEvent): void {
+    if (event.seq <= this.lastSeq) return;
+    this.lastSeq = event.seq;
+    this.log(event);
+    switch (event.type) {
+      case 'session.created':
+        this.agent = event.payload.agent;
+        this.title = event.payload.title;
+        this.branch = event.branch ?? '';
+        this.root = event.payload.conversation;
+        this.model = event.payload.options.model ?? null;
+        this.infoVersion += 1;
+        return;
+      case 'session.status':
+        this.status = event.payload.status;
+        this.statusReason = event.payload.reason ?? null;
+        this.infoVersion += 1;
+        return;
+      case 'conversation.created': {
+        const conv: ConversationView = {
+          id: event.conversation ?? '',
+          agent: event.payload.agent,
+          parent: event.payload.parent,
+          depth: event.payload.depth,
+          path: event.payload.path,
+          state: INITIAL_STATE,
+          entries: [],
+          steps: 0,
+        };
+        this.conversations.set(conv.id, conv);
+        this.order = treeOrder(this.conversations);
+        this.framesVersion += 1;
+        return;
+      }
+      case 'model.call': {
+        const conv = this.conversations.get(event.conversation ?? '');
+        if (event.payload.status === 'ok') {
+          this.usage.calls += 1;
+          if (conv !== undefined) conv.steps += 1;
+        }
+        this.usage.tokensIn += event.payload.tokensIn;
+        this.usage.tokensOut += event.payload.tokensOut;
+        this.usage.costUsd += event.payload.costUsd;
+        this.usage.simulated ||= event.payload.simulated;
+        this.usage.lastModel = event.payload.model;
+        this.infoVersion += 1;
+        return;
+      }
+      case 'entry':
+        this.applyEntry(event);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Streaming text (ephemeral): shown under its conversation until the committed entry replaces it. */
+  applyDelta(event: EphemeralEvent): void {
+    if (event.type === 'delta') {
+      const current = this.streaming.get(event.conversation);
+      const text = current?.modelCall === event.modelCall ? current.text + event.text : event.text;
+      this.streaming.set(event.conversation, { modelCall: event.modelCall, text });
+      this.streamVersion += 1;
+    } else if (event.type === 'stream.end') {
+      // The committed entry arrives next; keep the text until then so nothing blinks.
+    }
+  }
+
+  /** The conversation a question of the user is waiting in, oldest first. */
+  firstQuestion(): { callId: string; agent: string; conversation: string; question: string } | undefined {
+    for (const [callId, q] of this.questions) return { callId, ...q };
+    return undefined;
+  }
+
+  /** Conversations with a step running or runnable, or calls outstanding: the frames that are working now. */
+  isActive(conv: ConversationView): boolean {
+    const phase: Phase = conv.state.phase;
+    return phase === 'ready' || phase === 'deciding' || (phase === 'waiting' && outstanding(conv.state).length > 0);
+  }
+
+  private applyEntry(event: StoredEvent): void {
+    const entry = entryOf(event);
+    const conv = this.conversations.get(event.conversation ?? '');
+    if (entry === undefined || conv === undefined) return;
+    try {
+      conv.state = apply(conv.state, entry);
+    } catch {
+      // Show what is stored even if it would not replay.
+    }
+    conv.entries.push(entry);
+    this.framesVersion += 1;
+    if (entry.kind === 'user_input_request') this.questions.set(entry.payload.callId, { agent: conv.agent, conversation: conv.id, question: entry.payload.question });
+    if (entry.kind === 'user_response') this.questions.delete(entry.payload.callId);
+    if (entry.kind === 'assistant_message' || entry.kind === 'failed' || entry.kind === 'finished') {
+      if (this.streaming.delete(conv.id)) this.streamVersion += 1;
+    }
+    if (entry.kind === 'waiting') return; // bookkeeping: the stack pane shows it, the conversation does not
+    this.timeline.push({ entry, agent: conv.agent, depth: conv.depth });
+    if (this.timeline.length > MAX_TIMELINE) {
+      const excess = this.timeline.length - MAX_TIMELINE;
+      this.timeline.splice(0, excess);
+      this.dropped += excess;
+    }
+    this.timelineVersion += 1;
+  }
+
+  private log(event: StoredEvent): void {
+    const conv = this.conversations.get(event.conversation ?? '');
+    const who = conv?.agent ?? (event.type === 'conversation.created' ? event.payload.agent : '');
+    const text = describeEvent(event);
+    if (text === undefined) return;
+    this.events.push({ seq: event.seq, ts: event.ts, type: event.type === 'entry' ? (event.kind ?? 'entry') : event.type, text: who === '' ? text : `${who}: ${text}` });
+    if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
+    this.eventsVersion += 1;
+  }
+}
+
+function describeEvent(event: StoredEvent): string | undefined {
+  switch (event.type) {
+    case 'session.created':
+      return `session started with ${event.payload.agent}`;
+    case 'session.status':
+      return `session ${event.payload.status}${event.payload.reason === undefined ? '' : ` (${event.payload.reason})`}`;
+    case 'conversation.created':
+      return event.payload.parent === null ? 'conversation started' : `delegated conversation ${event.payload.path}`;
+    case 'model.call':
+      return event.payload.status === 'ok'
+        ? `${event.payload.model} ${event.payload.tokensIn}→${event.payload.tokensOut} tokens, ${event.payload.latencyMs} ms`
+        : `${event.payload.model} failed: ${event.payload.error ?? ''}`;
+    case 'artifact.created':
+      return `artifact ${event.payload.name} (${event.payload.size} bytes)`;
+    case 'session.control':
+      return `control: ${event.payload.action} from ${event.payload.from}`;
+    case 'entry': {
+      const entry = entryOf(event);
+      return entry === undefined ? event.type : describeEntry(entry).replace(/\s+/g, ' ');
+    }
+  }
+}
+
+function treeOrder(conversations: ReadonlyMap<string, ConversationView>): string[] {
+  const children = new Map<string | null, string[]>();
+  for (const c of conversations.values()) children.set(c.parent, [...(children.get(c.parent) ?? []), c.id]);
+  const out: string[] = [];
+  const visit = (parent: string | null): void => {
+    for (const id of children.get(parent) ?? []) {
+      out.push(id);
+      visit(id);
+    }
+  };
+  visit(null);
+  return out;
+}

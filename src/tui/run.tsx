@@ -1,0 +1,157 @@
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { format } from 'node:util';
+import { render, type Instance } from 'ink';
+import type { ReactElement } from 'react';
+import type { Engine } from '../engine/engine.ts';
+import type { TuiActions } from './commands.ts';
+import { TuiBridge } from './bridge.ts';
+import { TuiContext } from './hooks.ts';
+import { runPaletteLine } from './palette.ts';
+import { initialState, setOverlay } from './state.ts';
+import { TuiStore } from './store.ts';
+import { App } from './views/App.tsx';
+
+/** Leaves the alternate screen, shows the cursor, turns bracketed paste off: the terminal as it was. */
+const RESTORE_TERMINAL = '\u001b[?2004l\u001b[?25h\u001b[?1049l';
+
+export interface TuiOptions {
+  readonly engine: Engine;
+  readonly color: boolean;
+  /** Where console output and errors go while the TUI owns the screen. */
+  readonly logFile: string;
+  readonly stdin?: NodeJS.ReadStream;
+  readonly stdout?: NodeJS.WriteStream;
+}
+
+/**
+ * Runs the full-screen TUI until the user quits. The terminal is restored on quit, on Ctrl-C, on SIGTERM and on a
+ * crash; nothing but Ink writes to stdout meanwhile (console output goes to the log file).
+ */
+export interface TuiApp {
+  readonly store: TuiStore;
+  readonly bridge: TuiBridge;
+  readonly actions: TuiActions;
+  /** The React tree to render. */
+  readonly element: ReactElement;
+  dispose(): void;
+}
+
+/** Builds the TUI's store, bridge and actions around an engine: what runTui renders, and what tests render. */
+export function createTuiApp(engine: Engine, options: { columns: number; rows: number; color: boolean; quit: () => void }): TuiApp {
+  const store = new TuiStore(
+    initialState(
+      {
+        root: engine.workspace.root,
+        model: engine.workspace.config.model,
+        agents: [...engine.workspace.personas.values()].map((p) => ({ id: p.id, description: p.description, model: p.model })),
+      },
+      { columns: options.columns, rows: options.rows },
+    ),
+  );
+  const bridge = new TuiBridge(engine, store);
+  let palette: AbortController | undefined;
+  const actions: TuiActions = {
+    store,
+    bridge,
+    geometry: new Map(),
+    quit: options.quit,
+    runPalette: (line) => {
+      palette?.abort();
+      const controller = new AbortController();
+      palette = controller;
+      store.set((s) => (s.overlay?.kind === 'palette' ? setOverlay(s, { ...s.overlay, text: line, cursor: line.length, running: true, output: [], scroll: 0 }) : s));
+      const append = (text: string): void =>
+        store.set((s) => (s.overlay?.kind === 'palette' && palette === controller ? setOverlay(s, { ...s.overlay, output: [...s.overlay.output, text] }) : s), true);
+      void runPaletteLine(line, engine, controller.signal, append).then((code) => {
+        append(code === 0 ? '' : `(exit code ${code})`);
+        store.set((s) => (s.overlay?.kind === 'palette' && palette === controller ? setOverlay(s, { ...s.overlay, running: false }) : s));
+        bridge.refreshSessions();
+      });
+    },
+    abortPalette: () => palette?.abort(),
+  };
+  const element = (
+    <TuiContext.Provider value={{ actions, color: options.color }}>
+      <App />
+    </TuiContext.Provider>
+  );
+  return {
+    store,
+    bridge,
+    actions,
+    element,
+    dispose: () => {
+      palette?.abort();
+      bridge.dispose();
+      store.dispose();
+    },
+  };
+}
+
+/**
+ * Runs the full-screen TUI until the user quits. The terminal is restored on quit, on Ctrl-C, on SIGTERM and on a
+ * crash; nothing but Ink writes to stdout meanwhile (console output goes to the log file).
+ */
+export async function runTui(options: TuiOptions): Promise<number> {
+  const stdout = options.stdout ?? process.stdout;
+  const log = (...args: unknown[]): void => {
+    try {
+      mkdirSync(dirname(options.logFile), { recursive: true });
+      appendFileSync(options.logFile, `${new Date().toISOString()} ${format(...args)}\n`);
+    } catch {
+      // Logging must never take the screen down.
+    }
+  };
+  const restoreConsole = redirectConsole(log);
+  let instance: Instance | undefined;
+  const quit = (): void => instance?.unmount();
+  const app = createTuiApp(options.engine, { columns: stdout.columns ?? 80, rows: stdout.rows ?? 24, color: options.color, quit });
+  const crash = (error: unknown): void => {
+    log('crash:', error);
+    try {
+      instance?.unmount();
+    } catch {
+      // Restore below either way.
+    }
+    stdout.write(RESTORE_TERMINAL);
+    process.stderr.write(`p2tui crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\nThe log is in ${options.logFile}.\n`);
+    process.exit(1);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+  process.on('SIGTERM', quit);
+  process.on('SIGHUP', quit);
+  process.on('SIGINT', quit);
+  try {
+    instance = render(app.element, {
+      stdout,
+      stdin: options.stdin ?? process.stdin,
+      alternateScreen: true,
+      incrementalRendering: true,
+      // Keys, Ctrl-C included, go through our own command registry.
+      exitOnCtrlC: false,
+      patchConsole: false,
+      // A user with CI set in their shell still gets a live screen in a real terminal.
+      interactive: true,
+      maxFps: 30,
+    });
+    app.bridge.start();
+    await instance.waitUntilExit();
+  } finally {
+    app.dispose();
+    process.off('uncaughtException', crash);
+    process.off('unhandledRejection', crash);
+    process.off('SIGTERM', quit);
+    process.off('SIGHUP', quit);
+    process.off('SIGINT', quit);
+    restoreConsole();
+  }
+  return 0;
+}
+
+function redirectConsole(log: (...args: unknown[]) => void): () => void {
+  const saved = { log: console.log, info: console.info, warn: console.warn, error: console.error, debug: console.debug };
+  console.log = console.info = console.warn = console.error = console.debug = log;
+  return () => Object.assign(console, saved);
+}

@@ -1,0 +1,216 @@
+import type { SessionSource, SessionStatus } from '../bus/events.ts';
+import type { SessionProjection } from './projection.ts';
+
+/**
+ * The TUI's state and its transitions. Transitions are pure functions from state to state; the one mutable part is
+ * the open session's projection (see projection.ts), which carries its own version numbers.
+ */
+export type Screen = 'sessions' | 'session';
+export type PaneId = 'conversation' | 'frames' | 'stack' | 'events';
+export const PANES: readonly PaneId[] = ['conversation', 'frames', 'stack', 'events'];
+export type Focus = PaneId | 'input';
+
+export const PANE_TITLES: Readonly<Record<PaneId, string>> = { conversation: 'Conversation', frames: 'Frames', stack: 'Stack', events: 'Events' };
+
+export type Overlay =
+  | { readonly kind: 'help'; readonly scroll: number }
+  | { readonly kind: 'agents'; readonly cursor: number }
+  | { readonly kind: 'confirm'; readonly message: string; readonly action: 'cancel-session' | 'quit' }
+  | {
+      readonly kind: 'palette';
+      readonly text: string;
+      readonly cursor: number;
+      readonly selected: number;
+      readonly running: boolean;
+      readonly output: readonly string[];
+      readonly scroll: number;
+    };
+
+export interface SessionSummary {
+  readonly id: string;
+  readonly status: SessionStatus;
+  readonly agent: string;
+  readonly title: string;
+  readonly source: SessionSource;
+  readonly createdAt: number;
+  /** Which process drives it: this one, another one, or none. */
+  readonly driver: 'here' | 'elsewhere' | 'none';
+}
+
+export interface AgentSummary {
+  readonly id: string;
+  readonly description: string;
+  readonly model: string;
+}
+
+export interface Scroll {
+  /** First visible line, when not following. */
+  readonly offset: number;
+  /** Stick to the newest lines (a pane follows until the user scrolls up, and again after G). */
+  readonly follow: boolean;
+}
+
+export interface TextInput {
+  readonly text: string;
+  readonly cursor: number;
+}
+
+export interface TuiState {
+  readonly columns: number;
+  readonly rows: number;
+  readonly screen: Screen;
+  readonly focus: Focus;
+  readonly overlay: Overlay | null;
+  readonly sessions: readonly SessionSummary[];
+  readonly sessionsCursor: number;
+  /** The open session (mutated in place; see its version numbers). */
+  readonly open: SessionProjection | null;
+  /** Grows whenever the open projection changed (coalesced): the screen's cue to redraw. */
+  readonly tick: number;
+  readonly driver: 'here' | 'elsewhere' | 'none';
+  readonly selectedConversation: string | null;
+  readonly scroll: Readonly<Record<PaneId, Scroll>>;
+  readonly input: TextInput;
+  /** An agent chosen for a new session: the next message typed starts it. */
+  readonly newSessionAgent: string | null;
+  readonly notice: { readonly text: string; readonly tone: 'info' | 'warn' | 'error' } | null;
+  /** When the first Ctrl-C was pressed (a second one within 1.5 s quits). */
+  readonly quitArmedAt: number | null;
+  readonly workspace: { readonly root: string; readonly model: string; readonly agents: readonly AgentSummary[] };
+  readonly quitting: boolean;
+}
+
+const FOLLOW: Scroll = { offset: 0, follow: true };
+
+export function initialState(workspace: TuiState['workspace'], size: { columns: number; rows: number }): TuiState {
+  return {
+    columns: size.columns,
+    rows: size.rows,
+    screen: 'sessions',
+    focus: 'conversation',
+    overlay: null,
+    sessions: [],
+    sessionsCursor: 0,
+    open: null,
+    tick: 0,
+    driver: 'none',
+    selectedConversation: null,
+    scroll: { conversation: FOLLOW, frames: { offset: 0, follow: false }, stack: FOLLOW, events: FOLLOW },
+    input: { text: '', cursor: 0 },
+    newSessionAgent: null,
+    notice: null,
+    quitArmedAt: null,
+    workspace,
+    quitting: false,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Transitions
+
+export const resize = (s: TuiState, columns: number, rows: number): TuiState => ({ ...s, columns, rows });
+
+export const notify = (s: TuiState, text: string, tone: 'info' | 'warn' | 'error' = 'info'): TuiState => ({ ...s, notice: { text, tone } });
+
+export const clearNotice = (s: TuiState): TuiState => (s.notice === null ? s : { ...s, notice: null });
+
+/** The focus order of the session screen: panes, then the input. */
+export const FOCUS_ORDER: readonly Focus[] = [...PANES, 'input'];
+
+export function cycleFocus(s: TuiState, direction: 1 | -1): TuiState {
+  const i = FOCUS_ORDER.indexOf(s.focus);
+  return { ...s, focus: FOCUS_ORDER[(i + direction + FOCUS_ORDER.length) % FOCUS_ORDER.length]! };
+}
+
+export const focus = (s: TuiState, target: Focus): TuiState => ({ ...s, focus: target });
+
+/**
+ * Scrolls a pane by `delta` lines (negative: up), or to the top or bottom. Scrolling to the bottom follows new
+ * lines again; any scroll up stops following. `total` and `height` are the pane's current line count and size.
+ */
+export function scrollPane(s: TuiState, pane: PaneId, move: number | 'top' | 'bottom', total: number, height: number): TuiState {
+  const max = Math.max(0, total - height);
+  const current = s.scroll[pane];
+  const from = current.follow ? max : Math.min(current.offset, max);
+  let next: Scroll;
+  if (move === 'top') next = { offset: 0, follow: false };
+  else if (move === 'bottom') next = { offset: max, follow: true };
+  else {
+    const offset = Math.min(max, Math.max(0, from + move));
+    next = { offset, follow: offset >= max && move > 0 };
+  }
+  return { ...s, scroll: { ...s.scroll, [pane]: next } };
+}
+
+export function moveSessionsCursor(s: TuiState, move: number | 'top' | 'bottom'): TuiState {
+  const last = Math.max(0, s.sessions.length - 1);
+  const cursor = move === 'top' ? 0 : move === 'bottom' ? last : Math.min(last, Math.max(0, s.sessionsCursor + move));
+  return { ...s, sessionsCursor: cursor };
+}
+
+/** Keeps the cursor on the same session when the list changes under it. */
+export function setSessions(s: TuiState, sessions: readonly SessionSummary[]): TuiState {
+  const current = s.sessions[s.sessionsCursor]?.id;
+  const index = current === undefined ? -1 : sessions.findIndex((x) => x.id === current);
+  return { ...s, sessions, sessionsCursor: index >= 0 ? index : Math.min(s.sessionsCursor, Math.max(0, sessions.length - 1)) };
+}
+
+export function selectConversation(s: TuiState, move: number): TuiState {
+  const order = s.open?.order ?? [];
+  if (order.length === 0) return s;
+  const i = Math.max(0, order.indexOf(s.selectedConversation ?? order[0]!));
+  const next = order[Math.min(order.length - 1, Math.max(0, i + move))]!;
+  return { ...s, selectedConversation: next, scroll: { ...s.scroll, stack: FOLLOW } };
+}
+
+export function openSession(s: TuiState, projection: SessionProjection, driver: TuiState['driver']): TuiState {
+  return {
+    ...s,
+    screen: 'session',
+    open: projection,
+    driver,
+    focus: driver === 'elsewhere' ? 'conversation' : 'input',
+    selectedConversation: projection.root,
+    scroll: { conversation: FOLLOW, frames: { offset: 0, follow: false }, stack: FOLLOW, events: FOLLOW },
+    newSessionAgent: null,
+    input: { text: '', cursor: 0 },
+  };
+}
+
+export const backToSessions = (s: TuiState): TuiState => ({ ...s, screen: 'sessions', open: null, driver: 'none', newSessionAgent: null, focus: 'conversation', input: { text: '', cursor: 0 } });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Text editing (the chat input and the palette share it)
+
+export function insertText(input: TextInput, text: string): TextInput {
+  // Keep one line: a pasted newline becomes a space.
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what must not reach the line
+  const clean = text.replace(/\r?\n/g, ' ').replace(/[\u0000-\u001f\u007f]/g, '');
+  return { text: input.text.slice(0, input.cursor) + clean + input.text.slice(input.cursor), cursor: input.cursor + clean.length };
+}
+
+export function deleteBack(input: TextInput): TextInput {
+  if (input.cursor === 0) return input;
+  return { text: input.text.slice(0, input.cursor - 1) + input.text.slice(input.cursor), cursor: input.cursor - 1 };
+}
+
+export function deleteForward(input: TextInput): TextInput {
+  return { text: input.text.slice(0, input.cursor) + input.text.slice(input.cursor + 1), cursor: input.cursor };
+}
+
+export function moveCursor(input: TextInput, move: number | 'start' | 'end'): TextInput {
+  const cursor = move === 'start' ? 0 : move === 'end' ? input.text.length : Math.min(input.text.length, Math.max(0, input.cursor + move));
+  return { ...input, cursor };
+}
+
+/** Deletes the word before the cursor (Ctrl-W). */
+export function deleteWord(input: TextInput): TextInput {
+  const before = input.text.slice(0, input.cursor).replace(/\S+\s*$/, '');
+  return { text: before + input.text.slice(input.cursor), cursor: before.length };
+}
+
+export const setInput = (s: TuiState, input: TextInput): TuiState => ({ ...s, input });
+
+export function setOverlay(s: TuiState, overlay: Overlay | null): TuiState {
+  return { ...s, overlay };
+}

@@ -1,0 +1,59 @@
+import type { TuiState } from './state.ts';
+
+/**
+ * The TUI's store: plain TypeScript, no React. Changes from the keyboard notify at once; changes from the engine
+ * (bus events, streaming) are coalesced to about 30 notifications a second, so a flood of events costs a bounded
+ * number of React renders and input is never queued behind them.
+ */
+export const COALESCE_MS = 33;
+
+export class TuiStore {
+  private state: TuiState;
+  private readonly listeners = new Set<() => void>();
+  private timer: NodeJS.Timeout | undefined;
+  /** Notifications sent (for the benchmarks). */
+  notifications = 0;
+
+  constructor(initial: TuiState) {
+    this.state = initial;
+  }
+
+  get = (): TuiState => this.state;
+
+  /** Applies a transition; `later` coalesces the notification with others (engine-driven changes). */
+  set(transition: (s: TuiState) => TuiState, later = false): void {
+    const next = transition(this.state);
+    if (next === this.state) return;
+    this.state = next;
+    if (later) this.schedule();
+    else this.flush();
+  }
+
+  /** The open projection changed in place: bump the tick, coalesced. */
+  touch(): void {
+    this.state = { ...this.state, tick: this.state.tick + 1 };
+    this.schedule();
+  }
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.listeners.clear();
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => this.flush(), COALESCE_MS);
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.notifications += 1;
+    for (const listener of this.listeners) listener();
+  }
+}

@@ -1,0 +1,94 @@
+import { Box } from 'ink';
+import { useTui, useTuiContext } from '../hooks.ts';
+import { helpSections } from '../commands.ts';
+import { keyLabel } from '../keys.ts';
+import { LinesView } from '../components/LineView.tsx';
+import { paletteCompletions } from '../palette.ts';
+import { seg, wrap, type Line } from '../lines.ts';
+
+/**
+ * Overlays draw over the screen's body (the header and status bar stay). Each fills the body's rows exactly, so
+ * nothing of the screen below shows through.
+ */
+export function OverlayView({ width, height }: { width: number; height: number }) {
+  const kind = useTui((s) => s.overlay?.kind);
+  if (kind === 'help') return <HelpOverlay width={width} height={height} />;
+  if (kind === 'palette') return <PaletteOverlay width={width} height={height} />;
+  if (kind === 'agents') return <AgentsOverlay width={width} height={height} />;
+  if (kind === 'confirm') return <ConfirmOverlay width={width} height={height} />;
+  return null;
+}
+
+function Frame({ title, lines, width, height, scroll = 0, geometryId }: { title: string; lines: readonly Line[]; width: number; height: number; scroll?: number; geometryId?: string }) {
+  const { actions, color } = useTuiContext();
+  const inner = Math.max(0, height - 2);
+  if (geometryId !== undefined) actions.geometry.set(geometryId, { total: lines.length, height: inner });
+  const shown = lines.slice(scroll, scroll + inner);
+  const rule = (label: string): Line => [seg(`─ ${label} ${'─'.repeat(Math.max(0, width - label.length - 3))}`, { bold: true })];
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      <LinesView lines={[rule(title)]} width={width} height={1} color={color} />
+      <LinesView lines={shown} width={width} height={inner} color={color} />
+      <LinesView lines={[rule(lines.length > inner ? `${Math.min(lines.length, scroll + inner)}/${lines.length}` : '')]} width={width} height={1} color={color} />
+    </Box>
+  );
+}
+
+function HelpOverlay({ width, height }: { width: number; height: number }) {
+  const state = useTui((s) => s);
+  const scroll = state.overlay?.kind === 'help' ? state.overlay.scroll : 0;
+  const lines: Line[] = [];
+  for (const section of helpSections(state)) {
+    lines.push([seg(section.title, { bold: true, color: 'cyan' })]);
+    const keyWidth = Math.min(24, Math.max(...section.rows.map((r) => r.keys.length)));
+    for (const row of section.rows) lines.push([seg(`  ${row.keys.padEnd(keyWidth)}  `, { bold: true }), seg(row.title)]);
+    lines.push([]);
+  }
+  lines.push([seg('Everything the keys do can also be typed in the : palette, with the same words as the p2tui command line.', { dim: true })]);
+  return <Frame title="Keys (Esc closes)" lines={lines} width={width} height={height} scroll={scroll} geometryId="help" />;
+}
+
+function PaletteOverlay({ width, height }: { width: number; height: number }) {
+  const overlay = useTui((s) => (s.overlay?.kind === 'palette' ? s.overlay : undefined));
+  if (overlay === undefined) return null;
+  const before = overlay.text.slice(0, overlay.cursor);
+  const at = overlay.text[overlay.cursor] ?? ' ';
+  const after = overlay.text.slice(overlay.cursor + 1);
+  const inputLine: Line = [seg(': ', { bold: true, color: 'cyan' }), seg(before), seg(at, { inverse: true }), seg(after)];
+  const lines: Line[] = [inputLine, []];
+  if (overlay.output.length > 0 || overlay.running) {
+    if (overlay.running) lines.push([seg('running… (Esc stops it)', { dim: true })]);
+    for (const text of overlay.output) lines.push(...wrap([seg(text)], width));
+  } else {
+    const completions = paletteCompletions(overlay.text);
+    if (completions.length === 0) lines.push([seg('no command starts like that', { dim: true })]);
+    completions.forEach((c, i) => {
+      const selected = i === overlay.selected;
+      lines.push([seg(`${selected ? '›' : ' '} ${c.text.padEnd(20)} `, { bold: selected, inverse: selected }), seg(c.summary, { dim: !selected })]);
+    });
+  }
+  // The input stays on top; output scrolls below it.
+  const body = [inputLine, ...lines.slice(1).slice(overlay.scroll)];
+  return <Frame title={`Command palette — the p2tui commands (${keyLabel('tab')} completes, Enter runs)`} lines={body} width={width} height={height} geometryId="palette" />;
+}
+
+function AgentsOverlay({ width, height }: { width: number; height: number }) {
+  const agents = useTui((s) => s.workspace.agents);
+  const cursor = useTui((s) => (s.overlay?.kind === 'agents' ? s.overlay.cursor : 0));
+  const lines: Line[] = agents.map((a, i) => {
+    const selected = i === cursor;
+    return [
+      seg(`${selected ? '›' : ' '} ${a.id.padEnd(16)} `, { bold: true, inverse: selected }),
+      seg(`${a.model}${a.model.startsWith('scripted/') ? ' (sim)' : ''}  `, { dim: true }),
+      seg(a.description),
+    ];
+  });
+  if (agents.length === 0) lines.push([seg('This workspace has no personas: add personas/<id>.yaml, or run p2tui init.', { color: 'yellow' })]);
+  return <Frame title="New session: choose an agent (Enter)" lines={lines} width={width} height={height} />;
+}
+
+function ConfirmOverlay({ width, height }: { width: number; height: number }) {
+  const message = useTui((s) => (s.overlay?.kind === 'confirm' ? s.overlay.message : ''));
+  const lines: Line[] = [[], ...wrap([seg(message, { bold: true })], width - 2), [], [seg('y', { bold: true }), seg(' yes   '), seg('n', { bold: true }), seg(' no')]];
+  return <Frame title="Confirm" lines={lines} width={width} height={Math.min(height, lines.length + 2)} />;
+}

@@ -1,0 +1,112 @@
+import { Box, Text } from 'ink';
+import { useRef } from 'react';
+import { useTui, useTuiContext } from '../hooks.ts';
+import { LinesView } from '../components/LineView.tsx';
+import { seg, visibleRange, wrap, type Line } from '../lines.ts';
+import { TimelineLines, frameLines, stackLines, streamingLines } from '../render-lines.ts';
+import type { SessionProjection } from '../projection.ts';
+import { PANE_TITLES, type PaneId } from '../state.ts';
+
+/** A pane: a title row (inverse when focused) and a window of lines that follows new lines unless scrolled. */
+function Pane({ id, width, height, lines, note }: { id: PaneId; width: number; height: number; lines: readonly Line[]; note?: string }) {
+  const { actions, color } = useTuiContext();
+  const focused = useTui((s) => s.focus === id);
+  const scroll = useTui((s) => s.scroll[id]);
+  const contentHeight = Math.max(0, height - 1);
+  // Scroll commands read this at key time: the pane's current size and length.
+  actions.geometry.set(id, { total: lines.length, height: contentHeight });
+  const { start, end } = visibleRange(lines.length, contentHeight, scroll.offset, scroll.follow);
+  const position = lines.length > contentHeight ? ` ${end}/${lines.length}${scroll.follow ? '' : ' (scrolled)'}` : '';
+  const title = ` ${PANE_TITLES[id]}${note === undefined ? '' : ` · ${note}`}${position} `;
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      <Text inverse={focused} bold={focused} dimColor={!focused} wrap="truncate-end">
+        {(focused ? `▌${title}` : ` ${title}`).padEnd(width).slice(0, width)}
+      </Text>
+      <LinesView lines={lines.slice(start, end)} width={width} height={contentHeight} color={color} />
+    </Box>
+  );
+}
+
+export function ConversationPane({ width, height }: { width: number; height: number }) {
+  const projection = useTui((s) => s.open);
+  useTui((s) => s.tick);
+  const cache = useRef<{ id: string; lines: TimelineLines } | null>(null);
+  if (projection === null) return <EmptyPane id="conversation" width={width} height={height} />;
+  if (cache.current?.id !== projection.id) cache.current = { id: projection.id, lines: new TimelineLines() };
+  const lines = cache.current.lines.update(projection, width);
+  const streaming = streamingLines(projection, width);
+  return <Pane id="conversation" width={width} height={height} lines={streaming.length === 0 ? lines : [...lines, ...streaming]} />;
+}
+
+export function FramesPane({ width, height }: { width: number; height: number }) {
+  const projection = useTui((s) => s.open);
+  const selected = useTui((s) => s.selectedConversation);
+  useTui((s) => s.open?.framesVersion);
+  return <Pane id="frames" width={width} height={height} lines={projection === null ? [] : frameLines(projection, selected)} note="▶ working" />;
+}
+
+export function StackPane({ width, height }: { width: number; height: number }) {
+  const projection = useTui((s) => s.open);
+  const selected = useTui((s) => s.selectedConversation);
+  useTui((s) => s.open?.framesVersion);
+  const conv = projection === null ? undefined : projection.conversations.get(selected ?? projection.root ?? '');
+  return <Pane id="stack" width={width} height={height} lines={stackLines(conv)} />;
+}
+
+export function EventsPane({ width, height }: { width: number; height: number }) {
+  const projection = useTui((s) => s.open);
+  useTui((s) => s.open?.eventsVersion);
+  const lines = projection === null ? [] : eventLines(projection);
+  return <Pane id="events" width={width} height={height} lines={lines} />;
+}
+
+function eventLines(projection: SessionProjection): Line[] {
+  return projection.events.map((e): Line => [seg(`${String(e.seq).padStart(5)} `, { dim: true }), seg(`${e.type.padEnd(18)} `, { color: 'blue' }), seg(e.text)]);
+}
+
+function EmptyPane({ id, width, height }: { id: PaneId; width: number; height: number }) {
+  return <Pane id={id} width={width} height={height} lines={[]} />;
+}
+
+/** The line where messages are typed; it turns into the answer prompt when an agent asks something. */
+export function InputBar({ width }: { width: number }) {
+  const { color } = useTuiContext();
+  const focused = useTui((s) => s.focus === 'input');
+  const text = useTui((s) => s.input.text);
+  const cursor = useTui((s) => s.input.cursor);
+  const newAgent = useTui((s) => s.newSessionAgent);
+  const projection = useTui((s) => s.open);
+  useTui((s) => s.open?.framesVersion);
+  const status = useTui((s) => s.open?.status);
+  const question = projection?.firstQuestion();
+  const prompt = question !== undefined ? `${question.agent} asks: ${question.question} › ` : newAgent !== null ? `message to ${newAgent} › ` : '› ';
+  if (!focused) {
+    const idle = question !== undefined ? `${question.agent} asks: ${question.question} — press i to answer` : status === 'running' ? 'agents are working… (i to write the next message)' : 'press i (or Enter) to write a message';
+    return (
+      <Text dimColor={question === undefined} {...(color && question !== undefined ? { color: 'yellow' } : {})} wrap="truncate-end">
+        {` ${idle}`.padEnd(width).slice(0, width)}
+      </Text>
+    );
+  }
+  // Keep the cursor in view: show the end of a long line.
+  const room = Math.max(10, width - prompt.length - 1);
+  const from = Math.max(0, cursor - room + 1);
+  const shown = text.slice(from, from + room);
+  const at = cursor - from;
+  return (
+    <Text wrap="truncate-end">
+      <Text bold {...(color ? { color: question !== undefined ? 'yellow' : 'green' } : {})}>
+        {prompt}
+      </Text>
+      <Text>{shown.slice(0, at)}</Text>
+      <Text inverse>{shown[at] ?? ' '}</Text>
+      <Text>{shown.slice(at + 1)}</Text>
+    </Text>
+  );
+}
+
+/** Wraps a paragraph for an overlay or an empty screen. */
+export function paragraph(text: string, width: number): Line[] {
+  return wrap([seg(text)], width);
+}

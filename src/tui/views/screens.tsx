@@ -1,0 +1,121 @@
+import { Box, Text } from 'ink';
+import { useTui, useTuiContext } from '../hooks.ts';
+import { LinesView } from '../components/LineView.tsx';
+import { Table } from '../components/Table.tsx';
+import { seg, type Line } from '../lines.ts';
+import { sessionLayout } from '../layout.ts';
+import { ConversationPane, EventsPane, FramesPane, InputBar, StackPane, paragraph } from './panes.tsx';
+
+export function SessionScreen({ columns, height }: { columns: number; height: number }) {
+  const conversations = useTui((s) => s.open?.order.length ?? 1);
+  const newAgent = useTui((s) => s.newSessionAgent);
+  const open = useTui((s) => s.open !== null);
+  const { color } = useTuiContext();
+  const layout = sessionLayout(columns, height + 3, conversations);
+  const { panes } = layout;
+  if (!open) {
+    // A new session: its first message starts it.
+    const intro: Line[] = [
+      [seg(`New session with ${newAgent ?? '?'}`, { bold: true })],
+      [],
+      ...paragraph('Type the first message below and press Enter. Esc goes back to the sessions.', columns),
+    ];
+    return (
+      <Box flexDirection="column" height={height + 1}>
+        <LinesView lines={intro} width={columns} height={height} color={color} />
+        <InputBar width={columns} />
+      </Box>
+    );
+  }
+  const right = (
+    <Box flexDirection="column">
+      <FramesPane width={panes.frames.width} height={panes.frames.height} />
+      <StackPane width={panes.stack.width} height={panes.stack.height} />
+    </Box>
+  );
+  return (
+    <Box flexDirection="column" height={height + 1}>
+      {layout.wide ? (
+        <Box flexDirection="row" height={height}>
+          <ConversationPane width={panes.conversation.width} height={panes.conversation.height} />
+          <Separator height={height} />
+          <Box flexDirection="column">
+            {right}
+            <EventsPane width={panes.events.width} height={panes.events.height} />
+          </Box>
+        </Box>
+      ) : (
+        <Box flexDirection="column" height={height}>
+          <ConversationPane width={panes.conversation.width} height={panes.conversation.height} />
+          <Box flexDirection="row">
+            {right}
+            <Separator height={panes.events.height} />
+            <EventsPane width={panes.events.width} height={panes.events.height} />
+          </Box>
+        </Box>
+      )}
+      <InputBar width={columns} />
+    </Box>
+  );
+}
+
+function Separator({ height }: { height: number }) {
+  return (
+    <Box flexDirection="column" width={1} height={height}>
+      {Array.from({ length: height }, (_, i) => (
+        <Text key={i} dimColor>
+          │
+        </Text>
+      ))}
+    </Box>
+  );
+}
+
+export function SessionsScreen({ columns, height }: { columns: number; height: number }) {
+  const sessions = useTui((s) => s.sessions);
+  const cursor = useTui((s) => s.sessionsCursor);
+  const { color } = useTuiContext();
+  if (sessions.length === 0) {
+    const lines: Line[] = [
+      [seg('No sessions yet.', { bold: true })],
+      [],
+      ...paragraph('Press n to start one: pick an agent, type a message, and watch the agents work. Sessions started with p2tui run or p2tui chat in another terminal appear here too, live.', columns),
+    ];
+    return <LinesView lines={lines} width={columns} height={height} color={color} />;
+  }
+  const now = Date.now();
+  const rows = sessions.map((s) => [
+    s.id,
+    s.status,
+    s.agent,
+    s.driver === 'here' ? 'here' : s.driver === 'elsewhere' ? 'other' : '',
+    age(now - s.createdAt),
+    s.title,
+  ]);
+  return (
+    <Table
+      header={['SESSION', 'STATUS', 'AGENT', 'DRIVER', 'STARTED', 'TITLE']}
+      rows={rows}
+      width={columns}
+      height={height}
+      cursor={cursor}
+      color={color}
+      tone={(row, column) => (column === 1 ? statusColor(row[1]!) : undefined)}
+    />
+  );
+}
+
+function statusColor(status: string): 'green' | 'red' | 'yellow' | 'cyan' {
+  if (status === 'finished') return 'green';
+  if (status === 'failed' || status === 'cancelled') return 'red';
+  if (status === 'waiting' || status === 'paused') return 'yellow';
+  return 'cyan';
+}
+
+function age(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}

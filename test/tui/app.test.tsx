@@ -1,0 +1,202 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine } from '../../src/engine/engine.ts';
+import { loadWorkspace } from '../../src/engine/workspace.ts';
+import { createTuiApp, type TuiApp } from '../../src/tui/run.tsx';
+import { KEYS, renderSized, type Rendered } from './render.ts';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) c();
+});
+
+interface Harness {
+  readonly engine: Engine;
+  readonly app: TuiApp;
+  readonly screen: Rendered;
+  quits: number;
+}
+
+/** The TUI over the demo workspace with a fresh database, in a fake terminal of the given size. */
+async function open(size = { columns: 120, rows: 32 }, options: { color?: boolean; db?: string } = {}): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'p2tui-tui-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const workspace = await loadWorkspace(ROOT, { db: options.db ?? join(dir, 'p2tui.db') });
+  const engine = new Engine({ workspace });
+  const harness = { engine, quits: 0 } as Harness;
+  const app = createTuiApp(engine, { ...size, color: options.color ?? true, quit: () => (harness.quits += 1) });
+  const screen = renderSized(app.element, size);
+  app.bridge.start();
+  cleanups.push(() => {
+    screen.unmount();
+    app.dispose();
+    engine.close();
+  });
+  return Object.assign(harness, { app, screen });
+}
+
+/** Starts a session through the keyboard: n, pick the agent, type, Enter. */
+async function startSession(h: Harness, agentIndex: number, message: string): Promise<void> {
+  await h.screen.press('n');
+  await h.screen.waitFor('choose an agent');
+  for (let i = 0; i < agentIndex; i++) await h.screen.press('j');
+  await h.screen.press(KEYS.enter);
+  await h.screen.waitFor('message to ');
+  await h.screen.press(message, KEYS.enter);
+}
+
+const DEMO = "What's the weather in Paris and who leads the Premier League?";
+
+describe('the TUI', () => {
+  it('opens on the sessions list with the keys that work there', async () => {
+    const h = await open();
+    const frame = await h.screen.waitFor('No sessions yet');
+    expect(frame).toContain('n new session');
+    expect(frame).toContain('? help');
+    expect(frame).toContain('scripted/default (simulated)');
+    expect(frame.split('\n')).toHaveLength(32);
+  });
+
+  it('starts a session with a chosen agent and shows delegation, the stack and the answer as they happen', async () => {
+    const h = await open();
+    await h.screen.waitFor('No sessions yet');
+    await startSession(h, 0, DEMO);
+    await h.screen.waitFor('In short:');
+    const frame = await h.screen.waitFor('session finished');
+    expect(frame).toContain('you What');
+    expect(frame).toContain('agent_alpha ⇢ delegate to agent_helper');
+    // Delegated conversations are indented under their caller.
+    expect(frame).toMatch(/\n {2}agent_helper → get_weather/);
+    expect(frame).toMatch(/agent_helper finished/);
+    expect(frame).toMatch(/#\d+\s+agent_call\s+→ agent_helper/);
+    expect(frame).toContain('session finished');
+    expect(frame).toMatch(/6 steps · 1\.1k tok · \$0\.0002\d sim/);
+  });
+
+  it('moves focus with Tab and the number keys, and shows which pane has it', async () => {
+    const h = await open();
+    await startSession(h, 1, 'Calculate 6 * 7');
+    await h.screen.waitFor('6 * 7 = 42.');
+    await h.screen.press(KEYS.escape); // leave the input
+    expect(h.screen.frame()).toContain('▌ Conversation');
+    await h.screen.press(KEYS.tab);
+    expect(h.screen.frame()).toContain('▌ Frames');
+    await h.screen.press('4');
+    expect(h.screen.frame()).toContain('▌ Events');
+    await h.screen.press(KEYS.shiftTab);
+    expect(h.screen.frame()).toContain('▌ Stack');
+    expect(h.app.store.get().focus).toBe('stack');
+  });
+
+  it('answers an agent question in place', async () => {
+    const h = await open();
+    await startSession(h, 2, 'What is the weather like?');
+    await h.screen.waitFor('agent_helper asks: Which location should I use for get weather? ›');
+    await h.screen.press('Oslo', KEYS.enter);
+    const frame = await h.screen.waitFor('Oslo: 4 °C, snow showers.');
+    expect(frame).toContain('← answer: Oslo');
+  });
+
+  it('shows help built from the key registry, and closes it with Esc', async () => {
+    const h = await open();
+    await h.screen.waitFor('No sessions yet');
+    await h.screen.press('?');
+    const frame = await h.screen.waitFor('Keys (Esc closes)');
+    expect(frame).toContain('Sessions list');
+    expect(frame).toMatch(/n\s+new session/);
+    await h.screen.press(KEYS.escape);
+    await h.screen.waitFor('No sessions yet');
+  });
+
+  it('runs the CLI commands in the : palette, with completion', async () => {
+    const h = await open();
+    await h.screen.waitFor('No sessions yet');
+    await h.screen.press(':');
+    await h.screen.waitFor('Command palette');
+    await h.screen.press('agents l', KEYS.tab);
+    expect(h.screen.frame()).toContain(': agents list');
+    await h.screen.press(KEYS.enter);
+    const frame = await h.screen.waitFor('DELEGATES TO');
+    expect(frame).toMatch(/agent_alpha\s+scripted\/default/);
+    await h.screen.press(KEYS.escape);
+    await h.screen.waitFor('No sessions yet');
+  });
+
+  it('handles several keys that arrive in one chunk, each of them', async () => {
+    const h = await open();
+    for (let i = 0; i < 4; i++) {
+      const runtime = h.engine.start({ agent: 'agent_beta', message: `Calculate ${i} + 1`, source: 'api', options: h.engine.sessionOptions({ temperature: 0 }) });
+      await runtime.idle();
+    }
+    h.app.bridge.refreshSessions();
+    await h.screen.waitFor(/Calculate 0 \+ 1/);
+    await h.screen.press('jjj');
+    expect(h.app.store.get().sessionsCursor).toBe(3);
+  });
+
+  it('follows a session another process drives, live, and lists it as driven elsewhere', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'p2tui-tui-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const db = join(dir, 'p2tui.db');
+    const h = await open({ columns: 120, rows: 32 }, { db });
+    // Another engine on the same database stands for another p2tui process.
+    const other = new Engine({ workspace: await loadWorkspace(ROOT, { db }) });
+    cleanups.push(() => other.close());
+    const runtime = other.start({ agent: 'agent_alpha', message: DEMO, source: 'run', options: other.sessionOptions({ model: 'scripted/slow', temperature: 0 }) });
+    await h.screen.waitFor(runtime.id);
+    await h.screen.press(KEYS.enter);
+    await h.screen.waitFor('driven by another process');
+    const frame = await h.screen.waitFor('In short:', 8000);
+    expect(frame).toContain('agent_alpha ⇠ agent_beta: Manchester City leads the Premier League.');
+  });
+
+  it('re-lays out on resize, from wide to the 80×24 minimum and below', async () => {
+    const h = await open({ columns: 120, rows: 32 });
+    await startSession(h, 1, 'Calculate 2 + 2');
+    await h.screen.waitFor('2 + 2 = 4.');
+    const wide = h.screen.frame().split('\n');
+    expect(wide[1]).toMatch(/Conversation.*│.*Frames/);
+    await h.screen.resize(80, 24);
+    const narrow = await h.screen.waitFor((f) => f.split('\n').length === 24);
+    expect(narrow.split('\n')[1]).toMatch(/Conversation/);
+    expect(narrow.split('\n')[1]).not.toContain('Frames');
+    expect(narrow).toMatch(/Frames.*│.*Events/);
+    await h.screen.resize(60, 20);
+    await h.screen.waitFor('needs a terminal of at least 80×24; this one is 60×20');
+  });
+
+  it('without colour (NO_COLOR) draws no colour codes, but keeps the focus marker', async () => {
+    const h = await open({ columns: 100, rows: 30 }, { color: false });
+    await startSession(h, 1, 'Calculate 1 + 1');
+    await h.screen.waitFor('1 + 1 = 2.');
+    expect(h.screen.rawFrame()).not.toMatch(/\u001b\[3[1-7]m/);
+    const colored = await open({ columns: 100, rows: 30 }, { color: true });
+    await startSession(colored, 1, 'Calculate 1 + 1');
+    await colored.screen.waitFor('1 + 1 = 2.');
+    expect(colored.screen.rawFrame()).toMatch(/\u001b\[3[1-7]m/);
+  });
+
+  it('quits on a second Ctrl-C, and says so after the first', async () => {
+    const h = await open();
+    await h.screen.waitFor('No sessions yet');
+    await h.screen.press(KEYS.ctrlC);
+    expect(h.screen.frame()).toContain('press Ctrl-C again to quit');
+    expect(h.quits).toBe(0);
+    await h.screen.press(KEYS.ctrlC);
+    expect(h.quits).toBe(1);
+  });
+
+  it('goes back to the sessions with Esc and reopens a session with Enter', async () => {
+    const h = await open();
+    await startSession(h, 1, 'Calculate 3 * 3');
+    await h.screen.waitFor('3 * 3 = 9.');
+    await h.screen.press(KEYS.escape, KEYS.escape);
+    await h.screen.waitFor(/SESSION\s+STATUS\s+AGENT/);
+    expect(h.screen.frame()).toMatch(/finished\s+agent_beta\s+here/);
+    await h.screen.press(KEYS.enter);
+    await h.screen.waitFor('3 * 3 = 9.');
+  });
+});
