@@ -365,8 +365,7 @@ export class SessionRuntime {
     const modelCall = newModelCallId();
     this.totalSteps += 1;
     conv.steps = call.ordinal;
-    const streaming = ctx.bus.hasDeltaListeners;
-    if (streaming) ctx.bus.emit({ type: 'step.started', session: this.id, conversation: conv.id, agent: conv.agent, ordinal: call.ordinal });
+    if (ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'step.started', session: this.id, conversation: conv.id, agent: conv.agent, ordinal: call.ordinal });
     const timeoutMs = conv.persona.policies.model_timeout_ms;
     // The conversation's signal is aborted by a cancel of the session as well as of the conversation alone.
     const convAbort = conv.abort.signal;
@@ -388,7 +387,10 @@ export class SessionRuntime {
         modelStarted = performance.now();
         return call.provider.complete(call.request, {
           signal: callAbort.signal,
-          ...(streaming ? { onDelta: (d) => 'text' in d && ctx.bus.emit({ type: 'delta', session: this.id, conversation: conv.id, agent: conv.agent, modelCall, text: d.text }) } : {}),
+          // Always offered: a listener may arrive while the model is working (a TUI opening the session).
+          onDelta: (d) => {
+            if ('text' in d && ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'delta', session: this.id, conversation: conv.id, agent: conv.agent, modelCall, text: d.text });
+          },
         });
       });
     } catch (error) {
@@ -409,7 +411,7 @@ export class SessionRuntime {
     }
     modelDone();
     const modelMs = performance.now() - modelStarted;
-    if (streaming) ctx.bus.emit({ type: 'stream.end', session: this.id, conversation: conv.id, modelCall });
+    if (ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'stream.end', session: this.id, conversation: conv.id, modelCall });
     if (this.abort.signal.aborted || convAbort.aborted || !steppable(conv)) {
       // The conversation was cancelled (a delegation timeout, say) while the model worked: drop the answer.
       this.totalSteps -= 1;

@@ -347,7 +347,7 @@ export function hints(s: TuiState): string[] {
   const scopes = activeScopes(s);
   const seen = new Set<string>();
   return COMMANDS.filter((c) => c.hint !== undefined && scopes.includes(c.scope) && (c.when?.(s) ?? true))
-    .sort((x, y) => scopes.indexOf(x.scope) - scopes.indexOf(y.scope) || x.hint! - y.hint!)
+    .sort((x, y) => x.hint! - y.hint! || scopes.indexOf(x.scope) - scopes.indexOf(y.scope))
     .filter((c) => !seen.has(c.keys[0]!) && seen.add(c.keys[0]!))
     .map((c) => `${keyLabel(c.keys[0]!)} ${c.title}`);
 }

@@ -65,6 +65,8 @@ export class SessionProjection {
   /** Timeline items dropped from the front to stay bounded. */
   dropped = 0;
   readonly events: EventLine[] = [];
+  /** Model calls already committed (deltas can arrive after their entry, on another channel). */
+  private readonly closedCalls = new Set<string>();
   /** Text of replies still streaming, by conversation. */
   readonly streaming = new Map<string, { modelCall: string; text: string }>();
   readonly usage: Usage = { calls: 0, tokensIn: 0, tokensOut: 0, costUsd: 0, simulated: false, lastModel: null };
@@ -118,6 +120,13 @@ export class SessionProjection {
       }
       case 'model.call': {
         const conv = this.conversations.get(event.conversation ?? '');
+        // Its entries are committed with it: streaming text of this call is done, even if late deltas still arrive.
+        this.closedCalls.add(event.payload.id);
+        if (this.closedCalls.size > 1000) this.closedCalls.delete(this.closedCalls.values().next().value!);
+        if (this.streaming.get(event.conversation ?? '')?.modelCall === event.payload.id) {
+          this.streaming.delete(event.conversation ?? '');
+          this.streamVersion += 1;
+        }
         if (event.payload.status === 'ok') {
           this.usage.calls += 1;
           if (conv !== undefined) conv.steps += 1;
@@ -141,6 +150,7 @@ export class SessionProjection {
   /** Streaming text (ephemeral): shown under its conversation until the committed entry replaces it. */
   applyDelta(event: EphemeralEvent): void {
     if (event.type === 'delta') {
+      if (this.closedCalls.has(event.modelCall)) return;
       const current = this.streaming.get(event.conversation);
       const text = current?.modelCall === event.modelCall ? current.text + event.text : event.text;
       this.streaming.set(event.conversation, { modelCall: event.modelCall, text });

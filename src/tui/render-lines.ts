@@ -96,9 +96,7 @@ export function frameLines(projection: SessionProjection, selected: string | nul
 /** The interaction stack of one conversation: every entry with its index and the state it left. */
 export function stackLines(conv: ConversationView | undefined): Line[] {
   if (conv === undefined) return [[seg('no conversation selected', { dim: true })]];
-  const header: Line = [seg(`${conv.agent} `, { bold: true }), seg(`${conv.parent === null ? 'root' : conv.path} · ${conv.state.phase} · ${conv.entries.length} entries`, { dim: true })];
   return [
-    header,
     ...conv.entries.map((e, i): Line => [seg(`#${String(i).padEnd(3)} `, { dim: true }), seg(e.kind.padEnd(19), { color: kindColor(e.kind) }), seg(describeEntry(e).replace(/\s+/g, ' '))]),
   ];
 }

@@ -6,6 +6,21 @@ import { Engine } from '../../src/engine/engine.ts';
 import { loadWorkspace } from '../../src/engine/workspace.ts';
 import { createTuiApp, type TuiApp } from '../../src/tui/run.tsx';
 import { KEYS, renderSized, type Rendered } from './render.ts';
+import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../../src/models/provider.ts';
+
+/** A model that streams its reply a word at a time, slowly enough to see it arrive. */
+class DripProvider implements ModelProvider {
+  readonly id = 'drip';
+  readonly simulated = true;
+  async complete(_request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
+    const words = 'the reply arrives one word at a time while you watch'.split(' ');
+    for (const word of words) {
+      options.onDelta?.({ text: `${word} ` });
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    return { text: words.join(' '), toolCalls: [], usage: { inputTokens: 10, outputTokens: 10, estimated: true }, finishReason: 'stop' };
+  }
+}
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const cleanups: (() => void)[] = [];
@@ -21,10 +36,10 @@ interface Harness {
 }
 
 /** The TUI over the demo workspace with a fresh database, in a fake terminal of the given size. */
-async function open(size = { columns: 120, rows: 32 }, options: { color?: boolean; db?: string } = {}): Promise<Harness> {
+async function open(size = { columns: 120, rows: 32 }, options: { color?: boolean; db?: string; providers?: ModelProvider[] } = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'p2tui-tui-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const workspace = await loadWorkspace(ROOT, { db: options.db ?? join(dir, 'p2tui.db') });
+  const workspace = await loadWorkspace(ROOT, { db: options.db ?? join(dir, 'p2tui.db'), configure: (providers) => options.providers?.forEach((p) => providers.register(p)) });
   const engine = new Engine({ workspace });
   const harness = { engine, quits: 0 } as Harness;
   const app = createTuiApp(engine, { ...size, color: options.color ?? true, quit: () => (harness.quits += 1) });
@@ -179,6 +194,31 @@ describe('the TUI', () => {
     await startSession(colored, 1, 'Calculate 1 + 1');
     await colored.screen.waitFor('1 + 1 = 2.');
     expect(colored.screen.rawFrame()).toMatch(COLOUR_CODE);
+  });
+
+  it('shows a reply while it streams, then the committed message in its place', async () => {
+    const h = await open({ columns: 120, rows: 32 }, { providers: [new DripProvider()] });
+    await h.screen.waitFor('No sessions yet');
+    const runtime = h.engine.start({ agent: 'agent_beta', message: 'tell me', source: 'api', options: h.engine.sessionOptions({ model: 'drip/x' }) });
+    h.app.bridge.open(runtime.id);
+    const partial = await h.screen.waitFor(/agent_beta the reply arrives .*▍/);
+    expect(partial).not.toContain('while you watch');
+    const done = await h.screen.waitFor('session finished');
+    expect(done).toContain('agent_beta the reply arrives one word at a time while you watch');
+    expect(done).not.toContain('▍');
+  });
+
+  it('cancels the open session after a confirmation', async () => {
+    const h = await open();
+    await h.screen.waitFor('No sessions yet');
+    const runtime = h.engine.start({ agent: 'agent_alpha', message: DEMO, source: 'api', options: h.engine.sessionOptions({ model: 'scripted/slow' }) });
+    h.app.bridge.open(runtime.id);
+    await h.screen.waitFor('delegate to');
+    await h.screen.press(KEYS.escape, 'c');
+    await h.screen.waitFor('Cancel session');
+    await h.screen.press('y');
+    const frame = await h.screen.waitFor('session cancelled');
+    expect(frame).toContain('E_CANCELLED');
   });
 
   it('quits on a second Ctrl-C, and says so after the first', async () => {

@@ -51,7 +51,8 @@ export function StackPane({ width, height }: { width: number; height: number }) 
   const selected = useTui((s) => s.selectedConversation);
   useTui((s) => s.open?.framesVersion);
   const conv = projection === null ? undefined : projection.conversations.get(selected ?? projection.root ?? '');
-  return <Pane id="stack" width={width} height={height} lines={stackLines(conv)} />;
+  const note = conv === undefined ? undefined : `${conv.agent} · ${conv.parent === null ? 'root' : conv.path} · ${conv.state.phase}`;
+  return <Pane id="stack" width={width} height={height} lines={stackLines(conv)} {...(note === undefined ? {} : { note })} />;
 }
 
 export function EventsPane({ width, height }: { width: number; height: number }) {
