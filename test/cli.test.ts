@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { tempWorkspace, type TempWorkspace } from './helpers/workspace.ts';
+import { childEnv } from './helpers/child-env.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const MAIN = join(ROOT, 'src/cli/main.ts');
@@ -24,7 +25,7 @@ function p2tui(args: string[], options: { cwd?: string; input?: string; env?: Re
     cwd: options.cwd ?? ROOT,
     input: options.input ?? '',
     encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    env: childEnv(options.env),
     timeout: 60_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -228,7 +229,7 @@ describe('p2tui CLI', () => {
     });
     ws.write('personas/slow.yaml', "id: slow\ndescription: Slow.\ntemperature: 0\nscript:\n  - when: '.'\n    steps:\n      - { ask: 'first?' }\n      - { ask: 'second?' }\n      - { ask: 'third?' }\n      - { ask: 'fourth?' }\n      - { ask: 'fifth?' }\n      - { reply: done }\n");
     const db = join(ws.dir, 'p2tui.db');
-    const child = spawn(process.execPath, [MAIN, 'run', 'slow', 'go', '--approval', 'approve', '--workspace', ws.dir, '--db', db], { env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [MAIN, 'run', 'slow', 'go', '--approval', 'approve', '--workspace', ws.dir, '--db', db], { env: childEnv() });
     cleanups.push(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -236,7 +237,7 @@ describe('p2tui CLI', () => {
     while (!out.includes('session s_')) await new Promise((r) => setTimeout(r, 20));
     const id = /session (s_\w+)/.exec(out)![1]!;
     await new Promise((r) => setTimeout(r, 200));
-    const watcher = spawn(process.execPath, [MAIN, 'session', 'watch', id, '--until-done', '--workspace', ws.dir, '--db', db], { env: { ...process.env, NO_COLOR: '1' } });
+    const watcher = spawn(process.execPath, [MAIN, 'session', 'watch', id, '--until-done', '--workspace', ws.dir, '--db', db], { env: childEnv() });
     cleanups.push(() => watcher.kill('SIGKILL'));
     let watched = '';
     watcher.stdout.on('data', (d: Buffer) => (watched += d.toString()));
@@ -254,7 +255,7 @@ describe('p2tui CLI', () => {
 
   it('watching a session whose driver was killed says how to continue it, instead of waiting forever', async () => {
     const db = tempDb();
-    const child = spawn(process.execPath, [MAIN, 'run', 'agent_alpha', "What's the weather in Paris and who leads the Premier League?", '--model', 'scripted/slow', '--temperature', '0', '--db', db], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [MAIN, 'run', 'agent_alpha', "What's the weather in Paris and who leads the Premier League?", '--model', 'scripted/slow', '--temperature', '0', '--db', db], { cwd: ROOT, env: childEnv() });
     cleanups.push(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -311,19 +312,26 @@ describe('p2tui CLI', () => {
   });
 
   it('a session paused from another terminal waits, and goes on when resumed from another', async () => {
-    const db = tempDb();
-    const child = spawn(process.execPath, [MAIN, 'run', 'agent_alpha', "What's the weather in Paris and who leads the Premier League?", '--model', 'scripted/slow', '--temperature', '0', '--db', db], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
+    // The demo cast at one second per model call, so the pause (a process start away) lands mid-delegation
+    // however loaded the machine is.
+    const ws = workspace({ 'p2tui.yaml': 'providers:\n  scripted:\n    latency_ms: 1000\n' });
+    cpSync(join(ROOT, 'personas'), join(ws.dir, 'personas'), { recursive: true });
+    cpSync(join(ROOT, 'tools'), join(ws.dir, 'tools'), { recursive: true });
+    const db = join(ws.dir, 'p2tui.db');
+    const inWs = (args: string[]): Result => p2tui([...args, '--workspace', ws.dir, '--db', db]);
+    const child = spawn(process.execPath, [MAIN, 'run', 'agent_alpha', "What's the weather in Paris and who leads the Premier League?", '--temperature', '0', '--workspace', ws.dir, '--db', db], { env: childEnv() });
     cleanups.push(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     while (!out.includes('→ delegate to')) await new Promise((r) => setTimeout(r, 20));
-    const pause = demo(['session', 'pause', 'last'], db);
+    const pause = inWs(['session', 'pause', 'last']);
     expect(pause.stdout).toMatch(/to pause; the session is now paused/);
-    await new Promise((r) => setTimeout(r, 800));
+    while (!out.includes('paused; continue with')) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 1500));
     expect(out).toContain('paused; continue with: p2tui session resume');
     expect(out).not.toContain('In short');
-    const resume = demo(['session', 'resume', 'last'], db);
+    const resume = inWs(['session', 'resume', 'last']);
     expect(resume.stdout).toMatch(/to resume; the session is now running/);
     expect(await exited).toBe(0);
     expect(out).toContain('In short: Paris: 22 °C, partly cloudy; Manchester City leads the Premier League.');

@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempWorkspace } from './helpers/workspace.ts';
+import { childEnv } from './helpers/child-env.ts';
 import { Store } from '../src/store/store.ts';
 import { readSession } from '../src/commands/session-view.ts';
 import { INITIAL_STATE, apply } from '../src/engine/fsm.ts';
@@ -82,7 +83,7 @@ script:
 afterAll(() => ws.cleanup());
 
 const db = join(ws.dir, 'crash.db');
-const env = { ...process.env, NO_COLOR: '1' };
+const env = childEnv();
 
 /** Starts a run, kills it with SIGKILL `delayMs` after its session started, and returns the session id. */
 async function runAndKill(delayMs: number): Promise<{ id: string; finishedBeforeKill: boolean }> {

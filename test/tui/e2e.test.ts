@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type IPty } from '@lydell/node-pty';
 import xterm from '@xterm/headless';
+import { childEnv } from '../helpers/child-env.ts';
 
 /**
  * End to end, the way a person uses it: the built `p2tui` binary in a real pseudo-terminal of a fixed size, its
@@ -53,7 +54,7 @@ function start(columns: number, rows: number, extraArgs: string[] = []): Tui {
     rows,
     cwd: ROOT,
     // Ink renders nothing live when it believes it runs in CI.
-    env: { ...process.env, CI: 'false', CONTINUOUS_INTEGRATION: 'false', TERM: 'xterm-256color' },
+    env: childEnv({ CI: 'false', CONTINUOUS_INTEGRATION: 'false', TERM: 'xterm-256color' }, { color: true }),
   });
   pty.onData((data) => {
     raw += data;

@@ -135,13 +135,15 @@ function roundsOf(step: ScriptStep): number {
   return 'repeat' in step && step.repeat !== undefined ? step.repeat : 1;
 }
 
-function callOf(item: ScriptCallItem, vars: Record<string, string>): PlannedCall {
+type Vars = (name: string) => string | undefined;
+
+function callOf(item: ScriptCallItem, vars: Vars): PlannedCall {
   if ('call' in item) return { name: item.call, args: fillArgs(item.args ?? {}, vars) };
   if ('delegate' in item) return { name: 'delegate', args: { agent: item.delegate, message: fillTemplate(item.message, vars) } };
   return { name: 'ask_user', args: { question: fillTemplate(item.ask, vars) } };
 }
 
-function fillArgs(args: Record<string, unknown>, vars: Record<string, string>): JsonObject {
+function fillArgs(args: Record<string, unknown>, vars: Vars): JsonObject {
   const out: JsonObject = {};
   for (const [k, v] of Object.entries(args)) {
     if (typeof v === 'string') {
@@ -153,16 +155,31 @@ function fillArgs(args: Record<string, unknown>, vars: Record<string, string>): 
   return out;
 }
 
-function variables(ctx: Context, groups: Record<string, string | undefined>, used: number): Record<string, string> {
-  const vars: Record<string, string> = {
-    task: ctx.task,
-    agent: ctx.hints.agent,
-    round: String(used),
-    result: ctx.lastResults.map((m) => describeResult(m).text).join('; '),
-    answer: lastAnswer(ctx.request.messages, ctx.hints.taskIndex) ?? '',
+/** Template variables, computed when a template asks for them (the result and answer scan the transcript). */
+function variables(ctx: Context, groups: Record<string, string | undefined>, used: number): (name: string) => string | undefined {
+  const cache = new Map<string, string | undefined>();
+  const compute = (name: string): string | undefined => {
+    const group = groups[name];
+    if (group !== undefined) return group.trim();
+    switch (name) {
+      case 'task':
+        return ctx.task;
+      case 'agent':
+        return ctx.hints.agent;
+      case 'round':
+        return String(used);
+      case 'result':
+        return ctx.lastResults.map((m) => describeResult(m).text).join('; ');
+      case 'answer':
+        return lastAnswer(ctx.request.messages, ctx.hints.taskIndex) ?? '';
+      default:
+        return undefined;
+    }
   };
-  for (const [k, v] of Object.entries(groups)) if (v !== undefined) vars[k] = v.trim();
-  return vars;
+  return (name) => {
+    if (!cache.has(name)) cache.set(name, compute(name));
+    return cache.get(name);
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

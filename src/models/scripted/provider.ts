@@ -39,11 +39,19 @@ export class ScriptedProvider implements ModelProvider {
       arguments: canonicalJson(call.args),
     }));
     const latency = request.model === 'slow' ? Math.max(this.latencyMs, SLOW_LATENCY_MS) : this.latencyMs;
-    if (latency > 0) await sleep(latency, options.signal);
-    if (options.onDelta !== undefined) {
-      for (const chunk of chunks(action.text)) options.onDelta({ text: chunk });
-      for (const call of toolCalls) options.onDelta({ toolCall: { id: call.id, name: call.name, argumentsDelta: call.arguments } });
+    if (latency > 0) {
+      // With a latency, the reply streams over it a word at a time, as a real model's would.
+      const parts = chunks(action.text);
+      const pause = latency / Math.max(1, parts.length + 1);
+      await sleep(pause, options.signal);
+      for (const part of parts) {
+        options.onDelta?.({ text: part });
+        await sleep(pause, options.signal);
+      }
+    } else if (action.text !== '') {
+      options.onDelta?.({ text: action.text });
     }
+    if (options.onDelta !== undefined) for (const call of toolCalls) options.onDelta({ toolCall: { id: call.id, name: call.name, argumentsDelta: call.arguments } });
     const outputTokens = estimateTokens(action.text) + toolCalls.reduce((n, c) => n + estimateTokens(c.name) + estimateTokens(c.arguments), 0);
     return {
       text: action.text,

@@ -38,8 +38,11 @@ export function templateVars(text: string): string[] {
   return [...text.matchAll(/\{\{\s*([A-Za-z_][\w]*)\s*\}\}/g)].map((m) => m[1]!);
 }
 
-export function fillTemplate(text: string, vars: Readonly<Record<string, string>>): string {
-  return text.replace(/\{\{\s*([A-Za-z_][\w]*)\s*\}\}/g, (_, name: string) => vars[name] ?? '');
+/** Fills `{{name}}` placeholders; `vars` may be a lookup, so costly values are computed only when used. */
+export function fillTemplate(text: string, vars: Readonly<Record<string, string>> | ((name: string) => string | undefined)): string {
+  if (!text.includes('{{')) return text;
+  const lookup = typeof vars === 'function' ? vars : (name: string) => vars[name];
+  return text.replace(/\{\{\s*([A-Za-z_][\w]*)\s*\}\}/g, (_, name: string) => lookup(name) ?? '');
 }
 
 /** Named capture groups of a rule's pattern. */
