@@ -1,6 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+// Tests choose colour themselves (FORCE_COLOR below; NO_COLOR for the processes they start): an ambient NO_COLOR,
+// as CI machines set, would only make Node warn in every worker that it is overridden.
+delete process.env['NO_COLOR'];
+
 export default defineConfig({
   // Workspace tools import 'p2tui'; outside vitest a Node resolve hook maps it (src/tools/resolution.ts), inside
   // vitest its module runner resolves it, so tell it where p2tui is.

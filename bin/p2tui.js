@@ -3,6 +3,7 @@
 // crash (better-sqlite3 13 segfaults on Node 20).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import * as nodeModule from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 var REQUIRED = [22, 12];
@@ -27,10 +28,16 @@ if (!features.typescript && !process.env.P2TUI_REEXEC) {
   process.exit(result.status === null ? 1 : result.status);
 }
 
+// Compiled code is cached on disk (in the system's temp folder) from the second start on: the TUI opens sooner.
+if (typeof nodeModule.enableCompileCache === 'function') nodeModule.enableCompileCache();
+
 var entry = new URL('../dist/cli/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(entry))) {
   process.stderr.write('p2tui is not built yet: run `npm install` (or `npm run build`) in ' + fileURLToPath(new URL('..', import.meta.url)) + '\n');
   process.exit(1);
 }
+// React's development build (the default when NODE_ENV is unset) renders several times slower and is meant for
+// React's own tests; the TUI is an application.
+if (process.env.NODE_ENV === undefined) process.env.NODE_ENV = 'production';
 var cli = await import(entry.href);
 process.exitCode = await cli.main(process.argv.slice(2));

@@ -52,12 +52,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         output.warn('(The full-screen TUI opens when p2tui runs in a terminal; here stdin or stdout is not one.)');
         return EXIT.ok;
       }
+      // Ink and React take a third of a second to load: start now, alongside the workspace.
+      const tuiModule = import('../tui/run.tsx');
+      tuiModule.catch(() => undefined); // awaited below; this only keeps a failure meanwhile from counting as unhandled
       const options = parseCommandLine(TUI_COMMAND, argv);
       const workspaceDir = resolve((options.options['workspace'] as string | undefined) ?? process.env['P2TUI_WORKSPACE'] ?? process.cwd());
       const db = options.options['db'] as string | undefined;
       const workspace = await loadWorkspace(workspaceDir, db === undefined ? {} : { db: resolve(db) });
       engine = new Engine({ workspace, appVersion: VERSION });
-      const { runTui } = await import('../tui/run.tsx');
+      const { runTui } = await tuiModule;
       process.off('SIGINT', onSigint);
       return await runTui({ engine, color: process.env['NO_COLOR'] === undefined && !argv.includes('--no-color'), logFile: join(dirname(engine.store.path), 'tui.log') });
     }

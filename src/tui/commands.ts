@@ -168,7 +168,7 @@ export const COMMANDS: readonly TuiCommand[] = [
   // The message input
   {
     id: 'input-submit',
-    title: 'send (or answer the question)',
+    title: 'send / answer',
     keys: ['enter'],
     scope: 'input',
     hint: 0,

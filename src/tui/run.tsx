@@ -123,10 +123,14 @@ export async function runTui(options: TuiOptions): Promise<number> {
   process.on('SIGTERM', quit);
   process.on('SIGHUP', quit);
   process.on('SIGINT', quit);
+  const stdin = options.stdin ?? process.stdin;
+  // Raw mode from the start: Ink turns it on only once its first frame is drawn, and a Ctrl-C typed in between would
+  // reach the terminal driver as SIGINT and quit at once instead of asking for a second press.
+  if (stdin.isTTY) stdin.setRawMode(true);
   try {
     instance = render(app.element, {
       stdout,
-      stdin: options.stdin ?? process.stdin,
+      stdin,
       alternateScreen: true,
       incrementalRendering: true,
       // Keys, Ctrl-C included, go through our own command registry.
@@ -134,11 +138,14 @@ export async function runTui(options: TuiOptions): Promise<number> {
       patchConsole: false,
       // A user with CI set in their shell still gets a live screen in a real terminal.
       interactive: true,
-      maxFps: 30,
+      // Engine updates reach React at most ~30 times a second (the store coalesces them); this cap is for the
+      // rest, so a key pressed just after an engine frame waits at most 16 ms, not 33.
+      maxFps: 60,
     });
     app.bridge.start();
     await instance.waitUntilExit();
   } finally {
+    if (stdin.isTTY) stdin.setRawMode(false);
     app.dispose();
     process.off('uncaughtException', crash);
     process.off('unhandledRejection', crash);

@@ -99,6 +99,8 @@ describe('the TUI', () => {
     await h.screen.waitFor('6 * 7 = 42.');
     await h.screen.press(KEYS.escape); // leave the input
     expect(h.screen.frame()).toContain('▌ Conversation');
+    // The status bar keeps `? help` even when the pane's own keys fill it.
+    expect(h.screen.frame().split('\n').at(-1)).toMatch(/Tab next pane .*\? help/);
     await h.screen.press(KEYS.tab);
     expect(h.screen.frame()).toContain('▌ Frames');
     await h.screen.press('4');

@@ -52,14 +52,19 @@ export function StatusBar({ width }: { width: number }) {
   );
 }
 
+/** As many hints as fit, in priority order; `? help` always keeps its place at the end when it applies. */
 function fitHints(all: readonly string[], room: number): string {
+  const help = all.find((h) => h.startsWith('? '));
+  const budget = help === undefined ? room : room - help.length - 2;
   let out = '';
   for (const h of all) {
+    if (h === help) continue;
     const next = out === '' ? h : `${out}  ${h}`;
-    if (next.length > room) break;
+    if (next.length > budget) break;
     out = next;
   }
-  return out;
+  if (help === undefined) return out;
+  return out === '' ? help : `${out}  ${help}`;
 }
 
 function compact(n: number): string {

@@ -43,7 +43,9 @@ export function FramesPane({ width, height }: { width: number; height: number })
   const projection = useTui((s) => s.open);
   const selected = useTui((s) => s.selectedConversation);
   useTui((s) => s.open?.framesVersion);
-  return <Pane id="frames" width={width} height={height} lines={projection === null ? [] : frameLines(projection, selected)} note="▶ working" />;
+  // The title counts the frames marked ▶ (working now), so the marker explains itself.
+  const working = projection === null ? 0 : projection.order.filter((id) => projection.isActive(projection.conversations.get(id)!)).length;
+  return <Pane id="frames" width={width} height={height} lines={projection === null ? [] : frameLines(projection, selected)} {...(working > 0 ? { note: `▶ ${working} working` } : {})} />;
 }
 
 export function StackPane({ width, height }: { width: number; height: number }) {

@@ -1,0 +1,404 @@
+/**
+ * `npm run bench` (second part): TUI figures recorded in BENCHMARKS.md, all at a 160×48 terminal.
+ *
+ *   first frame   `npx p2tui` (and `node bin/p2tui.js`) in a real pseudo-terminal: spawn to the sessions screen
+ *   frame time    a 10,000-entry conversation open, scrolled a line at a time: React + Ink work per frame
+ *   key → frame   keypress written to the pty until the terminal receives the frame it caused
+ *   flood         a model streaming 1,000 deltas per second for 5 s into the open session: frames per second,
+ *                 keypress-to-frame while it streams, event-loop delay, and that nothing was dropped
+ *
+ * Needs the build (`npm run build`; `npm run bench` builds first). Run: npm run bench [-- --quick];
+ * `node scripts/bench-tui.ts --only=first|frame|key|flood` runs one part.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { stripVTControlCharacters } from 'node:util';
+import { spawn, type IPty } from '@lydell/node-pty';
+import xterm from '@xterm/headless';
+import type { Engine as EngineType } from '../dist/engine/engine.js';
+import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../dist/models/provider.js';
+import type { TuiApp } from '../dist/tui/run.js';
+
+// As the bin does: React's production build (the development build is several times slower per render).
+process.env['NODE_ENV'] ??= 'production';
+const { render } = await import('ink');
+// From the build: Node runs TypeScript here by stripping types, which does not cover the TUI's .tsx.
+const { Engine } = await import('../dist/engine/engine.js');
+const { loadWorkspace } = await import('../dist/engine/workspace.js');
+const { createTuiApp } = await import('../dist/tui/run.js');
+
+const quick = process.argv.includes('--quick');
+const ROOT = new URL('..', import.meta.url).pathname;
+const COLUMNS = 160;
+const ROWS = 48;
+const ENTRIES = 10_000;
+
+const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+function percentile(xs: readonly number[], p: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+const stats = (xs: readonly number[]): string => `median ${fmt(percentile(xs, 50), 1)} ms, p95 ${fmt(percentile(xs, 95), 1)} ms, max ${fmt(Math.max(...xs), 1)} ms (n=${xs.length})`;
+
+/** A model that streams `perSecond` text deltas for `seconds`, in 10 ms batches, then answers with all of it. */
+class FloodProvider implements ModelProvider {
+  readonly id = 'flood';
+  readonly simulated = true;
+  sent = 0;
+  private readonly perSecond: number;
+  private readonly seconds: number;
+  constructor(perSecond: number, seconds: number) {
+    this.perSecond = perSecond;
+    this.seconds = seconds;
+  }
+  async complete(_request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
+    const parts: string[] = [];
+    const start = performance.now();
+    const total = this.perSecond * this.seconds;
+    while (parts.length < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * this.perSecond));
+      while (parts.length < due) {
+        const part = `w${parts.length} `;
+        parts.push(part);
+        options.onDelta?.({ text: part });
+        this.sent += 1;
+      }
+      await sleep(10);
+    }
+    return { text: parts.join(''), toolCalls: [], usage: { inputTokens: 10, outputTokens: total, estimated: true }, finishReason: 'stop' };
+  }
+}
+
+/** A workspace whose `looper` calls `echo` until its conversation holds about `entries` entries. */
+function benchWorkspace(entries: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'p2tui-bench-tui-'));
+  mkdirSync(join(dir, 'personas'));
+  mkdirSync(join(dir, 'tools'));
+  // Each round stores the assistant's message, its tool call and the tool's result: three entries.
+  const rounds = Math.ceil(entries / 3);
+  writeFileSync(
+    join(dir, 'personas', 'looper.yaml'),
+    `id: looper
+description: Calls a tool in a loop.
+temperature: 0
+tools: [echo]
+policies: { max_steps: ${rounds + 10}, tool_timeout_ms: 60000 }
+script:
+  - when: '.'
+    steps:
+      - { call: echo, args: { text: 'line {{round}} of a long conversation, long enough to wrap once at this width' }, repeat: ${rounds} }
+      - reply: done
+`,
+  );
+  writeFileSync(
+    join(dir, 'tools', 'echo.ts'),
+    `import { defineTool, z } from 'p2tui';
+export const echo = defineTool({ name: 'echo', description: 'Returns its input.', input: z.object({ text: z.string() }), effect: 'pure', run: ({ text }) => ({ text }) });
+`,
+  );
+  return dir;
+}
+
+/** Runs the looper once into `db`, and returns how many conversation entries it stored. */
+async function fillDatabase(dir: string, db: string): Promise<number> {
+  const workspace = await loadWorkspace(dir, { db });
+  const engine = new Engine({ workspace });
+  const runtime = engine.start({ agent: 'looper', message: 'go', source: 'api', options: engine.sessionOptions({ seed: 1, maxSteps: 1_000_000, approval: 'deny' }) });
+  const status = await runtime.idle();
+  if (status !== 'finished') throw new Error(`the looper session ended ${status}`);
+  const count = engine.store.log.read(0, { session: runtime.id }, 1_000_000).filter((e) => e.type === 'entry').length;
+  engine.close();
+  return count;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The real binary in a pseudo-terminal
+// ---------------------------------------------------------------------------------------------------------------
+
+interface Pty {
+  readonly pty: IPty;
+  screen(): string;
+  /** ms since spawn when data last arrived, and a count of data chunks. */
+  readonly data: { last: number; chunks: number };
+  readonly spawnedAt: number;
+  waitFor(text: string, timeoutMs?: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+function openPty(command: string, args: string[]): Pty {
+  const term = new xterm.Terminal({ cols: COLUMNS, rows: ROWS, allowProposedApi: true });
+  const env: NodeJS.ProcessEnv = { ...process.env, CI: 'false', CONTINUOUS_INTEGRATION: 'false', TERM: 'xterm-256color' };
+  delete env['NO_COLOR'];
+  const spawnedAt = performance.now();
+  const pty = spawn(command, args, { name: 'xterm-256color', cols: COLUMNS, rows: ROWS, cwd: ROOT, env: env as Record<string, string> });
+  const data = { last: 0, chunks: 0 };
+  pty.onData((chunk) => {
+    data.last = performance.now();
+    data.chunks += 1;
+    term.write(chunk);
+  });
+  const exited = new Promise<void>((resolve) => pty.onExit(() => resolve()));
+  const screen = (): string => {
+    const buffer = term.buffer.active;
+    const lines: string[] = [];
+    for (let i = 0; i < term.rows; i++) lines.push(buffer.getLine(buffer.viewportY + i)?.translateToString(true) ?? '');
+    return lines.join('\n');
+  };
+  return {
+    pty,
+    screen,
+    data,
+    spawnedAt,
+    async waitFor(text, timeoutMs = 20_000) {
+      const deadline = performance.now() + timeoutMs;
+      while (performance.now() < deadline) {
+        // Feed the emulator what arrived before looking.
+        await new Promise<void>((r) => term.write('', r));
+        if (screen().includes(text)) return data.last;
+        await sleep(2);
+      }
+      throw new Error(`timed out waiting for "${text}"; the screen was:\n${screen()}`);
+    },
+    async close() {
+      pty.write('\u0003\u0003');
+      await Promise.race([exited, sleep(3000)]);
+      try {
+        pty.kill();
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+async function firstFrame(dir: string): Promise<void> {
+  const runs = quick ? 3 : 7;
+  for (const [label, command, args] of [
+    ['npx p2tui', 'npx', ['p2tui']],
+    ['node bin/p2tui.js', process.execPath, [join(ROOT, 'bin/p2tui.js')]],
+  ] as const) {
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const db = join(dir, `first-${label.length}-${i}.db`);
+      const p = openPty(command, [...args, '--workspace', dir, '--db', db]);
+      const at = await p.waitFor('No sessions yet');
+      times.push(at - p.spawnedAt);
+      await p.close();
+    }
+    console.log(`first frame  ${label.padEnd(18)} spawn → sessions screen drawn: ${stats(times)}`);
+  }
+}
+
+/** Keypress-to-frame in the real binary with the 10,000-entry conversation open in the conversation pane. */
+async function keyToFrame(dir: string, db: string): Promise<void> {
+  const p = openPty(process.execPath, [join(ROOT, 'bin/p2tui.js'), '--workspace', dir, '--db', db]);
+  await p.waitFor('looper');
+  p.pty.write('\r');
+  await p.waitFor('done');
+  p.pty.write('1');
+  await sleep(300);
+  const times: number[] = [];
+  const presses = quick ? 30 : 100;
+  for (let i = 0; i < presses; i++) {
+    // Up then down: each press moves the view a line, so each one draws a frame.
+    const key = i % 2 === 0 ? 'k' : 'j';
+    const before = p.data.chunks;
+    const sentAt = performance.now();
+    p.pty.write(key);
+    const deadline = sentAt + 2000;
+    while (p.data.chunks === before && performance.now() < deadline) await sleep(0.5);
+    if (p.data.chunks === before) throw new Error(`no frame after pressing ${key}; the screen was:\n${p.screen()}`);
+    times.push(p.data.last - sentAt);
+    await sleep(60);
+  }
+  console.log(`key → frame  10,000-entry conversation, j/k in a real pty: ${stats(times)} (target < 50 ms)`);
+  await p.close();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// In process: Ink on a fake terminal, to read its own render metrics
+// ---------------------------------------------------------------------------------------------------------------
+
+class FakeStdout extends EventEmitter {
+  readonly columns = COLUMNS;
+  readonly rows = ROWS;
+  readonly isTTY = true;
+  writes: { at: number; text: string }[] = [];
+  write = (text: string): boolean => {
+    this.writes.push({ at: performance.now(), text });
+    return true;
+  };
+}
+
+class FakeStdin extends EventEmitter {
+  readonly isTTY = true;
+  private pending: string | null = null;
+  press(data: string): void {
+    this.pending = data;
+    this.emit('readable');
+  }
+  read = (): string | null => {
+    const data = this.pending;
+    this.pending = null;
+    return data;
+  };
+  setEncoding(): void {}
+  setRawMode(): void {}
+  resume(): void {}
+  pause(): void {}
+  ref(): void {}
+  unref(): void {}
+}
+
+interface InProcess {
+  readonly engine: EngineType;
+  readonly app: TuiApp;
+  readonly stdout: FakeStdout;
+  readonly stdin: FakeStdin;
+  /** Ink's own time per frame (layout and output), and React's work before it, per frame. */
+  readonly renders: { at: number; renderTime: number }[];
+  screen(): string;
+  close(): void;
+}
+
+async function inProcess(dir: string, db: string, providers: ModelProvider[] = []): Promise<InProcess> {
+  const workspace = await loadWorkspace(dir, { db, configure: (registry) => providers.forEach((p) => registry.register(p)) });
+  const engine = new Engine({ workspace });
+  const stdout = new FakeStdout();
+  const stdin = new FakeStdin();
+  const renders: { at: number; renderTime: number }[] = [];
+  const app = createTuiApp(engine, { columns: COLUMNS, rows: ROWS, color: true, quit: () => undefined });
+  const instance = render(app.element, {
+    stdout: stdout as unknown as NodeJS.WriteStream,
+    stdin: stdin as unknown as NodeJS.ReadStream,
+    stderr: new FakeStdout() as unknown as NodeJS.WriteStream,
+    exitOnCtrlC: false,
+    patchConsole: false,
+    interactive: true,
+    incrementalRendering: true,
+    // As runTui does.
+    maxFps: 60,
+    onRender: ({ renderTime }) => renders.push({ at: performance.now(), renderTime }),
+  });
+  app.bridge.start();
+  // The screen as a terminal would show it: the last full frame is enough to find text in.
+  const screen = (): string => stripVTControlCharacters(stdout.writes.slice(-3).map((w) => w.text).join(''));
+  return {
+    engine,
+    app,
+    stdout,
+    stdin,
+    renders,
+    screen,
+    close: () => {
+      instance.unmount();
+      app.dispose();
+      engine.close();
+    },
+  };
+}
+
+async function until(test: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!test()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** Per frame with the big conversation open: from the key's arrival to the frame's write, and Ink's share. */
+async function frameTime(dir: string, db: string): Promise<void> {
+  const t = await inProcess(dir, db);
+  await until(() => t.app.store.get().sessions.length > 0, 'the sessions list');
+  t.stdin.press('\r');
+  await until(() => t.app.store.get().open !== null, 'the session to open');
+  await sleep(300);
+  t.stdin.press('1');
+  await sleep(100);
+  const whole: number[] = [];
+  const ink: number[] = [];
+  const presses = quick ? 60 : 200;
+  for (let i = 0; i < presses; i++) {
+    const key = i % 2 === 0 ? 'k' : 'j';
+    const renders = t.renders.length;
+    const pressedAt = performance.now();
+    t.stdin.press(key);
+    await until(() => t.renders.length > renders, `a frame after ${key}`, 2000);
+    const frame = t.renders[renders]!;
+    whole.push(frame.at - pressedAt);
+    ink.push(frame.renderTime);
+    // Past Ink's 33 ms frame window, so the next key draws at once.
+    await sleep(40);
+  }
+  console.log(`frame time   10,000-entry conversation open, a line scrolled per frame: key → frame written ${stats(whole)} (target median < 16 ms)`);
+  console.log(`             of which Ink's layout and output: ${stats(ink)}`);
+  t.close();
+}
+
+async function flood(base: string): Promise<void> {
+  const seconds = quick ? 3 : 5;
+  const provider = new FloodProvider(1000, seconds);
+  // A workspace of its own: its persona needs the flood model, which only this process has.
+  const dir = join(base, 'flood');
+  mkdirSync(join(dir, 'personas'), { recursive: true });
+  writeFileSync(join(dir, 'personas', 'streamer.yaml'), 'id: streamer\ndescription: Streams a long reply.\nmodel: flood/x\ntemperature: 0\n');
+  const db = join(dir, 'flood.db');
+  const t = await inProcess(dir, db, [provider]);
+  const lag = monitorEventLoopDelay({ resolution: 5 });
+  t.app.bridge.startSession('streamer', 'stream');
+  await until(() => provider.sent > 0, 'the first delta');
+  lag.enable();
+  const startedAt = performance.now();
+  const rendersBefore = t.renders.length;
+  const keys: number[] = [];
+  t.stdin.press('1');
+  // While it streams: a key every 100 ms (scroll up and down the conversation), timed to the frame it causes.
+  while (provider.sent < 1000 * seconds) {
+    const key = keys.length % 2 === 0 ? 'k' : 'j';
+    const renders = t.renders.length;
+    const pressedAt = performance.now();
+    t.stdin.press(key);
+    await until(() => t.renders.length > renders, `a frame after ${key}`, 2000);
+    keys.push(t.renders[renders]!.at - pressedAt);
+    await sleep(100);
+  }
+  const elapsed = (performance.now() - startedAt) / 1000;
+  const frames = t.renders.slice(rendersBefore);
+  lag.disable();
+  // Frames per wall-clock second, worst second.
+  const perSecond = new Map<number, number>();
+  for (const f of frames) perSecond.set(Math.floor((f.at - startedAt) / 1000), (perSecond.get(Math.floor((f.at - startedAt) / 1000)) ?? 0) + 1);
+  const last = `w${provider.sent - 1}`;
+  await until(() => t.screen().includes(last), `the last delta (${last}) on screen`, 5000);
+  console.log(
+    `flood        ${fmt(provider.sent)} deltas in ${fmt(elapsed, 1)} s (${fmt(provider.sent / elapsed)}/s): ${fmt(frames.length / elapsed, 1)} frames/s on average, ` +
+      `${Math.max(...perSecond.values())} in the busiest second (engine updates coalesced to ≤ 30/s, Ink capped at 60/s); last delta on screen`,
+  );
+  console.log(`             Ink's layout and output per frame while streaming: ${stats(frames.map((f) => f.renderTime))}`);
+  console.log(`             key → frame while streaming: ${stats(keys)}; event-loop delay p50 ${fmt(lag.percentile(50) / 1e6, 1)} ms, p99 ${fmt(lag.percentile(99) / 1e6, 1)} ms, max ${fmt(lag.max / 1e6, 1)} ms`);
+  t.close();
+}
+
+async function main(): Promise<void> {
+  console.log(`p2tui TUI bench — Node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} ×${cpus().length}, ${new Date().toISOString().slice(0, 10)}, ${COLUMNS}×${ROWS}`);
+  const dir = benchWorkspace(ENTRIES);
+  try {
+    const db = join(dir, 'big.db');
+    const started = performance.now();
+    const entries = await fillDatabase(dir, db);
+    console.log(`setup        one conversation of ${fmt(entries)} entries stored in ${fmt(performance.now() - started)} ms`);
+    const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+    if (only === undefined || only === 'first') await firstFrame(dir);
+    if (only === undefined || only === 'frame') await frameTime(dir, db);
+    if (only === undefined || only === 'key') await keyToFrame(dir, db);
+    if (only === undefined || only === 'flood') await flood(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
