@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../src/store/store.ts';
 import { EventBus } from '../src/bus/bus.ts';
+import { ControlPoller } from '../src/engine/control.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -92,5 +93,31 @@ describe('event bus', () => {
     controller.abort();
     expect(bus.hasDeltaListeners).toBe(false);
     store.close();
+  });
+
+  it('the control poller delivers requests from another process, and each poll reads only what is new', async () => {
+    const path = tempDb();
+    const driver = new Store({ path });
+    const other = new Store({ path });
+    const poller = new ControlPoller(driver, 20);
+    const received: string[] = [];
+    poller.watch('s', (request) => received.push(request.action));
+    const reads: number[] = [];
+    const read = driver.log.read.bind(driver.log);
+    driver.log.read = (afterSeq, filter, limit, upto) => {
+      reads.push(afterSeq);
+      return read(afterSeq, filter, limit, upto);
+    };
+    // A busy log with no control requests: the poller's cursor must still move past it.
+    for (let i = 0; i < 50; i++) append(other, 's', `step ${i}`);
+    await new Promise((r) => setTimeout(r, 80));
+    // Several polls ran meanwhile; the steps were scanned once, not on every poll.
+    expect(reads.filter((seq) => seq === 0).length).toBeLessThanOrEqual(1);
+    other.write(() => other.append({ type: 'session.control', payload: { action: 'pause', from: 'test' }, session: 's', branch: null, conversation: null }, Date.now()));
+    await new Promise((r) => setTimeout(r, 80));
+    expect(received).toEqual(['pause']);
+    poller.stop();
+    driver.close();
+    other.close();
   });
 });

@@ -3,6 +3,8 @@ import type { Store } from '../store/store.ts';
 
 export type ControlRequest = OtherPayloads['session.control'];
 
+const BATCH = 200;
+
 /**
  * Requests other processes write to the log for sessions this process drives (cancel, pause, resume, answers).
  * One poll of the log by seq serves every session, however many this process drives.
@@ -41,8 +43,13 @@ export class ControlPoller {
   private poll(): void {
     if (this.store.isClosed) return this.stop();
     let events;
+    let upto;
     try {
-      events = this.store.log.read(this.cursor, { types: ['session.control'] }, 200);
+      // Up to a fixed seq, and the cursor moves there even when nothing matched: otherwise every poll would scan
+      // the whole log written since the last control request (no index on type), slower the longer a process runs.
+      upto = this.store.log.lastSeq();
+      if (upto <= this.cursor) return;
+      events = this.store.log.read(this.cursor, { types: ['session.control'] }, BATCH, upto);
     } catch {
       return;
     }
@@ -51,5 +58,6 @@ export class ControlPoller {
       if (event.type !== 'session.control' || event.session === null) continue;
       this.handlers.get(event.session)?.(event.payload);
     }
+    if (events.length < BATCH) this.cursor = upto;
   }
 }
