@@ -21,6 +21,7 @@ import xterm from '@xterm/headless';
 import type { Engine as EngineType } from '../dist/engine/engine.js';
 import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../dist/models/provider.js';
 import type { TuiApp } from '../dist/tui/run.js';
+import { FakeStdin } from '../test/helpers/fake-stdin.ts';
 
 // As the bin does: React's production build (the development build is several times slower per render).
 process.env['NODE_ENV'] ??= 'production';
@@ -234,26 +235,6 @@ class FakeStdout extends EventEmitter {
   };
 }
 
-class FakeStdin extends EventEmitter {
-  readonly isTTY = true;
-  private pending: string | null = null;
-  press(data: string): void {
-    this.pending = data;
-    this.emit('readable');
-  }
-  read = (): string | null => {
-    const data = this.pending;
-    this.pending = null;
-    return data;
-  };
-  setEncoding(): void {}
-  setRawMode(): void {}
-  resume(): void {}
-  pause(): void {}
-  ref(): void {}
-  unref(): void {}
-}
-
 interface InProcess {
   readonly engine: EngineType;
   readonly app: TuiApp;
@@ -314,10 +295,10 @@ async function until(test: () => boolean, what: string, timeoutMs = 20_000): Pro
 async function frameTime(dir: string, db: string): Promise<void> {
   const t = await inProcess(dir, db);
   await until(() => t.app.store.get().sessions.length > 0, 'the sessions list');
-  t.stdin.press('\r');
+  t.stdin.write('\r');
   await until(() => t.app.store.get().open !== null, 'the session to open');
   await sleep(300);
-  t.stdin.press('1');
+  t.stdin.write('1');
   await sleep(100);
   const whole: number[] = [];
   const ink: number[] = [];
@@ -326,7 +307,7 @@ async function frameTime(dir: string, db: string): Promise<void> {
     const key = i % 2 === 0 ? 'k' : 'j';
     const renders = t.renders.length;
     const pressedAt = performance.now();
-    t.stdin.press(key);
+    t.stdin.write(key);
     await until(() => t.renders.length > renders, `a frame after ${key}`, 2000);
     const frame = t.renders[renders]!;
     whole.push(frame.at - pressedAt);
@@ -355,13 +336,13 @@ async function flood(base: string): Promise<void> {
   const startedAt = performance.now();
   const rendersBefore = t.renders.length;
   const keys: number[] = [];
-  t.stdin.press('1');
+  t.stdin.write('1');
   // While it streams: a key every 100 ms (scroll up and down the conversation), timed to the frame it causes.
   while (provider.sent < 1000 * seconds) {
     const key = keys.length % 2 === 0 ? 'k' : 'j';
     const renders = t.renders.length;
     const pressedAt = performance.now();
-    t.stdin.press(key);
+    t.stdin.write(key);
     await until(() => t.renders.length > renders, `a frame after ${key}`, 2000);
     keys.push(t.renders[renders]!.at - pressedAt);
     await sleep(100);

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { stripVTControlCharacters } from 'node:util';
 import { render as inkRender, type Instance } from 'ink';
 import type { ReactElement } from 'react';
+import { FakeStdin } from '../helpers/fake-stdin.ts';
 
 /**
  * Renders an Ink tree into a fake terminal of a given size (ink-testing-library fixes 100 columns and no rows), and
@@ -21,27 +22,6 @@ class FakeStdout extends EventEmitter {
     this.frames.push(frame);
     return true;
   };
-}
-
-class FakeStdin extends EventEmitter {
-  readonly isTTY = true;
-  private data: string | null = null;
-  write = (data: string): void => {
-    this.data = data;
-    this.emit('readable');
-    this.emit('data', data);
-  };
-  read = (): string | null => {
-    const data = this.data;
-    this.data = null;
-    return data;
-  };
-  setEncoding(): void {}
-  setRawMode(): void {}
-  resume(): void {}
-  pause(): void {}
-  ref(): void {}
-  unref(): void {}
 }
 
 export const KEYS = {
