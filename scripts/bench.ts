@@ -163,7 +163,7 @@ async function latency(): Promise<void> {
 }
 
 console.log(`p2tui bench${quick ? ' (quick)' : ''} — Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ${new Date().toISOString().slice(0, 10)}`);
-await throughput();
-await overhead();
-await flatness();
-await latency();
+// `--only=throughput,latency` runs a subset (for profiling one figure).
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const parts = { throughput, overhead, flatness, latency };
+for (const [name, run] of Object.entries(parts)) if (!only || only.includes(name)) await run();

@@ -3,6 +3,7 @@ import { EventLog } from './log.ts';
 import { SessionRepository } from './sessions.ts';
 import { CallRepository } from './calls.ts';
 import { ArtifactRepository } from './artifacts.ts';
+import { WalCheckpointer } from './checkpointer.ts';
 import { LeaseRepository, ToolCacheRepository } from './leases.ts';
 import type { Statement } from 'better-sqlite3';
 import type { EventDraft, StoredEvent } from '../bus/events.ts';
@@ -40,6 +41,8 @@ export class Store {
   private queue: QueuedWrite[] = [];
   private flushScheduled = false;
   private closed = false;
+  private readonly checkpointer: WalCheckpointer | undefined;
+  private commits = 0;
 
   constructor(options: OpenOptions) {
     this.path = options.path;
@@ -50,6 +53,7 @@ export class Store {
     this.artifacts = new ArtifactRepository(this.db);
     this.leases = new LeaseRepository(this.db);
     this.toolCache = new ToolCacheRepository(this.db);
+    this.checkpointer = options.path === ':memory:' ? undefined : new WalCheckpointer(options.path);
   }
 
   /** Appends an event to the log; only valid inside `write` or `commit`. */
@@ -76,6 +80,7 @@ export class Store {
       this.heads = [];
       throw translateSqliteError(error, this.path);
     }
+    this.committed();
     this.publishPending();
     return result;
   }
@@ -101,6 +106,7 @@ export class Store {
     if (this.closed) return;
     this.closed = true;
     if (this.queue.length > 0) this.flush();
+    this.checkpointer?.close();
     this.db.close();
   }
 
@@ -155,12 +161,18 @@ export class Store {
       this.abandon(batch, error);
       return;
     }
+    this.committed();
     this.publishPending();
     batch.forEach((item, i) => {
       const outcome = outcomes[i]!;
       if (outcome.ok) item.resolve(outcome.value);
       else item.reject(outcome.value);
     });
+  }
+
+  /** Every few commits, lets the checkpointer look at the WAL's size (a stat call; the copying is elsewhere). */
+  private committed(): void {
+    if (++this.commits % 8 === 0) this.checkpointer?.poke();
   }
 
   /** Rolls the whole transaction back (if SQLite has not already) and fails every write of the batch. */
