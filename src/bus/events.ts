@@ -100,6 +100,8 @@ export type EphemeralEvent =
   /** The model call's response is complete (its entries are about to be committed). */
   | { type: 'stream.end'; session: string; conversation: string; modelCall: string }
   | { type: 'tool.started'; session: string; conversation: string; callId: string; tool: string }
+  /** The model call failed and will be tried again after delayMs; text streamed by the failed attempt is void. */
+  | { type: 'model.retry'; session: string; conversation: string; agent: string; modelCall: string; attempt: number; delayMs: number; reason: string }
   | { type: 'step.started'; session: string; conversation: string; agent: string; ordinal: number };
 
 export interface EventFilter {

@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { isP2Error, messageOf } from '../core/errors.ts';
 import { LATEST_SCHEMA_VERSION } from '../store/migrations.ts';
-import { isWorkspace, readWorkspaceConfig } from '../engine/workspace.ts';
+import { isWorkspace, readWorkspaceConfig, type Workspace } from '../engine/workspace.ts';
+import { OllamaProvider } from '../models/ollama/provider.ts';
+import { OpenAIProvider } from '../models/openai/provider.ts';
 import { EXIT, type Command } from './types.ts';
 import { paint } from './text.ts';
 
@@ -11,6 +13,38 @@ interface Check {
   readonly ok: boolean;
   readonly detail: string;
   readonly hint?: string;
+}
+
+/**
+ * Each real provider: reachable, and which models it offers. A provider no persona uses is only reported (it
+ * cannot fail the doctor); one a persona uses must answer.
+ */
+async function providerChecks(workspace: Workspace): Promise<Check[]> {
+  const users = new Map<string, string[]>();
+  for (const persona of workspace.personas.values()) {
+    const provider = persona.model.split('/')[0] ?? '';
+    users.set(provider, [...(users.get(provider) ?? []), persona.id]);
+  }
+  const checks = workspace.providers.ids().map(async (id): Promise<Check> => {
+    const provider = workspace.providers.resolve(`${id}/x`).provider;
+    const usedBy = users.get(id) ?? [];
+    const name = `provider ${id}`;
+    const where = provider instanceof OpenAIProvider || provider instanceof OllamaProvider ? provider.endpoint : '';
+    const by = usedBy.length === 0 ? 'no persona uses it' : `used by ${usedBy.join(', ')}`;
+    if (provider.listModels === undefined) return { name, ok: true, detail: provider.simulated ? `simulator, ${by}` : by };
+    if (provider instanceof OpenAIProvider && !provider.hasKey && where.startsWith('https://api.openai.com')) {
+      return { name, ok: usedBy.length === 0, detail: `${where}: no API key (${by})`, hint: 'Set OPENAI_API_KEY in the environment or in the workspace .env file.' };
+    }
+    try {
+      const models = await provider.listModels(AbortSignal.timeout(3000));
+      const shown = models.length > 8 ? `${models.slice(0, 8).join(', ')}, … (${models.length})` : models.join(', ') || 'none';
+      return { name, ok: true, detail: `${where}: reachable, models: ${shown} (${by})` };
+    } catch (error) {
+      const hint = isP2Error(error) && error.hint !== undefined ? error.hint : `Start the server at ${where}, or point providers.${id} at it in p2tui.yaml.`;
+      return { name, ok: usedBy.length === 0, detail: `${where}: not reachable: ${messageOf(error)} (${by})`, hint };
+    }
+  });
+  return Promise.all(checks);
 }
 
 export const doctorCommand: Command = {
@@ -42,6 +76,7 @@ export const doctorCommand: Command = {
         const workspace = await ctx.workspace();
         checks.push({ name: 'workspace', ok: true, detail: `${root}: ${workspace.personas.size} personas, ${workspace.tools.names().length} tools${workspace.configFile === undefined ? ', default settings' : ''}` });
         checks.push({ name: 'models', ok: true, detail: `providers: ${workspace.providers.ids().join(', ')} (scripted is the offline simulator)` });
+        checks.push(...(await providerChecks(workspace)));
       } catch (error) {
         checks.push({ name: 'workspace', ok: false, detail: messageOf(error), ...(isP2Error(error) && error.hint !== undefined ? { hint: error.hint } : {}) });
       }

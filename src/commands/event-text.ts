@@ -48,6 +48,13 @@ export class EventText {
       this.openStream = undefined;
       return '\n';
     }
+    if (event.type === 'model.retry') {
+      // A line of its own, whether or not this call was streaming: the user sees why nothing arrives for a while.
+      const open = this.openStream === event.modelCall;
+      if (open) this.openStream = undefined;
+      this.cut.delete(event.modelCall);
+      return `${open ? '\n' : ''}${this.indent(event.conversation)}   ↻ retry ${event.attempt} in ${(event.delayMs / 1000).toFixed(1)} s: ${event.reason}\n`;
+    }
     if (event.type !== 'delta' || this.cut.has(event.modelCall)) return undefined;
     if (this.openStream !== undefined && this.openStream !== event.modelCall) {
       // Another conversation streams at the same time: this one prints whole when its entry is committed.

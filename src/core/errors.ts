@@ -38,6 +38,12 @@ export type ErrorCode =
   // models
   | 'E_MODEL_TIMEOUT'
   | 'E_MODEL_PROVIDER'
+  | 'E_MODEL_AUTH'
+  | 'E_MODEL_RATE_LIMIT'
+  | 'E_MODEL_NOT_FOUND'
+  | 'E_MODEL_BAD_REQUEST'
+  | 'E_MODEL_NETWORK'
+  | 'E_MODEL_STREAM'
   | 'E_UNKNOWN_PROVIDER'
   // internal
   | 'E_INTERNAL';
@@ -111,10 +117,13 @@ export class TransitionError extends P2Error {
 export class ProviderError extends P2Error {
   readonly retryable: boolean;
   readonly status: number | undefined;
-  constructor(code: ErrorCode, message: string, opts: ErrorDetails & { retryable: boolean; status?: number }) {
+  /** How long the provider asked us to wait (Retry-After), when it said. */
+  readonly retryAfterMs: number | undefined;
+  constructor(code: ErrorCode, message: string, opts: ErrorDetails & { retryable: boolean; status?: number; retryAfterMs?: number }) {
     super(code, message, opts);
     this.retryable = opts.retryable;
     this.status = opts.status;
+    this.retryAfterMs = opts.retryAfterMs;
   }
 }
 

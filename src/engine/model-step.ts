@@ -1,5 +1,5 @@
 import type { SessionOptions } from '../bus/events.ts';
-import { P2Error, ProviderError, messageOf } from '../core/errors.ts';
+import { P2Error, messageOf } from '../core/errors.ts';
 import { newConversationId, nextEventId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../models/provider.ts';
@@ -111,7 +111,9 @@ export function modelFailure(error: unknown, timedOut: boolean, modelRef: string
   return {
     code: error instanceof P2Error ? error.code : 'E_MODEL_PROVIDER',
     message: `${modelRef} failed: ${messageOf(error)}`,
-    retryable: error instanceof ProviderError ? error.retryable : true,
+    // Resumable whatever the HTTP status: the provider's retries are spent, and what is left to do (fix the key,
+    // wait out a quota, start the server) is the user's; a resume then calls the model again.
+    retryable: true,
     hint: error instanceof P2Error && error.hint !== undefined ? error.hint : resume,
   };
 }

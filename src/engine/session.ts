@@ -391,6 +391,9 @@ export class SessionRuntime {
           onDelta: (d) => {
             if ('text' in d && ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'delta', session: this.id, conversation: conv.id, agent: conv.agent, modelCall, text: d.text });
           },
+          onRetry: (notice) => {
+            if (ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'model.retry', session: this.id, conversation: conv.id, agent: conv.agent, modelCall, ...notice });
+          },
         });
       });
     } catch (error) {
@@ -793,7 +796,7 @@ export class SessionRuntime {
     const tokensIn = response?.usage.inputTokens ?? 0;
     const tokensOut = response?.usage.outputTokens ?? 0;
     const estimated = response?.usage.estimated ?? true;
-    const costUsd = costOf(call.modelRef, tokensIn, tokensOut);
+    const costUsd = costOf(call.modelRef, tokensIn, tokensOut, this.ctx.workspace.prices);
     const status = response === null ? 'error' : 'ok';
     this.ctx.store.calls.recordModelCall({
       id,

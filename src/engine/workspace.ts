@@ -7,6 +7,9 @@ import { checkReferences, loadPersonas } from '../agents/loader.ts';
 import type { Persona } from '../agents/persona.ts';
 import { ScriptedProvider } from '../models/scripted/provider.ts';
 import { ProviderRegistry } from '../models/registry.ts';
+import { checkProvidersConfigured, registerProviders, workspaceEnvironment, type Environment } from '../models/configure.ts';
+import type { Redactor } from '../models/http/errors.ts';
+import { DEFAULT_PRICES, type Price } from '../models/pricing.ts';
 import { loadWorkspaceTools } from '../tools/loader.ts';
 import { ToolRegistry } from '../tools/registry.ts';
 import type { Tool } from '../tools/define.ts';
@@ -26,11 +29,27 @@ export const workspaceConfigSchema = z.strictObject({
     .record(
       z.string(),
       z.strictObject({
+        /** openai: any OpenAI-compatible server; ollama. Optional for the built-in scripted, openai and ollama. */
+        type: z.enum(['scripted', 'openai', 'ollama']).optional(),
+        base_url: z.url().optional(),
+        /** Ollama's address (OLLAMA_HOST by default). */
+        host: z.string().min(1).optional(),
+        /** The environment variable holding the key (OPENAI_API_KEY for openai). */
+        api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+        /** A key written here (prefer api_key_env and .env: a key in p2tui.yaml ends up in version control). */
+        api_key: z.string().min(1).optional(),
         concurrency: z.int().min(1).max(10_000).optional(),
+        /** Requests per minute. */
+        rpm: z.int().min(1).max(1_000_000).optional(),
+        max_retries: z.int().min(0).max(20).optional(),
+        retry_base_ms: z.int().min(1).max(60_000).optional(),
+        stream: z.boolean().optional(),
         latency_ms: z.int().min(0).max(600_000).optional(),
       }),
     )
     .default({}),
+  /** Prices in USD per million tokens, by provider/model or provider/* (over the built-in table). */
+  prices: z.record(z.string().regex(/^[^/\s]+\/\S+$/, 'provider/model or provider/*'), z.strictObject({ input: z.number().min(0), output: z.number().min(0) })).default({}),
   /** Database path, relative to the workspace. */
   database: z.string().min(1).default('.p2tui/p2tui.db'),
 });
@@ -45,6 +64,10 @@ export interface Workspace {
   readonly tools: ToolRegistry;
   readonly providers: ProviderRegistry;
   readonly dbPath: string;
+  /** Prices per model (built-in table with the workspace's overrides). */
+  readonly prices: Readonly<Record<string, Price>>;
+  /** Knows every configured key: provider messages and recordings pass through it. */
+  readonly redactor: Redactor;
   persona(id: string): Persona;
 }
 
@@ -53,6 +76,8 @@ export interface LoadOptions {
   readonly db?: string;
   /** Extra tools (tests, embedding applications). */
   readonly extraTools?: readonly Tool[];
+  /** The environment keys and URLs come from (default: process.env over the workspace's .env). */
+  readonly env?: Environment;
   /** Extra providers, or replacements of built-in ones. */
   readonly configure?: (providers: ProviderRegistry, config: WorkspaceConfig) => void;
 }
@@ -80,7 +105,11 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
   for (const tool of options.extraTools ?? []) tools.add(tool);
   const providers = new ProviderRegistry();
   providers.register(new ScriptedProvider({ latencyMs: config.providers['scripted']?.latency_ms ?? 0 }));
+  const redactor = registerProviders(providers, config.providers, options.env ?? workspaceEnvironment(root));
   options.configure?.(providers, config);
+  checkProvidersConfigured(providers, config.providers);
+  const prices: Record<string, Price> = { ...DEFAULT_PRICES };
+  for (const [model, price] of Object.entries(config.prices)) prices[model] = { inputPerMillion: price.input, outputPerMillion: price.output };
   const loaded = loadPersonas(root, { model: config.model, ...(config.temperature === undefined ? {} : { temperature: config.temperature }) });
   checkReferences(loaded, { tools: tools.names(), providers: providers.ids() });
   const dbPath = options.db ?? (isAbsolute(config.database) ? config.database : join(root, config.database));
@@ -92,6 +121,8 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
     tools,
     providers,
     dbPath,
+    prices,
+    redactor,
     persona(id: string): Persona {
       const persona = loaded.personas.get(id);
       if (persona === undefined) {

@@ -7,8 +7,20 @@ export interface Price {
   readonly outputPerMillion: number;
 }
 
+/**
+ * Public list prices (USD per million tokens) when this table was written; override or extend them under
+ * `prices:` in p2tui.yaml. A model with no price costs 0 and is shown as unpriced.
+ */
 export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'scripted/*': { inputPerMillion: 0.15, outputPerMillion: 0.6 },
+  'openai/gpt-4o-mini': { inputPerMillion: 0.15, outputPerMillion: 0.6 },
+  'openai/gpt-4o': { inputPerMillion: 2.5, outputPerMillion: 10 },
+  'openai/gpt-4.1': { inputPerMillion: 2, outputPerMillion: 8 },
+  'openai/gpt-4.1-mini': { inputPerMillion: 0.4, outputPerMillion: 1.6 },
+  'openai/gpt-4.1-nano': { inputPerMillion: 0.1, outputPerMillion: 0.4 },
+  'openai/o4-mini': { inputPerMillion: 1.1, outputPerMillion: 4.4 },
+  // Local models cost nothing per token.
+  'ollama/*': { inputPerMillion: 0, outputPerMillion: 0 },
 };
 
 export function priceFor(model: string, table: Readonly<Record<string, Price>> = DEFAULT_PRICES): Price | undefined {

@@ -1,4 +1,5 @@
 import type { JsonObject } from '../core/json.ts';
+import type { RetryNotice } from './http/retry.ts';
 
 /**
  * The model port. Adapters (the scripted simulator here; OpenAI-compatible and Ollama later) implement
@@ -45,6 +46,8 @@ export interface ModelRequest {
   readonly temperature: number;
   readonly seed: number;
   readonly maxTokens?: number;
+  /** Structured output: the answer must be JSON matching this schema (used by the judge). */
+  readonly responseFormat?: { readonly name: string; readonly schema: JsonObject };
   /** Running estimate of the prompt's tokens (chars/4), for providers that report no usage. */
   readonly estimatedInputTokens: number;
   readonly simulation?: SimulationHints;
@@ -70,6 +73,8 @@ export interface CompleteOptions {
   readonly signal: AbortSignal;
   /** Streaming: called as text and tool-call arguments arrive. The committed entry holds the whole text. */
   readonly onDelta?: (delta: ModelDelta) => void;
+  /** A failed attempt will be retried after a delay; text streamed so far by that attempt is void. */
+  readonly onRetry?: (notice: RetryNotice) => void;
 }
 
 export interface ModelProvider {
@@ -78,6 +83,8 @@ export interface ModelProvider {
   /** A simulator, labelled as such wherever a user sees its output. */
   readonly simulated: boolean;
   complete(request: ModelRequest, options: CompleteOptions): Promise<ModelResponse>;
+  /** The models the provider offers (for `p2tui doctor`); throws a ProviderError when it cannot be reached. */
+  listModels?(signal: AbortSignal): Promise<string[]>;
 }
 
 export function estimateTokens(text: string): number {

@@ -155,6 +155,13 @@ export class SessionProjection {
       const text = current?.modelCall === event.modelCall ? current.text + event.text : event.text;
       this.streaming.set(event.conversation, { modelCall: event.modelCall, text });
       this.streamVersion += 1;
+    } else if (event.type === 'model.retry') {
+      // The failed attempt's text is void; the retry streams its own.
+      const current = this.streaming.get(event.conversation);
+      if (current?.modelCall === event.modelCall) {
+        this.streaming.set(event.conversation, { modelCall: event.modelCall, text: `(retry ${event.attempt} in ${(event.delayMs / 1000).toFixed(1)} s: ${event.reason})\n` });
+        this.streamVersion += 1;
+      }
     } else if (event.type === 'stream.end') {
       // The committed entry arrives next; keep the text until then so nothing blinks.
     }

@@ -1,0 +1,182 @@
+import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai';
+import { ProviderError } from '../../core/errors.ts';
+import { estimateTokens, type ChatMessage, type CompleteOptions, type ModelProvider, type ModelRequest, type ModelResponse, type ToolCallRequest } from '../provider.ts';
+import { httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
+import { RequestRateLimiter } from '../http/rate-limit.ts';
+import { DEFAULT_RETRY, parseRetryAfter, withRetries, type RetryPolicy } from '../http/retry.ts';
+
+type Params = OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming;
+type MessageParam = OpenAI.Chat.Completions.ChatCompletionMessageParam;
+
+export interface OpenAIProviderOptions {
+  /** The id in `provider/name` references: `openai`, or a configured OpenAI-compatible server (`lmstudio`, …). */
+  readonly id: string;
+  readonly baseURL: string;
+  /** Undefined for servers that need none (a local vLLM or llama.cpp server). */
+  readonly apiKey: string | undefined;
+  readonly keyVariable?: string;
+  readonly retry?: RetryPolicy;
+  /** Requests per minute; undefined: no limit. */
+  readonly rpm?: number;
+  /** Stream responses (SSE); off for servers that do not support it. */
+  readonly stream?: boolean;
+  readonly redactor: Redactor;
+}
+
+/**
+ * OpenAI's Chat Completions API, through the `openai` SDK, for OpenAI itself and every server that speaks it (vLLM,
+ * LM Studio, llama.cpp's server, OpenRouter). The SDK's own retries are off: retries, backoff and the rate limit
+ * are ours, so they behave the same for every provider and show up in the session.
+ */
+export class OpenAIProvider implements ModelProvider {
+  readonly id: string;
+  readonly simulated = false;
+  /** Where requests go, and whether a key is set (for `p2tui doctor`; the key itself is never shown). */
+  readonly endpoint: string;
+  readonly hasKey: boolean;
+  private readonly client: OpenAI;
+  private readonly options: OpenAIProviderOptions;
+  private readonly limiter: RequestRateLimiter | undefined;
+  private readonly failure: FailureContext;
+
+  constructor(options: OpenAIProviderOptions) {
+    this.id = options.id;
+    this.options = options;
+    this.endpoint = options.baseURL;
+    this.hasKey = options.apiKey !== undefined && options.apiKey !== '';
+    // The SDK refuses to start without a key; servers that need none ignore the placeholder.
+    this.client = new OpenAI({ apiKey: options.apiKey ?? 'no-key', baseURL: options.baseURL, maxRetries: 0, timeout: 24 * 3_600_000 });
+    this.limiter = options.rpm === undefined ? undefined : new RequestRateLimiter(options.rpm);
+    this.failure = { provider: options.id, endpoint: options.baseURL, ...(options.keyVariable === undefined ? {} : { keyVariable: options.keyVariable }), redactor: options.redactor };
+  }
+
+  complete(request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
+    return withRetries(
+      async () => {
+        await this.limiter?.acquire(options.signal);
+        try {
+          return this.options.stream === false ? await this.once(request, options.signal) : await this.streamed(request, options);
+        } catch (error) {
+          throw this.translate(error, options.signal);
+        }
+      },
+      { policy: this.options.retry ?? DEFAULT_RETRY, signal: options.signal, ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry }) },
+    );
+  }
+
+  async listModels(signal: AbortSignal): Promise<string[]> {
+    try {
+      const names: string[] = [];
+      for await (const model of this.client.models.list({ signal })) names.push(model.id);
+      return names.sort();
+    } catch (error) {
+      throw this.translate(error, signal);
+    }
+  }
+
+  private params(request: ModelRequest): Omit<Params, 'stream'> {
+    return {
+      model: request.model,
+      messages: request.messages.map(toMessageParam),
+      temperature: request.temperature,
+      seed: request.seed,
+      ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
+      ...(request.tools.length === 0
+        ? {}
+        : { tools: request.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } })) }),
+      ...(request.responseFormat === undefined
+        ? {}
+        : { response_format: { type: 'json_schema' as const, json_schema: { name: request.responseFormat.name, schema: request.responseFormat.schema, strict: true } } }),
+    };
+  }
+
+  private async streamed(request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
+    const stream = await this.client.chat.completions.create({ ...this.params(request), stream: true, stream_options: { include_usage: true } }, { signal: options.signal });
+    let text = '';
+    const calls: { id: string; name: string; arguments: string }[] = [];
+    let finish: string | null = null;
+    let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      const choice = chunk.choices[0];
+      if (choice === undefined) continue;
+      const delta = choice.delta;
+      if (typeof delta.content === 'string' && delta.content !== '') {
+        text += delta.content;
+        options.onDelta?.({ text: delta.content });
+      }
+      for (const part of delta.tool_calls ?? []) {
+        const call = (calls[part.index] ??= { id: '', name: '', arguments: '' });
+        if (part.id) call.id = part.id;
+        if (part.function?.name) call.name += part.function.name;
+        if (part.function?.arguments) call.arguments += part.function.arguments;
+        options.onDelta?.({ toolCall: { id: call.id, name: call.name, argumentsDelta: part.function?.arguments ?? '' } });
+      }
+      if (choice.finish_reason) finish = choice.finish_reason;
+    }
+    // A stream that closes cleanly without a finish reason was cut (a proxy timeout, a crashed server).
+    if (finish === null) throw streamFailure('no finish_reason before the stream closed', this.failure);
+    return response(text, calls, finish, usage, request);
+  }
+
+  private async once(request: ModelRequest, signal: AbortSignal): Promise<ModelResponse> {
+    const completion = await this.client.chat.completions.create({ ...this.params(request), stream: false }, { signal });
+    const choice = completion.choices[0];
+    if (choice === undefined) throw streamFailure('the response had no choices', this.failure);
+    const calls = (choice.message.tool_calls ?? []).flatMap((c) => (c.type === 'function' ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : []));
+    return response(choice.message.content ?? '', calls, choice.finish_reason, completion.usage, request);
+  }
+
+  private translate(error: unknown, signal: AbortSignal): unknown {
+    if (signal.aborted || error instanceof APIUserAbortError) return signal.reason ?? error;
+    if (error instanceof ProviderError) return error;
+    if (error instanceof APIConnectionError) return networkFailure(error, this.failure);
+    if (error instanceof APIError && typeof error.status === 'number') {
+      return httpFailure(error.status, detailOf(error), parseRetryAfter(error.headers, Date.now()), this.failure);
+    }
+    // Anything else thrown while reading the body (a socket reset mid-stream, invalid SSE) broke the stream.
+    return streamFailure(error instanceof Error ? error.message : String(error), this.failure);
+  }
+}
+
+function detailOf(error: APIError): string {
+  const body = error.error as { message?: unknown } | undefined;
+  return typeof body?.message === 'string' ? body.message : error.message;
+}
+
+function response(
+  text: string,
+  calls: readonly { id: string; name: string; arguments: string }[],
+  finish: string,
+  usage: { prompt_tokens: number; completion_tokens: number } | undefined | null,
+  request: ModelRequest,
+): ModelResponse {
+  const toolCalls: ToolCallRequest[] = calls.map((c, i) => ({ id: c.id === '' ? `call_${i}` : c.id, name: c.name, arguments: c.arguments === '' ? '{}' : c.arguments }));
+  return {
+    text,
+    toolCalls,
+    finishReason: toolCalls.length > 0 ? 'tool_calls' : finish === 'length' ? 'length' : 'stop',
+    usage:
+      usage === undefined || usage === null
+        ? { inputTokens: request.estimatedInputTokens, outputTokens: estimateTokens(text + calls.map((c) => c.name + c.arguments).join('')), estimated: true }
+        : { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens, estimated: false },
+  };
+}
+
+function toMessageParam(message: ChatMessage): MessageParam {
+  switch (message.role) {
+    case 'system':
+    case 'user':
+      return { role: message.role, content: message.content };
+    case 'tool':
+      return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
+    case 'assistant':
+      return message.toolCalls === undefined || message.toolCalls.length === 0
+        ? { role: 'assistant', content: message.content ?? '' }
+        : {
+            role: 'assistant',
+            content: message.content,
+            tool_calls: message.toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })),
+          };
+  }
+}
