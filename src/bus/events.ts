@@ -8,7 +8,7 @@ import type { EntryKind, EntryPayloads } from '../core/entries.ts';
 export const EVENT_VERSION = 1;
 
 export type SessionStatus = 'running' | 'paused' | 'waiting' | 'finished' | 'failed' | 'cancelled';
-export type SessionSource = 'run' | 'chat' | 'tui' | 'rollout' | 'api';
+export type SessionSource = 'run' | 'chat' | 'tui' | 'rollout' | 'replay' | 'api';
 export type ApprovalPolicy = 'deny' | 'approve' | 'ask';
 
 export interface SessionOptions {
@@ -18,6 +18,8 @@ export interface SessionOptions {
   /** `provider/name` overriding every persona of this session. */
   model?: string;
   temperature?: number;
+  /** Serve model calls, tool results and answers from this recorded session (`--replay-from`). */
+  replay?: { from: string; onMiss: 'fail' | 'live' };
 }
 
 export interface OtherPayloads {

@@ -1,7 +1,7 @@
 import { UserError } from '../core/errors.ts';
 import type { SessionRuntime } from '../engine/session.ts';
 import { EXIT, type Command } from './types.ts';
-import { SESSION_OPTIONS, sessionOverrides } from './common-options.ts';
+import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from './common-options.ts';
 import { EventPrinter, driveUntilIdle } from './follow.ts';
 import { readSession } from './session-view.ts';
 import { formatCost, paint, plural } from './text.ts';
@@ -22,6 +22,7 @@ export const chatCommand: Command = {
   args: [{ name: 'agent', description: 'The persona to talk to (not needed with --session)', required: false }],
   options: [
     ...SESSION_OPTIONS,
+    ...REPLAY_OPTIONS,
     { name: 'session', type: 'string', value: '<id>', description: 'Continue this session (an id, a unique prefix, or "last")' },
     { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
   ],
@@ -43,7 +44,7 @@ export const chatCommand: Command = {
       throw new UserError('E_USAGE', 'chat needs an agent, or --session to continue one', { hint: 'p2tui chat agent_alpha' });
     }
     const persona = engine.workspace.persona(agent!);
-    const options = engine.sessionOptions(sessionOverrides(input));
+    const options = engine.sessionOptions({ ...replayOverrides(input, engine.store), ...sessionOverrides(input) });
     const model = options.model ?? persona.model;
     out.line(paint(out.color, 'gray', `chatting with ${persona.id} on ${model}${model.startsWith('scripted/') ? ' (simulator)' : ''} — /help for commands, /exit to leave`));
     /** Follows the session until it rests, answering its questions here; false when the chat should end. */

@@ -1,7 +1,7 @@
 import type { SessionStatus } from '../bus/events.ts';
 import { UserError } from '../core/errors.ts';
 import { EXIT, type Command, type CommandContext, type CommandResult } from './types.ts';
-import { SESSION_OPTIONS, sessionOverrides } from './common-options.ts';
+import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from './common-options.ts';
 import { EventPrinter, driveUntilIdle } from './follow.ts';
 import { entriesJson, readSession, sessionJson } from './session-view.ts';
 import { formatCost, paint, plural } from './text.ts';
@@ -18,14 +18,14 @@ export const runCommand: Command = {
     { name: 'agent', description: 'The persona to talk to (see p2tui agents list)', required: true },
     { name: 'message', description: 'What to ask it', required: true, rest: true },
   ],
-  options: [...SESSION_OPTIONS, { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' }],
+  options: [...SESSION_OPTIONS, ...REPLAY_OPTIONS, { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' }],
   examples: ['p2tui run agent_alpha "What\'s the weather in Paris and who leads the Premier League?"', 'p2tui run agent_helper "weather in Tokyo" --json'],
   async run(ctx, input) {
     const agent = input.args['agent']!;
     const message = input.args['message']!;
     if (message.trim() === '') throw new UserError('E_USAGE', 'the message is empty', { hint: 'p2tui run <agent> "<message>"' });
     const engine = await ctx.engine();
-    const options = engine.sessionOptions(sessionOverrides(input));
+    const options = engine.sessionOptions({ ...replayOverrides(input, engine.store), ...sessionOverrides(input) });
     const fromSeq = engine.store.log.lastSeq();
     const runtime = engine.start({ agent, message, source: 'run', options });
     return finishRun(ctx, runtime, fromSeq, input.options['verbose'] === true);

@@ -7,6 +7,7 @@ import type { JsonValue } from '../core/json.ts';
 import { processIsAlive, type Engine } from '../engine/engine.ts';
 import type { Store } from '../store/store.ts';
 import { sessionOverrides } from './common-options.ts';
+import { replayCommand } from './session-replay.ts';
 import { EXIT, type Command, type CommandContext } from './types.ts';
 import { EventPrinter } from './follow.ts';
 import { exitFor, finishRun } from './run.ts';
@@ -366,4 +367,4 @@ function colourPhase(color: boolean, phase: string): string {
   return paint(color, style, phase);
 }
 
-export const sessionCommands: readonly Command[] = [list, show, stack, watch, resume, cancel, pause, respond];
+export const sessionCommands: readonly Command[] = [list, show, stack, watch, resume, cancel, pause, respond, replayCommand];

@@ -44,6 +44,7 @@ export type ErrorCode =
   | 'E_MODEL_BAD_REQUEST'
   | 'E_MODEL_NETWORK'
   | 'E_MODEL_STREAM'
+  | 'E_REPLAY_MISS'
   | 'E_UNKNOWN_PROVIDER'
   // internal
   | 'E_INTERNAL';

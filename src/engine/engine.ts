@@ -84,6 +84,7 @@ export class Engine {
       approval: overrides.approval ?? config.approval,
       ...(overrides.model === undefined ? {} : { model: overrides.model }),
       ...(overrides.temperature === undefined ? {} : { temperature: overrides.temperature }),
+      ...(overrides.replay === undefined ? {} : { replay: overrides.replay }),
     };
   }
 

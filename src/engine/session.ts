@@ -5,6 +5,7 @@ import { P2Error, StoreError, UserError, messageOf } from '../core/errors.ts';
 import { newBranchId, newConversationId, newModelCallId, newSessionId, nextEventId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
 import { costOf } from '../models/pricing.ts';
+import { Recording } from './replay.ts';
 import type { ModelResponse } from '../models/provider.ts';
 import type { SessionRow } from '../store/sessions.ts';
 import type { Store } from '../store/store.ts';
@@ -59,6 +60,8 @@ export class SessionRuntime {
   private totalSteps = 0;
   private status: SessionStatus;
   private idleWaiters: (() => void)[] = [];
+  /** The recording this session replays (`--replay-from`), when it does. */
+  private readonly recording: Recording | undefined;
 
   private constructor(ctx: EngineContext, row: SessionRow) {
     this.ctx = ctx;
@@ -66,6 +69,8 @@ export class SessionRuntime {
     this.branch = row.headBranch;
     this.row = row;
     this.status = row.status;
+    const replay = row.options.replay;
+    this.recording = replay === undefined ? undefined : Recording.load(ctx.store, { session: replay.from, onMiss: replay.onMiss });
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -377,7 +382,26 @@ export class SessionRuntime {
     const startedAt = ctx.clock.now();
     let modelStarted = performance.now();
     let response: ModelResponse;
-    try {
+    const replayed = this.recording?.model(conv.path, call.ordinal, call.requestHash, call.rendered.messages);
+    if (replayed !== undefined && 'miss' in replayed && this.recording?.source.onMiss === 'fail') {
+      modelDone();
+      convAbort.removeEventListener('abort', onAbort);
+      this.totalSteps -= 1;
+      conv.steps = call.ordinal - 1;
+      const miss: Failure = {
+        code: 'E_REPLAY_MISS',
+        message: `no recording for this model call: ${replayed.miss}`,
+        retryable: true,
+        hint: 'Run it again with --on-miss live to call the model where the recording has no answer.',
+      };
+      return this.commit((tx) => this.fail(tx, conv, miss));
+    }
+    if (replayed !== undefined && 'hit' in replayed) {
+      // Served from the recording: no provider, no slot, no cost.
+      convAbort.removeEventListener('abort', onAbort);
+      response = replayed.hit;
+      modelStarted = performance.now();
+    } else try {
       response = await ctx.scheduler.provider(call.provider.id).run(() => {
         // The timeout starts when the call does, not while it waits for a slot of the provider.
         timer = setTimeout(() => {
@@ -414,6 +438,7 @@ export class SessionRuntime {
     }
     modelDone();
     const modelMs = performance.now() - modelStarted;
+    const fromRecording = replayed !== undefined && 'hit' in replayed;
     if (ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'stream.end', session: this.id, conversation: conv.id, modelCall });
     if (this.abort.signal.aborted || convAbort.aborted || !steppable(conv)) {
       // The conversation was cancelled (a delegation timeout, say) while the model worked: drop the answer.
@@ -423,7 +448,7 @@ export class SessionRuntime {
     }
     const plan = planResponse(conv, response, modelCall, ctx.workspace, ctx.clock.now());
     await this.commit((tx) => {
-      this.recordModelCall(tx, conv, call, modelCall, { response, latencyMs: Math.round(modelMs), startedAt, error: null });
+      this.recordModelCall(tx, conv, call, modelCall, { response, latencyMs: Math.round(modelMs), startedAt, error: null, replayed: fromRecording });
       this.applyPlan(tx, conv, plan);
     });
     ctx.onStepTiming?.({ totalMs: performance.now() - started, modelMs });
@@ -538,6 +563,25 @@ export class SessionRuntime {
     const tool = ctx.workspace.tools.get(call.tool);
     const signal = conv.abort.signal;
     if (tool === undefined || signal.aborted) return;
+    if (this.recording !== undefined) {
+      const recorded = this.recording.result(conv.path, call.callId, call.tool, call.args);
+      // Replayed: the recorded result, and the tool does not run (no effect happens twice). With --on-miss live a
+      // call the recording lacks runs for real; otherwise it is settled as an error saying so.
+      if (recorded !== undefined || this.recording.source.onMiss === 'fail') {
+        const result: EntryDraft = recorded ?? {
+          kind: 'tool_result',
+          payload: { callId: call.callId, tool: call.tool, status: 'error', error: `replay: the recording of ${this.recording.source.session} has no result for this call` },
+        };
+        try {
+          await this.commit((tx) => this.settleInTx(tx, conv, call.callId, result));
+        } catch (error) {
+          this.stop(error);
+        } finally {
+          this.updateStatus();
+        }
+        return;
+      }
+    }
     try {
       if (call.effect === 'effectful') {
         // The at-most-once line: once this is durable, a crash leaves the call to reconciliation, never to a rerun.
@@ -659,6 +703,13 @@ export class SessionRuntime {
   }
 
   private answerByPolicyOrWait(tx: Txn, conv: ConversationRuntime, callId: string): void {
+    const question = conv.questions.get(callId)?.question;
+    const recorded = question === undefined ? undefined : this.recording?.result(conv.path, callId, 'ask_user', { question });
+    if (recorded !== undefined) {
+      // Replayed: the answer given in the recorded session (by the user, a policy or a timeout).
+      this.settleInTx(tx, conv, callId, recorded);
+      return;
+    }
     const approval = this.row.options.approval;
     if (approval !== 'ask') {
       this.settleInTx(tx, conv, callId, { kind: 'user_response', payload: { callId, text: POLICY_ANSWERS[approval], by: 'policy' } });
@@ -790,13 +841,15 @@ export class SessionRuntime {
     conv: ConversationRuntime,
     call: PreparedCall,
     id: string,
-    outcome: { response: ModelResponse | null; latencyMs: number; startedAt: number; error: string | null },
+    outcome: { response: ModelResponse | null; latencyMs: number; startedAt: number; error: string | null; replayed?: boolean },
   ): void {
     const { response } = outcome;
     const tokensIn = response?.usage.inputTokens ?? 0;
     const tokensOut = response?.usage.outputTokens ?? 0;
     const estimated = response?.usage.estimated ?? true;
-    const costUsd = costOf(call.modelRef, tokensIn, tokensOut, this.ctx.workspace.prices);
+    // A call served from a recording cost nothing now; its tokens are kept so the two sessions compare.
+    const costUsd = outcome.replayed === true ? 0 : costOf(call.modelRef, tokensIn, tokensOut, this.ctx.workspace.prices);
+    const provider = outcome.replayed === true ? 'replay' : call.provider.id;
     const status = response === null ? 'error' : 'ok';
     this.ctx.store.calls.recordModelCall({
       id,
@@ -804,7 +857,7 @@ export class SessionRuntime {
       branch: this.branch,
       conversation: conv.id,
       ordinal: call.ordinal,
-      provider: call.provider.id,
+      provider,
       model: call.modelRef,
       requestHash: call.requestHash,
       request: { params: call.params, rendered: call.rendered },
@@ -822,7 +875,7 @@ export class SessionRuntime {
       {
         type: 'model.call',
         payload: {
-          id, ordinal: call.ordinal, provider: call.provider.id, model: call.modelRef, simulated: call.provider.simulated, tokensIn, tokensOut, estimated,
+          id, ordinal: call.ordinal, provider, model: call.modelRef, simulated: call.provider.simulated, tokensIn, tokensOut, estimated,
           costUsd, latencyMs: outcome.latencyMs, requestHash: call.requestHash, status, ...(outcome.error === null ? {} : { error: outcome.error }),
         },
         session: this.id,

@@ -1,0 +1,156 @@
+import type { EntryDraft } from '../core/entries.ts';
+import { canonicalJson, type JsonValue } from '../core/json.ts';
+import { UserError } from '../core/errors.ts';
+import type { ModelResponse, ToolCallRequest } from '../models/provider.ts';
+import type { Store } from '../store/store.ts';
+
+/**
+ * A recorded session served back: model calls matched by conversation path and ordinal and checked by request
+ * hash, and the results of its tool calls and of its questions to the user, matched by conversation path and call
+ * id. Nothing here calls a model or runs a tool, so a replay needs no network and repeats no effect.
+ */
+export interface ReplaySource {
+  /** The recorded session. */
+  readonly session: string;
+  /** What to do when a call has no matching recording: stop the conversation, or call the model live. */
+  readonly onMiss: 'fail' | 'live';
+}
+
+interface RecordedCall {
+  readonly ordinal: number;
+  readonly requestHash: string;
+  readonly model: string;
+  readonly messages: number;
+  readonly response: ModelResponse;
+}
+
+export type ReplayLookup = { readonly hit: ModelResponse; readonly model: string } | { readonly miss: string };
+
+export class Recording {
+  readonly source: ReplaySource;
+  private readonly calls = new Map<string, Map<number, RecordedCall>>();
+  private readonly results = new Map<string, { readonly tool: string; readonly args: string; readonly result: EntryDraft }>();
+
+  private constructor(source: ReplaySource) {
+    this.source = source;
+  }
+
+  /** Reads a session's recordings (its head branch); throws E_UNKNOWN_SESSION for an unknown one. */
+  static load(store: Store, source: ReplaySource): Recording {
+    const session = store.sessions.resolve(source.session);
+    const recording = new Recording({ ...source, session: session.id });
+    const branches = store.sessions.segments(session.headBranch).map((s) => s.branch);
+    const marks = branches.map(() => '?').join(', ');
+    const calls = store.db
+      .prepare(
+        `SELECT c.path AS path, m.ordinal AS ordinal, m.request_hash AS hash, m.model AS model, m.request AS request, m.response AS response,
+                m.tokens_in AS tin, m.tokens_out AS tout, m.estimated AS est
+         FROM model_calls m JOIN conversations c ON c.id = m.conversation_id
+         WHERE c.session_id = ? AND m.branch_id IN (${marks}) AND m.status = 'ok' ORDER BY m.rowid`,
+      )
+      .all(session.id, ...branches) as { path: string; ordinal: number; hash: string; model: string; request: string; response: string; tin: number; tout: number; est: number }[];
+    for (const row of calls) {
+      const body = JSON.parse(row.response) as { text: string; toolCalls: ToolCallRequest[]; finishReason: ModelResponse['finishReason'] };
+      const request = JSON.parse(row.request) as { rendered?: { messages?: number } };
+      const byOrdinal = recording.calls.get(row.path) ?? new Map<number, RecordedCall>();
+      byOrdinal.set(row.ordinal, {
+        ordinal: row.ordinal,
+        requestHash: row.hash,
+        model: row.model,
+        messages: request.rendered?.messages ?? 0,
+        response: { text: body.text, toolCalls: body.toolCalls, finishReason: body.finishReason, usage: { inputTokens: row.tin, outputTokens: row.tout, estimated: row.est === 1 } },
+      });
+      recording.calls.set(row.path, byOrdinal);
+    }
+    const results = store.db
+      .prepare(
+        `SELECT c.path AS path, i.call_id AS call, i.tool AS tool, i.args AS args, i.result AS result
+         FROM intents i JOIN conversations c ON c.id = i.conversation_id
+         WHERE c.session_id = ? AND i.branch_id IN (${marks}) AND i.kind IN ('tool', 'user') AND i.result IS NOT NULL`,
+      )
+      .all(session.id, ...branches) as { path: string; call: string; tool: string; args: string; result: string }[];
+    for (const row of results) {
+      recording.results.set(`${row.path}\u0000${row.call}`, { tool: row.tool, args: canonicalJson(JSON.parse(row.args) as JsonValue), result: JSON.parse(row.result) as EntryDraft });
+    }
+    if (recording.calls.size === 0) {
+      throw new UserError('E_REPLAY_MISS', `session ${session.id} has no recorded model calls to replay`, { hint: 'Replay a session that made at least one successful model call.' });
+    }
+    return recording;
+  }
+
+  /** The recorded response for this call, or why there is none (the request that missed and the nearest recording). */
+  model(path: string, ordinal: number, requestHash: string, messages: number): ReplayLookup {
+    const byOrdinal = this.calls.get(path);
+    const where = `conversation ${path}, model call ${ordinal}`;
+    if (byOrdinal === undefined) {
+      return { miss: `${where}: the recording of ${this.source.session} has no conversation ${path} (it has ${[...this.calls.keys()].join(', ')})` };
+    }
+    const recorded = byOrdinal.get(ordinal);
+    if (recorded === undefined) {
+      const last = Math.max(...byOrdinal.keys());
+      return { miss: `${where}: the recording has ${byOrdinal.size} model calls in this conversation (ordinals 1–${last}), none at ${ordinal}` };
+    }
+    if (recorded.requestHash !== requestHash) {
+      return {
+        miss:
+          `${where}: the request (hash ${requestHash.slice(0, 12)}, ${messages} messages) differs from the recorded one ` +
+          `(hash ${recorded.requestHash.slice(0, 12)}, ${recorded.messages} messages, model ${recorded.model}); ` +
+          'a different persona, model, temperature, seed, tool set or earlier entry changes the request',
+      };
+    }
+    return { hit: recorded.response, model: recorded.model };
+  }
+
+  /**
+   * The recorded result of a tool call or of a question to the user, by conversation path and call id, when the
+   * recorded call was the same (same tool or question, same arguments); a call the model made differently (a live
+   * call after a miss reusing an id, say) gets none.
+   */
+  result(path: string, callId: string, tool: string, args: JsonValue): EntryDraft | undefined {
+    const recorded = this.results.get(`${path}\u0000${callId}`);
+    if (recorded === undefined || recorded.tool !== tool || recorded.args !== canonicalJson(args)) return undefined;
+    return recorded.result;
+  }
+}
+
+/** One conversation's entries as a replay must reproduce them: kind and payload, conversation ids as paths. */
+export interface ComparableConversation {
+  readonly path: string;
+  readonly entries: readonly { readonly kind: string; readonly payload: unknown }[];
+}
+
+export type Comparison =
+  | { readonly same: true; readonly conversations: number; readonly entries: number }
+  | { readonly same: false; readonly path: string; readonly index: number; readonly expected: string; readonly actual: string };
+
+/**
+ * Compares two sessions entry by entry in every conversation, matched by path. Ids that name conversations (a
+ * delegation's child) are compared by path, since a replay creates its own conversations.
+ */
+export function compareConversations(original: readonly ComparableConversation[], replayed: readonly ComparableConversation[]): Comparison {
+  const byPath = new Map(replayed.map((c) => [c.path, c]));
+  let entries = 0;
+  for (const conv of original) {
+    const other = byPath.get(conv.path);
+    if (other === undefined) return { same: false, path: conv.path, index: 0, expected: `${conv.entries.length} entries`, actual: 'no such conversation' };
+    const length = Math.max(conv.entries.length, other.entries.length);
+    for (let i = 0; i < length; i++) {
+      const expected = conv.entries[i] === undefined ? '(nothing)' : JSON.stringify(conv.entries[i]);
+      const actual = other.entries[i] === undefined ? '(nothing)' : JSON.stringify(other.entries[i]);
+      if (expected !== actual) return { same: false, path: conv.path, index: i + 1, expected, actual };
+    }
+    entries += conv.entries.length;
+    byPath.delete(conv.path);
+  }
+  const extra = [...byPath.keys()][0];
+  if (extra !== undefined) return { same: false, path: extra, index: 0, expected: 'no such conversation', actual: `${byPath.get(extra)!.entries.length} entries` };
+  return { same: true, conversations: original.length, entries };
+}
+
+/** Replaces every string equal to a conversation id by that conversation's path, deeply. */
+export function withPaths(value: unknown, paths: ReadonlyMap<string, string>): unknown {
+  if (typeof value === 'string') return paths.get(value) ?? value;
+  if (Array.isArray(value)) return value.map((v) => withPaths(v, paths));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withPaths(v, paths)]));
+  return value;
+}
