@@ -24,6 +24,8 @@ export const policiesSchema = z.strictObject({
   model_timeout_ms: z.int().min(1).optional(),
   delegation_timeout_ms: z.int().min(1).optional(),
   user_timeout_ms: z.int().min(1).optional(),
+  /** This agent's context window in tokens (default: the model's, from p2tui.yaml or the built-in table). */
+  context_tokens: z.int().min(256).max(100_000_000).optional(),
 });
 
 export const personaSchema = z.strictObject({
@@ -55,7 +57,7 @@ export interface Persona {
   readonly vars: Readonly<Record<string, string>>;
   readonly tools: readonly string[];
   readonly agents: readonly string[];
-  readonly policies: Required<Omit<Policies, 'dedup'>> & { readonly dedup: Policies['dedup'] };
+  readonly policies: Required<Omit<Policies, 'dedup' | 'context_tokens'>> & { readonly dedup: Policies['dedup']; readonly context_tokens: number | undefined };
   readonly balance: string | undefined;
   readonly script: PersonaFile['script'] & object;
   /** The file it came from, relative to the workspace. */
@@ -66,6 +68,7 @@ export const DEFAULT_POLICIES: Persona['policies'] = {
   max_steps: 50,
   max_depth: 5,
   dedup: undefined,
+  context_tokens: undefined,
   reuse_children: false,
   ask_user: true,
   tool_timeout_ms: 30_000,

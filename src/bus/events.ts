@@ -53,6 +53,8 @@ export interface OtherPayloads {
     requestHash: string;
     status: 'ok' | 'error';
     error?: string;
+    /** Messages left out of the request to fit the model's context window. */
+    omitted?: number;
   };
   'artifact.created': { hash: string; kind: string; name: string; mime: string; size: number; entry?: string };
   /**

@@ -104,8 +104,12 @@ export class EventText {
           : [];
       case 'model.call':
         if (event.payload.status === 'error') return [`${prefix}${paint(c, 'red', `model call failed: ${event.payload.error ?? ''}`)}`];
+        // Always shown: the model did not see the whole conversation.
+        if (event.payload.omitted !== undefined && event.payload.omitted > 0 && this.options.verbose !== true) {
+          return [`${prefix}${paint(c, 'yellow', `· ${event.payload.omitted} earlier messages left out to fit ${event.payload.model}'s context window`)}`];
+        }
         return this.options.verbose === true
-          ? [`${prefix}${paint(c, 'gray', `· ${event.payload.model}${event.payload.simulated ? ' (simulated)' : ''} ${event.payload.tokensIn}→${event.payload.tokensOut} tokens, ${event.payload.latencyMs} ms`)}`]
+          ? [`${prefix}${paint(c, 'gray', `· ${event.payload.model}${event.payload.simulated ? ' (simulated)' : ''} ${event.payload.tokensIn}→${event.payload.tokensOut} tokens, ${event.payload.latencyMs} ms${event.payload.omitted === undefined ? '' : `, ${event.payload.omitted} messages left out to fit the context`}`)}`]
           : [];
       case 'artifact.created':
         return [`${prefix}${paint(c, 'gray', `artifact ${event.payload.name} (${event.payload.size} bytes, ${event.payload.hash.slice(0, 12)})`)}`];

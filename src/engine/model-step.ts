@@ -2,7 +2,9 @@ import type { SessionOptions } from '../bus/events.ts';
 import { P2Error, messageOf } from '../core/errors.ts';
 import { newConversationId, nextEventId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
-import type { ModelProvider, ModelRequest, ModelResponse } from '../models/provider.ts';
+import { estimateTokens, type ChatMessage, type ModelProvider, type ModelRequest, type ModelResponse, type ToolSpec } from '../models/provider.ts';
+import { contextTokensFor } from '../models/context-window.ts';
+import { fitContext, type FittedContext } from './context-budget.ts';
 import type { RenderedRef } from '../store/calls.ts';
 import type { ConversationRuntime } from './conversation.ts';
 import { decide, type Plan } from './decide.ts';
@@ -30,33 +32,63 @@ export function prepareCall(conv: ConversationRuntime, options: SessionOptions, 
   const personaKit = kit.for(persona);
   const transcript = conv.transcript;
   const ordinal = conv.steps + 1;
+  const fitted = fit(transcript.messages, transcript.taskIndex, transcript.estimatedTokens, modelRef, persona.policies.context_tokens, workspace, personaKit.specs);
   const request: ModelRequest = {
     model: model.name,
-    messages: transcript.messages,
+    messages: fitted?.messages ?? transcript.messages,
     tools: personaKit.specs,
     temperature,
     seed: options.seed,
-    estimatedInputTokens: transcript.estimatedTokens,
+    estimatedInputTokens: fitted === undefined ? transcript.estimatedTokens : transcript.estimatedTokens - fitted.omittedTokens,
     simulation: {
       agent: conv.agent,
       description: persona.description,
       script: persona.script,
       conversationPath: conv.path,
       ordinal,
-      taskIndex: transcript.taskIndex,
+      taskIndex: fitted?.taskIndex ?? transcript.taskIndex,
       round: transcript.round,
     },
   };
-  const params = { model: modelRef, temperature, seed: options.seed, tools: personaKit.hash };
+  // A trimmed request differs from the whole conversation: the hash says so (and stays a function of the stack).
+  const params = { model: modelRef, temperature, seed: options.seed, tools: personaKit.hash, ...(fitted === undefined ? {} : { context: { budget: fitted.budget, omitted: fitted.omitted } }) };
   return {
     provider,
     modelRef,
     request,
     params,
     requestHash: transcript.requestHash(params),
-    rendered: { conversation: conv.id, through: transcript.through, entries: transcript.entries, messages: transcript.messages.length },
+    rendered: {
+      conversation: conv.id,
+      through: transcript.through,
+      entries: transcript.entries,
+      messages: request.messages.length,
+      ...(fitted === undefined ? {} : { omitted: fitted.omitted }),
+    },
     ordinal,
   };
+}
+
+/**
+ * The context window's cut, when the conversation does not fit: undefined (send everything) in the common case,
+ * decided from the transcript's running token total without looking at the messages.
+ */
+function fit(
+  messages: readonly ChatMessage[],
+  taskIndex: number,
+  tokens: number,
+  modelRef: string,
+  personaWindow: number | undefined,
+  workspace: Workspace,
+  tools: readonly ToolSpec[],
+): (FittedContext & { budget: number }) | undefined {
+  const window = personaWindow ?? contextTokensFor(modelRef, workspace.config.providers[modelRef.split('/')[0] ?? '']?.context_tokens);
+  if (window === undefined) return undefined;
+  // Room for the answer: a quarter of the window, at most 4,096 tokens.
+  const reserve = Math.min(4096, Math.floor(window / 4));
+  if (tokens <= window - reserve) return undefined;
+  const budget = Math.max(64, window - reserve - estimateTokens(JSON.stringify(tools)));
+  return { ...fitContext(messages, taskIndex, budget), budget };
 }
 
 /** The FSM's reading of a response, with the persona's tools and the conversation's history. */

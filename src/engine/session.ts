@@ -877,6 +877,7 @@ export class SessionRuntime {
         payload: {
           id, ordinal: call.ordinal, provider, model: call.modelRef, simulated: call.provider.simulated, tokensIn, tokensOut, estimated,
           costUsd, latencyMs: outcome.latencyMs, requestHash: call.requestHash, status, ...(outcome.error === null ? {} : { error: outcome.error }),
+          ...(call.rendered.omitted === undefined ? {} : { omitted: call.rendered.omitted }),
         },
         session: this.id,
         branch: this.branch,

@@ -44,6 +44,8 @@ export const workspaceConfigSchema = z.strictObject({
         max_retries: z.int().min(0).max(20).optional(),
         retry_base_ms: z.int().min(1).max(60_000).optional(),
         stream: z.boolean().optional(),
+        /** Context window of this provider's models, in tokens (over the built-in table's provider entry). */
+        context_tokens: z.int().min(256).max(100_000_000).optional(),
         latency_ms: z.int().min(0).max(600_000).optional(),
       }),
     )

@@ -10,6 +10,8 @@ export interface RenderedRef {
   readonly through: string | null;
   readonly entries: number;
   readonly messages: number;
+  /** Messages left out to fit the model's context window (absent when everything was sent). */
+  readonly omitted?: number;
 }
 
 export interface ModelCallRecord {

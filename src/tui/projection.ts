@@ -226,7 +226,7 @@ function describeEvent(event: StoredEvent): string | undefined {
       return event.payload.parent === null ? 'conversation started' : `delegated conversation ${event.payload.path}`;
     case 'model.call':
       return event.payload.status === 'ok'
-        ? `${event.payload.model} ${event.payload.tokensIn}→${event.payload.tokensOut} tokens, ${event.payload.latencyMs} ms`
+        ? `${event.payload.model} ${event.payload.tokensIn}→${event.payload.tokensOut} tokens, ${event.payload.latencyMs} ms${event.payload.omitted === undefined ? '' : `, ${event.payload.omitted} messages left out to fit the context`}`
         : `${event.payload.model} failed: ${event.payload.error ?? ''}`;
     case 'artifact.created':
       return `artifact ${event.payload.name} (${event.payload.size} bytes)`;
