@@ -35,6 +35,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   let engine: Engine | undefined;
   let store: Store | undefined;
   let bus: EventBus | undefined;
+  // Loaded workspaces hold MCP connections (stdio servers are child processes): closed on the way out.
+  let workspaceLoad: Promise<Workspace> | undefined;
   try {
     if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {
       output.line(mainHelp(color));
@@ -58,7 +60,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       const options = parseCommandLine(TUI_COMMAND, argv);
       const workspaceDir = resolve((options.options['workspace'] as string | undefined) ?? process.env['P2TUI_WORKSPACE'] ?? process.cwd());
       const db = options.options['db'] as string | undefined;
-      const workspace = await loadWorkspace(workspaceDir, db === undefined ? {} : { db: resolve(db) });
+      workspaceLoad = loadWorkspace(workspaceDir, db === undefined ? {} : { db: resolve(db) });
+      const workspace = await workspaceLoad;
       engine = new Engine({ workspace, appVersion: VERSION });
       const { runTui } = await tuiModule;
       process.off('SIGINT', onSigint);
@@ -91,7 +94,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       dbPath,
       debug: parsed.options['debug'] === true,
       signal: controller.signal,
-      workspace: () => (workspacePromise ??= loadWorkspace(workspaceDir, dbPath === undefined ? {} : { db: dbPath })),
+      workspace: () => (workspacePromise ??= workspaceLoad = loadWorkspace(workspaceDir, dbPath === undefined ? {} : { db: dbPath })),
       store: async (options = {}) => {
         if (store === undefined) {
           const path = dbPath ?? defaultDbPath(workspaceDir);
@@ -126,6 +129,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.off('SIGINT', onSigint);
     engine?.close();
     store?.close();
+    await workspaceLoad?.then((w) => w.close()).catch(() => undefined);
     output.close();
   }
 }

@@ -77,6 +77,7 @@ export const doctorCommand: Command = {
         checks.push({ name: 'workspace', ok: true, detail: `${root}: ${workspace.personas.size} personas, ${workspace.tools.names().length} tools${workspace.configFile === undefined ? ', default settings' : ''}` });
         checks.push({ name: 'models', ok: true, detail: `providers: ${workspace.providers.ids().join(', ')} (scripted is the offline simulator)` });
         checks.push(...(await providerChecks(workspace)));
+        for (const server of workspace.mcpServers) checks.push({ name: `mcp ${server.name}`, ok: true, detail: `${server.endpoint}: connected, ${server.tools} tools` });
       } catch (error) {
         checks.push({ name: 'workspace', ok: false, detail: messageOf(error), ...(isP2Error(error) && error.hint !== undefined ? { hint: error.hint } : {}) });
       }

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'E_TOOL_INVALID'
   | 'E_UNKNOWN_AGENT'
   | 'E_UNKNOWN_TOOL'
+  | 'E_MCP'
   | 'E_UNKNOWN_SESSION'
   | 'E_AMBIGUOUS_ID'
   | 'E_WORKSPACE'

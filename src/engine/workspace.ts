@@ -12,6 +12,7 @@ import type { Redactor } from '../models/http/errors.ts';
 import { DEFAULT_PRICES, type Price } from '../models/pricing.ts';
 import { loadWorkspaceTools } from '../tools/loader.ts';
 import { ToolRegistry } from '../tools/registry.ts';
+import { connectMcpServers, mcpServerSchema, type McpTools } from '../tools/mcp.ts';
 import type { Tool } from '../tools/define.ts';
 
 /** `p2tui.yaml`: optional; every field has a default that runs offline. */
@@ -52,6 +53,8 @@ export const workspaceConfigSchema = z.strictObject({
     .default({}),
   /** Prices in USD per million tokens, by provider/model or provider/* (over the built-in table). */
   prices: z.record(z.string().regex(/^[^/\s]+\/\S+$/, 'provider/model or provider/*'), z.strictObject({ input: z.number().min(0), output: z.number().min(0) })).default({}),
+  /** Model Context Protocol servers whose tools personas may use (as `<server>__<tool>`). */
+  mcp_servers: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'letters, digits, _ and -, starting with a letter'), mcpServerSchema).default({}),
   /** Database path, relative to the workspace. */
   database: z.string().min(1).default('.p2tui/p2tui.db'),
 });
@@ -70,7 +73,11 @@ export interface Workspace {
   readonly prices: Readonly<Record<string, Price>>;
   /** Knows every configured key: provider messages and recordings pass through it. */
   readonly redactor: Redactor;
+  /** The connected MCP servers (empty when none are configured). */
+  readonly mcpServers: McpTools['servers'];
   persona(id: string): Persona;
+  /** Disconnects from MCP servers (stops the stdio ones). Safe to call twice. */
+  close(): Promise<void>;
 }
 
 export interface LoadOptions {
@@ -107,13 +114,30 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
   for (const tool of options.extraTools ?? []) tools.add(tool);
   const providers = new ProviderRegistry();
   providers.register(new ScriptedProvider({ latencyMs: config.providers['scripted']?.latency_ms ?? 0 }));
-  const redactor = registerProviders(providers, config.providers, options.env ?? workspaceEnvironment(root));
+  const env = options.env ?? workspaceEnvironment(root);
+  const redactor = registerProviders(providers, config.providers, env);
   options.configure?.(providers, config);
   checkProvidersConfigured(providers, config.providers);
+  const mcp: McpTools =
+    Object.keys(config.mcp_servers).length === 0
+      ? { tools: [], servers: [], close: async () => undefined }
+      : await connectMcpServers(root, config.mcp_servers, env, (secret) => redactor.add(secret));
+  try {
+    for (const tool of mcp.tools) tools.add(tool);
+  } catch (error) {
+    await mcp.close();
+    throw error;
+  }
   const prices: Record<string, Price> = { ...DEFAULT_PRICES };
   for (const [model, price] of Object.entries(config.prices)) prices[model] = { inputPerMillion: price.input, outputPerMillion: price.output };
-  const loaded = loadPersonas(root, { model: config.model, ...(config.temperature === undefined ? {} : { temperature: config.temperature }) });
-  checkReferences(loaded, { tools: tools.names(), providers: providers.ids() });
+  let loaded: ReturnType<typeof loadPersonas>;
+  try {
+    loaded = loadPersonas(root, { model: config.model, ...(config.temperature === undefined ? {} : { temperature: config.temperature }) });
+    checkReferences(loaded, { tools: tools.names(), providers: providers.ids() });
+  } catch (error) {
+    await mcp.close();
+    throw error;
+  }
   const dbPath = options.db ?? (isAbsolute(config.database) ? config.database : join(root, config.database));
   return {
     root,
@@ -125,6 +149,8 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
     dbPath,
     prices,
     redactor,
+    mcpServers: mcp.servers,
+    close: () => mcp.close(),
     persona(id: string): Persona {
       const persona = loaded.personas.get(id);
       if (persona === undefined) {

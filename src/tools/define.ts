@@ -58,7 +58,8 @@ export interface Tool {
   readonly cacheTtlMs: number;
   readonly dedup: DedupPolicy;
   readonly timeoutMs: number | undefined;
-  readonly input: z.ZodObject;
+  /** Validates what a model sends: the tool's zod object, or (MCP tools) a schema read from the server's JSON Schema. */
+  readonly input: z.ZodType;
   /** JSON Schema of the arguments, as models see it. */
   readonly parameters: JsonObject;
   readonly run: (args: unknown, context: ToolContext) => Promise<unknown> | unknown;

@@ -1,0 +1,190 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { isAbsolute, join } from 'node:path';
+import { z } from 'zod';
+import type { EffectClass } from '../core/entries.ts';
+import { UserError, messageOf } from '../core/errors.ts';
+import type { JsonObject } from '../core/json.ts';
+import { TOOL_BRAND, TOOL_NAME, type Tool } from './define.ts';
+
+/** One entry of `mcp_servers:` in p2tui.yaml, as the workspace schema parses it. */
+export interface McpServerSettings {
+  readonly command?: string | undefined;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timeout_ms: number;
+  readonly connect_timeout_ms: number;
+  readonly effect?: EffectClass | undefined;
+  readonly tools: Readonly<Record<string, { readonly effect?: EffectClass | undefined; readonly timeout_ms?: number | undefined }>>;
+}
+
+export const mcpServerSchema = z
+  .strictObject({
+    /** A stdio server: the command to start (and its args, env, cwd). */
+    command: z.string().min(1).optional(),
+    args: z.array(z.string()).default([]),
+    env: z.record(z.string(), z.string()).default({}),
+    cwd: z.string().optional(),
+    /** A streamable HTTP server. */
+    url: z.url().optional(),
+    headers: z.record(z.string(), z.string()).default({}),
+    timeout_ms: z.int().min(1).default(30_000),
+    connect_timeout_ms: z.int().min(1).default(10_000),
+    /** Effect class of its tools, unless a tool's annotations or `tools.<name>.effect` say otherwise. */
+    effect: z.enum(['pure', 'idempotent', 'effectful']).optional(),
+    tools: z.record(z.string(), z.strictObject({ effect: z.enum(['pure', 'idempotent', 'effectful']).optional(), timeout_ms: z.int().min(1).optional() })).default({}),
+  })
+  .refine((s) => (s.command === undefined) !== (s.url === undefined), { message: 'give either command (a stdio server) or url (a streamable HTTP server)' });
+
+/** The tools of every configured MCP server, and how to disconnect from them all. */
+export interface McpTools {
+  readonly tools: readonly Tool[];
+  /** Per server: how many tools it offers and where it runs, for `tools list` and `doctor`. */
+  readonly servers: readonly { readonly name: string; readonly endpoint: string; readonly tools: number }[];
+  close(): Promise<void>;
+}
+
+/** `${VAR}` in env and header values, from the workspace environment (so keys stay out of p2tui.yaml). */
+function expand(value: string, env: Readonly<Record<string, string | undefined>>, field: string): string {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    const found = env[name];
+    if (found === undefined) {
+      throw new UserError('E_CONFIG', `p2tui.yaml: ${field} uses \${${name}}, which is not set`, {
+        hint: `Set ${name} in the environment or in the workspace's .env file.`,
+        location: { file: 'p2tui.yaml', field },
+      });
+    }
+    return found;
+  });
+}
+
+/** The name a model sees: `server__tool`, restricted to what every provider accepts. */
+export function mcpToolName(server: string, tool: string): string {
+  return `${server}__${tool}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64);
+}
+
+/**
+ * Connects to every configured MCP server (a stdio process or a streamable HTTP endpoint) through
+ * `@modelcontextprotocol/sdk`, lists its tools and wraps each as a p2tui tool: arguments validated against the
+ * server's JSON Schema before the call, a timeout, the run's cancellation passed on, and an effect class from
+ * the configuration or the tool's annotations (read-only or idempotent: idempotent; otherwise effectful).
+ */
+export async function connectMcpServers(
+  root: string,
+  servers: Readonly<Record<string, McpServerSettings>>,
+  env: Readonly<Record<string, string | undefined>>,
+  secrets: (value: string) => void,
+): Promise<McpTools> {
+  const clients: { name: string; client: Client }[] = [];
+  const tools: Tool[] = [];
+  const summary: { name: string; endpoint: string; tools: number }[] = [];
+  const close = async (): Promise<void> => {
+    await Promise.all(clients.map(({ client }) => client.close().catch(() => undefined)));
+  };
+  try {
+    for (const [name, s] of Object.entries(servers)) {
+      const field = `mcp_servers.${name}`;
+      let transport: Transport;
+      let endpoint: string;
+      let stderr = '';
+      if (s.command !== undefined) {
+        const childEnv: Record<string, string> = {};
+        for (const [k, v] of Object.entries(process.env)) if (v !== undefined) childEnv[k] = v;
+        for (const [k, v] of Object.entries(s.env)) {
+          childEnv[k] = expand(v, env, `${field}.env.${k}`);
+          if (childEnv[k] !== v) secrets(childEnv[k]);
+        }
+        const cwd = s.cwd === undefined ? root : isAbsolute(s.cwd) ? s.cwd : join(root, s.cwd);
+        const stdio = new StdioClientTransport({ command: s.command, args: [...s.args], env: childEnv, cwd, stderr: 'pipe' });
+        // Its log lines must not land on the terminal (or the TUI); the last of them explain a failed start.
+        stdio.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-2000)));
+        transport = stdio;
+        endpoint = [s.command, ...s.args].join(' ');
+      } else {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(s.headers)) {
+          headers[k] = expand(v, env, `${field}.headers.${k}`);
+          if (headers[k] !== v) secrets(headers[k]);
+        }
+        transport = new StreamableHTTPClientTransport(new URL(s.url!), { requestInit: { headers } });
+        endpoint = s.url!;
+      }
+      const client = new Client({ name: 'p2tui', version: '0.1.0' });
+      try {
+        await client.connect(transport, { timeout: s.connect_timeout_ms });
+        clients.push({ name, client });
+        const listed = [];
+        let cursor: string | undefined;
+        do {
+          const page = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: s.connect_timeout_ms });
+          listed.push(...page.tools);
+          cursor = page.nextCursor;
+        } while (cursor !== undefined);
+        for (const spec of listed) tools.push(wrap(name, client, spec, s));
+        summary.push({ name, endpoint, tools: listed.length });
+      } catch (error) {
+        await client.close().catch(() => undefined);
+        const tail = stderr.trim().split('\n').slice(-3).join(' | ');
+        throw new UserError('E_MCP', `p2tui.yaml: MCP server ${name} (${endpoint}) could not be reached: ${messageOf(error)}${tail === '' ? '' : ` (its stderr: ${tail})`}`, {
+          hint: s.command !== undefined ? `Check that \`${endpoint}\` starts an MCP server on stdio (try running it by hand).` : `Check that an MCP server answers at ${endpoint}.`,
+          location: { file: 'p2tui.yaml', field },
+        });
+      }
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { tools, servers: summary, close };
+}
+
+interface ListedTool {
+  readonly name: string;
+  readonly description?: string | undefined;
+  readonly inputSchema: { readonly type: 'object'; readonly [key: string]: unknown };
+  readonly annotations?: { readonly readOnlyHint?: boolean | undefined; readonly idempotentHint?: boolean | undefined } | undefined;
+}
+
+function wrap(server: string, client: Client, spec: ListedTool, settings: McpServerSettings): Tool {
+  const name = mcpToolName(server, spec.name);
+  if (!TOOL_NAME.test(name)) throw new UserError('E_TOOL_INVALID', `MCP server ${server} offers a tool named '${spec.name}', which cannot be made a valid tool name`);
+  const own = settings.tools[spec.name] ?? {};
+  const effect: EffectClass = own.effect ?? settings.effect ?? (spec.annotations?.readOnlyHint === true || spec.annotations?.idempotentHint === true ? 'idempotent' : 'effectful');
+  const parameters = { ...spec.inputSchema } as JsonObject;
+  delete parameters['$schema'];
+  let input: z.ZodType;
+  try {
+    input = z.fromJSONSchema(parameters as Parameters<typeof z.fromJSONSchema>[0]);
+  } catch {
+    // A schema zod cannot read: any object goes, and the server validates.
+    input = z.looseObject({});
+  }
+  const timeoutMs = own.timeout_ms ?? settings.timeout_ms;
+  return {
+    [TOOL_BRAND]: true,
+    name,
+    description: spec.description?.trim() || `${spec.name} (MCP server ${server})`,
+    effect,
+    cacheTtlMs: effect === 'pure' ? 5 * 60_000 : 0,
+    dedup: 'none',
+    timeoutMs,
+    input,
+    parameters,
+    source: `p2tui.yaml (mcp_servers.${server})`,
+    reconcile: undefined,
+    run: async (args, context) => {
+      const result = await client.callTool({ name: spec.name, arguments: args as Record<string, unknown> }, undefined, { signal: context.signal, timeout: timeoutMs });
+      const content = (result.content ?? []) as { type: string; text?: string }[];
+      const text = content.filter((c) => c.type === 'text').map((c) => c.text ?? '').join('\n');
+      if (result.isError === true) throw new Error(text === '' ? `${spec.name} failed` : text);
+      if (result.structuredContent !== undefined) return result.structuredContent;
+      // Text alone is the usual answer; anything else (images, resources) is kept as the server sent it.
+      return content.every((c) => c.type === 'text') ? text : content;
+    },
+  };
+}
