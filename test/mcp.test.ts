@@ -92,17 +92,18 @@ describe('MCP tools', () => {
     expect(results[4]!.error).toMatch(/300 ms/);
   });
 
-  it('passes env values from the workspace environment to a stdio server, and names the server when it cannot start', async () => {
+  it('passes env values from the workspace environment to a stdio server (redacted wherever stored), and names the server when it cannot start', async () => {
     const ws = workspace({ mcp_servers: { calc: { ...stdio, env: { MCP_TEST_VALUE: '${TEST_SECRET}' } } } }, [
       { id: 'a', description: 'Reads a secret.', tools: ['calc__secret'], script: [{ when: '.', steps: [{ call: 'calc__secret', args: {} }, { reply: '{{result}}' }] }] },
     ]);
-    const w = await load(ws, { TEST_SECRET: 'from-the-env-file' });
+    const w = await load(ws, { TEST_SECRET: 'from-the-env-file-0123' });
     const engine = new Engine({ workspace: w });
     cleanups.push(() => engine.close());
     const run = engine.start({ agent: 'a', message: 'go', source: 'api', options: engine.sessionOptions({ seed: 1, approval: 'deny' }) });
     expect(await run.idle()).toBe('finished');
     const result = readSession(engine.store, run.id).conversations[0]!.entries.find((e) => e.kind === 'tool_result')!;
-    expect(result.payload).toMatchObject({ status: 'ok', output: 'from-the-env-file' });
+    // The server got the value; what is stored (and what the model sees) has it redacted, as for API keys.
+    expect(result.payload).toMatchObject({ status: 'ok', output: '[redacted]' });
 
     const missing = workspace({ mcp_servers: { calc: { ...stdio, env: { MCP_TEST_VALUE: '${NOT_SET_ANYWHERE}' } } } });
     await expect(loadWorkspace(missing.dir, { env: {} })).rejects.toMatchObject({ code: 'E_CONFIG', message: expect.stringContaining('mcp_servers.calc.env.MCP_TEST_VALUE uses ${NOT_SET_ANYWHERE}') });

@@ -328,8 +328,14 @@ describe('real providers in sessions', () => {
     const view = readSession(t.engine.store, run.id);
     expect(view.conversations[0]!.entries.map((e) => e.kind)).toEqual(['user_message', 'assistant_message', 'tool_call', 'tool_call', 'waiting', 'tool_result', 'tool_result', 'assistant_message', 'finished']);
     expect(view.usage.total).toMatchObject({ calls: 2, tokensIn: 300, tokensOut: 30 });
-    // From the workspace's price table: 300 tokens in at $1/M, 30 out at $2/M.
+    // From the workspace's price table: 300 tokens in at $1/M, 30 out at $2/M; per step as well.
     expect(view.usage.total.costUsd).toBeCloseTo(0.00036, 10);
+    const steps = t.engine.store.calls.steps(run.id);
+    expect(steps.map((s) => [s.ordinal, s.tokensIn, s.tokensOut, s.estimated])).toEqual([
+      [1, 100, 20, false],
+      [2, 200, 10, false],
+    ]);
+    expect(steps[0]!.costUsd).toBeCloseTo(0.00014, 10);
     expect(events.filter((e) => e.type === 'delta').map((e) => (e.type === 'delta' ? e.text : '')).join('')).toContain('Oslo 3°, Bergen 7°.');
     // The second request carried the tool results back, by call id.
     const second = server.requests[1]!.body['messages'] as { role: string; tool_call_id?: string }[];

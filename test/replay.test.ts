@@ -112,7 +112,11 @@ describe('replay', () => {
       expect(replay.stdout).toMatch(/✓ identical: 3 conversations, \d+ entries, as in s_/);
       expect(replay.status).toBe(0);
       const json = p2tui(['session', 'replay', id, '--json']);
-      expect(JSON.parse(json.stdout)).toMatchObject({ original: id, status: 'finished', same: true, conversations: 3 });
+      const replayed = JSON.parse(json.stdout) as { replay: string };
+      expect(replayed).toMatchObject({ original: id, status: 'finished', same: true, conversations: 3 });
+      // Per-step usage: the replay's calls are marked and cost nothing.
+      const steps = p2tui(['session', 'show', replayed.replay, '--steps']);
+      expect(steps.stdout).toMatch(/agent_alpha #1 {2}scripted\/default \(replayed\) {2}\d+ in \+ \d+ out tokens \(est\.\) · \$0/);
 
       const other = p2tui(['run', 'agent_alpha', "What's the weather in Tokyo?", '--replay-from', id]);
       expect(other.status).toBe(1);

@@ -104,6 +104,8 @@ export type EphemeralEvent =
   /** The model call's response is complete (its entries are about to be committed). */
   | { type: 'stream.end'; session: string; conversation: string; modelCall: string }
   | { type: 'tool.started'; session: string; conversation: string; callId: string; tool: string }
+  /** A tool call's name and arguments as the model streams them (the committed tool_call entry holds them whole). */
+  | { type: 'tool.delta'; session: string; conversation: string; agent: string; modelCall: string; callId: string; name: string; argumentsDelta: string }
   /** The model call failed and will be tried again after delayMs; text streamed by the failed attempt is void. */
   | { type: 'model.retry'; session: string; conversation: string; agent: string; modelCall: string; attempt: number; delayMs: number; reason: string }
   | { type: 'step.started'; session: string; conversation: string; agent: string; ordinal: number };

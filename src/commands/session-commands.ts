@@ -3,7 +3,7 @@ import type { SessionStatus } from '../bus/events.ts';
 import type { Entry } from '../core/entries.ts';
 import { describeEntry } from './describe.ts';
 import { UserError, messageOf } from '../core/errors.ts';
-import type { JsonValue } from '../core/json.ts';
+import type { JsonObject, JsonValue } from '../core/json.ts';
 import { processIsAlive, type Engine } from '../engine/engine.ts';
 import type { Store } from '../store/store.ts';
 import { sessionOverrides } from './common-options.ts';
@@ -64,13 +64,29 @@ const list: Command = {
 
 const show: Command = {
   path: ['session', 'show'],
-  summary: 'Show a session: status, conversations, usage and cost, questions, answer',
+  summary: 'Show a session: status, conversations, usage and cost (per agent, conversation and step), questions, answer',
   args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
-  options: [],
+  options: [{ name: 'steps', type: 'boolean', description: 'List every model call with its tokens, cost and latency' }],
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
     const view = readSession(store, input.args['session']!);
-    if (ctx.output.json) return { exitCode: EXIT.ok, json: sessionJson(view) };
+    const steps = store.calls.steps(view.session.id);
+    const byConversation = new Map<string, { tokens: number; costUsd: number }>();
+    for (const step of steps) {
+      const u = byConversation.get(step.conversation) ?? { tokens: 0, costUsd: 0 };
+      byConversation.set(step.conversation, { tokens: u.tokens + step.tokensIn + step.tokensOut, costUsd: u.costUsd + step.costUsd });
+    }
+    if (ctx.output.json) {
+      const json = sessionJson(view);
+      return {
+        exitCode: EXIT.ok,
+        json: {
+          ...json,
+          usage: { ...(json['usage'] as JsonObject), byConversation: Object.fromEntries([...byConversation].map(([id, u]) => [id, { ...u }])) },
+          steps: steps.map((s) => ({ ...s, ts: new Date(s.ts).toISOString() })),
+        },
+      };
+    }
     const out = ctx.output;
     const c = out.color;
     const s = view.session;
@@ -82,7 +98,17 @@ const show: Command = {
     out.line('');
     out.line(paint(c, 'bold', 'Conversations'));
     for (const conv of treeOrder(view.conversations)) {
-      out.line(`${'  '.repeat(conv.row.depth + 1)}${conv.row.agent}  ${paint(c, 'gray', conv.row.id)}  ${colourPhase(c, conv.phase)}  ${plural(conv.steps, 'step')}, ${plural(conv.entries.length, 'entry', 'entries')}`);
+      const u = byConversation.get(conv.row.id);
+      const usage = u === undefined ? '' : paint(c, 'gray', ` · ${u.tokens} tokens · ${formatCost(u.costUsd, view.simulated)}`);
+      out.line(`${'  '.repeat(conv.row.depth + 1)}${conv.row.agent}  ${paint(c, 'gray', conv.row.id)}  ${colourPhase(c, conv.phase)}  ${plural(conv.steps, 'step')}, ${plural(conv.entries.length, 'entry', 'entries')}${usage}`);
+    }
+    if (input.options['steps'] === true) {
+      out.line('');
+      out.line(paint(c, 'bold', 'Steps'));
+      for (const s of steps) {
+        const what = s.status === 'ok' ? `${s.tokensIn} in + ${s.tokensOut} out tokens${s.estimated ? ' (est.)' : ''} · ${formatCost(s.costUsd, view.simulated)} · ${s.latencyMs} ms` : paint(c, 'red', 'failed');
+        out.line(`  ${s.agent} #${s.ordinal}  ${paint(c, 'gray', s.provider === 'replay' ? `${s.model} (replayed)` : s.model)}  ${what}`);
+      }
     }
     out.line('');
     const u = view.usage.total;

@@ -413,7 +413,9 @@ export class SessionRuntime {
           signal: callAbort.signal,
           // Always offered: a listener may arrive while the model is working (a TUI opening the session).
           onDelta: (d) => {
-            if ('text' in d && ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'delta', session: this.id, conversation: conv.id, agent: conv.agent, modelCall, text: d.text });
+            if (!ctx.bus.hasDeltaListeners) return;
+            if ('text' in d) ctx.bus.emit({ type: 'delta', session: this.id, conversation: conv.id, agent: conv.agent, modelCall, text: d.text });
+            else ctx.bus.emit({ type: 'tool.delta', session: this.id, conversation: conv.id, agent: conv.agent, modelCall, callId: d.toolCall.id, name: d.toolCall.name, argumentsDelta: d.toolCall.argumentsDelta });
           },
           onRetry: (notice) => {
             if (ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'model.retry', session: this.id, conversation: conv.id, agent: conv.agent, modelCall, ...notice });
@@ -621,6 +623,8 @@ export class SessionRuntime {
         }
       }
       if (this.detached) return;
+      // A tool that echoes a configured key (an MCP server given it in its environment, say) must not store it.
+      if (ctx.workspace.redactor.active) run = { ...run, result: ctx.workspace.redactor.json(run.result) };
       if (call.duplicateOf !== undefined) run = { ...run, result: { kind: 'tool_result', payload: { ...run.result.payload, duplicateOf: call.duplicateOf } } };
       await this.commit((tx) => {
         if (run.cache !== undefined) ctx.store.toolCache.put(run.cache.key, tool.name, run.cache.output, run.cache.expiresAt);

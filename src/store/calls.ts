@@ -86,6 +86,21 @@ export interface UsageSummary {
   readonly estimated: boolean;
 }
 
+export interface StepUsage {
+  readonly conversation: string;
+  readonly agent: string;
+  readonly ordinal: number;
+  readonly provider: string;
+  readonly model: string;
+  readonly tokensIn: number;
+  readonly tokensOut: number;
+  readonly estimated: boolean;
+  readonly costUsd: number;
+  readonly latencyMs: number;
+  readonly status: 'ok' | 'error';
+  readonly ts: number;
+}
+
 /** Model-call records and call intents. */
 export class CallRepository {
   private readonly insertModelCall: Statement;
@@ -155,6 +170,18 @@ export class CallRepository {
       };
     }
     return { total, byAgent };
+  }
+
+  /** Tokens, cost and latency of every model call of a session, in order: the per-step view of usage. */
+  steps(session: string): StepUsage[] {
+    const rows = this.db
+      .prepare(
+        `SELECT m.conversation_id AS conversation, c.agent AS agent, m.ordinal AS ordinal, m.provider AS provider, m.model AS model, m.tokens_in AS tokensIn,
+                m.tokens_out AS tokensOut, m.estimated AS estimated, m.cost_usd AS costUsd, m.latency_ms AS latencyMs, m.status AS status, m.ts AS ts
+         FROM conversations c JOIN model_calls m ON m.conversation_id = c.id WHERE c.session_id = ? ORDER BY m.ts, m.rowid`,
+      )
+      .all(session) as (Omit<StepUsage, 'estimated'> & { estimated: number })[];
+    return rows.map((r) => ({ ...r, estimated: r.estimated === 1 }));
   }
 
   /** Successful model calls per conversation of a session: each conversation's step count. */

@@ -69,6 +69,8 @@ export class SessionProjection {
   private readonly closedCalls = new Set<string>();
   /** Text of replies still streaming, by conversation. */
   readonly streaming = new Map<string, { modelCall: string; text: string }>();
+  /** Per conversation: the tool call whose arguments are streaming now. */
+  private readonly streamingCall = new Map<string, string>();
   readonly usage: Usage = { calls: 0, tokensIn: 0, tokensOut: 0, costUsd: 0, simulated: false, lastModel: null };
   /** Questions waiting for an answer: call id → who asks what. */
   readonly questions = new Map<string, { agent: string; conversation: string; question: string }>();
@@ -155,8 +157,18 @@ export class SessionProjection {
       const text = current?.modelCall === event.modelCall ? current.text + event.text : event.text;
       this.streaming.set(event.conversation, { modelCall: event.modelCall, text });
       this.streamVersion += 1;
+    } else if (event.type === 'tool.delta') {
+      if (this.closedCalls.has(event.modelCall)) return;
+      const current = this.streaming.get(event.conversation);
+      const text = current?.modelCall === event.modelCall ? current.text : '';
+      // A new call starts its own line; later deltas of the same call extend its arguments.
+      const head = this.streamingCall.get(event.conversation) === event.callId ? '' : `${text === '' ? '' : '\n'}→ ${event.name} `;
+      this.streamingCall.set(event.conversation, event.callId);
+      this.streaming.set(event.conversation, { modelCall: event.modelCall, text: text + head + event.argumentsDelta });
+      this.streamVersion += 1;
     } else if (event.type === 'model.retry') {
       // The failed attempt's text is void; the retry streams its own.
+      this.streamingCall.delete(event.conversation);
       const current = this.streaming.get(event.conversation);
       if (current?.modelCall === event.modelCall) {
         this.streaming.set(event.conversation, { modelCall: event.modelCall, text: `(retry ${event.attempt} in ${(event.delayMs / 1000).toFixed(1)} s: ${event.reason})\n` });

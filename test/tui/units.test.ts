@@ -179,6 +179,19 @@ describe('session projection', () => {
     expect(projection.status).toBe('finished');
   });
 
+  it('streams text and tool-call arguments as they arrive, and a retry voids what the failed attempt streamed', () => {
+    const projection = new SessionProjection('s');
+    const base = { session: 's', conversation: 'c', agent: 'a', modelCall: 'm1' } as const;
+    projection.applyDelta({ type: 'delta', ...base, text: 'Checking ' });
+    projection.applyDelta({ type: 'delta', ...base, text: 'both.' });
+    projection.applyDelta({ type: 'tool.delta', ...base, callId: 'x', name: 'weather', argumentsDelta: '{"city":' });
+    projection.applyDelta({ type: 'tool.delta', ...base, callId: 'x', name: 'weather', argumentsDelta: '"Oslo"}' });
+    projection.applyDelta({ type: 'tool.delta', ...base, callId: 'y', name: 'weather', argumentsDelta: '{"city":"Bergen"}' });
+    expect(projection.streaming.get('c')!.text).toBe('Checking both.\n→ weather {"city":"Oslo"}\n→ weather {"city":"Bergen"}');
+    projection.applyDelta({ type: 'model.retry', ...base, attempt: 1, delayMs: 1500, reason: 'openai is rate limiting (HTTP 429)' });
+    expect(projection.streaming.get('c')!.text).toBe('(retry 1 in 1.5 s: openai is rate limiting (HTTP 429))\n');
+  });
+
   it('builds the conversation lines incrementally, the same as from scratch, and rewraps on resize', async () => {
     const t = await testEngine([{ id: 'w', description: 'W.', script: [{ when: '.', steps: [{ reply: 'a reply long enough to wrap on a narrow pane, several times over' }] }] }]);
     engines.push(t);

@@ -10,6 +10,19 @@ export class Redactor {
     if (value !== undefined && value.length >= 8) this.secrets.add(value);
   }
 
+  /** Whether any secret is known (when none is, redacting is skipped entirely). */
+  get active(): boolean {
+    return this.secrets.size > 0;
+  }
+
+  /** A JSON value with every secret replaced in its strings (the same value when nothing matched). */
+  json<T>(value: T): T {
+    if (!this.active) return value;
+    const text = JSON.stringify(value);
+    const redacted = this.redact(text);
+    return redacted === text ? value : (JSON.parse(redacted) as T);
+  }
+
   redact(text: string): string {
     let out = text;
     for (const secret of this.secrets) out = out.split(secret).join('[redacted]');
