@@ -12,7 +12,7 @@ import type { Redactor } from '../models/http/errors.ts';
 import { DEFAULT_PRICES, type Price } from '../models/pricing.ts';
 import { loadWorkspaceTools } from '../tools/loader.ts';
 import { ToolRegistry } from '../tools/registry.ts';
-import { connectMcpServers, mcpServerSchema, type McpTools } from '../tools/mcp.ts';
+import { mcpServerSchema, type McpTools } from '../tools/mcp-config.ts';
 import type { Tool } from '../tools/define.ts';
 
 /** `p2tui.yaml`: optional; every field has a default that runs offline. */
@@ -121,7 +121,8 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
   const mcp: McpTools =
     Object.keys(config.mcp_servers).length === 0
       ? { tools: [], servers: [], close: async () => undefined }
-      : await connectMcpServers(root, config.mcp_servers, env, (secret) => redactor.add(secret));
+      : // The SDK loads only for workspaces that configure servers.
+        await (await import('../tools/mcp.ts')).connectMcpServers(root, config.mcp_servers, env, (secret) => redactor.add(secret));
   try {
     for (const tool of mcp.tools) tools.add(tool);
   } catch (error) {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Ollama, type ChatResponse, type Message } from 'ollama';
+import type { ChatResponse, Message, Ollama } from 'ollama';
 import { ProviderError } from '../../core/errors.ts';
 import { estimateTokens, type ChatMessage, type CompleteOptions, type ModelProvider, type ModelRequest, type ModelResponse, type ToolCallRequest } from '../provider.ts';
 import { httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
@@ -52,15 +52,19 @@ export class OllamaProvider implements ModelProvider {
 
   async listModels(signal: AbortSignal): Promise<string[]> {
     try {
-      const list = await this.client(signal).list();
+      const list = await (await this.client(signal)).list();
       return list.models.map((m) => m.name).sort();
     } catch (error) {
       throw this.translate(error, signal);
     }
   }
 
-  /** A client whose every request (the first response as well as the stream) is aborted with the call. */
-  private client(signal: AbortSignal): Ollama {
+  /**
+   * A client whose every request (the first response as well as the stream) is aborted with the call. The SDK is
+   * loaded on first use.
+   */
+  private async client(signal: AbortSignal): Promise<Ollama> {
+    const { Ollama } = await import('ollama');
     return new Ollama({
       host: this.options.host,
       fetch: (input, init) => fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal }),
@@ -68,7 +72,7 @@ export class OllamaProvider implements ModelProvider {
   }
 
   private async attempt(request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
-    const client = this.client(options.signal);
+    const client = await this.client(options.signal);
     const base = {
       model: request.model,
       messages: request.messages.map(toMessage),

@@ -1,4 +1,6 @@
-import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai';
+import type OpenAI from 'openai';
+import type * as OpenAISdk from 'openai';
+import type { APIError } from 'openai';
 import { ProviderError } from '../../core/errors.ts';
 import { estimateTokens, type ChatMessage, type CompleteOptions, type ModelProvider, type ModelRequest, type ModelResponse, type ToolCallRequest } from '../provider.ts';
 import { httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
@@ -34,7 +36,7 @@ export class OpenAIProvider implements ModelProvider {
   /** Where requests go, and whether a key is set (for `p2tui doctor`; the key itself is never shown). */
   readonly endpoint: string;
   readonly hasKey: boolean;
-  private readonly client: OpenAI;
+  private sdk: Promise<{ client: OpenAI; module: typeof OpenAISdk }> | undefined;
   private readonly options: OpenAIProviderOptions;
   private readonly limiter: RequestRateLimiter | undefined;
   private readonly failure: FailureContext;
@@ -44,20 +46,29 @@ export class OpenAIProvider implements ModelProvider {
     this.options = options;
     this.endpoint = options.baseURL;
     this.hasKey = options.apiKey !== undefined && options.apiKey !== '';
-    // The SDK refuses to start without a key; servers that need none ignore the placeholder.
-    this.client = new OpenAI({ apiKey: options.apiKey ?? 'no-key', baseURL: options.baseURL, maxRetries: 0, timeout: 24 * 3_600_000 });
     this.limiter = options.rpm === undefined ? undefined : new RequestRateLimiter(options.rpm);
     this.failure = { provider: options.id, endpoint: options.baseURL, ...(options.keyVariable === undefined ? {} : { keyVariable: options.keyVariable }), redactor: options.redactor };
+  }
+
+  /** The SDK is loaded on first use: a workspace that never calls OpenAI does not pay for loading it. */
+  private load(): Promise<{ client: OpenAI; module: typeof OpenAISdk }> {
+    this.sdk ??= import('openai').then((module) => ({
+      module,
+      // The SDK refuses to start without a key; servers that need none ignore the placeholder.
+      client: new module.OpenAI({ apiKey: this.options.apiKey ?? 'no-key', baseURL: this.options.baseURL, maxRetries: 0, timeout: 24 * 3_600_000 }),
+    }));
+    return this.sdk;
   }
 
   complete(request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
     return withRetries(
       async () => {
         await this.limiter?.acquire(options.signal);
+        const sdk = await this.load();
         try {
-          return this.options.stream === false ? await this.once(request, options.signal) : await this.streamed(request, options);
+          return this.options.stream === false ? await this.once(sdk.client, request, options.signal) : await this.streamed(sdk.client, request, options);
         } catch (error) {
-          throw this.translate(error, options.signal);
+          throw this.translate(sdk.module, error, options.signal);
         }
       },
       { policy: this.options.retry ?? DEFAULT_RETRY, signal: options.signal, ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry }) },
@@ -65,12 +76,13 @@ export class OpenAIProvider implements ModelProvider {
   }
 
   async listModels(signal: AbortSignal): Promise<string[]> {
+    const sdk = await this.load();
     try {
       const names: string[] = [];
-      for await (const model of this.client.models.list({ signal })) names.push(model.id);
+      for await (const model of sdk.client.models.list({ signal })) names.push(model.id);
       return names.sort();
     } catch (error) {
-      throw this.translate(error, signal);
+      throw this.translate(sdk.module, error, signal);
     }
   }
 
@@ -90,8 +102,8 @@ export class OpenAIProvider implements ModelProvider {
     };
   }
 
-  private async streamed(request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
-    const stream = await this.client.chat.completions.create({ ...this.params(request), stream: true, stream_options: { include_usage: true } }, { signal: options.signal });
+  private async streamed(client: OpenAI, request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
+    const stream = await client.chat.completions.create({ ...this.params(request), stream: true, stream_options: { include_usage: true } }, { signal: options.signal });
     let text = '';
     const calls: { id: string; name: string; arguments: string }[] = [];
     let finish: string | null = null;
@@ -119,19 +131,19 @@ export class OpenAIProvider implements ModelProvider {
     return response(text, calls, finish, usage, request);
   }
 
-  private async once(request: ModelRequest, signal: AbortSignal): Promise<ModelResponse> {
-    const completion = await this.client.chat.completions.create({ ...this.params(request), stream: false }, { signal });
+  private async once(client: OpenAI, request: ModelRequest, signal: AbortSignal): Promise<ModelResponse> {
+    const completion = await client.chat.completions.create({ ...this.params(request), stream: false }, { signal });
     const choice = completion.choices[0];
     if (choice === undefined) throw streamFailure('the response had no choices', this.failure);
     const calls = (choice.message.tool_calls ?? []).flatMap((c) => (c.type === 'function' ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : []));
     return response(choice.message.content ?? '', calls, choice.finish_reason, completion.usage, request);
   }
 
-  private translate(error: unknown, signal: AbortSignal): unknown {
-    if (signal.aborted || error instanceof APIUserAbortError) return signal.reason ?? error;
+  private translate(sdk: typeof OpenAISdk, error: unknown, signal: AbortSignal): unknown {
+    if (signal.aborted || error instanceof sdk.APIUserAbortError) return signal.reason ?? error;
     if (error instanceof ProviderError) return error;
-    if (error instanceof APIConnectionError) return networkFailure(error, this.failure);
-    if (error instanceof APIError && typeof error.status === 'number') {
+    if (error instanceof sdk.APIConnectionError) return networkFailure(error, this.failure);
+    if (error instanceof sdk.APIError && typeof error.status === 'number') {
       return httpFailure(error.status, detailOf(error), parseRetryAfter(error.headers, Date.now()), this.failure);
     }
     // Anything else thrown while reading the body (a socket reset mid-stream, invalid SSE) broke the stream.
