@@ -103,6 +103,34 @@ describe('retries and rate limits', () => {
     expect(attempts).toBe(4);
   });
 
+  it('lets a request cancelled while it waits for the rate limiter go at once, without using a turn', async () => {
+    let now = 0;
+    let release: () => void = () => undefined;
+    const limiter = new RequestRateLimiter(1, {
+      now: () => now,
+      sleep: () =>
+        new Promise<void>((resolve) => {
+          release = () => {
+            now += 60_000;
+            resolve();
+          };
+        }),
+    });
+    await limiter.acquire(new AbortController().signal);
+    const second = new AbortController();
+    const waiting = limiter.acquire(second.signal).then(
+      () => 'started',
+      (e: unknown) => `rejected: ${String(e)}`,
+    );
+    const third = limiter.acquire(new AbortController().signal).then(() => 'started');
+    await new Promise((r) => setTimeout(r, 5));
+    second.abort('cancelled');
+    expect(await waiting).toBe('rejected: cancelled');
+    release();
+    // The third gets the turn the cancelled one gave up.
+    expect(await third).toBe('started');
+  });
+
   it('lets at most rpm requests start in any minute', async () => {
     let now = 0;
     const waits: number[] = [];
@@ -152,6 +180,32 @@ describe('OpenAI-compatible provider (openai SDK against a local server)', () =>
     expect(sent.headers['authorization']).toBe(`Bearer ${KEY}`);
     expect(sent.body).toMatchObject({ model: 'test-model', stream: true, stream_options: { include_usage: true }, temperature: 0, seed: 1 });
     expect((sent.body['tools'] as unknown[]).length).toBe(1);
+  });
+
+  it('keeps parallel calls apart when a server numbers them all 0 (told apart by id)', async () => {
+    const server = await serve(openAIServer());
+    server.queue({
+      kind: 'reply',
+      toolIndex: 'zero',
+      toolCalls: [
+        { id: 'call_a', name: 'weather', arguments: { city: 'Oslo' } },
+        { id: 'call_b', name: 'weather', arguments: { city: 'Bergen' } },
+      ],
+    });
+    const response = await openai(server).complete(request(), { signal: new AbortController().signal });
+    expect(response.toolCalls).toEqual([
+      { id: 'call_a', name: 'weather', arguments: '{"city":"Oslo"}' },
+      { id: 'call_b', name: 'weather', arguments: '{"city":"Bergen"}' },
+    ]);
+  });
+
+  it('sends no temperature and max_completion_tokens to reasoning models', async () => {
+    const server = await serve(openAIServer());
+    await openai(server).complete(request({ model: 'o4-mini', maxTokens: 500 }), { signal: new AbortController().signal });
+    await openai(server).complete(request({ model: 'gpt-4o-mini', maxTokens: 500 }), { signal: new AbortController().signal });
+    expect(server.requests[0]!.body).not.toHaveProperty('temperature');
+    expect(server.requests[0]!.body).toMatchObject({ max_completion_tokens: 500 });
+    expect(server.requests[1]!.body).toMatchObject({ temperature: 0, max_tokens: 500 });
   });
 
   it('works without streaming, and estimates usage when the server reports none', async () => {
@@ -362,16 +416,18 @@ describe('real providers in sessions', () => {
     expect(readFileSync(t.engine.store.path).includes(KEY)).toBe(false);
   });
 
-  it('fails a model call that exceeds the timeout, aborting its HTTP request', async () => {
+  it('times each attempt: a slow attempt is aborted and retried, and the call fails once the retries are spent', async () => {
     const server = await serve(openAIServer());
     server.queue({ kind: 'hang' });
-    const t = await setup(server.url, {});
+    const t = await setup(server.url, { openai: { max_retries: 1, retry_base_ms: 5 } });
     const run = t.engine.start({ agent: 'forecaster', message: 'Weather?', source: 'api', options: t.options() });
     expect(await run.idle()).toBe('failed');
     const failed = readSession(t.engine.store, run.id).conversations[0]!.entries.at(-1)!;
-    expect(failed.payload).toMatchObject({ code: 'E_MODEL_TIMEOUT', retryable: true });
+    expect(failed.payload).toMatchObject({ code: 'E_MODEL_TIMEOUT', retryable: true, message: expect.stringContaining('did not answer within 1500 ms') });
     await new Promise((r) => setTimeout(r, 50));
-    expect(server.aborted).toBe(1);
+    // Two attempts (1 + max_retries), each aborted on the wire.
+    expect(server.requests).toHaveLength(2);
+    expect(server.aborted).toBe(2);
   });
 
   it('reads the key from the workspace .env, and serves other OpenAI-compatible servers and Ollama by name', async () => {

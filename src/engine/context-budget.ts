@@ -21,19 +21,20 @@ export function messageTokens(message: ChatMessage): number {
   return tokens;
 }
 
-function marker(count: number, tokens: number, budget: number): ChatMessage {
-  return {
-    role: 'system',
-    content: `[p2tui: ${count} earlier ${count === 1 ? 'message' : 'messages'} (about ${tokens} tokens) left out here to fit this model's context budget of ${budget} tokens]`,
-  };
+function note(count: number, tokens: number, budget: number, where: string): string {
+  return `[p2tui: ${count} ${where} ${count === 1 ? 'message' : 'messages'} (about ${tokens} tokens) left out to fit this model's context budget of ${budget} tokens]`;
 }
 
-/** Messages to send within `budget` tokens (estimated), given the full list and the index of the current task. */
+/**
+ * Messages to send within `budget` tokens (estimated), given the full list and the index of the current task. The
+ * notes about what was left out go into the task's own text (not extra system messages, which some chat templates
+ * refuse in the middle of a conversation).
+ */
 export function fitContext(messages: readonly ChatMessage[], taskIndex: number, budget: number): FittedContext {
   const system = messages[0]!;
   const task = taskIndex > 0 ? messages[taskIndex] : undefined;
-  const markerAllowance = 2 * 40;
-  let available = budget - messageTokens(system) - (task === undefined ? 0 : messageTokens(task)) - markerAllowance;
+  const noteAllowance = 2 * 40;
+  let available = budget - messageTokens(system) - (task === undefined ? 0 : messageTokens(task)) - noteAllowance;
   // The tail: the newest messages after the task that fit, always at least the newest one.
   const first = Math.max(1, taskIndex + 1);
   let start = messages.length;
@@ -43,26 +44,29 @@ export function fitContext(messages: readonly ChatMessage[], taskIndex: number, 
     available -= cost;
     start -= 1;
   }
-  // A tool result cannot open the tail without the assistant turn that called it.
-  while (start < messages.length && messages[start]!.role === 'tool') start += 1;
-  const out: ChatMessage[] = [system];
-  let omitted = 0;
-  let omittedTokens = 0;
-  const leaveOut = (from: number, to: number): void => {
-    if (to <= from) return;
+  // A tool result needs the assistant turn that called it: reach back to it, over budget if need be (dropping the
+  // results instead would have the model call the same tools again).
+  while (start > first && messages[start]?.role === 'tool') start -= 1;
+  const count = (from: number, to: number): { n: number; tokens: number } => {
     let tokens = 0;
     for (let i = from; i < to; i++) tokens += messageTokens(messages[i]!);
-    out.push(marker(to - from, tokens, budget));
-    omitted += to - from;
-    omittedTokens += tokens;
+    return { n: Math.max(0, to - from), tokens };
   };
+  const before = task === undefined ? { n: 0, tokens: 0 } : count(1, taskIndex);
+  const between = count(first, start);
+  const out: ChatMessage[] = [system];
   let newTaskIndex = -1;
-  if (task !== undefined) {
-    leaveOut(1, taskIndex);
+  if (task !== undefined && task.role === 'user') {
+    const notes = [
+      ...(before.n > 0 ? [note(before.n, before.tokens, budget, 'earlier')] : []),
+      ...(between.n > 0 ? [note(between.n, between.tokens, budget, 'later')] : []),
+    ];
     newTaskIndex = out.length;
-    out.push(task);
+    out.push(notes.length === 0 ? task : { role: 'user', content: `${task.content}\n\n${notes.join('\n')}` });
+  } else if (before.n + between.n > 0) {
+    // No task message (a conversation that starts with the model): the note stands alone, as a user turn.
+    out.push({ role: 'user', content: note(before.n + between.n, before.tokens + between.tokens, budget, 'earlier') });
   }
-  leaveOut(first, start);
   for (let i = start; i < messages.length; i++) out.push(messages[i]!);
-  return { messages: out, taskIndex: newTaskIndex, omitted, omittedTokens };
+  return { messages: out, taskIndex: newTaskIndex, omitted: before.n + between.n, omittedTokens: before.tokens + between.tokens };
 }

@@ -84,11 +84,23 @@ function fit(
 ): (FittedContext & { budget: number }) | undefined {
   const window = personaWindow ?? contextTokensFor(modelRef, workspace.config.providers[modelRef.split('/')[0] ?? '']?.context_tokens);
   if (window === undefined) return undefined;
-  // Room for the answer: a quarter of the window, at most 4,096 tokens.
+  // Room for the answer (a quarter of the window, at most 4,096 tokens) and for the tool definitions.
   const reserve = Math.min(4096, Math.floor(window / 4));
-  if (tokens <= window - reserve) return undefined;
-  const budget = Math.max(64, window - reserve - estimateTokens(JSON.stringify(tools)));
+  const budget = Math.max(64, window - reserve - toolTokens(tools));
+  if (tokens <= budget) return undefined;
   return { ...fitContext(messages, taskIndex, budget), budget };
+}
+
+const toolTokenCache = new WeakMap<readonly ToolSpec[], number>();
+
+/** Estimated tokens of a persona's tool definitions (its spec list is built once, so this is computed once). */
+function toolTokens(tools: readonly ToolSpec[]): number {
+  let tokens = toolTokenCache.get(tools);
+  if (tokens === undefined) {
+    tokens = estimateTokens(JSON.stringify(tools));
+    toolTokenCache.set(tools, tokens);
+  }
+  return tokens;
 }
 
 /** The FSM's reading of a response, with the persona's tools and the conversation's history. */

@@ -66,7 +66,7 @@ export class Recording {
       .prepare(
         `SELECT c.path AS path, i.call_id AS call, i.tool AS tool, i.args AS args, i.result AS result
          FROM intents i JOIN conversations c ON c.id = i.conversation_id
-         WHERE c.session_id = ? AND i.branch_id IN (${marks}) AND i.kind IN ('tool', 'user') AND i.result IS NOT NULL`,
+         WHERE c.session_id = ? AND i.branch_id IN (${marks}) AND i.kind IN ('tool', 'user') AND i.result IS NOT NULL ORDER BY i.rowid`,
       )
       .all(session.id, ...branches) as { path: string; call: string; tool: string; args: string; result: string }[];
     for (const row of results) {

@@ -403,14 +403,18 @@ export class SessionRuntime {
       modelStarted = performance.now();
     } else try {
       response = await ctx.scheduler.provider(call.provider.id).run(() => {
-        // The timeout starts when the call does, not while it waits for a slot of the provider.
-        timer = setTimeout(() => {
-          timedOut = true;
-          callAbort.abort(new UserError('E_MODEL_TIMEOUT', `no answer within ${duration(timeoutMs)}`));
-        }, timeoutMs);
+        // The timeout starts when the call does, not while it waits for a slot of the provider. A provider that
+        // retries times each attempt itself (its rate-limit waits and backoffs are not the model's slowness).
+        if (call.provider.timesAttempts !== true) {
+          timer = setTimeout(() => {
+            timedOut = true;
+            callAbort.abort(new UserError('E_MODEL_TIMEOUT', `no answer within ${duration(timeoutMs)}`));
+          }, timeoutMs);
+        }
         modelStarted = performance.now();
         return call.provider.complete(call.request, {
           signal: callAbort.signal,
+          attemptTimeoutMs: timeoutMs,
           // Always offered: a listener may arrive while the model is working (a TUI opening the session).
           onDelta: (d) => {
             if (!ctx.bus.hasDeltaListeners) return;
@@ -624,7 +628,15 @@ export class SessionRuntime {
       }
       if (this.detached) return;
       // A tool that echoes a configured key (an MCP server given it in its environment, say) must not store it.
-      if (ctx.workspace.redactor.active) run = { ...run, result: ctx.workspace.redactor.json(run.result) };
+      if (ctx.workspace.redactor.active) {
+        const redactor = ctx.workspace.redactor;
+        run = {
+          ...run,
+          result: redactor.json(run.result),
+          attachments: run.attachments.map((a) => (typeof a.data === 'string' ? { ...a, data: redactor.redact(a.data) } : a)),
+          ...(run.cache === undefined ? {} : { cache: { ...run.cache, output: redactor.json(run.cache.output) } }),
+        };
+      }
       if (call.duplicateOf !== undefined) run = { ...run, result: { kind: 'tool_result', payload: { ...run.result.payload, duplicateOf: call.duplicateOf } } };
       await this.commit((tx) => {
         if (run.cache !== undefined) ctx.store.toolCache.put(run.cache.key, tool.name, run.cache.output, run.cache.expiresAt);

@@ -1,6 +1,6 @@
 /**
- * Context windows in tokens, by `provider/model` or `provider/*`; `providers.<id>.context_tokens` in p2tui.yaml and
- * a persona's `policies.context_tokens` override them. A model missing here gets the provider's entry.
+ * Context windows in tokens, by `provider/model` or `provider/*`. `providers.<id>.context_tokens` in p2tui.yaml
+ * overrides this table for the provider's models, and a persona's `policies.context_tokens` overrides both.
  */
 export const DEFAULT_CONTEXT_TOKENS: Readonly<Record<string, number>> = {
   'scripted/*': 1_000_000,
@@ -15,8 +15,5 @@ export const DEFAULT_CONTEXT_TOKENS: Readonly<Record<string, number>> = {
 
 /** The context window of a model reference, or undefined when nothing is known (no trimming then). */
 export function contextTokensFor(modelRef: string, providerSetting: number | undefined): number | undefined {
-  const exact = DEFAULT_CONTEXT_TOKENS[modelRef];
-  if (exact !== undefined) return exact;
-  if (providerSetting !== undefined) return providerSetting;
-  return DEFAULT_CONTEXT_TOKENS[`${modelRef.split('/')[0] ?? ''}/*`];
+  return providerSetting ?? DEFAULT_CONTEXT_TOKENS[modelRef] ?? DEFAULT_CONTEXT_TOKENS[`${modelRef.split('/')[0] ?? ''}/*`];
 }

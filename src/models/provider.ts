@@ -75,6 +75,11 @@ export interface CompleteOptions {
   readonly onDelta?: (delta: ModelDelta) => void;
   /** A failed attempt will be retried after a delay; text streamed so far by that attempt is void. */
   readonly onRetry?: (notice: RetryNotice) => void;
+  /**
+   * For providers that time their own attempts (`timesAttempts`): how long one HTTP attempt may take. Waiting for
+   * the rate limiter or for a retry's backoff does not count.
+   */
+  readonly attemptTimeoutMs?: number;
 }
 
 export interface ModelProvider {
@@ -82,6 +87,8 @@ export interface ModelProvider {
   readonly id: string;
   /** A simulator, labelled as such wherever a user sees its output. */
   readonly simulated: boolean;
+  /** True when the provider applies `attemptTimeoutMs` to each attempt; otherwise the engine times the whole call. */
+  readonly timesAttempts?: boolean;
   complete(request: ModelRequest, options: CompleteOptions): Promise<ModelResponse>;
   /** The models the provider offers (for `p2tui doctor`); throws a ProviderError when it cannot be reached. */
   listModels?(signal: AbortSignal): Promise<string[]>;

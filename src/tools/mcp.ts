@@ -11,7 +11,7 @@ import type { JsonObject } from '../core/json.ts';
 import { TOOL_BRAND, TOOL_NAME, type Tool } from './define.ts';
 
 /** `${VAR}` in env and header values, from the workspace environment (so keys stay out of p2tui.yaml). */
-function expand(value: string, env: Readonly<Record<string, string | undefined>>, field: string): string {
+function expand(value: string, env: Readonly<Record<string, string | undefined>>, field: string, secrets: (value: string) => void): string {
   return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
     const found = env[name];
     if (found === undefined) {
@@ -20,6 +20,8 @@ function expand(value: string, env: Readonly<Record<string, string | undefined>>
         location: { file: 'p2tui.yaml', field },
       });
     }
+    // The variable's own value is the secret (a server may echo the token without its "Bearer ").
+    secrets(found);
     return found;
   });
 }
@@ -57,8 +59,7 @@ export async function connectMcpServers(
         const childEnv: Record<string, string> = {};
         for (const [k, v] of Object.entries(process.env)) if (v !== undefined) childEnv[k] = v;
         for (const [k, v] of Object.entries(s.env)) {
-          childEnv[k] = expand(v, env, `${field}.env.${k}`);
-          if (childEnv[k] !== v) secrets(childEnv[k]);
+          childEnv[k] = expand(v, env, `${field}.env.${k}`, secrets);
         }
         const cwd = s.cwd === undefined ? root : isAbsolute(s.cwd) ? s.cwd : join(root, s.cwd);
         const stdio = new StdioClientTransport({ command: s.command, args: [...s.args], env: childEnv, cwd, stderr: 'pipe' });
@@ -69,8 +70,7 @@ export async function connectMcpServers(
       } else {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(s.headers)) {
-          headers[k] = expand(v, env, `${field}.headers.${k}`);
-          if (headers[k] !== v) secrets(headers[k]);
+          headers[k] = expand(v, env, `${field}.headers.${k}`, secrets);
         }
         transport = new StreamableHTTPClientTransport(new URL(s.url!), { requestInit: { headers } });
         endpoint = s.url!;

@@ -13,7 +13,15 @@ export interface ToolCallSpec {
 }
 
 export type Behaviour =
-  | { readonly kind: 'reply'; readonly text?: string; readonly toolCalls?: readonly ToolCallSpec[]; readonly usage?: { input: number; output: number } | null; readonly chunk?: number }
+  | {
+      readonly kind: 'reply';
+      readonly text?: string;
+      readonly toolCalls?: readonly ToolCallSpec[];
+      readonly usage?: { input: number; output: number } | null;
+      readonly chunk?: number;
+      /** How streamed tool calls are numbered: as OpenAI does, or index 0 for every call (Ollama's /v1 endpoint). */
+      readonly toolIndex?: 'openai' | 'zero';
+    }
   /** Sends `chunks` pieces of text, then destroys the socket: a stream cut mid-way. */
   | { readonly kind: 'cut'; readonly text: string; readonly chunks: number }
   | { readonly kind: 'error'; readonly status: number; readonly message: string; readonly headers?: Record<string, string> }
@@ -115,7 +123,8 @@ export async function openAIServer(models: readonly string[] = ['test-model']): 
     }
     delta({ role: 'assistant', content: '' });
     for (const piece of pieces(b.text ?? '', b.chunk ?? 4)) delta({ content: piece });
-    (b.toolCalls ?? []).forEach((c, index) => {
+    (b.toolCalls ?? []).forEach((c, i) => {
+      const index = b.toolIndex === 'zero' ? 0 : i;
       delta({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] });
       for (const piece of pieces(JSON.stringify(c.arguments), 5)) delta({ tool_calls: [{ index, function: { arguments: piece } }] });
     });

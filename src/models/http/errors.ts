@@ -84,6 +84,14 @@ export function networkFailure(error: unknown, ctx: FailureContext): ProviderErr
   });
 }
 
+/** One attempt took longer than the model timeout: worth another try (an overloaded server, say). */
+export function attemptTimeout(timeoutMs: number, ctx: FailureContext): ProviderError {
+  return new ProviderError('E_MODEL_TIMEOUT', `${ctx.provider} did not answer within ${timeoutMs} ms`, {
+    retryable: true,
+    hint: 'Raise policies.model_timeout_ms for slow models, then resume the session.',
+  });
+}
+
 /** A stream that ended or broke before the response was complete. */
 export function streamFailure(detail: string, ctx: FailureContext): ProviderError {
   return new ProviderError('E_MODEL_STREAM', ctx.redactor.redact(`${ctx.provider}'s response stream broke off before the end (${detail})`), { retryable: true });

@@ -22,7 +22,22 @@ export class RequestRateLimiter {
     const turn = this.tail.then(() => this.take(signal));
     // The next caller waits for this one's turn, whether it got it or was cancelled.
     this.tail = turn.catch(() => undefined);
-    return turn;
+    if (signal.aborted) return Promise.reject(signal.reason);
+    // A call cancelled while queued stops waiting at once (its turn, when it comes, is skipped: take() sees the abort).
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      turn.then(
+        () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
   }
 
   private async take(signal: AbortSignal): Promise<void> {

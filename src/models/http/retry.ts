@@ -90,3 +90,30 @@ export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** One attempt's signal: aborted with the call, or when the attempt has taken `timeoutMs`. */
+export interface AttemptSignal {
+  readonly signal: AbortSignal;
+  readonly timedOut: () => boolean;
+  dispose(): void;
+}
+
+export function attemptSignal(outer: AbortSignal, timeoutMs: number | undefined): AttemptSignal {
+  if (timeoutMs === undefined) return { signal: outer, timedOut: () => false, dispose: () => undefined };
+  const controller = new AbortController();
+  let expired = false;
+  const onAbort = (): void => controller.abort(outer.reason);
+  outer.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => {
+    expired = true;
+    controller.abort(new Error(`no answer within ${timeoutMs} ms`));
+  }, timeoutMs);
+  return {
+    signal: controller.signal,
+    timedOut: () => expired && !outer.aborted,
+    dispose: () => {
+      clearTimeout(timer);
+      outer.removeEventListener('abort', onAbort);
+    },
+  };
+}

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { ChatResponse, Message, Ollama } from 'ollama';
 import { ProviderError } from '../../core/errors.ts';
 import { estimateTokens, type ChatMessage, type CompleteOptions, type ModelProvider, type ModelRequest, type ModelResponse, type ToolCallRequest } from '../provider.ts';
-import { httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
+import { attemptTimeout, httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
 import { RequestRateLimiter } from '../http/rate-limit.ts';
-import { DEFAULT_RETRY, withRetries, type RetryPolicy } from '../http/retry.ts';
+import { DEFAULT_RETRY, attemptSignal, withRetries, type RetryPolicy } from '../http/retry.ts';
 
 export interface OllamaProviderOptions {
   readonly id: string;
@@ -23,6 +23,7 @@ export interface OllamaProviderOptions {
 export class OllamaProvider implements ModelProvider {
   readonly id: string;
   readonly simulated = false;
+  readonly timesAttempts = true;
   readonly endpoint: string;
   private readonly options: OllamaProviderOptions;
   private readonly limiter: RequestRateLimiter | undefined;
@@ -40,10 +41,14 @@ export class OllamaProvider implements ModelProvider {
     return withRetries(
       async () => {
         await this.limiter?.acquire(options.signal);
+        const attempt = attemptSignal(options.signal, options.attemptTimeoutMs);
         try {
-          return await this.attempt(request, options);
+          return await this.attempt(request, { ...options, signal: attempt.signal });
         } catch (error) {
+          if (attempt.timedOut()) throw attemptTimeout(options.attemptTimeoutMs!, this.failure);
           throw this.translate(error, options.signal);
+        } finally {
+          attempt.dispose();
         }
       },
       { policy: this.options.retry ?? DEFAULT_RETRY, signal: options.signal, ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry }) },

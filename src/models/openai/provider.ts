@@ -1,11 +1,12 @@
 import type OpenAI from 'openai';
 import type * as OpenAISdk from 'openai';
 import type { APIError } from 'openai';
+import { randomUUID } from 'node:crypto';
 import { ProviderError } from '../../core/errors.ts';
 import { estimateTokens, type ChatMessage, type CompleteOptions, type ModelProvider, type ModelRequest, type ModelResponse, type ToolCallRequest } from '../provider.ts';
-import { httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
+import { attemptTimeout, httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
 import { RequestRateLimiter } from '../http/rate-limit.ts';
-import { DEFAULT_RETRY, parseRetryAfter, withRetries, type RetryPolicy } from '../http/retry.ts';
+import { DEFAULT_RETRY, attemptSignal, parseRetryAfter, withRetries, type RetryPolicy } from '../http/retry.ts';
 
 type Params = OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming;
 type MessageParam = OpenAI.Chat.Completions.ChatCompletionMessageParam;
@@ -33,6 +34,7 @@ export interface OpenAIProviderOptions {
 export class OpenAIProvider implements ModelProvider {
   readonly id: string;
   readonly simulated = false;
+  readonly timesAttempts = true;
   /** Where requests go, and whether a key is set (for `p2tui doctor`; the key itself is never shown). */
   readonly endpoint: string;
   readonly hasKey: boolean;
@@ -65,10 +67,16 @@ export class OpenAIProvider implements ModelProvider {
       async () => {
         await this.limiter?.acquire(options.signal);
         const sdk = await this.load();
+        const attempt = attemptSignal(options.signal, options.attemptTimeoutMs);
         try {
-          return this.options.stream === false ? await this.once(sdk.client, request, options.signal) : await this.streamed(sdk.client, request, options);
+          return this.options.stream === false
+            ? await this.once(sdk.client, request, attempt.signal)
+            : await this.streamed(sdk.client, request, { ...options, signal: attempt.signal });
         } catch (error) {
+          if (attempt.timedOut()) throw attemptTimeout(options.attemptTimeoutMs!, this.failure);
           throw this.translate(sdk.module, error, options.signal);
+        } finally {
+          attempt.dispose();
         }
       },
       { policy: this.options.retry ?? DEFAULT_RETRY, signal: options.signal, ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry }) },
@@ -87,12 +95,14 @@ export class OpenAIProvider implements ModelProvider {
   }
 
   private params(request: ModelRequest): Omit<Params, 'stream'> {
+    // Reasoning models (o1, o3, o4-mini, gpt-5…) refuse a temperature and take max_completion_tokens.
+    const reasoning = REASONING_MODEL.test(request.model);
     return {
       model: request.model,
       messages: request.messages.map(toMessageParam),
-      temperature: request.temperature,
+      ...(reasoning ? {} : { temperature: request.temperature }),
       seed: request.seed,
-      ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
+      ...(request.maxTokens === undefined ? {} : reasoning ? { max_completion_tokens: request.maxTokens } : { max_tokens: request.maxTokens }),
       ...(request.tools.length === 0
         ? {}
         : { tools: request.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } })) }),
@@ -105,7 +115,7 @@ export class OpenAIProvider implements ModelProvider {
   private async streamed(client: OpenAI, request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
     const stream = await client.chat.completions.create({ ...this.params(request), stream: true, stream_options: { include_usage: true } }, { signal: options.signal });
     let text = '';
-    const calls: { id: string; name: string; arguments: string }[] = [];
+    const calls = new StreamedCalls();
     let finish: string | null = null;
     let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
     for await (const chunk of stream) {
@@ -118,17 +128,14 @@ export class OpenAIProvider implements ModelProvider {
         options.onDelta?.({ text: delta.content });
       }
       for (const part of delta.tool_calls ?? []) {
-        const call = (calls[part.index] ??= { id: '', name: '', arguments: '' });
-        if (part.id) call.id = part.id;
-        if (part.function?.name) call.name += part.function.name;
-        if (part.function?.arguments) call.arguments += part.function.arguments;
+        const call = calls.take(part as StreamedPart);
         options.onDelta?.({ toolCall: { id: call.id, name: call.name, argumentsDelta: part.function?.arguments ?? '' } });
       }
       if (choice.finish_reason) finish = choice.finish_reason;
     }
     // A stream that closes cleanly without a finish reason was cut (a proxy timeout, a crashed server).
     if (finish === null) throw streamFailure('no finish_reason before the stream closed', this.failure);
-    return response(text, calls, finish, usage, request);
+    return response(text, calls.list, finish, usage, request);
   }
 
   private async once(client: OpenAI, request: ModelRequest, signal: AbortSignal): Promise<ModelResponse> {
@@ -151,6 +158,46 @@ export class OpenAIProvider implements ModelProvider {
   }
 }
 
+const REASONING_MODEL = /^(o\d|gpt-5)/;
+
+interface StreamedPart {
+  readonly index?: number;
+  readonly id?: string;
+  readonly function?: { readonly name?: string; readonly arguments?: string };
+}
+
+/**
+ * Tool calls assembled from stream chunks. OpenAI numbers parallel calls by `index`; some compatible servers send
+ * index 0 for every call (told apart by their ids) or no index at all (a continuation of the last call).
+ */
+class StreamedCalls {
+  readonly list: { id: string; name: string; arguments: string }[] = [];
+  private readonly byIndex = new Map<number, { id: string; name: string; arguments: string }>();
+  private readonly byId = new Map<string, { id: string; name: string; arguments: string }>();
+
+  take(part: StreamedPart): { id: string; name: string; arguments: string } {
+    let call = part.id ? this.byId.get(part.id) : undefined;
+    if (call === undefined) {
+      const atIndex = typeof part.index === 'number' ? this.byIndex.get(part.index) : undefined;
+      if (atIndex !== undefined && (!part.id || atIndex.id === '')) call = atIndex;
+      else if (!part.id && typeof part.index !== 'number') call = this.list.at(-1);
+    }
+    if (call === undefined) {
+      call = { id: '', name: '', arguments: '' };
+      this.list.push(call);
+    }
+    if (typeof part.index === 'number') this.byIndex.set(part.index, call);
+    if (part.id && call.id === '') {
+      call.id = part.id;
+      this.byId.set(part.id, call);
+    }
+    // A name arrives whole (in its first chunk); a server repeating it must not double it.
+    if (part.function?.name) call.name = part.function.name;
+    if (part.function?.arguments) call.arguments += part.function.arguments;
+    return call;
+  }
+}
+
 function detailOf(error: APIError): string {
   const body = error.error as { message?: unknown } | undefined;
   return typeof body?.message === 'string' ? body.message : error.message;
@@ -163,7 +210,8 @@ function response(
   usage: { prompt_tokens: number; completion_tokens: number } | undefined | null,
   request: ModelRequest,
 ): ModelResponse {
-  const toolCalls: ToolCallRequest[] = calls.map((c, i) => ({ id: c.id === '' ? `call_${i}` : c.id, name: c.name, arguments: c.arguments === '' ? '{}' : c.arguments }));
+  // A server that gives no ids: fresh ones, unique across the conversation (results are matched by id).
+  const toolCalls: ToolCallRequest[] = calls.map((c) => ({ id: c.id === '' ? `call_${randomUUID().replace(/-/g, '').slice(0, 12)}` : c.id, name: c.name, arguments: c.arguments === '' ? '{}' : c.arguments }));
   return {
     text,
     toolCalls,
