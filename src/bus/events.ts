@@ -57,6 +57,10 @@ export interface OtherPayloads {
     omitted?: number;
   };
   'artifact.created': { hash: string; kind: string; name: string; mime: string; size: number; entry?: string };
+  /** A fork: a new timeline of the session that sees the parent's history up to forkSeq. */
+  'branch.created': { branch: string; parent: string; forkSeq: number; label: string | null; overrides: { model?: string; temperature?: number } };
+  /** The checked-out branch changed (what readers show and a resume drives). */
+  'branch.checkout': { branch: string; previous: string };
   /**
    * A request to the process driving a session, written by any process (another terminal's `session cancel`, the
    * TUI): the driver polls its session's log for these and carries them out.

@@ -36,12 +36,8 @@ export function readSession(store: Store, sessionRef: string): SessionView {
     list.push(entry);
     byConversation.set(entry.conversation, list);
   }
-  const steps = new Map<string, number>();
-  let simulated = false;
-  for (const call of store.calls.modelCalls({ session: session.id })) {
-    if (call.status === 'ok') steps.set(call.conversation, (steps.get(call.conversation) ?? 0) + 1);
-    if (call.provider === 'scripted') simulated = true;
-  }
+  const steps = store.log.modelCallCounts(session.id, store.sessions.segments(session.headBranch));
+  const simulated = store.calls.usedProvider(session.id, 'scripted');
   const conversations: ConversationView[] = [];
   const questions: SessionView['questions'][number][] = [];
   for (const row of store.sessions.conversations(session.id)) {

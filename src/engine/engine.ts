@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
-import { P2Error } from '../core/errors.ts';
+import { P2Error, UserError } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { EventBus } from '../bus/bus.ts';
-import type { SessionOptions } from '../bus/events.ts';
+import type { SessionOptions, SessionStatus } from '../bus/events.ts';
 import { Store } from '../store/store.ts';
 import { Scheduler } from './scheduler.ts';
 import { SessionRuntime } from './session.ts';
@@ -12,6 +12,10 @@ import { ControlPoller } from './control.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
 import { PersonaKit } from './persona-kit.ts';
 import type { Workspace } from './workspace.ts';
+import { forkBranch, resolveBranch, type BranchOverrides, type Fork, type ForkSpec } from './branching.ts';
+import { rebuildConversations } from './rebuild.ts';
+import { deriveStatus } from './status.ts';
+import type { BranchRow } from '../store/sessions.ts';
 
 export interface EngineOptions {
   readonly workspace: Workspace;
@@ -147,6 +151,58 @@ export class Engine {
       }
     }
     return { adopted, failed };
+  }
+
+  /**
+   * Forks a branch of a session (see branching.ts) and, with `checkout`, makes it the session's branch. The fork
+   * itself writes only the branch row, its segments and a `branch.created` event.
+   */
+  async fork(sessionId: string, spec: Omit<ForkSpec, 'now'> & { checkout?: boolean }): Promise<Fork> {
+    const session = this.store.sessions.resolve(sessionId);
+    const now = this.ctx.clock.now();
+    if (spec.overrides?.model !== undefined) this.workspace.providers.resolve(spec.overrides.model);
+    const fork = this.store.write(() => {
+      const made = forkBranch(this.store, session, { ...spec, now });
+      const b = made.branch;
+      this.store.append(
+        { type: 'branch.created', payload: { branch: b.id, parent: b.parent!, forkSeq: b.forkSeq!, label: b.label, overrides: b.overrides as BranchOverrides }, session: session.id, branch: b.id, conversation: null },
+        now,
+      );
+      return made;
+    });
+    if (spec.checkout === true) await this.checkout(session.id, fork.branch.id);
+    return fork;
+  }
+
+  /**
+   * Checks a branch out: readers show it and a resume drives it. A runtime driving the session here stops first;
+   * a session driven by another process is refused. The session rests afterwards: paused unless the branch is
+   * finished, failed or waiting for an answer (\`session resume\` continues it).
+   */
+  async checkout(sessionId: string, branchRef: string): Promise<{ branch: BranchRow; status: SessionStatus }> {
+    const session = this.store.sessions.resolve(sessionId);
+    const branch = resolveBranch(this.store, session, branchRef);
+    const holder = this.store.leases.holder(session.id);
+    const here = this.sessions.get(session.id);
+    const elsewhere = holder !== undefined && !(holder.host === hostname() && holder.pid === process.pid);
+    if (elsewhere && holder.expiresAt > this.ctx.clock.now() && processIsAlive(holder.host, holder.pid)) {
+      throw new UserError('E_LEASE_HELD', `session ${session.id} is being driven by pid ${holder.pid} on ${holder.host}`, {
+        hint: `Pause or cancel it there first (p2tui session pause ${session.id}), then check out another branch.`,
+      });
+    }
+    here?.detach();
+    this.sessions.delete(session.id);
+    const rebuilt = rebuildConversations(this.store, this.workspace, this.ctx.personas, { ...session, headBranch: branch.id });
+    const derived = deriveStatus(rebuilt.conversations.values(), rebuilt.root, { paused: false });
+    const status: SessionStatus = derived.status === 'running' ? 'paused' : derived.status;
+    const now = this.ctx.clock.now();
+    this.store.write(() => {
+      this.store.sessions.checkout(session.id, branch.id, now);
+      this.store.append({ type: 'branch.checkout', payload: { branch: branch.id, previous: session.headBranch }, session: session.id, branch: branch.id, conversation: null }, now);
+      this.store.sessions.setStatus(session.id, status, derived.reason, now);
+      this.store.append({ type: 'session.status', payload: { status, ...(derived.reason === null ? {} : { reason: derived.reason }) }, session: session.id, branch: branch.id, conversation: null }, now);
+    });
+    return { branch, status };
   }
 
   /** Stops driving every session (in-flight work is left for a resume) and closes the store if it owns it. */

@@ -49,8 +49,9 @@ export function rebuildConversations(store: Store, workspace: Workspace, kit: Pe
       }
     }
   }
+  // Steps per conversation as the branch sees them (a fork does not inherit the model calls made after its point).
   let totalSteps = 0;
-  for (const { conversation, calls } of store.calls.stepCounts(session.id)) {
+  for (const [conversation, calls] of store.log.modelCallCounts(session.id, store.sessions.segments(session.headBranch))) {
     const conv = conversations.get(conversation);
     if (conv !== undefined) conv.steps = calls;
     totalSteps += calls;

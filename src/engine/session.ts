@@ -137,7 +137,14 @@ export class SessionRuntime {
         options: { ...row.options, ...(options.maxSteps === undefined ? {} : { maxSteps: options.maxSteps }), ...(options.approval === undefined ? {} : { approval: options.approval }) },
       };
     }
-    const runtime = new SessionRuntime(ctx, row);
+    // A branch forked with overrides (another model or temperature) runs its steps with them; the session's own
+    // options stay as they are for its other branches.
+    const overrides = ctx.store.sessions.branch(row.headBranch)?.overrides as { model?: unknown; temperature?: unknown } | undefined;
+    const branchOptions = {
+      ...(typeof overrides?.model === 'string' ? { model: overrides.model } : {}),
+      ...(typeof overrides?.temperature === 'number' ? { temperature: overrides.temperature } : {}),
+    };
+    const runtime = new SessionRuntime(ctx, { ...row, options: { ...row.options, ...branchOptions } });
     ctx.store.write(() => {
       runtime.claimLease(ctx.clock.now());
       if (changed) ctx.store.sessions.setOptions(row.id, row.options);

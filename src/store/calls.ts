@@ -172,6 +172,15 @@ export class CallRepository {
     return { total, byAgent };
   }
 
+  /** Whether any model call of the session was of this provider's models, replayed ones included (the "simulated" label). */
+  usedProvider(session: string, provider: string): boolean {
+    return (
+      this.db
+        .prepare('SELECT 1 FROM conversations c JOIN model_calls m ON m.conversation_id = c.id WHERE c.session_id = ? AND m.model LIKE ? LIMIT 1')
+        .get(session, `${provider}/%`) !== undefined
+    );
+  }
+
   /** Tokens, cost and latency of every model call of a session, in order: the per-step view of usage. */
   steps(session: string): StepUsage[] {
     const rows = this.db

@@ -106,6 +106,23 @@ export class EventLog {
     return statement;
   }
 
+  /** Successful model calls per conversation visible on a branch (from the log's model.call events). */
+  modelCallCounts(session: string, segments: readonly BranchSegment[]): Map<string, number> {
+    const clauses = segments.map((s) => (Number.isFinite(s.maxSeq) ? '(branch_id = ? AND seq <= ?)' : '(branch_id = ?)'));
+    const params: (string | number)[] = [session];
+    for (const s of segments) {
+      params.push(s.branch);
+      if (Number.isFinite(s.maxSeq)) params.push(s.maxSeq);
+    }
+    const rows = this.db
+      .prepare(
+        `SELECT conversation_id AS conversation, count(*) AS n FROM events WHERE session_id = ? AND type = 'model.call' AND (${clauses.join(' OR ')})
+         AND json_extract(payload, '$.status') = 'ok' GROUP BY conversation_id`,
+      )
+      .all(...params) as { conversation: string; n: number }[];
+    return new Map(rows.map((r) => [r.conversation, r.n]));
+  }
+
   /**
    * The entries of a session visible on a branch: the branch's own, plus each ancestor's up to its segment's
    * maxSeq. One query whatever the depth of the branch tree.

@@ -171,6 +171,17 @@ export class SessionRepository {
     return (this.db.prepare("SELECT * FROM sessions WHERE status IN ('running', 'waiting') ORDER BY created_at").all() as SessionDbRow[]).map(toSession);
   }
 
+  /** Every branch of a session, oldest first. */
+  branches(session: string): BranchRow[] {
+    const rows = this.db.prepare('SELECT id FROM branches WHERE session_id = ? ORDER BY created_at, rowid').all(session) as { id: string }[];
+    return rows.map((r) => this.branch(r.id)!);
+  }
+
+  /** Makes a branch the session's checked-out one (what readers show and what a resume drives). */
+  checkout(session: string, branch: string, now: number): void {
+    this.db.prepare('UPDATE sessions SET head_branch = ?, updated_at = ? WHERE id = ?').run(branch, now, session);
+  }
+
   createBranch(row: BranchRow, segments: readonly BranchSegment[]): void {
     this.insertBranch.run(row.id, row.session, row.parent, row.forkSeq, row.label, JSON.stringify(row.overrides), row.createdBy, row.createdAt);
     for (const s of segments) this.insertSegment.run(row.id, s.branch, s.maxSeq);

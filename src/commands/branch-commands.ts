@@ -1,0 +1,161 @@
+import { UserError } from '../core/errors.ts';
+import type { JsonObject } from '../core/json.ts';
+import { branchSummaries, seqOfStep, type BranchOverrides, type Fork } from '../engine/branching.ts';
+import type { CommandContext, CommandInput } from './types.ts';
+import { EXIT, type Command } from './types.ts';
+import { formatAge, paint, table } from './text.ts';
+
+/** `--model` / `--temperature` of a fork: what the new branch runs with. */
+function overridesOf(input: CommandInput): BranchOverrides {
+  const model = input.options['model'];
+  const temperature = input.options['temperature'];
+  if (typeof model === 'string' && !/^[^/\s]+\/\S+$/.test(model)) throw new UserError('E_USAGE', `--model '${model}' is not of the form provider/name`, { hint: 'For example --model scripted/default.' });
+  if (typeof temperature === 'number' && (temperature < 0 || temperature > 2)) throw new UserError('E_USAGE', '--temperature must be between 0 and 2');
+  return { ...(typeof model === 'string' ? { model } : {}), ...(typeof temperature === 'number' ? { temperature } : {}) };
+}
+
+/** Says what a fork does not undo: effectful calls made on the source after the fork point. */
+function reportEffects(ctx: CommandContext, fork: Fork): void {
+  if (fork.effects.length === 0 || ctx.output.json) return;
+  ctx.output.line(paint(ctx.output.color, 'yellow', `${fork.effects.length === 1 ? 'One effectful call' : `${fork.effects.length} effectful calls`} after the fork point already happened and ${fork.effects.length === 1 ? 'is' : 'are'} not undone:`));
+  for (const e of fork.effects) ctx.output.line(paint(ctx.output.color, 'yellow', `  ${e.tool} (key ${e.key}, ${e.status})`));
+}
+
+const branches: Command = {
+  path: ['session', 'branches'],
+  summary: "List a session's branches: parent, fork point, label, length; * marks the checked-out one",
+  args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
+  options: [],
+  async run(ctx, input) {
+    const store = await ctx.store({ existing: true });
+    const session = store.sessions.resolve(input.args['session']!);
+    const list = branchSummaries(store, session);
+    const json = list.map((b) => ({
+      id: b.branch.id,
+      label: b.branch.label,
+      parent: b.branch.parent,
+      forkSeq: b.branch.forkSeq,
+      entries: b.entries,
+      checkedOut: b.checkedOut,
+      overrides: b.branch.overrides as JsonObject,
+      createdBy: b.branch.createdBy,
+      createdAt: new Date(b.branch.createdAt).toISOString(),
+    }));
+    if (ctx.output.json) return { exitCode: EXIT.ok, json };
+    const c = ctx.output.color;
+    const rows = list.map((b) => [
+      `${b.checkedOut ? '*' : ' '} ${b.branch.id}`,
+      b.branch.label ?? '',
+      b.branch.parent === null ? '(root)' : `${b.branch.parent} @ seq ${b.branch.forkSeq}`,
+      `${b.entries} entries`,
+      Object.keys(b.branch.overrides).length === 0 ? '' : Object.entries(b.branch.overrides).map(([k, v]) => `${k}=${String(v)}`).join(' '),
+      `${b.branch.createdBy}, ${formatAge(Date.now() - b.branch.createdAt)}`,
+    ]);
+    for (const line of table(rows, ['branch', 'label', 'forked from', 'length', 'overrides', 'created'], c)) ctx.output.line(line);
+    ctx.output.line(paint(c, 'gray', `check one out with: p2tui session checkout ${session.id} <branch>`));
+    return { exitCode: EXIT.ok, json };
+  },
+};
+
+const fork: Command = {
+  path: ['session', 'fork'],
+  summary: 'Fork a branch at a point of its history (copies nothing), optionally with another model or temperature',
+  details:
+    'The new branch sees the whole session (every conversation, delegated children included) as it was at the fork point, and nothing after. ' +
+    'Give the point as a seq (--at) or as a step of a conversation as `session stack` numbers them (--step, root conversation unless --conversation). ' +
+    'Without either, the fork is at the newest entry.',
+  args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
+  options: [
+    { name: 'at', type: 'number', value: '<seq>', description: 'Keep history up to this seq' },
+    { name: 'step', type: 'number', value: '<n>', description: 'Keep history up to step #n of the conversation (as in session stack)' },
+    { name: 'conversation', type: 'string', value: '<agent|id|path>', description: 'The conversation --step counts in (default: the root)' },
+    { name: 'from', type: 'string', value: '<branch>', description: 'Fork this branch (default: the checked-out one)' },
+    { name: 'label', type: 'string', value: '<text>', description: 'A name for the new branch' },
+    { name: 'model', type: 'string', value: '<provider/name>', description: 'Model for every agent on the new branch' },
+    { name: 'temperature', type: 'number', value: '<t>', description: 'Temperature for every agent on the new branch' },
+    { name: 'checkout', type: 'boolean', description: 'Check the new branch out' },
+  ],
+  examples: ['p2tui session fork last --step 3 --label cheaper --model scripted/default --temperature 0.9 --checkout'],
+  async run(ctx, input) {
+    const engine = await ctx.engine();
+    const session = engine.store.sessions.resolve(input.args['session']!);
+    const at = input.options['at'] as number | undefined;
+    const step = input.options['step'] as number | undefined;
+    if (at !== undefined && step !== undefined) throw new UserError('E_USAGE', 'give --at or --step, not both');
+    const atSeq = step !== undefined ? seqOfStep(engine.store, session, step, input.options['conversation'] as string | undefined) : at;
+    const made = await engine.fork(session.id, {
+      ...(typeof input.options['from'] === 'string' ? { from: input.options['from'] } : {}),
+      ...(atSeq === undefined ? {} : { atSeq }),
+      ...(typeof input.options['label'] === 'string' ? { label: input.options['label'] } : {}),
+      overrides: overridesOf(input),
+      createdBy: 'cli',
+      checkout: input.options['checkout'] === true,
+    });
+    const json = { session: session.id, branch: made.branch.id, parent: made.branch.parent, forkSeq: made.branch.forkSeq, checkedOut: input.options['checkout'] === true, effects: made.effects.map((e) => ({ ...e })) };
+    if (!ctx.output.json) {
+      ctx.output.line(`forked ${made.branch.parent} at seq ${made.branch.forkSeq}: branch ${made.branch.id}${input.options['checkout'] === true ? ' (checked out)' : ''}`);
+      reportEffects(ctx, made);
+      if (input.options['checkout'] === true) ctx.output.line(paint(ctx.output.color, 'gray', `continue it with: p2tui session resume ${session.id}`));
+    }
+    return { exitCode: EXIT.ok, json };
+  },
+};
+
+const rewind: Command = {
+  path: ['session', 'rewind'],
+  summary: 'Rewind to a step: fork there and check the new branch out (the old branch stays)',
+  details:
+    "The step is an entry of the root conversation as `session stack` numbers it (#0 is the first message); the new branch keeps it and everything before it, " +
+    'in every conversation. Effectful tool calls after that point are not undone (listed). The session rests afterwards; `session resume` or `chat --session` continues it.',
+  args: [
+    { name: 'session', description: 'Session id, unique prefix, or "last"', required: true },
+    { name: 'step', description: 'Step number (as in session stack)', required: true },
+  ],
+  options: [
+    { name: 'conversation', type: 'string', value: '<agent|id|path>', description: 'Count steps in this conversation instead of the root' },
+    { name: 'label', type: 'string', value: '<text>', description: 'A name for the new branch' },
+    { name: 'model', type: 'string', value: '<provider/name>', description: 'Model for every agent on the new branch' },
+    { name: 'temperature', type: 'number', value: '<t>', description: 'Temperature for every agent on the new branch' },
+  ],
+  examples: ['p2tui session rewind last 2', 'p2tui conversation rewind s_1a2b 4 --temperature 0.9'],
+  async run(ctx, input) {
+    const engine = await ctx.engine();
+    const session = engine.store.sessions.resolve(input.args['session']!);
+    const step = Number(input.args['step']);
+    if (!Number.isInteger(step)) throw new UserError('E_USAGE', `step '${input.args['step']}' is not a whole number`, { hint: `See the steps with: p2tui session stack ${session.id}` });
+    const atSeq = seqOfStep(engine.store, session, step, input.options['conversation'] as string | undefined);
+    const made = await engine.fork(session.id, {
+      atSeq,
+      label: typeof input.options['label'] === 'string' ? input.options['label'] : `rewind to #${step}`,
+      overrides: overridesOf(input),
+      createdBy: 'cli:rewind',
+      checkout: true,
+    });
+    const status = engine.store.sessions.resolve(session.id).status;
+    const json = { session: session.id, branch: made.branch.id, previous: made.branch.parent, forkSeq: atSeq, status, effects: made.effects.map((e) => ({ ...e })) };
+    if (!ctx.output.json) {
+      ctx.output.line(`rewound ${session.id} to step #${step} (seq ${atSeq}): branch ${made.branch.id} checked out, ${made.branch.parent} kept`);
+      reportEffects(ctx, made);
+      ctx.output.line(paint(ctx.output.color, 'gray', `session ${status}; continue with: p2tui session resume ${session.id}  (or p2tui chat --session ${session.id})`));
+    }
+    return { exitCode: EXIT.ok, json };
+  },
+};
+
+const checkout: Command = {
+  path: ['session', 'checkout'],
+  summary: 'Check out a branch of a session (by id, prefix or label)',
+  args: [
+    { name: 'session', description: 'Session id, unique prefix, or "last"', required: true },
+    { name: 'branch', description: 'Branch id, unique prefix, or label', required: true },
+  ],
+  options: [],
+  async run(ctx, input) {
+    const engine = await ctx.engine();
+    const { branch, status } = await engine.checkout(input.args['session']!, input.args['branch']!);
+    if (!ctx.output.json) ctx.output.line(`checked out ${branch.id}${branch.label === null ? '' : ` (${branch.label})`}; session ${status}`);
+    return { exitCode: EXIT.ok, json: { branch: branch.id, status } };
+  },
+};
+
+export const branchCommands: readonly Command[] = [branches, fork, rewind, checkout];

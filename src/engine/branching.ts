@@ -1,0 +1,128 @@
+import type { Entry } from '../core/entries.ts';
+import { UserError } from '../core/errors.ts';
+import { newBranchId } from '../core/ids.ts';
+import type { BranchSegment } from '../store/log.ts';
+import type { BranchRow, SessionRow } from '../store/sessions.ts';
+import type { Store } from '../store/store.ts';
+
+/**
+ * Branches: copy-on-write timelines of a whole session. A fork writes one branch row and its short list of
+ * ancestor segments (never entries); a branch sees its own entries plus each ancestor's up to that segment's seq.
+ * Rewind is a fork at an earlier point, checked out; the old branch stays as it was.
+ */
+
+/** What a branch may change for the steps taken on it. */
+export interface BranchOverrides {
+  readonly model?: string;
+  readonly temperature?: number;
+}
+
+export interface ForkSpec {
+  /** The branch to fork (default: the checked-out one). */
+  readonly from?: string;
+  /** The last seq the new branch keeps (default: the source's newest entry). */
+  readonly atSeq?: number;
+  readonly label?: string;
+  readonly overrides?: BranchOverrides;
+  readonly createdBy: string;
+  readonly now: number;
+}
+
+/** An effectful call on the source branch after the fork point: its effect is not undone by forking. */
+export interface EffectAfterFork {
+  readonly tool: string;
+  readonly key: string;
+  readonly status: string;
+  readonly conversation: string;
+}
+
+export interface Fork {
+  readonly branch: BranchRow;
+  readonly effects: readonly EffectAfterFork[];
+}
+
+/** Resolves a branch of a session by id, unique id prefix or label. */
+export function resolveBranch(store: Store, session: SessionRow, ref: string): BranchRow {
+  const branches = store.sessions.branches(session.id);
+  const exact = branches.find((b) => b.id === ref) ?? branches.filter((b) => b.label === ref).at(-1);
+  if (exact !== undefined) return exact;
+  const prefixed = branches.filter((b) => b.id.startsWith(ref));
+  if (prefixed.length === 1) return prefixed[0]!;
+  throw new UserError(prefixed.length > 1 ? 'E_AMBIGUOUS_ID' : 'E_UNKNOWN_SESSION', `session ${session.id} has ${prefixed.length > 1 ? 'several branches matching' : 'no branch'} '${ref}'`, {
+    hint: `Its branches: ${branches.map((b) => `${b.id}${b.label === null ? '' : ` (${b.label})`}`).join(', ')}. List them with: p2tui session branches ${session.id}`,
+  });
+}
+
+/** The entries visible on a branch, in seq order. */
+export function branchEntries(store: Store, session: string, branch: string): Entry[] {
+  return store.log.visibleEntries(session, store.sessions.segments(branch));
+}
+
+/**
+ * Forks a branch at a seq: the new branch sees exactly the source's history up to that seq (every conversation,
+ * delegated children included: a consistent cut) and nothing after it. Costs one row per ancestor segment.
+ */
+export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec): Fork {
+  const source = spec.from === undefined ? store.sessions.branch(session.headBranch)! : resolveBranch(store, session, spec.from);
+  const sourceSegments = store.sessions.segments(source.id);
+  const visible = store.log.visibleEntries(session.id, sourceSegments);
+  const newest = visible.at(-1)?.seq ?? 0;
+  const atSeq = spec.atSeq ?? newest;
+  if (!Number.isInteger(atSeq) || atSeq < 1 || !visible.some((e) => e.seq <= atSeq)) {
+    throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${atSeq}: it has no entry at or before it`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
+  }
+  if (atSeq > newest) throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${atSeq}: its newest entry is seq ${newest}`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
+  // The source itself up to the fork point, then its ancestors, each cut at the fork point too.
+  const segments: BranchSegment[] = sourceSegments.map((s) => ({ branch: s.branch, maxSeq: Math.min(s.maxSeq, atSeq) }));
+  const branch: BranchRow = {
+    id: newBranchId(),
+    session: session.id,
+    parent: source.id,
+    forkSeq: atSeq,
+    label: spec.label ?? null,
+    overrides: { ...(spec.overrides ?? {}) },
+    createdBy: spec.createdBy,
+    createdAt: spec.now,
+  };
+  store.sessions.createBranch(branch, segments);
+  const effects = visible
+    .filter((e) => e.seq > atSeq && e.kind === 'tool_call' && e.payload.effect === 'effectful')
+    .flatMap((e) => {
+      if (e.kind !== 'tool_call') return [];
+      const intent = store.calls.intent(e.payload.key);
+      return intent === undefined || intent.status === 'pending' ? [] : [{ tool: e.payload.tool, key: e.payload.key, status: intent.status, conversation: e.conversation }];
+    });
+  return { branch, effects };
+}
+
+/** The seq of a conversation's entry by its position in `session stack` (0-based), for rewinding by step. */
+export function seqOfStep(store: Store, session: SessionRow, step: number, conversation?: string): number {
+  const entries = branchEntries(store, session.id, session.headBranch);
+  const rows = store.sessions.conversations(session.id);
+  const target =
+    conversation === undefined
+      ? rows.find((r) => r.id === session.rootConversation)
+      : (rows.find((r) => r.id === conversation || r.path === conversation) ?? rows.find((r) => r.agent === conversation || r.id.startsWith(conversation)));
+  if (target === undefined) throw new UserError('E_USAGE', `session ${session.id} has no conversation '${conversation ?? ''}'`, { hint: `See them with: p2tui session stack ${session.id}` });
+  const own = entries.filter((e) => e.conversation === target.id);
+  const entry = own[step];
+  if (!Number.isInteger(step) || step < 0 || entry === undefined) {
+    throw new UserError('E_USAGE', `conversation ${target.path} has steps #0 to #${own.length - 1}; there is no #${step}`, { hint: `See them with: p2tui session stack ${session.id} --conversation ${target.agent}` });
+  }
+  return entry.seq;
+}
+
+/** A branch for listing: where it came from, how long it is, whether it is checked out. */
+export interface BranchSummary {
+  readonly branch: BranchRow;
+  readonly entries: number;
+  readonly checkedOut: boolean;
+}
+
+export function branchSummaries(store: Store, session: SessionRow): BranchSummary[] {
+  return store.sessions.branches(session.id).map((branch) => ({
+    branch,
+    entries: branchEntries(store, session.id, branch.id).length,
+    checkedOut: branch.id === session.headBranch,
+  }));
+}

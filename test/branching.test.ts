@@ -1,0 +1,202 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Store } from '../src/store/store.ts';
+import type { SessionRow } from '../src/store/sessions.ts';
+import { branchEntries, forkBranch } from '../src/engine/branching.ts';
+import { readSession } from '../src/commands/session-view.ts';
+import { testEngine, type TestEngine } from './helpers/workspace.ts';
+import { countingTool } from './helpers/tools.ts';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+function store(): Store {
+  const dir = mkdtempSync(join(tmpdir(), 'p2tui-branch-'));
+  const s = new Store({ path: join(dir, 'p.db') });
+  cleanups.push(() => {
+    s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return s;
+}
+
+function session(s: Store): SessionRow {
+  const row: SessionRow = {
+    id: 's_prop',
+    createdAt: 0,
+    updatedAt: 0,
+    agent: 'a',
+    rootConversation: 'c_root',
+    headBranch: 'b_main',
+    title: 't',
+    source: 'api',
+    status: 'running',
+    statusReason: null,
+    options: { seed: 1, maxSteps: 10, approval: 'deny' },
+    workspace: '/',
+  };
+  s.write(() => {
+    s.sessions.createSession(row);
+    s.sessions.createBranch({ id: 'b_main', session: row.id, parent: null, forkSeq: null, label: 'main', overrides: {}, createdBy: 'test', createdAt: 0 }, []);
+  });
+  return row;
+}
+
+type Op = { kind: 'append'; branch: number; conversation: number } | { kind: 'fork'; branch: number; point: number };
+
+describe('branches (property)', () => {
+  it('every branch shows exactly the history obtained by copying entries naively at each fork', () => {
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 3, arbitrary: fc.record({ kind: fc.constant('append' as const), branch: fc.nat(), conversation: fc.nat({ max: 2 }) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('fork' as const), branch: fc.nat(), point: fc.nat() }) },
+    );
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => {
+        const s = store();
+        const row = session(s);
+        const naive = new Map<string, string[]>([['b_main', []]]);
+        const ids = ['b_main'];
+        let n = 0;
+        for (const o of ops) {
+          const branch = ids[o.branch % ids.length]!;
+          if (o.kind === 'append') {
+            const text = `e${n++}`;
+            s.write(() => s.append({ type: 'entry', kind: 'user_message', payload: { text }, session: row.id, branch, conversation: `c${o.conversation}` }, 1));
+            naive.get(branch)!.push(text);
+          } else {
+            const visible = branchEntries(s, row.id, branch);
+            if (visible.length === 0) continue;
+            const cut = o.point % visible.length;
+            const fork = s.write(() => forkBranch(s, row, { from: branch, atSeq: visible[cut]!.seq, createdBy: 'test', now: 1 }));
+            ids.push(fork.branch.id);
+            naive.set(fork.branch.id, naive.get(branch)!.slice(0, cut + 1));
+          }
+        }
+        for (const id of ids) {
+          const shown = branchEntries(s, row.id, id).map((e) => (e.payload as { text: string }).text);
+          expect(shown).toEqual(naive.get(id));
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('fork, rewind and checkout in sessions', () => {
+  const engines: TestEngine[] = [];
+  afterEach(() => {
+    for (const e of engines.splice(0)) e.close();
+  });
+
+  it('rewinds into the middle of a delegation: a consistent cut that continues, with the old branch intact', async () => {
+    const t = await testEngine([
+      {
+        id: 'lead',
+        description: 'Delegates.',
+        agents: ['w'],
+        script: [{ when: '.', steps: [{ delegate: 'w', message: 'work' }, { reply: 'lead done: {{result}}' }] }],
+      },
+      { id: 'w', description: 'Works.', tools: ['tick'], script: [{ when: '.', steps: [{ call: 'tick', args: { n: 1 } }, { call: 'tick', args: { n: 2 } }, { reply: 'w done' }] }] },
+    ], { tools: [countingTool('tick')] });
+    engines.push(t);
+    const run = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
+    expect(await run.idle()).toBe('finished');
+    const before = readSession(t.engine.store, run.id);
+    const worker = before.conversations.find((c) => c.row.agent === 'w')!;
+    // The cut: just after the worker's first tool result, while the lead waits for it.
+    const cut = worker.entries.find((e) => e.kind === 'tool_result')!.seq;
+    const fork = await t.engine.fork(run.id, { atSeq: cut, label: 'retry', createdBy: 'test', checkout: true });
+    const rewound = readSession(t.engine.store, run.id);
+    expect(rewound.session.headBranch).toBe(fork.branch.id);
+    expect(rewound.session.status).toBe('paused');
+    expect(rewound.entries.every((e) => e.seq <= cut)).toBe(true);
+    expect(rewound.conversations.find((c) => c.row.agent === 'lead')!.phase).toBe('waiting');
+    // Continuing the new branch finishes the worker's conversation from the cut, then the lead's.
+    const resumed = await t.engine.attach(run.id);
+    resumed.resume();
+    expect(await resumed.idle()).toBe('finished');
+    const after = readSession(t.engine.store, run.id);
+    expect(after.conversations.map((c) => c.entries.map((e) => e.kind))).toEqual(before.conversations.map((c) => c.entries.map((e) => e.kind)));
+    expect(after.answer).toBe('lead done: w done');
+    // The old branch is as it was, and can be checked out again.
+    const old = await t.engine.checkout(run.id, 'main');
+    expect(old.status).toBe('finished');
+    expect(readSession(t.engine.store, run.id).entries.map((e) => e.id)).toEqual(before.entries.map((e) => e.id));
+  });
+
+  it('a fork never runs an effectful call again: the new branch takes its recorded result, and the fork lists it', async () => {
+    const pay = countingTool('pay', { effect: 'effectful' });
+    const t = await testEngine([{ id: 'p', description: 'Pays.', tools: ['pay'], script: [{ when: '.', steps: [{ call: 'pay', args: { n: 5 } }, { reply: 'paid' }] }] }], { tools: [pay] });
+    engines.push(t);
+    const run = t.engine.start({ agent: 'p', message: 'pay', source: 'api', options: t.options() });
+    expect(await run.idle()).toBe('finished');
+    expect(pay.calls).toHaveLength(1);
+    const entries = readSession(t.engine.store, run.id).entries;
+    const waiting = entries.find((e) => e.kind === 'waiting')!;
+    const fork = await t.engine.fork(run.id, { atSeq: waiting.seq, createdBy: 'test', checkout: true });
+    expect(fork.effects).toEqual([]); // the call itself is before the cut; only its result is after
+    const resumed = await t.engine.attach(run.id);
+    resumed.resume();
+    expect(await resumed.idle()).toBe('finished');
+    expect(pay.calls).toHaveLength(1);
+    const result = readSession(t.engine.store, run.id).entries.find((e) => e.kind === 'tool_result')!;
+    expect(result.payload).toMatchObject({ status: 'ok', tool: 'pay' });
+
+    // Forking before the call: the payment on the old branch is reported as not undone.
+    const first = entries[0]!;
+    const back = await t.engine.fork(run.id, { from: 'main', atSeq: first.seq, createdBy: 'test' });
+    expect(back.effects).toEqual([expect.objectContaining({ tool: 'pay', status: 'done' })]);
+  });
+
+  it('a fork with overrides runs its steps with another temperature, leaving the session options alone', async () => {
+    const t = await testEngine([{ id: 'w', description: 'W.', script: [{ when: '.', steps: [{ reply: 'one' }] }] }]);
+    engines.push(t);
+    const run = t.engine.start({ agent: 'w', message: 'hi', source: 'api', options: t.options() });
+    await run.idle();
+    const first = readSession(t.engine.store, run.id).entries[0]!;
+    const fork = await t.engine.fork(run.id, { atSeq: first.seq, overrides: { temperature: 1.3 }, createdBy: 'test', checkout: true });
+    const resumed = await t.engine.attach(run.id);
+    resumed.resume();
+    expect(await resumed.idle()).toBe('finished');
+    const calls = t.engine.store.calls.modelCalls({ session: run.id });
+    expect(calls.map((c) => [c.branch === fork.branch.id, (c.request.params as { temperature: number }).temperature])).toEqual([
+      [false, 0],
+      [true, 1.3],
+    ]);
+    expect(t.engine.store.sessions.resolve(run.id).options.temperature).toBeUndefined();
+  });
+});
+
+describe('branch commands', () => {
+  it('conversation rewind <session> <step>, session branches and checkout, from the command line', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { childEnv } = await import('./helpers/child-env.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'p2tui-rewind-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const ROOT = new URL('..', import.meta.url).pathname;
+    const p2tui = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', join(dir, 'p.db')], { cwd: ROOT, encoding: 'utf8', env: childEnv(), timeout: 60_000 });
+    const run = p2tui('run', 'agent_helper', 'weather in Oslo', '--approval', 'deny', '--temperature', '0', '--json');
+    const id = (JSON.parse(run.stdout) as { session: string }).session;
+    const rewind = p2tui('conversation', 'rewind', id, '0');
+    expect(rewind.stderr).toBe('');
+    expect(rewind.stdout).toMatch(new RegExp(`rewound ${id} to step #0 \\(seq \\d+\\): branch b_\\w+ checked out, b_\\w+ kept`));
+    const list = p2tui('session', 'branches', id);
+    expect(list.stdout).toMatch(/^ {2}b_\w+ +main +\(root\)/m);
+    expect(list.stdout).toMatch(/^\* b_\w+ +rewind to #0 +b_\w+ @ seq \d+ +1 entries/m);
+    const shown = JSON.parse(p2tui('session', 'show', id, '--json').stdout) as { status: string; conversations: { entries: number }[] };
+    expect(shown).toMatchObject({ status: 'paused', conversations: [{ entries: 1 }] });
+    const resumed = p2tui('session', 'resume', id);
+    expect(resumed.status).toBe(0);
+    expect(resumed.stdout).toContain('✓ finished');
+    const back = p2tui('session', 'checkout', id, 'main');
+    expect(back.stdout).toMatch(/checked out b_\w+ \(main\); session finished/);
+    const bad = p2tui('session', 'rewind', id, '99');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/conversation agent_helper has steps #0 to #\d+; there is no #99/);
+  });
+});
