@@ -3,7 +3,8 @@ import { isP2Error, messageOf } from '../core/errors.ts';
 import { processIsAlive, type Engine } from '../engine/engine.ts';
 import type { SessionRuntime } from '../engine/session.ts';
 import { SessionProjection } from './projection.ts';
-import { backToSessions, notify, openSession, setSessions, type SessionSummary } from './state.ts';
+import { branchSummaries } from '../engine/branching.ts';
+import { backToSessions, notify, openSession, setSessions, type BranchItem, type SessionSummary } from './state.ts';
 import type { TuiStore } from './store.ts';
 
 /**
@@ -69,7 +70,9 @@ export class TuiBridge {
     this.openStop?.abort();
     const controller = new AbortController();
     this.openStop = controller;
-    const projection = new SessionProjection(sessionId);
+    // The checked-out branch's history only; a checkout (here or in another terminal) reopens the session.
+    const head = this.engine.store.sessions.get(sessionId)?.headBranch;
+    const projection = new SessionProjection(sessionId, head === undefined ? undefined : this.engine.store.sessions.segments(head));
     // What is stored so far, at once, so the screen opens complete; then the bus from there on.
     let cursor = 0;
     for (;;) {
@@ -81,6 +84,10 @@ export class TuiBridge {
     this.store.set((s) => openSession(s, projection, this.driverOf(sessionId)));
     void (async () => {
       for await (const event of this.engine.bus.subscribe({ fromSeq: cursor, filter: { session: sessionId }, signal: controller.signal, pollMs: 100 })) {
+        if (event.type === 'branch.checkout' && event.payload.branch !== head) {
+          this.open(sessionId);
+          return;
+        }
         projection.apply(event);
         this.store.touch();
         if (event.type === 'session.status') this.store.set((s) => (s.open === projection ? { ...s, driver: this.driverOf(sessionId) } : s), true);
@@ -153,6 +160,54 @@ export class TuiBridge {
       if (runtime === undefined) return;
       if (pausing) runtime.pause();
       else runtime.resume();
+    });
+  }
+
+  /** The open session's branches, as a tree (children under their parent, in creation order). */
+  branches(): BranchItem[] {
+    const id = this.store.get().open?.id;
+    if (id === undefined) return [];
+    const session = this.engine.store.sessions.resolve(id);
+    const list = branchSummaries(this.engine.store, session);
+    const children = new Map<string | null, typeof list>();
+    for (const b of list) children.set(b.branch.parent, [...(children.get(b.branch.parent) ?? []), b]);
+    const out: BranchItem[] = [];
+    const walk = (parent: string | null, depth: number): void => {
+      for (const b of children.get(parent) ?? []) {
+        const overrides = Object.entries(b.branch.overrides).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+        out.push({ id: b.branch.id, label: b.branch.label, forkSeq: b.branch.forkSeq, entries: b.entries, checkedOut: b.checkedOut, depth, overrides });
+        walk(b.branch.id, depth + 1);
+      }
+    };
+    walk(null, 0);
+    return out;
+  }
+
+  /**
+   * Forks the open session at an entry (its seq); with `checkout`, this is a rewind: the new branch is checked out
+   * and the panels follow it (the session rests until resumed with p).
+   */
+  fork(atSeq: number, step: string, checkout: boolean): void {
+    const id = this.store.get().open?.id;
+    if (id === undefined) return;
+    void this.actAsync(async () => {
+      const made = await this.engine.fork(id, { atSeq, label: checkout ? `rewind to ${step}` : `fork at ${step}`, createdBy: 'tui', checkout });
+      const undone = made.effects.length === 0 ? '' : `; ${made.effects.length} effectful call${made.effects.length === 1 ? '' : 's'} after that point (${made.effects.map((e) => e.tool).join(', ')}) not undone`;
+      this.store.set((s) =>
+        notify(s, checkout ? `rewound to ${step}: branch ${made.branch.id} checked out, p continues it${undone}` : `forked at ${step}: branch ${made.branch.id} (b lists branches)${undone}`, made.effects.length > 0 ? 'warn' : 'info'),
+      );
+      this.refreshSessions();
+    });
+  }
+
+  /** Checks a branch of the open session out; the panels follow it. */
+  checkout(branch: string): void {
+    const id = this.store.get().open?.id;
+    if (id === undefined) return;
+    void this.actAsync(async () => {
+      const done = await this.engine.checkout(id, branch);
+      this.store.set((s) => notify(s, `checked out ${done.branch.id}${done.branch.label === null ? '' : ` (${done.branch.label})`}; session ${done.status}`));
+      this.refreshSessions();
     });
   }
 

@@ -26,7 +26,7 @@ import type { TuiStore } from './store.ts';
  * The TUI's command registry. Every key binding, status-bar hint, line of the `?` help and entry of the `:` palette
  * comes from this one list, so they cannot disagree.
  */
-export type Scope = 'global' | 'sessions' | 'session' | 'scroll' | PaneId | 'input' | 'help' | 'palette' | 'agents' | 'confirm';
+export type Scope = 'global' | 'sessions' | 'session' | 'scroll' | PaneId | 'input' | 'help' | 'palette' | 'agents' | 'confirm' | 'rewind' | 'branches';
 
 export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   global: 'Everywhere',
@@ -42,6 +42,8 @@ export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   palette: 'Command palette',
   agents: 'Choosing an agent',
   confirm: 'Confirmation',
+  rewind: 'Rewinding to a step',
+  branches: 'Branches',
 };
 
 export interface TuiActions {
@@ -149,6 +151,21 @@ export const COMMANDS: readonly TuiCommand[] = [
     run: (a) => a.bridge.togglePause(),
   },
   { id: 'session-retry', title: 'retry what failed', keys: ['R'], scope: 'session', hint: 42, when: (s) => s.open?.status === 'failed', run: (a) => a.bridge.retry() },
+  {
+    id: 'session-rewind',
+    title: 'rewind to a step (of the conversation chosen in frames)',
+    keys: ['r'],
+    scope: 'session',
+    hint: 43,
+    when: (s) => s.open !== null && s.open.root !== null,
+    run: (a, s) => {
+      const conversation = s.selectedConversation ?? s.open?.root ?? null;
+      const entries = conversation === null ? [] : (s.open?.conversations.get(conversation)?.entries ?? []);
+      if (conversation === null || entries.length === 0) return;
+      set(a, (x) => setOverlay(x, { kind: 'rewind', conversation, cursor: entries.length - 1 }));
+    },
+  },
+  { id: 'session-branches', title: 'branches', keys: ['b'], scope: 'session', hint: 44, when: (s) => s.open !== null, run: (a) => set(a, (s) => setOverlay(s, { kind: 'branches', cursor: 0, items: a.bridge.branches() })) },
 
   // Scrolling the focused pane
   { id: 'scroll-down', title: 'scroll down', keys: ['j', 'down'], scope: 'scroll', hint: 20, run: (a, s) => scroll(a, s, 1) },
@@ -217,6 +234,30 @@ export const COMMANDS: readonly TuiCommand[] = [
   },
   { id: 'agents-close', title: 'close', keys: ['escape', 'q'], scope: 'agents', hint: 1, run: (a) => set(a, (s) => setOverlay(s, null)) },
 
+  { id: 'rewind-down', title: 'next step', keys: ['j', 'down'], scope: 'rewind', run: (a) => set(a, (s) => moveRewind(s, 1)) },
+  { id: 'rewind-up', title: 'previous step', keys: ['k', 'up'], scope: 'rewind', run: (a) => set(a, (s) => moveRewind(s, -1)) },
+  { id: 'rewind-top', title: 'first step', keys: ['g', 'home'], scope: 'rewind', run: (a) => set(a, (s) => moveRewind(s, -Infinity)) },
+  { id: 'rewind-bottom', title: 'last step', keys: ['G', 'end'], scope: 'rewind', run: (a) => set(a, (s) => moveRewind(s, Infinity)) },
+  { id: 'rewind-here', title: 'rewind here (fork and check out)', keys: ['enter'], scope: 'rewind', hint: 0, run: (a, s) => forkAtCursor(a, s, true) },
+  { id: 'rewind-fork', title: 'fork here (keep this branch checked out)', keys: ['f'], scope: 'rewind', hint: 1, run: (a, s) => forkAtCursor(a, s, false) },
+  { id: 'rewind-close', title: 'close', keys: ['escape', 'q'], scope: 'rewind', hint: 2, run: (a) => set(a, (s) => setOverlay(s, null)) },
+
+  { id: 'branches-down', title: 'next branch', keys: ['j', 'down'], scope: 'branches', run: (a) => set(a, (s) => moveBranches(s, 1)) },
+  { id: 'branches-up', title: 'previous branch', keys: ['k', 'up'], scope: 'branches', run: (a) => set(a, (s) => moveBranches(s, -1)) },
+  {
+    id: 'branches-checkout',
+    title: 'check out',
+    keys: ['enter'],
+    scope: 'branches',
+    hint: 0,
+    run: (a, s) => {
+      const item = s.overlay?.kind === 'branches' ? s.overlay.items[s.overlay.cursor] : undefined;
+      set(a, (x) => setOverlay(x, null));
+      if (item !== undefined && !item.checkedOut) a.bridge.checkout(item.id);
+    },
+  },
+  { id: 'branches-close', title: 'close', keys: ['escape', 'q', 'b'], scope: 'branches', hint: 1, run: (a) => set(a, (s) => setOverlay(s, null)) },
+
   {
     id: 'confirm-yes',
     title: 'yes',
@@ -280,6 +321,28 @@ export const COMMANDS: readonly TuiCommand[] = [
   { id: 'palette-word', title: 'delete word', keys: ['ctrl-w'], scope: 'palette', run: (a) => editPalette(a, deleteWord) },
   { id: 'palette-clear', title: 'clear', keys: ['ctrl-u'], scope: 'palette', run: (a) => editPalette(a, () => ({ text: '', cursor: 0 })) },
 ];
+
+function moveRewind(s: TuiState, move: number): TuiState {
+  if (s.overlay?.kind !== 'rewind') return s;
+  const count = s.open?.conversations.get(s.overlay.conversation)?.entries.length ?? 0;
+  const cursor = Math.min(Math.max(0, count - 1), Math.max(0, s.overlay.cursor + move));
+  return setOverlay(s, { ...s.overlay, cursor });
+}
+
+function moveBranches(s: TuiState, move: number): TuiState {
+  if (s.overlay?.kind !== 'branches') return s;
+  return setOverlay(s, { ...s.overlay, cursor: Math.min(Math.max(0, s.overlay.items.length - 1), Math.max(0, s.overlay.cursor + move)) });
+}
+
+/** Forks at the entry under the rewind cursor; `checkout` makes it a rewind. */
+function forkAtCursor(a: TuiActions, s: TuiState, checkout: boolean): void {
+  if (s.overlay?.kind !== 'rewind') return;
+  const conv = s.open?.conversations.get(s.overlay.conversation);
+  const entry = conv?.entries[s.overlay.cursor];
+  set(a, (x) => setOverlay(x, null));
+  if (conv === undefined || entry === undefined) return;
+  a.bridge.fork(entry.seq, `${conv.agent} #${s.overlay.cursor}`, checkout);
+}
 
 function moveAgents(s: TuiState, move: number): TuiState {
   if (s.overlay?.kind !== 'agents') return s;

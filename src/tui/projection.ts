@@ -1,3 +1,4 @@
+import type { BranchSegment } from '../store/log.ts';
 import type { EphemeralEvent, SessionStatus, StoredEvent } from '../bus/events.ts';
 import type { Entry } from '../core/entries.ts';
 import { INITIAL_STATE, apply, outstanding, type ConversationState, type Phase } from '../engine/fsm.ts';
@@ -82,13 +83,24 @@ export class SessionProjection {
   streamVersion = 0;
   infoVersion = 0;
 
-  constructor(id: string) {
+  /** The checked-out branch's segments: events of other branches (and of ancestors past their fork) are not shown. */
+  private readonly segments: readonly BranchSegment[] | undefined;
+
+  constructor(id: string, segments?: readonly BranchSegment[]) {
     this.id = id;
+    this.segments = segments;
+  }
+
+  /** Whether an event belongs to the history of the branch this projection shows. */
+  private sees(event: StoredEvent): boolean {
+    if (this.segments === undefined || event.branch === null) return true;
+    return this.segments.some((s) => s.branch === event.branch && event.seq <= s.maxSeq);
   }
 
   apply(event: StoredEvent): void {
     if (event.seq <= this.lastSeq) return;
     this.lastSeq = event.seq;
+    if (!this.sees(event)) return;
     this.log(event);
     switch (event.type) {
       case 'session.created':

@@ -15,6 +15,10 @@ export const PANE_TITLES: Readonly<Record<PaneId, string>> = { conversation: 'Co
 export type Overlay =
   | { readonly kind: 'help'; readonly scroll: number }
   | { readonly kind: 'agents'; readonly cursor: number }
+  /** Steps of one conversation to rewind to (or fork at). */
+  | { readonly kind: 'rewind'; readonly conversation: string; readonly cursor: number }
+  /** The session's branches as a tree, to check one out. */
+  | { readonly kind: 'branches'; readonly cursor: number; readonly items: readonly BranchItem[] }
   | { readonly kind: 'confirm'; readonly message: string; readonly action: 'cancel-session' | 'quit' }
   | {
       readonly kind: 'palette';
@@ -25,6 +29,17 @@ export type Overlay =
       readonly output: readonly string[];
       readonly scroll: number;
     };
+
+/** A branch as the branches overlay lists it (depth: its distance from the first branch, for the tree). */
+export interface BranchItem {
+  readonly id: string;
+  readonly label: string | null;
+  readonly forkSeq: number | null;
+  readonly entries: number;
+  readonly checkedOut: boolean;
+  readonly depth: number;
+  readonly overrides: string;
+}
 
 export interface SessionSummary {
   readonly id: string;
@@ -164,6 +179,8 @@ export function selectConversation(s: TuiState, move: number): TuiState {
 }
 
 export function openSession(s: TuiState, projection: SessionProjection, driver: TuiState['driver']): TuiState {
+  // The same session again (another branch checked out): the panels follow it, focus and the typed text stay.
+  if (s.open?.id === projection.id) return { ...s, open: projection, driver, scroll: { ...s.scroll, conversation: FOLLOW, stack: FOLLOW, events: FOLLOW } };
   return {
     ...s,
     screen: 'session',

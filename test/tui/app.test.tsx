@@ -243,4 +243,31 @@ describe('the TUI', () => {
     await h.screen.press(KEYS.enter);
     await h.screen.waitFor('3 * 3 = 9.');
   });
+
+  it('rewinds to a step by keys: the panels follow the new branch, p continues it, and b switches back', async () => {
+    const h = await open();
+    await startSession(h, 1, 'Calculate 3 * 3');
+    await h.screen.waitFor('3 * 3 = 9.');
+    await h.screen.waitFor('session finished');
+    await h.screen.press(KEYS.escape); // leave the input
+    await h.screen.press('r');
+    let frame = await h.screen.waitFor('Rewind agent_beta');
+    expect(frame).toMatch(/#0\s+seq \d+\s+user_message\s+Calculate 3 \* 3/);
+    // Up to the first step, then rewind there.
+    await h.screen.press('g', KEYS.enter);
+    await h.screen.waitFor('rewound to agent_beta #0');
+    await h.screen.waitFor('session paused');
+    expect(h.screen.frame()).not.toContain('3 * 3 = 9.');
+    // Continue the new branch: it answers again.
+    await h.screen.press('p');
+    await h.screen.waitFor('3 * 3 = 9.');
+    await h.screen.waitFor('session finished');
+    // Two branches; check the first out again.
+    await h.screen.press('b');
+    frame = await h.screen.waitFor('Branches (* checked out)');
+    expect(frame).toMatch(/b_\w+\s+main\s+root/);
+    expect(frame).toMatch(/\* +└ b_\w+\s+rewind to agent_beta #0\s+forked at seq \d+/);
+    await h.screen.press(KEYS.enter);
+    await h.screen.waitFor(/checked out b_\w+ \(main\); session finished/);
+  });
 });

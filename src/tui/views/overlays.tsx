@@ -5,6 +5,7 @@ import { keyLabel } from '../keys.ts';
 import { LinesView } from '../components/LineView.tsx';
 import { paletteCompletions } from '../palette.ts';
 import { seg, wrap, type Line } from '../lines.ts';
+import { describeEntry } from '../../commands/describe.ts';
 
 /**
  * Overlays draw over the screen's body (the header and status bar stay). Each fills the body's rows exactly, so
@@ -16,6 +17,8 @@ export function OverlayView({ width, height }: { width: number; height: number }
   if (kind === 'palette') return <PaletteOverlay width={width} height={height} />;
   if (kind === 'agents') return <AgentsOverlay width={width} height={height} />;
   if (kind === 'confirm') return <ConfirmOverlay width={width} height={height} />;
+  if (kind === 'rewind') return <RewindOverlay width={width} height={height} />;
+  if (kind === 'branches') return <BranchesOverlay width={width} height={height} />;
   return null;
 }
 
@@ -85,6 +88,44 @@ function AgentsOverlay({ width, height }: { width: number; height: number }) {
   });
   if (agents.length === 0) lines.push([seg('This workspace has no personas: add personas/<id>.yaml, or run p2tui init.', { color: 'yellow' })]);
   return <Frame title="New session: choose an agent (Enter)" lines={lines} width={width} height={height} />;
+}
+
+/** Keeps the cursor's line in view: the first line shown for a list of `total` lines in `height` rows. */
+function follow(cursor: number, total: number, height: number): number {
+  return Math.max(0, Math.min(cursor - Math.floor(height / 2), total - height));
+}
+
+function RewindOverlay({ width, height }: { width: number; height: number }) {
+  const overlay = useTui((s) => (s.overlay?.kind === 'rewind' ? s.overlay : undefined));
+  const conv = useTui((s) => (s.overlay?.kind === 'rewind' ? s.open?.conversations.get(s.overlay.conversation) : undefined));
+  if (overlay === undefined || conv === undefined) return null;
+  const lines: Line[] = conv.entries.map((e, i) => {
+    const selected = i === overlay.cursor;
+    const text = describeEntry(e).replace(/\s+/g, ' ');
+    return [
+      seg(`${selected ? '›' : ' '} #${String(i).padEnd(4)}`, { bold: true, inverse: selected }),
+      seg(`seq ${String(e.seq).padEnd(6)} `, { dim: true }),
+      seg(`${e.kind.padEnd(19)}`, { color: e.kind === 'failed' ? 'red' : e.kind === 'finished' ? 'green' : 'cyan' }),
+      seg(text.length > width - 40 ? `${text.slice(0, Math.max(0, width - 41))}…` : text),
+    ];
+  });
+  const title = `Rewind ${conv.agent} (${conv.path}): Enter rewinds to the step (fork + check out), f forks there; the old branch stays`;
+  return <Frame title={title} lines={lines} width={width} height={height} scroll={follow(overlay.cursor, lines.length, height - 2)} />;
+}
+
+function BranchesOverlay({ width, height }: { width: number; height: number }) {
+  const overlay = useTui((s) => (s.overlay?.kind === 'branches' ? s.overlay : undefined));
+  if (overlay === undefined) return null;
+  const lines: Line[] = overlay.items.map((b, i) => {
+    const selected = i === overlay.cursor;
+    return [
+      seg(`${selected ? '›' : ' '} ${b.checkedOut ? '*' : ' '} `, { bold: true, inverse: selected }),
+      seg(`${'  '.repeat(b.depth)}${b.depth > 0 ? '└ ' : ''}${b.id}`, { bold: b.checkedOut, inverse: selected }),
+      seg(`  ${b.label ?? ''}`, { color: 'cyan' }),
+      seg(`  ${b.forkSeq === null ? 'root' : `forked at seq ${b.forkSeq}`} · ${b.entries} entries${b.overrides === '' ? '' : ` · ${b.overrides}`}`, { dim: true }),
+    ];
+  });
+  return <Frame title="Branches (* checked out): Enter checks one out" lines={lines} width={width} height={height} scroll={follow(overlay.cursor, lines.length, height - 2)} />;
 }
 
 function ConfirmOverlay({ width, height }: { width: number; height: number }) {

@@ -31,9 +31,10 @@ function Pane({ id, width, height, lines, note }: { id: PaneId; width: number; h
 export function ConversationPane({ width, height }: { width: number; height: number }) {
   const projection = useTui((s) => s.open);
   useTui((s) => s.tick);
-  const cache = useRef<{ id: string; lines: TimelineLines } | null>(null);
+  const cache = useRef<{ projection: SessionProjection; lines: TimelineLines } | null>(null);
   if (projection === null) return <EmptyPane id="conversation" width={width} height={height} />;
-  if (cache.current?.id !== projection.id) cache.current = { id: projection.id, lines: new TimelineLines() };
+  // A new projection (another session, or the same one after a checkout) starts the lines afresh.
+  if (cache.current?.projection !== projection) cache.current = { projection, lines: new TimelineLines() };
   const lines = cache.current.lines.update(projection, width);
   const streaming = streamingLines(projection, width);
   return <Pane id="conversation" width={width} height={height} lines={streaming.length === 0 ? lines : [...lines, ...streaming]} />;
