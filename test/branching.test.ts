@@ -200,3 +200,42 @@ describe('branch commands', () => {
     expect(bad.stderr).toMatch(/conversation agent_helper has steps #0 to #\d+; there is no #99/);
   });
 });
+
+describe('diffs of branches and artifacts', () => {
+  it('session diff finds no difference after a faithful rewind, then names where a branch diverges; artifacts diff compares JSON by content', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { childEnv } = await import('./helpers/child-env.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'p2tui-diff-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const db = join(dir, 'p.db');
+    const ROOT = new URL('..', import.meta.url).pathname;
+    const p2tui = (args: string[], input = '') => spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', db], { cwd: ROOT, encoding: 'utf8', env: childEnv(), input, timeout: 60_000 });
+    const id = (JSON.parse(p2tui(['run', 'agent_helper', 'weather in Oslo', '--approval', 'deny', '--temperature', '0', '--json']).stdout) as { session: string }).session;
+    expect(p2tui(['session', 'rewind', id, '0']).status).toBe(0);
+    expect(p2tui(['session', 'resume', id]).status).toBe(0);
+    const same = p2tui(['session', 'diff', id]);
+    expect(same.stdout).toMatch(/\(main\) → b_\w+ \(rewind to #0\): no differences/);
+    // Another question on the new branch: it diverges from main after main's last entry.
+    p2tui(['chat', '--session', id], 'weather in Paris\n/exit\n');
+    const differs = p2tui(['session', 'diff', id, '--json']);
+    const json = JSON.parse(differs.stdout) as { same: boolean; divergesAt: string; answers: { a: string; b: string } };
+    expect(json.same).toBe(false);
+    expect(json.divergesAt).toMatch(/^agent_helper at #\d+$/);
+    expect(json.answers.b).toContain('Paris');
+    const text = p2tui(['session', 'diff', id, 'main']);
+    expect(text.stdout).toMatch(/^\+#\d+ user_message weather in Paris$/m);
+
+    // Two JSON artifacts that differ in one value and in key order.
+    const s = new Store({ path: db });
+    const [a, b] = s.write(() => [
+      s.artifacts.put('{"city":"Oslo","temp":3,"wind":5}', { mime: 'application/json', kind: 'tool_output', name: 'a.json', session: id }, 1),
+      s.artifacts.put('{"wind":5,"temp":4,"city":"Oslo"}', { mime: 'application/json', kind: 'tool_output', name: 'b.json', session: id }, 2),
+    ]);
+    s.close();
+    const listed = p2tui(['artifacts', 'list', id]);
+    expect(listed.stdout).toMatch(/a\.json\s+tool_output\s+application\/json/);
+    const diff = p2tui(['artifacts', 'diff', a!.hash.slice(0, 10), b!.hash.slice(0, 10)]);
+    expect(diff.stdout.split('\n').filter((l) => /^[-+] /.test(l))).toEqual(['-  "temp": [-3-],', '+  "temp": {+4+},']);
+    expect(diff.status).toBe(1);
+  });
+});

@@ -1,11 +1,12 @@
 import stringWidth from 'string-width';
 
 /** Small text helpers for human output: colours (off without a terminal or with NO_COLOR) and aligned tables. */
-export type Style = 'bold' | 'dim' | 'red' | 'green' | 'yellow' | 'blue' | 'magenta' | 'cyan' | 'gray';
+export type Style = 'bold' | 'dim' | 'inverse' | 'red' | 'green' | 'yellow' | 'blue' | 'magenta' | 'cyan' | 'gray';
 
 const CODES: Record<Style, [number, number]> = {
   bold: [1, 22],
   dim: [2, 22],
+  inverse: [7, 27],
   red: [31, 39],
   green: [32, 39],
   yellow: [33, 39],

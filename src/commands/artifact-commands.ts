@@ -1,0 +1,98 @@
+import { UserError } from '../core/errors.ts';
+import { diffSequences, normalizeForDiff, splitLines } from '../core/diff.ts';
+import type { Store } from '../store/store.ts';
+import { sideBySideLines, unifiedLines } from './diff-view.ts';
+import { formatAge, table } from './text.ts';
+import { EXIT, type Command, type CommandInput, type CommandResult } from './types.ts';
+
+/** The full hash of an artifact from a unique prefix. */
+function resolveArtifact(store: Store, ref: string): { hash: string; mime: string; data: Buffer } {
+  const hashes = store.artifacts.resolve(ref);
+  if (hashes.length === 0) throw new UserError('E_USAGE', `no artifact '${ref}' in this database`, { hint: 'List them with: p2tui artifacts list [session]' });
+  if (hashes.length > 1) throw new UserError('E_AMBIGUOUS_ID', `'${ref}' matches several artifacts: ${hashes.join(', ')}`, { hint: 'Give more characters of the hash.' });
+  return store.artifacts.get(hashes[0]!)!;
+}
+
+function isText(data: Buffer): boolean {
+  return !data.subarray(0, 8000).includes(0);
+}
+
+const list: Command = {
+  path: ['artifacts', 'list'],
+  summary: "A session's artifacts (tool outputs, files tools wrote, large payloads): hash, name, kind, size",
+  args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
+  options: [],
+  async run(ctx, input) {
+    const store = await ctx.store({ existing: true });
+    const session = store.sessions.resolve(input.args['session']!);
+    const refs = store.artifacts.list(session.id);
+    const json = refs.map((r) => ({ hash: r.hash, name: r.name, kind: r.kind, mime: r.mime, size: r.size, branch: r.branch, conversation: r.conversation, entry: r.entry, createdAt: new Date(r.createdAt).toISOString() }));
+    if (ctx.output.json) return { exitCode: EXIT.ok, json };
+    if (refs.length === 0) {
+      ctx.output.line(`session ${session.id} has no artifacts (tools create them with ctx.attach, and outputs over 16 KB become one)`);
+      return { exitCode: EXIT.ok, json };
+    }
+    const rows = refs.map((r) => [r.hash.slice(0, 12), r.name, r.kind, r.mime, `${r.size} B`, formatAge(Date.now() - r.createdAt)]);
+    for (const line of table(rows, ['hash', 'name', 'kind', 'mime', 'size', 'created'], ctx.output.color)) ctx.output.line(line);
+    return { exitCode: EXIT.ok, json };
+  },
+};
+
+const show: Command = {
+  path: ['artifacts', 'show'],
+  summary: 'Print an artifact (text as it is; binary as a summary)',
+  args: [{ name: 'hash', description: 'The hash or a unique prefix of it', required: true }],
+  options: [],
+  async run(ctx, input) {
+    const store = await ctx.store({ existing: true });
+    const artifact = resolveArtifact(store, input.args['hash']!);
+    const text = isText(artifact.data) ? artifact.data.toString('utf8') : undefined;
+    if (ctx.output.json) return { exitCode: EXIT.ok, json: { hash: artifact.hash, mime: artifact.mime, size: artifact.data.length, text: text ?? null } };
+    if (text === undefined) ctx.output.line(`${artifact.hash}: ${artifact.mime}, ${artifact.data.length} bytes of binary data`);
+    else for (const line of splitLines(text)) ctx.output.line(line);
+    return { exitCode: EXIT.ok };
+  },
+};
+
+/** `--side-by-side` and `--width` of the diff commands. */
+export function renderDiff(input: CommandInput, color: boolean, a: readonly string[], b: readonly string[]): string[] {
+  const ops = diffSequences(a, b);
+  const width = (input.options['width'] as number | undefined) ?? process.stdout.columns ?? 120;
+  return input.options['side-by-side'] === true ? sideBySideLines(ops, width, color) : unifiedLines(ops, color);
+}
+
+export const DIFF_OPTIONS = [
+  { name: 'side-by-side', type: 'boolean', short: 'y', description: 'Two columns instead of a unified diff' },
+  { name: 'width', type: 'number', value: '<n>', description: 'Width of the side-by-side view (default: the terminal)' },
+] as const;
+
+const diff: Command = {
+  path: ['artifacts', 'diff'],
+  summary: 'Diff two artifacts: unified or side by side, changed words highlighted, JSON compared by content',
+  args: [
+    { name: 'a', description: 'Hash (or prefix) of the first artifact', required: true },
+    { name: 'b', description: 'Hash (or prefix) of the second', required: true },
+  ],
+  options: [...DIFF_OPTIONS],
+  async run(ctx, input): Promise<CommandResult> {
+    const store = await ctx.store({ existing: true });
+    const a = resolveArtifact(store, input.args['a']!);
+    const b = resolveArtifact(store, input.args['b']!);
+    if (!isText(a.data) || !isText(b.data)) {
+      const same = a.hash === b.hash;
+      if (!ctx.output.json) ctx.output.line(same ? 'identical' : `binary artifacts differ (${a.data.length} and ${b.data.length} bytes)`);
+      return { exitCode: same ? EXIT.ok : EXIT.failed, json: { same } };
+    }
+    // JSON is compared by content (sorted keys, one value per line) when both sides are JSON.
+    const json = a.mime.includes('json') && b.mime.includes('json');
+    const left = splitLines(normalizeForDiff(a.data.toString('utf8'), json));
+    const right = splitLines(normalizeForDiff(b.data.toString('utf8'), json));
+    const lines = renderDiff(input, ctx.output.color, left, right);
+    if (ctx.output.json) return { exitCode: lines.length === 0 ? EXIT.ok : EXIT.failed, json: { same: lines.length === 0, diff: lines } };
+    if (lines.length === 0) ctx.output.line('identical');
+    for (const line of lines) ctx.output.line(line);
+    return { exitCode: lines.length === 0 ? EXIT.ok : EXIT.failed };
+  },
+};
+
+export const artifactCommands: readonly Command[] = [list, show, diff];
