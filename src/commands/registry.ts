@@ -4,13 +4,14 @@ import { chatCommand } from './chat.ts';
 import { sessionCommands } from './session-commands.ts';
 import { branchCommands } from './branch-commands.ts';
 import { artifactCommands } from './artifact-commands.ts';
+import { bundleCommands } from './bundle-commands.ts';
 import { catalogCommands } from './catalog.ts';
 import { eventCommands } from './events.ts';
 import { initCommand } from './init.ts';
 import { doctorCommand } from './doctor.ts';
 
 /** Every command, in the order help lists them. The CLI and the TUI's palette both read this list. */
-export const COMMANDS: readonly Command[] = [runCommand, chatCommand, ...sessionCommands, ...branchCommands, ...artifactCommands, ...catalogCommands, ...eventCommands, initCommand, doctorCommand];
+export const COMMANDS: readonly Command[] = [runCommand, chatCommand, ...sessionCommands, ...branchCommands, ...bundleCommands, ...artifactCommands, ...catalogCommands, ...eventCommands, initCommand, doctorCommand];
 
 /** Other names for command groups (P2Engine users know sessions as conversations). */
 export const GROUP_ALIASES: Readonly<Record<string, string>> = { conversation: 'session', conversations: 'session', sessions: 'session', agent: 'agents', tool: 'tools', event: 'events' };

@@ -1,0 +1,133 @@
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { UserError, messageOf } from '../core/errors.ts';
+import { deleteSession, exportSession, importSession, parseBundle } from '../store/bundle.ts';
+import type { Store } from '../store/store.ts';
+import { VERSION } from '../cli/version.ts';
+import { EXIT, type Command, type CommandResult } from './types.ts';
+import { paint, plural } from './text.ts';
+
+/** A session that a live process drives cannot be deleted from under it. */
+function assertNotDriven(store: Store, session: string): void {
+  const holder = store.leases.holder(session);
+  if (holder !== undefined && holder.expiresAt > Date.now()) {
+    throw new UserError('E_LEASE_HELD', `session ${session} is being driven by pid ${holder.pid} on ${holder.host}`, { hint: `Cancel it first: p2tui session cancel ${session}` });
+  }
+}
+
+/** `30d`, `12h`, `90m`, `45s` in milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(d|h|m|s)$/.exec(text.trim());
+  if (m === null) throw new UserError('E_USAGE', `'${text}' is not a duration`, { hint: 'Write it as a number and a unit: 30d, 12h, 90m or 45s.' });
+  const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 }[m[2] as 'd' | 'h' | 'm' | 's'];
+  return Number(m[1]) * unit;
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size + (statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+const exportCommand: Command = {
+  path: ['session', 'export'],
+  summary: 'Write a session as a self-contained bundle (entries of every branch, recordings, artifacts) to replay elsewhere',
+  args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
+  options: [{ name: 'out', type: 'string', value: '<file>', description: 'Write to this file (default: <session>.p2tui.json)' }],
+  examples: ['p2tui session export last --out run.p2tui.json', 'p2tui session import run.p2tui.json --db other.db && p2tui session replay last --db other.db'],
+  async run(ctx, input) {
+    const store = await ctx.store({ existing: true });
+    const session = store.sessions.resolve(input.args['session']!);
+    const bundle = exportSession(store, session.id, VERSION);
+    const out = resolve((input.options['out'] as string | undefined) ?? `${session.id}.p2tui.json`);
+    writeFileSync(out, `${JSON.stringify(bundle)}\n`);
+    const json = { session: session.id, file: out, events: bundle.events.length, modelCalls: bundle.modelCalls.length, artifacts: bundle.artifacts.length, bytes: statSync(out).size };
+    if (!ctx.output.json) ctx.output.line(`exported ${session.id} to ${out}: ${plural(json.events, 'event')}, ${plural(json.modelCalls, 'model call')}, ${plural(json.artifacts, 'artifact')} (${json.bytes} bytes)`);
+    return { exitCode: EXIT.ok, json };
+  },
+};
+
+const importCommand: Command = {
+  path: ['session', 'import'],
+  summary: 'Load a session bundle into this database (replay it with no network: p2tui session replay <id>)',
+  args: [{ name: 'file', description: 'A bundle written by p2tui session export', required: true }],
+  options: [],
+  async run(ctx, input) {
+    const file = resolve(input.args['file']!);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (error) {
+      throw new UserError('E_USAGE', `cannot read ${file}: ${messageOf(error)}`, { hint: 'Give a file written by p2tui session export.' });
+    }
+    const bundle = parseBundle(parsed, file);
+    const store = await ctx.store();
+    const done = importSession(store, bundle);
+    if (!ctx.output.json) {
+      ctx.output.line(`imported ${done.session} (${plural(done.events, 'event')})`);
+      ctx.output.line(paint(ctx.output.color, 'gray', `see it: p2tui session show ${done.session} · replay it offline: p2tui session replay ${done.session}`));
+    }
+    return { exitCode: EXIT.ok, json: done };
+  },
+};
+
+const deleteCommand: Command = {
+  path: ['session', 'delete'],
+  summary: 'Delete a session and everything of it (branches, recordings, artifacts no other session uses)',
+  args: [{ name: 'session', description: 'Session id or unique prefix ("last" is refused: name the session)', required: true }],
+  options: [{ name: 'vacuum', type: 'boolean', description: 'Also give the freed space back to the file system (VACUUM)' }],
+  async run(ctx, input) {
+    const ref = input.args['session']!;
+    if (ref === 'last' || ref === '@last') throw new UserError('E_USAGE', 'delete needs a session id, not "last"', { hint: 'p2tui session list shows the ids.' });
+    const store = await ctx.store({ existing: true });
+    const session = store.sessions.resolve(ref);
+    assertNotDriven(store, session.id);
+    deleteSession(store, session.id);
+    if (input.options['vacuum'] === true) store.db.exec('VACUUM');
+    if (!ctx.output.json) ctx.output.line(`deleted ${session.id}`);
+    return { exitCode: EXIT.ok, json: { deleted: [session.id] } };
+  },
+};
+
+const pruneCommand: Command = {
+  path: ['session', 'prune'],
+  summary: 'Delete sessions older than a duration (not running ones) and reclaim the space',
+  args: [],
+  options: [
+    { name: 'older-than', type: 'string', value: '<30d|12h|…>', description: 'Delete sessions last updated longer ago than this (required)' },
+    { name: 'dry-run', type: 'boolean', description: 'Only list what would be deleted' },
+  ],
+  examples: ['p2tui session prune --older-than 30d --dry-run', 'p2tui session prune --older-than 7d'],
+  async run(ctx, input): Promise<CommandResult> {
+    const olderThan = input.options['older-than'];
+    if (typeof olderThan !== 'string') throw new UserError('E_USAGE', 'prune needs --older-than', { hint: 'For example: p2tui session prune --older-than 30d' });
+    const age = parseDuration(olderThan);
+    const store = await ctx.store({ existing: true });
+    const cutoff = Date.now() - age;
+    const rows = store.db
+      .prepare("SELECT id, status FROM sessions WHERE updated_at < ? AND status NOT IN ('running') ORDER BY created_at")
+      .all(cutoff) as { id: string; status: string }[];
+    const live = (id: string): boolean => {
+      const holder = store.leases.holder(id);
+      return holder !== undefined && holder.expiresAt > Date.now();
+    };
+    const doomed = rows.filter((r) => !live(r.id)).map((r) => r.id);
+    if (input.options['dry-run'] === true) {
+      if (!ctx.output.json) ctx.output.line(doomed.length === 0 ? 'nothing to prune' : `would delete ${plural(doomed.length, 'session')}: ${doomed.join(', ')}`);
+      return { exitCode: EXIT.ok, json: { wouldDelete: doomed } };
+    }
+    const before = fileSize(store.path);
+    for (const id of doomed) deleteSession(store, id);
+    if (doomed.length > 0) {
+      store.db.pragma('wal_checkpoint(TRUNCATE)');
+      store.db.exec('VACUUM');
+    }
+    const after = fileSize(store.path);
+    if (!ctx.output.json) ctx.output.line(doomed.length === 0 ? 'nothing to prune' : `deleted ${plural(doomed.length, 'session')}; the database went from ${before} to ${after} bytes`);
+    return { exitCode: EXIT.ok, json: { deleted: doomed, bytesBefore: before, bytesAfter: after } };
+  },
+};
+
+export const bundleCommands: readonly Command[] = [exportCommand, importCommand, deleteCommand, pruneCommand];

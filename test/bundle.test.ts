@@ -1,0 +1,101 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Store } from '../src/store/store.ts';
+import { deleteSession, exportSession, importSession, parseBundle } from '../src/store/bundle.ts';
+import { branchEntries } from '../src/engine/branching.ts';
+import { parseDuration } from '../src/commands/bundle-commands.ts';
+import { testEngine, type TestEngine } from './helpers/workspace.ts';
+import { countingTool } from './helpers/tools.ts';
+import { childEnv } from './helpers/child-env.ts';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) c();
+});
+
+function tempStore(): Store {
+  const dir = mkdtempSync(join(tmpdir(), 'p2tui-bundle-'));
+  const store = new Store({ path: join(dir, 'p.db') });
+  cleanups.push(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return store;
+}
+
+async function sessionWithBranches(): Promise<{ t: TestEngine; id: string }> {
+  const t = await testEngine(
+    [
+      { id: 'lead', description: 'Delegates.', agents: ['w'], script: [{ when: '.', steps: [{ delegate: 'w', message: 'work' }, { reply: 'done: {{result}}' }] }] },
+      { id: 'w', description: 'Works.', tools: ['tick'], script: [{ when: '.', steps: [{ call: 'tick', args: { n: 1 } }, { reply: 'w done' }] }] },
+    ],
+    { tools: [countingTool('tick')] },
+  );
+  cleanups.push(() => t.close());
+  const run = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
+  await run.idle();
+  t.engine.store.write(() => t.engine.store.artifacts.put('{"report":1}', { mime: 'application/json', kind: 'file', name: 'r.json', session: run.id }, 1));
+  const first = branchEntries(t.engine.store, run.id, t.engine.store.sessions.resolve(run.id).headBranch)[3]!;
+  await t.engine.fork(run.id, { atSeq: first.seq, label: 'again', createdBy: 'test', checkout: true });
+  const again = await t.engine.attach(run.id);
+  again.resume();
+  await again.idle();
+  return { t, id: run.id };
+}
+
+describe('session bundles', () => {
+  it('exports a session with its branches, recordings and artifacts, and imports it elsewhere with every branch intact', async () => {
+    const { t, id } = await sessionWithBranches();
+    const bundle = parseBundle(JSON.parse(JSON.stringify(exportSession(t.engine.store, id, 'test'))), 'bundle.json');
+    const other = tempStore();
+    // Something already in the other database, so the imported seqs are renumbered.
+    other.write(() => other.append({ type: 'entry', kind: 'user_message', payload: { text: 'unrelated' }, session: 's_other', branch: 'b_x', conversation: 'c_x' }, 1));
+    expect(importSession(other, bundle)).toEqual({ session: id, events: bundle.events.length });
+    const branches = t.engine.store.sessions.branches(id);
+    expect(other.sessions.branches(id).map((b) => b.label)).toEqual(branches.map((b) => b.label));
+    for (const b of branches) {
+      const texts = (s: Store): string[] => branchEntries(s, id, b.id).map((e) => `${e.id} ${e.kind}`);
+      expect(texts(other)).toEqual(texts(t.engine.store));
+    }
+    expect(other.calls.modelCalls({ session: id })).toHaveLength(t.engine.store.calls.modelCalls({ session: id }).length);
+    expect(other.artifacts.list(id).map((a) => a.name)).toEqual(['r.json']);
+    expect(() => importSession(other, bundle)).toThrow(/already in this database/);
+  });
+
+  it('refuses a file that is not a bundle, or one from a newer p2tui', () => {
+    expect(() => parseBundle({ hello: 1 }, 'x.json')).toThrow(/x.json is not a p2tui session bundle/);
+    expect(() => parseBundle({ format: 'p2tui-session-bundle', version: 99 }, 'x.json')).toThrow(/bundle version 99/);
+  });
+
+  it('deletes a session and its rows everywhere, and artifacts no other session uses', async () => {
+    const { t, id } = await sessionWithBranches();
+    const store = t.engine.store;
+    const count = (sql: string): number => (store.db.prepare(sql).get(id) as { n: number }).n;
+    expect(count('SELECT count(*) AS n FROM events WHERE session_id = ?')).toBeGreaterThan(0);
+    deleteSession(store, id);
+    for (const table of ['events', 'intents', 'heads', 'conversations', 'branches', 'artifact_refs']) expect(count(`SELECT count(*) AS n FROM ${table} WHERE session_id = ?`)).toBe(0);
+    expect((store.db.prepare('SELECT count(*) AS n FROM model_calls').get() as { n: number }).n).toBe(0);
+    expect((store.db.prepare('SELECT count(*) AS n FROM artifacts').get() as { n: number }).n).toBe(0);
+    expect(store.sessions.get(id)).toBeUndefined();
+  });
+
+  it('prune --older-than deletes old sessions and reports the space; durations are checked', () => {
+    expect(parseDuration('30d')).toBe(30 * 86_400_000);
+    expect(parseDuration('90m')).toBe(90 * 60_000);
+    expect(() => parseDuration('soon')).toThrow(/not a duration/);
+    const dir = mkdtempSync(join(tmpdir(), 'p2tui-prune-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const ROOT = new URL('..', import.meta.url).pathname;
+    const p2tui = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', join(dir, 'p.db')], { cwd: ROOT, encoding: 'utf8', env: childEnv(), timeout: 60_000 });
+    const id = (JSON.parse(p2tui('run', 'agent_helper', 'weather in Oslo', '--approval', 'deny', '--json').stdout) as { session: string }).session;
+    expect(p2tui('session', 'prune', '--older-than', '1d').stdout).toContain('nothing to prune');
+    const dry = p2tui('session', 'prune', '--older-than', '0s', '--dry-run');
+    expect(dry.stdout).toContain(`would delete 1 session: ${id}`);
+    const done = p2tui('session', 'prune', '--older-than', '0s');
+    expect(done.stdout).toMatch(/deleted 1 session; the database went from \d+ to \d+ bytes/);
+    expect(p2tui('session', 'list').stdout).not.toContain(id);
+  });
+});
