@@ -65,10 +65,10 @@ export function branchEntries(store: Store, session: string, branch: string): En
 export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec): Fork {
   const source = spec.from === undefined ? store.sessions.branch(session.headBranch)! : resolveBranch(store, session, spec.from);
   const sourceSegments = store.sessions.segments(source.id);
-  const visible = store.log.visibleEntries(session.id, sourceSegments);
-  const newest = visible.at(-1)?.seq ?? 0;
+  // Index lookups only: a fork costs the same whatever the length of the history before it.
+  const newest = store.log.newestVisibleSeq(session.id, sourceSegments);
   const atSeq = spec.atSeq ?? newest;
-  if (!Number.isInteger(atSeq) || atSeq < 1 || !visible.some((e) => e.seq <= atSeq)) {
+  if (!Number.isInteger(atSeq) || atSeq < 1 || store.log.newestVisibleSeq(session.id, sourceSegments.map((s) => ({ branch: s.branch, maxSeq: Math.min(s.maxSeq, atSeq) }))) === 0) {
     throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${atSeq}: it has no entry at or before it`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
   }
   if (atSeq > newest) throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${atSeq}: its newest entry is seq ${newest}`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
@@ -85,8 +85,10 @@ export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec): F
     createdAt: spec.now,
   };
   store.sessions.createBranch(branch, segments);
-  const effects = visible
-    .filter((e) => e.seq > atSeq && e.kind === 'tool_call' && e.payload.effect === 'effectful')
+  // Only what came after the fork point is read (a rewind of a few steps reads a few entries).
+  const effects = store.log
+    .visibleEntriesAfter(session.id, sourceSegments, atSeq)
+    .filter((e) => e.kind === 'tool_call' && e.payload.effect === 'effectful')
     .flatMap((e) => {
       if (e.kind !== 'tool_call') return [];
       const intent = store.calls.intent(e.payload.key);

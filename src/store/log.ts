@@ -106,21 +106,36 @@ export class EventLog {
     return statement;
   }
 
+  /**
+   * The newest entry seq visible on a branch (0 when none). Segments are read newest first (an ancestor's part of
+   * a branch is older than everything after its fork point), so this usually costs one index lookup.
+   */
+  newestVisibleSeq(session: string, segments: readonly BranchSegment[]): number {
+    const byAge = [...segments].sort((a, b) => b.maxSeq - a.maxSeq);
+    const bounded = this.db.prepare("SELECT max(seq) AS seq FROM events WHERE session_id = ? AND branch_id = ? AND type = 'entry' AND seq <= ?");
+    for (const s of byAge) {
+      const row = bounded.get(session, s.branch, Number.isFinite(s.maxSeq) ? s.maxSeq : Number.MAX_SAFE_INTEGER) as { seq: number | null };
+      if (row.seq !== null) return row.seq;
+    }
+    return 0;
+  }
+
+  /** Visible entries of a branch after `afterSeq` (a range scan from there, however long the history before it). */
+  visibleEntriesAfter(session: string, segments: readonly BranchSegment[], afterSeq: number): Entry[] {
+    const sees = visibility(segments);
+    const rows = this.statement("SELECT * FROM events WHERE session_id = ? AND seq > ? AND type = 'entry' ORDER BY seq").all(session, afterSeq) as EventRow[];
+    return rows.filter((r) => sees(r.branch_id, r.seq)).map((row) => toEntry(row));
+  }
+
   /** Successful model calls per conversation visible on a branch (from the log's model.call events). */
   modelCallCounts(session: string, segments: readonly BranchSegment[]): Map<string, number> {
-    const clauses = segments.map((s) => (Number.isFinite(s.maxSeq) ? '(branch_id = ? AND seq <= ?)' : '(branch_id = ?)'));
-    const params: (string | number)[] = [session];
-    for (const s of segments) {
-      params.push(s.branch);
-      if (Number.isFinite(s.maxSeq)) params.push(s.maxSeq);
-    }
-    const rows = this.db
-      .prepare(
-        `SELECT conversation_id AS conversation, count(*) AS n FROM events WHERE session_id = ? AND type = 'model.call' AND (${clauses.join(' OR ')})
-         AND json_extract(payload, '$.status') = 'ok' GROUP BY conversation_id`,
-      )
-      .all(...params) as { conversation: string; n: number }[];
-    return new Map(rows.map((r) => [r.conversation, r.n]));
+    const sees = visibility(segments);
+    const rows = this.statement(
+      "SELECT conversation_id AS conversation, branch_id AS branch, seq FROM events WHERE session_id = ? AND type = 'model.call' AND json_extract(payload, '$.status') = 'ok'",
+    ).all(session) as { conversation: string; branch: string | null; seq: number }[];
+    const counts = new Map<string, number>();
+    for (const r of rows) if (sees(r.branch, r.seq)) counts.set(r.conversation, (counts.get(r.conversation) ?? 0) + 1);
+    return counts;
   }
 
   /**
@@ -128,15 +143,20 @@ export class EventLog {
    * maxSeq. One query whatever the depth of the branch tree.
    */
   visibleEntries(session: string, segments: readonly BranchSegment[]): Entry[] {
-    const clauses = segments.map((s) => (Number.isFinite(s.maxSeq) ? '(branch_id = ? AND seq <= ?)' : '(branch_id = ?)'));
-    const params: (string | number)[] = [session];
-    for (const s of segments) {
-      params.push(s.branch);
-      if (Number.isFinite(s.maxSeq)) params.push(s.maxSeq);
-    }
-    const sql = `SELECT * FROM events WHERE session_id = ? AND type = 'entry' AND (${clauses.join(' OR ')}) ORDER BY seq`;
-    return (this.db.prepare(sql).all(...params) as EventRow[]).map((row) => toEntry(row));
+    const sees = visibility(segments);
+    const rows = this.statement("SELECT * FROM events WHERE session_id = ? AND type = 'entry' ORDER BY seq").all(session) as EventRow[];
+    return rows.filter((r) => sees(r.branch_id, r.seq)).map((row) => toEntry(row));
   }
+}
+
+/**
+ * Whether an event is in a branch's history: on one of its segments' branches, at or before that segment's seq.
+ * One index range over the session's events, filtered here: linear in the session whatever the number of
+ * ancestors (an OR of one SQL clause per segment hits SQLite's expression depth limit after ~1,000 nested forks).
+ */
+function visibility(segments: readonly BranchSegment[]): (branch: string | null, seq: number) => boolean {
+  const limit = new Map(segments.map((s) => [s.branch, s.maxSeq]));
+  return (branch, seq) => branch !== null && seq <= (limit.get(branch) ?? -1);
 }
 
 function whereOf(filter: EventFilter): { where: string[]; params: (string | number)[] } {
