@@ -237,5 +237,14 @@ describe('diffs of branches and artifacts', () => {
     const diff = p2tui(['artifacts', 'diff', a!.hash.slice(0, 10), b!.hash.slice(0, 10)]);
     expect(diff.stdout.split('\n').filter((l) => /^[-+] /.test(l))).toEqual(['-  "temp": [-3-],', '+  "temp": {+4+},']);
     expect(diff.status).toBe(1);
+    // Entries are artifacts too (not copied): two tool results of the two branches, by entry id.
+    const entries = JSON.parse(p2tui(['artifacts', 'list', id, '--entries', '--json']).stdout) as { hash: string; kind: string }[];
+    const results = entries.filter((e) => e.kind === 'tool_result');
+    expect(results.length).toBeGreaterThanOrEqual(2);
+    const shown = p2tui(['artifacts', 'show', results.at(-1)!.hash]);
+    expect(shown.stdout).toContain('Paris');
+    const between = p2tui(['artifacts', 'diff', results[0]!.hash, results.at(-1)!.hash]);
+    expect(between.stdout).toMatch(/^-.*Oslo/m);
+    expect(between.stdout).toMatch(/^\+.*Paris/m);
   });
 });

@@ -1,12 +1,31 @@
 import { UserError } from '../core/errors.ts';
 import { diffSequences, normalizeForDiff, splitLines } from '../core/diff.ts';
 import type { Store } from '../store/store.ts';
+import { branchEntries } from '../engine/branching.ts';
 import { sideBySideLines, unifiedLines } from './diff-view.ts';
 import { formatAge, table } from './text.ts';
 import { EXIT, type Command, type CommandInput, type CommandResult } from './types.ts';
 
-/** The full hash of an artifact from a unique prefix. */
+/**
+ * An entry's content as an artifact (messages and model output are inspected through their log entries, never
+ * copied): the text of a message, the output of a tool result, the arguments of a call, else the payload.
+ */
+function entryArtifact(store: Store, id: string): { hash: string; mime: string; data: Buffer } | undefined {
+  const event = store.log.get(id);
+  if (event === undefined || event.type !== 'entry') return undefined;
+  const payload = event.payload as Record<string, unknown>;
+  const text = typeof payload['text'] === 'string' ? payload['text'] : undefined;
+  const body = text ?? JSON.stringify(event.kind === 'tool_result' ? (payload['output'] ?? payload['error'] ?? null) : event.kind === 'tool_call' ? payload['args'] : payload);
+  return { hash: id, mime: text === undefined ? 'application/json' : 'text/plain', data: Buffer.from(body, 'utf8') };
+}
+
+/** An artifact from a unique prefix of its hash, or an entry (`e_…`) as one. */
 function resolveArtifact(store: Store, ref: string): { hash: string; mime: string; data: Buffer } {
+  if (ref.startsWith('e_')) {
+    const entry = entryArtifact(store, ref);
+    if (entry === undefined) throw new UserError('E_USAGE', `no entry '${ref}' in this database`, { hint: 'Entry ids are shown by p2tui artifacts list <session> --entries and session stack --json.' });
+    return entry;
+  }
   const hashes = store.artifacts.resolve(ref);
   if (hashes.length === 0) throw new UserError('E_USAGE', `no artifact '${ref}' in this database`, { hint: 'List them with: p2tui artifacts list [session]' });
   if (hashes.length > 1) throw new UserError('E_AMBIGUOUS_ID', `'${ref}' matches several artifacts: ${hashes.join(', ')}`, { hint: 'Give more characters of the hash.' });
@@ -21,18 +40,26 @@ const list: Command = {
   path: ['artifacts', 'list'],
   summary: "A session's artifacts (tool outputs, files tools wrote, large payloads): hash, name, kind, size",
   args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
-  options: [],
+  options: [{ name: 'entries', type: 'boolean', description: 'Also list the checked-out branch\'s messages, tool calls and results (by entry id)' }],
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(input.args['session']!);
-    const refs = store.artifacts.list(session.id);
+    const refs = [...store.artifacts.list(session.id)];
+    if (input.options['entries'] === true) {
+      const paths = new Map(store.sessions.conversations(session.id).map((c) => [c.id, c.path]));
+      for (const e of branchEntries(store, session.id, session.headBranch)) {
+        if (!['user_message', 'assistant_message', 'tool_call', 'tool_result', 'agent_result'].includes(e.kind)) continue;
+        const artifact = entryArtifact(store, e.id)!;
+        refs.push({ id: e.id, hash: e.id, session: session.id, branch: e.branch, conversation: e.conversation, entry: e.id, kind: e.kind, name: paths.get(e.conversation) ?? e.conversation, mime: artifact.mime, size: artifact.data.length, createdAt: e.ts });
+      }
+    }
     const json = refs.map((r) => ({ hash: r.hash, name: r.name, kind: r.kind, mime: r.mime, size: r.size, branch: r.branch, conversation: r.conversation, entry: r.entry, createdAt: new Date(r.createdAt).toISOString() }));
     if (ctx.output.json) return { exitCode: EXIT.ok, json };
     if (refs.length === 0) {
       ctx.output.line(`session ${session.id} has no artifacts (tools create them with ctx.attach, and outputs over 16 KB become one)`);
       return { exitCode: EXIT.ok, json };
     }
-    const rows = refs.map((r) => [r.hash.slice(0, 12), r.name, r.kind, r.mime, `${r.size} B`, formatAge(Date.now() - r.createdAt)]);
+    const rows = refs.map((r) => [r.hash.startsWith('e_') ? r.hash : r.hash.slice(0, 12), r.name, r.kind, r.mime, `${r.size} B`, formatAge(Date.now() - r.createdAt)]);
     for (const line of table(rows, ['hash', 'name', 'kind', 'mime', 'size', 'created'], ctx.output.color)) ctx.output.line(line);
     return { exitCode: EXIT.ok, json };
   },
@@ -68,10 +95,10 @@ export const DIFF_OPTIONS = [
 
 const diff: Command = {
   path: ['artifacts', 'diff'],
-  summary: 'Diff two artifacts: unified or side by side, changed words highlighted, JSON compared by content',
+  summary: 'Diff two artifacts (or entries, by e_ id): unified or side by side, changed words highlighted, JSON compared by content',
   args: [
-    { name: 'a', description: 'Hash (or prefix) of the first artifact', required: true },
-    { name: 'b', description: 'Hash (or prefix) of the second', required: true },
+    { name: 'a', description: 'Hash (or prefix) of the first artifact, or an entry id (e_…)', required: true },
+    { name: 'b', description: 'Hash (or prefix) of the second, or an entry id', required: true },
   ],
   options: [...DIFF_OPTIONS],
   async run(ctx, input): Promise<CommandResult> {
