@@ -1,5 +1,5 @@
 import { UserError } from '../core/errors.ts';
-import { diffSequences, normalizeForDiff, splitLines } from '../core/diff.ts';
+import { diffSequences, normalizeForDiff, splitLines, type DiffOp } from '../core/diff.ts';
 import type { Store } from '../store/store.ts';
 import { branchEntries } from '../engine/branching.ts';
 import { sideBySideLines, unifiedLines } from './diff-view.ts';
@@ -83,7 +83,10 @@ const show: Command = {
 
 /** `--side-by-side` and `--width` of the diff commands. */
 export function renderDiff(input: CommandInput, color: boolean, a: readonly string[], b: readonly string[]): string[] {
-  const ops = diffSequences(a, b);
+  return renderOps(input, color, diffSequences(a, b));
+}
+
+export function renderOps(input: CommandInput, color: boolean, ops: readonly DiffOp[]): string[] {
   const width = (input.options['width'] as number | undefined) ?? process.stdout.columns ?? 120;
   return input.options['side-by-side'] === true ? sideBySideLines(ops, width, color) : unifiedLines(ops, color);
 }

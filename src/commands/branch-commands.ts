@@ -1,11 +1,8 @@
 import { UserError } from '../core/errors.ts';
 import type { JsonObject } from '../core/json.ts';
-import { branchEntries, branchSummaries, resolveBranch, seqOfStep, type BranchOverrides, type Fork } from '../engine/branching.ts';
-import { splitLines } from '../core/diff.ts';
-import type { SessionRow } from '../store/sessions.ts';
-import type { Store } from '../store/store.ts';
-import { describeEntry } from './describe.ts';
-import { DIFF_OPTIONS, renderDiff } from './artifact-commands.ts';
+import { branchSummaries, resolveBranch, seqOfStep, type BranchOverrides, type Fork } from '../engine/branching.ts';
+import { diffBranches } from './branch-diff.ts';
+import { DIFF_OPTIONS, renderOps } from './artifact-commands.ts';
 import type { CommandContext, CommandInput, CommandResult } from './types.ts';
 import { EXIT, type Command } from './types.ts';
 import { formatAge, paint, table } from './text.ts';
@@ -163,32 +160,6 @@ const checkout: Command = {
   },
 };
 
-/** A branch's conversations as lines to diff: one line per entry, matched across branches by conversation path. */
-function branchLines(store: Store, session: SessionRow, branch: string): { paths: string[]; lines: Map<string, string[]>; answer: string } {
-  const entries = branchEntries(store, session.id, branch);
-  const rows = new Map(store.sessions.conversations(session.id).map((r) => [r.id, r]));
-  const lines = new Map<string, string[]>();
-  const paths: string[] = [];
-  let answer = '';
-  let lastText = '';
-  for (const e of entries) {
-    const path = rows.get(e.conversation)?.path ?? e.conversation;
-    if (!lines.has(path)) {
-      lines.set(path, []);
-      paths.push(path);
-    }
-    const own = lines.get(path)!;
-    // Conversation ids differ between branches (a fork's delegations start new conversations): shown as paths.
-    const text = describeEntry(e).replace(/\s+/g, ' ').replace(/\bc_[0-9a-z]{10}\b/g, (id) => rows.get(id)?.path ?? id);
-    own.push(`#${own.length} ${e.kind} ${text}`);
-    if (e.conversation === session.rootConversation) {
-      if (e.kind === 'assistant_message') lastText = e.payload.text;
-      if (e.kind === 'finished') answer = lastText;
-    }
-  }
-  return { paths, lines, answer };
-}
-
 const diff: Command = {
   path: ['session', 'diff'],
   summary: 'Compare two branches step by step (conversations matched by path) and by final answer; says where they diverge',
@@ -206,28 +177,16 @@ const diff: Command = {
     const b = input.args['b'] !== undefined ? resolveBranch(store, session, input.args['b']) : input.args['a'] !== undefined ? head : head;
     const a = input.args['a'] !== undefined ? resolveBranch(store, session, input.args['a']) : head.parent === null ? undefined : store.sessions.branch(head.parent);
     if (a === undefined) throw new UserError('E_USAGE', `session ${session.id} has one branch; there is nothing to compare it with`, { hint: `Fork one: p2tui session fork ${session.id} --step <n>` });
-    const left = branchLines(store, session, a.id);
-    const right = branchLines(store, session, b.id);
+    const compared = diffBranches(store, session, a.id, b.id);
     const c = ctx.output.color;
     const out: string[] = [];
-    const conversations: { path: string; same: boolean; firstDifference: number | null }[] = [];
-    let divergence: string | null = null;
-    for (const path of [...left.paths, ...right.paths.filter((p) => !left.lines.has(p))]) {
-      const l = left.lines.get(path) ?? [];
-      const r = right.lines.get(path) ?? [];
-      const first = l.findIndex((line, i) => line !== r[i]);
-      const firstDifference = first === -1 ? (l.length === r.length ? null : Math.min(l.length, r.length)) : first;
-      conversations.push({ path, same: firstDifference === null, firstDifference });
-      if (firstDifference === null) continue;
-      divergence ??= `${path} at #${firstDifference}`;
-      out.push(paint(c, 'bold', `== ${path}${l.length === 0 ? ' (only in the second)' : r.length === 0 ? ' (only in the first)' : ''}`));
-      out.push(...renderDiff(input, c, l, r));
+    for (const section of compared.sections) {
+      out.push(paint(c, 'bold', `== ${section.title}`));
+      out.push(...renderOps(input, c, section.ops));
     }
-    if (left.answer !== right.answer) {
-      out.push(paint(c, 'bold', '== final answers'));
-      out.push(...renderDiff(input, c, splitLines(left.answer), splitLines(right.answer)));
-    }
-    const json = { a: a.id, b: b.id, same: divergence === null && left.answer === right.answer, divergesAt: divergence, conversations, answers: { a: left.answer, b: right.answer } };
+    const divergence = compared.divergesAt;
+    const same = divergence === null && compared.answers.a === compared.answers.b;
+    const json = { a: a.id, b: b.id, same, divergesAt: divergence, conversations: compared.conversations.map((x) => ({ ...x })), answers: { ...compared.answers } };
     if (ctx.output.json) return { exitCode: EXIT.ok, json };
     ctx.output.line(`${a.id}${a.label === null ? '' : ` (${a.label})`} → ${b.id}${b.label === null ? '' : ` (${b.label})`}: ${divergence === null ? (json.same ? 'no differences' : 'the same steps, different final answers') : `diverge in ${divergence}`}`);
     for (const line of out) ctx.output.line(line);

@@ -4,7 +4,8 @@ import { processIsAlive, type Engine } from '../engine/engine.ts';
 import type { SessionRuntime } from '../engine/session.ts';
 import { SessionProjection } from './projection.ts';
 import { branchSummaries } from '../engine/branching.ts';
-import { backToSessions, notify, openSession, setSessions, type BranchItem, type SessionSummary } from './state.ts';
+import { diffBranches } from '../commands/branch-diff.ts';
+import { backToSessions, notify, openSession, setSessions, type BranchItem, type Overlay, type SessionSummary } from './state.ts';
 import type { TuiStore } from './store.ts';
 
 /**
@@ -198,6 +199,20 @@ export class TuiBridge {
       );
       this.refreshSessions();
     });
+  }
+
+  /** Compares a branch with the checked-out one, for the diff overlay. */
+  diff(branch: string): Overlay | undefined {
+    const id = this.store.get().open?.id;
+    if (id === undefined) return undefined;
+    try {
+      const session = this.engine.store.sessions.resolve(id);
+      const result = diffBranches(this.engine.store, session, branch, session.headBranch);
+      return { kind: 'diff', title: `${branch} → ${session.headBranch} (checked out)`, divergesAt: result.divergesAt, sections: result.sections, mode: 'side', scroll: 0 };
+    } catch (error) {
+      this.report(error);
+      return undefined;
+    }
   }
 
   /** Checks a branch of the open session out; the panels follow it. */

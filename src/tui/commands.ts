@@ -26,7 +26,7 @@ import type { TuiStore } from './store.ts';
  * The TUI's command registry. Every key binding, status-bar hint, line of the `?` help and entry of the `:` palette
  * comes from this one list, so they cannot disagree.
  */
-export type Scope = 'global' | 'sessions' | 'session' | 'scroll' | PaneId | 'input' | 'help' | 'palette' | 'agents' | 'confirm' | 'rewind' | 'branches';
+export type Scope = 'global' | 'sessions' | 'session' | 'scroll' | PaneId | 'input' | 'help' | 'palette' | 'agents' | 'confirm' | 'rewind' | 'branches' | 'diff';
 
 export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   global: 'Everywhere',
@@ -44,6 +44,7 @@ export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   confirm: 'Confirmation',
   rewind: 'Rewinding to a step',
   branches: 'Branches',
+  diff: 'Comparing branches',
 };
 
 export interface TuiActions {
@@ -256,7 +257,35 @@ export const COMMANDS: readonly TuiCommand[] = [
       if (item !== undefined && !item.checkedOut) a.bridge.checkout(item.id);
     },
   },
-  { id: 'branches-close', title: 'close', keys: ['escape', 'q', 'b'], scope: 'branches', hint: 1, run: (a) => set(a, (s) => setOverlay(s, null)) },
+  {
+    id: 'branches-diff',
+    title: 'compare with the checked-out branch',
+    keys: ['d'],
+    scope: 'branches',
+    hint: 1,
+    run: (a, s) => {
+      const item = s.overlay?.kind === 'branches' ? s.overlay.items[s.overlay.cursor] : undefined;
+      if (item === undefined) return;
+      const overlay = a.bridge.diff(item.id);
+      if (overlay !== undefined) set(a, (x) => setOverlay(x, overlay));
+    },
+  },
+  { id: 'branches-close', title: 'close', keys: ['escape', 'q', 'b'], scope: 'branches', hint: 2, run: (a) => set(a, (s) => setOverlay(s, null)) },
+
+  { id: 'diff-down', title: 'scroll down', keys: ['j', 'down'], scope: 'diff', run: (a) => set(a, (s) => scrollDiff(s, a, 1)) },
+  { id: 'diff-up', title: 'scroll up', keys: ['k', 'up'], scope: 'diff', run: (a) => set(a, (s) => scrollDiff(s, a, -1)) },
+  { id: 'diff-page-down', title: 'page down', keys: ['pagedown', 'ctrl-f'], scope: 'diff', hint: 1, run: (a) => set(a, (s) => scrollDiff(s, a, 'page')) },
+  { id: 'diff-page-up', title: 'page up', keys: ['pageup', 'ctrl-b'], scope: 'diff', run: (a) => set(a, (s) => scrollDiff(s, a, '-page')) },
+  { id: 'diff-top', title: 'top', keys: ['g', 'home'], scope: 'diff', run: (a) => set(a, (s) => scrollDiff(s, a, 'top')) },
+  {
+    id: 'diff-mode',
+    title: 'side by side / unified',
+    keys: ['u'],
+    scope: 'diff',
+    hint: 0,
+    run: (a) => set(a, (s) => (s.overlay?.kind === 'diff' ? setOverlay(s, { ...s.overlay, mode: s.overlay.mode === 'side' ? 'unified' : 'side', scroll: 0 }) : s)),
+  },
+  { id: 'diff-close', title: 'close', keys: ['escape', 'q'], scope: 'diff', hint: 2, run: (a) => set(a, (s) => setOverlay(s, null)) },
 
   {
     id: 'confirm-yes',
@@ -321,6 +350,15 @@ export const COMMANDS: readonly TuiCommand[] = [
   { id: 'palette-word', title: 'delete word', keys: ['ctrl-w'], scope: 'palette', run: (a) => editPalette(a, deleteWord) },
   { id: 'palette-clear', title: 'clear', keys: ['ctrl-u'], scope: 'palette', run: (a) => editPalette(a, () => ({ text: '', cursor: 0 })) },
 ];
+
+function scrollDiff(s: TuiState, a: TuiActions, move: number | 'page' | '-page' | 'top'): TuiState {
+  if (s.overlay?.kind !== 'diff') return s;
+  const g = geometry(a, 'diff');
+  const page = Math.max(1, g.height - 1);
+  const delta = move === 'page' ? page : move === '-page' ? -page : move === 'top' ? -s.overlay.scroll : move;
+  const scroll = Math.min(Math.max(0, g.total - g.height), Math.max(0, s.overlay.scroll + delta));
+  return setOverlay(s, { ...s.overlay, scroll });
+}
 
 function moveRewind(s: TuiState, move: number): TuiState {
   if (s.overlay?.kind !== 'rewind') return s;

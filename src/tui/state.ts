@@ -1,3 +1,4 @@
+import type { DiffOp } from '../core/diff.ts';
 import type { SessionSource, SessionStatus } from '../bus/events.ts';
 import type { SessionProjection } from './projection.ts';
 
@@ -19,6 +20,15 @@ export type Overlay =
   | { readonly kind: 'rewind'; readonly conversation: string; readonly cursor: number }
   /** The session's branches as a tree, to check one out. */
   | { readonly kind: 'branches'; readonly cursor: number; readonly items: readonly BranchItem[] }
+  /** Two branches compared, side by side (both columns scroll together) or unified. */
+  | {
+      readonly kind: 'diff';
+      readonly title: string;
+      readonly divergesAt: string | null;
+      readonly sections: readonly { readonly title: string; readonly ops: readonly DiffOp[] }[];
+      readonly mode: 'side' | 'unified';
+      readonly scroll: number;
+    }
   | { readonly kind: 'confirm'; readonly message: string; readonly action: 'cancel-session' | 'quit' }
   | {
       readonly kind: 'palette';

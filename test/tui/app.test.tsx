@@ -267,6 +267,14 @@ describe('the TUI', () => {
     frame = await h.screen.waitFor('Branches (* checked out)');
     expect(frame).toMatch(/b_\w+\s+main\s+root/);
     expect(frame).toMatch(/\* +└ b_\w+\s+rewind to agent_beta #0\s+forked at seq \d+/);
+    // Compare main with the checked-out branch: the re-run reproduced it step for step.
+    await h.screen.press('d');
+    frame = await h.screen.waitFor('side by side (u switches');
+    expect(frame).toContain('no differences in the steps');
+    await h.screen.press('u');
+    await h.screen.waitFor('unified (u switches');
+    await h.screen.press(KEYS.escape, 'b');
+    await h.screen.waitFor('Branches (* checked out)');
     await h.screen.press(KEYS.enter);
     await h.screen.waitFor(/checked out b_\w+ \(main\); session finished/);
   });

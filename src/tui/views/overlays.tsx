@@ -6,6 +6,7 @@ import { LinesView } from '../components/LineView.tsx';
 import { paletteCompletions } from '../palette.ts';
 import { seg, wrap, type Line } from '../lines.ts';
 import { describeEntry } from '../../commands/describe.ts';
+import { sideBySide } from '../../core/diff.ts';
 
 /**
  * Overlays draw over the screen's body (the header and status bar stay). Each fills the body's rows exactly, so
@@ -19,6 +20,7 @@ export function OverlayView({ width, height }: { width: number; height: number }
   if (kind === 'confirm') return <ConfirmOverlay width={width} height={height} />;
   if (kind === 'rewind') return <RewindOverlay width={width} height={height} />;
   if (kind === 'branches') return <BranchesOverlay width={width} height={height} />;
+  if (kind === 'diff') return <DiffOverlay width={width} height={height} />;
   return null;
 }
 
@@ -126,6 +128,32 @@ function BranchesOverlay({ width, height }: { width: number; height: number }) {
     ];
   });
   return <Frame title="Branches (* checked out): Enter checks one out" lines={lines} width={width} height={height} scroll={follow(overlay.cursor, lines.length, height - 2)} />;
+}
+
+/** Two branches compared: sections per conversation; both columns scroll as one. */
+function DiffOverlay({ width, height }: { width: number; height: number }) {
+  const overlay = useTui((s) => (s.overlay?.kind === 'diff' ? s.overlay : undefined));
+  if (overlay === undefined) return null;
+  const lines: Line[] = [[seg(overlay.divergesAt === null ? 'no differences in the steps' : `they diverge in ${overlay.divergesAt}`, { bold: true, color: overlay.divergesAt === null ? 'green' : 'yellow' })]];
+  const column = Math.max(10, Math.floor((width - 3) / 2));
+  const fit = (text: string): string => (text.length > column - 1 ? `${text.slice(0, column - 2)}…` : text.padEnd(column - 1));
+  for (const section of overlay.sections) {
+    lines.push([], [seg(`== ${section.title}`, { bold: true, color: 'cyan' })]);
+    if (overlay.mode === 'unified') {
+      for (const op of section.ops) {
+        lines.push([seg(`${op.kind === 'add' ? '+' : op.kind === 'del' ? '-' : ' '}${op.text}`, op.kind === 'same' ? { dim: true } : { color: op.kind === 'add' ? 'green' : 'red' })]);
+      }
+    } else {
+      for (const row of sideBySide(section.ops)) {
+        const left = seg(fit(row.left ?? ''), row.kind === 'same' ? { dim: true } : row.left === undefined ? {} : { color: 'red' });
+        const mark = seg(row.kind === 'same' ? '  ' : row.kind === 'changed' ? '| ' : row.kind === 'del' ? '< ' : '> ', { color: 'yellow' });
+        const right = seg(fit(row.right ?? ''), row.kind === 'same' ? { dim: true } : row.right === undefined ? {} : { color: 'green' });
+        lines.push([left, mark, right]);
+      }
+    }
+  }
+  const title = `Compare ${overlay.title}: ${overlay.mode === 'side' ? 'side by side' : 'unified'} (u switches, j/k scroll, Esc closes)`;
+  return <Frame title={title} lines={lines} width={width} height={height} scroll={overlay.scroll} geometryId="diff" />;
 }
 
 function ConfirmOverlay({ width, height }: { width: number; height: number }) {
