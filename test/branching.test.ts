@@ -153,6 +153,36 @@ describe('fork, rewind and checkout in sessions', () => {
     expect(back.effects).toEqual([expect.objectContaining({ tool: 'pay', status: 'done' })]);
   });
 
+  it('offers an effect after the fork point for compensation, and runs the compensating action once when asked', async () => {
+    const { defineTool } = await import('../src/tools/define.ts');
+    const { z } = await import('zod');
+    const paid: number[] = [];
+    const refunded: { amount: number; key: string }[] = [];
+    const pay = defineTool({
+      name: 'pay',
+      description: 'Pays.',
+      input: z.object({ n: z.number() }),
+      effect: 'effectful',
+      run: ({ n }) => (paid.push(n), { paid: n }),
+      compensate: ({ n }, result, ctx) => (refunded.push({ amount: n, key: ctx.key }), { refunded: n, of: result }),
+    });
+    const t = await testEngine([{ id: 'p', description: 'Pays.', tools: ['pay'], script: [{ when: '.', steps: [{ call: 'pay', args: { n: 5 } }, { reply: 'paid' }] }] }], { tools: [pay] });
+    engines.push(t);
+    const run = t.engine.start({ agent: 'p', message: 'pay', source: 'api', options: t.options() });
+    await run.idle();
+    const first = readSession(t.engine.store, run.id).entries[0]!;
+    const fork = await t.engine.fork(run.id, { atSeq: first.seq, createdBy: 'test', checkout: true });
+    expect(fork.effects).toEqual([expect.objectContaining({ tool: 'pay', status: 'done', compensable: true })]);
+    const key = fork.effects[0]!.key;
+    expect(await t.engine.compensate(run.id, key, 'test')).toEqual({ tool: 'pay', status: 'ok', output: { refunded: 5, of: { paid: 5 } } });
+    expect(refunded).toEqual([{ amount: 5, key }]);
+    await expect(t.engine.compensate(run.id, key, 'test')).rejects.toThrow(/compensated already/);
+    expect(refunded).toHaveLength(1);
+    const events = t.engine.store.log.read(0, { session: run.id, types: ['effect.compensated'] });
+    expect(events.map((e) => e.payload)).toEqual([expect.objectContaining({ key, tool: 'pay', status: 'ok', by: 'test' })]);
+    await expect(t.engine.compensate(run.id, 'e_nope', 'test')).rejects.toThrow(/no call with key/);
+  });
+
   it('a fork with overrides runs its steps with another temperature, leaving the session options alone', async () => {
     const t = await testEngine([{ id: 'w', description: 'W.', script: [{ when: '.', steps: [{ reply: 'one' }] }] }]);
     engines.push(t);

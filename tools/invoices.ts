@@ -24,6 +24,15 @@ export const issueInvoice = defineTool({
     appendFileSync(outbox(ctx.workspace), `${JSON.stringify({ key: ctx.key, from: ctx.agent, to, amount, memo })}\n`);
     return { invoice: invoiceId(ctx.key), to, amount, summary: `invoice ${invoiceId(ctx.key)}: ${amount} to ${to} for ${memo}` };
   },
+  // A rewind before the invoice does not unissue it; this credit note does, when the user asks
+  // (p2tui session compensate <session> <key>). Keyed by the original call, so it is written once.
+  compensate({ to, amount }, _result, ctx) {
+    const file = outbox(ctx.workspace);
+    const credit = `"credit_for":"${ctx.key}"`;
+    if (existsSync(file) && readFileSync(file, 'utf8').includes(credit)) return { credited: invoiceId(ctx.key), summary: 'already credited' };
+    appendFileSync(file, `${JSON.stringify({ credit_for: ctx.key, from: ctx.agent, to, amount: -amount, memo: `credit note for ${invoiceId(ctx.key)}` })}\n`);
+    return { credited: invoiceId(ctx.key), amount: -amount, summary: `credit note for ${invoiceId(ctx.key)}: -${amount} to ${to}` };
+  },
   reconcile(_args, ctx) {
     const file = outbox(ctx.workspace);
     if (!existsSync(file)) return null;

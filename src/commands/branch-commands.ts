@@ -20,7 +20,10 @@ function overridesOf(input: CommandInput): BranchOverrides {
 function reportEffects(ctx: CommandContext, fork: Fork): void {
   if (fork.effects.length === 0 || ctx.output.json) return;
   ctx.output.line(paint(ctx.output.color, 'yellow', `${fork.effects.length === 1 ? 'One effectful call' : `${fork.effects.length} effectful calls`} after the fork point already happened and ${fork.effects.length === 1 ? 'is' : 'are'} not undone:`));
-  for (const e of fork.effects) ctx.output.line(paint(ctx.output.color, 'yellow', `  ${e.tool} (key ${e.key}, ${e.status})`));
+  for (const e of fork.effects) {
+    const undo = e.compensable ? ` — undo it with: p2tui session compensate ${fork.branch.session} ${e.key}` : '';
+    ctx.output.line(paint(ctx.output.color, 'yellow', `  ${e.tool} (key ${e.key}, ${e.status})${undo}`));
+  }
 }
 
 const branches: Command = {
@@ -194,4 +197,23 @@ const diff: Command = {
   },
 };
 
-export const branchCommands: readonly Command[] = [branches, fork, rewind, checkout, diff];
+const compensate: Command = {
+  path: ['session', 'compensate'],
+  summary: "Undo an effectful call's effect with its tool's compensating action (once; a rewind never does it by itself)",
+  args: [
+    { name: 'session', description: 'Session id, unique prefix, or "last"', required: true },
+    { name: 'key', description: "The call's key (rewind and fork list them)", required: true },
+  ],
+  options: [],
+  async run(ctx, input) {
+    const engine = await ctx.engine();
+    const outcome = await engine.compensate(input.args['session']!, input.args['key']!, 'cli');
+    if (!ctx.output.json) {
+      if (outcome.status === 'ok') ctx.output.line(`compensated ${outcome.tool} ${input.args['key']}: ${JSON.stringify(outcome.output)}`);
+      else ctx.output.line(paint(ctx.output.color, 'red', `the compensating action of ${outcome.tool} failed: ${outcome.error ?? ''}`));
+    }
+    return { exitCode: outcome.status === 'ok' ? EXIT.ok : EXIT.failed, json: { key: input.args['key']!, ...outcome } };
+  },
+};
+
+export const branchCommands: readonly Command[] = [branches, fork, rewind, checkout, diff, compensate];

@@ -115,6 +115,12 @@ export class EventText {
         return [`${prefix}${paint(c, 'gray', `artifact ${event.payload.name} (${event.payload.size} bytes, ${event.payload.hash.slice(0, 12)})`)}`];
       case 'session.control':
         return this.options.verbose === true ? [paint(c, 'dim', `control: ${event.payload.action} from ${event.payload.from}`)] : [];
+      case 'branch.created':
+        return [paint(c, 'gray', `branch ${event.payload.branch} forked from ${event.payload.parent} at seq ${event.payload.forkSeq}${event.payload.label === null ? '' : ` (${event.payload.label})`}`)];
+      case 'branch.checkout':
+        return [paint(c, 'gray', `checked out branch ${event.payload.branch} (was ${event.payload.previous})`)];
+      case 'effect.compensated':
+        return [paint(c, event.payload.status === 'ok' ? 'yellow' : 'red', `${event.payload.tool} ${event.payload.key} compensated${event.payload.status === 'ok' ? '' : ` — failed: ${event.payload.error ?? ''}`}`)];
       case 'entry':
         break;
     }

@@ -34,6 +34,8 @@ export interface EffectAfterFork {
   readonly key: string;
   readonly status: string;
   readonly conversation: string;
+  /** The tool declares a compensating action (`p2tui session compensate <session> <key>` runs it). */
+  readonly compensable: boolean;
 }
 
 export interface Fork {
@@ -62,7 +64,7 @@ export function branchEntries(store: Store, session: string, branch: string): En
  * Forks a branch at a seq: the new branch sees exactly the source's history up to that seq (every conversation,
  * delegated children included: a consistent cut) and nothing after it. Costs one row per ancestor segment.
  */
-export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec): Fork {
+export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec, compensable: (tool: string) => boolean = () => false): Fork {
   const source = spec.from === undefined ? store.sessions.branch(session.headBranch)! : resolveBranch(store, session, spec.from);
   const sourceSegments = store.sessions.segments(source.id);
   // Index lookups only: a fork costs the same whatever the length of the history before it.
@@ -92,7 +94,7 @@ export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec): F
     .flatMap((e) => {
       if (e.kind !== 'tool_call') return [];
       const intent = store.calls.intent(e.payload.key);
-      return intent === undefined || intent.status === 'pending' ? [] : [{ tool: e.payload.tool, key: e.payload.key, status: intent.status, conversation: e.conversation }];
+      return intent === undefined || intent.status === 'pending' ? [] : [{ tool: e.payload.tool, key: e.payload.key, status: intent.status, conversation: e.conversation, compensable: compensable(e.payload.tool) }];
     });
   return { branch, effects };
 }

@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
-import { P2Error, UserError } from '../core/errors.ts';
+import { P2Error, UserError, messageOf } from '../core/errors.ts';
+import type { JsonValue } from '../core/json.ts';
+import { toJson } from '../tools/define.ts';
 import { randomId } from '../core/ids.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { EventBus } from '../bus/bus.ts';
@@ -162,7 +164,7 @@ export class Engine {
     const now = this.ctx.clock.now();
     if (spec.overrides?.model !== undefined) this.workspace.providers.resolve(spec.overrides.model);
     const fork = this.store.write(() => {
-      const made = forkBranch(this.store, session, { ...spec, now });
+      const made = forkBranch(this.store, session, { ...spec, now }, (tool) => this.workspace.tools.get(tool)?.compensate !== undefined);
       const b = made.branch;
       this.store.append(
         { type: 'branch.created', payload: { branch: b.id, parent: b.parent!, forkSeq: b.forkSeq!, label: b.label, overrides: b.overrides as BranchOverrides }, session: session.id, branch: b.id, conversation: null },
@@ -203,6 +205,54 @@ export class Engine {
       this.store.append({ type: 'session.status', payload: { status, ...(derived.reason === null ? {} : { reason: derived.reason }) }, session: session.id, branch: branch.id, conversation: null }, now);
     });
     return { branch, status };
+  }
+
+  /**
+   * Runs the compensating action of an effectful call (the tool's `compensate`), once: a fork never undoes an
+   * effect by itself, this is the user's explicit choice. Recorded as an `effect.compensated` event.
+   */
+  async compensate(sessionId: string, key: string, by: string): Promise<{ tool: string; status: 'ok' | 'error'; output?: JsonValue; error?: string }> {
+    const session = this.store.sessions.resolve(sessionId);
+    const intent = this.store.calls.intent(key);
+    if (intent === undefined || intent.session !== session.id) {
+      throw new UserError('E_USAGE', `session ${session.id} has no call with key '${key}'`, { hint: `Rewinding lists the effectful calls it does not undo, with their keys.` });
+    }
+    if (intent.effect !== 'effectful' || intent.status !== 'done') {
+      throw new UserError('E_SESSION_STATE', `the call ${key} (${intent.tool}) is ${intent.effect !== 'effectful' ? `${intent.effect}, not effectful` : intent.status}: there is no effect to undo`);
+    }
+    const done = this.store.db
+      .prepare("SELECT 1 FROM events WHERE session_id = ? AND type = 'effect.compensated' AND json_extract(payload, '$.key') = ? AND json_extract(payload, '$.status') = 'ok'")
+      .get(session.id, key);
+    if (done !== undefined) throw new UserError('E_SESSION_STATE', `the effect of ${key} (${intent.tool}) was compensated already`);
+    const tool = this.workspace.tools.get(intent.tool);
+    if (tool?.compensate === undefined) {
+      throw new UserError('E_SESSION_STATE', `tool '${intent.tool}' declares no compensating action`, { hint: `Add compensate(args, result, ctx) to its defineTool, or undo the effect by hand.` });
+    }
+    const result = intent.result?.kind === 'tool_result' ? intent.result.payload : undefined;
+    const conversation = this.store.sessions.conversation(intent.conversation);
+    const abort = new AbortController();
+    const timeoutMs = tool.timeoutMs ?? 30_000;
+    const timer = setTimeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    let outcome: { tool: string; status: 'ok' | 'error'; output?: JsonValue; error?: string };
+    try {
+      const output = await tool.compensate(tool.input.parse(intent.args), result?.output ?? null, {
+        session: session.id, branch: session.headBranch, conversation: intent.conversation, agent: conversation?.agent ?? '', callId: intent.callId, key,
+        workspace: this.workspace.root, signal: abort.signal, attach: () => undefined,
+      });
+      outcome = { tool: intent.tool, status: 'ok', output: toJson(output) };
+    } catch (error) {
+      outcome = { tool: intent.tool, status: 'error', error: messageOf(error) };
+    } finally {
+      clearTimeout(timer);
+    }
+    const now = this.ctx.clock.now();
+    this.store.write(() =>
+      this.store.append(
+        { type: 'effect.compensated', payload: { key, by, ...outcome }, session: session.id, branch: session.headBranch, conversation: intent.conversation },
+        now,
+      ),
+    );
+    return outcome;
   }
 
   /** Stops driving every session (in-flight work is left for a resume) and closes the store if it owns it. */

@@ -46,6 +46,12 @@ export interface ToolSpecInput<Schema extends z.ZodObject> {
    * throw if it cannot be known (the call is settled as unknown).
    */
   reconcile?(args: z.output<Schema>, context: ToolContext): Promise<unknown> | unknown;
+  /**
+   * For effectful tools: undoes one call's effect (a refund for a payment, a delete for a create), given its
+   * arguments and result. A fork or rewind never undoes effects by itself; it offers this, and the user chooses
+   * (`p2tui session compensate`). `context.key` is the original call's key: use it to make the undo idempotent.
+   */
+  compensate?(args: z.output<Schema>, result: unknown, context: ToolContext): Promise<unknown> | unknown;
 }
 
 export const TOOL_BRAND = Symbol.for('p2tui.tool');
@@ -64,6 +70,7 @@ export interface Tool {
   readonly parameters: JsonObject;
   readonly run: (args: unknown, context: ToolContext) => Promise<unknown> | unknown;
   readonly reconcile: ((args: unknown, context: ToolContext) => Promise<unknown> | unknown) | undefined;
+  readonly compensate?: ((args: unknown, result: unknown, context: ToolContext) => Promise<unknown> | unknown) | undefined;
   /** Where it was defined (file), for error messages. */
   source?: string;
 }
@@ -96,6 +103,7 @@ export function defineTool<Schema extends z.ZodObject>(spec: ToolSpecInput<Schem
     parameters,
     run: spec.run as Tool['run'],
     reconcile: spec.reconcile as Tool['reconcile'],
+    compensate: spec.compensate as Tool['compensate'],
   };
 }
 

@@ -193,7 +193,11 @@ export class TuiBridge {
     if (id === undefined) return;
     void this.actAsync(async () => {
       const made = await this.engine.fork(id, { atSeq, label: checkout ? `rewind to ${step}` : `fork at ${step}`, createdBy: 'tui', checkout });
-      const undone = made.effects.length === 0 ? '' : `; ${made.effects.length} effectful call${made.effects.length === 1 ? '' : 's'} after that point (${made.effects.map((e) => e.tool).join(', ')}) not undone`;
+      const compensable = made.effects.find((e) => e.compensable);
+      const undone =
+        made.effects.length === 0
+          ? ''
+          : `; ${made.effects.length} effectful call${made.effects.length === 1 ? '' : 's'} after that point (${made.effects.map((e) => e.tool).join(', ')}) not undone${compensable === undefined ? '' : ` (: session compensate ${id} ${compensable.key} undoes it)`}`;
       this.store.set((s) =>
         notify(s, checkout ? `rewound to ${step}: branch ${made.branch.id} checked out, p continues it${undone}` : `forked at ${step}: branch ${made.branch.id} (b lists branches)${undone}`, made.effects.length > 0 ? 'warn' : 'info'),
       );

@@ -256,6 +256,12 @@ function describeEvent(event: StoredEvent): string | undefined {
       return `artifact ${event.payload.name} (${event.payload.size} bytes)`;
     case 'session.control':
       return `control: ${event.payload.action} from ${event.payload.from}`;
+    case 'branch.created':
+      return `branch ${event.payload.branch} forked at seq ${event.payload.forkSeq}${event.payload.label === null ? '' : ` (${event.payload.label})`}`;
+    case 'branch.checkout':
+      return `checked out ${event.payload.branch}`;
+    case 'effect.compensated':
+      return `${event.payload.tool} ${event.payload.key} compensated${event.payload.status === 'ok' ? '' : ` (failed: ${event.payload.error ?? ''})`}`;
     case 'entry': {
       const entry = entryOf(event);
       return entry === undefined ? event.type : describeEntry(entry).replace(/\s+/g, ' ');

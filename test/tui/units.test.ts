@@ -119,7 +119,7 @@ describe('keys and commands', () => {
   });
 
   it('completes palette commands from the CLI registry, aliases included', () => {
-    expect(paletteCompletions('ses').map((c) => c.text)).toEqual(['session list', 'session show', 'session stack', 'session watch', 'session resume', 'session cancel', 'session pause', 'session respond', 'session replay', 'session branches', 'session fork', 'session rewind', 'session checkout', 'session diff', 'session export', 'session import', 'session delete', 'session prune']);
+    expect(paletteCompletions('ses').map((c) => c.text)).toEqual(['session list', 'session show', 'session stack', 'session watch', 'session resume', 'session cancel', 'session pause', 'session respond', 'session replay', 'session branches', 'session fork', 'session rewind', 'session checkout', 'session diff', 'session compensate', 'session export', 'session import', 'session delete', 'session prune']);
     expect(paletteCompletions('session sh').map((c) => c.text)).toEqual(['session show']);
     expect(paletteCompletions('conversation li').map((c) => c.text)).toEqual(['session list']);
     expect(paletteCompletions('run agent_alpha hello').map((c) => c.text)).toEqual(['run']);
