@@ -183,6 +183,39 @@ describe('fork, rewind and checkout in sessions', () => {
     await expect(t.engine.compensate(run.id, 'e_nope', 'test')).rejects.toThrow(/no call with key/);
   });
 
+  it("a fork with persona overrides gives one agent another system prompt and tools, on that branch only", async () => {
+    const { ScriptedProvider } = await import('../src/models/scripted/provider.ts');
+    const seen: { system: string; tools: string[] }[] = [];
+    const inner = new ScriptedProvider({ latencyMs: 0 });
+    const capturing = {
+      id: 'scripted',
+      simulated: true,
+      complete: (request: Parameters<typeof inner.complete>[0], options: Parameters<typeof inner.complete>[1]) => {
+        seen.push({ system: (request.messages[0] as { content: string }).content, tools: request.tools.map((t) => t.name) });
+        return inner.complete(request, options);
+      },
+    };
+    const t = await testEngine([{ id: 'w', description: 'Works.', tools: ['a', 'b'], script: [{ when: '.', steps: [{ reply: 'ok' }] }] }], {
+      tools: [countingTool('a'), countingTool('b')],
+      load: { configure: (providers) => providers.register(capturing) },
+    });
+    engines.push(t);
+    const run = t.engine.start({ agent: 'w', message: 'hi', source: 'api', options: t.options() });
+    await run.idle();
+    const first = readSession(t.engine.store, run.id).entries[0]!;
+    await t.engine.fork(run.id, { atSeq: first.seq, overrides: { personas: { w: { system: 'You are {{id}}, terse.', tools: ['b'] } } }, createdBy: 'test', checkout: true });
+    const resumed = await t.engine.attach(run.id);
+    resumed.resume();
+    await resumed.idle();
+    expect(seen).toHaveLength(2);
+    expect(seen[0]!.tools).toEqual(expect.arrayContaining(['a', 'b']));
+    expect(seen[1]!.tools).toContain('b');
+    expect(seen[1]!.tools).not.toContain('a');
+    expect(seen[1]!.system).toMatch(/^You are w, terse\./);
+    expect(seen[0]!.system).not.toContain('terse');
+    await expect(t.engine.fork(run.id, { overrides: { personas: { nobody: { tools: [] } } }, createdBy: 'test' })).rejects.toThrow(/unknown agent 'nobody'/);
+  });
+
   it('a fork with overrides runs its steps with another temperature, leaving the session options alone', async () => {
     const t = await testEngine([{ id: 'w', description: 'W.', script: [{ when: '.', steps: [{ reply: 'one' }] }] }]);
     engines.push(t);

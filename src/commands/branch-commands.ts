@@ -1,20 +1,49 @@
 import { UserError } from '../core/errors.ts';
 import type { JsonObject } from '../core/json.ts';
-import { branchSummaries, resolveBranch, seqOfStep, type BranchOverrides, type Fork } from '../engine/branching.ts';
+import { branchSummaries, describeOverrides, resolveBranch, seqOfStep, type BranchOverrides, type Fork } from '../engine/branching.ts';
 import { diffBranches } from './branch-diff.ts';
 import { DIFF_OPTIONS, renderOps } from './artifact-commands.ts';
 import type { CommandContext, CommandInput, CommandResult } from './types.ts';
 import { EXIT, type Command } from './types.ts';
 import { formatAge, paint, table } from './text.ts';
 
-/** `--model` / `--temperature` of a fork: what the new branch runs with. */
+/** `agent=value` of --system and --tools. */
+function agentValue(option: string, value: string): [string, string] {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new UserError('E_USAGE', `--${option} '${value}' is not of the form <agent>=<value>`, { hint: `For example --${option} agent_beta=${option === 'tools' ? 'calculate,get_weather' : '"You are terse."'}` });
+  return [value.slice(0, eq), value.slice(eq + 1)];
+}
+
+/** `--model`, `--temperature`, `--system`, `--tools` of a fork: what the new branch runs with. */
 function overridesOf(input: CommandInput): BranchOverrides {
   const model = input.options['model'];
   const temperature = input.options['temperature'];
   if (typeof model === 'string' && !/^[^/\s]+\/\S+$/.test(model)) throw new UserError('E_USAGE', `--model '${model}' is not of the form provider/name`, { hint: 'For example --model scripted/default.' });
   if (typeof temperature === 'number' && (temperature < 0 || temperature > 2)) throw new UserError('E_USAGE', '--temperature must be between 0 and 2');
-  return { ...(typeof model === 'string' ? { model } : {}), ...(typeof temperature === 'number' ? { temperature } : {}) };
+  const personas: Record<string, { system?: string; tools?: string[] }> = {};
+  const system = input.options['system'];
+  if (typeof system === 'string') {
+    const [agent, text] = agentValue('system', system);
+    personas[agent] = { ...personas[agent], system: text };
+  }
+  const tools = input.options['tools'];
+  if (typeof tools === 'string') {
+    const [agent, list] = agentValue('tools', tools);
+    personas[agent] = { ...personas[agent], tools: list.split(',').map((t) => t.trim()).filter((t) => t !== '') };
+  }
+  return {
+    ...(typeof model === 'string' ? { model } : {}),
+    ...(typeof temperature === 'number' ? { temperature } : {}),
+    ...(Object.keys(personas).length === 0 ? {} : { personas }),
+  };
 }
+
+const OVERRIDE_OPTIONS = [
+  { name: 'model', type: 'string', value: '<provider/name>', description: 'Model for every agent on the new branch' },
+  { name: 'temperature', type: 'number', value: '<t>', description: 'Temperature for every agent on the new branch' },
+  { name: 'system', type: 'string', value: '<agent>=<prompt>', description: "Another system prompt for one agent on the new branch (a template, as in persona files)" },
+  { name: 'tools', type: 'string', value: '<agent>=<a,b,…>', description: 'Another tool list for one agent on the new branch' },
+] as const;
 
 /** Says what a fork does not undo: effectful calls made on the source after the fork point. */
 function reportEffects(ctx: CommandContext, fork: Fork): void {
@@ -53,7 +82,7 @@ const branches: Command = {
       b.branch.label ?? '',
       b.branch.parent === null ? '(root)' : `${b.branch.parent} @ seq ${b.branch.forkSeq}`,
       `${b.entries} entries`,
-      Object.keys(b.branch.overrides).length === 0 ? '' : Object.entries(b.branch.overrides).map(([k, v]) => `${k}=${String(v)}`).join(' '),
+      describeOverrides(b.branch.overrides),
       `${b.branch.createdBy}, ${formatAge(Date.now() - b.branch.createdAt)}`,
     ]);
     for (const line of table(rows, ['branch', 'label', 'forked from', 'length', 'overrides', 'created'], c)) ctx.output.line(line);
@@ -76,8 +105,7 @@ const fork: Command = {
     { name: 'conversation', type: 'string', value: '<agent|id|path>', description: 'The conversation --step counts in (default: the root)' },
     { name: 'from', type: 'string', value: '<branch>', description: 'Fork this branch (default: the checked-out one)' },
     { name: 'label', type: 'string', value: '<text>', description: 'A name for the new branch' },
-    { name: 'model', type: 'string', value: '<provider/name>', description: 'Model for every agent on the new branch' },
-    { name: 'temperature', type: 'number', value: '<t>', description: 'Temperature for every agent on the new branch' },
+    ...OVERRIDE_OPTIONS,
     { name: 'checkout', type: 'boolean', description: 'Check the new branch out' },
   ],
   examples: ['p2tui session fork last --step 3 --label cheaper --model scripted/default --temperature 0.9 --checkout'],
@@ -119,8 +147,7 @@ const rewind: Command = {
   options: [
     { name: 'conversation', type: 'string', value: '<agent|id|path>', description: 'Count steps in this conversation instead of the root' },
     { name: 'label', type: 'string', value: '<text>', description: 'A name for the new branch' },
-    { name: 'model', type: 'string', value: '<provider/name>', description: 'Model for every agent on the new branch' },
-    { name: 'temperature', type: 'number', value: '<t>', description: 'Temperature for every agent on the new branch' },
+    ...OVERRIDE_OPTIONS,
   ],
   examples: ['p2tui session rewind last 2', 'p2tui conversation rewind s_1a2b 4 --temperature 0.9'],
   async run(ctx, input) {

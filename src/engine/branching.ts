@@ -1,4 +1,5 @@
 import type { Entry } from '../core/entries.ts';
+import type { Persona } from '../agents/persona.ts';
 import { UserError } from '../core/errors.ts';
 import { newBranchId } from '../core/ids.ts';
 import type { BranchSegment } from '../store/log.ts';
@@ -15,6 +16,32 @@ import type { Store } from '../store/store.ts';
 export interface BranchOverrides {
   readonly model?: string;
   readonly temperature?: number;
+  /** Per agent: another system prompt (a template, as in persona files) or tool list on this branch. */
+  readonly personas?: Readonly<Record<string, PersonaOverride>>;
+}
+
+export interface PersonaOverride {
+  readonly system?: string;
+  readonly tools?: readonly string[];
+}
+
+/** Overrides for a listing: `temperature=0.9 system(agent_beta) tools(agent_beta)=calculate`. */
+export function describeOverrides(overrides: Readonly<Record<string, unknown>>): string {
+  return Object.entries(overrides)
+    .flatMap(([k, v]) => {
+      if (k !== 'personas' || v === null || typeof v !== 'object') return [`${k}=${String(v)}`];
+      return Object.entries(v as Record<string, PersonaOverride>).flatMap(([agent, o]) => [
+        ...(o.system === undefined ? [] : [`system(${agent})`]),
+        ...(o.tools === undefined ? [] : [`tools(${agent})=${o.tools.join(',')}`]),
+      ]);
+    })
+    .join(' ');
+}
+
+/** A persona as a branch's overrides change it (the same object when they do not touch it). */
+export function overriddenPersona(persona: Persona, override: PersonaOverride | undefined): Persona {
+  if (override === undefined) return persona;
+  return { ...persona, ...(override.system === undefined ? {} : { systemTemplate: override.system }), ...(override.tools === undefined ? {} : { tools: [...override.tools] }) };
 }
 
 export interface ForkSpec {

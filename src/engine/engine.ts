@@ -163,6 +163,10 @@ export class Engine {
     const session = this.store.sessions.resolve(sessionId);
     const now = this.ctx.clock.now();
     if (spec.overrides?.model !== undefined) this.workspace.providers.resolve(spec.overrides.model);
+    for (const [agent, override] of Object.entries(spec.overrides?.personas ?? {})) {
+      this.workspace.persona(agent);
+      for (const tool of override.tools ?? []) if (tool !== 'delegate' && tool !== 'ask_user') this.workspace.tools.require(tool);
+    }
     const fork = this.store.write(() => {
       const made = forkBranch(this.store, session, { ...spec, now }, (tool) => this.workspace.tools.get(tool)?.compensate !== undefined);
       const b = made.branch;

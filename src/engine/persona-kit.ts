@@ -16,7 +16,8 @@ export interface PersonaKitEntry {
 
 /** What a persona needs at every step (tool specs, system prompt), built once per persona and engine. */
 export class PersonaKit {
-  private readonly cache = new Map<string, PersonaKitEntry>();
+  // By persona object: a branch that overrides a persona (another system prompt or tools) gets its own entry.
+  private readonly cache = new WeakMap<Persona, PersonaKitEntry>();
   private readonly workspace: Workspace;
 
   constructor(workspace: Workspace) {
@@ -24,14 +25,14 @@ export class PersonaKit {
   }
 
   for(persona: Persona): PersonaKitEntry {
-    let entry = this.cache.get(persona.id);
+    let entry = this.cache.get(persona);
     if (entry === undefined) {
       const { personas, tools } = this.workspace;
       const specs = toolSpecsFor(persona, personas, tools);
       const delegates = persona.agents.map((id) => ({ id, description: personas.get(id)?.description ?? '' }));
       const system = renderSystemPrompt(persona, delegates, persona.policies.ask_user);
       entry = { specs, hash: sha256(canonicalJson({ specs, script: persona.script })), system };
-      this.cache.set(persona.id, entry);
+      this.cache.set(persona, entry);
     }
     return entry;
   }

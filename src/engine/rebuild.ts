@@ -4,6 +4,7 @@ import type { SessionRow } from '../store/sessions.ts';
 import { ConversationRuntime } from './conversation.ts';
 import { apply } from './fsm.ts';
 import type { PersonaKit } from './persona-kit.ts';
+import type { Persona } from '../agents/persona.ts';
 import type { Workspace } from './workspace.ts';
 
 export interface Rebuilt {
@@ -16,13 +17,19 @@ export interface Rebuilt {
  * Rebuilds a session's conversations from the log (the entries visible on its branch), replaying every entry through
  * the state machine. A stored history that does not replay is reported, never silently repaired.
  */
-export function rebuildConversations(store: Store, workspace: Workspace, kit: PersonaKit, session: SessionRow): Rebuilt {
+export function rebuildConversations(
+  store: Store,
+  workspace: Workspace,
+  kit: PersonaKit,
+  session: SessionRow,
+  personaOf: (id: string) => Persona = (id) => workspace.persona(id),
+): Rebuilt {
   const entries = store.log.visibleEntries(session.id, store.sessions.segments(session.headBranch));
   const withEntries = new Set(entries.map((e) => e.conversation));
   const conversations = new Map<string, ConversationRuntime>();
   for (const row of store.sessions.conversations(session.id)) {
     if (!withEntries.has(row.id)) continue;
-    const persona = workspace.persona(row.agent);
+    const persona = personaOf(row.agent);
     const parent = row.parent === null ? null : (conversations.get(row.parent) ?? null);
     const conv = new ConversationRuntime(row.id, persona, parent, row.parentCallId, row.depth, row.path, kit.for(persona).system);
     conversations.set(row.id, conv);

@@ -6,6 +6,7 @@ import { newBranchId, newConversationId, newModelCallId, newSessionId, nextEvent
 import type { JsonValue } from '../core/json.ts';
 import { costOf } from '../models/pricing.ts';
 import { Recording } from './replay.ts';
+import { overriddenPersona, type BranchOverrides, type PersonaOverride } from './branching.ts';
 import type { ModelResponse } from '../models/provider.ts';
 import type { SessionRow } from '../store/sessions.ts';
 import type { Store } from '../store/store.ts';
@@ -62,6 +63,9 @@ export class SessionRuntime {
   private idleWaiters: (() => void)[] = [];
   /** The recording this session replays (`--replay-from`), when it does. */
   private readonly recording: Recording | undefined;
+  /** Personas as this branch's overrides change them (another system prompt or tools), by agent id. */
+  private readonly personaOverrides: Readonly<Record<string, PersonaOverride>>;
+  private readonly personaCache = new Map<string, Persona>();
 
   private constructor(ctx: EngineContext, row: SessionRow) {
     this.ctx = ctx;
@@ -69,6 +73,8 @@ export class SessionRuntime {
     this.branch = row.headBranch;
     this.row = row;
     this.status = row.status;
+    const overrides = ctx.store.sessions.branch(row.headBranch)?.overrides as BranchOverrides | undefined;
+    this.personaOverrides = overrides?.personas ?? {};
     const replay = row.options.replay;
     this.recording = replay === undefined ? undefined : Recording.load(ctx.store, { session: replay.from, onMiss: replay.onMiss });
   }
@@ -150,7 +156,7 @@ export class SessionRuntime {
       if (changed) ctx.store.sessions.setOptions(row.id, row.options);
     });
     try {
-      const rebuilt = rebuildConversations(ctx.store, ctx.workspace, ctx.personas, row);
+      const rebuilt = rebuildConversations(ctx.store, ctx.workspace, ctx.personas, row, (id) => runtime.persona(id));
       runtime.conversations = rebuilt.conversations;
       runtime.root = rebuilt.root;
       runtime.totalSteps = rebuilt.totalSteps;
@@ -206,6 +212,16 @@ export class SessionRuntime {
     for (const conv of this.conversations.values()) {
       if (conv.state.phase === 'ready' || (retryFailed && conv.state.phase === 'failed' && conv.state.retryable)) this.enqueue(conv);
     }
+  }
+
+  /** A persona as this branch sees it. */
+  private persona(id: string): Persona {
+    let persona = this.personaCache.get(id);
+    if (persona === undefined) {
+      persona = overriddenPersona(this.ctx.workspace.persona(id), this.personaOverrides[id]);
+      this.personaCache.set(id, persona);
+    }
+    return persona;
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -533,7 +549,7 @@ export class SessionRuntime {
   }
 
   private startDelegation(tx: Txn, parent: ConversationRuntime, call: Extract<CallPlan, { kind: 'agent' }>): void {
-    const persona = this.ctx.workspace.persona(call.agent);
+    const persona = this.persona(call.agent);
     const child = (call.reuse ? this.conversations.get(call.child) : undefined) ?? this.createConversation(tx, call.child, persona, parent, call.callId);
     child.parentCallId = call.callId;
     parent.childByCall.set(call.callId, child);

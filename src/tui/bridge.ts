@@ -3,7 +3,7 @@ import { isP2Error, messageOf } from '../core/errors.ts';
 import { processIsAlive, type Engine } from '../engine/engine.ts';
 import type { SessionRuntime } from '../engine/session.ts';
 import { SessionProjection } from './projection.ts';
-import { branchSummaries } from '../engine/branching.ts';
+import { branchSummaries, describeOverrides } from '../engine/branching.ts';
 import { diffBranches } from '../commands/branch-diff.ts';
 import { backToSessions, notify, openSession, setSessions, type BranchItem, type Overlay, type SessionSummary } from './state.ts';
 import type { TuiStore } from './store.ts';
@@ -175,7 +175,7 @@ export class TuiBridge {
     const out: BranchItem[] = [];
     const walk = (parent: string | null, depth: number): void => {
       for (const b of children.get(parent) ?? []) {
-        const overrides = Object.entries(b.branch.overrides).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+        const overrides = describeOverrides(b.branch.overrides);
         out.push({ id: b.branch.id, label: b.branch.label, forkSeq: b.branch.forkSeq, entries: b.entries, checkedOut: b.checkedOut, depth, overrides });
         walk(b.branch.id, depth + 1);
       }
