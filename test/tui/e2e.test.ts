@@ -130,6 +130,40 @@ describe('p2tui in a real terminal', () => {
     expect(tui.raw().lastIndexOf(`${ESC}[?25h`)).toBeGreaterThan(tui.raw().lastIndexOf(`${ESC}[?25l`));
   });
 
+  it('rewinds the demo session by keys in a real terminal: the panes follow the new branch, which runs again', async () => {
+    const tui = start(120, 32);
+    await tui.waitFor('No sessions yet');
+    await tui.press('n');
+    await tui.waitFor('choose an agent');
+    await tui.press('\r');
+    await tui.waitFor('message to agent_alpha ›');
+    await tui.press("What's the weather in Paris and who leads the Premier League?");
+    await tui.waitFor('who leads the Premier League?');
+    await tui.press('\r');
+    await tui.waitFor((s) => s.includes('In short:') && s.includes('session finished'));
+    await tui.press(ESC); // leave the input
+    await tui.waitFor('▌ Conversation');
+    await tui.press('r');
+    await tui.waitFor('Rewind agent_alpha');
+    // The first step: the user's message. Enter rewinds there.
+    await tui.press('g');
+    await tui.waitFor(/› #0\s+seq \d+\s+user_message/);
+    await tui.press('\r');
+    const rewound = await tui.waitFor((s) => s.includes('session paused') && s.includes('rewound to agent_alpha #0'));
+    expect(rewound).not.toContain('In short:');
+    expect(rewound).toMatch(/branch b_\w+/);
+    await tui.press('p'); // continue the new branch
+    await tui.waitFor((s) => s.includes('In short:') && s.includes('session finished'));
+    await tui.press('b');
+    const tree = await tui.waitFor('Branches (* checked out)');
+    expect(tree).toMatch(/\* +└ b_\w+\s+rewind to agent_alpha #0/);
+    await tui.press(ESC);
+    await tui.press('q');
+    await tui.waitFor(/SESSION\s+STATUS\s+AGENT/);
+    await tui.press('q');
+    expect(await tui.exit).toBe(0);
+  });
+
   it('quits with Ctrl-C pressed twice, and only then', async () => {
     const tui = start(100, 30);
     await tui.waitFor('No sessions yet');
