@@ -14,8 +14,8 @@ import { ControlPoller } from './control.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
 import { PersonaKit } from './persona-kit.ts';
 import type { Workspace } from './workspace.ts';
-import { forkBranch, resolveBranch, type BranchOverrides, type Fork, type ForkSpec } from './branching.ts';
-import { rebuildConversations } from './rebuild.ts';
+import { forkBranch, overriddenPersona, resolveBranch, type BranchOverrides, type Fork, type ForkSpec } from './branching.ts';
+import { rebuildConversations, type Rebuilt } from './rebuild.ts';
 import { deriveStatus } from './status.ts';
 import type { BranchRow } from '../store/sessions.ts';
 
@@ -48,6 +48,8 @@ export class Engine {
   private readonly sessions = new Map<string, SessionRuntime>();
   private readonly attaching = new Map<string, Promise<SessionRuntime>>();
   private readonly ownsStore: boolean;
+  /** The conversations a checkout rebuilt, for the attach that usually follows (valid while nothing is written). */
+  private prebuilt: { session: string; branch: string; seq: number; rebuilt: Rebuilt } | undefined;
 
   constructor(options: EngineOptions) {
     this.workspace = options.workspace;
@@ -111,7 +113,10 @@ export class Engine {
     // Two attaches of one session at once (a command and the adoption of orphans, say) share one load.
     let loading = this.attaching.get(id);
     if (loading === undefined) {
-      loading = SessionRuntime.load(this.ctx, id, options).then(
+      const head = this.store.sessions.get(id)?.headBranch;
+      const prebuilt = this.prebuilt?.session === id && this.prebuilt.branch === head && this.prebuilt.seq === this.store.log.lastSeqOf(id) ? this.prebuilt.rebuilt : undefined;
+      this.prebuilt = undefined;
+      loading = SessionRuntime.load(this.ctx, id, options, prebuilt).then(
         (runtime) => {
           this.sessions.set(runtime.id, runtime);
           this.attaching.delete(id);
@@ -198,7 +203,10 @@ export class Engine {
     }
     here?.detach();
     this.sessions.delete(session.id);
-    const rebuilt = rebuildConversations(this.store, this.workspace, this.ctx.personas, { ...session, headBranch: branch.id });
+    const personas = (branch.overrides as BranchOverrides).personas ?? {};
+    const rebuilt = rebuildConversations(this.store, this.workspace, this.ctx.personas, { ...session, headBranch: branch.id }, (id) =>
+      overriddenPersona(this.workspace.persona(id), personas[id]),
+    );
     const derived = deriveStatus(rebuilt.conversations.values(), rebuilt.root, { paused: false });
     const status: SessionStatus = derived.status === 'running' ? 'paused' : derived.status;
     const now = this.ctx.clock.now();
@@ -208,6 +216,7 @@ export class Engine {
       this.store.sessions.setStatus(session.id, status, derived.reason, now);
       this.store.append({ type: 'session.status', payload: { status, ...(derived.reason === null ? {} : { reason: derived.reason }) }, session: session.id, branch: branch.id, conversation: null }, now);
     });
+    this.prebuilt = { session: session.id, branch: branch.id, seq: this.store.log.lastSeqOf(session.id), rebuilt };
     return { branch, status };
   }
 

@@ -16,7 +16,7 @@ import { ConversationRuntime } from './conversation.ts';
 import type { CallPlan, Plan } from './decide.ts';
 import { apply, outstanding } from './fsm.ts';
 import { modelFailure, planResponse, prepareCall, type Failure, type PreparedCall } from './model-step.ts';
-import { rebuildConversations } from './rebuild.ts';
+import { rebuildConversations, type Rebuilt } from './rebuild.ts';
 import { deriveStatus } from './status.ts';
 import { cacheKey, runTool, type ToolRun } from './tool-runner.ts';
 
@@ -134,6 +134,7 @@ export class SessionRuntime {
     ctx: EngineContext,
     sessionId: string,
     options: { retryFailed?: boolean; maxSteps?: number; approval?: SessionOptions['approval'] } = {},
+    prebuilt?: Rebuilt,
   ): Promise<SessionRuntime> {
     let row = ctx.store.sessions.require(sessionId);
     const changed = options.maxSteps !== undefined || options.approval !== undefined;
@@ -156,7 +157,8 @@ export class SessionRuntime {
       if (changed) ctx.store.sessions.setOptions(row.id, row.options);
     });
     try {
-      const rebuilt = rebuildConversations(ctx.store, ctx.workspace, ctx.personas, row, (id) => runtime.persona(id));
+      // A checkout just rebuilt this branch (and nothing was written since): no second pass over the log.
+      const rebuilt = prebuilt ?? rebuildConversations(ctx.store, ctx.workspace, ctx.personas, row, (id) => runtime.persona(id));
       runtime.conversations = rebuilt.conversations;
       runtime.root = rebuilt.root;
       runtime.totalSteps = rebuilt.totalSteps;
