@@ -36,6 +36,25 @@ function isText(data: Buffer): boolean {
   return !data.subarray(0, 8000).includes(0);
 }
 
+/** An artifact's (or entry's) text for diffing: JSON normalised, binary refused. */
+export function artifactLines(store: Store, ref: string): string[] {
+  const artifact = resolveArtifact(store, ref);
+  if (!isText(artifact.data)) throw new UserError('E_USAGE', `${ref} is binary (${artifact.data.length} bytes): nothing to compare line by line`);
+  return splitLines(normalizeForDiff(artifact.data.toString('utf8'), artifact.mime.includes('json')));
+}
+
+/** What can be compared in a session: its blobs, then its checked-out branch's messages, calls and results. */
+export function comparableArtifacts(store: Store, sessionId: string): { ref: string; label: string }[] {
+  const session = store.sessions.resolve(sessionId);
+  const out = store.artifacts.list(session.id).map((a) => ({ ref: a.hash, label: `${a.name} (${a.kind}, ${a.size} B)` }));
+  const paths = new Map(store.sessions.conversations(session.id).map((c) => [c.id, c.path]));
+  for (const e of branchEntries(store, session.id, session.headBranch)) {
+    if (!['assistant_message', 'tool_result', 'agent_result'].includes(e.kind)) continue;
+    out.push({ ref: e.id, label: `${paths.get(e.conversation) ?? e.conversation} ${e.kind}` });
+  }
+  return out;
+}
+
 const list: Command = {
   path: ['artifacts', 'list'],
   summary: "A session's artifacts (tool outputs, files tools wrote, large payloads): hash, name, kind, size",

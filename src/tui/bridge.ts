@@ -5,6 +5,8 @@ import type { SessionRuntime } from '../engine/session.ts';
 import { SessionProjection } from './projection.ts';
 import { branchSummaries, describeOverrides } from '../engine/branching.ts';
 import { diffBranches } from '../commands/branch-diff.ts';
+import { artifactLines, comparableArtifacts } from '../commands/artifact-commands.ts';
+import { diffSequences } from '../core/diff.ts';
 import { backToSessions, notify, openSession, setSessions, type BranchItem, type Overlay, type SessionSummary } from './state.ts';
 import type { TuiStore } from './store.ts';
 
@@ -213,6 +215,30 @@ export class TuiBridge {
       const session = this.engine.store.sessions.resolve(id);
       const result = diffBranches(this.engine.store, session, branch, session.headBranch);
       return { kind: 'diff', title: `${branch} → ${session.headBranch} (checked out)`, divergesAt: result.divergesAt, sections: result.sections, mode: 'side', scroll: 0 };
+    } catch (error) {
+      this.report(error);
+      return undefined;
+    }
+  }
+
+  /** The open session's artifacts and comparable entries. */
+  artifacts(): { ref: string; label: string }[] {
+    const id = this.store.get().open?.id;
+    if (id === undefined) return [];
+    try {
+      return comparableArtifacts(this.engine.store, id);
+    } catch (error) {
+      this.report(error);
+      return [];
+    }
+  }
+
+  /** Two artifacts (or entries) compared, for the diff overlay. */
+  diffArtifacts(a: { ref: string; label: string }, b: { ref: string; label: string }): Overlay | undefined {
+    try {
+      const ops = diffSequences(artifactLines(this.engine.store, a.ref), artifactLines(this.engine.store, b.ref));
+      const same = ops.every((op) => op.kind === 'same');
+      return { kind: 'diff', title: `${a.label} → ${b.label}`, divergesAt: same ? null : 'content', sections: same ? [] : [{ title: `${a.ref} → ${b.ref}`, ops }], mode: 'side', scroll: 0 };
     } catch (error) {
       this.report(error);
       return undefined;

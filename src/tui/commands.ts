@@ -26,7 +26,7 @@ import type { TuiStore } from './store.ts';
  * The TUI's command registry. Every key binding, status-bar hint, line of the `?` help and entry of the `:` palette
  * comes from this one list, so they cannot disagree.
  */
-export type Scope = 'global' | 'sessions' | 'session' | 'scroll' | PaneId | 'input' | 'help' | 'palette' | 'agents' | 'confirm' | 'rewind' | 'branches' | 'diff';
+export type Scope = 'global' | 'sessions' | 'session' | 'scroll' | PaneId | 'input' | 'help' | 'palette' | 'agents' | 'confirm' | 'rewind' | 'branches' | 'artifacts' | 'diff';
 
 export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   global: 'Everywhere',
@@ -44,7 +44,8 @@ export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   confirm: 'Confirmation',
   rewind: 'Rewinding to a step',
   branches: 'Branches',
-  diff: 'Comparing branches',
+  artifacts: 'Artifacts',
+  diff: 'Comparing',
 };
 
 export interface TuiActions {
@@ -167,6 +168,14 @@ export const COMMANDS: readonly TuiCommand[] = [
     },
   },
   { id: 'session-branches', title: 'branches', keys: ['b'], scope: 'session', hint: 44, when: (s) => s.open !== null, run: (a) => set(a, (s) => setOverlay(s, { kind: 'branches', cursor: 0, items: a.bridge.branches() })) },
+  {
+    id: 'session-artifacts',
+    title: 'artifacts: compare two',
+    keys: ['A'],
+    scope: 'session',
+    when: (s) => s.open !== null,
+    run: (a) => set(a, (s) => setOverlay(s, { kind: 'artifacts', cursor: 0, marked: null, items: a.bridge.artifacts() })),
+  },
 
   // Scrolling the focused pane
   { id: 'scroll-down', title: 'scroll down', keys: ['j', 'down'], scope: 'scroll', hint: 20, run: (a, s) => scroll(a, s, 1) },
@@ -272,6 +281,33 @@ export const COMMANDS: readonly TuiCommand[] = [
   },
   { id: 'branches-close', title: 'close', keys: ['escape', 'q', 'b'], scope: 'branches', hint: 2, run: (a) => set(a, (s) => setOverlay(s, null)) },
 
+  { id: 'artifacts-down', title: 'next', keys: ['j', 'down'], scope: 'artifacts', run: (a) => set(a, (s) => moveArtifacts(s, 1)) },
+  { id: 'artifacts-up', title: 'previous', keys: ['k', 'up'], scope: 'artifacts', run: (a) => set(a, (s) => moveArtifacts(s, -1)) },
+  {
+    id: 'artifacts-mark',
+    title: 'mark (the one to compare from)',
+    keys: ['m'],
+    scope: 'artifacts',
+    hint: 0,
+    run: (a) => set(a, (s) => (s.overlay?.kind === 'artifacts' ? setOverlay(s, { ...s.overlay, marked: s.overlay.cursor }) : s)),
+  },
+  {
+    id: 'artifacts-diff',
+    title: 'compare the marked one with this one',
+    keys: ['d', 'enter'],
+    scope: 'artifacts',
+    hint: 1,
+    run: (a, s) => {
+      if (s.overlay?.kind !== 'artifacts' || s.overlay.marked === null) return set(a, (x) => notify(x, 'mark one first (m), then d on another', 'warn'));
+      const from = s.overlay.items[s.overlay.marked];
+      const to = s.overlay.items[s.overlay.cursor];
+      if (from === undefined || to === undefined) return;
+      const overlay = a.bridge.diffArtifacts(from, to);
+      if (overlay !== undefined) set(a, (x) => setOverlay(x, overlay));
+    },
+  },
+  { id: 'artifacts-close', title: 'close', keys: ['escape', 'q'], scope: 'artifacts', hint: 2, run: (a) => set(a, (s) => setOverlay(s, null)) },
+
   { id: 'diff-down', title: 'scroll down', keys: ['j', 'down'], scope: 'diff', run: (a) => set(a, (s) => scrollDiff(s, a, 1)) },
   { id: 'diff-up', title: 'scroll up', keys: ['k', 'up'], scope: 'diff', run: (a) => set(a, (s) => scrollDiff(s, a, -1)) },
   { id: 'diff-page-down', title: 'page down', keys: ['pagedown', 'ctrl-f'], scope: 'diff', hint: 1, run: (a) => set(a, (s) => scrollDiff(s, a, 'page')) },
@@ -358,6 +394,11 @@ function scrollDiff(s: TuiState, a: TuiActions, move: number | 'page' | '-page' 
   const delta = move === 'page' ? page : move === '-page' ? -page : move === 'top' ? -s.overlay.scroll : move;
   const scroll = Math.min(Math.max(0, g.total - g.height), Math.max(0, s.overlay.scroll + delta));
   return setOverlay(s, { ...s.overlay, scroll });
+}
+
+function moveArtifacts(s: TuiState, move: number): TuiState {
+  if (s.overlay?.kind !== 'artifacts') return s;
+  return setOverlay(s, { ...s.overlay, cursor: Math.min(Math.max(0, s.overlay.items.length - 1), Math.max(0, s.overlay.cursor + move)) });
 }
 
 function moveRewind(s: TuiState, move: number): TuiState {

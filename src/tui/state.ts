@@ -20,7 +20,9 @@ export type Overlay =
   | { readonly kind: 'rewind'; readonly conversation: string; readonly cursor: number }
   /** The session's branches as a tree, to check one out. */
   | { readonly kind: 'branches'; readonly cursor: number; readonly items: readonly BranchItem[] }
-  /** Two branches compared, side by side (both columns scroll together) or unified. */
+  /** Artifacts (and entries) of the session, to compare two: mark one, then d on another. */
+  | { readonly kind: 'artifacts'; readonly cursor: number; readonly marked: number | null; readonly items: readonly { readonly ref: string; readonly label: string }[] }
+  /** Two branches (or artifacts) compared, side by side (both columns scroll together) or unified. */
   | {
       readonly kind: 'diff';
       readonly title: string;

@@ -278,4 +278,18 @@ describe('the TUI', () => {
     await h.screen.press(KEYS.enter);
     await h.screen.waitFor(/checked out b_\w+ \(main\); session finished/);
   });
+
+  it('compares two results of the session side by side (A, m, d)', async () => {
+    const h = await open();
+    await startSession(h, 1, 'Calculate 3 * 3');
+    await h.screen.waitFor('session finished');
+    await h.screen.press(KEYS.escape, 'A');
+    let frame = await h.screen.waitFor('Artifacts and results');
+    expect(frame).toMatch(/agent_beta tool_result/);
+    expect(frame).toMatch(/agent_beta assistant_message/);
+    await h.screen.press('m', 'j', 'd');
+    frame = await h.screen.waitFor('side by side (u switches');
+    expect(frame).toContain('they diverge in content');
+    expect(frame).toMatch(/3 \* 3 = 9\.?/);
+  });
 });

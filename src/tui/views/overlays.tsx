@@ -21,6 +21,7 @@ export function OverlayView({ width, height }: { width: number; height: number }
   if (kind === 'rewind') return <RewindOverlay width={width} height={height} />;
   if (kind === 'branches') return <BranchesOverlay width={width} height={height} />;
   if (kind === 'diff') return <DiffOverlay width={width} height={height} />;
+  if (kind === 'artifacts') return <ArtifactsOverlay width={width} height={height} />;
   return null;
 }
 
@@ -128,6 +129,21 @@ function BranchesOverlay({ width, height }: { width: number; height: number }) {
     ];
   });
   return <Frame title="Branches (* checked out): Enter checks one out" lines={lines} width={width} height={height} scroll={follow(overlay.cursor, lines.length, height - 2)} />;
+}
+
+function ArtifactsOverlay({ width, height }: { width: number; height: number }) {
+  const overlay = useTui((s) => (s.overlay?.kind === 'artifacts' ? s.overlay : undefined));
+  if (overlay === undefined) return null;
+  const lines: Line[] = overlay.items.map((item, i) => {
+    const selected = i === overlay.cursor;
+    return [
+      seg(`${selected ? '›' : ' '} ${overlay.marked === i ? '●' : ' '} `, { bold: true, inverse: selected }),
+      seg(item.ref.length > 16 ? item.ref.slice(0, 12) : item.ref.padEnd(12), { dim: true }),
+      seg(`  ${item.label}`, { bold: selected }),
+    ];
+  });
+  if (lines.length === 0) lines.push([seg('Nothing to compare yet: no artifacts, messages or tool results on this branch.', { dim: true })]);
+  return <Frame title="Artifacts and results: m marks one, d compares it with the one under the cursor" lines={lines} width={width} height={height} scroll={follow(overlay.cursor, lines.length, height - 2)} />;
 }
 
 /** Two branches compared: sections per conversation; both columns scroll as one. */
