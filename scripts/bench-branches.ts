@@ -117,6 +117,25 @@ async function firstStepFigures(): Promise<void> {
     console.log(
       `first step   session of ${entries.length.toLocaleString('en-US')} entries: fork + checkout ${fmt(forked - started, 2)} ms, load the branch ${fmt(attached - forked, 1)} ms, first step ${fmt(done - attached, 2)} ms`,
     );
+    // Forking the live head and going on: the running session switches branch without replaying the log.
+    const headStarted = performance.now();
+    await engine.fork(run.id, { createdBy: 'bench', checkout: true, overrides: { temperature: 0.1 } });
+    const headForked = performance.now();
+    const live = engine.get(run.id)!;
+    // One step: until its model call is committed (the commit listener sees it at once).
+    const stepped = new Promise<number>((resolve) => {
+      const stop = engine.store.onCommit((events) => {
+        if (events.some((e) => e.type === 'model.call')) {
+          stop();
+          resolve(performance.now());
+        }
+      });
+    });
+    await live.send('go');
+    const headStep = await stepped;
+    live.pause();
+    await live.idle();
+    console.log(`live head    session of ${entries.length.toLocaleString('en-US')} entries: fork at the head + checkout ${fmt(headForked - headStarted, 2)} ms, first step on the new branch ${fmt(headStep - headForked, 2)} ms`);
     engine.close();
     rmSync(dir, { recursive: true, force: true });
   }

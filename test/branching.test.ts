@@ -216,6 +216,29 @@ describe('fork, rewind and checkout in sessions', () => {
     await expect(t.engine.fork(run.id, { overrides: { personas: { nobody: { tools: [] } } }, createdBy: 'test' })).rejects.toThrow(/unknown agent 'nobody'/);
   });
 
+  it('forking the live head continues in the running session, on the new branch, with its overrides', async () => {
+    const t = await testEngine([{ id: 'w', description: 'W.', script: [{ when: '.', steps: [{ reply: 'one' }] }] }]);
+    engines.push(t);
+    const run = t.engine.start({ agent: 'w', message: 'hi', source: 'api', options: t.options() });
+    await run.idle();
+    const mainBranch = run.branch;
+    const before = readSession(t.engine.store, run.id).entries.map((e) => e.id);
+    const fork = await t.engine.fork(run.id, { overrides: { temperature: 0.7 }, label: 'warmer', createdBy: 'test', checkout: true });
+    // The same runtime goes on, now writing to the new branch.
+    expect(t.engine.get(run.id)).toBe(run);
+    expect(run.branch).toBe(fork.branch.id);
+    await run.send('again');
+    expect(await run.idle()).toBe('finished');
+    const now = readSession(t.engine.store, run.id);
+    expect(now.session.headBranch).toBe(fork.branch.id);
+    expect(now.entries.slice(0, before.length).map((e) => e.id)).toEqual(before);
+    expect(now.entries.length).toBeGreaterThan(before.length);
+    expect(branchEntries(t.engine.store, run.id, mainBranch).map((e) => e.id)).toEqual(before);
+    const calls = t.engine.store.calls.modelCalls({ session: run.id });
+    expect((calls.at(-1)!.request.params as { temperature: number }).temperature).toBe(0.7);
+    expect(calls.at(-1)!.branch).toBe(fork.branch.id);
+  });
+
   it('a fork with overrides runs its steps with another temperature, leaving the session options alone', async () => {
     const t = await testEngine([{ id: 'w', description: 'W.', script: [{ when: '.', steps: [{ reply: 'one' }] }] }]);
     engines.push(t);

@@ -168,6 +168,27 @@ export class Engine {
     const session = this.store.sessions.resolve(sessionId);
     const now = this.ctx.clock.now();
     if (spec.overrides?.model !== undefined) this.workspace.providers.resolve(spec.overrides.model);
+    // Forking the head of a session this process drives, to go on from there (another model, say): the live runtime
+    // switches to the new branch in the same transaction, with no replay of the log.
+    const live = this.sessions.get(session.id);
+    if (spec.checkout === true && live?.canSwitchBranch() === true && spec.overrides?.personas === undefined && (spec.from === undefined || spec.from === session.headBranch)) {
+      const newest = this.store.log.newestVisibleSeq(session.id, this.store.sessions.segments(session.headBranch));
+      if (spec.atSeq === undefined || spec.atSeq === newest) {
+        return this.store.write(() => {
+          const made = forkBranch(this.store, session, { ...spec, now }, (tool) => this.workspace.tools.get(tool)?.compensate !== undefined);
+          const b = made.branch;
+          this.store.append(
+            { type: 'branch.created', payload: { branch: b.id, parent: b.parent!, forkSeq: b.forkSeq!, label: b.label, overrides: b.overrides as BranchOverrides }, session: session.id, branch: b.id, conversation: null },
+            now,
+          );
+          this.store.sessions.checkout(session.id, b.id, now);
+          this.store.append({ type: 'branch.checkout', payload: { branch: b.id, previous: session.headBranch }, session: session.id, branch: b.id, conversation: null }, now);
+          const options = { ...(spec.overrides?.model === undefined ? {} : { model: spec.overrides.model }), ...(spec.overrides?.temperature === undefined ? {} : { temperature: spec.overrides.temperature }) };
+          live.switchBranch(b.id, options, now);
+          return made;
+        });
+      }
+    }
     for (const [agent, override] of Object.entries(spec.overrides?.personas ?? {})) {
       this.workspace.persona(agent);
       for (const tool of override.tools ?? []) if (tool !== 'delegate' && tool !== 'ask_user') this.workspace.tools.require(tool);

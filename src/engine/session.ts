@@ -44,11 +44,12 @@ interface ToolCallRef {
  */
 export class SessionRuntime {
   readonly id: string;
-  readonly branch: string;
+  /** The branch this runtime writes to (changes only by switchBranch, at a fork of the live head). */
+  branch: string;
   /** Set when the runtime stopped on an error it cannot continue past (a lost lease, a failed commit). */
   error: P2Error | undefined;
   private readonly ctx: EngineContext;
-  private readonly row: SessionRow;
+  private row: SessionRow;
   private conversations = new Map<string, ConversationRuntime>();
   private root!: ConversationRuntime;
   private readonly abort = new AbortController();
@@ -214,6 +215,28 @@ export class SessionRuntime {
     for (const conv of this.conversations.values()) {
       if (conv.state.phase === 'ready' || (retryFailed && conv.state.phase === 'failed' && conv.state.retryable)) this.enqueue(conv);
     }
+  }
+
+  /**
+   * Continues on a branch forked at this runtime's current head, without replaying the log: the state in memory is
+   * exactly the new branch's. Only while nothing is in flight (in-flight work belongs to the source branch); the
+   * caller writes the branch row in the same transaction. Returns false when it cannot switch now.
+   */
+  switchBranch(branch: string, options: { model?: string; temperature?: number }, now: number): boolean {
+    if (!this.canSwitchBranch()) return false;
+    this.branch = branch;
+    this.row = { ...this.row, headBranch: branch, options: { ...this.row.options, ...options } };
+    for (const conv of this.conversations.values()) {
+      this.ctx.store.setHead({ branch, conversation: conv.id, session: this.id, headSeq: conv.headSeq, phase: conv.state.phase, updatedAt: now });
+    }
+    return true;
+  }
+
+  /** Whether nothing is in flight, so a fork at the head can continue in this runtime. */
+  canSwitchBranch(): boolean {
+    if (!this.active || this.paused) return false;
+    for (const conv of this.conversations.values()) if (conv.inFlight || conv.runningTools.size > 0 || conv.pendingResults.size > 0 || conv.state.phase === 'ready') return false;
+    return true;
   }
 
   /** A persona as this branch sees it. */
