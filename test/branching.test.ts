@@ -7,7 +7,7 @@ import { Store } from '../src/store/store.ts';
 import type { SessionRow } from '../src/store/sessions.ts';
 import { branchEntries, forkBranch } from '../src/engine/branching.ts';
 import { readSession } from '../src/commands/session-view.ts';
-import { testEngine, type TestEngine } from './helpers/workspace.ts';
+import { tempStore, testEngine, type TestEngine } from './helpers/workspace.ts';
 import { countingTool } from './helpers/tools.ts';
 
 const cleanups: (() => void)[] = [];
@@ -16,13 +16,9 @@ afterEach(() => {
 });
 
 function store(): Store {
-  const dir = mkdtempSync(join(tmpdir(), 'p2tui-branch-'));
-  const s = new Store({ path: join(dir, 'p.db') });
-  cleanups.push(() => {
-    s.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return s;
+  const made = tempStore();
+  cleanups.push(made.cleanup);
+  return made.store;
 }
 
 function session(s: Store): SessionRow {

@@ -3,11 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Store } from '../src/store/store.ts';
+import type { Store } from '../src/store/store.ts';
 import { deleteSession, exportSession, importSession, parseBundle } from '../src/store/bundle.ts';
 import { branchEntries } from '../src/engine/branching.ts';
 import { parseDuration } from '../src/commands/bundle-commands.ts';
-import { testEngine, type TestEngine } from './helpers/workspace.ts';
+import { tempStore, testEngine, type TestEngine } from './helpers/workspace.ts';
 import { countingTool } from './helpers/tools.ts';
 import { childEnv } from './helpers/child-env.ts';
 
@@ -16,14 +16,10 @@ afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
 });
 
-function tempStore(): Store {
-  const dir = mkdtempSync(join(tmpdir(), 'p2tui-bundle-'));
-  const store = new Store({ path: join(dir, 'p.db') });
-  cleanups.push(() => {
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return store;
+function otherStore(): Store {
+  const made = tempStore();
+  cleanups.push(made.cleanup);
+  return made.store;
 }
 
 async function sessionWithBranches(): Promise<{ t: TestEngine; id: string }> {
@@ -50,7 +46,7 @@ describe('session bundles', () => {
   it('exports a session with its branches, recordings and artifacts, and imports it elsewhere with every branch intact', async () => {
     const { t, id } = await sessionWithBranches();
     const bundle = parseBundle(JSON.parse(JSON.stringify(exportSession(t.engine.store, id, 'test'))), 'bundle.json');
-    const other = tempStore();
+    const other = otherStore();
     // Something already in the other database, so the imported seqs are renumbered.
     other.write(() => other.append({ type: 'entry', kind: 'user_message', payload: { text: 'unrelated' }, session: 's_other', branch: 'b_x', conversation: 'c_x' }, 1));
     expect(importSession(other, bundle)).toEqual({ session: id, events: bundle.events.length });

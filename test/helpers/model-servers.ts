@@ -44,30 +44,42 @@ export interface ModelServer {
   close(): Promise<void>;
 }
 
-async function listen(handler: (req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>) => void, state: { aborted: number }): Promise<{ server: Server; url: string; requests: RecordedRequest[] }> {
+/**
+ * A server that records every request and hands each to `handle` with the next queued behaviour; when the queue is
+ * empty, the last behaviour taken repeats.
+ */
+async function behaviourServer(handle: (req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>, next: () => Behaviour) => void): Promise<ModelServer> {
   const requests: RecordedRequest[] = [];
-  const server = createServer((req, res) => {
+  const behaviours: Behaviour[] = [];
+  let last: Behaviour = { kind: 'reply', text: 'ok' };
+  let aborted = 0;
+  const next = (): Behaviour => (last = behaviours.shift() ?? last);
+  const server: Server = createServer((req, res) => {
     let raw = '';
     req.on('data', (chunk: Buffer) => (raw += chunk.toString('utf8')));
     req.on('end', () => {
       const body = raw === '' ? {} : (JSON.parse(raw) as Record<string, unknown>);
       requests.push({ path: req.url ?? '', headers: req.headers, body, at: Date.now() });
       res.on('close', () => {
-        if (!res.writableFinished) state.aborted += 1;
+        if (!res.writableFinished) aborted += 1;
       });
-      handler(req, res, body);
+      handle(req, res, body, next);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
-}
-
-function closer(server: Server): () => Promise<void> {
-  return () =>
-    new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    get aborted() {
+      return aborted;
+    },
+    queue: (...b) => behaviours.push(...b),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 function pieces(text: string, size: number): string[] {
@@ -77,12 +89,8 @@ function pieces(text: string, size: number): string[] {
 }
 
 /** An OpenAI Chat Completions server: `${url}/v1/chat/completions` and `${url}/v1/models`. */
-export async function openAIServer(models: readonly string[] = ['test-model']): Promise<ModelServer> {
-  const behaviours: Behaviour[] = [];
-  const state = { aborted: 0 };
-  let last: Behaviour = { kind: 'reply', text: 'ok' };
-  const next = (): Behaviour => (last = behaviours.shift() ?? last);
-  const { server, url, requests } = await listen((req, res, body) => {
+export function openAIServer(models: readonly string[] = ['test-model']): Promise<ModelServer> {
+  return behaviourServer((req, res, body, next) => {
     if (req.url === '/v1/models') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ object: 'list', data: models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'test' })) }));
@@ -131,25 +139,12 @@ export async function openAIServer(models: readonly string[] = ['test-model']): 
     delta({}, (b.toolCalls ?? []).length > 0 ? 'tool_calls' : 'stop');
     if (b.usage !== null) send({ ...base, object: 'chat.completion.chunk', choices: [], usage: { prompt_tokens: b.usage?.input ?? 11, completion_tokens: b.usage?.output ?? 7, total_tokens: 18 } });
     res.end('data: [DONE]\n\n');
-  }, state);
-  return {
-    url,
-    requests,
-    get aborted() {
-      return state.aborted;
-    },
-    queue: (...b) => behaviours.push(...b),
-    close: closer(server),
-  };
+  });
 }
 
 /** An Ollama server: POST /api/chat (NDJSON when streaming) and GET /api/tags. */
-export async function ollamaServer(models: readonly string[] = ['llama3.2']): Promise<ModelServer> {
-  const behaviours: Behaviour[] = [];
-  const state = { aborted: 0 };
-  let last: Behaviour = { kind: 'reply', text: 'ok' };
-  const next = (): Behaviour => (last = behaviours.shift() ?? last);
-  const { server, url, requests } = await listen((req, res, body) => {
+export function ollamaServer(models: readonly string[] = ['llama3.2']): Promise<ModelServer> {
+  return behaviourServer((req, res, body, next) => {
     if (req.url === '/api/tags') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ models: models.map((name) => ({ name, model: name, modified_at: '2026-01-01T00:00:00Z', size: 1, digest: 'x', details: {} })) }));
@@ -184,14 +179,5 @@ export async function ollamaServer(models: readonly string[] = ['llama3.2']): Pr
     for (const piece of pieces(b.text ?? '', b.chunk ?? 4)) res.write(line({ content: piece }, false));
     if (toolCalls.length > 0) res.write(line({ tool_calls: toolCalls }, false));
     res.end(line({}, true, final));
-  }, state);
-  return {
-    url,
-    requests,
-    get aborted() {
-      return state.aborted;
-    },
-    queue: (...b) => behaviours.push(...b),
-    close: closer(server),
-  };
+  });
 }

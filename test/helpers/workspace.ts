@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { Engine } from '../../src/engine/engine.ts';
+import { Store } from '../../src/store/store.ts';
 import { loadWorkspace, type LoadOptions } from '../../src/engine/workspace.ts';
 import type { SessionOptions } from '../../src/bus/events.ts';
 import type { Tool } from '../../src/tools/define.ts';
@@ -56,6 +57,19 @@ export async function testEngine(
     close: () => {
       engine.close();
       ws.cleanup();
+    },
+  };
+}
+
+/** A store on a fresh database file in a temporary folder; `cleanup` closes it and removes the folder. */
+export function tempStore(): { store: Store; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'p2tui-store-'));
+  const store = new Store({ path: join(dir, 'p.db') });
+  return {
+    store,
+    cleanup: () => {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -26,6 +26,18 @@ interface Tui {
   exit: Promise<number>;
 }
 
+/** From the empty sessions list: n, the first agent (agent_alpha), the demo question, Enter. */
+async function startDemoSession(tui: Tui): Promise<void> {
+    await tui.waitFor('No sessions yet');
+    await tui.press('n');
+    await tui.waitFor('choose an agent');
+    await tui.press('\r');
+    await tui.waitFor('message to agent_alpha ›');
+    await tui.press("What's the weather in Paris and who leads the Premier League?");
+    await tui.waitFor('who leads the Premier League?');
+    await tui.press('\r');
+}
+
 const running: Tui[] = [];
 const dirs: string[] = [];
 afterEach(() => {
@@ -97,15 +109,8 @@ function start(columns: number, rows: number, extraArgs: string[] = []): Tui {
 describe('p2tui in a real terminal', () => {
   it('opens, starts a session, shows the delegation and the answer, helps, resizes, and restores the terminal on quit', async () => {
     const tui = start(120, 32);
-    await tui.waitFor('No sessions yet');
+    await startDemoSession(tui);
     expect(tui.term.buffer.active.type).toBe('alternate');
-    await tui.press('n');
-    await tui.waitFor('choose an agent');
-    await tui.press('\r');
-    await tui.waitFor('message to agent_alpha ›');
-    await tui.press("What's the weather in Paris and who leads the Premier League?");
-    await tui.waitFor('who leads the Premier League?');
-    await tui.press('\r');
     // The delegation appears in the frames pane and the stack; the answer in the conversation.
     const done = await tui.waitFor((s) => s.includes('In short:') && s.includes('session finished'));
     expect(done).toMatch(/agent_helper finished/);
@@ -132,14 +137,7 @@ describe('p2tui in a real terminal', () => {
 
   it('rewinds the demo session by keys in a real terminal: the panes follow the new branch, which runs again', async () => {
     const tui = start(120, 32);
-    await tui.waitFor('No sessions yet');
-    await tui.press('n');
-    await tui.waitFor('choose an agent');
-    await tui.press('\r');
-    await tui.waitFor('message to agent_alpha ›');
-    await tui.press("What's the weather in Paris and who leads the Premier League?");
-    await tui.waitFor('who leads the Premier League?');
-    await tui.press('\r');
+    await startDemoSession(tui);
     await tui.waitFor((s) => s.includes('In short:') && s.includes('session finished'));
     await tui.press(ESC); // leave the input
     await tui.waitFor('▌ Conversation');

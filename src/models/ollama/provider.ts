@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { ChatResponse, Message, Ollama } from 'ollama';
 import { ProviderError } from '../../core/errors.ts';
 import { estimateTokens, type ChatMessage, type CompleteOptions, type ModelProvider, type ModelRequest, type ModelResponse, type ToolCallRequest } from '../provider.ts';
-import { attemptTimeout, httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
+import { httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
+import { callWithRetries } from '../http/call.ts';
 import { RequestRateLimiter } from '../http/rate-limit.ts';
-import { DEFAULT_RETRY, attemptSignal, withRetries, type RetryPolicy } from '../http/retry.ts';
+import type { RetryPolicy } from '../http/retry.ts';
 
 export interface OllamaProviderOptions {
   readonly id: string;
@@ -38,20 +39,11 @@ export class OllamaProvider implements ModelProvider {
   }
 
   complete(request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
-    return withRetries(
-      async () => {
-        await this.limiter?.acquire(options.signal);
-        const attempt = attemptSignal(options.signal, options.attemptTimeoutMs);
-        try {
-          return await this.attempt(request, { ...options, signal: attempt.signal });
-        } catch (error) {
-          if (attempt.timedOut()) throw attemptTimeout(options.attemptTimeoutMs!, this.failure);
-          throw this.translate(error, options.signal);
-        } finally {
-          attempt.dispose();
-        }
-      },
-      { policy: this.options.retry ?? DEFAULT_RETRY, signal: options.signal, ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry }) },
+    return callWithRetries(
+      options,
+      { retry: this.options.retry, limiter: this.limiter, failure: this.failure },
+      (signal) => this.attempt(request, { ...options, signal }),
+      (error) => this.translate(error, options.signal),
     );
   }
 

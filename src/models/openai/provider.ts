@@ -4,9 +4,10 @@ import type { APIError } from 'openai';
 import { randomUUID } from 'node:crypto';
 import { ProviderError } from '../../core/errors.ts';
 import { estimateTokens, type ChatMessage, type CompleteOptions, type ModelProvider, type ModelRequest, type ModelResponse, type ToolCallRequest } from '../provider.ts';
-import { attemptTimeout, httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
+import { httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
+import { callWithRetries } from '../http/call.ts';
 import { RequestRateLimiter } from '../http/rate-limit.ts';
-import { DEFAULT_RETRY, attemptSignal, parseRetryAfter, withRetries, type RetryPolicy } from '../http/retry.ts';
+import { parseRetryAfter, type RetryPolicy } from '../http/retry.ts';
 
 type Params = OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming;
 type MessageParam = OpenAI.Chat.Completions.ChatCompletionMessageParam;
@@ -62,24 +63,13 @@ export class OpenAIProvider implements ModelProvider {
     return this.sdk;
   }
 
-  complete(request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
-    return withRetries(
-      async () => {
-        await this.limiter?.acquire(options.signal);
-        const sdk = await this.load();
-        const attempt = attemptSignal(options.signal, options.attemptTimeoutMs);
-        try {
-          return this.options.stream === false
-            ? await this.once(sdk.client, request, attempt.signal)
-            : await this.streamed(sdk.client, request, { ...options, signal: attempt.signal });
-        } catch (error) {
-          if (attempt.timedOut()) throw attemptTimeout(options.attemptTimeoutMs!, this.failure);
-          throw this.translate(sdk.module, error, options.signal);
-        } finally {
-          attempt.dispose();
-        }
-      },
-      { policy: this.options.retry ?? DEFAULT_RETRY, signal: options.signal, ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry }) },
+  async complete(request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
+    const sdk = await this.load();
+    return callWithRetries(
+      options,
+      { retry: this.options.retry, limiter: this.limiter, failure: this.failure },
+      (signal) => (this.options.stream === false ? this.once(sdk.client, request, signal) : this.streamed(sdk.client, request, { ...options, signal })),
+      (error) => this.translate(sdk.module, error, options.signal),
     );
   }
 
