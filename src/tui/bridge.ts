@@ -3,6 +3,7 @@ import { isP2Error, messageOf } from '../core/errors.ts';
 import { processIsAlive, type Engine } from '../engine/engine.ts';
 import type { SessionRuntime } from '../engine/session.ts';
 import { SessionProjection } from './projection.ts';
+import { UserError } from '../core/errors.ts';
 import { branchSummaries, describeOverrides } from '../engine/branching.ts';
 import { diffBranches } from '../commands/branch-diff.ts';
 import { artifactLines, comparableArtifacts } from '../commands/artifact-commands.ts';
@@ -243,6 +244,26 @@ export class TuiBridge {
       this.report(error);
       return undefined;
     }
+  }
+
+  /** Forks at a step with the overrides of the fork form (empty fields change nothing) and checks the branch out. */
+  forkWith(atSeq: number, step: string, agent: string, values: readonly string[]): void {
+    const id = this.store.get().open?.id;
+    if (id === undefined) return;
+    const [model = '', temperature = '', system = '', label = ''] = values.map((v) => v.trim());
+    void this.actAsync(async () => {
+      if (model !== '' && !/^[^/\s]+\/\S+$/.test(model)) throw new UserError('E_USAGE', `model '${model}' is not of the form provider/name`, { hint: 'For example scripted/default or openai/gpt-4o-mini.' });
+      const t = temperature === '' ? undefined : Number(temperature);
+      if (t !== undefined && (!Number.isFinite(t) || t < 0 || t > 2)) throw new UserError('E_USAGE', `temperature '${temperature}' is not a number from 0 to 2`);
+      const overrides = {
+        ...(model === '' ? {} : { model }),
+        ...(t === undefined ? {} : { temperature: t }),
+        ...(system === '' ? {} : { personas: { [agent]: { system } } }),
+      };
+      const made = await this.engine.fork(id, { atSeq, label: label === '' ? `fork at ${step}` : label, overrides, createdBy: 'tui', checkout: true });
+      this.store.set((s) => notify(s, `forked at ${step} with ${describeOverrides(made.branch.overrides) || 'no changes'}: branch ${made.branch.id} checked out, p continues it`));
+      this.refreshSessions();
+    });
   }
 
   /** Checks a branch of the open session out; the panels follow it. */

@@ -26,7 +26,7 @@ import type { TuiStore } from './store.ts';
  * The TUI's command registry. Every key binding, status-bar hint, line of the `?` help and entry of the `:` palette
  * comes from this one list, so they cannot disagree.
  */
-export type Scope = 'global' | 'sessions' | 'session' | 'scroll' | PaneId | 'input' | 'help' | 'palette' | 'agents' | 'confirm' | 'rewind' | 'branches' | 'artifacts' | 'diff';
+export type Scope = 'global' | 'sessions' | 'session' | 'scroll' | PaneId | 'input' | 'help' | 'palette' | 'agents' | 'confirm' | 'rewind' | 'fork-form' | 'branches' | 'artifacts' | 'diff';
 
 export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   global: 'Everywhere',
@@ -43,6 +43,7 @@ export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   agents: 'Choosing an agent',
   confirm: 'Confirmation',
   rewind: 'Rewinding to a step',
+  'fork-form': 'Forking with other settings',
   branches: 'Branches',
   artifacts: 'Artifacts',
   diff: 'Comparing',
@@ -250,7 +251,42 @@ export const COMMANDS: readonly TuiCommand[] = [
   { id: 'rewind-bottom', title: 'last step', keys: ['G', 'end'], scope: 'rewind', run: (a) => set(a, (s) => moveRewind(s, Infinity)) },
   { id: 'rewind-here', title: 'rewind here (fork and check out)', keys: ['enter'], scope: 'rewind', hint: 0, run: (a, s) => forkAtCursor(a, s, true) },
   { id: 'rewind-fork', title: 'fork here (keep this branch checked out)', keys: ['f'], scope: 'rewind', hint: 1, run: (a, s) => forkAtCursor(a, s, false) },
-  { id: 'rewind-close', title: 'close', keys: ['escape', 'q'], scope: 'rewind', hint: 2, run: (a) => set(a, (s) => setOverlay(s, null)) },
+  {
+    id: 'rewind-form',
+    title: 'fork here with another model, temperature or system prompt',
+    keys: ['o'],
+    scope: 'rewind',
+    hint: 2,
+    run: (a, s) => {
+      if (s.overlay?.kind !== 'rewind') return;
+      const conv = s.open?.conversations.get(s.overlay.conversation);
+      const entry = conv?.entries[s.overlay.cursor];
+      if (conv === undefined || entry === undefined) return;
+      set(a, (x) => setOverlay(x, { kind: 'fork-form', atSeq: entry.seq, step: `${conv.agent} #${s.overlay?.kind === 'rewind' ? s.overlay.cursor : 0}`, agent: conv.agent, values: ['', '', '', ''], field: 0, cursor: 0 }));
+    },
+  },
+  { id: 'rewind-close', title: 'close', keys: ['escape', 'q'], scope: 'rewind', hint: 3, run: (a) => set(a, (s) => setOverlay(s, null)) },
+
+  { id: 'form-next', title: 'next field', keys: ['tab', 'down'], scope: 'fork-form', hint: 1, run: (a) => set(a, (s) => moveFormField(s, 1)) },
+  { id: 'form-previous', title: 'previous field', keys: ['shift-tab', 'up'], scope: 'fork-form', run: (a) => set(a, (s) => moveFormField(s, -1)) },
+  {
+    id: 'form-submit',
+    title: 'fork and check out',
+    keys: ['enter'],
+    scope: 'fork-form',
+    hint: 0,
+    run: (a, s) => {
+      if (s.overlay?.kind !== 'fork-form') return;
+      const form = s.overlay;
+      set(a, (x) => setOverlay(x, null));
+      a.bridge.forkWith(form.atSeq, form.step, form.agent, form.values);
+    },
+  },
+  { id: 'form-cancel', title: 'cancel', keys: ['escape'], scope: 'fork-form', hint: 2, run: (a) => set(a, (s) => setOverlay(s, null)) },
+  { id: 'form-back', title: 'delete back', keys: ['backspace'], scope: 'fork-form', run: (a) => editForm(a, deleteBack) },
+  { id: 'form-left', title: 'cursor left', keys: ['left'], scope: 'fork-form', run: (a) => editForm(a, (i) => moveCursor(i, -1)) },
+  { id: 'form-right', title: 'cursor right', keys: ['right'], scope: 'fork-form', run: (a) => editForm(a, (i) => moveCursor(i, 1)) },
+  { id: 'form-clear', title: 'clear the field', keys: ['ctrl-u'], scope: 'fork-form', run: (a) => editForm(a, () => ({ text: '', cursor: 0 })) },
 
   { id: 'branches-down', title: 'next branch', keys: ['j', 'down'], scope: 'branches', run: (a) => set(a, (s) => moveBranches(s, 1)) },
   { id: 'branches-up', title: 'previous branch', keys: ['k', 'up'], scope: 'branches', run: (a) => set(a, (s) => moveBranches(s, -1)) },
@@ -396,6 +432,20 @@ function scrollDiff(s: TuiState, a: TuiActions, move: number | 'page' | '-page' 
   return setOverlay(s, { ...s.overlay, scroll });
 }
 
+const editForm = (a: TuiActions, edit: (i: TextInput) => TextInput): void =>
+  set(a, (s) => {
+    if (s.overlay?.kind !== 'fork-form') return s;
+    const form = s.overlay;
+    const next = edit({ text: form.values[form.field] ?? '', cursor: form.cursor });
+    return setOverlay(s, { ...form, values: form.values.map((v, i) => (i === form.field ? next.text : v)), cursor: next.cursor });
+  });
+
+function moveFormField(s: TuiState, move: number): TuiState {
+  if (s.overlay?.kind !== 'fork-form') return s;
+  const field = (s.overlay.field + move + s.overlay.values.length) % s.overlay.values.length;
+  return setOverlay(s, { ...s.overlay, field, cursor: (s.overlay.values[field] ?? '').length });
+}
+
 function moveArtifacts(s: TuiState, move: number): TuiState {
   if (s.overlay?.kind !== 'artifacts') return s;
   return setOverlay(s, { ...s.overlay, cursor: Math.min(Math.max(0, s.overlay.items.length - 1), Math.max(0, s.overlay.cursor + move)) });
@@ -458,7 +508,7 @@ export function activeScopes(s: TuiState): Scope[] {
 }
 
 /** Text-entry scopes take typed characters that no command claims. */
-const TEXT_SCOPES: readonly Scope[] = ['input', 'palette'];
+const TEXT_SCOPES: readonly Scope[] = ['input', 'palette', 'fork-form'];
 
 /** Handles one key input: each key name goes to the first command of the active scopes that binds it. */
 export function dispatch(a: TuiActions, input: KeyInput): void {
@@ -469,6 +519,7 @@ export function dispatch(a: TuiActions, input: KeyInput): void {
   if (texting && input.text !== undefined) {
     // A text field takes what is typed (a paste stays one insertion); special keys still run commands.
     if (scopes[0] === 'palette') editPalette(a, (i) => insertText(i, input.text!));
+    else if (scopes[0] === 'fork-form') editForm(a, (i) => insertText(i, input.text!));
     else editInput(a, (i) => insertText(i, input.text!));
     return;
   }

@@ -111,6 +111,11 @@ export class SessionProjection {
         this.model = event.payload.options.model ?? null;
         this.infoVersion += 1;
         return;
+      case 'branch.checkout':
+        // The header names the checked-out branch.
+        this.branch = event.payload.branch;
+        this.infoVersion += 1;
+        return;
       case 'session.status':
         this.status = event.payload.status;
         this.statusReason = event.payload.reason ?? null;

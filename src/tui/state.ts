@@ -18,6 +18,16 @@ export type Overlay =
   | { readonly kind: 'agents'; readonly cursor: number }
   /** Steps of one conversation to rewind to (or fork at). */
   | { readonly kind: 'rewind'; readonly conversation: string; readonly cursor: number }
+  /** Fork at a step with overrides: one text field each for model, temperature, the agent's system prompt, label. */
+  | {
+      readonly kind: 'fork-form';
+      readonly atSeq: number;
+      readonly step: string;
+      readonly agent: string;
+      readonly values: readonly string[];
+      readonly field: number;
+      readonly cursor: number;
+    }
   /** The session's branches as a tree, to check one out. */
   | { readonly kind: 'branches'; readonly cursor: number; readonly items: readonly BranchItem[] }
   /** Artifacts (and entries) of the session, to compare two: mark one, then d on another. */

@@ -292,4 +292,25 @@ describe('the TUI', () => {
     expect(frame).toContain('they diverge in content');
     expect(frame).toMatch(/3 \* 3 = 9\.?/);
   });
+
+  it('forks at a step with another temperature and system prompt from a small form (r, o)', async () => {
+    const h = await open();
+    await startSession(h, 1, 'Calculate 3 * 3');
+    await h.screen.waitFor('session finished');
+    await h.screen.press(KEYS.escape, 'r');
+    await h.screen.waitFor('Rewind agent_beta');
+    await h.screen.press('g', 'o');
+    await h.screen.waitFor('Fork with other settings');
+    // model: empty; temperature: 0.9; system prompt: a new one; label: hot.
+    await h.screen.press(KEYS.tab, '0.9', KEYS.tab, 'You are {{id}}, brief.', KEYS.tab, 'hot');
+    let frame = await h.screen.waitFor(/label\s+hot/);
+    expect(frame).toMatch(/temperature\s+0\.9/);
+    await h.screen.press(KEYS.enter);
+    frame = await h.screen.waitFor('forked at agent_beta #0 with temperature=0.9 system(agent_be');
+    const session = h.engine.store.sessions.resolve('last');
+    // The header follows the checked-out branch.
+    expect(frame.split('\n')[0]).toContain(`branch ${session.headBranch}`);
+    const branch = h.engine.store.sessions.branch(session.headBranch)!;
+    expect(branch).toMatchObject({ label: 'hot', overrides: { temperature: 0.9, personas: { agent_beta: { system: 'You are {{id}}, brief.' } } } });
+  });
 });

@@ -22,6 +22,7 @@ export function OverlayView({ width, height }: { width: number; height: number }
   if (kind === 'branches') return <BranchesOverlay width={width} height={height} />;
   if (kind === 'diff') return <DiffOverlay width={width} height={height} />;
   if (kind === 'artifacts') return <ArtifactsOverlay width={width} height={height} />;
+  if (kind === 'fork-form') return <ForkFormOverlay width={width} height={height} />;
   return null;
 }
 
@@ -129,6 +130,26 @@ function BranchesOverlay({ width, height }: { width: number; height: number }) {
     ];
   });
   return <Frame title="Branches (* checked out): Enter checks one out" lines={lines} width={width} height={height} scroll={follow(overlay.cursor, lines.length, height - 2)} />;
+}
+
+const FORM_FIELDS = ['model', 'temperature', 'system prompt', 'label'] as const;
+
+function ForkFormOverlay({ width, height }: { width: number; height: number }) {
+  const form = useTui((s) => (s.overlay?.kind === 'fork-form' ? s.overlay : undefined));
+  if (form === undefined) return null;
+  const hints = ['provider/name, e.g. scripted/default (empty: unchanged)', '0 to 2 (empty: unchanged)', `for ${form.agent}; {{id}} and {{description}} work as in persona files (empty: unchanged)`, `a name for the branch (empty: fork at ${form.step})`];
+  const lines: Line[] = [[seg(`Fork at ${form.step} and check the new branch out, with:`, { bold: true })], []];
+  FORM_FIELDS.forEach((name, i) => {
+    const value = form.values[i] ?? '';
+    const active = i === form.field;
+    const label = seg(`${active ? '›' : ' '} ${name.padEnd(14)}`, { bold: active });
+    const field: Line = active
+      ? [label, seg(value.slice(0, form.cursor)), seg(value[form.cursor] ?? ' ', { inverse: true }), seg(value.slice(form.cursor + 1))]
+      : [label, seg(value === '' ? '—' : value, { dim: value === '' })];
+    lines.push(field, [seg(`                ${hints[i]}`, { dim: true })]);
+  });
+  lines.push([], [seg('Tab next field · Enter fork · Esc cancel', { dim: true })]);
+  return <Frame title="Fork with other settings" lines={lines} width={width} height={Math.min(height, lines.length + 2)} />;
 }
 
 function ArtifactsOverlay({ width, height }: { width: number; height: number }) {
