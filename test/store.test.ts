@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Store } from '../src/store/store.ts';
-import { LATEST_SCHEMA_VERSION } from '../src/store/migrations.ts';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../src/store/migrations.ts';
+import { APPLICATION_ID } from '../src/store/database.ts';
 import { StoreError } from '../src/core/errors.ts';
 import type { StoredEvent } from '../src/bus/events.ts';
 
@@ -167,5 +168,23 @@ describe('store', () => {
     expect(again.log.lastSeq()).toBe(6001);
     expect((again.log.read(6000, {}, 10)[0]!.payload as { text: string }).text).toBe('last');
     again.close();
+  });
+
+  it('migrates a version 1 database to the latest, keeping branches whose segments are rows', () => {
+    const path = tempDb();
+    const raw = new Database(path);
+    raw.exec(MIGRATIONS[0]!.sql);
+    raw.pragma('user_version = 1');
+    raw.pragma(`application_id = ${APPLICATION_ID}`);
+    raw.prepare("INSERT INTO branches (id, session_id, parent_id, fork_seq, label, overrides, created_by, created_at) VALUES ('b_old', 's', 'b_main', 5, NULL, '{}', 'test', 0)").run();
+    raw.prepare("INSERT INTO branch_segments (branch_id, ancestor_id, max_seq) VALUES ('b_old', 'b_main', 5)").run();
+    raw.close();
+    const store = new Store({ path });
+    expect(Number(store.db.pragma('user_version', { simple: true }))).toBe(LATEST_SCHEMA_VERSION);
+    expect(store.sessions.segments('b_old')).toEqual([
+      { branch: 'b_old', maxSeq: Infinity },
+      { branch: 'b_main', maxSeq: 5 },
+    ]);
+    store.close();
   });
 });

@@ -72,6 +72,9 @@ export interface Fork {
 
 /** Resolves a branch of a session by id, unique id prefix or label. */
 export function resolveBranch(store: Store, session: SessionRow, ref: string): BranchRow {
+  // An exact id is one lookup (forks name their source this way); labels and prefixes need the list.
+  const byId = store.sessions.branch(ref);
+  if (byId !== undefined && byId.session === session.id) return byId;
   const branches = store.sessions.branches(session.id);
   const exact = branches.find((b) => b.id === ref) ?? branches.filter((b) => b.label === ref).at(-1);
   if (exact !== undefined) return exact;

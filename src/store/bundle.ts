@@ -103,7 +103,10 @@ export function importSession(store: Store, bundle: SessionBundle): { session: s
       return best;
     };
     insert('sessions', { ...bundle.session, status: bundle.session['status'] === 'running' ? 'paused' : bundle.session['status'] });
-    for (const b of bundle.branches) insert('branches', { ...b, fork_seq: mapSeq(b['fork_seq']) });
+    for (const b of bundle.branches) {
+      const segments = typeof b['segments'] === 'string' ? (JSON.parse(b['segments']) as { branch: string; maxSeq: number }[]).map((s) => ({ branch: s.branch, maxSeq: mapSeq(s.maxSeq) })) : null;
+      insert('branches', { ...b, fork_seq: mapSeq(b['fork_seq']), ...(segments === null ? {} : { segments: JSON.stringify(segments) }) });
+    }
     for (const s of bundle.segments) insert('branch_segments', { ...s, max_seq: mapSeq(s['max_seq']) });
     for (const c of bundle.conversations) insert('conversations', c);
     for (const h of bundle.heads) insert('heads', { ...h, head_seq: mapSeq(h['head_seq']) });

@@ -193,6 +193,15 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: "a branch's ancestor segments as one JSON value in its row (a fork writes one row, however deep)",
+    sql: `
+      -- [{"branch": ancestor id, "maxSeq": n}, …], newest ancestor first; NULL for branches made before version 2,
+      -- whose segments are rows of branch_segments.
+      ALTER TABLE branches ADD COLUMN segments TEXT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

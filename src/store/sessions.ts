@@ -72,6 +72,7 @@ export class SessionRepository {
   private readonly selectSession: Statement;
   private readonly updateStatus: Statement;
   private readonly insertBranch: Statement;
+  private readonly segmentCache = new Map<string, readonly BranchSegment[]>();
   private readonly selectBranch: Statement;
   private readonly selectSegments: Statement;
   private readonly insertSegment: Statement;
@@ -92,8 +93,8 @@ export class SessionRepository {
     this.selectSession = db.prepare('SELECT * FROM sessions WHERE id = ?');
     this.updateStatus = db.prepare('UPDATE sessions SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?');
     this.insertBranch = db.prepare(
-      `INSERT INTO branches (id, session_id, parent_id, fork_seq, label, overrides, created_by, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO branches (id, session_id, parent_id, fork_seq, label, overrides, created_by, created_at, segments)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.selectBranch = db.prepare('SELECT * FROM branches WHERE id = ?');
     this.selectSegments = db.prepare('SELECT ancestor_id, max_seq FROM branch_segments WHERE branch_id = ?');
@@ -183,8 +184,10 @@ export class SessionRepository {
   }
 
   createBranch(row: BranchRow, segments: readonly BranchSegment[]): void {
-    this.insertBranch.run(row.id, row.session, row.parent, row.forkSeq, row.label, JSON.stringify(row.overrides), row.createdBy, row.createdAt);
-    for (const s of segments) this.insertSegment.run(row.id, s.branch, s.maxSeq);
+    // One row whatever the depth: the ancestors' segments go in as one JSON value.
+    const stored = segments.map((s) => ({ branch: s.branch, maxSeq: s.maxSeq }));
+    this.insertBranch.run(row.id, row.session, row.parent, row.forkSeq, row.label, JSON.stringify(row.overrides), row.createdBy, row.createdAt, JSON.stringify(stored));
+    this.segmentCache.set(row.id, stored);
   }
 
   branch(id: string): BranchRow | undefined {
@@ -206,10 +209,16 @@ export class SessionRepository {
 
   /** The segments that make up a branch's visible history: its own entries, then each ancestor's prefix. */
   segments(branchId: string): BranchSegment[] {
-    const ancestors = (this.selectSegments.all(branchId) as { ancestor_id: string; max_seq: number }[]).map((r) => ({
-      branch: r.ancestor_id,
-      maxSeq: r.max_seq,
-    }));
+    let ancestors = this.segmentCache.get(branchId);
+    if (ancestors === undefined) {
+      // Branches never change once made, so their segments are read once per process.
+      const json = (this.db.prepare('SELECT segments FROM branches WHERE id = ?').get(branchId) as { segments: string | null } | undefined)?.segments;
+      ancestors =
+        json === null || json === undefined
+          ? (this.selectSegments.all(branchId) as { ancestor_id: string; max_seq: number }[]).map((r) => ({ branch: r.ancestor_id, maxSeq: r.max_seq }))
+          : (JSON.parse(json) as BranchSegment[]);
+      this.segmentCache.set(branchId, ancestors);
+    }
     return [{ branch: branchId, maxSeq: Infinity }, ...ancestors];
   }
 
