@@ -174,8 +174,9 @@ describe('fork, rewind and checkout in sessions', () => {
     expect(refunded).toEqual([{ amount: 5, key }]);
     await expect(t.engine.compensate(run.id, key, 'test')).rejects.toThrow(/compensated already/);
     expect(refunded).toHaveLength(1);
+    // Claimed before it ran, then its outcome: a second request sees either and refuses.
     const events = t.engine.store.log.read(0, { session: run.id, types: ['effect.compensated'] });
-    expect(events.map((e) => e.payload)).toEqual([expect.objectContaining({ key, tool: 'pay', status: 'ok', by: 'test' })]);
+    expect(events.map((e) => e.payload)).toEqual([expect.objectContaining({ key, status: 'started' }), expect.objectContaining({ key, tool: 'pay', status: 'ok', by: 'test' })]);
     await expect(t.engine.compensate(run.id, 'e_nope', 'test')).rejects.toThrow(/no call with key/);
   });
 
@@ -233,6 +234,32 @@ describe('fork, rewind and checkout in sessions', () => {
     const calls = t.engine.store.calls.modelCalls({ session: run.id });
     expect((calls.at(-1)!.request.params as { temperature: number }).temperature).toBe(0.7);
     expect(calls.at(-1)!.branch).toBe(fork.branch.id);
+  });
+
+  it('never cuts a model response in two, keeps a parent branch\'s overrides, and writes nothing when the checkout is refused', async () => {
+    const { hostname } = await import('node:os');
+    const t = await testEngine([{ id: 'w', description: 'W.', script: [{ when: '.', steps: [{ reply: 'one' }] }] }]);
+    engines.push(t);
+    const run = t.engine.start({ agent: 'w', message: 'hi', source: 'api', options: t.options() });
+    await run.idle();
+    const entries = readSession(t.engine.store, run.id).entries;
+    expect(entries.map((e) => e.kind)).toEqual(['user_message', 'assistant_message', 'finished']);
+    // A cut at the reply's text moves to the end of that response: the branch is finished, not stuck deciding.
+    const fork = await t.engine.fork(run.id, { atSeq: entries[1]!.seq, overrides: { temperature: 1.5 }, createdBy: 'test', checkout: true });
+    expect(fork.branch.forkSeq).toBe(entries[2]!.seq);
+    expect(t.engine.store.sessions.resolve(run.id).status).toBe('finished');
+    // A fork of that branch keeps its temperature unless it says otherwise.
+    const child = await t.engine.fork(run.id, { overrides: { model: 'scripted/slow' }, createdBy: 'test' });
+    expect(child.branch.overrides).toEqual({ temperature: 1.5, model: 'scripted/slow' });
+    // Another live process drives the session: a fork to check out is refused before anything is written.
+    const count = t.engine.store.sessions.branches(run.id).length;
+    t.engine.store.write(() =>
+      t.engine.store.db
+        .prepare('INSERT OR REPLACE INTO leases (session_id, owner, host, pid, acquired_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(run.id, 'other', hostname(), process.ppid, Date.now(), Date.now(), Date.now() + 60_000),
+    );
+    await expect(t.engine.fork(run.id, { createdBy: 'test', checkout: true })).rejects.toThrow(/being driven by pid/);
+    expect(t.engine.store.sessions.branches(run.id)).toHaveLength(count);
   });
 
   it('a fork with overrides runs its steps with another temperature, leaving the session options alone', async () => {
@@ -305,7 +332,7 @@ describe('diffs of branches and artifacts', () => {
     expect(json.divergesAt).toMatch(/^agent_helper at #\d+$/);
     expect(json.answers.b).toContain('Paris');
     const text = p2tui(['session', 'diff', id, 'main']);
-    expect(text.stdout).toMatch(/^\+#\d+ user_message weather in Paris$/m);
+    expect(text.stdout).toMatch(/^\+user_message weather in Paris$/m);
 
     // Two JSON artifacts that differ in one value and in key order.
     const s = new Store({ path: db });

@@ -60,7 +60,7 @@ export interface OtherPayloads {
   /** A fork: a new timeline of the session that sees the parent's history up to forkSeq. */
   'branch.created': { branch: string; parent: string; forkSeq: number; label: string | null; overrides: { model?: string; temperature?: number } };
   /** An effectful call's effect was undone by its tool's compensating action, on the user's request. */
-  'effect.compensated': { key: string; tool: string; status: 'ok' | 'error'; output?: unknown; error?: string; by: string };
+  'effect.compensated': { key: string; tool: string; status: 'started' | 'ok' | 'error'; output?: unknown; error?: string; by: string };
   /** The checked-out branch changed (what readers show and a resume drives). */
   'branch.checkout': { branch: string; previous: string };
   /**

@@ -136,11 +136,13 @@ const diff: Command = {
     const json = a.mime.includes('json') && b.mime.includes('json');
     const left = splitLines(normalizeForDiff(a.data.toString('utf8'), json));
     const right = splitLines(normalizeForDiff(b.data.toString('utf8'), json));
-    const lines = renderDiff(input, ctx.output.color, left, right);
-    if (ctx.output.json) return { exitCode: lines.length === 0 ? EXIT.ok : EXIT.failed, json: { same: lines.length === 0, diff: lines } };
-    if (lines.length === 0) ctx.output.line('identical');
+    const ops = diffSequences(left, right);
+    const same = ops.every((op) => op.kind === 'same');
+    const lines = same ? [] : renderOps(input, ctx.output.color, ops);
+    if (ctx.output.json) return { exitCode: same ? EXIT.ok : EXIT.failed, json: { same, diff: lines } };
+    if (same) ctx.output.line('identical');
     for (const line of lines) ctx.output.line(line);
-    return { exitCode: lines.length === 0 ? EXIT.ok : EXIT.failed };
+    return { exitCode: same ? EXIT.ok : EXIT.failed };
   },
 };
 

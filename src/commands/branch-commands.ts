@@ -115,7 +115,9 @@ const fork: Command = {
     const at = input.options['at'] as number | undefined;
     const step = input.options['step'] as number | undefined;
     if (at !== undefined && step !== undefined) throw new UserError('E_USAGE', 'give --at or --step, not both');
-    const atSeq = step !== undefined ? seqOfStep(engine.store, session, step, input.options['conversation'] as string | undefined) : at;
+    const from = typeof input.options['from'] === 'string' ? resolveBranch(engine.store, session, input.options['from']).id : session.headBranch;
+    // Steps are counted on the branch being forked.
+    const atSeq = step !== undefined ? seqOfStep(engine.store, session, step, input.options['conversation'] as string | undefined, from) : at;
     const made = await engine.fork(session.id, {
       ...(typeof input.options['from'] === 'string' ? { from: input.options['from'] } : {}),
       ...(atSeq === undefined ? {} : { atSeq }),

@@ -21,7 +21,8 @@ function branchLines(store: Store, session: SessionRow, branch: string): { paths
     const own = lines.get(path)!;
     // Conversation ids differ between branches (a fork's delegations start new conversations): shown as paths.
     const text = describeEntry(e).replace(/\s+/g, ' ').replace(/\bc_[0-9a-z]{10}\b/g, (id) => rows.get(id)?.path ?? id);
-    own.push(`#${own.length} ${e.kind} ${text}`);
+    // No step number in the compared text: one extra entry must not make every later one differ.
+    own.push(`${e.kind} ${text}`);
     if (e.conversation === session.rootConversation) {
       if (e.kind === 'assistant_message') lastText = e.payload.text;
       if (e.kind === 'finished') answer = lastText;

@@ -120,6 +120,7 @@ export class EventText {
       case 'branch.checkout':
         return [paint(c, 'gray', `checked out branch ${event.payload.branch} (was ${event.payload.previous})`)];
       case 'effect.compensated':
+        if (event.payload.status === 'started') return [paint(c, 'gray', `compensating ${event.payload.tool} ${event.payload.key}…`)];
         return [paint(c, event.payload.status === 'ok' ? 'yellow' : 'red', `${event.payload.tool} ${event.payload.key} compensated${event.payload.status === 'ok' ? '' : ` — failed: ${event.payload.error ?? ''}`}`)];
       case 'entry':
         break;

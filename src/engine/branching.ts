@@ -99,11 +99,13 @@ export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec, co
   const sourceSegments = store.sessions.segments(source.id);
   // Index lookups only: a fork costs the same whatever the length of the history before it.
   const newest = store.log.newestVisibleSeq(session.id, sourceSegments);
-  const atSeq = spec.atSeq ?? newest;
-  if (!Number.isInteger(atSeq) || atSeq < 1 || store.log.newestVisibleSeq(session.id, sourceSegments.map((s) => ({ branch: s.branch, maxSeq: Math.min(s.maxSeq, atSeq) }))) === 0) {
-    throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${atSeq}: it has no entry at or before it`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
+  const requested = spec.atSeq ?? newest;
+  if (!Number.isInteger(requested) || requested < 1 || store.log.newestVisibleSeq(session.id, sourceSegments.map((s) => ({ branch: s.branch, maxSeq: Math.min(s.maxSeq, requested) }))) === 0) {
+    throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${requested}: it has no entry at or before it`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
   }
-  if (atSeq > newest) throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${atSeq}: its newest entry is seq ${newest}`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
+  if (requested > newest) throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${requested}: its newest entry is seq ${newest}`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
+  const after = store.log.visibleEntriesAfter(session.id, sourceSegments, requested);
+  const atSeq = endOfResponse(store, session.id, sourceSegments, requested, after);
   // The source itself up to the fork point, then its ancestors, each cut at the fork point too.
   const segments: BranchSegment[] = sourceSegments.map((s) => ({ branch: s.branch, maxSeq: Math.min(s.maxSeq, atSeq) }));
   const branch: BranchRow = {
@@ -112,15 +114,15 @@ export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec, co
     parent: source.id,
     forkSeq: atSeq,
     label: spec.label ?? null,
-    overrides: { ...(spec.overrides ?? {}) },
+    // A branch of a branch keeps its parent's settings, with the fork's own on top.
+    overrides: mergeOverrides(source.overrides as BranchOverrides, spec.overrides ?? {}) as Record<string, unknown>,
     createdBy: spec.createdBy,
     createdAt: spec.now,
   };
   store.sessions.createBranch(branch, segments);
   // Only what came after the fork point is read (a rewind of a few steps reads a few entries).
-  const effects = store.log
-    .visibleEntriesAfter(session.id, sourceSegments, atSeq)
-    .filter((e) => e.kind === 'tool_call' && e.payload.effect === 'effectful')
+  const effects = after
+    .filter((e) => e.seq > atSeq && e.kind === 'tool_call' && e.payload.effect === 'effectful')
     .flatMap((e) => {
       if (e.kind !== 'tool_call') return [];
       const intent = store.calls.intent(e.payload.key);
@@ -129,10 +131,36 @@ export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec, co
   return { branch, effects };
 }
 
-/** The seq of a conversation's entry by its position in `session stack` (0-based), for rewinding by step. */
-export function seqOfStep(store: Store, session: SessionRow, step: number, conversation?: string): number {
-  const entries = branchEntries(store, session.id, session.headBranch);
-  const rows = store.sessions.conversations(session.id);
+/** Overrides of a parent branch with a fork's on top (per agent for personas). */
+export function mergeOverrides(parent: BranchOverrides, own: BranchOverrides): BranchOverrides {
+  const personas: Record<string, PersonaOverride> = { ...(parent.personas ?? {}) };
+  for (const [agent, o] of Object.entries(own.personas ?? {})) personas[agent] = { ...personas[agent], ...o };
+  return {
+    ...(parent.model === undefined ? {} : { model: parent.model }),
+    ...(parent.temperature === undefined ? {} : { temperature: parent.temperature }),
+    ...(own.model === undefined ? {} : { model: own.model }),
+    ...(own.temperature === undefined ? {} : { temperature: own.temperature }),
+    ...(Object.keys(personas).length === 0 ? {} : { personas }),
+  };
+}
+
+/**
+ * A cut in the middle of one model response (after its text, between its calls) would leave the conversation
+ * deciding with nobody to finish the response: the cut moves to the end of that response (its `waiting`,
+ * `finished` or `failed` entry), which the same commit wrote.
+ */
+function endOfResponse(store: Store, session: string, segments: readonly BranchSegment[], atSeq: number, after: readonly Entry[]): number {
+  const at = store.log.visibleEntriesAfter(session, segments, atSeq - 1)[0];
+  if (at === undefined || at.seq !== atSeq || !['assistant_message', 'tool_call', 'agent_call', 'user_input_request'].includes(at.kind)) return atSeq;
+  const end = after.find((e) => e.conversation === at.conversation && (e.kind === 'waiting' || e.kind === 'finished' || e.kind === 'failed'));
+  return end?.seq ?? atSeq;
+}
+
+/** The seq of a conversation's entry by its position in `session stack` (0-based) on a branch, for rewinding by step. */
+export function seqOfStep(store: Store, session: SessionRow, step: number, conversation?: string, branch: string = session.headBranch): number {
+  const entries = branchEntries(store, session.id, branch);
+  const visible = new Set(entries.map((e) => e.conversation));
+  const rows = store.sessions.conversations(session.id).filter((r) => visible.has(r.id));
   const target =
     conversation === undefined
       ? rows.find((r) => r.id === session.rootConversation)

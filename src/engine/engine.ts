@@ -167,6 +167,8 @@ export class Engine {
   async fork(sessionId: string, spec: Omit<ForkSpec, 'now'> & { checkout?: boolean }): Promise<Fork> {
     const session = this.store.sessions.resolve(sessionId);
     const now = this.ctx.clock.now();
+    // Refused before anything is written: a fork to check out of a session another process drives.
+    if (spec.checkout === true) this.assertNotDrivenElsewhere(session.id);
     if (spec.overrides?.model !== undefined) this.workspace.providers.resolve(spec.overrides.model);
     // Forking the head of a session this process drives, to go on from there (another model, say): the live runtime
     // switches to the new branch in the same transaction, with no replay of the log.
@@ -214,14 +216,11 @@ export class Engine {
   async checkout(sessionId: string, branchRef: string): Promise<{ branch: BranchRow; status: SessionStatus }> {
     const session = this.store.sessions.resolve(sessionId);
     const branch = resolveBranch(this.store, session, branchRef);
-    const holder = this.store.leases.holder(session.id);
+    this.assertNotDrivenElsewhere(session.id);
+    // An attach still loading would register afterwards and drive the old branch: let it finish, then stop it.
+    const loading = this.attaching.get(session.id);
+    if (loading !== undefined) await loading.then((r) => r.detach()).catch(() => undefined);
     const here = this.sessions.get(session.id);
-    const elsewhere = holder !== undefined && !(holder.host === hostname() && holder.pid === process.pid);
-    if (elsewhere && holder.expiresAt > this.ctx.clock.now() && processIsAlive(holder.host, holder.pid)) {
-      throw new UserError('E_LEASE_HELD', `session ${session.id} is being driven by pid ${holder.pid} on ${holder.host}`, {
-        hint: `Pause or cancel it there first (p2tui session pause ${session.id}), then check out another branch.`,
-      });
-    }
     here?.detach();
     this.sessions.delete(session.id);
     const personas = (branch.overrides as BranchOverrides).personas ?? {};
@@ -254,14 +253,25 @@ export class Engine {
     if (intent.effect !== 'effectful' || intent.status !== 'done') {
       throw new UserError('E_SESSION_STATE', `the call ${key} (${intent.tool}) is ${intent.effect !== 'effectful' ? `${intent.effect}, not effectful` : intent.status}: there is no effect to undo`);
     }
-    const done = this.store.db
-      .prepare("SELECT 1 FROM events WHERE session_id = ? AND type = 'effect.compensated' AND json_extract(payload, '$.key') = ? AND json_extract(payload, '$.status') = 'ok'")
-      .get(session.id, key);
-    if (done !== undefined) throw new UserError('E_SESSION_STATE', `the effect of ${key} (${intent.tool}) was compensated already`);
     const tool = this.workspace.tools.get(intent.tool);
     if (tool?.compensate === undefined) {
       throw new UserError('E_SESSION_STATE', `tool '${intent.tool}' declares no compensating action`, { hint: `Add compensate(args, result, ctx) to its defineTool, or undo the effect by hand.` });
     }
+    // At most once, like the effect itself: the claim is committed before the compensating action starts, so a
+    // second request (another terminal, or after a crash mid-way) is refused rather than run again.
+    const now0 = this.ctx.clock.now();
+    this.store.write(() => {
+      const last = this.store.db
+        .prepare("SELECT json_extract(payload, '$.status') AS status FROM events WHERE session_id = ? AND type = 'effect.compensated' AND json_extract(payload, '$.key') = ? ORDER BY seq DESC LIMIT 1")
+        .get(session.id, key) as { status: string } | undefined;
+      if (last?.status === 'ok') throw new UserError('E_SESSION_STATE', `the effect of ${key} (${intent.tool}) was compensated already`);
+      if (last?.status === 'started') {
+        throw new UserError('E_SESSION_STATE', `a compensation of ${key} (${intent.tool}) was started and its outcome is not recorded (another process, or a crash)`, {
+          hint: 'Check by hand whether it took effect; it is not run again automatically.',
+        });
+      }
+      this.store.append({ type: 'effect.compensated', payload: { key, tool: intent.tool, status: 'started', by }, session: session.id, branch: session.headBranch, conversation: intent.conversation }, now0);
+    });
     const result = intent.result?.kind === 'tool_result' ? intent.result.payload : undefined;
     const conversation = this.store.sessions.conversation(intent.conversation);
     const abort = new AbortController();
@@ -287,6 +297,16 @@ export class Engine {
       ),
     );
     return outcome;
+  }
+
+  private assertNotDrivenElsewhere(session: string): void {
+    const holder = this.store.leases.holder(session);
+    const elsewhere = holder !== undefined && !(holder.host === hostname() && holder.pid === process.pid);
+    if (elsewhere && holder.expiresAt > this.ctx.clock.now() && processIsAlive(holder.host, holder.pid)) {
+      throw new UserError('E_LEASE_HELD', `session ${session} is being driven by pid ${holder.pid} on ${holder.host}`, {
+        hint: `Pause or cancel it there first (p2tui session pause ${session}), then check out another branch.`,
+      });
+    }
   }
 
   /** Stops driving every session (in-flight work is left for a resume) and closes the store if it owns it. */

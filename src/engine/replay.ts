@@ -39,17 +39,22 @@ export class Recording {
   static load(store: Store, source: ReplaySource): Recording {
     const session = store.sessions.resolve(source.session);
     const recording = new Recording({ ...source, session: session.id });
-    const branches = store.sessions.segments(session.headBranch).map((s) => s.branch);
+    // The recorded branch's own history only: an ancestor's calls after the fork point belong to another timeline.
+    const segments = store.sessions.segments(session.headBranch);
+    const branches = segments.map((s) => s.branch);
     const marks = branches.map(() => '?').join(', ');
+    const visibleCalls = store.log.visibleModelCallIds(session.id, segments);
+    const visibleEntries = new Set(store.log.visibleEntries(session.id, segments).map((e) => e.id));
     const calls = store.db
       .prepare(
-        `SELECT c.path AS path, m.ordinal AS ordinal, m.request_hash AS hash, m.model AS model, m.request AS request, m.response AS response,
+        `SELECT m.id AS id, c.path AS path, m.ordinal AS ordinal, m.request_hash AS hash, m.model AS model, m.request AS request, m.response AS response,
                 m.tokens_in AS tin, m.tokens_out AS tout, m.estimated AS est
          FROM model_calls m JOIN conversations c ON c.id = m.conversation_id
          WHERE c.session_id = ? AND m.branch_id IN (${marks}) AND m.status = 'ok' ORDER BY m.rowid`,
       )
-      .all(session.id, ...branches) as { path: string; ordinal: number; hash: string; model: string; request: string; response: string; tin: number; tout: number; est: number }[];
+      .all(session.id, ...branches) as { id: string; path: string; ordinal: number; hash: string; model: string; request: string; response: string; tin: number; tout: number; est: number }[];
     for (const row of calls) {
+      if (!visibleCalls.has(row.id)) continue;
       const body = JSON.parse(row.response) as { text: string; toolCalls: ToolCallRequest[]; finishReason: ModelResponse['finishReason'] };
       const request = JSON.parse(row.request) as { rendered?: { messages?: number } };
       const byOrdinal = recording.calls.get(row.path) ?? new Map<number, RecordedCall>();
@@ -64,12 +69,13 @@ export class Recording {
     }
     const results = store.db
       .prepare(
-        `SELECT c.path AS path, i.call_id AS call, i.tool AS tool, i.args AS args, i.result AS result
+        `SELECT c.path AS path, i.entry_id AS entry, i.call_id AS call, i.tool AS tool, i.args AS args, i.result AS result
          FROM intents i JOIN conversations c ON c.id = i.conversation_id
          WHERE c.session_id = ? AND i.branch_id IN (${marks}) AND i.kind IN ('tool', 'user') AND i.result IS NOT NULL ORDER BY i.rowid`,
       )
-      .all(session.id, ...branches) as { path: string; call: string; tool: string; args: string; result: string }[];
+      .all(session.id, ...branches) as { path: string; entry: string; call: string; tool: string; args: string; result: string }[];
     for (const row of results) {
+      if (!visibleEntries.has(row.entry)) continue;
       recording.results.set(`${row.path}\u0000${row.call}`, { tool: row.tool, args: canonicalJson(JSON.parse(row.args) as JsonValue), result: JSON.parse(row.result) as EntryDraft });
     }
     if (recording.calls.size === 0) {

@@ -114,6 +114,7 @@ export function importSession(store: Store, bundle: SessionBundle): { session: s
     for (const i of bundle.intents) insert('intents', i);
     for (const a of bundle.artifacts) db.prepare('INSERT OR IGNORE INTO artifacts (hash, size, mime, data, created_at) VALUES (?, ?, ?, ?, ?)').run(a['hash'] as string, a['size'] as number, a['mime'] as string, Buffer.from(String(a['data']), 'base64'), a['created_at'] as number);
     for (const r of bundle.artifactRefs) insert('artifact_refs', r);
+    store.sessions.forgetSegments();
     return { session: id, events: bundle.events.length };
   });
 }
@@ -127,6 +128,7 @@ export function deleteSession(store: Store, sessionId: string): void {
     db.prepare('DELETE FROM branch_segments WHERE branch_id IN (SELECT id FROM branches WHERE session_id = ?)').run(sessionId);
     for (const table of ['events', 'intents', 'heads', 'conversations', 'branches', 'artifact_refs', 'leases']) db.prepare(`DELETE FROM ${table} WHERE session_id = ?`).run(sessionId);
     db.prepare('DELETE FROM sessions WHERE id = ?').run(sessionId);
+    store.sessions.forgetSegments();
     for (const hash of hashes) db.prepare('DELETE FROM artifacts WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifact_refs WHERE hash = ?)').run(hash, hash);
   });
 }

@@ -127,6 +127,17 @@ export class EventLog {
     return rows.filter((r) => sees(r.branch_id, r.seq)).map((row) => toEntry(row));
   }
 
+  /** Ids of the model calls a branch's history holds (from the log's model.call events, cut like its entries). */
+  visibleModelCallIds(session: string, segments: readonly BranchSegment[]): Set<string> {
+    const sees = visibility(segments);
+    const rows = this.statement("SELECT branch_id AS branch, seq, json_extract(payload, '$.id') AS id FROM events WHERE session_id = ? AND type = 'model.call'").all(session) as {
+      branch: string | null;
+      seq: number;
+      id: string;
+    }[];
+    return new Set(rows.filter((r) => sees(r.branch, r.seq)).map((r) => r.id));
+  }
+
   /** Successful model calls per conversation visible on a branch (from the log's model.call events). */
   modelCallCounts(session: string, segments: readonly BranchSegment[]): Map<string, number> {
     const sees = visibility(segments);

@@ -172,6 +172,11 @@ export class SessionRepository {
     return (this.db.prepare("SELECT * FROM sessions WHERE status IN ('running', 'waiting') ORDER BY created_at").all() as SessionDbRow[]).map(toSession);
   }
 
+  /** Forgets cached segments (after a session is deleted or imported: its seqs may mean something else now). */
+  forgetSegments(): void {
+    this.segmentCache.clear();
+  }
+
   /** Every branch of a session, oldest first. */
   branches(session: string): BranchRow[] {
     const rows = this.db.prepare('SELECT id FROM branches WHERE session_id = ? ORDER BY created_at, rowid').all(session) as { id: string }[];

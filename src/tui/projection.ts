@@ -266,7 +266,9 @@ function describeEvent(event: StoredEvent): string | undefined {
     case 'branch.checkout':
       return `checked out ${event.payload.branch}`;
     case 'effect.compensated':
-      return `${event.payload.tool} ${event.payload.key} compensated${event.payload.status === 'ok' ? '' : ` (failed: ${event.payload.error ?? ''})`}`;
+      return event.payload.status === 'started'
+        ? `compensating ${event.payload.tool} ${event.payload.key}`
+        : `${event.payload.tool} ${event.payload.key} compensated${event.payload.status === 'ok' ? '' : ` (failed: ${event.payload.error ?? ''})`}`;
     case 'entry': {
       const entry = entryOf(event);
       return entry === undefined ? event.type : describeEntry(entry).replace(/\s+/g, ' ');
