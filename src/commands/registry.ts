@@ -14,10 +14,11 @@ import { doctorCommand } from './doctor.ts';
 export const COMMANDS: readonly Command[] = [runCommand, chatCommand, ...sessionCommands, ...branchCommands, ...bundleCommands, ...artifactCommands, ...catalogCommands, ...eventCommands, initCommand, doctorCommand];
 
 /** Other names for command groups (P2Engine users know sessions as conversations). */
-export const GROUP_ALIASES: Readonly<Record<string, string>> = { conversation: 'session', conversations: 'session', sessions: 'session', agent: 'agents', tool: 'tools', event: 'events' };
+export const GROUP_ALIASES: Readonly<Record<string, string>> = { conversation: 'session', conversations: 'session', sessions: 'session', agent: 'agents', tool: 'tools', event: 'events', artifact: 'artifacts' };
 
 export const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
-  session: 'Inspect, follow and control sessions (alias: conversation)',
+  session: 'Inspect, follow, control, branch, compare and move sessions (alias: conversation)',
+  artifacts: 'Tool outputs, files and results of a session: list, show, compare',
   agents: 'The personas of the workspace',
   tools: 'The tools of the workspace',
   events: 'The event log',
