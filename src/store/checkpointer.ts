@@ -34,6 +34,10 @@ export class WalCheckpointer {
     } catch {
       return; // no WAL yet (or it was just removed by a close elsewhere)
     }
+    // The WAL file never shrinks, so once it has reached the threshold every poke (every 8 commits) checkpoints
+    // whatever is new. Measured: frequent small PASSIVE checkpoints keep the WAL short enough to restart, while
+    // checkpointing only on growth past the file's size let it grow to the 64 MB backstop under load (+18–20% on
+    // the latency run), and truncating it on restart (journal_size_limit) made every commit extend the file (+2%).
     if (size < this.thresholdBytes) return;
     const worker = this.start();
     if (worker === undefined) return;

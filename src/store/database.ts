@@ -59,9 +59,6 @@ export function openDatabase(options: OpenOptions): Db {
     // The store's WalCheckpointer checkpoints from a worker thread from ~4 MB of WAL on; SQLite's own checkpoint
     // (which runs inside a COMMIT, on the thread that runs the agents) is only the backstop, at ~64 MB.
     db.pragma('wal_autocheckpoint = 16000');
-    // A WAL file never shrinks by itself; truncated to 2 MB when it restarts, its size tells the checkpointer how
-    // much has been written since the last checkpoint.
-    db.pragma('journal_size_limit = 2097152');
     retryWhileBusy(busyTimeoutMs, () => migrate(db, path, options.appVersion ?? 'unknown'));
     return db;
   } catch (error) {
