@@ -69,6 +69,24 @@ describe('replay', () => {
     expect(calls.every((c) => c.provider === 'replay' && c.costUsd === 0)).toBe(true);
   });
 
+  it('a replayed output stored as an artifact is referenced by the replay too, so it outlives the recorded session', async () => {
+    const { defineTool } = await import('../src/tools/define.ts');
+    const { z } = await import('zod');
+    const { deleteSession } = await import('../src/store/bundle.ts');
+    const big = defineTool({ name: 'report', description: 'A long report.', input: z.object({}), effect: 'pure', cacheTtlMs: 0, run: () => 'line of the report\n'.repeat(2000) });
+    const t = await testEngine([{ id: 'r', description: 'Reports.', tools: ['report'], script: [{ when: '.', steps: [{ call: 'report', args: {} }, { reply: 'done' }] }] }], { tools: [big] });
+    engines.push(t);
+    const original = t.engine.start({ agent: 'r', message: 'go', source: 'api', options: t.options() });
+    await original.idle();
+    const [artifact] = t.engine.store.artifacts.list(original.id);
+    expect(artifact).toBeDefined();
+    const replay = t.engine.start({ agent: 'r', message: 'go', source: 'replay', options: t.options({ replay: { from: original.id, onMiss: 'fail' } }) });
+    expect(await replay.idle()).toBe('finished');
+    expect(t.engine.store.artifacts.list(replay.id).map((a) => a.hash)).toEqual([artifact!.hash]);
+    deleteSession(t.engine.store, original.id);
+    expect(t.engine.store.artifacts.get(artifact!.hash)).toBeDefined();
+  });
+
   it('with --on-miss fail, stops at the first request that differs, naming it and the recorded one', async () => {
     const { t, model } = await team();
     const original = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });

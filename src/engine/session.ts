@@ -627,7 +627,18 @@ export class SessionRuntime {
           payload: { callId: call.callId, tool: call.tool, status: 'error', error: `replay: the recording of ${this.recording.source.session} has no result for this call` },
         };
         try {
-          await this.commit((tx) => this.settleInTx(tx, conv, call.callId, result));
+          await this.commit((tx) => {
+            // A recorded output kept as an artifact: this session refers to it too, so it outlives the source.
+            const hash = result.kind === 'tool_result' ? result.payload.artifact : undefined;
+            const ref = hash === undefined ? undefined : ctx.store.artifacts.reference(hash, { kind: 'tool_output', name: `${call.tool}-output`, session: this.id, branch: this.branch, conversation: conv.id, entry: call.key }, tx.now);
+            if (ref !== undefined) {
+              ctx.store.append(
+                { type: 'artifact.created', payload: { hash: ref.hash, kind: ref.kind, name: ref.name, mime: ref.mime, size: ref.size, entry: call.key }, session: this.id, branch: this.branch, conversation: conv.id },
+                tx.now,
+              );
+            }
+            this.settleInTx(tx, conv, call.callId, result);
+          });
         } catch (error) {
           this.stop(error);
         } finally {

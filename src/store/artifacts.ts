@@ -61,6 +61,15 @@ export class ArtifactRepository {
     };
   }
 
+  /** A new reference to bytes already stored (a replay showing a recorded output); undefined if they are gone. */
+  reference(hash: string, meta: { kind: string; name: string; session?: string; branch?: string; conversation?: string; entry?: string }, now: number): ArtifactRef | undefined {
+    const blob = this.selectBlob.get(hash) as { size: number; mime: string } | undefined;
+    if (blob === undefined) return undefined;
+    const id = nextEventId('a_');
+    this.insertRef.run(id, hash, meta.session ?? null, meta.branch ?? null, meta.conversation ?? null, meta.entry ?? null, meta.kind, meta.name, '{}', now);
+    return { id, hash, session: meta.session ?? null, branch: meta.branch ?? null, conversation: meta.conversation ?? null, entry: meta.entry ?? null, kind: meta.kind, name: meta.name, mime: blob.mime, size: blob.size, createdAt: now };
+  }
+
   get(hash: string): { hash: string; size: number; mime: string; data: Buffer } | undefined {
     return this.selectBlob.get(hash) as { hash: string; size: number; mime: string; data: Buffer } | undefined;
   }
