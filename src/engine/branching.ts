@@ -104,8 +104,9 @@ export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec, co
     throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${requested}: it has no entry at or before it`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
   }
   if (requested > newest) throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${requested}: its newest entry is seq ${newest}`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
-  const after = store.log.visibleEntriesAfter(session.id, sourceSegments, requested);
-  const atSeq = endOfResponse(store, session.id, sourceSegments, requested, after);
+  // The entry at the requested point and everything after it, read once: enough to place the cut and to list effects.
+  const from = store.log.visibleEntriesAfter(session.id, sourceSegments, requested - 1);
+  const atSeq = endOfResponse(requested, from);
   // The source itself up to the fork point, then its ancestors, each cut at the fork point too.
   const segments: BranchSegment[] = sourceSegments.map((s) => ({ branch: s.branch, maxSeq: Math.min(s.maxSeq, atSeq) }));
   const branch: BranchRow = {
@@ -121,7 +122,7 @@ export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec, co
   };
   store.sessions.createBranch(branch, segments);
   // Only what came after the fork point is read (a rewind of a few steps reads a few entries).
-  const effects = after
+  const effects = from
     .filter((e) => e.seq > atSeq && e.kind === 'tool_call' && e.payload.effect === 'effectful')
     .flatMap((e) => {
       if (e.kind !== 'tool_call') return [];
@@ -149,10 +150,10 @@ export function mergeOverrides(parent: BranchOverrides, own: BranchOverrides): B
  * deciding with nobody to finish the response: the cut moves to the end of that response (its `waiting`,
  * `finished` or `failed` entry), which the same commit wrote.
  */
-function endOfResponse(store: Store, session: string, segments: readonly BranchSegment[], atSeq: number, after: readonly Entry[]): number {
-  const at = store.log.visibleEntriesAfter(session, segments, atSeq - 1)[0];
+function endOfResponse(atSeq: number, fromCut: readonly Entry[]): number {
+  const at = fromCut[0];
   if (at === undefined || at.seq !== atSeq || !['assistant_message', 'tool_call', 'agent_call', 'user_input_request'].includes(at.kind)) return atSeq;
-  const end = after.find((e) => e.conversation === at.conversation && (e.kind === 'waiting' || e.kind === 'finished' || e.kind === 'failed'));
+  const end = fromCut.find((e) => e.seq > atSeq && e.conversation === at.conversation && (e.kind === 'waiting' || e.kind === 'finished' || e.kind === 'failed'));
   return end?.seq ?? atSeq;
 }
 

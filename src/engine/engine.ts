@@ -17,7 +17,7 @@ import type { Workspace } from './workspace.ts';
 import { forkBranch, overriddenPersona, resolveBranch, type BranchOverrides, type Fork, type ForkSpec } from './branching.ts';
 import { rebuildConversations, type Rebuilt } from './rebuild.ts';
 import { deriveStatus } from './status.ts';
-import type { BranchRow } from '../store/sessions.ts';
+import type { BranchRow, SessionRow } from '../store/sessions.ts';
 
 export interface EngineOptions {
   readonly workspace: Workspace;
@@ -177,12 +177,8 @@ export class Engine {
       const newest = this.store.log.newestVisibleSeq(session.id, this.store.sessions.segments(session.headBranch));
       if (spec.atSeq === undefined || spec.atSeq === newest) {
         return this.store.write(() => {
-          const made = forkBranch(this.store, session, { ...spec, now }, (tool) => this.workspace.tools.get(tool)?.compensate !== undefined);
+          const made = this.writeFork(session, spec, now);
           const b = made.branch;
-          this.store.append(
-            { type: 'branch.created', payload: { branch: b.id, parent: b.parent!, forkSeq: b.forkSeq!, label: b.label, overrides: b.overrides as BranchOverrides }, session: session.id, branch: b.id, conversation: null },
-            now,
-          );
           this.store.sessions.checkout(session.id, b.id, now);
           this.store.append({ type: 'branch.checkout', payload: { branch: b.id, previous: session.headBranch }, session: session.id, branch: b.id, conversation: null }, now);
           const options = { ...(spec.overrides?.model === undefined ? {} : { model: spec.overrides.model }), ...(spec.overrides?.temperature === undefined ? {} : { temperature: spec.overrides.temperature }) };
@@ -195,17 +191,20 @@ export class Engine {
       this.workspace.persona(agent);
       for (const tool of override.tools ?? []) if (tool !== 'delegate' && tool !== 'ask_user') this.workspace.tools.require(tool);
     }
-    const fork = this.store.write(() => {
-      const made = forkBranch(this.store, session, { ...spec, now }, (tool) => this.workspace.tools.get(tool)?.compensate !== undefined);
-      const b = made.branch;
-      this.store.append(
-        { type: 'branch.created', payload: { branch: b.id, parent: b.parent!, forkSeq: b.forkSeq!, label: b.label, overrides: b.overrides as BranchOverrides }, session: session.id, branch: b.id, conversation: null },
-        now,
-      );
-      return made;
-    });
+    const fork = this.store.write(() => this.writeFork(session, spec, now));
     if (spec.checkout === true) await this.checkout(session.id, fork.branch.id);
     return fork;
+  }
+
+  /** The fork's rows and its `branch.created` event; inside a write. */
+  private writeFork(session: SessionRow, spec: Omit<ForkSpec, 'now'>, now: number): Fork {
+    const made = forkBranch(this.store, session, { ...spec, now }, (tool) => this.workspace.tools.get(tool)?.compensate !== undefined);
+    const b = made.branch;
+    this.store.append(
+      { type: 'branch.created', payload: { branch: b.id, parent: b.parent!, forkSeq: b.forkSeq!, label: b.label, overrides: b.overrides as BranchOverrides }, session: session.id, branch: b.id, conversation: null },
+      now,
+    );
+    return made;
   }
 
   /**

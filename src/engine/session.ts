@@ -68,14 +68,14 @@ export class SessionRuntime {
   private readonly personaOverrides: Readonly<Record<string, PersonaOverride>>;
   private readonly personaCache = new Map<string, Persona>();
 
-  private constructor(ctx: EngineContext, row: SessionRow) {
+  /** `overrides`: the checked-out branch's (a new session's main branch has none). */
+  private constructor(ctx: EngineContext, row: SessionRow, overrides: BranchOverrides = {}) {
     this.ctx = ctx;
     this.id = row.id;
     this.branch = row.headBranch;
     this.row = row;
     this.status = row.status;
-    const overrides = ctx.store.sessions.branch(row.headBranch)?.overrides as BranchOverrides | undefined;
-    this.personaOverrides = overrides?.personas ?? {};
+    this.personaOverrides = overrides.personas ?? {};
     const replay = row.options.replay;
     this.recording = replay === undefined ? undefined : Recording.load(ctx.store, { session: replay.from, onMiss: replay.onMiss });
   }
@@ -147,12 +147,12 @@ export class SessionRuntime {
     }
     // A branch forked with overrides (another model or temperature) runs its steps with them; the session's own
     // options stay as they are for its other branches.
-    const overrides = ctx.store.sessions.branch(row.headBranch)?.overrides as { model?: unknown; temperature?: unknown } | undefined;
+    const overrides = (ctx.store.sessions.branch(row.headBranch)?.overrides ?? {}) as BranchOverrides;
     const branchOptions = {
-      ...(typeof overrides?.model === 'string' ? { model: overrides.model } : {}),
-      ...(typeof overrides?.temperature === 'number' ? { temperature: overrides.temperature } : {}),
+      ...(overrides.model === undefined ? {} : { model: overrides.model }),
+      ...(overrides.temperature === undefined ? {} : { temperature: overrides.temperature }),
     };
-    const runtime = new SessionRuntime(ctx, { ...row, options: { ...row.options, ...branchOptions } });
+    const runtime = new SessionRuntime(ctx, { ...row, options: { ...row.options, ...branchOptions } }, overrides);
     ctx.store.write(() => {
       runtime.claimLease(ctx.clock.now());
       if (changed) ctx.store.sessions.setOptions(row.id, row.options);

@@ -440,6 +440,11 @@ const editForm = (a: TuiActions, edit: (i: TextInput) => TextInput): void =>
     return setOverlay(s, { ...form, values: form.values.map((v, i) => (i === form.field ? next.text : v)), cursor: next.cursor });
   });
 
+/** A list cursor moved by `move` (±Infinity for the ends), kept on the list's `count` items. */
+function listCursor(cursor: number, move: number, count: number): number {
+  return Math.min(Math.max(0, count - 1), Math.max(0, cursor + move));
+}
+
 function moveFormField(s: TuiState, move: number): TuiState {
   if (s.overlay?.kind !== 'fork-form') return s;
   const field = (s.overlay.field + move + s.overlay.values.length) % s.overlay.values.length;
@@ -448,19 +453,19 @@ function moveFormField(s: TuiState, move: number): TuiState {
 
 function moveArtifacts(s: TuiState, move: number): TuiState {
   if (s.overlay?.kind !== 'artifacts') return s;
-  return setOverlay(s, { ...s.overlay, cursor: Math.min(Math.max(0, s.overlay.items.length - 1), Math.max(0, s.overlay.cursor + move)) });
+  return setOverlay(s, { ...s.overlay, cursor: listCursor(s.overlay.cursor, move, s.overlay.items.length) });
 }
 
 function moveRewind(s: TuiState, move: number): TuiState {
   if (s.overlay?.kind !== 'rewind') return s;
   const count = s.open?.conversations.get(s.overlay.conversation)?.entries.length ?? 0;
-  const cursor = Math.min(Math.max(0, count - 1), Math.max(0, s.overlay.cursor + move));
+  const cursor = listCursor(s.overlay.cursor, move, count);
   return setOverlay(s, { ...s.overlay, cursor });
 }
 
 function moveBranches(s: TuiState, move: number): TuiState {
   if (s.overlay?.kind !== 'branches') return s;
-  return setOverlay(s, { ...s.overlay, cursor: Math.min(Math.max(0, s.overlay.items.length - 1), Math.max(0, s.overlay.cursor + move)) });
+  return setOverlay(s, { ...s.overlay, cursor: listCursor(s.overlay.cursor, move, s.overlay.items.length) });
 }
 
 /** Forks at the entry under the rewind cursor; `checkout` makes it a rewind. */
@@ -475,8 +480,7 @@ function forkAtCursor(a: TuiActions, s: TuiState, checkout: boolean): void {
 
 function moveAgents(s: TuiState, move: number): TuiState {
   if (s.overlay?.kind !== 'agents') return s;
-  const last = Math.max(0, s.workspace.agents.length - 1);
-  return setOverlay(s, { kind: 'agents', cursor: Math.min(last, Math.max(0, s.overlay.cursor + move)) });
+  return setOverlay(s, { kind: 'agents', cursor: listCursor(s.overlay.cursor, move, s.workspace.agents.length) });
 }
 
 function movePaletteSelection(s: TuiState, move: number): TuiState {

@@ -57,7 +57,7 @@ export class OpenAIProvider implements ModelProvider {
   private load(): Promise<{ client: OpenAI; module: typeof OpenAISdk }> {
     this.sdk ??= import('openai').then((module) => ({
       module,
-      // The SDK refuses to start without a key; servers that need none ignore the placeholder.
+      // The SDK refuses to start without a key; servers that need none ignore the stand-in 'no-key'.
       client: new module.OpenAI({ apiKey: this.options.apiKey ?? 'no-key', baseURL: this.options.baseURL, maxRetries: 0, timeout: 24 * 3_600_000 }),
     }));
     return this.sdk;
