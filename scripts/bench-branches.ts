@@ -4,7 +4,9 @@
  *   fork         a fork (branch row + segments) at depth 1k, 10k and 100k entries: independent of depth?
  *   nested       the 1,000th of 1,000 nested forks, and reading a branch's visible history behind them
  *   read         reading a branch's visible history at depth d: one query, linear in d
- *   first step   fork + check out + the first step on the new branch of a session of d entries (engine)
+ *   live head    fork at the live head + the first step there, over 1,000 nested forks (engine)
+ *   rewind       fork a few steps back + check out + the first step, in the process driving the session and
+ *                (cold rewind) in one that has to load it
  *   diff         side-by-side diff of two 1 MB texts that differ in 1% of their lines
  *
  * Run: node scripts/bench-branches.ts [--quick]
@@ -92,50 +94,111 @@ function nestedFigures(): void {
 
 async function firstStepFigures(): Promise<void> {
   const echo = defineTool({ name: 'echo', description: 'Returns its input.', input: z.object({ n: z.number() }), effect: 'idempotent', run: ({ n }) => ({ n }) });
-  for (const steps of quick ? [300] : [300, 3_334]) {
+  for (const steps of quick ? [300, 3_334] : [3_334, 33_334]) {
     const dir = mkdtempSync(join(tmpdir(), 'p2tui-bench-fs-'));
     mkdirSync(join(dir, 'personas'));
     writeFileSync(
       join(dir, 'personas', 'looper.yaml'),
-      `id: looper\ndescription: Loops.\ntemperature: 0\ntools: [echo]\npolicies: { max_steps: ${steps + 10} }\nscript:\n  - when: '.'\n    steps:\n      - { call: echo, args: { n: '{{round}}' }, repeat: ${steps - 1} }\n      - reply: done\n`,
+      `id: looper\ndescription: Loops.\ntemperature: 0\ntools: [echo]\npolicies: { max_steps: ${steps + 5_000} }\nscript:\n  - when: '^go$'\n    steps:\n      - { call: echo, args: { n: '{{round}}' }, repeat: ${steps - 1} }\n      - reply: done\n  - when: '.'\n    steps:\n      - reply: ok\n`,
     );
     const workspace = await loadWorkspace(dir, { extraTools: [echo] });
     const engine = new Engine({ workspace });
-    const run = engine.start({ agent: 'looper', message: 'go', source: 'api', options: engine.sessionOptions({ seed: 1, maxSteps: 1_000_000, approval: 'deny' }) });
+    const run = engine.start({ agent: 'looper', message: 'go', source: 'api', options: engine.sessionOptions({ seed: 1, maxSteps: 10_000_000, approval: 'deny' }) });
     await run.idle();
-    const entries = branchEntries(engine.store, run.id, engine.store.sessions.resolve(run.id).headBranch);
-    // Rewind to the last tool result (the model is called next), then take one step there.
-    const cut = entries.filter((e) => e.kind === 'tool_result').at(-1)!.seq;
-    const started = performance.now();
-    await engine.fork(run.id, { atSeq: cut, createdBy: 'bench', checkout: true });
-    const forked = performance.now();
-    const runtime = await engine.attach(run.id);
-    const attached = performance.now();
-    runtime.resume();
-    await runtime.idle();
-    const done = performance.now();
-    console.log(
-      `first step   session of ${entries.length.toLocaleString('en-US')} entries: fork + checkout ${fmt(forked - started, 2)} ms, load the branch ${fmt(attached - forked, 1)} ms, first step ${fmt(done - attached, 2)} ms`,
-    );
-    // Forking the live head and going on: the running session switches branch without replaying the log.
-    const headStarted = performance.now();
-    await engine.fork(run.id, { createdBy: 'bench', checkout: true, overrides: { temperature: 0.1 } });
-    const headForked = performance.now();
+    const depth = engine.store.log.lastSeqOf(run.id);
+    const label = `${depth.toLocaleString('en-US')} events`;
+    /** Resolves when the next model call is committed, pausing the session there (one step, then rest). */
+    const nextStep = (): Promise<number> =>
+      new Promise<number>((resolve) => {
+        const stop = engine.store.onCommit((events) => {
+          if (events.some((e) => e.type === 'model.call')) {
+            stop();
+            engine.get(run.id)?.pause();
+            resolve(performance.now());
+          }
+        });
+      });
+
+    // Rewind: fork a few steps back and check it out, in the process driving the session (back in memory), then
+    // one step on the new branch.
+    const rewinds: number[] = [];
+    const rewindSteps: number[] = [];
+    for (let i = 0; i < (quick ? 20 : 50); i++) {
+      const live = engine.get(run.id)!;
+      // The step's tool call may still be settling after the pause.
+      while (!live.canRewind()) await new Promise((resolve) => setImmediate(resolve));
+      // The branch's own entries and the ones just before its fork point.
+      const from = engine.store.sessions.branch(live.branch)?.forkSeq ?? engine.store.log.lastSeqOf(run.id);
+      const recent = engine.store.log.visibleEntriesAfter(run.id, engine.store.sessions.segments(live.branch), from - 40);
+      const cut = recent.filter((e) => e.kind === 'tool_result').at(-3)?.seq;
+      if (cut === undefined) throw new Error('no tool result to rewind to');
+      const started = performance.now();
+      await engine.fork(run.id, { atSeq: cut, createdBy: 'bench', checkout: true });
+      const forked = performance.now();
+      if (engine.get(run.id) !== live) throw new Error('the rewind did not stay in memory');
+      const stepped = nextStep();
+      live.resume();
+      const done = await stepped;
+      await live.idle();
+      rewinds.push(forked - started);
+      rewindSteps.push(done - forked);
+    }
+    console.log(`rewind       ${label}: fork a few steps back + checkout ${fmt(median(rewinds), 2)} ms, first step ${fmt(median(rewindSteps), 2)} ms (median of ${rewinds.length}, in the process driving it)`);
+
+    // Finish the loop, so the session can take messages again.
+    engine.get(run.id)!.resume();
+    await engine.get(run.id)!.idle();
+
+    // Fork at the live head (to go on with another temperature), then one step there: 1,000 times, each fork
+    // nested in the previous one.
+    const nested = quick ? 200 : 1_000;
+    const headForks: number[] = [];
+    const headSteps: number[] = [];
+    for (let i = 0; i < nested; i++) {
+      const started = performance.now();
+      await engine.fork(run.id, { createdBy: 'bench', checkout: true, overrides: { temperature: (i % 10) / 10 } });
+      const forked = performance.now();
+      const stepped = nextStep();
+      await engine.get(run.id)!.send('hello');
+      const done = await stepped;
+      const live = engine.get(run.id)!;
+      live.resume();
+      await live.idle();
+      headForks.push(forked - started);
+      headSteps.push(done - forked);
+    }
+    const firstAndLast = (xs: number[]): string => `${fmt(median(xs.slice(0, 50)), 2)} / ${fmt(median(xs.slice(-50)), 2)}`;
+    console.log(`live head    ${label}: fork at the head + checkout ${firstAndLast(headForks)} ms, first step ${firstAndLast(headSteps)} ms (first 50 / last 50 of ${nested} nested forks)`);
+
+    // The same from a process that does not hold the session: it has to load the branch from the log.
     const live = engine.get(run.id)!;
-    // One step: until its model call is committed (the commit listener sees it at once).
+    live.pause();
+    await live.idle();
+    live.detach();
+    const other = new Engine({ workspace, store: engine.store });
+    const head = engine.store.log.lastSeqOf(run.id);
+    const recent = engine.store.log.visibleEntriesAfter(run.id, engine.store.sessions.segments(engine.store.sessions.resolve(run.id).headBranch), head - 40);
+    // Back to the last message sent: the model is called next.
+    const cut = recent.filter((e) => e.kind === 'user_message').at(-1)!.seq;
+    const started = performance.now();
+    await other.fork(run.id, { atSeq: cut, createdBy: 'bench', checkout: true });
+    const forked = performance.now();
+    const runtime = await other.attach(run.id);
+    const attached = performance.now();
     const stepped = new Promise<number>((resolve) => {
       const stop = engine.store.onCommit((events) => {
         if (events.some((e) => e.type === 'model.call')) {
           stop();
+          runtime.pause();
           resolve(performance.now());
         }
       });
     });
-    await live.send('go');
-    const headStep = await stepped;
-    live.pause();
-    await live.idle();
-    console.log(`live head    session of ${entries.length.toLocaleString('en-US')} entries: fork at the head + checkout ${fmt(headForked - headStarted, 2)} ms, first step on the new branch ${fmt(headStep - headForked, 2)} ms`);
+    runtime.resume();
+    const done = await stepped;
+    await runtime.idle();
+    console.log(`cold rewind  ${label}: fork + checkout ${fmt(forked - started, 1)} ms (rebuilds the branch from the log), load ${fmt(attached - forked, 1)} ms, first step ${fmt(done - attached, 2)} ms`);
+    other.close();
     engine.close();
     rmSync(dir, { recursive: true, force: true });
   }

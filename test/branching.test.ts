@@ -9,6 +9,9 @@ import { branchEntries, forkBranch } from '../src/engine/branching.ts';
 import { readSession } from '../src/commands/session-view.ts';
 import { tempStore, testEngine, type TestEngine } from './helpers/workspace.ts';
 import { countingTool } from './helpers/tools.ts';
+import { rebuildConversations } from '../src/engine/rebuild.ts';
+import { PersonaKit } from '../src/engine/persona-kit.ts';
+import type { ConversationRuntime } from '../src/engine/conversation.ts';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -355,5 +358,93 @@ describe('diffs of branches and artifacts', () => {
     const between = p2tui(['artifacts', 'diff', results[0]!.hash, results.at(-1)!.hash]);
     expect(between.stdout).toMatch(/^-.*Oslo/m);
     expect(between.stdout).toMatch(/^\+.*Paris/m);
+  });
+});
+
+describe('rewinds in memory', () => {
+  const engines: TestEngine[] = [];
+  afterEach(() => {
+    for (const e of engines.splice(0)) e.close();
+  });
+
+  /** What a conversation is, as far as the next steps can tell: state, transcript, answers, calls, children. */
+  function projectionOf(conversations: ReadonlyMap<string, ConversationRuntime>): unknown {
+    return [...conversations.values()]
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((c) => ({
+        id: c.id,
+        state: c.state,
+        headSeq: c.headSeq,
+        steps: c.steps,
+        lastAnswer: c.lastAnswer,
+        messages: JSON.parse(JSON.stringify(c.transcript.messages)) as unknown,
+        hash: c.transcript.requestHash({}),
+        tokens: c.transcript.estimatedTokens,
+        task: [c.transcript.taskIndex, c.transcript.round, c.transcript.entries, c.transcript.through],
+        parentCallId: c.parentCallId,
+        questions: [...c.questions].sort(),
+        effectful: [...c.effectfulCalls].sort(),
+        keys: c.state.turn.map((t) => c.callKeys.get(t.callId)),
+        children: [...c.childrenByAgent].map(([agent, list]) => [agent, list.map((x) => x.id)]).sort(),
+        childByCall: c.state.turn.map((t) => c.childByCall.get(t.callId)?.id ?? null),
+      }));
+  }
+
+  it('a rewind of a session driven here goes back in memory, to exactly what a rebuild from the log gives, at every cut', async () => {
+    const pay = countingTool('pay', { effect: 'effectful' });
+    const t = await testEngine(
+      [
+        {
+          id: 'lead',
+          description: 'Leads.',
+          tools: ['tick', 'pay'],
+          agents: ['w'],
+          script: [
+            { when: 'again', steps: [{ delegate: 'w', message: 'more' }, { reply: 'second: {{result}}' }] },
+            {
+              when: '.',
+              steps: [
+                { parallel: [{ call: 'tick', args: { n: 1 } }, { delegate: 'w', message: 'work' }] },
+                { ask: 'Pay now?' },
+                { call: 'pay', args: { n: 3 } },
+                { reply: 'lead done: {{result}}' },
+              ],
+            },
+          ],
+        },
+        { id: 'w', description: 'Works.', tools: ['tick'], script: [{ when: '.', steps: [{ call: 'tick', args: { n: 2 } }, { say: 'halfway', call: 'tick', args: { n: 3 } }, { reply: 'w done' }] }] },
+      ],
+      { tools: [countingTool('tick'), pay] },
+    );
+    engines.push(t);
+    const run = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options({ approval: 'approve' }) });
+    expect(await run.idle()).toBe('finished');
+    await run.send('again');
+    expect(await run.idle()).toBe('finished');
+    const main = run.branch;
+    const cuts = branchEntries(t.engine.store, run.id, main).map((e) => e.seq);
+    const kit = new PersonaKit(t.engine.workspace);
+    const rebuilt = (): unknown => {
+      const row = t.engine.store.sessions.require(run.id);
+      return projectionOf(rebuildConversations(t.engine.store, t.engine.workspace, kit, row).conversations);
+    };
+    const paid = branchEntries(t.engine.store, run.id, main).find((e) => e.kind === 'tool_call' && e.payload.tool === 'pay')!.seq;
+    for (const cut of cuts.slice(0, -1)) {
+      const payments = pay.calls.length;
+      await t.engine.checkout(run.id, main);
+      const live = await t.engine.attach(run.id);
+      const fork = await t.engine.fork(run.id, { atSeq: cut, createdBy: 'test', checkout: true });
+      // The same runtime goes on (nothing was loaded), on the new branch, and holds what a load would build.
+      expect(t.engine.get(run.id)).toBe(live);
+      expect(live.branch).toBe(fork.branch.id);
+      expect(projectionOf(live.projection), `cut at seq ${cut}`).toEqual(rebuilt());
+      // Continuing from the cut works and still agrees with the log.
+      live.resume();
+      const status = await live.idle();
+      expect(['finished', 'waiting']).toContain(status);
+      expect(projectionOf(live.projection), `after continuing from seq ${cut}`).toEqual(rebuilt());
+      // A branch that keeps the payment takes its recorded result; one cut before it decides (and pays) anew.
+      expect(pay.calls.length - payments, `payments after a cut at seq ${cut}`).toBe(cut >= paid ? 0 : 1);
+    }
   });
 });

@@ -182,7 +182,7 @@ describe('store', () => {
     const store = new Store({ path });
     expect(Number(store.db.pragma('user_version', { simple: true }))).toBe(LATEST_SCHEMA_VERSION);
     expect(store.sessions.segments('b_old')).toEqual([
-      { branch: 'b_old', maxSeq: Infinity },
+      { branch: 'b_old', maxSeq: Infinity, afterSeq: 5 },
       { branch: 'b_main', maxSeq: 5 },
     ]);
     store.close();

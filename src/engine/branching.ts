@@ -100,15 +100,25 @@ export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec, co
   // Index lookups only: a fork costs the same whatever the length of the history before it.
   const newest = store.log.newestVisibleSeq(session.id, sourceSegments);
   const requested = spec.atSeq ?? newest;
-  if (!Number.isInteger(requested) || requested < 1 || store.log.newestVisibleSeq(session.id, sourceSegments.map((s) => ({ branch: s.branch, maxSeq: Math.min(s.maxSeq, requested) }))) === 0) {
+  // At the head the newest entry is the point; an earlier point needs a visible entry at or before it.
+  const hasEntryAtOrBefore = (seq: number): boolean =>
+    seq === newest ? newest > 0 : store.log.newestVisibleSeq(session.id, cutSegments(sourceSegments, seq)) > 0;
+  if (!Number.isInteger(requested) || requested < 1 || !hasEntryAtOrBefore(requested)) {
     throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${requested}: it has no entry at or before it`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
   }
   if (requested > newest) throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${requested}: its newest entry is seq ${newest}`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
   // The entry at the requested point and everything after it, read once: enough to place the cut and to list effects.
-  const from = store.log.visibleEntriesAfter(session.id, sourceSegments, requested - 1);
-  const atSeq = endOfResponse(requested, from);
+  let from = store.log.visibleEntriesAfter(session.id, sourceSegments, requested - 1);
+  let atSeq = endOfResponse(requested, from);
+  const end = from.find((e) => e.seq === atSeq);
+  if (end?.kind === 'waiting') {
+    // The calls of that response sit just before its `waiting` (one commit appends them in a row).
+    const response = store.log.visibleEntriesAfter(session.id, sourceSegments, end.seq - end.payload.callIds.length - 2).filter((e) => e.seq < requested);
+    from = [...response, ...from];
+    atSeq = withDelegationsStarted(end, from);
+  }
   // The source itself up to the fork point, then its ancestors, each cut at the fork point too.
-  const segments: BranchSegment[] = sourceSegments.map((s) => ({ branch: s.branch, maxSeq: Math.min(s.maxSeq, atSeq) }));
+  const segments = cutSegments(sourceSegments, atSeq);
   const branch: BranchRow = {
     id: newBranchId(),
     session: session.id,
@@ -130,6 +140,11 @@ export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec, co
       return intent === undefined || intent.status === 'pending' ? [] : [{ tool: e.payload.tool, key: e.payload.key, status: intent.status, conversation: e.conversation, compensable: compensable(e.payload.tool) }];
     });
   return { branch, effects };
+}
+
+/** A branch's segments as a fork at `seq` sees them. */
+function cutSegments(segments: readonly BranchSegment[], seq: number): BranchSegment[] {
+  return segments.map((s) => ({ branch: s.branch, maxSeq: Math.min(s.maxSeq, seq), ...(s.afterSeq === undefined ? {} : { afterSeq: s.afterSeq }) }));
 }
 
 /** Overrides of a parent branch with a fork's on top (per agent for personas). */
@@ -155,6 +170,25 @@ function endOfResponse(atSeq: number, fromCut: readonly Entry[]): number {
   if (at === undefined || at.seq !== atSeq || !['assistant_message', 'tool_call', 'agent_call', 'user_input_request'].includes(at.kind)) return atSeq;
   const end = fromCut.find((e) => e.seq > atSeq && e.conversation === at.conversation && (e.kind === 'waiting' || e.kind === 'finished' || e.kind === 'failed'));
   return end?.seq ?? atSeq;
+}
+
+/**
+ * The commit that ends a response with `waiting` also gives each delegated child its task (and a refused one its
+ * failure): a cut right after `waiting` would leave the parent waiting on a child that never heard of the call, or
+ * on a reused child still showing its previous answer. The cut moves past those entries too.
+ */
+function withDelegationsStarted(waiting: Extract<Entry, { kind: 'waiting' }>, entries: readonly Entry[]): number {
+  let cut = waiting.seq;
+  for (const call of entries) {
+    if (call.kind !== 'agent_call' || call.conversation !== waiting.conversation || !waiting.payload.callIds.includes(call.payload.callId)) continue;
+    const child = call.payload.child;
+    const task = entries.find((e) => e.seq > waiting.seq && e.conversation === child);
+    if (task?.kind !== 'user_message') continue;
+    cut = Math.max(cut, task.seq);
+    const next = entries.find((e) => e.seq > task.seq && e.conversation === child);
+    if (next?.kind === 'failed' && (next.payload.code === 'E_DELEGATION_CYCLE' || next.payload.code === 'E_DELEGATION_DEPTH')) cut = Math.max(cut, next.seq);
+  }
+  return cut;
 }
 
 /** The seq of a conversation's entry by its position in `session stack` (0-based) on a branch, for rewinding by step. */

@@ -2,7 +2,15 @@ import type { Entry, EntryDraft } from '../core/entries.ts';
 import type { Persona } from '../agents/persona.ts';
 import { canonicalJson } from '../core/json.ts';
 import { INITIAL_STATE, type ConversationState } from './fsm.ts';
-import { Transcript } from './transcript.ts';
+import { Transcript, type TranscriptMark } from './transcript.ts';
+
+/** What a conversation was after one of its entries: enough to come back to that point without reading the log. */
+interface Mark {
+  readonly seq: number;
+  readonly state: ConversationState;
+  readonly transcript: TranscriptMark;
+  readonly lastAnswer: string;
+}
 
 /**
  * The in-memory projection of one conversation that a session runtime drives: its FSM state, its rendered
@@ -68,19 +76,87 @@ export class ConversationRuntime {
     return chain;
   }
 
+  /**
+   * One mark per observed entry and an undo list for the maps, so a rewind in memory (`rewindTo`) costs what was
+   * written after the cut, not the length of the history before it.
+   */
+  private readonly marks: Mark[] = [];
+  /** How to take back each change to the maps, tagged with the seq of the entry that made it. */
+  private readonly undo: { readonly seq: number; readonly run: () => void }[] = [];
+  /** Seqs of this conversation's successful model calls (its step count at any point is how many precede it). */
+  private readonly callSeqs: number[] = [];
+
   /** Records an appended entry in the projection (the FSM state is advanced by the caller). */
   observe(entry: Pick<Entry, 'id' | 'seq'> & EntryDraft): void {
     this.headSeq = entry.seq;
     this.transcript.append(entry.id, entry);
     if (entry.kind === 'assistant_message') this.lastAnswer = entry.payload.text;
     if (entry.kind === 'tool_call' || entry.kind === 'agent_call' || entry.kind === 'user_input_request') {
-      this.callKeys.set(entry.payload.callId, entry.kind === 'tool_call' ? entry.payload.key : entry.id);
+      this.setUndoably(entry.seq, this.callKeys, entry.payload.callId, entry.kind === 'tool_call' ? entry.payload.key : entry.id);
     }
-    if (entry.kind === 'user_input_request') this.questions.set(entry.payload.callId, { question: entry.payload.question, deadline: entry.payload.deadline });
-    if (entry.kind === 'user_response') this.questions.delete(entry.payload.callId);
+    if (entry.kind === 'user_input_request') this.setUndoably(entry.seq, this.questions, entry.payload.callId, { question: entry.payload.question, deadline: entry.payload.deadline });
+    if (entry.kind === 'user_response') this.setUndoably(entry.seq, this.questions, entry.payload.callId, undefined);
     if (entry.kind === 'tool_call' && entry.payload.effect === 'effectful') {
-      this.effectfulCalls.set(`${entry.payload.tool}\n${canonicalJson(entry.payload.args)}`, entry.payload.callId);
+      this.setUndoably(entry.seq, this.effectfulCalls, `${entry.payload.tool}\n${canonicalJson(entry.payload.args)}`, entry.payload.callId);
     }
+    this.marks.push({ seq: entry.seq, state: this.state, transcript: this.transcript.mark(), lastAnswer: this.lastAnswer });
+  }
+
+  /** A successful model call of this conversation was recorded at `seq` (rebuilds call it in seq order too). */
+  countModelCall(seq: number): void {
+    this.callSeqs.push(seq);
+  }
+
+  /**
+   * Records a delegation's link both ways (the child answers this call now). `seq`: the delegating entry's, or any
+   * seq of the same model response (a cut never falls inside one).
+   */
+  linkChild(callId: string, child: ConversationRuntime, seq: number): void {
+    this.setUndoably(seq, this.childByCall, callId, child);
+    const previous = child.parentCallId;
+    child.parentCallId = callId;
+    this.undo.push({ seq, run: () => (child.parentCallId = previous) });
+  }
+
+  /**
+   * Goes back to how this conversation was after its last entry at or before `seq`, undoing in memory what came
+   * after. Returns false when it had no entry by then (the conversation does not exist at that point).
+   */
+  rewindTo(seq: number): boolean {
+    let lo = 0;
+    let hi = this.marks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.marks[mid]!.seq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === 0) return false;
+    const mark = this.marks[lo - 1]!;
+    this.marks.length = lo;
+    while (this.undo.length > 0 && this.undo[this.undo.length - 1]!.seq > seq) this.undo.pop()!.run();
+    this.state = mark.state;
+    this.transcript.truncate(mark.transcript);
+    this.lastAnswer = mark.lastAnswer;
+    this.headSeq = mark.seq;
+    let calls = this.callSeqs.length;
+    while (calls > 0 && this.callSeqs[calls - 1]! > seq) calls -= 1;
+    this.callSeqs.length = calls;
+    this.steps = calls;
+    return true;
+  }
+
+  private setUndoably<V>(seq: number, map: Map<string, V>, key: string, value: V | undefined): void {
+    const had = map.has(key);
+    const previous = map.get(key);
+    if (value === undefined) map.delete(key);
+    else map.set(key, value);
+    this.undo.push({
+      seq,
+      run: () => {
+        if (had) map.set(key, previous as V);
+        else map.delete(key);
+      },
+    });
   }
 
   clearTimers(): void {

@@ -172,19 +172,32 @@ export class Engine {
     if (spec.overrides?.model !== undefined) this.workspace.providers.resolve(spec.overrides.model);
     // Forking the head of a session this process drives, to go on from there (another model, say): the live runtime
     // switches to the new branch in the same transaction, with no replay of the log.
+    // A rewind of such a session (a fork at an earlier point) takes its conversations back in memory instead.
     const live = this.sessions.get(session.id);
-    if (spec.checkout === true && live?.canSwitchBranch() === true && spec.overrides?.personas === undefined && (spec.from === undefined || spec.from === session.headBranch)) {
+    if (spec.checkout === true && live !== undefined && spec.overrides?.personas === undefined && (spec.from === undefined || spec.from === session.headBranch)) {
       const newest = this.store.log.newestVisibleSeq(session.id, this.store.sessions.segments(session.headBranch));
-      if (spec.atSeq === undefined || spec.atSeq === newest) {
-        return this.store.write(() => {
-          const made = this.writeFork(session, spec, now);
-          const b = made.branch;
-          this.store.sessions.checkout(session.id, b.id, now);
-          this.store.append({ type: 'branch.checkout', payload: { branch: b.id, previous: session.headBranch }, session: session.id, branch: b.id, conversation: null }, now);
-          const options = { ...(spec.overrides?.model === undefined ? {} : { model: spec.overrides.model }), ...(spec.overrides?.temperature === undefined ? {} : { temperature: spec.overrides.temperature }) };
-          live.switchBranch(b.id, options, now);
-          return made;
-        });
+      const atHead = spec.atSeq === undefined || spec.atSeq === newest;
+      if (atHead ? live.canSwitchBranch() : live.canRewind()) {
+        let made: Fork;
+        try {
+          made = this.store.write(() => {
+            const fork = this.writeFork(session, spec, now);
+            const b = fork.branch;
+            this.store.sessions.checkout(session.id, b.id, now);
+            this.store.append({ type: 'branch.checkout', payload: { branch: b.id, previous: session.headBranch }, session: session.id, branch: b.id, conversation: null }, now);
+            const options = { ...(spec.overrides?.model === undefined ? {} : { model: spec.overrides.model }), ...(spec.overrides?.temperature === undefined ? {} : { temperature: spec.overrides.temperature }) };
+            if (atHead) live.switchBranch(b.id, options, now);
+            else live.rewindTo(b.id, b.forkSeq!, options, now);
+            return fork;
+          });
+        } catch (error) {
+          // Memory may have moved on while the transaction did not commit: the next attach reloads from the store.
+          live.detach();
+          this.sessions.delete(session.id);
+          throw error;
+        }
+        if (!atHead) await live.settleAfterRewind();
+        return made;
       }
     }
     for (const [agent, override] of Object.entries(spec.overrides?.personas ?? {})) {

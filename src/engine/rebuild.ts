@@ -50,18 +50,18 @@ export function rebuildConversations(
     conv.observe(entry);
     if (entry.kind === 'agent_call') {
       const child = conversations.get(entry.payload.child);
-      if (child !== undefined) {
-        conv.childByCall.set(entry.payload.callId, child);
-        child.parentCallId = entry.payload.callId;
-      }
+      if (child !== undefined) conv.linkChild(entry.payload.callId, child, entry.seq);
     }
   }
   // Steps per conversation as the branch sees them (a fork does not inherit the model calls made after its point).
   let totalSteps = 0;
-  for (const [conversation, calls] of store.log.modelCallCounts(session.id, store.sessions.segments(session.headBranch))) {
+  for (const [conversation, seqs] of store.log.modelCallSeqs(session.id, store.sessions.segments(session.headBranch))) {
     const conv = conversations.get(conversation);
-    if (conv !== undefined) conv.steps = calls;
-    totalSteps += calls;
+    if (conv !== undefined) {
+      for (const seq of seqs) conv.countModelCall(seq);
+      conv.steps = seqs.length;
+    }
+    totalSteps += seqs.length;
   }
   return { conversations, root, totalSteps };
 }

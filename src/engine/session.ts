@@ -58,6 +58,8 @@ export class SessionRuntime {
   /** The reason, while a cancel is being committed. */
   private cancelled: string | undefined;
   private sending = false;
+  /** A rewind left calls outstanding that `settleAfterRewind` settles. */
+  private settling = false;
   private statusWaiters: (() => void)[] = [];
   private totalSteps = 0;
   private status: SessionStatus;
@@ -185,7 +187,14 @@ export class SessionRuntime {
         for (const call of outstanding(conv.state)) {
           const key = conv.callKeys.get(call.callId);
           const intent = key === undefined ? undefined : store.calls.intent(key);
-          if (intent?.status === 'done' && intent.result !== null) {
+          if (call.kind === 'agent_call') {
+            // From the child as this branch has it, never from the intent: after a rewind into a delegation the
+            // intent holds the answer of the child on the old branch, and the child here goes on from the cut.
+            const child = conv.childByCall.get(call.callId);
+            if (child?.state.phase === 'finished') this.propagate(tx, child, 'ok');
+            else if (child?.state.phase === 'failed' && !child.state.retryable) this.propagate(tx, child, 'failed', 'the delegated agent failed');
+            else this.armDelegationTimer(tx, conv, call.callId);
+          } else if (intent?.status === 'done' && intent.result !== null) {
             conv.pendingResults.set(call.callId, intent.result);
           } else if (call.kind === 'tool_call') {
             if (intent === undefined || key === undefined) continue;
@@ -198,11 +207,6 @@ export class SessionRuntime {
             } else {
               toReconcile.push({ conv, call: ref });
             }
-          } else if (call.kind === 'agent_call') {
-            const child = conv.childByCall.get(call.callId);
-            if (child?.state.phase === 'finished') this.propagate(tx, child, 'ok');
-            else if (child?.state.phase === 'failed' && !child.state.retryable) this.propagate(tx, child, 'failed', 'the delegated agent failed');
-            else this.armDelegationTimer(tx, conv, call.callId);
           } else {
             this.answerByPolicyOrWait(tx, conv, call.callId);
           }
@@ -232,6 +236,68 @@ export class SessionRuntime {
     return true;
   }
 
+  /**
+   * Continues on a branch forked at an earlier point of this runtime's branch (a rewind) without replaying the log:
+   * each conversation goes back in memory to how it was after its last entry at or before `seq` (what came after
+   * is undone, so the cost is the length of the part cut off, not of the history), and conversations started after
+   * it are dropped. The caller writes the branch row and the checkout in the same transaction, then calls
+   * `settleAfterRewind`. Like a checkout, it leaves the session paused when the branch has work to do.
+   */
+  rewindTo(branch: string, seq: number, options: { model?: string; temperature?: number }, now: number): boolean {
+    if (!this.canRewind()) return false;
+    for (const conv of this.conversations.values()) {
+      // Deadlines and delegation timers belong to the old branch; settling the new one arms its own.
+      conv.clearTimers();
+      if (!conv.rewindTo(seq)) this.conversations.delete(conv.id);
+    }
+    let total = 0;
+    for (const conv of this.conversations.values()) {
+      total += conv.steps;
+      for (const [agent, children] of conv.childrenByAgent) {
+        const kept = children.filter((c) => this.conversations.has(c.id));
+        if (kept.length === 0) conv.childrenByAgent.delete(agent);
+        else if (kept.length !== children.length) conv.childrenByAgent.set(agent, kept);
+      }
+      this.ctx.store.setHead({ branch, conversation: conv.id, session: this.id, headSeq: conv.headSeq, phase: conv.state.phase, updatedAt: now });
+    }
+    this.totalSteps = total;
+    this.branch = branch;
+    this.row = { ...this.row, headBranch: branch, options: { ...this.row.options, ...options } };
+    this.settling = [...this.conversations.values()].some((c) => c.state.phase === 'waiting');
+    if (this.settling) {
+      // Outstanding calls are settled by `settleAfterRewind`, which then decides.
+      this.paused = true;
+    } else {
+      // Nothing to settle: the status goes in the same transaction.
+      this.paused = deriveStatus(this.conversations.values(), this.root, { paused: false }).status === 'running';
+      const { status, reason } = deriveStatus(this.conversations.values(), this.root, { paused: this.paused });
+      if (status !== this.status) {
+        this.status = status;
+        this.writeStatus(status, reason, now);
+      }
+    }
+    return true;
+  }
+
+  /**
+   * After `rewindTo` has committed: what a load does for calls left outstanding at the cut (recorded results taken,
+   * questions asked again), then the session rests paused if the branch has work to do, like a checkout.
+   */
+  async settleAfterRewind(): Promise<void> {
+    if (!this.settling) return;
+    this.settling = false;
+    await this.recover(false);
+    this.paused = deriveStatus(this.conversations.values(), this.root, { paused: false }).status === 'running';
+    this.updateStatus();
+  }
+
+  /** Whether a rewind can happen in memory: nothing in flight or half-delivered, no cancel or message on its way. */
+  canRewind(): boolean {
+    if (!this.active || this.sending || this.cancelled !== undefined || this.status === 'cancelled') return false;
+    for (const conv of this.conversations.values()) if (conv.inFlight || conv.runningTools.size > 0 || conv.pendingResults.size > 0 || conv.effectsNotStarted.size > 0) return false;
+    return true;
+  }
+
   /** Whether nothing is in flight, so a fork at the head can continue in this runtime. */
   canSwitchBranch(): boolean {
     if (!this.active || this.paused) return false;
@@ -254,6 +320,11 @@ export class SessionRuntime {
 
   get session(): SessionRow {
     return { ...this.row, status: this.status };
+  }
+
+  /** The conversations as this runtime holds them (read them, never change them: the log is the truth). */
+  get projection(): ReadonlyMap<string, ConversationRuntime> {
+    return this.conversations;
   }
 
   get currentStatus(): SessionStatus {
@@ -576,8 +647,8 @@ export class SessionRuntime {
   private startDelegation(tx: Txn, parent: ConversationRuntime, call: Extract<CallPlan, { kind: 'agent' }>): void {
     const persona = this.persona(call.agent);
     const child = (call.reuse ? this.conversations.get(call.child) : undefined) ?? this.createConversation(tx, call.child, persona, parent, call.callId);
-    child.parentCallId = call.callId;
-    parent.childByCall.set(call.callId, child);
+    // Tagged with the parent's head (the response's last entry): a rewind to before the response unlinks them.
+    parent.linkChild(call.callId, child, parent.headSeq);
     this.appendEntry(tx, child, { kind: 'user_message', payload: { text: call.message } });
     if (call.refusal !== undefined) {
       this.appendEntry(tx, child, { kind: 'failed', payload: { code: call.refusal.code, message: call.refusal.message, retryable: false } });
@@ -755,8 +826,9 @@ export class SessionRuntime {
     const key = conv.callKeys.get(callId);
     if (key === undefined || conv.pendingResults.has(callId)) return;
     if (!outstanding(conv.state).some((c) => c.callId === callId)) return;
-    // Already settled (a timeout won the race): the late result is dropped.
-    if (!this.ctx.store.calls.settle(key, result, tx.now)) return;
+    // Already settled (a timeout won the race): the late result is dropped. Not so for a delegation: its child on
+    // this branch decides its result, and the same call may have been settled on the branch this one forked from.
+    if (!this.ctx.store.calls.settle(key, result, tx.now) && result.kind !== 'agent_result') return;
     conv.pendingResults.set(callId, result);
     const timer = conv.timers.get(callId);
     if (timer !== undefined) {
@@ -946,7 +1018,7 @@ export class SessionRuntime {
       error: outcome.error,
       ts: outcome.startedAt,
     });
-    this.ctx.store.append(
+    const recorded = this.ctx.store.append(
       {
         type: 'model.call',
         payload: {
@@ -960,6 +1032,7 @@ export class SessionRuntime {
       },
       tx.now,
     );
+    if (status === 'ok') conv.countModelCall(recorded.seq);
   }
 
   private writeHeads(tx: Txn): void {

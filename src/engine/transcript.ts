@@ -4,6 +4,21 @@ import { canonicalJson } from '../core/json.ts';
 import type { ChatMessage, ToolCallRequest } from '../models/provider.ts';
 import { estimateTokens } from '../models/provider.ts';
 
+/** A transcript's position (see `mark`): a few numbers and references, whatever the transcript's length. */
+export interface TranscriptMark {
+  readonly length: number;
+  /** Tool calls of the last message, when it is an assistant turn (later calls of the same response join it). */
+  readonly calls: number;
+  readonly sealed: number;
+  readonly chain: string;
+  readonly tokens: number;
+  readonly openModelCall: string | undefined;
+  readonly taskIndex: number;
+  readonly round: number;
+  readonly entries: number;
+  readonly through: string | null;
+}
+
 type MutableAssistant = { role: 'assistant'; content: string | null; toolCalls: ToolCallRequest[] };
 type Message = Exclude<ChatMessage, { role: 'assistant' }> | MutableAssistant;
 
@@ -90,6 +105,31 @@ export class Transcript {
       case 'failed':
         return;
     }
+  }
+
+  /** Where the transcript stands now, to come back to with `truncate` (a rewind in memory). */
+  mark(): TranscriptMark {
+    const last = this.list[this.list.length - 1]!;
+    return {
+      length: this.list.length, calls: last.role === 'assistant' ? last.toolCalls.length : 0, sealed: this.sealed, chain: this.chain, tokens: this.tokens,
+      openModelCall: this.openModelCall, taskIndex: this.taskIndex, round: this.round, entries: this.entries, through: this.through,
+    };
+  }
+
+  /** Back to a mark taken earlier: the messages after it go, and the running hash is the one it had then. */
+  truncate(mark: TranscriptMark): void {
+    this.list.length = mark.length;
+    const last = this.list[mark.length - 1]!;
+    // Calls of the same response appended after the mark belong to the cut-off part.
+    if (last.role === 'assistant') last.toolCalls.length = mark.calls;
+    this.sealed = mark.sealed;
+    this.chain = mark.chain;
+    this.tokens = mark.tokens;
+    this.openModelCall = mark.openModelCall;
+    this.taskIndex = mark.taskIndex;
+    this.round = mark.round;
+    this.entries = mark.entries;
+    this.through = mark.through;
   }
 
   /** Hash of the request: every message plus the call parameters, in O(1) per step. */

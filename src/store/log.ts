@@ -21,6 +21,11 @@ interface EventRow {
 export interface BranchSegment {
   readonly branch: string;
   readonly maxSeq: number;
+  /**
+   * Every entry of this branch has a larger seq (its fork point): bounds the index scans, so looking up a branch
+   * that has no entry in a range costs nothing however long the session. Absent on older rows (then 0).
+   */
+  readonly afterSeq?: number;
 }
 
 /** The append-only log: one table, its rowid is the global seq. */
@@ -112,9 +117,11 @@ export class EventLog {
    */
   newestVisibleSeq(session: string, segments: readonly BranchSegment[]): number {
     const byAge = [...segments].sort((a, b) => b.maxSeq - a.maxSeq);
-    const bounded = this.db.prepare("SELECT max(seq) AS seq FROM events WHERE session_id = ? AND branch_id = ? AND type = 'entry' AND seq <= ?");
+    const bounded = this.statement("SELECT max(seq) AS seq FROM events WHERE session_id = ? AND branch_id = ? AND type = 'entry' AND seq > ? AND seq <= ?");
     for (const s of byAge) {
-      const row = bounded.get(session, s.branch, Number.isFinite(s.maxSeq) ? s.maxSeq : Number.MAX_SAFE_INTEGER) as { seq: number | null };
+      const after = s.afterSeq ?? 0;
+      if (s.maxSeq <= after) continue;
+      const row = bounded.get(session, s.branch, after, Number.isFinite(s.maxSeq) ? s.maxSeq : Number.MAX_SAFE_INTEGER) as { seq: number | null };
       if (row.seq !== null) return row.seq;
     }
     return 0;
@@ -140,13 +147,23 @@ export class EventLog {
 
   /** Successful model calls per conversation visible on a branch (from the log's model.call events). */
   modelCallCounts(session: string, segments: readonly BranchSegment[]): Map<string, number> {
+    return new Map([...this.modelCallSeqs(session, segments)].map(([conversation, seqs]) => [conversation, seqs.length]));
+  }
+
+  /** The seqs of each conversation's successful model calls visible on a branch, in order. */
+  modelCallSeqs(session: string, segments: readonly BranchSegment[]): Map<string, number[]> {
     const sees = visibility(segments);
     const rows = this.statement(
-      "SELECT conversation_id AS conversation, branch_id AS branch, seq FROM events WHERE session_id = ? AND type = 'model.call' AND json_extract(payload, '$.status') = 'ok'",
+      "SELECT conversation_id AS conversation, branch_id AS branch, seq FROM events WHERE session_id = ? AND type = 'model.call' AND json_extract(payload, '$.status') = 'ok' ORDER BY seq",
     ).all(session) as { conversation: string; branch: string | null; seq: number }[];
-    const counts = new Map<string, number>();
-    for (const r of rows) if (sees(r.branch, r.seq)) counts.set(r.conversation, (counts.get(r.conversation) ?? 0) + 1);
-    return counts;
+    const seqs = new Map<string, number[]>();
+    for (const r of rows) {
+      if (!sees(r.branch, r.seq)) continue;
+      const list = seqs.get(r.conversation);
+      if (list === undefined) seqs.set(r.conversation, [r.seq]);
+      else list.push(r.seq);
+    }
+    return seqs;
   }
 
   /**

@@ -72,8 +72,11 @@ export class SessionRepository {
   private readonly selectSession: Statement;
   private readonly updateStatus: Statement;
   private readonly insertBranch: Statement;
-  private readonly segmentCache = new Map<string, readonly BranchSegment[]>();
+  private readonly segmentCache = new Map<string, { readonly afterSeq: number; readonly ancestors: readonly BranchSegment[] }>();
   private readonly selectBranch: Statement;
+  /** Prepared on first use (checkouts and segment reads are rare next to steps). */
+  private updateHead: Statement | undefined;
+  private selectSegmentsJson: Statement | undefined;
   private readonly selectSegments: Statement;
   private readonly insertSegment: Statement;
   private readonly insertConversation: Statement;
@@ -185,14 +188,14 @@ export class SessionRepository {
 
   /** Makes a branch the session's checked-out one (what readers show and what a resume drives). */
   checkout(session: string, branch: string, now: number): void {
-    this.db.prepare('UPDATE sessions SET head_branch = ?, updated_at = ? WHERE id = ?').run(branch, now, session);
+    (this.updateHead ??= this.db.prepare('UPDATE sessions SET head_branch = ?, updated_at = ? WHERE id = ?')).run(branch, now, session);
   }
 
   createBranch(row: BranchRow, segments: readonly BranchSegment[]): void {
     // One row whatever the depth: the ancestors' segments go in as one JSON value.
-    const stored = segments.map((s) => ({ branch: s.branch, maxSeq: s.maxSeq }));
+    const stored = segments.map((s) => ({ branch: s.branch, maxSeq: s.maxSeq, ...(s.afterSeq === undefined ? {} : { afterSeq: s.afterSeq }) }));
     this.insertBranch.run(row.id, row.session, row.parent, row.forkSeq, row.label, JSON.stringify(row.overrides), row.createdBy, row.createdAt, JSON.stringify(stored));
-    this.segmentCache.set(row.id, stored);
+    this.segmentCache.set(row.id, { afterSeq: row.forkSeq ?? 0, ancestors: stored });
   }
 
   branch(id: string): BranchRow | undefined {
@@ -214,17 +217,22 @@ export class SessionRepository {
 
   /** The segments that make up a branch's visible history: its own entries, then each ancestor's prefix. */
   segments(branchId: string): BranchSegment[] {
-    let ancestors = this.segmentCache.get(branchId);
-    if (ancestors === undefined) {
+    let cached = this.segmentCache.get(branchId);
+    if (cached === undefined) {
       // Branches never change once made, so their segments are read once per process.
-      const json = (this.db.prepare('SELECT segments FROM branches WHERE id = ?').get(branchId) as { segments: string | null } | undefined)?.segments;
-      ancestors =
+      const row = (this.selectSegmentsJson ??= this.db.prepare('SELECT segments, fork_seq FROM branches WHERE id = ?')).get(branchId) as
+        | { segments: string | null; fork_seq: number | null }
+        | undefined;
+      const json = row?.segments;
+      const ancestors =
         json === null || json === undefined
           ? (this.selectSegments.all(branchId) as { ancestor_id: string; max_seq: number }[]).map((r) => ({ branch: r.ancestor_id, maxSeq: r.max_seq }))
           : (JSON.parse(json) as BranchSegment[]);
-      this.segmentCache.set(branchId, ancestors);
+      // The branch's own entries all come after its fork point.
+      cached = { afterSeq: row?.fork_seq ?? 0, ancestors };
+      this.segmentCache.set(branchId, cached);
     }
-    return [{ branch: branchId, maxSeq: Infinity }, ...ancestors];
+    return [{ branch: branchId, maxSeq: Infinity, afterSeq: cached.afterSeq }, ...cached.ancestors];
   }
 
   createConversation(row: ConversationRow): void {
