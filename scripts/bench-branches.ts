@@ -125,13 +125,13 @@ async function firstStepFigures(): Promise<void> {
     const rewindSteps: number[] = [];
     for (let i = 0; i < (quick ? 20 : 50); i++) {
       const live = engine.get(run.id)!;
-      // The step's tool call may still be settling after the pause.
-      while (!live.canRewind()) await new Promise((resolve) => setImmediate(resolve));
       // The branch's own entries and the ones just before its fork point.
       const from = engine.store.sessions.branch(live.branch)?.forkSeq ?? engine.store.log.lastSeqOf(run.id);
       const recent = engine.store.log.visibleEntriesAfter(run.id, engine.store.sessions.segments(live.branch), from - 40);
       const cut = recent.filter((e) => e.kind === 'tool_result').at(-3)?.seq;
       if (cut === undefined) throw new Error('no tool result to rewind to');
+      // The step's tool call may still be settling after the pause.
+      while (!live.canRewind(cut)) await new Promise((resolve) => setImmediate(resolve));
       const started = performance.now();
       await engine.fork(run.id, { atSeq: cut, createdBy: 'bench', checkout: true });
       const forked = performance.now();

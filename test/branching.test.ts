@@ -447,4 +447,27 @@ describe('rewinds in memory', () => {
       expect(pay.calls.length - payments, `payments after a cut at seq ${cut}`).toBe(cut >= paid ? 0 : 1);
     }
   });
+
+  it('a rewind further back than the marks a conversation keeps loads the branch from the log instead, with the same result', async () => {
+    const t = await testEngine([{ id: 'looper', description: 'Loops.', tools: ['tick'], policies: { max_steps: 5_000 }, script: [{ when: '.', steps: [{ call: 'tick', args: { n: 1 }, repeat: 3_000 }, { reply: 'done' }] }] }], {
+      tools: [countingTool('tick')],
+    });
+    engines.push(t);
+    const run = t.engine.start({ agent: 'looper', message: 'go', source: 'api', options: t.options({ maxSteps: 10_000 }) });
+    expect(await run.idle()).toBe('finished');
+    const results = branchEntries(t.engine.store, run.id, run.branch).filter((e) => e.kind === 'tool_result');
+    // Recent: in memory, the same runtime.
+    await t.engine.fork(run.id, { atSeq: results.at(-5)!.seq, createdBy: 'test', checkout: true });
+    expect(t.engine.get(run.id)).toBe(run);
+    // Far back (beyond the 8,192 marks kept): the runtime lets go and the branch is rebuilt from the log.
+    const far = results[10]!.seq;
+    const fork = await t.engine.fork(run.id, { atSeq: far, createdBy: 'test', checkout: true });
+    expect(t.engine.get(run.id)).toBeUndefined();
+    const again = await t.engine.attach(run.id);
+    expect(again.branch).toBe(fork.branch.id);
+    again.resume();
+    expect(await again.idle()).toBe('finished');
+    const ticks = branchEntries(t.engine.store, run.id, fork.branch.id).filter((e) => e.kind === 'tool_result');
+    expect(ticks).toHaveLength(3_000);
+  });
 });

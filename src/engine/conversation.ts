@@ -4,6 +4,9 @@ import { canonicalJson } from '../core/json.ts';
 import { INITIAL_STATE, type ConversationState } from './fsm.ts';
 import { Transcript, type TranscriptMark } from './transcript.ts';
 
+/** Marks kept per conversation (about 200 bytes each); rewinds further back load the branch from the log. */
+const MARKS_KEPT = 8_192;
+
 /** What a conversation was after one of its entries: enough to come back to that point without reading the log. */
 interface Mark {
   readonly seq: number;
@@ -83,6 +86,8 @@ export class ConversationRuntime {
   private readonly marks: Mark[] = [];
   /** How to take back each change to the maps, tagged with the seq of the entry that made it. */
   private readonly undo: { readonly seq: number; readonly run: () => void }[] = [];
+  /** Seq of this conversation's first entry (0 before it has one). */
+  private firstSeq = 0;
   /** Seqs of this conversation's successful model calls (its step count at any point is how many precede it). */
   private readonly callSeqs: number[] = [];
 
@@ -100,6 +105,25 @@ export class ConversationRuntime {
       this.setUndoably(entry.seq, this.effectfulCalls, `${entry.payload.tool}\n${canonicalJson(entry.payload.args)}`, entry.payload.callId);
     }
     this.marks.push({ seq: entry.seq, state: this.state, transcript: this.transcript.mark(), lastAnswer: this.lastAnswer });
+    if (this.firstSeq === 0) this.firstSeq = entry.seq;
+    if (this.marks.length > MARKS_KEPT) this.forgetOldestMarks();
+  }
+
+  /** Whether `rewindTo(seq)` can go back in memory (false: the point is older than the marks kept; load it instead). */
+  canRewindTo(seq: number): boolean {
+    return seq < this.firstSeq || this.marks.length === 0 || seq >= this.marks[0]!.seq;
+  }
+
+  /**
+   * Keeps memory bounded in long conversations: the older half of the marks goes, with the undo steps only they
+   * needed. A rewind further back than the marks kept loads the branch from the log instead.
+   */
+  private forgetOldestMarks(): void {
+    this.marks.splice(0, this.marks.length >> 1);
+    const oldest = this.marks[0]!.seq;
+    let drop = 0;
+    while (drop < this.undo.length && this.undo[drop]!.seq <= oldest) drop += 1;
+    this.undo.splice(0, drop);
   }
 
   /** A successful model call of this conversation was recorded at `seq` (rebuilds call it in seq order too). */

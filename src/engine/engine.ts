@@ -177,7 +177,8 @@ export class Engine {
     if (spec.checkout === true && live !== undefined && spec.overrides?.personas === undefined && (spec.from === undefined || spec.from === session.headBranch)) {
       const newest = this.store.log.newestVisibleSeq(session.id, this.store.sessions.segments(session.headBranch));
       const atHead = spec.atSeq === undefined || spec.atSeq === newest;
-      if (atHead ? live.canSwitchBranch() : live.canRewind()) {
+      // Where the cut lands (the end of a response, say) is at or after the requested point, which is enough here.
+      if (atHead ? live.canSwitchBranch() : live.canRewind(spec.atSeq!)) {
         let made: Fork;
         try {
           made = this.store.write(() => {

@@ -244,7 +244,7 @@ export class SessionRuntime {
    * `settleAfterRewind`. Like a checkout, it leaves the session paused when the branch has work to do.
    */
   rewindTo(branch: string, seq: number, options: { model?: string; temperature?: number }, now: number): boolean {
-    if (!this.canRewind()) return false;
+    if (!this.canRewind(seq)) return false;
     for (const conv of this.conversations.values()) {
       // Deadlines and delegation timers belong to the old branch; settling the new one arms its own.
       conv.clearTimers();
@@ -291,10 +291,15 @@ export class SessionRuntime {
     this.updateStatus();
   }
 
-  /** Whether a rewind can happen in memory: nothing in flight or half-delivered, no cancel or message on its way. */
-  canRewind(): boolean {
+  /**
+   * Whether a rewind to `seq` can happen in memory: nothing in flight or half-delivered, no cancel or message on its
+   * way, and every conversation still keeps marks that far back.
+   */
+  canRewind(seq: number): boolean {
     if (!this.active || this.sending || this.cancelled !== undefined || this.status === 'cancelled') return false;
-    for (const conv of this.conversations.values()) if (conv.inFlight || conv.runningTools.size > 0 || conv.pendingResults.size > 0 || conv.effectsNotStarted.size > 0) return false;
+    for (const conv of this.conversations.values()) {
+      if (conv.inFlight || conv.runningTools.size > 0 || conv.pendingResults.size > 0 || conv.effectsNotStarted.size > 0 || !conv.canRewindTo(seq)) return false;
+    }
     return true;
   }
 
