@@ -198,7 +198,7 @@ describe('p2tui CLI', () => {
     const doctor = p2tui(['doctor'], { cwd: ws });
     expect(doctor.code).toBe(0);
     expect(doctor.stdout).toMatch(/✓ workspace\s+.*2 personas, 1 tools/);
-    expect(doctor.stdout).toMatch(/✓ database\s+.*schema 2\/2, wal mode/);
+    expect(doctor.stdout).toMatch(/✓ database\s+.*schema 3\/3, wal mode/);
     const empty = p2tui(['doctor'], { cwd: dir });
     expect(empty.code).toBe(1);
     expect(empty.stdout).toContain('Run p2tui init here');

@@ -61,6 +61,18 @@ export interface OtherPayloads {
   'branch.created': { branch: string; parent: string; forkSeq: number; label: string | null; overrides: { model?: string; temperature?: number } };
   /** An effectful call's effect was undone by its tool's compensating action, on the user's request. */
   'effect.compensated': { key: string; tool: string; status: 'started' | 'ok' | 'error'; output?: unknown; error?: string; by: string };
+  /** A judge's verdict (value null: the judge failed, which is never a zero). */
+  'score.recorded': {
+    score: string;
+    job: string | null;
+    target: { kind: 'conversation' | 'branch' | 'step' | 'artifact'; id: string };
+    evaluator: string;
+    metric: string;
+    value: number | null;
+    status: 'ok' | 'failed';
+    model: string | null;
+    sample: number;
+  };
   /** The checked-out branch changed (what readers show and a resume drives). */
   'branch.checkout': { branch: string; previous: string };
   /**

@@ -9,16 +9,19 @@ import { catalogCommands } from './catalog.ts';
 import { eventCommands } from './events.ts';
 import { initCommand } from './init.ts';
 import { doctorCommand } from './doctor.ts';
+import { evalCommands } from './eval-commands.ts';
 
 /** Every command, in the order help lists them. The CLI and the TUI's palette both read this list. */
-export const COMMANDS: readonly Command[] = [runCommand, chatCommand, ...sessionCommands, ...branchCommands, ...bundleCommands, ...artifactCommands, ...catalogCommands, ...eventCommands, initCommand, doctorCommand];
+export const COMMANDS: readonly Command[] = [runCommand, chatCommand, ...sessionCommands, ...branchCommands, ...bundleCommands, ...artifactCommands, ...evalCommands, ...catalogCommands, ...eventCommands, initCommand, doctorCommand];
 
 /** Other names for command groups (P2Engine users know sessions as conversations). */
-export const GROUP_ALIASES: Readonly<Record<string, string>> = { conversation: 'session', conversations: 'session', sessions: 'session', agent: 'agents', tool: 'tools', event: 'events', artifact: 'artifacts' };
+export const GROUP_ALIASES: Readonly<Record<string, string>> = { conversation: 'session', conversations: 'session', sessions: 'session', agent: 'agents', tool: 'tools', event: 'events', artifact: 'artifacts', rubric: 'rubrics' };
 
 export const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
   session: 'Inspect, follow, control, branch, compare and move sessions (alias: conversation)',
   artifacts: 'Tool outputs, files and results of a session: list, show, compare',
+  eval: 'The judge: score a session now, show its scores, rank its branches (CI gates with --fail-under)',
+  rubrics: 'Rubrics the judge scores against: list, lint',
   agents: 'The personas of the workspace',
   tools: 'The tools of the workspace',
   events: 'The event log',

@@ -6,6 +6,7 @@ import { EventPrinter, driveUntilIdle } from './follow.ts';
 import { entriesJson, readSession, sessionJson } from './session-view.ts';
 import { formatCost, paint, plural } from './text.ts';
 import type { SessionRuntime } from '../engine/session.ts';
+import { latestTargetScores, type TargetScore } from '../judge/aggregate.ts';
 
 export const runCommand: Command = {
   path: ['run'],
@@ -18,7 +19,12 @@ export const runCommand: Command = {
     { name: 'agent', description: 'The persona to talk to (see p2tui agents list)', required: true },
     { name: 'message', description: 'What to ask it', required: true, rest: true },
   ],
-  options: [...SESSION_OPTIONS, ...REPLAY_OPTIONS, { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' }],
+  options: [
+    ...SESSION_OPTIONS,
+    ...REPLAY_OPTIONS,
+    { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
+    { name: 'skip-judge', type: 'boolean', description: "Exit without waiting for the judge's scores (its jobs stay queued for eval run or the next p2tui process)" },
+  ],
   examples: ['p2tui run agent_alpha "What\'s the weather in Paris and who leads the Premier League?"', 'p2tui run agent_helper "weather in Tokyo" --json'],
   async run(ctx, input) {
     const agent = input.args['agent']!;
@@ -28,12 +34,21 @@ export const runCommand: Command = {
     const options = engine.sessionOptions({ ...replayOverrides(input, engine.store), ...sessionOverrides(input) });
     const fromSeq = engine.store.log.lastSeq();
     const runtime = engine.start({ agent, message, source: 'run', options });
-    return finishRun(ctx, runtime, fromSeq, input.options['verbose'] === true);
+    return finishRun(ctx, runtime, fromSeq, input.options['verbose'] === true, input.options['skip-judge'] !== true);
   },
 };
 
+/** The judge's verdicts on a session's checked-out branch, once its jobs are done (the agents never waited). */
+async function judgeSession(ctx: CommandContext, sessionId: string): Promise<TargetScore[]> {
+  const engine = await ctx.engine();
+  if (engine.store.scores.openJobs(sessionId) === 0) return [];
+  await engine.judge.drain(sessionId, ctx.signal);
+  const branch = engine.store.sessions.require(sessionId).headBranch;
+  return latestTargetScores(engine.store.scores.scores({ session: sessionId, branch }));
+}
+
 /** Follows a session this process drives until it rests, then reports; shared by run and session resume. */
-export async function finishRun(ctx: CommandContext, runtime: SessionRuntime, fromSeq: number, verbose: boolean): Promise<CommandResult> {
+export async function finishRun(ctx: CommandContext, runtime: SessionRuntime, fromSeq: number, verbose: boolean, waitForJudge = true): Promise<CommandResult> {
   const engine = await ctx.engine();
   const out = ctx.output;
   const printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, fromSeq, { verbose });
@@ -42,8 +57,17 @@ export async function finishRun(ctx: CommandContext, runtime: SessionRuntime, fr
   await printer.stop();
   if (runtime.error !== undefined) throw runtime.error;
   const view = readSession(engine.store, runtime.id);
+  const scores = waitForJudge && status !== 'interrupted' ? await judgeSession(ctx, runtime.id) : [];
   if (out.json) {
-    return { exitCode: exitFor(status), json: { ...sessionJson(view), status: status === 'interrupted' ? 'interrupted' : view.session.status, entries: entriesJson(view) } };
+    return {
+      exitCode: exitFor(status),
+      json: {
+        ...sessionJson(view),
+        status: status === 'interrupted' ? 'interrupted' : view.session.status,
+        entries: entriesJson(view),
+        scores: scores.map((t) => ({ target: { kind: t.targetKind, id: t.targetId }, evaluator: t.evaluator, value: t.mean, samples: t.samples, judge: t.model })),
+      },
+    };
   }
   const usage = view.usage.total;
   const footer = `${plural(usage.calls, 'model call')} · ${usage.tokensIn + usage.tokensOut} tokens · ${formatCost(usage.costUsd, view.simulated)}`;
@@ -64,6 +88,10 @@ export async function finishRun(ctx: CommandContext, runtime: SessionRuntime, fr
       break;
     default:
       out.line(paint(out.color, 'gray', `session ${status} · ${footer}`));
+  }
+  if (scores.length > 0) {
+    const parts = scores.map((t) => `${t.evaluator} ${t.mean === null ? 'judge failed' : t.mean.toFixed(2)}${t.model === 'scripted/judge' ? ' (scripted judge)' : ''}`);
+    out.line(paint(out.color, 'cyan', `judge · ${parts.join(' · ')}   (details: p2tui eval show ${runtime.id} --criteria)`));
   }
   return { exitCode: exitFor(status) };
 }

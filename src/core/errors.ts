@@ -47,6 +47,11 @@ export type ErrorCode =
   | 'E_MODEL_STREAM'
   | 'E_REPLAY_MISS'
   | 'E_UNKNOWN_PROVIDER'
+  // the judge
+  | 'E_RUBRIC'
+  | 'E_UNKNOWN_EVALUATOR'
+  | 'E_JUDGE_OUTPUT'
+  | 'E_EVAL_GATE'
   // internal
   | 'E_INTERNAL';
 

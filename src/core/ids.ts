@@ -18,6 +18,8 @@ export const newSessionId = (): string => randomId('s_', 8);
 export const newConversationId = (): string => randomId('c_', 10);
 export const newBranchId = (): string => randomId('b_', 8);
 export const newModelCallId = (): string => nextEventId('m_');
+export const newJobId = (): string => nextEventId('j_');
+export const newScoreId = (): string => nextEventId('sc_');
 
 const processPrefix = randomId('', 6);
 let counter = 0;

@@ -18,6 +18,7 @@ import { forkBranch, overriddenPersona, resolveBranch, type BranchOverrides, typ
 import { rebuildConversations, type Rebuilt } from './rebuild.ts';
 import { deriveStatus } from './status.ts';
 import type { BranchRow, SessionRow } from '../store/sessions.ts';
+import { JudgeRunner } from '../judge/runner.ts';
 
 export interface EngineOptions {
   readonly workspace: Workspace;
@@ -29,6 +30,11 @@ export interface EngineOptions {
   readonly heartbeatMs?: number;
   readonly onStepTiming?: (timing: StepTiming) => void;
   readonly appVersion?: string;
+  /**
+   * Whether this process runs the judge's jobs (default: when the workspace has evaluators). Benchmarks and
+   * embedders that judge elsewhere turn it off.
+   */
+  readonly judge?: boolean;
   /** A bus already made over the same store. */
   readonly bus?: EventBus;
 }
@@ -42,6 +48,8 @@ export class Engine {
   readonly bus: EventBus;
   readonly workspace: Workspace;
   readonly scheduler: Scheduler;
+  /** Runs evaluation jobs beside the agents (started when the workspace has evaluators). */
+  readonly judge: JudgeRunner;
   private readonly ctx: EngineContext;
   private readonly leases: LeaseKeeper;
   private readonly control: ControlPoller;
@@ -81,6 +89,8 @@ export class Engine {
       personas: new PersonaKit(this.workspace),
       ...(options.onStepTiming === undefined ? {} : { onStepTiming: options.onStepTiming }),
     };
+    this.judge = new JudgeRunner(this.store, this.workspace, { owner: `judge:${hostname()}:${process.pid}:${randomId('', 6)}`, clock });
+    if (options.judge ?? this.workspace.evaluators.list().length > 0) this.judge.start();
   }
 
   /** Default options for a new session, from the workspace config. */
@@ -326,6 +336,7 @@ export class Engine {
   close(): void {
     for (const runtime of this.sessions.values()) runtime.detach();
     this.sessions.clear();
+    this.judge.stop();
     this.leases.stop();
     this.control.stop();
     if (this.ownsStore) this.store.close();

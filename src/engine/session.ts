@@ -2,7 +2,9 @@ import type { Persona } from '../agents/persona.ts';
 import type { SessionOptions, SessionStatus } from '../bus/events.ts';
 import type { EntryDraft, EntryPayloads } from '../core/entries.ts';
 import { P2Error, StoreError, UserError, messageOf } from '../core/errors.ts';
-import { newBranchId, newConversationId, newModelCallId, newSessionId, nextEventId } from '../core/ids.ts';
+import { newBranchId, newConversationId, newJobId, newModelCallId, newSessionId, nextEventId } from '../core/ids.ts';
+import type { Evaluator } from '../judge/registry.ts';
+import type { JobTrigger, TargetKind } from '../store/scores.ts';
 import type { JsonValue } from '../core/json.ts';
 import { costOf } from '../models/pricing.ts';
 import { Recording } from './replay.ts';
@@ -781,6 +783,7 @@ export class SessionRuntime {
             { type: 'artifact.created', payload: { hash: ref.hash, kind: a.kind, name: a.name, mime: a.mime, size: ref.size, entry: call.key }, session: this.id, branch: this.branch, conversation: conv.id },
             tx.now,
           );
+          for (const e of ctx.workspace.evaluators.onArtifact(a.kind)) this.addJob(tx, e, 'artifact', ref.hash, 'artifact.created');
         }
         this.settleInTx(tx, conv, call.callId, run.result);
       });
@@ -970,6 +973,12 @@ export class SessionRuntime {
     conv.state = next;
     conv.observe({ ...draft, id, seq: event.seq } as Parameters<ConversationRuntime['observe']>[0]);
     tx.touched.add(conv);
+    // The judge's jobs go in the commit that finishes the conversation: durable, and never waited for here.
+    if (draft.kind === 'finished') for (const e of this.ctx.workspace.evaluators.onFinished(conv.agent, conv.parent === null)) this.addJob(tx, e, 'conversation', conv.id, 'conversation.finished');
+  }
+
+  private addJob(tx: Txn, evaluator: Evaluator, targetKind: TargetKind, targetId: string, trigger: JobTrigger): void {
+    this.ctx.store.scores.addJob({ id: newJobId(), session: this.id, branch: this.branch, targetKind, targetId, evaluator: evaluator.id, trigger, samples: evaluator.config.samples, createdAt: tx.now });
   }
 
   private createConversation(tx: Txn, id: string, persona: Persona, parent: ConversationRuntime | null, parentCallId: string | null): ConversationRuntime {

@@ -14,6 +14,8 @@ import { loadWorkspaceTools } from '../tools/loader.ts';
 import { ToolRegistry } from '../tools/registry.ts';
 import { mcpServerSchema, type McpTools } from '../tools/mcp-config.ts';
 import type { Tool } from '../tools/define.ts';
+import { judgeConfigSchema } from '../judge/config.ts';
+import { loadEvaluators, type EvaluatorRegistry } from '../judge/registry.ts';
 
 /** `p2tui.yaml`: optional; every field has a default that runs offline. */
 export const workspaceConfigSchema = z.strictObject({
@@ -55,6 +57,8 @@ export const workspaceConfigSchema = z.strictObject({
   prices: z.record(z.string().regex(/^[^/\s]+\/\S+$/, 'provider/model or provider/*'), z.strictObject({ input: z.number().min(0), output: z.number().min(0) })).default({}),
   /** Model Context Protocol servers whose tools personas may use (as `<server>__<tool>`). */
   mcp_servers: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'letters, digits, _ and -, starting with a letter'), mcpServerSchema).default({}),
+  /** The judge: evaluators (rubrics scored by a model, assertions, custom code), when they run, the judge model. */
+  judge: judgeConfigSchema.prefault({}),
   /** Database path, relative to the workspace. */
   database: z.string().min(1).default('.p2tui/p2tui.db'),
 });
@@ -75,6 +79,8 @@ export interface Workspace {
   readonly redactor: Redactor;
   /** The connected MCP servers (empty when none are configured). */
   readonly mcpServers: McpTools['servers'];
+  /** The judge's evaluators, with the rubrics and custom evaluators they use. */
+  readonly evaluators: EvaluatorRegistry;
   persona(id: string): Persona;
   /** Disconnects from MCP servers (stops the stdio ones). Safe to call twice. */
   close(): Promise<void>;
@@ -139,6 +145,14 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
     await mcp.close();
     throw error;
   }
+  let evaluators: EvaluatorRegistry;
+  try {
+    evaluators = await loadEvaluators(root, config.judge, config.model);
+    for (const e of evaluators.list()) if (e.kind === 'llm') providers.resolve(evaluators.modelOf(e));
+  } catch (error) {
+    await mcp.close();
+    throw error;
+  }
   const dbPath = options.db ?? (isAbsolute(config.database) ? config.database : join(root, config.database));
   return {
     root,
@@ -151,6 +165,7 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
     prices,
     redactor,
     mcpServers: mcp.servers,
+    evaluators,
     close: () => mcp.close(),
     persona(id: string): Persona {
       const persona = loaded.personas.get(id);

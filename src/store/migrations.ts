@@ -202,6 +202,56 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE branches ADD COLUMN segments TEXT;
     `,
   },
+  {
+    version: 3,
+    description: 'the judge: evaluation jobs (written in the commit that triggers them) and scores',
+    sql: `
+      -- One row per evaluation to do: claimed by a judge (claimed_by, lease until claim_expires), done or failed.
+      CREATE TABLE eval_jobs (
+        id            TEXT PRIMARY KEY,
+        session_id    TEXT    NOT NULL,
+        branch_id     TEXT    NOT NULL,
+        target_kind   TEXT    NOT NULL,  -- conversation | branch | step | artifact
+        target_id     TEXT    NOT NULL,
+        evaluator     TEXT    NOT NULL,
+        trigger       TEXT    NOT NULL,  -- conversation.finished | artifact.created | milestone | demand
+        samples       INTEGER NOT NULL,
+        status        TEXT    NOT NULL,  -- pending | running | done | failed
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        claimed_by    TEXT,
+        claim_expires INTEGER,
+        error         TEXT,
+        created_at    INTEGER NOT NULL,
+        finished_at   INTEGER
+      );
+      CREATE INDEX eval_jobs_open ON eval_jobs(status, created_at);
+      CREATE INDEX eval_jobs_session ON eval_jobs(session_id);
+
+      -- A score: what it judges, who judged (evaluator, version, model, prompt hash) and the verdict. value is NULL
+      -- when the judge failed (a failure is never a zero).
+      CREATE TABLE scores (
+        id                TEXT PRIMARY KEY,
+        job_id            TEXT,
+        session_id        TEXT    NOT NULL,
+        branch_id         TEXT    NOT NULL,
+        target_kind       TEXT    NOT NULL,
+        target_id         TEXT    NOT NULL,
+        evaluator         TEXT    NOT NULL,
+        evaluator_kind    TEXT    NOT NULL,
+        evaluator_version TEXT    NOT NULL,
+        metric            TEXT    NOT NULL,
+        value             REAL,
+        status            TEXT    NOT NULL,  -- ok | failed
+        reasoning         TEXT    NOT NULL,
+        criteria          TEXT    NOT NULL,  -- JSON: [{id, weight, score, reason}] or assertion results
+        model             TEXT,
+        prompt_hash       TEXT,
+        sample            INTEGER NOT NULL,
+        created_at        INTEGER NOT NULL
+      );
+      CREATE INDEX scores_session ON scores(session_id, branch_id);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

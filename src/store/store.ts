@@ -3,6 +3,7 @@ import { EventLog } from './log.ts';
 import { SessionRepository } from './sessions.ts';
 import { CallRepository } from './calls.ts';
 import { ArtifactRepository } from './artifacts.ts';
+import { ScoreRepository } from './scores.ts';
 import { WalCheckpointer } from './checkpointer.ts';
 import { LeaseRepository, ToolCacheRepository } from './leases.ts';
 import type { Statement } from 'better-sqlite3';
@@ -31,6 +32,7 @@ export class Store {
   readonly sessions: SessionRepository;
   readonly calls: CallRepository;
   readonly artifacts: ArtifactRepository;
+  readonly scores: ScoreRepository;
   readonly leases: LeaseRepository;
   readonly toolCache: ToolCacheRepository;
 
@@ -51,6 +53,7 @@ export class Store {
     this.sessions = new SessionRepository(this.db);
     this.calls = new CallRepository(this.db);
     this.artifacts = new ArtifactRepository(this.db);
+    this.scores = new ScoreRepository(this.db);
     this.leases = new LeaseRepository(this.db);
     this.toolCache = new ToolCacheRepository(this.db);
     this.checkpointer = options.path === ':memory:' ? undefined : new WalCheckpointer(options.path);

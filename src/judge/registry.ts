@@ -1,0 +1,189 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { UserError, ValidationError, messageOf, suggest, type ValidationIssue } from '../core/errors.ts';
+import { sha256 } from '../core/hash.ts';
+import type { ProviderRegistry } from '../models/registry.ts';
+import type { CriterionResult } from '../store/scores.ts';
+import { installWorkspaceResolution } from '../tools/resolution.ts';
+import { checkAssertions } from './assertions.ts';
+import type { EvaluatorConfig, JudgeConfig } from './config.ts';
+import { isEvaluator, type CustomEvaluator } from './define.ts';
+import { llmJudge } from './llm-judge.ts';
+import type { Material } from './material.ts';
+import { loadRubrics, makeRubric, type Rubric } from './rubric.ts';
+
+/** An evaluator ready to run: its configuration, what it uses, and the version every score records. */
+export interface Evaluator {
+  readonly id: string;
+  readonly kind: EvaluatorConfig['kind'];
+  readonly config: EvaluatorConfig;
+  /** `<kind>@<hash of what decides its verdicts>` (rubric and prompt, assertions, or the custom evaluator's version). */
+  readonly version: string;
+  readonly rubric?: Rubric;
+  readonly custom?: CustomEvaluator;
+}
+
+/** One verdict of an evaluator on some material. */
+export interface Evaluation {
+  readonly status: 'ok' | 'failed';
+  readonly value: number | null;
+  readonly criteria: readonly CriterionResult[];
+  readonly reasoning: string;
+  readonly model: string | null;
+  readonly promptHash: string | null;
+}
+
+/**
+ * The workspace's evaluators (`judge.evaluators` of p2tui.yaml), with the rubrics of `rubrics/` and the custom
+ * evaluators of `evaluators/` they use; every reference is checked when the workspace loads.
+ */
+export class EvaluatorRegistry {
+  readonly config: JudgeConfig;
+  readonly rubrics: ReadonlyMap<string, Rubric>;
+  readonly custom: ReadonlyMap<string, CustomEvaluator>;
+  private readonly byId = new Map<string, Evaluator>();
+  private readonly defaultModel: string;
+
+  constructor(config: JudgeConfig, options: { defaultModel: string; rubrics: ReadonlyMap<string, Rubric>; custom: ReadonlyMap<string, CustomEvaluator>; configFile?: string }) {
+    this.config = config;
+    this.rubrics = options.rubrics;
+    this.custom = options.custom;
+    this.defaultModel = config.model ?? options.defaultModel;
+    const issues: ValidationIssue[] = [];
+    const file = options.configFile ?? 'p2tui.yaml';
+    config.evaluators.forEach((e, i) => {
+      const field = `judge.evaluators[${i}]`;
+      let rubric: Rubric | undefined;
+      let custom: CustomEvaluator | undefined;
+      if (e.kind === 'llm' && typeof e.rubric === 'string') {
+        rubric = this.rubrics.get(e.rubric);
+        if (rubric === undefined) {
+          const near = suggest(e.rubric, this.rubrics.keys());
+          issues.push({ file, field: `${field}.rubric`, message: `unknown rubric '${e.rubric}'${near === undefined ? '' : ` (did you mean ${near}?)`}; rubrics/ has ${[...this.rubrics.keys()].join(', ') || 'none'}` });
+        }
+      } else if (e.kind === 'llm' && e.rubric !== undefined && typeof e.rubric !== 'string') {
+        rubric = makeRubric(e.id, e.rubric, file);
+      }
+      if (e.kind === 'custom') {
+        custom = this.custom.get(e.evaluator!);
+        if (custom === undefined) issues.push({ file, field: `${field}.evaluator`, message: `no evaluator '${e.evaluator}' in evaluators/ (found: ${[...this.custom.keys()].join(', ') || 'none'})` });
+      }
+      const basis = e.kind === 'llm' ? (rubric?.version ?? '') : e.kind === 'assert' ? sha256(JSON.stringify(e.assert)).slice(0, 12) : (custom?.version ?? '1');
+      this.byId.set(e.id, { id: e.id, kind: e.kind, config: e, version: `${e.kind}@${basis}`, ...(rubric === undefined ? {} : { rubric }), ...(custom === undefined ? {} : { custom }) });
+    });
+    if (issues.length > 0) throw new ValidationError('E_CONFIG', issues, 'Fix the judge section of p2tui.yaml, or add the rubric or evaluator it names.');
+  }
+
+  list(): Evaluator[] {
+    return [...this.byId.values()];
+  }
+
+  get(id: string): Evaluator | undefined {
+    return this.byId.get(id);
+  }
+
+  require(id: string): Evaluator {
+    const found = this.byId.get(id);
+    if (found !== undefined) return found;
+    const near = suggest(id, this.byId.keys());
+    throw new UserError('E_UNKNOWN_EVALUATOR', `no evaluator '${id}' in this workspace`, {
+      hint: this.byId.size === 0 ? 'Add one under judge.evaluators in p2tui.yaml (see the README, section The judge).' : `${near === undefined ? '' : `Did you mean ${near}? `}Evaluators: ${[...this.byId.keys()].join(', ')}.`,
+    });
+  }
+
+  /** The judge model an llm evaluator uses. */
+  modelOf(evaluator: Evaluator): string {
+    return evaluator.config.model ?? this.defaultModel;
+  }
+
+  /** Evaluators that run when a conversation of `agent` finishes (`root`: it is the session's top conversation). */
+  onFinished(agent: string, root: boolean): Evaluator[] {
+    return this.list().filter((e) => e.config.on === 'finished' && (e.config.agents === undefined ? root : e.config.agents.includes('*') || e.config.agents.includes(agent)));
+  }
+
+  onArtifact(kind: string): Evaluator[] {
+    return this.list().filter((e) => e.config.on === 'artifact' && (e.config.artifact_kind === undefined || e.config.artifact_kind === kind));
+  }
+
+  /** Runs one evaluator once on some material. Never throws for a judge's own failure: that is a failed evaluation. */
+  async evaluate(evaluator: Evaluator, material: Material, ctx: { providers: ProviderRegistry; signal: AbortSignal; sample: number; seed: number }): Promise<Evaluation> {
+    if (evaluator.kind === 'assert') {
+      const checked = checkAssertions(evaluator.config.assert!, material);
+      return { status: 'ok', value: checked.value, criteria: checked.criteria, reasoning: checked.reasoning, model: null, promptHash: null };
+    }
+    if (evaluator.kind === 'custom') {
+      try {
+        const verdict = await evaluator.custom!.evaluate(material, { signal: ctx.signal, sample: ctx.sample });
+        if (typeof verdict?.value !== 'number' || !Number.isFinite(verdict.value) || verdict.value < 0 || verdict.value > 1) {
+          return failed(`${evaluator.custom!.source}: evaluate() must return { value } between 0 and 1, got ${JSON.stringify(verdict?.value)}`);
+        }
+        return { status: 'ok', value: verdict.value, criteria: verdict.criteria ?? [], reasoning: verdict.reasoning ?? '', model: null, promptHash: null };
+      } catch (error) {
+        return failed(`${evaluator.custom!.source}: ${messageOf(error)}`);
+      }
+    }
+    const modelRef = this.modelOf(evaluator);
+    let resolved: ReturnType<ProviderRegistry['resolve']>;
+    try {
+      resolved = ctx.providers.resolve(modelRef);
+    } catch (error) {
+      return { ...failed(messageOf(error)), model: modelRef };
+    }
+    const verdict = await llmJudge(evaluator.rubric!, material, {
+      provider: resolved.provider,
+      modelRef,
+      modelName: resolved.model.name,
+      temperature: this.config.temperature,
+      seed: ctx.seed + ctx.sample,
+      retries: this.config.retries,
+      timeoutMs: this.config.timeout_ms,
+      signal: ctx.signal,
+    });
+    return verdict;
+  }
+}
+
+function failed(reasoning: string): Evaluation {
+  return { status: 'failed', value: null, criteria: [], reasoning, model: null, promptHash: null };
+}
+
+const EVALUATOR_FILE = /^(?!_)(?!.*\.(test|spec|d)\.[cm]?[jt]s$).*\.(m?ts|m?js)$/;
+
+/** The custom evaluators of a workspace's `evaluators/` folder: every exported value defineEvaluator made. */
+export async function loadWorkspaceEvaluators(root: string): Promise<Map<string, CustomEvaluator>> {
+  const folder = join(root, 'evaluators');
+  const found = new Map<string, CustomEvaluator>();
+  if (!existsSync(folder)) return found;
+  const files = readdirSync(folder).filter((f) => EVALUATOR_FILE.test(f)).sort();
+  if (files.length > 0) installWorkspaceResolution();
+  for (const file of files) {
+    const path = join(folder, file);
+    const shown = relative(process.cwd(), path) || path;
+    let module: Record<string, unknown>;
+    try {
+      module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+    } catch (error) {
+      throw new UserError('E_CONFIG', `${shown}: failed to load: ${messageOf(error)}`, { hint: 'Fix the evaluator file (or rename it to start with _ to skip it).', location: { file: shown }, cause: error });
+    }
+    for (const value of Object.values(module)) {
+      for (const candidate of Array.isArray(value) ? value : [value]) {
+        if (!isEvaluator(candidate)) continue;
+        const clash = found.get(candidate.id);
+        if (clash !== undefined && clash !== candidate) {
+          throw new UserError('E_CONFIG', `${shown}: evaluator '${candidate.id}' is also defined in ${clash.source}`, { hint: 'Give each evaluator its own id.', location: { file: shown } });
+        }
+        candidate.source = shown;
+        found.set(candidate.id, candidate);
+      }
+    }
+  }
+  return found;
+}
+
+/** Rubrics, custom evaluators and the judge section, checked together (what a workspace load does). */
+export async function loadEvaluators(root: string, config: JudgeConfig, defaultModel: string, configFile?: string): Promise<EvaluatorRegistry> {
+  const rubrics = loadRubrics(root);
+  const custom = await loadWorkspaceEvaluators(root);
+  return new EvaluatorRegistry(config, { defaultModel, rubrics, custom, ...(configFile === undefined ? {} : { configFile }) });
+}

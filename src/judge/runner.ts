@@ -1,0 +1,190 @@
+import { messageOf } from '../core/errors.ts';
+import { newScoreId } from '../core/ids.ts';
+import type { Clock } from '../core/clock.ts';
+import type { Workspace } from '../engine/workspace.ts';
+import type { EvalJobRow, ScoreRow } from '../store/scores.ts';
+import type { Store } from '../store/store.ts';
+import { materialFor } from './material.ts';
+import type { Evaluation } from './registry.ts';
+
+export interface JudgeRunnerOptions {
+  /** Who claims jobs (host, pid and a random part): leases name it. */
+  readonly owner: string;
+  readonly clock: Clock;
+  /** Evaluations at once (default: judge.concurrency of p2tui.yaml). */
+  readonly concurrency?: number;
+  /** How long a claim holds before another judge may take the job again (a judge that died). */
+  readonly leaseMs?: number;
+  /** How often to look for jobs other processes wrote or left behind. */
+  readonly pollMs?: number;
+}
+
+/**
+ * Runs evaluation jobs beside the agents, never in their way: jobs are rows the steps' commits wrote; this claims
+ * them with a lease, evaluates with its own concurrency, and writes each score (and a `score.recorded` event) when
+ * the verdict is in. A process that exits leaves its unclaimed or half-done jobs to the next one.
+ */
+export class JudgeRunner {
+  private readonly store: Store;
+  private readonly workspace: Workspace;
+  private readonly owner: string;
+  private readonly clock: Clock;
+  private readonly concurrency: number;
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
+  private readonly abort = new AbortController();
+  private running = 0;
+  private pumping = false;
+  private started = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private settledWaiters: (() => void)[] = [];
+
+  constructor(store: Store, workspace: Workspace, options: JudgeRunnerOptions) {
+    this.store = store;
+    this.workspace = workspace;
+    this.owner = options.owner;
+    this.clock = options.clock;
+    this.concurrency = options.concurrency ?? workspace.evaluators.config.concurrency;
+    this.leaseMs = options.leaseMs ?? Math.max(120_000, workspace.evaluators.config.timeout_ms * (workspace.evaluators.config.retries + 2));
+    this.pollMs = options.pollMs ?? 2_000;
+  }
+
+  /** Starts following the log: new jobs are claimed as their commits land, and others' leftovers every few seconds. */
+  start(): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    this.unsubscribe = this.store.onCommit((events) => {
+      if (events.some((e) => (e.type === 'entry' && e.kind === 'finished') || e.type === 'artifact.created')) setImmediate(() => this.pump());
+    });
+    this.timer = setInterval(() => this.pump(), this.pollMs);
+    this.timer.unref();
+    setImmediate(() => this.pump());
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort.abort(new Error('the judge stopped'));
+    clearInterval(this.timer);
+    this.unsubscribe?.();
+    this.wakeSettled();
+  }
+
+  /** Evaluations in progress in this process. */
+  get busy(): number {
+    return this.running;
+  }
+
+  /**
+   * Runs open jobs (of one session, or all) until none is left: used by `eval run`, and by `run` before it exits.
+   * Jobs another process holds are waited for, or taken over once its lease runs out.
+   */
+  async drain(session?: string, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      if (this.stopped || signal?.aborted === true) return;
+      this.pump(session);
+      if (this.running === 0 && this.store.scores.openJobs(session) === 0) return;
+      await new Promise<void>((resolve) => {
+        this.settledWaiters.push(resolve);
+        setTimeout(resolve, 100).unref();
+      });
+    }
+  }
+
+  /** Claims as many jobs as there are free slots and starts them. */
+  pump(session?: string): void {
+    if (this.stopped || this.pumping || this.store.isClosed) return;
+    this.pumping = true;
+    try {
+      const free = this.concurrency - this.running;
+      if (free <= 0) return;
+      const now = this.clock.now();
+      const jobs = this.store.write(() => this.store.scores.claim(this.owner, now, this.leaseMs, free, session));
+      for (const job of jobs) {
+        this.running += 1;
+        void this.run(job).finally(() => {
+          this.running -= 1;
+          this.wakeSettled();
+          this.pump(session);
+        });
+      }
+    } catch {
+      // A locked database (another process writing): the next commit or poll tries again.
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async run(job: EvalJobRow): Promise<void> {
+    try {
+      const evaluator = this.workspace.evaluators.get(job.evaluator);
+      if (evaluator === undefined) {
+        this.finish(job, 'failed', `evaluator '${job.evaluator}' is not in this workspace's p2tui.yaml any more`);
+        return;
+      }
+      const material = materialFor(this.store, { session: job.session, branch: job.branch, kind: job.targetKind, id: job.targetId });
+      const seed = this.store.sessions.get(job.session)?.options.seed ?? 0;
+      const verdicts: Evaluation[] = [];
+      for (let sample = 0; sample < job.samples; sample++) {
+        verdicts.push(await this.workspace.evaluators.evaluate(evaluator, material, { providers: this.workspace.providers, signal: this.abort.signal, sample, seed }));
+        if (this.stopped) return;
+      }
+      if (this.store.isClosed) return;
+      const now = this.clock.now();
+      this.store.write(() => {
+        // Lost the lease meanwhile (this process stalled past it): the other judge's verdict stands.
+        if (!this.store.scores.finish(job.id, this.owner, 'done', null, now)) return;
+        verdicts.forEach((v, sample) => {
+          const score: ScoreRow = {
+            id: newScoreId(),
+            job: job.id,
+            session: job.session,
+            branch: job.branch,
+            targetKind: job.targetKind,
+            targetId: job.targetId,
+            evaluator: evaluator.id,
+            evaluatorKind: evaluator.kind,
+            evaluatorVersion: evaluator.version,
+            metric: evaluator.id,
+            value: v.value,
+            status: v.status,
+            reasoning: v.reasoning,
+            criteria: v.criteria,
+            model: v.model,
+            promptHash: v.promptHash,
+            sample,
+            createdAt: now,
+          };
+          this.store.scores.addScore(score);
+          this.store.append(
+            {
+              type: 'score.recorded',
+              payload: { score: score.id, job: job.id, target: { kind: job.targetKind, id: job.targetId }, evaluator: evaluator.id, metric: score.metric, value: score.value, status: score.status, model: score.model, sample },
+              session: job.session,
+              branch: job.branch,
+              conversation: job.targetKind === 'conversation' ? job.targetId : null,
+            },
+            now,
+          );
+        });
+      });
+    } catch (error) {
+      if (!this.store.isClosed) this.finish(job, 'failed', messageOf(error));
+    }
+  }
+
+  private finish(job: EvalJobRow, status: 'done' | 'failed', error: string | null): void {
+    try {
+      this.store.write(() => this.store.scores.finish(job.id, this.owner, status, error, this.clock.now()));
+    } catch {
+      // The lease runs out and another judge retries the job.
+    }
+  }
+
+  private wakeSettled(): void {
+    const waiters = this.settledWaiters;
+    this.settledWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}

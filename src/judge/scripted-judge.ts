@@ -1,0 +1,72 @@
+import type { CriterionResult } from '../store/scores.ts';
+import type { Material } from './material.ts';
+import type { Rubric } from './rubric.ts';
+
+/**
+ * The offline judge: scores each criterion of a rubric deterministically from the content, so evaluation works
+ * with no model at all. It is labelled "scripted judge" wherever its scores are shown; it measures overlap and
+ * shape, not truth. Per criterion:
+ *
+ *   0.45 × how much of the task's vocabulary the answer takes up
+ *   0.20 × how much of the criterion's own vocabulary the answer (and the tools used) show
+ *   0.35 × substance: an empty answer scores 0, a few words little, a reasonable length fully
+ *
+ * Criteria about tools, delegation, brevity or errors use what the conversation did instead of the second term.
+ */
+export function scriptedJudge(rubric: Rubric, m: Material): { criteria: CriterionResult[]; value: number } {
+  const answerWords = words(m.answer);
+  const answerSet = new Set(answerWords);
+  const taskWords = unique(words(m.task));
+  const taskCovered = taskWords.filter((w) => answerSet.has(w));
+  const taskScore = taskWords.length === 0 ? 1 : taskCovered.length / taskWords.length;
+  const substance = answerWords.length === 0 ? 0 : answerWords.length < 3 ? 0.3 : answerWords.length > 600 ? 0.7 : Math.min(1, 0.5 + answerWords.length / 24);
+  const seen = new Set([...answerWords, ...m.toolCalls.flatMap((c) => words(c.tool)), ...m.delegations.flatMap((a) => words(a))]);
+  const criteria = rubric.criteria.map((c): CriterionResult => {
+    const text = `${c.id} ${c.description}`.toLowerCase();
+    const own = unique(words(c.description));
+    let aspect = own.length === 0 ? 1 : own.filter((w) => seen.has(w)).length / own.length;
+    let aspectWhy = `${own.filter((w) => seen.has(w)).length}/${own.length} of its terms`;
+    if (/\btools?\b/.test(text)) {
+      const ok = m.toolCalls.filter((t) => t.status === 'ok').length;
+      aspect = m.toolCalls.length === 0 ? (m.finished ? 1 : 0.5) : ok / m.toolCalls.length;
+      aspectWhy = m.toolCalls.length === 0 ? 'no tool calls' : `${ok}/${m.toolCalls.length} tool calls ok`;
+    } else if (/delegat/.test(text)) {
+      aspect = m.delegations.length > 0 ? 1 : 0.3;
+      aspectWhy = m.delegations.length > 0 ? `delegated to ${m.delegations.join(', ')}` : 'no delegation';
+    } else if (/\b(concise|brief|short)\b/.test(text)) {
+      aspect = answerWords.length <= 80 ? 1 : Math.max(0, 1 - (answerWords.length - 80) / 400);
+      aspectWhy = answerWords.length <= 80 ? 'within 80 words' : 'over 80 words';
+    } else if (/\b(error|fail|correct|accura)/.test(text)) {
+      const failures = m.toolCalls.filter((t) => t.status !== null && t.status !== 'ok').length + (m.finished ? 0 : 1);
+      aspect = failures === 0 ? 1 : Math.max(0, 1 - failures / 3);
+      aspectWhy = failures === 0 ? 'no failed calls, finished' : `${failures} failure${failures === 1 ? '' : 's'}`;
+    }
+    const score = round(0.45 * taskScore + 0.2 * aspect + 0.35 * substance);
+    return { id: c.id, weight: c.weight, score, reason: `task terms ${taskCovered.length}/${taskWords.length}, ${aspectWhy}, ${answerWords.length} words (scripted judge)` };
+  });
+  return { criteria, value: weightedMean(criteria) };
+}
+
+/** The weighted mean of criterion scores (weights normalised, so a rubric whose weights miss 1 still averages). */
+export function weightedMean(criteria: readonly CriterionResult[]): number {
+  const scored = criteria.filter((c) => c.score !== null);
+  const total = scored.reduce((n, c) => n + (c.weight ?? 1), 0);
+  if (total === 0) return scored.length === 0 ? 0 : round(scored.reduce((n, c) => n + c.score!, 0) / scored.length);
+  return round(scored.reduce((n, c) => n + c.score! * (c.weight ?? 1), 0) / total);
+}
+
+const STOP = new Set(
+  'the and for are but not you all any can had her was one our out day get has him his how man new now old see two way who boy did its let put say she too use that with have this will your from they know want been good much some time very when come here just like long make many over such take than them well were what into more also then there their which would about could other these those should while where after before being does each most only same both very please'.split(' '),
+);
+
+function words(text: string): string[] {
+  return (text.toLowerCase().match(/[a-z0-9][a-z0-9_'-]*/g) ?? []).filter((w) => w.length >= 3 && !STOP.has(w));
+}
+
+function unique(list: string[]): string[] {
+  return [...new Set(list)];
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
