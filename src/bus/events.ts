@@ -72,7 +72,12 @@ export interface OtherPayloads {
     status: 'ok' | 'failed';
     model: string | null;
     sample: number;
+    /** Why, and the per-criterion breakdown (so views need not read the scores table). */
+    reasoning: string;
+    criteria: { id: string; score: number | null; reason: string; weight?: number }[];
   };
+  /** A judge job was queued (in the commit that triggered it); its score.recorded follows when the judge is done. */
+  'eval.queued': { job: string; target: { kind: 'conversation' | 'branch' | 'step' | 'artifact'; id: string }; evaluator: string; trigger: string };
   /** The checked-out branch changed (what readers show and a resume drives). */
   'branch.checkout': { branch: string; previous: string };
   /**

@@ -2,6 +2,7 @@ import { UserError } from '../core/errors.ts';
 import type { JsonObject } from '../core/json.ts';
 import { branchSummaries, describeOverrides, resolveBranch, seqOfStep, type BranchOverrides, type Fork } from '../engine/branching.ts';
 import { diffBranches } from './branch-diff.ts';
+import { scoreByBranch } from '../judge/aggregate.ts';
 import { DIFF_OPTIONS, renderOps } from './artifact-commands.ts';
 import type { CommandContext, CommandInput, CommandResult } from './types.ts';
 import { EXIT, type Command } from './types.ts';
@@ -64,6 +65,8 @@ const branches: Command = {
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(input.args['session']!);
     const list = branchSummaries(store, session);
+    // The judge's weighted overall per branch (every metric weighs 1 here: ranking with weights is eval top's).
+    const scores = scoreByBranch(store.scores.scores({ session: session.id }));
     const json = list.map((b) => ({
       id: b.branch.id,
       label: b.branch.label,
@@ -71,6 +74,7 @@ const branches: Command = {
       forkSeq: b.branch.forkSeq,
       entries: b.entries,
       checkedOut: b.checkedOut,
+      score: scores.get(b.branch.id) ?? null,
       overrides: b.branch.overrides as JsonObject,
       createdBy: b.branch.createdBy,
       createdAt: new Date(b.branch.createdAt).toISOString(),
@@ -82,10 +86,11 @@ const branches: Command = {
       b.branch.label ?? '',
       b.branch.parent === null ? '(root)' : `${b.branch.parent} @ seq ${b.branch.forkSeq}`,
       `${b.entries} entries`,
+      scores.has(b.branch.id) ? scores.get(b.branch.id)!.toFixed(2) : '–',
       describeOverrides(b.branch.overrides),
       `${b.branch.createdBy}, ${formatAge(Date.now() - b.branch.createdAt)}`,
     ]);
-    for (const line of table(rows, ['branch', 'label', 'forked from', 'length', 'overrides', 'created'], c)) ctx.output.line(line);
+    for (const line of table(rows, ['branch', 'label', 'forked from', 'length', 'score', 'overrides', 'created'], c)) ctx.output.line(line);
     ctx.output.line(paint(c, 'gray', `check one out with: p2tui session checkout ${session.id} <branch>`));
     return { exitCode: EXIT.ok, json };
   },

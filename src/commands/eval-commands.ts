@@ -2,8 +2,8 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError, ValidationError, formatIssue, messageOf, type ValidationIssue } from '../core/errors.ts';
 import type { JsonObject, JsonValue } from '../core/json.ts';
-import { newJobId } from '../core/ids.ts';
 import { resolveBranch } from '../engine/branching.ts';
+import { queueEvaluation } from '../judge/jobs.ts';
 import { branchScores, latestTargetScores, meanAndSd, rankBranches, type TargetScore } from '../judge/aggregate.ts';
 import { lintRubric, parseRubricFile, type Rubric } from '../judge/rubric.ts';
 import type { EvaluatorRegistry } from '../judge/registry.ts';
@@ -134,9 +134,7 @@ const run: Command = {
     store.write(() => {
       for (const target of targets) {
         for (const e of evaluators) {
-          const id = newJobId();
-          jobIds.push(id);
-          store.scores.addJob({ id, session: session.id, branch: branch.id, targetKind: target.kind, targetId: target.id, evaluator: e.id, trigger: 'demand', samples: samples ?? e.config.samples, createdAt: now });
+          jobIds.push(queueEvaluation(store, { session: session.id, branch: branch.id, targetKind: target.kind, targetId: target.id, trigger: 'demand', evaluator: e, ...(samples === undefined ? {} : { samples }), now }));
         }
       }
     });

@@ -2,7 +2,8 @@ import type { Persona } from '../agents/persona.ts';
 import type { SessionOptions, SessionStatus } from '../bus/events.ts';
 import type { EntryDraft, EntryPayloads } from '../core/entries.ts';
 import { P2Error, StoreError, UserError, messageOf } from '../core/errors.ts';
-import { newBranchId, newConversationId, newJobId, newModelCallId, newSessionId, nextEventId } from '../core/ids.ts';
+import { newBranchId, newConversationId, newModelCallId, newSessionId, nextEventId } from '../core/ids.ts';
+import { queueEvaluation } from '../judge/jobs.ts';
 import type { Evaluator } from '../judge/registry.ts';
 import type { JobTrigger, TargetKind } from '../store/scores.ts';
 import type { JsonValue } from '../core/json.ts';
@@ -978,7 +979,7 @@ export class SessionRuntime {
   }
 
   private addJob(tx: Txn, evaluator: Evaluator, targetKind: TargetKind, targetId: string, trigger: JobTrigger): void {
-    this.ctx.store.scores.addJob({ id: newJobId(), session: this.id, branch: this.branch, targetKind, targetId, evaluator: evaluator.id, trigger, samples: evaluator.config.samples, createdAt: tx.now });
+    queueEvaluation(this.ctx.store, { session: this.id, branch: this.branch, targetKind, targetId, trigger, evaluator, now: tx.now });
   }
 
   private createConversation(tx: Txn, id: string, persona: Persona, parent: ConversationRuntime | null, parentCallId: string | null): ConversationRuntime {

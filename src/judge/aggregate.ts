@@ -100,3 +100,10 @@ export function rankBranches(scores: readonly BranchScores[], metric?: string): 
     .map((b) => ({ branch: b.branch, value: metric === undefined ? b.weighted : (b.metrics.get(metric)?.mean ?? null) }))
     .sort((a, b) => (b.value ?? -1) - (a.value ?? -1));
 }
+
+/** Each branch's weighted overall score from its newest evaluations (branches never scored are absent). */
+export function scoreByBranch(scores: readonly ScoreRow[], weightOf: (metric: string) => number = () => 1): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const b of branchScores(latestTargetScores(scores), weightOf)) if (b.weighted !== null) out.set(b.branch, b.weighted);
+  return out;
+}

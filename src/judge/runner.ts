@@ -35,6 +35,7 @@ export class JudgeRunner {
   private readonly abort = new AbortController();
   private running = 0;
   private pumping = false;
+  private pumpScheduled = false;
   private started = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
@@ -56,9 +57,9 @@ export class JudgeRunner {
     if (this.started || this.stopped) return;
     this.started = true;
     this.unsubscribe = this.store.onCommit((events) => {
-      if (events.some((e) => (e.type === 'entry' && e.kind === 'finished') || e.type === 'artifact.created')) setImmediate(() => this.pump());
+      if (events.some((e) => e.type === 'eval.queued')) setImmediate(() => this.pump());
     });
-    this.timer = setInterval(() => this.pump(), this.pollMs);
+    this.timer = setInterval(() => this.reclaim(), this.pollMs);
     this.timer.unref();
     setImmediate(() => this.pump());
   }
@@ -81,8 +82,13 @@ export class JudgeRunner {
    * Jobs another process holds are waited for, or taken over once its lease runs out.
    */
   async drain(session?: string, signal?: AbortSignal): Promise<void> {
+    let lastReclaim = 0;
     for (;;) {
       if (this.stopped || signal?.aborted === true) return;
+      if (Date.now() - lastReclaim >= 1_000) {
+        lastReclaim = Date.now();
+        this.reclaim(false);
+      }
       this.pump(session);
       if (this.running === 0 && this.store.scores.openJobs(session) === 0) return;
       await new Promise<void>((resolve) => {
@@ -90,6 +96,17 @@ export class JudgeRunner {
         setTimeout(resolve, 100).unref();
       });
     }
+  }
+
+  /** Jobs a dead judge held go back to pending (then, with `pump`, are claimed here). */
+  private reclaim(pump = true): void {
+    if (this.stopped || this.store.isClosed) return;
+    try {
+      this.store.write(() => this.store.scores.reclaimExpired(this.clock.now()));
+    } catch {
+      // Busy: the next poll tries again.
+    }
+    if (pump) this.pump();
   }
 
   /** Claims as many jobs as there are free slots and starts them. */
@@ -106,7 +123,7 @@ export class JudgeRunner {
         void this.run(job).finally(() => {
           this.running -= 1;
           this.wakeSettled();
-          this.pump(session);
+          this.schedulePump(session);
         });
       }
     } catch {
@@ -132,7 +149,8 @@ export class JudgeRunner {
       }
       if (this.store.isClosed) return;
       const now = this.clock.now();
-      this.store.write(() => {
+      // Group commit: verdicts finishing together share one transaction.
+      await this.store.commit(() => {
         // Lost the lease meanwhile (this process stalled past it): the other judge's verdict stands.
         if (!this.store.scores.finish(job.id, this.owner, 'done', null, now)) return;
         verdicts.forEach((v, sample) => {
@@ -160,7 +178,10 @@ export class JudgeRunner {
           this.store.append(
             {
               type: 'score.recorded',
-              payload: { score: score.id, job: job.id, target: { kind: job.targetKind, id: job.targetId }, evaluator: evaluator.id, metric: score.metric, value: score.value, status: score.status, model: score.model, sample },
+              payload: {
+                score: score.id, job: job.id, target: { kind: job.targetKind, id: job.targetId }, evaluator: evaluator.id, metric: score.metric, value: score.value,
+                status: score.status, model: score.model, sample, reasoning: score.reasoning, criteria: score.criteria.map((c) => ({ ...c })),
+              },
               session: job.session,
               branch: job.branch,
               conversation: job.targetKind === 'conversation' ? job.targetId : null,
@@ -172,6 +193,16 @@ export class JudgeRunner {
     } catch (error) {
       if (!this.store.isClosed) this.finish(job, 'failed', messageOf(error));
     }
+  }
+
+  /** Verdicts finishing together refill their slots with one claim, not one each. */
+  private schedulePump(session?: string): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump(session);
+    });
   }
 
   private finish(job: EvalJobRow, status: 'done' | 'failed', error: string | null): void {

@@ -60,7 +60,8 @@ const STOP = new Set(
 );
 
 function words(text: string): string[] {
-  return (text.toLowerCase().match(/[a-z0-9][a-z0-9_'-]*/g) ?? []).filter((w) => w.length >= 3 && !STOP.has(w));
+  // Numbers count whatever their length: "42" is the answer to "6 * 7".
+  return (text.toLowerCase().match(/[a-z0-9][a-z0-9_'.-]*[a-z0-9]|[a-z0-9]/g) ?? []).filter((w) => (w.length >= 3 || /^\d/.test(w)) && !STOP.has(w));
 }
 
 function unique(list: string[]): string[] {

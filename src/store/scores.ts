@@ -105,6 +105,7 @@ export class ScoreRepository {
   private readonly insertJob: Statement;
   private readonly claimStmt: Statement;
   private readonly claimSessionStmt: Statement;
+  private readonly reclaimStmt: Statement;
   private readonly finishStmt: Statement;
   private readonly insertScore: Statement;
   private readonly db: Db;
@@ -115,15 +116,16 @@ export class ScoreRepository {
       `INSERT INTO eval_jobs (id, session_id, branch_id, target_kind, target_id, evaluator, trigger, samples, status, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
     );
-    const claimable = "(status = 'pending' OR (status = 'running' AND claim_expires < @now))";
+    // Pending jobs, oldest first, straight off the (status, created_at) index.
     this.claimStmt = db.prepare(
       `UPDATE eval_jobs SET status = 'running', attempts = attempts + 1, claimed_by = @owner, claim_expires = @expires
-       WHERE id IN (SELECT id FROM eval_jobs WHERE ${claimable} ORDER BY created_at, rowid LIMIT @limit) RETURNING *`,
+       WHERE id IN (SELECT id FROM eval_jobs WHERE status = 'pending' ORDER BY created_at LIMIT @limit) RETURNING *`,
     );
     this.claimSessionStmt = db.prepare(
       `UPDATE eval_jobs SET status = 'running', attempts = attempts + 1, claimed_by = @owner, claim_expires = @expires
-       WHERE id IN (SELECT id FROM eval_jobs WHERE session_id = @session AND ${claimable} ORDER BY created_at, rowid LIMIT @limit) RETURNING *`,
+       WHERE id IN (SELECT id FROM eval_jobs WHERE status = 'pending' AND session_id = @session ORDER BY created_at LIMIT @limit) RETURNING *`,
     );
+    this.reclaimStmt = db.prepare("UPDATE eval_jobs SET status = 'pending', claimed_by = NULL, claim_expires = NULL WHERE status = 'running' AND claim_expires < ?");
     this.finishStmt = db.prepare("UPDATE eval_jobs SET status = ?, error = ?, finished_at = ?, claim_expires = NULL WHERE id = ? AND claimed_by = ? AND status = 'running'");
     this.insertScore = db.prepare(
       `INSERT INTO scores (id, job_id, session_id, branch_id, target_kind, target_id, evaluator, evaluator_kind, evaluator_version, metric,
@@ -137,7 +139,12 @@ export class ScoreRepository {
     this.insertJob.run(job.id, job.session, job.branch, job.targetKind, job.targetId, job.evaluator, job.trigger, job.samples, job.createdAt);
   }
 
-  /** Takes up to `limit` open jobs (pending, or running under an expired lease), oldest first. Inside a write. */
+  /** Puts jobs whose judge's lease ran out (it died, or stalled) back to pending. Inside a write. */
+  reclaimExpired(now: number): number {
+    return this.reclaimStmt.run(now).changes;
+  }
+
+  /** Takes up to `limit` pending jobs, oldest first. Inside a write. */
   claim(owner: string, now: number, leaseMs: number, limit: number, session?: string): EvalJobRow[] {
     const params = { owner, now, expires: now + leaseMs, limit, ...(session === undefined ? {} : { session }) };
     const rows = (session === undefined ? this.claimStmt : this.claimSessionStmt).all(params) as JobDbRow[];

@@ -5,6 +5,7 @@ import type { SessionRuntime } from '../engine/session.ts';
 import { SessionProjection } from './projection.ts';
 import { UserError } from '../core/errors.ts';
 import { branchSummaries, describeOverrides } from '../engine/branching.ts';
+import { scoreByBranch } from '../judge/aggregate.ts';
 import { diffBranches } from '../commands/branch-diff.ts';
 import { artifactLines, comparableArtifacts } from '../commands/artifact-commands.ts';
 import { diffSequences } from '../core/diff.ts';
@@ -173,13 +174,15 @@ export class TuiBridge {
     if (id === undefined) return [];
     const session = this.engine.store.sessions.resolve(id);
     const list = branchSummaries(this.engine.store, session);
+    const weights = new Map(this.engine.workspace.evaluators.list().map((e) => [e.id, e.config.weight]));
+    const scores = scoreByBranch(this.engine.store.scores.scores({ session: session.id }), (m) => weights.get(m) ?? 1);
     const children = new Map<string | null, typeof list>();
     for (const b of list) children.set(b.branch.parent, [...(children.get(b.branch.parent) ?? []), b]);
     const out: BranchItem[] = [];
     const walk = (parent: string | null, depth: number): void => {
       for (const b of children.get(parent) ?? []) {
         const overrides = describeOverrides(b.branch.overrides);
-        out.push({ id: b.branch.id, label: b.branch.label, forkSeq: b.branch.forkSeq, entries: b.entries, checkedOut: b.checkedOut, depth, overrides });
+        out.push({ id: b.branch.id, label: b.branch.label, forkSeq: b.branch.forkSeq, entries: b.entries, checkedOut: b.checkedOut, depth, overrides, score: scores.get(b.branch.id) ?? null });
         walk(b.branch.id, depth + 1);
       }
     };

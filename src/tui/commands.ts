@@ -37,6 +37,7 @@ export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   frames: 'Frames pane',
   stack: 'Stack pane',
   events: 'Events pane',
+  judge: 'Judge pane',
   input: 'Message input',
   help: 'Help',
   palette: 'Command palette',
@@ -189,6 +190,7 @@ export const COMMANDS: readonly TuiCommand[] = [
   { id: 'scroll-bottom', title: 'bottom (follow new lines)', keys: ['G', 'end'], scope: 'scroll', hint: 22, run: (a, s) => scroll(a, s, 'bottom') },
 
   // Frames: choose the conversation the stack pane shows
+  { id: 'judge-detail', title: 'criteria and reasons', keys: ['c'], scope: 'judge', hint: 22, run: (a) => set(a, (s) => ({ ...s, judgeDetail: !s.judgeDetail })) },
   { id: 'frame-down', title: 'next conversation', keys: ['j', 'down'], scope: 'frames', hint: 20, run: (a) => set(a, (s) => selectConversation(s, 1)) },
   { id: 'frame-up', title: 'previous conversation', keys: ['k', 'up'], scope: 'frames', run: (a) => set(a, (s) => selectConversation(s, -1)) },
   { id: 'frame-show', title: 'show its stack', keys: ['enter', 'l'], scope: 'frames', hint: 21, run: (a) => set(a, (s) => focus(s, 'stack')) },

@@ -26,12 +26,14 @@ export function sessionLayout(columns: number, rows: number, conversations: numb
   const body = Math.max(6, rows - CHROME_ROWS);
   const framesRows = (room: number): number => Math.max(3, Math.min(1 + Math.max(1, conversations), Math.floor(room / 3)));
   if (columns >= 110) {
-    // Conversation on the left; frames, stack and events stacked on the right, one column between them.
+    // Conversation on the left; frames, stack, judge and events stacked on the right, one column between them.
     const left = Math.floor(columns * 0.58);
     const right = columns - left - 1;
     const frames = framesRows(body);
-    const events = Math.max(4, Math.floor((body - frames) * 0.35));
-    const stack = body - frames - events;
+    const rest = body - frames;
+    const events = Math.max(3, Math.floor(rest * 0.28));
+    const judge = Math.max(3, Math.floor(rest * 0.22));
+    const stack = rest - events - judge;
     return {
       wide: true,
       body,
@@ -39,11 +41,12 @@ export function sessionLayout(columns: number, rows: number, conversations: numb
         conversation: { width: left, height: body },
         frames: { width: right, height: frames },
         stack: { width: right, height: stack },
+        judge: { width: right, height: judge },
         events: { width: right, height: events },
       },
     };
   }
-  // Conversation on top; below it frames and stack on the left, events on the right.
+  // Conversation on top; below it frames and stack on the left, judge and events on the right.
   const top = Math.max(4, Math.floor(body * 0.55));
   const bottom = body - top;
   const left = Math.floor(columns / 2);
@@ -56,7 +59,9 @@ export function sessionLayout(columns: number, rows: number, conversations: numb
       conversation: { width: columns, height: top },
       frames: { width: left, height: frames },
       stack: { width: left, height: bottom - frames },
-      events: { width: right, height: bottom },
+      // The judge above the events on the right.
+      judge: { width: right, height: Math.max(2, Math.floor(bottom / 2)) },
+      events: { width: right, height: bottom - Math.max(2, Math.floor(bottom / 2)) },
     },
   };
 }

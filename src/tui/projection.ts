@@ -50,6 +50,18 @@ export interface Usage {
   lastModel: string | null;
 }
 
+/** One evaluator's verdict on one target of the shown branch, live: queued, then its samples as they arrive. */
+export interface ScoreView {
+  readonly evaluator: string;
+  readonly target: { readonly kind: string; readonly id: string };
+  job: string;
+  pending: boolean;
+  values: (number | null)[];
+  model: string | null;
+  reasoning: string;
+  criteria: readonly { readonly id: string; readonly score: number | null; readonly reason: string; readonly weight?: number }[];
+}
+
 export class SessionProjection {
   readonly id: string;
   agent = '';
@@ -75,7 +87,10 @@ export class SessionProjection {
   readonly usage: Usage = { calls: 0, tokensIn: 0, tokensOut: 0, costUsd: 0, simulated: false, lastModel: null };
   /** Questions waiting for an answer: call id → who asks what. */
   readonly questions = new Map<string, { agent: string; conversation: string; question: string }>();
+  /** The judge's scores of the shown branch, by target and evaluator, in the order they were first queued. */
+  readonly scores = new Map<string, ScoreView>();
   lastSeq = 0;
+  judgeVersion = 0;
   // Version numbers, one per part views read.
   timelineVersion = 0;
   framesVersion = 0;
@@ -161,9 +176,42 @@ export class SessionProjection {
       case 'entry':
         this.applyEntry(event);
         return;
+      case 'eval.queued': {
+        const key = `${event.payload.target.kind}:${event.payload.target.id}:${event.payload.evaluator}`;
+        const known = this.scores.get(key);
+        // Judged again: the old verdict stays visible, marked as being judged, until the new one arrives.
+        if (known !== undefined) Object.assign(known, { job: event.payload.job, pending: true });
+        else this.scores.set(key, { evaluator: event.payload.evaluator, target: event.payload.target, job: event.payload.job, pending: true, values: [], model: null, reasoning: '', criteria: [] });
+        this.judgeVersion += 1;
+        return;
+      }
+      case 'score.recorded': {
+        const p = event.payload;
+        const key = `${p.target.kind}:${p.target.id}:${p.evaluator}`;
+        const view = this.scores.get(key) ?? { evaluator: p.evaluator, target: p.target, job: p.job ?? '', pending: false, values: [], model: null, reasoning: '', criteria: [] };
+        if (view.job !== p.job || view.pending) {
+          view.values = [];
+          view.job = p.job ?? '';
+        }
+        view.pending = false;
+        view.values.push(p.value);
+        view.model = p.model;
+        view.reasoning = p.reasoning;
+        view.criteria = p.criteria;
+        this.scores.set(key, view);
+        this.judgeVersion += 1;
+        return;
+      }
       default:
         return;
     }
+  }
+
+  /** A target as the judge pane names it: a conversation by its path, else its kind and id. */
+  targetLabel(target: { kind: string; id: string }): string {
+    if (target.kind === 'conversation') return this.conversations.get(target.id)?.path ?? target.id;
+    if (target.kind === 'branch') return 'branch';
+    return `${target.kind} ${target.id.slice(0, 10)}`;
   }
 
   /** Streaming text (ephemeral): shown under its conversation until the committed entry replaces it. */
@@ -265,6 +313,10 @@ function describeEvent(event: StoredEvent): string | undefined {
       return `branch ${event.payload.branch} forked at seq ${event.payload.forkSeq}${event.payload.label === null ? '' : ` (${event.payload.label})`}`;
     case 'branch.checkout':
       return `checked out ${event.payload.branch}`;
+    case 'eval.queued':
+      return `judging with ${event.payload.evaluator}`;
+    case 'score.recorded':
+      return `${event.payload.evaluator} ${event.payload.value === null ? 'judge failed' : event.payload.value.toFixed(2)}${event.payload.model === 'scripted/judge' ? ' (scripted judge)' : ''}`;
     case 'effect.compensated':
       return event.payload.status === 'started'
         ? `compensating ${event.payload.tool} ${event.payload.key}`

@@ -7,11 +7,12 @@ import type { SessionProjection } from './projection.ts';
  * the open session's projection (see projection.ts), which carries its own version numbers.
  */
 export type Screen = 'sessions' | 'session';
-export type PaneId = 'conversation' | 'frames' | 'stack' | 'events';
-export const PANES: readonly PaneId[] = ['conversation', 'frames', 'stack', 'events'];
+export type PaneId = 'conversation' | 'frames' | 'stack' | 'events' | 'judge';
+/** In the order they are shown (and focused by Tab, and numbered for the keys 1–5). */
+export const PANES: readonly PaneId[] = ['conversation', 'frames', 'stack', 'judge', 'events'];
 export type Focus = PaneId | 'input';
 
-export const PANE_TITLES: Readonly<Record<PaneId, string>> = { conversation: 'Conversation', frames: 'Frames', stack: 'Stack', events: 'Events' };
+export const PANE_TITLES: Readonly<Record<PaneId, string>> = { conversation: 'Conversation', frames: 'Frames', stack: 'Stack', events: 'Events', judge: 'Judge' };
 
 export type Overlay =
   | { readonly kind: 'help'; readonly scroll: number }
@@ -61,6 +62,8 @@ export interface BranchItem {
   readonly checkedOut: boolean;
   readonly depth: number;
   readonly overrides: string;
+  /** The judge's weighted overall score of the branch, when it has been scored. */
+  readonly score: number | null;
 }
 
 export interface SessionSummary {
@@ -115,6 +118,8 @@ export interface TuiState {
   readonly quitArmedAt: number | null;
   readonly workspace: { readonly root: string; readonly model: string; readonly agents: readonly AgentSummary[] };
   readonly quitting: boolean;
+  /** The judge pane shows each score's criteria and reasons (`c` toggles). */
+  readonly judgeDetail: boolean;
 }
 
 const FOLLOW: Scroll = { offset: 0, follow: true };
@@ -132,7 +137,8 @@ export function initialState(workspace: TuiState['workspace'], size: { columns: 
     tick: 0,
     driver: 'none',
     selectedConversation: null,
-    scroll: { conversation: FOLLOW, frames: { offset: 0, follow: false }, stack: FOLLOW, events: FOLLOW },
+    scroll: { conversation: FOLLOW, frames: { offset: 0, follow: false }, stack: FOLLOW, events: FOLLOW, judge: { offset: 0, follow: false } },
+    judgeDetail: false,
     input: { text: '', cursor: 0 },
     newSessionAgent: null,
     notice: null,
@@ -210,7 +216,8 @@ export function openSession(s: TuiState, projection: SessionProjection, driver: 
     driver,
     focus: driver === 'elsewhere' ? 'conversation' : 'input',
     selectedConversation: projection.root,
-    scroll: { conversation: FOLLOW, frames: { offset: 0, follow: false }, stack: FOLLOW, events: FOLLOW },
+    scroll: { conversation: FOLLOW, frames: { offset: 0, follow: false }, stack: FOLLOW, events: FOLLOW, judge: { offset: 0, follow: false } },
+    judgeDetail: false,
     newSessionAgent: null,
     input: { text: '', cursor: 0 },
   };

@@ -103,11 +103,28 @@ describe('the TUI', () => {
     expect(h.screen.frame().split('\n').at(-1)).toMatch(/Tab next pane .*\? help/);
     await h.screen.press(KEYS.tab);
     expect(h.screen.frame()).toContain('▌ Frames');
-    await h.screen.press('4');
+    await h.screen.press('5');
     expect(h.screen.frame()).toContain('▌ Events');
+    await h.screen.press(KEYS.shiftTab);
+    expect(h.screen.frame()).toContain('▌ Judge');
     await h.screen.press(KEYS.shiftTab);
     expect(h.screen.frame()).toContain('▌ Stack');
     expect(h.app.store.get().focus).toBe('stack');
+  });
+
+  it('shows the judge’s scores live in the Judge pane, with each criterion and reason on c', async () => {
+    const h = await open({ columns: 120, rows: 40 });
+    await startSession(h, 1, 'Calculate 6 * 7');
+    await h.screen.waitFor('6 * 7 = 42.');
+    // The demo workspace's evaluators score the finished conversation after it answered.
+    const scored = await h.screen.waitFor((f) => /quality\s+0\.\d\d .*agent_beta · scripted/.test(f) && /checks\s+1\.00/.test(f));
+    expect(scored).toMatch(/grounded\s+\d\.\d\d/);
+    await h.screen.press(KEYS.escape);
+    await h.screen.press('4');
+    expect(h.screen.frame()).toContain('▌ Judge');
+    await h.screen.press('c');
+    const detail = await h.screen.waitFor((f) => f.includes('relevance') && f.includes('(scripted judge)'));
+    expect(detail).toMatch(/correctness \d\.\d\d/);
   });
 
   it('answers an agent question in place', async () => {
@@ -182,7 +199,8 @@ describe('the TUI', () => {
     const narrow = await h.screen.waitFor((f) => f.split('\n').length === 24);
     expect(narrow.split('\n')[1]).toMatch(/Conversation/);
     expect(narrow.split('\n')[1]).not.toContain('Frames');
-    expect(narrow).toMatch(/Frames.*│.*Events/);
+    expect(narrow).toMatch(/Frames.*│.*Judge/);
+    expect(narrow).toMatch(/│.*Events/);
     await h.screen.resize(60, 20);
     await h.screen.waitFor('needs a terminal of at least 80×24; this one is 60×20');
   });

@@ -127,6 +127,7 @@ function BranchesOverlay({ width, height }: { width: number; height: number }) {
       seg(`${'  '.repeat(b.depth)}${b.depth > 0 ? '└ ' : ''}${b.id}`, { bold: b.checkedOut, inverse: selected }),
       seg(`  ${b.label ?? ''}`, { color: 'cyan' }),
       seg(`  ${b.forkSeq === null ? 'root' : `forked at seq ${b.forkSeq}`} · ${b.entries} entries${b.overrides === '' ? '' : ` · ${b.overrides}`}`, { dim: true }),
+      ...(b.score === null ? [] : [seg(`  score ${b.score.toFixed(2)}`, { color: b.score >= 0.7 ? 'green' : b.score >= 0.4 ? 'yellow' : 'red' })]),
     ];
   });
   return <Frame title="Branches (* checked out): Enter checks one out" lines={lines} width={width} height={height} scroll={follow(overlay.cursor, lines.length, height - 2)} />;

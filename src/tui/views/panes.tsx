@@ -65,6 +65,48 @@ export function EventsPane({ width, height }: { width: number; height: number })
   return <Pane id="events" width={width} height={height} lines={lines} />;
 }
 
+export function JudgePane({ width, height }: { width: number; height: number }) {
+  const projection = useTui((s) => s.open);
+  const detail = useTui((s) => s.judgeDetail);
+  useTui((s) => s.open?.judgeVersion);
+  const lines = projection === null ? [] : judgeLines(projection, detail, width);
+  const pending = projection === null ? 0 : [...projection.scores.values()].filter((v) => v.pending).length;
+  return <Pane id="judge" width={width} height={height} lines={lines} {...(pending > 0 ? { note: `${pending} judging` } : {})} />;
+}
+
+/** One line per evaluator and target: score, a bar, who judged; with `detail`, each criterion and the reason. */
+export function judgeLines(projection: SessionProjection, detail: boolean, width: number): Line[] {
+  if (projection.scores.size === 0) return [[seg('no scores yet (evaluators: judge.evaluators in p2tui.yaml)', { dim: true })]];
+  const name = Math.min(14, Math.max(...[...projection.scores.values()].map((v) => v.evaluator.length)));
+  const out: Line[] = [];
+  for (const v of projection.scores.values()) {
+    const ok = v.values.filter((x): x is number => x !== null);
+    const mean = ok.length === 0 ? null : ok.reduce((a, b) => a + b, 0) / ok.length;
+    const judge = v.model === 'scripted/judge' ? 'scripted judge' : (v.model ?? '');
+    const value =
+      v.pending && v.values.length === 0
+        ? seg('judging…', { dim: true })
+        : mean === null
+          ? seg('judge failed', { color: 'red' })
+          : seg(`${mean.toFixed(2)}${ok.length > 1 ? `±${spread(ok).toFixed(2)}` : ''} ${bar(mean)}`, { color: mean >= 0.7 ? 'green' : mean >= 0.4 ? 'yellow' : 'red' });
+    out.push([seg(`${v.evaluator.padEnd(name)} `, { bold: true }), value, seg(`  ${projection.targetLabel(v.target)}${judge === '' ? '' : ` · ${judge}`}${v.pending && v.values.length > 0 ? ' · judging again' : ''}`, { dim: true })]);
+    if (!detail) continue;
+    if (v.criteria.length === 0 && v.reasoning !== '') out.push(...wrap([seg(`  ${v.reasoning}`, { dim: true })], width));
+    for (const c of v.criteria) out.push(...wrap([seg(`  ${c.id} `), seg(c.score === null ? '–' : c.score.toFixed(2)), seg(`  ${c.reason}`, { dim: true })], width));
+  }
+  return out;
+}
+
+function bar(value: number): string {
+  const cells = Math.round(value * 8);
+  return '█'.repeat(cells) + '·'.repeat(8 - cells);
+}
+
+function spread(values: readonly number[]): number {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(1, values.length - 1));
+}
+
 function eventLines(projection: SessionProjection): Line[] {
   return projection.events.map((e): Line => [seg(`${String(e.seq).padStart(5)} `, { dim: true }), seg(`${e.type.padEnd(18)} `, { color: 'blue' }), seg(e.text)]);
 }

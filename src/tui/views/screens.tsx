@@ -4,7 +4,7 @@ import { LinesView } from '../components/LineView.tsx';
 import { Table } from '../components/Table.tsx';
 import { seg, type Line } from '../lines.ts';
 import { sessionLayout } from '../layout.ts';
-import { ConversationPane, EventsPane, FramesPane, InputBar, StackPane, paragraph } from './panes.tsx';
+import { ConversationPane, EventsPane, FramesPane, InputBar, JudgePane, StackPane, paragraph } from './panes.tsx';
 
 export function SessionScreen({ columns, height }: { columns: number; height: number }) {
   const conversations = useTui((s) => s.open?.order.length ?? 1);
@@ -41,6 +41,7 @@ export function SessionScreen({ columns, height }: { columns: number; height: nu
           <Separator height={height} />
           <Box flexDirection="column">
             {right}
+            <JudgePane width={panes.judge.width} height={panes.judge.height} />
             <EventsPane width={panes.events.width} height={panes.events.height} />
           </Box>
         </Box>
@@ -49,8 +50,11 @@ export function SessionScreen({ columns, height }: { columns: number; height: nu
           <ConversationPane width={panes.conversation.width} height={panes.conversation.height} />
           <Box flexDirection="row">
             {right}
-            <Separator height={panes.events.height} />
-            <EventsPane width={panes.events.width} height={panes.events.height} />
+            <Separator height={panes.judge.height + panes.events.height} />
+            <Box flexDirection="column">
+              <JudgePane width={panes.judge.width} height={panes.judge.height} />
+              <EventsPane width={panes.events.width} height={panes.events.height} />
+            </Box>
           </Box>
         </Box>
       )}
