@@ -6,6 +6,7 @@ export { z } from 'zod';
 export { defineTool, type Tool, type ToolContext, type ToolSpecInput, type DedupPolicy } from './tools/define.ts';
 export { defineEvaluator, type EvaluatorDefinition, type CustomVerdict } from './judge/define.ts';
 export type { Material } from './judge/material.ts';
+export { defineScorePolicy, type ScorePolicyDefinition, type ScoreEvent, type PolicyActions } from './judge/policy.ts';
 export type { EffectClass, Entry, EntryKind, EntryPayloads } from './core/entries.ts';
 export type { StoredEvent, EventFilter, SessionOptions } from './bus/events.ts';
 export { Engine, type EngineOptions } from './engine/engine.ts';

@@ -179,6 +179,31 @@ describe('evaluation jobs', () => {
     expect(scores[1]!.promptHash).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it('a milestone a tool marks queues its evaluators on that step, with the tool’s result as what is judged', async () => {
+    const draft = defineTool({
+      name: 'draft',
+      description: 'Writes a draft.',
+      input: z.object({ topic: z.string() }),
+      effect: 'pure',
+      run: ({ topic }, ctx) => {
+        ctx.milestone?.('draft-ready', `draft about ${topic}`);
+        return { text: `A short draft about ${topic}.` };
+      },
+    });
+    const t = await testEngine(
+      [{ id: 'writer', description: 'Writes.', tools: ['draft'], script: [{ when: '.', steps: [{ call: 'draft', args: { topic: 'owls' } }, { reply: 'done' }] }] }],
+      { tools: [draft], files: { 'p2tui.yaml': stringify({ judge: { evaluators: [{ id: 'draft-check', kind: 'assert', on: 'milestone', milestone: 'draft-ready', assert: [{ contains: 'owls' }] }] } }) } },
+    );
+    cleanups.push(() => t.close());
+    const run = t.engine.start({ agent: 'writer', message: 'write about owls', source: 'api', options: t.options() });
+    await run.idle();
+    await t.engine.judge.drain(run.id);
+    const milestone = t.engine.store.log.read(0, { session: run.id, types: ['milestone'] }, 10)[0];
+    expect(milestone?.payload).toMatchObject({ name: 'draft-ready', detail: 'draft about owls', tool: 'draft' });
+    const [score] = t.engine.store.scores.scores({ session: run.id });
+    expect(score).toMatchObject({ evaluator: 'draft-check', targetKind: 'step', targetId: (milestone!.payload as { entry: string }).entry, value: 1 });
+  });
+
   it('name an unknown rubric or evaluator in p2tui.yaml when the workspace loads', async () => {
     const ws = tempWorkspace({ 'p2tui.yaml': stringify({ judge: { evaluators: [{ id: 'q', kind: 'llm', rubric: 'helpfull' }, { id: 'c', kind: 'custom', evaluator: 'nope' }] } }), 'rubrics/helpful.yaml': RUBRIC });
     cleanups.push(() => ws.cleanup());
@@ -190,6 +215,27 @@ describe('evaluation jobs', () => {
     const missing = tempWorkspace({ 'p2tui.yaml': stringify({ judge: { evaluators: [{ id: 'q', kind: 'assert' }] } }) });
     cleanups.push(() => missing.cleanup());
     await expect(loadWorkspace(missing.dir)).rejects.toThrow("p2tui.yaml:3:7: judge.evaluators[0].assert: an evaluator of kind assert needs 'assert'");
+  });
+});
+
+describe('score policies', () => {
+  it('a policy retries a branch that scored low on a new, warmer branch, once, and the run follows it', async () => {
+    const ws = tempWorkspace({
+      'p2tui.yaml': stringify({ judge: { evaluators: [{ id: 'checks', kind: 'assert', assert: [{ contains: 'sunny' }] }] } }),
+      'policies/retry.ts': `import { defineScorePolicy } from 'p2tui';\nexport const retry = defineScorePolicy({ id: 'retry', when: (s) => s.evaluator === 'checks' && s.root && s.value === 0, async act(s, a) { if (a.attempts >= 1) return a.note('still failing'); await a.retry({ temperature: 0.5 }); } });\n`,
+    });
+    ws.persona({ id: 'w', description: 'Weather.', script: [{ when: '.', steps: [{ reply: 'It is raining.' }] }] });
+    cleanups.push(() => ws.cleanup());
+    const db = join(ws.dir, 'p.db');
+    const run = spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'run', 'w', 'weather?', '--db', db], { cwd: ws.dir, encoding: 'utf8', env: childEnv(), timeout: 60_000 });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toMatch(/policy retry · checks 0\.00: retried on branch b_\w+ at temperature 0\.5/);
+    expect(run.stdout).toMatch(/policy retry · still failing\s*$/);
+    const branches = JSON.parse(spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'session', 'branches', 'last', '--json', '--db', db], { cwd: ws.dir, encoding: 'utf8', env: childEnv() }).stdout) as { label: string; createdBy: string; checkedOut: boolean; overrides: { temperature?: number }; score: number }[];
+    expect(branches.map((b) => [b.label, b.createdBy, b.checkedOut, b.overrides.temperature ?? null, b.score])).toEqual([
+      ['main', 'run', false, null, 0],
+      ['retry of main', 'policy:retry', true, 0.5, 0],
+    ]);
   });
 });
 
@@ -225,6 +271,29 @@ describe('the llm judge against an OpenAI-protocol server', () => {
     expect((bodies[0]!['response_format'] as { type: string }).type).toBe('json_schema');
     const retry = bodies[2]!['messages'] as { role: string; content: string }[];
     expect(retry.at(-1)!.content).toContain('missing criteria concise');
+  });
+
+  it('pairwise: asks in both orders; a judge that always picks the first answer is caught as position bias', async () => {
+    const engine = await llmEngine();
+    const run = engine.start({ agent: 'w', message: 'weather?', source: 'api', options: engine.sessionOptions({ seed: 1 }) });
+    await run.idle();
+    await engine.fork(run.id, { createdBy: 'test', label: 'other', checkout: false });
+    const { pairwiseJudge } = await import('../src/judge/pairwise.ts');
+    const { materialFor } = await import('../src/judge/material.ts');
+    const branches = engine.store.sessions.branches(run.id);
+    const m = branches.map((b) => materialFor(engine.store, { session: run.id, branch: b.id, kind: 'branch', id: b.id }));
+    const rubric = engine.workspace.evaluators.require('quality').rubric!;
+    const provider = engine.workspace.providers.resolve('openai/judge-model').provider;
+    const call = { provider, modelRef: 'openai/judge-model', modelName: 'judge-model', temperature: 0, seed: 1, retries: 1, timeoutMs: 5_000, signal: new AbortController().signal };
+    server.queue({ kind: 'reply', text: '{"winner": "1", "reason": "first is better"}' });
+    const biased = await pairwiseJudge(rubric, m[0]!, m[1]!, { ...call, order: 'x' });
+    expect(biased).toMatchObject({ status: 'ok', winner: 'tie', consistent: false, shareA: 0.5 });
+    expect(biased.runs.map((r) => r.first).sort()).toEqual(['a', 'b']);
+    const prompts = server.requests.slice(-2).map((r) => ((r.body['messages'] as { content: string }[])[1]!.content));
+    expect(prompts[0]).toContain('Answer 1:');
+    server.queue({ kind: 'reply', text: 'no json' });
+    const failed = await pairwiseJudge(rubric, m[0]!, m[1]!, { ...call, order: 'y' });
+    expect(failed).toMatchObject({ status: 'failed', error: "the judge's output was invalid 2 times: not JSON" });
   });
 
   it('records a judge failure, never a zero, when every reply is invalid or the provider fails', async () => {
@@ -281,6 +350,12 @@ describe('eval and rubrics commands', () => {
     expect(top.map((b) => [b.label, b.value])).toEqual([['main', 1], ['other', 0]]);
     const show = JSON.parse(p2tui('eval', 'show', session, '--json').stdout) as { scores: { evaluator: string; branch: string }[] };
     expect(show.scores.filter((s) => s.evaluator === 'checks')).toHaveLength(2);
+    // Pairwise, scripted: the answer with "sunny" beats "No idea." in both orders.
+    const pair = JSON.parse(p2tui('eval', 'pairwise', session, 'main', 'other', '--evaluator', 'quality', '--seed', '1', '--json').stdout) as { winner: string; consistent: boolean; runs: { first: string }[] };
+    expect(pair.winner).toBe(top[0]!.branch);
+    expect(pair.consistent).toBe(true);
+    expect(new Set(pair.runs.map((r) => r.first)).size).toBe(2);
+    expect(p2tui('eval', 'pairwise', session, 'main', 'main').stderr).toContain('both sides are branch');
     const lint = p2tui('rubrics', 'lint');
     expect(lint.status).toBe(1);
     expect(lint.stdout).toContain('rubrics/broken.md: criteria: weights sum to 0.5, not 1 (only 0.5)');
@@ -288,7 +363,3 @@ describe('eval and rubrics commands', () => {
   });
 });
 
-// Keeps a reference to zod and defineTool for workspace code parity (tools and evaluators share one zod).
-void z;
-void defineTool;
-void testEngine;

@@ -76,6 +76,10 @@ export interface OtherPayloads {
     reasoning: string;
     criteria: { id: string; score: number | null; reason: string; weight?: number }[];
   };
+  /** A tool marked a milestone of the work (ctx.milestone); `entry`: the key (entry id) of its tool call. */
+  milestone: { name: string; detail: string | null; tool: string; entry: string };
+  /** A score policy of the workspace acted on a score (a retry on a new branch), or wrote a note, or failed. */
+  'policy.acted': { policy: string; score: string; action: 'retry' | 'note' | 'error'; branch?: string; text: string };
   /** A judge job was queued (in the commit that triggered it); its score.recorded follows when the judge is done. */
   'eval.queued': { job: string; target: { kind: 'conversation' | 'branch' | 'step' | 'artifact'; id: string }; evaluator: string; trigger: string };
   /** The checked-out branch changed (what readers show and a resume drives). */

@@ -65,8 +65,12 @@ const branches: Command = {
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(input.args['session']!);
     const list = branchSummaries(store, session);
-    // The judge's weighted overall per branch (every metric weighs 1 here: ranking with weights is eval top's).
-    const scores = scoreByBranch(store.scores.scores({ session: session.id }));
+    // The judge's weighted overall per branch, with the evaluators' weights when the workspace loads.
+    const weights = await ctx.workspace().then(
+      (w) => new Map(w.evaluators.list().map((e) => [e.id, e.config.weight])),
+      () => new Map<string, number>(),
+    );
+    const scores = scoreByBranch(store.scores.scores({ session: session.id }), (m) => weights.get(m) ?? 1);
     const json = list.map((b) => ({
       id: b.branch.id,
       label: b.branch.label,

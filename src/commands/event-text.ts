@@ -122,6 +122,16 @@ export class EventText {
       case 'effect.compensated':
         if (event.payload.status === 'started') return [paint(c, 'gray', `compensating ${event.payload.tool} ${event.payload.key}…`)];
         return [paint(c, event.payload.status === 'ok' ? 'yellow' : 'red', `${event.payload.tool} ${event.payload.key} compensated${event.payload.status === 'ok' ? '' : ` — failed: ${event.payload.error ?? ''}`}`)];
+      case 'eval.queued':
+        return this.options.verbose === true ? [paint(c, 'dim', `judging ${event.payload.target.kind} ${event.payload.target.id} with ${event.payload.evaluator}`)] : [];
+      case 'score.recorded':
+        return this.options.verbose === true
+          ? [paint(c, 'cyan', `judge ${event.payload.evaluator} ${event.payload.value === null ? `failed: ${event.payload.reasoning}` : event.payload.value.toFixed(2)}${event.payload.model === 'scripted/judge' ? ' (scripted judge)' : ''}`)]
+          : [];
+      case 'milestone':
+        return [`${prefix}${paint(c, 'cyan', `◆ ${event.payload.name}${event.payload.detail === null ? '' : `: ${event.payload.detail}`}`)}`];
+      case 'policy.acted':
+        return [paint(c, event.payload.action === 'error' ? 'red' : 'magenta', `policy ${event.payload.policy} · ${event.payload.text}`)];
       case 'entry':
         break;
     }

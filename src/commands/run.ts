@@ -39,25 +39,45 @@ export const runCommand: Command = {
 };
 
 /** The judge's verdicts on a session's checked-out branch, once its jobs are done (the agents never waited). */
-async function judgeSession(ctx: CommandContext, sessionId: string): Promise<TargetScore[]> {
+async function judgeSession(ctx: CommandContext, sessionId: string, branch: string): Promise<TargetScore[]> {
   const engine = await ctx.engine();
-  if (engine.store.scores.openJobs(sessionId) === 0) return [];
+  // The judge here may have finished already; either way, what counts is the newest verdict per target.
   await engine.judge.drain(sessionId, ctx.signal);
-  const branch = engine.store.sessions.require(sessionId).headBranch;
   return latestTargetScores(engine.store.scores.scores({ session: sessionId, branch }));
 }
 
 /** Follows a session this process drives until it rests, then reports; shared by run and session resume. */
-export async function finishRun(ctx: CommandContext, runtime: SessionRuntime, fromSeq: number, verbose: boolean, waitForJudge = true): Promise<CommandResult> {
+export async function finishRun(ctx: CommandContext, first: SessionRuntime, fromSeq: number, verbose: boolean, waitForJudge = true): Promise<CommandResult> {
   const engine = await ctx.engine();
   const out = ctx.output;
-  const printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, fromSeq, { verbose });
-  if (!out.json) out.line(paint(out.color, 'gray', `session ${runtime.id}`));
-  const status = await driveUntilIdle(runtime, printer, out, ctx.signal);
-  await printer.stop();
-  if (runtime.error !== undefined) throw runtime.error;
+  if (!out.json) out.line(paint(out.color, 'gray', `session ${first.id}`));
+  let runtime = first;
+  let from = fromSeq;
+  let status: SessionStatus | 'interrupted';
+  let scores: TargetScore[] = [];
+  let policyLines: string[] = [];
+  // A score policy may retry the branch after the judge has spoken: follow the new branch too (a few times at most).
+  for (let round = 0; ; round++) {
+    const printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, from, { verbose });
+    status = await driveUntilIdle(runtime, printer, out, ctx.signal);
+    await printer.stop();
+    if (runtime.error !== undefined) throw runtime.error;
+    if (!waitForJudge || status === 'interrupted') break;
+    const branch = engine.store.sessions.require(runtime.id).headBranch;
+    const seen = engine.store.log.lastSeq();
+    scores = await judgeSession(ctx, runtime.id, branch);
+    await engine.policies.settled(runtime.id);
+    policyLines = engine.store.log.read(seen, { session: runtime.id }, 100).flatMap((e) => (e.type === 'policy.acted' ? [`policy ${e.payload.policy} · ${e.payload.text}`] : []));
+    const retried = engine.store.sessions.require(runtime.id).headBranch !== branch ? engine.get(runtime.id) : undefined;
+    if (retried === undefined || round >= 4 || ctx.signal.aborted) break;
+    if (!out.json) {
+      printScores(out, runtime.id, scores);
+      for (const line of policyLines.splice(0)) out.line(paint(out.color, 'magenta', line));
+    }
+    runtime = retried;
+    from = engine.store.log.lastSeq();
+  }
   const view = readSession(engine.store, runtime.id);
-  const scores = waitForJudge && status !== 'interrupted' ? await judgeSession(ctx, runtime.id) : [];
   if (out.json) {
     return {
       exitCode: exitFor(status),
@@ -89,11 +109,15 @@ export async function finishRun(ctx: CommandContext, runtime: SessionRuntime, fr
     default:
       out.line(paint(out.color, 'gray', `session ${status} · ${footer}`));
   }
-  if (scores.length > 0) {
-    const parts = scores.map((t) => `${t.evaluator} ${t.mean === null ? 'judge failed' : t.mean.toFixed(2)}${t.model === 'scripted/judge' ? ' (scripted judge)' : ''}`);
-    out.line(paint(out.color, 'cyan', `judge · ${parts.join(' · ')}   (details: p2tui eval show ${runtime.id} --criteria)`));
-  }
+  printScores(out, runtime.id, scores);
+  for (const line of policyLines) out.line(paint(out.color, 'magenta', line));
   return { exitCode: exitFor(status) };
+}
+
+function printScores(out: CommandContext['output'], session: string, scores: readonly TargetScore[]): void {
+  if (scores.length === 0) return;
+  const parts = scores.map((t) => `${t.evaluator} ${t.mean === null ? 'judge failed' : t.mean.toFixed(2)}${t.model === 'scripted/judge' ? ' (scripted judge)' : ''}`);
+  out.line(paint(out.color, 'cyan', `judge · ${parts.join(' · ')}   (details: p2tui eval show ${session} --criteria)`));
 }
 
 export function exitFor(status: SessionStatus | 'interrupted'): number {

@@ -19,6 +19,7 @@ import { rebuildConversations, type Rebuilt } from './rebuild.ts';
 import { deriveStatus } from './status.ts';
 import type { BranchRow, SessionRow } from '../store/sessions.ts';
 import { JudgeRunner } from '../judge/runner.ts';
+import { ScorePolicyRunner } from './score-policies.ts';
 
 export interface EngineOptions {
   readonly workspace: Workspace;
@@ -50,6 +51,8 @@ export class Engine {
   readonly scheduler: Scheduler;
   /** Runs evaluation jobs beside the agents (started when the workspace has evaluators). */
   readonly judge: JudgeRunner;
+  /** The workspace's score policies, acting on scores recorded here (started with the judge). */
+  readonly policies: ScorePolicyRunner;
   private readonly ctx: EngineContext;
   private readonly leases: LeaseKeeper;
   private readonly control: ControlPoller;
@@ -90,7 +93,11 @@ export class Engine {
       ...(options.onStepTiming === undefined ? {} : { onStepTiming: options.onStepTiming }),
     };
     this.judge = new JudgeRunner(this.store, this.workspace, { owner: `judge:${hostname()}:${process.pid}:${randomId('', 6)}`, clock });
-    if (options.judge ?? this.workspace.evaluators.list().length > 0) this.judge.start();
+    this.policies = new ScorePolicyRunner(this, this.workspace.scorePolicies);
+    if (options.judge ?? this.workspace.evaluators.list().length > 0) {
+      this.judge.start();
+      this.policies.start();
+    }
   }
 
   /** Default options for a new session, from the workspace config. */
@@ -337,6 +344,7 @@ export class Engine {
     for (const runtime of this.sessions.values()) runtime.detach();
     this.sessions.clear();
     this.judge.stop();
+    this.policies.stop();
     this.leases.stop();
     this.control.stop();
     if (this.ownsStore) this.store.close();

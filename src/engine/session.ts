@@ -786,6 +786,10 @@ export class SessionRuntime {
           );
           for (const e of ctx.workspace.evaluators.onArtifact(a.kind)) this.addJob(tx, e, 'artifact', ref.hash, 'artifact.created');
         }
+        for (const m of run.milestones ?? []) {
+          ctx.store.append({ type: 'milestone', payload: { name: m.name, detail: m.detail, tool: tool.name, entry: call.key }, session: this.id, branch: this.branch, conversation: conv.id }, tx.now);
+          for (const e of ctx.workspace.evaluators.onMilestone(m.name)) this.addJob(tx, e, 'step', call.key, 'milestone');
+        }
         this.settleInTx(tx, conv, call.callId, run.result);
       });
     } catch (error) {

@@ -16,6 +16,8 @@ export interface Attachment {
 export interface ToolRun {
   readonly result: ToolResultDraft;
   readonly attachments: readonly Attachment[];
+  /** Milestones the tool marked (only of a run that returned a result). */
+  readonly milestones?: readonly { readonly name: string; readonly detail: string | null }[];
   /** For a pure tool's fresh result: where to cache it and until when. */
   readonly cache?: { readonly key: string; readonly output: JsonValue; readonly expiresAt: number };
 }
@@ -35,9 +37,10 @@ export function cacheKey(tool: string, args: JsonValue): string {
 export async function runTool(
   tool: Tool,
   args: JsonValue,
-  context: Omit<ToolContext, 'attach' | 'signal'> & { signal: AbortSignal; timeoutMs: number; now: () => number },
+  context: Omit<ToolContext, 'attach' | 'milestone' | 'signal'> & { signal: AbortSignal; timeoutMs: number; now: () => number },
 ): Promise<ToolRun> {
   const attachments: Attachment[] = [];
+  const milestones: { name: string; detail: string | null }[] = [];
   const started = context.now();
   const base = { callId: context.callId, tool: tool.name };
   const parsed = tool.input.safeParse(args);
@@ -74,6 +77,9 @@ export async function runTool(
     attach: (name, data, mime = 'application/octet-stream') => {
       attachments.push({ name, data, mime, kind: 'file' });
     },
+    milestone: (name, detail) => {
+      milestones.push({ name: String(name).slice(0, 200), detail: detail === undefined ? null : String(detail).slice(0, 2_000) });
+    },
   };
   try {
     const outcome = await Promise.race([
@@ -107,7 +113,7 @@ export async function runTool(
       attachments.push({ name: `${tool.name}-output.json`, data: text, mime: 'application/json', kind: 'tool_output' });
       payload = { ...base, status: 'ok', output: `${text.slice(0, 2000)}… (${text.length} bytes; full output in artifact ${hash.slice(0, 12)})`, artifact: hash, latencyMs };
     }
-    const run: ToolRun = { result: { kind: 'tool_result', payload }, attachments };
+    const run: ToolRun = { result: { kind: 'tool_result', payload }, attachments, ...(milestones.length === 0 ? {} : { milestones }) };
     if (tool.effect === 'pure' && tool.cacheTtlMs > 0) {
       return { ...run, cache: { key: cacheKey(tool.name, args), output, expiresAt: context.now() + tool.cacheTtlMs } };
     }

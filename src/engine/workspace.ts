@@ -16,6 +16,7 @@ import { mcpServerSchema, type McpTools } from '../tools/mcp-config.ts';
 import type { Tool } from '../tools/define.ts';
 import { judgeConfigSchema } from '../judge/config.ts';
 import { loadEvaluators, type EvaluatorRegistry } from '../judge/registry.ts';
+import { loadScorePolicies, type ScorePolicy } from '../judge/policy.ts';
 
 /** `p2tui.yaml`: optional; every field has a default that runs offline. */
 export const workspaceConfigSchema = z.strictObject({
@@ -81,6 +82,8 @@ export interface Workspace {
   readonly mcpServers: McpTools['servers'];
   /** The judge's evaluators, with the rubrics and custom evaluators they use. */
   readonly evaluators: EvaluatorRegistry;
+  /** How the workspace reacts to scores (`policies/`, defineScorePolicy). */
+  readonly scorePolicies: readonly ScorePolicy[];
   persona(id: string): Persona;
   /** Disconnects from MCP servers (stops the stdio ones). Safe to call twice. */
   close(): Promise<void>;
@@ -146,8 +149,10 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
     throw error;
   }
   let evaluators: EvaluatorRegistry;
+  let scorePolicies: ScorePolicy[];
   try {
     evaluators = await loadEvaluators(root, config.judge, config.model);
+    scorePolicies = [...(await loadScorePolicies(root)).values()];
     for (const e of evaluators.list()) if (e.kind === 'llm') providers.resolve(evaluators.modelOf(e));
   } catch (error) {
     await mcp.close();
@@ -166,6 +171,7 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
     redactor,
     mcpServers: mcp.servers,
     evaluators,
+    scorePolicies,
     close: () => mcp.close(),
     persona(id: string): Persona {
       const persona = loaded.personas.get(id);

@@ -18,8 +18,13 @@ export const evaluatorConfigSchema = z
     assert: z.array(assertionSchema).min(1).optional(),
     /** custom: the id given to defineEvaluator. */
     evaluator: id.optional(),
-    /** When it runs: a conversation finishes (default), an artifact is created, or only on demand (`eval run`). */
-    on: z.enum(['finished', 'artifact', 'demand']).default('finished'),
+    /**
+     * When it runs: a conversation finishes (default), an artifact is created, a tool marks a milestone (the step is
+     * judged), or only on demand (`eval run`).
+     */
+    on: z.enum(['finished', 'artifact', 'milestone', 'demand']).default('finished'),
+    /** on: milestone — only milestones of this name (a tool's ctx.milestone(name); default: every one). */
+    milestone: z.string().min(1).optional(),
     /** on: artifact — only artifacts of this kind (e.g. file, output). */
     artifact_kind: z.string().min(1).optional(),
     /** on: finished — which conversations: the session's root (default), or these agents' (`'*'`: every one). */
@@ -36,7 +41,8 @@ export const evaluatorConfigSchema = z
     if (e.kind === 'llm') need('rubric');
     if (e.kind === 'assert') need('assert');
     if (e.kind === 'custom') need('evaluator');
-    if (e.artifact_kind !== undefined && e.on !== 'artifact') ctx.addIssue({ code: 'custom', path: ['artifact_kind'], message: "artifact_kind applies to on: artifact" });
+    if (e.artifact_kind !== undefined && e.on !== 'artifact') ctx.addIssue({ code: 'custom', path: ['artifact_kind'], message: 'artifact_kind applies to on: artifact' });
+    if (e.milestone !== undefined && e.on !== 'milestone') ctx.addIssue({ code: 'custom', path: ['milestone'], message: 'milestone applies to on: milestone' });
   });
 
 export type EvaluatorConfig = z.output<typeof evaluatorConfigSchema>;

@@ -34,7 +34,10 @@ export function materialFor(store: Store, target: { session: string; branch: str
   const row = store.sessions.conversation(conversationId);
   if (row === undefined || row.session !== session.id) throw new UserError('E_USAGE', `session ${session.id} has no conversation ${conversationId}`);
   const all = branchEntries(store, session.id, target.branch);
-  const upTo = target.kind === 'step' ? (all.find((e) => e.id === target.id)?.seq ?? Infinity) : Infinity;
+  // A step is judged with what led to it, and for a tool call its result too.
+  const step = target.kind === 'step' ? all.find((e) => e.id === target.id) : undefined;
+  const result = step?.kind === 'tool_call' ? all.find((e) => e.kind === 'tool_result' && e.conversation === step.conversation && e.payload.callId === step.payload.callId) : undefined;
+  const upTo = target.kind === 'step' ? (result?.seq ?? step?.seq ?? Infinity) : Infinity;
   const entries = all.filter((e) => e.conversation === conversationId && e.seq <= upTo);
   const results = new Map<string, string>();
   for (const e of entries) if (e.kind === 'tool_result') results.set(e.payload.callId, e.payload.status);
@@ -49,7 +52,8 @@ export function materialFor(store: Store, target: { session: string; branch: str
     conversation: conversationId,
     agent: row.agent,
     task: task?.kind === 'user_message' ? task.payload.text : '',
-    answer: answer?.kind === 'assistant_message' ? answer.payload.text : '',
+    // A judged tool step's "answer" is what the tool returned.
+    answer: result?.kind === 'tool_result' ? (typeof result.payload.output === 'string' ? result.payload.output : JSON.stringify(result.payload.output ?? result.payload.error ?? null)) : answer?.kind === 'assistant_message' ? answer.payload.text : '',
     finished: entries.at(-1)?.kind === 'finished',
     entries,
     toolCalls: entries.flatMap((e) => (e.kind === 'tool_call' ? [{ tool: e.payload.tool, args: e.payload.args, status: results.get(e.payload.callId) ?? null }] : [])),

@@ -1,11 +1,8 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { UserError, ValidationError, messageOf, suggest, type ValidationIssue } from '../core/errors.ts';
 import { sha256 } from '../core/hash.ts';
 import type { ProviderRegistry } from '../models/registry.ts';
 import type { CriterionResult } from '../store/scores.ts';
-import { installWorkspaceResolution } from '../tools/resolution.ts';
+import { loadWorkspaceModules } from './modules.ts';
 import { checkAssertions } from './assertions.ts';
 import type { EvaluatorConfig, JudgeConfig } from './config.ts';
 import { isEvaluator, type CustomEvaluator } from './define.ts';
@@ -102,6 +99,10 @@ export class EvaluatorRegistry {
     return this.list().filter((e) => e.config.on === 'finished' && (e.config.agents === undefined ? root : e.config.agents.includes('*') || e.config.agents.includes(agent)));
   }
 
+  onMilestone(name: string): Evaluator[] {
+    return this.list().filter((e) => e.config.on === 'milestone' && (e.config.milestone === undefined || e.config.milestone === '*' || e.config.milestone === name));
+  }
+
   onArtifact(kind: string): Evaluator[] {
     return this.list().filter((e) => e.config.on === 'artifact' && (e.config.artifact_kind === undefined || e.config.artifact_kind === kind));
   }
@@ -148,37 +149,9 @@ function failed(reasoning: string): Evaluation {
   return { status: 'failed', value: null, criteria: [], reasoning, model: null, promptHash: null };
 }
 
-const EVALUATOR_FILE = /^(?!_)(?!.*\.(test|spec|d)\.[cm]?[jt]s$).*\.(m?ts|m?js)$/;
-
 /** The custom evaluators of a workspace's `evaluators/` folder: every exported value defineEvaluator made. */
-export async function loadWorkspaceEvaluators(root: string): Promise<Map<string, CustomEvaluator>> {
-  const folder = join(root, 'evaluators');
-  const found = new Map<string, CustomEvaluator>();
-  if (!existsSync(folder)) return found;
-  const files = readdirSync(folder).filter((f) => EVALUATOR_FILE.test(f)).sort();
-  if (files.length > 0) installWorkspaceResolution();
-  for (const file of files) {
-    const path = join(folder, file);
-    const shown = relative(process.cwd(), path) || path;
-    let module: Record<string, unknown>;
-    try {
-      module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-    } catch (error) {
-      throw new UserError('E_CONFIG', `${shown}: failed to load: ${messageOf(error)}`, { hint: 'Fix the evaluator file (or rename it to start with _ to skip it).', location: { file: shown }, cause: error });
-    }
-    for (const value of Object.values(module)) {
-      for (const candidate of Array.isArray(value) ? value : [value]) {
-        if (!isEvaluator(candidate)) continue;
-        const clash = found.get(candidate.id);
-        if (clash !== undefined && clash !== candidate) {
-          throw new UserError('E_CONFIG', `${shown}: evaluator '${candidate.id}' is also defined in ${clash.source}`, { hint: 'Give each evaluator its own id.', location: { file: shown } });
-        }
-        candidate.source = shown;
-        found.set(candidate.id, candidate);
-      }
-    }
-  }
-  return found;
+export function loadWorkspaceEvaluators(root: string): Promise<Map<string, CustomEvaluator>> {
+  return loadWorkspaceModules(root, 'evaluators', isEvaluator, 'evaluator');
 }
 
 /** Rubrics, custom evaluators and the judge section, checked together (what a workspace load does). */

@@ -11,7 +11,8 @@ import type { Rubric } from './rubric.ts';
  *   0.20 × how much of the criterion's own vocabulary the answer (and the tools used) show
  *   0.35 × substance: an empty answer scores 0, a few words little, a reasonable length fully
  *
- * Criteria about tools, delegation, brevity or errors use what the conversation did instead of the second term.
+ * Criteria about tools, delegation, brevity or errors use what the conversation did instead of the second term, and
+ * an answer that declines the task ("I cannot…", "none of my tools…") scores 0.4 of that.
  */
 export function scriptedJudge(rubric: Rubric, m: Material): { criteria: CriterionResult[]; value: number } {
   const answerWords = words(m.answer);
@@ -20,6 +21,8 @@ export function scriptedJudge(rubric: Rubric, m: Material): { criteria: Criterio
   const taskCovered = taskWords.filter((w) => answerSet.has(w));
   const taskScore = taskWords.length === 0 ? 1 : taskCovered.length / taskWords.length;
   const substance = answerWords.length === 0 ? 0 : answerWords.length < 3 ? 0.3 : answerWords.length > 600 ? 0.7 : Math.min(1, 0.5 + answerWords.length / 24);
+  // An answer that says it cannot help repeats the task's words without doing it: it scores far lower.
+  const declines = DECLINES.test(m.answer);
   const seen = new Set([...answerWords, ...m.toolCalls.flatMap((c) => words(c.tool)), ...m.delegations.flatMap((a) => words(a))]);
   const criteria = rubric.criteria.map((c): CriterionResult => {
     const text = `${c.id} ${c.description}`.toLowerCase();
@@ -41,8 +44,13 @@ export function scriptedJudge(rubric: Rubric, m: Material): { criteria: Criterio
       aspect = failures === 0 ? 1 : Math.max(0, 1 - failures / 3);
       aspectWhy = failures === 0 ? 'no failed calls, finished' : `${failures} failure${failures === 1 ? '' : 's'}`;
     }
-    const score = round(0.45 * taskScore + 0.2 * aspect + 0.35 * substance);
-    return { id: c.id, weight: c.weight, score, reason: `task terms ${taskCovered.length}/${taskWords.length}, ${aspectWhy}, ${answerWords.length} words (scripted judge)` };
+    const score = round((0.45 * taskScore + 0.2 * aspect + 0.35 * substance) * (declines ? 0.4 : 1));
+    return {
+      id: c.id,
+      weight: c.weight,
+      score,
+      reason: `task terms ${taskCovered.length}/${taskWords.length}, ${aspectWhy}, ${answerWords.length} words${declines ? ', declines the task' : ''} (scripted judge)`,
+    };
   });
   return { criteria, value: weightedMean(criteria) };
 }
@@ -54,6 +62,8 @@ export function weightedMean(criteria: readonly CriterionResult[]): number {
   if (total === 0) return scored.length === 0 ? 0 : round(scored.reduce((n, c) => n + c.score!, 0) / scored.length);
   return round(scored.reduce((n, c) => n + c.score! * (c.weight ?? 1), 0) / total);
 }
+
+const DECLINES = /\b(?:cannot|can't|can not|unable to|not able to|don't have|do not have|no tool|none of my tools)\b/i;
 
 const STOP = new Set(
   'the and for are but not you all any can had her was one our out day get has him his how man new now old see two way who boy did its let put say she too use that with have this will your from they know want been good much some time very when come here just like long make many over such take than them well were what into more also then there their which would about could other these those should while where after before being does each most only same both very please'.split(' '),

@@ -21,6 +21,11 @@ export interface ToolContext {
   readonly workspace: string;
   /** Stores bytes as a content-addressed artifact of this call (committed with the result). */
   attach(name: string, data: string | Uint8Array, mime?: string): void;
+  /**
+   * Marks a milestone of the work (committed with the result as a `milestone` event): evaluators with
+   * `on: milestone` judge the step when it lands.
+   */
+  milestone?(name: string, detail?: string): void;
 }
 
 export interface ToolSpecInput<Schema extends z.ZodObject> {

@@ -313,6 +313,10 @@ function describeEvent(event: StoredEvent): string | undefined {
       return `branch ${event.payload.branch} forked at seq ${event.payload.forkSeq}${event.payload.label === null ? '' : ` (${event.payload.label})`}`;
     case 'branch.checkout':
       return `checked out ${event.payload.branch}`;
+    case 'milestone':
+      return `milestone ${event.payload.name}${event.payload.detail === null ? '' : `: ${event.payload.detail}`}`;
+    case 'policy.acted':
+      return `policy ${event.payload.policy}: ${event.payload.text}`;
     case 'eval.queued':
       return `judging with ${event.payload.evaluator}`;
     case 'score.recorded':

@@ -1,0 +1,105 @@
+import type { StoredEvent } from '../bus/events.ts';
+import { messageOf } from '../core/errors.ts';
+import type { ScoreEvent, ScorePolicy } from '../judge/policy.ts';
+import type { Engine } from './engine.ts';
+import { branchEntries, resolveBranch } from './branching.ts';
+
+/**
+ * Runs the workspace's score policies (the adaptation hook): on each `score.recorded` event committed here, every
+ * policy whose `when` matches may act, for example retry the branch from a fork point with other settings. One
+ * session's scores are handled one after the other; what a policy did is logged as `policy.acted`.
+ */
+export class ScorePolicyRunner {
+  private readonly engine: Engine;
+  private readonly policies: readonly ScorePolicy[];
+  private readonly chains = new Map<string, Promise<void>>();
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(engine: Engine, policies: readonly ScorePolicy[]) {
+    this.engine = engine;
+    this.policies = policies;
+  }
+
+  start(): void {
+    if (this.policies.length === 0 || this.unsubscribe !== undefined) return;
+    this.unsubscribe = this.engine.store.onCommit((events) => {
+      for (const e of events) if (e.type === 'score.recorded' && e.session !== null) this.enqueue(e);
+    });
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+  }
+
+  /** Resolves when the policies have handled every score of the session recorded so far. */
+  settled(session: string): Promise<void> {
+    return this.chains.get(session) ?? Promise.resolve();
+  }
+
+  private enqueue(event: Extract<StoredEvent, { type: 'score.recorded' }>): void {
+    const session = event.session!;
+    const next = (this.chains.get(session) ?? Promise.resolve()).then(() => this.handle(event));
+    this.chains.set(session, next);
+  }
+
+  private async handle(event: Extract<StoredEvent, { type: 'score.recorded' }>): Promise<void> {
+    const { store } = this.engine;
+    if (store.isClosed) return;
+    const p = event.payload;
+    const row = store.sessions.get(event.session!);
+    if (row === undefined) return;
+    const score: ScoreEvent = {
+      session: row.id,
+      branch: event.branch ?? row.headBranch,
+      target: p.target,
+      root: p.target.kind === 'branch' || (p.target.kind === 'conversation' && p.target.id === row.rootConversation),
+      evaluator: p.evaluator,
+      value: p.value,
+      status: p.status,
+      model: p.model,
+    };
+    for (const policy of this.policies) {
+      const log = (action: 'retry' | 'note' | 'error', text: string, branch?: string): void => {
+        if (store.isClosed) return;
+        store.write(() =>
+          store.append({ type: 'policy.acted', payload: { policy: policy.id, score: p.score, action, text, ...(branch === undefined ? {} : { branch }) }, session: row.id, branch: score.branch, conversation: null }, Date.now()),
+        );
+      };
+      try {
+        if (!policy.when(score)) continue;
+        const createdBy = `policy:${policy.id}`;
+        await policy.act(score, {
+          attempts: store.sessions.branches(row.id).filter((b) => b.createdBy === createdBy).length,
+          retry: async (options = {}) => {
+            const branch = await this.retry(score, createdBy, options);
+            log('retry', `${score.evaluator} ${score.value === null ? 'failed' : score.value.toFixed(2)}: retried on branch ${branch}${options.temperature === undefined ? '' : ` at temperature ${options.temperature}`}${options.model === undefined ? '' : ` with ${options.model}`}`, branch);
+            return branch;
+          },
+          note: (text) => log('note', text),
+        });
+      } catch (error) {
+        log('error', `${policy.source || policy.id}: ${messageOf(error)}`);
+      }
+    }
+  }
+
+  /** Forks the scored branch at its last user message (or `atSeq`) with other settings, checks it out, runs it on. */
+  private async retry(score: ScoreEvent, createdBy: string, options: { atSeq?: number; temperature?: number; model?: string; label?: string }): Promise<string> {
+    const { store } = this.engine;
+    const session = store.sessions.require(score.session);
+    const source = resolveBranch(store, session, score.branch);
+    const atSeq = options.atSeq ?? branchEntries(store, session.id, source.id).findLast((e) => e.kind === 'user_message' && e.conversation === session.rootConversation)?.seq;
+    if (atSeq === undefined) throw new Error(`branch ${source.id} has no user message to retry from`);
+    const fork = await this.engine.fork(session.id, {
+      from: source.id,
+      atSeq,
+      label: options.label ?? `retry of ${source.label ?? source.id}`,
+      createdBy,
+      checkout: true,
+      overrides: { ...(options.temperature === undefined ? {} : { temperature: options.temperature }), ...(options.model === undefined ? {} : { model: options.model }) },
+    });
+    const runtime = this.engine.get(session.id) ?? (await this.engine.attach(session.id));
+    runtime.resume();
+    return fork.branch.id;
+  }
+}
