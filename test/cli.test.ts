@@ -194,11 +194,15 @@ describe('p2tui CLI', () => {
     // Temperature 0: at the template's 0.2 the simulator may, by design, answer without the tool.
     const run = p2tui(['run', 'assistant', 'Count the words of: the quick brown fox', '--json', '--temperature', '0'], { cwd: ws });
     expect(run.code).toBe(0);
-    expect((JSON.parse(run.stdout) as { answer: string }).answer).toContain('4 words');
+    const result = JSON.parse(run.stdout) as { answer: string; scores: { evaluator: string; value: number; judge: string | null }[] };
+    expect(result.answer).toContain('4 words');
+    // The scaffold's judge scored the run before it exited.
+    expect(result.scores.map((sc) => [sc.evaluator, sc.judge])).toEqual(expect.arrayContaining([['quality', 'scripted/judge'], ['finished', null]]));
     const doctor = p2tui(['doctor'], { cwd: ws });
     expect(doctor.code).toBe(0);
     expect(doctor.stdout).toMatch(/✓ workspace\s+.*2 personas, 1 tools/);
     expect(doctor.stdout).toMatch(/✓ database\s+.*schema 3\/3, wal mode/);
+    expect(doctor.stdout).toMatch(/✓ judge\s+2 evaluators \(quality: llm, finished: assert\), 1 rubrics/);
     const empty = p2tui(['doctor'], { cwd: dir });
     expect(empty.code).toBe(1);
     expect(empty.stdout).toContain('Run p2tui init here');

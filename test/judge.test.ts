@@ -346,8 +346,11 @@ describe('eval and rubrics commands', () => {
     const chat = spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'chat', '--session', session, '--db', db], { cwd: ws.dir, encoding: 'utf8', env: childEnv(), timeout: 60_000, input: 'something else\n' });
     expect(chat.stdout).toContain('No idea.');
     expect(p2tui('eval', 'run', session).status).toBe(0);
-    const top = JSON.parse(p2tui('eval', 'top', session, '--metric', 'checks', '--json').stdout) as { branch: string; label: string | null; value: number }[];
+    const ranked = JSON.parse(p2tui('eval', 'top', session, '--metric', 'checks', '--json').stdout) as { branches: { branch: string; label: string | null; value: number }[]; overall: { metrics: Record<string, { mean: number; min: number; n: number }> } };
+    const top = ranked.branches;
     expect(top.map((b) => [b.label, b.value])).toEqual([['main', 1], ['other', 0]]);
+    // The session as a whole: the mean and the minimum over both branches.
+    expect(ranked.overall.metrics['checks']).toEqual({ mean: 0.5, min: 0, n: 2 });
     const show = JSON.parse(p2tui('eval', 'show', session, '--json').stdout) as { scores: { evaluator: string; branch: string }[] };
     expect(show.scores.filter((s) => s.evaluator === 'checks')).toHaveLength(2);
     // Pairwise, scripted: the answer with "sunny" beats "No idea." in both orders.

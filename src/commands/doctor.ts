@@ -78,6 +78,17 @@ export const doctorCommand: Command = {
         checks.push({ name: 'models', ok: true, detail: `providers: ${workspace.providers.ids().join(', ')} (scripted is the offline simulator)` });
         checks.push(...(await providerChecks(workspace)));
         for (const server of workspace.mcpServers) checks.push({ name: `mcp ${server.name}`, ok: true, detail: `${server.endpoint}: connected, ${server.tools} tools` });
+        const evaluators = workspace.evaluators.list();
+        const llm = evaluators.filter((e) => e.kind === 'llm');
+        const judgeModels = [...new Set(llm.map((e) => workspace.evaluators.modelOf(e)))];
+        checks.push({
+          name: 'judge',
+          ok: true,
+          detail:
+            evaluators.length === 0
+              ? 'no evaluators (judge.evaluators in p2tui.yaml)'
+              : `${evaluators.length} evaluators (${evaluators.map((e) => `${e.id}: ${e.kind}`).join(', ')}), ${workspace.evaluators.rubrics.size} rubrics${judgeModels.length === 0 ? '' : `, judge model ${judgeModels.map((m) => (m.startsWith('scripted/') ? `${m} (the scripted judge)` : m)).join(', ')}`}${workspace.scorePolicies.length === 0 ? '' : `, ${workspace.scorePolicies.length} score policies`}`,
+        });
       } catch (error) {
         checks.push({ name: 'workspace', ok: false, detail: messageOf(error), ...(isP2Error(error) && error.hint !== undefined ? { hint: error.hint } : {}) });
       }

@@ -225,7 +225,10 @@ const top: Command = {
     } catch {
       // Read-only ranking works without a loadable workspace (every metric weighs 1).
     }
-    const summaries = branchScores(latestTargetScores(store.scores.scores({ session: session.id })), (m) => weights.get(m) ?? 1);
+    const targets = latestTargetScores(store.scores.scores({ session: session.id }));
+    const summaries = branchScores(targets, (m) => weights.get(m) ?? 1);
+    // The whole session: every branch's targets together.
+    const overall = branchScores(targets.map((t) => ({ ...t, branch: session.id })), (m) => weights.get(m) ?? 1)[0];
     const ranked = rankBranches(summaries, metric);
     if (metric !== undefined && !summaries.some((b) => b.metrics.has(metric))) {
       const known = [...new Set(summaries.flatMap((b) => [...b.metrics.keys()]))];
@@ -235,7 +238,8 @@ const top: Command = {
       const b = summaries.find((s) => s.branch === r.branch)!;
       return { rank: i + 1, branch: r.branch, label: store.sessions.branch(r.branch)?.label ?? null, value: r.value, metrics: Object.fromEntries([...b.metrics].map(([k, v]) => [k, { mean: v.mean, min: v.min, n: v.n }])) };
     });
-    if (ctx.output.json) return { exitCode: EXIT.ok, json: json as JsonValue };
+    const sessionJson = overall === undefined ? null : { weighted: overall.weighted, metrics: Object.fromEntries([...overall.metrics].map(([k, v]) => [k, { mean: v.mean, min: v.min, n: v.n }])) };
+    if (ctx.output.json) return { exitCode: EXIT.ok, json: { session: session.id, branches: json, overall: sessionJson } as JsonValue };
     if (ranked.length === 0) {
       ctx.output.line(`session ${session.id} has no scores yet (run: p2tui eval run ${session.id})`);
       return { exitCode: EXIT.ok };
@@ -247,6 +251,10 @@ const top: Command = {
       r.value === null ? '–' : r.value.toFixed(3),
       ...metrics.map((m) => (r.metrics[m] === undefined ? '–' : `${r.metrics[m].mean.toFixed(2)} (min ${r.metrics[m].min.toFixed(2)})`)),
     ]);
+    if (overall !== undefined) {
+      const value = metric === undefined ? overall.weighted : (overall.metrics.get(metric)?.mean ?? null);
+      rows.push(['', 'whole session', value === null ? '–' : value.toFixed(3), ...metrics.map((m) => (overall.metrics.get(m) === undefined ? '–' : `${overall.metrics.get(m)!.mean.toFixed(2)} (min ${overall.metrics.get(m)!.min.toFixed(2)})`))]);
+    }
     for (const line of table(rows, ['#', 'branch', metric ?? 'weighted', ...metrics], ctx.output.color)) ctx.output.line(line);
     return { exitCode: EXIT.ok };
   },

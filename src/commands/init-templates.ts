@@ -6,6 +6,28 @@ approval: ask             # how agents' questions are answered when nobody is at
 concurrency: 32           # steps running at once, over all sessions
 max_steps: 200            # step budget of a session (model calls over all its conversations)
 database: .p2tui/p2tui.db
+judge:                    # scores each finished session; see them with: p2tui eval show last --criteria
+  evaluators:
+    - id: quality
+      kind: llm           # a rubric scored by the judge model (the scripted judge offline)
+      rubric: helpfulness # rubrics/helpfulness.yaml
+    - id: finished
+      kind: assert
+      assert:
+        - finished: true
+`,
+  'rubrics/helpfulness.yaml': `# What the judge scores, criterion by criterion (weights sum to 1; p2tui rubrics lint checks).
+description: Is the answer useful, correct and to the point?
+criteria:
+  - id: relevance
+    weight: 0.5
+    description: The answer addresses the task that was asked.
+  - id: correctness
+    weight: 0.3
+    description: The answer is correct, with no failed tool calls or errors left unexplained.
+  - id: concise
+    weight: 0.2
+    description: The answer is concise and clear.
 `,
   'personas/assistant.yaml': `# A persona: what the agent is, which model it runs on, what it may use.
 id: assistant

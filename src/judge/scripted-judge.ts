@@ -16,14 +16,16 @@ import type { Rubric } from './rubric.ts';
  */
 export function scriptedJudge(rubric: Rubric, m: Material): { criteria: CriterionResult[]; value: number } {
   const answerWords = words(m.answer);
-  const answerSet = new Set(answerWords);
+  // The task counts as taken up by the answer, and by the tools used for it ("weather" by get_weather).
+  const toolWords = m.toolCalls.flatMap((c) => words(c.tool.replace(/_/g, ' ')));
+  const answerSet = new Set([...answerWords, ...toolWords]);
   const taskWords = unique(words(m.task));
   const taskCovered = taskWords.filter((w) => answerSet.has(w));
   const taskScore = taskWords.length === 0 ? 1 : taskCovered.length / taskWords.length;
   const substance = answerWords.length === 0 ? 0 : answerWords.length < 3 ? 0.3 : answerWords.length > 600 ? 0.7 : Math.min(1, 0.5 + answerWords.length / 24);
   // An answer that says it cannot help repeats the task's words without doing it: it scores far lower.
   const declines = DECLINES.test(m.answer);
-  const seen = new Set([...answerWords, ...m.toolCalls.flatMap((c) => words(c.tool)), ...m.delegations.flatMap((a) => words(a))]);
+  const seen = new Set([...answerWords, ...toolWords, ...m.delegations.flatMap((a) => words(a))]);
   const criteria = rubric.criteria.map((c): CriterionResult => {
     const text = `${c.id} ${c.description}`.toLowerCase();
     const own = unique(words(c.description));

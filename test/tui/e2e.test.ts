@@ -124,7 +124,7 @@ describe('p2tui in a real terminal', () => {
     await tui.waitFor('▌ Conversation');
     tui.pty.resize(80, 24);
     tui.term.resize(80, 24);
-    const narrow = await tui.waitFor((s) => /Frames.*│.*Events/.test(s) && s.split('\n')[1]!.includes('Conversation'));
+    const narrow = await tui.waitFor((s) => /Frames.*│.*Judge/.test(s) && s.split('\n')[1]!.includes('Conversation'));
     expect(narrow.split('\n')[1]).not.toContain('Frames');
     await tui.press('q'); // back to the sessions
     await tui.waitFor(/SESSION\s+STATUS\s+AGENT/);
