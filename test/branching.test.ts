@@ -448,6 +448,31 @@ describe('rewinds in memory', () => {
     }
   });
 
+  it('a refused fork leaves the live session alone; a seq between entries cuts at the entry before it', async () => {
+    const t = await testEngine([
+      { id: 'lead', description: 'Delegates.', agents: ['w'], script: [{ when: '.', steps: [{ delegate: 'w', message: 'work' }, { reply: 'lead done: {{result}}' }] }] },
+      { id: 'w', description: 'Works.', script: [{ when: '.', steps: [{ reply: 'w done' }] }] },
+    ]);
+    engines.push(t);
+    const run = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
+    expect(await run.idle()).toBe('finished');
+    const newest = t.engine.store.log.lastSeqOf(run.id);
+    await expect(t.engine.fork(run.id, { atSeq: newest + 50, createdBy: 'test', checkout: true })).rejects.toThrow(/its newest entry is seq/);
+    expect(t.engine.get(run.id)).toBe(run);
+    // The child's conversation.created lies between the lead's `waiting` and the child's task: it means the waiting.
+    const created = t.engine.store.log.read(0, { session: run.id, types: ['conversation.created'] }, 10).find((e) => e.type === 'conversation.created' && e.payload.parent !== null)!;
+    const fork = await t.engine.fork(run.id, { atSeq: created.seq, createdBy: 'test', checkout: true });
+    expect(t.engine.get(run.id)).toBe(run);
+    const kit = new PersonaKit(t.engine.workspace);
+    const rebuilt = rebuildConversations(t.engine.store, t.engine.workspace, kit, t.engine.store.sessions.require(run.id));
+    expect([...run.projection.keys()].sort()).toEqual([...rebuilt.conversations.keys()].sort());
+    // The cut keeps the child's task (a caller never waits on a child that was not asked), and it runs on.
+    expect(fork.branch.forkSeq).toBeGreaterThan(created.seq);
+    run.resume();
+    expect(await run.idle()).toBe('finished');
+    expect(run.answer).toBe('lead done: w done');
+  });
+
   it('a rewind further back than the marks a conversation keeps loads the branch from the log instead, with the same result', async () => {
     const t = await testEngine([{ id: 'looper', description: 'Loops.', tools: ['tick'], policies: { max_steps: 5_000 }, script: [{ when: '.', steps: [{ call: 'tick', args: { n: 1 }, repeat: 3_000 }, { reply: 'done' }] }] }], {
       tools: [countingTool('tick')],

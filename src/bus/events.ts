@@ -72,6 +72,8 @@ export interface OtherPayloads {
     status: 'ok' | 'failed';
     model: string | null;
     sample: number;
+    /** What queued the job: a conversation finishing, an artifact, a milestone, or `demand` (eval run). */
+    trigger: string;
     /** Why, and the per-criterion breakdown (so views need not read the scores table). */
     reasoning: string;
     criteria: { id: string; score: number | null; reason: string; weight?: number }[];

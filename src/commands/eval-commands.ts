@@ -123,6 +123,11 @@ const run: Command = {
     const gates = gatesOf(input, registry);
     const wanted = input.options['evaluator'] as string[] | undefined;
     const evaluators = wanted === undefined || wanted.length === 0 ? registry.list() : wanted.map((id) => registry.require(id));
+    for (const g of gates) {
+      if (!evaluators.some((e) => e.id === g.metric)) {
+        throw new UserError('E_USAGE', `--fail-under ${g.metric}=… names an evaluator this run does not use (--evaluator ${evaluators.map((e) => e.id).join(', ')})`, { hint: `Add --evaluator ${g.metric}, or drop that gate.` });
+      }
+    }
     if (evaluators.length === 0) throw new UserError('E_UNKNOWN_EVALUATOR', 'this workspace has no evaluators', { hint: 'Add some under judge.evaluators in p2tui.yaml (README, section The judge).' });
     const samples = input.options['samples'] === undefined ? undefined : Number(input.options['samples']);
     if (samples !== undefined && (!Number.isInteger(samples) || samples < 1 || samples > 20)) throw new UserError('E_USAGE', '--samples must be a whole number from 1 to 20');
@@ -136,15 +141,16 @@ const run: Command = {
     store.write(() => {
       for (const target of targets) {
         for (const e of evaluators) {
-          jobIds.push(queueEvaluation(store, { session: session.id, branch: branch.id, targetKind: target.kind, targetId: target.id, trigger: 'demand', evaluator: e, ...(samples === undefined ? {} : { samples }), now }));
+          jobIds.push(queueEvaluation(store, { session: session.id, branch: branch.id, targetKind: target.kind, targetId: target.id, trigger: 'demand', evaluator: e, ...(samples === undefined ? {} : { samples }), uptoSeq: null, now }));
         }
       }
     });
     if (!ctx.output.json) ctx.output.line(paint(ctx.output.color, 'dim', `judging ${targets.length === 1 ? 'branch' : `${targets.length} conversations of branch`} ${branch.label ?? branch.id} with ${evaluators.map((e) => e.id).join(', ')}…`));
     await engine.judge.drain(session.id, ctx.signal);
-    const scores: ScoreRow[] = jobIds.flatMap((job) => store.scores.scores({ job }));
+    const scores: ScoreRow[] = store.scores.scoresOfJobs(jobIds);
     const judged = latestTargetScores(scores);
-    const failedJobs = jobIds.map((id) => store.scores.jobs({ session: session.id }).find((j) => j.id === id)).filter((j) => j?.status === 'failed');
+    const mine = new Set(jobIds);
+    const failedJobs = store.scores.jobs({ session: session.id, status: 'failed' }).filter((j) => mine.has(j.id));
     const gateResults = gates.map((g) => {
       const values = judged.filter((t) => t.metric === g.metric);
       const ok = values.filter((t) => t.mean !== null).map((t) => t.mean!);
@@ -161,12 +167,12 @@ const run: Command = {
           branch: branch.id,
           scores: judged.map((t) => scoreJson(store, t)),
           gates: gateResults,
-          failedJobs: failedJobs.map((j) => ({ id: j!.id, evaluator: j!.evaluator, error: j!.error })),
+          failedJobs: failedJobs.map((j) => ({ id: j.id, evaluator: j.evaluator, error: j.error })),
         } as JsonObject,
       };
     }
     printScores(ctx, store, judged, input.options['criteria'] === true);
-    for (const j of failedJobs) ctx.output.warn(`evaluator ${j!.evaluator} could not run: ${j!.error ?? 'unknown error'}`);
+    for (const j of failedJobs) ctx.output.warn(`evaluator ${j.evaluator} could not run: ${j.error ?? 'unknown error'}`);
     for (const g of gateResults) {
       const text = `${g.metric} ${g.value === null ? 'has no score (the judge failed)' : g.value.toFixed(3)} ${g.passed ? '≥' : '<'} ${g.min}`;
       ctx.output.line(paint(ctx.output.color, g.passed ? 'green' : 'red', `${g.passed ? 'pass' : 'FAIL'}  ${text}`));

@@ -107,13 +107,15 @@ export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec, co
     throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${requested}: it has no entry at or before it`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
   }
   if (requested > newest) throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${requested}: its newest entry is seq ${newest}`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
-  // The entry at the requested point and everything after it, read once: enough to place the cut and to list effects.
-  let from = store.log.visibleEntriesAfter(session.id, sourceSegments, requested - 1);
-  let atSeq = endOfResponse(requested, from);
+  // A seq between entries (a model call, a child's creation) means the entry before it: every cut is at an entry.
+  const point = requested === newest ? newest : store.log.newestVisibleSeq(session.id, cutSegments(sourceSegments, requested));
+  // The entry at the point and everything after it, read once: enough to place the cut and to list effects.
+  let from = store.log.visibleEntriesAfter(session.id, sourceSegments, point - 1);
+  let atSeq = endOfResponse(point, from);
   const end = from.find((e) => e.seq === atSeq);
   if (end?.kind === 'waiting') {
     // The calls of that response sit just before its `waiting` (one commit appends them in a row).
-    const response = store.log.visibleEntriesAfter(session.id, sourceSegments, end.seq - end.payload.callIds.length - 2).filter((e) => e.seq < requested);
+    const response = store.log.visibleEntriesAfter(session.id, sourceSegments, end.seq - end.payload.callIds.length - 2).filter((e) => e.seq < point);
     from = [...response, ...from];
     atSeq = withDelegationsStarted(end, from);
   }

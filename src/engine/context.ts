@@ -40,4 +40,6 @@ export interface Txn {
   readonly now: number;
   readonly touched: Set<ConversationRuntime>;
   readonly after: (() => void)[];
+  /** Judge jobs to queue at the end of the transaction, when the seq they judge up to is known. */
+  readonly jobs: ((uptoSeq: number) => void)[];
 }

@@ -21,6 +21,9 @@ import type { BranchRow, SessionRow } from '../store/sessions.ts';
 import { JudgeRunner } from '../judge/runner.ts';
 import { ScorePolicyRunner } from './score-policies.ts';
 
+/** Thrown inside a fork's transaction to roll it back when the live runtime cannot take the fork in memory. */
+const NOT_IN_MEMORY = new Error('not in memory');
+
 export interface EngineOptions {
   readonly workspace: Workspace;
   /** An open store to use; otherwise the workspace's database is opened. */
@@ -197,6 +200,7 @@ export class Engine {
       // Where the cut lands (the end of a response, say) is at or after the requested point, which is enough here.
       if (atHead ? live.canSwitchBranch() : live.canRewind(spec.atSeq!)) {
         let made: Fork;
+        let moved = false;
         try {
           made = this.store.write(() => {
             const fork = this.writeFork(session, spec, now);
@@ -204,18 +208,24 @@ export class Engine {
             this.store.sessions.checkout(session.id, b.id, now);
             this.store.append({ type: 'branch.checkout', payload: { branch: b.id, previous: session.headBranch }, session: session.id, branch: b.id, conversation: null }, now);
             const options = { ...(spec.overrides?.model === undefined ? {} : { model: spec.overrides.model }), ...(spec.overrides?.temperature === undefined ? {} : { temperature: spec.overrides.temperature }) };
-            if (atHead) live.switchBranch(b.id, options, now);
-            else live.rewindTo(b.id, b.forkSeq!, options, now);
+            // Memory moves last, once every row is written: a refused fork (a bad seq) leaves the session as it was.
+            moved = true;
+            // Refused (the cut lies before the marks kept): roll back and take the slow path below.
+            if (!(atHead ? live.switchBranch(b.id, options, now) : live.rewindTo(b.id, b.forkSeq!, options, now))) throw NOT_IN_MEMORY;
             return fork;
           });
+          if (!atHead) await live.settleAfterRewind();
+          return made;
         } catch (error) {
-          // Memory may have moved on while the transaction did not commit: the next attach reloads from the store.
-          live.detach();
-          this.sessions.delete(session.id);
-          throw error;
+          if (error !== NOT_IN_MEMORY) {
+            // Memory may have moved on while the transaction did not commit: the next attach reloads from the store.
+            if (moved) {
+              live.detach();
+              this.sessions.delete(session.id);
+            }
+            throw error;
+          }
         }
-        if (!atHead) await live.settleAfterRewind();
-        return made;
       }
     }
     for (const [agent, override] of Object.entries(spec.overrides?.personas ?? {})) {

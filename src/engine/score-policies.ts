@@ -5,8 +5,8 @@ import type { Engine } from './engine.ts';
 import { branchEntries, resolveBranch } from './branching.ts';
 
 /**
- * Runs the workspace's score policies (the adaptation hook): on each `score.recorded` event committed here, every
- * policy whose `when` matches may act, for example retry the branch from a fork point with other settings. One
+ * Runs the workspace's score policies (the adaptation hook): on each automatic `score.recorded` event committed here
+ * for the checked-out branch of a session this process drives, every policy whose `when` matches may act, for example retry the branch from a fork point with other settings. One
  * session's scores are handled one after the other; what a policy did is logged as `policy.acted`.
  */
 export class ScorePolicyRunner {
@@ -47,7 +47,9 @@ export class ScorePolicyRunner {
     if (store.isClosed) return;
     const p = event.payload;
     const row = store.sessions.get(event.session!);
-    if (row === undefined) return;
+    // Only automatic verdicts on the branch this process drives now: an on-demand `eval run` (a CI gate, say) and
+    // scores of a branch the user has left never move the session.
+    if (row === undefined || p.trigger === 'demand' || this.engine.get(row.id) === undefined || (event.branch ?? row.headBranch) !== row.headBranch) return;
     const score: ScoreEvent = {
       session: row.id,
       branch: event.branch ?? row.headBranch,

@@ -63,6 +63,8 @@ export class SessionRuntime {
   private sending = false;
   /** A rewind left calls outstanding that `settleAfterRewind` settles. */
   private settling = false;
+  /** Commits queued and not yet flushed. */
+  private queuedCommits = 0;
   private statusWaiters: (() => void)[] = [];
   private totalSteps = 0;
   private status: SessionStatus;
@@ -123,7 +125,7 @@ export class SessionRuntime {
         },
         now,
       );
-      const tx: Txn = { now, touched: new Set(), after: [] };
+      const tx: Txn = { now, touched: new Set(), after: [], jobs: [] };
       runtime.root = runtime.createConversation(tx, row.rootConversation, persona, null, null);
       runtime.appendEntry(tx, runtime.root, { kind: 'user_message', payload: { text: spec.message } });
       runtime.writeHeads(tx);
@@ -252,10 +254,14 @@ export class SessionRuntime {
       // Deadlines and delegation timers belong to the old branch; settling the new one arms its own.
       conv.clearTimers();
       if (!conv.rewindTo(seq)) this.conversations.delete(conv.id);
+      // A conversation cancelled after the cut (a delegation timeout, say) is not cancelled on the new branch.
+      else if (conv.abort.signal.aborted) conv.abort = new AbortController();
     }
     let total = 0;
     for (const conv of this.conversations.values()) {
       total += conv.steps;
+      // Links to conversations that do not exist at the cut go with them (a rebuild would not make them).
+      for (const [callId, child] of conv.childByCall) if (!this.conversations.has(child.id)) conv.childByCall.delete(callId);
       for (const [agent, children] of conv.childrenByAgent) {
         const kept = children.filter((c) => this.conversations.has(c.id));
         if (kept.length === 0) conv.childrenByAgent.delete(agent);
@@ -299,7 +305,7 @@ export class SessionRuntime {
    * way, and every conversation still keeps marks that far back.
    */
   canRewind(seq: number): boolean {
-    if (!this.active || this.sending || this.cancelled !== undefined || this.status === 'cancelled') return false;
+    if (!this.active || this.sending || this.queuedCommits > 0 || this.cancelled !== undefined || this.status === 'cancelled') return false;
     for (const conv of this.conversations.values()) {
       if (conv.inFlight || conv.runningTools.size > 0 || conv.pendingResults.size > 0 || conv.effectsNotStarted.size > 0 || !conv.canRewindTo(seq)) return false;
     }
@@ -308,7 +314,7 @@ export class SessionRuntime {
 
   /** Whether nothing is in flight, so a fork at the head can continue in this runtime. */
   canSwitchBranch(): boolean {
-    if (!this.active || this.paused) return false;
+    if (!this.active || this.paused || this.queuedCommits > 0) return false;
     for (const conv of this.conversations.values()) if (conv.inFlight || conv.runningTools.size > 0 || conv.pendingResults.size > 0 || conv.state.phase === 'ready') return false;
     return true;
   }
@@ -952,11 +958,17 @@ export class SessionRuntime {
   private async commit(fn: (tx: Txn) => void): Promise<void> {
     if (this.detached) throw new UserError('E_CANCELLED', 'the session was detached from this process');
     let tx: Txn | undefined;
+    // Queued writes run at the next flush, on whatever memory holds then: a rewind waits until none is queued.
+    this.queuedCommits += 1;
     try {
       await this.ctx.store.commit(() => {
-        tx = { now: this.ctx.clock.now(), touched: new Set(), after: [] };
+        tx = { now: this.ctx.clock.now(), touched: new Set(), after: [], jobs: [] };
         this.ctx.leases.assert(this.id, tx.now);
         fn(tx);
+        if (tx.jobs.length > 0) {
+          const upto = this.ctx.store.log.lastSeq();
+          for (const queue of tx.jobs) queue(upto);
+        }
         this.writeHeads(tx);
       });
     } catch (error) {
@@ -964,6 +976,8 @@ export class SessionRuntime {
       // resume rebuilds from the log, which is the truth).
       this.stop(error);
       throw error;
+    } finally {
+      this.queuedCommits -= 1;
     }
     if (tx === undefined) return;
     for (const action of tx.after) action();
@@ -983,7 +997,8 @@ export class SessionRuntime {
   }
 
   private addJob(tx: Txn, evaluator: Evaluator, targetKind: TargetKind, targetId: string, trigger: JobTrigger): void {
-    queueEvaluation(this.ctx.store, { session: this.id, branch: this.branch, targetKind, targetId, trigger, evaluator, now: tx.now });
+    // Judged as the branch is at the end of this commit (a later message must not change what this job scores).
+    tx.jobs.push((uptoSeq) => queueEvaluation(this.ctx.store, { session: this.id, branch: this.branch, targetKind, targetId, trigger, evaluator, uptoSeq, now: tx.now }));
   }
 
   private createConversation(tx: Txn, id: string, persona: Persona, parent: ConversationRuntime | null, parentCallId: string | null): ConversationRuntime {

@@ -27,13 +27,15 @@ export interface Material {
   readonly usage: { readonly tokensIn: number; readonly tokensOut: number; readonly costUsd: number; readonly latencyMs: number; readonly modelCalls: number };
 }
 
-export function materialFor(store: Store, target: { session: string; branch: string; kind: TargetKind; id: string }): Material {
+export function materialFor(store: Store, target: { session: string; branch: string; kind: TargetKind; id: string; uptoSeq?: number | null }): Material {
   if (target.kind === 'artifact') return artifactMaterial(store, target);
   const session = store.sessions.require(target.session);
   const conversationId = target.kind === 'branch' ? session.rootConversation : target.kind === 'step' ? stepConversation(store, target.id) : target.id;
   const row = store.sessions.conversation(conversationId);
   if (row === undefined || row.session !== session.id) throw new UserError('E_USAGE', `session ${session.id} has no conversation ${conversationId}`);
-  const all = branchEntries(store, session.id, target.branch);
+  // As the branch was when the job was queued: a message sent since must not change what is judged.
+  const limit = target.uptoSeq ?? Infinity;
+  const all = branchEntries(store, session.id, target.branch).filter((e) => e.seq <= limit);
   // A step is judged with what led to it, and for a tool call its result too.
   const step = target.kind === 'step' ? all.find((e) => e.id === target.id) : undefined;
   const result = step?.kind === 'tool_call' ? all.find((e) => e.kind === 'tool_result' && e.conversation === step.conversation && e.payload.callId === step.payload.callId) : undefined;
@@ -42,7 +44,9 @@ export function materialFor(store: Store, target: { session: string; branch: str
   const results = new Map<string, string>();
   for (const e of entries) if (e.kind === 'tool_result') results.set(e.payload.callId, e.payload.status);
   const visible = store.log.visibleModelCallIds(session.id, store.sessions.segments(target.branch));
-  const calls = store.calls.modelCalls({ conversation: conversationId }).filter((c) => visible.has(c.id));
+  // Model calls up to the limit: the ones whose responses the entries hold.
+  const answered = new Set(entries.flatMap((e) => ('modelCall' in e.payload ? [e.payload.modelCall] : [])));
+  const calls = store.calls.modelCalls({ conversation: conversationId }).filter((c) => visible.has(c.id) && (limit === Infinity || answered.has(c.id)));
   const task = entries.findLast((e) => e.kind === 'user_message');
   const answer = entries.findLast((e) => e.kind === 'assistant_message');
   return {

@@ -115,7 +115,15 @@ export class EvaluatorRegistry {
     }
     if (evaluator.kind === 'custom') {
       try {
-        const verdict = await evaluator.custom!.evaluate(material, { signal: ctx.signal, sample: ctx.sample });
+        // Bounded like a judge model call: a hung evaluator fails its job instead of holding a slot for ever.
+        let timer: NodeJS.Timeout | undefined;
+        const timeoutMs = this.config.timeout_ms;
+        const verdict = await Promise.race([
+          Promise.resolve(evaluator.custom!.evaluate(material, { signal: ctx.signal, sample: ctx.sample })),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`no verdict within ${timeoutMs} ms (judge.timeout_ms)`)), timeoutMs);
+          }),
+        ]).finally(() => clearTimeout(timer));
         if (typeof verdict?.value !== 'number' || !Number.isFinite(verdict.value) || verdict.value < 0 || verdict.value > 1) {
           return failed(`${evaluator.custom!.source}: evaluate() must return { value } between 0 and 1, got ${JSON.stringify(verdict?.value)}`);
         }

@@ -36,6 +36,7 @@ export class JudgeRunner {
   private running = 0;
   private pumping = false;
   private pumpScheduled = false;
+  private readonly runningJobs = new Set<string>();
   private started = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
@@ -48,7 +49,10 @@ export class JudgeRunner {
     this.owner = options.owner;
     this.clock = options.clock;
     this.concurrency = options.concurrency ?? workspace.evaluators.config.concurrency;
-    this.leaseMs = options.leaseMs ?? Math.max(120_000, workspace.evaluators.config.timeout_ms * (workspace.evaluators.config.retries + 2));
+    // Long enough for the slowest job: every sample, each with its retries (a lease that ran out lets another judge in).
+    const config = workspace.evaluators.config;
+    const maxSamples = Math.max(1, ...config.evaluators.map((e) => e.samples));
+    this.leaseMs = options.leaseMs ?? Math.max(120_000, config.timeout_ms * (config.retries + 2) * maxSamples);
     this.pollMs = options.pollMs ?? 2_000;
   }
 
@@ -65,8 +69,17 @@ export class JudgeRunner {
   }
 
   stop(): void {
+    if (this.stopped) return;
     this.stopped = true;
     this.abort.abort(new Error('the judge stopped'));
+    // Jobs this process holds go back at once, rather than waiting out their lease.
+    if (!this.store.isClosed) {
+      try {
+        this.store.write(() => this.store.scores.release(this.owner));
+      } catch {
+        // Locked: the leases run out instead.
+      }
+    }
     clearInterval(this.timer);
     this.unsubscribe?.();
     this.wakeSettled();
@@ -119,8 +132,12 @@ export class JudgeRunner {
       const now = this.clock.now();
       const jobs = this.store.write(() => this.store.scores.claim(this.owner, now, this.leaseMs, free, session));
       for (const job of jobs) {
+        // Taken again after its lease ran out while this process still runs it: one run is enough.
+        if (this.runningJobs.has(job.id)) continue;
+        this.runningJobs.add(job.id);
         this.running += 1;
         void this.run(job).finally(() => {
+          this.runningJobs.delete(job.id);
           this.running -= 1;
           this.wakeSettled();
           this.schedulePump(session);
@@ -140,7 +157,7 @@ export class JudgeRunner {
         this.finish(job, 'failed', `evaluator '${job.evaluator}' is not in this workspace's p2tui.yaml any more`);
         return;
       }
-      const material = materialFor(this.store, { session: job.session, branch: job.branch, kind: job.targetKind, id: job.targetId });
+      const material = materialFor(this.store, { session: job.session, branch: job.branch, kind: job.targetKind, id: job.targetId, uptoSeq: job.uptoSeq });
       const seed = this.store.sessions.get(job.session)?.options.seed ?? 0;
       const verdicts: Evaluation[] = [];
       for (let sample = 0; sample < job.samples; sample++) {
@@ -180,7 +197,7 @@ export class JudgeRunner {
               type: 'score.recorded',
               payload: {
                 score: score.id, job: job.id, target: { kind: job.targetKind, id: job.targetId }, evaluator: evaluator.id, metric: score.metric, value: score.value,
-                status: score.status, model: score.model, sample, reasoning: score.reasoning, criteria: score.criteria.map((c) => ({ ...c })),
+                status: score.status, model: score.model, sample, trigger: job.trigger, reasoning: score.reasoning, criteria: score.criteria.map((c) => ({ ...c })),
               },
               session: job.session,
               branch: job.branch,

@@ -215,6 +215,7 @@ export const MIGRATIONS: readonly Migration[] = [
         target_id     TEXT    NOT NULL,
         evaluator     TEXT    NOT NULL,
         trigger       TEXT    NOT NULL,  -- conversation.finished | artifact.created | milestone | demand
+        upto_seq      INTEGER,           -- judge the branch as it was at this seq (NULL: as it is when judged)
         samples       INTEGER NOT NULL,
         status        TEXT    NOT NULL,  -- pending | running | done | failed
         attempts      INTEGER NOT NULL DEFAULT 0,
@@ -225,7 +226,7 @@ export const MIGRATIONS: readonly Migration[] = [
         finished_at   INTEGER
       );
       CREATE INDEX eval_jobs_open ON eval_jobs(status, created_at);
-      CREATE INDEX eval_jobs_session ON eval_jobs(session_id);
+      CREATE INDEX eval_jobs_session ON eval_jobs(session_id, status, created_at);
 
       -- A score: what it judges, who judged (evaluator, version, model, prompt hash) and the verdict. value is NULL
       -- when the judge failed (a failure is never a zero).
@@ -250,6 +251,7 @@ export const MIGRATIONS: readonly Migration[] = [
         created_at        INTEGER NOT NULL
       );
       CREATE INDEX scores_session ON scores(session_id, branch_id);
+      CREATE INDEX scores_job ON scores(job_id);
     `,
   },
 ];

@@ -15,6 +15,8 @@ export interface EvalJobRow {
   readonly targetId: string;
   readonly evaluator: string;
   readonly trigger: JobTrigger;
+  /** Judge the branch as it was at this seq (the commit that triggered the job); null: as it is when judged. */
+  readonly uptoSeq: number | null;
   readonly samples: number;
   readonly status: JobStatus;
   readonly attempts: number;
@@ -65,6 +67,7 @@ interface JobDbRow {
   target_id: string;
   evaluator: string;
   trigger: string;
+  upto_seq: number | null;
   samples: number;
   status: string;
   attempts: number;
@@ -106,6 +109,7 @@ export class ScoreRepository {
   private readonly claimStmt: Statement;
   private readonly claimSessionStmt: Statement;
   private readonly reclaimStmt: Statement;
+  private readonly releaseStmt: Statement;
   private readonly finishStmt: Statement;
   private readonly insertScore: Statement;
   private readonly db: Db;
@@ -113,8 +117,8 @@ export class ScoreRepository {
   constructor(db: Db) {
     this.db = db;
     this.insertJob = db.prepare(
-      `INSERT INTO eval_jobs (id, session_id, branch_id, target_kind, target_id, evaluator, trigger, samples, status, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
+      `INSERT INTO eval_jobs (id, session_id, branch_id, target_kind, target_id, evaluator, trigger, upto_seq, samples, status, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
     );
     // Pending jobs, oldest first, straight off the (status, created_at) index.
     this.claimStmt = db.prepare(
@@ -125,6 +129,7 @@ export class ScoreRepository {
       `UPDATE eval_jobs SET status = 'running', attempts = attempts + 1, claimed_by = @owner, claim_expires = @expires
        WHERE id IN (SELECT id FROM eval_jobs WHERE status = 'pending' AND session_id = @session ORDER BY created_at LIMIT @limit) RETURNING *`,
     );
+    this.releaseStmt = db.prepare("UPDATE eval_jobs SET status = 'pending', claimed_by = NULL, claim_expires = NULL WHERE status = 'running' AND claimed_by = ?");
     this.reclaimStmt = db.prepare("UPDATE eval_jobs SET status = 'pending', claimed_by = NULL, claim_expires = NULL WHERE status = 'running' AND claim_expires < ?");
     this.finishStmt = db.prepare("UPDATE eval_jobs SET status = ?, error = ?, finished_at = ?, claim_expires = NULL WHERE id = ? AND claimed_by = ? AND status = 'running'");
     this.insertScore = db.prepare(
@@ -135,8 +140,25 @@ export class ScoreRepository {
   }
 
   /** Inside a write (the commit of the step that triggers it). */
-  addJob(job: Pick<EvalJobRow, 'id' | 'session' | 'branch' | 'targetKind' | 'targetId' | 'evaluator' | 'trigger' | 'samples' | 'createdAt'>): void {
-    this.insertJob.run(job.id, job.session, job.branch, job.targetKind, job.targetId, job.evaluator, job.trigger, job.samples, job.createdAt);
+  addJob(job: Pick<EvalJobRow, 'id' | 'session' | 'branch' | 'targetKind' | 'targetId' | 'evaluator' | 'trigger' | 'uptoSeq' | 'samples' | 'createdAt'>): void {
+    this.insertJob.run(job.id, job.session, job.branch, job.targetKind, job.targetId, job.evaluator, job.trigger, job.uptoSeq, job.samples, job.createdAt);
+  }
+
+  /** Gives back the jobs an owner holds (a judge stopping), so the next one takes them at once. Inside a write. */
+  release(owner: string): number {
+    return this.releaseStmt.run(owner).changes;
+  }
+
+  /** Scores of these jobs, in the order they were written. */
+  scoresOfJobs(jobs: readonly string[]): ScoreRow[] {
+    if (jobs.length === 0) return [];
+    const out: ScoreRow[] = [];
+    // SQLite's parameter limit: a few hundred at a time.
+    for (let i = 0; i < jobs.length; i += 500) {
+      const part = jobs.slice(i, i + 500);
+      out.push(...(this.db.prepare(`SELECT * FROM scores WHERE job_id IN (${part.map(() => '?').join(',')}) ORDER BY created_at, rowid`).all(...part) as ScoreDbRow[]).map(toScore));
+    }
+    return out;
   }
 
   /** Puts jobs whose judge's lease ran out (it died, or stalled) back to pending. Inside a write. */
@@ -215,6 +237,7 @@ function toJob(r: JobDbRow): EvalJobRow {
     targetId: r.target_id,
     evaluator: r.evaluator,
     trigger: r.trigger as JobTrigger,
+    uptoSeq: r.upto_seq,
     samples: r.samples,
     status: r.status as JobStatus,
     attempts: r.attempts,
