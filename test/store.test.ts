@@ -170,6 +170,41 @@ describe('store', () => {
     again.close();
   });
 
+  it('derives a fork’s segments from its parent after a reopen: deep nesting, and on top of a version 2 row', () => {
+    const path = tempDb();
+    const store = new Store({ path });
+    const row = { id: 's', createdAt: 0, updatedAt: 0, agent: 'a', rootConversation: 'c', headBranch: 'b_main', title: 't', source: 'api' as const, status: 'finished' as const, statusReason: null, options: { seed: 1, maxSteps: 1, approval: 'deny' as const }, workspace: '/' };
+    store.write(() => {
+      store.sessions.createSession(row);
+      store.sessions.createBranch({ id: 'b_main', session: 's', parent: null, forkSeq: null, label: 'main', overrides: {}, createdBy: 't', createdAt: 0 }, []);
+      // A fork as version 2 wrote it: its segments as JSON in the row.
+      store.db.prepare("INSERT INTO branches (id, session_id, parent_id, fork_seq, label, overrides, created_by, created_at, segments) VALUES ('b_v2', 's', 'b_main', 5, NULL, '{}', 't', 0, ?)").run(JSON.stringify([{ branch: 'b_main', maxSeq: 5 }]));
+    });
+    let parent = 'b_v2';
+    const expected = new Map<string, unknown>();
+    for (let i = 0; i < 300; i++) {
+      store.write(() => {
+        store.append(entry('s', parent, 'c', `m${i}`), 1);
+        const seq = store.log.lastSeq();
+        const id = `b_${i}`;
+        const segments = [{ branch: parent, maxSeq: seq, afterSeq: store.sessions.branch(parent)!.forkSeq ?? 0 }, ...store.sessions.segments(parent).slice(1).map((x) => ({ ...x, maxSeq: Math.min(x.maxSeq, seq) }))];
+        store.sessions.createBranch({ id, session: 's', parent, forkSeq: seq, label: null, overrides: {}, createdBy: 't', createdAt: 0 }, segments);
+        expected.set(id, store.sessions.segments(id));
+        parent = id;
+      });
+    }
+    // New forks store nothing but their parent and fork point.
+    expect((store.db.prepare("SELECT count(*) AS n FROM branches WHERE segments IS NOT NULL").get() as { n: number }).n).toBe(1);
+    store.close();
+    const again = new Store({ path });
+    // Cold: the deepest first (the chain is walked up, then derived down), then the rest from the cache.
+    expect(again.sessions.segments('b_299')).toEqual(expected.get('b_299'));
+    for (const [id, segments] of expected) expect(again.sessions.segments(id)).toEqual(segments);
+    // The version 2 row's own JSON is read as it was written.
+    expect(again.sessions.segments('b_v2')).toEqual([{ branch: 'b_v2', maxSeq: Infinity, afterSeq: 5 }, { branch: 'b_main', maxSeq: 5 }]);
+    again.close();
+  });
+
   it('migrates a version 1 database to the latest, keeping branches whose segments are rows', () => {
     const path = tempDb();
     const raw = new Database(path);

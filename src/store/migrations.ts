@@ -204,8 +204,11 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
-    description: 'the judge: evaluation jobs (written in the commit that triggers them) and scores',
+    description: 'the judge: evaluation jobs (written in the commit that triggers them) and scores; forks store no segments',
     sql: `
+      -- From this version a fork's row stores no segments (NULL): they follow from its parent's and its fork_seq, so a
+      -- fork writes the same few bytes however deeply it is nested. Rows written before keep theirs.
+
       -- One row per evaluation to do: claimed by a judge (claimed_by, lease until claim_expires), done or failed.
       CREATE TABLE eval_jobs (
         id            TEXT PRIMARY KEY,

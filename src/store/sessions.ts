@@ -191,10 +191,14 @@ export class SessionRepository {
     (this.updateHead ??= this.db.prepare('UPDATE sessions SET head_branch = ?, updated_at = ? WHERE id = ?')).run(branch, now, session);
   }
 
+  /**
+   * One row whatever the depth, and whatever the nesting: a fork's segments follow from its parent's and its fork
+   * point, so the row stores none (NULL) and readers derive them (`segments`). `segments` here is what they derive
+   * to, kept in the cache.
+   */
   createBranch(row: BranchRow, segments: readonly BranchSegment[]): void {
-    // One row whatever the depth: the ancestors' segments go in as one JSON value.
     const stored = segments.map((s) => ({ branch: s.branch, maxSeq: s.maxSeq, ...(s.afterSeq === undefined ? {} : { afterSeq: s.afterSeq }) }));
-    this.insertBranch.run(row.id, row.session, row.parent, row.forkSeq, row.label, JSON.stringify(row.overrides), row.createdBy, row.createdAt, JSON.stringify(stored));
+    this.insertBranch.run(row.id, row.session, row.parent, row.forkSeq, row.label, JSON.stringify(row.overrides), row.createdBy, row.createdAt, null);
     this.segmentCache.set(row.id, { afterSeq: row.forkSeq ?? 0, ancestors: stored });
   }
 
@@ -217,22 +221,55 @@ export class SessionRepository {
 
   /** The segments that make up a branch's visible history: its own entries, then each ancestor's prefix. */
   segments(branchId: string): BranchSegment[] {
-    let cached = this.segmentCache.get(branchId);
-    if (cached === undefined) {
-      // Branches never change once made, so their segments are read once per process.
-      const row = (this.selectSegmentsJson ??= this.db.prepare('SELECT segments, fork_seq FROM branches WHERE id = ?')).get(branchId) as
-        | { segments: string | null; fork_seq: number | null }
-        | undefined;
-      const json = row?.segments;
-      const ancestors =
-        json === null || json === undefined
-          ? (this.selectSegments.all(branchId) as { ancestor_id: string; max_seq: number }[]).map((r) => ({ branch: r.ancestor_id, maxSeq: r.max_seq }))
-          : (JSON.parse(json) as BranchSegment[]);
-      // The branch's own entries all come after its fork point.
-      cached = { afterSeq: row?.fork_seq ?? 0, ancestors };
-      this.segmentCache.set(branchId, cached);
-    }
+    const cached = this.segmentCache.get(branchId) ?? this.loadSegments(branchId);
     return [{ branch: branchId, maxSeq: Infinity, afterSeq: cached.afterSeq }, ...cached.ancestors];
+  }
+
+  /**
+   * Reads a branch's segments (branches never change once made, so once per process). Three layouts: a JSON value
+   * in the row (version 2), rows of branch_segments (version 1), or nothing stored: derived from the parent's
+   * segments cut at the fork point (version 3). The chain of parents is walked without recursion.
+   */
+  private loadSegments(branchId: string): { readonly afterSeq: number; readonly ancestors: readonly BranchSegment[] } {
+    const select = (this.selectSegmentsJson ??= this.db.prepare('SELECT segments, fork_seq, parent_id FROM branches WHERE id = ?'));
+    type Row = { segments: string | null; fork_seq: number | null; parent_id: string | null };
+    // Up the chain to a branch whose segments are known (cached, stored, or a root).
+    const chain: { id: string; row: Row }[] = [];
+    let base: { readonly afterSeq: number; readonly ancestors: readonly BranchSegment[] } | undefined;
+    for (let id: string | null = branchId; id !== null; ) {
+      const known = this.segmentCache.get(id);
+      if (known !== undefined) {
+        base = known;
+        break;
+      }
+      const row = select.get(id) as Row | undefined;
+      if (row === undefined) {
+        base = { afterSeq: 0, ancestors: [] };
+        break;
+      }
+      const stored = row.segments !== null ? (JSON.parse(row.segments) as BranchSegment[]) : row.parent_id === null ? [] : undefined;
+      const rows = stored === undefined ? (this.selectSegments.all(id) as { ancestor_id: string; max_seq: number }[]) : [];
+      if (stored !== undefined || rows.length > 0) {
+        base = { afterSeq: row.fork_seq ?? 0, ancestors: stored ?? rows.map((r) => ({ branch: r.ancestor_id, maxSeq: r.max_seq })) };
+        this.segmentCache.set(id, base);
+        break;
+      }
+      chain.push({ id, row });
+      id = row.parent_id;
+    }
+    // Down again: each branch sees its parent (all of it, from after the parent's own fork point) cut at its fork.
+    let parentId = chain.length === 0 ? branchId : (chain.at(-1)!.row.parent_id ?? branchId);
+    let parent = base ?? { afterSeq: 0, ancestors: [] };
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const { id, row } = chain[i]!;
+      const cut = row.fork_seq ?? Infinity;
+      const full: BranchSegment[] = [{ branch: parentId, maxSeq: Infinity, afterSeq: parent.afterSeq }, ...parent.ancestors];
+      const derived = { afterSeq: row.fork_seq ?? 0, ancestors: full.map((s) => ({ ...s, maxSeq: Math.min(s.maxSeq, cut) })) };
+      this.segmentCache.set(id, derived);
+      parentId = id;
+      parent = derived;
+    }
+    return this.segmentCache.get(branchId) ?? parent;
   }
 
   createConversation(row: ConversationRow): void {
