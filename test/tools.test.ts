@@ -60,7 +60,8 @@ describe('tools', () => {
     });
     spaces.push(ws);
     const workspace = await loadWorkspace(ws.dir, { db: ':memory:' });
-    expect(workspace.tools.names()).toEqual(['echo']);
+    // The workspace's own tool, beside the built-in ledger tools.
+    expect(workspace.tools.names()).toEqual(['check_balance', 'echo', 'open_escrow', 'reward_agent', 'transaction_history', 'transfer_funds']);
     expect(workspace.tools.get('echo')?.source).toMatch(/tools\/echo.ts$/);
   });
 

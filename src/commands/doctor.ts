@@ -1,3 +1,4 @@
+import { LEDGER_TOOLS } from '../ledger/tools.ts';
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { isP2Error, messageOf } from '../core/errors.ts';
@@ -74,7 +75,7 @@ export const doctorCommand: Command = {
       try {
         readWorkspaceConfig(root);
         const workspace = await ctx.workspace();
-        checks.push({ name: 'workspace', ok: true, detail: `${root}: ${workspace.personas.size} personas, ${workspace.tools.names().length} tools${workspace.configFile === undefined ? ', default settings' : ''}` });
+        checks.push({ name: 'workspace', ok: true, detail: `${root}: ${workspace.personas.size} personas, ${workspace.tools.names().filter((n) => !LEDGER_TOOLS.some((t) => t.name === n)).length} tools (and the ledger's ${LEDGER_TOOLS.length})${workspace.configFile === undefined ? ', default settings' : ''}` });
         checks.push({ name: 'models', ok: true, detail: `providers: ${workspace.providers.ids().join(', ')} (scripted is the offline simulator)` });
         checks.push(...(await providerChecks(workspace)));
         for (const server of workspace.mcpServers) checks.push({ name: `mcp ${server.name}`, ok: true, detail: `${server.endpoint}: connected, ${server.tools} tools` });

@@ -10,9 +10,10 @@ import { eventCommands } from './events.ts';
 import { initCommand } from './init.ts';
 import { doctorCommand } from './doctor.ts';
 import { evalCommands } from './eval-commands.ts';
+import { ledgerCommands } from './ledger-commands.ts';
 
 /** Every command, in the order help lists them. The CLI and the TUI's palette both read this list. */
-export const COMMANDS: readonly Command[] = [runCommand, chatCommand, ...sessionCommands, ...branchCommands, ...bundleCommands, ...artifactCommands, ...evalCommands, ...catalogCommands, ...eventCommands, initCommand, doctorCommand];
+export const COMMANDS: readonly Command[] = [runCommand, chatCommand, ...sessionCommands, ...branchCommands, ...bundleCommands, ...artifactCommands, ...evalCommands, ...ledgerCommands, ...catalogCommands, ...eventCommands, initCommand, doctorCommand];
 
 /** Other names for command groups (P2Engine users know sessions as conversations). */
 export const GROUP_ALIASES: Readonly<Record<string, string>> = { conversation: 'session', conversations: 'session', sessions: 'session', agent: 'agents', tool: 'tools', event: 'events', artifact: 'artifacts', rubric: 'rubrics' };
@@ -22,6 +23,7 @@ export const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
   artifacts: 'Tool outputs, files and results of a session: list, show, compare',
   eval: 'The judge: score a session now, show its scores, rank its branches (CI gates with --fail-under)',
   rubrics: 'Rubrics the judge scores against: list, lint',
+  ledger: 'Agent wallets on the embedded ledger: init, balance, transfer, history, audit, overview',
   agents: 'The personas of the workspace',
   tools: 'The tools of the workspace',
   events: 'The event log',

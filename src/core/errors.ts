@@ -52,6 +52,10 @@ export type ErrorCode =
   | 'E_UNKNOWN_EVALUATOR'
   | 'E_JUDGE_OUTPUT'
   | 'E_EVAL_GATE'
+  // the ledger
+  | 'E_LEDGER'
+  | 'E_LEDGER_FUNDS'
+  | 'E_LEDGER_CHAIN'
   // internal
   | 'E_INTERNAL';
 

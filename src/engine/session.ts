@@ -4,6 +4,7 @@ import type { EntryDraft, EntryPayloads } from '../core/entries.ts';
 import { P2Error, StoreError, UserError, messageOf } from '../core/errors.ts';
 import { newBranchId, newConversationId, newModelCallId, newSessionId, nextEventId } from '../core/ids.ts';
 import { queueEvaluation } from '../judge/jobs.ts';
+import { walletsOf } from '../ledger/wallet.ts';
 import type { Evaluator } from '../judge/registry.ts';
 import type { JobTrigger, TargetKind } from '../store/scores.ts';
 import type { JsonValue } from '../core/json.ts';
@@ -762,6 +763,7 @@ export class SessionRuntime {
             callId: call.callId,
             key: call.key,
             workspace: ctx.workspace.root,
+            wallets: walletsOf(ctx.store),
             signal,
             timeoutMs: tool.timeoutMs ?? conv.persona.policies.tool_timeout_ms,
             now: () => ctx.clock.now(),

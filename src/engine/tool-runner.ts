@@ -73,6 +73,7 @@ export async function runTool(
     callId: context.callId,
     key: context.key,
     workspace: context.workspace,
+    ...(context.wallets === undefined ? {} : { wallets: context.wallets }),
     signal: controller.signal,
     attach: (name, data, mime = 'application/octet-stream') => {
       attachments.push({ name, data, mime, kind: 'file' });

@@ -15,6 +15,7 @@ import { ToolRegistry } from '../tools/registry.ts';
 import { mcpServerSchema, type McpTools } from '../tools/mcp-config.ts';
 import type { Tool } from '../tools/define.ts';
 import { judgeConfigSchema } from '../judge/config.ts';
+import { LEDGER_TOOLS } from '../ledger/tools.ts';
 import { loadEvaluators, type EvaluatorRegistry } from '../judge/registry.ts';
 import { loadScorePolicies, type ScorePolicy } from '../judge/policy.ts';
 
@@ -120,6 +121,8 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
   const { config, file } = readWorkspaceConfig(root);
   const tools = new ToolRegistry();
   for (const tool of await loadWorkspaceTools(root)) tools.add(tool);
+  // The ledger's tools, for personas that list them (check_balance, transfer_funds, …).
+  for (const tool of LEDGER_TOOLS) tools.add(tool);
   for (const tool of options.extraTools ?? []) tools.add(tool);
   const providers = new ProviderRegistry();
   providers.register(new ScriptedProvider({ latencyMs: config.providers['scripted']?.latency_ms ?? 0 }));

@@ -204,7 +204,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
-    description: 'the judge: evaluation jobs (written in the commit that triggers them) and scores; forks store no segments',
+    description: 'the judge: evaluation jobs (written in the commit that triggers them) and scores; forks store no segments; the embedded ledger',
     sql: `
       -- From this version a fork's row stores no segments (NULL): they follow from its parent's and its fork_seq, so a
       -- fork writes the same few bytes however deeply it is nested. Rows written before keep theirs.
@@ -255,6 +255,40 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX scores_session ON scores(session_id, branch_id);
       CREATE INDEX scores_job ON scores(job_id);
+
+      -- The embedded ledger (Daml-shaped): parties, contracts (active until archived), committed updates with a hash
+      -- chain (each hash covers the previous one and the update's canonical JSON), and accepted command ids.
+      CREATE TABLE ledger_parties (
+        party      TEXT PRIMARY KEY,
+        hint       TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE ledger_contracts (
+        contract_id     TEXT PRIMARY KEY,
+        template_id     TEXT    NOT NULL,
+        payload         TEXT    NOT NULL,
+        signatories     TEXT    NOT NULL,
+        observers       TEXT    NOT NULL,
+        created_offset  INTEGER NOT NULL,
+        archived_offset INTEGER
+      );
+      CREATE INDEX ledger_contracts_active ON ledger_contracts(template_id, archived_offset);
+      CREATE TABLE ledger_updates (
+        "offset"     INTEGER PRIMARY KEY,
+        update_id    TEXT    NOT NULL UNIQUE,
+        command_id   TEXT    NOT NULL,
+        act_as       TEXT    NOT NULL,
+        workflow_id  TEXT,
+        effective_at TEXT    NOT NULL,
+        events       TEXT    NOT NULL,
+        prev_hash    TEXT    NOT NULL,
+        hash         TEXT    NOT NULL
+      );
+      CREATE TABLE ledger_completions (
+        change_id TEXT PRIMARY KEY,
+        update_id TEXT    NOT NULL,
+        "offset"  INTEGER NOT NULL
+      );
     `,
   },
 ];

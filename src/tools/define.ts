@@ -1,3 +1,4 @@
+import type { WalletService } from '../ledger/wallet.ts';
 import { z } from 'zod';
 import type { EffectClass } from '../core/entries.ts';
 import type { JsonObject, JsonValue } from '../core/json.ts';
@@ -19,6 +20,11 @@ export interface ToolContext {
   readonly signal: AbortSignal;
   /** The workspace folder. */
   readonly workspace: string;
+  /**
+   * The agents' wallets on the session's ledger (the embedded one by default). Ledger tools act as `agent`: the
+   * identity comes from the session, never from the model's arguments.
+   */
+  readonly wallets?: WalletService;
   /** Stores bytes as a content-addressed artifact of this call (committed with the result). */
   attach(name: string, data: string | Uint8Array, mime?: string): void;
   /**

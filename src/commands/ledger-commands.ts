@@ -1,0 +1,131 @@
+import { UserError } from '../core/errors.ts';
+import type { JsonValue } from '../core/json.ts';
+import { decimal } from '../ledger/decimal.ts';
+import { EmbeddedLedger } from '../ledger/embedded.ts';
+import { WalletService } from '../ledger/wallet.ts';
+import { paint, table } from './text.ts';
+import { EXIT, type Command, type CommandContext } from './types.ts';
+
+/** The wallet service over the workspace database's embedded ledger. */
+async function wallets(ctx: CommandContext, existing = true): Promise<WalletService> {
+  return new WalletService(new EmbeddedLedger(await ctx.store({ existing })));
+}
+
+const init: Command = {
+  path: ['ledger', 'init'],
+  summary: "Give every agent of the workspace a wallet, funded with its persona's balance (or --balance); idempotent",
+  args: [],
+  options: [{ name: 'balance', type: 'string', value: '<amount>', description: 'Starting balance for agents whose persona names none (default 0)' }],
+  examples: ['p2tui ledger init', 'p2tui ledger init --balance 100'],
+  async run(ctx, input) {
+    const workspace = await ctx.workspace();
+    const service = await wallets(ctx, false);
+    const fallback = input.options['balance'] === undefined ? undefined : decimal.canonical(String(input.options['balance']), '--balance');
+    const views = [...workspace.personas.values()].map((p) => service.createWallet(p.id, p.balance ?? fallback));
+    if (ctx.output.json) return { exitCode: EXIT.ok, json: views.map((v) => ({ ...v })) as JsonValue };
+    for (const line of table(views.map((v) => [v.agent, v.balance, v.party]), ['agent', 'balance', 'party'], ctx.output.color)) ctx.output.line(line);
+    ctx.output.line(paint(ctx.output.color, 'gray', 'Running init again adds nothing: each initial balance is paid once.'));
+    return { exitCode: EXIT.ok };
+  },
+};
+
+const balance: Command = {
+  path: ['ledger', 'balance'],
+  summary: "An agent's balance (spendable and locked in escrow), or every agent's",
+  args: [{ name: 'agent', description: 'The agent (default: every agent with a wallet)', required: false }],
+  options: [],
+  async run(ctx, input) {
+    const service = await wallets(ctx);
+    const agent = input.args['agent'];
+    const views = agent === undefined ? service.agents().map((a) => service.balance(a)) : [service.balance(agent)];
+    if (ctx.output.json) return { exitCode: EXIT.ok, json: (agent === undefined ? views.map((v) => ({ ...v })) : { ...views[0]! }) as JsonValue };
+    if (views.length === 0) ctx.output.line('no wallets yet (create them with: p2tui ledger init)');
+    for (const line of table(views.map((v) => [v.agent, v.balance, v.locked === '0' ? '' : `${v.locked} locked`]), ['agent', 'balance', ''], ctx.output.color)) ctx.output.line(line);
+    return { exitCode: EXIT.ok };
+  },
+};
+
+const transfer: Command = {
+  path: ['ledger', 'transfer'],
+  summary: 'Pay an amount from one agent to another (exact decimals; a repeated --reference returns the first receipt)',
+  args: [
+    { name: 'from', description: 'The paying agent', required: true },
+    { name: 'to', description: 'The receiving agent', required: true },
+    { name: 'amount', description: 'A decimal, e.g. 12.5', required: true },
+  ],
+  options: [
+    { name: 'reason', type: 'string', value: '<text>', description: 'Why (kept in the record)' },
+    { name: 'reference', type: 'string', value: '<id>', description: 'What it pays for (a task, a reward id): paying it twice is refused as a duplicate (default: a new one)' },
+  ],
+  examples: ['p2tui ledger transfer agent_alpha agent_beta 10 --reason "for the weather report"', 'p2tui ledger transfer treasurer agent_helper 2.5 --reference task-42'],
+  async run(ctx, input) {
+    const service = await wallets(ctx);
+    const reference = typeof input.options['reference'] === 'string' ? input.options['reference'] : `cli:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}`;
+    const receipt = service.transfer({ from: input.args['from']!, to: input.args['to']!, amount: input.args['amount']!, reason: String(input.options['reason'] ?? ''), reference });
+    if (ctx.output.json) return { exitCode: EXIT.ok, json: { ...receipt } };
+    ctx.output.line(
+      receipt.duplicate
+        ? paint(ctx.output.color, 'yellow', `already paid: ${receipt.from} → ${receipt.to} ${receipt.amount} for ${receipt.transferId} (offset ${receipt.offset}); nothing moved now`)
+        : `${receipt.from} → ${receipt.to} ${receipt.amount} (reference ${receipt.transferId}, offset ${receipt.offset}, update ${receipt.updateId.slice(0, 16)}…)`,
+    );
+    return { exitCode: EXIT.ok };
+  },
+};
+
+const history: Command = {
+  path: ['ledger', 'history'],
+  summary: "An agent's payments in and out, newest first",
+  args: [{ name: 'agent', description: 'The agent', required: true }],
+  options: [{ name: 'limit', type: 'number', value: '<n>', description: 'How many (default 20)' }],
+  async run(ctx, input) {
+    const service = await wallets(ctx);
+    const agent = input.args['agent']!;
+    const limit = input.options['limit'] === undefined ? 20 : Number(input.options['limit']);
+    if (!Number.isInteger(limit) || limit < 1) throw new UserError('E_USAGE', '--limit must be a whole number from 1');
+    const lines = service.history(agent, limit);
+    if (ctx.output.json) return { exitCode: EXIT.ok, json: lines.map((l) => ({ ...l })) as JsonValue };
+    if (lines.length === 0) ctx.output.line(`${agent} has no payments yet`);
+    const rows = lines.map((l) => [String(l.offset), l.at.slice(0, 19).replace('T', ' '), l.from === agent ? `→ ${l.to}` : `← ${l.from}`, l.from === agent ? `-${l.amount}` : `+${l.amount}`, l.reason, l.transferId]);
+    for (const line of table(rows, ['offset', 'at (UTC)', 'with', 'amount', 'reason', 'reference'], ctx.output.color)) ctx.output.line(line);
+    return { exitCode: EXIT.ok };
+  },
+};
+
+const audit: Command = {
+  path: ['ledger', 'audit'],
+  summary: "The ledger's hash chain: its head, and with --verify every link recomputed (exit 1 naming the first altered update)",
+  args: [],
+  options: [{ name: 'verify', type: 'boolean', description: 'Recompute every link (the head alone is shown otherwise)' }],
+  async run(ctx, input) {
+    const service = await wallets(ctx);
+    const report = service.ledger.verifyChain();
+    const exitCode = report.ok ? EXIT.ok : EXIT.failed;
+    if (ctx.output.json) return { exitCode, json: { ...report } as JsonValue };
+    if (input.options['verify'] !== true) {
+      ctx.output.line(report.head === null ? 'the ledger is empty' : `head: offset ${report.head.offset}, hash ${report.head.hash} (${report.entries} updates)`);
+    }
+    if (report.ok) ctx.output.line(paint(ctx.output.color, 'green', `chain ok: ${report.entries} updates, every link verified`));
+    else ctx.output.line(paint(ctx.output.color, 'red', `chain BROKEN at offset ${report.firstBad}: ${report.reason}; writes are refused until the database is restored`));
+    return { exitCode };
+  },
+};
+
+const overview: Command = {
+  path: ['ledger', 'overview'],
+  summary: 'Every wallet, the money issued, open escrows, and the audit chain',
+  args: [],
+  options: [],
+  async run(ctx) {
+    const service = await wallets(ctx);
+    const o = service.overview();
+    const escrows = service.escrows();
+    if (ctx.output.json) return { exitCode: EXIT.ok, json: { wallets: o.wallets.map((w) => ({ ...w })), issued: o.issued, escrowed: o.escrowed, escrows: escrows.map((e) => ({ ...e })), ledgerEnd: o.ledgerEnd, audit: { ...o.audit } } as JsonValue };
+    for (const line of table(o.wallets.map((w) => [w.agent, w.balance, w.locked === '0' ? '' : w.locked, String(w.holdings)]), ['agent', 'balance', 'locked', 'holdings'], ctx.output.color)) ctx.output.line(line);
+    ctx.output.line(`issued ${o.issued} · in wallets ${decimal.sum(o.wallets.map((w) => w.balance))} · in escrow ${o.escrowed} · ledger end offset ${o.ledgerEnd}`);
+    for (const e of escrows) ctx.output.line(`escrow ${e.reference}: ${e.payer} → ${e.payee} ${e.amount}`);
+    ctx.output.line(o.audit.ok ? paint(ctx.output.color, 'green', `audit chain ok (${o.audit.entries} updates)`) : paint(ctx.output.color, 'red', `audit chain BROKEN at offset ${o.audit.firstBad}: ${o.audit.reason}`));
+    return { exitCode: o.audit.ok ? EXIT.ok : EXIT.failed };
+  },
+};
+
+export const ledgerCommands: readonly Command[] = [init, balance, transfer, history, audit, overview];

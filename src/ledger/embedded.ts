@@ -1,0 +1,326 @@
+import type { Clock } from '../core/clock.ts';
+import { systemClock } from '../core/clock.ts';
+import { sha256 } from '../core/hash.ts';
+import { canonicalJson } from '../core/json.ts';
+import type { Store } from '../store/store.ts';
+import { TEMPLATE_DEFS, type ChoiceContext } from './templates.ts';
+import {
+  LedgerError,
+  type ActiveContract,
+  type AuditReport,
+  type Command,
+  type CommandMeta,
+  type ContractId,
+  type LedgerApi,
+  type LedgerEvent,
+  type LedgerTransaction,
+  type Offset,
+  type PartyId,
+  type TemplateId,
+} from './types.ts';
+
+const GENESIS = '0'.repeat(64);
+
+interface ContractRow {
+  contract_id: string;
+  template_id: string;
+  payload: string;
+  signatories: string;
+  observers: string;
+  created_offset: number;
+  archived_offset: number | null;
+}
+
+interface UpdateRow {
+  offset: number;
+  update_id: string;
+  command_id: string;
+  act_as: string;
+  workflow_id: string | null;
+  effective_at: string;
+  events: string;
+  prev_hash: string;
+  hash: string;
+}
+
+interface Live {
+  readonly templateId: TemplateId;
+  readonly payload: Record<string, unknown>;
+  readonly signatories: readonly PartyId[];
+  readonly observers: readonly PartyId[];
+}
+
+/**
+ * The default ledger, in the project's SQLite: every command is interpreted and committed in one immediate
+ * transaction, so several p2tui processes sharing the database serialise their writes and a contract is spent at
+ * most once. Each committed update extends a hash chain; a chain that no longer verifies blocks writes.
+ */
+export class EmbeddedLedger implements LedgerApi {
+  readonly backend = 'embedded' as const;
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly userId: string;
+  /** The whole chain is verified once per process, before the first write; later writes check the newest link. */
+  private chainVerified = false;
+
+  constructor(store: Store, options: { clock?: Clock; userId?: string } = {}) {
+    this.store = store;
+    this.clock = options.clock ?? systemClock;
+    this.userId = options.userId ?? 'p2tui';
+  }
+
+  ledgerEnd(): Offset {
+    return (this.store.db.prepare('SELECT coalesce(max("offset"), 0) AS o FROM ledger_updates').get() as { o: number }).o;
+  }
+
+  /** A party for a hint (`hint::1220<fingerprint>`); allocating a hint again returns the same party. */
+  allocateParty(hint: string): PartyId {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(hint)) throw new LedgerError('PARTY_NOT_KNOWN', `party hint '${hint}' must be letters, digits, _, . and -`);
+    const party = `${hint}::1220${sha256(`p2tui-ledger/party\n${hint}`)}`;
+    this.store.write(() => this.store.db.prepare('INSERT OR IGNORE INTO ledger_parties (party, hint, created_at) VALUES (?, ?, ?)').run(party, hint, this.clock.now()));
+    return party;
+  }
+
+  findParty(hint: string): PartyId | undefined {
+    return (this.store.db.prepare('SELECT party FROM ledger_parties WHERE hint = ?').get(hint) as { party: string } | undefined)?.party;
+  }
+
+  parties(): { party: PartyId; hint: string }[] {
+    return this.store.db.prepare('SELECT party, hint FROM ledger_parties ORDER BY created_at, rowid').all() as { party: PartyId; hint: string }[];
+  }
+
+  submit(commands: readonly Command[], meta: CommandMeta): LedgerTransaction {
+    return this.store.write(() => {
+      this.checkChain();
+      const actAs = [...new Set(meta.actAs)].sort();
+      const changeId = sha256(`${meta.userId ?? this.userId}\n${actAs.join(',')}\n${meta.commandId}`);
+      const done = this.store.db.prepare('SELECT update_id, "offset" FROM ledger_completions WHERE change_id = ?').get(changeId) as { update_id: string; offset: number } | undefined;
+      if (done !== undefined) {
+        throw new LedgerError('DUPLICATE_COMMAND', `command ${meta.commandId} was accepted already (update ${done.update_id} at offset ${done.offset})`, { updateId: done.update_id, offset: done.offset });
+      }
+      const knownParty = this.store.db.prepare('SELECT 1 FROM ledger_parties WHERE party = ?');
+      for (const p of actAs) if (knownParty.get(p) === undefined) throw new LedgerError('PARTY_NOT_KNOWN', `party ${p} is not allocated on this ledger`);
+      const offset = this.ledgerEnd() + 1;
+      const updateId = `1220${sha256(`p2tui-ledger/update\n${offset}\n${changeId}`).slice(0, 60)}`;
+      const { events, created, archived } = this.interpret(commands, actAs, updateId);
+      // Persist: every input still active (another process cannot have spent it: this is one immediate transaction).
+      const archive = this.store.db.prepare('UPDATE ledger_contracts SET archived_offset = ? WHERE contract_id = ? AND archived_offset IS NULL');
+      for (const cid of archived) {
+        if (created.has(cid)) continue;
+        if (archive.run(offset, cid).changes !== 1) throw new LedgerError('CONTRACT_NOT_FOUND', `contract ${cid} is no longer active`, { contractId: cid });
+      }
+      const insert = this.store.db.prepare('INSERT INTO ledger_contracts (contract_id, template_id, payload, signatories, observers, created_offset, archived_offset) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      for (const [cid, c] of created) {
+        // A contract created and archived in the same update is transient: recorded, never active.
+        insert.run(cid, c.templateId, canonicalJson(c.payload), JSON.stringify(c.signatories), JSON.stringify(c.observers), offset, archived.has(cid) ? offset : null);
+      }
+      // Hashed exactly as stored (canonical JSON read back), so a verification later recomputes the same value.
+      const stored = canonicalJson(events);
+      const tx: LedgerTransaction = { updateId, commandId: meta.commandId, workflowId: meta.workflowId ?? null, offset, effectiveAt: new Date(this.clock.now()).toISOString(), events: JSON.parse(stored) as LedgerEvent[] };
+      const prev = (this.store.db.prepare('SELECT hash FROM ledger_updates ORDER BY "offset" DESC LIMIT 1').get() as { hash: string } | undefined)?.hash ?? GENESIS;
+      const hash = linkHash(prev, tx, actAs);
+      this.store.db
+        .prepare('INSERT INTO ledger_updates ("offset", update_id, command_id, act_as, workflow_id, effective_at, events, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(offset, updateId, meta.commandId, JSON.stringify(actAs), tx.workflowId, tx.effectiveAt, stored, prev, hash);
+      this.store.db.prepare('INSERT INTO ledger_completions (change_id, update_id, "offset") VALUES (?, ?, ?)').run(changeId, updateId, offset);
+      return tx;
+    });
+  }
+
+  activeContracts<T = Record<string, unknown>>(party: PartyId | '*', templateIds: readonly TemplateId[]): ActiveContract<T>[] {
+    if (templateIds.length === 0) return [];
+    const rows = this.store.db
+      .prepare(`SELECT * FROM ledger_contracts WHERE archived_offset IS NULL AND template_id IN (${templateIds.map(() => '?').join(',')}) ORDER BY created_offset, rowid`)
+      .all(...templateIds) as ContractRow[];
+    return rows
+      .map((r) => ({
+        contractId: r.contract_id,
+        templateId: r.template_id,
+        payload: JSON.parse(r.payload) as T,
+        signatories: JSON.parse(r.signatories) as PartyId[],
+        observers: JSON.parse(r.observers) as PartyId[],
+        createdOffset: r.created_offset,
+      }))
+      .filter((c) => party === '*' || c.signatories.includes(party) || c.observers.includes(party));
+  }
+
+  updates(party: PartyId | '*', afterOffset: Offset, limit = 1_000): LedgerTransaction[] {
+    const out: LedgerTransaction[] = [];
+    let cursor = afterOffset;
+    // A party sees the updates with an event it is a stakeholder of (pages until `limit` of those are found).
+    while (out.length < limit) {
+      const rows = this.store.db.prepare('SELECT * FROM ledger_updates WHERE "offset" > ? ORDER BY "offset" LIMIT 500').all(cursor) as UpdateRow[];
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        const tx = toTransaction(r);
+        const visible = party === '*' ? tx.events : tx.events.filter((e) => stakeholdersOf(e).includes(party));
+        if (visible.length > 0) out.push({ ...tx, events: visible });
+        if (out.length >= limit) break;
+      }
+      cursor = rows.at(-1)!.offset;
+    }
+    return out;
+  }
+
+  updateById(updateId: string): LedgerTransaction | undefined {
+    const row = this.store.db.prepare('SELECT * FROM ledger_updates WHERE update_id = ?').get(updateId) as UpdateRow | undefined;
+    return row === undefined ? undefined : toTransaction(row);
+  }
+
+  completion(commandId: string, actAs: readonly PartyId[]): LedgerTransaction | undefined {
+    const changeId = sha256(`${this.userId}\n${[...new Set(actAs)].sort().join(',')}\n${commandId}`);
+    const done = this.store.db.prepare('SELECT update_id FROM ledger_completions WHERE change_id = ?').get(changeId) as { update_id: string } | undefined;
+    return done === undefined ? undefined : this.updateById(done.update_id);
+  }
+
+  /** Recomputes every link: the first update whose content or link no longer matches is named. */
+  verifyChain(): AuditReport {
+    let prev = GENESIS;
+    let entries = 0;
+    let head: AuditReport['head'] = null;
+    for (const r of this.store.db.prepare('SELECT * FROM ledger_updates ORDER BY "offset"').iterate() as IterableIterator<UpdateRow>) {
+      entries += 1;
+      if (r.prev_hash !== prev) return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} does not link to the update before it (an update was removed or reordered)` };
+      let expected: string;
+      try {
+        expected = linkHash(prev, toTransaction(r), JSON.parse(r.act_as) as string[]);
+      } catch {
+        return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} cannot be read (its stored JSON was altered)` };
+      }
+      if (expected !== r.hash) return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} was altered after it was committed (its content no longer matches its hash)` };
+      prev = r.hash;
+      head = { offset: r.offset, hash: r.hash };
+    }
+    return { ok: true, entries, head };
+  }
+
+  /** Refuses writes on a broken chain: verified in full once per process, then the newest link each time. */
+  private checkChain(): void {
+    if (!this.chainVerified) {
+      const report = this.verifyChain();
+      if (!report.ok) throw chainBroken(report);
+      this.chainVerified = true;
+      return;
+    }
+    const last = this.store.db.prepare('SELECT * FROM ledger_updates ORDER BY "offset" DESC LIMIT 1').get() as UpdateRow | undefined;
+    if (last === undefined) return;
+    let ok = false;
+    try {
+      ok = linkHash(last.prev_hash, toTransaction(last), JSON.parse(last.act_as) as string[]) === last.hash;
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw chainBroken({ ok: false, entries: 0, head: null, firstBad: last.offset, reason: `update ${last.update_id} at offset ${last.offset} was altered after it was committed` });
+  }
+
+  private interpret(commands: readonly Command[], actAs: readonly PartyId[], updateId: string): { events: LedgerEvent[]; created: Map<ContractId, Live>; archived: Set<ContractId> } {
+    const events: LedgerEvent[] = [];
+    const created = new Map<ContractId, Live>();
+    const archived = new Set<ContractId>();
+    let nextNode = 0;
+    const selectContract = this.store.db.prepare('SELECT * FROM ledger_contracts WHERE contract_id = ? AND archived_offset IS NULL');
+    const lookup = (cid: ContractId): Live | undefined => {
+      if (archived.has(cid)) return undefined;
+      const here = created.get(cid);
+      if (here !== undefined) return here;
+      const row = selectContract.get(cid) as ContractRow | undefined;
+      return row === undefined
+        ? undefined
+        : { templateId: row.template_id, payload: JSON.parse(row.payload) as Record<string, unknown>, signatories: JSON.parse(row.signatories) as string[], observers: JSON.parse(row.observers) as string[] };
+    };
+    const stakeholders = (c: Live): PartyId[] => [...new Set([...c.signatories, ...c.observers])];
+    const notFound = (cid: ContractId, templateId: TemplateId): LedgerError =>
+      new LedgerError('CONTRACT_NOT_FOUND', `contract ${cid} (${templateId.split(':').at(-1)}) is not active, or not visible to the submitting parties`, { contractId: cid });
+    const authorize = (needed: readonly PartyId[], authorizers: ReadonlySet<PartyId>, what: string): void => {
+      const missing = needed.filter((p) => !authorizers.has(p));
+      if (missing.length > 0) throw new LedgerError('DAML_AUTHORIZATION_ERROR', `${what} needs the authority of ${missing.join(', ')}, which the submission does not have`, { missing });
+    };
+
+    const create = (templateId: TemplateId, raw: Record<string, unknown>, authorizers: ReadonlySet<PartyId>): ContractId => {
+      const def = TEMPLATE_DEFS.get(templateId);
+      if (def === undefined) throw new LedgerError('UNKNOWN_TEMPLATE', `no template ${templateId} on this ledger`);
+      const parsed = def.payload.safeParse(raw);
+      if (!parsed.success) throw new LedgerError('INTERPRETATION_ERROR', `create ${templateId}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      const payload = parsed.data;
+      const violated = def.ensure(payload);
+      if (violated !== undefined) throw new LedgerError('TEMPLATE_PRECONDITION_VIOLATED', `${templateId.split(':').at(-1)}: ${violated}`);
+      const signatories = def.signatories(payload);
+      authorize(signatories, authorizers, `creating ${templateId.split(':').at(-1)}`);
+      const nodeId = nextNode++;
+      const contractId = `00${sha256(`${updateId}:${nodeId}`)}`;
+      const live: Live = { templateId, payload, signatories, observers: def.observers(payload).filter((p) => !signatories.includes(p)) };
+      created.set(contractId, live);
+      events.push({ kind: 'created', nodeId, contractId, templateId, payload, signatories: live.signatories, observers: live.observers });
+      return contractId;
+    };
+
+    const exercise = (templateId: TemplateId, cid: ContractId, choiceName: string, rawArg: Record<string, unknown>, authorizers: ReadonlySet<PartyId>, submitters?: readonly PartyId[]): unknown => {
+      const contract = lookup(cid);
+      // The submitters must see the contract: a stakeholder of it (Canton reports an unknown one the same way).
+      if (contract === undefined || contract.templateId !== templateId || (submitters !== undefined && !stakeholders(contract).some((p) => submitters.includes(p)))) {
+        throw notFound(cid, templateId);
+      }
+      const def = TEMPLATE_DEFS.get(templateId)!;
+      const choice = def.choices[choiceName];
+      if (choice === undefined) throw new LedgerError('INTERPRETATION_ERROR', `template ${templateId} has no choice ${choiceName} (it has ${Object.keys(def.choices).join(', ') || 'none'})`);
+      const parsedArg = choice.arg.safeParse(rawArg);
+      if (!parsedArg.success) throw new LedgerError('INTERPRETATION_ERROR', `${choiceName}: ${parsedArg.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      const arg = parsedArg.data;
+      const controllers = choice.controllers(contract.payload, arg);
+      authorize(controllers, authorizers, `exercising ${choiceName}`);
+      const nodeId = nextNode++;
+      const at = events.length;
+      events.push({ kind: 'exercised', nodeId, contractId: cid, templateId, choice: choiceName, arg, actingParties: controllers, consuming: choice.consuming, lastDescendantNodeId: nodeId, result: null, stakeholders: stakeholders(contract) });
+      // A consuming choice archives its contract before the body runs: the body cannot spend it twice.
+      if (choice.consuming) archived.add(cid);
+      const bodyAuthority = new Set([...contract.signatories, ...controllers]);
+      const ctx: ChoiceContext = {
+        create: (t, p) => create(t, p, bodyAuthority),
+        fetch: (other, t) => {
+          const c = lookup(other);
+          if (c === undefined || c.templateId !== t || !stakeholders(c).some((p) => bodyAuthority.has(p))) throw notFound(other, t);
+          return c.payload;
+        },
+        archive: (other, t) => {
+          const c = lookup(other);
+          if (c === undefined || c.templateId !== t) throw notFound(other, t);
+          authorize(c.signatories, bodyAuthority, `archiving ${t.split(':').at(-1)}`);
+          const n = nextNode++;
+          events.push({ kind: 'exercised', nodeId: n, contractId: other, templateId: t, choice: 'Archive', arg: {}, actingParties: [...c.signatories], consuming: true, lastDescendantNodeId: n, result: null, stakeholders: stakeholders(c) });
+          archived.add(other);
+        },
+        assert: (condition, message) => {
+          if (!condition) throw new LedgerError('INTERPRETATION_ERROR', message);
+        },
+      };
+      const result = choice.run(ctx, { contractId: cid, payload: contract.payload }, arg);
+      const node = events[at] as Extract<LedgerEvent, { kind: 'exercised' }>;
+      events[at] = { ...node, lastDescendantNodeId: nextNode - 1, result: result ?? null };
+      return result;
+    };
+
+    const top = new Set(actAs);
+    for (const command of commands) {
+      if (command.kind === 'create') create(command.templateId, { ...command.args }, top);
+      else exercise(command.templateId, command.contractId, command.choice, { ...command.arg }, top, actAs);
+    }
+    return { events, created, archived };
+  }
+}
+
+function stakeholdersOf(e: LedgerEvent): readonly PartyId[] {
+  return e.kind === 'created' ? [...e.signatories, ...e.observers] : e.stakeholders;
+}
+
+function toTransaction(r: UpdateRow): LedgerTransaction {
+  return { updateId: r.update_id, commandId: r.command_id, workflowId: r.workflow_id, offset: r.offset, effectiveAt: r.effective_at, events: JSON.parse(r.events) as LedgerEvent[] };
+}
+
+/** A link of the audit chain: the previous hash and the canonical JSON of the update (acting parties included). */
+function linkHash(prev: string, tx: LedgerTransaction, actAs: readonly string[]): string {
+  return sha256(`p2tui-ledger/audit/v1\n${prev}\n${canonicalJson({ ...tx, actAs })}`);
+}
+
+function chainBroken(report: AuditReport): LedgerError {
+  return new LedgerError('AUDIT_CHAIN_BROKEN', `the ledger's audit chain is broken at offset ${report.firstBad ?? '?'}: ${report.reason ?? ''}; writes are refused`, { firstBad: report.firstBad }, 'Run p2tui ledger audit --verify for details, and restore the database from a backup; nothing more was written.');
+}

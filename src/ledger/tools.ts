@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { UserError } from '../core/errors.ts';
+import { defineTool, type Tool, type ToolContext } from '../tools/define.ts';
+import type { WalletService } from './wallet.ts';
+
+/**
+ * The agents' ledger tools. The paying or asking agent is always the one whose conversation calls the tool
+ * (`ctx.agent`), never an argument the model could change; a payment's reference is the call's idempotency key, so a
+ * retried or recovered call returns the first receipt instead of paying twice.
+ */
+function wallets(ctx: ToolContext): WalletService {
+  if (ctx.wallets === undefined) throw new UserError('E_SESSION_STATE', 'no ledger is available to this tool call');
+  return ctx.wallets;
+}
+
+const amount = z.union([z.string(), z.number()]).describe('A decimal amount, e.g. 12.5').transform((v) => String(v));
+
+export const checkBalance = defineTool({
+  name: 'check_balance',
+  description: "Your wallet's balance: spendable, and locked in escrows you opened.",
+  input: z.object({}),
+  effect: 'idempotent',
+  run: (_args, ctx) => {
+    const view = wallets(ctx).balance(ctx.agent);
+    return { agent: view.agent, balance: view.balance, locked: view.locked };
+  },
+});
+
+export const transferFunds = defineTool({
+  name: 'transfer_funds',
+  description: 'Pay another agent from your wallet, for work it did. Exact decimals; you cannot spend more than you hold.',
+  input: z.object({ to: z.string().min(1).describe('The agent to pay'), amount, reason: z.string().default('').describe('What the payment is for') }),
+  effect: 'effectful',
+  run: ({ to, amount: value, reason }, ctx) => {
+    const receipt = wallets(ctx).transfer({ from: ctx.agent, to, amount: value, reason, reference: ctx.key });
+    return { paid: receipt.amount, to: receipt.to, reference: receipt.transferId, offset: receipt.offset, ...(receipt.duplicate ? { note: 'already paid for this call' } : {}) };
+  },
+  // After a crash mid-call: the ledger knows whether this call's payment (its key) went through.
+  reconcile: (_args, ctx) => {
+    const done = wallets(ctx).ledger.completion(`xfer:${ctx.key}:${wallets(ctx).partyOf(ctx.agent)}`, [wallets(ctx).partyOf(ctx.agent)]);
+    return done === undefined ? null : { paid: true, offset: done.offset, reference: ctx.key };
+  },
+});
+
+export const transactionHistory = defineTool({
+  name: 'transaction_history',
+  description: 'Your latest payments in and out, newest first.',
+  input: z.object({ limit: z.number().int().min(1).max(100).default(10) }),
+  effect: 'idempotent',
+  run: ({ limit }, ctx) => wallets(ctx).history(ctx.agent, limit).map((l) => ({ from: l.from, to: l.to, amount: l.amount, reason: l.reason, reference: l.transferId, at: l.at })),
+});
+
+export const rewardAgent = defineTool({
+  name: 'reward_agent',
+  description: 'Reward an agent for good work with new money issued by the operator (not from your wallet).',
+  input: z.object({ to: z.string().min(1), amount, reason: z.string().default('') }),
+  effect: 'effectful',
+  run: ({ to, amount: value, reason }, ctx) => {
+    const receipt = wallets(ctx).mint(to, value, reason === '' ? `reward from ${ctx.agent}` : reason, ctx.key);
+    return { rewarded: receipt.amount, to: receipt.to, reference: receipt.transferId, ...(receipt.duplicate ? { note: 'already rewarded for this call' } : {}) };
+  },
+});
+
+export const openEscrow = defineTool({
+  name: 'open_escrow',
+  description: 'Lock a payment for a delegate, released to it on delivery (or refunded) by the operator.',
+  input: z.object({ payee: z.string().min(1), amount, reference: z.string().min(1).optional().describe('What it pays for (default: this call)') }),
+  effect: 'effectful',
+  run: ({ payee, amount: value, reference }, ctx) => {
+    const escrow = wallets(ctx).openEscrow({ payer: ctx.agent, payee, amount: value, reference: reference ?? ctx.key });
+    return { escrow: escrow.reference, payee: escrow.payee, amount: escrow.amount };
+  },
+});
+
+export const LEDGER_TOOLS: readonly Tool[] = [checkBalance, transferFunds, transactionHistory, rewardAgent, openEscrow];

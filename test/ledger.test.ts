@@ -1,0 +1,232 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { decimal, parseDecimal } from '../src/ledger/decimal.ts';
+import { EmbeddedLedger } from '../src/ledger/embedded.ts';
+import { TEMPLATES } from '../src/ledger/templates.ts';
+import { LedgerError } from '../src/ledger/types.ts';
+import { WalletService } from '../src/ledger/wallet.ts';
+import { P2Error } from '../src/core/errors.ts';
+import { Store } from '../src/store/store.ts';
+import { tempStore, tempWorkspace, testEngine } from './helpers/workspace.ts';
+import { walletsOf } from '../src/ledger/wallet.ts';
+import { childEnv } from './helpers/child-env.ts';
+
+const ROOT = join(import.meta.dirname, '..');
+const cleanups: (() => void)[] = [];
+afterEach(() => cleanups.splice(0).reverse().forEach((c) => c()));
+
+function ledger(): { store: Store; ledger: EmbeddedLedger; wallets: WalletService } {
+  const made = tempStore();
+  cleanups.push(made.cleanup);
+  const l = new EmbeddedLedger(made.store);
+  return { store: made.store, ledger: l, wallets: new WalletService(l) };
+}
+
+/** The ledger error a call throws (or fails the test). */
+function refusal(fn: () => unknown): LedgerError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof LedgerError) return error;
+    throw error;
+  }
+  throw new Error('expected the ledger to refuse');
+}
+
+describe('decimals', () => {
+  it('are exact, canonical, and refuse what they cannot hold', () => {
+    expect(decimal.add('0.1', '0.2')).toBe('0.3');
+    expect(decimal.sum(Array.from({ length: 10 }, () => '0.1'))).toBe('1');
+    expect(decimal.sub('100', '87.5000')).toBe('12.5');
+    expect(decimal.canonical('0.0000000001')).toBe('0.0000000001');
+    expect(decimal.canonical(100)).toBe('100');
+    expect(() => parseDecimal('0.00000000001')).toThrow("amount '0.00000000001' is not a decimal with at most 10 digits after the point");
+    expect(() => parseDecimal('1e3', '--balance')).toThrow("--balance '1e3' is not a decimal");
+  });
+});
+
+describe('the embedded ledger', () => {
+  it('enforces signatories, controllers, ensure and consuming choices, and refuses a whole command on any failure', () => {
+    const { ledger: l } = ledger();
+    const operator = l.allocateParty('op');
+    const alice = l.allocateParty('alice');
+    const bob = l.allocateParty('bob');
+    // An agent cannot issue itself money: a holding needs the operator's signature.
+    expect(refusal(() => l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '5' } }], { commandId: 'c1', actAs: [alice] })).ledgerCode).toBe('DAML_AUTHORIZATION_ERROR');
+    // ensure amount > 0, checked on every create: the command writes nothing.
+    const end = l.ledgerEnd();
+    const bad = refusal(() =>
+      l.submit(
+        [
+          { kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '5' } },
+          { kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: bob, amount: '0' } },
+        ],
+        { commandId: 'c2', actAs: [operator] },
+      ),
+    );
+    expect(bad.ledgerCode).toBe('TEMPLATE_PRECONDITION_VIOLATED');
+    expect(l.ledgerEnd()).toBe(end);
+    expect(l.activeContracts(alice, [TEMPLATES.holding])).toEqual([]);
+    const minted = l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '5' } }], { commandId: 'c3', actAs: [operator] });
+    const cid = minted.events[0]!.contractId;
+    // Only the owner controls Transfer.
+    expect(refusal(() => l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '1', reason: '', transferId: 't' } }], { commandId: 'c4', actAs: [bob] })).ledgerCode).toBe('CONTRACT_NOT_FOUND');
+    expect(refusal(() => l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '1', reason: '', transferId: 't' } }], { commandId: 'c5', actAs: [operator] })).ledgerCode).toBe('DAML_AUTHORIZATION_ERROR');
+    // Overdraft: the assertion aborts the whole transfer.
+    expect(refusal(() => l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '6', reason: '', transferId: 't' } }], { commandId: 'c6', actAs: [alice] })).message).toContain('insufficient funds: ' + alice);
+    const paid = l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '2', reason: 'x', transferId: 't' } }], { commandId: 'c7', actAs: [alice] });
+    expect(paid.events.map((e) => e.kind)).toEqual(['exercised', 'created', 'created', 'created']);
+    expect(paid.events[0]).toMatchObject({ kind: 'exercised', consuming: true, lastDescendantNodeId: 3 });
+    // Spent once: the same holding again is gone, and the same command id is a duplicate.
+    expect(refusal(() => l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '1', reason: '', transferId: 't2' } }], { commandId: 'c8', actAs: [alice] })).ledgerCode).toBe('CONTRACT_NOT_FOUND');
+    expect(refusal(() => l.submit([], { commandId: 'c7', actAs: [alice] }))).toMatchObject({ ledgerCode: 'DUPLICATE_COMMAND', details: { updateId: paid.updateId, offset: paid.offset } });
+    // Visibility: alice sees her change and the record, not bob's holding.
+    const seen = l.updates(alice, minted.offset);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.events.filter((e) => e.kind === 'created').map((e) => e.kind === 'created' && e.templateId)).toEqual([TEMPLATES.holding, TEMPLATES.record]);
+  });
+});
+
+describe('wallets', () => {
+  it('never go negative, pay across several holdings, and pay a reference once', () => {
+    const { wallets } = ledger();
+    wallets.createWallet('alpha', '10');
+    wallets.createWallet('alpha', '10');
+    wallets.createWallet('beta');
+    expect(wallets.balance('alpha').balance).toBe('10');
+    wallets.mint('alpha', '0.3', 'reward', 'reward-1');
+    wallets.mint('alpha', '0.3', 'reward', 'reward-1');
+    expect(wallets.balance('alpha')).toMatchObject({ balance: '10.3', holdings: 2 });
+    // 10.2 needs both holdings: one transfer spends them and returns the change.
+    const receipt = wallets.transfer({ from: 'alpha', to: 'beta', amount: '10.2', reason: 'work', reference: 'task-1' });
+    expect(receipt).toMatchObject({ from: 'alpha', to: 'beta', amount: '10.2', transferId: 'task-1', duplicate: false });
+    expect(wallets.balance('alpha')).toMatchObject({ balance: '0.1', holdings: 1 });
+    // A retry after a timeout or a crash returns the first receipt, even with no money left for a second payment.
+    expect(wallets.transfer({ from: 'alpha', to: 'beta', amount: '10.2', reason: 'work', reference: 'task-1' })).toEqual({ ...receipt, duplicate: true });
+    expect(wallets.balance('beta').balance).toBe('10.2');
+    const broke = (() => {
+      try {
+        wallets.transfer({ from: 'alpha', to: 'beta', amount: '0.2', reason: 'more', reference: 'task-2' });
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    })();
+    expect(broke).toBeInstanceOf(P2Error);
+    expect((broke as P2Error).code).toBe('E_LEDGER_FUNDS');
+    expect((broke as P2Error).message).toBe('alpha has 0.1, cannot pay 0.2');
+    expect(wallets.history('beta').map((l) => [l.from, l.to, l.amount, l.transferId])).toEqual([['alpha', 'beta', '10.2', 'task-1']]);
+  });
+
+  it('escrow: locks the payer’s money, then the operator releases it to the payee or refunds it', () => {
+    const { wallets } = ledger();
+    wallets.createWallet('lead', '50');
+    wallets.createWallet('worker');
+    const escrow = wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '20', reference: 'job-1' });
+    expect(escrow).toMatchObject({ payer: 'lead', payee: 'worker', amount: '20', reference: 'job-1' });
+    expect(wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '20', reference: 'job-1' }).contractId).toBe(escrow.contractId);
+    expect(wallets.balance('lead')).toMatchObject({ balance: '30', locked: '20' });
+    wallets.settleEscrow('job-1', 'release');
+    expect(wallets.settleEscrow('job-1', 'release').duplicate).toBe(true);
+    expect(wallets.balance('worker').balance).toBe('20');
+    wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '5', reference: 'job-2' });
+    wallets.settleEscrow('job-2', 'refund');
+    expect(wallets.balance('lead')).toMatchObject({ balance: '30', locked: '0' });
+  });
+});
+
+describe('ledger tools', () => {
+  it('an agent pays from its own wallet (never as someone else), once per call, and sees its balance', async () => {
+    const t = await testEngine([
+      {
+        id: 'payer',
+        description: 'Pays.',
+        tools: ['transfer_funds', 'check_balance', 'transaction_history'],
+        script: [
+          {
+            when: '.',
+            steps: [
+              // A model naming another payer: the argument is not part of the tool, the session's agent pays.
+              { call: 'transfer_funds', args: { to: 'payee', amount: '2.5', reason: 'the report', from: 'rich' } },
+              { call: 'transfer_funds', args: { to: 'payee', amount: 'lots' } },
+              { call: 'check_balance' },
+              { reply: 'balance: {{result}}' },
+            ],
+          },
+        ],
+      },
+    ]);
+    cleanups.push(() => t.close());
+    const wallets = walletsOf(t.engine.store);
+    wallets.createWallet('payer', '10');
+    wallets.createWallet('rich', '1000');
+    const run = t.engine.start({ agent: 'payer', message: 'pay the payee', source: 'api', options: t.options() });
+    expect(await run.idle()).toBe('finished');
+    expect(wallets.balance('payer').balance).toBe('7.5');
+    expect(wallets.balance('rich').balance).toBe('1000');
+    expect(wallets.balance('payee').balance).toBe('2.5');
+    const results = t.engine.store.log.read(0, { session: run.id, kinds: ['tool_result'] }, 10).map((e) => e.payload as { tool: string; status: string; output?: unknown; error?: string });
+    expect(results[0]).toMatchObject({ tool: 'transfer_funds', status: 'ok', output: { paid: '2.5', to: 'payee' } });
+    expect(results[1]).toMatchObject({ tool: 'transfer_funds', status: 'error' });
+    expect(results[1]!.error).toContain("amount 'lots' is not a decimal");
+    expect(results[2]).toMatchObject({ tool: 'check_balance', status: 'ok', output: { agent: 'payer', balance: '7.5', locked: '0' } });
+    // The payment's reference is the call's idempotency key: a recovery of the call finds it.
+    const call = t.engine.store.log.read(0, { session: run.id, kinds: ['tool_call'] }, 10)[0]!.payload as { key: string };
+    expect(wallets.history('payee')[0]).toMatchObject({ from: 'payer', amount: '2.5', transferId: call.key });
+  });
+});
+
+describe('the audit chain', () => {
+  it('names the first altered update, refuses writes from then on, and `ledger audit --verify` exits 1', () => {
+    const ws = tempWorkspace();
+    ws.persona({ id: 'alpha', description: 'A.', balance: 100 });
+    ws.persona({ id: 'beta', description: 'B.', balance: 5 });
+    cleanups.push(() => ws.cleanup());
+    const db = join(ws.dir, 'p.db');
+    const p2tui = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', db], { cwd: ws.dir, encoding: 'utf8', env: childEnv() });
+    expect(p2tui('ledger', 'init').status).toBe(0);
+    expect(p2tui('ledger', 'transfer', 'alpha', 'beta', '7.25', '--reference', 'r1').stdout).toContain('alpha → beta 7.25 (reference r1');
+    expect(p2tui('ledger', 'transfer', 'alpha', 'beta', '1', '--reference', 'r2').status).toBe(0);
+    const ok = p2tui('ledger', 'audit', '--verify');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain('chain ok: 4 updates, every link verified');
+    // Someone edits the payment of r1 in the database by hand: 7.25 becomes 0.25.
+    const store = new Store({ path: db });
+    const row = store.db.prepare("SELECT \"offset\", events FROM ledger_updates WHERE command_id LIKE 'xfer:r1:%'").get() as { offset: number; events: string };
+    store.db.prepare('UPDATE ledger_updates SET events = ? WHERE "offset" = ?').run(row.events.replaceAll('"7.25"', '"0.25"'), row.offset);
+    store.close();
+    const broken = p2tui('ledger', 'audit', '--verify');
+    expect(broken.status).toBe(1);
+    expect(broken.stdout).toContain(`chain BROKEN at offset ${row.offset}: update`);
+    expect(broken.stdout).toContain('was altered after it was committed');
+    const refused = p2tui('ledger', 'transfer', 'alpha', 'beta', '1', '--reference', 'r3');
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(`E_LEDGER_CHAIN: AUDIT_CHAIN_BROKEN: the ledger's audit chain is broken at offset ${row.offset}`);
+    expect(JSON.parse(p2tui('ledger', 'balance', 'beta', '--json').stdout)).toMatchObject({ balance: '13.25' });
+  });
+});
+
+describe('several processes', () => {
+  it('two processes paying from one wallet at once never overdraw it, and the chain stays whole', async () => {
+    const { store, wallets } = ledger();
+    wallets.createWallet('payer', '40');
+    wallets.createWallet('payee');
+    const path = store.path;
+    const run = (tag: string) =>
+      new Promise<{ paid: number; refused: number }>((resolve, reject) => {
+        const child = spawn(process.execPath, [join(ROOT, 'test/fixtures/ledger-payer.ts'), path, tag, '30'], { env: childEnv() });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { paid: number; refused: number }) : reject(new Error(`payer ${tag} exited ${code}: ${err}`))));
+      });
+    const [a, b] = await Promise.all([run('a'), run('b')]);
+    expect(a.paid + b.paid).toBe(40);
+    expect(a.refused + b.refused).toBe(20);
+    expect(wallets.balance('payer').balance).toBe('0');
+    expect(wallets.balance('payee').balance).toBe('40');
+    expect(wallets.ledger.verifyChain()).toMatchObject({ ok: true, entries: 1 + 40 });
+  }, 60_000);
+});
