@@ -204,7 +204,7 @@ export class EmbeddedLedger implements LedgerApi {
     }
     const last = this.store.db.prepare('SELECT * FROM ledger_updates ORDER BY "offset" DESC LIMIT 1').get() as UpdateRow | undefined;
     if (last === undefined) return;
-    let ok = false;
+    let ok: boolean;
     try {
       ok = linkHash(last.prev_hash, toTransaction(last), JSON.parse(last.act_as) as string[]) === last.hash;
     } catch {

@@ -79,7 +79,7 @@ export class WalletService {
 
   /** An agent's wallet, funded once with `initial` (a second call with the same agent adds nothing). */
   createWallet(agent: string, initial?: Decimal): WalletView {
-    const party = this.partyOf(agent);
+    this.partyOf(agent);
     if (initial !== undefined && decimal.isPositive(decimal.canonical(initial))) this.mint(agent, initial, 'initial balance', `init:${agent}`);
     return this.balance(agent);
   }
