@@ -6,6 +6,7 @@ import { SessionProjection } from './projection.ts';
 import { UserError } from '../core/errors.ts';
 import { branchSummaries, describeOverrides } from '../engine/branching.ts';
 import { scoreByBranch } from '../judge/aggregate.ts';
+import { walletsOf } from '../ledger/wallet.ts';
 import { diffBranches } from '../commands/branch-diff.ts';
 import { artifactLines, comparableArtifacts } from '../commands/artifact-commands.ts';
 import { diffSequences } from '../core/diff.ts';
@@ -87,6 +88,7 @@ export class TuiBridge {
       cursor = batch[batch.length - 1]!.seq;
     }
     this.store.set((s) => openSession(s, projection, this.driverOf(sessionId)));
+    this.followWallets(projection, controller.signal);
     void (async () => {
       for await (const event of this.engine.bus.subscribe({ fromSeq: cursor, filter: { session: sessionId }, signal: controller.signal, pollMs: 100 })) {
         if (event.type === 'branch.checkout' && event.payload.branch !== head) {
@@ -104,6 +106,39 @@ export class TuiBridge {
         this.store.touch();
       }
     })().catch(() => undefined);
+  }
+
+  /**
+   * Keeps the Wallets pane current: the balances of the open session's agents, read again whenever the ledger's end
+   * moves (a payment here, or in another process) or an agent joins the session.
+   */
+  private followWallets(projection: SessionProjection, signal: AbortSignal): void {
+    const wallets = walletsOf(this.engine.store);
+    let seen = '';
+    let broken: string | null | undefined;
+    const read = (): void => {
+      if (signal.aborted || this.engine.store.isClosed) return;
+      try {
+        const agents = [...new Set([...projection.conversations.values()].map((c) => c.agent))].sort();
+        const key = `${wallets.ledger.ledgerEnd()}\n${agents.join(',')}`;
+        if (key === seen) return;
+        seen = key;
+        const rows = agents.filter((a) => wallets.ledger.findParty(`agent-${a}`) !== undefined).map((a) => {
+          const v = wallets.balance(a);
+          return { agent: a, balance: v.balance, locked: v.locked };
+        });
+        // The whole chain once per opening (a payment refused later for a broken chain says so itself).
+        broken ??= ((r) => (r.ok ? null : `offset ${r.firstBad}: ${r.reason ?? ''}`))(wallets.ledger.verifyChain());
+        const shown = broken;
+        this.store.set((s) => (s.open === projection ? { ...s, wallets: rows, ledgerBroken: shown } : s), true);
+      } catch {
+        // A busy database: the next tick reads again.
+      }
+    };
+    read();
+    const timer = setInterval(read, 1_000);
+    timer.unref();
+    signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   }
 
   close(): void {

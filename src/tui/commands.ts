@@ -38,6 +38,7 @@ export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   stack: 'Stack pane',
   events: 'Events pane',
   judge: 'Judge pane',
+  wallets: 'Wallets pane',
   input: 'Message input',
   help: 'Help',
   palette: 'Command palette',

@@ -26,14 +26,15 @@ export function sessionLayout(columns: number, rows: number, conversations: numb
   const body = Math.max(6, rows - CHROME_ROWS);
   const framesRows = (room: number): number => Math.max(3, Math.min(1 + Math.max(1, conversations), Math.floor(room / 3)));
   if (columns >= 110) {
-    // Conversation on the left; frames, stack, judge and events stacked on the right, one column between them.
+    // Conversation on the left; frames, stack, judge, wallets and events stacked on the right, one column between.
     const left = Math.floor(columns * 0.58);
     const right = columns - left - 1;
     const frames = framesRows(body);
     const rest = body - frames;
-    const events = Math.max(3, Math.floor(rest * 0.28));
-    const judge = Math.max(3, Math.floor(rest * 0.22));
-    const stack = rest - events - judge;
+    const events = Math.max(3, Math.floor(rest * 0.24));
+    const judge = Math.max(3, Math.floor(rest * 0.2));
+    const wallets = Math.max(2, Math.min(1 + Math.max(1, conversations), Math.floor(rest * 0.16)));
+    const stack = rest - events - judge - wallets;
     return {
       wide: true,
       body,
@@ -42,11 +43,12 @@ export function sessionLayout(columns: number, rows: number, conversations: numb
         frames: { width: right, height: frames },
         stack: { width: right, height: stack },
         judge: { width: right, height: judge },
+        wallets: { width: right, height: wallets },
         events: { width: right, height: events },
       },
     };
   }
-  // Conversation on top; below it frames and stack on the left, judge and events on the right.
+  // Conversation on top; below it frames and stack on the left, judge, wallets and events on the right.
   const top = Math.max(4, Math.floor(body * 0.55));
   const bottom = body - top;
   const left = Math.floor(columns / 2);
@@ -59,9 +61,10 @@ export function sessionLayout(columns: number, rows: number, conversations: numb
       conversation: { width: columns, height: top },
       frames: { width: left, height: frames },
       stack: { width: left, height: bottom - frames },
-      // The judge above the events on the right.
-      judge: { width: right, height: Math.max(2, Math.floor(bottom / 2)) },
-      events: { width: right, height: bottom - Math.max(2, Math.floor(bottom / 2)) },
+      // Judge, wallets and events on the right.
+      judge: { width: right, height: Math.max(2, Math.floor(bottom * 0.4)) },
+      wallets: { width: right, height: Math.max(2, Math.floor(bottom * 0.25)) },
+      events: { width: right, height: bottom - Math.max(2, Math.floor(bottom * 0.4)) - Math.max(2, Math.floor(bottom * 0.25)) },
     },
   };
 }

@@ -7,12 +7,12 @@ import type { SessionProjection } from './projection.ts';
  * the open session's projection (see projection.ts), which carries its own version numbers.
  */
 export type Screen = 'sessions' | 'session';
-export type PaneId = 'conversation' | 'frames' | 'stack' | 'events' | 'judge';
-/** In the order they are shown (and focused by Tab, and numbered for the keys 1–5). */
-export const PANES: readonly PaneId[] = ['conversation', 'frames', 'stack', 'judge', 'events'];
+export type PaneId = 'conversation' | 'frames' | 'stack' | 'events' | 'judge' | 'wallets';
+/** In the order they are shown (and focused by Tab, and numbered for the keys 1–6). */
+export const PANES: readonly PaneId[] = ['conversation', 'frames', 'stack', 'judge', 'wallets', 'events'];
 export type Focus = PaneId | 'input';
 
-export const PANE_TITLES: Readonly<Record<PaneId, string>> = { conversation: 'Conversation', frames: 'Frames', stack: 'Stack', events: 'Events', judge: 'Judge' };
+export const PANE_TITLES: Readonly<Record<PaneId, string>> = { conversation: 'Conversation', frames: 'Frames', stack: 'Stack', events: 'Events', judge: 'Judge', wallets: 'Wallets' };
 
 export type Overlay =
   | { readonly kind: 'help'; readonly scroll: number }
@@ -120,6 +120,10 @@ export interface TuiState {
   readonly quitting: boolean;
   /** The judge pane shows each score's criteria and reasons (`c` toggles). */
   readonly judgeDetail: boolean;
+  /** The open session's agents' wallets (balance, locked), read from the ledger as it changes. */
+  readonly wallets: readonly { readonly agent: string; readonly balance: string; readonly locked: string }[];
+  /** The ledger's audit chain is broken (writes are refused): shown in the Wallets pane. */
+  readonly ledgerBroken: string | null;
 }
 
 const FOLLOW: Scroll = { offset: 0, follow: true };
@@ -137,8 +141,10 @@ export function initialState(workspace: TuiState['workspace'], size: { columns: 
     tick: 0,
     driver: 'none',
     selectedConversation: null,
-    scroll: { conversation: FOLLOW, frames: { offset: 0, follow: false }, stack: FOLLOW, events: FOLLOW, judge: { offset: 0, follow: false } },
+    scroll: { conversation: FOLLOW, frames: { offset: 0, follow: false }, stack: FOLLOW, events: FOLLOW, judge: { offset: 0, follow: false }, wallets: { offset: 0, follow: false } },
     judgeDetail: false,
+    wallets: [],
+    ledgerBroken: null,
     input: { text: '', cursor: 0 },
     newSessionAgent: null,
     notice: null,
@@ -216,8 +222,10 @@ export function openSession(s: TuiState, projection: SessionProjection, driver: 
     driver,
     focus: driver === 'elsewhere' ? 'conversation' : 'input',
     selectedConversation: projection.root,
-    scroll: { conversation: FOLLOW, frames: { offset: 0, follow: false }, stack: FOLLOW, events: FOLLOW, judge: { offset: 0, follow: false } },
+    scroll: { conversation: FOLLOW, frames: { offset: 0, follow: false }, stack: FOLLOW, events: FOLLOW, judge: { offset: 0, follow: false }, wallets: { offset: 0, follow: false } },
     judgeDetail: false,
+    wallets: [],
+    ledgerBroken: null,
     newSessionAgent: null,
     input: { text: '', cursor: 0 },
   };

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine } from '../../src/engine/engine.ts';
 import { loadWorkspace } from '../../src/engine/workspace.ts';
+import { walletsOf } from '../../src/ledger/wallet.ts';
 import { createTuiApp, type TuiApp } from '../../src/tui/run.tsx';
 import { KEYS, renderSized, type Rendered } from './render.ts';
 import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../../src/models/provider.ts';
@@ -103,8 +104,10 @@ describe('the TUI', () => {
     expect(h.screen.frame().split('\n').at(-1)).toMatch(/Tab next pane .*\? help/);
     await h.screen.press(KEYS.tab);
     expect(h.screen.frame()).toContain('▌ Frames');
-    await h.screen.press('5');
+    await h.screen.press('6');
     expect(h.screen.frame()).toContain('▌ Events');
+    await h.screen.press(KEYS.shiftTab);
+    expect(h.screen.frame()).toContain('▌ Wallets');
     await h.screen.press(KEYS.shiftTab);
     expect(h.screen.frame()).toContain('▌ Judge');
     await h.screen.press(KEYS.shiftTab);
@@ -125,6 +128,18 @@ describe('the TUI', () => {
     await h.screen.press('c');
     const detail = await h.screen.waitFor((f) => f.includes('relevance') && f.includes('(scripted judge)'));
     expect(detail).toMatch(/correctness \d\.\d\d/);
+  });
+
+  it('shows the wallets of the session’s agents in the Wallets pane, following payments as they commit', async () => {
+    const h = await open({ columns: 120, rows: 40 });
+    const wallets = walletsOf(h.engine.store);
+    wallets.createWallet('treasurer', '1000');
+    await startSession(h, 3, 'transfer 12.5 to agent_beta');
+    await h.screen.waitFor('Paid: paid 12.5');
+    await h.screen.waitFor((f) => /Wallets[\s\S]*treasurer\s+987\.5/.test(f));
+    // A payment from another terminal (here: straight on the ledger) shows within a second.
+    wallets.transfer({ from: 'treasurer', to: 'agent_beta', amount: '7.5', reason: 'cli', reference: 'outside-1' });
+    await h.screen.waitFor((f) => /treasurer\s+980\b/.test(f));
   });
 
   it('answers an agent question in place', async () => {

@@ -63,12 +63,12 @@ describe('layout', () => {
       expect(layout.body).toBe(rows - 3);
       if (layout.wide) {
         expect(panes.conversation.width + 1 + panes.frames.width).toBe(columns);
-        expect(panes.frames.height + panes.stack.height + panes.judge.height + panes.events.height).toBe(layout.body);
+        expect(panes.frames.height + panes.stack.height + panes.judge.height + panes.wallets.height + panes.events.height).toBe(layout.body);
         expect(panes.conversation.height).toBe(layout.body);
       } else {
         expect(panes.frames.width + 1 + panes.events.width).toBe(columns);
-        expect(panes.conversation.height + panes.judge.height + panes.events.height).toBe(layout.body);
-        expect(panes.frames.height + panes.stack.height).toBe(panes.judge.height + panes.events.height);
+        expect(panes.conversation.height + panes.judge.height + panes.wallets.height + panes.events.height).toBe(layout.body);
+        expect(panes.frames.height + panes.stack.height).toBe(panes.judge.height + panes.wallets.height + panes.events.height);
       }
       for (const pane of Object.values(panes)) expect(pane.height).toBeGreaterThanOrEqual(2);
     });
@@ -141,11 +141,11 @@ describe('state transitions', () => {
   it('cycles focus through the panes and the input, both ways', () => {
     let s = state({ screen: 'session', focus: 'conversation' });
     const seen: string[] = [];
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 7; i++) {
       s = cycleFocus(s, 1);
       seen.push(s.focus);
     }
-    expect(seen).toEqual(['frames', 'stack', 'judge', 'events', 'input', 'conversation']);
+    expect(seen).toEqual(['frames', 'stack', 'judge', 'wallets', 'events', 'input', 'conversation']);
     expect(cycleFocus(state({ focus: 'conversation' }), -1).focus).toBe('input');
   });
 

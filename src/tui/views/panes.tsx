@@ -74,6 +74,17 @@ export function JudgePane({ width, height }: { width: number; height: number }) 
   return <Pane id="judge" width={width} height={height} lines={lines} {...(pending > 0 ? { note: `${pending} judging` } : {})} />;
 }
 
+export function WalletsPane({ width, height }: { width: number; height: number }) {
+  const wallets = useTui((s) => s.wallets);
+  const broken = useTui((s) => s.ledgerBroken);
+  const lines: Line[] = [];
+  if (broken !== null) lines.push([seg(`AUDIT CHAIN BROKEN: ${broken}`, { color: 'red', bold: true })]);
+  if (wallets.length === 0) lines.push([seg('no wallets (p2tui ledger init)', { dim: true })]);
+  const name = Math.min(16, Math.max(0, ...wallets.map((w) => w.agent.length)));
+  for (const w of wallets) lines.push([seg(`${w.agent.padEnd(name)} `, { bold: true }), seg(w.balance.padStart(10)), seg(w.locked === '0' ? '' : `  ${w.locked} locked`, { dim: true })]);
+  return <Pane id="wallets" width={width} height={height} lines={lines} />;
+}
+
 /** One line per evaluator and target: score, a bar, who judged; with `detail`, each criterion and the reason. */
 export function judgeLines(projection: SessionProjection, detail: boolean, width: number): Line[] {
   if (projection.scores.size === 0) return [[seg('no scores yet (evaluators: judge.evaluators in p2tui.yaml)', { dim: true })]];

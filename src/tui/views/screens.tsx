@@ -4,7 +4,7 @@ import { LinesView } from '../components/LineView.tsx';
 import { Table } from '../components/Table.tsx';
 import { seg, type Line } from '../lines.ts';
 import { sessionLayout } from '../layout.ts';
-import { ConversationPane, EventsPane, FramesPane, InputBar, JudgePane, StackPane, paragraph } from './panes.tsx';
+import { ConversationPane, EventsPane, FramesPane, InputBar, JudgePane, StackPane, WalletsPane, paragraph } from './panes.tsx';
 
 export function SessionScreen({ columns, height }: { columns: number; height: number }) {
   const conversations = useTui((s) => s.open?.order.length ?? 1);
@@ -42,6 +42,7 @@ export function SessionScreen({ columns, height }: { columns: number; height: nu
           <Box flexDirection="column">
             {right}
             <JudgePane width={panes.judge.width} height={panes.judge.height} />
+            <WalletsPane width={panes.wallets.width} height={panes.wallets.height} />
             <EventsPane width={panes.events.width} height={panes.events.height} />
           </Box>
         </Box>
@@ -50,9 +51,10 @@ export function SessionScreen({ columns, height }: { columns: number; height: nu
           <ConversationPane width={panes.conversation.width} height={panes.conversation.height} />
           <Box flexDirection="row">
             {right}
-            <Separator height={panes.judge.height + panes.events.height} />
+            <Separator height={panes.judge.height + panes.wallets.height + panes.events.height} />
             <Box flexDirection="column">
               <JudgePane width={panes.judge.width} height={panes.judge.height} />
+              <WalletsPane width={panes.wallets.width} height={panes.wallets.height} />
               <EventsPane width={panes.events.width} height={panes.events.height} />
             </Box>
           </Box>
