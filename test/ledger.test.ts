@@ -177,6 +177,40 @@ describe('ledger tools', () => {
   });
 });
 
+describe('escrow settled by the judge', () => {
+  it('pays the delegate when the judge scores its work at the threshold or more, and refunds the lead below it', async () => {
+    const judge = { judge: { evaluators: [{ id: 'delivery', kind: 'assert', agents: ['w'], assert: [{ contains: 'done' }] }] }, ledger: { escrow: { evaluator: 'delivery', threshold: 1 } } };
+    for (const [reply, outcome] of [['all done', 'release'], ['nope', 'refund']] as const) {
+      const t = await testEngine(
+        [
+          { id: 'lead', description: 'Hires.', tools: ['open_escrow'], agents: ['w'], script: [{ when: '.', steps: [{ call: 'open_escrow', args: { payee: 'w', amount: '5' } }, { delegate: 'w', message: 'work' }, { reply: 'ok' }] }] },
+          { id: 'w', description: 'Works.', script: [{ when: '.', steps: [{ reply }] }] },
+        ],
+        { files: { 'p2tui.yaml': JSON.stringify(judge) } },
+      );
+      cleanups.push(() => t.close());
+      const wallets = walletsOf(t.engine.store);
+      wallets.createWallet('lead', '20');
+      const run = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
+      expect(await run.idle()).toBe('finished');
+      await t.engine.judge.drain(run.id);
+      await t.engine.arbiter.settled();
+      const settled = t.engine.store.log.read(0, { session: run.id, types: ['escrow.settled'] }, 10).map((e) => e.payload);
+      expect(settled).toEqual([expect.objectContaining({ payee: 'w', amount: '5', outcome, evaluator: 'delivery', threshold: 1 })]);
+      expect(wallets.balance('lead')).toMatchObject(outcome === 'release' ? { balance: '15', locked: '0' } : { balance: '20', locked: '0' });
+      expect(wallets.balance('w').balance).toBe(outcome === 'release' ? '5' : '0');
+      expect(wallets.escrows()).toEqual([]);
+    }
+  });
+
+  it('names ledger.escrow.evaluator when it is not an evaluator of the workspace', async () => {
+    const ws = tempWorkspace({ 'p2tui.yaml': 'ledger:\n  escrow: { evaluator: nope, threshold: 0.5 }\n' });
+    cleanups.push(() => ws.cleanup());
+    const { loadWorkspace } = await import('../src/engine/workspace.ts');
+    await expect(loadWorkspace(ws.dir)).rejects.toThrow("p2tui.yaml: ledger.escrow.evaluator: no evaluator 'nope' under judge.evaluators");
+  });
+});
+
 describe('the audit chain', () => {
   it('names the first altered update, refuses writes from then on, and `ledger audit --verify` exits 1', () => {
     const ws = tempWorkspace();

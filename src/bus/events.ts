@@ -78,6 +78,8 @@ export interface OtherPayloads {
     reasoning: string;
     criteria: { id: string; score: number | null; reason: string; weight?: number }[];
   };
+  /** An escrow paying a delegate was settled by the judge's score of the delegate's work. */
+  'escrow.settled': { reference: string; payee: string; amount: string; outcome: 'release' | 'refund'; evaluator: string; value: number; threshold: number };
   /** A tool marked a milestone of the work (ctx.milestone); `entry`: the key (entry id) of its tool call. */
   milestone: { name: string; detail: string | null; tool: string; entry: string };
   /** A score policy of the workspace acted on a score (a retry on a new branch), or wrote a note, or failed. */

@@ -128,6 +128,8 @@ export class EventText {
         return this.options.verbose === true
           ? [paint(c, 'cyan', `judge ${event.payload.evaluator} ${event.payload.value === null ? `failed: ${event.payload.reasoning}` : event.payload.value.toFixed(2)}${event.payload.model === 'scripted/judge' ? ' (scripted judge)' : ''}`)]
           : [];
+      case 'escrow.settled':
+        return [paint(c, 'magenta', `escrow ${event.payload.outcome === 'release' ? `paid ${event.payload.amount} to ${event.payload.payee}` : `refunded ${event.payload.amount}`} (${event.payload.evaluator} ${event.payload.value.toFixed(2)})`)];
       case 'milestone':
         return [`${prefix}${paint(c, 'cyan', `◆ ${event.payload.name}${event.payload.detail === null ? '' : `: ${event.payload.detail}`}`)}`];
       case 'policy.acted':

@@ -67,7 +67,14 @@ export async function finishRun(ctx: CommandContext, first: SessionRuntime, from
     const seen = engine.store.log.lastSeq();
     scores = await judgeSession(ctx, runtime.id, branch);
     await engine.policies.settled(runtime.id);
-    policyLines = engine.store.log.read(seen, { session: runtime.id }, 100).flatMap((e) => (e.type === 'policy.acted' ? [`policy ${e.payload.policy} · ${e.payload.text}`] : []));
+    await engine.arbiter.settled();
+    policyLines = engine.store.log.read(seen, { session: runtime.id }, 100).flatMap((e) =>
+      e.type === 'policy.acted'
+        ? [`policy ${e.payload.policy} · ${e.payload.text}`]
+        : e.type === 'escrow.settled'
+          ? [`escrow · ${e.payload.outcome === 'release' ? `paid ${e.payload.amount} to ${e.payload.payee}` : `refunded ${e.payload.amount} (not paid to ${e.payload.payee})`}: ${e.payload.evaluator} ${e.payload.value.toFixed(2)} ${e.payload.outcome === 'release' ? '≥' : '<'} ${e.payload.threshold}`]
+          : [],
+    );
     const retried = engine.store.sessions.require(runtime.id).headBranch !== branch ? engine.get(runtime.id) : undefined;
     if (retried === undefined || round >= 4 || ctx.signal.aborted) break;
     if (!out.json) {

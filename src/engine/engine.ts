@@ -20,6 +20,7 @@ import { deriveStatus } from './status.ts';
 import type { BranchRow, SessionRow } from '../store/sessions.ts';
 import { JudgeRunner } from '../judge/runner.ts';
 import { ScorePolicyRunner } from './score-policies.ts';
+import { EscrowArbiter } from './escrow-arbiter.ts';
 
 /** Thrown inside a fork's transaction to roll it back when the live runtime cannot take the fork in memory. */
 const NOT_IN_MEMORY = new Error('not in memory');
@@ -56,6 +57,8 @@ export class Engine {
   readonly judge: JudgeRunner;
   /** The workspace's score policies, acting on scores recorded here (started with the judge). */
   readonly policies: ScorePolicyRunner;
+  /** Settles escrows for delegates by the judge's scores (ledger.escrow of p2tui.yaml). */
+  readonly arbiter: EscrowArbiter;
   private readonly ctx: EngineContext;
   private readonly leases: LeaseKeeper;
   private readonly control: ControlPoller;
@@ -97,9 +100,11 @@ export class Engine {
     };
     this.judge = new JudgeRunner(this.store, this.workspace, { owner: `judge:${hostname()}:${process.pid}:${randomId('', 6)}`, clock });
     this.policies = new ScorePolicyRunner(this, this.workspace.scorePolicies);
+    this.arbiter = new EscrowArbiter(this.store, this.workspace);
     if (options.judge ?? this.workspace.evaluators.list().length > 0) {
       this.judge.start();
       this.policies.start();
+      this.arbiter.start();
     }
   }
 
@@ -355,6 +360,7 @@ export class Engine {
     this.sessions.clear();
     this.judge.stop();
     this.policies.stop();
+    this.arbiter.stop();
     this.leases.stop();
     this.control.stop();
     if (this.ownsStore) this.store.close();

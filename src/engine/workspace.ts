@@ -61,6 +61,16 @@ export const workspaceConfigSchema = z.strictObject({
   mcp_servers: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'letters, digits, _ and -, starting with a letter'), mcpServerSchema).default({}),
   /** The judge: evaluators (rubrics scored by a model, assertions, custom code), when they run, the judge model. */
   judge: judgeConfigSchema.prefault({}),
+  /** The ledger: how escrows that pay a delegate on delivery are settled. */
+  ledger: z
+    .strictObject({
+      /**
+       * An escrow an agent opens for a delegate (open_escrow) is released when this evaluator scores the delegate's
+       * conversation at or above `threshold`, and refunded when it scores below; a judge failure leaves it open.
+       */
+      escrow: z.strictObject({ evaluator: z.string().min(1), threshold: z.number().min(0).max(1) }).optional(),
+    })
+    .prefault({}),
   /** Database path, relative to the workspace. */
   database: z.string().min(1).default('.p2tui/p2tui.db'),
 });
@@ -155,6 +165,10 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
   let scorePolicies: ScorePolicy[];
   try {
     evaluators = await loadEvaluators(root, config.judge, config.model);
+    const escrow = config.ledger.escrow;
+    if (escrow !== undefined && evaluators.get(escrow.evaluator) === undefined) {
+      throw new UserError('E_CONFIG', `p2tui.yaml: ledger.escrow.evaluator: no evaluator '${escrow.evaluator}' under judge.evaluators`, { hint: 'Name one of judge.evaluators (it must judge the delegates\' conversations: agents: [...] or [\'*\']).' });
+    }
     scorePolicies = [...(await loadScorePolicies(root)).values()];
     for (const e of evaluators.list()) if (e.kind === 'llm') providers.resolve(evaluators.modelOf(e));
   } catch (error) {

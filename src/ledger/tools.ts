@@ -61,14 +61,19 @@ export const rewardAgent = defineTool({
   },
 });
 
+/** The reference of an escrow paying `payee` for its work in `session` (the judge settles it by this prefix). */
+export function escrowReference(session: string, payee: string, key: string): string {
+  return `${session}:${payee}:${key}`;
+}
+
 export const openEscrow = defineTool({
   name: 'open_escrow',
-  description: 'Lock a payment for a delegate, released to it on delivery (or refunded) by the operator.',
-  input: z.object({ payee: z.string().min(1), amount, reference: z.string().min(1).optional().describe('What it pays for (default: this call)') }),
+  description: 'Lock a payment for an agent you delegate to in this session: it is paid when the judge scores its work well enough, and refunded to you otherwise.',
+  input: z.object({ payee: z.string().min(1).describe('The agent you will delegate to'), amount }),
   effect: 'effectful',
-  run: ({ payee, amount: value, reference }, ctx) => {
-    const escrow = wallets(ctx).openEscrow({ payer: ctx.agent, payee, amount: value, reference: reference ?? ctx.key });
-    return { escrow: escrow.reference, payee: escrow.payee, amount: escrow.amount };
+  run: ({ payee, amount: value }, ctx) => {
+    const escrow = wallets(ctx).openEscrow({ payer: ctx.agent, payee, amount: value, reference: escrowReference(ctx.session, payee, ctx.key) });
+    return { escrow: escrow.reference, payee: escrow.payee, amount: escrow.amount, paid: 'when the judge scores the delivery' };
   },
 });
 

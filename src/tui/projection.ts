@@ -313,6 +313,8 @@ function describeEvent(event: StoredEvent): string | undefined {
       return `branch ${event.payload.branch} forked at seq ${event.payload.forkSeq}${event.payload.label === null ? '' : ` (${event.payload.label})`}`;
     case 'branch.checkout':
       return `checked out ${event.payload.branch}`;
+    case 'escrow.settled':
+      return `escrow ${event.payload.outcome === 'release' ? `paid ${event.payload.amount} to ${event.payload.payee}` : `refunded ${event.payload.amount}`} (${event.payload.evaluator} ${event.payload.value.toFixed(2)})`;
     case 'milestone':
       return `milestone ${event.payload.name}${event.payload.detail === null ? '' : `: ${event.payload.detail}`}`;
     case 'policy.acted':
