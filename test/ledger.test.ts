@@ -177,6 +177,39 @@ describe('ledger tools', () => {
   });
 });
 
+describe('spend policies', () => {
+  it('refuse payments over the per-payment limit, the session budget, or the approval threshold unless the session approves', async () => {
+    for (const approval of ['approve', 'deny'] as const) {
+      const t = await testEngine([
+        {
+          id: 'payer',
+          description: 'Pays.',
+          tools: ['transfer_funds'],
+          policies: { spend: { per_transfer: 5, per_session: '8', approval_above: 3 } },
+          script: [{ when: '.', steps: [6, 2.5, 4, 2].map((n) => ({ call: 'transfer_funds', args: { to: 'payee', amount: String(n) } })).concat([{ reply: 'done' }] as never[]) }],
+        },
+      ]);
+      cleanups.push(() => t.close());
+      const wallets = walletsOf(t.engine.store);
+      wallets.createWallet('payer', '100');
+      const run = t.engine.start({ agent: 'payer', message: 'pay', source: 'api', options: t.options({ approval }) });
+      expect(await run.idle()).toBe('finished');
+      const results = t.engine.store.log.read(0, { session: run.id, kinds: ['tool_result'] }, 10).map((e) => e.payload as { status: string; error?: string });
+      expect(results[0]!.error).toContain('payer may pay at most 5 at once (policies.spend in personas/payer.yaml); 6 was refused');
+      expect(results[1]!.status).toBe('ok');
+      if (approval === 'approve') {
+        expect(results[2]!.status).toBe('ok');
+        expect(results[3]!.error).toContain('payer has 1.5 left of its per-session budget of 8');
+        expect(wallets.balance('payer').balance).toBe('93.5');
+      } else {
+        expect(results[2]!.error).toContain("4 is above payer's approval threshold of 3 (policies.spend in personas/payer.yaml): the session's approval policy (deny) refused it");
+        expect(results[3]!.status).toBe('ok');
+        expect(wallets.balance('payer').balance).toBe('95.5');
+      }
+    }
+  });
+});
+
 describe('escrow settled by the judge', () => {
   it('pays the delegate when the judge scores its work at the threshold or more, and refunds the lead below it', async () => {
     const judge = { judge: { evaluators: [{ id: 'delivery', kind: 'assert', agents: ['w'], assert: [{ contains: 'done' }] }] }, ledger: { escrow: { evaluator: 'delivery', threshold: 1 } } };

@@ -26,7 +26,16 @@ export const policiesSchema = z.strictObject({
   user_timeout_ms: z.int().min(1).optional(),
   /** This agent's context window in tokens (default: the model's, from p2tui.yaml or the built-in table). */
   context_tokens: z.int().min(256).max(100_000_000).optional(),
+  /**
+   * What this agent may spend from its wallet (transfer_funds, open_escrow): per payment, per session and per UTC
+   * day, and above which amount a payment needs approval (settled by the session's approval policy).
+   */
+  spend: z
+    .strictObject({ per_transfer: decimal.optional(), per_session: decimal.optional(), per_day: decimal.optional(), approval_above: decimal.optional() })
+    .optional(),
 });
+
+export type SpendPolicy = NonNullable<z.output<typeof policiesSchema>['spend']>;
 
 export const personaSchema = z.strictObject({
   id: z.string().regex(PERSONA_ID, 'letters, digits, _ and -, starting with a letter'),
@@ -57,7 +66,11 @@ export interface Persona {
   readonly vars: Readonly<Record<string, string>>;
   readonly tools: readonly string[];
   readonly agents: readonly string[];
-  readonly policies: Required<Omit<Policies, 'dedup' | 'context_tokens'>> & { readonly dedup: Policies['dedup']; readonly context_tokens: number | undefined };
+  readonly policies: Required<Omit<Policies, 'dedup' | 'context_tokens' | 'spend'>> & {
+    readonly dedup: Policies['dedup'];
+    readonly context_tokens: number | undefined;
+    readonly spend: SpendPolicy | undefined;
+  };
   readonly balance: string | undefined;
   readonly script: PersonaFile['script'] & object;
   /** The file it came from, relative to the workspace. */
@@ -69,6 +82,7 @@ export const DEFAULT_POLICIES: Persona['policies'] = {
   max_depth: 5,
   dedup: undefined,
   context_tokens: undefined,
+  spend: undefined,
   reuse_children: false,
   ask_user: true,
   tool_timeout_ms: 30_000,

@@ -764,6 +764,7 @@ export class SessionRuntime {
             key: call.key,
             workspace: ctx.workspace.root,
             wallets: walletsOf(ctx.store),
+            ...(conv.persona.policies.spend === undefined ? {} : { spending: { policy: conv.persona.policies.spend, approval: this.row.options.approval, source: conv.persona.source } }),
             signal,
             timeoutMs: tool.timeoutMs ?? conv.persona.policies.tool_timeout_ms,
             now: () => ctx.clock.now(),

@@ -74,6 +74,7 @@ export async function runTool(
     key: context.key,
     workspace: context.workspace,
     ...(context.wallets === undefined ? {} : { wallets: context.wallets }),
+    ...(context.spending === undefined ? {} : { spending: context.spending }),
     signal: controller.signal,
     attach: (name, data, mime = 'application/octet-stream') => {
       attachments.push({ name, data, mime, kind: 'file' });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { UserError } from '../core/errors.ts';
 import { defineTool, type Tool, type ToolContext } from '../tools/define.ts';
 import type { WalletService } from './wallet.ts';
+import { checkSpend } from './spend.ts';
 
 /**
  * The agents' ledger tools. The paying or asking agent is always the one whose conversation calls the tool
@@ -32,7 +33,10 @@ export const transferFunds = defineTool({
   input: z.object({ to: z.string().min(1).describe('The agent to pay'), amount, reason: z.string().default('').describe('What the payment is for') }),
   effect: 'effectful',
   run: ({ to, amount: value, reason }, ctx) => {
-    const receipt = wallets(ctx).transfer({ from: ctx.agent, to, amount: value, reason, reference: ctx.key });
+    const w = wallets(ctx);
+    // A retry of a call already paid returns its receipt; a new payment is checked against the spend policy.
+    if (ctx.spending !== undefined && w.ledger.completion(`xfer:${ctx.key}:${w.partyOf(ctx.agent)}`, [w.partyOf(ctx.agent)]) === undefined) checkSpend(w, ctx.agent, ctx.session, value, ctx.spending, Date.now());
+    const receipt = w.transfer({ from: ctx.agent, to, amount: value, reason, reference: ctx.key, workflowId: ctx.session });
     return { paid: receipt.amount, to: receipt.to, reference: receipt.transferId, offset: receipt.offset, ...(receipt.duplicate ? { note: 'already paid for this call' } : {}) };
   },
   // After a crash mid-call: the ledger knows whether this call's payment (its key) went through.
@@ -72,7 +76,11 @@ export const openEscrow = defineTool({
   input: z.object({ payee: z.string().min(1).describe('The agent you will delegate to'), amount }),
   effect: 'effectful',
   run: ({ payee, amount: value }, ctx) => {
-    const escrow = wallets(ctx).openEscrow({ payer: ctx.agent, payee, amount: value, reference: escrowReference(ctx.session, payee, ctx.key) });
+    const w = wallets(ctx);
+    if (ctx.spending !== undefined && w.ledger.completion(`escrow-open:${escrowReference(ctx.session, payee, ctx.key)}:${w.partyOf(ctx.agent)}`, [w.partyOf(ctx.agent)]) === undefined) {
+      checkSpend(w, ctx.agent, ctx.session, value, ctx.spending, Date.now());
+    }
+    const escrow = w.openEscrow({ payer: ctx.agent, payee, amount: value, reference: escrowReference(ctx.session, payee, ctx.key), workflowId: ctx.session });
     return { escrow: escrow.reference, payee: escrow.payee, amount: escrow.amount, paid: 'when the judge scores the delivery' };
   },
 });

@@ -119,7 +119,7 @@ export class WalletService {
    * reward): paying the same reference again returns the first receipt. Holdings another process spends meanwhile
    * are taken into account by trying again with what is left.
    */
-  transfer(req: { from: string; to: string; amount: Decimal; reason: string; reference: string }): TransferReceipt {
+  transfer(req: { from: string; to: string; amount: Decimal; reason: string; reference: string; workflowId?: string }): TransferReceipt {
     const value = positive(req.amount);
     if (req.from === req.to) throw new UserError('E_USAGE', `${req.from} cannot pay itself`, { hint: 'Name two different agents.' });
     if (req.reference.trim() === '') throw new UserError('E_USAGE', 'a transfer needs a reference (the task, step or reward it pays for)', { hint: 'It makes a retry return the first receipt instead of paying twice.' });
@@ -132,7 +132,7 @@ export class WalletService {
         try {
           return this.ledger.submit(
             [{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: inputs[0]!, choice: 'Transfer', arg: { receiver: to, value, reason: req.reason, transferId: req.reference, extraInputs: inputs.slice(1) } }],
-            { commandId, actAs: [from], workflowId: req.reference },
+            { commandId, actAs: [from], workflowId: req.workflowId ?? req.reference },
           );
         } catch (error) {
           // Another process spent one of these holdings first: pick again from what is left.
@@ -144,7 +144,7 @@ export class WalletService {
   }
 
   /** Locks `amount` of the payer's money in an escrow the operator releases to the payee or refunds. */
-  openEscrow(req: { payer: string; payee: string; amount: Decimal; reference: string }): EscrowView {
+  openEscrow(req: { payer: string; payee: string; amount: Decimal; reference: string; workflowId?: string }): EscrowView {
     const value = positive(req.amount);
     const payer = this.partyOf(req.payer);
     const payee = this.partyOf(req.payee);
@@ -157,7 +157,7 @@ export class WalletService {
         try {
           this.ledger.submit(
             [{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: inputs[0]!, choice: 'Lock', arg: { payee, arbiter: operator, value, reference: req.reference, extraInputs: inputs.slice(1) } }],
-            { commandId, actAs: [payer], workflowId: req.reference },
+            { commandId, actAs: [payer], workflowId: req.workflowId ?? req.reference },
           );
           break;
         } catch (error) {

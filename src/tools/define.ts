@@ -1,4 +1,5 @@
 import type { WalletService } from '../ledger/wallet.ts';
+import type { Spending } from '../ledger/spend.ts';
 import { z } from 'zod';
 import type { EffectClass } from '../core/entries.ts';
 import type { JsonObject, JsonValue } from '../core/json.ts';
@@ -25,6 +26,8 @@ export interface ToolContext {
    * identity comes from the session, never from the model's arguments.
    */
   readonly wallets?: WalletService;
+  /** The calling agent's spend policy and the session's approval policy (ledger tools check payments against it). */
+  readonly spending?: Spending;
   /** Stores bytes as a content-addressed artifact of this call (committed with the result). */
   attach(name: string, data: string | Uint8Array, mime?: string): void;
   /**
