@@ -41,7 +41,9 @@ describe('decimals', () => {
     expect(decimal.sub('100', '87.5000')).toBe('12.5');
     expect(decimal.canonical('0.0000000001')).toBe('0.0000000001');
     expect(decimal.canonical(100)).toBe('100');
-    expect(() => parseDecimal('0.00000000001')).toThrow("amount '0.00000000001' is not a decimal with at most 10 digits after the point");
+    expect(() => parseDecimal('0.00000000001')).toThrow("amount '0.00000000001' is not a decimal of at most 28 digits before the point and 10 after it");
+    // What YAML reads as a number past 2^53 is no longer the amount written: it is refused, not rounded.
+    expect(() => decimal.canonical(Number('9007199254740993'))).toThrow('too large to be exact as a number; quote it');
     expect(() => parseDecimal('1e3', '--balance')).toThrow("--balance '1e3' is not a decimal");
   });
 });
@@ -94,6 +96,8 @@ describe('wallets', () => {
     wallets.createWallet('alpha', '10');
     wallets.createWallet('alpha', '10');
     wallets.createWallet('beta');
+    // A name without a wallet (a typo, an agent a model made up) is refused, not created.
+    expect(() => wallets.transfer({ from: 'alpha', to: 'btea', amount: '1', reason: '', reference: 'typo' })).toThrow('btea has no wallet');
     expect(wallets.balance('alpha').balance).toBe('10');
     wallets.mint('alpha', '0.3', 'reward', 'reward-1');
     wallets.mint('alpha', '0.3', 'reward', 'reward-1');
@@ -104,6 +108,8 @@ describe('wallets', () => {
     expect(wallets.balance('alpha')).toMatchObject({ balance: '0.1', holdings: 1 });
     // A retry after a timeout or a crash returns the first receipt, even with no money left for a second payment.
     expect(wallets.transfer({ from: 'alpha', to: 'beta', amount: '10.2', reason: 'work', reference: 'task-1' })).toEqual({ ...receipt, duplicate: true });
+    // The same reference with other terms is a mistake, not a retry.
+    expect(() => wallets.transfer({ from: 'alpha', to: 'beta', amount: '3', reason: 'work', reference: 'task-1' })).toThrow('reference task-1 already paid 10.2 from alpha to beta');
     expect(wallets.balance('beta').balance).toBe('10.2');
     const broke = (() => {
       try {
@@ -128,7 +134,7 @@ describe('wallets', () => {
     expect(wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '20', reference: 'job-1' }).contractId).toBe(escrow.contractId);
     expect(wallets.balance('lead')).toMatchObject({ balance: '30', locked: '20' });
     wallets.settleEscrow('job-1', 'release');
-    expect(wallets.settleEscrow('job-1', 'release').duplicate).toBe(true);
+    expect(wallets.settleEscrow('job-1', 'release', 'lead').duplicate).toBe(true);
     expect(wallets.balance('worker').balance).toBe('20');
     wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '5', reference: 'job-2' });
     wallets.settleEscrow('job-2', 'refund');
@@ -161,6 +167,7 @@ describe('ledger tools', () => {
     const wallets = walletsOf(t.engine.store);
     wallets.createWallet('payer', '10');
     wallets.createWallet('rich', '1000');
+    wallets.createWallet('payee');
     const run = t.engine.start({ agent: 'payer', message: 'pay the payee', source: 'api', options: t.options() });
     expect(await run.idle()).toBe('finished');
     expect(wallets.balance('payer').balance).toBe('7.5');
@@ -192,6 +199,7 @@ describe('spend policies', () => {
       cleanups.push(() => t.close());
       const wallets = walletsOf(t.engine.store);
       wallets.createWallet('payer', '100');
+      wallets.createWallet('payee');
       const run = t.engine.start({ agent: 'payer', message: 'pay', source: 'api', options: t.options({ approval }) });
       expect(await run.idle()).toBe('finished');
       const results = t.engine.store.log.read(0, { session: run.id, kinds: ['tool_result'] }, 10).map((e) => e.payload as { status: string; error?: string });
@@ -224,6 +232,7 @@ describe('escrow settled by the judge', () => {
       cleanups.push(() => t.close());
       const wallets = walletsOf(t.engine.store);
       wallets.createWallet('lead', '20');
+      wallets.createWallet('w');
       const run = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
       expect(await run.idle()).toBe('finished');
       await t.engine.judge.drain(run.id);
@@ -271,6 +280,20 @@ describe('the audit chain', () => {
     expect(refused.status).not.toBe(0);
     expect(refused.stderr).toContain(`E_LEDGER_CHAIN: AUDIT_CHAIN_BROKEN: the ledger's audit chain is broken at offset ${row.offset}`);
     expect(JSON.parse(p2tui('ledger', 'balance', 'beta', '--json').stdout)).toMatchObject({ balance: '13.25' });
+  });
+
+  it('also catches a balance or an accepted-command record edited by hand, which the updates do not vouch for', () => {
+    for (const tamper of ["UPDATE ledger_contracts SET payload = replace(payload, '\"10\"', '\"1000\"') WHERE archived_offset IS NULL", 'DELETE FROM ledger_completions WHERE rowid = (SELECT max(rowid) FROM ledger_completions)']) {
+      const { store, ledger: l, wallets } = ledger();
+      wallets.createWallet('a', '10');
+      wallets.createWallet('b');
+      expect(l.verifyChain().ok).toBe(true);
+      store.db.exec(tamper);
+      const report = new EmbeddedLedger(store).verifyChain();
+      expect(report.ok).toBe(false);
+      expect(report.reason).toMatch(tamper.startsWith('UPDATE') ? /contract 00\w+ differs from what update \d+ created \(edited by hand\)/ : /accepted-command records do not match the updates/);
+      expect(() => new WalletService(new EmbeddedLedger(store)).transfer({ from: 'a', to: 'b', amount: '5', reason: '', reference: 'after' })).toThrow(/AUDIT_CHAIN_BROKEN/);
+    }
   });
 });
 

@@ -79,7 +79,7 @@ export interface OtherPayloads {
     criteria: { id: string; score: number | null; reason: string; weight?: number }[];
   };
   /** An escrow paying a delegate was settled by the judge's score of the delegate's work. */
-  'escrow.settled': { reference: string; payee: string; amount: string; outcome: 'release' | 'refund'; evaluator: string; value: number; threshold: number };
+  'escrow.settled': { reference: string; payee: string; amount: string; outcome: 'release' | 'refund' | 'error'; evaluator: string; value: number; threshold: number; error?: string };
   /** A tool marked a milestone of the work (ctx.milestone); `entry`: the key (entry id) of its tool call. */
   milestone: { name: string; detail: string | null; tool: string; entry: string };
   /** A score policy of the workspace acted on a score (a retry on a new branch), or wrote a note, or failed. */

@@ -1,4 +1,5 @@
 import type { StoredEvent } from '../bus/events.ts';
+import { messageOf } from '../core/errors.ts';
 import { walletsOf } from '../ledger/wallet.ts';
 import type { Store } from '../store/store.ts';
 import type { Workspace } from './workspace.ts';
@@ -23,8 +24,10 @@ export class EscrowArbiter {
     if (this.workspace.config.ledger.escrow === undefined || this.unsubscribe !== undefined) return;
     this.unsubscribe = this.store.onCommit((events) => {
       // After the commit that recorded the score (not inside it): settling writes to the ledger.
-      for (const e of events) if (e.type === 'score.recorded') this.pending = this.pending.then(() => new Promise<void>((resolve) => setImmediate(() => (this.settle(e), resolve()))));
+      for (const e of events) if (e.type === 'score.recorded' && e.payload.sample === 0) this.later(() => this.onScore(e));
     });
+    // Scores recorded while no process could settle (a crash, another process): settle what they decide now.
+    this.later(() => this.settleOpen());
   }
 
   /** Resolves when every score seen so far has been acted on. */
@@ -36,27 +39,66 @@ export class EscrowArbiter {
     this.unsubscribe?.();
   }
 
-  private settle(event: Extract<StoredEvent, { type: 'score.recorded' }>): void {
+  private later(fn: () => void): void {
+    this.pending = this.pending.then(() => new Promise<void>((resolve) => setImmediate(() => (fn(), resolve()))));
+  }
+
+  private onScore(event: Extract<StoredEvent, { type: 'score.recorded' }>): void {
     const rule = this.workspace.config.ledger.escrow;
     const p = event.payload;
-    if (rule === undefined || this.store.isClosed || p.evaluator !== rule.evaluator || p.value === null || p.target.kind !== 'conversation' || event.session === null) return;
+    if (rule === undefined || this.store.isClosed || p.evaluator !== rule.evaluator || p.target.kind !== 'conversation' || event.session === null || p.job === null) return;
     const payee = this.store.sessions.conversation(p.target.id)?.agent;
-    if (payee === undefined) return;
+    if (payee !== undefined) this.settleFor(event.session, payee, p.target.id, this.verdict(p.job));
+  }
+
+  /** The job's verdict: the mean of its samples that succeeded (null when the judge failed: the escrow stays). */
+  private verdict(job: string): number | null {
+    const values = this.store.scores.scores({ job }).flatMap((s) => (s.status === 'ok' && s.value !== null ? [s.value] : []));
+    return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
+  }
+
+  /** Every open escrow of a session's delegate whose work the evaluator has judged already. */
+  private settleOpen(): void {
+    const rule = this.workspace.config.ledger.escrow;
+    if (rule === undefined || this.store.isClosed) return;
+    for (const escrow of walletsOf(this.store).escrows()) {
+      const [session, payee] = escrow.reference.split(':');
+      if (session === undefined || payee === undefined || this.store.sessions.get(session) === undefined) continue;
+      const conversations = new Set(this.store.sessions.conversations(session).filter((c) => c.agent === payee).map((c) => c.id));
+      const scored = this.store.scores.scores({ session, evaluator: rule.evaluator }).filter((s) => s.targetKind === 'conversation' && conversations.has(s.targetId));
+      const last = scored.at(-1);
+      if (last?.job !== null && last !== undefined) this.settleFor(session, payee, last.targetId, this.verdict(last.job));
+    }
+  }
+
+  private settleFor(session: string, payee: string, conversation: string, value: number | null): void {
+    const rule = this.workspace.config.ledger.escrow!;
+    if (value === null) return;
     const wallets = walletsOf(this.store);
-    const prefix = `${event.session}:${payee}:`;
+    const prefix = `${session}:${payee}:`;
     for (const escrow of wallets.escrows().filter((e) => e.reference.startsWith(prefix) && e.payee === payee)) {
-      const outcome = p.value >= rule.threshold ? 'release' : 'refund';
+      const outcome = value >= rule.threshold ? 'release' : 'refund';
+      let error: string | undefined;
       try {
-        wallets.settleEscrow(escrow.reference, outcome);
-        this.store.write(() =>
-          this.store.append(
-            { type: 'escrow.settled', payload: { reference: escrow.reference, payee, amount: escrow.amount, outcome, evaluator: p.evaluator, value: p.value!, threshold: rule.threshold }, session: event.session, branch: event.branch, conversation: p.target.id },
-            Date.now(),
-          ),
-        );
-      } catch {
-        // Settled meanwhile by another process (the escrow is gone), or the ledger refused: it stays as the ledger says.
+        wallets.settleEscrow(escrow.reference, outcome, escrow.payer);
+      } catch (e) {
+        // Settled meanwhile by another process (the escrow is gone) is fine; anything else is said in the log.
+        if (!wallets.escrows().some((x) => x.contractId === escrow.contractId)) continue;
+        error = messageOf(e);
       }
+      const branch = this.store.sessions.get(session)?.headBranch ?? null;
+      this.store.write(() =>
+        this.store.append(
+          {
+            type: 'escrow.settled',
+            payload: { reference: escrow.reference, payee, amount: escrow.amount, outcome: error === undefined ? outcome : 'error', evaluator: rule.evaluator, value, threshold: rule.threshold, ...(error === undefined ? {} : { error }) },
+            session,
+            branch,
+            conversation,
+          },
+          Date.now(),
+        ),
+      );
     }
   }
 }

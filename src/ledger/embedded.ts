@@ -85,6 +85,10 @@ export class EmbeddedLedger implements LedgerApi {
     return (this.store.db.prepare('SELECT party FROM ledger_parties WHERE hint = ?').get(hint) as { party: string } | undefined)?.party;
   }
 
+  atomically<T>(fn: () => T): T {
+    return this.store.write(fn);
+  }
+
   parties(): { party: PartyId; hint: string }[] {
     return this.store.db.prepare('SELECT party, hint FROM ledger_parties ORDER BY created_at, rowid').all() as { party: PartyId; hint: string }[];
   }
@@ -191,7 +195,43 @@ export class EmbeddedLedger implements LedgerApi {
       prev = r.hash;
       head = { offset: r.offset, hash: r.hash };
     }
-    return { ok: true, entries, head };
+    return this.verifyState({ ok: true, entries, head });
+  }
+
+  /**
+   * Balances are read from the contracts table and duplicates refused from the completions table: both must be
+   * exactly what the verified updates say, or the chain does not vouch for them.
+   */
+  private verifyState(chain: AuditReport): AuditReport {
+    const expected = new Map<ContractId, { templateId: string; payload: string; archivedAt: Offset | null; createdAt: Offset }>();
+    const completions = new Set<string>();
+    for (const r of this.store.db.prepare('SELECT * FROM ledger_updates ORDER BY "offset"').iterate() as IterableIterator<UpdateRow>) {
+      const tx = toTransaction(r);
+      completions.add(`${sha256(`${this.userId}\n${(JSON.parse(r.act_as) as string[]).join(',')}\n${r.command_id}`)}\n${r.update_id}`);
+      for (const e of tx.events) {
+        if (e.kind === 'created') expected.set(e.contractId, { templateId: e.templateId, payload: canonicalJson(e.payload), archivedAt: null, createdAt: tx.offset });
+        else if (e.kind === 'exercised' && e.consuming) {
+          const c = expected.get(e.contractId);
+          if (c !== undefined) c.archivedAt = tx.offset;
+        }
+      }
+    }
+    const bad = (reason: string, offset?: Offset): AuditReport => ({ ...chain, ok: false, ...(offset === undefined ? {} : { firstBad: offset }), reason });
+    let rows = 0;
+    for (const c of this.store.db.prepare('SELECT * FROM ledger_contracts').iterate() as IterableIterator<ContractRow>) {
+      rows += 1;
+      const want = expected.get(c.contract_id);
+      if (want === undefined) return bad(`contract ${c.contract_id} is in the contracts table but no update created it (added by hand)`, c.created_offset);
+      if (want.payload !== c.payload || want.templateId !== c.template_id || want.archivedAt !== c.archived_offset) {
+        return bad(`contract ${c.contract_id} differs from what update ${want.createdAt} created${want.archivedAt !== c.archived_offset ? ' or archived' : ''} (edited by hand)`, want.createdAt);
+      }
+    }
+    if (rows !== expected.size) return bad(`${expected.size - rows} contracts the updates created are missing from the contracts table (deleted by hand)`);
+    const stored = this.store.db.prepare('SELECT change_id, update_id FROM ledger_completions').all() as { change_id: string; update_id: string }[];
+    if (stored.length !== completions.size || stored.some((c) => !completions.has(`${c.change_id}\n${c.update_id}`))) {
+      return bad('the accepted-command records do not match the updates (a record was removed or edited: a payment could be made twice)');
+    }
+    return chain;
   }
 
   /** Refuses writes on a broken chain: verified in full once per process, then the newest link each time. */
@@ -202,11 +242,12 @@ export class EmbeddedLedger implements LedgerApi {
       this.chainVerified = true;
       return;
     }
-    const last = this.store.db.prepare('SELECT * FROM ledger_updates ORDER BY "offset" DESC LIMIT 1').get() as UpdateRow | undefined;
+    const [last, before] = this.store.db.prepare('SELECT * FROM ledger_updates ORDER BY "offset" DESC LIMIT 2').all() as UpdateRow[];
     if (last === undefined) return;
     let ok: boolean;
     try {
-      ok = linkHash(last.prev_hash, toTransaction(last), JSON.parse(last.act_as) as string[]) === last.hash;
+      // The newest link: its own content, and that it follows the one before it.
+      ok = linkHash(last.prev_hash, toTransaction(last), JSON.parse(last.act_as) as string[]) === last.hash && last.prev_hash === (before?.hash ?? GENESIS);
     } catch {
       ok = false;
     }

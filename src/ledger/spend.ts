@@ -46,18 +46,20 @@ export function checkSpend(wallets: WalletService, agent: string, session: strin
 
 /** What an agent has paid out (transfers and escrows it opened), in this session and today. */
 function spentBy(wallets: WalletService, agent: string, scope: (tx: { workflowId: string | null; effectiveAt: string }) => { session: boolean; today: boolean }): { session: Decimal; today: Decimal } {
-  const party = wallets.partyOf(agent);
+  const party = wallets.walletOf(agent);
   let session = '0';
   let today = '0';
   for (const tx of wallets.ledger.updates(party, 0, 1_000_000)) {
     const s = scope(tx);
     if (!s.session && !s.today) continue;
+    // What the agent itself did: a Transfer it exercised (its record), or a Lock (the escrow). Escrow settlements
+    // are the operator's doing and were counted when the escrow was locked.
+    const root = tx.events[0];
+    if (root?.kind !== 'exercised' || root.templateId !== TEMPLATES.holding || !root.actingParties.includes(party)) continue;
     for (const e of tx.events) {
       if (e.kind !== 'created') continue;
       const paid =
-        (e.templateId === TEMPLATES.record && e.payload['sender'] === party && !String(e.payload['reason']).startsWith('escrow')) || (e.templateId === TEMPLATES.escrow && e.payload['payer'] === party)
-          ? String(e.templateId === TEMPLATES.record ? e.payload['value'] : e.payload['amount'])
-          : undefined;
+        root.choice === 'Transfer' && e.templateId === TEMPLATES.record ? String(e.payload['value']) : root.choice === 'Lock' && e.templateId === TEMPLATES.escrow ? String(e.payload['amount']) : undefined;
       if (paid === undefined) continue;
       if (s.session) session = decimal.add(session, paid);
       if (s.today) today = decimal.add(today, paid);

@@ -93,6 +93,8 @@ const holding: TemplateDef = {
         const value = parseDecimal(arg['value'] as string);
         const total = gather(ctx, h, arg['extraInputs'] as string[]);
         ctx.assert(value > 0n && value <= total, `insufficient funds: ${h.owner} holds ${formatDecimal(total)} in these inputs, cannot lock ${formatDecimal(value)}`);
+        // The operator arbitrates: a payer naming itself could refund after the work was delivered.
+        ctx.assert(arg['arbiter'] === h.operator, 'the arbiter of an escrow is the operator');
         const escrow = ctx.create(TEMPLATES.escrow, { operator: h.operator, payer: h.owner, payee: arg['payee'], arbiter: arg['arbiter'], amount: formatDecimal(value), reference: arg['reference'] });
         const senderChange = value < total ? ctx.create(TEMPLATES.holding, { operator: h.operator, owner: h.owner, amount: formatDecimal(total - value), meta: h.meta }) : null;
         return { escrow, senderChange };

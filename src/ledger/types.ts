@@ -91,6 +91,9 @@ export interface LedgerApi {
   ledgerEnd(): Offset;
   allocateParty(hint: string): PartyId;
   findParty(hint: string): PartyId | undefined;
+  parties(): { party: PartyId; hint: string }[];
+  /** Runs `fn` as one atomic unit with the ledger's writes in it (a check and the payment it allows, say). */
+  atomically<T>(fn: () => T): T;
   submit(commands: readonly Command[], meta: CommandMeta): LedgerTransaction;
   activeContracts<T = Record<string, unknown>>(party: PartyId | '*', templateIds: readonly TemplateId[]): ActiveContract<T>[];
   updates(party: PartyId | '*', afterOffset: Offset, limit?: number): LedgerTransaction[];

@@ -65,10 +65,20 @@ export class WalletService {
     return this.ledger.findParty(OPERATOR_HINT) ?? this.ledger.allocateParty(OPERATOR_HINT);
   }
 
-  /** The agent's party (allocated on first use). */
+  /** The agent's party (allocated on first use: for creating a wallet). */
   partyOf(agent: string): PartyId {
     const hint = `${AGENT_PREFIX}${agent}`;
     return this.ledger.findParty(hint) ?? this.ledger.allocateParty(hint);
+  }
+
+  /** The party of an agent that has a wallet; a name without one (a typo, an invented agent) is refused. */
+  walletOf(agent: string): PartyId {
+    const party = this.ledger.findParty(`${AGENT_PREFIX}${agent}`);
+    if (party === undefined) {
+      const known = this.ledger.parties().flatMap((p) => (p.hint.startsWith(AGENT_PREFIX) ? [p.hint.slice(AGENT_PREFIX.length)] : []));
+      throw new UserError('E_USAGE', `${agent} has no wallet`, { hint: known.length === 0 ? 'Create the wallets with: p2tui ledger init' : `Wallets: ${known.join(', ')}. Create more with: p2tui ledger init` });
+    }
+    return party;
   }
 
   /** The agent id of a party (the operator is `operator`). */
@@ -80,6 +90,7 @@ export class WalletService {
   /** An agent's wallet, funded once with `initial` (a second call with the same agent adds nothing). */
   createWallet(agent: string, initial?: Decimal): WalletView {
     this.partyOf(agent);
+
     if (initial !== undefined && decimal.isPositive(decimal.canonical(initial))) this.mint(agent, initial, 'initial balance', `init:${agent}`);
     return this.balance(agent);
   }
@@ -88,7 +99,7 @@ export class WalletService {
   mint(agent: string, amount: Decimal, reason: string, reference: string): TransferReceipt {
     const value = positive(amount);
     const operator = this.operator;
-    const to = this.partyOf(agent);
+    const to = this.walletOf(agent);
     const commandId = `mint:${reference}:${to}`;
     const submit = (): LedgerTransaction =>
       this.ledger.submit(
@@ -102,7 +113,7 @@ export class WalletService {
   }
 
   balance(agent: string): WalletView {
-    const party = this.partyOf(agent);
+    const party = this.walletOf(agent);
     const holdings = this.holdings(party);
     const escrows = this.ledger.activeContracts<{ payer: string; amount: string }>(party, [TEMPLATES.escrow]).filter((e) => e.payload.payer === party);
     return {
@@ -123,9 +134,19 @@ export class WalletService {
     const value = positive(req.amount);
     if (req.from === req.to) throw new UserError('E_USAGE', `${req.from} cannot pay itself`, { hint: 'Name two different agents.' });
     if (req.reference.trim() === '') throw new UserError('E_USAGE', 'a transfer needs a reference (the task, step or reward it pays for)', { hint: 'It makes a retry return the first receipt instead of paying twice.' });
-    const from = this.partyOf(req.from);
-    const to = this.partyOf(req.to);
+    const from = this.walletOf(req.from);
+    const to = this.walletOf(req.to);
     const commandId = `xfer:${req.reference}:${from}`;
+    const earlier = this.ledger.completion(commandId, [from]);
+    if (earlier !== undefined) {
+      const paid = this.describe(earlier);
+      // The same reference is the same payment: different terms are a mistake, not a retry.
+      if (paid.to !== req.to || decimal.cmp(paid.amount, value) !== 0) {
+        throw new UserError('E_USAGE', `reference ${req.reference} already paid ${paid.amount} from ${req.from} to ${paid.to} (offset ${paid.offset}); it cannot also pay ${value} to ${req.to}`, {
+          hint: 'Use a new reference for a new payment.',
+        });
+      }
+    }
     return this.receipt(commandId, [from], () => {
       for (let attempt = 0; ; attempt++) {
         const inputs = this.pick(from, value, req.from);
@@ -146,8 +167,8 @@ export class WalletService {
   /** Locks `amount` of the payer's money in an escrow the operator releases to the payee or refunds. */
   openEscrow(req: { payer: string; payee: string; amount: Decimal; reference: string; workflowId?: string }): EscrowView {
     const value = positive(req.amount);
-    const payer = this.partyOf(req.payer);
-    const payee = this.partyOf(req.payee);
+    const payer = this.walletOf(req.payer);
+    const payee = this.walletOf(req.payee);
     const operator = this.operator;
     const commandId = `escrow-open:${req.reference}:${payer}`;
     const done = this.ledger.completion(commandId, [payer]);
@@ -167,18 +188,27 @@ export class WalletService {
         }
       }
     }
-    const escrow = this.escrows().find((e) => e.reference === req.reference);
+    const escrow = this.escrows().find((e) => e.reference === req.reference && e.payer === req.payer);
     if (escrow === undefined) throw new UserError('E_SESSION_STATE', `the escrow for ${req.reference} was opened and has already been settled`);
     return escrow;
   }
 
-  /** Settles an escrow by its reference: `release` pays the payee, `refund` gives it back. Idempotent. */
-  settleEscrow(reference: string, outcome: 'release' | 'refund'): TransferReceipt {
+  /**
+   * Settles a payer's escrow by its reference: `release` pays the payee, `refund` gives it back. Idempotent for a
+   * given payer and reference. Without `payer`, the reference must name one open escrow.
+   */
+  settleEscrow(reference: string, outcome: 'release' | 'refund', payer?: string): TransferReceipt {
     const operator = this.operator;
-    const commandId = `escrow-${outcome}:${reference}`;
+    const open = this.escrows().filter((e) => e.reference === reference && (payer === undefined || e.payer === payer));
+    if (payer === undefined && open.length > 1) {
+      throw new UserError('E_USAGE', `several open escrows have reference '${reference}' (payers ${open.map((e) => e.payer).join(', ')})`, { hint: 'Name the payer (--payer).' });
+    }
+    const payerName = payer ?? open[0]?.payer;
+    if (payerName === undefined) throw new UserError('E_USAGE', `no open escrow with reference '${reference}'`, { hint: 'See the open ones with: p2tui ledger overview' });
+    const commandId = `escrow-settle:${this.walletOf(payerName)}:${reference}`;
     return this.receipt(commandId, [operator], () => {
-      const escrow = this.escrows().find((e) => e.reference === reference);
-      if (escrow === undefined) throw new UserError('E_USAGE', `no open escrow with reference '${reference}'`, { hint: 'See the open ones with: p2tui ledger overview' });
+      const escrow = open[0];
+      if (escrow === undefined) throw new UserError('E_USAGE', `no open escrow of ${payerName} with reference '${reference}'`, { hint: 'See the open ones with: p2tui ledger overview' });
       return this.ledger.submit([{ kind: 'exercise', templateId: TEMPLATES.escrow, contractId: escrow.contractId, choice: outcome === 'release' ? 'Release' : 'Refund', arg: {} }], { commandId, actAs: [operator], workflowId: reference });
     });
   }
@@ -195,13 +225,21 @@ export class WalletService {
 
   /** An agent's payments in and out, newest first (from the transfer records it is a party to). */
   history(agent: string, limit = 20): HistoryLine[] {
-    const party = this.partyOf(agent);
+    const party = this.walletOf(agent);
     const lines: HistoryLine[] = [];
-    for (const tx of this.ledger.updates(party, 0, 100_000)) {
+    for (const tx of this.ledger.updates(party, 0, 1_000_000)) {
       for (const e of tx.events) {
-        if (e.kind !== 'created' || e.templateId !== TEMPLATES.record) continue;
+        if (e.kind !== 'created') continue;
+        if (e.templateId === TEMPLATES.escrow && e.payload['payer'] === party) {
+          // Locking is when the money leaves the payer; a release or a refund then comes from the escrow.
+          lines.push({ offset: tx.offset, at: tx.effectiveAt, from: agent, to: `escrow for ${this.nameOf(e.payload['payee'] as string)}`, amount: e.payload['amount'] as string, reason: 'escrow locked', transferId: e.payload['reference'] as string });
+          continue;
+        }
+        if (e.templateId !== TEMPLATES.record) continue;
         const p = e.payload as { sender: string; receiver: string; value: string; reason: string; transferId: string };
-        lines.push({ offset: tx.offset, at: tx.effectiveAt, from: this.nameOf(p.sender), to: this.nameOf(p.receiver), amount: p.value, reason: p.reason, transferId: p.transferId });
+        const fromEscrow = p.reason === 'escrow release' || p.reason === 'escrow refund';
+        if (fromEscrow && p.receiver !== party) continue;
+        lines.push({ offset: tx.offset, at: tx.effectiveAt, from: fromEscrow ? 'escrow' : this.nameOf(p.sender), to: this.nameOf(p.receiver), amount: p.value, reason: p.reason, transferId: p.transferId });
       }
     }
     return lines.reverse().slice(0, limit);

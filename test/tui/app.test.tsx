@@ -134,6 +134,7 @@ describe('the TUI', () => {
     const h = await open({ columns: 120, rows: 40 });
     const wallets = walletsOf(h.engine.store);
     wallets.createWallet('treasurer', '1000');
+    wallets.createWallet('agent_beta');
     await startSession(h, 3, 'transfer 12.5 to agent_beta');
     await h.screen.waitFor('Paid: paid 12.5');
     await h.screen.waitFor((f) => /Wallets[\s\S]*treasurer\s+987\.5/.test(f));
@@ -238,7 +239,8 @@ describe('the TUI', () => {
     h.app.bridge.open(runtime.id);
     const partial = await h.screen.waitFor(/agent_beta the reply arrives .*▍/);
     expect(partial).not.toContain('while you watch');
-    const done = await h.screen.waitFor('session finished');
+    // The header says finished; the committed text has replaced the streaming one.
+    const done = await h.screen.waitFor((f) => f.split('\n')[0]!.includes('finished') && f.includes('while you watch'));
     expect(done).toContain('agent_beta the reply arrives one word at a time while you watch');
     expect(done).not.toContain('▍');
   });
