@@ -3,6 +3,7 @@ import type { JsonValue } from '../core/json.ts';
 import { decimal } from '../ledger/decimal.ts';
 import { EmbeddedLedger } from '../ledger/embedded.ts';
 import { WalletService } from '../ledger/wallet.ts';
+import { serveLedger } from '../ledger/json-api/facade.ts';
 import { paint, table } from './text.ts';
 import { EXIT, type Command, type CommandContext } from './types.ts';
 
@@ -148,4 +149,34 @@ const escrow: Command = {
   },
 };
 
-export const ledgerCommands: readonly Command[] = [init, balance, transfer, history, audit, overview, escrow];
+const serve: Command = {
+  path: ['ledger', 'serve'],
+  summary: "Serve the embedded ledger over HTTP as a subset of Canton's JSON Ledger API v2 (until Ctrl-C)",
+  details:
+    'Parties, ledger end, submit-and-wait-for-transaction (create and exercise), active contracts and updates, with JsCantonError refusals: ' +
+    'what p2tui\'s Canton adapter uses, so a client written for a participant can be pointed here. No authentication: it binds to 127.0.0.1 unless --host says otherwise.',
+  args: [],
+  options: [
+    { name: 'port', type: 'number', value: '<port>', description: 'Port (default 7575, as a sandbox’s JSON API)' },
+    { name: 'host', type: 'string', value: '<host>', description: 'Address to bind (default 127.0.0.1)' },
+  ],
+  examples: ['p2tui ledger serve --port 7575', 'curl localhost:7575/v2/state/ledger-end'],
+  async run(ctx, input) {
+    const store = await ctx.store({ existing: false });
+    const server = serveLedger(new EmbeddedLedger(store));
+    const port = input.options['port'] === undefined ? 7575 : Number(input.options['port']);
+    const host = typeof input.options['host'] === 'string' ? input.options['host'] : '127.0.0.1';
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        reject(new UserError('E_USAGE', `cannot listen on ${host}:${port}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.message}`, { hint: 'Pick another with --port.' })),
+      );
+      server.listen(port, host, resolve);
+    });
+    ctx.output.line(`serving the embedded ledger (${store.path}) as JSON Ledger API v2 at http://${host}:${port} — Ctrl-C stops`);
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return { exitCode: EXIT.ok };
+  },
+};
+
+export const ledgerCommands: readonly Command[] = [init, balance, transfer, history, audit, overview, escrow, serve];

@@ -1,0 +1,137 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { messageOf } from '../../core/errors.ts';
+import type { EmbeddedLedger } from '../embedded.ts';
+import { LedgerError, type Command } from '../types.ts';
+import { ERROR_STATUS, toJsTransaction, type JsCantonError, type JsCommand } from './wire.ts';
+
+/**
+ * `p2tui ledger serve`: the embedded ledger over HTTP, speaking the subset of the JSON Ledger API v2 that the
+ * Canton adapter uses, so the adapter's contract tests run over real HTTP here, and a client written for a Canton
+ * participant can be pointed at p2tui. No auth (like a sandbox without an auth service); bind it to localhost.
+ */
+export function serveLedger(ledger: EmbeddedLedger): Server {
+  return createServer((req, res) => {
+    void handle(ledger, req, res).catch((error: unknown) => send(res, 500, cantonError('INTERNAL', messageOf(error), 1)));
+  });
+}
+
+async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const route = `${req.method ?? 'GET'} ${url.pathname}`;
+  const body = req.method === 'POST' ? await readJson(req) : undefined;
+  try {
+    switch (route) {
+      case 'GET /livez':
+      case 'GET /readyz':
+        return send(res, 200, {});
+      case 'GET /v2/version':
+        return send(res, 200, { version: '3.4-p2tui-embedded', features: { userManagement: { supported: false } } });
+      case 'GET /v2/state/ledger-end':
+        return send(res, 200, { offset: ledger.ledgerEnd() });
+      case 'GET /v2/parties': {
+        const filter = url.searchParams.get('filter-party');
+        const parties = ledger.parties().filter((p) => filter === null || p.party === filter || p.party.startsWith(`${filter}::`));
+        return send(res, 200, { partyDetails: parties.map((p) => ({ party: p.party, isLocal: true, localMetadata: { annotations: {} }, identityProviderId: '' })) });
+      }
+      case 'POST /v2/parties': {
+        const hint = field(body, 'partyIdHint');
+        return send(res, 200, { partyDetails: { party: ledger.allocateParty(hint), isLocal: true, localMetadata: { annotations: {} }, identityProviderId: '' } });
+      }
+      case 'POST /v2/commands/submit-and-wait-for-transaction': {
+        const commands = (body as { commands?: { commands?: JsCommand[]; commandId?: string; actAs?: string[]; userId?: string; workflowId?: string } }).commands;
+        if (commands?.commands === undefined || typeof commands.commandId !== 'string' || !Array.isArray(commands.actAs)) {
+          return send(res, 400, cantonError('INVALID_ARGUMENT', 'commands.commands, commands.commandId and commands.actAs are required', 8));
+        }
+        // One user on the embedded ledger: a client's userId does not change how commands deduplicate here.
+        const tx = ledger.submit(commands.commands.map(toCommand), {
+          commandId: commands.commandId,
+          actAs: commands.actAs,
+          ...(commands.workflowId === undefined || commands.workflowId === '' ? {} : { workflowId: commands.workflowId }),
+        });
+        return send(res, 200, { transaction: toJsTransaction(tx) });
+      }
+      case 'POST /v2/state/active-contracts': {
+        const filters = filtersOf(body);
+        const contracts = filters.flatMap(({ party, templates }) => ledger.activeContracts(party, templates));
+        const seen = new Set<string>();
+        return send(
+          res,
+          200,
+          contracts
+            .filter((c) => !seen.has(c.contractId) && seen.add(c.contractId))
+            .map((c) => ({
+              workflowId: '',
+              contractEntry: { JsActiveContract: { createdEvent: { offset: c.createdOffset, nodeId: 0, contractId: c.contractId, templateId: c.templateId, createArgument: c.payload, signatories: c.signatories, observers: c.observers, witnessParties: [...c.signatories, ...c.observers], packageName: c.templateId.replace(/^#/, '').split(':')[0] }, synchronizerId: 'p2tui-embedded::1220', reassignmentCounter: 0 } },
+            })),
+        );
+      }
+      case 'POST /v2/updates': {
+        const begin = Number((body as { beginExclusive?: number }).beginExclusive ?? 0);
+        const end = (body as { endInclusive?: number }).endInclusive;
+        const parties = filtersOf((body as { updateFormat?: { includeTransactions?: unknown } }).updateFormat?.includeTransactions).map((f) => f.party);
+        const party = parties.length === 1 ? parties[0]! : '*';
+        const limit = Number(url.searchParams.get('limit') ?? '1000');
+        const txs = ledger.updates(party, begin, limit).filter((tx) => end === undefined || tx.offset <= end);
+        return send(res, 200, txs.map((tx) => ({ update: { Transaction: { value: toJsTransaction(tx) } } })));
+      }
+      default:
+        return send(res, 404, cantonError('NOT_FOUND', `${route} is not served by p2tui's ledger facade`, 11));
+    }
+  } catch (error) {
+    if (error instanceof LedgerError) {
+      const { status, category } = ERROR_STATUS[error.ledgerCode];
+      return send(res, status, { ...cantonError(error.ledgerCode, error.message.replace(`${error.ledgerCode}: `, ''), category), context: Object.fromEntries(Object.entries(error.details).map(([k, v]) => [k, String(v)])) });
+    }
+    return send(res, 400, cantonError('INVALID_ARGUMENT', messageOf(error), 8));
+  }
+}
+
+function toCommand(c: JsCommand): Command {
+  if ('CreateCommand' in c) return { kind: 'create', templateId: c.CreateCommand.templateId, args: c.CreateCommand.createArguments };
+  if ('ExerciseCommand' in c) return { kind: 'exercise', templateId: c.ExerciseCommand.templateId, contractId: c.ExerciseCommand.contractId, choice: c.ExerciseCommand.choice, arg: c.ExerciseCommand.choiceArgument };
+  throw new Error(`unsupported command ${Object.keys(c as object).join(', ')} (the facade serves CreateCommand and ExerciseCommand)`);
+}
+
+/** The parties and template ids of an `eventFormat` (`filtersByParty` with TemplateFilter or WildcardFilter). */
+function filtersOf(body: unknown): { party: string; templates: string[] }[] {
+  const format = (body as { eventFormat?: { filtersByParty?: Record<string, { cumulative?: unknown[] }> } } | undefined)?.eventFormat;
+  return Object.entries(format?.filtersByParty ?? {}).map(([party, filter]) => ({
+    party,
+    templates: (filter.cumulative ?? []).flatMap((f) => {
+      const id = (f as { identifierFilter?: { TemplateFilter?: { value?: { templateId?: string } }; WildcardFilter?: unknown } }).identifierFilter;
+      if (id?.TemplateFilter?.value?.templateId !== undefined) return [id.TemplateFilter.value.templateId];
+      return id?.WildcardFilter !== undefined ? ['#p2tui-ledger:AgentLedger:AgentHolding', '#p2tui-ledger:AgentLedger:TransferRecord', '#p2tui-ledger:AgentLedger:Escrow'] : [];
+    }),
+  }));
+}
+
+function field(body: unknown, name: string): string {
+  const value = (body as Record<string, unknown> | undefined)?.[name];
+  if (typeof value !== 'string' || value === '') throw new Error(`${name} is required`);
+  return value;
+}
+
+function cantonError(code: string, cause: string, category: number): JsCantonError {
+  return { code, cause, errorCategory: category, context: {}, definiteAnswer: true };
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function readJson(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let raw = '';
+    req.on('data', (chunk: Buffer) => (raw += chunk.toString('utf8')));
+    req.on('end', () => {
+      try {
+        resolve(raw === '' ? {} : JSON.parse(raw));
+      } catch (error) {
+        reject(error);
+      }
+    });
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { EmbeddedLedger } from '../src/ledger/embedded.ts';
+import { CantonJsonLedger, type RemoteLedger } from '../src/ledger/json-api/client.ts';
+import { serveLedger } from '../src/ledger/json-api/facade.ts';
+import { TEMPLATES } from '../src/ledger/templates.ts';
+import { LedgerError } from '../src/ledger/types.ts';
+import { tempStore } from './helpers/workspace.ts';
+
+/**
+ * The ledger adapter's contract: what the wallet service relies on, run against every backend that speaks it.
+ * Here: the embedded ledger in process, and the JSON Ledger API v2 adapter over HTTP against `p2tui ledger serve`'s
+ * facade. Against a real Canton participant when CANTON_JSON_API_URL is set (with the p2tui-ledger DAR uploaded).
+ */
+function contract(name: string, make: () => RemoteLedger) {
+  describe(name, () => {
+    const run = Date.now().toString(36);
+    const refused = async (promise: Promise<unknown>): Promise<LedgerError> => {
+      try {
+        await promise;
+      } catch (error) {
+        if (error instanceof LedgerError) return error;
+        throw error;
+      }
+      throw new Error('expected the ledger to refuse');
+    };
+
+    it('allocates parties, creates and exercises, deduplicates, refuses double spends, ensure and missing authority', async () => {
+      const l = make();
+      const operator = await l.allocateParty(`op-${run}`);
+      const alice = await l.allocateParty(`alice-${run}`);
+      const bob = await l.allocateParty(`bob-${run}`);
+      expect(await l.allocateParty(`alice-${run}`)).toBe(alice);
+      expect(await l.findParty(`alice-${run}`)).toBe(alice);
+      const start = await l.ledgerEnd();
+      const minted = await l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '10', meta: {} } }], { commandId: `mint-${run}`, actAs: [operator] });
+      expect(minted.offset).toBeGreaterThan(start);
+      const created = minted.events.find((e) => e.kind === 'created')!;
+      expect(created).toMatchObject({ kind: 'created', templateId: TEMPLATES.holding, signatories: [operator], observers: [alice] });
+      const holdings = await l.activeContracts<{ amount: string }>(alice, [TEMPLATES.holding]);
+      expect(holdings.map((h) => [h.contractId, h.payload.amount])).toEqual([[created.contractId, '10']]);
+      const paid = await l.submit(
+        [{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: created.contractId, choice: 'Transfer', arg: { receiver: bob, value: '2.5', reason: 'work', transferId: `t-${run}`, extraInputs: [] } }],
+        { commandId: `xfer-${run}`, actAs: [alice] },
+      );
+      expect(paid.events[0]).toMatchObject({ kind: 'exercised', choice: 'Transfer', consuming: true, actingParties: [alice] });
+      expect((await l.activeContracts<{ amount: string }>(bob, [TEMPLATES.holding])).map((h) => h.payload.amount)).toEqual(['2.5']);
+      expect((await refused(l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '10', meta: {} } }], { commandId: `mint-${run}`, actAs: [operator] }))).ledgerCode).toBe('DUPLICATE_COMMAND');
+      const again = [{ kind: 'exercise' as const, templateId: TEMPLATES.holding, contractId: created.contractId, choice: 'Transfer', arg: { receiver: bob, value: '1', reason: '', transferId: `t2-${run}`, extraInputs: [] } }];
+      expect((await refused(l.submit(again, { commandId: `xfer2-${run}`, actAs: [alice] }))).ledgerCode).toBe('CONTRACT_NOT_FOUND');
+      expect((await refused(l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: bob, amount: '0', meta: {} } }], { commandId: `zero-${run}`, actAs: [operator] }))).ledgerCode).toBe('TEMPLATE_PRECONDITION_VIOLATED');
+      expect((await refused(l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: bob, amount: '5', meta: {} } }], { commandId: `self-${run}`, actAs: [bob] }))).ledgerCode).toBe('DAML_AUTHORIZATION_ERROR');
+      // Alice sees her transfer; the updates after the mint are what she is a stakeholder of.
+      const seen = await l.updates(alice, minted.offset);
+      expect(seen.map((tx) => tx.updateId)).toContain(paid.updateId);
+      expect(seen.every((tx) => tx.offset > minted.offset)).toBe(true);
+    });
+  });
+}
+
+function inProcess(l: EmbeddedLedger): RemoteLedger {
+  return {
+    ledgerEnd: async () => l.ledgerEnd(),
+    allocateParty: async (hint) => l.allocateParty(hint),
+    findParty: async (hint) => l.findParty(hint),
+    submit: async (commands, meta) => l.submit(commands, meta),
+    activeContracts: async (party, templates) => l.activeContracts(party, templates),
+    updates: async (party, after, limit) => l.updates(party, after, limit),
+  };
+}
+
+const embedded = tempStore();
+afterAll(() => embedded.cleanup());
+contract('the embedded ledger, in process', () => inProcess(new EmbeddedLedger(embedded.store)));
+
+let server: Server;
+let url = '';
+const served = tempStore();
+beforeAll(async () => {
+  server = serveLedger(new EmbeddedLedger(served.store));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  served.cleanup();
+});
+contract('the JSON Ledger API v2 adapter, over HTTP, against p2tui ledger serve', () => new CantonJsonLedger({ url }));
+
+const canton = process.env['CANTON_JSON_API_URL'];
+if (canton === undefined) {
+  describe('a real Canton participant', () => {
+    it.skip('runs when CANTON_JSON_API_URL points at a participant\'s JSON Ledger API v2 with the p2tui-ledger DAR uploaded (no Canton can be installed on this machine)', () => undefined);
+  });
+} else {
+  contract(`a real Canton participant at ${canton}`, () => new CantonJsonLedger({ url: canton, ...(process.env['CANTON_TOKEN'] === undefined ? {} : { token: process.env['CANTON_TOKEN'] }) }));
+}
+
+describe('the facade', () => {
+  it('answers routes it does not serve with a Canton-shaped error, and malformed commands with INVALID_ARGUMENT', async () => {
+    const missing = await fetch(`${url}/v2/users`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ code: 'NOT_FOUND', cause: 'GET /v2/users is not served by p2tui\'s ledger facade' });
+    const bad = await fetch(`${url}/v2/commands/submit-and-wait-for-transaction`, { method: 'POST', body: JSON.stringify({ commands: {} }) });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+  });
+});
