@@ -123,6 +123,7 @@ describe('wallets', () => {
     expect((broke as P2Error).code).toBe('E_LEDGER_FUNDS');
     expect((broke as P2Error).message).toBe('alpha has 0.1, cannot pay 0.2');
     expect(wallets.history('beta').map((l) => [l.from, l.to, l.amount, l.transferId])).toEqual([['alpha', 'beta', '10.2', 'task-1']]);
+    expect(wallets.metrics()).toMatchObject({ payments: 1, volume: '10.2', issued: '10.3', escrowsOpen: 0, agents: [{ agent: 'alpha', sent: '10.2', received: '0', payments: 1 }, { agent: 'beta', sent: '0', received: '10.2', payments: 0 }] });
   });
 
   it('escrow: locks the payer’s money, then the operator releases it to the payee or refunds it', () => {

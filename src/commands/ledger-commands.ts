@@ -150,6 +150,20 @@ const escrow: Command = {
   },
 };
 
+const metrics: Command = {
+  path: ['ledger', 'metrics'],
+  summary: 'Payments, volume, money issued and escrows, overall and per agent',
+  args: [],
+  options: [],
+  async run(ctx) {
+    const m = (await wallets(ctx)).metrics();
+    if (ctx.output.json) return { exitCode: EXIT.ok, json: { ...m, agents: m.agents.map((a) => ({ ...a })) } as JsonValue };
+    ctx.output.line(`${m.updates} updates · ${m.payments} payments moving ${m.volume} · issued ${m.issued} · escrows: ${m.escrowsOpen} open, ${m.escrowsReleased} released, ${m.escrowsRefunded} refunded`);
+    for (const line of table(m.agents.map((a) => [a.agent, a.sent, a.received, String(a.payments)]), ['agent', 'sent', 'received', 'payments made'], ctx.output.color)) ctx.output.line(line);
+    return { exitCode: EXIT.ok };
+  },
+};
+
 const serve: Command = {
   path: ['ledger', 'serve'],
   summary: "Serve the embedded ledger over HTTP as a subset of Canton's JSON Ledger API v2 (until Ctrl-C)",
@@ -231,4 +245,4 @@ const sandbox: Command = {
   },
 };
 
-export const ledgerCommands: readonly Command[] = [init, balance, transfer, history, audit, overview, escrow, serve, sandbox];
+export const ledgerCommands: readonly Command[] = [init, balance, transfer, history, audit, overview, metrics, escrow, serve, sandbox];

@@ -255,6 +255,48 @@ export class WalletService {
     return { wallets, issued, escrowed: decimal.sum(this.escrows().map((e) => e.amount)), ledgerEnd: this.ledger.ledgerEnd(), audit: this.ledger.verifyChain() };
   }
 
+  /** Payments, volume and escrows, overall and per agent (sent and received). */
+  metrics(): { updates: number; payments: number; volume: Decimal; issued: Decimal; escrowsOpen: number; escrowsReleased: number; escrowsRefunded: number; agents: { agent: string; sent: Decimal; received: Decimal; payments: number }[] } {
+    const operator = this.operator;
+    const perAgent = new Map<string, { sent: Decimal; received: Decimal; payments: number }>();
+    const of = (name: string): { sent: Decimal; received: Decimal; payments: number } => {
+      let m = perAgent.get(name);
+      if (m === undefined) perAgent.set(name, (m = { sent: '0', received: '0', payments: 0 }));
+      return m;
+    };
+    let updates = 0;
+    let payments = 0;
+    let volume = '0';
+    let issued = '0';
+    let released = 0;
+    let refunded = 0;
+    for (const tx of this.ledger.updates('*', 0, 10_000_000)) {
+      updates += 1;
+      for (const e of tx.events) {
+        if (e.kind === 'exercised' && e.templateId === TEMPLATES.escrow && e.choice === 'Release') released += 1;
+        if (e.kind === 'exercised' && e.templateId === TEMPLATES.escrow && e.choice === 'Refund') refunded += 1;
+        if (e.kind !== 'created' || e.templateId !== TEMPLATES.record) continue;
+        const p = e.payload as { sender: string; receiver: string; value: string; reason: string };
+        if (p.sender === operator) {
+          issued = decimal.add(issued, p.value);
+          continue;
+        }
+        if (p.reason === 'escrow release' || p.reason === 'escrow refund') continue;
+        payments += 1;
+        volume = decimal.add(volume, p.value);
+        const from = of(this.nameOf(p.sender));
+        from.sent = decimal.add(from.sent, p.value);
+        from.payments += 1;
+        const to = of(this.nameOf(p.receiver));
+        to.received = decimal.add(to.received, p.value);
+      }
+    }
+    return {
+      updates, payments, volume, issued, escrowsOpen: this.escrows().length, escrowsReleased: released, escrowsRefunded: refunded,
+      agents: [...perAgent].map(([agent, m]) => ({ agent, ...m })).sort((a, b) => a.agent.localeCompare(b.agent)),
+    };
+  }
+
   /** Agents with a wallet on this ledger. */
   agents(): string[] {
     const found = new Set<string>();
