@@ -299,11 +299,11 @@ export class WalletService {
 
   /** Agents with a wallet on this ledger. */
   agents(): string[] {
-    const found = new Set<string>();
-    for (const c of this.ledger.activeContracts<{ owner: string }>('*', [TEMPLATES.holding])) found.add(this.nameOf(c.payload.owner));
-    for (const tx of this.ledger.updates('*', 0, 1_000_000)) for (const e of tx.events) if (e.kind === 'created' && e.templateId === TEMPLATES.record) found.add(this.nameOf(e.payload['receiver'] as string));
-    found.delete('operator');
-    return [...found].sort();
+    // Every agent party is a wallet (allocated by createWallet): the parties say it without reading the updates.
+    return this.ledger
+      .parties()
+      .flatMap((p) => (p.hint.startsWith(AGENT_PREFIX) ? [p.hint.slice(AGENT_PREFIX.length)] : []))
+      .sort();
   }
 
   private holdings(party: PartyId): { contractId: ContractId; amount: Decimal }[] {
