@@ -2,7 +2,7 @@ import { UserError } from '../core/errors.ts';
 import type { JsonValue } from '../core/json.ts';
 import { decimal } from '../ledger/decimal.ts';
 import { EmbeddedLedger } from '../ledger/embedded.ts';
-import { WalletService } from '../ledger/wallet.ts';
+import { walletsOf, type WalletService } from '../ledger/wallet.ts';
 import { serveLedger } from '../ledger/json-api/facade.ts';
 import { INSTALL_HINT, findLauncher, isReady, isRunning, readSandbox, sandboxDir, startSandbox, stopSandbox } from '../ledger/sandbox.ts';
 import { paint, table } from './text.ts';
@@ -10,7 +10,7 @@ import { EXIT, type Command, type CommandContext } from './types.ts';
 
 /** The wallet service over the workspace database's embedded ledger. */
 async function wallets(ctx: CommandContext, existing = true): Promise<WalletService> {
-  return new WalletService(new EmbeddedLedger(await ctx.store({ existing })));
+  return walletsOf(await ctx.store({ existing }));
 }
 
 const init: Command = {

@@ -97,7 +97,7 @@ export class EmbeddedLedger implements LedgerApi {
     return this.store.write(() => {
       this.checkChain();
       const actAs = [...new Set(meta.actAs)].sort();
-      const changeId = sha256(`${meta.userId ?? this.userId}\n${actAs.join(',')}\n${meta.commandId}`);
+      const changeId = changeIdOf(meta.userId ?? this.userId, actAs, meta.commandId);
       const done = this.store.db.prepare('SELECT update_id, "offset" FROM ledger_completions WHERE change_id = ?').get(changeId) as { update_id: string; offset: number } | undefined;
       if (done !== undefined) {
         throw new LedgerError('DUPLICATE_COMMAND', `command ${meta.commandId} was accepted already (update ${done.update_id} at offset ${done.offset})`, { updateId: done.update_id, offset: done.offset });
@@ -172,42 +172,37 @@ export class EmbeddedLedger implements LedgerApi {
   }
 
   completion(commandId: string, actAs: readonly PartyId[]): LedgerTransaction | undefined {
-    const changeId = sha256(`${this.userId}\n${[...new Set(actAs)].sort().join(',')}\n${commandId}`);
+    const changeId = changeIdOf(this.userId, actAs, commandId);
     const done = this.store.db.prepare('SELECT update_id FROM ledger_completions WHERE change_id = ?').get(changeId) as { update_id: string } | undefined;
     return done === undefined ? undefined : this.updateById(done.update_id);
   }
 
-  /** Recomputes every link: the first update whose content or link no longer matches is named. */
+  /**
+   * Recomputes every link (the first update whose content or link no longer matches is named), then checks that the
+   * contracts (where balances are read) and the accepted-command records (which refuse a second payment) are
+   * exactly what the verified updates say: one pass over the updates.
+   */
   verifyChain(): AuditReport {
     let prev = GENESIS;
     let entries = 0;
     let head: AuditReport['head'] = null;
-    for (const r of this.store.db.prepare('SELECT * FROM ledger_updates ORDER BY "offset"').iterate() as IterableIterator<UpdateRow>) {
-      entries += 1;
-      if (r.prev_hash !== prev) return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} does not link to the update before it (an update was removed or reordered)` };
-      let expected: string;
-      try {
-        expected = linkHash(prev, toTransaction(r), JSON.parse(r.act_as) as string[]);
-      } catch {
-        return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} cannot be read (its stored JSON was altered)` };
-      }
-      if (expected !== r.hash) return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} was altered after it was committed (its content no longer matches its hash)` };
-      prev = r.hash;
-      head = { offset: r.offset, hash: r.hash };
-    }
-    return this.verifyState({ ok: true, entries, head });
-  }
-
-  /**
-   * Balances are read from the contracts table and duplicates refused from the completions table: both must be
-   * exactly what the verified updates say, or the chain does not vouch for them.
-   */
-  private verifyState(chain: AuditReport): AuditReport {
     const expected = new Map<ContractId, { templateId: string; payload: string; archivedAt: Offset | null; createdAt: Offset }>();
     const completions = new Set<string>();
     for (const r of this.store.db.prepare('SELECT * FROM ledger_updates ORDER BY "offset"').iterate() as IterableIterator<UpdateRow>) {
-      const tx = toTransaction(r);
-      completions.add(`${sha256(`${this.userId}\n${(JSON.parse(r.act_as) as string[]).join(',')}\n${r.command_id}`)}\n${r.update_id}`);
+      entries += 1;
+      if (r.prev_hash !== prev) return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} does not link to the update before it (an update was removed or reordered)` };
+      let tx: LedgerTransaction;
+      let actAs: string[];
+      try {
+        tx = toTransaction(r);
+        actAs = JSON.parse(r.act_as) as string[];
+      } catch {
+        return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} cannot be read (its stored JSON was altered)` };
+      }
+      if (linkHash(prev, tx, actAs) !== r.hash) return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} was altered after it was committed (its content no longer matches its hash)` };
+      prev = r.hash;
+      head = { offset: r.offset, hash: r.hash };
+      completions.add(`${changeIdOf(this.userId, actAs, r.command_id)}\n${r.update_id}`);
       for (const e of tx.events) {
         if (e.kind === 'created') expected.set(e.contractId, { templateId: e.templateId, payload: canonicalJson(e.payload), archivedAt: null, createdAt: tx.offset });
         else if (e.kind === 'exercised' && e.consuming) {
@@ -216,6 +211,7 @@ export class EmbeddedLedger implements LedgerApi {
         }
       }
     }
+    const chain: AuditReport = { ok: true, entries, head };
     const bad = (reason: string, offset?: Offset): AuditReport => ({ ...chain, ok: false, ...(offset === undefined ? {} : { firstBad: offset }), reason });
     let rows = 0;
     for (const c of this.store.db.prepare('SELECT * FROM ledger_contracts').iterate() as IterableIterator<ContractRow>) {
@@ -347,6 +343,11 @@ export class EmbeddedLedger implements LedgerApi {
     }
     return { events, created, archived };
   }
+}
+
+/** Canton's change id: the user, the set of acting parties and the command id (what deduplication is keyed on). */
+function changeIdOf(userId: string, actAs: readonly PartyId[], commandId: string): string {
+  return sha256(`${userId}\n${[...new Set(actAs)].sort().join(',')}\n${commandId}`);
 }
 
 function stakeholdersOf(e: LedgerEvent): readonly PartyId[] {

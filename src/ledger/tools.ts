@@ -37,16 +37,14 @@ export const transferFunds = defineTool({
     // One transaction: the spend check and the payment it allows (two calls at once cannot both pass the check).
     const receipt = w.ledger.atomically(() => {
       // A retry of a call already paid returns its receipt; a new payment is checked against the spend policy.
-      const me = w.walletOf(ctx.agent);
-      if (ctx.spending !== undefined && w.ledger.completion(`xfer:${ctx.key}:${me}`, [me]) === undefined) checkSpend(w, ctx.agent, ctx.session, value, ctx.spending, Date.now());
+      if (ctx.spending !== undefined && w.done('transfer', ctx.agent, ctx.key) === undefined) checkSpend(w, ctx.agent, ctx.session, value, ctx.spending, Date.now());
       return w.transfer({ from: ctx.agent, to, amount: value, reason, reference: ctx.key, workflowId: ctx.session });
     });
     return { paid: receipt.amount, to: receipt.to, reference: receipt.transferId, offset: receipt.offset, ...(receipt.duplicate ? { note: 'already paid for this call' } : {}) };
   },
   // After a crash mid-call: the ledger knows whether this call's payment (its key) went through.
   reconcile: (_args, ctx) => {
-    const me = wallets(ctx).walletOf(ctx.agent);
-    const done = wallets(ctx).ledger.completion(`xfer:${ctx.key}:${me}`, [me]);
+    const done = wallets(ctx).done('transfer', ctx.agent, ctx.key);
     return done === undefined ? null : { paid: true, offset: done.offset, reference: ctx.key };
   },
 });
@@ -68,14 +66,14 @@ export const rewardAgent = defineTool({
     if (to === ctx.agent) throw new UserError('E_USAGE', `${ctx.agent} cannot reward itself`);
     const w = wallets(ctx);
     // Rewards count against the rewarding agent's spend policy (per payment, approval threshold) like payments.
-    if (ctx.spending !== undefined && w.ledger.completion(`mint:${ctx.key}:${w.walletOf(to)}`, [w.operator]) === undefined) {
+    if (ctx.spending !== undefined && w.done('mint', to, ctx.key) === undefined) {
       checkSpend(w, ctx.agent, ctx.session, value, { ...ctx.spending, policy: { ...ctx.spending.policy, per_session: undefined, per_day: undefined } }, Date.now());
     }
     const receipt = w.mint(to, value, reason === '' ? `reward from ${ctx.agent}` : reason, ctx.key);
     return { rewarded: receipt.amount, to: receipt.to, reference: receipt.transferId, ...(receipt.duplicate ? { note: 'already rewarded for this call' } : {}) };
   },
   reconcile: ({ to }, ctx) => {
-    const done = wallets(ctx).ledger.completion(`mint:${ctx.key}:${wallets(ctx).walletOf(to)}`, [wallets(ctx).operator]);
+    const done = wallets(ctx).done('mint', to, ctx.key);
     return done === undefined ? null : { rewarded: true, offset: done.offset, reference: ctx.key };
   },
 });
@@ -94,16 +92,14 @@ export const openEscrow = defineTool({
     const w = wallets(ctx);
     const reference = escrowReference(ctx.session, payee, ctx.key);
     const escrow = w.ledger.atomically(() => {
-      const me = w.walletOf(ctx.agent);
-      if (ctx.spending !== undefined && w.ledger.completion(`escrow-open:${reference}:${me}`, [me]) === undefined) checkSpend(w, ctx.agent, ctx.session, value, ctx.spending, Date.now());
+      if (ctx.spending !== undefined && w.done('escrow', ctx.agent, reference) === undefined) checkSpend(w, ctx.agent, ctx.session, value, ctx.spending, Date.now());
       return w.openEscrow({ payer: ctx.agent, payee, amount: value, reference, workflowId: ctx.session });
     });
     return { escrow: escrow.reference, payee: escrow.payee, amount: escrow.amount, paid: 'when the judge scores the delivery' };
   },
   // After a crash mid-call: the ledger knows whether this call's escrow was opened.
   reconcile: ({ payee }, ctx) => {
-    const me = wallets(ctx).walletOf(ctx.agent);
-    const done = wallets(ctx).ledger.completion(`escrow-open:${escrowReference(ctx.session, payee, ctx.key)}:${me}`, [me]);
+    const done = wallets(ctx).done('escrow', ctx.agent, escrowReference(ctx.session, payee, ctx.key));
     return done === undefined ? null : { escrow: escrowReference(ctx.session, payee, ctx.key), offset: done.offset };
   },
 });

@@ -87,6 +87,15 @@ export class WalletService {
     return hint === OPERATOR_HINT ? 'operator' : hint.startsWith(AGENT_PREFIX) ? hint.slice(AGENT_PREFIX.length) : hint;
   }
 
+  /**
+   * The update an earlier money movement with this reference was accepted as, if any (what a retried or recovered
+   * call returns instead of moving money again). `agent`: the payer (for a mint, the receiver).
+   */
+  done(kind: 'transfer' | 'mint' | 'escrow', agent: string, reference: string): LedgerTransaction | undefined {
+    const party = this.walletOf(agent);
+    return kind === 'mint' ? this.ledger.completion(mintId(reference, party), [this.operator]) : this.ledger.completion(kind === 'transfer' ? transferId(reference, party) : escrowOpenId(reference, party), [party]);
+  }
+
   /** An agent's wallet, funded once with `initial` (a second call with the same agent adds nothing). */
   createWallet(agent: string, initial?: Decimal): WalletView {
     this.partyOf(agent);
@@ -100,7 +109,7 @@ export class WalletService {
     const value = positive(amount);
     const operator = this.operator;
     const to = this.walletOf(agent);
-    const commandId = `mint:${reference}:${to}`;
+    const commandId = mintId(reference, to);
     const submit = (): LedgerTransaction =>
       this.ledger.submit(
         [
@@ -136,7 +145,7 @@ export class WalletService {
     if (req.reference.trim() === '') throw new UserError('E_USAGE', 'a transfer needs a reference (the task, step or reward it pays for)', { hint: 'It makes a retry return the first receipt instead of paying twice.' });
     const from = this.walletOf(req.from);
     const to = this.walletOf(req.to);
-    const commandId = `xfer:${req.reference}:${from}`;
+    const commandId = transferId(req.reference, from);
     const earlier = this.ledger.completion(commandId, [from]);
     if (earlier !== undefined) {
       const paid = this.describe(earlier);
@@ -170,7 +179,7 @@ export class WalletService {
     const payer = this.walletOf(req.payer);
     const payee = this.walletOf(req.payee);
     const operator = this.operator;
-    const commandId = `escrow-open:${req.reference}:${payer}`;
+    const commandId = escrowOpenId(req.reference, payer);
     const done = this.ledger.completion(commandId, [payer]);
     if (done === undefined) {
       for (let attempt = 0; ; attempt++) {
@@ -358,6 +367,11 @@ export class WalletService {
     };
   }
 }
+
+/** Command ids of money movements, from their business reference: the same reference is the same change. */
+const transferId = (reference: string, payer: PartyId): string => `xfer:${reference}:${payer}`;
+const mintId = (reference: string, receiver: PartyId): string => `mint:${reference}:${receiver}`;
+const escrowOpenId = (reference: string, payer: PartyId): string => `escrow-open:${reference}:${payer}`;
 
 const BY_STORE = new WeakMap<Store, WalletService>();
 
