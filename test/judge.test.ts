@@ -91,6 +91,10 @@ describe('assertions', () => {
     expect(run({ max_latency_ms: 500 }).score).toBe(0);
     expect(run({ max_steps: 2 }).score).toBe(1);
     expect(run({ finished: true }, material({ finished: false })).score).toBe(0);
+    const paying = material({ toolCalls: [{ tool: 'transfer_funds', args: { to: 'agent_beta', amount: '12.50' }, status: 'ok' }, { tool: 'transfer_funds', args: { to: 'bob', amount: '3' }, status: 'error' }] });
+    expect(run({ transferred: { to: 'agent_beta', amount: 12.5 } }, paying)).toMatchObject({ score: 1, reason: 'paid 12.5 to agent_beta' });
+    expect(run({ transferred: { to: 'bob' } }, paying)).toMatchObject({ score: 0, reason: 'paid 12.50 to agent_beta, not a payment to bob' });
+    expect(run({ transferred: { to: 'agent_beta' } })).toMatchObject({ score: 0, reason: 'no payment made (wanted a payment to agent_beta)' });
     const schema = { type: 'object', properties: { total: { type: 'number' } }, required: ['total'] };
     expect(run({ json_schema: schema }, material({ answer: '{"total": 51}' })).score).toBe(1);
     expect(run({ json_schema: schema }, material({ answer: '{"total": "51"}' }))).toMatchObject({ score: 0, reason: expect.stringMatching(/^total: /) });

@@ -3,6 +3,7 @@ import type { JsonValue } from '../core/json.ts';
 import { canonicalJson } from '../core/json.ts';
 import type { CriterionResult } from '../store/scores.ts';
 import type { Material } from './material.ts';
+import { decimal } from '../ledger/decimal.ts';
 
 /**
  * Deterministic checks of a conversation's work, usable alone or beside a rubric. Each assertion is one key of a
@@ -20,6 +21,8 @@ export const assertionSchema = z.union([
   z.strictObject({ tool_called: z.union([z.string().min(1), z.strictObject({ tool: z.string().min(1), args: z.record(z.string(), z.unknown()).optional(), times: z.int().min(1).optional() })]) }),
   z.strictObject({ tool_not_called: z.string().min(1) }),
   z.strictObject({ delegated_to: z.string().min(1) }),
+  /** A payment the conversation made on the ledger (a transfer_funds call that went through). */
+  z.strictObject({ transferred: z.strictObject({ to: z.string().min(1), amount: z.union([z.string(), z.number()]).optional() }) }),
   z.strictObject({ max_cost_usd: z.number().min(0) }),
   z.strictObject({ max_tokens: z.int().min(0) }),
   z.strictObject({ max_latency_ms: z.int().min(0) }),
@@ -109,6 +112,13 @@ function check(a: Assertion, m: Material): { passed: boolean; reason: string } {
   if ('tool_not_called' in a) {
     const n = m.toolCalls.filter((c) => c.tool === a.tool_not_called).length;
     return verdict(n === 0, `${a.tool_not_called} called ${n} time${n === 1 ? '' : 's'}`);
+  }
+  if ('transferred' in a) {
+    const want = a.transferred;
+    const paid = m.toolCalls.filter((c) => c.tool === 'transfer_funds' && c.status === 'ok').map((c) => c.args as { to?: string; amount?: string | number });
+    const match = paid.find((p) => p.to === want.to && (want.amount === undefined || (p.amount !== undefined && decimal.cmp(decimal.canonical(p.amount), decimal.canonical(want.amount)) === 0)));
+    const what = `${want.amount === undefined ? 'a payment' : decimal.canonical(want.amount)} to ${want.to}`;
+    return verdict(match !== undefined, match !== undefined ? `paid ${what}` : paid.length === 0 ? `no payment made (wanted ${what})` : `paid ${paid.map((p) => `${String(p.amount)} to ${p.to}`).join(', ')}, not ${what}`);
   }
   if ('delegated_to' in a) return verdict(m.delegations.includes(a.delegated_to), m.delegations.length === 0 ? 'no delegation' : `delegated to ${m.delegations.join(', ')}`);
   if ('max_cost_usd' in a) return verdict(m.usage.costUsd <= a.max_cost_usd, `cost $${m.usage.costUsd.toFixed(6)} (limit $${a.max_cost_usd})`);
