@@ -119,6 +119,25 @@ describe('p2tui CLI', () => {
     expect(policy.stdout).toContain('← answer (policy): No.');
   });
 
+  it('a payment above the approval threshold waits for a person: asked in an unattended run, paid once approved from another process', () => {
+    const db = tempDb();
+    expect(demo(['ledger', 'init'], db).code).toBe(0);
+    const r = demo(['run', 'treasurer', 'transfer 150 to agent_beta'], db);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toContain('treasurer asks: approve transfer_funds? treasurer pays 150 to agent_beta: above the approval threshold of 100 (policies.spend in personas/treasurer.md) (yes/no)');
+    // agent_beta starts with its persona's 100: nothing moved while the question waits.
+    expect(JSON.parse(demo(['ledger', 'balance', 'agent_beta', '--json'], db).stdout)).toMatchObject({ balance: '100' });
+    const answered = demo(['session', 'respond', 'last', 'yes'], db);
+    expect(answered.code).toBe(0);
+    expect(answered.stdout).toContain('Paid: paid 150');
+    expect(JSON.parse(demo(['ledger', 'balance', 'agent_beta', '--json'], db).stdout)).toMatchObject({ balance: '250' });
+    // Unattended with --approval deny: refused, nothing paid, and the run does not hang.
+    const denied = demo(['run', 'treasurer', 'transfer 120 to agent_beta', '--approval', 'deny'], db);
+    expect(denied.code).toBe(0);
+    expect(denied.stdout).toContain("not run: the session's approval policy (deny) refused it");
+    expect(JSON.parse(demo(['ledger', 'balance', 'agent_beta', '--json'], db).stdout)).toMatchObject({ balance: '250' });
+  });
+
   it('names the file and line of a broken persona, and the agent nobody defined (exit 3)', () => {
     const ws = workspace({ 'personas/helper.yaml': 'id: helper\ndescription: Helps.\ntools: [nope]\n' });
     const r = p2tui(['run', 'helper', 'hi', '--workspace', ws.dir]);
@@ -201,7 +220,7 @@ describe('p2tui CLI', () => {
     const doctor = p2tui(['doctor'], { cwd: ws });
     expect(doctor.code).toBe(0);
     expect(doctor.stdout).toMatch(/✓ workspace\s+.*2 personas, 1 tools/);
-    expect(doctor.stdout).toMatch(/✓ database\s+.*schema 3\/3, wal mode/);
+    expect(doctor.stdout).toMatch(/✓ database\s+.*schema 4\/4, wal mode/);
     expect(doctor.stdout).toMatch(/✓ judge\s+2 evaluators \(quality: llm, finished: assert\), 1 rubrics/);
     const empty = p2tui(['doctor'], { cwd: dir });
     expect(empty.code).toBe(1);

@@ -2,10 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { EmbeddedLedger } from '../src/ledger/embedded.ts';
-import { CantonJsonLedger, type RemoteLedger } from '../src/ledger/json-api/client.ts';
+import { CantonJsonLedger } from '../src/ledger/json-api/client.ts';
 import { serveLedger } from '../src/ledger/json-api/facade.ts';
 import { TEMPLATES } from '../src/ledger/templates.ts';
-import { LedgerError } from '../src/ledger/types.ts';
+import { LedgerError, type LedgerApi } from '../src/ledger/types.ts';
+import { WalletService } from '../src/ledger/wallet.ts';
+import { checkSpend } from '../src/ledger/spend.ts';
 import { tempStore } from './helpers/workspace.ts';
 
 /**
@@ -13,7 +15,7 @@ import { tempStore } from './helpers/workspace.ts';
  * Here: the embedded ledger in process, and the JSON Ledger API v2 adapter over HTTP against `p2tui ledger serve`'s
  * facade. Against a real Canton participant when CANTON_JSON_API_URL is set (with the p2tui-ledger DAR uploaded).
  */
-function contract(name: string, make: () => RemoteLedger) {
+function contract(name: string, make: () => LedgerApi) {
   describe(name, () => {
     const run = Date.now().toString(36);
     const refused = async (promise: Promise<unknown>): Promise<LedgerError> => {
@@ -52,27 +54,47 @@ function contract(name: string, make: () => RemoteLedger) {
       expect((await refused(l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: bob, amount: '0', meta: {} } }], { commandId: `zero-${run}`, actAs: [operator] }))).ledgerCode).toBe('TEMPLATE_PRECONDITION_VIOLATED');
       expect((await refused(l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: bob, amount: '5', meta: {} } }], { commandId: `self-${run}`, actAs: [bob] }))).ledgerCode).toBe('DAML_AUTHORIZATION_ERROR');
       // Alice sees her transfer; the updates after the mint are what she is a stakeholder of.
-      const seen = await l.updates(alice, minted.offset);
+      const seen = await l.updates(alice, { afterOffset: minted.offset });
       expect(seen.map((tx) => tx.updateId)).toContain(paid.updateId);
       expect(seen.every((tx) => tx.offset > minted.offset)).toBe(true);
     });
   });
 }
 
-function inProcess(l: EmbeddedLedger): RemoteLedger {
-  return {
-    ledgerEnd: async () => l.ledgerEnd(),
-    allocateParty: async (hint) => l.allocateParty(hint),
-    findParty: async (hint) => l.findParty(hint),
-    submit: async (commands, meta) => l.submit(commands, meta),
-    activeContracts: async (party, templates) => l.activeContracts(party, templates),
-    updates: async (party, after, limit) => l.updates(party, after, limit),
-  };
+/**
+ * The wallet service, written once against the port: the same payments, refusals, retries, escrows, history and
+ * spend checks on every backend (in process, and over HTTP through the Canton adapter).
+ */
+function wallets(name: string, make: () => LedgerApi) {
+  describe(name, () => {
+    it('pays, refuses an overdraft, returns the first receipt for a retried reference, settles escrows, and reads history and spending', async () => {
+      const run = Date.now().toString(36);
+      const w = new WalletService(make());
+      const [lead, worker] = [`lead${run}`, `worker${run}`];
+      expect(await w.createWallet(lead, '50')).toMatchObject({ agent: lead, balance: '50', locked: '0' });
+      await w.createWallet(worker);
+      const paid = await w.transfer({ from: lead, to: worker, amount: '12.5', reason: 'report', reference: `task-${run}`, workflowId: `s-${run}` });
+      expect(paid).toMatchObject({ from: lead, to: worker, amount: '12.5', duplicate: false });
+      // A retry after a timeout: the ledger knows the command, nothing moves again.
+      expect(await w.transfer({ from: lead, to: worker, amount: '12.5', reason: 'report', reference: `task-${run}` })).toEqual({ ...paid, duplicate: true });
+      expect((await w.done('transfer', lead, `task-${run}`))?.updateId).toBe(paid.updateId);
+      await expect(w.transfer({ from: lead, to: worker, amount: '40', reason: '', reference: `big-${run}` })).rejects.toThrow(`${lead} has 37.5, cannot pay 40`);
+      const escrow = await w.openEscrow({ payer: lead, payee: worker, amount: '7', reference: `job-${run}`, workflowId: `s-${run}` });
+      expect((await w.balance(lead))).toMatchObject({ balance: '30.5', locked: '7' });
+      expect((await w.settleEscrow(escrow.reference, 'release', lead)).amount).toBe('7');
+      expect((await w.balance(worker)).balance).toBe('19.5');
+      expect((await w.history(lead, 5)).map((l) => [l.to, l.amount])).toEqual([[`escrow for ${worker}`, '7'], [worker, '12.5'], [lead, '50']]);
+      expect(await w.spent(lead, { session: `s-${run}`, since: '2000-01-01T00:00:00.000Z' })).toEqual({ session: '19.5', since: '19.5' });
+      await expect(checkSpend(w, lead, `s-${run}`, '1', { policy: { per_session: '20' }, approval: 'deny', source: 'personas/lead.yaml' }, Date.now())).rejects.toThrow(`${lead} has 0.5 left of its per-session budget of 20`);
+      const overview = await w.overview();
+      expect(overview.wallets.filter((v) => v.agent === lead || v.agent === worker).map((v) => v.balance)).toEqual([ '30.5', '19.5' ]);
+    });
+  });
 }
 
 const embedded = tempStore();
 afterAll(() => embedded.cleanup());
-contract('the embedded ledger, in process', () => inProcess(new EmbeddedLedger(embedded.store)));
+contract('the embedded ledger, in process', () => new EmbeddedLedger(embedded.store));
 
 let server: Server;
 let url = '';
@@ -87,6 +109,8 @@ afterAll(async () => {
   served.cleanup();
 });
 contract('the JSON Ledger API v2 adapter, over HTTP, against p2tui ledger serve', () => new CantonJsonLedger({ url }));
+wallets('wallets on the embedded ledger, in process', () => new EmbeddedLedger(embedded.store));
+wallets('wallets through the JSON Ledger API v2 adapter, over HTTP, against p2tui ledger serve', () => new CantonJsonLedger({ url }));
 
 const canton = process.env['CANTON_JSON_API_URL'];
 if (canton === undefined) {
@@ -94,7 +118,9 @@ if (canton === undefined) {
     it.skip('runs when CANTON_JSON_API_URL points at a participant\'s JSON Ledger API v2 with the p2tui-ledger DAR uploaded (no Canton can be installed on this machine)', () => undefined);
   });
 } else {
-  contract(`a real Canton participant at ${canton}`, () => new CantonJsonLedger({ url: canton, ...(process.env['CANTON_TOKEN'] === undefined ? {} : { token: process.env['CANTON_TOKEN'] }) }));
+  const participant = () => new CantonJsonLedger({ url: canton, ...(process.env['CANTON_TOKEN'] === undefined ? {} : { token: process.env['CANTON_TOKEN'] }) });
+  contract(`a real Canton participant at ${canton}`, participant);
+  wallets(`wallets on a real Canton participant at ${canton}`, participant);
 }
 
 describe('the facade', () => {

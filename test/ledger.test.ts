@@ -10,6 +10,7 @@ import { P2Error } from '../src/core/errors.ts';
 import { Store } from '../src/store/store.ts';
 import { tempStore, tempWorkspace, testEngine } from './helpers/workspace.ts';
 import { walletsOf } from '../src/ledger/wallet.ts';
+import { readSession } from '../src/commands/session-view.ts';
 import { childEnv } from './helpers/child-env.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -23,10 +24,10 @@ function ledger(): { store: Store; ledger: EmbeddedLedger; wallets: WalletServic
   return { store: made.store, ledger: l, wallets: new WalletService(l) };
 }
 
-/** The ledger error a call throws (or fails the test). */
-function refusal(fn: () => unknown): LedgerError {
+/** The ledger error a call rejects with (or fails the test). */
+async function refusal(promise: Promise<unknown>): Promise<LedgerError> {
   try {
-    fn();
+    await promise;
   } catch (error) {
     if (error instanceof LedgerError) return error;
     throw error;
@@ -49,17 +50,16 @@ describe('decimals', () => {
 });
 
 describe('the embedded ledger', () => {
-  it('enforces signatories, controllers, ensure and consuming choices, and refuses a whole command on any failure', () => {
+  it('enforces signatories, controllers, ensure and consuming choices, and refuses a whole command on any failure', async () => {
     const { ledger: l } = ledger();
-    const operator = l.allocateParty('op');
-    const alice = l.allocateParty('alice');
-    const bob = l.allocateParty('bob');
+    const operator = await l.allocateParty('op');
+    const alice = await l.allocateParty('alice');
+    const bob = await l.allocateParty('bob');
     // An agent cannot issue itself money: a holding needs the operator's signature.
-    expect(refusal(() => l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '5' } }], { commandId: 'c1', actAs: [alice] })).ledgerCode).toBe('DAML_AUTHORIZATION_ERROR');
+    expect((await refusal(l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '5' } }], { commandId: 'c1', actAs: [alice] }))).ledgerCode).toBe('DAML_AUTHORIZATION_ERROR');
     // ensure amount > 0, checked on every create: the command writes nothing.
-    const end = l.ledgerEnd();
-    const bad = refusal(() =>
-      l.submit(
+    const end = await l.ledgerEnd();
+    const bad = await refusal(l.submit(
         [
           { kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '5' } },
           { kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: bob, amount: '0' } },
@@ -68,52 +68,52 @@ describe('the embedded ledger', () => {
       ),
     );
     expect(bad.ledgerCode).toBe('TEMPLATE_PRECONDITION_VIOLATED');
-    expect(l.ledgerEnd()).toBe(end);
-    expect(l.activeContracts(alice, [TEMPLATES.holding])).toEqual([]);
-    const minted = l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '5' } }], { commandId: 'c3', actAs: [operator] });
+    expect(await l.ledgerEnd()).toBe(end);
+    expect(await l.activeContracts(alice, [TEMPLATES.holding])).toEqual([]);
+    const minted = await l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '5' } }], { commandId: 'c3', actAs: [operator] });
     const cid = minted.events[0]!.contractId;
     // Only the owner controls Transfer.
-    expect(refusal(() => l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '1', reason: '', transferId: 't' } }], { commandId: 'c4', actAs: [bob] })).ledgerCode).toBe('CONTRACT_NOT_FOUND');
-    expect(refusal(() => l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '1', reason: '', transferId: 't' } }], { commandId: 'c5', actAs: [operator] })).ledgerCode).toBe('DAML_AUTHORIZATION_ERROR');
+    expect((await refusal(l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '1', reason: '', transferId: 't' } }], { commandId: 'c4', actAs: [bob] }))).ledgerCode).toBe('CONTRACT_NOT_FOUND');
+    expect((await refusal(l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '1', reason: '', transferId: 't' } }], { commandId: 'c5', actAs: [operator] }))).ledgerCode).toBe('DAML_AUTHORIZATION_ERROR');
     // Overdraft: the assertion aborts the whole transfer.
-    expect(refusal(() => l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '6', reason: '', transferId: 't' } }], { commandId: 'c6', actAs: [alice] })).message).toContain('insufficient funds: ' + alice);
-    const paid = l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '2', reason: 'x', transferId: 't' } }], { commandId: 'c7', actAs: [alice] });
+    expect((await refusal(l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '6', reason: '', transferId: 't' } }], { commandId: 'c6', actAs: [alice] }))).message).toContain('insufficient funds: ' + alice);
+    const paid = await l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '2', reason: 'x', transferId: 't' } }], { commandId: 'c7', actAs: [alice] });
     expect(paid.events.map((e) => e.kind)).toEqual(['exercised', 'created', 'created', 'created']);
     expect(paid.events[0]).toMatchObject({ kind: 'exercised', consuming: true, lastDescendantNodeId: 3 });
     // Spent once: the same holding again is gone, and the same command id is a duplicate.
-    expect(refusal(() => l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '1', reason: '', transferId: 't2' } }], { commandId: 'c8', actAs: [alice] })).ledgerCode).toBe('CONTRACT_NOT_FOUND');
-    expect(refusal(() => l.submit([], { commandId: 'c7', actAs: [alice] }))).toMatchObject({ ledgerCode: 'DUPLICATE_COMMAND', details: { updateId: paid.updateId, offset: paid.offset } });
+    expect((await refusal(l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '1', reason: '', transferId: 't2' } }], { commandId: 'c8', actAs: [alice] }))).ledgerCode).toBe('CONTRACT_NOT_FOUND');
+    expect(await refusal(l.submit([], { commandId: 'c7', actAs: [alice] }))).toMatchObject({ ledgerCode: 'DUPLICATE_COMMAND', details: { updateId: paid.updateId, offset: paid.offset } });
     // Visibility: alice sees her change and the record, not bob's holding.
-    const seen = l.updates(alice, minted.offset);
+    const seen = await l.updates(alice, { afterOffset: minted.offset });
     expect(seen).toHaveLength(1);
     expect(seen[0]!.events.filter((e) => e.kind === 'created').map((e) => e.kind === 'created' && e.templateId)).toEqual([TEMPLATES.holding, TEMPLATES.record]);
   });
 });
 
 describe('wallets', () => {
-  it('never go negative, pay across several holdings, and pay a reference once', () => {
+  it('never go negative, pay across several holdings, and pay a reference once', async () => {
     const { wallets } = ledger();
-    wallets.createWallet('alpha', '10');
-    wallets.createWallet('alpha', '10');
-    wallets.createWallet('beta');
+    await wallets.createWallet('alpha', '10');
+    await wallets.createWallet('alpha', '10');
+    await wallets.createWallet('beta');
     // A name without a wallet (a typo, an agent a model made up) is refused, not created.
-    expect(() => wallets.transfer({ from: 'alpha', to: 'btea', amount: '1', reason: '', reference: 'typo' })).toThrow('btea has no wallet');
-    expect(wallets.balance('alpha').balance).toBe('10');
-    wallets.mint('alpha', '0.3', 'reward', 'reward-1');
-    wallets.mint('alpha', '0.3', 'reward', 'reward-1');
-    expect(wallets.balance('alpha')).toMatchObject({ balance: '10.3', holdings: 2 });
+    await expect(wallets.transfer({ from: 'alpha', to: 'btea', amount: '1', reason: '', reference: 'typo' })).rejects.toThrow('btea has no wallet');
+    expect((await wallets.balance('alpha')).balance).toBe('10');
+    await wallets.mint('alpha', '0.3', 'reward', 'reward-1');
+    await wallets.mint('alpha', '0.3', 'reward', 'reward-1');
+    expect(await wallets.balance('alpha')).toMatchObject({ balance: '10.3', holdings: 2 });
     // 10.2 needs both holdings: one transfer spends them and returns the change.
-    const receipt = wallets.transfer({ from: 'alpha', to: 'beta', amount: '10.2', reason: 'work', reference: 'task-1' });
+    const receipt = await wallets.transfer({ from: 'alpha', to: 'beta', amount: '10.2', reason: 'work', reference: 'task-1' });
     expect(receipt).toMatchObject({ from: 'alpha', to: 'beta', amount: '10.2', transferId: 'task-1', duplicate: false });
-    expect(wallets.balance('alpha')).toMatchObject({ balance: '0.1', holdings: 1 });
+    expect(await wallets.balance('alpha')).toMatchObject({ balance: '0.1', holdings: 1 });
     // A retry after a timeout or a crash returns the first receipt, even with no money left for a second payment.
-    expect(wallets.transfer({ from: 'alpha', to: 'beta', amount: '10.2', reason: 'work', reference: 'task-1' })).toEqual({ ...receipt, duplicate: true });
+    expect(await wallets.transfer({ from: 'alpha', to: 'beta', amount: '10.2', reason: 'work', reference: 'task-1' })).toEqual({ ...receipt, duplicate: true });
     // The same reference with other terms is a mistake, not a retry.
-    expect(() => wallets.transfer({ from: 'alpha', to: 'beta', amount: '3', reason: 'work', reference: 'task-1' })).toThrow('reference task-1 already paid 10.2 from alpha to beta');
-    expect(wallets.balance('beta').balance).toBe('10.2');
-    const broke = (() => {
+    await expect(wallets.transfer({ from: 'alpha', to: 'beta', amount: '3', reason: 'work', reference: 'task-1' })).rejects.toThrow('reference task-1 already paid 10.2 from alpha to beta');
+    expect((await wallets.balance('beta')).balance).toBe('10.2');
+    const broke = await (async () => {
       try {
-        wallets.transfer({ from: 'alpha', to: 'beta', amount: '0.2', reason: 'more', reference: 'task-2' });
+        await wallets.transfer({ from: 'alpha', to: 'beta', amount: '0.2', reason: 'more', reference: 'task-2' });
       } catch (error) {
         return error;
       }
@@ -122,24 +122,24 @@ describe('wallets', () => {
     expect(broke).toBeInstanceOf(P2Error);
     expect((broke as P2Error).code).toBe('E_LEDGER_FUNDS');
     expect((broke as P2Error).message).toBe('alpha has 0.1, cannot pay 0.2');
-    expect(wallets.history('beta').map((l) => [l.from, l.to, l.amount, l.transferId])).toEqual([['alpha', 'beta', '10.2', 'task-1']]);
-    expect(wallets.metrics()).toMatchObject({ payments: 1, volume: '10.2', issued: '10.3', escrowsOpen: 0, agents: [{ agent: 'alpha', sent: '10.2', received: '0', payments: 1 }, { agent: 'beta', sent: '0', received: '10.2', payments: 0 }] });
+    expect((await wallets.history('beta')).map((l) => [l.from, l.to, l.amount, l.transferId])).toEqual([['alpha', 'beta', '10.2', 'task-1']]);
+    expect(await wallets.metrics()).toMatchObject({ payments: 1, volume: '10.2', issued: '10.3', escrowsOpen: 0, agents: [{ agent: 'alpha', sent: '10.2', received: '0', payments: 1 }, { agent: 'beta', sent: '0', received: '10.2', payments: 0 }] });
   });
 
-  it('escrow: locks the payer’s money, then the operator releases it to the payee or refunds it', () => {
+  it('escrow: locks the payer’s money, then the operator releases it to the payee or refunds it', async () => {
     const { wallets } = ledger();
-    wallets.createWallet('lead', '50');
-    wallets.createWallet('worker');
-    const escrow = wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '20', reference: 'job-1' });
+    await wallets.createWallet('lead', '50');
+    await wallets.createWallet('worker');
+    const escrow = await wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '20', reference: 'job-1' });
     expect(escrow).toMatchObject({ payer: 'lead', payee: 'worker', amount: '20', reference: 'job-1' });
-    expect(wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '20', reference: 'job-1' }).contractId).toBe(escrow.contractId);
-    expect(wallets.balance('lead')).toMatchObject({ balance: '30', locked: '20' });
-    wallets.settleEscrow('job-1', 'release');
-    expect(wallets.settleEscrow('job-1', 'release', 'lead').duplicate).toBe(true);
-    expect(wallets.balance('worker').balance).toBe('20');
-    wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '5', reference: 'job-2' });
-    wallets.settleEscrow('job-2', 'refund');
-    expect(wallets.balance('lead')).toMatchObject({ balance: '30', locked: '0' });
+    expect((await wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '20', reference: 'job-1' })).contractId).toBe(escrow.contractId);
+    expect(await wallets.balance('lead')).toMatchObject({ balance: '30', locked: '20' });
+    await wallets.settleEscrow('job-1', 'release');
+    expect((await wallets.settleEscrow('job-1', 'release', 'lead')).duplicate).toBe(true);
+    expect((await wallets.balance('worker')).balance).toBe('20');
+    await wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '5', reference: 'job-2' });
+    await wallets.settleEscrow('job-2', 'refund');
+    expect(await wallets.balance('lead')).toMatchObject({ balance: '30', locked: '0' });
   });
 });
 
@@ -166,14 +166,14 @@ describe('ledger tools', () => {
     ]);
     cleanups.push(() => t.close());
     const wallets = walletsOf(t.engine.store);
-    wallets.createWallet('payer', '10');
-    wallets.createWallet('rich', '1000');
-    wallets.createWallet('payee');
+    await wallets.createWallet('payer', '10');
+    await wallets.createWallet('rich', '1000');
+    await wallets.createWallet('payee');
     const run = t.engine.start({ agent: 'payer', message: 'pay the payee', source: 'api', options: t.options() });
     expect(await run.idle()).toBe('finished');
-    expect(wallets.balance('payer').balance).toBe('7.5');
-    expect(wallets.balance('rich').balance).toBe('1000');
-    expect(wallets.balance('payee').balance).toBe('2.5');
+    expect((await wallets.balance('payer')).balance).toBe('7.5');
+    expect((await wallets.balance('rich')).balance).toBe('1000');
+    expect((await wallets.balance('payee')).balance).toBe('2.5');
     const results = t.engine.store.log.read(0, { session: run.id, kinds: ['tool_result'] }, 10).map((e) => e.payload as { tool: string; status: string; output?: unknown; error?: string });
     expect(results[0]).toMatchObject({ tool: 'transfer_funds', status: 'ok', output: { paid: '2.5', to: 'payee' } });
     expect(results[1]).toMatchObject({ tool: 'transfer_funds', status: 'error' });
@@ -181,7 +181,7 @@ describe('ledger tools', () => {
     expect(results[2]).toMatchObject({ tool: 'check_balance', status: 'ok', output: { agent: 'payer', balance: '7.5', locked: '0' } });
     // The payment's reference is the call's idempotency key: a recovery of the call finds it.
     const call = t.engine.store.log.read(0, { session: run.id, kinds: ['tool_call'] }, 10)[0]!.payload as { key: string };
-    expect(wallets.history('payee')[0]).toMatchObject({ from: 'payer', amount: '2.5', transferId: call.key });
+    expect((await wallets.history('payee'))[0]).toMatchObject({ from: 'payer', amount: '2.5', transferId: call.key });
   });
 });
 
@@ -199,8 +199,8 @@ describe('spend policies', () => {
       ]);
       cleanups.push(() => t.close());
       const wallets = walletsOf(t.engine.store);
-      wallets.createWallet('payer', '100');
-      wallets.createWallet('payee');
+      await wallets.createWallet('payer', '100');
+      await wallets.createWallet('payee');
       const run = t.engine.start({ agent: 'payer', message: 'pay', source: 'api', options: t.options({ approval }) });
       expect(await run.idle()).toBe('finished');
       const results = t.engine.store.log.read(0, { session: run.id, kinds: ['tool_result'] }, 10).map((e) => e.payload as { status: string; error?: string });
@@ -209,13 +209,77 @@ describe('spend policies', () => {
       if (approval === 'approve') {
         expect(results[2]!.status).toBe('ok');
         expect(results[3]!.error).toContain('payer has 1.5 left of its per-session budget of 8');
-        expect(wallets.balance('payer').balance).toBe('93.5');
+        expect((await wallets.balance('payer')).balance).toBe('93.5');
       } else {
-        expect(results[2]!.error).toContain("4 is above payer's approval threshold of 3 (policies.spend in personas/payer.yaml): the session's approval policy (deny) refused it");
+        expect(results[2]!.error).toBe("not run: the session's approval policy (deny) refused it: payer pays 4 to payee: above the approval threshold of 3 (policies.spend in personas/payer.yaml)");
         expect(results[3]!.status).toBe('ok');
-        expect(wallets.balance('payer').balance).toBe('95.5');
+        expect((await wallets.balance('payer')).balance).toBe('95.5');
       }
     }
+  });
+});
+
+describe('approvals', () => {
+  const payer = (extra: Record<string, unknown> = {}) => ({
+    id: 'payer',
+    description: 'Pays.',
+    tools: ['transfer_funds'],
+    policies: { spend: { per_transfer: 50, approval_above: 3 } },
+    script: [{ when: '.', steps: [{ call: 'transfer_funds', args: { to: 'payee', amount: '5' } }, { call: 'transfer_funds', args: { to: 'payee', amount: '4' } }, { call: 'transfer_funds', args: { to: 'payee', amount: '60' } }, { reply: 'done' }] }],
+    ...extra,
+  });
+
+  it('asks a person before a payment above the threshold, waits, pays on yes, refuses on no, and asks once across a restart', async () => {
+    const t = await testEngine([payer()]);
+    cleanups.push(() => t.close());
+    const wallets = walletsOf(t.engine.store);
+    await wallets.createWallet('payer', '100');
+    await wallets.createWallet('payee');
+    const first = t.engine.start({ agent: 'payer', message: 'pay', source: 'api', options: t.options({ approval: 'ask' }) });
+    expect(await first.idle()).toBe('waiting');
+    const [asked] = first.pendingQuestions();
+    expect(asked?.question).toBe('approve transfer_funds? payer pays 5 to payee: above the approval threshold of 3 (policies.spend in personas/payer.yaml) (yes/no)');
+    // Another terminal sees the same question (session show, session respond).
+    expect(readSession(t.engine.store, first.id).questions).toEqual([expect.objectContaining({ callId: asked!.callId, question: asked!.question })]);
+    expect((await wallets.balance('payee')).balance).toBe('0');
+    // The process stops while it waits; a new one asks the same question again, without a second request.
+    first.detach();
+    const again = await t.engine.attach(first.id);
+    expect(await again.idle()).toBe('waiting');
+    expect(again.pendingQuestions().map((q) => q.callId)).toEqual([asked!.callId]);
+    expect(t.engine.store.log.read(0, { session: first.id, types: ['approval.requested'] }, 10)).toHaveLength(1);
+    await again.respond(asked!.callId, 'yes');
+    expect(await again.idle()).toBe('waiting');
+    const [second] = again.pendingQuestions();
+    expect(second?.question).toContain('payer pays 4 to payee');
+    await again.respond(second!.callId, 'no thanks');
+    // 60 is over the per-payment limit: refused outright, nobody is asked about it.
+    expect(await again.idle()).toBe('finished');
+    const results = t.engine.store.log.read(0, { session: first.id, kinds: ['tool_result'] }, 10).map((e) => e.payload as { status: string; error?: string });
+    expect(results.map((r) => r.status)).toEqual(['ok', 'error', 'error']);
+    expect(results[1]!.error).toBe("not run: the user did not approve it (answered 'no thanks'): payer pays 4 to payee: above the approval threshold of 3 (policies.spend in personas/payer.yaml)");
+    expect(results[2]!.error).toContain('payer may pay at most 50 at once');
+    expect((await wallets.balance('payee')).balance).toBe('5');
+    const decided = t.engine.store.log.read(0, { session: first.id, types: ['approval.decided'] }, 10).map((e) => e.type === 'approval.decided' && [e.payload.approved, e.payload.by]);
+    expect(decided).toEqual([[true, 'user'], [false, 'user']]);
+  });
+
+  it('guards any tool a persona lists under approve_tools, and names an unknown one with its file and field', async () => {
+    const t = await testEngine([payer({ policies: { approve_tools: ['transfer_funds'] } })]);
+    cleanups.push(() => t.close());
+    const wallets = walletsOf(t.engine.store);
+    await wallets.createWallet('payer', '100');
+    await wallets.createWallet('payee');
+    const run = t.engine.start({ agent: 'payer', message: 'pay', source: 'api', options: t.options({ approval: 'deny' }) });
+    expect(await run.idle()).toBe('finished');
+    const results = t.engine.store.log.read(0, { session: run.id, kinds: ['tool_result'] }, 10).map((e) => e.payload as { error?: string });
+    expect(results.map((r) => r.error)).toEqual([
+      'not run: the session\'s approval policy (deny) refused it: payer calls transfer_funds {"amount":"5","to":"payee"} (policies.approve_tools in personas/payer.yaml)',
+      expect.stringContaining('payer calls transfer_funds'),
+      expect.stringContaining('payer calls transfer_funds'),
+    ]);
+    expect((await wallets.balance('payer')).balance).toBe('100');
+    await expect(testEngine([payer({ policies: { approve_tools: ['send_email'] } })])).rejects.toThrow("policies.approve_tools[0]: 'send_email' is not one of this agent's tools (transfer_funds)");
   });
 });
 
@@ -232,17 +296,17 @@ describe('escrow settled by the judge', () => {
       );
       cleanups.push(() => t.close());
       const wallets = walletsOf(t.engine.store);
-      wallets.createWallet('lead', '20');
-      wallets.createWallet('w');
+      await wallets.createWallet('lead', '20');
+      await wallets.createWallet('w');
       const run = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
       expect(await run.idle()).toBe('finished');
       await t.engine.judge.drain(run.id);
       await t.engine.arbiter.settled();
       const settled = t.engine.store.log.read(0, { session: run.id, types: ['escrow.settled'] }, 10).map((e) => e.payload);
       expect(settled).toEqual([expect.objectContaining({ payee: 'w', amount: '5', outcome, evaluator: 'delivery', threshold: 1 })]);
-      expect(wallets.balance('lead')).toMatchObject(outcome === 'release' ? { balance: '15', locked: '0' } : { balance: '20', locked: '0' });
-      expect(wallets.balance('w').balance).toBe(outcome === 'release' ? '5' : '0');
-      expect(wallets.escrows()).toEqual([]);
+      expect(await wallets.balance('lead')).toMatchObject(outcome === 'release' ? { balance: '15', locked: '0' } : { balance: '20', locked: '0' });
+      expect((await wallets.balance('w')).balance).toBe(outcome === 'release' ? '5' : '0');
+      expect(await wallets.escrows()).toEqual([]);
     }
   });
 
@@ -283,17 +347,17 @@ describe('the audit chain', () => {
     expect(JSON.parse(p2tui('ledger', 'balance', 'beta', '--json').stdout)).toMatchObject({ balance: '13.25' });
   });
 
-  it('also catches a balance or an accepted-command record edited by hand, which the updates do not vouch for', () => {
+  it('also catches a balance or an accepted-command record edited by hand, which the updates do not vouch for', async () => {
     for (const tamper of ["UPDATE ledger_contracts SET payload = replace(payload, '\"10\"', '\"1000\"') WHERE archived_offset IS NULL", 'DELETE FROM ledger_completions WHERE rowid = (SELECT max(rowid) FROM ledger_completions)']) {
       const { store, ledger: l, wallets } = ledger();
-      wallets.createWallet('a', '10');
-      wallets.createWallet('b');
-      expect(l.verifyChain().ok).toBe(true);
+      await wallets.createWallet('a', '10');
+      await wallets.createWallet('b');
+      expect((await l.verifyChain()).ok).toBe(true);
       store.db.exec(tamper);
-      const report = new EmbeddedLedger(store).verifyChain();
+      const report = await new EmbeddedLedger(store).verifyChain();
       expect(report.ok).toBe(false);
       expect(report.reason).toMatch(tamper.startsWith('UPDATE') ? /contract 00\w+ differs from what update \d+ created \(edited by hand\)/ : /accepted-command records do not match the updates/);
-      expect(() => new WalletService(new EmbeddedLedger(store)).transfer({ from: 'a', to: 'b', amount: '5', reason: '', reference: 'after' })).toThrow(/AUDIT_CHAIN_BROKEN/);
+      await expect(new WalletService(new EmbeddedLedger(store)).transfer({ from: 'a', to: 'b', amount: '5', reason: '', reference: 'after' })).rejects.toThrow(/AUDIT_CHAIN_BROKEN/);
     }
   });
 });
@@ -301,8 +365,8 @@ describe('the audit chain', () => {
 describe('several processes', () => {
   it('two processes paying from one wallet at once never overdraw it, and the chain stays whole', async () => {
     const { store, wallets } = ledger();
-    wallets.createWallet('payer', '40');
-    wallets.createWallet('payee');
+    await wallets.createWallet('payer', '40');
+    await wallets.createWallet('payee');
     const path = store.path;
     const run = (tag: string) =>
       new Promise<{ paid: number; refused: number }>((resolve, reject) => {
@@ -316,8 +380,8 @@ describe('several processes', () => {
     const [a, b] = await Promise.all([run('a'), run('b')]);
     expect(a.paid + b.paid).toBe(40);
     expect(a.refused + b.refused).toBe(20);
-    expect(wallets.balance('payer').balance).toBe('0');
-    expect(wallets.balance('payee').balance).toBe('40');
-    expect(wallets.ledger.verifyChain()).toMatchObject({ ok: true, entries: 1 + 40 });
+    expect((await wallets.balance('payer')).balance).toBe('0');
+    expect((await wallets.balance('payee')).balance).toBe('40');
+    expect(await wallets.ledger.verifyChain!()).toMatchObject({ ok: true, entries: 1 + 40 });
   }, 60_000);
 });

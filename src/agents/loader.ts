@@ -35,6 +35,9 @@ export function loadPersonas(workspace: string, defaults: { model: string; tempe
         continue;
       }
       const tools = (p.tools ?? []).filter((t) => t !== 'delegate' && t !== 'ask_user');
+      for (const [i, guarded] of (p.policies?.approve_tools ?? []).entries()) {
+        if (!tools.includes(guarded)) issues.push({ file, ...parsed.locate(['policies', 'approve_tools', i]), field: `policies.approve_tools[${i}]`, message: `'${guarded}' is not one of this agent's tools (${tools.join(', ') || 'none'})` });
+      }
       personas.set(p.id, {
         id: p.id,
         description: p.description.trim(),

@@ -28,11 +28,14 @@ export const policiesSchema = z.strictObject({
   context_tokens: z.int().min(256).max(100_000_000).optional(),
   /**
    * What this agent may spend from its wallet (transfer_funds, open_escrow): per payment, per session and per UTC
-   * day, and above which amount a payment needs approval (settled by the session's approval policy).
+   * day, and above which amount a payment needs a person's approval (asked in the CLI and TUI; settled by the
+   * session's approval policy when nobody is at a terminal).
    */
   spend: z
     .strictObject({ per_transfer: decimal.optional(), per_session: decimal.optional(), per_day: decimal.optional(), approval_above: decimal.optional() })
     .optional(),
+  /** Tools of this agent that run only once a person approves each call (or the session's approval policy does). */
+  approve_tools: z.array(z.string().min(1)).optional(),
 });
 
 export type SpendPolicy = NonNullable<z.output<typeof policiesSchema>['spend']>;
@@ -66,10 +69,11 @@ export interface Persona {
   readonly vars: Readonly<Record<string, string>>;
   readonly tools: readonly string[];
   readonly agents: readonly string[];
-  readonly policies: Required<Omit<Policies, 'dedup' | 'context_tokens' | 'spend'>> & {
+  readonly policies: Required<Omit<Policies, 'dedup' | 'context_tokens' | 'spend' | 'approve_tools'>> & {
     readonly dedup: Policies['dedup'];
     readonly context_tokens: number | undefined;
     readonly spend: SpendPolicy | undefined;
+    readonly approve_tools?: readonly string[] | undefined;
   };
   readonly balance: string | undefined;
   readonly script: PersonaFile['script'] & object;

@@ -80,6 +80,13 @@ export interface OtherPayloads {
   };
   /** An escrow paying a delegate was settled by the judge's score of the delegate's work. */
   'escrow.settled': { reference: string; payee: string; amount: string; outcome: 'release' | 'refund' | 'error'; evaluator: string; value: number; threshold: number; error?: string };
+  /**
+   * A tool call waits for a person's approval before it runs (a payment above the agent's threshold, a tool the
+   * persona guards with approve_tools). `callId` is what an answer names; `key` the call's idempotency key.
+   */
+  'approval.requested': { callId: string; key: string; agent: string; tool: string; reason: string };
+  /** The approval was given or refused: by the user, by the session's approval policy, or by a timeout (refused). */
+  'approval.decided': { callId: string; key: string; approved: boolean; by: 'user' | 'policy' | 'timeout'; text: string };
   /** A tool marked a milestone of the work (ctx.milestone); `entry`: the key (entry id) of its tool call. */
   milestone: { name: string; detail: string | null; tool: string; entry: string };
   /** A score policy of the workspace acted on a score (a retry on a new branch), or wrote a note, or failed. */

@@ -130,6 +130,10 @@ export class EventText {
           : [];
       case 'escrow.settled':
         return [paint(c, 'magenta', `escrow ${event.payload.outcome === 'release' ? `paid ${event.payload.amount} to ${event.payload.payee}` : `refunded ${event.payload.amount}`} (${event.payload.evaluator} ${event.payload.value.toFixed(2)})`)];
+      case 'approval.requested':
+        return [paint(c, 'yellow', `${event.payload.agent} waits for approval: ${event.payload.tool} — ${event.payload.reason}`)];
+      case 'approval.decided':
+        return [paint(c, event.payload.approved ? 'green' : 'yellow', `${event.payload.approved ? 'approved' : 'not approved'} (${event.payload.by}${event.payload.by === 'user' ? `: ${event.payload.text}` : ''})`)];
       case 'milestone':
         return [`${prefix}${paint(c, 'cyan', `◆ ${event.payload.name}${event.payload.detail === null ? '' : `: ${event.payload.detail}`}`)}`];
       case 'policy.acted':

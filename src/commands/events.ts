@@ -7,7 +7,7 @@ import type { EventFilter, EventType, StoredEvent } from '../bus/events.ts';
 import { EXIT, type Command, type CommandInput } from './types.ts';
 import { EventText } from './event-text.ts';
 
-const EVENT_TYPES: readonly EventType[] = ['entry', 'session.created', 'session.status', 'conversation.created', 'model.call', 'artifact.created', 'session.control', 'branch.created', 'branch.checkout', 'effect.compensated', 'eval.queued', 'score.recorded', 'policy.acted', 'milestone', 'escrow.settled'];
+const EVENT_TYPES: readonly EventType[] = ['entry', 'session.created', 'session.status', 'conversation.created', 'model.call', 'artifact.created', 'session.control', 'branch.created', 'branch.checkout', 'effect.compensated', 'eval.queued', 'score.recorded', 'policy.acted', 'milestone', 'escrow.settled', 'approval.requested', 'approval.decided'];
 
 const FILTER_OPTIONS = [
   { name: 'session', type: 'string', value: '<id>', description: 'Only this session (id, unique prefix, or "last")' },

@@ -363,7 +363,11 @@ async function control(
   while (Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 100));
     status = engine.store.sessions.require(session).status;
-    const answered = request.action !== 'respond' || engine.store.log.read(seq, { session, kinds: ['user_response'] }, 50).some((e) => e.kind === 'user_response' && e.payload.callId === request.callId);
+    // An answer shows as the question's response entry, or (for a tool call waiting for approval) as its decision.
+    const answered =
+      request.action !== 'respond' ||
+      engine.store.log.read(seq, { session, kinds: ['user_response'] }, 50).some((e) => e.kind === 'user_response' && e.payload.callId === request.callId) ||
+      engine.store.log.read(seq, { session, types: ['approval.decided'] }, 50).some((e) => e.type === 'approval.decided' && e.payload.callId === request.callId);
     if ((request.action === 'respond' && answered) || status === expect) break;
   }
   if (!ctx.output.json) ctx.output.line(`asked pid ${holder?.pid ?? '?'} (which drives session ${session}) to ${request.action}; the session is now ${status}`);

@@ -1,3 +1,4 @@
+import { approvalQuestion } from '../engine/approval.ts';
 import type { Entry } from '../core/entries.ts';
 import type { JsonObject, JsonValue } from '../core/json.ts';
 import type { Store } from '../store/store.ts';
@@ -62,6 +63,13 @@ export function readSession(store: Store, sessionRef: string): SessionView {
     for (const [callId, question] of asked) questions.push({ callId, agent: row.agent, conversation: row.id, question });
     conversations.push({ row, phase: state.phase, steps: steps.get(row.id) ?? 0, entries: list, answer, outstanding: outstanding(state).map((c) => c.callId) });
   }
+  // Tool calls waiting for a person's approval: asked, not decided, and still outstanding in their conversation.
+  const approvals = new Map<string, { callId: string; agent: string; conversation: string; question: string }>();
+  for (const e of store.log.read(0, { session: session.id, types: ['approval.requested', 'approval.decided'] }, 100_000)) {
+    if (e.type === 'approval.requested') approvals.set(e.payload.key, { callId: e.payload.callId, agent: e.payload.agent, conversation: e.conversation ?? '', question: approvalQuestion(e.payload.tool, e.payload.reason) });
+    if (e.type === 'approval.decided') approvals.delete(e.payload.key);
+  }
+  for (const a of approvals.values()) if (conversations.some((c) => c.row.id === a.conversation && c.outstanding.includes(a.callId))) questions.push(a);
   const root = conversations.find((c) => c.row.id === session.rootConversation);
   const holder = store.leases.holder(session.id);
   return {

@@ -56,6 +56,7 @@ export type ErrorCode =
   | 'E_LEDGER'
   | 'E_LEDGER_FUNDS'
   | 'E_LEDGER_CHAIN'
+  | 'E_LEDGER_BUSY'
   // internal
   | 'E_INTERNAL';
 

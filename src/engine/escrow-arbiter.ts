@@ -1,6 +1,6 @@
 import type { StoredEvent } from '../bus/events.ts';
 import { messageOf } from '../core/errors.ts';
-import { walletsOf } from '../ledger/wallet.ts';
+import { walletsOf, type WalletService } from '../ledger/wallet.ts';
 import type { Store } from '../store/store.ts';
 import type { Workspace } from './workspace.ts';
 
@@ -39,16 +39,21 @@ export class EscrowArbiter {
     this.unsubscribe?.();
   }
 
-  private later(fn: () => void): void {
-    this.pending = this.pending.then(() => new Promise<void>((resolve) => setImmediate(() => (fn(), resolve()))));
+  /** One at a time, after the current commit; a failure is said where it happened (settleFor logs its errors). */
+  private later(fn: () => Promise<void>): void {
+    this.pending = this.pending.then(() => new Promise<void>((resolve) => setImmediate(() => void fn().catch(() => undefined).finally(resolve))));
   }
 
-  private onScore(event: Extract<StoredEvent, { type: 'score.recorded' }>): void {
+  private get wallets(): WalletService {
+    return walletsOf(this.store, this.workspace.config.ledger);
+  }
+
+  private async onScore(event: Extract<StoredEvent, { type: 'score.recorded' }>): Promise<void> {
     const rule = this.workspace.config.ledger.escrow;
     const p = event.payload;
     if (rule === undefined || this.store.isClosed || p.evaluator !== rule.evaluator || p.target.kind !== 'conversation' || event.session === null || p.job === null) return;
     const payee = this.store.sessions.conversation(p.target.id)?.agent;
-    if (payee !== undefined) this.settleFor(event.session, payee, p.target.id, this.verdict(p.job));
+    if (payee !== undefined) await this.settleFor(event.session, payee, p.target.id, this.verdict(p.job));
   }
 
   /** The job's verdict: the mean of its samples that succeeded (null when the judge failed: the escrow stays). */
@@ -58,32 +63,32 @@ export class EscrowArbiter {
   }
 
   /** Every open escrow of a session's delegate whose work the evaluator has judged already. */
-  private settleOpen(): void {
+  private async settleOpen(): Promise<void> {
     const rule = this.workspace.config.ledger.escrow;
     if (rule === undefined || this.store.isClosed) return;
-    for (const escrow of walletsOf(this.store).escrows()) {
+    for (const escrow of await this.wallets.escrows()) {
       const [session, payee] = escrow.reference.split(':');
       if (session === undefined || payee === undefined || this.store.sessions.get(session) === undefined) continue;
       const conversations = new Set(this.store.sessions.conversations(session).filter((c) => c.agent === payee).map((c) => c.id));
       const scored = this.store.scores.scores({ session, evaluator: rule.evaluator }).filter((s) => s.targetKind === 'conversation' && conversations.has(s.targetId));
       const last = scored.at(-1);
-      if (last?.job !== null && last !== undefined) this.settleFor(session, payee, last.targetId, this.verdict(last.job));
+      if (last?.job !== null && last !== undefined) await this.settleFor(session, payee, last.targetId, this.verdict(last.job));
     }
   }
 
-  private settleFor(session: string, payee: string, conversation: string, value: number | null): void {
+  private async settleFor(session: string, payee: string, conversation: string, value: number | null): Promise<void> {
     const rule = this.workspace.config.ledger.escrow!;
     if (value === null) return;
-    const wallets = walletsOf(this.store);
+    const wallets = this.wallets;
     const prefix = `${session}:${payee}:`;
-    for (const escrow of wallets.escrows().filter((e) => e.reference.startsWith(prefix) && e.payee === payee)) {
+    for (const escrow of (await wallets.escrows()).filter((e) => e.reference.startsWith(prefix) && e.payee === payee)) {
       const outcome = value >= rule.threshold ? 'release' : 'refund';
       let error: string | undefined;
       try {
-        wallets.settleEscrow(escrow.reference, outcome, escrow.payer);
+        await wallets.settleEscrow(escrow.reference, outcome, escrow.payer);
       } catch (e) {
         // Settled meanwhile by another process (the escrow is gone) is fine; anything else is said in the log.
-        if (!wallets.escrows().some((x) => x.contractId === escrow.contractId)) continue;
+        if (!(await wallets.escrows()).some((x) => x.contractId === escrow.contractId)) continue;
         error = messageOf(e);
       }
       const branch = this.store.sessions.get(session)?.headBranch ?? null;

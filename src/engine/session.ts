@@ -22,6 +22,8 @@ import { apply, outstanding } from './fsm.ts';
 import { modelFailure, planResponse, prepareCall, type Failure, type PreparedCall } from './model-step.ts';
 import { rebuildConversations, type Rebuilt } from './rebuild.ts';
 import { deriveStatus } from './status.ts';
+import { approvalQuestion, approves } from './approval.ts';
+import type { Tool, ToolContext } from '../tools/define.ts';
 import { cacheKey, runTool, type ToolRun } from './tool-runner.ts';
 
 export type { EngineContext, StartSession, StepTiming } from './context.ts';
@@ -75,6 +77,8 @@ export class SessionRuntime {
   /** Personas as this branch's overrides change them (another system prompt or tools), by agent id. */
   private readonly personaOverrides: Readonly<Record<string, PersonaOverride>>;
   private readonly personaCache = new Map<string, Persona>();
+  /** Tool calls waiting for a person's approval, by call id (answered through respond). */
+  private readonly approvals = new Map<string, { conv: ConversationRuntime; key: string; tool: string; reason: string; settle: (decision: { approved: boolean; why: string } | undefined) => void }>();
 
   /** `overrides`: the checked-out branch's (a new session's main branch has none). */
   private constructor(ctx: EngineContext, row: SessionRow, overrides: BranchOverrides = {}) {
@@ -279,8 +283,8 @@ export class SessionRuntime {
       this.paused = true;
     } else {
       // Nothing to settle: the status goes in the same transaction.
-      this.paused = deriveStatus(this.conversations.values(), this.root, { paused: false }).status === 'running';
-      const { status, reason } = deriveStatus(this.conversations.values(), this.root, { paused: this.paused });
+      this.paused = deriveStatus(this.conversations.values(), this.root, { paused: false }, this.approvals).status === 'running';
+      const { status, reason } = deriveStatus(this.conversations.values(), this.root, { paused: this.paused }, this.approvals);
       if (status !== this.status) {
         this.status = status;
         this.writeStatus(status, reason, now);
@@ -297,7 +301,7 @@ export class SessionRuntime {
     if (!this.settling) return;
     this.settling = false;
     await this.recover(false);
-    this.paused = deriveStatus(this.conversations.values(), this.root, { paused: false }).status === 'running';
+    this.paused = deriveStatus(this.conversations.values(), this.root, { paused: false }, this.approvals).status === 'running';
     this.updateStatus();
   }
 
@@ -370,6 +374,7 @@ export class SessionRuntime {
         if (!conv.pendingResults.has(callId)) out.push({ callId, conversation: conv.id, agent: conv.agent, question: q.question, deadline: q.deadline });
       }
     }
+    for (const [callId, a] of this.approvals) out.push({ callId, conversation: a.conv.id, agent: a.conv.agent, question: approvalQuestion(a.tool, a.reason), deadline: null });
     return out;
   }
 
@@ -416,6 +421,16 @@ export class SessionRuntime {
   /** Answers a question an agent asked. */
   async respond(callId: string, text: string, by: 'user' | 'policy' = 'user'): Promise<void> {
     this.assertDrivable();
+    const approval = this.approvals.get(callId) ?? this.requestedApproval(callId);
+    if (approval !== undefined) {
+      const approved = approves(text);
+      await this.commit((tx) => this.appendDecision(tx, approval.conv, callId, approval.key, approved, by, text));
+      // Asked by now (a session attached a moment ago reaches its question after the answer was given): settle it.
+      this.approvals.get(callId)?.settle({ approved, why: `${by === 'user' ? 'the user' : 'the approval policy'} did not approve it (answered '${text.trim()}'): ${approval.reason}` });
+      // No longer waiting for the user: the call runs (or is settled as not approved) now.
+      this.updateStatus();
+      return;
+    }
     const conv = [...this.conversations.values()].find((c) => c.questions.has(callId) && !c.pendingResults.has(callId));
     if (conv === undefined) {
       throw new UserError('E_SESSION_STATE', `no question '${callId}' is waiting in session ${this.id}`, { hint: 'See the open questions with: p2tui session show <id>' });
@@ -733,6 +748,24 @@ export class SessionRuntime {
         return;
       }
     }
+    // A call that needs a person's yes waits for it (or the approval policy's answer) before anything runs.
+    let approved = false;
+    const reason = await this.approvalReason(conv, tool, call);
+    if (reason !== undefined) {
+      const decision = await this.approval(conv, call, tool.name, reason);
+      if (decision === undefined || signal.aborted || this.detached) return;
+      if (!decision.approved) {
+        try {
+          await this.commit((tx) => this.settleInTx(tx, conv, call.callId, { kind: 'tool_result', payload: { callId: call.callId, tool: tool.name, status: 'error', error: `not run: ${decision.why}` } }));
+        } catch (error) {
+          this.stop(error);
+        } finally {
+          this.updateStatus();
+        }
+        return;
+      }
+      approved = true;
+    }
     try {
       if (call.effect === 'effectful') {
         // The at-most-once line: once this is durable, a crash leaves the call to reconciliation, never to a rerun.
@@ -756,15 +789,8 @@ export class SessionRuntime {
         conv.runningTools.add(call.callId);
         try {
           run = await runTool(tool, call.args, {
-            session: this.id,
-            branch: this.branch,
-            conversation: conv.id,
-            agent: conv.agent,
-            callId: call.callId,
-            key: call.key,
-            workspace: ctx.workspace.root,
-            wallets: walletsOf(ctx.store),
-            ...(conv.persona.policies.spend === undefined ? {} : { spending: { policy: conv.persona.policies.spend, approval: this.row.options.approval, source: conv.persona.source } }),
+            ...this.toolContext(conv, call),
+            ...(approved ? { approved: true } : {}),
             signal,
             timeoutMs: tool.timeoutMs ?? conv.persona.policies.tool_timeout_ms,
             now: () => ctx.clock.now(),
@@ -808,6 +834,110 @@ export class SessionRuntime {
     }
   }
 
+  /** What a tool knows about its call, besides its signal, timeout and attachments. */
+  private toolContext(conv: ConversationRuntime, call: ToolCallRef): Omit<ToolContext, 'attach' | 'milestone' | 'signal'> {
+    const { ctx } = this;
+    return {
+      session: this.id,
+      branch: this.branch,
+      conversation: conv.id,
+      agent: conv.agent,
+      callId: call.callId,
+      key: call.key,
+      workspace: ctx.workspace.root,
+      wallets: walletsOf(ctx.store, ctx.workspace.config.ledger),
+      ...(conv.persona.policies.spend === undefined ? {} : { spending: { policy: conv.persona.policies.spend, approval: this.row.options.approval, source: conv.persona.source } }),
+    };
+  }
+
+  /** Why this call needs a person's approval (its persona guards the tool, or the tool says so), if it does. */
+  private async approvalReason(conv: ConversationRuntime, tool: Tool, call: ToolCallRef): Promise<string | undefined> {
+    const parsed = tool.input.safeParse(call.args);
+    // Invalid arguments never run: the tool runner reports them without asking anyone.
+    if (!parsed.success) return undefined;
+    let own: string | undefined;
+    try {
+      own = await tool.approval?.(parsed.data, { ...this.toolContext(conv, call), signal: conv.abort.signal, attach: () => undefined });
+    } catch {
+      // The tool cannot tell (its ledger is unreachable, say): the call runs and reports that itself.
+      own = undefined;
+    }
+    if (own !== undefined) return own;
+    if (conv.persona.policies.approve_tools?.includes(tool.name) === true) {
+      const args = JSON.stringify(call.args);
+      return `${conv.agent} calls ${tool.name} ${args.length > 200 ? `${args.slice(0, 200)}…` : args} (policies.approve_tools in ${conv.persona.source})`;
+    }
+    return undefined;
+  }
+
+  /**
+   * A person's decision on a call: one already recorded for its key (given before a crash or by another process),
+   * the approval policy's when it is not `ask`, or the answer to a question the session waits on. Undefined when the
+   * session stopped meanwhile (the call stays outstanding and is asked again on resume).
+   */
+  private async approval(conv: ConversationRuntime, call: ToolCallRef, tool: string, reason: string): Promise<{ approved: boolean; why: string } | undefined> {
+    const { ctx } = this;
+    const earlier = ctx.store.log
+      .read(0, { session: this.id, types: ['approval.requested', 'approval.decided'] }, 100_000)
+      .filter((e) => (e.type === 'approval.requested' || e.type === 'approval.decided') && e.payload.key === call.key);
+    const decided = earlier.find((e) => e.type === 'approval.decided');
+    if (decided?.type === 'approval.decided') return { approved: decided.payload.approved, why: `it was refused (${decided.payload.by}): ${reason}` };
+    const policy = this.row.options.approval;
+    if (policy !== 'ask') {
+      await this.commit((tx) => this.appendDecision(tx, conv, call.callId, call.key, policy === 'approve', 'policy', policy));
+      return { approved: policy === 'approve', why: `the session's approval policy (${policy}) refused it: ${reason}` };
+    }
+    if (earlier.length === 0) {
+      await this.commit((tx) =>
+        ctx.store.append({ type: 'approval.requested', payload: { callId: call.callId, key: call.key, agent: conv.agent, tool, reason }, session: this.id, branch: this.branch, conversation: conv.id }, tx.now),
+      );
+    }
+    const signal = conv.abort.signal;
+    if (signal.aborted) return undefined;
+    const timeoutMs = conv.persona.policies.user_timeout_ms;
+    return new Promise((resolve) => {
+      const settle = (decision: { approved: boolean; why: string } | undefined): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.approvals.delete(call.callId);
+        resolve(decision);
+      };
+      const onAbort = (): void => settle(undefined);
+      const timer = setTimeout(() => {
+        void this.commit((tx) => this.appendDecision(tx, conv, call.callId, call.key, false, 'timeout', `no answer within ${duration(timeoutMs)}`)).then(
+          () => settle({ approved: false, why: `nobody approved it within ${duration(timeoutMs)}: ${reason}` }),
+          (error: unknown) => {
+            this.stop(error);
+            settle(undefined);
+          },
+        );
+      }, timeoutMs);
+      timer.unref();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.approvals.set(call.callId, { conv, key: call.key, tool, reason, settle });
+      this.updateStatus();
+    });
+  }
+
+  /**
+   * An approval asked before this runtime took over (another process, or before a restart) whose call is still
+   * outstanding here: answerable at once, before the call reaches its question again (it then finds the decision).
+   */
+  private requestedApproval(callId: string): { conv: ConversationRuntime; key: string; reason: string } | undefined {
+    const conv = [...this.conversations.values()].find((c) => outstanding(c.state).some((o) => o.kind === 'tool_call' && o.callId === callId) && !c.pendingResults.has(callId));
+    if (conv === undefined) return undefined;
+    let found: { conv: ConversationRuntime; key: string; reason: string } | undefined;
+    for (const e of this.ctx.store.log.read(0, { session: this.id, types: ['approval.requested', 'approval.decided'] }, 100_000)) {
+      if (e.type === 'approval.requested' && e.payload.callId === callId && e.conversation === conv.id) found = { conv, key: e.payload.key, reason: e.payload.reason };
+      if (e.type === 'approval.decided' && e.payload.key === found?.key) found = undefined;
+    }
+    return found;
+  }
+
+  private appendDecision(tx: Txn, conv: ConversationRuntime, callId: string, key: string, approved: boolean, by: 'user' | 'policy' | 'timeout', text: string): void {
+    this.ctx.store.append({ type: 'approval.decided', payload: { callId, key, approved, by, text }, session: this.id, branch: this.branch, conversation: conv.id }, tx.now);
+  }
+
   /** After a crash: an effectful call that had started is looked up by its key, or settled as unknown. */
   private async reconcileToolCall(conv: ConversationRuntime, call: ToolCallRef): Promise<void> {
     const tool = this.ctx.workspace.tools.get(call.tool);
@@ -816,10 +946,7 @@ export class SessionRuntime {
       outcome = { unknown: 'the process stopped while this effectful call was running, and the tool has no way to look up what happened; it was not run again' };
     } else {
       try {
-        const found = await tool.reconcile(tool.input.parse(call.args), {
-          session: this.id, branch: this.branch, conversation: conv.id, agent: conv.agent, callId: call.callId, key: call.key,
-          workspace: this.ctx.workspace.root, signal: this.abort.signal, attach: () => undefined,
-        });
+        const found = await tool.reconcile(tool.input.parse(call.args), { ...this.toolContext(conv, call), signal: this.abort.signal, attach: () => undefined });
         outcome = found === null || found === undefined ? 'absent' : { found: JSON.parse(JSON.stringify(found)) as JsonValue };
       } catch (error) {
         outcome = { unknown: `the process stopped while this call was running and reconciling it failed: ${messageOf(error)}; it was not run again` };
@@ -1088,7 +1215,7 @@ export class SessionRuntime {
     }
     // A cancel writes its status in its own commit.
     if (this.cancelled !== undefined || this.status === 'cancelled') return;
-    const { status, reason } = deriveStatus(this.conversations.values(), this.root, { paused: this.paused });
+    const { status, reason } = deriveStatus(this.conversations.values(), this.root, { paused: this.paused }, this.approvals);
     if (status !== this.status) {
       this.status = status;
       try {

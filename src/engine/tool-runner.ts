@@ -75,6 +75,7 @@ export async function runTool(
     workspace: context.workspace,
     ...(context.wallets === undefined ? {} : { wallets: context.wallets }),
     ...(context.spending === undefined ? {} : { spending: context.spending }),
+    ...(context.approved === true ? { approved: true } : {}),
     signal: controller.signal,
     attach: (name, data, mime = 'application/octet-stream') => {
       attachments.push({ name, data, mime, kind: 'file' });

@@ -69,6 +69,11 @@ export const workspaceConfigSchema = z.strictObject({
        * conversation at or above `threshold`, and refunded when it scores below; a judge failure leaves it open.
        */
       escrow: z.strictObject({ evaluator: z.string().min(1), threshold: z.number().min(0).max(1) }).optional(),
+      /**
+       * Keep the wallets on a Canton participant (its JSON Ledger API v2, with the daml/ package uploaded) instead of
+       * the embedded ledger. The token is read from the environment variable `token_env` names, never from here.
+       */
+      canton: z.strictObject({ url: z.url({ protocol: /^https?$/ }), token_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name').optional(), user: z.string().min(1).optional() }).optional(),
     })
     .prefault({}),
   /** Database path, relative to the workspace. */

@@ -17,6 +17,8 @@ import {
   type Offset,
   type PartyId,
   type TemplateId,
+  type TrailEntry,
+  type UpdateQuery,
 } from './types.ts';
 
 const GENESIS = '0'.repeat(64);
@@ -60,8 +62,10 @@ export class EmbeddedLedger implements LedgerApi {
   private readonly store: Store;
   private readonly clock: Clock;
   private readonly userId: string;
-  /** The whole chain is verified once per process, before the first write; later writes check the newest link. */
+  /** The chain is checked once per process before the first write (see checkChain); later writes check the newest link. */
   private chainVerified = false;
+  /** Contracts checked against the update that created them (see vouch). */
+  private readonly vouched = new Set<ContractId>();
 
   constructor(store: Store, options: { clock?: Clock; userId?: string } = {}) {
     this.store = store;
@@ -69,31 +73,32 @@ export class EmbeddedLedger implements LedgerApi {
     this.userId = options.userId ?? 'p2tui';
   }
 
-  ledgerEnd(): Offset {
-    return (this.store.db.prepare('SELECT coalesce(max("offset"), 0) AS o FROM ledger_updates').get() as { o: number }).o;
+  async ledgerEnd(): Promise<Offset> {
+    return this.end();
   }
 
   /** A party for a hint (`hint::1220<fingerprint>`); allocating a hint again returns the same party. */
-  allocateParty(hint: string): PartyId {
+  async allocateParty(hint: string): Promise<PartyId> {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(hint)) throw new LedgerError('PARTY_NOT_KNOWN', `party hint '${hint}' must be letters, digits, _, . and -`);
     const party = `${hint}::1220${sha256(`p2tui-ledger/party\n${hint}`)}`;
     this.store.write(() => this.store.db.prepare('INSERT OR IGNORE INTO ledger_parties (party, hint, created_at) VALUES (?, ?, ?)').run(party, hint, this.clock.now()));
     return party;
   }
 
-  findParty(hint: string): PartyId | undefined {
+  async findParty(hint: string): Promise<PartyId | undefined> {
     return (this.store.db.prepare('SELECT party FROM ledger_parties WHERE hint = ?').get(hint) as { party: string } | undefined)?.party;
   }
 
-  atomically<T>(fn: () => T): T {
-    return this.store.write(fn);
-  }
-
-  parties(): { party: PartyId; hint: string }[] {
+  async parties(): Promise<{ party: PartyId; hint: string }[]> {
     return this.store.db.prepare('SELECT party, hint FROM ledger_parties ORDER BY created_at, rowid').all() as { party: PartyId; hint: string }[];
   }
 
-  submit(commands: readonly Command[], meta: CommandMeta): LedgerTransaction {
+  async submit(commands: readonly Command[], meta: CommandMeta): Promise<LedgerTransaction> {
+    return this.submitNow(commands, meta);
+  }
+
+  /** The synchronous core of `submit` (one immediate transaction; a benchmark and the facade may call it directly). */
+  submitNow(commands: readonly Command[], meta: CommandMeta): LedgerTransaction {
     return this.store.write(() => {
       this.checkChain();
       const actAs = [...new Set(meta.actAs)].sort();
@@ -104,19 +109,23 @@ export class EmbeddedLedger implements LedgerApi {
       }
       const knownParty = this.store.db.prepare('SELECT 1 FROM ledger_parties WHERE party = ?');
       for (const p of actAs) if (knownParty.get(p) === undefined) throw new LedgerError('PARTY_NOT_KNOWN', `party ${p} is not allocated on this ledger`);
-      const offset = this.ledgerEnd() + 1;
+      const offset = this.end() + 1;
       const updateId = `1220${sha256(`p2tui-ledger/update\n${offset}\n${changeId}`).slice(0, 60)}`;
       const { events, created, archived } = this.interpret(commands, actAs, updateId);
       // Persist: every input still active (another process cannot have spent it: this is one immediate transaction).
       const archive = this.store.db.prepare('UPDATE ledger_contracts SET archived_offset = ? WHERE contract_id = ? AND archived_offset IS NULL');
+      const unlist = this.store.db.prepare('DELETE FROM ledger_contract_parties WHERE contract_id = ?');
       for (const cid of archived) {
         if (created.has(cid)) continue;
         if (archive.run(offset, cid).changes !== 1) throw new LedgerError('CONTRACT_NOT_FOUND', `contract ${cid} is no longer active`, { contractId: cid });
+        unlist.run(cid);
       }
       const insert = this.store.db.prepare('INSERT INTO ledger_contracts (contract_id, template_id, payload, signatories, observers, created_offset, archived_offset) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      const list = this.store.db.prepare('INSERT OR IGNORE INTO ledger_contract_parties (party, contract_id) VALUES (?, ?)');
       for (const [cid, c] of created) {
         // A contract created and archived in the same update is transient: recorded, never active.
         insert.run(cid, c.templateId, canonicalJson(c.payload), JSON.stringify(c.signatories), JSON.stringify(c.observers), offset, archived.has(cid) ? offset : null);
+        if (!archived.has(cid)) for (const p of new Set([...c.signatories, ...c.observers])) list.run(p, cid);
       }
       // Hashed exactly as stored (canonical JSON read back), so a verification later recomputes the same value.
       const stored = canonicalJson(events);
@@ -126,68 +135,140 @@ export class EmbeddedLedger implements LedgerApi {
       this.store.db
         .prepare('INSERT INTO ledger_updates ("offset", update_id, command_id, act_as, workflow_id, effective_at, events, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(offset, updateId, meta.commandId, JSON.stringify(actAs), tx.workflowId, tx.effectiveAt, stored, prev, hash);
+      const sees = this.store.db.prepare('INSERT OR IGNORE INTO ledger_update_parties (party, "offset") VALUES (?, ?)');
+      for (const p of updateParties(tx.events)) sees.run(p, offset);
       this.store.db.prepare('INSERT INTO ledger_completions (change_id, update_id, "offset") VALUES (?, ?, ?)').run(changeId, updateId, offset);
       return tx;
     });
   }
 
-  activeContracts<T = Record<string, unknown>>(party: PartyId | '*', templateIds: readonly TemplateId[]): ActiveContract<T>[] {
+  async activeContracts<T = Record<string, unknown>>(party: PartyId | '*', templateIds: readonly TemplateId[]): Promise<ActiveContract<T>[]> {
     if (templateIds.length === 0) return [];
-    const rows = this.store.db
-      .prepare(`SELECT * FROM ledger_contracts WHERE archived_offset IS NULL AND template_id IN (${templateIds.map(() => '?').join(',')}) ORDER BY created_offset, rowid`)
-      .all(...templateIds) as ContractRow[];
-    return rows
-      .map((r) => ({
-        contractId: r.contract_id,
-        templateId: r.template_id,
-        payload: JSON.parse(r.payload) as T,
-        signatories: JSON.parse(r.signatories) as PartyId[],
-        observers: JSON.parse(r.observers) as PartyId[],
-        createdOffset: r.created_offset,
-      }))
-      .filter((c) => party === '*' || c.signatories.includes(party) || c.observers.includes(party));
+    const templates = templateIds.map(() => '?').join(',');
+    // A party's contracts through its own index rows; '*' (the operator's view) reads them all.
+    const rows = (
+      party === '*'
+        ? this.store.db.prepare(`SELECT * FROM ledger_contracts WHERE archived_offset IS NULL AND template_id IN (${templates}) ORDER BY created_offset, rowid`).all(...templateIds)
+        : this.store.db
+            .prepare(
+              `SELECT c.* FROM ledger_contract_parties p JOIN ledger_contracts c ON c.contract_id = p.contract_id
+               WHERE p.party = ? AND c.archived_offset IS NULL AND c.template_id IN (${templates}) ORDER BY c.created_offset, c.rowid`,
+            )
+            .all(party, ...templateIds)
+    ) as ContractRow[];
+    return rows.map((r) => ({
+      contractId: r.contract_id,
+      templateId: r.template_id,
+      payload: JSON.parse(r.payload) as T,
+      signatories: JSON.parse(r.signatories) as PartyId[],
+      observers: JSON.parse(r.observers) as PartyId[],
+      createdOffset: r.created_offset,
+    }));
   }
 
-  updates(party: PartyId | '*', afterOffset: Offset, limit = 1_000): LedgerTransaction[] {
-    const out: LedgerTransaction[] = [];
-    let cursor = afterOffset;
-    // A party sees the updates with an event it is a stakeholder of (pages until `limit` of those are found).
-    while (out.length < limit) {
-      const rows = this.store.db.prepare('SELECT * FROM ledger_updates WHERE "offset" > ? ORDER BY "offset" LIMIT 500').all(cursor) as UpdateRow[];
-      if (rows.length === 0) break;
-      for (const r of rows) {
-        const tx = toTransaction(r);
-        const visible = party === '*' ? tx.events : tx.events.filter((e) => stakeholdersOf(e).includes(party));
-        if (visible.length > 0) out.push({ ...tx, events: visible });
-        if (out.length >= limit) break;
-      }
-      cursor = rows.at(-1)!.offset;
+  async updates(party: PartyId | '*', query: UpdateQuery = {}): Promise<LedgerTransaction[]> {
+    const where: string[] = ['u."offset" > ?'];
+    const params: (string | number)[] = [query.afterOffset ?? 0];
+    if (query.beforeOffset !== undefined) {
+      where.push('u."offset" < ?');
+      params.push(query.beforeOffset);
+    }
+    if (query.workflowId !== undefined) {
+      where.push('u.workflow_id = ?');
+      params.push(query.workflowId);
+    }
+    if (query.since !== undefined) {
+      where.push('u.effective_at >= ?');
+      params.push(query.since);
+    }
+    // A party reads the updates it is a stakeholder of through its own index rows, not by scanning every update.
+    const from = party === '*' ? 'ledger_updates u' : 'ledger_update_parties p JOIN ledger_updates u ON u."offset" = p."offset"';
+    if (party !== '*') {
+      where.unshift('p.party = ?');
+      params.unshift(party);
+    }
+    const order = query.newestFirst === true ? 'DESC' : 'ASC';
+    const rows = this.store.db
+      .prepare(`SELECT u.* FROM ${from} WHERE ${where.join(' AND ')} ORDER BY u."offset" ${order} LIMIT ?`)
+      .all(...params, query.limit ?? 1_000) as UpdateRow[];
+    return rows.map((r) => {
+      const tx = toTransaction(r);
+      return party === '*' ? tx : { ...tx, events: tx.events.filter((e) => stakeholdersOf(e).includes(party)) };
+    });
+  }
+
+  async updateById(updateId: string): Promise<LedgerTransaction | undefined> {
+    return this.byId(updateId);
+  }
+
+  async completion(commandId: string, actAs: readonly PartyId[]): Promise<LedgerTransaction | undefined> {
+    const changeId = changeIdOf(this.userId, actAs, commandId);
+    const done = this.store.db.prepare('SELECT update_id FROM ledger_completions WHERE change_id = ?').get(changeId) as { update_id: string } | undefined;
+    return done === undefined ? undefined : this.byId(done.update_id);
+  }
+
+  /** Accepted commands acting as any of `parties`, after an offset (what the JSON API's completions stream shows). */
+  async completions(parties: readonly PartyId[], afterOffset: Offset, limit = 1_000): Promise<{ commandId: string; updateId: string; actAs: PartyId[]; offset: Offset }[]> {
+    const rows = this.store.db.prepare('SELECT "offset", update_id, command_id, act_as FROM ledger_updates WHERE "offset" > ? ORDER BY "offset"').iterate(afterOffset) as IterableIterator<Pick<UpdateRow, 'offset' | 'update_id' | 'command_id' | 'act_as'>>;
+    const out: { commandId: string; updateId: string; actAs: PartyId[]; offset: Offset }[] = [];
+    for (const r of rows) {
+      const actAs = JSON.parse(r.act_as) as PartyId[];
+      if (actAs.some((p) => parties.includes(p))) out.push({ commandId: r.command_id, updateId: r.update_id, actAs, offset: r.offset });
+      if (out.length >= limit) break;
     }
     return out;
   }
 
-  updateById(updateId: string): LedgerTransaction | undefined {
+  async verifyChain(): Promise<AuditReport> {
+    return this.verifyNow();
+  }
+
+  async auditTrail(limit: number): Promise<TrailEntry[]> {
+    const rows = this.store.db.prepare('SELECT "offset", update_id, command_id, workflow_id, effective_at, prev_hash, hash FROM ledger_updates ORDER BY "offset" DESC LIMIT ?').all(limit) as Omit<UpdateRow, 'events' | 'act_as'>[];
+    return rows.map((r) => ({ offset: r.offset, updateId: r.update_id, prevHash: r.prev_hash, hash: r.hash, commandId: r.command_id, workflowId: r.workflow_id, effectiveAt: r.effective_at }));
+  }
+
+  async chainStatus(): Promise<AuditReport> {
+    const verdict = this.store.db.prepare('SELECT * FROM ledger_audits ORDER BY id DESC LIMIT 1').get() as { offset: number; hash: string; ok: number; reason: string | null } | undefined;
+    if (verdict === undefined) return this.verifyNow();
+    if (verdict.ok !== 1) return { ok: false, entries: 0, head: null, firstBad: verdict.offset, reason: verdict.reason ?? 'the last verification failed' };
+    // Offsets run 1..n here: the end is the number of updates.
+    return { ...this.verifyFrom(verdict.offset, verdict.hash), entries: this.end() };
+  }
+
+  private end(): Offset {
+    return (this.store.db.prepare('SELECT coalesce(max("offset"), 0) AS o FROM ledger_updates').get() as { o: number }).o;
+  }
+
+  private byId(updateId: string): LedgerTransaction | undefined {
     const row = this.store.db.prepare('SELECT * FROM ledger_updates WHERE update_id = ?').get(updateId) as UpdateRow | undefined;
     return row === undefined ? undefined : toTransaction(row);
   }
 
-  completion(commandId: string, actAs: readonly PartyId[]): LedgerTransaction | undefined {
-    const changeId = changeIdOf(this.userId, actAs, commandId);
-    const done = this.store.db.prepare('SELECT update_id FROM ledger_completions WHERE change_id = ?').get(changeId) as { update_id: string } | undefined;
-    return done === undefined ? undefined : this.updateById(done.update_id);
-  }
-
   /**
    * Recomputes every link (the first update whose content or link no longer matches is named), then checks that the
-   * contracts (where balances are read) and the accepted-command records (which refuse a second payment) are
-   * exactly what the verified updates say: one pass over the updates.
+   * contracts (where balances are read), the accepted-command records (which refuse a second payment) and the
+   * stakeholder index (through which a party reads) are exactly what the verified updates say: one pass over the
+   * updates. The verdict is recorded: a broken one blocks every writer, a good one lets later processes verify only
+   * what came after it.
    */
-  verifyChain(): AuditReport {
+  verifyNow(): AuditReport {
+    const report = this.fullVerification();
+    this.store.write(() =>
+      this.store.db
+        .prepare('INSERT INTO ledger_audits ("offset", hash, ok, reason, verified_at) VALUES (?, ?, ?, ?, ?)')
+        .run(report.ok ? (report.head?.offset ?? 0) : (report.firstBad ?? 0), report.ok ? (report.head?.hash ?? GENESIS) : '', report.ok ? 1 : 0, report.reason ?? null, this.clock.now()),
+    );
+    return report;
+  }
+
+  private fullVerification(): AuditReport {
     let prev = GENESIS;
     let entries = 0;
     let head: AuditReport['head'] = null;
-    const expected = new Map<ContractId, { templateId: string; payload: string; archivedAt: Offset | null; createdAt: Offset }>();
+    const expected = new Map<ContractId, { templateId: string; payload: string; archivedAt: Offset | null; createdAt: Offset; parties: readonly PartyId[] }>();
     const completions = new Set<string>();
+    const sees = new Set<string>();
     for (const r of this.store.db.prepare('SELECT * FROM ledger_updates ORDER BY "offset"').iterate() as IterableIterator<UpdateRow>) {
       entries += 1;
       if (r.prev_hash !== prev) return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} does not link to the update before it (an update was removed or reordered)` };
@@ -203,8 +284,9 @@ export class EmbeddedLedger implements LedgerApi {
       prev = r.hash;
       head = { offset: r.offset, hash: r.hash };
       completions.add(`${changeIdOf(this.userId, actAs, r.command_id)}\n${r.update_id}`);
+      for (const p of updateParties(tx.events)) sees.add(`${p}\n${r.offset}`);
       for (const e of tx.events) {
-        if (e.kind === 'created') expected.set(e.contractId, { templateId: e.templateId, payload: canonicalJson(e.payload), archivedAt: null, createdAt: tx.offset });
+        if (e.kind === 'created') expected.set(e.contractId, { templateId: e.templateId, payload: canonicalJson(e.payload), archivedAt: null, createdAt: tx.offset, parties: [...new Set([...e.signatories, ...e.observers])] });
         else if (e.kind === 'exercised' && e.consuming) {
           const c = expected.get(e.contractId);
           if (c !== undefined) c.archivedAt = tx.offset;
@@ -214,6 +296,7 @@ export class EmbeddedLedger implements LedgerApi {
     const chain: AuditReport = { ok: true, entries, head };
     const bad = (reason: string, offset?: Offset): AuditReport => ({ ...chain, ok: false, ...(offset === undefined ? {} : { firstBad: offset }), reason });
     let rows = 0;
+    const listed = new Set<string>();
     for (const c of this.store.db.prepare('SELECT * FROM ledger_contracts').iterate() as IterableIterator<ContractRow>) {
       rows += 1;
       const want = expected.get(c.contract_id);
@@ -221,20 +304,42 @@ export class EmbeddedLedger implements LedgerApi {
       if (want.payload !== c.payload || want.templateId !== c.template_id || want.archivedAt !== c.archived_offset) {
         return bad(`contract ${c.contract_id} differs from what update ${want.createdAt} created${want.archivedAt !== c.archived_offset ? ' or archived' : ''} (edited by hand)`, want.createdAt);
       }
+      if (want.archivedAt === null) for (const p of want.parties) listed.add(`${p}\n${c.contract_id}`);
     }
     if (rows !== expected.size) return bad(`${expected.size - rows} contracts the updates created are missing from the contracts table (deleted by hand)`);
     const stored = this.store.db.prepare('SELECT change_id, update_id FROM ledger_completions').all() as { change_id: string; update_id: string }[];
     if (stored.length !== completions.size || stored.some((c) => !completions.has(`${c.change_id}\n${c.update_id}`))) {
       return bad('the accepted-command records do not match the updates (a record was removed or edited: a payment could be made twice)');
     }
+    const index = this.store.db.prepare('SELECT party, "offset" AS o FROM ledger_update_parties').all() as { party: string; o: number }[];
+    if (index.length !== sees.size || index.some((i) => !sees.has(`${i.party}\n${i.o}`))) {
+      return bad("the index of who sees which update does not match the updates (edited by hand: a party's history or spending would read wrong)");
+    }
+    const owners = this.store.db.prepare('SELECT party, contract_id FROM ledger_contract_parties').all() as { party: string; contract_id: string }[];
+    if (owners.length !== listed.size || owners.some((o) => !listed.has(`${o.party}\n${o.contract_id}`))) {
+      return bad("the index of who holds which active contract does not match the contracts (edited by hand: a balance would read wrong)");
+    }
     return chain;
   }
 
-  /** Refuses writes on a broken chain: verified in full once per process, then the newest link each time. */
+  /**
+   * Refuses writes on a broken chain. Once per process, before its first write: the newest recorded verdict must be
+   * good, and the updates after it must verify (link and content); with no verdict yet, a full verification. Later
+   * writes check the newest link. A full verification of everything is `ledger audit --verify`.
+   */
   private checkChain(): void {
     if (!this.chainVerified) {
-      const report = this.verifyChain();
-      if (!report.ok) throw chainBroken(report);
+      const verdict = this.store.db.prepare('SELECT * FROM ledger_audits ORDER BY id DESC LIMIT 1').get() as { offset: number; hash: string; ok: number; reason: string | null } | undefined;
+      if (verdict === undefined) {
+        const report = this.verifyNow();
+        if (!report.ok) throw chainBroken(report);
+      } else if (verdict.ok !== 1) {
+        throw chainBroken({ ok: false, entries: 0, head: null, firstBad: verdict.offset, reason: verdict.reason ?? 'the last verification failed' });
+      } else {
+        const report = this.verifyFrom(verdict.offset, verdict.hash);
+        // Every writer finds the same break here (its refused write rolls back, so no verdict is recorded for it).
+        if (!report.ok) throw chainBroken(report);
+      }
       this.chainVerified = true;
       return;
     }
@@ -250,6 +355,60 @@ export class EmbeddedLedger implements LedgerApi {
     if (!ok) throw chainBroken({ ok: false, entries: 0, head: null, firstBad: last.offset, reason: `update ${last.update_id} at offset ${last.offset} was altered after it was committed` });
   }
 
+  /**
+   * Before a command uses a contract: the contract is what the update that created it says, and that update still
+   * matches its hash and is linked to by the next one. So a balance edited by hand is refused where it would be
+   * spent, without verifying the whole chain (each contract is vouched for once per process).
+   */
+  private vouch(row: ContractRow): void {
+    if (this.vouched.has(row.contract_id)) return;
+    const [created, next] = this.store.db.prepare('SELECT * FROM ledger_updates WHERE "offset" >= ? ORDER BY "offset" LIMIT 2').all(row.created_offset) as UpdateRow[];
+    let ok = false;
+    try {
+      if (created !== undefined && created.offset === row.created_offset) {
+        const tx = toTransaction(created);
+        const event = tx.events.find((e) => e.kind === 'created' && e.contractId === row.contract_id);
+        ok =
+          event?.kind === 'created' &&
+          event.templateId === row.template_id &&
+          canonicalJson(event.payload) === row.payload &&
+          linkHash(created.prev_hash, tx, JSON.parse(created.act_as) as string[]) === created.hash &&
+          (next === undefined || next.prev_hash === created.hash);
+      }
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      throw chainBroken({ ok: false, entries: 0, head: null, firstBad: row.created_offset, reason: `contract ${row.contract_id} is not what update ${row.created_offset} created, or that update was altered` });
+    }
+    this.vouched.add(row.contract_id);
+  }
+
+  /** The links after a verified update: it still has its verified hash, and each later one follows and matches. */
+  private verifyFrom(offset: Offset, hash: string): AuditReport {
+    let prev = GENESIS;
+    if (offset > 0) {
+      const at = this.store.db.prepare('SELECT hash FROM ledger_updates WHERE "offset" = ?').get(offset) as { hash: string } | undefined;
+      if (at?.hash !== hash) return { ok: false, entries: 0, head: null, firstBad: offset, reason: `update at offset ${offset} no longer has the hash the last verification saw (removed or rewritten)` };
+      prev = hash;
+    }
+    let entries = 0;
+    let head: AuditReport['head'] = offset > 0 ? { offset, hash } : null;
+    for (const r of this.store.db.prepare('SELECT * FROM ledger_updates WHERE "offset" > ? ORDER BY "offset"').iterate(offset) as IterableIterator<UpdateRow>) {
+      entries += 1;
+      let good: boolean;
+      try {
+        good = r.prev_hash === prev && linkHash(prev, toTransaction(r), JSON.parse(r.act_as) as string[]) === r.hash;
+      } catch {
+        good = false;
+      }
+      if (!good) return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} was altered or does not link to the one before it` };
+      prev = r.hash;
+      head = { offset: r.offset, hash: r.hash };
+    }
+    return { ok: true, entries, head };
+  }
+
   private interpret(commands: readonly Command[], actAs: readonly PartyId[], updateId: string): { events: LedgerEvent[]; created: Map<ContractId, Live>; archived: Set<ContractId> } {
     const events: LedgerEvent[] = [];
     const created = new Map<ContractId, Live>();
@@ -261,9 +420,9 @@ export class EmbeddedLedger implements LedgerApi {
       const here = created.get(cid);
       if (here !== undefined) return here;
       const row = selectContract.get(cid) as ContractRow | undefined;
-      return row === undefined
-        ? undefined
-        : { templateId: row.template_id, payload: JSON.parse(row.payload) as Record<string, unknown>, signatories: JSON.parse(row.signatories) as string[], observers: JSON.parse(row.observers) as string[] };
+      if (row === undefined) return undefined;
+      this.vouch(row);
+      return { templateId: row.template_id, payload: JSON.parse(row.payload) as Record<string, unknown>, signatories: JSON.parse(row.signatories) as string[], observers: JSON.parse(row.observers) as string[] };
     };
     const stakeholders = (c: Live): PartyId[] => [...new Set([...c.signatories, ...c.observers])];
     const notFound = (cid: ContractId, templateId: TemplateId): LedgerError =>
@@ -352,6 +511,11 @@ function changeIdOf(userId: string, actAs: readonly PartyId[], commandId: string
 
 function stakeholdersOf(e: LedgerEvent): readonly PartyId[] {
   return e.kind === 'created' ? [...e.signatories, ...e.observers] : e.stakeholders;
+}
+
+/** The parties an update is visible to: the stakeholders of any of its events. */
+function updateParties(events: readonly LedgerEvent[]): Set<PartyId> {
+  return new Set(events.flatMap((e) => stakeholdersOf(e)));
 }
 
 function toTransaction(r: UpdateRow): LedgerTransaction {

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { UserError } from '../core/errors.ts';
 import { defineTool, type Tool, type ToolContext } from '../tools/define.ts';
 import type { WalletService } from './wallet.ts';
-import { checkSpend } from './spend.ts';
+import { checkSpend, needsApproval, type Spending } from './spend.ts';
+import { decimal } from './decimal.ts';
 
 /**
  * The agents' ledger tools. The paying or asking agent is always the one whose conversation calls the tool
@@ -14,6 +15,28 @@ function wallets(ctx: ToolContext): WalletService {
   return ctx.wallets;
 }
 
+/**
+ * Why a payment needs a person's yes: it is above the agent's approval threshold, not paid already (a retried call
+ * returns its receipt), and allowed by everything else in the spend policy (a payment refused anyway is not asked).
+ */
+async function approvalFor(ctx: ToolContext, value: string, kind: 'transfer' | 'mint' | 'escrow', reference: string, agent = ctx.agent): Promise<string | undefined> {
+  const why = needsApproval(ctx.spending, value);
+  if (why === undefined || ctx.wallets === undefined) return why;
+  if ((await ctx.wallets.done(kind, agent, reference)) !== undefined) return undefined;
+  try {
+    const spending = { ...ctx.spending!, approved: true };
+    await checkSpend(ctx.wallets, ctx.agent, ctx.session, value, kind === 'mint' ? { ...spending, policy: { ...spending.policy, per_session: undefined, per_day: undefined } } : spending, Date.now());
+  } catch {
+    return undefined;
+  }
+  return why;
+}
+
+/** The call's spending, marked approved when a person (or the approval policy) approved the call before it ran. */
+function spendingOf(ctx: ToolContext): Spending {
+  return ctx.approved === true ? { ...ctx.spending!, approved: true } : ctx.spending!;
+}
+
 const amount = z.union([z.string(), z.number()]).describe('A decimal amount, e.g. 12.5').transform((v) => String(v));
 
 export const checkBalance = defineTool({
@@ -21,8 +44,8 @@ export const checkBalance = defineTool({
   description: "Your wallet's balance: spendable, and locked in escrows you opened.",
   input: z.object({}),
   effect: 'idempotent',
-  run: (_args, ctx) => {
-    const view = wallets(ctx).balance(ctx.agent);
+  run: async (_args, ctx) => {
+    const view = await wallets(ctx).balance(ctx.agent);
     return { agent: view.agent, balance: view.balance, locked: view.locked };
   },
 });
@@ -32,19 +55,23 @@ export const transferFunds = defineTool({
   description: 'Pay another agent from your wallet, for work it did. Exact decimals; you cannot spend more than you hold.',
   input: z.object({ to: z.string().min(1).describe('The agent to pay'), amount, reason: z.string().default('').describe('What the payment is for') }),
   effect: 'effectful',
-  run: ({ to, amount: value, reason }, ctx) => {
+  approval: async ({ to, amount: value }, ctx) => {
+    const why = await approvalFor(ctx, value, 'transfer', ctx.key);
+    return why === undefined ? undefined : `${ctx.agent} pays ${decimal.canonical(value)} to ${to}: ${why}`;
+  },
+  run: async ({ to, amount: value, reason }, ctx) => {
     const w = wallets(ctx);
-    // One transaction: the spend check and the payment it allows (two calls at once cannot both pass the check).
-    const receipt = w.ledger.atomically(() => {
+    // One unit per paying agent: the spend check and the payment it allows (two calls at once cannot both pass it).
+    const receipt = await w.exclusive(ctx.agent, async () => {
       // A retry of a call already paid returns its receipt; a new payment is checked against the spend policy.
-      if (ctx.spending !== undefined && w.done('transfer', ctx.agent, ctx.key) === undefined) checkSpend(w, ctx.agent, ctx.session, value, ctx.spending, Date.now());
+      if (ctx.spending !== undefined && (await w.done('transfer', ctx.agent, ctx.key)) === undefined) await checkSpend(w, ctx.agent, ctx.session, value, spendingOf(ctx), Date.now());
       return w.transfer({ from: ctx.agent, to, amount: value, reason, reference: ctx.key, workflowId: ctx.session });
     });
     return { paid: receipt.amount, to: receipt.to, reference: receipt.transferId, offset: receipt.offset, ...(receipt.duplicate ? { note: 'already paid for this call' } : {}) };
   },
   // After a crash mid-call: the ledger knows whether this call's payment (its key) went through.
-  reconcile: (_args, ctx) => {
-    const done = wallets(ctx).done('transfer', ctx.agent, ctx.key);
+  reconcile: async (_args, ctx) => {
+    const done = await wallets(ctx).done('transfer', ctx.agent, ctx.key);
     return done === undefined ? null : { paid: true, offset: done.offset, reference: ctx.key };
   },
 });
@@ -54,7 +81,7 @@ export const transactionHistory = defineTool({
   description: 'Your latest payments in and out, newest first.',
   input: z.object({ limit: z.number().int().min(1).max(100).default(10) }),
   effect: 'idempotent',
-  run: ({ limit }, ctx) => wallets(ctx).history(ctx.agent, limit).map((l) => ({ from: l.from, to: l.to, amount: l.amount, reason: l.reason, reference: l.transferId, at: l.at })),
+  run: async ({ limit }, ctx) => (await wallets(ctx).history(ctx.agent, limit)).map((l) => ({ from: l.from, to: l.to, amount: l.amount, reason: l.reason, reference: l.transferId, at: l.at })),
 });
 
 export const rewardAgent = defineTool({
@@ -62,18 +89,23 @@ export const rewardAgent = defineTool({
   description: 'Reward an agent for good work with new money issued by the operator (not from your wallet).',
   input: z.object({ to: z.string().min(1), amount, reason: z.string().default('') }),
   effect: 'effectful',
-  run: ({ to, amount: value, reason }, ctx) => {
+  approval: async ({ to, amount: value }, ctx) => {
+    const why = await approvalFor(ctx, value, 'mint', ctx.key, to);
+    return why === undefined ? undefined : `${ctx.agent} rewards ${to} with ${decimal.canonical(value)}: ${why}`;
+  },
+  run: async ({ to, amount: value, reason }, ctx) => {
     if (to === ctx.agent) throw new UserError('E_USAGE', `${ctx.agent} cannot reward itself`);
     const w = wallets(ctx);
     // Rewards count against the rewarding agent's spend policy (per payment, approval threshold) like payments.
-    if (ctx.spending !== undefined && w.done('mint', to, ctx.key) === undefined) {
-      checkSpend(w, ctx.agent, ctx.session, value, { ...ctx.spending, policy: { ...ctx.spending.policy, per_session: undefined, per_day: undefined } }, Date.now());
+    if (ctx.spending !== undefined && (await w.done('mint', to, ctx.key)) === undefined) {
+      const spending = spendingOf(ctx);
+      await checkSpend(w, ctx.agent, ctx.session, value, { ...spending, policy: { ...spending.policy, per_session: undefined, per_day: undefined } }, Date.now());
     }
-    const receipt = w.mint(to, value, reason === '' ? `reward from ${ctx.agent}` : reason, ctx.key);
+    const receipt = await w.mint(to, value, reason === '' ? `reward from ${ctx.agent}` : reason, ctx.key);
     return { rewarded: receipt.amount, to: receipt.to, reference: receipt.transferId, ...(receipt.duplicate ? { note: 'already rewarded for this call' } : {}) };
   },
-  reconcile: ({ to }, ctx) => {
-    const done = wallets(ctx).done('mint', to, ctx.key);
+  reconcile: async ({ to }, ctx) => {
+    const done = await wallets(ctx).done('mint', to, ctx.key);
     return done === undefined ? null : { rewarded: true, offset: done.offset, reference: ctx.key };
   },
 });
@@ -88,18 +120,22 @@ export const openEscrow = defineTool({
   description: 'Lock a payment for an agent you delegate to in this session: it is paid when the judge scores its work well enough, and refunded to you otherwise.',
   input: z.object({ payee: z.string().min(1).describe('The agent you will delegate to'), amount }),
   effect: 'effectful',
-  run: ({ payee, amount: value }, ctx) => {
+  approval: async ({ payee, amount: value }, ctx) => {
+    const why = await approvalFor(ctx, value, 'escrow', escrowReference(ctx.session, payee, ctx.key));
+    return why === undefined ? undefined : `${ctx.agent} locks ${decimal.canonical(value)} in escrow for ${payee}: ${why}`;
+  },
+  run: async ({ payee, amount: value }, ctx) => {
     const w = wallets(ctx);
     const reference = escrowReference(ctx.session, payee, ctx.key);
-    const escrow = w.ledger.atomically(() => {
-      if (ctx.spending !== undefined && w.done('escrow', ctx.agent, reference) === undefined) checkSpend(w, ctx.agent, ctx.session, value, ctx.spending, Date.now());
+    const escrow = await w.exclusive(ctx.agent, async () => {
+      if (ctx.spending !== undefined && (await w.done('escrow', ctx.agent, reference)) === undefined) await checkSpend(w, ctx.agent, ctx.session, value, spendingOf(ctx), Date.now());
       return w.openEscrow({ payer: ctx.agent, payee, amount: value, reference, workflowId: ctx.session });
     });
     return { escrow: escrow.reference, payee: escrow.payee, amount: escrow.amount, paid: 'when the judge scores the delivery' };
   },
   // After a crash mid-call: the ledger knows whether this call's escrow was opened.
-  reconcile: ({ payee }, ctx) => {
-    const done = wallets(ctx).done('escrow', ctx.agent, escrowReference(ctx.session, payee, ctx.key));
+  reconcile: async ({ payee }, ctx) => {
+    const done = await wallets(ctx).done('escrow', ctx.agent, escrowReference(ctx.session, payee, ctx.key));
     return done === undefined ? null : { escrow: escrowReference(ctx.session, payee, ctx.key), offset: done.offset };
   },
 });

@@ -77,6 +77,13 @@ export interface AuditEntry {
   readonly hash: string;
 }
 
+/** An update as the audit trail shows it: where it is in the chain and what it was. */
+export interface TrailEntry extends AuditEntry {
+  readonly commandId: string;
+  readonly workflowId: string | null;
+  readonly effectiveAt: string;
+}
+
 export interface AuditReport {
   readonly ok: boolean;
   readonly entries: number;
@@ -86,21 +93,48 @@ export interface AuditReport {
   readonly reason?: string;
 }
 
+/** Which updates a read returns: by offset, optionally newest first, of one workflow, or since a moment. */
+export interface UpdateQuery {
+  /** Only updates after this offset (0: from the start). */
+  readonly afterOffset?: Offset;
+  /** Only updates before this offset (to page backwards with `newestFirst`). */
+  readonly beforeOffset?: Offset;
+  readonly limit?: number;
+  /** Newest first (what a history shows); ascending otherwise. */
+  readonly newestFirst?: boolean;
+  /** Only updates of this workflow id (p2tui sets it to the session a payment belongs to). */
+  readonly workflowId?: string;
+  /** Only updates effective at or after this ISO time. */
+  readonly since?: string;
+}
+
+/**
+ * Every operation is asynchronous: the wallet service is written once against this port and runs on the embedded
+ * ledger (in process) and on a Canton participant (over HTTP) alike.
+ */
 export interface LedgerApi {
   readonly backend: 'embedded' | 'canton-json-v2';
-  ledgerEnd(): Offset;
-  allocateParty(hint: string): PartyId;
-  findParty(hint: string): PartyId | undefined;
-  parties(): { party: PartyId; hint: string }[];
-  /** Runs `fn` as one atomic unit with the ledger's writes in it (a check and the payment it allows, say). */
-  atomically<T>(fn: () => T): T;
-  submit(commands: readonly Command[], meta: CommandMeta): LedgerTransaction;
-  activeContracts<T = Record<string, unknown>>(party: PartyId | '*', templateIds: readonly TemplateId[]): ActiveContract<T>[];
-  updates(party: PartyId | '*', afterOffset: Offset, limit?: number): LedgerTransaction[];
-  updateById(updateId: string): LedgerTransaction | undefined;
+  ledgerEnd(): Promise<Offset>;
+  allocateParty(hint: string): Promise<PartyId>;
+  findParty(hint: string): Promise<PartyId | undefined>;
+  parties(): Promise<{ party: PartyId; hint: string }[]>;
+  submit(commands: readonly Command[], meta: CommandMeta): Promise<LedgerTransaction>;
+  /** `'*'`: every party's (the operator's view; on Canton, a user with read-as-any-party rights). */
+  activeContracts<T = Record<string, unknown>>(party: PartyId | '*', templateIds: readonly TemplateId[]): Promise<ActiveContract<T>[]>;
+  /** The updates `party` is a stakeholder of, with only the events it sees. */
+  updates(party: PartyId | '*', query?: UpdateQuery): Promise<LedgerTransaction[]>;
+  updateById(updateId: string): Promise<LedgerTransaction | undefined>;
   /** The update a command was accepted as (the change id: user, acting parties, command id), if it was. */
-  completion(commandId: string, actAs: readonly PartyId[]): LedgerTransaction | undefined;
-  verifyChain(): AuditReport;
+  completion(commandId: string, actAs: readonly PartyId[]): Promise<LedgerTransaction | undefined>;
+  /**
+   * The audit chain's verification: p2tui's own hash chain over the embedded ledger. A Canton participant keeps its
+   * own integrity (its ledger is replicated and signed), so the adapter has none.
+   */
+  verifyChain?(): Promise<AuditReport>;
+  /** The chain's state without reading all of it: the newest full verification's verdict and the updates since. */
+  chainStatus?(): Promise<AuditReport>;
+  /** The newest links of the audit chain, newest first. */
+  auditTrail?(limit: number): Promise<TrailEntry[]>;
 }
 
 /** Canton's error ids for what a ledger refuses. */

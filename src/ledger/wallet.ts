@@ -1,8 +1,10 @@
 import { UserError } from '../core/errors.ts';
 import type { Store } from '../store/store.ts';
 import { EmbeddedLedger } from './embedded.ts';
+import { CantonJsonLedger } from './json-api/client.ts';
 import { decimal, type Decimal } from './decimal.ts';
 import { TEMPLATES } from './templates.ts';
+import { LocalLocks, StoreLocks, type PaymentLocks } from './locks.ts';
 import { LedgerError, type AuditReport, type ContractId, type LedgerApi, type LedgerTransaction, type Offset, type PartyId } from './types.ts';
 
 /** The operator: issues holdings (mints, rewards) and arbitrates escrows. One per ledger. */
@@ -52,30 +54,40 @@ export interface EscrowView {
  * Agent wallets on any ledger backend: each agent is a party, its money is holdings the operator issued, a transfer
  * spends holdings (the change comes back as a new one) and leaves a transfer record. Every money movement has a
  * command id derived from its business reference (task, step, reward), so a retry after a crash or a timeout returns
- * the first receipt and never pays twice.
+ * the first receipt and never pays twice. Written once against the asynchronous port: the embedded ledger and a
+ * Canton participant run the same code.
  */
 export class WalletService {
   readonly ledger: LedgerApi;
+  private readonly locks: PaymentLocks;
+  /** Parties never change once allocated: each hint is looked up once per service. */
+  private readonly known = new Map<string, PartyId>();
 
-  constructor(ledger: LedgerApi) {
+  constructor(ledger: LedgerApi, options: { locks?: PaymentLocks } = {}) {
     this.ledger = ledger;
+    this.locks = options.locks ?? new LocalLocks();
   }
 
-  get operator(): PartyId {
-    return this.ledger.findParty(OPERATOR_HINT) ?? this.ledger.allocateParty(OPERATOR_HINT);
+  async operator(): Promise<PartyId> {
+    return (await this.find(OPERATOR_HINT)) ?? this.allocate(OPERATOR_HINT);
   }
 
   /** The agent's party (allocated on first use: for creating a wallet). */
-  partyOf(agent: string): PartyId {
+  async partyOf(agent: string): Promise<PartyId> {
     const hint = `${AGENT_PREFIX}${agent}`;
-    return this.ledger.findParty(hint) ?? this.ledger.allocateParty(hint);
+    return (await this.find(hint)) ?? this.allocate(hint);
+  }
+
+  /** Whether an agent has a wallet here. */
+  async has(agent: string): Promise<boolean> {
+    return (await this.find(`${AGENT_PREFIX}${agent}`)) !== undefined;
   }
 
   /** The party of an agent that has a wallet; a name without one (a typo, an invented agent) is refused. */
-  walletOf(agent: string): PartyId {
-    const party = this.ledger.findParty(`${AGENT_PREFIX}${agent}`);
+  async walletOf(agent: string): Promise<PartyId> {
+    const party = await this.find(`${AGENT_PREFIX}${agent}`);
     if (party === undefined) {
-      const known = this.ledger.parties().flatMap((p) => (p.hint.startsWith(AGENT_PREFIX) ? [p.hint.slice(AGENT_PREFIX.length)] : []));
+      const known = await this.agents();
       throw new UserError('E_USAGE', `${agent} has no wallet`, { hint: known.length === 0 ? 'Create the wallets with: p2tui ledger init' : `Wallets: ${known.join(', ')}. Create more with: p2tui ledger init` });
     }
     return party;
@@ -88,43 +100,51 @@ export class WalletService {
   }
 
   /**
+   * Runs a check and the payment it allows as one unit for `agent` (across processes with store locks): two
+   * payments by one agent at once cannot both pass a budget check that only one of them fits.
+   */
+  exclusive<T>(agent: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.hold(`pay:${agent}`, fn);
+  }
+
+  /**
    * The update an earlier money movement with this reference was accepted as, if any (what a retried or recovered
    * call returns instead of moving money again). `agent`: the payer (for a mint, the receiver).
    */
-  done(kind: 'transfer' | 'mint' | 'escrow', agent: string, reference: string): LedgerTransaction | undefined {
-    const party = this.walletOf(agent);
-    return kind === 'mint' ? this.ledger.completion(mintId(reference, party), [this.operator]) : this.ledger.completion(kind === 'transfer' ? transferId(reference, party) : escrowOpenId(reference, party), [party]);
+  async done(kind: 'transfer' | 'mint' | 'escrow', agent: string, reference: string): Promise<LedgerTransaction | undefined> {
+    const party = await this.walletOf(agent);
+    if (kind === 'mint') return this.ledger.completion(mintId(reference, party), [await this.operator()]);
+    return this.ledger.completion(kind === 'transfer' ? transferId(reference, party) : escrowOpenId(reference, party), [party]);
   }
 
   /** An agent's wallet, funded once with `initial` (a second call with the same agent adds nothing). */
-  createWallet(agent: string, initial?: Decimal): WalletView {
-    this.partyOf(agent);
-
-    if (initial !== undefined && decimal.isPositive(decimal.canonical(initial))) this.mint(agent, initial, 'initial balance', `init:${agent}`);
+  async createWallet(agent: string, initial?: Decimal): Promise<WalletView> {
+    await this.partyOf(agent);
+    if (initial !== undefined && decimal.isPositive(decimal.canonical(initial))) await this.mint(agent, initial, 'initial balance', `init:${agent}`);
     return this.balance(agent);
   }
 
   /** The operator issues new money to an agent (a reward, an initial balance). Idempotent on `reference`. */
-  mint(agent: string, amount: Decimal, reason: string, reference: string): TransferReceipt {
+  async mint(agent: string, amount: Decimal, reason: string, reference: string): Promise<TransferReceipt> {
     const value = positive(amount);
-    const operator = this.operator;
-    const to = this.walletOf(agent);
+    const operator = await this.operator();
+    const to = await this.walletOf(agent);
     const commandId = mintId(reference, to);
-    const submit = (): LedgerTransaction =>
+    return this.receipt(commandId, [operator], () =>
       this.ledger.submit(
         [
           { kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: to, amount: value, meta: { reason } } },
           { kind: 'create', templateId: TEMPLATES.record, args: { operator, sender: operator, receiver: to, value, reason, transferId: reference } },
         ],
         { commandId, actAs: [operator] },
-      );
-    return this.receipt(commandId, [operator], submit);
+      ),
+    );
   }
 
-  balance(agent: string): WalletView {
-    const party = this.walletOf(agent);
-    const holdings = this.holdings(party);
-    const escrows = this.ledger.activeContracts<{ payer: string; amount: string }>(party, [TEMPLATES.escrow]).filter((e) => e.payload.payer === party);
+  async balance(agent: string): Promise<WalletView> {
+    const party = await this.walletOf(agent);
+    const holdings = await this.holdings(party);
+    const escrows = (await this.ledger.activeContracts<{ payer: string; amount: string }>(party, [TEMPLATES.escrow])).filter((e) => e.payload.payer === party);
     return {
       agent,
       party,
@@ -139,14 +159,14 @@ export class WalletService {
    * reward): paying the same reference again returns the first receipt. Holdings another process spends meanwhile
    * are taken into account by trying again with what is left.
    */
-  transfer(req: { from: string; to: string; amount: Decimal; reason: string; reference: string; workflowId?: string }): TransferReceipt {
+  async transfer(req: { from: string; to: string; amount: Decimal; reason: string; reference: string; workflowId?: string }): Promise<TransferReceipt> {
     const value = positive(req.amount);
     if (req.from === req.to) throw new UserError('E_USAGE', `${req.from} cannot pay itself`, { hint: 'Name two different agents.' });
     if (req.reference.trim() === '') throw new UserError('E_USAGE', 'a transfer needs a reference (the task, step or reward it pays for)', { hint: 'It makes a retry return the first receipt instead of paying twice.' });
-    const from = this.walletOf(req.from);
-    const to = this.walletOf(req.to);
+    const from = await this.walletOf(req.from);
+    const to = await this.walletOf(req.to);
     const commandId = transferId(req.reference, from);
-    const earlier = this.ledger.completion(commandId, [from]);
+    const earlier = await this.ledger.completion(commandId, [from]);
     if (earlier !== undefined) {
       const paid = this.describe(earlier);
       // The same reference is the same payment: different terms are a mistake, not a retry.
@@ -156,11 +176,11 @@ export class WalletService {
         });
       }
     }
-    return this.receipt(commandId, [from], () => {
+    return this.receipt(commandId, [from], async () => {
       for (let attempt = 0; ; attempt++) {
-        const inputs = this.pick(from, value, req.from);
+        const inputs = await this.pick(from, value, req.from);
         try {
-          return this.ledger.submit(
+          return await this.ledger.submit(
             [{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: inputs[0]!, choice: 'Transfer', arg: { receiver: to, value, reason: req.reason, transferId: req.reference, extraInputs: inputs.slice(1) } }],
             { commandId, actAs: [from], workflowId: req.workflowId ?? req.reference },
           );
@@ -174,18 +194,18 @@ export class WalletService {
   }
 
   /** Locks `amount` of the payer's money in an escrow the operator releases to the payee or refunds. */
-  openEscrow(req: { payer: string; payee: string; amount: Decimal; reference: string; workflowId?: string }): EscrowView {
+  async openEscrow(req: { payer: string; payee: string; amount: Decimal; reference: string; workflowId?: string }): Promise<EscrowView> {
     const value = positive(req.amount);
-    const payer = this.walletOf(req.payer);
-    const payee = this.walletOf(req.payee);
-    const operator = this.operator;
+    const payer = await this.walletOf(req.payer);
+    const payee = await this.walletOf(req.payee);
+    const operator = await this.operator();
     const commandId = escrowOpenId(req.reference, payer);
-    const done = this.ledger.completion(commandId, [payer]);
+    const done = await this.ledger.completion(commandId, [payer]);
     if (done === undefined) {
       for (let attempt = 0; ; attempt++) {
-        const inputs = this.pick(payer, value, req.payer);
+        const inputs = await this.pick(payer, value, req.payer);
         try {
-          this.ledger.submit(
+          await this.ledger.submit(
             [{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: inputs[0]!, choice: 'Lock', arg: { payee, arbiter: operator, value, reference: req.reference, extraInputs: inputs.slice(1) } }],
             { commandId, actAs: [payer], workflowId: req.workflowId ?? req.reference },
           );
@@ -197,7 +217,7 @@ export class WalletService {
         }
       }
     }
-    const escrow = this.escrows().find((e) => e.reference === req.reference && e.payer === req.payer);
+    const escrow = (await this.escrows(req.payer)).find((e) => e.reference === req.reference);
     if (escrow === undefined) throw new UserError('E_SESSION_STATE', `the escrow for ${req.reference} was opened and has already been settled`);
     return escrow;
   }
@@ -206,67 +226,58 @@ export class WalletService {
    * Settles a payer's escrow by its reference: `release` pays the payee, `refund` gives it back. Idempotent for a
    * given payer and reference. Without `payer`, the reference must name one open escrow.
    */
-  settleEscrow(reference: string, outcome: 'release' | 'refund', payer?: string): TransferReceipt {
-    const operator = this.operator;
-    const open = this.escrows().filter((e) => e.reference === reference && (payer === undefined || e.payer === payer));
+  async settleEscrow(reference: string, outcome: 'release' | 'refund', payer?: string): Promise<TransferReceipt> {
+    const operator = await this.operator();
+    const open = (await this.escrows(payer)).filter((e) => e.reference === reference);
     if (payer === undefined && open.length > 1) {
       throw new UserError('E_USAGE', `several open escrows have reference '${reference}' (payers ${open.map((e) => e.payer).join(', ')})`, { hint: 'Name the payer (--payer).' });
     }
     const payerName = payer ?? open[0]?.payer;
     if (payerName === undefined) throw new UserError('E_USAGE', `no open escrow with reference '${reference}'`, { hint: 'See the open ones with: p2tui ledger overview' });
-    const commandId = `escrow-settle:${this.walletOf(payerName)}:${reference}`;
-    return this.receipt(commandId, [operator], () => {
+    const commandId = `escrow-settle:${await this.walletOf(payerName)}:${reference}`;
+    return this.receipt(commandId, [operator], async () => {
       const escrow = open[0];
       if (escrow === undefined) throw new UserError('E_USAGE', `no open escrow of ${payerName} with reference '${reference}'`, { hint: 'See the open ones with: p2tui ledger overview' });
       return this.ledger.submit([{ kind: 'exercise', templateId: TEMPLATES.escrow, contractId: escrow.contractId, choice: outcome === 'release' ? 'Release' : 'Refund', arg: {} }], { commandId, actAs: [operator], workflowId: reference });
     });
   }
 
-  escrows(): EscrowView[] {
-    return this.ledger.activeContracts<{ payer: string; payee: string; amount: string; reference: string }>('*', [TEMPLATES.escrow]).map((e) => ({
-      contractId: e.contractId,
-      payer: this.nameOf(e.payload.payer),
-      payee: this.nameOf(e.payload.payee),
-      amount: e.payload.amount,
-      reference: e.payload.reference,
-    }));
+  /** Open escrows: every one, or those one agent pays into (read through its own contracts). */
+  async escrows(payer?: string): Promise<EscrowView[]> {
+    const party = payer === undefined ? '*' : await this.walletOf(payer);
+    const open = await this.ledger.activeContracts<{ payer: string; payee: string; amount: string; reference: string }>(party, [TEMPLATES.escrow]);
+    return open
+      .filter((e) => party === '*' || e.payload.payer === party)
+      .map((e) => ({ contractId: e.contractId, payer: this.nameOf(e.payload.payer), payee: this.nameOf(e.payload.payee), amount: e.payload.amount, reference: e.payload.reference }));
   }
 
-  /** An agent's payments in and out, newest first (from the transfer records it is a party to). */
-  history(agent: string, limit = 20): HistoryLine[] {
-    const party = this.walletOf(agent);
+  /** An agent's payments in and out, newest first (from the updates it is a party to, read newest first). */
+  async history(agent: string, limit = 20): Promise<HistoryLine[]> {
+    const party = await this.walletOf(agent);
     const lines: HistoryLine[] = [];
-    for (const tx of this.ledger.updates(party, 0, 1_000_000)) {
-      for (const e of tx.events) {
-        if (e.kind !== 'created') continue;
-        if (e.templateId === TEMPLATES.escrow && e.payload['payer'] === party) {
-          // Locking is when the money leaves the payer; a release or a refund then comes from the escrow.
-          lines.push({ offset: tx.offset, at: tx.effectiveAt, from: agent, to: `escrow for ${this.nameOf(e.payload['payee'] as string)}`, amount: e.payload['amount'] as string, reason: 'escrow locked', transferId: e.payload['reference'] as string });
-          continue;
-        }
-        if (e.templateId !== TEMPLATES.record) continue;
-        const p = e.payload as { sender: string; receiver: string; value: string; reason: string; transferId: string };
-        const fromEscrow = p.reason === 'escrow release' || p.reason === 'escrow refund';
-        if (fromEscrow && p.receiver !== party) continue;
-        lines.push({ offset: tx.offset, at: tx.effectiveAt, from: fromEscrow ? 'escrow' : this.nameOf(p.sender), to: this.nameOf(p.receiver), amount: p.value, reason: p.reason, transferId: p.transferId });
-      }
+    let before: Offset | undefined;
+    while (lines.length < limit) {
+      const page = await this.ledger.updates(party, { newestFirst: true, limit: Math.max(limit, 50), ...(before === undefined ? {} : { beforeOffset: before }) });
+      for (const tx of page) lines.push(...this.linesOf(tx, party, agent).reverse());
+      if (page.length === 0) break;
+      before = page.at(-1)!.offset;
     }
-    return lines.reverse().slice(0, limit);
+    return lines.slice(0, limit);
   }
 
-  /** Every agent's wallet, the money issued, and the chain's state. */
-  overview(): { wallets: WalletView[]; issued: Decimal; escrowed: Decimal; ledgerEnd: Offset; audit: AuditReport } {
-    const agents = this.agents();
-    const wallets = agents.map((a) => this.balance(a));
-    const records = this.ledger.updates('*', 0, 1_000_000).flatMap((tx) => tx.events.filter((e) => e.kind === 'created' && e.templateId === TEMPLATES.record));
-    const operator = this.operator;
-    const issued = decimal.sum(records.flatMap((e) => (e.kind === 'created' && e.payload['sender'] === operator ? [e.payload['value'] as string] : [])));
-    return { wallets, issued, escrowed: decimal.sum(this.escrows().map((e) => e.amount)), ledgerEnd: this.ledger.ledgerEnd(), audit: this.ledger.verifyChain() };
+  /** Every agent's wallet, the money issued, and the chain's state (without reading every update). */
+  async overview(): Promise<{ wallets: WalletView[]; issued: Decimal; escrowed: Decimal; ledgerEnd: Offset; audit: AuditReport | null }> {
+    const wallets = await Promise.all((await this.agents()).map((a) => this.balance(a)));
+    const escrowed = decimal.sum((await this.escrows()).map((e) => e.amount));
+    // Money enters only by a mint and never leaves: what was issued is what is held plus what is in escrow.
+    const issued = decimal.add(decimal.sum(wallets.map((w) => w.balance)), escrowed);
+    const audit = this.ledger.chainStatus === undefined ? null : await this.ledger.chainStatus();
+    return { wallets, issued, escrowed, ledgerEnd: await this.ledger.ledgerEnd(), audit };
   }
 
-  /** Payments, volume and escrows, overall and per agent (sent and received). */
-  metrics(): { updates: number; payments: number; volume: Decimal; issued: Decimal; escrowsOpen: number; escrowsReleased: number; escrowsRefunded: number; agents: { agent: string; sent: Decimal; received: Decimal; payments: number }[] } {
-    const operator = this.operator;
+  /** Payments, volume and escrows, overall and per agent (sent and received): one pass over the updates, in pages. */
+  async metrics(): Promise<{ updates: number; payments: number; volume: Decimal; issued: Decimal; escrowsOpen: number; escrowsReleased: number; escrowsRefunded: number; agents: { agent: string; sent: Decimal; received: Decimal; payments: number }[] }> {
+    const operator = await this.operator();
     const perAgent = new Map<string, { sent: Decimal; received: Decimal; payments: number }>();
     const of = (name: string): { sent: Decimal; received: Decimal; payments: number } => {
       let m = perAgent.get(name);
@@ -279,75 +290,135 @@ export class WalletService {
     let issued = '0';
     let released = 0;
     let refunded = 0;
-    for (const tx of this.ledger.updates('*', 0, 10_000_000)) {
-      updates += 1;
-      for (const e of tx.events) {
-        if (e.kind === 'exercised' && e.templateId === TEMPLATES.escrow && e.choice === 'Release') released += 1;
-        if (e.kind === 'exercised' && e.templateId === TEMPLATES.escrow && e.choice === 'Refund') refunded += 1;
-        if (e.kind !== 'created' || e.templateId !== TEMPLATES.record) continue;
-        const p = e.payload as { sender: string; receiver: string; value: string; reason: string };
-        if (p.sender === operator) {
-          issued = decimal.add(issued, p.value);
-          continue;
+    for (let after = 0; ; ) {
+      const page = await this.ledger.updates('*', { afterOffset: after, limit: 1_000 });
+      if (page.length === 0) break;
+      after = page.at(-1)!.offset;
+      for (const tx of page) {
+        updates += 1;
+        for (const e of tx.events) {
+          if (e.kind === 'exercised' && e.templateId === TEMPLATES.escrow && e.choice === 'Release') released += 1;
+          if (e.kind === 'exercised' && e.templateId === TEMPLATES.escrow && e.choice === 'Refund') refunded += 1;
+          if (e.kind !== 'created' || e.templateId !== TEMPLATES.record) continue;
+          const p = e.payload as { sender: string; receiver: string; value: string; reason: string };
+          if (p.sender === operator) {
+            issued = decimal.add(issued, p.value);
+            continue;
+          }
+          if (p.reason === 'escrow release' || p.reason === 'escrow refund') continue;
+          payments += 1;
+          volume = decimal.add(volume, p.value);
+          const from = of(this.nameOf(p.sender));
+          from.sent = decimal.add(from.sent, p.value);
+          from.payments += 1;
+          const to = of(this.nameOf(p.receiver));
+          to.received = decimal.add(to.received, p.value);
         }
-        if (p.reason === 'escrow release' || p.reason === 'escrow refund') continue;
-        payments += 1;
-        volume = decimal.add(volume, p.value);
-        const from = of(this.nameOf(p.sender));
-        from.sent = decimal.add(from.sent, p.value);
-        from.payments += 1;
-        const to = of(this.nameOf(p.receiver));
-        to.received = decimal.add(to.received, p.value);
       }
     }
     return {
-      updates, payments, volume, issued, escrowsOpen: this.escrows().length, escrowsReleased: released, escrowsRefunded: refunded,
+      updates, payments, volume, issued, escrowsOpen: (await this.escrows()).length, escrowsReleased: released, escrowsRefunded: refunded,
       agents: [...perAgent].map(([agent, m]) => ({ agent, ...m })).sort((a, b) => a.agent.localeCompare(b.agent)),
     };
   }
 
   /** Agents with a wallet on this ledger. */
-  agents(): string[] {
+  async agents(): Promise<string[]> {
     // Every agent party is a wallet (allocated by createWallet): the parties say it without reading the updates.
-    return this.ledger
-      .parties()
-      .flatMap((p) => (p.hint.startsWith(AGENT_PREFIX) ? [p.hint.slice(AGENT_PREFIX.length)] : []))
-      .sort();
+    return (await this.ledger.parties()).flatMap((p) => (p.hint.startsWith(AGENT_PREFIX) ? [p.hint.slice(AGENT_PREFIX.length)] : [])).sort();
   }
 
-  private holdings(party: PartyId): { contractId: ContractId; amount: Decimal }[] {
-    return this.ledger
-      .activeContracts<{ owner: string; amount: string }>(party, [TEMPLATES.holding])
-      .filter((h) => h.payload.owner === party)
-      .map((h) => ({ contractId: h.contractId, amount: h.payload.amount }));
+  /**
+   * What an agent itself paid out (transfers it made and escrows it opened) in one session and since a moment:
+   * read from the agent's updates of that session and of that period only.
+   */
+  async spent(agent: string, scope: { session?: string; since?: string }): Promise<{ session: Decimal; since: Decimal }> {
+    const party = await this.walletOf(agent);
+    const total = async (query: { workflowId?: string; since?: string }): Promise<Decimal> => {
+      let sum = '0';
+      for (let after = 0; ; ) {
+        const page = await this.ledger.updates(party, { ...query, afterOffset: after, limit: 1_000 });
+        if (page.length === 0) return sum;
+        after = page.at(-1)!.offset;
+        for (const tx of page) sum = decimal.add(sum, paidBy(tx, party));
+      }
+    };
+    return {
+      session: scope.session === undefined ? '0' : await total({ workflowId: scope.session }),
+      since: scope.since === undefined ? '0' : await total({ since: scope.since }),
+    };
   }
 
-  /** Holdings to spend, largest first, until they cover `value` (or a clear error when they cannot). */
-  private pick(party: PartyId, value: Decimal, agent: string): ContractId[] {
-    const holdings = this.holdings(party).sort((a, b) => decimal.cmp(b.amount, a.amount));
+  private linesOf(tx: LedgerTransaction, party: PartyId, agent: string): HistoryLine[] {
+    const lines: HistoryLine[] = [];
+    for (const e of tx.events) {
+      if (e.kind !== 'created') continue;
+      if (e.templateId === TEMPLATES.escrow && e.payload['payer'] === party) {
+        // Locking is when the money leaves the payer; a release or a refund then comes from the escrow.
+        lines.push({ offset: tx.offset, at: tx.effectiveAt, from: agent, to: `escrow for ${this.nameOf(e.payload['payee'] as string)}`, amount: e.payload['amount'] as string, reason: 'escrow locked', transferId: e.payload['reference'] as string });
+        continue;
+      }
+      if (e.templateId !== TEMPLATES.record) continue;
+      const p = e.payload as { sender: string; receiver: string; value: string; reason: string; transferId: string };
+      const fromEscrow = p.reason === 'escrow release' || p.reason === 'escrow refund';
+      if (fromEscrow && p.receiver !== party) continue;
+      lines.push({ offset: tx.offset, at: tx.effectiveAt, from: fromEscrow ? 'escrow' : this.nameOf(p.sender), to: this.nameOf(p.receiver), amount: p.value, reason: p.reason, transferId: p.transferId });
+    }
+    return lines;
+  }
+
+  private async find(hint: string): Promise<PartyId | undefined> {
+    const cached = this.known.get(hint);
+    if (cached !== undefined) return cached;
+    const party = await this.ledger.findParty(hint);
+    if (party !== undefined) this.known.set(hint, party);
+    return party;
+  }
+
+  private async allocate(hint: string): Promise<PartyId> {
+    const party = await this.ledger.allocateParty(hint);
+    this.known.set(hint, party);
+    return party;
+  }
+
+  private async holdings(party: PartyId): Promise<{ contractId: ContractId; amount: Decimal }[]> {
+    return (await this.ledger.activeContracts<{ owner: string; amount: string }>(party, [TEMPLATES.holding])).filter((h) => h.payload.owner === party).map((h) => ({ contractId: h.contractId, amount: h.payload.amount }));
+  }
+
+  /**
+   * Holdings to spend, largest first, until they cover `value` (or a clear error when they cannot), plus up to
+   * MERGE_EXTRA of the smallest others: their money comes back in the change, so a wallet that receives many small
+   * payments is merged as it spends instead of growing without bound.
+   */
+  private async pick(party: PartyId, value: Decimal, agent: string): Promise<ContractId[]> {
+    const holdings = (await this.holdings(party)).sort((a, b) => decimal.cmp(b.amount, a.amount));
     const picked: ContractId[] = [];
     let total = '0';
+    let used = 0;
     for (const h of holdings) {
       if (decimal.cmp(total, value) >= 0) break;
       picked.push(h.contractId);
       total = decimal.add(total, h.amount);
+      used += 1;
     }
     if (decimal.cmp(total, value) < 0) {
       throw new UserError('E_LEDGER_FUNDS', `${agent} has ${total}, cannot pay ${value}`, { hint: `Check with: p2tui ledger balance ${agent}` });
     }
+    const rest = holdings.slice(used);
+    if (rest.length > MERGE_EXTRA) picked.push(...rest.slice(-MERGE_EXTRA).map((h) => h.contractId));
     return picked;
   }
 
   /** The receipt of a command: the one accepted before (duplicate), or the new one `submit` makes. */
-  private receipt(commandId: string, actAs: readonly PartyId[], submit: () => LedgerTransaction): TransferReceipt {
-    const before = this.ledger.completion(commandId, actAs);
+  private async receipt(commandId: string, actAs: readonly PartyId[], submit: () => Promise<LedgerTransaction>): Promise<TransferReceipt> {
+    const before = await this.ledger.completion(commandId, actAs);
     if (before !== undefined) return { ...this.describe(before), duplicate: true };
     try {
-      return { ...this.describe(submit()), duplicate: false };
+      return { ...this.describe(await submit()), duplicate: false };
     } catch (error) {
       // Accepted by another process between the check and the submit: its receipt is this one's.
       if (error instanceof LedgerError && error.ledgerCode === 'DUPLICATE_COMMAND') {
-        const done = this.ledger.completion(commandId, actAs);
+        const done = await this.ledger.completion(commandId, actAs);
         if (done !== undefined) return { ...this.describe(done), duplicate: true };
       }
       throw error;
@@ -368,6 +439,25 @@ export class WalletService {
   }
 }
 
+/** How many small holdings a payment takes along beyond what it needs (merged into its change). */
+const MERGE_EXTRA = 8;
+
+/**
+ * What `party` paid out in one update: a Transfer it exercised (its record) or a Lock (the escrow). Escrow
+ * settlements are the operator's doing and were counted when the escrow was locked.
+ */
+function paidBy(tx: LedgerTransaction, party: PartyId): Decimal {
+  const root = tx.events[0];
+  if (root?.kind !== 'exercised' || root.templateId !== TEMPLATES.holding || !root.actingParties.includes(party)) return '0';
+  let paid = '0';
+  for (const e of tx.events) {
+    if (e.kind !== 'created') continue;
+    if (root.choice === 'Transfer' && e.templateId === TEMPLATES.record) paid = decimal.add(paid, String(e.payload['value']));
+    if (root.choice === 'Lock' && e.templateId === TEMPLATES.escrow) paid = decimal.add(paid, String(e.payload['amount']));
+  }
+  return paid;
+}
+
 /** Command ids of money movements, from their business reference: the same reference is the same change. */
 const transferId = (reference: string, payer: PartyId): string => `xfer:${reference}:${payer}`;
 const mintId = (reference: string, receiver: PartyId): string => `mint:${reference}:${receiver}`;
@@ -375,14 +465,31 @@ const escrowOpenId = (reference: string, payer: PartyId): string => `escrow-open
 
 const BY_STORE = new WeakMap<Store, WalletService>();
 
-/** The wallet service over a store's embedded ledger (one per store, so its chain check runs once). */
-export function walletsOf(store: Store): WalletService {
+/** Where the wallets live: `ledger.canton` of p2tui.yaml, or (without it) the embedded ledger in the store. */
+export interface LedgerSettings {
+  readonly canton?: { readonly url: string; readonly token_env?: string | undefined; readonly user?: string | undefined } | undefined;
+}
+
+/**
+ * The wallet service of a store (one per store, so the embedded ledger's chain check runs once per process): over
+ * the embedded ledger, or over a Canton participant when the settings name one. Either way its payment locks live in
+ * the store, so processes sharing it check and pay as one unit.
+ */
+export function walletsOf(store: Store, settings: LedgerSettings = {}): WalletService {
   let service = BY_STORE.get(store);
   if (service === undefined) {
-    service = new WalletService(new EmbeddedLedger(store));
+    service = new WalletService(settings.canton === undefined ? new EmbeddedLedger(store) : cantonLedger(settings.canton), { locks: new StoreLocks(store) });
     BY_STORE.set(store, service);
   }
   return service;
+}
+
+function cantonLedger(canton: NonNullable<LedgerSettings['canton']>): CantonJsonLedger {
+  const token = canton.token_env === undefined ? undefined : process.env[canton.token_env];
+  if (canton.token_env !== undefined && (token === undefined || token === '')) {
+    throw new UserError('E_CONFIG', `p2tui.yaml: ledger.canton.token_env names ${canton.token_env}, which is not set`, { hint: `Export the participant's JWT as ${canton.token_env}, or remove token_env for a sandbox without auth.` });
+  }
+  return new CantonJsonLedger({ url: canton.url, ...(token === undefined ? {} : { token }), ...(canton.user === undefined ? {} : { userId: canton.user }) });
 }
 
 function positive(amount: Decimal): Decimal {

@@ -291,6 +291,59 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    description: 'ledger: who sees which update and active contract (indexed reads), verdicts of full audits, payment locks',
+    sql: `
+      -- The stakeholders of each update and of each active contract: a party's history, balance and spend check read
+      -- its own rows instead of every update. Derived from the updates; the audit checks them like the contracts.
+      CREATE TABLE ledger_update_parties (
+        party    TEXT    NOT NULL,
+        "offset" INTEGER NOT NULL,
+        PRIMARY KEY (party, "offset")
+      ) WITHOUT ROWID;
+      CREATE TABLE ledger_contract_parties (
+        party       TEXT NOT NULL,
+        contract_id TEXT NOT NULL,
+        PRIMARY KEY (party, contract_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX ledger_updates_workflow ON ledger_updates(workflow_id, "offset");
+      CREATE INDEX ledger_updates_time ON ledger_updates(effective_at);
+      INSERT OR IGNORE INTO ledger_update_parties (party, "offset")
+        SELECT p.value, u."offset" FROM ledger_updates u, json_each(u.events) e, json_each(json_extract(e.value, '$.signatories')) p
+        WHERE json_extract(e.value, '$.kind') = 'created';
+      INSERT OR IGNORE INTO ledger_update_parties (party, "offset")
+        SELECT p.value, u."offset" FROM ledger_updates u, json_each(u.events) e, json_each(json_extract(e.value, '$.observers')) p
+        WHERE json_extract(e.value, '$.kind') = 'created';
+      INSERT OR IGNORE INTO ledger_update_parties (party, "offset")
+        SELECT p.value, u."offset" FROM ledger_updates u, json_each(u.events) e, json_each(json_extract(e.value, '$.stakeholders')) p
+        WHERE json_extract(e.value, '$.kind') <> 'created';
+      INSERT OR IGNORE INTO ledger_contract_parties (party, contract_id)
+        SELECT p.value, c.contract_id FROM ledger_contracts c, json_each(c.signatories) p WHERE c.archived_offset IS NULL;
+      INSERT OR IGNORE INTO ledger_contract_parties (party, contract_id)
+        SELECT p.value, c.contract_id FROM ledger_contracts c, json_each(c.observers) p WHERE c.archived_offset IS NULL;
+
+      -- The verdict of each full verification of the chain (ledger audit --verify, or a process's first write). A
+      -- later process verifies only the updates after the newest good verdict; a broken verdict blocks every writer
+      -- until a verification passes again.
+      CREATE TABLE ledger_audits (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        "offset"    INTEGER NOT NULL,
+        hash        TEXT    NOT NULL,
+        ok          INTEGER NOT NULL,
+        reason      TEXT,
+        verified_at INTEGER NOT NULL
+      );
+
+      -- Short leases that make a spend check and the payment it allows one unit across processes (two payments by
+      -- one agent at once cannot both fit in what is left of its budget). Expired leases are taken over.
+      CREATE TABLE ledger_locks (
+        name       TEXT PRIMARY KEY,
+        owner      TEXT    NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

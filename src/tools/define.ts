@@ -28,6 +28,8 @@ export interface ToolContext {
   readonly wallets?: WalletService;
   /** The calling agent's spend policy and the session's approval policy (ledger tools check payments against it). */
   readonly spending?: Spending;
+  /** A person (or the session's approval policy) approved this call before it ran (see the tool's `approval`). */
+  readonly approved?: boolean;
   /** Stores bytes as a content-addressed artifact of this call (committed with the result). */
   attach(name: string, data: string | Uint8Array, mime?: string): void;
   /**
@@ -66,6 +68,12 @@ export interface ToolSpecInput<Schema extends z.ZodObject> {
    * (`p2tui session compensate`). `context.key` is the original call's key: use it to make the undo idempotent.
    */
   compensate?(args: z.output<Schema>, result: unknown, context: ToolContext): Promise<unknown> | unknown;
+  /**
+   * For effectful tools: whether this call needs a person's approval before it runs, and why (a payment above the
+   * agent's threshold, say); undefined when it does not. The session asks (or its approval policy answers) before
+   * the call starts; an approved call runs with `context.approved` set.
+   */
+  approval?(args: z.output<Schema>, context: ToolContext): Promise<string | undefined> | string | undefined;
 }
 
 export const TOOL_BRAND = Symbol.for('p2tui.tool');
@@ -85,6 +93,7 @@ export interface Tool {
   readonly run: (args: unknown, context: ToolContext) => Promise<unknown> | unknown;
   readonly reconcile: ((args: unknown, context: ToolContext) => Promise<unknown> | unknown) | undefined;
   readonly compensate?: ((args: unknown, result: unknown, context: ToolContext) => Promise<unknown> | unknown) | undefined;
+  readonly approval?: ((args: unknown, context: ToolContext) => Promise<string | undefined> | string | undefined) | undefined;
   /** Where it was defined (file), for error messages. */
   source?: string;
 }
@@ -118,6 +127,7 @@ export function defineTool<Schema extends z.ZodObject>(spec: ToolSpecInput<Schem
     run: spec.run as Tool['run'],
     reconcile: spec.reconcile as Tool['reconcile'],
     compensate: spec.compensate as Tool['compensate'],
+    approval: spec.approval as Tool['approval'],
   };
 }
 

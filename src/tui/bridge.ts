@@ -10,7 +10,8 @@ import { walletsOf } from '../ledger/wallet.ts';
 import { diffBranches } from '../commands/branch-diff.ts';
 import { artifactLines, comparableArtifacts } from '../commands/artifact-commands.ts';
 import { diffSequences } from '../core/diff.ts';
-import { backToSessions, notify, openSession, setSessions, type BranchItem, type Overlay, type SessionSummary } from './state.ts';
+import { backToSessions, notify, openSession, setSessions, type BranchItem, type LedgerPaneState, type Overlay, type SessionSummary } from './state.ts';
+import type { AuditReport } from '../ledger/types.ts';
 import type { TuiStore } from './store.ts';
 
 /**
@@ -24,6 +25,8 @@ export class TuiBridge {
   private readonly stop = new AbortController();
   private openStop: AbortController | undefined;
   private listTimer: NodeJS.Timeout | undefined;
+  /** Reads the open session's ledger again now (the Wallets pane changed what it shows). */
+  private ledgerRefresh: () => void = () => undefined;
 
   constructor(engine: Engine, store: TuiStore) {
     this.engine = engine;
@@ -113,30 +116,56 @@ export class TuiBridge {
    * moves (a payment here, or in another process) or an agent joins the session.
    */
   private followWallets(projection: SessionProjection, signal: AbortSignal): void {
-    const wallets = walletsOf(this.engine.store);
+    const wallets = walletsOf(this.engine.store, this.engine.workspace.config.ledger);
     let seen = '';
-    let broken: string | null | undefined;
-    const read = (): void => {
-      if (signal.aborted || this.engine.store.isClosed) return;
+    let reading = false;
+    let chain: LedgerPaneState['chain'] = null;
+    const read = async (): Promise<void> => {
+      if (signal.aborted || this.engine.store.isClosed || reading) return;
+      reading = true;
       try {
+        const state = this.store.get();
         const agents = [...new Set([...projection.conversations.values()].map((c) => c.agent))].sort();
-        const key = `${wallets.ledger.ledgerEnd()}\n${agents.join(',')}`;
+        const key = `${await wallets.ledger.ledgerEnd()}\n${agents.join(',')}\n${state.ledger.view}\n${state.ledger.verifying}`;
         if (key === seen) return;
         seen = key;
-        const rows = agents.filter((a) => wallets.ledger.findParty(`agent-${a}`) !== undefined).map((a) => {
-          const v = wallets.balance(a);
-          return { agent: a, balance: v.balance, locked: v.locked };
-        });
-        // The whole chain once per opening (a payment refused later for a broken chain says so itself).
-        broken ??= ((r) => (r.ok ? null : `offset ${r.firstBad}: ${r.reason ?? ''}`))(wallets.ledger.verifyChain());
-        const shown = broken;
-        this.store.set((s) => (s.open === projection ? { ...s, wallets: rows, ledgerBroken: shown } : s), true);
+        const rows: { agent: string; balance: string; locked: string }[] = [];
+        const recent = new Map<string, LedgerPaneState['recent'][number]>();
+        for (const a of agents) {
+          if (!(await wallets.has(a))) continue;
+          const v = await wallets.balance(a);
+          rows.push({ agent: a, balance: v.balance, locked: v.locked });
+          for (const l of await wallets.history(a, 6)) recent.set(`${l.offset}:${l.transferId}:${l.to}`, { offset: l.offset, from: l.from, to: l.to, amount: l.amount, reason: l.reason });
+        }
+        // The chain: once per opening, the newest full verification's verdict and the updates since (cheap); the
+        // whole chain when asked (v). A payment refused later for a broken chain says so itself.
+        if (state.ledger.verifying && wallets.ledger.verifyChain !== undefined) chain = { ...summary(await wallets.ledger.verifyChain()), full: true };
+        else if (chain === null && wallets.ledger.chainStatus !== undefined) chain = { ...summary(await wallets.ledger.chainStatus()), full: false };
+        else if (chain !== null && chain.ok && wallets.ledger.chainStatus !== undefined) {
+          // New updates since: the head moves on (their links are checked as they are written).
+          const now = await wallets.ledger.chainStatus();
+          chain = { ...summary(now), full: chain.full && now.ok };
+        }
+        const trail = state.ledger.view === 'trail' && wallets.ledger.auditTrail !== undefined ? (await wallets.ledger.auditTrail(50)).map((t) => ({ offset: t.offset, hash: t.hash, prevHash: t.prevHash, command: t.commandId, at: t.effectiveAt })) : [];
+        const shownChain = chain;
+        const broken = chain === null || chain.ok ? null : chain.reason;
+        this.store.set(
+          (s) =>
+            s.open === projection
+              ? { ...s, wallets: rows, ledgerBroken: broken, ledger: { ...s.ledger, recent: [...recent.values()].sort((x, y) => y.offset - x.offset).slice(0, 8), chain: shownChain, trail, verifying: false } }
+              : s,
+          true,
+        );
       } catch {
-        // A busy database: the next tick reads again.
+        // A busy database or an unreachable participant: the next tick reads again.
+      } finally {
+        reading = false;
       }
     };
-    read();
-    const timer = setInterval(read, 1_000);
+    void read();
+    // Every second, and at once when the pane asks (the trail view toggled, a full verification requested).
+    const timer = setInterval(() => void read(), 1_000);
+    this.ledgerRefresh = () => void read();
     timer.unref();
     signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   }
@@ -166,6 +195,18 @@ export class TuiBridge {
       if (runtime === undefined) return;
       await runtime.send(text);
     });
+  }
+
+  /** The Wallets pane: toggles between balances with payments and the audit trail. */
+  toggleLedgerView(): void {
+    this.store.set((s) => ({ ...s, ledger: { ...s.ledger, view: s.ledger.view === 'wallets' ? 'trail' : 'wallets' } }));
+    this.ledgerRefresh();
+  }
+
+  /** The Wallets pane: verifies every link of the audit chain again (and the contracts against it). */
+  verifyLedger(): void {
+    this.store.set((s) => ({ ...s, ledger: { ...s.ledger, verifying: true } }));
+    this.ledgerRefresh();
   }
 
   /** Answers a question an agent asked, wherever the session is driven. */
@@ -383,4 +424,9 @@ export class TuiBridge {
       this.refreshSessions();
     }, 200);
   }
+}
+
+/** The chain's report as the Wallets pane shows it. */
+function summary(report: AuditReport): Omit<NonNullable<LedgerPaneState['chain']>, 'full'> {
+  return { ok: report.ok, entries: report.entries, head: report.head?.hash ?? null, reason: report.ok ? null : `offset ${report.firstBad ?? '?'}: ${report.reason ?? ''}` };
 }

@@ -192,6 +192,8 @@ export const COMMANDS: readonly TuiCommand[] = [
 
   // Frames: choose the conversation the stack pane shows
   { id: 'judge-detail', title: 'criteria and reasons', keys: ['c'], scope: 'judge', hint: 22, run: (a) => set(a, (s) => ({ ...s, judgeDetail: !s.judgeDetail })) },
+  { id: 'ledger-trail', title: 'audit trail / wallets', keys: ['a'], scope: 'wallets', hint: 22, run: (a) => a.bridge.toggleLedgerView() },
+  { id: 'ledger-verify', title: 'verify the whole chain', keys: ['v'], scope: 'wallets', hint: 23, run: (a) => a.bridge.verifyLedger() },
   { id: 'frame-down', title: 'next conversation', keys: ['j', 'down'], scope: 'frames', hint: 20, run: (a) => set(a, (s) => selectConversation(s, 1)) },
   { id: 'frame-up', title: 'previous conversation', keys: ['k', 'up'], scope: 'frames', run: (a) => set(a, (s) => selectConversation(s, -1)) },
   { id: 'frame-show', title: 'show its stack', keys: ['enter', 'l'], scope: 'frames', hint: 21, run: (a) => set(a, (s) => focus(s, 'stack')) },

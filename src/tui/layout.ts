@@ -33,7 +33,8 @@ export function sessionLayout(columns: number, rows: number, conversations: numb
     const rest = body - frames;
     const events = Math.max(3, Math.floor(rest * 0.24));
     const judge = Math.max(3, Math.floor(rest * 0.2));
-    const wallets = Math.max(2, Math.min(1 + Math.max(1, conversations), Math.floor(rest * 0.16)));
+    // Balances (one per agent), the chain's line and the latest payments: more room than one row per agent.
+    const wallets = Math.max(2, Math.min(2 + Math.max(1, conversations) + 4, Math.floor(rest * 0.2)));
     const stack = rest - events - judge - wallets;
     return {
       wide: true,

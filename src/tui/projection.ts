@@ -1,3 +1,4 @@
+import { approvalQuestion } from '../engine/approval.ts';
 import type { BranchSegment } from '../store/log.ts';
 import type { EphemeralEvent, SessionStatus, StoredEvent } from '../bus/events.ts';
 import type { Entry } from '../core/entries.ts';
@@ -176,6 +177,15 @@ export class SessionProjection {
       case 'entry':
         this.applyEntry(event);
         return;
+      case 'approval.requested':
+        // Asked like a question: the input bar shows it, and an answer goes to the session as one.
+        this.questions.set(event.payload.callId, { agent: event.payload.agent, conversation: event.conversation ?? '', question: approvalQuestion(event.payload.tool, event.payload.reason) });
+        this.framesVersion += 1;
+        return;
+      case 'approval.decided':
+        this.questions.delete(event.payload.callId);
+        this.framesVersion += 1;
+        return;
       case 'eval.queued': {
         const key = `${event.payload.target.kind}:${event.payload.target.id}:${event.payload.evaluator}`;
         const known = this.scores.get(key);
@@ -269,6 +279,8 @@ export class SessionProjection {
     this.framesVersion += 1;
     if (entry.kind === 'user_input_request') this.questions.set(entry.payload.callId, { agent: conv.agent, conversation: conv.id, question: entry.payload.question });
     if (entry.kind === 'user_response') this.questions.delete(entry.payload.callId);
+    // A call settled otherwise (cancelled, say) no longer waits for an approval.
+    if (entry.kind === 'tool_result') this.questions.delete(entry.payload.callId);
     if (entry.kind === 'assistant_message' || entry.kind === 'failed' || entry.kind === 'finished') {
       if (this.streaming.delete(conv.id)) this.streamVersion += 1;
     }
@@ -315,6 +327,10 @@ function describeEvent(event: StoredEvent): string | undefined {
       return `checked out ${event.payload.branch}`;
     case 'escrow.settled':
       return `escrow ${event.payload.outcome === 'release' ? `paid ${event.payload.amount} to ${event.payload.payee}` : `refunded ${event.payload.amount}`} (${event.payload.evaluator} ${event.payload.value.toFixed(2)})`;
+    case 'approval.requested':
+      return `waits for approval: ${event.payload.tool} (${event.payload.reason})`;
+    case 'approval.decided':
+      return `${event.payload.approved ? 'approved' : 'refused'} by ${event.payload.by}`;
     case 'milestone':
       return `milestone ${event.payload.name}${event.payload.detail === null ? '' : `: ${event.payload.detail}`}`;
     case 'policy.acted':

@@ -124,7 +124,24 @@ export interface TuiState {
   readonly wallets: readonly { readonly agent: string; readonly balance: string; readonly locked: string }[];
   /** The ledger's audit chain is broken (writes are refused): shown in the Wallets pane. */
   readonly ledgerBroken: string | null;
+  /** The ledger as the Wallets pane shows it besides the balances: recent payments, the chain, its newest links. */
+  readonly ledger: LedgerPaneState;
 }
+
+export interface LedgerPaneState {
+  /** The latest payments in and out of the session's agents, newest first. */
+  readonly recent: readonly { readonly offset: number; readonly from: string; readonly to: string; readonly amount: string; readonly reason: string }[];
+  /** The audit chain: ok or broken, how many updates, its head; `full` when the whole chain was verified (v). */
+  readonly chain: { readonly ok: boolean; readonly entries: number; readonly head: string | null; readonly reason: string | null; readonly full: boolean } | null;
+  /** The newest links of the chain (the audit trail view, `a`). */
+  readonly trail: readonly { readonly offset: number; readonly hash: string; readonly prevHash: string; readonly command: string; readonly at: string }[];
+  /** Balances and payments, or the audit trail. */
+  readonly view: 'wallets' | 'trail';
+  /** A full verification was asked for (v) and runs. */
+  readonly verifying: boolean;
+}
+
+export const EMPTY_LEDGER: LedgerPaneState = { recent: [], chain: null, trail: [], view: 'wallets', verifying: false };
 
 const FOLLOW: Scroll = { offset: 0, follow: true };
 
@@ -145,6 +162,7 @@ export function initialState(workspace: TuiState['workspace'], size: { columns: 
     judgeDetail: false,
     wallets: [],
     ledgerBroken: null,
+    ledger: EMPTY_LEDGER,
     input: { text: '', cursor: 0 },
     newSessionAgent: null,
     notice: null,
@@ -226,6 +244,7 @@ export function openSession(s: TuiState, projection: SessionProjection, driver: 
     judgeDetail: false,
     wallets: [],
     ledgerBroken: null,
+    ledger: EMPTY_LEDGER,
     newSessionAgent: null,
     input: { text: '', cursor: 0 },
   };

@@ -131,16 +131,38 @@ describe('the TUI', () => {
   });
 
   it('shows the wallets of the session’s agents in the Wallets pane, following payments as they commit', async () => {
-    const h = await open({ columns: 120, rows: 40 });
+    const h = await open({ columns: 140, rows: 90 });
     const wallets = walletsOf(h.engine.store);
-    wallets.createWallet('treasurer', '1000');
-    wallets.createWallet('agent_beta');
+    await wallets.createWallet('treasurer', '1000');
+    await wallets.createWallet('agent_beta');
     await startSession(h, 3, 'transfer 12.5 to agent_beta');
     await h.screen.waitFor('Paid: paid 12.5');
     await h.screen.waitFor((f) => /Wallets[\s\S]*treasurer\s+987\.5/.test(f));
     // A payment from another terminal (here: straight on the ledger) shows within a second.
-    wallets.transfer({ from: 'treasurer', to: 'agent_beta', amount: '7.5', reason: 'cli', reference: 'outside-1' });
+    await wallets.transfer({ from: 'treasurer', to: 'agent_beta', amount: '7.5', reason: 'cli', reference: 'outside-1' });
     await h.screen.waitFor((f) => /treasurer\s+980\b/.test(f));
+    // The latest payments, and the chain's state on top.
+    const shown = await h.screen.waitFor((f) => /treasurer → agent_beta 7\.5\s+cli/.test(f));
+    expect(shown).toMatch(/chain ok · new links checked \(v: all\) · \d+ updates/);
+    // a: the audit trail, newest link first (each link names the hash before it); v: every link verified again.
+    await h.screen.press(KEYS.escape);
+    await h.screen.press('5', 'a');
+    await h.screen.waitFor((f) => f.includes('Wallets · audit trail') && /[0-9a-f]{12} ← [0-9a-f]{8} \d\d:\d\d:\d\d xfer:outside-1:/.test(f));
+    await h.screen.press('v');
+    await h.screen.waitFor('every link verified');
+  });
+
+  it('asks for approval of a payment above the treasurer’s threshold in the input bar, and pays once approved', async () => {
+    const h = await open({ columns: 200, rows: 40 });
+    const wallets = walletsOf(h.engine.store);
+    await wallets.createWallet('treasurer', '1000');
+    await wallets.createWallet('agent_beta');
+    await startSession(h, 3, 'transfer 150 to agent_beta');
+    await h.screen.waitFor('treasurer asks: approve transfer_funds? treasurer pays 150 to agent_beta: above the approval threshold of 100');
+    expect((await wallets.balance('agent_beta')).balance).toBe('0');
+    await h.screen.press('yes', KEYS.enter);
+    await h.screen.waitFor('Paid: paid 150');
+    expect((await wallets.balance('agent_beta')).balance).toBe('150');
   });
 
   it('answers an agent question in place', async () => {

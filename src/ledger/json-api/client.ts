@@ -1,22 +1,21 @@
 import { UserError } from '../../core/errors.ts';
-import { LedgerError, type ActiveContract, type Command, type CommandMeta, type LedgerErrorCode, type LedgerTransaction, type Offset, type PartyId, type TemplateId } from '../types.ts';
+import { LedgerError, type ActiveContract, type Command, type CommandMeta, type LedgerApi, type LedgerErrorCode, type LedgerTransaction, type Offset, type PartyId, type TemplateId, type UpdateQuery } from '../types.ts';
 import { ERROR_STATUS, fromJsTransaction, type JsCantonError, type JsCommand, type JsTransaction } from './wire.ts';
 
-/** The ledger operations over the network: the same as the port's, asynchronous. */
-export interface RemoteLedger {
-  ledgerEnd(): Promise<Offset>;
-  allocateParty(hint: string): Promise<PartyId>;
-  findParty(hint: string): Promise<PartyId | undefined>;
-  submit(commands: readonly Command[], meta: CommandMeta): Promise<LedgerTransaction>;
-  activeContracts<T = Record<string, unknown>>(party: PartyId, templateIds: readonly TemplateId[]): Promise<ActiveContract<T>[]>;
-  updates(party: PartyId, afterOffset: Offset, limit?: number): Promise<LedgerTransaction[]>;
+/** An event format for some parties, or for every party (`'*'`: needs a user with read-as-any-party rights). */
+function eventFormat(party: PartyId | '*', filters: unknown[]): Record<string, unknown> {
+  return party === '*' ? { filtersByParty: {}, filtersForAnyParty: { cumulative: filters }, verbose: true } : { filtersByParty: { [party]: { cumulative: filters } }, verbose: true };
 }
+
+const WILDCARD = [{ identifierFilter: { WildcardFilter: { value: { includeCreatedEventBlob: false } } } }];
 
 /**
  * The adapter for Canton's JSON Ledger API v2 (Canton 3.4+; `@daml/ledger` speaks only the removed v1). It uses the
- * endpoints and shapes of the v2 OpenAPI; refusals come back as LedgerErrors with Canton's error ids.
+ * endpoints and shapes of the v2 OpenAPI; refusals come back as LedgerErrors with Canton's error ids. Reads that the
+ * API cannot filter (a workflow, a time, newest first) page through the party's updates and filter here: fine for a
+ * wallet's history, slow for millions of updates (a participant query store is the tool for that).
  */
-export class CantonJsonLedger implements RemoteLedger {
+export class CantonJsonLedger implements LedgerApi {
   readonly backend = 'canton-json-v2' as const;
   private readonly base: string;
   private readonly token: string | undefined;
@@ -43,6 +42,16 @@ export class CantonJsonLedger implements RemoteLedger {
     return found.partyDetails.find((p) => p.party.startsWith(`${hint}::`))?.party;
   }
 
+  async parties(): Promise<{ party: PartyId; hint: string }[]> {
+    const out: { party: PartyId; hint: string }[] = [];
+    for (let token = ''; ; ) {
+      const page = (await this.call('GET', `/v2/parties${token === '' ? '' : `?pageToken=${encodeURIComponent(token)}`}`)) as { partyDetails: { party: string }[]; nextPageToken?: string };
+      for (const p of page.partyDetails) out.push({ party: p.party, hint: p.party.split('::')[0]! });
+      if (page.nextPageToken === undefined || page.nextPageToken === '') return out;
+      token = page.nextPageToken;
+    }
+  }
+
   async submit(commands: readonly Command[], meta: CommandMeta): Promise<LedgerTransaction> {
     const js: JsCommand[] = commands.map((c) =>
       c.kind === 'create'
@@ -61,17 +70,18 @@ export class CantonJsonLedger implements RemoteLedger {
         submissionId: crypto.randomUUID(),
       },
       transactionFormat: {
-        eventFormat: { filtersByParty: Object.fromEntries(meta.actAs.map((p) => [p, { cumulative: [{ identifierFilter: { WildcardFilter: { value: { includeCreatedEventBlob: false } } } }] }])), verbose: true },
+        eventFormat: { filtersByParty: Object.fromEntries(meta.actAs.map((p) => [p, { cumulative: WILDCARD }])), verbose: true },
         transactionShape: 'TRANSACTION_SHAPE_LEDGER_EFFECTS',
       },
     };
     return fromJsTransaction(((await this.call('POST', '/v2/commands/submit-and-wait-for-transaction', body)) as { transaction: JsTransaction }).transaction);
   }
 
-  async activeContracts<T = Record<string, unknown>>(party: PartyId, templateIds: readonly TemplateId[]): Promise<ActiveContract<T>[]> {
+  async activeContracts<T = Record<string, unknown>>(party: PartyId | '*', templateIds: readonly TemplateId[]): Promise<ActiveContract<T>[]> {
+    if (templateIds.length === 0) return [];
     const body = {
       activeAtOffset: await this.ledgerEnd(),
-      eventFormat: { filtersByParty: { [party]: { cumulative: templateIds.map((templateId) => ({ identifierFilter: { TemplateFilter: { value: { templateId, includeCreatedEventBlob: false } } } })) } }, verbose: true },
+      eventFormat: eventFormat(party, templateIds.map((templateId) => ({ identifierFilter: { TemplateFilter: { value: { templateId, includeCreatedEventBlob: false } } } }))),
     };
     const rows = (await this.call('POST', '/v2/state/active-contracts', body)) as { contractEntry: { JsActiveContract?: { createdEvent: { contractId: string; templateId: string; createArgument: T; signatories: string[]; observers: string[]; offset: number } } } }[];
     return rows.flatMap((r) => {
@@ -80,11 +90,53 @@ export class CantonJsonLedger implements RemoteLedger {
     });
   }
 
-  async updates(party: PartyId, afterOffset: Offset, limit = 1_000): Promise<LedgerTransaction[]> {
+  async updates(party: PartyId | '*', query: UpdateQuery = {}): Promise<LedgerTransaction[]> {
+    const limit = query.limit ?? 1_000;
+    const keep = (tx: LedgerTransaction): boolean =>
+      (query.workflowId === undefined || tx.workflowId === query.workflowId) && (query.since === undefined || tx.effectiveAt >= query.since) && (query.beforeOffset === undefined || tx.offset < query.beforeOffset);
+    const out: LedgerTransaction[] = [];
+    const end = await this.ledgerEnd();
+    for (let after = query.afterOffset ?? 0; after < end; ) {
+      const page = await this.page(party, after, end, 500);
+      if (page.length === 0) break;
+      after = page.at(-1)!.offset;
+      out.push(...page.filter(keep));
+      // Ascending reads stop at the limit; newest-first ones need everything up to the end (the API reads forwards).
+      if (query.newestFirst !== true && out.length >= limit) break;
+    }
+    return query.newestFirst === true ? out.reverse().slice(0, limit) : out.slice(0, limit);
+  }
+
+  async updateById(updateId: string): Promise<LedgerTransaction | undefined> {
+    try {
+      const body = { updateId, updateFormat: { includeTransactions: { eventFormat: eventFormat('*', WILDCARD), transactionShape: 'TRANSACTION_SHAPE_LEDGER_EFFECTS' } } };
+      const found = (await this.call('POST', '/v2/updates/update-by-id', body)) as { update: { Transaction?: { value: JsTransaction } } };
+      return found.update.Transaction === undefined ? undefined : fromJsTransaction(found.update.Transaction.value);
+    } catch (error) {
+      if (error instanceof UserError && /HTTP 404/.test(error.message)) return undefined;
+      throw error;
+    }
+  }
+
+  /** From the completions of these parties' commands (Canton keeps them; dedup holds for the period set on submit). */
+  async completion(commandId: string, actAs: readonly PartyId[]): Promise<LedgerTransaction | undefined> {
+    const body = { userId: this.userId, parties: [...actAs], beginExclusive: 0 };
+    const items = (await this.call('POST', '/v2/commands/completions?limit=100000&stream_idle_timeout_ms=1000', body)) as {
+      completionResponse: { Completion?: { value: { commandId: string; updateId?: string; actAs?: string[]; status?: { code?: number } } } };
+    }[];
+    const wanted = [...new Set(actAs)].sort().join(',');
+    const done = items.find((i) => {
+      const c = i.completionResponse.Completion?.value;
+      return c !== undefined && c.commandId === commandId && (c.status?.code ?? 0) === 0 && c.updateId !== undefined && c.updateId !== '' && [...new Set(c.actAs ?? actAs)].sort().join(',') === wanted;
+    })?.completionResponse.Completion?.value.updateId;
+    return done === undefined ? undefined : this.updateById(done);
+  }
+
+  private async page(party: PartyId | '*', after: Offset, end: Offset, limit: number): Promise<LedgerTransaction[]> {
     const body = {
-      beginExclusive: afterOffset,
-      endInclusive: await this.ledgerEnd(),
-      updateFormat: { includeTransactions: { eventFormat: { filtersByParty: { [party]: { cumulative: [{ identifierFilter: { WildcardFilter: { value: {} } } }] } }, verbose: true }, transactionShape: 'TRANSACTION_SHAPE_LEDGER_EFFECTS' } },
+      beginExclusive: after,
+      endInclusive: end,
+      updateFormat: { includeTransactions: { eventFormat: eventFormat(party, WILDCARD), transactionShape: 'TRANSACTION_SHAPE_LEDGER_EFFECTS' } },
     };
     const items = (await this.call('POST', `/v2/updates?limit=${limit}&stream_idle_timeout_ms=1000`, body)) as { update: { Transaction?: { value: JsTransaction } } }[];
     return items.flatMap((i) => (i.update.Transaction === undefined ? [] : [fromJsTransaction(i.update.Transaction.value)]));

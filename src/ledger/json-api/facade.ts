@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { messageOf } from '../../core/errors.ts';
 import type { EmbeddedLedger } from '../embedded.ts';
+import { TEMPLATE_DEFS } from '../templates.ts';
 import { LedgerError, type Command } from '../types.ts';
 import { ERROR_STATUS, toJsTransaction, type JsCantonError, type JsCommand } from './wire.ts';
 
@@ -27,15 +28,15 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
       case 'GET /v2/version':
         return send(res, 200, { version: '3.4-p2tui-embedded', features: { userManagement: { supported: false } } });
       case 'GET /v2/state/ledger-end':
-        return send(res, 200, { offset: ledger.ledgerEnd() });
+        return send(res, 200, { offset: await ledger.ledgerEnd() });
       case 'GET /v2/parties': {
         const filter = url.searchParams.get('filter-party');
-        const parties = ledger.parties().filter((p) => filter === null || p.party === filter || p.party.startsWith(`${filter}::`));
+        const parties = (await ledger.parties()).filter((p) => filter === null || p.party === filter || p.party.startsWith(`${filter}::`));
         return send(res, 200, { partyDetails: parties.map((p) => ({ party: p.party, isLocal: true, localMetadata: { annotations: {} }, identityProviderId: '' })) });
       }
       case 'POST /v2/parties': {
         const hint = field(body, 'partyIdHint');
-        return send(res, 200, { partyDetails: { party: ledger.allocateParty(hint), isLocal: true, localMetadata: { annotations: {} }, identityProviderId: '' } });
+        return send(res, 200, { partyDetails: { party: await ledger.allocateParty(hint), isLocal: true, localMetadata: { annotations: {} }, identityProviderId: '' } });
       }
       case 'POST /v2/commands/submit-and-wait-for-transaction': {
         const commands = (body as { commands?: { commands?: JsCommand[]; commandId?: string; actAs?: string[]; userId?: string; workflowId?: string } }).commands;
@@ -43,7 +44,7 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
           return send(res, 400, cantonError('INVALID_ARGUMENT', 'commands.commands, commands.commandId and commands.actAs are required', 8));
         }
         // One user on the embedded ledger: a client's userId does not change how commands deduplicate here.
-        const tx = ledger.submit(commands.commands.map(toCommand), {
+        const tx = await ledger.submit(commands.commands.map(toCommand), {
           commandId: commands.commandId,
           actAs: commands.actAs,
           ...(commands.workflowId === undefined || commands.workflowId === '' ? {} : { workflowId: commands.workflowId }),
@@ -52,7 +53,7 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
       }
       case 'POST /v2/state/active-contracts': {
         const filters = filtersOf(body);
-        const contracts = filters.flatMap(({ party, templates }) => ledger.activeContracts(party, templates));
+        const contracts = (await Promise.all(filters.map(({ party, templates }) => ledger.activeContracts(party, templates)))).flat();
         const seen = new Set<string>();
         return send(
           res,
@@ -71,8 +72,25 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
         const parties = filtersOf((body as { updateFormat?: { includeTransactions?: unknown } }).updateFormat?.includeTransactions).map((f) => f.party);
         const party = parties.length === 1 ? parties[0]! : '*';
         const limit = Number(url.searchParams.get('limit') ?? '1000');
-        const txs = ledger.updates(party, begin, limit).filter((tx) => end === undefined || tx.offset <= end);
+        const txs = (await ledger.updates(party, { afterOffset: begin, limit })).filter((tx) => end === undefined || tx.offset <= end);
         return send(res, 200, txs.map((tx) => ({ update: { Transaction: { value: toJsTransaction(tx) } } })));
+      }
+      case 'POST /v2/updates/update-by-id': {
+        const tx = await ledger.updateById(field(body, 'updateId'));
+        if (tx === undefined) return send(res, 404, cantonError('UPDATE_NOT_FOUND', `no update ${field(body, 'updateId')} visible to the requesting parties`, 11));
+        const parties = filtersOf((body as { updateFormat?: { includeTransactions?: unknown } }).updateFormat?.includeTransactions).map((f) => f.party);
+        const visible = parties.includes('*') ? tx : { ...tx, events: tx.events.filter((e) => parties.some((p) => (e.kind === 'created' ? [...e.signatories, ...e.observers] : e.stakeholders).includes(p))) };
+        return send(res, 200, { update: { Transaction: { value: toJsTransaction(visible) } } });
+      }
+      case 'POST /v2/commands/completions': {
+        const request = body as { parties?: string[]; beginExclusive?: number; userId?: string };
+        const limit = Number(url.searchParams.get('limit') ?? '1000');
+        const done = await ledger.completions(request.parties ?? [], Number(request.beginExclusive ?? 0), limit);
+        return send(
+          res,
+          200,
+          done.map((c) => ({ completionResponse: { Completion: { value: { commandId: c.commandId, updateId: c.updateId, actAs: c.actAs, userId: request.userId ?? 'p2tui', status: { code: 0, message: '', details: [] }, offset: c.offset, synchronizerTime: { synchronizerId: 'p2tui-embedded::1220' } } } } })),
+        );
       }
       default:
         return send(res, 404, cantonError('NOT_FOUND', `${route} is not served by p2tui's ledger facade`, 11));
@@ -92,17 +110,17 @@ function toCommand(c: JsCommand): Command {
   throw new Error(`unsupported command ${Object.keys(c as object).join(', ')} (the facade serves CreateCommand and ExerciseCommand)`);
 }
 
-/** The parties and template ids of an `eventFormat` (`filtersByParty` with TemplateFilter or WildcardFilter). */
+/** The parties ('*' for filtersForAnyParty) and template ids of an `eventFormat` (TemplateFilter or WildcardFilter). */
 function filtersOf(body: unknown): { party: string; templates: string[] }[] {
-  const format = (body as { eventFormat?: { filtersByParty?: Record<string, { cumulative?: unknown[] }> } } | undefined)?.eventFormat;
-  return Object.entries(format?.filtersByParty ?? {}).map(([party, filter]) => ({
-    party,
-    templates: (filter.cumulative ?? []).flatMap((f) => {
+  const format = (body as { eventFormat?: { filtersByParty?: Record<string, { cumulative?: unknown[] }>; filtersForAnyParty?: { cumulative?: unknown[] } } } | undefined)?.eventFormat;
+  const templatesOf = (filter: { cumulative?: unknown[] }): string[] =>
+    (filter.cumulative ?? []).flatMap((f) => {
       const id = (f as { identifierFilter?: { TemplateFilter?: { value?: { templateId?: string } }; WildcardFilter?: unknown } }).identifierFilter;
       if (id?.TemplateFilter?.value?.templateId !== undefined) return [id.TemplateFilter.value.templateId];
-      return id?.WildcardFilter !== undefined ? ['#p2tui-ledger:AgentLedger:AgentHolding', '#p2tui-ledger:AgentLedger:TransferRecord', '#p2tui-ledger:AgentLedger:Escrow'] : [];
-    }),
-  }));
+      return id?.WildcardFilter !== undefined ? [...TEMPLATE_DEFS.keys()] : [];
+    });
+  const byParty = Object.entries(format?.filtersByParty ?? {}).map(([party, filter]) => ({ party, templates: templatesOf(filter) }));
+  return format?.filtersForAnyParty === undefined ? byParty : [...byParty, { party: '*', templates: templatesOf(format.filtersForAnyParty) }];
 }
 
 function field(body: unknown, name: string): string {

@@ -5,7 +5,7 @@ import { LinesView } from '../components/LineView.tsx';
 import { seg, visibleRange, wrap, type Line } from '../lines.ts';
 import { TimelineLines, frameLines, stackLines, streamingLines } from '../render-lines.ts';
 import type { SessionProjection } from '../projection.ts';
-import { PANE_TITLES, type PaneId } from '../state.ts';
+import { PANE_TITLES, type LedgerPaneState, type PaneId, type TuiState } from '../state.ts';
 
 /** A pane: a title row (inverse when focused) and a window of lines that follows new lines unless scrolled. */
 function Pane({ id, width, height, lines, note }: { id: PaneId; width: number; height: number; lines: readonly Line[]; note?: string }) {
@@ -76,13 +76,42 @@ export function JudgePane({ width, height }: { width: number; height: number }) 
 
 export function WalletsPane({ width, height }: { width: number; height: number }) {
   const wallets = useTui((s) => s.wallets);
-  const broken = useTui((s) => s.ledgerBroken);
+  const ledger = useTui((s) => s.ledger);
+  return <Pane id="wallets" width={width} height={height} lines={walletLines(wallets, ledger, width)} {...(ledger.view === 'trail' ? { note: 'audit trail' } : {})} />;
+}
+
+/**
+ * The Wallets pane: the chain's state on top (broken in red: writes are refused), then the balances of the
+ * session's agents and their latest payments; or (a) the audit trail, newest link first.
+ */
+export function walletLines(wallets: TuiState['wallets'], ledger: LedgerPaneState, width: number): Line[] {
   const lines: Line[] = [];
-  if (broken !== null) lines.push([seg(`AUDIT CHAIN BROKEN: ${broken}`, { color: 'red', bold: true })]);
+  const chain = ledger.chain;
+  // A broken chain comes first (writes are refused); a good one is said after the balances.
+  const chainLine: Line | undefined =
+    ledger.verifying
+      ? [seg('verifying every link…', { dim: true })]
+      : chain === null || !chain.ok
+        ? undefined
+        : [seg('chain ok', { color: 'green' }), seg(` · ${chain.full ? 'every link verified' : 'new links checked (v: all)'} · ${chain.entries} updates${chain.head === null ? '' : ` · head ${chain.head.slice(0, 12)}`}`, { dim: true })];
+  if (chain !== null && !chain.ok && !ledger.verifying) lines.push(...wrap([seg(`AUDIT CHAIN BROKEN at ${chain.reason ?? ''} — writes are refused`, { color: 'red', bold: true })], width));
+  if (ledger.view === 'trail') {
+    if (chainLine !== undefined) lines.push(chainLine);
+    if (ledger.trail.length === 0) lines.push([seg(chain !== null && chain.entries > 0 ? 'reading the trail…' : 'no updates yet', { dim: true })]);
+    for (const t of ledger.trail) {
+      lines.push([seg(`${String(t.offset).padStart(6)} `, { dim: true }), seg(`${t.hash.slice(0, 12)} ← ${t.prevHash.slice(0, 8)} `), seg(`${t.at.slice(11, 19)} `, { dim: true }), seg(t.command)]);
+    }
+    return lines;
+  }
   if (wallets.length === 0) lines.push([seg('no wallets (p2tui ledger init)', { dim: true })]);
   const name = Math.min(16, Math.max(0, ...wallets.map((w) => w.agent.length)));
   for (const w of wallets) lines.push([seg(`${w.agent.padEnd(name)} `, { bold: true }), seg(w.balance.padStart(10)), seg(w.locked === '0' ? '' : `  ${w.locked} locked`, { dim: true })]);
-  return <Pane id="wallets" width={width} height={height} lines={lines} />;
+  if (chainLine !== undefined) lines.push(chainLine);
+  if (ledger.recent.length > 0) lines.push([seg('latest payments', { dim: true })]);
+  for (const r of ledger.recent) {
+    lines.push([seg(`${String(r.offset).padStart(6)} `, { dim: true }), seg(`${r.from} → ${r.to} `), seg(r.amount, { bold: true }), seg(r.reason === '' ? '' : `  ${r.reason}`, { dim: true })]);
+  }
+  return lines;
 }
 
 /** One line per evaluator and target: score, a bar, who judged; with `detail`, each criterion and the reason. */

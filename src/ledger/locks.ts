@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { UserError } from '../core/errors.ts';
+import type { Store } from '../store/store.ts';
+
+/**
+ * Makes a check and the write it allows one unit: a spend check and the payment it lets through, so two payments
+ * by one agent at once cannot both fit in what is left of its budget. Works on any ledger backend (the lock lives
+ * in the project's store, not on the ledger).
+ */
+export interface PaymentLocks {
+  hold<T>(name: string, fn: () => Promise<T>): Promise<T>;
+}
+
+/** Within one process: calls with the same name run one after another. */
+export class LocalLocks implements PaymentLocks {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  async hold<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.tails.get(name) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.tails.set(name, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.tails.get(name) === tail) this.tails.delete(name);
+    }
+  }
+}
+
+/**
+ * Across processes sharing one database: a short lease row per name, taken in its own transaction (never held
+ * across an await), renewed by nobody: `ttlMs` bounds how long a killed holder blocks the others.
+ */
+export class StoreLocks implements PaymentLocks {
+  private readonly local = new LocalLocks();
+  private readonly store: Store;
+  private readonly ttlMs: number;
+  private readonly waitMs: number;
+  private readonly owner = `${process.pid}:${randomUUID()}`;
+
+  constructor(store: Store, options: { ttlMs?: number; waitMs?: number } = {}) {
+    this.store = store;
+    this.ttlMs = options.ttlMs ?? 15_000;
+    this.waitMs = options.waitMs ?? 30_000;
+  }
+
+  hold<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.local.hold(name, async () => {
+      const deadline = Date.now() + this.waitMs;
+      for (let pause = 2; !this.take(name); pause = Math.min(pause * 2, 50)) {
+        if (Date.now() > deadline) {
+          throw new UserError('E_LEDGER_BUSY', `another p2tui process has held the payment lock '${name}' for over ${Math.round(this.waitMs / 1000)} s`, {
+            hint: 'Nothing was paid. Try again; a killed process releases it within 15 s.',
+          });
+        }
+        await sleep(pause);
+      }
+      try {
+        return await fn();
+      } finally {
+        this.release(name);
+      }
+    });
+  }
+
+  private take(name: string): boolean {
+    const now = Date.now();
+    return this.store.write(() => {
+      this.store.db.prepare('DELETE FROM ledger_locks WHERE name = ? AND expires_at < ?').run(name, now);
+      return this.store.db.prepare('INSERT OR IGNORE INTO ledger_locks (name, owner, expires_at) VALUES (?, ?, ?)').run(name, this.owner, now + this.ttlMs).changes === 1;
+    });
+  }
+
+  private release(name: string): void {
+    if (this.store.isClosed) return;
+    this.store.write(() => this.store.db.prepare('DELETE FROM ledger_locks WHERE name = ? AND owner = ?').run(name, this.owner));
+  }
+}
