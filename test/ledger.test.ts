@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { decimal, parseDecimal } from '../src/ledger/decimal.ts';
@@ -362,6 +363,109 @@ describe('the audit chain', () => {
   });
 });
 
+describe('at scale', () => {
+  it('a wallet that received many small payments is merged as it spends, and its balance stays exact', async () => {
+    const { wallets } = ledger();
+    await wallets.createWallet('payer', '100');
+    await wallets.createWallet('hub');
+    await wallets.createWallet('sink');
+    for (let i = 0; i < 30; i++) await wallets.transfer({ from: 'payer', to: 'hub', amount: '0.5', reason: '', reference: `in-${i}` });
+    expect(await wallets.balance('hub')).toMatchObject({ balance: '15', holdings: 30 });
+    await wallets.transfer({ from: 'hub', to: 'sink', amount: '0.5', reason: '', reference: 'out-1' });
+    // One holding spent, eight small ones merged into the change: 30 - 9 + 1.
+    expect(await wallets.balance('hub')).toMatchObject({ balance: '14.5', holdings: 22 });
+  });
+
+  it('a database from before the stakeholder index gets it on opening, and it verifies', async () => {
+    const made = tempStore();
+    cleanups.push(made.cleanup);
+    const wallets = new WalletService(new EmbeddedLedger(made.store));
+    await wallets.createWallet('a', '10');
+    await wallets.createWallet('b');
+    await wallets.transfer({ from: 'a', to: 'b', amount: '4', reason: '', reference: 'r' });
+    await wallets.openEscrow({ payer: 'a', payee: 'b', amount: '1', reference: 'e' });
+    // As version 3 left it: no index tables, no audit verdicts.
+    const path = made.store.path;
+    made.store.db.exec('DROP TABLE ledger_update_parties; DROP TABLE ledger_contract_parties; DROP TABLE ledger_audits; DROP TABLE ledger_locks; DROP INDEX ledger_updates_workflow; DROP INDEX ledger_updates_time; DROP INDEX ledger_updates_submitter; PRAGMA user_version = 3;');
+    made.store.close();
+    const reopened = new Store({ path });
+    cleanups.push(() => reopened.close());
+    const again = new WalletService(new EmbeddedLedger(reopened));
+    expect(await again.ledger.verifyChain!()).toMatchObject({ ok: true, entries: 3 });
+    expect(await again.balance('a')).toMatchObject({ balance: '5', locked: '1' });
+    expect((await again.history('b')).map((l) => l.amount)).toEqual(['4']);
+  });
+});
+
+describe('properties', () => {
+  type Op =
+    | { kind: 'transfer'; from: number; to: number; cents: number; ref: number }
+    | { kind: 'escrow'; from: number; to: number; cents: number; ref: number }
+    | { kind: 'settle'; ref: number; release: boolean }
+    | { kind: 'crash' };
+  const agent = fc.integer({ min: 0, max: 2 });
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ kind: fc.constant('transfer' as const), from: agent, to: agent, cents: fc.integer({ min: 1, max: 3_000 }), ref: fc.integer({ min: 0, max: 11 }) }),
+    fc.record({ kind: fc.constant('escrow' as const), from: agent, to: agent, cents: fc.integer({ min: 1, max: 2_000 }), ref: fc.integer({ min: 0, max: 5 }) }),
+    fc.record({ kind: fc.constant('settle' as const), ref: fc.integer({ min: 0, max: 5 }), release: fc.boolean() }),
+    fc.constant({ kind: 'crash' as const }),
+  );
+  const names = ['a', 'b', 'c'];
+  const cents = (n: number): string => decimal.canonical(`${Math.floor(n / 100)}.${String(n % 100).padStart(2, '0')}`);
+  /** Refusals a caller must expect (no money, a reference reused with other terms, paying oneself, nothing to settle). */
+  const expected = (error: unknown): boolean => error instanceof P2Error && ['E_LEDGER_FUNDS', 'E_USAGE', 'E_SESSION_STATE'].includes(error.code);
+
+  it('under random concurrent transfers, escrows, retries and restarts: supply is conserved, no balance is negative, each reference pays once, and the chain verifies; an altered row is named', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 40 }), fc.nat(), async (ops, pick) => {
+        const { store } = ledger();
+        let wallets = new WalletService(new EmbeddedLedger(store));
+        for (const n of names) await wallets.createWallet(n, '50');
+        // Four at a time: their reads and writes interleave like concurrent tool calls do.
+        for (let i = 0; i < ops.length; i += 4) {
+          const batch = ops.slice(i, i + 4);
+          if (batch.some((o) => o.kind === 'crash')) wallets = new WalletService(new EmbeddedLedger(store));
+          const w = wallets;
+          await Promise.all(
+            batch.map(async (o) => {
+              try {
+                if (o.kind === 'transfer') await w.transfer({ from: names[o.from]!, to: names[o.to]!, amount: cents(o.cents), reason: 'p', reference: `t${o.ref}` });
+                if (o.kind === 'escrow') await w.openEscrow({ payer: names[o.from]!, payee: names[(o.from + 1 + (o.to % 2)) % 3]!, amount: cents(o.cents), reference: `e${o.ref}` });
+                if (o.kind === 'settle') await w.settleEscrow(`e${o.ref}`, o.release ? 'release' : 'refund');
+              } catch (error) {
+                if (!expected(error)) throw error;
+              }
+            }),
+          );
+        }
+        const fresh = new WalletService(new EmbeddedLedger(store));
+        const views = await Promise.all(names.map((n) => fresh.balance(n)));
+        for (const v of views) expect(decimal.cmp(v.balance, '0')).toBeGreaterThanOrEqual(0);
+        const escrowed = decimal.sum((await fresh.escrows()).map((e) => e.amount));
+        expect(decimal.add(decimal.sum(views.map((v) => v.balance)), escrowed)).toBe('150');
+        // Each reference paid at most once per payer, whatever the retries and races.
+        const paid = new Map<string, number>();
+        for (const tx of await fresh.ledger.updates('*', { limit: 100_000 })) {
+          for (const e of tx.events) {
+            if (e.kind !== 'created' || e.templateId !== TEMPLATES.record || e.payload['sender'] === (await fresh.operator())) continue;
+            const k = `${String(e.payload['sender'])}:${String(e.payload['transferId'])}`;
+            paid.set(k, (paid.get(k) ?? 0) + 1);
+          }
+        }
+        for (const [k, n] of paid) expect(n, k).toBe(1);
+        const report = await fresh.ledger.verifyChain!();
+        expect(report).toMatchObject({ ok: true, entries: await fresh.ledger.ledgerEnd() });
+        // Any altered update is found, and named.
+        const offset = 1 + (pick % report.entries);
+        store.db.prepare("UPDATE ledger_updates SET events = replace(events, '\"p2tui', '\"x2tui') WHERE \"offset\" = ?").run(offset);
+        store.db.prepare('UPDATE ledger_updates SET workflow_id = coalesce(workflow_id, \'\') || \'!\' WHERE "offset" = ?').run(offset);
+        expect(await new EmbeddedLedger(store).verifyChain()).toMatchObject({ ok: false, firstBad: offset });
+      }),
+      { numRuns: 25 },
+    );
+  }, 120_000);
+});
+
 describe('several processes', () => {
   it('two processes paying from one wallet at once never overdraw it, and the chain stays whole', async () => {
     const { store, wallets } = ledger();
@@ -383,5 +487,32 @@ describe('several processes', () => {
     expect((await wallets.balance('payer')).balance).toBe('0');
     expect((await wallets.balance('payee')).balance).toBe('40');
     expect(await wallets.ledger.verifyChain!()).toMatchObject({ ok: true, entries: 1 + 40 });
+  }, 60_000);
+
+  it('a process killed in the middle of its payments loses nothing, and its retry pays each reference once', async () => {
+    const { store, wallets } = ledger();
+    await wallets.createWallet('payer', '1000');
+    await wallets.createWallet('payee');
+    const path = store.path;
+    const script = join(ROOT, 'test/fixtures/ledger-payer.ts');
+    // Killed (SIGKILL: no cleanup) a moment after it starts paying, mid-transaction or between two.
+    for (const delayMs of [40, 120]) {
+      const child = spawn(process.execPath, [script, path, 'job', '400'], { env: childEnv() });
+      await new Promise<void>((resolve) => child.stderr.once('data', () => resolve()));
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+    const before = decimal.canonical((await wallets.balance('payee')).balance);
+    expect(decimal.cmp(before, '400')).toBeLessThanOrEqual(0);
+    // The retry: the same references again, to completion.
+    const retry = spawnSync(process.execPath, [script, path, 'job', '400'], { env: childEnv(), encoding: 'utf8' });
+    expect(retry.status).toBe(0);
+    const out = JSON.parse(retry.stdout) as { paid: number; refused: number; duplicates: number };
+    expect(out.duplicates).toBe(Number(before));
+    expect(out.paid + out.duplicates).toBe(400);
+    expect((await wallets.balance('payee')).balance).toBe('400');
+    expect((await wallets.balance('payer')).balance).toBe('600');
+    expect(await wallets.ledger.verifyChain!()).toMatchObject({ ok: true, entries: 1 + 400 });
   }, 60_000);
 });

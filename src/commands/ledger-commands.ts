@@ -11,7 +11,9 @@ import { EXIT, type Command, type CommandContext } from './types.ts';
 /** The wallet service of the workspace: its database's embedded ledger, or the Canton participant p2tui.yaml names. */
 async function wallets(ctx: CommandContext, existing = true): Promise<WalletService> {
   const workspace = await ctx.workspace();
-  return walletsOf(await ctx.store({ existing }), workspace.config.ledger);
+  const store = await ctx.store({ existing });
+  store.setDurability(workspace.config.durability);
+  return walletsOf(store, workspace.config.ledger);
 }
 
 const init: Command = {

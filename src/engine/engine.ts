@@ -72,6 +72,7 @@ export class Engine {
     this.workspace = options.workspace;
     this.ownsStore = options.store === undefined;
     this.store = options.store ?? new Store({ path: options.workspace.dbPath, ...(options.appVersion === undefined ? {} : { appVersion: options.appVersion }) });
+    this.store.setDurability(options.workspace.config.durability);
     this.bus = options.bus ?? new EventBus(this.store);
     const config = options.workspace.config;
     const providerConcurrency: Record<string, number> = {};

@@ -78,6 +78,11 @@ export const workspaceConfigSchema = z.strictObject({
     .prefault({}),
   /** Database path, relative to the workspace. */
   database: z.string().min(1).default('.p2tui/p2tui.db'),
+  /**
+   * normal: a commit survives a killed process, not a power cut (SQLite WAL with synchronous=NORMAL). full: it
+   * survives a power cut too, at the cost of a disk sync per commit (see BENCHMARKS.md). P2TUI_DURABILITY overrides.
+   */
+  durability: z.enum(['normal', 'full']).default('normal'),
 });
 
 export type WorkspaceConfig = z.output<typeof workspaceConfigSchema>;

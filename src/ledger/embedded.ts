@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.ts';
 import { systemClock } from '../core/clock.ts';
 import { sha256 } from '../core/hash.ts';
 import { canonicalJson } from '../core/json.ts';
+import type { Statement } from 'better-sqlite3';
 import type { Store } from '../store/store.ts';
 import { TEMPLATE_DEFS, type ChoiceContext } from './templates.ts';
 import {
@@ -64,6 +65,10 @@ export class EmbeddedLedger implements LedgerApi {
   private readonly userId: string;
   /** The chain is checked once per process before the first write (see checkChain); later writes check the newest link. */
   private chainVerified = false;
+  /** Prepared statements by their SQL (preparing is a third of a transfer's time otherwise). */
+  private readonly statements = new Map<string, Statement>();
+  /** The newest link this process wrote (its next write need not read it back). */
+  private lastWritten: { offset: Offset; hash: string } | undefined;
   /** Contracts checked against the update that created them (see vouch). */
   private readonly vouched = new Set<ContractId>();
 
@@ -71,6 +76,15 @@ export class EmbeddedLedger implements LedgerApi {
     this.store = store;
     this.clock = options.clock ?? systemClock;
     this.userId = options.userId ?? 'p2tui';
+  }
+
+  private sql(text: string): Statement {
+    let statement = this.statements.get(text);
+    if (statement === undefined) {
+      statement = this.store.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
   }
 
   async ledgerEnd(): Promise<Offset> {
@@ -81,65 +95,76 @@ export class EmbeddedLedger implements LedgerApi {
   async allocateParty(hint: string): Promise<PartyId> {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(hint)) throw new LedgerError('PARTY_NOT_KNOWN', `party hint '${hint}' must be letters, digits, _, . and -`);
     const party = `${hint}::1220${sha256(`p2tui-ledger/party\n${hint}`)}`;
-    this.store.write(() => this.store.db.prepare('INSERT OR IGNORE INTO ledger_parties (party, hint, created_at) VALUES (?, ?, ?)').run(party, hint, this.clock.now()));
+    this.store.write(() => this.sql('INSERT OR IGNORE INTO ledger_parties (party, hint, created_at) VALUES (?, ?, ?)').run(party, hint, this.clock.now()));
     return party;
   }
 
   async findParty(hint: string): Promise<PartyId | undefined> {
-    return (this.store.db.prepare('SELECT party FROM ledger_parties WHERE hint = ?').get(hint) as { party: string } | undefined)?.party;
+    return (this.sql('SELECT party FROM ledger_parties WHERE hint = ?').get(hint) as { party: string } | undefined)?.party;
   }
 
   async parties(): Promise<{ party: PartyId; hint: string }[]> {
-    return this.store.db.prepare('SELECT party, hint FROM ledger_parties ORDER BY created_at, rowid').all() as { party: PartyId; hint: string }[];
+    return this.sql('SELECT party, hint FROM ledger_parties ORDER BY created_at, rowid').all() as { party: PartyId; hint: string }[];
   }
 
+  /**
+   * Group commit: commands submitted in the same tick (payments of agents running at once) share one SQLite
+   * transaction, each in its own savepoint, so a refused one rolls back alone and the others commit together.
+   */
   async submit(commands: readonly Command[], meta: CommandMeta): Promise<LedgerTransaction> {
-    return this.submitNow(commands, meta);
+    return this.store.commit(() => this.submitInTx(commands, meta));
   }
 
-  /** The synchronous core of `submit` (one immediate transaction; a benchmark and the facade may call it directly). */
+  /** `submit` in an immediate transaction of its own, now (no group commit). */
   submitNow(commands: readonly Command[], meta: CommandMeta): LedgerTransaction {
-    return this.store.write(() => {
-      this.checkChain();
-      const actAs = [...new Set(meta.actAs)].sort();
-      const changeId = changeIdOf(meta.userId ?? this.userId, actAs, meta.commandId);
-      const done = this.store.db.prepare('SELECT update_id, "offset" FROM ledger_completions WHERE change_id = ?').get(changeId) as { update_id: string; offset: number } | undefined;
-      if (done !== undefined) {
-        throw new LedgerError('DUPLICATE_COMMAND', `command ${meta.commandId} was accepted already (update ${done.update_id} at offset ${done.offset})`, { updateId: done.update_id, offset: done.offset });
-      }
-      const knownParty = this.store.db.prepare('SELECT 1 FROM ledger_parties WHERE party = ?');
-      for (const p of actAs) if (knownParty.get(p) === undefined) throw new LedgerError('PARTY_NOT_KNOWN', `party ${p} is not allocated on this ledger`);
-      const offset = this.end() + 1;
-      const updateId = `1220${sha256(`p2tui-ledger/update\n${offset}\n${changeId}`).slice(0, 60)}`;
-      const { events, created, archived } = this.interpret(commands, actAs, updateId);
-      // Persist: every input still active (another process cannot have spent it: this is one immediate transaction).
-      const archive = this.store.db.prepare('UPDATE ledger_contracts SET archived_offset = ? WHERE contract_id = ? AND archived_offset IS NULL');
-      const unlist = this.store.db.prepare('DELETE FROM ledger_contract_parties WHERE contract_id = ?');
-      for (const cid of archived) {
-        if (created.has(cid)) continue;
-        if (archive.run(offset, cid).changes !== 1) throw new LedgerError('CONTRACT_NOT_FOUND', `contract ${cid} is no longer active`, { contractId: cid });
-        unlist.run(cid);
-      }
-      const insert = this.store.db.prepare('INSERT INTO ledger_contracts (contract_id, template_id, payload, signatories, observers, created_offset, archived_offset) VALUES (?, ?, ?, ?, ?, ?, ?)');
-      const list = this.store.db.prepare('INSERT OR IGNORE INTO ledger_contract_parties (party, contract_id) VALUES (?, ?)');
-      for (const [cid, c] of created) {
-        // A contract created and archived in the same update is transient: recorded, never active.
-        insert.run(cid, c.templateId, canonicalJson(c.payload), JSON.stringify(c.signatories), JSON.stringify(c.observers), offset, archived.has(cid) ? offset : null);
-        if (!archived.has(cid)) for (const p of new Set([...c.signatories, ...c.observers])) list.run(p, cid);
-      }
-      // Hashed exactly as stored (canonical JSON read back), so a verification later recomputes the same value.
-      const stored = canonicalJson(events);
-      const tx: LedgerTransaction = { updateId, commandId: meta.commandId, workflowId: meta.workflowId ?? null, offset, effectiveAt: new Date(this.clock.now()).toISOString(), events: JSON.parse(stored) as LedgerEvent[] };
-      const prev = (this.store.db.prepare('SELECT hash FROM ledger_updates ORDER BY "offset" DESC LIMIT 1').get() as { hash: string } | undefined)?.hash ?? GENESIS;
-      const hash = linkHash(prev, tx, actAs);
-      this.store.db
-        .prepare('INSERT INTO ledger_updates ("offset", update_id, command_id, act_as, workflow_id, effective_at, events, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(offset, updateId, meta.commandId, JSON.stringify(actAs), tx.workflowId, tx.effectiveAt, stored, prev, hash);
-      const sees = this.store.db.prepare('INSERT OR IGNORE INTO ledger_update_parties (party, "offset") VALUES (?, ?)');
-      for (const p of updateParties(tx.events)) sees.run(p, offset);
-      this.store.db.prepare('INSERT INTO ledger_completions (change_id, update_id, "offset") VALUES (?, ?, ?)').run(changeId, updateId, offset);
-      return tx;
-    });
+    return this.store.write(() => this.submitInTx(commands, meta));
+  }
+
+  /** Interprets and records a command inside the caller's transaction (a refusal throws before anything is kept). */
+  private submitInTx(commands: readonly Command[], meta: CommandMeta): LedgerTransaction {
+    this.checkChain();
+    const actAs = [...new Set(meta.actAs)].sort();
+    const changeId = changeIdOf(meta.userId ?? this.userId, actAs, meta.commandId);
+    const done = this.sql('SELECT update_id, "offset" FROM ledger_completions WHERE change_id = ?').get(changeId) as { update_id: string; offset: number } | undefined;
+    if (done !== undefined) {
+      throw new LedgerError('DUPLICATE_COMMAND', `command ${meta.commandId} was accepted already (update ${done.update_id} at offset ${done.offset})`, { updateId: done.update_id, offset: done.offset });
+    }
+    const knownParty = this.sql('SELECT 1 FROM ledger_parties WHERE party = ?');
+    for (const p of actAs) if (knownParty.get(p) === undefined) throw new LedgerError('PARTY_NOT_KNOWN', `party ${p} is not allocated on this ledger`);
+    const offset = this.end() + 1;
+    const updateId = `1220${sha256(`p2tui-ledger/update\n${offset}\n${changeId}`).slice(0, 60)}`;
+    const { events, created, archived } = this.interpret(commands, actAs, updateId);
+    // Persist: every input still active (another process cannot have spent it: this is one immediate transaction).
+    const archive = this.sql('UPDATE ledger_contracts SET archived_offset = ? WHERE contract_id = ? AND archived_offset IS NULL');
+    const unlist = this.sql('DELETE FROM ledger_contract_parties WHERE contract_id = ?');
+    for (const cid of archived) {
+      if (created.has(cid)) continue;
+      if (archive.run(offset, cid).changes !== 1) throw new LedgerError('CONTRACT_NOT_FOUND', `contract ${cid} is no longer active`, { contractId: cid });
+      unlist.run(cid);
+    }
+    const insert = this.sql('INSERT INTO ledger_contracts (contract_id, template_id, payload, signatories, observers, created_offset, archived_offset) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const list = this.sql('INSERT OR IGNORE INTO ledger_contract_parties (party, template_id, contract_id) VALUES (?, ?, ?)');
+    for (const [cid, c] of created) {
+      // A contract created and archived in the same update is transient: recorded, never active.
+      insert.run(cid, c.templateId, canonicalJson(c.payload), JSON.stringify(c.signatories), JSON.stringify(c.observers), offset, archived.has(cid) ? offset : null);
+      if (!archived.has(cid)) for (const p of new Set([...c.signatories, ...c.observers])) list.run(p, c.templateId, cid);
+    }
+    // Hashed exactly as stored (canonical JSON read back), so a verification later recomputes the same value.
+    const stored = canonicalJson(events);
+    const tx: LedgerTransaction = { updateId, commandId: meta.commandId, workflowId: meta.workflowId ?? null, offset, effectiveAt: new Date(this.clock.now()).toISOString(), events: JSON.parse(stored) as LedgerEvent[] };
+    const prev = (this.sql('SELECT hash FROM ledger_updates ORDER BY "offset" DESC LIMIT 1').get() as { hash: string } | undefined)?.hash ?? GENESIS;
+    const row = { offset, update_id: updateId, command_id: meta.commandId, act_as: JSON.stringify(actAs), workflow_id: tx.workflowId, effective_at: tx.effectiveAt, events: stored, prev_hash: prev };
+    const hash = rowHash(prev, row);
+    this.sql('INSERT INTO ledger_updates ("offset", update_id, command_id, act_as, workflow_id, effective_at, events, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(offset, updateId, meta.commandId, row.act_as, tx.workflowId, tx.effectiveAt, stored, prev, hash);
+    const sees = this.sql('INSERT OR IGNORE INTO ledger_update_parties (party, "offset") VALUES (?, ?)');
+    for (const p of updateParties(tx.events)) sees.run(p, offset);
+    this.sql('INSERT INTO ledger_completions (change_id, update_id, "offset") VALUES (?, ?, ?)').run(changeId, updateId, offset);
+    this.lastWritten = { offset, hash };
+    // What this process created it need not check against the log before spending it (see vouch).
+    if (this.vouched.size > 100_000) this.vouched.clear();
+    for (const cid of created.keys()) if (!archived.has(cid)) this.vouched.add(cid);
+    return tx;
   }
 
   async activeContracts<T = Record<string, unknown>>(party: PartyId | '*', templateIds: readonly TemplateId[]): Promise<ActiveContract<T>[]> {
@@ -148,11 +173,10 @@ export class EmbeddedLedger implements LedgerApi {
     // A party's contracts through its own index rows; '*' (the operator's view) reads them all.
     const rows = (
       party === '*'
-        ? this.store.db.prepare(`SELECT * FROM ledger_contracts WHERE archived_offset IS NULL AND template_id IN (${templates}) ORDER BY created_offset, rowid`).all(...templateIds)
-        : this.store.db
-            .prepare(
+        ? this.sql(`SELECT * FROM ledger_contracts WHERE archived_offset IS NULL AND template_id IN (${templates}) ORDER BY created_offset, rowid`).all(...templateIds)
+        : this.sql(
               `SELECT c.* FROM ledger_contract_parties p JOIN ledger_contracts c ON c.contract_id = p.contract_id
-               WHERE p.party = ? AND c.archived_offset IS NULL AND c.template_id IN (${templates}) ORDER BY c.created_offset, c.rowid`,
+               WHERE p.party = ? AND p.template_id IN (${templates}) AND c.archived_offset IS NULL ORDER BY c.created_offset, c.rowid`,
             )
             .all(party, ...templateIds)
     ) as ContractRow[];
@@ -167,10 +191,23 @@ export class EmbeddedLedger implements LedgerApi {
   }
 
   async updates(party: PartyId | '*', query: UpdateQuery = {}): Promise<LedgerTransaction[]> {
-    const where: string[] = ['u."offset" > ?'];
+    // Through the narrowest index: what one party submitted (its own payments), the updates one party is a
+    // stakeholder of (its own index rows), or all of them.
+    const via = query.submittedBy !== undefined ? 'submitter' : party !== '*' ? 'party' : 'all';
+    const at = via === 'party' ? 'p."offset"' : 'u."offset"';
+    const where: string[] = [`${at} > ?`];
     const params: (string | number)[] = [query.afterOffset ?? 0];
+    if (via === 'party') {
+      where.unshift('p.party = ?');
+      params.unshift(party);
+    }
+    if (query.submittedBy !== undefined) {
+      // As stored: the sorted acting parties; a payment is submitted by its payer alone.
+      where.push('u.act_as = ?');
+      params.push(JSON.stringify([query.submittedBy]));
+    }
     if (query.beforeOffset !== undefined) {
-      where.push('u."offset" < ?');
+      where.push(`${at} < ?`);
       params.push(query.beforeOffset);
     }
     if (query.workflowId !== undefined) {
@@ -181,16 +218,8 @@ export class EmbeddedLedger implements LedgerApi {
       where.push('u.effective_at >= ?');
       params.push(query.since);
     }
-    // A party reads the updates it is a stakeholder of through its own index rows, not by scanning every update.
-    const from = party === '*' ? 'ledger_updates u' : 'ledger_update_parties p JOIN ledger_updates u ON u."offset" = p."offset"';
-    if (party !== '*') {
-      where.unshift('p.party = ?');
-      params.unshift(party);
-    }
-    const order = query.newestFirst === true ? 'DESC' : 'ASC';
-    const rows = this.store.db
-      .prepare(`SELECT u.* FROM ${from} WHERE ${where.join(' AND ')} ORDER BY u."offset" ${order} LIMIT ?`)
-      .all(...params, query.limit ?? 1_000) as UpdateRow[];
+    const from = via === 'party' ? 'ledger_update_parties p JOIN ledger_updates u ON u."offset" = p."offset"' : 'ledger_updates u';
+    const rows = this.sql(`SELECT u.* FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${at} ${query.newestFirst === true ? 'DESC' : 'ASC'} LIMIT ?`).all(...params, query.limit ?? 1_000) as UpdateRow[];
     return rows.map((r) => {
       const tx = toTransaction(r);
       return party === '*' ? tx : { ...tx, events: tx.events.filter((e) => stakeholdersOf(e).includes(party)) };
@@ -203,13 +232,13 @@ export class EmbeddedLedger implements LedgerApi {
 
   async completion(commandId: string, actAs: readonly PartyId[]): Promise<LedgerTransaction | undefined> {
     const changeId = changeIdOf(this.userId, actAs, commandId);
-    const done = this.store.db.prepare('SELECT update_id FROM ledger_completions WHERE change_id = ?').get(changeId) as { update_id: string } | undefined;
+    const done = this.sql('SELECT update_id FROM ledger_completions WHERE change_id = ?').get(changeId) as { update_id: string } | undefined;
     return done === undefined ? undefined : this.byId(done.update_id);
   }
 
   /** Accepted commands acting as any of `parties`, after an offset (what the JSON API's completions stream shows). */
   async completions(parties: readonly PartyId[], afterOffset: Offset, limit = 1_000): Promise<{ commandId: string; updateId: string; actAs: PartyId[]; offset: Offset }[]> {
-    const rows = this.store.db.prepare('SELECT "offset", update_id, command_id, act_as FROM ledger_updates WHERE "offset" > ? ORDER BY "offset"').iterate(afterOffset) as IterableIterator<Pick<UpdateRow, 'offset' | 'update_id' | 'command_id' | 'act_as'>>;
+    const rows = this.sql('SELECT "offset", update_id, command_id, act_as FROM ledger_updates WHERE "offset" > ? ORDER BY "offset"').iterate(afterOffset) as IterableIterator<Pick<UpdateRow, 'offset' | 'update_id' | 'command_id' | 'act_as'>>;
     const out: { commandId: string; updateId: string; actAs: PartyId[]; offset: Offset }[] = [];
     for (const r of rows) {
       const actAs = JSON.parse(r.act_as) as PartyId[];
@@ -224,12 +253,12 @@ export class EmbeddedLedger implements LedgerApi {
   }
 
   async auditTrail(limit: number): Promise<TrailEntry[]> {
-    const rows = this.store.db.prepare('SELECT "offset", update_id, command_id, workflow_id, effective_at, prev_hash, hash FROM ledger_updates ORDER BY "offset" DESC LIMIT ?').all(limit) as Omit<UpdateRow, 'events' | 'act_as'>[];
+    const rows = this.sql('SELECT "offset", update_id, command_id, workflow_id, effective_at, prev_hash, hash FROM ledger_updates ORDER BY "offset" DESC LIMIT ?').all(limit) as Omit<UpdateRow, 'events' | 'act_as'>[];
     return rows.map((r) => ({ offset: r.offset, updateId: r.update_id, prevHash: r.prev_hash, hash: r.hash, commandId: r.command_id, workflowId: r.workflow_id, effectiveAt: r.effective_at }));
   }
 
   async chainStatus(): Promise<AuditReport> {
-    const verdict = this.store.db.prepare('SELECT * FROM ledger_audits ORDER BY id DESC LIMIT 1').get() as { offset: number; hash: string; ok: number; reason: string | null } | undefined;
+    const verdict = this.sql('SELECT * FROM ledger_audits ORDER BY id DESC LIMIT 1').get() as { offset: number; hash: string; ok: number; reason: string | null } | undefined;
     if (verdict === undefined) return this.verifyNow();
     if (verdict.ok !== 1) return { ok: false, entries: 0, head: null, firstBad: verdict.offset, reason: verdict.reason ?? 'the last verification failed' };
     // Offsets run 1..n here: the end is the number of updates.
@@ -237,11 +266,11 @@ export class EmbeddedLedger implements LedgerApi {
   }
 
   private end(): Offset {
-    return (this.store.db.prepare('SELECT coalesce(max("offset"), 0) AS o FROM ledger_updates').get() as { o: number }).o;
+    return (this.sql('SELECT coalesce(max("offset"), 0) AS o FROM ledger_updates').get() as { o: number }).o;
   }
 
   private byId(updateId: string): LedgerTransaction | undefined {
-    const row = this.store.db.prepare('SELECT * FROM ledger_updates WHERE update_id = ?').get(updateId) as UpdateRow | undefined;
+    const row = this.sql('SELECT * FROM ledger_updates WHERE update_id = ?').get(updateId) as UpdateRow | undefined;
     return row === undefined ? undefined : toTransaction(row);
   }
 
@@ -255,8 +284,7 @@ export class EmbeddedLedger implements LedgerApi {
   verifyNow(): AuditReport {
     const report = this.fullVerification();
     this.store.write(() =>
-      this.store.db
-        .prepare('INSERT INTO ledger_audits ("offset", hash, ok, reason, verified_at) VALUES (?, ?, ?, ?, ?)')
+      this.sql('INSERT INTO ledger_audits ("offset", hash, ok, reason, verified_at) VALUES (?, ?, ?, ?, ?)')
         .run(report.ok ? (report.head?.offset ?? 0) : (report.firstBad ?? 0), report.ok ? (report.head?.hash ?? GENESIS) : '', report.ok ? 1 : 0, report.reason ?? null, this.clock.now()),
     );
     return report;
@@ -269,7 +297,7 @@ export class EmbeddedLedger implements LedgerApi {
     const expected = new Map<ContractId, { templateId: string; payload: string; archivedAt: Offset | null; createdAt: Offset; parties: readonly PartyId[] }>();
     const completions = new Set<string>();
     const sees = new Set<string>();
-    for (const r of this.store.db.prepare('SELECT * FROM ledger_updates ORDER BY "offset"').iterate() as IterableIterator<UpdateRow>) {
+    for (const r of this.sql('SELECT * FROM ledger_updates ORDER BY "offset"').iterate() as IterableIterator<UpdateRow>) {
       entries += 1;
       if (r.prev_hash !== prev) return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} does not link to the update before it (an update was removed or reordered)` };
       let tx: LedgerTransaction;
@@ -280,7 +308,7 @@ export class EmbeddedLedger implements LedgerApi {
       } catch {
         return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} cannot be read (its stored JSON was altered)` };
       }
-      if (linkHash(prev, tx, actAs) !== r.hash) return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} was altered after it was committed (its content no longer matches its hash)` };
+      if (rowHash(prev, r) !== r.hash) return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} was altered after it was committed (its content no longer matches its hash)` };
       prev = r.hash;
       head = { offset: r.offset, hash: r.hash };
       completions.add(`${changeIdOf(this.userId, actAs, r.command_id)}\n${r.update_id}`);
@@ -297,26 +325,26 @@ export class EmbeddedLedger implements LedgerApi {
     const bad = (reason: string, offset?: Offset): AuditReport => ({ ...chain, ok: false, ...(offset === undefined ? {} : { firstBad: offset }), reason });
     let rows = 0;
     const listed = new Set<string>();
-    for (const c of this.store.db.prepare('SELECT * FROM ledger_contracts').iterate() as IterableIterator<ContractRow>) {
+    for (const c of this.sql('SELECT * FROM ledger_contracts').iterate() as IterableIterator<ContractRow>) {
       rows += 1;
       const want = expected.get(c.contract_id);
       if (want === undefined) return bad(`contract ${c.contract_id} is in the contracts table but no update created it (added by hand)`, c.created_offset);
       if (want.payload !== c.payload || want.templateId !== c.template_id || want.archivedAt !== c.archived_offset) {
         return bad(`contract ${c.contract_id} differs from what update ${want.createdAt} created${want.archivedAt !== c.archived_offset ? ' or archived' : ''} (edited by hand)`, want.createdAt);
       }
-      if (want.archivedAt === null) for (const p of want.parties) listed.add(`${p}\n${c.contract_id}`);
+      if (want.archivedAt === null) for (const p of want.parties) listed.add(`${p}\n${c.template_id}\n${c.contract_id}`);
     }
     if (rows !== expected.size) return bad(`${expected.size - rows} contracts the updates created are missing from the contracts table (deleted by hand)`);
-    const stored = this.store.db.prepare('SELECT change_id, update_id FROM ledger_completions').all() as { change_id: string; update_id: string }[];
+    const stored = this.sql('SELECT change_id, update_id FROM ledger_completions').all() as { change_id: string; update_id: string }[];
     if (stored.length !== completions.size || stored.some((c) => !completions.has(`${c.change_id}\n${c.update_id}`))) {
       return bad('the accepted-command records do not match the updates (a record was removed or edited: a payment could be made twice)');
     }
-    const index = this.store.db.prepare('SELECT party, "offset" AS o FROM ledger_update_parties').all() as { party: string; o: number }[];
+    const index = this.sql('SELECT party, "offset" AS o FROM ledger_update_parties').all() as { party: string; o: number }[];
     if (index.length !== sees.size || index.some((i) => !sees.has(`${i.party}\n${i.o}`))) {
       return bad("the index of who sees which update does not match the updates (edited by hand: a party's history or spending would read wrong)");
     }
-    const owners = this.store.db.prepare('SELECT party, contract_id FROM ledger_contract_parties').all() as { party: string; contract_id: string }[];
-    if (owners.length !== listed.size || owners.some((o) => !listed.has(`${o.party}\n${o.contract_id}`))) {
+    const owners = this.sql('SELECT party, template_id, contract_id FROM ledger_contract_parties').all() as { party: string; template_id: string; contract_id: string }[];
+    if (owners.length !== listed.size || owners.some((o) => !listed.has(`${o.party}\n${o.template_id}\n${o.contract_id}`))) {
       return bad("the index of who holds which active contract does not match the contracts (edited by hand: a balance would read wrong)");
     }
     return chain;
@@ -329,7 +357,7 @@ export class EmbeddedLedger implements LedgerApi {
    */
   private checkChain(): void {
     if (!this.chainVerified) {
-      const verdict = this.store.db.prepare('SELECT * FROM ledger_audits ORDER BY id DESC LIMIT 1').get() as { offset: number; hash: string; ok: number; reason: string | null } | undefined;
+      const verdict = this.sql('SELECT * FROM ledger_audits ORDER BY id DESC LIMIT 1').get() as { offset: number; hash: string; ok: number; reason: string | null } | undefined;
       if (verdict === undefined) {
         const report = this.verifyNow();
         if (!report.ok) throw chainBroken(report);
@@ -343,12 +371,17 @@ export class EmbeddedLedger implements LedgerApi {
       this.chainVerified = true;
       return;
     }
-    const [last, before] = this.store.db.prepare('SELECT * FROM ledger_updates ORDER BY "offset" DESC LIMIT 2').all() as UpdateRow[];
+    const head = this.sql('SELECT "offset", hash FROM ledger_updates ORDER BY "offset" DESC LIMIT 1').get() as { offset: number; hash: string } | undefined;
+    if (head === undefined) return;
+    // The newest link is the one this process wrote (hashed as it was written): nothing to read again. Another
+    // process's newest link is checked in full; `ledger audit --verify` recomputes everything.
+    if (this.lastWritten?.offset === head.offset && this.lastWritten.hash === head.hash) return;
+    const [last, before] = this.sql('SELECT * FROM ledger_updates ORDER BY "offset" DESC LIMIT 2').all() as UpdateRow[];
     if (last === undefined) return;
     let ok: boolean;
     try {
       // The newest link: its own content, and that it follows the one before it.
-      ok = linkHash(last.prev_hash, toTransaction(last), JSON.parse(last.act_as) as string[]) === last.hash && last.prev_hash === (before?.hash ?? GENESIS);
+      ok = rowHash(last.prev_hash, last) === last.hash && last.prev_hash === (before?.hash ?? GENESIS);
     } catch {
       ok = false;
     }
@@ -362,7 +395,7 @@ export class EmbeddedLedger implements LedgerApi {
    */
   private vouch(row: ContractRow): void {
     if (this.vouched.has(row.contract_id)) return;
-    const [created, next] = this.store.db.prepare('SELECT * FROM ledger_updates WHERE "offset" >= ? ORDER BY "offset" LIMIT 2').all(row.created_offset) as UpdateRow[];
+    const [created, next] = this.sql('SELECT * FROM ledger_updates WHERE "offset" >= ? ORDER BY "offset" LIMIT 2').all(row.created_offset) as UpdateRow[];
     let ok = false;
     try {
       if (created !== undefined && created.offset === row.created_offset) {
@@ -372,7 +405,7 @@ export class EmbeddedLedger implements LedgerApi {
           event?.kind === 'created' &&
           event.templateId === row.template_id &&
           canonicalJson(event.payload) === row.payload &&
-          linkHash(created.prev_hash, tx, JSON.parse(created.act_as) as string[]) === created.hash &&
+          rowHash(created.prev_hash, created) === created.hash &&
           (next === undefined || next.prev_hash === created.hash);
       }
     } catch {
@@ -388,17 +421,17 @@ export class EmbeddedLedger implements LedgerApi {
   private verifyFrom(offset: Offset, hash: string): AuditReport {
     let prev = GENESIS;
     if (offset > 0) {
-      const at = this.store.db.prepare('SELECT hash FROM ledger_updates WHERE "offset" = ?').get(offset) as { hash: string } | undefined;
+      const at = this.sql('SELECT hash FROM ledger_updates WHERE "offset" = ?').get(offset) as { hash: string } | undefined;
       if (at?.hash !== hash) return { ok: false, entries: 0, head: null, firstBad: offset, reason: `update at offset ${offset} no longer has the hash the last verification saw (removed or rewritten)` };
       prev = hash;
     }
     let entries = 0;
     let head: AuditReport['head'] = offset > 0 ? { offset, hash } : null;
-    for (const r of this.store.db.prepare('SELECT * FROM ledger_updates WHERE "offset" > ? ORDER BY "offset"').iterate(offset) as IterableIterator<UpdateRow>) {
+    for (const r of this.sql('SELECT * FROM ledger_updates WHERE "offset" > ? ORDER BY "offset"').iterate(offset) as IterableIterator<UpdateRow>) {
       entries += 1;
       let good: boolean;
       try {
-        good = r.prev_hash === prev && linkHash(prev, toTransaction(r), JSON.parse(r.act_as) as string[]) === r.hash;
+        good = r.prev_hash === prev && rowHash(prev, r) === r.hash;
       } catch {
         good = false;
       }
@@ -414,7 +447,7 @@ export class EmbeddedLedger implements LedgerApi {
     const created = new Map<ContractId, Live>();
     const archived = new Set<ContractId>();
     let nextNode = 0;
-    const selectContract = this.store.db.prepare('SELECT * FROM ledger_contracts WHERE contract_id = ? AND archived_offset IS NULL');
+    const selectContract = this.sql('SELECT * FROM ledger_contracts WHERE contract_id = ? AND archived_offset IS NULL');
     const lookup = (cid: ContractId): Live | undefined => {
       if (archived.has(cid)) return undefined;
       const here = created.get(cid);
@@ -523,8 +556,15 @@ function toTransaction(r: UpdateRow): LedgerTransaction {
 }
 
 /** A link of the audit chain: the previous hash and the canonical JSON of the update (acting parties included). */
-function linkHash(prev: string, tx: LedgerTransaction, actAs: readonly string[]): string {
-  return sha256(`p2tui-ledger/audit/v1\n${prev}\n${canonicalJson({ ...tx, actAs })}`);
+/**
+ * A link of the audit chain: the previous hash and the canonical JSON of the update with its acting parties
+ * (`{actAs, commandId, effectiveAt, events, offset, updateId, workflowId}`, keys sorted). Composed from the stored
+ * columns, which hold canonical JSON already, instead of parsing and serialising the events again; a column edited
+ * even into equivalent JSON no longer matches.
+ */
+function rowHash(prev: string, r: Omit<UpdateRow, 'hash'>): string {
+  const json = `{"actAs":${r.act_as},"commandId":${JSON.stringify(r.command_id)},"effectiveAt":${JSON.stringify(r.effective_at)},"events":${r.events},"offset":${r.offset},"updateId":${JSON.stringify(r.update_id)},"workflowId":${JSON.stringify(r.workflow_id)}}`;
+  return sha256(`p2tui-ledger/audit/v1\n${prev}\n${json}`);
 }
 
 function chainBroken(report: AuditReport): LedgerError {

@@ -106,6 +106,8 @@ export interface UpdateQuery {
   readonly workflowId?: string;
   /** Only updates effective at or after this ISO time. */
   readonly since?: string;
+  /** Only updates this party submitted alone (its own payments, escrows). */
+  readonly submittedBy?: PartyId;
 }
 
 /**

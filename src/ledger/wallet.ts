@@ -176,6 +176,7 @@ export class WalletService {
         });
       }
     }
+    if (earlier !== undefined) return { ...this.describe(earlier), duplicate: true };
     return this.receipt(commandId, [from], async () => {
       for (let attempt = 0; ; attempt++) {
         const inputs = await this.pick(from, value, req.from);
@@ -190,7 +191,7 @@ export class WalletService {
           throw error;
         }
       }
-    });
+    }, true);
   }
 
   /** Locks `amount` of the payer's money in an escrow the operator releases to the payee or refunds. */
@@ -337,7 +338,7 @@ export class WalletService {
     const total = async (query: { workflowId?: string; since?: string }): Promise<Decimal> => {
       let sum = '0';
       for (let after = 0; ; ) {
-        const page = await this.ledger.updates(party, { ...query, afterOffset: after, limit: 1_000 });
+        const page = await this.ledger.updates(party, { ...query, submittedBy: party, afterOffset: after, limit: 1_000 });
         if (page.length === 0) return sum;
         after = page.at(-1)!.offset;
         for (const tx of page) sum = decimal.add(sum, paidBy(tx, party));
@@ -410,8 +411,8 @@ export class WalletService {
   }
 
   /** The receipt of a command: the one accepted before (duplicate), or the new one `submit` makes. */
-  private async receipt(commandId: string, actAs: readonly PartyId[], submit: () => Promise<LedgerTransaction>): Promise<TransferReceipt> {
-    const before = await this.ledger.completion(commandId, actAs);
+  private async receipt(commandId: string, actAs: readonly PartyId[], submit: () => Promise<LedgerTransaction>, checked = false): Promise<TransferReceipt> {
+    const before = checked ? undefined : await this.ledger.completion(commandId, actAs);
     if (before !== undefined) return { ...this.describe(before), duplicate: true };
     try {
       return { ...this.describe(await submit()), duplicate: false };

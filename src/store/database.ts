@@ -15,6 +15,21 @@ export interface OpenOptions {
   /** How long a write waits for another process's write lock before failing with E_DB_LOCKED. */
   readonly busyTimeoutMs?: number;
   readonly appVersion?: string;
+  /**
+   * normal (default): in WAL, a commit survives a killed process but the last ones may be lost on a power cut or an
+   * OS crash. full: every commit is synced to disk first (survives a power cut; slower writes). The environment's
+   * P2TUI_DURABILITY overrides it for a process.
+   */
+  readonly durability?: Durability;
+}
+
+export type Durability = 'normal' | 'full';
+
+/** The durability a process uses: P2TUI_DURABILITY when set (normal|full), else the given one, else normal. */
+export function durabilityOf(requested: Durability | undefined): Durability {
+  const env = process.env['P2TUI_DURABILITY'];
+  if (env === 'normal' || env === 'full') return env;
+  return requested ?? 'normal';
 }
 
 /**
@@ -54,7 +69,7 @@ export function openDatabase(options: OpenOptions): Db {
         });
       }
     }
-    db.pragma('synchronous = NORMAL');
+    db.pragma(`synchronous = ${durabilityOf(options.durability) === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma('temp_store = MEMORY');
     // The store's WalCheckpointer checkpoints from a worker thread from ~4 MB of WAL on; SQLite's own checkpoint
     // (which runs inside a COMMIT, on the thread that runs the agents) is only the backstop, at ~64 MB.

@@ -302,13 +302,19 @@ export const MIGRATIONS: readonly Migration[] = [
         "offset" INTEGER NOT NULL,
         PRIMARY KEY (party, "offset")
       ) WITHOUT ROWID;
+      -- By party and template: a wallet's holdings are read without its ever-growing transfer records.
       CREATE TABLE ledger_contract_parties (
         party       TEXT NOT NULL,
+        template_id TEXT NOT NULL,
         contract_id TEXT NOT NULL,
-        PRIMARY KEY (party, contract_id)
+        PRIMARY KEY (party, template_id, contract_id)
       ) WITHOUT ROWID;
+      -- An archived contract's rows are removed by its id.
+      CREATE INDEX ledger_contract_parties_contract ON ledger_contract_parties(contract_id);
       CREATE INDEX ledger_updates_workflow ON ledger_updates(workflow_id, "offset");
       CREATE INDEX ledger_updates_time ON ledger_updates(effective_at);
+      -- What one agent paid (its spend checks): by submitter, then time.
+      CREATE INDEX ledger_updates_submitter ON ledger_updates(act_as, effective_at);
       INSERT OR IGNORE INTO ledger_update_parties (party, "offset")
         SELECT p.value, u."offset" FROM ledger_updates u, json_each(u.events) e, json_each(json_extract(e.value, '$.signatories')) p
         WHERE json_extract(e.value, '$.kind') = 'created';
@@ -318,10 +324,10 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT OR IGNORE INTO ledger_update_parties (party, "offset")
         SELECT p.value, u."offset" FROM ledger_updates u, json_each(u.events) e, json_each(json_extract(e.value, '$.stakeholders')) p
         WHERE json_extract(e.value, '$.kind') <> 'created';
-      INSERT OR IGNORE INTO ledger_contract_parties (party, contract_id)
-        SELECT p.value, c.contract_id FROM ledger_contracts c, json_each(c.signatories) p WHERE c.archived_offset IS NULL;
-      INSERT OR IGNORE INTO ledger_contract_parties (party, contract_id)
-        SELECT p.value, c.contract_id FROM ledger_contracts c, json_each(c.observers) p WHERE c.archived_offset IS NULL;
+      INSERT OR IGNORE INTO ledger_contract_parties (party, template_id, contract_id)
+        SELECT p.value, c.template_id, c.contract_id FROM ledger_contracts c, json_each(c.signatories) p WHERE c.archived_offset IS NULL;
+      INSERT OR IGNORE INTO ledger_contract_parties (party, template_id, contract_id)
+        SELECT p.value, c.template_id, c.contract_id FROM ledger_contracts c, json_each(c.observers) p WHERE c.archived_offset IS NULL;
 
       -- The verdict of each full verification of the chain (ledger audit --verify, or a process's first write). A
       -- later process verifies only the updates after the newest good verdict; a broken verdict blocks every writer

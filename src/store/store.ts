@@ -1,4 +1,4 @@
-import { openDatabase, translateSqliteError, type Db, type OpenOptions } from './database.ts';
+import { durabilityOf, openDatabase, translateSqliteError, type Db, type Durability, type OpenOptions } from './database.ts';
 import { EventLog } from './log.ts';
 import { SessionRepository } from './sessions.ts';
 import { CallRepository } from './calls.ts';
@@ -45,6 +45,11 @@ export class Store {
   private closed = false;
   private readonly checkpointer: WalCheckpointer | undefined;
   private commits = 0;
+
+  /** Switches this connection's durability (p2tui.yaml's `durability`, unless P2TUI_DURABILITY says otherwise). */
+  setDurability(mode: Durability): void {
+    this.db.pragma(`synchronous = ${durabilityOf(mode) === 'full' ? 'FULL' : 'NORMAL'}`);
+  }
 
   constructor(options: OpenOptions) {
     this.path = options.path;

@@ -92,8 +92,16 @@ export class CantonJsonLedger implements LedgerApi {
 
   async updates(party: PartyId | '*', query: UpdateQuery = {}): Promise<LedgerTransaction[]> {
     const limit = query.limit ?? 1_000;
+    // What one party submitted: its transaction's first node is a choice that party exercised alone.
+    const submitted = (tx: LedgerTransaction): boolean => {
+      const root = tx.events[0];
+      return root?.kind === 'exercised' && root.actingParties.length === 1 && root.actingParties[0] === query.submittedBy;
+    };
     const keep = (tx: LedgerTransaction): boolean =>
-      (query.workflowId === undefined || tx.workflowId === query.workflowId) && (query.since === undefined || tx.effectiveAt >= query.since) && (query.beforeOffset === undefined || tx.offset < query.beforeOffset);
+      (query.workflowId === undefined || tx.workflowId === query.workflowId) &&
+      (query.since === undefined || tx.effectiveAt >= query.since) &&
+      (query.beforeOffset === undefined || tx.offset < query.beforeOffset) &&
+      (query.submittedBy === undefined || submitted(tx));
     const out: LedgerTransaction[] = [];
     const end = await this.ledgerEnd();
     for (let after = query.afterOffset ?? 0; after < end; ) {
