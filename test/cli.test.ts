@@ -220,7 +220,7 @@ describe('p2tui CLI', () => {
     const doctor = p2tui(['doctor'], { cwd: ws });
     expect(doctor.code).toBe(0);
     expect(doctor.stdout).toMatch(/✓ workspace\s+.*2 personas, 1 tools/);
-    expect(doctor.stdout).toMatch(/✓ database\s+.*schema 4\/4, wal mode/);
+    expect(doctor.stdout).toMatch(/✓ database\s+.*schema 5\/5, wal mode/);
     expect(doctor.stdout).toMatch(/✓ judge\s+2 evaluators \(quality: llm, finished: assert\), 1 rubrics/);
     const empty = p2tui(['doctor'], { cwd: dir });
     expect(empty.code).toBe(1);

@@ -348,17 +348,27 @@ describe('the audit chain', () => {
     expect(JSON.parse(p2tui('ledger', 'balance', 'beta', '--json').stdout)).toMatchObject({ balance: '13.25' });
   });
 
-  it('also catches a balance or an accepted-command record edited by hand, which the updates do not vouch for', async () => {
-    for (const tamper of ["UPDATE ledger_contracts SET payload = replace(payload, '\"10\"', '\"1000\"') WHERE archived_offset IS NULL", 'DELETE FROM ledger_completions WHERE rowid = (SELECT max(rowid) FROM ledger_completions)']) {
+  it('refuses, at the next write of a new process, a balance edited, a spent holding made active again, or an accepted-command record removed; the audit names each', async () => {
+    const unarchive =
+      "UPDATE ledger_contracts SET archived_offset = NULL WHERE contract_id = (SELECT contract_id FROM ledger_spent LIMIT 1); " +
+      "INSERT INTO ledger_contract_parties (party, template_id, contract_id) SELECT p.value, c.template_id, c.contract_id FROM ledger_contracts c, json_each(c.observers) p WHERE c.contract_id = (SELECT contract_id FROM ledger_spent LIMIT 1)";
+    const cases = [
+      { tamper: "UPDATE ledger_contracts SET payload = replace(payload, '\"7\"', '\"1000\"') WHERE archived_offset IS NULL", act: (w: WalletService) => w.transfer({ from: 'a', to: 'b', amount: '5', reason: '', reference: 'after' }), audit: /contract 00\w+ differs from what update \d+ created \(edited by hand\)/ },
+      { tamper: unarchive, act: (w: WalletService) => w.transfer({ from: 'a', to: 'b', amount: '8', reason: '', reference: 'after' }), audit: /contract 00\w+ differs from what update \d+ created or archived/ },
+      { tamper: "DELETE FROM ledger_completions WHERE \"offset\" = 1", act: (w: WalletService) => w.createWallet('a', '10'), audit: /accepted-command records do not match the updates/ },
+    ];
+    for (const c of cases) {
       const { store, ledger: l, wallets } = ledger();
       await wallets.createWallet('a', '10');
       await wallets.createWallet('b');
+      await wallets.transfer({ from: 'a', to: 'b', amount: '3', reason: '', reference: 't1' });
       expect((await l.verifyChain()).ok).toBe(true);
-      store.db.exec(tamper);
+      store.db.exec(c.tamper);
+      // A new process, whose quick checks (not a full audit) refuse the write.
+      await expect(c.act(new WalletService(new EmbeddedLedger(store)))).rejects.toThrow(/AUDIT_CHAIN_BROKEN/);
       const report = await new EmbeddedLedger(store).verifyChain();
       expect(report.ok).toBe(false);
-      expect(report.reason).toMatch(tamper.startsWith('UPDATE') ? /contract 00\w+ differs from what update \d+ created \(edited by hand\)/ : /accepted-command records do not match the updates/);
-      await expect(new WalletService(new EmbeddedLedger(store)).transfer({ from: 'a', to: 'b', amount: '5', reason: '', reference: 'after' })).rejects.toThrow(/AUDIT_CHAIN_BROKEN/);
+      expect(report.reason).toMatch(c.audit);
     }
   });
 });
@@ -386,7 +396,7 @@ describe('at scale', () => {
     await wallets.openEscrow({ payer: 'a', payee: 'b', amount: '1', reference: 'e' });
     // As version 3 left it: no index tables, no audit verdicts.
     const path = made.store.path;
-    made.store.db.exec('DROP TABLE ledger_update_parties; DROP TABLE ledger_contract_parties; DROP TABLE ledger_audits; DROP TABLE ledger_locks; DROP INDEX ledger_updates_workflow; DROP INDEX ledger_updates_time; DROP INDEX ledger_updates_submitter; PRAGMA user_version = 3;');
+    made.store.db.exec('DROP TABLE ledger_update_parties; DROP TABLE ledger_contract_parties; DROP TABLE ledger_audits; DROP TABLE ledger_locks; DROP TABLE ledger_spent; DROP INDEX ledger_updates_command; DROP INDEX ledger_updates_workflow; DROP INDEX ledger_updates_time; DROP INDEX ledger_updates_submitter; DROP TABLE rollout_cells; DROP TABLE rollouts; PRAGMA user_version = 3;');
     made.store.close();
     const reopened = new Store({ path });
     cleanups.push(() => reopened.close());

@@ -20,6 +20,8 @@ export interface SessionOptions {
   temperature?: number;
   /** Serve model calls, tool results and answers from this recorded session (`--replay-from`). */
   replay?: { from: string; onMiss: 'fail' | 'live' };
+  /** The agents' wallets are this scope's parties (a rollout cell's own), not the workspace's. */
+  ledgerScope?: string;
 }
 
 export interface OtherPayloads {

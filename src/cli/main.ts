@@ -166,7 +166,7 @@ export function exitCodeFor(error: unknown): number {
   if (!(error instanceof P2Error)) return EXIT.failed;
   if (error.code === 'E_USAGE' || error.code === 'E_AMBIGUOUS_ID') return EXIT.usage;
   if (error.code.startsWith('E_DB_')) return EXIT.store;
-  if (['E_CONFIG', 'E_PERSONA_INVALID', 'E_TOOL_INVALID', 'E_UNKNOWN_AGENT', 'E_UNKNOWN_TOOL', 'E_WORKSPACE', 'E_UNKNOWN_PROVIDER'].includes(error.code)) return EXIT.config;
+  if (['E_CONFIG', 'E_PERSONA_INVALID', 'E_TOOL_INVALID', 'E_UNKNOWN_AGENT', 'E_UNKNOWN_TOOL', 'E_WORKSPACE', 'E_UNKNOWN_PROVIDER', 'E_ROLLOUT_SPEC'].includes(error.code)) return EXIT.config;
   return EXIT.failed;
 }
 

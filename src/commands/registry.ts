@@ -11,9 +11,10 @@ import { initCommand } from './init.ts';
 import { doctorCommand } from './doctor.ts';
 import { evalCommands } from './eval-commands.ts';
 import { ledgerCommands } from './ledger-commands.ts';
+import { rolloutCommands } from './rollout-commands.ts';
 
 /** Every command, in the order help lists them. The CLI and the TUI's palette both read this list. */
-export const COMMANDS: readonly Command[] = [runCommand, chatCommand, ...sessionCommands, ...branchCommands, ...bundleCommands, ...artifactCommands, ...evalCommands, ...ledgerCommands, ...catalogCommands, ...eventCommands, initCommand, doctorCommand];
+export const COMMANDS: readonly Command[] = [runCommand, chatCommand, ...sessionCommands, ...branchCommands, ...bundleCommands, ...artifactCommands, ...evalCommands, ...ledgerCommands, ...rolloutCommands, ...catalogCommands, ...eventCommands, initCommand, doctorCommand];
 
 /** Other names for command groups (P2Engine users know sessions as conversations). */
 export const GROUP_ALIASES: Readonly<Record<string, string>> = { conversation: 'session', conversations: 'session', sessions: 'session', agent: 'agents', tool: 'tools', event: 'events', artifact: 'artifacts', rubric: 'rubrics' };

@@ -57,6 +57,10 @@ export type ErrorCode =
   | 'E_LEDGER_FUNDS'
   | 'E_LEDGER_CHAIN'
   | 'E_LEDGER_BUSY'
+  // rollouts
+  | 'E_ROLLOUT_SPEC'
+  | 'E_UNKNOWN_ROLLOUT'
+  | 'E_QUEUE'
   // internal
   | 'E_INTERNAL';
 

@@ -48,7 +48,7 @@ export function parseYamlWith<S extends z.ZodType>(
     return best?.range === undefined || best.range === null ? undefined : position(best.range[0]);
   };
   const raw: unknown = doc.toJS() ?? {};
-  const result = schema.safeParse(raw);
+  const result = schema.safeParse(raw, { reportInput: true });
   if (!result.success) {
     const issues: ValidationIssue[] = result.error.issues.map((issue) => {
       const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
@@ -72,5 +72,7 @@ export function formatPath(path: readonly (string | number)[]): string {
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
   if (issue.code === 'invalid_type' && issue.input === undefined) return `is required (${issue.expected})`;
+  // A value of the wrong type: say what was found, not only what was expected.
+  if (issue.code === 'invalid_type') return `must be ${issue.expected === 'int' ? 'a whole number' : `a ${issue.expected}`}, got ${JSON.stringify(issue.input) ?? String(issue.input)}`;
   return issue.message;
 }

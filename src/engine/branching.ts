@@ -23,6 +23,9 @@ export interface BranchOverrides {
 export interface PersonaOverride {
   readonly system?: string;
   readonly tools?: readonly string[];
+  /** A rollout variant's model or temperature for this agent alone. */
+  readonly model?: string;
+  readonly temperature?: number;
 }
 
 /** Overrides for a listing: `temperature=0.9 system(agent_beta) tools(agent_beta)=calculate`. */
@@ -33,6 +36,8 @@ export function describeOverrides(overrides: Readonly<Record<string, unknown>>):
       return Object.entries(v as Record<string, PersonaOverride>).flatMap(([agent, o]) => [
         ...(o.system === undefined ? [] : [`system(${agent})`]),
         ...(o.tools === undefined ? [] : [`tools(${agent})=${o.tools.join(',')}`]),
+        ...(o.model === undefined ? [] : [`model(${agent})=${o.model}`]),
+        ...(o.temperature === undefined ? [] : [`temperature(${agent})=${o.temperature}`]),
       ]);
     })
     .join(' ');
@@ -41,7 +46,13 @@ export function describeOverrides(overrides: Readonly<Record<string, unknown>>):
 /** A persona as a branch's overrides change it (the same object when they do not touch it). */
 export function overriddenPersona(persona: Persona, override: PersonaOverride | undefined): Persona {
   if (override === undefined) return persona;
-  return { ...persona, ...(override.system === undefined ? {} : { systemTemplate: override.system }), ...(override.tools === undefined ? {} : { tools: [...override.tools] }) };
+  return {
+    ...persona,
+    ...(override.system === undefined ? {} : { systemTemplate: override.system }),
+    ...(override.tools === undefined ? {} : { tools: [...override.tools] }),
+    ...(override.model === undefined ? {} : { model: override.model }),
+    ...(override.temperature === undefined ? {} : { temperature: override.temperature }),
+  };
 }
 
 export interface ForkSpec {

@@ -8,6 +8,7 @@ import type { LeaseKeeper } from './lease-keeper.ts';
 import type { PersonaKit } from './persona-kit.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { Workspace } from './workspace.ts';
+import type { BranchOverrides } from './branching.ts';
 
 export interface StepTiming {
   readonly totalMs: number;
@@ -33,6 +34,8 @@ export interface StartSession {
   readonly source: SessionSource;
   readonly title?: string;
   readonly options: SessionOptions;
+  /** The main branch's overrides (a rollout variant's per-agent model, temperature, tools, system prompt). */
+  readonly overrides?: BranchOverrides;
 }
 
 /** One commit's bookkeeping: its time, the conversations it touched, what to do once it is durable. */

@@ -119,6 +119,7 @@ export class Engine {
       ...(overrides.model === undefined ? {} : { model: overrides.model }),
       ...(overrides.temperature === undefined ? {} : { temperature: overrides.temperature }),
       ...(overrides.replay === undefined ? {} : { replay: overrides.replay }),
+      ...(overrides.ledgerScope === undefined ? {} : { ledgerScope: overrides.ledgerScope }),
     };
   }
 

@@ -44,8 +44,10 @@ export class EscrowArbiter {
     this.pending = this.pending.then(() => new Promise<void>((resolve) => setImmediate(() => void fn().catch(() => undefined).finally(resolve))));
   }
 
-  private get wallets(): WalletService {
-    return walletsOf(this.store, this.workspace.config.ledger);
+  /** The wallets a session's agents pay from: the workspace's, or its rollout cell's own parties. */
+  private walletsFor(session?: string): WalletService {
+    const scope = session === undefined ? undefined : this.store.sessions.get(session)?.options.ledgerScope;
+    return walletsOf(this.store, this.workspace.config.ledger).scoped(scope);
   }
 
   private async onScore(event: Extract<StoredEvent, { type: 'score.recorded' }>): Promise<void> {
@@ -66,7 +68,7 @@ export class EscrowArbiter {
   private async settleOpen(): Promise<void> {
     const rule = this.workspace.config.ledger.escrow;
     if (rule === undefined || this.store.isClosed) return;
-    for (const escrow of await this.wallets.escrows()) {
+    for (const escrow of await this.walletsFor().escrows()) {
       const [session, payee] = escrow.reference.split(':');
       if (session === undefined || payee === undefined || this.store.sessions.get(session) === undefined) continue;
       const conversations = new Set(this.store.sessions.conversations(session).filter((c) => c.agent === payee).map((c) => c.id));
@@ -79,7 +81,7 @@ export class EscrowArbiter {
   private async settleFor(session: string, payee: string, conversation: string, value: number | null): Promise<void> {
     const rule = this.workspace.config.ledger.escrow!;
     if (value === null) return;
-    const wallets = this.wallets;
+    const wallets = this.walletsFor(session);
     const prefix = `${session}:${payee}:`;
     for (const escrow of (await wallets.escrows()).filter((e) => e.reference.startsWith(prefix) && e.payee === payee)) {
       const outcome = value >= rule.threshold ? 'release' : 'refund';

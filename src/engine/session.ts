@@ -28,6 +28,17 @@ import { cacheKey, runTool, type ToolRun } from './tool-runner.ts';
 
 export type { EngineContext, StartSession, StepTiming } from './context.ts';
 
+/** A tool call waiting for a person's approval (answered through respond). */
+interface PendingApproval {
+  readonly conv: ConversationRuntime;
+  readonly key: string;
+  readonly tool: string;
+  readonly reason: string;
+  /** Takes the question (once): false when an answer, the timeout or a stop took it first. */
+  claim(): boolean;
+  resolve(decision: { approved: boolean; why: string } | undefined): void;
+}
+
 const POLICY_ANSWERS = {
   approve: 'Yes. (Answered by the approval policy: no user is at a terminal.)',
   deny: 'No. (Answered by the approval policy: no user is at a terminal; continue without the user.)',
@@ -78,7 +89,7 @@ export class SessionRuntime {
   private readonly personaOverrides: Readonly<Record<string, PersonaOverride>>;
   private readonly personaCache = new Map<string, Persona>();
   /** Tool calls waiting for a person's approval, by call id (answered through respond). */
-  private readonly approvals = new Map<string, { conv: ConversationRuntime; key: string; tool: string; reason: string; settle: (decision: { approved: boolean; why: string } | undefined) => void }>();
+  private readonly approvals = new Map<string, PendingApproval>();
 
   /** `overrides`: the checked-out branch's (a new session's main branch has none). */
   private constructor(ctx: EngineContext, row: SessionRow, overrides: BranchOverrides = {}) {
@@ -97,7 +108,7 @@ export class SessionRuntime {
 
   /** Starts a session: its row, main branch, root conversation and first user message, in one commit. */
   static start(ctx: EngineContext, spec: StartSession): SessionRuntime {
-    const persona = ctx.workspace.persona(spec.agent);
+    const persona = overriddenPersona(ctx.workspace.persona(spec.agent), spec.overrides?.personas?.[spec.agent]);
     const now = ctx.clock.now();
     const branch = newBranchId();
     const row: SessionRow = {
@@ -114,12 +125,13 @@ export class SessionRuntime {
       options: spec.options,
       workspace: ctx.workspace.root,
     };
-    const runtime = new SessionRuntime(ctx, row);
+    const overrides = spec.overrides ?? {};
+    const runtime = new SessionRuntime(ctx, row, overrides);
     const { store } = ctx;
     store.write(() => {
       runtime.claimLease(now);
       store.sessions.createSession(row);
-      store.sessions.createBranch({ id: branch, session: row.id, parent: null, forkSeq: null, label: 'main', overrides: {}, createdBy: spec.source, createdAt: now }, []);
+      store.sessions.createBranch({ id: branch, session: row.id, parent: null, forkSeq: null, label: 'main', overrides: overrides as Record<string, unknown>, createdBy: spec.source, createdAt: now }, []);
       store.append(
         {
           type: 'session.created',
@@ -421,12 +433,20 @@ export class SessionRuntime {
   /** Answers a question an agent asked. */
   async respond(callId: string, text: string, by: 'user' | 'policy' = 'user'): Promise<void> {
     this.assertDrivable();
-    const approval = this.approvals.get(callId) ?? this.requestedApproval(callId);
+    const waiting = this.approvals.get(callId);
+    // Claimed before anything is awaited: a timeout or a second answer meanwhile decides nothing.
+    const approval = waiting !== undefined ? (waiting.claim() ? waiting : undefined) : this.requestedApproval(callId);
+    if (waiting !== undefined && approval === undefined) throw new UserError('E_SESSION_STATE', `the approval '${callId}' was decided already`);
     if (approval !== undefined) {
       const approved = approves(text);
+      const decision = { approved, why: `${by === 'user' ? 'the user' : 'the approval policy'} did not approve it (answered '${text.trim()}'): ${approval.reason}` };
       await this.commit((tx) => this.appendDecision(tx, approval.conv, callId, approval.key, approved, by, text));
-      // Asked by now (a session attached a moment ago reaches its question after the answer was given): settle it.
-      this.approvals.get(callId)?.settle({ approved, why: `${by === 'user' ? 'the user' : 'the approval policy'} did not approve it (answered '${text.trim()}'): ${approval.reason}` });
+      if (waiting !== undefined) waiting.resolve(decision);
+      else {
+        // Asked meanwhile (a session attached a moment ago reaches its question after the answer was given).
+        const late = this.approvals.get(callId);
+        if (late?.claim() === true) late.resolve(decision);
+      }
       // No longer waiting for the user: the call runs (or is settled as not approved) now.
       this.updateStatus();
       return;
@@ -845,7 +865,7 @@ export class SessionRuntime {
       callId: call.callId,
       key: call.key,
       workspace: ctx.workspace.root,
-      wallets: walletsOf(ctx.store, ctx.workspace.config.ledger),
+      wallets: walletsOf(ctx.store, ctx.workspace.config.ledger).scoped(this.row.options.ledgerScope),
       ...(conv.persona.policies.spend === undefined ? {} : { spending: { policy: conv.persona.policies.spend, approval: this.row.options.approval, source: conv.persona.source } }),
     };
   }
@@ -896,25 +916,39 @@ export class SessionRuntime {
     if (signal.aborted) return undefined;
     const timeoutMs = conv.persona.policies.user_timeout_ms;
     return new Promise((resolve) => {
-      const settle = (decision: { approved: boolean; why: string } | undefined): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        this.approvals.delete(call.callId);
-        resolve(decision);
+      let open = true;
+      const pending: PendingApproval = {
+        conv,
+        key: call.key,
+        tool,
+        reason,
+        // Exactly one decision: whoever claims the question first (an answer, the timeout, a stop) settles it.
+        claim: () => {
+          if (!open) return false;
+          open = false;
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          this.approvals.delete(call.callId);
+          return true;
+        },
+        resolve,
       };
-      const onAbort = (): void => settle(undefined);
+      const onAbort = (): void => {
+        if (pending.claim()) resolve(undefined);
+      };
       const timer = setTimeout(() => {
+        if (!pending.claim()) return;
         void this.commit((tx) => this.appendDecision(tx, conv, call.callId, call.key, false, 'timeout', `no answer within ${duration(timeoutMs)}`)).then(
-          () => settle({ approved: false, why: `nobody approved it within ${duration(timeoutMs)}: ${reason}` }),
+          () => resolve({ approved: false, why: `nobody approved it within ${duration(timeoutMs)}: ${reason}` }),
           (error: unknown) => {
             this.stop(error);
-            settle(undefined);
+            resolve(undefined);
           },
         );
       }, timeoutMs);
       timer.unref();
       signal.addEventListener('abort', onAbort, { once: true });
-      this.approvals.set(call.callId, { conv, key: call.key, tool, reason, settle });
+      this.approvals.set(call.callId, pending);
       this.updateStatus();
     });
   }

@@ -49,8 +49,34 @@ export class EvaluatorRegistry {
     this.defaultModel = config.model ?? options.defaultModel;
     const issues: ValidationIssue[] = [];
     const file = options.configFile ?? 'p2tui.yaml';
-    config.evaluators.forEach((e, i) => {
-      const field = `judge.evaluators[${i}]`;
+    config.evaluators.forEach((e, i) => this.build(e, `judge.evaluators[${i}]`, file, issues));
+    if (issues.length > 0) throw new ValidationError('E_CONFIG', issues, 'Fix the judge section of p2tui.yaml, or add the rubric or evaluator it names.');
+  }
+
+  /**
+   * Adds evaluators a rollout spec defines (judged on demand, for its cells only). An id already registered with the
+   * same version is kept; `file` names the spec in errors.
+   */
+  register(configs: readonly EvaluatorConfig[], file: string): Evaluator[] {
+    const issues: ValidationIssue[] = [];
+    const out: Evaluator[] = [];
+    configs.forEach((c, i) => {
+      const built = this.build({ ...c, on: 'demand' }, `evaluators[${i}]`, file, issues, false);
+      if (built === undefined) return;
+      const known = this.byId.get(c.id);
+      if (known !== undefined && known.version !== built.version) {
+        issues.push({ file, field: `evaluators[${i}].id`, message: `evaluator '${c.id}' exists already with other settings (in p2tui.yaml or another spec); name this one differently` });
+        return;
+      }
+      this.byId.set(c.id, known ?? built);
+      out.push(known ?? built);
+    });
+    if (issues.length > 0) throw new ValidationError('E_ROLLOUT_SPEC', issues, 'Fix the evaluators of the rollout spec.');
+    return out;
+  }
+
+  private build(e: EvaluatorConfig, field: string, file: string, issues: ValidationIssue[], store = true): Evaluator | undefined {
+    {
       let rubric: Rubric | undefined;
       let custom: CustomEvaluator | undefined;
       if (e.kind === 'llm' && typeof e.rubric === 'string') {
@@ -67,9 +93,10 @@ export class EvaluatorRegistry {
         if (custom === undefined) issues.push({ file, field: `${field}.evaluator`, message: `no evaluator '${e.evaluator}' in evaluators/ (found: ${[...this.custom.keys()].join(', ') || 'none'})` });
       }
       const basis = e.kind === 'llm' ? (rubric?.version ?? '') : e.kind === 'assert' ? sha256(JSON.stringify(e.assert)).slice(0, 12) : (custom?.version ?? '1');
-      this.byId.set(e.id, { id: e.id, kind: e.kind, config: e, version: `${e.kind}@${basis}`, ...(rubric === undefined ? {} : { rubric }), ...(custom === undefined ? {} : { custom }) });
-    });
-    if (issues.length > 0) throw new ValidationError('E_CONFIG', issues, 'Fix the judge section of p2tui.yaml, or add the rubric or evaluator it names.');
+      const evaluator: Evaluator = { id: e.id, kind: e.kind, config: e, version: `${e.kind}@${basis}`, ...(rubric === undefined ? {} : { rubric }), ...(custom === undefined ? {} : { custom }) };
+      if (store) this.byId.set(e.id, evaluator);
+      return evaluator;
+    }
   }
 
   list(): Evaluator[] {

@@ -67,6 +67,8 @@ export class EmbeddedLedger implements LedgerApi {
   private chainVerified = false;
   /** Prepared statements by their SQL (preparing is a third of a transfer's time otherwise). */
   private readonly statements = new Map<string, Statement>();
+  /** The newest link chainStatus found good (its next call starts there). */
+  private checkedHead: { offset: Offset; hash: string } | undefined;
   /** The newest link this process wrote (its next write need not read it back). */
   private lastWritten: { offset: Offset; hash: string } | undefined;
   /** Contracts checked against the update that created them (see vouch). */
@@ -129,6 +131,11 @@ export class EmbeddedLedger implements LedgerApi {
     if (done !== undefined) {
       throw new LedgerError('DUPLICATE_COMMAND', `command ${meta.commandId} was accepted already (update ${done.update_id} at offset ${done.offset})`, { updateId: done.update_id, offset: done.offset });
     }
+    // The accepted-command record could have been removed by hand: the updates say whether this command went in.
+    const accepted = this.sql('SELECT "offset" FROM ledger_updates WHERE command_id = ? AND act_as = ?').get(meta.commandId, JSON.stringify(actAs)) as { offset: number } | undefined;
+    if (accepted !== undefined && (meta.userId ?? this.userId) === this.userId) {
+      throw chainBroken({ ok: false, entries: 0, head: null, firstBad: accepted.offset, reason: `command ${meta.commandId} was accepted at offset ${accepted.offset} but its accepted-command record is gone (removed by hand: it could be paid twice)` });
+    }
     const knownParty = this.sql('SELECT 1 FROM ledger_parties WHERE party = ?');
     for (const p of actAs) if (knownParty.get(p) === undefined) throw new LedgerError('PARTY_NOT_KNOWN', `party ${p} is not allocated on this ledger`);
     const offset = this.end() + 1;
@@ -137,16 +144,19 @@ export class EmbeddedLedger implements LedgerApi {
     // Persist: every input still active (another process cannot have spent it: this is one immediate transaction).
     const archive = this.sql('UPDATE ledger_contracts SET archived_offset = ? WHERE contract_id = ? AND archived_offset IS NULL');
     const unlist = this.sql('DELETE FROM ledger_contract_parties WHERE contract_id = ?');
+    const spend = this.sql('INSERT INTO ledger_spent (contract_id, "offset") VALUES (?, ?)');
     for (const cid of archived) {
       if (created.has(cid)) continue;
       if (archive.run(offset, cid).changes !== 1) throw new LedgerError('CONTRACT_NOT_FOUND', `contract ${cid} is no longer active`, { contractId: cid });
       unlist.run(cid);
+      spend.run(cid, offset);
     }
     const insert = this.sql('INSERT INTO ledger_contracts (contract_id, template_id, payload, signatories, observers, created_offset, archived_offset) VALUES (?, ?, ?, ?, ?, ?, ?)');
     const list = this.sql('INSERT OR IGNORE INTO ledger_contract_parties (party, template_id, contract_id) VALUES (?, ?, ?)');
     for (const [cid, c] of created) {
       // A contract created and archived in the same update is transient: recorded, never active.
       insert.run(cid, c.templateId, canonicalJson(c.payload), JSON.stringify(c.signatories), JSON.stringify(c.observers), offset, archived.has(cid) ? offset : null);
+      if (archived.has(cid)) spend.run(cid, offset);
       if (!archived.has(cid)) for (const p of new Set([...c.signatories, ...c.observers])) list.run(p, c.templateId, cid);
     }
     // Hashed exactly as stored (canonical JSON read back), so a verification later recomputes the same value.
@@ -261,8 +271,13 @@ export class EmbeddedLedger implements LedgerApi {
     const verdict = this.sql('SELECT * FROM ledger_audits ORDER BY id DESC LIMIT 1').get() as { offset: number; hash: string; ok: number; reason: string | null } | undefined;
     if (verdict === undefined) return this.verifyNow();
     if (verdict.ok !== 1) return { ok: false, entries: 0, head: null, firstBad: verdict.offset, reason: verdict.reason ?? 'the last verification failed' };
+    // From the newest point known good: the verdict, or what this process checked since (asked every tick, it reads
+    // only the updates since the last time).
+    const from = this.checkedHead !== undefined && this.checkedHead.offset > verdict.offset ? this.checkedHead : { offset: verdict.offset, hash: verdict.hash };
+    const report = this.verifyFrom(from.offset, from.hash);
+    if (report.ok && report.head !== null) this.checkedHead = report.head;
     // Offsets run 1..n here: the end is the number of updates.
-    return { ...this.verifyFrom(verdict.offset, verdict.hash), entries: this.end() };
+    return { ...report, entries: this.end() };
   }
 
   private end(): Offset {
@@ -294,7 +309,7 @@ export class EmbeddedLedger implements LedgerApi {
     let prev = GENESIS;
     let entries = 0;
     let head: AuditReport['head'] = null;
-    const expected = new Map<ContractId, { templateId: string; payload: string; archivedAt: Offset | null; createdAt: Offset; parties: readonly PartyId[] }>();
+    const expected = new Map<ContractId, { templateId: string; payload: string; archivedAt: Offset | null; createdAt: Offset; parties: readonly PartyId[]; signatories: string; observers: string }>();
     const completions = new Set<string>();
     const sees = new Set<string>();
     for (const r of this.sql('SELECT * FROM ledger_updates ORDER BY "offset"').iterate() as IterableIterator<UpdateRow>) {
@@ -314,7 +329,9 @@ export class EmbeddedLedger implements LedgerApi {
       completions.add(`${changeIdOf(this.userId, actAs, r.command_id)}\n${r.update_id}`);
       for (const p of updateParties(tx.events)) sees.add(`${p}\n${r.offset}`);
       for (const e of tx.events) {
-        if (e.kind === 'created') expected.set(e.contractId, { templateId: e.templateId, payload: canonicalJson(e.payload), archivedAt: null, createdAt: tx.offset, parties: [...new Set([...e.signatories, ...e.observers])] });
+        if (e.kind === 'created') {
+          expected.set(e.contractId, { templateId: e.templateId, payload: canonicalJson(e.payload), archivedAt: null, createdAt: tx.offset, parties: [...new Set([...e.signatories, ...e.observers])], signatories: JSON.stringify(e.signatories), observers: JSON.stringify(e.observers) });
+        }
         else if (e.kind === 'exercised' && e.consuming) {
           const c = expected.get(e.contractId);
           if (c !== undefined) c.archivedAt = tx.offset;
@@ -329,7 +346,7 @@ export class EmbeddedLedger implements LedgerApi {
       rows += 1;
       const want = expected.get(c.contract_id);
       if (want === undefined) return bad(`contract ${c.contract_id} is in the contracts table but no update created it (added by hand)`, c.created_offset);
-      if (want.payload !== c.payload || want.templateId !== c.template_id || want.archivedAt !== c.archived_offset) {
+      if (want.payload !== c.payload || want.templateId !== c.template_id || want.archivedAt !== c.archived_offset || want.signatories !== c.signatories || want.observers !== c.observers) {
         return bad(`contract ${c.contract_id} differs from what update ${want.createdAt} created${want.archivedAt !== c.archived_offset ? ' or archived' : ''} (edited by hand)`, want.createdAt);
       }
       if (want.archivedAt === null) for (const p of want.parties) listed.add(`${p}\n${c.template_id}\n${c.contract_id}`);
@@ -342,6 +359,11 @@ export class EmbeddedLedger implements LedgerApi {
     const index = this.sql('SELECT party, "offset" AS o FROM ledger_update_parties').all() as { party: string; o: number }[];
     if (index.length !== sees.size || index.some((i) => !sees.has(`${i.party}\n${i.o}`))) {
       return bad("the index of who sees which update does not match the updates (edited by hand: a party's history or spending would read wrong)");
+    }
+    const spentRows = this.sql('SELECT contract_id, "offset" AS o FROM ledger_spent').all() as { contract_id: string; o: number }[];
+    const archivedCount = [...expected.values()].filter((c) => c.archivedAt !== null).length;
+    if (spentRows.length !== archivedCount || spentRows.some((r) => expected.get(r.contract_id)?.archivedAt !== r.o)) {
+      return bad('the record of spent contracts does not match the updates (edited by hand: a spent holding could be spent again)');
     }
     const owners = this.sql('SELECT party, template_id, contract_id FROM ledger_contract_parties').all() as { party: string; template_id: string; contract_id: string }[];
     if (owners.length !== listed.size || owners.some((o) => !listed.has(`${o.party}\n${o.template_id}\n${o.contract_id}`))) {
@@ -367,11 +389,19 @@ export class EmbeddedLedger implements LedgerApi {
         const report = this.verifyFrom(verdict.offset, verdict.hash);
         // Every writer finds the same break here (its refused write rolls back, so no verdict is recorded for it).
         if (!report.ok) throw chainBroken(report);
+        // What was just checked need not be checked again by the next process (or the TUI): a verdict at the head.
+        if (report.head !== null && report.head.offset > verdict.offset) {
+          this.sql('INSERT INTO ledger_audits ("offset", hash, ok, reason, verified_at) VALUES (?, ?, 1, ?, ?)').run(report.head.offset, report.head.hash, 'links checked since the previous verdict', this.clock.now());
+        }
       }
       this.chainVerified = true;
       return;
     }
     const head = this.sql('SELECT "offset", hash FROM ledger_updates ORDER BY "offset" DESC LIMIT 1').get() as { offset: number; hash: string } | undefined;
+    // Updates this process wrote are gone: the newest ones were removed by hand.
+    if (this.lastWritten !== undefined && (head === undefined || head.offset < this.lastWritten.offset)) {
+      throw chainBroken({ ok: false, entries: 0, head: null, firstBad: this.lastWritten.offset, reason: `the ledger ends at offset ${head?.offset ?? 0}, before update ${this.lastWritten.offset} this process wrote (the newest updates were removed)` });
+    }
     if (head === undefined) return;
     // The newest link is the one this process wrote (hashed as it was written): nothing to read again. Another
     // process's newest link is checked in full; `ledger audit --verify` recomputes everything.
@@ -405,6 +435,9 @@ export class EmbeddedLedger implements LedgerApi {
           event?.kind === 'created' &&
           event.templateId === row.template_id &&
           canonicalJson(event.payload) === row.payload &&
+          JSON.stringify(event.signatories) === row.signatories &&
+          JSON.stringify(event.observers) === row.observers &&
+          this.sql('SELECT 1 FROM ledger_spent WHERE contract_id = ?').get(row.contract_id) === undefined &&
           rowHash(created.prev_hash, created) === created.hash &&
           (next === undefined || next.prev_hash === created.hash);
       }
@@ -412,7 +445,7 @@ export class EmbeddedLedger implements LedgerApi {
       ok = false;
     }
     if (!ok) {
-      throw chainBroken({ ok: false, entries: 0, head: null, firstBad: row.created_offset, reason: `contract ${row.contract_id} is not what update ${row.created_offset} created, or that update was altered` });
+      throw chainBroken({ ok: false, entries: 0, head: null, firstBad: row.created_offset, reason: `contract ${row.contract_id} is not what update ${row.created_offset} created, was spent already, or that update was altered` });
     }
     this.vouched.add(row.contract_id);
   }

@@ -57,9 +57,13 @@ export class StoreLocks implements PaymentLocks {
         }
         await sleep(pause);
       }
+      // Renewed while held: a slow check and payment (a remote ledger) must not outlive its lease and let another in.
+      const renew = setInterval(() => this.renew(name), Math.max(1_000, Math.floor(this.ttlMs / 3)));
+      renew.unref();
       try {
         return await fn();
       } finally {
+        clearInterval(renew);
         this.release(name);
       }
     });
@@ -73,8 +77,20 @@ export class StoreLocks implements PaymentLocks {
     });
   }
 
+  private renew(name: string): void {
+    try {
+      if (!this.store.isClosed) this.store.write(() => this.store.db.prepare('UPDATE ledger_locks SET expires_at = ? WHERE name = ? AND owner = ?').run(Date.now() + this.ttlMs, name, this.owner));
+    } catch {
+      // A busy database: the next renewal (a third of the lease later) tries again.
+    }
+  }
+
+  /** Never throws: the payment is done by now, and a lease left behind expires on its own. */
   private release(name: string): void {
-    if (this.store.isClosed) return;
-    this.store.write(() => this.store.db.prepare('DELETE FROM ledger_locks WHERE name = ? AND owner = ?').run(name, this.owner));
+    try {
+      if (!this.store.isClosed) this.store.write(() => this.store.db.prepare('DELETE FROM ledger_locks WHERE name = ? AND owner = ?').run(name, this.owner));
+    } catch {
+      // Locked past the busy timeout: the lease runs out within ttlMs.
+    }
   }
 }

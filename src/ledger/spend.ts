@@ -25,14 +25,20 @@ export async function checkSpend(wallets: WalletService, agent: string, session:
   const where = `(policies.spend in ${spending.source})`;
   const value = decimal.canonical(amount);
   const over = (limit: string | number | undefined): limit is string | number => limit !== undefined && decimal.cmp(value, decimal.canonical(limit)) > 0;
-  if (over(p.per_transfer)) throw new UserError('E_LEDGER_FUNDS', `${agent} may pay at most ${decimal.canonical(p.per_transfer)} at once ${where}; ${value} was refused`);
+  if (over(p.per_transfer)) {
+    throw new UserError('E_LEDGER_FUNDS', `${agent} may pay at most ${decimal.canonical(p.per_transfer)} at once ${where}; ${value} was refused`, { hint: `Pay less at once, or raise per_transfer in ${spending.source}.` });
+  }
   if (p.per_session !== undefined || p.per_day !== undefined) {
     const dayStart = `${new Date(now).toISOString().slice(0, 10)}T00:00:00.000Z`;
     const spent = await wallets.spent(agent, { ...(p.per_session === undefined ? {} : { session }), ...(p.per_day === undefined ? {} : { since: dayStart }) });
     const check = (limit: string | number | undefined, used: Decimal, what: string): void => {
       if (limit === undefined) return;
       const left = decimal.sub(decimal.canonical(limit), used);
-      if (decimal.cmp(value, left) > 0) throw new UserError('E_LEDGER_FUNDS', `${agent} has ${decimal.cmp(left, '0') > 0 ? left : '0'} left of its ${what} budget of ${decimal.canonical(limit)} ${where}; ${value} was refused`);
+      if (decimal.cmp(value, left) > 0) {
+        throw new UserError('E_LEDGER_FUNDS', `${agent} has ${decimal.cmp(left, '0') > 0 ? left : '0'} left of its ${what} budget of ${decimal.canonical(limit)} ${where}; ${value} was refused`, {
+          hint: what === 'daily' ? `Wait for the next UTC day, or raise per_day in ${spending.source}.` : `Start a new session, or raise per_session in ${spending.source}.`,
+        });
+      }
     };
     check(p.per_session, spent.session, 'per-session');
     check(p.per_day, spent.since, 'daily');

@@ -63,9 +63,30 @@ export class WalletService {
   /** Parties never change once allocated: each hint is looked up once per service. */
   private readonly known = new Map<string, PartyId>();
 
-  constructor(ledger: LedgerApi, options: { locks?: PaymentLocks } = {}) {
+  /** Whose wallets: the workspace's (''), or a rollout cell's own parties (`agent-<scope>.<agent>`). */
+  readonly scope: string;
+  private readonly scopes = new Map<string, WalletService>();
+
+  constructor(ledger: LedgerApi, options: { locks?: PaymentLocks; scope?: string } = {}) {
     this.ledger = ledger;
     this.locks = options.locks ?? new LocalLocks();
+    this.scope = options.scope ?? '';
+  }
+
+  /** The same ledger, with the agents' wallets of one scope (a rollout cell's isolated parties). */
+  scoped(scope: string | undefined): WalletService {
+    if (scope === undefined || scope === this.scope) return this;
+    let service = this.scopes.get(scope);
+    if (service === undefined) {
+      service = new WalletService(this.ledger, { locks: this.locks, scope });
+      this.scopes.set(scope, service);
+    }
+    return service;
+  }
+
+  /** The party hint of an agent's wallet in this scope. */
+  private hintOf(agent: string): string {
+    return this.scope === '' ? `${AGENT_PREFIX}${agent}` : `${AGENT_PREFIX}${this.scope}.${agent}`;
   }
 
   async operator(): Promise<PartyId> {
@@ -74,18 +95,18 @@ export class WalletService {
 
   /** The agent's party (allocated on first use: for creating a wallet). */
   async partyOf(agent: string): Promise<PartyId> {
-    const hint = `${AGENT_PREFIX}${agent}`;
+    const hint = this.hintOf(agent);
     return (await this.find(hint)) ?? this.allocate(hint);
   }
 
   /** Whether an agent has a wallet here. */
   async has(agent: string): Promise<boolean> {
-    return (await this.find(`${AGENT_PREFIX}${agent}`)) !== undefined;
+    return (await this.find(this.hintOf(agent))) !== undefined;
   }
 
   /** The party of an agent that has a wallet; a name without one (a typo, an invented agent) is refused. */
   async walletOf(agent: string): Promise<PartyId> {
-    const party = await this.find(`${AGENT_PREFIX}${agent}`);
+    const party = await this.find(this.hintOf(agent));
     if (party === undefined) {
       const known = await this.agents();
       throw new UserError('E_USAGE', `${agent} has no wallet`, { hint: known.length === 0 ? 'Create the wallets with: p2tui ledger init' : `Wallets: ${known.join(', ')}. Create more with: p2tui ledger init` });
@@ -96,7 +117,10 @@ export class WalletService {
   /** The agent id of a party (the operator is `operator`). */
   nameOf(party: PartyId): string {
     const hint = party.split('::')[0]!;
-    return hint === OPERATOR_HINT ? 'operator' : hint.startsWith(AGENT_PREFIX) ? hint.slice(AGENT_PREFIX.length) : hint;
+    if (hint === OPERATOR_HINT) return 'operator';
+    const own = this.hintOf('');
+    if (hint.startsWith(own)) return hint.slice(own.length);
+    return hint.startsWith(AGENT_PREFIX) ? hint.slice(AGENT_PREFIX.length) : hint;
   }
 
   /**
@@ -219,8 +243,12 @@ export class WalletService {
       }
     }
     const escrow = (await this.escrows(req.payer)).find((e) => e.reference === req.reference);
-    if (escrow === undefined) throw new UserError('E_SESSION_STATE', `the escrow for ${req.reference} was opened and has already been settled`);
-    return escrow;
+    if (escrow !== undefined) return escrow;
+    // Opened before (a retry) and settled since: the escrow as it was opened, not a second one.
+    const opened = await this.ledger.completion(commandId, [payer]);
+    const created = opened?.events.find((e) => e.kind === 'created' && e.templateId === TEMPLATES.escrow);
+    if (created?.kind === 'created') return { contractId: created.contractId, payer: req.payer, payee: req.payee, amount: String(created.payload['amount']), reference: req.reference };
+    throw new UserError('E_SESSION_STATE', `the escrow for ${req.reference} was opened and cannot be found`, { hint: 'See it with: p2tui ledger history ' + req.payer });
   }
 
   /**
@@ -326,7 +354,15 @@ export class WalletService {
   /** Agents with a wallet on this ledger. */
   async agents(): Promise<string[]> {
     // Every agent party is a wallet (allocated by createWallet): the parties say it without reading the updates.
-    return (await this.ledger.parties()).flatMap((p) => (p.hint.startsWith(AGENT_PREFIX) ? [p.hint.slice(AGENT_PREFIX.length)] : [])).sort();
+    // This scope's agents only: a rollout cell's parties are not the workspace's wallets, nor another cell's.
+    const own = this.hintOf('');
+    return (await this.ledger.parties())
+      .flatMap((p) => {
+        if (!p.hint.startsWith(own)) return [];
+        const name = p.hint.slice(own.length);
+        return this.scope === '' && name.includes('.') ? [] : [name];
+      })
+      .sort();
   }
 
   /**

@@ -311,6 +311,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
       -- An archived contract's rows are removed by its id.
       CREATE INDEX ledger_contract_parties_contract ON ledger_contract_parties(contract_id);
+      -- Every contract a command archived, by the update that did (a holding set active again by hand is caught
+      -- where it would be spent); and updates by command id (a removed accepted-command record is caught too).
+      CREATE TABLE ledger_spent (
+        contract_id TEXT    PRIMARY KEY,
+        "offset"    INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      INSERT INTO ledger_spent (contract_id, "offset") SELECT contract_id, archived_offset FROM ledger_contracts WHERE archived_offset IS NOT NULL;
+      CREATE INDEX ledger_updates_command ON ledger_updates(command_id);
       CREATE INDEX ledger_updates_workflow ON ledger_updates(workflow_id, "offset");
       CREATE INDEX ledger_updates_time ON ledger_updates(effective_at);
       -- What one agent paid (its spend checks): by submitter, then time.
@@ -348,6 +356,43 @@ export const MIGRATIONS: readonly Migration[] = [
         owner      TEXT    NOT NULL,
         expires_at INTEGER NOT NULL
       );
+    `,
+  },
+  {
+    version: 5,
+    description: 'rollouts and their cells',
+    sql: `
+      -- A rollout: the spec it ran (as parsed, with its hash) and where it stands.
+      CREATE TABLE rollouts (
+        id          TEXT PRIMARY KEY,
+        name        TEXT    NOT NULL,
+        file        TEXT    NOT NULL,
+        spec        TEXT    NOT NULL,   -- JSON: the spec file's content as parsed
+        spec_hash   TEXT    NOT NULL,
+        status      TEXT    NOT NULL,   -- running | finished | stopped
+        created_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        options     TEXT    NOT NULL    -- JSON: how it was run (replay source, queue)
+      );
+      -- One cell: team x variant x scenario x repeat, a session once it runs, its metrics once it is done.
+      CREATE TABLE rollout_cells (
+        rollout_id  TEXT    NOT NULL,
+        cell_id     TEXT    NOT NULL,
+        ordinal     INTEGER NOT NULL,
+        team        TEXT    NOT NULL,
+        variant     TEXT    NOT NULL,
+        scenario    TEXT    NOT NULL,
+        repeat      INTEGER NOT NULL,
+        seed        INTEGER NOT NULL,
+        status      TEXT    NOT NULL,   -- pending | running | done | failed
+        session_id  TEXT,
+        error       TEXT,
+        metrics     TEXT,               -- JSON: scores per metric, steps, tokens, cost, latency, ledger figures
+        started_at  INTEGER,
+        finished_at INTEGER,
+        PRIMARY KEY (rollout_id, cell_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX rollout_cells_session ON rollout_cells(session_id);
     `,
   },
 ];

@@ -6,6 +6,7 @@ import { ArtifactRepository } from './artifacts.ts';
 import { ScoreRepository } from './scores.ts';
 import { WalCheckpointer } from './checkpointer.ts';
 import { LeaseRepository, ToolCacheRepository } from './leases.ts';
+import { RolloutRepository } from './rollouts.ts';
 import type { Statement } from 'better-sqlite3';
 import type { EventDraft, StoredEvent } from '../bus/events.ts';
 import { StoreError } from '../core/errors.ts';
@@ -35,6 +36,7 @@ export class Store {
   readonly scores: ScoreRepository;
   readonly leases: LeaseRepository;
   readonly toolCache: ToolCacheRepository;
+  readonly rollouts: RolloutRepository;
 
   private pending: StoredEvent[] = [];
   private heads: HeadRow[] = [];
@@ -61,6 +63,7 @@ export class Store {
     this.scores = new ScoreRepository(this.db);
     this.leases = new LeaseRepository(this.db);
     this.toolCache = new ToolCacheRepository(this.db);
+    this.rollouts = new RolloutRepository(this.db);
     this.checkpointer = options.path === ':memory:' ? undefined : new WalCheckpointer(options.path);
   }
 

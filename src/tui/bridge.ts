@@ -10,7 +10,9 @@ import { walletsOf } from '../ledger/wallet.ts';
 import { diffBranches } from '../commands/branch-diff.ts';
 import { artifactLines, comparableArtifacts } from '../commands/artifact-commands.ts';
 import { diffSequences } from '../core/diff.ts';
-import { backToSessions, notify, openSession, setSessions, type BranchItem, type LedgerPaneState, type Overlay, type SessionSummary } from './state.ts';
+import { backToSessions, notify, openSession, setOverlay, setSessions, type BranchItem, type LedgerPaneState, type Overlay, type RolloutItem, type SessionSummary, type TuiState } from './state.ts';
+import { gridOf, type Grid } from '../rollout/grid.ts';
+import { formatAge } from '../commands/text.ts';
 import type { AuditReport } from '../ledger/types.ts';
 import type { TuiStore } from './store.ts';
 
@@ -25,6 +27,7 @@ export class TuiBridge {
   private readonly stop = new AbortController();
   private openStop: AbortController | undefined;
   private listTimer: NodeJS.Timeout | undefined;
+  private gridTimer: NodeJS.Timeout | undefined;
   /** Reads the open session's ledger again now (the Wallets pane changed what it shows). */
   private ledgerRefresh: () => void = () => undefined;
 
@@ -195,6 +198,58 @@ export class TuiBridge {
       if (runtime === undefined) return;
       await runtime.send(text);
     });
+  }
+
+  /** Rollouts of this workspace, newest first. */
+  rollouts(): RolloutItem[] {
+    const store = this.engine.store;
+    return store.rollouts.list(100).map((r) => {
+      const cells = store.rollouts.cells(r.id);
+      return { id: r.id, name: r.name, status: r.status, cells: cells.length, done: cells.filter((c) => c.status === 'done').length, failed: cells.filter((c) => c.status === 'failed').length, age: formatAge(Date.now() - r.createdAt) };
+    });
+  }
+
+  /** Opens a rollout's grid, and keeps it current while it shows (a running rollout fills in live). */
+  openGrid(rollout: string): void {
+    const row = this.engine.store.rollouts.get(rollout);
+    if (row === undefined) return;
+    const options = { by: 'scenarios' as const, sort: 'spec' as const };
+    this.store.set((s) => setOverlay(s, { kind: 'grid', rollout, title: `${row.name} (${row.id})`, grid: gridOf(this.engine.store.rollouts.cells(rollout), options), row: 0, col: 0, repeat: 0, options }));
+    clearInterval(this.gridTimer);
+    this.gridTimer = setInterval(() => {
+      const s = this.store.get();
+      if (s.overlay?.kind !== 'grid' || s.overlay.rollout !== rollout || this.engine.store.isClosed) {
+        clearInterval(this.gridTimer);
+        return;
+      }
+      this.regrid((o) => o);
+    }, 500);
+    this.gridTimer.unref();
+  }
+
+  /** Rebuilds the open grid with changed options (metric, columns, sort), from the cells as they are now. */
+  regrid(change: (options: Extract<Overlay, { kind: 'grid' }>['options'], grid: Grid) => Extract<Overlay, { kind: 'grid' }>['options']): void {
+    const s = this.store.get();
+    if (s.overlay?.kind !== 'grid') return;
+    const options = change(s.overlay.options, s.overlay.grid);
+    const grid = gridOf(this.engine.store.rollouts.cells(s.overlay.rollout), options);
+    const row = Math.min(s.overlay.row, Math.max(0, grid.rows.length - 1));
+    const col = Math.min(s.overlay.col, Math.max(0, grid.columns.length - 1));
+    this.store.set((x) => (x.overlay?.kind === 'grid' ? setOverlay(x, { ...x.overlay, options, grid, row, col }) : x));
+  }
+
+  /** Opens the session of the grid cell under the cursor (its repeat chosen with `.`). */
+  openGridCell(s: TuiState): void {
+    if (s.overlay?.kind !== 'grid') return;
+    const cell = s.overlay.grid.rows[s.overlay.row]?.cells[s.overlay.col];
+    const runs = cell?.runs.filter((r) => r.session !== null) ?? [];
+    if (runs.length === 0) {
+      this.store.set((x) => notify(x, 'that cell has no session yet (not started)', 'warn'));
+      return;
+    }
+    const run = runs[s.overlay.repeat % runs.length]!;
+    this.store.set((x) => setOverlay(x, null));
+    this.open(run.session!);
   }
 
   /** The Wallets pane: toggles between balances with payments and the audit trail. */

@@ -26,7 +26,7 @@ import type { TuiStore } from './store.ts';
  * The TUI's command registry. Every key binding, status-bar hint, line of the `?` help and entry of the `:` palette
  * comes from this one list, so they cannot disagree.
  */
-export type Scope = 'global' | 'sessions' | 'session' | 'scroll' | PaneId | 'input' | 'help' | 'palette' | 'agents' | 'confirm' | 'rewind' | 'fork-form' | 'branches' | 'artifacts' | 'diff';
+export type Scope = 'global' | 'sessions' | 'session' | 'scroll' | PaneId | 'input' | 'help' | 'palette' | 'agents' | 'confirm' | 'rewind' | 'fork-form' | 'branches' | 'artifacts' | 'diff' | 'rollouts' | 'grid';
 
 export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   global: 'Everywhere',
@@ -49,6 +49,8 @@ export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   branches: 'Branches',
   artifacts: 'Artifacts',
   diff: 'Comparing',
+  rollouts: 'Rollouts',
+  grid: 'Rollout grid',
 };
 
 export interface TuiActions {
@@ -293,6 +295,34 @@ export const COMMANDS: readonly TuiCommand[] = [
   { id: 'form-right', title: 'cursor right', keys: ['right'], scope: 'fork-form', run: (a) => editForm(a, (i) => moveCursor(i, 1)) },
   { id: 'form-clear', title: 'clear the field', keys: ['ctrl-u'], scope: 'fork-form', run: (a) => editForm(a, () => ({ text: '', cursor: 0 })) },
 
+  { id: 'rollouts-open', title: 'rollouts', keys: ['R'], scope: 'sessions', hint: 30, run: (a) => set(a, (s) => setOverlay(s, { kind: 'rollouts', cursor: 0, items: a.bridge.rollouts() })) },
+  { id: 'session-rollouts', title: 'rollouts', keys: ['R'], scope: 'session', run: (a) => set(a, (s) => setOverlay(s, { kind: 'rollouts', cursor: 0, items: a.bridge.rollouts() })) },
+  { id: 'rollouts-down', title: 'next rollout', keys: ['j', 'down'], scope: 'rollouts', run: (a) => set(a, (s) => (s.overlay?.kind === 'rollouts' ? setOverlay(s, { ...s.overlay, cursor: listCursor(s.overlay.cursor, 1, s.overlay.items.length) }) : s)) },
+  { id: 'rollouts-up', title: 'previous rollout', keys: ['k', 'up'], scope: 'rollouts', run: (a) => set(a, (s) => (s.overlay?.kind === 'rollouts' ? setOverlay(s, { ...s.overlay, cursor: listCursor(s.overlay.cursor, -1, s.overlay.items.length) }) : s)) },
+  {
+    id: 'rollouts-grid',
+    title: 'open its grid',
+    keys: ['enter'],
+    scope: 'rollouts',
+    hint: 0,
+    run: (a, s) => {
+      const item = s.overlay?.kind === 'rollouts' ? s.overlay.items[s.overlay.cursor] : undefined;
+      if (item !== undefined) a.bridge.openGrid(item.id);
+    },
+  },
+  { id: 'rollouts-close', title: 'close', keys: ['escape', 'q'], scope: 'rollouts', hint: 2, run: (a) => set(a, (s) => setOverlay(s, null)) },
+
+  { id: 'grid-down', title: 'next variant', keys: ['j', 'down'], scope: 'grid', run: (a) => set(a, (s) => moveGrid(s, 1, 0)) },
+  { id: 'grid-up', title: 'previous variant', keys: ['k', 'up'], scope: 'grid', run: (a) => set(a, (s) => moveGrid(s, -1, 0)) },
+  { id: 'grid-right', title: 'next column', keys: ['l', 'right'], scope: 'grid', run: (a) => set(a, (s) => moveGrid(s, 0, 1)) },
+  { id: 'grid-left', title: 'previous column', keys: ['h', 'left'], scope: 'grid', run: (a) => set(a, (s) => moveGrid(s, 0, -1)) },
+  { id: 'grid-repeat', title: 'next repeat (what Enter opens)', keys: ['.'], scope: 'grid', run: (a) => set(a, (s) => (s.overlay?.kind === 'grid' ? setOverlay(s, { ...s.overlay, repeat: s.overlay.repeat + 1 }) : s)) },
+  { id: 'grid-open', title: 'open the cell’s session', keys: ['enter'], scope: 'grid', hint: 0, run: (a, s) => a.bridge.openGridCell(s) },
+  { id: 'grid-metric', title: 'next metric', keys: ['m'], scope: 'grid', hint: 1, run: (a) => a.bridge.regrid((o, g) => ({ ...o, metric: g.metrics[(g.metrics.indexOf(g.metric ?? '') + 1) % Math.max(1, g.metrics.length)] ?? '' })) },
+  { id: 'grid-columns', title: 'columns: scenarios / metrics', keys: ['c'], scope: 'grid', hint: 2, run: (a) => a.bridge.regrid((o) => ({ ...o, by: o.by === 'scenarios' ? 'metrics' : 'scenarios' })) },
+  { id: 'grid-sort', title: 'sort: spec order / best first', keys: ['s'], scope: 'grid', hint: 3, run: (a) => a.bridge.regrid((o) => ({ ...o, sort: o.sort === 'spec' ? 'score' : 'spec' })) },
+  { id: 'grid-close', title: 'back to the rollouts', keys: ['escape', 'q'], scope: 'grid', hint: 4, run: (a) => set(a, (s) => setOverlay(s, { kind: 'rollouts', cursor: 0, items: a.bridge.rollouts() })) },
+
   { id: 'branches-down', title: 'next branch', keys: ['j', 'down'], scope: 'branches', run: (a) => set(a, (s) => moveBranches(s, 1)) },
   { id: 'branches-up', title: 'previous branch', keys: ['k', 'up'], scope: 'branches', run: (a) => set(a, (s) => moveBranches(s, -1)) },
   {
@@ -466,6 +496,14 @@ function moveRewind(s: TuiState, move: number): TuiState {
   const count = s.open?.conversations.get(s.overlay.conversation)?.entries.length ?? 0;
   const cursor = listCursor(s.overlay.cursor, move, count);
   return setOverlay(s, { ...s.overlay, cursor });
+}
+
+function moveGrid(s: TuiState, rows: number, cols: number): TuiState {
+  if (s.overlay?.kind !== 'grid') return s;
+  const g = s.overlay.grid;
+  const row = Math.max(0, Math.min(g.rows.length - 1, s.overlay.row + rows));
+  const col = Math.max(0, Math.min(g.columns.length - 1, s.overlay.col + cols));
+  return setOverlay(s, { ...s.overlay, row, col, repeat: 0 });
 }
 
 function moveBranches(s: TuiState, move: number): TuiState {

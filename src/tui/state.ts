@@ -1,3 +1,4 @@
+import type { Grid } from '../rollout/grid.ts';
 import type { DiffOp } from '../core/diff.ts';
 import type { SessionSource, SessionStatus } from '../bus/events.ts';
 import type { SessionProjection } from './projection.ts';
@@ -31,6 +32,20 @@ export type Overlay =
     }
   /** The session's branches as a tree, to check one out. */
   | { readonly kind: 'branches'; readonly cursor: number; readonly items: readonly BranchItem[] }
+  /** Rollouts run in this workspace, newest first, to open one's grid. */
+  | { readonly kind: 'rollouts'; readonly cursor: number; readonly items: readonly RolloutItem[] }
+  /** One rollout as a grid: variants × scenarios (or metrics), live while it runs. */
+  | {
+      readonly kind: 'grid';
+      readonly rollout: string;
+      readonly title: string;
+      readonly grid: Grid;
+      readonly row: number;
+      readonly col: number;
+      /** Which repeat Enter opens. */
+      readonly repeat: number;
+      readonly options: { readonly metric?: string; readonly by: 'scenarios' | 'metrics'; readonly sort: 'spec' | 'score' };
+    }
   /** Artifacts (and entries) of the session, to compare two: mark one, then d on another. */
   | { readonly kind: 'artifacts'; readonly cursor: number; readonly marked: number | null; readonly items: readonly { readonly ref: string; readonly label: string }[] }
   /** Two branches (or artifacts) compared, side by side (both columns scroll together) or unified. */
@@ -52,6 +67,17 @@ export type Overlay =
       readonly output: readonly string[];
       readonly scroll: number;
     };
+
+/** A rollout as the rollouts overlay lists it. */
+export interface RolloutItem {
+  readonly id: string;
+  readonly name: string;
+  readonly status: string;
+  readonly cells: number;
+  readonly done: number;
+  readonly failed: number;
+  readonly age: string;
+}
 
 /** A branch as the branches overlay lists it (depth: its distance from the first branch, for the tree). */
 export interface BranchItem {

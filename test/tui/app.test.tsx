@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { Engine } from '../../src/engine/engine.ts';
 import { loadWorkspace } from '../../src/engine/workspace.ts';
 import { walletsOf } from '../../src/ledger/wallet.ts';
+import { RolloutRunner } from '../../src/rollout/runner.ts';
+import { parseRolloutSpec } from '../../src/rollout/spec.ts';
 import { createTuiApp, type TuiApp } from '../../src/tui/run.tsx';
 import { KEYS, renderSized, type Rendered } from './render.ts';
 import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../../src/models/provider.ts';
@@ -163,6 +165,32 @@ describe('the TUI', () => {
     await h.screen.press('yes', KEYS.enter);
     await h.screen.waitFor('Paid: paid 150');
     expect((await wallets.balance('agent_beta')).balance).toBe('150');
+  });
+
+  it('shows a rollout as a live grid: variants by scenarios with scores and statuses, mean ± CI, sortable, Enter opens a cell’s session', async () => {
+    const h = await open({ columns: 140, rows: 40 });
+    const spec = parseRolloutSpec(
+      "teams:\n  c:\n    base: { agent_id: agent_helper }\n    variants: [{ id: cold, temperature: 0 }, { id: hot, temperature: 1.8 }]\n    scenarios: [\"What's the weather in Paris?\", \"What's the weather in Oslo?\"]\n    eval: { evaluator_id: gpt4_judge, metric: score, rubric: helpfulness }\nrepeats: 3\njudge: { workspace: false }\n",
+      'rollouts/grid.yaml',
+      h.engine.workspace,
+    );
+    const outcome = await new RolloutRunner(h.engine).start(spec);
+    // Every cell is a session, listed like any other.
+    await h.screen.waitFor('grid · c/cold/s1 · seed 1');
+    await h.screen.press('R');
+    await h.screen.waitFor('Rollouts: Enter opens the grid');
+    await h.screen.press(KEYS.enter);
+    const grid = await h.screen.waitFor((f) => f.includes(`Rollout grid (${outcome.rollout.id})`) && f.includes('12/12 done'));
+    expect(grid).toMatch(/› c\/cold\s+\d\.\d\d ●●●\s+\d\.\d\d ●●●\s+\d\.\d\d ± \d\.\d\d \(n=6\)/);
+    expect(grid).toMatch(/ c\/hot\s+\d\.\d\d ●●●/);
+    expect(grid).toContain('metric score (m) · columns: scenarios (c) · spec order (s)');
+    await h.screen.press('s');
+    await h.screen.waitFor('best first (s)');
+    await h.screen.press('c');
+    await h.screen.waitFor('columns: metrics (c)');
+    await h.screen.press(KEYS.enter);
+    // The session of that cell, with its conversation.
+    await h.screen.waitFor((f) => f.includes('agent_helper') && f.includes('Conversation') && !f.includes('Rollout grid'));
   });
 
   it('answers an agent question in place', async () => {

@@ -7,6 +7,9 @@ function eventFormat(party: PartyId | '*', filters: unknown[]): Record<string, u
   return party === '*' ? { filtersByParty: {}, filtersForAnyParty: { cumulative: filters }, verbose: true } : { filtersByParty: { [party]: { cumulative: filters } }, verbose: true };
 }
 
+/** Completions read per request (below Canton's default list limit). */
+const COMPLETION_PAGE = 1_000;
+
 const WILDCARD = [{ identifierFilter: { WildcardFilter: { value: { includeCreatedEventBlob: false } } } }];
 
 /**
@@ -20,6 +23,8 @@ export class CantonJsonLedger implements LedgerApi {
   private readonly base: string;
   private readonly token: string | undefined;
   private readonly userId: string;
+  /** Completions seen so far, per set of acting parties: where to read on from, and command id → update id. */
+  private readonly completions = new Map<string, { cursor: Offset; byCommand: Map<string, string> }>();
 
   constructor(options: { url: string; token?: string; userId?: string }) {
     this.base = options.url.replace(/\/+$/, '');
@@ -106,18 +111,22 @@ export class CantonJsonLedger implements LedgerApi {
     const end = await this.ledgerEnd();
     for (let after = query.afterOffset ?? 0; after < end; ) {
       const page = await this.page(party, after, end, 500);
-      if (page.length === 0) break;
-      after = page.at(-1)!.offset;
-      out.push(...page.filter(keep));
+      // Offset checkpoints and other items move the cursor too: only the ledger end (or an empty page) stops it.
+      if (page.last <= after) break;
+      after = page.last;
+      out.push(...page.transactions.filter(keep));
       // Ascending reads stop at the limit; newest-first ones need everything up to the end (the API reads forwards).
       if (query.newestFirst !== true && out.length >= limit) break;
     }
     return query.newestFirst === true ? out.reverse().slice(0, limit) : out.slice(0, limit);
   }
 
-  async updateById(updateId: string): Promise<LedgerTransaction | undefined> {
+  /** `parties`: whose view (a user without read-as-any-party rights must name them); default any party. */
+  async updateById(updateId: string, parties?: readonly PartyId[]): Promise<LedgerTransaction | undefined> {
     try {
-      const body = { updateId, updateFormat: { includeTransactions: { eventFormat: eventFormat('*', WILDCARD), transactionShape: 'TRANSACTION_SHAPE_LEDGER_EFFECTS' } } };
+      const format =
+        parties === undefined || parties.length === 0 ? eventFormat('*', WILDCARD) : { filtersByParty: Object.fromEntries(parties.map((p) => [p, { cumulative: WILDCARD }])), verbose: true };
+      const body = { updateId, updateFormat: { includeTransactions: { eventFormat: format, transactionShape: 'TRANSACTION_SHAPE_LEDGER_EFFECTS' } } };
       const found = (await this.call('POST', '/v2/updates/update-by-id', body)) as { update: { Transaction?: { value: JsTransaction } } };
       return found.update.Transaction === undefined ? undefined : fromJsTransaction(found.update.Transaction.value);
     } catch (error) {
@@ -126,28 +135,50 @@ export class CantonJsonLedger implements LedgerApi {
     }
   }
 
-  /** From the completions of these parties' commands (Canton keeps them; dedup holds for the period set on submit). */
+  /**
+   * From the completions of these parties' commands, read in pages from where the last lookup stopped (Canton
+   * refuses list results above its element limit), with what was seen kept per set of parties.
+   */
   async completion(commandId: string, actAs: readonly PartyId[]): Promise<LedgerTransaction | undefined> {
-    const body = { userId: this.userId, parties: [...actAs], beginExclusive: 0 };
-    const items = (await this.call('POST', '/v2/commands/completions?limit=100000&stream_idle_timeout_ms=1000', body)) as {
-      completionResponse: { Completion?: { value: { commandId: string; updateId?: string; actAs?: string[]; status?: { code?: number } } } };
-    }[];
     const wanted = [...new Set(actAs)].sort().join(',');
-    const done = items.find((i) => {
-      const c = i.completionResponse.Completion?.value;
-      return c !== undefined && c.commandId === commandId && (c.status?.code ?? 0) === 0 && c.updateId !== undefined && c.updateId !== '' && [...new Set(c.actAs ?? actAs)].sort().join(',') === wanted;
-    })?.completionResponse.Completion?.value.updateId;
-    return done === undefined ? undefined : this.updateById(done);
+    let seen = this.completions.get(wanted);
+    if (seen === undefined) this.completions.set(wanted, (seen = { cursor: 0, byCommand: new Map() }));
+    const known = seen.byCommand.get(commandId);
+    if (known !== undefined) return this.updateById(known, actAs);
+    for (;;) {
+      const body = { userId: this.userId, parties: [...actAs], beginExclusive: seen.cursor };
+      const items = (await this.call('POST', `/v2/commands/completions?limit=${COMPLETION_PAGE}&stream_idle_timeout_ms=1000`, body)) as {
+        completionResponse: { Completion?: { value: { commandId: string; updateId?: string; actAs?: string[]; status?: { code?: number }; offset?: number } }; OffsetCheckpoint?: { value: { offset: number } } };
+      }[];
+      for (const i of items) {
+        const c = i.completionResponse.Completion?.value;
+        const offset = c?.offset ?? i.completionResponse.OffsetCheckpoint?.value.offset;
+        if (offset !== undefined && offset > seen.cursor) seen.cursor = offset;
+        if (c === undefined || (c.status?.code ?? 0) !== 0 || c.updateId === undefined || c.updateId === '') continue;
+        if ([...new Set(c.actAs ?? actAs)].sort().join(',') === wanted) seen.byCommand.set(c.commandId, c.updateId);
+      }
+      if (items.length < COMPLETION_PAGE) break;
+    }
+    const done = seen.byCommand.get(commandId);
+    return done === undefined ? undefined : this.updateById(done, actAs);
   }
 
-  private async page(party: PartyId | '*', after: Offset, end: Offset, limit: number): Promise<LedgerTransaction[]> {
+  /** One page of updates: its transactions, and the last offset any of its items (checkpoints too) reached. */
+  private async page(party: PartyId | '*', after: Offset, end: Offset, limit: number): Promise<{ transactions: LedgerTransaction[]; last: Offset }> {
     const body = {
       beginExclusive: after,
       endInclusive: end,
       updateFormat: { includeTransactions: { eventFormat: eventFormat(party, WILDCARD), transactionShape: 'TRANSACTION_SHAPE_LEDGER_EFFECTS' } },
     };
-    const items = (await this.call('POST', `/v2/updates?limit=${limit}&stream_idle_timeout_ms=1000`, body)) as { update: { Transaction?: { value: JsTransaction } } }[];
-    return items.flatMap((i) => (i.update.Transaction === undefined ? [] : [fromJsTransaction(i.update.Transaction.value)]));
+    const items = (await this.call('POST', `/v2/updates?limit=${limit}&stream_idle_timeout_ms=1000`, body)) as { update: { Transaction?: { value: JsTransaction }; OffsetCheckpoint?: { value: { offset: number } } } }[];
+    let last = after;
+    const transactions: LedgerTransaction[] = [];
+    for (const i of items) {
+      const offset = i.update.Transaction?.value.offset ?? i.update.OffsetCheckpoint?.value.offset;
+      if (offset !== undefined && offset > last) last = offset;
+      if (i.update.Transaction !== undefined) transactions.push(fromJsTransaction(i.update.Transaction.value));
+    }
+    return { transactions, last };
   }
 
   private async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {

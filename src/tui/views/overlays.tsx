@@ -20,6 +20,8 @@ export function OverlayView({ width, height }: { width: number; height: number }
   if (kind === 'confirm') return <ConfirmOverlay width={width} height={height} />;
   if (kind === 'rewind') return <RewindOverlay width={width} height={height} />;
   if (kind === 'branches') return <BranchesOverlay width={width} height={height} />;
+  if (kind === 'rollouts') return <RolloutsOverlay width={width} height={height} />;
+  if (kind === 'grid') return <GridOverlay width={width} height={height} />;
   if (kind === 'diff') return <DiffOverlay width={width} height={height} />;
   if (kind === 'artifacts') return <ArtifactsOverlay width={width} height={height} />;
   if (kind === 'fork-form') return <ForkFormOverlay width={width} height={height} />;
@@ -131,6 +133,68 @@ function BranchesOverlay({ width, height }: { width: number; height: number }) {
     ];
   });
   return <Frame title="Branches (* checked out): Enter checks one out" lines={lines} width={width} height={height} scroll={follow(overlay.cursor, lines.length, height - 2)} />;
+}
+
+function RolloutsOverlay({ width, height }: { width: number; height: number }) {
+  const overlay = useTui((s) => (s.overlay?.kind === 'rollouts' ? s.overlay : undefined));
+  if (overlay === undefined) return null;
+  const lines: Line[] = overlay.items.map((r, i) => {
+    const selected = i === overlay.cursor;
+    return [
+      seg(`${selected ? '›' : ' '} ${r.id} `, { bold: true, inverse: selected }),
+      seg(` ${r.name}`, { bold: selected }),
+      seg(`  ${r.status}`, { color: r.status === 'running' ? 'yellow' : r.status === 'finished' ? 'green' : 'red' }),
+      seg(`  ${r.done}/${r.cells} done${r.failed > 0 ? ` · ${r.failed} failed` : ''} · ${r.age} ago`, { dim: true }),
+    ];
+  });
+  if (lines.length === 0) lines.push([seg('No rollouts yet. Run one with: p2tui rollout run rollouts/temperature.yaml', { dim: true })]);
+  return <Frame title="Rollouts: Enter opens the grid" lines={lines} width={width} height={height} scroll={follow(overlay.cursor, lines.length, height - 2)} />;
+}
+
+/** A score with its colour: green from 0.7, yellow from 0.4, red below. */
+function scoreSeg(value: number | null, text: string, selected: boolean): Line[number] {
+  return seg(text, { ...(value === null ? { dim: true } : { color: value >= 0.7 ? 'green' : value >= 0.4 ? 'yellow' : 'red' }), inverse: selected });
+}
+
+const STATUS_GLYPH = { done: '●', failed: '✗', running: '◌', pending: '·' } as const;
+
+function GridOverlay({ width, height }: { width: number; height: number }) {
+  const overlay = useTui((s) => (s.overlay?.kind === 'grid' ? s.overlay : undefined));
+  if (overlay === undefined) return null;
+  const { grid } = overlay;
+  const label = Math.min(28, Math.max(8, ...grid.rows.map((r) => `${r.team}/${r.variant}`.length)));
+  const cellWidth = Math.max(10, Math.min(18, ...grid.columns.map((c) => c.length + 2)));
+  const lines: Line[] = [];
+  const c = grid.counts;
+  lines.push([
+    seg(`${c.done}/${c.total} done`, { bold: true }),
+    seg(`${c.failed > 0 ? ` · ${c.failed} failed` : ''}${c.running > 0 ? ` · ${c.running} running` : ''}${c.pending > 0 ? ` · ${c.pending} waiting` : ''}`, { color: c.failed > 0 ? 'red' : 'yellow' }),
+    seg(`   metric ${grid.metric ?? '–'} (m) · columns: ${overlay.options.by} (c) · ${overlay.options.sort === 'score' ? 'best first' : 'spec order'} (s)`, { dim: true }),
+  ]);
+  lines.push([]);
+  lines.push([seg(''.padEnd(label + 2)), ...grid.columns.map((col) => seg(col.slice(0, cellWidth - 1).padEnd(cellWidth), { bold: true })), seg('mean ± 95% CI', { bold: true })]);
+  grid.rows.forEach((row, r) => {
+    const line: Line[number][] = [seg(`${r === overlay.row ? '›' : ' '} ${`${row.team}/${row.variant}`.slice(0, label).padEnd(label)}`, { bold: r === overlay.row })];
+    row.cells.forEach((cell, k) => {
+      const selected = r === overlay.row && k === overlay.col;
+      const glyphs = cell.runs.map((x) => STATUS_GLYPH[x.status]).join('').slice(0, Math.max(1, cellWidth - 6));
+      const text = `${cell.mean === null ? '  – ' : cell.mean.toFixed(2)} ${glyphs}`.padEnd(cellWidth);
+      line.push(scoreSeg(cell.mean, text, selected));
+    });
+    const a = row.aggregate;
+    line.push(scoreSeg(a.mean, a.mean === null ? '–' : a.ci === null ? a.mean.toFixed(2) : `${a.mean.toFixed(2)} ± ${((a.ci[1] - a.ci[0]) / 2).toFixed(2)} (n=${a.n})`, false));
+    lines.push(line);
+  });
+  const cell = grid.rows[overlay.row]?.cells[overlay.col];
+  if (cell !== undefined) {
+    lines.push([]);
+    const runs = cell.runs;
+    const shown = runs.filter((x) => x.session !== null);
+    lines.push([seg(`${grid.rows[overlay.row]!.team}/${grid.rows[overlay.row]!.variant} · ${grid.columns[overlay.col]}: `, { bold: true }), seg(runs.map((x) => `seed ${x.seed} ${x.status}${x.value === null ? '' : ` ${x.value.toFixed(2)}`}`).join(' · '), { dim: true })]);
+    if (shown.length > 0) lines.push([seg(`Enter opens session ${shown[overlay.repeat % shown.length]!.session} (. next repeat)`, { dim: true })]);
+  }
+  lines.push([seg('● done  ✗ failed  ◌ running  · waiting', { dim: true })]);
+  return <Frame title={`Rollout ${overlay.title}`} lines={lines} width={width} height={height} />;
 }
 
 const FORM_FIELDS = ['model', 'temperature', 'system prompt', 'label'] as const;

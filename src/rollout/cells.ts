@@ -1,0 +1,35 @@
+import { sha256 } from '../core/hash.ts';
+import { canonicalJson } from '../core/json.ts';
+import type { RolloutSpec, Variant } from './spec.ts';
+
+/** One run of a rollout: a team's variant on one scenario with one seed. Each cell is a session. */
+export interface Cell {
+  /** Stable from what the cell runs (team, agent, settings, task, seed): the same content is the same cell. */
+  readonly id: string;
+  readonly team: string;
+  readonly variant: string;
+  readonly scenario: string;
+  readonly repeat: number;
+  readonly seed: number;
+  readonly agent: string;
+  readonly message: string;
+  readonly personas: Variant['personas'];
+}
+
+/** Every cell of a spec: team × variant × scenario × repeat, in that order. */
+export function expandCells(spec: RolloutSpec): Cell[] {
+  const cells: Cell[] = [];
+  for (const team of spec.teams) {
+    for (const variant of team.variants) {
+      for (const scenario of team.scenarios) {
+        // A variant's own initial_message replaces the team's (P2Engine); scenarios replace both.
+        const message = scenario.message !== '' ? scenario.message : (variant.initialMessage ?? team.initialMessage ?? '');
+        spec.seeds.forEach((seed, repeat) => {
+          const content = { team: team.id, variant: variant.id, scenario: scenario.id, agent: variant.agent, personas: variant.personas, message, seed };
+          cells.push({ id: `c_${sha256(canonicalJson(content)).slice(0, 12)}`, team: team.id, variant: variant.id, scenario: scenario.id, repeat, seed, agent: variant.agent, message, personas: variant.personas });
+        });
+      }
+    }
+  }
+  return cells;
+}

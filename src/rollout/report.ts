@@ -1,0 +1,154 @@
+import type { JsonValue } from '../core/json.ts';
+import type { CellRow, RolloutRow } from '../store/rollouts.ts';
+import { isFlaky, pairedDiff, summarize, welchDiff, type PairedDiff, type Summary } from './stats.ts';
+
+/** What a rollout found per variant: each metric's mean with its interval, the difference to the baseline, flakes. */
+export interface VariantReport {
+  readonly team: string;
+  readonly variant: string;
+  readonly baseline: boolean;
+  readonly cells: number;
+  readonly failed: number;
+  /** Per score metric (the team's eval metric, evaluator ids). */
+  readonly metrics: Readonly<Record<string, Summary>>;
+  /** Against the team's baseline, per metric: paired over matched scenarios and seeds. */
+  readonly vsBaseline: Readonly<Record<string, PairedDiff>>;
+  readonly cost: Summary;
+  readonly tokens: Summary;
+  readonly steps: Summary;
+  readonly latencyMs: Summary;
+  /** Scenarios whose repeats disagree by more than 0.3 on some metric. */
+  readonly flaky: readonly string[];
+}
+
+/** The metrics cells were scored on, in first-seen order. */
+export function metricsOf(cells: readonly CellRow[]): string[] {
+  const out: string[] = [];
+  for (const c of cells) for (const m of Object.keys(c.metrics?.scores ?? {})) if (!out.includes(m)) out.push(m);
+  return out;
+}
+
+/** Baselines per team, from the spec as stored (a team's `baseline`, else its first variant). */
+export function baselinesOf(rollout: RolloutRow, cells: readonly CellRow[]): Map<string, string> {
+  const spec = rollout.spec as { teams?: Record<string, { baseline?: string }> };
+  const out = new Map<string, string>();
+  for (const c of cells) if (!out.has(c.team)) out.set(c.team, spec.teams?.[c.team]?.baseline ?? c.variant);
+  return out;
+}
+
+export function variantReports(rollout: RolloutRow, cells: readonly CellRow[]): VariantReport[] {
+  const metrics = metricsOf(cells);
+  const baselines = baselinesOf(rollout, cells);
+  const groups = new Map<string, CellRow[]>();
+  for (const c of cells) {
+    const key = `${c.team}\n${c.variant}`;
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  const scored = (list: readonly CellRow[], metric: string): Map<string, number> => {
+    const m = new Map<string, number>();
+    for (const c of list) {
+      const v = c.status === 'done' ? c.metrics?.scores[metric] : undefined;
+      if (typeof v === 'number') m.set(`${c.scenario}\n${c.seed}`, v);
+    }
+    return m;
+  };
+  const out: VariantReport[] = [];
+  for (const list of groups.values()) {
+    const { team, variant } = list[0]!;
+    const base = groups.get(`${team}\n${baselines.get(team)}`) ?? [];
+    const done = list.filter((c) => c.status === 'done' && c.metrics !== null);
+    const per = (f: (c: CellRow) => number): Summary => summarize(done.map(f));
+    const flaky = new Set<string>();
+    for (const metric of metrics) {
+      const byScenario = new Map<string, number[]>();
+      for (const c of done) {
+        const v = c.metrics!.scores[metric];
+        if (typeof v === 'number') byScenario.set(c.scenario, [...(byScenario.get(c.scenario) ?? []), v]);
+      }
+      for (const [scenario, values] of byScenario) if (isFlaky(values)) flaky.add(scenario);
+    }
+    const isBaseline = baselines.get(team) === variant;
+    out.push({
+      team,
+      variant,
+      baseline: isBaseline,
+      cells: list.length,
+      failed: list.filter((c) => c.status === 'failed').length,
+      metrics: Object.fromEntries(metrics.map((m) => [m, summarize([...scored(list, m).values()])])),
+      vsBaseline: isBaseline ? {} : Object.fromEntries(metrics.map((m) => [m, pairedDiff(scored(list, m), scored(base, m))])),
+      cost: per((c) => c.metrics!.costUsd),
+      tokens: per((c) => c.metrics!.tokens),
+      steps: per((c) => c.metrics!.steps),
+      latencyMs: per((c) => c.metrics!.latencyMs),
+      flaky: [...flaky],
+    });
+  }
+  return out;
+}
+
+/** Two rollouts run at different times, per team, variant and metric: paired over matching cells, else Welch. */
+export function compareRollouts(a: readonly CellRow[], b: readonly CellRow[]): { team: string; variant: string; metric: string; a: Summary; b: Summary; diff: Summary & { significant: boolean }; paired: boolean }[] {
+  const metrics = [...new Set([...metricsOf(a), ...metricsOf(b)])];
+  const keys = [...new Set([...a, ...b].map((c) => `${c.team}\n${c.variant}`))];
+  const out: ReturnType<typeof compareRollouts> = [];
+  for (const key of keys) {
+    const [team, variant] = key.split('\n') as [string, string];
+    const of = (cells: readonly CellRow[], metric: string): Map<string, number> => {
+      const m = new Map<string, number>();
+      for (const c of cells) {
+        const v = c.team === team && c.variant === variant && c.status === 'done' ? c.metrics?.scores[metric] : undefined;
+        if (typeof v === 'number') m.set(`${c.scenario}\n${c.seed}`, v);
+      }
+      return m;
+    };
+    for (const metric of metrics) {
+      const ma = of(a, metric);
+      const mb = of(b, metric);
+      if (ma.size === 0 && mb.size === 0) continue;
+      const matched = [...ma.keys()].filter((k) => mb.has(k)).length;
+      const paired = matched >= 2 && matched === ma.size && matched === mb.size;
+      out.push({ team, variant, metric, a: summarize([...ma.values()]), b: summarize([...mb.values()]), diff: paired ? pairedDiff(mb, ma) : welchDiff([...mb.values()], [...ma.values()]), paired });
+    }
+  }
+  return out;
+}
+
+/** A cell as `--json`, CSV and JSONL show it. */
+export function cellJson(c: CellRow): JsonValue {
+  return {
+    id: c.id, team: c.team, variant: c.variant, scenario: c.scenario, repeat: c.repeat, seed: c.seed, status: c.status, session: c.session, error: c.error,
+    metrics: c.metrics === null ? null : (JSON.parse(JSON.stringify(c.metrics)) as JsonValue),
+  };
+}
+
+export function summaryJson(s: Summary): JsonValue {
+  return { n: s.n, mean: s.mean, sd: s.sd, ci95: s.ci === null ? null : [s.ci[0], s.ci[1]] };
+}
+
+export function variantJson(v: VariantReport): JsonValue {
+  return {
+    team: v.team, variant: v.variant, baseline: v.baseline, cells: v.cells, failed: v.failed,
+    metrics: Object.fromEntries(Object.entries(v.metrics).map(([k, s]) => [k, summaryJson(s)])),
+    vs_baseline: Object.fromEntries(Object.entries(v.vsBaseline).map(([k, d]) => [k, { ...(summaryJson(d) as Record<string, JsonValue>), pairs: d.pairs, significant: d.significant }])),
+    cost_usd: summaryJson(v.cost), tokens: summaryJson(v.tokens), steps: summaryJson(v.steps), latency_ms: summaryJson(v.latencyMs), flaky: [...v.flaky],
+  };
+}
+
+/** The cells as CSV: one row per cell, one column per metric. */
+export function cellsCsv(cells: readonly CellRow[]): string {
+  const metrics = metricsOf(cells);
+  const agents = [...new Set(cells.flatMap((c) => Object.keys(c.metrics?.balances ?? {})))].sort();
+  const header = ['cell', 'team', 'variant', 'scenario', 'repeat', 'seed', 'status', 'session', ...metrics.map((m) => `score:${m}`), 'steps', 'tokens', 'cost_usd', 'latency_ms', 'delegations', 'transfers', ...agents.map((a) => `balance:${a}`), ...agents.map((a) => `net:${a}`), 'error'];
+  const q = (v: unknown): string => {
+    const s = v === null || v === undefined ? '' : String(v);
+    return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  };
+  const rows = cells.map((c) => {
+    const m = c.metrics;
+    return [
+      c.id, c.team, c.variant, c.scenario, c.repeat, c.seed, c.status, c.session, ...metrics.map((k) => m?.scores[k] ?? ''), m?.steps, m?.tokens, m?.costUsd, m?.latencyMs, m?.delegations, m?.transfers,
+      ...agents.map((a) => m?.balances[a] ?? ''), ...agents.map((a) => m?.netFlow[a] ?? ''), c.error,
+    ].map(q).join(',');
+  });
+  return [header.join(','), ...rows].join('\n') + '\n';
+}

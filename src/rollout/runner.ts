@@ -1,0 +1,366 @@
+import { UserError, messageOf } from '../core/errors.ts';
+import { randomId } from '../core/ids.ts';
+import type { JsonValue } from '../core/json.ts';
+import type { Engine } from '../engine/engine.ts';
+import type { SessionRuntime } from '../engine/session.ts';
+import { latestTargetScores } from '../judge/aggregate.ts';
+import type { EvaluatorConfig } from '../judge/config.ts';
+import { queueEvaluation } from '../judge/jobs.ts';
+import type { Evaluator } from '../judge/registry.ts';
+import { decimal } from '../ledger/decimal.ts';
+import { LEDGER_TOOLS } from '../ledger/tools.ts';
+import { walletsOf, type WalletService } from '../ledger/wallet.ts';
+import type { CellMetrics, CellRow, RolloutRow } from '../store/rollouts.ts';
+import { expandCells, type Cell } from './cells.ts';
+import { isRubricId, parseRolloutSpec, type RolloutSpec } from './spec.ts';
+
+export interface Progress {
+  readonly total: number;
+  readonly done: number;
+  readonly failed: number;
+  readonly running: number;
+  readonly elapsedMs: number;
+  /** Estimated time left at the pace so far; null before the first cell ends. */
+  readonly etaMs: number | null;
+  readonly costUsd: number;
+}
+
+export interface RunOptions {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: Progress) => void;
+  /** Called as each cell ends (done or failed). */
+  readonly onCell?: (cell: CellRow) => void;
+  /** Cells at once (default: the spec's `concurrency`). */
+  readonly concurrency?: number;
+}
+
+export interface RunOutcome {
+  readonly rollout: RolloutRow;
+  readonly cells: readonly CellRow[];
+  /** Why it stopped early (Ctrl-C, a total budget), if it did. */
+  readonly stopped: string | null;
+}
+
+const LEDGER_TOOL_NAMES = new Set(LEDGER_TOOLS.map((t) => t.name));
+
+/**
+ * Runs a rollout's cells in this process: each cell is a session (its own ledger parties unless the spec shares
+ * them), at most `concurrency` at once, judged when it finishes. A cell that fails is recorded with its error and
+ * never holds the others up; Ctrl-C stops starting cells and detaches the running ones (a resume runs them again).
+ */
+export class RolloutRunner {
+  private readonly engine: Engine;
+
+  constructor(engine: Engine) {
+    this.engine = engine;
+  }
+
+  /** Records a new rollout of `spec` (every cell pending) and runs it. `replayOf`: serve every cell from that rollout's. */
+  async start(spec: RolloutSpec, options: RunOptions & { replayOf?: string } = {}): Promise<RunOutcome> {
+    const store = this.engine.store;
+    const cells = expandCells(spec);
+    const id = `ro_${randomId('', 10)}`;
+    let replay: Map<string, CellRow> | undefined;
+    if (options.replayOf !== undefined) {
+      const source = this.require(options.replayOf);
+      replay = new Map(store.rollouts.cells(source.id).filter((c) => c.status === 'done' && c.session !== null).map((c) => [c.id, c]));
+      const missing = cells.filter((c) => !replay!.has(c.id));
+      if (missing.length > 0) {
+        throw new UserError('E_USAGE', `rollout ${source.id} has no finished run of ${missing.length} of these cells (e.g. ${missing[0]!.team}/${missing[0]!.variant}/${missing[0]!.scenario} seed ${missing[0]!.seed})`, {
+          hint: 'Replay the spec it ran (or resume it first: p2tui rollout resume).',
+        });
+      }
+    }
+    const row: RolloutRow = {
+      id, name: spec.name, file: spec.file, spec: spec.raw as unknown as JsonValue, specHash: spec.hash, status: 'running', createdAt: Date.now(), finishedAt: null,
+      options: options.replayOf === undefined ? {} : { replayOf: options.replayOf },
+    };
+    store.write(() => store.rollouts.create(row, cells.map((c, ordinal) => ({ id: c.id, ordinal, team: c.team, variant: c.variant, scenario: c.scenario, repeat: c.repeat, seed: c.seed }))));
+    return this.run(row, spec, options, replay);
+  }
+
+  /** Runs the cells of a rollout that are not done (pending, interrupted or failed). */
+  async resume(rolloutRef: string, options: RunOptions = {}): Promise<RunOutcome> {
+    const row = this.require(rolloutRef);
+    const spec = this.specOf(row);
+    let replay: Map<string, CellRow> | undefined;
+    if (row.options.replayOf !== undefined) replay = new Map(this.engine.store.rollouts.cells(row.options.replayOf).filter((c) => c.status === 'done').map((c) => [c.id, c]));
+    this.engine.store.write(() => this.engine.store.rollouts.setRolloutStatus(row.id, 'running', null));
+    return this.run({ ...row, status: 'running' }, spec, options, replay);
+  }
+
+  /** A stored rollout by id or unique prefix ('last': the newest). */
+  require(ref: string): RolloutRow {
+    const store = this.engine.store;
+    if (ref === 'last') {
+      const last = store.rollouts.list(1)[0];
+      if (last === undefined) throw new UserError('E_UNKNOWN_ROLLOUT', 'no rollouts yet', { hint: 'Run one with: p2tui rollout run rollouts/<spec>.yaml' });
+      return last;
+    }
+    const exact = store.rollouts.get(ref);
+    if (exact !== undefined) return exact;
+    const matches = store.rollouts.matching(ref);
+    if (matches.length === 1) return store.rollouts.get(matches[0]!)!;
+    if (matches.length > 1) throw new UserError('E_AMBIGUOUS_ID', `'${ref}' matches several rollouts: ${matches.join(', ')}`, { hint: 'Give more of the id.' });
+    throw new UserError('E_UNKNOWN_ROLLOUT', `no rollout '${ref}'`, { hint: 'See them with: p2tui rollout list' });
+  }
+
+  /** The spec a stored rollout ran, checked again against the workspace as it is now. */
+  specOf(row: RolloutRow): RolloutSpec {
+    // The stored spec is JSON, which is YAML: it goes through the same checks as the file did.
+    return parseRolloutSpec(JSON.stringify(row.spec), `${row.file} (as rollout ${row.id} ran it)`, this.engine.workspace);
+  }
+
+  private async run(row: RolloutRow, spec: RolloutSpec, options: RunOptions, replay: Map<string, CellRow> | undefined): Promise<RunOutcome> {
+    const { store } = this.engine;
+    const evaluators = this.registerEvaluators(spec);
+    const byId = new Map(expandCells(spec).map((c) => [c.id, c]));
+    const all = store.rollouts.cells(row.id);
+    const todo = all.filter((c) => c.status !== 'done').map((c) => byId.get(c.id)).filter((c): c is Cell => c !== undefined);
+    const concurrency = Math.max(1, options.concurrency ?? spec.raw.concurrency);
+    const started = Date.now();
+    const budgets = spec.raw.budgets;
+    let done = all.filter((c) => c.status === 'done').length;
+    let failed = 0;
+    let running = 0;
+    let costUsd = all.reduce((a, c) => a + (c.metrics?.costUsd ?? 0), 0);
+    let tokens = all.reduce((a, c) => a + (c.metrics?.tokens ?? 0), 0);
+    let finishedHere = 0;
+    let stopped: string | null = null;
+    const live = new Map<string, SessionRuntime>();
+    const progress = (): void => {
+      const elapsedMs = Date.now() - started;
+      const left = all.length - done - failed;
+      // At the pace so far (cells finished per millisecond, with as many running at once as now).
+      options.onProgress?.({ total: all.length, done, failed, running, elapsedMs, etaMs: finishedHere === 0 ? null : Math.round((elapsedMs / finishedHere) * left), costUsd });
+    };
+    const onAbort = (): void => {
+      stopped ??= 'interrupted';
+      for (const runtime of live.values()) runtime.detach();
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    progress();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        if (stopped !== null || options.signal?.aborted === true) return;
+        if (budgets.total_cost_usd !== undefined && costUsd >= budgets.total_cost_usd) stopped ??= `the total cost budget of $${budgets.total_cost_usd} is spent`;
+        if (budgets.total_tokens !== undefined && tokens >= budgets.total_tokens) stopped ??= `the total token budget of ${budgets.total_tokens} is spent`;
+        if (stopped !== null) return;
+        const cell = todo[next++];
+        if (cell === undefined) return;
+        running += 1;
+        progress();
+        const outcome = await this.runCell(row, spec, cell, evaluators, live, options.signal, replay?.get(cell.id));
+        running -= 1;
+        if (outcome === 'interrupted') {
+          store.write(() => store.rollouts.finished(row.id, cell.id, { status: 'pending', error: 'interrupted' }, Date.now()));
+          continue;
+        }
+        finishedHere += 1;
+        if (outcome.status === 'done') done += 1;
+        else failed += 1;
+        costUsd += outcome.metrics?.costUsd ?? 0;
+        tokens += outcome.metrics?.tokens ?? 0;
+        const stored = store.rollouts.cells(row.id).find((c) => c.id === cell.id);
+        if (stored !== undefined) options.onCell?.(stored);
+        progress();
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, worker));
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+    const cells = store.rollouts.cells(row.id);
+    const complete = cells.every((c) => c.status === 'done' || c.status === 'failed');
+    const status = complete && stopped === null ? 'finished' : 'stopped';
+    store.write(() => store.rollouts.setRolloutStatus(row.id, status, Date.now()));
+    progress();
+    return { rollout: store.rollouts.get(row.id)!, cells, stopped };
+  }
+
+  /** The spec's evaluators: each team's `eval` (as `<team>.<metric>`) and `judge.evaluators`, judged on demand. */
+  private registerEvaluators(spec: RolloutSpec): Map<string, { evaluator: Evaluator; metric: string }[]> {
+    const registry = this.engine.workspace.evaluators;
+    const shared = registry.register(spec.raw.judge.evaluators.map((e) => ({ ...e, ...(spec.raw.judge.samples === undefined ? {} : { samples: spec.raw.judge.samples }) })), spec.file).map((evaluator) => ({ evaluator, metric: evaluator.id }));
+    const out = new Map<string, { evaluator: Evaluator; metric: string }[]>();
+    for (const team of spec.teams) {
+      const list = [...shared];
+      if (team.eval !== undefined) {
+        const text = team.eval.rubric ?? 'The answer completes the task it was given: correct, complete and clearly stated.';
+        const config: EvaluatorConfig = {
+          id: `${team.id}.${team.eval.metric}`,
+          kind: 'llm',
+          // `gpt4_judge` (P2Engine's judge) is the rubric judge on whatever judge model is configured.
+          rubric: isRubricId(text) ? text : { description: text, criteria: [{ id: 'overall', description: text, weight: 1 }] },
+          on: 'demand',
+          samples: spec.raw.judge.samples ?? 1,
+          weight: 1,
+        };
+        list.push(...registry.register([config], spec.file).map((evaluator) => ({ evaluator, metric: team.eval!.metric })));
+      }
+      out.set(team.id, list);
+    }
+    return out;
+  }
+
+  /** Runs one cell to its end and records it; 'interrupted' when Ctrl-C detached it. */
+  private async runCell(
+    row: RolloutRow,
+    spec: RolloutSpec,
+    cell: Cell,
+    evaluators: Map<string, { evaluator: Evaluator; metric: string }[]>,
+    live: Map<string, SessionRuntime>,
+    signal: AbortSignal | undefined,
+    replayOf: CellRow | undefined,
+  ): Promise<{ status: 'done' | 'failed'; metrics?: CellMetrics } | 'interrupted'> {
+    const { engine } = this;
+    const { store } = engine;
+    const budgets = spec.raw.budgets;
+    const scope = spec.raw.ledger.shared_ledger ? row.id : `${row.id}-${cell.id}`;
+    const aborted = (): boolean => signal?.aborted === true;
+    let runtime: SessionRuntime | undefined;
+    const begun = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    let unsubscribe: (() => void) | undefined;
+    try {
+      const wallets = await this.fund(spec, scope);
+      runtime = engine.start({
+        agent: cell.agent,
+        message: cell.message,
+        source: 'rollout',
+        title: `${row.name} · ${cell.team}/${cell.variant}/${cell.scenario} · seed ${cell.seed}`,
+        options: engine.sessionOptions({
+          seed: cell.seed,
+          approval: spec.raw.approval,
+          ...(budgets.steps === undefined ? {} : { maxSteps: budgets.steps }),
+          ...(wallets === undefined ? {} : { ledgerScope: scope }),
+          ...(replayOf?.session === undefined || replayOf.session === null ? {} : { replay: { from: replayOf.session, onMiss: 'fail' as const } }),
+        }),
+        overrides: { personas: cell.personas },
+      });
+      const session = runtime.id;
+      live.set(cell.id, runtime);
+      store.write(() => store.rollouts.started(row.id, cell.id, session, Date.now()));
+      // Budgets of one cell: its tokens and cost as its model calls commit, and its wall time.
+      let spentTokens = 0;
+      let spentCost = 0;
+      let overBudget: string | undefined;
+      const current = runtime;
+      unsubscribe = store.onCommit((events) => {
+        for (const e of events) {
+          if (e.type !== 'model.call' || e.session !== session) continue;
+          spentTokens += e.payload.tokensIn + e.payload.tokensOut;
+          spentCost += e.payload.costUsd;
+          if (overBudget === undefined && budgets.tokens !== undefined && spentTokens > budgets.tokens) overBudget = `over its token budget (${spentTokens} > ${budgets.tokens})`;
+          if (overBudget === undefined && budgets.cost_usd !== undefined && spentCost > budgets.cost_usd) overBudget = `over its cost budget ($${spentCost.toFixed(4)} > $${budgets.cost_usd})`;
+          if (overBudget !== undefined) void current.cancel(`the rollout cell went ${overBudget}`);
+        }
+      });
+      if (budgets.timeout_s !== undefined) {
+        timer = setTimeout(() => {
+          overBudget ??= `past its time limit of ${budgets.timeout_s} s`;
+          void current.cancel(`the rollout cell ran ${overBudget}`);
+        }, budgets.timeout_s * 1000);
+      }
+      const status = await runtime.idle();
+      live.delete(cell.id);
+      if (aborted()) return 'interrupted';
+      if (runtime.error !== undefined) throw runtime.error;
+      if (!runtime.active) return 'interrupted';
+      const latencyMs = Date.now() - begun;
+      const scores = replayOf?.metrics?.scores ?? (await this.judge(session, cell, evaluators.get(cell.team) ?? [], spec, signal));
+      if (aborted()) return 'interrupted';
+      const metrics = await this.measure(session, wallets, spec, scores, latencyMs, status);
+      const failedReason = overBudget !== undefined ? `the cell went ${overBudget}` : status === 'finished' ? undefined : `the session ended ${status}${store.sessions.get(session)?.statusReason === null ? '' : `: ${store.sessions.get(session)?.statusReason ?? ''}`}`;
+      const outcome = failedReason === undefined ? ({ status: 'done' } as const) : ({ status: 'failed', error: failedReason } as const);
+      store.write(() => store.rollouts.finished(row.id, cell.id, { ...outcome, metrics }, Date.now()));
+      return { status: outcome.status, metrics };
+    } catch (error) {
+      if (runtime !== undefined) live.delete(cell.id);
+      if (aborted()) return 'interrupted';
+      // The cell's failure is its own: recorded with its error, the rollout goes on.
+      store.write(() => store.rollouts.finished(row.id, cell.id, { status: 'failed', error: messageOf(error), ...(runtime === undefined ? {} : { session: runtime.id }) }, Date.now()));
+      return { status: 'failed' };
+    } finally {
+      clearTimeout(timer);
+      unsubscribe?.();
+    }
+  }
+
+  /**
+   * The cell's wallets, funded once: the spec's balances, else each persona's `balance:`. Undefined when no agent of
+   * the workspace uses a ledger tool and the spec sets no balances (nothing to isolate).
+   */
+  private async fund(spec: RolloutSpec, scope: string): Promise<WalletService | undefined> {
+    const { workspace } = this.engine;
+    const usesLedger = [...workspace.personas.values()].some((p) => p.tools.some((t) => LEDGER_TOOL_NAMES.has(t))) || Object.keys(spec.raw.ledger.balances).length > 0;
+    if (!usesLedger) return undefined;
+    const wallets = walletsOf(this.engine.store, workspace.config.ledger).scoped(scope);
+    for (const persona of workspace.personas.values()) {
+      await wallets.createWallet(persona.id, spec.raw.ledger.balances[persona.id] ?? persona.balance);
+    }
+    return wallets;
+  }
+
+  /** Queues the cell's evaluators on its branch, waits for every judgement of the session, and reads the means. */
+  private async judge(session: string, cell: Cell, evaluators: readonly { evaluator: Evaluator; metric: string }[], spec: RolloutSpec, signal: AbortSignal | undefined): Promise<Record<string, number | null>> {
+    const { store } = this.engine;
+    const branch = store.sessions.require(session).headBranch;
+    const jobs = new Map<string, string>();
+    const now = Date.now();
+    store.write(() => {
+      for (const { evaluator, metric } of evaluators) jobs.set(queueEvaluation(store, { session, branch, targetKind: 'branch', targetId: branch, trigger: 'demand', evaluator, uptoSeq: null, now }), metric);
+    });
+    await this.engine.judge.drain(session, signal);
+    void cell;
+    const scores: Record<string, number | null> = {};
+    const ours = latestTargetScores(store.scores.scoresOfJobs([...jobs.keys()]));
+    for (const t of ours) scores[evaluators.find((e) => e.evaluator.id === t.evaluator)?.metric ?? t.evaluator] = t.mean;
+    if (spec.raw.judge.workspace) {
+      // The workspace's own evaluators (run when the root conversation finished), by their ids.
+      for (const t of latestTargetScores(store.scores.scores({ session, branch }))) {
+        if (jobs.size > 0 && evaluators.some((e) => e.evaluator.id === t.evaluator)) continue;
+        if (t.targetKind !== 'conversation' || scores[t.evaluator] !== undefined) continue;
+        scores[t.evaluator] = t.mean;
+      }
+    }
+    return scores;
+  }
+
+  private async measure(session: string, wallets: WalletService | undefined, spec: RolloutSpec, scores: Record<string, number | null>, latencyMs: number, status: string): Promise<CellMetrics> {
+    const { store, workspace } = this.engine;
+    const usage = store.calls.usage(session).total;
+    const conversations = store.sessions.conversations(session);
+    const root = store.sessions.require(session).rootConversation;
+    const answer = [...store.log.visibleEntries(session, store.sessions.segments(store.sessions.require(session).headBranch))].reverse().find((e) => e.kind === 'assistant_message' && e.conversation === root);
+    const balances: Record<string, string> = {};
+    const netFlow: Record<string, string> = {};
+    let transfers = 0;
+    if (wallets !== undefined) {
+      for (const agent of await wallets.agents()) {
+        const view = await wallets.balance(agent);
+        balances[agent] = view.balance;
+        const start = decimal.canonical(spec.raw.ledger.balances[agent] ?? workspace.personas.get(agent)?.balance ?? '0');
+        netFlow[agent] = decimal.sub(decimal.add(view.balance, view.locked), start);
+        // With a shared ledger the history is every cell's: only this session's payments count here.
+        transfers += (await wallets.history(agent, 10_000)).filter((l) => l.from === agent && l.from !== 'escrow' && l.reason !== 'initial balance').length;
+      }
+    }
+    void spec;
+    return {
+      scores,
+      steps: usage.calls,
+      tokens: usage.tokensIn + usage.tokensOut,
+      costUsd: usage.costUsd,
+      latencyMs,
+      delegations: Math.max(0, conversations.length - 1),
+      transfers,
+      netFlow,
+      balances,
+      status,
+      answer: answer?.kind === 'assistant_message' ? answer.payload.text : '',
+    };
+  }
+}

@@ -1,0 +1,307 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { UserError, ValidationError, suggest, type ValidationIssue } from '../core/errors.ts';
+import { sha256 } from '../core/hash.ts';
+import { canonicalJson } from '../core/json.ts';
+import { parseYamlWith } from '../core/yaml-schema.ts';
+import { evaluatorConfigSchema } from '../judge/config.ts';
+import { decimal } from '../ledger/decimal.ts';
+import type { Workspace } from '../engine/workspace.ts';
+
+/**
+ * A rollout spec: YAML in `rollouts/`. It reads P2Engine's format as it is (`teams.<id>` with `initial_message`,
+ * `base`, `variants` as a list or as a dict of lists for a cross product, `eval` with `evaluator_id`, `metric`,
+ * `rubric`) and extends it: scenarios, repeats with seeds, a baseline variant, budgets, ledger setup, `fork_from`,
+ * the approval policy of unattended cells, and judge settings.
+ */
+
+const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, _, . and -');
+const amount = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  try {
+    return decimal.canonical(v);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+/**
+ * What a variant (merged over `base`) may set. P2Engine's keys: `agent_id`, `model`, `temperature`, `tools`,
+ * `behavior_template` (the system prompt), `initial_message`, `id`; keys P2Engine ignored (`top_p`, `max_tokens`,
+ * `reasoning_policy`, …) are accepted and reported as ignored. `personas` overrides other agents of the team.
+ */
+const personaOverrideSchema = z.strictObject({
+  model: z.string().regex(/^[^/\s]+\/\S+$/, 'provider/name').optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  tools: z.array(z.string().min(1)).optional(),
+  system: z.string().min(1).optional(),
+});
+
+export const KNOWN_VARIANT_KEYS = ['id', 'agent_id', 'model', 'temperature', 'tools', 'behavior_template', 'system', 'initial_message', 'personas'] as const;
+
+const variantSchema = z
+  .object({
+    id: id.optional(),
+    agent_id: z.string().min(1).optional(),
+    model: z.string().regex(/^[^/\s]+\/\S+$/, 'provider/name, e.g. openai/gpt-4o-mini').optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    tools: z.array(z.string().min(1)).optional(),
+    behavior_template: z.string().min(1).optional(),
+    system: z.string().min(1).optional(),
+    initial_message: z.string().min(1).optional(),
+    personas: z.record(z.string(), personaOverrideSchema).optional(),
+  })
+  .catchall(z.unknown());
+
+const scenarioSchema = z.union([z.string().min(1).transform((message) => ({ message })), z.strictObject({ id: id.optional(), message: z.string().min(1) })]);
+
+const evalSchema = z.strictObject({
+  /** P2Engine's judge id: `gpt4_judge` (or any id) means the rubric judge on the configured judge model. */
+  evaluator_id: z.string().min(1),
+  metric: z.string().min(1).default('score'),
+  /** A rubric of rubrics/ by id, or the rubric's text written here. */
+  rubric: z.string().min(1).optional(),
+  /** P2Engine accepted these and did nothing with them; kept for compatibility. */
+  prompts: z.array(z.string()).optional(),
+  judge_version: z.string().optional(),
+  timeout_sec: z.number().positive().optional(),
+});
+
+const teamSchema = z.strictObject({
+  initial_message: z.string().min(1).optional(),
+  /** Several tasks for the same team (each variant runs each of them). */
+  scenarios: z.array(scenarioSchema).min(1).optional(),
+  base: variantSchema.default({}),
+  variants: z.union([z.array(variantSchema).min(1), z.record(z.string(), z.array(z.unknown()).min(1))]).optional(),
+  /** The variant the others are compared with (its id, or its 1-based position as `v1`). Default: the first. */
+  baseline: z.string().min(1).optional(),
+  eval: evalSchema.optional(),
+});
+
+const budgetSchema = z.strictObject({
+  steps: z.int().min(1).optional(),
+  tokens: z.int().min(1).optional(),
+  cost_usd: z.number().positive().optional(),
+  total_tokens: z.int().min(1).optional(),
+  total_cost_usd: z.number().positive().optional(),
+  /** Wall time of one cell before it is cancelled and recorded as failed. */
+  timeout_s: z.number().positive().optional(),
+});
+
+export const rolloutSpecSchema = z.strictObject({
+  name: z.string().min(1).optional(),
+  description: z.string().optional(),
+  teams: z.record(id, teamSchema).refine((t) => Object.keys(t).length > 0, 'at least one team'),
+  /** Runs of every (variant, scenario) pair, each with its own seed. */
+  repeats: z.int().min(1).max(1_000).default(1),
+  /** Explicit seeds (one per repeat); otherwise `seed`, `seed + 1`, … */
+  seeds: z.array(z.int()).min(1).optional(),
+  seed: z.int().default(1),
+  /** Cells running at once (the providers' own limits apply too). */
+  concurrency: z.int().min(1).max(1_000).default(4),
+  budgets: budgetSchema.default({}),
+  ledger: z
+    .strictObject({
+      /** Starting balances per agent (default: the persona's `balance:`). */
+      balances: z.record(z.string(), amount).default({}),
+      /** One set of parties for every cell (payments of one cell show in the others); default: parties per cell. */
+      shared_ledger: z.boolean().default(false),
+    })
+    .default({ balances: {}, shared_ledger: false }),
+  /** Run every variant from a shared prefix of an existing session's branch: each cell is a branch of it. */
+  fork_from: z.strictObject({ session: z.string().min(1), branch: z.string().min(1).optional(), seq: z.int().min(1).optional() }).optional(),
+  /** How agents' questions and approvals are answered in unattended cells. */
+  approval: z.enum(['deny', 'approve']).default('deny'),
+  judge: z
+    .strictObject({
+      /** Extra evaluators for every cell (as in p2tui.yaml's judge.evaluators), judged on demand. */
+      evaluators: z.array(evaluatorConfigSchema).default([]),
+      /** Judge runs per cell and evaluator. */
+      samples: z.int().min(1).max(20).optional(),
+      /** Also wait for the workspace's own evaluators (those that run when a conversation finishes). Default true. */
+      workspace: z.boolean().default(true),
+    })
+    .default({ evaluators: [], workspace: true }),
+});
+
+export type RolloutSpecFile = z.output<typeof rolloutSpecSchema>;
+
+/** One variant, merged over the team's base, with its overrides per agent. */
+export interface Variant {
+  readonly id: string;
+  readonly agent: string;
+  readonly initialMessage: string | undefined;
+  /** Per agent: model, temperature, tools, system prompt. */
+  readonly personas: Readonly<Record<string, z.output<typeof personaOverrideSchema>>>;
+  /** The settings as written (flattened for display), without the keys that decide nothing. */
+  readonly settings: Readonly<Record<string, unknown>>;
+  /** Keys P2Engine ignored too: reported, not used. */
+  readonly ignored: readonly string[];
+}
+
+export interface Team {
+  readonly id: string;
+  readonly variants: readonly Variant[];
+  readonly scenarios: readonly { readonly id: string; readonly message: string }[];
+  readonly baseline: string;
+  readonly eval: z.output<typeof evalSchema> | undefined;
+  readonly initialMessage: string | undefined;
+}
+
+export interface RolloutSpec {
+  readonly file: string;
+  readonly name: string;
+  readonly hash: string;
+  readonly raw: RolloutSpecFile;
+  readonly teams: readonly Team[];
+  readonly seeds: readonly number[];
+  /** Warnings for the user (ignored keys), with where they are. */
+  readonly notes: readonly string[];
+}
+
+/** Reads and checks a spec file against the workspace: every error names the line, column and key. */
+export function loadRolloutSpec(file: string, workspace: Workspace, displayName = file): RolloutSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UserError('E_USAGE', `cannot read rollout spec ${displayName}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`, {
+      hint: 'Name a YAML file, e.g. rollouts/example.yaml.',
+    });
+  }
+  return parseRolloutSpec(text, displayName, workspace);
+}
+
+export function parseRolloutSpec(text: string, file: string, workspace: Workspace): RolloutSpec {
+  const parsed = parseYamlWith(rolloutSpecSchema, text, file, { code: 'E_ROLLOUT_SPEC', hint: 'Fix the rollout spec.' });
+  const raw = parsed.value;
+  const issues: ValidationIssue[] = [];
+  const notes: string[] = [];
+  const at = (path: (string | number)[], field: string, message: string): void => {
+    issues.push({ file, ...parsed.locate(path), field, message });
+  };
+  const personas = [...workspace.personas.keys()];
+  const knownTool = (t: string): boolean => workspace.tools.get(t) !== undefined || t === 'delegate' || t === 'ask_user';
+  const teams: Team[] = [];
+  for (const [teamId, team] of Object.entries(raw.teams)) {
+    const path = ['teams', teamId];
+    const variants = expandVariants(team.variants, team.base);
+    if (!Array.isArray(team.variants) && team.variants !== undefined) {
+      for (const [key, values] of Object.entries(team.variants)) {
+        if (!(KNOWN_VARIANT_KEYS as readonly string[]).includes(key)) notes.push(`${file}: teams.${teamId}.variants.${key} is not a setting p2tui applies (ignored, as P2Engine did)`);
+        void values;
+      }
+    }
+    const built: Variant[] = [];
+    const seen = new Set<string>();
+    variants.forEach((merged, i) => {
+      const vPath = Array.isArray(team.variants) ? [...path, 'variants', i] : team.variants === undefined ? [...path, 'base'] : [...path, 'variants'];
+      const vField = `teams.${teamId}.variants[${i}]`;
+      // Where a setting was written: in this variant (or the dict of lists), else in the team's base.
+      const written = (key: string): (string | number)[] => {
+        const own = Array.isArray(team.variants) ? (team.variants[i] as Record<string, unknown>)[key] : (team.variants as Record<string, unknown> | undefined)?.[key];
+        return own !== undefined ? [...vPath, key] : [...path, 'base', key];
+      };
+      const checked = variantSchema.safeParse(merged);
+      if (!checked.success) {
+        for (const issue of checked.error.issues) at([...vPath, ...(issue.path as (string | number)[])], `${vField}.${issue.path.join('.')}`, issue.message);
+        return;
+      }
+      const v = checked.data;
+      const agent = v.agent_id;
+      if (agent === undefined) {
+        at(vPath, `${vField}.agent_id`, `no agent_id: set it under teams.${teamId}.base or in the variant (one of ${personas.join(', ')})`);
+        return;
+      }
+      if (!workspace.personas.has(agent)) {
+        const near = suggest(agent, personas);
+        at(written('agent_id'), `${vField}.agent_id`, `unknown agent '${agent}'${near === undefined ? '' : ` (did you mean ${near}?)`}; personas: ${personas.join(', ')}`);
+        return;
+      }
+      for (const [j, t] of (v.tools ?? []).entries()) {
+        if (!knownTool(t)) at([...written('tools'), j], `${vField}.tools[${j}]`, `unknown tool '${t}'${suggestTool(t, workspace)}`);
+      }
+      for (const [other, o] of Object.entries(v.personas ?? {})) {
+        if (!workspace.personas.has(other)) at([...vPath, 'personas', other], `${vField}.personas.${other}`, `unknown agent '${other}'; personas: ${personas.join(', ')}`);
+        for (const [j, t] of (o.tools ?? []).entries()) if (!knownTool(t)) at([...vPath, 'personas', other, 'tools', j], `${vField}.personas.${other}.tools[${j}]`, `unknown tool '${t}'${suggestTool(t, workspace)}`);
+      }
+      const ignored = Object.keys(v).filter((k) => !(KNOWN_VARIANT_KEYS as readonly string[]).includes(k));
+      if (ignored.length > 0) notes.push(`${file}: ${vField}: ${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} not applied (P2Engine ignored ${ignored.length === 1 ? 'it' : 'them'} too)`);
+      const root = {
+        ...(v.model === undefined ? {} : { model: v.model }),
+        ...(v.temperature === undefined ? {} : { temperature: v.temperature }),
+        ...(v.tools === undefined ? {} : { tools: v.tools }),
+        ...(v.behavior_template ?? v.system) === undefined ? {} : { system: (v.behavior_template ?? v.system)! },
+      };
+      const overrides: Record<string, z.output<typeof personaOverrideSchema>> = { ...(v.personas ?? {}) };
+      if (Object.keys(root).length > 0) overrides[agent] = { ...(overrides[agent] ?? {}), ...root };
+      const settings = Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'id' && !ignored.includes(k)));
+      // P2Engine numbered variants v001, v002, …; a variant may name itself here.
+      const variantId = v.id ?? `v${i + 1}`;
+      if (seen.has(variantId)) at([...vPath, 'id'], `${vField}.id`, `variant id '${variantId}' is used twice in team ${teamId}`);
+      seen.add(variantId);
+      built.push({ id: variantId, agent, initialMessage: v.initial_message, personas: overrides, settings, ignored });
+    });
+    const scenarios = (team.scenarios ?? []).map((s, i) => ({ id: ('id' in s ? s.id : undefined) ?? `s${i + 1}`, message: s.message }));
+    if (scenarios.length === 0) {
+      const message = team.initial_message;
+      const perVariant = built.every((b) => b.initialMessage !== undefined);
+      if (message === undefined && !perVariant) at(path, `teams.${teamId}.initial_message`, 'no task: give initial_message (or scenarios, or initial_message in every variant)');
+      // The task comes from the variant's initial_message, else the team's (P2Engine's order).
+      scenarios.push({ id: 's1', message: '' });
+    }
+    let baseline = built[0]?.id ?? 'v1';
+    if (team.baseline !== undefined) {
+      if (!built.some((b) => b.id === team.baseline)) at([...path, 'baseline'], `teams.${teamId}.baseline`, `no variant '${team.baseline}' in team ${teamId} (variants: ${built.map((b) => b.id).join(', ')})`);
+      baseline = team.baseline;
+    }
+    if (team.eval?.rubric !== undefined && isRubricId(team.eval.rubric) && !workspace.evaluators.rubrics.has(team.eval.rubric)) {
+      const near = suggest(team.eval.rubric, workspace.evaluators.rubrics.keys());
+      at([...path, 'eval', 'rubric'], `teams.${teamId}.eval.rubric`, `unknown rubric '${team.eval.rubric}'${near === undefined ? '' : ` (did you mean ${near}?)`}; rubrics/ has ${[...workspace.evaluators.rubrics.keys()].join(', ') || 'none'} (or write the rubric's text here)`);
+    }
+    teams.push({ id: teamId, variants: built, scenarios, baseline, eval: team.eval, initialMessage: team.initial_message });
+  }
+  raw.judge.evaluators.forEach((e, i) => {
+    if (e.kind === 'llm' && typeof e.rubric === 'string' && !workspace.evaluators.rubrics.has(e.rubric)) at(['judge', 'evaluators', i, 'rubric'], `judge.evaluators[${i}].rubric`, `unknown rubric '${e.rubric}'`);
+    if (e.kind === 'custom' && !workspace.evaluators.custom.has(e.evaluator!)) at(['judge', 'evaluators', i, 'evaluator'], `judge.evaluators[${i}].evaluator`, `no evaluator '${e.evaluator}' in evaluators/`);
+  });
+  if (raw.seeds !== undefined && raw.seeds.length !== raw.repeats && raw.repeats !== 1) at(['seeds'], 'seeds', `${raw.seeds.length} seeds for ${raw.repeats} repeats: give one per repeat (or leave repeats out)`);
+  for (const agent of Object.keys(raw.ledger.balances)) if (!workspace.personas.has(agent)) at(['ledger', 'balances', agent], `ledger.balances.${agent}`, `unknown agent '${agent}'`);
+  if (issues.length > 0) throw new ValidationError('E_ROLLOUT_SPEC', issues, 'Fix the rollout spec; nothing was run.');
+  const seeds = raw.seeds ?? Array.from({ length: raw.repeats }, (_, i) => raw.seed + i);
+  return { file, name: raw.name ?? file.replace(/^.*\//, '').replace(/\.ya?ml$/, ''), hash: sha256(canonicalJson(raw)).slice(0, 16), raw, teams, seeds, notes };
+}
+
+/** A rubric named by id (a word) rather than written out (a sentence). */
+export function isRubricId(text: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(text);
+}
+
+/** P2Engine's expansion: a list is one run per entry; a dict of lists is their cross product; each over the base. */
+function expandVariants(variants: unknown, base: Record<string, unknown>): Record<string, unknown>[] {
+  if (variants === undefined) return [deepMerge({}, base)];
+  if (Array.isArray(variants)) return variants.map((v) => deepMerge(base, v as Record<string, unknown>));
+  let combos: Record<string, unknown>[] = [{}];
+  for (const [key, values] of Object.entries(variants as Record<string, unknown[]>)) {
+    combos = combos.flatMap((c) => values.map((value) => ({ ...c, [key]: value })));
+  }
+  return combos.map((c) => deepMerge(base, c));
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = structuredClone(base);
+  for (const [k, v] of Object.entries(over)) {
+    const prev = out[k];
+    out[k] = isPlain(prev) && isPlain(v) ? deepMerge(prev, v) : structuredClone(v);
+  }
+  return out;
+}
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function suggestTool(name: string, workspace: Workspace): string {
+  const near = suggest(name, workspace.tools.names());
+  return near === undefined ? '' : ` (did you mean ${near}?)`;
+}
