@@ -230,6 +230,35 @@ describe('running rollouts', () => {
   }, 60_000);
 });
 
+describe('fork_from', () => {
+  it('runs every variant from a shared prefix of a session: each cell is a branch of it, measured on its own branch', async () => {
+    const engine = await demoEngine();
+    const source = engine.start({ agent: 'agent_alpha', message: "What's the weather in Paris?", source: 'api', options: engine.sessionOptions({ seed: 3, approval: 'deny' }) });
+    expect(await source.idle()).toBe('finished');
+    const prefixCalls = engine.store.calls.usage(source.id).total.calls;
+    engine.release(source.id);
+    const spec = parseRolloutSpec(
+      `teams:\n  follow_up:\n    base: { agent_id: agent_alpha }\n    variants: [{ id: cold, temperature: 0 }, { id: hot, temperature: 1.6 }]\n    scenarios: ["And who leads the Premier League?"]\nrepeats: 2\nfork_from: { session: ${source.id} }\njudge: { workspace: false }\n`,
+      'rollouts/fork.yaml',
+      engine.workspace,
+    );
+    const outcome = await new RolloutRunner(engine).start(spec);
+    expect(outcome.cells.map((c) => c.status)).toEqual(['done', 'done', 'done', 'done']);
+    expect(new Set(outcome.cells.map((c) => c.session))).toEqual(new Set([source.id]));
+    const branches = engine.store.sessions.branches(source.id);
+    expect(branches).toHaveLength(1 + 4);
+    expect(new Set(outcome.cells.map((c) => c.metrics!.branch)).size).toBe(4);
+    const allCalls = engine.store.calls.usage(source.id).total.calls;
+    for (const c of outcome.cells) {
+      // Its own calls only: the follow-up's, not the prefix's nor its sibling branches'.
+      expect(c.metrics!.steps).toBeGreaterThan(0);
+      expect(c.metrics!.steps).toBeLessThanOrEqual(allCalls - prefixCalls - 3);
+      expect(c.metrics!.answer).toMatch(/league|Premier/i);
+    }
+    expect(branches.find((b) => b.id === outcome.cells[0]!.metrics!.branch)?.label).toContain('follow_up/cold/s1');
+  }, 60_000);
+});
+
 describe('rollout commands', () => {
   it('run --json prints one object (the id, every cell with its metrics, the per-variant statistics); --fail-under exits 1; list, show, compare and export work on it', () => {
     const db = join(tempStore().store.path);

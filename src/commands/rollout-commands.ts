@@ -5,6 +5,10 @@ import type { JsonValue } from '../core/json.ts';
 import { expandCells } from '../rollout/cells.ts';
 import { cellJson, cellsCsv, compareRollouts, metricsOf, variantJson, variantReports, type VariantReport } from '../rollout/report.ts';
 import { RolloutRunner, type Progress, type RunOutcome } from '../rollout/runner.ts';
+import { QueueCoordinator, connectionOf, runWorker } from '../rollout/queue.ts';
+import { workspaceHash } from '../rollout/workspace-hash.ts';
+import { Engine } from '../engine/engine.ts';
+import { Store } from '../store/store.ts';
 import { loadRolloutSpec } from '../rollout/spec.ts';
 import { formatMeanCi } from '../rollout/stats.ts';
 import type { CellRow } from '../store/rollouts.ts';
@@ -116,6 +120,7 @@ const run: Command = {
     { name: 'fail-under', type: 'string', value: '<metric>=<value>', description: 'Exit 1 when a variant\'s mean of a metric is below the value (repeatable)', multiple: true },
     { name: 'concurrency', type: 'number', value: '<n>', description: 'Cells at once (default: the spec\'s concurrency)' },
     { name: 'replay', type: 'string', value: '<rollout>', description: 'Serve every cell from that rollout\'s recorded sessions (no model calls)' },
+    { name: 'queue', type: 'string', value: 'redis://host:port', description: 'Put the cells on a BullMQ queue for `p2tui worker` processes instead of running them here' },
   ],
   examples: ['p2tui rollout run rollouts/temperature.yaml', 'p2tui rollout run rollouts/example.yaml --json --fail-under score=0.6', 'p2tui rollout run rollouts/example.yaml --replay last'],
   async run(ctx, input) {
@@ -131,8 +136,19 @@ const run: Command = {
     const replayOf = typeof input.options['replay'] === 'string' ? runner.require(input.options['replay']).id : undefined;
     const cells = expandCells(spec);
     if (!ctx.output.json) ctx.output.line(paint(ctx.output.color, 'gray', `${spec.name}: ${cells.length} cells (${spec.teams.length} team${spec.teams.length === 1 ? '' : 's'}, ${spec.teams.reduce((a, t) => a + t.variants.length, 0)} variants, ${spec.seeds.length} repeat${spec.seeds.length === 1 ? '' : 's'})${replayOf === undefined ? '' : `, replayed from ${replayOf}`}`));
-    const outcome = await runner.start(spec, { signal: ctx.signal, onProgress: progressPrinter(ctx), ...(concurrency === undefined ? {} : { concurrency }), ...(replayOf === undefined ? {} : { replayOf }) });
-    return report(ctx, outcome, gates);
+    const queue = typeof input.options['queue'] === 'string' ? await connectQueue(ctx, input.options['queue']) : undefined;
+    try {
+      const outcome = await runner.start(spec, {
+        signal: ctx.signal,
+        onProgress: progressPrinter(ctx),
+        ...(queue === undefined ? {} : { executor: queue.executor(), concurrency: concurrency ?? Math.max(cells.length, 1) }),
+        ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
+        ...(replayOf === undefined ? {} : { replayOf }),
+      });
+      return report(ctx, outcome, gates);
+    } finally {
+      await queue?.close();
+    }
   },
 };
 
@@ -143,14 +159,25 @@ const resume: Command = {
   options: [
     { name: 'fail-under', type: 'string', value: '<metric>=<value>', description: 'Exit 1 when a variant\'s mean of a metric is below the value (repeatable)', multiple: true },
     { name: 'concurrency', type: 'number', value: '<n>', description: 'Cells at once' },
+    { name: 'queue', type: 'string', value: 'redis://host:port', description: 'Run the remaining cells through the queue (and pick up results workers finished meanwhile)' },
   ],
   async run(ctx, input) {
     const engine = await ctx.engine();
     const runner = new RolloutRunner(engine);
     const gates = gatesOf(input);
     const concurrency = input.options['concurrency'] === undefined ? undefined : Number(input.options['concurrency']);
-    const outcome = await runner.resume(input.args['rollout']!, { signal: ctx.signal, onProgress: progressPrinter(ctx), ...(concurrency === undefined ? {} : { concurrency }) });
-    return report(ctx, outcome, gates);
+    const queue = typeof input.options['queue'] === 'string' ? await connectQueue(ctx, input.options['queue']) : undefined;
+    try {
+      const outcome = await runner.resume(input.args['rollout']!, {
+        signal: ctx.signal,
+        onProgress: progressPrinter(ctx),
+        ...(queue === undefined ? {} : { executor: queue.executor(), concurrency: concurrency ?? 100_000 }),
+        ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
+      });
+      return report(ctx, outcome, gates);
+    } finally {
+      await queue?.close();
+    }
   },
 };
 
@@ -284,4 +311,58 @@ const exportCommand: Command = {
   },
 };
 
-export const rolloutCommands: readonly Command[] = [run, resume, validate, list, show, compare, exportCommand];
+/** Connects to the queue and says which workers will take the cells. */
+async function connectQueue(ctx: CommandContext, url: string): Promise<QueueCoordinator> {
+  const engine = await ctx.engine();
+  const queue = await QueueCoordinator.connect(engine, url);
+  const workers = await queue.workers();
+  const say = (text: string): void => (ctx.output.json ? ctx.output.warn(text) : ctx.output.line(paint(ctx.output.color, workers === 0 ? 'yellow' : 'gray', text)));
+  say(
+    workers === 0
+      ? `queue ${url}: no worker of this workspace (${queue.hash}) is connected yet; the cells wait until one is (p2tui worker --queue ${url})`
+      : `queue ${url}: ${workers} worker${workers === 1 ? '' : 's'} of this workspace (${queue.hash})`,
+  );
+  return queue;
+}
+
+const worker: Command = {
+  path: ['worker'],
+  summary: 'Run rollout cells from a BullMQ queue (redis://…) for coordinators of this same workspace, until Ctrl-C',
+  details:
+    'A worker takes only the cells of its workspace (the queue is named after a hash of the personas, tools and their code); a job from another workspace is refused. ' +
+    'Each cell runs on an in-memory store; its bundle (events, artifacts, scores, payments) goes back to the coordinator, which alone writes the database. A worker killed mid-cell has the cell retried by another.',
+  args: [],
+  options: [
+    { name: 'queue', type: 'string', value: 'redis://host:port', description: 'The Redis the coordinator uses (required)' },
+    { name: 'concurrency', type: 'number', value: '<n>', description: 'Cells at once (default 4)' },
+    { name: 'lock-ms', type: 'number', value: '<ms>', description: 'How long a cell stays claimed without a heartbeat before another worker takes it (default 30000)' },
+  ],
+  examples: ['p2tui worker --queue redis://127.0.0.1:6379 --concurrency 8'],
+  async run(ctx, input) {
+    const url = input.options['queue'];
+    if (typeof url !== 'string') throw new UserError('E_USAGE', 'p2tui worker needs --queue redis://host:port', { hint: 'The same URL as the coordinator\'s rollout run --queue.' });
+    // A malformed URL is said now, before the workspace loads.
+    connectionOf(url);
+    const workspace = await ctx.workspace();
+    const store = new Store({ path: ':memory:' });
+    const engine = new Engine({ workspace, store });
+    const concurrency = input.options['concurrency'] === undefined ? 4 : Number(input.options['concurrency']);
+    const lockMs = input.options['lock-ms'] === undefined ? undefined : Number(input.options['lock-ms']);
+    ctx.output.line(`worker ${process.pid}: workspace ${workspaceHash(workspace)} · queue ${url} · ${concurrency} at once · Ctrl-C stops`);
+    try {
+      const done = await runWorker(engine, url, {
+        concurrency,
+        signal: ctx.signal,
+        ...(lockMs === undefined ? {} : { lockMs }),
+        onCell: (cell, result) => ctx.output.line(`${result.status === 'done' ? '✓' : '✗'} ${cell.team}/${cell.variant}/${cell.scenario} seed ${cell.seed}${result.error === null ? '' : `: ${result.error}`}`),
+      });
+      ctx.output.line(`worker stopped after ${done.processed} cells`);
+    } finally {
+      engine.close();
+      store.close();
+    }
+    return { exitCode: EXIT.ok };
+  },
+};
+
+export const rolloutCommands: readonly Command[] = [worker, run, resume, validate, list, show, compare, exportCommand];

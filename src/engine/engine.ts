@@ -159,6 +159,17 @@ export class Engine {
     return loading;
   }
 
+  /**
+   * Stops driving a session at rest and forgets its runtime, so a process that runs thousands of sessions (a
+   * rollout) does not keep every one in memory. It can be attached again later.
+   */
+  release(sessionId: string): void {
+    const runtime = this.sessions.get(sessionId);
+    if (runtime === undefined) return;
+    runtime.detach();
+    this.sessions.delete(sessionId);
+  }
+
   /** The runtime driving a session in this process, if any. */
   get(sessionId: string): SessionRuntime | undefined {
     const runtime = this.sessions.get(sessionId);

@@ -25,8 +25,13 @@ export interface Progress {
   readonly costUsd: number;
 }
 
+/** Runs one cell somewhere else (a worker through a queue) and records it here; 'interrupted' on Ctrl-C. */
+export type CellExecutor = (row: RolloutRow, spec: RolloutSpec, cell: Cell, signal: AbortSignal | undefined) => Promise<{ status: 'done' | 'failed'; metrics?: CellMetrics } | 'interrupted'>;
+
 export interface RunOptions {
   readonly signal?: AbortSignal;
+  /** Where cells run (default: in this process). */
+  readonly executor?: CellExecutor;
   readonly onProgress?: (progress: Progress) => void;
   /** Called as each cell ends (done or failed). */
   readonly onCell?: (cell: CellRow) => void;
@@ -117,7 +122,8 @@ export class RolloutRunner {
     const byId = new Map(expandCells(spec).map((c) => [c.id, c]));
     const all = store.rollouts.cells(row.id);
     const todo = all.filter((c) => c.status !== 'done').map((c) => byId.get(c.id)).filter((c): c is Cell => c !== undefined);
-    const concurrency = Math.max(1, options.concurrency ?? spec.raw.concurrency);
+    // Cells forked from one session are branches of it, and one process drives one branch of a session at a time.
+    const concurrency = spec.raw.fork_from !== undefined && options.executor === undefined ? 1 : Math.max(1, options.concurrency ?? spec.raw.concurrency);
     const started = Date.now();
     const budgets = spec.raw.budgets;
     let done = all.filter((c) => c.status === 'done').length;
@@ -151,7 +157,7 @@ export class RolloutRunner {
         if (cell === undefined) return;
         running += 1;
         progress();
-        const outcome = await this.runCell(row, spec, cell, evaluators, live, options.signal, replay?.get(cell.id));
+        const outcome = options.executor !== undefined ? await options.executor(row, spec, cell, options.signal) : await this.runCell(row, spec, cell, evaluators, live, options.signal, replay?.get(cell.id));
         running -= 1;
         if (outcome === 'interrupted') {
           store.write(() => store.rollouts.finished(row.id, cell.id, { status: 'pending', error: 'interrupted' }, Date.now()));
@@ -162,7 +168,7 @@ export class RolloutRunner {
         else failed += 1;
         costUsd += outcome.metrics?.costUsd ?? 0;
         tokens += outcome.metrics?.tokens ?? 0;
-        const stored = store.rollouts.cells(row.id).find((c) => c.id === cell.id);
+        const stored = store.rollouts.cell(row.id, cell.id);
         if (stored !== undefined) options.onCell?.(stored);
         progress();
       }
@@ -178,6 +184,26 @@ export class RolloutRunner {
     store.write(() => store.rollouts.setRolloutStatus(row.id, status, Date.now()));
     progress();
     return { rollout: store.rollouts.get(row.id)!, cells, stopped };
+  }
+
+  /**
+   * Runs one cell of a rollout that lives elsewhere (a worker's job): its rows are made here if missing, and the
+   * cell's session, status, error and metrics are returned.
+   */
+  async runStandalone(rollout: { id: string; name: string }, spec: RolloutSpec, cell: Cell): Promise<CellRow> {
+    const { store } = this.engine;
+    if (store.rollouts.get(rollout.id) === undefined) {
+      store.write(() =>
+        store.rollouts.create(
+          { id: rollout.id, name: rollout.name, file: spec.file, spec: spec.raw as unknown as JsonValue, specHash: spec.hash, status: 'running', createdAt: Date.now(), options: {} },
+          [],
+        ),
+      );
+    }
+    store.write(() => store.rollouts.addCell(rollout.id, { id: cell.id, ordinal: 0, team: cell.team, variant: cell.variant, scenario: cell.scenario, repeat: cell.repeat, seed: cell.seed }));
+    const row = store.rollouts.get(rollout.id)!;
+    await this.runCell(row, spec, cell, this.registerEvaluators(spec), new Map(), undefined, undefined);
+    return store.rollouts.cell(rollout.id, cell.id)!;
   }
 
   /** The spec's evaluators: each team's `eval` (as `<team>.<metric>`) and `judge.evaluators`, judged on demand. */
@@ -225,8 +251,12 @@ export class RolloutRunner {
     let timer: NodeJS.Timeout | undefined;
     let unsubscribe: (() => void) | undefined;
     try {
-      const wallets = await this.fund(spec, scope);
-      runtime = engine.start({
+      const fork = spec.raw.fork_from;
+      const wallets = fork === undefined ? await this.fund(spec, scope) : undefined;
+      runtime =
+        fork !== undefined
+          ? await this.forkCell(row, spec, cell)
+          : engine.start({
         agent: cell.agent,
         message: cell.message,
         source: 'rollout',
@@ -241,8 +271,10 @@ export class RolloutRunner {
         overrides: { personas: cell.personas },
       });
       const session = runtime.id;
+      const branch = store.sessions.require(session).headBranch;
       live.set(cell.id, runtime);
-      store.write(() => store.rollouts.started(row.id, cell.id, session, Date.now()));
+      // Group-committed with the other cells' bookkeeping (one transaction for many cells at a time).
+      await store.commit(() => store.rollouts.started(row.id, cell.id, session, Date.now()));
       // Budgets of one cell: its tokens and cost as its model calls commit, and its wall time.
       let spentTokens = 0;
       let spentCost = 0;
@@ -250,7 +282,7 @@ export class RolloutRunner {
       const current = runtime;
       unsubscribe = store.onCommit((events) => {
         for (const e of events) {
-          if (e.type !== 'model.call' || e.session !== session) continue;
+          if (e.type !== 'model.call' || e.session !== session || e.branch !== branch) continue;
           spentTokens += e.payload.tokensIn + e.payload.tokensOut;
           spentCost += e.payload.costUsd;
           if (overBudget === undefined && budgets.tokens !== undefined && spentTokens > budgets.tokens) overBudget = `over its token budget (${spentTokens} > ${budgets.tokens})`;
@@ -272,10 +304,12 @@ export class RolloutRunner {
       const latencyMs = Date.now() - begun;
       const scores = replayOf?.metrics?.scores ?? (await this.judge(session, cell, evaluators.get(cell.team) ?? [], spec, signal));
       if (aborted()) return 'interrupted';
-      const metrics = await this.measure(session, wallets, spec, scores, latencyMs, status);
+      const metrics = await this.measure(session, wallets, spec, scores, latencyMs, status, fork === undefined ? undefined : branch);
       const failedReason = overBudget !== undefined ? `the cell went ${overBudget}` : status === 'finished' ? undefined : `the session ended ${status}${store.sessions.get(session)?.statusReason === null ? '' : `: ${store.sessions.get(session)?.statusReason ?? ''}`}`;
       const outcome = failedReason === undefined ? ({ status: 'done' } as const) : ({ status: 'failed', error: failedReason } as const);
-      store.write(() => store.rollouts.finished(row.id, cell.id, { ...outcome, metrics }, Date.now()));
+      await store.commit(() => store.rollouts.finished(row.id, cell.id, { ...outcome, metrics }, Date.now()));
+      // At rest and recorded: its runtime need not stay in memory (thousands of cells would).
+      engine.release(session);
       return { status: outcome.status, metrics };
     } catch (error) {
       if (runtime !== undefined) live.delete(cell.id);
@@ -287,6 +321,28 @@ export class RolloutRunner {
       clearTimeout(timer);
       unsubscribe?.();
     }
+  }
+
+  /**
+   * A cell of a `fork_from` rollout: a branch of the source session forked at the shared prefix with the variant's
+   * overrides, checked out and driven here; the scenario's message (if any) goes on from the prefix.
+   */
+  private async forkCell(row: RolloutRow, spec: RolloutSpec, cell: Cell): Promise<SessionRuntime> {
+    const { engine } = this;
+    const from = spec.raw.fork_from!;
+    const source = engine.store.sessions.resolve(from.session);
+    await engine.fork(source.id, {
+      ...(from.branch === undefined ? {} : { from: from.branch }),
+      ...(from.seq === undefined ? {} : { atSeq: from.seq }),
+      label: `${row.name} ${cell.team}/${cell.variant}/${cell.scenario} seed ${cell.seed}`,
+      overrides: { personas: cell.personas },
+      createdBy: `rollout ${row.id}`,
+      checkout: true,
+    });
+    const runtime = await engine.attach(source.id, { approval: spec.raw.approval, ...(spec.raw.budgets.steps === undefined ? {} : { maxSteps: spec.raw.budgets.steps }) });
+    if (cell.message !== '') await runtime.send(cell.message);
+    else runtime.resume();
+    return runtime;
   }
 
   /**
@@ -306,7 +362,9 @@ export class RolloutRunner {
 
   /** Queues the cell's evaluators on its branch, waits for every judgement of the session, and reads the means. */
   private async judge(session: string, cell: Cell, evaluators: readonly { evaluator: Evaluator; metric: string }[], spec: RolloutSpec, signal: AbortSignal | undefined): Promise<Record<string, number | null>> {
-    const { store } = this.engine;
+    const { store, workspace } = this.engine;
+    // Nothing to judge: no evaluator of the spec, and none of the workspace's that this spec waits for.
+    if (evaluators.length === 0 && !(spec.raw.judge.workspace && workspace.evaluators.list().some((e) => e.config.on !== 'demand'))) return {};
     const branch = store.sessions.require(session).headBranch;
     const jobs = new Map<string, string>();
     const now = Date.now();
@@ -329,9 +387,10 @@ export class RolloutRunner {
     return scores;
   }
 
-  private async measure(session: string, wallets: WalletService | undefined, spec: RolloutSpec, scores: Record<string, number | null>, latencyMs: number, status: string): Promise<CellMetrics> {
+  private async measure(session: string, wallets: WalletService | undefined, spec: RolloutSpec, scores: Record<string, number | null>, latencyMs: number, status: string, branch?: string): Promise<CellMetrics> {
     const { store, workspace } = this.engine;
-    const usage = store.calls.usage(session).total;
+    // A forked cell counts its own branch's model calls, not the shared prefix's (nor its sibling cells').
+    const usage = branch === undefined ? store.calls.usage(session).total : branchUsage(store, session, branch);
     const conversations = store.sessions.conversations(session);
     const root = store.sessions.require(session).rootConversation;
     const answer = [...store.log.visibleEntries(session, store.sessions.segments(store.sessions.require(session).headBranch))].reverse().find((e) => e.kind === 'assistant_message' && e.conversation === root);
@@ -361,6 +420,20 @@ export class RolloutRunner {
       balances,
       status,
       answer: answer?.kind === 'assistant_message' ? answer.payload.text : '',
+      ...(branch === undefined ? {} : { branch }),
     };
   }
+}
+
+/** Calls, tokens and cost of one branch's own model calls (from their events). */
+function branchUsage(store: Engine['store'], session: string, branch: string): { calls: number; tokensIn: number; tokensOut: number; costUsd: number } {
+  const out = { calls: 0, tokensIn: 0, tokensOut: 0, costUsd: 0 };
+  for (const e of store.log.read(0, { session, types: ['model.call'] }, 1_000_000)) {
+    if (e.type !== 'model.call' || e.branch !== branch) continue;
+    out.calls += e.payload.status === 'ok' ? 1 : 0;
+    out.tokensIn += e.payload.tokensIn;
+    out.tokensOut += e.payload.tokensOut;
+    out.costUsd += e.payload.costUsd;
+  }
+  return out;
 }

@@ -93,7 +93,7 @@ export const rolloutSpecSchema = z.strictObject({
   description: z.string().optional(),
   teams: z.record(id, teamSchema).refine((t) => Object.keys(t).length > 0, 'at least one team'),
   /** Runs of every (variant, scenario) pair, each with its own seed. */
-  repeats: z.int().min(1).max(1_000).default(1),
+  repeats: z.int().min(1).max(100_000).default(1),
   /** Explicit seeds (one per repeat); otherwise `seed`, `seed + 1`, … */
   seeds: z.array(z.int()).min(1).optional(),
   seed: z.int().default(1),

@@ -27,6 +27,9 @@ export interface SessionBundle {
   readonly intents: Row[];
   readonly artifacts: Row[];
   readonly artifactRefs: Row[];
+  /** The judge's jobs and scores of the session (absent in bundles written before they were included). */
+  readonly evalJobs?: Row[];
+  readonly scores?: Row[];
 }
 
 export function exportSession(store: Store, sessionId: string, appVersion: string): SessionBundle {
@@ -55,6 +58,8 @@ export function exportSession(store: Store, sessionId: string, appVersion: strin
     intents: all('SELECT * FROM intents WHERE session_id = ? ORDER BY rowid', sessionId),
     artifacts,
     artifactRefs: refs,
+    evalJobs: all('SELECT * FROM eval_jobs WHERE session_id = ? ORDER BY rowid', sessionId),
+    scores: all('SELECT * FROM scores WHERE session_id = ? ORDER BY rowid', sessionId),
   };
 }
 
@@ -114,6 +119,9 @@ export function importSession(store: Store, bundle: SessionBundle): { session: s
     for (const i of bundle.intents) insert('intents', i);
     for (const a of bundle.artifacts) db.prepare('INSERT OR IGNORE INTO artifacts (hash, size, mime, data, created_at) VALUES (?, ?, ?, ?, ?)').run(a['hash'] as string, a['size'] as number, a['mime'] as string, Buffer.from(String(a['data']), 'base64'), a['created_at'] as number);
     for (const r of bundle.artifactRefs) insert('artifact_refs', r);
+    // A job's upto_seq is a position in the log it was written in: mapped like every other seq.
+    for (const j of bundle.evalJobs ?? []) insert('eval_jobs', { ...j, upto_seq: mapSeq(j['upto_seq']), ...(j['status'] === 'running' ? { status: 'pending', claimed_by: null, claim_expires: null } : {}) });
+    for (const sc of bundle.scores ?? []) insert('scores', sc);
     store.sessions.forgetSegments();
     return { session: id, events: bundle.events.length };
   });
@@ -126,7 +134,7 @@ export function deleteSession(store: Store, sessionId: string): void {
     const hashes = (db.prepare('SELECT DISTINCT hash FROM artifact_refs WHERE session_id = ?').all(sessionId) as { hash: string }[]).map((r) => r.hash);
     db.prepare('DELETE FROM model_calls WHERE conversation_id IN (SELECT id FROM conversations WHERE session_id = ?)').run(sessionId);
     db.prepare('DELETE FROM branch_segments WHERE branch_id IN (SELECT id FROM branches WHERE session_id = ?)').run(sessionId);
-    for (const table of ['events', 'intents', 'heads', 'conversations', 'branches', 'artifact_refs', 'leases']) db.prepare(`DELETE FROM ${table} WHERE session_id = ?`).run(sessionId);
+    for (const table of ['events', 'intents', 'heads', 'conversations', 'branches', 'artifact_refs', 'leases', 'scores', 'eval_jobs']) db.prepare(`DELETE FROM ${table} WHERE session_id = ?`).run(sessionId);
     db.prepare('DELETE FROM sessions WHERE id = ?').run(sessionId);
     store.sessions.forgetSegments();
     for (const hash of hashes) db.prepare('DELETE FROM artifacts WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifact_refs WHERE hash = ?)').run(hash, hash);

@@ -32,6 +32,8 @@ export interface CellMetrics {
   readonly balances: Readonly<Record<string, string>>;
   readonly status: string;
   readonly answer: string;
+  /** The branch the cell ran on (a `fork_from` cell is a branch of its source session). */
+  readonly branch?: string;
 }
 
 export interface CellRow {
@@ -86,7 +88,9 @@ export class RolloutRepository {
   private readonly insertCell: Statement;
   private readonly selectRollout: Statement;
   private readonly selectCells: Statement;
+  private readonly selectCell: Statement;
   private readonly markCell: Statement;
+  private readonly markQueued: Statement;
   private readonly finishCell: Statement;
   private readonly setStatus: Statement;
   private readonly listAll: Statement;
@@ -99,6 +103,8 @@ export class RolloutRepository {
     );
     this.selectRollout = db.prepare('SELECT * FROM rollouts WHERE id = ?');
     this.selectCells = db.prepare('SELECT * FROM rollout_cells WHERE rollout_id = ? ORDER BY ordinal');
+    this.selectCell = db.prepare('SELECT * FROM rollout_cells WHERE rollout_id = ? AND cell_id = ?');
+    this.markQueued = db.prepare("UPDATE rollout_cells SET status = 'running', started_at = ?, error = NULL WHERE rollout_id = ? AND cell_id = ? AND status <> 'done'");
     this.markCell = db.prepare("UPDATE rollout_cells SET status = 'running', session_id = ?, started_at = ?, error = NULL WHERE rollout_id = ? AND cell_id = ?");
     this.finishCell = db.prepare('UPDATE rollout_cells SET status = ?, error = ?, metrics = ?, finished_at = ?, session_id = coalesce(?, session_id) WHERE rollout_id = ? AND cell_id = ?');
     this.setStatus = db.prepare('UPDATE rollouts SET status = ?, finished_at = ? WHERE id = ?');
@@ -109,6 +115,15 @@ export class RolloutRepository {
   create(row: Omit<RolloutRow, 'finishedAt'>, cells: readonly Omit<CellRow, 'rollout' | 'status' | 'session' | 'error' | 'metrics' | 'startedAt' | 'finishedAt'>[]): void {
     this.insertRollout.run(row.id, row.name, row.file, JSON.stringify(row.spec), row.specHash, row.status, row.createdAt, JSON.stringify(row.options));
     for (const c of cells) this.insertCell.run(row.id, c.id, c.ordinal, c.team, c.variant, c.scenario, c.repeat, c.seed);
+  }
+
+  addCell(rollout: string, c: Omit<CellRow, 'rollout' | 'status' | 'session' | 'error' | 'metrics' | 'startedAt' | 'finishedAt'>): void {
+    this.insertCell.run(rollout, c.id, c.ordinal, c.team, c.variant, c.scenario, c.repeat, c.seed);
+  }
+
+  /** A cell handed to a worker: running, its session not known here yet. */
+  queued(rollout: string, cell: string, now: number): void {
+    this.markQueued.run(now, rollout, cell);
   }
 
   get(id: string): RolloutRow | undefined {
@@ -127,6 +142,11 @@ export class RolloutRepository {
 
   cells(rollout: string): CellRow[] {
     return (this.selectCells.all(rollout) as CellRecord[]).map(toCell);
+  }
+
+  cell(rollout: string, cell: string): CellRow | undefined {
+    const r = this.selectCell.get(rollout, cell) as CellRecord | undefined;
+    return r === undefined ? undefined : toCell(r);
   }
 
   started(rollout: string, cell: string, session: string, now: number): void {

@@ -1,0 +1,289 @@
+import { hostname } from 'node:os';
+import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import { UserError, messageOf } from '../core/errors.ts';
+import type { JsonValue } from '../core/json.ts';
+import type { Engine } from '../engine/engine.ts';
+import { TEMPLATES } from '../ledger/templates.ts';
+import { walletsOf, type WalletService } from '../ledger/wallet.ts';
+import type { LedgerTransaction } from '../ledger/types.ts';
+import { deleteSession, exportSession, importSession, type SessionBundle } from '../store/bundle.ts';
+import type { CellMetrics, CellRow, RolloutRow } from '../store/rollouts.ts';
+import type { Cell } from './cells.ts';
+import { RolloutRunner, type CellExecutor } from './runner.ts';
+import { parseRolloutSpec, type RolloutSpec } from './spec.ts';
+import { workspaceHash } from './workspace-hash.ts';
+
+/**
+ * Distributed rollouts through BullMQ on Redis. The coordinator puts cells on a queue named after its workspace's
+ * hash; `p2tui worker` processes of the same workspace run them on an in-memory store and return each cell's bundle
+ * (its session's events, artifacts and scores, and the cell's ledger operations). The coordinator alone writes the
+ * SQLite store: it ingests each cell once and applies the cell's payments itself, idempotently by their references,
+ * so a cell retried after a worker died never pays twice.
+ */
+
+/** What a worker needs to run a cell. */
+interface CellJob {
+  readonly rollout: { readonly id: string; readonly name: string };
+  readonly specFile: string;
+  readonly spec: JsonValue;
+  readonly cell: Cell;
+  readonly workspace: string;
+}
+
+/** A payment of the cell, as the coordinator applies it (by business reference: applying it twice pays once). */
+export type LedgerOp =
+  | { readonly kind: 'mint'; readonly to: string; readonly amount: string; readonly reason: string; readonly reference: string }
+  | { readonly kind: 'transfer'; readonly from: string; readonly to: string; readonly amount: string; readonly reason: string; readonly reference: string; readonly workflowId: string | null }
+  | { readonly kind: 'escrow'; readonly payer: string; readonly payee: string; readonly amount: string; readonly reference: string; readonly workflowId: string | null }
+  | { readonly kind: 'settle'; readonly payer: string; readonly reference: string; readonly outcome: 'release' | 'refund' };
+
+/** What a worker returns for a cell. */
+interface CellResult {
+  readonly status: CellRow['status'];
+  readonly error: string | null;
+  readonly metrics: CellMetrics | null;
+  readonly bundle: SessionBundle | null;
+  readonly ledger: readonly LedgerOp[];
+  readonly worker: string;
+}
+
+export function queueName(hash: string): string {
+  return `p2tui-cells-${hash}`;
+}
+
+/** ioredis options from `redis://[:password@]host[:port][/db]`. */
+export function connectionOf(url: string): { host: string; port: number; password?: string; db?: number; maxRetriesPerRequest: null } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UserError('E_USAGE', `--queue '${url}' is not a URL`, { hint: 'Give it as redis://host:port, e.g. redis://127.0.0.1:6379' });
+  }
+  if (parsed.protocol !== 'redis:') throw new UserError('E_USAGE', `--queue '${url}' is not a redis:// URL`, { hint: 'Give it as redis://host:port' });
+  const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : undefined;
+  return {
+    host: parsed.hostname || '127.0.0.1',
+    port: parsed.port === '' ? 6379 : Number(parsed.port),
+    ...(parsed.password === '' ? {} : { password: decodeURIComponent(parsed.password) }),
+    ...(db === undefined || Number.isNaN(db) ? {} : { db }),
+    // BullMQ's workers block on Redis: commands must wait for a reconnect rather than fail.
+    maxRetriesPerRequest: null,
+  };
+}
+
+/** The coordinator's side: enqueue cells, wait for their bundles, ingest each once. */
+export class QueueCoordinator {
+  readonly hash: string;
+  private readonly engine: Engine;
+  private readonly queue: Queue;
+  private readonly events: QueueEvents;
+  private readonly url: string;
+  private constructor(engine: Engine, url: string, hash: string, queue: Queue, events: QueueEvents) {
+    this.engine = engine;
+    this.url = url;
+    this.hash = hash;
+    this.queue = queue;
+    this.events = events;
+  }
+
+  static async connect(engine: Engine, url: string): Promise<QueueCoordinator> {
+    const connection = connectionOf(url);
+    const hash = workspaceHash(engine.workspace);
+    const queue = new Queue(queueName(hash), { connection });
+    const events = new QueueEvents(queueName(hash), { connection });
+    // One waiter per cell in flight (thousands at once, on purpose): not a leak.
+    queue.setMaxListeners(0);
+    events.setMaxListeners(0);
+    try {
+      await withTimeout(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), 10_000, `Redis at ${url} did not answer within 10 s`);
+    } catch (error) {
+      await Promise.allSettled([queue.close(), events.close()]);
+      throw new UserError('E_QUEUE', `cannot reach the queue at ${url}: ${messageOf(error)}`, { hint: 'Start Redis (redis-server), or check the --queue URL.' });
+    }
+    return new QueueCoordinator(engine, url, hash, queue, events);
+  }
+
+  /** Workers of this workspace connected to the queue now. */
+  workers(): Promise<number> {
+    return this.queue.getWorkersCount();
+  }
+
+  executor(): CellExecutor {
+    return async (row, spec, cell, signal) => {
+      const { store } = this.engine;
+      if (spec.raw.fork_from !== undefined) throw new UserError('E_USAGE', 'a rollout with fork_from cannot run on a queue (its cells are branches of a session in this database)', { hint: 'Run it without --queue.' });
+      if (spec.raw.ledger.shared_ledger) throw new UserError('E_USAGE', 'a rollout with shared_ledger: true cannot run on a queue (its cells would pay from one ledger in several places)', { hint: 'Run it without --queue.' });
+      const jobId = `${row.id}-${cell.id}`;
+      await store.commit(() => store.rollouts.queued(row.id, cell.id, Date.now()));
+      const data: CellJob = { rollout: { id: row.id, name: row.name }, specFile: spec.file, spec: spec.raw as unknown as JsonValue, cell, workspace: this.hash };
+      // The same id for the same cell: a resumed coordinator finds the job (and its result) instead of adding it twice.
+      let job = (await Job.fromId(this.queue, jobId)) as Job<CellJob, CellResult> | undefined;
+      if (job !== undefined && (await job.isFailed())) {
+        await job.remove();
+        job = undefined;
+      }
+      job ??= (await this.queue.add('cell', data, { jobId, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 86_400 } })) as Job<CellJob, CellResult>;
+      let result: CellResult;
+      try {
+        result = await abortable((await job.isCompleted()) ? Promise.resolve(job.returnvalue as CellResult) : (job.waitUntilFinished(this.events) as Promise<CellResult>), signal);
+      } catch (error) {
+        if (signal?.aborted === true) return 'interrupted';
+        // The worker refused or failed the job itself (not the cell's own failure, which comes back as a result).
+        const message = `the worker failed this cell: ${messageOf(error)}`;
+        await store.commit(() => store.rollouts.finished(row.id, cell.id, { status: 'failed', error: message }, Date.now()));
+        return { status: 'failed' };
+      }
+      return this.ingest(row, cell, result);
+    };
+  }
+
+  /** Applies a cell's payments (idempotent), then stores its session and results in one transaction: once per cell. */
+  private async ingest(row: RolloutRow, cell: Cell, result: CellResult): Promise<{ status: 'done' | 'failed'; metrics?: CellMetrics }> {
+    const { store, workspace } = this.engine;
+    const known = store.rollouts.cell(row.id, cell.id);
+    if (known !== undefined && (known.status === 'done' || known.status === 'failed') && known.finishedAt !== null) {
+      return { status: known.status, ...(known.metrics === null ? {} : { metrics: known.metrics }) };
+    }
+    const wallets = walletsOf(store, workspace.config.ledger).scoped(`${row.id}-${cell.id}`);
+    // The cell's wallets as the worker had them (an agent paid nothing still has one), then its payments.
+    for (const agent of Object.keys(result.metrics?.balances ?? {})) await wallets.partyOf(agent);
+    await applyLedgerOps(wallets, result.ledger);
+    const session = result.bundle === null ? undefined : String(result.bundle.session['id']);
+    store.write(() => {
+      if (result.bundle !== null && store.sessions.get(session!) === undefined) importSession(store, result.bundle);
+      const status = result.status === 'done' ? 'done' : 'failed';
+      store.rollouts.finished(row.id, cell.id, { status, ...(result.error === null ? {} : { error: result.error }), ...(result.metrics === null ? {} : { metrics: result.metrics }), ...(session === undefined ? {} : { session }) }, Date.now());
+    });
+    return { status: result.status === 'done' ? 'done' : 'failed', ...(result.metrics === null ? {} : { metrics: result.metrics }) };
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.events.close(), this.queue.close()]);
+  }
+
+  toString(): string {
+    return `${this.url} (queue ${queueName(this.hash)})`;
+  }
+}
+
+/** Replays a cell's payments on the coordinator's ledger, in order; each is idempotent on its reference. */
+export async function applyLedgerOps(wallets: WalletService, ops: readonly LedgerOp[]): Promise<void> {
+  for (const op of ops) {
+    switch (op.kind) {
+      case 'mint':
+        await wallets.partyOf(op.to);
+        await wallets.mint(op.to, op.amount, op.reason, op.reference);
+        break;
+      case 'transfer':
+        await wallets.partyOf(op.from);
+        await wallets.partyOf(op.to);
+        await wallets.transfer({ from: op.from, to: op.to, amount: op.amount, reason: op.reason, reference: op.reference, ...(op.workflowId === null ? {} : { workflowId: op.workflowId }) });
+        break;
+      case 'escrow':
+        await wallets.partyOf(op.payer);
+        await wallets.partyOf(op.payee);
+        await wallets.openEscrow({ payer: op.payer, payee: op.payee, amount: op.amount, reference: op.reference, ...(op.workflowId === null ? {} : { workflowId: op.workflowId }) });
+        break;
+      case 'settle':
+        await wallets.settleEscrow(op.reference, op.outcome, op.payer);
+        break;
+    }
+  }
+}
+
+/** The payments of one scope's wallets in some updates, as operations another ledger can apply. */
+export function ledgerOpsOf(wallets: WalletService, updates: readonly LedgerTransaction[], operator: string): LedgerOp[] {
+  const ops: LedgerOp[] = [];
+  // Parties of this scope's wallets (`agent-<scope>.<agent>::…`), not the operator's nor another cell's.
+  const ours = (party: unknown): boolean => typeof party === 'string' && party.startsWith(`agent-${wallets.scope}.`);
+  for (const tx of updates) {
+    const root = tx.events[0];
+    const created = tx.events.filter((e): e is Extract<LedgerTransaction['events'][number], { kind: 'created' }> => e.kind === 'created');
+    const record = created.find((e) => e.templateId === TEMPLATES.record)?.payload;
+    if (root?.kind === 'created' && record !== undefined && record['sender'] === operator && ours(record['receiver'])) {
+      ops.push({ kind: 'mint', to: wallets.nameOf(String(record['receiver'])), amount: String(record['value']), reason: String(record['reason']), reference: String(record['transferId']) });
+    } else if (root?.kind === 'exercised' && root.templateId === TEMPLATES.holding && root.choice === 'Transfer' && record !== undefined && ours(record['sender'])) {
+      ops.push({ kind: 'transfer', from: wallets.nameOf(String(record['sender'])), to: wallets.nameOf(String(record['receiver'])), amount: String(record['value']), reason: String(record['reason']), reference: String(record['transferId']), workflowId: tx.workflowId });
+    } else if (root?.kind === 'exercised' && root.templateId === TEMPLATES.holding && root.choice === 'Lock') {
+      const escrow = created.find((e) => e.templateId === TEMPLATES.escrow)?.payload;
+      if (escrow !== undefined && ours(escrow['payer'])) {
+        ops.push({ kind: 'escrow', payer: wallets.nameOf(String(escrow['payer'])), payee: wallets.nameOf(String(escrow['payee'])), amount: String(escrow['amount']), reference: String(escrow['reference']), workflowId: tx.workflowId });
+      }
+    } else if (root?.kind === 'exercised' && root.templateId === TEMPLATES.escrow && (root.choice === 'Release' || root.choice === 'Refund') && record !== undefined && ours(record['sender'])) {
+      ops.push({ kind: 'settle', payer: wallets.nameOf(String(record['sender'])), reference: String(record['transferId']).replace(/^escrow (release|refund):/, ''), outcome: root.choice === 'Release' ? 'release' : 'refund' });
+    }
+  }
+  return ops;
+}
+
+/**
+ * `p2tui worker`: runs cells from the queue of this workspace's hash, each on this process's in-memory store, and
+ * returns their bundles. Stops when `signal` fires (its running cells go back to the queue when their lock lapses).
+ */
+export async function runWorker(engine: Engine, url: string, options: { concurrency: number; signal: AbortSignal; lockMs?: number; onCell?: (cell: Cell, result: CellResult) => void }): Promise<{ hash: string; processed: number }> {
+  const hash = workspaceHash(engine.workspace);
+  const runner = new RolloutRunner(engine);
+  const me = `${hostname()}:${process.pid}`;
+  let processed = 0;
+  // Every cell of a rollout carries the same spec: checked once per rollout, not once per cell.
+  const specs = new Map<string, RolloutSpec>();
+  const worker = new Worker<CellJob, CellResult>(
+    queueName(hash),
+    async (job) => {
+      if (job.data.workspace !== hash) {
+        // Another experiment: other personas, tools or code. Running it here would measure something else.
+        throw new UnrecoverableError(`worker ${me} has workspace ${hash}, the job needs ${job.data.workspace} (other personas or tools); it was refused`);
+      }
+      let spec = specs.get(job.data.rollout.id);
+      if (spec === undefined) {
+        spec = parseRolloutSpec(JSON.stringify(job.data.spec), job.data.specFile, engine.workspace);
+        if (specs.size > 100) specs.clear();
+        specs.set(job.data.rollout.id, spec);
+      }
+      const wallets = walletsOf(engine.store, engine.workspace.config.ledger).scoped(`${job.data.rollout.id}-${job.data.cell.id}`);
+      const from = await wallets.ledger.ledgerEnd();
+      const cellRow = await runner.runStandalone(job.data.rollout, spec, job.data.cell);
+      const updates = await wallets.ledger.updates('*', { afterOffset: from, limit: 100_000 });
+      const ledger = ledgerOpsOf(wallets, updates, await wallets.operator());
+      const bundle = cellRow.session === null ? null : exportSession(engine.store, cellRow.session, 'worker');
+      // Handed over: this process's copy goes, so a long-running worker's memory stays flat.
+      if (cellRow.session !== null) deleteSession(engine.store, cellRow.session);
+      const result: CellResult = { status: cellRow.status, error: cellRow.error, metrics: cellRow.metrics, bundle, ledger, worker: me };
+      processed += 1;
+      options.onCell?.(job.data.cell, result);
+      return result;
+    },
+    { connection: connectionOf(url), concurrency: options.concurrency, lockDuration: options.lockMs ?? 30_000, stalledInterval: Math.max(1_000, Math.floor((options.lockMs ?? 30_000) / 2)), maxStalledCount: 3 },
+  );
+  worker.on('error', () => undefined);
+  await new Promise<void>((resolve) => {
+    if (options.signal.aborted) resolve();
+    options.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await worker.close();
+  return { hash, processed };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(timer));
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(new Error('interrupted'));
+    const onAbort = (): void => reject(new Error('interrupted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}

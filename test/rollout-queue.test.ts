@@ -1,0 +1,158 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { Queue, QueueEvents } from 'bullmq';
+import { Engine } from '../src/engine/engine.ts';
+import { loadWorkspace } from '../src/engine/workspace.ts';
+import { walletsOf } from '../src/ledger/wallet.ts';
+import { QueueCoordinator, connectionOf, queueName } from '../src/rollout/queue.ts';
+import { RolloutRunner } from '../src/rollout/runner.ts';
+import { parseRolloutSpec } from '../src/rollout/spec.ts';
+import { workspaceHash } from '../src/rollout/workspace-hash.ts';
+import { tempStore, tempWorkspace } from './helpers/workspace.ts';
+import { childEnv } from './helpers/child-env.ts';
+
+/**
+ * Distributed rollouts against a real Redis: `redis-server` (Debian's package; `.ci/run` installs it) is started on
+ * a free port, workers are real `p2tui worker` processes, and the coordinator runs here.
+ */
+const ROOT = join(import.meta.dirname, '..');
+const haveRedis = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+let redis: ChildProcess | undefined;
+let url = '';
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  if (!haveRedis) return;
+  const port = await freePort();
+  url = `redis://127.0.0.1:${port}`;
+  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG') return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('redis-server did not start');
+});
+
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+  redis?.kill('SIGKILL');
+});
+
+/** A workspace whose payer pays its payee 5 and answers, each model call taking 250 ms (cells last ~1 s). */
+function payingWorkspace(extra: Record<string, string> = {}) {
+  const ws = tempWorkspace({ 'p2tui.yaml': 'approval: deny\nproviders:\n  scripted:\n    latency_ms: 250\n', ...extra });
+  ws.persona({ id: 'payer', description: 'Pays.', tools: ['transfer_funds'], balance: 100, script: [{ when: '.', steps: [{ call: 'transfer_funds', args: { to: 'payee', amount: '5', reason: 'work' } }, { reply: 'paid' }] }] });
+  ws.persona({ id: 'payee', description: 'Is paid.', balance: 0 });
+  return ws;
+}
+
+function worker(dir: string, log: string[]): ChildProcess {
+  const child = spawn(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'worker', '--queue', url, '--concurrency', '2', '--lock-ms', '2000', '--workspace', dir], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => log.push(d.toString()));
+  child.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
+  children.push(child);
+  return child;
+}
+
+async function until(predicate: () => boolean, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.skipIf(!haveRedis)('distributed rollouts through BullMQ on a real redis-server', () => {
+  it('workers run the cells; one killed mid-cell has its cells retried by the other; the coordinator ingests each cell once and pays once', async () => {
+    const ws = payingWorkspace();
+    const made = tempStore();
+    const workspace = await loadWorkspace(ws.dir);
+    const engine = new Engine({ workspace, store: made.store, judge: false });
+    try {
+      const logA: string[] = [];
+      const logB: string[] = [];
+      const a = worker(ws.dir, logA);
+      worker(ws.dir, logB);
+      await until(() => logA.join('').includes('Ctrl-C stops') && logB.join('').includes('Ctrl-C stops'));
+      const coordinator = await QueueCoordinator.connect(engine, url);
+      expect(await coordinator.workers()).toBe(2);
+      const spec = parseRolloutSpec('teams:\n  pay:\n    initial_message: pay the payee\n    base: { agent_id: payer }\n    variants: [{ id: a }, { id: b }]\nrepeats: 4\njudge: { workspace: false }\n', 'rollouts/q.yaml', workspace);
+      let killed = false;
+      const outcome = await new RolloutRunner(engine).start(spec, {
+        executor: coordinator.executor(),
+        concurrency: 8,
+        // Worker A dies (SIGKILL: no goodbye) while it holds cells: they come back to the queue when its lock lapses.
+        onCell: () => {
+          if (!killed) {
+            killed = true;
+            a.kill('SIGKILL');
+          }
+        },
+      });
+      await coordinator.close();
+      expect(outcome.cells).toHaveLength(8);
+      expect(outcome.cells.map((c) => c.status)).toEqual(Array(8).fill('done'));
+      // Ingested once each: one session per cell in the coordinator's store, none twice.
+      const sessions = outcome.cells.map((c) => c.session);
+      expect(new Set(sessions).size).toBe(8);
+      expect(engine.store.sessions.list({ limit: 100 }).length).toBe(8);
+      // Paid once per cell, by the coordinator, in the cell's own parties.
+      for (const c of outcome.cells) {
+        const wallets = walletsOf(engine.store).scoped(`${outcome.rollout.id}-${c.id}`);
+        expect((await wallets.balance('payee')).balance).toBe('5');
+        expect((await wallets.balance('payer')).balance).toBe('95');
+        expect(c.metrics).toMatchObject({ transfers: 1, balances: { payer: '95', payee: '5' } });
+      }
+      expect((await walletsOf(engine.store).ledger.verifyChain!()).ok).toBe(true);
+      // B ran everything A did not finish before it died, the cell A held included (or the rollout would never end).
+      const finishedByA = (logA.join('').match(/✓ pay\//g) ?? []).length;
+      expect(finishedByA).toBeLessThan(4);
+      expect((logB.join('').match(/✓ pay\//g) ?? []).length).toBeGreaterThanOrEqual(8 - finishedByA);
+    } finally {
+      for (const c of children.splice(0)) c.kill('SIGKILL');
+      engine.close();
+      made.cleanup();
+      ws.cleanup();
+    }
+  }, 90_000);
+
+  it('a worker of another workspace never takes the cells, and a job naming another workspace is refused', async () => {
+    const ours = payingWorkspace();
+    const theirs = payingWorkspace({ 'personas/extra.yaml': 'id: extra\ndescription: Another persona.\n' });
+    try {
+      const a = await loadWorkspace(ours.dir);
+      const b = await loadWorkspace(theirs.dir);
+      expect(workspaceHash(a)).not.toBe(workspaceHash(b));
+      const log: string[] = [];
+      worker(theirs.dir, log);
+      await until(() => log.join('').includes('Ctrl-C stops'));
+      // Their worker listens on their workspace's queue: ours has no worker.
+      const connection = connectionOf(url);
+      const queue = new Queue(queueName(workspaceHash(b)), { connection });
+      const events = new QueueEvents(queueName(workspaceHash(b)), { connection });
+      await events.waitUntilReady();
+      const ourQueue = new Queue(queueName(workspaceHash(a)), { connection });
+      expect(await ourQueue.getWorkersCount()).toBe(0);
+      // A job on their queue that names our workspace: refused, not run.
+      const job = await queue.add('cell', { workspace: workspaceHash(a), rollout: { id: 'ro_x', name: 'x' }, specFile: 'x', spec: {}, cell: {} }, { jobId: 'ro_x-c_x' });
+      await expect(job.waitUntilFinished(events)).rejects.toThrow(/has workspace [0-9a-f]{16}, the job needs [0-9a-f]{16} \(other personas or tools\); it was refused/);
+      await Promise.all([queue.close(), events.close(), ourQueue.close()]);
+    } finally {
+      ours.cleanup();
+      theirs.cleanup();
+    }
+  }, 60_000);
+});
