@@ -111,7 +111,10 @@ describe.skipIf(!haveRedis)('distributed rollouts through BullMQ on a real redis
       expect(engine.store.sessions.list({ limit: 100 }).length).toBe(8);
       // Paid once per cell, by the coordinator, in the cell's own parties.
       for (const c of outcome.cells) {
-        const wallets = walletsOf(engine.store).scoped(`${outcome.rollout.id}-${c.id}`);
+        // The parties the worker's attempt paid from, under the same name here.
+        const scope = engine.store.sessions.get(c.session!)?.options.ledgerScope;
+        expect(scope).toMatch(new RegExp(`^${outcome.rollout.id}-${c.id}-`));
+        const wallets = walletsOf(engine.store).scoped(scope);
         expect((await wallets.balance('payee')).balance).toBe('5');
         expect((await wallets.balance('payer')).balance).toBe('95');
         expect(c.metrics).toMatchObject({ transfers: 1, balances: { payer: '95', payee: '5' } });

@@ -100,6 +100,13 @@ describe('rollout specs', () => {
     ]);
   });
 
+  it('refuses a seed given twice (those repeats would be one cell)', async () => {
+    const engine = await demoEngine();
+    expect(issuesOf(() => parseRolloutSpec("teams:\n  w:\n    initial_message: hi\n    base: { agent_id: agent_helper }\nrepeats: 3\nseeds: [7, 8, 7]\n", 'r.yaml', engine.workspace))).toEqual([
+      expect.stringMatching(/^6:\d+ seeds a seed is given twice/),
+    ]);
+  });
+
   it('gives cells stable ids from their content: a changed variant changes its cells only', async () => {
     const engine = await demoEngine();
     const text = (t: number) => `teams:\n  w:\n    initial_message: What's the weather in Paris?\n    base: { agent_id: agent_helper }\n    variants: [{ temperature: 0 }, { temperature: ${t} }]\nrepeats: 2\n`;

@@ -60,14 +60,14 @@ function printVariants(ctx: CommandContext, reports: readonly VariantReport[], m
   const rows = reports.map((v) => [
     v.team,
     `${v.variant}${v.baseline ? ' (baseline)' : ''}`,
-    String(v.cells - v.failed) + (v.failed > 0 ? ` (+${v.failed} failed)` : ''),
+    String(v.cost.n) + (v.failed > 0 ? ` (+${v.failed} failed)` : '') + (v.cells - v.failed - v.cost.n > 0 ? ` (${v.cells - v.failed - v.cost.n} not run)` : ''),
     ...metrics.map((m) => {
       const s = v.metrics[m];
       const d = v.vsBaseline[m];
       const diff = d === undefined || d.mean === null ? '' : ` Δ${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(2)}${d.significant ? '*' : ''}`;
       return s === undefined ? '–' : `${formatMeanCi(s)}${diff}`;
     }),
-    v.cost.mean === null ? '–' : `$${(v.cost.mean * (v.cells - v.failed)).toFixed(4)}`,
+    v.cost.mean === null ? '–' : `$${(v.cost.mean * v.cost.n).toFixed(4)}`,
     v.steps.mean === null ? '–' : v.steps.mean.toFixed(1),
     v.flaky.length === 0 ? '' : paint(c, 'yellow', `flaky: ${v.flaky.join(', ')}`),
   ]);
@@ -104,7 +104,12 @@ function report(ctx: CommandContext, outcome: RunOutcome, gates: readonly { metr
   for (const f of failed.slice(0, 5)) ctx.output.line(paint(ctx.output.color, 'red', `✗ ${f.team}/${f.variant}/${f.scenario} seed ${f.seed}: ${f.error ?? 'failed'}${f.session === null ? '' : ` (session ${f.session})`}`));
   if (failed.length > 5) ctx.output.line(paint(ctx.output.color, 'red', `… and ${failed.length - 5} more failed cells (p2tui rollout show ${rollout.id} --cells)`));
   for (const g of failedGates) ctx.output.line(paint(ctx.output.color, 'red', `gate ${g.metric} ≥ ${g.min}: ${g.team}/${g.variant} has ${g.value === null ? 'no score' : g.value.toFixed(3)}`));
-  if (outcome.stopped !== null) ctx.output.line(paint(ctx.output.color, 'yellow', `Stopped (${outcome.stopped}); run the rest with: p2tui rollout resume ${rollout.id}`));
+  if (outcome.stopped !== null) {
+    const budget = /budget/.test(outcome.stopped);
+    ctx.output.line(
+      paint(ctx.output.color, 'yellow', budget ? `Stopped: ${outcome.stopped}. Raise it in the spec and run it again (a resume keeps the spec it started with).` : `Stopped (${outcome.stopped}); run the rest with: p2tui rollout resume ${rollout.id}`),
+    );
+  }
   else ctx.output.line(paint(ctx.output.color, 'gray', `rollout ${rollout.id} · details: p2tui rollout show ${rollout.id} · the grid: p2tui, then R`));
   return { exitCode };
 }
@@ -136,12 +141,20 @@ const run: Command = {
     const replayOf = typeof input.options['replay'] === 'string' ? runner.require(input.options['replay']).id : undefined;
     const cells = expandCells(spec);
     if (!ctx.output.json) ctx.output.line(paint(ctx.output.color, 'gray', `${spec.name}: ${cells.length} cells (${spec.teams.length} team${spec.teams.length === 1 ? '' : 's'}, ${spec.teams.reduce((a, t) => a + t.variants.length, 0)} variants, ${spec.seeds.length} repeat${spec.seeds.length === 1 ? '' : 's'})${replayOf === undefined ? '' : `, replayed from ${replayOf}`}`));
+    if (typeof input.options['queue'] === 'string') {
+      // Refused before anything is queued: each needs this database while the cells run.
+      if (replayOf !== undefined) throw new UserError('E_USAGE', '--replay and --queue cannot go together (the recordings are in this database, not on the workers)', { hint: 'Replay without --queue: it makes no model calls anyway.' });
+      if (spec.raw.fork_from !== undefined) throw new UserError('E_USAGE', 'a rollout with fork_from cannot run on a queue (its cells are branches of a session in this database)', { hint: 'Run it without --queue.' });
+      if (spec.raw.ledger.shared_ledger) throw new UserError('E_USAGE', 'a rollout with shared_ledger: true cannot run on a queue (its cells would pay from one ledger in several places)', { hint: 'Run it without --queue.' });
+    }
     const queue = typeof input.options['queue'] === 'string' ? await connectQueue(ctx, input.options['queue']) : undefined;
     try {
       const outcome = await runner.start(spec, {
         signal: ctx.signal,
         onProgress: progressPrinter(ctx),
-        ...(queue === undefined ? {} : { executor: queue.executor(), concurrency: concurrency ?? Math.max(cells.length, 1) }),
+        // On a queue, as many cells in flight as the spec's concurrency or 100 (the workers bound the real parallelism):
+        // a total budget or Ctrl-C then stops what is not queued yet.
+        ...(queue === undefined ? {} : { executor: queue.executor(), concurrency: concurrency ?? Math.max(spec.raw.concurrency, 100) }),
         ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
         ...(replayOf === undefined ? {} : { replayOf }),
       });
@@ -171,7 +184,7 @@ const resume: Command = {
       const outcome = await runner.resume(input.args['rollout']!, {
         signal: ctx.signal,
         onProgress: progressPrinter(ctx),
-        ...(queue === undefined ? {} : { executor: queue.executor(), concurrency: concurrency ?? 100_000 }),
+        ...(queue === undefined ? {} : { executor: queue.executor(), concurrency: concurrency ?? 100 }),
         ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
       });
       return report(ctx, outcome, gates);

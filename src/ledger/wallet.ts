@@ -78,6 +78,8 @@ export class WalletService {
     if (scope === undefined || scope === this.scope) return this;
     let service = this.scopes.get(scope);
     if (service === undefined) {
+      // Kept for the scopes in use (a rollout makes one per cell): bounded, the oldest dropped first.
+      if (this.scopes.size >= 1_000) this.scopes.delete(this.scopes.keys().next().value!);
       service = new WalletService(this.ledger, { locks: this.locks, scope });
       this.scopes.set(scope, service);
     }

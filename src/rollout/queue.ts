@@ -44,6 +44,8 @@ interface CellResult {
   readonly metrics: CellMetrics | null;
   readonly bundle: SessionBundle | null;
   readonly ledger: readonly LedgerOp[];
+  /** The ledger scope the cell's agents paid from (applied under the same name here). */
+  readonly scope: string | null;
   readonly worker: string;
 }
 
@@ -118,7 +120,8 @@ export class QueueCoordinator {
       const data: CellJob = { rollout: { id: row.id, name: row.name }, specFile: spec.file, spec: spec.raw as unknown as JsonValue, cell, workspace: this.hash };
       // The same id for the same cell: a resumed coordinator finds the job (and its result) instead of adding it twice.
       let job = (await Job.fromId(this.queue, jobId)) as Job<CellJob, CellResult> | undefined;
-      if (job !== undefined && (await job.isFailed())) {
+      // A job that failed, or whose cell failed, is run again (this cell is not done); a finished one is picked up.
+      if (job !== undefined && ((await job.isFailed()) || ((await job.isCompleted()) && (job.returnvalue as CellResult | undefined)?.status !== 'done'))) {
         await job.remove();
         job = undefined;
       }
@@ -127,13 +130,25 @@ export class QueueCoordinator {
       try {
         result = await abortable((await job.isCompleted()) ? Promise.resolve(job.returnvalue as CellResult) : (job.waitUntilFinished(this.events) as Promise<CellResult>), signal);
       } catch (error) {
-        if (signal?.aborted === true) return 'interrupted';
+        if (signal?.aborted === true) {
+          // Not started by a worker yet: taken off the queue, so nothing runs (and spends) after Ctrl-C. A cell
+          // already running finishes, and a resume picks its result up.
+          if (await job.isWaiting().catch(() => false)) await job.remove().catch(() => undefined);
+          return 'interrupted';
+        }
         // The worker refused or failed the job itself (not the cell's own failure, which comes back as a result).
         const message = `the worker failed this cell: ${messageOf(error)}`;
         await store.commit(() => store.rollouts.finished(row.id, cell.id, { status: 'failed', error: message }, Date.now()));
         return { status: 'failed' };
       }
-      return this.ingest(row, cell, result);
+      try {
+        return await this.ingest(row, cell, result);
+      } catch (error) {
+        // One result that cannot be stored fails its cell, not the rollout.
+        const message = `the coordinator could not ingest this cell: ${messageOf(error)}`;
+        await store.commit(() => store.rollouts.finished(row.id, cell.id, { status: 'failed', error: message }, Date.now()));
+        return { status: 'failed' };
+      }
     };
   }
 
@@ -144,7 +159,7 @@ export class QueueCoordinator {
     if (known !== undefined && (known.status === 'done' || known.status === 'failed') && known.finishedAt !== null) {
       return { status: known.status, ...(known.metrics === null ? {} : { metrics: known.metrics }) };
     }
-    const wallets = walletsOf(store, workspace.config.ledger).scoped(`${row.id}-${cell.id}`);
+    const wallets = walletsOf(store, workspace.config.ledger).scoped(result.scope ?? `${row.id}-${cell.id}`);
     // The cell's wallets as the worker had them (an agent paid nothing still has one), then its payments.
     for (const agent of Object.keys(result.metrics?.balances ?? {})) await wallets.partyOf(agent);
     await applyLedgerOps(wallets, result.ledger);
@@ -240,15 +255,20 @@ export async function runWorker(engine: Engine, url: string, options: { concurre
         if (specs.size > 100) specs.clear();
         specs.set(job.data.rollout.id, spec);
       }
-      const wallets = walletsOf(engine.store, engine.workspace.config.ledger).scoped(`${job.data.rollout.id}-${job.data.cell.id}`);
-      const from = await wallets.ledger.ledgerEnd();
+      const ledgerApi = walletsOf(engine.store, engine.workspace.config.ledger);
+      const from = await ledgerApi.ledger.ledgerEnd();
       const cellRow = await runner.runStandalone(job.data.rollout, spec, job.data.cell);
-      const updates = await wallets.ledger.updates('*', { afterOffset: from, limit: 100_000 });
-      const ledger = ledgerOpsOf(wallets, updates, await wallets.operator());
+      // The parties this attempt paid from (each attempt has its own), and what it paid.
+      const scope = cellRow.session === null ? undefined : engine.store.sessions.get(cellRow.session)?.options.ledgerScope;
+      let ledger: LedgerOp[] = [];
+      if (scope !== undefined) {
+        const wallets = ledgerApi.scoped(scope);
+        ledger = ledgerOpsOf(wallets, await wallets.ledger.updates('*', { afterOffset: from, limit: 100_000 }), await wallets.operator());
+      }
       const bundle = cellRow.session === null ? null : exportSession(engine.store, cellRow.session, 'worker');
       // Handed over: this process's copy goes, so a long-running worker's memory stays flat.
       if (cellRow.session !== null) deleteSession(engine.store, cellRow.session);
-      const result: CellResult = { status: cellRow.status, error: cellRow.error, metrics: cellRow.metrics, bundle, ledger, worker: me };
+      const result: CellResult = { status: cellRow.status, error: cellRow.error, metrics: cellRow.metrics, bundle, ledger, scope: scope ?? null, worker: me };
       processed += 1;
       options.onCell?.(job.data.cell, result);
       return result;
@@ -260,6 +280,7 @@ export async function runWorker(engine: Engine, url: string, options: { concurre
     if (options.signal.aborted) resolve();
     options.signal.addEventListener('abort', () => resolve(), { once: true });
   });
+  // Running cells finish first (a second Ctrl-C kills the process; its cells go back to the queue when its lock lapses).
   await worker.close();
   return { hash, processed };
 }

@@ -10,6 +10,7 @@ import type { Evaluator } from '../judge/registry.ts';
 import { decimal } from '../ledger/decimal.ts';
 import { LEDGER_TOOLS } from '../ledger/tools.ts';
 import { walletsOf, type WalletService } from '../ledger/wallet.ts';
+import { resolveBranch } from '../engine/branching.ts';
 import type { CellMetrics, CellRow, RolloutRow } from '../store/rollouts.ts';
 import { expandCells, type Cell } from './cells.ts';
 import { isRubricId, parseRolloutSpec, type RolloutSpec } from './spec.ts';
@@ -78,7 +79,7 @@ export class RolloutRunner {
     }
     const row: RolloutRow = {
       id, name: spec.name, file: spec.file, spec: spec.raw as unknown as JsonValue, specHash: spec.hash, status: 'running', createdAt: Date.now(), finishedAt: null,
-      options: options.replayOf === undefined ? {} : { replayOf: options.replayOf },
+      options: { ...(options.replayOf === undefined ? {} : { replayOf: options.replayOf }), ...(spec.raw.fork_from === undefined ? {} : { fork: this.forkPoint(spec) }) },
     };
     store.write(() => store.rollouts.create(row, cells.map((c, ordinal) => ({ id: c.id, ordinal, team: c.team, variant: c.variant, scenario: c.scenario, repeat: c.repeat, seed: c.seed }))));
     return this.run(row, spec, options, replay);
@@ -142,7 +143,9 @@ export class RolloutRunner {
     };
     const onAbort = (): void => {
       stopped ??= 'interrupted';
-      for (const runtime of live.values()) runtime.detach();
+      // Cancelled, not left running: nothing else (the TUI, an adopting process) takes a cell's session over, and a
+      // resume runs the cell again in a new one.
+      for (const runtime of live.values()) void runtime.cancel('the rollout was interrupted').catch(() => runtime.detach());
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     progress();
@@ -216,7 +219,8 @@ export class RolloutRunner {
       if (team.eval !== undefined) {
         const text = team.eval.rubric ?? 'The answer completes the task it was given: correct, complete and clearly stated.';
         const config: EvaluatorConfig = {
-          id: `${team.id}.${team.eval.metric}`,
+          // Per spec version: another spec (or an edited one) with the same team and metric is another evaluator.
+          id: `${team.id}.${team.eval.metric}@${spec.hash.slice(0, 6)}`,
           kind: 'llm',
           // `gpt4_judge` (P2Engine's judge) is the rubric judge on whatever judge model is configured.
           rubric: isRubricId(text) ? text : { description: text, criteria: [{ id: 'overall', description: text, weight: 1 }] },
@@ -244,7 +248,9 @@ export class RolloutRunner {
     const { engine } = this;
     const { store } = engine;
     const budgets = spec.raw.budgets;
-    const scope = spec.raw.ledger.shared_ledger ? row.id : `${row.id}-${cell.id}`;
+    // Each attempt its own parties: a cell run again (after a failure or an interruption) starts from its starting
+    // balances, not from what the earlier attempt left.
+    const scope = spec.raw.ledger.shared_ledger ? row.id : `${row.id}-${cell.id}-${randomId('', 4)}`;
     const aborted = (): boolean => signal?.aborted === true;
     let runtime: SessionRuntime | undefined;
     const begun = Date.now();
@@ -287,16 +293,18 @@ export class RolloutRunner {
           spentCost += e.payload.costUsd;
           if (overBudget === undefined && budgets.tokens !== undefined && spentTokens > budgets.tokens) overBudget = `over its token budget (${spentTokens} > ${budgets.tokens})`;
           if (overBudget === undefined && budgets.cost_usd !== undefined && spentCost > budgets.cost_usd) overBudget = `over its cost budget ($${spentCost.toFixed(4)} > $${budgets.cost_usd})`;
-          if (overBudget !== undefined) void current.cancel(`the rollout cell went ${overBudget}`);
+          if (overBudget !== undefined) void current.cancel(`the rollout cell went ${overBudget}`).catch(() => undefined);
         }
       });
       if (budgets.timeout_s !== undefined) {
         timer = setTimeout(() => {
           overBudget ??= `past its time limit of ${budgets.timeout_s} s`;
-          void current.cancel(`the rollout cell ran ${overBudget}`);
+          void current.cancel(`the rollout cell ran ${overBudget}`).catch(() => undefined);
         }, budgets.timeout_s * 1000);
       }
       const status = await runtime.idle();
+      // The session is at rest: its time limit no longer applies (judging is not the cell's time).
+      clearTimeout(timer);
       live.delete(cell.id);
       if (aborted()) return 'interrupted';
       if (runtime.error !== undefined) throw runtime.error;
@@ -304,6 +312,8 @@ export class RolloutRunner {
       const latencyMs = Date.now() - begun;
       const scores = replayOf?.metrics?.scores ?? (await this.judge(session, cell, evaluators.get(cell.team) ?? [], spec, signal));
       if (aborted()) return 'interrupted';
+      // Escrows the judge's scores settle are paid before the balances are read.
+      await engine.arbiter.settled();
       const metrics = await this.measure(session, wallets, spec, scores, latencyMs, status, fork === undefined ? undefined : branch);
       const failedReason = overBudget !== undefined ? `the cell went ${overBudget}` : status === 'finished' ? undefined : `the session ended ${status}${store.sessions.get(session)?.statusReason === null ? '' : `: ${store.sessions.get(session)?.statusReason ?? ''}`}`;
       const outcome = failedReason === undefined ? ({ status: 'done' } as const) : ({ status: 'failed', error: failedReason } as const);
@@ -312,7 +322,10 @@ export class RolloutRunner {
       engine.release(session);
       return { status: outcome.status, metrics };
     } catch (error) {
-      if (runtime !== undefined) live.delete(cell.id);
+      if (runtime !== undefined) {
+        live.delete(cell.id);
+        engine.release(runtime.id);
+      }
       if (aborted()) return 'interrupted';
       // The cell's failure is its own: recorded with its error, the rollout goes on.
       store.write(() => store.rollouts.finished(row.id, cell.id, { status: 'failed', error: messageOf(error), ...(runtime === undefined ? {} : { session: runtime.id }) }, Date.now()));
@@ -327,13 +340,26 @@ export class RolloutRunner {
    * A cell of a `fork_from` rollout: a branch of the source session forked at the shared prefix with the variant's
    * overrides, checked out and driven here; the scenario's message (if any) goes on from the prefix.
    */
+  /**
+   * Where `fork_from` cells start, fixed when the rollout starts: the branch (default: the one checked out then) and
+   * its newest entry (default), so later cells fork where the first did, not after the cells before them.
+   */
+  private forkPoint(spec: RolloutSpec): { session: string; branch: string; seq: number } {
+    const { store } = this.engine;
+    const from = spec.raw.fork_from!;
+    const session = store.sessions.resolve(from.session);
+    const branch = from.branch === undefined ? session.headBranch : resolveBranch(store, session, from.branch).id;
+    const seq = from.seq ?? store.log.newestVisibleSeq(session.id, store.sessions.segments(branch));
+    return { session: session.id, branch, seq };
+  }
+
   private async forkCell(row: RolloutRow, spec: RolloutSpec, cell: Cell): Promise<SessionRuntime> {
     const { engine } = this;
-    const from = spec.raw.fork_from!;
+    const from = row.options.fork ?? this.forkPoint(spec);
     const source = engine.store.sessions.resolve(from.session);
     await engine.fork(source.id, {
-      ...(from.branch === undefined ? {} : { from: from.branch }),
-      ...(from.seq === undefined ? {} : { atSeq: from.seq }),
+      from: from.branch,
+      atSeq: from.seq,
       label: `${row.name} ${cell.team}/${cell.variant}/${cell.scenario} seed ${cell.seed}`,
       overrides: { personas: cell.personas },
       createdBy: `rollout ${row.id}`,
@@ -397,13 +423,15 @@ export class RolloutRunner {
     const balances: Record<string, string> = {};
     const netFlow: Record<string, string> = {};
     let transfers = 0;
+    // A shared ledger holds every cell's payments: only balances are this cell's to report then.
+    const own = !spec.raw.ledger.shared_ledger;
     if (wallets !== undefined) {
       for (const agent of await wallets.agents()) {
         const view = await wallets.balance(agent);
         balances[agent] = view.balance;
         const start = decimal.canonical(spec.raw.ledger.balances[agent] ?? workspace.personas.get(agent)?.balance ?? '0');
+        if (!own) continue;
         netFlow[agent] = decimal.sub(decimal.add(view.balance, view.locked), start);
-        // With a shared ledger the history is every cell's: only this session's payments count here.
         transfers += (await wallets.history(agent, 10_000)).filter((l) => l.from === agent && l.from !== 'escrow' && l.reason !== 'initial balance').length;
       }
     }
@@ -414,7 +442,8 @@ export class RolloutRunner {
       tokens: usage.tokensIn + usage.tokensOut,
       costUsd: usage.costUsd,
       latencyMs,
-      delegations: Math.max(0, conversations.length - 1),
+      // A forked cell's own delegations: conversations created on its branch.
+      delegations: branch === undefined ? Math.max(0, conversations.length - 1) : store.log.read(0, { session, types: ['conversation.created'] }, 100_000).filter((e) => e.branch === branch).length,
       transfers,
       netFlow,
       balances,

@@ -265,6 +265,7 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
     if (e.kind === 'llm' && typeof e.rubric === 'string' && !workspace.evaluators.rubrics.has(e.rubric)) at(['judge', 'evaluators', i, 'rubric'], `judge.evaluators[${i}].rubric`, `unknown rubric '${e.rubric}'`);
     if (e.kind === 'custom' && !workspace.evaluators.custom.has(e.evaluator!)) at(['judge', 'evaluators', i, 'evaluator'], `judge.evaluators[${i}].evaluator`, `no evaluator '${e.evaluator}' in evaluators/`);
   });
+  if (raw.seeds !== undefined && new Set(raw.seeds).size !== raw.seeds.length) at(['seeds'], 'seeds', 'a seed is given twice: repeats with the same seed are the same cell; give each repeat its own seed');
   if (raw.seeds !== undefined && raw.seeds.length !== raw.repeats && raw.repeats !== 1) at(['seeds'], 'seeds', `${raw.seeds.length} seeds for ${raw.repeats} repeats: give one per repeat (or leave repeats out)`);
   for (const agent of Object.keys(raw.ledger.balances)) if (!workspace.personas.has(agent)) at(['ledger', 'balances', agent], `ledger.balances.${agent}`, `unknown agent '${agent}'`);
   if (issues.length > 0) throw new ValidationError('E_ROLLOUT_SPEC', issues, 'Fix the rollout spec; nothing was run.');

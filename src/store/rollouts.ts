@@ -14,7 +14,7 @@ export interface RolloutRow {
   readonly status: RolloutStatus;
   readonly createdAt: number;
   readonly finishedAt: number | null;
-  readonly options: { readonly replayOf?: string; readonly queue?: string };
+  readonly options: { readonly replayOf?: string; readonly queue?: string; readonly fork?: { readonly session: string; readonly branch: string; readonly seq: number } };
 }
 
 /** What a finished cell measured. */
