@@ -220,6 +220,22 @@ describe('running rollouts', () => {
     expect(compareRollouts(resumed.cells, replayed.cells).every((r) => r.diff.mean === 0)).toBe(true);
   }, 60_000);
 
+  it('stops at a total budget as model calls commit: running cells are cancelled, no new one starts', async () => {
+    const engine = await demoEngine();
+    const spec = parseRolloutSpec(
+      "teams:\n  w:\n    initial_message: What's the weather in Paris and in Oslo?\n    base: { agent_id: agent_helper }\nrepeats: 8\nconcurrency: 2\nbudgets: { total_tokens: 600 }\njudge: { workspace: false }\n",
+      'rollouts/budget.yaml',
+      engine.workspace,
+    );
+    const outcome = await new RolloutRunner(engine).start(spec);
+    expect(outcome.stopped).toBe('the total token budget of 600 is spent');
+    expect(outcome.rollout.status).toBe('stopped');
+    expect(outcome.cells.filter((c) => c.status === 'pending').length).toBeGreaterThan(0);
+    const spent = outcome.cells.reduce((a, c) => a + (c.metrics?.tokens ?? 0), 0);
+    // Over by at most what the two running cells spent after the line was crossed: well under another round.
+    expect(spent).toBeLessThan(600 + 2 * 400);
+  });
+
   it('gives each cell its own wallets: payments of one cell never show in another, and the results carry balances and net flows', async () => {
     const engine = await demoEngine();
     const spec = parseRolloutSpec(

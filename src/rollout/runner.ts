@@ -148,6 +148,20 @@ export class RolloutRunner {
       for (const runtime of live.values()) void runtime.cancel('the rollout was interrupted').catch(() => runtime.detach());
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    // The total budgets, as model calls commit: once spent, running cells are cancelled and no new one starts.
+    const onSpend = (t: number, c: number): void => {
+      tokens += t;
+      costUsd += c;
+      const over =
+        budgets.total_cost_usd !== undefined && costUsd >= budgets.total_cost_usd
+          ? `the total cost budget of $${budgets.total_cost_usd} is spent`
+          : budgets.total_tokens !== undefined && tokens >= budgets.total_tokens
+            ? `the total token budget of ${budgets.total_tokens} is spent`
+            : undefined;
+      if (over === undefined || stopped !== null) return;
+      stopped = over;
+      for (const runtime of live.values()) void runtime.cancel(`the rollout stopped: ${over}`).catch(() => runtime.detach());
+    };
     progress();
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -160,7 +174,7 @@ export class RolloutRunner {
         if (cell === undefined) return;
         running += 1;
         progress();
-        const outcome = options.executor !== undefined ? await options.executor(row, spec, cell, options.signal) : await this.runCell(row, spec, cell, evaluators, live, options.signal, replay?.get(cell.id));
+        const outcome = options.executor !== undefined ? await options.executor(row, spec, cell, options.signal) : await this.runCell(row, spec, cell, evaluators, live, options.signal, replay?.get(cell.id), onSpend);
         running -= 1;
         if (outcome === 'interrupted') {
           store.write(() => store.rollouts.finished(row.id, cell.id, { status: 'pending', error: 'interrupted' }, Date.now()));
@@ -169,8 +183,11 @@ export class RolloutRunner {
         finishedHere += 1;
         if (outcome.status === 'done') done += 1;
         else failed += 1;
-        costUsd += outcome.metrics?.costUsd ?? 0;
-        tokens += outcome.metrics?.tokens ?? 0;
+        // Spend of cells run here was counted as it happened (onSpend); a queue's comes with its results.
+        if (options.executor !== undefined) {
+          costUsd += outcome.metrics?.costUsd ?? 0;
+          tokens += outcome.metrics?.tokens ?? 0;
+        }
         const stored = store.rollouts.cell(row.id, cell.id);
         if (stored !== undefined) options.onCell?.(stored);
         progress();
@@ -244,6 +261,7 @@ export class RolloutRunner {
     live: Map<string, SessionRuntime>,
     signal: AbortSignal | undefined,
     replayOf: CellRow | undefined,
+    onSpend: (tokens: number, costUsd: number) => void = () => undefined,
   ): Promise<{ status: 'done' | 'failed'; metrics?: CellMetrics } | 'interrupted'> {
     const { engine } = this;
     const { store } = engine;
@@ -291,6 +309,7 @@ export class RolloutRunner {
           if (e.type !== 'model.call' || e.session !== session || e.branch !== branch) continue;
           spentTokens += e.payload.tokensIn + e.payload.tokensOut;
           spentCost += e.payload.costUsd;
+          onSpend(e.payload.tokensIn + e.payload.tokensOut, e.payload.costUsd);
           if (overBudget === undefined && budgets.tokens !== undefined && spentTokens > budgets.tokens) overBudget = `over its token budget (${spentTokens} > ${budgets.tokens})`;
           if (overBudget === undefined && budgets.cost_usd !== undefined && spentCost > budgets.cost_usd) overBudget = `over its cost budget ($${spentCost.toFixed(4)} > $${budgets.cost_usd})`;
           if (overBudget !== undefined) void current.cancel(`the rollout cell went ${overBudget}`).catch(() => undefined);
