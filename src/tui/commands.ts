@@ -297,8 +297,8 @@ export const COMMANDS: readonly TuiCommand[] = [
 
   { id: 'rollouts-open', title: 'rollouts', keys: ['R'], scope: 'sessions', hint: 30, run: (a) => set(a, (s) => setOverlay(s, { kind: 'rollouts', cursor: 0, items: a.bridge.rollouts() })) },
   { id: 'session-rollouts', title: 'rollouts', keys: ['R'], scope: 'session', run: (a) => set(a, (s) => setOverlay(s, { kind: 'rollouts', cursor: 0, items: a.bridge.rollouts() })) },
-  { id: 'rollouts-down', title: 'next rollout', keys: ['j', 'down'], scope: 'rollouts', run: (a) => set(a, (s) => (s.overlay?.kind === 'rollouts' ? setOverlay(s, { ...s.overlay, cursor: listCursor(s.overlay.cursor, 1, s.overlay.items.length) }) : s)) },
-  { id: 'rollouts-up', title: 'previous rollout', keys: ['k', 'up'], scope: 'rollouts', run: (a) => set(a, (s) => (s.overlay?.kind === 'rollouts' ? setOverlay(s, { ...s.overlay, cursor: listCursor(s.overlay.cursor, -1, s.overlay.items.length) }) : s)) },
+  { id: 'rollouts-down', title: 'next rollout', keys: ['j', 'down'], scope: 'rollouts', run: (a) => set(a, (s) => moveRollouts(s, 1)) },
+  { id: 'rollouts-up', title: 'previous rollout', keys: ['k', 'up'], scope: 'rollouts', run: (a) => set(a, (s) => moveRollouts(s, -1)) },
   {
     id: 'rollouts-grid',
     title: 'open its grid',
@@ -496,6 +496,11 @@ function moveRewind(s: TuiState, move: number): TuiState {
   const count = s.open?.conversations.get(s.overlay.conversation)?.entries.length ?? 0;
   const cursor = listCursor(s.overlay.cursor, move, count);
   return setOverlay(s, { ...s.overlay, cursor });
+}
+
+function moveRollouts(s: TuiState, move: number): TuiState {
+  if (s.overlay?.kind !== 'rollouts') return s;
+  return setOverlay(s, { ...s.overlay, cursor: listCursor(s.overlay.cursor, move, s.overlay.items.length) });
 }
 
 function moveGrid(s: TuiState, rows: number, cols: number): TuiState {
