@@ -205,7 +205,10 @@ describe('running rollouts', () => {
     expect(partial.rollout.status).toBe('stopped');
     const doneBefore = partial.cells.filter((c) => c.status === 'done').map((c) => `${c.id}:${c.session}`);
     expect(doneBefore.length).toBeGreaterThanOrEqual(2);
-    const resumed = await runner.resume(partial.rollout.id);
+    // One run at a time: a second resume while the first runs is refused.
+    const running = runner.resume(partial.rollout.id);
+    await expect(runner.resume(partial.rollout.id)).rejects.toThrow(`rollout ${partial.rollout.id} is being run by pid ${process.pid}`);
+    const resumed = await running;
     expect(resumed.rollout.status).toBe('finished');
     expect(resumed.cells.every((c) => c.status === 'done')).toBe(true);
     // Cells done before kept their sessions: they were not run again.

@@ -1,7 +1,8 @@
 import { UserError, messageOf } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
-import type { Engine } from '../engine/engine.ts';
+import { hostname } from 'node:os';
+import { processIsAlive, type Engine } from '../engine/engine.ts';
 import type { SessionRuntime } from '../engine/session.ts';
 import { latestTargetScores } from '../judge/aggregate.ts';
 import type { EvaluatorConfig } from '../judge/config.ts';
@@ -48,6 +49,7 @@ export interface RunOutcome {
 }
 
 const LEDGER_TOOL_NAMES = new Set(LEDGER_TOOLS.map((t) => t.name));
+const ROLLOUT_LEASE_MS = 30_000;
 
 /**
  * Runs a rollout's cells in this process: each cell is a session (its own ledger parties unless the spec shares
@@ -118,6 +120,32 @@ export class RolloutRunner {
   }
 
   private async run(row: RolloutRow, spec: RolloutSpec, options: RunOptions, replay: Map<string, CellRow> | undefined): Promise<RunOutcome> {
+    const { store } = this.engine;
+    // One process runs a rollout at a time (two resumes at once would run its pending cells twice): a lease on it,
+    // renewed while it runs, let go at the end (or by its expiry, when the process is killed).
+    const lease = `rollout:${row.id}`;
+    const owner = `rollout:${hostname()}:${process.pid}:${randomId('', 6)}`;
+    const got = store.write(() => store.leases.acquire(lease, { owner, host: hostname(), pid: process.pid }, ROLLOUT_LEASE_MS, Date.now(), processIsAlive));
+    if (!got.ok) {
+      throw new UserError('E_SESSION_STATE', `rollout ${row.id} is being run by pid ${got.holder.pid} on ${got.holder.host}`, { hint: 'Wait for it, or stop it there (Ctrl-C); a killed run lets go of it within 30 s.' });
+    }
+    const beat = setInterval(() => {
+      try {
+        if (!store.isClosed) store.write(() => store.leases.heartbeat(lease, owner, ROLLOUT_LEASE_MS, Date.now()));
+      } catch {
+        // A busy database: the next beat (a third of the lease later) tries again.
+      }
+    }, ROLLOUT_LEASE_MS / 3);
+    beat.unref();
+    try {
+      return await this.runHeld(row, spec, options, replay);
+    } finally {
+      clearInterval(beat);
+      if (!store.isClosed) store.write(() => store.leases.release(lease, owner));
+    }
+  }
+
+  private async runHeld(row: RolloutRow, spec: RolloutSpec, options: RunOptions, replay: Map<string, CellRow> | undefined): Promise<RunOutcome> {
     const { store } = this.engine;
     const evaluators = this.registerEvaluators(spec);
     const byId = new Map(expandCells(spec).map((c) => [c.id, c]));
