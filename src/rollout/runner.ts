@@ -13,6 +13,7 @@ import { LEDGER_TOOLS } from '../ledger/tools.ts';
 import { walletsOf, type WalletService } from '../ledger/wallet.ts';
 import { resolveBranch } from '../engine/branching.ts';
 import type { CellMetrics, CellRow, RolloutRow } from '../store/rollouts.ts';
+import type { StoredEvent } from '../bus/events.ts';
 import { expandCells, type Cell } from './cells.ts';
 import { isRubricId, parseRolloutSpec, type RolloutSpec } from './spec.ts';
 
@@ -58,6 +59,8 @@ const ROLLOUT_LEASE_MS = 30_000;
  */
 export class RolloutRunner {
   private readonly engine: Engine;
+  private readonly watchers = new Map<string, (event: StoredEvent) => void>();
+  private unlisten: (() => void) | undefined;
 
   constructor(engine: Engine) {
     this.engine = engine;
@@ -145,6 +148,26 @@ export class RolloutRunner {
     }
   }
 
+  /**
+   * One commit listener for every cell running here, dispatching events by session: a listener per cell would have
+   * every commit's events read by every running cell.
+   */
+  private watch(session: string, fn: (event: StoredEvent) => void): () => void {
+    if (this.watchers.size === 0) {
+      this.unlisten = this.engine.store.onCommit((events) => {
+        for (const e of events) if (e.session !== null) this.watchers.get(e.session)?.(e);
+      });
+    }
+    this.watchers.set(session, fn);
+    return () => {
+      this.watchers.delete(session);
+      if (this.watchers.size === 0) {
+        this.unlisten?.();
+        this.unlisten = undefined;
+      }
+    };
+  }
+
   private async runHeld(row: RolloutRow, spec: RolloutSpec, options: RunOptions, replay: Map<string, CellRow> | undefined): Promise<RunOutcome> {
     const { store } = this.engine;
     const evaluators = this.registerEvaluators(spec);
@@ -216,8 +239,10 @@ export class RolloutRunner {
           costUsd += outcome.metrics?.costUsd ?? 0;
           tokens += outcome.metrics?.tokens ?? 0;
         }
-        const stored = store.rollouts.cell(row.id, cell.id);
-        if (stored !== undefined) options.onCell?.(stored);
+        if (options.onCell !== undefined) {
+          const stored = store.rollouts.cell(row.id, cell.id);
+          if (stored !== undefined) options.onCell(stored);
+        }
         progress();
       }
     };
@@ -302,6 +327,7 @@ export class RolloutRunner {
     const begun = Date.now();
     let timer: NodeJS.Timeout | undefined;
     let unsubscribe: (() => void) | undefined;
+    let startedWrite: Promise<void> | undefined;
     try {
       const fork = spec.raw.fork_from;
       const wallets = fork === undefined ? await this.fund(spec, scope) : undefined;
@@ -325,24 +351,32 @@ export class RolloutRunner {
       const session = runtime.id;
       const branch = store.sessions.require(session).headBranch;
       live.set(cell.id, runtime);
-      // Group-committed with the other cells' bookkeeping (one transaction for many cells at a time).
-      await store.commit(() => store.rollouts.started(row.id, cell.id, session, Date.now()));
+      // Group-committed with the other cells' bookkeeping; the cell does not wait for it (its session is running).
+      startedWrite = store.commit(() => store.rollouts.started(row.id, cell.id, session, Date.now()));
+      // Awaited below; a cell that fails before that must not leave it unhandled.
+      startedWrite.catch(() => undefined);
       // Budgets of one cell: its tokens and cost as its model calls commit, and its wall time.
-      let spentTokens = 0;
-      let spentCost = 0;
+      // What the cell's branch spends and does, tallied as it commits (no reading back afterwards).
+      const tally = { steps: 0, tokens: 0, costUsd: 0, conversations: 0 };
       let overBudget: string | undefined;
       const current = runtime;
-      unsubscribe = store.onCommit((events) => {
-        for (const e of events) {
-          if (e.type !== 'model.call' || e.session !== session || e.branch !== branch) continue;
-          spentTokens += e.payload.tokensIn + e.payload.tokensOut;
-          spentCost += e.payload.costUsd;
-          onSpend(e.payload.tokensIn + e.payload.tokensOut, e.payload.costUsd);
-          if (overBudget === undefined && budgets.tokens !== undefined && spentTokens > budgets.tokens) overBudget = `over its token budget (${spentTokens} > ${budgets.tokens})`;
-          if (overBudget === undefined && budgets.cost_usd !== undefined && spentCost > budgets.cost_usd) overBudget = `over its cost budget ($${spentCost.toFixed(4)} > $${budgets.cost_usd})`;
-          if (overBudget !== undefined) void current.cancel(`the rollout cell went ${overBudget}`).catch(() => undefined);
-        }
+      unsubscribe = this.watch(session, (e) => {
+        if (e.branch !== branch) return;
+        if (e.type === 'conversation.created') tally.conversations += 1;
+        if (e.type !== 'model.call') return;
+        if (e.payload.status === 'ok') tally.steps += 1;
+        tally.tokens += e.payload.tokensIn + e.payload.tokensOut;
+        tally.costUsd += e.payload.costUsd;
+        onSpend(e.payload.tokensIn + e.payload.tokensOut, e.payload.costUsd);
+        if (overBudget === undefined && budgets.tokens !== undefined && tally.tokens > budgets.tokens) overBudget = `over its token budget (${tally.tokens} > ${budgets.tokens})`;
+        if (overBudget === undefined && budgets.cost_usd !== undefined && tally.costUsd > budgets.cost_usd) overBudget = `over its cost budget ($${tally.costUsd.toFixed(4)} > $${budgets.cost_usd})`;
+        if (overBudget !== undefined) void current.cancel(`the rollout cell went ${overBudget}`).catch(() => undefined);
       });
+      if (fork !== undefined) {
+        // From the prefix: the scenario's message, or on from where the prefix stopped.
+        if (cell.message !== '') await runtime.send(cell.message);
+        else runtime.resume();
+      }
       if (budgets.timeout_s !== undefined) {
         timer = setTimeout(() => {
           overBudget ??= `past its time limit of ${budgets.timeout_s} s`;
@@ -361,9 +395,10 @@ export class RolloutRunner {
       if (aborted()) return 'interrupted';
       // Escrows the judge's scores settle are paid before the balances are read.
       await engine.arbiter.settled();
-      const metrics = await this.measure(session, wallets, spec, scores, latencyMs, status, fork === undefined ? undefined : branch);
+      const metrics = await this.measure(wallets, spec, scores, latencyMs, status, tally, runtime.answer, fork === undefined ? undefined : branch);
       const failedReason = overBudget !== undefined ? `the cell went ${overBudget}` : status === 'finished' ? undefined : `the session ended ${status}${store.sessions.get(session)?.statusReason === null ? '' : `: ${store.sessions.get(session)?.statusReason ?? ''}`}`;
       const outcome = failedReason === undefined ? ({ status: 'done' } as const) : ({ status: 'failed', error: failedReason } as const);
+      await startedWrite;
       await store.commit(() => store.rollouts.finished(row.id, cell.id, { ...outcome, metrics }, Date.now()));
       // At rest and recorded: its runtime need not stay in memory (thousands of cells would).
       engine.release(session);
@@ -374,18 +409,22 @@ export class RolloutRunner {
         engine.release(runtime.id);
       }
       if (aborted()) return 'interrupted';
+      // After its "started" row, never before it (that would mark the failed cell running again).
+      await startedWrite?.catch(() => undefined);
       // The cell's failure is its own: recorded with its error, the rollout goes on.
       store.write(() => store.rollouts.finished(row.id, cell.id, { status: 'failed', error: messageOf(error), ...(runtime === undefined ? {} : { session: runtime.id }) }, Date.now()));
       return { status: 'failed' };
     } finally {
       clearTimeout(timer);
       unsubscribe?.();
+      // Whatever the cell's end, its "started" row is written before the caller records anything after it.
+      await startedWrite?.catch(() => undefined);
     }
   }
 
   /**
    * A cell of a `fork_from` rollout: a branch of the source session forked at the shared prefix with the variant's
-   * overrides, checked out and driven here; the scenario's message (if any) goes on from the prefix.
+   * overrides, checked out and attached here (the caller sends the scenario's message, or resumes).
    */
   /**
    * Where `fork_from` cells start, fixed when the rollout starts: the branch (default: the one checked out then) and
@@ -412,10 +451,8 @@ export class RolloutRunner {
       createdBy: `rollout ${row.id}`,
       checkout: true,
     });
-    const runtime = await engine.attach(source.id, { approval: spec.raw.approval, ...(spec.raw.budgets.steps === undefined ? {} : { maxSteps: spec.raw.budgets.steps }) });
-    if (cell.message !== '') await runtime.send(cell.message);
-    else runtime.resume();
-    return runtime;
+    // Attached, not started: the caller starts it once it follows the branch's events.
+    return engine.attach(source.id, { approval: spec.raw.approval, ...(spec.raw.budgets.steps === undefined ? {} : { maxSteps: spec.raw.budgets.steps }) });
   }
 
   /**
@@ -460,13 +497,17 @@ export class RolloutRunner {
     return scores;
   }
 
-  private async measure(session: string, wallets: WalletService | undefined, spec: RolloutSpec, scores: Record<string, number | null>, latencyMs: number, status: string, branch?: string): Promise<CellMetrics> {
-    const { store, workspace } = this.engine;
-    // A forked cell counts its own branch's model calls, not the shared prefix's (nor its sibling cells').
-    const usage = branch === undefined ? store.calls.usage(session).total : branchUsage(store, session, branch);
-    const conversations = store.sessions.conversations(session);
-    const root = store.sessions.require(session).rootConversation;
-    const answer = [...store.log.visibleEntries(session, store.sessions.segments(store.sessions.require(session).headBranch))].reverse().find((e) => e.kind === 'assistant_message' && e.conversation === root);
+  private async measure(
+    wallets: WalletService | undefined,
+    spec: RolloutSpec,
+    scores: Record<string, number | null>,
+    latencyMs: number,
+    status: string,
+    tally: { steps: number; tokens: number; costUsd: number; conversations: number },
+    answer: string,
+    branch: string | undefined,
+  ): Promise<CellMetrics> {
+    const { workspace } = this.engine;
     const balances: Record<string, string> = {};
     const netFlow: Record<string, string> = {};
     let transfers = 0;
@@ -485,31 +526,18 @@ export class RolloutRunner {
     void spec;
     return {
       scores,
-      steps: usage.calls,
-      tokens: usage.tokensIn + usage.tokensOut,
-      costUsd: usage.costUsd,
+      steps: tally.steps,
+      tokens: tally.tokens,
+      costUsd: tally.costUsd,
       latencyMs,
-      // A forked cell's own delegations: conversations created on its branch.
-      delegations: branch === undefined ? Math.max(0, conversations.length - 1) : store.log.read(0, { session, types: ['conversation.created'] }, 100_000).filter((e) => e.branch === branch).length,
+      // Conversations created after the session started: its delegations (the root was created with the session).
+      delegations: tally.conversations,
       transfers,
       netFlow,
       balances,
       status,
-      answer: answer?.kind === 'assistant_message' ? answer.payload.text : '',
+      answer,
       ...(branch === undefined ? {} : { branch }),
     };
   }
-}
-
-/** Calls, tokens and cost of one branch's own model calls (from their events). */
-function branchUsage(store: Engine['store'], session: string, branch: string): { calls: number; tokensIn: number; tokensOut: number; costUsd: number } {
-  const out = { calls: 0, tokensIn: 0, tokensOut: 0, costUsd: 0 };
-  for (const e of store.log.read(0, { session, types: ['model.call'] }, 1_000_000)) {
-    if (e.type !== 'model.call' || e.branch !== branch) continue;
-    out.calls += e.payload.status === 'ok' ? 1 : 0;
-    out.tokensIn += e.payload.tokensIn;
-    out.tokensOut += e.payload.tokensOut;
-    out.costUsd += e.payload.costUsd;
-  }
-  return out;
 }
