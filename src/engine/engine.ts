@@ -123,6 +123,14 @@ export class Engine {
     };
   }
 
+  /** `start`, its first commit grouped with others of the same tick (for many sessions started at once). */
+  async startGrouped(spec: StartSession): Promise<SessionRuntime> {
+    this.workspace.providers.resolve(spec.options.model ?? this.workspace.persona(spec.agent).model);
+    const runtime = await SessionRuntime.startGrouped(this.ctx, spec);
+    this.sessions.set(runtime.id, runtime);
+    return runtime;
+  }
+
   /** Starts a session and drives it in this process. */
   start(spec: StartSession): SessionRuntime {
     // Fail on an unknown provider before anything is written.
@@ -166,7 +174,8 @@ export class Engine {
   release(sessionId: string): void {
     const runtime = this.sessions.get(sessionId);
     if (runtime === undefined) return;
-    runtime.detach();
+    // Its lease goes in the next group commit: many sessions at rest let go of theirs in one transaction.
+    runtime.detach({ groupedRelease: true });
     this.sessions.delete(sessionId);
   }
 

@@ -63,13 +63,21 @@ export class LeaseKeeper {
     });
   }
 
-  release(session: string): void {
+  release(session: string, grouped = false): void {
     this.validUntil.delete(session);
     this.onLost.delete(session);
-    try {
-      if (!this.store.isClosed) this.store.write(() => this.store.leases.release(session, this.settings.owner));
-    } catch {
-      // It expires on its own.
+    if (this.store.isClosed) {
+      // Nothing to write to: it expires on its own.
+    } else if (grouped) {
+      // Many sessions let go at once (a rollout's cells): one commit for all, a tick later. Until then the lease
+      // names this process, which only this process treats as free.
+      void this.store.commit(() => this.store.leases.release(session, this.settings.owner)).catch(() => undefined);
+    } else {
+      try {
+        this.store.write(() => this.store.leases.release(session, this.settings.owner));
+      } catch {
+        // It expires on its own.
+      }
     }
     if (this.validUntil.size === 0) this.stop();
   }

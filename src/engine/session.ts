@@ -108,6 +108,24 @@ export class SessionRuntime {
 
   /** Starts a session: its row, main branch, root conversation and first user message, in one commit. */
   static start(ctx: EngineContext, spec: StartSession): SessionRuntime {
+    const { runtime, write } = SessionRuntime.prepareStart(ctx, spec);
+    ctx.store.write(write);
+    runtime.ctx.scheduler.enqueue(runtime, runtime.row.rootConversation);
+    return runtime;
+  }
+
+  /**
+   * `start` with its first commit shared with whatever else commits in the same tick (many sessions started at
+   * once: a rollout's cells). The session exists once this resolves.
+   */
+  static async startGrouped(ctx: EngineContext, spec: StartSession): Promise<SessionRuntime> {
+    const { runtime, write } = SessionRuntime.prepareStart(ctx, spec);
+    await ctx.store.commit(write);
+    runtime.ctx.scheduler.enqueue(runtime, runtime.row.rootConversation);
+    return runtime;
+  }
+
+  private static prepareStart(ctx: EngineContext, spec: StartSession): { runtime: SessionRuntime; write: () => void } {
     const persona = overriddenPersona(ctx.workspace.persona(spec.agent), spec.overrides?.personas?.[spec.agent]);
     const now = ctx.clock.now();
     const branch = newBranchId();
@@ -128,7 +146,7 @@ export class SessionRuntime {
     const overrides = spec.overrides ?? {};
     const runtime = new SessionRuntime(ctx, row, overrides);
     const { store } = ctx;
-    store.write(() => {
+    const write = (): void => {
       runtime.claimLease(now);
       store.sessions.createSession(row);
       store.sessions.createBranch({ id: branch, session: row.id, parent: null, forkSeq: null, label: 'main', overrides: overrides as Record<string, unknown>, createdBy: spec.source, createdAt: now }, []);
@@ -146,9 +164,8 @@ export class SessionRuntime {
       runtime.root = runtime.createConversation(tx, row.rootConversation, persona, null, null);
       runtime.appendEntry(tx, runtime.root, { kind: 'user_message', payload: { text: spec.message } });
       runtime.writeHeads(tx);
-    });
-    runtime.ctx.scheduler.enqueue(runtime, row.rootConversation);
-    return runtime;
+    };
+    return { runtime, write };
   }
 
   /**
@@ -491,12 +508,12 @@ export class SessionRuntime {
   }
 
   /** Stops driving without changing the session: in-flight work is dropped uncommitted and picked up on resume. */
-  detach(): void {
+  detach(options: { groupedRelease?: boolean } = {}): void {
     if (this.detached) return;
     this.detached = true;
     this.abortAll(new UserError('E_CANCELLED', 'detached'));
     for (const conv of this.conversations.values()) conv.clearTimers();
-    this.releaseLease();
+    this.releaseLease(options.groupedRelease === true);
     this.notifyIdle();
     const waiters = this.statusWaiters;
     this.statusWaiters = [];
@@ -1302,9 +1319,9 @@ export class SessionRuntime {
     this.ctx.control.watch(this.id, (request) => this.onControl(request));
   }
 
-  private releaseLease(): void {
+  private releaseLease(grouped = false): void {
     this.ctx.control.unwatch(this.id);
-    this.ctx.leases.release(this.id);
+    this.ctx.leases.release(this.id, grouped);
   }
 
   /** Requests other processes wrote to this session's log. */

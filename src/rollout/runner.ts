@@ -29,7 +29,14 @@ export interface Progress {
 }
 
 /** Runs one cell somewhere else (a worker through a queue) and records it here; 'interrupted' on Ctrl-C. */
-export type CellExecutor = (row: RolloutRow, spec: RolloutSpec, cell: Cell, signal: AbortSignal | undefined) => Promise<{ status: 'done' | 'failed'; metrics?: CellMetrics } | 'interrupted'>;
+export type CellExecutor = (row: RolloutRow, spec: RolloutSpec, cell: Cell, signal: AbortSignal | undefined) => Promise<CellOutcome | 'interrupted'>;
+
+/** How a cell ended; `written`: its result's commit, when it is still on its way. */
+export interface CellOutcome {
+  readonly status: 'done' | 'failed';
+  readonly metrics?: CellMetrics;
+  readonly written?: Promise<void>;
+}
 
 export interface RunOptions {
   readonly signal?: AbortSignal;
@@ -239,15 +246,22 @@ export class RolloutRunner {
           costUsd += outcome.metrics?.costUsd ?? 0;
           tokens += outcome.metrics?.tokens ?? 0;
         }
-        if (options.onCell !== undefined) {
+        const report = (): void => {
+          if (options.onCell === undefined) return;
           const stored = store.rollouts.cell(row.id, cell.id);
           if (stored !== undefined) options.onCell(stored);
-        }
+        };
+        const written = outcome.written;
+        if (written === undefined) report();
+        else writes.push(written.then(report, () => undefined));
         progress();
       }
     };
+    const writes: Promise<void>[] = [];
     try {
       await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, worker));
+      // Every cell's result is stored before the rollout's status and results are read.
+      await Promise.all(writes);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
@@ -275,7 +289,8 @@ export class RolloutRunner {
     }
     store.write(() => store.rollouts.addCell(rollout.id, { id: cell.id, ordinal: 0, team: cell.team, variant: cell.variant, scenario: cell.scenario, repeat: cell.repeat, seed: cell.seed }));
     const row = store.rollouts.get(rollout.id)!;
-    await this.runCell(row, spec, cell, this.registerEvaluators(spec), new Map(), undefined, undefined);
+    const outcome = await this.runCell(row, spec, cell, this.registerEvaluators(spec), new Map(), undefined, undefined);
+    if (outcome !== 'interrupted') await outcome.written;
     return store.rollouts.cell(rollout.id, cell.id)!;
   }
 
@@ -315,7 +330,7 @@ export class RolloutRunner {
     signal: AbortSignal | undefined,
     replayOf: CellRow | undefined,
     onSpend: (tokens: number, costUsd: number) => void = () => undefined,
-  ): Promise<{ status: 'done' | 'failed'; metrics?: CellMetrics } | 'interrupted'> {
+  ): Promise<CellOutcome | 'interrupted'> {
     const { engine } = this;
     const { store } = engine;
     const budgets = spec.raw.budgets;
@@ -334,7 +349,7 @@ export class RolloutRunner {
       runtime =
         fork !== undefined
           ? await this.forkCell(row, spec, cell)
-          : engine.start({
+          : await engine.startGrouped({
         agent: cell.agent,
         message: cell.message,
         source: 'rollout',
@@ -349,7 +364,7 @@ export class RolloutRunner {
         overrides: { personas: cell.personas },
       });
       const session = runtime.id;
-      const branch = store.sessions.require(session).headBranch;
+      const branch = runtime.branch;
       live.set(cell.id, runtime);
       // Group-committed with the other cells' bookkeeping; the cell does not wait for it (its session is running).
       startedWrite = store.commit(() => store.rollouts.started(row.id, cell.id, session, Date.now()));
@@ -399,10 +414,12 @@ export class RolloutRunner {
       const failedReason = overBudget !== undefined ? `the cell went ${overBudget}` : status === 'finished' ? undefined : `the session ended ${status}${store.sessions.get(session)?.statusReason === null ? '' : `: ${store.sessions.get(session)?.statusReason ?? ''}`}`;
       const outcome = failedReason === undefined ? ({ status: 'done' } as const) : ({ status: 'failed', error: failedReason } as const);
       await startedWrite;
-      await store.commit(() => store.rollouts.finished(row.id, cell.id, { ...outcome, metrics }, Date.now()));
+      // Recorded in the next group commit; the slot goes to the next cell now (the run waits for it at its end).
+      const written = store.commit(() => store.rollouts.finished(row.id, cell.id, { ...outcome, metrics }, Date.now()));
+      written.catch(() => undefined);
       // At rest and recorded: its runtime need not stay in memory (thousands of cells would).
       engine.release(session);
-      return { status: outcome.status, metrics };
+      return { status: outcome.status, metrics, written };
     } catch (error) {
       if (runtime !== undefined) {
         live.delete(cell.id);
