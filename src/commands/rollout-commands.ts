@@ -5,7 +5,7 @@ import type { JsonValue } from '../core/json.ts';
 import { expandCells } from '../rollout/cells.ts';
 import { cellJson, cellsCsv, compareRollouts, metricsOf, variantJson, variantReports, type VariantReport } from '../rollout/report.ts';
 import { RolloutRunner, type Progress, type RunOutcome } from '../rollout/runner.ts';
-import { QueueCoordinator, connectionOf, runWorker } from '../rollout/queue.ts';
+import type { QueueCoordinator } from '../rollout/queue.ts';
 import { workspaceHash } from '../rollout/workspace-hash.ts';
 import { Engine } from '../engine/engine.ts';
 import { Store } from '../store/store.ts';
@@ -327,6 +327,8 @@ const exportCommand: Command = {
 /** Connects to the queue and says which workers will take the cells. */
 async function connectQueue(ctx: CommandContext, url: string): Promise<QueueCoordinator> {
   const engine = await ctx.engine();
+  // Loaded only here: BullMQ and its Redis client would slow every other command's start.
+  const { QueueCoordinator } = await import('../rollout/queue.ts');
   const queue = await QueueCoordinator.connect(engine, url);
   const workers = await queue.workers();
   const say = (text: string): void => (ctx.output.json ? ctx.output.warn(text) : ctx.output.line(paint(ctx.output.color, workers === 0 ? 'yellow' : 'gray', text)));
@@ -354,6 +356,7 @@ const worker: Command = {
   async run(ctx, input) {
     const url = input.options['queue'];
     if (typeof url !== 'string') throw new UserError('E_USAGE', 'p2tui worker needs --queue redis://host:port', { hint: 'The same URL as the coordinator\'s rollout run --queue.' });
+    const { connectionOf, runWorker } = await import('../rollout/queue.ts');
     // A malformed URL is said now, before the workspace loads.
     connectionOf(url);
     const workspace = await ctx.workspace();
