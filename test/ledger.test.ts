@@ -330,6 +330,10 @@ describe('the audit chain', () => {
     expect(p2tui('ledger', 'init').status).toBe(0);
     expect(p2tui('ledger', 'transfer', 'alpha', 'beta', '7.25', '--reference', 'r1').stdout).toContain('alpha → beta 7.25 (reference r1');
     expect(p2tui('ledger', 'transfer', 'alpha', 'beta', '1', '--reference', 'r2').status).toBe(0);
+    // Without --verify: the head, and the updates since the last verdict checked.
+    const quick = p2tui('ledger', 'audit');
+    expect(quick.status).toBe(0);
+    expect(quick.stdout).toMatch(/head: offset 4, hash [0-9a-f]{64} \(4 updates\)/);
     const ok = p2tui('ledger', 'audit', '--verify');
     expect(ok.status).toBe(0);
     expect(ok.stdout).toContain('chain ok: 4 updates, every link verified');

@@ -104,14 +104,15 @@ const audit: Command = {
   options: [{ name: 'verify', type: 'boolean', description: 'Recompute every link (the head alone is shown otherwise)' }],
   async run(ctx, input) {
     const service = await wallets(ctx);
-    if (service.ledger.verifyChain === undefined) {
+    const ledger = service.ledger;
+    if (ledger.verifyChain === undefined) {
       const note = 'the wallets are on a Canton participant, which keeps its own integrity; the hash chain audits the embedded ledger';
       if (ctx.output.json) return { exitCode: EXIT.ok, json: { backend: service.ledger.backend, ok: true, note } };
       ctx.output.line(note);
       return { exitCode: EXIT.ok };
     }
     // Without --verify: the head, and the updates since the newest full verification; with it: every link again.
-    const report = input.options['verify'] === true ? await service.ledger.verifyChain() : await (service.ledger.chainStatus ?? service.ledger.verifyChain)();
+    const report = input.options['verify'] === true || ledger.chainStatus === undefined ? await ledger.verifyChain() : await ledger.chainStatus();
     const exitCode = report.ok ? EXIT.ok : EXIT.failed;
     if (ctx.output.json) return { exitCode, json: { ...report } as JsonValue };
     if (input.options['verify'] !== true) {
