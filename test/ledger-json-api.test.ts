@@ -5,10 +5,11 @@ import { EmbeddedLedger } from '../src/ledger/embedded.ts';
 import { CantonJsonLedger } from '../src/ledger/json-api/client.ts';
 import { serveLedger } from '../src/ledger/json-api/facade.ts';
 import { TEMPLATES } from '../src/ledger/templates.ts';
-import { LedgerError, type LedgerApi } from '../src/ledger/types.ts';
+import type { LedgerApi } from '../src/ledger/types.ts';
 import { WalletService } from '../src/ledger/wallet.ts';
 import { checkSpend } from '../src/ledger/spend.ts';
 import { tempStore } from './helpers/workspace.ts';
+import { refusal } from './helpers/ledger.ts';
 
 /**
  * The ledger adapter's contract: what the wallet service relies on, run against every backend that speaks it.
@@ -18,15 +19,6 @@ import { tempStore } from './helpers/workspace.ts';
 function contract(name: string, make: () => LedgerApi) {
   describe(name, () => {
     const run = Date.now().toString(36);
-    const refused = async (promise: Promise<unknown>): Promise<LedgerError> => {
-      try {
-        await promise;
-      } catch (error) {
-        if (error instanceof LedgerError) return error;
-        throw error;
-      }
-      throw new Error('expected the ledger to refuse');
-    };
 
     it('allocates parties, creates and exercises, deduplicates, refuses double spends, ensure and missing authority', async () => {
       const l = make();
@@ -48,11 +40,11 @@ function contract(name: string, make: () => LedgerApi) {
       );
       expect(paid.events[0]).toMatchObject({ kind: 'exercised', choice: 'Transfer', consuming: true, actingParties: [alice] });
       expect((await l.activeContracts<{ amount: string }>(bob, [TEMPLATES.holding])).map((h) => h.payload.amount)).toEqual(['2.5']);
-      expect((await refused(l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '10', meta: {} } }], { commandId: `mint-${run}`, actAs: [operator] }))).ledgerCode).toBe('DUPLICATE_COMMAND');
+      expect((await refusal(l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '10', meta: {} } }], { commandId: `mint-${run}`, actAs: [operator] }))).ledgerCode).toBe('DUPLICATE_COMMAND');
       const again = [{ kind: 'exercise' as const, templateId: TEMPLATES.holding, contractId: created.contractId, choice: 'Transfer', arg: { receiver: bob, value: '1', reason: '', transferId: `t2-${run}`, extraInputs: [] } }];
-      expect((await refused(l.submit(again, { commandId: `xfer2-${run}`, actAs: [alice] }))).ledgerCode).toBe('CONTRACT_NOT_FOUND');
-      expect((await refused(l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: bob, amount: '0', meta: {} } }], { commandId: `zero-${run}`, actAs: [operator] }))).ledgerCode).toBe('TEMPLATE_PRECONDITION_VIOLATED');
-      expect((await refused(l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: bob, amount: '5', meta: {} } }], { commandId: `self-${run}`, actAs: [bob] }))).ledgerCode).toBe('DAML_AUTHORIZATION_ERROR');
+      expect((await refusal(l.submit(again, { commandId: `xfer2-${run}`, actAs: [alice] }))).ledgerCode).toBe('CONTRACT_NOT_FOUND');
+      expect((await refusal(l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: bob, amount: '0', meta: {} } }], { commandId: `zero-${run}`, actAs: [operator] }))).ledgerCode).toBe('TEMPLATE_PRECONDITION_VIOLATED');
+      expect((await refusal(l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: bob, amount: '5', meta: {} } }], { commandId: `self-${run}`, actAs: [bob] }))).ledgerCode).toBe('DAML_AUTHORIZATION_ERROR');
       // Alice sees her transfer; the updates after the mint are what she is a stakeholder of.
       const seen = await l.updates(alice, { afterOffset: minted.offset });
       expect(seen.map((tx) => tx.updateId)).toContain(paid.updateId);

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { decimal, parseDecimal } from '../src/ledger/decimal.ts';
 import { EmbeddedLedger } from '../src/ledger/embedded.ts';
 import { TEMPLATES } from '../src/ledger/templates.ts';
-import { LedgerError } from '../src/ledger/types.ts';
 import { WalletService } from '../src/ledger/wallet.ts';
 import { P2Error } from '../src/core/errors.ts';
 import { Store } from '../src/store/store.ts';
@@ -13,6 +12,7 @@ import { tempStore, tempWorkspace, testEngine } from './helpers/workspace.ts';
 import { walletsOf } from '../src/ledger/wallet.ts';
 import { readSession } from '../src/commands/session-view.ts';
 import { childEnv } from './helpers/child-env.ts';
+import { refusal } from './helpers/ledger.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const cleanups: (() => void)[] = [];
@@ -25,16 +25,6 @@ function ledger(): { store: Store; ledger: EmbeddedLedger; wallets: WalletServic
   return { store: made.store, ledger: l, wallets: new WalletService(l) };
 }
 
-/** The ledger error a call rejects with (or fails the test). */
-async function refusal(promise: Promise<unknown>): Promise<LedgerError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof LedgerError) return error;
-    throw error;
-  }
-  throw new Error('expected the ledger to refuse');
-}
 
 describe('decimals', () => {
   it('are exact, canonical, and refuse what they cannot hold', () => {

@@ -15,7 +15,7 @@ import type { CellRow } from '../store/rollouts.ts';
 import { formatAge, paint, table } from './text.ts';
 import { EXIT, type Command, type CommandContext, type CommandInput } from './types.ts';
 
-function specPath(ctx: CommandContext, file: string): string {
+function specPath(file: string): string {
   return isAbsolute(file) ? file : join(process.cwd(), file);
 }
 
@@ -131,7 +131,7 @@ const run: Command = {
   async run(ctx, input) {
     const workspace = await ctx.workspace();
     const file = input.args['file']!;
-    const spec = loadRolloutSpec(specPath(ctx, file), workspace, file);
+    const spec = loadRolloutSpec(specPath(file), workspace, file);
     const gates = gatesOf(input);
     for (const note of spec.notes) ctx.output.warn(note);
     const engine = await ctx.engine();
@@ -202,7 +202,7 @@ const validate: Command = {
   async run(ctx, input) {
     const workspace = await ctx.workspace();
     const file = input.args['file']!;
-    const spec = loadRolloutSpec(specPath(ctx, file), workspace, file);
+    const spec = loadRolloutSpec(specPath(file), workspace, file);
     const cells = expandCells(spec);
     if (ctx.output.json) {
       return {

@@ -117,11 +117,6 @@ export class EmbeddedLedger implements LedgerApi {
     return this.store.commit(() => this.submitInTx(commands, meta));
   }
 
-  /** `submit` in an immediate transaction of its own, now (no group commit). */
-  submitNow(commands: readonly Command[], meta: CommandMeta): LedgerTransaction {
-    return this.store.write(() => this.submitInTx(commands, meta));
-  }
-
   /** Interprets and records a command inside the caller's transaction (a refusal throws before anything is kept). */
   private submitInTx(commands: readonly Command[], meta: CommandMeta): LedgerTransaction {
     this.checkChain();

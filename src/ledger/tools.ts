@@ -25,11 +25,16 @@ async function approvalFor(ctx: ToolContext, value: string, kind: 'transfer' | '
   if ((await ctx.wallets.done(kind, agent, reference)) !== undefined) return undefined;
   try {
     const spending = { ...ctx.spending!, approved: true };
-    await checkSpend(ctx.wallets, ctx.agent, ctx.session, value, kind === 'mint' ? { ...spending, policy: { ...spending.policy, per_session: undefined, per_day: undefined } } : spending, Date.now());
+    await checkSpend(ctx.wallets, ctx.agent, ctx.session, value, kind === 'mint' ? forReward(spending) : spending, Date.now());
   } catch {
     return undefined;
   }
   return why;
+}
+
+/** A reward is new money, not the agent's: its budgets do not apply, its per-payment limit and approval do. */
+function forReward(spending: Spending): Spending {
+  return { ...spending, policy: { ...spending.policy, per_session: undefined, per_day: undefined } };
 }
 
 /** The call's spending, marked approved when a person (or the approval policy) approved the call before it ran. */
@@ -98,8 +103,7 @@ export const rewardAgent = defineTool({
     const w = wallets(ctx);
     // Rewards count against the rewarding agent's spend policy (per payment, approval threshold) like payments.
     if (ctx.spending !== undefined && (await w.done('mint', to, ctx.key)) === undefined) {
-      const spending = spendingOf(ctx);
-      await checkSpend(w, ctx.agent, ctx.session, value, { ...spending, policy: { ...spending.policy, per_session: undefined, per_day: undefined } }, Date.now());
+      await checkSpend(w, ctx.agent, ctx.session, value, forReward(spendingOf(ctx)), Date.now());
     }
     const receipt = await w.mint(to, value, reason === '' ? `reward from ${ctx.agent}` : reason, ctx.key);
     return { rewarded: receipt.amount, to: receipt.to, reference: receipt.transferId, ...(receipt.duplicate ? { note: 'already rewarded for this call' } : {}) };

@@ -67,6 +67,8 @@ const ROLLOUT_LEASE_MS = 30_000;
 export class RolloutRunner {
   private readonly engine: Engine;
   private readonly watchers = new Map<string, (event: StoredEvent) => void>();
+  /** The evaluators each spec version registered, by its hash. */
+  private readonly evaluators = new Map<string, Map<string, { evaluator: Evaluator; metric: string }[]>>();
   private unlisten: (() => void) | undefined;
 
   constructor(engine: Engine) {
@@ -180,7 +182,7 @@ export class RolloutRunner {
     const evaluators = this.registerEvaluators(spec);
     const byId = new Map(expandCells(spec).map((c) => [c.id, c]));
     const all = store.rollouts.cells(row.id);
-    const todo = all.filter((c) => c.status !== 'done').map((c) => byId.get(c.id)).filter((c): c is Cell => c !== undefined);
+    const remaining = all.filter((c) => c.status !== 'done').map((c) => byId.get(c.id)).filter((c): c is Cell => c !== undefined);
     // Cells forked from one session are branches of it, and one process drives one branch of a session at a time.
     const concurrency = spec.raw.fork_from !== undefined && options.executor === undefined ? 1 : Math.max(1, options.concurrency ?? spec.raw.concurrency);
     const started = Date.now();
@@ -228,7 +230,7 @@ export class RolloutRunner {
         if (budgets.total_cost_usd !== undefined && costUsd >= budgets.total_cost_usd) stopped ??= `the total cost budget of $${budgets.total_cost_usd} is spent`;
         if (budgets.total_tokens !== undefined && tokens >= budgets.total_tokens) stopped ??= `the total token budget of ${budgets.total_tokens} is spent`;
         if (stopped !== null) return;
-        const cell = todo[next++];
+        const cell = remaining[next++];
         if (cell === undefined) return;
         running += 1;
         progress();
@@ -259,7 +261,7 @@ export class RolloutRunner {
     };
     const writes: Promise<void>[] = [];
     try {
-      await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, worker));
+      await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, remaining.length)) }, worker));
       // Every cell's result is stored before the rollout's status and results are read.
       await Promise.all(writes);
     } finally {
@@ -296,6 +298,15 @@ export class RolloutRunner {
 
   /** The spec's evaluators: each team's `eval` (as `<team>.<metric>`) and `judge.evaluators`, judged on demand. */
   private registerEvaluators(spec: RolloutSpec): Map<string, { evaluator: Evaluator; metric: string }[]> {
+    // Once per spec version: a worker runs many cells of one rollout.
+    const known = this.evaluators.get(spec.hash);
+    if (known !== undefined) return known;
+    const registered = this.buildEvaluators(spec);
+    this.evaluators.set(spec.hash, registered);
+    return registered;
+  }
+
+  private buildEvaluators(spec: RolloutSpec): Map<string, { evaluator: Evaluator; metric: string }[]> {
     const registry = this.engine.workspace.evaluators;
     const shared = registry.register(spec.raw.judge.evaluators.map((e) => ({ ...e, ...(spec.raw.judge.samples === undefined ? {} : { samples: spec.raw.judge.samples }) })), spec.file).map((evaluator) => ({ evaluator, metric: evaluator.id }));
     const out = new Map<string, { evaluator: Evaluator; metric: string }[]>();
@@ -406,7 +417,7 @@ export class RolloutRunner {
       if (runtime.error !== undefined) throw runtime.error;
       if (!runtime.active) return 'interrupted';
       const latencyMs = Date.now() - begun;
-      const scores = replayOf?.metrics?.scores ?? (await this.judge(session, cell, evaluators.get(cell.team) ?? [], spec, signal));
+      const scores = replayOf?.metrics?.scores ?? (await this.judge(session, branch, evaluators.get(cell.team) ?? [], spec, signal));
       if (aborted()) return 'interrupted';
       // Escrows the judge's scores settle are paid before the balances are read.
       await engine.arbiter.settled();
@@ -488,18 +499,16 @@ export class RolloutRunner {
   }
 
   /** Queues the cell's evaluators on its branch, waits for every judgement of the session, and reads the means. */
-  private async judge(session: string, cell: Cell, evaluators: readonly { evaluator: Evaluator; metric: string }[], spec: RolloutSpec, signal: AbortSignal | undefined): Promise<Record<string, number | null>> {
+  private async judge(session: string, branch: string, evaluators: readonly { evaluator: Evaluator; metric: string }[], spec: RolloutSpec, signal: AbortSignal | undefined): Promise<Record<string, number | null>> {
     const { store, workspace } = this.engine;
     // Nothing to judge: no evaluator of the spec, and none of the workspace's that this spec waits for.
     if (evaluators.length === 0 && !(spec.raw.judge.workspace && workspace.evaluators.list().some((e) => e.config.on !== 'demand'))) return {};
-    const branch = store.sessions.require(session).headBranch;
     const jobs = new Map<string, string>();
     const now = Date.now();
     store.write(() => {
       for (const { evaluator, metric } of evaluators) jobs.set(queueEvaluation(store, { session, branch, targetKind: 'branch', targetId: branch, trigger: 'demand', evaluator, uptoSeq: null, now }), metric);
     });
     await this.engine.judge.drain(session, signal);
-    void cell;
     const scores: Record<string, number | null> = {};
     const ours = latestTargetScores(store.scores.scoresOfJobs([...jobs.keys()]));
     for (const t of ours) scores[evaluators.find((e) => e.evaluator.id === t.evaluator)?.metric ?? t.evaluator] = t.mean;
@@ -540,7 +549,6 @@ export class RolloutRunner {
         transfers += (await wallets.history(agent, 10_000)).filter((l) => l.from === agent && l.from !== 'escrow' && l.reason !== 'initial balance').length;
       }
     }
-    void spec;
     return {
       scores,
       steps: tally.steps,

@@ -187,9 +187,8 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
     const path = ['teams', teamId];
     const variants = expandVariants(team.variants, team.base);
     if (!Array.isArray(team.variants) && team.variants !== undefined) {
-      for (const [key, values] of Object.entries(team.variants)) {
+      for (const key of Object.keys(team.variants)) {
         if (!(KNOWN_VARIANT_KEYS as readonly string[]).includes(key)) notes.push(`${file}: teams.${teamId}.variants.${key} is not a setting p2tui applies (ignored, as P2Engine did)`);
-        void values;
       }
     }
     const built: Variant[] = [];
