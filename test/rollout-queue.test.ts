@@ -75,6 +75,24 @@ async function until(predicate: () => boolean, ms = 20_000): Promise<void> {
   }
 }
 
+describe('an unreachable queue', () => {
+  it('is said at once, with what to do, for the coordinator and for a worker', async () => {
+    const port = await freePort();
+    const made = tempStore();
+    const workspace = await loadWorkspace(ROOT);
+    const engine = new Engine({ workspace, store: made.store, judge: false });
+    try {
+      await expect(QueueCoordinator.connect(engine, `redis://127.0.0.1:${port}`)).rejects.toThrow(`cannot reach Redis at redis://127.0.0.1:${port}: connect ECONNREFUSED`);
+      const r = spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'worker', '--queue', `redis://127.0.0.1:${port}`], { cwd: ROOT, env: childEnv(), encoding: 'utf8', timeout: 20_000 });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain('hint: Start Redis (redis-server), or check the --queue URL.');
+    } finally {
+      engine.close();
+      made.cleanup();
+    }
+  }, 30_000);
+});
+
 describe.skipIf(!haveRedis)('distributed rollouts through BullMQ on a real redis-server', () => {
   it('workers run the cells; one killed mid-cell has its cells retried by the other; the coordinator ingests each cell once and pays once', async () => {
     const ws = payingWorkspace();

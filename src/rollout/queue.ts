@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { UserError, messageOf } from '../core/errors.ts';
 import type { JsonValue } from '../core/json.ts';
 import type { Engine } from '../engine/engine.ts';
@@ -90,9 +91,13 @@ export class QueueCoordinator {
 
   static async connect(engine: Engine, url: string): Promise<QueueCoordinator> {
     const connection = connectionOf(url);
+    await probe(url);
     const hash = workspaceHash(engine.workspace);
     const queue = new Queue(queueName(hash), { connection });
     const events = new QueueEvents(queueName(hash), { connection });
+    // A dropped connection is retried by the client; its errors are not the user's to read one by one.
+    queue.on('error', () => undefined);
+    events.on('error', () => undefined);
     // One waiter per cell in flight (thousands at once, on purpose): not a leak.
     queue.setMaxListeners(0);
     events.setMaxListeners(0);
@@ -236,6 +241,7 @@ export function ledgerOpsOf(wallets: WalletService, updates: readonly LedgerTran
  * returns their bundles. Stops when `signal` fires (its running cells go back to the queue when their lock lapses).
  */
 export async function runWorker(engine: Engine, url: string, options: { concurrency: number; signal: AbortSignal; lockMs?: number; onCell?: (cell: Cell, result: CellResult) => void }): Promise<{ hash: string; processed: number }> {
+  await probe(url);
   const hash = workspaceHash(engine.workspace);
   const runner = new RolloutRunner(engine);
   const me = `${hostname()}:${process.pid}`;
@@ -283,6 +289,25 @@ export async function runWorker(engine: Engine, url: string, options: { concurre
   // Running cells finish first (a second Ctrl-C kills the process; its cells go back to the queue when its lock lapses).
   await worker.close();
   return { hash, processed };
+}
+
+/**
+ * One PING, no retries: an unreachable Redis is said at once and plainly (BullMQ's clients would retry for ever and
+ * print every failed attempt).
+ */
+async function probe(url: string): Promise<void> {
+  const client = new Redis({ ...connectionOf(url), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 5_000, enableOfflineQueue: false });
+  let cause: Error | undefined;
+  client.on('error', (error: Error) => (cause ??= error));
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (error) {
+    // The socket's own error (ECONNREFUSED, a DNS failure) says more than the client's "connection is closed".
+    throw new UserError('E_QUEUE', `cannot reach Redis at ${url}: ${messageOf(cause ?? error)}`, { hint: 'Start Redis (redis-server), or check the --queue URL.' });
+  } finally {
+    client.disconnect();
+  }
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
