@@ -10,7 +10,11 @@ var REQUIRED = [22, 12];
 var parts = process.versions.node.split('.').map(Number);
 if (parts[0] < REQUIRED[0] || (parts[0] === REQUIRED[0] && parts[1] < REQUIRED[1])) {
   process.stderr.write(
-    'p2tui needs Node ' + REQUIRED.join('.') + ' or newer; this is Node ' + process.version + '.\n' +
+    'p2tui needs Node ' +
+      REQUIRED.join('.') +
+      ' or newer; this is Node ' +
+      process.version +
+      '.\n' +
       'Install a current Node (for example: npm install --prefix ~/.node24 node@24 && export PATH=~/.node24/node_modules/node/bin:$PATH)\n' +
       'and run p2tui again.\n',
   );
@@ -21,10 +25,16 @@ if (parts[0] < REQUIRED[0] || (parts[0] === REQUIRED[0] && parts[1] < REQUIRED[1
 // it needs a flag, so run once more with it.
 var features = process.features || {};
 if (!features.typescript && !process.env.P2TUI_REEXEC) {
-  var result = spawnSync(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', fileURLToPath(import.meta.url)].concat(process.argv.slice(2)), {
-    stdio: 'inherit',
-    env: Object.assign({}, process.env, { P2TUI_REEXEC: '1' }),
-  });
+  var result = spawnSync(
+    process.execPath,
+    ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', fileURLToPath(import.meta.url)].concat(
+      process.argv.slice(2),
+    ),
+    {
+      stdio: 'inherit',
+      env: Object.assign({}, process.env, { P2TUI_REEXEC: '1' }),
+    },
+  );
   process.exit(result.status === null ? 1 : result.status);
 }
 
@@ -33,7 +43,11 @@ if (typeof nodeModule.enableCompileCache === 'function') nodeModule.enableCompil
 
 var entry = new URL('../dist/cli/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(entry))) {
-  process.stderr.write('p2tui is not built yet: run `npm install` (or `npm run build`) in ' + fileURLToPath(new URL('..', import.meta.url)) + '\n');
+  process.stderr.write(
+    'p2tui is not built yet: run `npm install` (or `npm run build`) in ' +
+      fileURLToPath(new URL('..', import.meta.url)) +
+      '\n',
+  );
   process.exit(1);
 }
 // React's development build (the default when NODE_ENV is unset) renders several times slower and is meant for

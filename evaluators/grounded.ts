@@ -12,9 +12,18 @@ export const grounded = defineEvaluator({
     const numbers = material.answer.match(/\d+(?:\.\d+)?/g) ?? [];
     if (numbers.length === 0) return { value: 1, reasoning: 'no numbers to check' };
     const evidence = material.entries
-      .flatMap((e) => (e.kind === 'tool_result' ? [JSON.stringify(e.payload.output ?? '')] : e.kind === 'agent_result' ? [e.payload.text] : []))
+      .flatMap((e) =>
+        e.kind === 'tool_result'
+          ? [JSON.stringify(e.payload.output ?? '')]
+          : e.kind === 'agent_result'
+            ? [e.payload.text]
+            : [],
+      )
       .join(' ');
     const backed = numbers.filter((n) => evidence.includes(n));
-    return { value: backed.length / numbers.length, reasoning: `${backed.length}/${numbers.length} numbers found in tool results or delegates' answers` };
+    return {
+      value: backed.length / numbers.length,
+      reasoning: `${backed.length}/${numbers.length} numbers found in tool results or delegates' answers`,
+    };
   },
 });

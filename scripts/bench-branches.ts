@@ -25,19 +25,42 @@ import { loadWorkspace } from '../src/engine/workspace.ts';
 import { defineTool } from '../src/tools/define.ts';
 
 const quick = process.argv.includes('--quick');
-const fmt = (n: number, digits = 2): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number, digits = 2): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function storeWithSession(): { store: Store; row: SessionRow; close(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'p2tui-bench-br-'));
   const store = new Store({ path: join(dir, 'p.db') });
   const row: SessionRow = {
-    id: 's_bench', createdAt: 0, updatedAt: 0, agent: 'a', rootConversation: 'c_root', headBranch: 'b_main', title: 't', source: 'api',
-    status: 'finished', statusReason: null, options: { seed: 1, maxSteps: 1, approval: 'deny' }, workspace: dir,
+    id: 's_bench',
+    createdAt: 0,
+    updatedAt: 0,
+    agent: 'a',
+    rootConversation: 'c_root',
+    headBranch: 'b_main',
+    title: 't',
+    source: 'api',
+    status: 'finished',
+    statusReason: null,
+    options: { seed: 1, maxSteps: 1, approval: 'deny' },
+    workspace: dir,
   };
   store.write(() => {
     store.sessions.createSession(row);
-    store.sessions.createBranch({ id: 'b_main', session: row.id, parent: null, forkSeq: null, label: 'main', overrides: {}, createdBy: 'bench', createdAt: 0 }, []);
+    store.sessions.createBranch(
+      {
+        id: 'b_main',
+        session: row.id,
+        parent: null,
+        forkSeq: null,
+        label: 'main',
+        overrides: {},
+        createdBy: 'bench',
+        createdAt: 0,
+      },
+      [],
+    );
   });
   return { store, row, close: () => (store.close(), rmSync(dir, { recursive: true, force: true })) };
 }
@@ -47,7 +70,17 @@ function append(store: Store, branch: string, count: number): void {
   for (let done = 0; done < count; done += batch) {
     store.write(() => {
       for (let i = 0; i < Math.min(batch, count - done); i++) {
-        store.append({ type: 'entry', kind: 'user_message', payload: { text: `message ${done + i}` }, session: 's_bench', branch, conversation: 'c_root' }, 1);
+        store.append(
+          {
+            type: 'entry',
+            kind: 'user_message',
+            payload: { text: `message ${done + i}` },
+            session: 's_bench',
+            branch,
+            conversation: 'c_root',
+          },
+          1,
+        );
       }
     });
   }
@@ -69,7 +102,9 @@ function forkFigures(): void {
       branchEntries(store, row.id, 'b_main');
       reads.push(performance.now() - started);
     }
-    console.log(`fork         at depth ${depth.toLocaleString('en-US').padStart(7)}: median ${fmt(median(times), 3)} ms · read the branch's history: ${fmt(median(reads), 1)} ms`);
+    console.log(
+      `fork         at depth ${depth.toLocaleString('en-US').padStart(7)}: median ${fmt(median(times), 3)} ms · read the branch's history: ${fmt(median(reads), 1)} ms`,
+    );
     close();
   }
 }
@@ -88,12 +123,20 @@ function nestedFigures(): void {
   append(store, branch, 1);
   const started = performance.now();
   const entries = branchEntries(store, row.id, branch);
-  console.log(`nested       the ${count.toLocaleString('en-US')}th nested fork: ${fmt(last, 3)} ms · reading its history (${entries.length} entries over ${count + 1} segments): ${fmt(performance.now() - started, 1)} ms`);
+  console.log(
+    `nested       the ${count.toLocaleString('en-US')}th nested fork: ${fmt(last, 3)} ms · reading its history (${entries.length} entries over ${count + 1} segments): ${fmt(performance.now() - started, 1)} ms`,
+  );
   close();
 }
 
 async function firstStepFigures(): Promise<void> {
-  const echo = defineTool({ name: 'echo', description: 'Returns its input.', input: z.object({ n: z.number() }), effect: 'idempotent', run: ({ n }) => ({ n }) });
+  const echo = defineTool({
+    name: 'echo',
+    description: 'Returns its input.',
+    input: z.object({ n: z.number() }),
+    effect: 'idempotent',
+    run: ({ n }) => ({ n }),
+  });
   for (const steps of quick ? [300, 3_334] : [3_334, 33_334]) {
     const dir = mkdtempSync(join(tmpdir(), 'p2tui-bench-fs-'));
     mkdirSync(join(dir, 'personas'));
@@ -103,7 +146,12 @@ async function firstStepFigures(): Promise<void> {
     );
     const workspace = await loadWorkspace(dir, { extraTools: [echo] });
     const engine = new Engine({ workspace });
-    const run = engine.start({ agent: 'looper', message: 'go', source: 'api', options: engine.sessionOptions({ seed: 1, maxSteps: 10_000_000, approval: 'deny' }) });
+    const run = engine.start({
+      agent: 'looper',
+      message: 'go',
+      source: 'api',
+      options: engine.sessionOptions({ seed: 1, maxSteps: 10_000_000, approval: 'deny' }),
+    });
     await run.idle();
     const depth = engine.store.log.lastSeqOf(run.id);
     const label = `${depth.toLocaleString('en-US')} events`;
@@ -127,7 +175,11 @@ async function firstStepFigures(): Promise<void> {
       const live = engine.get(run.id)!;
       // The branch's own entries and the ones just before its fork point.
       const from = engine.store.sessions.branch(live.branch)?.forkSeq ?? engine.store.log.lastSeqOf(run.id);
-      const recent = engine.store.log.visibleEntriesAfter(run.id, engine.store.sessions.segments(live.branch), from - 40);
+      const recent = engine.store.log.visibleEntriesAfter(
+        run.id,
+        engine.store.sessions.segments(live.branch),
+        from - 40,
+      );
       const cut = recent.filter((e) => e.kind === 'tool_result').at(-3)?.seq;
       if (cut === undefined) throw new Error('no tool result to rewind to');
       // The step's tool call may still be settling after the pause.
@@ -143,7 +195,9 @@ async function firstStepFigures(): Promise<void> {
       rewinds.push(forked - started);
       rewindSteps.push(done - forked);
     }
-    console.log(`rewind       ${label}: fork a few steps back + checkout ${fmt(median(rewinds), 2)} ms, first step ${fmt(median(rewindSteps), 2)} ms (median of ${rewinds.length}, in the process driving it)`);
+    console.log(
+      `rewind       ${label}: fork a few steps back + checkout ${fmt(median(rewinds), 2)} ms, first step ${fmt(median(rewindSteps), 2)} ms (median of ${rewinds.length}, in the process driving it)`,
+    );
 
     // Finish the loop, so the session can take messages again.
     engine.get(run.id)!.resume();
@@ -167,8 +221,11 @@ async function firstStepFigures(): Promise<void> {
       headForks.push(forked - started);
       headSteps.push(done - forked);
     }
-    const firstAndLast = (xs: number[]): string => `${fmt(median(xs.slice(0, 50)), 2)} / ${fmt(median(xs.slice(-50)), 2)}`;
-    console.log(`live head    ${label}: fork at the head + checkout ${firstAndLast(headForks)} ms, first step ${firstAndLast(headSteps)} ms (first 50 / last 50 of ${nested} nested forks)`);
+    const firstAndLast = (xs: number[]): string =>
+      `${fmt(median(xs.slice(0, 50)), 2)} / ${fmt(median(xs.slice(-50)), 2)}`;
+    console.log(
+      `live head    ${label}: fork at the head + checkout ${firstAndLast(headForks)} ms, first step ${firstAndLast(headSteps)} ms (first 50 / last 50 of ${nested} nested forks)`,
+    );
 
     // The same from a process that does not hold the session: it has to load the branch from the log.
     const live = engine.get(run.id)!;
@@ -177,7 +234,11 @@ async function firstStepFigures(): Promise<void> {
     live.detach();
     const other = new Engine({ workspace, store: engine.store });
     const head = engine.store.log.lastSeqOf(run.id);
-    const recent = engine.store.log.visibleEntriesAfter(run.id, engine.store.sessions.segments(engine.store.sessions.resolve(run.id).headBranch), head - 40);
+    const recent = engine.store.log.visibleEntriesAfter(
+      run.id,
+      engine.store.sessions.segments(engine.store.sessions.resolve(run.id).headBranch),
+      head - 40,
+    );
     // Back to the last message sent: the model is called next.
     const cut = recent.filter((e) => e.kind === 'user_message').at(-1)!.seq;
     const started = performance.now();
@@ -197,7 +258,9 @@ async function firstStepFigures(): Promise<void> {
     runtime.resume();
     const done = await stepped;
     await runtime.idle();
-    console.log(`cold rewind  ${label}: fork + checkout ${fmt(forked - started, 1)} ms (rebuilds the branch from the log), load ${fmt(attached - forked, 1)} ms, first step ${fmt(done - attached, 2)} ms`);
+    console.log(
+      `cold rewind  ${label}: fork + checkout ${fmt(forked - started, 1)} ms (rebuilds the branch from the log), load ${fmt(attached - forked, 1)} ms, first step ${fmt(done - attached, 2)} ms`,
+    );
     other.close();
     engine.close();
     rmSync(dir, { recursive: true, force: true });
@@ -205,7 +268,10 @@ async function firstStepFigures(): Promise<void> {
 }
 
 function diffFigures(): void {
-  const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i}: ${'lorem ipsum dolor sit amet '.repeat(2).slice(0, 40)} ${i * 7919}`);
+  const lines = Array.from(
+    { length: 20_000 },
+    (_, i) => `line ${i}: ${'lorem ipsum dolor sit amet '.repeat(2).slice(0, 40)} ${i * 7919}`,
+  );
   const a = `${lines.join('\n')}\n`;
   const changed = [...lines];
   for (let i = 50; i < changed.length; i += 100) changed[i] = `${changed[i]!.slice(0, 20)} CHANGED ${i}`;
@@ -217,10 +283,14 @@ function diffFigures(): void {
     rows = sideBySideLines(diffSequences(splitLines(a), splitLines(b)), 200, false).length;
     times.push(performance.now() - started);
   }
-  console.log(`diff         side by side, two ${fmt(a.length / 2 ** 20, 2)} MB texts, 1% of lines changed (${rows.toLocaleString('en-US')} rows shown): median ${fmt(median(times), 1)} ms (target < 200 ms)`);
+  console.log(
+    `diff         side by side, two ${fmt(a.length / 2 ** 20, 2)} MB texts, 1% of lines changed (${rows.toLocaleString('en-US')} rows shown): median ${fmt(median(times), 1)} ms (target < 200 ms)`,
+  );
 }
 
-console.log(`p2tui branch bench${quick ? ' (quick)' : ''} — Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ${new Date().toISOString().slice(0, 10)}`);
+console.log(
+  `p2tui branch bench${quick ? ' (quick)' : ''} — Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ${new Date().toISOString().slice(0, 10)}`,
+);
 forkFigures();
 nestedFigures();
 await firstStepFigures();

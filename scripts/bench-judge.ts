@@ -15,13 +15,17 @@ import { JudgeRunner } from '../src/judge/runner.ts';
 import { systemClock } from '../src/core/clock.ts';
 
 const quick = process.argv.includes('--quick');
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 /** A workspace whose one persona answers at once, with the given judge section and evaluator files. */
 function workspace(judge: string, files: Record<string, string> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'p2tui-bench-judge-'));
   mkdirSync(join(dir, 'personas'));
-  writeFileSync(join(dir, 'personas', 'w.yaml'), "id: w\ndescription: Answers.\ntemperature: 0\nscript:\n  - when: '.'\n    steps:\n      - reply: The weather in Paris is sunny, 22 degrees.\n");
+  writeFileSync(
+    join(dir, 'personas', 'w.yaml'),
+    "id: w\ndescription: Answers.\ntemperature: 0\nscript:\n  - when: '.'\n    steps:\n      - reply: The weather in Paris is sunny, 22 degrees.\n",
+  );
   writeFileSync(join(dir, 'p2tui.yaml'), judge);
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(join(dir, name, '..'), { recursive: true });
@@ -35,7 +39,12 @@ async function finishedSessions(engine: Engine, count: number): Promise<void> {
   const batch = 500;
   for (let done = 0; done < count; done += batch) {
     const runs = Array.from({ length: Math.min(batch, count - done) }, (_, i) =>
-      engine.start({ agent: 'w', message: `weather ${done + i}`, source: 'api', options: engine.sessionOptions({ seed: i, approval: 'deny' }) }),
+      engine.start({
+        agent: 'w',
+        message: `weather ${done + i}`,
+        source: 'api',
+        options: engine.sessionOptions({ seed: i, approval: 'deny' }),
+      }),
     );
     await Promise.all(runs.map((r) => r.idle()));
   }
@@ -54,7 +63,9 @@ async function assertionFigures(): Promise<void> {
   await judge.drain();
   const ms = performance.now() - started;
   const scores = engine.store.scores.scores({}).length;
-  console.log(`assertions   ${fmt(scores)} conversations scored in ${fmt(ms)} ms = ${fmt((scores / ms) * 1000)} per second (4 assertions each, concurrency 50)`);
+  console.log(
+    `assertions   ${fmt(scores)} conversations scored in ${fmt(ms)} ms = ${fmt((scores / ms) * 1000)} per second (4 assertions each, concurrency 50)`,
+  );
   judge.stop();
   engine.close();
   rmSync(dir, { recursive: true, force: true });
@@ -64,9 +75,12 @@ async function latencyFigures(): Promise<void> {
   const count = quick ? 250 : 1_000;
   const concurrency = 50;
   const delay = 200;
-  const dir = workspace(`judge:\n  concurrency: ${concurrency}\n  evaluators:\n    - id: slow\n      kind: custom\n      evaluator: slow\n`, {
-    'evaluators/slow.ts': `import { defineEvaluator } from 'p2tui';\nexport const slow = defineEvaluator({ id: 'slow', evaluate: () => new Promise((resolve) => setTimeout(() => resolve({ value: 1 }), ${delay})) });\n`,
-  });
+  const dir = workspace(
+    `judge:\n  concurrency: ${concurrency}\n  evaluators:\n    - id: slow\n      kind: custom\n      evaluator: slow\n`,
+    {
+      'evaluators/slow.ts': `import { defineEvaluator } from 'p2tui';\nexport const slow = defineEvaluator({ id: 'slow', evaluate: () => new Promise((resolve) => setTimeout(() => resolve({ value: 1 }), ${delay})) });\n`,
+    },
+  );
   const ws = await loadWorkspace(dir);
   const engine = new Engine({ workspace: ws, judge: false });
   await finishedSessions(engine, count);
@@ -75,12 +89,16 @@ async function latencyFigures(): Promise<void> {
   await judge.drain();
   const ms = performance.now() - started;
   const ideal = (count / concurrency) * delay;
-  console.log(`latency      ${fmt(count)} verdicts of ${delay} ms at concurrency ${concurrency}: ${fmt(ms)} ms vs ideal ${fmt(ideal)} ms (+${fmt(((ms - ideal) / ideal) * 100, 1)}%)`);
+  console.log(
+    `latency      ${fmt(count)} verdicts of ${delay} ms at concurrency ${concurrency}: ${fmt(ms)} ms vs ideal ${fmt(ideal)} ms (+${fmt(((ms - ideal) / ideal) * 100, 1)}%)`,
+  );
   judge.stop();
   engine.close();
   rmSync(dir, { recursive: true, force: true });
 }
 
-console.log(`p2tui judge bench${quick ? ' (quick)' : ''} — Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ${new Date().toISOString().slice(0, 10)}`);
+console.log(
+  `p2tui judge bench${quick ? ' (quick)' : ''} — Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ${new Date().toISOString().slice(0, 10)}`,
+);
 await assertionFigures();
 await latencyFigures();

@@ -20,7 +20,8 @@ import { WalletService } from '../src/ledger/wallet.ts';
 import { Store } from '../src/store/store.ts';
 
 const quick = process.argv.includes('--quick');
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 // Fifty agents: payments in flight at once come from different payers (one payer's holdings are spent in turn).
 const AGENTS = Array.from({ length: 50 }, (_, i) => `agent${i}`);
 
@@ -38,7 +39,14 @@ async function transfers(wallets: WalletService, count: number, tag: string, inF
   let next = 0;
   const payer = async (): Promise<void> => {
     for (let i = next++; i < count; i = next++) {
-      await wallets.transfer({ from: AGENTS[i % AGENTS.length]!, to: AGENTS[(i + 1) % AGENTS.length]!, amount: '1', reason: 'bench', reference: `${tag}-${i}`, workflowId: `s-${i % 50}` });
+      await wallets.transfer({
+        from: AGENTS[i % AGENTS.length]!,
+        to: AGENTS[(i + 1) % AGENTS.length]!,
+        amount: '1',
+        reason: 'bench',
+        reference: `${tag}-${i}`,
+        workflowId: `s-${i % 50}`,
+      });
     }
   };
   await Promise.all(Array.from({ length: inFlight }, payer));
@@ -67,7 +75,9 @@ async function overHttp(count: number): Promise<number> {
   const store = new Store({ path: db.path });
   const server = serveLedger(new EmbeddedLedger(store));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const wallets = new WalletService(new CantonJsonLedger({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
+  const wallets = new WalletService(
+    new CantonJsonLedger({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+  );
   await funded(wallets);
   await transfers(wallets, 20, 'warm', 10);
   const rate = await transfers(wallets, count, 'run', 10);
@@ -91,24 +101,47 @@ async function atSize(updates: number): Promise<Record<string, number>> {
   const full = await time(() => new EmbeddedLedger(store).verifyChain());
   // A new process: its first write checks the updates since the newest verdict (the one just recorded), and the
   // contracts it spends against the updates that created them.
-  const firstWrite = await time(() => new WalletService(new EmbeddedLedger(store)).transfer({ from: 'agent0', to: 'agent1', amount: '1', reason: '', reference: 'first' }));
+  const firstWrite = await time(() =>
+    new WalletService(new EmbeddedLedger(store)).transfer({
+      from: 'agent0',
+      to: 'agent1',
+      amount: '1',
+      reason: '',
+      reference: 'first',
+    }),
+  );
   const balance = await time(() => wallets.balance('agent3'));
   const history = await time(() => wallets.history('agent3', 20));
-  const spend = await time(() => checkSpend(wallets, 'agent3', 's-3', '1', { policy: { per_session: '1000000', per_day: '1000000' }, approval: 'deny', source: 'bench' }, Date.now()));
+  const spend = await time(() =>
+    checkSpend(
+      wallets,
+      'agent3',
+      's-3',
+      '1',
+      { policy: { per_session: '1000000', per_day: '1000000' }, approval: 'deny', source: 'bench' },
+      Date.now(),
+    ),
+  );
   store.close();
   db.cleanup();
   return { full, firstWrite, balance, history, spend };
 }
 
 const n = quick ? 1_000 : 5_000;
-console.log(`ledger: ${fmt(n)} wallet transfers of 1 around 50 agents (each: completion check, holdings read, the payment with its chain link; payments in flight together share a commit)`);
+console.log(
+  `ledger: ${fmt(n)} wallet transfers of 1 around 50 agents (each: completion check, holdings read, the payment with its chain link; payments in flight together share a commit)`,
+);
 for (const durability of ['normal', 'full'] as const) {
   for (const inFlight of [1, 10, 50]) {
-    console.log(`  embedded, synchronous=${durability.toUpperCase().padEnd(6)} ${String(inFlight).padStart(2)} in flight: ${fmt(await embedded(durability, n, inFlight))} transfers/s`);
+    console.log(
+      `  embedded, synchronous=${durability.toUpperCase().padEnd(6)} ${String(inFlight).padStart(2)} in flight: ${fmt(await embedded(durability, n, inFlight))} transfers/s`,
+    );
   }
 }
 const h = quick ? 200 : 1_000;
-console.log(`  through the JSON Ledger API v2 adapter over HTTP (p2tui ledger serve, localhost), 10 in flight: ${fmt(await overHttp(h))} transfers/s (${fmt(h)} transfers)`);
+console.log(
+  `  through the JSON Ledger API v2 adapter over HTTP (p2tui ledger serve, localhost), 10 in flight: ${fmt(await overHttp(h))} transfers/s (${fmt(h)} transfers)`,
+);
 for (const size of quick ? [2_000] : [10_000, 50_000]) {
   const r = await atSize(size);
   console.log(

@@ -22,10 +22,11 @@ import { exportSession, importSession } from '../src/store/bundle.ts';
 
 const quick = process.argv.includes('--quick');
 const ROOT = join(import.meta.dirname, '..');
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 if (spawnSync('redis-server', ['--version']).status !== 0) {
-  console.log('rollout queue: skipped (no redis-server on PATH; install Debian\'s redis-server)');
+  console.log("rollout queue: skipped (no redis-server on PATH; install Debian's redis-server)");
   process.exit(0);
 }
 
@@ -37,24 +38,54 @@ const port = await new Promise<number>((resolve) => {
   });
 });
 const url = `redis://127.0.0.1:${port}`;
-const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-for (let i = 0; i < 100 && spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() !== 'PONG'; i++) await new Promise((r) => setTimeout(r, 50));
+const redis = spawn(
+  'redis-server',
+  ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+  { stdio: 'ignore' },
+);
+for (
+  let i = 0;
+  i < 100 && spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() !== 'PONG';
+  i++
+)
+  await new Promise((r) => setTimeout(r, 50));
 
 const dir = mkdtempSync(join(tmpdir(), 'p2tui-bench-queue-'));
 mkdirSync(join(dir, 'personas'));
 mkdirSync(join(dir, 'tools'));
-writeFileSync(join(dir, 'tools', 'lookup.ts'), "import { defineTool, z } from 'p2tui';\nexport const lookup = defineTool({ name: 'lookup', description: 'Looks something up.', input: z.object({ q: z.string() }), effect: 'pure', cacheTtlMs: 0, run: ({ q }) => `${q}: sunny` });\n");
+writeFileSync(
+  join(dir, 'tools', 'lookup.ts'),
+  "import { defineTool, z } from 'p2tui';\nexport const lookup = defineTool({ name: 'lookup', description: 'Looks something up.', input: z.object({ q: z.string() }), effect: 'pure', cacheTtlMs: 0, run: ({ q }) => `${q}: sunny` });\n",
+);
 writeFileSync(
   join(dir, 'personas', 'w.yaml'),
   "id: w\ndescription: Looks up twice.\ntemperature: 0\ntools: [lookup]\nscript:\n  - when: '.'\n    steps:\n      - call: lookup\n        args: { q: Paris }\n      - call: lookup\n        args: { q: Oslo }\n      - reply: 'ok {{result}}'\n",
 );
-writeFileSync(join(dir, 'p2tui.yaml'), 'concurrency: 1000\nproviders:\n  scripted:\n    latency_ms: 100\n    concurrency: 1000\n');
+writeFileSync(
+  join(dir, 'p2tui.yaml'),
+  'concurrency: 1000\nproviders:\n  scripted:\n    latency_ms: 100\n    concurrency: 1000\n',
+);
 
 const children: ChildProcess[] = [];
 async function workers(count: number, concurrency: number): Promise<void> {
   for (let i = 0; i < count; i++) {
-    const child = spawn(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'worker', '--queue', url, '--concurrency', String(concurrency), '--workspace', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('Ctrl-C stops') && resolve()));
+    const child = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'src/cli/main.ts'),
+        'worker',
+        '--queue',
+        url,
+        '--concurrency',
+        String(concurrency),
+        '--workspace',
+        dir,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve) =>
+      child.stdout!.on('data', (d: Buffer) => d.toString().includes('Ctrl-C stops') && resolve()),
+    );
     children.push(child);
   }
 }
@@ -63,7 +94,11 @@ async function run(cells: number): Promise<{ wallMs: number; ingestPerSecond: nu
   const store = new Store({ path: join(mkdtempSync(join(tmpdir(), 'p2tui-bench-queue-db-')), 'p.db') });
   const workspace = await loadWorkspace(dir);
   const engine = new Engine({ workspace, store, judge: false });
-  const spec = parseRolloutSpec(`teams:\n  t:\n    initial_message: weather\n    base: { agent_id: w }\nrepeats: ${cells}\njudge: { workspace: false }\n`, 'bench.yaml', workspace);
+  const spec = parseRolloutSpec(
+    `teams:\n  t:\n    initial_message: weather\n    base: { agent_id: w }\nrepeats: ${cells}\njudge: { workspace: false }\n`,
+    'bench.yaml',
+    workspace,
+  );
   const coordinator = await QueueCoordinator.connect(engine, url);
   const started = performance.now();
   const outcome = await new RolloutRunner(engine).start(spec, { executor: coordinator.executor(), concurrency: cells });
@@ -90,8 +125,14 @@ for (const c of children.splice(0)) c.kill();
 await workers(2, 50);
 const two = await run(n);
 for (const c of children.splice(0)) c.kill();
-console.log(`rollout queue: ${fmt(n)} cells × 3 steps, model latency 100 ms, 100 at once in all (ideal ${fmt(ideal)} ms)`);
-console.log(`  one worker × 100: ${fmt(one.wallMs)} ms (${one.wallMs >= ideal ? '+' : ''}${fmt(((one.wallMs - ideal) / ideal) * 100, 1)}%), ${one.failed} failed; the coordinator ingests ${fmt(one.ingestPerSecond)} cells/s`);
-console.log(`  two workers × 50: ${fmt(two.wallMs)} ms (${two.wallMs >= ideal ? '+' : ''}${fmt(((two.wallMs - ideal) / ideal) * 100, 1)}%), ${two.failed} failed; the coordinator ingests ${fmt(two.ingestPerSecond)} cells/s`);
+console.log(
+  `rollout queue: ${fmt(n)} cells × 3 steps, model latency 100 ms, 100 at once in all (ideal ${fmt(ideal)} ms)`,
+);
+console.log(
+  `  one worker × 100: ${fmt(one.wallMs)} ms (${one.wallMs >= ideal ? '+' : ''}${fmt(((one.wallMs - ideal) / ideal) * 100, 1)}%), ${one.failed} failed; the coordinator ingests ${fmt(one.ingestPerSecond)} cells/s`,
+);
+console.log(
+  `  two workers × 50: ${fmt(two.wallMs)} ms (${two.wallMs >= ideal ? '+' : ''}${fmt(((two.wallMs - ideal) / ideal) * 100, 1)}%), ${two.failed} failed; the coordinator ingests ${fmt(two.ingestPerSecond)} cells/s`,
+);
 redis.kill();
 rmSync(dir, { recursive: true, force: true });

@@ -37,13 +37,15 @@ const COLUMNS = 160;
 const ROWS = 48;
 const ENTRIES = 10_000;
 
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 function percentile(xs: readonly number[], p: number): number {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
-const stats = (xs: readonly number[]): string => `median ${fmt(percentile(xs, 50), 1)} ms, p95 ${fmt(percentile(xs, 95), 1)} ms, max ${fmt(Math.max(...xs), 1)} ms (n=${xs.length})`;
+const stats = (xs: readonly number[]): string =>
+  `median ${fmt(percentile(xs, 50), 1)} ms, p95 ${fmt(percentile(xs, 95), 1)} ms, max ${fmt(Math.max(...xs), 1)} ms (n=${xs.length})`;
 
 /** A model that streams `perSecond` text deltas for `seconds`, in 10 ms batches, then answers with all of it. */
 class FloodProvider implements ModelProvider {
@@ -70,7 +72,12 @@ class FloodProvider implements ModelProvider {
       }
       await sleep(10);
     }
-    return { text: parts.join(''), toolCalls: [], usage: { inputTokens: 10, outputTokens: total, estimated: true }, finishReason: 'stop' };
+    return {
+      text: parts.join(''),
+      toolCalls: [],
+      usage: { inputTokens: 10, outputTokens: total, estimated: true },
+      finishReason: 'stop',
+    };
   }
 }
 
@@ -108,7 +115,12 @@ export const echo = defineTool({ name: 'echo', description: 'Returns its input.'
 async function fillDatabase(dir: string, db: string): Promise<number> {
   const workspace = await loadWorkspace(dir, { db });
   const engine = new Engine({ workspace });
-  const runtime = engine.start({ agent: 'looper', message: 'go', source: 'api', options: engine.sessionOptions({ seed: 1, maxSteps: 1_000_000, approval: 'deny' }) });
+  const runtime = engine.start({
+    agent: 'looper',
+    message: 'go',
+    source: 'api',
+    options: engine.sessionOptions({ seed: 1, maxSteps: 1_000_000, approval: 'deny' }),
+  });
   const status = await runtime.idle();
   if (status !== 'finished') throw new Error(`the looper session ended ${status}`);
   const count = engine.store.log.read(0, { session: runtime.id }, 1_000_000).filter((e) => e.type === 'entry').length;
@@ -132,10 +144,21 @@ interface Pty {
 
 function openPty(command: string, args: string[]): Pty {
   const term = new xterm.Terminal({ cols: COLUMNS, rows: ROWS, allowProposedApi: true });
-  const env: NodeJS.ProcessEnv = { ...process.env, CI: 'false', CONTINUOUS_INTEGRATION: 'false', TERM: 'xterm-256color' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    CI: 'false',
+    CONTINUOUS_INTEGRATION: 'false',
+    TERM: 'xterm-256color',
+  };
   delete env['NO_COLOR'];
   const spawnedAt = performance.now();
-  const pty = spawn(command, args, { name: 'xterm-256color', cols: COLUMNS, rows: ROWS, cwd: ROOT, env: env as Record<string, string> });
+  const pty = spawn(command, args, {
+    name: 'xterm-256color',
+    cols: COLUMNS,
+    rows: ROWS,
+    cwd: ROOT,
+    env: env as Record<string, string>,
+  });
   const data = { last: 0, chunks: 0 };
   pty.onData((chunk) => {
     data.last = performance.now();
@@ -247,7 +270,10 @@ interface InProcess {
 }
 
 async function inProcess(dir: string, db: string, providers: ModelProvider[] = []): Promise<InProcess> {
-  const workspace = await loadWorkspace(dir, { db, configure: (registry) => providers.forEach((p) => registry.register(p)) });
+  const workspace = await loadWorkspace(dir, {
+    db,
+    configure: (registry) => providers.forEach((p) => registry.register(p)),
+  });
   const engine = new Engine({ workspace });
   const stdout = new FakeStdout();
   const stdin = new FakeStdin();
@@ -267,7 +293,13 @@ async function inProcess(dir: string, db: string, providers: ModelProvider[] = [
   });
   app.bridge.start();
   // The screen as a terminal would show it: the last full frame is enough to find text in.
-  const screen = (): string => stripVTControlCharacters(stdout.writes.slice(-3).map((w) => w.text).join(''));
+  const screen = (): string =>
+    stripVTControlCharacters(
+      stdout.writes
+        .slice(-3)
+        .map((w) => w.text)
+        .join(''),
+    );
   return {
     engine,
     app,
@@ -315,7 +347,9 @@ async function frameTime(dir: string, db: string): Promise<void> {
     // Past Ink's 33 ms frame window, so the next key draws at once.
     await sleep(40);
   }
-  console.log(`frame time   10,000-entry conversation open, a line scrolled per frame: key → frame written ${stats(whole)} (target median < 16 ms)`);
+  console.log(
+    `frame time   10,000-entry conversation open, a line scrolled per frame: key → frame written ${stats(whole)} (target median < 16 ms)`,
+  );
   console.log(`             of which Ink's layout and output: ${stats(ink)}`);
   t.close();
 }
@@ -326,7 +360,10 @@ async function flood(base: string): Promise<void> {
   // A workspace of its own: its persona needs the flood model, which only this process has.
   const dir = join(base, 'flood');
   mkdirSync(join(dir, 'personas'), { recursive: true });
-  writeFileSync(join(dir, 'personas', 'streamer.yaml'), 'id: streamer\ndescription: Streams a long reply.\nmodel: flood/x\ntemperature: 0\n');
+  writeFileSync(
+    join(dir, 'personas', 'streamer.yaml'),
+    'id: streamer\ndescription: Streams a long reply.\nmodel: flood/x\ntemperature: 0\n',
+  );
   const db = join(dir, 'flood.db');
   const t = await inProcess(dir, db, [provider]);
   const lag = monitorEventLoopDelay({ resolution: 5 });
@@ -352,26 +389,38 @@ async function flood(base: string): Promise<void> {
   lag.disable();
   // Frames per wall-clock second, worst second.
   const perSecond = new Map<number, number>();
-  for (const f of frames) perSecond.set(Math.floor((f.at - startedAt) / 1000), (perSecond.get(Math.floor((f.at - startedAt) / 1000)) ?? 0) + 1);
+  for (const f of frames)
+    perSecond.set(
+      Math.floor((f.at - startedAt) / 1000),
+      (perSecond.get(Math.floor((f.at - startedAt) / 1000)) ?? 0) + 1,
+    );
   const last = `w${provider.sent - 1}`;
   await until(() => t.screen().includes(last), `the last delta (${last}) on screen`, 5000);
   console.log(
     `flood        ${fmt(provider.sent)} deltas in ${fmt(elapsed, 1)} s (${fmt(provider.sent / elapsed)}/s): ${fmt(frames.length / elapsed, 1)} frames/s on average, ` +
       `${Math.max(...perSecond.values())} in the busiest second (engine updates coalesced to ≤ 30/s, Ink capped at 60/s); last delta on screen`,
   );
-  console.log(`             Ink's layout and output per frame while streaming: ${stats(frames.map((f) => f.renderTime))}`);
-  console.log(`             key → frame while streaming: ${stats(keys)}; event-loop delay p50 ${fmt(lag.percentile(50) / 1e6, 1)} ms, p99 ${fmt(lag.percentile(99) / 1e6, 1)} ms, max ${fmt(lag.max / 1e6, 1)} ms`);
+  console.log(
+    `             Ink's layout and output per frame while streaming: ${stats(frames.map((f) => f.renderTime))}`,
+  );
+  console.log(
+    `             key → frame while streaming: ${stats(keys)}; event-loop delay p50 ${fmt(lag.percentile(50) / 1e6, 1)} ms, p99 ${fmt(lag.percentile(99) / 1e6, 1)} ms, max ${fmt(lag.max / 1e6, 1)} ms`,
+  );
   t.close();
 }
 
 async function main(): Promise<void> {
-  console.log(`p2tui TUI bench — Node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} ×${cpus().length}, ${new Date().toISOString().slice(0, 10)}, ${COLUMNS}×${ROWS}`);
+  console.log(
+    `p2tui TUI bench — Node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} ×${cpus().length}, ${new Date().toISOString().slice(0, 10)}, ${COLUMNS}×${ROWS}`,
+  );
   const dir = benchWorkspace(ENTRIES);
   try {
     const db = join(dir, 'big.db');
     const started = performance.now();
     const entries = await fillDatabase(dir, db);
-    console.log(`setup        one conversation of ${fmt(entries)} entries stored in ${fmt(performance.now() - started)} ms`);
+    console.log(
+      `setup        one conversation of ${fmt(entries)} entries stored in ${fmt(performance.now() - started)} ms`,
+    );
     const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
     if (only === undefined || only === 'first') await firstFrame(dir);
     if (only === undefined || only === 'frame') await frameTime(dir, db);

@@ -71,7 +71,10 @@ script:
 `,
   );
   const provider = new TimedProvider(options.latencyMs ?? 0);
-  const workspace = await loadWorkspace(dir, { extraTools: [echo], configure: (providers) => providers.register(provider) });
+  const workspace = await loadWorkspace(dir, {
+    extraTools: [echo],
+    configure: (providers) => providers.register(provider),
+  });
   const engine = new Engine({ workspace, concurrency: options.concurrency ?? 64 });
   return {
     engine,
@@ -86,7 +89,12 @@ script:
 async function runSessions(b: Bench, count: number): Promise<number> {
   const started = performance.now();
   const sessions = Array.from({ length: count }, () =>
-    b.engine.start({ agent: 'looper', message: 'go', source: 'api', options: b.engine.sessionOptions({ seed: 1, maxSteps: 1_000_000, approval: 'deny' }) }),
+    b.engine.start({
+      agent: 'looper',
+      message: 'go',
+      source: 'api',
+      options: b.engine.sessionOptions({ seed: 1, maxSteps: 1_000_000, approval: 'deny' }),
+    }),
   );
   const statuses = await Promise.all(sessions.map((s) => s.idle()));
   const bad = statuses.filter((s) => s !== 'finished');
@@ -105,7 +113,8 @@ function stepTimes(starts: readonly number[]): number[] {
   return out;
 }
 
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 async function throughput(): Promise<void> {
   const sessions = quick ? 100 : 400;
@@ -114,7 +123,9 @@ async function throughput(): Promise<void> {
   await runSessions(b, 20); // warm up
   const ms = await runSessions(b, sessions);
   const total = sessions * steps;
-  console.log(`throughput   ${fmt(total)} steps (${sessions} sessions × ${steps}) in ${fmt(ms)} ms = ${fmt((total / ms) * 1000)} steps/s`);
+  console.log(
+    `throughput   ${fmt(total)} steps (${sessions} sessions × ${steps}) in ${fmt(ms)} ms = ${fmt((total / ms) * 1000)} steps/s`,
+  );
   b.close();
 }
 
@@ -122,7 +133,9 @@ async function overhead(): Promise<void> {
   const b = await bench(quick ? 500 : 2000, { concurrency: 1 });
   await runSessions(b, 1);
   const times = stepTimes(b.provider.starts).sort((x, y) => x - y);
-  console.log(`overhead     per step, one session alone: p50 ${fmt(percentile(times, 50) * 1000)} µs, p99 ${fmt(percentile(times, 99) * 1000)} µs (${times.length} steps)`);
+  console.log(
+    `overhead     per step, one session alone: p50 ${fmt(percentile(times, 50) * 1000)} µs, p99 ${fmt(percentile(times, 99) * 1000)} µs (${times.length} steps)`,
+  );
   b.close();
 }
 
@@ -137,7 +150,11 @@ async function flatness(): Promise<void> {
   const long = await bench(1000, { concurrency: 1 });
   await runSessions(long, 1);
   const longTimes = stepTimes(long.provider.starts);
-  const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
+  const median = (xs: number[]): number =>
+    percentile(
+      [...xs].sort((a, b) => a - b),
+      50,
+    );
   const atTen = median(shortTimes);
   const atThousand = median(longTimes.slice(-100));
   console.log(
@@ -162,8 +179,13 @@ async function latency(): Promise<void> {
   b.close();
 }
 
-console.log(`p2tui bench${quick ? ' (quick)' : ''} — Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ${new Date().toISOString().slice(0, 10)}`);
+console.log(
+  `p2tui bench${quick ? ' (quick)' : ''} — Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ${new Date().toISOString().slice(0, 10)}`,
+);
 // `--only=throughput,latency` runs a subset (for profiling one figure).
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 const parts = { throughput, overhead, flatness, latency };
 for (const [name, run] of Object.entries(parts)) if (!only || only.includes(name)) await run();

@@ -41,7 +41,19 @@ function session(s: Store): SessionRow {
   };
   s.write(() => {
     s.sessions.createSession(row);
-    s.sessions.createBranch({ id: 'b_main', session: row.id, parent: null, forkSeq: null, label: 'main', overrides: {}, createdBy: 'test', createdAt: 0 }, []);
+    s.sessions.createBranch(
+      {
+        id: 'b_main',
+        session: row.id,
+        parent: null,
+        forkSeq: null,
+        label: 'main',
+        overrides: {},
+        createdBy: 'test',
+        createdAt: 0,
+      },
+      [],
+    );
   });
   return row;
 }
@@ -51,7 +63,14 @@ type Op = { kind: 'append'; branch: number; conversation: number } | { kind: 'fo
 describe('branches (property)', () => {
   it('every branch shows exactly the history obtained by copying entries naively at each fork', () => {
     const op: fc.Arbitrary<Op> = fc.oneof(
-      { weight: 3, arbitrary: fc.record({ kind: fc.constant('append' as const), branch: fc.nat(), conversation: fc.nat({ max: 2 }) }) },
+      {
+        weight: 3,
+        arbitrary: fc.record({
+          kind: fc.constant('append' as const),
+          branch: fc.nat(),
+          conversation: fc.nat({ max: 2 }),
+        }),
+      },
       { weight: 1, arbitrary: fc.record({ kind: fc.constant('fork' as const), branch: fc.nat(), point: fc.nat() }) },
     );
     fc.assert(
@@ -65,13 +84,27 @@ describe('branches (property)', () => {
           const branch = ids[o.branch % ids.length]!;
           if (o.kind === 'append') {
             const text = `e${n++}`;
-            s.write(() => s.append({ type: 'entry', kind: 'user_message', payload: { text }, session: row.id, branch, conversation: `c${o.conversation}` }, 1));
+            s.write(() =>
+              s.append(
+                {
+                  type: 'entry',
+                  kind: 'user_message',
+                  payload: { text },
+                  session: row.id,
+                  branch,
+                  conversation: `c${o.conversation}`,
+                },
+                1,
+              ),
+            );
             naive.get(branch)!.push(text);
           } else {
             const visible = branchEntries(s, row.id, branch);
             if (visible.length === 0) continue;
             const cut = o.point % visible.length;
-            const fork = s.write(() => forkBranch(s, row, { from: branch, atSeq: visible[cut]!.seq, createdBy: 'test', now: 1 }));
+            const fork = s.write(() =>
+              forkBranch(s, row, { from: branch, atSeq: visible[cut]!.seq, createdBy: 'test', now: 1 }),
+            );
             ids.push(fork.branch.id);
             naive.set(fork.branch.id, naive.get(branch)!.slice(0, cut + 1));
           }
@@ -93,15 +126,28 @@ describe('fork, rewind and checkout in sessions', () => {
   });
 
   it('rewinds into the middle of a delegation: a consistent cut that continues, with the old branch intact', async () => {
-    const t = await testEngine([
-      {
-        id: 'lead',
-        description: 'Delegates.',
-        agents: ['w'],
-        script: [{ when: '.', steps: [{ delegate: 'w', message: 'work' }, { reply: 'lead done: {{result}}' }] }],
-      },
-      { id: 'w', description: 'Works.', tools: ['tick'], script: [{ when: '.', steps: [{ call: 'tick', args: { n: 1 } }, { call: 'tick', args: { n: 2 } }, { reply: 'w done' }] }] },
-    ], { tools: [countingTool('tick')] });
+    const t = await testEngine(
+      [
+        {
+          id: 'lead',
+          description: 'Delegates.',
+          agents: ['w'],
+          script: [{ when: '.', steps: [{ delegate: 'w', message: 'work' }, { reply: 'lead done: {{result}}' }] }],
+        },
+        {
+          id: 'w',
+          description: 'Works.',
+          tools: ['tick'],
+          script: [
+            {
+              when: '.',
+              steps: [{ call: 'tick', args: { n: 1 } }, { call: 'tick', args: { n: 2 } }, { reply: 'w done' }],
+            },
+          ],
+        },
+      ],
+      { tools: [countingTool('tick')] },
+    );
     engines.push(t);
     const run = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
     expect(await run.idle()).toBe('finished');
@@ -120,7 +166,9 @@ describe('fork, rewind and checkout in sessions', () => {
     resumed.resume();
     expect(await resumed.idle()).toBe('finished');
     const after = readSession(t.engine.store, run.id);
-    expect(after.conversations.map((c) => c.entries.map((e) => e.kind))).toEqual(before.conversations.map((c) => c.entries.map((e) => e.kind)));
+    expect(after.conversations.map((c) => c.entries.map((e) => e.kind))).toEqual(
+      before.conversations.map((c) => c.entries.map((e) => e.kind)),
+    );
     expect(after.answer).toBe('lead done: w done');
     // The old branch is as it was, and can be checked out again.
     const old = await t.engine.checkout(run.id, 'main');
@@ -130,7 +178,17 @@ describe('fork, rewind and checkout in sessions', () => {
 
   it('a fork never runs an effectful call again: the new branch takes its recorded result, and the fork lists it', async () => {
     const pay = countingTool('pay', { effect: 'effectful' });
-    const t = await testEngine([{ id: 'p', description: 'Pays.', tools: ['pay'], script: [{ when: '.', steps: [{ call: 'pay', args: { n: 5 } }, { reply: 'paid' }] }] }], { tools: [pay] });
+    const t = await testEngine(
+      [
+        {
+          id: 'p',
+          description: 'Pays.',
+          tools: ['pay'],
+          script: [{ when: '.', steps: [{ call: 'pay', args: { n: 5 } }, { reply: 'paid' }] }],
+        },
+      ],
+      { tools: [pay] },
+    );
     engines.push(t);
     const run = t.engine.start({ agent: 'p', message: 'pay', source: 'api', options: t.options() });
     expect(await run.idle()).toBe('finished');
@@ -165,7 +223,17 @@ describe('fork, rewind and checkout in sessions', () => {
       run: ({ n }) => (paid.push(n), { paid: n }),
       compensate: ({ n }, result, ctx) => (refunded.push({ amount: n, key: ctx.key }), { refunded: n, of: result }),
     });
-    const t = await testEngine([{ id: 'p', description: 'Pays.', tools: ['pay'], script: [{ when: '.', steps: [{ call: 'pay', args: { n: 5 } }, { reply: 'paid' }] }] }], { tools: [pay] });
+    const t = await testEngine(
+      [
+        {
+          id: 'p',
+          description: 'Pays.',
+          tools: ['pay'],
+          script: [{ when: '.', steps: [{ call: 'pay', args: { n: 5 } }, { reply: 'paid' }] }],
+        },
+      ],
+      { tools: [pay] },
+    );
     engines.push(t);
     const run = t.engine.start({ agent: 'p', message: 'pay', source: 'api', options: t.options() });
     await run.idle();
@@ -173,17 +241,24 @@ describe('fork, rewind and checkout in sessions', () => {
     const fork = await t.engine.fork(run.id, { atSeq: first.seq, createdBy: 'test', checkout: true });
     expect(fork.effects).toEqual([expect.objectContaining({ tool: 'pay', status: 'done', compensable: true })]);
     const key = fork.effects[0]!.key;
-    expect(await t.engine.compensate(run.id, key, 'test')).toEqual({ tool: 'pay', status: 'ok', output: { refunded: 5, of: { paid: 5 } } });
+    expect(await t.engine.compensate(run.id, key, 'test')).toEqual({
+      tool: 'pay',
+      status: 'ok',
+      output: { refunded: 5, of: { paid: 5 } },
+    });
     expect(refunded).toEqual([{ amount: 5, key }]);
     await expect(t.engine.compensate(run.id, key, 'test')).rejects.toThrow(/compensated already/);
     expect(refunded).toHaveLength(1);
     // Claimed before it ran, then its outcome: a second request sees either and refuses.
     const events = t.engine.store.log.read(0, { session: run.id, types: ['effect.compensated'] });
-    expect(events.map((e) => e.payload)).toEqual([expect.objectContaining({ key, status: 'started' }), expect.objectContaining({ key, tool: 'pay', status: 'ok', by: 'test' })]);
+    expect(events.map((e) => e.payload)).toEqual([
+      expect.objectContaining({ key, status: 'started' }),
+      expect.objectContaining({ key, tool: 'pay', status: 'ok', by: 'test' }),
+    ]);
     await expect(t.engine.compensate(run.id, 'e_nope', 'test')).rejects.toThrow(/no call with key/);
   });
 
-  it("a fork with persona overrides gives one agent another system prompt and tools, on that branch only", async () => {
+  it('a fork with persona overrides gives one agent another system prompt and tools, on that branch only', async () => {
     const { ScriptedProvider } = await import('../src/models/scripted/provider.ts');
     const seen: { system: string; tools: string[] }[] = [];
     const inner = new ScriptedProvider({ latencyMs: 0 });
@@ -191,19 +266,30 @@ describe('fork, rewind and checkout in sessions', () => {
       id: 'scripted',
       simulated: true,
       complete: (request: Parameters<typeof inner.complete>[0], options: Parameters<typeof inner.complete>[1]) => {
-        seen.push({ system: (request.messages[0] as { content: string }).content, tools: request.tools.map((t) => t.name) });
+        seen.push({
+          system: (request.messages[0] as { content: string }).content,
+          tools: request.tools.map((t) => t.name),
+        });
         return inner.complete(request, options);
       },
     };
-    const t = await testEngine([{ id: 'w', description: 'Works.', tools: ['a', 'b'], script: [{ when: '.', steps: [{ reply: 'ok' }] }] }], {
-      tools: [countingTool('a'), countingTool('b')],
-      load: { configure: (providers) => providers.register(capturing) },
-    });
+    const t = await testEngine(
+      [{ id: 'w', description: 'Works.', tools: ['a', 'b'], script: [{ when: '.', steps: [{ reply: 'ok' }] }] }],
+      {
+        tools: [countingTool('a'), countingTool('b')],
+        load: { configure: (providers) => providers.register(capturing) },
+      },
+    );
     engines.push(t);
     const run = t.engine.start({ agent: 'w', message: 'hi', source: 'api', options: t.options() });
     await run.idle();
     const first = readSession(t.engine.store, run.id).entries[0]!;
-    await t.engine.fork(run.id, { atSeq: first.seq, overrides: { personas: { w: { system: 'You are {{id}}, terse.', tools: ['b'] } } }, createdBy: 'test', checkout: true });
+    await t.engine.fork(run.id, {
+      atSeq: first.seq,
+      overrides: { personas: { w: { system: 'You are {{id}}, terse.', tools: ['b'] } } },
+      createdBy: 'test',
+      checkout: true,
+    });
     const resumed = await t.engine.attach(run.id);
     resumed.resume();
     await resumed.idle();
@@ -213,7 +299,9 @@ describe('fork, rewind and checkout in sessions', () => {
     expect(seen[1]!.tools).not.toContain('a');
     expect(seen[1]!.system).toMatch(/^You are w, terse\./);
     expect(seen[0]!.system).not.toContain('terse');
-    await expect(t.engine.fork(run.id, { overrides: { personas: { nobody: { tools: [] } } }, createdBy: 'test' })).rejects.toThrow(/unknown agent 'nobody'/);
+    await expect(
+      t.engine.fork(run.id, { overrides: { personas: { nobody: { tools: [] } } }, createdBy: 'test' }),
+    ).rejects.toThrow(/unknown agent 'nobody'/);
   });
 
   it('forking the live head continues in the running session, on the new branch, with its overrides', async () => {
@@ -223,7 +311,12 @@ describe('fork, rewind and checkout in sessions', () => {
     await run.idle();
     const mainBranch = run.branch;
     const before = readSession(t.engine.store, run.id).entries.map((e) => e.id);
-    const fork = await t.engine.fork(run.id, { overrides: { temperature: 0.7 }, label: 'warmer', createdBy: 'test', checkout: true });
+    const fork = await t.engine.fork(run.id, {
+      overrides: { temperature: 0.7 },
+      label: 'warmer',
+      createdBy: 'test',
+      checkout: true,
+    });
     // The same runtime goes on, now writing to the new branch.
     expect(t.engine.get(run.id)).toBe(run);
     expect(run.branch).toBe(fork.branch.id);
@@ -239,7 +332,7 @@ describe('fork, rewind and checkout in sessions', () => {
     expect(calls.at(-1)!.branch).toBe(fork.branch.id);
   });
 
-  it('never cuts a model response in two, keeps a parent branch\'s overrides, and writes nothing when the checkout is refused', async () => {
+  it("never cuts a model response in two, keeps a parent branch's overrides, and writes nothing when the checkout is refused", async () => {
     const { hostname } = await import('node:os');
     const t = await testEngine([{ id: 'w', description: 'W.', script: [{ when: '.', steps: [{ reply: 'one' }] }] }]);
     engines.push(t);
@@ -248,7 +341,12 @@ describe('fork, rewind and checkout in sessions', () => {
     const entries = readSession(t.engine.store, run.id).entries;
     expect(entries.map((e) => e.kind)).toEqual(['user_message', 'assistant_message', 'finished']);
     // A cut at the reply's text moves to the end of that response: the branch is finished, not stuck deciding.
-    const fork = await t.engine.fork(run.id, { atSeq: entries[1]!.seq, overrides: { temperature: 1.5 }, createdBy: 'test', checkout: true });
+    const fork = await t.engine.fork(run.id, {
+      atSeq: entries[1]!.seq,
+      overrides: { temperature: 1.5 },
+      createdBy: 'test',
+      checkout: true,
+    });
     expect(fork.branch.forkSeq).toBe(entries[2]!.seq);
     expect(t.engine.store.sessions.resolve(run.id).status).toBe('finished');
     // A fork of that branch keeps its temperature unless it says otherwise.
@@ -258,7 +356,9 @@ describe('fork, rewind and checkout in sessions', () => {
     const count = t.engine.store.sessions.branches(run.id).length;
     t.engine.store.write(() =>
       t.engine.store.db
-        .prepare('INSERT OR REPLACE INTO leases (session_id, owner, host, pid, acquired_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .prepare(
+          'INSERT OR REPLACE INTO leases (session_id, owner, host, pid, acquired_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        )
         .run(run.id, 'other', hostname(), process.ppid, Date.now(), Date.now(), Date.now() + 60_000),
     );
     await expect(t.engine.fork(run.id, { createdBy: 'test', checkout: true })).rejects.toThrow(/being driven by pid/);
@@ -271,12 +371,19 @@ describe('fork, rewind and checkout in sessions', () => {
     const run = t.engine.start({ agent: 'w', message: 'hi', source: 'api', options: t.options() });
     await run.idle();
     const first = readSession(t.engine.store, run.id).entries[0]!;
-    const fork = await t.engine.fork(run.id, { atSeq: first.seq, overrides: { temperature: 1.3 }, createdBy: 'test', checkout: true });
+    const fork = await t.engine.fork(run.id, {
+      atSeq: first.seq,
+      overrides: { temperature: 1.3 },
+      createdBy: 'test',
+      checkout: true,
+    });
     const resumed = await t.engine.attach(run.id);
     resumed.resume();
     expect(await resumed.idle()).toBe('finished');
     const calls = t.engine.store.calls.modelCalls({ session: run.id });
-    expect(calls.map((c) => [c.branch === fork.branch.id, (c.request.params as { temperature: number }).temperature])).toEqual([
+    expect(
+      calls.map((c) => [c.branch === fork.branch.id, (c.request.params as { temperature: number }).temperature]),
+    ).toEqual([
       [false, 0],
       [true, 1.3],
     ]);
@@ -291,16 +398,27 @@ describe('branch commands', () => {
     const dir = mkdtempSync(join(tmpdir(), 'p2tui-rewind-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const ROOT = new URL('..', import.meta.url).pathname;
-    const p2tui = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', join(dir, 'p.db')], { cwd: ROOT, encoding: 'utf8', env: childEnv(), timeout: 60_000 });
+    const p2tui = (...args: string[]) =>
+      spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', join(dir, 'p.db')], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: childEnv(),
+        timeout: 60_000,
+      });
     const run = p2tui('run', 'agent_helper', 'weather in Oslo', '--approval', 'deny', '--temperature', '0', '--json');
     const id = (JSON.parse(run.stdout) as { session: string }).session;
     const rewind = p2tui('conversation', 'rewind', id, '0');
     expect(rewind.stderr).toBe('');
-    expect(rewind.stdout).toMatch(new RegExp(`rewound ${id} to step #0 \\(seq \\d+\\): branch b_\\w+ checked out, b_\\w+ kept`));
+    expect(rewind.stdout).toMatch(
+      new RegExp(`rewound ${id} to step #0 \\(seq \\d+\\): branch b_\\w+ checked out, b_\\w+ kept`),
+    );
     const list = p2tui('session', 'branches', id);
     expect(list.stdout).toMatch(/^ {2}b_\w+ +main +\(root\)/m);
     expect(list.stdout).toMatch(/^\* b_\w+ +rewind to #0 +b_\w+ @ seq \d+ +1 entries/m);
-    const shown = JSON.parse(p2tui('session', 'show', id, '--json').stdout) as { status: string; conversations: { entries: number }[] };
+    const shown = JSON.parse(p2tui('session', 'show', id, '--json').stdout) as {
+      status: string;
+      conversations: { entries: number }[];
+    };
     expect(shown).toMatchObject({ status: 'paused', conversations: [{ entries: 1 }] });
     const resumed = p2tui('session', 'resume', id);
     expect(resumed.status).toBe(0);
@@ -321,8 +439,19 @@ describe('diffs of branches and artifacts', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const db = join(dir, 'p.db');
     const ROOT = new URL('..', import.meta.url).pathname;
-    const p2tui = (args: string[], input = '') => spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', db], { cwd: ROOT, encoding: 'utf8', env: childEnv(), input, timeout: 60_000 });
-    const id = (JSON.parse(p2tui(['run', 'agent_helper', 'weather in Oslo', '--approval', 'deny', '--temperature', '0', '--json']).stdout) as { session: string }).session;
+    const p2tui = (args: string[], input = '') =>
+      spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', db], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: childEnv(),
+        input,
+        timeout: 60_000,
+      });
+    const id = (
+      JSON.parse(
+        p2tui(['run', 'agent_helper', 'weather in Oslo', '--approval', 'deny', '--temperature', '0', '--json']).stdout,
+      ) as { session: string }
+    ).session;
     expect(p2tui(['session', 'rewind', id, '0']).status).toBe(0);
     expect(p2tui(['session', 'resume', id]).status).toBe(0);
     const same = p2tui(['session', 'diff', id]);
@@ -340,8 +469,16 @@ describe('diffs of branches and artifacts', () => {
     // Two JSON artifacts that differ in one value and in key order.
     const s = new Store({ path: db });
     const [a, b] = s.write(() => [
-      s.artifacts.put('{"city":"Oslo","temp":3,"wind":5}', { mime: 'application/json', kind: 'tool_output', name: 'a.json', session: id }, 1),
-      s.artifacts.put('{"wind":5,"temp":4,"city":"Oslo"}', { mime: 'application/json', kind: 'tool_output', name: 'b.json', session: id }, 2),
+      s.artifacts.put(
+        '{"city":"Oslo","temp":3,"wind":5}',
+        { mime: 'application/json', kind: 'tool_output', name: 'a.json', session: id },
+        1,
+      ),
+      s.artifacts.put(
+        '{"wind":5,"temp":4,"city":"Oslo"}',
+        { mime: 'application/json', kind: 'tool_output', name: 'b.json', session: id },
+        2,
+      ),
     ]);
     s.close();
     const listed = p2tui(['artifacts', 'list', id]);
@@ -350,7 +487,10 @@ describe('diffs of branches and artifacts', () => {
     expect(diff.stdout.split('\n').filter((l) => /^[-+] /.test(l))).toEqual(['-  "temp": [-3-],', '+  "temp": {+4+},']);
     expect(diff.status).toBe(1);
     // Entries are artifacts too (not copied): two tool results of the two branches, by entry id.
-    const entries = JSON.parse(p2tui(['artifacts', 'list', id, '--entries', '--json']).stdout) as { hash: string; kind: string }[];
+    const entries = JSON.parse(p2tui(['artifacts', 'list', id, '--entries', '--json']).stdout) as {
+      hash: string;
+      kind: string;
+    }[];
     const results = entries.filter((e) => e.kind === 'tool_result');
     expect(results.length).toBeGreaterThanOrEqual(2);
     const shown = p2tui(['artifacts', 'show', results.at(-1)!.hash]);
@@ -404,7 +544,12 @@ describe('rewinds in memory', () => {
             {
               when: '.',
               steps: [
-                { parallel: [{ call: 'tick', args: { n: 1 } }, { delegate: 'w', message: 'work' }] },
+                {
+                  parallel: [
+                    { call: 'tick', args: { n: 1 } },
+                    { delegate: 'w', message: 'work' },
+                  ],
+                },
                 { ask: 'Pay now?' },
                 { call: 'pay', args: { n: 3 } },
                 { reply: 'lead done: {{result}}' },
@@ -412,12 +557,31 @@ describe('rewinds in memory', () => {
             },
           ],
         },
-        { id: 'w', description: 'Works.', tools: ['tick'], script: [{ when: '.', steps: [{ call: 'tick', args: { n: 2 } }, { say: 'halfway', call: 'tick', args: { n: 3 } }, { reply: 'w done' }] }] },
+        {
+          id: 'w',
+          description: 'Works.',
+          tools: ['tick'],
+          script: [
+            {
+              when: '.',
+              steps: [
+                { call: 'tick', args: { n: 2 } },
+                { say: 'halfway', call: 'tick', args: { n: 3 } },
+                { reply: 'w done' },
+              ],
+            },
+          ],
+        },
       ],
       { tools: [countingTool('tick'), pay] },
     );
     engines.push(t);
-    const run = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options({ approval: 'approve' }) });
+    const run = t.engine.start({
+      agent: 'lead',
+      message: 'go',
+      source: 'api',
+      options: t.options({ approval: 'approve' }),
+    });
     expect(await run.idle()).toBe('finished');
     await run.send('again');
     expect(await run.idle()).toBe('finished');
@@ -428,7 +592,9 @@ describe('rewinds in memory', () => {
       const row = t.engine.store.sessions.require(run.id);
       return projectionOf(rebuildConversations(t.engine.store, t.engine.workspace, kit, row).conversations);
     };
-    const paid = branchEntries(t.engine.store, run.id, main).find((e) => e.kind === 'tool_call' && e.payload.tool === 'pay')!.seq;
+    const paid = branchEntries(t.engine.store, run.id, main).find(
+      (e) => e.kind === 'tool_call' && e.payload.tool === 'pay',
+    )!.seq;
     for (const cut of cuts.slice(0, -1)) {
       const payments = pay.calls.length;
       await t.engine.checkout(run.id, main);
@@ -450,21 +616,35 @@ describe('rewinds in memory', () => {
 
   it('a refused fork leaves the live session alone; a seq between entries cuts at the entry before it', async () => {
     const t = await testEngine([
-      { id: 'lead', description: 'Delegates.', agents: ['w'], script: [{ when: '.', steps: [{ delegate: 'w', message: 'work' }, { reply: 'lead done: {{result}}' }] }] },
+      {
+        id: 'lead',
+        description: 'Delegates.',
+        agents: ['w'],
+        script: [{ when: '.', steps: [{ delegate: 'w', message: 'work' }, { reply: 'lead done: {{result}}' }] }],
+      },
       { id: 'w', description: 'Works.', script: [{ when: '.', steps: [{ reply: 'w done' }] }] },
     ]);
     engines.push(t);
     const run = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
     expect(await run.idle()).toBe('finished');
     const newest = t.engine.store.log.lastSeqOf(run.id);
-    await expect(t.engine.fork(run.id, { atSeq: newest + 50, createdBy: 'test', checkout: true })).rejects.toThrow(/its newest entry is seq/);
+    await expect(t.engine.fork(run.id, { atSeq: newest + 50, createdBy: 'test', checkout: true })).rejects.toThrow(
+      /its newest entry is seq/,
+    );
     expect(t.engine.get(run.id)).toBe(run);
     // The child's conversation.created lies between the lead's `waiting` and the child's task: it means the waiting.
-    const created = t.engine.store.log.read(0, { session: run.id, types: ['conversation.created'] }, 10).find((e) => e.type === 'conversation.created' && e.payload.parent !== null)!;
+    const created = t.engine.store.log
+      .read(0, { session: run.id, types: ['conversation.created'] }, 10)
+      .find((e) => e.type === 'conversation.created' && e.payload.parent !== null)!;
     const fork = await t.engine.fork(run.id, { atSeq: created.seq, createdBy: 'test', checkout: true });
     expect(t.engine.get(run.id)).toBe(run);
     const kit = new PersonaKit(t.engine.workspace);
-    const rebuilt = rebuildConversations(t.engine.store, t.engine.workspace, kit, t.engine.store.sessions.require(run.id));
+    const rebuilt = rebuildConversations(
+      t.engine.store,
+      t.engine.workspace,
+      kit,
+      t.engine.store.sessions.require(run.id),
+    );
     expect([...run.projection.keys()].sort()).toEqual([...rebuilt.conversations.keys()].sort());
     // The cut keeps the child's task (a caller never waits on a child that was not asked), and it runs on.
     expect(fork.branch.forkSeq).toBeGreaterThan(created.seq);
@@ -474,11 +654,27 @@ describe('rewinds in memory', () => {
   });
 
   it('a rewind further back than the marks a conversation keeps loads the branch from the log instead, with the same result', async () => {
-    const t = await testEngine([{ id: 'looper', description: 'Loops.', tools: ['tick'], policies: { max_steps: 5_000 }, script: [{ when: '.', steps: [{ call: 'tick', args: { n: 1 }, repeat: 3_000 }, { reply: 'done' }] }] }], {
-      tools: [countingTool('tick')],
-    });
+    const t = await testEngine(
+      [
+        {
+          id: 'looper',
+          description: 'Loops.',
+          tools: ['tick'],
+          policies: { max_steps: 5_000 },
+          script: [{ when: '.', steps: [{ call: 'tick', args: { n: 1 }, repeat: 3_000 }, { reply: 'done' }] }],
+        },
+      ],
+      {
+        tools: [countingTool('tick')],
+      },
+    );
     engines.push(t);
-    const run = t.engine.start({ agent: 'looper', message: 'go', source: 'api', options: t.options({ maxSteps: 10_000 }) });
+    const run = t.engine.start({
+      agent: 'looper',
+      message: 'go',
+      source: 'api',
+      options: t.options({ maxSteps: 10_000 }),
+    });
     expect(await run.idle()).toBe('finished');
     const results = branchEntries(t.engine.store, run.id, run.branch).filter((e) => e.kind === 'tool_result');
     // Recent: in memory, the same runtime.

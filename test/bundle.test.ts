@@ -25,15 +25,31 @@ function otherStore(): Store {
 async function sessionWithBranches(): Promise<{ t: TestEngine; id: string }> {
   const t = await testEngine(
     [
-      { id: 'lead', description: 'Delegates.', agents: ['w'], script: [{ when: '.', steps: [{ delegate: 'w', message: 'work' }, { reply: 'done: {{result}}' }] }] },
-      { id: 'w', description: 'Works.', tools: ['tick'], script: [{ when: '.', steps: [{ call: 'tick', args: { n: 1 } }, { reply: 'w done' }] }] },
+      {
+        id: 'lead',
+        description: 'Delegates.',
+        agents: ['w'],
+        script: [{ when: '.', steps: [{ delegate: 'w', message: 'work' }, { reply: 'done: {{result}}' }] }],
+      },
+      {
+        id: 'w',
+        description: 'Works.',
+        tools: ['tick'],
+        script: [{ when: '.', steps: [{ call: 'tick', args: { n: 1 } }, { reply: 'w done' }] }],
+      },
     ],
     { tools: [countingTool('tick')] },
   );
   cleanups.push(() => t.close());
   const run = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
   await run.idle();
-  t.engine.store.write(() => t.engine.store.artifacts.put('{"report":1}', { mime: 'application/json', kind: 'file', name: 'r.json', session: run.id }, 1));
+  t.engine.store.write(() =>
+    t.engine.store.artifacts.put(
+      '{"report":1}',
+      { mime: 'application/json', kind: 'file', name: 'r.json', session: run.id },
+      1,
+    ),
+  );
   const first = branchEntries(t.engine.store, run.id, t.engine.store.sessions.resolve(run.id).headBranch)[3]!;
   await t.engine.fork(run.id, { atSeq: first.seq, label: 'again', createdBy: 'test', checkout: true });
   const again = await t.engine.attach(run.id);
@@ -48,7 +64,19 @@ describe('session bundles', () => {
     const bundle = parseBundle(JSON.parse(JSON.stringify(exportSession(t.engine.store, id, 'test'))), 'bundle.json');
     const other = otherStore();
     // Something already in the other database, so the imported seqs are renumbered.
-    other.write(() => other.append({ type: 'entry', kind: 'user_message', payload: { text: 'unrelated' }, session: 's_other', branch: 'b_x', conversation: 'c_x' }, 1));
+    other.write(() =>
+      other.append(
+        {
+          type: 'entry',
+          kind: 'user_message',
+          payload: { text: 'unrelated' },
+          session: 's_other',
+          branch: 'b_x',
+          conversation: 'c_x',
+        },
+        1,
+      ),
+    );
     expect(importSession(other, bundle)).toEqual({ session: id, events: bundle.events.length });
     const branches = t.engine.store.sessions.branches(id);
     expect(other.sessions.branches(id).map((b) => b.label)).toEqual(branches.map((b) => b.label));
@@ -56,7 +84,9 @@ describe('session bundles', () => {
       const texts = (s: Store): string[] => branchEntries(s, id, b.id).map((e) => `${e.id} ${e.kind}`);
       expect(texts(other)).toEqual(texts(t.engine.store));
     }
-    expect(other.calls.modelCalls({ session: id })).toHaveLength(t.engine.store.calls.modelCalls({ session: id }).length);
+    expect(other.calls.modelCalls({ session: id })).toHaveLength(
+      t.engine.store.calls.modelCalls({ session: id }).length,
+    );
     expect(other.artifacts.list(id).map((a) => a.name)).toEqual(['r.json']);
     expect(() => importSession(other, bundle)).toThrow(/already in this database/);
   });
@@ -72,7 +102,8 @@ describe('session bundles', () => {
     const count = (sql: string): number => (store.db.prepare(sql).get(id) as { n: number }).n;
     expect(count('SELECT count(*) AS n FROM events WHERE session_id = ?')).toBeGreaterThan(0);
     deleteSession(store, id);
-    for (const table of ['events', 'intents', 'heads', 'conversations', 'branches', 'artifact_refs']) expect(count(`SELECT count(*) AS n FROM ${table} WHERE session_id = ?`)).toBe(0);
+    for (const table of ['events', 'intents', 'heads', 'conversations', 'branches', 'artifact_refs'])
+      expect(count(`SELECT count(*) AS n FROM ${table} WHERE session_id = ?`)).toBe(0);
     expect((store.db.prepare('SELECT count(*) AS n FROM model_calls').get() as { n: number }).n).toBe(0);
     expect((store.db.prepare('SELECT count(*) AS n FROM artifacts').get() as { n: number }).n).toBe(0);
     expect(store.sessions.get(id)).toBeUndefined();
@@ -85,8 +116,18 @@ describe('session bundles', () => {
     const dir = mkdtempSync(join(tmpdir(), 'p2tui-prune-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const ROOT = new URL('..', import.meta.url).pathname;
-    const p2tui = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', join(dir, 'p.db')], { cwd: ROOT, encoding: 'utf8', env: childEnv(), timeout: 60_000 });
-    const id = (JSON.parse(p2tui('run', 'agent_helper', 'weather in Oslo', '--approval', 'deny', '--json').stdout) as { session: string }).session;
+    const p2tui = (...args: string[]) =>
+      spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', join(dir, 'p.db')], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: childEnv(),
+        timeout: 60_000,
+      });
+    const id = (
+      JSON.parse(p2tui('run', 'agent_helper', 'weather in Oslo', '--approval', 'deny', '--json').stdout) as {
+        session: string;
+      }
+    ).session;
     expect(p2tui('session', 'prune', '--older-than', '1d').stdout).toContain('nothing to prune');
     const dry = p2tui('session', 'prune', '--older-than', '0s', '--dry-run');
     expect(dry.stdout).toContain(`would delete 1 session: ${id}`);

@@ -17,7 +17,12 @@ function tempDb(): string {
 }
 
 const append = (store: Store, session: string, text: string) =>
-  store.write(() => store.append({ type: 'entry', kind: 'user_message', payload: { text }, session, branch: 'b', conversation: 'c' }, Date.now()));
+  store.write(() =>
+    store.append(
+      { type: 'entry', kind: 'user_message', payload: { text }, session, branch: 'b', conversation: 'c' },
+      Date.now(),
+    ),
+  );
 
 async function collect(iterable: AsyncIterable<{ seq: number; payload: unknown }>, count: number): Promise<string[]> {
   const out: string[] = [];
@@ -75,7 +80,20 @@ describe('event bus', () => {
       }
     })();
     const started = performance.now();
-    for (let i = 0; i < 200; i++) await store.commit(() => store.append({ type: 'entry', kind: 'user_message', payload: { text: String(i) }, session: 's', branch: 'b', conversation: 'c' }, 1));
+    for (let i = 0; i < 200; i++)
+      await store.commit(() =>
+        store.append(
+          {
+            type: 'entry',
+            kind: 'user_message',
+            payload: { text: String(i) },
+            session: 's',
+            branch: 'b',
+            conversation: 'c',
+          },
+          1,
+        ),
+      );
     expect(performance.now() - started).toBeLessThan(1000);
     expect(store.log.lastSeq()).toBe(200);
     await slow;
@@ -87,7 +105,8 @@ describe('event bus', () => {
     const bus = new EventBus(store);
     const controller = new AbortController();
     const deltas = bus.deltas({ session: 's' }, controller.signal);
-    for (let i = 0; i < 5000; i++) bus.emit({ type: 'delta', session: 's', conversation: 'c', agent: 'a', modelCall: 'm', text: String(i) });
+    for (let i = 0; i < 5000; i++)
+      bus.emit({ type: 'delta', session: 's', conversation: 'c', agent: 'a', modelCall: 'm', text: String(i) });
     const first = await deltas[Symbol.asyncIterator]().next();
     expect(first.value).toMatchObject({ text: '3000' });
     controller.abort();
@@ -113,7 +132,18 @@ describe('event bus', () => {
     await new Promise((r) => setTimeout(r, 80));
     // Several polls ran meanwhile; the steps were scanned once, not on every poll.
     expect(reads.filter((seq) => seq === 0).length).toBeLessThanOrEqual(1);
-    other.write(() => other.append({ type: 'session.control', payload: { action: 'pause', from: 'test' }, session: 's', branch: null, conversation: null }, Date.now()));
+    other.write(() =>
+      other.append(
+        {
+          type: 'session.control',
+          payload: { action: 'pause', from: 'test' },
+          session: 's',
+          branch: null,
+          conversation: null,
+        },
+        Date.now(),
+      ),
+    );
     await new Promise((r) => setTimeout(r, 80));
     expect(received).toEqual(['pause']);
     poller.stop();

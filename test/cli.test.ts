@@ -46,7 +46,8 @@ function workspace(files: Record<string, string>): TempWorkspace {
 /** The demo workspace (the repository root) with a throwaway database. */
 function demo(args: string[], db: string, input?: string): Result {
   // Temperature 0 for sessions started here: the demo personas run at 0.2, where the simulator may skip a step.
-  const exact = (args[0] === 'run' || args[0] === 'chat') && !args.includes('--temperature') ? ['--temperature', '0'] : [];
+  const exact =
+    (args[0] === 'run' || args[0] === 'chat') && !args.includes('--temperature') ? ['--temperature', '0'] : [];
   return p2tui([...args, ...exact, '--db', db], input === undefined ? {} : { input });
 }
 
@@ -54,7 +55,17 @@ describe('p2tui CLI', () => {
   it('--help lists every command group; a command explains its arguments and options', () => {
     const help = p2tui(['--help']);
     expect(help.code).toBe(0);
-    for (const word of ['run <agent> <message>', 'chat', 'session list|show|stack|watch|resume|cancel|pause|respond', 'agents list', 'tools list', 'events tail|export', 'init', 'doctor', 'Exit codes']) {
+    for (const word of [
+      'run <agent> <message>',
+      'chat',
+      'session list|show|stack|watch|resume|cancel|pause|respond',
+      'agents list',
+      'tools list',
+      'events tail|export',
+      'init',
+      'doctor',
+      'Exit codes',
+    ]) {
       expect(help.stdout).toContain(word);
     }
     const run = p2tui(['run', '--help']);
@@ -80,9 +91,19 @@ describe('p2tui CLI', () => {
 
   it('run --json prints one object: session id, final answer, and every entry of every conversation', () => {
     const db = tempDb();
-    const r = demo(['run', 'agent_alpha', "What's the weather in Paris and who leads the Premier League?", '--json', '--seed', '3'], db);
+    const r = demo(
+      ['run', 'agent_alpha', "What's the weather in Paris and who leads the Premier League?", '--json', '--seed', '3'],
+      db,
+    );
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { session: string; status: string; answer: string; simulated: boolean; entries: { kind: string; agent: string; conversation: string }[]; usage: { total: { calls: number } } };
+    const out = JSON.parse(r.stdout) as {
+      session: string;
+      status: string;
+      answer: string;
+      simulated: boolean;
+      entries: { kind: string; agent: string; conversation: string }[];
+      usage: { total: { calls: number } };
+    };
     expect(out.session).toMatch(/^s_/);
     expect(out.status).toBe('finished');
     expect(out.simulated).toBe(true);
@@ -108,7 +129,10 @@ describe('p2tui CLI', () => {
     expect(r.code).toBe(4);
     expect(r.stdout).toContain('agent_helper asks: Which location should I use for get weather?');
     expect(r.stdout).toMatch(/Answer with: p2tui session respond s_\w+ "<answer>"/);
-    const shown = JSON.parse(demo(['session', 'show', 'last', '--json'], db).stdout) as { status: string; questions: { question: string }[] };
+    const shown = JSON.parse(demo(['session', 'show', 'last', '--json'], db).stdout) as {
+      status: string;
+      questions: { question: string }[];
+    };
     expect(shown.status).toBe('waiting');
     expect(shown.questions).toHaveLength(1);
     const answered = demo(['session', 'respond', 'last', 'Oslo'], db);
@@ -124,18 +148,26 @@ describe('p2tui CLI', () => {
     expect(demo(['ledger', 'init'], db).code).toBe(0);
     const r = demo(['run', 'treasurer', 'transfer 150 to agent_beta'], db);
     expect(r.code).toBe(4);
-    expect(r.stdout).toContain('treasurer asks: approve transfer_funds? treasurer pays 150 to agent_beta: above the approval threshold of 100 (policies.spend in personas/treasurer.md) (yes/no)');
+    expect(r.stdout).toContain(
+      'treasurer asks: approve transfer_funds? treasurer pays 150 to agent_beta: above the approval threshold of 100 (policies.spend in personas/treasurer.md) (yes/no)',
+    );
     // agent_beta starts with its persona's 100: nothing moved while the question waits.
-    expect(JSON.parse(demo(['ledger', 'balance', 'agent_beta', '--json'], db).stdout)).toMatchObject({ balance: '100' });
+    expect(JSON.parse(demo(['ledger', 'balance', 'agent_beta', '--json'], db).stdout)).toMatchObject({
+      balance: '100',
+    });
     const answered = demo(['session', 'respond', 'last', 'yes'], db);
     expect(answered.code).toBe(0);
     expect(answered.stdout).toContain('Paid: paid 150');
-    expect(JSON.parse(demo(['ledger', 'balance', 'agent_beta', '--json'], db).stdout)).toMatchObject({ balance: '250' });
+    expect(JSON.parse(demo(['ledger', 'balance', 'agent_beta', '--json'], db).stdout)).toMatchObject({
+      balance: '250',
+    });
     // Unattended with --approval deny: refused, nothing paid, and the run does not hang.
     const denied = demo(['run', 'treasurer', 'transfer 120 to agent_beta', '--approval', 'deny'], db);
     expect(denied.code).toBe(0);
     expect(denied.stdout).toContain("not run: the session's approval policy (deny) refused it");
-    expect(JSON.parse(demo(['ledger', 'balance', 'agent_beta', '--json'], db).stdout)).toMatchObject({ balance: '250' });
+    expect(JSON.parse(demo(['ledger', 'balance', 'agent_beta', '--json'], db).stdout)).toMatchObject({
+      balance: '250',
+    });
   });
 
   it('names the file and line of a broken persona, and the agent nobody defined (exit 3)', () => {
@@ -150,7 +182,9 @@ describe('p2tui CLI', () => {
     expect(unknown.stderr).toContain("error E_UNKNOWN_AGENT: unknown agent 'helpr'");
     expect(unknown.stderr).toContain('Did you mean helper?');
     const json = p2tui(['run', 'helpr', 'hi', '--workspace', good.dir, '--json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ error: { code: 'E_UNKNOWN_AGENT', hint: expect.stringContaining('helper') } });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      error: { code: 'E_UNKNOWN_AGENT', hint: expect.stringContaining('helper') },
+    });
   });
 
   it('refuses a database from a newer p2tui without touching it (exit 5)', () => {
@@ -171,7 +205,10 @@ describe('p2tui CLI', () => {
     const list = JSON.parse(demo(['session', 'list', '--json'], db).stdout) as { id: string; status: string }[];
     expect(list).toHaveLength(1);
     expect(list[0]!.status).toBe('finished');
-    const show = JSON.parse(demo(['conversation', 'show', list[0]!.id.slice(0, 5), '--json'], db).stdout) as { conversations: { agent: string; depth: number; phase: string }[]; usage: { byAgent: Record<string, unknown> } };
+    const show = JSON.parse(demo(['conversation', 'show', list[0]!.id.slice(0, 5), '--json'], db).stdout) as {
+      conversations: { agent: string; depth: number; phase: string }[];
+      usage: { byAgent: Record<string, unknown> };
+    };
     expect(show.conversations.map((c) => [c.agent, c.depth, c.phase])).toEqual([
       ['agent_alpha', 0, 'finished'],
       ['agent_helper', 1, 'finished'],
@@ -191,13 +228,19 @@ describe('p2tui CLI', () => {
   it('events export writes JSONL in seq order; events tail shows the newest', () => {
     const db = tempDb();
     demo(['run', 'agent_beta', 'Calculate 6 * 7'], db);
-    const lines = demo(['events', 'export', '--session', 'last'], db).stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; type: string; kind: string | null });
+    const lines = demo(['events', 'export', '--session', 'last'], db)
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; type: string; kind: string | null });
     expect(lines.length).toBeGreaterThan(5);
     expect(lines.map((l) => l.seq)).toEqual([...lines.map((l) => l.seq)].sort((a, b) => a - b));
     expect(lines.some((l) => l.kind === 'tool_result')).toBe(true);
     const tail = demo(['events', 'tail', '-n', '2', '--json', '--kind', 'tool_call'], db).stdout.trim().split('\n');
     expect(tail).toHaveLength(1);
-    expect(JSON.parse(tail[0]!)).toMatchObject({ kind: 'tool_call', payload: { tool: 'calculate', args: { expression: '6 * 7' } } });
+    expect(JSON.parse(tail[0]!)).toMatchObject({
+      kind: 'tool_call',
+      payload: { tool: 'calculate', args: { expression: '6 * 7' } },
+    });
   });
 
   it('init scaffolds a workspace whose TypeScript tool and personas run at once; doctor approves it', () => {
@@ -206,17 +249,34 @@ describe('p2tui CLI', () => {
     const init = p2tui(['init', 'team'], { cwd: dir });
     expect(init.code).toBe(0);
     const ws = join(dir, 'team');
-    for (const file of ['p2tui.yaml', 'personas/assistant.yaml', 'personas/researcher.md', 'tools/word_count.ts', 'rollouts/example.yaml']) expect(existsSync(join(ws, file))).toBe(true);
+    for (const file of [
+      'p2tui.yaml',
+      'personas/assistant.yaml',
+      'personas/researcher.md',
+      'tools/word_count.ts',
+      'rollouts/example.yaml',
+    ])
+      expect(existsSync(join(ws, file))).toBe(true);
     const again = p2tui(['init', 'team'], { cwd: dir });
     expect(again.code).toBe(3);
     expect(again.stderr).toContain('nothing was written');
     // Temperature 0: at the template's 0.2 the simulator may, by design, answer without the tool.
-    const run = p2tui(['run', 'assistant', 'Count the words of: the quick brown fox', '--json', '--temperature', '0'], { cwd: ws });
+    const run = p2tui(['run', 'assistant', 'Count the words of: the quick brown fox', '--json', '--temperature', '0'], {
+      cwd: ws,
+    });
     expect(run.code).toBe(0);
-    const result = JSON.parse(run.stdout) as { answer: string; scores: { evaluator: string; value: number; judge: string | null }[] };
+    const result = JSON.parse(run.stdout) as {
+      answer: string;
+      scores: { evaluator: string; value: number; judge: string | null }[];
+    };
     expect(result.answer).toContain('4 words');
     // The scaffold's judge scored the run before it exited.
-    expect(result.scores.map((sc) => [sc.evaluator, sc.judge])).toEqual(expect.arrayContaining([['quality', 'scripted/judge'], ['finished', null]]));
+    expect(result.scores.map((sc) => [sc.evaluator, sc.judge])).toEqual(
+      expect.arrayContaining([
+        ['quality', 'scripted/judge'],
+        ['finished', null],
+      ]),
+    );
     const doctor = p2tui(['doctor'], { cwd: ws });
     expect(doctor.code).toBe(0);
     expect(doctor.stdout).toMatch(/✓ workspace\s+.*2 personas, 1 tools/);
@@ -234,26 +294,45 @@ describe('p2tui CLI', () => {
     expect(r.stdout).toContain('2 + 2 = 4.');
     expect(r.stdout).toContain('Real Madrid leads the La Liga.');
     expect(r.stdout).toMatch(/continue with: p2tui chat --session s_\w+/);
-    const show = JSON.parse(demo(['session', 'show', 'last', '--json'], db).stdout) as { conversations: { entries: number }[]; answer: string };
+    const show = JSON.parse(demo(['session', 'show', 'last', '--json'], db).stdout) as {
+      conversations: { entries: number }[];
+      answer: string;
+    };
     expect(show.conversations[0]!.entries).toBe(12);
   });
 
   it('agents list and tools list describe the workspace', () => {
-    const agents = JSON.parse(p2tui(['agents', 'list', '--json']).stdout) as { id: string; simulated: boolean; agents: string[] }[];
+    const agents = JSON.parse(p2tui(['agents', 'list', '--json']).stdout) as {
+      id: string;
+      simulated: boolean;
+      agents: string[];
+    }[];
     expect(agents.map((a) => a.id)).toEqual(['agent_alpha', 'agent_beta', 'agent_helper', 'treasurer']);
     expect(agents.every((a) => a.simulated)).toBe(true);
-    const tools = JSON.parse(p2tui(['tools', 'list', '--json']).stdout) as { name: string; effect: string; reconcile: boolean }[];
+    const tools = JSON.parse(p2tui(['tools', 'list', '--json']).stdout) as {
+      name: string;
+      effect: string;
+      reconcile: boolean;
+    }[];
     expect(tools.find((t) => t.name === 'write_note')).toMatchObject({ effect: 'effectful', reconcile: true });
   });
 
   it('another process can watch a running session live and cancel it', async () => {
     const ws = workspace({
       'p2tui.yaml': 'providers:\n  scripted:\n    latency_ms: 400\n',
-      'personas/slow.yaml': "id: slow\ndescription: Slow.\ntemperature: 0\nscript:\n  - when: '.'\n    steps:\n      - reply: 'never reached'\n        \n",
+      'personas/slow.yaml':
+        "id: slow\ndescription: Slow.\ntemperature: 0\nscript:\n  - when: '.'\n    steps:\n      - reply: 'never reached'\n        \n",
     });
-    ws.write('personas/slow.yaml', "id: slow\ndescription: Slow.\ntemperature: 0\nscript:\n  - when: '.'\n    steps:\n      - { ask: 'first?' }\n      - { ask: 'second?' }\n      - { ask: 'third?' }\n      - { ask: 'fourth?' }\n      - { ask: 'fifth?' }\n      - { reply: done }\n");
+    ws.write(
+      'personas/slow.yaml',
+      "id: slow\ndescription: Slow.\ntemperature: 0\nscript:\n  - when: '.'\n    steps:\n      - { ask: 'first?' }\n      - { ask: 'second?' }\n      - { ask: 'third?' }\n      - { ask: 'fourth?' }\n      - { ask: 'fifth?' }\n      - { reply: done }\n",
+    );
     const db = join(ws.dir, 'p2tui.db');
-    const child = spawn(process.execPath, [MAIN, 'run', 'slow', 'go', '--approval', 'approve', '--workspace', ws.dir, '--db', db], { env: childEnv() });
+    const child = spawn(
+      process.execPath,
+      [MAIN, 'run', 'slow', 'go', '--approval', 'approve', '--workspace', ws.dir, '--db', db],
+      { env: childEnv() },
+    );
     cleanups.push(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -261,7 +340,11 @@ describe('p2tui CLI', () => {
     while (!out.includes('session s_')) await new Promise((r) => setTimeout(r, 20));
     const id = /session (s_\w+)/.exec(out)![1]!;
     await new Promise((r) => setTimeout(r, 200));
-    const watcher = spawn(process.execPath, [MAIN, 'session', 'watch', id, '--until-done', '--workspace', ws.dir, '--db', db], { env: childEnv() });
+    const watcher = spawn(
+      process.execPath,
+      [MAIN, 'session', 'watch', id, '--until-done', '--workspace', ws.dir, '--db', db],
+      { env: childEnv() },
+    );
     cleanups.push(() => watcher.kill('SIGKILL'));
     let watched = '';
     watcher.stdout.on('data', (d: Buffer) => (watched += d.toString()));
@@ -279,7 +362,22 @@ describe('p2tui CLI', () => {
 
   it('watching a session whose driver was killed says how to continue it, instead of waiting forever', async () => {
     const db = tempDb();
-    const child = spawn(process.execPath, [MAIN, 'run', 'agent_alpha', "What's the weather in Paris and who leads the Premier League?", '--model', 'scripted/slow', '--temperature', '0', '--db', db], { cwd: ROOT, env: childEnv() });
+    const child = spawn(
+      process.execPath,
+      [
+        MAIN,
+        'run',
+        'agent_alpha',
+        "What's the weather in Paris and who leads the Premier League?",
+        '--model',
+        'scripted/slow',
+        '--temperature',
+        '0',
+        '--db',
+        db,
+      ],
+      { cwd: ROOT, env: childEnv() },
+    );
     cleanups.push(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -292,7 +390,9 @@ describe('p2tui CLI', () => {
     expect(watch.stderr).toMatch(/No process drives session s_\w+ now\. Continue it with: p2tui session resume s_\w+/);
     const resumed = demo(['session', 'resume', 'last'], db);
     expect(resumed.code).toBe(0);
-    expect(resumed.stdout).toContain('In short: Paris: 22 °C, partly cloudy; Manchester City leads the Premier League.');
+    expect(resumed.stdout).toContain(
+      'In short: Paris: 22 °C, partly cloudy; Manchester City leads the Premier League.',
+    );
   });
 
   it('read commands never create a database, and work while a persona is broken', () => {
@@ -303,7 +403,9 @@ describe('p2tui CLI', () => {
     expect(list.code).toBe(0);
     expect(list.stdout).toContain('No sessions yet');
     expect(existsSync(join(dir, 'nope'))).toBe(false);
-    expect(p2tui(['session', 'show', 'last', '--db', missing]).stderr).toContain(`there is no database at ${missing} yet`);
+    expect(p2tui(['session', 'show', 'last', '--db', missing]).stderr).toContain(
+      `there is no database at ${missing} yet`,
+    );
     const db = tempDb();
     demo(['run', 'agent_beta', 'Calculate 1 + 1'], db);
     const broken = workspace({ 'personas/x.yaml': 'id: x\n' });
@@ -343,7 +445,22 @@ describe('p2tui CLI', () => {
     cpSync(join(ROOT, 'tools'), join(ws.dir, 'tools'), { recursive: true });
     const db = join(ws.dir, 'p2tui.db');
     const inWs = (args: string[]): Result => p2tui([...args, '--workspace', ws.dir, '--db', db]);
-    const child = spawn(process.execPath, [MAIN, 'run', 'agent_alpha', "What's the weather in Paris and who leads the Premier League?", '--temperature', '0', '--workspace', ws.dir, '--db', db], { env: childEnv() });
+    const child = spawn(
+      process.execPath,
+      [
+        MAIN,
+        'run',
+        'agent_alpha',
+        "What's the weather in Paris and who leads the Premier League?",
+        '--temperature',
+        '0',
+        '--workspace',
+        ws.dir,
+        '--db',
+        db,
+      ],
+      { env: childEnv() },
+    );
     cleanups.push(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -109,7 +109,9 @@ function effectCounts(): Map<string, number> {
   const counts = new Map<string, number>();
   const file = join(ws.dir, 'effects.log');
   if (!existsSync(file)) return counts;
-  for (const line of readFileSync(file, 'utf8').split('\n').filter((l) => l !== '')) {
+  for (const line of readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')) {
     const key = line.split(' ')[0]!;
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
@@ -127,49 +129,58 @@ describe('crash safety', () => {
     expect(killedMidway).toBeGreaterThanOrEqual(7);
   });
 
-  it.each(delays)('after kill -9 at %i ms into the session, resume finishes it and no effect happens twice', async (delay) => {
-    const { id, finishedBeforeKill } = await runAndKill(delay + Math.floor(Math.random() * 30));
-    if (!finishedBeforeKill) killedMidway += 1;
-    const resumed = spawnSync(process.execPath, [MAIN, 'session', 'resume', id, '--json', '--workspace', ws.dir, '--db', db], { env, encoding: 'utf8', timeout: 60_000 });
-    expect(resumed.stderr).toBe('');
-    expect(resumed.status).toBe(0);
-    const result = JSON.parse(resumed.stdout) as { status: string; answer: string };
-    expect(result.status).toBe('finished');
-    expect(result.answer).toMatch(/^all done:/);
+  it.each(delays)(
+    'after kill -9 at %i ms into the session, resume finishes it and no effect happens twice',
+    async (delay) => {
+      const { id, finishedBeforeKill } = await runAndKill(delay + Math.floor(Math.random() * 30));
+      if (!finishedBeforeKill) killedMidway += 1;
+      const resumed = spawnSync(
+        process.execPath,
+        [MAIN, 'session', 'resume', id, '--json', '--workspace', ws.dir, '--db', db],
+        { env, encoding: 'utf8', timeout: 60_000 },
+      );
+      expect(resumed.stderr).toBe('');
+      expect(resumed.status).toBe(0);
+      const result = JSON.parse(resumed.stdout) as { status: string; answer: string };
+      expect(result.status).toBe('finished');
+      expect(result.answer).toMatch(/^all done:/);
 
-    const store = new Store({ path: db });
-    try {
-      const view = readSession(store, id);
-      // Every conversation replays through the state machine and finished.
-      for (const conv of view.conversations) {
-        let state = INITIAL_STATE;
-        for (const entry of conv.entries) state = apply(state, entry);
-        expect(state.phase).toBe('finished');
-      }
-      // Every intent is settled, and each effect happened at most once; a reconcilable one exactly once when it says ok.
-      const intents = store.db.prepare("SELECT key, tool, status, result FROM intents WHERE session_id = ? AND effect = 'effectful'").all(id) as {
-        key: string;
-        tool: string;
-        status: string;
-        result: string;
-      }[];
-      expect(intents.length).toBe(2 + 5 * 2);
-      const counts = effectCounts();
-      for (const intent of intents) {
-        expect(intent.status).toBe('done');
-        const status = (JSON.parse(intent.result) as { payload: { status: string } }).payload.status;
-        const times = counts.get(intent.key) ?? 0;
-        expect(times).toBeLessThanOrEqual(1);
-        if (intent.tool === 'record') {
-          expect(status).toBe('ok');
-          expect(times).toBe(1);
-        } else {
-          expect(['ok', 'unknown']).toContain(status);
-          if (status === 'ok') expect(times).toBe(1);
+      const store = new Store({ path: db });
+      try {
+        const view = readSession(store, id);
+        // Every conversation replays through the state machine and finished.
+        for (const conv of view.conversations) {
+          let state = INITIAL_STATE;
+          for (const entry of conv.entries) state = apply(state, entry);
+          expect(state.phase).toBe('finished');
         }
+        // Every intent is settled, and each effect happened at most once; a reconcilable one exactly once when it says ok.
+        const intents = store.db
+          .prepare("SELECT key, tool, status, result FROM intents WHERE session_id = ? AND effect = 'effectful'")
+          .all(id) as {
+          key: string;
+          tool: string;
+          status: string;
+          result: string;
+        }[];
+        expect(intents.length).toBe(2 + 5 * 2);
+        const counts = effectCounts();
+        for (const intent of intents) {
+          expect(intent.status).toBe('done');
+          const status = (JSON.parse(intent.result) as { payload: { status: string } }).payload.status;
+          const times = counts.get(intent.key) ?? 0;
+          expect(times).toBeLessThanOrEqual(1);
+          if (intent.tool === 'record') {
+            expect(status).toBe('ok');
+            expect(times).toBe(1);
+          } else {
+            expect(['ok', 'unknown']).toContain(status);
+            if (status === 'ok') expect(times).toBe(1);
+          }
+        }
+      } finally {
+        store.close();
       }
-    } finally {
-      store.close();
-    }
-  });
+    },
+  );
 });

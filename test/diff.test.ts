@@ -4,16 +4,23 @@ import { diffSequences, normalizeForDiff, sideBySide, splitLines, unifiedHunks, 
 
 /** Applies an edit script to the old side: it must give the new side. */
 function apply(ops: ReturnType<typeof diffSequences>): { a: string[]; b: string[] } {
-  return { a: ops.filter((o) => o.kind !== 'add').map((o) => o.text), b: ops.filter((o) => o.kind !== 'del').map((o) => o.text) };
+  return {
+    a: ops.filter((o) => o.kind !== 'add').map((o) => o.text),
+    b: ops.filter((o) => o.kind !== 'del').map((o) => o.text),
+  };
 }
 
 describe('diff', () => {
   it('produces a script that rebuilds both sides, for any pair of texts (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.constantFrom('a', 'b', 'c', 'd'), { maxLength: 40 }), fc.array(fc.constantFrom('a', 'b', 'c', 'd'), { maxLength: 40 }), (a, b) => {
-        const ops = diffSequences(a, b);
-        expect(apply(ops)).toEqual({ a, b });
-      }),
+      fc.property(
+        fc.array(fc.constantFrom('a', 'b', 'c', 'd'), { maxLength: 40 }),
+        fc.array(fc.constantFrom('a', 'b', 'c', 'd'), { maxLength: 40 }),
+        (a, b) => {
+          const ops = diffSequences(a, b);
+          expect(apply(ops)).toEqual({ a, b });
+        },
+      ),
       { numRuns: 300 },
     );
   });

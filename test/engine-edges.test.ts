@@ -19,13 +19,25 @@ async function setup(...args: Parameters<typeof testEngine>): Promise<TestEngine
   cleanups.push(() => t.close());
   return t;
 }
-const kinds = (entries: readonly Entry[]): string[] => entries.map((e) => (e.kind === 'tool_result' ? `tool_result:${e.payload.status}` : e.kind));
+const kinds = (entries: readonly Entry[]): string[] =>
+  entries.map((e) => (e.kind === 'tool_result' ? `tool_result:${e.payload.status}` : e.kind));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('engine edges', () => {
   it('two attaches of one session in one process share one runtime, so no effect runs twice', async () => {
     const charge = countingTool('charge', { effect: 'effectful' });
-    const t = await setup([{ id: 'solo', description: 'Solo.', model: 'scripted/slow', tools: ['charge'], script: [{ when: '.', steps: [{ call: 'charge', args: { n: 1 } }, { reply: 'done' }] }] }], { tools: [charge] });
+    const t = await setup(
+      [
+        {
+          id: 'solo',
+          description: 'Solo.',
+          model: 'scripted/slow',
+          tools: ['charge'],
+          script: [{ when: '.', steps: [{ call: 'charge', args: { n: 1 } }, { reply: 'done' }] }],
+        },
+      ],
+      { tools: [charge] },
+    );
     const first = t.engine.start({ agent: 'solo', message: 'go', source: 'api', options: t.options() });
     await sleep(50);
     first.detach(); // as if its process died: the session is running, nobody drives it
@@ -41,7 +53,17 @@ describe('engine edges', () => {
 
   it('cancelling a session whose effectful call was decided but never started does not start it', async () => {
     const charge = countingTool('charge', { effect: 'effectful' });
-    const t = await setup([{ id: 'solo', description: 'Solo.', tools: ['charge'], script: [{ when: '.', steps: [{ call: 'charge', args: { n: 1 } }, { reply: 'done' }] }] }], { tools: [charge] });
+    const t = await setup(
+      [
+        {
+          id: 'solo',
+          description: 'Solo.',
+          tools: ['charge'],
+          script: [{ when: '.', steps: [{ call: 'charge', args: { n: 1 } }, { reply: 'done' }] }],
+        },
+      ],
+      { tools: [charge] },
+    );
     // Stop right after the decide commit, before the call is marked as started.
     let stopped = false;
     t.engine.store.onCommit((events) => {
@@ -56,13 +78,30 @@ describe('engine edges', () => {
     await again.cancel();
     await sleep(50);
     expect(charge.calls).toHaveLength(0);
-    expect(kinds(readSession(t.engine.store, session.id).conversations[0]!.entries)).toEqual(['user_message', 'tool_call', 'waiting', 'tool_result:cancelled', 'failed']);
+    expect(kinds(readSession(t.engine.store, session.id).conversations[0]!.entries)).toEqual([
+      'user_message',
+      'tool_call',
+      'waiting',
+      'tool_result:cancelled',
+      'failed',
+    ]);
   });
 
   it('a delegation timeout while the child is thinking cancels the child and the caller goes on', async () => {
     const t = await setup([
-      { id: 'lead', description: 'Lead.', agents: ['worker'], policies: { delegation_timeout_ms: 100 }, script: [{ when: '.', steps: [{ delegate: 'worker', message: 'count' }, { reply: 'lead got: {{result}}' }] }] },
-      { id: 'worker', description: 'Worker.', model: 'scripted/slow', script: [{ when: '.', steps: [{ reply: 'one two' }] }] },
+      {
+        id: 'lead',
+        description: 'Lead.',
+        agents: ['worker'],
+        policies: { delegation_timeout_ms: 100 },
+        script: [{ when: '.', steps: [{ delegate: 'worker', message: 'count' }, { reply: 'lead got: {{result}}' }] }],
+      },
+      {
+        id: 'worker',
+        description: 'Worker.',
+        model: 'scripted/slow',
+        script: [{ when: '.', steps: [{ reply: 'one two' }] }],
+      },
     ]);
     const session = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
     expect(await session.idle()).toBe('finished');
@@ -76,8 +115,19 @@ describe('engine edges', () => {
 
   it('a cancel writes the end of every stack and the cancelled status in one commit', async () => {
     const t = await setup([
-      { id: 'lead', description: 'Lead.', model: 'scripted/slow', agents: ['worker'], script: [{ when: '.', steps: [{ delegate: 'worker', message: 'go' }, { reply: 'done' }] }] },
-      { id: 'worker', description: 'Worker.', model: 'scripted/slow', script: [{ when: '.', steps: [{ reply: 'ok' }] }] },
+      {
+        id: 'lead',
+        description: 'Lead.',
+        model: 'scripted/slow',
+        agents: ['worker'],
+        script: [{ when: '.', steps: [{ delegate: 'worker', message: 'go' }, { reply: 'done' }] }],
+      },
+      {
+        id: 'worker',
+        description: 'Worker.',
+        model: 'scripted/slow',
+        script: [{ when: '.', steps: [{ reply: 'ok' }] }],
+      },
     ]);
     const session = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
     while (readSession(t.engine.store, session.id).conversations.length < 2) await sleep(20);
@@ -99,10 +149,28 @@ describe('engine edges', () => {
 
   it('an answered question does not keep the session "waiting" while another call of the turn failed', async () => {
     const t = await setup([
-      { id: 'lead', description: 'Lead.', agents: ['worker'], script: [{ when: '.', steps: [{ parallel: [{ delegate: 'worker', message: 'count' }, { ask: 'Which city?' }] }, { reply: 'done {{answer}}' }] }] },
+      {
+        id: 'lead',
+        description: 'Lead.',
+        agents: ['worker'],
+        script: [
+          {
+            when: '.',
+            steps: [
+              { parallel: [{ delegate: 'worker', message: 'count' }, { ask: 'Which city?' }] },
+              { reply: 'done {{answer}}' },
+            ],
+          },
+        ],
+      },
       { id: 'worker', description: 'Worker.', script: [{ when: '.', steps: [{ reply: 'one' }] }] },
     ]);
-    const session = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options({ approval: 'ask', maxSteps: 1 }) });
+    const session = t.engine.start({
+      agent: 'lead',
+      message: 'go',
+      source: 'api',
+      options: t.options({ approval: 'ask', maxSteps: 1 }),
+    });
     expect(await session.idle()).toBe('waiting');
     await session.respond(session.pendingQuestions()[0]!.callId, 'Paris');
     // The child hit the session's step budget: a failure to resume, not a question.
@@ -112,7 +180,30 @@ describe('engine edges', () => {
 
   it('the strict dedup policy also catches a repeat inside one response', async () => {
     const pay = countingTool('pay', { effect: 'effectful', dedup: 'strict' });
-    const t = await setup([{ id: 'w', description: 'W.', tools: ['pay'], script: [{ when: '.', steps: [{ parallel: [{ call: 'pay', args: { n: 5 } }, { call: 'pay', args: { n: 5 } }] }, { reply: 'ok' }] }] }], { tools: [pay] });
+    const t = await setup(
+      [
+        {
+          id: 'w',
+          description: 'W.',
+          tools: ['pay'],
+          script: [
+            {
+              when: '.',
+              steps: [
+                {
+                  parallel: [
+                    { call: 'pay', args: { n: 5 } },
+                    { call: 'pay', args: { n: 5 } },
+                  ],
+                },
+                { reply: 'ok' },
+              ],
+            },
+          ],
+        },
+      ],
+      { tools: [pay] },
+    );
     const session = t.engine.start({ agent: 'w', message: 'go', source: 'api', options: t.options() });
     await session.idle();
     expect(pay.calls).toHaveLength(1);
@@ -122,8 +213,33 @@ describe('engine edges', () => {
   it('the model timeout counts the call, not the wait for a slot of the provider', async () => {
     const t = await setup(
       [
-        { id: 'lead', description: 'Lead.', agents: ['w'], script: [{ when: '.', steps: [{ parallel: [{ delegate: 'w', message: 'a' }, { delegate: 'w', message: 'b' }, { delegate: 'w', message: 'c' }] }, { reply: '{{result}}' }] }] },
-        { id: 'w', description: 'W.', model: 'scripted/slow', policies: { model_timeout_ms: 700 }, script: [{ when: '.', steps: [{ reply: 'ok' }] }] },
+        {
+          id: 'lead',
+          description: 'Lead.',
+          agents: ['w'],
+          script: [
+            {
+              when: '.',
+              steps: [
+                {
+                  parallel: [
+                    { delegate: 'w', message: 'a' },
+                    { delegate: 'w', message: 'b' },
+                    { delegate: 'w', message: 'c' },
+                  ],
+                },
+                { reply: '{{result}}' },
+              ],
+            },
+          ],
+        },
+        {
+          id: 'w',
+          description: 'W.',
+          model: 'scripted/slow',
+          policies: { model_timeout_ms: 700 },
+          script: [{ when: '.', steps: [{ reply: 'ok' }] }],
+        },
       ],
       { files: { 'p2tui.yaml': 'providers:\n  scripted:\n    concurrency: 1\n' } },
     );
@@ -134,10 +250,27 @@ describe('engine edges', () => {
 
   it('an effectful tool that times out is settled as unknown: it may have taken effect', async () => {
     const hang = countingTool('transfer', { effect: 'effectful', delayMs: () => 10_000, timeoutMs: 40 });
-    const t = await setup([{ id: 'w', description: 'W.', tools: ['transfer'], script: [{ when: '.', steps: [{ call: 'transfer', args: {} }, { reply: '{{result}}' }] }] }], { tools: [hang] });
+    const t = await setup(
+      [
+        {
+          id: 'w',
+          description: 'W.',
+          tools: ['transfer'],
+          script: [{ when: '.', steps: [{ call: 'transfer', args: {} }, { reply: '{{result}}' }] }],
+        },
+      ],
+      { tools: [hang] },
+    );
     const session = t.engine.start({ agent: 'w', message: 'go', source: 'api', options: t.options() });
     await session.idle();
-    const result = readSession(t.engine.store, session.id).conversations[0]!.entries.find((e) => e.kind === 'tool_result');
-    expect(result).toMatchObject({ payload: { status: 'unknown', error: expect.stringMatching(/timed out after 40 ms while running; it may or may not have taken effect/) } });
+    const result = readSession(t.engine.store, session.id).conversations[0]!.entries.find(
+      (e) => e.kind === 'tool_result',
+    );
+    expect(result).toMatchObject({
+      payload: {
+        status: 'unknown',
+        error: expect.stringMatching(/timed out after 40 ms while running; it may or may not have taken effect/),
+      },
+    });
   });
 });

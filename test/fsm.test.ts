@@ -6,15 +6,36 @@ import { ENTRY_KINDS, type EntryDraft, type EntryKind } from '../src/core/entrie
 
 const user = (text = 'hi'): EntryDraft => ({ kind: 'user_message', payload: { text } });
 const said = (text = 'ok'): EntryDraft => ({ kind: 'assistant_message', payload: { text, modelCall: 'm1' } });
-const toolCall = (callId: string): EntryDraft => ({ kind: 'tool_call', payload: { callId, tool: 't', args: {}, effect: 'pure', key: `k${callId}`, modelCall: 'm1' } });
-const toolResult = (callId: string): EntryDraft => ({ kind: 'tool_result', payload: { callId, tool: 't', status: 'ok', output: 1 } });
-const agentCall = (callId: string): EntryDraft => ({ kind: 'agent_call', payload: { callId, agent: 'b', message: 'do', child: 'c2', modelCall: 'm1' } });
-const agentResult = (callId: string): EntryDraft => ({ kind: 'agent_result', payload: { callId, agent: 'b', child: 'c2', status: 'ok', text: 'done' } });
-const ask = (callId: string): EntryDraft => ({ kind: 'user_input_request', payload: { callId, question: '?', deadline: null, modelCall: 'm1' } });
-const answer = (callId: string): EntryDraft => ({ kind: 'user_response', payload: { callId, text: 'yes', by: 'user' } });
+const toolCall = (callId: string): EntryDraft => ({
+  kind: 'tool_call',
+  payload: { callId, tool: 't', args: {}, effect: 'pure', key: `k${callId}`, modelCall: 'm1' },
+});
+const toolResult = (callId: string): EntryDraft => ({
+  kind: 'tool_result',
+  payload: { callId, tool: 't', status: 'ok', output: 1 },
+});
+const agentCall = (callId: string): EntryDraft => ({
+  kind: 'agent_call',
+  payload: { callId, agent: 'b', message: 'do', child: 'c2', modelCall: 'm1' },
+});
+const agentResult = (callId: string): EntryDraft => ({
+  kind: 'agent_result',
+  payload: { callId, agent: 'b', child: 'c2', status: 'ok', text: 'done' },
+});
+const ask = (callId: string): EntryDraft => ({
+  kind: 'user_input_request',
+  payload: { callId, question: '?', deadline: null, modelCall: 'm1' },
+});
+const answer = (callId: string): EntryDraft => ({
+  kind: 'user_response',
+  payload: { callId, text: 'yes', by: 'user' },
+});
 const waiting = (...callIds: string[]): EntryDraft => ({ kind: 'waiting', payload: { callIds, deadline: null } });
 const finished = (): EntryDraft => ({ kind: 'finished', payload: { steps: 1 } });
-const failed = (retryable = true): EntryDraft => ({ kind: 'failed', payload: { code: 'E_X', message: 'x', retryable } });
+const failed = (retryable = true): EntryDraft => ({
+  kind: 'failed',
+  payload: { code: 'E_X', message: 'x', retryable },
+});
 
 /** One representative way to reach each phase, and a sample entry of each kind that could follow it. */
 const REACH: Record<Phase, EntryDraft[]> = {

@@ -23,14 +23,23 @@ function freePort(): Promise<number> {
 }
 
 /** A workspace with one agent and a bin/ folder for stand-in launchers. */
-function workspace(): { ws: TempWorkspace; bin: string; p2tui: (args: string[], env?: Record<string, string>) => SpawnSyncReturns<string> } {
+function workspace(): {
+  ws: TempWorkspace;
+  bin: string;
+  p2tui: (args: string[], env?: Record<string, string>) => SpawnSyncReturns<string>;
+} {
   const ws = tempWorkspace();
   ws.persona({ id: 'w', description: 'Works.' });
   spaces.push(ws);
   const bin = join(ws.dir, 'bin');
   mkdirSync(bin);
   const p2tui = (args: string[], env: Record<string, string> = {}) =>
-    spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ws.dir, encoding: 'utf8', env: { ...childEnv(), PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`, CANTON_HOME: '', ...env }, timeout: 60_000 });
+    spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args], {
+      cwd: ws.dir,
+      encoding: 'utf8',
+      env: { ...childEnv(), PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`, CANTON_HOME: '', ...env },
+      timeout: 60_000,
+    });
   return { ws, bin, p2tui };
 }
 
@@ -61,8 +70,14 @@ describe('ledger sandbox', () => {
     const ledger = new CantonJsonLedger({ url: state.url });
     expect(await ledger.findParty('agent-w')).toMatch(/^agent-w::1220/);
     expect(await ledger.findParty('p2tui-operator')).toBeDefined();
-    expect(JSON.parse(p2tui(['ledger', 'sandbox', 'status', '--json']).stdout)).toMatchObject({ running: true, ready: true, pid: state.pid });
-    expect(p2tui(['ledger', 'sandbox', 'start', '--port', String(port)]).stderr).toContain(`a sandbox is already running (pid ${state.pid}`);
+    expect(JSON.parse(p2tui(['ledger', 'sandbox', 'status', '--json']).stdout)).toMatchObject({
+      running: true,
+      ready: true,
+      pid: state.pid,
+    });
+    expect(p2tui(['ledger', 'sandbox', 'start', '--port', String(port)]).stderr).toContain(
+      `a sandbox is already running (pid ${state.pid}`,
+    );
     expect(p2tui(['ledger', 'sandbox', 'stop']).stdout).toContain(`sandbox stopped (pid ${state.pid})`);
     expect(isRunning(state.pid)).toBe(false);
     expect(p2tui(['ledger', 'sandbox', 'status']).stdout).toContain('no sandbox running (start one with');
@@ -70,11 +85,16 @@ describe('ledger sandbox', () => {
 
   it('reports a sandbox that exits before it is ready, with the end of its output', () => {
     const { bin, p2tui } = workspace();
-    writeFileSync(join(bin, 'daml'), '#!/bin/sh\necho "starting canton"\necho "ERROR: JAVA_HOME is not set" >&2\nexit 2\n');
+    writeFileSync(
+      join(bin, 'daml'),
+      '#!/bin/sh\necho "starting canton"\necho "ERROR: JAVA_HOME is not set" >&2\nexit 2\n',
+    );
     chmodSync(join(bin, 'daml'), 0o755);
     const start = p2tui(['ledger', 'sandbox', 'start', '--port', '7']);
     expect(start.status).not.toBe(0);
-    expect(start.stderr).toMatch(/the sandbox \(.*daml sandbox --json-api-port 7\) exited with code 2 before it was ready:\n\s+starting canton\n\s+ERROR: JAVA_HOME is not set/);
+    expect(start.stderr).toMatch(
+      /the sandbox \(.*daml sandbox --json-api-port 7\) exited with code 2 before it was ready:\n\s+starting canton\n\s+ERROR: JAVA_HOME is not set/,
+    );
     expect(start.stderr).toContain('The whole output is in');
   });
 });

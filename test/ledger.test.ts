@@ -16,7 +16,12 @@ import { refusal } from './helpers/ledger.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const cleanups: (() => void)[] = [];
-afterEach(() => cleanups.splice(0).reverse().forEach((c) => c()));
+afterEach(() =>
+  cleanups
+    .splice(0)
+    .reverse()
+    .forEach((c) => c()),
+);
 
 function ledger(): { store: Store; ledger: EmbeddedLedger; wallets: WalletService } {
   const made = tempStore();
@@ -25,7 +30,6 @@ function ledger(): { store: Store; ledger: EmbeddedLedger; wallets: WalletServic
   return { store: made.store, ledger: l, wallets: new WalletService(l) };
 }
 
-
 describe('decimals', () => {
   it('are exact, canonical, and refuse what they cannot hold', () => {
     expect(decimal.add('0.1', '0.2')).toBe('0.3');
@@ -33,7 +37,9 @@ describe('decimals', () => {
     expect(decimal.sub('100', '87.5000')).toBe('12.5');
     expect(decimal.canonical('0.0000000001')).toBe('0.0000000001');
     expect(decimal.canonical(100)).toBe('100');
-    expect(() => parseDecimal('0.00000000001')).toThrow("amount '0.00000000001' is not a decimal of at most 28 digits before the point and 10 after it");
+    expect(() => parseDecimal('0.00000000001')).toThrow(
+      "amount '0.00000000001' is not a decimal of at most 28 digits before the point and 10 after it",
+    );
     // What YAML reads as a number past 2^53 is no longer the amount written: it is refused, not rounded.
     expect(() => decimal.canonical(Number('9007199254740993'))).toThrow('too large to be exact as a number; quote it');
     expect(() => parseDecimal('1e3', '--balance')).toThrow("--balance '1e3' is not a decimal");
@@ -47,10 +53,20 @@ describe('the embedded ledger', () => {
     const alice = await l.allocateParty('alice');
     const bob = await l.allocateParty('bob');
     // An agent cannot issue itself money: a holding needs the operator's signature.
-    expect((await refusal(l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '5' } }], { commandId: 'c1', actAs: [alice] }))).ledgerCode).toBe('DAML_AUTHORIZATION_ERROR');
+    expect(
+      (
+        await refusal(
+          l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '5' } }], {
+            commandId: 'c1',
+            actAs: [alice],
+          }),
+        )
+      ).ledgerCode,
+    ).toBe('DAML_AUTHORIZATION_ERROR');
     // ensure amount > 0, checked on every create: the command writes nothing.
     const end = await l.ledgerEnd();
-    const bad = await refusal(l.submit(
+    const bad = await refusal(
+      l.submit(
         [
           { kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '5' } },
           { kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: bob, amount: '0' } },
@@ -61,23 +77,110 @@ describe('the embedded ledger', () => {
     expect(bad.ledgerCode).toBe('TEMPLATE_PRECONDITION_VIOLATED');
     expect(await l.ledgerEnd()).toBe(end);
     expect(await l.activeContracts(alice, [TEMPLATES.holding])).toEqual([]);
-    const minted = await l.submit([{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '5' } }], { commandId: 'c3', actAs: [operator] });
+    const minted = await l.submit(
+      [{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: alice, amount: '5' } }],
+      { commandId: 'c3', actAs: [operator] },
+    );
     const cid = minted.events[0]!.contractId;
     // Only the owner controls Transfer.
-    expect((await refusal(l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '1', reason: '', transferId: 't' } }], { commandId: 'c4', actAs: [bob] }))).ledgerCode).toBe('CONTRACT_NOT_FOUND');
-    expect((await refusal(l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '1', reason: '', transferId: 't' } }], { commandId: 'c5', actAs: [operator] }))).ledgerCode).toBe('DAML_AUTHORIZATION_ERROR');
+    expect(
+      (
+        await refusal(
+          l.submit(
+            [
+              {
+                kind: 'exercise',
+                templateId: TEMPLATES.holding,
+                contractId: cid,
+                choice: 'Transfer',
+                arg: { receiver: bob, value: '1', reason: '', transferId: 't' },
+              },
+            ],
+            { commandId: 'c4', actAs: [bob] },
+          ),
+        )
+      ).ledgerCode,
+    ).toBe('CONTRACT_NOT_FOUND');
+    expect(
+      (
+        await refusal(
+          l.submit(
+            [
+              {
+                kind: 'exercise',
+                templateId: TEMPLATES.holding,
+                contractId: cid,
+                choice: 'Transfer',
+                arg: { receiver: bob, value: '1', reason: '', transferId: 't' },
+              },
+            ],
+            { commandId: 'c5', actAs: [operator] },
+          ),
+        )
+      ).ledgerCode,
+    ).toBe('DAML_AUTHORIZATION_ERROR');
     // Overdraft: the assertion aborts the whole transfer.
-    expect((await refusal(l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '6', reason: '', transferId: 't' } }], { commandId: 'c6', actAs: [alice] }))).message).toContain('insufficient funds: ' + alice);
-    const paid = await l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '2', reason: 'x', transferId: 't' } }], { commandId: 'c7', actAs: [alice] });
+    expect(
+      (
+        await refusal(
+          l.submit(
+            [
+              {
+                kind: 'exercise',
+                templateId: TEMPLATES.holding,
+                contractId: cid,
+                choice: 'Transfer',
+                arg: { receiver: bob, value: '6', reason: '', transferId: 't' },
+              },
+            ],
+            { commandId: 'c6', actAs: [alice] },
+          ),
+        )
+      ).message,
+    ).toContain('insufficient funds: ' + alice);
+    const paid = await l.submit(
+      [
+        {
+          kind: 'exercise',
+          templateId: TEMPLATES.holding,
+          contractId: cid,
+          choice: 'Transfer',
+          arg: { receiver: bob, value: '2', reason: 'x', transferId: 't' },
+        },
+      ],
+      { commandId: 'c7', actAs: [alice] },
+    );
     expect(paid.events.map((e) => e.kind)).toEqual(['exercised', 'created', 'created', 'created']);
     expect(paid.events[0]).toMatchObject({ kind: 'exercised', consuming: true, lastDescendantNodeId: 3 });
     // Spent once: the same holding again is gone, and the same command id is a duplicate.
-    expect((await refusal(l.submit([{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: cid, choice: 'Transfer', arg: { receiver: bob, value: '1', reason: '', transferId: 't2' } }], { commandId: 'c8', actAs: [alice] }))).ledgerCode).toBe('CONTRACT_NOT_FOUND');
-    expect(await refusal(l.submit([], { commandId: 'c7', actAs: [alice] }))).toMatchObject({ ledgerCode: 'DUPLICATE_COMMAND', details: { updateId: paid.updateId, offset: paid.offset } });
+    expect(
+      (
+        await refusal(
+          l.submit(
+            [
+              {
+                kind: 'exercise',
+                templateId: TEMPLATES.holding,
+                contractId: cid,
+                choice: 'Transfer',
+                arg: { receiver: bob, value: '1', reason: '', transferId: 't2' },
+              },
+            ],
+            { commandId: 'c8', actAs: [alice] },
+          ),
+        )
+      ).ledgerCode,
+    ).toBe('CONTRACT_NOT_FOUND');
+    expect(await refusal(l.submit([], { commandId: 'c7', actAs: [alice] }))).toMatchObject({
+      ledgerCode: 'DUPLICATE_COMMAND',
+      details: { updateId: paid.updateId, offset: paid.offset },
+    });
     // Visibility: alice sees her change and the record, not bob's holding.
     const seen = await l.updates(alice, { afterOffset: minted.offset });
     expect(seen).toHaveLength(1);
-    expect(seen[0]!.events.filter((e) => e.kind === 'created').map((e) => e.kind === 'created' && e.templateId)).toEqual([TEMPLATES.holding, TEMPLATES.record]);
+    expect(
+      seen[0]!.events.filter((e) => e.kind === 'created').map((e) => e.kind === 'created' && e.templateId),
+    ).toEqual([TEMPLATES.holding, TEMPLATES.record]);
   });
 });
 
@@ -88,19 +191,37 @@ describe('wallets', () => {
     await wallets.createWallet('alpha', '10');
     await wallets.createWallet('beta');
     // A name without a wallet (a typo, an agent a model made up) is refused, not created.
-    await expect(wallets.transfer({ from: 'alpha', to: 'btea', amount: '1', reason: '', reference: 'typo' })).rejects.toThrow('btea has no wallet');
+    await expect(
+      wallets.transfer({ from: 'alpha', to: 'btea', amount: '1', reason: '', reference: 'typo' }),
+    ).rejects.toThrow('btea has no wallet');
     expect((await wallets.balance('alpha')).balance).toBe('10');
     await wallets.mint('alpha', '0.3', 'reward', 'reward-1');
     await wallets.mint('alpha', '0.3', 'reward', 'reward-1');
     expect(await wallets.balance('alpha')).toMatchObject({ balance: '10.3', holdings: 2 });
     // 10.2 needs both holdings: one transfer spends them and returns the change.
-    const receipt = await wallets.transfer({ from: 'alpha', to: 'beta', amount: '10.2', reason: 'work', reference: 'task-1' });
-    expect(receipt).toMatchObject({ from: 'alpha', to: 'beta', amount: '10.2', transferId: 'task-1', duplicate: false });
+    const receipt = await wallets.transfer({
+      from: 'alpha',
+      to: 'beta',
+      amount: '10.2',
+      reason: 'work',
+      reference: 'task-1',
+    });
+    expect(receipt).toMatchObject({
+      from: 'alpha',
+      to: 'beta',
+      amount: '10.2',
+      transferId: 'task-1',
+      duplicate: false,
+    });
     expect(await wallets.balance('alpha')).toMatchObject({ balance: '0.1', holdings: 1 });
     // A retry after a timeout or a crash returns the first receipt, even with no money left for a second payment.
-    expect(await wallets.transfer({ from: 'alpha', to: 'beta', amount: '10.2', reason: 'work', reference: 'task-1' })).toEqual({ ...receipt, duplicate: true });
+    expect(
+      await wallets.transfer({ from: 'alpha', to: 'beta', amount: '10.2', reason: 'work', reference: 'task-1' }),
+    ).toEqual({ ...receipt, duplicate: true });
     // The same reference with other terms is a mistake, not a retry.
-    await expect(wallets.transfer({ from: 'alpha', to: 'beta', amount: '3', reason: 'work', reference: 'task-1' })).rejects.toThrow('reference task-1 already paid 10.2 from alpha to beta');
+    await expect(
+      wallets.transfer({ from: 'alpha', to: 'beta', amount: '3', reason: 'work', reference: 'task-1' }),
+    ).rejects.toThrow('reference task-1 already paid 10.2 from alpha to beta');
     expect((await wallets.balance('beta')).balance).toBe('10.2');
     const broke = await (async () => {
       try {
@@ -113,8 +234,19 @@ describe('wallets', () => {
     expect(broke).toBeInstanceOf(P2Error);
     expect((broke as P2Error).code).toBe('E_LEDGER_FUNDS');
     expect((broke as P2Error).message).toBe('alpha has 0.1, cannot pay 0.2');
-    expect((await wallets.history('beta')).map((l) => [l.from, l.to, l.amount, l.transferId])).toEqual([['alpha', 'beta', '10.2', 'task-1']]);
-    expect(await wallets.metrics()).toMatchObject({ payments: 1, volume: '10.2', issued: '10.3', escrowsOpen: 0, agents: [{ agent: 'alpha', sent: '10.2', received: '0', payments: 1 }, { agent: 'beta', sent: '0', received: '10.2', payments: 0 }] });
+    expect((await wallets.history('beta')).map((l) => [l.from, l.to, l.amount, l.transferId])).toEqual([
+      ['alpha', 'beta', '10.2', 'task-1'],
+    ]);
+    expect(await wallets.metrics()).toMatchObject({
+      payments: 1,
+      volume: '10.2',
+      issued: '10.3',
+      escrowsOpen: 0,
+      agents: [
+        { agent: 'alpha', sent: '10.2', received: '0', payments: 1 },
+        { agent: 'beta', sent: '0', received: '10.2', payments: 0 },
+      ],
+    });
   });
 
   it('escrow: locks the payer’s money, then the operator releases it to the payee or refunds it', async () => {
@@ -123,7 +255,9 @@ describe('wallets', () => {
     await wallets.createWallet('worker');
     const escrow = await wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '20', reference: 'job-1' });
     expect(escrow).toMatchObject({ payer: 'lead', payee: 'worker', amount: '20', reference: 'job-1' });
-    expect((await wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '20', reference: 'job-1' })).contractId).toBe(escrow.contractId);
+    expect(
+      (await wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '20', reference: 'job-1' })).contractId,
+    ).toBe(escrow.contractId);
     expect(await wallets.balance('lead')).toMatchObject({ balance: '30', locked: '20' });
     await wallets.settleEscrow('job-1', 'release');
     expect((await wallets.settleEscrow('job-1', 'release', 'lead')).duplicate).toBe(true);
@@ -165,13 +299,21 @@ describe('ledger tools', () => {
     expect((await wallets.balance('payer')).balance).toBe('7.5');
     expect((await wallets.balance('rich')).balance).toBe('1000');
     expect((await wallets.balance('payee')).balance).toBe('2.5');
-    const results = t.engine.store.log.read(0, { session: run.id, kinds: ['tool_result'] }, 10).map((e) => e.payload as { tool: string; status: string; output?: unknown; error?: string });
+    const results = t.engine.store.log
+      .read(0, { session: run.id, kinds: ['tool_result'] }, 10)
+      .map((e) => e.payload as { tool: string; status: string; output?: unknown; error?: string });
     expect(results[0]).toMatchObject({ tool: 'transfer_funds', status: 'ok', output: { paid: '2.5', to: 'payee' } });
     expect(results[1]).toMatchObject({ tool: 'transfer_funds', status: 'error' });
     expect(results[1]!.error).toContain("amount 'lots' is not a decimal");
-    expect(results[2]).toMatchObject({ tool: 'check_balance', status: 'ok', output: { agent: 'payer', balance: '7.5', locked: '0' } });
+    expect(results[2]).toMatchObject({
+      tool: 'check_balance',
+      status: 'ok',
+      output: { agent: 'payer', balance: '7.5', locked: '0' },
+    });
     // The payment's reference is the call's idempotency key: a recovery of the call finds it.
-    const call = t.engine.store.log.read(0, { session: run.id, kinds: ['tool_call'] }, 10)[0]!.payload as { key: string };
+    const call = t.engine.store.log.read(0, { session: run.id, kinds: ['tool_call'] }, 10)[0]!.payload as {
+      key: string;
+    };
     expect((await wallets.history('payee'))[0]).toMatchObject({ from: 'payer', amount: '2.5', transferId: call.key });
   });
 });
@@ -185,7 +327,14 @@ describe('spend policies', () => {
           description: 'Pays.',
           tools: ['transfer_funds'],
           policies: { spend: { per_transfer: 5, per_session: '8', approval_above: 3 } },
-          script: [{ when: '.', steps: [6, 2.5, 4, 2].map((n) => ({ call: 'transfer_funds', args: { to: 'payee', amount: String(n) } })).concat([{ reply: 'done' }] as never[]) }],
+          script: [
+            {
+              when: '.',
+              steps: [6, 2.5, 4, 2]
+                .map((n) => ({ call: 'transfer_funds', args: { to: 'payee', amount: String(n) } }))
+                .concat([{ reply: 'done' }] as never[]),
+            },
+          ],
         },
       ]);
       cleanups.push(() => t.close());
@@ -194,15 +343,21 @@ describe('spend policies', () => {
       await wallets.createWallet('payee');
       const run = t.engine.start({ agent: 'payer', message: 'pay', source: 'api', options: t.options({ approval }) });
       expect(await run.idle()).toBe('finished');
-      const results = t.engine.store.log.read(0, { session: run.id, kinds: ['tool_result'] }, 10).map((e) => e.payload as { status: string; error?: string });
-      expect(results[0]!.error).toContain('payer may pay at most 5 at once (policies.spend in personas/payer.yaml); 6 was refused');
+      const results = t.engine.store.log
+        .read(0, { session: run.id, kinds: ['tool_result'] }, 10)
+        .map((e) => e.payload as { status: string; error?: string });
+      expect(results[0]!.error).toContain(
+        'payer may pay at most 5 at once (policies.spend in personas/payer.yaml); 6 was refused',
+      );
       expect(results[1]!.status).toBe('ok');
       if (approval === 'approve') {
         expect(results[2]!.status).toBe('ok');
         expect(results[3]!.error).toContain('payer has 1.5 left of its per-session budget of 8');
         expect((await wallets.balance('payer')).balance).toBe('93.5');
       } else {
-        expect(results[2]!.error).toBe("not run: the session's approval policy (deny) refused it: payer pays 4 to payee: above the approval threshold of 3 (policies.spend in personas/payer.yaml)");
+        expect(results[2]!.error).toBe(
+          "not run: the session's approval policy (deny) refused it: payer pays 4 to payee: above the approval threshold of 3 (policies.spend in personas/payer.yaml)",
+        );
         expect(results[3]!.status).toBe('ok');
         expect((await wallets.balance('payer')).balance).toBe('95.5');
       }
@@ -216,7 +371,17 @@ describe('approvals', () => {
     description: 'Pays.',
     tools: ['transfer_funds'],
     policies: { spend: { per_transfer: 50, approval_above: 3 } },
-    script: [{ when: '.', steps: [{ call: 'transfer_funds', args: { to: 'payee', amount: '5' } }, { call: 'transfer_funds', args: { to: 'payee', amount: '4' } }, { call: 'transfer_funds', args: { to: 'payee', amount: '60' } }, { reply: 'done' }] }],
+    script: [
+      {
+        when: '.',
+        steps: [
+          { call: 'transfer_funds', args: { to: 'payee', amount: '5' } },
+          { call: 'transfer_funds', args: { to: 'payee', amount: '4' } },
+          { call: 'transfer_funds', args: { to: 'payee', amount: '60' } },
+          { reply: 'done' },
+        ],
+      },
+    ],
     ...extra,
   });
 
@@ -226,12 +391,21 @@ describe('approvals', () => {
     const wallets = walletsOf(t.engine.store);
     await wallets.createWallet('payer', '100');
     await wallets.createWallet('payee');
-    const first = t.engine.start({ agent: 'payer', message: 'pay', source: 'api', options: t.options({ approval: 'ask' }) });
+    const first = t.engine.start({
+      agent: 'payer',
+      message: 'pay',
+      source: 'api',
+      options: t.options({ approval: 'ask' }),
+    });
     expect(await first.idle()).toBe('waiting');
     const [asked] = first.pendingQuestions();
-    expect(asked?.question).toBe('approve transfer_funds? payer pays 5 to payee: above the approval threshold of 3 (policies.spend in personas/payer.yaml) (yes/no)');
+    expect(asked?.question).toBe(
+      'approve transfer_funds? payer pays 5 to payee: above the approval threshold of 3 (policies.spend in personas/payer.yaml) (yes/no)',
+    );
     // Another terminal sees the same question (session show, session respond).
-    expect(readSession(t.engine.store, first.id).questions).toEqual([expect.objectContaining({ callId: asked!.callId, question: asked!.question })]);
+    expect(readSession(t.engine.store, first.id).questions).toEqual([
+      expect.objectContaining({ callId: asked!.callId, question: asked!.question }),
+    ]);
     expect((await wallets.balance('payee')).balance).toBe('0');
     // The process stops while it waits; a new one asks the same question again, without a second request.
     first.detach();
@@ -246,13 +420,22 @@ describe('approvals', () => {
     await again.respond(second!.callId, 'no thanks');
     // 60 is over the per-payment limit: refused outright, nobody is asked about it.
     expect(await again.idle()).toBe('finished');
-    const results = t.engine.store.log.read(0, { session: first.id, kinds: ['tool_result'] }, 10).map((e) => e.payload as { status: string; error?: string });
+    const results = t.engine.store.log
+      .read(0, { session: first.id, kinds: ['tool_result'] }, 10)
+      .map((e) => e.payload as { status: string; error?: string });
     expect(results.map((r) => r.status)).toEqual(['ok', 'error', 'error']);
-    expect(results[1]!.error).toBe("not run: the user did not approve it (answered 'no thanks'): payer pays 4 to payee: above the approval threshold of 3 (policies.spend in personas/payer.yaml)");
+    expect(results[1]!.error).toBe(
+      "not run: the user did not approve it (answered 'no thanks'): payer pays 4 to payee: above the approval threshold of 3 (policies.spend in personas/payer.yaml)",
+    );
     expect(results[2]!.error).toContain('payer may pay at most 50 at once');
     expect((await wallets.balance('payee')).balance).toBe('5');
-    const decided = t.engine.store.log.read(0, { session: first.id, types: ['approval.decided'] }, 10).map((e) => e.type === 'approval.decided' && [e.payload.approved, e.payload.by]);
-    expect(decided).toEqual([[true, 'user'], [false, 'user']]);
+    const decided = t.engine.store.log
+      .read(0, { session: first.id, types: ['approval.decided'] }, 10)
+      .map((e) => e.type === 'approval.decided' && [e.payload.approved, e.payload.by]);
+    expect(decided).toEqual([
+      [true, 'user'],
+      [false, 'user'],
+    ]);
   });
 
   it('guards any tool a persona lists under approve_tools, and names an unknown one with its file and field', async () => {
@@ -261,26 +444,56 @@ describe('approvals', () => {
     const wallets = walletsOf(t.engine.store);
     await wallets.createWallet('payer', '100');
     await wallets.createWallet('payee');
-    const run = t.engine.start({ agent: 'payer', message: 'pay', source: 'api', options: t.options({ approval: 'deny' }) });
+    const run = t.engine.start({
+      agent: 'payer',
+      message: 'pay',
+      source: 'api',
+      options: t.options({ approval: 'deny' }),
+    });
     expect(await run.idle()).toBe('finished');
-    const results = t.engine.store.log.read(0, { session: run.id, kinds: ['tool_result'] }, 10).map((e) => e.payload as { error?: string });
+    const results = t.engine.store.log
+      .read(0, { session: run.id, kinds: ['tool_result'] }, 10)
+      .map((e) => e.payload as { error?: string });
     expect(results.map((r) => r.error)).toEqual([
       'not run: the session\'s approval policy (deny) refused it: payer calls transfer_funds {"amount":"5","to":"payee"} (policies.approve_tools in personas/payer.yaml)',
       expect.stringContaining('payer calls transfer_funds'),
       expect.stringContaining('payer calls transfer_funds'),
     ]);
     expect((await wallets.balance('payer')).balance).toBe('100');
-    await expect(testEngine([payer({ policies: { approve_tools: ['send_email'] } })])).rejects.toThrow("policies.approve_tools[0]: 'send_email' is not one of this agent's tools (transfer_funds)");
+    await expect(testEngine([payer({ policies: { approve_tools: ['send_email'] } })])).rejects.toThrow(
+      "policies.approve_tools[0]: 'send_email' is not one of this agent's tools (transfer_funds)",
+    );
   });
 });
 
 describe('escrow settled by the judge', () => {
   it('pays the delegate when the judge scores its work at the threshold or more, and refunds the lead below it', async () => {
-    const judge = { judge: { evaluators: [{ id: 'delivery', kind: 'assert', agents: ['w'], assert: [{ contains: 'done' }] }] }, ledger: { escrow: { evaluator: 'delivery', threshold: 1 } } };
-    for (const [reply, outcome] of [['all done', 'release'], ['nope', 'refund']] as const) {
+    const judge = {
+      judge: { evaluators: [{ id: 'delivery', kind: 'assert', agents: ['w'], assert: [{ contains: 'done' }] }] },
+      ledger: { escrow: { evaluator: 'delivery', threshold: 1 } },
+    };
+    for (const [reply, outcome] of [
+      ['all done', 'release'],
+      ['nope', 'refund'],
+    ] as const) {
       const t = await testEngine(
         [
-          { id: 'lead', description: 'Hires.', tools: ['open_escrow'], agents: ['w'], script: [{ when: '.', steps: [{ call: 'open_escrow', args: { payee: 'w', amount: '5' } }, { delegate: 'w', message: 'work' }, { reply: 'ok' }] }] },
+          {
+            id: 'lead',
+            description: 'Hires.',
+            tools: ['open_escrow'],
+            agents: ['w'],
+            script: [
+              {
+                when: '.',
+                steps: [
+                  { call: 'open_escrow', args: { payee: 'w', amount: '5' } },
+                  { delegate: 'w', message: 'work' },
+                  { reply: 'ok' },
+                ],
+              },
+            ],
+          },
           { id: 'w', description: 'Works.', script: [{ when: '.', steps: [{ reply }] }] },
         ],
         { files: { 'p2tui.yaml': JSON.stringify(judge) } },
@@ -293,9 +506,15 @@ describe('escrow settled by the judge', () => {
       expect(await run.idle()).toBe('finished');
       await t.engine.judge.drain(run.id);
       await t.engine.arbiter.settled();
-      const settled = t.engine.store.log.read(0, { session: run.id, types: ['escrow.settled'] }, 10).map((e) => e.payload);
-      expect(settled).toEqual([expect.objectContaining({ payee: 'w', amount: '5', outcome, evaluator: 'delivery', threshold: 1 })]);
-      expect(await wallets.balance('lead')).toMatchObject(outcome === 'release' ? { balance: '15', locked: '0' } : { balance: '20', locked: '0' });
+      const settled = t.engine.store.log
+        .read(0, { session: run.id, types: ['escrow.settled'] }, 10)
+        .map((e) => e.payload);
+      expect(settled).toEqual([
+        expect.objectContaining({ payee: 'w', amount: '5', outcome, evaluator: 'delivery', threshold: 1 }),
+      ]);
+      expect(await wallets.balance('lead')).toMatchObject(
+        outcome === 'release' ? { balance: '15', locked: '0' } : { balance: '20', locked: '0' },
+      );
       expect((await wallets.balance('w')).balance).toBe(outcome === 'release' ? '5' : '0');
       expect(await wallets.escrows()).toEqual([]);
     }
@@ -305,7 +524,9 @@ describe('escrow settled by the judge', () => {
     const ws = tempWorkspace({ 'p2tui.yaml': 'ledger:\n  escrow: { evaluator: nope, threshold: 0.5 }\n' });
     cleanups.push(() => ws.cleanup());
     const { loadWorkspace } = await import('../src/engine/workspace.ts');
-    await expect(loadWorkspace(ws.dir)).rejects.toThrow("p2tui.yaml: ledger.escrow.evaluator: no evaluator 'nope' under judge.evaluators");
+    await expect(loadWorkspace(ws.dir)).rejects.toThrow(
+      "p2tui.yaml: ledger.escrow.evaluator: no evaluator 'nope' under judge.evaluators",
+    );
   });
 });
 
@@ -316,9 +537,16 @@ describe('the audit chain', () => {
     ws.persona({ id: 'beta', description: 'B.', balance: 5 });
     cleanups.push(() => ws.cleanup());
     const db = join(ws.dir, 'p.db');
-    const p2tui = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', db], { cwd: ws.dir, encoding: 'utf8', env: childEnv() });
+    const p2tui = (...args: string[]) =>
+      spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', db], {
+        cwd: ws.dir,
+        encoding: 'utf8',
+        env: childEnv(),
+      });
     expect(p2tui('ledger', 'init').status).toBe(0);
-    expect(p2tui('ledger', 'transfer', 'alpha', 'beta', '7.25', '--reference', 'r1').stdout).toContain('alpha → beta 7.25 (reference r1');
+    expect(p2tui('ledger', 'transfer', 'alpha', 'beta', '7.25', '--reference', 'r1').stdout).toContain(
+      'alpha → beta 7.25 (reference r1',
+    );
     expect(p2tui('ledger', 'transfer', 'alpha', 'beta', '1', '--reference', 'r2').status).toBe(0);
     // Without --verify: the head, and the updates since the last verdict checked.
     const quick = p2tui('ledger', 'audit');
@@ -329,8 +557,12 @@ describe('the audit chain', () => {
     expect(ok.stdout).toContain('chain ok: 4 updates, every link verified');
     // Someone edits the payment of r1 in the database by hand: 7.25 becomes 0.25.
     const store = new Store({ path: db });
-    const row = store.db.prepare("SELECT \"offset\", events FROM ledger_updates WHERE command_id LIKE 'xfer:r1:%'").get() as { offset: number; events: string };
-    store.db.prepare('UPDATE ledger_updates SET events = ? WHERE "offset" = ?').run(row.events.replaceAll('"7.25"', '"0.25"'), row.offset);
+    const row = store.db
+      .prepare('SELECT "offset", events FROM ledger_updates WHERE command_id LIKE \'xfer:r1:%\'')
+      .get() as { offset: number; events: string };
+    store.db
+      .prepare('UPDATE ledger_updates SET events = ? WHERE "offset" = ?')
+      .run(row.events.replaceAll('"7.25"', '"0.25"'), row.offset);
     store.close();
     const broken = p2tui('ledger', 'audit', '--verify');
     expect(broken.status).toBe(1);
@@ -338,18 +570,33 @@ describe('the audit chain', () => {
     expect(broken.stdout).toContain('was altered after it was committed');
     const refused = p2tui('ledger', 'transfer', 'alpha', 'beta', '1', '--reference', 'r3');
     expect(refused.status).not.toBe(0);
-    expect(refused.stderr).toContain(`E_LEDGER_CHAIN: AUDIT_CHAIN_BROKEN: the ledger's audit chain is broken at offset ${row.offset}`);
+    expect(refused.stderr).toContain(
+      `E_LEDGER_CHAIN: AUDIT_CHAIN_BROKEN: the ledger's audit chain is broken at offset ${row.offset}`,
+    );
     expect(JSON.parse(p2tui('ledger', 'balance', 'beta', '--json').stdout)).toMatchObject({ balance: '13.25' });
   });
 
   it('refuses, at the next write of a new process, a balance edited, a spent holding made active again, or an accepted-command record removed; the audit names each', async () => {
     const unarchive =
-      "UPDATE ledger_contracts SET archived_offset = NULL WHERE contract_id = (SELECT contract_id FROM ledger_spent LIMIT 1); " +
-      "INSERT INTO ledger_contract_parties (party, template_id, contract_id) SELECT p.value, c.template_id, c.contract_id FROM ledger_contracts c, json_each(c.observers) p WHERE c.contract_id = (SELECT contract_id FROM ledger_spent LIMIT 1)";
+      'UPDATE ledger_contracts SET archived_offset = NULL WHERE contract_id = (SELECT contract_id FROM ledger_spent LIMIT 1); ' +
+      'INSERT INTO ledger_contract_parties (party, template_id, contract_id) SELECT p.value, c.template_id, c.contract_id FROM ledger_contracts c, json_each(c.observers) p WHERE c.contract_id = (SELECT contract_id FROM ledger_spent LIMIT 1)';
     const cases = [
-      { tamper: "UPDATE ledger_contracts SET payload = replace(payload, '\"7\"', '\"1000\"') WHERE archived_offset IS NULL", act: (w: WalletService) => w.transfer({ from: 'a', to: 'b', amount: '5', reason: '', reference: 'after' }), audit: /contract 00\w+ differs from what update \d+ created \(edited by hand\)/ },
-      { tamper: unarchive, act: (w: WalletService) => w.transfer({ from: 'a', to: 'b', amount: '8', reason: '', reference: 'after' }), audit: /contract 00\w+ differs from what update \d+ created or archived/ },
-      { tamper: "DELETE FROM ledger_completions WHERE \"offset\" = 1", act: (w: WalletService) => w.createWallet('a', '10'), audit: /accepted-command records do not match the updates/ },
+      {
+        tamper:
+          'UPDATE ledger_contracts SET payload = replace(payload, \'"7"\', \'"1000"\') WHERE archived_offset IS NULL',
+        act: (w: WalletService) => w.transfer({ from: 'a', to: 'b', amount: '5', reason: '', reference: 'after' }),
+        audit: /contract 00\w+ differs from what update \d+ created \(edited by hand\)/,
+      },
+      {
+        tamper: unarchive,
+        act: (w: WalletService) => w.transfer({ from: 'a', to: 'b', amount: '8', reason: '', reference: 'after' }),
+        audit: /contract 00\w+ differs from what update \d+ created or archived/,
+      },
+      {
+        tamper: 'DELETE FROM ledger_completions WHERE "offset" = 1',
+        act: (w: WalletService) => w.createWallet('a', '10'),
+        audit: /accepted-command records do not match the updates/,
+      },
     ];
     for (const c of cases) {
       const { store, ledger: l, wallets } = ledger();
@@ -373,7 +620,8 @@ describe('at scale', () => {
     await wallets.createWallet('payer', '100');
     await wallets.createWallet('hub');
     await wallets.createWallet('sink');
-    for (let i = 0; i < 30; i++) await wallets.transfer({ from: 'payer', to: 'hub', amount: '0.5', reason: '', reference: `in-${i}` });
+    for (let i = 0; i < 30; i++)
+      await wallets.transfer({ from: 'payer', to: 'hub', amount: '0.5', reason: '', reference: `in-${i}` });
     expect(await wallets.balance('hub')).toMatchObject({ balance: '15', holdings: 30 });
     await wallets.transfer({ from: 'hub', to: 'sink', amount: '0.5', reason: '', reference: 'out-1' });
     // One holding spent, eight small ones merged into the change: 30 - 9 + 1.
@@ -390,7 +638,9 @@ describe('at scale', () => {
     await wallets.openEscrow({ payer: 'a', payee: 'b', amount: '1', reference: 'e' });
     // As version 3 left it: no index tables, no audit verdicts.
     const path = made.store.path;
-    made.store.db.exec('DROP TABLE ledger_update_parties; DROP TABLE ledger_contract_parties; DROP TABLE ledger_audits; DROP TABLE ledger_locks; DROP TABLE ledger_spent; DROP INDEX ledger_updates_command; DROP INDEX ledger_updates_workflow; DROP INDEX ledger_updates_time; DROP INDEX ledger_updates_submitter; DROP TABLE rollout_cells; DROP TABLE rollouts; PRAGMA user_version = 3;');
+    made.store.db.exec(
+      'DROP TABLE ledger_update_parties; DROP TABLE ledger_contract_parties; DROP TABLE ledger_audits; DROP TABLE ledger_locks; DROP TABLE ledger_spent; DROP INDEX ledger_updates_command; DROP INDEX ledger_updates_workflow; DROP INDEX ledger_updates_time; DROP INDEX ledger_updates_submitter; DROP TABLE rollout_cells; DROP TABLE rollouts; PRAGMA user_version = 3;',
+    );
     made.store.close();
     const reopened = new Store({ path });
     cleanups.push(() => reopened.close());
@@ -409,15 +659,28 @@ describe('properties', () => {
     | { kind: 'crash' };
   const agent = fc.integer({ min: 0, max: 2 });
   const op: fc.Arbitrary<Op> = fc.oneof(
-    fc.record({ kind: fc.constant('transfer' as const), from: agent, to: agent, cents: fc.integer({ min: 1, max: 3_000 }), ref: fc.integer({ min: 0, max: 11 }) }),
-    fc.record({ kind: fc.constant('escrow' as const), from: agent, to: agent, cents: fc.integer({ min: 1, max: 2_000 }), ref: fc.integer({ min: 0, max: 5 }) }),
+    fc.record({
+      kind: fc.constant('transfer' as const),
+      from: agent,
+      to: agent,
+      cents: fc.integer({ min: 1, max: 3_000 }),
+      ref: fc.integer({ min: 0, max: 11 }),
+    }),
+    fc.record({
+      kind: fc.constant('escrow' as const),
+      from: agent,
+      to: agent,
+      cents: fc.integer({ min: 1, max: 2_000 }),
+      ref: fc.integer({ min: 0, max: 5 }),
+    }),
     fc.record({ kind: fc.constant('settle' as const), ref: fc.integer({ min: 0, max: 5 }), release: fc.boolean() }),
     fc.constant({ kind: 'crash' as const }),
   );
   const names = ['a', 'b', 'c'];
   const cents = (n: number): string => decimal.canonical(`${Math.floor(n / 100)}.${String(n % 100).padStart(2, '0')}`);
   /** Refusals a caller must expect (no money, a reference reused with other terms, paying oneself, nothing to settle). */
-  const expected = (error: unknown): boolean => error instanceof P2Error && ['E_LEDGER_FUNDS', 'E_USAGE', 'E_SESSION_STATE'].includes(error.code);
+  const expected = (error: unknown): boolean =>
+    error instanceof P2Error && ['E_LEDGER_FUNDS', 'E_USAGE', 'E_SESSION_STATE'].includes(error.code);
 
   it('under random concurrent transfers, escrows, retries and restarts: supply is conserved, no balance is negative, each reference pays once, and the chain verifies; an altered row is named', async () => {
     await fc.assert(
@@ -433,8 +696,21 @@ describe('properties', () => {
           await Promise.all(
             batch.map(async (o) => {
               try {
-                if (o.kind === 'transfer') await w.transfer({ from: names[o.from]!, to: names[o.to]!, amount: cents(o.cents), reason: 'p', reference: `t${o.ref}` });
-                if (o.kind === 'escrow') await w.openEscrow({ payer: names[o.from]!, payee: names[(o.from + 1 + (o.to % 2)) % 3]!, amount: cents(o.cents), reference: `e${o.ref}` });
+                if (o.kind === 'transfer')
+                  await w.transfer({
+                    from: names[o.from]!,
+                    to: names[o.to]!,
+                    amount: cents(o.cents),
+                    reason: 'p',
+                    reference: `t${o.ref}`,
+                  });
+                if (o.kind === 'escrow')
+                  await w.openEscrow({
+                    payer: names[o.from]!,
+                    payee: names[(o.from + 1 + (o.to % 2)) % 3]!,
+                    amount: cents(o.cents),
+                    reference: `e${o.ref}`,
+                  });
                 if (o.kind === 'settle') await w.settleEscrow(`e${o.ref}`, o.release ? 'release' : 'refund');
               } catch (error) {
                 if (!expected(error)) throw error;
@@ -451,7 +727,12 @@ describe('properties', () => {
         const paid = new Map<string, number>();
         for (const tx of await fresh.ledger.updates('*', { limit: 100_000 })) {
           for (const e of tx.events) {
-            if (e.kind !== 'created' || e.templateId !== TEMPLATES.record || e.payload['sender'] === (await fresh.operator())) continue;
+            if (
+              e.kind !== 'created' ||
+              e.templateId !== TEMPLATES.record ||
+              e.payload['sender'] === (await fresh.operator())
+            )
+              continue;
             const k = `${String(e.payload['sender'])}:${String(e.payload['transferId'])}`;
             paid.set(k, (paid.get(k) ?? 0) + 1);
           }
@@ -461,8 +742,12 @@ describe('properties', () => {
         expect(report).toMatchObject({ ok: true, entries: await fresh.ledger.ledgerEnd() });
         // Any altered update is found, and named.
         const offset = 1 + (pick % report.entries);
-        store.db.prepare("UPDATE ledger_updates SET events = replace(events, '\"p2tui', '\"x2tui') WHERE \"offset\" = ?").run(offset);
-        store.db.prepare('UPDATE ledger_updates SET workflow_id = coalesce(workflow_id, \'\') || \'!\' WHERE "offset" = ?').run(offset);
+        store.db
+          .prepare('UPDATE ledger_updates SET events = replace(events, \'"p2tui\', \'"x2tui\') WHERE "offset" = ?')
+          .run(offset);
+        store.db
+          .prepare("UPDATE ledger_updates SET workflow_id = coalesce(workflow_id, '') || '!' WHERE \"offset\" = ?")
+          .run(offset);
         expect(await new EmbeddedLedger(store).verifyChain()).toMatchObject({ ok: false, firstBad: offset });
       }),
       { numRuns: 25 },
@@ -478,12 +763,18 @@ describe('several processes', () => {
     const path = store.path;
     const run = (tag: string) =>
       new Promise<{ paid: number; refused: number }>((resolve, reject) => {
-        const child = spawn(process.execPath, [join(ROOT, 'test/fixtures/ledger-payer.ts'), path, tag, '30'], { env: childEnv() });
+        const child = spawn(process.execPath, [join(ROOT, 'test/fixtures/ledger-payer.ts'), path, tag, '30'], {
+          env: childEnv(),
+        });
         let out = '';
         let err = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
         child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { paid: number; refused: number }) : reject(new Error(`payer ${tag} exited ${code}: ${err}`))));
+        child.on('exit', (code) =>
+          code === 0
+            ? resolve(JSON.parse(out) as { paid: number; refused: number })
+            : reject(new Error(`payer ${tag} exited ${code}: ${err}`)),
+        );
       });
     const [a, b] = await Promise.all([run('a'), run('b')]);
     expect(a.paid + b.paid).toBe(40);

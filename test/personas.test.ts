@@ -33,7 +33,9 @@ describe('persona validation names the file, the line and the field', () => {
     });
     expect(error.code).toBe('E_PERSONA_INVALID');
     expect(error.issues[0]).toMatchObject({ file: 'personas/helper.yaml', line: 4, field: 'tools[0]' });
-    expect(error.message).toContain("personas/helper.yaml:4:5: tools[0]: unknown tool 'get_wether' (did you mean get_weather?)");
+    expect(error.message).toContain(
+      "personas/helper.yaml:4:5: tools[0]: unknown tool 'get_wether' (did you mean get_weather?)",
+    );
   });
 
   it('malformed YAML', async () => {
@@ -44,7 +46,9 @@ describe('persona validation names the file, the line and the field', () => {
   });
 
   it('a wrong type, a missing field and an unknown field', async () => {
-    const error = await errorOf({ 'personas/helper.yaml': `id: helper\ntemperature: hot\npolicies:\n  max_stepz: 3\n` });
+    const error = await errorOf({
+      'personas/helper.yaml': `id: helper\ntemperature: hot\npolicies:\n  max_stepz: 3\n`,
+    });
     const byField = Object.fromEntries(error.issues.map((i) => [i.field, i]));
     expect(byField['temperature']).toMatchObject({ line: 2 });
     expect(byField['description']?.message).toMatch(/is required/);
@@ -70,15 +74,25 @@ describe('persona validation names the file, the line and the field', () => {
   });
 
   it('two personas with one id', async () => {
-    const error = await errorOf({ 'personas/a.yaml': `id: same\ndescription: A.\n`, 'personas/b.yaml': `id: same\ndescription: B.\n` });
-    expect(error.message).toMatch(/personas\/b.yaml:1:\d+: id: persona id 'same' is already defined in personas\/a.yaml/);
+    const error = await errorOf({
+      'personas/a.yaml': `id: same\ndescription: A.\n`,
+      'personas/b.yaml': `id: same\ndescription: B.\n`,
+    });
+    expect(error.message).toMatch(
+      /personas\/b.yaml:1:\d+: id: persona id 'same' is already defined in personas\/a.yaml/,
+    );
   });
 
   it('Markdown personas: front matter plus the body as the system prompt, with lines counted from the file', async () => {
-    const ws = tempWorkspace({ 'personas/writer.md': `---\nid: writer\ndescription: Writes.\ntemperature: 0.7\n---\nYou are {{id}}.\nWrite well.\n` });
+    const ws = tempWorkspace({
+      'personas/writer.md': `---\nid: writer\ndescription: Writes.\ntemperature: 0.7\n---\nYou are {{id}}.\nWrite well.\n`,
+    });
     spaces.push(ws);
     const workspace = await loadWorkspace(ws.dir);
-    expect(workspace.persona('writer')).toMatchObject({ temperature: 0.7, systemTemplate: 'You are {{id}}.\nWrite well.' });
+    expect(workspace.persona('writer')).toMatchObject({
+      temperature: 0.7,
+      systemTemplate: 'You are {{id}}.\nWrite well.',
+    });
     const error = await errorOf({ 'personas/bad.md': `---\nid: bad\ndescription: B.\ntemperature: 9\n---\nBody\n` });
     expect(error.issues[0]).toMatchObject({ file: 'personas/bad.md', line: 4, field: 'temperature' });
   });
@@ -87,7 +101,9 @@ describe('persona validation names the file, the line and the field', () => {
     const ws = tempWorkspace({ 'personas/helper.yaml': VALID.replace('tools: [get_weather]\n', '') });
     spaces.push(ws);
     const workspace = await loadWorkspace(ws.dir);
-    expect(() => workspace.persona('helpr')).toThrow(expect.objectContaining({ code: 'E_UNKNOWN_AGENT', hint: expect.stringMatching(/Did you mean helper\?/) }));
+    expect(() => workspace.persona('helpr')).toThrow(
+      expect.objectContaining({ code: 'E_UNKNOWN_AGENT', hint: expect.stringMatching(/Did you mean helper\?/) }),
+    );
   });
 
   it('p2tui.yaml errors name the line too', async () => {

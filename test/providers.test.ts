@@ -40,7 +40,13 @@ function request(overrides: Partial<ModelRequest> = {}): ModelRequest {
       { role: 'system', content: 'You are terse.' },
       { role: 'user', content: 'Check the weather in Oslo and Bergen.' },
     ],
-    tools: [{ name: 'weather', description: 'Weather for a city.', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }],
+    tools: [
+      {
+        name: 'weather',
+        description: 'Weather for a city.',
+        parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+      },
+    ],
     temperature: 0,
     seed: 1,
     estimatedInputTokens: 20,
@@ -48,13 +54,27 @@ function request(overrides: Partial<ModelRequest> = {}): ModelRequest {
   };
 }
 
-function openai(server: ModelServer, extra: Partial<ConstructorParameters<typeof OpenAIProvider>[0]> = {}): OpenAIProvider {
+function openai(
+  server: ModelServer,
+  extra: Partial<ConstructorParameters<typeof OpenAIProvider>[0]> = {},
+): OpenAIProvider {
   const redactor = new Redactor();
   redactor.add(KEY);
-  return new OpenAIProvider({ id: 'openai', baseURL: `${server.url}/v1`, apiKey: KEY, keyVariable: 'OPENAI_API_KEY', retry: fast, redactor, ...extra });
+  return new OpenAIProvider({
+    id: 'openai',
+    baseURL: `${server.url}/v1`,
+    apiKey: KEY,
+    keyVariable: 'OPENAI_API_KEY',
+    retry: fast,
+    redactor,
+    ...extra,
+  });
 }
 
-function ollama(server: ModelServer, extra: Partial<ConstructorParameters<typeof OllamaProvider>[0]> = {}): OllamaProvider {
+function ollama(
+  server: ModelServer,
+  extra: Partial<ConstructorParameters<typeof OllamaProvider>[0]> = {},
+): OllamaProvider {
   return new OllamaProvider({ id: 'ollama', host: server.url, retry: fast, redactor: new Redactor(), ...extra });
 }
 
@@ -94,12 +114,16 @@ describe('retries and rate limits', () => {
 
     attempts = 0;
     const refused = new ProviderError('E_MODEL_AUTH', 'no', { retryable: false });
-    await expect(withRetries(async () => (attempts++, Promise.reject(refused)), { policy: fast, signal, sleep })).rejects.toBe(refused);
+    await expect(
+      withRetries(async () => (attempts++, Promise.reject(refused)), { policy: fast, signal, sleep }),
+    ).rejects.toBe(refused);
     expect(attempts).toBe(1);
 
     attempts = 0;
     const down = new ProviderError('E_MODEL_PROVIDER', 'down', { retryable: true });
-    await expect(withRetries(async () => (attempts++, Promise.reject(down)), { policy: fast, signal, sleep })).rejects.toBe(down);
+    await expect(
+      withRetries(async () => (attempts++, Promise.reject(down)), { policy: fast, signal, sleep }),
+    ).rejects.toBe(down);
     expect(attempts).toBe(4);
   });
 
@@ -164,7 +188,10 @@ describe('OpenAI-compatible provider (openai SDK against a local server)', () =>
       usage: { input: 42, output: 17 },
     });
     const deltas: ModelDelta[] = [];
-    const response = await openai(server).complete(request(), { signal: new AbortController().signal, onDelta: (d) => deltas.push(d) });
+    const response = await openai(server).complete(request(), {
+      signal: new AbortController().signal,
+      onDelta: (d) => deltas.push(d),
+    });
     expect(response.text).toBe('Checking both cities.');
     expect(response.toolCalls).toEqual([
       { id: 'call_a', name: 'weather', arguments: '{"city":"Oslo"}' },
@@ -178,7 +205,13 @@ describe('OpenAI-compatible provider (openai SDK against a local server)', () =>
     // What went over the wire: the key as a bearer token, the tools, streaming with usage.
     const sent = server.requests[0]!;
     expect(sent.headers['authorization']).toBe(`Bearer ${KEY}`);
-    expect(sent.body).toMatchObject({ model: 'test-model', stream: true, stream_options: { include_usage: true }, temperature: 0, seed: 1 });
+    expect(sent.body).toMatchObject({
+      model: 'test-model',
+      stream: true,
+      stream_options: { include_usage: true },
+      temperature: 0,
+      seed: 1,
+    });
     expect((sent.body['tools'] as unknown[]).length).toBe(1);
   });
 
@@ -201,8 +234,12 @@ describe('OpenAI-compatible provider (openai SDK against a local server)', () =>
 
   it('sends no temperature and max_completion_tokens to reasoning models', async () => {
     const server = await serve(openAIServer());
-    await openai(server).complete(request({ model: 'o4-mini', maxTokens: 500 }), { signal: new AbortController().signal });
-    await openai(server).complete(request({ model: 'gpt-4o-mini', maxTokens: 500 }), { signal: new AbortController().signal });
+    await openai(server).complete(request({ model: 'o4-mini', maxTokens: 500 }), {
+      signal: new AbortController().signal,
+    });
+    await openai(server).complete(request({ model: 'gpt-4o-mini', maxTokens: 500 }), {
+      signal: new AbortController().signal,
+    });
     expect(server.requests[0]!.body).not.toHaveProperty('temperature');
     expect(server.requests[0]!.body).toMatchObject({ max_completion_tokens: 500 });
     expect(server.requests[1]!.body).toMatchObject({ temperature: 0, max_tokens: 500 });
@@ -211,7 +248,9 @@ describe('OpenAI-compatible provider (openai SDK against a local server)', () =>
   it('works without streaming, and estimates usage when the server reports none', async () => {
     const server = await serve(openAIServer());
     server.queue({ kind: 'reply', text: 'Plain answer.', usage: null });
-    const response = await openai(server, { stream: false }).complete(request(), { signal: new AbortController().signal });
+    const response = await openai(server, { stream: false }).complete(request(), {
+      signal: new AbortController().signal,
+    });
     expect(response.text).toBe('Plain answer.');
     expect(response.usage.estimated).toBe(true);
     expect(server.requests[0]!.body['stream']).toBe(false);
@@ -220,15 +259,27 @@ describe('OpenAI-compatible provider (openai SDK against a local server)', () =>
   it('sends a JSON schema as structured output when asked', async () => {
     const server = await serve(openAIServer());
     server.queue({ kind: 'reply', text: '{"score":1}' });
-    const schema = { type: 'object', properties: { score: { type: 'number' } }, required: ['score'], additionalProperties: false };
-    await openai(server).complete(request({ responseFormat: { name: 'verdict', schema } }), { signal: new AbortController().signal });
-    expect(server.requests[0]!.body['response_format']).toEqual({ type: 'json_schema', json_schema: { name: 'verdict', schema, strict: true } });
+    const schema = {
+      type: 'object',
+      properties: { score: { type: 'number' } },
+      required: ['score'],
+      additionalProperties: false,
+    };
+    await openai(server).complete(request({ responseFormat: { name: 'verdict', schema } }), {
+      signal: new AbortController().signal,
+    });
+    expect(server.requests[0]!.body['response_format']).toEqual({
+      type: 'json_schema',
+      json_schema: { name: 'verdict', schema, strict: true },
+    });
   });
 
   it('fails at once on 401, with the key redacted from the provider message and a hint naming the variable', async () => {
     const server = await serve(openAIServer());
     server.queue({ kind: 'error', status: 401, message: `Incorrect API key provided: ${KEY}.` });
-    const error = await openai(server).complete(request(), { signal: new AbortController().signal }).catch((e: unknown) => e);
+    const error = await openai(server)
+      .complete(request(), { signal: new AbortController().signal })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ProviderError);
     expect(error).toMatchObject({ code: 'E_MODEL_AUTH', retryable: false, status: 401 });
     expect((error as ProviderError).message).toContain('Incorrect API key provided: [redacted]');
@@ -239,9 +290,15 @@ describe('OpenAI-compatible provider (openai SDK against a local server)', () =>
 
   it('waits as long as Retry-After says on 429, then succeeds', async () => {
     const server = await serve(openAIServer());
-    server.queue({ kind: 'error', status: 429, message: 'Rate limit reached', headers: { 'retry-after': '1' } }, { kind: 'reply', text: 'after the wait' });
+    server.queue(
+      { kind: 'error', status: 429, message: 'Rate limit reached', headers: { 'retry-after': '1' } },
+      { kind: 'reply', text: 'after the wait' },
+    );
     const retries: RetryNotice[] = [];
-    const response = await openai(server).complete(request(), { signal: new AbortController().signal, onRetry: (n) => retries.push(n) });
+    const response = await openai(server).complete(request(), {
+      signal: new AbortController().signal,
+      onRetry: (n) => retries.push(n),
+    });
     expect(response.text).toBe('after the wait');
     expect(retries).toMatchObject([{ attempt: 1, delayMs: 1000 }]);
     expect(retries[0]!.reason).toContain('rate limiting');
@@ -250,15 +307,24 @@ describe('OpenAI-compatible provider (openai SDK against a local server)', () =>
 
   it('retries 500s and a stream cut mid-way; gives up after the configured retries with the last error', async () => {
     const server = await serve(openAIServer());
-    server.queue({ kind: 'error', status: 500, message: 'boom' }, { kind: 'cut', text: 'partial answer that breaks', chunks: 2 }, { kind: 'reply', text: 'whole' });
+    server.queue(
+      { kind: 'error', status: 500, message: 'boom' },
+      { kind: 'cut', text: 'partial answer that breaks', chunks: 2 },
+      { kind: 'reply', text: 'whole' },
+    );
     const retries: RetryNotice[] = [];
-    const response = await openai(server).complete(request(), { signal: new AbortController().signal, onRetry: (n) => retries.push(n) });
+    const response = await openai(server).complete(request(), {
+      signal: new AbortController().signal,
+      onRetry: (n) => retries.push(n),
+    });
     expect(response.text).toBe('whole');
     expect(retries.map((r) => r.attempt)).toEqual([1, 2]);
 
     const down = await serve(openAIServer());
     down.queue({ kind: 'error', status: 503, message: 'overloaded' });
-    const error = await openai(down).complete(request(), { signal: new AbortController().signal }).catch((e: unknown) => e);
+    const error = await openai(down)
+      .complete(request(), { signal: new AbortController().signal })
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'E_MODEL_PROVIDER', retryable: true, status: 503 });
     expect(down.requests).toHaveLength(4); // 1 + maxRetries 3
   });
@@ -266,7 +332,9 @@ describe('OpenAI-compatible provider (openai SDK against a local server)', () =>
   it('does not retry other 4xx (an unknown model is a 404 with a hint)', async () => {
     const server = await serve(openAIServer());
     server.queue({ kind: 'error', status: 404, message: 'The model `nope` does not exist' });
-    const error = await openai(server).complete(request({ model: 'nope' }), { signal: new AbortController().signal }).catch((e: unknown) => e);
+    const error = await openai(server)
+      .complete(request({ model: 'nope' }), { signal: new AbortController().signal })
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'E_MODEL_NOT_FOUND', retryable: false });
     expect(server.requests).toHaveLength(1);
   });
@@ -275,7 +343,9 @@ describe('OpenAI-compatible provider (openai SDK against a local server)', () =>
     const server = await serve(openAIServer());
     server.queue({ kind: 'hang' });
     const abort = new AbortController();
-    const pending = openai(server).complete(request(), { signal: abort.signal }).catch((e: unknown) => e);
+    const pending = openai(server)
+      .complete(request(), { signal: abort.signal })
+      .catch((e: unknown) => e);
     while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
     abort.abort(new Error('stop'));
     expect(await pending).toMatchObject({ message: 'stop' });
@@ -288,7 +358,13 @@ describe('OpenAI-compatible provider (openai SDK against a local server)', () =>
     const url = server.url;
     await server.close();
     servers.splice(0);
-    const provider = new OpenAIProvider({ id: 'local', baseURL: `${url}/v1`, apiKey: undefined, retry: { maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1 }, redactor: new Redactor() });
+    const provider = new OpenAIProvider({
+      id: 'local',
+      baseURL: `${url}/v1`,
+      apiKey: undefined,
+      retry: { maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1 },
+      redactor: new Redactor(),
+    });
     const error = await provider.complete(request(), { signal: new AbortController().signal }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'E_MODEL_NETWORK', retryable: true });
     expect((error as ProviderError).message).toContain(url);
@@ -303,16 +379,28 @@ describe('OpenAI-compatible provider (openai SDK against a local server)', () =>
 describe('Ollama provider (ollama SDK against a local server)', () => {
   it('streams NDJSON text and tool calls (with fresh ids) and reads eval counts as usage', async () => {
     const server = await serve(ollamaServer());
-    server.queue({ kind: 'reply', text: 'Looking it up.', toolCalls: [{ id: '', name: 'weather', arguments: { city: 'Oslo' } }], usage: { input: 30, output: 9 } });
+    server.queue({
+      kind: 'reply',
+      text: 'Looking it up.',
+      toolCalls: [{ id: '', name: 'weather', arguments: { city: 'Oslo' } }],
+      usage: { input: 30, output: 9 },
+    });
     const deltas: ModelDelta[] = [];
-    const response = await ollama(server).complete(request({ model: 'llama3.2' }), { signal: new AbortController().signal, onDelta: (d) => deltas.push(d) });
+    const response = await ollama(server).complete(request({ model: 'llama3.2' }), {
+      signal: new AbortController().signal,
+      onDelta: (d) => deltas.push(d),
+    });
     expect(response.text).toBe('Looking it up.');
     expect(response.toolCalls).toHaveLength(1);
     expect(response.toolCalls[0]).toMatchObject({ name: 'weather', arguments: '{"city":"Oslo"}' });
     expect(response.toolCalls[0]!.id).toMatch(/^call_[0-9a-f]{12}$/);
     expect(response.usage).toEqual({ inputTokens: 30, outputTokens: 9, estimated: false });
     expect(deltas.filter((d) => 'text' in d).length).toBeGreaterThan(2);
-    expect(server.requests[0]!.body).toMatchObject({ model: 'llama3.2', stream: true, options: { temperature: 0, seed: 1 } });
+    expect(server.requests[0]!.body).toMatchObject({
+      model: 'llama3.2',
+      stream: true,
+      options: { temperature: 0, seed: 1 },
+    });
   });
 
   it('sends tool results back by tool name, and passes a JSON schema as format', async () => {
@@ -322,7 +410,11 @@ describe('Ollama provider (ollama SDK against a local server)', () => {
       request({
         messages: [
           { role: 'user', content: 'go' },
-          { role: 'assistant', content: null, toolCalls: [{ id: 'c1', name: 'weather', arguments: '{"city":"Oslo"}' }] },
+          {
+            role: 'assistant',
+            content: null,
+            toolCalls: [{ id: 'c1', name: 'weather', arguments: '{"city":"Oslo"}' }],
+          },
           { role: 'tool', toolCallId: 'c1', name: 'weather', content: '{"temp":3}' },
         ],
         responseFormat: { name: 'v', schema },
@@ -330,7 +422,10 @@ describe('Ollama provider (ollama SDK against a local server)', () => {
       { signal: new AbortController().signal },
     );
     const body = server.requests[0]!.body as { messages: Record<string, unknown>[]; format: unknown };
-    expect(body.messages[1]).toMatchObject({ role: 'assistant', tool_calls: [{ function: { name: 'weather', arguments: { city: 'Oslo' } } }] });
+    expect(body.messages[1]).toMatchObject({
+      role: 'assistant',
+      tool_calls: [{ function: { name: 'weather', arguments: { city: 'Oslo' } } }],
+    });
     expect(body.messages[2]).toMatchObject({ role: 'tool', tool_name: 'weather', content: '{"temp":3}' });
     expect(body.format).toEqual(schema);
   });
@@ -338,14 +433,19 @@ describe('Ollama provider (ollama SDK against a local server)', () => {
   it('fails at once on an unknown model, retries a cut stream, and lists models', async () => {
     const server = await serve(ollamaServer(['llama3.2', 'qwen3']));
     server.queue({ kind: 'error', status: 404, message: "model 'nope' not found" });
-    const error = await ollama(server).complete(request({ model: 'nope' }), { signal: new AbortController().signal }).catch((e: unknown) => e);
+    const error = await ollama(server)
+      .complete(request({ model: 'nope' }), { signal: new AbortController().signal })
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'E_MODEL_NOT_FOUND', retryable: false });
     expect((error as ProviderError).message).toContain("model 'nope' not found");
 
     const cut = await serve(ollamaServer());
     cut.queue({ kind: 'cut', text: 'half a sentence', chunks: 2 }, { kind: 'reply', text: 'whole sentence' });
     const retries: RetryNotice[] = [];
-    const response = await ollama(cut).complete(request(), { signal: new AbortController().signal, onRetry: (n) => retries.push(n) });
+    const response = await ollama(cut).complete(request(), {
+      signal: new AbortController().signal,
+      onRetry: (n) => retries.push(n),
+    });
     expect(response.text).toBe('whole sentence');
     expect(retries).toHaveLength(1);
     expect(await ollama(server).listModels(new AbortController().signal)).toEqual(['llama3.2', 'qwen3']);
@@ -353,11 +453,28 @@ describe('Ollama provider (ollama SDK against a local server)', () => {
 });
 
 describe('real providers in sessions', () => {
-  async function setup(url: string, providers: Record<string, unknown>, env: Record<string, string> = {}, prices: Record<string, unknown> = {}): Promise<TestEngine> {
+  async function setup(
+    url: string,
+    providers: Record<string, unknown>,
+    env: Record<string, string> = {},
+    prices: Record<string, unknown> = {},
+  ): Promise<TestEngine> {
     const tool = countingTool('weather');
     const t = await testEngine(
-      [{ id: 'forecaster', description: 'Answers weather questions.', model: 'openai/test-model', tools: ['weather'], policies: { model_timeout_ms: 1500 } }],
-      { tools: [tool], files: { 'p2tui.yaml': stringify({ providers, prices }) }, load: { env: { OPENAI_BASE_URL: `${url}/v1`, ...env } } },
+      [
+        {
+          id: 'forecaster',
+          description: 'Answers weather questions.',
+          model: 'openai/test-model',
+          tools: ['weather'],
+          policies: { model_timeout_ms: 1500 },
+        },
+      ],
+      {
+        tools: [tool],
+        files: { 'p2tui.yaml': stringify({ providers, prices }) },
+        load: { env: { OPENAI_BASE_URL: `${url}/v1`, ...env } },
+      },
     );
     engines.push(t);
     return t;
@@ -366,21 +483,49 @@ describe('real providers in sessions', () => {
   it('runs a session on an OpenAI-compatible server: parallel tool calls, streamed deltas on the bus, real usage and cost', async () => {
     const server = await serve(openAIServer());
     server.queue(
-      { kind: 'reply', text: 'Two lookups.', toolCalls: [{ id: 'c1', name: 'weather', arguments: { text: 'Oslo' } }, { id: 'c2', name: 'weather', arguments: { text: 'Bergen' } }], usage: { input: 100, output: 20 } },
+      {
+        kind: 'reply',
+        text: 'Two lookups.',
+        toolCalls: [
+          { id: 'c1', name: 'weather', arguments: { text: 'Oslo' } },
+          { id: 'c2', name: 'weather', arguments: { text: 'Bergen' } },
+        ],
+        usage: { input: 100, output: 20 },
+      },
       { kind: 'reply', text: 'Oslo 3°, Bergen 7°.', usage: { input: 200, output: 10 } },
     );
-    const t = await setup(server.url, { openai: { retry_base_ms: 5 } }, { OPENAI_API_KEY: KEY }, { 'openai/test-model': { input: 1, output: 2 } });
+    const t = await setup(
+      server.url,
+      { openai: { retry_base_ms: 5 } },
+      { OPENAI_API_KEY: KEY },
+      { 'openai/test-model': { input: 1, output: 2 } },
+    );
     const events: EphemeralEvent[] = [];
     const abort = new AbortController();
     const listening = (async () => {
       for await (const e of t.engine.bus.deltas({}, abort.signal)) events.push(e);
     })();
-    const run = t.engine.start({ agent: 'forecaster', message: 'Weather in Oslo and Bergen?', source: 'api', options: t.options() });
+    const run = t.engine.start({
+      agent: 'forecaster',
+      message: 'Weather in Oslo and Bergen?',
+      source: 'api',
+      options: t.options(),
+    });
     expect(await run.idle()).toBe('finished');
     abort.abort();
     await listening.catch(() => undefined);
     const view = readSession(t.engine.store, run.id);
-    expect(view.conversations[0]!.entries.map((e) => e.kind)).toEqual(['user_message', 'assistant_message', 'tool_call', 'tool_call', 'waiting', 'tool_result', 'tool_result', 'assistant_message', 'finished']);
+    expect(view.conversations[0]!.entries.map((e) => e.kind)).toEqual([
+      'user_message',
+      'assistant_message',
+      'tool_call',
+      'tool_call',
+      'waiting',
+      'tool_result',
+      'tool_result',
+      'assistant_message',
+      'finished',
+    ]);
     expect(view.usage.total).toMatchObject({ calls: 2, tokensIn: 300, tokensOut: 30 });
     // From the workspace's price table: 300 tokens in at $1/M, 30 out at $2/M; per step as well.
     expect(view.usage.total.costUsd).toBeCloseTo(0.00036, 10);
@@ -390,7 +535,12 @@ describe('real providers in sessions', () => {
       [2, 200, 10, false],
     ]);
     expect(steps[0]!.costUsd).toBeCloseTo(0.00014, 10);
-    expect(events.filter((e) => e.type === 'delta').map((e) => (e.type === 'delta' ? e.text : '')).join('')).toContain('Oslo 3°, Bergen 7°.');
+    expect(
+      events
+        .filter((e) => e.type === 'delta')
+        .map((e) => (e.type === 'delta' ? e.text : ''))
+        .join(''),
+    ).toContain('Oslo 3°, Bergen 7°.');
     // The second request carried the tool results back, by call id.
     const second = server.requests[1]!.body['messages'] as { role: string; tool_call_id?: string }[];
     expect(second.filter((m) => m.role === 'tool').map((m) => m.tool_call_id)).toEqual(['c1', 'c2']);
@@ -423,7 +573,11 @@ describe('real providers in sessions', () => {
     const run = t.engine.start({ agent: 'forecaster', message: 'Weather?', source: 'api', options: t.options() });
     expect(await run.idle()).toBe('failed');
     const failed = readSession(t.engine.store, run.id).conversations[0]!.entries.at(-1)!;
-    expect(failed.payload).toMatchObject({ code: 'E_MODEL_TIMEOUT', retryable: true, message: expect.stringContaining('did not answer within 1500 ms') });
+    expect(failed.payload).toMatchObject({
+      code: 'E_MODEL_TIMEOUT',
+      retryable: true,
+      message: expect.stringContaining('did not answer within 1500 ms'),
+    });
     await new Promise((r) => setTimeout(r, 50));
     // Two attempts (1 + max_retries), each aborted on the wire.
     expect(server.requests).toHaveLength(2);
@@ -444,7 +598,12 @@ describe('real providers in sessions', () => {
       {
         tools: [tool],
         files: {
-          'p2tui.yaml': stringify({ providers: { lmstudio: { type: 'openai', base_url: `${compat.url}/v1`, api_key_env: 'LMSTUDIO_KEY' }, ollama: { host: local.url } } }),
+          'p2tui.yaml': stringify({
+            providers: {
+              lmstudio: { type: 'openai', base_url: `${compat.url}/v1`, api_key_env: 'LMSTUDIO_KEY' },
+              ollama: { host: local.url },
+            },
+          }),
           '.env': `LMSTUDIO_KEY=${KEY}\n`,
         },
         load: {},
@@ -464,22 +623,38 @@ describe('real providers in sessions', () => {
 describe('from the command line', () => {
   const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
   // Asynchronous: the model server answers from this same process.
-  function p2tui(args: string[], cwd: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  function p2tui(
+    args: string[],
+    cwd: string,
+    env: Record<string, string>,
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      execFile(process.execPath, [MAIN, ...args], { cwd, env: childEnv(env), timeout: 60_000 }, (error, stdout, stderr) => {
-        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
-      });
+      execFile(
+        process.execPath,
+        [MAIN, ...args],
+        { cwd, env: childEnv(env), timeout: 60_000 },
+        (error, stdout, stderr) => {
+          resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+        },
+      );
     });
   }
 
   it('run --model openai/… streams the server reply and says when it retries; doctor reports the server and its models', async () => {
     const server = await serve(openAIServer(['test-model', 'other-model']));
-    server.queue({ kind: 'error', status: 500, message: 'try later' }, { kind: 'reply', text: 'Hello from the server.' });
+    server.queue(
+      { kind: 'error', status: 500, message: 'try later' },
+      { kind: 'reply', text: 'Hello from the server.' },
+    );
     const ws = tempWorkspace({ 'p2tui.yaml': stringify({ providers: { openai: { retry_base_ms: 5 } } }) });
     ws.persona({ id: 'helper', description: 'Helps.' });
     const env = { OPENAI_BASE_URL: `${server.url}/v1`, OPENAI_API_KEY: KEY };
     try {
-      const run = await p2tui(['run', 'helper', 'hello', '--model', 'openai/test-model', '--db', join(ws.dir, 'p.db')], ws.dir, env);
+      const run = await p2tui(
+        ['run', 'helper', 'hello', '--model', 'openai/test-model', '--db', join(ws.dir, 'p.db')],
+        ws.dir,
+        env,
+      );
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       expect(run.stdout).toContain('↻ retry 1 in');
@@ -487,7 +662,9 @@ describe('from the command line', () => {
       expect(run.stdout).not.toContain(KEY);
 
       const doctor = await p2tui(['doctor', '--db', join(ws.dir, 'p.db')], ws.dir, env);
-      expect(doctor.stdout).toMatch(/✓ provider openai\s+http:\/\/127\.0\.0\.1:\d+\/v1: reachable, models: other-model, test-model/);
+      expect(doctor.stdout).toMatch(
+        /✓ provider openai\s+http:\/\/127\.0\.0\.1:\d+\/v1: reachable, models: other-model, test-model/,
+      );
       expect(doctor.code).toBe(0);
       // A provider a persona uses must answer: with the server gone, doctor fails and says what to do.
       ws.persona({ id: 'helper', description: 'Helps.', model: 'openai/test-model' });
@@ -511,7 +688,10 @@ describe('provider configuration', () => {
     ] as const) {
       const ws = tempWorkspace({ 'p2tui.yaml': stringify({ providers }) });
       try {
-        await expect(loadWorkspace(ws.dir, { env: {} })).rejects.toMatchObject({ code: 'E_CONFIG', message: expect.stringContaining(field) });
+        await expect(loadWorkspace(ws.dir, { env: {} })).rejects.toMatchObject({
+          code: 'E_CONFIG',
+          message: expect.stringContaining(field),
+        });
       } finally {
         ws.cleanup();
       }

@@ -29,7 +29,12 @@ class CountingScripted implements ModelProvider {
   }
 }
 
-async function team(): Promise<{ t: TestEngine; model: CountingScripted; lookup: ReturnType<typeof countingTool>; pay: ReturnType<typeof countingTool> }> {
+async function team(): Promise<{
+  t: TestEngine;
+  model: CountingScripted;
+  lookup: ReturnType<typeof countingTool>;
+  pay: ReturnType<typeof countingTool>;
+}> {
   const model = new CountingScripted();
   const lookup = countingTool('lookup');
   const pay = countingTool('pay', { effect: 'effectful' });
@@ -39,10 +44,46 @@ async function team(): Promise<{ t: TestEngine; model: CountingScripted; lookup:
         id: 'lead',
         description: 'Delegates to two workers at once.',
         agents: ['a', 'b'],
-        script: [{ when: '.', steps: [{ parallel: [{ delegate: 'a', message: 'look up 1 and 2' }, { delegate: 'b', message: 'pay 5' }] }, { reply: 'all done: {{result}}' }] }],
+        script: [
+          {
+            when: '.',
+            steps: [
+              {
+                parallel: [
+                  { delegate: 'a', message: 'look up 1 and 2' },
+                  { delegate: 'b', message: 'pay 5' },
+                ],
+              },
+              { reply: 'all done: {{result}}' },
+            ],
+          },
+        ],
       },
-      { id: 'a', description: 'Looks things up.', tools: ['lookup'], script: [{ when: '.', steps: [{ parallel: [{ call: 'lookup', args: { n: 1 } }, { call: 'lookup', args: { n: 2 } }] }, { reply: '{{result}}' }] }] },
-      { id: 'b', description: 'Pays.', tools: ['pay'], script: [{ when: '.', steps: [{ call: 'pay', args: { n: 5 } }, { reply: 'paid: {{result}}' }] }] },
+      {
+        id: 'a',
+        description: 'Looks things up.',
+        tools: ['lookup'],
+        script: [
+          {
+            when: '.',
+            steps: [
+              {
+                parallel: [
+                  { call: 'lookup', args: { n: 1 } },
+                  { call: 'lookup', args: { n: 2 } },
+                ],
+              },
+              { reply: '{{result}}' },
+            ],
+          },
+        ],
+      },
+      {
+        id: 'b',
+        description: 'Pays.',
+        tools: ['pay'],
+        script: [{ when: '.', steps: [{ call: 'pay', args: { n: 5 } }, { reply: 'paid: {{result}}' }] }],
+      },
     ],
     { tools: [lookup, pay], load: { configure: (providers) => providers.register(model) } },
   );
@@ -58,10 +99,18 @@ describe('replay', () => {
     const counts = { model: model.calls, lookup: lookup.calls.length, pay: pay.calls.length };
     expect(counts).toEqual({ model: 6, lookup: 2, pay: 1 });
 
-    const replay = t.engine.start({ agent: 'lead', message: 'go', source: 'replay', options: t.options({ replay: { from: original.id, onMiss: 'fail' } }) });
+    const replay = t.engine.start({
+      agent: 'lead',
+      message: 'go',
+      source: 'replay',
+      options: t.options({ replay: { from: original.id, onMiss: 'fail' } }),
+    });
     expect(await replay.idle()).toBe('finished');
     expect({ model: model.calls, lookup: lookup.calls.length, pay: pay.calls.length }).toEqual(counts);
-    const comparison = compareConversations(comparableSession(t.engine.store, original.id), comparableSession(t.engine.store, replay.id));
+    const comparison = compareConversations(
+      comparableSession(t.engine.store, original.id),
+      comparableSession(t.engine.store, replay.id),
+    );
     expect(comparison).toEqual({ same: true, conversations: 3, entries: expect.any(Number) });
     // Served calls are recorded as replayed and cost nothing.
     const calls = t.engine.store.calls.modelCalls({ session: replay.id });
@@ -73,14 +122,36 @@ describe('replay', () => {
     const { defineTool } = await import('../src/tools/define.ts');
     const { z } = await import('zod');
     const { deleteSession } = await import('../src/store/bundle.ts');
-    const big = defineTool({ name: 'report', description: 'A long report.', input: z.object({}), effect: 'pure', cacheTtlMs: 0, run: () => 'line of the report\n'.repeat(2000) });
-    const t = await testEngine([{ id: 'r', description: 'Reports.', tools: ['report'], script: [{ when: '.', steps: [{ call: 'report', args: {} }, { reply: 'done' }] }] }], { tools: [big] });
+    const big = defineTool({
+      name: 'report',
+      description: 'A long report.',
+      input: z.object({}),
+      effect: 'pure',
+      cacheTtlMs: 0,
+      run: () => 'line of the report\n'.repeat(2000),
+    });
+    const t = await testEngine(
+      [
+        {
+          id: 'r',
+          description: 'Reports.',
+          tools: ['report'],
+          script: [{ when: '.', steps: [{ call: 'report', args: {} }, { reply: 'done' }] }],
+        },
+      ],
+      { tools: [big] },
+    );
     engines.push(t);
     const original = t.engine.start({ agent: 'r', message: 'go', source: 'api', options: t.options() });
     await original.idle();
     const [artifact] = t.engine.store.artifacts.list(original.id);
     expect(artifact).toBeDefined();
-    const replay = t.engine.start({ agent: 'r', message: 'go', source: 'replay', options: t.options({ replay: { from: original.id, onMiss: 'fail' } }) });
+    const replay = t.engine.start({
+      agent: 'r',
+      message: 'go',
+      source: 'replay',
+      options: t.options({ replay: { from: original.id, onMiss: 'fail' } }),
+    });
     expect(await replay.idle()).toBe('finished');
     expect(t.engine.store.artifacts.list(replay.id).map((a) => a.hash)).toEqual([artifact!.hash]);
     deleteSession(t.engine.store, original.id);
@@ -92,13 +163,20 @@ describe('replay', () => {
     const original = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
     await original.idle();
     const before = model.calls;
-    const replay = t.engine.start({ agent: 'lead', message: 'go', source: 'replay', options: t.options({ temperature: 0.9, replay: { from: original.id, onMiss: 'fail' } }) });
+    const replay = t.engine.start({
+      agent: 'lead',
+      message: 'go',
+      source: 'replay',
+      options: t.options({ temperature: 0.9, replay: { from: original.id, onMiss: 'fail' } }),
+    });
     expect(await replay.idle()).toBe('failed');
     expect(model.calls).toBe(before);
     const failed = readSession(t.engine.store, replay.id).conversations[0]!.entries.at(-1)!;
     expect(failed.kind).toBe('failed');
     expect(failed.payload).toMatchObject({ code: 'E_REPLAY_MISS' });
-    expect(JSON.stringify(failed.payload)).toMatch(/conversation lead, model call 1: the request \(hash [0-9a-f]{12}, \d+ messages\) differs from the recorded one \(hash [0-9a-f]{12}/);
+    expect(JSON.stringify(failed.payload)).toMatch(
+      /conversation lead, model call 1: the request \(hash [0-9a-f]{12}, \d+ messages\) differs from the recorded one \(hash [0-9a-f]{12}/,
+    );
   });
 
   it('with --on-miss live, calls the model where the recording has no answer and serves the rest', async () => {
@@ -107,7 +185,12 @@ describe('replay', () => {
     await original.idle();
     const before = model.calls;
     // A second message the recording never saw: the first turn is served, the second goes live.
-    const replay = t.engine.start({ agent: 'lead', message: 'go', source: 'replay', options: t.options({ replay: { from: original.id, onMiss: 'live' } }) });
+    const replay = t.engine.start({
+      agent: 'lead',
+      message: 'go',
+      source: 'replay',
+      options: t.options({ replay: { from: original.id, onMiss: 'live' } }),
+    });
     expect(await replay.idle()).toBe('finished');
     expect(model.calls).toBe(before);
     await replay.send('go again');
@@ -120,9 +203,22 @@ describe('replay', () => {
     const dir = mkdtempSync(join(tmpdir(), 'p2tui-replay-'));
     const db = join(dir, 'p.db');
     const ROOT = new URL('..', import.meta.url).pathname;
-    const p2tui = (args: string[]) => spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', db], { cwd: ROOT, encoding: 'utf8', env: childEnv(), timeout: 60_000 });
+    const p2tui = (args: string[]) =>
+      spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', db], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: childEnv(),
+        timeout: 60_000,
+      });
     try {
-      const run = p2tui(['run', 'agent_alpha', "What's the weather in Paris and who leads the Premier League?", '--approval', 'deny', '--json']);
+      const run = p2tui([
+        'run',
+        'agent_alpha',
+        "What's the weather in Paris and who leads the Premier League?",
+        '--approval',
+        'deny',
+        '--json',
+      ]);
       expect(run.status).toBe(0);
       const id = (JSON.parse(run.stdout) as { session: string }).session;
       const replay = p2tui(['session', 'replay', id]);
@@ -134,13 +230,23 @@ describe('replay', () => {
       expect(replayed).toMatchObject({ original: id, status: 'finished', same: true, conversations: 3 });
       // Per-step usage: the replay's calls are marked and cost nothing.
       const steps = p2tui(['session', 'show', replayed.replay, '--steps']);
-      expect(steps.stdout).toMatch(/agent_alpha #1 {2}scripted\/default \(replayed\) {2}\d+ in \+ \d+ out tokens \(est\.\) · \$0/);
+      expect(steps.stdout).toMatch(
+        /agent_alpha #1 {2}scripted\/default \(replayed\) {2}\d+ in \+ \d+ out tokens \(est\.\) · \$0/,
+      );
 
       const other = p2tui(['run', 'agent_alpha', "What's the weather in Tokyo?", '--replay-from', id]);
       expect(other.status).toBe(1);
       expect(other.stdout).toContain('E_REPLAY_MISS');
       expect(other.stdout).toContain('--on-miss live');
-      const live = p2tui(['run', 'agent_alpha', "What's the weather in Tokyo?", '--replay-from', id, '--on-miss', 'live']);
+      const live = p2tui([
+        'run',
+        'agent_alpha',
+        "What's the weather in Tokyo?",
+        '--replay-from',
+        id,
+        '--on-miss',
+        'live',
+      ]);
       expect(live.status).toBe(0);
       expect(live.stdout).toContain('Tokyo');
       expect(live.stdout).not.toContain('Paris');

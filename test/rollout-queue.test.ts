@@ -38,7 +38,9 @@ beforeAll(async () => {
   if (!haveRedis) return;
   const port = await freePort();
   url = `redis://127.0.0.1:${port}`;
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
   for (let i = 0; i < 100; i++) {
     if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG') return;
     await new Promise((r) => setTimeout(r, 50));
@@ -53,14 +55,43 @@ afterAll(() => {
 
 /** A workspace whose payer pays its payee 5 and answers, each model call taking 250 ms (cells last ~1 s). */
 function payingWorkspace(extra: Record<string, string> = {}) {
-  const ws = tempWorkspace({ 'p2tui.yaml': 'approval: deny\nproviders:\n  scripted:\n    latency_ms: 250\n', ...extra });
-  ws.persona({ id: 'payer', description: 'Pays.', tools: ['transfer_funds'], balance: 100, script: [{ when: '.', steps: [{ call: 'transfer_funds', args: { to: 'payee', amount: '5', reason: 'work' } }, { reply: 'paid' }] }] });
+  const ws = tempWorkspace({
+    'p2tui.yaml': 'approval: deny\nproviders:\n  scripted:\n    latency_ms: 250\n',
+    ...extra,
+  });
+  ws.persona({
+    id: 'payer',
+    description: 'Pays.',
+    tools: ['transfer_funds'],
+    balance: 100,
+    script: [
+      {
+        when: '.',
+        steps: [{ call: 'transfer_funds', args: { to: 'payee', amount: '5', reason: 'work' } }, { reply: 'paid' }],
+      },
+    ],
+  });
   ws.persona({ id: 'payee', description: 'Is paid.', balance: 0 });
   return ws;
 }
 
 function worker(dir: string, log: string[]): ChildProcess {
-  const child = spawn(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'worker', '--queue', url, '--concurrency', '2', '--lock-ms', '2000', '--workspace', dir], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'src/cli/main.ts'),
+      'worker',
+      '--queue',
+      url,
+      '--concurrency',
+      '2',
+      '--lock-ms',
+      '2000',
+      '--workspace',
+      dir,
+    ],
+    { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   child.stdout!.on('data', (d: Buffer) => log.push(d.toString()));
   child.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
   children.push(child);
@@ -82,8 +113,14 @@ describe('an unreachable queue', () => {
     const workspace = await loadWorkspace(ROOT);
     const engine = new Engine({ workspace, store: made.store, judge: false });
     try {
-      await expect(QueueCoordinator.connect(engine, `redis://127.0.0.1:${port}`)).rejects.toThrow(`cannot reach Redis at redis://127.0.0.1:${port}: connect ECONNREFUSED`);
-      const r = spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'worker', '--queue', `redis://127.0.0.1:${port}`], { cwd: ROOT, env: childEnv(), encoding: 'utf8', timeout: 20_000 });
+      await expect(QueueCoordinator.connect(engine, `redis://127.0.0.1:${port}`)).rejects.toThrow(
+        `cannot reach Redis at redis://127.0.0.1:${port}: connect ECONNREFUSED`,
+      );
+      const r = spawnSync(
+        process.execPath,
+        [join(ROOT, 'src/cli/main.ts'), 'worker', '--queue', `redis://127.0.0.1:${port}`],
+        { cwd: ROOT, env: childEnv(), encoding: 'utf8', timeout: 20_000 },
+      );
       expect(r.status).toBe(1);
       expect(r.stderr).toContain('hint: Start Redis (redis-server), or check the --queue URL.');
     } finally {
@@ -107,7 +144,11 @@ describe.skipIf(!haveRedis)('distributed rollouts through BullMQ on a real redis
       await until(() => logA.join('').includes('Ctrl-C stops') && logB.join('').includes('Ctrl-C stops'));
       const coordinator = await QueueCoordinator.connect(engine, url);
       expect(await coordinator.workers()).toBe(2);
-      const spec = parseRolloutSpec('teams:\n  pay:\n    initial_message: pay the payee\n    base: { agent_id: payer }\n    variants: [{ id: a }, { id: b }]\nrepeats: 4\njudge: { workspace: false }\n', 'rollouts/q.yaml', workspace);
+      const spec = parseRolloutSpec(
+        'teams:\n  pay:\n    initial_message: pay the payee\n    base: { agent_id: payer }\n    variants: [{ id: a }, { id: b }]\nrepeats: 4\njudge: { workspace: false }\n',
+        'rollouts/q.yaml',
+        workspace,
+      );
       let killed = false;
       const outcome = await new RolloutRunner(engine).start(spec, {
         executor: coordinator.executor(),
@@ -168,8 +209,14 @@ describe.skipIf(!haveRedis)('distributed rollouts through BullMQ on a real redis
       const ourQueue = new Queue(queueName(workspaceHash(a)), { connection });
       expect(await ourQueue.getWorkersCount()).toBe(0);
       // A job on their queue that names our workspace: refused, not run.
-      const job = await queue.add('cell', { workspace: workspaceHash(a), rollout: { id: 'ro_x', name: 'x' }, specFile: 'x', spec: {}, cell: {} }, { jobId: 'ro_x-c_x' });
-      await expect(job.waitUntilFinished(events)).rejects.toThrow(/has workspace [0-9a-f]{16}, the job needs [0-9a-f]{16} \(other personas or tools\); it was refused/);
+      const job = await queue.add(
+        'cell',
+        { workspace: workspaceHash(a), rollout: { id: 'ro_x', name: 'x' }, specFile: 'x', spec: {}, cell: {} },
+        { jobId: 'ro_x-c_x' },
+      );
+      await expect(job.waitUntilFinished(events)).rejects.toThrow(
+        /has workspace [0-9a-f]{16}, the job needs [0-9a-f]{16} \(other personas or tools\); it was refused/,
+      );
       await Promise.all([queue.close(), events.close(), ourQueue.close()]);
     } finally {
       ours.cleanup();

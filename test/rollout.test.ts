@@ -15,7 +15,12 @@ import { childEnv } from './helpers/child-env.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const cleanups: (() => void)[] = [];
-afterEach(() => cleanups.splice(0).reverse().forEach((c) => c()));
+afterEach(() =>
+  cleanups
+    .splice(0)
+    .reverse()
+    .forEach((c) => c()),
+);
 
 let demo: Workspace | undefined;
 /** The demo workspace (the repository root) on a fresh database. */
@@ -34,7 +39,8 @@ function issuesOf(fn: () => unknown): string[] {
   try {
     fn();
   } catch (error) {
-    if (error instanceof ValidationError) return error.issues.map((i) => `${i.line ?? '?'}:${i.column ?? '?'} ${i.field} ${i.message}`);
+    if (error instanceof ValidationError)
+      return error.issues.map((i) => `${i.line ?? '?'}:${i.column ?? '?'} ${i.field} ${i.message}`);
     throw error;
   }
   throw new Error('expected the spec to be refused');
@@ -59,7 +65,9 @@ describe('rollout specs', () => {
     );
     const team = spec.teams[0]!;
     expect(team.variants.map((v) => v.id)).toEqual(['v1', 'v2', 'v3', 'v4', 'v5', 'v6']);
-    expect(team.variants[3]!.personas).toEqual({ agent_beta: { temperature: 0.5, tools: ['calculate', 'get_league_leader'] } });
+    expect(team.variants[3]!.personas).toEqual({
+      agent_beta: { temperature: 0.5, tools: ['calculate', 'get_league_leader'] },
+    });
     expect(spec.notes.join('\n')).toContain('max_tokens is not applied (P2Engine ignored it too)');
     expect(expandCells(spec)).toHaveLength(6);
   });
@@ -85,34 +93,56 @@ describe('rollout specs', () => {
         engine.workspace,
       ),
     );
-    expect(issues).toEqual(["11:10 repeats must be a number, got \"many\""]);
+    expect(issues).toEqual(['11:10 repeats must be a number, got "many"']);
     const again = issuesOf(() =>
       parseRolloutSpec(
-        ['teams:', '  t:', '    initial_message: hi', '    base: { agent_id: agent_alpah }', '  u:', '    initial_message: hi', '    base: { agent_id: agent_beta, tools: [calculater] }', '    eval: { evaluator_id: gpt4_judge, rubric: helpfulnes }'].join('\n'),
+        [
+          'teams:',
+          '  t:',
+          '    initial_message: hi',
+          '    base: { agent_id: agent_alpah }',
+          '  u:',
+          '    initial_message: hi',
+          '    base: { agent_id: agent_beta, tools: [calculater] }',
+          '    eval: { evaluator_id: gpt4_judge, rubric: helpfulnes }',
+        ].join('\n'),
         'rollouts/bad.yaml',
         engine.workspace,
       ),
     );
     expect(again).toEqual([
-      expect.stringMatching(/^4:\d+ teams\.t\.variants\[0\]\.agent_id unknown agent 'agent_alpah' \(did you mean agent_alpha\?\)/),
-      expect.stringMatching(/^7:\d+ teams\.u\.variants\[0\]\.tools\[0\] unknown tool 'calculater' \(did you mean calculate\?\)/),
+      expect.stringMatching(
+        /^4:\d+ teams\.t\.variants\[0\]\.agent_id unknown agent 'agent_alpah' \(did you mean agent_alpha\?\)/,
+      ),
+      expect.stringMatching(
+        /^7:\d+ teams\.u\.variants\[0\]\.tools\[0\] unknown tool 'calculater' \(did you mean calculate\?\)/,
+      ),
       expect.stringMatching(/^8:\d+ teams\.u\.eval\.rubric unknown rubric 'helpfulnes' \(did you mean helpfulness\?\)/),
     ]);
   });
 
   it('refuses a seed given twice (those repeats would be one cell)', async () => {
     const engine = await demoEngine();
-    expect(issuesOf(() => parseRolloutSpec("teams:\n  w:\n    initial_message: hi\n    base: { agent_id: agent_helper }\nrepeats: 3\nseeds: [7, 8, 7]\n", 'r.yaml', engine.workspace))).toEqual([
-      expect.stringMatching(/^6:\d+ seeds a seed is given twice/),
-    ]);
+    expect(
+      issuesOf(() =>
+        parseRolloutSpec(
+          'teams:\n  w:\n    initial_message: hi\n    base: { agent_id: agent_helper }\nrepeats: 3\nseeds: [7, 8, 7]\n',
+          'r.yaml',
+          engine.workspace,
+        ),
+      ),
+    ).toEqual([expect.stringMatching(/^6:\d+ seeds a seed is given twice/)]);
   });
 
   it('gives cells stable ids from their content: a changed variant changes its cells only', async () => {
     const engine = await demoEngine();
-    const text = (t: number) => `teams:\n  w:\n    initial_message: What's the weather in Paris?\n    base: { agent_id: agent_helper }\n    variants: [{ temperature: 0 }, { temperature: ${t} }]\nrepeats: 2\n`;
+    const text = (t: number) =>
+      `teams:\n  w:\n    initial_message: What's the weather in Paris?\n    base: { agent_id: agent_helper }\n    variants: [{ temperature: 0 }, { temperature: ${t} }]\nrepeats: 2\n`;
     const a = expandCells(parseRolloutSpec(text(0.5), 'r.yaml', engine.workspace));
     const b = expandCells(parseRolloutSpec(text(0.9), 'r.yaml', engine.workspace));
-    expect(a.map((c) => c.id)).toEqual(expandCells(parseRolloutSpec(text(0.5), 'r.yaml', engine.workspace)).map((c) => c.id));
+    expect(a.map((c) => c.id)).toEqual(
+      expandCells(parseRolloutSpec(text(0.5), 'r.yaml', engine.workspace)).map((c) => c.id),
+    );
     expect(a.slice(0, 2).map((c) => c.id)).toEqual(b.slice(0, 2).map((c) => c.id));
     expect(a.slice(2).map((c) => c.id)).not.toEqual(b.slice(2).map((c) => c.id));
     expect(new Set(a.map((c) => c.id)).size).toBe(4);
@@ -128,7 +158,19 @@ describe('statistics', () => {
     expect(s.ci![0]).toBeCloseTo(0.446, 3);
     expect(s.ci![1]).toBeCloseTo(4.554, 3);
     expect(summarize([0.7])).toEqual({ n: 1, mean: 0.7, sd: null, ci: null });
-    const d = pairedDiff(new Map([['a', 0.9], ['b', 0.8], ['c', 0.85], ['x', 0]]), new Map([['a', 0.5], ['b', 0.45], ['c', 0.5]]));
+    const d = pairedDiff(
+      new Map([
+        ['a', 0.9],
+        ['b', 0.8],
+        ['c', 0.85],
+        ['x', 0],
+      ]),
+      new Map([
+        ['a', 0.5],
+        ['b', 0.45],
+        ['c', 0.5],
+      ]),
+    );
     expect(d).toMatchObject({ pairs: 3, significant: true });
     expect(d.mean).toBeCloseTo(0.3667, 3);
     expect(welchDiff([0.5, 0.6, 0.55], [0.5, 0.6, 0.55]).significant).toBe(false);
@@ -154,7 +196,9 @@ describe('running rollouts', () => {
       engine.workspace,
     );
     const progress: number[] = [];
-    const outcome = await new RolloutRunner(engine).start(spec, { onProgress: (p) => progress.push(p.done + p.failed) });
+    const outcome = await new RolloutRunner(engine).start(spec, {
+      onProgress: (p) => progress.push(p.done + p.failed),
+    });
     expect(outcome.rollout.status).toBe('finished');
     expect(outcome.cells).toHaveLength(24);
     expect(outcome.cells.every((c) => c.status === 'done' && c.session !== null)).toBe(true);
@@ -193,21 +237,34 @@ describe('running rollouts', () => {
     expect(broken.map((c) => c.status)).toEqual(['failed', 'failed']);
     expect(broken[0]!.error).toContain('nowhere');
     // The token budget of a cell: a session of ~6 model calls goes over 400 tokens and is stopped.
-    expect(first.cells.filter((c) => c.variant === 'ok').every((c) => c.status === 'failed' && /over its token budget/.test(c.error ?? ''))).toBe(true);
+    expect(
+      first.cells
+        .filter((c) => c.variant === 'ok')
+        .every((c) => c.status === 'failed' && /over its token budget/.test(c.error ?? '')),
+    ).toBe(true);
     expect(first.rollout.status).toBe('finished');
 
     // Interrupted after its first cells: resume runs only the rest.
-    const calm = parseRolloutSpec("teams:\n  w:\n    initial_message: What's the weather in Paris?\n    base: { agent_id: agent_helper }\n    variants: [{ temperature: 0 }, { temperature: 1.2 }]\nrepeats: 3\nconcurrency: 1\njudge: { workspace: false }\n", 'rollouts/c.yaml', engine.workspace);
+    const calm = parseRolloutSpec(
+      "teams:\n  w:\n    initial_message: What's the weather in Paris?\n    base: { agent_id: agent_helper }\n    variants: [{ temperature: 0 }, { temperature: 1.2 }]\nrepeats: 3\nconcurrency: 1\njudge: { workspace: false }\n",
+      'rollouts/c.yaml',
+      engine.workspace,
+    );
     const stop = new AbortController();
     let seen = 0;
-    const partial = await runner.start(calm, { signal: stop.signal, onCell: () => (++seen === 2 ? stop.abort() : undefined) });
+    const partial = await runner.start(calm, {
+      signal: stop.signal,
+      onCell: () => (++seen === 2 ? stop.abort() : undefined),
+    });
     expect(partial.stopped).toBe('interrupted');
     expect(partial.rollout.status).toBe('stopped');
     const doneBefore = partial.cells.filter((c) => c.status === 'done').map((c) => `${c.id}:${c.session}`);
     expect(doneBefore.length).toBeGreaterThanOrEqual(2);
     // One run at a time: a second resume while the first runs is refused.
     const running = runner.resume(partial.rollout.id);
-    await expect(runner.resume(partial.rollout.id)).rejects.toThrow(`rollout ${partial.rollout.id} is being run by pid ${process.pid}`);
+    await expect(runner.resume(partial.rollout.id)).rejects.toThrow(
+      `rollout ${partial.rollout.id} is being run by pid ${process.pid}`,
+    );
     const resumed = await running;
     expect(resumed.rollout.status).toBe('finished');
     expect(resumed.cells.every((c) => c.status === 'done')).toBe(true);
@@ -215,11 +272,15 @@ describe('running rollouts', () => {
     for (const d of doneBefore) expect(resumed.cells.map((c) => `${c.id}:${c.session}`)).toContain(d);
 
     // A replay of the finished rollout: the same answers and scores, no model call costs anything.
-    const callsBefore = engine.store.db.prepare('SELECT count(*) AS n FROM model_calls WHERE cost_usd > 0').get() as { n: number };
+    const callsBefore = engine.store.db.prepare('SELECT count(*) AS n FROM model_calls WHERE cost_usd > 0').get() as {
+      n: number;
+    };
     const replayed = await runner.start(calm, { replayOf: resumed.rollout.id });
     expect(replayed.cells.map((c) => c.metrics!.answer)).toEqual(resumed.cells.map((c) => c.metrics!.answer));
     expect(replayed.cells.map((c) => c.metrics!.costUsd)).toEqual(replayed.cells.map(() => 0));
-    expect((engine.store.db.prepare('SELECT count(*) AS n FROM model_calls WHERE cost_usd > 0').get() as { n: number }).n).toBe(callsBefore.n);
+    expect(
+      (engine.store.db.prepare('SELECT count(*) AS n FROM model_calls WHERE cost_usd > 0').get() as { n: number }).n,
+    ).toBe(callsBefore.n);
     expect(compareRollouts(resumed.cells, replayed.cells).every((r) => r.diff.mean === 0)).toBe(true);
   }, 60_000);
 
@@ -242,14 +303,18 @@ describe('running rollouts', () => {
   it('gives each cell its own wallets: payments of one cell never show in another, and the results carry balances and net flows', async () => {
     const engine = await demoEngine();
     const spec = parseRolloutSpec(
-      "teams:\n  pay:\n    initial_message: transfer 15 to agent_helper\n    base: { agent_id: treasurer }\n    variants: [{ temperature: 0 }]\nrepeats: 3\nledger: { balances: { treasurer: 200, agent_helper: 0 } }\njudge: { workspace: false }\n",
+      'teams:\n  pay:\n    initial_message: transfer 15 to agent_helper\n    base: { agent_id: treasurer }\n    variants: [{ temperature: 0 }]\nrepeats: 3\nledger: { balances: { treasurer: 200, agent_helper: 0 } }\njudge: { workspace: false }\n',
       'rollouts/pay.yaml',
       engine.workspace,
     );
     const outcome = await new RolloutRunner(engine).start(spec);
     for (const c of outcome.cells) {
       expect(c.status).toBe('done');
-      expect(c.metrics).toMatchObject({ transfers: 1, balances: { treasurer: '185', agent_helper: '15' }, netFlow: { treasurer: '-15', agent_helper: '15' } });
+      expect(c.metrics).toMatchObject({
+        transfers: 1,
+        balances: { treasurer: '185', agent_helper: '15' },
+        netFlow: { treasurer: '-15', agent_helper: '15' },
+      });
     }
     // The workspace's own wallets were not touched.
     expect(await walletsOf(engine.store).agents()).toEqual([]);
@@ -259,7 +324,12 @@ describe('running rollouts', () => {
 describe('fork_from', () => {
   it('runs every variant from a shared prefix of a session: each cell is a branch of it, measured on its own branch', async () => {
     const engine = await demoEngine();
-    const source = engine.start({ agent: 'agent_alpha', message: "What's the weather in Paris?", source: 'api', options: engine.sessionOptions({ seed: 3, approval: 'deny' }) });
+    const source = engine.start({
+      agent: 'agent_alpha',
+      message: "What's the weather in Paris?",
+      source: 'api',
+      options: engine.sessionOptions({ seed: 3, approval: 'deny' }),
+    });
     expect(await source.idle()).toBe('finished');
     const prefixCalls = engine.store.calls.usage(source.id).total.calls;
     engine.release(source.id);
@@ -288,10 +358,31 @@ describe('fork_from', () => {
 describe('rollout commands', () => {
   it('run --json prints one object (the id, every cell with its metrics, the per-variant statistics); --fail-under exits 1; list, show, compare and export work on it', () => {
     const db = join(tempStore().store.path);
-    const p2tui = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', db], { cwd: ROOT, encoding: 'utf8', env: childEnv() });
+    const p2tui = (...args: string[]) =>
+      spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', db], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: childEnv(),
+      });
     const r = p2tui('rollout', 'run', 'rollouts/p2engine-payments.yaml', '--json', '--fail-under', 'score=0.99');
     expect(r.status).toBe(1);
-    const out = JSON.parse(r.stdout) as { rollout: string; cells: { id: string; variant: string; scenario: string; seed: number; status: string; metrics: { scores: Record<string, number> } }[]; variants: { team: string; variant: string; metrics: Record<string, { mean: number; ci95: number[] | null; n: number }> }[]; gates: { passed: boolean }[] };
+    const out = JSON.parse(r.stdout) as {
+      rollout: string;
+      cells: {
+        id: string;
+        variant: string;
+        scenario: string;
+        seed: number;
+        status: string;
+        metrics: { scores: Record<string, number> };
+      }[];
+      variants: {
+        team: string;
+        variant: string;
+        metrics: Record<string, { mean: number; ci95: number[] | null; n: number }>;
+      }[];
+      gates: { passed: boolean }[];
+    };
     expect(out.rollout).toMatch(/^ro_/);
     expect(out.cells).toHaveLength(12);
     expect(out.cells[0]).toMatchObject({ variant: 'v1', scenario: 's1', seed: 1, status: 'done' });
@@ -300,14 +391,18 @@ describe('rollout commands', () => {
     expect(out.gates).toEqual([{ metric: 'score', min: 0.99, passed: false }]);
     expect(r.stderr).toContain('max_tokens is not applied');
     expect(p2tui('rollout', 'list').stdout).toContain(out.rollout);
-    expect(p2tui('rollout', 'show', out.rollout.slice(0, 6)).stdout).toMatch(/payment_coordinator\s+v1 \(baseline\)\s+3/);
+    expect(p2tui('rollout', 'show', out.rollout.slice(0, 6)).stdout).toMatch(
+      /payment_coordinator\s+v1 \(baseline\)\s+3/,
+    );
     const csv = p2tui('rollout', 'export', out.rollout, '--format', 'csv').stdout.trim().split('\n');
     expect(csv).toHaveLength(13);
     expect(csv[0]).toContain('score:score');
     const again = p2tui('rollout', 'run', 'rollouts/p2engine-payments.yaml', '--json');
     expect(again.status).toBe(0);
     const second = (JSON.parse(again.stdout) as { rollout: string }).rollout;
-    const compared = JSON.parse(p2tui('rollout', 'compare', out.rollout, second, '--json').stdout) as { rows: { paired: boolean; diff: number }[] };
+    const compared = JSON.parse(p2tui('rollout', 'compare', out.rollout, second, '--json').stdout) as {
+      rows: { paired: boolean; diff: number }[];
+    };
     expect(compared.rows.length).toBeGreaterThan(0);
     expect(compared.rows.every((row) => row.paired && row.diff === 0)).toBe(true);
     const invalid = p2tui('rollout', 'validate', 'personas/agent_alpha.yaml');

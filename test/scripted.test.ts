@@ -13,11 +13,21 @@ afterEach(() => {
 });
 
 /** Runs the demo workspace's agent on a message and returns the root answer and the entry kinds per conversation. */
-async function demo(agent: string, message: string, seed: number, temperature?: number): Promise<{ answer: string; trace: string }> {
+async function demo(
+  agent: string,
+  message: string,
+  seed: number,
+  temperature?: number,
+): Promise<{ answer: string; trace: string }> {
   const workspace = await loadWorkspace(new URL('..', import.meta.url).pathname, { db: ':memory:' });
   const engine = new Engine({ workspace });
   engines.push(engine);
-  const session = engine.start({ agent, message, source: 'api', options: engine.sessionOptions({ seed, approval: 'deny', ...(temperature === undefined ? {} : { temperature }) }) });
+  const session = engine.start({
+    agent,
+    message,
+    source: 'api',
+    options: engine.sessionOptions({ seed, approval: 'deny', ...(temperature === undefined ? {} : { temperature }) }),
+  });
   await session.idle();
   const view = readSession(engine.store, session.id);
   const trace = view.conversations.map((c) => `${c.row.path}: ${c.entries.map((e) => e.kind).join(',')}`).join('\n');
@@ -32,14 +42,22 @@ describe('the scripted simulator', () => {
   });
 
   it('at temperature 0 the seed changes nothing', async () => {
-    const runs = await Promise.all([1, 2, 3, 4].map((seed) => demo('agent_alpha', "What's the weather in Paris and who leads the Premier League?", seed, 0)));
+    const runs = await Promise.all(
+      [1, 2, 3, 4].map((seed) =>
+        demo('agent_alpha', "What's the weather in Paris and who leads the Premier League?", seed, 0),
+      ),
+    );
     expect(new Set(runs.map((r) => r.answer)).size).toBe(1);
     expect(runs[0]!.answer).toContain('Paris: 22 °C, partly cloudy');
     expect(runs[0]!.answer).toContain('Manchester City leads the Premier League');
   });
 
   it('at a high temperature it skips steps or answers loosely, so seeds differ', async () => {
-    const runs = await Promise.all(Array.from({ length: 12 }, (_, seed) => demo('agent_alpha', "What's the weather in Paris and who leads the Premier League?", seed, 1.5)));
+    const runs = await Promise.all(
+      Array.from({ length: 12 }, (_, seed) =>
+        demo('agent_alpha', "What's the weather in Paris and who leads the Premier League?", seed, 1.5),
+      ),
+    );
     const answers = new Set(runs.map((r) => r.answer));
     expect(answers.size).toBeGreaterThan(1);
     expect(runs.some((r) => r.answer.startsWith('Roughly:'))).toBe(true);
@@ -52,7 +70,12 @@ describe('the scripted simulator', () => {
   });
 
   it('routes the demo: a coordinator delegates in parallel, specialists call tools, ask, and finish', async () => {
-    const { trace, answer } = await demo('agent_alpha', "What's the weather in Paris and who leads the Premier League?", 1, 0);
+    const { trace, answer } = await demo(
+      'agent_alpha',
+      "What's the weather in Paris and who leads the Premier League?",
+      1,
+      0,
+    );
     expect(trace).toBe(
       [
         'agent_alpha: user_message,assistant_message,agent_call,agent_call,waiting,agent_result,agent_result,assistant_message,finished',
@@ -68,18 +91,55 @@ describe('the scripted simulator', () => {
   it('reports approximate token counts (chars / 4), marked as estimated', async () => {
     const provider = new ScriptedProvider();
     const response = await provider.complete(
-      { model: 'default', messages: [{ role: 'system', content: 'You are w.' }, { role: 'user', content: 'hello there' }], tools: [], temperature: 0, seed: 1, estimatedInputTokens: 6 },
+      {
+        model: 'default',
+        messages: [
+          { role: 'system', content: 'You are w.' },
+          { role: 'user', content: 'hello there' },
+        ],
+        tools: [],
+        temperature: 0,
+        seed: 1,
+        estimatedInputTokens: 6,
+      },
       { signal: new AbortController().signal },
     );
-    expect(response.usage).toEqual({ inputTokens: 6, outputTokens: Math.ceil(response.text.length / 4), estimated: true });
-    expect(decide({ model: 'default', messages: [{ role: 'user', content: 'hello there' }], tools: [], temperature: 0, seed: 1, estimatedInputTokens: 3 }).text).toBe(response.text);
+    expect(response.usage).toEqual({
+      inputTokens: 6,
+      outputTokens: Math.ceil(response.text.length / 4),
+      estimated: true,
+    });
+    expect(
+      decide({
+        model: 'default',
+        messages: [{ role: 'user', content: 'hello there' }],
+        tools: [],
+        temperature: 0,
+        seed: 1,
+        estimatedInputTokens: 3,
+      }).text,
+    ).toBe(response.text);
   });
 
   it('reads plain language: clauses, places, arguments by schema', () => {
-    expect(clauses("What's the weather in Paris and who leads the Premier League?")).toEqual(["What's the weather in Paris", 'who leads the Premier League']);
+    expect(clauses("What's the weather in Paris and who leads the Premier League?")).toEqual([
+      "What's the weather in Paris",
+      'who leads the Premier League',
+    ]);
     expect(placeName('weather in New York today')).toBe('New York');
-    const spec = { name: 'pay', description: 'Pay', parameters: { type: 'object', properties: { to: { type: 'string' }, amount: { type: 'number' } }, required: ['to', 'amount'] } };
-    expect(extractArgs('pay agent_beta 25 for the analysis', spec, 'treasurer')).toEqual({ ok: true, args: { to: 'agent_beta', amount: 25 } });
+    const spec = {
+      name: 'pay',
+      description: 'Pay',
+      parameters: {
+        type: 'object',
+        properties: { to: { type: 'string' }, amount: { type: 'number' } },
+        required: ['to', 'amount'],
+      },
+    };
+    expect(extractArgs('pay agent_beta 25 for the analysis', spec, 'treasurer')).toEqual({
+      ok: true,
+      args: { to: 'agent_beta', amount: 25 },
+    });
     expect(extractArgs('pay someone', spec, 'treasurer')).toEqual({ ok: false, missing: 'to' });
   });
 });

@@ -69,7 +69,9 @@ describe('store', () => {
     const store = new Store({ path, busyTimeoutMs: 50 });
     const other = new Database(path);
     other.exec('BEGIN IMMEDIATE');
-    expect(() => store.write(() => store.append(entry('s', 'b', 'c', 'x'), 1))).toThrow(expect.objectContaining({ code: 'E_DB_LOCKED' }));
+    expect(() => store.write(() => store.append(entry('s', 'b', 'c', 'x'), 1))).toThrow(
+      expect.objectContaining({ code: 'E_DB_LOCKED' }),
+    );
     other.exec('ROLLBACK');
     other.close();
     expect(store.write(() => store.append(entry('s', 'b', 'c', 'x'), 1)).seq).toBe(1);
@@ -119,15 +121,24 @@ describe('store', () => {
       store.append(entry('s', 'fork', 'c', 'f1'), 1); // seq 4
       store.append(entry('other', 'main', 'c', 'x'), 1);
     });
-    const texts = (segments: { branch: string; maxSeq: number }[]) => store.log.visibleEntries('s', segments).map((e) => (e.payload as { text: string }).text);
+    const texts = (segments: { branch: string; maxSeq: number }[]) =>
+      store.log.visibleEntries('s', segments).map((e) => (e.payload as { text: string }).text);
     expect(texts([{ branch: 'main', maxSeq: Infinity }])).toEqual(['a1', 'a2', 'a3']);
-    expect(texts([{ branch: 'fork', maxSeq: Infinity }, { branch: 'main', maxSeq: 2 }])).toEqual(['a1', 'a2', 'f1']);
+    expect(
+      texts([
+        { branch: 'fork', maxSeq: Infinity },
+        { branch: 'main', maxSeq: 2 },
+      ]),
+    ).toEqual(['a1', 'a2', 'f1']);
     store.close();
   });
 
   it('stores artifacts once per content', () => {
     const store = new Store({ path: tempDb() });
-    const [a, b] = store.write(() => [store.artifacts.put('same bytes', { mime: 'text/plain', kind: 'file', name: 'a.txt', session: 's' }, 1), store.artifacts.put('same bytes', { mime: 'text/plain', kind: 'file', name: 'b.txt', session: 's' }, 2)]);
+    const [a, b] = store.write(() => [
+      store.artifacts.put('same bytes', { mime: 'text/plain', kind: 'file', name: 'a.txt', session: 's' }, 1),
+      store.artifacts.put('same bytes', { mime: 'text/plain', kind: 'file', name: 'b.txt', session: 's' }, 2),
+    ]);
     expect(a!.hash).toBe(b!.hash);
     expect((store.db.prepare('SELECT count(*) AS n FROM artifacts').get() as { n: number }).n).toBe(1);
     expect(store.artifacts.list('s').map((r) => r.name)).toEqual(['a.txt', 'b.txt']);
@@ -156,7 +167,11 @@ describe('store', () => {
     const text = 'x'.repeat(1000);
     // ~6 MB of WAL in group commits: past the worker's 4 MB threshold, far below SQLite's own 64 MB backstop.
     for (let c = 0; c < 60; c++) {
-      await Promise.all(Array.from({ length: 100 }, (_, i) => store.commit(() => store.append(entry('s', 'b', 'c', `${c}/${i} ${text}`), 1))));
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          store.commit(() => store.append(entry('s', 'b', 'c', `${c}/${i} ${text}`), 1)),
+        ),
+      );
     }
     const deadline = Date.now() + 10_000;
     while (sizeOfDb() < before + 4 * 2 ** 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -173,12 +188,41 @@ describe('store', () => {
   it('derives a fork’s segments from its parent after a reopen: deep nesting, and on top of a version 2 row', () => {
     const path = tempDb();
     const store = new Store({ path });
-    const row = { id: 's', createdAt: 0, updatedAt: 0, agent: 'a', rootConversation: 'c', headBranch: 'b_main', title: 't', source: 'api' as const, status: 'finished' as const, statusReason: null, options: { seed: 1, maxSteps: 1, approval: 'deny' as const }, workspace: '/' };
+    const row = {
+      id: 's',
+      createdAt: 0,
+      updatedAt: 0,
+      agent: 'a',
+      rootConversation: 'c',
+      headBranch: 'b_main',
+      title: 't',
+      source: 'api' as const,
+      status: 'finished' as const,
+      statusReason: null,
+      options: { seed: 1, maxSteps: 1, approval: 'deny' as const },
+      workspace: '/',
+    };
     store.write(() => {
       store.sessions.createSession(row);
-      store.sessions.createBranch({ id: 'b_main', session: 's', parent: null, forkSeq: null, label: 'main', overrides: {}, createdBy: 't', createdAt: 0 }, []);
+      store.sessions.createBranch(
+        {
+          id: 'b_main',
+          session: 's',
+          parent: null,
+          forkSeq: null,
+          label: 'main',
+          overrides: {},
+          createdBy: 't',
+          createdAt: 0,
+        },
+        [],
+      );
       // A fork as version 2 wrote it: its segments as JSON in the row.
-      store.db.prepare("INSERT INTO branches (id, session_id, parent_id, fork_seq, label, overrides, created_by, created_at, segments) VALUES ('b_v2', 's', 'b_main', 5, NULL, '{}', 't', 0, ?)").run(JSON.stringify([{ branch: 'b_main', maxSeq: 5 }]));
+      store.db
+        .prepare(
+          "INSERT INTO branches (id, session_id, parent_id, fork_seq, label, overrides, created_by, created_at, segments) VALUES ('b_v2', 's', 'b_main', 5, NULL, '{}', 't', 0, ?)",
+        )
+        .run(JSON.stringify([{ branch: 'b_main', maxSeq: 5 }]));
     });
     let parent = 'b_v2';
     const expected = new Map<string, unknown>();
@@ -187,21 +231,35 @@ describe('store', () => {
         store.append(entry('s', parent, 'c', `m${i}`), 1);
         const seq = store.log.lastSeq();
         const id = `b_${i}`;
-        const segments = [{ branch: parent, maxSeq: seq, afterSeq: store.sessions.branch(parent)!.forkSeq ?? 0 }, ...store.sessions.segments(parent).slice(1).map((x) => ({ ...x, maxSeq: Math.min(x.maxSeq, seq) }))];
-        store.sessions.createBranch({ id, session: 's', parent, forkSeq: seq, label: null, overrides: {}, createdBy: 't', createdAt: 0 }, segments);
+        const segments = [
+          { branch: parent, maxSeq: seq, afterSeq: store.sessions.branch(parent)!.forkSeq ?? 0 },
+          ...store.sessions
+            .segments(parent)
+            .slice(1)
+            .map((x) => ({ ...x, maxSeq: Math.min(x.maxSeq, seq) })),
+        ];
+        store.sessions.createBranch(
+          { id, session: 's', parent, forkSeq: seq, label: null, overrides: {}, createdBy: 't', createdAt: 0 },
+          segments,
+        );
         expected.set(id, store.sessions.segments(id));
         parent = id;
       });
     }
     // New forks store nothing but their parent and fork point.
-    expect((store.db.prepare("SELECT count(*) AS n FROM branches WHERE segments IS NOT NULL").get() as { n: number }).n).toBe(1);
+    expect(
+      (store.db.prepare('SELECT count(*) AS n FROM branches WHERE segments IS NOT NULL').get() as { n: number }).n,
+    ).toBe(1);
     store.close();
     const again = new Store({ path });
     // Cold: the deepest first (the chain is walked up, then derived down), then the rest from the cache.
     expect(again.sessions.segments('b_299')).toEqual(expected.get('b_299'));
     for (const [id, segments] of expected) expect(again.sessions.segments(id)).toEqual(segments);
     // The version 2 row's own JSON is read as it was written.
-    expect(again.sessions.segments('b_v2')).toEqual([{ branch: 'b_v2', maxSeq: Infinity, afterSeq: 5 }, { branch: 'b_main', maxSeq: 5 }]);
+    expect(again.sessions.segments('b_v2')).toEqual([
+      { branch: 'b_v2', maxSeq: Infinity, afterSeq: 5 },
+      { branch: 'b_main', maxSeq: 5 },
+    ]);
     again.close();
   });
 
@@ -211,7 +269,11 @@ describe('store', () => {
     raw.exec(MIGRATIONS[0]!.sql);
     raw.pragma('user_version = 1');
     raw.pragma(`application_id = ${APPLICATION_ID}`);
-    raw.prepare("INSERT INTO branches (id, session_id, parent_id, fork_seq, label, overrides, created_by, created_at) VALUES ('b_old', 's', 'b_main', 5, NULL, '{}', 'test', 0)").run();
+    raw
+      .prepare(
+        "INSERT INTO branches (id, session_id, parent_id, fork_seq, label, overrides, created_by, created_at) VALUES ('b_old', 's', 'b_main', 5, NULL, '{}', 'test', 0)",
+      )
+      .run();
     raw.prepare("INSERT INTO branch_segments (branch_id, ancestor_id, max_seq) VALUES ('b_old', 'b_main', 5)").run();
     raw.close();
     const store = new Store({ path });

@@ -11,7 +11,17 @@ afterEach(() => {
 });
 
 const context = (overrides: Partial<Parameters<typeof runTool>[2]> = {}): Parameters<typeof runTool>[2] => ({
-  session: 's', branch: 'b', conversation: 'c', agent: 'a', callId: 'call', key: 'k', workspace: '/tmp', signal: new AbortController().signal, timeoutMs: 1000, now: () => Date.now(), ...overrides,
+  session: 's',
+  branch: 'b',
+  conversation: 'c',
+  agent: 'a',
+  callId: 'call',
+  key: 'k',
+  workspace: '/tmp',
+  signal: new AbortController().signal,
+  timeoutMs: 1000,
+  now: () => Date.now(),
+  ...overrides,
 });
 
 describe('tools', () => {
@@ -37,16 +47,46 @@ describe('tools', () => {
   });
 
   it('rejects a bad definition with a message that says what to fix', () => {
-    expect(() => defineTool({ name: 'bad name', description: 'x', input: z.object({}), run: () => 1 })).toThrow(/must match/);
-    expect(() => defineTool({ name: 'x', description: ' ', input: z.object({}), run: () => 1 })).toThrow(/needs a description/);
+    expect(() => defineTool({ name: 'bad name', description: 'x', input: z.object({}), run: () => 1 })).toThrow(
+      /must match/,
+    );
+    expect(() => defineTool({ name: 'x', description: ' ', input: z.object({}), run: () => 1 })).toThrow(
+      /needs a description/,
+    );
   });
 
   it('a tool that throws, hangs or returns too much becomes an error, a timeout, or an artifact', async () => {
-    const throwing = defineTool({ name: 'boom', description: 'x', input: z.object({}), effect: 'pure', run: () => { throw new Error('no such city'); } });
-    expect((await runTool(throwing, {}, context())).result.payload).toMatchObject({ status: 'error', error: 'no such city' });
-    const hanging = defineTool({ name: 'hang', description: 'x', input: z.object({}), effect: 'pure', run: () => new Promise(() => undefined) });
-    expect((await runTool(hanging, {}, context({ timeoutMs: 30 }))).result.payload).toMatchObject({ status: 'timeout', error: 'timed out after 30 ms' });
-    const big = defineTool({ name: 'big', description: 'x', input: z.object({}), effect: 'pure', run: () => ({ data: 'x'.repeat(INLINE_OUTPUT_LIMIT * 2) }) });
+    const throwing = defineTool({
+      name: 'boom',
+      description: 'x',
+      input: z.object({}),
+      effect: 'pure',
+      run: () => {
+        throw new Error('no such city');
+      },
+    });
+    expect((await runTool(throwing, {}, context())).result.payload).toMatchObject({
+      status: 'error',
+      error: 'no such city',
+    });
+    const hanging = defineTool({
+      name: 'hang',
+      description: 'x',
+      input: z.object({}),
+      effect: 'pure',
+      run: () => new Promise(() => undefined),
+    });
+    expect((await runTool(hanging, {}, context({ timeoutMs: 30 }))).result.payload).toMatchObject({
+      status: 'timeout',
+      error: 'timed out after 30 ms',
+    });
+    const big = defineTool({
+      name: 'big',
+      description: 'x',
+      input: z.object({}),
+      effect: 'pure',
+      run: () => ({ data: 'x'.repeat(INLINE_OUTPUT_LIMIT * 2) }),
+    });
     const run = await runTool(big, {}, context());
     expect(run.result.payload.artifact).toMatch(/^[0-9a-f]{64}$/);
     expect(run.attachments).toHaveLength(1);
@@ -61,22 +101,36 @@ describe('tools', () => {
     spaces.push(ws);
     const workspace = await loadWorkspace(ws.dir, { db: ':memory:' });
     // The workspace's own tool, beside the built-in ledger tools.
-    expect(workspace.tools.names()).toEqual(['check_balance', 'echo', 'open_escrow', 'reward_agent', 'transaction_history', 'transfer_funds']);
+    expect(workspace.tools.names()).toEqual([
+      'check_balance',
+      'echo',
+      'open_escrow',
+      'reward_agent',
+      'transaction_history',
+      'transfer_funds',
+    ]);
     expect(workspace.tools.get('echo')?.source).toMatch(/tools\/echo.ts$/);
   });
 
   it('a tool file that fails to load, exports no tool, or reuses a name is reported with the file', async () => {
     const broken = tempWorkspace({ 'tools/broken.ts': `export const x = ;\n` });
     spaces.push(broken);
-    await expect(loadWorkspace(broken.dir)).rejects.toMatchObject({ code: 'E_TOOL_INVALID', message: expect.stringMatching(/tools\/broken.ts: failed to load/) });
+    await expect(loadWorkspace(broken.dir)).rejects.toMatchObject({
+      code: 'E_TOOL_INVALID',
+      message: expect.stringMatching(/tools\/broken.ts: failed to load/),
+    });
     const empty = tempWorkspace({ 'tools/empty.ts': `export const answer = 42;\n` });
     spaces.push(empty);
-    await expect(loadWorkspace(empty.dir)).rejects.toMatchObject({ message: expect.stringMatching(/tools\/empty.ts: exports no tool/) });
+    await expect(loadWorkspace(empty.dir)).rejects.toMatchObject({
+      message: expect.stringMatching(/tools\/empty.ts: exports no tool/),
+    });
     const twice = tempWorkspace({
       'tools/a.ts': `import { defineTool, z } from 'p2tui';\nexport default defineTool({ name: 'same', description: 'a', input: z.object({}), run: () => 1 });\n`,
       'tools/b.ts': `import { defineTool, z } from 'p2tui';\nexport default defineTool({ name: 'same', description: 'b', input: z.object({}), run: () => 1 });\n`,
     });
     spaces.push(twice);
-    await expect(loadWorkspace(twice.dir)).rejects.toMatchObject({ message: expect.stringMatching(/'same' is defined twice: in .*a.ts and in .*b.ts/) });
+    await expect(loadWorkspace(twice.dir)).rejects.toMatchObject({
+      message: expect.stringMatching(/'same' is defined twice: in .*a.ts and in .*b.ts/),
+    });
   });
 });

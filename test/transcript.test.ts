@@ -7,7 +7,10 @@ import { EMPTY_CHAIN, chainHash, sha256 } from '../src/core/hash.ts';
 
 const turn = (i: number): EntryDraft[] => [
   { kind: 'assistant_message', payload: { text: `thinking ${i}`, modelCall: `m${i}` } },
-  { kind: 'tool_call', payload: { callId: `a${i}`, tool: 't', args: { i }, effect: 'pure', key: `k${i}`, modelCall: `m${i}` } },
+  {
+    kind: 'tool_call',
+    payload: { callId: `a${i}`, tool: 't', args: { i }, effect: 'pure', key: `k${i}`, modelCall: `m${i}` },
+  },
   { kind: 'agent_call', payload: { callId: `b${i}`, agent: 'beta', message: 'go', child: 'c2', modelCall: `m${i}` } },
   { kind: 'waiting', payload: { callIds: [`a${i}`, `b${i}`], deadline: null } },
   { kind: 'tool_result', payload: { callId: `a${i}`, tool: 't', status: 'ok', output: i } },
@@ -47,7 +50,9 @@ describe('transcript rendering', () => {
         const messages = t.messages;
         let chain = EMPTY_CHAIN;
         for (const m of messages.slice(0, -1)) chain = chainHash(chain, JSON.stringify(m));
-        const expected = sha256(`${chain}\n${JSON.stringify(messages[messages.length - 1])}\n${canonicalJson({ params })}`);
+        const expected = sha256(
+          `${chain}\n${JSON.stringify(messages[messages.length - 1])}\n${canonicalJson({ params })}`,
+        );
         expect(t.requestHash({ params })).toBe(expected);
       }),
       { numRuns: 60 },

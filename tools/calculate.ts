@@ -3,7 +3,8 @@ import { defineTool, z } from 'p2tui';
 /** Arithmetic on + - * / % ^ and parentheses, parsed by hand (no eval). */
 export const calculate = defineTool({
   name: 'calculate',
-  description: 'Evaluate an arithmetic expression: totals, sums, products, percentages, calculations with + - * / ^ and parentheses.',
+  description:
+    'Evaluate an arithmetic expression: totals, sums, products, percentages, calculations with + - * / ^ and parentheses.',
   input: z.object({ expression: z.string().min(1).describe('For example (120 + 80) * 0.9') }),
   effect: 'pure',
   run({ expression }) {
@@ -14,7 +15,8 @@ export const calculate = defineTool({
 
 function evaluate(text: string): number {
   const tokens = text.match(/\d+(?:\.\d+)?|[-+*/%^()]/g) ?? [];
-  if (tokens.join('') !== text.replace(/\s+/g, '')) throw new Error(`cannot read '${text}': use numbers, + - * / % ^ and parentheses`);
+  if (tokens.join('') !== text.replace(/\s+/g, ''))
+    throw new Error(`cannot read '${text}': use numbers, + - * / % ^ and parentheses`);
   let i = 0;
   const peek = (): string | undefined => tokens[i];
   const expr = (): number => {

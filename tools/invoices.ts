@@ -22,16 +22,29 @@ export const issueInvoice = defineTool({
   run({ to, amount, memo }, ctx) {
     mkdirSync(join(ctx.workspace, '.p2tui'), { recursive: true });
     appendFileSync(outbox(ctx.workspace), `${JSON.stringify({ key: ctx.key, from: ctx.agent, to, amount, memo })}\n`);
-    return { invoice: invoiceId(ctx.key), to, amount, summary: `invoice ${invoiceId(ctx.key)}: ${amount} to ${to} for ${memo}` };
+    return {
+      invoice: invoiceId(ctx.key),
+      to,
+      amount,
+      summary: `invoice ${invoiceId(ctx.key)}: ${amount} to ${to} for ${memo}`,
+    };
   },
   // A rewind before the invoice does not unissue it; this credit note does, when the user asks
   // (p2tui session compensate <session> <key>). Keyed by the original call, so it is written once.
   compensate({ to, amount }, _result, ctx) {
     const file = outbox(ctx.workspace);
     const credit = `"credit_for":"${ctx.key}"`;
-    if (existsSync(file) && readFileSync(file, 'utf8').includes(credit)) return { credited: invoiceId(ctx.key), summary: 'already credited' };
-    appendFileSync(file, `${JSON.stringify({ credit_for: ctx.key, from: ctx.agent, to, amount: -amount, memo: `credit note for ${invoiceId(ctx.key)}` })}\n`);
-    return { credited: invoiceId(ctx.key), amount: -amount, summary: `credit note for ${invoiceId(ctx.key)}: -${amount} to ${to}` };
+    if (existsSync(file) && readFileSync(file, 'utf8').includes(credit))
+      return { credited: invoiceId(ctx.key), summary: 'already credited' };
+    appendFileSync(
+      file,
+      `${JSON.stringify({ credit_for: ctx.key, from: ctx.agent, to, amount: -amount, memo: `credit note for ${invoiceId(ctx.key)}` })}\n`,
+    );
+    return {
+      credited: invoiceId(ctx.key),
+      amount: -amount,
+      summary: `credit note for ${invoiceId(ctx.key)}: -${amount} to ${to}`,
+    };
   },
   reconcile(_args, ctx) {
     const file = outbox(ctx.workspace);
@@ -41,6 +54,11 @@ export const issueInvoice = defineTool({
       .find((l) => l.includes(`"key":"${ctx.key}"`));
     if (line === undefined) return null;
     const invoice = JSON.parse(line) as { to: string; amount: number; memo: string };
-    return { invoice: invoiceId(ctx.key), to: invoice.to, amount: invoice.amount, summary: `invoice ${invoiceId(ctx.key)}: ${invoice.amount} to ${invoice.to} for ${invoice.memo}` };
+    return {
+      invoice: invoiceId(ctx.key),
+      to: invoice.to,
+      amount: invoice.amount,
+      summary: `invoice ${invoiceId(ctx.key)}: ${invoice.amount} to ${invoice.to} for ${invoice.memo}`,
+    };
   },
 });

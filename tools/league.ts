@@ -16,7 +16,8 @@ export const getLeagueLeader = defineTool({
   effect: 'pure',
   run({ league }) {
     const leader = LEADERS[league.trim().toLowerCase()];
-    if (leader === undefined) throw new Error(`unknown league '${league}'; known: Premier League, La Liga, Ligue 1, Bundesliga, Serie A`);
+    if (leader === undefined)
+      throw new Error(`unknown league '${league}'; known: Premier League, La Liga, Ligue 1, Bundesliga, Serie A`);
     return { league, leader, summary: `${leader} leads the ${league}` };
   },
 });

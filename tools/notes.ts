@@ -26,7 +26,8 @@ function readNotes(workspace: string): NoteLine[] {
  */
 export const writeNote = defineTool({
   name: 'write_note',
-  description: "Write a note to the team's notebook (a file in the workspace), for example a plan or a finding to keep.",
+  description:
+    "Write a note to the team's notebook (a file in the workspace), for example a plan or a finding to keep.",
   input: z.object({ title: z.string().min(1).default('note'), text: z.string().min(1) }),
   effect: 'effectful',
   dedup: 'penalty',
@@ -48,6 +49,9 @@ export const readNotebook = defineTool({
   effect: 'idempotent',
   run({ limit }, ctx) {
     const notes = readNotes(ctx.workspace).slice(-limit);
-    return { notes: notes.map((n) => ({ title: n.title, text: n.text, by: n.agent })), summary: notes.length === 0 ? 'the notebook is empty' : notes.map((n) => n.title).join(', ') };
+    return {
+      notes: notes.map((n) => ({ title: n.title, text: n.text, by: n.agent })),
+      summary: notes.length === 0 ? 'the notebook is empty' : notes.map((n) => n.title).join(', '),
+    };
   },
 });

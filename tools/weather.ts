@@ -27,6 +27,12 @@ export const getWeather = defineTool({
     }
     const temperature = unit === 'celsius' ? city.celsius : Math.round(city.celsius * 1.8 + 32);
     const symbol = unit === 'celsius' ? '°C' : '°F';
-    return { location, temperature, unit, conditions: city.conditions, summary: `${location}: ${temperature} ${symbol}, ${city.conditions}` };
+    return {
+      location,
+      temperature,
+      unit,
+      conditions: city.conditions,
+      summary: `${location}: ${temperature} ${symbol}, ${city.conditions}`,
+    };
   },
 });

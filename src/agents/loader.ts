@@ -23,20 +23,35 @@ export function loadPersonas(workspace: string, defaults: { model: string; tempe
   const locate = new Map<string, Locate>();
   if (!existsSync(folder)) return { personas, locate };
   const issues: ValidationIssue[] = [];
-  for (const name of readdirSync(folder).filter((f) => PERSONA_FILE.test(f) && !f.startsWith('_')).sort()) {
+  for (const name of readdirSync(folder)
+    .filter((f) => PERSONA_FILE.test(f) && !f.startsWith('_'))
+    .sort()) {
     const file = join('personas', name);
     const text = readFileSync(join(folder, name), 'utf8');
     try {
-      const parsed = name.endsWith('.md') ? parseMarkdownPersona(text, file) : parseYamlWith(personaSchema, text, file, { code: 'E_PERSONA_INVALID' });
+      const parsed = name.endsWith('.md')
+        ? parseMarkdownPersona(text, file)
+        : parseYamlWith(personaSchema, text, file, { code: 'E_PERSONA_INVALID' });
       const p = parsed.value;
       const existing = personas.get(p.id);
       if (existing !== undefined) {
-        issues.push({ file, ...parsed.locate(['id']), field: 'id', message: `persona id '${p.id}' is already defined in ${existing.source}` });
+        issues.push({
+          file,
+          ...parsed.locate(['id']),
+          field: 'id',
+          message: `persona id '${p.id}' is already defined in ${existing.source}`,
+        });
         continue;
       }
       const tools = (p.tools ?? []).filter((t) => t !== 'delegate' && t !== 'ask_user');
       for (const [i, guarded] of (p.policies?.approve_tools ?? []).entries()) {
-        if (!tools.includes(guarded)) issues.push({ file, ...parsed.locate(['policies', 'approve_tools', i]), field: `policies.approve_tools[${i}]`, message: `'${guarded}' is not one of this agent's tools (${tools.join(', ') || 'none'})` });
+        if (!tools.includes(guarded))
+          issues.push({
+            file,
+            ...parsed.locate(['policies', 'approve_tools', i]),
+            field: `policies.approve_tools[${i}]`,
+            message: `'${guarded}' is not one of this agent's tools (${tools.join(', ') || 'none'})`,
+          });
       }
       personas.set(p.id, {
         id: p.id,
@@ -62,7 +77,8 @@ export function loadPersonas(workspace: string, defaults: { model: string; tempe
   if (issues.length > 0) throw new ValidationError('E_PERSONA_INVALID', issues, 'Fix the persona files listed above.');
   // Resolve the P2Engine-style wildcard now that every id is known.
   for (const [id, persona] of personas) {
-    if (persona.agents.includes('*')) personas.set(id, { ...persona, agents: [...personas.keys()].filter((k) => k !== id) });
+    if (persona.agents.includes('*'))
+      personas.set(id, { ...persona, agents: [...personas.keys()].filter((k) => k !== id) });
   }
   return { personas, locate };
 }
@@ -71,21 +87,40 @@ function parseMarkdownPersona(text: string, file: string): ReturnType<typeof par
   const match = text.match(/^---\r?\n([\s\S]*?)\r?\n---\r?\n?([\s\S]*)$/);
   if (match === null) {
     throw new ValidationError('E_PERSONA_INVALID', [
-      { file, line: 1, column: 1, field: '', message: 'a Markdown persona starts with YAML front matter between two --- lines' },
+      {
+        file,
+        line: 1,
+        column: 1,
+        field: '',
+        message: 'a Markdown persona starts with YAML front matter between two --- lines',
+      },
     ]);
   }
   const front = match[1]!;
   const body = match[2]!.trim();
-  const parsed = parseYamlWith(personaSchema.omit({ system: true }).extend({ system: personaSchema.shape.system }), front, file, {
-    code: 'E_PERSONA_INVALID',
-    lineOffset: 1,
-  });
+  const parsed = parseYamlWith(
+    personaSchema.omit({ system: true }).extend({ system: personaSchema.shape.system }),
+    front,
+    file,
+    {
+      code: 'E_PERSONA_INVALID',
+      lineOffset: 1,
+    },
+  );
   if (parsed.value.system !== undefined && body !== '') {
     throw new ValidationError('E_PERSONA_INVALID', [
-      { file, ...parsed.locate(['system']), field: 'system', message: 'the system prompt is given twice: in the front matter and as the body; keep one' },
+      {
+        file,
+        ...parsed.locate(['system']),
+        field: 'system',
+        message: 'the system prompt is given twice: in the front matter and as the body; keep one',
+      },
     ]);
   }
-  return { value: { ...parsed.value, system: parsed.value.system ?? (body === '' ? undefined : body) }, locate: parsed.locate };
+  return {
+    value: { ...parsed.value, system: parsed.value.system ?? (body === '' ? undefined : body) },
+    locate: parsed.locate,
+  };
 }
 
 /**
@@ -105,7 +140,10 @@ export function checkReferences(
     persona.tools.forEach((tool, i) => {
       if (!known.tools.includes(tool)) {
         const near = suggest(tool, known.tools);
-        at(['tools', i], `unknown tool '${tool}'${near === undefined ? '' : ` (did you mean ${near}?)`}; known tools: ${known.tools.join(', ') || '(none)'}`);
+        at(
+          ['tools', i],
+          `unknown tool '${tool}'${near === undefined ? '' : ` (did you mean ${near}?)`}; known tools: ${known.tools.join(', ') || '(none)'}`,
+        );
       }
     });
     persona.agents.forEach((agent, i) => {
@@ -116,7 +154,8 @@ export function checkReferences(
       }
     });
     const provider = persona.model.split('/')[0]!;
-    if (!known.providers.includes(provider)) at(['model'], `unknown model provider '${provider}'; available: ${known.providers.join(', ')}`);
+    if (!known.providers.includes(provider))
+      at(['model'], `unknown model provider '${provider}'; available: ${known.providers.join(', ')}`);
     const vars = new Set<string>([...PROMPT_VARIABLES, ...Object.keys(persona.vars)]);
     for (const name of promptVariables(persona.systemTemplate)) {
       if (!vars.has(name)) at(['system'], `unknown template variable {{${name}}}; available: ${[...vars].join(', ')}`);
@@ -130,15 +169,28 @@ export function checkReferences(
       }
       const allowed = new Set<string>([...BUILTIN_TEMPLATE_VARS, ...namedGroups(rule.when)]);
       rule.steps.forEach((step, s) => {
-        const calls = 'parallel' in step ? step.parallel.map((item, k) => ({ item, path: ['script', r, 'steps', s, 'parallel', k] })) : [{ item: step, path: ['script', r, 'steps', s] }];
+        const calls =
+          'parallel' in step
+            ? step.parallel.map((item, k) => ({ item, path: ['script', r, 'steps', s, 'parallel', k] }))
+            : [{ item: step, path: ['script', r, 'steps', s] }];
         for (const { item, path } of calls) {
-          if ('call' in item && !persona.tools.includes(item.call)) at([...path, 'call'], `the script calls '${item.call}', which is not in this persona's tools`);
-          if ('delegate' in item && !persona.agents.includes(item.delegate)) at([...path, 'delegate'], `the script delegates to '${item.delegate}', which is not in this persona's agents`);
-          if ('ask' in item && !persona.policies.ask_user) at([...path, 'ask'], 'the script asks the user, but policies.ask_user is false');
+          if ('call' in item && !persona.tools.includes(item.call))
+            at([...path, 'call'], `the script calls '${item.call}', which is not in this persona's tools`);
+          if ('delegate' in item && !persona.agents.includes(item.delegate))
+            at(
+              [...path, 'delegate'],
+              `the script delegates to '${item.delegate}', which is not in this persona's agents`,
+            );
+          if ('ask' in item && !persona.policies.ask_user)
+            at([...path, 'ask'], 'the script asks the user, but policies.ask_user is false');
         }
         for (const { path, text } of stepStrings(step)) {
           for (const name of templateVars(text)) {
-            if (!allowed.has(name)) at(['script', r, 'steps', s, ...path], `unknown template variable {{${name}}}; available: ${[...allowed].join(', ')}`);
+            if (!allowed.has(name))
+              at(
+                ['script', r, 'steps', s, ...path],
+                `unknown template variable {{${name}}}; available: ${[...allowed].join(', ')}`,
+              );
           }
         }
       });

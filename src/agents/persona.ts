@@ -7,7 +7,10 @@ import { scriptRuleSchema } from '../models/scripted/script.ts';
  */
 export const PERSONA_ID = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
-const decimal = z.union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?$/, 'a non-negative decimal such as "100" or "12.50"')]);
+const decimal = z.union([
+  z.number().nonnegative(),
+  z.string().regex(/^\d+(\.\d+)?$/, 'a non-negative decimal such as "100" or "12.50"'),
+]);
 
 export const policiesSchema = z.strictObject({
   /** Model calls this agent may make in one conversation. */
@@ -32,7 +35,12 @@ export const policiesSchema = z.strictObject({
    * session's approval policy when nobody is at a terminal).
    */
   spend: z
-    .strictObject({ per_transfer: decimal.optional(), per_session: decimal.optional(), per_day: decimal.optional(), approval_above: decimal.optional() })
+    .strictObject({
+      per_transfer: decimal.optional(),
+      per_session: decimal.optional(),
+      per_day: decimal.optional(),
+      approval_above: decimal.optional(),
+    })
     .optional(),
   /** Tools of this agent that run only once a person approves each call (or the session's approval policy does). */
   approve_tools: z.array(z.string().min(1)).optional(),
@@ -43,7 +51,10 @@ export type SpendPolicy = NonNullable<z.output<typeof policiesSchema>['spend']>;
 export const personaSchema = z.strictObject({
   id: z.string().regex(PERSONA_ID, 'letters, digits, _ and -, starting with a letter'),
   description: z.string().min(1, 'describe what the agent does: coordinators route work by it'),
-  model: z.string().regex(/^[^/\s]+\/\S+$/, 'provider/name, e.g. scripted/default').optional(),
+  model: z
+    .string()
+    .regex(/^[^/\s]+\/\S+$/, 'provider/name, e.g. scripted/default')
+    .optional(),
   temperature: z.number().min(0).max(2).optional(),
   system: z.string().optional(),
   vars: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),

@@ -11,7 +11,11 @@ export function promptVariables(template: string): string[] {
  * Renders a persona's system prompt: its template with `{{variables}}` filled, then a short, fixed note on
  * delegation and questions when the persona can use them (models need to be told what the built-in tools are for).
  */
-export function renderSystemPrompt(persona: Persona, delegates: readonly { id: string; description: string }[], canAsk: boolean): string {
+export function renderSystemPrompt(
+  persona: Persona,
+  delegates: readonly { id: string; description: string }[],
+  canAsk: boolean,
+): string {
   const values: Record<string, string> = {
     id: persona.id,
     description: persona.description,
@@ -19,7 +23,9 @@ export function renderSystemPrompt(persona: Persona, delegates: readonly { id: s
     agents: persona.agents.join(', ') || '(none)',
     ...persona.vars,
   };
-  let text = persona.systemTemplate.replace(/\{\{\s*([A-Za-z_][\w.]*)\s*\}\}/g, (_, name: string) => values[name] ?? '').trim();
+  let text = persona.systemTemplate
+    .replace(/\{\{\s*([A-Za-z_][\w.]*)\s*\}\}/g, (_, name: string) => values[name] ?? '')
+    .trim();
   if (delegates.length > 0) {
     text += `\n\nYou can delegate work with the delegate tool to: ${delegates.map((d) => `${d.id} (${d.description})`).join('; ')}. Delegate independent parts in parallel, then use their answers to finish the task yourself.`;
   }

@@ -60,9 +60,22 @@ export interface OtherPayloads {
   };
   'artifact.created': { hash: string; kind: string; name: string; mime: string; size: number; entry?: string };
   /** A fork: a new timeline of the session that sees the parent's history up to forkSeq. */
-  'branch.created': { branch: string; parent: string; forkSeq: number; label: string | null; overrides: { model?: string; temperature?: number } };
+  'branch.created': {
+    branch: string;
+    parent: string;
+    forkSeq: number;
+    label: string | null;
+    overrides: { model?: string; temperature?: number };
+  };
   /** An effectful call's effect was undone by its tool's compensating action, on the user's request. */
-  'effect.compensated': { key: string; tool: string; status: 'started' | 'ok' | 'error'; output?: unknown; error?: string; by: string };
+  'effect.compensated': {
+    key: string;
+    tool: string;
+    status: 'started' | 'ok' | 'error';
+    output?: unknown;
+    error?: string;
+    by: string;
+  };
   /** A judge's verdict (value null: the judge failed, which is never a zero). */
   'score.recorded': {
     score: string;
@@ -81,20 +94,40 @@ export interface OtherPayloads {
     criteria: { id: string; score: number | null; reason: string; weight?: number }[];
   };
   /** An escrow paying a delegate was settled by the judge's score of the delegate's work. */
-  'escrow.settled': { reference: string; payee: string; amount: string; outcome: 'release' | 'refund' | 'error'; evaluator: string; value: number; threshold: number; error?: string };
+  'escrow.settled': {
+    reference: string;
+    payee: string;
+    amount: string;
+    outcome: 'release' | 'refund' | 'error';
+    evaluator: string;
+    value: number;
+    threshold: number;
+    error?: string;
+  };
   /**
    * A tool call waits for a person's approval before it runs (a payment above the agent's threshold, a tool the
    * persona guards with approve_tools). `callId` is what an answer names; `key` the call's idempotency key.
    */
   'approval.requested': { callId: string; key: string; agent: string; tool: string; reason: string };
   /** The approval was given or refused: by the user, by the session's approval policy, or by a timeout (refused). */
-  'approval.decided': { callId: string; key: string; approved: boolean; by: 'user' | 'policy' | 'timeout'; text: string };
+  'approval.decided': {
+    callId: string;
+    key: string;
+    approved: boolean;
+    by: 'user' | 'policy' | 'timeout';
+    text: string;
+  };
   /** A tool marked a milestone of the work (ctx.milestone); `entry`: the key (entry id) of its tool call. */
   milestone: { name: string; detail: string | null; tool: string; entry: string };
   /** A score policy of the workspace acted on a score (a retry on a new branch), or wrote a note, or failed. */
   'policy.acted': { policy: string; score: string; action: 'retry' | 'note' | 'error'; branch?: string; text: string };
   /** A judge job was queued (in the commit that triggered it); its score.recorded follows when the judge is done. */
-  'eval.queued': { job: string; target: { kind: 'conversation' | 'branch' | 'step' | 'artifact'; id: string }; evaluator: string; trigger: string };
+  'eval.queued': {
+    job: string;
+    target: { kind: 'conversation' | 'branch' | 'step' | 'artifact'; id: string };
+    evaluator: string;
+    trigger: string;
+  };
   /** The checked-out branch changed (what readers show and a resume drives). */
   'branch.checkout': { branch: string; previous: string };
   /**
@@ -132,10 +165,24 @@ export type StoredEvent = EntryEvent | OtherEvent;
 /** An event before the store has given it a seq. */
 export type EventDraft =
   | {
-      [K in EntryKind]: { type: 'entry'; kind: K; payload: EntryPayloads[K]; session: string; branch: string; conversation: string };
+      [K in EntryKind]: {
+        type: 'entry';
+        kind: K;
+        payload: EntryPayloads[K];
+        session: string;
+        branch: string;
+        conversation: string;
+      };
     }[EntryKind]
   | {
-      [T in OtherType]: { type: T; kind?: null; payload: OtherPayloads[T]; session: string | null; branch: string | null; conversation: string | null };
+      [T in OtherType]: {
+        type: T;
+        kind?: null;
+        payload: OtherPayloads[T];
+        session: string | null;
+        branch: string | null;
+        conversation: string | null;
+      };
     }[OtherType];
 
 /** Ephemeral bus traffic: never stored, no seq. The committed entry holds the whole text. */
@@ -145,9 +192,27 @@ export type EphemeralEvent =
   | { type: 'stream.end'; session: string; conversation: string; modelCall: string }
   | { type: 'tool.started'; session: string; conversation: string; callId: string; tool: string }
   /** A tool call's name and arguments as the model streams them (the committed tool_call entry holds them whole). */
-  | { type: 'tool.delta'; session: string; conversation: string; agent: string; modelCall: string; callId: string; name: string; argumentsDelta: string }
+  | {
+      type: 'tool.delta';
+      session: string;
+      conversation: string;
+      agent: string;
+      modelCall: string;
+      callId: string;
+      name: string;
+      argumentsDelta: string;
+    }
   /** The model call failed and will be tried again after delayMs; text streamed by the failed attempt is void. */
-  | { type: 'model.retry'; session: string; conversation: string; agent: string; modelCall: string; attempt: number; delayMs: number; reason: string }
+  | {
+      type: 'model.retry';
+      session: string;
+      conversation: string;
+      agent: string;
+      modelCall: string;
+      attempt: number;
+      delayMs: number;
+      reason: string;
+    }
   | { type: 'step.started'; session: string; conversation: string; agent: string; ordinal: number };
 
 export interface EventFilter {

@@ -12,14 +12,20 @@ import { Store } from '../store/store.ts';
 import { TerminalOutput } from './terminal-output.ts';
 import { VERSION } from './version.ts';
 
-
 /** `p2tui` with no command: the TUI, taking only the global options. */
-const TUI_COMMAND: Command = { path: [], summary: 'Open the full-screen TUI', args: [], options: [], run: () => Promise.resolve({ exitCode: EXIT.ok }) };
+const TUI_COMMAND: Command = {
+  path: [],
+  summary: 'Open the full-screen TUI',
+  args: [],
+  options: [],
+  run: () => Promise.resolve({ exitCode: EXIT.ok }),
+};
 
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const json = argv.includes('--json');
-  const color = !argv.includes('--no-color') && process.env['NO_COLOR'] === undefined && process.stdout.isTTY === true && !json;
+  const color =
+    !argv.includes('--no-color') && process.env['NO_COLOR'] === undefined && process.stdout.isTTY === true && !json;
   const output = new TerminalOutput({ json, color });
   const controller = new AbortController();
   let interrupts = 0;
@@ -58,14 +64,20 @@ export async function main(argv: readonly string[]): Promise<number> {
       const tuiModule = import('../tui/run.tsx');
       tuiModule.catch(() => undefined); // awaited below; this only keeps a failure meanwhile from counting as unhandled
       const options = parseCommandLine(TUI_COMMAND, argv);
-      const workspaceDir = resolve((options.options['workspace'] as string | undefined) ?? process.env['P2TUI_WORKSPACE'] ?? process.cwd());
+      const workspaceDir = resolve(
+        (options.options['workspace'] as string | undefined) ?? process.env['P2TUI_WORKSPACE'] ?? process.cwd(),
+      );
       const db = options.options['db'] as string | undefined;
       workspaceLoad = loadWorkspace(workspaceDir, db === undefined ? {} : { db: resolve(db) });
       const workspace = await workspaceLoad;
       engine = new Engine({ workspace, appVersion: VERSION });
       const { runTui } = await tuiModule;
       process.off('SIGINT', onSigint);
-      return await runTui({ engine, color: process.env['NO_COLOR'] === undefined && !argv.includes('--no-color'), logFile: join(dirname(engine.store.path), 'tui.log') });
+      return await runTui({
+        engine,
+        color: process.env['NO_COLOR'] === undefined && !argv.includes('--no-color'),
+        logFile: join(dirname(engine.store.path), 'tui.log'),
+      });
     }
     const found = findCommand(words);
     if (found === undefined) {
@@ -76,7 +88,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       const names = [...new Set(COMMANDS.map((c) => c.path[0]!))];
       const near = words[0] === undefined ? undefined : suggest(words[0], names);
-      throw new UserError('E_USAGE', `unknown command '${words.join(' ')}'`, { hint: `${near === undefined ? '' : `Did you mean '${near}'? `}See p2tui --help.` });
+      throw new UserError('E_USAGE', `unknown command '${words.join(' ')}'`, {
+        hint: `${near === undefined ? '' : `Did you mean '${near}'? `}See p2tui --help.`,
+      });
     }
     const { command } = found;
     const parsed = parseCommandLine(command, argv);
@@ -84,7 +98,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       output.line(commandHelp(command, color));
       return EXIT.ok;
     }
-    const workspaceDir = resolve((parsed.options['workspace'] as string | undefined) ?? process.env['P2TUI_WORKSPACE'] ?? process.cwd());
+    const workspaceDir = resolve(
+      (parsed.options['workspace'] as string | undefined) ?? process.env['P2TUI_WORKSPACE'] ?? process.cwd(),
+    );
     const dbOption = parsed.options['db'] as string | undefined;
     const dbPath = dbOption === undefined ? undefined : resolve(dbOption);
     let workspacePromise: Promise<Workspace> | undefined;
@@ -94,7 +110,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       dbPath,
       debug: parsed.options['debug'] === true,
       signal: controller.signal,
-      workspace: () => (workspacePromise ??= workspaceLoad = loadWorkspace(workspaceDir, dbPath === undefined ? {} : { db: dbPath })),
+      workspace: () =>
+        (workspacePromise ??= workspaceLoad = loadWorkspace(workspaceDir, dbPath === undefined ? {} : { db: dbPath })),
       store: async (options = {}) => {
         if (store === undefined) {
           const path = dbPath ?? defaultDbPath(workspaceDir);
@@ -148,15 +165,31 @@ function reportError(error: unknown, output: TerminalOutput, debug: boolean): nu
   const code = exitCodeFor(error);
   const p2 = isP2Error(error) ? error : undefined;
   if (output.json) {
-    output.line(JSON.stringify({ error: { code: p2?.code ?? 'E_INTERNAL', message: messageOf(error), hint: p2?.hint ?? null, location: p2?.location ?? null } }, null, 2));
+    output.line(
+      JSON.stringify(
+        {
+          error: {
+            code: p2?.code ?? 'E_INTERNAL',
+            message: messageOf(error),
+            hint: p2?.hint ?? null,
+            location: p2?.location ?? null,
+          },
+        },
+        null,
+        2,
+      ),
+    );
   } else {
     const color = output.color;
     const lines = messageOf(error).split('\n');
-    output.warn(`${paint(color, 'red', `error ${p2?.code ?? 'E_INTERNAL'}:`)} ${lines.length > 1 && error instanceof ValidationError ? '' : lines[0]}`);
+    output.warn(
+      `${paint(color, 'red', `error ${p2?.code ?? 'E_INTERNAL'}:`)} ${lines.length > 1 && error instanceof ValidationError ? '' : lines[0]}`,
+    );
     if (lines.length > 1 && error instanceof ValidationError) for (const line of lines) output.warn(`  ${line}`);
     else for (const line of lines.slice(1)) output.warn(`  ${line}`);
     if (p2?.hint !== undefined) output.warn(paint(color, 'gray', `hint: ${p2.hint}`));
-    if (p2 === undefined && !debug) output.warn(paint(color, 'gray', 'This is a bug in p2tui; run with --debug for the stack trace.'));
+    if (p2 === undefined && !debug)
+      output.warn(paint(color, 'gray', 'This is a bug in p2tui; run with --debug for the stack trace.'));
   }
   if (debug && error instanceof Error && error.stack !== undefined) output.warn(error.stack);
   return code;
@@ -166,13 +199,24 @@ export function exitCodeFor(error: unknown): number {
   if (!(error instanceof P2Error)) return EXIT.failed;
   if (error.code === 'E_USAGE' || error.code === 'E_AMBIGUOUS_ID') return EXIT.usage;
   if (error.code.startsWith('E_DB_')) return EXIT.store;
-  if (['E_CONFIG', 'E_PERSONA_INVALID', 'E_TOOL_INVALID', 'E_UNKNOWN_AGENT', 'E_UNKNOWN_TOOL', 'E_WORKSPACE', 'E_UNKNOWN_PROVIDER', 'E_ROLLOUT_SPEC'].includes(error.code)) return EXIT.config;
+  if (
+    [
+      'E_CONFIG',
+      'E_PERSONA_INVALID',
+      'E_TOOL_INVALID',
+      'E_UNKNOWN_AGENT',
+      'E_UNKNOWN_TOOL',
+      'E_WORKSPACE',
+      'E_UNKNOWN_PROVIDER',
+      'E_ROLLOUT_SPEC',
+    ].includes(error.code)
+  )
+    return EXIT.config;
   return EXIT.failed;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Help
-
 
 function optionLines(options: readonly OptionSpec[]): string[] {
   const rows = options.map((o) => {
@@ -189,11 +233,13 @@ function commandHelp(command: Command, color: boolean): string {
   if (command.args.length > 0) {
     lines.push('', paint(color, 'bold', 'Arguments:'));
     const width = Math.max(...command.args.map((a) => a.name.length + 2));
-    for (const a of command.args) lines.push(`  ${`<${a.name}>`.padEnd(width)}  ${a.description}${a.required ? '' : ' (optional)'}`);
+    for (const a of command.args)
+      lines.push(`  ${`<${a.name}>`.padEnd(width)}  ${a.description}${a.required ? '' : ' (optional)'}`);
   }
   if (command.options.length > 0) lines.push('', paint(color, 'bold', 'Options:'), ...optionLines(command.options));
   lines.push('', paint(color, 'bold', 'Global options:'), ...optionLines(GLOBAL_OPTIONS));
-  if (command.examples !== undefined) lines.push('', paint(color, 'bold', 'Examples:'), ...command.examples.map((e) => `  ${e}`));
+  if (command.examples !== undefined)
+    lines.push('', paint(color, 'bold', 'Examples:'), ...command.examples.map((e) => `  ${e}`));
   return lines.join('\n');
 }
 
@@ -216,7 +262,12 @@ function mainHelp(color: boolean): string {
   const groups = [...new Set(COMMANDS.filter((c) => c.path.length > 1).map((c) => c.path[0]!))];
   const rows: [string, string][] = [
     ...singles.map((c): [string, string] => [usage(c).slice('p2tui '.length).replace(' [options]', ''), c.summary]),
-    ...groups.map((g): [string, string] => [`${g} ${groupCommands(g).map((c) => c.path[1]).join('|')}`, GROUP_SUMMARIES[g] ?? '']),
+    ...groups.map((g): [string, string] => [
+      `${g} ${groupCommands(g)
+        .map((c) => c.path[1])
+        .join('|')}`,
+      GROUP_SUMMARIES[g] ?? '',
+    ]),
   ];
   const width = Math.min(44, Math.max(...rows.map((r) => r[0].length)));
   return [
@@ -225,7 +276,9 @@ function mainHelp(color: boolean): string {
     paint(color, 'bold', 'Usage: p2tui <command> [options]'),
     '',
     paint(color, 'bold', 'Commands:'),
-    ...rows.map(([name, summary]) => (name.length > width ? `  ${name}\n  ${''.padEnd(width)}  ${summary}` : `  ${name.padEnd(width)}  ${summary}`)),
+    ...rows.map(([name, summary]) =>
+      name.length > width ? `  ${name}\n  ${''.padEnd(width)}  ${summary}` : `  ${name.padEnd(width)}  ${summary}`,
+    ),
     '',
     paint(color, 'bold', 'Global options:'),
     ...optionLines(GLOBAL_OPTIONS),

@@ -46,7 +46,8 @@ export class TerminalOutput implements Output {
   ask(prompt: string): Promise<string | undefined> {
     this.open();
     // The lines before the prompt say what is asked; a transcript of piped input shows them too.
-    if (!this.ended || this.queued.length > 0) for (const line of prompt.split('\n').slice(0, -1)) process.stdout.write(`${line}\n`);
+    if (!this.ended || this.queued.length > 0)
+      for (const line of prompt.split('\n').slice(0, -1)) process.stdout.write(`${line}\n`);
     const queued = this.queued.shift();
     if (queued !== undefined) return Promise.resolve(queued);
     if (this.ended) return Promise.resolve(undefined);
@@ -65,7 +66,11 @@ export class TerminalOutput implements Output {
 
   private open(): void {
     if (this.rl !== undefined) return;
-    this.rl = createInterface({ input: process.stdin, ...(this.interactive ? { output: process.stdout } : {}), terminal: this.interactive });
+    this.rl = createInterface({
+      input: process.stdin,
+      ...(this.interactive ? { output: process.stdout } : {}),
+      terminal: this.interactive,
+    });
     this.rl.on('line', (line) => {
       const resolve = this.waiting;
       this.waiting = undefined;

@@ -15,7 +15,15 @@ function entryArtifact(store: Store, id: string): { hash: string; mime: string; 
   if (event === undefined || event.type !== 'entry') return undefined;
   const payload = event.payload as Record<string, unknown>;
   const text = typeof payload['text'] === 'string' ? payload['text'] : undefined;
-  const body = text ?? JSON.stringify(event.kind === 'tool_result' ? (payload['output'] ?? payload['error'] ?? null) : event.kind === 'tool_call' ? payload['args'] : payload);
+  const body =
+    text ??
+    JSON.stringify(
+      event.kind === 'tool_result'
+        ? (payload['output'] ?? payload['error'] ?? null)
+        : event.kind === 'tool_call'
+          ? payload['args']
+          : payload,
+    );
   return { hash: id, mime: text === undefined ? 'application/json' : 'text/plain', data: Buffer.from(body, 'utf8') };
 }
 
@@ -23,12 +31,21 @@ function entryArtifact(store: Store, id: string): { hash: string; mime: string; 
 function resolveArtifact(store: Store, ref: string): { hash: string; mime: string; data: Buffer } {
   if (ref.startsWith('e_')) {
     const entry = entryArtifact(store, ref);
-    if (entry === undefined) throw new UserError('E_USAGE', `no entry '${ref}' in this database`, { hint: 'Entry ids are shown by p2tui artifacts list <session> --entries and session stack --json.' });
+    if (entry === undefined)
+      throw new UserError('E_USAGE', `no entry '${ref}' in this database`, {
+        hint: 'Entry ids are shown by p2tui artifacts list <session> --entries and session stack --json.',
+      });
     return entry;
   }
   const hashes = store.artifacts.resolve(ref);
-  if (hashes.length === 0) throw new UserError('E_USAGE', `no artifact '${ref}' in this database`, { hint: 'List them with: p2tui artifacts list [session]' });
-  if (hashes.length > 1) throw new UserError('E_AMBIGUOUS_ID', `'${ref}' matches several artifacts: ${hashes.join(', ')}`, { hint: 'Give more characters of the hash.' });
+  if (hashes.length === 0)
+    throw new UserError('E_USAGE', `no artifact '${ref}' in this database`, {
+      hint: 'List them with: p2tui artifacts list [session]',
+    });
+  if (hashes.length > 1)
+    throw new UserError('E_AMBIGUOUS_ID', `'${ref}' matches several artifacts: ${hashes.join(', ')}`, {
+      hint: 'Give more characters of the hash.',
+    });
   return store.artifacts.get(hashes[0]!)!;
 }
 
@@ -39,14 +56,17 @@ function isText(data: Buffer): boolean {
 /** An artifact's (or entry's) text for diffing: JSON normalised, binary refused. */
 export function artifactLines(store: Store, ref: string): string[] {
   const artifact = resolveArtifact(store, ref);
-  if (!isText(artifact.data)) throw new UserError('E_USAGE', `${ref} is binary (${artifact.data.length} bytes): nothing to compare line by line`);
+  if (!isText(artifact.data))
+    throw new UserError('E_USAGE', `${ref} is binary (${artifact.data.length} bytes): nothing to compare line by line`);
   return splitLines(normalizeForDiff(artifact.data.toString('utf8'), artifact.mime.includes('json')));
 }
 
 /** What can be compared in a session: its blobs, then its checked-out branch's messages, calls and results. */
 export function comparableArtifacts(store: Store, sessionId: string): { ref: string; label: string }[] {
   const session = store.sessions.resolve(sessionId);
-  const out = store.artifacts.list(session.id).map((a) => ({ ref: a.hash, label: `${a.name} (${a.kind}, ${a.size} B)` }));
+  const out = store.artifacts
+    .list(session.id)
+    .map((a) => ({ ref: a.hash, label: `${a.name} (${a.kind}, ${a.size} B)` }));
   const paths = new Map(store.sessions.conversations(session.id).map((c) => [c.id, c.path]));
   for (const e of branchEntries(store, session.id, session.headBranch)) {
     if (!['assistant_message', 'tool_result', 'agent_result'].includes(e.kind)) continue;
@@ -59,7 +79,13 @@ const list: Command = {
   path: ['artifacts', 'list'],
   summary: "A session's artifacts (tool outputs, files tools wrote, large payloads): hash, name, kind, size",
   args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
-  options: [{ name: 'entries', type: 'boolean', description: 'Also list the checked-out branch\'s messages, tool calls and results (by entry id)' }],
+  options: [
+    {
+      name: 'entries',
+      type: 'boolean',
+      description: "Also list the checked-out branch's messages, tool calls and results (by entry id)",
+    },
+  ],
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(input.args['session']!);
@@ -67,19 +93,52 @@ const list: Command = {
     if (input.options['entries'] === true) {
       const paths = new Map(store.sessions.conversations(session.id).map((c) => [c.id, c.path]));
       for (const e of branchEntries(store, session.id, session.headBranch)) {
-        if (!['user_message', 'assistant_message', 'tool_call', 'tool_result', 'agent_result'].includes(e.kind)) continue;
+        if (!['user_message', 'assistant_message', 'tool_call', 'tool_result', 'agent_result'].includes(e.kind))
+          continue;
         const artifact = entryArtifact(store, e.id)!;
-        refs.push({ id: e.id, hash: e.id, session: session.id, branch: e.branch, conversation: e.conversation, entry: e.id, kind: e.kind, name: paths.get(e.conversation) ?? e.conversation, mime: artifact.mime, size: artifact.data.length, createdAt: e.ts });
+        refs.push({
+          id: e.id,
+          hash: e.id,
+          session: session.id,
+          branch: e.branch,
+          conversation: e.conversation,
+          entry: e.id,
+          kind: e.kind,
+          name: paths.get(e.conversation) ?? e.conversation,
+          mime: artifact.mime,
+          size: artifact.data.length,
+          createdAt: e.ts,
+        });
       }
     }
-    const json = refs.map((r) => ({ hash: r.hash, name: r.name, kind: r.kind, mime: r.mime, size: r.size, branch: r.branch, conversation: r.conversation, entry: r.entry, createdAt: new Date(r.createdAt).toISOString() }));
+    const json = refs.map((r) => ({
+      hash: r.hash,
+      name: r.name,
+      kind: r.kind,
+      mime: r.mime,
+      size: r.size,
+      branch: r.branch,
+      conversation: r.conversation,
+      entry: r.entry,
+      createdAt: new Date(r.createdAt).toISOString(),
+    }));
     if (ctx.output.json) return { exitCode: EXIT.ok, json };
     if (refs.length === 0) {
-      ctx.output.line(`session ${session.id} has no artifacts (tools create them with ctx.attach, and outputs over 16 KB become one)`);
+      ctx.output.line(
+        `session ${session.id} has no artifacts (tools create them with ctx.attach, and outputs over 16 KB become one)`,
+      );
       return { exitCode: EXIT.ok, json };
     }
-    const rows = refs.map((r) => [r.hash.startsWith('e_') ? r.hash : r.hash.slice(0, 12), r.name, r.kind, r.mime, `${r.size} B`, formatAge(Date.now() - r.createdAt)]);
-    for (const line of table(rows, ['hash', 'name', 'kind', 'mime', 'size', 'created'], ctx.output.color)) ctx.output.line(line);
+    const rows = refs.map((r) => [
+      r.hash.startsWith('e_') ? r.hash : r.hash.slice(0, 12),
+      r.name,
+      r.kind,
+      r.mime,
+      `${r.size} B`,
+      formatAge(Date.now() - r.createdAt),
+    ]);
+    for (const line of table(rows, ['hash', 'name', 'kind', 'mime', 'size', 'created'], ctx.output.color))
+      ctx.output.line(line);
     return { exitCode: EXIT.ok, json };
   },
 };
@@ -93,8 +152,13 @@ const show: Command = {
     const store = await ctx.store({ existing: true });
     const artifact = resolveArtifact(store, input.args['hash']!);
     const text = isText(artifact.data) ? artifact.data.toString('utf8') : undefined;
-    if (ctx.output.json) return { exitCode: EXIT.ok, json: { hash: artifact.hash, mime: artifact.mime, size: artifact.data.length, text: text ?? null } };
-    if (text === undefined) ctx.output.line(`${artifact.hash}: ${artifact.mime}, ${artifact.data.length} bytes of binary data`);
+    if (ctx.output.json)
+      return {
+        exitCode: EXIT.ok,
+        json: { hash: artifact.hash, mime: artifact.mime, size: artifact.data.length, text: text ?? null },
+      };
+    if (text === undefined)
+      ctx.output.line(`${artifact.hash}: ${artifact.mime}, ${artifact.data.length} bytes of binary data`);
     else for (const line of splitLines(text)) ctx.output.line(line);
     return { exitCode: EXIT.ok };
   },
@@ -112,12 +176,18 @@ export function renderOps(input: CommandInput, color: boolean, ops: readonly Dif
 
 export const DIFF_OPTIONS = [
   { name: 'side-by-side', type: 'boolean', short: 'y', description: 'Two columns instead of a unified diff' },
-  { name: 'width', type: 'number', value: '<n>', description: 'Width of the side-by-side view (default: the terminal)' },
+  {
+    name: 'width',
+    type: 'number',
+    value: '<n>',
+    description: 'Width of the side-by-side view (default: the terminal)',
+  },
 ] as const;
 
 const diff: Command = {
   path: ['artifacts', 'diff'],
-  summary: 'Diff two artifacts (or entries, by e_ id): unified or side by side, changed words highlighted, JSON compared by content',
+  summary:
+    'Diff two artifacts (or entries, by e_ id): unified or side by side, changed words highlighted, JSON compared by content',
   args: [
     { name: 'a', description: 'Hash (or prefix) of the first artifact, or an entry id (e_…)', required: true },
     { name: 'b', description: 'Hash (or prefix) of the second, or an entry id', required: true },
@@ -129,7 +199,8 @@ const diff: Command = {
     const b = resolveArtifact(store, input.args['b']!);
     if (!isText(a.data) || !isText(b.data)) {
       const same = a.hash === b.hash;
-      if (!ctx.output.json) ctx.output.line(same ? 'identical' : `binary artifacts differ (${a.data.length} and ${b.data.length} bytes)`);
+      if (!ctx.output.json)
+        ctx.output.line(same ? 'identical' : `binary artifacts differ (${a.data.length} and ${b.data.length} bytes)`);
       return { exitCode: same ? EXIT.ok : EXIT.failed, json: { same } };
     }
     // JSON is compared by content (sorted keys, one value per line) when both sides are JSON.

@@ -5,7 +5,11 @@ import type { Store } from '../store/store.ts';
 import { describeEntry } from './describe.ts';
 
 export /** A branch's conversations as lines to diff: one line per entry, matched across branches by conversation path. */
-function branchLines(store: Store, session: SessionRow, branch: string): { paths: string[]; lines: Map<string, string[]>; answer: string } {
+function branchLines(
+  store: Store,
+  session: SessionRow,
+  branch: string,
+): { paths: string[]; lines: Map<string, string[]>; answer: string } {
   const entries = branchEntries(store, session.id, branch);
   const rows = new Map(store.sessions.conversations(session.id).map((r) => [r.id, r]));
   const lines = new Map<string, string[]>();
@@ -20,7 +24,9 @@ function branchLines(store: Store, session: SessionRow, branch: string): { paths
     }
     const own = lines.get(path)!;
     // Conversation ids differ between branches (a fork's delegations start new conversations): shown as paths.
-    const text = describeEntry(e).replace(/\s+/g, ' ').replace(/\bc_[0-9a-z]{10}\b/g, (id) => rows.get(id)?.path ?? id);
+    const text = describeEntry(e)
+      .replace(/\s+/g, ' ')
+      .replace(/\bc_[0-9a-z]{10}\b/g, (id) => rows.get(id)?.path ?? id);
     // No step number in the compared text: one extra entry must not make every later one differ.
     own.push(`${e.kind} ${text}`);
     if (e.conversation === session.rootConversation) {
@@ -35,7 +41,11 @@ function branchLines(store: Store, session: SessionRow, branch: string): { paths
 export interface BranchDiff {
   readonly divergesAt: string | null;
   /** Every conversation of either branch: whether it is the same, and the first step that differs. */
-  readonly conversations: readonly { readonly path: string; readonly same: boolean; readonly firstDifference: number | null }[];
+  readonly conversations: readonly {
+    readonly path: string;
+    readonly same: boolean;
+    readonly firstDifference: number | null;
+  }[];
   readonly sections: readonly { readonly title: string; readonly ops: readonly DiffOp[] }[];
   readonly answers: { readonly a: string; readonly b: string };
 }
@@ -54,8 +64,12 @@ export function diffBranches(store: Store, session: SessionRow, a: string, b: st
     conversations.push({ path, same: at === null, firstDifference: at });
     if (at === null) continue;
     divergesAt ??= `${path} at #${at}`;
-    sections.push({ title: `${path}${l.length === 0 ? ' (only in the second)' : r.length === 0 ? ' (only in the first)' : ''}`, ops: diffSequences(l, r) });
+    sections.push({
+      title: `${path}${l.length === 0 ? ' (only in the second)' : r.length === 0 ? ' (only in the first)' : ''}`,
+      ops: diffSequences(l, r),
+    });
   }
-  if (left.answer !== right.answer) sections.push({ title: 'final answers', ops: diffSequences(splitLines(left.answer), splitLines(right.answer)) });
+  if (left.answer !== right.answer)
+    sections.push({ title: 'final answers', ops: diffSequences(splitLines(left.answer), splitLines(right.answer)) });
   return { divergesAt, conversations, sections, answers: { a: left.answer, b: right.answer } };
 }

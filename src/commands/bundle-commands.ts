@@ -11,14 +11,19 @@ import { paint, plural } from './text.ts';
 function assertNotDriven(store: Store, session: string): void {
   const holder = store.leases.holder(session);
   if (holder !== undefined && holder.expiresAt > Date.now()) {
-    throw new UserError('E_LEASE_HELD', `session ${session} is being driven by pid ${holder.pid} on ${holder.host}`, { hint: `Cancel it first: p2tui session cancel ${session}` });
+    throw new UserError('E_LEASE_HELD', `session ${session} is being driven by pid ${holder.pid} on ${holder.host}`, {
+      hint: `Cancel it first: p2tui session cancel ${session}`,
+    });
   }
 }
 
 /** `30d`, `12h`, `90m`, `45s` in milliseconds. */
 export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(d|h|m|s)$/.exec(text.trim());
-  if (m === null) throw new UserError('E_USAGE', `'${text}' is not a duration`, { hint: 'Write it as a number and a unit: 30d, 12h, 90m or 45s.' });
+  if (m === null)
+    throw new UserError('E_USAGE', `'${text}' is not a duration`, {
+      hint: 'Write it as a number and a unit: 30d, 12h, 90m or 45s.',
+    });
   const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 }[m[2] as 'd' | 'h' | 'm' | 's'];
   return Number(m[1]) * unit;
 }
@@ -33,18 +38,34 @@ function fileSize(path: string): number {
 
 const exportCommand: Command = {
   path: ['session', 'export'],
-  summary: 'Write a session as a self-contained bundle (entries of every branch, recordings, artifacts) to replay elsewhere',
+  summary:
+    'Write a session as a self-contained bundle (entries of every branch, recordings, artifacts) to replay elsewhere',
   args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
-  options: [{ name: 'out', type: 'string', value: '<file>', description: 'Write to this file (default: <session>.p2tui.json)' }],
-  examples: ['p2tui session export last --out run.p2tui.json', 'p2tui session import run.p2tui.json --db other.db && p2tui session replay last --db other.db'],
+  options: [
+    { name: 'out', type: 'string', value: '<file>', description: 'Write to this file (default: <session>.p2tui.json)' },
+  ],
+  examples: [
+    'p2tui session export last --out run.p2tui.json',
+    'p2tui session import run.p2tui.json --db other.db && p2tui session replay last --db other.db',
+  ],
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(input.args['session']!);
     const bundle = exportSession(store, session.id, VERSION);
     const out = resolve((input.options['out'] as string | undefined) ?? `${session.id}.p2tui.json`);
     writeFileSync(out, `${JSON.stringify(bundle)}\n`);
-    const json = { session: session.id, file: out, events: bundle.events.length, modelCalls: bundle.modelCalls.length, artifacts: bundle.artifacts.length, bytes: statSync(out).size };
-    if (!ctx.output.json) ctx.output.line(`exported ${session.id} to ${out}: ${plural(json.events, 'event')}, ${plural(json.modelCalls, 'model call')}, ${plural(json.artifacts, 'artifact')} (${json.bytes} bytes)`);
+    const json = {
+      session: session.id,
+      file: out,
+      events: bundle.events.length,
+      modelCalls: bundle.modelCalls.length,
+      artifacts: bundle.artifacts.length,
+      bytes: statSync(out).size,
+    };
+    if (!ctx.output.json)
+      ctx.output.line(
+        `exported ${session.id} to ${out}: ${plural(json.events, 'event')}, ${plural(json.modelCalls, 'model call')}, ${plural(json.artifacts, 'artifact')} (${json.bytes} bytes)`,
+      );
     return { exitCode: EXIT.ok, json };
   },
 };
@@ -60,14 +81,22 @@ const importCommand: Command = {
     try {
       parsed = JSON.parse(readFileSync(file, 'utf8'));
     } catch (error) {
-      throw new UserError('E_USAGE', `cannot read ${file}: ${messageOf(error)}`, { hint: 'Give a file written by p2tui session export.' });
+      throw new UserError('E_USAGE', `cannot read ${file}: ${messageOf(error)}`, {
+        hint: 'Give a file written by p2tui session export.',
+      });
     }
     const bundle = parseBundle(parsed, file);
     const store = await ctx.store();
     const done = importSession(store, bundle);
     if (!ctx.output.json) {
       ctx.output.line(`imported ${done.session} (${plural(done.events, 'event')})`);
-      ctx.output.line(paint(ctx.output.color, 'gray', `see it: p2tui session show ${done.session} · replay it offline: p2tui session replay ${done.session}`));
+      ctx.output.line(
+        paint(
+          ctx.output.color,
+          'gray',
+          `see it: p2tui session show ${done.session} · replay it offline: p2tui session replay ${done.session}`,
+        ),
+      );
     }
     return { exitCode: EXIT.ok, json: done };
   },
@@ -76,11 +105,22 @@ const importCommand: Command = {
 const deleteCommand: Command = {
   path: ['session', 'delete'],
   summary: 'Delete a session and everything of it (branches, recordings, artifacts no other session uses)',
-  args: [{ name: 'session', description: 'Session id or unique prefix ("last" is refused: name the session)', required: true }],
-  options: [{ name: 'vacuum', type: 'boolean', description: 'Also give the freed space back to the file system (VACUUM)' }],
+  args: [
+    {
+      name: 'session',
+      description: 'Session id or unique prefix ("last" is refused: name the session)',
+      required: true,
+    },
+  ],
+  options: [
+    { name: 'vacuum', type: 'boolean', description: 'Also give the freed space back to the file system (VACUUM)' },
+  ],
   async run(ctx, input) {
     const ref = input.args['session']!;
-    if (ref === 'last' || ref === '@last') throw new UserError('E_USAGE', 'delete needs a session id, not "last"', { hint: 'p2tui session list shows the ids.' });
+    if (ref === 'last' || ref === '@last')
+      throw new UserError('E_USAGE', 'delete needs a session id, not "last"', {
+        hint: 'p2tui session list shows the ids.',
+      });
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(ref);
     assertNotDriven(store, session.id);
@@ -96,13 +136,21 @@ const pruneCommand: Command = {
   summary: 'Delete sessions older than a duration (not running ones) and reclaim the space',
   args: [],
   options: [
-    { name: 'older-than', type: 'string', value: '<30d|12h|…>', description: 'Delete sessions last updated longer ago than this (required)' },
+    {
+      name: 'older-than',
+      type: 'string',
+      value: '<30d|12h|…>',
+      description: 'Delete sessions last updated longer ago than this (required)',
+    },
     { name: 'dry-run', type: 'boolean', description: 'Only list what would be deleted' },
   ],
   examples: ['p2tui session prune --older-than 30d --dry-run', 'p2tui session prune --older-than 7d'],
   async run(ctx, input): Promise<CommandResult> {
     const olderThan = input.options['older-than'];
-    if (typeof olderThan !== 'string') throw new UserError('E_USAGE', 'prune needs --older-than', { hint: 'For example: p2tui session prune --older-than 30d' });
+    if (typeof olderThan !== 'string')
+      throw new UserError('E_USAGE', 'prune needs --older-than', {
+        hint: 'For example: p2tui session prune --older-than 30d',
+      });
     const age = parseDuration(olderThan);
     const store = await ctx.store({ existing: true });
     const cutoff = Date.now() - age;
@@ -115,7 +163,12 @@ const pruneCommand: Command = {
     };
     const doomed = rows.filter((r) => !live(r.id)).map((r) => r.id);
     if (input.options['dry-run'] === true) {
-      if (!ctx.output.json) ctx.output.line(doomed.length === 0 ? 'nothing to prune' : `would delete ${plural(doomed.length, 'session')}: ${doomed.join(', ')}`);
+      if (!ctx.output.json)
+        ctx.output.line(
+          doomed.length === 0
+            ? 'nothing to prune'
+            : `would delete ${plural(doomed.length, 'session')}: ${doomed.join(', ')}`,
+        );
       return { exitCode: EXIT.ok, json: { wouldDelete: doomed } };
     }
     const before = fileSize(store.path);
@@ -125,7 +178,12 @@ const pruneCommand: Command = {
       store.db.exec('VACUUM');
     }
     const after = fileSize(store.path);
-    if (!ctx.output.json) ctx.output.line(doomed.length === 0 ? 'nothing to prune' : `deleted ${plural(doomed.length, 'session')}; the database went from ${before} to ${after} bytes`);
+    if (!ctx.output.json)
+      ctx.output.line(
+        doomed.length === 0
+          ? 'nothing to prune'
+          : `deleted ${plural(doomed.length, 'session')}; the database went from ${before} to ${after} bytes`,
+      );
     return { exitCode: EXIT.ok, json: { deleted: doomed, bytesBefore: before, bytesAfter: after } };
   },
 };

@@ -27,7 +27,9 @@ const agentsList: Command = {
       };
     }
     if (personas.length === 0) {
-      ctx.output.line(`No personas in ${workspace.root}/personas. Create one, or scaffold a workspace with: p2tui init`);
+      ctx.output.line(
+        `No personas in ${workspace.root}/personas. Create one, or scaffold a workspace with: p2tui init`,
+      );
       return { exitCode: EXIT.ok };
     }
     const c = ctx.output.color;
@@ -38,7 +40,8 @@ const agentsList: Command = {
       p.agents.length === 0 ? '-' : `→ ${p.agents.join(', ')}`,
       truncate(p.description, 60),
     ]);
-    for (const line of table(rows, ['AGENT', 'MODEL', 'TOOLS', 'DELEGATES TO', 'DESCRIPTION'], c)) ctx.output.line(line);
+    for (const line of table(rows, ['AGENT', 'MODEL', 'TOOLS', 'DELEGATES TO', 'DESCRIPTION'], c))
+      ctx.output.line(line);
     return { exitCode: EXIT.ok };
   },
 };
@@ -50,7 +53,8 @@ const toolsList: Command = {
   options: [],
   async run(ctx) {
     const workspace = await ctx.workspace();
-    const usedBy = (name: string): string[] => [...workspace.personas.values()].filter((p) => p.tools.includes(name)).map((p) => p.id);
+    const usedBy = (name: string): string[] =>
+      [...workspace.personas.values()].filter((p) => p.tools.includes(name)).map((p) => p.id);
     const tools = workspace.tools.all();
     if (ctx.output.json) {
       return {
@@ -72,12 +76,20 @@ const toolsList: Command = {
     const c = ctx.output.color;
     const rows = tools.map((t) => [
       t.name,
-      t.effect + (t.effect === 'effectful' && t.dedup !== 'none' ? `/${t.dedup}` : '') + (t.effect === 'pure' && t.cacheTtlMs > 0 ? ` (cache ${Math.round(t.cacheTtlMs / 1000)}s)` : ''),
+      t.effect +
+        (t.effect === 'effectful' && t.dedup !== 'none' ? `/${t.dedup}` : '') +
+        (t.effect === 'pure' && t.cacheTtlMs > 0 ? ` (cache ${Math.round(t.cacheTtlMs / 1000)}s)` : ''),
       usedBy(t.name).join(', ') || '-',
       truncate(t.description, 60),
     ]);
     for (const line of table(rows, ['TOOL', 'EFFECT', 'USED BY', 'DESCRIPTION'], c)) ctx.output.line(line);
-    ctx.output.line(paint(c, 'gray', 'Built in: delegate (for agents with agents: [...]) and ask_user (unless policies.ask_user is false).'));
+    ctx.output.line(
+      paint(
+        c,
+        'gray',
+        'Built in: delegate (for agents with agents: [...]) and ask_user (unless policies.ask_user is false).',
+      ),
+    );
     return { exitCode: EXIT.ok };
   },
 };

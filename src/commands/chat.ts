@@ -23,7 +23,12 @@ export const chatCommand: Command = {
   options: [
     ...SESSION_OPTIONS,
     ...REPLAY_OPTIONS,
-    { name: 'session', type: 'string', value: '<id>', description: 'Continue this session (an id, a unique prefix, or "last")' },
+    {
+      name: 'session',
+      type: 'string',
+      value: '<id>',
+      description: 'Continue this session (an id, a unique prefix, or "last")',
+    },
     { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
   ],
   examples: ['p2tui chat agent_alpha', 'p2tui chat --session last'],
@@ -39,14 +44,25 @@ export const chatCommand: Command = {
     if (typeof sessionRef === 'string') {
       runtime = await engine.attach(sessionRef);
       agent = runtime.session.agent;
-      printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, engine.store.log.lastSeq(), { echoUser: false, verbose: input.options['verbose'] === true });
+      printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, engine.store.log.lastSeq(), {
+        echoUser: false,
+        verbose: input.options['verbose'] === true,
+      });
     } else if (agent === undefined) {
-      throw new UserError('E_USAGE', 'chat needs an agent, or --session to continue one', { hint: 'p2tui chat agent_alpha' });
+      throw new UserError('E_USAGE', 'chat needs an agent, or --session to continue one', {
+        hint: 'p2tui chat agent_alpha',
+      });
     }
     const persona = engine.workspace.persona(agent!);
     const options = engine.sessionOptions({ ...replayOverrides(input, engine.store), ...sessionOverrides(input) });
     const model = options.model ?? persona.model;
-    out.line(paint(out.color, 'gray', `chatting with ${persona.id} on ${model}${model.startsWith('scripted/') ? ' (simulator)' : ''} — /help for commands, /exit to leave`));
+    out.line(
+      paint(
+        out.color,
+        'gray',
+        `chatting with ${persona.id} on ${model}${model.startsWith('scripted/') ? ' (simulator)' : ''} — /help for commands, /exit to leave`,
+      ),
+    );
     /** Follows the session until it rests, answering its questions here; false when the chat should end. */
     const follow = async (): Promise<boolean> => {
       const status = await driveUntilIdle(runtime!, printer!, out, ctx.signal, { answerQuestions: true });
@@ -57,10 +73,19 @@ export const chatCommand: Command = {
       }
       if (runtime!.error !== undefined) throw runtime!.error;
       if (status === 'waiting') {
-        out.line(paint(out.color, 'yellow', `The session waits for an answer: p2tui session respond ${runtime!.id} "<answer>"`));
+        out.line(
+          paint(
+            out.color,
+            'yellow',
+            `The session waits for an answer: p2tui session respond ${runtime!.id} "<answer>"`,
+          ),
+        );
         return false;
       }
-      if (status === 'failed') out.line(paint(out.color, 'red', 'Something failed (see above): /retry to try again, or send another message.'));
+      if (status === 'failed')
+        out.line(
+          paint(out.color, 'red', 'Something failed (see above): /retry to try again, or send another message.'),
+        );
       if (status === 'cancelled') {
         out.line(paint(out.color, 'red', 'The session was cancelled.'));
         return false;
@@ -70,7 +95,8 @@ export const chatCommand: Command = {
     let interrupted = false;
     try {
       // A session continued with --session may be in the middle of something, or waiting for an answer.
-      if (runtime !== undefined && !(await follow())) return { exitCode: interrupted ? EXIT.interrupted : EXIT.ok, json: { session: runtime.id } };
+      if (runtime !== undefined && !(await follow()))
+        return { exitCode: interrupted ? EXIT.interrupted : EXIT.ok, json: { session: runtime.id } };
       while (!ctx.signal.aborted) {
         const text = await out.ask(paint(out.color, 'bold', 'you› '));
         if (text === undefined) break;
@@ -92,14 +118,19 @@ export const chatCommand: Command = {
           else {
             const view = readSession(engine.store, runtime.id);
             const u = view.usage.total;
-            out.line(`session ${runtime.id} · ${view.session.status} · ${plural(u.calls, 'model call')} · ${u.tokensIn + u.tokensOut} tokens · ${formatCost(u.costUsd, view.simulated)}`);
+            out.line(
+              `session ${runtime.id} · ${view.session.status} · ${plural(u.calls, 'model call')} · ${u.tokensIn + u.tokensOut} tokens · ${formatCost(u.costUsd, view.simulated)}`,
+            );
           }
           continue;
         }
         if (runtime === undefined) {
           const fromSeq = engine.store.log.lastSeq();
           runtime = engine.start({ agent: persona.id, message: text, source: 'chat', options });
-          printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, fromSeq, { echoUser: false, verbose: input.options['verbose'] === true });
+          printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, fromSeq, {
+            echoUser: false,
+            verbose: input.options['verbose'] === true,
+          });
         } else {
           try {
             await runtime.send(text);
@@ -116,7 +147,10 @@ export const chatCommand: Command = {
       runtime?.detach();
     }
     if (interrupted) return { exitCode: EXIT.interrupted, json: { session: runtime?.id ?? null } };
-    if (runtime !== undefined) out.line(paint(out.color, 'gray', `session ${runtime.id} saved; continue with: p2tui chat --session ${runtime.id}`));
+    if (runtime !== undefined)
+      out.line(
+        paint(out.color, 'gray', `session ${runtime.id} saved; continue with: p2tui chat --session ${runtime.id}`),
+      );
     return { exitCode: EXIT.ok, ...(runtime === undefined ? {} : { json: { session: runtime.id } }) };
   },
 };

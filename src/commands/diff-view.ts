@@ -11,7 +11,7 @@ export function unifiedLines(ops: readonly DiffOp[], color: boolean, context = 3
   for (const hunk of unifiedHunks(ops, context)) {
     out.push(paint(color, 'cyan', hunk.header));
     const lines = hunk.lines;
-    for (let i = 0; i < lines.length; ) {
+    for (let i = 0; i < lines.length;) {
       const op = lines[i]!;
       if (op.kind === 'same') {
         out.push(` ${op.text}`);
@@ -26,8 +26,12 @@ export function unifiedLines(ops: readonly DiffOp[], color: boolean, context = 3
       }
       const pairs = Math.min(dels.length, adds.length);
       const words = Array.from({ length: pairs }, (_, j) => wordDiff(dels[j]!, adds[j]!));
-      dels.forEach((text, j) => out.push(paint(color, 'red', `-${j < pairs ? highlight(words[j]!.from, color, 'del') : text}`)));
-      adds.forEach((text, j) => out.push(paint(color, 'green', `+${j < pairs ? highlight(words[j]!.to, color, 'add') : text}`)));
+      dels.forEach((text, j) =>
+        out.push(paint(color, 'red', `-${j < pairs ? highlight(words[j]!.from, color, 'del') : text}`)),
+      );
+      adds.forEach((text, j) =>
+        out.push(paint(color, 'green', `+${j < pairs ? highlight(words[j]!.to, color, 'add') : text}`)),
+      );
     }
   }
   return out;

@@ -32,16 +32,26 @@ async function providerChecks(workspace: Workspace): Promise<Check[]> {
     const name = `provider ${id}`;
     const where = provider instanceof OpenAIProvider || provider instanceof OllamaProvider ? provider.endpoint : '';
     const by = usedBy.length === 0 ? 'no persona uses it' : `used by ${usedBy.join(', ')}`;
-    if (provider.listModels === undefined) return { name, ok: true, detail: provider.simulated ? `simulator, ${by}` : by };
+    if (provider.listModels === undefined)
+      return { name, ok: true, detail: provider.simulated ? `simulator, ${by}` : by };
     if (provider instanceof OpenAIProvider && !provider.hasKey && where.startsWith('https://api.openai.com')) {
-      return { name, ok: usedBy.length === 0, detail: `${where}: no API key (${by})`, hint: 'Set OPENAI_API_KEY in the environment or in the workspace .env file.' };
+      return {
+        name,
+        ok: usedBy.length === 0,
+        detail: `${where}: no API key (${by})`,
+        hint: 'Set OPENAI_API_KEY in the environment or in the workspace .env file.',
+      };
     }
     try {
       const models = await provider.listModels(AbortSignal.timeout(3000));
-      const shown = models.length > 8 ? `${models.slice(0, 8).join(', ')}, … (${models.length})` : models.join(', ') || 'none';
+      const shown =
+        models.length > 8 ? `${models.slice(0, 8).join(', ')}, … (${models.length})` : models.join(', ') || 'none';
       return { name, ok: true, detail: `${where}: reachable, models: ${shown} (${by})` };
     } catch (error) {
-      const hint = isP2Error(error) && error.hint !== undefined ? error.hint : `Start the server at ${where}, or point providers.${id} at it in p2tui.yaml.`;
+      const hint =
+        isP2Error(error) && error.hint !== undefined
+          ? error.hint
+          : `Start the server at ${where}, or point providers.${id} at it in p2tui.yaml.`;
       return { name, ok: usedBy.length === 0, detail: `${where}: not reachable: ${messageOf(error)} (${by})`, hint };
     }
   });
@@ -57,28 +67,61 @@ export const doctorCommand: Command = {
     const checks: Check[] = [];
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
     const nodeOk = major > 22 || (major === 22 && minor >= 12);
-    checks.push({ name: 'node', ok: nodeOk, detail: `Node ${process.version}`, ...(nodeOk ? {} : { hint: 'p2tui needs Node 22.12 or newer.' }) });
+    checks.push({
+      name: 'node',
+      ok: nodeOk,
+      detail: `Node ${process.version}`,
+      ...(nodeOk ? {} : { hint: 'p2tui needs Node 22.12 or newer.' }),
+    });
     const typescript = (process.features as { typescript?: string | false }).typescript;
-    checks.push({ name: 'typescript tools', ok: typeof typescript === 'string', detail: typeof typescript === 'string' ? `type stripping (${typescript})` : 'this Node cannot load tools/*.ts', hint: 'Run p2tui through its bin, or use Node 22.18+.' });
+    checks.push({
+      name: 'typescript tools',
+      ok: typeof typescript === 'string',
+      detail: typeof typescript === 'string' ? `type stripping (${typescript})` : 'this Node cannot load tools/*.ts',
+      hint: 'Run p2tui through its bin, or use Node 22.18+.',
+    });
     try {
       const db = new Database(':memory:');
       const version = (db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
       db.close();
       checks.push({ name: 'sqlite', ok: true, detail: `better-sqlite3 with SQLite ${version}` });
     } catch (error) {
-      checks.push({ name: 'sqlite', ok: false, detail: messageOf(error), hint: 'Reinstall: npm ci (better-sqlite3 13 ships prebuilt binaries for Node 22+).' });
+      checks.push({
+        name: 'sqlite',
+        ok: false,
+        detail: messageOf(error),
+        hint: 'Reinstall: npm ci (better-sqlite3 13 ships prebuilt binaries for Node 22+).',
+      });
     }
     const root = ctx.workspaceDir;
     if (!isWorkspace(root)) {
-      checks.push({ name: 'workspace', ok: false, detail: `${root} has no p2tui.yaml or personas/ folder`, hint: 'Run p2tui init here, or pass --workspace <dir>.' });
+      checks.push({
+        name: 'workspace',
+        ok: false,
+        detail: `${root} has no p2tui.yaml or personas/ folder`,
+        hint: 'Run p2tui init here, or pass --workspace <dir>.',
+      });
     } else {
       try {
         readWorkspaceConfig(root);
         const workspace = await ctx.workspace();
-        checks.push({ name: 'workspace', ok: true, detail: `${root}: ${workspace.personas.size} personas, ${workspace.tools.names().filter((n) => !LEDGER_TOOLS.some((t) => t.name === n)).length} tools (and the ledger's ${LEDGER_TOOLS.length})${workspace.configFile === undefined ? ', default settings' : ''}` });
-        checks.push({ name: 'models', ok: true, detail: `providers: ${workspace.providers.ids().join(', ')} (scripted is the offline simulator)` });
+        checks.push({
+          name: 'workspace',
+          ok: true,
+          detail: `${root}: ${workspace.personas.size} personas, ${workspace.tools.names().filter((n) => !LEDGER_TOOLS.some((t) => t.name === n)).length} tools (and the ledger's ${LEDGER_TOOLS.length})${workspace.configFile === undefined ? ', default settings' : ''}`,
+        });
+        checks.push({
+          name: 'models',
+          ok: true,
+          detail: `providers: ${workspace.providers.ids().join(', ')} (scripted is the offline simulator)`,
+        });
         checks.push(...(await providerChecks(workspace)));
-        for (const server of workspace.mcpServers) checks.push({ name: `mcp ${server.name}`, ok: true, detail: `${server.endpoint}: connected, ${server.tools} tools` });
+        for (const server of workspace.mcpServers)
+          checks.push({
+            name: `mcp ${server.name}`,
+            ok: true,
+            detail: `${server.endpoint}: connected, ${server.tools} tools`,
+          });
         const evaluators = workspace.evaluators.list();
         const llm = evaluators.filter((e) => e.kind === 'llm');
         const judgeModels = [...new Set(llm.map((e) => workspace.evaluators.modelOf(e)))];
@@ -91,13 +134,28 @@ export const doctorCommand: Command = {
               : `${evaluators.length} evaluators (${evaluators.map((e) => `${e.id}: ${e.kind}`).join(', ')}), ${workspace.evaluators.rubrics.size} rubrics${judgeModels.length === 0 ? '' : `, judge model ${judgeModels.map((m) => (m.startsWith('scripted/') ? `${m} (the scripted judge)` : m)).join(', ')}`}${workspace.scorePolicies.length === 0 ? '' : `, ${workspace.scorePolicies.length} score policies`}`,
         });
       } catch (error) {
-        checks.push({ name: 'workspace', ok: false, detail: messageOf(error), ...(isP2Error(error) && error.hint !== undefined ? { hint: error.hint } : {}) });
+        checks.push({
+          name: 'workspace',
+          ok: false,
+          detail: messageOf(error),
+          ...(isP2Error(error) && error.hint !== undefined ? { hint: error.hint } : {}),
+        });
       }
     }
     try {
-      const dbPath = ctx.dbPath ?? (await ctx.workspace().then((w) => w.dbPath).catch(() => undefined));
+      const dbPath =
+        ctx.dbPath ??
+        (await ctx
+          .workspace()
+          .then((w) => w.dbPath)
+          .catch(() => undefined));
       if (dbPath === undefined) {
-        checks.push({ name: 'database', ok: false, detail: 'no database path (the workspace did not load)', hint: 'Fix the workspace, or pass --db <file>.' });
+        checks.push({
+          name: 'database',
+          ok: false,
+          detail: 'no database path (the workspace did not load)',
+          hint: 'Fix the workspace, or pass --db <file>.',
+        });
       } else {
         const existed = existsSync(dbPath);
         const store = await ctx.store();
@@ -105,16 +163,28 @@ export const doctorCommand: Command = {
         const mode = String(store.db.pragma('journal_mode', { simple: true }));
         const sessions = (store.db.prepare('SELECT count(*) AS n FROM sessions').get() as { n: number }).n;
         store.write(() => undefined);
-        checks.push({ name: 'database', ok: true, detail: `${dbPath}${existed ? '' : ' (created)'}: schema ${version}/${LATEST_SCHEMA_VERSION}, ${mode} mode, ${sessions} sessions, writable` });
+        checks.push({
+          name: 'database',
+          ok: true,
+          detail: `${dbPath}${existed ? '' : ' (created)'}: schema ${version}/${LATEST_SCHEMA_VERSION}, ${mode} mode, ${sessions} sessions, writable`,
+        });
       }
     } catch (error) {
-      checks.push({ name: 'database', ok: false, detail: messageOf(error), ...(isP2Error(error) && error.hint !== undefined ? { hint: error.hint } : {}) });
+      checks.push({
+        name: 'database',
+        ok: false,
+        detail: messageOf(error),
+        ...(isP2Error(error) && error.hint !== undefined ? { hint: error.hint } : {}),
+      });
     }
     const ok = checks.every((c) => c.ok || c.name === 'typescript tools');
-    if (ctx.output.json) return { exitCode: ok ? EXIT.ok : EXIT.failed, json: { ok, checks: checks.map((c) => ({ ...c })) } };
+    if (ctx.output.json)
+      return { exitCode: ok ? EXIT.ok : EXIT.failed, json: { ok, checks: checks.map((c) => ({ ...c })) } };
     const color = ctx.output.color;
     for (const check of checks) {
-      ctx.output.line(`${check.ok ? paint(color, 'green', '✓') : paint(color, 'red', '✗')} ${check.name.padEnd(17)} ${check.detail}`);
+      ctx.output.line(
+        `${check.ok ? paint(color, 'green', '✓') : paint(color, 'red', '✗')} ${check.name.padEnd(17)} ${check.detail}`,
+      );
       if (!check.ok && check.hint !== undefined) ctx.output.line(`  ${paint(color, 'gray', check.hint)}`);
     }
     return { exitCode: ok ? EXIT.ok : EXIT.failed };

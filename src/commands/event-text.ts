@@ -79,7 +79,8 @@ export class EventText {
   lines(event: StoredEvent): string[] {
     const out = this.render(event);
     if (this.openStream === undefined || out.length === 0) return out;
-    const own = event.type === 'entry' && event.kind === 'assistant_message' && event.payload.modelCall === this.openStream;
+    const own =
+      event.type === 'entry' && event.kind === 'assistant_message' && event.payload.modelCall === this.openStream;
     if (own) return out;
     // Another line interrupts a streaming reply: end it here ("…") and print the reply whole when it is committed.
     this.streamed.delete(this.openStream);
@@ -97,47 +98,117 @@ export class EventText {
         this.conversations.set(conv, { agent: event.payload.agent, depth: event.payload.depth });
         return [];
       case 'session.created':
-        return this.options.verbose === true ? [paint(c, 'dim', `session ${event.session} started with ${event.payload.agent}`)] : [];
+        return this.options.verbose === true
+          ? [paint(c, 'dim', `session ${event.session} started with ${event.payload.agent}`)]
+          : [];
       case 'session.status':
         return this.options.verbose === true || this.options.statusLines === true
-          ? [paint(c, 'dim', `session ${event.payload.status}${event.payload.reason === undefined ? '' : `: ${event.payload.reason}`}`)]
+          ? [
+              paint(
+                c,
+                'dim',
+                `session ${event.payload.status}${event.payload.reason === undefined ? '' : `: ${event.payload.reason}`}`,
+              ),
+            ]
           : [];
       case 'model.call':
-        if (event.payload.status === 'error') return [`${prefix}${paint(c, 'red', `model call failed: ${event.payload.error ?? ''}`)}`];
+        if (event.payload.status === 'error')
+          return [`${prefix}${paint(c, 'red', `model call failed: ${event.payload.error ?? ''}`)}`];
         // Always shown: the model did not see the whole conversation.
         if (event.payload.omitted !== undefined && event.payload.omitted > 0 && this.options.verbose !== true) {
-          return [`${prefix}${paint(c, 'yellow', `· ${event.payload.omitted} earlier messages left out to fit ${event.payload.model}'s context window`)}`];
+          return [
+            `${prefix}${paint(c, 'yellow', `· ${event.payload.omitted} earlier messages left out to fit ${event.payload.model}'s context window`)}`,
+          ];
         }
         return this.options.verbose === true
-          ? [`${prefix}${paint(c, 'gray', `· ${event.payload.model}${event.payload.simulated ? ' (simulated)' : ''} ${event.payload.tokensIn}→${event.payload.tokensOut} tokens, ${event.payload.latencyMs} ms${event.payload.omitted === undefined ? '' : `, ${event.payload.omitted} messages left out to fit the context`}`)}`]
+          ? [
+              `${prefix}${paint(c, 'gray', `· ${event.payload.model}${event.payload.simulated ? ' (simulated)' : ''} ${event.payload.tokensIn}→${event.payload.tokensOut} tokens, ${event.payload.latencyMs} ms${event.payload.omitted === undefined ? '' : `, ${event.payload.omitted} messages left out to fit the context`}`)}`,
+            ]
           : [];
       case 'artifact.created':
-        return [`${prefix}${paint(c, 'gray', `artifact ${event.payload.name} (${event.payload.size} bytes, ${event.payload.hash.slice(0, 12)})`)}`];
+        return [
+          `${prefix}${paint(c, 'gray', `artifact ${event.payload.name} (${event.payload.size} bytes, ${event.payload.hash.slice(0, 12)})`)}`,
+        ];
       case 'session.control':
-        return this.options.verbose === true ? [paint(c, 'dim', `control: ${event.payload.action} from ${event.payload.from}`)] : [];
+        return this.options.verbose === true
+          ? [paint(c, 'dim', `control: ${event.payload.action} from ${event.payload.from}`)]
+          : [];
       case 'branch.created':
-        return [paint(c, 'gray', `branch ${event.payload.branch} forked from ${event.payload.parent} at seq ${event.payload.forkSeq}${event.payload.label === null ? '' : ` (${event.payload.label})`}`)];
+        return [
+          paint(
+            c,
+            'gray',
+            `branch ${event.payload.branch} forked from ${event.payload.parent} at seq ${event.payload.forkSeq}${event.payload.label === null ? '' : ` (${event.payload.label})`}`,
+          ),
+        ];
       case 'branch.checkout':
         return [paint(c, 'gray', `checked out branch ${event.payload.branch} (was ${event.payload.previous})`)];
       case 'effect.compensated':
-        if (event.payload.status === 'started') return [paint(c, 'gray', `compensating ${event.payload.tool} ${event.payload.key}…`)];
-        return [paint(c, event.payload.status === 'ok' ? 'yellow' : 'red', `${event.payload.tool} ${event.payload.key} compensated${event.payload.status === 'ok' ? '' : ` — failed: ${event.payload.error ?? ''}`}`)];
+        if (event.payload.status === 'started')
+          return [paint(c, 'gray', `compensating ${event.payload.tool} ${event.payload.key}…`)];
+        return [
+          paint(
+            c,
+            event.payload.status === 'ok' ? 'yellow' : 'red',
+            `${event.payload.tool} ${event.payload.key} compensated${event.payload.status === 'ok' ? '' : ` — failed: ${event.payload.error ?? ''}`}`,
+          ),
+        ];
       case 'eval.queued':
-        return this.options.verbose === true ? [paint(c, 'dim', `judging ${event.payload.target.kind} ${event.payload.target.id} with ${event.payload.evaluator}`)] : [];
+        return this.options.verbose === true
+          ? [
+              paint(
+                c,
+                'dim',
+                `judging ${event.payload.target.kind} ${event.payload.target.id} with ${event.payload.evaluator}`,
+              ),
+            ]
+          : [];
       case 'score.recorded':
         return this.options.verbose === true
-          ? [paint(c, 'cyan', `judge ${event.payload.evaluator} ${event.payload.value === null ? `failed: ${event.payload.reasoning}` : event.payload.value.toFixed(2)}${event.payload.model === 'scripted/judge' ? ' (scripted judge)' : ''}`)]
+          ? [
+              paint(
+                c,
+                'cyan',
+                `judge ${event.payload.evaluator} ${event.payload.value === null ? `failed: ${event.payload.reasoning}` : event.payload.value.toFixed(2)}${event.payload.model === 'scripted/judge' ? ' (scripted judge)' : ''}`,
+              ),
+            ]
           : [];
       case 'escrow.settled':
-        return [paint(c, 'magenta', `escrow ${event.payload.outcome === 'release' ? `paid ${event.payload.amount} to ${event.payload.payee}` : `refunded ${event.payload.amount}`} (${event.payload.evaluator} ${event.payload.value.toFixed(2)})`)];
+        return [
+          paint(
+            c,
+            'magenta',
+            `escrow ${event.payload.outcome === 'release' ? `paid ${event.payload.amount} to ${event.payload.payee}` : `refunded ${event.payload.amount}`} (${event.payload.evaluator} ${event.payload.value.toFixed(2)})`,
+          ),
+        ];
       case 'approval.requested':
-        return [paint(c, 'yellow', `${event.payload.agent} waits for approval: ${event.payload.tool} — ${event.payload.reason}`)];
+        return [
+          paint(
+            c,
+            'yellow',
+            `${event.payload.agent} waits for approval: ${event.payload.tool} — ${event.payload.reason}`,
+          ),
+        ];
       case 'approval.decided':
-        return [paint(c, event.payload.approved ? 'green' : 'yellow', `${event.payload.approved ? 'approved' : 'not approved'} (${event.payload.by}${event.payload.by === 'user' ? `: ${event.payload.text}` : ''})`)];
+        return [
+          paint(
+            c,
+            event.payload.approved ? 'green' : 'yellow',
+            `${event.payload.approved ? 'approved' : 'not approved'} (${event.payload.by}${event.payload.by === 'user' ? `: ${event.payload.text}` : ''})`,
+          ),
+        ];
       case 'milestone':
-        return [`${prefix}${paint(c, 'cyan', `◆ ${event.payload.name}${event.payload.detail === null ? '' : `: ${event.payload.detail}`}`)}`];
+        return [
+          `${prefix}${paint(c, 'cyan', `◆ ${event.payload.name}${event.payload.detail === null ? '' : `: ${event.payload.detail}`}`)}`,
+        ];
       case 'policy.acted':
-        return [paint(c, event.payload.action === 'error' ? 'red' : 'magenta', `policy ${event.payload.policy} · ${event.payload.text}`)];
+        return [
+          paint(
+            c,
+            event.payload.action === 'error' ? 'red' : 'magenta',
+            `policy ${event.payload.policy} · ${event.payload.text}`,
+          ),
+        ];
       case 'entry':
         break;
     }
@@ -146,7 +217,9 @@ export class EventText {
       case 'user_message': {
         const child = (this.conversations.get(conv)?.depth ?? 0) > 0;
         if (!child && this.options.echoUser === false) return [];
-        return [`${prefix}${paint(c, 'bold', child ? 'task:' : 'you:')} ${this.body(conv, (p as { text: string }).text)}`];
+        return [
+          `${prefix}${paint(c, 'bold', child ? 'task:' : 'you:')} ${this.body(conv, (p as { text: string }).text)}`,
+        ];
       }
       case 'assistant_message': {
         const { text, modelCall } = p as { text: string; modelCall: string };
@@ -166,11 +239,20 @@ export class EventText {
         return [`${prefix}${paint(c, 'cyan', `→ ${tool}`)} ${paint(c, 'gray', truncate(JSON.stringify(args), 100))}`];
       }
       case 'tool_result': {
-        const r = p as { tool: string; status: string; output?: unknown; error?: string; latencyMs?: number; cached?: boolean };
+        const r = p as {
+          tool: string;
+          status: string;
+          output?: unknown;
+          error?: string;
+          latencyMs?: number;
+          cached?: boolean;
+        };
         const ok = r.status === 'ok';
         const detail = ok ? summary(r.output) : (r.error ?? r.status);
         const tag = `${r.status}${r.cached === true ? ', cached' : ''}${r.latencyMs === undefined ? '' : `, ${r.latencyMs} ms`}`;
-        return [`${prefix}${paint(c, ok ? 'green' : 'red', `← ${r.tool}`)} ${paint(c, 'gray', `(${tag})`)} ${truncate(detail, 160)}`];
+        return [
+          `${prefix}${paint(c, ok ? 'green' : 'red', `← ${r.tool}`)} ${paint(c, 'gray', `(${tag})`)} ${truncate(detail, 160)}`,
+        ];
       }
       case 'agent_call': {
         const { agent, message } = p as { agent: string; message: string };
@@ -178,17 +260,23 @@ export class EventText {
       }
       case 'agent_result': {
         const r = p as { agent: string; status: string; text: string; error?: string };
-        return [`${prefix}${paint(c, r.status === 'ok' ? 'magenta' : 'red', `← ${r.agent}${r.status === 'ok' ? '' : ` (${r.status})`}:`)} ${truncate(r.status === 'ok' ? r.text : (r.error ?? r.status), 160)}`];
+        return [
+          `${prefix}${paint(c, r.status === 'ok' ? 'magenta' : 'red', `← ${r.agent}${r.status === 'ok' ? '' : ` (${r.status})`}:`)} ${truncate(r.status === 'ok' ? r.text : (r.error ?? r.status), 160)}`,
+        ];
       }
       case 'user_input_request':
         return [`${prefix}${paint(c, 'yellow', '? asks:')} ${(p as { question: string }).question}`];
       case 'user_response': {
         const r = p as { text: string; by: string };
-        return [`${prefix}${paint(c, 'yellow', `← answer${r.by === 'user' ? '' : ` (${r.by})`}:`)} ${truncate(r.text, 160)}`];
+        return [
+          `${prefix}${paint(c, 'yellow', `← answer${r.by === 'user' ? '' : ` (${r.by})`}:`)} ${truncate(r.text, 160)}`,
+        ];
       }
       case 'waiting': {
         const w = p as { callIds: string[] };
-        return this.options.verbose === true ? [`${prefix}${paint(c, 'gray', `… waiting for ${plural(w.callIds.length, 'call')}`)}`] : [];
+        return this.options.verbose === true
+          ? [`${prefix}${paint(c, 'gray', `… waiting for ${plural(w.callIds.length, 'call')}`)}`]
+          : [];
       }
       case 'finished':
         return (this.conversations.get(conv)?.depth ?? 0) > 0 || this.options.verbose === true
@@ -196,7 +284,9 @@ export class EventText {
           : [];
       case 'failed': {
         const f = p as { code: string; message: string; hint?: string };
-        return [`${prefix}${paint(c, 'red', `✗ ${f.code}: ${f.message}`)}${f.hint === undefined ? '' : paint(c, 'gray', ` — ${f.hint}`)}`];
+        return [
+          `${prefix}${paint(c, 'red', `✗ ${f.code}: ${f.message}`)}${f.hint === undefined ? '' : paint(c, 'gray', ` — ${f.hint}`)}`,
+        ];
       }
       default:
         return [];
@@ -218,7 +308,12 @@ export class EventText {
 }
 
 function summary(output: unknown): string {
-  if (output !== null && typeof output === 'object' && 'summary' in output && typeof (output as { summary: unknown }).summary === 'string') {
+  if (
+    output !== null &&
+    typeof output === 'object' &&
+    'summary' in output &&
+    typeof (output as { summary: unknown }).summary === 'string'
+  ) {
     return (output as { summary: string }).summary;
   }
   return typeof output === 'string' ? output : JSON.stringify(output);

@@ -7,12 +7,42 @@ import type { EventFilter, EventType, StoredEvent } from '../bus/events.ts';
 import { EXIT, type Command, type CommandInput } from './types.ts';
 import { EventText } from './event-text.ts';
 
-const EVENT_TYPES: readonly EventType[] = ['entry', 'session.created', 'session.status', 'conversation.created', 'model.call', 'artifact.created', 'session.control', 'branch.created', 'branch.checkout', 'effect.compensated', 'eval.queued', 'score.recorded', 'policy.acted', 'milestone', 'escrow.settled', 'approval.requested', 'approval.decided'];
+const EVENT_TYPES: readonly EventType[] = [
+  'entry',
+  'session.created',
+  'session.status',
+  'conversation.created',
+  'model.call',
+  'artifact.created',
+  'session.control',
+  'branch.created',
+  'branch.checkout',
+  'effect.compensated',
+  'eval.queued',
+  'score.recorded',
+  'policy.acted',
+  'milestone',
+  'escrow.settled',
+  'approval.requested',
+  'approval.decided',
+];
 
 const FILTER_OPTIONS = [
   { name: 'session', type: 'string', value: '<id>', description: 'Only this session (id, unique prefix, or "last")' },
-  { name: 'type', type: 'string', value: '<type>', multiple: true, description: `Only these event types: ${EVENT_TYPES.join(', ')}` },
-  { name: 'kind', type: 'string', value: '<kind>', multiple: true, description: 'Only entries of these kinds (user_message, tool_call, ...)' },
+  {
+    name: 'type',
+    type: 'string',
+    value: '<type>',
+    multiple: true,
+    description: `Only these event types: ${EVENT_TYPES.join(', ')}`,
+  },
+  {
+    name: 'kind',
+    type: 'string',
+    value: '<kind>',
+    multiple: true,
+    description: 'Only entries of these kinds (user_message, tool_call, ...)',
+  },
 ] as const;
 
 function filterOf(input: CommandInput, resolveSession: (ref: string) => string): EventFilter {
@@ -20,16 +50,31 @@ function filterOf(input: CommandInput, resolveSession: (ref: string) => string):
   const session = input.options['session'];
   if (typeof session === 'string') filter.session = resolveSession(session);
   const types = (input.options['type'] as readonly string[] | undefined) ?? [];
-  for (const t of types) if (!(EVENT_TYPES as readonly string[]).includes(t)) throw new UserError('E_USAGE', `unknown event type '${t}'`, { hint: `Types: ${EVENT_TYPES.join(', ')}` });
+  for (const t of types)
+    if (!(EVENT_TYPES as readonly string[]).includes(t))
+      throw new UserError('E_USAGE', `unknown event type '${t}'`, { hint: `Types: ${EVENT_TYPES.join(', ')}` });
   if (types.length > 0) filter.types = types as EventType[];
   const kinds = (input.options['kind'] as readonly string[] | undefined) ?? [];
-  for (const k of kinds) if (!(ENTRY_KINDS as readonly string[]).includes(k)) throw new UserError('E_USAGE', `unknown entry kind '${k}'`, { hint: `Kinds: ${ENTRY_KINDS.join(', ')}` });
+  for (const k of kinds)
+    if (!(ENTRY_KINDS as readonly string[]).includes(k))
+      throw new UserError('E_USAGE', `unknown entry kind '${k}'`, { hint: `Kinds: ${ENTRY_KINDS.join(', ')}` });
   if (kinds.length > 0) filter.kinds = kinds as EntryKind[];
   return filter;
 }
 
 export function eventJson(event: StoredEvent): string {
-  return JSON.stringify({ seq: event.seq, id: event.id, ts: event.ts, v: event.v, type: event.type, kind: event.kind, session: event.session, branch: event.branch, conversation: event.conversation, payload: event.payload });
+  return JSON.stringify({
+    seq: event.seq,
+    id: event.id,
+    ts: event.ts,
+    v: event.v,
+    type: event.type,
+    kind: event.kind,
+    session: event.session,
+    branch: event.branch,
+    conversation: event.conversation,
+    payload: event.payload,
+  });
 }
 
 const tail: Command = {
@@ -38,9 +83,20 @@ const tail: Command = {
   args: [],
   options: [
     ...FILTER_OPTIONS,
-    { name: 'limit', type: 'number', short: 'n', value: '<n>', description: 'How many of the newest events (default 20)' },
+    {
+      name: 'limit',
+      type: 'number',
+      short: 'n',
+      value: '<n>',
+      description: 'How many of the newest events (default 20)',
+    },
     { name: 'from', type: 'number', value: '<seq>', description: 'Start after this seq instead' },
-    { name: 'follow', type: 'boolean', short: 'f', description: 'Keep printing new events as they are committed (any process)' },
+    {
+      name: 'follow',
+      type: 'boolean',
+      short: 'f',
+      description: 'Keep printing new events as they are committed (any process)',
+    },
   ],
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
@@ -56,7 +112,8 @@ const tail: Command = {
       else for (const line of text.lines(event)) ctx.output.line(`${String(event.seq).padStart(6)}  ${line}`);
     };
     const follow = input.options['follow'] === true;
-    for await (const event of bus.subscribe({ fromSeq: from, filter, signal: ctx.signal, follow, pollMs: 200 })) print(event);
+    for await (const event of bus.subscribe({ fromSeq: from, filter, signal: ctx.signal, follow, pollMs: 200 }))
+      print(event);
     return { exitCode: EXIT.ok };
   },
 };
@@ -65,16 +122,26 @@ const exportEvents: Command = {
   path: ['events', 'export'],
   summary: 'Write matching events as JSONL, to stdout or a file',
   args: [],
-  options: [...FILTER_OPTIONS, { name: 'out', type: 'string', short: 'o', value: '<file>', description: 'Write here instead of stdout' }],
+  options: [
+    ...FILTER_OPTIONS,
+    { name: 'out', type: 'string', short: 'o', value: '<file>', description: 'Write here instead of stdout' },
+  ],
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
     const filter = filterOf(input, (ref) => store.sessions.resolve(ref).id);
     const path = input.options['out'] as string | undefined;
     if (path !== undefined && !existsSync(dirname(resolve(path)))) {
-      throw new UserError('E_USAGE', `cannot write ${path}: the folder ${dirname(resolve(path))} does not exist`, { hint: 'Create the folder, or pick another --out path.' });
+      throw new UserError('E_USAGE', `cannot write ${path}: the folder ${dirname(resolve(path))} does not exist`, {
+        hint: 'Create the folder, or pick another --out path.',
+      });
     }
     const stream = path === undefined ? undefined : createWriteStream(path);
-    const failed = stream === undefined ? undefined : new Promise<never>((_, reject) => stream.once('error', (error) => reject(new UserError('E_USAGE', `cannot write ${path}: ${error.message}`))));
+    const failed =
+      stream === undefined
+        ? undefined
+        : new Promise<never>((_, reject) =>
+            stream.once('error', (error) => reject(new UserError('E_USAGE', `cannot write ${path}: ${error.message}`))),
+          );
     void failed?.catch(() => undefined);
     let count = 0;
     let cursor = 0;

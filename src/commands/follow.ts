@@ -19,11 +19,23 @@ export class EventPrinter {
   private readonly store: Store;
   private readonly session: string;
 
-  constructor(bus: EventBus, store: Store, output: Output, session: string, fromSeq: number, options: { verbose?: boolean; echoUser?: boolean; stream?: boolean; statusLines?: boolean } = {}) {
+  constructor(
+    bus: EventBus,
+    store: Store,
+    output: Output,
+    session: string,
+    fromSeq: number,
+    options: { verbose?: boolean; echoUser?: boolean; stream?: boolean; statusLines?: boolean } = {},
+  ) {
     this.store = store;
     this.session = session;
     this.cursor = fromSeq;
-    const renderer = new EventText({ color: output.color, verbose: options.verbose ?? false, echoUser: options.echoUser ?? true, statusLines: options.statusLines ?? false });
+    const renderer = new EventText({
+      color: output.color,
+      verbose: options.verbose ?? false,
+      echoUser: options.echoUser ?? true,
+      statusLines: options.statusLines ?? false,
+    });
     renderer.know(store.sessions.conversations(session));
     this.text = renderer;
     const signal = this.controller.signal;
@@ -101,7 +113,8 @@ export async function driveUntilIdle(
     if (runtime.error !== undefined) return status;
     if (status === 'paused') {
       // This process still drives the session: wait for a resume (from any terminal) rather than drop it.
-      if (!pausedNoticeShown) output.line(`paused; continue with: p2tui session resume ${runtime.id} (or Ctrl-C to stop following it here)`);
+      if (!pausedNoticeShown)
+        output.line(`paused; continue with: p2tui session resume ${runtime.id} (or Ctrl-C to stop following it here)`);
       pausedNoticeShown = true;
       const next = await Promise.race([runtime.nextStatus(), interrupted]);
       if (next === 'interrupted') return stop();
@@ -110,7 +123,10 @@ export async function driveUntilIdle(
     const questions = runtime.pendingQuestions();
     if (status !== 'waiting' || !answerQuestions || questions.length === 0) return status;
     for (const question of questions) {
-      const answer = await Promise.race([output.ask(`${question.agent} asks: ${question.question}\nanswer› `), interrupted]);
+      const answer = await Promise.race([
+        output.ask(`${question.agent} asks: ${question.question}\nanswer› `),
+        interrupted,
+      ]);
       if (answer === 'interrupted') return stop();
       if (answer === undefined) return 'waiting';
       await runtime.respond(question.callId, answer);

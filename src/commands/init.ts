@@ -16,7 +16,9 @@ export const initCommand: Command = {
     const force = input.options['force'] === true;
     const clashes = Object.keys(INIT_FILES).filter((f) => existsSync(join(dir, f)));
     if (clashes.length > 0 && !force) {
-      throw new UserError('E_WORKSPACE', `${dir} already has ${clashes.join(', ')}; nothing was written`, { hint: 'Use --force to overwrite them, or pick another folder.' });
+      throw new UserError('E_WORKSPACE', `${dir} already has ${clashes.join(', ')}; nothing was written`, {
+        hint: 'Use --force to overwrite them, or pick another folder.',
+      });
     }
     for (const [file, text] of Object.entries(INIT_FILES)) {
       const path = join(dir, file);

@@ -8,7 +8,13 @@ import type { Command, CommandInput, OptionSpec } from './types.ts';
  * both accept exactly the same words and options.
  */
 export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
-  { name: 'workspace', short: 'w', type: 'string', value: '<dir>', description: 'Workspace folder (default: $P2TUI_WORKSPACE or the current folder)' },
+  {
+    name: 'workspace',
+    short: 'w',
+    type: 'string',
+    value: '<dir>',
+    description: 'Workspace folder (default: $P2TUI_WORKSPACE or the current folder)',
+  },
   { name: 'db', type: 'string', value: '<file>', description: 'Database file (default: <workspace>/.p2tui/p2tui.db)' },
   { name: 'json', type: 'boolean', description: 'Machine-readable output on stdout' },
   { name: 'debug', type: 'boolean', description: 'Show stack traces of errors' },
@@ -26,7 +32,12 @@ export function leadingWords(argv: readonly string[]): string[] {
       continue;
     }
     if (token.startsWith('-')) {
-      if (GLOBAL_OPTIONS.some((o) => token === `--${o.name}` || token === `-${o.short}` || token.startsWith(`--${o.name}=`))) continue;
+      if (
+        GLOBAL_OPTIONS.some(
+          (o) => token === `--${o.name}` || token === `-${o.short}` || token.startsWith(`--${o.name}=`),
+        )
+      )
+        continue;
       break;
     }
     words.push(token);
@@ -38,16 +49,24 @@ export function parseCommandLine(command: Command, argv: readonly string[]): Com
   const specs = [...GLOBAL_OPTIONS, ...command.options];
   const config: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
   for (const spec of specs) {
-    config[spec.name] = { type: spec.type === 'boolean' ? 'boolean' : 'string', ...(spec.short === undefined ? {} : { short: spec.short }), ...(spec.multiple === true ? { multiple: true } : {}) };
+    config[spec.name] = {
+      type: spec.type === 'boolean' ? 'boolean' : 'string',
+      ...(spec.short === undefined ? {} : { short: spec.short }),
+      ...(spec.multiple === true ? { multiple: true } : {}),
+    };
   }
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({ args: [...argv], options: config, allowPositionals: true, strict: true }));
   } catch (error) {
-    throw new UserError('E_USAGE', `${command.path.join(' ')}: ${messageOf(error).replace(/\. To specify a positional argument.*$/s, '')}`, {
-      hint: `See: p2tui ${command.path.join(' ')} --help`,
-    });
+    throw new UserError(
+      'E_USAGE',
+      `${command.path.join(' ')}: ${messageOf(error).replace(/\. To specify a positional argument.*$/s, '')}`,
+      {
+        hint: `See: p2tui ${command.path.join(' ')} --help`,
+      },
+    );
   }
   // Drop the words that named the command (the first occurrence of each, in order; a group alias counts).
   const path = [...command.path];
@@ -63,12 +82,17 @@ export function parseCommandLine(command: Command, argv: readonly string[]): Com
     if (value === undefined) continue;
     if (spec.type === 'number') {
       const n = Number(value);
-      if (typeof value !== 'string' || value.trim() === '' || Number.isNaN(n)) throw new UserError('E_USAGE', `--${spec.name} needs a number, got '${String(value)}'`);
+      if (typeof value !== 'string' || value.trim() === '' || Number.isNaN(n))
+        throw new UserError('E_USAGE', `--${spec.name} needs a number, got '${String(value)}'`);
       options[spec.name] = n;
     } else {
       if (spec.choices !== undefined) {
         for (const v of Array.isArray(value) ? value : [value]) {
-          if (!spec.choices.includes(String(v))) throw new UserError('E_USAGE', `--${spec.name} must be one of ${spec.choices.join(', ')}, got '${String(v)}'`);
+          if (!spec.choices.includes(String(v)))
+            throw new UserError(
+              'E_USAGE',
+              `--${spec.name} must be one of ${spec.choices.join(', ')}, got '${String(v)}'`,
+            );
         }
       }
       options[spec.name] = Array.isArray(value) ? value.map(String) : value;
@@ -79,17 +103,20 @@ export function parseCommandLine(command: Command, argv: readonly string[]): Com
   command.args.forEach((spec, i) => {
     const value = spec.rest === true ? (rest.length > i ? rest.slice(i).join(' ') : undefined) : rest[i];
     if (value === undefined && spec.required) {
-      throw new UserError('E_USAGE', `${command.path.join(' ')} needs <${spec.name}>: ${spec.description}`, { hint: `Usage: ${usage(command)}` });
+      throw new UserError('E_USAGE', `${command.path.join(' ')} needs <${spec.name}>: ${spec.description}`, {
+        hint: `Usage: ${usage(command)}`,
+      });
     }
     args[spec.name] = value;
   });
   const expected = command.args.some((a) => a.rest === true) ? Infinity : command.args.length;
   if (rest.length > expected) {
-    throw new UserError('E_USAGE', `${command.path.join(' ')}: unexpected argument '${rest[expected]}'`, { hint: `Usage: ${usage(command)} (quote a message that has spaces)` });
+    throw new UserError('E_USAGE', `${command.path.join(' ')}: unexpected argument '${rest[expected]}'`, {
+      hint: `Usage: ${usage(command)} (quote a message that has spaces)`,
+    });
   }
   return { args, options };
 }
-
 
 export function usage(command: Command): string {
   const args = command.args.map((a) => (a.required ? `<${a.name}>` : `[${a.name}]`)).join(' ');

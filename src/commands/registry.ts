@@ -14,10 +14,33 @@ import { ledgerCommands } from './ledger-commands.ts';
 import { rolloutCommands } from './rollout-commands.ts';
 
 /** Every command, in the order help lists them. The CLI and the TUI's palette both read this list. */
-export const COMMANDS: readonly Command[] = [runCommand, chatCommand, ...sessionCommands, ...branchCommands, ...bundleCommands, ...artifactCommands, ...evalCommands, ...ledgerCommands, ...rolloutCommands, ...catalogCommands, ...eventCommands, initCommand, doctorCommand];
+export const COMMANDS: readonly Command[] = [
+  runCommand,
+  chatCommand,
+  ...sessionCommands,
+  ...branchCommands,
+  ...bundleCommands,
+  ...artifactCommands,
+  ...evalCommands,
+  ...ledgerCommands,
+  ...rolloutCommands,
+  ...catalogCommands,
+  ...eventCommands,
+  initCommand,
+  doctorCommand,
+];
 
 /** Other names for command groups (P2Engine users know sessions as conversations). */
-export const GROUP_ALIASES: Readonly<Record<string, string>> = { conversation: 'session', conversations: 'session', sessions: 'session', agent: 'agents', tool: 'tools', event: 'events', artifact: 'artifacts', rubric: 'rubrics' };
+export const GROUP_ALIASES: Readonly<Record<string, string>> = {
+  conversation: 'session',
+  conversations: 'session',
+  sessions: 'session',
+  agent: 'agents',
+  tool: 'tools',
+  event: 'events',
+  artifact: 'artifacts',
+  rubric: 'rubrics',
+};
 
 export const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
   session: 'Inspect, follow, control, branch, compare and move sessions (alias: conversation)',
@@ -37,7 +60,11 @@ export function findCommand(words: readonly string[]): { command: Command; rest:
   let best: { command: Command; rest: string[] } | undefined;
   for (const command of COMMANDS) {
     const n = command.path.length;
-    if (n <= normalized.length && command.path.every((w, i) => normalized[i] === w) && (best === undefined || n > best.command.path.length)) {
+    if (
+      n <= normalized.length &&
+      command.path.every((w, i) => normalized[i] === w) &&
+      (best === undefined || n > best.command.path.length)
+    ) {
       best = { command, rest: normalized.slice(n) };
     }
   }

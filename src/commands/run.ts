@@ -23,13 +23,22 @@ export const runCommand: Command = {
     ...SESSION_OPTIONS,
     ...REPLAY_OPTIONS,
     { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
-    { name: 'skip-judge', type: 'boolean', description: "Exit without waiting for the judge's scores (its jobs stay queued for eval run or the next p2tui process)" },
+    {
+      name: 'skip-judge',
+      type: 'boolean',
+      description:
+        "Exit without waiting for the judge's scores (its jobs stay queued for eval run or the next p2tui process)",
+    },
   ],
-  examples: ['p2tui run agent_alpha "What\'s the weather in Paris and who leads the Premier League?"', 'p2tui run agent_helper "weather in Tokyo" --json'],
+  examples: [
+    'p2tui run agent_alpha "What\'s the weather in Paris and who leads the Premier League?"',
+    'p2tui run agent_helper "weather in Tokyo" --json',
+  ],
   async run(ctx, input) {
     const agent = input.args['agent']!;
     const message = input.args['message']!;
-    if (message.trim() === '') throw new UserError('E_USAGE', 'the message is empty', { hint: 'p2tui run <agent> "<message>"' });
+    if (message.trim() === '')
+      throw new UserError('E_USAGE', 'the message is empty', { hint: 'p2tui run <agent> "<message>"' });
     const engine = await ctx.engine();
     const options = engine.sessionOptions({ ...replayOverrides(input, engine.store), ...sessionOverrides(input) });
     const fromSeq = engine.store.log.lastSeq();
@@ -47,7 +56,13 @@ async function judgeSession(ctx: CommandContext, sessionId: string, branch: stri
 }
 
 /** Follows a session this process drives until it rests, then reports; shared by run and session resume. */
-export async function finishRun(ctx: CommandContext, first: SessionRuntime, fromSeq: number, verbose: boolean, waitForJudge = true): Promise<CommandResult> {
+export async function finishRun(
+  ctx: CommandContext,
+  first: SessionRuntime,
+  fromSeq: number,
+  verbose: boolean,
+  waitForJudge = true,
+): Promise<CommandResult> {
   const engine = await ctx.engine();
   const out = ctx.output;
   if (!out.json) out.line(paint(out.color, 'gray', `session ${first.id}`));
@@ -68,14 +83,19 @@ export async function finishRun(ctx: CommandContext, first: SessionRuntime, from
     scores = await judgeSession(ctx, runtime.id, branch);
     await engine.policies.settled(runtime.id);
     await engine.arbiter.settled();
-    policyLines = engine.store.log.read(seen, { session: runtime.id }, 100).flatMap((e) =>
-      e.type === 'policy.acted'
-        ? [`policy ${e.payload.policy} · ${e.payload.text}`]
-        : e.type === 'escrow.settled'
-          ? [`escrow · ${e.payload.outcome === 'release' ? `paid ${e.payload.amount} to ${e.payload.payee}` : `refunded ${e.payload.amount} (not paid to ${e.payload.payee})`}: ${e.payload.evaluator} ${e.payload.value.toFixed(2)} ${e.payload.outcome === 'release' ? '≥' : '<'} ${e.payload.threshold}`]
-          : [],
-    );
-    const retried = engine.store.sessions.require(runtime.id).headBranch !== branch ? engine.get(runtime.id) : undefined;
+    policyLines = engine.store.log
+      .read(seen, { session: runtime.id }, 100)
+      .flatMap((e) =>
+        e.type === 'policy.acted'
+          ? [`policy ${e.payload.policy} · ${e.payload.text}`]
+          : e.type === 'escrow.settled'
+            ? [
+                `escrow · ${e.payload.outcome === 'release' ? `paid ${e.payload.amount} to ${e.payload.payee}` : `refunded ${e.payload.amount} (not paid to ${e.payload.payee})`}: ${e.payload.evaluator} ${e.payload.value.toFixed(2)} ${e.payload.outcome === 'release' ? '≥' : '<'} ${e.payload.threshold}`,
+              ]
+            : [],
+      );
+    const retried =
+      engine.store.sessions.require(runtime.id).headBranch !== branch ? engine.get(runtime.id) : undefined;
     if (retried === undefined || round >= 4 || ctx.signal.aborted) break;
     if (!out.json) {
       printScores(out, runtime.id, scores);
@@ -92,7 +112,13 @@ export async function finishRun(ctx: CommandContext, first: SessionRuntime, from
         ...sessionJson(view),
         status: status === 'interrupted' ? 'interrupted' : view.session.status,
         entries: entriesJson(view),
-        scores: scores.map((t) => ({ target: { kind: t.targetKind, id: t.targetId }, evaluator: t.evaluator, value: t.mean, samples: t.samples, judge: t.model })),
+        scores: scores.map((t) => ({
+          target: { kind: t.targetKind, id: t.targetId },
+          evaluator: t.evaluator,
+          value: t.mean,
+          samples: t.samples,
+          judge: t.model,
+        })),
       },
     };
   }
@@ -104,13 +130,31 @@ export async function finishRun(ctx: CommandContext, first: SessionRuntime, from
       break;
     case 'waiting':
       for (const q of view.questions) out.line(`${q.agent} asks: ${q.question}`);
-      out.line(paint(out.color, 'yellow', `The session waits for an answer. Answer with: p2tui session respond ${runtime.id} "<answer>"`));
+      out.line(
+        paint(
+          out.color,
+          'yellow',
+          `The session waits for an answer. Answer with: p2tui session respond ${runtime.id} "<answer>"`,
+        ),
+      );
       break;
     case 'interrupted':
-      out.line(paint(out.color, 'yellow', `Stopped. Nothing committed is lost; continue with: p2tui session resume ${runtime.id}`));
+      out.line(
+        paint(
+          out.color,
+          'yellow',
+          `Stopped. Nothing committed is lost; continue with: p2tui session resume ${runtime.id}`,
+        ),
+      );
       break;
     case 'failed':
-      out.line(paint(out.color, 'red', `✗ failed${view.session.statusReason === null ? '' : `: ${view.session.statusReason}`} · ${footer}`));
+      out.line(
+        paint(
+          out.color,
+          'red',
+          `✗ failed${view.session.statusReason === null ? '' : `: ${view.session.statusReason}`} · ${footer}`,
+        ),
+      );
       out.line(`Resume with: p2tui session resume ${runtime.id}`);
       break;
     default:
@@ -123,7 +167,10 @@ export async function finishRun(ctx: CommandContext, first: SessionRuntime, from
 
 function printScores(out: CommandContext['output'], session: string, scores: readonly TargetScore[]): void {
   if (scores.length === 0) return;
-  const parts = scores.map((t) => `${t.evaluator} ${t.mean === null ? 'judge failed' : t.mean.toFixed(2)}${t.model === 'scripted/judge' ? ' (scripted judge)' : ''}`);
+  const parts = scores.map(
+    (t) =>
+      `${t.evaluator} ${t.mean === null ? 'judge failed' : t.mean.toFixed(2)}${t.model === 'scripted/judge' ? ' (scripted judge)' : ''}`,
+  );
   out.line(paint(out.color, 'cyan', `judge · ${parts.join(' · ')}   (details: p2tui eval show ${session} --criteria)`));
 }
 

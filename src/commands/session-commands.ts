@@ -31,16 +31,29 @@ const list: Command = {
     } catch (error) {
       if (!(error instanceof UserError && error.code === 'E_UNKNOWN_SESSION')) throw error;
       if (ctx.output.json) return { exitCode: EXIT.ok, json: [] };
-      ctx.output.line(`No sessions yet (${error.message}). Start one with: p2tui run agent_alpha "What's the weather in Paris?"`);
+      ctx.output.line(
+        `No sessions yet (${error.message}). Start one with: p2tui run agent_alpha "What's the weather in Paris?"`,
+      );
       return { exitCode: EXIT.ok };
     }
     const status = input.options['status'] as SessionStatus | undefined;
-    const rows = store.sessions.list({ limit: (input.options['limit'] as number | undefined) ?? 20, ...(status === undefined ? {} : { status }) });
+    const rows = store.sessions.list({
+      limit: (input.options['limit'] as number | undefined) ?? 20,
+      ...(status === undefined ? {} : { status }),
+    });
     const now = Date.now();
     if (ctx.output.json) {
       return {
         exitCode: EXIT.ok,
-        json: rows.map((r) => ({ id: r.id, status: r.status, agent: r.agent, title: r.title, source: r.source, createdAt: new Date(r.createdAt).toISOString(), statusReason: r.statusReason })),
+        json: rows.map((r) => ({
+          id: r.id,
+          status: r.status,
+          agent: r.agent,
+          title: r.title,
+          source: r.source,
+          createdAt: new Date(r.createdAt).toISOString(),
+          statusReason: r.statusReason,
+        })),
       };
     }
     if (rows.length === 0) {
@@ -52,7 +65,15 @@ const list: Command = {
       rows.map((r) => {
         const lease = store.leases.holder(r.id);
         const live = lease !== undefined && lease.expiresAt > now && processIsAlive(lease.host, lease.pid);
-        return [r.id, colourStatus(c, r.status), r.agent, r.source, formatAge(now - r.createdAt), live ? `pid ${lease.pid}` : '', truncate(r.title, 48)];
+        return [
+          r.id,
+          colourStatus(c, r.status),
+          r.agent,
+          r.source,
+          formatAge(now - r.createdAt),
+          live ? `pid ${lease.pid}` : '',
+          truncate(r.title, 48),
+        ];
       }),
       ['SESSION', 'STATUS', 'AGENT', 'FROM', 'STARTED', 'DRIVER', 'TITLE'],
       c,
@@ -64,7 +85,8 @@ const list: Command = {
 
 const show: Command = {
   path: ['session', 'show'],
-  summary: 'Show a session: status, conversations, usage and cost (per agent, conversation and step), questions, answer',
+  summary:
+    'Show a session: status, conversations, usage and cost (per agent, conversation and step), questions, answer',
   args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
   options: [{ name: 'steps', type: 'boolean', description: 'List every model call with its tokens, cost and latency' }],
   async run(ctx, input) {
@@ -74,7 +96,10 @@ const show: Command = {
     const byConversation = new Map<string, { tokens: number; costUsd: number }>();
     for (const step of steps) {
       const u = byConversation.get(step.conversation) ?? { tokens: 0, costUsd: 0 };
-      byConversation.set(step.conversation, { tokens: u.tokens + step.tokensIn + step.tokensOut, costUsd: u.costUsd + step.costUsd });
+      byConversation.set(step.conversation, {
+        tokens: u.tokens + step.tokensIn + step.tokensOut,
+        costUsd: u.costUsd + step.costUsd,
+      });
     }
     if (ctx.output.json) {
       const json = sessionJson(view);
@@ -82,7 +107,10 @@ const show: Command = {
         exitCode: EXIT.ok,
         json: {
           ...json,
-          usage: { ...(json['usage'] as JsonObject), byConversation: Object.fromEntries([...byConversation].map(([id, u]) => [id, { ...u }])) },
+          usage: {
+            ...(json['usage'] as JsonObject),
+            byConversation: Object.fromEntries([...byConversation].map(([id, u]) => [id, { ...u }])),
+          },
           steps: steps.map((s) => ({ ...s, ts: new Date(s.ts).toISOString() })),
         },
       };
@@ -90,31 +118,50 @@ const show: Command = {
     const out = ctx.output;
     const c = out.color;
     const s = view.session;
-    out.line(`${paint(c, 'bold', s.id)}  ${colourStatus(c, s.status)}${s.statusReason === null ? '' : paint(c, 'gray', ` (${s.statusReason})`)}  ${s.agent}  "${truncate(s.title, 60)}"`);
     out.line(
-      paint(c, 'gray', `started ${formatAge(Date.now() - s.createdAt)} from ${s.source} · seed ${s.options.seed} · budget ${s.options.maxSteps} steps · approval ${s.options.approval}${s.options.model === undefined ? '' : ` · model ${s.options.model}`}`),
+      `${paint(c, 'bold', s.id)}  ${colourStatus(c, s.status)}${s.statusReason === null ? '' : paint(c, 'gray', ` (${s.statusReason})`)}  ${s.agent}  "${truncate(s.title, 60)}"`,
     );
-    if (view.lease !== null && view.lease.expiresAt > Date.now()) out.line(paint(c, 'gray', `driven by pid ${view.lease.pid} on ${view.lease.host}`));
+    out.line(
+      paint(
+        c,
+        'gray',
+        `started ${formatAge(Date.now() - s.createdAt)} from ${s.source} · seed ${s.options.seed} · budget ${s.options.maxSteps} steps · approval ${s.options.approval}${s.options.model === undefined ? '' : ` · model ${s.options.model}`}`,
+      ),
+    );
+    if (view.lease !== null && view.lease.expiresAt > Date.now())
+      out.line(paint(c, 'gray', `driven by pid ${view.lease.pid} on ${view.lease.host}`));
     out.line('');
     out.line(paint(c, 'bold', 'Conversations'));
     for (const conv of treeOrder(view.conversations)) {
       const u = byConversation.get(conv.row.id);
-      const usage = u === undefined ? '' : paint(c, 'gray', ` · ${u.tokens} tokens · ${formatCost(u.costUsd, view.simulated)}`);
-      out.line(`${'  '.repeat(conv.row.depth + 1)}${conv.row.agent}  ${paint(c, 'gray', conv.row.id)}  ${colourPhase(c, conv.phase)}  ${plural(conv.steps, 'step')}, ${plural(conv.entries.length, 'entry', 'entries')}${usage}`);
+      const usage =
+        u === undefined ? '' : paint(c, 'gray', ` · ${u.tokens} tokens · ${formatCost(u.costUsd, view.simulated)}`);
+      out.line(
+        `${'  '.repeat(conv.row.depth + 1)}${conv.row.agent}  ${paint(c, 'gray', conv.row.id)}  ${colourPhase(c, conv.phase)}  ${plural(conv.steps, 'step')}, ${plural(conv.entries.length, 'entry', 'entries')}${usage}`,
+      );
     }
     if (input.options['steps'] === true) {
       out.line('');
       out.line(paint(c, 'bold', 'Steps'));
       for (const s of steps) {
-        const what = s.status === 'ok' ? `${s.tokensIn} in + ${s.tokensOut} out tokens${s.estimated ? ' (est.)' : ''} · ${formatCost(s.costUsd, view.simulated)} · ${s.latencyMs} ms` : paint(c, 'red', 'failed');
-        out.line(`  ${s.agent} #${s.ordinal}  ${paint(c, 'gray', s.provider === 'replay' ? `${s.model} (replayed)` : s.model)}  ${what}`);
+        const what =
+          s.status === 'ok'
+            ? `${s.tokensIn} in + ${s.tokensOut} out tokens${s.estimated ? ' (est.)' : ''} · ${formatCost(s.costUsd, view.simulated)} · ${s.latencyMs} ms`
+            : paint(c, 'red', 'failed');
+        out.line(
+          `  ${s.agent} #${s.ordinal}  ${paint(c, 'gray', s.provider === 'replay' ? `${s.model} (replayed)` : s.model)}  ${what}`,
+        );
       }
     }
     out.line('');
     const u = view.usage.total;
-    out.line(`${paint(c, 'bold', 'Usage')}  ${plural(u.calls, 'model call')} · ${u.tokensIn} in + ${u.tokensOut} out tokens${u.estimated ? ' (estimated)' : ''} · ${formatCost(u.costUsd, view.simulated)}`);
+    out.line(
+      `${paint(c, 'bold', 'Usage')}  ${plural(u.calls, 'model call')} · ${u.tokensIn} in + ${u.tokensOut} out tokens${u.estimated ? ' (estimated)' : ''} · ${formatCost(u.costUsd, view.simulated)}`,
+    );
     for (const [agent, a] of Object.entries(view.usage.byAgent)) {
-      out.line(`  ${agent}: ${plural(a.calls, 'call')} · ${a.tokensIn + a.tokensOut} tokens · ${formatCost(a.costUsd, view.simulated)}`);
+      out.line(
+        `  ${agent}: ${plural(a.calls, 'call')} · ${a.tokensIn + a.tokensOut} tokens · ${formatCost(a.costUsd, view.simulated)}`,
+      );
     }
     if (view.questions.length > 0) {
       out.line('');
@@ -136,14 +183,21 @@ const stack: Command = {
   summary: 'Show the interaction stack of each conversation and the frame stack of delegations',
   args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
   options: [
-    { name: 'conversation', type: 'string', value: '<id|agent>', description: 'Only this conversation (its id, or the agent of a conversation)' },
+    {
+      name: 'conversation',
+      type: 'string',
+      value: '<id|agent>',
+      description: 'Only this conversation (its id, or the agent of a conversation)',
+    },
     { name: 'last', type: 'number', value: '<n>', description: 'Only the last n entries of each stack' },
   ],
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
     const view = readSession(store, input.args['session']!);
     const only = input.options['conversation'] as string | undefined;
-    const selected = treeOrder(view.conversations).filter((c) => only === undefined || c.row.id === only || c.row.id.startsWith(only) || c.row.agent === only);
+    const selected = treeOrder(view.conversations).filter(
+      (c) => only === undefined || c.row.id === only || c.row.id.startsWith(only) || c.row.agent === only,
+    );
     if (only !== undefined && selected.length === 0) {
       throw new UserError('E_USAGE', `session ${view.session.id} has no conversation '${only}'`, {
         hint: `Its conversations: ${view.conversations.map((c) => `${c.row.agent} (${c.row.id})`).join(', ')}`,
@@ -157,24 +211,41 @@ const stack: Command = {
         json: {
           session: view.session.id,
           frames: frameTree(view.conversations),
-          conversations: selected.map((c) => ({ id: c.row.id, agent: c.row.agent, phase: c.phase, parent: c.row.parent, depth: c.row.depth })),
+          conversations: selected.map((c) => ({
+            id: c.row.id,
+            agent: c.row.agent,
+            phase: c.phase,
+            parent: c.row.parent,
+            depth: c.row.depth,
+          })),
           entries: last === undefined ? entries : entries.slice(-last),
         },
       };
     }
     const out = ctx.output;
     const c = out.color;
-    out.line(paint(c, 'bold', 'Frame stack') + paint(c, 'gray', '  (delegations; ▶ marks frames that are working now)'));
+    out.line(
+      paint(c, 'bold', 'Frame stack') + paint(c, 'gray', '  (delegations; ▶ marks frames that are working now)'),
+    );
     for (const conv of treeOrder(view.conversations)) {
       const active = conv.phase === 'ready' || conv.phase === 'waiting';
-      out.line(`${'  '.repeat(conv.row.depth + 1)}${active ? paint(c, 'yellow', '▶ ') : '  '}${conv.row.agent} ${paint(c, 'gray', conv.row.id)} ${colourPhase(c, conv.phase)}${conv.outstanding.length > 0 ? paint(c, 'gray', ` waiting on ${conv.outstanding.length}`) : ''}`);
+      out.line(
+        `${'  '.repeat(conv.row.depth + 1)}${active ? paint(c, 'yellow', '▶ ') : '  '}${conv.row.agent} ${paint(c, 'gray', conv.row.id)} ${colourPhase(c, conv.phase)}${conv.outstanding.length > 0 ? paint(c, 'gray', ` waiting on ${conv.outstanding.length}`) : ''}`,
+      );
     }
     for (const conv of selected) {
       out.line('');
-      out.line(`${paint(c, 'bold', conv.row.agent)} ${paint(c, 'gray', `${conv.row.id} · ${conv.row.path}`)} ${colourPhase(c, conv.phase)}`);
+      out.line(
+        `${paint(c, 'bold', conv.row.agent)} ${paint(c, 'gray', `${conv.row.id} · ${conv.row.path}`)} ${colourPhase(c, conv.phase)}`,
+      );
       const shown = last === undefined ? conv.entries : conv.entries.slice(-last);
       const offset = conv.entries.length - shown.length;
-      const rows = shown.map((e, i) => [`#${offset + i}`, paint(c, 'gray', `seq ${e.seq}`), kindLabel(c, e.kind), truncate(describeEntry(e), 90)]);
+      const rows = shown.map((e, i) => [
+        `#${offset + i}`,
+        paint(c, 'gray', `seq ${e.seq}`),
+        kindLabel(c, e.kind),
+        truncate(describeEntry(e), 90),
+      ]);
       for (const line of table(rows)) out.line(`  ${line}`);
     }
     return { exitCode: EXIT.ok };
@@ -187,7 +258,11 @@ const watch: Command = {
   args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
   options: [
     { name: 'from', type: 'number', value: '<seq>', description: 'Start after this seq instead of from the beginning' },
-    { name: 'until-done', type: 'boolean', description: 'Exit when the session is finished, failed, cancelled or waiting for an answer' },
+    {
+      name: 'until-done',
+      type: 'boolean',
+      description: 'Exit when the session is finished, failed, cancelled or waiting for an answer',
+    },
     { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
   ],
   async run(ctx, input) {
@@ -195,7 +270,14 @@ const watch: Command = {
     const bus = await ctx.bus();
     const session = store.sessions.resolve(input.args['session']!);
     const verbose = input.options['verbose'] === true;
-    const printer = new EventPrinter(bus, store, ctx.output, session.id, (input.options['from'] as number | undefined) ?? 0, { verbose, statusLines: true });
+    const printer = new EventPrinter(
+      bus,
+      store,
+      ctx.output,
+      session.id,
+      (input.options['from'] as number | undefined) ?? 0,
+      { verbose, statusLines: true },
+    );
     const untilDone = input.options['until-done'] === true;
     let status: SessionStatus = session.status;
     let orphaned = false;
@@ -208,7 +290,13 @@ const watch: Command = {
       if (driverGone && !orphaned) {
         orphaned = true;
         await printer.drain();
-        ctx.output.warn(paint(ctx.output.color, 'yellow', `No process drives session ${session.id} now. Continue it with: p2tui session resume ${session.id}`));
+        ctx.output.warn(
+          paint(
+            ctx.output.color,
+            'yellow',
+            `No process drives session ${session.id} now. Continue it with: p2tui session resume ${session.id}`,
+          ),
+        );
         if (untilDone) break;
       }
       if (!driverGone) orphaned = false;
@@ -226,10 +314,21 @@ const resume: Command = {
     'Takes the session over if no live process drives it, settles what an interrupted run left (pure tools run again; an effectful call that had ' +
     'started is reconciled or settled as unknown, never run twice), retries a failed model call, and follows it until it rests. ' +
     'Without a session id, continues every session whose driver is gone.',
-  args: [{ name: 'session', description: 'Session id, unique prefix, or "last" (omit to adopt every orphaned session)', required: false }],
+  args: [
+    {
+      name: 'session',
+      description: 'Session id, unique prefix, or "last" (omit to adopt every orphaned session)',
+      required: false,
+    },
+  ],
   options: [
     { name: 'max-steps', type: 'number', value: '<n>', description: 'Raise the step budget' },
-    { name: 'approval', type: 'string', choices: ['deny', 'approve', 'ask'], description: "How agents' questions are answered from now on when nobody is at a terminal" },
+    {
+      name: 'approval',
+      type: 'string',
+      choices: ['deny', 'approve', 'ask'],
+      description: "How agents' questions are answered from now on when nobody is at a terminal",
+    },
     { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
   ],
   async run(ctx, input) {
@@ -240,11 +339,17 @@ const resume: Command = {
       const results: { session: string; status: string; error?: string }[] = [];
       for (const runtime of adopted) {
         const status = await runtime.idle();
-        results.push({ session: runtime.id, status: runtime.error === undefined ? status : 'stopped', ...(runtime.error === undefined ? {} : { error: runtime.error.message }) });
+        results.push({
+          session: runtime.id,
+          status: runtime.error === undefined ? status : 'stopped',
+          ...(runtime.error === undefined ? {} : { error: runtime.error.message }),
+        });
       }
-      for (const { session, error } of failed) results.push({ session, status: 'not resumed', error: messageOf(error) });
+      for (const { session, error } of failed)
+        results.push({ session, status: 'not resumed', error: messageOf(error) });
       if (!ctx.output.json) {
-        for (const r of results) ctx.output.line(`${r.session}: ${r.status}${r.error === undefined ? '' : ` (${r.error})`}`);
+        for (const r of results)
+          ctx.output.line(`${r.session}: ${r.status}${r.error === undefined ? '' : ` (${r.error})`}`);
         if (results.length === 0) ctx.output.line('No orphaned sessions: every unfinished session has a live driver.');
       }
       const ok = results.every((r) => r.status === 'finished' || r.status === 'waiting' || r.status === 'paused');
@@ -256,8 +361,15 @@ const resume: Command = {
     }
     const fromSeq = engine.store.log.lastSeq();
     const { maxSteps, approval } = sessionOverrides(input);
-    const runtime = await engine.attach(session.id, { retryFailed: true, ...(maxSteps === undefined ? {} : { maxSteps }), ...(approval === undefined ? {} : { approval }) });
-    if (runtime.currentStatus === 'cancelled') throw new UserError('E_SESSION_STATE', `session ${session.id} was cancelled and cannot be resumed`, { hint: 'Start a new session.' });
+    const runtime = await engine.attach(session.id, {
+      retryFailed: true,
+      ...(maxSteps === undefined ? {} : { maxSteps }),
+      ...(approval === undefined ? {} : { approval }),
+    });
+    if (runtime.currentStatus === 'cancelled')
+      throw new UserError('E_SESSION_STATE', `session ${session.id} was cancelled and cannot be resumed`, {
+        hint: 'Start a new session.',
+      });
     runtime.resume();
     return finishRun(ctx, runtime, fromSeq, input.options['verbose'] === true);
   },
@@ -275,7 +387,8 @@ const cancel: Command = {
       if (!ctx.output.json) ctx.output.line(`session ${session.id} is already ${session.status}; nothing to cancel`);
       return { exitCode: EXIT.ok, json: { session: session.id, status: session.status } };
     }
-    if (drivenElsewhere(engine.store, session.id, engine)) return control(ctx, engine, session.id, { action: 'cancel' }, 'cancelled');
+    if (drivenElsewhere(engine.store, session.id, engine))
+      return control(ctx, engine, session.id, { action: 'cancel' }, 'cancelled');
     const runtime = await engine.attach(session.id);
     await runtime.cancel('cancelled by the user');
     if (!ctx.output.json) ctx.output.line(`session ${session.id} cancelled`);
@@ -291,17 +404,31 @@ const pause: Command = {
   async run(ctx, input) {
     const engine = await ctx.engine();
     const session = engine.store.sessions.resolve(input.args['session']!);
-    if (drivenElsewhere(engine.store, session.id, engine)) return control(ctx, engine, session.id, { action: 'pause' }, 'paused');
+    if (drivenElsewhere(engine.store, session.id, engine))
+      return control(ctx, engine, session.id, { action: 'pause' }, 'paused');
     if (session.status !== 'running' && session.status !== 'waiting') {
-      throw new UserError('E_SESSION_STATE', `session ${session.id} is ${session.status}; only a running or waiting session can be paused`);
+      throw new UserError(
+        'E_SESSION_STATE',
+        `session ${session.id} is ${session.status}; only a running or waiting session can be paused`,
+      );
     }
     // Nobody drives it: mark it paused, so that nothing (an adopting process included) continues it before a resume.
     const now = Date.now();
     engine.store.write(() => {
       engine.store.sessions.setStatus(session.id, 'paused', 'paused by the user', now);
-      engine.store.append({ type: 'session.status', payload: { status: 'paused', reason: 'paused by the user' }, session: session.id, branch: session.headBranch, conversation: null }, now);
+      engine.store.append(
+        {
+          type: 'session.status',
+          payload: { status: 'paused', reason: 'paused by the user' },
+          session: session.id,
+          branch: session.headBranch,
+          conversation: null,
+        },
+        now,
+      );
     });
-    if (!ctx.output.json) ctx.output.line(`session ${session.id} paused; continue with: p2tui session resume ${session.id}`);
+    if (!ctx.output.json)
+      ctx.output.line(`session ${session.id} paused; continue with: p2tui session resume ${session.id}`);
     return { exitCode: EXIT.ok, json: { session: session.id, status: 'paused' } };
   },
 };
@@ -313,17 +440,27 @@ const respond: Command = {
     { name: 'session', description: 'Session id, unique prefix, or "last"', required: true },
     { name: 'answer', description: 'Your answer', required: true, rest: true },
   ],
-  options: [{ name: 'call', type: 'string', value: '<call-id>', description: 'Which question, when several are open (see session show)' }],
+  options: [
+    {
+      name: 'call',
+      type: 'string',
+      value: '<call-id>',
+      description: 'Which question, when several are open (see session show)',
+    },
+  ],
   async run(ctx, input) {
     const engine = await ctx.engine();
     const view = readSession(engine.store, input.args['session']!);
     const id = view.session.id;
     const callId = (input.options['call'] as string | undefined) ?? onlyQuestion(view.questions, id);
     if (!view.questions.some((q) => q.callId === callId)) {
-      throw new UserError('E_SESSION_STATE', `session ${id} has no open question '${callId}'`, { hint: `Open questions: ${view.questions.map((q) => q.callId).join(', ') || 'none'}` });
+      throw new UserError('E_SESSION_STATE', `session ${id} has no open question '${callId}'`, {
+        hint: `Open questions: ${view.questions.map((q) => q.callId).join(', ') || 'none'}`,
+      });
     }
     const answer = input.args['answer']!;
-    if (drivenElsewhere(engine.store, id, engine)) return control(ctx, engine, id, { action: 'respond', callId, text: answer }, 'running');
+    if (drivenElsewhere(engine.store, id, engine))
+      return control(ctx, engine, id, { action: 'respond', callId, text: answer }, 'running');
     const fromSeq = engine.store.log.lastSeq();
     const runtime = await engine.attach(id);
     await runtime.respond(callId, answer);
@@ -334,7 +471,9 @@ const respond: Command = {
 function onlyQuestion(questions: readonly { callId: string }[], session: string): string {
   if (questions.length === 1) return questions[0]!.callId;
   if (questions.length === 0) throw new UserError('E_SESSION_STATE', `session ${session} is not waiting for an answer`);
-  throw new UserError('E_USAGE', `session ${session} has ${questions.length} open questions; say which with --call`, { hint: `p2tui session show ${session}` });
+  throw new UserError('E_USAGE', `session ${session} has ${questions.length} open questions; say which with --call`, {
+    hint: `p2tui session show ${session}`,
+  });
 }
 
 /** Whether another live process holds the session's lease (this process's engine, if given, does not count). */
@@ -356,7 +495,11 @@ async function control(
   const from = `${hostname()}:${process.pid}`;
   const now = Date.now();
   const seq = engine.store.write(
-    () => engine.store.append({ type: 'session.control', payload: { ...request, from }, session, branch: null, conversation: null }, now).seq,
+    () =>
+      engine.store.append(
+        { type: 'session.control', payload: { ...request, from }, session, branch: null, conversation: null },
+        now,
+      ).seq,
   );
   const deadline = Date.now() + 10_000;
   let status = engine.store.sessions.require(session).status;
@@ -366,11 +509,18 @@ async function control(
     // An answer shows as the question's response entry, or (for a tool call waiting for approval) as its decision.
     const answered =
       request.action !== 'respond' ||
-      engine.store.log.read(seq, { session, kinds: ['user_response'] }, 50).some((e) => e.kind === 'user_response' && e.payload.callId === request.callId) ||
-      engine.store.log.read(seq, { session, types: ['approval.decided'] }, 50).some((e) => e.type === 'approval.decided' && e.payload.callId === request.callId);
+      engine.store.log
+        .read(seq, { session, kinds: ['user_response'] }, 50)
+        .some((e) => e.kind === 'user_response' && e.payload.callId === request.callId) ||
+      engine.store.log
+        .read(seq, { session, types: ['approval.decided'] }, 50)
+        .some((e) => e.type === 'approval.decided' && e.payload.callId === request.callId);
     if ((request.action === 'respond' && answered) || status === expect) break;
   }
-  if (!ctx.output.json) ctx.output.line(`asked pid ${holder?.pid ?? '?'} (which drives session ${session}) to ${request.action}; the session is now ${status}`);
+  if (!ctx.output.json)
+    ctx.output.line(
+      `asked pid ${holder?.pid ?? '?'} (which drives session ${session}) to ${request.action}; the session is now ${status}`,
+    );
   return { exitCode: EXIT.ok, json: { session, requested: request.action, status } };
 }
 
@@ -378,17 +528,39 @@ function frameTree(conversations: readonly ConversationView[]): JsonValue {
   const build = (parent: string | null): JsonValue[] =>
     conversations
       .filter((c) => c.row.parent === parent)
-      .map((c) => ({ conversation: c.row.id, agent: c.row.agent, phase: c.phase, active: c.phase === 'ready' || c.phase === 'waiting', children: build(c.row.id) }));
+      .map((c) => ({
+        conversation: c.row.id,
+        agent: c.row.agent,
+        phase: c.phase,
+        active: c.phase === 'ready' || c.phase === 'waiting',
+        children: build(c.row.id),
+      }));
   return build(null);
 }
 
 function kindLabel(color: boolean, kind: Entry['kind']): string {
-  const style = kind === 'failed' ? 'red' : kind === 'finished' ? 'green' : kind.endsWith('_call') || kind === 'user_input_request' ? 'cyan' : kind === 'waiting' ? 'gray' : 'blue';
+  const style =
+    kind === 'failed'
+      ? 'red'
+      : kind === 'finished'
+        ? 'green'
+        : kind.endsWith('_call') || kind === 'user_input_request'
+          ? 'cyan'
+          : kind === 'waiting'
+            ? 'gray'
+            : 'blue';
   return paint(color, style, kind);
 }
 
 export function colourStatus(color: boolean, status: SessionStatus): string {
-  const style = status === 'finished' ? 'green' : status === 'failed' || status === 'cancelled' ? 'red' : status === 'waiting' || status === 'paused' ? 'yellow' : 'cyan';
+  const style =
+    status === 'finished'
+      ? 'green'
+      : status === 'failed' || status === 'cancelled'
+        ? 'red'
+        : status === 'waiting' || status === 'paused'
+          ? 'yellow'
+          : 'cyan';
   return paint(color, style, status);
 }
 
@@ -397,4 +569,14 @@ function colourPhase(color: boolean, phase: string): string {
   return paint(color, style, phase);
 }
 
-export const sessionCommands: readonly Command[] = [list, show, stack, watch, resume, cancel, pause, respond, replayCommand];
+export const sessionCommands: readonly Command[] = [
+  list,
+  show,
+  stack,
+  watch,
+  resume,
+  cancel,
+  pause,
+  respond,
+  replayCommand,
+];

@@ -11,10 +11,14 @@ import { EXIT, type Command } from './types.ts';
 export function comparableSession(store: Store, session: string): ComparableConversation[] {
   const view = readSession(store, session);
   const paths = new Map(view.conversations.map((c) => [c.row.id, c.row.path]));
-  for (const call of store.calls.modelCalls({ session })) paths.set(call.id, `${paths.get(call.conversation) ?? call.conversation} model call ${call.ordinal}`);
+  for (const call of store.calls.modelCalls({ session }))
+    paths.set(call.id, `${paths.get(call.conversation) ?? call.conversation} model call ${call.ordinal}`);
   // Idempotency keys are the ids of their tool_call entries: compared by place (conversation and position).
   for (const c of view.conversations) c.entries.forEach((e, i) => paths.set(e.id, `${c.row.path} entry ${i + 1}`));
-  return view.conversations.map((c) => ({ path: c.row.path, entries: c.entries.map((e) => ({ kind: e.kind, payload: withPaths(e.payload, paths) })) }));
+  return view.conversations.map((c) => ({
+    path: c.row.path,
+    entries: c.entries.map((e) => ({ kind: e.kind, payload: withPaths(e.payload, paths) })),
+  }));
 }
 
 export const replayCommand: Command = {
@@ -26,7 +30,12 @@ export const replayCommand: Command = {
     'conversation. Exits 1 when they differ or a call had no recording.',
   args: [{ name: 'session', description: 'The recorded session: id, unique prefix, or "last"', required: true }],
   options: [
-    { name: 'on-miss', type: 'string', choices: ['fail', 'live'], description: 'When a call has no matching recording: stop there (fail, the default) or call the model (live)' },
+    {
+      name: 'on-miss',
+      type: 'string',
+      choices: ['fail', 'live'],
+      description: 'When a call has no matching recording: stop there (fail, the default) or call the model (live)',
+    },
     { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
   ],
   examples: ['p2tui session replay last', 'p2tui session replay s_1a2b --json'],
@@ -36,7 +45,9 @@ export const replayCommand: Command = {
     const source = engine.store.sessions.resolve(input.args['session']!);
     const original = readSession(engine.store, source.id);
     const root = original.conversations.find((c) => c.row.id === source.rootConversation);
-    const messages = (root?.entries ?? []).flatMap((e) => (e.kind === 'user_message' ? [(e.payload as { text: string }).text] : []));
+    const messages = (root?.entries ?? []).flatMap((e) =>
+      e.kind === 'user_message' ? [(e.payload as { text: string }).text] : [],
+    );
     if (messages.length === 0) throw new UserError('E_SESSION_STATE', `session ${source.id} has no message to replay`);
     const onMiss = input.options['on-miss'] === 'live' ? 'live' : 'fail';
     const fromSeq = engine.store.log.lastSeq();
@@ -47,8 +58,17 @@ export const replayCommand: Command = {
       source: 'replay',
       options: { ...source.options, replay: { from: source.id, onMiss } },
     });
-    const printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, fromSeq, { verbose: input.options['verbose'] === true });
-    if (!out.json) out.line(paint(out.color, 'gray', `replaying ${source.id} as ${runtime.id} (${messages.length === 1 ? '1 message' : `${messages.length} messages`})`));
+    const printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, fromSeq, {
+      verbose: input.options['verbose'] === true,
+    });
+    if (!out.json)
+      out.line(
+        paint(
+          out.color,
+          'gray',
+          `replaying ${source.id} as ${runtime.id} (${messages.length === 1 ? '1 message' : `${messages.length} messages`})`,
+        ),
+      );
     let status = await driveUntilIdle(runtime, printer, out, ctx.signal);
     // A chat: each later message of the recorded session is sent once the previous one is answered.
     for (const message of messages.slice(1)) {
@@ -59,13 +79,28 @@ export const replayCommand: Command = {
     await printer.stop();
     if (runtime.error !== undefined) throw runtime.error;
     if (status === 'interrupted') return { exitCode: exitFor(status) };
-    const comparison: Comparison = compareConversations(comparableSession(engine.store, source.id), comparableSession(engine.store, runtime.id));
+    const comparison: Comparison = compareConversations(
+      comparableSession(engine.store, source.id),
+      comparableSession(engine.store, runtime.id),
+    );
     const json = { original: source.id, replay: runtime.id, status, ...comparison };
     if (!out.json) {
       if (comparison.same) {
-        out.line(paint(out.color, 'green', `✓ identical: ${comparison.conversations} conversations, ${comparison.entries} entries, as in ${source.id}`));
+        out.line(
+          paint(
+            out.color,
+            'green',
+            `✓ identical: ${comparison.conversations} conversations, ${comparison.entries} entries, as in ${source.id}`,
+          ),
+        );
       } else {
-        out.line(paint(out.color, 'red', `✗ differs from ${source.id} in conversation ${comparison.path}${comparison.index === 0 ? '' : ` at entry ${comparison.index}`}`));
+        out.line(
+          paint(
+            out.color,
+            'red',
+            `✗ differs from ${source.id} in conversation ${comparison.path}${comparison.index === 0 ? '' : ` at entry ${comparison.index}`}`,
+          ),
+        );
         out.line(`  recorded: ${comparison.expected}`);
         out.line(`  replayed: ${comparison.actual}`);
       }

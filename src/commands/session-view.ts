@@ -60,16 +60,35 @@ export function readSession(store: Store, sessionRef: string): SessionView {
       if (entry.kind === 'user_input_request') asked.set(entry.payload.callId, entry.payload.question);
       if (entry.kind === 'user_response') asked.delete(entry.payload.callId);
     }
-    for (const [callId, question] of asked) questions.push({ callId, agent: row.agent, conversation: row.id, question });
-    conversations.push({ row, phase: state.phase, steps: steps.get(row.id) ?? 0, entries: list, answer, outstanding: outstanding(state).map((c) => c.callId) });
+    for (const [callId, question] of asked)
+      questions.push({ callId, agent: row.agent, conversation: row.id, question });
+    conversations.push({
+      row,
+      phase: state.phase,
+      steps: steps.get(row.id) ?? 0,
+      entries: list,
+      answer,
+      outstanding: outstanding(state).map((c) => c.callId),
+    });
   }
   // Tool calls waiting for a person's approval: asked, not decided, and still outstanding in their conversation.
   const approvals = new Map<string, { callId: string; agent: string; conversation: string; question: string }>();
-  for (const e of store.log.read(0, { session: session.id, types: ['approval.requested', 'approval.decided'] }, 100_000)) {
-    if (e.type === 'approval.requested') approvals.set(e.payload.key, { callId: e.payload.callId, agent: e.payload.agent, conversation: e.conversation ?? '', question: approvalQuestion(e.payload.tool, e.payload.reason) });
+  for (const e of store.log.read(
+    0,
+    { session: session.id, types: ['approval.requested', 'approval.decided'] },
+    100_000,
+  )) {
+    if (e.type === 'approval.requested')
+      approvals.set(e.payload.key, {
+        callId: e.payload.callId,
+        agent: e.payload.agent,
+        conversation: e.conversation ?? '',
+        question: approvalQuestion(e.payload.tool, e.payload.reason),
+      });
     if (e.type === 'approval.decided') approvals.delete(e.payload.key);
   }
-  for (const a of approvals.values()) if (conversations.some((c) => c.row.id === a.conversation && c.outstanding.includes(a.callId))) questions.push(a);
+  for (const a of approvals.values())
+    if (conversations.some((c) => c.row.id === a.conversation && c.outstanding.includes(a.callId))) questions.push(a);
   const root = conversations.find((c) => c.row.id === session.rootConversation);
   const holder = store.leases.holder(session.id);
   return {
@@ -80,14 +99,25 @@ export function readSession(store: Store, sessionRef: string): SessionView {
     simulated,
     answer: root?.phase === 'finished' ? root.answer : null,
     questions,
-    lease: holder === undefined ? null : { owner: holder.owner, pid: holder.pid, host: holder.host, expiresAt: holder.expiresAt },
+    lease:
+      holder === undefined
+        ? null
+        : { owner: holder.owner, pid: holder.pid, host: holder.host, expiresAt: holder.expiresAt },
   };
 }
 
 /** Entries as `--json` prints them: seq, conversation, agent, kind, then the payload's fields. */
 export function entriesJson(view: SessionView): JsonValue[] {
   const agentOf = new Map(view.conversations.map((c) => [c.row.id, c.row.agent]));
-  return view.entries.map((e) => ({ seq: e.seq, id: e.id, ts: e.ts, conversation: e.conversation, agent: agentOf.get(e.conversation) ?? null, kind: e.kind, ...(e.payload as JsonObject) }));
+  return view.entries.map((e) => ({
+    seq: e.seq,
+    id: e.id,
+    ts: e.ts,
+    conversation: e.conversation,
+    agent: agentOf.get(e.conversation) ?? null,
+    kind: e.kind,
+    ...(e.payload as JsonObject),
+  }));
 }
 
 export function sessionJson(view: SessionView): JsonObject {
@@ -115,7 +145,10 @@ export function sessionJson(view: SessionView): JsonObject {
       answer: c.answer,
     })),
     questions: view.questions.map((q) => ({ ...q })),
-    drivenBy: view.lease === null ? null : { pid: view.lease.pid, host: view.lease.host, expiresAt: new Date(view.lease.expiresAt).toISOString() },
+    drivenBy:
+      view.lease === null
+        ? null
+        : { pid: view.lease.pid, host: view.lease.host, expiresAt: new Date(view.lease.expiresAt).toISOString() },
   };
 }
 

@@ -17,7 +17,11 @@ export function diffSequences(a: readonly string[], b: readonly string[]): DiffO
     endB--;
   }
   const middle = myers(a.slice(start, endA), b.slice(start, endB));
-  return [...a.slice(0, start).map((text) => ({ kind: 'same' as const, text })), ...middle, ...a.slice(endA).map((text) => ({ kind: 'same' as const, text }))];
+  return [
+    ...a.slice(0, start).map((text) => ({ kind: 'same' as const, text })),
+    ...middle,
+    ...a.slice(endA).map((text) => ({ kind: 'same' as const, text })),
+  ];
 }
 
 function myers(a: readonly string[], b: readonly string[]): DiffOp[] {
@@ -34,7 +38,8 @@ function myers(a: readonly string[], b: readonly string[]): DiffOp[] {
     // Only diagonals -d…d matter at step d: keeping just those makes the trace O(D²), not O(D·(N+M)).
     trace.push(v.slice(offset - d, offset + d + 1));
     for (let k = -d; k <= d; k += 2) {
-      let x = k === -d || (k !== d && v[offset + k - 1]! < v[offset + k + 1]!) ? v[offset + k + 1]! : v[offset + k - 1]! + 1;
+      let x =
+        k === -d || (k !== d && v[offset + k - 1]! < v[offset + k + 1]!) ? v[offset + k + 1]! : v[offset + k - 1]! + 1;
       let y = x - k;
       while (x < n && y < m && a[x] === b[y]) {
         x++;
@@ -96,7 +101,11 @@ export function normalizeForDiff(text: string, json: boolean): string {
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
   }
   return value;
 }
@@ -125,7 +134,11 @@ export function wordDiff(from: string, to: string): { readonly from: WordPart[];
 
 function merge(parts: WordPart[]): WordPart[] {
   // Spaces between two changed words belong to the change ("partly cloudy" → "light rain" is one replacement).
-  const joined = parts.map((p, i): WordPart => (p.kind === 'same' && /^\s+$/.test(p.text) && parts[i - 1]?.kind === 'changed' && parts[i + 1]?.kind === 'changed' ? { kind: 'changed', text: p.text } : p));
+  const joined = parts.map((p, i): WordPart =>
+    p.kind === 'same' && /^\s+$/.test(p.text) && parts[i - 1]?.kind === 'changed' && parts[i + 1]?.kind === 'changed'
+      ? { kind: 'changed', text: p.text }
+      : p,
+  );
   const out: WordPart[] = [];
   for (const p of joined) {
     const last = out[out.length - 1];
@@ -163,14 +176,23 @@ export function sideBySide(ops: readonly DiffOp[]): SideBySideRow[] {
     for (let j = 0; j < Math.max(dels.length, adds.length); j++) {
       const left = dels[j];
       const right = adds[j];
-      rows.push(left !== undefined && right !== undefined ? { kind: 'changed', left, right } : left !== undefined ? { kind: 'del', left } : { kind: 'add', right: right! });
+      rows.push(
+        left !== undefined && right !== undefined
+          ? { kind: 'changed', left, right }
+          : left !== undefined
+            ? { kind: 'del', left }
+            : { kind: 'add', right: right! },
+      );
     }
   }
   return rows;
 }
 
 /** Unified hunks with `context` lines around each change; each line starts with ' ', '-' or '+'. */
-export function unifiedHunks(ops: readonly DiffOp[], context = 3): { readonly header: string; readonly lines: readonly DiffOp[] }[] {
+export function unifiedHunks(
+  ops: readonly DiffOp[],
+  context = 3,
+): { readonly header: string; readonly lines: readonly DiffOp[] }[] {
   const changed = ops.map((op) => op.kind !== 'same');
   const hunks: { header: string; lines: DiffOp[] }[] = [];
   let i = 0;

@@ -68,7 +68,12 @@ export interface ErrorDetails {
   /** What the user should do next, in one sentence. */
   readonly hint?: string;
   /** The file, line and field the error is about, when there is one. */
-  readonly location?: { readonly file?: string; readonly line?: number; readonly column?: number; readonly field?: string };
+  readonly location?: {
+    readonly file?: string;
+    readonly line?: number;
+    readonly column?: number;
+    readonly field?: string;
+  };
   readonly cause?: unknown;
 }
 
@@ -98,7 +103,13 @@ export class ValidationError extends UserError {
       ...(hint === undefined ? {} : { hint }),
       ...(first?.file === undefined
         ? {}
-        : { location: { file: first.file, ...(first.line === undefined ? {} : { line: first.line, column: first.column ?? 1 }), field: first.field } }),
+        : {
+            location: {
+              file: first.file,
+              ...(first.line === undefined ? {} : { line: first.line, column: first.column ?? 1 }),
+              field: first.field,
+            },
+          }),
     });
     this.issues = issues;
   }
@@ -114,7 +125,10 @@ export interface ValidationIssue {
 }
 
 export function formatIssue(issue: ValidationIssue): string {
-  const where = issue.file === undefined ? '' : `${issue.file}${issue.line === undefined ? '' : `:${issue.line}:${issue.column ?? 1}`}: `;
+  const where =
+    issue.file === undefined
+      ? ''
+      : `${issue.file}${issue.line === undefined ? '' : `:${issue.line}:${issue.column ?? 1}`}: `;
   const field = issue.field === '' ? '' : `${issue.field}: `;
   return `${where}${field}${issue.message}`;
 }
@@ -135,7 +149,11 @@ export class ProviderError extends P2Error {
   readonly status: number | undefined;
   /** How long the provider asked us to wait (Retry-After), when it said. */
   readonly retryAfterMs: number | undefined;
-  constructor(code: ErrorCode, message: string, opts: ErrorDetails & { retryable: boolean; status?: number; retryAfterMs?: number }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: ErrorDetails & { retryable: boolean; status?: number; retryAfterMs?: number },
+  ) {
     super(code, message, opts);
     this.retryable = opts.retryable;
     this.status = opts.status;

@@ -27,7 +27,12 @@ export function parseYamlWith<S extends z.ZodType>(
     return { line: pos.line + lineOffset, column: pos.col };
   };
   if (doc.errors.length > 0) {
-    const issues = doc.errors.map((e) => ({ file, ...position(e.pos[0]), field: '', message: `YAML syntax: ${e.message.split('\n')[0]}` }));
+    const issues = doc.errors.map((e) => ({
+      file,
+      ...position(e.pos[0]),
+      field: '',
+      message: `YAML syntax: ${e.message.split('\n')[0]}`,
+    }));
     throw new ValidationError(code, issues, 'Fix the YAML syntax at that line.');
   }
   const locate = (path: readonly (string | number)[]): { line: number; column: number } | undefined => {
@@ -70,9 +75,11 @@ export function formatPath(path: readonly (string | number)[]): string {
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
   if (issue.code === 'invalid_type' && issue.input === undefined) return `is required (${issue.expected})`;
   // A value of the wrong type: say what was found, not only what was expected.
-  if (issue.code === 'invalid_type') return `must be ${issue.expected === 'int' ? 'a whole number' : `a ${issue.expected}`}, got ${JSON.stringify(issue.input) ?? String(issue.input)}`;
+  if (issue.code === 'invalid_type')
+    return `must be ${issue.expected === 'int' ? 'a whole number' : `a ${issue.expected}`}, got ${JSON.stringify(issue.input) ?? String(issue.input)}`;
   return issue.message;
 }

@@ -91,9 +91,13 @@ export function resolveBranch(store: Store, session: SessionRow, ref: string): B
   if (exact !== undefined) return exact;
   const prefixed = branches.filter((b) => b.id.startsWith(ref));
   if (prefixed.length === 1) return prefixed[0]!;
-  throw new UserError(prefixed.length > 1 ? 'E_AMBIGUOUS_ID' : 'E_UNKNOWN_SESSION', `session ${session.id} has ${prefixed.length > 1 ? 'several branches matching' : 'no branch'} '${ref}'`, {
-    hint: `Its branches: ${branches.map((b) => `${b.id}${b.label === null ? '' : ` (${b.label})`}`).join(', ')}. List them with: p2tui session branches ${session.id}`,
-  });
+  throw new UserError(
+    prefixed.length > 1 ? 'E_AMBIGUOUS_ID' : 'E_UNKNOWN_SESSION',
+    `session ${session.id} has ${prefixed.length > 1 ? 'several branches matching' : 'no branch'} '${ref}'`,
+    {
+      hint: `Its branches: ${branches.map((b) => `${b.id}${b.label === null ? '' : ` (${b.label})`}`).join(', ')}. List them with: p2tui session branches ${session.id}`,
+    },
+  );
 }
 
 /** The entries visible on a branch, in seq order. */
@@ -105,8 +109,14 @@ export function branchEntries(store: Store, session: string, branch: string): En
  * Forks a branch at a seq: the new branch sees exactly the source's history up to that seq (every conversation,
  * delegated children included: a consistent cut) and nothing after it. Costs one row per ancestor segment.
  */
-export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec, compensable: (tool: string) => boolean = () => false): Fork {
-  const source = spec.from === undefined ? store.sessions.branch(session.headBranch)! : resolveBranch(store, session, spec.from);
+export function forkBranch(
+  store: Store,
+  session: SessionRow,
+  spec: ForkSpec,
+  compensable: (tool: string) => boolean = () => false,
+): Fork {
+  const source =
+    spec.from === undefined ? store.sessions.branch(session.headBranch)! : resolveBranch(store, session, spec.from);
   const sourceSegments = store.sessions.segments(source.id);
   // Index lookups only: a fork costs the same whatever the length of the history before it.
   const newest = store.log.newestVisibleSeq(session.id, sourceSegments);
@@ -115,18 +125,30 @@ export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec, co
   const hasEntryAtOrBefore = (seq: number): boolean =>
     seq === newest ? newest > 0 : store.log.newestVisibleSeq(session.id, cutSegments(sourceSegments, seq)) > 0;
   if (!Number.isInteger(requested) || requested < 1 || !hasEntryAtOrBefore(requested)) {
-    throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${requested}: it has no entry at or before it`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
+    throw new UserError(
+      'E_USAGE',
+      `cannot fork branch ${source.id} at seq ${requested}: it has no entry at or before it`,
+      { hint: `See the seqs with: p2tui session stack ${session.id}` },
+    );
   }
-  if (requested > newest) throw new UserError('E_USAGE', `cannot fork branch ${source.id} at seq ${requested}: its newest entry is seq ${newest}`, { hint: `See the seqs with: p2tui session stack ${session.id}` });
+  if (requested > newest)
+    throw new UserError(
+      'E_USAGE',
+      `cannot fork branch ${source.id} at seq ${requested}: its newest entry is seq ${newest}`,
+      { hint: `See the seqs with: p2tui session stack ${session.id}` },
+    );
   // A seq between entries (a model call, a child's creation) means the entry before it: every cut is at an entry.
-  const point = requested === newest ? newest : store.log.newestVisibleSeq(session.id, cutSegments(sourceSegments, requested));
+  const point =
+    requested === newest ? newest : store.log.newestVisibleSeq(session.id, cutSegments(sourceSegments, requested));
   // The entry at the point and everything after it, read once: enough to place the cut and to list effects.
   let from = store.log.visibleEntriesAfter(session.id, sourceSegments, point - 1);
   let atSeq = endOfResponse(point, from);
   const end = from.find((e) => e.seq === atSeq);
   if (end?.kind === 'waiting') {
     // The calls of that response sit just before its `waiting` (one commit appends them in a row).
-    const response = store.log.visibleEntriesAfter(session.id, sourceSegments, end.seq - end.payload.callIds.length - 2).filter((e) => e.seq < point);
+    const response = store.log
+      .visibleEntriesAfter(session.id, sourceSegments, end.seq - end.payload.callIds.length - 2)
+      .filter((e) => e.seq < point);
     from = [...response, ...from];
     atSeq = withDelegationsStarted(end, from);
   }
@@ -150,14 +172,28 @@ export function forkBranch(store: Store, session: SessionRow, spec: ForkSpec, co
     .flatMap((e) => {
       if (e.kind !== 'tool_call') return [];
       const intent = store.calls.intent(e.payload.key);
-      return intent === undefined || intent.status === 'pending' ? [] : [{ tool: e.payload.tool, key: e.payload.key, status: intent.status, conversation: e.conversation, compensable: compensable(e.payload.tool) }];
+      return intent === undefined || intent.status === 'pending'
+        ? []
+        : [
+            {
+              tool: e.payload.tool,
+              key: e.payload.key,
+              status: intent.status,
+              conversation: e.conversation,
+              compensable: compensable(e.payload.tool),
+            },
+          ];
     });
   return { branch, effects };
 }
 
 /** A branch's segments as a fork at `seq` sees them. */
 function cutSegments(segments: readonly BranchSegment[], seq: number): BranchSegment[] {
-  return segments.map((s) => ({ branch: s.branch, maxSeq: Math.min(s.maxSeq, seq), ...(s.afterSeq === undefined ? {} : { afterSeq: s.afterSeq }) }));
+  return segments.map((s) => ({
+    branch: s.branch,
+    maxSeq: Math.min(s.maxSeq, seq),
+    ...(s.afterSeq === undefined ? {} : { afterSeq: s.afterSeq }),
+  }));
 }
 
 /** Overrides of a parent branch with a fork's on top (per agent for personas). */
@@ -180,8 +216,18 @@ export function mergeOverrides(parent: BranchOverrides, own: BranchOverrides): B
  */
 function endOfResponse(atSeq: number, fromCut: readonly Entry[]): number {
   const at = fromCut[0];
-  if (at === undefined || at.seq !== atSeq || !['assistant_message', 'tool_call', 'agent_call', 'user_input_request'].includes(at.kind)) return atSeq;
-  const end = fromCut.find((e) => e.seq > atSeq && e.conversation === at.conversation && (e.kind === 'waiting' || e.kind === 'finished' || e.kind === 'failed'));
+  if (
+    at === undefined ||
+    at.seq !== atSeq ||
+    !['assistant_message', 'tool_call', 'agent_call', 'user_input_request'].includes(at.kind)
+  )
+    return atSeq;
+  const end = fromCut.find(
+    (e) =>
+      e.seq > atSeq &&
+      e.conversation === at.conversation &&
+      (e.kind === 'waiting' || e.kind === 'finished' || e.kind === 'failed'),
+  );
   return end?.seq ?? atSeq;
 }
 
@@ -193,31 +239,54 @@ function endOfResponse(atSeq: number, fromCut: readonly Entry[]): number {
 function withDelegationsStarted(waiting: Extract<Entry, { kind: 'waiting' }>, entries: readonly Entry[]): number {
   let cut = waiting.seq;
   for (const call of entries) {
-    if (call.kind !== 'agent_call' || call.conversation !== waiting.conversation || !waiting.payload.callIds.includes(call.payload.callId)) continue;
+    if (
+      call.kind !== 'agent_call' ||
+      call.conversation !== waiting.conversation ||
+      !waiting.payload.callIds.includes(call.payload.callId)
+    )
+      continue;
     const child = call.payload.child;
     const task = entries.find((e) => e.seq > waiting.seq && e.conversation === child);
     if (task?.kind !== 'user_message') continue;
     cut = Math.max(cut, task.seq);
     const next = entries.find((e) => e.seq > task.seq && e.conversation === child);
-    if (next?.kind === 'failed' && (next.payload.code === 'E_DELEGATION_CYCLE' || next.payload.code === 'E_DELEGATION_DEPTH')) cut = Math.max(cut, next.seq);
+    if (
+      next?.kind === 'failed' &&
+      (next.payload.code === 'E_DELEGATION_CYCLE' || next.payload.code === 'E_DELEGATION_DEPTH')
+    )
+      cut = Math.max(cut, next.seq);
   }
   return cut;
 }
 
 /** The seq of a conversation's entry by its position in `session stack` (0-based) on a branch, for rewinding by step. */
-export function seqOfStep(store: Store, session: SessionRow, step: number, conversation?: string, branch: string = session.headBranch): number {
+export function seqOfStep(
+  store: Store,
+  session: SessionRow,
+  step: number,
+  conversation?: string,
+  branch: string = session.headBranch,
+): number {
   const entries = branchEntries(store, session.id, branch);
   const visible = new Set(entries.map((e) => e.conversation));
   const rows = store.sessions.conversations(session.id).filter((r) => visible.has(r.id));
   const target =
     conversation === undefined
       ? rows.find((r) => r.id === session.rootConversation)
-      : (rows.find((r) => r.id === conversation || r.path === conversation) ?? rows.find((r) => r.agent === conversation || r.id.startsWith(conversation)));
-  if (target === undefined) throw new UserError('E_USAGE', `session ${session.id} has no conversation '${conversation ?? ''}'`, { hint: `See them with: p2tui session stack ${session.id}` });
+      : (rows.find((r) => r.id === conversation || r.path === conversation) ??
+        rows.find((r) => r.agent === conversation || r.id.startsWith(conversation)));
+  if (target === undefined)
+    throw new UserError('E_USAGE', `session ${session.id} has no conversation '${conversation ?? ''}'`, {
+      hint: `See them with: p2tui session stack ${session.id}`,
+    });
   const own = entries.filter((e) => e.conversation === target.id);
   const entry = own[step];
   if (!Number.isInteger(step) || step < 0 || entry === undefined) {
-    throw new UserError('E_USAGE', `conversation ${target.path} has steps #0 to #${own.length - 1}; there is no #${step}`, { hint: `See them with: p2tui session stack ${session.id} --conversation ${target.agent}` });
+    throw new UserError(
+      'E_USAGE',
+      `conversation ${target.path} has steps #0 to #${own.length - 1}; there is no #${step}`,
+      { hint: `See them with: p2tui session stack ${session.id} --conversation ${target.agent}` },
+    );
   }
   return entry.seq;
 }

@@ -68,5 +68,10 @@ export function fitContext(messages: readonly ChatMessage[], taskIndex: number, 
     out.push({ role: 'user', content: note(before.n + between.n, before.tokens + between.tokens, budget, 'earlier') });
   }
   for (let i = start; i < messages.length; i++) out.push(messages[i]!);
-  return { messages: out, taskIndex: newTaskIndex, omitted: before.n + between.n, omittedTokens: before.tokens + between.tokens };
+  return {
+    messages: out,
+    taskIndex: newTaskIndex,
+    omitted: before.n + between.n,
+    omittedTokens: before.tokens + between.tokens,
+  };
 }

@@ -58,7 +58,15 @@ export class ConversationRuntime {
   readonly depth: number;
   readonly path: string;
 
-  constructor(id: string, persona: Persona, parent: ConversationRuntime | null, parentCallId: string | null, depth: number, path: string, systemPrompt: string) {
+  constructor(
+    id: string,
+    persona: Persona,
+    parent: ConversationRuntime | null,
+    parentCallId: string | null,
+    depth: number,
+    path: string,
+    systemPrompt: string,
+  ) {
     this.id = id;
     this.persona = persona;
     this.parent = parent;
@@ -97,14 +105,33 @@ export class ConversationRuntime {
     this.transcript.append(entry.id, entry);
     if (entry.kind === 'assistant_message') this.lastAnswer = entry.payload.text;
     if (entry.kind === 'tool_call' || entry.kind === 'agent_call' || entry.kind === 'user_input_request') {
-      this.setUndoably(entry.seq, this.callKeys, entry.payload.callId, entry.kind === 'tool_call' ? entry.payload.key : entry.id);
+      this.setUndoably(
+        entry.seq,
+        this.callKeys,
+        entry.payload.callId,
+        entry.kind === 'tool_call' ? entry.payload.key : entry.id,
+      );
     }
-    if (entry.kind === 'user_input_request') this.setUndoably(entry.seq, this.questions, entry.payload.callId, { question: entry.payload.question, deadline: entry.payload.deadline });
+    if (entry.kind === 'user_input_request')
+      this.setUndoably(entry.seq, this.questions, entry.payload.callId, {
+        question: entry.payload.question,
+        deadline: entry.payload.deadline,
+      });
     if (entry.kind === 'user_response') this.setUndoably(entry.seq, this.questions, entry.payload.callId, undefined);
     if (entry.kind === 'tool_call' && entry.payload.effect === 'effectful') {
-      this.setUndoably(entry.seq, this.effectfulCalls, `${entry.payload.tool}\n${canonicalJson(entry.payload.args)}`, entry.payload.callId);
+      this.setUndoably(
+        entry.seq,
+        this.effectfulCalls,
+        `${entry.payload.tool}\n${canonicalJson(entry.payload.args)}`,
+        entry.payload.callId,
+      );
     }
-    this.marks.push({ seq: entry.seq, state: this.state, transcript: this.transcript.mark(), lastAnswer: this.lastAnswer });
+    this.marks.push({
+      seq: entry.seq,
+      state: this.state,
+      transcript: this.transcript.mark(),
+      lastAnswer: this.lastAnswer,
+    });
     if (this.firstSeq === 0) this.firstSeq = entry.seq;
     if (this.marks.length > MARKS_KEPT) this.forgetOldestMarks();
   }

@@ -20,7 +20,12 @@ export interface DecideInput {
   readonly modelCall: string;
   /** Model calls this conversation has made, this one included. */
   readonly steps: number;
-  readonly conversation: { readonly id: string; readonly agent: string; readonly depth: number; readonly ancestors: readonly string[] };
+  readonly conversation: {
+    readonly id: string;
+    readonly agent: string;
+    readonly depth: number;
+    readonly ancestors: readonly string[];
+  };
   readonly persona: {
     readonly tools: readonly string[];
     readonly agents: readonly string[];
@@ -67,7 +72,14 @@ export type CallPlan =
       /** The delegation is refused: the child starts and fails at once with this error. */
       readonly refusal?: { readonly code: 'E_DELEGATION_CYCLE' | 'E_DELEGATION_DEPTH'; readonly message: string };
     }
-  | { readonly kind: 'user'; readonly callId: string; readonly entryId: string; readonly key: string; readonly question: string; readonly deadline: number };
+  | {
+      readonly kind: 'user';
+      readonly callId: string;
+      readonly entryId: string;
+      readonly key: string;
+      readonly question: string;
+      readonly deadline: number;
+    };
 
 export interface PlannedEntry {
   readonly id: string;
@@ -92,7 +104,15 @@ export function decide(input: DecideInput): Plan {
 
   if (response.toolCalls.length === 0) {
     if (text === '') {
-      add({ kind: 'failed', payload: { code: 'E_EMPTY_RESPONSE', message: 'the model returned neither text nor tool calls', retryable: true, hint: 'Resume the session to ask the model again.' } });
+      add({
+        kind: 'failed',
+        payload: {
+          code: 'E_EMPTY_RESPONSE',
+          message: 'the model returned neither text nor tool calls',
+          retryable: true,
+          hint: 'Resume the session to ask the model again.',
+        },
+      });
       return { entries, calls };
     }
     add({ kind: 'assistant_message', payload: { text: response.text, modelCall } });
@@ -112,8 +132,16 @@ export function decide(input: DecideInput): Plan {
     const parsed = request.arguments.trim() === '' ? {} : tryParseJson(request.arguments);
     const entryId = input.newEntryId();
     const key = entryId;
-    const toolCall = (args: JsonValue, effect: EffectClass, immediate?: ToolResultDraft, duplicateOf?: string): void => {
-      entries.push({ id: entryId, draft: { kind: 'tool_call', payload: { callId, tool: request.name, args, effect, key, modelCall } } });
+    const toolCall = (
+      args: JsonValue,
+      effect: EffectClass,
+      immediate?: ToolResultDraft,
+      duplicateOf?: string,
+    ): void => {
+      entries.push({
+        id: entryId,
+        draft: { kind: 'tool_call', payload: { callId, tool: request.name, args, effect, key, modelCall } },
+      });
       calls.push({
         kind: 'tool',
         callId,
@@ -128,62 +156,131 @@ export function decide(input: DecideInput): Plan {
     };
     const error = (message: string, status: 'error' | 'skipped' = 'error', duplicateOf?: string): ToolResultDraft => ({
       kind: 'tool_result',
-      payload: { callId, tool: request.name, status, error: message, ...(duplicateOf === undefined ? {} : { duplicateOf }) },
+      payload: {
+        callId,
+        tool: request.name,
+        status,
+        error: message,
+        ...(duplicateOf === undefined ? {} : { duplicateOf }),
+      },
     });
     if (parsed === undefined) {
-      toolCall(request.arguments, 'pure', error(`the arguments are not valid JSON: ${request.arguments.slice(0, 200)}`));
+      toolCall(
+        request.arguments,
+        'pure',
+        error(`the arguments are not valid JSON: ${request.arguments.slice(0, 200)}`),
+      );
       return;
     }
 
     if (request.name === 'delegate') {
-      const agent = typeof (parsed as Record<string, unknown>)['agent'] === 'string' ? String((parsed as Record<string, unknown>)['agent']) : '';
-      const message = typeof (parsed as Record<string, unknown>)['message'] === 'string' ? String((parsed as Record<string, unknown>)['message']) : '';
-      if (persona.agents.length === 0) return toolCall(parsed, 'pure', error('this agent cannot delegate (its persona lists no agents)'));
-      if (!persona.agents.includes(agent)) return toolCall(parsed, 'pure', error(`unknown agent '${agent}'; you can delegate to: ${persona.agents.join(', ')}`));
-      if (message.trim() === '') return toolCall(parsed, 'pure', error('delegate needs a non-empty message for the agent'));
+      const agent =
+        typeof (parsed as Record<string, unknown>)['agent'] === 'string'
+          ? String((parsed as Record<string, unknown>)['agent'])
+          : '';
+      const message =
+        typeof (parsed as Record<string, unknown>)['message'] === 'string'
+          ? String((parsed as Record<string, unknown>)['message'])
+          : '';
+      if (persona.agents.length === 0)
+        return toolCall(parsed, 'pure', error('this agent cannot delegate (its persona lists no agents)'));
+      if (!persona.agents.includes(agent))
+        return toolCall(
+          parsed,
+          'pure',
+          error(`unknown agent '${agent}'; you can delegate to: ${persona.agents.join(', ')}`),
+        );
+      if (message.trim() === '')
+        return toolCall(parsed, 'pure', error('delegate needs a non-empty message for the agent'));
       const chain = [...input.conversation.ancestors, input.conversation.agent];
       let refusal: Extract<CallPlan, { kind: 'agent' }>['refusal'];
       if (chain.includes(agent)) {
         refusal = { code: 'E_DELEGATION_CYCLE', message: `delegation cycle: ${[...chain, agent].join(' → ')}` };
       } else if (input.conversation.depth + 1 > persona.maxDepth) {
-        refusal = { code: 'E_DELEGATION_DEPTH', message: `delegation depth limit ${persona.maxDepth} reached: ${[...chain, agent].join(' → ')}` };
+        refusal = {
+          code: 'E_DELEGATION_DEPTH',
+          message: `delegation depth limit ${persona.maxDepth} reached: ${[...chain, agent].join(' → ')}`,
+        };
       }
-      const reusable = persona.reuseChildren && refusal === undefined && !childrenThisTurn.has(agent) ? input.reusableChild(agent) : undefined;
+      const reusable =
+        persona.reuseChildren && refusal === undefined && !childrenThisTurn.has(agent)
+          ? input.reusableChild(agent)
+          : undefined;
       const child = reusable ?? input.newConversationId();
       childrenThisTurn.add(agent);
-      entries.push({ id: entryId, draft: { kind: 'agent_call', payload: { callId, agent, message, child, modelCall } } });
-      calls.push({ kind: 'agent', callId, entryId, key, agent, message, child, reuse: reusable !== undefined, ...(refusal === undefined ? {} : { refusal }) });
+      entries.push({
+        id: entryId,
+        draft: { kind: 'agent_call', payload: { callId, agent, message, child, modelCall } },
+      });
+      calls.push({
+        kind: 'agent',
+        callId,
+        entryId,
+        key,
+        agent,
+        message,
+        child,
+        reuse: reusable !== undefined,
+        ...(refusal === undefined ? {} : { refusal }),
+      });
       return;
     }
 
     if (request.name === 'ask_user') {
-      const question = typeof (parsed as Record<string, unknown>)['question'] === 'string' ? String((parsed as Record<string, unknown>)['question']) : '';
-      if (!persona.canAsk) return toolCall(parsed, 'pure', error('asking the user is turned off for this agent (policies.ask_user: false); decide without it'));
+      const question =
+        typeof (parsed as Record<string, unknown>)['question'] === 'string'
+          ? String((parsed as Record<string, unknown>)['question'])
+          : '';
+      if (!persona.canAsk)
+        return toolCall(
+          parsed,
+          'pure',
+          error('asking the user is turned off for this agent (policies.ask_user: false); decide without it'),
+        );
       if (question.trim() === '') return toolCall(parsed, 'pure', error('ask_user needs a non-empty question'));
       const deadline = input.now + persona.userTimeoutMs;
-      entries.push({ id: entryId, draft: { kind: 'user_input_request', payload: { callId, question, deadline, modelCall } } });
+      entries.push({
+        id: entryId,
+        draft: { kind: 'user_input_request', payload: { callId, question, deadline, modelCall } },
+      });
       calls.push({ kind: 'user', callId, entryId, key, question, deadline });
       return;
     }
 
     const tool = persona.tools.includes(request.name) ? input.lookupTool(request.name) : undefined;
     if (tool === undefined) {
-      const available = [...persona.tools, ...(persona.agents.length > 0 ? ['delegate'] : []), ...(persona.canAsk ? ['ask_user'] : [])];
-      return toolCall(parsed, 'pure', error(`unknown tool '${request.name}'; available: ${available.join(', ') || '(none)'}`));
+      const available = [
+        ...persona.tools,
+        ...(persona.agents.length > 0 ? ['delegate'] : []),
+        ...(persona.canAsk ? ['ask_user'] : []),
+      ];
+      return toolCall(
+        parsed,
+        'pure',
+        error(`unknown tool '${request.name}'; available: ${available.join(', ') || '(none)'}`),
+      );
     }
     const validation = tool.validate(parsed);
-    if (!validation.ok) return toolCall(parsed, tool.effect, error(`invalid arguments for ${tool.name}: ${validation.error}`));
+    if (!validation.ok)
+      return toolCall(parsed, tool.effect, error(`invalid arguments for ${tool.name}: ${validation.error}`));
     // The entry keeps the arguments as the model sent them; the tool gets them parsed again when it runs.
     if (tool.effect === 'effectful') {
       const policy = persona.dedup ?? tool.dedup;
       const effectKey = canonicalJson(parsed);
-      const previous = policy === 'none' ? undefined : (input.previousCall(tool.name, effectKey) ?? plannedEffects.get(`${tool.name}\n${effectKey}`));
+      const previous =
+        policy === 'none'
+          ? undefined
+          : (input.previousCall(tool.name, effectKey) ?? plannedEffects.get(`${tool.name}\n${effectKey}`));
       plannedEffects.set(`${tool.name}\n${effectKey}`, plannedEffects.get(`${tool.name}\n${effectKey}`) ?? callId);
       if (previous !== undefined && policy === 'strict') {
         return toolCall(
           parsed,
           tool.effect,
-          error(`not run: it repeats call ${previous} with the same arguments, and the dedup policy is strict`, 'skipped', previous),
+          error(
+            `not run: it repeats call ${previous} with the same arguments, and the dedup policy is strict`,
+            'skipped',
+            previous,
+          ),
           previous,
         );
       }
@@ -194,6 +291,9 @@ export function decide(input: DecideInput): Plan {
 
   const callIds = calls.map((c) => c.callId);
   const userDeadlines = calls.flatMap((c) => (c.kind === 'user' ? [c.deadline] : []));
-  add({ kind: 'waiting', payload: { callIds, deadline: userDeadlines.length === 0 ? null : Math.max(...userDeadlines) } });
+  add({
+    kind: 'waiting',
+    payload: { callIds, deadline: userDeadlines.length === 0 ? null : Math.max(...userDeadlines) },
+  });
   return { entries, calls };
 }

@@ -14,7 +14,14 @@ import { ControlPoller } from './control.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
 import { PersonaKit } from './persona-kit.ts';
 import type { Workspace } from './workspace.ts';
-import { forkBranch, overriddenPersona, resolveBranch, type BranchOverrides, type Fork, type ForkSpec } from './branching.ts';
+import {
+  forkBranch,
+  overriddenPersona,
+  resolveBranch,
+  type BranchOverrides,
+  type Fork,
+  type ForkSpec,
+} from './branching.ts';
 import { rebuildConversations, type Rebuilt } from './rebuild.ts';
 import { deriveStatus } from './status.ts';
 import type { BranchRow, SessionRow } from '../store/sessions.ts';
@@ -71,12 +78,18 @@ export class Engine {
   constructor(options: EngineOptions) {
     this.workspace = options.workspace;
     this.ownsStore = options.store === undefined;
-    this.store = options.store ?? new Store({ path: options.workspace.dbPath, ...(options.appVersion === undefined ? {} : { appVersion: options.appVersion }) });
+    this.store =
+      options.store ??
+      new Store({
+        path: options.workspace.dbPath,
+        ...(options.appVersion === undefined ? {} : { appVersion: options.appVersion }),
+      });
     this.store.setDurability(options.workspace.config.durability);
     this.bus = options.bus ?? new EventBus(this.store);
     const config = options.workspace.config;
     const providerConcurrency: Record<string, number> = {};
-    for (const [id, p] of Object.entries(config.providers)) if (p.concurrency !== undefined) providerConcurrency[id] = p.concurrency;
+    for (const [id, p] of Object.entries(config.providers))
+      if (p.concurrency !== undefined) providerConcurrency[id] = p.concurrency;
     this.scheduler = new Scheduler({ concurrency: options.concurrency ?? config.concurrency, providerConcurrency });
     const clock = options.clock ?? systemClock;
     this.leases = new LeaseKeeper(this.store, clock, {
@@ -99,7 +112,10 @@ export class Engine {
       personas: new PersonaKit(this.workspace),
       ...(options.onStepTiming === undefined ? {} : { onStepTiming: options.onStepTiming }),
     };
-    this.judge = new JudgeRunner(this.store, this.workspace, { owner: `judge:${hostname()}:${process.pid}:${randomId('', 6)}`, clock });
+    this.judge = new JudgeRunner(this.store, this.workspace, {
+      owner: `judge:${hostname()}:${process.pid}:${randomId('', 6)}`,
+      clock,
+    });
     this.policies = new ScorePolicyRunner(this, this.workspace.scorePolicies);
     this.arbiter = new EscrowArbiter(this.store, this.workspace);
     if (options.judge ?? this.workspace.evaluators.list().length > 0) {
@@ -141,7 +157,10 @@ export class Engine {
   }
 
   /** Takes over a stored session (its lease must be free, expired, or held by a dead process) and drives it. */
-  async attach(sessionId: string, options: { retryFailed?: boolean; maxSteps?: number; approval?: SessionOptions['approval'] } = {}): Promise<SessionRuntime> {
+  async attach(
+    sessionId: string,
+    options: { retryFailed?: boolean; maxSteps?: number; approval?: SessionOptions['approval'] } = {},
+  ): Promise<SessionRuntime> {
     const id = this.store.sessions.resolve(sessionId).id;
     const existing = this.sessions.get(id);
     if (existing?.active === true) return existing;
@@ -149,7 +168,12 @@ export class Engine {
     let loading = this.attaching.get(id);
     if (loading === undefined) {
       const head = this.store.sessions.get(id)?.headBranch;
-      const prebuilt = this.prebuilt?.session === id && this.prebuilt.branch === head && this.prebuilt.seq === this.store.log.lastSeqOf(id) ? this.prebuilt.rebuilt : undefined;
+      const prebuilt =
+        this.prebuilt?.session === id &&
+        this.prebuilt.branch === head &&
+        this.prebuilt.seq === this.store.log.lastSeqOf(id)
+          ? this.prebuilt.rebuilt
+          : undefined;
       this.prebuilt = undefined;
       loading = SessionRuntime.load(this.ctx, id, options, prebuilt).then(
         (runtime) => {
@@ -221,7 +245,12 @@ export class Engine {
     // switches to the new branch in the same transaction, with no replay of the log.
     // A rewind of such a session (a fork at an earlier point) takes its conversations back in memory instead.
     const live = this.sessions.get(session.id);
-    if (spec.checkout === true && live !== undefined && spec.overrides?.personas === undefined && (spec.from === undefined || spec.from === session.headBranch)) {
+    if (
+      spec.checkout === true &&
+      live !== undefined &&
+      spec.overrides?.personas === undefined &&
+      (spec.from === undefined || spec.from === session.headBranch)
+    ) {
       const newest = this.store.log.newestVisibleSeq(session.id, this.store.sessions.segments(session.headBranch));
       const atHead = spec.atSeq === undefined || spec.atSeq === newest;
       // Where the cut lands (the end of a response, say) is at or after the requested point, which is enough here.
@@ -233,12 +262,25 @@ export class Engine {
             const fork = this.writeFork(session, spec, now);
             const b = fork.branch;
             this.store.sessions.checkout(session.id, b.id, now);
-            this.store.append({ type: 'branch.checkout', payload: { branch: b.id, previous: session.headBranch }, session: session.id, branch: b.id, conversation: null }, now);
-            const options = { ...(spec.overrides?.model === undefined ? {} : { model: spec.overrides.model }), ...(spec.overrides?.temperature === undefined ? {} : { temperature: spec.overrides.temperature }) };
+            this.store.append(
+              {
+                type: 'branch.checkout',
+                payload: { branch: b.id, previous: session.headBranch },
+                session: session.id,
+                branch: b.id,
+                conversation: null,
+              },
+              now,
+            );
+            const options = {
+              ...(spec.overrides?.model === undefined ? {} : { model: spec.overrides.model }),
+              ...(spec.overrides?.temperature === undefined ? {} : { temperature: spec.overrides.temperature }),
+            };
             // Memory moves last, once every row is written: a refused fork (a bad seq) leaves the session as it was.
             moved = true;
             // Refused (the cut lies before the marks kept): roll back and take the slow path below.
-            if (!(atHead ? live.switchBranch(b.id, options, now) : live.rewindTo(b.id, b.forkSeq!, options, now))) throw NOT_IN_MEMORY;
+            if (!(atHead ? live.switchBranch(b.id, options, now) : live.rewindTo(b.id, b.forkSeq!, options, now)))
+              throw NOT_IN_MEMORY;
             return fork;
           });
           if (!atHead) await live.settleAfterRewind();
@@ -257,7 +299,8 @@ export class Engine {
     }
     for (const [agent, override] of Object.entries(spec.overrides?.personas ?? {})) {
       this.workspace.persona(agent);
-      for (const tool of override.tools ?? []) if (tool !== 'delegate' && tool !== 'ask_user') this.workspace.tools.require(tool);
+      for (const tool of override.tools ?? [])
+        if (tool !== 'delegate' && tool !== 'ask_user') this.workspace.tools.require(tool);
     }
     const fork = this.store.write(() => this.writeFork(session, spec, now));
     if (spec.checkout === true) await this.checkout(session.id, fork.branch.id);
@@ -266,10 +309,27 @@ export class Engine {
 
   /** The fork's rows and its `branch.created` event; inside a write. */
   private writeFork(session: SessionRow, spec: Omit<ForkSpec, 'now'>, now: number): Fork {
-    const made = forkBranch(this.store, session, { ...spec, now }, (tool) => this.workspace.tools.get(tool)?.compensate !== undefined);
+    const made = forkBranch(
+      this.store,
+      session,
+      { ...spec, now },
+      (tool) => this.workspace.tools.get(tool)?.compensate !== undefined,
+    );
     const b = made.branch;
     this.store.append(
-      { type: 'branch.created', payload: { branch: b.id, parent: b.parent!, forkSeq: b.forkSeq!, label: b.label, overrides: b.overrides as BranchOverrides }, session: session.id, branch: b.id, conversation: null },
+      {
+        type: 'branch.created',
+        payload: {
+          branch: b.id,
+          parent: b.parent!,
+          forkSeq: b.forkSeq!,
+          label: b.label,
+          overrides: b.overrides as BranchOverrides,
+        },
+        session: session.id,
+        branch: b.id,
+        conversation: null,
+      },
       now,
     );
     return made;
@@ -291,17 +351,39 @@ export class Engine {
     here?.detach();
     this.sessions.delete(session.id);
     const personas = (branch.overrides as BranchOverrides).personas ?? {};
-    const rebuilt = rebuildConversations(this.store, this.workspace, this.ctx.personas, { ...session, headBranch: branch.id }, (id) =>
-      overriddenPersona(this.workspace.persona(id), personas[id]),
+    const rebuilt = rebuildConversations(
+      this.store,
+      this.workspace,
+      this.ctx.personas,
+      { ...session, headBranch: branch.id },
+      (id) => overriddenPersona(this.workspace.persona(id), personas[id]),
     );
     const derived = deriveStatus(rebuilt.conversations.values(), rebuilt.root, { paused: false });
     const status: SessionStatus = derived.status === 'running' ? 'paused' : derived.status;
     const now = this.ctx.clock.now();
     this.store.write(() => {
       this.store.sessions.checkout(session.id, branch.id, now);
-      this.store.append({ type: 'branch.checkout', payload: { branch: branch.id, previous: session.headBranch }, session: session.id, branch: branch.id, conversation: null }, now);
+      this.store.append(
+        {
+          type: 'branch.checkout',
+          payload: { branch: branch.id, previous: session.headBranch },
+          session: session.id,
+          branch: branch.id,
+          conversation: null,
+        },
+        now,
+      );
       this.store.sessions.setStatus(session.id, status, derived.reason, now);
-      this.store.append({ type: 'session.status', payload: { status, ...(derived.reason === null ? {} : { reason: derived.reason }) }, session: session.id, branch: branch.id, conversation: null }, now);
+      this.store.append(
+        {
+          type: 'session.status',
+          payload: { status, ...(derived.reason === null ? {} : { reason: derived.reason }) },
+          session: session.id,
+          branch: branch.id,
+          conversation: null,
+        },
+        now,
+      );
     });
     this.prebuilt = { session: session.id, branch: branch.id, seq: this.store.log.lastSeqOf(session.id), rebuilt };
     return { branch, status };
@@ -311,33 +393,60 @@ export class Engine {
    * Runs the compensating action of an effectful call (the tool's `compensate`), once: a fork never undoes an
    * effect by itself, this is the user's explicit choice. Recorded as an `effect.compensated` event.
    */
-  async compensate(sessionId: string, key: string, by: string): Promise<{ tool: string; status: 'ok' | 'error'; output?: JsonValue; error?: string }> {
+  async compensate(
+    sessionId: string,
+    key: string,
+    by: string,
+  ): Promise<{ tool: string; status: 'ok' | 'error'; output?: JsonValue; error?: string }> {
     const session = this.store.sessions.resolve(sessionId);
     const intent = this.store.calls.intent(key);
     if (intent === undefined || intent.session !== session.id) {
-      throw new UserError('E_USAGE', `session ${session.id} has no call with key '${key}'`, { hint: `Rewinding lists the effectful calls it does not undo, with their keys.` });
+      throw new UserError('E_USAGE', `session ${session.id} has no call with key '${key}'`, {
+        hint: `Rewinding lists the effectful calls it does not undo, with their keys.`,
+      });
     }
     if (intent.effect !== 'effectful' || intent.status !== 'done') {
-      throw new UserError('E_SESSION_STATE', `the call ${key} (${intent.tool}) is ${intent.effect !== 'effectful' ? `${intent.effect}, not effectful` : intent.status}: there is no effect to undo`);
+      throw new UserError(
+        'E_SESSION_STATE',
+        `the call ${key} (${intent.tool}) is ${intent.effect !== 'effectful' ? `${intent.effect}, not effectful` : intent.status}: there is no effect to undo`,
+      );
     }
     const tool = this.workspace.tools.get(intent.tool);
     if (tool?.compensate === undefined) {
-      throw new UserError('E_SESSION_STATE', `tool '${intent.tool}' declares no compensating action`, { hint: `Add compensate(args, result, ctx) to its defineTool, or undo the effect by hand.` });
+      throw new UserError('E_SESSION_STATE', `tool '${intent.tool}' declares no compensating action`, {
+        hint: `Add compensate(args, result, ctx) to its defineTool, or undo the effect by hand.`,
+      });
     }
     // At most once, like the effect itself: the claim is committed before the compensating action starts, so a
     // second request (another terminal, or after a crash mid-way) is refused rather than run again.
     const now0 = this.ctx.clock.now();
     this.store.write(() => {
       const last = this.store.db
-        .prepare("SELECT json_extract(payload, '$.status') AS status FROM events WHERE session_id = ? AND type = 'effect.compensated' AND json_extract(payload, '$.key') = ? ORDER BY seq DESC LIMIT 1")
+        .prepare(
+          "SELECT json_extract(payload, '$.status') AS status FROM events WHERE session_id = ? AND type = 'effect.compensated' AND json_extract(payload, '$.key') = ? ORDER BY seq DESC LIMIT 1",
+        )
         .get(session.id, key) as { status: string } | undefined;
-      if (last?.status === 'ok') throw new UserError('E_SESSION_STATE', `the effect of ${key} (${intent.tool}) was compensated already`);
+      if (last?.status === 'ok')
+        throw new UserError('E_SESSION_STATE', `the effect of ${key} (${intent.tool}) was compensated already`);
       if (last?.status === 'started') {
-        throw new UserError('E_SESSION_STATE', `a compensation of ${key} (${intent.tool}) was started and its outcome is not recorded (another process, or a crash)`, {
-          hint: 'Check by hand whether it took effect; it is not run again automatically.',
-        });
+        throw new UserError(
+          'E_SESSION_STATE',
+          `a compensation of ${key} (${intent.tool}) was started and its outcome is not recorded (another process, or a crash)`,
+          {
+            hint: 'Check by hand whether it took effect; it is not run again automatically.',
+          },
+        );
       }
-      this.store.append({ type: 'effect.compensated', payload: { key, tool: intent.tool, status: 'started', by }, session: session.id, branch: session.headBranch, conversation: intent.conversation }, now0);
+      this.store.append(
+        {
+          type: 'effect.compensated',
+          payload: { key, tool: intent.tool, status: 'started', by },
+          session: session.id,
+          branch: session.headBranch,
+          conversation: intent.conversation,
+        },
+        now0,
+      );
     });
     const result = intent.result?.kind === 'tool_result' ? intent.result.payload : undefined;
     const conversation = this.store.sessions.conversation(intent.conversation);
@@ -347,8 +456,15 @@ export class Engine {
     let outcome: { tool: string; status: 'ok' | 'error'; output?: JsonValue; error?: string };
     try {
       const output = await tool.compensate(tool.input.parse(intent.args), result?.output ?? null, {
-        session: session.id, branch: session.headBranch, conversation: intent.conversation, agent: conversation?.agent ?? '', callId: intent.callId, key,
-        workspace: this.workspace.root, signal: abort.signal, attach: () => undefined,
+        session: session.id,
+        branch: session.headBranch,
+        conversation: intent.conversation,
+        agent: conversation?.agent ?? '',
+        callId: intent.callId,
+        key,
+        workspace: this.workspace.root,
+        signal: abort.signal,
+        attach: () => undefined,
       });
       outcome = { tool: intent.tool, status: 'ok', output: toJson(output) };
     } catch (error) {
@@ -359,7 +475,13 @@ export class Engine {
     const now = this.ctx.clock.now();
     this.store.write(() =>
       this.store.append(
-        { type: 'effect.compensated', payload: { key, by, ...outcome }, session: session.id, branch: session.headBranch, conversation: intent.conversation },
+        {
+          type: 'effect.compensated',
+          payload: { key, by, ...outcome },
+          session: session.id,
+          branch: session.headBranch,
+          conversation: intent.conversation,
+        },
         now,
       ),
     );

@@ -24,7 +24,8 @@ export class EscrowArbiter {
     if (this.workspace.config.ledger.escrow === undefined || this.unsubscribe !== undefined) return;
     this.unsubscribe = this.store.onCommit((events) => {
       // After the commit that recorded the score (not inside it): settling writes to the ledger.
-      for (const e of events) if (e.type === 'score.recorded' && e.payload.sample === 0) this.later(() => this.onScore(e));
+      for (const e of events)
+        if (e.type === 'score.recorded' && e.payload.sample === 0) this.later(() => this.onScore(e));
     });
     // Scores recorded while no process could settle (a crash, another process): settle what they decide now.
     this.later(() => this.settleOpen());
@@ -41,7 +42,17 @@ export class EscrowArbiter {
 
   /** One at a time, after the current commit; a failure is said where it happened (settleFor logs its errors). */
   private later(fn: () => Promise<void>): void {
-    this.pending = this.pending.then(() => new Promise<void>((resolve) => setImmediate(() => void fn().catch(() => undefined).finally(resolve))));
+    this.pending = this.pending.then(
+      () =>
+        new Promise<void>((resolve) =>
+          setImmediate(
+            () =>
+              void fn()
+                .catch(() => undefined)
+                .finally(resolve),
+          ),
+        ),
+    );
   }
 
   /** The wallets a session's agents pay from: the workspace's, or its rollout cell's own parties. */
@@ -53,14 +64,24 @@ export class EscrowArbiter {
   private async onScore(event: Extract<StoredEvent, { type: 'score.recorded' }>): Promise<void> {
     const rule = this.workspace.config.ledger.escrow;
     const p = event.payload;
-    if (rule === undefined || this.store.isClosed || p.evaluator !== rule.evaluator || p.target.kind !== 'conversation' || event.session === null || p.job === null) return;
+    if (
+      rule === undefined ||
+      this.store.isClosed ||
+      p.evaluator !== rule.evaluator ||
+      p.target.kind !== 'conversation' ||
+      event.session === null ||
+      p.job === null
+    )
+      return;
     const payee = this.store.sessions.conversation(p.target.id)?.agent;
     if (payee !== undefined) await this.settleFor(event.session, payee, p.target.id, this.verdict(p.job));
   }
 
   /** The job's verdict: the mean of its samples that succeeded (null when the judge failed: the escrow stays). */
   private verdict(job: string): number | null {
-    const values = this.store.scores.scores({ job }).flatMap((s) => (s.status === 'ok' && s.value !== null ? [s.value] : []));
+    const values = this.store.scores
+      .scores({ job })
+      .flatMap((s) => (s.status === 'ok' && s.value !== null ? [s.value] : []));
     return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
   }
 
@@ -71,10 +92,18 @@ export class EscrowArbiter {
     for (const escrow of await this.walletsFor().escrows()) {
       const [session, payee] = escrow.reference.split(':');
       if (session === undefined || payee === undefined || this.store.sessions.get(session) === undefined) continue;
-      const conversations = new Set(this.store.sessions.conversations(session).filter((c) => c.agent === payee).map((c) => c.id));
-      const scored = this.store.scores.scores({ session, evaluator: rule.evaluator }).filter((s) => s.targetKind === 'conversation' && conversations.has(s.targetId));
+      const conversations = new Set(
+        this.store.sessions
+          .conversations(session)
+          .filter((c) => c.agent === payee)
+          .map((c) => c.id),
+      );
+      const scored = this.store.scores
+        .scores({ session, evaluator: rule.evaluator })
+        .filter((s) => s.targetKind === 'conversation' && conversations.has(s.targetId));
       const last = scored.at(-1);
-      if (last?.job !== null && last !== undefined) await this.settleFor(session, payee, last.targetId, this.verdict(last.job));
+      if (last?.job !== null && last !== undefined)
+        await this.settleFor(session, payee, last.targetId, this.verdict(last.job));
     }
   }
 
@@ -98,7 +127,16 @@ export class EscrowArbiter {
         this.store.append(
           {
             type: 'escrow.settled',
-            payload: { reference: escrow.reference, payee, amount: escrow.amount, outcome: error === undefined ? outcome : 'error', evaluator: rule.evaluator, value, threshold: rule.threshold, ...(error === undefined ? {} : { error }) },
+            payload: {
+              reference: escrow.reference,
+              payee,
+              amount: escrow.amount,
+              outcome: error === undefined ? outcome : 'error',
+              evaluator: rule.evaluator,
+              value,
+              threshold: rule.threshold,
+              ...(error === undefined ? {} : { error }),
+            },
             session,
             branch,
             conversation,

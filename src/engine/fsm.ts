@@ -44,12 +44,21 @@ const DECIDE_KINDS: readonly EntryKind[] = ['assistant_message', 'tool_call', 'a
 export function apply(state: ConversationState, draft: EntryDraft): ConversationState {
   let phase = state.phase;
   // A retryable failure followed by a model's entries is a retry (the stack shows the failed attempt, then the new one).
-  if (phase === 'failed' && state.retryable && (DECIDE_KINDS.includes(draft.kind) || draft.kind === 'failed')) phase = 'ready';
-  const next = (patch: Partial<ConversationState>): ConversationState => ({ ...state, retryable: false, ...patch, last: draft.kind });
+  if (phase === 'failed' && state.retryable && (DECIDE_KINDS.includes(draft.kind) || draft.kind === 'failed'))
+    phase = 'ready';
+  const next = (patch: Partial<ConversationState>): ConversationState => ({
+    ...state,
+    retryable: false,
+    ...patch,
+    last: draft.kind,
+  });
   const illegal = (why?: string): never => {
-    throw new TransitionError(`illegal transition: '${draft.kind}' cannot follow phase '${state.phase}'${why === undefined ? '' : ` (${why})`}`, {
-      hint: 'This is a bug in the caller or a damaged database; the entry was not written.',
-    });
+    throw new TransitionError(
+      `illegal transition: '${draft.kind}' cannot follow phase '${state.phase}'${why === undefined ? '' : ` (${why})`}`,
+      {
+        hint: 'This is a bug in the caller or a damaged database; the entry was not written.',
+      },
+    );
   };
 
   switch (draft.kind) {
@@ -72,9 +81,11 @@ export function apply(state: ConversationState, draft: EntryDraft): Conversation
     }
 
     case 'waiting': {
-      if (phase !== 'deciding' || state.turn.length === 0) return illegal('waiting needs the calls of a turn before it');
+      if (phase !== 'deciding' || state.turn.length === 0)
+        return illegal('waiting needs the calls of a turn before it');
       const expected = state.turn.map((c) => c.callId).join(',');
-      if (draft.payload.callIds.join(',') !== expected) return illegal(`waiting lists ${draft.payload.callIds.join(',')} but the turn called ${expected}`);
+      if (draft.payload.callIds.join(',') !== expected)
+        return illegal(`waiting lists ${draft.payload.callIds.join(',')} but the turn called ${expected}`);
       return next({ phase: 'waiting' });
     }
 
@@ -87,15 +98,21 @@ export function apply(state: ConversationState, draft: EntryDraft): Conversation
       if (call === undefined) return illegal('no call is outstanding');
       if (call.callId !== draft.payload.callId) {
         const known = state.turn.some((c) => c.callId === draft.payload.callId);
-        return illegal(known ? `results are appended in call order; ${call.callId} comes first` : `unknown call id ${draft.payload.callId}`);
+        return illegal(
+          known
+            ? `results are appended in call order; ${call.callId} comes first`
+            : `unknown call id ${draft.payload.callId}`,
+        );
       }
-      if (RESULT_FOR[call.kind] !== draft.kind) return illegal(`a ${call.kind} is answered by ${RESULT_FOR[call.kind]}`);
+      if (RESULT_FOR[call.kind] !== draft.kind)
+        return illegal(`a ${call.kind} is answered by ${RESULT_FOR[call.kind]}`);
       const turn = state.turn.map((c, i) => (i === index ? { ...c, settled: true } : c));
       return next({ phase: turn.every((c) => c.settled) ? 'ready' : 'waiting', turn });
     }
 
     case 'finished':
-      if (phase === 'deciding' && state.turn.length === 0 && state.last === 'assistant_message') return next({ phase: 'finished', turn: [] });
+      if (phase === 'deciding' && state.turn.length === 0 && state.last === 'assistant_message')
+        return next({ phase: 'finished', turn: [] });
       return illegal('finished follows the assistant message of a turn without calls');
 
     case 'failed':
@@ -120,6 +137,7 @@ export function outstanding(state: ConversationState): TurnCall[] {
 export const needsModel = (state: ConversationState): boolean => state.phase === 'ready';
 
 /** A user message is accepted in these phases. */
-export const acceptsUserMessage = (state: ConversationState): boolean => state.phase === 'idle' || state.phase === 'finished' || state.phase === 'failed';
+export const acceptsUserMessage = (state: ConversationState): boolean =>
+  state.phase === 'idle' || state.phase === 'finished' || state.phase === 'failed';
 
 export const resultKindFor = (kind: CallEntryKind): ResultEntryKind => RESULT_FOR[kind];

@@ -35,13 +35,19 @@ export class LeaseKeeper {
     const { owner, host, pid, ttlMs } = this.settings;
     if (this.validUntil.has(session)) {
       // The same owner could re-take its own lease; two runtimes of one session in one process must not exist.
-      throw new UserError('E_LEASE_HELD', `session ${session} is already driven by this process`, { hint: 'Use the runtime that drives it.' });
+      throw new UserError('E_LEASE_HELD', `session ${session} is already driven by this process`, {
+        hint: 'Use the runtime that drives it.',
+      });
     }
     const result = this.store.leases.acquire(session, { owner, host, pid }, ttlMs, now, this.settings.isAlive);
     if (!result.ok) {
-      throw new UserError('E_LEASE_HELD', `session ${session} is being driven by another p2tui (pid ${result.holder.pid} on ${result.holder.host})`, {
-        hint: `Follow it with: p2tui session watch ${session}. If that process is gone, wait ${Math.ceil((result.holder.expiresAt - now) / 1000)} s for its lease to expire.`,
-      });
+      throw new UserError(
+        'E_LEASE_HELD',
+        `session ${session} is being driven by another p2tui (pid ${result.holder.pid} on ${result.holder.host})`,
+        {
+          hint: `Follow it with: p2tui session watch ${session}. If that process is gone, wait ${Math.ceil((result.holder.expiresAt - now) / 1000)} s for its lease to expire.`,
+        },
+      );
     }
     this.validUntil.set(session, now + ttlMs);
     this.onLost.set(session, onLost);
@@ -58,9 +64,13 @@ export class LeaseKeeper {
       this.validUntil.set(session, holder.expiresAt);
       return;
     }
-    throw new StoreError('E_LEASE_LOST', `this process no longer holds the lease of session ${session}; another process took it over`, {
-      hint: `Follow it with: p2tui session watch ${session}`,
-    });
+    throw new StoreError(
+      'E_LEASE_LOST',
+      `this process no longer holds the lease of session ${session}; another process took it over`,
+      {
+        hint: `Follow it with: p2tui session watch ${session}`,
+      },
+    );
   }
 
   release(session: string, grouped = false): void {
@@ -101,7 +111,8 @@ export class LeaseKeeper {
     try {
       this.store.write(() => {
         for (const session of this.validUntil.keys()) {
-          if (this.store.leases.heartbeat(session, this.settings.owner, this.settings.ttlMs, now)) this.validUntil.set(session, now + this.settings.ttlMs);
+          if (this.store.leases.heartbeat(session, this.settings.owner, this.settings.ttlMs, now))
+            this.validUntil.set(session, now + this.settings.ttlMs);
           else lost.push(session);
         }
       });
@@ -112,7 +123,11 @@ export class LeaseKeeper {
       const notify = this.onLost.get(session);
       this.validUntil.delete(session);
       this.onLost.delete(session);
-      notify?.(new StoreError('E_LEASE_LOST', `lost the lease of session ${session} to another process`, { hint: `Follow it with: p2tui session watch ${session}` }));
+      notify?.(
+        new StoreError('E_LEASE_LOST', `lost the lease of session ${session} to another process`, {
+          hint: `Follow it with: p2tui session watch ${session}`,
+        }),
+      );
     }
   }
 }

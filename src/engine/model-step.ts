@@ -2,7 +2,14 @@ import type { SessionOptions } from '../bus/events.ts';
 import { P2Error, messageOf } from '../core/errors.ts';
 import { newConversationId, nextEventId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
-import { estimateTokens, type ChatMessage, type ModelProvider, type ModelRequest, type ModelResponse, type ToolSpec } from '../models/provider.ts';
+import {
+  estimateTokens,
+  type ChatMessage,
+  type ModelProvider,
+  type ModelRequest,
+  type ModelResponse,
+  type ToolSpec,
+} from '../models/provider.ts';
 import { contextTokensFor } from '../models/context-window.ts';
 import { fitContext, type FittedContext } from './context-budget.ts';
 import type { RenderedRef } from '../store/calls.ts';
@@ -24,7 +31,12 @@ export interface PreparedCall {
 }
 
 /** Builds the request for a conversation's next step from its incremental transcript: O(1) in its length. */
-export function prepareCall(conv: ConversationRuntime, options: SessionOptions, workspace: Workspace, kit: PersonaKit): PreparedCall {
+export function prepareCall(
+  conv: ConversationRuntime,
+  options: SessionOptions,
+  workspace: Workspace,
+  kit: PersonaKit,
+): PreparedCall {
   const persona = conv.persona;
   const modelRef = options.model ?? persona.model;
   const { provider, model } = workspace.providers.resolve(modelRef);
@@ -32,14 +44,23 @@ export function prepareCall(conv: ConversationRuntime, options: SessionOptions, 
   const personaKit = kit.for(persona);
   const transcript = conv.transcript;
   const ordinal = conv.steps + 1;
-  const fitted = fit(transcript.messages, transcript.taskIndex, transcript.estimatedTokens, modelRef, persona.policies.context_tokens, workspace, personaKit.specs);
+  const fitted = fit(
+    transcript.messages,
+    transcript.taskIndex,
+    transcript.estimatedTokens,
+    modelRef,
+    persona.policies.context_tokens,
+    workspace,
+    personaKit.specs,
+  );
   const request: ModelRequest = {
     model: model.name,
     messages: fitted?.messages ?? transcript.messages,
     tools: personaKit.specs,
     temperature,
     seed: options.seed,
-    estimatedInputTokens: fitted === undefined ? transcript.estimatedTokens : transcript.estimatedTokens - fitted.omittedTokens,
+    estimatedInputTokens:
+      fitted === undefined ? transcript.estimatedTokens : transcript.estimatedTokens - fitted.omittedTokens,
     simulation: {
       agent: conv.agent,
       description: persona.description,
@@ -51,7 +72,13 @@ export function prepareCall(conv: ConversationRuntime, options: SessionOptions, 
     },
   };
   // A trimmed request differs from the whole conversation: the hash says so (and stays a function of the stack).
-  const params = { model: modelRef, temperature, seed: options.seed, tools: personaKit.hash, ...(fitted === undefined ? {} : { context: { budget: fitted.budget, omitted: fitted.omitted } }) };
+  const params = {
+    model: modelRef,
+    temperature,
+    seed: options.seed,
+    tools: personaKit.hash,
+    ...(fitted === undefined ? {} : { context: { budget: fitted.budget, omitted: fitted.omitted } }),
+  };
   return {
     provider,
     modelRef,
@@ -82,7 +109,9 @@ function fit(
   workspace: Workspace,
   tools: readonly ToolSpec[],
 ): (FittedContext & { budget: number }) | undefined {
-  const window = personaWindow ?? contextTokensFor(modelRef, workspace.config.providers[modelRef.split('/')[0] ?? '']?.context_tokens);
+  const window =
+    personaWindow ??
+    contextTokensFor(modelRef, workspace.config.providers[modelRef.split('/')[0] ?? '']?.context_tokens);
   if (window === undefined) return undefined;
   // Room for the answer (a quarter of the window, at most 4,096 tokens) and for the tool definitions.
   const reserve = Math.min(4096, Math.floor(window / 4));
@@ -104,7 +133,13 @@ function toolTokens(tools: readonly ToolSpec[]): number {
 }
 
 /** The FSM's reading of a response, with the persona's tools and the conversation's history. */
-export function planResponse(conv: ConversationRuntime, response: ModelResponse, modelCall: string, workspace: Workspace, now: number): Plan {
+export function planResponse(
+  conv: ConversationRuntime,
+  response: ModelResponse,
+  modelCall: string,
+  workspace: Workspace,
+  now: number,
+): Plan {
   const persona = conv.persona;
   return decide({
     response,
@@ -130,7 +165,12 @@ export function planResponse(conv: ConversationRuntime, response: ModelResponse,
         dedup: tool.dedup,
         validate: (args) => {
           const result = tool.input.safeParse(args);
-          return result.success ? { ok: true } : { ok: false, error: result.error.issues.map((i) => `${i.path.join('.') || '(arguments)'}: ${i.message}`).join('; ') };
+          return result.success
+            ? { ok: true }
+            : {
+                ok: false,
+                error: result.error.issues.map((i) => `${i.path.join('.') || '(arguments)'}: ${i.message}`).join('; '),
+              };
         },
       };
     },
@@ -149,9 +189,21 @@ export interface Failure {
 }
 
 /** What a failed model call becomes: a `failed` entry with the provider's message, resumable unless it says not. */
-export function modelFailure(error: unknown, timedOut: boolean, modelRef: string, timeoutMs: number, session: string): Failure {
+export function modelFailure(
+  error: unknown,
+  timedOut: boolean,
+  modelRef: string,
+  timeoutMs: number,
+  session: string,
+): Failure {
   const resume = `Resume to try again: p2tui session resume ${session}`;
-  if (timedOut) return { code: 'E_MODEL_TIMEOUT', message: `${modelRef} did not answer within ${timeoutMs} ms`, retryable: true, hint: resume };
+  if (timedOut)
+    return {
+      code: 'E_MODEL_TIMEOUT',
+      message: `${modelRef} did not answer within ${timeoutMs} ms`,
+      retryable: true,
+      hint: resume,
+    };
   return {
     code: error instanceof P2Error ? error.code : 'E_MODEL_PROVIDER',
     message: `${modelRef} failed: ${messageOf(error)}`,

@@ -31,21 +31,37 @@ export function rebuildConversations(
     if (!withEntries.has(row.id)) continue;
     const persona = personaOf(row.agent);
     const parent = row.parent === null ? null : (conversations.get(row.parent) ?? null);
-    const conv = new ConversationRuntime(row.id, persona, parent, row.parentCallId, row.depth, row.path, kit.for(persona).system);
+    const conv = new ConversationRuntime(
+      row.id,
+      persona,
+      parent,
+      row.parentCallId,
+      row.depth,
+      row.path,
+      kit.for(persona).system,
+    );
     conversations.set(row.id, conv);
-    if (parent !== null) parent.childrenByAgent.set(row.agent, [...(parent.childrenByAgent.get(row.agent) ?? []), conv]);
+    if (parent !== null)
+      parent.childrenByAgent.set(row.agent, [...(parent.childrenByAgent.get(row.agent) ?? []), conv]);
   }
   const root = conversations.get(session.rootConversation);
-  if (root === undefined) throw new StoreError('E_DB_CORRUPT', `session ${session.id} has no root conversation`, { hint: 'The database may be damaged.' });
+  if (root === undefined)
+    throw new StoreError('E_DB_CORRUPT', `session ${session.id} has no root conversation`, {
+      hint: 'The database may be damaged.',
+    });
   for (const entry of entries) {
     const conv = conversations.get(entry.conversation);
     if (conv === undefined) continue;
     try {
       conv.state = apply(conv.state, entry);
     } catch (error) {
-      throw new StoreError('E_DB_CORRUPT', `entry ${entry.seq} of conversation ${conv.id} breaks the state machine: ${messageOf(error)}`, {
-        hint: 'The database may have been edited by hand; export what you need and start a new session.',
-      });
+      throw new StoreError(
+        'E_DB_CORRUPT',
+        `entry ${entry.seq} of conversation ${conv.id} breaks the state machine: ${messageOf(error)}`,
+        {
+          hint: 'The database may have been edited by hand; export what you need and start a new session.',
+        },
+      );
     }
     conv.observe(entry);
     if (entry.kind === 'agent_call') {

@@ -29,7 +29,10 @@ export type ReplayLookup = { readonly hit: ModelResponse; readonly model: string
 export class Recording {
   readonly source: ReplaySource;
   private readonly calls = new Map<string, Map<number, RecordedCall>>();
-  private readonly results = new Map<string, { readonly tool: string; readonly args: string; readonly result: EntryDraft }>();
+  private readonly results = new Map<
+    string,
+    { readonly tool: string; readonly args: string; readonly result: EntryDraft }
+  >();
 
   private constructor(source: ReplaySource) {
     this.source = source;
@@ -52,10 +55,25 @@ export class Recording {
          FROM model_calls m JOIN conversations c ON c.id = m.conversation_id
          WHERE c.session_id = ? AND m.branch_id IN (${marks}) AND m.status = 'ok' ORDER BY m.rowid`,
       )
-      .all(session.id, ...branches) as { id: string; path: string; ordinal: number; hash: string; model: string; request: string; response: string; tin: number; tout: number; est: number }[];
+      .all(session.id, ...branches) as {
+      id: string;
+      path: string;
+      ordinal: number;
+      hash: string;
+      model: string;
+      request: string;
+      response: string;
+      tin: number;
+      tout: number;
+      est: number;
+    }[];
     for (const row of calls) {
       if (!visibleCalls.has(row.id)) continue;
-      const body = JSON.parse(row.response) as { text: string; toolCalls: ToolCallRequest[]; finishReason: ModelResponse['finishReason'] };
+      const body = JSON.parse(row.response) as {
+        text: string;
+        toolCalls: ToolCallRequest[];
+        finishReason: ModelResponse['finishReason'];
+      };
       const request = JSON.parse(row.request) as { rendered?: { messages?: number } };
       const byOrdinal = recording.calls.get(row.path) ?? new Map<number, RecordedCall>();
       byOrdinal.set(row.ordinal, {
@@ -63,7 +81,12 @@ export class Recording {
         requestHash: row.hash,
         model: row.model,
         messages: request.rendered?.messages ?? 0,
-        response: { text: body.text, toolCalls: body.toolCalls, finishReason: body.finishReason, usage: { inputTokens: row.tin, outputTokens: row.tout, estimated: row.est === 1 } },
+        response: {
+          text: body.text,
+          toolCalls: body.toolCalls,
+          finishReason: body.finishReason,
+          usage: { inputTokens: row.tin, outputTokens: row.tout, estimated: row.est === 1 },
+        },
       });
       recording.calls.set(row.path, byOrdinal);
     }
@@ -73,13 +96,26 @@ export class Recording {
          FROM intents i JOIN conversations c ON c.id = i.conversation_id
          WHERE c.session_id = ? AND i.branch_id IN (${marks}) AND i.kind IN ('tool', 'user') AND i.result IS NOT NULL ORDER BY i.rowid`,
       )
-      .all(session.id, ...branches) as { path: string; entry: string; call: string; tool: string; args: string; result: string }[];
+      .all(session.id, ...branches) as {
+      path: string;
+      entry: string;
+      call: string;
+      tool: string;
+      args: string;
+      result: string;
+    }[];
     for (const row of results) {
       if (!visibleEntries.has(row.entry)) continue;
-      recording.results.set(`${row.path}\u0000${row.call}`, { tool: row.tool, args: canonicalJson(JSON.parse(row.args) as JsonValue), result: JSON.parse(row.result) as EntryDraft });
+      recording.results.set(`${row.path}\u0000${row.call}`, {
+        tool: row.tool,
+        args: canonicalJson(JSON.parse(row.args) as JsonValue),
+        result: JSON.parse(row.result) as EntryDraft,
+      });
     }
     if (recording.calls.size === 0) {
-      throw new UserError('E_REPLAY_MISS', `session ${session.id} has no recorded model calls to replay`, { hint: 'Replay a session that made at least one successful model call.' });
+      throw new UserError('E_REPLAY_MISS', `session ${session.id} has no recorded model calls to replay`, {
+        hint: 'Replay a session that made at least one successful model call.',
+      });
     }
     return recording;
   }
@@ -89,12 +125,16 @@ export class Recording {
     const byOrdinal = this.calls.get(path);
     const where = `conversation ${path}, model call ${ordinal}`;
     if (byOrdinal === undefined) {
-      return { miss: `${where}: the recording of ${this.source.session} has no conversation ${path} (it has ${[...this.calls.keys()].join(', ')})` };
+      return {
+        miss: `${where}: the recording of ${this.source.session} has no conversation ${path} (it has ${[...this.calls.keys()].join(', ')})`,
+      };
     }
     const recorded = byOrdinal.get(ordinal);
     if (recorded === undefined) {
       const last = Math.max(...byOrdinal.keys());
-      return { miss: `${where}: the recording has ${byOrdinal.size} model calls in this conversation (ordinals 1–${last}), none at ${ordinal}` };
+      return {
+        miss: `${where}: the recording has ${byOrdinal.size} model calls in this conversation (ordinals 1–${last}), none at ${ordinal}`,
+      };
     }
     if (recorded.requestHash !== requestHash) {
       return {
@@ -127,18 +167,34 @@ export interface ComparableConversation {
 
 export type Comparison =
   | { readonly same: true; readonly conversations: number; readonly entries: number }
-  | { readonly same: false; readonly path: string; readonly index: number; readonly expected: string; readonly actual: string };
+  | {
+      readonly same: false;
+      readonly path: string;
+      readonly index: number;
+      readonly expected: string;
+      readonly actual: string;
+    };
 
 /**
  * Compares two sessions entry by entry in every conversation, matched by path. Ids that name conversations (a
  * delegation's child) are compared by path, since a replay creates its own conversations.
  */
-export function compareConversations(original: readonly ComparableConversation[], replayed: readonly ComparableConversation[]): Comparison {
+export function compareConversations(
+  original: readonly ComparableConversation[],
+  replayed: readonly ComparableConversation[],
+): Comparison {
   const byPath = new Map(replayed.map((c) => [c.path, c]));
   let entries = 0;
   for (const conv of original) {
     const other = byPath.get(conv.path);
-    if (other === undefined) return { same: false, path: conv.path, index: 0, expected: `${conv.entries.length} entries`, actual: 'no such conversation' };
+    if (other === undefined)
+      return {
+        same: false,
+        path: conv.path,
+        index: 0,
+        expected: `${conv.entries.length} entries`,
+        actual: 'no such conversation',
+      };
     const length = Math.max(conv.entries.length, other.entries.length);
     for (let i = 0; i < length; i++) {
       const expected = conv.entries[i] === undefined ? '(nothing)' : JSON.stringify(conv.entries[i]);
@@ -149,7 +205,14 @@ export function compareConversations(original: readonly ComparableConversation[]
     byPath.delete(conv.path);
   }
   const extra = [...byPath.keys()][0];
-  if (extra !== undefined) return { same: false, path: extra, index: 0, expected: 'no such conversation', actual: `${byPath.get(extra)!.entries.length} entries` };
+  if (extra !== undefined)
+    return {
+      same: false,
+      path: extra,
+      index: 0,
+      expected: 'no such conversation',
+      actual: `${byPath.get(extra)!.entries.length} entries`,
+    };
   return { same: true, conversations: original.length, entries };
 }
 
@@ -157,6 +220,7 @@ export function compareConversations(original: readonly ComparableConversation[]
 export function withPaths(value: unknown, paths: ReadonlyMap<string, string>): unknown {
   if (typeof value === 'string') return paths.get(value) ?? value;
   if (Array.isArray(value)) return value.map((v) => withPaths(v, paths));
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withPaths(v, paths)]));
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withPaths(v, paths)]));
   return value;
 }

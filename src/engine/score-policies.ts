@@ -49,7 +49,13 @@ export class ScorePolicyRunner {
     const row = store.sessions.get(event.session!);
     // Only automatic verdicts on the branch this process drives now: an on-demand `eval run` (a CI gate, say) and
     // scores of a branch the user has left never move the session.
-    if (row === undefined || p.trigger === 'demand' || this.engine.get(row.id) === undefined || (event.branch ?? row.headBranch) !== row.headBranch) return;
+    if (
+      row === undefined ||
+      p.trigger === 'demand' ||
+      this.engine.get(row.id) === undefined ||
+      (event.branch ?? row.headBranch) !== row.headBranch
+    )
+      return;
     const score: ScoreEvent = {
       session: row.id,
       branch: event.branch ?? row.headBranch,
@@ -64,7 +70,16 @@ export class ScorePolicyRunner {
       const log = (action: 'retry' | 'note' | 'error', text: string, branch?: string): void => {
         if (store.isClosed) return;
         store.write(() =>
-          store.append({ type: 'policy.acted', payload: { policy: policy.id, score: p.score, action, text, ...(branch === undefined ? {} : { branch }) }, session: row.id, branch: score.branch, conversation: null }, Date.now()),
+          store.append(
+            {
+              type: 'policy.acted',
+              payload: { policy: policy.id, score: p.score, action, text, ...(branch === undefined ? {} : { branch }) },
+              session: row.id,
+              branch: score.branch,
+              conversation: null,
+            },
+            Date.now(),
+          ),
         );
       };
       try {
@@ -74,7 +89,11 @@ export class ScorePolicyRunner {
           attempts: store.sessions.branches(row.id).filter((b) => b.createdBy === createdBy).length,
           retry: async (options = {}) => {
             const branch = await this.retry(score, createdBy, options);
-            log('retry', `${score.evaluator} ${score.value === null ? 'failed' : score.value.toFixed(2)}: retried on branch ${branch}${options.temperature === undefined ? '' : ` at temperature ${options.temperature}`}${options.model === undefined ? '' : ` with ${options.model}`}`, branch);
+            log(
+              'retry',
+              `${score.evaluator} ${score.value === null ? 'failed' : score.value.toFixed(2)}: retried on branch ${branch}${options.temperature === undefined ? '' : ` at temperature ${options.temperature}`}${options.model === undefined ? '' : ` with ${options.model}`}`,
+              branch,
+            );
             return branch;
           },
           note: (text) => log('note', text),
@@ -86,11 +105,19 @@ export class ScorePolicyRunner {
   }
 
   /** Forks the scored branch at its last user message (or `atSeq`) with other settings, checks it out, runs it on. */
-  private async retry(score: ScoreEvent, createdBy: string, options: { atSeq?: number; temperature?: number; model?: string; label?: string }): Promise<string> {
+  private async retry(
+    score: ScoreEvent,
+    createdBy: string,
+    options: { atSeq?: number; temperature?: number; model?: string; label?: string },
+  ): Promise<string> {
     const { store } = this.engine;
     const session = store.sessions.require(score.session);
     const source = resolveBranch(store, session, score.branch);
-    const atSeq = options.atSeq ?? branchEntries(store, session.id, source.id).findLast((e) => e.kind === 'user_message' && e.conversation === session.rootConversation)?.seq;
+    const atSeq =
+      options.atSeq ??
+      branchEntries(store, session.id, source.id).findLast(
+        (e) => e.kind === 'user_message' && e.conversation === session.rootConversation,
+      )?.seq;
     if (atSeq === undefined) throw new Error(`branch ${source.id} has no user message to retry from`);
     const fork = await this.engine.fork(session.id, {
       from: source.id,
@@ -98,7 +125,10 @@ export class ScorePolicyRunner {
       label: options.label ?? `retry of ${source.label ?? source.id}`,
       createdBy,
       checkout: true,
-      overrides: { ...(options.temperature === undefined ? {} : { temperature: options.temperature }), ...(options.model === undefined ? {} : { model: options.model }) },
+      overrides: {
+        ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+        ...(options.model === undefined ? {} : { model: options.model }),
+      },
     });
     const runtime = this.engine.get(session.id) ?? (await this.engine.attach(session.id));
     runtime.resume();

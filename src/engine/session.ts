@@ -100,7 +100,8 @@ export class SessionRuntime {
     this.status = row.status;
     this.personaOverrides = overrides.personas ?? {};
     const replay = row.options.replay;
-    this.recording = replay === undefined ? undefined : Recording.load(ctx.store, { session: replay.from, onMiss: replay.onMiss });
+    this.recording =
+      replay === undefined ? undefined : Recording.load(ctx.store, { session: replay.from, onMiss: replay.onMiss });
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -149,11 +150,30 @@ export class SessionRuntime {
     const write = (): void => {
       runtime.claimLease(now);
       store.sessions.createSession(row);
-      store.sessions.createBranch({ id: branch, session: row.id, parent: null, forkSeq: null, label: 'main', overrides: overrides as Record<string, unknown>, createdBy: spec.source, createdAt: now }, []);
+      store.sessions.createBranch(
+        {
+          id: branch,
+          session: row.id,
+          parent: null,
+          forkSeq: null,
+          label: 'main',
+          overrides: overrides as Record<string, unknown>,
+          createdBy: spec.source,
+          createdAt: now,
+        },
+        [],
+      );
       store.append(
         {
           type: 'session.created',
-          payload: { agent: persona.id, conversation: row.rootConversation, title: row.title, source: spec.source, workspace: ctx.workspace.root, options: spec.options },
+          payload: {
+            agent: persona.id,
+            conversation: row.rootConversation,
+            title: row.title,
+            source: spec.source,
+            workspace: ctx.workspace.root,
+            options: spec.options,
+          },
           session: row.id,
           branch,
           conversation: null,
@@ -183,7 +203,11 @@ export class SessionRuntime {
     if (changed) {
       row = {
         ...row,
-        options: { ...row.options, ...(options.maxSteps === undefined ? {} : { maxSteps: options.maxSteps }), ...(options.approval === undefined ? {} : { approval: options.approval }) },
+        options: {
+          ...row.options,
+          ...(options.maxSteps === undefined ? {} : { maxSteps: options.maxSteps }),
+          ...(options.approval === undefined ? {} : { approval: options.approval }),
+        },
       };
     }
     // A branch forked with overrides (another model or temperature) runs its steps with them; the session's own
@@ -200,7 +224,8 @@ export class SessionRuntime {
     });
     try {
       // A checkout just rebuilt this branch (and nothing was written since): no second pass over the log.
-      const rebuilt = prebuilt ?? rebuildConversations(ctx.store, ctx.workspace, ctx.personas, row, (id) => runtime.persona(id));
+      const rebuilt =
+        prebuilt ?? rebuildConversations(ctx.store, ctx.workspace, ctx.personas, row, (id) => runtime.persona(id));
       runtime.conversations = rebuilt.conversations;
       runtime.root = rebuilt.root;
       runtime.totalSteps = rebuilt.totalSteps;
@@ -231,15 +256,30 @@ export class SessionRuntime {
             // intent holds the answer of the child on the old branch, and the child here goes on from the cut.
             const child = conv.childByCall.get(call.callId);
             if (child?.state.phase === 'finished') this.propagate(tx, child, 'ok');
-            else if (child?.state.phase === 'failed' && !child.state.retryable) this.propagate(tx, child, 'failed', 'the delegated agent failed');
+            else if (child?.state.phase === 'failed' && !child.state.retryable)
+              this.propagate(tx, child, 'failed', 'the delegated agent failed');
             else this.armDelegationTimer(tx, conv, call.callId);
           } else if (intent?.status === 'done' && intent.result !== null) {
             conv.pendingResults.set(call.callId, intent.result);
           } else if (call.kind === 'tool_call') {
             if (intent === undefined || key === undefined) continue;
-            const ref: ToolCallRef = { callId: call.callId, key, tool: intent.tool, args: intent.args, effect: intent.effect };
+            const ref: ToolCallRef = {
+              callId: call.callId,
+              key,
+              tool: intent.tool,
+              args: intent.args,
+              effect: intent.effect,
+            };
             if (workspace.tools.get(intent.tool) === undefined) {
-              this.settleInTx(tx, conv, call.callId, { kind: 'tool_result', payload: { callId: call.callId, tool: intent.tool, status: 'error', error: `tool '${intent.tool}' no longer exists in this workspace` } });
+              this.settleInTx(tx, conv, call.callId, {
+                kind: 'tool_result',
+                payload: {
+                  callId: call.callId,
+                  tool: intent.tool,
+                  status: 'error',
+                  error: `tool '${intent.tool}' no longer exists in this workspace`,
+                },
+              });
             } else if (intent.effect !== 'effectful' || intent.status === 'pending') {
               // Pure and idempotent calls run again; an effectful one that never started may start now.
               toRun.push({ conv, call: ref });
@@ -256,7 +296,8 @@ export class SessionRuntime {
     for (const { conv, call } of toRun) void this.runToolCall(conv, call);
     for (const { conv, call } of toReconcile) void this.reconcileToolCall(conv, call);
     for (const conv of this.conversations.values()) {
-      if (conv.state.phase === 'ready' || (retryFailed && conv.state.phase === 'failed' && conv.state.retryable)) this.enqueue(conv);
+      if (conv.state.phase === 'ready' || (retryFailed && conv.state.phase === 'failed' && conv.state.retryable))
+        this.enqueue(conv);
     }
   }
 
@@ -270,7 +311,14 @@ export class SessionRuntime {
     this.branch = branch;
     this.row = { ...this.row, headBranch: branch, options: { ...this.row.options, ...options } };
     for (const conv of this.conversations.values()) {
-      this.ctx.store.setHead({ branch, conversation: conv.id, session: this.id, headSeq: conv.headSeq, phase: conv.state.phase, updatedAt: now });
+      this.ctx.store.setHead({
+        branch,
+        conversation: conv.id,
+        session: this.id,
+        headSeq: conv.headSeq,
+        phase: conv.state.phase,
+        updatedAt: now,
+      });
     }
     return true;
   }
@@ -295,13 +343,21 @@ export class SessionRuntime {
     for (const conv of this.conversations.values()) {
       total += conv.steps;
       // Links to conversations that do not exist at the cut go with them (a rebuild would not make them).
-      for (const [callId, child] of conv.childByCall) if (!this.conversations.has(child.id)) conv.childByCall.delete(callId);
+      for (const [callId, child] of conv.childByCall)
+        if (!this.conversations.has(child.id)) conv.childByCall.delete(callId);
       for (const [agent, children] of conv.childrenByAgent) {
         const kept = children.filter((c) => this.conversations.has(c.id));
         if (kept.length === 0) conv.childrenByAgent.delete(agent);
         else if (kept.length !== children.length) conv.childrenByAgent.set(agent, kept);
       }
-      this.ctx.store.setHead({ branch, conversation: conv.id, session: this.id, headSeq: conv.headSeq, phase: conv.state.phase, updatedAt: now });
+      this.ctx.store.setHead({
+        branch,
+        conversation: conv.id,
+        session: this.id,
+        headSeq: conv.headSeq,
+        phase: conv.state.phase,
+        updatedAt: now,
+      });
     }
     this.totalSteps = total;
     this.branch = branch;
@@ -312,8 +368,14 @@ export class SessionRuntime {
       this.paused = true;
     } else {
       // Nothing to settle: the status goes in the same transaction.
-      this.paused = deriveStatus(this.conversations.values(), this.root, { paused: false }, this.approvals).status === 'running';
-      const { status, reason } = deriveStatus(this.conversations.values(), this.root, { paused: this.paused }, this.approvals);
+      this.paused =
+        deriveStatus(this.conversations.values(), this.root, { paused: false }, this.approvals).status === 'running';
+      const { status, reason } = deriveStatus(
+        this.conversations.values(),
+        this.root,
+        { paused: this.paused },
+        this.approvals,
+      );
       if (status !== this.status) {
         this.status = status;
         this.writeStatus(status, reason, now);
@@ -330,7 +392,8 @@ export class SessionRuntime {
     if (!this.settling) return;
     this.settling = false;
     await this.recover(false);
-    this.paused = deriveStatus(this.conversations.values(), this.root, { paused: false }, this.approvals).status === 'running';
+    this.paused =
+      deriveStatus(this.conversations.values(), this.root, { paused: false }, this.approvals).status === 'running';
     this.updateStatus();
   }
 
@@ -339,9 +402,23 @@ export class SessionRuntime {
    * way, and every conversation still keeps marks that far back.
    */
   canRewind(seq: number): boolean {
-    if (!this.active || this.sending || this.queuedCommits > 0 || this.cancelled !== undefined || this.status === 'cancelled') return false;
+    if (
+      !this.active ||
+      this.sending ||
+      this.queuedCommits > 0 ||
+      this.cancelled !== undefined ||
+      this.status === 'cancelled'
+    )
+      return false;
     for (const conv of this.conversations.values()) {
-      if (conv.inFlight || conv.runningTools.size > 0 || conv.pendingResults.size > 0 || conv.effectsNotStarted.size > 0 || !conv.canRewindTo(seq)) return false;
+      if (
+        conv.inFlight ||
+        conv.runningTools.size > 0 ||
+        conv.pendingResults.size > 0 ||
+        conv.effectsNotStarted.size > 0 ||
+        !conv.canRewindTo(seq)
+      )
+        return false;
     }
     return true;
   }
@@ -349,7 +426,9 @@ export class SessionRuntime {
   /** Whether nothing is in flight, so a fork at the head can continue in this runtime. */
   canSwitchBranch(): boolean {
     if (!this.active || this.paused || this.queuedCommits > 0) return false;
-    for (const conv of this.conversations.values()) if (conv.inFlight || conv.runningTools.size > 0 || conv.pendingResults.size > 0 || conv.state.phase === 'ready') return false;
+    for (const conv of this.conversations.values())
+      if (conv.inFlight || conv.runningTools.size > 0 || conv.pendingResults.size > 0 || conv.state.phase === 'ready')
+        return false;
     return true;
   }
 
@@ -396,14 +475,29 @@ export class SessionRuntime {
   }
 
   /** Questions agents are waiting on, oldest first. */
-  pendingQuestions(): { callId: string; conversation: string; agent: string; question: string; deadline: number | null }[] {
-    const out: { callId: string; conversation: string; agent: string; question: string; deadline: number | null }[] = [];
+  pendingQuestions(): {
+    callId: string;
+    conversation: string;
+    agent: string;
+    question: string;
+    deadline: number | null;
+  }[] {
+    const out: { callId: string; conversation: string; agent: string; question: string; deadline: number | null }[] =
+      [];
     for (const conv of this.conversations.values()) {
       for (const [callId, q] of conv.questions) {
-        if (!conv.pendingResults.has(callId)) out.push({ callId, conversation: conv.id, agent: conv.agent, question: q.question, deadline: q.deadline });
+        if (!conv.pendingResults.has(callId))
+          out.push({ callId, conversation: conv.id, agent: conv.agent, question: q.question, deadline: q.deadline });
       }
     }
-    for (const [callId, a] of this.approvals) out.push({ callId, conversation: a.conv.id, agent: a.conv.agent, question: approvalQuestion(a.tool, a.reason), deadline: null });
+    for (const [callId, a] of this.approvals)
+      out.push({
+        callId,
+        conversation: a.conv.id,
+        agent: a.conv.agent,
+        question: approvalQuestion(a.tool, a.reason),
+        deadline: null,
+      });
     return out;
   }
 
@@ -453,10 +547,14 @@ export class SessionRuntime {
     const waiting = this.approvals.get(callId);
     // Claimed before anything is awaited: a timeout or a second answer meanwhile decides nothing.
     const approval = waiting !== undefined ? (waiting.claim() ? waiting : undefined) : this.requestedApproval(callId);
-    if (waiting !== undefined && approval === undefined) throw new UserError('E_SESSION_STATE', `the approval '${callId}' was decided already`);
+    if (waiting !== undefined && approval === undefined)
+      throw new UserError('E_SESSION_STATE', `the approval '${callId}' was decided already`);
     if (approval !== undefined) {
       const approved = approves(text);
-      const decision = { approved, why: `${by === 'user' ? 'the user' : 'the approval policy'} did not approve it (answered '${text.trim()}'): ${approval.reason}` };
+      const decision = {
+        approved,
+        why: `${by === 'user' ? 'the user' : 'the approval policy'} did not approve it (answered '${text.trim()}'): ${approval.reason}`,
+      };
       await this.commit((tx) => this.appendDecision(tx, approval.conv, callId, approval.key, approved, by, text));
       if (waiting !== undefined) waiting.resolve(decision);
       else {
@@ -470,9 +568,13 @@ export class SessionRuntime {
     }
     const conv = [...this.conversations.values()].find((c) => c.questions.has(callId) && !c.pendingResults.has(callId));
     if (conv === undefined) {
-      throw new UserError('E_SESSION_STATE', `no question '${callId}' is waiting in session ${this.id}`, { hint: 'See the open questions with: p2tui session show <id>' });
+      throw new UserError('E_SESSION_STATE', `no question '${callId}' is waiting in session ${this.id}`, {
+        hint: 'See the open questions with: p2tui session show <id>',
+      });
     }
-    await this.commit((tx) => this.settleInTx(tx, conv, callId, { kind: 'user_response', payload: { callId, text, by } }));
+    await this.commit((tx) =>
+      this.settleInTx(tx, conv, callId, { kind: 'user_response', payload: { callId, text, by } }),
+    );
   }
 
   pause(): void {
@@ -556,7 +658,14 @@ export class SessionRuntime {
     const modelCall = newModelCallId();
     this.totalSteps += 1;
     conv.steps = call.ordinal;
-    if (ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'step.started', session: this.id, conversation: conv.id, agent: conv.agent, ordinal: call.ordinal });
+    if (ctx.bus.hasDeltaListeners)
+      ctx.bus.emit({
+        type: 'step.started',
+        session: this.id,
+        conversation: conv.id,
+        agent: conv.agent,
+        ordinal: call.ordinal,
+      });
     const timeoutMs = conv.persona.policies.model_timeout_ms;
     // The conversation's signal is aborted by a cancel of the session as well as of the conversation alone.
     const convAbort = conv.abort.signal;
@@ -587,51 +696,84 @@ export class SessionRuntime {
       convAbort.removeEventListener('abort', onAbort);
       response = replayed.hit;
       modelStarted = performance.now();
-    } else try {
-      response = await ctx.scheduler.provider(call.provider.id).run(() => {
-        // The timeout starts when the call does, not while it waits for a slot of the provider. A provider that
-        // retries times each attempt itself (its rate-limit waits and backoffs are not the model's slowness).
-        if (call.provider.timesAttempts !== true) {
-          timer = setTimeout(() => {
-            timedOut = true;
-            callAbort.abort(new UserError('E_MODEL_TIMEOUT', `no answer within ${duration(timeoutMs)}`));
-          }, timeoutMs);
-        }
-        modelStarted = performance.now();
-        return call.provider.complete(call.request, {
-          signal: callAbort.signal,
-          attemptTimeoutMs: timeoutMs,
-          // Always offered: a listener may arrive while the model is working (a TUI opening the session).
-          onDelta: (d) => {
-            if (!ctx.bus.hasDeltaListeners) return;
-            if ('text' in d) ctx.bus.emit({ type: 'delta', session: this.id, conversation: conv.id, agent: conv.agent, modelCall, text: d.text });
-            else ctx.bus.emit({ type: 'tool.delta', session: this.id, conversation: conv.id, agent: conv.agent, modelCall, callId: d.toolCall.id, name: d.toolCall.name, argumentsDelta: d.toolCall.argumentsDelta });
-          },
-          onRetry: (notice) => {
-            if (ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'model.retry', session: this.id, conversation: conv.id, agent: conv.agent, modelCall, ...notice });
-          },
+    } else
+      try {
+        response = await ctx.scheduler.provider(call.provider.id).run(() => {
+          // The timeout starts when the call does, not while it waits for a slot of the provider. A provider that
+          // retries times each attempt itself (its rate-limit waits and backoffs are not the model's slowness).
+          if (call.provider.timesAttempts !== true) {
+            timer = setTimeout(() => {
+              timedOut = true;
+              callAbort.abort(new UserError('E_MODEL_TIMEOUT', `no answer within ${duration(timeoutMs)}`));
+            }, timeoutMs);
+          }
+          modelStarted = performance.now();
+          return call.provider.complete(call.request, {
+            signal: callAbort.signal,
+            attemptTimeoutMs: timeoutMs,
+            // Always offered: a listener may arrive while the model is working (a TUI opening the session).
+            onDelta: (d) => {
+              if (!ctx.bus.hasDeltaListeners) return;
+              if ('text' in d)
+                ctx.bus.emit({
+                  type: 'delta',
+                  session: this.id,
+                  conversation: conv.id,
+                  agent: conv.agent,
+                  modelCall,
+                  text: d.text,
+                });
+              else
+                ctx.bus.emit({
+                  type: 'tool.delta',
+                  session: this.id,
+                  conversation: conv.id,
+                  agent: conv.agent,
+                  modelCall,
+                  callId: d.toolCall.id,
+                  name: d.toolCall.name,
+                  argumentsDelta: d.toolCall.argumentsDelta,
+                });
+            },
+            onRetry: (notice) => {
+              if (ctx.bus.hasDeltaListeners)
+                ctx.bus.emit({
+                  type: 'model.retry',
+                  session: this.id,
+                  conversation: conv.id,
+                  agent: conv.agent,
+                  modelCall,
+                  ...notice,
+                });
+            },
+          });
         });
-      });
-    } catch (error) {
-      modelDone();
-      this.totalSteps -= 1;
-      conv.steps = call.ordinal - 1;
-      // Cancelled, detached, or the conversation was stopped meanwhile: nothing to record.
-      if (this.abort.signal.aborted || convAbort.aborted) return;
-      const failure = modelFailure(error, timedOut, call.modelRef, timeoutMs, this.id);
-      const latencyMs = Math.round(performance.now() - modelStarted);
-      return this.commit((tx) => {
-        this.recordModelCall(tx, conv, call, modelCall, { response: null, latencyMs, startedAt, error: failure.message });
-        this.fail(tx, conv, failure);
-      });
-    } finally {
-      clearTimeout(timer);
-      convAbort.removeEventListener('abort', onAbort);
-    }
+      } catch (error) {
+        modelDone();
+        this.totalSteps -= 1;
+        conv.steps = call.ordinal - 1;
+        // Cancelled, detached, or the conversation was stopped meanwhile: nothing to record.
+        if (this.abort.signal.aborted || convAbort.aborted) return;
+        const failure = modelFailure(error, timedOut, call.modelRef, timeoutMs, this.id);
+        const latencyMs = Math.round(performance.now() - modelStarted);
+        return this.commit((tx) => {
+          this.recordModelCall(tx, conv, call, modelCall, {
+            response: null,
+            latencyMs,
+            startedAt,
+            error: failure.message,
+          });
+          this.fail(tx, conv, failure);
+        });
+      } finally {
+        clearTimeout(timer);
+        convAbort.removeEventListener('abort', onAbort);
+      }
     modelDone();
     const modelMs = performance.now() - modelStarted;
     const fromRecording = replayed !== undefined && 'hit' in replayed;
-    if (ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'stream.end', session: this.id, conversation: conv.id, modelCall });
+    if (ctx.bus.hasDeltaListeners)
+      ctx.bus.emit({ type: 'stream.end', session: this.id, conversation: conv.id, modelCall });
     if (this.abort.signal.aborted || convAbort.aborted || !steppable(conv)) {
       // The conversation was cancelled (a delegation timeout, say) while the model worked: drop the answer.
       this.totalSteps -= 1;
@@ -640,7 +782,13 @@ export class SessionRuntime {
     }
     const plan = planResponse(conv, response, modelCall, ctx.workspace, ctx.clock.now());
     await this.commit((tx) => {
-      this.recordModelCall(tx, conv, call, modelCall, { response, latencyMs: Math.round(modelMs), startedAt, error: null, replayed: fromRecording });
+      this.recordModelCall(tx, conv, call, modelCall, {
+        response,
+        latencyMs: Math.round(modelMs),
+        startedAt,
+        error: null,
+        replayed: fromRecording,
+      });
       this.applyPlan(tx, conv, plan);
     });
     ctx.onStepTiming?.({ totalMs: performance.now() - started, modelMs });
@@ -679,7 +827,14 @@ export class SessionRuntime {
     }
     for (const call of plan.calls) {
       if (call.kind === 'tool' && call.immediate === undefined) {
-        const ref: ToolCallRef = { callId: call.callId, key: call.key, tool: call.tool, args: call.args, effect: call.effect, ...(call.duplicateOf === undefined ? {} : { duplicateOf: call.duplicateOf }) };
+        const ref: ToolCallRef = {
+          callId: call.callId,
+          key: call.key,
+          tool: call.tool,
+          args: call.args,
+          effect: call.effect,
+          ...(call.duplicateOf === undefined ? {} : { duplicateOf: call.duplicateOf }),
+        };
         tx.after.push(() => void this.runToolCall(conv, ref));
       } else if (call.kind === 'agent') {
         this.startDelegation(tx, conv, call);
@@ -703,7 +858,12 @@ export class SessionRuntime {
       kind: call.kind,
       tool: call.kind === 'tool' ? call.tool : call.kind === 'agent' ? 'delegate' : 'ask_user',
       effect: call.kind === 'tool' ? call.effect : 'pure',
-      args: call.kind === 'tool' ? call.args : call.kind === 'agent' ? { agent: call.agent, message: call.message } : { question: call.question },
+      args:
+        call.kind === 'tool'
+          ? call.args
+          : call.kind === 'agent'
+            ? { agent: call.agent, message: call.message }
+            : { question: call.question },
       status: immediate === undefined ? 'pending' : 'done',
       result: immediate ?? null,
       createdAt: tx.now,
@@ -713,12 +873,17 @@ export class SessionRuntime {
 
   private startDelegation(tx: Txn, parent: ConversationRuntime, call: Extract<CallPlan, { kind: 'agent' }>): void {
     const persona = this.persona(call.agent);
-    const child = (call.reuse ? this.conversations.get(call.child) : undefined) ?? this.createConversation(tx, call.child, persona, parent, call.callId);
+    const child =
+      (call.reuse ? this.conversations.get(call.child) : undefined) ??
+      this.createConversation(tx, call.child, persona, parent, call.callId);
     // Tagged with the parent's head (the response's last entry): a rewind to before the response unlinks them.
     parent.linkChild(call.callId, child, parent.headSeq);
     this.appendEntry(tx, child, { kind: 'user_message', payload: { text: call.message } });
     if (call.refusal !== undefined) {
-      this.appendEntry(tx, child, { kind: 'failed', payload: { code: call.refusal.code, message: call.refusal.message, retryable: false } });
+      this.appendEntry(tx, child, {
+        kind: 'failed',
+        payload: { code: call.refusal.code, message: call.refusal.message, retryable: false },
+      });
       this.propagate(tx, child, 'failed', call.refusal.message);
       return;
     }
@@ -762,16 +927,48 @@ export class SessionRuntime {
       if (recorded !== undefined || this.recording.source.onMiss === 'fail') {
         const result: EntryDraft = recorded ?? {
           kind: 'tool_result',
-          payload: { callId: call.callId, tool: call.tool, status: 'error', error: `replay: the recording of ${this.recording.source.session} has no result for this call` },
+          payload: {
+            callId: call.callId,
+            tool: call.tool,
+            status: 'error',
+            error: `replay: the recording of ${this.recording.source.session} has no result for this call`,
+          },
         };
         try {
           await this.commit((tx) => {
             // A recorded output kept as an artifact: this session refers to it too, so it outlives the source.
             const hash = result.kind === 'tool_result' ? result.payload.artifact : undefined;
-            const ref = hash === undefined ? undefined : ctx.store.artifacts.reference(hash, { kind: 'tool_output', name: `${call.tool}-output`, session: this.id, branch: this.branch, conversation: conv.id, entry: call.key }, tx.now);
+            const ref =
+              hash === undefined
+                ? undefined
+                : ctx.store.artifacts.reference(
+                    hash,
+                    {
+                      kind: 'tool_output',
+                      name: `${call.tool}-output`,
+                      session: this.id,
+                      branch: this.branch,
+                      conversation: conv.id,
+                      entry: call.key,
+                    },
+                    tx.now,
+                  );
             if (ref !== undefined) {
               ctx.store.append(
-                { type: 'artifact.created', payload: { hash: ref.hash, kind: ref.kind, name: ref.name, mime: ref.mime, size: ref.size, entry: call.key }, session: this.id, branch: this.branch, conversation: conv.id },
+                {
+                  type: 'artifact.created',
+                  payload: {
+                    hash: ref.hash,
+                    kind: ref.kind,
+                    name: ref.name,
+                    mime: ref.mime,
+                    size: ref.size,
+                    entry: call.key,
+                  },
+                  session: this.id,
+                  branch: this.branch,
+                  conversation: conv.id,
+                },
                 tx.now,
               );
             }
@@ -793,7 +990,12 @@ export class SessionRuntime {
       if (decision === undefined || signal.aborted || this.detached) return;
       if (!decision.approved) {
         try {
-          await this.commit((tx) => this.settleInTx(tx, conv, call.callId, { kind: 'tool_result', payload: { callId: call.callId, tool: tool.name, status: 'error', error: `not run: ${decision.why}` } }));
+          await this.commit((tx) =>
+            this.settleInTx(tx, conv, call.callId, {
+              kind: 'tool_result',
+              payload: { callId: call.callId, tool: tool.name, status: 'error', error: `not run: ${decision.why}` },
+            }),
+          );
         } catch (error) {
           this.stop(error);
         } finally {
@@ -812,17 +1014,34 @@ export class SessionRuntime {
           // Marked as started, not started yet: a cancel in the meantime knows the effect did not happen.
           if (started) conv.effectsNotStarted.add(call.callId);
         });
-        const settled = conv.pendingResults.has(call.callId) || !outstanding(conv.state).some((c) => c.callId === call.callId);
+        const settled =
+          conv.pendingResults.has(call.callId) || !outstanding(conv.state).some((c) => c.callId === call.callId);
         conv.effectsNotStarted.delete(call.callId);
         // Settled meanwhile (cancelled, timed out) or stopped: the effect must not start now.
         if (!started || signal.aborted || settled) return;
       }
-      const cached = tool.effect === 'pure' && tool.cacheTtlMs > 0 ? ctx.store.toolCache.get(cacheKey(call.tool, call.args), ctx.clock.now()) : undefined;
+      const cached =
+        tool.effect === 'pure' && tool.cacheTtlMs > 0
+          ? ctx.store.toolCache.get(cacheKey(call.tool, call.args), ctx.clock.now())
+          : undefined;
       let run: ToolRun;
       if (cached !== undefined) {
-        run = { result: { kind: 'tool_result', payload: { callId: call.callId, tool: tool.name, status: 'ok', output: cached, cached: true, latencyMs: 0 } }, attachments: [] };
+        run = {
+          result: {
+            kind: 'tool_result',
+            payload: { callId: call.callId, tool: tool.name, status: 'ok', output: cached, cached: true, latencyMs: 0 },
+          },
+          attachments: [],
+        };
       } else {
-        if (ctx.bus.hasDeltaListeners) ctx.bus.emit({ type: 'tool.started', session: this.id, conversation: conv.id, callId: call.callId, tool: tool.name });
+        if (ctx.bus.hasDeltaListeners)
+          ctx.bus.emit({
+            type: 'tool.started',
+            session: this.id,
+            conversation: conv.id,
+            callId: call.callId,
+            tool: tool.name,
+          });
         conv.runningTools.add(call.callId);
         try {
           run = await runTool(tool, call.args, {
@@ -843,24 +1062,60 @@ export class SessionRuntime {
         run = {
           ...run,
           result: redactor.json(run.result),
-          attachments: run.attachments.map((a) => (typeof a.data === 'string' ? { ...a, data: redactor.redact(a.data) } : a)),
+          attachments: run.attachments.map((a) =>
+            typeof a.data === 'string' ? { ...a, data: redactor.redact(a.data) } : a,
+          ),
           ...(run.cache === undefined ? {} : { cache: { ...run.cache, output: redactor.json(run.cache.output) } }),
         };
       }
-      if (call.duplicateOf !== undefined) run = { ...run, result: { kind: 'tool_result', payload: { ...run.result.payload, duplicateOf: call.duplicateOf } } };
+      if (call.duplicateOf !== undefined)
+        run = {
+          ...run,
+          result: { kind: 'tool_result', payload: { ...run.result.payload, duplicateOf: call.duplicateOf } },
+        };
       await this.commit((tx) => {
-        if (run.cache !== undefined) ctx.store.toolCache.put(run.cache.key, tool.name, run.cache.output, run.cache.expiresAt);
+        if (run.cache !== undefined)
+          ctx.store.toolCache.put(run.cache.key, tool.name, run.cache.output, run.cache.expiresAt);
         for (const a of run.attachments) {
-          const ref = ctx.store.artifacts.put(a.data, { mime: a.mime, kind: a.kind, name: a.name, session: this.id, branch: this.branch, conversation: conv.id, entry: call.key }, tx.now);
-          ctx.store.append(
-            { type: 'artifact.created', payload: { hash: ref.hash, kind: a.kind, name: a.name, mime: a.mime, size: ref.size, entry: call.key }, session: this.id, branch: this.branch, conversation: conv.id },
+          const ref = ctx.store.artifacts.put(
+            a.data,
+            {
+              mime: a.mime,
+              kind: a.kind,
+              name: a.name,
+              session: this.id,
+              branch: this.branch,
+              conversation: conv.id,
+              entry: call.key,
+            },
             tx.now,
           );
-          for (const e of ctx.workspace.evaluators.onArtifact(a.kind)) this.addJob(tx, e, 'artifact', ref.hash, 'artifact.created');
+          ctx.store.append(
+            {
+              type: 'artifact.created',
+              payload: { hash: ref.hash, kind: a.kind, name: a.name, mime: a.mime, size: ref.size, entry: call.key },
+              session: this.id,
+              branch: this.branch,
+              conversation: conv.id,
+            },
+            tx.now,
+          );
+          for (const e of ctx.workspace.evaluators.onArtifact(a.kind))
+            this.addJob(tx, e, 'artifact', ref.hash, 'artifact.created');
         }
         for (const m of run.milestones ?? []) {
-          ctx.store.append({ type: 'milestone', payload: { name: m.name, detail: m.detail, tool: tool.name, entry: call.key }, session: this.id, branch: this.branch, conversation: conv.id }, tx.now);
-          for (const e of ctx.workspace.evaluators.onMilestone(m.name)) this.addJob(tx, e, 'step', call.key, 'milestone');
+          ctx.store.append(
+            {
+              type: 'milestone',
+              payload: { name: m.name, detail: m.detail, tool: tool.name, entry: call.key },
+              session: this.id,
+              branch: this.branch,
+              conversation: conv.id,
+            },
+            tx.now,
+          );
+          for (const e of ctx.workspace.evaluators.onMilestone(m.name))
+            this.addJob(tx, e, 'step', call.key, 'milestone');
         }
         this.settleInTx(tx, conv, call.callId, run.result);
       });
@@ -872,7 +1127,10 @@ export class SessionRuntime {
   }
 
   /** What a tool knows about its call, besides its signal, timeout and attachments. */
-  private toolContext(conv: ConversationRuntime, call: ToolCallRef): Omit<ToolContext, 'attach' | 'milestone' | 'signal'> {
+  private toolContext(
+    conv: ConversationRuntime,
+    call: ToolCallRef,
+  ): Omit<ToolContext, 'attach' | 'milestone' | 'signal'> {
     const { ctx } = this;
     return {
       session: this.id,
@@ -883,7 +1141,15 @@ export class SessionRuntime {
       key: call.key,
       workspace: ctx.workspace.root,
       wallets: walletsOf(ctx.store, ctx.workspace.config.ledger).scoped(this.row.options.ledgerScope),
-      ...(conv.persona.policies.spend === undefined ? {} : { spending: { policy: conv.persona.policies.spend, approval: this.row.options.approval, source: conv.persona.source } }),
+      ...(conv.persona.policies.spend === undefined
+        ? {}
+        : {
+            spending: {
+              policy: conv.persona.policies.spend,
+              approval: this.row.options.approval,
+              source: conv.persona.source,
+            },
+          }),
     };
   }
 
@@ -894,7 +1160,11 @@ export class SessionRuntime {
     if (!parsed.success) return undefined;
     let own: string | undefined;
     try {
-      own = await tool.approval?.(parsed.data, { ...this.toolContext(conv, call), signal: conv.abort.signal, attach: () => undefined });
+      own = await tool.approval?.(parsed.data, {
+        ...this.toolContext(conv, call),
+        signal: conv.abort.signal,
+        attach: () => undefined,
+      });
     } catch {
       // The tool cannot tell (its ledger is unreachable, say): the call runs and reports that itself.
       own = undefined;
@@ -912,21 +1182,38 @@ export class SessionRuntime {
    * the approval policy's when it is not `ask`, or the answer to a question the session waits on. Undefined when the
    * session stopped meanwhile (the call stays outstanding and is asked again on resume).
    */
-  private async approval(conv: ConversationRuntime, call: ToolCallRef, tool: string, reason: string): Promise<{ approved: boolean; why: string } | undefined> {
+  private async approval(
+    conv: ConversationRuntime,
+    call: ToolCallRef,
+    tool: string,
+    reason: string,
+  ): Promise<{ approved: boolean; why: string } | undefined> {
     const { ctx } = this;
     const earlier = ctx.store.log
       .read(0, { session: this.id, types: ['approval.requested', 'approval.decided'] }, 100_000)
       .filter((e) => (e.type === 'approval.requested' || e.type === 'approval.decided') && e.payload.key === call.key);
     const decided = earlier.find((e) => e.type === 'approval.decided');
-    if (decided?.type === 'approval.decided') return { approved: decided.payload.approved, why: `it was refused (${decided.payload.by}): ${reason}` };
+    if (decided?.type === 'approval.decided')
+      return { approved: decided.payload.approved, why: `it was refused (${decided.payload.by}): ${reason}` };
     const policy = this.row.options.approval;
     if (policy !== 'ask') {
-      await this.commit((tx) => this.appendDecision(tx, conv, call.callId, call.key, policy === 'approve', 'policy', policy));
+      await this.commit((tx) =>
+        this.appendDecision(tx, conv, call.callId, call.key, policy === 'approve', 'policy', policy),
+      );
       return { approved: policy === 'approve', why: `the session's approval policy (${policy}) refused it: ${reason}` };
     }
     if (earlier.length === 0) {
       await this.commit((tx) =>
-        ctx.store.append({ type: 'approval.requested', payload: { callId: call.callId, key: call.key, agent: conv.agent, tool, reason }, session: this.id, branch: this.branch, conversation: conv.id }, tx.now),
+        ctx.store.append(
+          {
+            type: 'approval.requested',
+            payload: { callId: call.callId, key: call.key, agent: conv.agent, tool, reason },
+            session: this.id,
+            branch: this.branch,
+            conversation: conv.id,
+          },
+          tx.now,
+        ),
       );
     }
     const signal = conv.abort.signal;
@@ -955,7 +1242,17 @@ export class SessionRuntime {
       };
       const timer = setTimeout(() => {
         if (!pending.claim()) return;
-        void this.commit((tx) => this.appendDecision(tx, conv, call.callId, call.key, false, 'timeout', `no answer within ${duration(timeoutMs)}`)).then(
+        void this.commit((tx) =>
+          this.appendDecision(
+            tx,
+            conv,
+            call.callId,
+            call.key,
+            false,
+            'timeout',
+            `no answer within ${duration(timeoutMs)}`,
+          ),
+        ).then(
           () => resolve({ approved: false, why: `nobody approved it within ${duration(timeoutMs)}: ${reason}` }),
           (error: unknown) => {
             this.stop(error);
@@ -975,18 +1272,44 @@ export class SessionRuntime {
    * outstanding here: answerable at once, before the call reaches its question again (it then finds the decision).
    */
   private requestedApproval(callId: string): { conv: ConversationRuntime; key: string; reason: string } | undefined {
-    const conv = [...this.conversations.values()].find((c) => outstanding(c.state).some((o) => o.kind === 'tool_call' && o.callId === callId) && !c.pendingResults.has(callId));
+    const conv = [...this.conversations.values()].find(
+      (c) =>
+        outstanding(c.state).some((o) => o.kind === 'tool_call' && o.callId === callId) &&
+        !c.pendingResults.has(callId),
+    );
     if (conv === undefined) return undefined;
     let found: { conv: ConversationRuntime; key: string; reason: string } | undefined;
-    for (const e of this.ctx.store.log.read(0, { session: this.id, types: ['approval.requested', 'approval.decided'] }, 100_000)) {
-      if (e.type === 'approval.requested' && e.payload.callId === callId && e.conversation === conv.id) found = { conv, key: e.payload.key, reason: e.payload.reason };
+    for (const e of this.ctx.store.log.read(
+      0,
+      { session: this.id, types: ['approval.requested', 'approval.decided'] },
+      100_000,
+    )) {
+      if (e.type === 'approval.requested' && e.payload.callId === callId && e.conversation === conv.id)
+        found = { conv, key: e.payload.key, reason: e.payload.reason };
       if (e.type === 'approval.decided' && e.payload.key === found?.key) found = undefined;
     }
     return found;
   }
 
-  private appendDecision(tx: Txn, conv: ConversationRuntime, callId: string, key: string, approved: boolean, by: 'user' | 'policy' | 'timeout', text: string): void {
-    this.ctx.store.append({ type: 'approval.decided', payload: { callId, key, approved, by, text }, session: this.id, branch: this.branch, conversation: conv.id }, tx.now);
+  private appendDecision(
+    tx: Txn,
+    conv: ConversationRuntime,
+    callId: string,
+    key: string,
+    approved: boolean,
+    by: 'user' | 'policy' | 'timeout',
+    text: string,
+  ): void {
+    this.ctx.store.append(
+      {
+        type: 'approval.decided',
+        payload: { callId, key, approved, by, text },
+        session: this.id,
+        branch: this.branch,
+        conversation: conv.id,
+      },
+      tx.now,
+    );
   }
 
   /** After a crash: an effectful call that had started is looked up by its key, or settled as unknown. */
@@ -994,13 +1317,23 @@ export class SessionRuntime {
     const tool = this.ctx.workspace.tools.get(call.tool);
     let outcome: { found: JsonValue } | 'absent' | { unknown: string };
     if (tool?.reconcile === undefined) {
-      outcome = { unknown: 'the process stopped while this effectful call was running, and the tool has no way to look up what happened; it was not run again' };
+      outcome = {
+        unknown:
+          'the process stopped while this effectful call was running, and the tool has no way to look up what happened; it was not run again',
+      };
     } else {
       try {
-        const found = await tool.reconcile(tool.input.parse(call.args), { ...this.toolContext(conv, call), signal: this.abort.signal, attach: () => undefined });
-        outcome = found === null || found === undefined ? 'absent' : { found: JSON.parse(JSON.stringify(found)) as JsonValue };
+        const found = await tool.reconcile(tool.input.parse(call.args), {
+          ...this.toolContext(conv, call),
+          signal: this.abort.signal,
+          attach: () => undefined,
+        });
+        outcome =
+          found === null || found === undefined ? 'absent' : { found: JSON.parse(JSON.stringify(found)) as JsonValue };
       } catch (error) {
-        outcome = { unknown: `the process stopped while this call was running and reconciling it failed: ${messageOf(error)}; it was not run again` };
+        outcome = {
+          unknown: `the process stopped while this call was running and reconciling it failed: ${messageOf(error)}; it was not run again`,
+        };
       }
     }
     // The effect provably did not happen: running it now is still at most once.
@@ -1051,7 +1384,8 @@ export class SessionRuntime {
 
   private answerByPolicyOrWait(tx: Txn, conv: ConversationRuntime, callId: string): void {
     const question = conv.questions.get(callId)?.question;
-    const recorded = question === undefined ? undefined : this.recording?.result(conv.path, callId, 'ask_user', { question });
+    const recorded =
+      question === undefined ? undefined : this.recording?.result(conv.path, callId, 'ask_user', { question });
     if (recorded !== undefined) {
       // Replayed: the answer given in the recorded session (by the user, a policy or a timeout).
       this.settleInTx(tx, conv, callId, recorded);
@@ -1059,7 +1393,10 @@ export class SessionRuntime {
     }
     const approval = this.row.options.approval;
     if (approval !== 'ask') {
-      this.settleInTx(tx, conv, callId, { kind: 'user_response', payload: { callId, text: POLICY_ANSWERS[approval], by: 'policy' } });
+      this.settleInTx(tx, conv, callId, {
+        kind: 'user_response',
+        payload: { callId, text: POLICY_ANSWERS[approval], by: 'policy' },
+      });
       return;
     }
     const deadline = conv.questions.get(callId)?.deadline ?? null;
@@ -1077,7 +1414,17 @@ export class SessionRuntime {
     const timeoutMs = parent.persona.policies.delegation_timeout_ms;
     const result = (): EntryDraft => {
       const child = parent.childByCall.get(callId);
-      return { kind: 'agent_result', payload: { callId, agent: child?.agent ?? '', child: child?.id ?? '', status: 'timeout', text: '', error: `no answer within ${duration(timeoutMs)}` } };
+      return {
+        kind: 'agent_result',
+        payload: {
+          callId,
+          agent: child?.agent ?? '',
+          child: child?.id ?? '',
+          status: 'timeout',
+          text: '',
+          error: `no answer within ${duration(timeoutMs)}`,
+        },
+      };
     };
     const cancelChild = (tx2: Txn): void => {
       const child = parent.childByCall.get(callId);
@@ -1086,17 +1433,26 @@ export class SessionRuntime {
     tx.after.push(() => this.armTimer(parent, callId, timeoutMs, result, cancelChild));
   }
 
-  private armTimer(conv: ConversationRuntime, callId: string, delayMs: number, result: () => EntryDraft, also?: (tx: Txn) => void): void {
+  private armTimer(
+    conv: ConversationRuntime,
+    callId: string,
+    delayMs: number,
+    result: () => EntryDraft,
+    also?: (tx: Txn) => void,
+  ): void {
     if (this.abort.signal.aborted) return;
-    const timer = setTimeout(() => {
-      conv.timers.delete(callId);
-      void this.commit((tx) => {
-        also?.(tx);
-        this.settleInTx(tx, conv, callId, result());
-      })
-        .catch((error: unknown) => this.stop(error))
-        .finally(() => this.updateStatus());
-    }, Math.max(0, delayMs));
+    const timer = setTimeout(
+      () => {
+        conv.timers.delete(callId);
+        void this.commit((tx) => {
+          also?.(tx);
+          this.settleInTx(tx, conv, callId, result());
+        })
+          .catch((error: unknown) => this.stop(error))
+          .finally(() => this.updateStatus());
+      },
+      Math.max(0, delayMs),
+    );
     timer.unref();
     clearTimeout(conv.timers.get(callId));
     conv.timers.set(callId, timer);
@@ -1110,25 +1466,45 @@ export class SessionRuntime {
       if (conv.pendingResults.has(call.callId)) continue;
       const child = conv.childByCall.get(call.callId);
       if (call.kind === 'agent_call' && child !== undefined) this.cancelConversation(tx, child, reason);
-      const intent = call.kind === 'tool_call' ? this.ctx.store.calls.intent(conv.callKeys.get(call.callId) ?? '') : undefined;
+      const intent =
+        call.kind === 'tool_call' ? this.ctx.store.calls.intent(conv.callKeys.get(call.callId) ?? '') : undefined;
       // An effectful call already running may have taken effect: say so rather than call it cancelled.
-      const mayHaveRun = intent?.effect === 'effectful' && intent.status === 'running' && !conv.effectsNotStarted.has(call.callId);
+      const mayHaveRun =
+        intent?.effect === 'effectful' && intent.status === 'running' && !conv.effectsNotStarted.has(call.callId);
       const result: EntryDraft =
         call.kind === 'tool_call'
           ? {
               kind: 'tool_result',
               payload: mayHaveRun
-                ? { callId: call.callId, tool: intent.tool, status: 'unknown', error: `${reason} while it was running; it may or may not have taken effect` }
+                ? {
+                    callId: call.callId,
+                    tool: intent.tool,
+                    status: 'unknown',
+                    error: `${reason} while it was running; it may or may not have taken effect`,
+                  }
                 : { callId: call.callId, tool: intent?.tool ?? '', status: 'cancelled', error: reason },
             }
           : call.kind === 'agent_call'
-            ? { kind: 'agent_result', payload: { callId: call.callId, agent: child?.agent ?? '', child: child?.id ?? '', status: 'cancelled', text: '', error: reason } }
+            ? {
+                kind: 'agent_result',
+                payload: {
+                  callId: call.callId,
+                  agent: child?.agent ?? '',
+                  child: child?.id ?? '',
+                  status: 'cancelled',
+                  text: '',
+                  error: reason,
+                },
+              }
             : { kind: 'user_response', payload: { callId: call.callId, text: `(cancelled: ${reason})`, by: 'policy' } };
       this.settleInTx(tx, conv, call.callId, result);
     }
     conv.clearTimers();
     if (conv.state.phase === 'ready' || conv.state.phase === 'failed') {
-      this.appendEntry(tx, conv, { kind: 'failed', payload: { code: 'E_CANCELLED', message: reason, retryable: false } });
+      this.appendEntry(tx, conv, {
+        kind: 'failed',
+        payload: { code: 'E_CANCELLED', message: reason, retryable: false },
+      });
     }
   }
 
@@ -1169,27 +1545,81 @@ export class SessionRuntime {
   private appendEntry(tx: Txn, conv: ConversationRuntime, draft: EntryDraft, id: string = nextEventId()): void {
     const next = apply(conv.state, draft);
     if (draft.kind === 'user_message' && conv.abort.signal.aborted) conv.abort = new AbortController();
-    const event = this.ctx.store.append({ type: 'entry', kind: draft.kind, payload: draft.payload, session: this.id, branch: this.branch, conversation: conv.id } as Parameters<Store['append']>[0], tx.now, id);
+    const event = this.ctx.store.append(
+      {
+        type: 'entry',
+        kind: draft.kind,
+        payload: draft.payload,
+        session: this.id,
+        branch: this.branch,
+        conversation: conv.id,
+      } as Parameters<Store['append']>[0],
+      tx.now,
+      id,
+    );
     conv.state = next;
     conv.observe({ ...draft, id, seq: event.seq } as Parameters<ConversationRuntime['observe']>[0]);
     tx.touched.add(conv);
     // The judge's jobs go in the commit that finishes the conversation: durable, and never waited for here.
-    if (draft.kind === 'finished') for (const e of this.ctx.workspace.evaluators.onFinished(conv.agent, conv.parent === null)) this.addJob(tx, e, 'conversation', conv.id, 'conversation.finished');
+    if (draft.kind === 'finished')
+      for (const e of this.ctx.workspace.evaluators.onFinished(conv.agent, conv.parent === null))
+        this.addJob(tx, e, 'conversation', conv.id, 'conversation.finished');
   }
 
   private addJob(tx: Txn, evaluator: Evaluator, targetKind: TargetKind, targetId: string, trigger: JobTrigger): void {
     // Judged as the branch is at the end of this commit (a later message must not change what this job scores).
-    tx.jobs.push((uptoSeq) => queueEvaluation(this.ctx.store, { session: this.id, branch: this.branch, targetKind, targetId, trigger, evaluator, uptoSeq, now: tx.now }));
+    tx.jobs.push((uptoSeq) =>
+      queueEvaluation(this.ctx.store, {
+        session: this.id,
+        branch: this.branch,
+        targetKind,
+        targetId,
+        trigger,
+        evaluator,
+        uptoSeq,
+        now: tx.now,
+      }),
+    );
   }
 
-  private createConversation(tx: Txn, id: string, persona: Persona, parent: ConversationRuntime | null, parentCallId: string | null): ConversationRuntime {
+  private createConversation(
+    tx: Txn,
+    id: string,
+    persona: Persona,
+    parent: ConversationRuntime | null,
+    parentCallId: string | null,
+  ): ConversationRuntime {
     const siblings = parent?.childrenByAgent.get(persona.id) ?? [];
     const path = parent === null ? persona.id : `${parent.path}/${persona.id}#${siblings.length + 1}`;
     const depth = parent === null ? 0 : parent.depth + 1;
-    const conv = new ConversationRuntime(id, persona, parent, parentCallId, depth, path, this.ctx.personas.for(persona).system);
-    this.ctx.store.sessions.createConversation({ id, session: this.id, branch: this.branch, agent: persona.id, parent: parent?.id ?? null, parentCallId, depth, path, createdAt: tx.now });
+    const conv = new ConversationRuntime(
+      id,
+      persona,
+      parent,
+      parentCallId,
+      depth,
+      path,
+      this.ctx.personas.for(persona).system,
+    );
+    this.ctx.store.sessions.createConversation({
+      id,
+      session: this.id,
+      branch: this.branch,
+      agent: persona.id,
+      parent: parent?.id ?? null,
+      parentCallId,
+      depth,
+      path,
+      createdAt: tx.now,
+    });
     this.ctx.store.append(
-      { type: 'conversation.created', payload: { agent: persona.id, parent: parent?.id ?? null, parentCallId, depth, path }, session: this.id, branch: this.branch, conversation: id },
+      {
+        type: 'conversation.created',
+        payload: { agent: persona.id, parent: parent?.id ?? null, parentCallId, depth, path },
+        session: this.id,
+        branch: this.branch,
+        conversation: id,
+      },
       tx.now,
     );
     this.conversations.set(id, conv);
@@ -1203,14 +1633,21 @@ export class SessionRuntime {
     conv: ConversationRuntime,
     call: PreparedCall,
     id: string,
-    outcome: { response: ModelResponse | null; latencyMs: number; startedAt: number; error: string | null; replayed?: boolean },
+    outcome: {
+      response: ModelResponse | null;
+      latencyMs: number;
+      startedAt: number;
+      error: string | null;
+      replayed?: boolean;
+    },
   ): void {
     const { response } = outcome;
     const tokensIn = response?.usage.inputTokens ?? 0;
     const tokensOut = response?.usage.outputTokens ?? 0;
     const estimated = response?.usage.estimated ?? true;
     // A call served from a recording cost nothing now; its tokens are kept so the two sessions compare.
-    const costUsd = outcome.replayed === true ? 0 : costOf(call.modelRef, tokensIn, tokensOut, this.ctx.workspace.prices);
+    const costUsd =
+      outcome.replayed === true ? 0 : costOf(call.modelRef, tokensIn, tokensOut, this.ctx.workspace.prices);
     const provider = outcome.replayed === true ? 'replay' : call.provider.id;
     const status = response === null ? 'error' : 'ok';
     this.ctx.store.calls.recordModelCall({
@@ -1223,7 +1660,14 @@ export class SessionRuntime {
       model: call.modelRef,
       requestHash: call.requestHash,
       request: { params: call.params, rendered: call.rendered },
-      response: response === null ? null : { text: response.text, toolCalls: response.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })), finishReason: response.finishReason },
+      response:
+        response === null
+          ? null
+          : {
+              text: response.text,
+              toolCalls: response.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })),
+              finishReason: response.finishReason,
+            },
       tokensIn,
       tokensOut,
       estimated,
@@ -1237,8 +1681,19 @@ export class SessionRuntime {
       {
         type: 'model.call',
         payload: {
-          id, ordinal: call.ordinal, provider, model: call.modelRef, simulated: call.provider.simulated, tokensIn, tokensOut, estimated,
-          costUsd, latencyMs: outcome.latencyMs, requestHash: call.requestHash, status, ...(outcome.error === null ? {} : { error: outcome.error }),
+          id,
+          ordinal: call.ordinal,
+          provider,
+          model: call.modelRef,
+          simulated: call.provider.simulated,
+          tokensIn,
+          tokensOut,
+          estimated,
+          costUsd,
+          latencyMs: outcome.latencyMs,
+          requestHash: call.requestHash,
+          status,
+          ...(outcome.error === null ? {} : { error: outcome.error }),
           ...(call.rendered.omitted === undefined ? {} : { omitted: call.rendered.omitted }),
         },
         session: this.id,
@@ -1252,7 +1707,14 @@ export class SessionRuntime {
 
   private writeHeads(tx: Txn): void {
     for (const conv of tx.touched) {
-      this.ctx.store.setHead({ branch: this.branch, conversation: conv.id, session: this.id, headSeq: conv.headSeq, phase: conv.state.phase, updatedAt: tx.now });
+      this.ctx.store.setHead({
+        branch: this.branch,
+        conversation: conv.id,
+        session: this.id,
+        headSeq: conv.headSeq,
+        phase: conv.state.phase,
+        updatedAt: tx.now,
+      });
     }
   }
 
@@ -1266,7 +1728,12 @@ export class SessionRuntime {
     }
     // A cancel writes its status in its own commit.
     if (this.cancelled !== undefined || this.status === 'cancelled') return;
-    const { status, reason } = deriveStatus(this.conversations.values(), this.root, { paused: this.paused }, this.approvals);
+    const { status, reason } = deriveStatus(
+      this.conversations.values(),
+      this.root,
+      { paused: this.paused },
+      this.approvals,
+    );
     if (status !== this.status) {
       this.status = status;
       try {
@@ -1284,7 +1751,16 @@ export class SessionRuntime {
 
   private writeStatus(status: SessionStatus, reason: string | null, now: number): void {
     this.ctx.store.sessions.setStatus(this.id, status, reason, now);
-    this.ctx.store.append({ type: 'session.status', payload: { status, ...(reason === null ? {} : { reason }) }, session: this.id, branch: this.branch, conversation: null }, now);
+    this.ctx.store.append(
+      {
+        type: 'session.status',
+        payload: { status, ...(reason === null ? {} : { reason }) },
+        session: this.id,
+        branch: this.branch,
+        conversation: null,
+      },
+      now,
+    );
     const waiters = this.statusWaiters;
     this.statusWaiters = [];
     // After the commit, on the next turn of the loop.
@@ -1341,7 +1817,10 @@ export class SessionRuntime {
     this.error =
       error instanceof P2Error
         ? error
-        : new StoreError('E_INTERNAL', `session ${this.id} stopped: ${messageOf(error)}`, { cause: error, hint: `Resume it with: p2tui session resume ${this.id}` });
+        : new StoreError('E_INTERNAL', `session ${this.id} stopped: ${messageOf(error)}`, {
+            cause: error,
+            hint: `Resume it with: p2tui session resume ${this.id}`,
+          });
     this.abortAll(this.error);
     for (const conv of this.conversations.values()) conv.clearTimers();
     // Let another process take over at once instead of after the lease expires.
@@ -1356,7 +1835,8 @@ export class SessionRuntime {
   private assertDrivable(): void {
     if (this.error !== undefined) throw this.error;
     if (this.detached) throw new UserError('E_SESSION_STATE', `session ${this.id} is no longer driven by this process`);
-    if (this.status === 'cancelled') throw new UserError('E_SESSION_STATE', `session ${this.id} was cancelled`, { hint: 'Start a new session.' });
+    if (this.status === 'cancelled')
+      throw new UserError('E_SESSION_STATE', `session ${this.id} was cancelled`, { hint: 'Start a new session.' });
   }
 }
 

@@ -18,7 +18,8 @@ export function deriveStatus(
   let retryableFailure: string | null = null;
   for (const conv of conversations) {
     const phase = conv.state.phase;
-    if (conv.inFlight || conv.runningTools.size > 0 || phase === 'ready' || phase === 'deciding') return { status: 'running', reason: null };
+    if (conv.inFlight || conv.runningTools.size > 0 || phase === 'ready' || phase === 'deciding')
+      return { status: 'running', reason: null };
     if (phase === 'waiting') {
       for (const call of outstanding(conv.state)) {
         // A question answered a moment ago (stored, not yet appended behind earlier calls) is no longer waiting.
@@ -31,7 +32,11 @@ export function deriveStatus(
     }
     if (phase === 'failed' && conv.state.retryable) retryableFailure ??= `${conv.agent} failed; resumable`;
   }
-  if (waitingForUser) return { status: 'waiting', reason: approvals.size > 0 ? 'a tool call waits for your approval' : 'an agent asked the user a question' };
+  if (waitingForUser)
+    return {
+      status: 'waiting',
+      reason: approvals.size > 0 ? 'a tool call waits for your approval' : 'an agent asked the user a question',
+    };
   if (retryableFailure !== null) return { status: 'failed', reason: retryableFailure };
   if (root.state.phase === 'finished') return { status: 'finished', reason: null };
   if (root.state.phase === 'failed') return { status: 'failed', reason: null };

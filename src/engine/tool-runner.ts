@@ -37,7 +37,11 @@ export function cacheKey(tool: string, args: JsonValue): string {
 export async function runTool(
   tool: Tool,
   args: JsonValue,
-  context: Omit<ToolContext, 'attach' | 'milestone' | 'signal'> & { signal: AbortSignal; timeoutMs: number; now: () => number },
+  context: Omit<ToolContext, 'attach' | 'milestone' | 'signal'> & {
+    signal: AbortSignal;
+    timeoutMs: number;
+    now: () => number;
+  },
 ): Promise<ToolRun> {
   const attachments: Attachment[] = [];
   const milestones: { name: string; detail: string | null }[] = [];
@@ -45,10 +49,23 @@ export async function runTool(
   const base = { callId: context.callId, tool: tool.name };
   const parsed = tool.input.safeParse(args);
   if (!parsed.success) {
-    return { result: { kind: 'tool_result', payload: { ...base, status: 'error', error: `invalid arguments: ${parsed.error.issues.map((i) => i.message).join('; ')}` } }, attachments };
+    return {
+      result: {
+        kind: 'tool_result',
+        payload: {
+          ...base,
+          status: 'error',
+          error: `invalid arguments: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
+        },
+      },
+      attachments,
+    };
   }
   if (context.signal.aborted) {
-    return { result: { kind: 'tool_result', payload: { ...base, status: 'cancelled', error: 'cancelled before it started' } }, attachments };
+    return {
+      result: { kind: 'tool_result', payload: { ...base, status: 'cancelled', error: 'cancelled before it started' } },
+      attachments,
+    };
   }
   const controller = new AbortController();
   let cancel: (value: 'cancelled') => void = () => undefined;
@@ -81,12 +98,17 @@ export async function runTool(
       attachments.push({ name, data, mime, kind: 'file' });
     },
     milestone: (name, detail) => {
-      milestones.push({ name: String(name).slice(0, 200), detail: detail === undefined ? null : String(detail).slice(0, 2_000) });
+      milestones.push({
+        name: String(name).slice(0, 200),
+        detail: detail === undefined ? null : String(detail).slice(0, 2_000),
+      });
     },
   };
   try {
     const outcome = await Promise.race([
-      Promise.resolve().then(() => tool.run(parsed.data, toolContext)).then((value) => ({ value })),
+      Promise.resolve()
+        .then(() => tool.run(parsed.data, toolContext))
+        .then((value) => ({ value })),
       timeout,
       cancelled,
     ]);
@@ -96,33 +118,68 @@ export async function runTool(
       // An effectful tool stopped mid-way may still have done its effect: that is not a plain timeout.
       const payload: EntryPayloads['tool_result'] =
         tool.effect === 'effectful'
-          ? { ...base, status: 'unknown', error: `timed out after ${context.timeoutMs} ms while running; it may or may not have taken effect`, latencyMs }
+          ? {
+              ...base,
+              status: 'unknown',
+              error: `timed out after ${context.timeoutMs} ms while running; it may or may not have taken effect`,
+              latencyMs,
+            }
           : { ...base, status: 'timeout', error: `timed out after ${context.timeoutMs} ms`, latencyMs };
       return { result: { kind: 'tool_result', payload }, attachments };
     }
     if (outcome === 'cancelled') {
-      return { result: { kind: 'tool_result', payload: { ...base, status: 'cancelled', error: 'cancelled', latencyMs } }, attachments };
+      return {
+        result: { kind: 'tool_result', payload: { ...base, status: 'cancelled', error: 'cancelled', latencyMs } },
+        attachments,
+      };
     }
     let output: JsonValue;
     try {
       output = toJson(outcome.value);
     } catch (error) {
-      return { result: { kind: 'tool_result', payload: { ...base, status: 'error', error: `the tool returned a value that is not JSON: ${messageOf(error)}`, latencyMs } }, attachments };
+      return {
+        result: {
+          kind: 'tool_result',
+          payload: {
+            ...base,
+            status: 'error',
+            error: `the tool returned a value that is not JSON: ${messageOf(error)}`,
+            latencyMs,
+          },
+        },
+        attachments,
+      };
     }
     const text = JSON.stringify(output);
     let payload: EntryPayloads['tool_result'] = { ...base, status: 'ok', output, latencyMs };
     if (text.length > INLINE_OUTPUT_LIMIT) {
       const hash = sha256(text);
       attachments.push({ name: `${tool.name}-output.json`, data: text, mime: 'application/json', kind: 'tool_output' });
-      payload = { ...base, status: 'ok', output: `${text.slice(0, 2000)}… (${text.length} bytes; full output in artifact ${hash.slice(0, 12)})`, artifact: hash, latencyMs };
+      payload = {
+        ...base,
+        status: 'ok',
+        output: `${text.slice(0, 2000)}… (${text.length} bytes; full output in artifact ${hash.slice(0, 12)})`,
+        artifact: hash,
+        latencyMs,
+      };
     }
-    const run: ToolRun = { result: { kind: 'tool_result', payload }, attachments, ...(milestones.length === 0 ? {} : { milestones }) };
+    const run: ToolRun = {
+      result: { kind: 'tool_result', payload },
+      attachments,
+      ...(milestones.length === 0 ? {} : { milestones }),
+    };
     if (tool.effect === 'pure' && tool.cacheTtlMs > 0) {
       return { ...run, cache: { key: cacheKey(tool.name, args), output, expiresAt: context.now() + tool.cacheTtlMs } };
     }
     return run;
   } catch (error) {
-    return { result: { kind: 'tool_result', payload: { ...base, status: 'error', error: messageOf(error), latencyMs: context.now() - started } }, attachments };
+    return {
+      result: {
+        kind: 'tool_result',
+        payload: { ...base, status: 'error', error: messageOf(error), latencyMs: context.now() - started },
+      },
+      attachments,
+    };
   } finally {
     clearTimeout(timer);
     context.signal.removeEventListener('abort', onAbort);

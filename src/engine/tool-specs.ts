@@ -7,7 +7,11 @@ import type { ToolRegistry } from '../tools/registry.ts';
  * `ask_user` (unless its policy turns questions off). The delegate tool lists each agent with its description and
  * tools, which is what a model (or the simulator) routes work by.
  */
-export function toolSpecsFor(persona: Persona, personas: ReadonlyMap<string, Persona>, tools: ToolRegistry): ToolSpec[] {
+export function toolSpecsFor(
+  persona: Persona,
+  personas: ReadonlyMap<string, Persona>,
+  tools: ToolRegistry,
+): ToolSpec[] {
   const specs: ToolSpec[] = persona.tools.map((name) => {
     const tool = tools.require(name);
     return { name: tool.name, description: tool.description, parameters: tool.parameters };

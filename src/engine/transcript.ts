@@ -73,7 +73,11 @@ export class Transcript {
         this.push({ role: 'assistant', content: draft.payload.text, toolCalls: [] });
         return;
       case 'tool_call':
-        return this.addCall(draft.payload.modelCall, { id: draft.payload.callId, name: draft.payload.tool, arguments: canonicalJson(draft.payload.args) });
+        return this.addCall(draft.payload.modelCall, {
+          id: draft.payload.callId,
+          name: draft.payload.tool,
+          arguments: canonicalJson(draft.payload.args),
+        });
       case 'agent_call':
         return this.addCall(draft.payload.modelCall, {
           id: draft.payload.callId,
@@ -81,17 +85,27 @@ export class Transcript {
           arguments: canonicalJson({ agent: draft.payload.agent, message: draft.payload.message }),
         });
       case 'user_input_request':
-        return this.addCall(draft.payload.modelCall, { id: draft.payload.callId, name: 'ask_user', arguments: canonicalJson({ question: draft.payload.question }) });
+        return this.addCall(draft.payload.modelCall, {
+          id: draft.payload.callId,
+          name: 'ask_user',
+          arguments: canonicalJson({ question: draft.payload.question }),
+        });
       case 'tool_result': {
         const p = draft.payload;
-        const body = p.status === 'ok' ? { status: p.status, output: p.output ?? null } : { status: p.status, error: p.error ?? p.status };
+        const body =
+          p.status === 'ok'
+            ? { status: p.status, output: p.output ?? null }
+            : { status: p.status, error: p.error ?? p.status };
         this.openModelCall = undefined;
         this.push({ role: 'tool', toolCallId: p.callId, name: p.tool, content: JSON.stringify(body) });
         return;
       }
       case 'agent_result': {
         const p = draft.payload;
-        const body = p.status === 'ok' ? { agent: p.agent, status: p.status, answer: p.text } : { agent: p.agent, status: p.status, error: p.error ?? p.status };
+        const body =
+          p.status === 'ok'
+            ? { agent: p.agent, status: p.status, answer: p.text }
+            : { agent: p.agent, status: p.status, error: p.error ?? p.status };
         this.openModelCall = undefined;
         this.push({ role: 'tool', toolCallId: p.callId, name: 'delegate', content: JSON.stringify(body) });
         return;
@@ -111,8 +125,16 @@ export class Transcript {
   mark(): TranscriptMark {
     const last = this.list[this.list.length - 1]!;
     return {
-      length: this.list.length, calls: last.role === 'assistant' ? last.toolCalls.length : 0, sealed: this.sealed, chain: this.chain, tokens: this.tokens,
-      openModelCall: this.openModelCall, taskIndex: this.taskIndex, round: this.round, entries: this.entries, through: this.through,
+      length: this.list.length,
+      calls: last.role === 'assistant' ? last.toolCalls.length : 0,
+      sealed: this.sealed,
+      chain: this.chain,
+      tokens: this.tokens,
+      openModelCall: this.openModelCall,
+      taskIndex: this.taskIndex,
+      round: this.round,
+      entries: this.entries,
+      through: this.through,
     };
   }
 

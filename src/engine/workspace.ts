@@ -7,7 +7,12 @@ import { checkReferences, loadPersonas } from '../agents/loader.ts';
 import type { Persona } from '../agents/persona.ts';
 import { ScriptedProvider } from '../models/scripted/provider.ts';
 import { ProviderRegistry } from '../models/registry.ts';
-import { checkProvidersConfigured, registerProviders, workspaceEnvironment, type Environment } from '../models/configure.ts';
+import {
+  checkProvidersConfigured,
+  registerProviders,
+  workspaceEnvironment,
+  type Environment,
+} from '../models/configure.ts';
 import type { Redactor } from '../models/http/errors.ts';
 import { DEFAULT_PRICES, type Price } from '../models/pricing.ts';
 import { loadWorkspaceTools } from '../tools/loader.ts';
@@ -22,7 +27,10 @@ import { loadScorePolicies, type ScorePolicy } from '../judge/policy.ts';
 /** `p2tui.yaml`: optional; every field has a default that runs offline. */
 export const workspaceConfigSchema = z.strictObject({
   /** Model for personas that name none. */
-  model: z.string().regex(/^[^/\s]+\/\S+$/, 'provider/name, e.g. scripted/default').default('scripted/default'),
+  model: z
+    .string()
+    .regex(/^[^/\s]+\/\S+$/, 'provider/name, e.g. scripted/default')
+    .default('scripted/default'),
   temperature: z.number().min(0).max(2).optional(),
   /** How questions from agents are answered when nobody is at a terminal. */
   approval: z.enum(['deny', 'approve', 'ask']).default('ask'),
@@ -40,7 +48,10 @@ export const workspaceConfigSchema = z.strictObject({
         /** Ollama's address (OLLAMA_HOST by default). */
         host: z.string().min(1).optional(),
         /** The environment variable holding the key (OPENAI_API_KEY for openai). */
-        api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+        api_key_env: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+          .optional(),
         /** A key written here (prefer api_key_env and .env: a key in p2tui.yaml ends up in version control). */
         api_key: z.string().min(1).optional(),
         concurrency: z.int().min(1).max(10_000).optional(),
@@ -56,9 +67,19 @@ export const workspaceConfigSchema = z.strictObject({
     )
     .default({}),
   /** Prices in USD per million tokens, by provider/model or provider/* (over the built-in table). */
-  prices: z.record(z.string().regex(/^[^/\s]+\/\S+$/, 'provider/model or provider/*'), z.strictObject({ input: z.number().min(0), output: z.number().min(0) })).default({}),
+  prices: z
+    .record(
+      z.string().regex(/^[^/\s]+\/\S+$/, 'provider/model or provider/*'),
+      z.strictObject({ input: z.number().min(0), output: z.number().min(0) }),
+    )
+    .default({}),
   /** Model Context Protocol servers whose tools personas may use (as `<server>__<tool>`). */
-  mcp_servers: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'letters, digits, _ and -, starting with a letter'), mcpServerSchema).default({}),
+  mcp_servers: z
+    .record(
+      z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'letters, digits, _ and -, starting with a letter'),
+      mcpServerSchema,
+    )
+    .default({}),
   /** The judge: evaluators (rubrics scored by a model, assertions, custom code), when they run, the judge model. */
   judge: judgeConfigSchema.prefault({}),
   /** The ledger: how escrows that pay a delegate on delivery are settled. */
@@ -73,7 +94,16 @@ export const workspaceConfigSchema = z.strictObject({
        * Keep the wallets on a Canton participant (its JSON Ledger API v2, with the daml/ package uploaded) instead of
        * the embedded ledger. The token is read from the environment variable `token_env` names, never from here.
        */
-      canton: z.strictObject({ url: z.url({ protocol: /^https?$/ }), token_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name').optional(), user: z.string().min(1).optional() }).optional(),
+      canton: z
+        .strictObject({
+          url: z.url({ protocol: /^https?$/ }),
+          token_env: z
+            .string()
+            .regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name')
+            .optional(),
+          user: z.string().min(1).optional(),
+        })
+        .optional(),
     })
     .prefault({}),
   /** Database path, relative to the workspace. */
@@ -128,7 +158,10 @@ export function isWorkspace(root: string): boolean {
 export function readWorkspaceConfig(root: string): { config: WorkspaceConfig; file: string | undefined } {
   const file = join(root, 'p2tui.yaml');
   if (!existsSync(file)) return { config: workspaceConfigSchema.parse({}), file: undefined };
-  const parsed = parseYamlWith(workspaceConfigSchema, readFileSync(file, 'utf8'), 'p2tui.yaml', { code: 'E_CONFIG', hint: 'Fix p2tui.yaml.' });
+  const parsed = parseYamlWith(workspaceConfigSchema, readFileSync(file, 'utf8'), 'p2tui.yaml', {
+    code: 'E_CONFIG',
+    hint: 'Fix p2tui.yaml.',
+  });
   return { config: parsed.value, file };
 }
 
@@ -136,7 +169,9 @@ export function readWorkspaceConfig(root: string): { config: WorkspaceConfig; fi
 export async function loadWorkspace(rootDir: string, options: LoadOptions = {}): Promise<Workspace> {
   const root = resolve(rootDir);
   if (!existsSync(root)) {
-    throw new UserError('E_WORKSPACE', `workspace folder ${root} does not exist`, { hint: 'Create one with: p2tui init <dir>' });
+    throw new UserError('E_WORKSPACE', `workspace folder ${root} does not exist`, {
+      hint: 'Create one with: p2tui init <dir>',
+    });
   }
   const { config, file } = readWorkspaceConfig(root);
   const tools = new ToolRegistry();
@@ -154,7 +189,9 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
     Object.keys(config.mcp_servers).length === 0
       ? { tools: [], servers: [], close: async () => undefined }
       : // The SDK loads only for workspaces that configure servers.
-        await (await import('../tools/mcp.ts')).connectMcpServers(root, config.mcp_servers, env, (secret) => redactor.add(secret));
+        await (
+          await import('../tools/mcp.ts')
+        ).connectMcpServers(root, config.mcp_servers, env, (secret) => redactor.add(secret));
   try {
     for (const tool of mcp.tools) tools.add(tool);
   } catch (error) {
@@ -162,10 +199,14 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
     throw error;
   }
   const prices: Record<string, Price> = { ...DEFAULT_PRICES };
-  for (const [model, price] of Object.entries(config.prices)) prices[model] = { inputPerMillion: price.input, outputPerMillion: price.output };
+  for (const [model, price] of Object.entries(config.prices))
+    prices[model] = { inputPerMillion: price.input, outputPerMillion: price.output };
   let loaded: ReturnType<typeof loadPersonas>;
   try {
-    loaded = loadPersonas(root, { model: config.model, ...(config.temperature === undefined ? {} : { temperature: config.temperature }) });
+    loaded = loadPersonas(root, {
+      model: config.model,
+      ...(config.temperature === undefined ? {} : { temperature: config.temperature }),
+    });
     checkReferences(loaded, { tools: tools.names(), providers: providers.ids() });
   } catch (error) {
     await mcp.close();
@@ -177,7 +218,11 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
     evaluators = await loadEvaluators(root, config.judge, config.model);
     const escrow = config.ledger.escrow;
     if (escrow !== undefined && evaluators.get(escrow.evaluator) === undefined) {
-      throw new UserError('E_CONFIG', `p2tui.yaml: ledger.escrow.evaluator: no evaluator '${escrow.evaluator}' under judge.evaluators`, { hint: 'Name one of judge.evaluators (it must judge the delegates\' conversations: agents: [...] or [\'*\']).' });
+      throw new UserError(
+        'E_CONFIG',
+        `p2tui.yaml: ledger.escrow.evaluator: no evaluator '${escrow.evaluator}' under judge.evaluators`,
+        { hint: "Name one of judge.evaluators (it must judge the delegates' conversations: agents: [...] or ['*'])." },
+      );
     }
     scorePolicies = [...(await loadScorePolicies(root)).values()];
     for (const e of evaluators.list()) if (e.kind === 'llm') providers.resolve(evaluators.modelOf(e));

@@ -73,7 +73,10 @@ export interface BranchScores {
 }
 
 /** Per branch: each metric's mean and minimum over the targets judged, and a weighted overall. */
-export function branchScores(targets: readonly TargetScore[], weightOf: (metric: string) => number = () => 1): BranchScores[] {
+export function branchScores(
+  targets: readonly TargetScore[],
+  weightOf: (metric: string) => number = () => 1,
+): BranchScores[] {
   const byBranch = new Map<string, Map<string, number[]>>();
   for (const t of targets) {
     if (t.mean === null) continue;
@@ -83,7 +86,8 @@ export function branchScores(targets: readonly TargetScore[], weightOf: (metric:
   }
   return [...byBranch].map(([branch, metrics]) => {
     const summary = new Map<string, MetricSummary>();
-    for (const [metric, values] of metrics) summary.set(metric, { mean: meanAndSd(values).mean, min: Math.min(...values), n: values.length });
+    for (const [metric, values] of metrics)
+      summary.set(metric, { mean: meanAndSd(values).mean, min: Math.min(...values), n: values.length });
     let total = 0;
     let weights = 0;
     for (const [metric, m] of summary) {
@@ -95,15 +99,25 @@ export function branchScores(targets: readonly TargetScore[], weightOf: (metric:
 }
 
 /** Branches best first by one metric's mean (default: the weighted overall); branches without it go last. */
-export function rankBranches(scores: readonly BranchScores[], metric?: string): { branch: string; value: number | null }[] {
+export function rankBranches(
+  scores: readonly BranchScores[],
+  metric?: string,
+): { branch: string; value: number | null }[] {
   return scores
-    .map((b) => ({ branch: b.branch, value: metric === undefined ? b.weighted : (b.metrics.get(metric)?.mean ?? null) }))
+    .map((b) => ({
+      branch: b.branch,
+      value: metric === undefined ? b.weighted : (b.metrics.get(metric)?.mean ?? null),
+    }))
     .sort((a, b) => (b.value ?? -1) - (a.value ?? -1));
 }
 
 /** Each branch's weighted overall score from its newest evaluations (branches never scored are absent). */
-export function scoreByBranch(scores: readonly ScoreRow[], weightOf: (metric: string) => number = () => 1): Map<string, number> {
+export function scoreByBranch(
+  scores: readonly ScoreRow[],
+  weightOf: (metric: string) => number = () => 1,
+): Map<string, number> {
   const out = new Map<string, number>();
-  for (const b of branchScores(latestTargetScores(scores), weightOf)) if (b.weighted !== null) out.set(b.branch, b.weighted);
+  for (const b of branchScores(latestTargetScores(scores), weightOf))
+    if (b.weighted !== null) out.set(b.branch, b.weighted);
   return out;
 }

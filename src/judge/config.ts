@@ -36,13 +36,16 @@ export const evaluatorConfigSchema = z
   })
   .superRefine((e, ctx) => {
     const need = (field: 'rubric' | 'assert' | 'evaluator'): void => {
-      if (e[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: `an evaluator of kind ${e.kind} needs '${field}'` });
+      if (e[field] === undefined)
+        ctx.addIssue({ code: 'custom', path: [field], message: `an evaluator of kind ${e.kind} needs '${field}'` });
     };
     if (e.kind === 'llm') need('rubric');
     if (e.kind === 'assert') need('assert');
     if (e.kind === 'custom') need('evaluator');
-    if (e.artifact_kind !== undefined && e.on !== 'artifact') ctx.addIssue({ code: 'custom', path: ['artifact_kind'], message: 'artifact_kind applies to on: artifact' });
-    if (e.milestone !== undefined && e.on !== 'milestone') ctx.addIssue({ code: 'custom', path: ['milestone'], message: 'milestone applies to on: milestone' });
+    if (e.artifact_kind !== undefined && e.on !== 'artifact')
+      ctx.addIssue({ code: 'custom', path: ['artifact_kind'], message: 'artifact_kind applies to on: artifact' });
+    if (e.milestone !== undefined && e.on !== 'milestone')
+      ctx.addIssue({ code: 'custom', path: ['milestone'], message: 'milestone applies to on: milestone' });
   });
 
 export type EvaluatorConfig = z.output<typeof evaluatorConfigSchema>;
@@ -63,7 +66,12 @@ export const judgeConfigSchema = z
   .superRefine((j, ctx) => {
     const seen = new Set<string>();
     j.evaluators.forEach((e, i) => {
-      if (seen.has(e.id)) ctx.addIssue({ code: 'custom', path: ['evaluators', i, 'id'], message: `evaluator '${e.id}' is defined twice` });
+      if (seen.has(e.id))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['evaluators', i, 'id'],
+          message: `evaluator '${e.id}' is defined twice`,
+        });
       seen.add(e.id);
     });
   });

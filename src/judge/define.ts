@@ -16,7 +16,10 @@ export interface EvaluatorDefinition {
   readonly description?: string;
   /** Recorded with every score; bump it when the logic changes so old and new scores are told apart. */
   readonly version?: string;
-  evaluate(material: Material, ctx: { readonly signal: AbortSignal; readonly sample: number }): CustomVerdict | Promise<CustomVerdict>;
+  evaluate(
+    material: Material,
+    ctx: { readonly signal: AbortSignal; readonly sample: number },
+  ): CustomVerdict | Promise<CustomVerdict>;
 }
 
 export interface CustomEvaluator extends EvaluatorDefinition {
@@ -27,7 +30,8 @@ export interface CustomEvaluator extends EvaluatorDefinition {
 
 /** Defines an evaluator in a workspace's `evaluators/` folder (export it; `kind: custom` evaluators use it). */
 export function defineEvaluator(definition: EvaluatorDefinition): CustomEvaluator {
-  if (!/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(definition.id)) throw new TypeError(`evaluator id '${definition.id}': use letters, digits, _ and -, starting with a letter`);
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(definition.id))
+    throw new TypeError(`evaluator id '${definition.id}': use letters, digits, _ and -, starting with a letter`);
   return { ...definition, [EVALUATOR_BRAND]: true, source: '' };
 }
 

@@ -9,17 +9,40 @@ import type { Evaluator } from './registry.ts';
  */
 export function queueEvaluation(
   store: Store,
-  job: { session: string; branch: string; targetKind: TargetKind; targetId: string; trigger: JobTrigger; evaluator: Evaluator; samples?: number; uptoSeq: number | null; now: number },
+  job: {
+    session: string;
+    branch: string;
+    targetKind: TargetKind;
+    targetId: string;
+    trigger: JobTrigger;
+    evaluator: Evaluator;
+    samples?: number;
+    uptoSeq: number | null;
+    now: number;
+  },
 ): string {
   const id = newJobId();
   store.scores.addJob({
-    id, session: job.session, branch: job.branch, targetKind: job.targetKind, targetId: job.targetId, evaluator: job.evaluator.id, trigger: job.trigger,
-    uptoSeq: job.uptoSeq, samples: job.samples ?? job.evaluator.config.samples, createdAt: job.now,
+    id,
+    session: job.session,
+    branch: job.branch,
+    targetKind: job.targetKind,
+    targetId: job.targetId,
+    evaluator: job.evaluator.id,
+    trigger: job.trigger,
+    uptoSeq: job.uptoSeq,
+    samples: job.samples ?? job.evaluator.config.samples,
+    createdAt: job.now,
   });
   store.append(
     {
       type: 'eval.queued',
-      payload: { job: id, target: { kind: job.targetKind, id: job.targetId }, evaluator: job.evaluator.id, trigger: job.trigger },
+      payload: {
+        job: id,
+        target: { kind: job.targetKind, id: job.targetId },
+        evaluator: job.evaluator.id,
+        trigger: job.trigger,
+      },
       session: job.session,
       branch: job.branch,
       conversation: job.targetKind === 'conversation' ? job.targetId : null,

@@ -59,7 +59,11 @@ export function verdictJsonSchema(rubric: Rubric): JsonObject {
         type: 'array',
         items: {
           type: 'object',
-          properties: { id: { type: 'string', enum: rubric.criteria.map((c) => c.id) }, score: { type: 'number', minimum: 0, maximum: 1 }, reason: { type: 'string' } },
+          properties: {
+            id: { type: 'string', enum: rubric.criteria.map((c) => c.id) },
+            score: { type: 'number', minimum: 0, maximum: 1 },
+            reason: { type: 'string' },
+          },
           required: ['id', 'score', 'reason'],
           additionalProperties: false,
         },
@@ -82,10 +86,21 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
   const promptHash = sha256(`${prompt}\n${JSON.stringify(schema)}`);
   if (call.provider.simulated && call.provider.id === 'scripted') {
     const scored = scriptedJudge(rubric, m);
-    return { status: 'ok', value: scored.value, criteria: scored.criteria, reasoning: summary(scored.criteria), model: 'scripted/judge', promptHash };
+    return {
+      status: 'ok',
+      value: scored.value,
+      criteria: scored.criteria,
+      reasoning: summary(scored.criteria),
+      model: 'scripted/judge',
+      promptHash,
+    };
   }
   const messages: ChatMessage[] = [
-    { role: 'system', content: 'You evaluate the work of AI agents against rubrics. Reply with one JSON object only, as the schema says.' },
+    {
+      role: 'system',
+      content:
+        'You evaluate the work of AI agents against rubrics. Reply with one JSON object only, as the schema says.',
+    },
     { role: 'user', content: prompt },
   ];
   let lastProblem = '';
@@ -102,12 +117,22 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
     const abort = new AbortController();
     const onAbort = (): void => abort.abort(call.signal.reason);
     call.signal.addEventListener('abort', onAbort, { once: true });
-    const timer = call.provider.timesAttempts === true ? undefined : setTimeout(() => abort.abort(new Error(`no answer within ${call.timeoutMs} ms`)), call.timeoutMs);
+    const timer =
+      call.provider.timesAttempts === true
+        ? undefined
+        : setTimeout(() => abort.abort(new Error(`no answer within ${call.timeoutMs} ms`)), call.timeoutMs);
     let text: string;
     try {
       text = (await call.provider.complete(request, { signal: abort.signal, attemptTimeoutMs: call.timeoutMs })).text;
     } catch (error) {
-      return { status: 'failed', value: null, criteria: [], reasoning: `the judge model failed: ${messageOf(error)}`, model: call.modelRef, promptHash };
+      return {
+        status: 'failed',
+        value: null,
+        criteria: [],
+        reasoning: `the judge model failed: ${messageOf(error)}`,
+        model: call.modelRef,
+        promptHash,
+      };
     } finally {
       clearTimeout(timer);
       call.signal.removeEventListener('abort', onAbort);
@@ -115,11 +140,27 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
     const parsed = parseVerdict(text, rubric);
     if ('criteria' in parsed) {
       const value = weightedMean(parsed.criteria);
-      const disagree = parsed.overall !== undefined && Math.abs(parsed.overall - value) > 0.25 ? ` (the judge's own overall was ${parsed.overall})` : '';
-      return { status: 'ok', value, criteria: parsed.criteria, reasoning: `${summary(parsed.criteria)}${disagree}${attempt > 0 ? ` (valid on attempt ${attempt + 1})` : ''}`, model: call.modelRef, promptHash };
+      const disagree =
+        parsed.overall !== undefined && Math.abs(parsed.overall - value) > 0.25
+          ? ` (the judge's own overall was ${parsed.overall})`
+          : '';
+      return {
+        status: 'ok',
+        value,
+        criteria: parsed.criteria,
+        reasoning: `${summary(parsed.criteria)}${disagree}${attempt > 0 ? ` (valid on attempt ${attempt + 1})` : ''}`,
+        model: call.modelRef,
+        promptHash,
+      };
     }
     lastProblem = parsed.problem;
-    messages.push({ role: 'assistant', content: text }, { role: 'user', content: `That reply cannot be used: ${parsed.problem}. Reply again with the JSON object only, scoring every criterion between 0 and 1.` });
+    messages.push(
+      { role: 'assistant', content: text },
+      {
+        role: 'user',
+        content: `That reply cannot be used: ${parsed.problem}. Reply again with the JSON object only, scoring every criterion between 0 and 1.`,
+      },
+    );
   }
   return {
     status: 'failed',
@@ -132,8 +173,14 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
 }
 
 /** A judge reply checked against the rubric: every criterion once, scores in [0, 1]. */
-export function parseVerdict(text: string, rubric: Rubric): { criteria: CriterionResult[]; overall?: number } | { problem: string } {
-  const body = text.trim().replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, '');
+export function parseVerdict(
+  text: string,
+  rubric: Rubric,
+): { criteria: CriterionResult[]; overall?: number } | { problem: string } {
+  const body = text
+    .trim()
+    .replace(/^```(?:json)?\s*/i, '')
+    .replace(/\s*```$/, '');
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -141,15 +188,28 @@ export function parseVerdict(text: string, rubric: Rubric): { criteria: Criterio
     return { problem: `not JSON (${body.length === 0 ? 'empty reply' : `starts with "${body.slice(0, 40)}"`})` };
   }
   const result = verdictSchema.safeParse(json);
-  if (!result.success) return { problem: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+  if (!result.success)
+    return { problem: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
   const byId = new Map(result.data.criteria.map((c) => [c.id, c]));
   const unknown = result.data.criteria.filter((c) => !rubric.criteria.some((r) => r.id === c.id)).map((c) => c.id);
   const missing = rubric.criteria.filter((c) => !byId.has(c.id)).map((c) => c.id);
   if (unknown.length > 0 || missing.length > 0) {
-    return { problem: [missing.length > 0 ? `missing criteria ${missing.join(', ')}` : '', unknown.length > 0 ? `unknown criteria ${unknown.join(', ')}` : ''].filter(Boolean).join('; ') };
+    return {
+      problem: [
+        missing.length > 0 ? `missing criteria ${missing.join(', ')}` : '',
+        unknown.length > 0 ? `unknown criteria ${unknown.join(', ')}` : '',
+      ]
+        .filter(Boolean)
+        .join('; '),
+    };
   }
   return {
-    criteria: rubric.criteria.map((c) => ({ id: c.id, weight: c.weight, score: byId.get(c.id)!.score, reason: byId.get(c.id)!.reason })),
+    criteria: rubric.criteria.map((c) => ({
+      id: c.id,
+      weight: c.weight,
+      score: byId.get(c.id)!.score,
+      reason: byId.get(c.id)!.reason,
+    })),
     ...(result.data.overall === undefined ? {} : { overall: result.data.overall }),
   };
 }

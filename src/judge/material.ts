@@ -24,21 +24,44 @@ export interface Material {
   readonly toolCalls: readonly { readonly tool: string; readonly args: JsonValue; readonly status: string | null }[];
   /** Agents this conversation delegated to, in order. */
   readonly delegations: readonly string[];
-  readonly usage: { readonly tokensIn: number; readonly tokensOut: number; readonly costUsd: number; readonly latencyMs: number; readonly modelCalls: number };
+  readonly usage: {
+    readonly tokensIn: number;
+    readonly tokensOut: number;
+    readonly costUsd: number;
+    readonly latencyMs: number;
+    readonly modelCalls: number;
+  };
 }
 
-export function materialFor(store: Store, target: { session: string; branch: string; kind: TargetKind; id: string; uptoSeq?: number | null }): Material {
+export function materialFor(
+  store: Store,
+  target: { session: string; branch: string; kind: TargetKind; id: string; uptoSeq?: number | null },
+): Material {
   if (target.kind === 'artifact') return artifactMaterial(store, target);
   const session = store.sessions.require(target.session);
-  const conversationId = target.kind === 'branch' ? session.rootConversation : target.kind === 'step' ? stepConversation(store, target.id) : target.id;
+  const conversationId =
+    target.kind === 'branch'
+      ? session.rootConversation
+      : target.kind === 'step'
+        ? stepConversation(store, target.id)
+        : target.id;
   const row = store.sessions.conversation(conversationId);
-  if (row === undefined || row.session !== session.id) throw new UserError('E_USAGE', `session ${session.id} has no conversation ${conversationId}`);
+  if (row === undefined || row.session !== session.id)
+    throw new UserError('E_USAGE', `session ${session.id} has no conversation ${conversationId}`);
   // As the branch was when the job was queued: a message sent since must not change what is judged.
   const limit = target.uptoSeq ?? Infinity;
   const all = branchEntries(store, session.id, target.branch).filter((e) => e.seq <= limit);
   // A step is judged with what led to it, and for a tool call its result too.
   const step = target.kind === 'step' ? all.find((e) => e.id === target.id) : undefined;
-  const result = step?.kind === 'tool_call' ? all.find((e) => e.kind === 'tool_result' && e.conversation === step.conversation && e.payload.callId === step.payload.callId) : undefined;
+  const result =
+    step?.kind === 'tool_call'
+      ? all.find(
+          (e) =>
+            e.kind === 'tool_result' &&
+            e.conversation === step.conversation &&
+            e.payload.callId === step.payload.callId,
+        )
+      : undefined;
   const upTo = target.kind === 'step' ? (result?.seq ?? step?.seq ?? Infinity) : Infinity;
   const entries = all.filter((e) => e.conversation === conversationId && e.seq <= upTo);
   const results = new Map<string, string>();
@@ -46,7 +69,9 @@ export function materialFor(store: Store, target: { session: string; branch: str
   const visible = store.log.visibleModelCallIds(session.id, store.sessions.segments(target.branch));
   // Model calls up to the limit: the ones whose responses the entries hold.
   const answered = new Set(entries.flatMap((e) => ('modelCall' in e.payload ? [e.payload.modelCall] : [])));
-  const calls = store.calls.modelCalls({ conversation: conversationId }).filter((c) => visible.has(c.id) && (limit === Infinity || answered.has(c.id)));
+  const calls = store.calls
+    .modelCalls({ conversation: conversationId })
+    .filter((c) => visible.has(c.id) && (limit === Infinity || answered.has(c.id)));
   const task = entries.findLast((e) => e.kind === 'user_message');
   const answer = entries.findLast((e) => e.kind === 'assistant_message');
   return {
@@ -57,10 +82,21 @@ export function materialFor(store: Store, target: { session: string; branch: str
     agent: row.agent,
     task: task?.kind === 'user_message' ? task.payload.text : '',
     // A judged tool step's "answer" is what the tool returned.
-    answer: result?.kind === 'tool_result' ? (typeof result.payload.output === 'string' ? result.payload.output : JSON.stringify(result.payload.output ?? result.payload.error ?? null)) : answer?.kind === 'assistant_message' ? answer.payload.text : '',
+    answer:
+      result?.kind === 'tool_result'
+        ? typeof result.payload.output === 'string'
+          ? result.payload.output
+          : JSON.stringify(result.payload.output ?? result.payload.error ?? null)
+        : answer?.kind === 'assistant_message'
+          ? answer.payload.text
+          : '',
     finished: entries.at(-1)?.kind === 'finished',
     entries,
-    toolCalls: entries.flatMap((e) => (e.kind === 'tool_call' ? [{ tool: e.payload.tool, args: e.payload.args, status: results.get(e.payload.callId) ?? null }] : [])),
+    toolCalls: entries.flatMap((e) =>
+      e.kind === 'tool_call'
+        ? [{ tool: e.payload.tool, args: e.payload.args, status: results.get(e.payload.callId) ?? null }]
+        : [],
+    ),
     delegations: entries.flatMap((e) => (e.kind === 'agent_call' ? [e.payload.agent] : [])),
     usage: {
       tokensIn: calls.reduce((n, c) => n + c.tokensIn, 0),
@@ -74,7 +110,8 @@ export function materialFor(store: Store, target: { session: string; branch: str
 
 function stepConversation(store: Store, entryId: string): string {
   const event = store.log.get(entryId);
-  if (event?.type !== 'entry' || event.conversation === null) throw new UserError('E_USAGE', `no step '${entryId}' in this database`);
+  if (event?.type !== 'entry' || event.conversation === null)
+    throw new UserError('E_USAGE', `no step '${entryId}' in this database`);
   return event.conversation;
 }
 
@@ -108,7 +145,9 @@ export function transcriptText(material: Material, maxChars = 6_000): string {
       case 'tool_call':
         return [`call ${e.payload.tool}(${JSON.stringify(e.payload.args)})`];
       case 'tool_result':
-        return [`result ${e.payload.tool}: ${e.payload.status === 'ok' ? JSON.stringify(e.payload.output ?? null) : `${e.payload.status} ${e.payload.error ?? ''}`}`];
+        return [
+          `result ${e.payload.tool}: ${e.payload.status === 'ok' ? JSON.stringify(e.payload.output ?? null) : `${e.payload.status} ${e.payload.error ?? ''}`}`,
+        ];
       case 'agent_call':
         return [`delegate to ${e.payload.agent}: ${e.payload.message}`];
       case 'agent_result':

@@ -10,11 +10,18 @@ const MODULE_FILE = /^(?!_)(?!.*\.(test|spec|d)\.[cm]?[jt]s$).*\.(m?ts|m?js)$/;
  * Loads the values a `define…` function made from every module of a workspace folder (not starting with `_`, not
  * a test), whether default, named or in an exported array. Ids must be unique across the folder.
  */
-export async function loadWorkspaceModules<T extends { readonly id: string; source: string }>(root: string, folder: string, accept: (value: unknown) => value is T, what: string): Promise<Map<string, T>> {
+export async function loadWorkspaceModules<T extends { readonly id: string; source: string }>(
+  root: string,
+  folder: string,
+  accept: (value: unknown) => value is T,
+  what: string,
+): Promise<Map<string, T>> {
   const dir = join(root, folder);
   const found = new Map<string, T>();
   if (!existsSync(dir)) return found;
-  const files = readdirSync(dir).filter((f) => MODULE_FILE.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => MODULE_FILE.test(f))
+    .sort();
   if (files.length > 0) installWorkspaceResolution();
   for (const file of files) {
     const path = join(dir, file);
@@ -23,14 +30,21 @@ export async function loadWorkspaceModules<T extends { readonly id: string; sour
     try {
       module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
     } catch (error) {
-      throw new UserError('E_CONFIG', `${shown}: failed to load: ${messageOf(error)}`, { hint: `Fix the ${what} file (or rename it to start with _ to skip it).`, location: { file: shown }, cause: error });
+      throw new UserError('E_CONFIG', `${shown}: failed to load: ${messageOf(error)}`, {
+        hint: `Fix the ${what} file (or rename it to start with _ to skip it).`,
+        location: { file: shown },
+        cause: error,
+      });
     }
     for (const value of Object.values(module)) {
       for (const candidate of Array.isArray(value) ? value : [value]) {
         if (!accept(candidate)) continue;
         const clash = found.get(candidate.id);
         if (clash !== undefined && clash !== candidate) {
-          throw new UserError('E_CONFIG', `${shown}: ${what} '${candidate.id}' is also defined in ${clash.source}`, { hint: `Give each ${what} its own id.`, location: { file: shown } });
+          throw new UserError('E_CONFIG', `${shown}: ${what} '${candidate.id}' is also defined in ${clash.source}`, {
+            hint: `Give each ${what} its own id.`,
+            location: { file: shown },
+          });
         }
         candidate.source = shown;
         found.set(candidate.id, candidate);

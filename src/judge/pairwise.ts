@@ -61,7 +61,12 @@ function prompt(rubric: Rubric, task: string, first: string, second: string): st
   ].join('\n');
 }
 
-export async function pairwiseJudge(rubric: Rubric, a: Material, b: Material, call: JudgeCall & { readonly order: string }): Promise<PairwiseVerdict> {
+export async function pairwiseJudge(
+  rubric: Rubric,
+  a: Material,
+  b: Material,
+  call: JudgeCall & { readonly order: string },
+): Promise<PairwiseVerdict> {
   const firstIsA = uniform('pairwise', call.order, a.branch, b.branch) < 0.5;
   const orders: ('a' | 'b')[] = firstIsA ? ['a', 'b'] : ['b', 'a'];
   const promptHash = sha256(prompt(rubric, a.task, '{{1}}', '{{2}}') + JSON.stringify(SCHEMA));
@@ -73,14 +78,29 @@ export async function pairwiseJudge(rubric: Rubric, a: Material, b: Material, ca
       const s1 = scriptedJudge(rubric, one).value;
       const s2 = scriptedJudge(rubric, two).value;
       const pick: '1' | '2' | 'tie' = Math.abs(s1 - s2) < 0.02 ? 'tie' : s1 > s2 ? '1' : '2';
-      runs.push({ first, preferred: sideOf(pick, first), reason: `answer 1 ${s1.toFixed(2)}, answer 2 ${s2.toFixed(2)} (scripted judge)` });
+      runs.push({
+        first,
+        preferred: sideOf(pick, first),
+        reason: `answer 1 ${s1.toFixed(2)}, answer 2 ${s2.toFixed(2)} (scripted judge)`,
+      });
       continue;
     }
     const asked = await ask(call, prompt(rubric, a.task, one.answer, two.answer));
-    if ('error' in asked) return { status: 'failed', winner: 'tie', consistent: false, shareA: 0.5, runs, model: call.modelRef, promptHash, error: asked.error };
+    if ('error' in asked)
+      return {
+        status: 'failed',
+        winner: 'tie',
+        consistent: false,
+        shareA: 0.5,
+        runs,
+        model: call.modelRef,
+        promptHash,
+        error: asked.error,
+      };
     runs.push({ first, preferred: sideOf(asked.winner, first), reason: asked.reason });
   }
-  const shareA = runs.reduce((n, r) => n + (r.preferred === 'a' ? 1 : r.preferred === 'tie' ? 0.5 : 0), 0) / runs.length;
+  const shareA =
+    runs.reduce((n, r) => n + (r.preferred === 'a' ? 1 : r.preferred === 'tie' ? 0.5 : 0), 0) / runs.length;
   return {
     status: 'ok',
     winner: shareA > 0.5 ? 'a' : shareA < 0.5 ? 'b' : 'tie',
@@ -99,15 +119,26 @@ function sideOf(pick: '1' | '2' | 'tie', first: 'a' | 'b'): Side {
   return pick === '1' ? first : second;
 }
 
-async function ask(call: JudgeCall, text: string): Promise<{ winner: '1' | '2' | 'tie'; reason: string } | { error: string }> {
+async function ask(
+  call: JudgeCall,
+  text: string,
+): Promise<{ winner: '1' | '2' | 'tie'; reason: string } | { error: string }> {
   const messages: ChatMessage[] = [
-    { role: 'system', content: 'You compare the work of AI agents. Reply with one JSON object only, as the schema says.' },
+    {
+      role: 'system',
+      content: 'You compare the work of AI agents. Reply with one JSON object only, as the schema says.',
+    },
     { role: 'user', content: text },
   ];
   let problem = '';
   for (let attempt = 0; attempt <= call.retries; attempt++) {
     const request: ModelRequest = {
-      model: call.modelName, messages, tools: [], temperature: call.temperature, seed: call.seed, responseFormat: { name: 'pairwise_verdict', schema: SCHEMA },
+      model: call.modelName,
+      messages,
+      tools: [],
+      temperature: call.temperature,
+      seed: call.seed,
+      responseFormat: { name: 'pairwise_verdict', schema: SCHEMA },
       estimatedInputTokens: messages.reduce((n, m) => n + estimateTokens(m.content ?? ''), 0),
     };
     let reply: string;
@@ -117,13 +148,23 @@ async function ask(call: JudgeCall, text: string): Promise<{ winner: '1' | '2' |
       return { error: `the judge model failed: ${messageOf(error)}` };
     }
     try {
-      const parsed = replySchema.safeParse(JSON.parse(reply.trim().replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, '')));
+      const parsed = replySchema.safeParse(
+        JSON.parse(
+          reply
+            .trim()
+            .replace(/^```(?:json)?\s*/i, '')
+            .replace(/\s*```$/, ''),
+        ),
+      );
       if (parsed.success) return parsed.data;
       problem = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
     } catch {
       problem = 'not JSON';
     }
-    messages.push({ role: 'assistant', content: reply }, { role: 'user', content: `That reply cannot be used: ${problem}. Reply again with the JSON object only.` });
+    messages.push(
+      { role: 'assistant', content: reply },
+      { role: 'user', content: `That reply cannot be used: ${problem}. Reply again with the JSON object only.` },
+    );
   }
   return { error: `the judge's output was invalid ${call.retries + 1} times: ${problem}` };
 }

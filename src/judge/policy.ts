@@ -23,7 +23,12 @@ export interface PolicyActions {
    * Forks the scored branch (by default just before its last user message's answer: at that message) with other
    * settings, checks the new branch out and runs it on. Returns the new branch's id.
    */
-  retry(options?: { readonly atSeq?: number; readonly temperature?: number; readonly model?: string; readonly label?: string }): Promise<string>;
+  retry(options?: {
+    readonly atSeq?: number;
+    readonly temperature?: number;
+    readonly model?: string;
+    readonly label?: string;
+  }): Promise<string>;
   /** A line in the session's log (a `policy.acted` event with this note). */
   note(text: string): void;
 }
@@ -43,7 +48,8 @@ export interface ScorePolicy extends ScorePolicyDefinition {
 
 /** Defines how the workspace reacts to scores (a module of `policies/`): e.g. retry a branch that scored low. */
 export function defineScorePolicy(definition: ScorePolicyDefinition): ScorePolicy {
-  if (!/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(definition.id)) throw new TypeError(`policy id '${definition.id}': use letters, digits, _ and -, starting with a letter`);
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(definition.id))
+    throw new TypeError(`policy id '${definition.id}': use letters, digits, _ and -, starting with a letter`);
   return { ...definition, [POLICY_BRAND]: true, source: '' };
 }
 

@@ -42,7 +42,15 @@ export class EvaluatorRegistry {
   private readonly byId = new Map<string, Evaluator>();
   private readonly defaultModel: string;
 
-  constructor(config: JudgeConfig, options: { defaultModel: string; rubrics: ReadonlyMap<string, Rubric>; custom: ReadonlyMap<string, CustomEvaluator>; configFile?: string }) {
+  constructor(
+    config: JudgeConfig,
+    options: {
+      defaultModel: string;
+      rubrics: ReadonlyMap<string, Rubric>;
+      custom: ReadonlyMap<string, CustomEvaluator>;
+      configFile?: string;
+    },
+  ) {
     this.config = config;
     this.rubrics = options.rubrics;
     this.custom = options.custom;
@@ -50,7 +58,12 @@ export class EvaluatorRegistry {
     const issues: ValidationIssue[] = [];
     const file = options.configFile ?? 'p2tui.yaml';
     config.evaluators.forEach((e, i) => this.build(e, `judge.evaluators[${i}]`, file, issues));
-    if (issues.length > 0) throw new ValidationError('E_CONFIG', issues, 'Fix the judge section of p2tui.yaml, or add the rubric or evaluator it names.');
+    if (issues.length > 0)
+      throw new ValidationError(
+        'E_CONFIG',
+        issues,
+        'Fix the judge section of p2tui.yaml, or add the rubric or evaluator it names.',
+      );
   }
 
   /**
@@ -65,17 +78,28 @@ export class EvaluatorRegistry {
       if (built === undefined) return;
       const known = this.byId.get(c.id);
       if (known !== undefined && known.version !== built.version) {
-        issues.push({ file, field: `evaluators[${i}].id`, message: `evaluator '${c.id}' exists already with other settings (in p2tui.yaml or another spec); name this one differently` });
+        issues.push({
+          file,
+          field: `evaluators[${i}].id`,
+          message: `evaluator '${c.id}' exists already with other settings (in p2tui.yaml or another spec); name this one differently`,
+        });
         return;
       }
       this.byId.set(c.id, known ?? built);
       out.push(known ?? built);
     });
-    if (issues.length > 0) throw new ValidationError('E_ROLLOUT_SPEC', issues, 'Fix the evaluators of the rollout spec.');
+    if (issues.length > 0)
+      throw new ValidationError('E_ROLLOUT_SPEC', issues, 'Fix the evaluators of the rollout spec.');
     return out;
   }
 
-  private build(e: EvaluatorConfig, field: string, file: string, issues: ValidationIssue[], store = true): Evaluator | undefined {
+  private build(
+    e: EvaluatorConfig,
+    field: string,
+    file: string,
+    issues: ValidationIssue[],
+    store = true,
+  ): Evaluator | undefined {
     {
       let rubric: Rubric | undefined;
       let custom: CustomEvaluator | undefined;
@@ -83,17 +107,38 @@ export class EvaluatorRegistry {
         rubric = this.rubrics.get(e.rubric);
         if (rubric === undefined) {
           const near = suggest(e.rubric, this.rubrics.keys());
-          issues.push({ file, field: `${field}.rubric`, message: `unknown rubric '${e.rubric}'${near === undefined ? '' : ` (did you mean ${near}?)`}; rubrics/ has ${[...this.rubrics.keys()].join(', ') || 'none'}` });
+          issues.push({
+            file,
+            field: `${field}.rubric`,
+            message: `unknown rubric '${e.rubric}'${near === undefined ? '' : ` (did you mean ${near}?)`}; rubrics/ has ${[...this.rubrics.keys()].join(', ') || 'none'}`,
+          });
         }
       } else if (e.kind === 'llm' && e.rubric !== undefined && typeof e.rubric !== 'string') {
         rubric = makeRubric(e.id, e.rubric, file);
       }
       if (e.kind === 'custom') {
         custom = this.custom.get(e.evaluator!);
-        if (custom === undefined) issues.push({ file, field: `${field}.evaluator`, message: `no evaluator '${e.evaluator}' in evaluators/ (found: ${[...this.custom.keys()].join(', ') || 'none'})` });
+        if (custom === undefined)
+          issues.push({
+            file,
+            field: `${field}.evaluator`,
+            message: `no evaluator '${e.evaluator}' in evaluators/ (found: ${[...this.custom.keys()].join(', ') || 'none'})`,
+          });
       }
-      const basis = e.kind === 'llm' ? (rubric?.version ?? '') : e.kind === 'assert' ? sha256(JSON.stringify(e.assert)).slice(0, 12) : (custom?.version ?? '1');
-      const evaluator: Evaluator = { id: e.id, kind: e.kind, config: e, version: `${e.kind}@${basis}`, ...(rubric === undefined ? {} : { rubric }), ...(custom === undefined ? {} : { custom }) };
+      const basis =
+        e.kind === 'llm'
+          ? (rubric?.version ?? '')
+          : e.kind === 'assert'
+            ? sha256(JSON.stringify(e.assert)).slice(0, 12)
+            : (custom?.version ?? '1');
+      const evaluator: Evaluator = {
+        id: e.id,
+        kind: e.kind,
+        config: e,
+        version: `${e.kind}@${basis}`,
+        ...(rubric === undefined ? {} : { rubric }),
+        ...(custom === undefined ? {} : { custom }),
+      };
       if (store) this.byId.set(e.id, evaluator);
       return evaluator;
     }
@@ -112,7 +157,10 @@ export class EvaluatorRegistry {
     if (found !== undefined) return found;
     const near = suggest(id, this.byId.keys());
     throw new UserError('E_UNKNOWN_EVALUATOR', `no evaluator '${id}' in this workspace`, {
-      hint: this.byId.size === 0 ? 'Add one under judge.evaluators in p2tui.yaml (see the README, section The judge).' : `${near === undefined ? '' : `Did you mean ${near}? `}Evaluators: ${[...this.byId.keys()].join(', ')}.`,
+      hint:
+        this.byId.size === 0
+          ? 'Add one under judge.evaluators in p2tui.yaml (see the README, section The judge).'
+          : `${near === undefined ? '' : `Did you mean ${near}? `}Evaluators: ${[...this.byId.keys()].join(', ')}.`,
     });
   }
 
@@ -123,22 +171,43 @@ export class EvaluatorRegistry {
 
   /** Evaluators that run when a conversation of `agent` finishes (`root`: it is the session's top conversation). */
   onFinished(agent: string, root: boolean): Evaluator[] {
-    return this.list().filter((e) => e.config.on === 'finished' && (e.config.agents === undefined ? root : e.config.agents.includes('*') || e.config.agents.includes(agent)));
+    return this.list().filter(
+      (e) =>
+        e.config.on === 'finished' &&
+        (e.config.agents === undefined ? root : e.config.agents.includes('*') || e.config.agents.includes(agent)),
+    );
   }
 
   onMilestone(name: string): Evaluator[] {
-    return this.list().filter((e) => e.config.on === 'milestone' && (e.config.milestone === undefined || e.config.milestone === '*' || e.config.milestone === name));
+    return this.list().filter(
+      (e) =>
+        e.config.on === 'milestone' &&
+        (e.config.milestone === undefined || e.config.milestone === '*' || e.config.milestone === name),
+    );
   }
 
   onArtifact(kind: string): Evaluator[] {
-    return this.list().filter((e) => e.config.on === 'artifact' && (e.config.artifact_kind === undefined || e.config.artifact_kind === kind));
+    return this.list().filter(
+      (e) => e.config.on === 'artifact' && (e.config.artifact_kind === undefined || e.config.artifact_kind === kind),
+    );
   }
 
   /** Runs one evaluator once on some material. Never throws for a judge's own failure: that is a failed evaluation. */
-  async evaluate(evaluator: Evaluator, material: Material, ctx: { providers: ProviderRegistry; signal: AbortSignal; sample: number; seed: number }): Promise<Evaluation> {
+  async evaluate(
+    evaluator: Evaluator,
+    material: Material,
+    ctx: { providers: ProviderRegistry; signal: AbortSignal; sample: number; seed: number },
+  ): Promise<Evaluation> {
     if (evaluator.kind === 'assert') {
       const checked = checkAssertions(evaluator.config.assert!, material);
-      return { status: 'ok', value: checked.value, criteria: checked.criteria, reasoning: checked.reasoning, model: null, promptHash: null };
+      return {
+        status: 'ok',
+        value: checked.value,
+        criteria: checked.criteria,
+        reasoning: checked.reasoning,
+        model: null,
+        promptHash: null,
+      };
     }
     if (evaluator.kind === 'custom') {
       try {
@@ -148,13 +217,30 @@ export class EvaluatorRegistry {
         const verdict = await Promise.race([
           Promise.resolve(evaluator.custom!.evaluate(material, { signal: ctx.signal, sample: ctx.sample })),
           new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`no verdict within ${timeoutMs} ms (judge.timeout_ms)`)), timeoutMs);
+            timer = setTimeout(
+              () => reject(new Error(`no verdict within ${timeoutMs} ms (judge.timeout_ms)`)),
+              timeoutMs,
+            );
           }),
         ]).finally(() => clearTimeout(timer));
-        if (typeof verdict?.value !== 'number' || !Number.isFinite(verdict.value) || verdict.value < 0 || verdict.value > 1) {
-          return failed(`${evaluator.custom!.source}: evaluate() must return { value } between 0 and 1, got ${JSON.stringify(verdict?.value)}`);
+        if (
+          typeof verdict?.value !== 'number' ||
+          !Number.isFinite(verdict.value) ||
+          verdict.value < 0 ||
+          verdict.value > 1
+        ) {
+          return failed(
+            `${evaluator.custom!.source}: evaluate() must return { value } between 0 and 1, got ${JSON.stringify(verdict?.value)}`,
+          );
         }
-        return { status: 'ok', value: verdict.value, criteria: verdict.criteria ?? [], reasoning: verdict.reasoning ?? '', model: null, promptHash: null };
+        return {
+          status: 'ok',
+          value: verdict.value,
+          criteria: verdict.criteria ?? [],
+          reasoning: verdict.reasoning ?? '',
+          model: null,
+          promptHash: null,
+        };
       } catch (error) {
         return failed(`${evaluator.custom!.source}: ${messageOf(error)}`);
       }
@@ -190,8 +276,18 @@ export function loadWorkspaceEvaluators(root: string): Promise<Map<string, Custo
 }
 
 /** Rubrics, custom evaluators and the judge section, checked together (what a workspace load does). */
-export async function loadEvaluators(root: string, config: JudgeConfig, defaultModel: string, configFile?: string): Promise<EvaluatorRegistry> {
+export async function loadEvaluators(
+  root: string,
+  config: JudgeConfig,
+  defaultModel: string,
+  configFile?: string,
+): Promise<EvaluatorRegistry> {
   const rubrics = loadRubrics(root);
   const custom = await loadWorkspaceEvaluators(root);
-  return new EvaluatorRegistry(config, { defaultModel, rubrics, custom, ...(configFile === undefined ? {} : { configFile }) });
+  return new EvaluatorRegistry(config, {
+    defaultModel,
+    rubrics,
+    custom,
+    ...(configFile === undefined ? {} : { configFile }),
+  });
 }

@@ -61,13 +61,20 @@ export const rubricBodySchema = z.strictObject({
   prompt: z.string().min(1).optional(),
 });
 
-const rubricFileSchema = rubricBodySchema.extend({ id: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/).optional() });
+const rubricFileSchema = rubricBodySchema.extend({
+  id: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/)
+    .optional(),
+});
 
 export type RubricBody = z.output<typeof rubricBodySchema>;
 
 export function makeRubric(id: string, body: RubricBody & { criteria: readonly Criterion[] }, source: string): Rubric {
   const prompt = body.prompt ?? DEFAULT_JUDGE_PROMPT;
-  const version = sha256(JSON.stringify({ criteria: body.criteria.map((c) => [c.id, c.description, c.weight]), prompt })).slice(0, 12);
+  const version = sha256(
+    JSON.stringify({ criteria: body.criteria.map((c) => [c.id, c.description, c.weight]), prompt }),
+  ).slice(0, 12);
   return { id, description: body.description, criteria: body.criteria, prompt, source, version };
 }
 
@@ -111,16 +118,33 @@ function parseMarkdownRubric(text: string, file: string, id: string): Rubric {
     if (section !== 'criteria' || line.trim() === '') return;
     const item = /^\s*[-*]\s+([A-Za-z][A-Za-z0-9_-]{0,63})\s*\(\s*(?:weight\s*)?([0-9.]+)\s*\)\s*:?\s*(.*)$/.exec(line);
     if (item === null) {
-      issues.push({ file, line: index + 1, column: 1, field: 'criteria', message: `cannot read '${line.trim()}': write '- <id> (<weight>): <description>'` });
+      issues.push({
+        file,
+        line: index + 1,
+        column: 1,
+        field: 'criteria',
+        message: `cannot read '${line.trim()}': write '- <id> (<weight>): <description>'`,
+      });
       return;
     }
     const weight = Number(item[2]);
-    if (!Number.isFinite(weight) || weight < 0 || weight > 1) issues.push({ file, line: index + 1, column: 1, field: `criteria.${item[1]}`, message: `weight ${item[2]} is not between 0 and 1` });
+    if (!Number.isFinite(weight) || weight < 0 || weight > 1)
+      issues.push({
+        file,
+        line: index + 1,
+        column: 1,
+        field: `criteria.${item[1]}`,
+        message: `weight ${item[2]} is not between 0 and 1`,
+      });
     criteria.push({ id: item[1]!, weight, description: item[3]!.trim(), line: index + 1 });
   });
   if (issues.length > 0) throw new ValidationError('E_RUBRIC', issues, 'Fix the rubric file.');
   const template = prompt.join('\n').trim();
-  return makeRubric(id, { description: description.join('\n').trim(), criteria, ...(template === '' ? {} : { prompt: template }) }, file);
+  return makeRubric(
+    id,
+    { description: description.join('\n').trim(), criteria, ...(template === '' ? {} : { prompt: template }) },
+    file,
+  );
 }
 
 /** Every rubric of a workspace's `rubrics/` folder, by id; a file that does not parse is reported, not skipped. */
@@ -134,7 +158,11 @@ export function loadRubrics(root: string): Map<string, Rubric> {
     const rubric = parseRubricFile(readFileSync(file, 'utf8'), relative(root, file));
     const clash = rubrics.get(rubric.id);
     if (clash !== undefined) {
-      throw new ValidationError('E_RUBRIC', [{ file: rubric.source, field: 'id', message: `rubric '${rubric.id}' is also defined in ${clash.source}` }], 'Give each rubric its own id (file name).');
+      throw new ValidationError(
+        'E_RUBRIC',
+        [{ file: rubric.source, field: 'id', message: `rubric '${rubric.id}' is also defined in ${clash.source}` }],
+        'Give each rubric its own id (file name).',
+      );
     }
     rubrics.set(rubric.id, rubric);
   }
@@ -144,22 +172,40 @@ export function loadRubrics(root: string): Map<string, Rubric> {
 /** What `rubrics lint` reports: weights that do not sum to 1, empty criteria, unknown template variables. */
 export function lintRubric(rubric: Rubric): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
-  const at = (c?: Criterion): { file: string; line?: number } => ({ file: rubric.source, ...(c?.line === undefined ? {} : { line: c.line }) });
+  const at = (c?: Criterion): { file: string; line?: number } => ({
+    file: rubric.source,
+    ...(c?.line === undefined ? {} : { line: c.line }),
+  });
   if (rubric.criteria.length === 0) issues.push({ ...at(), field: 'criteria', message: 'the rubric has no criteria' });
   const total = rubric.criteria.reduce((sum, c) => sum + c.weight, 0);
   if (rubric.criteria.length > 0 && Math.abs(total - 1) > 1e-6) {
-    issues.push({ ...at(), field: 'criteria', message: `weights sum to ${Number(total.toFixed(6))}, not 1 (${rubric.criteria.map((c) => `${c.id} ${c.weight}`).join(', ')})` });
+    issues.push({
+      ...at(),
+      field: 'criteria',
+      message: `weights sum to ${Number(total.toFixed(6))}, not 1 (${rubric.criteria.map((c) => `${c.id} ${c.weight}`).join(', ')})`,
+    });
   }
   const seen = new Set<string>();
   for (const c of rubric.criteria) {
-    if (c.description.trim() === '') issues.push({ ...at(c), field: `criteria.${c.id}`, message: 'the criterion has no description: the judge would not know what to score' });
-    if (c.weight === 0) issues.push({ ...at(c), field: `criteria.${c.id}`, message: 'weight 0: the criterion never counts' });
-    if (seen.has(c.id)) issues.push({ ...at(c), field: `criteria.${c.id}`, message: `criterion '${c.id}' appears twice` });
+    if (c.description.trim() === '')
+      issues.push({
+        ...at(c),
+        field: `criteria.${c.id}`,
+        message: 'the criterion has no description: the judge would not know what to score',
+      });
+    if (c.weight === 0)
+      issues.push({ ...at(c), field: `criteria.${c.id}`, message: 'weight 0: the criterion never counts' });
+    if (seen.has(c.id))
+      issues.push({ ...at(c), field: `criteria.${c.id}`, message: `criterion '${c.id}' appears twice` });
     seen.add(c.id);
   }
   for (const variable of templateVariables(rubric.prompt)) {
     if (!(PROMPT_VARIABLES as readonly string[]).includes(variable)) {
-      issues.push({ ...at(), field: 'prompt', message: `unknown variable {{${variable}}}; the judge fills ${PROMPT_VARIABLES.map((v) => `{{${v}}}`).join(', ')}` });
+      issues.push({
+        ...at(),
+        field: 'prompt',
+        message: `unknown variable {{${variable}}}; the judge fills ${PROMPT_VARIABLES.map((v) => `{{${v}}}`).join(', ')}`,
+      });
     }
   }
   return issues;

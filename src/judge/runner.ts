@@ -157,11 +157,24 @@ export class JudgeRunner {
         this.finish(job, 'failed', `evaluator '${job.evaluator}' is not in this workspace's p2tui.yaml any more`);
         return;
       }
-      const material = materialFor(this.store, { session: job.session, branch: job.branch, kind: job.targetKind, id: job.targetId, uptoSeq: job.uptoSeq });
+      const material = materialFor(this.store, {
+        session: job.session,
+        branch: job.branch,
+        kind: job.targetKind,
+        id: job.targetId,
+        uptoSeq: job.uptoSeq,
+      });
       const seed = this.store.sessions.get(job.session)?.options.seed ?? 0;
       const verdicts: Evaluation[] = [];
       for (let sample = 0; sample < job.samples; sample++) {
-        verdicts.push(await this.workspace.evaluators.evaluate(evaluator, material, { providers: this.workspace.providers, signal: this.abort.signal, sample, seed }));
+        verdicts.push(
+          await this.workspace.evaluators.evaluate(evaluator, material, {
+            providers: this.workspace.providers,
+            signal: this.abort.signal,
+            sample,
+            seed,
+          }),
+        );
         if (this.stopped) return;
       }
       if (this.store.isClosed) return;
@@ -196,8 +209,18 @@ export class JudgeRunner {
             {
               type: 'score.recorded',
               payload: {
-                score: score.id, job: job.id, target: { kind: job.targetKind, id: job.targetId }, evaluator: evaluator.id, metric: score.metric, value: score.value,
-                status: score.status, model: score.model, sample, trigger: job.trigger, reasoning: score.reasoning, criteria: score.criteria.map((c) => ({ ...c })),
+                score: score.id,
+                job: job.id,
+                target: { kind: job.targetKind, id: job.targetId },
+                evaluator: evaluator.id,
+                metric: score.metric,
+                value: score.value,
+                status: score.status,
+                model: score.model,
+                sample,
+                trigger: job.trigger,
+                reasoning: score.reasoning,
+                criteria: score.criteria.map((c) => ({ ...c })),
               },
               session: job.session,
               branch: job.branch,

@@ -22,7 +22,14 @@ export function scriptedJudge(rubric: Rubric, m: Material): { criteria: Criterio
   const taskWords = unique(words(m.task));
   const taskCovered = taskWords.filter((w) => answerSet.has(w));
   const taskScore = taskWords.length === 0 ? 1 : taskCovered.length / taskWords.length;
-  const substance = answerWords.length === 0 ? 0 : answerWords.length < 3 ? 0.3 : answerWords.length > 600 ? 0.7 : Math.min(1, 0.5 + answerWords.length / 24);
+  const substance =
+    answerWords.length === 0
+      ? 0
+      : answerWords.length < 3
+        ? 0.3
+        : answerWords.length > 600
+          ? 0.7
+          : Math.min(1, 0.5 + answerWords.length / 24);
   // An answer that says it cannot help repeats the task's words without doing it: it scores far lower.
   const declines = DECLINES.test(m.answer);
   const seen = new Set([...answerWords, ...toolWords, ...m.delegations.flatMap((a) => words(a))]);
@@ -68,12 +75,16 @@ export function weightedMean(criteria: readonly CriterionResult[]): number {
 const DECLINES = /\b(?:cannot|can't|can not|unable to|not able to|don't have|do not have|no tool|none of my tools)\b/i;
 
 const STOP = new Set(
-  'the and for are but not you all any can had her was one our out day get has him his how man new now old see two way who boy did its let put say she too use that with have this will your from they know want been good much some time very when come here just like long make many over such take than them well were what into more also then there their which would about could other these those should while where after before being does each most only same both very please'.split(' '),
+  'the and for are but not you all any can had her was one our out day get has him his how man new now old see two way who boy did its let put say she too use that with have this will your from they know want been good much some time very when come here just like long make many over such take than them well were what into more also then there their which would about could other these those should while where after before being does each most only same both very please'.split(
+    ' ',
+  ),
 );
 
 function words(text: string): string[] {
   // Numbers count whatever their length: "42" is the answer to "6 * 7".
-  return (text.toLowerCase().match(/[a-z0-9][a-z0-9_'.-]*[a-z0-9]|[a-z0-9]/g) ?? []).filter((w) => (w.length >= 3 || /^\d/.test(w)) && !STOP.has(w));
+  return (text.toLowerCase().match(/[a-z0-9][a-z0-9_'.-]*[a-z0-9]|[a-z0-9]/g) ?? []).filter(
+    (w) => (w.length >= 3 || /^\d/.test(w)) && !STOP.has(w),
+  );
 }
 
 function unique(list: string[]): string[] {

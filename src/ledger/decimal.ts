@@ -14,7 +14,11 @@ const PATTERN = /^-?\d{1,28}(\.\d{1,10})?$/;
 export function parseDecimal(text: string | number, what = 'amount'): bigint {
   const raw = typeof text === 'number' ? numberText(text) : text.trim();
   if (!PATTERN.test(raw)) {
-    throw new UserError('E_USAGE', `${what} '${raw}' is not a decimal of at most 28 digits before the point and 10 after it`, { hint: 'Write it like 12.5 or 0.0000000001 (quote large amounts in YAML).' });
+    throw new UserError(
+      'E_USAGE',
+      `${what} '${raw}' is not a decimal of at most 28 digits before the point and 10 after it`,
+      { hint: 'Write it like 12.5 or 0.0000000001 (quote large amounts in YAML).' },
+    );
   }
   const negative = raw.startsWith('-');
   const [whole, fraction = ''] = (negative ? raw.slice(1) : raw).split('.');
@@ -36,7 +40,8 @@ export function formatDecimal(units: bigint): Decimal {
  * exponent) comes back as written, so the pattern refuses it: write such amounts as strings ("12345678901234567890").
  */
 function numberText(n: number): string {
-  if (Number.isInteger(n) && !Number.isSafeInteger(n)) return `${String(n)} (too large to be exact as a number; quote it)`;
+  if (Number.isInteger(n) && !Number.isSafeInteger(n))
+    return `${String(n)} (too large to be exact as a number; quote it)`;
   return String(n);
 }
 

@@ -95,18 +95,29 @@ export class EmbeddedLedger implements LedgerApi {
 
   /** A party for a hint (`hint::1220<fingerprint>`); allocating a hint again returns the same party. */
   async allocateParty(hint: string): Promise<PartyId> {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(hint)) throw new LedgerError('PARTY_NOT_KNOWN', `party hint '${hint}' must be letters, digits, _, . and -`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(hint))
+      throw new LedgerError('PARTY_NOT_KNOWN', `party hint '${hint}' must be letters, digits, _, . and -`);
     const party = `${hint}::1220${sha256(`p2tui-ledger/party\n${hint}`)}`;
-    this.store.write(() => this.sql('INSERT OR IGNORE INTO ledger_parties (party, hint, created_at) VALUES (?, ?, ?)').run(party, hint, this.clock.now()));
+    this.store.write(() =>
+      this.sql('INSERT OR IGNORE INTO ledger_parties (party, hint, created_at) VALUES (?, ?, ?)').run(
+        party,
+        hint,
+        this.clock.now(),
+      ),
+    );
     return party;
   }
 
   async findParty(hint: string): Promise<PartyId | undefined> {
-    return (this.sql('SELECT party FROM ledger_parties WHERE hint = ?').get(hint) as { party: string } | undefined)?.party;
+    return (this.sql('SELECT party FROM ledger_parties WHERE hint = ?').get(hint) as { party: string } | undefined)
+      ?.party;
   }
 
   async parties(): Promise<{ party: PartyId; hint: string }[]> {
-    return this.sql('SELECT party, hint FROM ledger_parties ORDER BY created_at, rowid').all() as { party: PartyId; hint: string }[];
+    return this.sql('SELECT party, hint FROM ledger_parties ORDER BY created_at, rowid').all() as {
+      party: PartyId;
+      hint: string;
+    }[];
   }
 
   /**
@@ -122,49 +133,104 @@ export class EmbeddedLedger implements LedgerApi {
     this.checkChain();
     const actAs = [...new Set(meta.actAs)].sort();
     const changeId = changeIdOf(meta.userId ?? this.userId, actAs, meta.commandId);
-    const done = this.sql('SELECT update_id, "offset" FROM ledger_completions WHERE change_id = ?').get(changeId) as { update_id: string; offset: number } | undefined;
+    const done = this.sql('SELECT update_id, "offset" FROM ledger_completions WHERE change_id = ?').get(changeId) as
+      { update_id: string; offset: number } | undefined;
     if (done !== undefined) {
-      throw new LedgerError('DUPLICATE_COMMAND', `command ${meta.commandId} was accepted already (update ${done.update_id} at offset ${done.offset})`, { updateId: done.update_id, offset: done.offset });
+      throw new LedgerError(
+        'DUPLICATE_COMMAND',
+        `command ${meta.commandId} was accepted already (update ${done.update_id} at offset ${done.offset})`,
+        { updateId: done.update_id, offset: done.offset },
+      );
     }
     // The accepted-command record could have been removed by hand: the updates say whether this command went in.
-    const accepted = this.sql('SELECT "offset" FROM ledger_updates WHERE command_id = ? AND act_as = ?').get(meta.commandId, JSON.stringify(actAs)) as { offset: number } | undefined;
+    const accepted = this.sql('SELECT "offset" FROM ledger_updates WHERE command_id = ? AND act_as = ?').get(
+      meta.commandId,
+      JSON.stringify(actAs),
+    ) as { offset: number } | undefined;
     if (accepted !== undefined && (meta.userId ?? this.userId) === this.userId) {
-      throw chainBroken({ ok: false, entries: 0, head: null, firstBad: accepted.offset, reason: `command ${meta.commandId} was accepted at offset ${accepted.offset} but its accepted-command record is gone (removed by hand: it could be paid twice)` });
+      throw chainBroken({
+        ok: false,
+        entries: 0,
+        head: null,
+        firstBad: accepted.offset,
+        reason: `command ${meta.commandId} was accepted at offset ${accepted.offset} but its accepted-command record is gone (removed by hand: it could be paid twice)`,
+      });
     }
     const knownParty = this.sql('SELECT 1 FROM ledger_parties WHERE party = ?');
-    for (const p of actAs) if (knownParty.get(p) === undefined) throw new LedgerError('PARTY_NOT_KNOWN', `party ${p} is not allocated on this ledger`);
+    for (const p of actAs)
+      if (knownParty.get(p) === undefined)
+        throw new LedgerError('PARTY_NOT_KNOWN', `party ${p} is not allocated on this ledger`);
     const offset = this.end() + 1;
     const updateId = `1220${sha256(`p2tui-ledger/update\n${offset}\n${changeId}`).slice(0, 60)}`;
     const { events, created, archived } = this.interpret(commands, actAs, updateId);
     // Persist: every input still active (another process cannot have spent it: this is one immediate transaction).
-    const archive = this.sql('UPDATE ledger_contracts SET archived_offset = ? WHERE contract_id = ? AND archived_offset IS NULL');
+    const archive = this.sql(
+      'UPDATE ledger_contracts SET archived_offset = ? WHERE contract_id = ? AND archived_offset IS NULL',
+    );
     const unlist = this.sql('DELETE FROM ledger_contract_parties WHERE contract_id = ?');
     const spend = this.sql('INSERT INTO ledger_spent (contract_id, "offset") VALUES (?, ?)');
     for (const cid of archived) {
       if (created.has(cid)) continue;
-      if (archive.run(offset, cid).changes !== 1) throw new LedgerError('CONTRACT_NOT_FOUND', `contract ${cid} is no longer active`, { contractId: cid });
+      if (archive.run(offset, cid).changes !== 1)
+        throw new LedgerError('CONTRACT_NOT_FOUND', `contract ${cid} is no longer active`, { contractId: cid });
       unlist.run(cid);
       spend.run(cid, offset);
     }
-    const insert = this.sql('INSERT INTO ledger_contracts (contract_id, template_id, payload, signatories, observers, created_offset, archived_offset) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    const list = this.sql('INSERT OR IGNORE INTO ledger_contract_parties (party, template_id, contract_id) VALUES (?, ?, ?)');
+    const insert = this.sql(
+      'INSERT INTO ledger_contracts (contract_id, template_id, payload, signatories, observers, created_offset, archived_offset) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    const list = this.sql(
+      'INSERT OR IGNORE INTO ledger_contract_parties (party, template_id, contract_id) VALUES (?, ?, ?)',
+    );
     for (const [cid, c] of created) {
       // A contract created and archived in the same update is transient: recorded, never active.
-      insert.run(cid, c.templateId, canonicalJson(c.payload), JSON.stringify(c.signatories), JSON.stringify(c.observers), offset, archived.has(cid) ? offset : null);
+      insert.run(
+        cid,
+        c.templateId,
+        canonicalJson(c.payload),
+        JSON.stringify(c.signatories),
+        JSON.stringify(c.observers),
+        offset,
+        archived.has(cid) ? offset : null,
+      );
       if (archived.has(cid)) spend.run(cid, offset);
-      if (!archived.has(cid)) for (const p of new Set([...c.signatories, ...c.observers])) list.run(p, c.templateId, cid);
+      if (!archived.has(cid))
+        for (const p of new Set([...c.signatories, ...c.observers])) list.run(p, c.templateId, cid);
     }
     // Hashed exactly as stored (canonical JSON read back), so a verification later recomputes the same value.
     const stored = canonicalJson(events);
-    const tx: LedgerTransaction = { updateId, commandId: meta.commandId, workflowId: meta.workflowId ?? null, offset, effectiveAt: new Date(this.clock.now()).toISOString(), events: JSON.parse(stored) as LedgerEvent[] };
-    const prev = (this.sql('SELECT hash FROM ledger_updates ORDER BY "offset" DESC LIMIT 1').get() as { hash: string } | undefined)?.hash ?? GENESIS;
-    const row = { offset, update_id: updateId, command_id: meta.commandId, act_as: JSON.stringify(actAs), workflow_id: tx.workflowId, effective_at: tx.effectiveAt, events: stored, prev_hash: prev };
+    const tx: LedgerTransaction = {
+      updateId,
+      commandId: meta.commandId,
+      workflowId: meta.workflowId ?? null,
+      offset,
+      effectiveAt: new Date(this.clock.now()).toISOString(),
+      events: JSON.parse(stored) as LedgerEvent[],
+    };
+    const prev =
+      (this.sql('SELECT hash FROM ledger_updates ORDER BY "offset" DESC LIMIT 1').get() as { hash: string } | undefined)
+        ?.hash ?? GENESIS;
+    const row = {
+      offset,
+      update_id: updateId,
+      command_id: meta.commandId,
+      act_as: JSON.stringify(actAs),
+      workflow_id: tx.workflowId,
+      effective_at: tx.effectiveAt,
+      events: stored,
+      prev_hash: prev,
+    };
     const hash = rowHash(prev, row);
-    this.sql('INSERT INTO ledger_updates ("offset", update_id, command_id, act_as, workflow_id, effective_at, events, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(offset, updateId, meta.commandId, row.act_as, tx.workflowId, tx.effectiveAt, stored, prev, hash);
+    this.sql(
+      'INSERT INTO ledger_updates ("offset", update_id, command_id, act_as, workflow_id, effective_at, events, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(offset, updateId, meta.commandId, row.act_as, tx.workflowId, tx.effectiveAt, stored, prev, hash);
     const sees = this.sql('INSERT OR IGNORE INTO ledger_update_parties (party, "offset") VALUES (?, ?)');
     for (const p of updateParties(tx.events)) sees.run(p, offset);
-    this.sql('INSERT INTO ledger_completions (change_id, update_id, "offset") VALUES (?, ?, ?)').run(changeId, updateId, offset);
+    this.sql('INSERT INTO ledger_completions (change_id, update_id, "offset") VALUES (?, ?, ?)').run(
+      changeId,
+      updateId,
+      offset,
+    );
     this.lastWritten = { offset, hash };
     // What this process created it need not check against the log before spending it (see vouch).
     if (this.vouched.size > 100_000) this.vouched.clear();
@@ -172,18 +238,22 @@ export class EmbeddedLedger implements LedgerApi {
     return tx;
   }
 
-  async activeContracts<T = Record<string, unknown>>(party: PartyId | '*', templateIds: readonly TemplateId[]): Promise<ActiveContract<T>[]> {
+  async activeContracts<T = Record<string, unknown>>(
+    party: PartyId | '*',
+    templateIds: readonly TemplateId[],
+  ): Promise<ActiveContract<T>[]> {
     if (templateIds.length === 0) return [];
     const templates = templateIds.map(() => '?').join(',');
     // A party's contracts through its own index rows; '*' (the operator's view) reads them all.
     const rows = (
       party === '*'
-        ? this.sql(`SELECT * FROM ledger_contracts WHERE archived_offset IS NULL AND template_id IN (${templates}) ORDER BY created_offset, rowid`).all(...templateIds)
+        ? this.sql(
+            `SELECT * FROM ledger_contracts WHERE archived_offset IS NULL AND template_id IN (${templates}) ORDER BY created_offset, rowid`,
+          ).all(...templateIds)
         : this.sql(
-              `SELECT c.* FROM ledger_contract_parties p JOIN ledger_contracts c ON c.contract_id = p.contract_id
+            `SELECT c.* FROM ledger_contract_parties p JOIN ledger_contracts c ON c.contract_id = p.contract_id
                WHERE p.party = ? AND p.template_id IN (${templates}) AND c.archived_offset IS NULL ORDER BY c.created_offset, c.rowid`,
-            )
-            .all(party, ...templateIds)
+          ).all(party, ...templateIds)
     ) as ContractRow[];
     return rows.map((r) => ({
       contractId: r.contract_id,
@@ -223,8 +293,11 @@ export class EmbeddedLedger implements LedgerApi {
       where.push('u.effective_at >= ?');
       params.push(query.since);
     }
-    const from = via === 'party' ? 'ledger_update_parties p JOIN ledger_updates u ON u."offset" = p."offset"' : 'ledger_updates u';
-    const rows = this.sql(`SELECT u.* FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${at} ${query.newestFirst === true ? 'DESC' : 'ASC'} LIMIT ?`).all(...params, query.limit ?? 1_000) as UpdateRow[];
+    const from =
+      via === 'party' ? 'ledger_update_parties p JOIN ledger_updates u ON u."offset" = p."offset"' : 'ledger_updates u';
+    const rows = this.sql(
+      `SELECT u.* FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${at} ${query.newestFirst === true ? 'DESC' : 'ASC'} LIMIT ?`,
+    ).all(...params, query.limit ?? 1_000) as UpdateRow[];
     return rows.map((r) => {
       const tx = toTransaction(r);
       return party === '*' ? tx : { ...tx, events: tx.events.filter((e) => stakeholdersOf(e).includes(party)) };
@@ -237,17 +310,25 @@ export class EmbeddedLedger implements LedgerApi {
 
   async completion(commandId: string, actAs: readonly PartyId[]): Promise<LedgerTransaction | undefined> {
     const changeId = changeIdOf(this.userId, actAs, commandId);
-    const done = this.sql('SELECT update_id FROM ledger_completions WHERE change_id = ?').get(changeId) as { update_id: string } | undefined;
+    const done = this.sql('SELECT update_id FROM ledger_completions WHERE change_id = ?').get(changeId) as
+      { update_id: string } | undefined;
     return done === undefined ? undefined : this.byId(done.update_id);
   }
 
   /** Accepted commands acting as any of `parties`, after an offset (what the JSON API's completions stream shows). */
-  async completions(parties: readonly PartyId[], afterOffset: Offset, limit = 1_000): Promise<{ commandId: string; updateId: string; actAs: PartyId[]; offset: Offset }[]> {
-    const rows = this.sql('SELECT "offset", update_id, command_id, act_as FROM ledger_updates WHERE "offset" > ? ORDER BY "offset"').iterate(afterOffset) as IterableIterator<Pick<UpdateRow, 'offset' | 'update_id' | 'command_id' | 'act_as'>>;
+  async completions(
+    parties: readonly PartyId[],
+    afterOffset: Offset,
+    limit = 1_000,
+  ): Promise<{ commandId: string; updateId: string; actAs: PartyId[]; offset: Offset }[]> {
+    const rows = this.sql(
+      'SELECT "offset", update_id, command_id, act_as FROM ledger_updates WHERE "offset" > ? ORDER BY "offset"',
+    ).iterate(afterOffset) as IterableIterator<Pick<UpdateRow, 'offset' | 'update_id' | 'command_id' | 'act_as'>>;
     const out: { commandId: string; updateId: string; actAs: PartyId[]; offset: Offset }[] = [];
     for (const r of rows) {
       const actAs = JSON.parse(r.act_as) as PartyId[];
-      if (actAs.some((p) => parties.includes(p))) out.push({ commandId: r.command_id, updateId: r.update_id, actAs, offset: r.offset });
+      if (actAs.some((p) => parties.includes(p)))
+        out.push({ commandId: r.command_id, updateId: r.update_id, actAs, offset: r.offset });
       if (out.length >= limit) break;
     }
     return out;
@@ -258,17 +339,38 @@ export class EmbeddedLedger implements LedgerApi {
   }
 
   async auditTrail(limit: number): Promise<TrailEntry[]> {
-    const rows = this.sql('SELECT "offset", update_id, command_id, workflow_id, effective_at, prev_hash, hash FROM ledger_updates ORDER BY "offset" DESC LIMIT ?').all(limit) as Omit<UpdateRow, 'events' | 'act_as'>[];
-    return rows.map((r) => ({ offset: r.offset, updateId: r.update_id, prevHash: r.prev_hash, hash: r.hash, commandId: r.command_id, workflowId: r.workflow_id, effectiveAt: r.effective_at }));
+    const rows = this.sql(
+      'SELECT "offset", update_id, command_id, workflow_id, effective_at, prev_hash, hash FROM ledger_updates ORDER BY "offset" DESC LIMIT ?',
+    ).all(limit) as Omit<UpdateRow, 'events' | 'act_as'>[];
+    return rows.map((r) => ({
+      offset: r.offset,
+      updateId: r.update_id,
+      prevHash: r.prev_hash,
+      hash: r.hash,
+      commandId: r.command_id,
+      workflowId: r.workflow_id,
+      effectiveAt: r.effective_at,
+    }));
   }
 
   async chainStatus(): Promise<AuditReport> {
-    const verdict = this.sql('SELECT * FROM ledger_audits ORDER BY id DESC LIMIT 1').get() as { offset: number; hash: string; ok: number; reason: string | null } | undefined;
+    const verdict = this.sql('SELECT * FROM ledger_audits ORDER BY id DESC LIMIT 1').get() as
+      { offset: number; hash: string; ok: number; reason: string | null } | undefined;
     if (verdict === undefined) return this.verifyNow();
-    if (verdict.ok !== 1) return { ok: false, entries: 0, head: null, firstBad: verdict.offset, reason: verdict.reason ?? 'the last verification failed' };
+    if (verdict.ok !== 1)
+      return {
+        ok: false,
+        entries: 0,
+        head: null,
+        firstBad: verdict.offset,
+        reason: verdict.reason ?? 'the last verification failed',
+      };
     // From the newest point known good: the verdict, or what this process checked since (asked every tick, it reads
     // only the updates since the last time).
-    const from = this.checkedHead !== undefined && this.checkedHead.offset > verdict.offset ? this.checkedHead : { offset: verdict.offset, hash: verdict.hash };
+    const from =
+      this.checkedHead !== undefined && this.checkedHead.offset > verdict.offset
+        ? this.checkedHead
+        : { offset: verdict.offset, hash: verdict.hash };
     const report = this.verifyFrom(from.offset, from.hash);
     if (report.ok && report.head !== null) this.checkedHead = report.head;
     // Offsets run 1..n here: the end is the number of updates.
@@ -294,8 +396,13 @@ export class EmbeddedLedger implements LedgerApi {
   verifyNow(): AuditReport {
     const report = this.fullVerification();
     this.store.write(() =>
-      this.sql('INSERT INTO ledger_audits ("offset", hash, ok, reason, verified_at) VALUES (?, ?, ?, ?, ?)')
-        .run(report.ok ? (report.head?.offset ?? 0) : (report.firstBad ?? 0), report.ok ? (report.head?.hash ?? GENESIS) : '', report.ok ? 1 : 0, report.reason ?? null, this.clock.now()),
+      this.sql('INSERT INTO ledger_audits ("offset", hash, ok, reason, verified_at) VALUES (?, ?, ?, ?, ?)').run(
+        report.ok ? (report.head?.offset ?? 0) : (report.firstBad ?? 0),
+        report.ok ? (report.head?.hash ?? GENESIS) : '',
+        report.ok ? 1 : 0,
+        report.reason ?? null,
+        this.clock.now(),
+      ),
     );
     return report;
   }
@@ -304,65 +411,151 @@ export class EmbeddedLedger implements LedgerApi {
     let prev = GENESIS;
     let entries = 0;
     let head: AuditReport['head'] = null;
-    const expected = new Map<ContractId, { templateId: string; payload: string; archivedAt: Offset | null; createdAt: Offset; parties: readonly PartyId[]; signatories: string; observers: string }>();
+    const expected = new Map<
+      ContractId,
+      {
+        templateId: string;
+        payload: string;
+        archivedAt: Offset | null;
+        createdAt: Offset;
+        parties: readonly PartyId[];
+        signatories: string;
+        observers: string;
+      }
+    >();
     const completions = new Set<string>();
     const sees = new Set<string>();
-    for (const r of this.sql('SELECT * FROM ledger_updates ORDER BY "offset"').iterate() as IterableIterator<UpdateRow>) {
+    for (const r of this.sql(
+      'SELECT * FROM ledger_updates ORDER BY "offset"',
+    ).iterate() as IterableIterator<UpdateRow>) {
       entries += 1;
-      if (r.prev_hash !== prev) return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} does not link to the update before it (an update was removed or reordered)` };
+      if (r.prev_hash !== prev)
+        return {
+          ok: false,
+          entries,
+          head,
+          firstBad: r.offset,
+          reason: `update ${r.update_id} at offset ${r.offset} does not link to the update before it (an update was removed or reordered)`,
+        };
       let tx: LedgerTransaction;
       let actAs: string[];
       try {
         tx = toTransaction(r);
         actAs = JSON.parse(r.act_as) as string[];
       } catch {
-        return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} cannot be read (its stored JSON was altered)` };
+        return {
+          ok: false,
+          entries,
+          head,
+          firstBad: r.offset,
+          reason: `update ${r.update_id} at offset ${r.offset} cannot be read (its stored JSON was altered)`,
+        };
       }
-      if (rowHash(prev, r) !== r.hash) return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} was altered after it was committed (its content no longer matches its hash)` };
+      if (rowHash(prev, r) !== r.hash)
+        return {
+          ok: false,
+          entries,
+          head,
+          firstBad: r.offset,
+          reason: `update ${r.update_id} at offset ${r.offset} was altered after it was committed (its content no longer matches its hash)`,
+        };
       prev = r.hash;
       head = { offset: r.offset, hash: r.hash };
       completions.add(`${changeIdOf(this.userId, actAs, r.command_id)}\n${r.update_id}`);
       for (const p of updateParties(tx.events)) sees.add(`${p}\n${r.offset}`);
       for (const e of tx.events) {
         if (e.kind === 'created') {
-          expected.set(e.contractId, { templateId: e.templateId, payload: canonicalJson(e.payload), archivedAt: null, createdAt: tx.offset, parties: [...new Set([...e.signatories, ...e.observers])], signatories: JSON.stringify(e.signatories), observers: JSON.stringify(e.observers) });
-        }
-        else if (e.kind === 'exercised' && e.consuming) {
+          expected.set(e.contractId, {
+            templateId: e.templateId,
+            payload: canonicalJson(e.payload),
+            archivedAt: null,
+            createdAt: tx.offset,
+            parties: [...new Set([...e.signatories, ...e.observers])],
+            signatories: JSON.stringify(e.signatories),
+            observers: JSON.stringify(e.observers),
+          });
+        } else if (e.kind === 'exercised' && e.consuming) {
           const c = expected.get(e.contractId);
           if (c !== undefined) c.archivedAt = tx.offset;
         }
       }
     }
     const chain: AuditReport = { ok: true, entries, head };
-    const bad = (reason: string, offset?: Offset): AuditReport => ({ ...chain, ok: false, ...(offset === undefined ? {} : { firstBad: offset }), reason });
+    const bad = (reason: string, offset?: Offset): AuditReport => ({
+      ...chain,
+      ok: false,
+      ...(offset === undefined ? {} : { firstBad: offset }),
+      reason,
+    });
     let rows = 0;
     const listed = new Set<string>();
     for (const c of this.sql('SELECT * FROM ledger_contracts').iterate() as IterableIterator<ContractRow>) {
       rows += 1;
       const want = expected.get(c.contract_id);
-      if (want === undefined) return bad(`contract ${c.contract_id} is in the contracts table but no update created it (added by hand)`, c.created_offset);
-      if (want.payload !== c.payload || want.templateId !== c.template_id || want.archivedAt !== c.archived_offset || want.signatories !== c.signatories || want.observers !== c.observers) {
-        return bad(`contract ${c.contract_id} differs from what update ${want.createdAt} created${want.archivedAt !== c.archived_offset ? ' or archived' : ''} (edited by hand)`, want.createdAt);
+      if (want === undefined)
+        return bad(
+          `contract ${c.contract_id} is in the contracts table but no update created it (added by hand)`,
+          c.created_offset,
+        );
+      if (
+        want.payload !== c.payload ||
+        want.templateId !== c.template_id ||
+        want.archivedAt !== c.archived_offset ||
+        want.signatories !== c.signatories ||
+        want.observers !== c.observers
+      ) {
+        return bad(
+          `contract ${c.contract_id} differs from what update ${want.createdAt} created${want.archivedAt !== c.archived_offset ? ' or archived' : ''} (edited by hand)`,
+          want.createdAt,
+        );
       }
-      if (want.archivedAt === null) for (const p of want.parties) listed.add(`${p}\n${c.template_id}\n${c.contract_id}`);
+      if (want.archivedAt === null)
+        for (const p of want.parties) listed.add(`${p}\n${c.template_id}\n${c.contract_id}`);
     }
-    if (rows !== expected.size) return bad(`${expected.size - rows} contracts the updates created are missing from the contracts table (deleted by hand)`);
-    const stored = this.sql('SELECT change_id, update_id FROM ledger_completions').all() as { change_id: string; update_id: string }[];
+    if (rows !== expected.size)
+      return bad(
+        `${expected.size - rows} contracts the updates created are missing from the contracts table (deleted by hand)`,
+      );
+    const stored = this.sql('SELECT change_id, update_id FROM ledger_completions').all() as {
+      change_id: string;
+      update_id: string;
+    }[];
     if (stored.length !== completions.size || stored.some((c) => !completions.has(`${c.change_id}\n${c.update_id}`))) {
-      return bad('the accepted-command records do not match the updates (a record was removed or edited: a payment could be made twice)');
+      return bad(
+        'the accepted-command records do not match the updates (a record was removed or edited: a payment could be made twice)',
+      );
     }
-    const index = this.sql('SELECT party, "offset" AS o FROM ledger_update_parties').all() as { party: string; o: number }[];
+    const index = this.sql('SELECT party, "offset" AS o FROM ledger_update_parties').all() as {
+      party: string;
+      o: number;
+    }[];
     if (index.length !== sees.size || index.some((i) => !sees.has(`${i.party}\n${i.o}`))) {
-      return bad("the index of who sees which update does not match the updates (edited by hand: a party's history or spending would read wrong)");
+      return bad(
+        "the index of who sees which update does not match the updates (edited by hand: a party's history or spending would read wrong)",
+      );
     }
-    const spentRows = this.sql('SELECT contract_id, "offset" AS o FROM ledger_spent').all() as { contract_id: string; o: number }[];
+    const spentRows = this.sql('SELECT contract_id, "offset" AS o FROM ledger_spent').all() as {
+      contract_id: string;
+      o: number;
+    }[];
     const archivedCount = [...expected.values()].filter((c) => c.archivedAt !== null).length;
     if (spentRows.length !== archivedCount || spentRows.some((r) => expected.get(r.contract_id)?.archivedAt !== r.o)) {
-      return bad('the record of spent contracts does not match the updates (edited by hand: a spent holding could be spent again)');
+      return bad(
+        'the record of spent contracts does not match the updates (edited by hand: a spent holding could be spent again)',
+      );
     }
-    const owners = this.sql('SELECT party, template_id, contract_id FROM ledger_contract_parties').all() as { party: string; template_id: string; contract_id: string }[];
-    if (owners.length !== listed.size || owners.some((o) => !listed.has(`${o.party}\n${o.template_id}\n${o.contract_id}`))) {
-      return bad("the index of who holds which active contract does not match the contracts (edited by hand: a balance would read wrong)");
+    const owners = this.sql('SELECT party, template_id, contract_id FROM ledger_contract_parties').all() as {
+      party: string;
+      template_id: string;
+      contract_id: string;
+    }[];
+    if (
+      owners.length !== listed.size ||
+      owners.some((o) => !listed.has(`${o.party}\n${o.template_id}\n${o.contract_id}`))
+    ) {
+      return bad(
+        'the index of who holds which active contract does not match the contracts (edited by hand: a balance would read wrong)',
+      );
     }
     return chain;
   }
@@ -374,28 +567,47 @@ export class EmbeddedLedger implements LedgerApi {
    */
   private checkChain(): void {
     if (!this.chainVerified) {
-      const verdict = this.sql('SELECT * FROM ledger_audits ORDER BY id DESC LIMIT 1').get() as { offset: number; hash: string; ok: number; reason: string | null } | undefined;
+      const verdict = this.sql('SELECT * FROM ledger_audits ORDER BY id DESC LIMIT 1').get() as
+        { offset: number; hash: string; ok: number; reason: string | null } | undefined;
       if (verdict === undefined) {
         const report = this.verifyNow();
         if (!report.ok) throw chainBroken(report);
       } else if (verdict.ok !== 1) {
-        throw chainBroken({ ok: false, entries: 0, head: null, firstBad: verdict.offset, reason: verdict.reason ?? 'the last verification failed' });
+        throw chainBroken({
+          ok: false,
+          entries: 0,
+          head: null,
+          firstBad: verdict.offset,
+          reason: verdict.reason ?? 'the last verification failed',
+        });
       } else {
         const report = this.verifyFrom(verdict.offset, verdict.hash);
         // Every writer finds the same break here (its refused write rolls back, so no verdict is recorded for it).
         if (!report.ok) throw chainBroken(report);
         // What was just checked need not be checked again by the next process (or the TUI): a verdict at the head.
         if (report.head !== null && report.head.offset > verdict.offset) {
-          this.sql('INSERT INTO ledger_audits ("offset", hash, ok, reason, verified_at) VALUES (?, ?, 1, ?, ?)').run(report.head.offset, report.head.hash, 'links checked since the previous verdict', this.clock.now());
+          this.sql('INSERT INTO ledger_audits ("offset", hash, ok, reason, verified_at) VALUES (?, ?, 1, ?, ?)').run(
+            report.head.offset,
+            report.head.hash,
+            'links checked since the previous verdict',
+            this.clock.now(),
+          );
         }
       }
       this.chainVerified = true;
       return;
     }
-    const head = this.sql('SELECT "offset", hash FROM ledger_updates ORDER BY "offset" DESC LIMIT 1').get() as { offset: number; hash: string } | undefined;
+    const head = this.sql('SELECT "offset", hash FROM ledger_updates ORDER BY "offset" DESC LIMIT 1').get() as
+      { offset: number; hash: string } | undefined;
     // Updates this process wrote are gone: the newest ones were removed by hand.
     if (this.lastWritten !== undefined && (head === undefined || head.offset < this.lastWritten.offset)) {
-      throw chainBroken({ ok: false, entries: 0, head: null, firstBad: this.lastWritten.offset, reason: `the ledger ends at offset ${head?.offset ?? 0}, before update ${this.lastWritten.offset} this process wrote (the newest updates were removed)` });
+      throw chainBroken({
+        ok: false,
+        entries: 0,
+        head: null,
+        firstBad: this.lastWritten.offset,
+        reason: `the ledger ends at offset ${head?.offset ?? 0}, before update ${this.lastWritten.offset} this process wrote (the newest updates were removed)`,
+      });
     }
     if (head === undefined) return;
     // The newest link is the one this process wrote (hashed as it was written): nothing to read again. Another
@@ -410,7 +622,14 @@ export class EmbeddedLedger implements LedgerApi {
     } catch {
       ok = false;
     }
-    if (!ok) throw chainBroken({ ok: false, entries: 0, head: null, firstBad: last.offset, reason: `update ${last.update_id} at offset ${last.offset} was altered after it was committed` });
+    if (!ok)
+      throw chainBroken({
+        ok: false,
+        entries: 0,
+        head: null,
+        firstBad: last.offset,
+        reason: `update ${last.update_id} at offset ${last.offset} was altered after it was committed`,
+      });
   }
 
   /**
@@ -420,7 +639,9 @@ export class EmbeddedLedger implements LedgerApi {
    */
   private vouch(row: ContractRow): void {
     if (this.vouched.has(row.contract_id)) return;
-    const [created, next] = this.sql('SELECT * FROM ledger_updates WHERE "offset" >= ? ORDER BY "offset" LIMIT 2').all(row.created_offset) as UpdateRow[];
+    const [created, next] = this.sql('SELECT * FROM ledger_updates WHERE "offset" >= ? ORDER BY "offset" LIMIT 2').all(
+      row.created_offset,
+    ) as UpdateRow[];
     let ok = false;
     try {
       if (created !== undefined && created.offset === row.created_offset) {
@@ -440,7 +661,13 @@ export class EmbeddedLedger implements LedgerApi {
       ok = false;
     }
     if (!ok) {
-      throw chainBroken({ ok: false, entries: 0, head: null, firstBad: row.created_offset, reason: `contract ${row.contract_id} is not what update ${row.created_offset} created, was spent already, or that update was altered` });
+      throw chainBroken({
+        ok: false,
+        entries: 0,
+        head: null,
+        firstBad: row.created_offset,
+        reason: `contract ${row.contract_id} is not what update ${row.created_offset} created, was spent already, or that update was altered`,
+      });
     }
     this.vouched.add(row.contract_id);
   }
@@ -449,13 +676,23 @@ export class EmbeddedLedger implements LedgerApi {
   private verifyFrom(offset: Offset, hash: string): AuditReport {
     let prev = GENESIS;
     if (offset > 0) {
-      const at = this.sql('SELECT hash FROM ledger_updates WHERE "offset" = ?').get(offset) as { hash: string } | undefined;
-      if (at?.hash !== hash) return { ok: false, entries: 0, head: null, firstBad: offset, reason: `update at offset ${offset} no longer has the hash the last verification saw (removed or rewritten)` };
+      const at = this.sql('SELECT hash FROM ledger_updates WHERE "offset" = ?').get(offset) as
+        { hash: string } | undefined;
+      if (at?.hash !== hash)
+        return {
+          ok: false,
+          entries: 0,
+          head: null,
+          firstBad: offset,
+          reason: `update at offset ${offset} no longer has the hash the last verification saw (removed or rewritten)`,
+        };
       prev = hash;
     }
     let entries = 0;
     let head: AuditReport['head'] = offset > 0 ? { offset, hash } : null;
-    for (const r of this.sql('SELECT * FROM ledger_updates WHERE "offset" > ? ORDER BY "offset"').iterate(offset) as IterableIterator<UpdateRow>) {
+    for (const r of this.sql('SELECT * FROM ledger_updates WHERE "offset" > ? ORDER BY "offset"').iterate(
+      offset,
+    ) as IterableIterator<UpdateRow>) {
       entries += 1;
       let good: boolean;
       try {
@@ -463,14 +700,25 @@ export class EmbeddedLedger implements LedgerApi {
       } catch {
         good = false;
       }
-      if (!good) return { ok: false, entries, head, firstBad: r.offset, reason: `update ${r.update_id} at offset ${r.offset} was altered or does not link to the one before it` };
+      if (!good)
+        return {
+          ok: false,
+          entries,
+          head,
+          firstBad: r.offset,
+          reason: `update ${r.update_id} at offset ${r.offset} was altered or does not link to the one before it`,
+        };
       prev = r.hash;
       head = { offset: r.offset, hash: r.hash };
     }
     return { ok: true, entries, head };
   }
 
-  private interpret(commands: readonly Command[], actAs: readonly PartyId[], updateId: string): { events: LedgerEvent[]; created: Map<ContractId, Live>; archived: Set<ContractId> } {
+  private interpret(
+    commands: readonly Command[],
+    actAs: readonly PartyId[],
+    updateId: string,
+  ): { events: LedgerEvent[]; created: Map<ContractId, Live>; archived: Set<ContractId> } {
     const events: LedgerEvent[] = [];
     const created = new Map<ContractId, Live>();
     const archived = new Set<ContractId>();
@@ -483,51 +731,118 @@ export class EmbeddedLedger implements LedgerApi {
       const row = selectContract.get(cid) as ContractRow | undefined;
       if (row === undefined) return undefined;
       this.vouch(row);
-      return { templateId: row.template_id, payload: JSON.parse(row.payload) as Record<string, unknown>, signatories: JSON.parse(row.signatories) as string[], observers: JSON.parse(row.observers) as string[] };
+      return {
+        templateId: row.template_id,
+        payload: JSON.parse(row.payload) as Record<string, unknown>,
+        signatories: JSON.parse(row.signatories) as string[],
+        observers: JSON.parse(row.observers) as string[],
+      };
     };
     const stakeholders = (c: Live): PartyId[] => [...new Set([...c.signatories, ...c.observers])];
     const notFound = (cid: ContractId, templateId: TemplateId): LedgerError =>
-      new LedgerError('CONTRACT_NOT_FOUND', `contract ${cid} (${templateId.split(':').at(-1)}) is not active, or not visible to the submitting parties`, { contractId: cid });
+      new LedgerError(
+        'CONTRACT_NOT_FOUND',
+        `contract ${cid} (${templateId.split(':').at(-1)}) is not active, or not visible to the submitting parties`,
+        { contractId: cid },
+      );
     const authorize = (needed: readonly PartyId[], authorizers: ReadonlySet<PartyId>, what: string): void => {
       const missing = needed.filter((p) => !authorizers.has(p));
-      if (missing.length > 0) throw new LedgerError('DAML_AUTHORIZATION_ERROR', `${what} needs the authority of ${missing.join(', ')}, which the submission does not have`, { missing });
+      if (missing.length > 0)
+        throw new LedgerError(
+          'DAML_AUTHORIZATION_ERROR',
+          `${what} needs the authority of ${missing.join(', ')}, which the submission does not have`,
+          { missing },
+        );
     };
 
-    const create = (templateId: TemplateId, raw: Record<string, unknown>, authorizers: ReadonlySet<PartyId>): ContractId => {
+    const create = (
+      templateId: TemplateId,
+      raw: Record<string, unknown>,
+      authorizers: ReadonlySet<PartyId>,
+    ): ContractId => {
       const def = TEMPLATE_DEFS.get(templateId);
       if (def === undefined) throw new LedgerError('UNKNOWN_TEMPLATE', `no template ${templateId} on this ledger`);
       const parsed = def.payload.safeParse(raw);
-      if (!parsed.success) throw new LedgerError('INTERPRETATION_ERROR', `create ${templateId}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      if (!parsed.success)
+        throw new LedgerError(
+          'INTERPRETATION_ERROR',
+          `create ${templateId}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        );
       const payload = parsed.data;
       const violated = def.ensure(payload);
-      if (violated !== undefined) throw new LedgerError('TEMPLATE_PRECONDITION_VIOLATED', `${templateId.split(':').at(-1)}: ${violated}`);
+      if (violated !== undefined)
+        throw new LedgerError('TEMPLATE_PRECONDITION_VIOLATED', `${templateId.split(':').at(-1)}: ${violated}`);
       const signatories = def.signatories(payload);
       authorize(signatories, authorizers, `creating ${templateId.split(':').at(-1)}`);
       const nodeId = nextNode++;
       const contractId = `00${sha256(`${updateId}:${nodeId}`)}`;
-      const live: Live = { templateId, payload, signatories, observers: def.observers(payload).filter((p) => !signatories.includes(p)) };
+      const live: Live = {
+        templateId,
+        payload,
+        signatories,
+        observers: def.observers(payload).filter((p) => !signatories.includes(p)),
+      };
       created.set(contractId, live);
-      events.push({ kind: 'created', nodeId, contractId, templateId, payload, signatories: live.signatories, observers: live.observers });
+      events.push({
+        kind: 'created',
+        nodeId,
+        contractId,
+        templateId,
+        payload,
+        signatories: live.signatories,
+        observers: live.observers,
+      });
       return contractId;
     };
 
-    const exercise = (templateId: TemplateId, cid: ContractId, choiceName: string, rawArg: Record<string, unknown>, authorizers: ReadonlySet<PartyId>, submitters?: readonly PartyId[]): unknown => {
+    const exercise = (
+      templateId: TemplateId,
+      cid: ContractId,
+      choiceName: string,
+      rawArg: Record<string, unknown>,
+      authorizers: ReadonlySet<PartyId>,
+      submitters?: readonly PartyId[],
+    ): unknown => {
       const contract = lookup(cid);
       // The submitters must see the contract: a stakeholder of it (Canton reports an unknown one the same way).
-      if (contract === undefined || contract.templateId !== templateId || (submitters !== undefined && !stakeholders(contract).some((p) => submitters.includes(p)))) {
+      if (
+        contract === undefined ||
+        contract.templateId !== templateId ||
+        (submitters !== undefined && !stakeholders(contract).some((p) => submitters.includes(p)))
+      ) {
         throw notFound(cid, templateId);
       }
       const def = TEMPLATE_DEFS.get(templateId)!;
       const choice = def.choices[choiceName];
-      if (choice === undefined) throw new LedgerError('INTERPRETATION_ERROR', `template ${templateId} has no choice ${choiceName} (it has ${Object.keys(def.choices).join(', ') || 'none'})`);
+      if (choice === undefined)
+        throw new LedgerError(
+          'INTERPRETATION_ERROR',
+          `template ${templateId} has no choice ${choiceName} (it has ${Object.keys(def.choices).join(', ') || 'none'})`,
+        );
       const parsedArg = choice.arg.safeParse(rawArg);
-      if (!parsedArg.success) throw new LedgerError('INTERPRETATION_ERROR', `${choiceName}: ${parsedArg.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      if (!parsedArg.success)
+        throw new LedgerError(
+          'INTERPRETATION_ERROR',
+          `${choiceName}: ${parsedArg.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        );
       const arg = parsedArg.data;
       const controllers = choice.controllers(contract.payload, arg);
       authorize(controllers, authorizers, `exercising ${choiceName}`);
       const nodeId = nextNode++;
       const at = events.length;
-      events.push({ kind: 'exercised', nodeId, contractId: cid, templateId, choice: choiceName, arg, actingParties: controllers, consuming: choice.consuming, lastDescendantNodeId: nodeId, result: null, stakeholders: stakeholders(contract) });
+      events.push({
+        kind: 'exercised',
+        nodeId,
+        contractId: cid,
+        templateId,
+        choice: choiceName,
+        arg,
+        actingParties: controllers,
+        consuming: choice.consuming,
+        lastDescendantNodeId: nodeId,
+        result: null,
+        stakeholders: stakeholders(contract),
+      });
       // A consuming choice archives its contract before the body runs: the body cannot spend it twice.
       if (choice.consuming) archived.add(cid);
       const bodyAuthority = new Set([...contract.signatories, ...controllers]);
@@ -535,7 +850,8 @@ export class EmbeddedLedger implements LedgerApi {
         create: (t, p) => create(t, p, bodyAuthority),
         fetch: (other, t) => {
           const c = lookup(other);
-          if (c === undefined || c.templateId !== t || !stakeholders(c).some((p) => bodyAuthority.has(p))) throw notFound(other, t);
+          if (c === undefined || c.templateId !== t || !stakeholders(c).some((p) => bodyAuthority.has(p)))
+            throw notFound(other, t);
           return c.payload;
         },
         archive: (other, t) => {
@@ -543,7 +859,19 @@ export class EmbeddedLedger implements LedgerApi {
           if (c === undefined || c.templateId !== t) throw notFound(other, t);
           authorize(c.signatories, bodyAuthority, `archiving ${t.split(':').at(-1)}`);
           const n = nextNode++;
-          events.push({ kind: 'exercised', nodeId: n, contractId: other, templateId: t, choice: 'Archive', arg: {}, actingParties: [...c.signatories], consuming: true, lastDescendantNodeId: n, result: null, stakeholders: stakeholders(c) });
+          events.push({
+            kind: 'exercised',
+            nodeId: n,
+            contractId: other,
+            templateId: t,
+            choice: 'Archive',
+            arg: {},
+            actingParties: [...c.signatories],
+            consuming: true,
+            lastDescendantNodeId: n,
+            result: null,
+            stakeholders: stakeholders(c),
+          });
           archived.add(other);
         },
         assert: (condition, message) => {
@@ -580,7 +908,14 @@ function updateParties(events: readonly LedgerEvent[]): Set<PartyId> {
 }
 
 function toTransaction(r: UpdateRow): LedgerTransaction {
-  return { updateId: r.update_id, commandId: r.command_id, workflowId: r.workflow_id, offset: r.offset, effectiveAt: r.effective_at, events: JSON.parse(r.events) as LedgerEvent[] };
+  return {
+    updateId: r.update_id,
+    commandId: r.command_id,
+    workflowId: r.workflow_id,
+    offset: r.offset,
+    effectiveAt: r.effective_at,
+    events: JSON.parse(r.events) as LedgerEvent[],
+  };
 }
 
 /** A link of the audit chain: the previous hash and the canonical JSON of the update (acting parties included). */
@@ -596,5 +931,10 @@ function rowHash(prev: string, r: Omit<UpdateRow, 'hash'>): string {
 }
 
 function chainBroken(report: AuditReport): LedgerError {
-  return new LedgerError('AUDIT_CHAIN_BROKEN', `the ledger's audit chain is broken at offset ${report.firstBad ?? '?'}: ${report.reason ?? ''}; writes are refused`, { firstBad: report.firstBad }, 'Run p2tui ledger audit --verify for details, and restore the database from a backup; nothing more was written.');
+  return new LedgerError(
+    'AUDIT_CHAIN_BROKEN',
+    `the ledger's audit chain is broken at offset ${report.firstBad ?? '?'}: ${report.reason ?? ''}; writes are refused`,
+    { firstBad: report.firstBad },
+    'Run p2tui ledger audit --verify for details, and restore the database from a backup; nothing more was written.',
+  );
 }

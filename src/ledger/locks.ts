@@ -51,9 +51,13 @@ export class StoreLocks implements PaymentLocks {
       const deadline = Date.now() + this.waitMs;
       for (let pause = 2; !this.take(name); pause = Math.min(pause * 2, 50)) {
         if (Date.now() > deadline) {
-          throw new UserError('E_LEDGER_BUSY', `another p2tui process has held the payment lock '${name}' for over ${Math.round(this.waitMs / 1000)} s`, {
-            hint: 'Nothing was paid. Try again; a killed process releases it within 15 s.',
-          });
+          throw new UserError(
+            'E_LEDGER_BUSY',
+            `another p2tui process has held the payment lock '${name}' for over ${Math.round(this.waitMs / 1000)} s`,
+            {
+              hint: 'Nothing was paid. Try again; a killed process releases it within 15 s.',
+            },
+          );
         }
         await sleep(pause);
       }
@@ -73,13 +77,22 @@ export class StoreLocks implements PaymentLocks {
     const now = Date.now();
     return this.store.write(() => {
       this.store.db.prepare('DELETE FROM ledger_locks WHERE name = ? AND expires_at < ?').run(name, now);
-      return this.store.db.prepare('INSERT OR IGNORE INTO ledger_locks (name, owner, expires_at) VALUES (?, ?, ?)').run(name, this.owner, now + this.ttlMs).changes === 1;
+      return (
+        this.store.db
+          .prepare('INSERT OR IGNORE INTO ledger_locks (name, owner, expires_at) VALUES (?, ?, ?)')
+          .run(name, this.owner, now + this.ttlMs).changes === 1
+      );
     });
   }
 
   private renew(name: string): void {
     try {
-      if (!this.store.isClosed) this.store.write(() => this.store.db.prepare('UPDATE ledger_locks SET expires_at = ? WHERE name = ? AND owner = ?').run(Date.now() + this.ttlMs, name, this.owner));
+      if (!this.store.isClosed)
+        this.store.write(() =>
+          this.store.db
+            .prepare('UPDATE ledger_locks SET expires_at = ? WHERE name = ? AND owner = ?')
+            .run(Date.now() + this.ttlMs, name, this.owner),
+        );
     } catch {
       // A busy database: the next renewal (a third of the lease later) tries again.
     }
@@ -88,7 +101,10 @@ export class StoreLocks implements PaymentLocks {
   /** Never throws: the payment is done by now, and a lease left behind expires on its own. */
   private release(name: string): void {
     try {
-      if (!this.store.isClosed) this.store.write(() => this.store.db.prepare('DELETE FROM ledger_locks WHERE name = ? AND owner = ?').run(name, this.owner));
+      if (!this.store.isClosed)
+        this.store.write(() =>
+          this.store.db.prepare('DELETE FROM ledger_locks WHERE name = ? AND owner = ?').run(name, this.owner),
+        );
     } catch {
       // Locked past the busy timeout: the lease runs out within ttlMs.
     }

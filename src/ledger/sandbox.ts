@@ -21,7 +21,10 @@ export interface SandboxState {
 
 /** The launcher found on this machine, or undefined (with what to install). */
 export function findLauncher(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const dirs = [...(env['CANTON_HOME'] === undefined ? [] : [join(env['CANTON_HOME'], 'bin')]), ...(env['PATH'] ?? '').split(delimiter).filter((d) => d !== '')];
+  const dirs = [
+    ...(env['CANTON_HOME'] === undefined ? [] : [join(env['CANTON_HOME'], 'bin')]),
+    ...(env['PATH'] ?? '').split(delimiter).filter((d) => d !== ''),
+  ];
   for (const tool of ['dpm', 'daml']) {
     for (const dir of dirs) {
       const path = join(dir, tool);
@@ -70,16 +73,40 @@ export async function isReady(url: string): Promise<boolean> {
  * then allocates the operator's and the agents' parties. A sandbox that exits or does not answer in time is stopped
  * and its log's last lines are in the error.
  */
-export async function startSandbox(options: { dataDir: string; port: number; dar?: string; agents: readonly string[]; timeoutMs: number; signal?: AbortSignal; env?: NodeJS.ProcessEnv }): Promise<SandboxState> {
+export async function startSandbox(options: {
+  dataDir: string;
+  port: number;
+  dar?: string;
+  agents: readonly string[];
+  timeoutMs: number;
+  signal?: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+}): Promise<SandboxState> {
   const running = readSandbox(options.dataDir);
-  if (running !== undefined && isRunning(running.pid)) throw new UserError('E_USAGE', `a sandbox is already running (pid ${running.pid}, ${running.url})`, { hint: 'Stop it first: p2tui ledger sandbox stop' });
+  if (running !== undefined && isRunning(running.pid))
+    throw new UserError('E_USAGE', `a sandbox is already running (pid ${running.pid}, ${running.url})`, {
+      hint: 'Stop it first: p2tui ledger sandbox stop',
+    });
   const tool = findLauncher(options.env);
-  if (tool === undefined) throw new UserError('E_CONFIG', 'no Canton sandbox can be started here: neither dpm nor daml was found (on PATH or in $CANTON_HOME/bin)', { hint: INSTALL_HINT });
-  if (options.dar !== undefined && !existsSync(options.dar)) throw new UserError('E_USAGE', `--dar ${options.dar} does not exist`, { hint: 'Build it in daml/ with: dpm build' });
+  if (tool === undefined)
+    throw new UserError(
+      'E_CONFIG',
+      'no Canton sandbox can be started here: neither dpm nor daml was found (on PATH or in $CANTON_HOME/bin)',
+      { hint: INSTALL_HINT },
+    );
+  if (options.dar !== undefined && !existsSync(options.dar))
+    throw new UserError('E_USAGE', `--dar ${options.dar} does not exist`, {
+      hint: 'Build it in daml/ with: dpm build',
+    });
   mkdirSync(options.dataDir, { recursive: true });
   const log = join(options.dataDir, 'sandbox.log');
   const out = openSync(log, 'w');
-  const args = ['sandbox', '--json-api-port', String(options.port), ...(options.dar === undefined ? [] : ['--dar', options.dar])];
+  const args = [
+    'sandbox',
+    '--json-api-port',
+    String(options.port),
+    ...(options.dar === undefined ? [] : ['--dar', options.dar]),
+  ];
   const child = spawn(tool, args, { detached: true, stdio: ['ignore', out, out], env: options.env ?? process.env });
   closeSync(out);
   let exited: number | null | undefined;
@@ -94,11 +121,19 @@ export async function startSandbox(options: { dataDir: string; port: number; dar
     const tail = (): string => readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n');
     if (exited !== undefined) {
       rmSync(stateFile(options.dataDir), { force: true });
-      throw new UserError('E_LEDGER', `the sandbox (${tool} ${args.join(' ')}) exited with code ${exited} before it was ready:\n${tail()}`, { hint: `The whole output is in ${log}.` });
+      throw new UserError(
+        'E_LEDGER',
+        `the sandbox (${tool} ${args.join(' ')}) exited with code ${exited} before it was ready:\n${tail()}`,
+        { hint: `The whole output is in ${log}.` },
+      );
     }
     if (Date.now() > deadline || options.signal?.aborted === true) {
       await stopSandbox(options.dataDir);
-      throw new UserError('E_LEDGER', `the sandbox did not answer on ${url} within ${Math.round(options.timeoutMs / 1000)} s; it was stopped. Last output:\n${tail()}`, { hint: `Allow more time with --timeout, or see ${log}.` });
+      throw new UserError(
+        'E_LEDGER',
+        `the sandbox did not answer on ${url} within ${Math.round(options.timeoutMs / 1000)} s; it was stopped. Last output:\n${tail()}`,
+        { hint: `Allow more time with --timeout, or see ${log}.` },
+      );
     }
     await new Promise((r) => setTimeout(r, 250));
   }

@@ -19,13 +19,26 @@ function wallets(ctx: ToolContext): WalletService {
  * Why a payment needs a person's yes: it is above the agent's approval threshold, not paid already (a retried call
  * returns its receipt), and allowed by everything else in the spend policy (a payment refused anyway is not asked).
  */
-async function approvalFor(ctx: ToolContext, value: string, kind: 'transfer' | 'mint' | 'escrow', reference: string, agent = ctx.agent): Promise<string | undefined> {
+async function approvalFor(
+  ctx: ToolContext,
+  value: string,
+  kind: 'transfer' | 'mint' | 'escrow',
+  reference: string,
+  agent = ctx.agent,
+): Promise<string | undefined> {
   const why = needsApproval(ctx.spending, value);
   if (why === undefined || ctx.wallets === undefined) return why;
   if ((await ctx.wallets.done(kind, agent, reference)) !== undefined) return undefined;
   try {
     const spending = { ...ctx.spending!, approved: true };
-    await checkSpend(ctx.wallets, ctx.agent, ctx.session, value, kind === 'mint' ? forReward(spending) : spending, Date.now());
+    await checkSpend(
+      ctx.wallets,
+      ctx.agent,
+      ctx.session,
+      value,
+      kind === 'mint' ? forReward(spending) : spending,
+      Date.now(),
+    );
   } catch {
     return undefined;
   }
@@ -42,7 +55,10 @@ function spendingOf(ctx: ToolContext): Spending {
   return ctx.approved === true ? { ...ctx.spending!, approved: true } : ctx.spending!;
 }
 
-const amount = z.union([z.string(), z.number()]).describe('A decimal amount, e.g. 12.5').transform((v) => String(v));
+const amount = z
+  .union([z.string(), z.number()])
+  .describe('A decimal amount, e.g. 12.5')
+  .transform((v) => String(v));
 
 export const checkBalance = defineTool({
   name: 'check_balance',
@@ -57,8 +73,13 @@ export const checkBalance = defineTool({
 
 export const transferFunds = defineTool({
   name: 'transfer_funds',
-  description: 'Pay another agent from your wallet, for work it did. Exact decimals; you cannot spend more than you hold.',
-  input: z.object({ to: z.string().min(1).describe('The agent to pay'), amount, reason: z.string().default('').describe('What the payment is for') }),
+  description:
+    'Pay another agent from your wallet, for work it did. Exact decimals; you cannot spend more than you hold.',
+  input: z.object({
+    to: z.string().min(1).describe('The agent to pay'),
+    amount,
+    reason: z.string().default('').describe('What the payment is for'),
+  }),
   effect: 'effectful',
   approval: async ({ to, amount: value }, ctx) => {
     const why = await approvalFor(ctx, value, 'transfer', ctx.key);
@@ -69,10 +90,17 @@ export const transferFunds = defineTool({
     // One unit per paying agent: the spend check and the payment it allows (two calls at once cannot both pass it).
     const receipt = await w.exclusive(ctx.agent, async () => {
       // A retry of a call already paid returns its receipt; a new payment is checked against the spend policy.
-      if (ctx.spending !== undefined && (await w.done('transfer', ctx.agent, ctx.key)) === undefined) await checkSpend(w, ctx.agent, ctx.session, value, spendingOf(ctx), Date.now());
+      if (ctx.spending !== undefined && (await w.done('transfer', ctx.agent, ctx.key)) === undefined)
+        await checkSpend(w, ctx.agent, ctx.session, value, spendingOf(ctx), Date.now());
       return w.transfer({ from: ctx.agent, to, amount: value, reason, reference: ctx.key, workflowId: ctx.session });
     });
-    return { paid: receipt.amount, to: receipt.to, reference: receipt.transferId, offset: receipt.offset, ...(receipt.duplicate ? { note: 'already paid for this call' } : {}) };
+    return {
+      paid: receipt.amount,
+      to: receipt.to,
+      reference: receipt.transferId,
+      offset: receipt.offset,
+      ...(receipt.duplicate ? { note: 'already paid for this call' } : {}),
+    };
   },
   // After a crash mid-call: the ledger knows whether this call's payment (its key) went through.
   reconcile: async (_args, ctx) => {
@@ -86,7 +114,15 @@ export const transactionHistory = defineTool({
   description: 'Your latest payments in and out, newest first.',
   input: z.object({ limit: z.number().int().min(1).max(100).default(10) }),
   effect: 'idempotent',
-  run: async ({ limit }, ctx) => (await wallets(ctx).history(ctx.agent, limit)).map((l) => ({ from: l.from, to: l.to, amount: l.amount, reason: l.reason, reference: l.transferId, at: l.at })),
+  run: async ({ limit }, ctx) =>
+    (await wallets(ctx).history(ctx.agent, limit)).map((l) => ({
+      from: l.from,
+      to: l.to,
+      amount: l.amount,
+      reason: l.reason,
+      reference: l.transferId,
+      at: l.at,
+    })),
 });
 
 export const rewardAgent = defineTool({
@@ -106,7 +142,12 @@ export const rewardAgent = defineTool({
       await checkSpend(w, ctx.agent, ctx.session, value, forReward(spendingOf(ctx)), Date.now());
     }
     const receipt = await w.mint(to, value, reason === '' ? `reward from ${ctx.agent}` : reason, ctx.key);
-    return { rewarded: receipt.amount, to: receipt.to, reference: receipt.transferId, ...(receipt.duplicate ? { note: 'already rewarded for this call' } : {}) };
+    return {
+      rewarded: receipt.amount,
+      to: receipt.to,
+      reference: receipt.transferId,
+      ...(receipt.duplicate ? { note: 'already rewarded for this call' } : {}),
+    };
   },
   reconcile: async ({ to }, ctx) => {
     const done = await wallets(ctx).done('mint', to, ctx.key);
@@ -121,21 +162,30 @@ export function escrowReference(session: string, payee: string, key: string): st
 
 export const openEscrow = defineTool({
   name: 'open_escrow',
-  description: 'Lock a payment for an agent you delegate to in this session: it is paid when the judge scores its work well enough, and refunded to you otherwise.',
+  description:
+    'Lock a payment for an agent you delegate to in this session: it is paid when the judge scores its work well enough, and refunded to you otherwise.',
   input: z.object({ payee: z.string().min(1).describe('The agent you will delegate to'), amount }),
   effect: 'effectful',
   approval: async ({ payee, amount: value }, ctx) => {
     const why = await approvalFor(ctx, value, 'escrow', escrowReference(ctx.session, payee, ctx.key));
-    return why === undefined ? undefined : `${ctx.agent} locks ${decimal.canonical(value)} in escrow for ${payee}: ${why}`;
+    return why === undefined
+      ? undefined
+      : `${ctx.agent} locks ${decimal.canonical(value)} in escrow for ${payee}: ${why}`;
   },
   run: async ({ payee, amount: value }, ctx) => {
     const w = wallets(ctx);
     const reference = escrowReference(ctx.session, payee, ctx.key);
     const escrow = await w.exclusive(ctx.agent, async () => {
-      if (ctx.spending !== undefined && (await w.done('escrow', ctx.agent, reference)) === undefined) await checkSpend(w, ctx.agent, ctx.session, value, spendingOf(ctx), Date.now());
+      if (ctx.spending !== undefined && (await w.done('escrow', ctx.agent, reference)) === undefined)
+        await checkSpend(w, ctx.agent, ctx.session, value, spendingOf(ctx), Date.now());
       return w.openEscrow({ payer: ctx.agent, payee, amount: value, reference, workflowId: ctx.session });
     });
-    return { escrow: escrow.reference, payee: escrow.payee, amount: escrow.amount, paid: 'when the judge scores the delivery' };
+    return {
+      escrow: escrow.reference,
+      payee: escrow.payee,
+      amount: escrow.amount,
+      paid: 'when the judge scores the delivery',
+    };
   },
   // After a crash mid-call: the ledger knows whether this call's escrow was opened.
   reconcile: async ({ payee }, ctx) => {

@@ -15,7 +15,13 @@ export type Offset = number;
 
 export type Command =
   | { readonly kind: 'create'; readonly templateId: TemplateId; readonly args: Readonly<Record<string, unknown>> }
-  | { readonly kind: 'exercise'; readonly templateId: TemplateId; readonly contractId: ContractId; readonly choice: string; readonly arg: Readonly<Record<string, unknown>> };
+  | {
+      readonly kind: 'exercise';
+      readonly templateId: TemplateId;
+      readonly contractId: ContractId;
+      readonly choice: string;
+      readonly arg: Readonly<Record<string, unknown>>;
+    };
 
 export interface CommandMeta {
   /** Deterministic per intended change (`xfer:<reference>:<from>`): a second submit of the same change is refused. */
@@ -35,7 +41,13 @@ export type LedgerEvent =
       readonly signatories: readonly PartyId[];
       readonly observers: readonly PartyId[];
     }
-  | { readonly kind: 'archived'; readonly nodeId: number; readonly contractId: ContractId; readonly templateId: TemplateId; readonly stakeholders: readonly PartyId[] }
+  | {
+      readonly kind: 'archived';
+      readonly nodeId: number;
+      readonly contractId: ContractId;
+      readonly templateId: TemplateId;
+      readonly stakeholders: readonly PartyId[];
+    }
   | {
       readonly kind: 'exercised';
       readonly nodeId: number;
@@ -122,7 +134,10 @@ export interface LedgerApi {
   parties(): Promise<{ party: PartyId; hint: string }[]>;
   submit(commands: readonly Command[], meta: CommandMeta): Promise<LedgerTransaction>;
   /** `'*'`: every party's (the operator's view; on Canton, a user with read-as-any-party rights). */
-  activeContracts<T = Record<string, unknown>>(party: PartyId | '*', templateIds: readonly TemplateId[]): Promise<ActiveContract<T>[]>;
+  activeContracts<T = Record<string, unknown>>(
+    party: PartyId | '*',
+    templateIds: readonly TemplateId[],
+  ): Promise<ActiveContract<T>[]>;
   /** The updates `party` is a stakeholder of, with only the events it sees. */
   updates(party: PartyId | '*', query?: UpdateQuery): Promise<LedgerTransaction[]>;
   updateById(updateId: string): Promise<LedgerTransaction | undefined>;
@@ -154,8 +169,17 @@ export type LedgerErrorCode =
 export class LedgerError extends UserError {
   readonly ledgerCode: LedgerErrorCode;
   readonly details: Readonly<Record<string, unknown>>;
-  constructor(ledgerCode: LedgerErrorCode, message: string, details: Readonly<Record<string, unknown>> = {}, hint?: string) {
-    super(ledgerCode === 'AUDIT_CHAIN_BROKEN' ? 'E_LEDGER_CHAIN' : 'E_LEDGER', `${ledgerCode}: ${message}`, hint === undefined ? {} : { hint });
+  constructor(
+    ledgerCode: LedgerErrorCode,
+    message: string,
+    details: Readonly<Record<string, unknown>> = {},
+    hint?: string,
+  ) {
+    super(
+      ledgerCode === 'AUDIT_CHAIN_BROKEN' ? 'E_LEDGER_CHAIN' : 'E_LEDGER',
+      `${ledgerCode}: ${message}`,
+      hint === undefined ? {} : { hint },
+    );
     this.ledgerCode = ledgerCode;
     this.details = details;
   }

@@ -5,7 +5,15 @@ import { CantonJsonLedger } from './json-api/client.ts';
 import { decimal, type Decimal } from './decimal.ts';
 import { TEMPLATES } from './templates.ts';
 import { LocalLocks, StoreLocks, type PaymentLocks } from './locks.ts';
-import { LedgerError, type AuditReport, type ContractId, type LedgerApi, type LedgerTransaction, type Offset, type PartyId } from './types.ts';
+import {
+  LedgerError,
+  type AuditReport,
+  type ContractId,
+  type LedgerApi,
+  type LedgerTransaction,
+  type Offset,
+  type PartyId,
+} from './types.ts';
 
 /** The operator: issues holdings (mints, rewards) and arbitrates escrows. One per ledger. */
 export const OPERATOR_HINT = 'p2tui-operator';
@@ -111,7 +119,12 @@ export class WalletService {
     const party = await this.find(this.hintOf(agent));
     if (party === undefined) {
       const known = await this.agents();
-      throw new UserError('E_USAGE', `${agent} has no wallet`, { hint: known.length === 0 ? 'Create the wallets with: p2tui ledger init' : `Wallets: ${known.join(', ')}. Create more with: p2tui ledger init` });
+      throw new UserError('E_USAGE', `${agent} has no wallet`, {
+        hint:
+          known.length === 0
+            ? 'Create the wallets with: p2tui ledger init'
+            : `Wallets: ${known.join(', ')}. Create more with: p2tui ledger init`,
+      });
     }
     return party;
   }
@@ -137,16 +150,23 @@ export class WalletService {
    * The update an earlier money movement with this reference was accepted as, if any (what a retried or recovered
    * call returns instead of moving money again). `agent`: the payer (for a mint, the receiver).
    */
-  async done(kind: 'transfer' | 'mint' | 'escrow', agent: string, reference: string): Promise<LedgerTransaction | undefined> {
+  async done(
+    kind: 'transfer' | 'mint' | 'escrow',
+    agent: string,
+    reference: string,
+  ): Promise<LedgerTransaction | undefined> {
     const party = await this.walletOf(agent);
     if (kind === 'mint') return this.ledger.completion(mintId(reference, party), [await this.operator()]);
-    return this.ledger.completion(kind === 'transfer' ? transferId(reference, party) : escrowOpenId(reference, party), [party]);
+    return this.ledger.completion(kind === 'transfer' ? transferId(reference, party) : escrowOpenId(reference, party), [
+      party,
+    ]);
   }
 
   /** An agent's wallet, funded once with `initial` (a second call with the same agent adds nothing). */
   async createWallet(agent: string, initial?: Decimal): Promise<WalletView> {
     await this.partyOf(agent);
-    if (initial !== undefined && decimal.isPositive(decimal.canonical(initial))) await this.mint(agent, initial, 'initial balance', `init:${agent}`);
+    if (initial !== undefined && decimal.isPositive(decimal.canonical(initial)))
+      await this.mint(agent, initial, 'initial balance', `init:${agent}`);
     return this.balance(agent);
   }
 
@@ -159,8 +179,16 @@ export class WalletService {
     return this.receipt(commandId, [operator], () =>
       this.ledger.submit(
         [
-          { kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: to, amount: value, meta: { reason } } },
-          { kind: 'create', templateId: TEMPLATES.record, args: { operator, sender: operator, receiver: to, value, reason, transferId: reference } },
+          {
+            kind: 'create',
+            templateId: TEMPLATES.holding,
+            args: { operator, owner: to, amount: value, meta: { reason } },
+          },
+          {
+            kind: 'create',
+            templateId: TEMPLATES.record,
+            args: { operator, sender: operator, receiver: to, value, reason, transferId: reference },
+          },
         ],
         { commandId, actAs: [operator] },
       ),
@@ -170,7 +198,9 @@ export class WalletService {
   async balance(agent: string): Promise<WalletView> {
     const party = await this.walletOf(agent);
     const holdings = await this.holdings(party);
-    const escrows = (await this.ledger.activeContracts<{ payer: string; amount: string }>(party, [TEMPLATES.escrow])).filter((e) => e.payload.payer === party);
+    const escrows = (
+      await this.ledger.activeContracts<{ payer: string; amount: string }>(party, [TEMPLATES.escrow])
+    ).filter((e) => e.payload.payer === party);
     return {
       agent,
       party,
@@ -185,10 +215,21 @@ export class WalletService {
    * reward): paying the same reference again returns the first receipt. Holdings another process spends meanwhile
    * are taken into account by trying again with what is left.
    */
-  async transfer(req: { from: string; to: string; amount: Decimal; reason: string; reference: string; workflowId?: string }): Promise<TransferReceipt> {
+  async transfer(req: {
+    from: string;
+    to: string;
+    amount: Decimal;
+    reason: string;
+    reference: string;
+    workflowId?: string;
+  }): Promise<TransferReceipt> {
     const value = positive(req.amount);
-    if (req.from === req.to) throw new UserError('E_USAGE', `${req.from} cannot pay itself`, { hint: 'Name two different agents.' });
-    if (req.reference.trim() === '') throw new UserError('E_USAGE', 'a transfer needs a reference (the task, step or reward it pays for)', { hint: 'It makes a retry return the first receipt instead of paying twice.' });
+    if (req.from === req.to)
+      throw new UserError('E_USAGE', `${req.from} cannot pay itself`, { hint: 'Name two different agents.' });
+    if (req.reference.trim() === '')
+      throw new UserError('E_USAGE', 'a transfer needs a reference (the task, step or reward it pays for)', {
+        hint: 'It makes a retry return the first receipt instead of paying twice.',
+      });
     const from = await this.walletOf(req.from);
     const to = await this.walletOf(req.to);
     const commandId = transferId(req.reference, from);
@@ -197,31 +238,60 @@ export class WalletService {
       const paid = this.describe(earlier);
       // The same reference is the same payment: different terms are a mistake, not a retry.
       if (paid.to !== req.to || decimal.cmp(paid.amount, value) !== 0) {
-        throw new UserError('E_USAGE', `reference ${req.reference} already paid ${paid.amount} from ${req.from} to ${paid.to} (offset ${paid.offset}); it cannot also pay ${value} to ${req.to}`, {
-          hint: 'Use a new reference for a new payment.',
-        });
+        throw new UserError(
+          'E_USAGE',
+          `reference ${req.reference} already paid ${paid.amount} from ${req.from} to ${paid.to} (offset ${paid.offset}); it cannot also pay ${value} to ${req.to}`,
+          {
+            hint: 'Use a new reference for a new payment.',
+          },
+        );
       }
     }
     if (earlier !== undefined) return { ...this.describe(earlier), duplicate: true };
-    return this.receipt(commandId, [from], async () => {
-      for (let attempt = 0; ; attempt++) {
-        const inputs = await this.pick(from, value, req.from);
-        try {
-          return await this.ledger.submit(
-            [{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: inputs[0]!, choice: 'Transfer', arg: { receiver: to, value, reason: req.reason, transferId: req.reference, extraInputs: inputs.slice(1) } }],
-            { commandId, actAs: [from], workflowId: req.workflowId ?? req.reference },
-          );
-        } catch (error) {
-          // Another process spent one of these holdings first: pick again from what is left.
-          if (error instanceof LedgerError && error.ledgerCode === 'CONTRACT_NOT_FOUND' && attempt < 8) continue;
-          throw error;
+    return this.receipt(
+      commandId,
+      [from],
+      async () => {
+        for (let attempt = 0; ; attempt++) {
+          const inputs = await this.pick(from, value, req.from);
+          try {
+            return await this.ledger.submit(
+              [
+                {
+                  kind: 'exercise',
+                  templateId: TEMPLATES.holding,
+                  contractId: inputs[0]!,
+                  choice: 'Transfer',
+                  arg: {
+                    receiver: to,
+                    value,
+                    reason: req.reason,
+                    transferId: req.reference,
+                    extraInputs: inputs.slice(1),
+                  },
+                },
+              ],
+              { commandId, actAs: [from], workflowId: req.workflowId ?? req.reference },
+            );
+          } catch (error) {
+            // Another process spent one of these holdings first: pick again from what is left.
+            if (error instanceof LedgerError && error.ledgerCode === 'CONTRACT_NOT_FOUND' && attempt < 8) continue;
+            throw error;
+          }
         }
-      }
-    }, true);
+      },
+      true,
+    );
   }
 
   /** Locks `amount` of the payer's money in an escrow the operator releases to the payee or refunds. */
-  async openEscrow(req: { payer: string; payee: string; amount: Decimal; reference: string; workflowId?: string }): Promise<EscrowView> {
+  async openEscrow(req: {
+    payer: string;
+    payee: string;
+    amount: Decimal;
+    reference: string;
+    workflowId?: string;
+  }): Promise<EscrowView> {
     const value = positive(req.amount);
     const payer = await this.walletOf(req.payer);
     const payee = await this.walletOf(req.payee);
@@ -233,7 +303,15 @@ export class WalletService {
         const inputs = await this.pick(payer, value, req.payer);
         try {
           await this.ledger.submit(
-            [{ kind: 'exercise', templateId: TEMPLATES.holding, contractId: inputs[0]!, choice: 'Lock', arg: { payee, arbiter: operator, value, reference: req.reference, extraInputs: inputs.slice(1) } }],
+            [
+              {
+                kind: 'exercise',
+                templateId: TEMPLATES.holding,
+                contractId: inputs[0]!,
+                choice: 'Lock',
+                arg: { payee, arbiter: operator, value, reference: req.reference, extraInputs: inputs.slice(1) },
+              },
+            ],
             { commandId, actAs: [payer], workflowId: req.workflowId ?? req.reference },
           );
           break;
@@ -249,8 +327,17 @@ export class WalletService {
     // Opened before (a retry) and settled since: the escrow as it was opened, not a second one.
     const opened = await this.ledger.completion(commandId, [payer]);
     const created = opened?.events.find((e) => e.kind === 'created' && e.templateId === TEMPLATES.escrow);
-    if (created?.kind === 'created') return { contractId: created.contractId, payer: req.payer, payee: req.payee, amount: String(created.payload['amount']), reference: req.reference };
-    throw new UserError('E_SESSION_STATE', `the escrow for ${req.reference} was opened and cannot be found`, { hint: 'See it with: p2tui ledger history ' + req.payer });
+    if (created?.kind === 'created')
+      return {
+        contractId: created.contractId,
+        payer: req.payer,
+        payee: req.payee,
+        amount: String(created.payload['amount']),
+        reference: req.reference,
+      };
+    throw new UserError('E_SESSION_STATE', `the escrow for ${req.reference} was opened and cannot be found`, {
+      hint: 'See it with: p2tui ledger history ' + req.payer,
+    });
   }
 
   /**
@@ -261,25 +348,55 @@ export class WalletService {
     const operator = await this.operator();
     const open = (await this.escrows(payer)).filter((e) => e.reference === reference);
     if (payer === undefined && open.length > 1) {
-      throw new UserError('E_USAGE', `several open escrows have reference '${reference}' (payers ${open.map((e) => e.payer).join(', ')})`, { hint: 'Name the payer (--payer).' });
+      throw new UserError(
+        'E_USAGE',
+        `several open escrows have reference '${reference}' (payers ${open.map((e) => e.payer).join(', ')})`,
+        { hint: 'Name the payer (--payer).' },
+      );
     }
     const payerName = payer ?? open[0]?.payer;
-    if (payerName === undefined) throw new UserError('E_USAGE', `no open escrow with reference '${reference}'`, { hint: 'See the open ones with: p2tui ledger overview' });
+    if (payerName === undefined)
+      throw new UserError('E_USAGE', `no open escrow with reference '${reference}'`, {
+        hint: 'See the open ones with: p2tui ledger overview',
+      });
     const commandId = `escrow-settle:${await this.walletOf(payerName)}:${reference}`;
     return this.receipt(commandId, [operator], async () => {
       const escrow = open[0];
-      if (escrow === undefined) throw new UserError('E_USAGE', `no open escrow of ${payerName} with reference '${reference}'`, { hint: 'See the open ones with: p2tui ledger overview' });
-      return this.ledger.submit([{ kind: 'exercise', templateId: TEMPLATES.escrow, contractId: escrow.contractId, choice: outcome === 'release' ? 'Release' : 'Refund', arg: {} }], { commandId, actAs: [operator], workflowId: reference });
+      if (escrow === undefined)
+        throw new UserError('E_USAGE', `no open escrow of ${payerName} with reference '${reference}'`, {
+          hint: 'See the open ones with: p2tui ledger overview',
+        });
+      return this.ledger.submit(
+        [
+          {
+            kind: 'exercise',
+            templateId: TEMPLATES.escrow,
+            contractId: escrow.contractId,
+            choice: outcome === 'release' ? 'Release' : 'Refund',
+            arg: {},
+          },
+        ],
+        { commandId, actAs: [operator], workflowId: reference },
+      );
     });
   }
 
   /** Open escrows: every one, or those one agent pays into (read through its own contracts). */
   async escrows(payer?: string): Promise<EscrowView[]> {
     const party = payer === undefined ? '*' : await this.walletOf(payer);
-    const open = await this.ledger.activeContracts<{ payer: string; payee: string; amount: string; reference: string }>(party, [TEMPLATES.escrow]);
+    const open = await this.ledger.activeContracts<{ payer: string; payee: string; amount: string; reference: string }>(
+      party,
+      [TEMPLATES.escrow],
+    );
     return open
       .filter((e) => party === '*' || e.payload.payer === party)
-      .map((e) => ({ contractId: e.contractId, payer: this.nameOf(e.payload.payer), payee: this.nameOf(e.payload.payee), amount: e.payload.amount, reference: e.payload.reference }));
+      .map((e) => ({
+        contractId: e.contractId,
+        payer: this.nameOf(e.payload.payer),
+        payee: this.nameOf(e.payload.payee),
+        amount: e.payload.amount,
+        reference: e.payload.reference,
+      }));
   }
 
   /** An agent's payments in and out, newest first (from the updates it is a party to, read newest first). */
@@ -288,7 +405,11 @@ export class WalletService {
     const lines: HistoryLine[] = [];
     let before: Offset | undefined;
     while (lines.length < limit) {
-      const page = await this.ledger.updates(party, { newestFirst: true, limit: Math.max(limit, 50), ...(before === undefined ? {} : { beforeOffset: before }) });
+      const page = await this.ledger.updates(party, {
+        newestFirst: true,
+        limit: Math.max(limit, 50),
+        ...(before === undefined ? {} : { beforeOffset: before }),
+      });
       for (const tx of page) lines.push(...this.linesOf(tx, party, agent).reverse());
       if (page.length === 0) break;
       before = page.at(-1)!.offset;
@@ -297,7 +418,13 @@ export class WalletService {
   }
 
   /** Every agent's wallet, the money issued, and the chain's state (without reading every update). */
-  async overview(): Promise<{ wallets: WalletView[]; issued: Decimal; escrowed: Decimal; ledgerEnd: Offset; audit: AuditReport | null }> {
+  async overview(): Promise<{
+    wallets: WalletView[];
+    issued: Decimal;
+    escrowed: Decimal;
+    ledgerEnd: Offset;
+    audit: AuditReport | null;
+  }> {
     const wallets = await Promise.all((await this.agents()).map((a) => this.balance(a)));
     const escrowed = decimal.sum((await this.escrows()).map((e) => e.amount));
     // Money enters only by a mint and never leaves: what was issued is what is held plus what is in escrow.
@@ -307,7 +434,16 @@ export class WalletService {
   }
 
   /** Payments, volume and escrows, overall and per agent (sent and received): one pass over the updates, in pages. */
-  async metrics(): Promise<{ updates: number; payments: number; volume: Decimal; issued: Decimal; escrowsOpen: number; escrowsReleased: number; escrowsRefunded: number; agents: { agent: string; sent: Decimal; received: Decimal; payments: number }[] }> {
+  async metrics(): Promise<{
+    updates: number;
+    payments: number;
+    volume: Decimal;
+    issued: Decimal;
+    escrowsOpen: number;
+    escrowsReleased: number;
+    escrowsRefunded: number;
+    agents: { agent: string; sent: Decimal; received: Decimal; payments: number }[];
+  }> {
     const operator = await this.operator();
     const perAgent = new Map<string, { sent: Decimal; received: Decimal; payments: number }>();
     const of = (name: string): { sent: Decimal; received: Decimal; payments: number } => {
@@ -321,7 +457,7 @@ export class WalletService {
     let issued = '0';
     let released = 0;
     let refunded = 0;
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const page = await this.ledger.updates('*', { afterOffset: after, limit: 1_000 });
       if (page.length === 0) break;
       after = page.at(-1)!.offset;
@@ -348,7 +484,13 @@ export class WalletService {
       }
     }
     return {
-      updates, payments, volume, issued, escrowsOpen: (await this.escrows()).length, escrowsReleased: released, escrowsRefunded: refunded,
+      updates,
+      payments,
+      volume,
+      issued,
+      escrowsOpen: (await this.escrows()).length,
+      escrowsReleased: released,
+      escrowsRefunded: refunded,
       agents: [...perAgent].map(([agent, m]) => ({ agent, ...m })).sort((a, b) => a.agent.localeCompare(b.agent)),
     };
   }
@@ -371,12 +513,20 @@ export class WalletService {
    * What an agent itself paid out (transfers it made and escrows it opened) in one session and since a moment:
    * read from the agent's updates of that session and of that period only.
    */
-  async spent(agent: string, scope: { session?: string; since?: string }): Promise<{ session: Decimal; since: Decimal }> {
+  async spent(
+    agent: string,
+    scope: { session?: string; since?: string },
+  ): Promise<{ session: Decimal; since: Decimal }> {
     const party = await this.walletOf(agent);
     const total = async (query: { workflowId?: string; since?: string }): Promise<Decimal> => {
       let sum = '0';
-      for (let after = 0; ; ) {
-        const page = await this.ledger.updates(party, { ...query, submittedBy: party, afterOffset: after, limit: 1_000 });
+      for (let after = 0; ;) {
+        const page = await this.ledger.updates(party, {
+          ...query,
+          submittedBy: party,
+          afterOffset: after,
+          limit: 1_000,
+        });
         if (page.length === 0) return sum;
         after = page.at(-1)!.offset;
         for (const tx of page) sum = decimal.add(sum, paidBy(tx, party));
@@ -394,14 +544,30 @@ export class WalletService {
       if (e.kind !== 'created') continue;
       if (e.templateId === TEMPLATES.escrow && e.payload['payer'] === party) {
         // Locking is when the money leaves the payer; a release or a refund then comes from the escrow.
-        lines.push({ offset: tx.offset, at: tx.effectiveAt, from: agent, to: `escrow for ${this.nameOf(e.payload['payee'] as string)}`, amount: e.payload['amount'] as string, reason: 'escrow locked', transferId: e.payload['reference'] as string });
+        lines.push({
+          offset: tx.offset,
+          at: tx.effectiveAt,
+          from: agent,
+          to: `escrow for ${this.nameOf(e.payload['payee'] as string)}`,
+          amount: e.payload['amount'] as string,
+          reason: 'escrow locked',
+          transferId: e.payload['reference'] as string,
+        });
         continue;
       }
       if (e.templateId !== TEMPLATES.record) continue;
       const p = e.payload as { sender: string; receiver: string; value: string; reason: string; transferId: string };
       const fromEscrow = p.reason === 'escrow release' || p.reason === 'escrow refund';
       if (fromEscrow && p.receiver !== party) continue;
-      lines.push({ offset: tx.offset, at: tx.effectiveAt, from: fromEscrow ? 'escrow' : this.nameOf(p.sender), to: this.nameOf(p.receiver), amount: p.value, reason: p.reason, transferId: p.transferId });
+      lines.push({
+        offset: tx.offset,
+        at: tx.effectiveAt,
+        from: fromEscrow ? 'escrow' : this.nameOf(p.sender),
+        to: this.nameOf(p.receiver),
+        amount: p.value,
+        reason: p.reason,
+        transferId: p.transferId,
+      });
     }
     return lines;
   }
@@ -421,7 +587,9 @@ export class WalletService {
   }
 
   private async holdings(party: PartyId): Promise<{ contractId: ContractId; amount: Decimal }[]> {
-    return (await this.ledger.activeContracts<{ owner: string; amount: string }>(party, [TEMPLATES.holding])).filter((h) => h.payload.owner === party).map((h) => ({ contractId: h.contractId, amount: h.payload.amount }));
+    return (await this.ledger.activeContracts<{ owner: string; amount: string }>(party, [TEMPLATES.holding]))
+      .filter((h) => h.payload.owner === party)
+      .map((h) => ({ contractId: h.contractId, amount: h.payload.amount }));
   }
 
   /**
@@ -441,7 +609,9 @@ export class WalletService {
       used += 1;
     }
     if (decimal.cmp(total, value) < 0) {
-      throw new UserError('E_LEDGER_FUNDS', `${agent} has ${total}, cannot pay ${value}`, { hint: `Check with: p2tui ledger balance ${agent}` });
+      throw new UserError('E_LEDGER_FUNDS', `${agent} has ${total}, cannot pay ${value}`, {
+        hint: `Check with: p2tui ledger balance ${agent}`,
+      });
     }
     const rest = holdings.slice(used);
     if (rest.length > MERGE_EXTRA) picked.push(...rest.slice(-MERGE_EXTRA).map((h) => h.contractId));
@@ -449,7 +619,12 @@ export class WalletService {
   }
 
   /** The receipt of a command: the one accepted before (duplicate), or the new one `submit` makes. */
-  private async receipt(commandId: string, actAs: readonly PartyId[], submit: () => Promise<LedgerTransaction>, checked = false): Promise<TransferReceipt> {
+  private async receipt(
+    commandId: string,
+    actAs: readonly PartyId[],
+    submit: () => Promise<LedgerTransaction>,
+    checked = false,
+  ): Promise<TransferReceipt> {
     const before = checked ? undefined : await this.ledger.completion(commandId, actAs);
     if (before !== undefined) return { ...this.describe(before), duplicate: true };
     try {
@@ -466,7 +641,12 @@ export class WalletService {
 
   private describe(tx: LedgerTransaction): Omit<TransferReceipt, 'duplicate'> {
     const record = tx.events.find((e) => e.kind === 'created' && e.templateId === TEMPLATES.record);
-    const p = (record?.kind === 'created' ? record.payload : {}) as { sender?: string; receiver?: string; value?: string; transferId?: string };
+    const p = (record?.kind === 'created' ? record.payload : {}) as {
+      sender?: string;
+      receiver?: string;
+      value?: string;
+      transferId?: string;
+    };
     return {
       updateId: tx.updateId,
       offset: tx.offset,
@@ -487,12 +667,15 @@ const MERGE_EXTRA = 8;
  */
 function paidBy(tx: LedgerTransaction, party: PartyId): Decimal {
   const root = tx.events[0];
-  if (root?.kind !== 'exercised' || root.templateId !== TEMPLATES.holding || !root.actingParties.includes(party)) return '0';
+  if (root?.kind !== 'exercised' || root.templateId !== TEMPLATES.holding || !root.actingParties.includes(party))
+    return '0';
   let paid = '0';
   for (const e of tx.events) {
     if (e.kind !== 'created') continue;
-    if (root.choice === 'Transfer' && e.templateId === TEMPLATES.record) paid = decimal.add(paid, String(e.payload['value']));
-    if (root.choice === 'Lock' && e.templateId === TEMPLATES.escrow) paid = decimal.add(paid, String(e.payload['amount']));
+    if (root.choice === 'Transfer' && e.templateId === TEMPLATES.record)
+      paid = decimal.add(paid, String(e.payload['value']));
+    if (root.choice === 'Lock' && e.templateId === TEMPLATES.escrow)
+      paid = decimal.add(paid, String(e.payload['amount']));
   }
   return paid;
 }
@@ -506,7 +689,8 @@ const BY_STORE = new WeakMap<Store, WalletService>();
 
 /** Where the wallets live: `ledger.canton` of p2tui.yaml, or (without it) the embedded ledger in the store. */
 export interface LedgerSettings {
-  readonly canton?: { readonly url: string; readonly token_env?: string | undefined; readonly user?: string | undefined } | undefined;
+  readonly canton?:
+    { readonly url: string; readonly token_env?: string | undefined; readonly user?: string | undefined } | undefined;
 }
 
 /**
@@ -517,7 +701,10 @@ export interface LedgerSettings {
 export function walletsOf(store: Store, settings: LedgerSettings = {}): WalletService {
   let service = BY_STORE.get(store);
   if (service === undefined) {
-    service = new WalletService(settings.canton === undefined ? new EmbeddedLedger(store) : cantonLedger(settings.canton), { locks: new StoreLocks(store) });
+    service = new WalletService(
+      settings.canton === undefined ? new EmbeddedLedger(store) : cantonLedger(settings.canton),
+      { locks: new StoreLocks(store) },
+    );
     BY_STORE.set(store, service);
   }
   return service;
@@ -526,9 +713,15 @@ export function walletsOf(store: Store, settings: LedgerSettings = {}): WalletSe
 function cantonLedger(canton: NonNullable<LedgerSettings['canton']>): CantonJsonLedger {
   const token = canton.token_env === undefined ? undefined : process.env[canton.token_env];
   if (canton.token_env !== undefined && (token === undefined || token === '')) {
-    throw new UserError('E_CONFIG', `p2tui.yaml: ledger.canton.token_env names ${canton.token_env}, which is not set`, { hint: `Export the participant's JWT as ${canton.token_env}, or remove token_env for a sandbox without auth.` });
+    throw new UserError('E_CONFIG', `p2tui.yaml: ledger.canton.token_env names ${canton.token_env}, which is not set`, {
+      hint: `Export the participant's JWT as ${canton.token_env}, or remove token_env for a sandbox without auth.`,
+    });
   }
-  return new CantonJsonLedger({ url: canton.url, ...(token === undefined ? {} : { token }), ...(canton.user === undefined ? {} : { userId: canton.user }) });
+  return new CantonJsonLedger({
+    url: canton.url,
+    ...(token === undefined ? {} : { token }),
+    ...(canton.user === undefined ? {} : { userId: canton.user }),
+  });
 }
 
 function positive(amount: Decimal): Decimal {

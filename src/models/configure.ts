@@ -34,19 +34,29 @@ export function workspaceEnvironment(root: string, env: Environment = process.en
   try {
     parsed = parseEnv(readFileSync(file, 'utf8')) as Record<string, string>;
   } catch (error) {
-    throw new UserError('E_CONFIG', `cannot read ${file}: ${messageOf(error)}`, { hint: 'Fix or remove the .env file (lines of NAME=value).' });
+    throw new UserError('E_CONFIG', `cannot read ${file}: ${messageOf(error)}`, {
+      hint: 'Fix or remove the .env file (lines of NAME=value).',
+    });
   }
   return { ...parsed, ...env };
 }
 
-const BUILT_IN: Readonly<Record<string, 'scripted' | 'openai' | 'ollama'>> = { scripted: 'scripted', openai: 'openai', ollama: 'ollama' };
+const BUILT_IN: Readonly<Record<string, 'scripted' | 'openai' | 'ollama'>> = {
+  scripted: 'scripted',
+  openai: 'openai',
+  ollama: 'ollama',
+};
 
 /**
  * Registers `openai` and `ollama` (always available; they fail with a clear message when not reachable or not
  * keyed) and every OpenAI-compatible or Ollama server configured under another name. Returns the redactor that
  * knows every key, so messages and recordings never carry one.
  */
-export function registerProviders(providers: ProviderRegistry, settings: Readonly<Record<string, ProviderSettings>>, env: Environment): Redactor {
+export function registerProviders(
+  providers: ProviderRegistry,
+  settings: Readonly<Record<string, ProviderSettings>>,
+  env: Environment,
+): Redactor {
   const redactor = new Redactor();
   const ids = new Set([...Object.keys(settings), 'openai', 'ollama']);
   for (const id of ids) {
@@ -61,24 +71,44 @@ export function registerProviders(providers: ProviderRegistry, settings: Readonl
         location: { file: 'p2tui.yaml', field: `providers.${id}.type` },
       });
     }
-    const retry: RetryPolicy = { ...DEFAULT_RETRY, ...(s.max_retries === undefined ? {} : { maxRetries: s.max_retries }), ...(s.retry_base_ms === undefined ? {} : { baseDelayMs: s.retry_base_ms }) };
-    const common = { id, retry, redactor, ...(s.rpm === undefined ? {} : { rpm: s.rpm }), ...(s.stream === undefined ? {} : { stream: s.stream }) };
+    const retry: RetryPolicy = {
+      ...DEFAULT_RETRY,
+      ...(s.max_retries === undefined ? {} : { maxRetries: s.max_retries }),
+      ...(s.retry_base_ms === undefined ? {} : { baseDelayMs: s.retry_base_ms }),
+    };
+    const common = {
+      id,
+      retry,
+      redactor,
+      ...(s.rpm === undefined ? {} : { rpm: s.rpm }),
+      ...(s.stream === undefined ? {} : { stream: s.stream }),
+    };
     if (type === 'openai') {
       const keyVariable = s.api_key_env ?? (id === 'openai' ? 'OPENAI_API_KEY' : undefined);
       const fromEnv = keyVariable === undefined ? undefined : env[keyVariable];
       const apiKey = fromEnv !== undefined && fromEnv !== '' ? fromEnv : s.api_key;
       redactor.add(fromEnv);
       redactor.add(s.api_key);
-      const baseURL = s.base_url ?? (id === 'openai' ? env['OPENAI_BASE_URL'] : undefined) ?? (id === 'openai' ? 'https://api.openai.com/v1' : undefined);
+      const baseURL =
+        s.base_url ??
+        (id === 'openai' ? env['OPENAI_BASE_URL'] : undefined) ??
+        (id === 'openai' ? 'https://api.openai.com/v1' : undefined);
       if (baseURL === undefined) {
         throw new UserError('E_CONFIG', `p2tui.yaml: providers.${id} (type openai) has no base_url`, {
           hint: `Set providers.${id}.base_url to the server's OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.`,
           location: { file: 'p2tui.yaml', field: `providers.${id}.base_url` },
         });
       }
-      providers.register(new OpenAIProvider({ ...common, baseURL, apiKey, ...(keyVariable === undefined ? {} : { keyVariable }) }));
+      providers.register(
+        new OpenAIProvider({ ...common, baseURL, apiKey, ...(keyVariable === undefined ? {} : { keyVariable }) }),
+      );
     } else if (type === 'ollama') {
-      providers.register(new OllamaProvider({ ...common, host: ollamaHost(s.host ?? s.base_url ?? (id === 'ollama' ? env['OLLAMA_HOST'] : undefined)) }));
+      providers.register(
+        new OllamaProvider({
+          ...common,
+          host: ollamaHost(s.host ?? s.base_url ?? (id === 'ollama' ? env['OLLAMA_HOST'] : undefined)),
+        }),
+      );
     }
   }
   return redactor;
@@ -96,7 +126,10 @@ function ollamaHost(value: string | undefined): string {
 }
 
 /** Every provider named under `providers:` must exist once the application has registered its own. */
-export function checkProvidersConfigured(providers: ProviderRegistry, settings: Readonly<Record<string, ProviderSettings>>): void {
+export function checkProvidersConfigured(
+  providers: ProviderRegistry,
+  settings: Readonly<Record<string, ProviderSettings>>,
+): void {
   for (const id of Object.keys(settings)) {
     if (providers.has(id)) continue;
     throw new UserError('E_CONFIG', `p2tui.yaml: providers.${id} has no type`, {

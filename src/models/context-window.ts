@@ -15,5 +15,7 @@ export const DEFAULT_CONTEXT_TOKENS: Readonly<Record<string, number>> = {
 
 /** The context window of a model reference, or undefined when nothing is known (no trimming then). */
 export function contextTokensFor(modelRef: string, providerSetting: number | undefined): number | undefined {
-  return providerSetting ?? DEFAULT_CONTEXT_TOKENS[modelRef] ?? DEFAULT_CONTEXT_TOKENS[`${modelRef.split('/')[0] ?? ''}/*`];
+  return (
+    providerSetting ?? DEFAULT_CONTEXT_TOKENS[modelRef] ?? DEFAULT_CONTEXT_TOKENS[`${modelRef.split('/')[0] ?? ''}/*`]
+  );
 }

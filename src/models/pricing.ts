@@ -30,7 +30,12 @@ export function priceFor(model: string, table: Readonly<Record<string, Price>> =
   return table[`${provider}/*`];
 }
 
-export function costOf(model: string, inputTokens: number, outputTokens: number, table?: Readonly<Record<string, Price>>): number {
+export function costOf(
+  model: string,
+  inputTokens: number,
+  outputTokens: number,
+  table?: Readonly<Record<string, Price>>,
+): number {
   const price = priceFor(model, table);
   if (price === undefined) return 0;
   return (inputTokens * price.inputPerMillion + outputTokens * price.outputPerMillion) / 1_000_000;

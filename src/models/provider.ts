@@ -67,7 +67,9 @@ export interface ModelResponse {
   readonly finishReason: 'stop' | 'tool_calls' | 'length';
 }
 
-export type ModelDelta = { readonly text: string } | { readonly toolCall: { readonly id: string; readonly name: string; readonly argumentsDelta: string } };
+export type ModelDelta =
+  | { readonly text: string }
+  | { readonly toolCall: { readonly id: string; readonly name: string; readonly argumentsDelta: string } };
 
 export interface CompleteOptions {
   readonly signal: AbortSignal;

@@ -23,10 +23,29 @@ export function expandCells(spec: RolloutSpec): Cell[] {
     for (const variant of team.variants) {
       for (const scenario of team.scenarios) {
         // A variant's own initial_message replaces the team's (P2Engine); scenarios replace both.
-        const message = scenario.message !== '' ? scenario.message : (variant.initialMessage ?? team.initialMessage ?? '');
+        const message =
+          scenario.message !== '' ? scenario.message : (variant.initialMessage ?? team.initialMessage ?? '');
         spec.seeds.forEach((seed, repeat) => {
-          const content = { team: team.id, variant: variant.id, scenario: scenario.id, agent: variant.agent, personas: variant.personas, message, seed };
-          cells.push({ id: `c_${sha256(canonicalJson(content)).slice(0, 12)}`, team: team.id, variant: variant.id, scenario: scenario.id, repeat, seed, agent: variant.agent, message, personas: variant.personas });
+          const content = {
+            team: team.id,
+            variant: variant.id,
+            scenario: scenario.id,
+            agent: variant.agent,
+            personas: variant.personas,
+            message,
+            seed,
+          };
+          cells.push({
+            id: `c_${sha256(canonicalJson(content)).slice(0, 12)}`,
+            team: team.id,
+            variant: variant.id,
+            scenario: scenario.id,
+            repeat,
+            seed,
+            agent: variant.agent,
+            message,
+            personas: variant.personas,
+          });
         });
       }
     }

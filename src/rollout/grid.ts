@@ -8,7 +8,12 @@ import { summarize, type Summary } from './stats.ts';
  * the variant's mean and 95% interval. Pure: the TUI draws it, tests check it.
  */
 export interface GridCell {
-  readonly runs: readonly { readonly status: CellStatus; readonly session: string | null; readonly value: number | null; readonly seed: number }[];
+  readonly runs: readonly {
+    readonly status: CellStatus;
+    readonly session: string | null;
+    readonly value: number | null;
+    readonly seed: number;
+  }[];
   readonly mean: number | null;
 }
 
@@ -24,7 +29,13 @@ export interface Grid {
   readonly rows: readonly GridRow[];
   readonly metrics: readonly string[];
   readonly metric: string | null;
-  readonly counts: { readonly total: number; readonly done: number; readonly failed: number; readonly running: number; readonly pending: number };
+  readonly counts: {
+    readonly total: number;
+    readonly done: number;
+    readonly failed: number;
+    readonly running: number;
+    readonly pending: number;
+  };
 }
 
 export interface GridOptions {
@@ -38,7 +49,8 @@ export interface GridOptions {
 
 export function gridOf(cells: readonly CellRow[], options: GridOptions = {}): Grid {
   const metrics = metricsOf(cells);
-  const metric = options.metric !== undefined && metrics.includes(options.metric) ? options.metric : (metrics[0] ?? null);
+  const metric =
+    options.metric !== undefined && metrics.includes(options.metric) ? options.metric : (metrics[0] ?? null);
   const by = options.by ?? 'scenarios';
   const scenarios = [...new Set(cells.map((c) => c.scenario))];
   const columns = by === 'scenarios' ? scenarios : metrics;
@@ -63,9 +75,26 @@ export function gridOf(cells: readonly CellRow[], options: GridOptions = {}): Gr
       const runs = inColumn.map((c) => ({ status: c.status, session: c.session, value: valueOf(c, m), seed: c.seed }));
       return { runs, mean: mean(runs.map((r) => r.value)) };
     });
-    return { team: list[0]!.team, variant: list[0]!.variant, cells: gridCells, aggregate: summarize(list.map((c) => valueOf(c, metric)).filter((v): v is number => v !== null)) };
+    return {
+      team: list[0]!.team,
+      variant: list[0]!.variant,
+      cells: gridCells,
+      aggregate: summarize(list.map((c) => valueOf(c, metric)).filter((v): v is number => v !== null)),
+    };
   });
   if (options.sort === 'score') rows = [...rows].sort((a, b) => (b.aggregate.mean ?? -1) - (a.aggregate.mean ?? -1));
   const count = (s: CellStatus): number => cells.filter((c) => c.status === s).length;
-  return { columns, rows, metrics, metric, counts: { total: cells.length, done: count('done'), failed: count('failed'), running: count('running'), pending: count('pending') } };
+  return {
+    columns,
+    rows,
+    metrics,
+    metric,
+    counts: {
+      total: cells.length,
+      done: count('done'),
+      failed: count('failed'),
+      running: count('running'),
+      pending: count('pending'),
+    },
+  };
 }

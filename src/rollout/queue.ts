@@ -33,10 +33,36 @@ interface CellJob {
 
 /** A payment of the cell, as the coordinator applies it (by business reference: applying it twice pays once). */
 export type LedgerOp =
-  | { readonly kind: 'mint'; readonly to: string; readonly amount: string; readonly reason: string; readonly reference: string }
-  | { readonly kind: 'transfer'; readonly from: string; readonly to: string; readonly amount: string; readonly reason: string; readonly reference: string; readonly workflowId: string | null }
-  | { readonly kind: 'escrow'; readonly payer: string; readonly payee: string; readonly amount: string; readonly reference: string; readonly workflowId: string | null }
-  | { readonly kind: 'settle'; readonly payer: string; readonly reference: string; readonly outcome: 'release' | 'refund' };
+  | {
+      readonly kind: 'mint';
+      readonly to: string;
+      readonly amount: string;
+      readonly reason: string;
+      readonly reference: string;
+    }
+  | {
+      readonly kind: 'transfer';
+      readonly from: string;
+      readonly to: string;
+      readonly amount: string;
+      readonly reason: string;
+      readonly reference: string;
+      readonly workflowId: string | null;
+    }
+  | {
+      readonly kind: 'escrow';
+      readonly payer: string;
+      readonly payee: string;
+      readonly amount: string;
+      readonly reference: string;
+      readonly workflowId: string | null;
+    }
+  | {
+      readonly kind: 'settle';
+      readonly payer: string;
+      readonly reference: string;
+      readonly outcome: 'release' | 'refund';
+    };
 
 /** What a worker returns for a cell. */
 interface CellResult {
@@ -55,14 +81,23 @@ export function queueName(hash: string): string {
 }
 
 /** ioredis options from `redis://[:password@]host[:port][/db]`. */
-export function connectionOf(url: string): { host: string; port: number; password?: string; db?: number; maxRetriesPerRequest: null } {
+export function connectionOf(url: string): {
+  host: string;
+  port: number;
+  password?: string;
+  db?: number;
+  maxRetriesPerRequest: null;
+} {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new UserError('E_USAGE', `--queue '${url}' is not a URL`, { hint: 'Give it as redis://host:port, e.g. redis://127.0.0.1:6379' });
+    throw new UserError('E_USAGE', `--queue '${url}' is not a URL`, {
+      hint: 'Give it as redis://host:port, e.g. redis://127.0.0.1:6379',
+    });
   }
-  if (parsed.protocol !== 'redis:') throw new UserError('E_USAGE', `--queue '${url}' is not a redis:// URL`, { hint: 'Give it as redis://host:port' });
+  if (parsed.protocol !== 'redis:')
+    throw new UserError('E_USAGE', `--queue '${url}' is not a redis:// URL`, { hint: 'Give it as redis://host:port' });
   const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : undefined;
   return {
     host: parsed.hostname || '127.0.0.1',
@@ -102,10 +137,16 @@ export class QueueCoordinator {
     queue.setMaxListeners(0);
     events.setMaxListeners(0);
     try {
-      await withTimeout(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), 10_000, `Redis at ${url} did not answer within 10 s`);
+      await withTimeout(
+        Promise.all([queue.waitUntilReady(), events.waitUntilReady()]),
+        10_000,
+        `Redis at ${url} did not answer within 10 s`,
+      );
     } catch (error) {
       await Promise.allSettled([queue.close(), events.close()]);
-      throw new UserError('E_QUEUE', `cannot reach the queue at ${url}: ${messageOf(error)}`, { hint: 'Start Redis (redis-server), or check the --queue URL.' });
+      throw new UserError('E_QUEUE', `cannot reach the queue at ${url}: ${messageOf(error)}`, {
+        hint: 'Start Redis (redis-server), or check the --queue URL.',
+      });
     }
     return new QueueCoordinator(engine, url, hash, queue, events);
   }
@@ -118,22 +159,51 @@ export class QueueCoordinator {
   executor(): CellExecutor {
     return async (row, spec, cell, signal) => {
       const { store } = this.engine;
-      if (spec.raw.fork_from !== undefined) throw new UserError('E_USAGE', 'a rollout with fork_from cannot run on a queue (its cells are branches of a session in this database)', { hint: 'Run it without --queue.' });
-      if (spec.raw.ledger.shared_ledger) throw new UserError('E_USAGE', 'a rollout with shared_ledger: true cannot run on a queue (its cells would pay from one ledger in several places)', { hint: 'Run it without --queue.' });
+      if (spec.raw.fork_from !== undefined)
+        throw new UserError(
+          'E_USAGE',
+          'a rollout with fork_from cannot run on a queue (its cells are branches of a session in this database)',
+          { hint: 'Run it without --queue.' },
+        );
+      if (spec.raw.ledger.shared_ledger)
+        throw new UserError(
+          'E_USAGE',
+          'a rollout with shared_ledger: true cannot run on a queue (its cells would pay from one ledger in several places)',
+          { hint: 'Run it without --queue.' },
+        );
       const jobId = `${row.id}-${cell.id}`;
       await store.commit(() => store.rollouts.queued(row.id, cell.id, Date.now()));
-      const data: CellJob = { rollout: { id: row.id, name: row.name }, specFile: spec.file, spec: spec.raw as unknown as JsonValue, cell, workspace: this.hash };
+      const data: CellJob = {
+        rollout: { id: row.id, name: row.name },
+        specFile: spec.file,
+        spec: spec.raw as unknown as JsonValue,
+        cell,
+        workspace: this.hash,
+      };
       // The same id for the same cell: a resumed coordinator finds the job (and its result) instead of adding it twice.
       let job = (await Job.fromId(this.queue, jobId)) as Job<CellJob, CellResult> | undefined;
       // A job that failed, or whose cell failed, is run again (this cell is not done); a finished one is picked up.
-      if (job !== undefined && ((await job.isFailed()) || ((await job.isCompleted()) && (job.returnvalue as CellResult | undefined)?.status !== 'done'))) {
+      if (
+        job !== undefined &&
+        ((await job.isFailed()) ||
+          ((await job.isCompleted()) && (job.returnvalue as CellResult | undefined)?.status !== 'done'))
+      ) {
         await job.remove();
         job = undefined;
       }
-      job ??= (await this.queue.add('cell', data, { jobId, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 86_400 } })) as Job<CellJob, CellResult>;
+      job ??= (await this.queue.add('cell', data, {
+        jobId,
+        removeOnComplete: { age: 86_400 },
+        removeOnFail: { age: 86_400 },
+      })) as Job<CellJob, CellResult>;
       let result: CellResult;
       try {
-        result = await abortable((await job.isCompleted()) ? Promise.resolve(job.returnvalue as CellResult) : (job.waitUntilFinished(this.events) as Promise<CellResult>), signal);
+        result = await abortable(
+          (await job.isCompleted())
+            ? Promise.resolve(job.returnvalue as CellResult)
+            : (job.waitUntilFinished(this.events) as Promise<CellResult>),
+          signal,
+        );
       } catch (error) {
         if (signal?.aborted === true) {
           // Not started by a worker yet: taken off the queue, so nothing runs (and spends) after Ctrl-C. A cell
@@ -143,7 +213,9 @@ export class QueueCoordinator {
         }
         // The worker refused or failed the job itself (not the cell's own failure, which comes back as a result).
         const message = `the worker failed this cell: ${messageOf(error)}`;
-        await store.commit(() => store.rollouts.finished(row.id, cell.id, { status: 'failed', error: message }, Date.now()));
+        await store.commit(() =>
+          store.rollouts.finished(row.id, cell.id, { status: 'failed', error: message }, Date.now()),
+        );
         return { status: 'failed' };
       }
       try {
@@ -151,14 +223,20 @@ export class QueueCoordinator {
       } catch (error) {
         // One result that cannot be stored fails its cell, not the rollout.
         const message = `the coordinator could not ingest this cell: ${messageOf(error)}`;
-        await store.commit(() => store.rollouts.finished(row.id, cell.id, { status: 'failed', error: message }, Date.now()));
+        await store.commit(() =>
+          store.rollouts.finished(row.id, cell.id, { status: 'failed', error: message }, Date.now()),
+        );
         return { status: 'failed' };
       }
     };
   }
 
   /** Applies a cell's payments (idempotent), then stores its session and results in one transaction: once per cell. */
-  private async ingest(row: RolloutRow, cell: Cell, result: CellResult): Promise<{ status: 'done' | 'failed'; metrics?: CellMetrics }> {
+  private async ingest(
+    row: RolloutRow,
+    cell: Cell,
+    result: CellResult,
+  ): Promise<{ status: 'done' | 'failed'; metrics?: CellMetrics }> {
     const { store, workspace } = this.engine;
     const known = store.rollouts.cell(row.id, cell.id);
     if (known !== undefined && (known.status === 'done' || known.status === 'failed') && known.finishedAt !== null) {
@@ -172,9 +250,22 @@ export class QueueCoordinator {
     store.write(() => {
       if (result.bundle !== null && store.sessions.get(session!) === undefined) importSession(store, result.bundle);
       const status = result.status === 'done' ? 'done' : 'failed';
-      store.rollouts.finished(row.id, cell.id, { status, ...(result.error === null ? {} : { error: result.error }), ...(result.metrics === null ? {} : { metrics: result.metrics }), ...(session === undefined ? {} : { session }) }, Date.now());
+      store.rollouts.finished(
+        row.id,
+        cell.id,
+        {
+          status,
+          ...(result.error === null ? {} : { error: result.error }),
+          ...(result.metrics === null ? {} : { metrics: result.metrics }),
+          ...(session === undefined ? {} : { session }),
+        },
+        Date.now(),
+      );
     });
-    return { status: result.status === 'done' ? 'done' : 'failed', ...(result.metrics === null ? {} : { metrics: result.metrics }) };
+    return {
+      status: result.status === 'done' ? 'done' : 'failed',
+      ...(result.metrics === null ? {} : { metrics: result.metrics }),
+    };
   }
 
   async close(): Promise<void> {
@@ -197,12 +288,25 @@ export async function applyLedgerOps(wallets: WalletService, ops: readonly Ledge
       case 'transfer':
         await wallets.partyOf(op.from);
         await wallets.partyOf(op.to);
-        await wallets.transfer({ from: op.from, to: op.to, amount: op.amount, reason: op.reason, reference: op.reference, ...(op.workflowId === null ? {} : { workflowId: op.workflowId }) });
+        await wallets.transfer({
+          from: op.from,
+          to: op.to,
+          amount: op.amount,
+          reason: op.reason,
+          reference: op.reference,
+          ...(op.workflowId === null ? {} : { workflowId: op.workflowId }),
+        });
         break;
       case 'escrow':
         await wallets.partyOf(op.payer);
         await wallets.partyOf(op.payee);
-        await wallets.openEscrow({ payer: op.payer, payee: op.payee, amount: op.amount, reference: op.reference, ...(op.workflowId === null ? {} : { workflowId: op.workflowId }) });
+        await wallets.openEscrow({
+          payer: op.payer,
+          payee: op.payee,
+          amount: op.amount,
+          reference: op.reference,
+          ...(op.workflowId === null ? {} : { workflowId: op.workflowId }),
+        });
         break;
       case 'settle':
         await wallets.settleEscrow(op.reference, op.outcome, op.payer);
@@ -212,25 +316,69 @@ export async function applyLedgerOps(wallets: WalletService, ops: readonly Ledge
 }
 
 /** The payments of one scope's wallets in some updates, as operations another ledger can apply. */
-export function ledgerOpsOf(wallets: WalletService, updates: readonly LedgerTransaction[], operator: string): LedgerOp[] {
+export function ledgerOpsOf(
+  wallets: WalletService,
+  updates: readonly LedgerTransaction[],
+  operator: string,
+): LedgerOp[] {
   const ops: LedgerOp[] = [];
   // Parties of this scope's wallets (`agent-<scope>.<agent>::…`), not the operator's nor another cell's.
   const ours = (party: unknown): boolean => typeof party === 'string' && party.startsWith(`agent-${wallets.scope}.`);
   for (const tx of updates) {
     const root = tx.events[0];
-    const created = tx.events.filter((e): e is Extract<LedgerTransaction['events'][number], { kind: 'created' }> => e.kind === 'created');
+    const created = tx.events.filter(
+      (e): e is Extract<LedgerTransaction['events'][number], { kind: 'created' }> => e.kind === 'created',
+    );
     const record = created.find((e) => e.templateId === TEMPLATES.record)?.payload;
     if (root?.kind === 'created' && record !== undefined && record['sender'] === operator && ours(record['receiver'])) {
-      ops.push({ kind: 'mint', to: wallets.nameOf(String(record['receiver'])), amount: String(record['value']), reason: String(record['reason']), reference: String(record['transferId']) });
-    } else if (root?.kind === 'exercised' && root.templateId === TEMPLATES.holding && root.choice === 'Transfer' && record !== undefined && ours(record['sender'])) {
-      ops.push({ kind: 'transfer', from: wallets.nameOf(String(record['sender'])), to: wallets.nameOf(String(record['receiver'])), amount: String(record['value']), reason: String(record['reason']), reference: String(record['transferId']), workflowId: tx.workflowId });
+      ops.push({
+        kind: 'mint',
+        to: wallets.nameOf(String(record['receiver'])),
+        amount: String(record['value']),
+        reason: String(record['reason']),
+        reference: String(record['transferId']),
+      });
+    } else if (
+      root?.kind === 'exercised' &&
+      root.templateId === TEMPLATES.holding &&
+      root.choice === 'Transfer' &&
+      record !== undefined &&
+      ours(record['sender'])
+    ) {
+      ops.push({
+        kind: 'transfer',
+        from: wallets.nameOf(String(record['sender'])),
+        to: wallets.nameOf(String(record['receiver'])),
+        amount: String(record['value']),
+        reason: String(record['reason']),
+        reference: String(record['transferId']),
+        workflowId: tx.workflowId,
+      });
     } else if (root?.kind === 'exercised' && root.templateId === TEMPLATES.holding && root.choice === 'Lock') {
       const escrow = created.find((e) => e.templateId === TEMPLATES.escrow)?.payload;
       if (escrow !== undefined && ours(escrow['payer'])) {
-        ops.push({ kind: 'escrow', payer: wallets.nameOf(String(escrow['payer'])), payee: wallets.nameOf(String(escrow['payee'])), amount: String(escrow['amount']), reference: String(escrow['reference']), workflowId: tx.workflowId });
+        ops.push({
+          kind: 'escrow',
+          payer: wallets.nameOf(String(escrow['payer'])),
+          payee: wallets.nameOf(String(escrow['payee'])),
+          amount: String(escrow['amount']),
+          reference: String(escrow['reference']),
+          workflowId: tx.workflowId,
+        });
       }
-    } else if (root?.kind === 'exercised' && root.templateId === TEMPLATES.escrow && (root.choice === 'Release' || root.choice === 'Refund') && record !== undefined && ours(record['sender'])) {
-      ops.push({ kind: 'settle', payer: wallets.nameOf(String(record['sender'])), reference: String(record['transferId']).replace(/^escrow (release|refund):/, ''), outcome: root.choice === 'Release' ? 'release' : 'refund' });
+    } else if (
+      root?.kind === 'exercised' &&
+      root.templateId === TEMPLATES.escrow &&
+      (root.choice === 'Release' || root.choice === 'Refund') &&
+      record !== undefined &&
+      ours(record['sender'])
+    ) {
+      ops.push({
+        kind: 'settle',
+        payer: wallets.nameOf(String(record['sender'])),
+        reference: String(record['transferId']).replace(/^escrow (release|refund):/, ''),
+        outcome: root.choice === 'Release' ? 'release' : 'refund',
+      });
     }
   }
   return ops;
@@ -240,7 +388,16 @@ export function ledgerOpsOf(wallets: WalletService, updates: readonly LedgerTran
  * `p2tui worker`: runs cells from the queue of this workspace's hash, each on this process's in-memory store, and
  * returns their bundles. Stops when `signal` fires (its running cells go back to the queue when their lock lapses).
  */
-export async function runWorker(engine: Engine, url: string, options: { concurrency: number; signal: AbortSignal; lockMs?: number; onCell?: (cell: Cell, result: CellResult) => void }): Promise<{ hash: string; processed: number }> {
+export async function runWorker(
+  engine: Engine,
+  url: string,
+  options: {
+    concurrency: number;
+    signal: AbortSignal;
+    lockMs?: number;
+    onCell?: (cell: Cell, result: CellResult) => void;
+  },
+): Promise<{ hash: string; processed: number }> {
   await probe(url);
   const hash = workspaceHash(engine.workspace);
   const runner = new RolloutRunner(engine);
@@ -253,7 +410,9 @@ export async function runWorker(engine: Engine, url: string, options: { concurre
     async (job) => {
       if (job.data.workspace !== hash) {
         // Another experiment: other personas, tools or code. Running it here would measure something else.
-        throw new UnrecoverableError(`worker ${me} has workspace ${hash}, the job needs ${job.data.workspace} (other personas or tools); it was refused`);
+        throw new UnrecoverableError(
+          `worker ${me} has workspace ${hash}, the job needs ${job.data.workspace} (other personas or tools); it was refused`,
+        );
       }
       let spec = specs.get(job.data.rollout.id);
       if (spec === undefined) {
@@ -265,21 +424,40 @@ export async function runWorker(engine: Engine, url: string, options: { concurre
       const from = await ledgerApi.ledger.ledgerEnd();
       const cellRow = await runner.runStandalone(job.data.rollout, spec, job.data.cell);
       // The parties this attempt paid from (each attempt has its own), and what it paid.
-      const scope = cellRow.session === null ? undefined : engine.store.sessions.get(cellRow.session)?.options.ledgerScope;
+      const scope =
+        cellRow.session === null ? undefined : engine.store.sessions.get(cellRow.session)?.options.ledgerScope;
       let ledger: LedgerOp[] = [];
       if (scope !== undefined) {
         const wallets = ledgerApi.scoped(scope);
-        ledger = ledgerOpsOf(wallets, await wallets.ledger.updates('*', { afterOffset: from, limit: 100_000 }), await wallets.operator());
+        ledger = ledgerOpsOf(
+          wallets,
+          await wallets.ledger.updates('*', { afterOffset: from, limit: 100_000 }),
+          await wallets.operator(),
+        );
       }
       const bundle = cellRow.session === null ? null : exportSession(engine.store, cellRow.session, 'worker');
       // Handed over: this process's copy goes, so a long-running worker's memory stays flat.
       if (cellRow.session !== null) deleteSession(engine.store, cellRow.session);
-      const result: CellResult = { status: cellRow.status, error: cellRow.error, metrics: cellRow.metrics, bundle, ledger, scope: scope ?? null, worker: me };
+      const result: CellResult = {
+        status: cellRow.status,
+        error: cellRow.error,
+        metrics: cellRow.metrics,
+        bundle,
+        ledger,
+        scope: scope ?? null,
+        worker: me,
+      };
       processed += 1;
       options.onCell?.(job.data.cell, result);
       return result;
     },
-    { connection: connectionOf(url), concurrency: options.concurrency, lockDuration: options.lockMs ?? 30_000, stalledInterval: Math.max(1_000, Math.floor((options.lockMs ?? 30_000) / 2)), maxStalledCount: 3 },
+    {
+      connection: connectionOf(url),
+      concurrency: options.concurrency,
+      lockDuration: options.lockMs ?? 30_000,
+      stalledInterval: Math.max(1_000, Math.floor((options.lockMs ?? 30_000) / 2)),
+      maxStalledCount: 3,
+    },
   );
   worker.on('error', () => undefined);
   await new Promise<void>((resolve) => {
@@ -296,7 +474,14 @@ export async function runWorker(engine: Engine, url: string, options: { concurre
  * print every failed attempt).
  */
 async function probe(url: string): Promise<void> {
-  const client = new Redis({ ...connectionOf(url), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 5_000, enableOfflineQueue: false });
+  const client = new Redis({
+    ...connectionOf(url),
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 5_000,
+    enableOfflineQueue: false,
+  });
   let cause: Error | undefined;
   client.on('error', (error: Error) => (cause ??= error));
   try {
@@ -304,7 +489,9 @@ async function probe(url: string): Promise<void> {
     await client.ping();
   } catch (error) {
     // The socket's own error (ECONNREFUSED, a DNS failure) says more than the client's "connection is closed".
-    throw new UserError('E_QUEUE', `cannot reach Redis at ${url}: ${messageOf(cause ?? error)}`, { hint: 'Start Redis (redis-server), or check the --queue URL.' });
+    throw new UserError('E_QUEUE', `cannot reach Redis at ${url}: ${messageOf(cause ?? error)}`, {
+      hint: 'Start Redis (redis-server), or check the --queue URL.',
+    });
   } finally {
     client.disconnect();
   }
@@ -312,7 +499,10 @@ async function probe(url: string): Promise<void> {
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {

@@ -75,7 +75,9 @@ export function variantReports(rollout: RolloutRow, cells: readonly CellRow[]): 
       cells: list.length,
       failed: list.filter((c) => c.status === 'failed').length,
       metrics: Object.fromEntries(metrics.map((m) => [m, summarize([...scored(list, m).values()])])),
-      vsBaseline: isBaseline ? {} : Object.fromEntries(metrics.map((m) => [m, pairedDiff(scored(list, m), scored(base, m))])),
+      vsBaseline: isBaseline
+        ? {}
+        : Object.fromEntries(metrics.map((m) => [m, pairedDiff(scored(list, m), scored(base, m))])),
       cost: per((c) => c.metrics!.costUsd),
       tokens: per((c) => c.metrics!.tokens),
       steps: per((c) => c.metrics!.steps),
@@ -87,7 +89,18 @@ export function variantReports(rollout: RolloutRow, cells: readonly CellRow[]): 
 }
 
 /** Two rollouts run at different times, per team, variant and metric: paired over matching cells, else Welch. */
-export function compareRollouts(a: readonly CellRow[], b: readonly CellRow[]): { team: string; variant: string; metric: string; a: Summary; b: Summary; diff: Summary & { significant: boolean }; paired: boolean }[] {
+export function compareRollouts(
+  a: readonly CellRow[],
+  b: readonly CellRow[],
+): {
+  team: string;
+  variant: string;
+  metric: string;
+  a: Summary;
+  b: Summary;
+  diff: Summary & { significant: boolean };
+  paired: boolean;
+}[] {
   const metrics = [...new Set([...metricsOf(a), ...metricsOf(b)])];
   const keys = [...new Set([...a, ...b].map((c) => `${c.team}\n${c.variant}`))];
   const out: ReturnType<typeof compareRollouts> = [];
@@ -96,7 +109,8 @@ export function compareRollouts(a: readonly CellRow[], b: readonly CellRow[]): {
     const of = (cells: readonly CellRow[], metric: string): Map<string, number> => {
       const m = new Map<string, number>();
       for (const c of cells) {
-        const v = c.team === team && c.variant === variant && c.status === 'done' ? c.metrics?.scores[metric] : undefined;
+        const v =
+          c.team === team && c.variant === variant && c.status === 'done' ? c.metrics?.scores[metric] : undefined;
         if (typeof v === 'number') m.set(`${c.scenario}\n${c.seed}`, v);
       }
       return m;
@@ -107,7 +121,15 @@ export function compareRollouts(a: readonly CellRow[], b: readonly CellRow[]): {
       if (ma.size === 0 && mb.size === 0) continue;
       const matched = [...ma.keys()].filter((k) => mb.has(k)).length;
       const paired = matched >= 2 && matched === ma.size && matched === mb.size;
-      out.push({ team, variant, metric, a: summarize([...ma.values()]), b: summarize([...mb.values()]), diff: paired ? pairedDiff(mb, ma) : welchDiff([...mb.values()], [...ma.values()]), paired });
+      out.push({
+        team,
+        variant,
+        metric,
+        a: summarize([...ma.values()]),
+        b: summarize([...mb.values()]),
+        diff: paired ? pairedDiff(mb, ma) : welchDiff([...mb.values()], [...ma.values()]),
+        paired,
+      });
     }
   }
   return out;
@@ -116,7 +138,15 @@ export function compareRollouts(a: readonly CellRow[], b: readonly CellRow[]): {
 /** A cell as `--json`, CSV and JSONL show it. */
 export function cellJson(c: CellRow): JsonValue {
   return {
-    id: c.id, team: c.team, variant: c.variant, scenario: c.scenario, repeat: c.repeat, seed: c.seed, status: c.status, session: c.session, error: c.error,
+    id: c.id,
+    team: c.team,
+    variant: c.variant,
+    scenario: c.scenario,
+    repeat: c.repeat,
+    seed: c.seed,
+    status: c.status,
+    session: c.session,
+    error: c.error,
     metrics: c.metrics === null ? null : (JSON.parse(JSON.stringify(c.metrics)) as JsonValue),
   };
 }
@@ -127,10 +157,23 @@ export function summaryJson(s: Summary): JsonValue {
 
 export function variantJson(v: VariantReport): JsonValue {
   return {
-    team: v.team, variant: v.variant, baseline: v.baseline, cells: v.cells, failed: v.failed,
+    team: v.team,
+    variant: v.variant,
+    baseline: v.baseline,
+    cells: v.cells,
+    failed: v.failed,
     metrics: Object.fromEntries(Object.entries(v.metrics).map(([k, s]) => [k, summaryJson(s)])),
-    vs_baseline: Object.fromEntries(Object.entries(v.vsBaseline).map(([k, d]) => [k, { ...(summaryJson(d) as Record<string, JsonValue>), pairs: d.pairs, significant: d.significant }])),
-    cost_usd: summaryJson(v.cost), tokens: summaryJson(v.tokens), steps: summaryJson(v.steps), latency_ms: summaryJson(v.latencyMs), flaky: [...v.flaky],
+    vs_baseline: Object.fromEntries(
+      Object.entries(v.vsBaseline).map(([k, d]) => [
+        k,
+        { ...(summaryJson(d) as Record<string, JsonValue>), pairs: d.pairs, significant: d.significant },
+      ]),
+    ),
+    cost_usd: summaryJson(v.cost),
+    tokens: summaryJson(v.tokens),
+    steps: summaryJson(v.steps),
+    latency_ms: summaryJson(v.latencyMs),
+    flaky: [...v.flaky],
   };
 }
 
@@ -138,7 +181,26 @@ export function variantJson(v: VariantReport): JsonValue {
 export function cellsCsv(cells: readonly CellRow[]): string {
   const metrics = metricsOf(cells);
   const agents = [...new Set(cells.flatMap((c) => Object.keys(c.metrics?.balances ?? {})))].sort();
-  const header = ['cell', 'team', 'variant', 'scenario', 'repeat', 'seed', 'status', 'session', ...metrics.map((m) => `score:${m}`), 'steps', 'tokens', 'cost_usd', 'latency_ms', 'delegations', 'transfers', ...agents.map((a) => `balance:${a}`), ...agents.map((a) => `net:${a}`), 'error'];
+  const header = [
+    'cell',
+    'team',
+    'variant',
+    'scenario',
+    'repeat',
+    'seed',
+    'status',
+    'session',
+    ...metrics.map((m) => `score:${m}`),
+    'steps',
+    'tokens',
+    'cost_usd',
+    'latency_ms',
+    'delegations',
+    'transfers',
+    ...agents.map((a) => `balance:${a}`),
+    ...agents.map((a) => `net:${a}`),
+    'error',
+  ];
   const q = (v: unknown): string => {
     const s = v === null || v === undefined ? '' : String(v);
     return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
@@ -146,9 +208,27 @@ export function cellsCsv(cells: readonly CellRow[]): string {
   const rows = cells.map((c) => {
     const m = c.metrics;
     return [
-      c.id, c.team, c.variant, c.scenario, c.repeat, c.seed, c.status, c.session, ...metrics.map((k) => m?.scores[k] ?? ''), m?.steps, m?.tokens, m?.costUsd, m?.latencyMs, m?.delegations, m?.transfers,
-      ...agents.map((a) => m?.balances[a] ?? ''), ...agents.map((a) => m?.netFlow[a] ?? ''), c.error,
-    ].map(q).join(',');
+      c.id,
+      c.team,
+      c.variant,
+      c.scenario,
+      c.repeat,
+      c.seed,
+      c.status,
+      c.session,
+      ...metrics.map((k) => m?.scores[k] ?? ''),
+      m?.steps,
+      m?.tokens,
+      m?.costUsd,
+      m?.latencyMs,
+      m?.delegations,
+      m?.transfers,
+      ...agents.map((a) => m?.balances[a] ?? ''),
+      ...agents.map((a) => m?.netFlow[a] ?? ''),
+      c.error,
+    ]
+      .map(q)
+      .join(',');
   });
   return [header.join(','), ...rows].join('\n') + '\n';
 }

@@ -29,7 +29,12 @@ export interface Progress {
 }
 
 /** Runs one cell somewhere else (a worker through a queue) and records it here; 'interrupted' on Ctrl-C. */
-export type CellExecutor = (row: RolloutRow, spec: RolloutSpec, cell: Cell, signal: AbortSignal | undefined) => Promise<CellOutcome | 'interrupted'>;
+export type CellExecutor = (
+  row: RolloutRow,
+  spec: RolloutSpec,
+  cell: Cell,
+  signal: AbortSignal | undefined,
+) => Promise<CellOutcome | 'interrupted'>;
 
 /** How a cell ended; `written`: its result's commit, when it is still on its way. */
 export interface CellOutcome {
@@ -83,19 +88,51 @@ export class RolloutRunner {
     let replay: Map<string, CellRow> | undefined;
     if (options.replayOf !== undefined) {
       const source = this.require(options.replayOf);
-      replay = new Map(store.rollouts.cells(source.id).filter((c) => c.status === 'done' && c.session !== null).map((c) => [c.id, c]));
+      replay = new Map(
+        store.rollouts
+          .cells(source.id)
+          .filter((c) => c.status === 'done' && c.session !== null)
+          .map((c) => [c.id, c]),
+      );
       const missing = cells.filter((c) => !replay!.has(c.id));
       if (missing.length > 0) {
-        throw new UserError('E_USAGE', `rollout ${source.id} has no finished run of ${missing.length} of these cells (e.g. ${missing[0]!.team}/${missing[0]!.variant}/${missing[0]!.scenario} seed ${missing[0]!.seed})`, {
-          hint: 'Replay the spec it ran (or resume it first: p2tui rollout resume).',
-        });
+        throw new UserError(
+          'E_USAGE',
+          `rollout ${source.id} has no finished run of ${missing.length} of these cells (e.g. ${missing[0]!.team}/${missing[0]!.variant}/${missing[0]!.scenario} seed ${missing[0]!.seed})`,
+          {
+            hint: 'Replay the spec it ran (or resume it first: p2tui rollout resume).',
+          },
+        );
       }
     }
     const row: RolloutRow = {
-      id, name: spec.name, file: spec.file, spec: spec.raw as unknown as JsonValue, specHash: spec.hash, status: 'running', createdAt: Date.now(), finishedAt: null,
-      options: { ...(options.replayOf === undefined ? {} : { replayOf: options.replayOf }), ...(spec.raw.fork_from === undefined ? {} : { fork: this.forkPoint(spec) }) },
+      id,
+      name: spec.name,
+      file: spec.file,
+      spec: spec.raw as unknown as JsonValue,
+      specHash: spec.hash,
+      status: 'running',
+      createdAt: Date.now(),
+      finishedAt: null,
+      options: {
+        ...(options.replayOf === undefined ? {} : { replayOf: options.replayOf }),
+        ...(spec.raw.fork_from === undefined ? {} : { fork: this.forkPoint(spec) }),
+      },
     };
-    store.write(() => store.rollouts.create(row, cells.map((c, ordinal) => ({ id: c.id, ordinal, team: c.team, variant: c.variant, scenario: c.scenario, repeat: c.repeat, seed: c.seed }))));
+    store.write(() =>
+      store.rollouts.create(
+        row,
+        cells.map((c, ordinal) => ({
+          id: c.id,
+          ordinal,
+          team: c.team,
+          variant: c.variant,
+          scenario: c.scenario,
+          repeat: c.repeat,
+          seed: c.seed,
+        })),
+      ),
+    );
     return this.run(row, spec, options, replay);
   }
 
@@ -104,7 +141,13 @@ export class RolloutRunner {
     const row = this.require(rolloutRef);
     const spec = this.specOf(row);
     let replay: Map<string, CellRow> | undefined;
-    if (row.options.replayOf !== undefined) replay = new Map(this.engine.store.rollouts.cells(row.options.replayOf).filter((c) => c.status === 'done').map((c) => [c.id, c]));
+    if (row.options.replayOf !== undefined)
+      replay = new Map(
+        this.engine.store.rollouts
+          .cells(row.options.replayOf)
+          .filter((c) => c.status === 'done')
+          .map((c) => [c.id, c]),
+      );
     this.engine.store.write(() => this.engine.store.rollouts.setRolloutStatus(row.id, 'running', null));
     return this.run({ ...row, status: 'running' }, spec, options, replay);
   }
@@ -114,32 +157,59 @@ export class RolloutRunner {
     const store = this.engine.store;
     if (ref === 'last') {
       const last = store.rollouts.list(1)[0];
-      if (last === undefined) throw new UserError('E_UNKNOWN_ROLLOUT', 'no rollouts yet', { hint: 'Run one with: p2tui rollout run rollouts/<spec>.yaml' });
+      if (last === undefined)
+        throw new UserError('E_UNKNOWN_ROLLOUT', 'no rollouts yet', {
+          hint: 'Run one with: p2tui rollout run rollouts/<spec>.yaml',
+        });
       return last;
     }
     const exact = store.rollouts.get(ref);
     if (exact !== undefined) return exact;
     const matches = store.rollouts.matching(ref);
     if (matches.length === 1) return store.rollouts.get(matches[0]!)!;
-    if (matches.length > 1) throw new UserError('E_AMBIGUOUS_ID', `'${ref}' matches several rollouts: ${matches.join(', ')}`, { hint: 'Give more of the id.' });
+    if (matches.length > 1)
+      throw new UserError('E_AMBIGUOUS_ID', `'${ref}' matches several rollouts: ${matches.join(', ')}`, {
+        hint: 'Give more of the id.',
+      });
     throw new UserError('E_UNKNOWN_ROLLOUT', `no rollout '${ref}'`, { hint: 'See them with: p2tui rollout list' });
   }
 
   /** The spec a stored rollout ran, checked again against the workspace as it is now. */
   specOf(row: RolloutRow): RolloutSpec {
     // The stored spec is JSON, which is YAML: it goes through the same checks as the file did.
-    return parseRolloutSpec(JSON.stringify(row.spec), `${row.file} (as rollout ${row.id} ran it)`, this.engine.workspace);
+    return parseRolloutSpec(
+      JSON.stringify(row.spec),
+      `${row.file} (as rollout ${row.id} ran it)`,
+      this.engine.workspace,
+    );
   }
 
-  private async run(row: RolloutRow, spec: RolloutSpec, options: RunOptions, replay: Map<string, CellRow> | undefined): Promise<RunOutcome> {
+  private async run(
+    row: RolloutRow,
+    spec: RolloutSpec,
+    options: RunOptions,
+    replay: Map<string, CellRow> | undefined,
+  ): Promise<RunOutcome> {
     const { store } = this.engine;
     // One process runs a rollout at a time (two resumes at once would run its pending cells twice): a lease on it,
     // renewed while it runs, let go at the end (or by its expiry, when the process is killed).
     const lease = `rollout:${row.id}`;
     const owner = `rollout:${hostname()}:${process.pid}:${randomId('', 6)}`;
-    const got = store.write(() => store.leases.acquire(lease, { owner, host: hostname(), pid: process.pid }, ROLLOUT_LEASE_MS, Date.now(), processIsAlive));
+    const got = store.write(() =>
+      store.leases.acquire(
+        lease,
+        { owner, host: hostname(), pid: process.pid },
+        ROLLOUT_LEASE_MS,
+        Date.now(),
+        processIsAlive,
+      ),
+    );
     if (!got.ok) {
-      throw new UserError('E_SESSION_STATE', `rollout ${row.id} is being run by pid ${got.holder.pid} on ${got.holder.host}`, { hint: 'Wait for it, or stop it there (Ctrl-C); a killed run lets go of it within 30 s.' });
+      throw new UserError(
+        'E_SESSION_STATE',
+        `rollout ${row.id} is being run by pid ${got.holder.pid} on ${got.holder.host}`,
+        { hint: 'Wait for it, or stop it there (Ctrl-C); a killed run lets go of it within 30 s.' },
+      );
     }
     const beat = setInterval(() => {
       try {
@@ -177,14 +247,25 @@ export class RolloutRunner {
     };
   }
 
-  private async runHeld(row: RolloutRow, spec: RolloutSpec, options: RunOptions, replay: Map<string, CellRow> | undefined): Promise<RunOutcome> {
+  private async runHeld(
+    row: RolloutRow,
+    spec: RolloutSpec,
+    options: RunOptions,
+    replay: Map<string, CellRow> | undefined,
+  ): Promise<RunOutcome> {
     const { store } = this.engine;
     const evaluators = this.registerEvaluators(spec);
     const byId = new Map(expandCells(spec).map((c) => [c.id, c]));
     const all = store.rollouts.cells(row.id);
-    const remaining = all.filter((c) => c.status !== 'done').map((c) => byId.get(c.id)).filter((c): c is Cell => c !== undefined);
+    const remaining = all
+      .filter((c) => c.status !== 'done')
+      .map((c) => byId.get(c.id))
+      .filter((c): c is Cell => c !== undefined);
     // Cells forked from one session are branches of it, and one process drives one branch of a session at a time.
-    const concurrency = spec.raw.fork_from !== undefined && options.executor === undefined ? 1 : Math.max(1, options.concurrency ?? spec.raw.concurrency);
+    const concurrency =
+      spec.raw.fork_from !== undefined && options.executor === undefined
+        ? 1
+        : Math.max(1, options.concurrency ?? spec.raw.concurrency);
     const started = Date.now();
     const budgets = spec.raw.budgets;
     let done = all.filter((c) => c.status === 'done').length;
@@ -199,13 +280,22 @@ export class RolloutRunner {
       const elapsedMs = Date.now() - started;
       const left = all.length - done - failed;
       // At the pace so far (cells finished per millisecond, with as many running at once as now).
-      options.onProgress?.({ total: all.length, done, failed, running, elapsedMs, etaMs: finishedHere === 0 ? null : Math.round((elapsedMs / finishedHere) * left), costUsd });
+      options.onProgress?.({
+        total: all.length,
+        done,
+        failed,
+        running,
+        elapsedMs,
+        etaMs: finishedHere === 0 ? null : Math.round((elapsedMs / finishedHere) * left),
+        costUsd,
+      });
     };
     const onAbort = (): void => {
       stopped ??= 'interrupted';
       // Cancelled, not left running: nothing else (the TUI, an adopting process) takes a cell's session over, and a
       // resume runs the cell again in a new one.
-      for (const runtime of live.values()) void runtime.cancel('the rollout was interrupted').catch(() => runtime.detach());
+      for (const runtime of live.values())
+        void runtime.cancel('the rollout was interrupted').catch(() => runtime.detach());
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     // The total budgets, as model calls commit: once spent, running cells are cancelled and no new one starts.
@@ -220,24 +310,32 @@ export class RolloutRunner {
             : undefined;
       if (over === undefined || stopped !== null) return;
       stopped = over;
-      for (const runtime of live.values()) void runtime.cancel(`the rollout stopped: ${over}`).catch(() => runtime.detach());
+      for (const runtime of live.values())
+        void runtime.cancel(`the rollout stopped: ${over}`).catch(() => runtime.detach());
     };
     progress();
     let next = 0;
     const worker = async (): Promise<void> => {
       for (;;) {
         if (stopped !== null || options.signal?.aborted === true) return;
-        if (budgets.total_cost_usd !== undefined && costUsd >= budgets.total_cost_usd) stopped ??= `the total cost budget of $${budgets.total_cost_usd} is spent`;
-        if (budgets.total_tokens !== undefined && tokens >= budgets.total_tokens) stopped ??= `the total token budget of ${budgets.total_tokens} is spent`;
+        if (budgets.total_cost_usd !== undefined && costUsd >= budgets.total_cost_usd)
+          stopped ??= `the total cost budget of $${budgets.total_cost_usd} is spent`;
+        if (budgets.total_tokens !== undefined && tokens >= budgets.total_tokens)
+          stopped ??= `the total token budget of ${budgets.total_tokens} is spent`;
         if (stopped !== null) return;
         const cell = remaining[next++];
         if (cell === undefined) return;
         running += 1;
         progress();
-        const outcome = options.executor !== undefined ? await options.executor(row, spec, cell, options.signal) : await this.runCell(row, spec, cell, evaluators, live, options.signal, replay?.get(cell.id), onSpend);
+        const outcome =
+          options.executor !== undefined
+            ? await options.executor(row, spec, cell, options.signal)
+            : await this.runCell(row, spec, cell, evaluators, live, options.signal, replay?.get(cell.id), onSpend);
         running -= 1;
         if (outcome === 'interrupted') {
-          store.write(() => store.rollouts.finished(row.id, cell.id, { status: 'pending', error: 'interrupted' }, Date.now()));
+          store.write(() =>
+            store.rollouts.finished(row.id, cell.id, { status: 'pending', error: 'interrupted' }, Date.now()),
+          );
           continue;
         }
         finishedHere += 1;
@@ -284,12 +382,31 @@ export class RolloutRunner {
     if (store.rollouts.get(rollout.id) === undefined) {
       store.write(() =>
         store.rollouts.create(
-          { id: rollout.id, name: rollout.name, file: spec.file, spec: spec.raw as unknown as JsonValue, specHash: spec.hash, status: 'running', createdAt: Date.now(), options: {} },
+          {
+            id: rollout.id,
+            name: rollout.name,
+            file: spec.file,
+            spec: spec.raw as unknown as JsonValue,
+            specHash: spec.hash,
+            status: 'running',
+            createdAt: Date.now(),
+            options: {},
+          },
           [],
         ),
       );
     }
-    store.write(() => store.rollouts.addCell(rollout.id, { id: cell.id, ordinal: 0, team: cell.team, variant: cell.variant, scenario: cell.scenario, repeat: cell.repeat, seed: cell.seed }));
+    store.write(() =>
+      store.rollouts.addCell(rollout.id, {
+        id: cell.id,
+        ordinal: 0,
+        team: cell.team,
+        variant: cell.variant,
+        scenario: cell.scenario,
+        repeat: cell.repeat,
+        seed: cell.seed,
+      }),
+    );
     const row = store.rollouts.get(rollout.id)!;
     const outcome = await this.runCell(row, spec, cell, this.registerEvaluators(spec), new Map(), undefined, undefined);
     if (outcome !== 'interrupted') await outcome.written;
@@ -308,23 +425,36 @@ export class RolloutRunner {
 
   private buildEvaluators(spec: RolloutSpec): Map<string, { evaluator: Evaluator; metric: string }[]> {
     const registry = this.engine.workspace.evaluators;
-    const shared = registry.register(spec.raw.judge.evaluators.map((e) => ({ ...e, ...(spec.raw.judge.samples === undefined ? {} : { samples: spec.raw.judge.samples }) })), spec.file).map((evaluator) => ({ evaluator, metric: evaluator.id }));
+    const shared = registry
+      .register(
+        spec.raw.judge.evaluators.map((e) => ({
+          ...e,
+          ...(spec.raw.judge.samples === undefined ? {} : { samples: spec.raw.judge.samples }),
+        })),
+        spec.file,
+      )
+      .map((evaluator) => ({ evaluator, metric: evaluator.id }));
     const out = new Map<string, { evaluator: Evaluator; metric: string }[]>();
     for (const team of spec.teams) {
       const list = [...shared];
       if (team.eval !== undefined) {
-        const text = team.eval.rubric ?? 'The answer completes the task it was given: correct, complete and clearly stated.';
+        const text =
+          team.eval.rubric ?? 'The answer completes the task it was given: correct, complete and clearly stated.';
         const config: EvaluatorConfig = {
           // Per spec version: another spec (or an edited one) with the same team and metric is another evaluator.
           id: `${team.id}.${team.eval.metric}@${spec.hash.slice(0, 6)}`,
           kind: 'llm',
           // `gpt4_judge` (P2Engine's judge) is the rubric judge on whatever judge model is configured.
-          rubric: isRubricId(text) ? text : { description: text, criteria: [{ id: 'overall', description: text, weight: 1 }] },
+          rubric: isRubricId(text)
+            ? text
+            : { description: text, criteria: [{ id: 'overall', description: text, weight: 1 }] },
           on: 'demand',
           samples: spec.raw.judge.samples ?? 1,
           weight: 1,
         };
-        list.push(...registry.register([config], spec.file).map((evaluator) => ({ evaluator, metric: team.eval!.metric })));
+        list.push(
+          ...registry.register([config], spec.file).map((evaluator) => ({ evaluator, metric: team.eval!.metric })),
+        );
       }
       out.set(team.id, list);
     }
@@ -361,19 +491,21 @@ export class RolloutRunner {
         fork !== undefined
           ? await this.forkCell(row, spec, cell)
           : await engine.startGrouped({
-        agent: cell.agent,
-        message: cell.message,
-        source: 'rollout',
-        title: `${row.name} · ${cell.team}/${cell.variant}/${cell.scenario} · seed ${cell.seed}`,
-        options: engine.sessionOptions({
-          seed: cell.seed,
-          approval: spec.raw.approval,
-          ...(budgets.steps === undefined ? {} : { maxSteps: budgets.steps }),
-          ...(wallets === undefined ? {} : { ledgerScope: scope }),
-          ...(replayOf?.session === undefined || replayOf.session === null ? {} : { replay: { from: replayOf.session, onMiss: 'fail' as const } }),
-        }),
-        overrides: { personas: cell.personas },
-      });
+              agent: cell.agent,
+              message: cell.message,
+              source: 'rollout',
+              title: `${row.name} · ${cell.team}/${cell.variant}/${cell.scenario} · seed ${cell.seed}`,
+              options: engine.sessionOptions({
+                seed: cell.seed,
+                approval: spec.raw.approval,
+                ...(budgets.steps === undefined ? {} : { maxSteps: budgets.steps }),
+                ...(wallets === undefined ? {} : { ledgerScope: scope }),
+                ...(replayOf?.session === undefined || replayOf.session === null
+                  ? {}
+                  : { replay: { from: replayOf.session, onMiss: 'fail' as const } }),
+              }),
+              overrides: { personas: cell.personas },
+            });
       const session = runtime.id;
       const branch = runtime.branch;
       live.set(cell.id, runtime);
@@ -394,8 +526,10 @@ export class RolloutRunner {
         tally.tokens += e.payload.tokensIn + e.payload.tokensOut;
         tally.costUsd += e.payload.costUsd;
         onSpend(e.payload.tokensIn + e.payload.tokensOut, e.payload.costUsd);
-        if (overBudget === undefined && budgets.tokens !== undefined && tally.tokens > budgets.tokens) overBudget = `over its token budget (${tally.tokens} > ${budgets.tokens})`;
-        if (overBudget === undefined && budgets.cost_usd !== undefined && tally.costUsd > budgets.cost_usd) overBudget = `over its cost budget ($${tally.costUsd.toFixed(4)} > $${budgets.cost_usd})`;
+        if (overBudget === undefined && budgets.tokens !== undefined && tally.tokens > budgets.tokens)
+          overBudget = `over its token budget (${tally.tokens} > ${budgets.tokens})`;
+        if (overBudget === undefined && budgets.cost_usd !== undefined && tally.costUsd > budgets.cost_usd)
+          overBudget = `over its cost budget ($${tally.costUsd.toFixed(4)} > $${budgets.cost_usd})`;
         if (overBudget !== undefined) void current.cancel(`the rollout cell went ${overBudget}`).catch(() => undefined);
       });
       if (fork !== undefined) {
@@ -417,13 +551,31 @@ export class RolloutRunner {
       if (runtime.error !== undefined) throw runtime.error;
       if (!runtime.active) return 'interrupted';
       const latencyMs = Date.now() - begun;
-      const scores = replayOf?.metrics?.scores ?? (await this.judge(session, branch, evaluators.get(cell.team) ?? [], spec, signal));
+      const scores =
+        replayOf?.metrics?.scores ?? (await this.judge(session, branch, evaluators.get(cell.team) ?? [], spec, signal));
       if (aborted()) return 'interrupted';
       // Escrows the judge's scores settle are paid before the balances are read.
       await engine.arbiter.settled();
-      const metrics = await this.measure(wallets, spec, scores, latencyMs, status, tally, runtime.answer, fork === undefined ? undefined : branch);
-      const failedReason = overBudget !== undefined ? `the cell went ${overBudget}` : status === 'finished' ? undefined : `the session ended ${status}${store.sessions.get(session)?.statusReason === null ? '' : `: ${store.sessions.get(session)?.statusReason ?? ''}`}`;
-      const outcome = failedReason === undefined ? ({ status: 'done' } as const) : ({ status: 'failed', error: failedReason } as const);
+      const metrics = await this.measure(
+        wallets,
+        spec,
+        scores,
+        latencyMs,
+        status,
+        tally,
+        runtime.answer,
+        fork === undefined ? undefined : branch,
+      );
+      const failedReason =
+        overBudget !== undefined
+          ? `the cell went ${overBudget}`
+          : status === 'finished'
+            ? undefined
+            : `the session ended ${status}${store.sessions.get(session)?.statusReason === null ? '' : `: ${store.sessions.get(session)?.statusReason ?? ''}`}`;
+      const outcome =
+        failedReason === undefined
+          ? ({ status: 'done' } as const)
+          : ({ status: 'failed', error: failedReason } as const);
       await startedWrite;
       // Recorded in the next group commit; the slot goes to the next cell now (the run waits for it at its end).
       const written = store.commit(() => store.rollouts.finished(row.id, cell.id, { ...outcome, metrics }, Date.now()));
@@ -440,7 +592,14 @@ export class RolloutRunner {
       // After its "started" row, never before it (that would mark the failed cell running again).
       await startedWrite?.catch(() => undefined);
       // The cell's failure is its own: recorded with its error, the rollout goes on.
-      store.write(() => store.rollouts.finished(row.id, cell.id, { status: 'failed', error: messageOf(error), ...(runtime === undefined ? {} : { session: runtime.id }) }, Date.now()));
+      store.write(() =>
+        store.rollouts.finished(
+          row.id,
+          cell.id,
+          { status: 'failed', error: messageOf(error), ...(runtime === undefined ? {} : { session: runtime.id }) },
+          Date.now(),
+        ),
+      );
       return { status: 'failed' };
     } finally {
       clearTimeout(timer);
@@ -480,7 +639,10 @@ export class RolloutRunner {
       checkout: true,
     });
     // Attached, not started: the caller starts it once it follows the branch's events.
-    return engine.attach(source.id, { approval: spec.raw.approval, ...(spec.raw.budgets.steps === undefined ? {} : { maxSteps: spec.raw.budgets.steps }) });
+    return engine.attach(source.id, {
+      approval: spec.raw.approval,
+      ...(spec.raw.budgets.steps === undefined ? {} : { maxSteps: spec.raw.budgets.steps }),
+    });
   }
 
   /**
@@ -489,7 +651,9 @@ export class RolloutRunner {
    */
   private async fund(spec: RolloutSpec, scope: string): Promise<WalletService | undefined> {
     const { workspace } = this.engine;
-    const usesLedger = [...workspace.personas.values()].some((p) => p.tools.some((t) => LEDGER_TOOL_NAMES.has(t))) || Object.keys(spec.raw.ledger.balances).length > 0;
+    const usesLedger =
+      [...workspace.personas.values()].some((p) => p.tools.some((t) => LEDGER_TOOL_NAMES.has(t))) ||
+      Object.keys(spec.raw.ledger.balances).length > 0;
     if (!usesLedger) return undefined;
     const wallets = walletsOf(this.engine.store, workspace.config.ledger).scoped(scope);
     for (const persona of workspace.personas.values()) {
@@ -499,19 +663,43 @@ export class RolloutRunner {
   }
 
   /** Queues the cell's evaluators on its branch, waits for every judgement of the session, and reads the means. */
-  private async judge(session: string, branch: string, evaluators: readonly { evaluator: Evaluator; metric: string }[], spec: RolloutSpec, signal: AbortSignal | undefined): Promise<Record<string, number | null>> {
+  private async judge(
+    session: string,
+    branch: string,
+    evaluators: readonly { evaluator: Evaluator; metric: string }[],
+    spec: RolloutSpec,
+    signal: AbortSignal | undefined,
+  ): Promise<Record<string, number | null>> {
     const { store, workspace } = this.engine;
     // Nothing to judge: no evaluator of the spec, and none of the workspace's that this spec waits for.
-    if (evaluators.length === 0 && !(spec.raw.judge.workspace && workspace.evaluators.list().some((e) => e.config.on !== 'demand'))) return {};
+    if (
+      evaluators.length === 0 &&
+      !(spec.raw.judge.workspace && workspace.evaluators.list().some((e) => e.config.on !== 'demand'))
+    )
+      return {};
     const jobs = new Map<string, string>();
     const now = Date.now();
     store.write(() => {
-      for (const { evaluator, metric } of evaluators) jobs.set(queueEvaluation(store, { session, branch, targetKind: 'branch', targetId: branch, trigger: 'demand', evaluator, uptoSeq: null, now }), metric);
+      for (const { evaluator, metric } of evaluators)
+        jobs.set(
+          queueEvaluation(store, {
+            session,
+            branch,
+            targetKind: 'branch',
+            targetId: branch,
+            trigger: 'demand',
+            evaluator,
+            uptoSeq: null,
+            now,
+          }),
+          metric,
+        );
     });
     await this.engine.judge.drain(session, signal);
     const scores: Record<string, number | null> = {};
     const ours = latestTargetScores(store.scores.scoresOfJobs([...jobs.keys()]));
-    for (const t of ours) scores[evaluators.find((e) => e.evaluator.id === t.evaluator)?.metric ?? t.evaluator] = t.mean;
+    for (const t of ours)
+      scores[evaluators.find((e) => e.evaluator.id === t.evaluator)?.metric ?? t.evaluator] = t.mean;
     if (spec.raw.judge.workspace) {
       // The workspace's own evaluators (run when the root conversation finished), by their ids.
       for (const t of latestTargetScores(store.scores.scores({ session, branch }))) {
@@ -543,10 +731,14 @@ export class RolloutRunner {
       for (const agent of await wallets.agents()) {
         const view = await wallets.balance(agent);
         balances[agent] = view.balance;
-        const start = decimal.canonical(spec.raw.ledger.balances[agent] ?? workspace.personas.get(agent)?.balance ?? '0');
+        const start = decimal.canonical(
+          spec.raw.ledger.balances[agent] ?? workspace.personas.get(agent)?.balance ?? '0',
+        );
         if (!own) continue;
         netFlow[agent] = decimal.sub(decimal.add(view.balance, view.locked), start);
-        transfers += (await wallets.history(agent, 10_000)).filter((l) => l.from === agent && l.from !== 'escrow' && l.reason !== 'initial balance').length;
+        transfers += (await wallets.history(agent, 10_000)).filter(
+          (l) => l.from === agent && l.from !== 'escrow' && l.reason !== 'initial balance',
+        ).length;
       }
     }
     return {

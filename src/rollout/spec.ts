@@ -31,19 +31,35 @@ const amount = z.union([z.string(), z.number()]).transform((v, ctx) => {
  * `reasoning_policy`, …) are accepted and reported as ignored. `personas` overrides other agents of the team.
  */
 const personaOverrideSchema = z.strictObject({
-  model: z.string().regex(/^[^/\s]+\/\S+$/, 'provider/name').optional(),
+  model: z
+    .string()
+    .regex(/^[^/\s]+\/\S+$/, 'provider/name')
+    .optional(),
   temperature: z.number().min(0).max(2).optional(),
   tools: z.array(z.string().min(1)).optional(),
   system: z.string().min(1).optional(),
 });
 
-export const KNOWN_VARIANT_KEYS = ['id', 'agent_id', 'model', 'temperature', 'tools', 'behavior_template', 'system', 'initial_message', 'personas'] as const;
+export const KNOWN_VARIANT_KEYS = [
+  'id',
+  'agent_id',
+  'model',
+  'temperature',
+  'tools',
+  'behavior_template',
+  'system',
+  'initial_message',
+  'personas',
+] as const;
 
 const variantSchema = z
   .object({
     id: id.optional(),
     agent_id: z.string().min(1).optional(),
-    model: z.string().regex(/^[^/\s]+\/\S+$/, 'provider/name, e.g. openai/gpt-4o-mini').optional(),
+    model: z
+      .string()
+      .regex(/^[^/\s]+\/\S+$/, 'provider/name, e.g. openai/gpt-4o-mini')
+      .optional(),
     temperature: z.number().min(0).max(2).optional(),
     tools: z.array(z.string().min(1)).optional(),
     behavior_template: z.string().min(1).optional(),
@@ -53,7 +69,13 @@ const variantSchema = z
   })
   .catchall(z.unknown());
 
-const scenarioSchema = z.union([z.string().min(1).transform((message) => ({ message })), z.strictObject({ id: id.optional(), message: z.string().min(1) })]);
+const scenarioSchema = z.union([
+  z
+    .string()
+    .min(1)
+    .transform((message) => ({ message })),
+  z.strictObject({ id: id.optional(), message: z.string().min(1) }),
+]);
 
 const evalSchema = z.strictObject({
   /** P2Engine's judge id: `gpt4_judge` (or any id) means the rubric judge on the configured judge model. */
@@ -109,7 +131,9 @@ export const rolloutSpecSchema = z.strictObject({
     })
     .default({ balances: {}, shared_ledger: false }),
   /** Run every variant from a shared prefix of an existing session's branch: each cell is a branch of it. */
-  fork_from: z.strictObject({ session: z.string().min(1), branch: z.string().min(1).optional(), seq: z.int().min(1).optional() }).optional(),
+  fork_from: z
+    .strictObject({ session: z.string().min(1), branch: z.string().min(1).optional(), seq: z.int().min(1).optional() })
+    .optional(),
   /** How agents' questions and approvals are answered in unattended cells. */
   approval: z.enum(['deny', 'approve']).default('deny'),
   judge: z
@@ -165,15 +189,22 @@ export function loadRolloutSpec(file: string, workspace: Workspace, displayName 
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new UserError('E_USAGE', `cannot read rollout spec ${displayName}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`, {
-      hint: 'Name a YAML file, e.g. rollouts/example.yaml.',
-    });
+    throw new UserError(
+      'E_USAGE',
+      `cannot read rollout spec ${displayName}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
+      {
+        hint: 'Name a YAML file, e.g. rollouts/example.yaml.',
+      },
+    );
   }
   return parseRolloutSpec(text, displayName, workspace);
 }
 
 export function parseRolloutSpec(text: string, file: string, workspace: Workspace): RolloutSpec {
-  const parsed = parseYamlWith(rolloutSpecSchema, text, file, { code: 'E_ROLLOUT_SPEC', hint: 'Fix the rollout spec.' });
+  const parsed = parseYamlWith(rolloutSpecSchema, text, file, {
+    code: 'E_ROLLOUT_SPEC',
+    hint: 'Fix the rollout spec.',
+  });
   const raw = parsed.value;
   const issues: ValidationIssue[] = [];
   const notes: string[] = [];
@@ -181,95 +212,184 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
     issues.push({ file, ...parsed.locate(path), field, message });
   };
   const personas = [...workspace.personas.keys()];
-  const knownTool = (t: string): boolean => workspace.tools.get(t) !== undefined || t === 'delegate' || t === 'ask_user';
+  const knownTool = (t: string): boolean =>
+    workspace.tools.get(t) !== undefined || t === 'delegate' || t === 'ask_user';
   const teams: Team[] = [];
   for (const [teamId, team] of Object.entries(raw.teams)) {
     const path = ['teams', teamId];
     const variants = expandVariants(team.variants, team.base);
     if (!Array.isArray(team.variants) && team.variants !== undefined) {
       for (const key of Object.keys(team.variants)) {
-        if (!(KNOWN_VARIANT_KEYS as readonly string[]).includes(key)) notes.push(`${file}: teams.${teamId}.variants.${key} is not a setting p2tui applies (ignored, as P2Engine did)`);
+        if (!(KNOWN_VARIANT_KEYS as readonly string[]).includes(key))
+          notes.push(
+            `${file}: teams.${teamId}.variants.${key} is not a setting p2tui applies (ignored, as P2Engine did)`,
+          );
       }
     }
     const built: Variant[] = [];
     const seen = new Set<string>();
     variants.forEach((merged, i) => {
-      const vPath = Array.isArray(team.variants) ? [...path, 'variants', i] : team.variants === undefined ? [...path, 'base'] : [...path, 'variants'];
+      const vPath = Array.isArray(team.variants)
+        ? [...path, 'variants', i]
+        : team.variants === undefined
+          ? [...path, 'base']
+          : [...path, 'variants'];
       const vField = `teams.${teamId}.variants[${i}]`;
       // Where a setting was written: in this variant (or the dict of lists), else in the team's base.
       const written = (key: string): (string | number)[] => {
-        const own = Array.isArray(team.variants) ? (team.variants[i] as Record<string, unknown>)[key] : (team.variants as Record<string, unknown> | undefined)?.[key];
+        const own = Array.isArray(team.variants)
+          ? (team.variants[i] as Record<string, unknown>)[key]
+          : (team.variants as Record<string, unknown> | undefined)?.[key];
         return own !== undefined ? [...vPath, key] : [...path, 'base', key];
       };
       const checked = variantSchema.safeParse(merged);
       if (!checked.success) {
-        for (const issue of checked.error.issues) at([...vPath, ...(issue.path as (string | number)[])], `${vField}.${issue.path.join('.')}`, issue.message);
+        for (const issue of checked.error.issues)
+          at([...vPath, ...(issue.path as (string | number)[])], `${vField}.${issue.path.join('.')}`, issue.message);
         return;
       }
       const v = checked.data;
       const agent = v.agent_id;
       if (agent === undefined) {
-        at(vPath, `${vField}.agent_id`, `no agent_id: set it under teams.${teamId}.base or in the variant (one of ${personas.join(', ')})`);
+        at(
+          vPath,
+          `${vField}.agent_id`,
+          `no agent_id: set it under teams.${teamId}.base or in the variant (one of ${personas.join(', ')})`,
+        );
         return;
       }
       if (!workspace.personas.has(agent)) {
         const near = suggest(agent, personas);
-        at(written('agent_id'), `${vField}.agent_id`, `unknown agent '${agent}'${near === undefined ? '' : ` (did you mean ${near}?)`}; personas: ${personas.join(', ')}`);
+        at(
+          written('agent_id'),
+          `${vField}.agent_id`,
+          `unknown agent '${agent}'${near === undefined ? '' : ` (did you mean ${near}?)`}; personas: ${personas.join(', ')}`,
+        );
         return;
       }
       for (const [j, t] of (v.tools ?? []).entries()) {
-        if (!knownTool(t)) at([...written('tools'), j], `${vField}.tools[${j}]`, `unknown tool '${t}'${suggestTool(t, workspace)}`);
+        if (!knownTool(t))
+          at([...written('tools'), j], `${vField}.tools[${j}]`, `unknown tool '${t}'${suggestTool(t, workspace)}`);
       }
       for (const [other, o] of Object.entries(v.personas ?? {})) {
-        if (!workspace.personas.has(other)) at([...vPath, 'personas', other], `${vField}.personas.${other}`, `unknown agent '${other}'; personas: ${personas.join(', ')}`);
-        for (const [j, t] of (o.tools ?? []).entries()) if (!knownTool(t)) at([...vPath, 'personas', other, 'tools', j], `${vField}.personas.${other}.tools[${j}]`, `unknown tool '${t}'${suggestTool(t, workspace)}`);
+        if (!workspace.personas.has(other))
+          at(
+            [...vPath, 'personas', other],
+            `${vField}.personas.${other}`,
+            `unknown agent '${other}'; personas: ${personas.join(', ')}`,
+          );
+        for (const [j, t] of (o.tools ?? []).entries())
+          if (!knownTool(t))
+            at(
+              [...vPath, 'personas', other, 'tools', j],
+              `${vField}.personas.${other}.tools[${j}]`,
+              `unknown tool '${t}'${suggestTool(t, workspace)}`,
+            );
       }
       const ignored = Object.keys(v).filter((k) => !(KNOWN_VARIANT_KEYS as readonly string[]).includes(k));
-      if (ignored.length > 0) notes.push(`${file}: ${vField}: ${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} not applied (P2Engine ignored ${ignored.length === 1 ? 'it' : 'them'} too)`);
+      if (ignored.length > 0)
+        notes.push(
+          `${file}: ${vField}: ${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} not applied (P2Engine ignored ${ignored.length === 1 ? 'it' : 'them'} too)`,
+        );
       const root = {
         ...(v.model === undefined ? {} : { model: v.model }),
         ...(v.temperature === undefined ? {} : { temperature: v.temperature }),
         ...(v.tools === undefined ? {} : { tools: v.tools }),
-        ...(v.behavior_template ?? v.system) === undefined ? {} : { system: (v.behavior_template ?? v.system)! },
+        ...((v.behavior_template ?? v.system) === undefined ? {} : { system: (v.behavior_template ?? v.system)! }),
       };
       const overrides: Record<string, z.output<typeof personaOverrideSchema>> = { ...(v.personas ?? {}) };
       if (Object.keys(root).length > 0) overrides[agent] = { ...(overrides[agent] ?? {}), ...root };
       const settings = Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'id' && !ignored.includes(k)));
       // P2Engine numbered variants v001, v002, …; a variant may name itself here.
       const variantId = v.id ?? `v${i + 1}`;
-      if (seen.has(variantId)) at([...vPath, 'id'], `${vField}.id`, `variant id '${variantId}' is used twice in team ${teamId}`);
+      if (seen.has(variantId))
+        at([...vPath, 'id'], `${vField}.id`, `variant id '${variantId}' is used twice in team ${teamId}`);
       seen.add(variantId);
       built.push({ id: variantId, agent, initialMessage: v.initial_message, personas: overrides, settings, ignored });
     });
-    const scenarios = (team.scenarios ?? []).map((s, i) => ({ id: ('id' in s ? s.id : undefined) ?? `s${i + 1}`, message: s.message }));
+    const scenarios = (team.scenarios ?? []).map((s, i) => ({
+      id: ('id' in s ? s.id : undefined) ?? `s${i + 1}`,
+      message: s.message,
+    }));
     if (scenarios.length === 0) {
       const message = team.initial_message;
       const perVariant = built.every((b) => b.initialMessage !== undefined);
-      if (message === undefined && !perVariant) at(path, `teams.${teamId}.initial_message`, 'no task: give initial_message (or scenarios, or initial_message in every variant)');
+      if (message === undefined && !perVariant)
+        at(
+          path,
+          `teams.${teamId}.initial_message`,
+          'no task: give initial_message (or scenarios, or initial_message in every variant)',
+        );
       // The task comes from the variant's initial_message, else the team's (P2Engine's order).
       scenarios.push({ id: 's1', message: '' });
     }
     let baseline = built[0]?.id ?? 'v1';
     if (team.baseline !== undefined) {
-      if (!built.some((b) => b.id === team.baseline)) at([...path, 'baseline'], `teams.${teamId}.baseline`, `no variant '${team.baseline}' in team ${teamId} (variants: ${built.map((b) => b.id).join(', ')})`);
+      if (!built.some((b) => b.id === team.baseline))
+        at(
+          [...path, 'baseline'],
+          `teams.${teamId}.baseline`,
+          `no variant '${team.baseline}' in team ${teamId} (variants: ${built.map((b) => b.id).join(', ')})`,
+        );
       baseline = team.baseline;
     }
-    if (team.eval?.rubric !== undefined && isRubricId(team.eval.rubric) && !workspace.evaluators.rubrics.has(team.eval.rubric)) {
+    if (
+      team.eval?.rubric !== undefined &&
+      isRubricId(team.eval.rubric) &&
+      !workspace.evaluators.rubrics.has(team.eval.rubric)
+    ) {
       const near = suggest(team.eval.rubric, workspace.evaluators.rubrics.keys());
-      at([...path, 'eval', 'rubric'], `teams.${teamId}.eval.rubric`, `unknown rubric '${team.eval.rubric}'${near === undefined ? '' : ` (did you mean ${near}?)`}; rubrics/ has ${[...workspace.evaluators.rubrics.keys()].join(', ') || 'none'} (or write the rubric's text here)`);
+      at(
+        [...path, 'eval', 'rubric'],
+        `teams.${teamId}.eval.rubric`,
+        `unknown rubric '${team.eval.rubric}'${near === undefined ? '' : ` (did you mean ${near}?)`}; rubrics/ has ${[...workspace.evaluators.rubrics.keys()].join(', ') || 'none'} (or write the rubric's text here)`,
+      );
     }
-    teams.push({ id: teamId, variants: built, scenarios, baseline, eval: team.eval, initialMessage: team.initial_message });
+    teams.push({
+      id: teamId,
+      variants: built,
+      scenarios,
+      baseline,
+      eval: team.eval,
+      initialMessage: team.initial_message,
+    });
   }
   raw.judge.evaluators.forEach((e, i) => {
-    if (e.kind === 'llm' && typeof e.rubric === 'string' && !workspace.evaluators.rubrics.has(e.rubric)) at(['judge', 'evaluators', i, 'rubric'], `judge.evaluators[${i}].rubric`, `unknown rubric '${e.rubric}'`);
-    if (e.kind === 'custom' && !workspace.evaluators.custom.has(e.evaluator!)) at(['judge', 'evaluators', i, 'evaluator'], `judge.evaluators[${i}].evaluator`, `no evaluator '${e.evaluator}' in evaluators/`);
+    if (e.kind === 'llm' && typeof e.rubric === 'string' && !workspace.evaluators.rubrics.has(e.rubric))
+      at(['judge', 'evaluators', i, 'rubric'], `judge.evaluators[${i}].rubric`, `unknown rubric '${e.rubric}'`);
+    if (e.kind === 'custom' && !workspace.evaluators.custom.has(e.evaluator!))
+      at(
+        ['judge', 'evaluators', i, 'evaluator'],
+        `judge.evaluators[${i}].evaluator`,
+        `no evaluator '${e.evaluator}' in evaluators/`,
+      );
   });
-  if (raw.seeds !== undefined && new Set(raw.seeds).size !== raw.seeds.length) at(['seeds'], 'seeds', 'a seed is given twice: repeats with the same seed are the same cell; give each repeat its own seed');
-  if (raw.seeds !== undefined && raw.seeds.length !== raw.repeats && raw.repeats !== 1) at(['seeds'], 'seeds', `${raw.seeds.length} seeds for ${raw.repeats} repeats: give one per repeat (or leave repeats out)`);
-  for (const agent of Object.keys(raw.ledger.balances)) if (!workspace.personas.has(agent)) at(['ledger', 'balances', agent], `ledger.balances.${agent}`, `unknown agent '${agent}'`);
+  if (raw.seeds !== undefined && new Set(raw.seeds).size !== raw.seeds.length)
+    at(
+      ['seeds'],
+      'seeds',
+      'a seed is given twice: repeats with the same seed are the same cell; give each repeat its own seed',
+    );
+  if (raw.seeds !== undefined && raw.seeds.length !== raw.repeats && raw.repeats !== 1)
+    at(
+      ['seeds'],
+      'seeds',
+      `${raw.seeds.length} seeds for ${raw.repeats} repeats: give one per repeat (or leave repeats out)`,
+    );
+  for (const agent of Object.keys(raw.ledger.balances))
+    if (!workspace.personas.has(agent))
+      at(['ledger', 'balances', agent], `ledger.balances.${agent}`, `unknown agent '${agent}'`);
   if (issues.length > 0) throw new ValidationError('E_ROLLOUT_SPEC', issues, 'Fix the rollout spec; nothing was run.');
   const seeds = raw.seeds ?? Array.from({ length: raw.repeats }, (_, i) => raw.seed + i);
-  return { file, name: raw.name ?? file.replace(/^.*\//, '').replace(/\.ya?ml$/, ''), hash: sha256(canonicalJson(raw)).slice(0, 16), raw, teams, seeds, notes };
+  return {
+    file,
+    name: raw.name ?? file.replace(/^.*\//, '').replace(/\.ya?ml$/, ''),
+    hash: sha256(canonicalJson(raw)).slice(0, 16),
+    raw,
+    teams,
+    seeds,
+    notes,
+  };
 }
 
 /** A rubric named by id (a word) rather than written out (a sentence). */

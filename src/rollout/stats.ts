@@ -13,7 +13,10 @@ export interface Summary {
 }
 
 /** Two-sided 95% critical values of Student's t by degrees of freedom (1–30), then the normal's 1.96. */
-const T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+const T95 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11,
+  2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
 
 export function t95(df: number): number {
   if (df < 1) return Number.NaN;
@@ -55,16 +58,24 @@ export function pairedDiff(variant: ReadonlyMap<string, number>, baseline: Reado
 export function welchDiff(a: readonly number[], b: readonly number[]): Summary & { significant: boolean } {
   const sa = summarize(a);
   const sb = summarize(b);
-  if (sa.mean === null || sb.mean === null) return { n: Math.min(a.length, b.length), mean: null, sd: null, ci: null, significant: false };
+  if (sa.mean === null || sb.mean === null)
+    return { n: Math.min(a.length, b.length), mean: null, sd: null, ci: null, significant: false };
   const mean = sa.mean - sb.mean;
-  if (sa.sd === null || sb.sd === null) return { n: Math.min(a.length, b.length), mean, sd: null, ci: null, significant: false };
+  if (sa.sd === null || sb.sd === null)
+    return { n: Math.min(a.length, b.length), mean, sd: null, ci: null, significant: false };
   const va = sa.sd ** 2 / a.length;
   const vb = sb.sd ** 2 / b.length;
   const se = Math.sqrt(va + vb);
   if (se === 0) return { n: Math.min(a.length, b.length), mean, sd: 0, ci: [mean, mean], significant: mean !== 0 };
-  const df = (va + vb) ** 2 / ((va ** 2) / (a.length - 1) + (vb ** 2) / (b.length - 1));
+  const df = (va + vb) ** 2 / (va ** 2 / (a.length - 1) + vb ** 2 / (b.length - 1));
   const half = t95(Math.max(1, Math.floor(df))) * se;
-  return { n: Math.min(a.length, b.length), mean, sd: null, ci: [mean - half, mean + half], significant: mean - half > 0 || mean + half < 0 };
+  return {
+    n: Math.min(a.length, b.length),
+    mean,
+    sd: null,
+    ci: [mean - half, mean + half],
+    significant: mean - half > 0 || mean + half < 0,
+  };
 }
 
 /** Repeats of one (variant, scenario) disagree: their scores span more than `threshold` (0..1 scores). */

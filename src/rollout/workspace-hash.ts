@@ -12,9 +12,12 @@ import type { Workspace } from '../engine/workspace.ts';
 export function workspaceHash(workspace: Workspace): string {
   const files: Record<string, string> = {};
   for (const folder of ['tools', 'evaluators', 'policies', 'rubrics']) {
-    for (const file of listFiles(join(workspace.root, folder))) files[relative(workspace.root, file)] = sha256(readFileSync(file, 'utf8'));
+    for (const file of listFiles(join(workspace.root, folder)))
+      files[relative(workspace.root, file)] = sha256(readFileSync(file, 'utf8'));
   }
-  const personas = [...workspace.personas.values()].map((p) => ({ ...p, source: undefined })).sort((a, b) => a.id.localeCompare(b.id));
+  const personas = [...workspace.personas.values()]
+    .map((p) => ({ ...p, source: undefined }))
+    .sort((a, b) => a.id.localeCompare(b.id));
   const tools = workspace.tools.names().map((name) => {
     const t = workspace.tools.get(name)!;
     return { name, description: t.description, effect: t.effect, parameters: t.parameters };

@@ -27,7 +27,9 @@ export class ArtifactRepository {
 
   constructor(db: Db) {
     this.db = db;
-    this.insertBlob = db.prepare('INSERT OR IGNORE INTO artifacts (hash, size, mime, data, created_at) VALUES (?, ?, ?, ?, ?)');
+    this.insertBlob = db.prepare(
+      'INSERT OR IGNORE INTO artifacts (hash, size, mime, data, created_at) VALUES (?, ?, ?, ?, ?)',
+    );
     this.insertRef = db.prepare(
       `INSERT INTO artifact_refs (id, hash, session_id, branch_id, conversation_id, entry_id, kind, name, meta, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -38,14 +40,33 @@ export class ArtifactRepository {
   /** Stores bytes (once) and a reference saying where they appeared. Must run inside a write transaction. */
   put(
     data: string | Uint8Array,
-    meta: { mime: string; kind: string; name: string; session?: string; branch?: string; conversation?: string; entry?: string },
+    meta: {
+      mime: string;
+      kind: string;
+      name: string;
+      session?: string;
+      branch?: string;
+      conversation?: string;
+      entry?: string;
+    },
     now: number,
   ): ArtifactRef {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
     const hash = sha256(bytes);
     this.insertBlob.run(hash, bytes.length, meta.mime, bytes, now);
     const id = nextEventId('a_');
-    this.insertRef.run(id, hash, meta.session ?? null, meta.branch ?? null, meta.conversation ?? null, meta.entry ?? null, meta.kind, meta.name, '{}', now);
+    this.insertRef.run(
+      id,
+      hash,
+      meta.session ?? null,
+      meta.branch ?? null,
+      meta.conversation ?? null,
+      meta.entry ?? null,
+      meta.kind,
+      meta.name,
+      '{}',
+      now,
+    );
     return {
       id,
       hash,
@@ -62,12 +83,39 @@ export class ArtifactRepository {
   }
 
   /** A new reference to bytes already stored (a replay showing a recorded output); undefined if they are gone. */
-  reference(hash: string, meta: { kind: string; name: string; session?: string; branch?: string; conversation?: string; entry?: string }, now: number): ArtifactRef | undefined {
+  reference(
+    hash: string,
+    meta: { kind: string; name: string; session?: string; branch?: string; conversation?: string; entry?: string },
+    now: number,
+  ): ArtifactRef | undefined {
     const blob = this.selectBlob.get(hash) as { size: number; mime: string } | undefined;
     if (blob === undefined) return undefined;
     const id = nextEventId('a_');
-    this.insertRef.run(id, hash, meta.session ?? null, meta.branch ?? null, meta.conversation ?? null, meta.entry ?? null, meta.kind, meta.name, '{}', now);
-    return { id, hash, session: meta.session ?? null, branch: meta.branch ?? null, conversation: meta.conversation ?? null, entry: meta.entry ?? null, kind: meta.kind, name: meta.name, mime: blob.mime, size: blob.size, createdAt: now };
+    this.insertRef.run(
+      id,
+      hash,
+      meta.session ?? null,
+      meta.branch ?? null,
+      meta.conversation ?? null,
+      meta.entry ?? null,
+      meta.kind,
+      meta.name,
+      '{}',
+      now,
+    );
+    return {
+      id,
+      hash,
+      session: meta.session ?? null,
+      branch: meta.branch ?? null,
+      conversation: meta.conversation ?? null,
+      entry: meta.entry ?? null,
+      kind: meta.kind,
+      name: meta.name,
+      mime: blob.mime,
+      size: blob.size,
+      createdAt: now,
+    };
   }
 
   get(hash: string): { hash: string; size: number; mime: string; data: Buffer } | undefined {
@@ -76,9 +124,11 @@ export class ArtifactRepository {
 
   /** Finds artifacts by a unique hash prefix. */
   resolve(prefix: string): string[] {
-    return (this.db.prepare('SELECT hash FROM artifacts WHERE hash LIKE ? LIMIT 5').all(`${prefix.replace(/[%_]/g, '')}%`) as { hash: string }[]).map(
-      (r) => r.hash,
-    );
+    return (
+      this.db
+        .prepare('SELECT hash FROM artifacts WHERE hash LIKE ? LIMIT 5')
+        .all(`${prefix.replace(/[%_]/g, '')}%`) as { hash: string }[]
+    ).map((r) => r.hash);
   }
 
   list(session: string): ArtifactRef[] {

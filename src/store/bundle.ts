@@ -50,11 +50,17 @@ export function exportSession(store: Store, sessionId: string, appVersion: strin
     appVersion,
     session,
     branches: all('SELECT * FROM branches WHERE session_id = ? ORDER BY rowid', sessionId),
-    segments: all('SELECT s.* FROM branch_segments s JOIN branches b ON b.id = s.branch_id WHERE b.session_id = ?', sessionId),
+    segments: all(
+      'SELECT s.* FROM branch_segments s JOIN branches b ON b.id = s.branch_id WHERE b.session_id = ?',
+      sessionId,
+    ),
     conversations: all('SELECT * FROM conversations WHERE session_id = ? ORDER BY rowid', sessionId),
     heads: all('SELECT * FROM heads WHERE session_id = ?', sessionId),
     events: all('SELECT * FROM events WHERE session_id = ? ORDER BY seq', sessionId),
-    modelCalls: all('SELECT m.* FROM model_calls m JOIN conversations c ON c.id = m.conversation_id WHERE c.session_id = ? ORDER BY m.rowid', sessionId),
+    modelCalls: all(
+      'SELECT m.* FROM model_calls m JOIN conversations c ON c.id = m.conversation_id WHERE c.session_id = ? ORDER BY m.rowid',
+      sessionId,
+    ),
     intents: all('SELECT * FROM intents WHERE session_id = ? ORDER BY rowid', sessionId),
     artifacts,
     artifactRefs: refs,
@@ -67,13 +73,31 @@ export function exportSession(store: Store, sessionId: string, appVersion: strin
 export function parseBundle(value: unknown, file: string): SessionBundle {
   const bundle = value as Partial<SessionBundle> | null;
   if (bundle === null || typeof bundle !== 'object' || bundle.format !== BUNDLE_FORMAT) {
-    throw new UserError('E_USAGE', `${file} is not a p2tui session bundle`, { hint: 'Make one with: p2tui session export <id> --out <file>' });
+    throw new UserError('E_USAGE', `${file} is not a p2tui session bundle`, {
+      hint: 'Make one with: p2tui session export <id> --out <file>',
+    });
   }
   if (typeof bundle.version !== 'number' || bundle.version > BUNDLE_VERSION) {
-    throw new UserError('E_DB_NEWER_SCHEMA', `${file} is bundle version ${String(bundle.version)}; this p2tui reads up to version ${BUNDLE_VERSION}`, { hint: 'Upgrade p2tui to import it.' });
+    throw new UserError(
+      'E_DB_NEWER_SCHEMA',
+      `${file} is bundle version ${String(bundle.version)}; this p2tui reads up to version ${BUNDLE_VERSION}`,
+      { hint: 'Upgrade p2tui to import it.' },
+    );
   }
-  for (const key of ['session', 'branches', 'segments', 'conversations', 'heads', 'events', 'modelCalls', 'intents', 'artifacts', 'artifactRefs'] as const) {
-    if (bundle[key] === undefined) throw new UserError('E_USAGE', `${file} has no '${key}': the bundle is incomplete`, { hint: 'Export it again.' });
+  for (const key of [
+    'session',
+    'branches',
+    'segments',
+    'conversations',
+    'heads',
+    'events',
+    'modelCalls',
+    'intents',
+    'artifacts',
+    'artifactRefs',
+  ] as const) {
+    if (bundle[key] === undefined)
+      throw new UserError('E_USAGE', `${file} has no '${key}': the bundle is incomplete`, { hint: 'Export it again.' });
   }
   return bundle as SessionBundle;
 }
@@ -83,18 +107,26 @@ export function importSession(store: Store, bundle: SessionBundle): { session: s
   const db = store.db;
   const id = String(bundle.session['id']);
   if (db.prepare('SELECT 1 FROM sessions WHERE id = ?').get(id) !== undefined) {
-    throw new UserError('E_SESSION_STATE', `session ${id} is already in this database`, { hint: `Delete it first (p2tui session delete ${id}) to import it again.` });
+    throw new UserError('E_SESSION_STATE', `session ${id} is already in this database`, {
+      hint: `Delete it first (p2tui session delete ${id}) to import it again.`,
+    });
   }
   const insert = (table: string, row: Row): void => {
     const keys = Object.keys(row);
-    db.prepare(`INSERT INTO ${table} (${keys.join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`).run(...keys.map((k) => row[k] as never));
+    db.prepare(`INSERT INTO ${table} (${keys.join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`).run(
+      ...keys.map((k) => row[k] as never),
+    );
   };
   return store.write(() => {
     const seqs = new Map<number, number>();
     for (const event of bundle.events) {
       const { seq, ...rest } = event;
       const info = db
-        .prepare(`INSERT INTO events (${Object.keys(rest).join(', ')}) VALUES (${Object.keys(rest).map(() => '?').join(', ')})`)
+        .prepare(
+          `INSERT INTO events (${Object.keys(rest).join(', ')}) VALUES (${Object.keys(rest)
+            .map(() => '?')
+            .join(', ')})`,
+        )
         .run(...Object.values(rest).map((v) => v as never));
       seqs.set(Number(seq), Number(info.lastInsertRowid));
     }
@@ -107,20 +139,45 @@ export function importSession(store: Store, bundle: SessionBundle): { session: s
       for (const s of sorted) if (s <= n) best = seqs.get(s)!;
       return best;
     };
-    insert('sessions', { ...bundle.session, status: bundle.session['status'] === 'running' ? 'paused' : bundle.session['status'] });
+    insert('sessions', {
+      ...bundle.session,
+      status: bundle.session['status'] === 'running' ? 'paused' : bundle.session['status'],
+    });
     for (const b of bundle.branches) {
-      const segments = typeof b['segments'] === 'string' ? (JSON.parse(b['segments']) as { branch: string; maxSeq: number }[]).map((s) => ({ branch: s.branch, maxSeq: mapSeq(s.maxSeq) })) : null;
-      insert('branches', { ...b, fork_seq: mapSeq(b['fork_seq']), ...(segments === null ? {} : { segments: JSON.stringify(segments) }) });
+      const segments =
+        typeof b['segments'] === 'string'
+          ? (JSON.parse(b['segments']) as { branch: string; maxSeq: number }[]).map((s) => ({
+              branch: s.branch,
+              maxSeq: mapSeq(s.maxSeq),
+            }))
+          : null;
+      insert('branches', {
+        ...b,
+        fork_seq: mapSeq(b['fork_seq']),
+        ...(segments === null ? {} : { segments: JSON.stringify(segments) }),
+      });
     }
     for (const s of bundle.segments) insert('branch_segments', { ...s, max_seq: mapSeq(s['max_seq']) });
     for (const c of bundle.conversations) insert('conversations', c);
     for (const h of bundle.heads) insert('heads', { ...h, head_seq: mapSeq(h['head_seq']) });
     for (const m of bundle.modelCalls) insert('model_calls', m);
     for (const i of bundle.intents) insert('intents', i);
-    for (const a of bundle.artifacts) db.prepare('INSERT OR IGNORE INTO artifacts (hash, size, mime, data, created_at) VALUES (?, ?, ?, ?, ?)').run(a['hash'] as string, a['size'] as number, a['mime'] as string, Buffer.from(String(a['data']), 'base64'), a['created_at'] as number);
+    for (const a of bundle.artifacts)
+      db.prepare('INSERT OR IGNORE INTO artifacts (hash, size, mime, data, created_at) VALUES (?, ?, ?, ?, ?)').run(
+        a['hash'] as string,
+        a['size'] as number,
+        a['mime'] as string,
+        Buffer.from(String(a['data']), 'base64'),
+        a['created_at'] as number,
+      );
     for (const r of bundle.artifactRefs) insert('artifact_refs', r);
     // A job's upto_seq is a position in the log it was written in: mapped like every other seq.
-    for (const j of bundle.evalJobs ?? []) insert('eval_jobs', { ...j, upto_seq: mapSeq(j['upto_seq']), ...(j['status'] === 'running' ? { status: 'pending', claimed_by: null, claim_expires: null } : {}) });
+    for (const j of bundle.evalJobs ?? [])
+      insert('eval_jobs', {
+        ...j,
+        upto_seq: mapSeq(j['upto_seq']),
+        ...(j['status'] === 'running' ? { status: 'pending', claimed_by: null, claim_expires: null } : {}),
+      });
     for (const sc of bundle.scores ?? []) insert('scores', sc);
     store.sessions.forgetSegments();
     return { session: id, events: bundle.events.length };
@@ -131,12 +188,32 @@ export function importSession(store: Store, bundle: SessionBundle): { session: s
 export function deleteSession(store: Store, sessionId: string): void {
   const db = store.db;
   store.write(() => {
-    const hashes = (db.prepare('SELECT DISTINCT hash FROM artifact_refs WHERE session_id = ?').all(sessionId) as { hash: string }[]).map((r) => r.hash);
-    db.prepare('DELETE FROM model_calls WHERE conversation_id IN (SELECT id FROM conversations WHERE session_id = ?)').run(sessionId);
-    db.prepare('DELETE FROM branch_segments WHERE branch_id IN (SELECT id FROM branches WHERE session_id = ?)').run(sessionId);
-    for (const table of ['events', 'intents', 'heads', 'conversations', 'branches', 'artifact_refs', 'leases', 'scores', 'eval_jobs']) db.prepare(`DELETE FROM ${table} WHERE session_id = ?`).run(sessionId);
+    const hashes = (
+      db.prepare('SELECT DISTINCT hash FROM artifact_refs WHERE session_id = ?').all(sessionId) as { hash: string }[]
+    ).map((r) => r.hash);
+    db.prepare(
+      'DELETE FROM model_calls WHERE conversation_id IN (SELECT id FROM conversations WHERE session_id = ?)',
+    ).run(sessionId);
+    db.prepare('DELETE FROM branch_segments WHERE branch_id IN (SELECT id FROM branches WHERE session_id = ?)').run(
+      sessionId,
+    );
+    for (const table of [
+      'events',
+      'intents',
+      'heads',
+      'conversations',
+      'branches',
+      'artifact_refs',
+      'leases',
+      'scores',
+      'eval_jobs',
+    ])
+      db.prepare(`DELETE FROM ${table} WHERE session_id = ?`).run(sessionId);
     db.prepare('DELETE FROM sessions WHERE id = ?').run(sessionId);
     store.sessions.forgetSegments();
-    for (const hash of hashes) db.prepare('DELETE FROM artifacts WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifact_refs WHERE hash = ?)').run(hash, hash);
+    for (const hash of hashes)
+      db.prepare(
+        'DELETE FROM artifacts WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifact_refs WHERE hash = ?)',
+      ).run(hash, hash);
   });
 }

@@ -123,26 +123,49 @@ export class CallRepository {
       `INSERT INTO intents (key, session_id, branch_id, conversation_id, call_id, entry_id, kind, tool, effect, args, status, result, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.markRunningStmt = db.prepare("UPDATE intents SET status = 'running', attempts = attempts + 1, started_at = ? WHERE key = ? AND status != 'done'");
-    this.settleStmt = db.prepare("UPDATE intents SET status = 'done', result = ?, settled_at = ? WHERE key = ? AND status != 'done'");
+    this.markRunningStmt = db.prepare(
+      "UPDATE intents SET status = 'running', attempts = attempts + 1, started_at = ? WHERE key = ? AND status != 'done'",
+    );
+    this.settleStmt = db.prepare(
+      "UPDATE intents SET status = 'done', result = ?, settled_at = ? WHERE key = ? AND status != 'done'",
+    );
     this.selectOpen = db.prepare("SELECT * FROM intents WHERE session_id = ? AND status != 'done' ORDER BY rowid");
     this.selectIntent = db.prepare('SELECT * FROM intents WHERE key = ?');
   }
 
   recordModelCall(r: ModelCallRecord): void {
     this.insertModelCall.run(
-      r.id, r.session, r.branch, r.conversation, r.ordinal, r.provider, r.model, r.requestHash, JSON.stringify(r.request),
-      r.response === null ? null : JSON.stringify(r.response), r.tokensIn, r.tokensOut, r.estimated ? 1 : 0, r.costUsd, r.latencyMs,
-      r.status, r.error, r.ts,
+      r.id,
+      r.session,
+      r.branch,
+      r.conversation,
+      r.ordinal,
+      r.provider,
+      r.model,
+      r.requestHash,
+      JSON.stringify(r.request),
+      r.response === null ? null : JSON.stringify(r.response),
+      r.tokensIn,
+      r.tokensOut,
+      r.estimated ? 1 : 0,
+      r.costUsd,
+      r.latencyMs,
+      r.status,
+      r.error,
+      r.ts,
     );
   }
 
   modelCalls(filter: { session?: string; conversation?: string }): ModelCallRecord[] {
     const rows = (
       filter.conversation !== undefined
-        ? this.db.prepare('SELECT * FROM model_calls WHERE conversation_id = ? ORDER BY ordinal').all(filter.conversation)
+        ? this.db
+            .prepare('SELECT * FROM model_calls WHERE conversation_id = ? ORDER BY ordinal')
+            .all(filter.conversation)
         : this.db
-            .prepare('SELECT m.* FROM conversations c JOIN model_calls m ON m.conversation_id = c.id WHERE c.session_id = ? ORDER BY m.ts, m.rowid')
+            .prepare(
+              'SELECT m.* FROM conversations c JOIN model_calls m ON m.conversation_id = c.id WHERE c.session_id = ? ORDER BY m.ts, m.rowid',
+            )
             .all(filter.session ?? '')
     ) as ModelCallDbRow[];
     return rows.map(toModelCall);
@@ -176,7 +199,9 @@ export class CallRepository {
   usedProvider(session: string, provider: string): boolean {
     return (
       this.db
-        .prepare('SELECT 1 FROM conversations c JOIN model_calls m ON m.conversation_id = c.id WHERE c.session_id = ? AND m.model LIKE ? LIMIT 1')
+        .prepare(
+          'SELECT 1 FROM conversations c JOIN model_calls m ON m.conversation_id = c.id WHERE c.session_id = ? AND m.model LIKE ? LIMIT 1',
+        )
         .get(session, `${provider}/%`) !== undefined
     );
   }
@@ -204,8 +229,19 @@ export class CallRepository {
 
   addIntent(row: Omit<IntentRow, 'attempts'>): void {
     this.insertIntent.run(
-      row.key, row.session, row.branch, row.conversation, row.callId, row.entryId, row.kind, row.tool, row.effect,
-      JSON.stringify(row.args), row.status, row.result === null ? null : JSON.stringify(row.result), row.createdAt,
+      row.key,
+      row.session,
+      row.branch,
+      row.conversation,
+      row.callId,
+      row.entryId,
+      row.kind,
+      row.tool,
+      row.effect,
+      JSON.stringify(row.args),
+      row.status,
+      row.result === null ? null : JSON.stringify(row.result),
+      row.createdAt,
     );
   }
 

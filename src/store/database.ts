@@ -105,7 +105,9 @@ function checkOwnershipAndVersion(db: Db, path: string): void {
   try {
     version = Number(db.pragma('user_version', { simple: true }));
     appId = Number(db.pragma('application_id', { simple: true }));
-    tables = Number((db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n);
+    tables = Number(
+      (db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n,
+    );
   } catch (error) {
     throw translateSqliteError(error, path);
   }
@@ -155,10 +157,14 @@ export function translateSqliteError(error: unknown, path: string): unknown {
   if (error instanceof StoreError) return error;
   const code = (error as SqliteErrorLike | null)?.code ?? '';
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code.startsWith('SQLITE_BUSY_')) {
-    return new StoreError('E_DB_LOCKED', `database ${path} is locked by another process and stayed locked past the busy timeout`, {
-      hint: 'Another p2tui (or sqlite3 shell) is holding a write transaction; wait for it, close it, or use --db for another database.',
-      cause: error,
-    });
+    return new StoreError(
+      'E_DB_LOCKED',
+      `database ${path} is locked by another process and stayed locked past the busy timeout`,
+      {
+        hint: 'Another p2tui (or sqlite3 shell) is holding a write transaction; wait for it, close it, or use --db for another database.',
+        cause: error,
+      },
+    );
   }
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
     return new StoreError('E_DB_CORRUPT', `${path} is not a readable SQLite database (${code}); it was not modified`, {

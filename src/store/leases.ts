@@ -41,16 +41,43 @@ export class LeaseRepository {
 
   holder(session: string): LeaseRow | undefined {
     const r = this.select.get(session) as
-      | { session_id: string; owner: string; host: string; pid: number; acquired_at: number; heartbeat_at: number; expires_at: number }
+      | {
+          session_id: string;
+          owner: string;
+          host: string;
+          pid: number;
+          acquired_at: number;
+          heartbeat_at: number;
+          expires_at: number;
+        }
       | undefined;
     if (r === undefined) return undefined;
-    return { session: r.session_id, owner: r.owner, host: r.host, pid: r.pid, acquiredAt: r.acquired_at, heartbeatAt: r.heartbeat_at, expiresAt: r.expires_at };
+    return {
+      session: r.session_id,
+      owner: r.owner,
+      host: r.host,
+      pid: r.pid,
+      acquiredAt: r.acquired_at,
+      heartbeatAt: r.heartbeat_at,
+      expiresAt: r.expires_at,
+    };
   }
 
   /** Must run inside a write transaction. Returns the holder that kept it when the claim fails. */
-  acquire(session: string, claim: LeaseClaim, ttlMs: number, now: number, isAlive: (host: string, pid: number) => boolean): { ok: true } | { ok: false; holder: LeaseRow } {
+  acquire(
+    session: string,
+    claim: LeaseClaim,
+    ttlMs: number,
+    now: number,
+    isAlive: (host: string, pid: number) => boolean,
+  ): { ok: true } | { ok: false; holder: LeaseRow } {
     const current = this.holder(session);
-    if (current !== undefined && current.owner !== claim.owner && current.expiresAt > now && isAlive(current.host, current.pid)) {
+    if (
+      current !== undefined &&
+      current.owner !== claim.owner &&
+      current.expiresAt > now &&
+      isAlive(current.host, current.pid)
+    ) {
       return { ok: false, holder: current };
     }
     this.upsert.run(session, claim.owner, claim.host, claim.pid, now, now, now + ttlMs);

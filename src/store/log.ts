@@ -52,7 +52,17 @@ export class EventLog {
   append(draft: EventDraft, ts: number, id: string = nextEventId()): StoredEvent {
     const payload = JSON.stringify(draft.payload);
     const kind = draft.type === 'entry' ? draft.kind : null;
-    const info = this.insert.run(id, ts, EVENT_VERSION, draft.type, kind, draft.session, draft.branch, draft.conversation, payload);
+    const info = this.insert.run(
+      id,
+      ts,
+      EVENT_VERSION,
+      draft.type,
+      kind,
+      draft.session,
+      draft.branch,
+      draft.conversation,
+      payload,
+    );
     return {
       seq: Number(info.lastInsertRowid),
       id,
@@ -117,11 +127,18 @@ export class EventLog {
    */
   newestVisibleSeq(session: string, segments: readonly BranchSegment[]): number {
     const byAge = [...segments].sort((a, b) => b.maxSeq - a.maxSeq);
-    const bounded = this.statement("SELECT max(seq) AS seq FROM events WHERE session_id = ? AND branch_id = ? AND type = 'entry' AND seq > ? AND seq <= ?");
+    const bounded = this.statement(
+      "SELECT max(seq) AS seq FROM events WHERE session_id = ? AND branch_id = ? AND type = 'entry' AND seq > ? AND seq <= ?",
+    );
     for (const s of byAge) {
       const after = s.afterSeq ?? 0;
       if (s.maxSeq <= after) continue;
-      const row = bounded.get(session, s.branch, after, Number.isFinite(s.maxSeq) ? s.maxSeq : Number.MAX_SAFE_INTEGER) as { seq: number | null };
+      const row = bounded.get(
+        session,
+        s.branch,
+        after,
+        Number.isFinite(s.maxSeq) ? s.maxSeq : Number.MAX_SAFE_INTEGER,
+      ) as { seq: number | null };
       if (row.seq !== null) return row.seq;
     }
     return 0;
@@ -130,14 +147,18 @@ export class EventLog {
   /** Visible entries of a branch after `afterSeq` (a range scan from there, however long the history before it). */
   visibleEntriesAfter(session: string, segments: readonly BranchSegment[], afterSeq: number): Entry[] {
     const sees = visibility(segments);
-    const rows = this.statement("SELECT * FROM events WHERE session_id = ? AND seq > ? AND type = 'entry' ORDER BY seq").all(session, afterSeq) as EventRow[];
+    const rows = this.statement(
+      "SELECT * FROM events WHERE session_id = ? AND seq > ? AND type = 'entry' ORDER BY seq",
+    ).all(session, afterSeq) as EventRow[];
     return rows.filter((r) => sees(r.branch_id, r.seq)).map((row) => toEntry(row));
   }
 
   /** Ids of the model calls a branch's history holds (from the log's model.call events, cut like its entries). */
   visibleModelCallIds(session: string, segments: readonly BranchSegment[]): Set<string> {
     const sees = visibility(segments);
-    const rows = this.statement("SELECT branch_id AS branch, seq, json_extract(payload, '$.id') AS id FROM events WHERE session_id = ? AND type = 'model.call'").all(session) as {
+    const rows = this.statement(
+      "SELECT branch_id AS branch, seq, json_extract(payload, '$.id') AS id FROM events WHERE session_id = ? AND type = 'model.call'",
+    ).all(session) as {
       branch: string | null;
       seq: number;
       id: string;
@@ -147,7 +168,9 @@ export class EventLog {
 
   /** Successful model calls per conversation visible on a branch (from the log's model.call events). */
   modelCallCounts(session: string, segments: readonly BranchSegment[]): Map<string, number> {
-    return new Map([...this.modelCallSeqs(session, segments)].map(([conversation, seqs]) => [conversation, seqs.length]));
+    return new Map(
+      [...this.modelCallSeqs(session, segments)].map(([conversation, seqs]) => [conversation, seqs.length]),
+    );
   }
 
   /** The seqs of each conversation's successful model calls visible on a branch, in order. */
@@ -172,7 +195,9 @@ export class EventLog {
    */
   visibleEntries(session: string, segments: readonly BranchSegment[]): Entry[] {
     const sees = visibility(segments);
-    const rows = this.statement("SELECT * FROM events WHERE session_id = ? AND type = 'entry' ORDER BY seq").all(session) as EventRow[];
+    const rows = this.statement("SELECT * FROM events WHERE session_id = ? AND type = 'entry' ORDER BY seq").all(
+      session,
+    ) as EventRow[];
     return rows.filter((r) => sees(r.branch_id, r.seq)).map((row) => toEntry(row));
   }
 }

@@ -204,7 +204,8 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
-    description: 'the judge: evaluation jobs (written in the commit that triggers them) and scores; forks store no segments; the embedded ledger',
+    description:
+      'the judge: evaluation jobs (written in the commit that triggers them) and scores; forks store no segments; the embedded ledger',
     sql: `
       -- From this version a fork's row stores no segments (NULL): they follow from its parent's and its fork_seq, so a
       -- fork writes the same few bytes however deeply it is nested. Rows written before keep theirs.
@@ -293,7 +294,8 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
-    description: 'ledger: who sees which update and active contract (indexed reads), verdicts of full audits, payment locks',
+    description:
+      'ledger: who sees which update and active contract (indexed reads), verdicts of full audits, payment locks',
     sql: `
       -- The stakeholders of each update and of each active contract: a party's history, balance and spend check read
       -- its own rows instead of every update. Derived from the updates; the audit checks them like the contracts.

@@ -14,7 +14,11 @@ export interface RolloutRow {
   readonly status: RolloutStatus;
   readonly createdAt: number;
   readonly finishedAt: number | null;
-  readonly options: { readonly replayOf?: string; readonly queue?: string; readonly fork?: { readonly session: string; readonly branch: string; readonly seq: number } };
+  readonly options: {
+    readonly replayOf?: string;
+    readonly queue?: string;
+    readonly fork?: { readonly session: string; readonly branch: string; readonly seq: number };
+  };
 }
 
 /** What a finished cell measured. */
@@ -97,27 +101,54 @@ export class RolloutRepository {
   private readonly prefix: Statement;
 
   constructor(db: Db) {
-    this.insertRollout = db.prepare('INSERT INTO rollouts (id, name, file, spec, spec_hash, status, created_at, finished_at, options) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)');
+    this.insertRollout = db.prepare(
+      'INSERT INTO rollouts (id, name, file, spec, spec_hash, status, created_at, finished_at, options) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)',
+    );
     this.insertCell = db.prepare(
       "INSERT OR IGNORE INTO rollout_cells (rollout_id, cell_id, ordinal, team, variant, scenario, repeat, seed, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
     );
     this.selectRollout = db.prepare('SELECT * FROM rollouts WHERE id = ?');
     this.selectCells = db.prepare('SELECT * FROM rollout_cells WHERE rollout_id = ? ORDER BY ordinal');
     this.selectCell = db.prepare('SELECT * FROM rollout_cells WHERE rollout_id = ? AND cell_id = ?');
-    this.markQueued = db.prepare("UPDATE rollout_cells SET status = 'running', started_at = ?, error = NULL WHERE rollout_id = ? AND cell_id = ? AND status <> 'done'");
-    this.markCell = db.prepare("UPDATE rollout_cells SET status = 'running', session_id = ?, started_at = ?, error = NULL WHERE rollout_id = ? AND cell_id = ?");
-    this.finishCell = db.prepare('UPDATE rollout_cells SET status = ?, error = ?, metrics = ?, finished_at = ?, session_id = coalesce(?, session_id) WHERE rollout_id = ? AND cell_id = ?');
+    this.markQueued = db.prepare(
+      "UPDATE rollout_cells SET status = 'running', started_at = ?, error = NULL WHERE rollout_id = ? AND cell_id = ? AND status <> 'done'",
+    );
+    this.markCell = db.prepare(
+      "UPDATE rollout_cells SET status = 'running', session_id = ?, started_at = ?, error = NULL WHERE rollout_id = ? AND cell_id = ?",
+    );
+    this.finishCell = db.prepare(
+      'UPDATE rollout_cells SET status = ?, error = ?, metrics = ?, finished_at = ?, session_id = coalesce(?, session_id) WHERE rollout_id = ? AND cell_id = ?',
+    );
     this.setStatus = db.prepare('UPDATE rollouts SET status = ?, finished_at = ? WHERE id = ?');
     this.listAll = db.prepare('SELECT * FROM rollouts ORDER BY created_at DESC, rowid DESC LIMIT ?');
     this.prefix = db.prepare("SELECT id FROM rollouts WHERE id LIKE ? ESCAPE '\\' ORDER BY created_at DESC LIMIT 3");
   }
 
-  create(row: Omit<RolloutRow, 'finishedAt'>, cells: readonly Omit<CellRow, 'rollout' | 'status' | 'session' | 'error' | 'metrics' | 'startedAt' | 'finishedAt'>[]): void {
-    this.insertRollout.run(row.id, row.name, row.file, JSON.stringify(row.spec), row.specHash, row.status, row.createdAt, JSON.stringify(row.options));
-    for (const c of cells) this.insertCell.run(row.id, c.id, c.ordinal, c.team, c.variant, c.scenario, c.repeat, c.seed);
+  create(
+    row: Omit<RolloutRow, 'finishedAt'>,
+    cells: readonly Omit<
+      CellRow,
+      'rollout' | 'status' | 'session' | 'error' | 'metrics' | 'startedAt' | 'finishedAt'
+    >[],
+  ): void {
+    this.insertRollout.run(
+      row.id,
+      row.name,
+      row.file,
+      JSON.stringify(row.spec),
+      row.specHash,
+      row.status,
+      row.createdAt,
+      JSON.stringify(row.options),
+    );
+    for (const c of cells)
+      this.insertCell.run(row.id, c.id, c.ordinal, c.team, c.variant, c.scenario, c.repeat, c.seed);
   }
 
-  addCell(rollout: string, c: Omit<CellRow, 'rollout' | 'status' | 'session' | 'error' | 'metrics' | 'startedAt' | 'finishedAt'>): void {
+  addCell(
+    rollout: string,
+    c: Omit<CellRow, 'rollout' | 'status' | 'session' | 'error' | 'metrics' | 'startedAt' | 'finishedAt'>,
+  ): void {
     this.insertCell.run(rollout, c.id, c.ordinal, c.team, c.variant, c.scenario, c.repeat, c.seed);
   }
 
@@ -153,8 +184,21 @@ export class RolloutRepository {
     this.markCell.run(session, now, rollout, cell);
   }
 
-  finished(rollout: string, cell: string, outcome: { status: 'done' | 'failed' | 'pending'; error?: string; metrics?: CellMetrics; session?: string }, now: number): void {
-    this.finishCell.run(outcome.status, outcome.error ?? null, outcome.metrics === undefined ? null : JSON.stringify(outcome.metrics), outcome.status === 'pending' ? null : now, outcome.session ?? null, rollout, cell);
+  finished(
+    rollout: string,
+    cell: string,
+    outcome: { status: 'done' | 'failed' | 'pending'; error?: string; metrics?: CellMetrics; session?: string },
+    now: number,
+  ): void {
+    this.finishCell.run(
+      outcome.status,
+      outcome.error ?? null,
+      outcome.metrics === undefined ? null : JSON.stringify(outcome.metrics),
+      outcome.status === 'pending' ? null : now,
+      outcome.session ?? null,
+      rollout,
+      cell,
+    );
   }
 
   setRolloutStatus(id: string, status: RolloutStatus, now: number | null): void {
@@ -163,12 +207,34 @@ export class RolloutRepository {
 }
 
 function toRollout(r: RolloutRecord): RolloutRow {
-  return { id: r.id, name: r.name, file: r.file, spec: JSON.parse(r.spec) as JsonValue, specHash: r.spec_hash, status: r.status, createdAt: r.created_at, finishedAt: r.finished_at, options: JSON.parse(r.options) as RolloutRow['options'] };
+  return {
+    id: r.id,
+    name: r.name,
+    file: r.file,
+    spec: JSON.parse(r.spec) as JsonValue,
+    specHash: r.spec_hash,
+    status: r.status,
+    createdAt: r.created_at,
+    finishedAt: r.finished_at,
+    options: JSON.parse(r.options) as RolloutRow['options'],
+  };
 }
 
 function toCell(r: CellRecord): CellRow {
   return {
-    rollout: r.rollout_id, id: r.cell_id, ordinal: r.ordinal, team: r.team, variant: r.variant, scenario: r.scenario, repeat: r.repeat, seed: r.seed, status: r.status,
-    session: r.session_id, error: r.error, metrics: r.metrics === null ? null : (JSON.parse(r.metrics) as CellMetrics), startedAt: r.started_at, finishedAt: r.finished_at,
+    rollout: r.rollout_id,
+    id: r.cell_id,
+    ordinal: r.ordinal,
+    team: r.team,
+    variant: r.variant,
+    scenario: r.scenario,
+    repeat: r.repeat,
+    seed: r.seed,
+    status: r.status,
+    session: r.session_id,
+    error: r.error,
+    metrics: r.metrics === null ? null : (JSON.parse(r.metrics) as CellMetrics),
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
   };
 }

@@ -129,9 +129,15 @@ export class ScoreRepository {
       `UPDATE eval_jobs SET status = 'running', attempts = attempts + 1, claimed_by = @owner, claim_expires = @expires
        WHERE id IN (SELECT id FROM eval_jobs WHERE status = 'pending' AND session_id = @session ORDER BY created_at LIMIT @limit) RETURNING *`,
     );
-    this.releaseStmt = db.prepare("UPDATE eval_jobs SET status = 'pending', claimed_by = NULL, claim_expires = NULL WHERE status = 'running' AND claimed_by = ?");
-    this.reclaimStmt = db.prepare("UPDATE eval_jobs SET status = 'pending', claimed_by = NULL, claim_expires = NULL WHERE status = 'running' AND claim_expires < ?");
-    this.finishStmt = db.prepare("UPDATE eval_jobs SET status = ?, error = ?, finished_at = ?, claim_expires = NULL WHERE id = ? AND claimed_by = ? AND status = 'running'");
+    this.releaseStmt = db.prepare(
+      "UPDATE eval_jobs SET status = 'pending', claimed_by = NULL, claim_expires = NULL WHERE status = 'running' AND claimed_by = ?",
+    );
+    this.reclaimStmt = db.prepare(
+      "UPDATE eval_jobs SET status = 'pending', claimed_by = NULL, claim_expires = NULL WHERE status = 'running' AND claim_expires < ?",
+    );
+    this.finishStmt = db.prepare(
+      "UPDATE eval_jobs SET status = ?, error = ?, finished_at = ?, claim_expires = NULL WHERE id = ? AND claimed_by = ? AND status = 'running'",
+    );
     this.insertScore = db.prepare(
       `INSERT INTO scores (id, job_id, session_id, branch_id, target_kind, target_id, evaluator, evaluator_kind, evaluator_version, metric,
          value, status, reasoning, criteria, model, prompt_hash, sample, created_at)
@@ -140,8 +146,33 @@ export class ScoreRepository {
   }
 
   /** Inside a write (the commit of the step that triggers it). */
-  addJob(job: Pick<EvalJobRow, 'id' | 'session' | 'branch' | 'targetKind' | 'targetId' | 'evaluator' | 'trigger' | 'uptoSeq' | 'samples' | 'createdAt'>): void {
-    this.insertJob.run(job.id, job.session, job.branch, job.targetKind, job.targetId, job.evaluator, job.trigger, job.uptoSeq, job.samples, job.createdAt);
+  addJob(
+    job: Pick<
+      EvalJobRow,
+      | 'id'
+      | 'session'
+      | 'branch'
+      | 'targetKind'
+      | 'targetId'
+      | 'evaluator'
+      | 'trigger'
+      | 'uptoSeq'
+      | 'samples'
+      | 'createdAt'
+    >,
+  ): void {
+    this.insertJob.run(
+      job.id,
+      job.session,
+      job.branch,
+      job.targetKind,
+      job.targetId,
+      job.evaluator,
+      job.trigger,
+      job.uptoSeq,
+      job.samples,
+      job.createdAt,
+    );
   }
 
   /** Gives back the jobs an owner holds (a judge stopping), so the next one takes them at once. Inside a write. */
@@ -156,7 +187,15 @@ export class ScoreRepository {
     // SQLite's parameter limit: a few hundred at a time.
     for (let i = 0; i < jobs.length; i += 500) {
       const part = jobs.slice(i, i + 500);
-      out.push(...(this.db.prepare(`SELECT * FROM scores WHERE job_id IN (${part.map(() => '?').join(',')}) ORDER BY created_at, rowid`).all(...part) as ScoreDbRow[]).map(toScore));
+      out.push(
+        ...(
+          this.db
+            .prepare(
+              `SELECT * FROM scores WHERE job_id IN (${part.map(() => '?').join(',')}) ORDER BY created_at, rowid`,
+            )
+            .all(...part) as ScoreDbRow[]
+        ).map(toScore),
+      );
     }
     return out;
   }
@@ -180,8 +219,24 @@ export class ScoreRepository {
 
   addScore(score: ScoreRow): void {
     this.insertScore.run(
-      score.id, score.job, score.session, score.branch, score.targetKind, score.targetId, score.evaluator, score.evaluatorKind, score.evaluatorVersion, score.metric,
-      score.value, score.status, score.reasoning, JSON.stringify(score.criteria), score.model, score.promptHash, score.sample, score.createdAt,
+      score.id,
+      score.job,
+      score.session,
+      score.branch,
+      score.targetKind,
+      score.targetId,
+      score.evaluator,
+      score.evaluatorKind,
+      score.evaluatorVersion,
+      score.metric,
+      score.value,
+      score.status,
+      score.reasoning,
+      JSON.stringify(score.criteria),
+      score.model,
+      score.promptHash,
+      score.sample,
+      score.createdAt,
     );
   }
 
@@ -205,12 +260,16 @@ export class ScoreRepository {
     const row = (
       session === undefined
         ? this.db.prepare("SELECT count(*) AS n FROM eval_jobs WHERE status IN ('pending', 'running')").get()
-        : this.db.prepare("SELECT count(*) AS n FROM eval_jobs WHERE session_id = ? AND status IN ('pending', 'running')").get(session)
+        : this.db
+            .prepare("SELECT count(*) AS n FROM eval_jobs WHERE session_id = ? AND status IN ('pending', 'running')")
+            .get(session)
     ) as { n: number };
     return row.n;
   }
 
-  scores(filter: { session?: string; branch?: string; evaluator?: string; metric?: string; job?: string } = {}): ScoreRow[] {
+  scores(
+    filter: { session?: string; branch?: string; evaluator?: string; metric?: string; job?: string } = {},
+  ): ScoreRow[] {
     const where: string[] = [];
     const params: unknown[] = [];
     const add = (column: string, value: string | undefined): void => {

@@ -72,7 +72,10 @@ export class SessionRepository {
   private readonly selectSession: Statement;
   private readonly updateStatus: Statement;
   private readonly insertBranch: Statement;
-  private readonly segmentCache = new Map<string, { readonly afterSeq: number; readonly ancestors: readonly BranchSegment[] }>();
+  private readonly segmentCache = new Map<
+    string,
+    { readonly afterSeq: number; readonly ancestors: readonly BranchSegment[] }
+  >();
   private readonly selectBranch: Statement;
   /** Prepared on first use (checkouts and segment reads are rare next to steps). */
   private updateHead: Statement | undefined;
@@ -106,7 +109,9 @@ export class SessionRepository {
       `INSERT INTO conversations (id, session_id, branch_id, agent, parent_id, parent_call_id, depth, path, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.selectConversations = db.prepare('SELECT * FROM conversations WHERE session_id = ? ORDER BY created_at, rowid');
+    this.selectConversations = db.prepare(
+      'SELECT * FROM conversations WHERE session_id = ? ORDER BY created_at, rowid',
+    );
     this.selectConversation = db.prepare('SELECT * FROM conversations WHERE id = ?');
     this.upsertHead = db.prepare(
       `INSERT INTO heads (branch_id, conversation_id, session_id, head_seq, phase, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -127,7 +132,9 @@ export class SessionRepository {
   require(id: string): SessionRow {
     const row = this.get(id);
     if (row === undefined) {
-      throw new UserError('E_UNKNOWN_SESSION', `no session '${id}' in this database`, { hint: 'List sessions with: p2tui session list' });
+      throw new UserError('E_UNKNOWN_SESSION', `no session '${id}' in this database`, {
+        hint: 'List sessions with: p2tui session list',
+      });
     }
     return row;
   }
@@ -145,7 +152,9 @@ export class SessionRepository {
     const rows =
       options.status === undefined
         ? this.db.prepare(`SELECT * FROM sessions ORDER BY created_at DESC, rowid DESC LIMIT ${limit}`).all()
-        : this.db.prepare(`SELECT * FROM sessions WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ${limit}`).all(options.status);
+        : this.db
+            .prepare(`SELECT * FROM sessions WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ${limit}`)
+            .all(options.status);
     return (rows as SessionDbRow[]).map(toSession);
   }
 
@@ -153,7 +162,10 @@ export class SessionRepository {
   resolve(ref: string): SessionRow {
     if (ref === 'last' || ref === '@last') {
       const newest = this.list({ limit: 1 })[0];
-      if (newest === undefined) throw new UserError('E_UNKNOWN_SESSION', 'there are no sessions yet', { hint: 'Start one with: p2tui run <agent> "<message>"' });
+      if (newest === undefined)
+        throw new UserError('E_UNKNOWN_SESSION', 'there are no sessions yet', {
+          hint: 'Start one with: p2tui run <agent> "<message>"',
+        });
       return newest;
     }
     const exact = this.get(ref);
@@ -163,16 +175,26 @@ export class SessionRepository {
       .all(`${ref.replace(/[\\%_]/g, (c) => `\\${c}`)}%`) as SessionDbRow[];
     if (matches.length === 1) return toSession(matches[0]!);
     if (matches.length > 1) {
-      throw new UserError('E_AMBIGUOUS_ID', `'${ref}' matches several sessions: ${matches.map((m) => m.id).join(', ')}`, {
-        hint: 'Give more characters of the id.',
-      });
+      throw new UserError(
+        'E_AMBIGUOUS_ID',
+        `'${ref}' matches several sessions: ${matches.map((m) => m.id).join(', ')}`,
+        {
+          hint: 'Give more characters of the id.',
+        },
+      );
     }
-    throw new UserError('E_UNKNOWN_SESSION', `no session '${ref}' in this database`, { hint: 'List sessions with: p2tui session list' });
+    throw new UserError('E_UNKNOWN_SESSION', `no session '${ref}' in this database`, {
+      hint: 'List sessions with: p2tui session list',
+    });
   }
 
   /** Sessions still marked running or waiting whose driver may be gone. */
   unfinished(): SessionRow[] {
-    return (this.db.prepare("SELECT * FROM sessions WHERE status IN ('running', 'waiting') ORDER BY created_at").all() as SessionDbRow[]).map(toSession);
+    return (
+      this.db
+        .prepare("SELECT * FROM sessions WHERE status IN ('running', 'waiting') ORDER BY created_at")
+        .all() as SessionDbRow[]
+    ).map(toSession);
   }
 
   /** Forgets cached segments (after a session is deleted or imported: its seqs may mean something else now). */
@@ -182,13 +204,19 @@ export class SessionRepository {
 
   /** Every branch of a session, oldest first. */
   branches(session: string): BranchRow[] {
-    const rows = this.db.prepare('SELECT id FROM branches WHERE session_id = ? ORDER BY created_at, rowid').all(session) as { id: string }[];
+    const rows = this.db
+      .prepare('SELECT id FROM branches WHERE session_id = ? ORDER BY created_at, rowid')
+      .all(session) as { id: string }[];
     return rows.map((r) => this.branch(r.id)!);
   }
 
   /** Makes a branch the session's checked-out one (what readers show and what a resume drives). */
   checkout(session: string, branch: string, now: number): void {
-    (this.updateHead ??= this.db.prepare('UPDATE sessions SET head_branch = ?, updated_at = ? WHERE id = ?')).run(branch, now, session);
+    (this.updateHead ??= this.db.prepare('UPDATE sessions SET head_branch = ?, updated_at = ? WHERE id = ?')).run(
+      branch,
+      now,
+      session,
+    );
   }
 
   /**
@@ -197,14 +225,37 @@ export class SessionRepository {
    * to, kept in the cache.
    */
   createBranch(row: BranchRow, segments: readonly BranchSegment[]): void {
-    const stored = segments.map((s) => ({ branch: s.branch, maxSeq: s.maxSeq, ...(s.afterSeq === undefined ? {} : { afterSeq: s.afterSeq }) }));
-    this.insertBranch.run(row.id, row.session, row.parent, row.forkSeq, row.label, JSON.stringify(row.overrides), row.createdBy, row.createdAt, null);
+    const stored = segments.map((s) => ({
+      branch: s.branch,
+      maxSeq: s.maxSeq,
+      ...(s.afterSeq === undefined ? {} : { afterSeq: s.afterSeq }),
+    }));
+    this.insertBranch.run(
+      row.id,
+      row.session,
+      row.parent,
+      row.forkSeq,
+      row.label,
+      JSON.stringify(row.overrides),
+      row.createdBy,
+      row.createdAt,
+      null,
+    );
     this.segmentCache.set(row.id, { afterSeq: row.forkSeq ?? 0, ancestors: stored });
   }
 
   branch(id: string): BranchRow | undefined {
     const row = this.selectBranch.get(id) as
-      | { id: string; session_id: string; parent_id: string | null; fork_seq: number | null; label: string | null; overrides: string; created_by: string; created_at: number }
+      | {
+          id: string;
+          session_id: string;
+          parent_id: string | null;
+          fork_seq: number | null;
+          label: string | null;
+          overrides: string;
+          created_by: string;
+          created_at: number;
+        }
       | undefined;
     if (row === undefined) return undefined;
     return {
@@ -231,12 +282,14 @@ export class SessionRepository {
    * segments cut at the fork point (version 3). The chain of parents is walked without recursion.
    */
   private loadSegments(branchId: string): { readonly afterSeq: number; readonly ancestors: readonly BranchSegment[] } {
-    const select = (this.selectSegmentsJson ??= this.db.prepare('SELECT segments, fork_seq, parent_id FROM branches WHERE id = ?'));
+    const select = (this.selectSegmentsJson ??= this.db.prepare(
+      'SELECT segments, fork_seq, parent_id FROM branches WHERE id = ?',
+    ));
     type Row = { segments: string | null; fork_seq: number | null; parent_id: string | null };
     // Up the chain to a branch whose segments are known (cached, stored, or a root).
     const chain: { id: string; row: Row }[] = [];
     let base: { readonly afterSeq: number; readonly ancestors: readonly BranchSegment[] } | undefined;
-    for (let id: string | null = branchId; id !== null; ) {
+    for (let id: string | null = branchId; id !== null;) {
       const known = this.segmentCache.get(id);
       if (known !== undefined) {
         base = known;
@@ -247,10 +300,15 @@ export class SessionRepository {
         base = { afterSeq: 0, ancestors: [] };
         break;
       }
-      const stored = row.segments !== null ? (JSON.parse(row.segments) as BranchSegment[]) : row.parent_id === null ? [] : undefined;
-      const rows = stored === undefined ? (this.selectSegments.all(id) as { ancestor_id: string; max_seq: number }[]) : [];
+      const stored =
+        row.segments !== null ? (JSON.parse(row.segments) as BranchSegment[]) : row.parent_id === null ? [] : undefined;
+      const rows =
+        stored === undefined ? (this.selectSegments.all(id) as { ancestor_id: string; max_seq: number }[]) : [];
       if (stored !== undefined || rows.length > 0) {
-        base = { afterSeq: row.fork_seq ?? 0, ancestors: stored ?? rows.map((r) => ({ branch: r.ancestor_id, maxSeq: r.max_seq })) };
+        base = {
+          afterSeq: row.fork_seq ?? 0,
+          ancestors: stored ?? rows.map((r) => ({ branch: r.ancestor_id, maxSeq: r.max_seq })),
+        };
         this.segmentCache.set(id, base);
         break;
       }
@@ -263,8 +321,14 @@ export class SessionRepository {
     for (let i = chain.length - 1; i >= 0; i--) {
       const { id, row } = chain[i]!;
       const cut = row.fork_seq ?? Infinity;
-      const full: BranchSegment[] = [{ branch: parentId, maxSeq: Infinity, afterSeq: parent.afterSeq }, ...parent.ancestors];
-      const derived = { afterSeq: row.fork_seq ?? 0, ancestors: full.map((s) => ({ ...s, maxSeq: Math.min(s.maxSeq, cut) })) };
+      const full: BranchSegment[] = [
+        { branch: parentId, maxSeq: Infinity, afterSeq: parent.afterSeq },
+        ...parent.ancestors,
+      ];
+      const derived = {
+        afterSeq: row.fork_seq ?? 0,
+        ancestors: full.map((s) => ({ ...s, maxSeq: Math.min(s.maxSeq, cut) })),
+      };
       this.segmentCache.set(id, derived);
       parentId = id;
       parent = derived;
@@ -273,7 +337,17 @@ export class SessionRepository {
   }
 
   createConversation(row: ConversationRow): void {
-    this.insertConversation.run(row.id, row.session, row.branch, row.agent, row.parent, row.parentCallId, row.depth, row.path, row.createdAt);
+    this.insertConversation.run(
+      row.id,
+      row.session,
+      row.branch,
+      row.agent,
+      row.parent,
+      row.parentCallId,
+      row.depth,
+      row.path,
+      row.createdAt,
+    );
   }
 
   conversations(session: string): ConversationRow[] {
@@ -291,8 +365,22 @@ export class SessionRepository {
 
   heads(session: string, branch: string): HeadRow[] {
     return (
-      this.selectHeads.all(session, branch) as { branch_id: string; conversation_id: string; session_id: string; head_seq: number; phase: string; updated_at: number }[]
-    ).map((r) => ({ branch: r.branch_id, conversation: r.conversation_id, session: r.session_id, headSeq: r.head_seq, phase: r.phase, updatedAt: r.updated_at }));
+      this.selectHeads.all(session, branch) as {
+        branch_id: string;
+        conversation_id: string;
+        session_id: string;
+        head_seq: number;
+        phase: string;
+        updated_at: number;
+      }[]
+    ).map((r) => ({
+      branch: r.branch_id,
+      conversation: r.conversation_id,
+      session: r.session_id,
+      headSeq: r.head_seq,
+      phase: r.phase,
+      updatedAt: r.updated_at,
+    }));
   }
 }
 

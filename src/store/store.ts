@@ -1,4 +1,11 @@
-import { durabilityOf, openDatabase, translateSqliteError, type Db, type Durability, type OpenOptions } from './database.ts';
+import {
+  durabilityOf,
+  openDatabase,
+  translateSqliteError,
+  type Db,
+  type Durability,
+  type OpenOptions,
+} from './database.ts';
 import { EventLog } from './log.ts';
 import { SessionRepository } from './sessions.ts';
 import { CallRepository } from './calls.ts';

@@ -92,8 +92,10 @@ export interface Tool {
   readonly parameters: JsonObject;
   readonly run: (args: unknown, context: ToolContext) => Promise<unknown> | unknown;
   readonly reconcile: ((args: unknown, context: ToolContext) => Promise<unknown> | unknown) | undefined;
-  readonly compensate?: ((args: unknown, result: unknown, context: ToolContext) => Promise<unknown> | unknown) | undefined;
-  readonly approval?: ((args: unknown, context: ToolContext) => Promise<string | undefined> | string | undefined) | undefined;
+  readonly compensate?:
+    ((args: unknown, result: unknown, context: ToolContext) => Promise<unknown> | unknown) | undefined;
+  readonly approval?:
+    ((args: unknown, context: ToolContext) => Promise<string | undefined> | string | undefined) | undefined;
   /** Where it was defined (file), for error messages. */
   source?: string;
 }
@@ -106,12 +108,16 @@ const DEFAULT_CACHE_TTL_MS = 5 * 60_000;
  * result) and becomes the JSON Schema the model sees.
  */
 export function defineTool<Schema extends z.ZodObject>(spec: ToolSpecInput<Schema>): Tool {
-  if (!TOOL_NAME.test(spec.name)) throw new TypeError(`tool name '${spec.name}' must match ${TOOL_NAME} (letters, digits, _ and -)`);
-  if (typeof spec.description !== 'string' || spec.description.trim() === '') throw new TypeError(`tool '${spec.name}' needs a description: models choose tools by it`);
-  if (!(spec.input instanceof z.ZodObject)) throw new TypeError(`tool '${spec.name}': input must be a zod object schema (z.object({...}))`);
+  if (!TOOL_NAME.test(spec.name))
+    throw new TypeError(`tool name '${spec.name}' must match ${TOOL_NAME} (letters, digits, _ and -)`);
+  if (typeof spec.description !== 'string' || spec.description.trim() === '')
+    throw new TypeError(`tool '${spec.name}' needs a description: models choose tools by it`);
+  if (!(spec.input instanceof z.ZodObject))
+    throw new TypeError(`tool '${spec.name}': input must be a zod object schema (z.object({...}))`);
   if (typeof spec.run !== 'function') throw new TypeError(`tool '${spec.name}' needs a run(args, context) function`);
   const effect = spec.effect ?? 'effectful';
-  if (!['pure', 'idempotent', 'effectful'].includes(effect)) throw new TypeError(`tool '${spec.name}': effect must be pure, idempotent or effectful`);
+  if (!['pure', 'idempotent', 'effectful'].includes(effect))
+    throw new TypeError(`tool '${spec.name}': effect must be pure, idempotent or effectful`);
   const parameters = z.toJSONSchema(spec.input, { io: 'input', unrepresentable: 'any' }) as JsonObject;
   delete parameters['$schema'];
   return {

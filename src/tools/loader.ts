@@ -24,10 +24,14 @@ export async function loadWorkspaceTools(workspace: string): Promise<Tool[]> {
     const path = join(folder, file);
     const shown = relative(process.cwd(), path) || path;
     if (/\.m?ts$/.test(file) && !nodeStripsTypes()) {
-      throw new UserError('E_TOOL_INVALID', `${shown}: this Node (${process.version}) cannot load TypeScript tool files`, {
-        hint: 'Run p2tui through its bin (it enables type stripping), use Node 22.18 or newer, or write the tool as .mjs.',
-        location: { file: shown },
-      });
+      throw new UserError(
+        'E_TOOL_INVALID',
+        `${shown}: this Node (${process.version}) cannot load TypeScript tool files`,
+        {
+          hint: 'Run p2tui through its bin (it enables type stripping), use Node 22.18 or newer, or write the tool as .mjs.',
+          location: { file: shown },
+        },
+      );
     }
     let module: Record<string, unknown>;
     try {

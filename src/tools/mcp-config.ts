@@ -13,7 +13,9 @@ export interface McpServerSettings {
   readonly timeout_ms: number;
   readonly connect_timeout_ms: number;
   readonly effect?: EffectClass | undefined;
-  readonly tools: Readonly<Record<string, { readonly effect?: EffectClass | undefined; readonly timeout_ms?: number | undefined }>>;
+  readonly tools: Readonly<
+    Record<string, { readonly effect?: EffectClass | undefined; readonly timeout_ms?: number | undefined }>
+  >;
 }
 
 export const mcpServerSchema = z
@@ -30,9 +32,19 @@ export const mcpServerSchema = z
     connect_timeout_ms: z.int().min(1).default(10_000),
     /** Effect class of its tools, unless a tool's annotations or `tools.<name>.effect` say otherwise. */
     effect: z.enum(['pure', 'idempotent', 'effectful']).optional(),
-    tools: z.record(z.string(), z.strictObject({ effect: z.enum(['pure', 'idempotent', 'effectful']).optional(), timeout_ms: z.int().min(1).optional() })).default({}),
+    tools: z
+      .record(
+        z.string(),
+        z.strictObject({
+          effect: z.enum(['pure', 'idempotent', 'effectful']).optional(),
+          timeout_ms: z.int().min(1).optional(),
+        }),
+      )
+      .default({}),
   })
-  .refine((s) => (s.command === undefined) !== (s.url === undefined), { message: 'give either command (a stdio server) or url (a streamable HTTP server)' });
+  .refine((s) => (s.command === undefined) !== (s.url === undefined), {
+    message: 'give either command (a stdio server) or url (a streamable HTTP server)',
+  });
 
 /** The tools of every configured MCP server, and how to disconnect from them all. */
 export interface McpTools {

@@ -11,7 +11,12 @@ import type { JsonObject } from '../core/json.ts';
 import { TOOL_BRAND, TOOL_NAME, type Tool } from './define.ts';
 
 /** `${VAR}` in env and header values, from the workspace environment (so keys stay out of p2tui.yaml). */
-function expand(value: string, env: Readonly<Record<string, string | undefined>>, field: string, secrets: (value: string) => void): string {
+function expand(
+  value: string,
+  env: Readonly<Record<string, string | undefined>>,
+  field: string,
+  secrets: (value: string) => void,
+): string {
   return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
     const found = env[name];
     if (found === undefined) {
@@ -62,7 +67,13 @@ export async function connectMcpServers(
           childEnv[k] = expand(v, env, `${field}.env.${k}`, secrets);
         }
         const cwd = s.cwd === undefined ? root : isAbsolute(s.cwd) ? s.cwd : join(root, s.cwd);
-        const stdio = new StdioClientTransport({ command: s.command, args: [...s.args], env: childEnv, cwd, stderr: 'pipe' });
+        const stdio = new StdioClientTransport({
+          command: s.command,
+          args: [...s.args],
+          env: childEnv,
+          cwd,
+          stderr: 'pipe',
+        });
         // Its log lines must not land on the terminal (or the TUI); the last of them explain a failed start.
         stdio.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-2000)));
         transport = stdio;
@@ -82,7 +93,9 @@ export async function connectMcpServers(
         const listed = [];
         let cursor: string | undefined;
         do {
-          const page = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: s.connect_timeout_ms });
+          const page = await client.listTools(cursor === undefined ? {} : { cursor }, {
+            timeout: s.connect_timeout_ms,
+          });
           listed.push(...page.tools);
           cursor = page.nextCursor;
         } while (cursor !== undefined);
@@ -91,10 +104,17 @@ export async function connectMcpServers(
       } catch (error) {
         await client.close().catch(() => undefined);
         const tail = stderr.trim().split('\n').slice(-3).join(' | ');
-        throw new UserError('E_MCP', `p2tui.yaml: MCP server ${name} (${endpoint}) could not be reached: ${messageOf(error)}${tail === '' ? '' : ` (its stderr: ${tail})`}`, {
-          hint: s.command !== undefined ? `Check that \`${endpoint}\` starts an MCP server on stdio (try running it by hand).` : `Check that an MCP server answers at ${endpoint}.`,
-          location: { file: 'p2tui.yaml', field },
-        });
+        throw new UserError(
+          'E_MCP',
+          `p2tui.yaml: MCP server ${name} (${endpoint}) could not be reached: ${messageOf(error)}${tail === '' ? '' : ` (its stderr: ${tail})`}`,
+          {
+            hint:
+              s.command !== undefined
+                ? `Check that \`${endpoint}\` starts an MCP server on stdio (try running it by hand).`
+                : `Check that an MCP server answers at ${endpoint}.`,
+            location: { file: 'p2tui.yaml', field },
+          },
+        );
       }
     }
   } catch (error) {
@@ -108,14 +128,22 @@ interface ListedTool {
   readonly name: string;
   readonly description?: string | undefined;
   readonly inputSchema: { readonly type: 'object'; readonly [key: string]: unknown };
-  readonly annotations?: { readonly readOnlyHint?: boolean | undefined; readonly idempotentHint?: boolean | undefined } | undefined;
+  readonly annotations?:
+    { readonly readOnlyHint?: boolean | undefined; readonly idempotentHint?: boolean | undefined } | undefined;
 }
 
 function wrap(server: string, client: Client, spec: ListedTool, settings: McpServerSettings): Tool {
   const name = mcpToolName(server, spec.name);
-  if (!TOOL_NAME.test(name)) throw new UserError('E_TOOL_INVALID', `MCP server ${server} offers a tool named '${spec.name}', which cannot be made a valid tool name`);
+  if (!TOOL_NAME.test(name))
+    throw new UserError(
+      'E_TOOL_INVALID',
+      `MCP server ${server} offers a tool named '${spec.name}', which cannot be made a valid tool name`,
+    );
   const own = settings.tools[spec.name] ?? {};
-  const effect: EffectClass = own.effect ?? settings.effect ?? (spec.annotations?.readOnlyHint === true || spec.annotations?.idempotentHint === true ? 'idempotent' : 'effectful');
+  const effect: EffectClass =
+    own.effect ??
+    settings.effect ??
+    (spec.annotations?.readOnlyHint === true || spec.annotations?.idempotentHint === true ? 'idempotent' : 'effectful');
   const parameters = { ...spec.inputSchema } as JsonObject;
   delete parameters['$schema'];
   let input: z.ZodType;
@@ -139,9 +167,15 @@ function wrap(server: string, client: Client, spec: ListedTool, settings: McpSer
     source: `p2tui.yaml (mcp_servers.${server})`,
     reconcile: undefined,
     run: async (args, context) => {
-      const result = await client.callTool({ name: spec.name, arguments: args as Record<string, unknown> }, undefined, { signal: context.signal, timeout: timeoutMs });
+      const result = await client.callTool({ name: spec.name, arguments: args as Record<string, unknown> }, undefined, {
+        signal: context.signal,
+        timeout: timeoutMs,
+      });
       const content = (result.content ?? []) as { type: string; text?: string }[];
-      const text = content.filter((c) => c.type === 'text').map((c) => c.text ?? '').join('\n');
+      const text = content
+        .filter((c) => c.type === 'text')
+        .map((c) => c.text ?? '')
+        .join('\n');
       if (result.isError === true) throw new Error(text === '' ? `${spec.name} failed` : text);
       if (result.structuredContent !== undefined) return result.structuredContent;
       // Text alone is the usual answer; anything else (images, resources) is kept as the server sent it.

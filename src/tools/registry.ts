@@ -10,17 +10,25 @@ export class ToolRegistry {
 
   add(tool: Tool): void {
     if ((BUILTIN_TOOL_NAMES as readonly string[]).includes(tool.name)) {
-      throw new UserError('E_TOOL_INVALID', `${tool.source ?? 'a tool'} defines '${tool.name}', a name p2tui reserves for its built-in tool`, {
-        hint: 'Rename the tool.',
-        ...(tool.source === undefined ? {} : { location: { file: tool.source } }),
-      });
+      throw new UserError(
+        'E_TOOL_INVALID',
+        `${tool.source ?? 'a tool'} defines '${tool.name}', a name p2tui reserves for its built-in tool`,
+        {
+          hint: 'Rename the tool.',
+          ...(tool.source === undefined ? {} : { location: { file: tool.source } }),
+        },
+      );
     }
     const existing = this.tools.get(tool.name);
     if (existing !== undefined) {
-      throw new UserError('E_TOOL_INVALID', `tool '${tool.name}' is defined twice: in ${existing.source ?? '(built in)'} and in ${tool.source ?? '(built in)'}`, {
-        hint: 'Give one of them another name.',
-        ...(tool.source === undefined ? {} : { location: { file: tool.source } }),
-      });
+      throw new UserError(
+        'E_TOOL_INVALID',
+        `tool '${tool.name}' is defined twice: in ${existing.source ?? '(built in)'} and in ${tool.source ?? '(built in)'}`,
+        {
+          hint: 'Give one of them another name.',
+          ...(tool.source === undefined ? {} : { location: { file: tool.source } }),
+        },
+      );
     }
     this.tools.set(tool.name, tool);
   }

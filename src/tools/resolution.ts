@@ -21,7 +21,8 @@ export function installWorkspaceResolution(): void {
     context: unknown,
     next: (specifier: string, context: unknown) => { url: string },
   ) => { url: string; shortCircuit?: boolean };
-  const registerHooks = (module as unknown as { registerHooks?: (hooks: { resolve: ResolveHook }) => void }).registerHooks;
+  const registerHooks = (module as unknown as { registerHooks?: (hooks: { resolve: ResolveHook }) => void })
+    .registerHooks;
   if (typeof registerHooks === 'function') {
     registerHooks({
       resolve(specifier, context, next) {

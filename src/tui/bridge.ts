@@ -10,7 +10,19 @@ import { walletsOf } from '../ledger/wallet.ts';
 import { diffBranches } from '../commands/branch-diff.ts';
 import { artifactLines, comparableArtifacts } from '../commands/artifact-commands.ts';
 import { diffSequences } from '../core/diff.ts';
-import { backToSessions, notify, openSession, setOverlay, setSessions, type BranchItem, type LedgerPaneState, type Overlay, type RolloutItem, type SessionSummary, type TuiState } from './state.ts';
+import {
+  backToSessions,
+  notify,
+  openSession,
+  setOverlay,
+  setSessions,
+  type BranchItem,
+  type LedgerPaneState,
+  type Overlay,
+  type RolloutItem,
+  type SessionSummary,
+  type TuiState,
+} from './state.ts';
 import { gridOf, type Grid } from '../rollout/grid.ts';
 import { formatAge } from '../commands/text.ts';
 import type { AuditReport } from '../ledger/types.ts';
@@ -41,7 +53,12 @@ export class TuiBridge {
     this.refreshSessions();
     void (async () => {
       const fromSeq = this.engine.store.log.lastSeq();
-      for await (const event of this.engine.bus.subscribe({ fromSeq, filter: { types: ['session.created', 'session.status'] }, signal: this.stop.signal, pollMs: 250 })) {
+      for await (const event of this.engine.bus.subscribe({
+        fromSeq,
+        filter: { types: ['session.created', 'session.status'] },
+        signal: this.stop.signal,
+        pollMs: 250,
+      })) {
         void event;
         this.scheduleListRefresh();
       }
@@ -49,7 +66,15 @@ export class TuiBridge {
     void this.engine
       .adoptOrphans()
       .then(({ adopted }) => {
-        if (adopted.length > 0) this.store.set((s) => notify(s, `continuing ${adopted.length} session${adopted.length === 1 ? '' : 's'} left by a process that stopped`), true);
+        if (adopted.length > 0)
+          this.store.set(
+            (s) =>
+              notify(
+                s,
+                `continuing ${adopted.length} session${adopted.length === 1 ? '' : 's'} left by a process that stopped`,
+              ),
+            true,
+          );
         this.scheduleListRefresh();
       })
       .catch(() => undefined);
@@ -72,7 +97,15 @@ export class TuiBridge {
         const lease = store.leases.holder(r.id);
         if (lease !== undefined && lease.expiresAt > now && processIsAlive(lease.host, lease.pid)) driver = 'elsewhere';
       }
-      return { id: r.id, status: r.status, agent: r.agent, title: r.title, source: r.source, createdAt: r.createdAt, driver };
+      return {
+        id: r.id,
+        status: r.status,
+        agent: r.agent,
+        title: r.title,
+        source: r.source,
+        createdAt: r.createdAt,
+        driver,
+      };
     });
     this.store.set((s) => setSessions(s, sessions), true);
   }
@@ -84,7 +117,10 @@ export class TuiBridge {
     this.openStop = controller;
     // The checked-out branch's history only; a checkout (here or in another terminal) reopens the session.
     const head = this.engine.store.sessions.get(sessionId)?.headBranch;
-    const projection = new SessionProjection(sessionId, head === undefined ? undefined : this.engine.store.sessions.segments(head));
+    const projection = new SessionProjection(
+      sessionId,
+      head === undefined ? undefined : this.engine.store.sessions.segments(head),
+    );
     // What is stored so far, at once, so the screen opens complete; then the bus from there on.
     let cursor = 0;
     for (;;) {
@@ -96,14 +132,20 @@ export class TuiBridge {
     this.store.set((s) => openSession(s, projection, this.driverOf(sessionId)));
     this.followWallets(projection, controller.signal);
     void (async () => {
-      for await (const event of this.engine.bus.subscribe({ fromSeq: cursor, filter: { session: sessionId }, signal: controller.signal, pollMs: 100 })) {
+      for await (const event of this.engine.bus.subscribe({
+        fromSeq: cursor,
+        filter: { session: sessionId },
+        signal: controller.signal,
+        pollMs: 100,
+      })) {
         if (event.type === 'branch.checkout' && event.payload.branch !== head) {
           this.open(sessionId);
           return;
         }
         projection.apply(event);
         this.store.touch();
-        if (event.type === 'session.status') this.store.set((s) => (s.open === projection ? { ...s, driver: this.driverOf(sessionId) } : s), true);
+        if (event.type === 'session.status')
+          this.store.set((s) => (s.open === projection ? { ...s, driver: this.driverOf(sessionId) } : s), true);
       }
     })().catch(() => undefined);
     void (async () => {
@@ -138,24 +180,53 @@ export class TuiBridge {
           if (!(await wallets.has(a))) continue;
           const v = await wallets.balance(a);
           rows.push({ agent: a, balance: v.balance, locked: v.locked });
-          for (const l of await wallets.history(a, 6)) recent.set(`${l.offset}:${l.transferId}:${l.to}`, { offset: l.offset, from: l.from, to: l.to, amount: l.amount, reason: l.reason });
+          for (const l of await wallets.history(a, 6))
+            recent.set(`${l.offset}:${l.transferId}:${l.to}`, {
+              offset: l.offset,
+              from: l.from,
+              to: l.to,
+              amount: l.amount,
+              reason: l.reason,
+            });
         }
         // The chain: once per opening, the newest full verification's verdict and the updates since (cheap); the
         // whole chain when asked (v). A payment refused later for a broken chain says so itself.
-        if (state.ledger.verifying && wallets.ledger.verifyChain !== undefined) chain = { ...summary(await wallets.ledger.verifyChain()), full: true };
-        else if (chain === null && wallets.ledger.chainStatus !== undefined) chain = { ...summary(await wallets.ledger.chainStatus()), full: false };
+        if (state.ledger.verifying && wallets.ledger.verifyChain !== undefined)
+          chain = { ...summary(await wallets.ledger.verifyChain()), full: true };
+        else if (chain === null && wallets.ledger.chainStatus !== undefined)
+          chain = { ...summary(await wallets.ledger.chainStatus()), full: false };
         else if (chain !== null && chain.ok && wallets.ledger.chainStatus !== undefined) {
           // New updates since: the head moves on (their links are checked as they are written).
           const now = await wallets.ledger.chainStatus();
           chain = { ...summary(now), full: chain.full && now.ok };
         }
-        const trail = state.ledger.view === 'trail' && wallets.ledger.auditTrail !== undefined ? (await wallets.ledger.auditTrail(50)).map((t) => ({ offset: t.offset, hash: t.hash, prevHash: t.prevHash, command: t.commandId, at: t.effectiveAt })) : [];
+        const trail =
+          state.ledger.view === 'trail' && wallets.ledger.auditTrail !== undefined
+            ? (await wallets.ledger.auditTrail(50)).map((t) => ({
+                offset: t.offset,
+                hash: t.hash,
+                prevHash: t.prevHash,
+                command: t.commandId,
+                at: t.effectiveAt,
+              }))
+            : [];
         const shownChain = chain;
         const broken = chain === null || chain.ok ? null : chain.reason;
         this.store.set(
           (s) =>
             s.open === projection
-              ? { ...s, wallets: rows, ledgerBroken: broken, ledger: { ...s.ledger, recent: [...recent.values()].sort((x, y) => y.offset - x.offset).slice(0, 8), chain: shownChain, trail, verifying: false } }
+              ? {
+                  ...s,
+                  wallets: rows,
+                  ledgerBroken: broken,
+                  ledger: {
+                    ...s.ledger,
+                    recent: [...recent.values()].sort((x, y) => y.offset - x.offset).slice(0, 8),
+                    chain: shownChain,
+                    trail,
+                    verifying: false,
+                  },
+                }
               : s,
           true,
         );
@@ -205,7 +276,15 @@ export class TuiBridge {
     const store = this.engine.store;
     return store.rollouts.list(100).map((r) => {
       const cells = store.rollouts.cells(r.id);
-      return { id: r.id, name: r.name, status: r.status, cells: cells.length, done: cells.filter((c) => c.status === 'done').length, failed: cells.filter((c) => c.status === 'failed').length, age: formatAge(Date.now() - r.createdAt) };
+      return {
+        id: r.id,
+        name: r.name,
+        status: r.status,
+        cells: cells.length,
+        done: cells.filter((c) => c.status === 'done').length,
+        failed: cells.filter((c) => c.status === 'failed').length,
+        age: formatAge(Date.now() - r.createdAt),
+      };
     });
   }
 
@@ -214,7 +293,18 @@ export class TuiBridge {
     const row = this.engine.store.rollouts.get(rollout);
     if (row === undefined) return;
     const options = { by: 'scenarios' as const, sort: 'spec' as const };
-    this.store.set((s) => setOverlay(s, { kind: 'grid', rollout, title: `${row.name} (${row.id})`, grid: gridOf(this.engine.store.rollouts.cells(rollout), options), row: 0, col: 0, repeat: 0, options }));
+    this.store.set((s) =>
+      setOverlay(s, {
+        kind: 'grid',
+        rollout,
+        title: `${row.name} (${row.id})`,
+        grid: gridOf(this.engine.store.rollouts.cells(rollout), options),
+        row: 0,
+        col: 0,
+        repeat: 0,
+        options,
+      }),
+    );
     clearInterval(this.gridTimer);
     this.gridTimer = setInterval(() => {
       const s = this.store.get();
@@ -228,7 +318,12 @@ export class TuiBridge {
   }
 
   /** Rebuilds the open grid with changed options (metric, columns, sort), from the cells as they are now. */
-  regrid(change: (options: Extract<Overlay, { kind: 'grid' }>['options'], grid: Grid) => Extract<Overlay, { kind: 'grid' }>['options']): void {
+  regrid(
+    change: (
+      options: Extract<Overlay, { kind: 'grid' }>['options'],
+      grid: Grid,
+    ) => Extract<Overlay, { kind: 'grid' }>['options'],
+  ): void {
     const s = this.store.get();
     if (s.overlay?.kind !== 'grid') return;
     const options = change(s.overlay.options, s.overlay.grid);
@@ -291,7 +386,8 @@ export class TuiBridge {
     if (open === null) return;
     const pausing = open.status !== 'paused';
     void this.actAsync(async () => {
-      if (this.driverOf(open.id) === 'elsewhere') return this.control(open.id, { action: pausing ? 'pause' : 'resume' });
+      if (this.driverOf(open.id) === 'elsewhere')
+        return this.control(open.id, { action: pausing ? 'pause' : 'resume' });
       const runtime = await this.drive(open.id);
       if (runtime === undefined) return;
       if (pausing) runtime.pause();
@@ -313,7 +409,16 @@ export class TuiBridge {
     const walk = (parent: string | null, depth: number): void => {
       for (const b of children.get(parent) ?? []) {
         const overrides = describeOverrides(b.branch.overrides);
-        out.push({ id: b.branch.id, label: b.branch.label, forkSeq: b.branch.forkSeq, entries: b.entries, checkedOut: b.checkedOut, depth, overrides, score: scores.get(b.branch.id) ?? null });
+        out.push({
+          id: b.branch.id,
+          label: b.branch.label,
+          forkSeq: b.branch.forkSeq,
+          entries: b.entries,
+          checkedOut: b.checkedOut,
+          depth,
+          overrides,
+          score: scores.get(b.branch.id) ?? null,
+        });
         walk(b.branch.id, depth + 1);
       }
     };
@@ -329,14 +434,25 @@ export class TuiBridge {
     const id = this.store.get().open?.id;
     if (id === undefined) return;
     void this.actAsync(async () => {
-      const made = await this.engine.fork(id, { atSeq, label: checkout ? `rewind to ${step}` : `fork at ${step}`, createdBy: 'tui', checkout });
+      const made = await this.engine.fork(id, {
+        atSeq,
+        label: checkout ? `rewind to ${step}` : `fork at ${step}`,
+        createdBy: 'tui',
+        checkout,
+      });
       const compensable = made.effects.find((e) => e.compensable);
       const undone =
         made.effects.length === 0
           ? ''
           : `; ${made.effects.length} effectful call${made.effects.length === 1 ? '' : 's'} after that point (${made.effects.map((e) => e.tool).join(', ')}) not undone${compensable === undefined ? '' : ` (: session compensate ${id} ${compensable.key} undoes it)`}`;
       this.store.set((s) =>
-        notify(s, checkout ? `rewound to ${step}: branch ${made.branch.id} checked out, p continues it${undone}` : `forked at ${step}: branch ${made.branch.id} (b lists branches)${undone}`, made.effects.length > 0 ? 'warn' : 'info'),
+        notify(
+          s,
+          checkout
+            ? `rewound to ${step}: branch ${made.branch.id} checked out, p continues it${undone}`
+            : `forked at ${step}: branch ${made.branch.id} (b lists branches)${undone}`,
+          made.effects.length > 0 ? 'warn' : 'info',
+        ),
       );
       this.refreshSessions();
     });
@@ -349,7 +465,14 @@ export class TuiBridge {
     try {
       const session = this.engine.store.sessions.resolve(id);
       const result = diffBranches(this.engine.store, session, branch, session.headBranch);
-      return { kind: 'diff', title: `${branch} → ${session.headBranch} (checked out)`, divergesAt: result.divergesAt, sections: result.sections, mode: 'side', scroll: 0 };
+      return {
+        kind: 'diff',
+        title: `${branch} → ${session.headBranch} (checked out)`,
+        divergesAt: result.divergesAt,
+        sections: result.sections,
+        mode: 'side',
+        scroll: 0,
+      };
     } catch (error) {
       this.report(error);
       return undefined;
@@ -373,7 +496,14 @@ export class TuiBridge {
     try {
       const ops = diffSequences(artifactLines(this.engine.store, a.ref), artifactLines(this.engine.store, b.ref));
       const same = ops.every((op) => op.kind === 'same');
-      return { kind: 'diff', title: `${a.label} → ${b.label}`, divergesAt: same ? null : 'content', sections: same ? [] : [{ title: `${a.ref} → ${b.ref}`, ops }], mode: 'side', scroll: 0 };
+      return {
+        kind: 'diff',
+        title: `${a.label} → ${b.label}`,
+        divergesAt: same ? null : 'content',
+        sections: same ? [] : [{ title: `${a.ref} → ${b.ref}`, ops }],
+        mode: 'side',
+        scroll: 0,
+      };
     } catch (error) {
       this.report(error);
       return undefined;
@@ -386,16 +516,31 @@ export class TuiBridge {
     if (id === undefined) return;
     const [model = '', temperature = '', system = '', label = ''] = values.map((v) => v.trim());
     void this.actAsync(async () => {
-      if (model !== '' && !/^[^/\s]+\/\S+$/.test(model)) throw new UserError('E_USAGE', `model '${model}' is not of the form provider/name`, { hint: 'For example scripted/default or openai/gpt-4o-mini.' });
+      if (model !== '' && !/^[^/\s]+\/\S+$/.test(model))
+        throw new UserError('E_USAGE', `model '${model}' is not of the form provider/name`, {
+          hint: 'For example scripted/default or openai/gpt-4o-mini.',
+        });
       const t = temperature === '' ? undefined : Number(temperature);
-      if (t !== undefined && (!Number.isFinite(t) || t < 0 || t > 2)) throw new UserError('E_USAGE', `temperature '${temperature}' is not a number from 0 to 2`);
+      if (t !== undefined && (!Number.isFinite(t) || t < 0 || t > 2))
+        throw new UserError('E_USAGE', `temperature '${temperature}' is not a number from 0 to 2`);
       const overrides = {
         ...(model === '' ? {} : { model }),
         ...(t === undefined ? {} : { temperature: t }),
         ...(system === '' ? {} : { personas: { [agent]: { system } } }),
       };
-      const made = await this.engine.fork(id, { atSeq, label: label === '' ? `fork at ${step}` : label, overrides, createdBy: 'tui', checkout: true });
-      this.store.set((s) => notify(s, `forked at ${step} with ${describeOverrides(made.branch.overrides) || 'no changes'}: branch ${made.branch.id} checked out, p continues it`));
+      const made = await this.engine.fork(id, {
+        atSeq,
+        label: label === '' ? `fork at ${step}` : label,
+        overrides,
+        createdBy: 'tui',
+        checkout: true,
+      });
+      this.store.set((s) =>
+        notify(
+          s,
+          `forked at ${step} with ${describeOverrides(made.branch.overrides) || 'no changes'}: branch ${made.branch.id} checked out, p continues it`,
+        ),
+      );
       this.refreshSessions();
     });
   }
@@ -406,7 +551,12 @@ export class TuiBridge {
     if (id === undefined) return;
     void this.actAsync(async () => {
       const done = await this.engine.checkout(id, branch);
-      this.store.set((s) => notify(s, `checked out ${done.branch.id}${done.branch.label === null ? '' : ` (${done.branch.label})`}; session ${done.status}`));
+      this.store.set((s) =>
+        notify(
+          s,
+          `checked out ${done.branch.id}${done.branch.label === null ? '' : ` (${done.branch.label})`}; session ${done.status}`,
+        ),
+      );
       this.refreshSessions();
     });
   }
@@ -422,14 +572,18 @@ export class TuiBridge {
       }
       const runtime = await this.drive(id, true);
       const count = runtime?.retry() ?? 0;
-      this.store.set((s) => notify(s, count === 0 ? 'nothing to retry' : `retrying ${count} conversation${count === 1 ? '' : 's'}`));
+      this.store.set((s) =>
+        notify(s, count === 0 ? 'nothing to retry' : `retrying ${count} conversation${count === 1 ? '' : 's'}`),
+      );
     });
   }
 
   private driverOf(sessionId: string): 'here' | 'elsewhere' | 'none' {
     if (this.engine.get(sessionId) !== undefined) return 'here';
     const lease = this.engine.store.leases.holder(sessionId);
-    return lease !== undefined && lease.expiresAt > Date.now() && processIsAlive(lease.host, lease.pid) ? 'elsewhere' : 'none';
+    return lease !== undefined && lease.expiresAt > Date.now() && processIsAlive(lease.host, lease.pid)
+      ? 'elsewhere'
+      : 'none';
   }
 
   /** The runtime driving a session from this process, taking it over when nobody drives it. */
@@ -437,7 +591,13 @@ export class TuiBridge {
     const here = this.engine.get(sessionId);
     if (here !== undefined) return here;
     if (this.driverOf(sessionId) === 'elsewhere') {
-      this.store.set((s) => notify(s, 'another process drives this session: you can watch it, answer its questions, pause or cancel it', 'warn'));
+      this.store.set((s) =>
+        notify(
+          s,
+          'another process drives this session: you can watch it, answer its questions, pause or cancel it',
+          'warn',
+        ),
+      );
       return undefined;
     }
     const runtime = await this.engine.attach(sessionId, { retryFailed });
@@ -445,9 +605,23 @@ export class TuiBridge {
     return runtime;
   }
 
-  private control(session: string, request: { action: 'cancel' | 'pause' | 'resume' } | { action: 'respond'; callId: string; text: string }): void {
+  private control(
+    session: string,
+    request: { action: 'cancel' | 'pause' | 'resume' } | { action: 'respond'; callId: string; text: string },
+  ): void {
     const store = this.engine.store;
-    store.write(() => store.append({ type: 'session.control', payload: { ...request, from: `${hostname()}:${process.pid} (tui)` }, session, branch: null, conversation: null }, Date.now()));
+    store.write(() =>
+      store.append(
+        {
+          type: 'session.control',
+          payload: { ...request, from: `${hostname()}:${process.pid} (tui)` },
+          session,
+          branch: null,
+          conversation: null,
+        },
+        Date.now(),
+      ),
+    );
     this.store.set((s) => notify(s, `asked the process driving ${session} to ${request.action}`));
   }
 
@@ -468,7 +642,9 @@ export class TuiBridge {
   }
 
   private report(error: unknown): void {
-    const text = isP2Error(error) ? `${error.code}: ${error.message}${error.hint === undefined ? '' : ` — ${error.hint}`}` : messageOf(error);
+    const text = isP2Error(error)
+      ? `${error.code}: ${error.message}${error.hint === undefined ? '' : ` — ${error.hint}`}`
+      : messageOf(error);
     this.store.set((s) => notify(s, text, 'error'));
   }
 
@@ -483,5 +659,10 @@ export class TuiBridge {
 
 /** The chain's report as the Wallets pane shows it. */
 function summary(report: AuditReport): Omit<NonNullable<LedgerPaneState['chain']>, 'full'> {
-  return { ok: report.ok, entries: report.entries, head: report.head?.hash ?? null, reason: report.ok ? null : `offset ${report.firstBad ?? '?'}: ${report.reason ?? ''}` };
+  return {
+    ok: report.ok,
+    entries: report.entries,
+    head: report.head?.hash ?? null,
+    reason: report.ok ? null : `offset ${report.firstBad ?? '?'}: ${report.reason ?? ''}`,
+  };
 }

@@ -24,7 +24,8 @@ export const CHROME_ROWS = 3;
 
 export function sessionLayout(columns: number, rows: number, conversations: number): SessionLayout {
   const body = Math.max(6, rows - CHROME_ROWS);
-  const framesRows = (room: number): number => Math.max(3, Math.min(1 + Math.max(1, conversations), Math.floor(room / 3)));
+  const framesRows = (room: number): number =>
+    Math.max(3, Math.min(1 + Math.max(1, conversations), Math.floor(room / 3)));
   if (columns >= 110) {
     // Conversation on the left; frames, stack, judge, wallets and events stacked on the right, one column between.
     const left = Math.floor(columns * 0.58);
@@ -65,7 +66,10 @@ export function sessionLayout(columns: number, rows: number, conversations: numb
       // Judge, wallets and events on the right.
       judge: { width: right, height: Math.max(2, Math.floor(bottom * 0.4)) },
       wallets: { width: right, height: Math.max(2, Math.floor(bottom * 0.25)) },
-      events: { width: right, height: bottom - Math.max(2, Math.floor(bottom * 0.4)) - Math.max(2, Math.floor(bottom * 0.25)) },
+      events: {
+        width: right,
+        height: bottom - Math.max(2, Math.floor(bottom * 0.4)) - Math.max(2, Math.floor(bottom * 0.25)),
+      },
     },
   };
 }

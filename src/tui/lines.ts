@@ -123,7 +123,12 @@ export function fit(line: Line, width: number): Line {
  * The slice of `total` lines a pane of `height` rows shows. With `follow`, the last lines; otherwise from `offset`,
  * clamped so the pane is never scrolled past either end.
  */
-export function visibleRange(total: number, height: number, offset: number, follow: boolean): { start: number; end: number } {
+export function visibleRange(
+  total: number,
+  height: number,
+  offset: number,
+  follow: boolean,
+): { start: number; end: number } {
   const h = Math.max(0, height);
   const maxStart = Math.max(0, total - h);
   const start = follow ? maxStart : Math.min(Math.max(0, offset), maxStart);

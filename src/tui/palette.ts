@@ -19,7 +19,10 @@ export interface Completion {
 /** Commands whose words start with what is typed (the first word may be partial), best first. */
 export function paletteCompletions(typed: string): Completion[] {
   const trailingSpace = /\s$/.test(typed);
-  const words = typed.trim().split(/\s+/).filter((w) => w !== '');
+  const words = typed
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== '');
   if (words[0] !== undefined) words[0] = GROUP_ALIASES[words[0]] ?? words[0];
   const matches = CLI_COMMANDS.filter((c) => {
     if (NOT_IN_PALETTE.has(c.path.join(' '))) return false;
@@ -50,7 +53,11 @@ export async function runPaletteLine(
   }
   const found = findCommand(words);
   if (found === undefined || NOT_IN_PALETTE.has(found.command.path.join(' '))) {
-    onLine(found === undefined ? `unknown command '${words.join(' ')}' — type a few letters and press Tab` : `'${found.command.path.join(' ')}' needs a terminal prompt; use it outside the TUI`);
+    onLine(
+      found === undefined
+        ? `unknown command '${words.join(' ')}' — type a few letters and press Tab`
+        : `'${found.command.path.join(' ')}' needs a terminal prompt; use it outside the TUI`,
+    );
     return 2;
   }
   const output: Output = {
@@ -80,11 +87,14 @@ export async function runPaletteLine(
   try {
     const input = parseCommandLine(found.command, words);
     if (input.options['help'] === true) {
-      onLine(`${found.command.summary}. Options: ${found.command.options.map((o) => `--${o.name}`).join(' ') || 'none'}`);
+      onLine(
+        `${found.command.summary}. Options: ${found.command.options.map((o) => `--${o.name}`).join(' ') || 'none'}`,
+      );
       return 0;
     }
     const result = await found.command.run(ctx, input);
-    if (output.json && result.json !== undefined) for (const l of JSON.stringify(result.json, null, 2).split('\n')) onLine(l);
+    if (output.json && result.json !== undefined)
+      for (const l of JSON.stringify(result.json, null, 2).split('\n')) onLine(l);
     return result.exitCode;
   } catch (error) {
     onLine(`error ${isP2Error(error) ? error.code : 'E_INTERNAL'}: ${messageOf(error)}`);

@@ -60,7 +60,12 @@ export interface ScoreView {
   values: (number | null)[];
   model: string | null;
   reasoning: string;
-  criteria: readonly { readonly id: string; readonly score: number | null; readonly reason: string; readonly weight?: number }[];
+  criteria: readonly {
+    readonly id: string;
+    readonly score: number | null;
+    readonly reason: string;
+    readonly weight?: number;
+  }[];
 }
 
 export class SessionProjection {
@@ -179,7 +184,11 @@ export class SessionProjection {
         return;
       case 'approval.requested':
         // Asked like a question: the input bar shows it, and an answer goes to the session as one.
-        this.questions.set(event.payload.callId, { agent: event.payload.agent, conversation: event.conversation ?? '', question: approvalQuestion(event.payload.tool, event.payload.reason) });
+        this.questions.set(event.payload.callId, {
+          agent: event.payload.agent,
+          conversation: event.conversation ?? '',
+          question: approvalQuestion(event.payload.tool, event.payload.reason),
+        });
         this.framesVersion += 1;
         return;
       case 'approval.decided':
@@ -191,14 +200,33 @@ export class SessionProjection {
         const known = this.scores.get(key);
         // Judged again: the old verdict stays visible, marked as being judged, until the new one arrives.
         if (known !== undefined) Object.assign(known, { job: event.payload.job, pending: true });
-        else this.scores.set(key, { evaluator: event.payload.evaluator, target: event.payload.target, job: event.payload.job, pending: true, values: [], model: null, reasoning: '', criteria: [] });
+        else
+          this.scores.set(key, {
+            evaluator: event.payload.evaluator,
+            target: event.payload.target,
+            job: event.payload.job,
+            pending: true,
+            values: [],
+            model: null,
+            reasoning: '',
+            criteria: [],
+          });
         this.judgeVersion += 1;
         return;
       }
       case 'score.recorded': {
         const p = event.payload;
         const key = `${p.target.kind}:${p.target.id}:${p.evaluator}`;
-        const view = this.scores.get(key) ?? { evaluator: p.evaluator, target: p.target, job: p.job ?? '', pending: false, values: [], model: null, reasoning: '', criteria: [] };
+        const view = this.scores.get(key) ?? {
+          evaluator: p.evaluator,
+          target: p.target,
+          job: p.job ?? '',
+          pending: false,
+          values: [],
+          model: null,
+          reasoning: '',
+          criteria: [],
+        };
         if (view.job !== p.job || view.pending) {
           view.values = [];
           view.job = p.job ?? '';
@@ -237,7 +265,8 @@ export class SessionProjection {
       const current = this.streaming.get(event.conversation);
       const text = current?.modelCall === event.modelCall ? current.text : '';
       // A new call starts its own line; later deltas of the same call extend its arguments.
-      const head = this.streamingCall.get(event.conversation) === event.callId ? '' : `${text === '' ? '' : '\n'}→ ${event.name} `;
+      const head =
+        this.streamingCall.get(event.conversation) === event.callId ? '' : `${text === '' ? '' : '\n'}→ ${event.name} `;
       this.streamingCall.set(event.conversation, event.callId);
       this.streaming.set(event.conversation, { modelCall: event.modelCall, text: text + head + event.argumentsDelta });
       this.streamVersion += 1;
@@ -246,7 +275,10 @@ export class SessionProjection {
       this.streamingCall.delete(event.conversation);
       const current = this.streaming.get(event.conversation);
       if (current?.modelCall === event.modelCall) {
-        this.streaming.set(event.conversation, { modelCall: event.modelCall, text: `(retry ${event.attempt} in ${(event.delayMs / 1000).toFixed(1)} s: ${event.reason})\n` });
+        this.streaming.set(event.conversation, {
+          modelCall: event.modelCall,
+          text: `(retry ${event.attempt} in ${(event.delayMs / 1000).toFixed(1)} s: ${event.reason})\n`,
+        });
         this.streamVersion += 1;
       }
     } else if (event.type === 'stream.end') {
@@ -277,7 +309,12 @@ export class SessionProjection {
     }
     conv.entries.push(entry);
     this.framesVersion += 1;
-    if (entry.kind === 'user_input_request') this.questions.set(entry.payload.callId, { agent: conv.agent, conversation: conv.id, question: entry.payload.question });
+    if (entry.kind === 'user_input_request')
+      this.questions.set(entry.payload.callId, {
+        agent: conv.agent,
+        conversation: conv.id,
+        question: entry.payload.question,
+      });
     if (entry.kind === 'user_response') this.questions.delete(entry.payload.callId);
     // A call settled otherwise (cancelled, say) no longer waits for an approval.
     if (entry.kind === 'tool_result') this.questions.delete(entry.payload.callId);
@@ -299,7 +336,12 @@ export class SessionProjection {
     const who = conv?.agent ?? (event.type === 'conversation.created' ? event.payload.agent : '');
     const text = describeEvent(event);
     if (text === undefined) return;
-    this.events.push({ seq: event.seq, ts: event.ts, type: event.type === 'entry' ? (event.kind ?? 'entry') : event.type, text: who === '' ? text : `${who}: ${text}` });
+    this.events.push({
+      seq: event.seq,
+      ts: event.ts,
+      type: event.type === 'entry' ? (event.kind ?? 'entry') : event.type,
+      text: who === '' ? text : `${who}: ${text}`,
+    });
     if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
     this.eventsVersion += 1;
   }

@@ -7,7 +7,10 @@ import type { ConversationView, SessionProjection } from './projection.ts';
  * What each pane shows, as lines for a given width: pure functions over the projection, plus a cache that turns the
  * conversation timeline into lines incrementally (new entries are wrapped once; a resize rewraps).
  */
-export function timelineLines(item: { readonly agent: string; readonly depth: number; readonly entry: EntryDraft }, width: number): Line[] {
+export function timelineLines(
+  item: { readonly agent: string; readonly depth: number; readonly entry: EntryDraft },
+  width: number,
+): Line[] {
   const indent = Math.min(item.depth * 2, Math.max(0, width - 20));
   const pad = ' '.repeat(indent);
   const who = seg(`${item.agent} `, { bold: true, color: item.depth === 0 ? 'cyan' : 'magenta' });
@@ -15,33 +18,60 @@ export function timelineLines(item: { readonly agent: string; readonly depth: nu
   const e = item.entry;
   switch (e.kind) {
     case 'user_message':
-      return item.depth === 0 ? body([seg('you ', { bold: true, color: 'green' }), seg(e.payload.text)]) : body([who, seg('task: ', { dim: true }), seg(e.payload.text)]);
+      return item.depth === 0
+        ? body([seg('you ', { bold: true, color: 'green' }), seg(e.payload.text)])
+        : body([who, seg('task: ', { dim: true }), seg(e.payload.text)]);
     case 'assistant_message':
       return body([who, seg(e.payload.text)]);
     case 'tool_call':
-      return body([who, seg(`→ ${e.payload.tool} `, { color: 'cyan' }), seg(JSON.stringify(e.payload.args), { dim: true })]);
+      return body([
+        who,
+        seg(`→ ${e.payload.tool} `, { color: 'cyan' }),
+        seg(JSON.stringify(e.payload.args), { dim: true }),
+      ]);
     case 'tool_result': {
       const ok = e.payload.status === 'ok';
       const detail = ok ? summaryOf(e.payload.output) : (e.payload.error ?? e.payload.status);
       const tag = `${e.payload.status}${e.payload.cached === true ? ', cached' : ''}`;
-      return body([who, seg(`← ${e.payload.tool} `, { color: ok ? 'green' : 'red' }), seg(`(${tag}) `, { dim: true }), seg(detail)]);
+      return body([
+        who,
+        seg(`← ${e.payload.tool} `, { color: ok ? 'green' : 'red' }),
+        seg(`(${tag}) `, { dim: true }),
+        seg(detail),
+      ]);
     }
     case 'agent_call':
       return body([who, seg(`⇢ delegate to ${e.payload.agent}: `, { color: 'magenta' }), seg(e.payload.message)]);
     case 'agent_result':
       return body([
         who,
-        seg(`⇠ ${e.payload.agent}${e.payload.status === 'ok' ? '' : ` (${e.payload.status})`}: `, { color: e.payload.status === 'ok' ? 'magenta' : 'red' }),
+        seg(`⇠ ${e.payload.agent}${e.payload.status === 'ok' ? '' : ` (${e.payload.status})`}: `, {
+          color: e.payload.status === 'ok' ? 'magenta' : 'red',
+        }),
         seg(e.payload.status === 'ok' ? e.payload.text : (e.payload.error ?? e.payload.status)),
       ]);
     case 'user_input_request':
       return body([who, seg('? asks: ', { color: 'yellow', bold: true }), seg(e.payload.question)]);
     case 'user_response':
-      return body([who, seg(`← answer${e.payload.by === 'user' ? '' : ` (${e.payload.by})`}: `, { color: 'yellow' }), seg(e.payload.text)]);
+      return body([
+        who,
+        seg(`← answer${e.payload.by === 'user' ? '' : ` (${e.payload.by})`}: `, { color: 'yellow' }),
+        seg(e.payload.text),
+      ]);
     case 'finished':
-      return body([who, seg(`✓ finished (${e.payload.steps} step${e.payload.steps === 1 ? '' : 's'})`, { color: 'green', dim: item.depth > 0 })]);
+      return body([
+        who,
+        seg(`✓ finished (${e.payload.steps} step${e.payload.steps === 1 ? '' : 's'})`, {
+          color: 'green',
+          dim: item.depth > 0,
+        }),
+      ]);
     case 'failed':
-      return body([who, seg(`✗ ${e.payload.code}: ${e.payload.message}`, { color: 'red' }), ...(e.payload.hint === undefined ? [] : [seg(` — ${e.payload.hint}`, { dim: true })])]);
+      return body([
+        who,
+        seg(`✗ ${e.payload.code}: ${e.payload.message}`, { color: 'red' }),
+        ...(e.payload.hint === undefined ? [] : [seg(` — ${e.payload.hint}`, { dim: true })]),
+      ]);
     case 'waiting':
       return [];
   }
@@ -60,7 +90,10 @@ export class TimelineLines {
       this.width = width;
       this.dropped = projection.dropped;
       this.rendered = 0;
-      this.lines = projection.dropped > 0 ? [[seg(`… ${projection.dropped} earlier entries (see p2tui session stack ${projection.id})`, { dim: true })]] : [];
+      this.lines =
+        projection.dropped > 0
+          ? [[seg(`… ${projection.dropped} earlier entries (see p2tui session stack ${projection.id})`, { dim: true })]]
+          : [];
     }
     const timeline = projection.timeline;
     for (let i = this.rendered; i < timeline.length; i++) {
@@ -77,7 +110,16 @@ export function streamingLines(projection: SessionProjection, width: number): Li
   for (const [conversation, { text }] of projection.streaming) {
     const conv = projection.conversations.get(conversation);
     if (conv === undefined) continue;
-    out.push(...timelineLines({ agent: conv.agent, depth: conv.depth, entry: { kind: 'assistant_message', payload: { text: `${text}▍`, modelCall: '' } } }, width));
+    out.push(
+      ...timelineLines(
+        {
+          agent: conv.agent,
+          depth: conv.depth,
+          entry: { kind: 'assistant_message', payload: { text: `${text}▍`, modelCall: '' } },
+        },
+        width,
+      ),
+    );
   }
   return out;
 }
@@ -89,7 +131,11 @@ export function frameLines(projection: SessionProjection, selected: string | nul
     const active = projection.isActive(conv);
     const marker = active ? seg('▶ ', { color: 'yellow' }) : seg('  ');
     const label = seg(`${'  '.repeat(conv.depth)}${conv.agent}`, { bold: id === selected, inverse: id === selected });
-    return [marker, label, seg(` ${phaseLabel(conv)}`, { color: phaseColor(conv), dim: conv.state.phase === 'finished' })];
+    return [
+      marker,
+      label,
+      seg(` ${phaseLabel(conv)}`, { color: phaseColor(conv), dim: conv.state.phase === 'finished' }),
+    ];
   });
 }
 
@@ -97,7 +143,11 @@ export function frameLines(projection: SessionProjection, selected: string | nul
 export function stackLines(conv: ConversationView | undefined): Line[] {
   if (conv === undefined) return [[seg('no conversation selected', { dim: true })]];
   return [
-    ...conv.entries.map((e, i): Line => [seg(`#${String(i).padEnd(3)} `, { dim: true }), seg(e.kind.padEnd(19), { color: kindColor(e.kind) }), seg(describeEntry(e).replace(/\s+/g, ' '))]),
+    ...conv.entries.map((e, i): Line => [
+      seg(`#${String(i).padEnd(3)} `, { dim: true }),
+      seg(e.kind.padEnd(19), { color: kindColor(e.kind) }),
+      seg(describeEntry(e).replace(/\s+/g, ' ')),
+    ]),
   ];
 }
 
@@ -128,6 +178,12 @@ function kindColor(kind: Entry['kind']): Segment['color'] {
 }
 
 function summaryOf(output: unknown): string {
-  if (output !== null && typeof output === 'object' && 'summary' in output && typeof (output as { summary: unknown }).summary === 'string') return (output as { summary: string }).summary;
+  if (
+    output !== null &&
+    typeof output === 'object' &&
+    'summary' in output &&
+    typeof (output as { summary: unknown }).summary === 'string'
+  )
+    return (output as { summary: string }).summary;
   return typeof output === 'string' ? output : JSON.stringify(output);
 }

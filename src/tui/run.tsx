@@ -38,13 +38,20 @@ export interface TuiApp {
 }
 
 /** Builds the TUI's store, bridge and actions around an engine: what runTui renders, and what tests render. */
-export function createTuiApp(engine: Engine, options: { columns: number; rows: number; color: boolean; quit: () => void }): TuiApp {
+export function createTuiApp(
+  engine: Engine,
+  options: { columns: number; rows: number; color: boolean; quit: () => void },
+): TuiApp {
   const store = new TuiStore(
     initialState(
       {
         root: engine.workspace.root,
         model: engine.workspace.config.model,
-        agents: [...engine.workspace.personas.values()].map((p) => ({ id: p.id, description: p.description, model: p.model })),
+        agents: [...engine.workspace.personas.values()].map((p) => ({
+          id: p.id,
+          description: p.description,
+          model: p.model,
+        })),
       },
       { columns: options.columns, rows: options.rows },
     ),
@@ -60,12 +67,24 @@ export function createTuiApp(engine: Engine, options: { columns: number; rows: n
       palette?.abort();
       const controller = new AbortController();
       palette = controller;
-      store.set((s) => (s.overlay?.kind === 'palette' ? setOverlay(s, { ...s.overlay, text: line, cursor: line.length, running: true, output: [], scroll: 0 }) : s));
+      store.set((s) =>
+        s.overlay?.kind === 'palette'
+          ? setOverlay(s, { ...s.overlay, text: line, cursor: line.length, running: true, output: [], scroll: 0 })
+          : s,
+      );
       const append = (text: string): void =>
-        store.set((s) => (s.overlay?.kind === 'palette' && palette === controller ? setOverlay(s, { ...s.overlay, output: [...s.overlay.output, text] }) : s), true);
+        store.set(
+          (s) =>
+            s.overlay?.kind === 'palette' && palette === controller
+              ? setOverlay(s, { ...s.overlay, output: [...s.overlay.output, text] })
+              : s,
+          true,
+        );
       void runPaletteLine(line, engine, controller.signal, append).then((code) => {
         append(code === 0 ? '' : `(exit code ${code})`);
-        store.set((s) => (s.overlay?.kind === 'palette' && palette === controller ? setOverlay(s, { ...s.overlay, running: false }) : s));
+        store.set((s) =>
+          s.overlay?.kind === 'palette' && palette === controller ? setOverlay(s, { ...s.overlay, running: false }) : s,
+        );
         bridge.refreshSessions();
       });
     },
@@ -106,7 +125,12 @@ export async function runTui(options: TuiOptions): Promise<number> {
   const restoreConsole = redirectConsole(log);
   let instance: Instance | undefined;
   const quit = (): void => instance?.unmount();
-  const app = createTuiApp(options.engine, { columns: stdout.columns ?? 80, rows: stdout.rows ?? 24, color: options.color, quit });
+  const app = createTuiApp(options.engine, {
+    columns: stdout.columns ?? 80,
+    rows: stdout.rows ?? 24,
+    color: options.color,
+    quit,
+  });
   const crash = (error: unknown): void => {
     log('crash:', error);
     try {
@@ -115,7 +139,9 @@ export async function runTui(options: TuiOptions): Promise<number> {
       // Restore below either way.
     }
     stdout.write(RESTORE_TERMINAL);
-    process.stderr.write(`p2tui crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\nThe log is in ${options.logFile}.\n`);
+    process.stderr.write(
+      `p2tui crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\nThe log is in ${options.logFile}.\n`,
+    );
     process.exit(1);
   };
   process.on('uncaughtException', crash);
@@ -158,7 +184,13 @@ export async function runTui(options: TuiOptions): Promise<number> {
 }
 
 function redirectConsole(log: (...args: unknown[]) => void): () => void {
-  const saved = { log: console.log, info: console.info, warn: console.warn, error: console.error, debug: console.debug };
+  const saved = {
+    log: console.log,
+    info: console.info,
+    warn: console.warn,
+    error: console.error,
+    debug: console.debug,
+  };
   console.log = console.info = console.warn = console.error = console.debug = log;
   return () => Object.assign(console, saved);
 }

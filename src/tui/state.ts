@@ -13,7 +13,14 @@ export type PaneId = 'conversation' | 'frames' | 'stack' | 'events' | 'judge' | 
 export const PANES: readonly PaneId[] = ['conversation', 'frames', 'stack', 'judge', 'wallets', 'events'];
 export type Focus = PaneId | 'input';
 
-export const PANE_TITLES: Readonly<Record<PaneId, string>> = { conversation: 'Conversation', frames: 'Frames', stack: 'Stack', events: 'Events', judge: 'Judge', wallets: 'Wallets' };
+export const PANE_TITLES: Readonly<Record<PaneId, string>> = {
+  conversation: 'Conversation',
+  frames: 'Frames',
+  stack: 'Stack',
+  events: 'Events',
+  judge: 'Judge',
+  wallets: 'Wallets',
+};
 
 export type Overlay =
   | { readonly kind: 'help'; readonly scroll: number }
@@ -44,10 +51,19 @@ export type Overlay =
       readonly col: number;
       /** Which repeat Enter opens. */
       readonly repeat: number;
-      readonly options: { readonly metric?: string; readonly by: 'scenarios' | 'metrics'; readonly sort: 'spec' | 'score' };
+      readonly options: {
+        readonly metric?: string;
+        readonly by: 'scenarios' | 'metrics';
+        readonly sort: 'spec' | 'score';
+      };
     }
   /** Artifacts (and entries) of the session, to compare two: mark one, then d on another. */
-  | { readonly kind: 'artifacts'; readonly cursor: number; readonly marked: number | null; readonly items: readonly { readonly ref: string; readonly label: string }[] }
+  | {
+      readonly kind: 'artifacts';
+      readonly cursor: number;
+      readonly marked: number | null;
+      readonly items: readonly { readonly ref: string; readonly label: string }[];
+    }
   /** Two branches (or artifacts) compared, side by side (both columns scroll together) or unified. */
   | {
       readonly kind: 'diff';
@@ -156,11 +172,29 @@ export interface TuiState {
 
 export interface LedgerPaneState {
   /** The latest payments in and out of the session's agents, newest first. */
-  readonly recent: readonly { readonly offset: number; readonly from: string; readonly to: string; readonly amount: string; readonly reason: string }[];
+  readonly recent: readonly {
+    readonly offset: number;
+    readonly from: string;
+    readonly to: string;
+    readonly amount: string;
+    readonly reason: string;
+  }[];
   /** The audit chain: ok or broken, how many updates, its head; `full` when the whole chain was verified (v). */
-  readonly chain: { readonly ok: boolean; readonly entries: number; readonly head: string | null; readonly reason: string | null; readonly full: boolean } | null;
+  readonly chain: {
+    readonly ok: boolean;
+    readonly entries: number;
+    readonly head: string | null;
+    readonly reason: string | null;
+    readonly full: boolean;
+  } | null;
   /** The newest links of the chain (the audit trail view, `a`). */
-  readonly trail: readonly { readonly offset: number; readonly hash: string; readonly prevHash: string; readonly command: string; readonly at: string }[];
+  readonly trail: readonly {
+    readonly offset: number;
+    readonly hash: string;
+    readonly prevHash: string;
+    readonly command: string;
+    readonly at: string;
+  }[];
   /** Balances and payments, or the audit trail. */
   readonly view: 'wallets' | 'trail';
   /** A full verification was asked for (v) and runs. */
@@ -184,7 +218,14 @@ export function initialState(workspace: TuiState['workspace'], size: { columns: 
     tick: 0,
     driver: 'none',
     selectedConversation: null,
-    scroll: { conversation: FOLLOW, frames: { offset: 0, follow: false }, stack: FOLLOW, events: FOLLOW, judge: { offset: 0, follow: false }, wallets: { offset: 0, follow: false } },
+    scroll: {
+      conversation: FOLLOW,
+      frames: { offset: 0, follow: false },
+      stack: FOLLOW,
+      events: FOLLOW,
+      judge: { offset: 0, follow: false },
+      wallets: { offset: 0, follow: false },
+    },
     judgeDetail: false,
     wallets: [],
     ledgerBroken: null,
@@ -203,7 +244,10 @@ export function initialState(workspace: TuiState['workspace'], size: { columns: 
 
 export const resize = (s: TuiState, columns: number, rows: number): TuiState => ({ ...s, columns, rows });
 
-export const notify = (s: TuiState, text: string, tone: 'info' | 'warn' | 'error' = 'info'): TuiState => ({ ...s, notice: { text, tone } });
+export const notify = (s: TuiState, text: string, tone: 'info' | 'warn' | 'error' = 'info'): TuiState => ({
+  ...s,
+  notice: { text, tone },
+});
 
 export const clearNotice = (s: TuiState): TuiState => (s.notice === null ? s : { ...s, notice: null });
 
@@ -221,7 +265,13 @@ export const focus = (s: TuiState, target: Focus): TuiState => ({ ...s, focus: t
  * Scrolls a pane by `delta` lines (negative: up), or to the top or bottom. Scrolling to the bottom follows new
  * lines again; any scroll up stops following. `total` and `height` are the pane's current line count and size.
  */
-export function scrollPane(s: TuiState, pane: PaneId, move: number | 'top' | 'bottom', total: number, height: number): TuiState {
+export function scrollPane(
+  s: TuiState,
+  pane: PaneId,
+  move: number | 'top' | 'bottom',
+  total: number,
+  height: number,
+): TuiState {
   const max = Math.max(0, total - height);
   const current = s.scroll[pane];
   const from = current.follow ? max : Math.min(current.offset, max);
@@ -245,7 +295,11 @@ export function moveSessionsCursor(s: TuiState, move: number | 'top' | 'bottom')
 export function setSessions(s: TuiState, sessions: readonly SessionSummary[]): TuiState {
   const current = s.sessions[s.sessionsCursor]?.id;
   const index = current === undefined ? -1 : sessions.findIndex((x) => x.id === current);
-  return { ...s, sessions, sessionsCursor: index >= 0 ? index : Math.min(s.sessionsCursor, Math.max(0, sessions.length - 1)) };
+  return {
+    ...s,
+    sessions,
+    sessionsCursor: index >= 0 ? index : Math.min(s.sessionsCursor, Math.max(0, sessions.length - 1)),
+  };
 }
 
 export function selectConversation(s: TuiState, move: number): TuiState {
@@ -258,7 +312,13 @@ export function selectConversation(s: TuiState, move: number): TuiState {
 
 export function openSession(s: TuiState, projection: SessionProjection, driver: TuiState['driver']): TuiState {
   // The same session again (another branch checked out): the panels follow it, focus and the typed text stay.
-  if (s.open?.id === projection.id) return { ...s, open: projection, driver, scroll: { ...s.scroll, conversation: FOLLOW, stack: FOLLOW, events: FOLLOW } };
+  if (s.open?.id === projection.id)
+    return {
+      ...s,
+      open: projection,
+      driver,
+      scroll: { ...s.scroll, conversation: FOLLOW, stack: FOLLOW, events: FOLLOW },
+    };
   return {
     ...s,
     screen: 'session',
@@ -266,7 +326,14 @@ export function openSession(s: TuiState, projection: SessionProjection, driver: 
     driver,
     focus: driver === 'elsewhere' ? 'conversation' : 'input',
     selectedConversation: projection.root,
-    scroll: { conversation: FOLLOW, frames: { offset: 0, follow: false }, stack: FOLLOW, events: FOLLOW, judge: { offset: 0, follow: false }, wallets: { offset: 0, follow: false } },
+    scroll: {
+      conversation: FOLLOW,
+      frames: { offset: 0, follow: false },
+      stack: FOLLOW,
+      events: FOLLOW,
+      judge: { offset: 0, follow: false },
+      wallets: { offset: 0, follow: false },
+    },
     judgeDetail: false,
     wallets: [],
     ledgerBroken: null,
@@ -276,7 +343,15 @@ export function openSession(s: TuiState, projection: SessionProjection, driver: 
   };
 }
 
-export const backToSessions = (s: TuiState): TuiState => ({ ...s, screen: 'sessions', open: null, driver: 'none', newSessionAgent: null, focus: 'conversation', input: { text: '', cursor: 0 } });
+export const backToSessions = (s: TuiState): TuiState => ({
+  ...s,
+  screen: 'sessions',
+  open: null,
+  driver: 'none',
+  newSessionAgent: null,
+  focus: 'conversation',
+  input: { text: '', cursor: 0 },
+});
 
 // ---------------------------------------------------------------------------------------------------------------
 // Text editing (the chat input and the palette share it)
@@ -285,7 +360,10 @@ export function insertText(input: TextInput, text: string): TextInput {
   // Keep one line: a pasted newline becomes a space.
   // eslint-disable-next-line no-control-regex -- control characters are exactly what must not reach the line
   const clean = text.replace(/\r?\n/g, ' ').replace(/[\u0000-\u001f\u007f]/g, '');
-  return { text: input.text.slice(0, input.cursor) + clean + input.text.slice(input.cursor), cursor: input.cursor + clean.length };
+  return {
+    text: input.text.slice(0, input.cursor) + clean + input.text.slice(input.cursor),
+    cursor: input.cursor + clean.length,
+  };
 }
 
 export function deleteBack(input: TextInput): TextInput {
@@ -298,7 +376,12 @@ export function deleteForward(input: TextInput): TextInput {
 }
 
 export function moveCursor(input: TextInput, move: number | 'start' | 'end'): TextInput {
-  const cursor = move === 'start' ? 0 : move === 'end' ? input.text.length : Math.min(input.text.length, Math.max(0, input.cursor + move));
+  const cursor =
+    move === 'start'
+      ? 0
+      : move === 'end'
+        ? input.text.length
+        : Math.min(input.text.length, Math.max(0, input.cursor + move));
   return { ...input, cursor };
 }
 

@@ -11,17 +11,32 @@ import { z } from 'zod';
 export function registerTestTools(server: McpServer, label: string): void {
   server.registerTool(
     'add',
-    { description: `Adds two numbers (${label}).`, inputSchema: { a: z.number(), b: z.number() }, annotations: { readOnlyHint: true } },
+    {
+      description: `Adds two numbers (${label}).`,
+      inputSchema: { a: z.number(), b: z.number() },
+      annotations: { readOnlyHint: true },
+    },
     async ({ a, b }) => ({ content: [{ type: 'text', text: String(a + b) }] }),
   );
-  server.registerTool('fail', { description: 'Always fails.', inputSchema: { why: z.string() } }, async ({ why }) => ({ content: [{ type: 'text', text: `refused: ${why}` }], isError: true }));
-  server.registerTool('slow', { description: 'Answers after ms milliseconds.', inputSchema: { ms: z.number() } }, async ({ ms }) => {
-    await new Promise((resolve) => setTimeout(resolve, ms));
-    return { content: [{ type: 'text', text: `slept ${ms}` }] };
-  });
-  server.registerTool('secret', { description: 'Returns MCP_TEST_VALUE from its environment.', inputSchema: {} }, async () => ({
-    content: [{ type: 'text', text: process.env['MCP_TEST_VALUE'] ?? '(unset)' }],
+  server.registerTool('fail', { description: 'Always fails.', inputSchema: { why: z.string() } }, async ({ why }) => ({
+    content: [{ type: 'text', text: `refused: ${why}` }],
+    isError: true,
   }));
+  server.registerTool(
+    'slow',
+    { description: 'Answers after ms milliseconds.', inputSchema: { ms: z.number() } },
+    async ({ ms }) => {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return { content: [{ type: 'text', text: `slept ${ms}` }] };
+    },
+  );
+  server.registerTool(
+    'secret',
+    { description: 'Returns MCP_TEST_VALUE from its environment.', inputSchema: {} },
+    async () => ({
+      content: [{ type: 'text', text: process.env['MCP_TEST_VALUE'] ?? '(unset)' }],
+    }),
+  );
 }
 
 /** A streamable HTTP MCP server on a free port (stateless: a server and transport per request). */
@@ -37,7 +52,9 @@ export async function mcpHttpServer(): Promise<{ url: string; close(): Promise<v
         void transport.close();
         void server.close();
       });
-      void server.connect(transport).then(() => transport.handleRequest(req, res, raw === '' ? undefined : JSON.parse(raw)));
+      void server
+        .connect(transport)
+        .then(() => transport.handleRequest(req, res, raw === '' ? undefined : JSON.parse(raw)));
     });
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));

@@ -24,7 +24,12 @@ export type Behaviour =
     }
   /** Sends `chunks` pieces of text, then destroys the socket: a stream cut mid-way. */
   | { readonly kind: 'cut'; readonly text: string; readonly chunks: number }
-  | { readonly kind: 'error'; readonly status: number; readonly message: string; readonly headers?: Record<string, string> }
+  | {
+      readonly kind: 'error';
+      readonly status: number;
+      readonly message: string;
+      readonly headers?: Record<string, string>;
+    }
   /** Accepts the request and never answers (until the client gives up). */
   | { readonly kind: 'hang' };
 
@@ -48,7 +53,9 @@ export interface ModelServer {
  * A server that records every request and hands each to `handle` with the next queued behaviour; when the queue is
  * empty, the last behaviour taken repeats.
  */
-async function behaviourServer(handle: (req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>, next: () => Behaviour) => void): Promise<ModelServer> {
+async function behaviourServer(
+  handle: (req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>, next: () => Behaviour) => void,
+): Promise<ModelServer> {
   const requests: RecordedRequest[] = [];
   const behaviours: Behaviour[] = [];
   let last: Behaviour = { kind: 'reply', text: 'ok' };
@@ -93,7 +100,12 @@ export function openAIServer(models: readonly string[] = ['test-model']): Promis
   return behaviourServer((req, res, body, next) => {
     if (req.url === '/v1/models') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ object: 'list', data: models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'test' })) }));
+      res.end(
+        JSON.stringify({
+          object: 'list',
+          data: models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'test' })),
+        }),
+      );
       return;
     }
     const b = next();
@@ -109,23 +121,47 @@ export function openAIServer(models: readonly string[] = ['test-model']): Promis
         res.socket?.destroy();
         return;
       }
-      const toolCalls = (b.toolCalls ?? []).map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: JSON.stringify(c.arguments) } }));
+      const toolCalls = (b.toolCalls ?? []).map((c) => ({
+        id: c.id,
+        type: 'function',
+        function: { name: c.name, arguments: JSON.stringify(c.arguments) },
+      }));
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
           ...base,
           object: 'chat.completion',
-          choices: [{ index: 0, message: { role: 'assistant', content: b.text ?? null, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) }, finish_reason: toolCalls.length > 0 ? 'tool_calls' : 'stop' }],
-          ...(b.usage === null ? {} : { usage: { prompt_tokens: b.usage?.input ?? 11, completion_tokens: b.usage?.output ?? 7, total_tokens: (b.usage?.input ?? 11) + (b.usage?.output ?? 7) } }),
+          choices: [
+            {
+              index: 0,
+              message: {
+                role: 'assistant',
+                content: b.text ?? null,
+                ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+              },
+              finish_reason: toolCalls.length > 0 ? 'tool_calls' : 'stop',
+            },
+          ],
+          ...(b.usage === null
+            ? {}
+            : {
+                usage: {
+                  prompt_tokens: b.usage?.input ?? 11,
+                  completion_tokens: b.usage?.output ?? 7,
+                  total_tokens: (b.usage?.input ?? 11) + (b.usage?.output ?? 7),
+                },
+              }),
         }),
       );
       return;
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const send = (chunk: unknown): void => void res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-    const delta = (d: Record<string, unknown>, finish: string | null = null): void => send({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: d, finish_reason: finish }] });
+    const delta = (d: Record<string, unknown>, finish: string | null = null): void =>
+      send({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: d, finish_reason: finish }] });
     if (b.kind === 'cut') {
-      for (const piece of pieces(b.text, Math.ceil(b.text.length / (b.chunks + 1))).slice(0, b.chunks)) delta({ content: piece });
+      for (const piece of pieces(b.text, Math.ceil(b.text.length / (b.chunks + 1))).slice(0, b.chunks))
+        delta({ content: piece });
       setTimeout(() => res.socket?.destroy(), 20);
       return;
     }
@@ -134,10 +170,17 @@ export function openAIServer(models: readonly string[] = ['test-model']): Promis
     (b.toolCalls ?? []).forEach((c, i) => {
       const index = b.toolIndex === 'zero' ? 0 : i;
       delta({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] });
-      for (const piece of pieces(JSON.stringify(c.arguments), 5)) delta({ tool_calls: [{ index, function: { arguments: piece } }] });
+      for (const piece of pieces(JSON.stringify(c.arguments), 5))
+        delta({ tool_calls: [{ index, function: { arguments: piece } }] });
     });
     delta({}, (b.toolCalls ?? []).length > 0 ? 'tool_calls' : 'stop');
-    if (b.usage !== null) send({ ...base, object: 'chat.completion.chunk', choices: [], usage: { prompt_tokens: b.usage?.input ?? 11, completion_tokens: b.usage?.output ?? 7, total_tokens: 18 } });
+    if (b.usage !== null)
+      send({
+        ...base,
+        object: 'chat.completion.chunk',
+        choices: [],
+        usage: { prompt_tokens: b.usage?.input ?? 11, completion_tokens: b.usage?.output ?? 7, total_tokens: 18 },
+      });
     res.end('data: [DONE]\n\n');
   });
 }
@@ -147,7 +190,18 @@ export function ollamaServer(models: readonly string[] = ['llama3.2']): Promise<
   return behaviourServer((req, res, body, next) => {
     if (req.url === '/api/tags') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ models: models.map((name) => ({ name, model: name, modified_at: '2026-01-01T00:00:00Z', size: 1, digest: 'x', details: {} })) }));
+      res.end(
+        JSON.stringify({
+          models: models.map((name) => ({
+            name,
+            model: name,
+            modified_at: '2026-01-01T00:00:00Z',
+            size: 1,
+            digest: 'x',
+            details: {},
+          })),
+        }),
+      );
       return;
     }
     const b = next();
@@ -163,13 +217,21 @@ export function ollamaServer(models: readonly string[] = ['llama3.2']): Promise<
     const streaming = body['stream'] !== false;
     if (b.kind === 'cut') {
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-      for (const piece of pieces(b.text, Math.ceil(b.text.length / (b.chunks + 1))).slice(0, b.chunks)) res.write(line({ content: piece }, false));
+      for (const piece of pieces(b.text, Math.ceil(b.text.length / (b.chunks + 1))).slice(0, b.chunks))
+        res.write(line({ content: piece }, false));
       setTimeout(() => res.socket?.destroy(), 20);
       return;
     }
     const toolCalls = (b.toolCalls ?? []).map((c) => ({ function: { name: c.name, arguments: c.arguments } }));
     const usage = b.usage === null ? {} : { prompt_eval_count: b.usage?.input ?? 13, eval_count: b.usage?.output ?? 5 };
-    const final = { done_reason: 'stop', total_duration: 1, load_duration: 1, prompt_eval_duration: 1, eval_duration: 1, ...usage };
+    const final = {
+      done_reason: 'stop',
+      total_duration: 1,
+      load_duration: 1,
+      prompt_eval_duration: 1,
+      eval_duration: 1,
+      ...usage,
+    };
     if (!streaming) {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(line({ content: b.text ?? '', ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) }, true, final));

@@ -2,7 +2,16 @@ import { z } from 'zod';
 import { defineTool, type Tool } from '../../src/tools/define.ts';
 
 /** Tools for engine tests, with observable effects. */
-export function countingTool(name: string, options: { effect?: 'pure' | 'idempotent' | 'effectful'; delayMs?: (args: { n?: number }) => number; dedup?: 'none' | 'penalty' | 'strict'; cacheTtlMs?: number; timeoutMs?: number } = {}): Tool & { calls: unknown[] } {
+export function countingTool(
+  name: string,
+  options: {
+    effect?: 'pure' | 'idempotent' | 'effectful';
+    delayMs?: (args: { n?: number }) => number;
+    dedup?: 'none' | 'penalty' | 'strict';
+    cacheTtlMs?: number;
+    timeoutMs?: number;
+  } = {},
+): Tool & { calls: unknown[] } {
   const calls: unknown[] = [];
   const tool = defineTool({
     name,

@@ -44,12 +44,22 @@ export interface TestEngine {
 /** An engine over a temporary workspace with the given personas and extra tools. */
 export async function testEngine(
   personas: Record<string, unknown>[],
-  options: { tools?: Tool[]; files?: Record<string, string>; load?: LoadOptions; concurrency?: number; leaseTtlMs?: number } = {},
+  options: {
+    tools?: Tool[];
+    files?: Record<string, string>;
+    load?: LoadOptions;
+    concurrency?: number;
+    leaseTtlMs?: number;
+  } = {},
 ): Promise<TestEngine> {
   const ws = tempWorkspace(options.files);
   for (const p of personas) ws.persona(p);
   const workspace = await loadWorkspace(ws.dir, { ...options.load, extraTools: options.tools ?? [] });
-  const engine = new Engine({ workspace, ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }), ...(options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs }) });
+  const engine = new Engine({
+    workspace,
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    ...(options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs }),
+  });
   return {
     engine,
     ws,

@@ -21,7 +21,12 @@ class DripProvider implements ModelProvider {
       options.onDelta?.({ text: `${word} ` });
       await new Promise((r) => setTimeout(r, 60));
     }
-    return { text: words.join(' '), toolCalls: [], usage: { inputTokens: 10, outputTokens: 10, estimated: true }, finishReason: 'stop' };
+    return {
+      text: words.join(' '),
+      toolCalls: [],
+      usage: { inputTokens: 10, outputTokens: 10, estimated: true },
+      finishReason: 'stop',
+    };
   }
 }
 
@@ -39,10 +44,16 @@ interface Harness {
 }
 
 /** The TUI over the demo workspace with a fresh database, in a fake terminal of the given size. */
-async function open(size = { columns: 120, rows: 32 }, options: { color?: boolean; db?: string; providers?: ModelProvider[] } = {}): Promise<Harness> {
+async function open(
+  size = { columns: 120, rows: 32 },
+  options: { color?: boolean; db?: string; providers?: ModelProvider[] } = {},
+): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'p2tui-tui-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const workspace = await loadWorkspace(ROOT, { db: options.db ?? join(dir, 'p2tui.db'), configure: (providers) => options.providers?.forEach((p) => providers.register(p)) });
+  const workspace = await loadWorkspace(ROOT, {
+    db: options.db ?? join(dir, 'p2tui.db'),
+    configure: (providers) => options.providers?.forEach((p) => providers.register(p)),
+  });
   const engine = new Engine({ workspace });
   const harness = { engine, quits: 0 } as Harness;
   const app = createTuiApp(engine, { ...size, color: options.color ?? true, quit: () => (harness.quits += 1) });
@@ -122,7 +133,9 @@ describe('the TUI', () => {
     await startSession(h, 1, 'Calculate 6 * 7');
     await h.screen.waitFor('6 * 7 = 42.');
     // The demo workspace's evaluators score the finished conversation after it answered.
-    const scored = await h.screen.waitFor((f) => /quality\s+0\.\d\d .*agent_beta · scripted/.test(f) && /checks\s+1\.00/.test(f));
+    const scored = await h.screen.waitFor(
+      (f) => /quality\s+0\.\d\d .*agent_beta · scripted/.test(f) && /checks\s+1\.00/.test(f),
+    );
     expect(scored).toMatch(/grounded\s+\d\.\d\d/);
     await h.screen.press(KEYS.escape);
     await h.screen.press('4');
@@ -141,7 +154,13 @@ describe('the TUI', () => {
     await h.screen.waitFor('Paid: paid 12.5');
     await h.screen.waitFor((f) => /Wallets[\s\S]*treasurer\s+987\.5/.test(f));
     // A payment from another terminal (here: straight on the ledger) shows within a second.
-    await wallets.transfer({ from: 'treasurer', to: 'agent_beta', amount: '7.5', reason: 'cli', reference: 'outside-1' });
+    await wallets.transfer({
+      from: 'treasurer',
+      to: 'agent_beta',
+      amount: '7.5',
+      reason: 'cli',
+      reference: 'outside-1',
+    });
     await h.screen.waitFor((f) => /treasurer\s+980\b/.test(f));
     // The latest payments, and the chain's state on top.
     const shown = await h.screen.waitFor((f) => /treasurer → agent_beta 7\.5\s+cli/.test(f));
@@ -149,7 +168,9 @@ describe('the TUI', () => {
     // a: the audit trail, newest link first (each link names the hash before it); v: every link verified again.
     await h.screen.press(KEYS.escape);
     await h.screen.press('5', 'a');
-    await h.screen.waitFor((f) => f.includes('Wallets · audit trail') && /[0-9a-f]{12} ← [0-9a-f]{8} \d\d:\d\d:\d\d xfer:outside-1:/.test(f));
+    await h.screen.waitFor(
+      (f) => f.includes('Wallets · audit trail') && /[0-9a-f]{12} ← [0-9a-f]{8} \d\d:\d\d:\d\d xfer:outside-1:/.test(f),
+    );
     await h.screen.press('v');
     await h.screen.waitFor('every link verified');
   });
@@ -160,7 +181,9 @@ describe('the TUI', () => {
     await wallets.createWallet('treasurer', '1000');
     await wallets.createWallet('agent_beta');
     await startSession(h, 3, 'transfer 150 to agent_beta');
-    await h.screen.waitFor('treasurer asks: approve transfer_funds? treasurer pays 150 to agent_beta: above the approval threshold of 100');
+    await h.screen.waitFor(
+      'treasurer asks: approve transfer_funds? treasurer pays 150 to agent_beta: above the approval threshold of 100',
+    );
     expect((await wallets.balance('agent_beta')).balance).toBe('0');
     await h.screen.press('yes', KEYS.enter);
     await h.screen.waitFor('Paid: paid 150');
@@ -170,7 +193,7 @@ describe('the TUI', () => {
   it('shows a rollout as a live grid: variants by scenarios with scores and statuses, mean ± CI, sortable, Enter opens a cell’s session', async () => {
     const h = await open({ columns: 140, rows: 40 });
     const spec = parseRolloutSpec(
-      "teams:\n  c:\n    base: { agent_id: agent_helper }\n    variants: [{ id: cold, temperature: 0 }, { id: hot, temperature: 1.8 }]\n    scenarios: [\"What's the weather in Paris?\", \"What's the weather in Oslo?\"]\n    eval: { evaluator_id: gpt4_judge, metric: score, rubric: helpfulness }\nrepeats: 3\njudge: { workspace: false }\n",
+      'teams:\n  c:\n    base: { agent_id: agent_helper }\n    variants: [{ id: cold, temperature: 0 }, { id: hot, temperature: 1.8 }]\n    scenarios: ["What\'s the weather in Paris?", "What\'s the weather in Oslo?"]\n    eval: { evaluator_id: gpt4_judge, metric: score, rubric: helpfulness }\nrepeats: 3\njudge: { workspace: false }\n',
       'rollouts/grid.yaml',
       h.engine.workspace,
     );
@@ -180,7 +203,9 @@ describe('the TUI', () => {
     await h.screen.press('R');
     await h.screen.waitFor('Rollouts: Enter opens the grid');
     await h.screen.press(KEYS.enter);
-    const grid = await h.screen.waitFor((f) => f.includes(`Rollout grid (${outcome.rollout.id})`) && f.includes('12/12 done'));
+    const grid = await h.screen.waitFor(
+      (f) => f.includes(`Rollout grid (${outcome.rollout.id})`) && f.includes('12/12 done'),
+    );
     expect(grid).toMatch(/› c\/cold\s+\d\.\d\d ●●●\s+\d\.\d\d ●●●\s+\d\.\d\d ± \d\.\d\d \(n=6\)/);
     expect(grid).toMatch(/ c\/hot\s+\d\.\d\d ●●●/);
     expect(grid).toContain('metric score (m) · columns: scenarios (c) · spec order (s)');
@@ -190,7 +215,9 @@ describe('the TUI', () => {
     await h.screen.waitFor('columns: metrics (c)');
     await h.screen.press(KEYS.enter);
     // The session of that cell, with its conversation.
-    await h.screen.waitFor((f) => f.includes('agent_helper') && f.includes('Conversation') && !f.includes('Rollout grid'));
+    await h.screen.waitFor(
+      (f) => f.includes('agent_helper') && f.includes('Conversation') && !f.includes('Rollout grid'),
+    );
   });
 
   it('answers an agent question in place', async () => {
@@ -230,7 +257,12 @@ describe('the TUI', () => {
   it('handles several keys that arrive in one chunk, each of them', async () => {
     const h = await open();
     for (let i = 0; i < 4; i++) {
-      const runtime = h.engine.start({ agent: 'agent_beta', message: `Calculate ${i} + 1`, source: 'api', options: h.engine.sessionOptions({ temperature: 0 }) });
+      const runtime = h.engine.start({
+        agent: 'agent_beta',
+        message: `Calculate ${i} + 1`,
+        source: 'api',
+        options: h.engine.sessionOptions({ temperature: 0 }),
+      });
       await runtime.idle();
     }
     h.app.bridge.refreshSessions();
@@ -247,7 +279,12 @@ describe('the TUI', () => {
     // Another engine on the same database stands for another p2tui process.
     const other = new Engine({ workspace: await loadWorkspace(ROOT, { db }) });
     cleanups.push(() => other.close());
-    const runtime = other.start({ agent: 'agent_alpha', message: DEMO, source: 'run', options: other.sessionOptions({ model: 'scripted/slow', temperature: 0 }) });
+    const runtime = other.start({
+      agent: 'agent_alpha',
+      message: DEMO,
+      source: 'run',
+      options: other.sessionOptions({ model: 'scripted/slow', temperature: 0 }),
+    });
     await h.screen.waitFor(runtime.id);
     await h.screen.press(KEYS.enter);
     await h.screen.waitFor('driven by another process');
@@ -285,7 +322,12 @@ describe('the TUI', () => {
   it('shows a reply while it streams, then the committed message in its place', async () => {
     const h = await open({ columns: 120, rows: 32 }, { providers: [new DripProvider()] });
     await h.screen.waitFor('No sessions yet');
-    const runtime = h.engine.start({ agent: 'agent_beta', message: 'tell me', source: 'api', options: h.engine.sessionOptions({ model: 'drip/x' }) });
+    const runtime = h.engine.start({
+      agent: 'agent_beta',
+      message: 'tell me',
+      source: 'api',
+      options: h.engine.sessionOptions({ model: 'drip/x' }),
+    });
     h.app.bridge.open(runtime.id);
     const partial = await h.screen.waitFor(/agent_beta the reply arrives .*▍/);
     expect(partial).not.toContain('while you watch');
@@ -298,7 +340,12 @@ describe('the TUI', () => {
   it('cancels the open session after a confirmation', async () => {
     const h = await open();
     await h.screen.waitFor('No sessions yet');
-    const runtime = h.engine.start({ agent: 'agent_alpha', message: DEMO, source: 'api', options: h.engine.sessionOptions({ model: 'scripted/slow' }) });
+    const runtime = h.engine.start({
+      agent: 'agent_alpha',
+      message: DEMO,
+      source: 'api',
+      options: h.engine.sessionOptions({ model: 'scripted/slow' }),
+    });
     h.app.bridge.open(runtime.id);
     await h.screen.waitFor('delegate to');
     await h.screen.press(KEYS.escape, 'c');
@@ -396,6 +443,9 @@ describe('the TUI', () => {
     // The header follows the checked-out branch.
     expect(frame.split('\n')[0]).toContain(`branch ${session.headBranch}`);
     const branch = h.engine.store.sessions.branch(session.headBranch)!;
-    expect(branch).toMatchObject({ label: 'hot', overrides: { temperature: 0.9, personas: { agent_beta: { system: 'You are {{id}}, brief.' } } } });
+    expect(branch).toMatchObject({
+      label: 'hot',
+      overrides: { temperature: 0.9, personas: { agent_beta: { system: 'You are {{id}}, brief.' } } },
+    });
   });
 });

@@ -28,14 +28,14 @@ interface Tui {
 
 /** From the empty sessions list: n, the first agent (agent_alpha), the demo question, Enter. */
 async function startDemoSession(tui: Tui): Promise<void> {
-    await tui.waitFor('No sessions yet');
-    await tui.press('n');
-    await tui.waitFor('choose an agent');
-    await tui.press('\r');
-    await tui.waitFor('message to agent_alpha ›');
-    await tui.press("What's the weather in Paris and who leads the Premier League?");
-    await tui.waitFor('who leads the Premier League?');
-    await tui.press('\r');
+  await tui.waitFor('No sessions yet');
+  await tui.press('n');
+  await tui.waitFor('choose an agent');
+  await tui.press('\r');
+  await tui.waitFor('message to agent_alpha ›');
+  await tui.press("What's the weather in Paris and who leads the Premier League?");
+  await tui.waitFor('who leads the Premier League?');
+  await tui.press('\r');
 }
 
 const running: Tui[] = [];
@@ -52,7 +52,8 @@ afterEach(() => {
 });
 
 beforeAll(() => {
-  if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('the end-to-end tests drive the built binary: run npm run build first (npm test does)');
+  if (!existsSync(join(ROOT, 'dist/cli/main.js')))
+    throw new Error('the end-to-end tests drive the built binary: run npm run build first (npm test does)');
 });
 
 function start(columns: number, rows: number, extraArgs: string[] = []): Tui {
@@ -86,7 +87,8 @@ function start(columns: number, rows: number, extraArgs: string[] = []): Tui {
     screen,
     exit,
     async waitFor(what, timeoutMs = 10_000) {
-      const test = typeof what === 'function' ? what : (s: string) => (typeof what === 'string' ? s.includes(what) : what.test(s));
+      const test =
+        typeof what === 'function' ? what : (s: string) => (typeof what === 'string' ? s.includes(what) : what.test(s));
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         // Let the emulator finish parsing what arrived.

@@ -82,7 +82,10 @@ export function renderSized(element: ReactElement, size: { columns: number; rows
       }
     },
     async waitFor(predicate, timeoutMs = 5000) {
-      const test = typeof predicate === 'function' ? predicate : (f: string) => (typeof predicate === 'string' ? f.includes(predicate) : predicate.test(f));
+      const test =
+        typeof predicate === 'function'
+          ? predicate
+          : (f: string) => (typeof predicate === 'string' ? f.includes(predicate) : predicate.test(f));
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         if (test(frame())) return frame();

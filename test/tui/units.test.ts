@@ -16,16 +16,42 @@ afterEach(() => {
 });
 
 const NO_KEY: Key = {
-  upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false, home: false, end: false, return: false,
-  escape: false, ctrl: false, shift: false, tab: false, backspace: false, delete: false, meta: false, super: false, hyper: false, capsLock: false, numLock: false,
+  upArrow: false,
+  downArrow: false,
+  leftArrow: false,
+  rightArrow: false,
+  pageDown: false,
+  pageUp: false,
+  home: false,
+  end: false,
+  return: false,
+  escape: false,
+  ctrl: false,
+  shift: false,
+  tab: false,
+  backspace: false,
+  delete: false,
+  meta: false,
+  super: false,
+  hyper: false,
+  capsLock: false,
+  numLock: false,
 };
 
-const state = (patch: Partial<TuiState> = {}): TuiState => ({ ...initialState({ root: '/w', model: 'scripted/default', agents: [] }, { columns: 100, rows: 30 }), ...patch });
+const state = (patch: Partial<TuiState> = {}): TuiState => ({
+  ...initialState({ root: '/w', model: 'scripted/default', agents: [] }, { columns: 100, rows: 30 }),
+  ...patch,
+});
 
 describe('lines', () => {
   it('wraps at spaces to the width, with a hanging indent, keeping leading indentation', () => {
     const lines = wrap([seg('    '), seg('agent '), seg('the quick brown fox jumps over the lazy dog')], 20, 6);
-    expect(lines.map(lineText)).toEqual(['    agent the quick', '      brown fox', '      jumps over the', '      lazy dog']);
+    expect(lines.map(lineText)).toEqual([
+      '    agent the quick',
+      '      brown fox',
+      '      jumps over the',
+      '      lazy dog',
+    ]);
     for (const line of lines) expect(lineWidth(line)).toBeLessThanOrEqual(20);
   });
 
@@ -63,12 +89,18 @@ describe('layout', () => {
       expect(layout.body).toBe(rows - 3);
       if (layout.wide) {
         expect(panes.conversation.width + 1 + panes.frames.width).toBe(columns);
-        expect(panes.frames.height + panes.stack.height + panes.judge.height + panes.wallets.height + panes.events.height).toBe(layout.body);
+        expect(
+          panes.frames.height + panes.stack.height + panes.judge.height + panes.wallets.height + panes.events.height,
+        ).toBe(layout.body);
         expect(panes.conversation.height).toBe(layout.body);
       } else {
         expect(panes.frames.width + 1 + panes.events.width).toBe(columns);
-        expect(panes.conversation.height + panes.judge.height + panes.wallets.height + panes.events.height).toBe(layout.body);
-        expect(panes.frames.height + panes.stack.height).toBe(panes.judge.height + panes.wallets.height + panes.events.height);
+        expect(panes.conversation.height + panes.judge.height + panes.wallets.height + panes.events.height).toBe(
+          layout.body,
+        );
+        expect(panes.frames.height + panes.stack.height).toBe(
+          panes.judge.height + panes.wallets.height + panes.events.height,
+        );
       }
       for (const pane of Object.values(panes)) expect(pane.height).toBeGreaterThanOrEqual(2);
     });
@@ -119,7 +151,27 @@ describe('keys and commands', () => {
   });
 
   it('completes palette commands from the CLI registry, aliases included', () => {
-    expect(paletteCompletions('ses').map((c) => c.text)).toEqual(['session list', 'session show', 'session stack', 'session watch', 'session resume', 'session cancel', 'session pause', 'session respond', 'session replay', 'session branches', 'session fork', 'session rewind', 'session checkout', 'session diff', 'session compensate', 'session export', 'session import', 'session delete', 'session prune']);
+    expect(paletteCompletions('ses').map((c) => c.text)).toEqual([
+      'session list',
+      'session show',
+      'session stack',
+      'session watch',
+      'session resume',
+      'session cancel',
+      'session pause',
+      'session respond',
+      'session replay',
+      'session branches',
+      'session fork',
+      'session rewind',
+      'session checkout',
+      'session diff',
+      'session compensate',
+      'session export',
+      'session import',
+      'session delete',
+      'session prune',
+    ]);
     expect(paletteCompletions('session sh').map((c) => c.text)).toEqual(['session show']);
     expect(paletteCompletions('conversation li').map((c) => c.text)).toEqual(['session list']);
     expect(paletteCompletions('run agent_alpha hello').map((c) => c.text)).toEqual(['run']);
@@ -159,11 +211,23 @@ describe('state transitions', () => {
 describe('session projection', () => {
   it('follows a real session: conversations in tree order, entries, usage, questions, and no waiting rows in the timeline', async () => {
     const t = await testEngine([
-      { id: 'lead', description: 'Lead.', agents: ['w'], script: [{ when: '.', steps: [{ parallel: [{ delegate: 'w', message: 'a' }, { ask: 'Which?' }] }, { reply: 'done' }] }] },
+      {
+        id: 'lead',
+        description: 'Lead.',
+        agents: ['w'],
+        script: [
+          { when: '.', steps: [{ parallel: [{ delegate: 'w', message: 'a' }, { ask: 'Which?' }] }, { reply: 'done' }] },
+        ],
+      },
       { id: 'w', description: 'W.', script: [{ when: '.', steps: [{ reply: 'ok' }] }] },
     ]);
     engines.push(t);
-    const session = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options({ approval: 'ask' }) });
+    const session = t.engine.start({
+      agent: 'lead',
+      message: 'go',
+      source: 'api',
+      options: t.options({ approval: 'ask' }),
+    });
     await session.idle();
     const projection = new SessionProjection(session.id);
     for (const event of t.engine.store.log.read(0, { session: session.id })) projection.apply(event);
@@ -186,14 +250,34 @@ describe('session projection', () => {
     projection.applyDelta({ type: 'delta', ...base, text: 'both.' });
     projection.applyDelta({ type: 'tool.delta', ...base, callId: 'x', name: 'weather', argumentsDelta: '{"city":' });
     projection.applyDelta({ type: 'tool.delta', ...base, callId: 'x', name: 'weather', argumentsDelta: '"Oslo"}' });
-    projection.applyDelta({ type: 'tool.delta', ...base, callId: 'y', name: 'weather', argumentsDelta: '{"city":"Bergen"}' });
-    expect(projection.streaming.get('c')!.text).toBe('Checking both.\n→ weather {"city":"Oslo"}\n→ weather {"city":"Bergen"}');
-    projection.applyDelta({ type: 'model.retry', ...base, attempt: 1, delayMs: 1500, reason: 'openai is rate limiting (HTTP 429)' });
+    projection.applyDelta({
+      type: 'tool.delta',
+      ...base,
+      callId: 'y',
+      name: 'weather',
+      argumentsDelta: '{"city":"Bergen"}',
+    });
+    expect(projection.streaming.get('c')!.text).toBe(
+      'Checking both.\n→ weather {"city":"Oslo"}\n→ weather {"city":"Bergen"}',
+    );
+    projection.applyDelta({
+      type: 'model.retry',
+      ...base,
+      attempt: 1,
+      delayMs: 1500,
+      reason: 'openai is rate limiting (HTTP 429)',
+    });
     expect(projection.streaming.get('c')!.text).toBe('(retry 1 in 1.5 s: openai is rate limiting (HTTP 429))\n');
   });
 
   it('builds the conversation lines incrementally, the same as from scratch, and rewraps on resize', async () => {
-    const t = await testEngine([{ id: 'w', description: 'W.', script: [{ when: '.', steps: [{ reply: 'a reply long enough to wrap on a narrow pane, several times over' }] }] }]);
+    const t = await testEngine([
+      {
+        id: 'w',
+        description: 'W.',
+        script: [{ when: '.', steps: [{ reply: 'a reply long enough to wrap on a narrow pane, several times over' }] }],
+      },
+    ]);
     engines.push(t);
     const session = t.engine.start({ agent: 'w', message: 'first', source: 'api', options: t.options() });
     await session.idle();

@@ -1,10 +1,24 @@
 import { UserError } from '../../core/errors.ts';
-import { LedgerError, type ActiveContract, type Command, type CommandMeta, type LedgerApi, type LedgerErrorCode, type LedgerTransaction, type Offset, type PartyId, type TemplateId, type UpdateQuery } from '../types.ts';
+import {
+  LedgerError,
+  type ActiveContract,
+  type Command,
+  type CommandMeta,
+  type LedgerApi,
+  type LedgerErrorCode,
+  type LedgerTransaction,
+  type Offset,
+  type PartyId,
+  type TemplateId,
+  type UpdateQuery,
+} from '../types.ts';
 import { ERROR_STATUS, fromJsTransaction, type JsCantonError, type JsCommand, type JsTransaction } from './wire.ts';
 
 /** An event format for some parties, or for every party (`'*'`: needs a user with read-as-any-party rights). */
 function eventFormat(party: PartyId | '*', filters: unknown[]): Record<string, unknown> {
-  return party === '*' ? { filtersByParty: {}, filtersForAnyParty: { cumulative: filters }, verbose: true } : { filtersByParty: { [party]: { cumulative: filters } }, verbose: true };
+  return party === '*'
+    ? { filtersByParty: {}, filtersForAnyParty: { cumulative: filters }, verbose: true }
+    : { filtersByParty: { [party]: { cumulative: filters } }, verbose: true };
 }
 
 /** Completions read per request (below Canton's default list limit). */
@@ -39,18 +53,27 @@ export class CantonJsonLedger implements LedgerApi {
   async allocateParty(hint: string): Promise<PartyId> {
     const existing = await this.findParty(hint);
     if (existing !== undefined) return existing;
-    return ((await this.call('POST', '/v2/parties', { partyIdHint: hint, identityProviderId: '' })) as { partyDetails: { party: string } }).partyDetails.party;
+    return (
+      (await this.call('POST', '/v2/parties', { partyIdHint: hint, identityProviderId: '' })) as {
+        partyDetails: { party: string };
+      }
+    ).partyDetails.party;
   }
 
   async findParty(hint: string): Promise<PartyId | undefined> {
-    const found = (await this.call('GET', `/v2/parties?filter-party=${encodeURIComponent(hint)}`)) as { partyDetails: { party: string }[] };
+    const found = (await this.call('GET', `/v2/parties?filter-party=${encodeURIComponent(hint)}`)) as {
+      partyDetails: { party: string }[];
+    };
     return found.partyDetails.find((p) => p.party.startsWith(`${hint}::`))?.party;
   }
 
   async parties(): Promise<{ party: PartyId; hint: string }[]> {
     const out: { party: PartyId; hint: string }[] = [];
-    for (let token = ''; ; ) {
-      const page = (await this.call('GET', `/v2/parties${token === '' ? '' : `?pageToken=${encodeURIComponent(token)}`}`)) as { partyDetails: { party: string }[]; nextPageToken?: string };
+    for (let token = ''; ;) {
+      const page = (await this.call(
+        'GET',
+        `/v2/parties${token === '' ? '' : `?pageToken=${encodeURIComponent(token)}`}`,
+      )) as { partyDetails: { party: string }[]; nextPageToken?: string };
       for (const p of page.partyDetails) out.push({ party: p.party, hint: p.party.split('::')[0]! });
       if (page.nextPageToken === undefined || page.nextPageToken === '') return out;
       token = page.nextPageToken;
@@ -61,7 +84,14 @@ export class CantonJsonLedger implements LedgerApi {
     const js: JsCommand[] = commands.map((c) =>
       c.kind === 'create'
         ? { CreateCommand: { templateId: c.templateId, createArguments: { ...c.args } } }
-        : { ExerciseCommand: { templateId: c.templateId, contractId: c.contractId, choice: c.choice, choiceArgument: { ...c.arg } } },
+        : {
+            ExerciseCommand: {
+              templateId: c.templateId,
+              contractId: c.contractId,
+              choice: c.choice,
+              choiceArgument: { ...c.arg },
+            },
+          },
     );
     const body = {
       commands: {
@@ -75,23 +105,64 @@ export class CantonJsonLedger implements LedgerApi {
         submissionId: crypto.randomUUID(),
       },
       transactionFormat: {
-        eventFormat: { filtersByParty: Object.fromEntries(meta.actAs.map((p) => [p, { cumulative: WILDCARD }])), verbose: true },
+        eventFormat: {
+          filtersByParty: Object.fromEntries(meta.actAs.map((p) => [p, { cumulative: WILDCARD }])),
+          verbose: true,
+        },
         transactionShape: 'TRANSACTION_SHAPE_LEDGER_EFFECTS',
       },
     };
-    return fromJsTransaction(((await this.call('POST', '/v2/commands/submit-and-wait-for-transaction', body)) as { transaction: JsTransaction }).transaction);
+    return fromJsTransaction(
+      (
+        (await this.call('POST', '/v2/commands/submit-and-wait-for-transaction', body)) as {
+          transaction: JsTransaction;
+        }
+      ).transaction,
+    );
   }
 
-  async activeContracts<T = Record<string, unknown>>(party: PartyId | '*', templateIds: readonly TemplateId[]): Promise<ActiveContract<T>[]> {
+  async activeContracts<T = Record<string, unknown>>(
+    party: PartyId | '*',
+    templateIds: readonly TemplateId[],
+  ): Promise<ActiveContract<T>[]> {
     if (templateIds.length === 0) return [];
     const body = {
       activeAtOffset: await this.ledgerEnd(),
-      eventFormat: eventFormat(party, templateIds.map((templateId) => ({ identifierFilter: { TemplateFilter: { value: { templateId, includeCreatedEventBlob: false } } } }))),
+      eventFormat: eventFormat(
+        party,
+        templateIds.map((templateId) => ({
+          identifierFilter: { TemplateFilter: { value: { templateId, includeCreatedEventBlob: false } } },
+        })),
+      ),
     };
-    const rows = (await this.call('POST', '/v2/state/active-contracts', body)) as { contractEntry: { JsActiveContract?: { createdEvent: { contractId: string; templateId: string; createArgument: T; signatories: string[]; observers: string[]; offset: number } } } }[];
+    const rows = (await this.call('POST', '/v2/state/active-contracts', body)) as {
+      contractEntry: {
+        JsActiveContract?: {
+          createdEvent: {
+            contractId: string;
+            templateId: string;
+            createArgument: T;
+            signatories: string[];
+            observers: string[];
+            offset: number;
+          };
+        };
+      };
+    }[];
     return rows.flatMap((r) => {
       const c = r.contractEntry.JsActiveContract?.createdEvent;
-      return c === undefined ? [] : [{ contractId: c.contractId, templateId: c.templateId, payload: c.createArgument, signatories: c.signatories, observers: c.observers, createdOffset: c.offset }];
+      return c === undefined
+        ? []
+        : [
+            {
+              contractId: c.contractId,
+              templateId: c.templateId,
+              payload: c.createArgument,
+              signatories: c.signatories,
+              observers: c.observers,
+              createdOffset: c.offset,
+            },
+          ];
     });
   }
 
@@ -100,7 +171,9 @@ export class CantonJsonLedger implements LedgerApi {
     // What one party submitted: its transaction's first node is a choice that party exercised alone.
     const submitted = (tx: LedgerTransaction): boolean => {
       const root = tx.events[0];
-      return root?.kind === 'exercised' && root.actingParties.length === 1 && root.actingParties[0] === query.submittedBy;
+      return (
+        root?.kind === 'exercised' && root.actingParties.length === 1 && root.actingParties[0] === query.submittedBy
+      );
     };
     const keep = (tx: LedgerTransaction): boolean =>
       (query.workflowId === undefined || tx.workflowId === query.workflowId) &&
@@ -109,7 +182,7 @@ export class CantonJsonLedger implements LedgerApi {
       (query.submittedBy === undefined || submitted(tx));
     const out: LedgerTransaction[] = [];
     const end = await this.ledgerEnd();
-    for (let after = query.afterOffset ?? 0; after < end; ) {
+    for (let after = query.afterOffset ?? 0; after < end;) {
       const page = await this.page(party, after, end, 500);
       // Offset checkpoints and other items move the cursor too: only the ledger end (or an empty page) stops it.
       if (page.last <= after) break;
@@ -125,9 +198,18 @@ export class CantonJsonLedger implements LedgerApi {
   async updateById(updateId: string, parties?: readonly PartyId[]): Promise<LedgerTransaction | undefined> {
     try {
       const format =
-        parties === undefined || parties.length === 0 ? eventFormat('*', WILDCARD) : { filtersByParty: Object.fromEntries(parties.map((p) => [p, { cumulative: WILDCARD }])), verbose: true };
-      const body = { updateId, updateFormat: { includeTransactions: { eventFormat: format, transactionShape: 'TRANSACTION_SHAPE_LEDGER_EFFECTS' } } };
-      const found = (await this.call('POST', '/v2/updates/update-by-id', body)) as { update: { Transaction?: { value: JsTransaction } } };
+        parties === undefined || parties.length === 0
+          ? eventFormat('*', WILDCARD)
+          : { filtersByParty: Object.fromEntries(parties.map((p) => [p, { cumulative: WILDCARD }])), verbose: true };
+      const body = {
+        updateId,
+        updateFormat: {
+          includeTransactions: { eventFormat: format, transactionShape: 'TRANSACTION_SHAPE_LEDGER_EFFECTS' },
+        },
+      };
+      const found = (await this.call('POST', '/v2/updates/update-by-id', body)) as {
+        update: { Transaction?: { value: JsTransaction } };
+      };
       return found.update.Transaction === undefined ? undefined : fromJsTransaction(found.update.Transaction.value);
     } catch (error) {
       if (error instanceof UserError && /HTTP 404/.test(error.message)) return undefined;
@@ -147,8 +229,23 @@ export class CantonJsonLedger implements LedgerApi {
     if (known !== undefined) return this.updateById(known, actAs);
     for (;;) {
       const body = { userId: this.userId, parties: [...actAs], beginExclusive: seen.cursor };
-      const items = (await this.call('POST', `/v2/commands/completions?limit=${COMPLETION_PAGE}&stream_idle_timeout_ms=1000`, body)) as {
-        completionResponse: { Completion?: { value: { commandId: string; updateId?: string; actAs?: string[]; status?: { code?: number }; offset?: number } }; OffsetCheckpoint?: { value: { offset: number } } };
+      const items = (await this.call(
+        'POST',
+        `/v2/commands/completions?limit=${COMPLETION_PAGE}&stream_idle_timeout_ms=1000`,
+        body,
+      )) as {
+        completionResponse: {
+          Completion?: {
+            value: {
+              commandId: string;
+              updateId?: string;
+              actAs?: string[];
+              status?: { code?: number };
+              offset?: number;
+            };
+          };
+          OffsetCheckpoint?: { value: { offset: number } };
+        };
       }[];
       for (const i of items) {
         const c = i.completionResponse.Completion?.value;
@@ -164,13 +261,25 @@ export class CantonJsonLedger implements LedgerApi {
   }
 
   /** One page of updates: its transactions, and the last offset any of its items (checkpoints too) reached. */
-  private async page(party: PartyId | '*', after: Offset, end: Offset, limit: number): Promise<{ transactions: LedgerTransaction[]; last: Offset }> {
+  private async page(
+    party: PartyId | '*',
+    after: Offset,
+    end: Offset,
+    limit: number,
+  ): Promise<{ transactions: LedgerTransaction[]; last: Offset }> {
     const body = {
       beginExclusive: after,
       endInclusive: end,
-      updateFormat: { includeTransactions: { eventFormat: eventFormat(party, WILDCARD), transactionShape: 'TRANSACTION_SHAPE_LEDGER_EFFECTS' } },
+      updateFormat: {
+        includeTransactions: {
+          eventFormat: eventFormat(party, WILDCARD),
+          transactionShape: 'TRANSACTION_SHAPE_LEDGER_EFFECTS',
+        },
+      },
     };
-    const items = (await this.call('POST', `/v2/updates?limit=${limit}&stream_idle_timeout_ms=1000`, body)) as { update: { Transaction?: { value: JsTransaction }; OffsetCheckpoint?: { value: { offset: number } } } }[];
+    const items = (await this.call('POST', `/v2/updates?limit=${limit}&stream_idle_timeout_ms=1000`, body)) as {
+      update: { Transaction?: { value: JsTransaction }; OffsetCheckpoint?: { value: { offset: number } } };
+    }[];
     let last = after;
     const transactions: LedgerTransaction[] = [];
     for (const i of items) {
@@ -186,12 +295,17 @@ export class CantonJsonLedger implements LedgerApi {
     try {
       response = await fetch(`${this.base}${path}`, {
         method,
-        headers: { 'content-type': 'application/json', ...(this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }) },
+        headers: {
+          'content-type': 'application/json',
+          ...(this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(30_000),
       });
     } catch (error) {
-      throw new UserError('E_LEDGER', `the ledger at ${this.base} cannot be reached: ${(error as Error).message}`, { hint: 'Check CANTON_JSON_API_URL (or start it: p2tui ledger serve / a Canton sandbox).' });
+      throw new UserError('E_LEDGER', `the ledger at ${this.base} cannot be reached: ${(error as Error).message}`, {
+        hint: 'Check CANTON_JSON_API_URL (or start it: p2tui ledger serve / a Canton sandbox).',
+      });
     }
     const text = await response.text();
     if (response.ok) return text === '' ? {} : JSON.parse(text);
@@ -203,6 +317,9 @@ export class CantonJsonLedger implements LedgerApi {
     }
     const code = (error.code ?? '') as LedgerErrorCode;
     if (code in ERROR_STATUS) throw new LedgerError(code, error.cause ?? '', error.context ?? {});
-    throw new UserError('E_LEDGER', `the ledger refused ${method} ${path} (HTTP ${response.status}): ${error.code ?? ''} ${error.cause ?? ''}`.trim());
+    throw new UserError(
+      'E_LEDGER',
+      `the ledger refused ${method} ${path} (HTTP ${response.status}): ${error.code ?? ''} ${error.cause ?? ''}`.trim(),
+    );
   }
 }

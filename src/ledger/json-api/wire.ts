@@ -7,11 +7,39 @@ import type { LedgerErrorCode, LedgerEvent, LedgerTransaction } from '../types.t
  */
 export type JsCommand =
   | { CreateCommand: { templateId: string; createArguments: Record<string, unknown> } }
-  | { ExerciseCommand: { templateId: string; contractId: string; choice: string; choiceArgument: Record<string, unknown> } };
+  | {
+      ExerciseCommand: {
+        templateId: string;
+        contractId: string;
+        choice: string;
+        choiceArgument: Record<string, unknown>;
+      };
+    };
 
 export type JsEvent =
-  | { CreatedEvent: { offset: number; nodeId: number; contractId: string; templateId: string; createArgument: Record<string, unknown>; signatories: string[]; observers: string[]; witnessParties: string[]; packageName: string } }
-  | { ArchivedEvent: { offset: number; nodeId: number; contractId: string; templateId: string; witnessParties: string[]; packageName: string } }
+  | {
+      CreatedEvent: {
+        offset: number;
+        nodeId: number;
+        contractId: string;
+        templateId: string;
+        createArgument: Record<string, unknown>;
+        signatories: string[];
+        observers: string[];
+        witnessParties: string[];
+        packageName: string;
+      };
+    }
+  | {
+      ArchivedEvent: {
+        offset: number;
+        nodeId: number;
+        contractId: string;
+        templateId: string;
+        witnessParties: string[];
+        packageName: string;
+      };
+    }
   | {
       ExercisedEvent: {
         offset: number;
@@ -68,14 +96,45 @@ export function toJsTransaction(tx: LedgerTransaction): JsTransaction {
 function toJsEvent(e: LedgerEvent, offset: number): JsEvent {
   switch (e.kind) {
     case 'created':
-      return { CreatedEvent: { offset, nodeId: e.nodeId, contractId: e.contractId, templateId: e.templateId, createArgument: e.payload, signatories: [...e.signatories], observers: [...e.observers], witnessParties: [...e.signatories, ...e.observers], packageName: packageOf(e.templateId) } };
+      return {
+        CreatedEvent: {
+          offset,
+          nodeId: e.nodeId,
+          contractId: e.contractId,
+          templateId: e.templateId,
+          createArgument: e.payload,
+          signatories: [...e.signatories],
+          observers: [...e.observers],
+          witnessParties: [...e.signatories, ...e.observers],
+          packageName: packageOf(e.templateId),
+        },
+      };
     case 'archived':
-      return { ArchivedEvent: { offset, nodeId: e.nodeId, contractId: e.contractId, templateId: e.templateId, witnessParties: [...e.stakeholders], packageName: packageOf(e.templateId) } };
+      return {
+        ArchivedEvent: {
+          offset,
+          nodeId: e.nodeId,
+          contractId: e.contractId,
+          templateId: e.templateId,
+          witnessParties: [...e.stakeholders],
+          packageName: packageOf(e.templateId),
+        },
+      };
     case 'exercised':
       return {
         ExercisedEvent: {
-          offset, nodeId: e.nodeId, contractId: e.contractId, templateId: e.templateId, choice: e.choice, choiceArgument: e.arg, actingParties: [...e.actingParties], consuming: e.consuming,
-          lastDescendantNodeId: e.lastDescendantNodeId, exerciseResult: e.result, witnessParties: [...e.stakeholders], packageName: packageOf(e.templateId),
+          offset,
+          nodeId: e.nodeId,
+          contractId: e.contractId,
+          templateId: e.templateId,
+          choice: e.choice,
+          choiceArgument: e.arg,
+          actingParties: [...e.actingParties],
+          consuming: e.consuming,
+          lastDescendantNodeId: e.lastDescendantNodeId,
+          exerciseResult: e.result,
+          witnessParties: [...e.stakeholders],
+          packageName: packageOf(e.templateId),
         },
       };
   }
@@ -91,16 +150,39 @@ export function fromJsTransaction(tx: JsTransaction): LedgerTransaction {
     events: tx.events.map((e): LedgerEvent => {
       if ('CreatedEvent' in e) {
         const c = e.CreatedEvent;
-        return { kind: 'created', nodeId: c.nodeId, contractId: c.contractId, templateId: c.templateId, payload: c.createArgument, signatories: c.signatories, observers: c.observers };
+        return {
+          kind: 'created',
+          nodeId: c.nodeId,
+          contractId: c.contractId,
+          templateId: c.templateId,
+          payload: c.createArgument,
+          signatories: c.signatories,
+          observers: c.observers,
+        };
       }
       if ('ArchivedEvent' in e) {
         const a = e.ArchivedEvent;
-        return { kind: 'archived', nodeId: a.nodeId, contractId: a.contractId, templateId: a.templateId, stakeholders: a.witnessParties };
+        return {
+          kind: 'archived',
+          nodeId: a.nodeId,
+          contractId: a.contractId,
+          templateId: a.templateId,
+          stakeholders: a.witnessParties,
+        };
       }
       const x = e.ExercisedEvent;
       return {
-        kind: 'exercised', nodeId: x.nodeId, contractId: x.contractId, templateId: x.templateId, choice: x.choice, arg: x.choiceArgument, actingParties: x.actingParties, consuming: x.consuming,
-        lastDescendantNodeId: x.lastDescendantNodeId, result: x.exerciseResult, stakeholders: x.witnessParties,
+        kind: 'exercised',
+        nodeId: x.nodeId,
+        contractId: x.contractId,
+        templateId: x.templateId,
+        choice: x.choice,
+        arg: x.choiceArgument,
+        actingParties: x.actingParties,
+        consuming: x.consuming,
+        lastDescendantNodeId: x.lastDescendantNodeId,
+        result: x.exerciseResult,
+        stakeholders: x.witnessParties,
       };
     }),
   };

@@ -10,7 +10,11 @@ import { DEFAULT_RETRY, attemptSignal, withRetries, type RetryPolicy } from './r
  */
 export function callWithRetries<T>(
   options: CompleteOptions,
-  settings: { readonly retry?: RetryPolicy | undefined; readonly limiter: RequestRateLimiter | undefined; readonly failure: FailureContext },
+  settings: {
+    readonly retry?: RetryPolicy | undefined;
+    readonly limiter: RequestRateLimiter | undefined;
+    readonly failure: FailureContext;
+  },
   attempt: (signal: AbortSignal) => Promise<T>,
   translate: (error: unknown) => unknown,
 ): Promise<T> {
@@ -27,6 +31,10 @@ export function callWithRetries<T>(
         timed.dispose();
       }
     },
-    { policy: settings.retry ?? DEFAULT_RETRY, signal: options.signal, ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry }) },
+    {
+      policy: settings.retry ?? DEFAULT_RETRY,
+      signal: options.signal,
+      ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry }),
+    },
   );
 }

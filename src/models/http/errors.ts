@@ -41,7 +41,12 @@ export interface FailureContext {
 }
 
 /** An HTTP error status from a provider as a typed, redacted error saying whether a retry can help. */
-export function httpFailure(status: number, detail: string, retryAfterMs: number | undefined, ctx: FailureContext): ProviderError {
+export function httpFailure(
+  status: number,
+  detail: string,
+  retryAfterMs: number | undefined,
+  ctx: FailureContext,
+): ProviderError {
   const said = ctx.redactor.redact(detail.trim() === '' ? `HTTP ${status}` : `HTTP ${status}: ${detail.trim()}`);
   if (status === 401 || status === 403) {
     return new ProviderError('E_MODEL_AUTH', `${ctx.provider} refused the request (${said})`, {
@@ -66,7 +71,11 @@ export function httpFailure(status: number, detail: string, retryAfterMs: number
     });
   }
   if (status === 408 || status === 409 || status >= 500) {
-    return new ProviderError('E_MODEL_PROVIDER', `${ctx.provider} failed (${said})`, { retryable: true, status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+    return new ProviderError('E_MODEL_PROVIDER', `${ctx.provider} failed (${said})`, {
+      retryable: true,
+      status,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    });
   }
   return new ProviderError('E_MODEL_BAD_REQUEST', `${ctx.provider} rejected the request (${said})`, {
     retryable: false,
@@ -78,10 +87,14 @@ export function httpFailure(status: number, detail: string, retryAfterMs: number
 /** The provider could not be reached, or the connection broke: worth retrying. */
 export function networkFailure(error: unknown, ctx: FailureContext): ProviderError {
   const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
-  return new ProviderError('E_MODEL_NETWORK', ctx.redactor.redact(`cannot reach ${ctx.provider} at ${ctx.endpoint} (${messageOf(error)}${cause})`), {
-    retryable: true,
-    hint: `Check that the server at ${ctx.endpoint} is running and reachable, then resume the session.`,
-  });
+  return new ProviderError(
+    'E_MODEL_NETWORK',
+    ctx.redactor.redact(`cannot reach ${ctx.provider} at ${ctx.endpoint} (${messageOf(error)}${cause})`),
+    {
+      retryable: true,
+      hint: `Check that the server at ${ctx.endpoint} is running and reachable, then resume the session.`,
+    },
+  );
 }
 
 /** One attempt took longer than the model timeout: worth another try (an overloaded server, say). */
@@ -94,5 +107,9 @@ export function attemptTimeout(timeoutMs: number, ctx: FailureContext): Provider
 
 /** A stream that ended or broke before the response was complete. */
 export function streamFailure(detail: string, ctx: FailureContext): ProviderError {
-  return new ProviderError('E_MODEL_STREAM', ctx.redactor.redact(`${ctx.provider}'s response stream broke off before the end (${detail})`), { retryable: true });
+  return new ProviderError(
+    'E_MODEL_STREAM',
+    ctx.redactor.redact(`${ctx.provider}'s response stream broke off before the end (${detail})`),
+    { retryable: true },
+  );
 }

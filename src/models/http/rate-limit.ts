@@ -11,7 +11,10 @@ export class RequestRateLimiter {
   private readonly now: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
 
-  constructor(rpm: number, options: { now?: () => number; sleep?: (ms: number, signal: AbortSignal) => Promise<void> } = {}) {
+  constructor(
+    rpm: number,
+    options: { now?: () => number; sleep?: (ms: number, signal: AbortSignal) => Promise<void> } = {},
+  ) {
     this.rpm = rpm;
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? abortableSleep;

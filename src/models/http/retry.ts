@@ -28,14 +28,22 @@ export interface RetryNotice {
  * Delay before retry number `attempt` (1-based): uniformly random in [0, min(max, base·2^(attempt-1))] (full
  * jitter, so many sessions hit by the same 429 do not come back in step), and never less than Retry-After.
  */
-export function retryDelayMs(attempt: number, policy: RetryPolicy, random: () => number, retryAfterMs?: number): number {
+export function retryDelayMs(
+  attempt: number,
+  policy: RetryPolicy,
+  random: () => number,
+  retryAfterMs?: number,
+): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
   const jittered = Math.round(random() * ceiling);
   return retryAfterMs === undefined ? jittered : Math.max(retryAfterMs, jittered);
 }
 
 /** `Retry-After` (seconds or an HTTP date) or OpenAI's `retry-after-ms`, in milliseconds from `now`. */
-export function parseRetryAfter(headers: { get(name: string): string | null } | undefined, now: number): number | undefined {
+export function parseRetryAfter(
+  headers: { get(name: string): string | null } | undefined,
+  now: number,
+): number | undefined {
   if (headers === undefined) return undefined;
   const ms = headers.get('retry-after-ms');
   if (ms !== null && /^\d+(\.\d+)?$/.test(ms.trim())) return Math.ceil(Number(ms));
@@ -63,7 +71,13 @@ export async function withRetries<T>(attempt: (n: number) => Promise<T>, options
     try {
       return await attempt(n);
     } catch (error) {
-      if (!(error instanceof ProviderError) || !error.retryable || n >= options.policy.maxRetries || options.signal.aborted) throw error;
+      if (
+        !(error instanceof ProviderError) ||
+        !error.retryable ||
+        n >= options.policy.maxRetries ||
+        options.signal.aborted
+      )
+        throw error;
       if (error.retryAfterMs !== undefined && error.retryAfterMs > MAX_RETRY_AFTER_MS) throw error;
       const delayMs = retryDelayMs(n + 1, options.policy, random, error.retryAfterMs);
       options.onRetry?.({ attempt: n + 1, delayMs, reason: error.message });

@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { ChatResponse, Message, Ollama } from 'ollama';
 import { ProviderError } from '../../core/errors.ts';
-import { estimateTokens, type ChatMessage, type CompleteOptions, type ModelProvider, type ModelRequest, type ModelResponse, type ToolCallRequest } from '../provider.ts';
+import {
+  estimateTokens,
+  type ChatMessage,
+  type CompleteOptions,
+  type ModelProvider,
+  type ModelRequest,
+  type ModelResponse,
+  type ToolCallRequest,
+} from '../provider.ts';
 import { httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
 import { callWithRetries } from '../http/call.ts';
 import { RequestRateLimiter } from '../http/rate-limit.ts';
@@ -64,7 +72,8 @@ export class OllamaProvider implements ModelProvider {
     const { Ollama } = await import('ollama');
     return new Ollama({
       host: this.options.host,
-      fetch: (input, init) => fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal }),
+      fetch: (input, init) =>
+        fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal }),
     });
   }
 
@@ -73,10 +82,19 @@ export class OllamaProvider implements ModelProvider {
     const base = {
       model: request.model,
       messages: request.messages.map(toMessage),
-      options: { temperature: request.temperature, seed: request.seed, ...(request.maxTokens === undefined ? {} : { num_predict: request.maxTokens }) },
+      options: {
+        temperature: request.temperature,
+        seed: request.seed,
+        ...(request.maxTokens === undefined ? {} : { num_predict: request.maxTokens }),
+      },
       ...(request.tools.length === 0
         ? {}
-        : { tools: request.tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters as never } })) }),
+        : {
+            tools: request.tools.map((t) => ({
+              type: 'function',
+              function: { name: t.name, description: t.description, parameters: t.parameters as never },
+            })),
+          }),
       ...(request.responseFormat === undefined ? {} : { format: request.responseFormat.schema }),
     };
     let text = '';
@@ -117,7 +135,8 @@ export class OllamaProvider implements ModelProvider {
     if (error instanceof ProviderError) return error;
     if (error instanceof Error && error.name === 'AbortError') return signal.reason ?? error;
     const status = (error as { status_code?: unknown }).status_code;
-    if (error instanceof Error && error.name === 'ResponseError' && typeof status === 'number') return httpFailure(status, error.message, undefined, this.failure);
+    if (error instanceof Error && error.name === 'ResponseError' && typeof status === 'number')
+      return httpFailure(status, error.message, undefined, this.failure);
     // fetch() failing to connect is a TypeError('fetch failed') with the socket error as its cause.
     if (error instanceof TypeError && error.message === 'fetch failed') return networkFailure(error, this.failure);
     return streamFailure(error instanceof Error ? error.message : String(error), this.failure);
@@ -137,7 +156,11 @@ function toMessage(message: ChatMessage): Message {
         content: message.content ?? '',
         ...(message.toolCalls === undefined || message.toolCalls.length === 0
           ? {}
-          : { tool_calls: message.toolCalls.map((c) => ({ function: { name: c.name, arguments: parseArguments(c.arguments) } })) }),
+          : {
+              tool_calls: message.toolCalls.map((c) => ({
+                function: { name: c.name, arguments: parseArguments(c.arguments) },
+              })),
+            }),
       };
   }
 }
@@ -145,7 +168,9 @@ function toMessage(message: ChatMessage): Message {
 function parseArguments(text: string): Record<string, unknown> {
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
   } catch {
     return {};
   }

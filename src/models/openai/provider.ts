@@ -3,7 +3,15 @@ import type * as OpenAISdk from 'openai';
 import type { APIError } from 'openai';
 import { randomUUID } from 'node:crypto';
 import { ProviderError } from '../../core/errors.ts';
-import { estimateTokens, type ChatMessage, type CompleteOptions, type ModelProvider, type ModelRequest, type ModelResponse, type ToolCallRequest } from '../provider.ts';
+import {
+  estimateTokens,
+  type ChatMessage,
+  type CompleteOptions,
+  type ModelProvider,
+  type ModelRequest,
+  type ModelResponse,
+  type ToolCallRequest,
+} from '../provider.ts';
 import { httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
 import { callWithRetries } from '../http/call.ts';
 import { RequestRateLimiter } from '../http/rate-limit.ts';
@@ -50,7 +58,12 @@ export class OpenAIProvider implements ModelProvider {
     this.endpoint = options.baseURL;
     this.hasKey = options.apiKey !== undefined && options.apiKey !== '';
     this.limiter = options.rpm === undefined ? undefined : new RequestRateLimiter(options.rpm);
-    this.failure = { provider: options.id, endpoint: options.baseURL, ...(options.keyVariable === undefined ? {} : { keyVariable: options.keyVariable }), redactor: options.redactor };
+    this.failure = {
+      provider: options.id,
+      endpoint: options.baseURL,
+      ...(options.keyVariable === undefined ? {} : { keyVariable: options.keyVariable }),
+      redactor: options.redactor,
+    };
   }
 
   /** The SDK is loaded on first use: a workspace that never calls OpenAI does not pay for loading it. */
@@ -58,7 +71,12 @@ export class OpenAIProvider implements ModelProvider {
     this.sdk ??= import('openai').then((module) => ({
       module,
       // The SDK refuses to start without a key; servers that need none ignore the stand-in 'no-key'.
-      client: new module.OpenAI({ apiKey: this.options.apiKey ?? 'no-key', baseURL: this.options.baseURL, maxRetries: 0, timeout: 24 * 3_600_000 }),
+      client: new module.OpenAI({
+        apiKey: this.options.apiKey ?? 'no-key',
+        baseURL: this.options.baseURL,
+        maxRetries: 0,
+        timeout: 24 * 3_600_000,
+      }),
     }));
     return this.sdk;
   }
@@ -68,7 +86,10 @@ export class OpenAIProvider implements ModelProvider {
     return callWithRetries(
       options,
       { retry: this.options.retry, limiter: this.limiter, failure: this.failure },
-      (signal) => (this.options.stream === false ? this.once(sdk.client, request, signal) : this.streamed(sdk.client, request, { ...options, signal })),
+      (signal) =>
+        this.options.stream === false
+          ? this.once(sdk.client, request, signal)
+          : this.streamed(sdk.client, request, { ...options, signal }),
       (error) => this.translate(sdk.module, error, options.signal),
     );
   }
@@ -92,18 +113,35 @@ export class OpenAIProvider implements ModelProvider {
       messages: request.messages.map(toMessageParam),
       ...(reasoning ? {} : { temperature: request.temperature }),
       seed: request.seed,
-      ...(request.maxTokens === undefined ? {} : reasoning ? { max_completion_tokens: request.maxTokens } : { max_tokens: request.maxTokens }),
+      ...(request.maxTokens === undefined
+        ? {}
+        : reasoning
+          ? { max_completion_tokens: request.maxTokens }
+          : { max_tokens: request.maxTokens }),
       ...(request.tools.length === 0
         ? {}
-        : { tools: request.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } })) }),
+        : {
+            tools: request.tools.map((t) => ({
+              type: 'function' as const,
+              function: { name: t.name, description: t.description, parameters: t.parameters },
+            })),
+          }),
       ...(request.responseFormat === undefined
         ? {}
-        : { response_format: { type: 'json_schema' as const, json_schema: { name: request.responseFormat.name, schema: request.responseFormat.schema, strict: true } } }),
+        : {
+            response_format: {
+              type: 'json_schema' as const,
+              json_schema: { name: request.responseFormat.name, schema: request.responseFormat.schema, strict: true },
+            },
+          }),
     };
   }
 
   private async streamed(client: OpenAI, request: ModelRequest, options: CompleteOptions): Promise<ModelResponse> {
-    const stream = await client.chat.completions.create({ ...this.params(request), stream: true, stream_options: { include_usage: true } }, { signal: options.signal });
+    const stream = await client.chat.completions.create(
+      { ...this.params(request), stream: true, stream_options: { include_usage: true } },
+      { signal: options.signal },
+    );
     let text = '';
     const calls = new StreamedCalls();
     let finish: string | null = null;
@@ -119,7 +157,9 @@ export class OpenAIProvider implements ModelProvider {
       }
       for (const part of delta.tool_calls ?? []) {
         const call = calls.take(part as StreamedPart);
-        options.onDelta?.({ toolCall: { id: call.id, name: call.name, argumentsDelta: part.function?.arguments ?? '' } });
+        options.onDelta?.({
+          toolCall: { id: call.id, name: call.name, argumentsDelta: part.function?.arguments ?? '' },
+        });
       }
       if (choice.finish_reason) finish = choice.finish_reason;
     }
@@ -132,7 +172,9 @@ export class OpenAIProvider implements ModelProvider {
     const completion = await client.chat.completions.create({ ...this.params(request), stream: false }, { signal });
     const choice = completion.choices[0];
     if (choice === undefined) throw streamFailure('the response had no choices', this.failure);
-    const calls = (choice.message.tool_calls ?? []).flatMap((c) => (c.type === 'function' ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : []));
+    const calls = (choice.message.tool_calls ?? []).flatMap((c) =>
+      c.type === 'function' ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : [],
+    );
     return response(choice.message.content ?? '', calls, choice.finish_reason, completion.usage, request);
   }
 
@@ -201,14 +243,22 @@ function response(
   request: ModelRequest,
 ): ModelResponse {
   // A server that gives no ids: fresh ones, unique across the conversation (results are matched by id).
-  const toolCalls: ToolCallRequest[] = calls.map((c) => ({ id: c.id === '' ? `call_${randomUUID().replace(/-/g, '').slice(0, 12)}` : c.id, name: c.name, arguments: c.arguments === '' ? '{}' : c.arguments }));
+  const toolCalls: ToolCallRequest[] = calls.map((c) => ({
+    id: c.id === '' ? `call_${randomUUID().replace(/-/g, '').slice(0, 12)}` : c.id,
+    name: c.name,
+    arguments: c.arguments === '' ? '{}' : c.arguments,
+  }));
   return {
     text,
     toolCalls,
     finishReason: toolCalls.length > 0 ? 'tool_calls' : finish === 'length' ? 'length' : 'stop',
     usage:
       usage === undefined || usage === null
-        ? { inputTokens: request.estimatedInputTokens, outputTokens: estimateTokens(text + calls.map((c) => c.name + c.arguments).join('')), estimated: true }
+        ? {
+            inputTokens: request.estimatedInputTokens,
+            outputTokens: estimateTokens(text + calls.map((c) => c.name + c.arguments).join('')),
+            estimated: true,
+          }
         : { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens, estimated: false },
   };
 }
@@ -226,7 +276,11 @@ function toMessageParam(message: ChatMessage): MessageParam {
         : {
             role: 'assistant',
             content: message.content,
-            tool_calls: message.toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })),
+            tool_calls: message.toolCalls.map((c) => ({
+              id: c.id,
+              type: 'function' as const,
+              function: { name: c.name, arguments: c.arguments },
+            })),
           };
   }
 }

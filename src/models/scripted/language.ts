@@ -13,7 +13,41 @@ const STOPWORDS = new Set(
   ),
 );
 
-const QUESTION_WORDS = new Set(['What', 'Who', 'How', 'When', 'Where', 'Why', 'Which', 'Please', 'Ask', 'Tell', 'Find', 'Show', 'Give', 'Get', 'Check', 'Can', 'Could', 'Would', 'I', 'The', 'And', 'Then', 'Is', 'Are', 'Do', 'Does', 'Also', 'Send', 'Write', 'Compute', 'Calculate', 'Plan', 'Issue']);
+const QUESTION_WORDS = new Set([
+  'What',
+  'Who',
+  'How',
+  'When',
+  'Where',
+  'Why',
+  'Which',
+  'Please',
+  'Ask',
+  'Tell',
+  'Find',
+  'Show',
+  'Give',
+  'Get',
+  'Check',
+  'Can',
+  'Could',
+  'Would',
+  'I',
+  'The',
+  'And',
+  'Then',
+  'Is',
+  'Are',
+  'Do',
+  'Does',
+  'Also',
+  'Send',
+  'Write',
+  'Compute',
+  'Calculate',
+  'Plan',
+  'Issue',
+]);
 
 export function words(text: string): string[] {
   return text
@@ -33,7 +67,9 @@ function stem(word: string): string {
 /** Splits a task into the parts a coordinator might hand to different agents. */
 export function clauses(task: string): string[] {
   return task
-    .split(/\s*(?:;|\band then\b|\bthen\b|\band also\b|\band\b(?=\s+(?:ask|tell|check|find|get|what|who|how|compute|calculate|write|send|issue|have|let)\b)|\.\s+|\?\s+|\n)\s*/i)
+    .split(
+      /\s*(?:;|\band then\b|\bthen\b|\band also\b|\band\b(?=\s+(?:ask|tell|check|find|get|what|who|how|compute|calculate|write|send|issue|have|let)\b)|\.\s+|\?\s+|\n)\s*/i,
+    )
     .map((c) => c.trim().replace(/[.?!]+$/, ''))
     .filter((c) => c.length > 0);
 }
@@ -45,7 +81,11 @@ export interface Candidate {
 }
 
 export function toolCandidate(spec: ToolSpec): Candidate {
-  return { name: spec.name, kind: 'tool', keywords: new Set([...words(spec.name.replace(/_/g, ' ')), ...words(spec.description)]) };
+  return {
+    name: spec.name,
+    kind: 'tool',
+    keywords: new Set([...words(spec.name.replace(/_/g, ' ')), ...words(spec.description)]),
+  };
 }
 
 export function agentCandidate(name: string, description: string): Candidate {
@@ -55,7 +95,9 @@ export function agentCandidate(name: string, description: string): Candidate {
 /** The candidate whose words a clause shares most, with an explicit mention of an agent winning outright. */
 export function route(clause: string, candidates: readonly Candidate[]): Candidate | undefined {
   const lower = clause.toLowerCase();
-  const mentioned = candidates.find((c) => c.kind === 'agent' && new RegExp(`\\b${escapeRegExp(c.name.toLowerCase())}\\b`).test(lower));
+  const mentioned = candidates.find(
+    (c) => c.kind === 'agent' && new RegExp(`\\b${escapeRegExp(c.name.toLowerCase())}\\b`).test(lower),
+  );
   if (mentioned !== undefined) return mentioned;
   const clauseWords = new Set(words(clause));
   let best: Candidate | undefined;
@@ -64,7 +106,10 @@ export function route(clause: string, candidates: readonly Candidate[]): Candida
     let score = 0;
     for (const w of clauseWords) if (candidate.keywords.has(w)) score += 1;
     // Prefer doing it yourself over delegating when both fit equally.
-    if (score > bestScore || (score === bestScore && score > 0 && best?.kind === 'agent' && candidate.kind === 'tool')) {
+    if (
+      score > bestScore ||
+      (score === bestScore && score > 0 && best?.kind === 'agent' && candidate.kind === 'tool')
+    ) {
       best = candidate;
       bestScore = score;
     }
@@ -72,7 +117,8 @@ export function route(clause: string, candidates: readonly Candidate[]): Candida
   return bestScore > 0 ? best : undefined;
 }
 
-const TEXT_PROPS = /^(message|text|query|question|content|note|task|body|description|prompt|topic|subject|memo|request|details?)$/i;
+const TEXT_PROPS =
+  /^(message|text|query|question|content|note|task|body|description|prompt|topic|subject|memo|request|details?)$/i;
 const PLACE_PROPS = /^(location|city|place|where|destination|region|country)$/i;
 const AGENT_PROPS = /^(agent|agent_id|to|to_agent|recipient|from|payee|beneficiary)$/i;
 
@@ -82,7 +128,9 @@ export type Extraction = { ok: true; args: JsonObject } | { ok: false; missing: 
 export function extractArgs(clause: string, spec: ToolSpec, self: string): Extraction {
   const schema = spec.parameters;
   const properties = isJsonObject(schema['properties']) ? schema['properties'] : {};
-  const required = Array.isArray(schema['required']) ? schema['required'].filter((r): r is string => typeof r === 'string') : [];
+  const required = Array.isArray(schema['required'])
+    ? schema['required'].filter((r): r is string => typeof r === 'string')
+    : [];
   const numbers = [...clause.matchAll(/-?\d+(?:\.\d+)?/g)].map((m) => Number(m[0]));
   const args: JsonObject = {};
   for (const [name, propValue] of Object.entries(properties)) {
@@ -94,9 +142,17 @@ export function extractArgs(clause: string, spec: ToolSpec, self: string): Extra
   return { ok: true, args };
 }
 
-function extractOne(name: string, prop: JsonObject, clause: string, numbers: number[], self: string): JsonValue | undefined {
+function extractOne(
+  name: string,
+  prop: JsonObject,
+  clause: string,
+  numbers: number[],
+  self: string,
+): JsonValue | undefined {
   const type = prop['type'];
-  const enumValues = Array.isArray(prop['enum']) ? prop['enum'].filter((e): e is string => typeof e === 'string') : undefined;
+  const enumValues = Array.isArray(prop['enum'])
+    ? prop['enum'].filter((e): e is string => typeof e === 'string')
+    : undefined;
   if (enumValues !== undefined) {
     const lower = clause.toLowerCase();
     return enumValues.find((e) => lower.includes(e.toLowerCase())) ?? (prop['default'] as JsonValue | undefined);
@@ -152,7 +208,11 @@ export function summarize(value: JsonValue | undefined, max = 160): string {
   if (value === undefined || value === null) text = 'nothing';
   else if (typeof value === 'string') text = value;
   else if (typeof value === 'number' || typeof value === 'boolean') text = String(value);
-  else if (Array.isArray(value)) text = value.slice(0, 3).map((v) => summarize(v, 60)).join('; ');
+  else if (Array.isArray(value))
+    text = value
+      .slice(0, 3)
+      .map((v) => summarize(v, 60))
+      .join('; ');
   else {
     const preferred = ['summary', 'answer', 'text', 'message', 'result'].find((k) => typeof value[k] === 'string');
     text =

@@ -2,7 +2,16 @@ import type { JsonObject, JsonValue } from '../../core/json.ts';
 import { isJsonObject, tryParseJson } from '../../core/json.ts';
 import { uniform } from '../../core/random.ts';
 import type { ChatMessage, ModelRequest, SimulationHints } from '../provider.ts';
-import { agentCandidate, clauses, delegateTargets, extractArgs, route, summarize, toolCandidate, type Candidate } from './language.ts';
+import {
+  agentCandidate,
+  clauses,
+  delegateTargets,
+  extractArgs,
+  route,
+  summarize,
+  toolCandidate,
+  type Candidate,
+} from './language.ts';
 import { fillTemplate, type ScriptCallItem, type ScriptRule, type ScriptStep } from './script.ts';
 
 /**
@@ -51,7 +60,13 @@ export function decide(request: ModelRequest): Action {
   const hints = request.simulation ?? inferHints(request);
   const taskMessage = request.messages[hints.taskIndex];
   const task = taskMessage?.role === 'user' ? taskMessage.content : '';
-  const ctx: Context = { request, hints, task, round: hints.round, lastResults: trailingToolMessages(request.messages) };
+  const ctx: Context = {
+    request,
+    hints,
+    task,
+    round: hints.round,
+    lastResults: trailingToolMessages(request.messages),
+  };
   for (const raw of hints.script) {
     const rule = raw as ScriptRule;
     const match = pattern(rule.when).exec(task);
@@ -98,7 +113,8 @@ function followRule(ctx: Context, rule: ScriptRule, groups: Record<string, strin
   const firstOrdinal = ctx.hints.ordinal - ctx.round;
   let pointer = 0;
   let used = 0; // rounds spent on steps[pointer] so far (for `repeat`)
-  const skipping = (p: number, ordinal: number): boolean => pSkip > 0 && isCallStep(steps[p]!) && draw(ctx, ordinal, `skip:${p}`) < pSkip;
+  const skipping = (p: number, ordinal: number): boolean =>
+    pSkip > 0 && isCallStep(steps[p]!) && draw(ctx, ordinal, `skip:${p}`) < pSkip;
   if (pSkip === 0) {
     // No randomness: walk the steps by their round counts.
     let remaining = ctx.round;
@@ -139,7 +155,8 @@ type Vars = (name: string) => string | undefined;
 
 function callOf(item: ScriptCallItem, vars: Vars): PlannedCall {
   if ('call' in item) return { name: item.call, args: fillArgs(item.args ?? {}, vars) };
-  if ('delegate' in item) return { name: 'delegate', args: { agent: item.delegate, message: fillTemplate(item.message, vars) } };
+  if ('delegate' in item)
+    return { name: 'delegate', args: { agent: item.delegate, message: fillTemplate(item.message, vars) } };
   return { name: 'ask_user', args: { question: fillTemplate(item.ask, vars) } };
 }
 
@@ -149,14 +166,19 @@ function fillArgs(args: Record<string, unknown>, vars: Vars): JsonObject {
     if (typeof v === 'string') {
       const filled = fillTemplate(v, vars);
       // A whole-value template of a number ("{{round}}") becomes a number.
-      out[k] = /^\{\{\s*\w+\s*\}\}$/.test(v) && filled !== '' && !Number.isNaN(Number(filled)) ? Number(filled) : filled;
+      out[k] =
+        /^\{\{\s*\w+\s*\}\}$/.test(v) && filled !== '' && !Number.isNaN(Number(filled)) ? Number(filled) : filled;
     } else out[k] = v as JsonValue;
   }
   return out;
 }
 
 /** Template variables, computed when a template asks for them (the result and answer scan the transcript). */
-function variables(ctx: Context, groups: Record<string, string | undefined>, used: number): (name: string) => string | undefined {
+function variables(
+  ctx: Context,
+  groups: Record<string, string | undefined>,
+  used: number,
+): (name: string) => string | undefined {
   const cache = new Map<string, string | undefined>();
   const compute = (name: string): string | undefined => {
     const group = groups[name];
@@ -189,7 +211,11 @@ function builtin(ctx: Context): Action {
   const answered = ctx.lastResults.find((m) => m.name === 'ask_user');
   if (ctx.round === 0) return plan(ctx, ctx.task, new Set());
   if (answered !== undefined && ctx.round < 4) {
-    const done = new Set(ctx.request.messages.slice(ctx.hints.taskIndex).flatMap((m) => (m.role === 'tool' && m.name !== 'ask_user' ? [m.name] : [])));
+    const done = new Set(
+      ctx.request.messages
+        .slice(ctx.hints.taskIndex)
+        .flatMap((m) => (m.role === 'tool' && m.name !== 'ask_user' ? [m.name] : [])),
+    );
     return plan(ctx, `${ctx.task} ${answered.content}`, done, answered.content);
   }
   return compose(ctx);
@@ -222,8 +248,10 @@ function plan(ctx: Context, text: string, alreadyCalled: ReadonlySet<string>, an
       question ??= `Which ${extraction.missing.replace(/_/g, ' ')} should I use for ${spec.name.replace(/_/g, ' ')}?`;
     }
   }
-  for (const [agent, parts] of delegations) calls.push({ name: 'delegate', args: { agent, message: parts.join(' and ') } });
-  if (question !== undefined && calls.length === 0) return { text: '', calls: [{ name: 'ask_user', args: { question } }] };
+  for (const [agent, parts] of delegations)
+    calls.push({ name: 'delegate', args: { agent, message: parts.join(' and ') } });
+  if (question !== undefined && calls.length === 0)
+    return { text: '', calls: [{ name: 'ask_user', args: { question } }] };
   const pSkip = skipProbability(ctx.request.temperature);
   const kept = calls.filter((_, i) => !(pSkip > 0 && draw(ctx, ctx.hints.ordinal, `skip:${i}`) < pSkip));
   if (kept.length === 0) return compose(ctx);
@@ -239,15 +267,27 @@ function compose(ctx: Context): Action {
     .filter((m): m is ToolMessage => m.role === 'tool' && m.name !== 'ask_user')
     .map(describeResult);
   if (findings.length === 0) {
-    return { text: loosen(ctx, `None of my tools covers "${ctx.task}", so I cannot look it up; I don't have reliable data on that.`), calls: [] };
+    return {
+      text: loosen(
+        ctx,
+        `None of my tools covers "${ctx.task}", so I cannot look it up; I don't have reliable data on that.`,
+      ),
+      calls: [],
+    };
   }
-  if (looseProbability(ctx.request.temperature) > 0 && draw(ctx, ctx.hints.ordinal, 'loose') < looseProbability(ctx.request.temperature)) {
+  if (
+    looseProbability(ctx.request.temperature) > 0 &&
+    draw(ctx, ctx.hints.ordinal, 'loose') < looseProbability(ctx.request.temperature)
+  ) {
     return { text: `Roughly: ${findings[0]!.text}.`, calls: [] };
   }
   const agents = unique(findings.flatMap((f) => (f.agent === undefined ? [] : [f.agent])));
   if (agents.length > 0) {
     const lines = findings.map((f) => `- ${f.agent ?? f.source}: ${f.text}`);
-    return { text: `I asked ${listJoin(agents)}.\n${lines.join('\n')}\nIn short: ${findings.map((f) => f.text).join('; ')}.`, calls: [] };
+    return {
+      text: `I asked ${listJoin(agents)}.\n${lines.join('\n')}\nIn short: ${findings.map((f) => f.text).join('; ')}.`,
+      calls: [],
+    };
   }
   if (findings.length === 1) return { text: `${findings[0]!.text}.`, calls: [] };
   return { text: `Here is what I found:\n${findings.map((f) => `- ${f.text} (${f.source})`).join('\n')}`, calls: [] };
@@ -271,11 +311,20 @@ function describeResult(message: ToolMessage): Finding {
   const parsed = tryParseJson(message.content);
   if (message.name === 'delegate' && isJsonObject(parsed)) {
     const agent = String(parsed['agent'] ?? 'the agent');
-    if (parsed['status'] !== 'ok') return { text: `could not help (${summarize(parsed['error'] ?? parsed['status'] ?? null)})`, source: agent, agent };
+    if (parsed['status'] !== 'ok')
+      return {
+        text: `could not help (${summarize(parsed['error'] ?? parsed['status'] ?? null)})`,
+        source: agent,
+        agent,
+      };
     return { text: oneLine(String(parsed['answer'] ?? '')), source: agent, agent };
   }
   if (isJsonObject(parsed) && typeof parsed['status'] === 'string') {
-    if (parsed['status'] !== 'ok') return { text: `${message.name} failed: ${oneLine(summarize(parsed['error'] ?? parsed['status']))}`, source: message.name };
+    if (parsed['status'] !== 'ok')
+      return {
+        text: `${message.name} failed: ${oneLine(summarize(parsed['error'] ?? parsed['status']))}`,
+        source: message.name,
+      };
     return { text: oneLine(summarize(parsed['output'])), source: message.name };
   }
   return { text: oneLine(summarize(parsed ?? message.content)), source: message.name };
@@ -314,4 +363,3 @@ function listJoin(items: readonly string[]): string {
 function unique<T>(items: readonly T[]): T[] {
   return [...new Set(items)];
 }
-

@@ -1,7 +1,14 @@
 import { sleep } from '../../core/clock.ts';
 import { sha256 } from '../../core/hash.ts';
 import { canonicalJson } from '../../core/json.ts';
-import { estimateTokens, type CompleteOptions, type ModelProvider, type ModelRequest, type ModelResponse, type ToolCallRequest } from '../provider.ts';
+import {
+  estimateTokens,
+  type CompleteOptions,
+  type ModelProvider,
+  type ModelRequest,
+  type ModelResponse,
+  type ToolCallRequest,
+} from '../provider.ts';
 import { decide } from './policy.ts';
 
 /** `scripted/slow` answers like `scripted/default`, after this long: for demos of streaming, watching and crashes. */
@@ -51,8 +58,12 @@ export class ScriptedProvider implements ModelProvider {
     } else if (action.text !== '') {
       options.onDelta?.({ text: action.text });
     }
-    if (options.onDelta !== undefined) for (const call of toolCalls) options.onDelta({ toolCall: { id: call.id, name: call.name, argumentsDelta: call.arguments } });
-    const outputTokens = estimateTokens(action.text) + toolCalls.reduce((n, c) => n + estimateTokens(c.name) + estimateTokens(c.arguments), 0);
+    if (options.onDelta !== undefined)
+      for (const call of toolCalls)
+        options.onDelta({ toolCall: { id: call.id, name: call.name, argumentsDelta: call.arguments } });
+    const outputTokens =
+      estimateTokens(action.text) +
+      toolCalls.reduce((n, c) => n + estimateTokens(c.name) + estimateTokens(c.arguments), 0);
     return {
       text: action.text,
       toolCalls,

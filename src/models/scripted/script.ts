@@ -16,7 +16,12 @@ const say = { say: z.string().optional() };
 
 export const scriptStepSchema = z.union([
   z.strictObject({ reply: z.string() }),
-  z.strictObject({ call: z.string().min(1), args: z.record(z.string(), z.unknown()).optional(), repeat: z.int().min(1).max(100_000).optional(), ...say }),
+  z.strictObject({
+    call: z.string().min(1),
+    args: z.record(z.string(), z.unknown()).optional(),
+    repeat: z.int().min(1).max(100_000).optional(),
+    ...say,
+  }),
   z.strictObject({ delegate: z.string().min(1), message: z.string().min(1), ...say }),
   z.strictObject({ ask: z.string().min(1), ...say }),
   z.strictObject({ parallel: z.array(callItem).min(1), repeat: z.int().min(1).max(100_000).optional(), ...say }),
@@ -39,7 +44,10 @@ export function templateVars(text: string): string[] {
 }
 
 /** Fills `{{name}}` placeholders; `vars` may be a lookup, so costly values are computed only when used. */
-export function fillTemplate(text: string, vars: Readonly<Record<string, string>> | ((name: string) => string | undefined)): string {
+export function fillTemplate(
+  text: string,
+  vars: Readonly<Record<string, string>> | ((name: string) => string | undefined),
+): string {
   if (!text.includes('{{')) return text;
   const lookup = typeof vars === 'function' ? vars : (name: string) => vars[name];
   return text.replace(/\{\{\s*([A-Za-z_][\w]*)\s*\}\}/g, (_, name: string) => lookup(name) ?? '');
@@ -56,7 +64,8 @@ export function stepStrings(step: ScriptStep): { path: (string | number)[]; text
   const visit = (value: unknown, path: (string | number)[]): void => {
     if (typeof value === 'string') out.push({ path, text: value });
     else if (Array.isArray(value)) value.forEach((v, i) => visit(v, [...path, i]));
-    else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) visit(v, [...path, k]);
+    else if (value !== null && typeof value === 'object')
+      for (const [k, v] of Object.entries(value)) visit(v, [...path, k]);
   };
   visit(step, []);
   return out;

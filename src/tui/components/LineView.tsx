@@ -11,7 +11,13 @@ export const LineView = memo(function LineView({ line, width, color }: { line: L
   return (
     <Text wrap="truncate-end">
       {segments.map((s, i) => (
-        <Text key={i} {...(color && s.color !== undefined ? { color: s.color } : {})} bold={s.bold === true} dimColor={s.dim === true} inverse={s.inverse === true}>
+        <Text
+          key={i}
+          {...(color && s.color !== undefined ? { color: s.color } : {})}
+          bold={s.bold === true}
+          dimColor={s.dim === true}
+          inverse={s.inverse === true}
+        >
           {s.text}
         </Text>
       ))}
@@ -20,7 +26,17 @@ export const LineView = memo(function LineView({ line, width, color }: { line: L
 });
 
 /** A window of lines: exactly `height` rows (blank rows below the last line). */
-export function LinesView({ lines, width, height, color }: { lines: readonly Line[]; width: number; height: number; color: boolean }) {
+export function LinesView({
+  lines,
+  width,
+  height,
+  color,
+}: {
+  lines: readonly Line[];
+  width: number;
+  height: number;
+  color: boolean;
+}) {
   const rows: Line[] = [];
   for (let i = 0; i < height; i++) rows.push(lines[i] ?? []);
   return (

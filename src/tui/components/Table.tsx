@@ -30,7 +30,10 @@ export function Table({
   const { end } = visibleRange(rows.length, bodyHeight, Math.max(0, start), false);
   const visible = rows.slice(Math.max(0, start), end);
   const widths = tableWidths([header, ...visible], width);
-  const render = (row: readonly string[], styleOf: (i: number) => { color?: Color; bold?: boolean; inverse?: boolean }): Line =>
+  const render = (
+    row: readonly string[],
+    styleOf: (i: number) => { color?: Color; bold?: boolean; inverse?: boolean },
+  ): Line =>
     row.flatMap((cell, i) => {
       const w = widths[i] ?? 0;
       const text = cut(cell, w);

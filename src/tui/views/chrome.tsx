@@ -17,8 +17,13 @@ export function Header({ width }: { width: number }) {
   const line: Segment[] = [seg(' p2tui ', { bold: true, inverse: true }), seg(` ${basename(root)}`, { bold: true })];
   if (screen === 'sessions') line.push(seg('  sessions', { dim: true }));
   else if (open !== null) {
-    line.push(seg(`  ${open.id}`, { bold: true }), seg(` ${open.agent}`), seg(` ${open.status}`, { color: statusColor(open.status) }));
-    if (open.statusReason !== null && open.status !== 'running') line.push(seg(` (${open.statusReason})`, { dim: true }));
+    line.push(
+      seg(`  ${open.id}`, { bold: true }),
+      seg(` ${open.agent}`),
+      seg(` ${open.status}`, { color: statusColor(open.status) }),
+    );
+    if (open.statusReason !== null && open.status !== 'running')
+      line.push(seg(` (${open.statusReason})`, { dim: true }));
     line.push(seg(`  branch ${open.branch.slice(0, 10) || 'main'}`, { dim: true }));
     if (driver === 'elsewhere') line.push(seg('  driven by another process', { color: 'yellow' }));
   } else if (newAgent !== null) line.push(seg(`  new session with ${newAgent}`));
@@ -32,17 +37,27 @@ export function StatusBar({ width }: { width: number }) {
   useTui((s) => s.open?.infoVersion);
   const open = state.open;
   const model = open?.model ?? open?.usage.lastModel ?? state.workspace.model;
-  const simulated = open === null ? model.startsWith('scripted/') : open.usage.simulated || model.startsWith('scripted/');
+  const simulated =
+    open === null ? model.startsWith('scripted/') : open.usage.simulated || model.startsWith('scripted/');
   const right: string[] = [`${model}${simulated ? ' (simulated)' : ''}`];
   if (open !== null) {
-    right.push(`${open.usage.calls} step${open.usage.calls === 1 ? '' : 's'}`, `${compact(open.usage.tokensIn + open.usage.tokensOut)} tok`, cost(open.usage.costUsd, simulated));
+    right.push(
+      `${open.usage.calls} step${open.usage.calls === 1 ? '' : 's'}`,
+      `${compact(open.usage.tokensIn + open.usage.tokensOut)} tok`,
+      cost(open.usage.costUsd, simulated),
+    );
   }
   const rightText = ` ${right.join(' · ')} `;
   const room = Math.max(0, width - rightText.length);
   const notice = state.notice;
   const left: Line =
     notice !== null
-      ? [seg(` ${notice.text}`, { color: notice.tone === 'error' ? 'red' : notice.tone === 'warn' ? 'yellow' : 'cyan', bold: notice.tone !== 'info' })]
+      ? [
+          seg(` ${notice.text}`, {
+            color: notice.tone === 'error' ? 'red' : notice.tone === 'warn' ? 'yellow' : 'cyan',
+            bold: notice.tone !== 'info',
+          }),
+        ]
       : [seg(` ${fitHints(hints(state), room - 1)}`, { dim: true })];
   return (
     <Text>

@@ -28,17 +28,38 @@ export function OverlayView({ width, height }: { width: number; height: number }
   return null;
 }
 
-function Frame({ title, lines, width, height, scroll = 0, geometryId }: { title: string; lines: readonly Line[]; width: number; height: number; scroll?: number; geometryId?: string }) {
+function Frame({
+  title,
+  lines,
+  width,
+  height,
+  scroll = 0,
+  geometryId,
+}: {
+  title: string;
+  lines: readonly Line[];
+  width: number;
+  height: number;
+  scroll?: number;
+  geometryId?: string;
+}) {
   const { actions, color } = useTuiContext();
   const inner = Math.max(0, height - 2);
   if (geometryId !== undefined) actions.geometry.set(geometryId, { total: lines.length, height: inner });
   const shown = lines.slice(scroll, scroll + inner);
-  const rule = (label: string): Line => [seg(`─ ${label} ${'─'.repeat(Math.max(0, width - label.length - 3))}`, { bold: true })];
+  const rule = (label: string): Line => [
+    seg(`─ ${label} ${'─'.repeat(Math.max(0, width - label.length - 3))}`, { bold: true }),
+  ];
   return (
     <Box flexDirection="column" width={width} height={height}>
       <LinesView lines={[rule(title)]} width={width} height={1} color={color} />
       <LinesView lines={shown} width={width} height={inner} color={color} />
-      <LinesView lines={[rule(lines.length > inner ? `${Math.min(lines.length, scroll + inner)}/${lines.length}` : '')]} width={width} height={1} color={color} />
+      <LinesView
+        lines={[rule(lines.length > inner ? `${Math.min(lines.length, scroll + inner)}/${lines.length}` : '')]}
+        width={width}
+        height={1}
+        color={color}
+      />
     </Box>
   );
 }
@@ -50,11 +71,18 @@ function HelpOverlay({ width, height }: { width: number; height: number }) {
   for (const section of helpSections(state)) {
     lines.push([seg(section.title, { bold: true, color: 'cyan' })]);
     const keyWidth = Math.min(24, Math.max(...section.rows.map((r) => r.keys.length)));
-    for (const row of section.rows) lines.push([seg(`  ${row.keys.padEnd(keyWidth)}  `, { bold: true }), seg(row.title)]);
+    for (const row of section.rows)
+      lines.push([seg(`  ${row.keys.padEnd(keyWidth)}  `, { bold: true }), seg(row.title)]);
     lines.push([]);
   }
-  lines.push([seg('Everything the keys do can also be typed in the : palette, with the same words as the p2tui command line.', { dim: true })]);
-  return <Frame title="Keys (Esc closes)" lines={lines} width={width} height={height} scroll={scroll} geometryId="help" />;
+  lines.push([
+    seg('Everything the keys do can also be typed in the : palette, with the same words as the p2tui command line.', {
+      dim: true,
+    }),
+  ]);
+  return (
+    <Frame title="Keys (Esc closes)" lines={lines} width={width} height={height} scroll={scroll} geometryId="help" />
+  );
 }
 
 function PaletteOverlay({ width, height }: { width: number; height: number }) {
@@ -63,7 +91,12 @@ function PaletteOverlay({ width, height }: { width: number; height: number }) {
   const before = overlay.text.slice(0, overlay.cursor);
   const at = overlay.text[overlay.cursor] ?? ' ';
   const after = overlay.text.slice(overlay.cursor + 1);
-  const inputLine: Line = [seg(': ', { bold: true, color: 'cyan' }), seg(before), seg(at, { inverse: true }), seg(after)];
+  const inputLine: Line = [
+    seg(': ', { bold: true, color: 'cyan' }),
+    seg(before),
+    seg(at, { inverse: true }),
+    seg(after),
+  ];
   const lines: Line[] = [inputLine, []];
   if (overlay.output.length > 0 || overlay.running) {
     if (overlay.running) lines.push([seg('running… (Esc stops it)', { dim: true })]);
@@ -73,12 +106,23 @@ function PaletteOverlay({ width, height }: { width: number; height: number }) {
     if (completions.length === 0) lines.push([seg('no command starts like that', { dim: true })]);
     completions.forEach((c, i) => {
       const selected = i === overlay.selected;
-      lines.push([seg(`${selected ? '›' : ' '} ${c.text.padEnd(20)} `, { bold: selected, inverse: selected }), seg(c.summary, { dim: !selected })]);
+      lines.push([
+        seg(`${selected ? '›' : ' '} ${c.text.padEnd(20)} `, { bold: selected, inverse: selected }),
+        seg(c.summary, { dim: !selected }),
+      ]);
     });
   }
   // The input stays on top; output scrolls below it.
   const body = [inputLine, ...lines.slice(1).slice(overlay.scroll)];
-  return <Frame title={`Command palette — the p2tui commands (${keyLabel('tab')} completes, Enter runs)`} lines={body} width={width} height={height} geometryId="palette" />;
+  return (
+    <Frame
+      title={`Command palette — the p2tui commands (${keyLabel('tab')} completes, Enter runs)`}
+      lines={body}
+      width={width}
+      height={height}
+      geometryId="palette"
+    />
+  );
 }
 
 function AgentsOverlay({ width, height }: { width: number; height: number }) {
@@ -92,7 +136,10 @@ function AgentsOverlay({ width, height }: { width: number; height: number }) {
       seg(a.description),
     ];
   });
-  if (agents.length === 0) lines.push([seg('This workspace has no personas: add personas/<id>.yaml, or run p2tui init.', { color: 'yellow' })]);
+  if (agents.length === 0)
+    lines.push([
+      seg('This workspace has no personas: add personas/<id>.yaml, or run p2tui init.', { color: 'yellow' }),
+    ]);
   return <Frame title="New session: choose an agent (Enter)" lines={lines} width={width} height={height} />;
 }
 
@@ -103,7 +150,9 @@ function follow(cursor: number, total: number, height: number): number {
 
 function RewindOverlay({ width, height }: { width: number; height: number }) {
   const overlay = useTui((s) => (s.overlay?.kind === 'rewind' ? s.overlay : undefined));
-  const conv = useTui((s) => (s.overlay?.kind === 'rewind' ? s.open?.conversations.get(s.overlay.conversation) : undefined));
+  const conv = useTui((s) =>
+    s.overlay?.kind === 'rewind' ? s.open?.conversations.get(s.overlay.conversation) : undefined,
+  );
   if (overlay === undefined || conv === undefined) return null;
   const lines: Line[] = conv.entries.map((e, i) => {
     const selected = i === overlay.cursor;
@@ -116,7 +165,15 @@ function RewindOverlay({ width, height }: { width: number; height: number }) {
     ];
   });
   const title = `Rewind ${conv.agent} (${conv.path}): Enter rewinds to the step (fork + check out), f forks there; the old branch stays`;
-  return <Frame title={title} lines={lines} width={width} height={height} scroll={follow(overlay.cursor, lines.length, height - 2)} />;
+  return (
+    <Frame
+      title={title}
+      lines={lines}
+      width={width}
+      height={height}
+      scroll={follow(overlay.cursor, lines.length, height - 2)}
+    />
+  );
 }
 
 function BranchesOverlay({ width, height }: { width: number; height: number }) {
@@ -128,11 +185,28 @@ function BranchesOverlay({ width, height }: { width: number; height: number }) {
       seg(`${selected ? '›' : ' '} ${b.checkedOut ? '*' : ' '} `, { bold: true, inverse: selected }),
       seg(`${'  '.repeat(b.depth)}${b.depth > 0 ? '└ ' : ''}${b.id}`, { bold: b.checkedOut, inverse: selected }),
       seg(`  ${b.label ?? ''}`, { color: 'cyan' }),
-      seg(`  ${b.forkSeq === null ? 'root' : `forked at seq ${b.forkSeq}`} · ${b.entries} entries${b.overrides === '' ? '' : ` · ${b.overrides}`}`, { dim: true }),
-      ...(b.score === null ? [] : [seg(`  score ${b.score.toFixed(2)}`, { color: b.score >= 0.7 ? 'green' : b.score >= 0.4 ? 'yellow' : 'red' })]),
+      seg(
+        `  ${b.forkSeq === null ? 'root' : `forked at seq ${b.forkSeq}`} · ${b.entries} entries${b.overrides === '' ? '' : ` · ${b.overrides}`}`,
+        { dim: true },
+      ),
+      ...(b.score === null
+        ? []
+        : [
+            seg(`  score ${b.score.toFixed(2)}`, {
+              color: b.score >= 0.7 ? 'green' : b.score >= 0.4 ? 'yellow' : 'red',
+            }),
+          ]),
     ];
   });
-  return <Frame title="Branches (* checked out): Enter checks one out" lines={lines} width={width} height={height} scroll={follow(overlay.cursor, lines.length, height - 2)} />;
+  return (
+    <Frame
+      title="Branches (* checked out): Enter checks one out"
+      lines={lines}
+      width={width}
+      height={height}
+      scroll={follow(overlay.cursor, lines.length, height - 2)}
+    />
+  );
 }
 
 function RolloutsOverlay({ width, height }: { width: number; height: number }) {
@@ -147,13 +221,25 @@ function RolloutsOverlay({ width, height }: { width: number; height: number }) {
       seg(`  ${r.done}/${r.cells} done${r.failed > 0 ? ` · ${r.failed} failed` : ''} · ${r.age} ago`, { dim: true }),
     ];
   });
-  if (lines.length === 0) lines.push([seg('No rollouts yet. Run one with: p2tui rollout run rollouts/temperature.yaml', { dim: true })]);
-  return <Frame title="Rollouts: Enter opens the grid" lines={lines} width={width} height={height} scroll={follow(overlay.cursor, lines.length, height - 2)} />;
+  if (lines.length === 0)
+    lines.push([seg('No rollouts yet. Run one with: p2tui rollout run rollouts/temperature.yaml', { dim: true })]);
+  return (
+    <Frame
+      title="Rollouts: Enter opens the grid"
+      lines={lines}
+      width={width}
+      height={height}
+      scroll={follow(overlay.cursor, lines.length, height - 2)}
+    />
+  );
 }
 
 /** A score with its colour: green from 0.7, yellow from 0.4, red below. */
 function scoreSeg(value: number | null, text: string, selected: boolean): Line[number] {
-  return seg(text, { ...(value === null ? { dim: true } : { color: value >= 0.7 ? 'green' : value >= 0.4 ? 'yellow' : 'red' }), inverse: selected });
+  return seg(text, {
+    ...(value === null ? { dim: true } : { color: value >= 0.7 ? 'green' : value >= 0.4 ? 'yellow' : 'red' }),
+    inverse: selected,
+  });
 }
 
 const STATUS_GLYPH = { done: '●', failed: '✗', running: '◌', pending: '·' } as const;
@@ -168,21 +254,48 @@ function GridOverlay({ width, height }: { width: number; height: number }) {
   const c = grid.counts;
   lines.push([
     seg(`${c.done}/${c.total} done`, { bold: true }),
-    seg(`${c.failed > 0 ? ` · ${c.failed} failed` : ''}${c.running > 0 ? ` · ${c.running} running` : ''}${c.pending > 0 ? ` · ${c.pending} waiting` : ''}`, { color: c.failed > 0 ? 'red' : 'yellow' }),
-    seg(`   metric ${grid.metric ?? '–'} (m) · columns: ${overlay.options.by} (c) · ${overlay.options.sort === 'score' ? 'best first' : 'spec order'} (s)`, { dim: true }),
+    seg(
+      `${c.failed > 0 ? ` · ${c.failed} failed` : ''}${c.running > 0 ? ` · ${c.running} running` : ''}${c.pending > 0 ? ` · ${c.pending} waiting` : ''}`,
+      { color: c.failed > 0 ? 'red' : 'yellow' },
+    ),
+    seg(
+      `   metric ${grid.metric ?? '–'} (m) · columns: ${overlay.options.by} (c) · ${overlay.options.sort === 'score' ? 'best first' : 'spec order'} (s)`,
+      { dim: true },
+    ),
   ]);
   lines.push([]);
-  lines.push([seg(''.padEnd(label + 2)), ...grid.columns.map((col) => seg(col.slice(0, cellWidth - 1).padEnd(cellWidth), { bold: true })), seg('mean ± 95% CI', { bold: true })]);
+  lines.push([
+    seg(''.padEnd(label + 2)),
+    ...grid.columns.map((col) => seg(col.slice(0, cellWidth - 1).padEnd(cellWidth), { bold: true })),
+    seg('mean ± 95% CI', { bold: true }),
+  ]);
   grid.rows.forEach((row, r) => {
-    const line: Line[number][] = [seg(`${r === overlay.row ? '›' : ' '} ${`${row.team}/${row.variant}`.slice(0, label).padEnd(label)}`, { bold: r === overlay.row })];
+    const line: Line[number][] = [
+      seg(`${r === overlay.row ? '›' : ' '} ${`${row.team}/${row.variant}`.slice(0, label).padEnd(label)}`, {
+        bold: r === overlay.row,
+      }),
+    ];
     row.cells.forEach((cell, k) => {
       const selected = r === overlay.row && k === overlay.col;
-      const glyphs = cell.runs.map((x) => STATUS_GLYPH[x.status]).join('').slice(0, Math.max(1, cellWidth - 6));
+      const glyphs = cell.runs
+        .map((x) => STATUS_GLYPH[x.status])
+        .join('')
+        .slice(0, Math.max(1, cellWidth - 6));
       const text = `${cell.mean === null ? '  – ' : cell.mean.toFixed(2)} ${glyphs}`.padEnd(cellWidth);
       line.push(scoreSeg(cell.mean, text, selected));
     });
     const a = row.aggregate;
-    line.push(scoreSeg(a.mean, a.mean === null ? '–' : a.ci === null ? a.mean.toFixed(2) : `${a.mean.toFixed(2)} ± ${((a.ci[1] - a.ci[0]) / 2).toFixed(2)} (n=${a.n})`, false));
+    line.push(
+      scoreSeg(
+        a.mean,
+        a.mean === null
+          ? '–'
+          : a.ci === null
+            ? a.mean.toFixed(2)
+            : `${a.mean.toFixed(2)} ± ${((a.ci[1] - a.ci[0]) / 2).toFixed(2)} (n=${a.n})`,
+        false,
+      ),
+    );
     lines.push(line);
   });
   const cell = grid.rows[overlay.row]?.cells[overlay.col];
@@ -190,8 +303,19 @@ function GridOverlay({ width, height }: { width: number; height: number }) {
     lines.push([]);
     const runs = cell.runs;
     const shown = runs.filter((x) => x.session !== null);
-    lines.push([seg(`${grid.rows[overlay.row]!.team}/${grid.rows[overlay.row]!.variant} · ${grid.columns[overlay.col]}: `, { bold: true }), seg(runs.map((x) => `seed ${x.seed} ${x.status}${x.value === null ? '' : ` ${x.value.toFixed(2)}`}`).join(' · '), { dim: true })]);
-    if (shown.length > 0) lines.push([seg(`Enter opens session ${shown[overlay.repeat % shown.length]!.session} (. next repeat)`, { dim: true })]);
+    lines.push([
+      seg(`${grid.rows[overlay.row]!.team}/${grid.rows[overlay.row]!.variant} · ${grid.columns[overlay.col]}: `, {
+        bold: true,
+      }),
+      seg(
+        runs.map((x) => `seed ${x.seed} ${x.status}${x.value === null ? '' : ` ${x.value.toFixed(2)}`}`).join(' · '),
+        { dim: true },
+      ),
+    ]);
+    if (shown.length > 0)
+      lines.push([
+        seg(`Enter opens session ${shown[overlay.repeat % shown.length]!.session} (. next repeat)`, { dim: true }),
+      ]);
   }
   lines.push([seg('● done  ✗ failed  ◌ running  · waiting', { dim: true })]);
   return <Frame title={`Rollout ${overlay.title}`} lines={lines} width={width} height={height} />;
@@ -202,19 +326,31 @@ const FORM_FIELDS = ['model', 'temperature', 'system prompt', 'label'] as const;
 function ForkFormOverlay({ width, height }: { width: number; height: number }) {
   const form = useTui((s) => (s.overlay?.kind === 'fork-form' ? s.overlay : undefined));
   if (form === undefined) return null;
-  const hints = ['provider/name, e.g. scripted/default (empty: unchanged)', '0 to 2 (empty: unchanged)', `for ${form.agent}; {{id}} and {{description}} work as in persona files (empty: unchanged)`, `a name for the branch (empty: fork at ${form.step})`];
+  const hints = [
+    'provider/name, e.g. scripted/default (empty: unchanged)',
+    '0 to 2 (empty: unchanged)',
+    `for ${form.agent}; {{id}} and {{description}} work as in persona files (empty: unchanged)`,
+    `a name for the branch (empty: fork at ${form.step})`,
+  ];
   const lines: Line[] = [[seg(`Fork at ${form.step} and check the new branch out, with:`, { bold: true })], []];
   FORM_FIELDS.forEach((name, i) => {
     const value = form.values[i] ?? '';
     const active = i === form.field;
     const label = seg(`${active ? '›' : ' '} ${name.padEnd(14)}`, { bold: active });
     const field: Line = active
-      ? [label, seg(value.slice(0, form.cursor)), seg(value[form.cursor] ?? ' ', { inverse: true }), seg(value.slice(form.cursor + 1))]
+      ? [
+          label,
+          seg(value.slice(0, form.cursor)),
+          seg(value[form.cursor] ?? ' ', { inverse: true }),
+          seg(value.slice(form.cursor + 1)),
+        ]
       : [label, seg(value === '' ? '—' : value, { dim: value === '' })];
     lines.push(field, [seg(`                ${hints[i]}`, { dim: true })]);
   });
   lines.push([], [seg('Tab next field · Enter fork · Esc cancel', { dim: true })]);
-  return <Frame title="Fork with other settings" lines={lines} width={width} height={Math.min(height, lines.length + 2)} />;
+  return (
+    <Frame title="Fork with other settings" lines={lines} width={width} height={Math.min(height, lines.length + 2)} />
+  );
 }
 
 function ArtifactsOverlay({ width, height }: { width: number; height: number }) {
@@ -228,28 +364,59 @@ function ArtifactsOverlay({ width, height }: { width: number; height: number }) 
       seg(`  ${item.label}`, { bold: selected }),
     ];
   });
-  if (lines.length === 0) lines.push([seg('Nothing to compare yet: no artifacts, messages or tool results on this branch.', { dim: true })]);
-  return <Frame title="Artifacts and results: m marks one, d compares it with the one under the cursor" lines={lines} width={width} height={height} scroll={follow(overlay.cursor, lines.length, height - 2)} />;
+  if (lines.length === 0)
+    lines.push([seg('Nothing to compare yet: no artifacts, messages or tool results on this branch.', { dim: true })]);
+  return (
+    <Frame
+      title="Artifacts and results: m marks one, d compares it with the one under the cursor"
+      lines={lines}
+      width={width}
+      height={height}
+      scroll={follow(overlay.cursor, lines.length, height - 2)}
+    />
+  );
 }
 
 /** Two branches compared: sections per conversation; both columns scroll as one. */
 function DiffOverlay({ width, height }: { width: number; height: number }) {
   const overlay = useTui((s) => (s.overlay?.kind === 'diff' ? s.overlay : undefined));
   if (overlay === undefined) return null;
-  const lines: Line[] = [[seg(overlay.divergesAt === null ? 'no differences in the steps' : `they diverge in ${overlay.divergesAt}`, { bold: true, color: overlay.divergesAt === null ? 'green' : 'yellow' })]];
+  const lines: Line[] = [
+    [
+      seg(overlay.divergesAt === null ? 'no differences in the steps' : `they diverge in ${overlay.divergesAt}`, {
+        bold: true,
+        color: overlay.divergesAt === null ? 'green' : 'yellow',
+      }),
+    ],
+  ];
   const column = Math.max(10, Math.floor((width - 3) / 2));
-  const fit = (text: string): string => (text.length > column - 1 ? `${text.slice(0, column - 2)}…` : text.padEnd(column - 1));
+  const fit = (text: string): string =>
+    text.length > column - 1 ? `${text.slice(0, column - 2)}…` : text.padEnd(column - 1);
   for (const section of overlay.sections) {
     lines.push([], [seg(`== ${section.title}`, { bold: true, color: 'cyan' })]);
     if (overlay.mode === 'unified') {
       for (const op of section.ops) {
-        lines.push([seg(`${op.kind === 'add' ? '+' : op.kind === 'del' ? '-' : ' '}${op.text}`, op.kind === 'same' ? { dim: true } : { color: op.kind === 'add' ? 'green' : 'red' })]);
+        lines.push([
+          seg(
+            `${op.kind === 'add' ? '+' : op.kind === 'del' ? '-' : ' '}${op.text}`,
+            op.kind === 'same' ? { dim: true } : { color: op.kind === 'add' ? 'green' : 'red' },
+          ),
+        ]);
       }
     } else {
       for (const row of sideBySide(section.ops)) {
-        const left = seg(fit(row.left ?? ''), row.kind === 'same' ? { dim: true } : row.left === undefined ? {} : { color: 'red' });
-        const mark = seg(row.kind === 'same' ? '  ' : row.kind === 'changed' ? '| ' : row.kind === 'del' ? '< ' : '> ', { color: 'yellow' });
-        const right = seg(fit(row.right ?? ''), row.kind === 'same' ? { dim: true } : row.right === undefined ? {} : { color: 'green' });
+        const left = seg(
+          fit(row.left ?? ''),
+          row.kind === 'same' ? { dim: true } : row.left === undefined ? {} : { color: 'red' },
+        );
+        const mark = seg(
+          row.kind === 'same' ? '  ' : row.kind === 'changed' ? '| ' : row.kind === 'del' ? '< ' : '> ',
+          { color: 'yellow' },
+        );
+        const right = seg(
+          fit(row.right ?? ''),
+          row.kind === 'same' ? { dim: true } : row.right === undefined ? {} : { color: 'green' },
+        );
         lines.push([left, mark, right]);
       }
     }
@@ -260,6 +427,11 @@ function DiffOverlay({ width, height }: { width: number; height: number }) {
 
 function ConfirmOverlay({ width, height }: { width: number; height: number }) {
   const message = useTui((s) => (s.overlay?.kind === 'confirm' ? s.overlay.message : ''));
-  const lines: Line[] = [[], ...wrap([seg(message, { bold: true })], width - 2), [], [seg('y', { bold: true }), seg(' yes   '), seg('n', { bold: true }), seg(' no')]];
+  const lines: Line[] = [
+    [],
+    ...wrap([seg(message, { bold: true })], width - 2),
+    [],
+    [seg('y', { bold: true }), seg(' yes   '), seg('n', { bold: true }), seg(' no')],
+  ];
   return <Frame title="Confirm" lines={lines} width={width} height={Math.min(height, lines.length + 2)} />;
 }

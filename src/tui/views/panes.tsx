@@ -8,7 +8,19 @@ import type { SessionProjection } from '../projection.ts';
 import { PANE_TITLES, type LedgerPaneState, type PaneId, type TuiState } from '../state.ts';
 
 /** A pane: a title row (inverse when focused) and a window of lines that follows new lines unless scrolled. */
-function Pane({ id, width, height, lines, note }: { id: PaneId; width: number; height: number; lines: readonly Line[]; note?: string }) {
+function Pane({
+  id,
+  width,
+  height,
+  lines,
+  note,
+}: {
+  id: PaneId;
+  width: number;
+  height: number;
+  lines: readonly Line[];
+  note?: string;
+}) {
   const { actions, color } = useTuiContext();
   const focused = useTui((s) => s.focus === id);
   const scroll = useTui((s) => s.scroll[id]);
@@ -37,7 +49,14 @@ export function ConversationPane({ width, height }: { width: number; height: num
   if (cache.current?.projection !== projection) cache.current = { projection, lines: new TimelineLines() };
   const lines = cache.current.lines.update(projection, width);
   const streaming = streamingLines(projection, width);
-  return <Pane id="conversation" width={width} height={height} lines={streaming.length === 0 ? lines : [...lines, ...streaming]} />;
+  return (
+    <Pane
+      id="conversation"
+      width={width}
+      height={height}
+      lines={streaming.length === 0 ? lines : [...lines, ...streaming]}
+    />
+  );
 }
 
 export function FramesPane({ width, height }: { width: number; height: number }) {
@@ -45,8 +64,19 @@ export function FramesPane({ width, height }: { width: number; height: number })
   const selected = useTui((s) => s.selectedConversation);
   useTui((s) => s.open?.framesVersion);
   // The title counts the frames marked ▶ (working now), so the marker explains itself.
-  const working = projection === null ? 0 : projection.order.filter((id) => projection.isActive(projection.conversations.get(id)!)).length;
-  return <Pane id="frames" width={width} height={height} lines={projection === null ? [] : frameLines(projection, selected)} {...(working > 0 ? { note: `▶ ${working} working` } : {})} />;
+  const working =
+    projection === null
+      ? 0
+      : projection.order.filter((id) => projection.isActive(projection.conversations.get(id)!)).length;
+  return (
+    <Pane
+      id="frames"
+      width={width}
+      height={height}
+      lines={projection === null ? [] : frameLines(projection, selected)}
+      {...(working > 0 ? { note: `▶ ${working} working` } : {})}
+    />
+  );
 }
 
 export function StackPane({ width, height }: { width: number; height: number }) {
@@ -54,8 +84,13 @@ export function StackPane({ width, height }: { width: number; height: number }) 
   const selected = useTui((s) => s.selectedConversation);
   useTui((s) => s.open?.framesVersion);
   const conv = projection === null ? undefined : projection.conversations.get(selected ?? projection.root ?? '');
-  const note = conv === undefined ? undefined : `${conv.agent} · ${conv.parent === null ? 'root' : conv.path} · ${conv.state.phase}`;
-  return <Pane id="stack" width={width} height={height} lines={stackLines(conv)} {...(note === undefined ? {} : { note })} />;
+  const note =
+    conv === undefined
+      ? undefined
+      : `${conv.agent} · ${conv.parent === null ? 'root' : conv.path} · ${conv.state.phase}`;
+  return (
+    <Pane id="stack" width={width} height={height} lines={stackLines(conv)} {...(note === undefined ? {} : { note })} />
+  );
 }
 
 export function EventsPane({ width, height }: { width: number; height: number }) {
@@ -71,13 +106,29 @@ export function JudgePane({ width, height }: { width: number; height: number }) 
   useTui((s) => s.open?.judgeVersion);
   const lines = projection === null ? [] : judgeLines(projection, detail, width);
   const pending = projection === null ? 0 : [...projection.scores.values()].filter((v) => v.pending).length;
-  return <Pane id="judge" width={width} height={height} lines={lines} {...(pending > 0 ? { note: `${pending} judging` } : {})} />;
+  return (
+    <Pane
+      id="judge"
+      width={width}
+      height={height}
+      lines={lines}
+      {...(pending > 0 ? { note: `${pending} judging` } : {})}
+    />
+  );
 }
 
 export function WalletsPane({ width, height }: { width: number; height: number }) {
   const wallets = useTui((s) => s.wallets);
   const ledger = useTui((s) => s.ledger);
-  return <Pane id="wallets" width={width} height={height} lines={walletLines(wallets, ledger, width)} {...(ledger.view === 'trail' ? { note: 'audit trail' } : {})} />;
+  return (
+    <Pane
+      id="wallets"
+      width={width}
+      height={height}
+      lines={walletLines(wallets, ledger, width)}
+      {...(ledger.view === 'trail' ? { note: 'audit trail' } : {})}
+    />
+  );
 }
 
 /**
@@ -88,35 +139,63 @@ export function walletLines(wallets: TuiState['wallets'], ledger: LedgerPaneStat
   const lines: Line[] = [];
   const chain = ledger.chain;
   // A broken chain comes first (writes are refused); a good one is said after the balances.
-  const chainLine: Line | undefined =
-    ledger.verifying
-      ? [seg('verifying every link…', { dim: true })]
-      : chain === null || !chain.ok
-        ? undefined
-        : [seg('chain ok', { color: 'green' }), seg(` · ${chain.full ? 'every link verified' : 'new links checked (v: all)'} · ${chain.entries} updates${chain.head === null ? '' : ` · head ${chain.head.slice(0, 12)}`}`, { dim: true })];
-  if (chain !== null && !chain.ok && !ledger.verifying) lines.push(...wrap([seg(`AUDIT CHAIN BROKEN at ${chain.reason ?? ''} — writes are refused`, { color: 'red', bold: true })], width));
+  const chainLine: Line | undefined = ledger.verifying
+    ? [seg('verifying every link…', { dim: true })]
+    : chain === null || !chain.ok
+      ? undefined
+      : [
+          seg('chain ok', { color: 'green' }),
+          seg(
+            ` · ${chain.full ? 'every link verified' : 'new links checked (v: all)'} · ${chain.entries} updates${chain.head === null ? '' : ` · head ${chain.head.slice(0, 12)}`}`,
+            { dim: true },
+          ),
+        ];
+  if (chain !== null && !chain.ok && !ledger.verifying)
+    lines.push(
+      ...wrap(
+        [seg(`AUDIT CHAIN BROKEN at ${chain.reason ?? ''} — writes are refused`, { color: 'red', bold: true })],
+        width,
+      ),
+    );
   if (ledger.view === 'trail') {
     if (chainLine !== undefined) lines.push(chainLine);
-    if (ledger.trail.length === 0) lines.push([seg(chain !== null && chain.entries > 0 ? 'reading the trail…' : 'no updates yet', { dim: true })]);
+    if (ledger.trail.length === 0)
+      lines.push([seg(chain !== null && chain.entries > 0 ? 'reading the trail…' : 'no updates yet', { dim: true })]);
     for (const t of ledger.trail) {
-      lines.push([seg(`${String(t.offset).padStart(6)} `, { dim: true }), seg(`${t.hash.slice(0, 12)} ← ${t.prevHash.slice(0, 8)} `), seg(`${t.at.slice(11, 19)} `, { dim: true }), seg(t.command)]);
+      lines.push([
+        seg(`${String(t.offset).padStart(6)} `, { dim: true }),
+        seg(`${t.hash.slice(0, 12)} ← ${t.prevHash.slice(0, 8)} `),
+        seg(`${t.at.slice(11, 19)} `, { dim: true }),
+        seg(t.command),
+      ]);
     }
     return lines;
   }
   if (wallets.length === 0) lines.push([seg('no wallets (p2tui ledger init)', { dim: true })]);
   const name = Math.min(16, Math.max(0, ...wallets.map((w) => w.agent.length)));
-  for (const w of wallets) lines.push([seg(`${w.agent.padEnd(name)} `, { bold: true }), seg(w.balance.padStart(10)), seg(w.locked === '0' ? '' : `  ${w.locked} locked`, { dim: true })]);
+  for (const w of wallets)
+    lines.push([
+      seg(`${w.agent.padEnd(name)} `, { bold: true }),
+      seg(w.balance.padStart(10)),
+      seg(w.locked === '0' ? '' : `  ${w.locked} locked`, { dim: true }),
+    ]);
   if (chainLine !== undefined) lines.push(chainLine);
   if (ledger.recent.length > 0) lines.push([seg('latest payments', { dim: true })]);
   for (const r of ledger.recent) {
-    lines.push([seg(`${String(r.offset).padStart(6)} `, { dim: true }), seg(`${r.from} → ${r.to} `), seg(r.amount, { bold: true }), seg(r.reason === '' ? '' : `  ${r.reason}`, { dim: true })]);
+    lines.push([
+      seg(`${String(r.offset).padStart(6)} `, { dim: true }),
+      seg(`${r.from} → ${r.to} `),
+      seg(r.amount, { bold: true }),
+      seg(r.reason === '' ? '' : `  ${r.reason}`, { dim: true }),
+    ]);
   }
   return lines;
 }
 
 /** One line per evaluator and target: score, a bar, who judged; with `detail`, each criterion and the reason. */
 export function judgeLines(projection: SessionProjection, detail: boolean, width: number): Line[] {
-  if (projection.scores.size === 0) return [[seg('no scores yet (evaluators: judge.evaluators in p2tui.yaml)', { dim: true })]];
+  if (projection.scores.size === 0)
+    return [[seg('no scores yet (evaluators: judge.evaluators in p2tui.yaml)', { dim: true })]];
   const name = Math.min(14, Math.max(...[...projection.scores.values()].map((v) => v.evaluator.length)));
   const out: Line[] = [];
   for (const v of projection.scores.values()) {
@@ -128,11 +207,27 @@ export function judgeLines(projection: SessionProjection, detail: boolean, width
         ? seg('judging…', { dim: true })
         : mean === null
           ? seg('judge failed', { color: 'red' })
-          : seg(`${mean.toFixed(2)}${ok.length > 1 ? `±${spread(ok).toFixed(2)}` : ''} ${bar(mean)}`, { color: mean >= 0.7 ? 'green' : mean >= 0.4 ? 'yellow' : 'red' });
-    out.push([seg(`${v.evaluator.padEnd(name)} `, { bold: true }), value, seg(`  ${projection.targetLabel(v.target)}${judge === '' ? '' : ` · ${judge}`}${v.pending && v.values.length > 0 ? ' · judging again' : ''}`, { dim: true })]);
+          : seg(`${mean.toFixed(2)}${ok.length > 1 ? `±${spread(ok).toFixed(2)}` : ''} ${bar(mean)}`, {
+              color: mean >= 0.7 ? 'green' : mean >= 0.4 ? 'yellow' : 'red',
+            });
+    out.push([
+      seg(`${v.evaluator.padEnd(name)} `, { bold: true }),
+      value,
+      seg(
+        `  ${projection.targetLabel(v.target)}${judge === '' ? '' : ` · ${judge}`}${v.pending && v.values.length > 0 ? ' · judging again' : ''}`,
+        { dim: true },
+      ),
+    ]);
     if (!detail) continue;
-    if (v.criteria.length === 0 && v.reasoning !== '') out.push(...wrap([seg(`  ${v.reasoning}`, { dim: true })], width));
-    for (const c of v.criteria) out.push(...wrap([seg(`  ${c.id} `), seg(c.score === null ? '–' : c.score.toFixed(2)), seg(`  ${c.reason}`, { dim: true })], width));
+    if (v.criteria.length === 0 && v.reasoning !== '')
+      out.push(...wrap([seg(`  ${v.reasoning}`, { dim: true })], width));
+    for (const c of v.criteria)
+      out.push(
+        ...wrap(
+          [seg(`  ${c.id} `), seg(c.score === null ? '–' : c.score.toFixed(2)), seg(`  ${c.reason}`, { dim: true })],
+          width,
+        ),
+      );
   }
   return out;
 }
@@ -148,7 +243,11 @@ function spread(values: readonly number[]): number {
 }
 
 function eventLines(projection: SessionProjection): Line[] {
-  return projection.events.map((e): Line => [seg(`${String(e.seq).padStart(5)} `, { dim: true }), seg(`${e.type.padEnd(18)} `, { color: 'blue' }), seg(e.text)]);
+  return projection.events.map((e): Line => [
+    seg(`${String(e.seq).padStart(5)} `, { dim: true }),
+    seg(`${e.type.padEnd(18)} `, { color: 'blue' }),
+    seg(e.text),
+  ]);
 }
 
 function EmptyPane({ id, width, height }: { id: PaneId; width: number; height: number }) {
@@ -166,11 +265,25 @@ export function InputBar({ width }: { width: number }) {
   useTui((s) => s.open?.framesVersion);
   const status = useTui((s) => s.open?.status);
   const question = projection?.firstQuestion();
-  const prompt = question !== undefined ? `${question.agent} asks: ${question.question} › ` : newAgent !== null ? `message to ${newAgent} › ` : '› ';
+  const prompt =
+    question !== undefined
+      ? `${question.agent} asks: ${question.question} › `
+      : newAgent !== null
+        ? `message to ${newAgent} › `
+        : '› ';
   if (!focused) {
-    const idle = question !== undefined ? `${question.agent} asks: ${question.question} — press i to answer` : status === 'running' ? 'agents are working… (i to write the next message)' : 'press i (or Enter) to write a message';
+    const idle =
+      question !== undefined
+        ? `${question.agent} asks: ${question.question} — press i to answer`
+        : status === 'running'
+          ? 'agents are working… (i to write the next message)'
+          : 'press i (or Enter) to write a message';
     return (
-      <Text dimColor={question === undefined} {...(color && question !== undefined ? { color: 'yellow' } : {})} wrap="truncate-end">
+      <Text
+        dimColor={question === undefined}
+        {...(color && question !== undefined ? { color: 'yellow' } : {})}
+        wrap="truncate-end"
+      >
         {` ${idle}`.padEnd(width).slice(0, width)}
       </Text>
     );

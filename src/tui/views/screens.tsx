@@ -4,7 +4,16 @@ import { LinesView } from '../components/LineView.tsx';
 import { Table } from '../components/Table.tsx';
 import { seg, type Line } from '../lines.ts';
 import { sessionLayout } from '../layout.ts';
-import { ConversationPane, EventsPane, FramesPane, InputBar, JudgePane, StackPane, WalletsPane, paragraph } from './panes.tsx';
+import {
+  ConversationPane,
+  EventsPane,
+  FramesPane,
+  InputBar,
+  JudgePane,
+  StackPane,
+  WalletsPane,
+  paragraph,
+} from './panes.tsx';
 
 export function SessionScreen({ columns, height }: { columns: number; height: number }) {
   const conversations = useTui((s) => s.open?.order.length ?? 1);
@@ -85,7 +94,10 @@ export function SessionsScreen({ columns, height }: { columns: number; height: n
     const lines: Line[] = [
       [seg('No sessions yet.', { bold: true })],
       [],
-      ...paragraph('Press n to start one: pick an agent, type a message, and watch the agents work. Sessions started with p2tui run or p2tui chat in another terminal appear here too, live.', columns),
+      ...paragraph(
+        'Press n to start one: pick an agent, type a message, and watch the agents work. Sessions started with p2tui run or p2tui chat in another terminal appear here too, live.',
+        columns,
+      ),
     ];
     return <LinesView lines={lines} width={columns} height={height} color={color} />;
   }
