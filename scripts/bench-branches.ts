@@ -20,8 +20,8 @@ import type { SessionRow } from '../src/store/sessions.ts';
 import { branchEntries, forkBranch } from '../src/engine/branching.ts';
 import { diffSequences, splitLines } from '../src/core/diff.ts';
 import { sideBySideLines } from '../src/commands/diff-view.ts';
-import { Engine } from '../src/engine/engine.ts';
-import { loadWorkspace } from '../src/engine/workspace.ts';
+import { App } from '../src/app/app.ts';
+import { loadWorkspace } from '../src/app/workspace.ts';
 import { defineTool } from '../src/tools/define.ts';
 
 const quick = process.argv.includes('--quick');
@@ -145,7 +145,8 @@ async function firstStepFigures(): Promise<void> {
       `id: looper\ndescription: Loops.\ntemperature: 0\ntools: [echo]\npolicies: { max_steps: ${steps + 5_000} }\nscript:\n  - when: '^go$'\n    steps:\n      - { call: echo, args: { n: '{{round}}' }, repeat: ${steps - 1} }\n      - reply: done\n  - when: '.'\n    steps:\n      - reply: ok\n`,
     );
     const workspace = await loadWorkspace(dir, { extraTools: [echo] });
-    const engine = new Engine({ workspace });
+    const app = new App({ workspace });
+    const engine = app.engine;
     const run = engine.start({
       agent: 'looper',
       message: 'go',
@@ -232,7 +233,8 @@ async function firstStepFigures(): Promise<void> {
     live.pause();
     await live.idle();
     live.detach();
-    const other = new Engine({ workspace, store: engine.store });
+    const otherApp = new App({ workspace, store: engine.store });
+    const other = otherApp.engine;
     const head = engine.store.log.lastSeqOf(run.id);
     const recent = engine.store.log.visibleEntriesAfter(
       run.id,
@@ -261,8 +263,8 @@ async function firstStepFigures(): Promise<void> {
     console.log(
       `cold rewind  ${label}: fork + checkout ${fmt(forked - started, 1)} ms (rebuilds the branch from the log), load ${fmt(attached - forked, 1)} ms, first step ${fmt(done - attached, 2)} ms`,
     );
-    other.close();
-    engine.close();
+    otherApp.close();
+    app.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -9,8 +9,9 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Engine } from '../src/engine/engine.ts';
-import { loadWorkspace } from '../src/engine/workspace.ts';
+import { App } from '../src/app/app.ts';
+import type { Engine } from '../src/engine/engine.ts';
+import { loadWorkspace } from '../src/app/workspace.ts';
 import { JudgeRunner } from '../src/judge/runner.ts';
 import { systemClock } from '../src/core/clock.ts';
 
@@ -56,9 +57,14 @@ async function assertionFigures(): Promise<void> {
     'judge:\n  concurrency: 50\n  evaluators:\n    - id: checks\n      kind: assert\n      assert:\n        - contains: sunny\n        - regex: "\\\\d+ degrees"\n        - finished: true\n        - max_steps: 3\n',
   );
   const ws = await loadWorkspace(dir);
-  const engine = new Engine({ workspace: ws, judge: false });
+  const app = new App({ workspace: ws, judge: false });
+  const engine = app.engine;
   await finishedSessions(engine, count);
-  const judge = new JudgeRunner(engine.store, ws, { owner: 'bench', clock: systemClock, concurrency: 50 });
+  const judge = new JudgeRunner(engine.store, ws.evaluators, ws.providers, {
+    owner: 'bench',
+    clock: systemClock,
+    concurrency: 50,
+  });
   const started = performance.now();
   await judge.drain();
   const ms = performance.now() - started;
@@ -67,7 +73,7 @@ async function assertionFigures(): Promise<void> {
     `assertions   ${fmt(scores)} conversations scored in ${fmt(ms)} ms = ${fmt((scores / ms) * 1000)} per second (4 assertions each, concurrency 50)`,
   );
   judge.stop();
-  engine.close();
+  app.close();
   rmSync(dir, { recursive: true, force: true });
 }
 
@@ -82,9 +88,14 @@ async function latencyFigures(): Promise<void> {
     },
   );
   const ws = await loadWorkspace(dir);
-  const engine = new Engine({ workspace: ws, judge: false });
+  const app = new App({ workspace: ws, judge: false });
+  const engine = app.engine;
   await finishedSessions(engine, count);
-  const judge = new JudgeRunner(engine.store, ws, { owner: 'bench', clock: systemClock, concurrency });
+  const judge = new JudgeRunner(engine.store, ws.evaluators, ws.providers, {
+    owner: 'bench',
+    clock: systemClock,
+    concurrency,
+  });
   const started = performance.now();
   await judge.drain();
   const ms = performance.now() - started;
@@ -93,7 +104,7 @@ async function latencyFigures(): Promise<void> {
     `latency      ${fmt(count)} verdicts of ${delay} ms at concurrency ${concurrency}: ${fmt(ms)} ms vs ideal ${fmt(ideal)} ms (+${fmt(((ms - ideal) / ideal) * 100, 1)}%)`,
   );
   judge.stop();
-  engine.close();
+  app.close();
   rmSync(dir, { recursive: true, force: true });
 }
 

@@ -12,8 +12,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Engine } from '../src/engine/engine.ts';
-import { loadWorkspace } from '../src/engine/workspace.ts';
+import { App } from '../src/app/app.ts';
+import { loadWorkspace } from '../src/app/workspace.ts';
 import { QueueCoordinator } from '../src/rollout/queue.ts';
 import { RolloutRunner } from '../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../src/rollout/spec.ts';
@@ -93,15 +93,15 @@ async function workers(count: number, concurrency: number): Promise<void> {
 async function run(cells: number): Promise<{ wallMs: number; ingestPerSecond: number; failed: number }> {
   const store = new Store({ path: join(mkdtempSync(join(tmpdir(), 'p2tui-bench-queue-db-')), 'p.db') });
   const workspace = await loadWorkspace(dir);
-  const engine = new Engine({ workspace, store, judge: false });
+  const app = new App({ workspace, store, judge: false });
   const spec = parseRolloutSpec(
     `teams:\n  t:\n    initial_message: weather\n    base: { agent_id: w }\nrepeats: ${cells}\njudge: { workspace: false }\n`,
     'bench.yaml',
     workspace,
   );
-  const coordinator = await QueueCoordinator.connect(engine, url);
+  const coordinator = await QueueCoordinator.connect(app, url);
   const started = performance.now();
-  const outcome = await new RolloutRunner(engine).start(spec, { executor: coordinator.executor(), concurrency: cells });
+  const outcome = await new RolloutRunner(app).start(spec, { executor: coordinator.executor(), concurrency: cells });
   const wallMs = performance.now() - started;
   await coordinator.close();
   // The coordinator's own work per cell, alone: the cells' bundles stored again, one after another, into a fresh
@@ -112,7 +112,7 @@ async function run(cells: number): Promise<{ wallMs: number; ingestPerSecond: nu
   for (const b of bundles) importSession(target, b);
   const ingestPerSecond = (bundles.length / (performance.now() - t0)) * 1000;
   target.close();
-  engine.close();
+  app.close();
   store.close();
   return { wallMs, ingestPerSecond, failed: outcome.cells.filter((c) => c.status !== 'done').length };
 }

@@ -10,8 +10,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Engine } from '../src/engine/engine.ts';
-import { loadWorkspace } from '../src/engine/workspace.ts';
+import { App } from '../src/app/app.ts';
+import { loadWorkspace } from '../src/app/workspace.ts';
 import { RolloutRunner } from '../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../src/rollout/spec.ts';
 import { defineTool } from '../src/tools/define.ts';
@@ -51,7 +51,7 @@ async function run(
 ): Promise<{ wallMs: number; peakRssMb: number; heapMb: number; failed: number }> {
   const dir = workspace(latencyMs);
   const ws = await loadWorkspace(dir, { extraTools: [lookup] });
-  const engine = new Engine({ workspace: ws, judge: false });
+  const app = new App({ workspace: ws, judge: false });
   const repeats = cells;
   const spec = parseRolloutSpec(
     `teams:\n  t:\n    initial_message: weather\n    base: { agent_id: w }\nrepeats: ${repeats}\nconcurrency: ${concurrency}\njudge: { workspace: false }\n`,
@@ -61,13 +61,13 @@ async function run(
   let peak = process.memoryUsage().rss;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
   const started = performance.now();
-  const outcome = await new RolloutRunner(engine).start(spec);
+  const outcome = await new RolloutRunner(app).start(spec);
   const wallMs = performance.now() - started;
   clearInterval(sampler);
   peak = Math.max(peak, process.memoryUsage().rss);
   globalThis.gc?.();
   const heapMb = process.memoryUsage().heapUsed / 2 ** 20;
-  engine.close();
+  app.close();
   rmSync(dir, { recursive: true, force: true });
   return { wallMs, peakRssMb: peak / 2 ** 20, heapMb, failed: outcome.cells.filter((c) => c.status !== 'done').length };
 }

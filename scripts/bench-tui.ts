@@ -27,8 +27,8 @@ import { FakeStdin } from '../test/helpers/fake-stdin.ts';
 process.env['NODE_ENV'] ??= 'production';
 const { render } = await import('ink');
 // From the build: Node runs TypeScript here by stripping types, which does not cover the TUI's .tsx.
-const { Engine } = await import('../dist/engine/engine.js');
-const { loadWorkspace } = await import('../dist/engine/workspace.js');
+const { App } = await import('../dist/app/app.js');
+const { loadWorkspace } = await import('../dist/app/workspace.js');
 const { createTuiApp } = await import('../dist/tui/run.js');
 
 const quick = process.argv.includes('--quick');
@@ -114,7 +114,8 @@ export const echo = defineTool({ name: 'echo', description: 'Returns its input.'
 /** Runs the looper once into `db`, and returns how many conversation entries it stored. */
 async function fillDatabase(dir: string, db: string): Promise<number> {
   const workspace = await loadWorkspace(dir, { db });
-  const engine = new Engine({ workspace });
+  const app = new App({ workspace });
+  const engine = app.engine;
   const runtime = engine.start({
     agent: 'looper',
     message: 'go',
@@ -124,7 +125,7 @@ async function fillDatabase(dir: string, db: string): Promise<number> {
   const status = await runtime.idle();
   if (status !== 'finished') throw new Error(`the looper session ended ${status}`);
   const count = engine.store.log.read(0, { session: runtime.id }, 1_000_000).filter((e) => e.type === 'entry').length;
-  engine.close();
+  app.close();
   return count;
 }
 
@@ -260,7 +261,7 @@ class FakeStdout extends EventEmitter {
 
 interface InProcess {
   readonly engine: EngineType;
-  readonly app: TuiApp;
+  readonly tui: TuiApp;
   readonly stdout: FakeStdout;
   readonly stdin: FakeStdin;
   /** Ink's own time per frame (layout and output), and React's work before it, per frame. */
@@ -274,12 +275,13 @@ async function inProcess(dir: string, db: string, providers: ModelProvider[] = [
     db,
     configure: (registry) => providers.forEach((p) => registry.register(p)),
   });
-  const engine = new Engine({ workspace });
+  const app = new App({ workspace });
+  const engine = app.engine;
   const stdout = new FakeStdout();
   const stdin = new FakeStdin();
   const renders: { at: number; renderTime: number }[] = [];
-  const app = createTuiApp(engine, { columns: COLUMNS, rows: ROWS, color: true, quit: () => undefined });
-  const instance = render(app.element, {
+  const tui = createTuiApp(app, { columns: COLUMNS, rows: ROWS, color: true, quit: () => undefined });
+  const instance = render(tui.element, {
     stdout: stdout as unknown as NodeJS.WriteStream,
     stdin: stdin as unknown as NodeJS.ReadStream,
     stderr: new FakeStdout() as unknown as NodeJS.WriteStream,
@@ -291,7 +293,7 @@ async function inProcess(dir: string, db: string, providers: ModelProvider[] = [
     maxFps: 60,
     onRender: ({ renderTime }) => renders.push({ at: performance.now(), renderTime }),
   });
-  app.bridge.start();
+  tui.bridge.start();
   // The screen as a terminal would show it: the last full frame is enough to find text in.
   const screen = (): string =>
     stripVTControlCharacters(
@@ -302,15 +304,15 @@ async function inProcess(dir: string, db: string, providers: ModelProvider[] = [
     );
   return {
     engine,
-    app,
+    tui,
     stdout,
     stdin,
     renders,
     screen,
     close: () => {
       instance.unmount();
-      app.dispose();
-      engine.close();
+      tui.dispose();
+      app.close();
     },
   };
 }
@@ -326,9 +328,9 @@ async function until(test: () => boolean, what: string, timeoutMs = 20_000): Pro
 /** Per frame with the big conversation open: from the key's arrival to the frame's write, and Ink's share. */
 async function frameTime(dir: string, db: string): Promise<void> {
   const t = await inProcess(dir, db);
-  await until(() => t.app.store.get().sessions.length > 0, 'the sessions list');
+  await until(() => t.tui.store.get().sessions.length > 0, 'the sessions list');
   t.stdin.write('\r');
-  await until(() => t.app.store.get().open !== null, 'the session to open');
+  await until(() => t.tui.store.get().open !== null, 'the session to open');
   await sleep(300);
   t.stdin.write('1');
   await sleep(100);
@@ -367,7 +369,7 @@ async function flood(base: string): Promise<void> {
   const db = join(dir, 'flood.db');
   const t = await inProcess(dir, db, [provider]);
   const lag = monitorEventLoopDelay({ resolution: 5 });
-  t.app.bridge.startSession('streamer', 'stream');
+  t.tui.bridge.startSession('streamer', 'stream');
   await until(() => provider.sent > 0, 'the first delta');
   lag.enable();
   const startedAt = performance.now();

@@ -14,8 +14,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { Engine } from '../src/engine/engine.ts';
-import { loadWorkspace } from '../src/engine/workspace.ts';
+import { App } from '../src/app/app.ts';
+import type { Engine } from '../src/engine/engine.ts';
+import { loadWorkspace } from '../src/app/workspace.ts';
 import { defineTool } from '../src/tools/define.ts';
 import type { ModelProvider, ModelRequest, CompleteOptions, ModelResponse } from '../src/models/provider.ts';
 import { ScriptedProvider } from '../src/models/scripted/provider.ts';
@@ -75,12 +76,13 @@ script:
     extraTools: [echo],
     configure: (providers) => providers.register(provider),
   });
-  const engine = new Engine({ workspace, concurrency: options.concurrency ?? 64 });
+  const app = new App({ workspace, concurrency: options.concurrency ?? 64 });
+  const engine = app.engine;
   return {
     engine,
     provider,
     close: () => {
-      engine.close();
+      app.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -587,10 +587,11 @@ describe('rewinds in memory', () => {
     expect(await run.idle()).toBe('finished');
     const main = run.branch;
     const cuts = branchEntries(t.engine.store, run.id, main).map((e) => e.seq);
-    const kit = new PersonaKit(t.engine.workspace);
+    const kit = new PersonaKit(t.engine.ports.personas, t.engine.ports.tools);
+    const persona = (id: string) => t.engine.ports.personas.get(id);
     const rebuilt = (): unknown => {
       const row = t.engine.store.sessions.require(run.id);
-      return projectionOf(rebuildConversations(t.engine.store, t.engine.workspace, kit, row).conversations);
+      return projectionOf(rebuildConversations(t.engine.store, kit, row, persona).conversations);
     };
     const paid = branchEntries(t.engine.store, run.id, main).find(
       (e) => e.kind === 'tool_call' && e.payload.tool === 'pay',
@@ -638,13 +639,9 @@ describe('rewinds in memory', () => {
       .find((e) => e.type === 'conversation.created' && e.payload.parent !== null)!;
     const fork = await t.engine.fork(run.id, { atSeq: created.seq, createdBy: 'test', checkout: true });
     expect(t.engine.get(run.id)).toBe(run);
-    const kit = new PersonaKit(t.engine.workspace);
-    const rebuilt = rebuildConversations(
-      t.engine.store,
-      t.engine.workspace,
-      kit,
-      t.engine.store.sessions.require(run.id),
-    );
+    const kit = new PersonaKit(t.engine.ports.personas, t.engine.ports.tools);
+    const persona = (id: string) => t.engine.ports.personas.get(id);
+    const rebuilt = rebuildConversations(t.engine.store, kit, t.engine.store.sessions.require(run.id), persona);
     expect([...run.projection.keys()].sort()).toEqual([...rebuilt.conversations.keys()].sort());
     // The cut keeps the child's task (a caller never waits on a child that was not asked), and it runs on.
     expect(fork.branch.forkSeq).toBeGreaterThan(created.seq);

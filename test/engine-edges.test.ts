@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { testEngine, type TestEngine } from './helpers/workspace.ts';
 import { countingTool } from './helpers/tools.ts';
 import { readSession } from '../src/commands/session-view.ts';
-import { Engine } from '../src/engine/engine.ts';
-import { loadWorkspace } from '../src/engine/workspace.ts';
+import { App } from '../src/app/app.ts';
+import { loadWorkspace } from '../src/app/workspace.ts';
 import type { Entry } from '../src/core/entries.ts';
 
 /**
@@ -42,8 +42,9 @@ describe('engine edges', () => {
     await sleep(50);
     first.detach(); // as if its process died: the session is running, nobody drives it
     const workspace = await loadWorkspace(t.ws.dir, { extraTools: [charge] });
-    const other = new Engine({ workspace });
-    cleanups.push(() => other.close());
+    const otherApp = new App({ workspace });
+    const other = otherApp.engine;
+    cleanups.push(() => otherApp.close());
     const [adoption, attached] = await Promise.all([other.adoptOrphans(), other.attach(first.id)]);
     expect(adoption.adopted).toEqual([attached]);
     expect(await attached.idle()).toBe('finished');

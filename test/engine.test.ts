@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { testEngine, type TestEngine } from './helpers/workspace.ts';
+import { App } from '../src/app/app.ts';
 import { countingTool } from './helpers/tools.ts';
 import { readSession } from '../src/commands/session-view.ts';
 import { ProviderError } from '../src/core/errors.ts';
@@ -641,14 +642,14 @@ describe('failures, budgets and control', () => {
       options: t.options({ approval: 'ask' }),
     });
     expect(await session.idle()).toBe('waiting');
-    const { Engine } = await import('../src/engine/engine.ts');
-    const other = new Engine({ workspace: t.engine.workspace, store: t.engine.store });
+    const otherApp = new App({ workspace: t.app.workspace, store: t.engine.store });
+    const other = otherApp.engine;
     await expect(other.attach(session.id)).rejects.toMatchObject({ code: 'E_LEASE_HELD' });
     session.detach();
     const taken = await other.attach(session.id);
     await taken.respond(session.pendingQuestions()[0]?.callId ?? taken.pendingQuestions()[0]!.callId, 'yes');
     expect(await taken.idle()).toBe('finished');
-    other.close();
+    otherApp.close();
   });
 });
 

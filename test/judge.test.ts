@@ -3,8 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { Engine } from '../src/engine/engine.ts';
-import { loadWorkspace } from '../src/engine/workspace.ts';
+import { App } from '../src/app/app.ts';
+import type { Engine } from '../src/engine/engine.ts';
+import { loadWorkspace } from '../src/app/workspace.ts';
 import { P2Error } from '../src/core/errors.ts';
 import { checkAssertions, assertionSchema } from '../src/judge/assertions.ts';
 import { lintRubric, parseRubricFile } from '../src/judge/rubric.ts';
@@ -162,7 +163,7 @@ async function judgeEngine(
   judge: Record<string, unknown>,
   files: Record<string, string> = {},
   options: { judge?: boolean } = {},
-): Promise<{ engine: Engine; ws: TempWorkspace }> {
+): Promise<{ app: App; engine: Engine; ws: TempWorkspace }> {
   const ws = tempWorkspace({ 'p2tui.yaml': stringify({ judge }), 'rubrics/helpful.yaml': RUBRIC, ...files });
   ws.persona({
     id: 'w',
@@ -171,9 +172,10 @@ async function judgeEngine(
   });
   cleanups.push(() => ws.cleanup());
   const workspace = await loadWorkspace(ws.dir);
-  const engine = new Engine({ workspace, ...(options.judge === undefined ? {} : { judge: options.judge }) });
-  cleanups.push(() => engine.close());
-  return { engine, ws };
+  const app = new App({ workspace, ...(options.judge === undefined ? {} : { judge: options.judge }) });
+  const engine = app.engine;
+  cleanups.push(() => app.close());
+  return { app, engine, ws };
 }
 
 describe('evaluation jobs', () => {
@@ -182,7 +184,7 @@ describe('evaluation jobs', () => {
     const gate = new Promise<void>((resolve) => (release = resolve));
     const evaluator = `import { defineEvaluator } from 'p2tui';\nexport const slow = defineEvaluator({ id: 'slow', version: '2', async evaluate(m) { await globalThis.__judgeGate; return { value: m.answer.includes('sunny') ? 0.9 : 0.1, reasoning: 'gate opened' }; } });\n`;
     (globalThis as { __judgeGate?: Promise<void> }).__judgeGate = gate;
-    const { engine } = await judgeEngine(
+    const { app, engine } = await judgeEngine(
       { evaluators: [{ id: 'slow', kind: 'custom', evaluator: 'slow' }] },
       { 'evaluators/slow.ts': evaluator },
     );
@@ -208,7 +210,7 @@ describe('evaluation jobs', () => {
     expect(engine.store.scores.jobs({ session: run.id })[0]!.status).toBe('running');
     expect(engine.store.scores.scores({ session: run.id })).toEqual([]);
     release();
-    await engine.judge.drain(run.id);
+    await app.judge.drain(run.id);
     const [score] = engine.store.scores.scores({ session: run.id });
     expect(score).toMatchObject({
       evaluator: 'slow',
@@ -240,11 +242,12 @@ describe('evaluation jobs', () => {
     expect(first.engine.store.scores.jobs({ session: run.id }).map((j) => j.status)).toEqual(['pending', 'pending']);
     // A judge claims one job and dies: its lease runs out.
     first.engine.store.write(() => first.engine.store.scores.claim('judge:dead', Date.now() - 10_000, 1, 1));
-    first.engine.close();
+    first.app.close();
     const workspace = await loadWorkspace(first.ws.dir);
-    const second = new Engine({ workspace });
-    cleanups.push(() => second.close());
-    await second.judge.drain(run.id);
+    const secondApp = new App({ workspace });
+    const second = secondApp.engine;
+    cleanups.push(() => secondApp.close());
+    await secondApp.judge.drain(run.id);
     const jobs = second.store.scores.jobs({ session: run.id });
     expect(jobs.map((j) => j.status)).toEqual(['done', 'done']);
     expect(jobs[0]!.attempts).toBe(2);
@@ -300,7 +303,7 @@ describe('evaluation jobs', () => {
     cleanups.push(() => t.close());
     const run = t.engine.start({ agent: 'writer', message: 'write about owls', source: 'api', options: t.options() });
     await run.idle();
-    await t.engine.judge.drain(run.id);
+    await t.app.judge.drain(run.id);
     const milestone = t.engine.store.log.read(0, { session: run.id, types: ['milestone'] }, 10)[0];
     expect(milestone?.payload).toMatchObject({ name: 'draft-ready', detail: 'draft about owls', tool: 'draft' });
     const [score] = t.engine.store.scores.scores({ session: run.id });
@@ -396,7 +399,7 @@ describe('the llm judge against an OpenAI-protocol server', () => {
       overall: 0.5,
     });
 
-  async function llmEngine(): Promise<Engine> {
+  async function llmEngine(): Promise<App> {
     server = await openAIServer(['judge-model']);
     cleanups.push(() => server.close());
     const files = {
@@ -412,13 +415,14 @@ describe('the llm judge against an OpenAI-protocol server', () => {
     const ws = tempWorkspace({ ...files, 'rubrics/helpful.yaml': RUBRIC });
     ws.persona({ id: 'w', description: 'Weather.', script: [{ when: '.', steps: [{ reply: 'Sunny in Paris.' }] }] });
     cleanups.push(() => ws.cleanup());
-    const engine = new Engine({ workspace: await loadWorkspace(ws.dir), judge: false });
-    cleanups.push(() => engine.close());
-    return engine;
+    const app = new App({ workspace: await loadWorkspace(ws.dir), judge: false });
+    cleanups.push(() => app.close());
+    return app;
   }
 
   it('asks again after malformed output, records the valid verdict with its model and prompt hash', async () => {
-    const engine = await llmEngine();
+    const app = await llmEngine();
+    const { engine } = app;
     server.queue(
       { kind: 'reply', text: 'Sure! The answer is great.' },
       {
@@ -434,7 +438,7 @@ describe('the llm judge against an OpenAI-protocol server', () => {
       options: engine.sessionOptions({ seed: 1 }),
     });
     await run.idle();
-    await engine.judge.drain(run.id);
+    await app.judge.drain(run.id);
     const [score] = engine.store.scores.scores({ session: run.id });
     expect(score).toMatchObject({ status: 'ok', value: 0.8, model: 'openai/judge-model' });
     expect(score!.reasoning).toContain('(valid on attempt 3)');
@@ -451,7 +455,8 @@ describe('the llm judge against an OpenAI-protocol server', () => {
   });
 
   it('pairwise: asks in both orders; a judge that always picks the first answer is caught as position bias', async () => {
-    const engine = await llmEngine();
+    const app = await llmEngine();
+    const { engine } = app;
     const run = engine.start({
       agent: 'w',
       message: 'weather?',
@@ -466,8 +471,8 @@ describe('the llm judge against an OpenAI-protocol server', () => {
     const m = branches.map((b) =>
       materialFor(engine.store, { session: run.id, branch: b.id, kind: 'branch', id: b.id }),
     );
-    const rubric = engine.workspace.evaluators.require('quality').rubric!;
-    const provider = engine.workspace.providers.resolve('openai/judge-model').provider;
+    const rubric = app.workspace.evaluators.require('quality').rubric!;
+    const provider = app.workspace.providers.resolve('openai/judge-model').provider;
     const call = {
       provider,
       modelRef: 'openai/judge-model',
@@ -490,7 +495,8 @@ describe('the llm judge against an OpenAI-protocol server', () => {
   });
 
   it('records a judge failure, never a zero, when every reply is invalid or the provider fails', async () => {
-    const engine = await llmEngine();
+    const app = await llmEngine();
+    const { engine } = app;
     server.queue({
       kind: 'reply',
       text: '{"criteria": [{"id": "relevance", "score": 7, "reason": "x"}, {"id": "concise", "score": 1, "reason": "y"}]}',
@@ -502,7 +508,7 @@ describe('the llm judge against an OpenAI-protocol server', () => {
       options: engine.sessionOptions({ seed: 1 }),
     });
     await run.idle();
-    await engine.judge.drain(run.id);
+    await app.judge.drain(run.id);
     const [score] = engine.store.scores.scores({ session: run.id });
     expect(score).toMatchObject({ status: 'failed', value: null });
     expect(score!.reasoning).toMatch(/^the judge's output was invalid 3 times: criteria\.0\.score: /);
@@ -514,7 +520,7 @@ describe('the llm judge against an OpenAI-protocol server', () => {
       options: engine.sessionOptions({ seed: 1 }),
     });
     await again.idle();
-    await engine.judge.drain(again.id);
+    await app.judge.drain(again.id);
     const [failed] = engine.store.scores.scores({ session: again.id });
     expect(failed).toMatchObject({ status: 'failed', value: null });
     expect(failed!.reasoning).toMatch(/^the judge model failed: .*500/);

@@ -9,7 +9,6 @@ import { WalletService } from '../src/ledger/wallet.ts';
 import { P2Error } from '../src/core/errors.ts';
 import { Store } from '../src/store/store.ts';
 import { tempStore, tempWorkspace, testEngine } from './helpers/workspace.ts';
-import { walletsOf } from '../src/ledger/wallet.ts';
 import { readSession } from '../src/commands/session-view.ts';
 import { childEnv } from './helpers/child-env.ts';
 import { refusal } from './helpers/ledger.ts';
@@ -290,7 +289,7 @@ describe('ledger tools', () => {
       },
     ]);
     cleanups.push(() => t.close());
-    const wallets = walletsOf(t.engine.store);
+    const wallets = t.app.wallets;
     await wallets.createWallet('payer', '10');
     await wallets.createWallet('rich', '1000');
     await wallets.createWallet('payee');
@@ -338,7 +337,7 @@ describe('spend policies', () => {
         },
       ]);
       cleanups.push(() => t.close());
-      const wallets = walletsOf(t.engine.store);
+      const wallets = t.app.wallets;
       await wallets.createWallet('payer', '100');
       await wallets.createWallet('payee');
       const run = t.engine.start({ agent: 'payer', message: 'pay', source: 'api', options: t.options({ approval }) });
@@ -388,7 +387,7 @@ describe('approvals', () => {
   it('asks a person before a payment above the threshold, waits, pays on yes, refuses on no, and asks once across a restart', async () => {
     const t = await testEngine([payer()]);
     cleanups.push(() => t.close());
-    const wallets = walletsOf(t.engine.store);
+    const wallets = t.app.wallets;
     await wallets.createWallet('payer', '100');
     await wallets.createWallet('payee');
     const first = t.engine.start({
@@ -441,7 +440,7 @@ describe('approvals', () => {
   it('guards any tool a persona lists under approve_tools, and names an unknown one with its file and field', async () => {
     const t = await testEngine([payer({ policies: { approve_tools: ['transfer_funds'] } })]);
     cleanups.push(() => t.close());
-    const wallets = walletsOf(t.engine.store);
+    const wallets = t.app.wallets;
     await wallets.createWallet('payer', '100');
     await wallets.createWallet('payee');
     const run = t.engine.start({
@@ -499,13 +498,13 @@ describe('escrow settled by the judge', () => {
         { files: { 'p2tui.yaml': JSON.stringify(judge) } },
       );
       cleanups.push(() => t.close());
-      const wallets = walletsOf(t.engine.store);
+      const wallets = t.app.wallets;
       await wallets.createWallet('lead', '20');
       await wallets.createWallet('w');
       const run = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
       expect(await run.idle()).toBe('finished');
-      await t.engine.judge.drain(run.id);
-      await t.engine.arbiter.settled();
+      await t.app.judge.drain(run.id);
+      await t.app.arbiter.settled();
       const settled = t.engine.store.log
         .read(0, { session: run.id, types: ['escrow.settled'] }, 10)
         .map((e) => e.payload);
@@ -523,7 +522,7 @@ describe('escrow settled by the judge', () => {
   it('names ledger.escrow.evaluator when it is not an evaluator of the workspace', async () => {
     const ws = tempWorkspace({ 'p2tui.yaml': 'ledger:\n  escrow: { evaluator: nope, threshold: 0.5 }\n' });
     cleanups.push(() => ws.cleanup());
-    const { loadWorkspace } = await import('../src/engine/workspace.ts');
+    const { loadWorkspace } = await import('../src/app/workspace.ts');
     await expect(loadWorkspace(ws.dir)).rejects.toThrow(
       "p2tui.yaml: ledger.escrow.evaluator: no evaluator 'nope' under judge.evaluators",
     );

@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { loadWorkspace, type Workspace } from '../src/engine/workspace.ts';
-import { Engine } from '../src/engine/engine.ts';
+import { loadWorkspace, type Workspace } from '../src/app/workspace.ts';
+import { App } from '../src/app/app.ts';
 import { readSession } from '../src/commands/session-view.ts';
 import { tempWorkspace, type TempWorkspace } from './helpers/workspace.ts';
 import { mcpHttpServer } from './helpers/mcp-servers.ts';
@@ -102,8 +102,9 @@ describe('MCP tools', () => {
       ],
     );
     const w = await load(ws);
-    const engine = new Engine({ workspace: w });
-    cleanups.push(() => engine.close());
+    const app = new App({ workspace: w });
+    const engine = app.engine;
+    cleanups.push(() => app.close());
     const run = engine.start({
       agent: 'mathy',
       message: 'go',
@@ -139,8 +140,9 @@ describe('MCP tools', () => {
       },
     ]);
     const w = await load(ws, { TEST_SECRET: 'from-the-env-file-0123' });
-    const engine = new Engine({ workspace: w });
-    cleanups.push(() => engine.close());
+    const app = new App({ workspace: w });
+    const engine = app.engine;
+    cleanups.push(() => app.close());
     const run = engine.start({
       agent: 'a',
       message: 'go',

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadWorkspace } from '../src/engine/workspace.ts';
+import { loadWorkspace } from '../src/app/workspace.ts';
 import { ValidationError } from '../src/core/errors.ts';
 import { tempWorkspace, type TempWorkspace } from './helpers/workspace.ts';
 

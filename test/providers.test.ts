@@ -11,11 +11,11 @@ import { OpenAIProvider } from '../src/models/openai/provider.ts';
 import { OllamaProvider } from '../src/models/ollama/provider.ts';
 import type { ModelDelta, ModelRequest } from '../src/models/provider.ts';
 import { readSession } from '../src/commands/session-view.ts';
-import type { EphemeralEvent } from '../src/bus/events.ts';
+import type { EphemeralEvent } from '../src/core/events.ts';
 import { countingTool } from './helpers/tools.ts';
 import { openAIServer, ollamaServer, type ModelServer } from './helpers/model-servers.ts';
 import { tempWorkspace, testEngine, type TestEngine } from './helpers/workspace.ts';
-import { loadWorkspace } from '../src/engine/workspace.ts';
+import { loadWorkspace } from '../src/app/workspace.ts';
 import { childEnv } from './helpers/child-env.ts';
 
 const servers: ModelServer[] = [];

@@ -3,9 +3,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
-import { Engine } from '../src/engine/engine.ts';
-import { loadWorkspace } from '../src/engine/workspace.ts';
-import { walletsOf } from '../src/ledger/wallet.ts';
+import { App } from '../src/app/app.ts';
+import { loadWorkspace } from '../src/app/workspace.ts';
 import { QueueCoordinator, connectionOf, queueName } from '../src/rollout/queue.ts';
 import { RolloutRunner } from '../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../src/rollout/spec.ts';
@@ -111,9 +110,9 @@ describe('an unreachable queue', () => {
     const port = await freePort();
     const made = tempStore();
     const workspace = await loadWorkspace(ROOT);
-    const engine = new Engine({ workspace, store: made.store, judge: false });
+    const app = new App({ workspace, store: made.store, judge: false });
     try {
-      await expect(QueueCoordinator.connect(engine, `redis://127.0.0.1:${port}`)).rejects.toThrow(
+      await expect(QueueCoordinator.connect(app, `redis://127.0.0.1:${port}`)).rejects.toThrow(
         `cannot reach Redis at redis://127.0.0.1:${port}: connect ECONNREFUSED`,
       );
       const r = spawnSync(
@@ -124,7 +123,7 @@ describe('an unreachable queue', () => {
       expect(r.status).toBe(1);
       expect(r.stderr).toContain('hint: Start Redis (redis-server), or check the --queue URL.');
     } finally {
-      engine.close();
+      app.close();
       made.cleanup();
     }
   }, 30_000);
@@ -135,14 +134,15 @@ describe.skipIf(!haveRedis)('distributed rollouts through BullMQ on a real redis
     const ws = payingWorkspace();
     const made = tempStore();
     const workspace = await loadWorkspace(ws.dir);
-    const engine = new Engine({ workspace, store: made.store, judge: false });
+    const app = new App({ workspace, store: made.store, judge: false });
+    const engine = app.engine;
     try {
       const logA: string[] = [];
       const logB: string[] = [];
       const a = worker(ws.dir, logA);
       worker(ws.dir, logB);
       await until(() => logA.join('').includes('Ctrl-C stops') && logB.join('').includes('Ctrl-C stops'));
-      const coordinator = await QueueCoordinator.connect(engine, url);
+      const coordinator = await QueueCoordinator.connect(app, url);
       expect(await coordinator.workers()).toBe(2);
       const spec = parseRolloutSpec(
         'teams:\n  pay:\n    initial_message: pay the payee\n    base: { agent_id: payer }\n    variants: [{ id: a }, { id: b }]\nrepeats: 4\njudge: { workspace: false }\n',
@@ -150,7 +150,7 @@ describe.skipIf(!haveRedis)('distributed rollouts through BullMQ on a real redis
         workspace,
       );
       let killed = false;
-      const outcome = await new RolloutRunner(engine).start(spec, {
+      const outcome = await new RolloutRunner(app).start(spec, {
         executor: coordinator.executor(),
         concurrency: 8,
         // Worker A dies (SIGKILL: no goodbye) while it holds cells: they come back to the queue when its lock lapses.
@@ -173,19 +173,19 @@ describe.skipIf(!haveRedis)('distributed rollouts through BullMQ on a real redis
         // The parties the worker's attempt paid from, under the same name here.
         const scope = engine.store.sessions.get(c.session!)?.options.ledgerScope;
         expect(scope).toMatch(new RegExp(`^${outcome.rollout.id}-${c.id}-`));
-        const wallets = walletsOf(engine.store).scoped(scope);
+        const wallets = app.wallets.scoped(scope);
         expect((await wallets.balance('payee')).balance).toBe('5');
         expect((await wallets.balance('payer')).balance).toBe('95');
         expect(c.metrics).toMatchObject({ transfers: 1, balances: { payer: '95', payee: '5' } });
       }
-      expect((await walletsOf(engine.store).ledger.verifyChain!()).ok).toBe(true);
+      expect((await app.wallets.ledger.verifyChain!()).ok).toBe(true);
       // B ran everything A did not finish before it died, the cell A held included (or the rollout would never end).
       const finishedByA = (logA.join('').match(/✓ pay\//g) ?? []).length;
       expect(finishedByA).toBeLessThan(4);
       expect((logB.join('').match(/✓ pay\//g) ?? []).length).toBeGreaterThanOrEqual(8 - finishedByA);
     } finally {
       for (const c of children.splice(0)) c.kill('SIGKILL');
-      engine.close();
+      app.close();
       made.cleanup();
       ws.cleanup();
     }

@@ -1,15 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { Engine } from '../src/engine/engine.ts';
-import { loadWorkspace, type Workspace } from '../src/engine/workspace.ts';
+import { App } from '../src/app/app.ts';
+import { loadWorkspace, type Workspace } from '../src/app/workspace.ts';
 import { ValidationError } from '../src/core/errors.ts';
 import { expandCells } from '../src/rollout/cells.ts';
 import { compareRollouts, variantReports } from '../src/rollout/report.ts';
 import { RolloutRunner } from '../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../src/rollout/spec.ts';
 import { pairedDiff, summarize, welchDiff } from '../src/rollout/stats.ts';
-import { walletsOf } from '../src/ledger/wallet.ts';
 import { tempStore } from './helpers/workspace.ts';
 import { childEnv } from './helpers/child-env.ts';
 
@@ -24,15 +23,15 @@ afterEach(() =>
 
 let demo: Workspace | undefined;
 /** The demo workspace (the repository root) on a fresh database. */
-async function demoEngine(): Promise<Engine> {
+async function demoApp(): Promise<App> {
   demo ??= await loadWorkspace(ROOT);
   const made = tempStore();
-  const engine = new Engine({ workspace: demo, store: made.store });
+  const app = new App({ workspace: demo, store: made.store });
   cleanups.push(() => {
-    engine.close();
+    app.close();
     made.cleanup();
   });
-  return engine;
+  return app;
 }
 
 function issuesOf(fn: () => unknown): string[] {
@@ -48,7 +47,7 @@ function issuesOf(fn: () => unknown): string[] {
 
 describe('rollout specs', () => {
   it("reads P2Engine's format as it is: a dict of lists is a cross product, ignored keys are reported, variants are numbered", async () => {
-    const engine = await demoEngine();
+    const app = await demoApp();
     const spec = parseRolloutSpec(
       [
         'teams:',
@@ -61,7 +60,7 @@ describe('rollout specs', () => {
         '    eval: { evaluator_id: gpt4_judge, metric: score, rubric: helpfulness, prompts: [ignored] }',
       ].join('\n'),
       'rollouts/p2.yaml',
-      engine.workspace,
+      app.workspace,
     );
     const team = spec.teams[0]!;
     expect(team.variants.map((v) => v.id)).toEqual(['v1', 'v2', 'v3', 'v4', 'v5', 'v6']);
@@ -73,7 +72,7 @@ describe('rollout specs', () => {
   });
 
   it('names the line, column and key of every error, and catches unknown agents, tools and rubrics before anything runs', async () => {
-    const engine = await demoEngine();
+    const app = await demoApp();
     const issues = issuesOf(() =>
       parseRolloutSpec(
         [
@@ -90,7 +89,7 @@ describe('rollout specs', () => {
           'repeats: many',
         ].join('\n'),
         'rollouts/bad.yaml',
-        engine.workspace,
+        app.workspace,
       ),
     );
     expect(issues).toEqual(['11:10 repeats must be a number, got "many"']);
@@ -107,7 +106,7 @@ describe('rollout specs', () => {
           '    eval: { evaluator_id: gpt4_judge, rubric: helpfulnes }',
         ].join('\n'),
         'rollouts/bad.yaml',
-        engine.workspace,
+        app.workspace,
       ),
     );
     expect(again).toEqual([
@@ -122,26 +121,26 @@ describe('rollout specs', () => {
   });
 
   it('refuses a seed given twice (those repeats would be one cell)', async () => {
-    const engine = await demoEngine();
+    const app = await demoApp();
     expect(
       issuesOf(() =>
         parseRolloutSpec(
           'teams:\n  w:\n    initial_message: hi\n    base: { agent_id: agent_helper }\nrepeats: 3\nseeds: [7, 8, 7]\n',
           'r.yaml',
-          engine.workspace,
+          app.workspace,
         ),
       ),
     ).toEqual([expect.stringMatching(/^6:\d+ seeds a seed is given twice/)]);
   });
 
   it('gives cells stable ids from their content: a changed variant changes its cells only', async () => {
-    const engine = await demoEngine();
+    const app = await demoApp();
     const text = (t: number) =>
       `teams:\n  w:\n    initial_message: What's the weather in Paris?\n    base: { agent_id: agent_helper }\n    variants: [{ temperature: 0 }, { temperature: ${t} }]\nrepeats: 2\n`;
-    const a = expandCells(parseRolloutSpec(text(0.5), 'r.yaml', engine.workspace));
-    const b = expandCells(parseRolloutSpec(text(0.9), 'r.yaml', engine.workspace));
+    const a = expandCells(parseRolloutSpec(text(0.5), 'r.yaml', app.workspace));
+    const b = expandCells(parseRolloutSpec(text(0.9), 'r.yaml', app.workspace));
     expect(a.map((c) => c.id)).toEqual(
-      expandCells(parseRolloutSpec(text(0.5), 'r.yaml', engine.workspace)).map((c) => c.id),
+      expandCells(parseRolloutSpec(text(0.5), 'r.yaml', app.workspace)).map((c) => c.id),
     );
     expect(a.slice(0, 2).map((c) => c.id)).toEqual(b.slice(0, 2).map((c) => c.id));
     expect(a.slice(2).map((c) => c.id)).not.toEqual(b.slice(2).map((c) => c.id));
@@ -179,7 +178,7 @@ describe('statistics', () => {
 
 describe('running rollouts', () => {
   it('shows real differences on the embedded defaults: warmer variants score lower and their repeats spread; each cell is its own session', async () => {
-    const engine = await demoEngine();
+    const app = await demoApp();
     const spec = parseRolloutSpec(
       [
         'teams:',
@@ -193,10 +192,10 @@ describe('running rollouts', () => {
         'judge: { workspace: false }',
       ].join('\n'),
       'rollouts/t.yaml',
-      engine.workspace,
+      app.workspace,
     );
     const progress: number[] = [];
-    const outcome = await new RolloutRunner(engine).start(spec, {
+    const outcome = await new RolloutRunner(app).start(spec, {
       onProgress: (p) => progress.push(p.done + p.failed),
     });
     expect(outcome.rollout.status).toBe('finished');
@@ -216,7 +215,8 @@ describe('running rollouts', () => {
   }, 60_000);
 
   it('records a failing cell with its error and goes on; a budget stops a cell; resume runs only what is not done; a replay makes no model calls', async () => {
-    const engine = await demoEngine();
+    const app = await demoApp();
+    const { engine } = app;
     const spec = parseRolloutSpec(
       [
         'teams:',
@@ -229,9 +229,9 @@ describe('running rollouts', () => {
         'judge: { workspace: false }',
       ].join('\n'),
       'rollouts/f.yaml',
-      engine.workspace,
+      app.workspace,
     );
-    const runner = new RolloutRunner(engine);
+    const runner = new RolloutRunner(app);
     const first = await runner.start(spec);
     const broken = first.cells.filter((c) => c.variant === 'broken');
     expect(broken.map((c) => c.status)).toEqual(['failed', 'failed']);
@@ -248,7 +248,7 @@ describe('running rollouts', () => {
     const calm = parseRolloutSpec(
       "teams:\n  w:\n    initial_message: What's the weather in Paris?\n    base: { agent_id: agent_helper }\n    variants: [{ temperature: 0 }, { temperature: 1.2 }]\nrepeats: 3\nconcurrency: 1\njudge: { workspace: false }\n",
       'rollouts/c.yaml',
-      engine.workspace,
+      app.workspace,
     );
     const stop = new AbortController();
     let seen = 0;
@@ -285,13 +285,13 @@ describe('running rollouts', () => {
   }, 60_000);
 
   it('stops at a total budget as model calls commit: running cells are cancelled, no new one starts', async () => {
-    const engine = await demoEngine();
+    const app = await demoApp();
     const spec = parseRolloutSpec(
       "teams:\n  w:\n    initial_message: What's the weather in Paris and in Oslo?\n    base: { agent_id: agent_helper }\nrepeats: 8\nconcurrency: 2\nbudgets: { total_tokens: 600 }\njudge: { workspace: false }\n",
       'rollouts/budget.yaml',
-      engine.workspace,
+      app.workspace,
     );
-    const outcome = await new RolloutRunner(engine).start(spec);
+    const outcome = await new RolloutRunner(app).start(spec);
     expect(outcome.stopped).toBe('the total token budget of 600 is spent');
     expect(outcome.rollout.status).toBe('stopped');
     expect(outcome.cells.filter((c) => c.status === 'pending').length).toBeGreaterThan(0);
@@ -301,13 +301,13 @@ describe('running rollouts', () => {
   });
 
   it('gives each cell its own wallets: payments of one cell never show in another, and the results carry balances and net flows', async () => {
-    const engine = await demoEngine();
+    const app = await demoApp();
     const spec = parseRolloutSpec(
       'teams:\n  pay:\n    initial_message: transfer 15 to agent_helper\n    base: { agent_id: treasurer }\n    variants: [{ temperature: 0 }]\nrepeats: 3\nledger: { balances: { treasurer: 200, agent_helper: 0 } }\njudge: { workspace: false }\n',
       'rollouts/pay.yaml',
-      engine.workspace,
+      app.workspace,
     );
-    const outcome = await new RolloutRunner(engine).start(spec);
+    const outcome = await new RolloutRunner(app).start(spec);
     for (const c of outcome.cells) {
       expect(c.status).toBe('done');
       expect(c.metrics).toMatchObject({
@@ -317,13 +317,14 @@ describe('running rollouts', () => {
       });
     }
     // The workspace's own wallets were not touched.
-    expect(await walletsOf(engine.store).agents()).toEqual([]);
+    expect(await app.wallets.agents()).toEqual([]);
   }, 60_000);
 });
 
 describe('fork_from', () => {
   it('runs every variant from a shared prefix of a session: each cell is a branch of it, measured on its own branch', async () => {
-    const engine = await demoEngine();
+    const app = await demoApp();
+    const { engine } = app;
     const source = engine.start({
       agent: 'agent_alpha',
       message: "What's the weather in Paris?",
@@ -336,9 +337,9 @@ describe('fork_from', () => {
     const spec = parseRolloutSpec(
       `teams:\n  follow_up:\n    base: { agent_id: agent_alpha }\n    variants: [{ id: cold, temperature: 0 }, { id: hot, temperature: 1.6 }]\n    scenarios: ["And who leads the Premier League?"]\nrepeats: 2\nfork_from: { session: ${source.id} }\njudge: { workspace: false }\n`,
       'rollouts/fork.yaml',
-      engine.workspace,
+      app.workspace,
     );
-    const outcome = await new RolloutRunner(engine).start(spec);
+    const outcome = await new RolloutRunner(app).start(spec);
     expect(outcome.cells.map((c) => c.status)).toEqual(['done', 'done', 'done', 'done']);
     expect(new Set(outcome.cells.map((c) => c.session))).toEqual(new Set([source.id]));
     const branches = engine.store.sessions.branches(source.id);

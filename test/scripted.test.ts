@@ -3,11 +3,11 @@ import { testEngine, type TestEngine } from './helpers/workspace.ts';
 import { readSession } from '../src/commands/session-view.ts';
 import { decide, looseProbability, skipProbability } from '../src/models/scripted/policy.ts';
 import { clauses, extractArgs, placeName } from '../src/models/scripted/language.ts';
-import { loadWorkspace } from '../src/engine/workspace.ts';
-import { Engine } from '../src/engine/engine.ts';
+import { loadWorkspace } from '../src/app/workspace.ts';
+import { App } from '../src/app/app.ts';
 import { ScriptedProvider } from '../src/models/scripted/provider.ts';
 
-const engines: (TestEngine | Engine)[] = [];
+const engines: (TestEngine | App)[] = [];
 afterEach(() => {
   for (const e of engines.splice(0)) e.close();
 });
@@ -20,8 +20,9 @@ async function demo(
   temperature?: number,
 ): Promise<{ answer: string; trace: string }> {
   const workspace = await loadWorkspace(new URL('..', import.meta.url).pathname, { db: ':memory:' });
-  const engine = new Engine({ workspace });
-  engines.push(engine);
+  const app = new App({ workspace });
+  const engine = app.engine;
+  engines.push(app);
   const session = engine.start({
     agent,
     message,

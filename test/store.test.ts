@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,8 @@ import { Store } from '../src/store/store.ts';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../src/store/migrations.ts';
 import { APPLICATION_ID } from '../src/store/database.ts';
 import { StoreError } from '../src/core/errors.ts';
-import type { StoredEvent } from '../src/bus/events.ts';
+import { THIS_HOST } from '../src/core/host.ts';
+import type { StoredEvent } from '../src/core/events.ts';
 
 const dirs: string[] = [];
 function tempDb(): string {
@@ -148,14 +150,21 @@ describe('store', () => {
 
   it('gives a lease to one owner at a time, and to another once it expires or its process is gone', () => {
     const store = new Store({ path: tempDb() });
-    const alive = () => true;
-    const a = { owner: 'a', host: 'h', pid: 1 };
-    const b = { owner: 'b', host: 'h', pid: 2 };
-    expect(store.write(() => store.leases.acquire('s', a, 1000, 0, alive))).toEqual({ ok: true });
-    expect(store.write(() => store.leases.acquire('s', b, 1000, 500, alive)).ok).toBe(false);
-    expect(store.write(() => store.leases.acquire('s', b, 1000, 500, () => false))).toEqual({ ok: true });
-    expect(store.write(() => store.leases.heartbeat('s', 'a', 1000, 600))).toBe(false);
-    expect(store.write(() => store.leases.acquire('s', a, 1000, 2000, alive))).toEqual({ ok: true });
+    const elsewhere = { owner: 'a', host: 'another-host', pid: 1 };
+    const here = { owner: 'b', host: THIS_HOST, pid: process.pid };
+    expect(store.write(() => store.leases.acquire('s', elsewhere, 1000, 0))).toEqual({ ok: true });
+    // Another host's process is taken to be alive until its lease expires.
+    expect(store.write(() => store.leases.acquire('s', here, 1000, 500)).ok).toBe(false);
+    expect(store.write(() => store.leases.acquire('s', here, 1000, 1500))).toEqual({ ok: true });
+    expect(store.write(() => store.leases.heartbeat('s', 'a', 1000, 1600))).toBe(false);
+    // A process of this host that is gone (killed, say) frees its lease at once, before the expiry.
+    const gone = spawnSync(process.execPath, ['-e', '']).pid;
+    expect(store.write(() => store.leases.acquire('t', { owner: 'c', host: THIS_HOST, pid: gone }, 60_000, 0))).toEqual(
+      {
+        ok: true,
+      },
+    );
+    expect(store.write(() => store.leases.acquire('t', here, 1000, 100))).toEqual({ ok: true });
     store.close();
   });
 

@@ -1,5 +1,5 @@
 import type { Store } from '../store/store.ts';
-import type { EphemeralEvent, EventFilter, StoredEvent } from './events.ts';
+import type { EphemeralEvent, EventFilter, StoredEvent } from '../core/events.ts';
 
 export interface SubscribeOptions {
   /** Deliver events with seq greater than this (0 = from the beginning). */

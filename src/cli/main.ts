@@ -6,11 +6,13 @@ import { COMMANDS, GROUP_ALIASES, GROUP_SUMMARIES, findCommand, groupCommands } 
 import { GLOBAL_OPTIONS, leadingWords, parseCommandLine, usage } from '../commands/parse.ts';
 import { EXIT, type Command, type CommandContext, type OptionSpec } from '../commands/types.ts';
 import { paint } from '../commands/text.ts';
-import { Engine } from '../engine/engine.ts';
-import { loadWorkspace, readWorkspaceConfig, type Workspace } from '../engine/workspace.ts';
+import { App } from '../app/app.ts';
+import { openWallets, type WalletService } from '../ledger/wallet.ts';
+import { loadWorkspace, type Workspace } from '../app/workspace.ts';
+import { readWorkspaceConfig } from '../app/config.ts';
 import { Store } from '../store/store.ts';
 import { TerminalOutput } from './terminal-output.ts';
-import { VERSION } from './version.ts';
+import { VERSION } from '../core/version.ts';
 
 /** `p2tui` with no command: the TUI, taking only the global options. */
 const TUI_COMMAND: Command = {
@@ -38,7 +40,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   output.onInterrupt(onSigint);
-  let engine: Engine | undefined;
+  let app: App | undefined;
+  let wallets: WalletService | undefined;
   let store: Store | undefined;
   let bus: EventBus | undefined;
   // Loaded workspaces hold MCP connections (stdio servers are child processes): closed on the way out.
@@ -70,13 +73,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       const db = options.options['db'] as string | undefined;
       workspaceLoad = loadWorkspace(workspaceDir, db === undefined ? {} : { db: resolve(db) });
       const workspace = await workspaceLoad;
-      engine = new Engine({ workspace, appVersion: VERSION });
+      app = new App({ workspace, appVersion: VERSION });
       const { runTui } = await tuiModule;
       process.off('SIGINT', onSigint);
       return await runTui({
-        engine,
+        app,
         color: process.env['NO_COLOR'] === undefined && !argv.includes('--no-color'),
-        logFile: join(dirname(engine.store.path), 'tui.log'),
+        logFile: join(dirname(app.store.path), 'tui.log'),
       });
     }
     const found = findCommand(words);
@@ -125,16 +128,22 @@ export async function main(argv: readonly string[]): Promise<number> {
         return store;
       },
       bus: async (options = {}) => {
-        bus ??= engine?.bus ?? new EventBus(await ctx.store(options));
+        bus ??= app?.bus ?? new EventBus(await ctx.store(options));
         return bus;
       },
-      engine: async () => {
-        if (engine === undefined) {
+      app: async () => {
+        if (app === undefined) {
           const workspace = await ctx.workspace();
           store ??= new Store({ path: dbPath ?? workspace.dbPath, appVersion: VERSION });
-          engine = new Engine({ workspace, store, appVersion: VERSION, ...(bus === undefined ? {} : { bus }) });
+          app = new App({ workspace, store, appVersion: VERSION, ...(bus === undefined ? {} : { bus }) });
         }
-        return engine;
+        return app;
+      },
+      wallets: async () => {
+        if (app !== undefined) return app.wallets;
+        const workspace = await ctx.workspace();
+        wallets ??= openWallets(await ctx.store(), workspace.config.ledger);
+        return wallets;
       },
     };
     const result = await command.run(ctx, parsed);
@@ -144,7 +153,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return reportError(error, output, argv.includes('--debug'));
   } finally {
     process.off('SIGINT', onSigint);
-    engine?.close();
+    app?.close();
     store?.close();
     await workspaceLoad?.then((w) => w.close()).catch(() => undefined);
     output.close();

@@ -166,7 +166,8 @@ const fork: Command = {
   ],
   examples: ['p2tui session fork last --step 3 --label cheaper --model scripted/default --temperature 0.9 --checkout'],
   async run(ctx, input) {
-    const engine = await ctx.engine();
+    const app = await ctx.app();
+    const { engine } = app;
     const session = engine.store.sessions.resolve(input.args['session']!);
     const at = input.options['at'] as number | undefined;
     const step = input.options['step'] as number | undefined;
@@ -230,7 +231,8 @@ const rewind: Command = {
   ],
   examples: ['p2tui session rewind last 2', 'p2tui conversation rewind s_1a2b 4 --temperature 0.9'],
   async run(ctx, input) {
-    const engine = await ctx.engine();
+    const app = await ctx.app();
+    const { engine } = app;
     const session = engine.store.sessions.resolve(input.args['session']!);
     const step = Number(input.args['step']);
     if (!Number.isInteger(step))
@@ -280,7 +282,8 @@ const checkout: Command = {
   ],
   options: [],
   async run(ctx, input) {
-    const engine = await ctx.engine();
+    const app = await ctx.app();
+    const { engine } = app;
     const { branch, status } = await engine.checkout(input.args['session']!, input.args['branch']!);
     if (!ctx.output.json)
       ctx.output.line(
@@ -357,7 +360,8 @@ const compensate: Command = {
   ],
   options: [],
   async run(ctx, input) {
-    const engine = await ctx.engine();
+    const app = await ctx.app();
+    const { engine } = app;
     const outcome = await engine.compensate(input.args['session']!, input.args['key']!, 'cli');
     if (!ctx.output.json) {
       if (outcome.status === 'ok')

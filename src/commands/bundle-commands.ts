@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { UserError, messageOf } from '../core/errors.ts';
 import { deleteSession, exportSession, importSession, parseBundle } from '../store/bundle.ts';
 import type { Store } from '../store/store.ts';
-import { VERSION } from '../cli/version.ts';
+import { VERSION } from '../core/version.ts';
 import { EXIT, type Command, type CommandResult } from './types.ts';
 import { paint, plural } from './text.ts';
 

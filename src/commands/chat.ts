@@ -34,7 +34,8 @@ export const chatCommand: Command = {
   examples: ['p2tui chat agent_alpha', 'p2tui chat --session last'],
   async run(ctx, input) {
     const out = ctx.output;
-    const engine = await ctx.engine();
+    const app = await ctx.app();
+    const { engine } = app;
     // A long-lived process: continue sessions whose driver died (their events are not printed here).
     void engine.adoptOrphans().catch(() => undefined);
     const sessionRef = input.options['session'];
@@ -53,7 +54,7 @@ export const chatCommand: Command = {
         hint: 'p2tui chat agent_alpha',
       });
     }
-    const persona = engine.workspace.persona(agent!);
+    const persona = app.workspace.persona(agent!);
     const options = engine.sessionOptions({ ...replayOverrides(input, engine.store), ...sessionOverrides(input) });
     const model = options.model ?? persona.model;
     out.line(

@@ -1,4 +1,4 @@
-import type { SessionOptions } from '../bus/events.ts';
+import type { SessionOptions } from '../core/events.ts';
 import { UserError } from '../core/errors.ts';
 import type { CommandInput, OptionSpec } from './types.ts';
 import type { Store } from '../store/store.ts';

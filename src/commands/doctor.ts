@@ -1,9 +1,10 @@
-import { LEDGER_TOOLS } from '../ledger/tools.ts';
+import { LEDGER_TOOLS } from '../tools/builtin/ledger.ts';
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { isP2Error, messageOf } from '../core/errors.ts';
 import { LATEST_SCHEMA_VERSION } from '../store/migrations.ts';
-import { isWorkspace, readWorkspaceConfig, type Workspace } from '../engine/workspace.ts';
+import type { Workspace } from '../app/workspace.ts';
+import { isWorkspace, readWorkspaceConfig } from '../app/config.ts';
 import { OllamaProvider } from '../models/ollama/provider.ts';
 import { OpenAIProvider } from '../models/openai/provider.ts';
 import { EXIT, type Command } from './types.ts';

@@ -165,9 +165,10 @@ const run: Command = {
     'p2tui eval run s_1a2b --branch hot --evaluator quality',
   ],
   async run(ctx, input) {
-    const engine = await ctx.engine();
+    const app = await ctx.app();
+    const { engine } = app;
     const store = engine.store;
-    const registry = engine.workspace.evaluators;
+    const registry = app.workspace.evaluators;
     const session = store.sessions.resolve(input.args['session']!);
     const branch =
       input.options['branch'] === undefined
@@ -234,7 +235,7 @@ const run: Command = {
           `judging ${targets.length === 1 ? 'branch' : `${targets.length} conversations of branch`} ${branch.label ?? branch.id} with ${evaluators.map((e) => e.id).join(', ')}…`,
         ),
       );
-    await engine.judge.drain(session.id, ctx.signal);
+    await app.judge.drain(session.id, ctx.signal);
     const scores: ScoreRow[] = store.scores.scoresOfJobs(jobIds);
     const judged = latestTargetScores(scores);
     const mine = new Set(jobIds);
@@ -456,9 +457,10 @@ const pairwise: Command = {
   ],
   examples: ['p2tui eval pairwise last main hot', 'p2tui eval pairwise s_1a2b main b_9x --evaluator quality --seed 7'],
   async run(ctx, input) {
-    const engine = await ctx.engine();
+    const app = await ctx.app();
+    const { engine } = app;
     const store = engine.store;
-    const registry = engine.workspace.evaluators;
+    const registry = app.workspace.evaluators;
     const session = store.sessions.resolve(input.args['session']!);
     const a = resolveBranch(store, session, input.args['a']!);
     const b = resolveBranch(store, session, input.args['b']!);
@@ -482,7 +484,7 @@ const pairwise: Command = {
       );
     }
     const modelRef = registry.modelOf(evaluator);
-    const resolved = engine.workspace.providers.resolve(modelRef);
+    const resolved = app.workspace.providers.resolve(modelRef);
     const seed = input.options['seed'] === undefined ? Date.now() : Number(input.options['seed']);
     const material = (branch: string) =>
       materialFor(store, { session: session.id, branch, kind: 'branch', id: branch });

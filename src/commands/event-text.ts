@@ -1,4 +1,4 @@
-import type { EphemeralEvent, StoredEvent } from '../bus/events.ts';
+import type { EphemeralEvent, StoredEvent } from '../core/events.ts';
 import type { ConversationRow } from '../store/sessions.ts';
 import { paint, plural, truncate } from './text.ts';
 

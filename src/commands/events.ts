@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { once } from 'node:events';
 import { ENTRY_KINDS, type EntryKind } from '../core/entries.ts';
 import { UserError } from '../core/errors.ts';
-import type { EventFilter, EventType, StoredEvent } from '../bus/events.ts';
+import type { EventFilter, EventType, StoredEvent } from '../core/events.ts';
 import { EXIT, type Command, type CommandInput } from './types.ts';
 import { EventText } from './event-text.ts';
 

@@ -1,5 +1,5 @@
 import type { EventBus } from '../bus/bus.ts';
-import type { SessionStatus } from '../bus/events.ts';
+import type { SessionStatus } from '../core/events.ts';
 import type { Store } from '../store/store.ts';
 import type { SessionRuntime } from '../engine/session.ts';
 import { EventText } from './event-text.ts';

@@ -2,7 +2,7 @@ import { UserError } from '../core/errors.ts';
 import type { JsonValue } from '../core/json.ts';
 import { decimal } from '../ledger/decimal.ts';
 import { EmbeddedLedger } from '../ledger/embedded.ts';
-import { walletsOf, type WalletService, type WalletView } from '../ledger/wallet.ts';
+import type { WalletService, WalletView } from '../ledger/wallet.ts';
 import { serveLedger } from '../ledger/json-api/facade.ts';
 import {
   INSTALL_HINT,
@@ -22,7 +22,7 @@ async function wallets(ctx: CommandContext, existing = true): Promise<WalletServ
   const workspace = await ctx.workspace();
   const store = await ctx.store({ existing });
   store.setDurability(workspace.config.durability);
-  return walletsOf(store, workspace.config.ledger);
+  return ctx.wallets();
 }
 
 const init: Command = {

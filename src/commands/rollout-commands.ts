@@ -15,7 +15,7 @@ import {
 import { RolloutRunner, type Progress, type RunOutcome } from '../rollout/runner.ts';
 import type { QueueCoordinator } from '../rollout/queue.ts';
 import { workspaceHash } from '../rollout/workspace-hash.ts';
-import { Engine } from '../engine/engine.ts';
+import { App } from '../app/app.ts';
 import { Store } from '../store/store.ts';
 import { loadRolloutSpec } from '../rollout/spec.ts';
 import { formatMeanCi } from '../rollout/stats.ts';
@@ -238,8 +238,8 @@ const run: Command = {
     const spec = loadRolloutSpec(specPath(file), workspace, file);
     const gates = gatesOf(input);
     for (const note of spec.notes) ctx.output.warn(note);
-    const engine = await ctx.engine();
-    const runner = new RolloutRunner(engine);
+    const app = await ctx.app();
+    const runner = new RolloutRunner(app);
     const concurrency = input.options['concurrency'] === undefined ? undefined : Number(input.options['concurrency']);
     if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1))
       throw new UserError('E_USAGE', '--concurrency must be a whole number from 1');
@@ -317,8 +317,8 @@ const resume: Command = {
     },
   ],
   async run(ctx, input) {
-    const engine = await ctx.engine();
-    const runner = new RolloutRunner(engine);
+    const app = await ctx.app();
+    const runner = new RolloutRunner(app);
     const gates = gatesOf(input);
     const concurrency = input.options['concurrency'] === undefined ? undefined : Number(input.options['concurrency']);
     const queue =
@@ -442,8 +442,9 @@ const show: Command = {
   args: [{ name: 'rollout', description: 'Rollout id, unique prefix, or "last"', required: true }],
   options: [{ name: 'cells', type: 'boolean', description: 'List every cell with its status, scores and session' }],
   async run(ctx, input) {
-    const engine = await ctx.engine();
-    const rollout = new RolloutRunner(engine).require(input.args['rollout']!);
+    const app = await ctx.app();
+    const { engine } = app;
+    const rollout = new RolloutRunner(app).require(input.args['rollout']!);
     const cells = engine.store.rollouts.cells(rollout.id);
     const reports = variantReports(rollout, cells);
     const metrics = metricsOf(cells);
@@ -499,8 +500,9 @@ const compare: Command = {
   ],
   options: [],
   async run(ctx, input) {
-    const engine = await ctx.engine();
-    const runner = new RolloutRunner(engine);
+    const app = await ctx.app();
+    const { engine } = app;
+    const runner = new RolloutRunner(app);
     const a = runner.require(input.args['a']!);
     const b = runner.require(input.args['b']!);
     const rows = compareRollouts(engine.store.rollouts.cells(a.id), engine.store.rollouts.cells(b.id));
@@ -552,8 +554,9 @@ const exportCommand: Command = {
     { name: 'out', type: 'string', value: '<file>', description: 'Write here instead of stdout' },
   ],
   async run(ctx, input) {
-    const engine = await ctx.engine();
-    const rollout = new RolloutRunner(engine).require(input.args['rollout']!);
+    const app = await ctx.app();
+    const { engine } = app;
+    const rollout = new RolloutRunner(app).require(input.args['rollout']!);
     const cells = engine.store.rollouts.cells(rollout.id);
     const format = (input.options['format'] as string | undefined) ?? 'csv';
     const text =
@@ -584,10 +587,10 @@ const exportCommand: Command = {
 
 /** Connects to the queue and says which workers will take the cells. */
 async function connectQueue(ctx: CommandContext, url: string): Promise<QueueCoordinator> {
-  const engine = await ctx.engine();
+  const app = await ctx.app();
   // Loaded only here: BullMQ and its Redis client would slow every other command's start.
   const { QueueCoordinator } = await import('../rollout/queue.ts');
-  const queue = await QueueCoordinator.connect(engine, url);
+  const queue = await QueueCoordinator.connect(app, url);
   const workers = await queue.workers();
   const say = (text: string): void =>
     ctx.output.json
@@ -635,14 +638,14 @@ const worker: Command = {
     connectionOf(url);
     const workspace = await ctx.workspace();
     const store = new Store({ path: ':memory:' });
-    const engine = new Engine({ workspace, store });
+    const app = new App({ workspace, store });
     const concurrency = input.options['concurrency'] === undefined ? 4 : Number(input.options['concurrency']);
     const lockMs = input.options['lock-ms'] === undefined ? undefined : Number(input.options['lock-ms']);
     ctx.output.line(
       `worker ${process.pid}: workspace ${workspaceHash(workspace)} · queue ${url} · ${concurrency} at once · Ctrl-C stops`,
     );
     try {
-      const done = await runWorker(engine, url, {
+      const done = await runWorker(app, url, {
         concurrency,
         signal: ctx.signal,
         ...(lockMs === undefined ? {} : { lockMs }),
@@ -653,7 +656,7 @@ const worker: Command = {
       });
       ctx.output.line(`worker stopped after ${done.processed} cells`);
     } finally {
-      engine.close();
+      app.close();
       store.close();
     }
     return { exitCode: EXIT.ok };

@@ -1,4 +1,4 @@
-import type { SessionStatus } from '../bus/events.ts';
+import type { SessionStatus } from '../core/events.ts';
 import { UserError } from '../core/errors.ts';
 import { EXIT, type Command, type CommandContext, type CommandResult } from './types.ts';
 import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from './common-options.ts';
@@ -39,7 +39,8 @@ export const runCommand: Command = {
     const message = input.args['message']!;
     if (message.trim() === '')
       throw new UserError('E_USAGE', 'the message is empty', { hint: 'p2tui run <agent> "<message>"' });
-    const engine = await ctx.engine();
+    const app = await ctx.app();
+    const { engine } = app;
     const options = engine.sessionOptions({ ...replayOverrides(input, engine.store), ...sessionOverrides(input) });
     const fromSeq = engine.store.log.lastSeq();
     const runtime = engine.start({ agent, message, source: 'run', options });
@@ -49,9 +50,10 @@ export const runCommand: Command = {
 
 /** The judge's verdicts on a session's checked-out branch, once its jobs are done (the agents never waited). */
 async function judgeSession(ctx: CommandContext, sessionId: string, branch: string): Promise<TargetScore[]> {
-  const engine = await ctx.engine();
+  const app = await ctx.app();
+  const { engine } = app;
   // The judge here may have finished already; either way, what counts is the newest verdict per target.
-  await engine.judge.drain(sessionId, ctx.signal);
+  await app.judge.drain(sessionId, ctx.signal);
   return latestTargetScores(engine.store.scores.scores({ session: sessionId, branch }));
 }
 
@@ -63,7 +65,8 @@ export async function finishRun(
   verbose: boolean,
   waitForJudge = true,
 ): Promise<CommandResult> {
-  const engine = await ctx.engine();
+  const app = await ctx.app();
+  const { engine } = app;
   const out = ctx.output;
   if (!out.json) out.line(paint(out.color, 'gray', `session ${first.id}`));
   let runtime = first;
@@ -81,8 +84,8 @@ export async function finishRun(
     const branch = engine.store.sessions.require(runtime.id).headBranch;
     const seen = engine.store.log.lastSeq();
     scores = await judgeSession(ctx, runtime.id, branch);
-    await engine.policies.settled(runtime.id);
-    await engine.arbiter.settled();
+    await app.policies.settled(runtime.id);
+    await app.arbiter.settled();
     policyLines = engine.store.log
       .read(seen, { session: runtime.id }, 100)
       .flatMap((e) =>

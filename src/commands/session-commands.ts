@@ -1,10 +1,11 @@
 import { hostname } from 'node:os';
-import type { SessionStatus } from '../bus/events.ts';
+import type { SessionStatus } from '../core/events.ts';
 import type { Entry } from '../core/entries.ts';
 import { describeEntry } from './describe.ts';
 import { UserError, messageOf } from '../core/errors.ts';
 import type { JsonObject, JsonValue } from '../core/json.ts';
-import { processIsAlive, type Engine } from '../engine/engine.ts';
+import type { Engine } from '../engine/engine.ts';
+import { isHolderAlive } from '../store/leases.ts';
 import type { Store } from '../store/store.ts';
 import { sessionOverrides } from './common-options.ts';
 import { replayCommand } from './session-replay.ts';
@@ -64,7 +65,7 @@ const list: Command = {
     const lines = table(
       rows.map((r) => {
         const lease = store.leases.holder(r.id);
-        const live = lease !== undefined && lease.expiresAt > now && processIsAlive(lease.host, lease.pid);
+        const live = isHolderAlive(lease, now);
         return [
           r.id,
           colourStatus(c, r.status),
@@ -332,7 +333,8 @@ const resume: Command = {
     { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
   ],
   async run(ctx, input) {
-    const engine = await ctx.engine();
+    const app = await ctx.app();
+    const { engine } = app;
     const ref = input.args['session'];
     if (ref === undefined) {
       const { adopted, failed } = await engine.adoptOrphans();
@@ -381,7 +383,8 @@ const cancel: Command = {
   args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
   options: [],
   async run(ctx, input) {
-    const engine = await ctx.engine();
+    const app = await ctx.app();
+    const { engine } = app;
     const session = engine.store.sessions.resolve(input.args['session']!);
     if (session.status === 'cancelled' || session.status === 'finished') {
       if (!ctx.output.json) ctx.output.line(`session ${session.id} is already ${session.status}; nothing to cancel`);
@@ -402,7 +405,8 @@ const pause: Command = {
   args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
   options: [],
   async run(ctx, input) {
-    const engine = await ctx.engine();
+    const app = await ctx.app();
+    const { engine } = app;
     const session = engine.store.sessions.resolve(input.args['session']!);
     if (drivenElsewhere(engine.store, session.id, engine))
       return control(ctx, engine, session.id, { action: 'pause' }, 'paused');
@@ -449,7 +453,8 @@ const respond: Command = {
     },
   ],
   async run(ctx, input) {
-    const engine = await ctx.engine();
+    const app = await ctx.app();
+    const { engine } = app;
     const view = readSession(engine.store, input.args['session']!);
     const id = view.session.id;
     const callId = (input.options['call'] as string | undefined) ?? onlyQuestion(view.questions, id);
@@ -479,8 +484,7 @@ function onlyQuestion(questions: readonly { callId: string }[], session: string)
 /** Whether another live process holds the session's lease (this process's engine, if given, does not count). */
 function drivenElsewhere(store: Store, session: string, engine?: Engine): boolean {
   if (engine?.get(session) !== undefined) return false;
-  const holder = store.leases.holder(session);
-  return holder !== undefined && holder.expiresAt > Date.now() && processIsAlive(holder.host, holder.pid);
+  return isHolderAlive(store.leases.holder(session), Date.now());
 }
 
 /** Asks the process driving a session to do something, through the log, and waits until it shows. */

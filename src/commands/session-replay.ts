@@ -40,7 +40,8 @@ export const replayCommand: Command = {
   ],
   examples: ['p2tui session replay last', 'p2tui session replay s_1a2b --json'],
   async run(ctx, input) {
-    const engine = await ctx.engine();
+    const app = await ctx.app();
+    const { engine } = app;
     const out = ctx.output;
     const source = engine.store.sessions.resolve(input.args['session']!);
     const original = readSession(engine.store, source.id);

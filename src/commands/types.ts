@@ -1,7 +1,8 @@
 import type { JsonValue } from '../core/json.ts';
 import type { EventBus } from '../bus/bus.ts';
-import type { Engine } from '../engine/engine.ts';
-import type { Workspace } from '../engine/workspace.ts';
+import type { App } from '../app/app.ts';
+import type { Workspace } from '../app/workspace.ts';
+import type { WalletService } from '../ledger/wallet.ts';
 import type { Store } from '../store/store.ts';
 
 /**
@@ -62,7 +63,10 @@ export interface CommandContext {
   store(options?: { existing?: boolean }): Promise<Store>;
   /** The event bus over the database, for readers that need no workspace (a broken persona does not stop them). */
   bus(options?: { existing?: boolean }): Promise<EventBus>;
-  engine(): Promise<Engine>;
+  /** The workspace wired to the database: engine, judge, policies, wallets (the judge starts when it has work). */
+  app(): Promise<App>;
+  /** The agents' wallets (the app's when one is open), without starting an engine. */
+  wallets(): Promise<WalletService>;
 }
 
 export interface CommandResult {

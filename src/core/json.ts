@@ -36,3 +36,11 @@ export function tryParseJson(text: string): JsonValue | undefined {
 export function isJsonObject(value: unknown): value is JsonObject {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
+
+/** Turns whatever a tool returned into JSON (undefined → null); throws if it cannot be represented. */
+export function toJson(value: unknown): JsonValue {
+  if (value === undefined) return null;
+  const text = JSON.stringify(value);
+  if (text === undefined) return null;
+  return JSON.parse(text) as JsonValue;
+}

@@ -1,4 +1,5 @@
-import { estimateTokens, type ChatMessage } from '../models/provider.ts';
+import { type ChatMessage } from '../models/provider.ts';
+import { estimateTokens } from '../core/tokens.ts';
 
 /**
  * Fitting a conversation into a model's context window. When the whole conversation fits it is sent as it is

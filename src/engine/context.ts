@@ -1,5 +1,5 @@
 import type { EventBus } from '../bus/bus.ts';
-import type { SessionOptions, SessionSource } from '../bus/events.ts';
+import type { SessionOptions, SessionSource } from '../core/events.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Store } from '../store/store.ts';
 import type { ControlPoller } from './control.ts';
@@ -7,7 +7,7 @@ import type { ConversationRuntime } from './conversation.ts';
 import type { LeaseKeeper } from './lease-keeper.ts';
 import type { PersonaKit } from './persona-kit.ts';
 import type { Scheduler } from './scheduler.ts';
-import type { Workspace } from './workspace.ts';
+import type { EnginePorts } from './ports.ts';
 import type { BranchOverrides } from './branching.ts';
 
 export interface StepTiming {
@@ -19,7 +19,7 @@ export interface StepTiming {
 export interface EngineContext {
   readonly store: Store;
   readonly bus: EventBus;
-  readonly workspace: Workspace;
+  readonly ports: EnginePorts;
   readonly clock: Clock;
   readonly scheduler: Scheduler;
   readonly leases: LeaseKeeper;

@@ -1,4 +1,4 @@
-import type { OtherPayloads } from '../bus/events.ts';
+import type { OtherPayloads } from '../core/events.ts';
 import type { Store } from '../store/store.ts';
 
 export type ControlRequest = OtherPayloads['session.control'];

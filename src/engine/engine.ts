@@ -1,19 +1,19 @@
-import { hostname } from 'node:os';
 import { P2Error, UserError, messageOf } from '../core/errors.ts';
-import type { JsonValue } from '../core/json.ts';
-import { toJson } from '../tools/define.ts';
+import { THIS_HOST } from '../core/host.ts';
+import { toJson, type JsonValue } from '../core/json.ts';
 import { randomId } from '../core/ids.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { EventBus } from '../bus/bus.ts';
-import type { SessionOptions, SessionStatus } from '../bus/events.ts';
-import { Store } from '../store/store.ts';
+import type { ApprovalPolicy, SessionOptions, SessionStatus } from '../core/events.ts';
+import type { Store } from '../store/store.ts';
+import { isHolderAlive } from '../store/leases.ts';
 import { Scheduler } from './scheduler.ts';
 import { SessionRuntime } from './session.ts';
 import type { EngineContext, StartSession, StepTiming } from './context.ts';
 import { ControlPoller } from './control.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
 import { PersonaKit } from './persona-kit.ts';
-import type { Workspace } from './workspace.ts';
+import type { EnginePorts } from './ports.ts';
 import {
   forkBranch,
   overriddenPersona,
@@ -25,113 +25,84 @@ import {
 import { rebuildConversations, type Rebuilt } from './rebuild.ts';
 import { deriveStatus } from './status.ts';
 import type { BranchRow, SessionRow } from '../store/sessions.ts';
-import { JudgeRunner } from '../judge/runner.ts';
-import { ScorePolicyRunner } from './score-policies.ts';
-import { EscrowArbiter } from './escrow-arbiter.ts';
 
 /** Thrown inside a fork's transaction to roll it back when the live runtime cannot take the fork in memory. */
 const NOT_IN_MEMORY = new Error('not in memory');
 
 export interface EngineOptions {
-  readonly workspace: Workspace;
-  /** An open store to use; otherwise the workspace's database is opened. */
-  readonly store?: Store;
+  /** The open store the engine writes to (its owner closes it). */
+  readonly store: Store;
+  /** A bus already made over the same store; otherwise the engine makes one. */
+  readonly bus?: EventBus;
+  /** Personas, tools, models, evaluation triggers and wallets, from the composition root. */
+  readonly ports: EnginePorts;
   readonly clock?: Clock;
-  readonly concurrency?: number;
+  /** Model calls in flight at once, over every session. */
+  readonly concurrency: number;
+  /** Model calls in flight at once per provider (`providers.<id>.concurrency`). */
+  readonly providerConcurrency?: Readonly<Record<string, number>>;
+  /** What a new session gets when its options do not say (p2tui.yaml's max_steps and approval). */
+  readonly defaults: { readonly maxSteps: number; readonly approval: ApprovalPolicy };
   readonly leaseTtlMs?: number;
   readonly heartbeatMs?: number;
   readonly onStepTiming?: (timing: StepTiming) => void;
-  readonly appVersion?: string;
-  /**
-   * Whether this process runs the judge's jobs (default: when the workspace has evaluators). Benchmarks and
-   * embedders that judge elsewhere turn it off.
-   */
-  readonly judge?: boolean;
-  /** A bus already made over the same store. */
-  readonly bus?: EventBus;
 }
 
 /**
- * The engine in one process: the store, the bus, one scheduler for every session this process drives, and the
- * commands front ends call (start, attach, respond, cancel). Sessions driven elsewhere are read through the store.
+ * The engine in one process: one scheduler for every session this process drives, and the commands front ends
+ * call (start, attach, respond, cancel, fork, checkout). Sessions driven elsewhere are read through the store.
  */
 export class Engine {
   readonly store: Store;
   readonly bus: EventBus;
-  readonly workspace: Workspace;
+  readonly ports: EnginePorts;
   readonly scheduler: Scheduler;
-  /** Runs evaluation jobs beside the agents (started when the workspace has evaluators). */
-  readonly judge: JudgeRunner;
-  /** The workspace's score policies, acting on scores recorded here (started with the judge). */
-  readonly policies: ScorePolicyRunner;
-  /** Settles escrows for delegates by the judge's scores (ledger.escrow of p2tui.yaml). */
-  readonly arbiter: EscrowArbiter;
   private readonly ctx: EngineContext;
+  private readonly defaults: EngineOptions['defaults'];
   private readonly leases: LeaseKeeper;
   private readonly control: ControlPoller;
   private readonly sessions = new Map<string, SessionRuntime>();
   private readonly attaching = new Map<string, Promise<SessionRuntime>>();
-  private readonly ownsStore: boolean;
   /** The conversations a checkout rebuilt, for the attach that usually follows (valid while nothing is written). */
   private prebuilt: { session: string; branch: string; seq: number; rebuilt: Rebuilt } | undefined;
 
   constructor(options: EngineOptions) {
-    this.workspace = options.workspace;
-    this.ownsStore = options.store === undefined;
-    this.store =
-      options.store ??
-      new Store({
-        path: options.workspace.dbPath,
-        ...(options.appVersion === undefined ? {} : { appVersion: options.appVersion }),
-      });
-    this.store.setDurability(options.workspace.config.durability);
+    this.store = options.store;
+    this.ports = options.ports;
+    this.defaults = options.defaults;
     this.bus = options.bus ?? new EventBus(this.store);
-    const config = options.workspace.config;
-    const providerConcurrency: Record<string, number> = {};
-    for (const [id, p] of Object.entries(config.providers))
-      if (p.concurrency !== undefined) providerConcurrency[id] = p.concurrency;
-    this.scheduler = new Scheduler({ concurrency: options.concurrency ?? config.concurrency, providerConcurrency });
+    this.scheduler = new Scheduler({
+      concurrency: options.concurrency,
+      ...(options.providerConcurrency === undefined ? {} : { providerConcurrency: options.providerConcurrency }),
+    });
     const clock = options.clock ?? systemClock;
     this.leases = new LeaseKeeper(this.store, clock, {
-      owner: `${hostname()}:${process.pid}:${randomId('', 6)}`,
-      host: hostname(),
+      owner: `${THIS_HOST}:${process.pid}:${randomId('', 6)}`,
+      host: THIS_HOST,
       pid: process.pid,
       ttlMs: options.leaseTtlMs ?? 15_000,
       heartbeatMs: options.heartbeatMs ?? 5_000,
-      isAlive: processIsAlive,
     });
     this.control = new ControlPoller(this.store);
     this.ctx = {
       store: this.store,
       bus: this.bus,
-      workspace: this.workspace,
+      ports: this.ports,
       clock,
       scheduler: this.scheduler,
       leases: this.leases,
       control: this.control,
-      personas: new PersonaKit(this.workspace),
+      personas: new PersonaKit(this.ports.personas, this.ports.tools),
       ...(options.onStepTiming === undefined ? {} : { onStepTiming: options.onStepTiming }),
     };
-    this.judge = new JudgeRunner(this.store, this.workspace, {
-      owner: `judge:${hostname()}:${process.pid}:${randomId('', 6)}`,
-      clock,
-    });
-    this.policies = new ScorePolicyRunner(this, this.workspace.scorePolicies);
-    this.arbiter = new EscrowArbiter(this.store, this.workspace);
-    if (options.judge ?? this.workspace.evaluators.list().length > 0) {
-      this.judge.start();
-      this.policies.start();
-      this.arbiter.start();
-    }
   }
 
-  /** Default options for a new session, from the workspace config. */
+  /** Options for a new session: the given ones over the workspace's defaults, with a random seed. */
   sessionOptions(overrides: Partial<SessionOptions> = {}): SessionOptions {
-    const config = this.workspace.config;
     return {
       seed: overrides.seed ?? Math.floor(Math.random() * 2 ** 31),
-      maxSteps: overrides.maxSteps ?? config.max_steps,
-      approval: overrides.approval ?? config.approval,
+      maxSteps: overrides.maxSteps ?? this.defaults.maxSteps,
+      approval: overrides.approval ?? this.defaults.approval,
       ...(overrides.model === undefined ? {} : { model: overrides.model }),
       ...(overrides.temperature === undefined ? {} : { temperature: overrides.temperature }),
       ...(overrides.replay === undefined ? {} : { replay: overrides.replay }),
@@ -141,7 +112,7 @@ export class Engine {
 
   /** `start`, its first commit grouped with others of the same tick (for many sessions started at once). */
   async startGrouped(spec: StartSession): Promise<SessionRuntime> {
-    this.workspace.providers.resolve(spec.options.model ?? this.workspace.persona(spec.agent).model);
+    this.ports.models.resolve(spec.options.model ?? this.ports.personas.get(spec.agent).model);
     const runtime = await SessionRuntime.startGrouped(this.ctx, spec);
     this.sessions.set(runtime.id, runtime);
     return runtime;
@@ -150,7 +121,7 @@ export class Engine {
   /** Starts a session and drives it in this process. */
   start(spec: StartSession): SessionRuntime {
     // Fail on an unknown provider before anything is written.
-    this.workspace.providers.resolve(spec.options.model ?? this.workspace.persona(spec.agent).model);
+    this.ports.models.resolve(spec.options.model ?? this.ports.personas.get(spec.agent).model);
     const runtime = SessionRuntime.start(this.ctx, spec);
     this.sessions.set(runtime.id, runtime);
     return runtime;
@@ -219,8 +190,7 @@ export class Engine {
     const now = this.ctx.clock.now();
     for (const row of this.store.sessions.unfinished()) {
       if (this.get(row.id) !== undefined || this.attaching.has(row.id)) continue;
-      const holder = this.store.leases.holder(row.id);
-      if (holder !== undefined && holder.expiresAt > now && processIsAlive(holder.host, holder.pid)) continue;
+      if (isHolderAlive(this.store.leases.holder(row.id), now)) continue;
       try {
         adopted.push(await this.attach(row.id));
       } catch (error) {
@@ -240,7 +210,7 @@ export class Engine {
     const now = this.ctx.clock.now();
     // Refused before anything is written: a fork to check out of a session another process drives.
     if (spec.checkout === true) this.assertNotDrivenElsewhere(session.id);
-    if (spec.overrides?.model !== undefined) this.workspace.providers.resolve(spec.overrides.model);
+    if (spec.overrides?.model !== undefined) this.ports.models.resolve(spec.overrides.model);
     // Forking the head of a session this process drives, to go on from there (another model, say): the live runtime
     // switches to the new branch in the same transaction, with no replay of the log.
     // A rewind of such a session (a fork at an earlier point) takes its conversations back in memory instead.
@@ -298,9 +268,9 @@ export class Engine {
       }
     }
     for (const [agent, override] of Object.entries(spec.overrides?.personas ?? {})) {
-      this.workspace.persona(agent);
+      this.ports.personas.get(agent);
       for (const tool of override.tools ?? [])
-        if (tool !== 'delegate' && tool !== 'ask_user') this.workspace.tools.require(tool);
+        if (tool !== 'delegate' && tool !== 'ask_user') this.ports.tools.require(tool);
     }
     const fork = this.store.write(() => this.writeFork(session, spec, now));
     if (spec.checkout === true) await this.checkout(session.id, fork.branch.id);
@@ -313,7 +283,7 @@ export class Engine {
       this.store,
       session,
       { ...spec, now },
-      (tool) => this.workspace.tools.get(tool)?.compensate !== undefined,
+      (tool) => this.ports.tools.get(tool)?.compensate !== undefined,
     );
     const b = made.branch;
     this.store.append(
@@ -351,12 +321,8 @@ export class Engine {
     here?.detach();
     this.sessions.delete(session.id);
     const personas = (branch.overrides as BranchOverrides).personas ?? {};
-    const rebuilt = rebuildConversations(
-      this.store,
-      this.workspace,
-      this.ctx.personas,
-      { ...session, headBranch: branch.id },
-      (id) => overriddenPersona(this.workspace.persona(id), personas[id]),
+    const rebuilt = rebuildConversations(this.store, this.ctx.personas, { ...session, headBranch: branch.id }, (id) =>
+      overriddenPersona(this.ports.personas.get(id), personas[id]),
     );
     const derived = deriveStatus(rebuilt.conversations.values(), rebuilt.root, { paused: false });
     const status: SessionStatus = derived.status === 'running' ? 'paused' : derived.status;
@@ -411,7 +377,7 @@ export class Engine {
         `the call ${key} (${intent.tool}) is ${intent.effect !== 'effectful' ? `${intent.effect}, not effectful` : intent.status}: there is no effect to undo`,
       );
     }
-    const tool = this.workspace.tools.get(intent.tool);
+    const tool = this.ports.tools.get(intent.tool);
     if (tool?.compensate === undefined) {
       throw new UserError('E_SESSION_STATE', `tool '${intent.tool}' declares no compensating action`, {
         hint: `Add compensate(args, result, ctx) to its defineTool, or undo the effect by hand.`,
@@ -462,7 +428,7 @@ export class Engine {
         agent: conversation?.agent ?? '',
         callId: intent.callId,
         key,
-        workspace: this.workspace.root,
+        workspace: this.ports.root,
         signal: abort.signal,
         attach: () => undefined,
       });
@@ -490,35 +456,19 @@ export class Engine {
 
   private assertNotDrivenElsewhere(session: string): void {
     const holder = this.store.leases.holder(session);
-    const elsewhere = holder !== undefined && !(holder.host === hostname() && holder.pid === process.pid);
-    if (elsewhere && holder.expiresAt > this.ctx.clock.now() && processIsAlive(holder.host, holder.pid)) {
+    const here = holder?.host === THIS_HOST && holder.pid === process.pid;
+    if (!here && isHolderAlive(holder, this.ctx.clock.now())) {
       throw new UserError('E_LEASE_HELD', `session ${session} is being driven by pid ${holder.pid} on ${holder.host}`, {
         hint: `Pause or cancel it there first (p2tui session pause ${session}), then check out another branch.`,
       });
     }
   }
 
-  /** Stops driving every session (in-flight work is left for a resume) and closes the store if it owns it. */
+  /** Stops driving every session (in-flight work is left for a resume); the store stays open for its owner. */
   close(): void {
     for (const runtime of this.sessions.values()) runtime.detach();
     this.sessions.clear();
-    this.judge.stop();
-    this.policies.stop();
-    this.arbiter.stop();
     this.leases.stop();
     this.control.stop();
-    if (this.ownsStore) this.store.close();
-  }
-}
-
-/** Whether a lease holder can still be alive: certain only for processes on this host. */
-export function processIsAlive(host: string, pid: number): boolean {
-  if (host !== hostname()) return true;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -8,7 +8,6 @@ export interface LeaseSettings {
   readonly pid: number;
   readonly ttlMs: number;
   readonly heartbeatMs: number;
-  isAlive(host: string, pid: number): boolean;
 }
 
 /**
@@ -39,7 +38,7 @@ export class LeaseKeeper {
         hint: 'Use the runtime that drives it.',
       });
     }
-    const result = this.store.leases.acquire(session, { owner, host, pid }, ttlMs, now, this.settings.isAlive);
+    const result = this.store.leases.acquire(session, { owner, host, pid }, ttlMs, now);
     if (!result.ok) {
       throw new UserError(
         'E_LEASE_HELD',

@@ -1,22 +1,21 @@
-import type { SessionOptions } from '../bus/events.ts';
+import type { SessionOptions } from '../core/events.ts';
 import { P2Error, messageOf } from '../core/errors.ts';
 import { newConversationId, nextEventId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
 import {
-  estimateTokens,
   type ChatMessage,
   type ModelProvider,
   type ModelRequest,
   type ModelResponse,
   type ToolSpec,
 } from '../models/provider.ts';
-import { contextTokensFor } from '../models/context-window.ts';
+import { estimateTokens } from '../core/tokens.ts';
 import { fitContext, type FittedContext } from './context-budget.ts';
 import type { RenderedRef } from '../store/calls.ts';
 import type { ConversationRuntime } from './conversation.ts';
 import { decide, type Plan } from './decide.ts';
 import type { PersonaKit } from './persona-kit.ts';
-import type { Workspace } from './workspace.ts';
+import type { ModelPort, ToolPort } from './ports.ts';
 
 /** One model call about to be made: the request, what identifies it, and which provider serves it. */
 export interface PreparedCall {
@@ -34,12 +33,12 @@ export interface PreparedCall {
 export function prepareCall(
   conv: ConversationRuntime,
   options: SessionOptions,
-  workspace: Workspace,
+  models: ModelPort,
   kit: PersonaKit,
 ): PreparedCall {
   const persona = conv.persona;
   const modelRef = options.model ?? persona.model;
-  const { provider, model } = workspace.providers.resolve(modelRef);
+  const { provider, model } = models.resolve(modelRef);
   const temperature = options.temperature ?? persona.temperature;
   const personaKit = kit.for(persona);
   const transcript = conv.transcript;
@@ -50,7 +49,7 @@ export function prepareCall(
     transcript.estimatedTokens,
     modelRef,
     persona.policies.context_tokens,
-    workspace,
+    models,
     personaKit.specs,
   );
   const request: ModelRequest = {
@@ -106,12 +105,10 @@ function fit(
   tokens: number,
   modelRef: string,
   personaWindow: number | undefined,
-  workspace: Workspace,
+  models: ModelPort,
   tools: readonly ToolSpec[],
 ): (FittedContext & { budget: number }) | undefined {
-  const window =
-    personaWindow ??
-    contextTokensFor(modelRef, workspace.config.providers[modelRef.split('/')[0] ?? '']?.context_tokens);
+  const window = personaWindow ?? models.contextTokens(modelRef);
   if (window === undefined) return undefined;
   // Room for the answer (a quarter of the window, at most 4,096 tokens) and for the tool definitions.
   const reserve = Math.min(4096, Math.floor(window / 4));
@@ -137,7 +134,7 @@ export function planResponse(
   conv: ConversationRuntime,
   response: ModelResponse,
   modelCall: string,
-  workspace: Workspace,
+  tools: ToolPort,
   now: number,
 ): Plan {
   const persona = conv.persona;
@@ -157,7 +154,7 @@ export function planResponse(
     },
     now,
     lookupTool: (name) => {
-      const tool = workspace.tools.get(name);
+      const tool = tools.get(name);
       if (tool === undefined) return undefined;
       return {
         name: tool.name,

@@ -5,7 +5,6 @@ import { ConversationRuntime } from './conversation.ts';
 import { apply } from './fsm.ts';
 import type { PersonaKit } from './persona-kit.ts';
 import type { Persona } from '../agents/persona.ts';
-import type { Workspace } from './workspace.ts';
 
 export interface Rebuilt {
   readonly conversations: Map<string, ConversationRuntime>;
@@ -19,10 +18,9 @@ export interface Rebuilt {
  */
 export function rebuildConversations(
   store: Store,
-  workspace: Workspace,
   kit: PersonaKit,
   session: SessionRow,
-  personaOf: (id: string) => Persona = (id) => workspace.persona(id),
+  personaOf: (id: string) => Persona,
 ): Rebuilt {
   const entries = store.log.visibleEntries(session.id, store.sessions.segments(session.headBranch));
   const withEntries = new Set(entries.map((e) => e.conversation));

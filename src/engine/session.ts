@@ -1,19 +1,16 @@
 import type { Persona } from '../agents/persona.ts';
-import type { SessionOptions, SessionStatus } from '../bus/events.ts';
+import type { SessionOptions, SessionStatus } from '../core/events.ts';
 import type { EntryDraft, EntryPayloads } from '../core/entries.ts';
 import { P2Error, StoreError, UserError, messageOf } from '../core/errors.ts';
 import { newBranchId, newConversationId, newModelCallId, newSessionId, nextEventId } from '../core/ids.ts';
-import { queueEvaluation } from '../judge/jobs.ts';
-import { walletsOf } from '../ledger/wallet.ts';
-import type { Evaluator } from '../judge/registry.ts';
 import type { JobTrigger, TargetKind } from '../store/scores.ts';
 import type { JsonValue } from '../core/json.ts';
-import { costOf } from '../models/pricing.ts';
 import { Recording } from './replay.ts';
 import { overriddenPersona, type BranchOverrides, type PersonaOverride } from './branching.ts';
 import type { ModelResponse } from '../models/provider.ts';
 import type { SessionRow } from '../store/sessions.ts';
 import type { Store } from '../store/store.ts';
+import type { EvaluatorRef } from './ports.ts';
 import type { EngineContext, StartSession, Txn } from './context.ts';
 import type { ControlRequest } from './control.ts';
 import { ConversationRuntime } from './conversation.ts';
@@ -127,7 +124,7 @@ export class SessionRuntime {
   }
 
   private static prepareStart(ctx: EngineContext, spec: StartSession): { runtime: SessionRuntime; write: () => void } {
-    const persona = overriddenPersona(ctx.workspace.persona(spec.agent), spec.overrides?.personas?.[spec.agent]);
+    const persona = overriddenPersona(ctx.ports.personas.get(spec.agent), spec.overrides?.personas?.[spec.agent]);
     const now = ctx.clock.now();
     const branch = newBranchId();
     const row: SessionRow = {
@@ -142,7 +139,7 @@ export class SessionRuntime {
       status: 'running',
       statusReason: null,
       options: spec.options,
-      workspace: ctx.workspace.root,
+      workspace: ctx.ports.root,
     };
     const overrides = spec.overrides ?? {};
     const runtime = new SessionRuntime(ctx, row, overrides);
@@ -171,7 +168,7 @@ export class SessionRuntime {
             conversation: row.rootConversation,
             title: row.title,
             source: spec.source,
-            workspace: ctx.workspace.root,
+            workspace: ctx.ports.root,
             options: spec.options,
           },
           session: row.id,
@@ -224,8 +221,7 @@ export class SessionRuntime {
     });
     try {
       // A checkout just rebuilt this branch (and nothing was written since): no second pass over the log.
-      const rebuilt =
-        prebuilt ?? rebuildConversations(ctx.store, ctx.workspace, ctx.personas, row, (id) => runtime.persona(id));
+      const rebuilt = prebuilt ?? rebuildConversations(ctx.store, ctx.personas, row, (id) => runtime.persona(id));
       runtime.conversations = rebuilt.conversations;
       runtime.root = rebuilt.root;
       runtime.totalSteps = rebuilt.totalSteps;
@@ -242,7 +238,7 @@ export class SessionRuntime {
 
   /** Settles what an interrupted run left outstanding, then queues every runnable conversation. */
   private async recover(retryFailed: boolean): Promise<void> {
-    const { store, workspace } = this.ctx;
+    const { store, ports } = this.ctx;
     const toRun: { conv: ConversationRuntime; call: ToolCallRef }[] = [];
     const toReconcile: { conv: ConversationRuntime; call: ToolCallRef }[] = [];
     await this.commit((tx) => {
@@ -270,7 +266,7 @@ export class SessionRuntime {
               args: intent.args,
               effect: intent.effect,
             };
-            if (workspace.tools.get(intent.tool) === undefined) {
+            if (ports.tools.get(intent.tool) === undefined) {
               this.settleInTx(tx, conv, call.callId, {
                 kind: 'tool_result',
                 payload: {
@@ -436,7 +432,7 @@ export class SessionRuntime {
   private persona(id: string): Persona {
     let persona = this.personaCache.get(id);
     if (persona === undefined) {
-      persona = overriddenPersona(this.ctx.workspace.persona(id), this.personaOverrides[id]);
+      persona = overriddenPersona(this.ctx.ports.personas.get(id), this.personaOverrides[id]);
       this.personaCache.set(id, persona);
     }
     return persona;
@@ -654,7 +650,7 @@ export class SessionRuntime {
     const { ctx } = this;
     const budgetFailure = this.budgetFailure(conv);
     if (budgetFailure !== undefined) return this.commit((tx) => this.fail(tx, conv, budgetFailure));
-    const call = prepareCall(conv, this.row.options, ctx.workspace, ctx.personas);
+    const call = prepareCall(conv, this.row.options, ctx.ports.models, ctx.personas);
     const modelCall = newModelCallId();
     this.totalSteps += 1;
     conv.steps = call.ordinal;
@@ -780,7 +776,7 @@ export class SessionRuntime {
       conv.steps = call.ordinal - 1;
       return;
     }
-    const plan = planResponse(conv, response, modelCall, ctx.workspace, ctx.clock.now());
+    const plan = planResponse(conv, response, modelCall, ctx.ports.tools, ctx.clock.now());
     await this.commit((tx) => {
       this.recordModelCall(tx, conv, call, modelCall, {
         response,
@@ -917,7 +913,7 @@ export class SessionRuntime {
 
   private async runToolCall(conv: ConversationRuntime, call: ToolCallRef): Promise<void> {
     const { ctx } = this;
-    const tool = ctx.workspace.tools.get(call.tool);
+    const tool = ctx.ports.tools.get(call.tool);
     const signal = conv.abort.signal;
     if (tool === undefined || signal.aborted) return;
     if (this.recording !== undefined) {
@@ -1057,8 +1053,8 @@ export class SessionRuntime {
       }
       if (this.detached) return;
       // A tool that echoes a configured key (an MCP server given it in its environment, say) must not store it.
-      if (ctx.workspace.redactor.active) {
-        const redactor = ctx.workspace.redactor;
+      if (ctx.ports.redactor.active) {
+        const redactor = ctx.ports.redactor;
         run = {
           ...run,
           result: redactor.json(run.result),
@@ -1100,7 +1096,7 @@ export class SessionRuntime {
             },
             tx.now,
           );
-          for (const e of ctx.workspace.evaluators.onArtifact(a.kind))
+          for (const e of ctx.ports.evaluations.onArtifact(a.kind))
             this.addJob(tx, e, 'artifact', ref.hash, 'artifact.created');
         }
         for (const m of run.milestones ?? []) {
@@ -1114,8 +1110,7 @@ export class SessionRuntime {
             },
             tx.now,
           );
-          for (const e of ctx.workspace.evaluators.onMilestone(m.name))
-            this.addJob(tx, e, 'step', call.key, 'milestone');
+          for (const e of ctx.ports.evaluations.onMilestone(m.name)) this.addJob(tx, e, 'step', call.key, 'milestone');
         }
         this.settleInTx(tx, conv, call.callId, run.result);
       });
@@ -1139,8 +1134,8 @@ export class SessionRuntime {
       agent: conv.agent,
       callId: call.callId,
       key: call.key,
-      workspace: ctx.workspace.root,
-      wallets: walletsOf(ctx.store, ctx.workspace.config.ledger).scoped(this.row.options.ledgerScope),
+      workspace: ctx.ports.root,
+      ...(ctx.ports.wallets === undefined ? {} : { wallets: ctx.ports.wallets.scoped(this.row.options.ledgerScope) }),
       ...(conv.persona.policies.spend === undefined
         ? {}
         : {
@@ -1314,7 +1309,7 @@ export class SessionRuntime {
 
   /** After a crash: an effectful call that had started is looked up by its key, or settled as unknown. */
   private async reconcileToolCall(conv: ConversationRuntime, call: ToolCallRef): Promise<void> {
-    const tool = this.ctx.workspace.tools.get(call.tool);
+    const tool = this.ctx.ports.tools.get(call.tool);
     let outcome: { found: JsonValue } | 'absent' | { unknown: string };
     if (tool?.reconcile === undefined) {
       outcome = {
@@ -1562,14 +1557,20 @@ export class SessionRuntime {
     tx.touched.add(conv);
     // The judge's jobs go in the commit that finishes the conversation: durable, and never waited for here.
     if (draft.kind === 'finished')
-      for (const e of this.ctx.workspace.evaluators.onFinished(conv.agent, conv.parent === null))
+      for (const e of this.ctx.ports.evaluations.onFinished(conv.agent, conv.parent === null))
         this.addJob(tx, e, 'conversation', conv.id, 'conversation.finished');
   }
 
-  private addJob(tx: Txn, evaluator: Evaluator, targetKind: TargetKind, targetId: string, trigger: JobTrigger): void {
+  private addJob(
+    tx: Txn,
+    evaluator: EvaluatorRef,
+    targetKind: TargetKind,
+    targetId: string,
+    trigger: JobTrigger,
+  ): void {
     // Judged as the branch is at the end of this commit (a later message must not change what this job scores).
     tx.jobs.push((uptoSeq) =>
-      queueEvaluation(this.ctx.store, {
+      this.ctx.ports.evaluations.queue({
         session: this.id,
         branch: this.branch,
         targetKind,
@@ -1646,8 +1647,7 @@ export class SessionRuntime {
     const tokensOut = response?.usage.outputTokens ?? 0;
     const estimated = response?.usage.estimated ?? true;
     // A call served from a recording cost nothing now; its tokens are kept so the two sessions compare.
-    const costUsd =
-      outcome.replayed === true ? 0 : costOf(call.modelRef, tokensIn, tokensOut, this.ctx.workspace.prices);
+    const costUsd = outcome.replayed === true ? 0 : this.ctx.ports.models.cost(call.modelRef, tokensIn, tokensOut);
     const provider = outcome.replayed === true ? 'replay' : call.provider.id;
     const status = response === null ? 'error' : 'ok';
     this.ctx.store.calls.recordModelCall({

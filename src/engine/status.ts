@@ -1,4 +1,4 @@
-import type { SessionStatus } from '../bus/events.ts';
+import type { SessionStatus } from '../core/events.ts';
 import type { ConversationRuntime } from './conversation.ts';
 import { outstanding } from './fsm.ts';
 

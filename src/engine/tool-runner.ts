@@ -1,8 +1,8 @@
 import type { EntryPayloads } from '../core/entries.ts';
 import { messageOf } from '../core/errors.ts';
 import { sha256 } from '../core/hash.ts';
-import { canonicalJson, type JsonValue } from '../core/json.ts';
-import { toJson, type Tool, type ToolContext } from '../tools/define.ts';
+import { canonicalJson, toJson, type JsonValue } from '../core/json.ts';
+import type { Tool, ToolContext } from '../tools/define.ts';
 
 export type ToolResultDraft = { kind: 'tool_result'; payload: EntryPayloads['tool_result'] };
 

@@ -1,17 +1,13 @@
 import type { Persona } from '../agents/persona.ts';
 import type { ToolSpec } from '../models/provider.ts';
-import type { ToolRegistry } from '../tools/registry.ts';
+import type { ToolPort } from './ports.ts';
 
 /**
  * The tools a persona's model sees: its own, plus the built-in `delegate` (when it has agents to delegate to) and
  * `ask_user` (unless its policy turns questions off). The delegate tool lists each agent with its description and
  * tools, which is what a model (or the simulator) routes work by.
  */
-export function toolSpecsFor(
-  persona: Persona,
-  personas: ReadonlyMap<string, Persona>,
-  tools: ToolRegistry,
-): ToolSpec[] {
+export function toolSpecsFor(persona: Persona, personas: ReadonlyMap<string, Persona>, tools: ToolPort): ToolSpec[] {
   const specs: ToolSpec[] = persona.tools.map((name) => {
     const tool = tools.require(name);
     return { name: tool.name, description: tool.description, parameters: tool.parameters };

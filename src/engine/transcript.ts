@@ -2,7 +2,7 @@ import type { EntryDraft } from '../core/entries.ts';
 import { EMPTY_CHAIN, chainHash, sha256 } from '../core/hash.ts';
 import { canonicalJson } from '../core/json.ts';
 import type { ChatMessage, ToolCallRequest } from '../models/provider.ts';
-import { estimateTokens } from '../models/provider.ts';
+import { estimateTokens } from '../core/tokens.ts';
 
 /** A transcript's position (see `mark`): a few numbers and references, whatever the transcript's length. */
 export interface TranscriptMark {

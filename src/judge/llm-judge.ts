@@ -3,7 +3,7 @@ import { messageOf } from '../core/errors.ts';
 import { sha256 } from '../core/hash.ts';
 import type { JsonObject } from '../core/json.ts';
 import type { ChatMessage, ModelProvider, ModelRequest } from '../models/provider.ts';
-import { estimateTokens } from '../models/provider.ts';
+import { estimateTokens } from '../core/tokens.ts';
 import type { CriterionResult } from '../store/scores.ts';
 import { transcriptText, type Material } from './material.ts';
 import { renderTemplate, type Rubric } from './rubric.ts';

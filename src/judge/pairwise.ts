@@ -4,7 +4,7 @@ import { sha256 } from '../core/hash.ts';
 import type { JsonObject } from '../core/json.ts';
 import { uniform } from '../core/random.ts';
 import type { ChatMessage, ModelRequest } from '../models/provider.ts';
-import { estimateTokens } from '../models/provider.ts';
+import { estimateTokens } from '../core/tokens.ts';
 import type { JudgeCall } from './llm-judge.ts';
 import type { Material } from './material.ts';
 import type { Rubric } from './rubric.ts';

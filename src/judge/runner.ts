@@ -1,11 +1,11 @@
 import { messageOf } from '../core/errors.ts';
 import { newScoreId } from '../core/ids.ts';
 import type { Clock } from '../core/clock.ts';
-import type { Workspace } from '../engine/workspace.ts';
+import type { ProviderRegistry } from '../models/registry.ts';
 import type { EvalJobRow, ScoreRow } from '../store/scores.ts';
 import type { Store } from '../store/store.ts';
 import { materialFor } from './material.ts';
-import type { Evaluation } from './registry.ts';
+import type { Evaluation, EvaluatorRegistry } from './registry.ts';
 
 export interface JudgeRunnerOptions {
   /** Who claims jobs (host, pid and a random part): leases name it. */
@@ -26,7 +26,8 @@ export interface JudgeRunnerOptions {
  */
 export class JudgeRunner {
   private readonly store: Store;
-  private readonly workspace: Workspace;
+  private readonly evaluators: EvaluatorRegistry;
+  private readonly providers: ProviderRegistry;
   private readonly owner: string;
   private readonly clock: Clock;
   private readonly concurrency: number;
@@ -43,14 +44,15 @@ export class JudgeRunner {
   private unsubscribe: (() => void) | undefined;
   private settledWaiters: (() => void)[] = [];
 
-  constructor(store: Store, workspace: Workspace, options: JudgeRunnerOptions) {
+  constructor(store: Store, evaluators: EvaluatorRegistry, providers: ProviderRegistry, options: JudgeRunnerOptions) {
     this.store = store;
-    this.workspace = workspace;
+    this.evaluators = evaluators;
+    this.providers = providers;
     this.owner = options.owner;
     this.clock = options.clock;
-    this.concurrency = options.concurrency ?? workspace.evaluators.config.concurrency;
+    this.concurrency = options.concurrency ?? evaluators.config.concurrency;
     // Long enough for the slowest job: every sample, each with its retries (a lease that ran out lets another judge in).
-    const config = workspace.evaluators.config;
+    const config = evaluators.config;
     const maxSamples = Math.max(1, ...config.evaluators.map((e) => e.samples));
     this.leaseMs = options.leaseMs ?? Math.max(120_000, config.timeout_ms * (config.retries + 2) * maxSamples);
     this.pollMs = options.pollMs ?? 2_000;
@@ -152,7 +154,7 @@ export class JudgeRunner {
 
   private async run(job: EvalJobRow): Promise<void> {
     try {
-      const evaluator = this.workspace.evaluators.get(job.evaluator);
+      const evaluator = this.evaluators.get(job.evaluator);
       if (evaluator === undefined) {
         this.finish(job, 'failed', `evaluator '${job.evaluator}' is not in this workspace's p2tui.yaml any more`);
         return;
@@ -168,8 +170,8 @@ export class JudgeRunner {
       const verdicts: Evaluation[] = [];
       for (let sample = 0; sample < job.samples; sample++) {
         verdicts.push(
-          await this.workspace.evaluators.evaluate(evaluator, material, {
-            providers: this.workspace.providers,
+          await this.evaluators.evaluate(evaluator, material, {
+            providers: this.providers,
             signal: this.abort.signal,
             sample,
             seed,

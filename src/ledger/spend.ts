@@ -1,12 +1,22 @@
 import { UserError } from '../core/errors.ts';
-import type { ApprovalPolicy } from '../bus/events.ts';
-import type { SpendPolicy } from '../agents/persona.ts';
+import type { ApprovalPolicy } from '../core/events.ts';
 import { decimal, type Decimal } from './decimal.ts';
 import type { WalletService } from './wallet.ts';
 
+/**
+ * An agent's spend limits (a persona's `policies.spend`), as decimal amounts; an absent limit does not apply. Declared
+ * here, where payments are checked, so the ledger needs nothing of the persona format.
+ */
+export interface SpendLimits {
+  readonly per_transfer?: string | number | undefined;
+  readonly per_session?: string | number | undefined;
+  readonly per_day?: string | number | undefined;
+  readonly approval_above?: string | number | undefined;
+}
+
 /** What a payment by an agent is checked against: its persona's spend policy and the session's approval policy. */
 export interface Spending {
-  readonly policy: SpendPolicy;
+  readonly policy: SpendLimits;
   readonly approval: ApprovalPolicy;
   /** The persona file, named in refusals. */
   readonly source: string;

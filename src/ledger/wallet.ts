@@ -685,8 +685,6 @@ const transferId = (reference: string, payer: PartyId): string => `xfer:${refere
 const mintId = (reference: string, receiver: PartyId): string => `mint:${reference}:${receiver}`;
 const escrowOpenId = (reference: string, payer: PartyId): string => `escrow-open:${reference}:${payer}`;
 
-const BY_STORE = new WeakMap<Store, WalletService>();
-
 /** Where the wallets live: `ledger.canton` of p2tui.yaml, or (without it) the embedded ledger in the store. */
 export interface LedgerSettings {
   readonly canton?:
@@ -694,20 +692,14 @@ export interface LedgerSettings {
 }
 
 /**
- * The wallet service of a store (one per store, so the embedded ledger's chain check runs once per process): over
- * the embedded ledger, or over a Canton participant when the settings name one. Either way its payment locks live in
- * the store, so processes sharing it check and pay as one unit.
+ * Opens the wallet service over a store: the embedded ledger in it, or a Canton participant when the settings name
+ * one. Either way its payment locks live in the store, so processes sharing it check and pay as one unit. Its owner
+ * (the app, or a command) keeps one per store: the embedded ledger checks its chain once per service.
  */
-export function walletsOf(store: Store, settings: LedgerSettings = {}): WalletService {
-  let service = BY_STORE.get(store);
-  if (service === undefined) {
-    service = new WalletService(
-      settings.canton === undefined ? new EmbeddedLedger(store) : cantonLedger(settings.canton),
-      { locks: new StoreLocks(store) },
-    );
-    BY_STORE.set(store, service);
-  }
-  return service;
+export function openWallets(store: Store, settings: LedgerSettings = {}): WalletService {
+  return new WalletService(settings.canton === undefined ? new EmbeddedLedger(store) : cantonLedger(settings.canton), {
+    locks: new StoreLocks(store),
+  });
 }
 
 function cantonLedger(canton: NonNullable<LedgerSettings['canton']>): CantonJsonLedger {

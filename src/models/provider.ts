@@ -95,7 +95,3 @@ export interface ModelProvider {
   /** The models the provider offers (for `p2tui doctor`); throws a ProviderError when it cannot be reached. */
   listModels?(signal: AbortSignal): Promise<string[]>;
 }
-
-export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
-}

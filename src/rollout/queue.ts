@@ -3,9 +3,9 @@ import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { UserError, messageOf } from '../core/errors.ts';
 import type { JsonValue } from '../core/json.ts';
-import type { Engine } from '../engine/engine.ts';
+import type { App } from '../app/app.ts';
 import { TEMPLATES } from '../ledger/templates.ts';
-import { walletsOf, type WalletService } from '../ledger/wallet.ts';
+import type { WalletService } from '../ledger/wallet.ts';
 import type { LedgerTransaction } from '../ledger/types.ts';
 import { deleteSession, exportSession, importSession, type SessionBundle } from '../store/bundle.ts';
 import type { CellMetrics, CellRow, RolloutRow } from '../store/rollouts.ts';
@@ -112,22 +112,22 @@ export function connectionOf(url: string): {
 /** The coordinator's side: enqueue cells, wait for their bundles, ingest each once. */
 export class QueueCoordinator {
   readonly hash: string;
-  private readonly engine: Engine;
+  private readonly app: App;
   private readonly queue: Queue;
   private readonly events: QueueEvents;
   private readonly url: string;
-  private constructor(engine: Engine, url: string, hash: string, queue: Queue, events: QueueEvents) {
-    this.engine = engine;
+  private constructor(app: App, url: string, hash: string, queue: Queue, events: QueueEvents) {
+    this.app = app;
     this.url = url;
     this.hash = hash;
     this.queue = queue;
     this.events = events;
   }
 
-  static async connect(engine: Engine, url: string): Promise<QueueCoordinator> {
+  static async connect(app: App, url: string): Promise<QueueCoordinator> {
     const connection = connectionOf(url);
     await probe(url);
-    const hash = workspaceHash(engine.workspace);
+    const hash = workspaceHash(app.workspace);
     const queue = new Queue(queueName(hash), { connection });
     const events = new QueueEvents(queueName(hash), { connection });
     // A dropped connection is retried by the client; its errors are not the user's to read one by one.
@@ -148,7 +148,7 @@ export class QueueCoordinator {
         hint: 'Start Redis (redis-server), or check the --queue URL.',
       });
     }
-    return new QueueCoordinator(engine, url, hash, queue, events);
+    return new QueueCoordinator(app, url, hash, queue, events);
   }
 
   /** Workers of this workspace connected to the queue now. */
@@ -158,7 +158,7 @@ export class QueueCoordinator {
 
   executor(): CellExecutor {
     return async (row, spec, cell, signal) => {
-      const { store } = this.engine;
+      const { store } = this.app;
       if (spec.raw.fork_from !== undefined)
         throw new UserError(
           'E_USAGE',
@@ -237,12 +237,12 @@ export class QueueCoordinator {
     cell: Cell,
     result: CellResult,
   ): Promise<{ status: 'done' | 'failed'; metrics?: CellMetrics }> {
-    const { store, workspace } = this.engine;
+    const { store } = this.app;
     const known = store.rollouts.cell(row.id, cell.id);
     if (known !== undefined && (known.status === 'done' || known.status === 'failed') && known.finishedAt !== null) {
       return { status: known.status, ...(known.metrics === null ? {} : { metrics: known.metrics }) };
     }
-    const wallets = walletsOf(store, workspace.config.ledger).scoped(result.scope ?? `${row.id}-${cell.id}`);
+    const wallets = this.app.wallets.scoped(result.scope ?? `${row.id}-${cell.id}`);
     // The cell's wallets as the worker had them (an agent paid nothing still has one), then its payments.
     for (const agent of Object.keys(result.metrics?.balances ?? {})) await wallets.partyOf(agent);
     await applyLedgerOps(wallets, result.ledger);
@@ -389,7 +389,7 @@ export function ledgerOpsOf(
  * returns their bundles. Stops when `signal` fires (its running cells go back to the queue when their lock lapses).
  */
 export async function runWorker(
-  engine: Engine,
+  app: App,
   url: string,
   options: {
     concurrency: number;
@@ -399,8 +399,8 @@ export async function runWorker(
   },
 ): Promise<{ hash: string; processed: number }> {
   await probe(url);
-  const hash = workspaceHash(engine.workspace);
-  const runner = new RolloutRunner(engine);
+  const hash = workspaceHash(app.workspace);
+  const runner = new RolloutRunner(app);
   const me = `${hostname()}:${process.pid}`;
   let processed = 0;
   // Every cell of a rollout carries the same spec: checked once per rollout, not once per cell.
@@ -416,16 +416,15 @@ export async function runWorker(
       }
       let spec = specs.get(job.data.rollout.id);
       if (spec === undefined) {
-        spec = parseRolloutSpec(JSON.stringify(job.data.spec), job.data.specFile, engine.workspace);
+        spec = parseRolloutSpec(JSON.stringify(job.data.spec), job.data.specFile, app.workspace);
         if (specs.size > 100) specs.clear();
         specs.set(job.data.rollout.id, spec);
       }
-      const ledgerApi = walletsOf(engine.store, engine.workspace.config.ledger);
+      const ledgerApi = app.wallets;
       const from = await ledgerApi.ledger.ledgerEnd();
       const cellRow = await runner.runStandalone(job.data.rollout, spec, job.data.cell);
       // The parties this attempt paid from (each attempt has its own), and what it paid.
-      const scope =
-        cellRow.session === null ? undefined : engine.store.sessions.get(cellRow.session)?.options.ledgerScope;
+      const scope = cellRow.session === null ? undefined : app.store.sessions.get(cellRow.session)?.options.ledgerScope;
       let ledger: LedgerOp[] = [];
       if (scope !== undefined) {
         const wallets = ledgerApi.scoped(scope);
@@ -435,9 +434,9 @@ export async function runWorker(
           await wallets.operator(),
         );
       }
-      const bundle = cellRow.session === null ? null : exportSession(engine.store, cellRow.session, 'worker');
+      const bundle = cellRow.session === null ? null : exportSession(app.store, cellRow.session, 'worker');
       // Handed over: this process's copy goes, so a long-running worker's memory stays flat.
-      if (cellRow.session !== null) deleteSession(engine.store, cellRow.session);
+      if (cellRow.session !== null) deleteSession(app.store, cellRow.session);
       const result: CellResult = {
         status: cellRow.status,
         error: cellRow.error,

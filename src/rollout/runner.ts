@@ -1,19 +1,19 @@
 import { UserError, messageOf } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
-import { hostname } from 'node:os';
-import { processIsAlive, type Engine } from '../engine/engine.ts';
+import { THIS_HOST } from '../core/host.ts';
+import type { App } from '../app/app.ts';
 import type { SessionRuntime } from '../engine/session.ts';
 import { latestTargetScores } from '../judge/aggregate.ts';
 import type { EvaluatorConfig } from '../judge/config.ts';
 import { queueEvaluation } from '../judge/jobs.ts';
 import type { Evaluator } from '../judge/registry.ts';
 import { decimal } from '../ledger/decimal.ts';
-import { LEDGER_TOOLS } from '../ledger/tools.ts';
-import { walletsOf, type WalletService } from '../ledger/wallet.ts';
+import { LEDGER_TOOLS } from '../tools/builtin/ledger.ts';
+import type { WalletService } from '../ledger/wallet.ts';
 import { resolveBranch } from '../engine/branching.ts';
 import type { CellMetrics, CellRow, RolloutRow } from '../store/rollouts.ts';
-import type { StoredEvent } from '../bus/events.ts';
+import type { StoredEvent } from '../core/events.ts';
 import { expandCells, type Cell } from './cells.ts';
 import { isRubricId, parseRolloutSpec, type RolloutSpec } from './spec.ts';
 
@@ -70,19 +70,19 @@ const ROLLOUT_LEASE_MS = 30_000;
  * never holds the others up; Ctrl-C stops starting cells and detaches the running ones (a resume runs them again).
  */
 export class RolloutRunner {
-  private readonly engine: Engine;
+  private readonly app: App;
   private readonly watchers = new Map<string, (event: StoredEvent) => void>();
   /** The evaluators each spec version registered, by its hash. */
   private readonly evaluators = new Map<string, Map<string, { evaluator: Evaluator; metric: string }[]>>();
   private unlisten: (() => void) | undefined;
 
-  constructor(engine: Engine) {
-    this.engine = engine;
+  constructor(app: App) {
+    this.app = app;
   }
 
   /** Records a new rollout of `spec` (every cell pending) and runs it. `replayOf`: serve every cell from that rollout's. */
   async start(spec: RolloutSpec, options: RunOptions & { replayOf?: string } = {}): Promise<RunOutcome> {
-    const store = this.engine.store;
+    const store = this.app.store;
     const cells = expandCells(spec);
     const id = `ro_${randomId('', 10)}`;
     let replay: Map<string, CellRow> | undefined;
@@ -143,18 +143,18 @@ export class RolloutRunner {
     let replay: Map<string, CellRow> | undefined;
     if (row.options.replayOf !== undefined)
       replay = new Map(
-        this.engine.store.rollouts
+        this.app.store.rollouts
           .cells(row.options.replayOf)
           .filter((c) => c.status === 'done')
           .map((c) => [c.id, c]),
       );
-    this.engine.store.write(() => this.engine.store.rollouts.setRolloutStatus(row.id, 'running', null));
+    this.app.store.write(() => this.app.store.rollouts.setRolloutStatus(row.id, 'running', null));
     return this.run({ ...row, status: 'running' }, spec, options, replay);
   }
 
   /** A stored rollout by id or unique prefix ('last': the newest). */
   require(ref: string): RolloutRow {
-    const store = this.engine.store;
+    const store = this.app.store;
     if (ref === 'last') {
       const last = store.rollouts.list(1)[0];
       if (last === undefined)
@@ -177,11 +177,7 @@ export class RolloutRunner {
   /** The spec a stored rollout ran, checked again against the workspace as it is now. */
   specOf(row: RolloutRow): RolloutSpec {
     // The stored spec is JSON, which is YAML: it goes through the same checks as the file did.
-    return parseRolloutSpec(
-      JSON.stringify(row.spec),
-      `${row.file} (as rollout ${row.id} ran it)`,
-      this.engine.workspace,
-    );
+    return parseRolloutSpec(JSON.stringify(row.spec), `${row.file} (as rollout ${row.id} ran it)`, this.app.workspace);
   }
 
   private async run(
@@ -190,19 +186,13 @@ export class RolloutRunner {
     options: RunOptions,
     replay: Map<string, CellRow> | undefined,
   ): Promise<RunOutcome> {
-    const { store } = this.engine;
+    const { store } = this.app;
     // One process runs a rollout at a time (two resumes at once would run its pending cells twice): a lease on it,
     // renewed while it runs, let go at the end (or by its expiry, when the process is killed).
     const lease = `rollout:${row.id}`;
-    const owner = `rollout:${hostname()}:${process.pid}:${randomId('', 6)}`;
+    const owner = `rollout:${THIS_HOST}:${process.pid}:${randomId('', 6)}`;
     const got = store.write(() =>
-      store.leases.acquire(
-        lease,
-        { owner, host: hostname(), pid: process.pid },
-        ROLLOUT_LEASE_MS,
-        Date.now(),
-        processIsAlive,
-      ),
+      store.leases.acquire(lease, { owner, host: THIS_HOST, pid: process.pid }, ROLLOUT_LEASE_MS, Date.now()),
     );
     if (!got.ok) {
       throw new UserError(
@@ -233,7 +223,7 @@ export class RolloutRunner {
    */
   private watch(session: string, fn: (event: StoredEvent) => void): () => void {
     if (this.watchers.size === 0) {
-      this.unlisten = this.engine.store.onCommit((events) => {
+      this.unlisten = this.app.store.onCommit((events) => {
         for (const e of events) if (e.session !== null) this.watchers.get(e.session)?.(e);
       });
     }
@@ -253,7 +243,7 @@ export class RolloutRunner {
     options: RunOptions,
     replay: Map<string, CellRow> | undefined,
   ): Promise<RunOutcome> {
-    const { store } = this.engine;
+    const { store } = this.app;
     const evaluators = this.registerEvaluators(spec);
     const byId = new Map(expandCells(spec).map((c) => [c.id, c]));
     const all = store.rollouts.cells(row.id);
@@ -378,7 +368,7 @@ export class RolloutRunner {
    * cell's session, status, error and metrics are returned.
    */
   async runStandalone(rollout: { id: string; name: string }, spec: RolloutSpec, cell: Cell): Promise<CellRow> {
-    const { store } = this.engine;
+    const { store } = this.app;
     if (store.rollouts.get(rollout.id) === undefined) {
       store.write(() =>
         store.rollouts.create(
@@ -424,7 +414,7 @@ export class RolloutRunner {
   }
 
   private buildEvaluators(spec: RolloutSpec): Map<string, { evaluator: Evaluator; metric: string }[]> {
-    const registry = this.engine.workspace.evaluators;
+    const registry = this.app.workspace.evaluators;
     const shared = registry
       .register(
         spec.raw.judge.evaluators.map((e) => ({
@@ -472,7 +462,7 @@ export class RolloutRunner {
     replayOf: CellRow | undefined,
     onSpend: (tokens: number, costUsd: number) => void = () => undefined,
   ): Promise<CellOutcome | 'interrupted'> {
-    const { engine } = this;
+    const { engine } = this.app;
     const { store } = engine;
     const budgets = spec.raw.budgets;
     // Each attempt its own parties: a cell run again (after a failure or an interruption) starts from its starting
@@ -555,7 +545,7 @@ export class RolloutRunner {
         replayOf?.metrics?.scores ?? (await this.judge(session, branch, evaluators.get(cell.team) ?? [], spec, signal));
       if (aborted()) return 'interrupted';
       // Escrows the judge's scores settle are paid before the balances are read.
-      await engine.arbiter.settled();
+      await this.app.arbiter.settled();
       const metrics = await this.measure(
         wallets,
         spec,
@@ -618,7 +608,7 @@ export class RolloutRunner {
    * its newest entry (default), so later cells fork where the first did, not after the cells before them.
    */
   private forkPoint(spec: RolloutSpec): { session: string; branch: string; seq: number } {
-    const { store } = this.engine;
+    const { store } = this.app;
     const from = spec.raw.fork_from!;
     const session = store.sessions.resolve(from.session);
     const branch = from.branch === undefined ? session.headBranch : resolveBranch(store, session, from.branch).id;
@@ -627,7 +617,7 @@ export class RolloutRunner {
   }
 
   private async forkCell(row: RolloutRow, spec: RolloutSpec, cell: Cell): Promise<SessionRuntime> {
-    const { engine } = this;
+    const { engine } = this.app;
     const from = row.options.fork ?? this.forkPoint(spec);
     const source = engine.store.sessions.resolve(from.session);
     await engine.fork(source.id, {
@@ -650,12 +640,12 @@ export class RolloutRunner {
    * the workspace uses a ledger tool and the spec sets no balances (nothing to isolate).
    */
   private async fund(spec: RolloutSpec, scope: string): Promise<WalletService | undefined> {
-    const { workspace } = this.engine;
+    const { workspace } = this.app;
     const usesLedger =
       [...workspace.personas.values()].some((p) => p.tools.some((t) => LEDGER_TOOL_NAMES.has(t))) ||
       Object.keys(spec.raw.ledger.balances).length > 0;
     if (!usesLedger) return undefined;
-    const wallets = walletsOf(this.engine.store, workspace.config.ledger).scoped(scope);
+    const wallets = this.app.wallets.scoped(scope);
     for (const persona of workspace.personas.values()) {
       await wallets.createWallet(persona.id, spec.raw.ledger.balances[persona.id] ?? persona.balance);
     }
@@ -670,7 +660,7 @@ export class RolloutRunner {
     spec: RolloutSpec,
     signal: AbortSignal | undefined,
   ): Promise<Record<string, number | null>> {
-    const { store, workspace } = this.engine;
+    const { store, workspace } = this.app;
     // Nothing to judge: no evaluator of the spec, and none of the workspace's that this spec waits for.
     if (
       evaluators.length === 0 &&
@@ -695,7 +685,7 @@ export class RolloutRunner {
           metric,
         );
     });
-    await this.engine.judge.drain(session, signal);
+    await this.app.judge.drain(session, signal);
     const scores: Record<string, number | null> = {};
     const ours = latestTargetScores(store.scores.scoresOfJobs([...jobs.keys()]));
     for (const t of ours)
@@ -721,7 +711,7 @@ export class RolloutRunner {
     answer: string,
     branch: string | undefined,
   ): Promise<CellMetrics> {
-    const { workspace } = this.engine;
+    const { workspace } = this.app;
     const balances: Record<string, string> = {};
     const netFlow: Record<string, string> = {};
     let transfers = 0;

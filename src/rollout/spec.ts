@@ -6,7 +6,7 @@ import { canonicalJson } from '../core/json.ts';
 import { parseYamlWith } from '../core/yaml-schema.ts';
 import { evaluatorConfigSchema } from '../judge/config.ts';
 import { decimal } from '../ledger/decimal.ts';
-import type { Workspace } from '../engine/workspace.ts';
+import type { Workspace } from '../app/workspace.ts';
 
 /**
  * A rollout spec: YAML in `rollouts/`. It reads P2Engine's format as it is (`teams.<id>` with `initial_message`,

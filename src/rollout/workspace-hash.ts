@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { sha256 } from '../core/hash.ts';
 import { canonicalJson } from '../core/json.ts';
-import type { Workspace } from '../engine/workspace.ts';
+import type { Workspace } from '../app/workspace.ts';
 
 /**
  * What decides how a cell runs, hashed: the personas as loaded, every tool's name, schema and effect, and the code

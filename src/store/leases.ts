@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';
 import type { JsonValue } from '../core/json.ts';
+import { processIsAlive } from '../core/host.ts';
 
 export interface LeaseRow {
   readonly session: string;
@@ -16,6 +17,14 @@ export interface LeaseClaim {
   readonly owner: string;
   readonly host: string;
   readonly pid: number;
+}
+
+/**
+ * Whether a lease's holder still drives its session: the lease has not expired and, on this host, its process exists
+ * (a `kill -9` frees a session at once instead of after the expiry). The one place this is decided.
+ */
+export function isHolderAlive(holder: LeaseRow | undefined, now: number): holder is LeaseRow {
+  return holder !== undefined && holder.expiresAt > now && processIsAlive(holder.host, holder.pid);
 }
 
 /**
@@ -69,15 +78,9 @@ export class LeaseRepository {
     claim: LeaseClaim,
     ttlMs: number,
     now: number,
-    isAlive: (host: string, pid: number) => boolean,
   ): { ok: true } | { ok: false; holder: LeaseRow } {
     const current = this.holder(session);
-    if (
-      current !== undefined &&
-      current.owner !== claim.owner &&
-      current.expiresAt > now &&
-      isAlive(current.host, current.pid)
-    ) {
+    if (current !== undefined && current.owner !== claim.owner && isHolderAlive(current, now)) {
       return { ok: false, holder: current };
     }
     this.upsert.run(session, claim.owner, claim.host, claim.pid, now, now, now + ttlMs);

@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';
 import type { Entry, EntryKind } from '../core/entries.ts';
-import { EVENT_VERSION, type EventDraft, type EventFilter, type StoredEvent } from '../bus/events.ts';
+import { EVENT_VERSION, type EventDraft, type EventFilter, type StoredEvent } from '../core/events.ts';
 import { nextEventId } from '../core/ids.ts';
 
 interface EventRow {

@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';
-import type { SessionOptions, SessionSource, SessionStatus } from '../bus/events.ts';
+import type { SessionOptions, SessionSource, SessionStatus } from '../core/events.ts';
 import type { BranchSegment } from './log.ts';
 import { UserError, StoreError } from '../core/errors.ts';
 

@@ -15,7 +15,7 @@ import { WalCheckpointer } from './checkpointer.ts';
 import { LeaseRepository, ToolCacheRepository } from './leases.ts';
 import { RolloutRepository } from './rollouts.ts';
 import type { Statement } from 'better-sqlite3';
-import type { EventDraft, StoredEvent } from '../bus/events.ts';
+import type { EventDraft, StoredEvent } from '../core/events.ts';
 import { StoreError } from '../core/errors.ts';
 import type { HeadRow } from './sessions.ts';
 

@@ -2,7 +2,7 @@ import type { WalletService } from '../ledger/wallet.ts';
 import type { Spending } from '../ledger/spend.ts';
 import { z } from 'zod';
 import type { EffectClass } from '../core/entries.ts';
-import type { JsonObject, JsonValue } from '../core/json.ts';
+import type { JsonObject } from '../core/json.ts';
 
 export type DedupPolicy = 'none' | 'penalty' | 'strict';
 
@@ -139,12 +139,4 @@ export function defineTool<Schema extends z.ZodObject>(spec: ToolSpecInput<Schem
 
 export function isTool(value: unknown): value is Tool {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[TOOL_BRAND] === true;
-}
-
-/** Turns whatever a tool returned into JSON (undefined → null); throws if it cannot be represented. */
-export function toJson(value: unknown): JsonValue {
-  if (value === undefined) return null;
-  const text = JSON.stringify(value);
-  if (text === undefined) return null;
-  return JSON.parse(text) as JsonValue;
 }

@@ -1,12 +1,13 @@
 import { hostname } from 'node:os';
 import { isP2Error, messageOf } from '../core/errors.ts';
-import { processIsAlive, type Engine } from '../engine/engine.ts';
+import type { App } from '../app/app.ts';
+import type { Engine } from '../engine/engine.ts';
+import { isHolderAlive } from '../store/leases.ts';
 import type { SessionRuntime } from '../engine/session.ts';
 import { SessionProjection } from './projection.ts';
 import { UserError } from '../core/errors.ts';
 import { branchSummaries, describeOverrides } from '../engine/branching.ts';
 import { scoreByBranch } from '../judge/aggregate.ts';
-import { walletsOf } from '../ledger/wallet.ts';
 import { diffBranches } from '../commands/branch-diff.ts';
 import { artifactLines, comparableArtifacts } from '../commands/artifact-commands.ts';
 import { diffSequences } from '../core/diff.ts';
@@ -34,6 +35,7 @@ import type { TuiStore } from './store.ts';
  * commands. Sessions driven by another process are followed live and answered through control requests.
  */
 export class TuiBridge {
+  readonly app: App;
   readonly engine: Engine;
   private readonly store: TuiStore;
   private readonly stop = new AbortController();
@@ -43,8 +45,9 @@ export class TuiBridge {
   /** Reads the open session's ledger again now (the Wallets pane changed what it shows). */
   private ledgerRefresh: () => void = () => undefined;
 
-  constructor(engine: Engine, store: TuiStore) {
-    this.engine = engine;
+  constructor(app: App, store: TuiStore) {
+    this.app = app;
+    this.engine = app.engine;
     this.store = store;
   }
 
@@ -95,7 +98,7 @@ export class TuiBridge {
       if (this.engine.get(r.id) !== undefined) driver = 'here';
       else {
         const lease = store.leases.holder(r.id);
-        if (lease !== undefined && lease.expiresAt > now && processIsAlive(lease.host, lease.pid)) driver = 'elsewhere';
+        if (isHolderAlive(lease, now)) driver = 'elsewhere';
       }
       return {
         id: r.id,
@@ -161,7 +164,7 @@ export class TuiBridge {
    * moves (a payment here, or in another process) or an agent joins the session.
    */
   private followWallets(projection: SessionProjection, signal: AbortSignal): void {
-    const wallets = walletsOf(this.engine.store, this.engine.workspace.config.ledger);
+    const wallets = this.app.wallets;
     let seen = '';
     let reading = false;
     let chain: LedgerPaneState['chain'] = null;
@@ -401,7 +404,7 @@ export class TuiBridge {
     if (id === undefined) return [];
     const session = this.engine.store.sessions.resolve(id);
     const list = branchSummaries(this.engine.store, session);
-    const weights = new Map(this.engine.workspace.evaluators.list().map((e) => [e.id, e.config.weight]));
+    const weights = new Map(this.app.workspace.evaluators.list().map((e) => [e.id, e.config.weight]));
     const scores = scoreByBranch(this.engine.store.scores.scores({ session: session.id }), (m) => weights.get(m) ?? 1);
     const children = new Map<string | null, typeof list>();
     for (const b of list) children.set(b.branch.parent, [...(children.get(b.branch.parent) ?? []), b]);
@@ -580,10 +583,7 @@ export class TuiBridge {
 
   private driverOf(sessionId: string): 'here' | 'elsewhere' | 'none' {
     if (this.engine.get(sessionId) !== undefined) return 'here';
-    const lease = this.engine.store.leases.holder(sessionId);
-    return lease !== undefined && lease.expiresAt > Date.now() && processIsAlive(lease.host, lease.pid)
-      ? 'elsewhere'
-      : 'none';
+    return isHolderAlive(this.engine.store.leases.holder(sessionId), Date.now()) ? 'elsewhere' : 'none';
   }
 
   /** The runtime driving a session from this process, taking it over when nobody drives it. */

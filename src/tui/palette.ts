@@ -2,7 +2,7 @@ import { isP2Error, messageOf } from '../core/errors.ts';
 import { COMMANDS as CLI_COMMANDS, GROUP_ALIASES, findCommand } from '../commands/registry.ts';
 import { parseCommandLine, splitWords } from '../commands/parse.ts';
 import type { CommandContext, Output } from '../commands/types.ts';
-import type { Engine } from '../engine/engine.ts';
+import type { App } from '../app/app.ts';
 
 /**
  * The `:` palette runs the CLI's own commands (src/commands), in this process, with an output that collects lines
@@ -40,7 +40,7 @@ export function paletteCompletions(typed: string): Completion[] {
 /** Runs a command line; resolves with the lines it printed (errors included, as lines). */
 export async function runPaletteLine(
   line: string,
-  engine: Engine,
+  app: App,
   signal: AbortSignal,
   onLine: (text: string) => void,
 ): Promise<number> {
@@ -75,14 +75,15 @@ export async function runPaletteLine(
   };
   const ctx: CommandContext = {
     output,
-    workspaceDir: engine.workspace.root,
-    dbPath: engine.store.path,
+    workspaceDir: app.workspace.root,
+    dbPath: app.store.path,
     debug: false,
     signal,
-    workspace: () => Promise.resolve(engine.workspace),
-    store: () => Promise.resolve(engine.store),
-    bus: () => Promise.resolve(engine.bus),
-    engine: () => Promise.resolve(engine),
+    workspace: () => Promise.resolve(app.workspace),
+    store: () => Promise.resolve(app.store),
+    bus: () => Promise.resolve(app.bus),
+    app: () => Promise.resolve(app),
+    wallets: () => Promise.resolve(app.wallets),
   };
   try {
     const input = parseCommandLine(found.command, words);

@@ -1,6 +1,6 @@
 import { approvalQuestion } from '../engine/approval.ts';
 import type { BranchSegment } from '../store/log.ts';
-import type { EphemeralEvent, SessionStatus, StoredEvent } from '../bus/events.ts';
+import type { EphemeralEvent, SessionStatus, StoredEvent } from '../core/events.ts';
 import type { Entry } from '../core/entries.ts';
 import { INITIAL_STATE, apply, outstanding, type ConversationState, type Phase } from '../engine/fsm.ts';
 import { entryOf } from '../store/log.ts';

@@ -3,20 +3,20 @@ import { dirname } from 'node:path';
 import { format } from 'node:util';
 import { render, type Instance } from 'ink';
 import type { ReactElement } from 'react';
-import type { Engine } from '../engine/engine.ts';
+import type { App } from '../app/app.ts';
 import type { TuiActions } from './commands.ts';
 import { TuiBridge } from './bridge.ts';
 import { TuiContext } from './hooks.ts';
 import { runPaletteLine } from './palette.ts';
 import { initialState, setOverlay } from './state.ts';
 import { TuiStore } from './store.ts';
-import { App } from './views/App.tsx';
+import { App as AppView } from './views/App.tsx';
 
 /** Leaves the alternate screen, shows the cursor, turns bracketed paste off: the terminal as it was. */
 const RESTORE_TERMINAL = '\u001b[?2004l\u001b[?25h\u001b[?1049l';
 
 export interface TuiOptions {
-  readonly engine: Engine;
+  readonly app: App;
   readonly color: boolean;
   /** Where console output and errors go while the TUI owns the screen. */
   readonly logFile: string;
@@ -37,17 +37,17 @@ export interface TuiApp {
   dispose(): void;
 }
 
-/** Builds the TUI's store, bridge and actions around an engine: what runTui renders, and what tests render. */
+/** Builds the TUI's store, bridge and actions around an app: what runTui renders, and what tests render. */
 export function createTuiApp(
-  engine: Engine,
+  app: App,
   options: { columns: number; rows: number; color: boolean; quit: () => void },
 ): TuiApp {
   const store = new TuiStore(
     initialState(
       {
-        root: engine.workspace.root,
-        model: engine.workspace.config.model,
-        agents: [...engine.workspace.personas.values()].map((p) => ({
+        root: app.workspace.root,
+        model: app.workspace.config.model,
+        agents: [...app.workspace.personas.values()].map((p) => ({
           id: p.id,
           description: p.description,
           model: p.model,
@@ -56,7 +56,7 @@ export function createTuiApp(
       { columns: options.columns, rows: options.rows },
     ),
   );
-  const bridge = new TuiBridge(engine, store);
+  const bridge = new TuiBridge(app, store);
   let palette: AbortController | undefined;
   const actions: TuiActions = {
     store,
@@ -80,7 +80,7 @@ export function createTuiApp(
               : s,
           true,
         );
-      void runPaletteLine(line, engine, controller.signal, append).then((code) => {
+      void runPaletteLine(line, app, controller.signal, append).then((code) => {
         append(code === 0 ? '' : `(exit code ${code})`);
         store.set((s) =>
           s.overlay?.kind === 'palette' && palette === controller ? setOverlay(s, { ...s.overlay, running: false }) : s,
@@ -92,7 +92,7 @@ export function createTuiApp(
   };
   const element = (
     <TuiContext.Provider value={{ actions, color: options.color }}>
-      <App />
+      <AppView />
     </TuiContext.Provider>
   );
   return {
@@ -125,7 +125,7 @@ export async function runTui(options: TuiOptions): Promise<number> {
   const restoreConsole = redirectConsole(log);
   let instance: Instance | undefined;
   const quit = (): void => instance?.unmount();
-  const app = createTuiApp(options.engine, {
+  const tui = createTuiApp(options.app, {
     columns: stdout.columns ?? 80,
     rows: stdout.rows ?? 24,
     color: options.color,
@@ -154,7 +154,7 @@ export async function runTui(options: TuiOptions): Promise<number> {
   // reach the terminal driver as SIGINT and quit at once instead of asking for a second press.
   if (stdin.isTTY) stdin.setRawMode(true);
   try {
-    instance = render(app.element, {
+    instance = render(tui.element, {
       stdout,
       stdin,
       alternateScreen: true,
@@ -168,11 +168,11 @@ export async function runTui(options: TuiOptions): Promise<number> {
       // rest, so a key pressed just after an engine frame waits at most 16 ms, not 33.
       maxFps: 60,
     });
-    app.bridge.start();
+    tui.bridge.start();
     await instance.waitUntilExit();
   } finally {
     if (stdin.isTTY) stdin.setRawMode(false);
-    app.dispose();
+    tui.dispose();
     process.off('uncaughtException', crash);
     process.off('unhandledRejection', crash);
     process.off('SIGTERM', quit);

@@ -1,6 +1,6 @@
 import type { Grid } from '../rollout/grid.ts';
 import type { DiffOp } from '../core/diff.ts';
-import type { SessionSource, SessionStatus } from '../bus/events.ts';
+import type { SessionSource, SessionStatus } from '../core/events.ts';
 import type { SessionProjection } from './projection.ts';
 
 /**

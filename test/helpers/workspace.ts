@@ -2,10 +2,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
-import { Engine } from '../../src/engine/engine.ts';
+import { App } from '../../src/app/app.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import { Store } from '../../src/store/store.ts';
-import { loadWorkspace, type LoadOptions } from '../../src/engine/workspace.ts';
-import type { SessionOptions } from '../../src/bus/events.ts';
+import { loadWorkspace, type LoadOptions } from '../../src/app/workspace.ts';
+import type { SessionOptions } from '../../src/core/events.ts';
 import type { Tool } from '../../src/tools/define.ts';
 
 /** A temporary workspace folder, removed by `cleanup`. */
@@ -35,6 +36,7 @@ export function tempWorkspace(files: Record<string, string> = {}): TempWorkspace
 }
 
 export interface TestEngine {
+  readonly app: App;
   readonly engine: Engine;
   readonly ws: TempWorkspace;
   options(overrides?: Partial<SessionOptions>): SessionOptions;
@@ -55,17 +57,19 @@ export async function testEngine(
   const ws = tempWorkspace(options.files);
   for (const p of personas) ws.persona(p);
   const workspace = await loadWorkspace(ws.dir, { ...options.load, extraTools: options.tools ?? [] });
-  const engine = new Engine({
+  const app = new App({
     workspace,
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs }),
   });
+  const { engine } = app;
   return {
+    app,
     engine,
     ws,
     options: (overrides = {}) => engine.sessionOptions({ seed: 7, approval: 'deny', ...overrides }),
     close: () => {
-      engine.close();
+      app.close();
       ws.cleanup();
     },
   };

@@ -2,9 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Engine } from '../../src/engine/engine.ts';
-import { loadWorkspace } from '../../src/engine/workspace.ts';
-import { walletsOf } from '../../src/ledger/wallet.ts';
+import { App } from '../../src/app/app.ts';
+import type { Engine } from '../../src/engine/engine.ts';
+import { loadWorkspace } from '../../src/app/workspace.ts';
 import { RolloutRunner } from '../../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../../src/rollout/spec.ts';
 import { createTuiApp, type TuiApp } from '../../src/tui/run.tsx';
@@ -37,8 +37,11 @@ afterEach(() => {
 });
 
 interface Harness {
+  /** The workspace wired to the database (what the TUI drives). */
+  readonly app: App;
   readonly engine: Engine;
-  readonly app: TuiApp;
+  /** The TUI: its store, bridge and element. */
+  readonly tui: TuiApp;
   readonly screen: Rendered;
   quits: number;
 }
@@ -54,17 +57,17 @@ async function open(
     db: options.db ?? join(dir, 'p2tui.db'),
     configure: (providers) => options.providers?.forEach((p) => providers.register(p)),
   });
-  const engine = new Engine({ workspace });
-  const harness = { engine, quits: 0 } as Harness;
-  const app = createTuiApp(engine, { ...size, color: options.color ?? true, quit: () => (harness.quits += 1) });
-  const screen = renderSized(app.element, size);
-  app.bridge.start();
+  const app = new App({ workspace });
+  const harness = { app, engine: app.engine, quits: 0 } as Harness;
+  const tui = createTuiApp(app, { ...size, color: options.color ?? true, quit: () => (harness.quits += 1) });
+  const screen = renderSized(tui.element, size);
+  tui.bridge.start();
   cleanups.push(() => {
     screen.unmount();
-    app.dispose();
-    engine.close();
+    tui.dispose();
+    app.close();
   });
-  return Object.assign(harness, { app, screen });
+  return Object.assign(harness, { tui, screen });
 }
 
 /** Starts a session through the keyboard: n, pick the agent, type, Enter. */
@@ -125,7 +128,7 @@ describe('the TUI', () => {
     expect(h.screen.frame()).toContain('▌ Judge');
     await h.screen.press(KEYS.shiftTab);
     expect(h.screen.frame()).toContain('▌ Stack');
-    expect(h.app.store.get().focus).toBe('stack');
+    expect(h.tui.store.get().focus).toBe('stack');
   });
 
   it('shows the judge’s scores live in the Judge pane, with each criterion and reason on c', async () => {
@@ -147,7 +150,7 @@ describe('the TUI', () => {
 
   it('shows the wallets of the session’s agents in the Wallets pane, following payments as they commit', async () => {
     const h = await open({ columns: 140, rows: 90 });
-    const wallets = walletsOf(h.engine.store);
+    const wallets = h.app.wallets;
     await wallets.createWallet('treasurer', '1000');
     await wallets.createWallet('agent_beta');
     await startSession(h, 3, 'transfer 12.5 to agent_beta');
@@ -177,7 +180,7 @@ describe('the TUI', () => {
 
   it('asks for approval of a payment above the treasurer’s threshold in the input bar, and pays once approved', async () => {
     const h = await open({ columns: 200, rows: 40 });
-    const wallets = walletsOf(h.engine.store);
+    const wallets = h.app.wallets;
     await wallets.createWallet('treasurer', '1000');
     await wallets.createWallet('agent_beta');
     await startSession(h, 3, 'transfer 150 to agent_beta');
@@ -195,9 +198,9 @@ describe('the TUI', () => {
     const spec = parseRolloutSpec(
       'teams:\n  c:\n    base: { agent_id: agent_helper }\n    variants: [{ id: cold, temperature: 0 }, { id: hot, temperature: 1.8 }]\n    scenarios: ["What\'s the weather in Paris?", "What\'s the weather in Oslo?"]\n    eval: { evaluator_id: gpt4_judge, metric: score, rubric: helpfulness }\nrepeats: 3\njudge: { workspace: false }\n',
       'rollouts/grid.yaml',
-      h.engine.workspace,
+      h.app.workspace,
     );
-    const outcome = await new RolloutRunner(h.engine).start(spec);
+    const outcome = await new RolloutRunner(h.app).start(spec);
     // Every cell is a session, listed like any other.
     await h.screen.waitFor('grid · c/cold/s1 · seed 1');
     await h.screen.press('R');
@@ -265,10 +268,10 @@ describe('the TUI', () => {
       });
       await runtime.idle();
     }
-    h.app.bridge.refreshSessions();
+    h.tui.bridge.refreshSessions();
     await h.screen.waitFor(/Calculate 0 \+ 1/);
     await h.screen.press('jjj');
-    expect(h.app.store.get().sessionsCursor).toBe(3);
+    expect(h.tui.store.get().sessionsCursor).toBe(3);
   });
 
   it('follows a session another process drives, live, and lists it as driven elsewhere', async () => {
@@ -277,8 +280,9 @@ describe('the TUI', () => {
     const db = join(dir, 'p2tui.db');
     const h = await open({ columns: 120, rows: 32 }, { db });
     // Another engine on the same database stands for another p2tui process.
-    const other = new Engine({ workspace: await loadWorkspace(ROOT, { db }) });
-    cleanups.push(() => other.close());
+    const otherApp = new App({ workspace: await loadWorkspace(ROOT, { db }) });
+    const other = otherApp.engine;
+    cleanups.push(() => otherApp.close());
     const runtime = other.start({
       agent: 'agent_alpha',
       message: DEMO,
@@ -328,7 +332,7 @@ describe('the TUI', () => {
       source: 'api',
       options: h.engine.sessionOptions({ model: 'drip/x' }),
     });
-    h.app.bridge.open(runtime.id);
+    h.tui.bridge.open(runtime.id);
     const partial = await h.screen.waitFor(/agent_beta the reply arrives .*▍/);
     expect(partial).not.toContain('while you watch');
     // The header says finished; the committed text has replaced the streaming one.
@@ -346,7 +350,7 @@ describe('the TUI', () => {
       source: 'api',
       options: h.engine.sessionOptions({ model: 'scripted/slow' }),
     });
-    h.app.bridge.open(runtime.id);
+    h.tui.bridge.open(runtime.id);
     await h.screen.waitFor('delegate to');
     await h.screen.press(KEYS.escape, 'c');
     await h.screen.waitFor('Cancel session');

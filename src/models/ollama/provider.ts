@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { ChatResponse, Message, Ollama } from 'ollama';
 import { ProviderError } from '../../core/errors.ts';
 import {
-  estimateTokens,
   type ChatMessage,
   type CompleteOptions,
   type ModelProvider,
@@ -10,6 +9,7 @@ import {
   type ModelResponse,
   type ToolCallRequest,
 } from '../provider.ts';
+import { estimateTokens } from '../../core/tokens.ts';
 import { httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
 import { callWithRetries } from '../http/call.ts';
 import { RequestRateLimiter } from '../http/rate-limit.ts';

@@ -4,7 +4,6 @@ import type { APIError } from 'openai';
 import { randomUUID } from 'node:crypto';
 import { ProviderError } from '../../core/errors.ts';
 import {
-  estimateTokens,
   type ChatMessage,
   type CompleteOptions,
   type ModelProvider,
@@ -12,6 +11,7 @@ import {
   type ModelResponse,
   type ToolCallRequest,
 } from '../provider.ts';
+import { estimateTokens } from '../../core/tokens.ts';
 import { httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
 import { callWithRetries } from '../http/call.ts';
 import { RequestRateLimiter } from '../http/rate-limit.ts';

@@ -2,13 +2,13 @@ import { sleep } from '../../core/clock.ts';
 import { sha256 } from '../../core/hash.ts';
 import { canonicalJson } from '../../core/json.ts';
 import {
-  estimateTokens,
   type CompleteOptions,
   type ModelProvider,
   type ModelRequest,
   type ModelResponse,
   type ToolCallRequest,
 } from '../provider.ts';
+import { estimateTokens } from '../../core/tokens.ts';
 import { decide } from './policy.ts';
 
 /** `scripted/slow` answers like `scripted/default`, after this long: for demos of streaming, watching and crashes. */

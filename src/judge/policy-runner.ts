@@ -1,13 +1,14 @@
-import type { StoredEvent } from '../bus/events.ts';
+import type { StoredEvent } from '../core/events.ts';
 import { messageOf } from '../core/errors.ts';
-import type { ScoreEvent, ScorePolicy } from '../judge/policy.ts';
-import type { Engine } from './engine.ts';
-import { branchEntries, resolveBranch } from './branching.ts';
+import type { ScoreEvent, ScorePolicy } from './policy.ts';
+import type { Engine } from '../engine/engine.ts';
+import { branchEntries, resolveBranch } from '../engine/branching.ts';
 
 /**
  * Runs the workspace's score policies (the adaptation hook): on each automatic `score.recorded` event committed here
- * for the checked-out branch of a session this process drives, every policy whose `when` matches may act, for example retry the branch from a fork point with other settings. One
- * session's scores are handled one after the other; what a policy did is logged as `policy.acted`.
+ * for the checked-out branch of a session this process drives, every policy whose `when` matches may act, for
+ * example retry the branch from a fork point with other settings. One session's scores are handled one after the
+ * other; what a policy did is logged as `policy.acted`.
  */
 export class ScorePolicyRunner {
   private readonly engine: Engine;

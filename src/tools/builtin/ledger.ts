@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { UserError } from '../core/errors.ts';
-import { defineTool, type Tool, type ToolContext } from '../tools/define.ts';
-import type { WalletService } from './wallet.ts';
-import { checkSpend, needsApproval, type Spending } from './spend.ts';
-import { decimal } from './decimal.ts';
+import { UserError } from '../../core/errors.ts';
+import { defineTool, type Tool, type ToolContext } from '../define.ts';
+import type { WalletService } from '../../ledger/wallet.ts';
+import { checkSpend, needsApproval, type Spending } from '../../ledger/spend.ts';
+import { decimal } from '../../ledger/decimal.ts';
 
 /**
  * The agents' ledger tools. The paying or asking agent is always the one whose conversation calls the tool

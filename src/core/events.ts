@@ -1,4 +1,4 @@
-import type { EntryKind, EntryPayloads } from '../core/entries.ts';
+import type { EntryKind, EntryPayloads } from './entries.ts';
 
 /**
  * The typed event union. Every event is one row of the append-only log with a global `seq`; the stack entries are

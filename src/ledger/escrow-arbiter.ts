@@ -1,8 +1,13 @@
-import type { StoredEvent } from '../bus/events.ts';
+import type { StoredEvent } from '../core/events.ts';
 import { messageOf } from '../core/errors.ts';
-import { walletsOf, type WalletService } from '../ledger/wallet.ts';
+import type { WalletService } from './wallet.ts';
 import type { Store } from '../store/store.ts';
-import type { Workspace } from './workspace.ts';
+
+/** p2tui.yaml's `ledger.escrow`: which evaluator's score settles an escrow, and the score that releases it. */
+export interface EscrowRule {
+  readonly evaluator: string;
+  readonly threshold: number;
+}
 
 /**
  * Settles escrows by the judge: when the configured evaluator scores a delegate's conversation, the escrows its
@@ -11,17 +16,20 @@ import type { Workspace } from './workspace.ts';
  */
 export class EscrowArbiter {
   private readonly store: Store;
-  private readonly workspace: Workspace;
+  private readonly wallets: () => WalletService;
+  private readonly rule: EscrowRule | undefined;
   private unsubscribe: (() => void) | undefined;
   private pending: Promise<void> = Promise.resolve();
 
-  constructor(store: Store, workspace: Workspace) {
+  /** `wallets` is asked for only when there is a rule to apply. */
+  constructor(store: Store, wallets: () => WalletService, rule: EscrowRule | undefined) {
     this.store = store;
-    this.workspace = workspace;
+    this.wallets = wallets;
+    this.rule = rule;
   }
 
   start(): void {
-    if (this.workspace.config.ledger.escrow === undefined || this.unsubscribe !== undefined) return;
+    if (this.rule === undefined || this.unsubscribe !== undefined) return;
     this.unsubscribe = this.store.onCommit((events) => {
       // After the commit that recorded the score (not inside it): settling writes to the ledger.
       for (const e of events)
@@ -58,11 +66,11 @@ export class EscrowArbiter {
   /** The wallets a session's agents pay from: the workspace's, or its rollout cell's own parties. */
   private walletsFor(session?: string): WalletService {
     const scope = session === undefined ? undefined : this.store.sessions.get(session)?.options.ledgerScope;
-    return walletsOf(this.store, this.workspace.config.ledger).scoped(scope);
+    return this.wallets().scoped(scope);
   }
 
   private async onScore(event: Extract<StoredEvent, { type: 'score.recorded' }>): Promise<void> {
-    const rule = this.workspace.config.ledger.escrow;
+    const rule = this.rule;
     const p = event.payload;
     if (
       rule === undefined ||
@@ -87,7 +95,7 @@ export class EscrowArbiter {
 
   /** Every open escrow of a session's delegate whose work the evaluator has judged already. */
   private async settleOpen(): Promise<void> {
-    const rule = this.workspace.config.ledger.escrow;
+    const rule = this.rule;
     if (rule === undefined || this.store.isClosed) return;
     for (const escrow of await this.walletsFor().escrows()) {
       const [session, payee] = escrow.reference.split(':');
@@ -108,7 +116,7 @@ export class EscrowArbiter {
   }
 
   private async settleFor(session: string, payee: string, conversation: string, value: number | null): Promise<void> {
-    const rule = this.workspace.config.ledger.escrow!;
+    const rule = this.rule!;
     if (value === null) return;
     const wallets = this.walletsFor(session);
     const prefix = `${session}:${payee}:`;
