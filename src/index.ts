@@ -13,6 +13,6 @@ export type { StoredEvent, EventFilter, SessionOptions } from './core/events.ts'
 export { App, type AppOptions } from './app/app.ts';
 export { loadWorkspace, type Workspace } from './app/workspace.ts';
 export type { Engine } from './engine/engine.ts';
-export type { SessionRuntime } from './engine/session.ts';
+export type { SessionRuntime } from './engine/session/runtime.ts';
 export type { ModelProvider, ModelRequest, ModelResponse, ChatMessage, ToolSpec } from './models/provider.ts';
 export { P2Error, UserError, ValidationError, StoreError, ProviderError } from './core/errors.ts';

@@ -1,5 +1,5 @@
 import { UserError } from '../core/errors.ts';
-import type { SessionRuntime } from '../engine/session.ts';
+import type { SessionRuntime } from '../engine/session/runtime.ts';
 import { EXIT, type Command } from './types.ts';
 import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from './common-options.ts';
 import { EventPrinter, driveUntilIdle } from './follow.ts';

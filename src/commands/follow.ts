@@ -1,7 +1,7 @@
 import type { EventBus } from '../bus/bus.ts';
 import type { SessionStatus } from '../core/events.ts';
 import type { Store } from '../store/store.ts';
-import type { SessionRuntime } from '../engine/session.ts';
+import type { SessionRuntime } from '../engine/session/runtime.ts';
 import { EventText } from './event-text.ts';
 import type { Output } from './types.ts';
 

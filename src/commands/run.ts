@@ -5,7 +5,7 @@ import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } fr
 import { EventPrinter, driveUntilIdle } from './follow.ts';
 import { entriesJson, readSession, sessionJson } from './session-view.ts';
 import { formatCost, paint, plural } from './text.ts';
-import type { SessionRuntime } from '../engine/session.ts';
+import type { SessionRuntime } from '../engine/session/runtime.ts';
 import { latestTargetScores, type TargetScore } from '../judge/aggregate.ts';
 
 export const runCommand: Command = {

@@ -8,7 +8,8 @@ import type { ApprovalPolicy, SessionOptions, SessionStatus } from '../core/even
 import type { Store } from '../store/store.ts';
 import { isHolderAlive } from '../store/leases.ts';
 import { Scheduler } from './scheduler.ts';
-import { SessionRuntime } from './session.ts';
+import type { SessionRuntime } from './session/runtime.ts';
+import { loadSession, startSession, startSessionGrouped } from './session/open.ts';
 import type { EngineContext, StartSession, StepTiming } from './context.ts';
 import { ControlPoller } from './control.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
@@ -113,7 +114,7 @@ export class Engine {
   /** `start`, its first commit grouped with others of the same tick (for many sessions started at once). */
   async startGrouped(spec: StartSession): Promise<SessionRuntime> {
     this.ports.models.resolve(spec.options.model ?? this.ports.personas.get(spec.agent).model);
-    const runtime = await SessionRuntime.startGrouped(this.ctx, spec);
+    const runtime = await startSessionGrouped(this.ctx, spec);
     this.sessions.set(runtime.id, runtime);
     return runtime;
   }
@@ -122,7 +123,7 @@ export class Engine {
   start(spec: StartSession): SessionRuntime {
     // Fail on an unknown provider before anything is written.
     this.ports.models.resolve(spec.options.model ?? this.ports.personas.get(spec.agent).model);
-    const runtime = SessionRuntime.start(this.ctx, spec);
+    const runtime = startSession(this.ctx, spec);
     this.sessions.set(runtime.id, runtime);
     return runtime;
   }
@@ -146,7 +147,7 @@ export class Engine {
           ? this.prebuilt.rebuilt
           : undefined;
       this.prebuilt = undefined;
-      loading = SessionRuntime.load(this.ctx, id, options, prebuilt).then(
+      loading = loadSession(this.ctx, id, options, prebuilt).then(
         (runtime) => {
           this.sessions.set(runtime.id, runtime);
           this.attaching.delete(id);

@@ -3,7 +3,7 @@ import { randomId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
 import { THIS_HOST } from '../core/host.ts';
 import type { App } from '../app/app.ts';
-import type { SessionRuntime } from '../engine/session.ts';
+import type { SessionRuntime } from '../engine/session/runtime.ts';
 import { latestTargetScores } from '../judge/aggregate.ts';
 import type { EvaluatorConfig } from '../judge/config.ts';
 import { queueEvaluation } from '../judge/jobs.ts';

@@ -3,7 +3,7 @@ import { isP2Error, messageOf } from '../core/errors.ts';
 import type { App } from '../app/app.ts';
 import type { Engine } from '../engine/engine.ts';
 import { isHolderAlive } from '../store/leases.ts';
-import type { SessionRuntime } from '../engine/session.ts';
+import type { SessionRuntime } from '../engine/session/runtime.ts';
 import { SessionProjection } from './projection.ts';
 import { UserError } from '../core/errors.ts';
 import { branchSummaries, describeOverrides } from '../engine/branching.ts';

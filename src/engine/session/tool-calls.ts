@@ -1,0 +1,277 @@
+import type { EntryDraft, EntryPayloads } from '../../core/entries.ts';
+import { messageOf } from '../../core/errors.ts';
+import { toJson, type JsonValue } from '../../core/json.ts';
+import type { Tool, ToolContext } from '../../tools/define.ts';
+import type { Txn } from '../context.ts';
+import type { ConversationRuntime } from '../conversation.ts';
+import { outstanding } from '../fsm.ts';
+import { cacheKey, runTool, type ToolRun } from '../tool-runner.ts';
+import type { Approvals } from './approvals.ts';
+import type { Settlement } from './settlement.ts';
+import type { SessionState, ToolCallRef } from './state.ts';
+import type { SessionWriter } from './writer.ts';
+
+/**
+ * Runs the tool calls of a session: from the recording when replaying, after a person's approval when the call
+ * needs one, at most once for effectful tools (marked as running in a commit before the tool starts), from the
+ * cache for pure ones; results are redacted of configured secrets and committed with their artifacts and
+ * milestones. After a crash, an effectful call that had started is reconciled instead of run again.
+ */
+export class ToolCalls {
+  private readonly state: SessionState;
+  private readonly writer: SessionWriter;
+  private readonly settlement: Settlement;
+  private readonly approvals: Approvals;
+
+  constructor(state: SessionState, writer: SessionWriter, settlement: Settlement, approvals: Approvals) {
+    this.state = state;
+    this.writer = writer;
+    this.settlement = settlement;
+    this.approvals = approvals;
+  }
+
+  /** Runs one call to its settled result (never throws: a failed commit stops the session). */
+  async run(conv: ConversationRuntime, call: ToolCallRef): Promise<void> {
+    const tool = this.state.ctx.ports.tools.get(call.tool);
+    const signal = conv.abort.signal;
+    if (tool === undefined || signal.aborted) return;
+    if (this.state.recording !== undefined && (await this.replay(conv, call))) return;
+    // A call that needs a person's yes waits for it (or the approval policy's answer) before anything runs.
+    let approved = false;
+    const reason = await this.approvalReason(conv, tool, call);
+    if (reason !== undefined) {
+      const decision = await this.approvals.decide(conv, call, tool.name, reason);
+      if (decision === undefined || signal.aborted || this.state.detached) return;
+      if (!decision.approved) {
+        const error = `not run: ${decision.why}`;
+        const payload = { callId: call.callId, tool: tool.name, status: 'error', error } as const;
+        await this.writer.commitOrStop((tx) =>
+          this.settlement.settle(tx, conv, call.callId, { kind: 'tool_result', payload }),
+        );
+        return;
+      }
+      approved = true;
+    }
+    try {
+      if (call.effect === 'effectful' && !(await this.markStarted(conv, call))) return;
+      let run = await this.execute(conv, call, tool, approved);
+      if (this.state.detached) return;
+      run = this.redacted(run);
+      if (call.duplicateOf !== undefined) {
+        const payload = { ...run.result.payload, duplicateOf: call.duplicateOf };
+        run = { ...run, result: { kind: 'tool_result', payload } };
+      }
+      await this.writer.commit((tx) => {
+        this.recordOutputs(tx, conv, call, tool, run);
+        this.settlement.settle(tx, conv, call.callId, run.result);
+      });
+    } catch (error) {
+      this.state.loop.stop(error);
+    } finally {
+      this.state.loop.updateStatus();
+    }
+  }
+
+  /** After a crash: an effectful call that had started is looked up by its key, or settled as unknown. */
+  async reconcile(conv: ConversationRuntime, call: ToolCallRef): Promise<void> {
+    const tool = this.state.ctx.ports.tools.get(call.tool);
+    let outcome: { found: JsonValue } | 'absent' | { unknown: string };
+    if (tool?.reconcile === undefined) {
+      outcome = {
+        unknown:
+          'the process stopped while this effectful call was running, and the tool has no way to look up what ' +
+          'happened; it was not run again',
+      };
+    } else {
+      try {
+        const found = await tool.reconcile(tool.input.parse(call.args), {
+          ...this.context(conv, call),
+          signal: this.state.abort.signal,
+          attach: () => undefined,
+        });
+        outcome = found === null || found === undefined ? 'absent' : { found: toJson(found) };
+      } catch (error) {
+        outcome = {
+          unknown: `the process stopped while this call was running and reconciling it failed: ${messageOf(error)}; it was not run again`,
+        };
+      }
+    }
+    // The effect provably did not happen: running it now is still at most once.
+    if (outcome === 'absent') return this.run(conv, call);
+    const payload: EntryPayloads['tool_result'] =
+      'found' in outcome
+        ? { callId: call.callId, tool: call.tool, status: 'ok', output: outcome.found }
+        : { callId: call.callId, tool: call.tool, status: 'unknown', error: outcome.unknown };
+    await this.writer.commitOrStop((tx) =>
+      this.settlement.settle(tx, conv, call.callId, { kind: 'tool_result', payload }),
+    );
+  }
+
+  /** What a tool knows about its call, besides its signal, timeout and attachments. */
+  context(conv: ConversationRuntime, call: ToolCallRef): Omit<ToolContext, 'attach' | 'milestone' | 'signal'> {
+    const { state } = this;
+    const { ports } = state.ctx;
+    const { options } = state.row;
+    const spend = conv.persona.policies.spend;
+    return {
+      session: state.id,
+      branch: state.branch,
+      conversation: conv.id,
+      agent: conv.agent,
+      callId: call.callId,
+      key: call.key,
+      workspace: ports.root,
+      ...(ports.wallets === undefined ? {} : { wallets: ports.wallets.scoped(options.ledgerScope) }),
+      ...(spend === undefined
+        ? {}
+        : { spending: { policy: spend, approval: options.approval, source: conv.persona.source } }),
+    };
+  }
+
+  /**
+   * Replaying: the recorded result, and the tool does not run (no effect happens twice). With --on-miss live a call
+   * the recording lacks runs for real (false: not handled here); otherwise it is settled as an error saying so.
+   */
+  private async replay(conv: ConversationRuntime, call: ToolCallRef): Promise<boolean> {
+    const { recording } = this.state;
+    if (recording === undefined) return false;
+    const recorded = recording.result(conv.path, call.callId, call.tool, call.args);
+    if (recorded === undefined && recording.source.onMiss !== 'fail') return false;
+    const error = `replay: the recording of ${recording.source.session} has no result for this call`;
+    const result: EntryDraft = recorded ?? {
+      kind: 'tool_result',
+      payload: { callId: call.callId, tool: call.tool, status: 'error', error },
+    };
+    await this.writer.commitOrStop((tx) => {
+      // A recorded output kept as an artifact: this session refers to it too, so it outlives the source.
+      const hash = result.kind === 'tool_result' ? result.payload.artifact : undefined;
+      if (hash !== undefined) {
+        const { id: session, branch } = this.state;
+        const meta = { kind: 'tool_output', name: `${call.tool}-output`, session, branch, conversation: conv.id };
+        const ref = this.state.ctx.store.artifacts.reference(hash, { ...meta, entry: call.key }, tx.now);
+        if (ref !== undefined) {
+          const { kind, name, mime, size } = ref;
+          this.writer.event(tx, 'artifact.created', { hash, kind, name, mime, size, entry: call.key }, conv.id);
+        }
+      }
+      this.settlement.settle(tx, conv, call.callId, result);
+    });
+    return true;
+  }
+
+  /**
+   * The at-most-once line: the call is marked as running in a commit before its tool starts, so a crash after this
+   * point leaves it to reconciliation, never to a second run. False when it must not start now (settled meanwhile
+   * by a cancel or a timeout, or the session stopped).
+   */
+  private async markStarted(conv: ConversationRuntime, call: ToolCallRef): Promise<boolean> {
+    let started = false;
+    await this.writer.commit((tx) => {
+      started = this.state.ctx.store.calls.markRunning(call.key, tx.now);
+      // Marked as started, not started yet: a cancel in the meantime knows the effect did not happen.
+      if (started) conv.effectsNotStarted.add(call.callId);
+    });
+    const settled =
+      conv.pendingResults.has(call.callId) || !outstanding(conv.state).some((c) => c.callId === call.callId);
+    conv.effectsNotStarted.delete(call.callId);
+    return started && !conv.abort.signal.aborted && !settled;
+  }
+
+  /** The tool's result: from the cache (a pure tool's fresh result), or a run with its timeout. */
+  private async execute(conv: ConversationRuntime, call: ToolCallRef, tool: Tool, approved: boolean): Promise<ToolRun> {
+    const { ctx } = this.state;
+    if (tool.effect === 'pure' && tool.cacheTtlMs > 0) {
+      const cached = ctx.store.toolCache.get(cacheKey(call.tool, call.args), ctx.clock.now());
+      if (cached !== undefined) {
+        const payload = { callId: call.callId, tool: tool.name, status: 'ok', output: cached, cached: true } as const;
+        return { result: { kind: 'tool_result', payload: { ...payload, latencyMs: 0 } }, attachments: [] };
+      }
+    }
+    if (ctx.bus.hasDeltaListeners) {
+      const event = { type: 'tool.started', session: this.state.id, conversation: conv.id } as const;
+      ctx.bus.emit({ ...event, callId: call.callId, tool: tool.name });
+    }
+    conv.runningTools.add(call.callId);
+    try {
+      return await runTool(tool, call.args, {
+        ...this.context(conv, call),
+        ...(approved ? { approved: true } : {}),
+        signal: conv.abort.signal,
+        timeoutMs: tool.timeoutMs ?? conv.persona.policies.tool_timeout_ms,
+        now: () => ctx.clock.now(),
+      });
+    } finally {
+      conv.runningTools.delete(call.callId);
+    }
+  }
+
+  /** A tool that echoes a configured key (an MCP server given it in its environment, say) must not store it. */
+  private redacted(run: ToolRun): ToolRun {
+    const { redactor } = this.state.ctx.ports;
+    if (!redactor.active) return run;
+    return {
+      ...run,
+      result: redactor.json(run.result),
+      attachments: run.attachments.map((a) =>
+        typeof a.data === 'string' ? { ...a, data: redactor.redact(a.data) } : a,
+      ),
+      ...(run.cache === undefined ? {} : { cache: { ...run.cache, output: redactor.json(run.cache.output) } }),
+    };
+  }
+
+  /**
+   * What a run leaves besides its result, in the result's commit: the cache entry, its attachments as artifacts and
+   * its milestones, each with the evaluation jobs it triggers.
+   */
+  private recordOutputs(tx: Txn, conv: ConversationRuntime, call: ToolCallRef, tool: Tool, run: ToolRun): void {
+    const { store, ports } = this.state.ctx;
+    const { id: session, branch } = this.state;
+    if (run.cache !== undefined) store.toolCache.put(run.cache.key, tool.name, run.cache.output, run.cache.expiresAt);
+    for (const a of run.attachments) {
+      const meta = {
+        mime: a.mime,
+        kind: a.kind,
+        name: a.name,
+        session,
+        branch,
+        conversation: conv.id,
+        entry: call.key,
+      };
+      const ref = store.artifacts.put(a.data, meta, tx.now);
+      const payload = { hash: ref.hash, kind: a.kind, name: a.name, mime: a.mime, size: ref.size, entry: call.key };
+      this.writer.event(tx, 'artifact.created', payload, conv.id);
+      for (const e of ports.evaluations.onArtifact(a.kind))
+        this.writer.job(tx, e, 'artifact', ref.hash, 'artifact.created');
+    }
+    for (const m of run.milestones ?? []) {
+      const payload = { name: m.name, detail: m.detail, tool: tool.name, entry: call.key };
+      this.writer.event(tx, 'milestone', payload, conv.id);
+      for (const e of ports.evaluations.onMilestone(m.name)) this.writer.job(tx, e, 'step', call.key, 'milestone');
+    }
+  }
+
+  /** Why this call needs a person's approval (its persona guards the tool, or the tool says so), if it does. */
+  private async approvalReason(conv: ConversationRuntime, tool: Tool, call: ToolCallRef): Promise<string | undefined> {
+    const parsed = tool.input.safeParse(call.args);
+    // Invalid arguments never run: the tool runner reports them without asking anyone.
+    if (!parsed.success) return undefined;
+    let own: string | undefined;
+    try {
+      own = await tool.approval?.(parsed.data, {
+        ...this.context(conv, call),
+        signal: conv.abort.signal,
+        attach: () => undefined,
+      });
+    } catch {
+      // The tool cannot tell (its ledger is unreachable, say): the call runs and reports that itself.
+      own = undefined;
+    }
+    if (own !== undefined) return own;
+    if (conv.persona.policies.approve_tools?.includes(tool.name) === true) {
+      const args = JSON.stringify(call.args);
+      const shown = args.length > 200 ? `${args.slice(0, 200)}…` : args;
+      return `${conv.agent} calls ${tool.name} ${shown} (policies.approve_tools in ${conv.persona.source})`;
+    }
+    return undefined;
+  }
+}
