@@ -12,6 +12,7 @@ import { countingTool } from './helpers/tools.ts';
 import { rebuildConversations } from '../src/engine/rebuild.ts';
 import { PersonaKit } from '../src/engine/persona-kit.ts';
 import type { ConversationRuntime } from '../src/engine/conversation.ts';
+import { withRawDb } from './helpers/raw-db.ts';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -354,8 +355,8 @@ describe('fork, rewind and checkout in sessions', () => {
     expect(child.branch.overrides).toEqual({ temperature: 1.5, model: 'scripted/slow' });
     // Another live process drives the session: a fork to check out is refused before anything is written.
     const count = t.engine.store.sessions.branches(run.id).length;
-    t.engine.store.write(() =>
-      t.engine.store.db
+    withRawDb(t.engine.store.path, (db) =>
+      db
         .prepare(
           'INSERT OR REPLACE INTO leases (session_id, owner, host, pid, acquired_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
         )

@@ -7,6 +7,7 @@ import { childEnv } from './helpers/child-env.ts';
 import { Store } from '../src/store/store.ts';
 import { readSession } from '../src/commands/session-view.ts';
 import { INITIAL_STATE, apply } from '../src/engine/fsm.ts';
+import { withRawDb } from './helpers/raw-db.ts';
 
 const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
 
@@ -155,9 +156,11 @@ describe('crash safety', () => {
           expect(state.phase).toBe('finished');
         }
         // Every intent is settled, and each effect happened at most once; a reconcilable one exactly once when it says ok.
-        const intents = store.db
-          .prepare("SELECT key, tool, status, result FROM intents WHERE session_id = ? AND effect = 'effectful'")
-          .all(id) as {
+        const intents = withRawDb(db, (raw) =>
+          raw
+            .prepare("SELECT key, tool, status, result FROM intents WHERE session_id = ? AND effect = 'effectful'")
+            .all(id),
+        ) as {
           key: string;
           tool: string;
           status: string;

@@ -9,6 +9,7 @@ import type { ModelProvider, ModelRequest, CompleteOptions, ModelResponse } from
 import type { Entry } from '../src/core/entries.ts';
 import { defineTool } from '../src/tools/define.ts';
 import { z } from 'zod';
+import { countRows, withRawDb } from './helpers/raw-db.ts';
 
 const engines: TestEngine[] = [];
 afterEach(() => {
@@ -408,7 +409,7 @@ describe('tools in a turn', () => {
       ['report-output.json', 'tool_output'],
     ]);
     // Two calls, identical bytes: stored once each.
-    expect((t.engine.store.db.prepare('SELECT count(*) AS n FROM artifacts').get() as { n: number }).n).toBe(2);
+    expect(countRows(t.engine.store.path, 'SELECT count(*) AS n FROM artifacts')).toBe(2);
     const full = JSON.parse(t.engine.store.artifacts.get(refs[1]!.hash)!.data.toString()) as { rows: unknown[] };
     expect(full.rows).toHaveLength(2000);
     expect(t.engine.store.log.read(0, { session: session.id, types: ['artifact.created'] })).toHaveLength(4);
@@ -707,9 +708,9 @@ describe('the log', () => {
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     const [head] = t.engine.store.sessions.heads(session.id, session.session.headBranch);
     expect(head).toMatchObject({ phase: 'finished', headSeq: events[5]!.seq });
-    const tables = t.engine.store.db
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%entr%'")
-      .all();
+    const tables = withRawDb(t.engine.store.path, (db) =>
+      db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%entr%'").all(),
+    );
     expect(tables).toEqual([]);
   });
 

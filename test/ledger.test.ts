@@ -12,6 +12,7 @@ import { tempStore, tempWorkspace, testEngine } from './helpers/workspace.ts';
 import { readSession } from '../src/commands/session-view.ts';
 import { childEnv } from './helpers/child-env.ts';
 import { refusal } from './helpers/ledger.ts';
+import { withRawDb } from './helpers/raw-db.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const cleanups: (() => void)[] = [];
@@ -555,14 +556,15 @@ describe('the audit chain', () => {
     expect(ok.status).toBe(0);
     expect(ok.stdout).toContain('chain ok: 4 updates, every link verified');
     // Someone edits the payment of r1 in the database by hand: 7.25 becomes 0.25.
-    const store = new Store({ path: db });
-    const row = store.db
-      .prepare('SELECT "offset", events FROM ledger_updates WHERE command_id LIKE \'xfer:r1:%\'')
-      .get() as { offset: number; events: string };
-    store.db
-      .prepare('UPDATE ledger_updates SET events = ? WHERE "offset" = ?')
-      .run(row.events.replaceAll('"7.25"', '"0.25"'), row.offset);
-    store.close();
+    const row = withRawDb(db, (raw) => {
+      const found = raw
+        .prepare('SELECT "offset", events FROM ledger_updates WHERE command_id LIKE \'xfer:r1:%\'')
+        .get() as { offset: number; events: string };
+      raw
+        .prepare('UPDATE ledger_updates SET events = ? WHERE "offset" = ?')
+        .run(found.events.replaceAll('"7.25"', '"0.25"'), found.offset);
+      return found;
+    });
     const broken = p2tui('ledger', 'audit', '--verify');
     expect(broken.status).toBe(1);
     expect(broken.stdout).toContain(`chain BROKEN at offset ${row.offset}: update`);
@@ -603,7 +605,7 @@ describe('the audit chain', () => {
       await wallets.createWallet('b');
       await wallets.transfer({ from: 'a', to: 'b', amount: '3', reason: '', reference: 't1' });
       expect((await l.verifyChain()).ok).toBe(true);
-      store.db.exec(c.tamper);
+      withRawDb(store.path, (raw) => raw.exec(c.tamper));
       // A new process, whose quick checks (not a full audit) refuse the write.
       await expect(c.act(new WalletService(new EmbeddedLedger(store)))).rejects.toThrow(/AUDIT_CHAIN_BROKEN/);
       const report = await new EmbeddedLedger(store).verifyChain();
@@ -637,10 +639,12 @@ describe('at scale', () => {
     await wallets.openEscrow({ payer: 'a', payee: 'b', amount: '1', reference: 'e' });
     // As version 3 left it: no index tables, no audit verdicts.
     const path = made.store.path;
-    made.store.db.exec(
-      'DROP TABLE ledger_update_parties; DROP TABLE ledger_contract_parties; DROP TABLE ledger_audits; DROP TABLE ledger_locks; DROP TABLE ledger_spent; DROP INDEX ledger_updates_command; DROP INDEX ledger_updates_workflow; DROP INDEX ledger_updates_time; DROP INDEX ledger_updates_submitter; DROP TABLE rollout_cells; DROP TABLE rollouts; PRAGMA user_version = 3;',
-    );
     made.store.close();
+    withRawDb(path, (raw) =>
+      raw.exec(
+        'DROP TABLE ledger_update_parties; DROP TABLE ledger_contract_parties; DROP TABLE ledger_audits; DROP TABLE ledger_locks; DROP TABLE ledger_spent; DROP INDEX ledger_updates_command; DROP INDEX ledger_updates_workflow; DROP INDEX ledger_updates_time; DROP INDEX ledger_updates_submitter; DROP TABLE rollout_cells; DROP TABLE rollouts; PRAGMA user_version = 3;',
+      ),
+    );
     const reopened = new Store({ path });
     cleanups.push(() => reopened.close());
     const again = new WalletService(new EmbeddedLedger(reopened));
@@ -741,12 +745,14 @@ describe('properties', () => {
         expect(report).toMatchObject({ ok: true, entries: await fresh.ledger.ledgerEnd() });
         // Any altered update is found, and named.
         const offset = 1 + (pick % report.entries);
-        store.db
-          .prepare('UPDATE ledger_updates SET events = replace(events, \'"p2tui\', \'"x2tui\') WHERE "offset" = ?')
-          .run(offset);
-        store.db
-          .prepare("UPDATE ledger_updates SET workflow_id = coalesce(workflow_id, '') || '!' WHERE \"offset\" = ?")
-          .run(offset);
+        withRawDb(store.path, (raw) => {
+          raw
+            .prepare('UPDATE ledger_updates SET events = replace(events, \'"p2tui\', \'"x2tui\') WHERE "offset" = ?')
+            .run(offset);
+          raw
+            .prepare("UPDATE ledger_updates SET workflow_id = coalesce(workflow_id, '') || '!' WHERE \"offset\" = ?")
+            .run(offset);
+        });
         expect(await new EmbeddedLedger(store).verifyChain()).toMatchObject({ ok: false, firstBad: offset });
       }),
       { numRuns: 25 },

@@ -14,6 +14,7 @@ import { ScoreRepository } from './scores.ts';
 import { WalCheckpointer } from './checkpointer.ts';
 import { LeaseRepository, ToolCacheRepository } from './leases.ts';
 import { RolloutRepository } from './rollouts.ts';
+import { LedgerRepository } from './ledger.ts';
 import type { Statement } from 'better-sqlite3';
 import type { EventDraft, StoredEvent } from '../core/events.ts';
 import { StoreError } from '../core/errors.ts';
@@ -44,6 +45,8 @@ export class Store {
   readonly leases: LeaseRepository;
   readonly toolCache: ToolCacheRepository;
   readonly rollouts: RolloutRepository;
+  /** The embedded ledger's tables. */
+  readonly ledger: LedgerRepository;
 
   private pending: StoredEvent[] = [];
   private heads: HeadRow[] = [];
@@ -71,6 +74,7 @@ export class Store {
     this.leases = new LeaseRepository(this.db);
     this.toolCache = new ToolCacheRepository(this.db);
     this.rollouts = new RolloutRepository(this.db);
+    this.ledger = new LedgerRepository(this.db);
     this.checkpointer = options.path === ':memory:' ? undefined : new WalCheckpointer(options.path);
   }
 
