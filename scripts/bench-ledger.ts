@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedLedger } from '../src/ledger/embedded.ts';
+import { EmbeddedLedger } from '../src/ledger/embedded/ledger.ts';
 import { CantonJsonLedger } from '../src/ledger/json-api/client.ts';
 import { serveLedger } from '../src/ledger/json-api/facade.ts';
 import { checkSpend } from '../src/ledger/spend.ts';

@@ -18,7 +18,6 @@ import { QueueCoordinator } from '../src/rollout/queue.ts';
 import { RolloutRunner } from '../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../src/rollout/spec.ts';
 import { Store } from '../src/store/store.ts';
-import { exportSession, importSession } from '../src/store/bundle.ts';
 
 const quick = process.argv.includes('--quick');
 const ROOT = join(import.meta.dirname, '..');
@@ -106,10 +105,10 @@ async function run(cells: number): Promise<{ wallMs: number; ingestPerSecond: nu
   await coordinator.close();
   // The coordinator's own work per cell, alone: the cells' bundles stored again, one after another, into a fresh
   // database (what ingest writes; this workload has no payments to apply).
-  const bundles = outcome.cells.map((c) => exportSession(store, c.session!, 'bench'));
+  const bundles = outcome.cells.map((c) => store.bundles.export(c.session!, 'bench'));
   const target = new Store({ path: join(mkdtempSync(join(tmpdir(), 'p2tui-bench-queue-db-')), 'p.db') });
   const t0 = performance.now();
-  for (const b of bundles) importSession(target, b);
+  for (const b of bundles) target.bundles.import(b);
   const ingestPerSecond = (bundles.length / (performance.now() - t0)) * 1000;
   target.close();
   app.close();

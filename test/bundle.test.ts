@@ -4,12 +4,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Store } from '../src/store/store.ts';
-import { deleteSession, exportSession, importSession, parseBundle } from '../src/store/bundle.ts';
+import { parseBundle } from '../src/store/bundle.ts';
 import { branchEntries } from '../src/engine/branching.ts';
 import { parseDuration } from '../src/commands/bundle-commands.ts';
 import { tempStore, testEngine, type TestEngine } from './helpers/workspace.ts';
 import { countingTool } from './helpers/tools.ts';
 import { childEnv } from './helpers/child-env.ts';
+import { countRows } from './helpers/raw-db.ts';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -61,7 +62,7 @@ async function sessionWithBranches(): Promise<{ t: TestEngine; id: string }> {
 describe('session bundles', () => {
   it('exports a session with its branches, recordings and artifacts, and imports it elsewhere with every branch intact', async () => {
     const { t, id } = await sessionWithBranches();
-    const bundle = parseBundle(JSON.parse(JSON.stringify(exportSession(t.engine.store, id, 'test'))), 'bundle.json');
+    const bundle = parseBundle(JSON.parse(JSON.stringify(t.engine.store.bundles.export(id, 'test'))), 'bundle.json');
     const other = otherStore();
     // Something already in the other database, so the imported seqs are renumbered.
     other.write(() =>
@@ -77,7 +78,7 @@ describe('session bundles', () => {
         1,
       ),
     );
-    expect(importSession(other, bundle)).toEqual({ session: id, events: bundle.events.length });
+    expect(other.bundles.import(bundle)).toEqual({ session: id, events: bundle.events.length });
     const branches = t.engine.store.sessions.branches(id);
     expect(other.sessions.branches(id).map((b) => b.label)).toEqual(branches.map((b) => b.label));
     for (const b of branches) {
@@ -88,7 +89,7 @@ describe('session bundles', () => {
       t.engine.store.calls.modelCalls({ session: id }).length,
     );
     expect(other.artifacts.list(id).map((a) => a.name)).toEqual(['r.json']);
-    expect(() => importSession(other, bundle)).toThrow(/already in this database/);
+    expect(() => other.bundles.import(bundle)).toThrow(/already in this database/);
   });
 
   it('refuses a file that is not a bundle, or one from a newer p2tui', () => {
@@ -96,16 +97,61 @@ describe('session bundles', () => {
     expect(() => parseBundle({ format: 'p2tui-session-bundle', version: 99 }, 'x.json')).toThrow(/bundle version 99/);
   });
 
+  it('refuses a hand-edited bundle before writing anything: unknown columns, wrong types, foreign rows, forged bytes', async () => {
+    const { t, id } = await sessionWithBranches();
+    const good = JSON.parse(JSON.stringify(t.engine.store.bundles.export(id, 'test'))) as Record<string, unknown>;
+    const other = otherStore();
+    const attempt = (edit: (b: Record<string, unknown[] | unknown>) => void): string => {
+      const bundle = structuredClone(good) as Record<string, unknown[] | unknown>;
+      edit(bundle);
+      try {
+        other.bundles.import(parseBundle(bundle, 'evil.json'));
+        return 'imported';
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    const events = (b: Record<string, unknown>): Record<string, unknown>[] => b['events'] as Record<string, unknown>[];
+    // A column name the file makes up (once built into the INSERT statement): refused, never turned into SQL.
+    expect(
+      attempt((b) => {
+        events(b)[0]!['payload) VALUES (1); DROP TABLE sessions; --'] = 'x';
+      }),
+    ).toMatch(/evil.json is not a valid session bundle: events.0: Unrecognized key/);
+    expect(
+      attempt((b) => {
+        events(b)[1]!['seq'] = 'one';
+      }),
+    ).toMatch(/events.1.seq: Invalid input: expected number/);
+    // A row of another session smuggled in: it would rewrite that session's history.
+    expect(
+      attempt((b) => {
+        events(b)[2]!['session_id'] = 's_victim';
+      }),
+    ).toMatch(/holds a row of session s_victim in the bundle of session/);
+    // Bytes that do not hash to their name would poison a database that lacks them.
+    expect(
+      attempt((b) => {
+        const artifacts = b['artifacts'] as { data: string }[];
+        artifacts[0]!.data = Buffer.from('{"report":"forged"}').toString('base64');
+      }),
+    ).toMatch(/does not hold the bytes its hash names/);
+    // Nothing of the refused bundles was written; the untouched one imports.
+    expect(other.sessions.get(id)).toBeUndefined();
+    expect(attempt(() => undefined)).toBe('imported');
+    expect(other.sessions.list({ limit: 10 }).map((r) => r.id)).toEqual([id]);
+  });
+
   it('deletes a session and its rows everywhere, and artifacts no other session uses', async () => {
     const { t, id } = await sessionWithBranches();
     const store = t.engine.store;
-    const count = (sql: string): number => (store.db.prepare(sql).get(id) as { n: number }).n;
+    const count = (sql: string): number => countRows(store.path, sql, id);
     expect(count('SELECT count(*) AS n FROM events WHERE session_id = ?')).toBeGreaterThan(0);
-    deleteSession(store, id);
+    store.bundles.remove(id);
     for (const table of ['events', 'intents', 'heads', 'conversations', 'branches', 'artifact_refs'])
       expect(count(`SELECT count(*) AS n FROM ${table} WHERE session_id = ?`)).toBe(0);
-    expect((store.db.prepare('SELECT count(*) AS n FROM model_calls').get() as { n: number }).n).toBe(0);
-    expect((store.db.prepare('SELECT count(*) AS n FROM artifacts').get() as { n: number }).n).toBe(0);
+    expect(countRows(store.path, 'SELECT count(*) AS n FROM model_calls')).toBe(0);
+    expect(countRows(store.path, 'SELECT count(*) AS n FROM artifacts')).toBe(0);
     expect(store.sessions.get(id)).toBeUndefined();
   });
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { EmbeddedLedger } from '../src/ledger/embedded.ts';
+import { EmbeddedLedger } from '../src/ledger/embedded/ledger.ts';
 import { CantonJsonLedger } from '../src/ledger/json-api/client.ts';
 import { serveLedger } from '../src/ledger/json-api/facade.ts';
 import { TEMPLATES } from '../src/ledger/templates.ts';
@@ -251,6 +251,26 @@ describe('the facade', () => {
     });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+  });
+
+  it('checks every request body against the API before anything reaches the ledger, and caps its size', async () => {
+    const post = (path: string, body: string): Promise<Response> => fetch(`${url}${path}`, { method: 'POST', body });
+    const wrong = await post(
+      '/v2/commands/submit-and-wait-for-transaction',
+      JSON.stringify({ commands: { commands: [{ CreateCommand: { templateId: 7 } }], commandId: 'c', actAs: [] } }),
+    );
+    expect(wrong.status).toBe(400);
+    const { cause } = (await wrong.json()) as { cause: string };
+    expect(cause).toMatch(/^invalid request body: commands\.commands\.0: /);
+    expect(cause).toContain('commands.actAs: Too small');
+    expect((await post('/v2/parties', JSON.stringify({ partyIdHint: ['x'] }))).status).toBe(400);
+    expect((await post('/v2/updates', '{not json')).status).toBe(400);
+    const huge = await post('/v2/parties', JSON.stringify({ partyIdHint: 'x'.repeat(5 * 1024 * 1024) })).catch(
+      () => undefined,
+    );
+    // Refused: answered 413, or the connection closed before the body was read whole.
+    expect(huge === undefined || huge.status === 413).toBe(true);
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
   });
 });

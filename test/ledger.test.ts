@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { decimal, parseDecimal } from '../src/ledger/decimal.ts';
-import { EmbeddedLedger } from '../src/ledger/embedded.ts';
+import { EmbeddedLedger } from '../src/ledger/embedded/ledger.ts';
 import { TEMPLATES } from '../src/ledger/templates.ts';
 import { WalletService } from '../src/ledger/wallet.ts';
 import { P2Error } from '../src/core/errors.ts';

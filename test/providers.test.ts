@@ -562,7 +562,7 @@ describe('real providers in sessions', () => {
     expect(run.retry()).toBe(1);
     expect(await run.idle()).toBe('finished');
     expect(readSession(t.engine.store, run.id).answer).toBe('Sunny.');
-    t.engine.store.db.pragma('wal_checkpoint(TRUNCATE)');
+    t.engine.store.checkpoint();
     expect(readFileSync(t.engine.store.path).includes(KEY)).toBe(false);
   });
 

@@ -121,7 +121,6 @@ describe('replay', () => {
   it('a replayed output stored as an artifact is referenced by the replay too, so it outlives the recorded session', async () => {
     const { defineTool } = await import('../src/tools/define.ts');
     const { z } = await import('zod');
-    const { deleteSession } = await import('../src/store/bundle.ts');
     const big = defineTool({
       name: 'report',
       description: 'A long report.',
@@ -154,7 +153,7 @@ describe('replay', () => {
     });
     expect(await replay.idle()).toBe('finished');
     expect(t.engine.store.artifacts.list(replay.id).map((a) => a.hash)).toEqual([artifact!.hash]);
-    deleteSession(t.engine.store, original.id);
+    t.engine.store.bundles.remove(original.id);
     expect(t.engine.store.artifacts.get(artifact!.hash)).toBeDefined();
   });
 

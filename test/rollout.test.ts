@@ -11,6 +11,7 @@ import { parseRolloutSpec } from '../src/rollout/spec.ts';
 import { pairedDiff, summarize, welchDiff } from '../src/rollout/stats.ts';
 import { tempStore } from './helpers/workspace.ts';
 import { childEnv } from './helpers/child-env.ts';
+import { countRows } from './helpers/raw-db.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const cleanups: (() => void)[] = [];
@@ -272,15 +273,13 @@ describe('running rollouts', () => {
     for (const d of doneBefore) expect(resumed.cells.map((c) => `${c.id}:${c.session}`)).toContain(d);
 
     // A replay of the finished rollout: the same answers and scores, no model call costs anything.
-    const callsBefore = engine.store.db.prepare('SELECT count(*) AS n FROM model_calls WHERE cost_usd > 0').get() as {
-      n: number;
-    };
+    const paidCalls = (): number =>
+      countRows(engine.store.path, 'SELECT count(*) AS n FROM model_calls WHERE cost_usd > 0');
+    const callsBefore = paidCalls();
     const replayed = await runner.start(calm, { replayOf: resumed.rollout.id });
     expect(replayed.cells.map((c) => c.metrics!.answer)).toEqual(resumed.cells.map((c) => c.metrics!.answer));
     expect(replayed.cells.map((c) => c.metrics!.costUsd)).toEqual(replayed.cells.map(() => 0));
-    expect(
-      (engine.store.db.prepare('SELECT count(*) AS n FROM model_calls WHERE cost_usd > 0').get() as { n: number }).n,
-    ).toBe(callsBefore.n);
+    expect(paidCalls()).toBe(callsBefore);
     expect(compareRollouts(resumed.cells, replayed.cells).every((r) => r.diff.mean === 0)).toBe(true);
   }, 60_000);
 

@@ -10,6 +10,7 @@ import { APPLICATION_ID } from '../src/store/database.ts';
 import { StoreError } from '../src/core/errors.ts';
 import { THIS_HOST } from '../src/core/host.ts';
 import type { StoredEvent } from '../src/core/events.ts';
+import { countRows, withRawDb } from './helpers/raw-db.ts';
 
 const dirs: string[] = [];
 function tempDb(): string {
@@ -28,12 +29,11 @@ describe('store', () => {
   it('creates a WAL database at the latest schema version', () => {
     const path = tempDb();
     const store = new Store({ path });
-    expect(String(store.db.pragma('journal_mode', { simple: true }))).toBe('wal');
-    expect(Number(store.db.pragma('user_version', { simple: true }))).toBe(LATEST_SCHEMA_VERSION);
+    expect(store.describe()).toMatchObject({ journalMode: 'wal', schemaVersion: LATEST_SCHEMA_VERSION });
     store.close();
     // Opening again migrates nothing and keeps the data.
     const again = new Store({ path });
-    expect(Number(again.db.pragma('user_version', { simple: true }))).toBe(LATEST_SCHEMA_VERSION);
+    expect(again.describe().schemaVersion).toBe(LATEST_SCHEMA_VERSION);
     again.close();
   });
 
@@ -142,7 +142,7 @@ describe('store', () => {
       store.artifacts.put('same bytes', { mime: 'text/plain', kind: 'file', name: 'b.txt', session: 's' }, 2),
     ]);
     expect(a!.hash).toBe(b!.hash);
-    expect((store.db.prepare('SELECT count(*) AS n FROM artifacts').get() as { n: number }).n).toBe(1);
+    expect(countRows(store.path, 'SELECT count(*) AS n FROM artifacts')).toBe(1);
     expect(store.artifacts.list('s').map((r) => r.name)).toEqual(['a.txt', 'b.txt']);
     expect(store.artifacts.get(a!.hash)?.data.toString()).toBe('same bytes');
     store.close();
@@ -226,13 +226,15 @@ describe('store', () => {
         },
         [],
       );
-      // A fork as version 2 wrote it: its segments as JSON in the row.
-      store.db
+    });
+    // A fork as version 2 wrote it: its segments as JSON in the row (written by another connection, as that version).
+    withRawDb(path, (raw) =>
+      raw
         .prepare(
           "INSERT INTO branches (id, session_id, parent_id, fork_seq, label, overrides, created_by, created_at, segments) VALUES ('b_v2', 's', 'b_main', 5, NULL, '{}', 't', 0, ?)",
         )
-        .run(JSON.stringify([{ branch: 'b_main', maxSeq: 5 }]));
-    });
+        .run(JSON.stringify([{ branch: 'b_main', maxSeq: 5 }])),
+    );
     let parent = 'b_v2';
     const expected = new Map<string, unknown>();
     for (let i = 0; i < 300; i++) {
@@ -256,9 +258,7 @@ describe('store', () => {
       });
     }
     // New forks store nothing but their parent and fork point.
-    expect(
-      (store.db.prepare('SELECT count(*) AS n FROM branches WHERE segments IS NOT NULL').get() as { n: number }).n,
-    ).toBe(1);
+    expect(countRows(path, 'SELECT count(*) AS n FROM branches WHERE segments IS NOT NULL')).toBe(1);
     store.close();
     const again = new Store({ path });
     // Cold: the deepest first (the chain is walked up, then derived down), then the rest from the cache.
@@ -286,7 +286,7 @@ describe('store', () => {
     raw.prepare("INSERT INTO branch_segments (branch_id, ancestor_id, max_seq) VALUES ('b_old', 'b_main', 5)").run();
     raw.close();
     const store = new Store({ path });
-    expect(Number(store.db.pragma('user_version', { simple: true }))).toBe(LATEST_SCHEMA_VERSION);
+    expect(store.describe().schemaVersion).toBe(LATEST_SCHEMA_VERSION);
     expect(store.sessions.segments('b_old')).toEqual([
       { branch: 'b_old', maxSeq: Infinity, afterSeq: 5 },
       { branch: 'b_main', maxSeq: 5 },

@@ -1,8 +1,9 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError, messageOf } from '../core/errors.ts';
-import { deleteSession, exportSession, importSession, parseBundle } from '../store/bundle.ts';
+import { parseBundle } from '../store/bundle.ts';
 import type { Store } from '../store/store.ts';
+import { isHolderAlive } from '../store/leases.ts';
 import { VERSION } from '../core/version.ts';
 import { EXIT, type Command, type CommandResult } from './types.ts';
 import { paint, plural } from './text.ts';
@@ -10,7 +11,7 @@ import { paint, plural } from './text.ts';
 /** A session that a live process drives cannot be deleted from under it. */
 function assertNotDriven(store: Store, session: string): void {
   const holder = store.leases.holder(session);
-  if (holder !== undefined && holder.expiresAt > Date.now()) {
+  if (isHolderAlive(holder, Date.now())) {
     throw new UserError('E_LEASE_HELD', `session ${session} is being driven by pid ${holder.pid} on ${holder.host}`, {
       hint: `Cancel it first: p2tui session cancel ${session}`,
     });
@@ -51,7 +52,7 @@ const exportCommand: Command = {
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(input.args['session']!);
-    const bundle = exportSession(store, session.id, VERSION);
+    const bundle = store.bundles.export(session.id, VERSION);
     const out = resolve((input.options['out'] as string | undefined) ?? `${session.id}.p2tui.json`);
     writeFileSync(out, `${JSON.stringify(bundle)}\n`);
     const json = {
@@ -87,7 +88,7 @@ const importCommand: Command = {
     }
     const bundle = parseBundle(parsed, file);
     const store = await ctx.store();
-    const done = importSession(store, bundle);
+    const done = store.bundles.import(bundle);
     if (!ctx.output.json) {
       ctx.output.line(`imported ${done.session} (${plural(done.events, 'event')})`);
       ctx.output.line(
@@ -124,8 +125,8 @@ const deleteCommand: Command = {
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(ref);
     assertNotDriven(store, session.id);
-    deleteSession(store, session.id);
-    if (input.options['vacuum'] === true) store.db.exec('VACUUM');
+    store.bundles.remove(session.id);
+    if (input.options['vacuum'] === true) store.vacuum();
     if (!ctx.output.json) ctx.output.line(`deleted ${session.id}`);
     return { exitCode: EXIT.ok, json: { deleted: [session.id] } };
   },
@@ -154,14 +155,10 @@ const pruneCommand: Command = {
     const age = parseDuration(olderThan);
     const store = await ctx.store({ existing: true });
     const cutoff = Date.now() - age;
-    const rows = store.db
-      .prepare("SELECT id, status FROM sessions WHERE updated_at < ? AND status NOT IN ('running') ORDER BY created_at")
-      .all(cutoff) as { id: string; status: string }[];
-    const live = (id: string): boolean => {
-      const holder = store.leases.holder(id);
-      return holder !== undefined && holder.expiresAt > Date.now();
-    };
-    const doomed = rows.filter((r) => !live(r.id)).map((r) => r.id);
+    const doomed = store.sessions
+      .restingSince(cutoff)
+      .filter((r) => !isHolderAlive(store.leases.holder(r.id), Date.now()))
+      .map((r) => r.id);
     if (input.options['dry-run'] === true) {
       if (!ctx.output.json)
         ctx.output.line(
@@ -172,11 +169,8 @@ const pruneCommand: Command = {
       return { exitCode: EXIT.ok, json: { wouldDelete: doomed } };
     }
     const before = fileSize(store.path);
-    for (const id of doomed) deleteSession(store, id);
-    if (doomed.length > 0) {
-      store.db.pragma('wal_checkpoint(TRUNCATE)');
-      store.db.exec('VACUUM');
-    }
+    for (const id of doomed) store.bundles.remove(id);
+    if (doomed.length > 0) store.vacuum();
     const after = fileSize(store.path);
     if (!ctx.output.json)
       ctx.output.line(

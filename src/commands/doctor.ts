@@ -1,6 +1,6 @@
 import { LEDGER_TOOLS } from '../tools/builtin/ledger.ts';
 import { existsSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import { sqliteVersion } from '../store/database.ts';
 import { isP2Error, messageOf } from '../core/errors.ts';
 import { LATEST_SCHEMA_VERSION } from '../store/migrations.ts';
 import type { Workspace } from '../app/workspace.ts';
@@ -82,9 +82,7 @@ export const doctorCommand: Command = {
       hint: 'Run p2tui through its bin, or use Node 22.18+.',
     });
     try {
-      const db = new Database(':memory:');
-      const version = (db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
-      db.close();
+      const version = sqliteVersion();
       checks.push({ name: 'sqlite', ok: true, detail: `better-sqlite3 with SQLite ${version}` });
     } catch (error) {
       checks.push({
@@ -160,9 +158,7 @@ export const doctorCommand: Command = {
       } else {
         const existed = existsSync(dbPath);
         const store = await ctx.store();
-        const version = Number(store.db.pragma('user_version', { simple: true }));
-        const mode = String(store.db.pragma('journal_mode', { simple: true }));
-        const sessions = (store.db.prepare('SELECT count(*) AS n FROM sessions').get() as { n: number }).n;
+        const { schemaVersion: version, journalMode: mode, sessions } = store.describe();
         store.write(() => undefined);
         checks.push({
           name: 'database',

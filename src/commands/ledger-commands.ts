@@ -1,7 +1,7 @@
 import { UserError } from '../core/errors.ts';
 import type { JsonValue } from '../core/json.ts';
 import { decimal } from '../ledger/decimal.ts';
-import { EmbeddedLedger } from '../ledger/embedded.ts';
+import { EmbeddedLedger } from '../ledger/embedded/ledger.ts';
 import type { WalletService, WalletView } from '../ledger/wallet.ts';
 import { serveLedger } from '../ledger/json-api/facade.ts';
 import {

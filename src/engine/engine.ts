@@ -388,14 +388,10 @@ export class Engine {
     // second request (another terminal, or after a crash mid-way) is refused rather than run again.
     const now0 = this.ctx.clock.now();
     this.store.write(() => {
-      const last = this.store.db
-        .prepare(
-          "SELECT json_extract(payload, '$.status') AS status FROM events WHERE session_id = ? AND type = 'effect.compensated' AND json_extract(payload, '$.key') = ? ORDER BY seq DESC LIMIT 1",
-        )
-        .get(session.id, key) as { status: string } | undefined;
-      if (last?.status === 'ok')
+      const last = this.store.log.lastCompensation(session.id, key);
+      if (last === 'ok')
         throw new UserError('E_SESSION_STATE', `the effect of ${key} (${intent.tool}) was compensated already`);
-      if (last?.status === 'started') {
+      if (last === 'started') {
         throw new UserError(
           'E_SESSION_STATE',
           `a compensation of ${key} (${intent.tool}) was started and its outcome is not recorded (another process, or a crash)`,

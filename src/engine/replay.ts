@@ -1,7 +1,7 @@
 import type { EntryDraft } from '../core/entries.ts';
 import { canonicalJson, type JsonValue } from '../core/json.ts';
 import { UserError } from '../core/errors.ts';
-import type { ModelResponse, ToolCallRequest } from '../models/provider.ts';
+import type { ModelResponse } from '../models/provider.ts';
 import type { Store } from '../store/store.ts';
 
 /**
@@ -45,71 +45,29 @@ export class Recording {
     // The recorded branch's own history only: an ancestor's calls after the fork point belong to another timeline.
     const segments = store.sessions.segments(session.headBranch);
     const branches = segments.map((s) => s.branch);
-    const marks = branches.map(() => '?').join(', ');
     const visibleCalls = store.log.visibleModelCallIds(session.id, segments);
     const visibleEntries = new Set(store.log.visibleEntries(session.id, segments).map((e) => e.id));
-    const calls = store.db
-      .prepare(
-        `SELECT m.id AS id, c.path AS path, m.ordinal AS ordinal, m.request_hash AS hash, m.model AS model, m.request AS request, m.response AS response,
-                m.tokens_in AS tin, m.tokens_out AS tout, m.estimated AS est
-         FROM model_calls m JOIN conversations c ON c.id = m.conversation_id
-         WHERE c.session_id = ? AND m.branch_id IN (${marks}) AND m.status = 'ok' ORDER BY m.rowid`,
-      )
-      .all(session.id, ...branches) as {
-      id: string;
-      path: string;
-      ordinal: number;
-      hash: string;
-      model: string;
-      request: string;
-      response: string;
-      tin: number;
-      tout: number;
-      est: number;
-    }[];
-    for (const row of calls) {
-      if (!visibleCalls.has(row.id)) continue;
-      const body = JSON.parse(row.response) as {
-        text: string;
-        toolCalls: ToolCallRequest[];
-        finishReason: ModelResponse['finishReason'];
-      };
-      const request = JSON.parse(row.request) as { rendered?: { messages?: number } };
-      const byOrdinal = recording.calls.get(row.path) ?? new Map<number, RecordedCall>();
-      byOrdinal.set(row.ordinal, {
-        ordinal: row.ordinal,
-        requestHash: row.hash,
-        model: row.model,
-        messages: request.rendered?.messages ?? 0,
+    for (const call of store.calls.recordedModelCalls(session.id, branches)) {
+      if (!visibleCalls.has(call.id)) continue;
+      const byOrdinal = recording.calls.get(call.path) ?? new Map<number, RecordedCall>();
+      byOrdinal.set(call.ordinal, {
+        ordinal: call.ordinal,
+        requestHash: call.requestHash,
+        model: call.model,
+        messages: call.messages,
         response: {
-          text: body.text,
-          toolCalls: body.toolCalls,
-          finishReason: body.finishReason,
-          usage: { inputTokens: row.tin, outputTokens: row.tout, estimated: row.est === 1 },
+          ...call.response,
+          usage: { inputTokens: call.tokensIn, outputTokens: call.tokensOut, estimated: call.estimated },
         },
       });
-      recording.calls.set(row.path, byOrdinal);
+      recording.calls.set(call.path, byOrdinal);
     }
-    const results = store.db
-      .prepare(
-        `SELECT c.path AS path, i.entry_id AS entry, i.call_id AS call, i.tool AS tool, i.args AS args, i.result AS result
-         FROM intents i JOIN conversations c ON c.id = i.conversation_id
-         WHERE c.session_id = ? AND i.branch_id IN (${marks}) AND i.kind IN ('tool', 'user') AND i.result IS NOT NULL ORDER BY i.rowid`,
-      )
-      .all(session.id, ...branches) as {
-      path: string;
-      entry: string;
-      call: string;
-      tool: string;
-      args: string;
-      result: string;
-    }[];
-    for (const row of results) {
-      if (!visibleEntries.has(row.entry)) continue;
-      recording.results.set(`${row.path}\u0000${row.call}`, {
-        tool: row.tool,
-        args: canonicalJson(JSON.parse(row.args) as JsonValue),
-        result: JSON.parse(row.result) as EntryDraft,
+    for (const r of store.calls.recordedResults(session.id, branches)) {
+      if (!visibleEntries.has(r.entryId)) continue;
+      recording.results.set(`${r.path}\u0000${r.callId}`, {
+        tool: r.tool,
+        args: canonicalJson(r.args),
+        result: r.result,
       });
     }
     if (recording.calls.size === 0) {

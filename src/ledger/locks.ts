@@ -75,24 +75,13 @@ export class StoreLocks implements PaymentLocks {
 
   private take(name: string): boolean {
     const now = Date.now();
-    return this.store.write(() => {
-      this.store.db.prepare('DELETE FROM ledger_locks WHERE name = ? AND expires_at < ?').run(name, now);
-      return (
-        this.store.db
-          .prepare('INSERT OR IGNORE INTO ledger_locks (name, owner, expires_at) VALUES (?, ?, ?)')
-          .run(name, this.owner, now + this.ttlMs).changes === 1
-      );
-    });
+    return this.store.write(() => this.store.ledger.takeLock(name, this.owner, now, now + this.ttlMs));
   }
 
   private renew(name: string): void {
     try {
       if (!this.store.isClosed)
-        this.store.write(() =>
-          this.store.db
-            .prepare('UPDATE ledger_locks SET expires_at = ? WHERE name = ? AND owner = ?')
-            .run(Date.now() + this.ttlMs, name, this.owner),
-        );
+        this.store.write(() => this.store.ledger.renewLock(name, this.owner, Date.now() + this.ttlMs));
     } catch {
       // A busy database: the next renewal (a third of the lease later) tries again.
     }
@@ -101,10 +90,7 @@ export class StoreLocks implements PaymentLocks {
   /** Never throws: the payment is done by now, and a lease left behind expires on its own. */
   private release(name: string): void {
     try {
-      if (!this.store.isClosed)
-        this.store.write(() =>
-          this.store.db.prepare('DELETE FROM ledger_locks WHERE name = ? AND owner = ?').run(name, this.owner),
-        );
+      if (!this.store.isClosed) this.store.write(() => this.store.ledger.releaseLock(name, this.owner));
     } catch {
       // Locked past the busy timeout: the lease runs out within ttlMs.
     }

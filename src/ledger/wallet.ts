@@ -1,6 +1,6 @@
 import { UserError } from '../core/errors.ts';
 import type { Store } from '../store/store.ts';
-import { EmbeddedLedger } from './embedded.ts';
+import { EmbeddedLedger } from './embedded/ledger.ts';
 import { CantonJsonLedger } from './json-api/client.ts';
 import { decimal, type Decimal } from './decimal.ts';
 import { TEMPLATES } from './templates.ts';

@@ -2,14 +2,20 @@ import { hostname } from 'node:os';
 import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { UserError, messageOf } from '../core/errors.ts';
-import type { JsonValue } from '../core/json.ts';
 import type { App } from '../app/app.ts';
 import { TEMPLATES } from '../ledger/templates.ts';
 import type { WalletService } from '../ledger/wallet.ts';
 import type { LedgerTransaction } from '../ledger/types.ts';
-import { deleteSession, exportSession, importSession, type SessionBundle } from '../store/bundle.ts';
-import type { CellMetrics, CellRow, RolloutRow } from '../store/rollouts.ts';
-import type { Cell } from './cells.ts';
+import type { CellMetrics, RolloutRow } from '../store/rollouts.ts';
+import { expandCells, type Cell } from './cells.ts';
+import {
+  parseCellJob,
+  parseCellResult,
+  resultIsDone,
+  type CellJob,
+  type CellResult,
+  type LedgerOp,
+} from './queue-messages.ts';
 import { RolloutRunner, type CellExecutor } from './runner.ts';
 import { parseRolloutSpec, type RolloutSpec } from './spec.ts';
 import { workspaceHash } from './workspace-hash.ts';
@@ -21,60 +27,6 @@ import { workspaceHash } from './workspace-hash.ts';
  * SQLite store: it ingests each cell once and applies the cell's payments itself, idempotently by their references,
  * so a cell retried after a worker died never pays twice.
  */
-
-/** What a worker needs to run a cell. */
-interface CellJob {
-  readonly rollout: { readonly id: string; readonly name: string };
-  readonly specFile: string;
-  readonly spec: JsonValue;
-  readonly cell: Cell;
-  readonly workspace: string;
-}
-
-/** A payment of the cell, as the coordinator applies it (by business reference: applying it twice pays once). */
-export type LedgerOp =
-  | {
-      readonly kind: 'mint';
-      readonly to: string;
-      readonly amount: string;
-      readonly reason: string;
-      readonly reference: string;
-    }
-  | {
-      readonly kind: 'transfer';
-      readonly from: string;
-      readonly to: string;
-      readonly amount: string;
-      readonly reason: string;
-      readonly reference: string;
-      readonly workflowId: string | null;
-    }
-  | {
-      readonly kind: 'escrow';
-      readonly payer: string;
-      readonly payee: string;
-      readonly amount: string;
-      readonly reference: string;
-      readonly workflowId: string | null;
-    }
-  | {
-      readonly kind: 'settle';
-      readonly payer: string;
-      readonly reference: string;
-      readonly outcome: 'release' | 'refund';
-    };
-
-/** What a worker returns for a cell. */
-interface CellResult {
-  readonly status: CellRow['status'];
-  readonly error: string | null;
-  readonly metrics: CellMetrics | null;
-  readonly bundle: SessionBundle | null;
-  readonly ledger: readonly LedgerOp[];
-  /** The ledger scope the cell's agents paid from (applied under the same name here). */
-  readonly scope: string | null;
-  readonly worker: string;
-}
 
 export function queueName(hash: string): string {
   return `p2tui-cells-${hash}`;
@@ -176,7 +128,7 @@ export class QueueCoordinator {
       const data: CellJob = {
         rollout: { id: row.id, name: row.name },
         specFile: spec.file,
-        spec: spec.raw as unknown as JsonValue,
+        spec: spec.raw,
         cell,
         workspace: this.hash,
       };
@@ -185,8 +137,7 @@ export class QueueCoordinator {
       // A job that failed, or whose cell failed, is run again (this cell is not done); a finished one is picked up.
       if (
         job !== undefined &&
-        ((await job.isFailed()) ||
-          ((await job.isCompleted()) && (job.returnvalue as CellResult | undefined)?.status !== 'done'))
+        ((await job.isFailed()) || ((await job.isCompleted()) && !resultIsDone(job.returnvalue)))
       ) {
         await job.remove();
         job = undefined;
@@ -196,12 +147,10 @@ export class QueueCoordinator {
         removeOnComplete: { age: 86_400 },
         removeOnFail: { age: 86_400 },
       })) as Job<CellJob, CellResult>;
-      let result: CellResult;
+      let returned: unknown;
       try {
-        result = await abortable(
-          (await job.isCompleted())
-            ? Promise.resolve(job.returnvalue as CellResult)
-            : (job.waitUntilFinished(this.events) as Promise<CellResult>),
+        returned = await abortable(
+          (await job.isCompleted()) ? Promise.resolve(job.returnvalue) : job.waitUntilFinished(this.events),
           signal,
         );
       } catch (error) {
@@ -219,7 +168,8 @@ export class QueueCoordinator {
         return { status: 'failed' };
       }
       try {
-        return await this.ingest(row, cell, result);
+        // From another process through Redis: believed only once it parses.
+        return await this.ingest(row, cell, parseCellResult(returned, jobId));
       } catch (error) {
         // One result that cannot be stored fails its cell, not the rollout.
         const message = `the coordinator could not ingest this cell: ${messageOf(error)}`;
@@ -246,9 +196,9 @@ export class QueueCoordinator {
     // The cell's wallets as the worker had them (an agent paid nothing still has one), then its payments.
     for (const agent of Object.keys(result.metrics?.balances ?? {})) await wallets.partyOf(agent);
     await applyLedgerOps(wallets, result.ledger);
-    const session = result.bundle === null ? undefined : String(result.bundle.session['id']);
+    const session = result.bundle?.session.id;
     store.write(() => {
-      if (result.bundle !== null && store.sessions.get(session!) === undefined) importSession(store, result.bundle);
+      if (result.bundle !== null && store.sessions.get(session!) === undefined) store.bundles.import(result.bundle);
       const status = result.status === 'done' ? 'done' : 'failed';
       store.rollouts.finished(
         row.id,
@@ -404,25 +354,39 @@ export async function runWorker(
   const me = `${hostname()}:${process.pid}`;
   let processed = 0;
   // Every cell of a rollout carries the same spec: checked once per rollout, not once per cell.
-  const specs = new Map<string, RolloutSpec>();
+  const specs = new Map<string, { spec: RolloutSpec; cells: Map<string, Cell> }>();
   const worker = new Worker<CellJob, CellResult>(
     queueName(hash),
     async (job) => {
-      if (job.data.workspace !== hash) {
-        // Another experiment: other personas, tools or code. Running it here would measure something else.
+      // Another experiment (other personas, tools or code): running it here would measure something else.
+      const claimed: unknown = (job.data as { workspace?: unknown } | null)?.workspace;
+      if (claimed !== hash) {
         throw new UnrecoverableError(
-          `worker ${me} has workspace ${hash}, the job needs ${job.data.workspace} (other personas or tools); it was refused`,
+          `worker ${me} has workspace ${hash}, the job needs ${String(claimed)} (other personas or tools); it was refused`,
         );
       }
-      let spec = specs.get(job.data.rollout.id);
-      if (spec === undefined) {
-        spec = parseRolloutSpec(JSON.stringify(job.data.spec), job.data.specFile, app.workspace);
+      let data: CellJob;
+      try {
+        data = parseCellJob(job.data, String(job.id));
+      } catch (error) {
+        throw new UnrecoverableError(messageOf(error));
+      }
+      let known = specs.get(data.rollout.id);
+      if (known === undefined) {
+        const spec = parseRolloutSpec(JSON.stringify(data.spec), data.specFile, app.workspace);
+        known = { spec, cells: new Map(expandCells(spec).map((c) => [c.id, c])) };
         if (specs.size > 100) specs.clear();
-        specs.set(job.data.rollout.id, spec);
+        specs.set(data.rollout.id, known);
+      }
+      const { spec } = known;
+      // The cell as the spec defines it (its agent, message, seed and overrides), never as the job describes it.
+      const cell = known.cells.get(data.cell.id);
+      if (cell === undefined) {
+        throw new UnrecoverableError(`job ${String(job.id)} names cell ${data.cell.id}, which its spec does not have`);
       }
       const ledgerApi = app.wallets;
       const from = await ledgerApi.ledger.ledgerEnd();
-      const cellRow = await runner.runStandalone(job.data.rollout, spec, job.data.cell);
+      const cellRow = await runner.runStandalone(data.rollout, spec, cell);
       // The parties this attempt paid from (each attempt has its own), and what it paid.
       const scope = cellRow.session === null ? undefined : app.store.sessions.get(cellRow.session)?.options.ledgerScope;
       let ledger: LedgerOp[] = [];
@@ -434,9 +398,9 @@ export async function runWorker(
           await wallets.operator(),
         );
       }
-      const bundle = cellRow.session === null ? null : exportSession(app.store, cellRow.session, 'worker');
+      const bundle = cellRow.session === null ? null : app.store.bundles.export(cellRow.session, 'worker');
       // Handed over: this process's copy goes, so a long-running worker's memory stays flat.
-      if (cellRow.session !== null) deleteSession(app.store, cellRow.session);
+      if (cellRow.session !== null) app.store.bundles.remove(cellRow.session);
       const result: CellResult = {
         status: cellRow.status,
         error: cellRow.error,
@@ -447,7 +411,7 @@ export async function runWorker(
         worker: me,
       };
       processed += 1;
-      options.onCell?.(job.data.cell, result);
+      options.onCell?.(cell, result);
       return result;
     },
     {

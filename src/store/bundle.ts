@@ -1,219 +1,256 @@
+import { z } from 'zod';
 import { UserError } from '../core/errors.ts';
-import type { Store } from './store.ts';
+import { sha256 } from '../core/hash.ts';
 
 /**
  * A session as one self-contained JSON bundle: its rows from every table (events of every branch, branches and
  * their segments, conversations, heads, model-call recordings, intents, artifacts with their bytes), so another
  * database can load it and replay it with no network. Seqs are renumbered on import (they are positions in one
  * database's log); everything that refers to a seq is mapped.
+ *
+ * A bundle comes from outside (a file, a worker through a queue): it is parsed here, row by row, against the
+ * columns of each table. Only these columns are ever written; a key the schema does not know is refused, never
+ * turned into SQL.
  */
 export const BUNDLE_FORMAT = 'p2tui-session-bundle';
+/** Version 1 since the first export; a reader refuses a newer one rather than misread it. */
 export const BUNDLE_VERSION = 1;
 
-type Row = Record<string, unknown>;
+const text = z.string();
+const int = z.number().int();
+const maybeText = z.string().nullable();
+const maybeInt = z.number().int().nullable();
 
-export interface SessionBundle {
-  readonly format: typeof BUNDLE_FORMAT;
-  readonly version: number;
-  readonly exportedAt: string;
-  readonly appVersion: string;
-  readonly session: Row;
-  readonly branches: Row[];
-  readonly segments: Row[];
-  readonly conversations: Row[];
-  readonly heads: Row[];
-  readonly events: Row[];
-  readonly modelCalls: Row[];
-  readonly intents: Row[];
-  readonly artifacts: Row[];
-  readonly artifactRefs: Row[];
+/** The columns of each table a bundle carries, as stored (snake_case), with their SQLite types. */
+export const BUNDLE_ROWS = {
+  events: z.strictObject({
+    seq: int,
+    id: text,
+    ts: int,
+    v: int,
+    type: text,
+    kind: maybeText,
+    session_id: maybeText,
+    branch_id: maybeText,
+    conversation_id: maybeText,
+    payload: text,
+  }),
+  sessions: z.strictObject({
+    id: text,
+    created_at: int,
+    updated_at: int,
+    agent: text,
+    root_conversation: text,
+    head_branch: text,
+    title: text,
+    source: text,
+    status: text,
+    status_reason: maybeText,
+    options: text,
+    workspace: text,
+  }),
+  branches: z.strictObject({
+    id: text,
+    session_id: text,
+    parent_id: maybeText,
+    fork_seq: maybeInt,
+    label: maybeText,
+    overrides: text,
+    created_by: text,
+    created_at: int,
+    // Absent from bundles of databases older than schema version 2.
+    segments: maybeText.optional(),
+  }),
+  branch_segments: z.strictObject({ branch_id: text, ancestor_id: text, max_seq: int }),
+  conversations: z.strictObject({
+    id: text,
+    session_id: text,
+    branch_id: text,
+    agent: text,
+    parent_id: maybeText,
+    parent_call_id: maybeText,
+    depth: int,
+    path: text,
+    created_at: int,
+  }),
+  heads: z.strictObject({
+    branch_id: text,
+    conversation_id: text,
+    session_id: text,
+    head_seq: int,
+    phase: text,
+    updated_at: int,
+  }),
+  model_calls: z.strictObject({
+    id: text,
+    session_id: text,
+    branch_id: text,
+    conversation_id: text,
+    ordinal: int,
+    provider: text,
+    model: text,
+    request_hash: text,
+    request: text,
+    response: maybeText,
+    tokens_in: int,
+    tokens_out: int,
+    estimated: int,
+    cost_usd: z.number(),
+    latency_ms: int,
+    status: text,
+    error: maybeText,
+    ts: int,
+  }),
+  intents: z.strictObject({
+    key: text,
+    session_id: text,
+    branch_id: text,
+    conversation_id: text,
+    call_id: text,
+    entry_id: text,
+    kind: text,
+    tool: text,
+    effect: text,
+    args: text,
+    status: text,
+    result: maybeText,
+    attempts: int,
+    created_at: int,
+    started_at: maybeInt,
+    settled_at: maybeInt,
+  }),
+  /** `data` is the bytes in base64. */
+  artifacts: z.strictObject({ hash: text, size: int, mime: text, data: text, created_at: int }),
+  artifact_refs: z.strictObject({
+    id: text,
+    hash: text,
+    session_id: maybeText,
+    branch_id: maybeText,
+    conversation_id: maybeText,
+    entry_id: maybeText,
+    kind: text,
+    name: text,
+    meta: text,
+    created_at: int,
+  }),
+  eval_jobs: z.strictObject({
+    id: text,
+    session_id: text,
+    branch_id: text,
+    target_kind: text,
+    target_id: text,
+    evaluator: text,
+    trigger: text,
+    upto_seq: maybeInt,
+    samples: int,
+    status: text,
+    attempts: int,
+    claimed_by: maybeText,
+    claim_expires: maybeInt,
+    error: maybeText,
+    created_at: int,
+    finished_at: maybeInt,
+  }),
+  scores: z.strictObject({
+    id: text,
+    job_id: maybeText,
+    session_id: text,
+    branch_id: text,
+    target_kind: text,
+    target_id: text,
+    evaluator: text,
+    evaluator_kind: text,
+    evaluator_version: text,
+    metric: text,
+    value: z.number().nullable(),
+    status: text,
+    reasoning: text,
+    criteria: text,
+    model: maybeText,
+    prompt_hash: maybeText,
+    sample: int,
+    created_at: int,
+  }),
+} as const;
+
+export type BundleTable = keyof typeof BUNDLE_ROWS;
+export type BundleRow<T extends BundleTable> = z.output<(typeof BUNDLE_ROWS)[T]>;
+
+export const sessionBundleSchema = z.strictObject({
+  format: z.literal(BUNDLE_FORMAT),
+  version: z.number().int().min(1).max(BUNDLE_VERSION),
+  exportedAt: text,
+  appVersion: text,
+  session: BUNDLE_ROWS.sessions,
+  branches: z.array(BUNDLE_ROWS.branches),
+  segments: z.array(BUNDLE_ROWS.branch_segments),
+  conversations: z.array(BUNDLE_ROWS.conversations),
+  heads: z.array(BUNDLE_ROWS.heads),
+  events: z.array(BUNDLE_ROWS.events),
+  modelCalls: z.array(BUNDLE_ROWS.model_calls),
+  intents: z.array(BUNDLE_ROWS.intents),
+  artifacts: z.array(BUNDLE_ROWS.artifacts),
+  artifactRefs: z.array(BUNDLE_ROWS.artifact_refs),
   /** The judge's jobs and scores of the session (absent in bundles written before they were included). */
-  readonly evalJobs?: Row[];
-  readonly scores?: Row[];
-}
+  evalJobs: z.array(BUNDLE_ROWS.eval_jobs).optional(),
+  scores: z.array(BUNDLE_ROWS.scores).optional(),
+});
 
-export function exportSession(store: Store, sessionId: string, appVersion: string): SessionBundle {
-  const db = store.db;
-  const all = (sql: string, ...params: unknown[]): Row[] => db.prepare(sql).all(...params) as Row[];
-  const session = db.prepare('SELECT * FROM sessions WHERE id = ?').get(sessionId) as Row | undefined;
-  if (session === undefined) throw new UserError('E_UNKNOWN_SESSION', `no session '${sessionId}' in this database`);
-  const refs = all('SELECT * FROM artifact_refs WHERE session_id = ? ORDER BY rowid', sessionId);
-  const hashes = [...new Set(refs.map((r) => String(r['hash'])))];
-  const artifacts = hashes.map((hash) => {
-    const row = db.prepare('SELECT * FROM artifacts WHERE hash = ?').get(hash) as Row;
-    return { ...row, data: (row['data'] as Buffer).toString('base64') };
-  });
-  return {
-    format: BUNDLE_FORMAT,
-    version: BUNDLE_VERSION,
-    exportedAt: new Date().toISOString(),
-    appVersion,
-    session,
-    branches: all('SELECT * FROM branches WHERE session_id = ? ORDER BY rowid', sessionId),
-    segments: all(
-      'SELECT s.* FROM branch_segments s JOIN branches b ON b.id = s.branch_id WHERE b.session_id = ?',
-      sessionId,
-    ),
-    conversations: all('SELECT * FROM conversations WHERE session_id = ? ORDER BY rowid', sessionId),
-    heads: all('SELECT * FROM heads WHERE session_id = ?', sessionId),
-    events: all('SELECT * FROM events WHERE session_id = ? ORDER BY seq', sessionId),
-    modelCalls: all(
-      'SELECT m.* FROM model_calls m JOIN conversations c ON c.id = m.conversation_id WHERE c.session_id = ? ORDER BY m.rowid',
-      sessionId,
-    ),
-    intents: all('SELECT * FROM intents WHERE session_id = ? ORDER BY rowid', sessionId),
-    artifacts,
-    artifactRefs: refs,
-    evalJobs: all('SELECT * FROM eval_jobs WHERE session_id = ? ORDER BY rowid', sessionId),
-    scores: all('SELECT * FROM scores WHERE session_id = ? ORDER BY rowid', sessionId),
-  };
-}
+export type SessionBundle = z.output<typeof sessionBundleSchema>;
 
-/** Checks a parsed bundle's shape before anything is written. */
+/**
+ * Checks a bundle (parsed JSON from `file`, or a worker's result) before anything is written: the format, a version
+ * this code reads, every row against its table's columns, and that every row belongs to the bundle's session.
+ */
 export function parseBundle(value: unknown, file: string): SessionBundle {
-  const bundle = value as Partial<SessionBundle> | null;
-  if (bundle === null || typeof bundle !== 'object' || bundle.format !== BUNDLE_FORMAT) {
+  const head = value as { format?: unknown; version?: unknown } | null;
+  if (head === null || typeof head !== 'object' || head.format !== BUNDLE_FORMAT) {
     throw new UserError('E_USAGE', `${file} is not a p2tui session bundle`, {
       hint: 'Make one with: p2tui session export <id> --out <file>',
     });
   }
-  if (typeof bundle.version !== 'number' || bundle.version > BUNDLE_VERSION) {
+  if (typeof head.version === 'number' && head.version > BUNDLE_VERSION) {
     throw new UserError(
       'E_DB_NEWER_SCHEMA',
-      `${file} is bundle version ${String(bundle.version)}; this p2tui reads up to version ${BUNDLE_VERSION}`,
+      `${file} is bundle version ${head.version}; this p2tui reads up to version ${BUNDLE_VERSION}`,
       { hint: 'Upgrade p2tui to import it.' },
     );
   }
-  for (const key of [
-    'session',
-    'branches',
-    'segments',
-    'conversations',
-    'heads',
-    'events',
-    'modelCalls',
-    'intents',
-    'artifacts',
-    'artifactRefs',
-  ] as const) {
-    if (bundle[key] === undefined)
-      throw new UserError('E_USAGE', `${file} has no '${key}': the bundle is incomplete`, { hint: 'Export it again.' });
-  }
-  return bundle as SessionBundle;
-}
-
-/** Loads a bundle in one transaction; refuses a session id that exists already. Returns the session id. */
-export function importSession(store: Store, bundle: SessionBundle): { session: string; events: number } {
-  const db = store.db;
-  const id = String(bundle.session['id']);
-  if (db.prepare('SELECT 1 FROM sessions WHERE id = ?').get(id) !== undefined) {
-    throw new UserError('E_SESSION_STATE', `session ${id} is already in this database`, {
-      hint: `Delete it first (p2tui session delete ${id}) to import it again.`,
+  const parsed = sessionBundleSchema.safeParse(value);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(bundle)'}: ${i.message}`);
+    const more = parsed.error.issues.length > 3 ? ` (and ${parsed.error.issues.length - 3} more)` : '';
+    throw new UserError('E_USAGE', `${file} is not a valid session bundle: ${issues.join('; ')}${more}`, {
+      hint: 'Export it again with p2tui session export; a bundle edited by hand is refused.',
     });
   }
-  const insert = (table: string, row: Row): void => {
-    const keys = Object.keys(row);
-    db.prepare(`INSERT INTO ${table} (${keys.join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`).run(
-      ...keys.map((k) => row[k] as never),
+  const bundle = parsed.data;
+  const session = bundle.session.id;
+  const foreign = [
+    ...bundle.branches,
+    ...bundle.conversations,
+    ...bundle.heads,
+    ...bundle.events,
+    ...bundle.modelCalls,
+    ...bundle.intents,
+    ...bundle.artifactRefs,
+    ...(bundle.evalJobs ?? []),
+    ...(bundle.scores ?? []),
+  ].find((row) => row.session_id !== session);
+  if (foreign !== undefined) {
+    throw new UserError(
+      'E_USAGE',
+      `${file} holds a row of session ${String(foreign.session_id)} in the bundle of session ${session}`,
+      { hint: 'A bundle carries one session; export it again.' },
     );
-  };
-  return store.write(() => {
-    const seqs = new Map<number, number>();
-    for (const event of bundle.events) {
-      const { seq, ...rest } = event;
-      const info = db
-        .prepare(
-          `INSERT INTO events (${Object.keys(rest).join(', ')}) VALUES (${Object.keys(rest)
-            .map(() => '?')
-            .join(', ')})`,
-        )
-        .run(...Object.values(rest).map((v) => v as never));
-      seqs.set(Number(seq), Number(info.lastInsertRowid));
-    }
-    // A seq that is no event of this session (a fork point, say) maps to the newest event at or before it.
-    const sorted = [...seqs.keys()].sort((a, b) => a - b);
-    const mapSeq = (old: unknown): number | null => {
-      if (old === null || old === undefined) return null;
-      const n = Number(old);
-      let best = 0;
-      for (const s of sorted) if (s <= n) best = seqs.get(s)!;
-      return best;
-    };
-    insert('sessions', {
-      ...bundle.session,
-      status: bundle.session['status'] === 'running' ? 'paused' : bundle.session['status'],
+  }
+  // Content-addressed: bytes that do not hash to their name would overwrite nothing (INSERT OR IGNORE) but could
+  // poison a database that does not have them yet.
+  const forged = bundle.artifacts.find((a) => sha256(Buffer.from(a.data, 'base64')) !== a.hash);
+  if (forged !== undefined) {
+    throw new UserError('E_USAGE', `${file}: artifact ${forged.hash} does not hold the bytes its hash names`, {
+      hint: 'Export it again; a bundle edited by hand is refused.',
     });
-    for (const b of bundle.branches) {
-      const segments =
-        typeof b['segments'] === 'string'
-          ? (JSON.parse(b['segments']) as { branch: string; maxSeq: number }[]).map((s) => ({
-              branch: s.branch,
-              maxSeq: mapSeq(s.maxSeq),
-            }))
-          : null;
-      insert('branches', {
-        ...b,
-        fork_seq: mapSeq(b['fork_seq']),
-        ...(segments === null ? {} : { segments: JSON.stringify(segments) }),
-      });
-    }
-    for (const s of bundle.segments) insert('branch_segments', { ...s, max_seq: mapSeq(s['max_seq']) });
-    for (const c of bundle.conversations) insert('conversations', c);
-    for (const h of bundle.heads) insert('heads', { ...h, head_seq: mapSeq(h['head_seq']) });
-    for (const m of bundle.modelCalls) insert('model_calls', m);
-    for (const i of bundle.intents) insert('intents', i);
-    for (const a of bundle.artifacts)
-      db.prepare('INSERT OR IGNORE INTO artifacts (hash, size, mime, data, created_at) VALUES (?, ?, ?, ?, ?)').run(
-        a['hash'] as string,
-        a['size'] as number,
-        a['mime'] as string,
-        Buffer.from(String(a['data']), 'base64'),
-        a['created_at'] as number,
-      );
-    for (const r of bundle.artifactRefs) insert('artifact_refs', r);
-    // A job's upto_seq is a position in the log it was written in: mapped like every other seq.
-    for (const j of bundle.evalJobs ?? [])
-      insert('eval_jobs', {
-        ...j,
-        upto_seq: mapSeq(j['upto_seq']),
-        ...(j['status'] === 'running' ? { status: 'pending', claimed_by: null, claim_expires: null } : {}),
-      });
-    for (const sc of bundle.scores ?? []) insert('scores', sc);
-    store.sessions.forgetSegments();
-    return { session: id, events: bundle.events.length };
-  });
-}
-
-/** Removes a session from every table; artifacts no other session refers to go too. */
-export function deleteSession(store: Store, sessionId: string): void {
-  const db = store.db;
-  store.write(() => {
-    const hashes = (
-      db.prepare('SELECT DISTINCT hash FROM artifact_refs WHERE session_id = ?').all(sessionId) as { hash: string }[]
-    ).map((r) => r.hash);
-    db.prepare(
-      'DELETE FROM model_calls WHERE conversation_id IN (SELECT id FROM conversations WHERE session_id = ?)',
-    ).run(sessionId);
-    db.prepare('DELETE FROM branch_segments WHERE branch_id IN (SELECT id FROM branches WHERE session_id = ?)').run(
-      sessionId,
-    );
-    for (const table of [
-      'events',
-      'intents',
-      'heads',
-      'conversations',
-      'branches',
-      'artifact_refs',
-      'leases',
-      'scores',
-      'eval_jobs',
-    ])
-      db.prepare(`DELETE FROM ${table} WHERE session_id = ?`).run(sessionId);
-    db.prepare('DELETE FROM sessions WHERE id = ?').run(sessionId);
-    store.sessions.forgetSegments();
-    for (const hash of hashes)
-      db.prepare(
-        'DELETE FROM artifacts WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifact_refs WHERE hash = ?)',
-      ).run(hash, hash);
-  });
+  }
+  return bundle;
 }

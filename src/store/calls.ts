@@ -264,6 +264,73 @@ export class CallRepository {
   unsettled(session: string): IntentRow[] {
     return (this.selectOpen.all(session) as IntentDbRow[]).map(toIntent);
   }
+
+  /**
+   * A recorded session's successful model calls on the given branches (its own history's), in the order they were
+   * made, with their conversation's path: what a replay serves back.
+   */
+  recordedModelCalls(session: string, branches: readonly string[]): RecordedModelCall[] {
+    const marks = branches.map(() => '?').join(', ');
+    const rows = this.db
+      .prepare(
+        `SELECT m.id AS id, c.path AS path, m.ordinal AS ordinal, m.request_hash AS hash, m.model AS model,
+                m.request AS request, m.response AS response, m.tokens_in AS tin, m.tokens_out AS tout, m.estimated AS est
+         FROM model_calls m JOIN conversations c ON c.id = m.conversation_id
+         WHERE c.session_id = ? AND m.branch_id IN (${marks}) AND m.status = 'ok' ORDER BY m.rowid`,
+      )
+      .all(session, ...branches) as {
+      id: string;
+      path: string;
+      ordinal: number;
+      hash: string;
+      model: string;
+      request: string;
+      response: string;
+      tin: number;
+      tout: number;
+      est: number;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      path: r.path,
+      ordinal: r.ordinal,
+      requestHash: r.hash,
+      model: r.model,
+      messages: (JSON.parse(r.request) as { rendered?: { messages?: number } }).rendered?.messages ?? 0,
+      response: JSON.parse(r.response) as RecordedModelCall['response'],
+      tokensIn: r.tin,
+      tokensOut: r.tout,
+      estimated: r.est === 1,
+    }));
+  }
+
+  /** A recorded session's settled tool calls and answered questions on the given branches, with their path. */
+  recordedResults(session: string, branches: readonly string[]): RecordedResult[] {
+    const marks = branches.map(() => '?').join(', ');
+    const rows = this.db
+      .prepare(
+        `SELECT c.path AS path, i.entry_id AS entry, i.call_id AS call, i.tool AS tool, i.args AS args, i.result AS result
+         FROM intents i JOIN conversations c ON c.id = i.conversation_id
+         WHERE c.session_id = ? AND i.branch_id IN (${marks}) AND i.kind IN ('tool', 'user') AND i.result IS NOT NULL
+         ORDER BY i.rowid`,
+      )
+      .all(session, ...branches) as {
+      path: string;
+      entry: string;
+      call: string;
+      tool: string;
+      args: string;
+      result: string;
+    }[];
+    return rows.map((r) => ({
+      path: r.path,
+      entryId: r.entry,
+      callId: r.call,
+      tool: r.tool,
+      args: JSON.parse(r.args) as JsonValue,
+      result: JSON.parse(r.result) as EntryDraft,
+    }));
+  }
 }
 
 interface ModelCallDbRow {
@@ -308,6 +375,36 @@ function toModelCall(r: ModelCallDbRow): ModelCallRecord {
     error: r.error,
     ts: r.ts,
   };
+}
+
+/** A model call as a replay reads it back. */
+export interface RecordedModelCall {
+  readonly id: string;
+  /** The conversation's path (agent/child#n…), stable across sessions of the same workspace. */
+  readonly path: string;
+  readonly ordinal: number;
+  readonly requestHash: string;
+  readonly model: string;
+  /** Messages the request rendered (0 for recordings older than the count). */
+  readonly messages: number;
+  readonly response: {
+    text: string;
+    toolCalls: { id: string; name: string; arguments: string }[];
+    finishReason: 'stop' | 'tool_calls' | 'length';
+  };
+  readonly tokensIn: number;
+  readonly tokensOut: number;
+  readonly estimated: boolean;
+}
+
+/** A call's result as a replay reads it back. */
+export interface RecordedResult {
+  readonly path: string;
+  readonly entryId: string;
+  readonly callId: string;
+  readonly tool: string;
+  readonly args: JsonValue;
+  readonly result: EntryDraft;
 }
 
 function toIntent(r: IntentDbRow): IntentRow {

@@ -180,3 +180,13 @@ export function translateSqliteError(error: unknown, path: string): unknown {
   }
   return error;
 }
+
+/** The SQLite library's version, from a throwaway in-memory database (what `doctor` reports; throws if it cannot load). */
+export function sqliteVersion(): string {
+  const db = new Database(':memory:');
+  try {
+    return (db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
+  } finally {
+    db.close();
+  }
+}

@@ -112,6 +112,14 @@ export class EventLog {
     return row === undefined ? 0 : row.seq - 1;
   }
 
+  /** The newest recorded outcome of a compensation of the call with idempotency key `key` in `session`. */
+  lastCompensation(session: string, key: string): 'started' | 'ok' | 'error' | undefined {
+    const row = this.statement(
+      "SELECT json_extract(payload, '$.status') AS status FROM events WHERE session_id = ? AND type = 'effect.compensated' AND json_extract(payload, '$.key') = ? ORDER BY seq DESC LIMIT 1",
+    ).get(session, key) as { status: 'started' | 'ok' | 'error' } | undefined;
+    return row?.status;
+  }
+
   private statement(sql: string): Statement {
     let statement = this.selectCache.get(sql);
     if (statement === undefined) {

@@ -189,6 +189,17 @@ export class SessionRepository {
   }
 
   /** Sessions still marked running or waiting whose driver may be gone. */
+  count(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM sessions').get() as { n: number }).n;
+  }
+
+  /** Sessions at rest (not running) whose last change is older than `cutoff`, oldest first: what a prune deletes. */
+  restingSince(cutoff: number): { id: string; status: SessionStatus }[] {
+    return this.db
+      .prepare("SELECT id, status FROM sessions WHERE updated_at < ? AND status NOT IN ('running') ORDER BY created_at")
+      .all(cutoff) as { id: string; status: SessionStatus }[];
+  }
+
   unfinished(): SessionRow[] {
     return (
       this.db

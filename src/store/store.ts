@@ -15,6 +15,7 @@ import { WalCheckpointer } from './checkpointer.ts';
 import { LeaseRepository, ToolCacheRepository } from './leases.ts';
 import { RolloutRepository } from './rollouts.ts';
 import { LedgerRepository } from './ledger.ts';
+import { BundleRepository } from './bundles.ts';
 import type { Statement } from 'better-sqlite3';
 import type { EventDraft, StoredEvent } from '../core/events.ts';
 import { StoreError } from '../core/errors.ts';
@@ -35,7 +36,7 @@ interface QueuedWrite {
  * its own savepoint so one failing write (a lost lease, say) does not undo the others.
  */
 export class Store {
-  readonly db: Db;
+  private readonly db: Db;
   readonly path: string;
   readonly log: EventLog;
   readonly sessions: SessionRepository;
@@ -47,6 +48,8 @@ export class Store {
   readonly rollouts: RolloutRepository;
   /** The embedded ledger's tables. */
   readonly ledger: LedgerRepository;
+  /** Sessions moved between databases (export, import) and removed. */
+  readonly bundles: BundleRepository;
 
   private pending: StoredEvent[] = [];
   private heads: HeadRow[] = [];
@@ -75,6 +78,7 @@ export class Store {
     this.toolCache = new ToolCacheRepository(this.db);
     this.rollouts = new RolloutRepository(this.db);
     this.ledger = new LedgerRepository(this.db);
+    this.bundles = new BundleRepository(this.db, this.sessions, (fn) => this.write(fn));
     this.checkpointer = options.path === ':memory:' ? undefined : new WalCheckpointer(options.path);
   }
 
@@ -122,6 +126,26 @@ export class Store {
   onCommit(listener: (events: readonly StoredEvent[]) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** What `doctor` reports of the file: its schema version, journal mode and how many sessions it holds. */
+  describe(): { schemaVersion: number; journalMode: string; sessions: number } {
+    return {
+      schemaVersion: Number(this.db.pragma('user_version', { simple: true })),
+      journalMode: String(this.db.pragma('journal_mode', { simple: true })),
+      sessions: this.sessions.count(),
+    };
+  }
+
+  /** Copies the WAL into the database file and truncates it (what is on disk is then the whole database). */
+  checkpoint(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  /** Gives the space freed by deletions back to the file system (rewrites the file: not inside a write). */
+  vacuum(): void {
+    this.checkpoint();
+    this.db.exec('VACUUM');
   }
 
   close(): void {

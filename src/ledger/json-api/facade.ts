@@ -1,9 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { messageOf } from '../../core/errors.ts';
-import type { EmbeddedLedger } from '../embedded.ts';
+import type { EmbeddedLedger } from '../embedded/ledger.ts';
 import { TEMPLATE_DEFS } from '../templates.ts';
 import { LedgerError, type Command } from '../types.ts';
+import { parseRequest, type EventFormat, type RequestBody, type Route } from './requests.ts';
 import { ERROR_STATUS, toJsTransaction, type JsCantonError, type JsCommand } from './wire.ts';
+
+/** Request bodies above this size are refused (413) before they are read whole. */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+/** A request body that does not parse: answered 400 INVALID_ARGUMENT naming the field. */
+class InvalidRequest extends Error {}
 
 /**
  * `p2tui ledger serve`: the embedded ledger over HTTP, speaking the subset of the JSON Ledger API v2 that the
@@ -21,7 +28,18 @@ export function serveLedger(ledger: EmbeddedLedger): Server {
 async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const route = `${req.method ?? 'GET'} ${url.pathname}`;
-  const body = req.method === 'POST' ? await readJson(req) : undefined;
+  let body: unknown;
+  try {
+    body = req.method === 'POST' ? await readJson(req) : undefined;
+  } catch (error) {
+    if (error instanceof TooLarge) return send(res, 413, cantonError('INVALID_ARGUMENT', error.message, 8));
+    return send(res, 400, cantonError('INVALID_ARGUMENT', `the body is not JSON: ${messageOf(error)}`, 8));
+  }
+  const bodyOf = <R extends Route>(r: R): RequestBody<R> => {
+    const parsed = parseRequest(r, body);
+    if (!parsed.ok) throw new InvalidRequest(parsed.error);
+    return parsed.body;
+  };
   try {
     switch (route) {
       case 'GET /livez':
@@ -46,7 +64,7 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
         });
       }
       case 'POST /v2/parties': {
-        const hint = field(body, 'partyIdHint');
+        const hint = bodyOf(route).partyIdHint;
         return send(res, 200, {
           partyDetails: {
             party: await ledger.allocateParty(hint),
@@ -57,40 +75,22 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
         });
       }
       case 'POST /v2/commands/submit-and-wait-for-transaction': {
-        const commands = (
-          body as {
-            commands?: {
-              commands?: JsCommand[];
-              commandId?: string;
-              actAs?: string[];
-              userId?: string;
-              workflowId?: string;
-            };
-          }
-        ).commands;
-        if (
-          commands?.commands === undefined ||
-          typeof commands.commandId !== 'string' ||
-          !Array.isArray(commands.actAs)
-        ) {
-          return send(
-            res,
-            400,
-            cantonError('INVALID_ARGUMENT', 'commands.commands, commands.commandId and commands.actAs are required', 8),
-          );
-        }
+        const { commands } = bodyOf(route);
         // One user on the embedded ledger: a client's userId does not change how commands deduplicate here.
-        const tx = await ledger.submit(commands.commands.map(toCommand), {
-          commandId: commands.commandId,
-          actAs: commands.actAs,
-          ...(commands.workflowId === undefined || commands.workflowId === ''
-            ? {}
-            : { workflowId: commands.workflowId }),
-        });
+        const tx = await ledger.submit(
+          commands.commands.map((c) => toCommand(c as JsCommand)),
+          {
+            commandId: commands.commandId,
+            actAs: commands.actAs,
+            ...(commands.workflowId === undefined || commands.workflowId === ''
+              ? {}
+              : { workflowId: commands.workflowId }),
+          },
+        );
         return send(res, 200, { transaction: toJsTransaction(tx) });
       }
       case 'POST /v2/state/active-contracts': {
-        const filters = filtersOf(body);
+        const filters = filtersOf(bodyOf(route).eventFormat);
         const contracts = (
           await Promise.all(filters.map(({ party, templates }) => ledger.activeContracts(party, templates)))
         ).flat();
@@ -123,11 +123,10 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
         );
       }
       case 'POST /v2/updates': {
-        const begin = Number((body as { beginExclusive?: number }).beginExclusive ?? 0);
-        const end = (body as { endInclusive?: number }).endInclusive;
-        const parties = filtersOf(
-          (body as { updateFormat?: { includeTransactions?: unknown } }).updateFormat?.includeTransactions,
-        ).map((f) => f.party);
+        const request = bodyOf(route);
+        const begin = request.beginExclusive ?? 0;
+        const end = request.endInclusive;
+        const parties = filtersOf(request.updateFormat?.includeTransactions?.eventFormat).map((f) => f.party);
         const party = parties.length === 1 ? parties[0]! : '*';
         const limit = Number(url.searchParams.get('limit') ?? '1000');
         const txs = (await ledger.updates(party, { afterOffset: begin, limit })).filter(
@@ -140,20 +139,15 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
         );
       }
       case 'POST /v2/updates/update-by-id': {
-        const tx = await ledger.updateById(field(body, 'updateId'));
+        const request = bodyOf(route);
+        const tx = await ledger.updateById(request.updateId);
         if (tx === undefined)
           return send(
             res,
             404,
-            cantonError(
-              'UPDATE_NOT_FOUND',
-              `no update ${field(body, 'updateId')} visible to the requesting parties`,
-              11,
-            ),
+            cantonError('UPDATE_NOT_FOUND', `no update ${request.updateId} visible to the requesting parties`, 11),
           );
-        const parties = filtersOf(
-          (body as { updateFormat?: { includeTransactions?: unknown } }).updateFormat?.includeTransactions,
-        ).map((f) => f.party);
+        const parties = filtersOf(request.updateFormat?.includeTransactions?.eventFormat).map((f) => f.party);
         const visible = parties.includes('*')
           ? tx
           : {
@@ -167,9 +161,9 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
         return send(res, 200, { update: { Transaction: { value: toJsTransaction(visible) } } });
       }
       case 'POST /v2/commands/completions': {
-        const request = body as { parties?: string[]; beginExclusive?: number; userId?: string };
+        const request = bodyOf(route);
         const limit = Number(url.searchParams.get('limit') ?? '1000');
-        const done = await ledger.completions(request.parties ?? [], Number(request.beginExclusive ?? 0), limit);
+        const done = await ledger.completions(request.parties ?? [], request.beginExclusive ?? 0, limit);
         return send(
           res,
           200,
@@ -194,6 +188,7 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
         return send(res, 404, cantonError('NOT_FOUND', `${route} is not served by p2tui's ledger facade`, 11));
     }
   } catch (error) {
+    if (error instanceof InvalidRequest) return send(res, 400, cantonError('INVALID_ARGUMENT', error.message, 8));
     if (error instanceof LedgerError) {
       const { status, category } = ERROR_STATUS[error.ledgerCode];
       return send(res, status, {
@@ -222,23 +217,11 @@ function toCommand(c: JsCommand): Command {
 }
 
 /** The parties ('*' for filtersForAnyParty) and template ids of an `eventFormat` (TemplateFilter or WildcardFilter). */
-function filtersOf(body: unknown): { party: string; templates: string[] }[] {
-  const format = (
-    body as
-      | {
-          eventFormat?: {
-            filtersByParty?: Record<string, { cumulative?: unknown[] }>;
-            filtersForAnyParty?: { cumulative?: unknown[] };
-          };
-        }
-      | undefined
-  )?.eventFormat;
-  const templatesOf = (filter: { cumulative?: unknown[] }): string[] =>
+function filtersOf(format: EventFormat | undefined): { party: string; templates: string[] }[] {
+  const templatesOf = (filter: NonNullable<EventFormat['filtersForAnyParty']>): string[] =>
     (filter.cumulative ?? []).flatMap((f) => {
-      const id = (
-        f as { identifierFilter?: { TemplateFilter?: { value?: { templateId?: string } }; WildcardFilter?: unknown } }
-      ).identifierFilter;
-      if (id?.TemplateFilter?.value?.templateId !== undefined) return [id.TemplateFilter.value.templateId];
+      const id = f.identifierFilter;
+      if (id?.TemplateFilter !== undefined) return [id.TemplateFilter.value.templateId];
       return id?.WildcardFilter !== undefined ? [...TEMPLATE_DEFS.keys()] : [];
     });
   const byParty = Object.entries(format?.filtersByParty ?? {}).map(([party, filter]) => ({
@@ -248,12 +231,6 @@ function filtersOf(body: unknown): { party: string; templates: string[] }[] {
   return format?.filtersForAnyParty === undefined
     ? byParty
     : [...byParty, { party: '*', templates: templatesOf(format.filtersForAnyParty) }];
-}
-
-function field(body: unknown, name: string): string {
-  const value = (body as Record<string, unknown> | undefined)?.[name];
-  if (typeof value !== 'string' || value === '') throw new Error(`${name} is required`);
-  return value;
 }
 
 function cantonError(code: string, cause: string, category: number): JsCantonError {
@@ -266,12 +243,25 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+class TooLarge extends Error {}
+
+/** The body as JSON, refused past MAX_BODY_BYTES (a client cannot make the server hold an endless body). */
 function readJson(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    let raw = '';
-    req.on('data', (chunk: Buffer) => (raw += chunk.toString('utf8')));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new TooLarge(`the request body is over ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
     req.on('end', () => {
       try {
+        const raw = Buffer.concat(chunks).toString('utf8');
         resolve(raw === '' ? {} : JSON.parse(raw));
       } catch (error) {
         reject(error);

@@ -1,0 +1,257 @@
+import type { Clock } from '../../core/clock.ts';
+import { systemClock } from '../../core/clock.ts';
+import { sha256 } from '../../core/hash.ts';
+import { canonicalJson } from '../../core/json.ts';
+import type { ContractRow, LedgerRepository, UpdateFilter, UpdateRow } from '../../store/ledger.ts';
+import type { Store } from '../../store/store.ts';
+import {
+  LedgerError,
+  type ActiveContract,
+  type AuditReport,
+  type Command,
+  type CommandMeta,
+  type ContractId,
+  type LedgerApi,
+  type LedgerEvent,
+  type LedgerTransaction,
+  type Offset,
+  type PartyId,
+  type TemplateId,
+  type TrailEntry,
+  type UpdateQuery,
+} from '../types.ts';
+import { GENESIS, chainBroken, changeIdOf, rowHash, stakeholdersOf, toTransaction, updateParties } from './chain.ts';
+import { ChainGuard } from './guard.ts';
+
+/**
+ * The store's update filter is the port's query (the store cannot import the ledger's types): a field added to one
+ * and not the other fails to compile here instead of being ignored.
+ */
+type SameFields<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : never) : never;
+const _queryIsFilter: SameFields<UpdateQuery, UpdateFilter> = true;
+import { interpret } from './interpret.ts';
+
+/**
+ * The default ledger, in the project's SQLite: every command is interpreted and committed in one immediate
+ * transaction, so several p2tui processes sharing the database serialise their writes and a contract is spent at
+ * most once. Each committed update extends a hash chain; a chain that no longer verifies blocks writes.
+ */
+export class EmbeddedLedger implements LedgerApi {
+  readonly backend = 'embedded' as const;
+  private readonly store: Store;
+  private readonly repo: LedgerRepository;
+  private readonly clock: Clock;
+  private readonly userId: string;
+  /** This process's view of the audit chain: what it verified, wrote and vouched for. */
+  private readonly chain: ChainGuard;
+  /** A stored contract that is still active, vouched for before a command uses it (see ChainGuard.vouch). */
+  private readonly activeContract = (cid: ContractId): ContractRow | undefined => {
+    const row = this.repo.activeContract(cid);
+    if (row !== undefined) this.chain.vouch(row);
+    return row;
+  };
+
+  constructor(store: Store, options: { clock?: Clock; userId?: string } = {}) {
+    this.store = store;
+    this.repo = store.ledger;
+    this.clock = options.clock ?? systemClock;
+    this.userId = options.userId ?? 'p2tui';
+    this.chain = new ChainGuard(store, this.clock, this.userId);
+  }
+
+  async ledgerEnd(): Promise<Offset> {
+    return this.repo.endOffset();
+  }
+
+  /** A party for a hint (`hint::1220<fingerprint>`); allocating a hint again returns the same party. */
+  async allocateParty(hint: string): Promise<PartyId> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(hint))
+      throw new LedgerError('PARTY_NOT_KNOWN', `party hint '${hint}' must be letters, digits, _, . and -`);
+    const party = `${hint}::1220${sha256(`p2tui-ledger/party\n${hint}`)}`;
+    this.store.write(() => this.repo.addParty(party, hint, this.clock.now()));
+    return party;
+  }
+
+  async findParty(hint: string): Promise<PartyId | undefined> {
+    return this.repo.partyByHint(hint);
+  }
+
+  async parties(): Promise<{ party: PartyId; hint: string }[]> {
+    return this.repo.parties();
+  }
+
+  /**
+   * Group commit: commands submitted in the same tick (payments of agents running at once) share one SQLite
+   * transaction, each in its own savepoint, so a refused one rolls back alone and the others commit together.
+   */
+  async submit(commands: readonly Command[], meta: CommandMeta): Promise<LedgerTransaction> {
+    return this.store.commit(() => this.submitInTx(commands, meta));
+  }
+
+  /** Interprets and records a command inside the caller's transaction (a refusal throws before anything is kept). */
+  private submitInTx(commands: readonly Command[], meta: CommandMeta): LedgerTransaction {
+    this.chain.check();
+    const actAs = [...new Set(meta.actAs)].sort();
+    // As stored (and hashed): the JSON of the sorted acting parties.
+    const actAsJson = JSON.stringify(actAs);
+    const changeId = changeIdOf(meta.userId ?? this.userId, actAs, meta.commandId);
+    const done = this.repo.completion(changeId);
+    if (done !== undefined) {
+      throw new LedgerError(
+        'DUPLICATE_COMMAND',
+        `command ${meta.commandId} was accepted already (update ${done.updateId} at offset ${done.offset})`,
+        { updateId: done.updateId, offset: done.offset },
+      );
+    }
+    // The accepted-command record could have been removed by hand: the updates say whether this command went in.
+    const accepted = this.repo.acceptedOffset(meta.commandId, actAsJson);
+    if (accepted !== undefined && (meta.userId ?? this.userId) === this.userId) {
+      throw chainBroken({
+        ok: false,
+        entries: 0,
+        head: null,
+        firstBad: accepted,
+        reason: `command ${meta.commandId} was accepted at offset ${accepted} but its accepted-command record is gone (removed by hand: it could be paid twice)`,
+      });
+    }
+    for (const p of actAs)
+      if (!this.repo.isParty(p)) throw new LedgerError('PARTY_NOT_KNOWN', `party ${p} is not allocated on this ledger`);
+    const offset = this.repo.endOffset() + 1;
+    const updateId = `1220${sha256(`p2tui-ledger/update\n${offset}\n${changeId}`).slice(0, 60)}`;
+    const { events, created, archived } = interpret(commands, actAs, updateId, this.activeContract);
+    // Persist: every input still active (another process cannot have spent it: this is one immediate transaction).
+    for (const cid of archived) {
+      if (created.has(cid)) continue;
+      if (!this.repo.archiveContract(cid, offset))
+        throw new LedgerError('CONTRACT_NOT_FOUND', `contract ${cid} is no longer active`, { contractId: cid });
+    }
+    for (const [cid, c] of created) {
+      // A contract created and archived in the same update is transient: recorded, never active.
+      this.repo.insertContract({
+        contract_id: cid,
+        template_id: c.templateId,
+        payload: canonicalJson(c.payload),
+        signatories: JSON.stringify(c.signatories),
+        observers: JSON.stringify(c.observers),
+        created_offset: offset,
+        archived_offset: archived.has(cid) ? offset : null,
+      });
+      if (archived.has(cid)) this.repo.markSpent(cid, offset);
+      if (!archived.has(cid))
+        for (const p of new Set([...c.signatories, ...c.observers])) this.repo.listContract(p, c.templateId, cid);
+    }
+    // Hashed exactly as stored (canonical JSON read back), so a verification later recomputes the same value.
+    const stored = canonicalJson(events);
+    const tx: LedgerTransaction = {
+      updateId,
+      commandId: meta.commandId,
+      workflowId: meta.workflowId ?? null,
+      offset,
+      effectiveAt: new Date(this.clock.now()).toISOString(),
+      events: JSON.parse(stored) as LedgerEvent[],
+    };
+    const prev = this.repo.head()?.hash ?? GENESIS;
+    const row: Omit<UpdateRow, 'hash'> = {
+      offset,
+      update_id: updateId,
+      command_id: meta.commandId,
+      act_as: actAsJson,
+      workflow_id: tx.workflowId,
+      effective_at: tx.effectiveAt,
+      events: stored,
+      prev_hash: prev,
+    };
+    const hash = rowHash(prev, row);
+    this.repo.insertUpdate({ ...row, hash });
+    for (const p of updateParties(tx.events)) this.repo.listUpdate(p, offset);
+    this.repo.recordCompletion(changeId, updateId, offset);
+    this.chain.wrote(
+      offset,
+      hash,
+      [...created.keys()].filter((cid) => !archived.has(cid)),
+    );
+    return tx;
+  }
+
+  async activeContracts<T = Record<string, unknown>>(
+    party: PartyId | '*',
+    templateIds: readonly TemplateId[],
+  ): Promise<ActiveContract<T>[]> {
+    return this.repo.activeContracts(party, templateIds).map((r) => ({
+      contractId: r.contract_id,
+      templateId: r.template_id,
+      payload: JSON.parse(r.payload) as T,
+      signatories: JSON.parse(r.signatories) as PartyId[],
+      observers: JSON.parse(r.observers) as PartyId[],
+      createdOffset: r.created_offset,
+    }));
+  }
+
+  async updates(party: PartyId | '*', query: UpdateQuery = {}): Promise<LedgerTransaction[]> {
+    return this.repo.updates(party, query).map((r) => {
+      const tx = toTransaction(r);
+      return party === '*' ? tx : { ...tx, events: tx.events.filter((e) => stakeholdersOf(e).includes(party)) };
+    });
+  }
+
+  async updateById(updateId: string): Promise<LedgerTransaction | undefined> {
+    return this.byId(updateId);
+  }
+
+  async completion(commandId: string, actAs: readonly PartyId[]): Promise<LedgerTransaction | undefined> {
+    const done = this.repo.completion(changeIdOf(this.userId, actAs, commandId));
+    return done === undefined ? undefined : this.byId(done.updateId);
+  }
+
+  /** Accepted commands acting as any of `parties`, after an offset (what the JSON API's completions stream shows). */
+  async completions(
+    parties: readonly PartyId[],
+    afterOffset: Offset,
+    limit = 1_000,
+  ): Promise<{ commandId: string; updateId: string; actAs: PartyId[]; offset: Offset }[]> {
+    const out: { commandId: string; updateId: string; actAs: PartyId[]; offset: Offset }[] = [];
+    for (const r of this.repo.acceptedAfter(afterOffset)) {
+      const actAs = JSON.parse(r.act_as) as PartyId[];
+      if (actAs.some((p) => parties.includes(p)))
+        out.push({ commandId: r.command_id, updateId: r.update_id, actAs, offset: r.offset });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async verifyChain(): Promise<AuditReport> {
+    return this.verifyNow();
+  }
+
+  async auditTrail(limit: number): Promise<TrailEntry[]> {
+    return this.repo.newestLinks(limit).map((r) => ({
+      offset: r.offset,
+      updateId: r.update_id,
+      prevHash: r.prev_hash,
+      hash: r.hash,
+      commandId: r.command_id,
+      workflowId: r.workflow_id,
+      effectiveAt: r.effective_at,
+    }));
+  }
+
+  async chainStatus(): Promise<AuditReport> {
+    return this.chain.status();
+  }
+
+  /**
+   * Recomputes every link (the first update whose content or link no longer matches is named), then checks that the
+   * contracts (where balances are read), the accepted-command records (which refuse a second payment) and the
+   * stakeholder index (through which a party reads) are exactly what the verified updates say: one pass over the
+   * updates. The verdict is recorded: a broken one blocks every writer, a good one lets later processes verify only
+   * what came after it.
+   */
+  verifyNow(): AuditReport {
+    return this.chain.verifyNow();
+  }
+
+  private byId(updateId: string): LedgerTransaction | undefined {
+    const row = this.repo.updateById(updateId);
+    return row === undefined ? undefined : toTransaction(row);
+  }
+}
