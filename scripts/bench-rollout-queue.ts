@@ -105,7 +105,7 @@ async function run(cells: number): Promise<{ wallMs: number; ingestPerSecond: nu
   await coordinator.close();
   // The coordinator's own work per cell, alone: the cells' bundles stored again, one after another, into a fresh
   // database (what ingest writes; this workload has no payments to apply).
-  const bundles = outcome.cells.map((c) => store.bundles.export(c.session!, 'bench'));
+  const bundles = outcome.cells.map((c) => store.bundles.export(c.session!, 'bench', Date.now()));
   const target = new Store({ path: join(mkdtempSync(join(tmpdir(), 'p2tui-bench-queue-db-')), 'p.db') });
   const t0 = performance.now();
   for (const b of bundles) target.bundles.import(b);

@@ -62,7 +62,10 @@ async function sessionWithBranches(): Promise<{ t: TestEngine; id: string }> {
 describe('session bundles', () => {
   it('exports a session with its branches, recordings and artifacts, and imports it elsewhere with every branch intact', async () => {
     const { t, id } = await sessionWithBranches();
-    const bundle = parseBundle(JSON.parse(JSON.stringify(t.engine.store.bundles.export(id, 'test'))), 'bundle.json');
+    const bundle = parseBundle(
+      JSON.parse(JSON.stringify(t.engine.store.bundles.export(id, 'test', Date.now()))),
+      'bundle.json',
+    );
     const other = otherStore();
     // Something already in the other database, so the imported seqs are renumbered.
     other.write(() =>
@@ -99,7 +102,10 @@ describe('session bundles', () => {
 
   it('refuses a hand-edited bundle before writing anything: unknown columns, wrong types, foreign rows, forged bytes', async () => {
     const { t, id } = await sessionWithBranches();
-    const good = JSON.parse(JSON.stringify(t.engine.store.bundles.export(id, 'test'))) as Record<string, unknown>;
+    const good = JSON.parse(JSON.stringify(t.engine.store.bundles.export(id, 'test', Date.now()))) as Record<
+      string,
+      unknown
+    >;
     const other = otherStore();
     const attempt = (edit: (b: Record<string, unknown[] | unknown>) => void): string => {
       const bundle = structuredClone(good) as Record<string, unknown[] | unknown>;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Store } from '../src/store/store.ts';
 import { EventBus } from '../src/bus/bus.ts';
 import { ControlPoller } from '../src/engine/control.ts';
+import { ManualClock, settle } from './helpers/manual-clock.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -39,7 +40,7 @@ describe('event bus', () => {
     const bus = new EventBus(store);
     for (let i = 0; i < 5; i++) append(store, 's', `old${i}`);
     const received = collect(bus.subscribe({ fromSeq: 2, filter: { session: 's' } }), 6);
-    await new Promise((r) => setTimeout(r, 10));
+    await settle();
     for (let i = 0; i < 3; i++) append(store, 's', `new${i}`);
     expect(await received).toEqual(['old2', 'old3', 'old4', 'new0', 'new1', 'new2']);
     store.close();
@@ -118,7 +119,8 @@ describe('event bus', () => {
     const path = tempDb();
     const driver = new Store({ path });
     const other = new Store({ path });
-    const poller = new ControlPoller(driver, 20);
+    const clock = new ManualClock();
+    const poller = new ControlPoller(driver, clock, 20);
     const received: string[] = [];
     poller.watch('s', (request) => received.push(request.action));
     const reads: number[] = [];
@@ -129,7 +131,7 @@ describe('event bus', () => {
     };
     // A busy log with no control requests: the poller's cursor must still move past it.
     for (let i = 0; i < 50; i++) append(other, 's', `step ${i}`);
-    await new Promise((r) => setTimeout(r, 80));
+    await clock.advance(80);
     // Several polls ran meanwhile; the steps were scanned once, not on every poll.
     expect(reads.filter((seq) => seq === 0).length).toBeLessThanOrEqual(1);
     other.write(() =>
@@ -141,10 +143,10 @@ describe('event bus', () => {
           branch: null,
           conversation: null,
         },
-        Date.now(),
+        clock.now(),
       ),
     );
-    await new Promise((r) => setTimeout(r, 80));
+    await clock.advance(20);
     expect(received).toEqual(['pause']);
     poller.stop();
     driver.close();

@@ -5,6 +5,7 @@ import { readSession } from '../src/commands/session-view.ts';
 import { App } from '../src/app/app.ts';
 import { loadWorkspace } from '../src/app/workspace.ts';
 import type { Entry } from '../src/core/entries.ts';
+import { ManualClock, settle, until } from './helpers/manual-clock.ts';
 
 /**
  * Races and edges: cancels while work is in flight, timeouts that fire mid-step, two attaches of one session,
@@ -21,11 +22,11 @@ async function setup(...args: Parameters<typeof testEngine>): Promise<TestEngine
 }
 const kinds = (entries: readonly Entry[]): string[] =>
   entries.map((e) => (e.kind === 'tool_result' ? `tool_result:${e.payload.status}` : e.kind));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('engine edges', () => {
   it('two attaches of one session in one process share one runtime, so no effect runs twice', async () => {
     const charge = countingTool('charge', { effect: 'effectful' });
+    const clock = new ManualClock();
     const t = await setup(
       [
         {
@@ -36,18 +37,20 @@ describe('engine edges', () => {
           script: [{ when: '.', steps: [{ call: 'charge', args: { n: 1 } }, { reply: 'done' }] }],
         },
       ],
-      { tools: [charge] },
+      { tools: [charge], clock },
     );
     const first = t.engine.start({ agent: 'solo', message: 'go', source: 'api', options: t.options() });
-    await sleep(50);
+    await clock.advance(50); // the slow model is still thinking
     first.detach(); // as if its process died: the session is running, nobody drives it
     const workspace = await loadWorkspace(t.ws.dir, { extraTools: [charge] });
-    const otherApp = new App({ workspace });
+    const otherApp = new App({ workspace, clock });
     const other = otherApp.engine;
     cleanups.push(() => otherApp.close());
     const [adoption, attached] = await Promise.all([other.adoptOrphans(), other.attach(first.id)]);
     expect(adoption.adopted).toEqual([attached]);
-    expect(await attached.idle()).toBe('finished');
+    const done = attached.idle();
+    await clock.advance(2_000);
+    expect(await done).toBe('finished');
     expect(charge.calls).toHaveLength(1);
     expect(other.store.calls.modelCalls({ session: first.id }).filter((c) => c.status === 'ok')).toHaveLength(2);
   });
@@ -74,10 +77,11 @@ describe('engine edges', () => {
       }
     });
     const session = t.engine.start({ agent: 'solo', message: 'go', source: 'api', options: t.options() });
-    await sleep(50);
+    await until(() => stopped, 'the decide commit');
+    await settle();
     const again = await t.engine.attach(session.id);
     await again.cancel();
-    await sleep(50);
+    await settle();
     expect(charge.calls).toHaveLength(0);
     expect(kinds(readSession(t.engine.store, session.id).conversations[0]!.entries)).toEqual([
       'user_message',
@@ -89,24 +93,29 @@ describe('engine edges', () => {
   });
 
   it('a delegation timeout while the child is thinking cancels the child and the caller goes on', async () => {
-    const t = await setup([
-      {
-        id: 'lead',
-        description: 'Lead.',
-        agents: ['worker'],
-        policies: { delegation_timeout_ms: 100 },
-        script: [{ when: '.', steps: [{ delegate: 'worker', message: 'count' }, { reply: 'lead got: {{result}}' }] }],
-      },
-      {
-        id: 'worker',
-        description: 'Worker.',
-        model: 'scripted/slow',
-        script: [{ when: '.', steps: [{ reply: 'one two' }] }],
-      },
-    ]);
+    const clock = new ManualClock();
+    const t = await setup(
+      [
+        {
+          id: 'lead',
+          description: 'Lead.',
+          agents: ['worker'],
+          policies: { delegation_timeout_ms: 100 },
+          script: [{ when: '.', steps: [{ delegate: 'worker', message: 'count' }, { reply: 'lead got: {{result}}' }] }],
+        },
+        {
+          id: 'worker',
+          description: 'Worker.',
+          model: 'scripted/slow',
+          script: [{ when: '.', steps: [{ reply: 'one two' }] }],
+        },
+      ],
+      { clock },
+    );
     const session = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
+    await clock.advance(100); // the delegation times out while the child's slow model (300 ms) still thinks
     expect(await session.idle()).toBe('finished');
-    await sleep(400); // the child's slow model answers after the timeout; its answer must be dropped, not crash the session
+    await clock.advance(400); // the child's model answers now; its answer must be dropped, not crash the session
     expect(session.error).toBeUndefined();
     const view = readSession(t.engine.store, session.id);
     expect(view.session.status).toBe('finished');
@@ -115,23 +124,28 @@ describe('engine edges', () => {
   });
 
   it('a cancel writes the end of every stack and the cancelled status in one commit', async () => {
-    const t = await setup([
-      {
-        id: 'lead',
-        description: 'Lead.',
-        model: 'scripted/slow',
-        agents: ['worker'],
-        script: [{ when: '.', steps: [{ delegate: 'worker', message: 'go' }, { reply: 'done' }] }],
-      },
-      {
-        id: 'worker',
-        description: 'Worker.',
-        model: 'scripted/slow',
-        script: [{ when: '.', steps: [{ reply: 'ok' }] }],
-      },
-    ]);
+    const clock = new ManualClock();
+    const t = await setup(
+      [
+        {
+          id: 'lead',
+          description: 'Lead.',
+          model: 'scripted/slow',
+          agents: ['worker'],
+          script: [{ when: '.', steps: [{ delegate: 'worker', message: 'go' }, { reply: 'done' }] }],
+        },
+        {
+          id: 'worker',
+          description: 'Worker.',
+          model: 'scripted/slow',
+          script: [{ when: '.', steps: [{ reply: 'ok' }] }],
+        },
+      ],
+      { clock },
+    );
     const session = t.engine.start({ agent: 'lead', message: 'go', source: 'api', options: t.options() });
-    while (readSession(t.engine.store, session.id).conversations.length < 2) await sleep(20);
+    await clock.advance(300); // the lead's slow model delegates; the worker's is thinking
+    expect(readSession(t.engine.store, session.id).conversations).toHaveLength(2);
     let statusSeq = 0;
     let lastEntrySeq = 0;
     t.engine.store.onCommit((events) => {

@@ -10,6 +10,7 @@ import type { Entry } from '../src/core/entries.ts';
 import { defineTool } from '../src/tools/define.ts';
 import { z } from 'zod';
 import { countRows, withRawDb } from './helpers/raw-db.ts';
+import { ManualClock, settle, until } from './helpers/manual-clock.ts';
 
 const engines: TestEngine[] = [];
 afterEach(() => {
@@ -485,7 +486,8 @@ describe('questions to the user', () => {
   });
 
   it('times a question out', async () => {
-    const t = await setup([{ ...asker, policies: { user_timeout_ms: 40 } }]);
+    const clock = new ManualClock();
+    const t = await setup([{ ...asker, policies: { user_timeout_ms: 30 * 60_000 } }], { clock });
     const session = t.engine.start({
       agent: 'asker',
       message: 'go',
@@ -493,7 +495,9 @@ describe('questions to the user', () => {
       options: t.options({ approval: 'ask' }),
     });
     expect(await session.idle()).toBe('waiting');
-    await new Promise((r) => setTimeout(r, 120));
+    await clock.advance(30 * 60_000 - 1);
+    expect(session.currentStatus).toBe('waiting');
+    await clock.advance(1);
     expect(await session.idle()).toBe('finished');
     expect(entriesOf(t, session.id, 'asker').find((e) => e.kind === 'user_response')).toMatchObject({
       payload: { by: 'timeout' },
@@ -600,7 +604,7 @@ describe('failures, budgets and control', () => {
       { tools: [tool] },
     );
     const session = t.engine.start({ agent: 'w', message: 'go', source: 'api', options: t.options() });
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => tool.calls.length === 1);
     await session.cancel();
     expect(await session.idle()).toBe('cancelled');
     expect(kinds(entriesOf(t, session.id, 'w')).slice(-2)).toEqual(['tool_result', 'failed']);
@@ -625,7 +629,8 @@ describe('failures, budgets and control', () => {
     session.pause();
     expect(await session.idle()).toBe('paused');
     const calls = tool.calls.length;
-    await new Promise((r) => setTimeout(r, 80));
+    // Nothing waits on time while paused: a step wrongly started would show within a few turns of the loop.
+    await settle();
     expect(tool.calls.length).toBe(calls);
     session.resume();
     expect(await session.idle()).toBe('finished');

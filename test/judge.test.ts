@@ -15,6 +15,7 @@ import { defineTool } from '../src/tools/define.ts';
 import { openAIServer, type ModelServer } from './helpers/model-servers.ts';
 import { tempWorkspace, testEngine, type TestEngine, type TempWorkspace } from './helpers/workspace.ts';
 import { childEnv } from './helpers/child-env.ts';
+import { until } from './helpers/manual-clock.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const cleanups: (() => unknown)[] = [];
@@ -206,8 +207,10 @@ describe('evaluation jobs', () => {
     expect(await run.idle()).toBe('finished');
     // The commit that finished the conversation held its job; the session is done while the judge still works.
     expect(jobsAtFinish).toEqual([1]);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(engine.store.scores.jobs({ session: run.id })[0]!.status).toBe('running');
+    await until(
+      () => engine.store.scores.jobs({ session: run.id })[0]?.status === 'running',
+      'the judge to claim the job',
+    );
     expect(engine.store.scores.scores({ session: run.id })).toEqual([]);
     release();
     await app.judge.drain(run.id);

@@ -17,6 +17,8 @@ import { openAIServer, ollamaServer, type ModelServer } from './helpers/model-se
 import { tempWorkspace, testEngine, type TestEngine } from './helpers/workspace.ts';
 import { loadWorkspace } from '../src/app/workspace.ts';
 import { childEnv } from './helpers/child-env.ts';
+import { systemClock, type Clock } from '../src/core/clock.ts';
+import { settle, until } from './helpers/manual-clock.ts';
 
 const servers: ModelServer[] = [];
 const engines: TestEngine[] = [];
@@ -97,7 +99,7 @@ describe('retries and rate limits', () => {
 
   it('retries what may succeed later, up to the limit, and never a request the provider refused', async () => {
     const sleeps: number[] = [];
-    const sleep = async (ms: number): Promise<void> => void sleeps.push(ms);
+    const clock: Clock = { ...systemClock, sleep: async (ms: number) => void sleeps.push(ms) };
     const signal = new AbortController().signal;
     let attempts = 0;
     const busy = new ProviderError('E_MODEL_RATE_LIMIT', 'busy', { retryable: true, retryAfterMs: 700 });
@@ -107,7 +109,7 @@ describe('retries and rate limits', () => {
         if (attempts < 3) throw busy;
         return 'done';
       },
-      { policy: fast, signal, sleep, random: () => 0 },
+      { policy: fast, signal, clock, random: () => 0 },
     );
     expect(result).toBe('done');
     expect(sleeps).toEqual([700, 700]);
@@ -115,14 +117,14 @@ describe('retries and rate limits', () => {
     attempts = 0;
     const refused = new ProviderError('E_MODEL_AUTH', 'no', { retryable: false });
     await expect(
-      withRetries(async () => (attempts++, Promise.reject(refused)), { policy: fast, signal, sleep }),
+      withRetries(async () => (attempts++, Promise.reject(refused)), { policy: fast, signal, clock }),
     ).rejects.toBe(refused);
     expect(attempts).toBe(1);
 
     attempts = 0;
     const down = new ProviderError('E_MODEL_PROVIDER', 'down', { retryable: true });
     await expect(
-      withRetries(async () => (attempts++, Promise.reject(down)), { policy: fast, signal, sleep }),
+      withRetries(async () => (attempts++, Promise.reject(down)), { policy: fast, signal, clock }),
     ).rejects.toBe(down);
     expect(attempts).toBe(4);
   });
@@ -130,7 +132,8 @@ describe('retries and rate limits', () => {
   it('lets a request cancelled while it waits for the rate limiter go at once, without using a turn', async () => {
     let now = 0;
     let release: () => void = () => undefined;
-    const limiter = new RequestRateLimiter(1, {
+    const clock: Clock = {
+      ...systemClock,
       now: () => now,
       sleep: () =>
         new Promise<void>((resolve) => {
@@ -139,15 +142,16 @@ describe('retries and rate limits', () => {
             resolve();
           };
         }),
-    });
-    await limiter.acquire(new AbortController().signal);
+    };
+    const limiter = new RequestRateLimiter(1);
+    await limiter.acquire(new AbortController().signal, clock);
     const second = new AbortController();
-    const waiting = limiter.acquire(second.signal).then(
+    const waiting = limiter.acquire(second.signal, clock).then(
       () => 'started',
       (e: unknown) => `rejected: ${String(e)}`,
     );
-    const third = limiter.acquire(new AbortController().signal).then(() => 'started');
-    await new Promise((r) => setTimeout(r, 5));
+    const third = limiter.acquire(new AbortController().signal, clock).then(() => 'started');
+    await settle();
     second.abort('cancelled');
     expect(await waiting).toBe('rejected: cancelled');
     release();
@@ -158,18 +162,20 @@ describe('retries and rate limits', () => {
   it('lets at most rpm requests start in any minute', async () => {
     let now = 0;
     const waits: number[] = [];
-    const limiter = new RequestRateLimiter(2, {
+    const clock: Clock = {
+      ...systemClock,
       now: () => now,
       sleep: async (ms) => {
         waits.push(ms);
         now += ms;
       },
-    });
+    };
+    const limiter = new RequestRateLimiter(2);
     const signal = new AbortController().signal;
-    await limiter.acquire(signal);
+    await limiter.acquire(signal, clock);
     now = 10_000;
-    await limiter.acquire(signal);
-    await limiter.acquire(signal); // the third waits until the first is a minute old
+    await limiter.acquire(signal, clock);
+    await limiter.acquire(signal, clock); // the third waits until the first is a minute old
     expect(waits).toEqual([50_000]);
     expect(now).toBe(60_000);
   });
@@ -346,11 +352,10 @@ describe('OpenAI-compatible provider (openai SDK against a local server)', () =>
     const pending = openai(server)
       .complete(request(), { signal: abort.signal })
       .catch((e: unknown) => e);
-    while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await until(() => server.requests.length > 0, 'the request to reach the server');
     abort.abort(new Error('stop'));
     expect(await pending).toMatchObject({ message: 'stop' });
-    await new Promise((r) => setTimeout(r, 50));
-    expect(server.aborted).toBe(1);
+    await until(() => server.aborted === 1, 'the server to see the request aborted');
   });
 
   it('reports a server that is not there as a network error worth retrying', async () => {
@@ -578,10 +583,9 @@ describe('real providers in sessions', () => {
       retryable: true,
       message: expect.stringContaining('did not answer within 1500 ms'),
     });
-    await new Promise((r) => setTimeout(r, 50));
     // Two attempts (1 + max_retries), each aborted on the wire.
+    await until(() => server.aborted === 2, 'the server to see both attempts aborted');
     expect(server.requests).toHaveLength(2);
-    expect(server.aborted).toBe(2);
   });
 
   it('reads the key from the workspace .env, and serves other OpenAI-compatible servers and Ollama by name', async () => {

@@ -11,6 +11,7 @@ import { parseRolloutSpec } from '../src/rollout/spec.ts';
 import { workspaceHash } from '../src/rollout/workspace-hash.ts';
 import { tempStore, tempWorkspace } from './helpers/workspace.ts';
 import { childEnv } from './helpers/child-env.ts';
+import { until } from './helpers/manual-clock.ts';
 
 /**
  * Distributed rollouts against a real Redis: `redis-server` (Debian's package; `.ci/run` installs it) is started on
@@ -97,14 +98,6 @@ function worker(dir: string, log: string[]): ChildProcess {
   return child;
 }
 
-async function until(predicate: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('an unreachable queue', () => {
   it('is said at once, with what to do, for the coordinator and for a worker', async () => {
     const port = await freePort();
@@ -141,7 +134,11 @@ describe.skipIf(!haveRedis)('distributed rollouts through BullMQ on a real redis
       const logB: string[] = [];
       const a = worker(ws.dir, logA);
       worker(ws.dir, logB);
-      await until(() => logA.join('').includes('Ctrl-C stops') && logB.join('').includes('Ctrl-C stops'));
+      await until(
+        () => logA.join('').includes('Ctrl-C stops') && logB.join('').includes('Ctrl-C stops'),
+        'both workers',
+        20_000,
+      );
       const coordinator = await QueueCoordinator.connect(app, url);
       expect(await coordinator.workers()).toBe(2);
       const spec = parseRolloutSpec(
@@ -200,7 +197,7 @@ describe.skipIf(!haveRedis)('distributed rollouts through BullMQ on a real redis
       expect(workspaceHash(a)).not.toBe(workspaceHash(b));
       const log: string[] = [];
       worker(theirs.dir, log);
-      await until(() => log.join('').includes('Ctrl-C stops'));
+      await until(() => log.join('').includes('Ctrl-C stops'), 'the worker', 20_000);
       // Their worker listens on their workspace's queue: ours has no worker.
       const connection = connectionOf(url);
       const queue = new Queue(queueName(workspaceHash(b)), { connection });

@@ -4,6 +4,7 @@ import { defineTool } from '../src/tools/define.ts';
 import { runTool, INLINE_OUTPUT_LIMIT } from '../src/engine/tool-runner.ts';
 import { loadWorkspace } from '../src/app/workspace.ts';
 import { tempWorkspace, type TempWorkspace } from './helpers/workspace.ts';
+import { systemClock } from '../src/core/clock.ts';
 
 const spaces: TempWorkspace[] = [];
 afterEach(() => {
@@ -21,6 +22,7 @@ const context = (overrides: Partial<Parameters<typeof runTool>[2]> = {}): Parame
   signal: new AbortController().signal,
   timeoutMs: 1000,
   now: () => Date.now(),
+  clock: systemClock,
   ...overrides,
 });
 

@@ -43,6 +43,8 @@ export class App {
   readonly store: Store;
   readonly bus: EventBus;
   readonly engine: Engine;
+  /** The app's time: the engine's, the judge's and the ledger's timers and stamps (a test's manual clock). */
+  readonly clock: Clock;
   /** Runs evaluation jobs beside the agents (started when the workspace has evaluators). */
   readonly judge: JudgeRunner;
   /** The workspace's score policies, acting on scores recorded here (started with the judge). */
@@ -64,8 +66,9 @@ export class App {
         ...(options.appVersion === undefined ? {} : { appVersion: options.appVersion }),
       });
     this.store.setDurability(config.durability);
-    this.bus = options.bus ?? new EventBus(this.store);
     const clock = options.clock ?? systemClock;
+    this.clock = clock;
+    this.bus = options.bus ?? new EventBus(this.store, clock);
     const providerConcurrency: Record<string, number> = {};
     for (const [id, p] of Object.entries(config.providers)) {
       if (p.concurrency !== undefined) providerConcurrency[id] = p.concurrency;
@@ -86,9 +89,9 @@ export class App {
       owner: `judge:${THIS_HOST}:${process.pid}:${randomId('', 6)}`,
       clock,
     });
-    this.policies = new ScorePolicyRunner(this.engine, workspace.scorePolicies);
+    this.policies = new ScorePolicyRunner(this.engine, workspace.scorePolicies, clock);
     // The arbiter asks for the wallets only when it has an escrow rule to apply.
-    this.arbiter = new EscrowArbiter(this.store, () => this.wallets, config.ledger.escrow);
+    this.arbiter = new EscrowArbiter(this.store, () => this.wallets, config.ledger.escrow, clock);
     if (options.judge ?? workspace.evaluators.list().length > 0) {
       this.judge.start();
       this.policies.start();
@@ -101,7 +104,7 @@ export class App {
    * first use (a Canton token that is not set is an error only for what pays).
    */
   get wallets(): WalletService {
-    this.walletService ??= openWallets(this.store, this.workspace.config.ledger);
+    this.walletService ??= openWallets(this.store, this.workspace.config.ledger, this.clock);
     return this.walletService;
   }
 

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { Store } from '../store/store.ts';
 import type { EphemeralEvent, EventFilter, StoredEvent } from '../core/events.ts';
 
@@ -28,9 +29,12 @@ export class EventBus {
   private readonly deltaListeners = new Set<DeltaQueue>();
 
   private readonly store: Store;
+  private readonly clock: Clock;
 
-  constructor(store: Store) {
+  /** `clock`: whose time the polls for other processes' writes take. */
+  constructor(store: Store, clock: Clock = systemClock) {
     this.store = store;
+    this.clock = clock;
     store.onCommit(() => this.wakeAll());
   }
 
@@ -83,12 +87,13 @@ export class EventBus {
   private nextWake(pollMs: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
-        clearTimeout(timer);
+        timer.cancel();
         this.wakers.delete(done);
         signal?.removeEventListener('abort', done);
         resolve();
       };
-      const timer = setTimeout(done, pollMs);
+      // Held open: a reader following the log (session watch) waits here and nowhere else.
+      const timer = this.clock.timeout(done, pollMs, { keepAlive: true });
       this.wakers.add(done);
       signal?.addEventListener('abort', done, { once: true });
     });

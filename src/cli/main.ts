@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { EventBus } from '../bus/bus.ts';
+import { systemClock } from '../core/clock.ts';
 import { P2Error, UserError, ValidationError, isP2Error, messageOf, suggest } from '../core/errors.ts';
 import { COMMANDS, GROUP_ALIASES, GROUP_SUMMARIES, findCommand, groupCommands } from '../commands/registry.ts';
 import { GLOBAL_OPTIONS, leadingWords, parseCommandLine, usage } from '../commands/parse.ts';
@@ -113,6 +114,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       dbPath,
       debug: parsed.options['debug'] === true,
       signal: controller.signal,
+      clock: systemClock,
       workspace: () =>
         (workspacePromise ??= workspaceLoad = loadWorkspace(workspaceDir, dbPath === undefined ? {} : { db: dbPath })),
       store: async (options = {}) => {

@@ -135,7 +135,7 @@ const list: Command = {
       r.kind,
       r.mime,
       `${r.size} B`,
-      formatAge(Date.now() - r.createdAt),
+      formatAge(ctx.clock.now() - r.createdAt),
     ]);
     for (const line of table(rows, ['hash', 'name', 'kind', 'mime', 'size', 'created'], ctx.output.color))
       ctx.output.line(line);

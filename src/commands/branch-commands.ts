@@ -128,7 +128,7 @@ const branches: Command = {
       `${b.entries} entries`,
       scores.has(b.branch.id) ? scores.get(b.branch.id)!.toFixed(2) : '–',
       describeOverrides(b.branch.overrides),
-      `${b.branch.createdBy}, ${formatAge(Date.now() - b.branch.createdAt)}`,
+      `${b.branch.createdBy}, ${formatAge(ctx.clock.now() - b.branch.createdAt)}`,
     ]);
     for (const line of table(rows, ['branch', 'label', 'forked from', 'length', 'score', 'overrides', 'created'], c))
       ctx.output.line(line);

@@ -9,9 +9,9 @@ import { EXIT, type Command, type CommandResult } from './types.ts';
 import { paint, plural } from './text.ts';
 
 /** A session that a live process drives cannot be deleted from under it. */
-function assertNotDriven(store: Store, session: string): void {
+function assertNotDriven(store: Store, session: string, now: number): void {
   const holder = store.leases.holder(session);
-  if (isHolderAlive(holder, Date.now())) {
+  if (isHolderAlive(holder, now)) {
     throw new UserError('E_LEASE_HELD', `session ${session} is being driven by pid ${holder.pid} on ${holder.host}`, {
       hint: `Cancel it first: p2tui session cancel ${session}`,
     });
@@ -52,7 +52,7 @@ const exportCommand: Command = {
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(input.args['session']!);
-    const bundle = store.bundles.export(session.id, VERSION);
+    const bundle = store.bundles.export(session.id, VERSION, ctx.clock.now());
     const out = resolve((input.options['out'] as string | undefined) ?? `${session.id}.p2tui.json`);
     writeFileSync(out, `${JSON.stringify(bundle)}\n`);
     const json = {
@@ -124,7 +124,7 @@ const deleteCommand: Command = {
       });
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(ref);
-    assertNotDriven(store, session.id);
+    assertNotDriven(store, session.id, ctx.clock.now());
     store.bundles.remove(session.id);
     if (input.options['vacuum'] === true) store.vacuum();
     if (!ctx.output.json) ctx.output.line(`deleted ${session.id}`);
@@ -154,10 +154,10 @@ const pruneCommand: Command = {
       });
     const age = parseDuration(olderThan);
     const store = await ctx.store({ existing: true });
-    const cutoff = Date.now() - age;
+    const cutoff = ctx.clock.now() - age;
     const doomed = store.sessions
       .restingSince(cutoff)
-      .filter((r) => !isHolderAlive(store.leases.holder(r.id), Date.now()))
+      .filter((r) => !isHolderAlive(store.leases.holder(r.id), ctx.clock.now()))
       .map((r) => r.id);
     if (input.options['dry-run'] === true) {
       if (!ctx.output.json)

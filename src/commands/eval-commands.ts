@@ -207,7 +207,7 @@ const run: Command = {
         ? conversations.map((id) => ({ kind: 'conversation' as const, id }))
         : [{ kind: 'branch' as const, id: branch.id }];
     const jobIds: string[] = [];
-    const now = Date.now();
+    const now = ctx.clock.now();
     store.write(() => {
       for (const target of targets) {
         for (const e of evaluators) {
@@ -485,7 +485,7 @@ const pairwise: Command = {
     }
     const modelRef = registry.modelOf(evaluator);
     const resolved = app.workspace.providers.resolve(modelRef);
-    const seed = input.options['seed'] === undefined ? Date.now() : Number(input.options['seed']);
+    const seed = input.options['seed'] === undefined ? ctx.clock.now() : Number(input.options['seed']);
     const material = (branch: string) =>
       materialFor(store, { session: session.id, branch, kind: 'branch', id: branch });
     const verdict = await pairwiseJudge(evaluator.rubric, material(a.id), material(b.id), {

@@ -116,7 +116,7 @@ const transfer: Command = {
     const reference =
       typeof input.options['reference'] === 'string'
         ? input.options['reference']
-        : `cli:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}`;
+        : `cli:${ctx.clock.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}`;
     const receipt = await service.transfer({
       from: input.args['from']!,
       to: input.args['to']!,

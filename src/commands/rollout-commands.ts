@@ -425,7 +425,7 @@ const list: Command = {
         r.name,
         r.status,
         `${done}/${total}${failed > 0 ? ` (${failed} failed)` : ''}`,
-        formatAge(Date.now() - r.createdAt),
+        formatAge(ctx.clock.now() - r.createdAt),
       ]),
       ['rollout', 'name', 'status', 'cells done', 'started'],
       ctx.output.color,

@@ -42,7 +42,7 @@ const list: Command = {
       limit: (input.options['limit'] as number | undefined) ?? 20,
       ...(status === undefined ? {} : { status }),
     });
-    const now = Date.now();
+    const now = ctx.clock.now();
     if (ctx.output.json) {
       return {
         exitCode: EXIT.ok,
@@ -126,10 +126,10 @@ const show: Command = {
       paint(
         c,
         'gray',
-        `started ${formatAge(Date.now() - s.createdAt)} from ${s.source} · seed ${s.options.seed} · budget ${s.options.maxSteps} steps · approval ${s.options.approval}${s.options.model === undefined ? '' : ` · model ${s.options.model}`}`,
+        `started ${formatAge(ctx.clock.now() - s.createdAt)} from ${s.source} · seed ${s.options.seed} · budget ${s.options.maxSteps} steps · approval ${s.options.approval}${s.options.model === undefined ? '' : ` · model ${s.options.model}`}`,
       ),
     );
-    if (view.lease !== null && view.lease.expiresAt > Date.now())
+    if (view.lease !== null && view.lease.expiresAt > ctx.clock.now())
       out.line(paint(c, 'gray', `driven by pid ${view.lease.pid} on ${view.lease.host}`));
     out.line('');
     out.line(paint(c, 'bold', 'Conversations'));
@@ -283,11 +283,16 @@ const watch: Command = {
     let status: SessionStatus = session.status;
     let orphaned = false;
     while (!ctx.signal.aborted) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await ctx.clock.sleep(200);
       status = store.sessions.require(session.id).status;
-      if (untilDone && status !== 'running' && (status !== 'paused' || !drivenElsewhere(store, session.id))) break;
+      if (
+        untilDone &&
+        status !== 'running' &&
+        (status !== 'paused' || !drivenElsewhere(store, session.id, ctx.clock.now()))
+      )
+        break;
       // A running session whose driver is gone will not move until someone resumes it: say so instead of waiting.
-      const driverGone = status === 'running' && !drivenElsewhere(store, session.id);
+      const driverGone = status === 'running' && !drivenElsewhere(store, session.id, ctx.clock.now());
       if (driverGone && !orphaned) {
         orphaned = true;
         await printer.drain();
@@ -358,7 +363,7 @@ const resume: Command = {
       return { exitCode: ok ? EXIT.ok : EXIT.failed, json: results };
     }
     const session = engine.store.sessions.resolve(ref);
-    if (drivenElsewhere(engine.store, session.id, engine) && session.status === 'paused') {
+    if (drivenElsewhere(engine.store, session.id, ctx.clock.now(), engine) && session.status === 'paused') {
       return control(ctx, engine, session.id, { action: 'resume' }, 'running');
     }
     const fromSeq = engine.store.log.lastSeq();
@@ -390,7 +395,7 @@ const cancel: Command = {
       if (!ctx.output.json) ctx.output.line(`session ${session.id} is already ${session.status}; nothing to cancel`);
       return { exitCode: EXIT.ok, json: { session: session.id, status: session.status } };
     }
-    if (drivenElsewhere(engine.store, session.id, engine))
+    if (drivenElsewhere(engine.store, session.id, ctx.clock.now(), engine))
       return control(ctx, engine, session.id, { action: 'cancel' }, 'cancelled');
     const runtime = await engine.attach(session.id);
     await runtime.cancel('cancelled by the user');
@@ -408,7 +413,7 @@ const pause: Command = {
     const app = await ctx.app();
     const { engine } = app;
     const session = engine.store.sessions.resolve(input.args['session']!);
-    if (drivenElsewhere(engine.store, session.id, engine))
+    if (drivenElsewhere(engine.store, session.id, ctx.clock.now(), engine))
       return control(ctx, engine, session.id, { action: 'pause' }, 'paused');
     if (session.status !== 'running' && session.status !== 'waiting') {
       throw new UserError(
@@ -417,7 +422,7 @@ const pause: Command = {
       );
     }
     // Nobody drives it: mark it paused, so that nothing (an adopting process included) continues it before a resume.
-    const now = Date.now();
+    const now = ctx.clock.now();
     engine.store.write(() => {
       engine.store.sessions.setStatus(session.id, 'paused', 'paused by the user', now);
       engine.store.append(
@@ -464,7 +469,7 @@ const respond: Command = {
       });
     }
     const answer = input.args['answer']!;
-    if (drivenElsewhere(engine.store, id, engine))
+    if (drivenElsewhere(engine.store, id, ctx.clock.now(), engine))
       return control(ctx, engine, id, { action: 'respond', callId, text: answer }, 'running');
     const fromSeq = engine.store.log.lastSeq();
     const runtime = await engine.attach(id);
@@ -482,9 +487,9 @@ function onlyQuestion(questions: readonly { callId: string }[], session: string)
 }
 
 /** Whether another live process holds the session's lease (this process's engine, if given, does not count). */
-function drivenElsewhere(store: Store, session: string, engine?: Engine): boolean {
+function drivenElsewhere(store: Store, session: string, now: number, engine?: Engine): boolean {
   if (engine?.get(session) !== undefined) return false;
-  return isHolderAlive(store.leases.holder(session), Date.now());
+  return isHolderAlive(store.leases.holder(session), now);
 }
 
 /** Asks the process driving a session to do something, through the log, and waits until it shows. */
@@ -497,7 +502,7 @@ async function control(
 ): Promise<{ exitCode: number; json: JsonValue }> {
   const holder = engine.store.leases.holder(session);
   const from = `${hostname()}:${process.pid}`;
-  const now = Date.now();
+  const now = ctx.clock.now();
   const seq = engine.store.write(
     () =>
       engine.store.append(
@@ -505,10 +510,10 @@ async function control(
         now,
       ).seq,
   );
-  const deadline = Date.now() + 10_000;
+  const deadline = ctx.clock.now() + 10_000;
   let status = engine.store.sessions.require(session).status;
-  while (Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  while (ctx.clock.now() < deadline) {
+    await ctx.clock.sleep(100);
     status = engine.store.sessions.require(session).status;
     // An answer shows as the question's response entry, or (for a tool call waiting for approval) as its decision.
     const answered =

@@ -1,3 +1,4 @@
+import type { Clock } from '../core/clock.ts';
 import type { JsonValue } from '../core/json.ts';
 import type { EventBus } from '../bus/bus.ts';
 import type { App } from '../app/app.ts';
@@ -58,6 +59,8 @@ export interface CommandContext {
   readonly debug: boolean;
   /** Aborted on Ctrl-C. */
   readonly signal: AbortSignal;
+  /** The time commands stamp, compare and wait with (the app's, in the TUI's palette). */
+  readonly clock: Clock;
   workspace(): Promise<Workspace>;
   /** The database; with `existing`, a missing database is an error (read commands never create one). */
   store(options?: { existing?: boolean }): Promise<Store>;

@@ -1,4 +1,5 @@
 import type { OtherPayloads } from '../core/events.ts';
+import { systemClock, type Clock, type Timer } from '../core/clock.ts';
 import type { Store } from '../store/store.ts';
 
 export type ControlRequest = OtherPayloads['session.control'];
@@ -12,20 +13,21 @@ const BATCH = 200;
 export class ControlPoller {
   private readonly handlers = new Map<string, (request: ControlRequest) => void>();
   private cursor = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private readonly store: Store;
+  private readonly clock: Clock;
   private readonly intervalMs: number;
 
-  constructor(store: Store, intervalMs = 250) {
+  constructor(store: Store, clock: Clock = systemClock, intervalMs = 250) {
     this.store = store;
+    this.clock = clock;
     this.intervalMs = intervalMs;
   }
 
   watch(session: string, handler: (request: ControlRequest) => void): void {
     if (this.timer === undefined) {
       this.cursor = this.store.log.lastSeq();
-      this.timer = setInterval(() => this.poll(), this.intervalMs);
-      this.timer.unref();
+      this.timer = this.clock.interval(() => this.poll(), this.intervalMs);
     }
     this.handlers.set(session, handler);
   }
@@ -36,7 +38,7 @@ export class ControlPoller {
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
   }
 

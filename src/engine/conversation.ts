@@ -1,5 +1,6 @@
 import type { Entry, EntryDraft } from '../core/entries.ts';
 import type { Persona } from '../agents/persona.ts';
+import type { Timer } from '../core/clock.ts';
 import { canonicalJson } from '../core/json.ts';
 import { INITIAL_STATE, type ConversationState } from './fsm.ts';
 import { Transcript, type TranscriptMark } from './transcript.ts';
@@ -47,7 +48,7 @@ export class ConversationRuntime {
    */
   abort = new AbortController();
   queued = false;
-  readonly timers = new Map<string, NodeJS.Timeout>();
+  readonly timers = new Map<string, Timer>();
   readonly runningTools = new Set<string>();
   /** Effectful calls durably marked as started whose tool has not been invoked yet. */
   readonly effectsNotStarted = new Set<string>();
@@ -211,7 +212,7 @@ export class ConversationRuntime {
   }
 
   clearTimers(): void {
-    for (const timer of this.timers.values()) clearTimeout(timer);
+    for (const timer of this.timers.values()) timer.cancel();
     this.timers.clear();
   }
 }

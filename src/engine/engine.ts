@@ -58,6 +58,8 @@ export class Engine {
   readonly bus: EventBus;
   readonly ports: EnginePorts;
   readonly scheduler: Scheduler;
+  /** The engine's time: its timers, leases and stamps (a test's manual clock). */
+  readonly clock: Clock;
   private readonly ctx: EngineContext;
   private readonly defaults: EngineOptions['defaults'];
   private readonly leases: LeaseKeeper;
@@ -71,12 +73,13 @@ export class Engine {
     this.store = options.store;
     this.ports = options.ports;
     this.defaults = options.defaults;
-    this.bus = options.bus ?? new EventBus(this.store);
+    const clock = options.clock ?? systemClock;
+    this.clock = clock;
+    this.bus = options.bus ?? new EventBus(this.store, clock);
     this.scheduler = new Scheduler({
       concurrency: options.concurrency,
       ...(options.providerConcurrency === undefined ? {} : { providerConcurrency: options.providerConcurrency }),
     });
-    const clock = options.clock ?? systemClock;
     this.leases = new LeaseKeeper(this.store, clock, {
       owner: `${THIS_HOST}:${process.pid}:${randomId('', 6)}`,
       host: THIS_HOST,
@@ -84,7 +87,7 @@ export class Engine {
       ttlMs: options.leaseTtlMs ?? 15_000,
       heartbeatMs: options.heartbeatMs ?? 5_000,
     });
-    this.control = new ControlPoller(this.store);
+    this.control = new ControlPoller(this.store, clock);
     this.ctx = {
       store: this.store,
       bus: this.bus,
@@ -415,7 +418,9 @@ export class Engine {
     const conversation = this.store.sessions.conversation(intent.conversation);
     const abort = new AbortController();
     const timeoutMs = tool.timeoutMs ?? 30_000;
-    const timer = setTimeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const timer = this.ctx.clock.timeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs, {
+      keepAlive: true,
+    });
     let outcome: { tool: string; status: 'ok' | 'error'; output?: JsonValue; error?: string };
     try {
       const output = await tool.compensate(tool.input.parse(intent.args), result?.output ?? null, {
@@ -426,6 +431,7 @@ export class Engine {
         callId: intent.callId,
         key,
         workspace: this.ports.root,
+        now: () => this.ctx.clock.now(),
         signal: abort.signal,
         attach: () => undefined,
       });
@@ -433,7 +439,7 @@ export class Engine {
     } catch (error) {
       outcome = { tool: intent.tool, status: 'error', error: messageOf(error) };
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
     }
     const now = this.ctx.clock.now();
     this.store.write(() =>

@@ -1,5 +1,5 @@
 import { StoreError, UserError } from '../core/errors.ts';
-import type { Clock } from '../core/clock.ts';
+import type { Clock, Timer } from '../core/clock.ts';
 import type { Store } from '../store/store.ts';
 
 export interface LeaseSettings {
@@ -18,7 +18,7 @@ export interface LeaseSettings {
 export class LeaseKeeper {
   private readonly validUntil = new Map<string, number>();
   private readonly onLost = new Map<string, (error: StoreError) => void>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   readonly settings: LeaseSettings;
   private readonly store: Store;
   private readonly clock: Clock;
@@ -92,14 +92,13 @@ export class LeaseKeeper {
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
   }
 
   private start(): void {
     if (this.timer !== undefined) return;
-    this.timer = setInterval(() => this.beat(), this.settings.heartbeatMs);
-    this.timer.unref();
+    this.timer = this.clock.interval(() => this.beat(), this.settings.heartbeatMs);
   }
 
   /** One heartbeat for every lease held. */

@@ -1,3 +1,4 @@
+import { NO_TIMER, type Clock, type Timer } from '../core/clock.ts';
 import type { EntryPayloads } from '../core/entries.ts';
 import { messageOf } from '../core/errors.ts';
 import { sha256 } from '../core/hash.ts';
@@ -40,12 +41,13 @@ export async function runTool(
   context: Omit<ToolContext, 'attach' | 'milestone' | 'signal'> & {
     signal: AbortSignal;
     timeoutMs: number;
-    now: () => number;
+    clock: Clock;
   },
 ): Promise<ToolRun> {
   const attachments: Attachment[] = [];
   const milestones: { name: string; detail: string | null }[] = [];
-  const started = context.now();
+  const { clock } = context;
+  const started = clock.monotonic();
   const base = { callId: context.callId, tool: tool.name };
   const parsed = tool.input.safeParse(args);
   if (!parsed.success) {
@@ -78,9 +80,9 @@ export async function runTool(
   };
   if (context.signal.aborted) onAbort();
   else context.signal.addEventListener('abort', onAbort, { once: true });
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer = NO_TIMER;
   const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), context.timeoutMs);
+    timer = clock.timeout(() => resolve('timeout'), context.timeoutMs, { keepAlive: true });
   });
   const toolContext: ToolContext = {
     session: context.session,
@@ -90,6 +92,7 @@ export async function runTool(
     callId: context.callId,
     key: context.key,
     workspace: context.workspace,
+    now: context.now,
     ...(context.wallets === undefined ? {} : { wallets: context.wallets }),
     ...(context.spending === undefined ? {} : { spending: context.spending }),
     ...(context.approved === true ? { approved: true } : {}),
@@ -112,7 +115,7 @@ export async function runTool(
       timeout,
       cancelled,
     ]);
-    const latencyMs = context.now() - started;
+    const latencyMs = Math.round(clock.monotonic() - started);
     if (outcome === 'timeout') {
       controller.abort(new Error('timeout'));
       // An effectful tool stopped mid-way may still have done its effect: that is not a plain timeout.
@@ -169,19 +172,24 @@ export async function runTool(
       ...(milestones.length === 0 ? {} : { milestones }),
     };
     if (tool.effect === 'pure' && tool.cacheTtlMs > 0) {
-      return { ...run, cache: { key: cacheKey(tool.name, args), output, expiresAt: context.now() + tool.cacheTtlMs } };
+      return { ...run, cache: { key: cacheKey(tool.name, args), output, expiresAt: clock.now() + tool.cacheTtlMs } };
     }
     return run;
   } catch (error) {
     return {
       result: {
         kind: 'tool_result',
-        payload: { ...base, status: 'error', error: messageOf(error), latencyMs: context.now() - started },
+        payload: {
+          ...base,
+          status: 'error',
+          error: messageOf(error),
+          latencyMs: Math.round(clock.monotonic() - started),
+        },
       },
       attachments,
     };
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
     context.signal.removeEventListener('abort', onAbort);
   }
 }

@@ -1,3 +1,4 @@
+import { NO_TIMER, systemClock, type Clock } from '../core/clock.ts';
 import { z } from 'zod';
 import { messageOf } from '../core/errors.ts';
 import { sha256 } from '../core/hash.ts';
@@ -31,6 +32,8 @@ export interface JudgeCall {
   readonly retries: number;
   readonly timeoutMs: number;
   readonly signal: AbortSignal;
+  /** Whose time the timeout takes (the machine's when absent). */
+  readonly clock?: Clock;
 }
 
 /** The judge's reply, as the JSON schema asks for it. */
@@ -117,13 +120,17 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
     const abort = new AbortController();
     const onAbort = (): void => abort.abort(call.signal.reason);
     call.signal.addEventListener('abort', onAbort, { once: true });
+    const clock = call.clock ?? systemClock;
     const timer =
       call.provider.timesAttempts === true
-        ? undefined
-        : setTimeout(() => abort.abort(new Error(`no answer within ${call.timeoutMs} ms`)), call.timeoutMs);
+        ? NO_TIMER
+        : clock.timeout(() => abort.abort(new Error(`no answer within ${call.timeoutMs} ms`)), call.timeoutMs, {
+            keepAlive: true,
+          });
     let text: string;
     try {
-      text = (await call.provider.complete(request, { signal: abort.signal, attemptTimeoutMs: call.timeoutMs })).text;
+      text = (await call.provider.complete(request, { signal: abort.signal, attemptTimeoutMs: call.timeoutMs, clock }))
+        .text;
     } catch (error) {
       return {
         status: 'failed',
@@ -134,7 +141,7 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
         promptHash,
       };
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
       call.signal.removeEventListener('abort', onAbort);
     }
     const parsed = parseVerdict(text, rubric);

@@ -143,7 +143,12 @@ async function ask(
     };
     let reply: string;
     try {
-      reply = (await call.provider.complete(request, { signal: call.signal, attemptTimeoutMs: call.timeoutMs })).text;
+      const options = {
+        signal: call.signal,
+        attemptTimeoutMs: call.timeoutMs,
+        ...(call.clock === undefined ? {} : { clock: call.clock }),
+      };
+      reply = (await call.provider.complete(request, options)).text;
     } catch (error) {
       return { error: `the judge model failed: ${messageOf(error)}` };
     }

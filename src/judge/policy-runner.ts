@@ -1,3 +1,4 @@
+import type { Clock } from '../core/clock.ts';
 import type { StoredEvent } from '../core/events.ts';
 import { messageOf } from '../core/errors.ts';
 import type { ScoreEvent, ScorePolicy } from './policy.ts';
@@ -16,8 +17,11 @@ export class ScorePolicyRunner {
   private readonly chains = new Map<string, Promise<void>>();
   private unsubscribe: (() => void) | undefined;
 
-  constructor(engine: Engine, policies: readonly ScorePolicy[]) {
+  private readonly clock: Clock;
+
+  constructor(engine: Engine, policies: readonly ScorePolicy[], clock: Clock = engine.clock) {
     this.engine = engine;
+    this.clock = clock;
     this.policies = policies;
   }
 
@@ -79,7 +83,7 @@ export class ScorePolicyRunner {
               branch: score.branch,
               conversation: null,
             },
-            Date.now(),
+            this.clock.now(),
           ),
         );
       };

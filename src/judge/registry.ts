@@ -1,3 +1,4 @@
+import { NO_TIMER, systemClock, type Clock, type Timer } from '../core/clock.ts';
 import { UserError, ValidationError, messageOf, suggest, type ValidationIssue } from '../core/errors.ts';
 import { sha256 } from '../core/hash.ts';
 import type { ProviderRegistry } from '../models/registry.ts';
@@ -196,7 +197,7 @@ export class EvaluatorRegistry {
   async evaluate(
     evaluator: Evaluator,
     material: Material,
-    ctx: { providers: ProviderRegistry; signal: AbortSignal; sample: number; seed: number },
+    ctx: { providers: ProviderRegistry; signal: AbortSignal; sample: number; seed: number; clock?: Clock },
   ): Promise<Evaluation> {
     if (evaluator.kind === 'assert') {
       const checked = checkAssertions(evaluator.config.assert!, material);
@@ -212,17 +213,19 @@ export class EvaluatorRegistry {
     if (evaluator.kind === 'custom') {
       try {
         // Bounded like a judge model call: a hung evaluator fails its job instead of holding a slot for ever.
-        let timer: NodeJS.Timeout | undefined;
+        let timer: Timer = NO_TIMER;
         const timeoutMs = this.config.timeout_ms;
+        const clock = ctx.clock ?? systemClock;
         const verdict = await Promise.race([
           Promise.resolve(evaluator.custom!.evaluate(material, { signal: ctx.signal, sample: ctx.sample })),
           new Promise<never>((_, reject) => {
-            timer = setTimeout(
+            timer = clock.timeout(
               () => reject(new Error(`no verdict within ${timeoutMs} ms (judge.timeout_ms)`)),
               timeoutMs,
+              { keepAlive: true },
             );
           }),
-        ]).finally(() => clearTimeout(timer));
+        ]).finally(() => timer.cancel());
         if (
           typeof verdict?.value !== 'number' ||
           !Number.isFinite(verdict.value) ||
@@ -261,6 +264,7 @@ export class EvaluatorRegistry {
       retries: this.config.retries,
       timeoutMs: this.config.timeout_ms,
       signal: ctx.signal,
+      ...(ctx.clock === undefined ? {} : { clock: ctx.clock }),
     });
     return verdict;
   }

@@ -1,6 +1,6 @@
 import { messageOf } from '../core/errors.ts';
 import { newScoreId } from '../core/ids.ts';
-import type { Clock } from '../core/clock.ts';
+import type { Clock, Timer } from '../core/clock.ts';
 import type { ProviderRegistry } from '../models/registry.ts';
 import type { EvalJobRow, ScoreRow } from '../store/scores.ts';
 import type { Store } from '../store/store.ts';
@@ -40,7 +40,7 @@ export class JudgeRunner {
   private readonly runningJobs = new Set<string>();
   private started = false;
   private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private unsubscribe: (() => void) | undefined;
   private settledWaiters: (() => void)[] = [];
 
@@ -65,8 +65,7 @@ export class JudgeRunner {
     this.unsubscribe = this.store.onCommit((events) => {
       if (events.some((e) => e.type === 'eval.queued')) setImmediate(() => this.pump());
     });
-    this.timer = setInterval(() => this.reclaim(), this.pollMs);
-    this.timer.unref();
+    this.timer = this.clock.interval(() => this.reclaim(), this.pollMs);
     setImmediate(() => this.pump());
   }
 
@@ -82,7 +81,7 @@ export class JudgeRunner {
         // Locked: the leases run out instead.
       }
     }
-    clearInterval(this.timer);
+    this.timer?.cancel();
     this.unsubscribe?.();
     this.wakeSettled();
   }
@@ -100,15 +99,15 @@ export class JudgeRunner {
     let lastReclaim = 0;
     for (;;) {
       if (this.stopped || signal?.aborted === true) return;
-      if (Date.now() - lastReclaim >= 1_000) {
-        lastReclaim = Date.now();
+      if (this.clock.now() - lastReclaim >= 1_000) {
+        lastReclaim = this.clock.now();
         this.reclaim(false);
       }
       this.pump(session);
       if (this.running === 0 && this.store.scores.openJobs(session) === 0) return;
       await new Promise<void>((resolve) => {
         this.settledWaiters.push(resolve);
-        setTimeout(resolve, 100).unref();
+        this.clock.timeout(resolve, 100);
       });
     }
   }
@@ -175,6 +174,7 @@ export class JudgeRunner {
             signal: this.abort.signal,
             sample,
             seed,
+            clock: this.clock,
           }),
         );
         if (this.stopped) return;

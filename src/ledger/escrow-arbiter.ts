@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { StoredEvent } from '../core/events.ts';
 import { messageOf } from '../core/errors.ts';
 import type { WalletService } from './wallet.ts';
@@ -21,8 +22,11 @@ export class EscrowArbiter {
   private unsubscribe: (() => void) | undefined;
   private pending: Promise<void> = Promise.resolve();
 
+  private readonly clock: Clock;
+
   /** `wallets` is asked for only when there is a rule to apply. */
-  constructor(store: Store, wallets: () => WalletService, rule: EscrowRule | undefined) {
+  constructor(store: Store, wallets: () => WalletService, rule: EscrowRule | undefined, clock: Clock = systemClock) {
+    this.clock = clock;
     this.store = store;
     this.wallets = wallets;
     this.rule = rule;
@@ -149,7 +153,7 @@ export class EscrowArbiter {
             branch,
             conversation,
           },
-          Date.now(),
+          this.clock.now(),
         ),
       );
     }

@@ -1,5 +1,5 @@
+import { systemClock, type Clock } from '../core/clock.ts';
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../core/errors.ts';
 import type { Store } from '../store/store.ts';
 
@@ -39,18 +39,20 @@ export class StoreLocks implements PaymentLocks {
   private readonly ttlMs: number;
   private readonly waitMs: number;
   private readonly owner = `${process.pid}:${randomUUID()}`;
+  private readonly clock: Clock;
 
-  constructor(store: Store, options: { ttlMs?: number; waitMs?: number } = {}) {
+  constructor(store: Store, options: { ttlMs?: number; waitMs?: number; clock?: Clock } = {}) {
     this.store = store;
+    this.clock = options.clock ?? systemClock;
     this.ttlMs = options.ttlMs ?? 15_000;
     this.waitMs = options.waitMs ?? 30_000;
   }
 
   hold<T>(name: string, fn: () => Promise<T>): Promise<T> {
     return this.local.hold(name, async () => {
-      const deadline = Date.now() + this.waitMs;
+      const deadline = this.clock.now() + this.waitMs;
       for (let pause = 2; !this.take(name); pause = Math.min(pause * 2, 50)) {
-        if (Date.now() > deadline) {
+        if (this.clock.now() > deadline) {
           throw new UserError(
             'E_LEDGER_BUSY',
             `another p2tui process has held the payment lock '${name}' for over ${Math.round(this.waitMs / 1000)} s`,
@@ -59,29 +61,28 @@ export class StoreLocks implements PaymentLocks {
             },
           );
         }
-        await sleep(pause);
+        await this.clock.sleep(pause);
       }
       // Renewed while held: a slow check and payment (a remote ledger) must not outlive its lease and let another in.
-      const renew = setInterval(() => this.renew(name), Math.max(1_000, Math.floor(this.ttlMs / 3)));
-      renew.unref();
+      const renew = this.clock.interval(() => this.renew(name), Math.max(1_000, Math.floor(this.ttlMs / 3)));
       try {
         return await fn();
       } finally {
-        clearInterval(renew);
+        renew.cancel();
         this.release(name);
       }
     });
   }
 
   private take(name: string): boolean {
-    const now = Date.now();
+    const now = this.clock.now();
     return this.store.write(() => this.store.ledger.takeLock(name, this.owner, now, now + this.ttlMs));
   }
 
   private renew(name: string): void {
     try {
       if (!this.store.isClosed)
-        this.store.write(() => this.store.ledger.renewLock(name, this.owner, Date.now() + this.ttlMs));
+        this.store.write(() => this.store.ledger.renewLock(name, this.owner, this.clock.now() + this.ttlMs));
     } catch {
       // A busy database: the next renewal (a third of the lease later) tries again.
     }

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../core/clock.ts';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
@@ -79,6 +80,7 @@ export async function startSandbox(options: {
   dar?: string;
   agents: readonly string[];
   timeoutMs: number;
+  clock?: Clock;
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
 }): Promise<SandboxState> {
@@ -113,9 +115,10 @@ export async function startSandbox(options: {
   child.once('exit', (code) => (exited = code));
   child.unref();
   const url = `http://127.0.0.1:${options.port}`;
-  const state: SandboxState = { pid: child.pid!, port: options.port, tool, url, startedAt: Date.now(), log };
+  const clock = options.clock ?? systemClock;
+  const state: SandboxState = { pid: child.pid!, port: options.port, tool, url, startedAt: clock.now(), log };
   writeFileSync(stateFile(options.dataDir), `${JSON.stringify(state, null, 2)}\n`);
-  const deadline = Date.now() + options.timeoutMs;
+  const deadline = clock.now() + options.timeoutMs;
   for (;;) {
     if (await isReady(url)) break;
     const tail = (): string => readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n');
@@ -127,7 +130,7 @@ export async function startSandbox(options: {
         { hint: `The whole output is in ${log}.` },
       );
     }
-    if (Date.now() > deadline || options.signal?.aborted === true) {
+    if (clock.now() > deadline || options.signal?.aborted === true) {
       await stopSandbox(options.dataDir);
       throw new UserError(
         'E_LEDGER',
@@ -135,7 +138,7 @@ export async function startSandbox(options: {
         { hint: `Allow more time with --timeout, or see ${log}.` },
       );
     }
-    await new Promise((r) => setTimeout(r, 250));
+    await clock.sleep(250);
   }
   const ledger = new CantonJsonLedger({ url });
   for (const hint of [OPERATOR_HINT, ...options.agents.map((a) => `agent-${a}`)]) await ledger.allocateParty(hint);
@@ -143,7 +146,11 @@ export async function startSandbox(options: {
 }
 
 /** Stops the sandbox this workspace started: SIGTERM to its process group, SIGKILL after `graceMs`. */
-export async function stopSandbox(dataDir: string, graceMs = 10_000): Promise<SandboxState | undefined> {
+export async function stopSandbox(
+  dataDir: string,
+  graceMs = 10_000,
+  clock: Clock = systemClock,
+): Promise<SandboxState | undefined> {
   const state = readSandbox(dataDir);
   if (state === undefined) return undefined;
   const signal = (sig: NodeJS.Signals): void => {
@@ -159,8 +166,8 @@ export async function stopSandbox(dataDir: string, graceMs = 10_000): Promise<Sa
   };
   if (isRunning(state.pid)) {
     signal('SIGTERM');
-    const deadline = Date.now() + graceMs;
-    while (isRunning(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const deadline = clock.now() + graceMs;
+    while (isRunning(state.pid) && clock.now() < deadline) await clock.sleep(100);
     if (isRunning(state.pid)) signal('SIGKILL');
   }
   rmSync(stateFile(dataDir), { force: true });

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../core/clock.ts';
 import { UserError } from '../core/errors.ts';
 import type { Store } from '../store/store.ts';
 import { EmbeddedLedger } from './embedded/ledger.ts';
@@ -696,10 +697,9 @@ export interface LedgerSettings {
  * one. Either way its payment locks live in the store, so processes sharing it check and pay as one unit. Its owner
  * (the app, or a command) keeps one per store: the embedded ledger checks its chain once per service.
  */
-export function openWallets(store: Store, settings: LedgerSettings = {}): WalletService {
-  return new WalletService(settings.canton === undefined ? new EmbeddedLedger(store) : cantonLedger(settings.canton), {
-    locks: new StoreLocks(store),
-  });
+export function openWallets(store: Store, settings: LedgerSettings = {}, clock: Clock = systemClock): WalletService {
+  const ledger = settings.canton === undefined ? new EmbeddedLedger(store, { clock }) : cantonLedger(settings.canton);
+  return new WalletService(ledger, { locks: new StoreLocks(store, { clock }) });
 }
 
 function cantonLedger(canton: NonNullable<LedgerSettings['canton']>): CantonJsonLedger {

@@ -1,3 +1,4 @@
+import type { Clock } from '../core/clock.ts';
 import type { JsonObject } from '../core/json.ts';
 import type { RetryNotice } from './http/retry.ts';
 
@@ -82,6 +83,8 @@ export interface CompleteOptions {
    * the rate limiter or for a retry's backoff does not count.
    */
   readonly attemptTimeoutMs?: number;
+  /** Whose time waits and timeouts take (the engine's; a test's manual clock). The machine's when absent. */
+  readonly clock?: Clock;
 }
 
 export interface ModelProvider {

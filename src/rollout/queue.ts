@@ -1,3 +1,4 @@
+import { NO_TIMER, type Clock, type Timer } from '../core/clock.ts';
 import { hostname } from 'node:os';
 import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -93,6 +94,7 @@ export class QueueCoordinator {
         Promise.all([queue.waitUntilReady(), events.waitUntilReady()]),
         10_000,
         `Redis at ${url} did not answer within 10 s`,
+        app.clock,
       );
     } catch (error) {
       await Promise.allSettled([queue.close(), events.close()]);
@@ -124,7 +126,7 @@ export class QueueCoordinator {
           { hint: 'Run it without --queue.' },
         );
       const jobId = `${row.id}-${cell.id}`;
-      await store.commit(() => store.rollouts.queued(row.id, cell.id, Date.now()));
+      await store.commit(() => store.rollouts.queued(row.id, cell.id, this.app.clock.now()));
       const data: CellJob = {
         rollout: { id: row.id, name: row.name },
         specFile: spec.file,
@@ -163,7 +165,7 @@ export class QueueCoordinator {
         // The worker refused or failed the job itself (not the cell's own failure, which comes back as a result).
         const message = `the worker failed this cell: ${messageOf(error)}`;
         await store.commit(() =>
-          store.rollouts.finished(row.id, cell.id, { status: 'failed', error: message }, Date.now()),
+          store.rollouts.finished(row.id, cell.id, { status: 'failed', error: message }, this.app.clock.now()),
         );
         return { status: 'failed' };
       }
@@ -174,7 +176,7 @@ export class QueueCoordinator {
         // One result that cannot be stored fails its cell, not the rollout.
         const message = `the coordinator could not ingest this cell: ${messageOf(error)}`;
         await store.commit(() =>
-          store.rollouts.finished(row.id, cell.id, { status: 'failed', error: message }, Date.now()),
+          store.rollouts.finished(row.id, cell.id, { status: 'failed', error: message }, this.app.clock.now()),
         );
         return { status: 'failed' };
       }
@@ -209,7 +211,7 @@ export class QueueCoordinator {
           ...(result.metrics === null ? {} : { metrics: result.metrics }),
           ...(session === undefined ? {} : { session }),
         },
-        Date.now(),
+        this.app.clock.now(),
       );
     });
     return {
@@ -398,7 +400,8 @@ export async function runWorker(
           await wallets.operator(),
         );
       }
-      const bundle = cellRow.session === null ? null : app.store.bundles.export(cellRow.session, 'worker');
+      const bundle =
+        cellRow.session === null ? null : app.store.bundles.export(cellRow.session, 'worker', app.clock.now());
       // Handed over: this process's copy goes, so a long-running worker's memory stays flat.
       if (cellRow.session !== null) app.store.bundles.remove(cellRow.session);
       const result: CellResult = {
@@ -460,12 +463,14 @@ async function probe(url: string): Promise<void> {
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string, clock: Clock): Promise<T> {
+  let timer: Timer = NO_TIMER;
   return Promise.race([
     promise,
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms))),
-  ]).finally(() => clearTimeout(timer));
+    new Promise<never>(
+      (_, reject) => (timer = clock.timeout(() => reject(new Error(message)), ms, { keepAlive: true })),
+    ),
+  ]).finally(() => timer.cancel());
 }
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {

@@ -1,3 +1,4 @@
+import { NO_TIMER, type Timer } from '../core/clock.ts';
 import { UserError, messageOf } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
@@ -112,7 +113,7 @@ export class RolloutRunner {
       spec: spec.raw as unknown as JsonValue,
       specHash: spec.hash,
       status: 'running',
-      createdAt: Date.now(),
+      createdAt: this.app.clock.now(),
       finishedAt: null,
       options: {
         ...(options.replayOf === undefined ? {} : { replayOf: options.replayOf }),
@@ -192,7 +193,7 @@ export class RolloutRunner {
     const lease = `rollout:${row.id}`;
     const owner = `rollout:${THIS_HOST}:${process.pid}:${randomId('', 6)}`;
     const got = store.write(() =>
-      store.leases.acquire(lease, { owner, host: THIS_HOST, pid: process.pid }, ROLLOUT_LEASE_MS, Date.now()),
+      store.leases.acquire(lease, { owner, host: THIS_HOST, pid: process.pid }, ROLLOUT_LEASE_MS, this.app.clock.now()),
     );
     if (!got.ok) {
       throw new UserError(
@@ -201,18 +202,18 @@ export class RolloutRunner {
         { hint: 'Wait for it, or stop it there (Ctrl-C); a killed run lets go of it within 30 s.' },
       );
     }
-    const beat = setInterval(() => {
+    const beat = this.app.clock.interval(() => {
       try {
-        if (!store.isClosed) store.write(() => store.leases.heartbeat(lease, owner, ROLLOUT_LEASE_MS, Date.now()));
+        if (!store.isClosed)
+          store.write(() => store.leases.heartbeat(lease, owner, ROLLOUT_LEASE_MS, this.app.clock.now()));
       } catch {
         // A busy database: the next beat (a third of the lease later) tries again.
       }
     }, ROLLOUT_LEASE_MS / 3);
-    beat.unref();
     try {
       return await this.runHeld(row, spec, options, replay);
     } finally {
-      clearInterval(beat);
+      beat.cancel();
       if (!store.isClosed) store.write(() => store.leases.release(lease, owner));
     }
   }
@@ -256,7 +257,7 @@ export class RolloutRunner {
       spec.raw.fork_from !== undefined && options.executor === undefined
         ? 1
         : Math.max(1, options.concurrency ?? spec.raw.concurrency);
-    const started = Date.now();
+    const started = this.app.clock.now();
     const budgets = spec.raw.budgets;
     let done = all.filter((c) => c.status === 'done').length;
     let failed = 0;
@@ -267,7 +268,7 @@ export class RolloutRunner {
     let stopped: string | null = null;
     const live = new Map<string, SessionRuntime>();
     const progress = (): void => {
-      const elapsedMs = Date.now() - started;
+      const elapsedMs = this.app.clock.now() - started;
       const left = all.length - done - failed;
       // At the pace so far (cells finished per millisecond, with as many running at once as now).
       options.onProgress?.({
@@ -324,7 +325,7 @@ export class RolloutRunner {
         running -= 1;
         if (outcome === 'interrupted') {
           store.write(() =>
-            store.rollouts.finished(row.id, cell.id, { status: 'pending', error: 'interrupted' }, Date.now()),
+            store.rollouts.finished(row.id, cell.id, { status: 'pending', error: 'interrupted' }, this.app.clock.now()),
           );
           continue;
         }
@@ -358,7 +359,7 @@ export class RolloutRunner {
     const cells = store.rollouts.cells(row.id);
     const complete = cells.every((c) => c.status === 'done' || c.status === 'failed');
     const status = complete && stopped === null ? 'finished' : 'stopped';
-    store.write(() => store.rollouts.setRolloutStatus(row.id, status, Date.now()));
+    store.write(() => store.rollouts.setRolloutStatus(row.id, status, this.app.clock.now()));
     progress();
     return { rollout: store.rollouts.get(row.id)!, cells, stopped };
   }
@@ -379,7 +380,7 @@ export class RolloutRunner {
             spec: spec.raw as unknown as JsonValue,
             specHash: spec.hash,
             status: 'running',
-            createdAt: Date.now(),
+            createdAt: this.app.clock.now(),
             options: {},
           },
           [],
@@ -470,8 +471,8 @@ export class RolloutRunner {
     const scope = spec.raw.ledger.shared_ledger ? row.id : `${row.id}-${cell.id}-${randomId('', 4)}`;
     const aborted = (): boolean => signal?.aborted === true;
     let runtime: SessionRuntime | undefined;
-    const begun = Date.now();
-    let timer: NodeJS.Timeout | undefined;
+    const begun = this.app.clock.now();
+    let timer: Timer = NO_TIMER;
     let unsubscribe: (() => void) | undefined;
     let startedWrite: Promise<void> | undefined;
     try {
@@ -500,7 +501,7 @@ export class RolloutRunner {
       const branch = runtime.branch;
       live.set(cell.id, runtime);
       // Group-committed with the other cells' bookkeeping; the cell does not wait for it (its session is running).
-      startedWrite = store.commit(() => store.rollouts.started(row.id, cell.id, session, Date.now()));
+      startedWrite = store.commit(() => store.rollouts.started(row.id, cell.id, session, this.app.clock.now()));
       // Awaited below; a cell that fails before that must not leave it unhandled.
       startedWrite.catch(() => undefined);
       // Budgets of one cell: its tokens and cost as its model calls commit, and its wall time.
@@ -528,19 +529,23 @@ export class RolloutRunner {
         else runtime.resume();
       }
       if (budgets.timeout_s !== undefined) {
-        timer = setTimeout(() => {
-          overBudget ??= `past its time limit of ${budgets.timeout_s} s`;
-          void current.cancel(`the rollout cell ran ${overBudget}`).catch(() => undefined);
-        }, budgets.timeout_s * 1000);
+        timer = this.app.clock.timeout(
+          () => {
+            overBudget ??= `past its time limit of ${budgets.timeout_s} s`;
+            void current.cancel(`the rollout cell ran ${overBudget}`).catch(() => undefined);
+          },
+          budgets.timeout_s * 1000,
+          { keepAlive: true },
+        );
       }
       const status = await runtime.idle();
       // The session is at rest: its time limit no longer applies (judging is not the cell's time).
-      clearTimeout(timer);
+      timer.cancel();
       live.delete(cell.id);
       if (aborted()) return 'interrupted';
       if (runtime.error !== undefined) throw runtime.error;
       if (!runtime.active) return 'interrupted';
-      const latencyMs = Date.now() - begun;
+      const latencyMs = this.app.clock.now() - begun;
       const scores =
         replayOf?.metrics?.scores ?? (await this.judge(session, branch, evaluators.get(cell.team) ?? [], spec, signal));
       if (aborted()) return 'interrupted';
@@ -568,7 +573,9 @@ export class RolloutRunner {
           : ({ status: 'failed', error: failedReason } as const);
       await startedWrite;
       // Recorded in the next group commit; the slot goes to the next cell now (the run waits for it at its end).
-      const written = store.commit(() => store.rollouts.finished(row.id, cell.id, { ...outcome, metrics }, Date.now()));
+      const written = store.commit(() =>
+        store.rollouts.finished(row.id, cell.id, { ...outcome, metrics }, this.app.clock.now()),
+      );
       written.catch(() => undefined);
       // At rest and recorded: its runtime need not stay in memory (thousands of cells would).
       engine.release(session);
@@ -587,12 +594,12 @@ export class RolloutRunner {
           row.id,
           cell.id,
           { status: 'failed', error: messageOf(error), ...(runtime === undefined ? {} : { session: runtime.id }) },
-          Date.now(),
+          this.app.clock.now(),
         ),
       );
       return { status: 'failed' };
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
       unsubscribe?.();
       // Whatever the cell's end, its "started" row is written before the caller records anything after it.
       await startedWrite?.catch(() => undefined);
@@ -668,7 +675,7 @@ export class RolloutRunner {
     )
       return {};
     const jobs = new Map<string, string>();
-    const now = Date.now();
+    const now = this.app.clock.now();
     store.write(() => {
       for (const { evaluator, metric } of evaluators)
         jobs.set(

@@ -20,8 +20,8 @@ export class BundleRepository {
     this.write = write;
   }
 
-  /** A session and everything of it, as a bundle (`appVersion`: the p2tui that wrote it). */
-  export(sessionId: string, appVersion: string): SessionBundle {
+  /** A session and everything of it, as a bundle (`appVersion`: the p2tui that wrote it; `now`: when). */
+  export(sessionId: string, appVersion: string, now: number): SessionBundle {
     // Rows as stored: the bundle's row types are the tables' columns.
     const all = <R>(sql: string, ...params: unknown[]): R[] => this.db.prepare(sql).all(...params) as R[];
     const session = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(sessionId) as
@@ -39,7 +39,7 @@ export class BundleRepository {
     return {
       format: BUNDLE_FORMAT,
       version: BUNDLE_VERSION,
-      exportedAt: new Date().toISOString(),
+      exportedAt: new Date(now).toISOString(),
       appVersion,
       session,
       branches: all<NonNullable<SessionBundle['branches']>[number]>(

@@ -22,6 +22,11 @@ export interface ToolContext {
   /** The workspace folder. */
   readonly workspace: string;
   /**
+   * The session's clock, in milliseconds since the epoch: a tool that stamps or compares times reads it here (a
+   * test's manual clock moves it; a replay is not bent by the machine's time).
+   */
+  now(): number;
+  /**
    * The agents' wallets on the session's ledger (the embedded one by default). Ledger tools act as `agent`: the
    * identity comes from the session, never from the model's arguments.
    */

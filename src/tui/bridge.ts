@@ -1,3 +1,4 @@
+import type { Timer } from '../core/clock.ts';
 import { hostname } from 'node:os';
 import { isP2Error, messageOf } from '../core/errors.ts';
 import type { App } from '../app/app.ts';
@@ -40,8 +41,8 @@ export class TuiBridge {
   private readonly store: TuiStore;
   private readonly stop = new AbortController();
   private openStop: AbortController | undefined;
-  private listTimer: NodeJS.Timeout | undefined;
-  private gridTimer: NodeJS.Timeout | undefined;
+  private listTimer: Timer | undefined;
+  private gridTimer: Timer | undefined;
   /** Reads the open session's ledger again now (the Wallets pane changed what it shows). */
   private ledgerRefresh: () => void = () => undefined;
 
@@ -86,12 +87,12 @@ export class TuiBridge {
   dispose(): void {
     this.stop.abort();
     this.openStop?.abort();
-    clearTimeout(this.listTimer);
+    this.listTimer?.cancel();
   }
 
   refreshSessions(): void {
     const store = this.engine.store;
-    const now = Date.now();
+    const now = this.app.clock.now();
     const rows = store.sessions.list({ limit: 500 });
     const sessions: SessionSummary[] = rows.map((r) => {
       let driver: SessionSummary['driver'] = 'none';
@@ -241,10 +242,9 @@ export class TuiBridge {
     };
     void read();
     // Every second, and at once when the pane asks (the trail view toggled, a full verification requested).
-    const timer = setInterval(() => void read(), 1_000);
+    const timer = this.app.clock.interval(() => void read(), 1_000);
     this.ledgerRefresh = () => void read();
-    timer.unref();
-    signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+    signal.addEventListener('abort', () => timer.cancel(), { once: true });
   }
 
   close(): void {
@@ -286,7 +286,7 @@ export class TuiBridge {
         cells: cells.length,
         done: cells.filter((c) => c.status === 'done').length,
         failed: cells.filter((c) => c.status === 'failed').length,
-        age: formatAge(Date.now() - r.createdAt),
+        age: formatAge(this.app.clock.now() - r.createdAt),
       };
     });
   }
@@ -308,16 +308,15 @@ export class TuiBridge {
         options,
       }),
     );
-    clearInterval(this.gridTimer);
-    this.gridTimer = setInterval(() => {
+    this.gridTimer?.cancel();
+    this.gridTimer = this.app.clock.interval(() => {
       const s = this.store.get();
       if (s.overlay?.kind !== 'grid' || s.overlay.rollout !== rollout || this.engine.store.isClosed) {
-        clearInterval(this.gridTimer);
+        this.gridTimer?.cancel();
         return;
       }
       this.regrid((o) => o);
     }, 500);
-    this.gridTimer.unref();
   }
 
   /** Rebuilds the open grid with changed options (metric, columns, sort), from the cells as they are now. */
@@ -583,7 +582,7 @@ export class TuiBridge {
 
   private driverOf(sessionId: string): 'here' | 'elsewhere' | 'none' {
     if (this.engine.get(sessionId) !== undefined) return 'here';
-    return isHolderAlive(this.engine.store.leases.holder(sessionId), Date.now()) ? 'elsewhere' : 'none';
+    return isHolderAlive(this.engine.store.leases.holder(sessionId), this.app.clock.now()) ? 'elsewhere' : 'none';
   }
 
   /** The runtime driving a session from this process, taking it over when nobody drives it. */
@@ -619,7 +618,7 @@ export class TuiBridge {
           branch: null,
           conversation: null,
         },
-        Date.now(),
+        this.app.clock.now(),
       ),
     );
     this.store.set((s) => notify(s, `asked the process driving ${session} to ${request.action}`));
@@ -650,10 +649,14 @@ export class TuiBridge {
 
   private scheduleListRefresh(): void {
     if (this.listTimer !== undefined) return;
-    this.listTimer = setTimeout(() => {
-      this.listTimer = undefined;
-      this.refreshSessions();
-    }, 200);
+    this.listTimer = this.app.clock.timeout(
+      () => {
+        this.listTimer = undefined;
+        this.refreshSessions();
+      },
+      200,
+      { keepAlive: true },
+    );
   }
 }
 

@@ -1,3 +1,4 @@
+import type { Clock } from '../core/clock.ts';
 import type { TuiBridge } from './bridge.ts';
 import { keyLabel, type KeyInput } from './keys.ts';
 import { paletteCompletions } from './palette.ts';
@@ -75,6 +76,8 @@ export interface TuiActions {
   readonly bridge: TuiBridge;
   /** Each pane's line count and height at the last render, for scrolling. */
   readonly geometry: Map<string, { total: number; height: number }>;
+  /** The app's clock (ages, the double Ctrl-C's window). */
+  readonly clock: Clock;
   quit(): void;
   runPalette(line: string): void;
   abortPalette(): void;
@@ -152,8 +155,8 @@ export const COMMANDS: readonly TuiCommand[] = [
     keys: ['ctrl-c'],
     scope: 'global',
     run: (a, s) => {
-      if (s.quitArmedAt !== null && Date.now() - s.quitArmedAt < 1500) return a.quit();
-      set(a, (x) => ({ ...notify(x, 'press Ctrl-C again to quit', 'warn'), quitArmedAt: Date.now() }));
+      if (s.quitArmedAt !== null && a.clock.now() - s.quitArmedAt < 1500) return a.quit();
+      set(a, (x) => ({ ...notify(x, 'press Ctrl-C again to quit', 'warn'), quitArmedAt: a.clock.now() }));
     },
   },
 

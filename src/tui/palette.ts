@@ -79,6 +79,7 @@ export async function runPaletteLine(
     dbPath: app.store.path,
     debug: false,
     signal,
+    clock: app.clock,
     workspace: () => Promise.resolve(app.workspace),
     store: () => Promise.resolve(app.store),
     bus: () => Promise.resolve(app.bus),

@@ -62,6 +62,7 @@ export function createTuiApp(
     store,
     bridge,
     geometry: new Map(),
+    clock: app.clock,
     quit: options.quit,
     runPalette: (line) => {
       palette?.abort();

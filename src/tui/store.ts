@@ -1,3 +1,4 @@
+import { systemClock, type Clock, type Timer } from '../core/clock.ts';
 import type { TuiState } from './state.ts';
 
 /**
@@ -10,12 +11,14 @@ export const COALESCE_MS = 33;
 export class TuiStore {
   private state: TuiState;
   private readonly listeners = new Set<() => void>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
+  private readonly clock: Clock;
   /** Notifications sent (for the benchmarks). */
   notifications = 0;
 
-  constructor(initial: TuiState) {
+  constructor(initial: TuiState, clock: Clock = systemClock) {
     this.state = initial;
+    this.clock = clock;
   }
 
   get = (): TuiState => this.state;
@@ -41,17 +44,18 @@ export class TuiStore {
   };
 
   dispose(): void {
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.listeners.clear();
   }
 
   private schedule(): void {
     if (this.timer !== undefined) return;
-    this.timer = setTimeout(() => this.flush(), COALESCE_MS);
+    // Held open like a screen refresh: the terminal is drawn until the user quits.
+    this.timer = this.clock.timeout(() => this.flush(), COALESCE_MS, { keepAlive: true });
   }
 
   private flush(): void {
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     this.notifications += 1;
     for (const listener of this.listeners) listener();

@@ -8,6 +8,7 @@ import { Store } from '../../src/store/store.ts';
 import { loadWorkspace, type LoadOptions } from '../../src/app/workspace.ts';
 import type { SessionOptions } from '../../src/core/events.ts';
 import type { Tool } from '../../src/tools/define.ts';
+import type { Clock } from '../../src/core/clock.ts';
 
 /** A temporary workspace folder, removed by `cleanup`. */
 export interface TempWorkspace {
@@ -52,6 +53,8 @@ export async function testEngine(
     load?: LoadOptions;
     concurrency?: number;
     leaseTtlMs?: number;
+    /** The app's clock (a ManualClock for tests of timeouts, which then advance it instead of sleeping). */
+    clock?: Clock;
   } = {},
 ): Promise<TestEngine> {
   const ws = tempWorkspace(options.files);
@@ -61,6 +64,7 @@ export async function testEngine(
     workspace,
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   const { engine } = app;
   return {

@@ -134,7 +134,7 @@ export class Approvals {
         claim: () => {
           if (!open) return false;
           open = false;
-          clearTimeout(timer);
+          timer.cancel();
           signal.removeEventListener('abort', onAbort);
           this.pending.delete(call.callId);
           return true;
@@ -144,7 +144,7 @@ export class Approvals {
       const onAbort = (): void => {
         if (pending.claim()) resolve(undefined);
       };
-      const timer = setTimeout(() => {
+      const timer = this.state.ctx.clock.timeout(() => {
         if (!pending.claim()) return;
         const within = duration(timeoutMs);
         void this.writer
@@ -159,7 +159,6 @@ export class Approvals {
             },
           );
       }, timeoutMs);
-      timer.unref();
       signal.addEventListener('abort', onAbort, { once: true });
       this.pending.set(call.callId, pending);
       this.state.loop.updateStatus();

@@ -1,3 +1,4 @@
+import { NO_TIMER, type Timer } from '../../core/clock.ts';
 import { UserError } from '../../core/errors.ts';
 import { newModelCallId } from '../../core/ids.ts';
 import type { ModelResponse } from '../../models/provider.ts';
@@ -95,7 +96,7 @@ export class ModelSteps {
       writer.modelCall(tx, conv, call, modelCall, outcome);
       this.apply(tx, conv, plan);
     });
-    ctx.onStepTiming?.({ totalMs: performance.now() - started, modelMs: answer.modelMs });
+    ctx.onStepTiming?.({ totalMs: ctx.clock.monotonic() - started, modelMs: answer.modelMs });
   }
 
   /** The model's answer: from the recording when replaying, else from the provider within the persona's timeout. */
@@ -127,24 +128,30 @@ export class ModelSteps {
     const callAbort = new AbortController();
     const onAbort = (): void => callAbort.abort(convAbort.reason);
     convAbort.addEventListener('abort', onAbort, { once: true });
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Timer = NO_TIMER;
     let timedOut = false;
-    let modelStarted = performance.now();
+    let modelStarted = ctx.clock.monotonic();
     const live = { session, conversation: conv.id, agent: conv.agent, modelCall };
     try {
       const response = await ctx.scheduler.provider(call.provider.id).run(() => {
         // The timeout starts when the call does, not while it waits for a slot of the provider. A provider that
         // retries times each attempt itself (its rate-limit waits and backoffs are not the model's slowness).
         if (call.provider.timesAttempts !== true) {
-          timer = setTimeout(() => {
-            timedOut = true;
-            callAbort.abort(new UserError('E_MODEL_TIMEOUT', `no answer within ${duration(timeoutMs)}`));
-          }, timeoutMs);
+          timer = ctx.clock.timeout(
+            () => {
+              timedOut = true;
+              callAbort.abort(new UserError('E_MODEL_TIMEOUT', `no answer within ${duration(timeoutMs)}`));
+              // Held open: the call is awaited, and a provider that hangs must end in a timeout, not an exit.
+            },
+            timeoutMs,
+            { keepAlive: true },
+          );
         }
-        modelStarted = performance.now();
+        modelStarted = ctx.clock.monotonic();
         return call.provider.complete(call.request, {
           signal: callAbort.signal,
           attemptTimeoutMs: timeoutMs,
+          clock: ctx.clock,
           // Always offered: a listener may arrive while the model is working (a TUI opening the session).
           onDelta: (d) => {
             if (!ctx.bus.hasDeltaListeners) return;
@@ -159,13 +166,13 @@ export class ModelSteps {
           },
         });
       });
-      return { kind: 'response', response, modelMs: performance.now() - modelStarted, replayed: false };
+      return { kind: 'response', response, modelMs: ctx.clock.monotonic() - modelStarted, replayed: false };
     } catch (error) {
       if (this.state.abort.signal.aborted || convAbort.aborted) return { kind: 'dropped' };
       const failure = modelFailure(error, timedOut, call.modelRef, timeoutMs, session);
-      return { kind: 'failed', failure, latencyMs: Math.round(performance.now() - modelStarted) };
+      return { kind: 'failed', failure, latencyMs: Math.round(ctx.clock.monotonic() - modelStarted) };
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
       convAbort.removeEventListener('abort', onAbort);
     }
   }

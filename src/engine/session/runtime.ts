@@ -323,7 +323,7 @@ export class SessionRuntime implements SessionLoop {
     if (conv === undefined || conv.inFlight) return;
     conv.inFlight = true;
     try {
-      await this.steps.take(conv, performance.now(), modelDone);
+      await this.steps.take(conv, this.state.ctx.clock.monotonic(), modelDone);
     } catch (error) {
       this.stop(error);
     } finally {

@@ -37,7 +37,7 @@ export class Settlement {
     const timer = conv.timers.get(callId);
     if (timer !== undefined) {
       tx.after.push(() => {
-        clearTimeout(timer);
+        timer.cancel();
         conv.timers.delete(callId);
       });
     }
@@ -200,18 +200,14 @@ export class Settlement {
     also?: (tx: Txn) => void,
   ): void {
     if (this.state.abort.signal.aborted) return;
-    const timer = setTimeout(
-      () => {
-        conv.timers.delete(callId);
-        void this.writer.commitOrStop((tx) => {
-          also?.(tx);
-          this.settle(tx, conv, callId, result());
-        });
-      },
-      Math.max(0, delayMs),
-    );
-    timer.unref();
-    clearTimeout(conv.timers.get(callId));
+    const timer = this.state.ctx.clock.timeout(() => {
+      conv.timers.delete(callId);
+      void this.writer.commitOrStop((tx) => {
+        also?.(tx);
+        this.settle(tx, conv, callId, result());
+      });
+    }, delayMs);
+    conv.timers.get(callId)?.cancel();
     conv.timers.set(callId, timer);
   }
 }

@@ -121,6 +121,7 @@ export class ToolCalls {
       callId: call.callId,
       key: call.key,
       workspace: ports.root,
+      now: () => state.ctx.clock.now(),
       ...(ports.wallets === undefined ? {} : { wallets: ports.wallets.scoped(options.ledgerScope) }),
       ...(spend === undefined
         ? {}
@@ -198,7 +199,7 @@ export class ToolCalls {
         ...(approved ? { approved: true } : {}),
         signal: conv.abort.signal,
         timeoutMs: tool.timeoutMs ?? conv.persona.policies.tool_timeout_ms,
-        now: () => ctx.clock.now(),
+        clock: ctx.clock,
       });
     } finally {
       conv.runningTools.delete(call.callId);

@@ -20,8 +20,8 @@ export function callWithRetries<T>(
 ): Promise<T> {
   return withRetries(
     async () => {
-      await settings.limiter?.acquire(options.signal);
-      const timed = attemptSignal(options.signal, options.attemptTimeoutMs);
+      await settings.limiter?.acquire(options.signal, options.clock);
+      const timed = attemptSignal(options.signal, options.attemptTimeoutMs, options.clock);
       try {
         return await attempt(timed.signal);
       } catch (error) {
@@ -34,6 +34,7 @@ export function callWithRetries<T>(
     {
       policy: settings.retry ?? DEFAULT_RETRY,
       signal: options.signal,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
       ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry }),
     },
   );

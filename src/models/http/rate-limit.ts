@@ -1,4 +1,4 @@
-import { abortableSleep } from './retry.ts';
+import { systemClock, type Clock } from '../../core/clock.ts';
 
 /**
  * A requests-per-minute limiter for one provider: at most `rpm` requests start in any 60-second window. Waiting
@@ -8,21 +8,14 @@ export class RequestRateLimiter {
   private readonly starts: number[] = [];
   private tail: Promise<void> = Promise.resolve();
   private readonly rpm: number;
-  private readonly now: () => number;
-  private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
 
-  constructor(
-    rpm: number,
-    options: { now?: () => number; sleep?: (ms: number, signal: AbortSignal) => Promise<void> } = {},
-  ) {
+  constructor(rpm: number) {
     this.rpm = rpm;
-    this.now = options.now ?? Date.now;
-    this.sleep = options.sleep ?? abortableSleep;
   }
 
-  /** Resolves when a request may start (and counts it as started). */
-  acquire(signal: AbortSignal): Promise<void> {
-    const turn = this.tail.then(() => this.take(signal));
+  /** Resolves when a request may start (and counts it as started), waiting on `clock` (the caller's). */
+  acquire(signal: AbortSignal, clock: Clock = systemClock): Promise<void> {
+    const turn = this.tail.then(() => this.take(signal, clock));
     // The next caller waits for this one's turn, whether it got it or was cancelled.
     this.tail = turn.catch(() => undefined);
     if (signal.aborted) return Promise.reject(signal.reason);
@@ -43,16 +36,16 @@ export class RequestRateLimiter {
     });
   }
 
-  private async take(signal: AbortSignal): Promise<void> {
+  private async take(signal: AbortSignal, clock: Clock): Promise<void> {
     for (;;) {
       if (signal.aborted) throw signal.reason;
-      const now = this.now();
+      const now = clock.now();
       while (this.starts.length > 0 && this.starts[0]! <= now - 60_000) this.starts.shift();
       if (this.starts.length < this.rpm) {
         this.starts.push(now);
         return;
       }
-      await this.sleep(this.starts[0]! + 60_000 - now, signal);
+      await clock.sleep(this.starts[0]! + 60_000 - now, signal);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../../core/clock.ts';
 import { ProviderError } from '../../core/errors.ts';
 
 /**
@@ -59,14 +60,15 @@ export interface RetryOptions {
   readonly policy: RetryPolicy;
   readonly signal: AbortSignal;
   readonly random?: () => number;
-  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Whose time the backoffs and Retry-After waits take (the engine's; a test's manual clock). */
+  readonly clock?: Clock;
   readonly onRetry?: (notice: RetryNotice) => void;
 }
 
 /** Runs `attempt` until it succeeds, fails for good, or the retries are spent; the last error is thrown. */
 export async function withRetries<T>(attempt: (n: number) => Promise<T>, options: RetryOptions): Promise<T> {
   const random = options.random ?? Math.random;
-  const sleep = options.sleep ?? abortableSleep;
+  const clock = options.clock ?? systemClock;
   for (let n = 0; ; n++) {
     try {
       return await attempt(n);
@@ -81,28 +83,9 @@ export async function withRetries<T>(attempt: (n: number) => Promise<T>, options
       if (error.retryAfterMs !== undefined && error.retryAfterMs > MAX_RETRY_AFTER_MS) throw error;
       const delayMs = retryDelayMs(n + 1, options.policy, random, error.retryAfterMs);
       options.onRetry?.({ attempt: n + 1, delayMs, reason: error.message });
-      await sleep(delayMs, options.signal);
+      await clock.sleep(delayMs, options.signal);
     }
   }
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
-export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** One attempt's signal: aborted with the call, or when the attempt has taken `timeoutMs`. */
@@ -112,21 +95,29 @@ export interface AttemptSignal {
   dispose(): void;
 }
 
-export function attemptSignal(outer: AbortSignal, timeoutMs: number | undefined): AttemptSignal {
+export function attemptSignal(
+  outer: AbortSignal,
+  timeoutMs: number | undefined,
+  clock: Clock = systemClock,
+): AttemptSignal {
   if (timeoutMs === undefined) return { signal: outer, timedOut: () => false, dispose: () => undefined };
   const controller = new AbortController();
   let expired = false;
   const onAbort = (): void => controller.abort(outer.reason);
   outer.addEventListener('abort', onAbort, { once: true });
-  const timer = setTimeout(() => {
-    expired = true;
-    controller.abort(new Error(`no answer within ${timeoutMs} ms`));
-  }, timeoutMs);
+  const timer = clock.timeout(
+    () => {
+      expired = true;
+      controller.abort(new Error(`no answer within ${timeoutMs} ms`));
+    },
+    timeoutMs,
+    { keepAlive: true },
+  );
   return {
     signal: controller.signal,
     timedOut: () => expired && !outer.aborted,
     dispose: () => {
-      clearTimeout(timer);
+      timer.cancel();
       outer.removeEventListener('abort', onAbort);
     },
   };

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../../core/clock.ts';
 import type OpenAI from 'openai';
 import type * as OpenAISdk from 'openai';
 import type { APIError } from 'openai';
@@ -90,7 +91,7 @@ export class OpenAIProvider implements ModelProvider {
         this.options.stream === false
           ? this.once(sdk.client, request, signal)
           : this.streamed(sdk.client, request, { ...options, signal }),
-      (error) => this.translate(sdk.module, error, options.signal),
+      (error) => this.translate(sdk.module, error, options.signal, options.clock ?? systemClock),
     );
   }
 
@@ -101,7 +102,7 @@ export class OpenAIProvider implements ModelProvider {
       for await (const model of sdk.client.models.list({ signal })) names.push(model.id);
       return names.sort();
     } catch (error) {
-      throw this.translate(sdk.module, error, signal);
+      throw this.translate(sdk.module, error, signal, systemClock);
     }
   }
 
@@ -178,12 +179,12 @@ export class OpenAIProvider implements ModelProvider {
     return response(choice.message.content ?? '', calls, choice.finish_reason, completion.usage, request);
   }
 
-  private translate(sdk: typeof OpenAISdk, error: unknown, signal: AbortSignal): unknown {
+  private translate(sdk: typeof OpenAISdk, error: unknown, signal: AbortSignal, clock: Clock): unknown {
     if (signal.aborted || error instanceof sdk.APIUserAbortError) return signal.reason ?? error;
     if (error instanceof ProviderError) return error;
     if (error instanceof sdk.APIConnectionError) return networkFailure(error, this.failure);
     if (error instanceof sdk.APIError && typeof error.status === 'number') {
-      return httpFailure(error.status, detailOf(error), parseRetryAfter(error.headers, Date.now()), this.failure);
+      return httpFailure(error.status, detailOf(error), parseRetryAfter(error.headers, clock.now()), this.failure);
     }
     // Anything else thrown while reading the body (a socket reset mid-stream, invalid SSE) broke the stream.
     return streamFailure(error instanceof Error ? error.message : String(error), this.failure);

@@ -1,4 +1,4 @@
-import { sleep } from '../../core/clock.ts';
+import { systemClock } from '../../core/clock.ts';
 import { sha256 } from '../../core/hash.ts';
 import { canonicalJson } from '../../core/json.ts';
 import {
@@ -50,10 +50,11 @@ export class ScriptedProvider implements ModelProvider {
       // With a latency, the reply streams over it a word at a time, as a real model's would.
       const parts = chunks(action.text);
       const pause = latency / Math.max(1, parts.length + 1);
-      await sleep(pause, options.signal);
+      const clock = options.clock ?? systemClock;
+      await clock.sleep(pause, options.signal);
       for (const part of parts) {
         options.onDelta?.({ text: part });
-        await sleep(pause, options.signal);
+        await clock.sleep(pause, options.signal);
       }
     } else if (action.text !== '') {
       options.onDelta?.({ text: action.text });

@@ -37,7 +37,7 @@ async function approvalFor(
       ctx.session,
       value,
       kind === 'mint' ? forReward(spending) : spending,
-      Date.now(),
+      ctx.now(),
     );
   } catch {
     return undefined;
@@ -91,7 +91,7 @@ export const transferFunds = defineTool({
     const receipt = await w.exclusive(ctx.agent, async () => {
       // A retry of a call already paid returns its receipt; a new payment is checked against the spend policy.
       if (ctx.spending !== undefined && (await w.done('transfer', ctx.agent, ctx.key)) === undefined)
-        await checkSpend(w, ctx.agent, ctx.session, value, spendingOf(ctx), Date.now());
+        await checkSpend(w, ctx.agent, ctx.session, value, spendingOf(ctx), ctx.now());
       return w.transfer({ from: ctx.agent, to, amount: value, reason, reference: ctx.key, workflowId: ctx.session });
     });
     return {
@@ -139,7 +139,7 @@ export const rewardAgent = defineTool({
     const w = wallets(ctx);
     // Rewards count against the rewarding agent's spend policy (per payment, approval threshold) like payments.
     if (ctx.spending !== undefined && (await w.done('mint', to, ctx.key)) === undefined) {
-      await checkSpend(w, ctx.agent, ctx.session, value, forReward(spendingOf(ctx)), Date.now());
+      await checkSpend(w, ctx.agent, ctx.session, value, forReward(spendingOf(ctx)), ctx.now());
     }
     const receipt = await w.mint(to, value, reason === '' ? `reward from ${ctx.agent}` : reason, ctx.key);
     return {
@@ -177,7 +177,7 @@ export const openEscrow = defineTool({
     const reference = escrowReference(ctx.session, payee, ctx.key);
     const escrow = await w.exclusive(ctx.agent, async () => {
       if (ctx.spending !== undefined && (await w.done('escrow', ctx.agent, reference)) === undefined)
-        await checkSpend(w, ctx.agent, ctx.session, value, spendingOf(ctx), Date.now());
+        await checkSpend(w, ctx.agent, ctx.session, value, spendingOf(ctx), ctx.now());
       return w.openEscrow({ payer: ctx.agent, payee, amount: value, reference, workflowId: ctx.session });
     });
     return {

@@ -89,7 +89,7 @@ function Separator({ height }: { height: number }) {
 export function SessionsScreen({ columns, height }: { columns: number; height: number }) {
   const sessions = useTui((s) => s.sessions);
   const cursor = useTui((s) => s.sessionsCursor);
-  const { color } = useTuiContext();
+  const { color, actions } = useTuiContext();
   if (sessions.length === 0) {
     const lines: Line[] = [
       [seg('No sessions yet.', { bold: true })],
@@ -101,7 +101,7 @@ export function SessionsScreen({ columns, height }: { columns: number; height: n
     ];
     return <LinesView lines={lines} width={columns} height={height} color={color} />;
   }
-  const now = Date.now();
+  const now = actions.clock.now();
   const rows = sessions.map((s) => [
     s.id,
     s.status,
