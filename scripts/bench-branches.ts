@@ -19,7 +19,7 @@ import { Store } from '../src/store/store.ts';
 import type { SessionRow } from '../src/store/sessions.ts';
 import { branchEntries, forkBranch } from '../src/engine/branching.ts';
 import { diffSequences, splitLines } from '../src/core/diff.ts';
-import { sideBySideLines } from '../src/commands/diff-view.ts';
+import { sideBySideLines } from '../src/commands/render/diff-view.ts';
 import { App } from '../src/app/app.ts';
 import { loadWorkspace } from '../src/app/workspace.ts';
 import { defineTool } from '../src/tools/define.ts';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Store } from '../src/store/store.ts';
 import { parseBundle } from '../src/store/bundle.ts';
 import { branchEntries } from '../src/engine/branching.ts';
-import { parseDuration } from '../src/commands/bundle-commands.ts';
+import { parseDuration } from '../src/commands/session/bundles.ts';
 import { tempStore, testEngine, type TestEngine } from './helpers/workspace.ts';
 import { countingTool } from './helpers/tools.ts';
 import { childEnv } from './helpers/child-env.ts';

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { UserError, messageOf } from '../core/errors.ts';
-import { GROUP_ALIASES } from './registry.ts';
+import { GROUP_ALIASES } from './groups.ts';
 import type { Command, CommandInput, OptionSpec } from './types.ts';
 
 /**
@@ -22,12 +22,20 @@ export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { name: 'help', short: 'h', type: 'boolean', description: 'Show help for a command' },
 ];
 
+/** The global options that take a value, as written on a command line (`--db x`, `-w x`). */
+const GLOBAL_WITH_VALUE = new Set(
+  GLOBAL_OPTIONS.filter((o) => o.type !== 'boolean').flatMap((o) => [
+    `--${o.name}`,
+    ...(o.short === undefined ? [] : [`-${o.short}`]),
+  ]),
+);
+
 /** The words before the first option, skipping global options and their values: they name the command. */
 export function leadingWords(argv: readonly string[]): string[] {
   const words: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i]!;
-    if (token === '--workspace' || token === '-w' || token === '--db') {
+    if (GLOBAL_WITH_VALUE.has(token)) {
       i += 1;
       continue;
     }
@@ -84,6 +92,17 @@ export function parseCommandLine(command: Command, argv: readonly string[]): Com
       const n = Number(value);
       if (typeof value !== 'string' || value.trim() === '' || Number.isNaN(n))
         throw new UserError('E_USAGE', `--${spec.name} needs a number, got '${String(value)}'`);
+      if (spec.integer === true && !Number.isInteger(n))
+        throw new UserError('E_USAGE', `--${spec.name} must be a whole number, got '${value}'`);
+      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+        const range =
+          spec.max === undefined
+            ? `at least ${spec.min}`
+            : spec.min === undefined
+              ? `at most ${spec.max}`
+              : `between ${spec.min} and ${spec.max}`;
+        throw new UserError('E_USAGE', `--${spec.name} must be ${range}, got ${value}`);
+      }
       options[spec.name] = n;
     } else {
       if (spec.choices !== undefined) {

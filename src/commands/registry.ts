@@ -1,23 +1,34 @@
 import type { Command } from './types.ts';
-import { runCommand } from './run.ts';
-import { chatCommand } from './chat.ts';
-import { sessionCommands } from './session-commands.ts';
-import { branchCommands } from './branch-commands.ts';
-import { artifactCommands } from './artifact-commands.ts';
-import { bundleCommands } from './bundle-commands.ts';
-import { catalogCommands } from './catalog.ts';
-import { eventCommands } from './events.ts';
-import { initCommand } from './init.ts';
-import { doctorCommand } from './doctor.ts';
-import { evalCommands } from './eval-commands.ts';
-import { ledgerCommands } from './ledger-commands.ts';
-import { rolloutCommands } from './rollout-commands.ts';
+import { GROUP_ALIASES } from './groups.ts';
+import { runCommand } from './run/run.ts';
+import { chatCommand } from './run/chat.ts';
+import { listCommand, showCommand, stackCommand } from './session/inspect.ts';
+import { cancelCommand, pauseCommand, resumeCommand, respondCommand, watchCommand } from './session/control.ts';
+import { replayCommand } from './session/replay.ts';
+import { branchCommands } from './session/branches.ts';
+import { artifactCommands } from './session/artifacts.ts';
+import { bundleCommands } from './session/bundles.ts';
+import { catalogCommands } from './workspace/catalog.ts';
+import { eventCommands } from './workspace/events.ts';
+import { initCommand } from './workspace/init.ts';
+import { doctorCommand } from './workspace/doctor.ts';
+import { evalCommands } from './eval/eval.ts';
+import { ledgerCommands } from './ledger/ledger.ts';
+import { rolloutCommands } from './rollout/rollout.ts';
 
 /** Every command, in the order help lists them. The CLI and the TUI's palette both read this list. */
 export const COMMANDS: readonly Command[] = [
   runCommand,
   chatCommand,
-  ...sessionCommands,
+  listCommand,
+  showCommand,
+  stackCommand,
+  watchCommand,
+  resumeCommand,
+  cancelCommand,
+  pauseCommand,
+  respondCommand,
+  replayCommand,
   ...branchCommands,
   ...bundleCommands,
   ...artifactCommands,
@@ -29,29 +40,6 @@ export const COMMANDS: readonly Command[] = [
   initCommand,
   doctorCommand,
 ];
-
-/** Other names for command groups (P2Engine users know sessions as conversations). */
-export const GROUP_ALIASES: Readonly<Record<string, string>> = {
-  conversation: 'session',
-  conversations: 'session',
-  sessions: 'session',
-  agent: 'agents',
-  tool: 'tools',
-  event: 'events',
-  artifact: 'artifacts',
-  rubric: 'rubrics',
-};
-
-export const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
-  session: 'Inspect, follow, control, branch, compare and move sessions (alias: conversation)',
-  artifacts: 'Tool outputs, files and results of a session: list, show, compare',
-  eval: 'The judge: score a session now, show its scores, rank its branches (CI gates with --fail-under)',
-  rubrics: 'Rubrics the judge scores against: list, lint',
-  ledger: 'Agent wallets on the embedded ledger: init, balance, transfer, history, audit, overview',
-  agents: 'The personas of the workspace',
-  tools: 'The tools of the workspace',
-  events: 'The event log',
-};
 
 /** Finds the command named by the first words of argv; returns it and the words left over. */
 export function findCommand(words: readonly string[]): { command: Command; rest: string[] } | undefined {

@@ -7,8 +7,9 @@ import type { WalletService } from '../ledger/wallet.ts';
 import type { Store } from '../store/store.ts';
 
 /**
- * The command registry's types. A command is a name, an argument schema and a function over the engine; the CLI
- * parses argv into it and the TUI's palette calls the same function with its own `Output`.
+ * The command registry's types. A command is a name, its arguments and options, and a function over the app; the
+ * CLI parses argv into it and the TUI's palette calls the same function with its own `Output`. Commands are written
+ * with `defineCommand` (define.ts), which gives their handlers typed values.
  */
 export type OptionType = 'string' | 'boolean' | 'number';
 
@@ -21,6 +22,10 @@ export interface OptionSpec {
   /** Placeholder in help, e.g. `<n>`. */
   readonly value?: string;
   readonly multiple?: boolean;
+  /** Numbers: refuse fractions, and values outside [min, max]. */
+  readonly integer?: boolean;
+  readonly min?: number;
+  readonly max?: number;
 }
 
 export interface ArgSpec {

@@ -9,8 +9,8 @@ import { SessionProjection } from './projection.ts';
 import { UserError } from '../core/errors.ts';
 import { branchSummaries, describeOverrides } from '../engine/branching.ts';
 import { scoreByBranch } from '../judge/aggregate.ts';
-import { diffBranches } from '../commands/branch-diff.ts';
-import { artifactLines, comparableArtifacts } from '../commands/artifact-commands.ts';
+import { diffBranches } from '../commands/session/branch-diff.ts';
+import { artifactLines, comparableArtifacts } from '../commands/session/artifacts.ts';
 import { diffSequences } from '../core/diff.ts';
 import {
   backToSessions,
@@ -26,7 +26,7 @@ import {
   type TuiState,
 } from './state.ts';
 import { gridOf, type Grid } from '../rollout/grid.ts';
-import { formatAge } from '../commands/text.ts';
+import { formatAge } from '../commands/render/text.ts';
 import type { AuditReport } from '../ledger/types.ts';
 import type { TuiStore } from './store.ts';
 

@@ -1,5 +1,6 @@
 import { isP2Error, messageOf } from '../core/errors.ts';
-import { COMMANDS as CLI_COMMANDS, GROUP_ALIASES, findCommand } from '../commands/registry.ts';
+import { COMMANDS as CLI_COMMANDS, findCommand } from '../commands/registry.ts';
+import { GROUP_ALIASES } from '../commands/groups.ts';
 import { parseCommandLine, splitWords } from '../commands/parse.ts';
 import type { CommandContext, Output } from '../commands/types.ts';
 import type { App } from '../app/app.ts';

@@ -4,7 +4,7 @@ import type { EphemeralEvent, SessionStatus, StoredEvent } from '../core/events.
 import type { Entry } from '../core/entries.ts';
 import { INITIAL_STATE, apply, outstanding, type ConversationState, type Phase } from '../engine/fsm.ts';
 import { entryOf } from '../store/log.ts';
-import { describeEntry } from '../commands/describe.ts';
+import { describeEntry } from '../commands/render/describe.ts';
 
 /**
  * What the TUI knows about one session: a projection of its events, built by applying them in seq order (from the

@@ -1,5 +1,5 @@
 import type { Entry, EntryDraft } from '../core/entries.ts';
-import { describeEntry } from '../commands/describe.ts';
+import { describeEntry } from '../commands/render/describe.ts';
 import { seg, wrap, type Line, type Segment } from './lines.ts';
 import type { ConversationView, SessionProjection } from './projection.ts';
 

@@ -5,7 +5,7 @@ import { keyLabel } from '../keys.ts';
 import { LinesView } from '../components/LineView.tsx';
 import { paletteCompletions } from '../palette.ts';
 import { seg, wrap, type Line } from '../lines.ts';
-import { describeEntry } from '../../commands/describe.ts';
+import { describeEntry } from '../../commands/render/describe.ts';
 import { sideBySide } from '../../core/diff.ts';
 
 /**

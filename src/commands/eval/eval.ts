@@ -1,18 +1,18 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError, ValidationError, formatIssue, messageOf, type ValidationIssue } from '../core/errors.ts';
-import type { JsonObject, JsonValue } from '../core/json.ts';
-import { resolveBranch } from '../engine/branching.ts';
-import { queueEvaluation } from '../judge/jobs.ts';
-import { branchScores, latestTargetScores, meanAndSd, rankBranches, type TargetScore } from '../judge/aggregate.ts';
-import { lintRubric, parseRubricFile, type Rubric } from '../judge/rubric.ts';
-import { materialFor } from '../judge/material.ts';
-import { pairwiseJudge } from '../judge/pairwise.ts';
-import type { EvaluatorRegistry } from '../judge/registry.ts';
-import type { ScoreRow } from '../store/scores.ts';
-import type { Store } from '../store/store.ts';
-import { paint, table, truncate } from './text.ts';
-import { EXIT, type Command, type CommandContext, type CommandInput } from './types.ts';
+import { UserError, ValidationError, formatIssue, messageOf, type ValidationIssue } from '../../core/errors.ts';
+import type { JsonObject, JsonValue } from '../../core/json.ts';
+import { resolveBranch } from '../../engine/branching.ts';
+import { queueEvaluation } from '../../judge/jobs.ts';
+import { branchScores, latestTargetScores, meanAndSd, rankBranches, type TargetScore } from '../../judge/aggregate.ts';
+import { lintRubric, parseRubricFile, type Rubric } from '../../judge/rubric.ts';
+import { materialFor } from '../../judge/material.ts';
+import { pairwiseJudge } from '../../judge/pairwise.ts';
+import type { EvaluatorRegistry } from '../../judge/registry.ts';
+import type { ScoreRow } from '../../store/scores.ts';
+import type { Store } from '../../store/store.ts';
+import { paint, table, truncate } from '../render/text.ts';
+import { EXIT, type Command, type CommandContext, type CommandInput } from '../types.ts';
 
 /** A gate of `--fail-under metric=value`. */
 interface Gate {

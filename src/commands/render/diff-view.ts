@@ -1,5 +1,5 @@
 import stringWidth from 'string-width';
-import { sideBySide, unifiedHunks, wordDiff, type DiffOp, type WordPart } from '../core/diff.ts';
+import { sideBySide, unifiedHunks, wordDiff, type DiffOp, type WordPart } from '../../core/diff.ts';
 import { paint } from './text.ts';
 
 /**

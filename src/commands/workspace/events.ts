@@ -1,11 +1,11 @@
 import { createWriteStream, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { once } from 'node:events';
-import { ENTRY_KINDS, type EntryKind } from '../core/entries.ts';
-import { UserError } from '../core/errors.ts';
-import type { EventFilter, EventType, StoredEvent } from '../core/events.ts';
-import { EXIT, type Command, type CommandInput } from './types.ts';
-import { EventText } from './event-text.ts';
+import { ENTRY_KINDS, type EntryKind } from '../../core/entries.ts';
+import { UserError } from '../../core/errors.ts';
+import type { EventFilter, EventType, StoredEvent } from '../../core/events.ts';
+import { EXIT, type Command, type CommandInput } from '../types.ts';
+import { EventText } from '../render/event-text.ts';
 
 const EVENT_TYPES: readonly EventType[] = [
   'entry',

@@ -1,5 +1,5 @@
-import { UserError } from '../core/errors.ts';
-import type { JsonObject } from '../core/json.ts';
+import { UserError } from '../../core/errors.ts';
+import type { JsonObject } from '../../core/json.ts';
 import {
   branchSummaries,
   describeOverrides,
@@ -7,13 +7,13 @@ import {
   seqOfStep,
   type BranchOverrides,
   type Fork,
-} from '../engine/branching.ts';
+} from '../../engine/branching.ts';
 import { diffBranches } from './branch-diff.ts';
-import { scoreByBranch } from '../judge/aggregate.ts';
-import { DIFF_OPTIONS, renderOps } from './artifact-commands.ts';
-import type { CommandContext, CommandInput, CommandResult } from './types.ts';
-import { EXIT, type Command } from './types.ts';
-import { formatAge, paint, table } from './text.ts';
+import { scoreByBranch } from '../../judge/aggregate.ts';
+import { DIFF_OPTIONS, renderOps } from './artifacts.ts';
+import type { CommandContext, CommandInput, CommandResult } from '../types.ts';
+import { EXIT, type Command } from '../types.ts';
+import { formatAge, paint, table } from '../render/text.ts';
 
 /** `agent=value` of --system and --tools. */
 function agentValue(option: string, value: string): [string, string] {

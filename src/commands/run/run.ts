@@ -1,12 +1,12 @@
-import type { SessionStatus } from '../core/events.ts';
-import { UserError } from '../core/errors.ts';
-import { EXIT, type Command, type CommandContext, type CommandResult } from './types.ts';
-import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from './common-options.ts';
+import type { SessionStatus } from '../../core/events.ts';
+import { UserError } from '../../core/errors.ts';
+import { EXIT, type Command, type CommandContext, type CommandResult } from '../types.ts';
+import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from '../common-options.ts';
 import { EventPrinter, driveUntilIdle } from './follow.ts';
-import { entriesJson, readSession, sessionJson } from './session-view.ts';
-import { formatCost, paint, plural } from './text.ts';
-import type { SessionRuntime } from '../engine/session/runtime.ts';
-import { latestTargetScores, type TargetScore } from '../judge/aggregate.ts';
+import { entriesJson, readSession, sessionJson } from '../session/view.ts';
+import { formatCost, paint, plural } from '../render/text.ts';
+import type { SessionRuntime } from '../../engine/session/runtime.ts';
+import { latestTargetScores, type TargetScore } from '../../judge/aggregate.ts';
 
 export const runCommand: Command = {
   path: ['run'],

@@ -1,12 +1,12 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { UserError, messageOf } from '../core/errors.ts';
-import { parseBundle } from '../store/bundle.ts';
-import type { Store } from '../store/store.ts';
-import { isHolderAlive } from '../store/leases.ts';
-import { VERSION } from '../core/version.ts';
-import { EXIT, type Command, type CommandResult } from './types.ts';
-import { paint, plural } from './text.ts';
+import { UserError, messageOf } from '../../core/errors.ts';
+import { parseBundle } from '../../store/bundle.ts';
+import type { Store } from '../../store/store.ts';
+import { isHolderAlive } from '../../store/leases.ts';
+import { VERSION } from '../../core/version.ts';
+import { EXIT, type Command, type CommandResult } from '../types.ts';
+import { paint, plural } from '../render/text.ts';
 
 /** A session that a live process drives cannot be deleted from under it. */
 function assertNotDriven(store: Store, session: string, now: number): void {

@@ -1,5 +1,5 @@
-import { EXIT, type Command } from './types.ts';
-import { paint, table, truncate } from './text.ts';
+import { EXIT, type Command } from '../types.ts';
+import { paint, table, truncate } from '../render/text.ts';
 
 const agentsList: Command = {
   path: ['agents', 'list'],

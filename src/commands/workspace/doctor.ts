@@ -1,14 +1,14 @@
-import { LEDGER_TOOLS } from '../tools/builtin/ledger.ts';
+import { LEDGER_TOOLS } from '../../tools/builtin/ledger.ts';
 import { existsSync } from 'node:fs';
-import { sqliteVersion } from '../store/database.ts';
-import { isP2Error, messageOf } from '../core/errors.ts';
-import { LATEST_SCHEMA_VERSION } from '../store/migrations.ts';
-import type { Workspace } from '../app/workspace.ts';
-import { isWorkspace, readWorkspaceConfig } from '../app/config.ts';
-import { OllamaProvider } from '../models/ollama/provider.ts';
-import { OpenAIProvider } from '../models/openai/provider.ts';
-import { EXIT, type Command } from './types.ts';
-import { paint } from './text.ts';
+import { sqliteVersion } from '../../store/database.ts';
+import { isP2Error, messageOf } from '../../core/errors.ts';
+import { LATEST_SCHEMA_VERSION } from '../../store/migrations.ts';
+import type { Workspace } from '../../app/workspace.ts';
+import { isWorkspace, readWorkspaceConfig } from '../../app/config.ts';
+import { OllamaProvider } from '../../models/ollama/provider.ts';
+import { OpenAIProvider } from '../../models/openai/provider.ts';
+import { EXIT, type Command } from '../types.ts';
+import { paint } from '../render/text.ts';
 
 interface Check {
   readonly name: string;

@@ -1,11 +1,11 @@
-import { UserError } from '../core/errors.ts';
-import { compareConversations, withPaths, type ComparableConversation, type Comparison } from '../engine/replay.ts';
-import type { Store } from '../store/store.ts';
-import { EventPrinter, driveUntilIdle } from './follow.ts';
-import { exitFor } from './run.ts';
-import { readSession } from './session-view.ts';
-import { paint } from './text.ts';
-import { EXIT, type Command } from './types.ts';
+import { UserError } from '../../core/errors.ts';
+import { compareConversations, withPaths, type ComparableConversation, type Comparison } from '../../engine/replay.ts';
+import type { Store } from '../../store/store.ts';
+import { EventPrinter, driveUntilIdle } from '../run/follow.ts';
+import { exitFor } from '../run/run.ts';
+import { readSession } from './view.ts';
+import { paint } from '../render/text.ts';
+import { EXIT, type Command } from '../types.ts';
 
 /** A session's conversations in comparable form: ids of conversations, model calls and entries as their places. */
 export function comparableSession(store: Store, session: string): ComparableConversation[] {

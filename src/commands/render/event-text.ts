@@ -1,5 +1,5 @@
-import type { EphemeralEvent, StoredEvent } from '../core/events.ts';
-import type { ConversationRow } from '../store/sessions.ts';
+import type { EphemeralEvent, StoredEvent } from '../../core/events.ts';
+import type { ConversationRow } from '../../store/sessions.ts';
 import { paint, plural, truncate } from './text.ts';
 
 /**

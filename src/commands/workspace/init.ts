@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { UserError } from '../core/errors.ts';
-import { EXIT, type Command } from './types.ts';
+import { UserError } from '../../core/errors.ts';
+import { EXIT, type Command } from '../types.ts';
 import { INIT_FILES } from './init-templates.ts';
-import { paint } from './text.ts';
+import { paint } from '../render/text.ts';
 
 export const initCommand: Command = {
   path: ['init'],

@@ -1,4 +1,4 @@
-import type { EntryDraft } from '../core/entries.ts';
+import type { EntryDraft } from '../../core/entries.ts';
 
 /** One line about an entry, for stacks and logs (the CLI's `session stack`, the TUI's stack and events panes). */
 export function describeEntry(e: EntryDraft): string {

@@ -1,9 +1,9 @@
-import { UserError } from '../core/errors.ts';
-import type { JsonValue } from '../core/json.ts';
-import { decimal } from '../ledger/decimal.ts';
-import { EmbeddedLedger } from '../ledger/embedded/ledger.ts';
-import type { WalletService, WalletView } from '../ledger/wallet.ts';
-import { serveLedger } from '../ledger/json-api/facade.ts';
+import { UserError } from '../../core/errors.ts';
+import type { JsonValue } from '../../core/json.ts';
+import { decimal } from '../../ledger/decimal.ts';
+import { EmbeddedLedger } from '../../ledger/embedded/ledger.ts';
+import type { WalletService, WalletView } from '../../ledger/wallet.ts';
+import { serveLedger } from '../../ledger/json-api/facade.ts';
 import {
   INSTALL_HINT,
   findLauncher,
@@ -13,9 +13,9 @@ import {
   sandboxDir,
   startSandbox,
   stopSandbox,
-} from '../ledger/sandbox.ts';
-import { paint, table } from './text.ts';
-import { EXIT, type Command, type CommandContext } from './types.ts';
+} from '../../ledger/sandbox.ts';
+import { paint, table } from '../render/text.ts';
+import { EXIT, type Command, type CommandContext } from '../types.ts';
 
 /** The wallet service of the workspace: its database's embedded ledger, or the Canton participant p2tui.yaml names. */
 async function wallets(ctx: CommandContext, existing = true): Promise<WalletService> {

@@ -1,10 +1,10 @@
-import { UserError } from '../core/errors.ts';
-import type { SessionRuntime } from '../engine/session/runtime.ts';
-import { EXIT, type Command } from './types.ts';
-import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from './common-options.ts';
+import { UserError } from '../../core/errors.ts';
+import type { SessionRuntime } from '../../engine/session/runtime.ts';
+import { EXIT, type Command } from '../types.ts';
+import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from '../common-options.ts';
 import { EventPrinter, driveUntilIdle } from './follow.ts';
-import { readSession } from './session-view.ts';
-import { formatCost, paint, plural } from './text.ts';
+import { readSession } from '../session/view.ts';
+import { formatCost, paint, plural } from '../render/text.ts';
 
 const HELP = [
   '/exit or Ctrl-D   leave (the session stays in the store)',

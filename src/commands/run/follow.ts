@@ -1,9 +1,9 @@
-import type { EventBus } from '../bus/bus.ts';
-import type { SessionStatus } from '../core/events.ts';
-import type { Store } from '../store/store.ts';
-import type { SessionRuntime } from '../engine/session/runtime.ts';
-import { EventText } from './event-text.ts';
-import type { Output } from './types.ts';
+import type { EventBus } from '../../bus/bus.ts';
+import type { SessionStatus } from '../../core/events.ts';
+import type { Store } from '../../store/store.ts';
+import type { SessionRuntime } from '../../engine/session/runtime.ts';
+import { EventText } from '../render/event-text.ts';
+import type { Output } from '../types.ts';
 
 /**
  * Prints a session's events as they are committed, from a given seq, until stopped. `drain()` waits until

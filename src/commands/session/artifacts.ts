@@ -1,10 +1,10 @@
-import { UserError } from '../core/errors.ts';
-import { diffSequences, normalizeForDiff, splitLines, type DiffOp } from '../core/diff.ts';
-import type { Store } from '../store/store.ts';
-import { branchEntries } from '../engine/branching.ts';
-import { sideBySideLines, unifiedLines } from './diff-view.ts';
-import { formatAge, table } from './text.ts';
-import { EXIT, type Command, type CommandInput, type CommandResult } from './types.ts';
+import { UserError } from '../../core/errors.ts';
+import { diffSequences, normalizeForDiff, splitLines, type DiffOp } from '../../core/diff.ts';
+import type { Store } from '../../store/store.ts';
+import { branchEntries } from '../../engine/branching.ts';
+import { sideBySideLines, unifiedLines } from '../render/diff-view.ts';
+import { formatAge, table } from '../render/text.ts';
+import { EXIT, type Command, type CommandInput, type CommandResult } from '../types.ts';
 
 /**
  * An entry's content as an artifact (messages and model output are inspected through their log entries, never

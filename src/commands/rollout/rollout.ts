@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { UserError } from '../core/errors.ts';
-import type { JsonValue } from '../core/json.ts';
-import { expandCells } from '../rollout/cells.ts';
+import { UserError } from '../../core/errors.ts';
+import type { JsonValue } from '../../core/json.ts';
+import { expandCells } from '../../rollout/cells.ts';
 import {
   cellJson,
   cellsCsv,
@@ -11,17 +11,17 @@ import {
   variantJson,
   variantReports,
   type VariantReport,
-} from '../rollout/report.ts';
-import { RolloutRunner, type Progress, type RunOutcome } from '../rollout/runner.ts';
-import type { QueueCoordinator } from '../rollout/queue.ts';
-import { workspaceHash } from '../rollout/workspace-hash.ts';
-import { App } from '../app/app.ts';
-import { Store } from '../store/store.ts';
-import { loadRolloutSpec } from '../rollout/spec.ts';
-import { formatMeanCi } from '../rollout/stats.ts';
-import type { CellRow } from '../store/rollouts.ts';
-import { formatAge, paint, table } from './text.ts';
-import { EXIT, type Command, type CommandContext, type CommandInput } from './types.ts';
+} from '../../rollout/report.ts';
+import { RolloutRunner, type Progress, type RunOutcome } from '../../rollout/runner.ts';
+import type { QueueCoordinator } from '../../rollout/queue.ts';
+import { workspaceHash } from '../../rollout/workspace-hash.ts';
+import { App } from '../../app/app.ts';
+import { Store } from '../../store/store.ts';
+import { loadRolloutSpec } from '../../rollout/spec.ts';
+import { formatMeanCi } from '../../rollout/stats.ts';
+import type { CellRow } from '../../store/rollouts.ts';
+import { formatAge, paint, table } from '../render/text.ts';
+import { EXIT, type Command, type CommandContext, type CommandInput } from '../types.ts';
 
 function specPath(file: string): string {
   return isAbsolute(file) ? file : join(process.cwd(), file);
@@ -589,7 +589,7 @@ const exportCommand: Command = {
 async function connectQueue(ctx: CommandContext, url: string): Promise<QueueCoordinator> {
   const app = await ctx.app();
   // Loaded only here: BullMQ and its Redis client would slow every other command's start.
-  const { QueueCoordinator } = await import('../rollout/queue.ts');
+  const { QueueCoordinator } = await import('../../rollout/queue.ts');
   const queue = await QueueCoordinator.connect(app, url);
   const workers = await queue.workers();
   const say = (text: string): void =>
@@ -633,7 +633,7 @@ const worker: Command = {
       throw new UserError('E_USAGE', 'p2tui worker needs --queue redis://host:port', {
         hint: "The same URL as the coordinator's rollout run --queue.",
       });
-    const { connectionOf, runWorker } = await import('../rollout/queue.ts');
+    const { connectionOf, runWorker } = await import('../../rollout/queue.ts');
     // A malformed URL is said now, before the workspace loads.
     connectionOf(url);
     const workspace = await ctx.workspace();

@@ -1,0 +1,24 @@
+/** The groups commands come in (`p2tui session …`), their other names and what the help says of each. */
+
+/** Other names for command groups (P2Engine users know sessions as conversations). */
+export const GROUP_ALIASES: Readonly<Record<string, string>> = {
+  conversation: 'session',
+  conversations: 'session',
+  sessions: 'session',
+  agent: 'agents',
+  tool: 'tools',
+  event: 'events',
+  artifact: 'artifacts',
+  rubric: 'rubrics',
+};
+
+export const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
+  session: 'Inspect, follow, control, branch, compare and move sessions (alias: conversation)',
+  artifacts: 'Tool outputs, files and results of a session: list, show, compare',
+  eval: 'The judge: score a session now, show its scores, rank its branches (CI gates with --fail-under)',
+  rubrics: 'Rubrics the judge scores against: list, lint',
+  ledger: 'Agent wallets on the embedded ledger: init, balance, transfer, history, audit, overview',
+  agents: 'The personas of the workspace',
+  tools: 'The tools of the workspace',
+  events: 'The event log',
+};

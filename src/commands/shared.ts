@@ -1,0 +1,108 @@
+import type { SessionOptions } from '../core/events.ts';
+import { UserError } from '../core/errors.ts';
+import type { Store } from '../store/store.ts';
+import type { ArgDef, OptionDefs, TypedInput } from './define.ts';
+
+/**
+ * Arguments and options several commands share, declared once: a session reference, the options that start or
+ * drive a session, and replaying from a recording.
+ */
+
+/** `<session>`: an id, a unique prefix of one, or "last". */
+export const SESSION_ARG = {
+  description: 'Session id, unique prefix, or "last"',
+  required: true,
+} as const satisfies ArgDef;
+
+/** Options every command that starts or drives a session accepts. */
+export const SESSION_OPTIONS = {
+  model: {
+    type: 'string',
+    value: '<provider/name>',
+    description: 'Model for every agent of this session (e.g. scripted/default)',
+  },
+  seed: {
+    type: 'number',
+    integer: true,
+    value: '<n>',
+    description: 'Seed for the simulator and for providers that take one (random when absent)',
+  },
+  temperature: {
+    type: 'number',
+    min: 0,
+    max: 2,
+    value: '<t>',
+    description: 'Temperature for every agent (0–2), overriding the personas',
+  },
+  'max-steps': {
+    type: 'number',
+    integer: true,
+    min: 1,
+    value: '<n>',
+    description: 'Step budget of the session: model calls over all its conversations',
+  },
+  approval: {
+    type: 'string',
+    choices: ['deny', 'approve', 'ask'],
+    description: "How agents' questions are answered when nobody is at a terminal",
+  },
+} as const satisfies OptionDefs;
+
+/** `run` and `chat`: serve the session from a recording. */
+export const REPLAY_OPTIONS = {
+  'replay-from': {
+    type: 'string',
+    value: '<session>',
+    description: 'Serve model calls, tool results and answers from this recorded session (no network, no effects)',
+  },
+  'on-miss': {
+    type: 'string',
+    choices: ['fail', 'live'],
+    description: 'When a call has no matching recording: stop there (fail, the default) or call the model (live)',
+  },
+} as const satisfies OptionDefs;
+
+type Options<O extends OptionDefs> = TypedInput<Record<never, ArgDef>, O>['options'];
+
+/** The session options the flags set (model, seed, temperature, step budget, approval policy). */
+export function sessionOverrides(options: Options<typeof SESSION_OPTIONS>): Partial<SessionOptions> {
+  const { model, seed, temperature, approval } = options;
+  const maxSteps = options['max-steps'];
+  if (model !== undefined && !/^[^/\s]+\/\S+$/.test(model)) {
+    throw new UserError('E_USAGE', `--model '${model}' is not of the form provider/name`, {
+      hint: 'For example --model scripted/default.',
+    });
+  }
+  return {
+    ...(model === undefined ? {} : { model }),
+    ...(seed === undefined ? {} : { seed }),
+    ...(temperature === undefined ? {} : { temperature }),
+    ...(maxSteps === undefined ? {} : { maxSteps }),
+    ...(approval === undefined ? {} : { approval }),
+  };
+}
+
+/**
+ * The replay part of a session's options. The recorded session's model, seed and temperature are the defaults,
+ * so the requests match the recording unless a flag changes them on purpose.
+ */
+export function replayOverrides(options: Options<typeof REPLAY_OPTIONS>, store: Store): Partial<SessionOptions> {
+  const from = options['replay-from'];
+  const onMiss = options['on-miss'];
+  if (from === undefined) {
+    if (onMiss !== undefined)
+      throw new UserError('E_USAGE', '--on-miss needs --replay-from <session>', {
+        hint: 'p2tui run <agent> "<message>" --replay-from <session> --on-miss live',
+      });
+    return {};
+  }
+  const source = store.sessions.resolve(from);
+  const recorded = source.options;
+  return {
+    seed: recorded.seed,
+    ...(recorded.model === undefined ? {} : { model: recorded.model }),
+    ...(recorded.temperature === undefined ? {} : { temperature: recorded.temperature }),
+    approval: recorded.approval,
+    replay: { from: source.id, onMiss: onMiss ?? 'fail' },
+  };
+}
