@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from '../src/app/app.ts';
 import { loadWorkspace } from '../src/app/workspace.ts';
-import { QueueCoordinator } from '../src/rollout/queue.ts';
+import { QueueCoordinator } from '../src/rollout/queue/coordinator.ts';
 import { RolloutRunner } from '../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../src/rollout/spec.ts';
 import { Store } from '../src/store/store.ts';

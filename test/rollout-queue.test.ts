@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import { App } from '../src/app/app.ts';
 import { loadWorkspace } from '../src/app/workspace.ts';
-import { QueueCoordinator, connectionOf, queueName } from '../src/rollout/queue.ts';
+import { connectionOf, queueName } from '../src/rollout/queue/connection.ts';
+import { QueueCoordinator } from '../src/rollout/queue/coordinator.ts';
 import { RolloutRunner } from '../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../src/rollout/spec.ts';
 import { workspaceHash } from '../src/rollout/workspace-hash.ts';
@@ -140,7 +141,10 @@ describe.skipIf(!haveRedis)('distributed rollouts through BullMQ on a real redis
         20_000,
       );
       const coordinator = await QueueCoordinator.connect(app, url);
-      expect(await coordinator.workers()).toBe(2);
+      // Both said they take jobs; Redis lists a worker's connections as they register.
+      let workers = 0;
+      await until(async () => (workers = await coordinator.workers()) === 2, 'both workers on the queue', 10_000);
+      expect(workers).toBe(2);
       const spec = parseRolloutSpec(
         'teams:\n  pay:\n    initial_message: pay the payee\n    base: { agent_id: payer }\n    variants: [{ id: a }, { id: b }]\nrepeats: 4\njudge: { workspace: false }\n',
         'rollouts/q.yaml',

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { UserError, messageOf } from '../core/errors.ts';
 import { GROUP_ALIASES } from './groups.ts';
+import type { GlobalOptionValues } from './define.ts';
 import type { Command, CommandInput, OptionSpec } from './types.ts';
 
 /**
@@ -135,6 +136,23 @@ export function parseCommandLine(command: Command, argv: readonly string[]): Com
     });
   }
   return { args, options };
+}
+
+/** The global options of a parsed command line, typed (what the CLI reads before it runs a command). */
+export function globalOptions(input: CommandInput): GlobalOptionValues {
+  const text = (name: string): string | undefined => {
+    const value = input.options[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const flag = (name: string): boolean => input.options[name] === true;
+  return {
+    workspace: text('workspace'),
+    db: text('db'),
+    json: flag('json'),
+    debug: flag('debug'),
+    'no-color': flag('no-color'),
+    help: flag('help'),
+  };
 }
 
 export function usage(command: Command): string {

@@ -5,16 +5,17 @@ import { chatCommand } from './run/chat.ts';
 import { listCommand, showCommand, stackCommand } from './session/inspect.ts';
 import { cancelCommand, pauseCommand, resumeCommand, respondCommand, watchCommand } from './session/control.ts';
 import { replayCommand } from './session/replay.ts';
-import { branchCommands } from './session/branches.ts';
-import { artifactCommands } from './session/artifacts.ts';
-import { bundleCommands } from './session/bundles.ts';
-import { catalogCommands } from './workspace/catalog.ts';
-import { eventCommands } from './workspace/events.ts';
+import { branchesCommand, compensateCommand, diffCommand } from './session/branches.ts';
+import { checkoutCommand, forkCommand, rewindCommand } from './session/fork.ts';
+import { deleteCommand, exportCommand, importCommand, pruneCommand } from './session/bundles.ts';
+import { artifactsDiffCommand, artifactsListCommand, artifactsShowCommand } from './session/artifacts.ts';
+import { agentsListCommand, toolsListCommand } from './workspace/catalog.ts';
+import { eventsExportCommand, eventsTailCommand } from './workspace/events.ts';
 import { initCommand } from './workspace/init.ts';
 import { doctorCommand } from './workspace/doctor.ts';
-import { evalCommands } from './eval/eval.ts';
-import { ledgerCommands } from './ledger/ledger.ts';
-import { rolloutCommands } from './rollout/rollout.ts';
+import { evalCommands } from './eval/index.ts';
+import { ledgerCommands } from './ledger/index.ts';
+import { rolloutCommands } from './rollout/index.ts';
 
 /** Every command, in the order help lists them. The CLI and the TUI's palette both read this list. */
 export const COMMANDS: readonly Command[] = [
@@ -29,14 +30,26 @@ export const COMMANDS: readonly Command[] = [
   pauseCommand,
   respondCommand,
   replayCommand,
-  ...branchCommands,
-  ...bundleCommands,
-  ...artifactCommands,
+  branchesCommand,
+  forkCommand,
+  rewindCommand,
+  checkoutCommand,
+  diffCommand,
+  compensateCommand,
+  exportCommand,
+  importCommand,
+  deleteCommand,
+  pruneCommand,
+  artifactsListCommand,
+  artifactsShowCommand,
+  artifactsDiffCommand,
   ...evalCommands,
   ...ledgerCommands,
   ...rolloutCommands,
-  ...catalogCommands,
-  ...eventCommands,
+  agentsListCommand,
+  toolsListCommand,
+  eventsTailCommand,
+  eventsExportCommand,
   initCommand,
   doctorCommand,
 ];

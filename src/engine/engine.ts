@@ -1,6 +1,5 @@
-import { P2Error, UserError, messageOf } from '../core/errors.ts';
+import { P2Error, UserError } from '../core/errors.ts';
 import { THIS_HOST } from '../core/host.ts';
-import { toJson, type JsonValue } from '../core/json.ts';
 import { randomId } from '../core/ids.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { EventBus } from '../bus/bus.ts';
@@ -25,6 +24,7 @@ import {
 } from './branching.ts';
 import { rebuildConversations, type Rebuilt } from './rebuild.ts';
 import { deriveStatus } from './status.ts';
+import { compensateEffect, type CompensationOutcome } from './compensation.ts';
 import type { BranchRow, SessionRow } from '../store/sessions.ts';
 
 /** Thrown inside a fork's transaction to roll it back when the live runtime cannot take the fork in memory. */
@@ -360,101 +360,11 @@ export class Engine {
   }
 
   /**
-   * Runs the compensating action of an effectful call (the tool's `compensate`), once: a fork never undoes an
-   * effect by itself, this is the user's explicit choice. Recorded as an `effect.compensated` event.
+   * Runs the compensating action of an effectful call (the tool's `compensate`), once, as the user's explicit choice
+   * (see compensation.ts).
    */
-  async compensate(
-    sessionId: string,
-    key: string,
-    by: string,
-  ): Promise<{ tool: string; status: 'ok' | 'error'; output?: JsonValue; error?: string }> {
-    const session = this.store.sessions.resolve(sessionId);
-    const intent = this.store.calls.intent(key);
-    if (intent === undefined || intent.session !== session.id) {
-      throw new UserError('E_USAGE', `session ${session.id} has no call with key '${key}'`, {
-        hint: `Rewinding lists the effectful calls it does not undo, with their keys.`,
-      });
-    }
-    if (intent.effect !== 'effectful' || intent.status !== 'done') {
-      throw new UserError(
-        'E_SESSION_STATE',
-        `the call ${key} (${intent.tool}) is ${intent.effect !== 'effectful' ? `${intent.effect}, not effectful` : intent.status}: there is no effect to undo`,
-      );
-    }
-    const tool = this.ports.tools.get(intent.tool);
-    if (tool?.compensate === undefined) {
-      throw new UserError('E_SESSION_STATE', `tool '${intent.tool}' declares no compensating action`, {
-        hint: `Add compensate(args, result, ctx) to its defineTool, or undo the effect by hand.`,
-      });
-    }
-    // At most once, like the effect itself: the claim is committed before the compensating action starts, so a
-    // second request (another terminal, or after a crash mid-way) is refused rather than run again.
-    const now0 = this.ctx.clock.now();
-    this.store.write(() => {
-      const last = this.store.log.lastCompensation(session.id, key);
-      if (last === 'ok')
-        throw new UserError('E_SESSION_STATE', `the effect of ${key} (${intent.tool}) was compensated already`);
-      if (last === 'started') {
-        throw new UserError(
-          'E_SESSION_STATE',
-          `a compensation of ${key} (${intent.tool}) was started and its outcome is not recorded (another process, or a crash)`,
-          {
-            hint: 'Check by hand whether it took effect; it is not run again automatically.',
-          },
-        );
-      }
-      this.store.append(
-        {
-          type: 'effect.compensated',
-          payload: { key, tool: intent.tool, status: 'started', by },
-          session: session.id,
-          branch: session.headBranch,
-          conversation: intent.conversation,
-        },
-        now0,
-      );
-    });
-    const result = intent.result?.kind === 'tool_result' ? intent.result.payload : undefined;
-    const conversation = this.store.sessions.conversation(intent.conversation);
-    const abort = new AbortController();
-    const timeoutMs = tool.timeoutMs ?? 30_000;
-    const timer = this.ctx.clock.timeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs, {
-      keepAlive: true,
-    });
-    let outcome: { tool: string; status: 'ok' | 'error'; output?: JsonValue; error?: string };
-    try {
-      const output = await tool.compensate(tool.input.parse(intent.args), result?.output ?? null, {
-        session: session.id,
-        branch: session.headBranch,
-        conversation: intent.conversation,
-        agent: conversation?.agent ?? '',
-        callId: intent.callId,
-        key,
-        workspace: this.ports.root,
-        now: () => this.ctx.clock.now(),
-        signal: abort.signal,
-        attach: () => undefined,
-      });
-      outcome = { tool: intent.tool, status: 'ok', output: toJson(output) };
-    } catch (error) {
-      outcome = { tool: intent.tool, status: 'error', error: messageOf(error) };
-    } finally {
-      timer.cancel();
-    }
-    const now = this.ctx.clock.now();
-    this.store.write(() =>
-      this.store.append(
-        {
-          type: 'effect.compensated',
-          payload: { key, by, ...outcome },
-          session: session.id,
-          branch: session.headBranch,
-          conversation: intent.conversation,
-        },
-        now,
-      ),
-    );
-    return outcome;
+  compensate(sessionId: string, key: string, by: string): Promise<CompensationOutcome> {
+    return compensateEffect(this.ctx, sessionId, key, by);
   }
 
   private assertNotDrivenElsewhere(session: string): void {

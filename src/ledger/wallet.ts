@@ -1,15 +1,16 @@
-import { systemClock, type Clock } from '../core/clock.ts';
 import { UserError } from '../core/errors.ts';
-import type { Store } from '../store/store.ts';
-import { EmbeddedLedger } from './embedded/ledger.ts';
-import { CantonJsonLedger } from './json-api/client.ts';
 import { decimal, type Decimal } from './decimal.ts';
 import { TEMPLATES } from './templates.ts';
-import { LocalLocks, StoreLocks, type PaymentLocks } from './locks.ts';
+import { LocalLocks, type PaymentLocks } from './locks.ts';
+import { holdingsOf, pickHoldings, positive } from './holdings.ts';
+import { commandIds, describeReceipt, receiptOf } from './receipts.ts';
+import { ledgerMetrics, paymentHistory, spentBy } from './wallet-reports.ts';
+import type { EscrowView, HistoryLine, LedgerMetrics, TransferReceipt, WalletView } from './wallet-views.ts';
+
+export type { EscrowView, HistoryLine, LedgerMetrics, TransferReceipt, WalletView } from './wallet-views.ts';
 import {
   LedgerError,
   type AuditReport,
-  type ContractId,
   type LedgerApi,
   type LedgerTransaction,
   type Offset,
@@ -19,45 +20,6 @@ import {
 /** The operator: issues holdings (mints, rewards) and arbitrates escrows. One per ledger. */
 export const OPERATOR_HINT = 'p2tui-operator';
 const AGENT_PREFIX = 'agent-';
-
-export interface WalletView {
-  readonly agent: string;
-  readonly party: PartyId;
-  /** Spendable: the sum of its holdings. */
-  readonly balance: Decimal;
-  /** In escrows it pays into, not yet released or refunded. */
-  readonly locked: Decimal;
-  readonly holdings: number;
-}
-
-export interface TransferReceipt {
-  readonly updateId: string;
-  readonly offset: Offset;
-  readonly transferId: string;
-  readonly from: string;
-  readonly to: string;
-  readonly amount: Decimal;
-  /** The same reference was paid before: this is that payment's receipt, nothing moved now. */
-  readonly duplicate: boolean;
-}
-
-export interface HistoryLine {
-  readonly offset: Offset;
-  readonly at: string;
-  readonly from: string;
-  readonly to: string;
-  readonly amount: Decimal;
-  readonly reason: string;
-  readonly transferId: string;
-}
-
-export interface EscrowView {
-  readonly contractId: ContractId;
-  readonly payer: string;
-  readonly payee: string;
-  readonly amount: Decimal;
-  readonly reference: string;
-}
 
 /**
  * Agent wallets on any ledger backend: each agent is a party, its money is holdings the operator issued, a transfer
@@ -157,10 +119,11 @@ export class WalletService {
     reference: string,
   ): Promise<LedgerTransaction | undefined> {
     const party = await this.walletOf(agent);
-    if (kind === 'mint') return this.ledger.completion(mintId(reference, party), [await this.operator()]);
-    return this.ledger.completion(kind === 'transfer' ? transferId(reference, party) : escrowOpenId(reference, party), [
-      party,
-    ]);
+    if (kind === 'mint') return this.ledger.completion(commandIds.mint(reference, party), [await this.operator()]);
+    return this.ledger.completion(
+      kind === 'transfer' ? commandIds.transfer(reference, party) : commandIds.escrowOpen(reference, party),
+      [party],
+    );
   }
 
   /** An agent's wallet, funded once with `initial` (a second call with the same agent adds nothing). */
@@ -176,8 +139,8 @@ export class WalletService {
     const value = positive(amount);
     const operator = await this.operator();
     const to = await this.walletOf(agent);
-    const commandId = mintId(reference, to);
-    return this.receipt(commandId, [operator], () =>
+    const commandId = commandIds.mint(reference, to);
+    return receiptOf(this, commandId, [operator], () =>
       this.ledger.submit(
         [
           {
@@ -198,7 +161,7 @@ export class WalletService {
 
   async balance(agent: string): Promise<WalletView> {
     const party = await this.walletOf(agent);
-    const holdings = await this.holdings(party);
+    const holdings = await holdingsOf(this.ledger, party);
     const escrows = (
       await this.ledger.activeContracts<{ payer: string; amount: string }>(party, [TEMPLATES.escrow])
     ).filter((e) => e.payload.payer === party);
@@ -233,10 +196,10 @@ export class WalletService {
       });
     const from = await this.walletOf(req.from);
     const to = await this.walletOf(req.to);
-    const commandId = transferId(req.reference, from);
+    const commandId = commandIds.transfer(req.reference, from);
     const earlier = await this.ledger.completion(commandId, [from]);
     if (earlier !== undefined) {
-      const paid = this.describe(earlier);
+      const paid = describeReceipt(this, earlier);
       // The same reference is the same payment: different terms are a mistake, not a retry.
       if (paid.to !== req.to || decimal.cmp(paid.amount, value) !== 0) {
         throw new UserError(
@@ -248,13 +211,14 @@ export class WalletService {
         );
       }
     }
-    if (earlier !== undefined) return { ...this.describe(earlier), duplicate: true };
-    return this.receipt(
+    if (earlier !== undefined) return { ...describeReceipt(this, earlier), duplicate: true };
+    return receiptOf(
+      this,
       commandId,
       [from],
       async () => {
         for (let attempt = 0; ; attempt++) {
-          const inputs = await this.pick(from, value, req.from);
+          const inputs = await pickHoldings(this.ledger, from, value, req.from);
           try {
             return await this.ledger.submit(
               [
@@ -297,11 +261,11 @@ export class WalletService {
     const payer = await this.walletOf(req.payer);
     const payee = await this.walletOf(req.payee);
     const operator = await this.operator();
-    const commandId = escrowOpenId(req.reference, payer);
+    const commandId = commandIds.escrowOpen(req.reference, payer);
     const done = await this.ledger.completion(commandId, [payer]);
     if (done === undefined) {
       for (let attempt = 0; ; attempt++) {
-        const inputs = await this.pick(payer, value, req.payer);
+        const inputs = await pickHoldings(this.ledger, payer, value, req.payer);
         try {
           await this.ledger.submit(
             [
@@ -360,8 +324,8 @@ export class WalletService {
       throw new UserError('E_USAGE', `no open escrow with reference '${reference}'`, {
         hint: 'See the open ones with: p2tui ledger overview',
       });
-    const commandId = `escrow-settle:${await this.walletOf(payerName)}:${reference}`;
-    return this.receipt(commandId, [operator], async () => {
+    const commandId = commandIds.escrowSettle(reference, await this.walletOf(payerName));
+    return receiptOf(this, commandId, [operator], async () => {
       const escrow = open[0];
       if (escrow === undefined)
         throw new UserError('E_USAGE', `no open escrow of ${payerName} with reference '${reference}'`, {
@@ -400,22 +364,9 @@ export class WalletService {
       }));
   }
 
-  /** An agent's payments in and out, newest first (from the updates it is a party to, read newest first). */
-  async history(agent: string, limit = 20): Promise<HistoryLine[]> {
-    const party = await this.walletOf(agent);
-    const lines: HistoryLine[] = [];
-    let before: Offset | undefined;
-    while (lines.length < limit) {
-      const page = await this.ledger.updates(party, {
-        newestFirst: true,
-        limit: Math.max(limit, 50),
-        ...(before === undefined ? {} : { beforeOffset: before }),
-      });
-      for (const tx of page) lines.push(...this.linesOf(tx, party, agent).reverse());
-      if (page.length === 0) break;
-      before = page.at(-1)!.offset;
-    }
-    return lines.slice(0, limit);
+  /** An agent's payments in and out, newest first. */
+  history(agent: string, limit = 20): Promise<HistoryLine[]> {
+    return paymentHistory(this, agent, limit);
   }
 
   /** Every agent's wallet, the money issued, and the chain's state (without reading every update). */
@@ -435,65 +386,8 @@ export class WalletService {
   }
 
   /** Payments, volume and escrows, overall and per agent (sent and received): one pass over the updates, in pages. */
-  async metrics(): Promise<{
-    updates: number;
-    payments: number;
-    volume: Decimal;
-    issued: Decimal;
-    escrowsOpen: number;
-    escrowsReleased: number;
-    escrowsRefunded: number;
-    agents: { agent: string; sent: Decimal; received: Decimal; payments: number }[];
-  }> {
-    const operator = await this.operator();
-    const perAgent = new Map<string, { sent: Decimal; received: Decimal; payments: number }>();
-    const of = (name: string): { sent: Decimal; received: Decimal; payments: number } => {
-      let m = perAgent.get(name);
-      if (m === undefined) perAgent.set(name, (m = { sent: '0', received: '0', payments: 0 }));
-      return m;
-    };
-    let updates = 0;
-    let payments = 0;
-    let volume = '0';
-    let issued = '0';
-    let released = 0;
-    let refunded = 0;
-    for (let after = 0; ;) {
-      const page = await this.ledger.updates('*', { afterOffset: after, limit: 1_000 });
-      if (page.length === 0) break;
-      after = page.at(-1)!.offset;
-      for (const tx of page) {
-        updates += 1;
-        for (const e of tx.events) {
-          if (e.kind === 'exercised' && e.templateId === TEMPLATES.escrow && e.choice === 'Release') released += 1;
-          if (e.kind === 'exercised' && e.templateId === TEMPLATES.escrow && e.choice === 'Refund') refunded += 1;
-          if (e.kind !== 'created' || e.templateId !== TEMPLATES.record) continue;
-          const p = e.payload as { sender: string; receiver: string; value: string; reason: string };
-          if (p.sender === operator) {
-            issued = decimal.add(issued, p.value);
-            continue;
-          }
-          if (p.reason === 'escrow release' || p.reason === 'escrow refund') continue;
-          payments += 1;
-          volume = decimal.add(volume, p.value);
-          const from = of(this.nameOf(p.sender));
-          from.sent = decimal.add(from.sent, p.value);
-          from.payments += 1;
-          const to = of(this.nameOf(p.receiver));
-          to.received = decimal.add(to.received, p.value);
-        }
-      }
-    }
-    return {
-      updates,
-      payments,
-      volume,
-      issued,
-      escrowsOpen: (await this.escrows()).length,
-      escrowsReleased: released,
-      escrowsRefunded: refunded,
-      agents: [...perAgent].map(([agent, m]) => ({ agent, ...m })).sort((a, b) => a.agent.localeCompare(b.agent)),
-    };
+  metrics(): Promise<LedgerMetrics> {
+    return ledgerMetrics(this);
   }
 
   /** Agents with a wallet on this ledger. */
@@ -510,67 +404,9 @@ export class WalletService {
       .sort();
   }
 
-  /**
-   * What an agent itself paid out (transfers it made and escrows it opened) in one session and since a moment:
-   * read from the agent's updates of that session and of that period only.
-   */
-  async spent(
-    agent: string,
-    scope: { session?: string; since?: string },
-  ): Promise<{ session: Decimal; since: Decimal }> {
-    const party = await this.walletOf(agent);
-    const total = async (query: { workflowId?: string; since?: string }): Promise<Decimal> => {
-      let sum = '0';
-      for (let after = 0; ;) {
-        const page = await this.ledger.updates(party, {
-          ...query,
-          submittedBy: party,
-          afterOffset: after,
-          limit: 1_000,
-        });
-        if (page.length === 0) return sum;
-        after = page.at(-1)!.offset;
-        for (const tx of page) sum = decimal.add(sum, paidBy(tx, party));
-      }
-    };
-    return {
-      session: scope.session === undefined ? '0' : await total({ workflowId: scope.session }),
-      since: scope.since === undefined ? '0' : await total({ since: scope.since }),
-    };
-  }
-
-  private linesOf(tx: LedgerTransaction, party: PartyId, agent: string): HistoryLine[] {
-    const lines: HistoryLine[] = [];
-    for (const e of tx.events) {
-      if (e.kind !== 'created') continue;
-      if (e.templateId === TEMPLATES.escrow && e.payload['payer'] === party) {
-        // Locking is when the money leaves the payer; a release or a refund then comes from the escrow.
-        lines.push({
-          offset: tx.offset,
-          at: tx.effectiveAt,
-          from: agent,
-          to: `escrow for ${this.nameOf(e.payload['payee'] as string)}`,
-          amount: e.payload['amount'] as string,
-          reason: 'escrow locked',
-          transferId: e.payload['reference'] as string,
-        });
-        continue;
-      }
-      if (e.templateId !== TEMPLATES.record) continue;
-      const p = e.payload as { sender: string; receiver: string; value: string; reason: string; transferId: string };
-      const fromEscrow = p.reason === 'escrow release' || p.reason === 'escrow refund';
-      if (fromEscrow && p.receiver !== party) continue;
-      lines.push({
-        offset: tx.offset,
-        at: tx.effectiveAt,
-        from: fromEscrow ? 'escrow' : this.nameOf(p.sender),
-        to: this.nameOf(p.receiver),
-        amount: p.value,
-        reason: p.reason,
-        transferId: p.transferId,
-      });
-    }
-    return lines;
+  /** What an agent itself paid out (transfers it made, escrows it opened) in one session and since a moment. */
+  spent(agent: string, scope: { session?: string; since?: string }): Promise<{ session: Decimal; since: Decimal }> {
+    return spentBy(this, agent, scope);
   }
 
   private async find(hint: string): Promise<PartyId | undefined> {
@@ -586,138 +422,4 @@ export class WalletService {
     this.known.set(hint, party);
     return party;
   }
-
-  private async holdings(party: PartyId): Promise<{ contractId: ContractId; amount: Decimal }[]> {
-    return (await this.ledger.activeContracts<{ owner: string; amount: string }>(party, [TEMPLATES.holding]))
-      .filter((h) => h.payload.owner === party)
-      .map((h) => ({ contractId: h.contractId, amount: h.payload.amount }));
-  }
-
-  /**
-   * Holdings to spend, largest first, until they cover `value` (or a clear error when they cannot), plus up to
-   * MERGE_EXTRA of the smallest others: their money comes back in the change, so a wallet that receives many small
-   * payments is merged as it spends instead of growing without bound.
-   */
-  private async pick(party: PartyId, value: Decimal, agent: string): Promise<ContractId[]> {
-    const holdings = (await this.holdings(party)).sort((a, b) => decimal.cmp(b.amount, a.amount));
-    const picked: ContractId[] = [];
-    let total = '0';
-    let used = 0;
-    for (const h of holdings) {
-      if (decimal.cmp(total, value) >= 0) break;
-      picked.push(h.contractId);
-      total = decimal.add(total, h.amount);
-      used += 1;
-    }
-    if (decimal.cmp(total, value) < 0) {
-      throw new UserError('E_LEDGER_FUNDS', `${agent} has ${total}, cannot pay ${value}`, {
-        hint: `Check with: p2tui ledger balance ${agent}`,
-      });
-    }
-    const rest = holdings.slice(used);
-    if (rest.length > MERGE_EXTRA) picked.push(...rest.slice(-MERGE_EXTRA).map((h) => h.contractId));
-    return picked;
-  }
-
-  /** The receipt of a command: the one accepted before (duplicate), or the new one `submit` makes. */
-  private async receipt(
-    commandId: string,
-    actAs: readonly PartyId[],
-    submit: () => Promise<LedgerTransaction>,
-    checked = false,
-  ): Promise<TransferReceipt> {
-    const before = checked ? undefined : await this.ledger.completion(commandId, actAs);
-    if (before !== undefined) return { ...this.describe(before), duplicate: true };
-    try {
-      return { ...this.describe(await submit()), duplicate: false };
-    } catch (error) {
-      // Accepted by another process between the check and the submit: its receipt is this one's.
-      if (error instanceof LedgerError && error.ledgerCode === 'DUPLICATE_COMMAND') {
-        const done = await this.ledger.completion(commandId, actAs);
-        if (done !== undefined) return { ...this.describe(done), duplicate: true };
-      }
-      throw error;
-    }
-  }
-
-  private describe(tx: LedgerTransaction): Omit<TransferReceipt, 'duplicate'> {
-    const record = tx.events.find((e) => e.kind === 'created' && e.templateId === TEMPLATES.record);
-    const p = (record?.kind === 'created' ? record.payload : {}) as {
-      sender?: string;
-      receiver?: string;
-      value?: string;
-      transferId?: string;
-    };
-    return {
-      updateId: tx.updateId,
-      offset: tx.offset,
-      transferId: p.transferId ?? tx.commandId,
-      from: p.sender === undefined ? '' : this.nameOf(p.sender),
-      to: p.receiver === undefined ? '' : this.nameOf(p.receiver),
-      amount: p.value ?? '0',
-    };
-  }
-}
-
-/** How many small holdings a payment takes along beyond what it needs (merged into its change). */
-const MERGE_EXTRA = 8;
-
-/**
- * What `party` paid out in one update: a Transfer it exercised (its record) or a Lock (the escrow). Escrow
- * settlements are the operator's doing and were counted when the escrow was locked.
- */
-function paidBy(tx: LedgerTransaction, party: PartyId): Decimal {
-  const root = tx.events[0];
-  if (root?.kind !== 'exercised' || root.templateId !== TEMPLATES.holding || !root.actingParties.includes(party))
-    return '0';
-  let paid = '0';
-  for (const e of tx.events) {
-    if (e.kind !== 'created') continue;
-    if (root.choice === 'Transfer' && e.templateId === TEMPLATES.record)
-      paid = decimal.add(paid, String(e.payload['value']));
-    if (root.choice === 'Lock' && e.templateId === TEMPLATES.escrow)
-      paid = decimal.add(paid, String(e.payload['amount']));
-  }
-  return paid;
-}
-
-/** Command ids of money movements, from their business reference: the same reference is the same change. */
-const transferId = (reference: string, payer: PartyId): string => `xfer:${reference}:${payer}`;
-const mintId = (reference: string, receiver: PartyId): string => `mint:${reference}:${receiver}`;
-const escrowOpenId = (reference: string, payer: PartyId): string => `escrow-open:${reference}:${payer}`;
-
-/** Where the wallets live: `ledger.canton` of p2tui.yaml, or (without it) the embedded ledger in the store. */
-export interface LedgerSettings {
-  readonly canton?:
-    { readonly url: string; readonly token_env?: string | undefined; readonly user?: string | undefined } | undefined;
-}
-
-/**
- * Opens the wallet service over a store: the embedded ledger in it, or a Canton participant when the settings name
- * one. Either way its payment locks live in the store, so processes sharing it check and pay as one unit. Its owner
- * (the app, or a command) keeps one per store: the embedded ledger checks its chain once per service.
- */
-export function openWallets(store: Store, settings: LedgerSettings = {}, clock: Clock = systemClock): WalletService {
-  const ledger = settings.canton === undefined ? new EmbeddedLedger(store, { clock }) : cantonLedger(settings.canton);
-  return new WalletService(ledger, { locks: new StoreLocks(store, { clock }) });
-}
-
-function cantonLedger(canton: NonNullable<LedgerSettings['canton']>): CantonJsonLedger {
-  const token = canton.token_env === undefined ? undefined : process.env[canton.token_env];
-  if (canton.token_env !== undefined && (token === undefined || token === '')) {
-    throw new UserError('E_CONFIG', `p2tui.yaml: ledger.canton.token_env names ${canton.token_env}, which is not set`, {
-      hint: `Export the participant's JWT as ${canton.token_env}, or remove token_env for a sandbox without auth.`,
-    });
-  }
-  return new CantonJsonLedger({
-    url: canton.url,
-    ...(token === undefined ? {} : { token }),
-    ...(canton.user === undefined ? {} : { userId: canton.user }),
-  });
-}
-
-function positive(amount: Decimal): Decimal {
-  const value = decimal.canonical(amount);
-  if (!decimal.isPositive(value)) throw new UserError('E_USAGE', `the amount must be greater than 0, got ${amount}`);
-  return value;
 }

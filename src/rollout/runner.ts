@@ -1,22 +1,14 @@
-import { NO_TIMER, type Timer } from '../core/clock.ts';
-import { UserError, messageOf } from '../core/errors.ts';
+import { UserError } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
 import { THIS_HOST } from '../core/host.ts';
 import type { App } from '../app/app.ts';
 import type { SessionRuntime } from '../engine/session/runtime.ts';
-import { latestTargetScores } from '../judge/aggregate.ts';
-import type { EvaluatorConfig } from '../judge/config.ts';
-import { queueEvaluation } from '../judge/jobs.ts';
-import type { Evaluator } from '../judge/registry.ts';
-import { decimal } from '../ledger/decimal.ts';
-import { LEDGER_TOOLS } from '../tools/builtin/ledger.ts';
-import type { WalletService } from '../ledger/wallet.ts';
-import { resolveBranch } from '../engine/branching.ts';
-import type { CellMetrics, CellRow, RolloutRow } from '../store/rollouts.ts';
-import type { StoredEvent } from '../core/events.ts';
+import type { CellRow, RolloutRow } from '../store/rollouts.ts';
 import { expandCells, type Cell } from './cells.ts';
-import { isRubricId, parseRolloutSpec, type RolloutSpec } from './spec.ts';
+import { CellRunner, type CellOutcome } from './cell-runner.ts';
+import { buildEvaluators, type TeamEvaluators } from './evaluators.ts';
+import { parseRolloutSpec, type RolloutSpec } from './spec.ts';
 
 export interface Progress {
   readonly total: number;
@@ -37,13 +29,6 @@ export type CellExecutor = (
   signal: AbortSignal | undefined,
 ) => Promise<CellOutcome | 'interrupted'>;
 
-/** How a cell ended; `written`: its result's commit, when it is still on its way. */
-export interface CellOutcome {
-  readonly status: 'done' | 'failed';
-  readonly metrics?: CellMetrics;
-  readonly written?: Promise<void>;
-}
-
 export interface RunOptions {
   readonly signal?: AbortSignal;
   /** Where cells run (default: in this process). */
@@ -62,7 +47,6 @@ export interface RunOutcome {
   readonly stopped: string | null;
 }
 
-const LEDGER_TOOL_NAMES = new Set(LEDGER_TOOLS.map((t) => t.name));
 const ROLLOUT_LEASE_MS = 30_000;
 
 /**
@@ -72,13 +56,13 @@ const ROLLOUT_LEASE_MS = 30_000;
  */
 export class RolloutRunner {
   private readonly app: App;
-  private readonly watchers = new Map<string, (event: StoredEvent) => void>();
+  private readonly cells: CellRunner;
   /** The evaluators each spec version registered, by its hash. */
-  private readonly evaluators = new Map<string, Map<string, { evaluator: Evaluator; metric: string }[]>>();
-  private unlisten: (() => void) | undefined;
+  private readonly evaluators = new Map<string, TeamEvaluators>();
 
   constructor(app: App) {
     this.app = app;
+    this.cells = new CellRunner(app);
   }
 
   /** Records a new rollout of `spec` (every cell pending) and runs it. `replayOf`: serve every cell from that rollout's. */
@@ -117,7 +101,7 @@ export class RolloutRunner {
       finishedAt: null,
       options: {
         ...(options.replayOf === undefined ? {} : { replayOf: options.replayOf }),
-        ...(spec.raw.fork_from === undefined ? {} : { fork: this.forkPoint(spec) }),
+        ...(spec.raw.fork_from === undefined ? {} : { fork: this.cells.forkPoint(spec) }),
       },
     };
     store.write(() =>
@@ -218,26 +202,6 @@ export class RolloutRunner {
     }
   }
 
-  /**
-   * One commit listener for every cell running here, dispatching events by session: a listener per cell would have
-   * every commit's events read by every running cell.
-   */
-  private watch(session: string, fn: (event: StoredEvent) => void): () => void {
-    if (this.watchers.size === 0) {
-      this.unlisten = this.app.store.onCommit((events) => {
-        for (const e of events) if (e.session !== null) this.watchers.get(e.session)?.(e);
-      });
-    }
-    this.watchers.set(session, fn);
-    return () => {
-      this.watchers.delete(session);
-      if (this.watchers.size === 0) {
-        this.unlisten?.();
-        this.unlisten = undefined;
-      }
-    };
-  }
-
   private async runHeld(
     row: RolloutRow,
     spec: RolloutSpec,
@@ -305,6 +269,7 @@ export class RolloutRunner {
         void runtime.cancel(`the rollout stopped: ${over}`).catch(() => runtime.detach());
     };
     progress();
+    const writes: Promise<void>[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
       for (;;) {
@@ -321,7 +286,7 @@ export class RolloutRunner {
         const outcome =
           options.executor !== undefined
             ? await options.executor(row, spec, cell, options.signal)
-            : await this.runCell(row, spec, cell, evaluators, live, options.signal, replay?.get(cell.id), onSpend);
+            : await this.cells.run(row, spec, cell, evaluators, live, options.signal, replay?.get(cell.id), onSpend);
         running -= 1;
         if (outcome === 'interrupted') {
           store.write(() =>
@@ -348,7 +313,6 @@ export class RolloutRunner {
         progress();
       }
     };
-    const writes: Promise<void>[] = [];
     try {
       await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, remaining.length)) }, worker));
       // Every cell's result is stored before the rollout's status and results are read.
@@ -399,359 +363,26 @@ export class RolloutRunner {
       }),
     );
     const row = store.rollouts.get(rollout.id)!;
-    const outcome = await this.runCell(row, spec, cell, this.registerEvaluators(spec), new Map(), undefined, undefined);
+    const outcome = await this.cells.run(
+      row,
+      spec,
+      cell,
+      this.registerEvaluators(spec),
+      new Map(),
+      undefined,
+      undefined,
+    );
     if (outcome !== 'interrupted') await outcome.written;
     return store.rollouts.cell(rollout.id, cell.id)!;
   }
 
   /** The spec's evaluators: each team's `eval` (as `<team>.<metric>`) and `judge.evaluators`, judged on demand. */
-  private registerEvaluators(spec: RolloutSpec): Map<string, { evaluator: Evaluator; metric: string }[]> {
+  private registerEvaluators(spec: RolloutSpec): TeamEvaluators {
     // Once per spec version: a worker runs many cells of one rollout.
     const known = this.evaluators.get(spec.hash);
     if (known !== undefined) return known;
-    const registered = this.buildEvaluators(spec);
+    const registered = buildEvaluators(this.app.workspace.evaluators, spec);
     this.evaluators.set(spec.hash, registered);
     return registered;
-  }
-
-  private buildEvaluators(spec: RolloutSpec): Map<string, { evaluator: Evaluator; metric: string }[]> {
-    const registry = this.app.workspace.evaluators;
-    const shared = registry
-      .register(
-        spec.raw.judge.evaluators.map((e) => ({
-          ...e,
-          ...(spec.raw.judge.samples === undefined ? {} : { samples: spec.raw.judge.samples }),
-        })),
-        spec.file,
-      )
-      .map((evaluator) => ({ evaluator, metric: evaluator.id }));
-    const out = new Map<string, { evaluator: Evaluator; metric: string }[]>();
-    for (const team of spec.teams) {
-      const list = [...shared];
-      if (team.eval !== undefined) {
-        const text =
-          team.eval.rubric ?? 'The answer completes the task it was given: correct, complete and clearly stated.';
-        const config: EvaluatorConfig = {
-          // Per spec version: another spec (or an edited one) with the same team and metric is another evaluator.
-          id: `${team.id}.${team.eval.metric}@${spec.hash.slice(0, 6)}`,
-          kind: 'llm',
-          // `gpt4_judge` (P2Engine's judge) is the rubric judge on whatever judge model is configured.
-          rubric: isRubricId(text)
-            ? text
-            : { description: text, criteria: [{ id: 'overall', description: text, weight: 1 }] },
-          on: 'demand',
-          samples: spec.raw.judge.samples ?? 1,
-          weight: 1,
-        };
-        list.push(
-          ...registry.register([config], spec.file).map((evaluator) => ({ evaluator, metric: team.eval!.metric })),
-        );
-      }
-      out.set(team.id, list);
-    }
-    return out;
-  }
-
-  /** Runs one cell to its end and records it; 'interrupted' when Ctrl-C detached it. */
-  private async runCell(
-    row: RolloutRow,
-    spec: RolloutSpec,
-    cell: Cell,
-    evaluators: Map<string, { evaluator: Evaluator; metric: string }[]>,
-    live: Map<string, SessionRuntime>,
-    signal: AbortSignal | undefined,
-    replayOf: CellRow | undefined,
-    onSpend: (tokens: number, costUsd: number) => void = () => undefined,
-  ): Promise<CellOutcome | 'interrupted'> {
-    const { engine } = this.app;
-    const { store } = engine;
-    const budgets = spec.raw.budgets;
-    // Each attempt its own parties: a cell run again (after a failure or an interruption) starts from its starting
-    // balances, not from what the earlier attempt left.
-    const scope = spec.raw.ledger.shared_ledger ? row.id : `${row.id}-${cell.id}-${randomId('', 4)}`;
-    const aborted = (): boolean => signal?.aborted === true;
-    let runtime: SessionRuntime | undefined;
-    const begun = this.app.clock.now();
-    let timer: Timer = NO_TIMER;
-    let unsubscribe: (() => void) | undefined;
-    let startedWrite: Promise<void> | undefined;
-    try {
-      const fork = spec.raw.fork_from;
-      const wallets = fork === undefined ? await this.fund(spec, scope) : undefined;
-      runtime =
-        fork !== undefined
-          ? await this.forkCell(row, spec, cell)
-          : await engine.startGrouped({
-              agent: cell.agent,
-              message: cell.message,
-              source: 'rollout',
-              title: `${row.name} · ${cell.team}/${cell.variant}/${cell.scenario} · seed ${cell.seed}`,
-              options: engine.sessionOptions({
-                seed: cell.seed,
-                approval: spec.raw.approval,
-                ...(budgets.steps === undefined ? {} : { maxSteps: budgets.steps }),
-                ...(wallets === undefined ? {} : { ledgerScope: scope }),
-                ...(replayOf?.session === undefined || replayOf.session === null
-                  ? {}
-                  : { replay: { from: replayOf.session, onMiss: 'fail' as const } }),
-              }),
-              overrides: { personas: cell.personas },
-            });
-      const session = runtime.id;
-      const branch = runtime.branch;
-      live.set(cell.id, runtime);
-      // Group-committed with the other cells' bookkeeping; the cell does not wait for it (its session is running).
-      startedWrite = store.commit(() => store.rollouts.started(row.id, cell.id, session, this.app.clock.now()));
-      // Awaited below; a cell that fails before that must not leave it unhandled.
-      startedWrite.catch(() => undefined);
-      // Budgets of one cell: its tokens and cost as its model calls commit, and its wall time.
-      // What the cell's branch spends and does, tallied as it commits (no reading back afterwards).
-      const tally = { steps: 0, tokens: 0, costUsd: 0, conversations: 0 };
-      let overBudget: string | undefined;
-      const current = runtime;
-      unsubscribe = this.watch(session, (e) => {
-        if (e.branch !== branch) return;
-        if (e.type === 'conversation.created') tally.conversations += 1;
-        if (e.type !== 'model.call') return;
-        if (e.payload.status === 'ok') tally.steps += 1;
-        tally.tokens += e.payload.tokensIn + e.payload.tokensOut;
-        tally.costUsd += e.payload.costUsd;
-        onSpend(e.payload.tokensIn + e.payload.tokensOut, e.payload.costUsd);
-        if (overBudget === undefined && budgets.tokens !== undefined && tally.tokens > budgets.tokens)
-          overBudget = `over its token budget (${tally.tokens} > ${budgets.tokens})`;
-        if (overBudget === undefined && budgets.cost_usd !== undefined && tally.costUsd > budgets.cost_usd)
-          overBudget = `over its cost budget ($${tally.costUsd.toFixed(4)} > $${budgets.cost_usd})`;
-        if (overBudget !== undefined) void current.cancel(`the rollout cell went ${overBudget}`).catch(() => undefined);
-      });
-      if (fork !== undefined) {
-        // From the prefix: the scenario's message, or on from where the prefix stopped.
-        if (cell.message !== '') await runtime.send(cell.message);
-        else runtime.resume();
-      }
-      if (budgets.timeout_s !== undefined) {
-        timer = this.app.clock.timeout(
-          () => {
-            overBudget ??= `past its time limit of ${budgets.timeout_s} s`;
-            void current.cancel(`the rollout cell ran ${overBudget}`).catch(() => undefined);
-          },
-          budgets.timeout_s * 1000,
-          { keepAlive: true },
-        );
-      }
-      const status = await runtime.idle();
-      // The session is at rest: its time limit no longer applies (judging is not the cell's time).
-      timer.cancel();
-      live.delete(cell.id);
-      if (aborted()) return 'interrupted';
-      if (runtime.error !== undefined) throw runtime.error;
-      if (!runtime.active) return 'interrupted';
-      const latencyMs = this.app.clock.now() - begun;
-      const scores =
-        replayOf?.metrics?.scores ?? (await this.judge(session, branch, evaluators.get(cell.team) ?? [], spec, signal));
-      if (aborted()) return 'interrupted';
-      // Escrows the judge's scores settle are paid before the balances are read.
-      await this.app.arbiter.settled();
-      const metrics = await this.measure(
-        wallets,
-        spec,
-        scores,
-        latencyMs,
-        status,
-        tally,
-        runtime.answer,
-        fork === undefined ? undefined : branch,
-      );
-      const failedReason =
-        overBudget !== undefined
-          ? `the cell went ${overBudget}`
-          : status === 'finished'
-            ? undefined
-            : `the session ended ${status}${store.sessions.get(session)?.statusReason === null ? '' : `: ${store.sessions.get(session)?.statusReason ?? ''}`}`;
-      const outcome =
-        failedReason === undefined
-          ? ({ status: 'done' } as const)
-          : ({ status: 'failed', error: failedReason } as const);
-      await startedWrite;
-      // Recorded in the next group commit; the slot goes to the next cell now (the run waits for it at its end).
-      const written = store.commit(() =>
-        store.rollouts.finished(row.id, cell.id, { ...outcome, metrics }, this.app.clock.now()),
-      );
-      written.catch(() => undefined);
-      // At rest and recorded: its runtime need not stay in memory (thousands of cells would).
-      engine.release(session);
-      return { status: outcome.status, metrics, written };
-    } catch (error) {
-      if (runtime !== undefined) {
-        live.delete(cell.id);
-        engine.release(runtime.id);
-      }
-      if (aborted()) return 'interrupted';
-      // After its "started" row, never before it (that would mark the failed cell running again).
-      await startedWrite?.catch(() => undefined);
-      // The cell's failure is its own: recorded with its error, the rollout goes on.
-      store.write(() =>
-        store.rollouts.finished(
-          row.id,
-          cell.id,
-          { status: 'failed', error: messageOf(error), ...(runtime === undefined ? {} : { session: runtime.id }) },
-          this.app.clock.now(),
-        ),
-      );
-      return { status: 'failed' };
-    } finally {
-      timer.cancel();
-      unsubscribe?.();
-      // Whatever the cell's end, its "started" row is written before the caller records anything after it.
-      await startedWrite?.catch(() => undefined);
-    }
-  }
-
-  /**
-   * A cell of a `fork_from` rollout: a branch of the source session forked at the shared prefix with the variant's
-   * overrides, checked out and attached here (the caller sends the scenario's message, or resumes).
-   */
-  /**
-   * Where `fork_from` cells start, fixed when the rollout starts: the branch (default: the one checked out then) and
-   * its newest entry (default), so later cells fork where the first did, not after the cells before them.
-   */
-  private forkPoint(spec: RolloutSpec): { session: string; branch: string; seq: number } {
-    const { store } = this.app;
-    const from = spec.raw.fork_from!;
-    const session = store.sessions.resolve(from.session);
-    const branch = from.branch === undefined ? session.headBranch : resolveBranch(store, session, from.branch).id;
-    const seq = from.seq ?? store.log.newestVisibleSeq(session.id, store.sessions.segments(branch));
-    return { session: session.id, branch, seq };
-  }
-
-  private async forkCell(row: RolloutRow, spec: RolloutSpec, cell: Cell): Promise<SessionRuntime> {
-    const { engine } = this.app;
-    const from = row.options.fork ?? this.forkPoint(spec);
-    const source = engine.store.sessions.resolve(from.session);
-    await engine.fork(source.id, {
-      from: from.branch,
-      atSeq: from.seq,
-      label: `${row.name} ${cell.team}/${cell.variant}/${cell.scenario} seed ${cell.seed}`,
-      overrides: { personas: cell.personas },
-      createdBy: `rollout ${row.id}`,
-      checkout: true,
-    });
-    // Attached, not started: the caller starts it once it follows the branch's events.
-    return engine.attach(source.id, {
-      approval: spec.raw.approval,
-      ...(spec.raw.budgets.steps === undefined ? {} : { maxSteps: spec.raw.budgets.steps }),
-    });
-  }
-
-  /**
-   * The cell's wallets, funded once: the spec's balances, else each persona's `balance:`. Undefined when no agent of
-   * the workspace uses a ledger tool and the spec sets no balances (nothing to isolate).
-   */
-  private async fund(spec: RolloutSpec, scope: string): Promise<WalletService | undefined> {
-    const { workspace } = this.app;
-    const usesLedger =
-      [...workspace.personas.values()].some((p) => p.tools.some((t) => LEDGER_TOOL_NAMES.has(t))) ||
-      Object.keys(spec.raw.ledger.balances).length > 0;
-    if (!usesLedger) return undefined;
-    const wallets = this.app.wallets.scoped(scope);
-    for (const persona of workspace.personas.values()) {
-      await wallets.createWallet(persona.id, spec.raw.ledger.balances[persona.id] ?? persona.balance);
-    }
-    return wallets;
-  }
-
-  /** Queues the cell's evaluators on its branch, waits for every judgement of the session, and reads the means. */
-  private async judge(
-    session: string,
-    branch: string,
-    evaluators: readonly { evaluator: Evaluator; metric: string }[],
-    spec: RolloutSpec,
-    signal: AbortSignal | undefined,
-  ): Promise<Record<string, number | null>> {
-    const { store, workspace } = this.app;
-    // Nothing to judge: no evaluator of the spec, and none of the workspace's that this spec waits for.
-    if (
-      evaluators.length === 0 &&
-      !(spec.raw.judge.workspace && workspace.evaluators.list().some((e) => e.config.on !== 'demand'))
-    )
-      return {};
-    const jobs = new Map<string, string>();
-    const now = this.app.clock.now();
-    store.write(() => {
-      for (const { evaluator, metric } of evaluators)
-        jobs.set(
-          queueEvaluation(store, {
-            session,
-            branch,
-            targetKind: 'branch',
-            targetId: branch,
-            trigger: 'demand',
-            evaluator,
-            uptoSeq: null,
-            now,
-          }),
-          metric,
-        );
-    });
-    await this.app.judge.drain(session, signal);
-    const scores: Record<string, number | null> = {};
-    const ours = latestTargetScores(store.scores.scoresOfJobs([...jobs.keys()]));
-    for (const t of ours)
-      scores[evaluators.find((e) => e.evaluator.id === t.evaluator)?.metric ?? t.evaluator] = t.mean;
-    if (spec.raw.judge.workspace) {
-      // The workspace's own evaluators (run when the root conversation finished), by their ids.
-      for (const t of latestTargetScores(store.scores.scores({ session, branch }))) {
-        if (jobs.size > 0 && evaluators.some((e) => e.evaluator.id === t.evaluator)) continue;
-        if (t.targetKind !== 'conversation' || scores[t.evaluator] !== undefined) continue;
-        scores[t.evaluator] = t.mean;
-      }
-    }
-    return scores;
-  }
-
-  private async measure(
-    wallets: WalletService | undefined,
-    spec: RolloutSpec,
-    scores: Record<string, number | null>,
-    latencyMs: number,
-    status: string,
-    tally: { steps: number; tokens: number; costUsd: number; conversations: number },
-    answer: string,
-    branch: string | undefined,
-  ): Promise<CellMetrics> {
-    const { workspace } = this.app;
-    const balances: Record<string, string> = {};
-    const netFlow: Record<string, string> = {};
-    let transfers = 0;
-    // A shared ledger holds every cell's payments: only balances are this cell's to report then.
-    const own = !spec.raw.ledger.shared_ledger;
-    if (wallets !== undefined) {
-      for (const agent of await wallets.agents()) {
-        const view = await wallets.balance(agent);
-        balances[agent] = view.balance;
-        const start = decimal.canonical(
-          spec.raw.ledger.balances[agent] ?? workspace.personas.get(agent)?.balance ?? '0',
-        );
-        if (!own) continue;
-        netFlow[agent] = decimal.sub(decimal.add(view.balance, view.locked), start);
-        transfers += (await wallets.history(agent, 10_000)).filter(
-          (l) => l.from === agent && l.from !== 'escrow' && l.reason !== 'initial balance',
-        ).length;
-      }
-    }
-    return {
-      scores,
-      steps: tally.steps,
-      tokens: tally.tokens,
-      costUsd: tally.costUsd,
-      latencyMs,
-      // Conversations created after the session started: its delegations (the root was created with the session).
-      delegations: tally.conversations,
-      transfers,
-      netFlow,
-      balances,
-      status,
-      answer,
-      ...(branch === undefined ? {} : { branch }),
-    };
   }
 }

@@ -1,5 +1,5 @@
 import { createContext, useContext, useSyncExternalStore } from 'react';
-import type { TuiActions } from './commands.ts';
+import type { TuiActions } from './keymap/model.ts';
 import type { TuiState } from './state.ts';
 
 /** What every view reaches: the actions (store, bridge, geometry) and whether colours are on. */

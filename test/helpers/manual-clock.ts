@@ -89,9 +89,13 @@ export async function settle(): Promise<void> {
  * Waits until `condition` holds (what a step reached), polling every few milliseconds; fails after `timeoutMs`
  * of real time, naming what it waited for. For waits on real work (a tool started), not on time.
  */
-export async function until(condition: () => boolean, what = 'the condition', timeoutMs = 10_000): Promise<void> {
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  what = 'the condition',
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${timeoutMs} ms`);
     await new Promise<void>((resolve) => setTimeout(resolve, 2));
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCellResult } from '../../src/rollout/queue-messages.ts';
+import { parseCellResult } from '../../src/rollout/queue/messages.ts';
 
 /** A worker's result as a well-behaved worker sends it for a cell that paid 5 from payer to payee. */
 const good = {

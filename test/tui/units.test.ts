@@ -3,7 +3,7 @@ import type { Key } from 'ink';
 import { clip, lineText, lineWidth, seg, visibleRange, wrap } from '../../src/tui/lines.ts';
 import { sessionLayout } from '../../src/tui/layout.ts';
 import { normalizeKey } from '../../src/tui/keys.ts';
-import { COMMANDS, activeScopes, helpSections, hints } from '../../src/tui/commands.ts';
+import { COMMANDS, activeScopes, helpSections, hints } from '../../src/tui/keymap/keymap.ts';
 import { paletteCompletions } from '../../src/tui/palette.ts';
 import { SessionProjection } from '../../src/tui/projection.ts';
 import { TimelineLines } from '../../src/tui/render-lines.ts';

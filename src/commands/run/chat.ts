@@ -1,10 +1,11 @@
 import { UserError } from '../../core/errors.ts';
 import type { SessionRuntime } from '../../engine/session/runtime.ts';
-import { EXIT, type Command } from '../types.ts';
-import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from '../common-options.ts';
-import { EventPrinter, driveUntilIdle } from './follow.ts';
-import { readSession } from '../session/view.ts';
+import { defineCommand } from '../define.ts';
 import { formatCost, paint, plural } from '../render/text.ts';
+import { readSession } from '../session/view.ts';
+import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from '../shared.ts';
+import { EXIT } from '../types.ts';
+import { EventPrinter, driveUntilIdle } from './follow.ts';
 
 const HELP = [
   '/exit or Ctrl-D   leave (the session stays in the store)',
@@ -13,24 +14,25 @@ const HELP = [
   '/help             this list',
 ];
 
-export const chatCommand: Command = {
+export const chatCommand = defineCommand({
   path: ['chat'],
   summary: 'Talk with an agent turn by turn',
   details:
     'A conversation at the terminal: each of your lines is a message to the agent; tool calls and delegations are shown as they happen, ' +
     "the agent's reply streams in, and its questions are asked in place. Continue an earlier session with --session.",
-  args: [{ name: 'agent', description: 'The persona to talk to (not needed with --session)', required: false }],
-  options: [
+  args: {
+    agent: { description: 'The persona to talk to (not needed with --session)' },
+  },
+  options: {
     ...SESSION_OPTIONS,
     ...REPLAY_OPTIONS,
-    {
-      name: 'session',
+    session: {
       type: 'string',
       value: '<id>',
       description: 'Continue this session (an id, a unique prefix, or "last")',
     },
-    { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
-  ],
+    verbose: { type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
+  },
   examples: ['p2tui chat agent_alpha', 'p2tui chat --session last'],
   async run(ctx, input) {
     const out = ctx.output;
@@ -38,24 +40,29 @@ export const chatCommand: Command = {
     const { engine } = app;
     // A long-lived process: continue sessions whose driver died (their events are not printed here).
     void engine.adoptOrphans().catch(() => undefined);
-    const sessionRef = input.options['session'];
+    const sessionRef = input.options.session;
+    const { verbose } = input.options;
     let runtime: SessionRuntime | undefined;
     let printer: EventPrinter | undefined;
-    let agent = input.args['agent'];
-    if (typeof sessionRef === 'string') {
+    let agent = input.args.agent;
+    if (sessionRef !== undefined) {
       runtime = await engine.attach(sessionRef);
       agent = runtime.session.agent;
       printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, engine.store.log.lastSeq(), {
         echoUser: false,
-        verbose: input.options['verbose'] === true,
+        verbose,
       });
-    } else if (agent === undefined) {
+    }
+    if (agent === undefined) {
       throw new UserError('E_USAGE', 'chat needs an agent, or --session to continue one', {
         hint: 'p2tui chat agent_alpha',
       });
     }
-    const persona = app.workspace.persona(agent!);
-    const options = engine.sessionOptions({ ...replayOverrides(input, engine.store), ...sessionOverrides(input) });
+    const persona = app.workspace.persona(agent);
+    const options = engine.sessionOptions({
+      ...replayOverrides(input.options, engine.store),
+      ...sessionOverrides(input.options),
+    });
     const model = options.model ?? persona.model;
     out.line(
       paint(
@@ -130,7 +137,7 @@ export const chatCommand: Command = {
           runtime = engine.start({ agent: persona.id, message: text, source: 'chat', options });
           printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, fromSeq, {
             echoUser: false,
-            verbose: input.options['verbose'] === true,
+            verbose,
           });
         } else {
           try {
@@ -154,4 +161,4 @@ export const chatCommand: Command = {
       );
     return { exitCode: EXIT.ok, ...(runtime === undefined ? {} : { json: { session: runtime.id } }) };
   },
-};
+});

@@ -1,55 +1,58 @@
 import type { SessionStatus } from '../../core/events.ts';
 import { UserError } from '../../core/errors.ts';
-import { EXIT, type Command, type CommandContext, type CommandResult } from '../types.ts';
-import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from '../common-options.ts';
-import { EventPrinter, driveUntilIdle } from './follow.ts';
-import { entriesJson, readSession, sessionJson } from '../session/view.ts';
-import { formatCost, paint, plural } from '../render/text.ts';
 import type { SessionRuntime } from '../../engine/session/runtime.ts';
-import { latestTargetScores, type TargetScore } from '../../judge/aggregate.ts';
+import type { TargetScore } from '../../judge/aggregate.ts';
+import { defineCommand } from '../define.ts';
+import { formatCost, paint, plural } from '../render/text.ts';
+import { entriesJson, readSession, sessionJson } from '../session/view.ts';
+import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from '../shared.ts';
+import { EXIT, type CommandContext, type CommandResult } from '../types.ts';
+import { EventPrinter, driveUntilIdle } from './follow.ts';
 
-export const runCommand: Command = {
+export const runCommand = defineCommand({
   path: ['run'],
   summary: 'Run an agent on one message until it answers',
   details:
     'Starts a session, prints each step as it happens (delegations indented under their caller) and exits when the root agent answers. ' +
     'With a terminal, questions from agents are asked here; without one they are answered by the approval policy, or, with approval "ask", ' +
     'the run exits with code 4 and the session waits for `p2tui session respond`.',
-  args: [
-    { name: 'agent', description: 'The persona to talk to (see p2tui agents list)', required: true },
-    { name: 'message', description: 'What to ask it', required: true, rest: true },
-  ],
-  options: [
+  args: {
+    agent: { description: 'The persona to talk to (see p2tui agents list)', required: true },
+    message: { description: 'What to ask it', required: true, rest: true },
+  },
+  options: {
     ...SESSION_OPTIONS,
     ...REPLAY_OPTIONS,
-    { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
-    {
-      name: 'skip-judge',
+    verbose: { type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
+    'skip-judge': {
       type: 'boolean',
       description:
         "Exit without waiting for the judge's scores (its jobs stay queued for eval run or the next p2tui process)",
     },
-  ],
+  },
   examples: [
     'p2tui run agent_alpha "What\'s the weather in Paris and who leads the Premier League?"',
     'p2tui run agent_helper "weather in Tokyo" --json',
   ],
   async run(ctx, input) {
-    const agent = input.args['agent']!;
-    const message = input.args['message']!;
+    const { agent, message } = input.args;
     if (message.trim() === '')
       throw new UserError('E_USAGE', 'the message is empty', { hint: 'p2tui run <agent> "<message>"' });
     const app = await ctx.app();
     const { engine } = app;
-    const options = engine.sessionOptions({ ...replayOverrides(input, engine.store), ...sessionOverrides(input) });
+    const options = engine.sessionOptions({
+      ...replayOverrides(input.options, engine.store),
+      ...sessionOverrides(input.options),
+    });
     const fromSeq = engine.store.log.lastSeq();
     const runtime = engine.start({ agent, message, source: 'run', options });
-    return finishRun(ctx, runtime, fromSeq, input.options['verbose'] === true, input.options['skip-judge'] !== true);
+    return finishRun(ctx, runtime, fromSeq, input.options.verbose, !input.options['skip-judge']);
   },
-};
+});
 
 /** The judge's verdicts on a session's checked-out branch, once its jobs are done (the agents never waited). */
 async function judgeSession(ctx: CommandContext, sessionId: string, branch: string): Promise<TargetScore[]> {
+  const { latestTargetScores } = await import('../../judge/aggregate.ts');
   const app = await ctx.app();
   const { engine } = app;
   // The judge here may have finished already; either way, what counts is the newest verdict per target.

@@ -1,10 +1,13 @@
 import { UserError } from '../../core/errors.ts';
-import { diffSequences, normalizeForDiff, splitLines, type DiffOp } from '../../core/diff.ts';
+import { diffSequences, normalizeForDiff, splitLines } from '../../core/diff.ts';
 import type { Store } from '../../store/store.ts';
+// Pure (the core only): the TUI calls artifactLines and comparableArtifacts synchronously.
 import { branchEntries } from '../../engine/branching.ts';
-import { sideBySideLines, unifiedLines } from '../render/diff-view.ts';
+import { defineCommand } from '../define.ts';
 import { formatAge, table } from '../render/text.ts';
-import { EXIT, type Command, type CommandInput, type CommandResult } from '../types.ts';
+import { SESSION_ARG } from '../shared.ts';
+import { EXIT, type CommandResult } from '../types.ts';
+import { DIFF_OPTIONS, renderOps } from './diff-options.ts';
 
 /**
  * An entry's content as an artifact (messages and model output are inspected through their log entries, never
@@ -75,22 +78,23 @@ export function comparableArtifacts(store: Store, sessionId: string): { ref: str
   return out;
 }
 
-const list: Command = {
+export const artifactsListCommand = defineCommand({
   path: ['artifacts', 'list'],
   summary: "A session's artifacts (tool outputs, files tools wrote, large payloads): hash, name, kind, size",
-  args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
-  options: [
-    {
-      name: 'entries',
+  args: {
+    session: SESSION_ARG,
+  },
+  options: {
+    entries: {
       type: 'boolean',
       description: "Also list the checked-out branch's messages, tool calls and results (by entry id)",
     },
-  ],
+  },
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
-    const session = store.sessions.resolve(input.args['session']!);
+    const session = store.sessions.resolve(input.args.session);
     const refs = [...store.artifacts.list(session.id)];
-    if (input.options['entries'] === true) {
+    if (input.options.entries) {
       const paths = new Map(store.sessions.conversations(session.id).map((c) => [c.id, c.path]));
       for (const e of branchEntries(store, session.id, session.headBranch)) {
         if (!['user_message', 'assistant_message', 'tool_call', 'tool_result', 'agent_result'].includes(e.kind))
@@ -141,16 +145,17 @@ const list: Command = {
       ctx.output.line(line);
     return { exitCode: EXIT.ok, json };
   },
-};
+});
 
-const show: Command = {
+export const artifactsShowCommand = defineCommand({
   path: ['artifacts', 'show'],
   summary: 'Print an artifact (text as it is; binary as a summary)',
-  args: [{ name: 'hash', description: 'The hash or a unique prefix of it', required: true }],
-  options: [],
+  args: {
+    hash: { description: 'The hash or a unique prefix of it', required: true },
+  },
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
-    const artifact = resolveArtifact(store, input.args['hash']!);
+    const artifact = resolveArtifact(store, input.args.hash);
     const text = isText(artifact.data) ? artifact.data.toString('utf8') : undefined;
     if (ctx.output.json)
       return {
@@ -162,41 +167,21 @@ const show: Command = {
     else for (const line of splitLines(text)) ctx.output.line(line);
     return { exitCode: EXIT.ok };
   },
-};
+});
 
-/** `--side-by-side` and `--width` of the diff commands. */
-export function renderDiff(input: CommandInput, color: boolean, a: readonly string[], b: readonly string[]): string[] {
-  return renderOps(input, color, diffSequences(a, b));
-}
-
-export function renderOps(input: CommandInput, color: boolean, ops: readonly DiffOp[]): string[] {
-  const width = (input.options['width'] as number | undefined) ?? process.stdout.columns ?? 120;
-  return input.options['side-by-side'] === true ? sideBySideLines(ops, width, color) : unifiedLines(ops, color);
-}
-
-export const DIFF_OPTIONS = [
-  { name: 'side-by-side', type: 'boolean', short: 'y', description: 'Two columns instead of a unified diff' },
-  {
-    name: 'width',
-    type: 'number',
-    value: '<n>',
-    description: 'Width of the side-by-side view (default: the terminal)',
-  },
-] as const;
-
-const diff: Command = {
+export const artifactsDiffCommand = defineCommand({
   path: ['artifacts', 'diff'],
   summary:
     'Diff two artifacts (or entries, by e_ id): unified or side by side, changed words highlighted, JSON compared by content',
-  args: [
-    { name: 'a', description: 'Hash (or prefix) of the first artifact, or an entry id (e_…)', required: true },
-    { name: 'b', description: 'Hash (or prefix) of the second, or an entry id', required: true },
-  ],
-  options: [...DIFF_OPTIONS],
+  args: {
+    a: { description: 'Hash (or prefix) of the first artifact, or an entry id (e_…)', required: true },
+    b: { description: 'Hash (or prefix) of the second, or an entry id', required: true },
+  },
+  options: DIFF_OPTIONS,
   async run(ctx, input): Promise<CommandResult> {
     const store = await ctx.store({ existing: true });
-    const a = resolveArtifact(store, input.args['a']!);
-    const b = resolveArtifact(store, input.args['b']!);
+    const a = resolveArtifact(store, input.args.a);
+    const b = resolveArtifact(store, input.args.b);
     if (!isText(a.data) || !isText(b.data)) {
       const same = a.hash === b.hash;
       if (!ctx.output.json)
@@ -209,12 +194,10 @@ const diff: Command = {
     const right = splitLines(normalizeForDiff(b.data.toString('utf8'), json));
     const ops = diffSequences(left, right);
     const same = ops.every((op) => op.kind === 'same');
-    const lines = same ? [] : renderOps(input, ctx.output.color, ops);
+    const lines = same ? [] : renderOps(input.options, ctx.output.color, ops);
     if (ctx.output.json) return { exitCode: same ? EXIT.ok : EXIT.failed, json: { same, diff: lines } };
     if (same) ctx.output.line('identical');
     for (const line of lines) ctx.output.line(line);
     return { exitCode: same ? EXIT.ok : EXIT.failed };
   },
-};
-
-export const artifactCommands: readonly Command[] = [list, show, diff];
+});

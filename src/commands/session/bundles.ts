@@ -1,12 +1,15 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError, messageOf } from '../../core/errors.ts';
-import { parseBundle } from '../../store/bundle.ts';
 import type { Store } from '../../store/store.ts';
 import { isHolderAlive } from '../../store/leases.ts';
 import { VERSION } from '../../core/version.ts';
-import { EXIT, type Command, type CommandResult } from '../types.ts';
+import { defineCommand } from '../define.ts';
 import { paint, plural } from '../render/text.ts';
+import { SESSION_ARG } from '../shared.ts';
+import { EXIT, type CommandResult } from '../types.ts';
+
+/** A session as a file and back (export, import), and deleting sessions (one, or all older than a duration). */
 
 /** A session that a live process drives cannot be deleted from under it. */
 function assertNotDriven(store: Store, session: string, now: number): void {
@@ -37,23 +40,25 @@ function fileSize(path: string): number {
   }
 }
 
-const exportCommand: Command = {
+export const exportCommand = defineCommand({
   path: ['session', 'export'],
   summary:
     'Write a session as a self-contained bundle (entries of every branch, recordings, artifacts) to replay elsewhere',
-  args: [{ name: 'session', description: 'Session id, unique prefix, or "last"', required: true }],
-  options: [
-    { name: 'out', type: 'string', value: '<file>', description: 'Write to this file (default: <session>.p2tui.json)' },
-  ],
+  args: {
+    session: SESSION_ARG,
+  },
+  options: {
+    out: { type: 'string', value: '<file>', description: 'Write to this file (default: <session>.p2tui.json)' },
+  },
   examples: [
     'p2tui session export last --out run.p2tui.json',
     'p2tui session import run.p2tui.json --db other.db && p2tui session replay last --db other.db',
   ],
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
-    const session = store.sessions.resolve(input.args['session']!);
+    const session = store.sessions.resolve(input.args.session);
     const bundle = store.bundles.export(session.id, VERSION, ctx.clock.now());
-    const out = resolve((input.options['out'] as string | undefined) ?? `${session.id}.p2tui.json`);
+    const out = resolve(input.options.out ?? `${session.id}.p2tui.json`);
     writeFileSync(out, `${JSON.stringify(bundle)}\n`);
     const json = {
       session: session.id,
@@ -69,15 +74,18 @@ const exportCommand: Command = {
       );
     return { exitCode: EXIT.ok, json };
   },
-};
+});
 
-const importCommand: Command = {
+export const importCommand = defineCommand({
   path: ['session', 'import'],
   summary: 'Load a session bundle into this database (replay it with no network: p2tui session replay <id>)',
-  args: [{ name: 'file', description: 'A bundle written by p2tui session export', required: true }],
-  options: [],
+  args: {
+    file: { description: 'A bundle written by p2tui session export', required: true },
+  },
   async run(ctx, input) {
-    const file = resolve(input.args['file']!);
+    // The bundle's schema (zod) loads only here.
+    const { parseBundle } = await import('../../store/bundle.ts');
+    const file = resolve(input.args.file);
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(file, 'utf8'));
@@ -101,23 +109,19 @@ const importCommand: Command = {
     }
     return { exitCode: EXIT.ok, json: done };
   },
-};
+});
 
-const deleteCommand: Command = {
+export const deleteCommand = defineCommand({
   path: ['session', 'delete'],
   summary: 'Delete a session and everything of it (branches, recordings, artifacts no other session uses)',
-  args: [
-    {
-      name: 'session',
-      description: 'Session id or unique prefix ("last" is refused: name the session)',
-      required: true,
-    },
-  ],
-  options: [
-    { name: 'vacuum', type: 'boolean', description: 'Also give the freed space back to the file system (VACUUM)' },
-  ],
+  args: {
+    session: { ...SESSION_ARG, description: 'Session id or unique prefix ("last" is refused: name the session)' },
+  },
+  options: {
+    vacuum: { type: 'boolean', description: 'Also give the freed space back to the file system (VACUUM)' },
+  },
   async run(ctx, input) {
-    const ref = input.args['session']!;
+    const ref = input.args.session;
     if (ref === 'last' || ref === '@last')
       throw new UserError('E_USAGE', 'delete needs a session id, not "last"', {
         hint: 'p2tui session list shows the ids.',
@@ -126,29 +130,27 @@ const deleteCommand: Command = {
     const session = store.sessions.resolve(ref);
     assertNotDriven(store, session.id, ctx.clock.now());
     store.bundles.remove(session.id);
-    if (input.options['vacuum'] === true) store.vacuum();
+    if (input.options.vacuum) store.vacuum();
     if (!ctx.output.json) ctx.output.line(`deleted ${session.id}`);
     return { exitCode: EXIT.ok, json: { deleted: [session.id] } };
   },
-};
+});
 
-const pruneCommand: Command = {
+export const pruneCommand = defineCommand({
   path: ['session', 'prune'],
   summary: 'Delete sessions older than a duration (not running ones) and reclaim the space',
-  args: [],
-  options: [
-    {
-      name: 'older-than',
+  options: {
+    'older-than': {
       type: 'string',
       value: '<30d|12h|…>',
       description: 'Delete sessions last updated longer ago than this (required)',
     },
-    { name: 'dry-run', type: 'boolean', description: 'Only list what would be deleted' },
-  ],
+    'dry-run': { type: 'boolean', description: 'Only list what would be deleted' },
+  },
   examples: ['p2tui session prune --older-than 30d --dry-run', 'p2tui session prune --older-than 7d'],
   async run(ctx, input): Promise<CommandResult> {
     const olderThan = input.options['older-than'];
-    if (typeof olderThan !== 'string')
+    if (olderThan === undefined)
       throw new UserError('E_USAGE', 'prune needs --older-than', {
         hint: 'For example: p2tui session prune --older-than 30d',
       });
@@ -159,7 +161,7 @@ const pruneCommand: Command = {
       .restingSince(cutoff)
       .filter((r) => !isHolderAlive(store.leases.holder(r.id), ctx.clock.now()))
       .map((r) => r.id);
-    if (input.options['dry-run'] === true) {
+    if (input.options['dry-run']) {
       if (!ctx.output.json)
         ctx.output.line(
           doomed.length === 0
@@ -180,6 +182,4 @@ const pruneCommand: Command = {
       );
     return { exitCode: EXIT.ok, json: { deleted: doomed, bytesBefore: before, bytesAfter: after } };
   },
-};
-
-export const bundleCommands: readonly Command[] = [exportCommand, importCommand, deleteCommand, pruneCommand];
+});

@@ -1,11 +1,14 @@
 import { UserError } from '../../core/errors.ts';
+// Pure (the core only): comparableSession is called synchronously (by the replay tests).
 import { compareConversations, withPaths, type ComparableConversation, type Comparison } from '../../engine/replay.ts';
 import type { Store } from '../../store/store.ts';
+import { defineCommand } from '../define.ts';
+import { paint } from '../render/text.ts';
 import { EventPrinter, driveUntilIdle } from '../run/follow.ts';
 import { exitFor } from '../run/run.ts';
+import { REPLAY_OPTIONS, SESSION_ARG } from '../shared.ts';
+import { EXIT } from '../types.ts';
 import { readSession } from './view.ts';
-import { paint } from '../render/text.ts';
-import { EXIT, type Command } from '../types.ts';
 
 /** A session's conversations in comparable form: ids of conversations, model calls and entries as their places. */
 export function comparableSession(store: Store, session: string): ComparableConversation[] {
@@ -21,36 +24,31 @@ export function comparableSession(store: Store, session: string): ComparableConv
   }));
 }
 
-export const replayCommand: Command = {
+export const replayCommand = defineCommand({
   path: ['session', 'replay'],
   summary: 'Replay a session from its recordings (no network, no effects) and check it reproduces every entry',
   details:
     'Starts a new session with the same agent, messages and options, serving every model call, tool result and answer from the recorded ' +
     'session (model calls matched by conversation path and ordinal and checked by request hash), then compares the two, conversation by ' +
     'conversation. Exits 1 when they differ or a call had no recording.',
-  args: [{ name: 'session', description: 'The recorded session: id, unique prefix, or "last"', required: true }],
-  options: [
-    {
-      name: 'on-miss',
-      type: 'string',
-      choices: ['fail', 'live'],
-      description: 'When a call has no matching recording: stop there (fail, the default) or call the model (live)',
-    },
-    { name: 'verbose', type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
-  ],
+  args: {
+    session: { ...SESSION_ARG, description: 'The recorded session: id, unique prefix, or "last"' },
+  },
+  options: {
+    'on-miss': REPLAY_OPTIONS['on-miss'],
+    verbose: { type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
+  },
   examples: ['p2tui session replay last', 'p2tui session replay s_1a2b --json'],
   async run(ctx, input) {
     const app = await ctx.app();
     const { engine } = app;
     const out = ctx.output;
-    const source = engine.store.sessions.resolve(input.args['session']!);
+    const source = engine.store.sessions.resolve(input.args.session);
     const original = readSession(engine.store, source.id);
     const root = original.conversations.find((c) => c.row.id === source.rootConversation);
-    const messages = (root?.entries ?? []).flatMap((e) =>
-      e.kind === 'user_message' ? [(e.payload as { text: string }).text] : [],
-    );
+    const messages = (root?.entries ?? []).flatMap((e) => (e.kind === 'user_message' ? [e.payload.text] : []));
     if (messages.length === 0) throw new UserError('E_SESSION_STATE', `session ${source.id} has no message to replay`);
-    const onMiss = input.options['on-miss'] === 'live' ? 'live' : 'fail';
+    const onMiss = input.options['on-miss'] ?? 'fail';
     const fromSeq = engine.store.log.lastSeq();
     const runtime = engine.start({
       agent: source.agent,
@@ -60,7 +58,7 @@ export const replayCommand: Command = {
       options: { ...source.options, replay: { from: source.id, onMiss } },
     });
     const printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, fromSeq, {
-      verbose: input.options['verbose'] === true,
+      verbose: input.options.verbose,
     });
     if (!out.json)
       out.line(
@@ -108,4 +106,4 @@ export const replayCommand: Command = {
     }
     return { exitCode: comparison.same ? EXIT.ok : EXIT.failed, json };
   },
-};
+});

@@ -1,11 +1,12 @@
-import { EXIT, type Command } from '../types.ts';
+import { defineCommand } from '../define.ts';
 import { paint, table, truncate } from '../render/text.ts';
+import { EXIT } from '../types.ts';
 
-const agentsList: Command = {
+/** What the workspace offers: its agents and its tools. */
+
+export const agentsListCommand = defineCommand({
   path: ['agents', 'list'],
   summary: 'List the agents (personas) of the workspace',
-  args: [],
-  options: [],
   async run(ctx) {
     const workspace = await ctx.workspace();
     const personas = [...workspace.personas.values()];
@@ -44,13 +45,11 @@ const agentsList: Command = {
       ctx.output.line(line);
     return { exitCode: EXIT.ok };
   },
-};
+});
 
-const toolsList: Command = {
+export const toolsListCommand = defineCommand({
   path: ['tools', 'list'],
   summary: 'List the tools of the workspace, with their effect class and who may call them',
-  args: [],
-  options: [],
   async run(ctx) {
     const workspace = await ctx.workspace();
     const usedBy = (name: string): string[] =>
@@ -92,6 +91,4 @@ const toolsList: Command = {
     );
     return { exitCode: EXIT.ok };
   },
-};
-
-export const catalogCommands: readonly Command[] = [agentsList, toolsList];
+});

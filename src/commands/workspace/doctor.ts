@@ -1,14 +1,14 @@
-import { LEDGER_TOOLS } from '../../tools/builtin/ledger.ts';
 import { existsSync } from 'node:fs';
-import { sqliteVersion } from '../../store/database.ts';
 import { isP2Error, messageOf } from '../../core/errors.ts';
-import { LATEST_SCHEMA_VERSION } from '../../store/migrations.ts';
 import type { Workspace } from '../../app/workspace.ts';
-import { isWorkspace, readWorkspaceConfig } from '../../app/config.ts';
-import { OllamaProvider } from '../../models/ollama/provider.ts';
-import { OpenAIProvider } from '../../models/openai/provider.ts';
-import { EXIT, type Command } from '../types.ts';
+import { defineCommand } from '../define.ts';
 import { paint } from '../render/text.ts';
+import { EXIT } from '../types.ts';
+
+/*
+ * What the doctor checks loads when it runs (the providers' SDKs, SQLite, the config's schemas): the registry
+ * imports this module at start-up.
+ */
 
 interface Check {
   readonly name: string;
@@ -22,6 +22,10 @@ interface Check {
  * cannot fail the doctor); one a persona uses must answer.
  */
 async function providerChecks(workspace: Workspace): Promise<Check[]> {
+  const [{ OllamaProvider }, { OpenAIProvider }] = await Promise.all([
+    import('../../models/ollama/provider.ts'),
+    import('../../models/openai/provider.ts'),
+  ]);
   const users = new Map<string, string[]>();
   for (const persona of workspace.personas.values()) {
     const provider = persona.model.split('/')[0] ?? '';
@@ -59,11 +63,9 @@ async function providerChecks(workspace: Workspace): Promise<Check[]> {
   return Promise.all(checks);
 }
 
-export const doctorCommand: Command = {
+export const doctorCommand = defineCommand({
   path: ['doctor'],
   summary: 'Check Node, the database and the workspace, and say what to fix',
-  args: [],
-  options: [],
   async run(ctx) {
     const checks: Check[] = [];
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
@@ -82,6 +84,8 @@ export const doctorCommand: Command = {
       hint: 'Run p2tui through its bin, or use Node 22.18+.',
     });
     try {
+      // Inside the check: a missing native binding fails the import, and the doctor says so.
+      const { sqliteVersion } = await import('../../store/database.ts');
       const version = sqliteVersion();
       checks.push({ name: 'sqlite', ok: true, detail: `better-sqlite3 with SQLite ${version}` });
     } catch (error) {
@@ -93,6 +97,7 @@ export const doctorCommand: Command = {
       });
     }
     const root = ctx.workspaceDir;
+    const { isWorkspace, readWorkspaceConfig } = await import('../../app/config.ts');
     if (!isWorkspace(root)) {
       checks.push({
         name: 'workspace',
@@ -104,6 +109,7 @@ export const doctorCommand: Command = {
       try {
         readWorkspaceConfig(root);
         const workspace = await ctx.workspace();
+        const { LEDGER_TOOLS } = await import('../../tools/builtin/ledger.ts');
         checks.push({
           name: 'workspace',
           ok: true,
@@ -158,6 +164,7 @@ export const doctorCommand: Command = {
       } else {
         const existed = existsSync(dbPath);
         const store = await ctx.store();
+        const { LATEST_SCHEMA_VERSION } = await import('../../store/migrations.ts');
         const { schemaVersion: version, journalMode: mode, sessions } = store.describe();
         store.write(() => undefined);
         checks.push({
@@ -186,4 +193,4 @@ export const doctorCommand: Command = {
     }
     return { exitCode: ok ? EXIT.ok : EXIT.failed };
   },
-};
+});

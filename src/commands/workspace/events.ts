@@ -4,8 +4,9 @@ import { once } from 'node:events';
 import { ENTRY_KINDS, type EntryKind } from '../../core/entries.ts';
 import { UserError } from '../../core/errors.ts';
 import type { EventFilter, EventType, StoredEvent } from '../../core/events.ts';
-import { EXIT, type Command, type CommandInput } from '../types.ts';
+import { defineCommand, type OptionDefs } from '../define.ts';
 import { EventText } from '../render/event-text.ts';
+import { EXIT } from '../types.ts';
 
 const EVENT_TYPES: readonly EventType[] = [
   'entry',
@@ -27,38 +28,47 @@ const EVENT_TYPES: readonly EventType[] = [
   'approval.decided',
 ];
 
-const FILTER_OPTIONS = [
-  { name: 'session', type: 'string', value: '<id>', description: 'Only this session (id, unique prefix, or "last")' },
-  {
-    name: 'type',
+const FILTER_OPTIONS = {
+  session: { type: 'string', value: '<id>', description: 'Only this session (id, unique prefix, or "last")' },
+  type: {
     type: 'string',
     value: '<type>',
     multiple: true,
     description: `Only these event types: ${EVENT_TYPES.join(', ')}`,
   },
-  {
-    name: 'kind',
+  kind: {
     type: 'string',
     value: '<kind>',
     multiple: true,
     description: 'Only entries of these kinds (user_message, tool_call, ...)',
   },
-] as const;
+} as const satisfies OptionDefs;
 
-function filterOf(input: CommandInput, resolveSession: (ref: string) => string): EventFilter {
+/** The values of FILTER_OPTIONS, as a handler reads them. */
+interface FilterValues {
+  readonly session: string | undefined;
+  readonly type: readonly string[];
+  readonly kind: readonly string[];
+}
+
+function filterOf(options: FilterValues, resolveSession: (ref: string) => string): EventFilter {
   const filter: { session?: string; types?: EventType[]; kinds?: EntryKind[] } = {};
-  const session = input.options['session'];
-  if (typeof session === 'string') filter.session = resolveSession(session);
-  const types = (input.options['type'] as readonly string[] | undefined) ?? [];
-  for (const t of types)
-    if (!(EVENT_TYPES as readonly string[]).includes(t))
+  if (options.session !== undefined) filter.session = resolveSession(options.session);
+  // Checked here rather than declared as choices: the error says which kind of name is unknown and lists the known ones.
+  const types = options.type.map((t) => {
+    const type = EVENT_TYPES.find((known) => known === t);
+    if (type === undefined)
       throw new UserError('E_USAGE', `unknown event type '${t}'`, { hint: `Types: ${EVENT_TYPES.join(', ')}` });
-  if (types.length > 0) filter.types = types as EventType[];
-  const kinds = (input.options['kind'] as readonly string[] | undefined) ?? [];
-  for (const k of kinds)
-    if (!(ENTRY_KINDS as readonly string[]).includes(k))
+    return type;
+  });
+  if (types.length > 0) filter.types = types;
+  const kinds = options.kind.map((k) => {
+    const kind = ENTRY_KINDS.find((known) => known === k);
+    if (kind === undefined)
       throw new UserError('E_USAGE', `unknown entry kind '${k}'`, { hint: `Kinds: ${ENTRY_KINDS.join(', ')}` });
-  if (kinds.length > 0) filter.kinds = kinds as EntryKind[];
+    return kind;
+  });
+  if (kinds.length > 0) filter.kinds = kinds;
   return filter;
 }
 
@@ -77,59 +87,54 @@ export function eventJson(event: StoredEvent): string {
   });
 }
 
-const tail: Command = {
+export const eventsTailCommand = defineCommand({
   path: ['events', 'tail'],
   summary: 'Show the newest events of the log (with --follow, keep following); --json prints JSONL',
-  args: [],
-  options: [
+  options: {
     ...FILTER_OPTIONS,
-    {
-      name: 'limit',
+    limit: {
       type: 'number',
       short: 'n',
       value: '<n>',
       description: 'How many of the newest events (default 20)',
     },
-    { name: 'from', type: 'number', value: '<seq>', description: 'Start after this seq instead' },
-    {
-      name: 'follow',
+    from: { type: 'number', value: '<seq>', description: 'Start after this seq instead' },
+    follow: {
       type: 'boolean',
       short: 'f',
       description: 'Keep printing new events as they are committed (any process)',
     },
-  ],
+  },
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
     const bus = await ctx.bus();
-    const filter = filterOf(input, (ref) => store.sessions.resolve(ref).id);
-    const limit = (input.options['limit'] as number | undefined) ?? 20;
-    let from = input.options['from'] as number | undefined;
-    from ??= store.log.seqBeforeNewest(filter, limit);
+    const filter = filterOf(input.options, (ref) => store.sessions.resolve(ref).id);
+    const limit = input.options.limit ?? 20;
+    const from = input.options.from ?? store.log.seqBeforeNewest(filter, limit);
     const text = new EventText({ color: ctx.output.color, verbose: true });
     if (filter.session !== undefined) text.know(store.sessions.conversations(filter.session));
     const print = (event: StoredEvent): void => {
       if (ctx.output.json) ctx.output.line(eventJson(event));
       else for (const line of text.lines(event)) ctx.output.line(`${String(event.seq).padStart(6)}  ${line}`);
     };
-    const follow = input.options['follow'] === true;
+    const { follow } = input.options;
     for await (const event of bus.subscribe({ fromSeq: from, filter, signal: ctx.signal, follow, pollMs: 200 }))
       print(event);
     return { exitCode: EXIT.ok };
   },
-};
+});
 
-const exportEvents: Command = {
+export const eventsExportCommand = defineCommand({
   path: ['events', 'export'],
   summary: 'Write matching events as JSONL, to stdout or a file',
-  args: [],
-  options: [
+  options: {
     ...FILTER_OPTIONS,
-    { name: 'out', type: 'string', short: 'o', value: '<file>', description: 'Write here instead of stdout' },
-  ],
+    out: { type: 'string', short: 'o', value: '<file>', description: 'Write here instead of stdout' },
+  },
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
-    const filter = filterOf(input, (ref) => store.sessions.resolve(ref).id);
-    const path = input.options['out'] as string | undefined;
+    const filter = filterOf(input.options, (ref) => store.sessions.resolve(ref).id);
+    const path = input.options.out;
     if (path !== undefined && !existsSync(dirname(resolve(path)))) {
       throw new UserError('E_USAGE', `cannot write ${path}: the folder ${dirname(resolve(path))} does not exist`, {
         hint: 'Create the folder, or pick another --out path.',
@@ -164,6 +169,4 @@ const exportEvents: Command = {
     }
     return { exitCode: EXIT.ok };
   },
-};
-
-export const eventCommands: readonly Command[] = [tail, exportEvents];
+});

@@ -1,19 +1,24 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../../core/errors.ts';
-import { EXIT, type Command } from '../types.ts';
-import { INIT_FILES } from './init-templates.ts';
+import { defineCommand } from '../define.ts';
 import { paint } from '../render/text.ts';
+import { EXIT } from '../types.ts';
+import { INIT_FILES } from './init-templates.ts';
 
-export const initCommand: Command = {
+export const initCommand = defineCommand({
   path: ['init'],
   summary: 'Create a workspace: example personas, a tool and a rollout',
-  args: [{ name: 'dir', description: 'Folder to create it in (default: the current folder)', required: false }],
-  options: [{ name: 'force', type: 'boolean', description: 'Overwrite files that already exist' }],
+  args: {
+    dir: { description: 'Folder to create it in (default: the current folder)' },
+  },
+  options: {
+    force: { type: 'boolean', description: 'Overwrite files that already exist' },
+  },
   examples: ['p2tui init my-team && cd my-team && p2tui run assistant "Count the words of: hello world"'],
   async run(ctx, input) {
-    const dir = resolve(ctx.workspaceDir, input.args['dir'] ?? '.');
-    const force = input.options['force'] === true;
+    const dir = resolve(ctx.workspaceDir, input.args.dir ?? '.');
+    const { force } = input.options;
     const clashes = Object.keys(INIT_FILES).filter((f) => existsSync(join(dir, f)));
     if (clashes.length > 0 && !force) {
       throw new UserError('E_WORKSPACE', `${dir} already has ${clashes.join(', ')}; nothing was written`, {
@@ -31,10 +36,10 @@ export const initCommand: Command = {
       for (const file of Object.keys(INIT_FILES)) ctx.output.line(`  ${file}`);
       ctx.output.line('');
       ctx.output.line('Next:');
-      const cd = input.args['dir'] === undefined ? '' : `cd ${input.args['dir']} && `;
+      const cd = input.args.dir === undefined ? '' : `cd ${input.args.dir} && `;
       ctx.output.line(paint(c, 'bold', `  ${cd}p2tui run assistant "Count the words of: the quick brown fox"`));
       ctx.output.line(paint(c, 'bold', '  p2tui agents list'));
     }
     return { exitCode: EXIT.ok, json: { dir, files: Object.keys(INIT_FILES) } };
   },
-};
+});

@@ -1,6 +1,6 @@
 import { Box, Text, useInput, useWindowSize } from 'ink';
 import { useEffect } from 'react';
-import { dispatch } from '../commands.ts';
+import { dispatch } from '../keymap/keymap.ts';
 import { useTui, useTuiContext } from '../hooks.ts';
 import { normalizeKey } from '../keys.ts';
 import { MIN_COLUMNS, MIN_ROWS } from '../layout.ts';

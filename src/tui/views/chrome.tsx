@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { Text } from 'ink';
 import { useTui, useTuiContext } from '../hooks.ts';
-import { hints } from '../commands.ts';
+import { hints } from '../keymap/keymap.ts';
 import { LineView } from '../components/LineView.tsx';
 import { seg, type Line, type Segment } from '../lines.ts';
 

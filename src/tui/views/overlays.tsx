@@ -1,6 +1,6 @@
 import { Box } from 'ink';
 import { useTui, useTuiContext } from '../hooks.ts';
-import { helpSections } from '../commands.ts';
+import { helpSections } from '../keymap/keymap.ts';
 import { keyLabel } from '../keys.ts';
 import { LinesView } from '../components/LineView.tsx';
 import { paletteCompletions } from '../palette.ts';

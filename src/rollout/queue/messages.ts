@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { UserError } from '../core/errors.ts';
-import { parseBundle, type SessionBundle } from '../store/bundle.ts';
-import type { CellMetrics, CellRow } from '../store/rollouts.ts';
+import { UserError } from '../../core/errors.ts';
+import { parseBundle, type SessionBundle } from '../../store/bundle.ts';
+import type { CellMetrics, CellRow } from '../../store/rollouts.ts';
 
 /**
  * The messages of a distributed rollout, each checked where it arrives: the job a worker takes (the cell to run) and

@@ -1,0 +1,123 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import type { App } from '../app/app.ts';
+import type { Workspace } from '../app/workspace.ts';
+import type { EventBus } from '../bus/bus.ts';
+import type { CommandContext, Output } from '../commands/types.ts';
+import { systemClock } from '../core/clock.ts';
+import { UserError } from '../core/errors.ts';
+import { VERSION } from '../core/version.ts';
+import type { WalletService } from '../ledger/wallet.ts';
+import type { Store } from '../store/store.ts';
+
+/**
+ * What a command of the CLI works with: the workspace, the database, the bus, the app and the wallets, each made on
+ * first use (a read command never loads the personas; `--version` loads none of it) and closed on the way out.
+ */
+export class CliContext implements CommandContext {
+  readonly output: Output;
+  readonly workspaceDir: string;
+  readonly dbPath: string | undefined;
+  readonly debug: boolean;
+  readonly signal: AbortSignal;
+  readonly clock = systemClock;
+  private workspaceLoad: Promise<Workspace> | undefined;
+  private openStore: Store | undefined;
+  private openBus: EventBus | undefined;
+  private openApp: App | undefined;
+  private openWallets: WalletService | undefined;
+
+  constructor(options: {
+    output: Output;
+    workspaceDir: string;
+    dbPath: string | undefined;
+    debug: boolean;
+    signal: AbortSignal;
+  }) {
+    this.output = options.output;
+    this.workspaceDir = options.workspaceDir;
+    this.dbPath = options.dbPath;
+    this.debug = options.debug;
+    this.signal = options.signal;
+  }
+
+  workspace(): Promise<Workspace> {
+    this.workspaceLoad ??= import('../app/workspace.ts').then(({ loadWorkspace }) =>
+      loadWorkspace(this.workspaceDir, this.dbPath === undefined ? {} : { db: this.dbPath }),
+    );
+    return this.workspaceLoad;
+  }
+
+  async store(options: { existing?: boolean } = {}): Promise<Store> {
+    if (this.openStore === undefined) {
+      const path = this.dbPath ?? (await defaultDbPath(this.workspaceDir));
+      if (options.existing === true && !existsSync(path)) {
+        throw new UserError('E_UNKNOWN_SESSION', `there is no database at ${path} yet, so no sessions`, {
+          hint: `Start one with: p2tui run <agent> "<message>"${this.dbPath === undefined ? '' : ', or check --db'}.`,
+        });
+      }
+      const { Store } = await import('../store/store.ts');
+      this.openStore ??= new Store({ path, appVersion: VERSION });
+    }
+    return this.openStore;
+  }
+
+  async bus(options: { existing?: boolean } = {}): Promise<EventBus> {
+    if (this.openBus === undefined) {
+      const store = await this.store(options);
+      const { EventBus } = await import('../bus/bus.ts');
+      this.openBus ??= this.openApp?.bus ?? new EventBus(store);
+    }
+    return this.openBus;
+  }
+
+  async app(): Promise<App> {
+    if (this.openApp === undefined) {
+      const workspace = await this.workspace();
+      const [{ App }, { Store }] = await Promise.all([import('../app/app.ts'), import('../store/store.ts')]);
+      this.openStore ??= new Store({ path: this.dbPath ?? workspace.dbPath, appVersion: VERSION });
+      const store = this.openStore;
+      this.openApp ??= new App({
+        workspace,
+        store,
+        appVersion: VERSION,
+        ...(this.openBus === undefined ? {} : { bus: this.openBus }),
+      });
+    }
+    return this.openApp;
+  }
+
+  async wallets(): Promise<WalletService> {
+    if (this.openApp !== undefined) return this.openApp.wallets;
+    if (this.openWallets === undefined) {
+      const [workspace, store, { openWallets }] = await Promise.all([
+        this.workspace(),
+        this.store(),
+        import('../ledger/open-wallets.ts'),
+      ]);
+      this.openWallets ??= openWallets(store, workspace.config.ledger);
+    }
+    return this.openWallets;
+  }
+
+  /** Closes what was opened: the app, the database, the workspace's MCP connections (stdio servers are processes). */
+  async close(): Promise<void> {
+    this.openApp?.close();
+    this.openStore?.close();
+    await this.workspaceLoad?.then((w) => w.close()).catch(() => undefined);
+  }
+}
+
+/**
+ * The database path a workspace uses, read without loading personas and tools (so a broken persona does not hide
+ * the sessions).
+ */
+async function defaultDbPath(workspaceDir: string): Promise<string> {
+  try {
+    const { readWorkspaceConfig } = await import('../app/config.ts');
+    const database = readWorkspaceConfig(workspaceDir).config.database;
+    return isAbsolute(database) ? database : join(workspaceDir, database);
+  } catch {
+    return join(workspaceDir, '.p2tui', 'p2tui.db');
+  }
+}

@@ -1,0 +1,122 @@
+import type { JsonValue } from '../../core/json.ts';
+import { defineCommand } from '../define.ts';
+import { paint, table } from '../render/text.ts';
+import { EXIT } from '../types.ts';
+import { walletService } from './service.ts';
+
+/** Looking over the whole ledger: its audit chain, every wallet and escrow, and the payment figures. */
+
+export const ledgerAuditCommand = defineCommand({
+  path: ['ledger', 'audit'],
+  summary:
+    "The ledger's hash chain: its head, and with --verify every link recomputed (exit 1 naming the first altered update)",
+  options: {
+    verify: { type: 'boolean', description: 'Recompute every link (the head alone is shown otherwise)' },
+  },
+  async run(ctx, input) {
+    const service = await walletService(ctx);
+    const ledger = service.ledger;
+    const verify = input.options.verify;
+    if (ledger.verifyChain === undefined) {
+      const note =
+        'the wallets are on a Canton participant, which keeps its own integrity; the hash chain audits the embedded ledger';
+      if (ctx.output.json) return { exitCode: EXIT.ok, json: { backend: service.ledger.backend, ok: true, note } };
+      ctx.output.line(note);
+      return { exitCode: EXIT.ok };
+    }
+    // Without --verify: the head, and the updates since the newest full verification; with it: every link again.
+    const report = verify || ledger.chainStatus === undefined ? await ledger.verifyChain() : await ledger.chainStatus();
+    const exitCode = report.ok ? EXIT.ok : EXIT.failed;
+    if (ctx.output.json) return { exitCode, json: { ...report } as JsonValue };
+    if (!verify) {
+      ctx.output.line(
+        report.head === null
+          ? 'the ledger is empty'
+          : `head: offset ${report.head.offset}, hash ${report.head.hash} (${report.entries} updates)`,
+      );
+    }
+    if (report.ok)
+      ctx.output.line(
+        paint(
+          ctx.output.color,
+          'green',
+          verify
+            ? `chain ok: ${report.entries} updates, every link verified`
+            : 'chain ok since the last full verification (every link: --verify)',
+        ),
+      );
+    else
+      ctx.output.line(
+        paint(
+          ctx.output.color,
+          'red',
+          `chain BROKEN at offset ${report.firstBad}: ${report.reason}; writes are refused until the database is restored`,
+        ),
+      );
+    return { exitCode };
+  },
+});
+
+export const ledgerOverviewCommand = defineCommand({
+  path: ['ledger', 'overview'],
+  summary: 'Every wallet, the money issued, open escrows, and the audit chain',
+  async run(ctx) {
+    const { decimal } = await import('../../ledger/decimal.ts');
+    const service = await walletService(ctx);
+    const o = await service.overview();
+    const escrows = await service.escrows();
+    const audit = o.audit;
+    if (ctx.output.json)
+      return {
+        exitCode: audit === null || audit.ok ? EXIT.ok : EXIT.failed,
+        json: {
+          backend: service.ledger.backend,
+          wallets: o.wallets.map((w) => ({ ...w })),
+          issued: o.issued,
+          escrowed: o.escrowed,
+          escrows: escrows.map((e) => ({ ...e })),
+          ledgerEnd: o.ledgerEnd,
+          audit: audit === null ? null : { ...audit },
+        } as JsonValue,
+      };
+    for (const line of table(
+      o.wallets.map((w) => [w.agent, w.balance, w.locked === '0' ? '' : w.locked, String(w.holdings)]),
+      ['agent', 'balance', 'locked', 'holdings'],
+      ctx.output.color,
+    ))
+      ctx.output.line(line);
+    ctx.output.line(
+      `issued ${o.issued} · in wallets ${decimal.sum(o.wallets.map((w) => w.balance))} · in escrow ${o.escrowed} · ledger end offset ${o.ledgerEnd}`,
+    );
+    for (const e of escrows) ctx.output.line(`escrow ${e.reference}: ${e.payer} → ${e.payee} ${e.amount}`);
+    if (audit === null)
+      ctx.output.line(paint(ctx.output.color, 'gray', 'on a Canton participant (no p2tui audit chain there)'));
+    else
+      ctx.output.line(
+        audit.ok
+          ? paint(ctx.output.color, 'green', `audit chain ok (${audit.entries} updates)`)
+          : paint(ctx.output.color, 'red', `audit chain BROKEN at offset ${audit.firstBad}: ${audit.reason}`),
+      );
+    return { exitCode: audit === null || audit.ok ? EXIT.ok : EXIT.failed };
+  },
+});
+
+export const ledgerMetricsCommand = defineCommand({
+  path: ['ledger', 'metrics'],
+  summary: 'Payments, volume, money issued and escrows, overall and per agent',
+  async run(ctx) {
+    const m = await (await walletService(ctx)).metrics();
+    if (ctx.output.json)
+      return { exitCode: EXIT.ok, json: { ...m, agents: m.agents.map((a) => ({ ...a })) } as JsonValue };
+    ctx.output.line(
+      `${m.updates} updates · ${m.payments} payments moving ${m.volume} · issued ${m.issued} · escrows: ${m.escrowsOpen} open, ${m.escrowsReleased} released, ${m.escrowsRefunded} refunded`,
+    );
+    for (const line of table(
+      m.agents.map((a) => [a.agent, a.sent, a.received, String(a.payments)]),
+      ['agent', 'sent', 'received', 'payments made'],
+      ctx.output.color,
+    ))
+      ctx.output.line(line);
+    return { exitCode: EXIT.ok };
+  },
+});

@@ -1,0 +1,145 @@
+import type { JsonValue } from '../../core/json.ts';
+import type { WalletView } from '../../ledger/wallet.ts';
+import { defineCommand } from '../define.ts';
+import { paint, table } from '../render/text.ts';
+import { EXIT } from '../types.ts';
+import { walletService } from './service.ts';
+
+/** The agents' wallets: opening them, balances, paying, and each agent's payments. */
+
+export const ledgerInitCommand = defineCommand({
+  path: ['ledger', 'init'],
+  summary: "Give every agent of the workspace a wallet, funded with its persona's balance (or --balance); idempotent",
+  options: {
+    balance: {
+      type: 'string',
+      value: '<amount>',
+      description: 'Starting balance for agents whose persona names none (default 0)',
+    },
+  },
+  examples: ['p2tui ledger init', 'p2tui ledger init --balance 100'],
+  async run(ctx, input) {
+    const { decimal } = await import('../../ledger/decimal.ts');
+    const workspace = await ctx.workspace();
+    const service = await walletService(ctx, false);
+    const fallback =
+      input.options.balance === undefined ? undefined : decimal.canonical(input.options.balance, '--balance');
+    const views: WalletView[] = [];
+    for (const p of workspace.personas.values()) views.push(await service.createWallet(p.id, p.balance ?? fallback));
+    if (ctx.output.json) return { exitCode: EXIT.ok, json: views.map((v) => ({ ...v })) as JsonValue };
+    for (const line of table(
+      views.map((v) => [v.agent, v.balance, v.party]),
+      ['agent', 'balance', 'party'],
+      ctx.output.color,
+    ))
+      ctx.output.line(line);
+    ctx.output.line(
+      paint(ctx.output.color, 'gray', 'Running init again adds nothing: each initial balance is paid once.'),
+    );
+    return { exitCode: EXIT.ok };
+  },
+});
+
+export const ledgerBalanceCommand = defineCommand({
+  path: ['ledger', 'balance'],
+  summary: "An agent's balance (spendable and locked in escrow), or every agent's",
+  args: {
+    agent: { description: 'The agent (default: every agent with a wallet)' },
+  },
+  async run(ctx, input) {
+    const service = await walletService(ctx);
+    const agent = input.args.agent;
+    const views =
+      agent === undefined
+        ? await Promise.all((await service.agents()).map((a) => service.balance(a)))
+        : [await service.balance(agent)];
+    if (ctx.output.json)
+      return {
+        exitCode: EXIT.ok,
+        json: (agent === undefined ? views.map((v) => ({ ...v })) : { ...views[0]! }) as JsonValue,
+      };
+    if (views.length === 0) ctx.output.line('no wallets yet (create them with: p2tui ledger init)');
+    for (const line of table(
+      views.map((v) => [v.agent, v.balance, v.locked === '0' ? '' : `${v.locked} locked`]),
+      ['agent', 'balance', ''],
+      ctx.output.color,
+    ))
+      ctx.output.line(line);
+    return { exitCode: EXIT.ok };
+  },
+});
+
+export const ledgerTransferCommand = defineCommand({
+  path: ['ledger', 'transfer'],
+  summary: 'Pay an amount from one agent to another (exact decimals; a repeated --reference returns the first receipt)',
+  args: {
+    from: { description: 'The paying agent', required: true },
+    to: { description: 'The receiving agent', required: true },
+    amount: { description: 'A decimal, e.g. 12.5', required: true },
+  },
+  options: {
+    reason: { type: 'string', value: '<text>', description: 'Why (kept in the record)' },
+    reference: {
+      type: 'string',
+      value: '<id>',
+      description:
+        'What it pays for (a task, a reward id): paying it twice is refused as a duplicate (default: a new one)',
+    },
+  },
+  examples: [
+    'p2tui ledger transfer agent_alpha agent_beta 10 --reason "for the weather report"',
+    'p2tui ledger transfer treasurer agent_helper 2.5 --reference task-42',
+  ],
+  async run(ctx, input) {
+    const service = await walletService(ctx);
+    const reference =
+      input.options.reference ?? `cli:${ctx.clock.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}`;
+    const receipt = await service.transfer({
+      from: input.args.from,
+      to: input.args.to,
+      amount: input.args.amount,
+      reason: input.options.reason ?? '',
+      reference,
+    });
+    if (ctx.output.json) return { exitCode: EXIT.ok, json: { ...receipt } };
+    ctx.output.line(
+      receipt.duplicate
+        ? paint(
+            ctx.output.color,
+            'yellow',
+            `already paid: ${receipt.from} → ${receipt.to} ${receipt.amount} for ${receipt.transferId} (offset ${receipt.offset}); nothing moved now`,
+          )
+        : `${receipt.from} → ${receipt.to} ${receipt.amount} (reference ${receipt.transferId}, offset ${receipt.offset}, update ${receipt.updateId.slice(0, 16)}…)`,
+    );
+    return { exitCode: EXIT.ok };
+  },
+});
+
+export const ledgerHistoryCommand = defineCommand({
+  path: ['ledger', 'history'],
+  summary: "An agent's payments in and out, newest first",
+  args: {
+    agent: { description: 'The agent', required: true },
+  },
+  options: {
+    limit: { type: 'number', integer: true, min: 1, value: '<n>', description: 'How many (default 20)' },
+  },
+  async run(ctx, input) {
+    const service = await walletService(ctx);
+    const agent = input.args.agent;
+    const lines = await service.history(agent, input.options.limit ?? 20);
+    if (ctx.output.json) return { exitCode: EXIT.ok, json: lines.map((l) => ({ ...l })) as JsonValue };
+    if (lines.length === 0) ctx.output.line(`${agent} has no payments yet`);
+    const rows = lines.map((l) => [
+      String(l.offset),
+      l.at.slice(0, 19).replace('T', ' '),
+      l.from === agent ? `→ ${l.to}` : `← ${l.from}`,
+      l.from === agent ? `-${l.amount}` : `+${l.amount}`,
+      l.reason,
+      l.transferId,
+    ]);
+    for (const line of table(rows, ['offset', 'at (UTC)', 'with', 'amount', 'reason', 'reference'], ctx.output.color))
+      ctx.output.line(line);
+    return { exitCode: EXIT.ok };
+  },
+});

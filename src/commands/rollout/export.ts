@@ -1,0 +1,50 @@
+import { writeFileSync } from 'node:fs';
+import type { JsonValue } from '../../core/json.ts';
+import { defineCommand } from '../define.ts';
+import { EXIT } from '../types.ts';
+
+export const rolloutExportCommand = defineCommand({
+  path: ['rollout', 'export'],
+  summary: "Export a rollout's cells as CSV, JSON or JSONL",
+  args: {
+    rollout: { description: 'Rollout id, unique prefix, or "last"', required: true },
+  },
+  options: {
+    format: { type: 'string', choices: ['csv', 'json', 'jsonl'], description: 'Default csv' },
+    out: { type: 'string', value: '<file>', description: 'Write here instead of stdout' },
+  },
+  async run(ctx, input) {
+    const [{ RolloutRunner }, { cellJson, cellsCsv, variantJson, variantReports }] = await Promise.all([
+      import('../../rollout/runner.ts'),
+      import('../../rollout/report.ts'),
+    ]);
+    const app = await ctx.app();
+    const { engine } = app;
+    const rollout = new RolloutRunner(app).require(input.args.rollout);
+    const cells = engine.store.rollouts.cells(rollout.id);
+    const format = input.options.format ?? 'csv';
+    const text =
+      format === 'csv'
+        ? cellsCsv(cells)
+        : format === 'jsonl'
+          ? cells
+              .map((c) => JSON.stringify({ rollout: rollout.id, ...(cellJson(c) as Record<string, JsonValue>) }))
+              .join('\n') + '\n'
+          : JSON.stringify(
+              {
+                rollout: rollout.id,
+                name: rollout.name,
+                cells: cells.map(cellJson),
+                variants: variantReports(rollout, cells).map(variantJson),
+              },
+              null,
+              2,
+            ) + '\n';
+    const out = input.options.out;
+    if (out !== undefined) {
+      writeFileSync(out, text);
+      ctx.output.line(`${cells.length} cells written to ${out}`);
+    } else ctx.output.write(text);
+    return { exitCode: EXIT.ok };
+  },
+});

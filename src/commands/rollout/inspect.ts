@@ -1,0 +1,174 @@
+import type { CellRow } from '../../store/rollouts.ts';
+import { defineCommand } from '../define.ts';
+import { formatAge, table } from '../render/text.ts';
+import { EXIT } from '../types.ts';
+
+/** Reading rollouts: the list, one rollout's statistics and cells, and two rollouts side by side. */
+
+export const rolloutListCommand = defineCommand({
+  path: ['rollout', 'list'],
+  summary: 'Rollouts run in this workspace, newest first',
+  options: {
+    limit: { type: 'number', integer: true, min: 1, value: '<n>', description: 'How many (default 20)' },
+  },
+  async run(ctx, input) {
+    const store = await ctx.store({ existing: true });
+    const rows = store.rollouts.list(input.options.limit ?? 20).map((r) => {
+      const cells = store.rollouts.cells(r.id);
+      return {
+        r,
+        done: cells.filter((c) => c.status === 'done').length,
+        failed: cells.filter((c) => c.status === 'failed').length,
+        total: cells.length,
+      };
+    });
+    if (ctx.output.json)
+      return {
+        exitCode: EXIT.ok,
+        json: rows.map(({ r, done, failed, total }) => ({
+          id: r.id,
+          name: r.name,
+          file: r.file,
+          status: r.status,
+          created_at: r.createdAt,
+          cells: total,
+          done,
+          failed,
+        })),
+      };
+    if (rows.length === 0) ctx.output.line('no rollouts yet (run one with: p2tui rollout run rollouts/<spec>.yaml)');
+    for (const line of table(
+      rows.map(({ r, done, failed, total }) => [
+        r.id,
+        r.name,
+        r.status,
+        `${done}/${total}${failed > 0 ? ` (${failed} failed)` : ''}`,
+        formatAge(ctx.clock.now() - r.createdAt),
+      ]),
+      ['rollout', 'name', 'status', 'cells done', 'started'],
+      ctx.output.color,
+    ))
+      ctx.output.line(line);
+    return { exitCode: EXIT.ok };
+  },
+});
+
+export const rolloutShowCommand = defineCommand({
+  path: ['rollout', 'show'],
+  summary:
+    "A rollout's statistics per variant (mean, 95% CI, n, difference to the baseline, flaky cells), and with --cells every cell",
+  args: {
+    rollout: { description: 'Rollout id, unique prefix, or "last"', required: true },
+  },
+  options: {
+    cells: { type: 'boolean', description: 'List every cell with its status, scores and session' },
+  },
+  async run(ctx, input) {
+    const [{ RolloutRunner }, { cellJson, metricsOf, variantJson, variantReports }, { printVariants }] =
+      await Promise.all([import('../../rollout/runner.ts'), import('../../rollout/report.ts'), import('./print.ts')]);
+    const app = await ctx.app();
+    const { engine } = app;
+    const rollout = new RolloutRunner(app).require(input.args.rollout);
+    const cells = engine.store.rollouts.cells(rollout.id);
+    const reports = variantReports(rollout, cells);
+    const metrics = metricsOf(cells);
+    if (ctx.output.json)
+      return {
+        exitCode: EXIT.ok,
+        json: {
+          rollout: rollout.id,
+          name: rollout.name,
+          status: rollout.status,
+          file: rollout.file,
+          cells: cells.map(cellJson),
+          variants: reports.map(variantJson),
+        },
+      };
+    const pending = cells.filter((c) => c.status === 'pending' || c.status === 'running').length;
+    ctx.output.line(
+      `${rollout.id} · ${rollout.name} (${rollout.file}) · ${rollout.status} · ${cells.length} cells${pending > 0 ? ` (${pending} not done: p2tui rollout resume ${rollout.id})` : ''}`,
+    );
+    printVariants(ctx, reports, metrics);
+    if (input.options.cells) {
+      const rows = cells.map((c) => [
+        c.id,
+        `${c.team}/${c.variant}/${c.scenario}`,
+        String(c.seed),
+        c.status,
+        ...metrics.map((m) => formatScore(c, m)),
+        c.session ?? '',
+        c.error ?? '',
+      ]);
+      for (const line of table(
+        rows,
+        ['cell', 'team/variant/scenario', 'seed', 'status', ...metrics, 'session', 'error'],
+        ctx.output.color,
+      ))
+        ctx.output.line(line);
+    }
+    return { exitCode: EXIT.ok };
+  },
+});
+
+function formatScore(c: CellRow, metric: string): string {
+  const v = c.metrics?.scores[metric];
+  return v === undefined ? '' : v === null ? 'judge failed' : v.toFixed(2);
+}
+
+export const rolloutCompareCommand = defineCommand({
+  path: ['rollout', 'compare'],
+  summary: 'Compare two rollouts (run at different times): per variant and metric, B − A with a 95% interval',
+  args: {
+    a: { description: 'The earlier rollout (id, prefix)', required: true },
+    b: { description: 'The later rollout', required: true },
+  },
+  async run(ctx, input) {
+    const [{ RolloutRunner }, { compareRollouts }, { formatMeanCi }] = await Promise.all([
+      import('../../rollout/runner.ts'),
+      import('../../rollout/report.ts'),
+      import('../../rollout/stats.ts'),
+    ]);
+    const app = await ctx.app();
+    const { engine } = app;
+    const runner = new RolloutRunner(app);
+    const a = runner.require(input.args.a);
+    const b = runner.require(input.args.b);
+    const rows = compareRollouts(engine.store.rollouts.cells(a.id), engine.store.rollouts.cells(b.id));
+    if (ctx.output.json) {
+      return {
+        exitCode: EXIT.ok,
+        json: {
+          a: a.id,
+          b: b.id,
+          rows: rows.map((r) => ({
+            team: r.team,
+            variant: r.variant,
+            metric: r.metric,
+            a: r.a.mean,
+            b: r.b.mean,
+            diff: r.diff.mean,
+            ci95: r.diff.ci === null ? null : [r.diff.ci[0], r.diff.ci[1]],
+            significant: r.diff.significant,
+            paired: r.paired,
+          })),
+        },
+      };
+    }
+    ctx.output.line(`B − A: ${b.id} (${b.name}) against ${a.id} (${a.name})`);
+    const table_ = rows.map((r) => [
+      r.team,
+      r.variant,
+      r.metric,
+      formatMeanCi(r.a),
+      formatMeanCi(r.b),
+      r.diff.mean === null
+        ? '–'
+        : `${r.diff.mean >= 0 ? '+' : ''}${r.diff.mean.toFixed(3)}${r.diff.ci === null ? '' : ` [${r.diff.ci[0].toFixed(3)}, ${r.diff.ci[1].toFixed(3)}]`}${r.diff.significant ? ' *' : ''}`,
+      r.paired ? 'paired' : 'independent',
+    ]);
+    for (const line of table(table_, ['team', 'variant', 'metric', 'A', 'B', 'B − A (95% CI)', ''], ctx.output.color))
+      ctx.output.line(line);
+    if (rows.length === 0) ctx.output.line('nothing in common to compare (no team and variant scored in both)');
+    return { exitCode: EXIT.ok };
+  },
+});

@@ -1,0 +1,175 @@
+import { UserError } from '../../core/errors.ts';
+import type { JsonValue } from '../../core/json.ts';
+import { cellJson, metricsOf, variantJson, variantReports, type VariantReport } from '../../rollout/report.ts';
+import type { Progress, RunOutcome } from '../../rollout/runner.ts';
+import { formatMeanCi } from '../../rollout/stats.ts';
+import { paint, table } from '../render/text.ts';
+import { EXIT, type CommandContext } from '../types.ts';
+
+/**
+ * How the rollout commands show progress, per-variant statistics and a run's outcome. The commands load this module
+ * when they run (it pulls in the rollout statistics), so it may import what it needs at the top.
+ */
+
+/** A gate of `--fail-under metric=value`, checked against every variant's mean. */
+export interface Gate {
+  readonly metric: string;
+  readonly min: number;
+}
+
+/** One line, redrawn in place at a terminal; every tenth of the way (or at the end) otherwise. */
+export function progressPrinter(ctx: CommandContext): (p: Progress) => void {
+  const out = ctx.output;
+  let lastDecile = -1;
+  return (p) => {
+    const finished = p.done + p.failed;
+    const width = 24;
+    const filled = p.total === 0 ? width : Math.round((finished / p.total) * width);
+    const eta = p.etaMs === null ? '' : ` · ~${Math.ceil(p.etaMs / 1000)} s left`;
+    const text = `[${'█'.repeat(filled)}${'·'.repeat(width - filled)}] ${finished}/${p.total} cells · ${p.done} done · ${p.failed} failed · ${p.running} running · ${Math.round(p.elapsedMs / 1000)} s${eta} · $${p.costUsd.toFixed(4)}`;
+    if (out.json) {
+      const decile = p.total === 0 ? 10 : Math.floor((finished / p.total) * 10);
+      if (decile !== lastDecile) out.warn(text);
+      lastDecile = decile;
+      return;
+    }
+    if (out.interactive) out.write(`\r${text}\x1b[K`);
+    else {
+      const decile = p.total === 0 ? 10 : Math.floor((finished / p.total) * 10);
+      if (decile !== lastDecile) out.line(text);
+      lastDecile = decile;
+    }
+  };
+}
+
+export function printVariants(
+  ctx: CommandContext,
+  reports: readonly VariantReport[],
+  metrics: readonly string[],
+): void {
+  const c = ctx.output.color;
+  const rows = reports.map((v) => [
+    v.team,
+    `${v.variant}${v.baseline ? ' (baseline)' : ''}`,
+    String(v.cost.n) +
+      (v.failed > 0 ? ` (+${v.failed} failed)` : '') +
+      (v.cells - v.failed - v.cost.n > 0 ? ` (${v.cells - v.failed - v.cost.n} not run)` : ''),
+    ...metrics.map((m) => {
+      const s = v.metrics[m];
+      const d = v.vsBaseline[m];
+      const diff =
+        d === undefined || d.mean === null
+          ? ''
+          : ` Δ${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(2)}${d.significant ? '*' : ''}`;
+      return s === undefined ? '–' : `${formatMeanCi(s)}${diff}`;
+    }),
+    v.cost.mean === null ? '–' : `$${(v.cost.mean * v.cost.n).toFixed(4)}`,
+    v.steps.mean === null ? '–' : v.steps.mean.toFixed(1),
+    v.flaky.length === 0 ? '' : paint(c, 'yellow', `flaky: ${v.flaky.join(', ')}`),
+  ]);
+  for (const line of table(
+    rows,
+    ['team', 'variant', 'n', ...metrics.map((m) => `${m} (mean ± 95% CI)`), 'cost', 'steps', ''],
+    c,
+  ))
+    ctx.output.line(line);
+  if (reports.some((v) => Object.values(v.vsBaseline).some((d) => d.significant)))
+    ctx.output.line(
+      paint(
+        c,
+        'gray',
+        "Δ: paired difference to the team's baseline over matched scenarios and seeds; * its 95% interval excludes 0",
+      ),
+    );
+}
+
+/** The outcome of `rollout run` and `rollout resume`: the statistics, failed cells and gates, and the exit code. */
+export function report(
+  ctx: CommandContext,
+  outcome: RunOutcome,
+  gates: readonly Gate[],
+): { exitCode: number; json?: JsonValue } {
+  const { rollout, cells } = outcome;
+  const reports = variantReports(rollout, cells);
+  const metrics = metricsOf(cells);
+  const failedGates = gates.flatMap((g) =>
+    reports.flatMap((v) => {
+      const s = v.metrics[g.metric];
+      return s === undefined || s.mean === null || s.mean < g.min
+        ? [{ ...g, team: v.team, variant: v.variant, value: s?.mean ?? null }]
+        : [];
+    }),
+  );
+  const unknownGate = gates.find((g) => !metrics.includes(g.metric));
+  if (unknownGate !== undefined)
+    throw new UserError(
+      'E_USAGE',
+      `--fail-under ${unknownGate.metric}=…: no cell was scored on '${unknownGate.metric}' (metrics: ${metrics.join(', ') || 'none'})`,
+    );
+  const exitCode = failedGates.length > 0 ? EXIT.failed : outcome.stopped !== null ? EXIT.interrupted : EXIT.ok;
+  if (ctx.output.json) {
+    return {
+      exitCode,
+      json: {
+        rollout: rollout.id,
+        name: rollout.name,
+        status: rollout.status,
+        stopped: outcome.stopped,
+        cells: cells.map(cellJson),
+        variants: reports.map(variantJson),
+        gates: gates.map((g) => ({
+          metric: g.metric,
+          min: g.min,
+          passed: !failedGates.some((f) => f.metric === g.metric),
+        })),
+      },
+    };
+  }
+  if (ctx.output.interactive) ctx.output.line();
+  printVariants(ctx, reports, metrics);
+  const failed = cells.filter((c) => c.status === 'failed');
+  for (const f of failed.slice(0, 5))
+    ctx.output.line(
+      paint(
+        ctx.output.color,
+        'red',
+        `✗ ${f.team}/${f.variant}/${f.scenario} seed ${f.seed}: ${f.error ?? 'failed'}${f.session === null ? '' : ` (session ${f.session})`}`,
+      ),
+    );
+  if (failed.length > 5)
+    ctx.output.line(
+      paint(
+        ctx.output.color,
+        'red',
+        `… and ${failed.length - 5} more failed cells (p2tui rollout show ${rollout.id} --cells)`,
+      ),
+    );
+  for (const g of failedGates)
+    ctx.output.line(
+      paint(
+        ctx.output.color,
+        'red',
+        `gate ${g.metric} ≥ ${g.min}: ${g.team}/${g.variant} has ${g.value === null ? 'no score' : g.value.toFixed(3)}`,
+      ),
+    );
+  if (outcome.stopped !== null) {
+    const budget = /budget/.test(outcome.stopped);
+    ctx.output.line(
+      paint(
+        ctx.output.color,
+        'yellow',
+        budget
+          ? `Stopped: ${outcome.stopped}. Raise it in the spec and run it again (a resume keeps the spec it started with).`
+          : `Stopped (${outcome.stopped}); run the rest with: p2tui rollout resume ${rollout.id}`,
+      ),
+    );
+  } else
+    ctx.output.line(
+      paint(
+        ctx.output.color,
+        'gray',
+        `rollout ${rollout.id} · details: p2tui rollout show ${rollout.id} · the grid: p2tui, then R`,
+      ),
+    );
+  return { exitCode };
+}

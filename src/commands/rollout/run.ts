@@ -1,0 +1,230 @@
+import { isAbsolute, join } from 'node:path';
+import { UserError } from '../../core/errors.ts';
+import type { JsonValue } from '../../core/json.ts';
+import { defineCommand, type OptionDef } from '../define.ts';
+import { paint } from '../render/text.ts';
+import { EXIT } from '../types.ts';
+import type { Gate } from './print.ts';
+import { connectQueue } from './queue.ts';
+
+/** Checking a rollout spec, running it (here or on a queue), and running the rest of an interrupted one. */
+
+function specPath(file: string): string {
+  return isAbsolute(file) ? file : join(process.cwd(), file);
+}
+
+/** `--fail-under metric=value` gates, checked against every variant's mean. */
+function gatesOf(list: readonly string[]): Gate[] {
+  return list.map((text) => {
+    const m = /^([A-Za-z0-9][A-Za-z0-9_.-]*)=(-?[0-9]*\.?[0-9]+)$/.exec(text.trim());
+    if (m === null)
+      throw new UserError('E_USAGE', `--fail-under '${text}' is not of the form <metric>=<value>`, {
+        hint: 'For example --fail-under score=0.7',
+      });
+    return { metric: m[1]!, min: Number(m[2]) };
+  });
+}
+
+const FAIL_UNDER = {
+  type: 'string',
+  value: '<metric>=<value>',
+  description: "Exit 1 when a variant's mean of a metric is below the value (repeatable)",
+  multiple: true,
+} as const satisfies OptionDef;
+
+export const rolloutRunCommand = defineCommand({
+  path: ['rollout', 'run'],
+  summary: 'Run a rollout spec: every team × variant × scenario × repeat as its own session, in parallel, judged',
+  details:
+    "Reads P2Engine's format (teams with initial_message, base, variants as a list or a dict of lists, eval) and p2tui's extensions (scenarios, repeats, seeds, baseline, budgets, ledger, approval, judge). " +
+    'Each cell runs with its own ledger parties unless the spec shares them. Ctrl-C stops starting cells; resume runs the rest. --replay serves every model call from an earlier rollout of the same spec (no model calls).',
+  args: {
+    file: { description: 'The spec, e.g. rollouts/example.yaml', required: true },
+  },
+  options: {
+    'fail-under': FAIL_UNDER,
+    concurrency: {
+      type: 'number',
+      integer: true,
+      min: 1,
+      value: '<n>',
+      description: "Cells at once (default: the spec's concurrency)",
+    },
+    replay: {
+      type: 'string',
+      value: '<rollout>',
+      description: "Serve every cell from that rollout's recorded sessions (no model calls)",
+    },
+    queue: {
+      type: 'string',
+      value: 'redis://host:port',
+      description: 'Put the cells on a BullMQ queue for `p2tui worker` processes instead of running them here',
+    },
+  },
+  examples: [
+    'p2tui rollout run rollouts/temperature.yaml',
+    'p2tui rollout run rollouts/example.yaml --json --fail-under score=0.6',
+    'p2tui rollout run rollouts/example.yaml --replay last',
+  ],
+  async run(ctx, input) {
+    // The spec reader, the runner and the statistics are loaded when a rollout runs, not at start-up.
+    const [{ loadRolloutSpec }, { expandCells }, { RolloutRunner }, { progressPrinter, report }] = await Promise.all([
+      import('../../rollout/spec.ts'),
+      import('../../rollout/cells.ts'),
+      import('../../rollout/runner.ts'),
+      import('./print.ts'),
+    ]);
+    const workspace = await ctx.workspace();
+    const file = input.args.file;
+    const spec = loadRolloutSpec(specPath(file), workspace, file);
+    const gates = gatesOf(input.options['fail-under']);
+    for (const note of spec.notes) ctx.output.warn(note);
+    const app = await ctx.app();
+    const runner = new RolloutRunner(app);
+    const concurrency = input.options.concurrency;
+    const replayOf = input.options.replay === undefined ? undefined : runner.require(input.options.replay).id;
+    const cells = expandCells(spec);
+    if (!ctx.output.json)
+      ctx.output.line(
+        paint(
+          ctx.output.color,
+          'gray',
+          `${spec.name}: ${cells.length} cells (${spec.teams.length} team${spec.teams.length === 1 ? '' : 's'}, ${spec.teams.reduce((a, t) => a + t.variants.length, 0)} variants, ${spec.seeds.length} repeat${spec.seeds.length === 1 ? '' : 's'})${replayOf === undefined ? '' : `, replayed from ${replayOf}`}`,
+        ),
+      );
+    const url = input.options.queue;
+    if (url !== undefined) {
+      // Refused before anything is queued: each needs this database while the cells run.
+      if (replayOf !== undefined)
+        throw new UserError(
+          'E_USAGE',
+          '--replay and --queue cannot go together (the recordings are in this database, not on the workers)',
+          { hint: 'Replay without --queue: it makes no model calls anyway.' },
+        );
+      if (spec.raw.fork_from !== undefined)
+        throw new UserError(
+          'E_USAGE',
+          'a rollout with fork_from cannot run on a queue (its cells are branches of a session in this database)',
+          { hint: 'Run it without --queue.' },
+        );
+      if (spec.raw.ledger.shared_ledger)
+        throw new UserError(
+          'E_USAGE',
+          'a rollout with shared_ledger: true cannot run on a queue (its cells would pay from one ledger in several places)',
+          { hint: 'Run it without --queue.' },
+        );
+    }
+    const queue = url === undefined ? undefined : await connectQueue(ctx, url);
+    try {
+      const outcome = await runner.start(spec, {
+        signal: ctx.signal,
+        onProgress: progressPrinter(ctx),
+        // On a queue, as many cells in flight as the spec's concurrency or 100 (the workers bound the real parallelism):
+        // a total budget or Ctrl-C then stops what is not queued yet.
+        ...(queue === undefined
+          ? {}
+          : { executor: queue.executor(), concurrency: concurrency ?? Math.max(spec.raw.concurrency, 100) }),
+        ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
+        ...(replayOf === undefined ? {} : { replayOf }),
+      });
+      return report(ctx, outcome, gates);
+    } finally {
+      await queue?.close();
+    }
+  },
+});
+
+export const rolloutResumeCommand = defineCommand({
+  path: ['rollout', 'resume'],
+  summary: 'Run the cells of a rollout that are not done yet (interrupted, failed or never started)',
+  args: {
+    rollout: { description: 'Rollout id, unique prefix, or "last"', required: true },
+  },
+  options: {
+    'fail-under': FAIL_UNDER,
+    concurrency: { type: 'number', integer: true, min: 1, value: '<n>', description: 'Cells at once' },
+    queue: {
+      type: 'string',
+      value: 'redis://host:port',
+      description: 'Run the remaining cells through the queue (and pick up results workers finished meanwhile)',
+    },
+  },
+  async run(ctx, input) {
+    const [{ RolloutRunner }, { progressPrinter, report }] = await Promise.all([
+      import('../../rollout/runner.ts'),
+      import('./print.ts'),
+    ]);
+    const app = await ctx.app();
+    const runner = new RolloutRunner(app);
+    const gates = gatesOf(input.options['fail-under']);
+    const concurrency = input.options.concurrency;
+    const url = input.options.queue;
+    const queue = url === undefined ? undefined : await connectQueue(ctx, url);
+    try {
+      const outcome = await runner.resume(input.args.rollout, {
+        signal: ctx.signal,
+        onProgress: progressPrinter(ctx),
+        ...(queue === undefined ? {} : { executor: queue.executor(), concurrency: concurrency ?? 100 }),
+        ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
+      });
+      return report(ctx, outcome, gates);
+    } finally {
+      await queue?.close();
+    }
+  },
+});
+
+export const rolloutValidateCommand = defineCommand({
+  path: ['rollout', 'validate'],
+  summary:
+    'Check a rollout spec without running it: every error with its line, column and key; unknown agents, tools and rubrics',
+  args: {
+    file: { description: 'The spec', required: true },
+  },
+  async run(ctx, input) {
+    const [{ loadRolloutSpec }, { expandCells }] = await Promise.all([
+      import('../../rollout/spec.ts'),
+      import('../../rollout/cells.ts'),
+    ]);
+    const workspace = await ctx.workspace();
+    const file = input.args.file;
+    const spec = loadRolloutSpec(specPath(file), workspace, file);
+    const cells = expandCells(spec);
+    if (ctx.output.json) {
+      return {
+        exitCode: EXIT.ok,
+        json: {
+          name: spec.name,
+          hash: spec.hash,
+          cells: cells.length,
+          teams: spec.teams.map((t) => ({
+            id: t.id,
+            variants: t.variants.map((v) => ({ id: v.id, agent: v.agent, settings: v.settings as JsonValue })),
+            scenarios: t.scenarios.length,
+            baseline: t.baseline,
+          })),
+          notes: [...spec.notes],
+        },
+      };
+    }
+    ctx.output.line(paint(ctx.output.color, 'green', `${file}: valid · ${cells.length} cells`));
+    for (const t of spec.teams) {
+      ctx.output.line(
+        `  team ${t.id}: ${t.variants.length} variants × ${t.scenarios.length} scenario${t.scenarios.length === 1 ? '' : 's'} × ${spec.seeds.length} repeat${spec.seeds.length === 1 ? '' : 's'} (baseline ${t.baseline})`,
+      );
+      for (const v of t.variants)
+        ctx.output.line(
+          paint(
+            ctx.output.color,
+            'gray',
+            `    ${v.id}: ${v.agent} ${Object.entries(v.settings)
+              .filter(([k]) => k !== 'agent_id')
+              .map(([k, val]) => `${k}=${typeof val === 'string' ? val : JSON.stringify(val)}`)
+              .join(' ')}`,
+          ),
+        );
+    }
+    for (const note of spec.notes) ctx.output.line(paint(ctx.output.color, 'yellow', note));
+    return { exitCode: EXIT.ok };
+  },
+});

@@ -1,0 +1,68 @@
+import { UserError } from '../../core/errors.ts';
+import { defineCommand } from '../define.ts';
+import { EXIT } from '../types.ts';
+
+export const workerCommand = defineCommand({
+  path: ['worker'],
+  summary: 'Run rollout cells from a BullMQ queue (redis://…) for coordinators of this same workspace, until Ctrl-C',
+  details:
+    'A worker takes only the cells of its workspace (the queue is named after a hash of the personas, tools and their code); a job from another workspace is refused. ' +
+    'Each cell runs on an in-memory store; its bundle (events, artifacts, scores, payments) goes back to the coordinator, which alone writes the database. A worker killed mid-cell has the cell retried by another.',
+  options: {
+    queue: {
+      type: 'string',
+      value: 'redis://host:port',
+      description: 'The Redis the coordinator uses (required)',
+    },
+    concurrency: { type: 'number', integer: true, min: 1, value: '<n>', description: 'Cells at once (default 4)' },
+    'lock-ms': {
+      type: 'number',
+      integer: true,
+      min: 1,
+      value: '<ms>',
+      description: 'How long a cell stays claimed without a heartbeat before another worker takes it (default 30000)',
+    },
+  },
+  examples: ['p2tui worker --queue redis://127.0.0.1:6379 --concurrency 8'],
+  async run(ctx, input) {
+    const url = input.options.queue;
+    if (url === undefined)
+      throw new UserError('E_USAGE', 'p2tui worker needs --queue redis://host:port', {
+        hint: "The same URL as the coordinator's rollout run --queue.",
+      });
+    // Loaded only here: BullMQ and its Redis client would slow every other command's start.
+    const [{ connectionOf }, { runWorker }] = await Promise.all([
+      import('../../rollout/queue/connection.ts'),
+      import('../../rollout/queue/worker.ts'),
+    ]);
+    // A malformed URL is said now, before the workspace loads.
+    connectionOf(url);
+    const [{ App }, { Store }] = await Promise.all([import('../../app/app.ts'), import('../../store/store.ts')]);
+    const workspace = await ctx.workspace();
+    const store = new Store({ path: ':memory:' });
+    const app = new App({ workspace, store });
+    const concurrency = input.options.concurrency ?? 4;
+    const lockMs = input.options['lock-ms'];
+    try {
+      const done = await runWorker(app, url, {
+        concurrency,
+        signal: ctx.signal,
+        ...(lockMs === undefined ? {} : { lockMs }),
+        // Said once it is connected and taking jobs, not before.
+        onReady: (hash) =>
+          ctx.output.line(
+            `worker ${process.pid}: workspace ${hash} · queue ${url} · ${concurrency} at once · Ctrl-C stops`,
+          ),
+        onCell: (cell, result) =>
+          ctx.output.line(
+            `${result.status === 'done' ? '✓' : '✗'} ${cell.team}/${cell.variant}/${cell.scenario} seed ${cell.seed}${result.error === null ? '' : `: ${result.error}`}`,
+          ),
+      });
+      ctx.output.line(`worker stopped after ${done.processed} cells`);
+    } finally {
+      app.close();
+      store.close();
+    }
+    return { exitCode: EXIT.ok };
+  },
+});

@@ -1,0 +1,114 @@
+import { hostname } from 'node:os';
+import { UnrecoverableError, Worker } from 'bullmq';
+import { messageOf } from '../../core/errors.ts';
+import type { App } from '../../app/app.ts';
+import { expandCells, type Cell } from '../cells.ts';
+import { RolloutRunner } from '../runner.ts';
+import { parseRolloutSpec, type RolloutSpec } from '../spec.ts';
+import { workspaceHash } from '../workspace-hash.ts';
+import { connectionOf, probe, queueName } from './connection.ts';
+import { ledgerOpsOf } from './ledger-ops.ts';
+import { parseCellJob, type CellJob, type CellResult, type LedgerOp } from './messages.ts';
+
+/**
+ * `p2tui worker`: runs cells from the queue of this workspace's hash, each on this process's in-memory store, and
+ * returns their bundles. Stops when `signal` fires (its running cells go back to the queue when their lock lapses).
+ */
+export async function runWorker(
+  app: App,
+  url: string,
+  options: {
+    concurrency: number;
+    signal: AbortSignal;
+    lockMs?: number;
+    onCell?: (cell: Cell, result: CellResult) => void;
+    /** Called once the worker is connected and takes jobs. */
+    onReady?: (hash: string) => void;
+  },
+): Promise<{ hash: string; processed: number }> {
+  await probe(url);
+  const hash = workspaceHash(app.workspace);
+  const runner = new RolloutRunner(app);
+  const me = `${hostname()}:${process.pid}`;
+  let processed = 0;
+  // Every cell of a rollout carries the same spec: checked once per rollout, not once per cell.
+  const specs = new Map<string, { spec: RolloutSpec; cells: Map<string, Cell> }>();
+  const worker = new Worker<CellJob, CellResult>(
+    queueName(hash),
+    async (job) => {
+      // Another experiment (other personas, tools or code): running it here would measure something else.
+      const claimed: unknown = (job.data as { workspace?: unknown } | null)?.workspace;
+      if (claimed !== hash) {
+        throw new UnrecoverableError(
+          `worker ${me} has workspace ${hash}, the job needs ${String(claimed)} (other personas or tools); it was refused`,
+        );
+      }
+      let data: CellJob;
+      try {
+        data = parseCellJob(job.data, String(job.id));
+      } catch (error) {
+        throw new UnrecoverableError(messageOf(error));
+      }
+      let known = specs.get(data.rollout.id);
+      if (known === undefined) {
+        const spec = parseRolloutSpec(JSON.stringify(data.spec), data.specFile, app.workspace);
+        known = { spec, cells: new Map(expandCells(spec).map((c) => [c.id, c])) };
+        if (specs.size > 100) specs.clear();
+        specs.set(data.rollout.id, known);
+      }
+      const { spec } = known;
+      // The cell as the spec defines it (its agent, message, seed and overrides), never as the job describes it.
+      const cell = known.cells.get(data.cell.id);
+      if (cell === undefined) {
+        throw new UnrecoverableError(`job ${String(job.id)} names cell ${data.cell.id}, which its spec does not have`);
+      }
+      const ledgerApi = app.wallets;
+      const from = await ledgerApi.ledger.ledgerEnd();
+      const cellRow = await runner.runStandalone(data.rollout, spec, cell);
+      // The parties this attempt paid from (each attempt has its own), and what it paid.
+      const scope = cellRow.session === null ? undefined : app.store.sessions.get(cellRow.session)?.options.ledgerScope;
+      let ledger: LedgerOp[] = [];
+      if (scope !== undefined) {
+        const wallets = ledgerApi.scoped(scope);
+        ledger = ledgerOpsOf(
+          wallets,
+          await wallets.ledger.updates('*', { afterOffset: from, limit: 100_000 }),
+          await wallets.operator(),
+        );
+      }
+      const bundle =
+        cellRow.session === null ? null : app.store.bundles.export(cellRow.session, 'worker', app.clock.now());
+      // Handed over: this process's copy goes, so a long-running worker's memory stays flat.
+      if (cellRow.session !== null) app.store.bundles.remove(cellRow.session);
+      const result: CellResult = {
+        status: cellRow.status,
+        error: cellRow.error,
+        metrics: cellRow.metrics,
+        bundle,
+        ledger,
+        scope: scope ?? null,
+        worker: me,
+      };
+      processed += 1;
+      options.onCell?.(cell, result);
+      return result;
+    },
+    {
+      connection: connectionOf(url),
+      concurrency: options.concurrency,
+      lockDuration: options.lockMs ?? 30_000,
+      stalledInterval: Math.max(1_000, Math.floor((options.lockMs ?? 30_000) / 2)),
+      maxStalledCount: 3,
+    },
+  );
+  worker.on('error', () => undefined);
+  await worker.waitUntilReady();
+  options.onReady?.(hash);
+  await new Promise<void>((resolve) => {
+    if (options.signal.aborted) resolve();
+    options.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  // Running cells finish first (a second Ctrl-C kills the process; its cells go back to the queue when its lock lapses).
+  await worker.close();
+  return { hash, processed };
+}

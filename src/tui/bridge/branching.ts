@@ -1,0 +1,189 @@
+import { UserError } from '../../core/errors.ts';
+import { diffSequences } from '../../core/diff.ts';
+import { diffBranches } from '../../commands/session/branch-diff.ts';
+import { artifactLines, comparableArtifacts } from '../../commands/session/artifacts.ts';
+import { branchSummaries, describeOverrides } from '../../engine/branching.ts';
+import { scoreByBranch } from '../../judge/aggregate.ts';
+import { notify, type BranchItem, type Overlay } from '../state.ts';
+import type { BridgeHost } from './host.ts';
+
+/** Branches of the open session: the tree, forks and rewinds, checkouts, and comparing branches or artifacts. */
+export class Branching {
+  private readonly host: BridgeHost;
+
+  constructor(host: BridgeHost) {
+    this.host = host;
+  }
+
+  /** The open session's branches, as a tree (children under their parent, in creation order). */
+  branches(): BranchItem[] {
+    const id = this.host.store.get().open?.id;
+    if (id === undefined) return [];
+    const session = this.host.engine.store.sessions.resolve(id);
+    const list = branchSummaries(this.host.engine.store, session);
+    const weights = new Map(this.host.app.workspace.evaluators.list().map((e) => [e.id, e.config.weight]));
+    const scores = scoreByBranch(
+      this.host.engine.store.scores.scores({ session: session.id }),
+      (m) => weights.get(m) ?? 1,
+    );
+    const children = new Map<string | null, typeof list>();
+    for (const b of list) children.set(b.branch.parent, [...(children.get(b.branch.parent) ?? []), b]);
+    const out: BranchItem[] = [];
+    const walk = (parent: string | null, depth: number): void => {
+      for (const b of children.get(parent) ?? []) {
+        const overrides = describeOverrides(b.branch.overrides);
+        out.push({
+          id: b.branch.id,
+          label: b.branch.label,
+          forkSeq: b.branch.forkSeq,
+          entries: b.entries,
+          checkedOut: b.checkedOut,
+          depth,
+          overrides,
+          score: scores.get(b.branch.id) ?? null,
+        });
+        walk(b.branch.id, depth + 1);
+      }
+    };
+    walk(null, 0);
+    return out;
+  }
+
+  /**
+   * Forks the open session at an entry (its seq); with `checkout`, this is a rewind: the new branch is checked out
+   * and the panels follow it (the session rests until resumed with p).
+   */
+  fork(atSeq: number, step: string, checkout: boolean): void {
+    const id = this.host.store.get().open?.id;
+    if (id === undefined) return;
+    void this.host.actAsync(async () => {
+      const made = await this.host.engine.fork(id, {
+        atSeq,
+        label: checkout ? `rewind to ${step}` : `fork at ${step}`,
+        createdBy: 'tui',
+        checkout,
+      });
+      const compensable = made.effects.find((e) => e.compensable);
+      const undone =
+        made.effects.length === 0
+          ? ''
+          : `; ${made.effects.length} effectful call${made.effects.length === 1 ? '' : 's'} after that point (${made.effects.map((e) => e.tool).join(', ')}) not undone${compensable === undefined ? '' : ` (: session compensate ${id} ${compensable.key} undoes it)`}`;
+      this.host.store.set((s) =>
+        notify(
+          s,
+          checkout
+            ? `rewound to ${step}: branch ${made.branch.id} checked out, p continues it${undone}`
+            : `forked at ${step}: branch ${made.branch.id} (b lists branches)${undone}`,
+          made.effects.length > 0 ? 'warn' : 'info',
+        ),
+      );
+      this.host.refreshSessions();
+    });
+  }
+
+  /** Compares a branch with the checked-out one, for the diff overlay. */
+  diff(branch: string): Overlay | undefined {
+    const id = this.host.store.get().open?.id;
+    if (id === undefined) return undefined;
+    try {
+      const session = this.host.engine.store.sessions.resolve(id);
+      const result = diffBranches(this.host.engine.store, session, branch, session.headBranch);
+      return {
+        kind: 'diff',
+        title: `${branch} → ${session.headBranch} (checked out)`,
+        divergesAt: result.divergesAt,
+        sections: result.sections,
+        mode: 'side',
+        scroll: 0,
+      };
+    } catch (error) {
+      this.host.report(error);
+      return undefined;
+    }
+  }
+
+  /** The open session's artifacts and comparable entries. */
+  artifacts(): { ref: string; label: string }[] {
+    const id = this.host.store.get().open?.id;
+    if (id === undefined) return [];
+    try {
+      return comparableArtifacts(this.host.engine.store, id);
+    } catch (error) {
+      this.host.report(error);
+      return [];
+    }
+  }
+
+  /** Two artifacts (or entries) compared, for the diff overlay. */
+  diffArtifacts(a: { ref: string; label: string }, b: { ref: string; label: string }): Overlay | undefined {
+    try {
+      const ops = diffSequences(
+        artifactLines(this.host.engine.store, a.ref),
+        artifactLines(this.host.engine.store, b.ref),
+      );
+      const same = ops.every((op) => op.kind === 'same');
+      return {
+        kind: 'diff',
+        title: `${a.label} → ${b.label}`,
+        divergesAt: same ? null : 'content',
+        sections: same ? [] : [{ title: `${a.ref} → ${b.ref}`, ops }],
+        mode: 'side',
+        scroll: 0,
+      };
+    } catch (error) {
+      this.host.report(error);
+      return undefined;
+    }
+  }
+
+  /** Forks at a step with the overrides of the fork form (empty fields change nothing) and checks the branch out. */
+  forkWith(atSeq: number, step: string, agent: string, values: readonly string[]): void {
+    const id = this.host.store.get().open?.id;
+    if (id === undefined) return;
+    const [model = '', temperature = '', system = '', label = ''] = values.map((v) => v.trim());
+    void this.host.actAsync(async () => {
+      if (model !== '' && !/^[^/\s]+\/\S+$/.test(model))
+        throw new UserError('E_USAGE', `model '${model}' is not of the form provider/name`, {
+          hint: 'For example scripted/default or openai/gpt-4o-mini.',
+        });
+      const t = temperature === '' ? undefined : Number(temperature);
+      if (t !== undefined && (!Number.isFinite(t) || t < 0 || t > 2))
+        throw new UserError('E_USAGE', `temperature '${temperature}' is not a number from 0 to 2`);
+      const overrides = {
+        ...(model === '' ? {} : { model }),
+        ...(t === undefined ? {} : { temperature: t }),
+        ...(system === '' ? {} : { personas: { [agent]: { system } } }),
+      };
+      const made = await this.host.engine.fork(id, {
+        atSeq,
+        label: label === '' ? `fork at ${step}` : label,
+        overrides,
+        createdBy: 'tui',
+        checkout: true,
+      });
+      this.host.store.set((s) =>
+        notify(
+          s,
+          `forked at ${step} with ${describeOverrides(made.branch.overrides) || 'no changes'}: branch ${made.branch.id} checked out, p continues it`,
+        ),
+      );
+      this.host.refreshSessions();
+    });
+  }
+
+  /** Checks a branch of the open session out; the panels follow it. */
+  checkout(branch: string): void {
+    const id = this.host.store.get().open?.id;
+    if (id === undefined) return;
+    void this.host.actAsync(async () => {
+      const done = await this.host.engine.checkout(id, branch);
+      this.host.store.set((s) =>
+        notify(
+          s,
+          `checked out ${done.branch.id}${done.branch.label === null ? '' : ` (${done.branch.label})`}; session ${done.status}`,
+        ),
+      );
+      this.host.refreshSessions();
+    });
+  }
+}

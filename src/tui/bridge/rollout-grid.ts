@@ -1,0 +1,96 @@
+import type { Timer } from '../../core/clock.ts';
+import { formatAge } from '../../commands/render/text.ts';
+import { gridOf, type Grid } from '../../rollout/grid.ts';
+import { notify, setOverlay, type Overlay, type RolloutItem, type TuiState } from '../state.ts';
+import type { BridgeHost } from './host.ts';
+
+/** The rollouts overlay and a rollout's grid, kept current while it shows (a running rollout fills in live). */
+export class RolloutGrid {
+  private readonly host: BridgeHost;
+  private gridTimer: Timer | undefined;
+
+  constructor(host: BridgeHost) {
+    this.host = host;
+  }
+
+  dispose(): void {
+    this.gridTimer?.cancel();
+  }
+
+  /** Rollouts of this workspace, newest first. */
+  rollouts(): RolloutItem[] {
+    const store = this.host.engine.store;
+    return store.rollouts.list(100).map((r) => {
+      const cells = store.rollouts.cells(r.id);
+      return {
+        id: r.id,
+        name: r.name,
+        status: r.status,
+        cells: cells.length,
+        done: cells.filter((c) => c.status === 'done').length,
+        failed: cells.filter((c) => c.status === 'failed').length,
+        age: formatAge(this.host.app.clock.now() - r.createdAt),
+      };
+    });
+  }
+
+  /** Opens a rollout's grid, and keeps it current while it shows (a running rollout fills in live). */
+  openGrid(rollout: string): void {
+    const row = this.host.engine.store.rollouts.get(rollout);
+    if (row === undefined) return;
+    const options = { by: 'scenarios' as const, sort: 'spec' as const };
+    this.host.store.set((s) =>
+      setOverlay(s, {
+        kind: 'grid',
+        rollout,
+        title: `${row.name} (${row.id})`,
+        grid: gridOf(this.host.engine.store.rollouts.cells(rollout), options),
+        row: 0,
+        col: 0,
+        repeat: 0,
+        options,
+      }),
+    );
+    this.gridTimer?.cancel();
+    this.gridTimer = this.host.app.clock.interval(() => {
+      const s = this.host.store.get();
+      if (s.overlay?.kind !== 'grid' || s.overlay.rollout !== rollout || this.host.engine.store.isClosed) {
+        this.gridTimer?.cancel();
+        return;
+      }
+      this.regrid((o) => o);
+    }, 500);
+  }
+
+  /** Rebuilds the open grid with changed options (metric, columns, sort), from the cells as they are now. */
+  regrid(
+    change: (
+      options: Extract<Overlay, { kind: 'grid' }>['options'],
+      grid: Grid,
+    ) => Extract<Overlay, { kind: 'grid' }>['options'],
+  ): void {
+    const s = this.host.store.get();
+    if (s.overlay?.kind !== 'grid') return;
+    const options = change(s.overlay.options, s.overlay.grid);
+    const grid = gridOf(this.host.engine.store.rollouts.cells(s.overlay.rollout), options);
+    const row = Math.min(s.overlay.row, Math.max(0, grid.rows.length - 1));
+    const col = Math.min(s.overlay.col, Math.max(0, grid.columns.length - 1));
+    this.host.store.set((x) =>
+      x.overlay?.kind === 'grid' ? setOverlay(x, { ...x.overlay, options, grid, row, col }) : x,
+    );
+  }
+
+  /** Opens the session of the grid cell under the cursor (its repeat chosen with `.`). */
+  openGridCell(s: TuiState): void {
+    if (s.overlay?.kind !== 'grid') return;
+    const cell = s.overlay.grid.rows[s.overlay.row]?.cells[s.overlay.col];
+    const runs = cell?.runs.filter((r) => r.session !== null) ?? [];
+    if (runs.length === 0) {
+      this.host.store.set((x) => notify(x, 'that cell has no session yet (not started)', 'warn'));
+      return;
+    }
+    const run = runs[s.overlay.repeat % runs.length]!;
+    this.host.store.set((x) => setOverlay(x, null));
+    this.host.open(run.session!);
+  }
+}

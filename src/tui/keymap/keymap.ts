@@ -1,0 +1,80 @@
+import { keyLabel, type KeyInput } from '../keys.ts';
+import { insertText, type TuiState } from '../state.ts';
+import { COMPARE_KEYS } from './compare-keys.ts';
+import { editForm, editInput, editPalette } from './helpers.ts';
+import { SCOPE_TITLES, type Scope, type TuiActions, type TuiCommand } from './model.ts';
+import { OVERLAY_KEYS } from './overlay-keys.ts';
+import { SESSION_KEYS } from './session-keys.ts';
+
+/**
+ * The TUI's keymap. Every key binding, status-bar hint, line of the `?` help and entry of the `:` palette comes from
+ * this one list, so they cannot disagree.
+ */
+export const COMMANDS: readonly TuiCommand[] = [...SESSION_KEYS, ...OVERLAY_KEYS, ...COMPARE_KEYS];
+
+/** The scopes whose commands apply now, most specific first. */
+export function activeScopes(s: TuiState): Scope[] {
+  if (s.overlay !== null) return [s.overlay.kind];
+  if (s.screen === 'sessions') return ['sessions', 'global'];
+  if (s.focus === 'input' || (s.open === null && s.newSessionAgent !== null)) return ['input', 'global'];
+  const scopes: Scope[] = [s.focus];
+  if (s.focus !== 'frames') scopes.push('scroll');
+  scopes.push('session', 'global');
+  return scopes;
+}
+
+/** Text-entry scopes take typed characters that no command claims. */
+const TEXT_SCOPES: readonly Scope[] = ['input', 'palette', 'fork-form'];
+
+/** Handles one key input: each key name goes to the first command of the active scopes that binds it. */
+export function dispatch(a: TuiActions, input: KeyInput): void {
+  const state = a.store.get();
+  const scopes = activeScopes(state);
+  const texting = TEXT_SCOPES.includes(scopes[0]!);
+  if (state.notice !== null && state.quitArmedAt === null) a.store.set((s) => ({ ...s, notice: null }));
+  if (texting && input.text !== undefined) {
+    // A text field takes what is typed (a paste stays one insertion); special keys still run commands.
+    if (scopes[0] === 'palette') editPalette(a, (i) => insertText(i, input.text!));
+    else if (scopes[0] === 'fork-form') editForm(a, (i) => insertText(i, input.text!));
+    else editInput(a, (i) => insertText(i, input.text!));
+    return;
+  }
+  for (const name of input.names) {
+    const current = a.store.get();
+    // Ctrl-C arms or quits from anywhere, even inside an overlay or the input.
+    const layers = name === 'ctrl-c' ? (['global'] as Scope[]) : activeScopes(current);
+    const command = COMMANDS.find(
+      (c) => layers.includes(c.scope) && c.keys.includes(name) && (c.when?.(current) ?? true),
+    );
+    if (command !== undefined) {
+      if (name !== 'ctrl-c' && current.quitArmedAt !== null)
+        a.store.set((s) => ({ ...s, quitArmedAt: null, notice: null }));
+      command.run(a, current);
+    }
+  }
+}
+
+/** The key hints the status bar shows now, most useful first. */
+export function hints(s: TuiState): string[] {
+  const scopes = activeScopes(s);
+  const seen = new Set<string>();
+  return COMMANDS.filter((c) => c.hint !== undefined && scopes.includes(c.scope) && (c.when?.(s) ?? true))
+    .sort((x, y) => x.hint! - y.hint! || scopes.indexOf(x.scope) - scopes.indexOf(y.scope))
+    .filter((c) => !seen.has(c.keys[0]!) && seen.add(c.keys[0]!))
+    .map((c) => `${keyLabel(c.keys[0]!)} ${c.title}`);
+}
+
+/** Help: every command, grouped by where it applies, the current places first. */
+export function helpSections(s: TuiState): { title: string; rows: { keys: string; title: string }[] }[] {
+  const scopes = activeScopes(s.overlay?.kind === 'help' ? { ...s, overlay: null } : s);
+  const order = [...scopes, ...(Object.keys(SCOPE_TITLES) as Scope[]).filter((x) => !scopes.includes(x))];
+  return order
+    .map((scope) => ({
+      title: SCOPE_TITLES[scope],
+      rows: COMMANDS.filter((c) => c.scope === scope).map((c) => ({
+        keys: c.keys.map(keyLabel).join(' '),
+        title: c.title,
+      })),
+    }))
+    .filter((section) => section.rows.length > 0);
+}
