@@ -18,6 +18,7 @@ import { z } from 'zod';
 import { Store } from '../src/store/store.ts';
 import type { SessionRow } from '../src/store/sessions.ts';
 import { branchEntries, forkBranch } from '../src/engine/branching.ts';
+import { diffArrays } from 'diff';
 import { diffSequences, splitLines } from '../src/core/diff.ts';
 import { sideBySideLines } from '../src/commands/render/diff-view.ts';
 import { App } from '../src/app/app.ts';
@@ -275,19 +276,41 @@ function diffFigures(): void {
     (_, i) => `line ${i}: ${'lorem ipsum dolor sit amet '.repeat(2).slice(0, 40)} ${i * 7919}`,
   );
   const a = `${lines.join('\n')}\n`;
-  const changed = [...lines];
-  for (let i = 50; i < changed.length; i += 100) changed[i] = `${changed[i]!.slice(0, 20)} CHANGED ${i}`;
-  const b = `${changed.join('\n')}\n`;
-  const times: number[] = [];
+  const textWith = (every: number): string => {
+    const changed = [...lines];
+    for (let i = 50; i < changed.length; i += every) changed[i] = `${changed[i]!.slice(0, 20)} CHANGED ${i}`;
+    return `${changed.join('\n')}\n`;
+  };
+  const timed = (fn: () => void): number => {
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      fn();
+      times.push(performance.now() - started);
+    }
+    return median(times);
+  };
+  const b = textWith(100);
   let rows = 0;
-  for (let i = 0; i < 5; i++) {
-    const started = performance.now();
+  const ours = timed(() => {
     rows = sideBySideLines(diffSequences(splitLines(a), splitLines(b)), 200, false).length;
-    times.push(performance.now() - started);
-  }
+  });
   console.log(
-    `diff         side by side, two ${fmt(a.length / 2 ** 20, 2)} MB texts, 1% of lines changed (${rows.toLocaleString('en-US')} rows shown): median ${fmt(median(times), 1)} ms (target < 200 ms)`,
+    `diff         side by side, two ${fmt(a.length / 2 ** 20, 2)} MB texts, 1% of lines changed (${rows.toLocaleString('en-US')} rows shown): median ${fmt(ours, 1)} ms (target < 200 ms)`,
   );
+  // The same edit scripts from jsdiff (the `diff` package), the library core/diff.ts was measured against.
+  for (const [every, share] of [
+    [100, '1%'],
+    [20, '5%'],
+  ] as const) {
+    const left = splitLines(a);
+    const right = splitLines(textWith(every));
+    const mine = timed(() => diffSequences(left, right));
+    const theirs = timed(() => diffArrays(left, right));
+    console.log(
+      `diff         edit script only, ${share} of lines changed: core/diff.ts ${fmt(mine, 1)} ms, jsdiff diffArrays ${fmt(theirs, 1)} ms (${fmt(theirs / mine, 1)}×)`,
+    );
+  }
 }
 
 console.log(

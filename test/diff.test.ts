@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { diffArrays } from 'diff';
 import { diffSequences, normalizeForDiff, sideBySide, splitLines, unifiedHunks, wordDiff } from '../src/core/diff.ts';
 
 /** Applies an edit script to the old side: it must give the new side. */
@@ -23,6 +24,34 @@ describe('diff', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it("is as short as jsdiff's edit script for any pair of texts: the same minimal number of changes (property)", () => {
+    // jsdiff (the `diff` package) as the oracle: both are Myers' algorithm, so both find the shortest edit script.
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom('a', 'b', 'c', 'd', 'e'), { maxLength: 60 }),
+        fc.array(fc.constantFrom('a', 'b', 'c', 'd', 'e'), { maxLength: 60 }),
+        (a, b) => {
+          const ours = diffSequences(a, b).filter((o) => o.kind !== 'same').length;
+          const theirs = diffArrays(a, b)
+            .filter((c) => c.added || c.removed)
+            .reduce((n, c) => n + c.count, 0);
+          expect(ours).toBe(theirs);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('marks changed words in any script, not only ASCII ones', () => {
+    const { from, to } = wordDiff('température élevée à Zürich', 'température basse à Zürich');
+    expect(from).toEqual([
+      { kind: 'same', text: 'température ' },
+      { kind: 'changed', text: 'élevée' },
+      { kind: 'same', text: ' à Zürich' },
+    ]);
+    expect(to.find((p) => p.kind === 'changed')?.text).toBe('basse');
   });
 
   it('is minimal on a simple edit, and shows the changed words of a replaced line', () => {

@@ -97,4 +97,25 @@ describe('ledger sandbox', () => {
     );
     expect(start.stderr).toContain('The whole output is in');
   });
+
+  it('says a launcher that cannot run could not start, instead of waiting for it', () => {
+    const { bin, p2tui } = workspace();
+    // Found on PATH but not executable: the spawn itself fails.
+    writeFileSync(join(bin, 'dpm'), '#!/bin/sh\nexit 0\n');
+    chmodSync(join(bin, 'dpm'), 0o644);
+    const start = p2tui(['ledger', 'sandbox', 'start', '--port', '7', '--timeout', '30']);
+    expect(start.status).not.toBe(0);
+    expect(start.stderr).toMatch(/the sandbox \(.*dpm sandbox --json-api-port 7\) could not start/);
+  });
+
+  it('refuses a tampered state file instead of signalling the pid in it', () => {
+    const { ws, p2tui } = workspace();
+    const state = join(ws.dir, '.p2tui', 'sandbox.json');
+    mkdirSync(dirname(state), { recursive: true });
+    writeFileSync(state, JSON.stringify({ pid: 'not a pid', url: 'http://127.0.0.1:1' }));
+    const stop = p2tui(['ledger', 'sandbox', 'stop']);
+    expect(stop.status).not.toBe(0);
+    expect(stop.stderr).toContain('sandbox.json is not a sandbox state file p2tui wrote');
+    expect(stop.stderr).toContain('delete the file');
+  });
 });

@@ -59,3 +59,23 @@ export const systemClock: Clock = {
 
 /** A timer that was never set (so fields can hold one without `undefined` checks). */
 export const NO_TIMER: Timer = { cancel: () => undefined };
+
+/** A deadline as an abort signal: it aborts when its time on the clock is up. */
+export interface Deadline {
+  readonly signal: AbortSignal;
+  /** Whether the time ran out (rather than never, or not yet). */
+  expired(): boolean;
+  /** Disarms it once the work is done. */
+  cancel(): void;
+}
+
+/**
+ * `AbortSignal.timeout` on an injectable clock (a test's manual clock advances it) with the caller's reason. Combine
+ * it with a caller's signal by `AbortSignal.any([signal, deadline.signal])`: no listener to add or take off again.
+ * Held open while armed by default: the work it bounds is awaited.
+ */
+export function deadlineSignal(clock: Clock, ms: number, reason: () => unknown, options: TimerOptions = {}): Deadline {
+  const controller = new AbortController();
+  const timer = clock.timeout(() => controller.abort(reason()), ms, { keepAlive: options.keepAlive ?? true });
+  return { signal: controller.signal, expired: () => controller.signal.aborted, cancel: () => timer.cancel() };
+}

@@ -1,3 +1,4 @@
+import { deadlineSignal } from '../core/clock.ts';
 import { UserError, messageOf } from '../core/errors.ts';
 import { toJson, type JsonValue } from '../core/json.ts';
 import type { EngineContext } from './context.ts';
@@ -70,10 +71,7 @@ export async function compensateEffect(
   const result = intent.result?.kind === 'tool_result' ? intent.result.payload : undefined;
   const conversation = store.sessions.conversation(intent.conversation);
   const timeoutMs = tool.timeoutMs ?? 30_000;
-  const abort = new AbortController();
-  const timer = ctx.clock.timeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs, {
-    keepAlive: true,
-  });
+  const deadline = deadlineSignal(ctx.clock, timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
   let outcome: CompensationOutcome;
   try {
     const output = await tool.compensate(tool.input.parse(intent.args), result?.output ?? null, {
@@ -85,14 +83,14 @@ export async function compensateEffect(
       key,
       workspace: ports.root,
       now: () => ctx.clock.now(),
-      signal: abort.signal,
+      signal: deadline.signal,
       attach: () => undefined,
     });
     outcome = { tool: intent.tool, status: 'ok', output: toJson(output) };
   } catch (error) {
     outcome = { tool: intent.tool, status: 'error', error: messageOf(error) };
   } finally {
-    timer.cancel();
+    deadline.cancel();
   }
   const now = ctx.clock.now();
   store.write(() =>

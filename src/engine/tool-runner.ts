@@ -1,4 +1,5 @@
-import { NO_TIMER, type Clock, type Timer } from '../core/clock.ts';
+import { whenAborted } from '../core/abort.ts';
+import { deadlineSignal, type Clock } from '../core/clock.ts';
 import type { EntryPayloads } from '../core/entries.ts';
 import { messageOf } from '../core/errors.ts';
 import { sha256 } from '../core/hash.ts';
@@ -69,21 +70,9 @@ export async function runTool(
       attachments,
     };
   }
-  const controller = new AbortController();
-  let cancel: (value: 'cancelled') => void = () => undefined;
-  const cancelled = new Promise<'cancelled'>((resolve) => {
-    cancel = resolve;
-  });
-  const onAbort = (): void => {
-    controller.abort(context.signal.reason);
-    cancel('cancelled');
-  };
-  if (context.signal.aborted) onAbort();
-  else context.signal.addEventListener('abort', onAbort, { once: true });
-  let timer: Timer = NO_TIMER;
-  const timeout = new Promise<'timeout'>((resolve) => {
-    timer = clock.timeout(() => resolve('timeout'), context.timeoutMs, { keepAlive: true });
-  });
+  // The tool's signal aborts on a cancel of the call (the conversation's) or at its timeout, whichever comes first.
+  const deadline = deadlineSignal(clock, context.timeoutMs, () => new Error('timeout'));
+  const signal = AbortSignal.any([context.signal, deadline.signal]);
   const toolContext: ToolContext = {
     session: context.session,
     branch: context.branch,
@@ -96,7 +85,7 @@ export async function runTool(
     ...(context.wallets === undefined ? {} : { wallets: context.wallets }),
     ...(context.spending === undefined ? {} : { spending: context.spending }),
     ...(context.approved === true ? { approved: true } : {}),
-    signal: controller.signal,
+    signal,
     attach: (name, data, mime = 'application/octet-stream') => {
       attachments.push({ name, data, mime, kind: 'file' });
     },
@@ -112,12 +101,10 @@ export async function runTool(
       Promise.resolve()
         .then(() => tool.run(parsed.data, toolContext))
         .then((value) => ({ value })),
-      timeout,
-      cancelled,
+      whenAborted(signal, 'stopped' as const),
     ]);
     const latencyMs = Math.round(clock.monotonic() - started);
-    if (outcome === 'timeout') {
-      controller.abort(new Error('timeout'));
+    if (outcome === 'stopped' && deadline.expired() && !context.signal.aborted) {
       // An effectful tool stopped mid-way may still have done its effect: that is not a plain timeout.
       const payload: EntryPayloads['tool_result'] =
         tool.effect === 'effectful'
@@ -130,7 +117,7 @@ export async function runTool(
           : { ...base, status: 'timeout', error: `timed out after ${context.timeoutMs} ms`, latencyMs };
       return { result: { kind: 'tool_result', payload }, attachments };
     }
-    if (outcome === 'cancelled') {
+    if (outcome === 'stopped') {
       return {
         result: { kind: 'tool_result', payload: { ...base, status: 'cancelled', error: 'cancelled', latencyMs } },
         attachments,
@@ -189,7 +176,6 @@ export async function runTool(
       attachments,
     };
   } finally {
-    timer.cancel();
-    context.signal.removeEventListener('abort', onAbort);
+    deadline.cancel();
   }
 }

@@ -1,4 +1,4 @@
-import { NO_TIMER, systemClock, type Clock } from '../core/clock.ts';
+import { deadlineSignal, systemClock, type Clock } from '../core/clock.ts';
 import { z } from 'zod';
 import { messageOf } from '../core/errors.ts';
 import { sha256 } from '../core/hash.ts';
@@ -117,20 +117,15 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
       responseFormat: { name: 'rubric_scores', schema },
       estimatedInputTokens: messages.reduce((n, msg) => n + estimateTokens(msg.content ?? ''), 0),
     };
-    const abort = new AbortController();
-    const onAbort = (): void => abort.abort(call.signal.reason);
-    call.signal.addEventListener('abort', onAbort, { once: true });
     const clock = call.clock ?? systemClock;
-    const timer =
+    const deadline =
       call.provider.timesAttempts === true
-        ? NO_TIMER
-        : clock.timeout(() => abort.abort(new Error(`no answer within ${call.timeoutMs} ms`)), call.timeoutMs, {
-            keepAlive: true,
-          });
+        ? undefined
+        : deadlineSignal(clock, call.timeoutMs, () => new Error(`no answer within ${call.timeoutMs} ms`));
+    const signal = deadline === undefined ? call.signal : AbortSignal.any([call.signal, deadline.signal]);
     let text: string;
     try {
-      text = (await call.provider.complete(request, { signal: abort.signal, attemptTimeoutMs: call.timeoutMs, clock }))
-        .text;
+      text = (await call.provider.complete(request, { signal, attemptTimeoutMs: call.timeoutMs, clock })).text;
     } catch (error) {
       return {
         status: 'failed',
@@ -141,8 +136,7 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
         promptHash,
       };
     } finally {
-      timer.cancel();
-      call.signal.removeEventListener('abort', onAbort);
+      deadline?.cancel();
     }
     const parsed = parseVerdict(text, rubric);
     if ('criteria' in parsed) {

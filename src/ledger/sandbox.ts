@@ -1,7 +1,8 @@
-import { systemClock, type Clock } from '../core/clock.ts';
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
+import { z } from 'zod';
+import { systemClock, type Clock } from '../core/clock.ts';
 import { UserError } from '../core/errors.ts';
 import { CantonJsonLedger } from './json-api/client.ts';
 import { OPERATOR_HINT } from './wallet.ts';
@@ -11,14 +12,15 @@ import { OPERATOR_HINT } from './wallet.ts';
  * (Daml 3), `daml sandbox`, or either under $CANTON_HOME/bin. p2tui keeps using its embedded ledger; the sandbox is
  * for trying the adapter (CANTON_JSON_API_URL) against a real participant.
  */
-export interface SandboxState {
-  readonly pid: number;
-  readonly port: number;
-  readonly tool: string;
-  readonly url: string;
-  readonly startedAt: number;
-  readonly log: string;
-}
+const SandboxStateSchema = z.object({
+  pid: z.number().int().positive(),
+  port: z.number().int().min(1).max(65_535),
+  tool: z.string(),
+  url: z.string(),
+  startedAt: z.number(),
+  log: z.string(),
+});
+export type SandboxState = Readonly<z.infer<typeof SandboxStateSchema>>;
 
 /** The launcher found on this machine, or undefined (with what to install). */
 export function findLauncher(env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -42,10 +44,26 @@ function stateFile(dataDir: string): string {
   return join(dataDir, 'sandbox.json');
 }
 
+/**
+ * The sandbox this workspace started, from its state file. A file that is not one (edited by hand, cut short) is
+ * refused with what to do, never trusted: its pid is what `stop` would signal.
+ */
 export function readSandbox(dataDir: string): SandboxState | undefined {
   const file = stateFile(dataDir);
   if (!existsSync(file)) return undefined;
-  return JSON.parse(readFileSync(file, 'utf8')) as SandboxState;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  const state = SandboxStateSchema.safeParse(parsed);
+  if (!state.success) {
+    throw new UserError('E_CONFIG', `${file} is not a sandbox state file p2tui wrote`, {
+      hint: 'Stop the sandbox by hand if one runs, then delete the file.',
+    });
+  }
+  return state.data;
 }
 
 export function isRunning(pid: number): boolean {
@@ -102,21 +120,44 @@ export async function startSandbox(options: {
     });
   mkdirSync(options.dataDir, { recursive: true });
   const log = join(options.dataDir, 'sandbox.log');
-  const out = openSync(log, 'w');
   const args = [
     'sandbox',
     '--json-api-port',
     String(options.port),
     ...(options.dar === undefined ? [] : ['--dar', options.dar]),
   ];
-  const child = spawn(tool, args, { detached: true, stdio: ['ignore', out, out], env: options.env ?? process.env });
-  closeSync(out);
-  let exited: number | null | undefined;
-  child.once('exit', (code) => (exited = code));
+  // In its own process group, outliving this command (`ledger sandbox stop` signals the group), its output (both
+  // streams, interleaved as written) in the log.
+  writeFileSync(log, '');
+  const child = execa(tool, args, {
+    detached: true,
+    cleanup: false,
+    reject: false,
+    stdin: 'ignore',
+    stdout: { file: log, append: true },
+    stderr: { file: log, append: true },
+    env: options.env ?? process.env,
+    extendEnv: false,
+  });
+  let exited: string | undefined;
+  void child.then((result) => {
+    exited =
+      result.exitCode !== undefined
+        ? `exited with code ${result.exitCode}`
+        : result.signal !== undefined
+          ? `was killed by ${result.signal}`
+          : `could not start (${result.shortMessage})`;
+  });
   child.unref();
+  if (child.pid === undefined) {
+    await child;
+    throw new UserError('E_LEDGER', `the sandbox (${tool} ${args.join(' ')}) ${exited ?? 'could not start'}`, {
+      hint: INSTALL_HINT,
+    });
+  }
   const url = `http://127.0.0.1:${options.port}`;
   const clock = options.clock ?? systemClock;
-  const state: SandboxState = { pid: child.pid!, port: options.port, tool, url, startedAt: clock.now(), log };
+  const state: SandboxState = { pid: child.pid, port: options.port, tool, url, startedAt: clock.now(), log };
   writeFileSync(stateFile(options.dataDir), `${JSON.stringify(state, null, 2)}\n`);
   const deadline = clock.now() + options.timeoutMs;
   for (;;) {
@@ -126,7 +167,7 @@ export async function startSandbox(options: {
       rmSync(stateFile(options.dataDir), { force: true });
       throw new UserError(
         'E_LEDGER',
-        `the sandbox (${tool} ${args.join(' ')}) exited with code ${exited} before it was ready:\n${tail()}`,
+        `the sandbox (${tool} ${args.join(' ')}) ${exited} before it was ready:\n${tail()}`,
         { hint: `The whole output is in ${log}.` },
       );
     }

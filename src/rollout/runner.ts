@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import { UserError } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
@@ -269,52 +270,50 @@ export class RolloutRunner {
         void runtime.cancel(`the rollout stopped: ${over}`).catch(() => runtime.detach());
     };
     progress();
+    // At most `concurrency` cells at once, started in order; a stop (Ctrl-C, a spent total budget) lets the running
+    // ones end and starts no more.
+    const limit = pLimit(concurrency);
     const writes: Promise<void>[] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      for (;;) {
-        if (stopped !== null || options.signal?.aborted === true) return;
-        if (budgets.total_cost_usd !== undefined && costUsd >= budgets.total_cost_usd)
-          stopped ??= `the total cost budget of $${budgets.total_cost_usd} is spent`;
-        if (budgets.total_tokens !== undefined && tokens >= budgets.total_tokens)
-          stopped ??= `the total token budget of ${budgets.total_tokens} is spent`;
-        if (stopped !== null) return;
-        const cell = remaining[next++];
-        if (cell === undefined) return;
-        running += 1;
-        progress();
-        const outcome =
-          options.executor !== undefined
-            ? await options.executor(row, spec, cell, options.signal)
-            : await this.cells.run(row, spec, cell, evaluators, live, options.signal, replay?.get(cell.id), onSpend);
-        running -= 1;
-        if (outcome === 'interrupted') {
-          store.write(() =>
-            store.rollouts.finished(row.id, cell.id, { status: 'pending', error: 'interrupted' }, this.app.clock.now()),
-          );
-          continue;
-        }
-        finishedHere += 1;
-        if (outcome.status === 'done') done += 1;
-        else failed += 1;
-        // Spend of cells run here was counted as it happened (onSpend); a queue's comes with its results.
-        if (options.executor !== undefined) {
-          costUsd += outcome.metrics?.costUsd ?? 0;
-          tokens += outcome.metrics?.tokens ?? 0;
-        }
-        const report = (): void => {
-          if (options.onCell === undefined) return;
-          const stored = store.rollouts.cell(row.id, cell.id);
-          if (stored !== undefined) options.onCell(stored);
-        };
-        const written = outcome.written;
-        if (written === undefined) report();
-        else writes.push(written.then(report, () => undefined));
-        progress();
+    const runOne = async (cell: Cell): Promise<void> => {
+      if (stopped !== null || options.signal?.aborted === true) return;
+      if (budgets.total_cost_usd !== undefined && costUsd >= budgets.total_cost_usd)
+        stopped ??= `the total cost budget of $${budgets.total_cost_usd} is spent`;
+      if (budgets.total_tokens !== undefined && tokens >= budgets.total_tokens)
+        stopped ??= `the total token budget of ${budgets.total_tokens} is spent`;
+      if (stopped !== null) return;
+      running += 1;
+      progress();
+      const outcome =
+        options.executor !== undefined
+          ? await options.executor(row, spec, cell, options.signal)
+          : await this.cells.run(row, spec, cell, evaluators, live, options.signal, replay?.get(cell.id), onSpend);
+      running -= 1;
+      if (outcome === 'interrupted') {
+        store.write(() =>
+          store.rollouts.finished(row.id, cell.id, { status: 'pending', error: 'interrupted' }, this.app.clock.now()),
+        );
+        return;
       }
+      finishedHere += 1;
+      if (outcome.status === 'done') done += 1;
+      else failed += 1;
+      // Spend of cells run here was counted as it happened (onSpend); a queue's comes with its results.
+      if (options.executor !== undefined) {
+        costUsd += outcome.metrics?.costUsd ?? 0;
+        tokens += outcome.metrics?.tokens ?? 0;
+      }
+      const report = (): void => {
+        if (options.onCell === undefined) return;
+        const stored = store.rollouts.cell(row.id, cell.id);
+        if (stored !== undefined) options.onCell(stored);
+      };
+      const written = outcome.written;
+      if (written === undefined) report();
+      else writes.push(written.then(report, () => undefined));
+      progress();
     };
     try {
-      await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, remaining.length)) }, worker));
+      await Promise.all(remaining.map((cell) => limit(() => runOne(cell))));
       // Every cell's result is stored before the rollout's status and results are read.
       await Promise.all(writes);
     } finally {

@@ -1,25 +1,15 @@
+import { styleText } from 'node:util';
 import stringWidth from 'string-width';
 
 /** Small text helpers for human output: colours (off without a terminal or with NO_COLOR) and aligned tables. */
 export type Style = 'bold' | 'dim' | 'inverse' | 'red' | 'green' | 'yellow' | 'blue' | 'magenta' | 'cyan' | 'gray';
 
-const CODES: Record<Style, [number, number]> = {
-  bold: [1, 22],
-  dim: [2, 22],
-  inverse: [7, 27],
-  red: [31, 39],
-  green: [32, 39],
-  yellow: [33, 39],
-  blue: [34, 39],
-  magenta: [35, 39],
-  cyan: [36, 39],
-  gray: [90, 39],
-};
-
+/** `text` in `style` when colour is on (the caller decides: a terminal, no NO_COLOR, no --json). */
 export function paint(enabled: boolean, style: Style, text: string): string {
   if (!enabled || text === '') return text;
-  const [open, close] = CODES[style];
-  return `\u001b[${open}m${text}\u001b[${close}m`;
+  // Not node's own stream check (22.13+; older Node ignores the option and never checks): output may go to a
+  // pager or a test's recorder, and the caller already decided.
+  return styleText(style, text, { validateStream: false });
 }
 
 export function truncate(text: string, width: number): string {

@@ -1,4 +1,4 @@
-import { NO_TIMER, type Timer } from '../../core/clock.ts';
+import { deadlineSignal, type Deadline } from '../../core/clock.ts';
 import { UserError } from '../../core/errors.ts';
 import { newModelCallId } from '../../core/ids.ts';
 import type { ModelResponse } from '../../models/provider.ts';
@@ -125,31 +125,23 @@ export class ModelSteps {
     const timeoutMs = conv.persona.policies.model_timeout_ms;
     // The conversation's signal is aborted by a cancel of the session as well as of the conversation alone.
     const convAbort = conv.abort.signal;
-    const callAbort = new AbortController();
-    const onAbort = (): void => callAbort.abort(convAbort.reason);
-    convAbort.addEventListener('abort', onAbort, { once: true });
-    let timer: Timer = NO_TIMER;
-    let timedOut = false;
+    let deadline: Deadline | undefined;
     let modelStarted = ctx.clock.monotonic();
     const live = { session, conversation: conv.id, agent: conv.agent, modelCall };
     try {
       const response = await ctx.scheduler.provider(call.provider.id).run(() => {
         // The timeout starts when the call does, not while it waits for a slot of the provider. A provider that
         // retries times each attempt itself (its rate-limit waits and backoffs are not the model's slowness).
-        if (call.provider.timesAttempts !== true) {
-          timer = ctx.clock.timeout(
-            () => {
-              timedOut = true;
-              callAbort.abort(new UserError('E_MODEL_TIMEOUT', `no answer within ${duration(timeoutMs)}`));
-              // Held open: the call is awaited, and a provider that hangs must end in a timeout, not an exit.
-            },
+        // Held open while armed: the call is awaited, and a provider that hangs must end in a timeout, not an exit.
+        if (call.provider.timesAttempts !== true)
+          deadline = deadlineSignal(
+            ctx.clock,
             timeoutMs,
-            { keepAlive: true },
+            () => new UserError('E_MODEL_TIMEOUT', `no answer within ${duration(timeoutMs)}`),
           );
-        }
         modelStarted = ctx.clock.monotonic();
         return call.provider.complete(call.request, {
-          signal: callAbort.signal,
+          signal: deadline === undefined ? convAbort : AbortSignal.any([convAbort, deadline.signal]),
           attemptTimeoutMs: timeoutMs,
           clock: ctx.clock,
           // Always offered: a listener may arrive while the model is working (a TUI opening the session).
@@ -169,11 +161,10 @@ export class ModelSteps {
       return { kind: 'response', response, modelMs: ctx.clock.monotonic() - modelStarted, replayed: false };
     } catch (error) {
       if (this.state.abort.signal.aborted || convAbort.aborted) return { kind: 'dropped' };
-      const failure = modelFailure(error, timedOut, call.modelRef, timeoutMs, session);
+      const failure = modelFailure(error, deadline?.expired() === true, call.modelRef, timeoutMs, session);
       return { kind: 'failed', failure, latencyMs: Math.round(ctx.clock.monotonic() - modelStarted) };
     } finally {
-      timer.cancel();
-      convAbort.removeEventListener('abort', onAbort);
+      deadline?.cancel();
     }
   }
 

@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from '../../core/clock.ts';
+import { deadlineSignal, systemClock, type Clock } from '../../core/clock.ts';
 import { ProviderError } from '../../core/errors.ts';
 
 /**
@@ -101,24 +101,10 @@ export function attemptSignal(
   clock: Clock = systemClock,
 ): AttemptSignal {
   if (timeoutMs === undefined) return { signal: outer, timedOut: () => false, dispose: () => undefined };
-  const controller = new AbortController();
-  let expired = false;
-  const onAbort = (): void => controller.abort(outer.reason);
-  outer.addEventListener('abort', onAbort, { once: true });
-  const timer = clock.timeout(
-    () => {
-      expired = true;
-      controller.abort(new Error(`no answer within ${timeoutMs} ms`));
-    },
-    timeoutMs,
-    { keepAlive: true },
-  );
+  const deadline = deadlineSignal(clock, timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
   return {
-    signal: controller.signal,
-    timedOut: () => expired && !outer.aborted,
-    dispose: () => {
-      timer.cancel();
-      outer.removeEventListener('abort', onAbort);
-    },
+    signal: AbortSignal.any([outer, deadline.signal]),
+    timedOut: () => deadline.expired() && !outer.aborted,
+    dispose: () => deadline.cancel(),
   };
 }

@@ -1,5 +1,6 @@
 import { Job, Queue, QueueEvents } from 'bullmq';
-import { NO_TIMER, type Clock, type Timer } from '../../core/clock.ts';
+import { abortable } from '../../core/abort.ts';
+import { deadlineSignal } from '../../core/clock.ts';
 import { UserError, messageOf } from '../../core/errors.ts';
 import type { App } from '../../app/app.ts';
 import type { CellMetrics, RolloutRow } from '../../store/rollouts.ts';
@@ -38,11 +39,9 @@ export class QueueCoordinator {
     queue.setMaxListeners(0);
     events.setMaxListeners(0);
     try {
-      await withTimeout(
-        Promise.all([queue.waitUntilReady(), events.waitUntilReady()]),
-        10_000,
-        `Redis at ${url} did not answer within 10 s`,
-        app.clock,
+      const deadline = deadlineSignal(app.clock, 10_000, () => new Error(`Redis at ${url} did not answer within 10 s`));
+      await abortable(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), deadline.signal).finally(() =>
+        deadline.cancel(),
       );
     } catch (error) {
       await Promise.allSettled([queue.close(), events.close()]);
@@ -175,33 +174,4 @@ export class QueueCoordinator {
   toString(): string {
     return `${this.url} (queue ${queueName(this.hash)})`;
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string, clock: Clock): Promise<T> {
-  let timer: Timer = NO_TIMER;
-  return Promise.race([
-    promise,
-    new Promise<never>(
-      (_, reject) => (timer = clock.timeout(() => reject(new Error(message)), ms, { keepAlive: true })),
-    ),
-  ]).finally(() => timer.cancel());
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) return reject(new Error('interrupted'));
-    const onAbort = (): void => reject(new Error('interrupted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { UnrecoverableError, Worker } from 'bullmq';
+import { whenAborted } from '../../core/abort.ts';
 import { messageOf } from '../../core/errors.ts';
 import type { App } from '../../app/app.ts';
 import { expandCells, type Cell } from '../cells.ts';
@@ -104,10 +105,7 @@ export async function runWorker(
   worker.on('error', () => undefined);
   await worker.waitUntilReady();
   options.onReady?.(hash);
-  await new Promise<void>((resolve) => {
-    if (options.signal.aborted) resolve();
-    options.signal.addEventListener('abort', () => resolve(), { once: true });
-  });
+  await whenAborted(options.signal, undefined);
   // Running cells finish first (a second Ctrl-C kills the process; its cells go back to the queue when its lock lapses).
   await worker.close();
   return { hash, processed };
