@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { decide, type DecideInput, type ToolInfo } from '../src/engine/decide.ts';
-import type { ToolCallRequest } from '../src/models/provider.ts';
-import { replay } from '../src/engine/fsm.ts';
+import { decide, type DecideInput, type ToolInfo } from '../../src/engine/decide.ts';
+import type { ToolCallRequest } from '../../src/models/provider.ts';
+import { replay } from '../../src/engine/fsm.ts';
 
 const weatherSchema = z.object({ location: z.string() });
 const tools: Record<string, ToolInfo> = {

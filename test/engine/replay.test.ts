@@ -3,14 +3,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { testEngine, type TestEngine } from './helpers/workspace.ts';
-import { countingTool } from './helpers/tools.ts';
-import { childEnv } from './helpers/child-env.ts';
-import { ScriptedProvider } from '../src/models/scripted/provider.ts';
-import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../src/models/provider.ts';
-import { compareConversations } from '../src/engine/replay.ts';
-import { comparableSession } from '../src/commands/session/replay.ts';
-import { readSession } from '../src/commands/session/view.ts';
+import { testEngine, type TestEngine } from '../helpers/workspace.ts';
+import { countingTool } from '../helpers/tools.ts';
+import { childEnv } from '../helpers/child-env.ts';
+import { ScriptedProvider } from '../../src/models/scripted/provider.ts';
+import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../../src/models/provider.ts';
+import { compareConversations } from '../../src/engine/replay.ts';
+import { comparableSession } from '../../src/commands/session/replay.ts';
+import { readSession } from '../../src/commands/session/view.ts';
 
 const engines: TestEngine[] = [];
 afterEach(() => {
@@ -119,7 +119,7 @@ describe('replay', () => {
   });
 
   it('a replayed output stored as an artifact is referenced by the replay too, so it outlives the recorded session', async () => {
-    const { defineTool } = await import('../src/tools/define.ts');
+    const { defineTool } = await import('../../src/tools/define.ts');
     const { z } = await import('zod');
     const big = defineTool({
       name: 'report',
@@ -201,7 +201,7 @@ describe('replay', () => {
   it('p2tui session replay checks a demo session with delegation end to end, and exits 1 when the recording cannot serve it', () => {
     const dir = mkdtempSync(join(tmpdir(), 'p2tui-replay-'));
     const db = join(dir, 'p.db');
-    const ROOT = new URL('..', import.meta.url).pathname;
+    const ROOT = new URL('../..', import.meta.url).pathname;
     const p2tui = (args: string[]) =>
       spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', db], {
         cwd: ROOT,

@@ -3,22 +3,22 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { ProviderError } from '../src/core/errors.ts';
-import { Redactor } from '../src/models/http/errors.ts';
-import { RequestRateLimiter } from '../src/models/http/rate-limit.ts';
-import { parseRetryAfter, retryDelayMs, withRetries, type RetryNotice } from '../src/models/http/retry.ts';
-import { OpenAIProvider } from '../src/models/openai/provider.ts';
-import { OllamaProvider } from '../src/models/ollama/provider.ts';
-import type { ModelDelta, ModelRequest } from '../src/models/provider.ts';
-import { readSession } from '../src/commands/session/view.ts';
-import type { EphemeralEvent } from '../src/core/events.ts';
-import { countingTool } from './helpers/tools.ts';
-import { openAIServer, ollamaServer, type ModelServer } from './helpers/model-servers.ts';
-import { tempWorkspace, testEngine, type TestEngine } from './helpers/workspace.ts';
-import { loadWorkspace } from '../src/app/workspace.ts';
-import { childEnv } from './helpers/child-env.ts';
-import { systemClock, type Clock } from '../src/core/clock.ts';
-import { settle, until } from './helpers/manual-clock.ts';
+import { ProviderError } from '../../src/core/errors.ts';
+import { Redactor } from '../../src/models/http/errors.ts';
+import { RequestRateLimiter } from '../../src/models/http/rate-limit.ts';
+import { parseRetryAfter, retryDelayMs, withRetries, type RetryNotice } from '../../src/models/http/retry.ts';
+import { OpenAIProvider } from '../../src/models/openai/provider.ts';
+import { OllamaProvider } from '../../src/models/ollama/provider.ts';
+import type { ModelDelta, ModelRequest } from '../../src/models/provider.ts';
+import { readSession } from '../../src/commands/session/view.ts';
+import type { EphemeralEvent } from '../../src/core/events.ts';
+import { countingTool } from '../helpers/tools.ts';
+import { openAIServer, ollamaServer, type ModelServer } from '../helpers/model-servers.ts';
+import { tempWorkspace, testEngine, type TestEngine } from '../helpers/workspace.ts';
+import { loadWorkspace } from '../../src/app/workspace.ts';
+import { childEnv } from '../helpers/child-env.ts';
+import { systemClock, type Clock } from '../../src/core/clock.ts';
+import { settle, until } from '../helpers/manual-clock.ts';
 
 const servers: ModelServer[] = [];
 const engines: TestEngine[] = [];
@@ -625,7 +625,7 @@ describe('real providers in sessions', () => {
 });
 
 describe('from the command line', () => {
-  const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
+  const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
   // Asynchronous: the model server answers from this same process.
   function p2tui(
     args: string[],

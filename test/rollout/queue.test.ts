@@ -3,22 +3,22 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
-import { App } from '../src/app/app.ts';
-import { loadWorkspace } from '../src/app/workspace.ts';
-import { connectionOf, queueName } from '../src/rollout/queue/connection.ts';
-import { QueueCoordinator } from '../src/rollout/queue/coordinator.ts';
-import { RolloutRunner } from '../src/rollout/runner.ts';
-import { parseRolloutSpec } from '../src/rollout/spec.ts';
-import { workspaceHash } from '../src/rollout/workspace-hash.ts';
-import { tempStore, tempWorkspace } from './helpers/workspace.ts';
-import { childEnv } from './helpers/child-env.ts';
-import { until } from './helpers/manual-clock.ts';
+import { App } from '../../src/app/app.ts';
+import { loadWorkspace } from '../../src/app/workspace.ts';
+import { connectionOf, queueName } from '../../src/rollout/queue/connection.ts';
+import { QueueCoordinator } from '../../src/rollout/queue/coordinator.ts';
+import { RolloutRunner } from '../../src/rollout/runner.ts';
+import { parseRolloutSpec } from '../../src/rollout/spec.ts';
+import { workspaceHash } from '../../src/rollout/workspace-hash.ts';
+import { tempStore, tempWorkspace } from '../helpers/workspace.ts';
+import { childEnv } from '../helpers/child-env.ts';
+import { until } from '../helpers/manual-clock.ts';
 
 /**
  * Distributed rollouts against a real Redis: `redis-server` (Debian's package; `.ci/run` installs it) is started on
  * a free port, workers are real `p2tui worker` processes, and the coordinator runs here.
  */
-const ROOT = join(import.meta.dirname, '..');
+const ROOT = join(import.meta.dirname, '../..');
 const haveRedis = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
 
 async function freePort(): Promise<number> {

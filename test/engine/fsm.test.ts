@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { INITIAL_STATE, apply, outstanding, replay, type ConversationState, type Phase } from '../src/engine/fsm.ts';
-import { TransitionError } from '../src/core/errors.ts';
-import { ENTRY_KINDS, type EntryDraft, type EntryKind } from '../src/core/entries.ts';
+import { INITIAL_STATE, apply, outstanding, replay, type ConversationState, type Phase } from '../../src/engine/fsm.ts';
+import { TransitionError } from '../../src/core/errors.ts';
+import { ENTRY_KINDS, type EntryDraft, type EntryKind } from '../../src/core/entries.ts';
 
 const user = (text = 'hi'): EntryDraft => ({ kind: 'user_message', payload: { text } });
 const said = (text = 'ok'): EntryDraft => ({ kind: 'assistant_message', payload: { text, modelCall: 'm1' } });

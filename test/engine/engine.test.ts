@@ -1,16 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { testEngine, type TestEngine } from './helpers/workspace.ts';
-import { App } from '../src/app/app.ts';
-import { countingTool } from './helpers/tools.ts';
-import { readSession } from '../src/commands/session/view.ts';
-import { ProviderError } from '../src/core/errors.ts';
-import { ScriptedProvider } from '../src/models/scripted/provider.ts';
-import type { ModelProvider, ModelRequest, CompleteOptions, ModelResponse } from '../src/models/provider.ts';
-import type { Entry } from '../src/core/entries.ts';
-import { defineTool } from '../src/tools/define.ts';
+import { testEngine, type TestEngine } from '../helpers/workspace.ts';
+import { App } from '../../src/app/app.ts';
+import { countingTool } from '../helpers/tools.ts';
+import { readSession } from '../../src/commands/session/view.ts';
+import { ProviderError } from '../../src/core/errors.ts';
+import { ScriptedProvider } from '../../src/models/scripted/provider.ts';
+import type { ModelProvider, ModelRequest, CompleteOptions, ModelResponse } from '../../src/models/provider.ts';
+import type { Entry } from '../../src/core/entries.ts';
+import { defineTool } from '../../src/tools/define.ts';
 import { z } from 'zod';
-import { countRows, withRawDb } from './helpers/raw-db.ts';
-import { ManualClock, settle, until } from './helpers/manual-clock.ts';
+import { countRows, withRawDb } from '../helpers/raw-db.ts';
+import { ManualClock, settle, until } from '../helpers/manual-clock.ts';
 
 const engines: TestEngine[] = [];
 afterEach(() => {

@@ -3,16 +3,16 @@ import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Store } from '../src/store/store.ts';
-import type { SessionRow } from '../src/store/sessions.ts';
-import { branchEntries, forkBranch } from '../src/engine/branching.ts';
-import { readSession } from '../src/commands/session/view.ts';
-import { tempStore, testEngine, type TestEngine } from './helpers/workspace.ts';
-import { countingTool } from './helpers/tools.ts';
-import { rebuildConversations } from '../src/engine/rebuild.ts';
-import { PersonaKit } from '../src/engine/persona-kit.ts';
-import type { ConversationRuntime } from '../src/engine/conversation.ts';
-import { withRawDb } from './helpers/raw-db.ts';
+import { Store } from '../../src/store/store.ts';
+import type { SessionRow } from '../../src/store/sessions.ts';
+import { branchEntries, forkBranch } from '../../src/engine/branching.ts';
+import { readSession } from '../../src/commands/session/view.ts';
+import { tempStore, testEngine, type TestEngine } from '../helpers/workspace.ts';
+import { countingTool } from '../helpers/tools.ts';
+import { rebuildConversations } from '../../src/engine/rebuild.ts';
+import { PersonaKit } from '../../src/engine/persona-kit.ts';
+import type { ConversationRuntime } from '../../src/engine/conversation.ts';
+import { withRawDb } from '../helpers/raw-db.ts';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -212,7 +212,7 @@ describe('fork, rewind and checkout in sessions', () => {
   });
 
   it('offers an effect after the fork point for compensation, and runs the compensating action once when asked', async () => {
-    const { defineTool } = await import('../src/tools/define.ts');
+    const { defineTool } = await import('../../src/tools/define.ts');
     const { z } = await import('zod');
     const paid: number[] = [];
     const refunded: { amount: number; key: string }[] = [];
@@ -260,7 +260,7 @@ describe('fork, rewind and checkout in sessions', () => {
   });
 
   it('a fork with persona overrides gives one agent another system prompt and tools, on that branch only', async () => {
-    const { ScriptedProvider } = await import('../src/models/scripted/provider.ts');
+    const { ScriptedProvider } = await import('../../src/models/scripted/provider.ts');
     const seen: { system: string; tools: string[] }[] = [];
     const inner = new ScriptedProvider({ latencyMs: 0 });
     const capturing = {
@@ -395,10 +395,10 @@ describe('fork, rewind and checkout in sessions', () => {
 describe('branch commands', () => {
   it('conversation rewind <session> <step>, session branches and checkout, from the command line', async () => {
     const { spawnSync } = await import('node:child_process');
-    const { childEnv } = await import('./helpers/child-env.ts');
+    const { childEnv } = await import('../helpers/child-env.ts');
     const dir = mkdtempSync(join(tmpdir(), 'p2tui-rewind-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const ROOT = new URL('..', import.meta.url).pathname;
+    const ROOT = new URL('../..', import.meta.url).pathname;
     const p2tui = (...args: string[]) =>
       spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', join(dir, 'p.db')], {
         cwd: ROOT,
@@ -435,11 +435,11 @@ describe('branch commands', () => {
 describe('diffs of branches and artifacts', () => {
   it('session diff finds no difference after a faithful rewind, then names where a branch diverges; artifacts diff compares JSON by content', async () => {
     const { spawnSync } = await import('node:child_process');
-    const { childEnv } = await import('./helpers/child-env.ts');
+    const { childEnv } = await import('../helpers/child-env.ts');
     const dir = mkdtempSync(join(tmpdir(), 'p2tui-diff-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const db = join(dir, 'p.db');
-    const ROOT = new URL('..', import.meta.url).pathname;
+    const ROOT = new URL('../..', import.meta.url).pathname;
     const p2tui = (args: string[], input = '') =>
       spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', db], {
         cwd: ROOT,

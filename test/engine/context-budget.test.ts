@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { fitContext, messageTokens } from '../src/engine/context-budget.ts';
-import type { ChatMessage } from '../src/models/provider.ts';
-import { openAIServer, type ModelServer } from './helpers/model-servers.ts';
-import { testEngine, type TestEngine } from './helpers/workspace.ts';
-import { countingTool } from './helpers/tools.ts';
+import { fitContext, messageTokens } from '../../src/engine/context-budget.ts';
+import type { ChatMessage } from '../../src/models/provider.ts';
+import { openAIServer, type ModelServer } from '../helpers/model-servers.ts';
+import { testEngine, type TestEngine } from '../helpers/workspace.ts';
+import { countingTool } from '../helpers/tools.ts';
 import { stringify } from 'yaml';
 
 const servers: ModelServer[] = [];

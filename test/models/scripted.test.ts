@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { testEngine, type TestEngine } from './helpers/workspace.ts';
-import { readSession } from '../src/commands/session/view.ts';
-import { decide, looseProbability, skipProbability } from '../src/models/scripted/policy.ts';
-import { clauses, extractArgs, placeName } from '../src/models/scripted/language.ts';
-import { loadWorkspace } from '../src/app/workspace.ts';
-import { App } from '../src/app/app.ts';
-import { ScriptedProvider } from '../src/models/scripted/provider.ts';
+import { testEngine, type TestEngine } from '../helpers/workspace.ts';
+import { readSession } from '../../src/commands/session/view.ts';
+import { decide, looseProbability, skipProbability } from '../../src/models/scripted/policy.ts';
+import { clauses, extractArgs, placeName } from '../../src/models/scripted/language.ts';
+import { loadWorkspace } from '../../src/app/workspace.ts';
+import { App } from '../../src/app/app.ts';
+import { ScriptedProvider } from '../../src/models/scripted/provider.ts';
 
 const engines: (TestEngine | App)[] = [];
 afterEach(() => {
@@ -19,7 +19,7 @@ async function demo(
   seed: number,
   temperature?: number,
 ): Promise<{ answer: string; trace: string }> {
-  const workspace = await loadWorkspace(new URL('..', import.meta.url).pathname, { db: ':memory:' });
+  const workspace = await loadWorkspace(new URL('../..', import.meta.url).pathname, { db: ':memory:' });
   const app = new App({ workspace });
   const engine = app.engine;
   engines.push(app);

@@ -2,14 +2,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempWorkspace } from './helpers/workspace.ts';
-import { childEnv } from './helpers/child-env.ts';
-import { Store } from '../src/store/store.ts';
-import { readSession } from '../src/commands/session/view.ts';
-import { INITIAL_STATE, apply } from '../src/engine/fsm.ts';
-import { withRawDb } from './helpers/raw-db.ts';
+import { tempWorkspace } from '../helpers/workspace.ts';
+import { childEnv } from '../helpers/child-env.ts';
+import { Store } from '../../src/store/store.ts';
+import { readSession } from '../../src/commands/session/view.ts';
+import { INITIAL_STATE, apply } from '../../src/engine/fsm.ts';
+import { withRawDb } from '../helpers/raw-db.ts';
 
-const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
+const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
 /**
  * Crash safety, tested the hard way: a real `p2tui run` is killed with SIGKILL at a random moment, then a second

@@ -2,14 +2,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { loadWorkspace, type Workspace } from '../src/app/workspace.ts';
-import { App } from '../src/app/app.ts';
-import { readSession } from '../src/commands/session/view.ts';
-import { tempWorkspace, type TempWorkspace } from './helpers/workspace.ts';
-import { mcpHttpServer } from './helpers/mcp-servers.ts';
-import { childEnv } from './helpers/child-env.ts';
+import { loadWorkspace, type Workspace } from '../../src/app/workspace.ts';
+import { App } from '../../src/app/app.ts';
+import { readSession } from '../../src/commands/session/view.ts';
+import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
+import { mcpHttpServer } from '../helpers/mcp-servers.ts';
+import { childEnv } from '../helpers/child-env.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
+const ROOT = new URL('../..', import.meta.url).pathname;
 const STDIO_SERVER = join(ROOT, 'test/fixtures/mcp-stdio-server.ts');
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

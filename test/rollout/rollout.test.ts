@@ -1,19 +1,19 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { App } from '../src/app/app.ts';
-import { loadWorkspace, type Workspace } from '../src/app/workspace.ts';
-import { ValidationError } from '../src/core/errors.ts';
-import { expandCells } from '../src/rollout/cells.ts';
-import { compareRollouts, variantReports } from '../src/rollout/report.ts';
-import { RolloutRunner } from '../src/rollout/runner.ts';
-import { parseRolloutSpec } from '../src/rollout/spec.ts';
-import { pairedDiff, summarize, welchDiff } from '../src/rollout/stats.ts';
-import { tempStore } from './helpers/workspace.ts';
-import { childEnv } from './helpers/child-env.ts';
-import { countRows } from './helpers/raw-db.ts';
+import { App } from '../../src/app/app.ts';
+import { loadWorkspace, type Workspace } from '../../src/app/workspace.ts';
+import { ValidationError } from '../../src/core/errors.ts';
+import { expandCells } from '../../src/rollout/cells.ts';
+import { compareRollouts, variantReports } from '../../src/rollout/report.ts';
+import { RolloutRunner } from '../../src/rollout/runner.ts';
+import { parseRolloutSpec } from '../../src/rollout/spec.ts';
+import { pairedDiff, summarize, welchDiff } from '../../src/rollout/stats.ts';
+import { tempStore } from '../helpers/workspace.ts';
+import { childEnv } from '../helpers/child-env.ts';
+import { countRows } from '../helpers/raw-db.ts';
 
-const ROOT = join(import.meta.dirname, '..');
+const ROOT = join(import.meta.dirname, '../..');
 const cleanups: (() => void)[] = [];
 afterEach(() =>
   cleanups

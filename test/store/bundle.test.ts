@@ -3,14 +3,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Store } from '../src/store/store.ts';
-import { parseBundle } from '../src/store/bundle.ts';
-import { branchEntries } from '../src/engine/branching.ts';
-import { parseDuration } from '../src/commands/session/bundles.ts';
-import { tempStore, testEngine, type TestEngine } from './helpers/workspace.ts';
-import { countingTool } from './helpers/tools.ts';
-import { childEnv } from './helpers/child-env.ts';
-import { countRows } from './helpers/raw-db.ts';
+import type { Store } from '../../src/store/store.ts';
+import { parseBundle } from '../../src/store/bundle.ts';
+import { branchEntries } from '../../src/engine/branching.ts';
+import { parseDuration } from '../../src/commands/session/bundles.ts';
+import { tempStore, testEngine, type TestEngine } from '../helpers/workspace.ts';
+import { countingTool } from '../helpers/tools.ts';
+import { childEnv } from '../helpers/child-env.ts';
+import { countRows } from '../helpers/raw-db.ts';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -167,7 +167,7 @@ describe('session bundles', () => {
     expect(() => parseDuration('soon')).toThrow(/not a duration/);
     const dir = mkdtempSync(join(tmpdir(), 'p2tui-prune-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const ROOT = new URL('..', import.meta.url).pathname;
+    const ROOT = new URL('../..', import.meta.url).pathname;
     const p2tui = (...args: string[]) =>
       spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), ...args, '--db', join(dir, 'p.db')], {
         cwd: ROOT,

@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { testEngine, type TestEngine } from './helpers/workspace.ts';
-import { countingTool } from './helpers/tools.ts';
-import { readSession } from '../src/commands/session/view.ts';
-import { App } from '../src/app/app.ts';
-import { loadWorkspace } from '../src/app/workspace.ts';
-import type { Entry } from '../src/core/entries.ts';
-import { ManualClock, settle, until } from './helpers/manual-clock.ts';
+import { testEngine, type TestEngine } from '../helpers/workspace.ts';
+import { countingTool } from '../helpers/tools.ts';
+import { readSession } from '../../src/commands/session/view.ts';
+import { App } from '../../src/app/app.ts';
+import { loadWorkspace } from '../../src/app/workspace.ts';
+import type { Entry } from '../../src/core/entries.ts';
+import { ManualClock, settle, until } from '../helpers/manual-clock.ts';
 
 /**
  * Races and edges: cancels while work is in flight, timeouts that fire mid-step, two attaches of one session,

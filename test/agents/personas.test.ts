@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadWorkspace } from '../src/app/workspace.ts';
-import { ValidationError } from '../src/core/errors.ts';
-import { tempWorkspace, type TempWorkspace } from './helpers/workspace.ts';
+import { loadWorkspace } from '../../src/app/workspace.ts';
+import { ValidationError } from '../../src/core/errors.ts';
+import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
 
 const spaces: TempWorkspace[] = [];
 afterEach(() => {
@@ -112,7 +112,7 @@ describe('persona validation names the file, the line and the field', () => {
   });
 
   it('the demo workspace (the repository root) is valid', async () => {
-    const workspace = await loadWorkspace(new URL('..', import.meta.url).pathname, { db: ':memory:' });
+    const workspace = await loadWorkspace(new URL('../..', import.meta.url).pathname, { db: ':memory:' });
     expect([...workspace.personas.keys()].sort()).toEqual(['agent_alpha', 'agent_beta', 'agent_helper', 'treasurer']);
     expect(workspace.persona('agent_alpha').agents).toEqual(['agent_beta', 'agent_helper', 'treasurer']);
   });

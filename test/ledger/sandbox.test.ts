@@ -3,12 +3,12 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { CantonJsonLedger } from '../src/ledger/json-api/client.ts';
-import { isRunning } from '../src/ledger/sandbox.ts';
-import { tempWorkspace, type TempWorkspace } from './helpers/workspace.ts';
-import { childEnv } from './helpers/child-env.ts';
+import { CantonJsonLedger } from '../../src/ledger/json-api/client.ts';
+import { isRunning } from '../../src/ledger/sandbox.ts';
+import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
+import { childEnv } from '../helpers/child-env.ts';
 
-const ROOT = join(import.meta.dirname, '..');
+const ROOT = join(import.meta.dirname, '../..');
 const spaces: TempWorkspace[] = [];
 afterEach(() => spaces.splice(0).forEach((w) => w.cleanup()));
 

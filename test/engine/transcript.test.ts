@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Transcript } from '../src/engine/transcript.ts';
-import type { EntryDraft } from '../src/core/entries.ts';
-import { canonicalJson } from '../src/core/json.ts';
-import { EMPTY_CHAIN, chainHash, sha256 } from '../src/core/hash.ts';
+import { Transcript } from '../../src/engine/transcript.ts';
+import type { EntryDraft } from '../../src/core/entries.ts';
+import { canonicalJson } from '../../src/core/json.ts';
+import { EMPTY_CHAIN, chainHash, sha256 } from '../../src/core/hash.ts';
 
 const turn = (i: number): EntryDraft[] => [
   { kind: 'assistant_message', payload: { text: `thinking ${i}`, modelCall: `m${i}` } },

@@ -2,10 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Store } from '../src/store/store.ts';
-import { EventBus } from '../src/bus/bus.ts';
-import { ControlPoller } from '../src/engine/control.ts';
-import { ManualClock, settle } from './helpers/manual-clock.ts';
+import { Store } from '../../src/store/store.ts';
+import { EventBus } from '../../src/bus/bus.ts';
+import { ControlPoller } from '../../src/engine/control.ts';
+import { ManualClock, settle } from '../helpers/manual-clock.ts';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { diffArrays } from 'diff';
-import { diffSequences, normalizeForDiff, sideBySide, splitLines, unifiedHunks, wordDiff } from '../src/core/diff.ts';
+import {
+  diffSequences,
+  normalizeForDiff,
+  sideBySide,
+  splitLines,
+  unifiedHunks,
+  wordDiff,
+} from '../../src/core/diff.ts';
 
 /** Applies an edit script to the old side: it must give the new side. */
 function apply(ops: ReturnType<typeof diffSequences>): { a: string[]; b: string[] } {

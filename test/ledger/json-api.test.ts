@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { EmbeddedLedger } from '../src/ledger/embedded/ledger.ts';
-import { CantonJsonLedger } from '../src/ledger/json-api/client.ts';
-import { serveLedger } from '../src/ledger/json-api/facade.ts';
-import { TEMPLATES } from '../src/ledger/templates.ts';
-import type { LedgerApi } from '../src/ledger/types.ts';
-import { WalletService } from '../src/ledger/wallet.ts';
-import { checkSpend } from '../src/ledger/spend.ts';
-import { tempStore } from './helpers/workspace.ts';
-import { refusal } from './helpers/ledger.ts';
+import { EmbeddedLedger } from '../../src/ledger/embedded/ledger.ts';
+import { CantonJsonLedger } from '../../src/ledger/json-api/client.ts';
+import { serveLedger } from '../../src/ledger/json-api/facade.ts';
+import { TEMPLATES } from '../../src/ledger/templates.ts';
+import type { LedgerApi } from '../../src/ledger/types.ts';
+import { WalletService } from '../../src/ledger/wallet.ts';
+import { checkSpend } from '../../src/ledger/spend.ts';
+import { tempStore } from '../helpers/workspace.ts';
+import { refusal } from '../helpers/ledger.ts';
 
 /**
  * The ledger adapter's contract: what the wallet service relies on, run against every backend that speaks it.

@@ -2,19 +2,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { decimal, parseDecimal } from '../src/ledger/decimal.ts';
-import { EmbeddedLedger } from '../src/ledger/embedded/ledger.ts';
-import { TEMPLATES } from '../src/ledger/templates.ts';
-import { WalletService } from '../src/ledger/wallet.ts';
-import { P2Error } from '../src/core/errors.ts';
-import { Store } from '../src/store/store.ts';
-import { tempStore, tempWorkspace, testEngine } from './helpers/workspace.ts';
-import { readSession } from '../src/commands/session/view.ts';
-import { childEnv } from './helpers/child-env.ts';
-import { refusal } from './helpers/ledger.ts';
-import { withRawDb } from './helpers/raw-db.ts';
+import { decimal, parseDecimal } from '../../src/ledger/decimal.ts';
+import { EmbeddedLedger } from '../../src/ledger/embedded/ledger.ts';
+import { TEMPLATES } from '../../src/ledger/templates.ts';
+import { WalletService } from '../../src/ledger/wallet.ts';
+import { P2Error } from '../../src/core/errors.ts';
+import { Store } from '../../src/store/store.ts';
+import { tempStore, tempWorkspace, testEngine } from '../helpers/workspace.ts';
+import { readSession } from '../../src/commands/session/view.ts';
+import { childEnv } from '../helpers/child-env.ts';
+import { refusal } from '../helpers/ledger.ts';
+import { withRawDb } from '../helpers/raw-db.ts';
 
-const ROOT = join(import.meta.dirname, '..');
+const ROOT = join(import.meta.dirname, '../..');
 const cleanups: (() => void)[] = [];
 afterEach(() =>
   cleanups
@@ -523,7 +523,7 @@ describe('escrow settled by the judge', () => {
   it('names ledger.escrow.evaluator when it is not an evaluator of the workspace', async () => {
     const ws = tempWorkspace({ 'p2tui.yaml': 'ledger:\n  escrow: { evaluator: nope, threshold: 0.5 }\n' });
     cleanups.push(() => ws.cleanup());
-    const { loadWorkspace } = await import('../src/app/workspace.ts');
+    const { loadWorkspace } = await import('../../src/app/workspace.ts');
     await expect(loadWorkspace(ws.dir)).rejects.toThrow(
       "p2tui.yaml: ledger.escrow.evaluator: no evaluator 'nope' under judge.evaluators",
     );

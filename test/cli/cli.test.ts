@@ -4,10 +4,10 @@ import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { tempWorkspace, type TempWorkspace } from './helpers/workspace.ts';
-import { childEnv } from './helpers/child-env.ts';
+import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
+import { childEnv } from '../helpers/child-env.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
+const ROOT = new URL('../..', import.meta.url).pathname;
 const MAIN = join(ROOT, 'src/cli/main.ts');
 const cleanups: (() => void)[] = [];
 afterEach(() => {

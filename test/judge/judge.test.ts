@@ -3,21 +3,21 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { App } from '../src/app/app.ts';
-import type { Engine } from '../src/engine/engine.ts';
-import { loadWorkspace } from '../src/app/workspace.ts';
-import { P2Error } from '../src/core/errors.ts';
-import { checkAssertions, assertionSchema } from '../src/judge/assertions.ts';
-import { lintRubric, parseRubricFile } from '../src/judge/rubric.ts';
-import { scriptedJudge } from '../src/judge/scripted-judge.ts';
-import type { Material } from '../src/judge/material.ts';
-import { defineTool } from '../src/tools/define.ts';
-import { openAIServer, type ModelServer } from './helpers/model-servers.ts';
-import { tempWorkspace, testEngine, type TestEngine, type TempWorkspace } from './helpers/workspace.ts';
-import { childEnv } from './helpers/child-env.ts';
-import { until } from './helpers/manual-clock.ts';
+import { App } from '../../src/app/app.ts';
+import type { Engine } from '../../src/engine/engine.ts';
+import { loadWorkspace } from '../../src/app/workspace.ts';
+import { P2Error } from '../../src/core/errors.ts';
+import { checkAssertions, assertionSchema } from '../../src/judge/assertions.ts';
+import { lintRubric, parseRubricFile } from '../../src/judge/rubric.ts';
+import { scriptedJudge } from '../../src/judge/scripted-judge.ts';
+import type { Material } from '../../src/judge/material.ts';
+import { defineTool } from '../../src/tools/define.ts';
+import { openAIServer, type ModelServer } from '../helpers/model-servers.ts';
+import { tempWorkspace, testEngine, type TestEngine, type TempWorkspace } from '../helpers/workspace.ts';
+import { childEnv } from '../helpers/child-env.ts';
+import { until } from '../helpers/manual-clock.ts';
 
-const ROOT = join(import.meta.dirname, '..');
+const ROOT = join(import.meta.dirname, '../..');
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -468,8 +468,8 @@ describe('the llm judge against an OpenAI-protocol server', () => {
     });
     await run.idle();
     await engine.fork(run.id, { createdBy: 'test', label: 'other', checkout: false });
-    const { pairwiseJudge } = await import('../src/judge/pairwise.ts');
-    const { materialFor } = await import('../src/judge/material.ts');
+    const { pairwiseJudge } = await import('../../src/judge/pairwise.ts');
+    const { materialFor } = await import('../../src/judge/material.ts');
     const branches = engine.store.sessions.branches(run.id);
     const m = branches.map((b) =>
       materialFor(engine.store, { session: run.id, branch: b.id, kind: 'branch', id: b.id }),

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineTool } from '../src/tools/define.ts';
-import { runTool, INLINE_OUTPUT_LIMIT } from '../src/engine/tool-runner.ts';
-import { loadWorkspace } from '../src/app/workspace.ts';
-import { tempWorkspace, type TempWorkspace } from './helpers/workspace.ts';
-import { systemClock } from '../src/core/clock.ts';
+import { defineTool } from '../../src/tools/define.ts';
+import { runTool, INLINE_OUTPUT_LIMIT } from '../../src/engine/tool-runner.ts';
+import { loadWorkspace } from '../../src/app/workspace.ts';
+import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
+import { systemClock } from '../../src/core/clock.ts';
 
 const spaces: TempWorkspace[] = [];
 afterEach(() => {

@@ -4,13 +4,13 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Store } from '../src/store/store.ts';
-import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../src/store/migrations.ts';
-import { APPLICATION_ID } from '../src/store/database.ts';
-import { StoreError } from '../src/core/errors.ts';
-import { THIS_HOST } from '../src/core/host.ts';
-import type { StoredEvent } from '../src/core/events.ts';
-import { countRows, withRawDb } from './helpers/raw-db.ts';
+import { Store } from '../../src/store/store.ts';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../../src/store/migrations.ts';
+import { APPLICATION_ID } from '../../src/store/database.ts';
+import { StoreError } from '../../src/core/errors.ts';
+import { THIS_HOST } from '../../src/core/host.ts';
+import type { StoredEvent } from '../../src/core/events.ts';
+import { countRows, withRawDb } from '../helpers/raw-db.ts';
 
 const dirs: string[] = [];
 function tempDb(): string {
