@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { EmbeddedLedger } from '../src/ledger/embedded/ledger.ts';
 import { CantonJsonLedger } from '../src/ledger/json-api/client.ts';
 import { serveLedger } from '../src/ledger/json-api/facade.ts';
-import { checkSpend } from '../src/ledger/spend.ts';
-import { WalletService } from '../src/ledger/wallet.ts';
+import { checkSpend } from '../src/ledger/wallets/spend.ts';
+import { WalletService } from '../src/ledger/wallets/service.ts';
 import { Store } from '../src/store/store.ts';
 
 const quick = process.argv.includes('--quick');

@@ -2,7 +2,7 @@ import { renderSystemPrompt } from '../agents/prompt.ts';
 import type { EnginePorts, EvaluationPort } from '../engine/ports.ts';
 import { queueEvaluation } from '../judge/jobs.ts';
 import type { EvaluatorRegistry } from '../judge/registry.ts';
-import type { WalletService } from '../ledger/wallet.ts';
+import type { WalletService } from '../ledger/wallets/service.ts';
 import { contextTokensFor } from '../models/context-window.ts';
 import { costOf } from '../models/pricing.ts';
 import type { Store } from '../store/store.ts';

@@ -7,7 +7,7 @@ import type { CommandContext, Output } from '../commands/types.ts';
 import { systemClock } from '../core/clock.ts';
 import { UserError } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
-import type { WalletService } from '../ledger/wallet.ts';
+import type { WalletService } from '../ledger/wallets/service.ts';
 import type { Store } from '../store/store.ts';
 
 /**
@@ -93,7 +93,7 @@ export class CliContext implements CommandContext {
       const [workspace, store, { openWallets }] = await Promise.all([
         this.workspace(),
         this.store(),
-        import('../ledger/open-wallets.ts'),
+        import('../ledger/wallets/open.ts'),
       ]);
       this.openWallets ??= openWallets(store, workspace.config.ledger);
     }

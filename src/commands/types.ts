@@ -3,7 +3,7 @@ import type { JsonValue } from '../core/json.ts';
 import type { EventBus } from '../bus/bus.ts';
 import type { App } from '../app/app.ts';
 import type { Workspace } from '../app/workspace.ts';
-import type { WalletService } from '../ledger/wallet.ts';
+import type { WalletService } from '../ledger/wallets/service.ts';
 import type { Store } from '../store/store.ts';
 
 /**

@@ -1,5 +1,5 @@
 import type { Persona } from '../agents/persona.ts';
-import type { WalletService } from '../ledger/wallet.ts';
+import type { WalletService } from '../ledger/wallets/service.ts';
 import type { Redactor } from '../models/http/errors.ts';
 import type { ModelProvider } from '../models/provider.ts';
 import type { ModelRef } from '../models/registry.ts';

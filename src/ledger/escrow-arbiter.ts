@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from '../core/clock.ts';
 import type { StoredEvent } from '../core/events.ts';
 import { messageOf } from '../core/errors.ts';
-import type { WalletService } from './wallet.ts';
+import type { WalletService } from './wallets/service.ts';
 import type { Store } from '../store/store.ts';
 
 /** p2tui.yaml's `ledger.escrow`: which evaluator's score settles an escrow, and the score that releases it. */

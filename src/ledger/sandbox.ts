@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { UserError } from '../core/errors.ts';
 import { CantonJsonLedger } from './json-api/client.ts';
-import { OPERATOR_HINT } from './wallet.ts';
+import { OPERATOR_HINT } from './wallets/service.ts';
 
 /**
  * A local Canton sandbox for the ledger adapter, started with the Daml tooling the machine has: `dpm sandbox`

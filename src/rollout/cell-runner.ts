@@ -9,7 +9,7 @@ import { latestTargetScores } from '../judge/aggregate.ts';
 import { queueEvaluation } from '../judge/jobs.ts';
 import type { Evaluator } from '../judge/registry.ts';
 import { decimal } from '../ledger/decimal.ts';
-import type { WalletService } from '../ledger/wallet.ts';
+import type { WalletService } from '../ledger/wallets/service.ts';
 import type { CellMetrics, CellRow, RolloutRow } from '../store/rollouts.ts';
 import { LEDGER_TOOLS } from '../tools/builtin/ledger.ts';
 import type { Cell } from './cells.ts';

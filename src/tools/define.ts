@@ -1,5 +1,5 @@
-import type { WalletService } from '../ledger/wallet.ts';
-import type { Spending } from '../ledger/spend.ts';
+import type { WalletService } from '../ledger/wallets/service.ts';
+import type { Spending } from '../ledger/wallets/spend.ts';
 import { z } from 'zod';
 import type { EffectClass } from '../core/entries.ts';
 import type { JsonObject } from '../core/json.ts';

@@ -9,8 +9,8 @@ import type { Command, CommandContext, Output } from '../../src/commands/types.t
 import { systemClock, type Clock } from '../../src/core/clock.ts';
 import { UserError } from '../../src/core/errors.ts';
 import type { JsonValue } from '../../src/core/json.ts';
-import { openWallets } from '../../src/ledger/open-wallets.ts';
-import type { WalletService } from '../../src/ledger/wallet.ts';
+import { openWallets } from '../../src/ledger/wallets/open.ts';
+import type { WalletService } from '../../src/ledger/wallets/service.ts';
 import { Store } from '../../src/store/store.ts';
 
 /**

@@ -6,8 +6,8 @@ import { CantonJsonLedger } from '../../src/ledger/json-api/client.ts';
 import { serveLedger } from '../../src/ledger/json-api/facade.ts';
 import { TEMPLATES } from '../../src/ledger/templates.ts';
 import type { LedgerApi } from '../../src/ledger/types.ts';
-import { WalletService } from '../../src/ledger/wallet.ts';
-import { checkSpend } from '../../src/ledger/spend.ts';
+import { WalletService } from '../../src/ledger/wallets/service.ts';
+import { checkSpend } from '../../src/ledger/wallets/spend.ts';
 import { tempStore } from '../helpers/workspace.ts';
 import { refusal } from '../helpers/ledger.ts';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { decimal, parseDecimal } from '../../src/ledger/decimal.ts';
 import { EmbeddedLedger } from '../../src/ledger/embedded/ledger.ts';
 import { TEMPLATES } from '../../src/ledger/templates.ts';
-import { WalletService } from '../../src/ledger/wallet.ts';
+import { WalletService } from '../../src/ledger/wallets/service.ts';
 import { P2Error } from '../../src/core/errors.ts';
 import { Store } from '../../src/store/store.ts';
 import { tempStore, tempWorkspace, testEngine } from '../helpers/workspace.ts';

@@ -1,4 +1,4 @@
-import type { WalletService } from '../../ledger/wallet.ts';
+import type { WalletService } from '../../ledger/wallets/service.ts';
 import type { CommandContext } from '../types.ts';
 
 /** The wallet service of the workspace: its database's embedded ledger, or the Canton participant p2tui.yaml names. */

@@ -1,5 +1,5 @@
 import type { JsonValue } from '../../core/json.ts';
-import type { WalletView } from '../../ledger/wallet.ts';
+import type { WalletView } from '../../ledger/wallets/service.ts';
 import { defineCommand } from '../define.ts';
 import { paint, table } from '../render/text.ts';
 import { EXIT } from '../types.ts';

@@ -1,6 +1,6 @@
 import { TEMPLATES } from '../../ledger/templates.ts';
 import type { LedgerTransaction } from '../../ledger/types.ts';
-import type { WalletService } from '../../ledger/wallet.ts';
+import type { WalletService } from '../../ledger/wallets/service.ts';
 import type { LedgerOp } from './messages.ts';
 
 /**

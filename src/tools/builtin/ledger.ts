@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { UserError } from '../../core/errors.ts';
 import { defineTool, type Tool, type ToolContext } from '../define.ts';
-import type { WalletService } from '../../ledger/wallet.ts';
-import { checkSpend, needsApproval, type Spending } from '../../ledger/spend.ts';
+import type { WalletService } from '../../ledger/wallets/service.ts';
+import { checkSpend, needsApproval, type Spending } from '../../ledger/wallets/spend.ts';
 import { decimal } from '../../ledger/decimal.ts';
 
 /**

@@ -1,13 +1,13 @@
-import { UserError } from '../core/errors.ts';
-import { decimal, type Decimal } from './decimal.ts';
-import { TEMPLATES } from './templates.ts';
+import { UserError } from '../../core/errors.ts';
+import { decimal, type Decimal } from '../decimal.ts';
+import { TEMPLATES } from '../templates.ts';
 import { LocalLocks, type PaymentLocks } from './locks.ts';
 import { holdingsOf, pickHoldings, positive } from './holdings.ts';
 import { commandIds, describeReceipt, receiptOf } from './receipts.ts';
-import { ledgerMetrics, paymentHistory, spentBy } from './wallet-reports.ts';
-import type { EscrowView, HistoryLine, LedgerMetrics, TransferReceipt, WalletView } from './wallet-views.ts';
+import { ledgerMetrics, paymentHistory, spentBy } from './reports.ts';
+import type { EscrowView, HistoryLine, LedgerMetrics, TransferReceipt, WalletView } from './views.ts';
 
-export type { EscrowView, HistoryLine, LedgerMetrics, TransferReceipt, WalletView } from './wallet-views.ts';
+export type { EscrowView, HistoryLine, LedgerMetrics, TransferReceipt, WalletView } from './views.ts';
 import {
   LedgerError,
   type AuditReport,
@@ -15,7 +15,7 @@ import {
   type LedgerTransaction,
   type Offset,
   type PartyId,
-} from './types.ts';
+} from '../types.ts';
 
 /** The operator: issues holdings (mints, rewards) and arbitrates escrows. One per ledger. */
 export const OPERATOR_HINT = 'p2tui-operator';

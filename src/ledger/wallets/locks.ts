@@ -1,7 +1,7 @@
-import { systemClock, type Clock } from '../core/clock.ts';
+import { systemClock, type Clock } from '../../core/clock.ts';
 import { randomUUID } from 'node:crypto';
-import { UserError } from '../core/errors.ts';
-import type { Store } from '../store/store.ts';
+import { UserError } from '../../core/errors.ts';
+import type { Store } from '../../store/store.ts';
 
 /**
  * Makes a check and the write it allows one unit: a spend check and the payment it lets through, so two payments

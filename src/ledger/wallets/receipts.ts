@@ -1,6 +1,6 @@
-import { TEMPLATES } from './templates.ts';
-import { LedgerError, type LedgerApi, type LedgerTransaction, type PartyId } from './types.ts';
-import type { TransferReceipt } from './wallet-views.ts';
+import { TEMPLATES } from '../templates.ts';
+import { LedgerError, type LedgerApi, type LedgerTransaction, type PartyId } from '../types.ts';
+import type { TransferReceipt } from './views.ts';
 
 /**
  * Command ids of money movements, from their business reference: the same reference is the same change, so a

@@ -1,7 +1,7 @@
-import { decimal, type Decimal } from './decimal.ts';
-import { TEMPLATES } from './templates.ts';
-import type { LedgerApi, LedgerTransaction, Offset, PartyId } from './types.ts';
-import type { EscrowView, HistoryLine, LedgerMetrics } from './wallet-views.ts';
+import { decimal, type Decimal } from '../decimal.ts';
+import { TEMPLATES } from '../templates.ts';
+import type { LedgerApi, LedgerTransaction, Offset, PartyId } from '../types.ts';
+import type { EscrowView, HistoryLine, LedgerMetrics } from './views.ts';
 
 /**
  * What the wallets' history says: payments in and out, totals, what an agent spent. Read-only, from the updates in

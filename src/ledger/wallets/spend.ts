@@ -1,7 +1,7 @@
-import { UserError } from '../core/errors.ts';
-import type { ApprovalPolicy } from '../core/events.ts';
-import { decimal, type Decimal } from './decimal.ts';
-import type { WalletService } from './wallet.ts';
+import { UserError } from '../../core/errors.ts';
+import type { ApprovalPolicy } from '../../core/events.ts';
+import { decimal, type Decimal } from '../decimal.ts';
+import type { WalletService } from './service.ts';
 
 /**
  * An agent's spend limits (a persona's `policies.spend`), as decimal amounts; an absent limit does not apply. Declared

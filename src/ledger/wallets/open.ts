@@ -1,10 +1,10 @@
-import { systemClock, type Clock } from '../core/clock.ts';
-import { UserError } from '../core/errors.ts';
-import type { Store } from '../store/store.ts';
-import { EmbeddedLedger } from './embedded/ledger.ts';
-import { CantonJsonLedger } from './json-api/client.ts';
+import { systemClock, type Clock } from '../../core/clock.ts';
+import { UserError } from '../../core/errors.ts';
+import type { Store } from '../../store/store.ts';
+import { EmbeddedLedger } from '../embedded/ledger.ts';
+import { CantonJsonLedger } from '../json-api/client.ts';
 import { StoreLocks } from './locks.ts';
-import { WalletService } from './wallet.ts';
+import { WalletService } from './service.ts';
 
 /** Where the wallets live: `ledger.canton` of p2tui.yaml, or (without it) the embedded ledger in the store. */
 export interface LedgerSettings {

@@ -1,5 +1,5 @@
-import type { Decimal } from './decimal.ts';
-import type { ContractId, Offset, PartyId } from './types.ts';
+import type { Decimal } from '../decimal.ts';
+import type { ContractId, Offset, PartyId } from '../types.ts';
 
 /** What the wallet service answers with: plain values, the same from either ledger backend. */
 export interface WalletView {

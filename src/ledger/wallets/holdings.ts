@@ -1,7 +1,7 @@
-import { UserError } from '../core/errors.ts';
-import { decimal, type Decimal } from './decimal.ts';
-import { TEMPLATES } from './templates.ts';
-import type { ContractId, LedgerApi, PartyId } from './types.ts';
+import { UserError } from '../../core/errors.ts';
+import { decimal, type Decimal } from '../decimal.ts';
+import { TEMPLATES } from '../templates.ts';
+import type { ContractId, LedgerApi, PartyId } from '../types.ts';
 
 /** How many small holdings a payment takes along beyond what it needs (merged into its change). */
 const MERGE_EXTRA = 8;
