@@ -15,6 +15,11 @@ export default tseslint.config(
     },
   },
   {
+    // The dependency-cruiser config is CommonJS (the form it loads).
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+  },
+  {
     languageOptions: {
       globals: {
         process: 'readonly',
