@@ -43,6 +43,8 @@ export async function runTool(
     signal: AbortSignal;
     timeoutMs: number;
     clock: Clock;
+    /** Takes configured secrets out of the output (before its size is judged and its artifact hashed). */
+    redact?: (value: JsonValue) => JsonValue;
   },
 ): Promise<ToolRun> {
   const attachments: Attachment[] = [];
@@ -126,6 +128,7 @@ export async function runTool(
     let output: JsonValue;
     try {
       output = toJson(outcome.value);
+      if (context.redact !== undefined) output = context.redact(output);
     } catch (error) {
       return {
         result: {

@@ -36,6 +36,11 @@ export class Approvals {
   private readonly writer: SessionWriter;
   /** Tool calls waiting for a person's approval, by call id. */
   private readonly pending = new Map<string, PendingApproval>();
+  /**
+   * Calls whose decision this runtime is recording or recorded (an answer, the timeout): a second answer is refused
+   * rather than recorded after the first, even while the first one's commit is on its way.
+   */
+  private readonly decided = new Set<string>();
 
   constructor(state: SessionState, writer: SessionWriter) {
     this.state = state;
@@ -94,6 +99,8 @@ export class Approvals {
    * when it is not an approval (it may be a question); throws when it was decided already.
    */
   async answer(callId: string, text: string, by: 'user' | 'policy'): Promise<boolean> {
+    if (this.decided.has(callId))
+      throw new UserError('E_SESSION_STATE', `the approval '${callId}' was decided already`);
     const waiting = this.pending.get(callId);
     // Claimed before anything is awaited: a timeout or a second answer meanwhile decides nothing.
     const approval = waiting !== undefined ? (waiting.claim() ? waiting : undefined) : this.requested(callId);
@@ -101,6 +108,7 @@ export class Approvals {
       throw new UserError('E_SESSION_STATE', `the approval '${callId}' was decided already`);
     }
     if (approval === undefined) return false;
+    this.decided.add(callId);
     const approved = approves(text);
     const who = by === 'user' ? 'the user' : 'the approval policy';
     const decision = { approved, why: `${who} did not approve it (answered '${text.trim()}'): ${approval.reason}` };
@@ -146,6 +154,7 @@ export class Approvals {
       };
       const timer = this.state.ctx.clock.timeout(() => {
         if (!pending.claim()) return;
+        this.decided.add(call.callId);
         const within = duration(timeoutMs);
         void this.writer
           .commit((tx) =>

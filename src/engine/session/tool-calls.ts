@@ -200,6 +200,8 @@ export class ToolCalls {
         signal: conv.abort.signal,
         timeoutMs: tool.timeoutMs ?? conv.persona.policies.tool_timeout_ms,
         clock: ctx.clock,
+        // Before its size is judged and its artifact hashed: the entry names the artifact that is stored.
+        ...(ctx.ports.redactor.active ? { redact: (value: JsonValue) => ctx.ports.redactor.json(value) } : {}),
       });
     } finally {
       conv.runningTools.delete(call.callId);
@@ -217,6 +219,14 @@ export class ToolCalls {
         typeof a.data === 'string' ? { ...a, data: redactor.redact(a.data) } : a,
       ),
       ...(run.cache === undefined ? {} : { cache: { ...run.cache, output: redactor.json(run.cache.output) } }),
+      ...(run.milestones === undefined
+        ? {}
+        : {
+            milestones: run.milestones.map((m) => ({
+              name: redactor.redact(m.name),
+              detail: m.detail === null ? null : redactor.redact(m.detail),
+            })),
+          }),
     };
   }
 
