@@ -27,7 +27,10 @@ export function renderSystemPrompt(
     .replace(/\{\{\s*([A-Za-z_][\w.]*)\s*\}\}/g, (_, name: string) => values[name] ?? '')
     .trim();
   if (delegates.length > 0) {
-    text += `\n\nYou can delegate work with the delegate tool to: ${delegates.map((d) => `${d.id} (${d.description})`).join('; ')}. Delegate independent parts in parallel, then use their answers to finish the task yourself.`;
+    const delegateList = delegates.map((d) => `${d.id} (${d.description})`).join('; ');
+    text +=
+      `\n\nYou can delegate work with the delegate tool to: ${delegateList}. ` +
+      'Delegate independent parts in parallel, then use their answers to finish the task yourself.';
   }
   if (canAsk) text += '\n\nIf you need information only the user has, ask with the ask_user tool.';
   text += '\n\nWhen the task is done, reply with your final answer as plain text.';

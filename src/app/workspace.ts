@@ -140,8 +140,9 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
       const persona = loaded.personas.get(id);
       if (persona === undefined) {
         const near = suggest(id, loaded.personas.keys());
+        const agents = [...loaded.personas.keys()].join(', ') || '(none: add personas/<id>.yaml)';
         throw new UserError('E_UNKNOWN_AGENT', `unknown agent '${id}'`, {
-          hint: `${near === undefined ? '' : `Did you mean ${near}? `}Agents in this workspace: ${[...loaded.personas.keys()].join(', ') || '(none: add personas/<id>.yaml)'}.`,
+          hint: `${near === undefined ? '' : `Did you mean ${near}? `}Agents in this workspace: ${agents}.`,
         });
       }
       return persona;

@@ -9,7 +9,9 @@ import { VERSION } from '../core/version.ts';
 
 function optionLines(options: readonly OptionSpec[]): string[] {
   const rows = options.map((o) => {
-    const flag = `${o.short === undefined ? '    ' : `-${o.short}, `}--${o.name}${o.type === 'boolean' ? '' : ` ${o.value ?? (o.choices === undefined ? '<value>' : `<${o.choices.join('|')}>`)}`}`;
+    const short = o.short === undefined ? '    ' : `-${o.short}, `;
+    const value = o.value ?? (o.choices === undefined ? '<value>' : `<${o.choices.join('|')}>`);
+    const flag = `${short}--${o.name}${o.type === 'boolean' ? '' : ` ${value}`}`;
     return [flag, o.description];
   });
   const width = Math.max(...rows.map((r) => r[0]!.length));

@@ -91,11 +91,12 @@ export function resolveBranch(store: Store, session: SessionRow, ref: string): B
   if (exact !== undefined) return exact;
   const prefixed = branches.filter((b) => b.id.startsWith(ref));
   if (prefixed.length === 1) return prefixed[0]!;
+  const names = branches.map((b) => `${b.id}${b.label === null ? '' : ` (${b.label})`}`).join(', ');
   throw new UserError(
     prefixed.length > 1 ? 'E_AMBIGUOUS_ID' : 'E_UNKNOWN_SESSION',
     `session ${session.id} has ${prefixed.length > 1 ? 'several branches matching' : 'no branch'} '${ref}'`,
     {
-      hint: `Its branches: ${branches.map((b) => `${b.id}${b.label === null ? '' : ` (${b.label})`}`).join(', ')}. List them with: p2tui session branches ${session.id}`,
+      hint: `Its branches: ${names}. List them with: p2tui session branches ${session.id}`,
     },
   );
 }

@@ -23,7 +23,8 @@ export function messageTokens(message: ChatMessage): number {
 }
 
 function note(count: number, tokens: number, budget: number, where: string): string {
-  return `[p2tui: ${count} ${where} ${count === 1 ? 'message' : 'messages'} (about ${tokens} tokens) left out to fit this model's context budget of ${budget} tokens]`;
+  const messages = `${count} ${where} ${count === 1 ? 'message' : 'messages'} (about ${tokens} tokens)`;
+  return `[p2tui: ${messages} left out to fit this model's context budget of ${budget} tokens]`;
 }
 
 /**

@@ -40,11 +40,14 @@ export class LeaseKeeper {
     }
     const result = this.store.leases.acquire(session, { owner, host, pid }, ttlMs, now);
     if (!result.ok) {
+      const wait = Math.ceil((result.holder.expiresAt - now) / 1000);
       throw new UserError(
         'E_LEASE_HELD',
         `session ${session} is being driven by another p2tui (pid ${result.holder.pid} on ${result.holder.host})`,
         {
-          hint: `Follow it with: p2tui session watch ${session}. If that process is gone, wait ${Math.ceil((result.holder.expiresAt - now) / 1000)} s for its lease to expire.`,
+          hint:
+            `Follow it with: p2tui session watch ${session}. ` +
+            `If that process is gone, wait ${wait} s for its lease to expire.`,
         },
       );
     }

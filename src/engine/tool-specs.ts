@@ -26,7 +26,8 @@ function delegateSpec(persona: Persona, personas: ReadonlyMap<string, Persona>):
   return {
     name: 'delegate',
     description:
-      'Hand a task to another agent and wait for its answer. Several delegate calls in one response run in parallel. The agent sees only your message, so make it self-contained.',
+      'Hand a task to another agent and wait for its answer. Several delegate calls in one response run in parallel. ' +
+      'The agent sees only your message, so make it self-contained.',
     parameters: {
       type: 'object',
       properties: {

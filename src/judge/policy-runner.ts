@@ -94,11 +94,10 @@ export class ScorePolicyRunner {
           attempts: store.sessions.branches(row.id).filter((b) => b.createdBy === createdBy).length,
           retry: async (options = {}) => {
             const branch = await this.retry(score, createdBy, options);
-            log(
-              'retry',
-              `${score.evaluator} ${score.value === null ? 'failed' : score.value.toFixed(2)}: retried on branch ${branch}${options.temperature === undefined ? '' : ` at temperature ${options.temperature}`}${options.model === undefined ? '' : ` with ${options.model}`}`,
-              branch,
-            );
+            const value = score.value === null ? 'failed' : score.value.toFixed(2);
+            const temperature = options.temperature === undefined ? '' : ` at temperature ${options.temperature}`;
+            const model = options.model === undefined ? '' : ` with ${options.model}`;
+            log('retry', `${score.evaluator} ${value}: retried on branch ${branch}${temperature}${model}`, branch);
             return branch;
           },
           note: (text) => log('note', text),

@@ -108,10 +108,12 @@ export class EvaluatorRegistry {
         rubric = this.rubrics.get(e.rubric);
         if (rubric === undefined) {
           const near = suggest(e.rubric, this.rubrics.keys());
+          const didYouMean = near === undefined ? '' : ` (did you mean ${near}?)`;
+          const rubrics = [...this.rubrics.keys()].join(', ') || 'none';
           issues.push({
             file,
             field: `${field}.rubric`,
-            message: `unknown rubric '${e.rubric}'${near === undefined ? '' : ` (did you mean ${near}?)`}; rubrics/ has ${[...this.rubrics.keys()].join(', ') || 'none'}`,
+            message: `unknown rubric '${e.rubric}'${didYouMean}; rubrics/ has ${rubrics}`,
           });
         }
       } else if (e.kind === 'llm' && e.rubric !== undefined && typeof e.rubric !== 'string') {

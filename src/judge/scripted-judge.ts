@@ -54,11 +54,13 @@ export function scriptedJudge(rubric: Rubric, m: Material): { criteria: Criterio
       aspectWhy = failures === 0 ? 'no failed calls, finished' : `${failures} failure${failures === 1 ? '' : 's'}`;
     }
     const score = round((0.45 * taskScore + 0.2 * aspect + 0.35 * substance) * (declines ? 0.4 : 1));
+    const terms = `task terms ${taskCovered.length}/${taskWords.length}`;
+    const declined = declines ? ', declines the task' : '';
     return {
       id: c.id,
       weight: c.weight,
       score,
-      reason: `task terms ${taskCovered.length}/${taskWords.length}, ${aspectWhy}, ${answerWords.length} words${declines ? ', declines the task' : ''} (scripted judge)`,
+      reason: `${terms}, ${aspectWhy}, ${answerWords.length} words${declined} (scripted judge)`,
     };
   });
   return { criteria, value: weightedMean(criteria) };
@@ -75,9 +77,15 @@ export function weightedMean(criteria: readonly CriterionResult[]): number {
 const DECLINES = /\b(?:cannot|can't|can not|unable to|not able to|don't have|do not have|no tool|none of my tools)\b/i;
 
 const STOP = new Set(
-  'the and for are but not you all any can had her was one our out day get has him his how man new now old see two way who boy did its let put say she too use that with have this will your from they know want been good much some time very when come here just like long make many over such take than them well were what into more also then there their which would about could other these those should while where after before being does each most only same both very please'.split(
-    ' ',
-  ),
+  [
+    'the and for are but not you all any can had her was one our out day get has him his how man new now',
+    'old see two way who boy did its let put say she too use that with have this will your from they know',
+    'want been good much some time very when come here just like long make many over such take than them',
+    'well were what into more also then there their which would about could other these those should',
+    'while where after before being does each most only same both very please',
+  ]
+    .join(' ')
+    .split(' '),
 );
 
 function words(text: string): string[] {

@@ -38,7 +38,9 @@ export function findLauncher(env: NodeJS.ProcessEnv = process.env): string | und
 }
 
 export const INSTALL_HINT =
-  'Install the Daml SDK (dpm: https://docs.digitalasset.com, `curl https://get.digitalasset.com/install/install.sh | sh`, JDK 17+), or set CANTON_HOME to a folder with bin/dpm; p2tui keeps using its embedded ledger meanwhile.';
+  'Install the Daml SDK (dpm: https://docs.digitalasset.com, ' +
+  '`curl https://get.digitalasset.com/install/install.sh | sh`, JDK 17+), ' +
+  'or set CANTON_HOME to a folder with bin/dpm; p2tui keeps using its embedded ledger meanwhile.';
 
 function stateFile(dataDir: string): string {
   return join(dataDir, 'sandbox.json');

@@ -82,9 +82,11 @@ export class RolloutRunner {
       );
       const missing = cells.filter((c) => !replay!.has(c.id));
       if (missing.length > 0) {
+        const first = missing[0]!;
+        const example = `${first.team}/${first.variant}/${first.scenario} seed ${first.seed}`;
         throw new UserError(
           'E_USAGE',
-          `rollout ${source.id} has no finished run of ${missing.length} of these cells (e.g. ${missing[0]!.team}/${missing[0]!.variant}/${missing[0]!.scenario} seed ${missing[0]!.seed})`,
+          `rollout ${source.id} has no finished run of ${missing.length} of these cells (e.g. ${example})`,
           {
             hint: 'Replay the spec it ran (or resume it first: p2tui rollout resume).',
           },

@@ -287,10 +287,13 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
             );
       }
       const ignored = Object.keys(v).filter((k) => !(KNOWN_VARIANT_KEYS as readonly string[]).includes(k));
-      if (ignored.length > 0)
+      if (ignored.length > 0) {
+        const one = ignored.length === 1;
         notes.push(
-          `${file}: ${vField}: ${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} not applied (P2Engine ignored ${ignored.length === 1 ? 'it' : 'them'} too)`,
+          `${file}: ${vField}: ${ignored.join(', ')} ${one ? 'is' : 'are'} not applied ` +
+            `(P2Engine ignored ${one ? 'it' : 'them'} too)`,
         );
+      }
       const root = {
         ...(v.model === undefined ? {} : { model: v.model }),
         ...(v.temperature === undefined ? {} : { temperature: v.temperature }),
@@ -339,10 +342,12 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
       !workspace.evaluators.rubrics.has(team.eval.rubric)
     ) {
       const near = suggest(team.eval.rubric, workspace.evaluators.rubrics.keys());
+      const didYouMean = near === undefined ? '' : ` (did you mean ${near}?)`;
+      const rubrics = [...workspace.evaluators.rubrics.keys()].join(', ') || 'none';
       at(
         [...path, 'eval', 'rubric'],
         `teams.${teamId}.eval.rubric`,
-        `unknown rubric '${team.eval.rubric}'${near === undefined ? '' : ` (did you mean ${near}?)`}; rubrics/ has ${[...workspace.evaluators.rubrics.keys()].join(', ') || 'none'} (or write the rubric's text here)`,
+        `unknown rubric '${team.eval.rubric}'${didYouMean}; rubrics/ has ${rubrics} (or write the rubric's text here)`,
       );
     }
     teams.push({

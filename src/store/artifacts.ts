@@ -135,7 +135,8 @@ export class ArtifactRepository {
     return (
       this.db
         .prepare(
-          `SELECT r.*, a.mime AS mime, a.size AS size FROM artifact_refs r JOIN artifacts a ON a.hash = r.hash WHERE r.session_id = ? ORDER BY r.created_at, r.rowid`,
+          'SELECT r.*, a.mime AS mime, a.size AS size FROM artifact_refs r JOIN artifacts a ON a.hash = r.hash ' +
+            'WHERE r.session_id = ? ORDER BY r.created_at, r.rowid',
         )
         .all(session) as {
         id: string;

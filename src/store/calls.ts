@@ -222,7 +222,9 @@ export class CallRepository {
   stepCounts(session: string): { conversation: string; calls: number }[] {
     return this.db
       .prepare(
-        "SELECT m.conversation_id AS conversation, count(*) AS calls FROM conversations c JOIN model_calls m ON m.conversation_id = c.id WHERE c.session_id = ? AND m.status = 'ok' GROUP BY m.conversation_id",
+        'SELECT m.conversation_id AS conversation, count(*) AS calls ' +
+          'FROM conversations c JOIN model_calls m ON m.conversation_id = c.id ' +
+          "WHERE c.session_id = ? AND m.status = 'ok' GROUP BY m.conversation_id",
       )
       .all(session) as { conversation: string; calls: number }[];
   }

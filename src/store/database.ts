@@ -119,7 +119,8 @@ function checkOwnershipAndVersion(db: Db, path: string): void {
   if (version > LATEST_SCHEMA_VERSION) {
     throw new StoreError(
       'E_DB_NEWER_SCHEMA',
-      `database ${path} has schema version ${version}, written by a newer p2tui; this p2tui knows versions up to ${LATEST_SCHEMA_VERSION}. The database was not modified.`,
+      `database ${path} has schema version ${version}, written by a newer p2tui; ` +
+        `this p2tui knows versions up to ${LATEST_SCHEMA_VERSION}. The database was not modified.`,
       { hint: 'Upgrade p2tui to open it, or use --db to work with another database.' },
     );
   }

@@ -233,7 +233,8 @@ export class LedgerRepository {
 
   insertUpdate(row: UpdateRow): void {
     this.sql(
-      'INSERT INTO ledger_updates ("offset", update_id, command_id, act_as, workflow_id, effective_at, events, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO ledger_updates ("offset", update_id, command_id, act_as, workflow_id, effective_at, events, ' +
+        'prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ).run(
       row.offset,
       row.update_id,

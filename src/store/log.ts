@@ -107,7 +107,9 @@ export class EventLog {
   /** The seq just before the newest `count` matching events (0 when there are fewer), for "tail -n". */
   seqBeforeNewest(filter: EventFilter, count: number): number {
     const { where, params } = whereOf(filter);
-    const sql = `SELECT seq FROM events ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY seq DESC LIMIT 1 OFFSET ${Math.max(0, Math.floor(count) - 1)}`;
+    const clause = where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
+    const offset = Math.max(0, Math.floor(count) - 1);
+    const sql = `SELECT seq FROM events ${clause} ORDER BY seq DESC LIMIT 1 OFFSET ${offset}`;
     const row = this.statement(sql).get(...params) as { seq: number } | undefined;
     return row === undefined ? 0 : row.seq - 1;
   }
@@ -115,7 +117,9 @@ export class EventLog {
   /** The newest recorded outcome of a compensation of the call with idempotency key `key` in `session`. */
   lastCompensation(session: string, key: string): 'started' | 'ok' | 'error' | undefined {
     const row = this.statement(
-      "SELECT json_extract(payload, '$.status') AS status FROM events WHERE session_id = ? AND type = 'effect.compensated' AND json_extract(payload, '$.key') = ? ORDER BY seq DESC LIMIT 1",
+      "SELECT json_extract(payload, '$.status') AS status FROM events " +
+        "WHERE session_id = ? AND type = 'effect.compensated' AND json_extract(payload, '$.key') = ? " +
+        'ORDER BY seq DESC LIMIT 1',
     ).get(session, key) as { status: 'started' | 'ok' | 'error' } | undefined;
     return row?.status;
   }
@@ -185,7 +189,8 @@ export class EventLog {
   modelCallSeqs(session: string, segments: readonly BranchSegment[]): Map<string, number[]> {
     const sees = visibility(segments);
     const rows = this.statement(
-      "SELECT conversation_id AS conversation, branch_id AS branch, seq FROM events WHERE session_id = ? AND type = 'model.call' AND json_extract(payload, '$.status') = 'ok' ORDER BY seq",
+      'SELECT conversation_id AS conversation, branch_id AS branch, seq FROM events ' +
+        "WHERE session_id = ? AND type = 'model.call' AND json_extract(payload, '$.status') = 'ok' ORDER BY seq",
     ).all(session) as { conversation: string; branch: string | null; seq: number }[];
     const seqs = new Map<string, number[]>();
     for (const r of rows) {

@@ -105,7 +105,9 @@ export class RolloutRepository {
       'INSERT INTO rollouts (id, name, file, spec, spec_hash, status, created_at, finished_at, options) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)',
     );
     this.insertCell = db.prepare(
-      "INSERT OR IGNORE INTO rollout_cells (rollout_id, cell_id, ordinal, team, variant, scenario, repeat, seed, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+      'INSERT OR IGNORE INTO rollout_cells ' +
+        '(rollout_id, cell_id, ordinal, team, variant, scenario, repeat, seed, status) ' +
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
     );
     this.selectRollout = db.prepare('SELECT * FROM rollouts WHERE id = ?');
     this.selectCells = db.prepare('SELECT * FROM rollout_cells WHERE rollout_id = ? ORDER BY ordinal');

@@ -355,10 +355,12 @@ function describeEvent(event: StoredEvent): string | undefined {
       return `session ${event.payload.status}${event.payload.reason === undefined ? '' : ` (${event.payload.reason})`}`;
     case 'conversation.created':
       return event.payload.parent === null ? 'conversation started' : `delegated conversation ${event.payload.path}`;
-    case 'model.call':
-      return event.payload.status === 'ok'
-        ? `${event.payload.model} ${event.payload.tokensIn}→${event.payload.tokensOut} tokens, ${event.payload.latencyMs} ms${event.payload.omitted === undefined ? '' : `, ${event.payload.omitted} messages left out to fit the context`}`
-        : `${event.payload.model} failed: ${event.payload.error ?? ''}`;
+    case 'model.call': {
+      const call = event.payload;
+      if (call.status !== 'ok') return `${call.model} failed: ${call.error ?? ''}`;
+      const omitted = call.omitted === undefined ? '' : `, ${call.omitted} messages left out to fit the context`;
+      return `${call.model} ${call.tokensIn}→${call.tokensOut} tokens, ${call.latencyMs} ms${omitted}`;
+    }
     case 'artifact.created':
       return `artifact ${event.payload.name} (${event.payload.size} bytes)`;
     case 'session.control':
@@ -367,8 +369,12 @@ function describeEvent(event: StoredEvent): string | undefined {
       return `branch ${event.payload.branch} forked at seq ${event.payload.forkSeq}${event.payload.label === null ? '' : ` (${event.payload.label})`}`;
     case 'branch.checkout':
       return `checked out ${event.payload.branch}`;
-    case 'escrow.settled':
-      return `escrow ${event.payload.outcome === 'release' ? `paid ${event.payload.amount} to ${event.payload.payee}` : `refunded ${event.payload.amount}`} (${event.payload.evaluator} ${event.payload.value.toFixed(2)})`;
+    case 'escrow.settled': {
+      const escrow = event.payload;
+      const outcome =
+        escrow.outcome === 'release' ? `paid ${escrow.amount} to ${escrow.payee}` : `refunded ${escrow.amount}`;
+      return `escrow ${outcome} (${escrow.evaluator} ${escrow.value.toFixed(2)})`;
+    }
     case 'approval.requested':
       return `waits for approval: ${event.payload.tool} (${event.payload.reason})`;
     case 'approval.decided':
@@ -379,8 +385,11 @@ function describeEvent(event: StoredEvent): string | undefined {
       return `policy ${event.payload.policy}: ${event.payload.text}`;
     case 'eval.queued':
       return `judging with ${event.payload.evaluator}`;
-    case 'score.recorded':
-      return `${event.payload.evaluator} ${event.payload.value === null ? 'judge failed' : event.payload.value.toFixed(2)}${event.payload.model === 'scripted/judge' ? ' (scripted judge)' : ''}`;
+    case 'score.recorded': {
+      const score = event.payload;
+      const value = score.value === null ? 'judge failed' : score.value.toFixed(2);
+      return `${score.evaluator} ${value}${score.model === 'scripted/judge' ? ' (scripted judge)' : ''}`;
+    }
     case 'effect.compensated':
       return event.payload.status === 'started'
         ? `compensating ${event.payload.tool} ${event.payload.key}`

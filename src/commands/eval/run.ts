@@ -138,14 +138,11 @@ export const evalRunCommand = defineCommand({
         }
       }
     });
-    if (!ctx.output.json)
-      ctx.output.line(
-        paint(
-          ctx.output.color,
-          'dim',
-          `judging ${targets.length === 1 ? 'branch' : `${targets.length} conversations of branch`} ${branch.label ?? branch.id} with ${evaluators.map((e) => e.id).join(', ')}…`,
-        ),
-      );
+    if (!ctx.output.json) {
+      const what = targets.length === 1 ? 'branch' : `${targets.length} conversations of branch`;
+      const judges = evaluators.map((e) => e.id).join(', ');
+      ctx.output.line(paint(ctx.output.color, 'dim', `judging ${what} ${branch.label ?? branch.id} with ${judges}…`));
+    }
     await app.judge.drain(session.id, ctx.signal);
     const scores: ScoreRow[] = store.scores.scoresOfJobs(jobIds);
     const judged = latestTargetScores(scores);

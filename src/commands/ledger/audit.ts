@@ -108,8 +108,9 @@ export const ledgerMetricsCommand = defineCommand({
     const m = await (await walletService(ctx)).metrics();
     if (ctx.output.json)
       return { exitCode: EXIT.ok, json: { ...m, agents: m.agents.map((a) => ({ ...a })) } as JsonValue };
+    const escrows = `${m.escrowsOpen} open, ${m.escrowsReleased} released, ${m.escrowsRefunded} refunded`;
     ctx.output.line(
-      `${m.updates} updates · ${m.payments} payments moving ${m.volume} · issued ${m.issued} · escrows: ${m.escrowsOpen} open, ${m.escrowsReleased} released, ${m.escrowsRefunded} refunded`,
+      `${m.updates} updates · ${m.payments} payments moving ${m.volume} · issued ${m.issued} · escrows: ${escrows}`,
     );
     for (const line of table(
       m.agents.map((a) => [a.agent, a.sent, a.received, String(a.payments)]),

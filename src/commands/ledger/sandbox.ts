@@ -8,8 +8,10 @@ export const ledgerSandboxCommand = defineCommand({
   path: ['ledger', 'sandbox'],
   summary: 'Start, stop or check a local Canton sandbox (dpm or daml, found on PATH or in $CANTON_HOME/bin)',
   details:
-    'start runs `<dpm|daml> sandbox --json-api-port <port> [--dar <dar>]` in the background (output in .p2tui/sandbox.log), waits until its JSON Ledger API answers, ' +
-    "and allocates the operator's and every agent's party. With no Daml tooling it says what to install; p2tui keeps using its embedded ledger either way.",
+    'start runs `<dpm|daml> sandbox --json-api-port <port> [--dar <dar>]` in the background ' +
+    '(output in .p2tui/sandbox.log), waits until its JSON Ledger API answers, ' +
+    "and allocates the operator's and every agent's party. " +
+    'With no Daml tooling it says what to install; p2tui keeps using its embedded ledger either way.',
   args: {
     action: { description: 'start, stop or status', required: true },
   },
@@ -91,14 +93,17 @@ export const ledgerSandboxCommand = defineCommand({
             launcher: launcher ?? null,
           } as JsonValue,
         };
-      if (state === undefined || !running)
-        ctx.output.line(
-          `no sandbox running${launcher === undefined ? ` (and none can start here: ${INSTALL_HINT})` : ` (start one with: p2tui ledger sandbox start; launcher ${launcher})`}`,
-        );
-      else
+      if (state === undefined || !running) {
+        const why =
+          launcher === undefined
+            ? ` (and none can start here: ${INSTALL_HINT})`
+            : ` (start one with: p2tui ledger sandbox start; launcher ${launcher})`;
+        ctx.output.line(`no sandbox running${why}`);
+      } else {
         ctx.output.line(
           `sandbox pid ${state.pid} at ${state.url}: ${ready ? 'ready' : 'not answering yet'} (log: ${state.log})`,
         );
+      }
       return { exitCode: EXIT.ok };
     }
     throw new UserError('E_USAGE', `'${action}' is not a sandbox action`, {

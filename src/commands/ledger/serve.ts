@@ -6,8 +6,10 @@ export const ledgerServeCommand = defineCommand({
   path: ['ledger', 'serve'],
   summary: "Serve the embedded ledger over HTTP as a subset of Canton's JSON Ledger API v2 (until Ctrl-C)",
   details:
-    'Parties, ledger end, submit-and-wait-for-transaction (create and exercise), active contracts and updates, with JsCantonError refusals: ' +
-    "what p2tui's Canton adapter uses, so a client written for a participant can be pointed here. No authentication: it binds to 127.0.0.1 unless --host says otherwise.",
+    'Parties, ledger end, submit-and-wait-for-transaction (create and exercise), active contracts and updates, ' +
+    'with JsCantonError refusals: ' +
+    "what p2tui's Canton adapter uses, so a client written for a participant can be pointed here. " +
+    'No authentication: it binds to 127.0.0.1 unless --host says otherwise.',
   options: {
     port: {
       type: 'number',

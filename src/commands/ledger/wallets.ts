@@ -109,7 +109,8 @@ export const ledgerTransferCommand = defineCommand({
             'yellow',
             `already paid: ${receipt.from} → ${receipt.to} ${receipt.amount} for ${receipt.transferId} (offset ${receipt.offset}); nothing moved now`,
           )
-        : `${receipt.from} → ${receipt.to} ${receipt.amount} (reference ${receipt.transferId}, offset ${receipt.offset}, update ${receipt.updateId.slice(0, 16)}…)`,
+        : `${receipt.from} → ${receipt.to} ${receipt.amount} ` +
+            `(reference ${receipt.transferId}, offset ${receipt.offset}, update ${receipt.updateId.slice(0, 16)}…)`,
     );
     return { exitCode: EXIT.ok };
   },

@@ -19,8 +19,11 @@ export function describeEntry(e: EntryDraft): string {
       return `? ${e.payload.question}`;
     case 'user_response':
       return `${e.payload.text} (${e.payload.by})`;
-    case 'waiting':
-      return `${e.payload.callIds.length} call${e.payload.callIds.length === 1 ? '' : 's'}${e.payload.deadline === null ? '' : ` until ${new Date(e.payload.deadline).toISOString()}`}`;
+    case 'waiting': {
+      const { callIds, deadline } = e.payload;
+      const until = deadline === null ? '' : ` until ${new Date(deadline).toISOString()}`;
+      return `${callIds.length} call${callIds.length === 1 ? '' : 's'}${until}`;
+    }
     case 'finished':
       return `${e.payload.steps} steps`;
     case 'failed':

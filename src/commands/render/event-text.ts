@@ -111,7 +111,7 @@ export class EventText {
               ),
             ]
           : [];
-      case 'model.call':
+      case 'model.call': {
         if (event.payload.status === 'error')
           return [`${prefix}${paint(c, 'red', `model call failed: ${event.payload.error ?? ''}`)}`];
         // Always shown: the model did not see the whole conversation.
@@ -120,11 +120,13 @@ export class EventText {
             `${prefix}${paint(c, 'yellow', `· ${event.payload.omitted} earlier messages left out to fit ${event.payload.model}'s context window`)}`,
           ];
         }
-        return this.options.verbose === true
-          ? [
-              `${prefix}${paint(c, 'gray', `· ${event.payload.model}${event.payload.simulated ? ' (simulated)' : ''} ${event.payload.tokensIn}→${event.payload.tokensOut} tokens, ${event.payload.latencyMs} ms${event.payload.omitted === undefined ? '' : `, ${event.payload.omitted} messages left out to fit the context`}`)}`,
-            ]
-          : [];
+        if (this.options.verbose !== true) return [];
+        const call = event.payload;
+        const model = `${call.model}${call.simulated ? ' (simulated)' : ''}`;
+        const omitted = call.omitted === undefined ? '' : `, ${call.omitted} messages left out to fit the context`;
+        const text = `· ${model} ${call.tokensIn}→${call.tokensOut} tokens, ${call.latencyMs} ms${omitted}`;
+        return [`${prefix}${paint(c, 'gray', text)}`];
+      }
       case 'artifact.created':
         return [
           `${prefix}${paint(c, 'gray', `artifact ${event.payload.name} (${event.payload.size} bytes, ${event.payload.hash.slice(0, 12)})`)}`,
@@ -133,14 +135,16 @@ export class EventText {
         return this.options.verbose === true
           ? [paint(c, 'dim', `control: ${event.payload.action} from ${event.payload.from}`)]
           : [];
-      case 'branch.created':
+      case 'branch.created': {
+        const { branch, parent, forkSeq, label } = event.payload;
         return [
           paint(
             c,
             'gray',
-            `branch ${event.payload.branch} forked from ${event.payload.parent} at seq ${event.payload.forkSeq}${event.payload.label === null ? '' : ` (${event.payload.label})`}`,
+            `branch ${branch} forked from ${parent} at seq ${forkSeq}${label === null ? '' : ` (${label})`}`,
           ),
         ];
+      }
       case 'branch.checkout':
         return [paint(c, 'gray', `checked out branch ${event.payload.branch} (was ${event.payload.previous})`)];
       case 'effect.compensated':
@@ -163,24 +167,19 @@ export class EventText {
               ),
             ]
           : [];
-      case 'score.recorded':
-        return this.options.verbose === true
-          ? [
-              paint(
-                c,
-                'cyan',
-                `judge ${event.payload.evaluator} ${event.payload.value === null ? `failed: ${event.payload.reasoning}` : event.payload.value.toFixed(2)}${event.payload.model === 'scripted/judge' ? ' (scripted judge)' : ''}`,
-              ),
-            ]
-          : [];
-      case 'escrow.settled':
-        return [
-          paint(
-            c,
-            'magenta',
-            `escrow ${event.payload.outcome === 'release' ? `paid ${event.payload.amount} to ${event.payload.payee}` : `refunded ${event.payload.amount}`} (${event.payload.evaluator} ${event.payload.value.toFixed(2)})`,
-          ),
-        ];
+      case 'score.recorded': {
+        if (this.options.verbose !== true) return [];
+        const score = event.payload;
+        const value = score.value === null ? `failed: ${score.reasoning}` : score.value.toFixed(2);
+        const scripted = score.model === 'scripted/judge' ? ' (scripted judge)' : '';
+        return [paint(c, 'cyan', `judge ${score.evaluator} ${value}${scripted}`)];
+      }
+      case 'escrow.settled': {
+        const escrow = event.payload;
+        const outcome =
+          escrow.outcome === 'release' ? `paid ${escrow.amount} to ${escrow.payee}` : `refunded ${escrow.amount}`;
+        return [paint(c, 'magenta', `escrow ${outcome} (${escrow.evaluator} ${escrow.value.toFixed(2)})`)];
+      }
       case 'approval.requested':
         return [
           paint(
@@ -260,9 +259,9 @@ export class EventText {
       }
       case 'agent_result': {
         const r = p as { agent: string; status: string; text: string; error?: string };
-        return [
-          `${prefix}${paint(c, r.status === 'ok' ? 'magenta' : 'red', `← ${r.agent}${r.status === 'ok' ? '' : ` (${r.status})`}:`)} ${truncate(r.status === 'ok' ? r.text : (r.error ?? r.status), 160)}`,
-        ];
+        const ok = r.status === 'ok';
+        const from = paint(c, ok ? 'magenta' : 'red', `← ${r.agent}${ok ? '' : ` (${r.status})`}:`);
+        return [`${prefix}${from} ${truncate(ok ? r.text : (r.error ?? r.status), 160)}`];
       }
       case 'user_input_request':
         return [`${prefix}${paint(c, 'yellow', '? asks:')} ${(p as { question: string }).question}`];

@@ -85,8 +85,9 @@ export const rolloutShowCommand = defineCommand({
         },
       };
     const pending = cells.filter((c) => c.status === 'pending' || c.status === 'running').length;
+    const notDone = pending > 0 ? ` (${pending} not done: p2tui rollout resume ${rollout.id})` : '';
     ctx.output.line(
-      `${rollout.id} · ${rollout.name} (${rollout.file}) · ${rollout.status} · ${cells.length} cells${pending > 0 ? ` (${pending} not done: p2tui rollout resume ${rollout.id})` : ''}`,
+      `${rollout.id} · ${rollout.name} (${rollout.file}) · ${rollout.status} · ${cells.length} cells${notDone}`,
     );
     printVariants(ctx, reports, metrics);
     if (input.options.cells) {
@@ -163,7 +164,9 @@ export const rolloutCompareCommand = defineCommand({
       formatMeanCi(r.b),
       r.diff.mean === null
         ? '–'
-        : `${r.diff.mean >= 0 ? '+' : ''}${r.diff.mean.toFixed(3)}${r.diff.ci === null ? '' : ` [${r.diff.ci[0].toFixed(3)}, ${r.diff.ci[1].toFixed(3)}]`}${r.diff.significant ? ' *' : ''}`,
+        : `${r.diff.mean >= 0 ? '+' : ''}${r.diff.mean.toFixed(3)}` +
+          (r.diff.ci === null ? '' : ` [${r.diff.ci[0].toFixed(3)}, ${r.diff.ci[1].toFixed(3)}]`) +
+          (r.diff.significant ? ' *' : ''),
       r.paired ? 'paired' : 'independent',
     ]);
     for (const line of table(table_, ['team', 'variant', 'metric', 'A', 'B', 'B − A (95% CI)', ''], ctx.output.color))

@@ -26,7 +26,9 @@ export function progressPrinter(ctx: CommandContext): (p: Progress) => void {
     const width = 24;
     const filled = p.total === 0 ? width : Math.round((finished / p.total) * width);
     const eta = p.etaMs === null ? '' : ` · ~${Math.ceil(p.etaMs / 1000)} s left`;
-    const text = `[${'█'.repeat(filled)}${'·'.repeat(width - filled)}] ${finished}/${p.total} cells · ${p.done} done · ${p.failed} failed · ${p.running} running · ${Math.round(p.elapsedMs / 1000)} s${eta} · $${p.costUsd.toFixed(4)}`;
+    const bar = `[${'█'.repeat(filled)}${'·'.repeat(width - filled)}]`;
+    const counts = `${finished}/${p.total} cells · ${p.done} done · ${p.failed} failed · ${p.running} running`;
+    const text = `${bar} ${counts} · ${Math.round(p.elapsedMs / 1000)} s${eta} · $${p.costUsd.toFixed(4)}`;
     if (out.json) {
       const decile = p.total === 0 ? 10 : Math.floor((finished / p.total) * 10);
       if (decile !== lastDecile) out.warn(text);

@@ -2,7 +2,7 @@ import { isAbsolute, join } from 'node:path';
 import { UserError } from '../../core/errors.ts';
 import type { JsonValue } from '../../core/json.ts';
 import { defineCommand, type OptionDef } from '../define.ts';
-import { paint } from '../render/text.ts';
+import { paint, plural } from '../render/text.ts';
 import { EXIT } from '../types.ts';
 import type { Gate } from './print.ts';
 import { connectQueue } from './queue.ts';
@@ -36,8 +36,10 @@ export const rolloutRunCommand = defineCommand({
   path: ['rollout', 'run'],
   summary: 'Run a rollout spec: every team × variant × scenario × repeat as its own session, in parallel, judged',
   details:
-    "Reads P2Engine's format (teams with initial_message, base, variants as a list or a dict of lists, eval) and p2tui's extensions (scenarios, repeats, seeds, baseline, budgets, ledger, approval, judge). " +
-    'Each cell runs with its own ledger parties unless the spec shares them. Ctrl-C stops starting cells; resume runs the rest. --replay serves every model call from an earlier rollout of the same spec (no model calls).',
+    "Reads P2Engine's format (teams with initial_message, base, variants as a list or a dict of lists, eval) " +
+    "and p2tui's extensions (scenarios, repeats, seeds, baseline, budgets, ledger, approval, judge). " +
+    'Each cell runs with its own ledger parties unless the spec shares them. Ctrl-C stops starting cells; ' +
+    'resume runs the rest. --replay serves every model call from an earlier rollout of the same spec (no model calls).',
   args: {
     file: { description: 'The spec, e.g. rollouts/example.yaml', required: true },
   },
@@ -84,14 +86,19 @@ export const rolloutRunCommand = defineCommand({
     const concurrency = input.options.concurrency;
     const replayOf = input.options.replay === undefined ? undefined : runner.require(input.options.replay).id;
     const cells = expandCells(spec);
-    if (!ctx.output.json)
+    if (!ctx.output.json) {
+      const teams = plural(spec.teams.length, 'team');
+      const variants = spec.teams.reduce((a, t) => a + t.variants.length, 0);
+      const repeats = plural(spec.seeds.length, 'repeat');
+      const replayed = replayOf === undefined ? '' : `, replayed from ${replayOf}`;
       ctx.output.line(
         paint(
           ctx.output.color,
           'gray',
-          `${spec.name}: ${cells.length} cells (${spec.teams.length} team${spec.teams.length === 1 ? '' : 's'}, ${spec.teams.reduce((a, t) => a + t.variants.length, 0)} variants, ${spec.seeds.length} repeat${spec.seeds.length === 1 ? '' : 's'})${replayOf === undefined ? '' : `, replayed from ${replayOf}`}`,
+          `${spec.name}: ${cells.length} cells (${teams}, ${variants} variants, ${repeats})${replayed}`,
         ),
       );
+    }
     const url = input.options.queue;
     if (url !== undefined) {
       // Refused before anything is queued: each needs this database while the cells run.
@@ -209,8 +216,10 @@ export const rolloutValidateCommand = defineCommand({
     }
     ctx.output.line(paint(ctx.output.color, 'green', `${file}: valid · ${cells.length} cells`));
     for (const t of spec.teams) {
+      const scenarios = plural(t.scenarios.length, 'scenario');
+      const repeats = plural(spec.seeds.length, 'repeat');
       ctx.output.line(
-        `  team ${t.id}: ${t.variants.length} variants × ${t.scenarios.length} scenario${t.scenarios.length === 1 ? '' : 's'} × ${spec.seeds.length} repeat${spec.seeds.length === 1 ? '' : 's'} (baseline ${t.baseline})`,
+        `  team ${t.id}: ${t.variants.length} variants × ${scenarios} × ${repeats} (baseline ${t.baseline})`,
       );
       for (const v of t.variants)
         ctx.output.line(

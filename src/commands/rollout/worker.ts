@@ -6,8 +6,10 @@ export const workerCommand = defineCommand({
   path: ['worker'],
   summary: 'Run rollout cells from a BullMQ queue (redis://…) for coordinators of this same workspace, until Ctrl-C',
   details:
-    'A worker takes only the cells of its workspace (the queue is named after a hash of the personas, tools and their code); a job from another workspace is refused. ' +
-    'Each cell runs on an in-memory store; its bundle (events, artifacts, scores, payments) goes back to the coordinator, which alone writes the database. A worker killed mid-cell has the cell retried by another.',
+    'A worker takes only the cells of its workspace (the queue is named after a hash of the personas, tools and ' +
+    'their code); a job from another workspace is refused. ' +
+    'Each cell runs on an in-memory store; its bundle (events, artifacts, scores, payments) goes back to the ' +
+    'coordinator, which alone writes the database. A worker killed mid-cell has the cell retried by another.',
   options: {
     queue: {
       type: 'string',
@@ -53,10 +55,11 @@ export const workerCommand = defineCommand({
           ctx.output.line(
             `worker ${process.pid}: workspace ${hash} · queue ${url} · ${concurrency} at once · Ctrl-C stops`,
           ),
-        onCell: (cell, result) =>
-          ctx.output.line(
-            `${result.status === 'done' ? '✓' : '✗'} ${cell.team}/${cell.variant}/${cell.scenario} seed ${cell.seed}${result.error === null ? '' : `: ${result.error}`}`,
-          ),
+        onCell: (cell, result) => {
+          const mark = result.status === 'done' ? '✓' : '✗';
+          const error = result.error === null ? '' : `: ${result.error}`;
+          ctx.output.line(`${mark} ${cell.team}/${cell.variant}/${cell.scenario} seed ${cell.seed}${error}`);
+        },
       });
       ctx.output.line(`worker stopped after ${done.processed} cells`);
     } finally {

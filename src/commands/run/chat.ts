@@ -126,8 +126,9 @@ export const chatCommand = defineCommand({
           else {
             const view = readSession(engine.store, runtime.id);
             const u = view.usage.total;
+            const usage = `${plural(u.calls, 'model call')} · ${u.tokensIn + u.tokensOut} tokens`;
             out.line(
-              `session ${runtime.id} · ${view.session.status} · ${plural(u.calls, 'model call')} · ${u.tokensIn + u.tokensOut} tokens · ${formatCost(u.costUsd, view.simulated)}`,
+              `session ${runtime.id} · ${view.session.status} · ${usage} · ${formatCost(u.costUsd, view.simulated)}`,
             );
           }
           continue;

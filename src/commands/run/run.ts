@@ -89,17 +89,17 @@ export async function finishRun(
     scores = await judgeSession(ctx, runtime.id, branch);
     await app.policies.settled(runtime.id);
     await app.arbiter.settled();
-    policyLines = engine.store.log
-      .read(seen, { session: runtime.id }, 100)
-      .flatMap((e) =>
-        e.type === 'policy.acted'
-          ? [`policy ${e.payload.policy} · ${e.payload.text}`]
-          : e.type === 'escrow.settled'
-            ? [
-                `escrow · ${e.payload.outcome === 'release' ? `paid ${e.payload.amount} to ${e.payload.payee}` : `refunded ${e.payload.amount} (not paid to ${e.payload.payee})`}: ${e.payload.evaluator} ${e.payload.value.toFixed(2)} ${e.payload.outcome === 'release' ? '≥' : '<'} ${e.payload.threshold}`,
-              ]
-            : [],
-      );
+    policyLines = engine.store.log.read(seen, { session: runtime.id }, 100).flatMap((e) => {
+      if (e.type === 'policy.acted') return [`policy ${e.payload.policy} · ${e.payload.text}`];
+      if (e.type !== 'escrow.settled') return [];
+      const escrow = e.payload;
+      const release = escrow.outcome === 'release';
+      const outcome = release
+        ? `paid ${escrow.amount} to ${escrow.payee}`
+        : `refunded ${escrow.amount} (not paid to ${escrow.payee})`;
+      const threshold = `${release ? '≥' : '<'} ${escrow.threshold}`;
+      return [`escrow · ${outcome}: ${escrow.evaluator} ${escrow.value.toFixed(2)} ${threshold}`];
+    });
     const retried =
       engine.store.sessions.require(runtime.id).headBranch !== branch ? engine.get(runtime.id) : undefined;
     if (retried === undefined || round >= 4 || ctx.signal.aborted) break;

@@ -102,9 +102,15 @@ export const diffCommand = defineCommand({
       answers: { ...compared.answers },
     };
     if (ctx.output.json) return { exitCode: EXIT.ok, json };
-    ctx.output.line(
-      `${a.id}${a.label === null ? '' : ` (${a.label})`} → ${b.id}${b.label === null ? '' : ` (${b.label})`}: ${divergence === null ? (json.same ? 'no differences' : 'the same steps, different final answers') : `diverge in ${divergence}`}`,
-    );
+    const aName = `${a.id}${a.label === null ? '' : ` (${a.label})`}`;
+    const bName = `${b.id}${b.label === null ? '' : ` (${b.label})`}`;
+    const verdict =
+      divergence === null
+        ? json.same
+          ? 'no differences'
+          : 'the same steps, different final answers'
+        : `diverge in ${divergence}`;
+    ctx.output.line(`${aName} → ${bName}: ${verdict}`);
     for (const line of out) ctx.output.line(line);
     return { exitCode: EXIT.ok, json };
   },

@@ -68,10 +68,14 @@ export const exportCommand = defineCommand({
       artifacts: bundle.artifacts.length,
       bytes: statSync(out).size,
     };
-    if (!ctx.output.json)
-      ctx.output.line(
-        `exported ${session.id} to ${out}: ${plural(json.events, 'event')}, ${plural(json.modelCalls, 'model call')}, ${plural(json.artifacts, 'artifact')} (${json.bytes} bytes)`,
-      );
+    if (!ctx.output.json) {
+      const counts = [
+        plural(json.events, 'event'),
+        plural(json.modelCalls, 'model call'),
+        plural(json.artifacts, 'artifact'),
+      ].join(', ');
+      ctx.output.line(`exported ${session.id} to ${out}: ${counts} (${json.bytes} bytes)`);
+    }
     return { exitCode: EXIT.ok, json };
   },
 });

@@ -72,11 +72,13 @@ function overridesOf(options: OverrideValues): BranchOverrides {
 /** Says what a fork does not undo: effectful calls made on the source after the fork point. */
 function reportEffects(ctx: CommandContext, fork: Fork): void {
   if (fork.effects.length === 0 || ctx.output.json) return;
+  const one = fork.effects.length === 1;
+  const calls = one ? 'One effectful call' : `${fork.effects.length} effectful calls`;
   ctx.output.line(
     paint(
       ctx.output.color,
       'yellow',
-      `${fork.effects.length === 1 ? 'One effectful call' : `${fork.effects.length} effectful calls`} after the fork point already happened and ${fork.effects.length === 1 ? 'is' : 'are'} not undone:`,
+      `${calls} after the fork point already happened and ${one ? 'is' : 'are'} not undone:`,
     ),
   );
   for (const e of fork.effects) {
@@ -155,8 +157,10 @@ export const rewindCommand = defineCommand({
   path: ['session', 'rewind'],
   summary: 'Rewind to a step: fork there and check the new branch out (the old branch stays)',
   details:
-    'The step is an entry of the root conversation as `session stack` numbers it (#0 is the first message); the new branch keeps it and everything before it, ' +
-    'in every conversation. Effectful tool calls after that point are not undone (listed). The session rests afterwards; `session resume` or `chat --session` continues it.',
+    'The step is an entry of the root conversation as `session stack` numbers it (#0 is the first message); ' +
+    'the new branch keeps it and everything before it, in every conversation. ' +
+    'Effectful tool calls after that point are not undone (listed). ' +
+    'The session rests afterwards; `session resume` or `chat --session` continues it.',
   args: {
     session: SESSION_ARG,
     step: { description: 'Step number (as in session stack)', required: true },

@@ -127,16 +127,14 @@ export const showCommand = defineCommand({
     const out = ctx.output;
     const c = out.color;
     const s = view.session;
+    const reason = s.statusReason === null ? '' : paint(c, 'gray', ` (${s.statusReason})`);
     out.line(
-      `${paint(c, 'bold', s.id)}  ${colourStatus(c, s.status)}${s.statusReason === null ? '' : paint(c, 'gray', ` (${s.statusReason})`)}  ${s.agent}  "${truncate(s.title, 60)}"`,
+      `${paint(c, 'bold', s.id)}  ${colourStatus(c, s.status)}${reason}  ${s.agent}  "${truncate(s.title, 60)}"`,
     );
-    out.line(
-      paint(
-        c,
-        'gray',
-        `started ${formatAge(ctx.clock.now() - s.createdAt)} from ${s.source} · seed ${s.options.seed} · budget ${s.options.maxSteps} steps · approval ${s.options.approval}${s.options.model === undefined ? '' : ` · model ${s.options.model}`}`,
-      ),
-    );
+    const started = `started ${formatAge(ctx.clock.now() - s.createdAt)} from ${s.source} · seed ${s.options.seed}`;
+    const settings = `budget ${s.options.maxSteps} steps · approval ${s.options.approval}`;
+    const model = s.options.model === undefined ? '' : ` · model ${s.options.model}`;
+    out.line(paint(c, 'gray', `${started} · ${settings}${model}`));
     if (view.lease !== null && view.lease.expiresAt > ctx.clock.now())
       out.line(paint(c, 'gray', `driven by pid ${view.lease.pid} on ${view.lease.host}`));
     out.line('');
@@ -145,8 +143,10 @@ export const showCommand = defineCommand({
       const u = byConversation.get(conv.row.id);
       const usage =
         u === undefined ? '' : paint(c, 'gray', ` · ${u.tokens} tokens · ${formatCost(u.costUsd, view.simulated)}`);
+      const indent = '  '.repeat(conv.row.depth + 1);
+      const size = `${plural(conv.steps, 'step')}, ${plural(conv.entries.length, 'entry', 'entries')}`;
       out.line(
-        `${'  '.repeat(conv.row.depth + 1)}${conv.row.agent}  ${paint(c, 'gray', conv.row.id)}  ${colourPhase(c, conv.phase)}  ${plural(conv.steps, 'step')}, ${plural(conv.entries.length, 'entry', 'entries')}${usage}`,
+        `${indent}${conv.row.agent}  ${paint(c, 'gray', conv.row.id)}  ${colourPhase(c, conv.phase)}  ${size}${usage}`,
       );
     }
     if (input.options.steps) {
@@ -164,9 +164,9 @@ export const showCommand = defineCommand({
     }
     out.line('');
     const u = view.usage.total;
-    out.line(
-      `${paint(c, 'bold', 'Usage')}  ${plural(u.calls, 'model call')} · ${u.tokensIn} in + ${u.tokensOut} out tokens${u.estimated ? ' (estimated)' : ''} · ${formatCost(u.costUsd, view.simulated)}`,
-    );
+    const tokens = `${u.tokensIn} in + ${u.tokensOut} out tokens${u.estimated ? ' (estimated)' : ''}`;
+    const cost = formatCost(u.costUsd, view.simulated);
+    out.line(`${paint(c, 'bold', 'Usage')}  ${plural(u.calls, 'model call')} · ${tokens} · ${cost}`);
     for (const [agent, a] of Object.entries(view.usage.byAgent)) {
       out.line(
         `  ${agent}: ${plural(a.calls, 'call')} · ${a.tokensIn + a.tokensOut} tokens · ${formatCost(a.costUsd, view.simulated)}`,
@@ -239,8 +239,11 @@ export const stackCommand = defineCommand({
     );
     for (const conv of treeOrder(view.conversations)) {
       const active = conv.phase === 'ready' || conv.phase === 'waiting';
+      const indent = '  '.repeat(conv.row.depth + 1);
+      const marker = active ? paint(c, 'yellow', '▶ ') : '  ';
+      const waiting = conv.outstanding.length > 0 ? paint(c, 'gray', ` waiting on ${conv.outstanding.length}`) : '';
       out.line(
-        `${'  '.repeat(conv.row.depth + 1)}${active ? paint(c, 'yellow', '▶ ') : '  '}${conv.row.agent} ${paint(c, 'gray', conv.row.id)} ${colourPhase(c, conv.phase)}${conv.outstanding.length > 0 ? paint(c, 'gray', ` waiting on ${conv.outstanding.length}`) : ''}`,
+        `${indent}${marker}${conv.row.agent} ${paint(c, 'gray', conv.row.id)} ${colourPhase(c, conv.phase)}${waiting}`,
       );
     }
     for (const conv of selected) {

@@ -110,10 +110,13 @@ export const doctorCommand = defineCommand({
         readWorkspaceConfig(root);
         const workspace = await ctx.workspace();
         const { LEDGER_TOOLS } = await import('../../tools/builtin/ledger.ts');
+        const own = workspace.tools.names().filter((n) => !LEDGER_TOOLS.some((t) => t.name === n)).length;
+        const tools = `${own} tools (and the ledger's ${LEDGER_TOOLS.length})`;
+        const defaults = workspace.configFile === undefined ? ', default settings' : '';
         checks.push({
           name: 'workspace',
           ok: true,
-          detail: `${root}: ${workspace.personas.size} personas, ${workspace.tools.names().filter((n) => !LEDGER_TOOLS.some((t) => t.name === n)).length} tools (and the ledger's ${LEDGER_TOOLS.length})${workspace.configFile === undefined ? ', default settings' : ''}`,
+          detail: `${root}: ${workspace.personas.size} personas, ${tools}${defaults}`,
         });
         checks.push({
           name: 'models',
@@ -130,13 +133,19 @@ export const doctorCommand = defineCommand({
         const evaluators = workspace.evaluators.list();
         const llm = evaluators.filter((e) => e.kind === 'llm');
         const judgeModels = [...new Set(llm.map((e) => workspace.evaluators.modelOf(e)))];
+        const kinds = evaluators.map((e) => `${e.id}: ${e.kind}`).join(', ');
+        const models = judgeModels.map((m) => (m.startsWith('scripted/') ? `${m} (the scripted judge)` : m)).join(', ');
+        const judgeModel = judgeModels.length === 0 ? '' : `, judge model ${models}`;
+        const policies = workspace.scorePolicies.length;
+        const scorePolicies = policies === 0 ? '' : `, ${policies} score policies`;
+        const rubrics = workspace.evaluators.rubrics.size;
         checks.push({
           name: 'judge',
           ok: true,
           detail:
             evaluators.length === 0
               ? 'no evaluators (judge.evaluators in p2tui.yaml)'
-              : `${evaluators.length} evaluators (${evaluators.map((e) => `${e.id}: ${e.kind}`).join(', ')}), ${workspace.evaluators.rubrics.size} rubrics${judgeModels.length === 0 ? '' : `, judge model ${judgeModels.map((m) => (m.startsWith('scripted/') ? `${m} (the scripted judge)` : m)).join(', ')}`}${workspace.scorePolicies.length === 0 ? '' : `, ${workspace.scorePolicies.length} score policies`}`,
+              : `${evaluators.length} evaluators (${kinds}), ${rubrics} rubrics${judgeModel}${scorePolicies}`,
         });
       } catch (error) {
         checks.push({

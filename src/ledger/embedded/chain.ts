@@ -46,7 +46,10 @@ export function toTransaction(r: UpdateRow): LedgerTransaction {
  * even into equivalent JSON no longer matches.
  */
 export function rowHash(prev: string, r: Omit<UpdateRow, 'hash'>): string {
-  const json = `{"actAs":${r.act_as},"commandId":${JSON.stringify(r.command_id)},"effectiveAt":${JSON.stringify(r.effective_at)},"events":${r.events},"offset":${r.offset},"updateId":${JSON.stringify(r.update_id)},"workflowId":${JSON.stringify(r.workflow_id)}}`;
+  const json =
+    `{"actAs":${r.act_as},"commandId":${JSON.stringify(r.command_id)},` +
+    `"effectiveAt":${JSON.stringify(r.effective_at)},"events":${r.events},"offset":${r.offset},` +
+    `"updateId":${JSON.stringify(r.update_id)},"workflowId":${JSON.stringify(r.workflow_id)}}`;
   return sha256(`p2tui-ledger/audit/v1\n${prev}\n${json}`);
 }
 
@@ -199,8 +202,9 @@ export function verifyAll(repo: LedgerRepository, userId: string): AuditReport {
       want.signatories !== c.signatories ||
       want.observers !== c.observers
     ) {
+      const archived = want.archivedAt !== c.archived_offset ? ' or archived' : '';
       return bad(
-        `contract ${c.contract_id} differs from what update ${want.createdAt} created${want.archivedAt !== c.archived_offset ? ' or archived' : ''} (edited by hand)`,
+        `contract ${c.contract_id} differs from what update ${want.createdAt} created${archived} (edited by hand)`,
         want.createdAt,
       );
     }

@@ -111,7 +111,9 @@ export class EmbeddedLedger implements LedgerApi {
         entries: 0,
         head: null,
         firstBad: accepted,
-        reason: `command ${meta.commandId} was accepted at offset ${accepted} but its accepted-command record is gone (removed by hand: it could be paid twice)`,
+        reason:
+          `command ${meta.commandId} was accepted at offset ${accepted} but its accepted-command record is gone ` +
+          '(removed by hand: it could be paid twice)',
       });
     }
     for (const p of actAs)

@@ -204,7 +204,8 @@ export class WalletService {
       if (paid.to !== req.to || decimal.cmp(paid.amount, value) !== 0) {
         throw new UserError(
           'E_USAGE',
-          `reference ${req.reference} already paid ${paid.amount} from ${req.from} to ${paid.to} (offset ${paid.offset}); it cannot also pay ${value} to ${req.to}`,
+          `reference ${req.reference} already paid ${paid.amount} from ${req.from} to ${paid.to} ` +
+            `(offset ${paid.offset}); it cannot also pay ${value} to ${req.to}`,
           {
             hint: 'Use a new reference for a new payment.',
           },

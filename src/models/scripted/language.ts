@@ -8,9 +8,14 @@ import type { ToolSpec } from '../provider.ts';
  * fully deterministic; it only has to make the demo agents behave plausibly.
  */
 const STOPWORDS = new Set(
-  'a an the and or but if then than of in on at to for from by with about as is are was were be been being do does did what whats who whom whose which when where why how please can could would should will shall may might must i me my you your we our it its this that these those there here some any all each every no not just also get set give tell ask show find let lets me current right now today'.split(
-    ' ',
-  ),
+  [
+    'a an the and or but if then than of in on at to for from by with about as is are was were be been',
+    'being do does did what whats who whom whose which when where why how please can could would should',
+    'will shall may might must i me my you your we our it its this that these those there here some any',
+    'all each every no not just also get set give tell ask show find let lets me current right now today',
+  ]
+    .join(' ')
+    .split(' '),
 );
 
 const QUESTION_WORDS = new Set([
@@ -64,12 +69,17 @@ function stem(word: string): string {
   return word;
 }
 
+/** A plain "and" starts a new clause only before one of these words. */
+const CLAUSE_STARTS = /ask|tell|check|find|get|what|who|how|compute|calculate|write|send|issue|have|let/.source;
+const CLAUSE_BREAK = new RegExp(
+  String.raw`\s*(?:;|\band then\b|\bthen\b|\band also\b|\band\b(?=\s+(?:${CLAUSE_STARTS})\b)|\.\s+|\?\s+|\n)\s*`,
+  'i',
+);
+
 /** Splits a task into the parts a coordinator might hand to different agents. */
 export function clauses(task: string): string[] {
   return task
-    .split(
-      /\s*(?:;|\band then\b|\bthen\b|\band also\b|\band\b(?=\s+(?:ask|tell|check|find|get|what|who|how|compute|calculate|write|send|issue|have|let)\b)|\.\s+|\?\s+|\n)\s*/i,
-    )
+    .split(CLAUSE_BREAK)
     .map((c) => c.trim().replace(/[.?!]+$/, ''))
     .filter((c) => c.length > 0);
 }

@@ -64,10 +64,10 @@ export class Branching {
         checkout,
       });
       const compensable = made.effects.find((e) => e.compensable);
-      const undone =
-        made.effects.length === 0
-          ? ''
-          : `; ${made.effects.length} effectful call${made.effects.length === 1 ? '' : 's'} after that point (${made.effects.map((e) => e.tool).join(', ')}) not undone${compensable === undefined ? '' : ` (: session compensate ${id} ${compensable.key} undoes it)`}`;
+      const calls = `${made.effects.length} effectful call${made.effects.length === 1 ? '' : 's'}`;
+      const tools = made.effects.map((e) => e.tool).join(', ');
+      const compensate = compensable === undefined ? '' : ` (: session compensate ${id} ${compensable.key} undoes it)`;
+      const undone = made.effects.length === 0 ? '' : `; ${calls} after that point (${tools}) not undone${compensate}`;
       this.host.store.set((s) =>
         notify(
           s,

@@ -146,7 +146,8 @@ export function walletLines(wallets: TuiState['wallets'], ledger: LedgerPaneStat
       : [
           seg('chain ok', { color: 'green' }),
           seg(
-            ` · ${chain.full ? 'every link verified' : 'new links checked (v: all)'} · ${chain.entries} updates${chain.head === null ? '' : ` · head ${chain.head.slice(0, 12)}`}`,
+            ` · ${chain.full ? 'every link verified' : 'new links checked (v: all)'} · ${chain.entries} updates` +
+              (chain.head === null ? '' : ` · head ${chain.head.slice(0, 12)}`),
             { dim: true },
           ),
         ];

@@ -95,7 +95,8 @@ export function SessionsScreen({ columns, height }: { columns: number; height: n
       [seg('No sessions yet.', { bold: true })],
       [],
       ...paragraph(
-        'Press n to start one: pick an agent, type a message, and watch the agents work. Sessions started with p2tui run or p2tui chat in another terminal appear here too, live.',
+        'Press n to start one: pick an agent, type a message, and watch the agents work. ' +
+          'Sessions started with p2tui run or p2tui chat in another terminal appear here too, live.',
         columns,
       ),
     ];
