@@ -2,8 +2,8 @@
 
 /**
  * Settles as the signal aborts: with `value`, or (without one) by rejecting with the signal's reason; for racing
- * work against a cancel. Meant for a signal that lives as long as the work (a call's own, or `AbortSignal.any` of
- * it): its listener goes with the signal.
+ * work against a cancel. Meant for a signal that lives as long as the work (a call's own, or a deadline's): its
+ * listener goes with the signal. On a long-lived signal use `abortable`, which takes its listener off.
  */
 export function whenAborted<T = never>(signal: AbortSignal, ...value: [T] | []): Promise<T> {
   return new Promise<T>((resolve, reject) => {

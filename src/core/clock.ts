@@ -60,22 +60,53 @@ export const systemClock: Clock = {
 /** A timer that was never set (so fields can hold one without `undefined` checks). */
 export const NO_TIMER: Timer = { cancel: () => undefined };
 
-/** A deadline as an abort signal: it aborts when its time on the clock is up. */
+/** A deadline as an abort signal: it aborts when its time on the clock is up, or when the signal it is within does. */
 export interface Deadline {
   readonly signal: AbortSignal;
-  /** Whether the time ran out (rather than never, or not yet). */
+  /** Whether the time ran out first (not the signal it is within, and not yet, or never). */
   expired(): boolean;
-  /** Disarms it once the work is done. */
+  /** Disarms it once the work is done, and stops following the signal it is within. */
   cancel(): void;
 }
 
+export interface DeadlineOptions extends TimerOptions {
+  /** The caller's signal (a cancel of the call): the deadline's signal aborts on whichever comes first. */
+  readonly within?: AbortSignal;
+}
+
 /**
- * `AbortSignal.timeout` on an injectable clock (a test's manual clock advances it) with the caller's reason. Combine
- * it with a caller's signal by `AbortSignal.any([signal, deadline.signal])`: no listener to add or take off again.
- * Held open while armed by default: the work it bounds is awaited.
+ * `AbortSignal.timeout` on an injectable clock (a test's manual clock advances it), with the caller's reason, within
+ * the caller's signal. Not `AbortSignal.any`: Node keeps an observed composite of a long-lived signal (a
+ * conversation's) alive (nodejs/node#64476), which measured +86 MiB peak over 10,000 model calls here; this takes its
+ * one listener off the caller's signal when cancelled. Held open while armed by default: the work it bounds is awaited.
  */
-export function deadlineSignal(clock: Clock, ms: number, reason: () => unknown, options: TimerOptions = {}): Deadline {
+export function deadlineSignal(
+  clock: Clock,
+  ms: number,
+  reason: () => unknown,
+  options: DeadlineOptions = {},
+): Deadline {
   const controller = new AbortController();
-  const timer = clock.timeout(() => controller.abort(reason()), ms, { keepAlive: options.keepAlive ?? true });
-  return { signal: controller.signal, expired: () => controller.signal.aborted, cancel: () => timer.cancel() };
+  const { within } = options;
+  let expired = false;
+  const timer = clock.timeout(
+    () => {
+      if (controller.signal.aborted) return;
+      expired = true;
+      controller.abort(reason());
+    },
+    ms,
+    { keepAlive: options.keepAlive ?? true },
+  );
+  const follow = (): void => controller.abort(within?.reason);
+  if (within?.aborted === true) follow();
+  else within?.addEventListener('abort', follow, { once: true });
+  return {
+    signal: controller.signal,
+    expired: () => expired,
+    cancel: () => {
+      timer.cancel();
+      within?.removeEventListener('abort', follow);
+    },
+  };
 }

@@ -52,29 +52,24 @@ export async function runTool(
   const { clock } = context;
   const started = clock.monotonic();
   const base = { callId: context.callId, tool: tool.name };
+  /** A run that ends without an output: its status and why (and how long it took, once it started). */
+  const ended = (payload: Omit<EntryPayloads['tool_result'], 'callId' | 'tool'>): ToolRun => ({
+    result: { kind: 'tool_result', payload: { ...base, ...payload } },
+    attachments,
+  });
   const parsed = tool.input.safeParse(args);
   if (!parsed.success) {
-    return {
-      result: {
-        kind: 'tool_result',
-        payload: {
-          ...base,
-          status: 'error',
-          error: `invalid arguments: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
-        },
-      },
-      attachments,
-    };
+    return ended({
+      status: 'error',
+      error: `invalid arguments: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
+    });
   }
   if (context.signal.aborted) {
-    return {
-      result: { kind: 'tool_result', payload: { ...base, status: 'cancelled', error: 'cancelled before it started' } },
-      attachments,
-    };
+    return ended({ status: 'cancelled', error: 'cancelled before it started' });
   }
   // The tool's signal aborts on a cancel of the call (the conversation's) or at its timeout, whichever comes first.
-  const deadline = deadlineSignal(clock, context.timeoutMs, () => new Error('timeout'));
-  const signal = AbortSignal.any([context.signal, deadline.signal]);
+  const deadline = deadlineSignal(clock, context.timeoutMs, () => new Error('timeout'), { within: context.signal });
+  const { signal } = deadline;
   const toolContext: ToolContext = {
     session: context.session,
     branch: context.branch,
@@ -106,7 +101,7 @@ export async function runTool(
       whenAborted(signal, 'stopped' as const),
     ]);
     const latencyMs = Math.round(clock.monotonic() - started);
-    if (outcome === 'stopped' && deadline.expired() && !context.signal.aborted) {
+    if (outcome === 'stopped' && deadline.expired()) {
       // An effectful tool stopped mid-way may still have done its effect: that is not a plain timeout.
       const payload: EntryPayloads['tool_result'] =
         tool.effect === 'effectful'
@@ -120,28 +115,18 @@ export async function runTool(
       return { result: { kind: 'tool_result', payload }, attachments };
     }
     if (outcome === 'stopped') {
-      return {
-        result: { kind: 'tool_result', payload: { ...base, status: 'cancelled', error: 'cancelled', latencyMs } },
-        attachments,
-      };
+      return ended({ status: 'cancelled', error: 'cancelled', latencyMs });
     }
     let output: JsonValue;
     try {
       output = toJson(outcome.value);
       if (context.redact !== undefined) output = context.redact(output);
     } catch (error) {
-      return {
-        result: {
-          kind: 'tool_result',
-          payload: {
-            ...base,
-            status: 'error',
-            error: `the tool returned a value that is not JSON: ${messageOf(error)}`,
-            latencyMs,
-          },
-        },
-        attachments,
-      };
+      return ended({
+        status: 'error',
+        error: `the tool returned a value that is not JSON: ${messageOf(error)}`,
+        latencyMs,
+      });
     }
     const text = JSON.stringify(output);
     let payload: EntryPayloads['tool_result'] = { ...base, status: 'ok', output, latencyMs };
@@ -166,18 +151,7 @@ export async function runTool(
     }
     return run;
   } catch (error) {
-    return {
-      result: {
-        kind: 'tool_result',
-        payload: {
-          ...base,
-          status: 'error',
-          error: messageOf(error),
-          latencyMs: Math.round(clock.monotonic() - started),
-        },
-      },
-      attachments,
-    };
+    return ended({ status: 'error', error: messageOf(error), latencyMs: Math.round(clock.monotonic() - started) });
   } finally {
     deadline.cancel();
   }

@@ -121,8 +121,10 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
     const deadline =
       call.provider.timesAttempts === true
         ? undefined
-        : deadlineSignal(clock, call.timeoutMs, () => new Error(`no answer within ${call.timeoutMs} ms`));
-    const signal = deadline === undefined ? call.signal : AbortSignal.any([call.signal, deadline.signal]);
+        : deadlineSignal(clock, call.timeoutMs, () => new Error(`no answer within ${call.timeoutMs} ms`), {
+            within: call.signal,
+          });
+    const signal = deadline?.signal ?? call.signal;
     let text: string;
     try {
       text = (await call.provider.complete(request, { signal, attemptTimeoutMs: call.timeoutMs, clock })).text;

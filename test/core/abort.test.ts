@@ -22,14 +22,33 @@ describe('deadlines and aborts', () => {
     expect(deadline.expired()).toBe(false);
   });
 
-  it('combined with a cancel, says which came first', async () => {
+  it('within a cancel, aborts on whichever comes first and says which', async () => {
     const clock = new ManualClock();
     const cancel = new AbortController();
-    const deadline = deadlineSignal(clock, 1_000, () => new Error('late'));
-    const signal = AbortSignal.any([cancel.signal, deadline.signal]);
+    const deadline = deadlineSignal(clock, 1_000, () => new Error('late'), { within: cancel.signal });
     cancel.abort(new Error('cancelled by the user'));
     await clock.advance(2_000);
-    expect((signal.reason as Error).message).toBe('cancelled by the user');
+    expect((deadline.signal.reason as Error).message).toBe('cancelled by the user');
+    expect(deadline.expired()).toBe(false);
+  });
+
+  it('leaves no listener on the signal it was within once cancelled (a conversation lives for thousands of calls)', () => {
+    const clock = new ManualClock();
+    const conversation = new AbortController();
+    let listeners = 0;
+    const add = conversation.signal.addEventListener.bind(conversation.signal);
+    const remove = conversation.signal.removeEventListener.bind(conversation.signal);
+    conversation.signal.addEventListener = (...args: Parameters<typeof add>) => {
+      listeners += 1;
+      add(...args);
+    };
+    conversation.signal.removeEventListener = (...args: Parameters<typeof remove>) => {
+      listeners -= 1;
+      remove(...args);
+    };
+    for (let i = 0; i < 1_000; i++)
+      deadlineSignal(clock, 1_000, () => 'late', { within: conversation.signal }).cancel();
+    expect(listeners).toBe(0);
   });
 
   it('stops waiting for work when the signal aborts, and leaves no listener on a long-lived signal', async () => {

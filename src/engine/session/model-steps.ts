@@ -138,10 +138,11 @@ export class ModelSteps {
             ctx.clock,
             timeoutMs,
             () => new UserError('E_MODEL_TIMEOUT', `no answer within ${duration(timeoutMs)}`),
+            { within: convAbort },
           );
         modelStarted = ctx.clock.monotonic();
         return call.provider.complete(call.request, {
-          signal: deadline === undefined ? convAbort : AbortSignal.any([convAbort, deadline.signal]),
+          signal: deadline?.signal ?? convAbort,
           attemptTimeoutMs: timeoutMs,
           clock: ctx.clock,
           // Always offered: a listener may arrive while the model is working (a TUI opening the session).

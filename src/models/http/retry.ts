@@ -101,10 +101,12 @@ export function attemptSignal(
   clock: Clock = systemClock,
 ): AttemptSignal {
   if (timeoutMs === undefined) return { signal: outer, timedOut: () => false, dispose: () => undefined };
-  const deadline = deadlineSignal(clock, timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
+  const deadline = deadlineSignal(clock, timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`), {
+    within: outer,
+  });
   return {
-    signal: AbortSignal.any([outer, deadline.signal]),
-    timedOut: () => deadline.expired() && !outer.aborted,
+    signal: deadline.signal,
+    timedOut: () => deadline.expired(),
     dispose: () => deadline.cancel(),
   };
 }
