@@ -106,3 +106,8 @@ export function replayOverrides(options: Options<typeof REPLAY_OPTIONS>, store: 
     replay: { from: source.id, onMiss: onMiss ?? 'fail' },
   };
 }
+
+/** A TCP port to listen on or reach (1–65535). */
+export function portOption(description: string) {
+  return { type: 'number', integer: true, min: 1, max: 65535, value: '<port>', description } as const;
+}

@@ -18,6 +18,16 @@ export interface ArtifactRef {
 }
 
 /** Content-addressed blobs: the same bytes are stored once whatever produced them. */
+/** Where an artifact appeared: what it is, and the session, branch, conversation and entry it belongs to. */
+interface RefMeta {
+  readonly kind: string;
+  readonly name: string;
+  readonly session?: string;
+  readonly branch?: string;
+  readonly conversation?: string;
+  readonly entry?: string;
+}
+
 export class ArtifactRepository {
   private readonly insertBlob: Statement;
   private readonly insertRef: Statement;
@@ -38,84 +48,40 @@ export class ArtifactRepository {
   }
 
   /** Stores bytes (once) and a reference saying where they appeared. Must run inside a write transaction. */
-  put(
-    data: string | Uint8Array,
-    meta: {
-      mime: string;
-      kind: string;
-      name: string;
-      session?: string;
-      branch?: string;
-      conversation?: string;
-      entry?: string;
-    },
-    now: number,
-  ): ArtifactRef {
+  put(data: string | Uint8Array, meta: RefMeta & { mime: string }, now: number): ArtifactRef {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
     const hash = sha256(bytes);
     this.insertBlob.run(hash, bytes.length, meta.mime, bytes, now);
-    const id = nextEventId('a_');
-    this.insertRef.run(
-      id,
-      hash,
-      meta.session ?? null,
-      meta.branch ?? null,
-      meta.conversation ?? null,
-      meta.entry ?? null,
-      meta.kind,
-      meta.name,
-      '{}',
-      now,
-    );
-    return {
-      id,
-      hash,
-      session: meta.session ?? null,
-      branch: meta.branch ?? null,
-      conversation: meta.conversation ?? null,
-      entry: meta.entry ?? null,
-      kind: meta.kind,
-      name: meta.name,
-      mime: meta.mime,
-      size: bytes.length,
-      createdAt: now,
-    };
+    return this.addRef(hash, meta, { mime: meta.mime, size: bytes.length }, now);
   }
 
   /** A new reference to bytes already stored (a replay showing a recorded output); undefined if they are gone. */
-  reference(
-    hash: string,
-    meta: { kind: string; name: string; session?: string; branch?: string; conversation?: string; entry?: string },
-    now: number,
-  ): ArtifactRef | undefined {
+  reference(hash: string, meta: RefMeta, now: number): ArtifactRef | undefined {
     const blob = this.selectBlob.get(hash) as { size: number; mime: string } | undefined;
-    if (blob === undefined) return undefined;
+    return blob === undefined ? undefined : this.addRef(hash, meta, blob, now);
+  }
+
+  private addRef(hash: string, meta: RefMeta, blob: { mime: string; size: number }, now: number): ArtifactRef {
     const id = nextEventId('a_');
+    const where = {
+      session: meta.session ?? null,
+      branch: meta.branch ?? null,
+      conversation: meta.conversation ?? null,
+      entry: meta.entry ?? null,
+    };
     this.insertRef.run(
       id,
       hash,
-      meta.session ?? null,
-      meta.branch ?? null,
-      meta.conversation ?? null,
-      meta.entry ?? null,
+      where.session,
+      where.branch,
+      where.conversation,
+      where.entry,
       meta.kind,
       meta.name,
       '{}',
       now,
     );
-    return {
-      id,
-      hash,
-      session: meta.session ?? null,
-      branch: meta.branch ?? null,
-      conversation: meta.conversation ?? null,
-      entry: meta.entry ?? null,
-      kind: meta.kind,
-      name: meta.name,
-      mime: blob.mime,
-      size: blob.size,
-      createdAt: now,
-    };
+    return { id, hash, ...where, kind: meta.kind, name: meta.name, mime: blob.mime, size: blob.size, createdAt: now };
   }
 
   get(hash: string): { hash: string; size: number; mime: string; data: Buffer } | undefined {

@@ -1,5 +1,6 @@
 import { UserError } from '../../core/errors.ts';
 import type { JsonValue } from '../../core/json.ts';
+import { portOption } from '../shared.ts';
 import { defineCommand } from '../define.ts';
 import { paint } from '../render/text.ts';
 import { EXIT } from '../types.ts';
@@ -16,14 +17,7 @@ export const ledgerSandboxCommand = defineCommand({
     action: { description: 'start, stop or status', required: true },
   },
   options: {
-    port: {
-      type: 'number',
-      integer: true,
-      min: 1,
-      max: 65535,
-      value: '<port>',
-      description: 'JSON Ledger API port (default 7575)',
-    },
+    port: portOption('JSON Ledger API port (default 7575)'),
     dar: {
       type: 'string',
       value: '<file>',

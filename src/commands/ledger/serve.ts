@@ -1,4 +1,5 @@
 import { UserError } from '../../core/errors.ts';
+import { portOption } from '../shared.ts';
 import { defineCommand } from '../define.ts';
 import { EXIT } from '../types.ts';
 
@@ -11,14 +12,7 @@ export const ledgerServeCommand = defineCommand({
     "what p2tui's Canton adapter uses, so a client written for a participant can be pointed here. " +
     'No authentication: it binds to 127.0.0.1 unless --host says otherwise.',
   options: {
-    port: {
-      type: 'number',
-      integer: true,
-      min: 1,
-      max: 65535,
-      value: '<port>',
-      description: 'Port (default 7575, as a sandbox’s JSON API)',
-    },
+    port: portOption('Port (default 7575, as a sandbox’s JSON API)'),
     host: { type: 'string', value: '<host>', description: 'Address to bind (default 127.0.0.1)' },
   },
   examples: ['p2tui ledger serve --port 7575', 'curl localhost:7575/v2/state/ledger-end'],

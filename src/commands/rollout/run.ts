@@ -108,18 +108,8 @@ export const rolloutRunCommand = defineCommand({
           '--replay and --queue cannot go together (the recordings are in this database, not on the workers)',
           { hint: 'Replay without --queue: it makes no model calls anyway.' },
         );
-      if (spec.raw.fork_from !== undefined)
-        throw new UserError(
-          'E_USAGE',
-          'a rollout with fork_from cannot run on a queue (its cells are branches of a session in this database)',
-          { hint: 'Run it without --queue.' },
-        );
-      if (spec.raw.ledger.shared_ledger)
-        throw new UserError(
-          'E_USAGE',
-          'a rollout with shared_ledger: true cannot run on a queue (its cells would pay from one ledger in several places)',
-          { hint: 'Run it without --queue.' },
-        );
+      const { assertQueueable } = await import('../../rollout/queue/queueable.ts');
+      assertQueueable(spec);
     }
     const queue = url === undefined ? undefined : await connectQueue(ctx, url);
     try {

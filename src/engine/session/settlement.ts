@@ -110,20 +110,7 @@ export class Settlement {
   /** The caller stops waiting for a delegation after its persona's delegation timeout, and cancels the child. */
   armDelegationTimer(tx: Txn, parent: ConversationRuntime, callId: string): void {
     const timeoutMs = parent.persona.policies.delegation_timeout_ms;
-    const result = (): EntryDraft => {
-      const child = parent.childByCall.get(callId);
-      return {
-        kind: 'agent_result',
-        payload: {
-          callId,
-          agent: child?.agent ?? '',
-          child: child?.id ?? '',
-          status: 'timeout',
-          text: '',
-          error: `no answer within ${duration(timeoutMs)}`,
-        },
-      };
-    };
+    const result = (): EntryDraft => noAnswer(parent, callId, 'timeout', `no answer within ${duration(timeoutMs)}`);
     const cancelChild = (later: Txn): void => {
       const child = parent.childByCall.get(callId);
       if (child !== undefined) this.cancel(later, child, 'the delegating agent stopped waiting (timeout)');
@@ -157,20 +144,7 @@ export class Settlement {
   /** The result a cancelled call gets. */
   private cancelled(conv: ConversationRuntime, call: TurnCall, reason: string): EntryDraft {
     const { callId } = call;
-    if (call.kind === 'agent_call') {
-      const child = conv.childByCall.get(callId);
-      return {
-        kind: 'agent_result',
-        payload: {
-          callId,
-          agent: child?.agent ?? '',
-          child: child?.id ?? '',
-          status: 'cancelled',
-          text: '',
-          error: reason,
-        },
-      };
-    }
+    if (call.kind === 'agent_call') return noAnswer(conv, callId, 'cancelled', reason);
     if (call.kind !== 'tool_call') {
       return { kind: 'user_response', payload: { callId, text: `(cancelled: ${reason})`, by: 'policy' } };
     }
@@ -210,4 +184,18 @@ export class Settlement {
     conv.timers.get(callId)?.cancel();
     conv.timers.set(callId, timer);
   }
+}
+
+/** The result of a delegation that ended without the child's answer (the caller stopped waiting, or cancelled). */
+function noAnswer(
+  parent: ConversationRuntime,
+  callId: string,
+  status: 'timeout' | 'cancelled',
+  error: string,
+): EntryDraft {
+  const child = parent.childByCall.get(callId);
+  return {
+    kind: 'agent_result',
+    payload: { callId, agent: child?.agent ?? '', child: child?.id ?? '', status, text: '', error },
+  };
 }

@@ -9,6 +9,7 @@ import type { CellExecutor } from '../runner.ts';
 import { workspaceHash } from '../workspace-hash.ts';
 import { connectionOf, probe, queueName } from './connection.ts';
 import { applyLedgerOps } from './ledger-ops.ts';
+import { assertQueueable } from './queueable.ts';
 import { parseCellResult, resultIsDone, type CellJob, type CellResult } from './messages.ts';
 
 /** The coordinator's side: enqueue cells, wait for their bundles, ingest each once. */
@@ -60,18 +61,7 @@ export class QueueCoordinator {
   executor(): CellExecutor {
     return async (row, spec, cell, signal) => {
       const { store } = this.app;
-      if (spec.raw.fork_from !== undefined)
-        throw new UserError(
-          'E_USAGE',
-          'a rollout with fork_from cannot run on a queue (its cells are branches of a session in this database)',
-          { hint: 'Run it without --queue.' },
-        );
-      if (spec.raw.ledger.shared_ledger)
-        throw new UserError(
-          'E_USAGE',
-          'a rollout with shared_ledger: true cannot run on a queue (its cells would pay from one ledger in several places)',
-          { hint: 'Run it without --queue.' },
-        );
+      assertQueueable(spec);
       const jobId = `${row.id}-${cell.id}`;
       await store.commit(() => store.rollouts.queued(row.id, cell.id, this.app.clock.now()));
       const data: CellJob = {
