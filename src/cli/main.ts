@@ -11,6 +11,7 @@ import { CliContext } from './context.ts';
 import { commandHelp, groupHelp, mainHelp } from './help.ts';
 import { TerminalOutput } from './terminal-output.ts';
 import { VERSION } from '../core/version.ts';
+import { terminalText } from '../core/terminal-text.ts';
 
 /** `p2tui` with no command: the TUI, taking only the global options. */
 const TUI_COMMAND: Command = {
@@ -141,13 +142,14 @@ function reportError(error: unknown, output: TerminalOutput, debug: boolean): nu
     );
   } else {
     const color = output.color;
-    const lines = messageOf(error).split('\n');
+    // A message may quote what a tool, a model or an MCP server said: shown, not obeyed, and not in its colours.
+    const lines = terminalText(messageOf(error)).split('\n');
     output.warn(
       `${paint(color, 'red', `error ${p2?.code ?? 'E_INTERNAL'}:`)} ${lines.length > 1 && error instanceof ValidationError ? '' : lines[0]}`,
     );
     if (lines.length > 1 && error instanceof ValidationError) for (const line of lines) output.warn(`  ${line}`);
     else for (const line of lines.slice(1)) output.warn(`  ${line}`);
-    if (p2?.hint !== undefined) output.warn(paint(color, 'gray', `hint: ${p2.hint}`));
+    if (p2?.hint !== undefined) output.warn(paint(color, 'gray', `hint: ${terminalText(p2.hint)}`));
     if (p2 === undefined && !debug)
       output.warn(paint(color, 'gray', 'This is a bug in p2tui; run with --debug for the stack trace.'));
   }

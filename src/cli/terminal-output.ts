@@ -1,10 +1,17 @@
 import { createInterface, type Interface } from 'node:readline';
 import type { Output } from '../commands/types.ts';
+import { forTerminal, jsonForTerminal } from '../core/terminal-text.ts';
 
 /**
  * The CLI's Output: stdout for results, stderr for warnings and errors, and line input from stdin (a prompt at a
  * terminal, plain lines from a pipe). `interactive` is true only at a terminal: a run without one never waits for
  * a person.
+ *
+ * Everything written passes `forTerminal` (core/terminal-text.ts): only p2tui's own colour codes (when colour is
+ * on) reach the terminal as escape codes; any other control character, from model, tool or MCP text a renderer
+ * quoted, is shown as a visible stand-in. The renderers clean what they quote as well (so such text cannot colour
+ * itself); this is the guard for a spot that forgot. With --json, stdout carries JSON: there such characters are
+ * written as their JSON escapes instead, so the value a parser reads is exactly the stored one.
  */
 export class TerminalOutput implements Output {
   readonly json: boolean;
@@ -28,15 +35,24 @@ export class TerminalOutput implements Output {
   }
 
   line(text = ''): void {
-    process.stdout.write(`${text}\n`);
+    process.stdout.write(`${this.shown(text)}\n`);
   }
 
   write(text: string): void {
-    process.stdout.write(text);
+    process.stdout.write(this.shown(text));
+  }
+
+  redraw(text: string): void {
+    // The one place p2tui moves the cursor itself: back to the line's start, and erase what the last one left.
+    process.stdout.write(`\r${forTerminal(text, this.color)}\u001b[K`);
   }
 
   warn(text: string): void {
-    process.stderr.write(`${text}\n`);
+    process.stderr.write(`${forTerminal(text, this.color)}\n`);
+  }
+
+  private shown(text: string): string {
+    return this.json ? jsonForTerminal(text) : forTerminal(text, this.color);
   }
 
   onInterrupt(handler: () => void): void {
@@ -46,13 +62,13 @@ export class TerminalOutput implements Output {
   ask(prompt: string): Promise<string | undefined> {
     this.open();
     // The lines before the prompt say what is asked; a transcript of piped input shows them too.
-    if (!this.ended || this.queued.length > 0)
-      for (const line of prompt.split('\n').slice(0, -1)) process.stdout.write(`${line}\n`);
+    const lines = forTerminal(prompt, this.color).split('\n');
+    if (!this.ended || this.queued.length > 0) for (const line of lines.slice(0, -1)) process.stdout.write(`${line}\n`);
     const queued = this.queued.shift();
     if (queued !== undefined) return Promise.resolve(queued);
     if (this.ended) return Promise.resolve(undefined);
     if (this.interactive && this.rl !== undefined) {
-      this.rl.setPrompt(prompt.split('\n').pop() ?? '');
+      this.rl.setPrompt(lines.pop() ?? '');
       this.rl.prompt();
     }
     return new Promise((resolve) => {

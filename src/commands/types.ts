@@ -52,6 +52,8 @@ export interface Output {
   line(text?: string): void;
   /** Text without a newline (streaming model output). */
   write(text: string): void;
+  /** Replaces the current line (a progress bar at a terminal); an output that cannot leaves it out. */
+  redraw?(text: string): void;
   warn(text: string): void;
   /** Asks the person a question; undefined when nobody can answer (not interactive, end of input). */
   ask(prompt: string): Promise<string | undefined>;

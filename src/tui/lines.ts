@@ -1,8 +1,11 @@
 import stringWidth from 'string-width';
+import { terminalText } from '../core/terminal-text.ts';
 
 /**
  * Styled text as the panes draw it: a line is a list of segments, each with a style. Everything here is pure, so
- * wrapping and windowing are tested without a terminal.
+ * wrapping and windowing are tested without a terminal. Every pane's text passes `wrap` or `fit` (LineView draws
+ * through it), and both clean it for the terminal (core/terminal-text.ts): model, tool and MCP text is shown, never
+ * obeyed, and Ink alone writes escape codes.
  */
 export type Color = 'red' | 'green' | 'yellow' | 'blue' | 'magenta' | 'cyan' | 'gray' | 'white';
 
@@ -53,7 +56,7 @@ export function wrap(segments: readonly Segment[], width: number, indent = 0): L
   // Whitespace at the very start is indentation and stays; elsewhere a line never starts with a space.
   let leading = true;
   for (const segment of segments) {
-    const parts = segment.text.replace(/\t/g, '  ').split('\n');
+    const parts = terminalText(segment.text).replace(/\t/g, '  ').split('\n');
     parts.forEach((part, index) => {
       if (index > 0) newline();
       for (const token of part.match(/\S+|\s+/g) ?? []) {
@@ -114,7 +117,7 @@ export function clip(line: Line, width: number): Line {
 
 /** Pads (or clips) a line to exactly `width` columns. */
 export function fit(line: Line, width: number): Line {
-  const clipped = clip(line, width);
+  const clipped = clip(clean(line), width);
   const w = lineWidth(clipped);
   return w < width ? [...clipped, { text: ' '.repeat(width - w) }] : clipped;
 }
@@ -133,6 +136,18 @@ export function visibleRange(
   const maxStart = Math.max(0, total - h);
   const start = follow ? maxStart : Math.min(Math.max(0, offset), maxStart);
   return { start, end: Math.min(total, start + h) };
+}
+
+/** The line with its text cleaned; the same line (no copy) when nothing needed it, as is usual. */
+function clean(line: Line): Line {
+  let out: Segment[] | undefined;
+  line.forEach((s, i) => {
+    const text = terminalText(s.text);
+    if (text === s.text && out === undefined) return;
+    out ??= line.slice(0, i);
+    out.push(text === s.text ? s : { ...s, text });
+  });
+  return out ?? line;
 }
 
 function sameStyle(a: Segment, b: Segment): boolean {

@@ -4,6 +4,7 @@ import { defineCommand } from '../define.ts';
 import { paint } from '../render/text.ts';
 import { SESSION_ARG } from '../shared.ts';
 import { EXIT } from '../types.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 export const evalPairwiseCommand = defineCommand({
   path: ['eval', 'pairwise'],
@@ -110,11 +111,11 @@ export const evalPairwiseCommand = defineCommand({
     verdict.runs.forEach((r, i) => {
       const order = r.first === 'a' ? `${name('a')} first` : `${name('b')} first`;
       ctx.output.line(
-        `  run ${i + 1} (${order}): ${r.preferred === 'tie' ? 'tie' : `prefers ${name(r.preferred)}`} — ${r.reason}`,
+        `  run ${i + 1} (${order}): ${r.preferred === 'tie' ? 'tie' : `prefers ${name(r.preferred)}`} — ${terminalText(r.reason)}`,
       );
     });
     if (verdict.status === 'failed') {
-      ctx.output.line(paint(c, 'red', `the judge failed: ${verdict.error ?? ''}`));
+      ctx.output.line(paint(c, 'red', `the judge failed: ${terminalText(verdict.error ?? '')}`));
       return { exitCode: EXIT.failed };
     }
     const outcome =

@@ -7,6 +7,7 @@ import { paint } from '../render/text.ts';
 import { SESSION_ARG } from '../shared.ts';
 import { EXIT } from '../types.ts';
 import { printScores, scoreJson } from './scores.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 /** A gate of `--fail-under metric=value`. */
 interface Gate {
@@ -170,7 +171,7 @@ export const evalRunCommand = defineCommand({
     }
     printScores(ctx, store, judged, input.options.criteria);
     for (const j of failedJobs)
-      ctx.output.warn(`evaluator ${j.evaluator} could not run: ${j.error ?? 'unknown error'}`);
+      ctx.output.warn(`evaluator ${j.evaluator} could not run: ${terminalText(j.error ?? 'unknown error')}`);
     for (const g of gateResults) {
       const text = `${g.metric} ${g.value === null ? 'has no score (the judge failed)' : g.value.toFixed(3)} ${g.passed ? '≥' : '<'} ${g.min}`;
       ctx.output.line(paint(ctx.output.color, g.passed ? 'green' : 'red', `${g.passed ? 'pass' : 'FAIL'}  ${text}`));

@@ -3,6 +3,7 @@ import type { TargetScore } from '../../judge/aggregate.ts';
 import type { Store } from '../../store/store.ts';
 import { paint, table, truncate } from '../render/text.ts';
 import type { CommandContext } from '../types.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 /** How the eval commands print and serialize scores (light: types and rendering only, so the commands load fast). */
 
@@ -88,7 +89,7 @@ export function printScores(
     );
     for (const cr of last.criteria) {
       ctx.output.line(
-        `  ${cr.id.padEnd(18)} ${cr.score === null ? ' –  ' : cr.score.toFixed(2)}${cr.weight === undefined ? '' : ` ×${cr.weight}`}  ${cr.reason}`,
+        `  ${cr.id.padEnd(18)} ${cr.score === null ? ' –  ' : cr.score.toFixed(2)}${cr.weight === undefined ? '' : ` ×${cr.weight}`}  ${terminalText(cr.reason)}`,
       );
     }
   }

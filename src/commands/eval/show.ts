@@ -5,6 +5,7 @@ import { paint } from '../render/text.ts';
 import { SESSION_ARG } from '../shared.ts';
 import { EXIT } from '../types.ts';
 import { printScores, scoreJson } from './scores.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 export const evalShowCommand = defineCommand({
   path: ['eval', 'show'],
@@ -73,7 +74,7 @@ export const evalShowCommand = defineCommand({
           `${open} evaluation${open === 1 ? '' : 's'} still pending (p2tui eval run ${session.id} finishes them)`,
         ),
       );
-    for (const j of failed) ctx.output.warn(`job ${j.id} (${j.evaluator}) failed: ${j.error ?? ''}`);
+    for (const j of failed) ctx.output.warn(`job ${j.id} (${j.evaluator}) failed: ${terminalText(j.error ?? '')}`);
     return { exitCode: EXIT.ok };
   },
 });

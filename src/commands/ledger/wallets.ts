@@ -4,6 +4,7 @@ import { defineCommand } from '../define.ts';
 import { paint, table } from '../render/text.ts';
 import { EXIT } from '../types.ts';
 import { walletService } from './service.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 /** The agents' wallets: opening them, balances, paying, and each agent's payments. */
 
@@ -107,10 +108,10 @@ export const ledgerTransferCommand = defineCommand({
         ? paint(
             ctx.output.color,
             'yellow',
-            `already paid: ${receipt.from} → ${receipt.to} ${receipt.amount} for ${receipt.transferId} (offset ${receipt.offset}); nothing moved now`,
+            `already paid: ${receipt.from} → ${receipt.to} ${receipt.amount} for ${terminalText(receipt.transferId)} (offset ${receipt.offset}); nothing moved now`,
           )
         : `${receipt.from} → ${receipt.to} ${receipt.amount} ` +
-            `(reference ${receipt.transferId}, offset ${receipt.offset}, update ${receipt.updateId.slice(0, 16)}…)`,
+            `(reference ${terminalText(receipt.transferId)}, offset ${receipt.offset}, update ${receipt.updateId.slice(0, 16)}…)`,
     );
     return { exitCode: EXIT.ok };
   },
@@ -136,8 +137,9 @@ export const ledgerHistoryCommand = defineCommand({
       l.at.slice(0, 19).replace('T', ' '),
       l.from === agent ? `→ ${l.to}` : `← ${l.from}`,
       l.from === agent ? `-${l.amount}` : `+${l.amount}`,
-      l.reason,
-      l.transferId,
+      // The memo and the reference are what an agent wrote (a tool's arguments): shown, not obeyed.
+      terminalText(l.reason),
+      terminalText(l.transferId),
     ]);
     for (const line of table(rows, ['offset', 'at (UTC)', 'with', 'amount', 'reason', 'reference'], ctx.output.color))
       ctx.output.line(line);

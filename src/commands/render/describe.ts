@@ -1,7 +1,15 @@
 import type { EntryDraft } from '../../core/entries.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
-/** One line about an entry, for stacks and logs (the CLI's `session stack`, the TUI's stack and events panes). */
+/**
+ * One line about an entry, for stacks and logs (the CLI's `session stack`, the TUI's stack and events panes), cleaned
+ * for the terminal: it quotes model, tool and MCP text.
+ */
 export function describeEntry(e: EntryDraft): string {
+  return terminalText(describe(e));
+}
+
+function describe(e: EntryDraft): string {
   switch (e.kind) {
     case 'user_message':
       return e.payload.text;

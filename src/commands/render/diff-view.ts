@@ -1,6 +1,7 @@
 import stringWidth from 'string-width';
 import { sideBySide, unifiedHunks, wordDiff, type DiffOp, type WordPart } from '../../core/diff.ts';
 import { paint } from './text.ts';
+import { terminalTexts } from '../../core/terminal-text.ts';
 
 /**
  * Diffs for the terminal: unified (`-`/`+` lines, changed words highlighted inside replaced lines) or side by side
@@ -8,7 +9,8 @@ import { paint } from './text.ts';
  */
 export function unifiedLines(ops: readonly DiffOp[], color: boolean, context = 3): string[] {
   const out: string[] = [];
-  for (const hunk of unifiedHunks(ops, context)) {
+  // The lines compared are artifacts and entries, model and tool text: shown cleaned for the terminal.
+  for (const hunk of unifiedHunks(terminalTexts(ops), context)) {
     out.push(paint(color, 'cyan', hunk.header));
     const lines = hunk.lines;
     for (let i = 0; i < lines.length;) {
@@ -50,7 +52,7 @@ function highlight(parts: readonly WordPart[], color: boolean, side: 'del' | 'ad
 /** Two columns, `width` characters in all; unchanged runs longer than 2 × context are folded. */
 export function sideBySideLines(ops: readonly DiffOp[], width: number, color: boolean, context = 3): string[] {
   const column = Math.max(10, Math.floor((width - 3) / 2));
-  const rows = sideBySide(ops);
+  const rows = sideBySide(terminalTexts(ops));
   const out: string[] = [];
   const fit = (text: string): string => {
     let shown = '';

@@ -1,10 +1,13 @@
 import type { EphemeralEvent, StoredEvent } from '../../core/events.ts';
 import type { ConversationRow } from '../../store/sessions.ts';
+import { terminalText, terminalTexts } from '../../core/terminal-text.ts';
 import { paint, plural, truncate } from './text.ts';
 
 /**
  * Turns log events (and streaming deltas) into the lines `run`, `chat`, `session watch` and `events tail` print:
- * one line per step, delegations indented under their caller, model text streamed as it arrives.
+ * one line per step, delegations indented under their caller, model text streamed as it arrives. Every event and
+ * delta is cleaned for the terminal before it is formatted (core/terminal-text.ts): model, tool and MCP text is
+ * shown, never obeyed.
  */
 export interface EventTextOptions {
   readonly color: boolean;
@@ -53,7 +56,8 @@ export class EventText {
       const open = this.openStream === event.modelCall;
       if (open) this.openStream = undefined;
       this.cut.delete(event.modelCall);
-      return `${open ? '\n' : ''}${this.indent(event.conversation)}   ↻ retry ${event.attempt} in ${(event.delayMs / 1000).toFixed(1)} s: ${event.reason}\n`;
+      const reason = terminalText(event.reason);
+      return `${open ? '\n' : ''}${this.indent(event.conversation)}   ↻ retry ${event.attempt} in ${(event.delayMs / 1000).toFixed(1)} s: ${reason}\n`;
     }
     if (event.type !== 'delta' || this.cut.has(event.modelCall)) return undefined;
     if (this.openStream !== undefined && this.openStream !== event.modelCall) {
@@ -67,7 +71,7 @@ export class EventText {
       this.streamed.add(event.modelCall);
       out += this.prefix(event.conversation);
     }
-    return out + event.text.replace(/\n/g, `\n${this.indent(event.conversation)}   `);
+    return out + terminalText(event.text).replace(/\n/g, `\n${this.indent(event.conversation)}   `);
   }
 
   /** Do not stream this model call (the printer is behind the log): its entry will print whole. */
@@ -77,7 +81,7 @@ export class EventText {
 
   /** Lines to print for a stored event (possibly none). */
   lines(event: StoredEvent): string[] {
-    const out = this.render(event);
+    const out = this.render(terminalTexts(event));
     if (this.openStream === undefined || out.length === 0) return out;
     const own =
       event.type === 'entry' && event.kind === 'assistant_message' && event.payload.modelCall === this.openStream;

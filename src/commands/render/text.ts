@@ -1,5 +1,6 @@
 import { styleText } from 'node:util';
 import stringWidth from 'string-width';
+import { terminalText } from '../../core/terminal-text.ts';
 
 /** Small text helpers for human output: colours (off without a terminal or with NO_COLOR) and aligned tables. */
 export type Style = 'bold' | 'dim' | 'inverse' | 'red' | 'green' | 'yellow' | 'blue' | 'magenta' | 'cyan' | 'gray';
@@ -12,8 +13,9 @@ export function paint(enabled: boolean, style: Style, text: string): string {
   return styleText(style, text, { validateStream: false });
 }
 
+/** One line of at most `width` columns, cleaned for the terminal (what is cut this way is mostly quoted text). */
 export function truncate(text: string, width: number): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
+  const flat = terminalText(text.replace(/\s+/g, ' ').trim());
   if (stringWidth(flat) <= width) return flat;
   let out = '';
   for (const ch of flat) {

@@ -2,6 +2,7 @@ import type { CellRow } from '../../store/rollouts.ts';
 import { defineCommand } from '../define.ts';
 import { formatAge, table } from '../render/text.ts';
 import { EXIT } from '../types.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 /** Reading rollouts: the list, one rollout's statistics and cells, and two rollouts side by side. */
 
@@ -98,7 +99,7 @@ export const rolloutShowCommand = defineCommand({
         c.status,
         ...metrics.map((m) => formatScore(c, m)),
         c.session ?? '',
-        c.error ?? '',
+        terminalText(c.error ?? ''),
       ]);
       for (const line of table(
         rows,

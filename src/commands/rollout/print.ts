@@ -35,7 +35,7 @@ export function progressPrinter(ctx: CommandContext): (p: Progress) => void {
       lastDecile = decile;
       return;
     }
-    if (out.interactive) out.write(`\r${text}\x1b[K`);
+    if (out.interactive && out.redraw !== undefined) out.redraw(text);
     else {
       const decile = p.total === 0 ? 10 : Math.floor((finished / p.total) * 10);
       if (decile !== lastDecile) out.line(text);

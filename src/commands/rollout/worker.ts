@@ -1,6 +1,7 @@
 import { UserError } from '../../core/errors.ts';
 import { defineCommand } from '../define.ts';
 import { EXIT } from '../types.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 export const workerCommand = defineCommand({
   path: ['worker'],
@@ -57,7 +58,7 @@ export const workerCommand = defineCommand({
           ),
         onCell: (cell, result) => {
           const mark = result.status === 'done' ? '✓' : '✗';
-          const error = result.error === null ? '' : `: ${result.error}`;
+          const error = result.error === null ? '' : `: ${terminalText(result.error)}`;
           ctx.output.line(`${mark} ${cell.team}/${cell.variant}/${cell.scenario} seed ${cell.seed}${error}`);
         },
       });

@@ -4,6 +4,7 @@ import type { Store } from '../../store/store.ts';
 import type { SessionRuntime } from '../../engine/session/runtime.ts';
 import { EventText } from '../render/event-text.ts';
 import type { Output } from '../types.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 /**
  * Prints a session's events as they are committed, from a given seq, until stopped. `drain()` waits until
@@ -124,7 +125,7 @@ export async function driveUntilIdle(
     if (status !== 'waiting' || !answerQuestions || questions.length === 0) return status;
     for (const question of questions) {
       const answer = await Promise.race([
-        output.ask(`${question.agent} asks: ${question.question}\nanswer› `),
+        output.ask(`${question.agent} asks: ${terminalText(question.question)}\nanswer› `),
         interrupted,
       ]);
       if (answer === 'interrupted') return stop();

@@ -8,6 +8,7 @@ import { entriesJson, readSession, sessionJson } from '../session/view.ts';
 import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from '../shared.ts';
 import { EXIT, type CommandContext, type CommandResult } from '../types.ts';
 import { EventPrinter, driveUntilIdle } from './follow.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 export const runCommand = defineCommand({
   path: ['run'],
@@ -105,7 +106,7 @@ export async function finishRun(
     if (retried === undefined || round >= 4 || ctx.signal.aborted) break;
     if (!out.json) {
       printScores(out, runtime.id, scores);
-      for (const line of policyLines.splice(0)) out.line(paint(out.color, 'magenta', line));
+      for (const line of policyLines.splice(0)) out.line(paint(out.color, 'magenta', terminalText(line)));
     }
     runtime = retried;
     from = engine.store.log.lastSeq();
@@ -135,7 +136,7 @@ export async function finishRun(
       out.line(paint(out.color, 'gray', `✓ finished · ${footer}`));
       break;
     case 'waiting':
-      for (const q of view.questions) out.line(`${q.agent} asks: ${q.question}`);
+      for (const q of view.questions) out.line(`${q.agent} asks: ${terminalText(q.question)}`);
       out.line(
         paint(
           out.color,
@@ -158,7 +159,7 @@ export async function finishRun(
         paint(
           out.color,
           'red',
-          `✗ failed${view.session.statusReason === null ? '' : `: ${view.session.statusReason}`} · ${footer}`,
+          `✗ failed${view.session.statusReason === null ? '' : `: ${terminalText(view.session.statusReason)}`} · ${footer}`,
         ),
       );
       out.line(`Resume with: p2tui session resume ${runtime.id}`);
@@ -167,7 +168,7 @@ export async function finishRun(
       out.line(paint(out.color, 'gray', `session ${status} · ${footer}`));
   }
   printScores(out, runtime.id, scores);
-  for (const line of policyLines) out.line(paint(out.color, 'magenta', line));
+  for (const line of policyLines) out.line(paint(out.color, 'magenta', terminalText(line)));
   return { exitCode: exitFor(status) };
 }
 

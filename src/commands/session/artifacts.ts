@@ -8,6 +8,7 @@ import { formatAge, table } from '../render/text.ts';
 import { SESSION_ARG } from '../shared.ts';
 import { EXIT, type CommandResult } from '../types.ts';
 import { DIFF_OPTIONS, renderOps } from './diff-options.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 /**
  * An entry's content as an artifact (messages and model output are inspected through their log entries, never
@@ -164,7 +165,8 @@ export const artifactsShowCommand = defineCommand({
       };
     if (text === undefined)
       ctx.output.line(`${artifact.hash}: ${artifact.mime}, ${artifact.data.length} bytes of binary data`);
-    else for (const line of splitLines(text)) ctx.output.line(line);
+    // A tool's output, shown and not obeyed (--json has the exact text).
+    else for (const line of splitLines(text)) ctx.output.line(terminalText(line));
     return { exitCode: EXIT.ok };
   },
 });

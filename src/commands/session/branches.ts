@@ -5,6 +5,7 @@ import { formatAge, paint, table } from '../render/text.ts';
 import { SESSION_ARG } from '../shared.ts';
 import { EXIT } from '../types.ts';
 import { DIFF_OPTIONS, renderOps } from './diff-options.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 /** A session's branches: the list, two compared, and undoing an effect a rewind left behind. */
 
@@ -131,10 +132,14 @@ export const compensateCommand = defineCommand({
     const outcome = await engine.compensate(input.args.session, key, 'cli');
     if (!ctx.output.json) {
       if (outcome.status === 'ok')
-        ctx.output.line(`compensated ${outcome.tool} ${key}: ${JSON.stringify(outcome.output)}`);
+        ctx.output.line(`compensated ${outcome.tool} ${key}: ${terminalText(JSON.stringify(outcome.output) ?? '')}`);
       else
         ctx.output.line(
-          paint(ctx.output.color, 'red', `the compensating action of ${outcome.tool} failed: ${outcome.error ?? ''}`),
+          paint(
+            ctx.output.color,
+            'red',
+            `the compensating action of ${outcome.tool} failed: ${terminalText(outcome.error ?? '')}`,
+          ),
         );
     }
     return { exitCode: outcome.status === 'ok' ? EXIT.ok : EXIT.failed, json: { key, ...outcome } };

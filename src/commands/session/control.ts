@@ -12,6 +12,7 @@ import { exitFor, finishRun } from '../run/run.ts';
 import { SESSION_ARG, SESSION_OPTIONS } from '../shared.ts';
 import { EXIT, type CommandContext } from '../types.ts';
 import { readSession } from './view.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 /**
  * Driving a session from any terminal: follow it, resume it, cancel, pause, answer its questions. When another live
@@ -113,7 +114,7 @@ export const resumeCommand = defineCommand({
         results.push({ session, status: 'not resumed', error: messageOf(error) });
       if (!ctx.output.json) {
         for (const r of results)
-          ctx.output.line(`${r.session}: ${r.status}${r.error === undefined ? '' : ` (${r.error})`}`);
+          ctx.output.line(`${r.session}: ${r.status}${r.error === undefined ? '' : ` (${terminalText(r.error)})`}`);
         if (results.length === 0) ctx.output.line('No orphaned sessions: every unfinished session has a live driver.');
       }
       const ok = results.every((r) => r.status === 'finished' || r.status === 'waiting' || r.status === 'paused');

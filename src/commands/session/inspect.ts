@@ -9,6 +9,7 @@ import { colourPhase, colourStatus } from '../render/status.ts';
 import { formatAge, formatCost, paint, plural, table, truncate } from '../render/text.ts';
 import { SESSION_ARG } from '../shared.ts';
 import { EXIT } from '../types.ts';
+import { terminalTexts } from '../../core/terminal-text.ts';
 import { entriesJson, readSession, sessionJson, treeOrder, type ConversationView } from './view.ts';
 
 /** Reading a session: the list, one session's conversations and usage, and its interaction stacks. */
@@ -100,8 +101,8 @@ export const showCommand = defineCommand({
   },
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
-    const view = readSession(store, input.args.session);
-    const steps = store.calls.steps(view.session.id);
+    const stored = readSession(store, input.args.session);
+    const steps = store.calls.steps(stored.session.id);
     const byConversation = new Map<string, { tokens: number; costUsd: number }>();
     for (const step of steps) {
       const u = byConversation.get(step.conversation) ?? { tokens: 0, costUsd: 0 };
@@ -111,7 +112,7 @@ export const showCommand = defineCommand({
       });
     }
     if (ctx.output.json) {
-      const json = sessionJson(view);
+      const json = sessionJson(stored);
       return {
         exitCode: EXIT.ok,
         json: {
@@ -124,6 +125,8 @@ export const showCommand = defineCommand({
         },
       };
     }
+    // Shown, not obeyed: the title, answer, questions and reasons hold model and tool text.
+    const view = terminalTexts(stored);
     const out = ctx.output;
     const c = out.color;
     const s = view.session;
@@ -203,7 +206,9 @@ export const stackCommand = defineCommand({
   },
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
-    const view = readSession(store, input.args.session);
+    const stored = readSession(store, input.args.session);
+    // JSON keeps the stored text exactly; the lines below show it cleaned for the terminal.
+    const view = ctx.output.json ? stored : terminalTexts(stored);
     const only = input.options.conversation;
     const selected = treeOrder(view.conversations).filter(
       (c) => only === undefined || c.row.id === only || c.row.id.startsWith(only) || c.row.agent === only,

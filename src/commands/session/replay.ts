@@ -9,6 +9,7 @@ import { exitFor } from '../run/run.ts';
 import { REPLAY_OPTIONS, SESSION_ARG } from '../shared.ts';
 import { EXIT } from '../types.ts';
 import { readSession } from './view.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 /** A session's conversations in comparable form: ids of conversations, model calls and entries as their places. */
 export function comparableSession(store: Store, session: string): ComparableConversation[] {
@@ -100,8 +101,8 @@ export const replayCommand = defineCommand({
             `✗ differs from ${source.id} in conversation ${comparison.path}${comparison.index === 0 ? '' : ` at entry ${comparison.index}`}`,
           ),
         );
-        out.line(`  recorded: ${comparison.expected}`);
-        out.line(`  replayed: ${comparison.actual}`);
+        out.line(`  recorded: ${terminalText(comparison.expected)}`);
+        out.line(`  replayed: ${terminalText(comparison.actual)}`);
       }
     }
     return { exitCode: comparison.same ? EXIT.ok : EXIT.failed, json };

@@ -4,6 +4,7 @@ import type { Workspace } from '../../app/workspace.ts';
 import { defineCommand } from '../define.ts';
 import { paint } from '../render/text.ts';
 import { EXIT } from '../types.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 /*
  * What the doctor checks loads when it runs (the providers' SDKs, SQLite, the config's schemas): the registry
@@ -196,9 +197,10 @@ export const doctorCommand = defineCommand({
     const color = ctx.output.color;
     for (const check of checks) {
       ctx.output.line(
-        `${check.ok ? paint(color, 'green', '✓') : paint(color, 'red', '✗')} ${check.name.padEnd(17)} ${check.detail}`,
+        `${check.ok ? paint(color, 'green', '✓') : paint(color, 'red', '✗')} ${check.name.padEnd(17)} ${terminalText(check.detail)}`,
       );
-      if (!check.ok && check.hint !== undefined) ctx.output.line(`  ${paint(color, 'gray', check.hint)}`);
+      // Details and hints quote what servers, MCP commands and files said: shown, not obeyed.
+      if (!check.ok && check.hint !== undefined) ctx.output.line(`  ${paint(color, 'gray', terminalText(check.hint))}`);
     }
     return { exitCode: ok ? EXIT.ok : EXIT.failed };
   },

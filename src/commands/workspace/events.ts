@@ -6,6 +6,7 @@ import { UserError } from '../../core/errors.ts';
 import type { EventFilter, EventType, StoredEvent } from '../../core/events.ts';
 import { defineCommand, type OptionDefs } from '../define.ts';
 import { EventText } from '../render/event-text.ts';
+import { jsonForTerminal } from '../../core/terminal-text.ts';
 import { EXIT } from '../types.ts';
 
 const EVENT_TYPES: readonly EventType[] = [
@@ -72,8 +73,9 @@ function filterOf(options: FilterValues, resolveSession: (ref: string) => string
   return filter;
 }
 
+/** One event as a JSONL line; C1 controls and bidi overrides escaped, so `cat` of an export cannot drive a terminal. */
 export function eventJson(event: StoredEvent): string {
-  return JSON.stringify({
+  const json = JSON.stringify({
     seq: event.seq,
     id: event.id,
     ts: event.ts,
@@ -85,6 +87,7 @@ export function eventJson(event: StoredEvent): string {
     conversation: event.conversation,
     payload: event.payload,
   });
+  return jsonForTerminal(json);
 }
 
 export const eventsTailCommand = defineCommand({

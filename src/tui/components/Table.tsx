@@ -1,6 +1,7 @@
 import stringWidth from 'string-width';
 import { LinesView } from './LineView.tsx';
 import { seg, visibleRange, type Color, type Line } from '../lines.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 /**
  * A table of text cells: column widths from the widest visible cell (by display width, so wide characters align),
@@ -36,7 +37,7 @@ export function Table({
   ): Line =>
     row.flatMap((cell, i) => {
       const w = widths[i] ?? 0;
-      const text = cut(cell, w);
+      const text = cut(terminalText(cell), w);
       const padded = text + ' '.repeat(Math.max(0, w - stringWidth(text)));
       return i < row.length - 1 ? [seg(padded, styleOf(i)), seg('  ', styleOf(-1))] : [seg(padded, styleOf(i))];
     });

@@ -6,6 +6,7 @@ import { seg, visibleRange, wrap, type Line } from '../lines.ts';
 import { TimelineLines, frameLines, stackLines, streamingLines } from '../render-lines.ts';
 import type { SessionProjection } from '../projection.ts';
 import { PANE_TITLES, type LedgerPaneState, type PaneId, type TuiState } from '../state.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 /** A pane: a title row (inverse when focused) and a window of lines that follows new lines unless scrolled. */
 function Pane({
@@ -266,16 +267,18 @@ export function InputBar({ width }: { width: number }) {
   useTui((s) => s.open?.framesVersion);
   const status = useTui((s) => s.open?.status);
   const question = projection?.firstQuestion();
+  // The question is model text drawn outside the panes' lines: cleaned here, and kept on the bar's one row.
+  const asked = question === undefined ? '' : terminalText(question.question).replace(/\s+/g, ' ');
   const prompt =
     question !== undefined
-      ? `${question.agent} asks: ${question.question} › `
+      ? `${question.agent} asks: ${asked} › `
       : newAgent !== null
         ? `message to ${newAgent} › `
         : '› ';
   if (!focused) {
     const idle =
       question !== undefined
-        ? `${question.agent} asks: ${question.question} — press i to answer`
+        ? `${question.agent} asks: ${asked} — press i to answer`
         : status === 'running'
           ? 'agents are working… (i to write the next message)'
           : 'press i (or Enter) to write a message';

@@ -1,0 +1,120 @@
+/**
+ * Text from models, tools and MCP servers made safe to show on a terminal: it is shown, never obeyed. A reply that
+ * holds `ESC]52;c;…` (write the clipboard), `ESC]0;…` (set the title) or `ESC[2K\r` (erase and overwrite a line)
+ * must not do any of it, and must not hide or reorder text with bidi overrides.
+ *
+ * The rule is per character, so it needs no parsing and holds for text cut anywhere (streamed deltas):
+ * - C0 controls other than newline and tab, and DEL, become their Unicode control pictures, one column wide: ESC
+ *   shows as ␛, CR as ␍, BEL as ␇, backspace as ␈. What followed an ESC is then plain printable text: the
+ *   sequence is visible (`␛]0;title␇`) instead of acted on. A CR right before a newline (CRLF) is just the newline.
+ * - C1 controls (U+0080–U+009F, among them the 8-bit CSI U+009B and OSC U+009D), bidi embeddings, overrides and
+ *   isolates (U+202A–U+202E, U+2066–U+2069) and the other invisible format characters (Unicode's Cf: zero-width
+ *   space, word joiner, BOM, interlinear annotations, tag characters; line and paragraph separators; Hangul
+ *   fillers) become U+FFFD (�), as does half of a surrogate pair (text cut inside a character). Kept, because
+ *   text needs them and they cannot hide or reorder it: zero-width (non-)joiners (emoji sequences, Indic and
+ *   Persian scripts), the implicit direction marks LRM, RLM and ALM, the soft hyphen and the visible Arabic number
+ *   signs.
+ * - Colour codes (SGR, `ESC[…m`) in such text are removed, their text kept: model output cannot paint itself in
+ *   p2tui's colours or hide itself. p2tui's own colours are added after cleaning, and `forTerminal` keeps them.
+ */
+
+/**
+ * The characters the rules act on: C0 controls but tab and newline, DEL and C1, Unicode's format characters (Cf),
+ * line and paragraph separators, Hangul fillers, and halves of surrogate pairs (a `u` pattern matches only lone ones).
+ */
+const ACTED_ON = String.raw`[\u0000-\u0008\u000b-\u001f\u007f-\u009f\p{Cf}\u2028\u2029\u115f\u1160\u3164\uffa0\ud800-\udfff]`;
+
+/** Any character the rules act on; text without one is returned as it is (the common case, kept fast). */
+const SUSPECT = new RegExp(ACTED_ON, 'u');
+
+/** What `terminalText` replaces, one match at a time: CRLF (a newline) or one such character. */
+const REPLACED = new RegExp(String.raw`\r\n|${ACTED_ON}`, 'gu');
+
+/** What `jsonForTerminal` escapes. */
+const ESCAPED = new RegExp(ACTED_ON, 'gu');
+
+/** A colour or style sequence (Select Graphic Rendition), 7-bit or 8-bit. */
+const SGR = new RegExp(String.raw`(?:\u001b\[|\u009b)[0-9;:]*m`, 'g');
+
+/** The colour codes p2tui writes itself (7-bit only: it never writes the 8-bit CSI). */
+const OWN_SGR = new RegExp(String.raw`\u001b\[[0-9;:]*m`, 'g');
+
+/** Format characters that stay: they join or direct text, and none can hide or reorder what is shown. */
+const KEPT = new Set(
+  [0x00ad, 0x061c, 0x200c, 0x200d, 0x200e, 0x200f, 0x06dd, 0x070f, 0x0890, 0x0891, 0x08e2, 0x110bd, 0x110cd]
+    .concat([0x0600, 0x0601, 0x0602, 0x0603, 0x0604, 0x0605])
+    .map((c) => String.fromCodePoint(c)),
+);
+
+const REPLACEMENT = '\ufffd';
+
+function visible(ch: string): string {
+  if (ch === '\r\n') return '\n';
+  const code = ch.codePointAt(0)!;
+  if (code < 0x20) return String.fromCharCode(0x2400 + code);
+  if (code === 0x7f) return '\u2421';
+  if (KEPT.has(ch)) return ch;
+  return REPLACEMENT;
+}
+
+/** Text from a model, a tool or an MCP server (or anything quoting it), ready to print: see the module comment. */
+export function terminalText(text: string): string {
+  if (!SUSPECT.test(text)) return text;
+  return text.replace(SGR, '').replace(REPLACED, visible);
+}
+
+/**
+ * The last guard before bytes reach a terminal, over whole lines p2tui has composed: the same rules as
+ * `terminalText`, except that with `color` on, colour codes stay (p2tui's own, put there by its renderers after they
+ * cleaned what they quote). Nothing else that moves the cursor, sets a title or writes the clipboard gets through,
+ * even from a spot that forgot to clean its text.
+ */
+export function forTerminal(text: string, color: boolean): string {
+  if (!SUSPECT.test(text)) return text;
+  if (!color) return terminalText(text);
+  let out = '';
+  let from = 0;
+  for (const match of text.matchAll(OWN_SGR)) {
+    out += terminalText(text.slice(from, match.index)) + match[0];
+    from = match.index + match[0].length;
+  }
+  return out + terminalText(text.slice(from));
+}
+
+/**
+ * JSON text (or any text printed with --json) made safe for a terminal without changing what it says: every
+ * character `terminalText` would replace is written as its JSON escape (`\u009b`, `\u202e`, a tag character as its
+ * two surrogate escapes). `JSON.stringify` escapes C0 controls itself but leaves C1 controls, bidi overrides and
+ * other format characters raw; in JSON they can only stand inside strings, where the escape means the same
+ * character, so a parser reads exactly the same value.
+ */
+export function jsonForTerminal(json: string): string {
+  if (!SUSPECT.test(json)) return json;
+  return json.replace(ESCAPED, (ch) => {
+    if (KEPT.has(ch)) return ch;
+    let out = '';
+    for (let i = 0; i < ch.length; i++) out += `\\u${ch.charCodeAt(i).toString(16).padStart(4, '0')}`;
+    return out;
+  });
+}
+
+/**
+ * Every string inside a value (an event's payload, a stored entry, a score) cleaned as `terminalText` does, for
+ * renderers that format many fields of one record: cleaning the record once covers every field they quote. Keys,
+ * numbers and the value's shape stay as they are.
+ */
+export function terminalTexts<T>(value: T): T {
+  return clean(value) as T;
+}
+
+function clean(value: unknown): unknown {
+  if (typeof value === 'string') return terminalText(value);
+  if (Array.isArray(value)) return value.map(clean);
+  if (value === null || typeof value !== 'object') return value;
+  // Only plain records: a Date, a Map or a class instance is not made of text a model wrote.
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) out[key] = clean(v);
+  return out;
+}
