@@ -1,0 +1,170 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { spawn as spawnPty } from '@lydell/node-pty';
+import xterm from '@xterm/headless';
+import { stringify } from 'yaml';
+import { childEnv } from '../helpers/child-env.ts';
+import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
+
+/**
+ * Model output must not drive the terminal. A persona whose reply (and whose tool's output) holds a clipboard write,
+ * a title change, an erase-and-overwrite, colour codes, 8-bit C1 controls and bidi overrides is run by real p2tui
+ * processes; what they print must hold none of it, except p2tui's own colour codes when colour is on, and must show
+ * it instead (␛, ␇, ␍, U+FFFD).
+ */
+const ROOT = new URL('../..', import.meta.url).pathname;
+const MAIN = join(ROOT, 'src/cli/main.ts');
+const MCP_SERVER = join(ROOT, 'test/fixtures/mcp-stdio-server.ts');
+const ESC = '\u001b';
+const BEL = '\u0007';
+
+/** What the model says and the tool returns: each piece is an attack a terminal would carry out. */
+const HOSTILE =
+  `start ${ESC}]52;c;aGFja2Vk${BEL} title ${ESC}]0;pwned${BEL} erase ${ESC}[2K\rFAKE ` +
+  `${ESC}[31mred${ESC}[0m ${ESC}[8mhidden${ESC}[0m c1 \u009b2J \u009d0;t${BEL} dcs ${ESC}Pq${ESC}\\ ` +
+  `bidi \u202eevil\u202c iso \u2066x\u2069 bs a\bb end`;
+
+/* eslint-disable no-control-regex -- control characters and escape sequences are what this test looks for */
+
+/** Anything a terminal acts on: C0 (but newline and tab), DEL, C1, bidi embeddings, overrides and isolates. */
+const ACTIVE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/u;
+
+let ws: TempWorkspace;
+let db: string;
+
+function p2tui(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [MAIN, ...args, '--db', db], {
+    cwd: ws.dir,
+    input: '',
+    encoding: 'utf8',
+    env: childEnv(),
+    timeout: 60_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The shown form of every attack: visible, and in the order written. */
+function expectShown(text: string): void {
+  expect(text).toContain('␛]52;c;aGFja2Vk␇');
+  expect(text).toContain('␛]0;pwned␇');
+  expect(text).toContain('␛[2K␍FAKE');
+  expect(text).toContain('\ufffd2J \ufffd0;t␇');
+  expect(text).toContain('bidi \ufffdevil\ufffd iso \ufffdx\ufffd');
+}
+
+beforeAll(() => {
+  ws = tempWorkspace({
+    // An MCP server whose error text quotes its arguments: MCP text reaches the terminal through it.
+    'p2tui.yaml': stringify({ mcp_servers: { calc: { command: process.execPath, args: [MCP_SERVER] } } }),
+    'tools/shout.ts':
+      `import { defineTool, z } from 'p2tui';\n` +
+      `export const shout = defineTool({ name: 'shout', description: 'Repeats text.', ` +
+      `input: z.object({ text: z.string() }), effect: 'pure', run: ({ text }: { text: string }) => 'tool says ' + text });\n`,
+  });
+  ws.persona({
+    id: 'hostile',
+    description: 'Replies with escape sequences.',
+    model: 'scripted/default',
+    tools: ['shout', 'calc__fail'],
+    script: [
+      {
+        when: '.',
+        steps: [
+          { call: 'shout', args: { text: HOSTILE } },
+          { call: 'calc__fail', args: { why: HOSTILE } },
+          { reply: HOSTILE },
+        ],
+      },
+    ],
+  });
+  db = join(ws.dir, '.p2tui', 'p2tui.db');
+});
+afterAll(() => ws.cleanup());
+
+describe('model, tool and MCP text on the terminal', () => {
+  it('run, session show, session stack and events tail print no control sequence, and show each one', () => {
+    const run = p2tui(['run', 'hostile', 'go']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).not.toMatch(ACTIVE);
+    expectShown(run.stdout);
+    // Colour codes inside model text are taken out, their words kept: no colour and no hidden text here.
+    expect(run.stdout).toContain('red hidden c1');
+    expect(run.stdout).toContain('tool says start ␛]52');
+    expect(run.stdout).toContain('refused: start ␛]52');
+
+    for (const args of [
+      ['session', 'show', 'last'],
+      ['session', 'stack', 'last'],
+      ['events', 'tail', '-n', '50'],
+    ]) {
+      const out = p2tui(args);
+      expect(out.code, args.join(' ')).toBe(0);
+      expect(out.stdout, args.join(' ')).not.toMatch(ACTIVE);
+      expect(out.stdout, args.join(' ')).toContain('␛]0;pwned␇');
+    }
+  });
+
+  it('--json keeps the exact text, with every control character escaped', () => {
+    const show = p2tui(['session', 'show', 'last', '--json']);
+    expect(show.code).toBe(0);
+    expect(show.stdout).not.toMatch(ACTIVE);
+    expect((JSON.parse(show.stdout) as { answer: string }).answer).toBe(HOSTILE);
+    // JSON.stringify leaves C1 and bidi controls raw; here they are escapes a parser reads back as the same text.
+    expect(show.stdout).toContain('\\u009b2J');
+    expect(show.stdout).toContain('\\u202eevil');
+
+    const tail = p2tui(['events', 'tail', '-n', '50', '--json']);
+    expect(tail.code).toBe(0);
+    expect(tail.stdout).not.toMatch(ACTIVE);
+    const texts = tail.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string | null; payload: { text?: string } })
+      .filter((e) => e.kind === 'assistant_message')
+      .map((e) => e.payload.text);
+    expect(texts).toEqual([HOSTILE]);
+
+    const exported = p2tui(['events', 'export']);
+    expect(exported.stdout).not.toMatch(ACTIVE);
+    expect(exported.stdout).toContain('\\u001b]52;c;aGFja2Vk\\u0007');
+  });
+
+  it("with colour on, in a real terminal, only p2tui's own colour codes reach it: the title stays, nothing is erased", async () => {
+    const term = new xterm.Terminal({ cols: 200, rows: 60, allowProposedApi: true });
+    const titles: string[] = [];
+    term.onTitleChange((t) => titles.push(t));
+    let raw = '';
+    const pty = spawnPty(process.execPath, [MAIN, 'run', 'hostile', 'again', '--db', db], {
+      name: 'xterm-256color',
+      cols: 200,
+      rows: 60,
+      cwd: ws.dir,
+      env: childEnv({ TERM: 'xterm-256color' }, { color: true }) as Record<string, string>,
+    });
+    pty.onData((data) => {
+      raw += data;
+      term.write(data);
+    });
+    const code = await new Promise<number>((resolve) => pty.onExit(({ exitCode }) => resolve(exitCode)));
+    await new Promise<void>((resolve) => term.write('', resolve));
+    expect(code).toBe(0);
+    // The terminal's own line discipline turns each newline into CRLF; any other CR would come from the text.
+    const written = raw.replace(/\r\n/g, '\n');
+    // p2tui coloured its own words (the agent's name in bold, the tool's arrow)...
+    expect(written).toMatch(/\u001b\[1mhostile\u001b\[22m/);
+    // ...and every escape sequence that reached the terminal is a colour code.
+    const sequences = written.match(/\u001b[^\n]{0,12}/g) ?? [];
+    for (const s of sequences) expect(s).toMatch(/^\u001b\[[0-9;]*m/);
+    expect(written.replace(/\u001b\[[0-9;]*m/g, '')).not.toMatch(ACTIVE);
+    expect(titles).toEqual([]);
+    const buffer = term.buffer.active;
+    const screen: string[] = [];
+    for (let i = 0; i <= buffer.length; i++) screen.push(buffer.getLine(i)?.translateToString(true) ?? '');
+    const shown = screen.join('\n');
+    // What a person sees: the attack spelled out, the line it tried to erase still there, the hidden text visible.
+    expect(shown).toContain('start ␛]52;c;aGFja2Vk␇ title ␛]0;pwned␇ erase ␛[2K␍FAKE red hidden');
+    term.dispose();
+  });
+});
