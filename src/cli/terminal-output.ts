@@ -47,6 +47,11 @@ export class TerminalOutput implements Output {
     process.stdout.write(`\r${forTerminal(text, this.color)}\u001b[K`);
   }
 
+  bytes(data: Uint8Array): void {
+    // Asked for by name (--raw): the one write that is not cleaned.
+    process.stdout.write(data);
+  }
+
   warn(text: string): void {
     process.stderr.write(`${forTerminal(text, this.color)}\n`);
   }

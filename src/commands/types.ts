@@ -54,6 +54,8 @@ export interface Output {
   write(text: string): void;
   /** Replaces the current line (a progress bar at a terminal); an output that cannot leaves it out. */
   redraw?(text: string): void;
+  /** Bytes exactly as given, with no cleaning (`artifacts show --raw`); only the CLI's stdout has it. */
+  bytes?(data: Uint8Array): void;
   warn(text: string): void;
   /** Asks the person a question; undefined when nobody can answer (not interactive, end of input). */
   ask(prompt: string): Promise<string | undefined>;

@@ -106,7 +106,7 @@ describe('model, tool and MCP text on the terminal', () => {
     }
   });
 
-  it('--json keeps the exact text, with every control character escaped', () => {
+  it('--json keeps the exact text, with every control character escaped; artifacts show --raw writes the bytes', () => {
     const show = p2tui(['session', 'show', 'last', '--json']);
     expect(show.code).toBe(0);
     expect(show.stdout).not.toMatch(ACTIVE);
@@ -118,13 +118,21 @@ describe('model, tool and MCP text on the terminal', () => {
     const tail = p2tui(['events', 'tail', '-n', '50', '--json']);
     expect(tail.code).toBe(0);
     expect(tail.stdout).not.toMatch(ACTIVE);
-    const texts = tail.stdout
+    const replies = tail.stdout
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { kind: string | null; payload: { text?: string } })
-      .filter((e) => e.kind === 'assistant_message')
-      .map((e) => e.payload.text);
-    expect(texts).toEqual([HOSTILE]);
+      .map((l) => JSON.parse(l) as { id: string; kind: string | null; payload: { text?: string } })
+      .filter((e) => e.kind === 'assistant_message');
+    expect(replies.map((e) => e.payload.text)).toEqual([HOSTILE]);
+
+    // The reply as an artifact: shown cleaned, and with --raw exactly the stored bytes, for a pipe that wants them.
+    const id = replies[0]!.id;
+    const shown = p2tui(['artifacts', 'show', id]);
+    expect(shown.stdout).not.toMatch(ACTIVE);
+    expectShown(shown.stdout);
+    const raw = p2tui(['artifacts', 'show', id, '--raw']);
+    expect(raw.code).toBe(0);
+    expect(raw.stdout).toBe(HOSTILE);
 
     const exported = p2tui(['events', 'export']);
     expect(exported.stdout).not.toMatch(ACTIVE);

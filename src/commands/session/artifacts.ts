@@ -150,13 +150,28 @@ export const artifactsListCommand = defineCommand({
 
 export const artifactsShowCommand = defineCommand({
   path: ['artifacts', 'show'],
-  summary: 'Print an artifact (text as it is; binary as a summary)',
+  summary: 'Print an artifact (text with control characters shown, not obeyed; binary as a summary; --raw: its bytes)',
   args: {
     hash: { description: 'The hash or a unique prefix of it', required: true },
   },
+  options: {
+    raw: {
+      type: 'boolean',
+      description: 'Write the stored bytes unchanged, escape sequences and binary included (for a pipe or a file)',
+    },
+  },
+  examples: ['p2tui artifacts show 3f2a --raw > output.txt'],
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
     const artifact = resolveArtifact(store, input.args.hash);
+    if (input.options.raw && !ctx.output.json) {
+      if (ctx.output.bytes === undefined)
+        throw new UserError('E_USAGE', 'artifacts show --raw writes bytes to stdout; it does not run here', {
+          hint: `Run it in a shell: p2tui artifacts show ${artifact.hash.slice(0, 12)} --raw > file`,
+        });
+      ctx.output.bytes(artifact.data);
+      return { exitCode: EXIT.ok };
+    }
     const text = isText(artifact.data) ? artifact.data.toString('utf8') : undefined;
     if (ctx.output.json)
       return {
