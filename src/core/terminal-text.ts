@@ -118,3 +118,20 @@ function clean(value: unknown): unknown {
   for (const [key, v] of Object.entries(value)) out[key] = clean(v);
   return out;
 }
+
+/** An end of text that may be the start of something the next piece completes (see `unfinishedTail`). */
+const UNFINISHED = new RegExp(String.raw`(?:\u001b(?:\[[0-9;:]*)?|\u009b[0-9;:]*|\r|[\ud800-\udbff])$`);
+
+/**
+ * Streamed text, split where it is safe to clean: `ready` is everything but an end that the next delta may complete
+ * (the start of a colour code, a CR that may begin a CRLF, the first half of a surrogate pair), `held` that end.
+ * A stream cleans `ready` now and puts `held` before its next piece, so a streamed reply reads as its stored text
+ * does (a colour code cut in two is removed, not shown as `␛[31m`). Holding back is never needed for safety: every
+ * piece is cleaned whole either way.
+ */
+export function unfinishedTail(text: string): { ready: string; held: string } {
+  const match = UNFINISHED.exec(text);
+  // A colour code is short: a longer run of digits after ESC [ is not one, and is shown as it is.
+  if (match === null || match[0].length > 16) return { ready: text, held: '' };
+  return { ready: text.slice(0, match.index), held: match[0] };
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { forTerminal, jsonForTerminal, terminalText } from '../../src/core/terminal-text.ts';
+import { forTerminal, jsonForTerminal, terminalText, unfinishedTail } from '../../src/core/terminal-text.ts';
 
 /** Anything a terminal would act on: C0 but newline and tab, DEL, C1, bidi controls, other invisible formats. */
 const ACTIVE =
@@ -102,5 +102,29 @@ describe('jsonForTerminal', () => {
     expect(JSON.parse(safe)).toEqual(value);
     expect(safe).toContain('\\u009b');
     expect(safe).toContain('\\u202e');
+  });
+});
+
+describe('unfinishedTail', () => {
+  it('holds back what the next streamed piece may complete, so streamed text cleans as the whole text does', () => {
+    const whole = `a ${ESC}[31mred${ESC}[0m b\r\nc 👩‍💻 ${ESC}]0;t${BEL} end`;
+    for (let size = 1; size <= 4; size++) {
+      let held = '';
+      let shown = '';
+      for (let i = 0; i < whole.length; i += size) {
+        const split = unfinishedTail(held + whole.slice(i, i + size));
+        shown += terminalText(split.ready);
+        held = split.held;
+      }
+      shown += terminalText(held);
+      expect(shown).toBe(terminalText(whole));
+    }
+  });
+
+  it('holds nothing back from ordinary text, nor a long run after ESC [', () => {
+    expect(unfinishedTail('plain')).toEqual({ ready: 'plain', held: '' });
+    expect(unfinishedTail(`x${ESC}[12`)).toEqual({ ready: 'x', held: `${ESC}[12` });
+    const long = `${ESC}[${'1'.repeat(40)}`;
+    expect(unfinishedTail(long)).toEqual({ ready: long, held: '' });
   });
 });

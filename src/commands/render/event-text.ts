@@ -1,6 +1,6 @@
 import type { EphemeralEvent, StoredEvent } from '../../core/events.ts';
 import type { ConversationRow } from '../../store/sessions.ts';
-import { terminalText, terminalTexts } from '../../core/terminal-text.ts';
+import { terminalText, terminalTexts, unfinishedTail } from '../../core/terminal-text.ts';
 import { paint, plural, truncate } from './text.ts';
 
 /**
@@ -32,6 +32,8 @@ export class EventText {
   /** Model calls not to stream: their entry prints the whole text. */
   private readonly cut = new Set<string>();
   private openStream: string | undefined;
+  /** The end of the open stream's text that the next delta may complete (core/terminal-text.ts, unfinishedTail). */
+  private held = '';
   private readonly options: EventTextOptions;
 
   constructor(options: EventTextOptions) {
@@ -49,15 +51,16 @@ export class EventText {
       if (this.openStream !== event.modelCall) return undefined;
       // The reply is complete on screen: end its line; its entry will not print the text again.
       this.openStream = undefined;
-      return '\n';
+      return `${this.streamText(event.conversation, this.release())}\n`;
     }
     if (event.type === 'model.retry') {
       // A line of its own, whether or not this call was streaming: the user sees why nothing arrives for a while.
       const open = this.openStream === event.modelCall;
+      const rest = open ? this.streamText(event.conversation, this.release()) : '';
       if (open) this.openStream = undefined;
       this.cut.delete(event.modelCall);
       const reason = terminalText(event.reason);
-      return `${open ? '\n' : ''}${this.indent(event.conversation)}   ↻ retry ${event.attempt} in ${(event.delayMs / 1000).toFixed(1)} s: ${reason}\n`;
+      return `${open ? `${rest}\n` : ''}${this.indent(event.conversation)}   ↻ retry ${event.attempt} in ${(event.delayMs / 1000).toFixed(1)} s: ${reason}\n`;
     }
     if (event.type !== 'delta' || this.cut.has(event.modelCall)) return undefined;
     if (this.openStream !== undefined && this.openStream !== event.modelCall) {
@@ -69,9 +72,23 @@ export class EventText {
     if (this.openStream === undefined) {
       this.openStream = event.modelCall;
       this.streamed.add(event.modelCall);
+      this.held = '';
       out += this.prefix(event.conversation);
     }
-    return out + terminalText(event.text).replace(/\n/g, `\n${this.indent(event.conversation)}   `);
+    const { ready, held } = unfinishedTail(this.held + event.text);
+    this.held = held;
+    return out + this.streamText(event.conversation, ready);
+  }
+
+  /** Streamed model text, cleaned for the terminal and indented under its conversation. */
+  private streamText(conversation: string, text: string): string {
+    return terminalText(text).replace(/\n/g, `\n${this.indent(conversation)}   `);
+  }
+
+  private release(): string {
+    const held = this.held;
+    this.held = '';
+    return held;
   }
 
   /** Do not stream this model call (the printer is behind the log): its entry will print whole. */
@@ -90,6 +107,7 @@ export class EventText {
     this.streamed.delete(this.openStream);
     this.cut.add(this.openStream);
     this.openStream = undefined;
+    this.held = '';
     return [paint(this.options.color, 'gray', ' …'), ...out];
   }
 
