@@ -182,7 +182,7 @@ if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error: unknown) => {
-      process.stderr.write(`${messageOf(error)}\n`);
+      process.stderr.write(`${terminalText(messageOf(error))}\n`);
       process.exit(EXIT.failed);
     },
   );

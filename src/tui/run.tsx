@@ -11,6 +11,7 @@ import { runPaletteLine } from './palette.ts';
 import { initialState, setOverlay } from './state.ts';
 import { TuiStore } from './store.ts';
 import { App as AppView } from './views/App.tsx';
+import { terminalText } from '../core/terminal-text.ts';
 
 /** Leaves the alternate screen, shows the cursor, turns bracketed paste off: the terminal as it was. */
 const RESTORE_TERMINAL = '\u001b[?2004l\u001b[?25h\u001b[?1049l';
@@ -141,7 +142,8 @@ export async function runTui(options: TuiOptions): Promise<number> {
     }
     stdout.write(RESTORE_TERMINAL);
     process.stderr.write(
-      `p2tui crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\nThe log is in ${options.logFile}.\n`,
+      // The message may quote model or tool text: shown, not obeyed, on the terminal just restored.
+      `p2tui crashed: ${terminalText(error instanceof Error ? (error.stack ?? error.message) : String(error))}\nThe log is in ${options.logFile}.\n`,
     );
     process.exit(1);
   };

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import type { JsonValue } from '../../core/json.ts';
 import { defineCommand } from '../define.ts';
 import { EXIT } from '../types.ts';
+import { jsonForTerminal } from '../../core/terminal-text.ts';
 
 export const rolloutExportCommand = defineCommand({
   path: ['rollout', 'export'],
@@ -44,7 +45,10 @@ export const rolloutExportCommand = defineCommand({
     if (out !== undefined) {
       writeFileSync(out, text);
       ctx.output.line(`${cells.length} cells written to ${out}`);
-    } else ctx.output.write(text);
+      return { exitCode: EXIT.ok };
+    }
+    // On stdout, JSON keeps every value exactly (control characters as escapes); CSV shows them as the terminal does.
+    ctx.output.write(format === 'csv' ? text : jsonForTerminal(text));
     return { exitCode: EXIT.ok };
   },
 });
