@@ -36,8 +36,12 @@ const ESCAPED = new RegExp(ACTED_ON, 'gu');
 /** A colour or style sequence (Select Graphic Rendition), 7-bit or 8-bit. */
 const SGR = new RegExp(String.raw`(?:\u001b\[|\u009b)[0-9;:]*m`, 'g');
 
-/** The colour codes p2tui writes itself (7-bit only: it never writes the 8-bit CSI). */
-const OWN_SGR = new RegExp(String.raw`\u001b\[[0-9;:]*m`, 'g');
+/**
+ * The colour and style codes p2tui writes itself (commands/render/text.ts, paint): bold 1, dim 2, inverse 7 and
+ * their ends 22 and 27, six colours 31–36 and gray 90 and their end 39. Any other (conceal, blink, a background)
+ * from text a renderer forgot to clean is removed, as `terminalText` removes it.
+ */
+const OWN_SGR = new RegExp(String.raw`\u001b\[(?:1|2|7|22|27|3[1-6]|39|90)m`, 'g');
 
 /** Format characters that stay: they join or direct text, and none can hide or reorder what is shown. */
 const KEPT = new Set(
@@ -65,7 +69,7 @@ export function terminalText(text: string): string {
 
 /**
  * The last guard before bytes reach a terminal, over whole lines p2tui has composed: the same rules as
- * `terminalText`, except that with `color` on, colour codes stay (p2tui's own, put there by its renderers after they
+ * `terminalText`, except that with `color` on, p2tui's own colour codes stay (put there by its renderers after they
  * cleaned what they quote). Nothing else that moves the cursor, sets a title or writes the clipboard gets through,
  * even from a spot that forgot to clean its text.
  */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { forTerminal, jsonForTerminal, terminalText, unfinishedTail } from '../../src/core/terminal-text.ts';
+import { STYLES, paint } from '../../src/commands/render/text.ts';
 
 /** Anything a terminal would act on: C0 but newline and tab, DEL, C1, bidi controls, other invisible formats. */
 const ACTIVE =
@@ -126,5 +127,16 @@ describe('unfinishedTail', () => {
     expect(unfinishedTail(`x${ESC}[12`)).toEqual({ ready: 'x', held: `${ESC}[12` });
     const long = `${ESC}[${'1'.repeat(40)}`;
     expect(unfinishedTail(long)).toEqual({ ready: long, held: '' });
+  });
+});
+
+describe("p2tui's own colours", () => {
+  it('pass the guard exactly, in every style paint knows and nested; conceal, blink and backgrounds do not', () => {
+    for (const style of STYLES) {
+      const line = paint(true, style, `${style} ${paint(true, 'bold', 'x')} y`);
+      expect(line).toContain(ESC);
+      expect(forTerminal(line, true)).toBe(line);
+    }
+    expect(forTerminal(`${ESC}[8mhidden${ESC}[5mblink${ESC}[41mbg${ESC}[0m`, true)).toBe('hiddenblinkbg');
   });
 });

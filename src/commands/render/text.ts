@@ -3,7 +3,9 @@ import stringWidth from 'string-width';
 import { terminalText } from '../../core/terminal-text.ts';
 
 /** Small text helpers for human output: colours (off without a terminal or with NO_COLOR) and aligned tables. */
-export type Style = 'bold' | 'dim' | 'inverse' | 'red' | 'green' | 'yellow' | 'blue' | 'magenta' | 'cyan' | 'gray';
+export const STYLES = ['bold', 'dim', 'inverse', 'red', 'green', 'yellow', 'blue', 'magenta', 'cyan', 'gray'] as const;
+/** The styles `paint` knows; the terminal guard (core/terminal-text.ts, forTerminal) lets exactly their codes through. */
+export type Style = (typeof STYLES)[number];
 
 /** `text` in `style` when colour is on (the caller decides: a terminal, no NO_COLOR, no --json). */
 export function paint(enabled: boolean, style: Style, text: string): string {
