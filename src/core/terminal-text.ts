@@ -113,14 +113,22 @@ export function terminalTexts<T>(value: T): T {
 
 function clean(value: unknown): unknown {
   if (typeof value === 'string') return terminalText(value);
-  if (Array.isArray(value)) return value.map(clean);
   if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    const items = value.map(clean);
+    return items.every((item, i) => item === value[i]) ? value : items;
+  }
   // Only plain records: a Date, a Map or a class instance is not made of text a model wrote.
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return value;
+  let changed = false;
   const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) out[key] = clean(v);
-  return out;
+  for (const [key, v] of Object.entries(value)) {
+    out[key] = clean(v);
+    if (out[key] !== v) changed = true;
+  }
+  // Nothing to clean (the usual case): the same value, not a copy.
+  return changed ? out : value;
 }
 
 /** An end of text that may be the start of something the next piece completes (see `unfinishedTail`). */

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { forTerminal, jsonForTerminal, terminalText, unfinishedTail } from '../../src/core/terminal-text.ts';
+import {
+  forTerminal,
+  jsonForTerminal,
+  terminalText,
+  terminalTexts,
+  unfinishedTail,
+} from '../../src/core/terminal-text.ts';
 import { STYLES, paint } from '../../src/commands/render/text.ts';
 
 /** Anything a terminal would act on: C0 but newline and tab, DEL, C1, bidi controls, other invisible formats. */
@@ -138,5 +144,17 @@ describe("p2tui's own colours", () => {
       expect(forTerminal(line, true)).toBe(line);
     }
     expect(forTerminal(`${ESC}[8mhidden${ESC}[5mblink${ESC}[41mbg${ESC}[0m`, true)).toBe('hiddenblinkbg');
+  });
+});
+
+describe('terminalTexts', () => {
+  it('cleans every string of a record, keeps its shape, and returns the record itself when nothing needed it', () => {
+    const event = { seq: 3, payload: { text: `a${ESC}]0;t${BEL}`, list: ['ok', '\u202ex'], at: new Date(0) } };
+    expect(terminalTexts(event)).toEqual({
+      seq: 3,
+      payload: { text: 'a␛]0;t␇', list: ['ok', '\ufffdx'], at: new Date(0) },
+    });
+    const plain = { seq: 4, payload: { text: 'fine', list: ['a'] } };
+    expect(terminalTexts(plain)).toBe(plain);
   });
 });
