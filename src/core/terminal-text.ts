@@ -124,8 +124,10 @@ function clean(value: unknown): unknown {
   let changed = false;
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    out[key] = clean(v);
-    if (out[key] !== v) changed = true;
+    const cleaned = clean(v);
+    if (cleaned !== v) changed = true;
+    // Defined, not assigned: a model's JSON may hold a "__proto__" key, which assignment would not copy.
+    Object.defineProperty(out, key, { value: cleaned, enumerable: true, writable: true, configurable: true });
   }
   // Nothing to clean (the usual case): the same value, not a copy.
   return changed ? out : value;

@@ -154,6 +154,11 @@ describe('terminalTexts', () => {
       seq: 3,
       payload: { text: 'a␛]0;t␇', list: ['ok', '\ufffdx'], at: new Date(0) },
     });
+    const parsed = JSON.parse('{"__proto__": "\\u001b[2J", "b": "\\u0007"}') as Record<string, string>;
+    expect(Object.entries(terminalTexts(parsed))).toEqual([
+      ['__proto__', '␛[2J'],
+      ['b', '␇'],
+    ]);
     const plain = { seq: 4, payload: { text: 'fine', list: ['a'] } };
     expect(terminalTexts(plain)).toBe(plain);
   });
