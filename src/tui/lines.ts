@@ -138,11 +138,14 @@ export function visibleRange(
   return { start, end: Math.min(total, start + h) };
 }
 
-/** The line with its text cleaned; the same line (no copy) when nothing needed it, as is usual. */
+/**
+ * The line with its text cleaned, and kept to one row: a newline or tab that did not pass `wrap` (a table cell, a
+ * title) would break the frame's layout, so it becomes spaces. The same line (no copy) when nothing needed it.
+ */
 function clean(line: Line): Line {
   let out: Segment[] | undefined;
   line.forEach((s, i) => {
-    const text = terminalText(s.text);
+    const text = terminalText(s.text).replace(/\t/g, '  ').replace(/\n/g, ' ');
     if (text === s.text && out === undefined) return;
     out ??= line.slice(0, i);
     out.push(text === s.text ? s : { ...s, text });

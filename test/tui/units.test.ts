@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Key } from 'ink';
-import { clip, lineText, lineWidth, seg, visibleRange, wrap } from '../../src/tui/lines.ts';
+import { clip, fit, lineText, lineWidth, seg, visibleRange, wrap } from '../../src/tui/lines.ts';
 import { sessionLayout } from '../../src/tui/layout.ts';
 import { normalizeKey } from '../../src/tui/keys.ts';
 import { COMMANDS, activeScopes, helpSections, hints } from '../../src/tui/keymap/keymap.ts';
@@ -44,6 +44,16 @@ const state = (patch: Partial<TuiState> = {}): TuiState => ({
 });
 
 describe('lines', () => {
+  it('draws model text shown, not obeyed: wrapped or fitted, escapes become visible and a line stays one row', () => {
+    const hostile = 'a\u001b]0;t\u0007 b\u001b[2K\rc \u202ed\u009b2J\te\nf';
+    expect(wrap([seg(hostile)], 80).map(lineText)).toEqual(['a␛]0;t␇ b␛[2K␍c \ufffdd\ufffd2J  e', 'f']);
+    const fitted = fit([seg('x', { color: 'red' }), seg(hostile)], 40);
+    expect(lineText(fitted)).toBe('xa␛]0;t␇ b␛[2K␍c \ufffdd\ufffd2J  e f'.padEnd(40));
+    expect(fitted[0]).toEqual({ text: 'x', color: 'red' });
+    const plain = [seg('fine')];
+    expect(fit(plain, 4)).toBe(plain);
+  });
+
   it('wraps at spaces to the width, with a hanging indent, keeping leading indentation', () => {
     const lines = wrap([seg('    '), seg('agent '), seg('the quick brown fox jumps over the lazy dog')], 20, 6);
     expect(lines.map(lineText)).toEqual([
