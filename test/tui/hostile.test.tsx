@@ -77,8 +77,10 @@ describe('hostile text in the TUI', () => {
     await screen.waitFor('message to hostile');
     // A paste arrives as one chunk; its C1 control and bidi override must not reach the terminal from the input bar.
     await screen.press(`go \u202egnp.exe\u202c now \u009b2J bell${BEL}`);
-    await screen.waitFor('gnp.exe now');
+    await screen.waitFor('bell');
     expectInert(screen);
+    // What goes to the agent is what was pasted; the bar shows it with the controls made visible.
+    expect(screen.frame()).toContain('go \ufffdgnp.exe\ufffd now \ufffd2J bell');
 
     await screen.press(KEYS.enter);
     // The question, drawn in the input bar, is model text too.

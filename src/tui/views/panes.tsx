@@ -302,9 +302,10 @@ export function InputBar({ width }: { width: number }) {
       <Text bold {...(color ? { color: question !== undefined ? 'yellow' : 'green' } : {})}>
         {prompt}
       </Text>
-      <Text>{shown.slice(0, at)}</Text>
-      <Text inverse>{shown[at] ?? ' '}</Text>
-      <Text>{shown.slice(at + 1)}</Text>
+      {/* Typed or pasted text may hold C1 controls or bidi overrides (only C0 is dropped on input): shown cleaned. */}
+      <Text>{terminalText(shown.slice(0, at))}</Text>
+      <Text inverse>{terminalText(shown[at] ?? ' ')}</Text>
+      <Text>{terminalText(shown.slice(at + 1))}</Text>
     </Text>
   );
 }
