@@ -88,8 +88,9 @@ export function printScores(
       ),
     );
     for (const cr of last.criteria) {
+      const weight = cr.weight === undefined ? '' : ` ×${cr.weight}`;
       ctx.output.line(
-        `  ${cr.id.padEnd(18)} ${cr.score === null ? ' –  ' : cr.score.toFixed(2)}${cr.weight === undefined ? '' : ` ×${cr.weight}`}  ${terminalText(cr.reason)}`,
+        `  ${cr.id.padEnd(18)} ${cr.score === null ? ' –  ' : cr.score.toFixed(2)}${weight}  ${terminalText(cr.reason)}`,
       );
     }
   }

@@ -108,10 +108,10 @@ export const ledgerTransferCommand = defineCommand({
         ? paint(
             ctx.output.color,
             'yellow',
-            `already paid: ${receipt.from} → ${receipt.to} ${receipt.amount} for ${terminalText(receipt.transferId)} (offset ${receipt.offset}); nothing moved now`,
+            `already paid: ${receipt.from} → ${receipt.to} ${receipt.amount} for ${receipt.transferId} (offset ${receipt.offset}); nothing moved now`,
           )
         : `${receipt.from} → ${receipt.to} ${receipt.amount} ` +
-            `(reference ${terminalText(receipt.transferId)}, offset ${receipt.offset}, update ${receipt.updateId.slice(0, 16)}…)`,
+            `(reference ${receipt.transferId}, offset ${receipt.offset}, update ${receipt.updateId.slice(0, 16)}…)`,
     );
     return { exitCode: EXIT.ok };
   },
