@@ -32,6 +32,8 @@ const ACTIVE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u20
 
 let ws: TempWorkspace;
 let db: string;
+/** The hostile persona's session, from the first test's run. */
+let session = 'last';
 
 function p2tui(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [MAIN, ...args, '--db', db], {
@@ -78,6 +80,19 @@ beforeAll(() => {
       },
     ],
   });
+  ws.persona({
+    id: 'payer',
+    description: 'Pays with a hostile memo.',
+    model: 'scripted/default',
+    tools: ['transfer_funds'],
+    balance: 10,
+    script: [
+      {
+        when: '.',
+        steps: [{ call: 'transfer_funds', args: { to: 'hostile', amount: '1', reason: HOSTILE } }, { reply: 'paid' }],
+      },
+    ],
+  });
   db = join(ws.dir, '.p2tui', 'p2tui.db');
 });
 afterAll(() => ws.cleanup());
@@ -87,6 +102,7 @@ describe('model, tool and MCP text on the terminal', () => {
     const run = p2tui(['run', 'hostile', 'go']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
+    session = /^session (s_\w+)/.exec(run.stdout)![1]!;
     expect(run.stdout).not.toMatch(ACTIVE);
     expectShown(run.stdout);
     // Colour codes inside model text are taken out, their words kept: no colour and no hidden text here.
@@ -106,8 +122,19 @@ describe('model, tool and MCP text on the terminal', () => {
     }
   });
 
+  it('a ledger memo an agent wrote is shown by ledger history, not obeyed', () => {
+    expect(p2tui(['ledger', 'init']).code).toBe(0);
+    const run = p2tui(['run', 'payer', 'pay']);
+    expect(run.code).toBe(0);
+    const history = p2tui(['ledger', 'history', 'payer']);
+    expect(history.code).toBe(0);
+    expect(history.stdout).not.toMatch(ACTIVE);
+    expect(history.stdout).toContain('-1');
+    expect(history.stdout).toContain('start ␛]52;c;aGFja2Vk␇ title ␛]0;pwned␇');
+  });
+
   it('--json keeps the exact text, with every control character escaped; artifacts show --raw writes the bytes', () => {
-    const show = p2tui(['session', 'show', 'last', '--json']);
+    const show = p2tui(['session', 'show', session, '--json']);
     expect(show.code).toBe(0);
     expect(show.stdout).not.toMatch(ACTIVE);
     expect((JSON.parse(show.stdout) as { answer: string }).answer).toBe(HOSTILE);
@@ -115,7 +142,7 @@ describe('model, tool and MCP text on the terminal', () => {
     expect(show.stdout).toContain('\\u009b2J');
     expect(show.stdout).toContain('\\u202eevil');
 
-    const tail = p2tui(['events', 'tail', '-n', '50', '--json']);
+    const tail = p2tui(['events', 'tail', '-n', '50', '--session', session, '--json']);
     expect(tail.code).toBe(0);
     expect(tail.stdout).not.toMatch(ACTIVE);
     const replies = tail.stdout
