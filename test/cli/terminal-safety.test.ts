@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { spawn as spawnPty } from '@lydell/node-pty';
 import xterm from '@xterm/headless';
 import { stringify } from 'yaml';
 import { childEnv } from '../helpers/child-env.ts';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
+import { openAIServer, type ModelServer } from '../helpers/model-servers.ts';
 
 /**
  * Model output must not drive the terminal. A persona whose reply (and whose tool's output) holds a clipboard write,
@@ -202,5 +203,73 @@ describe('model, tool and MCP text on the terminal', () => {
     // What a person sees: the attack spelled out, the line it tried to erase still there, the hidden text visible.
     expect(shown).toContain('start ␛]52;c;aGFja2Vk␇ title ␛]0;pwned␇ erase ␛[2K␍FAKE red hidden');
     term.dispose();
+  });
+});
+
+/** A p2tui process that does not block this one: the model servers it calls run here. */
+function p2tuiAsync(args: readonly string[], cwd: string, env: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      cwd,
+      env: childEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('a real model and an LLM judge over HTTP', () => {
+  let remote: TempWorkspace;
+  let model: ModelServer;
+  let judge: ModelServer;
+  beforeAll(async () => {
+    model = await openAIServer();
+    // Streamed three characters at a time: every escape sequence arrives cut across deltas.
+    model.queue({ kind: 'reply', text: HOSTILE, chunk: 3 });
+    judge = await openAIServer();
+    judge.queue({
+      kind: 'reply',
+      text: JSON.stringify({ criteria: [{ id: 'helpful', score: 0.5, reason: HOSTILE }] }),
+    });
+    const provider = (server: ModelServer) => ({
+      type: 'openai',
+      base_url: `${server.url}/v1`,
+      api_key_env: 'TEST_KEY',
+    });
+    remote = tempWorkspace({
+      'p2tui.yaml': stringify({
+        providers: { agenthttp: provider(model), judgehttp: provider(judge) },
+        judge: {
+          model: 'judgehttp/test-model',
+          evaluators: [
+            { id: 'quality', kind: 'llm', rubric: { criteria: [{ id: 'helpful', description: 'Helps.', weight: 1 }] } },
+          ],
+        },
+      }),
+    });
+    remote.persona({ id: 'remote', description: 'A real model.', model: 'agenthttp/test-model' });
+  });
+  afterAll(async () => {
+    remote.cleanup();
+    await model.close();
+    await judge.close();
+  });
+
+  it("shows a streamed reply and the judge's reasoning (run, eval show --criteria) with every sequence visible", async () => {
+    const run = await p2tuiAsync(['run', 'remote', 'go'], remote.dir, { TEST_KEY: 'sk-test-key' });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).not.toMatch(ACTIVE);
+    // Cut across deltas, each sequence still reads as in the stored reply: colour codes gone, the rest spelled out.
+    expect(run.stdout).toContain('start ␛]52;c;aGFja2Vk␇ title ␛]0;pwned␇ erase ␛[2K␍FAKE red hidden c1');
+    expect(run.stdout).toMatch(/judge · quality 0\.50/);
+    const show = await p2tuiAsync(['eval', 'show', 'last', '--criteria'], remote.dir);
+    expect(show.code).toBe(0);
+    expect(show.stdout).not.toMatch(ACTIVE);
+    expect(show.stdout).toMatch(/helpful +0\.50 +×1 +start ␛\]52;c;aGFja2Vk␇ title ␛\]0;pwned␇/);
   });
 });
