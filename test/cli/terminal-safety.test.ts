@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { spawn as spawnPty } from '@lydell/node-pty';
 import xterm from '@xterm/headless';
@@ -36,15 +36,30 @@ let db: string;
 /** The hostile persona's session, from the first test's run. */
 let session = 'last';
 
-function p2tui(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [MAIN, ...args, '--db', db], {
-    cwd: ws.dir,
-    input: '',
-    encoding: 'utf8',
-    env: childEnv(),
-    timeout: 60_000,
+interface Result {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function p2tuiIn(cwd: string, args: readonly string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      cwd,
+      env: childEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A p2tui process over the hostile workspace; it does not block this process (model servers run here). */
+function p2tui(args: readonly string[]): Promise<Result> {
+  return p2tuiIn(ws.dir, [...args, '--db', db]);
 }
 
 /** The shown form of every attack: visible, and in the order written. */
@@ -99,8 +114,8 @@ beforeAll(() => {
 afterAll(() => ws.cleanup());
 
 describe('model, tool and MCP text on the terminal', () => {
-  it('run, session show, session stack and events tail print no control sequence, and show each one', () => {
-    const run = p2tui(['run', 'hostile', 'go']);
+  it('run, session show, session stack and events tail print no control sequence, and show each one', async () => {
+    const run = await p2tui(['run', 'hostile', 'go']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     session = /^session (s_\w+)/.exec(run.stdout)![1]!;
@@ -111,31 +126,37 @@ describe('model, tool and MCP text on the terminal', () => {
     expect(run.stdout).toContain('tool says start ␛]52');
     expect(run.stdout).toContain('refused: start ␛]52');
 
-    for (const args of [
-      ['session', 'show', 'last'],
-      ['session', 'stack', 'last'],
+    const readers = [
+      ['session', 'show', session],
+      ['session', 'stack', session],
       ['events', 'tail', '-n', '50'],
-    ]) {
-      const out = p2tui(args);
-      expect(out.code, args.join(' ')).toBe(0);
-      expect(out.stdout, args.join(' ')).not.toMatch(ACTIVE);
-      expect(out.stdout, args.join(' ')).toContain('␛]0;pwned␇');
-    }
+    ];
+    const outs = await Promise.all(readers.map((args) => p2tui(args)));
+    outs.forEach((out, i) => {
+      const args = readers[i]!.join(' ');
+      expect(out.code, args).toBe(0);
+      expect(out.stdout, args).not.toMatch(ACTIVE);
+      expect(out.stdout, args).toContain('␛]0;pwned␇');
+    });
   });
 
-  it('a ledger memo an agent wrote is shown by ledger history, not obeyed', () => {
-    expect(p2tui(['ledger', 'init']).code).toBe(0);
-    const run = p2tui(['run', 'payer', 'pay']);
+  it('a ledger memo an agent wrote is shown by ledger history, not obeyed', async () => {
+    expect((await p2tui(['ledger', 'init'])).code).toBe(0);
+    const run = await p2tui(['run', 'payer', 'pay']);
     expect(run.code).toBe(0);
-    const history = p2tui(['ledger', 'history', 'payer']);
+    const history = await p2tui(['ledger', 'history', 'payer']);
     expect(history.code).toBe(0);
     expect(history.stdout).not.toMatch(ACTIVE);
     expect(history.stdout).toContain('-1');
     expect(history.stdout).toContain('start ␛]52;c;aGFja2Vk␇ title ␛]0;pwned␇');
   });
 
-  it('--json keeps the exact text, with every control character escaped; artifacts show --raw writes the bytes', () => {
-    const show = p2tui(['session', 'show', session, '--json']);
+  it('--json keeps the exact text, with every control character escaped; artifacts show --raw writes the bytes', async () => {
+    const [show, tail, exported] = await Promise.all([
+      p2tui(['session', 'show', session, '--json']),
+      p2tui(['events', 'tail', '-n', '50', '--session', session, '--json']),
+      p2tui(['events', 'export', '--session', session]),
+    ]);
     expect(show.code).toBe(0);
     expect(show.stdout).not.toMatch(ACTIVE);
     expect((JSON.parse(show.stdout) as { answer: string }).answer).toBe(HOSTILE);
@@ -143,7 +164,6 @@ describe('model, tool and MCP text on the terminal', () => {
     expect(show.stdout).toContain('\\u009b2J');
     expect(show.stdout).toContain('\\u202eevil');
 
-    const tail = p2tui(['events', 'tail', '-n', '50', '--session', session, '--json']);
     expect(tail.code).toBe(0);
     expect(tail.stdout).not.toMatch(ACTIVE);
     const replies = tail.stdout
@@ -155,14 +175,15 @@ describe('model, tool and MCP text on the terminal', () => {
 
     // The reply as an artifact: shown cleaned, and with --raw exactly the stored bytes, for a pipe that wants them.
     const id = replies[0]!.id;
-    const shown = p2tui(['artifacts', 'show', id]);
+    const [shown, raw] = await Promise.all([
+      p2tui(['artifacts', 'show', id]),
+      p2tui(['artifacts', 'show', id, '--raw']),
+    ]);
     expect(shown.stdout).not.toMatch(ACTIVE);
     expectShown(shown.stdout);
-    const raw = p2tui(['artifacts', 'show', id, '--raw']);
     expect(raw.code).toBe(0);
     expect(raw.stdout).toBe(HOSTILE);
 
-    const exported = p2tui(['events', 'export']);
     expect(exported.stdout).not.toMatch(ACTIVE);
     expect(exported.stdout).toContain('\\u001b]52;c;aGFja2Vk\\u0007');
   });
@@ -206,22 +227,6 @@ describe('model, tool and MCP text on the terminal', () => {
   });
 });
 
-/** A p2tui process that does not block this one: the model servers it calls run here. */
-function p2tuiAsync(args: readonly string[], cwd: string, env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      cwd,
-      env: childEnv(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 describe('a real model and an LLM judge over HTTP', () => {
   let remote: TempWorkspace;
   let model: ModelServer;
@@ -260,14 +265,14 @@ describe('a real model and an LLM judge over HTTP', () => {
   });
 
   it("shows a streamed reply and the judge's reasoning (run, eval show --criteria) with every sequence visible", async () => {
-    const run = await p2tuiAsync(['run', 'remote', 'go'], remote.dir, { TEST_KEY: 'sk-test-key' });
+    const run = await p2tuiIn(remote.dir, ['run', 'remote', 'go'], { TEST_KEY: 'sk-test-key' });
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).not.toMatch(ACTIVE);
     // Cut across deltas, each sequence still reads as in the stored reply: colour codes gone, the rest spelled out.
     expect(run.stdout).toContain('start ␛]52;c;aGFja2Vk␇ title ␛]0;pwned␇ erase ␛[2K␍FAKE red hidden c1');
     expect(run.stdout).toMatch(/judge · quality 0\.50/);
-    const show = await p2tuiAsync(['eval', 'show', 'last', '--criteria'], remote.dir);
+    const show = await p2tuiIn(remote.dir, ['eval', 'show', 'last', '--criteria']);
     expect(show.code).toBe(0);
     expect(show.stdout).not.toMatch(ACTIVE);
     expect(show.stdout).toMatch(/helpful +0\.50 +×1 +start ␛\]52;c;aGFja2Vk␇ title ␛\]0;pwned␇/);
