@@ -5,6 +5,7 @@ import type { Progress, RunOutcome } from '../../rollout/runner.ts';
 import { formatMeanCi } from '../../rollout/stats.ts';
 import { paint, table } from '../render/text.ts';
 import { EXIT, type CommandContext } from '../types.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 
 /**
  * How the rollout commands show progress, per-variant statistics and a run's outcome. The commands load this module
@@ -130,14 +131,14 @@ export function report(
   if (ctx.output.interactive) ctx.output.line();
   printVariants(ctx, reports, metrics);
   const failed = cells.filter((c) => c.status === 'failed');
-  for (const f of failed.slice(0, 5))
+  for (const f of failed.slice(0, 5)) {
+    // A cell's error may quote a model or a tool: shown, not obeyed.
+    const error = terminalText(f.error ?? 'failed');
+    const where = f.session === null ? '' : ` (session ${f.session})`;
     ctx.output.line(
-      paint(
-        ctx.output.color,
-        'red',
-        `✗ ${f.team}/${f.variant}/${f.scenario} seed ${f.seed}: ${f.error ?? 'failed'}${f.session === null ? '' : ` (session ${f.session})`}`,
-      ),
+      paint(ctx.output.color, 'red', `✗ ${f.team}/${f.variant}/${f.scenario} seed ${f.seed}: ${error}${where}`),
     );
+  }
   if (failed.length > 5)
     ctx.output.line(
       paint(
