@@ -11,7 +11,7 @@ import {
   workspaceEnvironment,
   type Environment,
 } from '../models/configure.ts';
-import type { Redactor } from '../models/http/errors.ts';
+import type { Redactor } from '../models/redactor.ts';
 import { DEFAULT_PRICES, type Price } from '../models/pricing.ts';
 import { loadWorkspaceTools } from '../tools/loader.ts';
 import { ToolRegistry } from '../tools/registry.ts';
@@ -80,9 +80,7 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
     Object.keys(config.mcp_servers).length === 0
       ? { tools: [], servers: [], close: async () => undefined }
       : // The SDK loads only for workspaces that configure servers.
-        await (
-          await import('../tools/mcp.ts')
-        ).connectMcpServers(root, config.mcp_servers, env, (secret) => redactor.add(secret));
+        await (await import('../tools/mcp.ts')).connectMcpServers(root, config.mcp_servers, env, redactor);
   try {
     for (const tool of mcp.tools) tools.add(tool);
   } catch (error) {

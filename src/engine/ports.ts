@@ -1,6 +1,6 @@
 import type { Persona } from '../agents/persona.ts';
 import type { WalletService } from '../ledger/wallets/service.ts';
-import type { Redactor } from '../models/http/errors.ts';
+import type { Redactor } from '../models/redactor.ts';
 import type { ModelProvider } from '../models/provider.ts';
 import type { ModelRef } from '../models/registry.ts';
 import type { JobTrigger, TargetKind } from '../store/scores.ts';

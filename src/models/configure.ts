@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { UserError, messageOf } from '../core/errors.ts';
-import { Redactor } from './http/errors.ts';
+import type { Redactor } from './redactor.ts';
 import { DEFAULT_RETRY, type RetryPolicy } from './http/retry.ts';
 import { OllamaProvider } from './ollama/provider.ts';
 import { OpenAIProvider } from './openai/provider.ts';
@@ -49,15 +49,15 @@ const BUILT_IN: Readonly<Record<string, 'scripted' | 'openai' | 'ollama'>> = {
 
 /**
  * Registers `openai` and `ollama` (always available; they fail with a clear message when not reachable or not
- * keyed) and every OpenAI-compatible or Ollama server configured under another name. Returns the redactor that
- * knows every key, so messages and recordings never carry one.
+ * keyed) and every OpenAI-compatible or Ollama server configured under another name. Every key goes to the
+ * registry's redactor, returned, so messages and recordings never carry one.
  */
 export function registerProviders(
   providers: ProviderRegistry,
   settings: Readonly<Record<string, ProviderSettings>>,
   env: Environment,
 ): Redactor {
-  const redactor = new Redactor();
+  const { redactor } = providers;
   const ids = new Set([...Object.keys(settings), 'openai', 'ollama']);
   for (const id of ids) {
     const s = settings[id] ?? {};

@@ -94,6 +94,10 @@ export interface ModelProvider {
   readonly simulated: boolean;
   /** True when the provider applies `attemptTimeoutMs` to each attempt; otherwise the engine times the whole call. */
   readonly timesAttempts?: boolean;
+  /** Where requests go (for `p2tui doctor`), when the provider is a server. */
+  readonly endpoint?: string;
+  /** Whether a key is configured (for `p2tui doctor`; the key itself is never shown). */
+  readonly hasKey?: boolean;
   complete(request: ModelRequest, options: CompleteOptions): Promise<ModelResponse>;
   /** The models the provider offers (for `p2tui doctor`); throws a ProviderError when it cannot be reached. */
   listModels?(signal: AbortSignal): Promise<string[]>;

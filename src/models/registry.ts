@@ -1,5 +1,7 @@
 import { UserError, suggest } from '../core/errors.ts';
 import type { ModelProvider } from './provider.ts';
+import { RedactingProvider } from './redacting.ts';
+import { Redactor } from './redactor.ts';
 
 export interface ModelRef {
   readonly provider: string;
@@ -19,12 +21,20 @@ export function parseModelRef(ref: string): ModelRef {
   return { provider: ref.slice(0, slash), name: ref.slice(slash + 1), ref };
 }
 
-/** The providers a workspace can use, by id. */
+/**
+ * The providers a workspace can use, by id. Each is served through the registry's redactor, which knows every
+ * configured key: whatever a provider answers, a key in it is neither stored nor shown.
+ */
 export class ProviderRegistry {
+  readonly redactor: Redactor;
   private readonly providers = new Map<string, ModelProvider>();
 
+  constructor(redactor: Redactor = new Redactor()) {
+    this.redactor = redactor;
+  }
+
   register(provider: ModelProvider): void {
-    this.providers.set(provider.id, provider);
+    this.providers.set(provider.id, new RedactingProvider(provider, this.redactor));
   }
 
   has(id: string): boolean {

@@ -15,7 +15,7 @@ function expand(
   value: string,
   env: Readonly<Record<string, string | undefined>>,
   field: string,
-  secrets: (value: string) => void,
+  secrets: Secrets,
 ): string {
   return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
     const found = env[name];
@@ -26,9 +26,17 @@ function expand(
       });
     }
     // The variable's own value is the secret (a server may echo the token without its "Bearer ").
-    secrets(found);
+    secrets.add(found);
     return found;
   });
+}
+
+/** The workspace's redactor, as the MCP connection needs it (tools/ cannot import models/). */
+export interface Secrets {
+  /** A value that must never be stored or shown (an env value or header given to a server). */
+  add(value: string): void;
+  redact(text: string): string;
+  json<T>(value: T): T;
 }
 
 /** The name a model sees: `server__tool`, restricted to what every provider accepts. */
@@ -46,7 +54,7 @@ export async function connectMcpServers(
   root: string,
   servers: Readonly<Record<string, McpServerSettings>>,
   env: Readonly<Record<string, string | undefined>>,
-  secrets: (value: string) => void,
+  secrets: Secrets,
 ): Promise<McpTools> {
   const clients: { name: string; client: Client }[] = [];
   const tools: Tool[] = [];
@@ -99,14 +107,15 @@ export async function connectMcpServers(
           listed.push(...page.tools);
           cursor = page.nextCursor;
         } while (cursor !== undefined);
-        for (const spec of listed) tools.push(wrap(name, client, spec, s));
+        for (const spec of listed) tools.push(wrap(name, client, spec, s, secrets));
         summary.push({ name, endpoint, tools: listed.length });
       } catch (error) {
         await client.close().catch(() => undefined);
-        const tail = stderr.trim().split('\n').slice(-3).join(' | ');
+        // A server may log the environment it was given before it fails: its words pass through the redactor.
+        const tail = secrets.redact(stderr.trim().split('\n').slice(-3).join(' | '));
         throw new UserError(
           'E_MCP',
-          `p2tui.yaml: MCP server ${name} (${endpoint}) could not be reached: ${messageOf(error)}${tail === '' ? '' : ` (its stderr: ${tail})`}`,
+          `p2tui.yaml: MCP server ${name} (${endpoint}) could not be reached: ${secrets.redact(messageOf(error))}${tail === '' ? '' : ` (its stderr: ${tail})`}`,
           {
             hint:
               s.command !== undefined
@@ -132,7 +141,7 @@ interface ListedTool {
     { readonly readOnlyHint?: boolean | undefined; readonly idempotentHint?: boolean | undefined } | undefined;
 }
 
-function wrap(server: string, client: Client, spec: ListedTool, settings: McpServerSettings): Tool {
+function wrap(server: string, client: Client, spec: ListedTool, settings: McpServerSettings, secrets: Secrets): Tool {
   const name = mcpToolName(server, spec.name);
   if (!TOOL_NAME.test(name))
     throw new UserError(
@@ -144,7 +153,7 @@ function wrap(server: string, client: Client, spec: ListedTool, settings: McpSer
     own.effect ??
     settings.effect ??
     (spec.annotations?.readOnlyHint === true || spec.annotations?.idempotentHint === true ? 'idempotent' : 'effectful');
-  const parameters = { ...spec.inputSchema } as JsonObject;
+  const parameters = { ...secrets.json(spec.inputSchema) } as JsonObject;
   delete parameters['$schema'];
   let input: z.ZodType;
   try {
@@ -157,7 +166,8 @@ function wrap(server: string, client: Client, spec: ListedTool, settings: McpSer
   return {
     [TOOL_BRAND]: true,
     name,
-    description: spec.description?.trim() || `${spec.name} (MCP server ${server})`,
+    // Sent to models and stored with every request: a server's own words, redacted like its results.
+    description: secrets.redact(spec.description?.trim() || `${spec.name} (MCP server ${server})`),
     effect,
     cacheTtlMs: effect === 'pure' ? 5 * 60_000 : 0,
     dedup: 'none',

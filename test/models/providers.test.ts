@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ProviderError } from '../../src/core/errors.ts';
-import { Redactor } from '../../src/models/http/errors.ts';
+import { Redactor } from '../../src/models/redactor.ts';
 import { RequestRateLimiter } from '../../src/models/http/rate-limit.ts';
 import { parseRetryAfter, retryDelayMs, withRetries, type RetryNotice } from '../../src/models/http/retry.ts';
 import { OpenAIProvider } from '../../src/models/openai/provider.ts';

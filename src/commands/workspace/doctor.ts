@@ -23,10 +23,6 @@ interface Check {
  * cannot fail the doctor); one a persona uses must answer.
  */
 async function providerChecks(workspace: Workspace): Promise<Check[]> {
-  const [{ OllamaProvider }, { OpenAIProvider }] = await Promise.all([
-    import('../../models/ollama/provider.ts'),
-    import('../../models/openai/provider.ts'),
-  ]);
   const users = new Map<string, string[]>();
   for (const persona of workspace.personas.values()) {
     const provider = persona.model.split('/')[0] ?? '';
@@ -36,11 +32,11 @@ async function providerChecks(workspace: Workspace): Promise<Check[]> {
     const provider = workspace.providers.resolve(`${id}/x`).provider;
     const usedBy = users.get(id) ?? [];
     const name = `provider ${id}`;
-    const where = provider instanceof OpenAIProvider || provider instanceof OllamaProvider ? provider.endpoint : '';
+    const where = provider.endpoint ?? '';
     const by = usedBy.length === 0 ? 'no persona uses it' : `used by ${usedBy.join(', ')}`;
     if (provider.listModels === undefined)
       return { name, ok: true, detail: provider.simulated ? `simulator, ${by}` : by };
-    if (provider instanceof OpenAIProvider && !provider.hasKey && where.startsWith('https://api.openai.com')) {
+    if (provider.hasKey === false && where.startsWith('https://api.openai.com')) {
       return {
         name,
         ok: usedBy.length === 0,
@@ -98,6 +94,7 @@ export const doctorCommand = defineCommand({
       });
     }
     const root = ctx.workspaceDir;
+    let loaded: Workspace | undefined;
     const { isWorkspace, readWorkspaceConfig } = await import('../../app/config.ts');
     if (!isWorkspace(root)) {
       checks.push({
@@ -110,6 +107,7 @@ export const doctorCommand = defineCommand({
       try {
         readWorkspaceConfig(root);
         const workspace = await ctx.workspace();
+        loaded = workspace;
         const { LEDGER_TOOLS } = await import('../../tools/builtin/ledger.ts');
         const own = workspace.tools.names().filter((n) => !LEDGER_TOOLS.some((t) => t.name === n)).length;
         const tools = `${own} tools (and the ledger's ${LEDGER_TOOLS.length})`;
@@ -192,10 +190,12 @@ export const doctorCommand = defineCommand({
       });
     }
     const ok = checks.every((c) => c.ok || c.name === 'typescript tools');
+    // What servers said (model lists, error messages) is shown: no configured key in any of it.
+    const shown = loaded === undefined ? checks : checks.map((c) => loaded.redactor.json(c));
     if (ctx.output.json)
-      return { exitCode: ok ? EXIT.ok : EXIT.failed, json: { ok, checks: checks.map((c) => ({ ...c })) } };
+      return { exitCode: ok ? EXIT.ok : EXIT.failed, json: { ok, checks: shown.map((c) => ({ ...c })) } };
     const color = ctx.output.color;
-    for (const check of checks) {
+    for (const check of shown) {
       ctx.output.line(
         `${check.ok ? paint(color, 'green', '✓') : paint(color, 'red', '✗')} ${check.name.padEnd(17)} ${terminalText(check.detail)}`,
       );

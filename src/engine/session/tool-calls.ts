@@ -89,10 +89,12 @@ export class ToolCalls {
           signal: this.state.abort.signal,
           attach: () => undefined,
         });
-        outcome = found === null || found === undefined ? 'absent' : { found: toJson(found) };
+        // What a tool's lookup found is its output: redacted like a run's.
+        const { redactor } = this.state.ctx.ports;
+        outcome = found === null || found === undefined ? 'absent' : { found: redactor.json(toJson(found)) };
       } catch (error) {
         outcome = {
-          unknown: `the process stopped while this call was running and reconciling it failed: ${messageOf(error)}; it was not run again`,
+          unknown: `the process stopped while this call was running and reconciling it failed: ${this.state.ctx.ports.redactor.redact(messageOf(error))}; it was not run again`,
         };
       }
     }

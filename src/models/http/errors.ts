@@ -1,34 +1,6 @@
 import { ProviderError } from '../../core/errors.ts';
 import { messageOf } from '../../core/errors.ts';
-
-/** Replaces every configured secret (API keys, values of the variables that hold them) in text shown or stored. */
-export class Redactor {
-  private readonly secrets = new Set<string>();
-
-  add(value: string | undefined): void {
-    // Short values would redact ordinary words; no real key is this short.
-    if (value !== undefined && value.length >= 8) this.secrets.add(value);
-  }
-
-  /** Whether any secret is known (when none is, redacting is skipped entirely). */
-  get active(): boolean {
-    return this.secrets.size > 0;
-  }
-
-  /** A JSON value with every secret replaced in its strings (the same value when nothing matched). */
-  json<T>(value: T): T {
-    if (!this.active) return value;
-    const text = JSON.stringify(value);
-    const redacted = this.redact(text);
-    return redacted === text ? value : (JSON.parse(redacted) as T);
-  }
-
-  redact(text: string): string {
-    let out = text;
-    for (const secret of this.secrets) out = out.split(secret).join('[redacted]');
-    return out;
-  }
-}
+import type { Redactor } from '../redactor.ts';
 
 export interface FailureContext {
   /** `openai` or the configured provider id, as the user wrote it. */

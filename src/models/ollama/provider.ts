@@ -10,7 +10,8 @@ import {
   type ToolCallRequest,
 } from '../provider.ts';
 import { estimateTokens } from '../../core/tokens.ts';
-import { httpFailure, networkFailure, streamFailure, type FailureContext, type Redactor } from '../http/errors.ts';
+import { httpFailure, networkFailure, streamFailure, type FailureContext } from '../http/errors.ts';
+import type { Redactor } from '../redactor.ts';
 import { callWithRetries } from '../http/call.ts';
 import { RequestRateLimiter } from '../http/rate-limit.ts';
 import type { RetryPolicy } from '../http/retry.ts';

@@ -1,0 +1,200 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { ProviderRegistry } from '../../src/models/registry.ts';
+import { OpenAIProvider } from '../../src/models/openai/provider.ts';
+import type { ModelDelta } from '../../src/models/provider.ts';
+import { Redactor } from '../../src/models/redactor.ts';
+import { eventsExportCommand, eventsTailCommand } from '../../src/commands/workspace/events.ts';
+import { exportCommand } from '../../src/commands/session/bundles.ts';
+import { showCommand } from '../../src/commands/session/inspect.ts';
+import { commandContext } from '../commands/helpers.ts';
+import { childEnv } from '../helpers/child-env.ts';
+import { openAIServer, type ModelServer } from '../helpers/model-servers.ts';
+import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
+
+/*
+ * A provider whose successful reply echoes the API key it was sent (in its text, split across stream chunks, in a
+ * tool call's arguments, in its list of models): the key is in no byte of the database, its WAL, any export or any
+ * output, and what streams live never shows it either.
+ */
+
+const MAIN = join(new URL('../..', import.meta.url).pathname, 'src/cli/main.ts');
+const KEY = 'sk-test-SECRET-7f3a9c2e41b8d605';
+
+const servers: ModelServer[] = [];
+const workspaces: TempWorkspace[] = [];
+afterEach(async () => {
+  for (const w of workspaces.splice(0)) w.cleanup();
+  for (const s of servers.splice(0)) await s.close();
+});
+
+interface Result {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function p2tui(dir: string, args: readonly string[]): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, '--workspace', dir, ...args], {
+      env: childEnv({ OPENAI_API_KEY: KEY }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function setup(models: readonly string[] = ['test-model']): Promise<{ server: ModelServer; ws: TempWorkspace }> {
+  const server = await openAIServer(models);
+  servers.push(server);
+  const ws = tempWorkspace({
+    'p2tui.yaml': stringify({
+      providers: {
+        openai: { base_url: `${server.url}/v1`, max_retries: 0 },
+        plain: { type: 'openai', base_url: `${server.url}/v1`, api_key_env: 'OPENAI_API_KEY', stream: false },
+      },
+    }),
+    'tools/echo.ts':
+      "import { defineTool, z } from 'p2tui';\n" +
+      "export const echo = defineTool({ name: 'echo', description: 'Echo.', input: z.object({ text: z.string() }), " +
+      "effect: 'pure', run: ({ text }: { text: string }) => text });\n",
+  });
+  workspaces.push(ws);
+  ws.persona({ id: 'streamer', description: 'Streams.', model: 'openai/test-model' });
+  ws.persona({ id: 'plain', description: 'Answers whole.', model: 'plain/test-model' });
+  ws.persona({ id: 'tooler', description: 'Calls tools.', model: 'openai/test-model', tools: ['echo'] });
+  return { server, ws };
+}
+
+/**
+ * Every place the key could be stored or shown after a run: none has it, and the redaction marks where it was. The
+ * read commands run in this process (as the CLI runs them) over the database the `run` process wrote.
+ */
+async function expectNoKey(ws: TempWorkspace, run: Result): Promise<void> {
+  expect(run.stdout + run.stderr).not.toContain(KEY);
+  const session = /session (s_[A-Za-z0-9]+)/.exec(run.stdout)?.[1];
+  expect(session, run.stdout + run.stderr).toBeDefined();
+  const bundle = join(ws.dir, 'bundle.p2tui.json');
+  const ctx = commandContext(ws.dir);
+  try {
+    const outputs = [
+      await ctx.run(exportCommand, [session!, '--out', bundle]),
+      await ctx.run(showCommand, [session!, '--json']),
+      await ctx.run(showCommand, [session!, '--steps']),
+      await ctx.run(eventsExportCommand, []),
+      await ctx.run(eventsTailCommand, ['--limit', '1000', '--json']),
+      await ctx.run(eventsTailCommand, ['--limit', '1000']),
+    ];
+    for (const out of outputs) {
+      expect(out.exitCode).toBe(0);
+      expect(out.stdout + out.warnings.join('\n') + JSON.stringify(out.json ?? null)).not.toContain(KEY);
+    }
+    expect(outputs[3]!.stdout).toContain('[redacted]');
+  } finally {
+    await ctx.close();
+  }
+  expect(readFileSync(bundle, 'utf8')).not.toContain(KEY);
+  expect(readFileSync(bundle, 'utf8')).toContain('[redacted]');
+  const db = join(ws.dir, '.p2tui', 'p2tui.db');
+  for (const file of [db, `${db}-wal`])
+    if (existsSync(file)) expect(readFileSync(file).includes(KEY), file).toBe(false);
+}
+
+describe('a provider that echoes the API key in a successful reply', () => {
+  it('stores and shows no key from a whole (non-streamed) reply', async () => {
+    const { server, ws } = await setup();
+    server.queue({ kind: 'reply', text: `Your key is ${KEY}, keep it safe.` });
+    const run = await p2tui(ws.dir, ['run', 'plain', 'hi', '--skip-judge']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('Your key is [redacted], keep it safe.');
+    // The server did get the key (it is what it echoed): only what comes back is redacted.
+    expect(server.requests[0]!.headers['authorization']).toBe(`Bearer ${KEY}`);
+    await expectNoKey(ws, run);
+  });
+
+  it('stores and shows no key split across two stream chunks', async () => {
+    const { server, ws } = await setup();
+    // Chunks of 24 characters: "Here: sk-test-SECRET-7f3a" and "9c2e41b8d605 done." hold one half each.
+    server.queue({ kind: 'reply', text: `Here: ${KEY} done.`, chunk: 24 });
+    const run = await p2tui(ws.dir, ['run', 'streamer', 'hi', '--skip-judge']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('Here: [redacted] done.');
+    await expectNoKey(ws, run);
+  });
+
+  it("stores and shows no key in a tool call's arguments (the intent, the tool's input and result)", async () => {
+    const { server, ws } = await setup();
+    server.queue(
+      { kind: 'reply', toolCalls: [{ id: 'c1', name: 'echo', arguments: { text: `key=${KEY}` } }] },
+      { kind: 'reply', text: 'Echoed.' },
+    );
+    const run = await p2tui(ws.dir, ['run', 'tooler', 'echo the key', '--skip-judge', '--verbose']);
+    expect(run.code, run.stderr).toBe(0);
+    // The tool got the arguments as stored: redacted.
+    const second = server.requests[1]!.body['messages'] as { role: string; content: string }[];
+    expect(second.find((m) => m.role === 'tool')!.content).toContain('key=[redacted]');
+    await expectNoKey(ws, run);
+  });
+
+  it('doctor shows no key from the list of models', async () => {
+    const { ws } = await setup(['test-model', `echo-${KEY}`]);
+    for (const out of await Promise.all([p2tui(ws.dir, ['doctor']), p2tui(ws.dir, ['doctor', '--json'])])) {
+      expect(out.stdout).toContain('echo-[redacted]');
+      expect(out.stdout + out.stderr).not.toContain(KEY);
+    }
+  });
+
+  it('never shows the key while it streams: what is held back is shown once the next chunk proves it harmless', async () => {
+    const server = await openAIServer();
+    servers.push(server);
+    const redactor = new Redactor();
+    redactor.add(KEY);
+    const registry = new ProviderRegistry(redactor);
+    registry.register(
+      new OpenAIProvider({
+        id: 'openai',
+        baseURL: `${server.url}/v1`,
+        apiKey: KEY,
+        redactor,
+        retry: { maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1 },
+      }),
+    );
+    const text = `a ${KEY.slice(0, 10)} b ${KEY} c ${KEY}`;
+    for (const chunk of [1, 3, 7, 16, 24]) {
+      server.queue({
+        kind: 'reply',
+        text,
+        chunk,
+        toolCalls: [{ id: 'c1', name: 'echo', arguments: { text: KEY } }],
+      });
+      const deltas: ModelDelta[] = [];
+      const { provider } = registry.resolve('openai/test-model');
+      const response = await provider.complete(
+        {
+          model: 'test-model',
+          messages: [{ role: 'user', content: 'hi' }],
+          tools: [],
+          temperature: 0,
+          seed: 1,
+          estimatedInputTokens: 1,
+        },
+        { signal: new AbortController().signal, onDelta: (d) => deltas.push(d) },
+      );
+      const shown = deltas.map((d) => ('text' in d ? d.text : '')).join('');
+      const args = deltas.map((d) => ('toolCall' in d ? d.toolCall.argumentsDelta : '')).join('');
+      const expected = `a ${KEY.slice(0, 10)} b [redacted] c [redacted]`;
+      expect(shown).toBe(expected);
+      expect(response.text).toBe(expected);
+      expect(args).toBe('{"text":"[redacted]"}');
+      expect(response.toolCalls[0]!.arguments).toBe('{"text":"[redacted]"}');
+    }
+  });
+});
