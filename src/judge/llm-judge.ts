@@ -54,6 +54,11 @@ export function judgePrompt(rubric: Rubric, m: Material): string {
   });
 }
 
+/** What a verdict was given on: the same hash means the same rubric, material and schema (a replay finds it by this). */
+export function judgePromptHash(rubric: Rubric, m: Material): string {
+  return sha256(`${judgePrompt(rubric, m)}\n${JSON.stringify(verdictJsonSchema(rubric))}`);
+}
+
 export function verdictJsonSchema(rubric: Rubric): JsonObject {
   return {
     type: 'object',
@@ -86,7 +91,7 @@ export function verdictJsonSchema(rubric: Rubric): JsonObject {
 export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Promise<JudgeVerdict> {
   const prompt = judgePrompt(rubric, m);
   const schema = verdictJsonSchema(rubric);
-  const promptHash = sha256(`${prompt}\n${JSON.stringify(schema)}`);
+  const promptHash = judgePromptHash(rubric, m);
   if (call.provider.simulated && call.provider.id === 'scripted') {
     const scored = scriptedJudge(rubric, m);
     return {

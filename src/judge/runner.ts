@@ -6,6 +6,7 @@ import type { EvalJobRow, ScoreRow } from '../store/scores.ts';
 import type { Store } from '../store/store.ts';
 import { materialFor } from './material.ts';
 import type { Evaluation, EvaluatorRegistry } from './registry.ts';
+import { replayedVerdict } from './replayed.ts';
 
 export interface JudgeRunnerOptions {
   /** Who claims jobs (host, pid and a random part): leases name it. */
@@ -165,17 +166,24 @@ export class JudgeRunner {
         id: job.targetId,
         uptoSeq: job.uptoSeq,
       });
-      const seed = this.store.sessions.get(job.session)?.options.seed ?? 0;
+      const options = this.store.sessions.get(job.session)?.options;
+      const seed = options?.seed ?? 0;
+      // A replay's own jobs take the recorded verdicts; one asked for on demand (`eval run`) is judged live.
+      const replay = job.trigger === 'demand' ? undefined : options?.replay;
       const verdicts: Evaluation[] = [];
       for (let sample = 0; sample < job.samples; sample++) {
+        const target = { evaluator, material, sample, session: job.session };
         verdicts.push(
-          await this.evaluators.evaluate(evaluator, material, {
-            providers: this.providers,
-            signal: this.abort.signal,
-            sample,
-            seed,
-            clock: this.clock,
-          }),
+          (replay === undefined
+            ? undefined
+            : replayedVerdict(this.store, this.evaluators, this.providers, target, replay)) ??
+            (await this.evaluators.evaluate(evaluator, material, {
+              providers: this.providers,
+              signal: this.abort.signal,
+              sample,
+              seed,
+              clock: this.clock,
+            })),
         );
         if (this.stopped) return;
       }

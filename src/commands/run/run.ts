@@ -174,10 +174,16 @@ export async function finishRun(
 
 function printScores(out: CommandContext['output'], session: string, scores: readonly TargetScore[]): void {
   if (scores.length === 0) return;
-  const parts = scores.map(
-    (t) =>
-      `${t.evaluator} ${t.mean === null ? 'judge failed' : t.mean.toFixed(2)}${t.model === 'scripted/judge' ? ' (scripted judge)' : ''}`,
-  );
+  const parts = scores.map((t) => {
+    // A model-judged evaluation without a model: a replay skipped it (no recorded verdict), and asked nobody.
+    const skipped = t.mean === null && t.scores.every((s) => s.evaluatorKind === 'llm' && s.model === null);
+    const value = skipped
+      ? 'not judged (replay without a recorded verdict)'
+      : t.mean === null
+        ? 'judge failed'
+        : t.mean.toFixed(2);
+    return `${t.evaluator} ${value}${t.model === 'scripted/judge' ? ' (scripted judge)' : ''}`;
+  });
   out.line(paint(out.color, 'cyan', `judge · ${parts.join(' · ')}   (details: p2tui eval show ${session} --criteria)`));
 }
 
