@@ -13,7 +13,9 @@ import { showCommand } from '../../src/commands/session/inspect.ts';
 import { commandContext } from '../commands/helpers.ts';
 import { childEnv } from '../helpers/child-env.ts';
 import { openAIServer, type ModelServer } from '../helpers/model-servers.ts';
-import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
+import { tempWorkspace, testEngine, type TempWorkspace } from '../helpers/workspace.ts';
+import { defineTool } from '../../src/tools/define.ts';
+import { z } from 'zod';
 
 /*
  * A provider whose successful reply echoes the API key it was sent (in its text, split across stream chunks, in a
@@ -195,6 +197,62 @@ describe('a provider that echoes the API key in a successful reply', () => {
       expect(response.text).toBe(expected);
       expect(args).toBe('{"text":"[redacted]"}');
       expect(response.toolCalls[0]!.arguments).toBe('{"text":"[redacted]"}');
+    }
+  });
+
+  it('a tool that puts the key in a binary file, a file name or its error has it stored nowhere', async () => {
+    const leaky = defineTool({
+      name: 'leaky',
+      description: 'Leaks.',
+      input: z.object({}),
+      effect: 'pure',
+      run: (_args, ctx) => {
+        ctx.attach(`dump-${KEY}.bin`, Buffer.concat([Buffer.from([0, 255, 1]), Buffer.from(KEY), Buffer.from([254])]));
+        return 'ok';
+      },
+    });
+    const failing = defineTool({
+      name: 'failing',
+      description: 'Fails.',
+      input: z.object({}),
+      effect: 'pure',
+      run: () => {
+        throw new Error(`upstream refused key ${KEY}`);
+      },
+    });
+    const t = await testEngine(
+      [
+        {
+          id: 'solo',
+          description: 'Solo.',
+          tools: ['leaky', 'failing'],
+          script: [
+            { when: '.', steps: [{ call: 'leaky', args: {} }, { call: 'failing', args: {} }, { reply: 'done' }] },
+          ],
+        },
+      ],
+      { tools: [leaky, failing], load: { env: { OPENAI_API_KEY: KEY } } },
+    );
+    try {
+      const run = t.engine.start({ agent: 'solo', message: 'go', source: 'api', options: t.options() });
+      await run.idle();
+      const [file] = t.engine.store.artifacts.list(run.id);
+      expect(file!.name).toBe('dump-[redacted].bin');
+      expect([...t.engine.store.artifacts.get(file!.hash)!.data]).toEqual([
+        0,
+        255,
+        1,
+        ...Buffer.from('[redacted]'),
+        254,
+      ]);
+      const path = t.engine.store.path;
+      t.engine.store.checkpoint();
+      for (const f of [path, `${path}-wal`]) if (existsSync(f)) expect(readFileSync(f).includes(KEY), f).toBe(false);
+      expect(JSON.stringify(t.engine.store.log.read(0, { session: run.id }, 1000))).toContain(
+        'upstream refused key [redacted]',
+      );
+    } finally {
+      t.close();
     }
   });
 });

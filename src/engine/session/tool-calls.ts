@@ -217,9 +217,13 @@ export class ToolCalls {
     return {
       ...run,
       result: redactor.json(run.result),
-      attachments: run.attachments.map((a) =>
-        typeof a.data === 'string' ? { ...a, data: redactor.redact(a.data) } : a,
-      ),
+      attachments: run.attachments.map((a) => ({
+        ...a,
+        name: redactor.redact(a.name),
+        // Bytes as latin1 map one to one onto characters: a key (ASCII) inside a binary file is found and replaced.
+        data:
+          typeof a.data === 'string' ? redactor.redact(a.data) : redactBytes(a.data, (text) => redactor.redact(text)),
+      })),
       ...(run.cache === undefined ? {} : { cache: { ...run.cache, output: redactor.json(run.cache.output) } }),
       ...(run.milestones === undefined
         ? {}
@@ -287,4 +291,10 @@ export class ToolCalls {
     }
     return undefined;
   }
+}
+
+function redactBytes(data: Uint8Array, redact: (text: string) => string): Uint8Array {
+  const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+  const clean = redact(text);
+  return clean === text ? data : Buffer.from(clean, 'latin1');
 }
