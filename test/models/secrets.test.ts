@@ -15,6 +15,7 @@ import { childEnv } from '../helpers/child-env.ts';
 import { openAIServer, type ModelServer } from '../helpers/model-servers.ts';
 import { tempWorkspace, testEngine, type TempWorkspace } from '../helpers/workspace.ts';
 import { defineTool } from '../../src/tools/define.ts';
+import { loadWorkspace } from '../../src/app/workspace.ts';
 import { z } from 'zod';
 
 /*
@@ -254,5 +255,23 @@ describe('a provider that echoes the API key in a successful reply', () => {
     } finally {
       t.close();
     }
+  });
+
+  it('an MCP server that prints the token it was given before it fails: the error quotes its stderr redacted', async () => {
+    const ws = tempWorkspace({
+      'p2tui.yaml': stringify({
+        mcp_servers: {
+          leaky: {
+            command: process.execPath,
+            args: ['-e', 'console.error("starting with token " + process.env.MCP_TOKEN); process.exit(3)'],
+            env: { MCP_TOKEN: '${MCP_TOKEN}' },
+          },
+        },
+      }),
+    });
+    workspaces.push(ws);
+    const error = await loadWorkspace(ws.dir, { env: { MCP_TOKEN: KEY } }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'E_MCP', message: expect.stringContaining('starting with token [redacted]') });
+    expect(JSON.stringify(error) + String(error)).not.toContain(KEY);
   });
 });
