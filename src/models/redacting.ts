@@ -6,6 +6,7 @@ import type {
   ModelResponse,
   ToolCallRequest,
 } from './provider.ts';
+import type { RetryNotice } from './http/retry.ts';
 import type { Redactor, StreamRedactor } from './redactor.ts';
 
 /**
@@ -53,13 +54,13 @@ export class RedactingProvider implements ModelProvider {
       response = await this.inner.complete(request, {
         ...options,
         ...(live === undefined ? {} : { onDelta: (delta: ModelDelta) => live.take(delta) }),
-        ...(options.onRetry === undefined
+        ...(options.onRetry === undefined && live === undefined
           ? {}
           : {
-              onRetry: (notice) => {
+              onRetry: (notice: RetryNotice) => {
                 // The failed attempt's text is void: what it held back is never shown.
                 live?.reset();
-                options.onRetry!({ ...notice, reason: this.redactor.redact(notice.reason) });
+                options.onRetry?.({ ...notice, reason: this.redactor.redact(notice.reason) });
               },
             }),
       });

@@ -167,9 +167,33 @@ describe('a provider that echoes the API key in a successful reply', () => {
         baseURL: `${server.url}/v1`,
         apiKey: KEY,
         redactor,
-        retry: { maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1 },
+        retry: { maxRetries: 1, baseDelayMs: 1, maxDelayMs: 1 },
       }),
     );
+    const request = {
+      model: 'test-model',
+      messages: [{ role: 'user' as const, content: 'hi' }],
+      tools: [],
+      temperature: 0,
+      seed: 1,
+      estimatedInputTokens: 1,
+    };
+    const { provider } = registry.resolve('openai/test-model');
+    // An attempt cut after the first half of the key, then retried: the half it held back is never shown.
+    // (Pieces of 18 characters: the one sent is "x " and the key's first 16.)
+    server.queue(
+      { kind: 'cut', text: `x ${KEY.slice(0, 16)}${'.'.repeat(18)}`, chunks: 1 },
+      { kind: 'reply', text: 'fine' },
+    );
+    const retried: ModelDelta[] = [];
+    const notices: string[] = [];
+    await provider.complete(request, {
+      signal: new AbortController().signal,
+      onDelta: (d) => retried.push(d),
+      onRetry: (n) => notices.push(n.reason),
+    });
+    expect(notices).toHaveLength(1);
+    expect(retried.map((d) => ('text' in d ? d.text : '')).join('')).toBe('fine');
     const text = `a ${KEY.slice(0, 10)} b ${KEY} c ${KEY}`;
     for (const chunk of [1, 3, 7, 16, 24]) {
       server.queue({
@@ -179,18 +203,10 @@ describe('a provider that echoes the API key in a successful reply', () => {
         toolCalls: [{ id: 'c1', name: 'echo', arguments: { text: KEY } }],
       });
       const deltas: ModelDelta[] = [];
-      const { provider } = registry.resolve('openai/test-model');
-      const response = await provider.complete(
-        {
-          model: 'test-model',
-          messages: [{ role: 'user', content: 'hi' }],
-          tools: [],
-          temperature: 0,
-          seed: 1,
-          estimatedInputTokens: 1,
-        },
-        { signal: new AbortController().signal, onDelta: (d) => deltas.push(d) },
-      );
+      const response = await provider.complete(request, {
+        signal: new AbortController().signal,
+        onDelta: (d) => deltas.push(d),
+      });
       const shown = deltas.map((d) => ('text' in d ? d.text : '')).join('');
       const args = deltas.map((d) => ('toolCall' in d ? d.toolCall.argumentsDelta : '')).join('');
       const expected = `a ${KEY.slice(0, 10)} b [redacted] c [redacted]`;
