@@ -18,6 +18,14 @@ export interface TargetScore {
   readonly scores: readonly ScoreRow[];
 }
 
+/**
+ * Whether a replay skipped this evaluation (src/judge/replayed.ts): model-judged, yet no model was asked, because
+ * the recording had no verdict on this material.
+ */
+export function skippedInReplay(t: TargetScore): boolean {
+  return t.mean === null && t.scores.length > 0 && t.scores.every((s) => s.evaluatorKind === 'llm' && s.model === null);
+}
+
 export function meanAndSd(values: readonly number[]): { mean: number; sd: number } {
   if (values.length === 0) return { mean: 0, sd: 0 };
   const mean = values.reduce((a, b) => a + b, 0) / values.length;

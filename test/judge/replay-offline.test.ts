@@ -156,6 +156,8 @@ describe('run --replay-from with --on-miss fail', () => {
     expect(replay.code, replay.stderr).toBe(0);
     expect(replay.stdout).toContain('quality not judged (replay without a recorded verdict)');
     expect(server.requests).toHaveLength(2);
+    const shown = await p2tui(ws.dir, ['eval', 'show', 'last']);
+    expect(shown.stdout).toMatch(/quality +not judged +none \(replay\) +not judged: this session replays/);
     // With --on-miss live, the missing verdict is asked for, as a missing model answer would be.
     const live = await p2tui(ws.dir, [
       'run',

@@ -1,5 +1,5 @@
 import type { JsonObject, JsonValue } from '../../core/json.ts';
-import type { TargetScore } from '../../judge/aggregate.ts';
+import { skippedInReplay, type TargetScore } from '../../judge/aggregate.ts';
 import type { Store } from '../../store/store.ts';
 import { paint, table, truncate } from '../render/text.ts';
 import type { CommandContext } from '../types.ts';
@@ -7,8 +7,9 @@ import { terminalText } from '../../core/terminal-text.ts';
 
 /** How the eval commands print and serialize scores (light: types and rendering only, so the commands load fast). */
 
-/** `0.82`, `0.82 ± 0.05 (n=3)`, or `judge failed`. */
+/** `0.82`, `0.82 ± 0.05 (n=3)`, `judge failed`, or `not judged` (a replay without a recorded verdict). */
 export function formatValue(t: TargetScore): string {
+  if (skippedInReplay(t)) return 'not judged';
   if (t.mean === null) return 'judge failed';
   const base = t.mean.toFixed(2);
   return t.samples > 1
@@ -19,6 +20,7 @@ export function formatValue(t: TargetScore): string {
 /** Who judged: the model, "scripted judge" for the offline one, "assertions"/"code" for the rest. */
 export function judgeLabel(t: TargetScore): string {
   if (t.model === 'scripted/judge') return 'scripted judge';
+  if (skippedInReplay(t)) return 'none (replay)';
   return t.model ?? (t.scores[0]?.evaluatorVersion.startsWith('assert@') === true ? 'assertions' : 'code');
 }
 

@@ -1,7 +1,7 @@
 import type { SessionStatus } from '../../core/events.ts';
 import { UserError } from '../../core/errors.ts';
 import type { SessionRuntime } from '../../engine/session/runtime.ts';
-import type { TargetScore } from '../../judge/aggregate.ts';
+import { skippedInReplay, type TargetScore } from '../../judge/aggregate.ts';
 import { defineCommand } from '../define.ts';
 import { formatCost, paint, plural } from '../render/text.ts';
 import { entriesJson, readSession, sessionJson } from '../session/view.ts';
@@ -175,9 +175,7 @@ export async function finishRun(
 function printScores(out: CommandContext['output'], session: string, scores: readonly TargetScore[]): void {
   if (scores.length === 0) return;
   const parts = scores.map((t) => {
-    // A model-judged evaluation without a model: a replay skipped it (no recorded verdict), and asked nobody.
-    const skipped = t.mean === null && t.scores.every((s) => s.evaluatorKind === 'llm' && s.model === null);
-    const value = skipped
+    const value = skippedInReplay(t)
       ? 'not judged (replay without a recorded verdict)'
       : t.mean === null
         ? 'judge failed'
