@@ -173,18 +173,19 @@ export class JudgeRunner {
       const verdicts: Evaluation[] = [];
       for (let sample = 0; sample < job.samples; sample++) {
         const target = { evaluator, material, sample, session: job.session };
-        verdicts.push(
+        const verdict =
           (replay === undefined
             ? undefined
             : replayedVerdict(this.store, this.evaluators, this.providers, target, replay)) ??
-            (await this.evaluators.evaluate(evaluator, material, {
-              providers: this.providers,
-              signal: this.abort.signal,
-              sample,
-              seed,
-              clock: this.clock,
-            })),
-        );
+          (await this.evaluators.evaluate(evaluator, material, {
+            providers: this.providers,
+            signal: this.abort.signal,
+            sample,
+            seed,
+            clock: this.clock,
+          }));
+        // A custom evaluator is workspace code: what it says about the material must not carry a key either.
+        verdicts.push(this.providers.redactor.json(verdict));
         if (this.stopped) return;
       }
       if (this.store.isClosed) return;

@@ -290,4 +290,34 @@ describe('a provider that echoes the API key in a successful reply', () => {
     expect(error).toMatchObject({ code: 'E_MCP', message: expect.stringContaining('starting with token [redacted]') });
     expect(JSON.stringify(error) + String(error)).not.toContain(KEY);
   });
+
+  it("a custom evaluator that quotes the key: the score's reasoning and criteria are stored redacted", async () => {
+    const evaluator =
+      "import { defineEvaluator } from 'p2tui';\n" +
+      `export const leak = defineEvaluator({ id: 'leak', version: '1', evaluate: () => ({ value: 1, reasoning: 'saw ${KEY}', ` +
+      `criteria: [{ id: 'k', score: 1, reason: '${KEY}' }] }) });\n`;
+    const t = await testEngine(
+      [{ id: 'solo', description: 'Solo.', script: [{ when: '.', steps: [{ reply: 'done' }] }] }],
+      {
+        files: {
+          'p2tui.yaml': stringify({ judge: { evaluators: [{ id: 'leak', kind: 'custom', evaluator: 'leak' }] } }),
+          'evaluators/leak.ts': evaluator,
+        },
+        load: { env: { OPENAI_API_KEY: KEY } },
+      },
+    );
+    try {
+      const run = t.engine.start({ agent: 'solo', message: 'go', source: 'api', options: t.options() });
+      await run.idle();
+      await t.app.judge.drain(run.id);
+      const [score] = t.engine.store.scores.scores({ session: run.id });
+      expect(score).toMatchObject({ value: 1, reasoning: 'saw [redacted]' });
+      expect(score!.criteria[0]!.reason).toBe('[redacted]');
+      t.engine.store.checkpoint();
+      const path = t.engine.store.path;
+      for (const f of [path, `${path}-wal`]) if (existsSync(f)) expect(readFileSync(f).includes(KEY), f).toBe(false);
+    } finally {
+      t.close();
+    }
+  });
 });
