@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -318,6 +320,45 @@ describe('a provider that echoes the API key in a successful reply', () => {
       for (const f of [path, `${path}-wal`]) if (existsSync(f)) expect(readFileSync(f).includes(KEY), f).toBe(false);
     } finally {
       t.close();
+    }
+  });
+
+  it('redacts a key the server wrote with JSON escapes inside tool-call arguments', async () => {
+    // Escaped as `\u0074` for the "t" of "test": only parsing the arguments shows the key.
+    const escaped = KEY.replace('test', '\\u0074est');
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        `{"id":"x","object":"chat.completion","created":0,"model":"m","choices":[{"index":0,"finish_reason":"tool_calls",` +
+          `"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function",` +
+          `"function":{"name":"echo","arguments":${JSON.stringify(`{"text":"${escaped}"}`)}}}]}}]}`,
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const redactor = new Redactor();
+      redactor.add(KEY);
+      const registry = new ProviderRegistry(redactor);
+      const baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+      registry.register(new OpenAIProvider({ id: 'openai', baseURL, apiKey: KEY, redactor, stream: false }));
+      const response = await registry
+        .resolve('openai/m')
+        .provider.complete(
+          {
+            model: 'm',
+            messages: [{ role: 'user', content: 'hi' }],
+            tools: [],
+            temperature: 0,
+            seed: 1,
+            estimatedInputTokens: 1,
+          },
+          { signal: new AbortController().signal },
+        );
+      expect(response.toolCalls[0]!.arguments).not.toContain('u0074');
+      expect(JSON.parse(response.toolCalls[0]!.arguments)).toEqual({ text: '[redacted]' });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });
