@@ -113,9 +113,10 @@ export async function connectMcpServers(
         await client.close().catch(() => undefined);
         // A server may log the environment it was given before it fails: its words pass through the redactor.
         const tail = secrets.redact(stderr.trim().split('\n').slice(-3).join(' | '));
+        const why = secrets.redact(messageOf(error));
         throw new UserError(
           'E_MCP',
-          `p2tui.yaml: MCP server ${name} (${endpoint}) could not be reached: ${secrets.redact(messageOf(error))}${tail === '' ? '' : ` (its stderr: ${tail})`}`,
+          `p2tui.yaml: MCP server ${name} (${endpoint}) could not be reached: ${why}${tail === '' ? '' : ` (its stderr: ${tail})`}`,
           {
             hint:
               s.command !== undefined

@@ -341,19 +341,17 @@ describe('a provider that echoes the API key in a successful reply', () => {
       const registry = new ProviderRegistry(redactor);
       const baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
       registry.register(new OpenAIProvider({ id: 'openai', baseURL, apiKey: KEY, redactor, stream: false }));
-      const response = await registry
-        .resolve('openai/m')
-        .provider.complete(
-          {
-            model: 'm',
-            messages: [{ role: 'user', content: 'hi' }],
-            tools: [],
-            temperature: 0,
-            seed: 1,
-            estimatedInputTokens: 1,
-          },
-          { signal: new AbortController().signal },
-        );
+      const response = await registry.resolve('openai/m').provider.complete(
+        {
+          model: 'm',
+          messages: [{ role: 'user', content: 'hi' }],
+          tools: [],
+          temperature: 0,
+          seed: 1,
+          estimatedInputTokens: 1,
+        },
+        { signal: new AbortController().signal },
+      );
       expect(response.toolCalls[0]!.arguments).not.toContain('u0074');
       expect(JSON.parse(response.toolCalls[0]!.arguments)).toEqual({ text: '[redacted]' });
     } finally {

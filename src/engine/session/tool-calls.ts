@@ -93,8 +93,9 @@ export class ToolCalls {
         const { redactor } = this.state.ctx.ports;
         outcome = found === null || found === undefined ? 'absent' : { found: redactor.json(toJson(found)) };
       } catch (error) {
+        const why = this.state.ctx.ports.redactor.redact(messageOf(error));
         outcome = {
-          unknown: `the process stopped while this call was running and reconciling it failed: ${this.state.ctx.ports.redactor.redact(messageOf(error))}; it was not run again`,
+          unknown: `the process stopped while this call was running and reconciling it failed: ${why}; it was not run again`,
         };
       }
     }
