@@ -5,6 +5,7 @@ import type { EvaluatorRegistry } from '../judge/registry.ts';
 import type { WalletService } from '../ledger/wallets/service.ts';
 import { contextTokensFor } from '../models/context-window.ts';
 import { costOf } from '../models/pricing.ts';
+import type { JsonValue } from '../core/json.ts';
 import type { Store } from '../store/store.ts';
 import type { Workspace } from './workspace.ts';
 
@@ -31,6 +32,8 @@ export function enginePorts(workspace: Workspace, store: Store, wallets: () => W
     evaluations: evaluationTriggers(store, workspace.evaluators),
     wallets: { scoped: (scope) => wallets().scoped(scope) },
     redactor: workspace.redactor,
+    // A listing is what a server sent as JSON (or what a recording stored): JSON values, whatever its static type.
+    mcpListings: workspace.mcpListings.map(({ server, tools }) => ({ server, tools: tools as unknown as JsonValue })),
   };
 }
 

@@ -15,7 +15,8 @@ import type { Redactor } from '../models/redactor.ts';
 import { DEFAULT_PRICES, type Price } from '../models/pricing.ts';
 import { loadWorkspaceTools } from '../tools/loader.ts';
 import { ToolRegistry } from '../tools/registry.ts';
-import type { McpTools } from '../tools/mcp-config.ts';
+import type { McpListing, McpReplay, McpTools } from '../tools/mcp-config.ts';
+import type { Store } from '../store/store.ts';
 import type { Tool } from '../tools/define.ts';
 import { LEDGER_TOOLS } from '../tools/builtin/ledger.ts';
 import { loadEvaluators, type EvaluatorRegistry } from '../judge/registry.ts';
@@ -36,6 +37,8 @@ export interface Workspace {
   readonly redactor: Redactor;
   /** The connected MCP servers (empty when none are configured). */
   readonly mcpServers: McpTools['servers'];
+  /** What each MCP server listed (when replaying: what the recording listed); new sessions record it. */
+  readonly mcpListings: McpTools['listings'];
   /** The judge's evaluators, with the rubrics and custom evaluators they use. */
   readonly evaluators: EvaluatorRegistry;
   /** How the workspace reacts to scores (`policies/`, defineScorePolicy). */
@@ -54,6 +57,23 @@ export interface LoadOptions {
   readonly env?: Environment;
   /** Extra providers, or replacements of built-in ones. */
   readonly configure?: (providers: ProviderRegistry, config: WorkspaceConfig) => void;
+  /** Replaying a session: MCP tools come from its recorded listings, and its servers are not reached. */
+  readonly mcpReplay?: McpReplay;
+}
+
+/**
+ * What a replay of `replay.from` builds MCP tools from: the listings that session recorded when it started (stored
+ * as the servers sent them, so they are read back as such).
+ */
+export function mcpReplay(
+  store: Store,
+  replay: { readonly from: string; readonly onMiss: 'fail' | 'live' },
+): McpReplay {
+  const session = store.sessions.resolve(replay.from).id;
+  const listings = new Map<string, McpListing>();
+  for (const [server, row] of store.mcp.listings(session))
+    listings.set(server, { server, tools: row.tools as unknown as McpListing['tools'] });
+  return { session, onMiss: replay.onMiss, listings };
 }
 
 /** Loads a workspace: config, tools, providers and personas, with every cross-reference checked. */
@@ -78,9 +98,11 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
   checkProvidersConfigured(providers, config.providers);
   const mcp: McpTools =
     Object.keys(config.mcp_servers).length === 0
-      ? { tools: [], servers: [], close: async () => undefined }
+      ? { tools: [], servers: [], listings: [], close: async () => undefined }
       : // The SDK loads only for workspaces that configure servers.
-        await (await import('../tools/mcp.ts')).connectMcpServers(root, config.mcp_servers, env, redactor);
+        await (
+          await import('../tools/mcp.ts')
+        ).connectMcpServers(root, config.mcp_servers, env, redactor, options.mcpReplay);
   try {
     for (const tool of mcp.tools) tools.add(tool);
   } catch (error) {
@@ -131,6 +153,7 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
     prices,
     redactor,
     mcpServers: mcp.servers,
+    mcpListings: mcp.listings,
     evaluators,
     scorePolicies,
     close: () => mcp.close(),

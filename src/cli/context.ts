@@ -3,7 +3,7 @@ import { isAbsolute, join } from 'node:path';
 import type { App } from '../app/app.ts';
 import type { Workspace } from '../app/workspace.ts';
 import type { EventBus } from '../bus/bus.ts';
-import type { CommandContext, Output } from '../commands/types.ts';
+import type { CommandContext, Output, WorkspaceUse } from '../commands/types.ts';
 import { systemClock } from '../core/clock.ts';
 import { UserError } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
@@ -41,10 +41,16 @@ export class CliContext implements CommandContext {
     this.signal = options.signal;
   }
 
-  workspace(): Promise<Workspace> {
-    this.workspaceLoad ??= import('../app/workspace.ts').then(({ loadWorkspace }) =>
-      loadWorkspace(this.workspaceDir, this.dbPath === undefined ? {} : { db: this.dbPath }),
-    );
+  workspace(options: WorkspaceUse = {}): Promise<Workspace> {
+    this.workspaceLoad ??= (async () => {
+      const { loadWorkspace, mcpReplay } = await import('../app/workspace.ts');
+      // A replay builds MCP tools from the recorded session's listings: read before any server would be reached.
+      const replay = options.replay === undefined ? undefined : mcpReplay(await this.store(), options.replay);
+      return loadWorkspace(this.workspaceDir, {
+        ...(this.dbPath === undefined ? {} : { db: this.dbPath }),
+        ...(replay === undefined ? {} : { mcpReplay: replay }),
+      });
+    })();
     return this.workspaceLoad;
   }
 
@@ -71,9 +77,9 @@ export class CliContext implements CommandContext {
     return this.openBus;
   }
 
-  async app(): Promise<App> {
+  async app(options: WorkspaceUse = {}): Promise<App> {
     if (this.openApp === undefined) {
-      const workspace = await this.workspace();
+      const workspace = await this.workspace(options);
       const [{ App }, { Store }] = await Promise.all([import('../app/app.ts'), import('../store/store.ts')]);
       this.openStore ??= new Store({ path: this.dbPath ?? workspace.dbPath, appVersion: VERSION });
       const store = this.openStore;

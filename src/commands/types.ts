@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.ts';
+import type { SessionOptions } from '../core/events.ts';
 import type { JsonValue } from '../core/json.ts';
 import type { EventBus } from '../bus/bus.ts';
 import type { App } from '../app/app.ts';
@@ -70,15 +71,24 @@ export interface CommandContext {
   readonly signal: AbortSignal;
   /** The time commands stamp, compare and wait with (the app's, in the TUI's palette). */
   readonly clock: Clock;
-  workspace(): Promise<Workspace>;
+  /**
+   * The workspace, loaded on first use. `replay`: the command replays that session, so MCP servers are not reached
+   * (their tools come from the session's recorded listings); it matters only to the call that loads the workspace.
+   */
+  workspace(options?: WorkspaceUse): Promise<Workspace>;
   /** The database; with `existing`, a missing database is an error (read commands never create one). */
   store(options?: { existing?: boolean }): Promise<Store>;
   /** The event bus over the database, for readers that need no workspace (a broken persona does not stop them). */
   bus(options?: { existing?: boolean }): Promise<EventBus>;
   /** The workspace wired to the database: engine, judge, policies, wallets (the judge starts when it has work). */
-  app(): Promise<App>;
+  app(options?: WorkspaceUse): Promise<App>;
   /** The agents' wallets (the app's when one is open), without starting an engine. */
   wallets(): Promise<WalletService>;
+}
+
+/** How a command will use the workspace it asks for. */
+export interface WorkspaceUse {
+  readonly replay?: NonNullable<SessionOptions['replay']>;
 }
 
 export interface CommandResult {

@@ -3,6 +3,7 @@ import type { WalletService } from '../ledger/wallets/service.ts';
 import type { Redactor } from '../models/redactor.ts';
 import type { ModelProvider } from '../models/provider.ts';
 import type { ModelRef } from '../models/registry.ts';
+import type { McpListingRow } from '../store/mcp.ts';
 import type { JobTrigger, TargetKind } from '../store/scores.ts';
 import type { Tool } from '../tools/define.ts';
 
@@ -22,6 +23,8 @@ export interface EnginePorts {
   readonly wallets?: WalletPort;
   /** Knows every configured secret: tool results pass through it before they are stored. */
   readonly redactor: Pick<Redactor, 'active' | 'json' | 'redact'>;
+  /** What each MCP server listed: recorded with every new session, so a replay of it reaches no server. */
+  readonly mcpListings?: readonly McpListingRow[];
 }
 
 export interface PersonaPort {

@@ -154,9 +154,11 @@ export class BundleRepository {
         sessionId,
       );
       const tables = ['events', 'intents', 'heads', 'conversations', 'branches', 'artifact_refs', 'leases', 'scores'];
-      for (const table of [...tables, 'eval_jobs'])
+      for (const table of [...tables, 'eval_jobs', 'session_mcp_listings'])
         db.prepare(`DELETE FROM ${table} WHERE session_id = ?`).run(sessionId);
       db.prepare('DELETE FROM sessions WHERE id = ?').run(sessionId);
+      // Listings are shared by content: one no session points to any more goes with its last session.
+      db.prepare('DELETE FROM mcp_listings WHERE hash NOT IN (SELECT hash FROM session_mcp_listings)').run();
       this.sessions.forgetSegments();
       for (const hash of hashes)
         db.prepare(

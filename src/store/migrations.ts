@@ -397,6 +397,27 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rollout_cells_session ON rollout_cells(session_id);
     `,
   },
+  {
+    version: 6,
+    description: 'the MCP tool listings each session started with (a replay builds those tools without the servers)',
+    sql: `
+      -- A listing: the tools one MCP server offered (names, descriptions, schemas, annotations; redacted), as JSON,
+      -- stored once by its hash.
+      CREATE TABLE mcp_listings (
+        hash       TEXT PRIMARY KEY,
+        tools      TEXT    NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      -- Which listing of each configured server a session saw when it started. Not WITHOUT ROWID: the rowid keeps
+      -- the servers' order.
+      CREATE TABLE session_mcp_listings (
+        session_id TEXT NOT NULL,
+        server     TEXT NOT NULL,
+        hash       TEXT NOT NULL,
+        PRIMARY KEY (session_id, server)
+      );
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

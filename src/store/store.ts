@@ -16,6 +16,7 @@ import { LeaseRepository, ToolCacheRepository } from './leases.ts';
 import { RolloutRepository } from './rollouts.ts';
 import { LedgerRepository } from './ledger.ts';
 import { BundleRepository } from './bundles.ts';
+import { McpListingRepository } from './mcp.ts';
 import type { Statement } from 'better-sqlite3';
 import type { EventDraft, StoredEvent } from '../core/events.ts';
 import { StoreError } from '../core/errors.ts';
@@ -50,6 +51,8 @@ export class Store {
   readonly ledger: LedgerRepository;
   /** Sessions moved between databases (export, import) and removed. */
   readonly bundles: BundleRepository;
+  /** The MCP tool listings sessions started with (replays build those tools from them). */
+  readonly mcp: McpListingRepository;
 
   private pending: StoredEvent[] = [];
   private heads: HeadRow[] = [];
@@ -79,6 +82,7 @@ export class Store {
     this.rollouts = new RolloutRepository(this.db);
     this.ledger = new LedgerRepository(this.db);
     this.bundles = new BundleRepository(this.db, this.sessions, (fn) => this.write(fn));
+    this.mcp = new McpListingRepository(this.db);
     this.checkpointer = options.path === ':memory:' ? undefined : new WalCheckpointer(options.path);
   }
 

@@ -46,10 +46,37 @@ export const mcpServerSchema = z
     message: 'give either command (a stdio server) or url (a streamable HTTP server)',
   });
 
+/** A tool as an MCP server lists it (its description and schema redacted of configured secrets). */
+export interface McpListedTool {
+  readonly name: string;
+  readonly description?: string | undefined;
+  readonly inputSchema: { readonly type: 'object'; readonly [key: string]: unknown };
+  readonly annotations?:
+    { readonly readOnlyHint?: boolean | undefined; readonly idempotentHint?: boolean | undefined } | undefined;
+}
+
+/**
+ * What one server listed, as a session records it: a replay builds the server's tools from it (the same names,
+ * descriptions and schemas, so the same requests) without starting or reaching the server.
+ */
+export interface McpListing {
+  readonly server: string;
+  readonly tools: readonly McpListedTool[];
+}
+
+/** Replaying a session: the listings it recorded, and whether a server it lacks may be reached live. */
+export interface McpReplay {
+  readonly session: string;
+  readonly onMiss: 'fail' | 'live';
+  readonly listings: ReadonlyMap<string, McpListing>;
+}
+
 /** The tools of every configured MCP server, and how to disconnect from them all. */
 export interface McpTools {
   readonly tools: readonly Tool[];
   /** Per server: how many tools it offers and where it runs, for `tools list` and `doctor`. */
   readonly servers: readonly { readonly name: string; readonly endpoint: string; readonly tools: number }[];
+  /** What each server listed (or the recording it was replayed from): every new session records these. */
+  readonly listings: readonly McpListing[];
   close(): Promise<void>;
 }

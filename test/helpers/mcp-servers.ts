@@ -39,9 +39,14 @@ export function registerTestTools(server: McpServer, label: string): void {
   );
 }
 
-/** A streamable HTTP MCP server on a free port (stateless: a server and transport per request). */
-export async function mcpHttpServer(): Promise<{ url: string; close(): Promise<void> }> {
+/**
+ * A streamable HTTP MCP server on a free port (stateless: a server and transport per request). `requests()`: how
+ * many HTTP requests it has received so far (any method, any path).
+ */
+export async function mcpHttpServer(): Promise<{ url: string; requests(): number; close(): Promise<void> }> {
+  let requests = 0;
   const http: Server = createServer((req, res) => {
+    requests++;
     let raw = '';
     req.on('data', (c: Buffer) => (raw += c.toString('utf8')));
     req.on('end', () => {
@@ -60,6 +65,7 @@ export async function mcpHttpServer(): Promise<{ url: string; close(): Promise<v
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`,
+    requests: () => requests,
     close: () =>
       new Promise((resolve) => {
         http.closeAllConnections();

@@ -36,7 +36,9 @@ export const chatCommand = defineCommand({
   examples: ['p2tui chat agent_alpha', 'p2tui chat --session last'],
   async run(ctx, input) {
     const out = ctx.output;
-    const app = await ctx.app();
+    // Known before the workspace loads: a replay's MCP tools come from the recording, not from the servers.
+    const replayed = replayOverrides(input.options, await ctx.store());
+    const app = await ctx.app(replayed.replay === undefined ? {} : { replay: replayed.replay });
     const { engine } = app;
     // A long-lived process: continue sessions whose driver died (their events are not printed here).
     void engine.adoptOrphans().catch(() => undefined);
@@ -59,10 +61,7 @@ export const chatCommand = defineCommand({
       });
     }
     const persona = app.workspace.persona(agent);
-    const options = engine.sessionOptions({
-      ...replayOverrides(input.options, engine.store),
-      ...sessionOverrides(input.options),
-    });
+    const options = engine.sessionOptions({ ...replayed, ...sessionOverrides(input.options) });
     const model = options.model ?? persona.model;
     out.line(
       paint(

@@ -39,12 +39,11 @@ export const runCommand = defineCommand({
     const { agent, message } = input.args;
     if (message.trim() === '')
       throw new UserError('E_USAGE', 'the message is empty', { hint: 'p2tui run <agent> "<message>"' });
-    const app = await ctx.app();
+    // Known before the workspace loads: a replay's MCP tools come from the recording, not from the servers.
+    const replayed = replayOverrides(input.options, await ctx.store());
+    const app = await ctx.app(replayed.replay === undefined ? {} : { replay: replayed.replay });
     const { engine } = app;
-    const options = engine.sessionOptions({
-      ...replayOverrides(input.options, engine.store),
-      ...sessionOverrides(input.options),
-    });
+    const options = engine.sessionOptions({ ...replayed, ...sessionOverrides(input.options) });
     const fromSeq = engine.store.log.lastSeq();
     const runtime = engine.start({ agent, message, source: 'run', options });
     return finishRun(ctx, runtime, fromSeq, input.options.verbose, !input.options['skip-judge']);

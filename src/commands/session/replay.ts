@@ -41,15 +41,16 @@ export const replayCommand = defineCommand({
   },
   examples: ['p2tui session replay last', 'p2tui session replay s_1a2b --json'],
   async run(ctx, input) {
-    const app = await ctx.app();
+    const onMiss = input.options['on-miss'] ?? 'fail';
+    // Known before the workspace loads: the replay's MCP tools come from the recording, not from the servers.
+    const source = (await ctx.store()).sessions.resolve(input.args.session);
+    const app = await ctx.app({ replay: { from: source.id, onMiss } });
     const { engine } = app;
     const out = ctx.output;
-    const source = engine.store.sessions.resolve(input.args.session);
     const original = readSession(engine.store, source.id);
     const root = original.conversations.find((c) => c.row.id === source.rootConversation);
     const messages = (root?.entries ?? []).flatMap((e) => (e.kind === 'user_message' ? [e.payload.text] : []));
     if (messages.length === 0) throw new UserError('E_SESSION_STATE', `session ${source.id} has no message to replay`);
-    const onMiss = input.options['on-miss'] ?? 'fail';
     const fromSeq = engine.store.log.lastSeq();
     const runtime = engine.start({
       agent: source.agent,

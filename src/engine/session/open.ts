@@ -51,6 +51,7 @@ function prepareStart(ctx: EngineContext, spec: StartSession): { runtime: Sessio
     const main = { id: branch, session: row.id, parent: null, forkSeq: null, label: 'main' };
     const made = { overrides: overrides as Record<string, unknown>, createdBy: spec.source, createdAt: now };
     ctx.store.sessions.createBranch({ ...main, ...made }, []);
+    ctx.store.mcp.record(row.id, ctx.ports.mcpListings ?? [], now);
     const tx: Txn = { now, touched: new Set(), after: [], jobs: [] };
     runtime.begin(tx, persona, spec.message);
   };

@@ -1,0 +1,151 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { childEnv } from '../helpers/child-env.ts';
+import { mcpHttpServer } from '../helpers/mcp-servers.ts';
+import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
+
+/*
+ * A replay with --on-miss fail reaches no MCP server: the tools are built from the listings the recorded session
+ * stored, and their results come from the recording. Seen from outside: the HTTP server counts its requests, and
+ * the stdio server appends a line to a file each time it starts.
+ */
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const MAIN = join(ROOT, 'src/cli/main.ts');
+const STDIO_SERVER = join(ROOT, 'test/fixtures/mcp-stdio-server.ts');
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+interface Result {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function p2tui(dir: string, args: readonly string[]): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, '--workspace', dir, ...args], {
+      env: childEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** How many times the stdio server has started. */
+function starts(log: string): number {
+  return existsSync(log)
+    ? readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('started')).length
+    : 0;
+}
+
+/** A workspace with a stdio and an HTTP MCP server, and a live run whose agent calls a tool of each. */
+async function recorded(): Promise<{
+  ws: TempWorkspace;
+  http: Awaited<ReturnType<typeof mcpHttpServer>>;
+  log: string;
+  config: Record<string, unknown>;
+  session: string;
+  answer: string;
+}> {
+  const http = await mcpHttpServer();
+  cleanups.push(() => http.close());
+  const ws = tempWorkspace();
+  cleanups.push(() => ws.cleanup());
+  const log = join(ws.dir, 'stdio-starts.log');
+  const config = {
+    mcp_servers: {
+      calc: { command: process.execPath, args: [STDIO_SERVER], env: { MCP_START_LOG: log } },
+      remote: { url: http.url },
+    },
+  };
+  ws.write('p2tui.yaml', stringify(config));
+  ws.persona({
+    id: 'mathy',
+    description: 'Adds with MCP tools.',
+    tools: ['calc__add', 'remote__add'],
+    script: [
+      {
+        when: '.',
+        steps: [
+          {
+            parallel: [
+              { call: 'calc__add', args: { a: 2, b: 3 } },
+              { call: 'remote__add', args: { a: 40, b: 2 } },
+            ],
+          },
+          { reply: 'The sums: {{result}}' },
+        ],
+      },
+    ],
+  });
+  const run = await p2tui(ws.dir, ['run', 'mathy', 'add things', '--json']);
+  expect(run.code, run.stderr).toBe(0);
+  const json = JSON.parse(run.stdout) as { session: string; answer: string };
+  // The live run reached both servers (the tools answered 5 and 42).
+  expect(json.answer).toContain('5');
+  expect(json.answer).toContain('42');
+  expect(starts(log)).toBe(1);
+  expect(http.requests()).toBeGreaterThan(0);
+  return { ws, http, log, config, session: json.session, answer: json.answer };
+}
+
+describe('replaying a session that used MCP tools', () => {
+  it('run --replay-from --on-miss fail and session replay start no stdio server and send no request to an HTTP one', async () => {
+    const { ws, http, log, session, answer } = await recorded();
+    const before = http.requests();
+    const replay = await p2tui(ws.dir, ['run', 'mathy', 'add things', '--replay-from', session, '--on-miss', 'fail']);
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(replay.stdout).toContain(answer);
+    expect(http.requests()).toBe(before);
+    expect(starts(log)).toBe(1);
+
+    // The replay recorded the listings it was built from: it can be replayed in turn, offline too.
+    const again = await p2tui(ws.dir, ['session', 'replay', 'last', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ status: 'finished', same: true });
+    expect(http.requests()).toBe(before);
+    expect(starts(log)).toBe(1);
+  });
+
+  it('a server the recording has no listing of is an E_REPLAY_MISS naming it, and still no server is reached', async () => {
+    const { ws, http, log, config, session } = await recorded();
+    const added = await mcpHttpServer();
+    cleanups.push(() => added.close());
+    // A server configured after the session was recorded.
+    ws.write(
+      'p2tui.yaml',
+      stringify({ mcp_servers: { ...(config['mcp_servers'] as object), extra: { url: added.url } } }),
+    );
+    const before = http.requests();
+    const replay = await p2tui(ws.dir, ['run', 'mathy', 'add things', '--replay-from', session, '--on-miss', 'fail']);
+    expect(replay.code).not.toBe(0);
+    expect(replay.stderr).toContain('E_REPLAY_MISS');
+    expect(replay.stderr).toContain(`MCP server extra (${added.url})`);
+    expect(replay.stderr).toContain(`the recording of ${session} has no listing of its tools`);
+    expect(replay.stderr).toContain('--on-miss live');
+    expect(http.requests()).toBe(before);
+    expect(added.requests()).toBe(0);
+    expect(starts(log)).toBe(1);
+
+    // With --on-miss live the new server is connected (and listed); the recorded ones still are not reached.
+    const live = await p2tui(ws.dir, ['run', 'mathy', 'add things', '--replay-from', session, '--on-miss', 'live']);
+    expect(live.code, live.stderr).toBe(0);
+    expect(added.requests()).toBeGreaterThan(0);
+    expect(http.requests()).toBe(before);
+    expect(starts(log)).toBe(1);
+  });
+});
