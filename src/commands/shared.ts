@@ -2,6 +2,7 @@ import type { SessionOptions } from '../core/events.ts';
 import { UserError } from '../core/errors.ts';
 import type { Store } from '../store/store.ts';
 import type { ArgDef, OptionDefs, TypedInput } from './define.ts';
+import type { CommandContext, WorkspaceUse } from './types.ts';
 
 /**
  * Arguments and options several commands share, declared once: a session reference, the options that start or
@@ -105,6 +106,16 @@ export function replayOverrides(options: Options<typeof REPLAY_OPTIONS>, store: 
     approval: recorded.approval,
     replay: { from: source.id, onMiss: onMiss ?? 'fail' },
   };
+}
+
+/**
+ * How a command that continues a stored session uses the workspace: a session that replays another stays offline
+ * when it continues (its MCP tools come from the recording, and no server is reached).
+ */
+export async function continuing(ctx: CommandContext, ref: string | undefined): Promise<WorkspaceUse> {
+  if (ref === undefined) return {};
+  const replay = (await ctx.store()).sessions.resolve(ref).options.replay;
+  return replay === undefined ? {} : { replay };
 }
 
 /** A TCP port to listen on or reach (1–65535). */

@@ -121,6 +121,20 @@ describe('replaying a session that used MCP tools', () => {
     expect(starts(log)).toBe(1);
   });
 
+  it('a replay whose model call misses fails there, and resuming it reaches no MCP server either', async () => {
+    const { ws, http, log, session } = await recorded();
+    const before = http.requests();
+    const replay = await p2tui(ws.dir, ['run', 'mathy', 'add more', '--replay-from', session, '--on-miss', 'fail']);
+    expect(replay.code).toBe(1);
+    expect(replay.stdout).toContain('no recording for this model call');
+    // The replay session continues as a replay: resumed, it is built from the recorded listings again.
+    const resumed = await p2tui(ws.dir, ['session', 'resume', 'last']);
+    expect(resumed.code).toBe(1);
+    expect(resumed.stdout).toContain('no recording for this model call');
+    expect(http.requests()).toBe(before);
+    expect(starts(log)).toBe(1);
+  });
+
   it('a server the recording has no listing of is an E_REPLAY_MISS naming it, and still no server is reached', async () => {
     const { ws, http, log, config, session } = await recorded();
     const added = await mcpHttpServer();

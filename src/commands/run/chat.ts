@@ -3,7 +3,7 @@ import type { SessionRuntime } from '../../engine/session/runtime.ts';
 import { defineCommand } from '../define.ts';
 import { formatCost, paint, plural } from '../render/text.ts';
 import { readSession } from '../session/view.ts';
-import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from '../shared.ts';
+import { REPLAY_OPTIONS, SESSION_OPTIONS, continuing, replayOverrides, sessionOverrides } from '../shared.ts';
 import { EXIT } from '../types.ts';
 import { EventPrinter, driveUntilIdle } from './follow.ts';
 
@@ -38,7 +38,9 @@ export const chatCommand = defineCommand({
     const out = ctx.output;
     // Known before the workspace loads: a replay's MCP tools come from the recording, not from the servers.
     const replayed = replayOverrides(input.options, await ctx.store());
-    const app = await ctx.app(replayed.replay === undefined ? {} : { replay: replayed.replay });
+    const app = await ctx.app(
+      replayed.replay === undefined ? await continuing(ctx, input.options.session) : { replay: replayed.replay },
+    );
     const { engine } = app;
     // A long-lived process: continue sessions whose driver died (their events are not printed here).
     void engine.adoptOrphans().catch(() => undefined);

@@ -9,7 +9,7 @@ import { defineCommand } from '../define.ts';
 import { paint } from '../render/text.ts';
 import { EventPrinter } from '../run/follow.ts';
 import { exitFor, finishRun } from '../run/run.ts';
-import { SESSION_ARG, SESSION_OPTIONS } from '../shared.ts';
+import { SESSION_ARG, SESSION_OPTIONS, continuing } from '../shared.ts';
 import { EXIT, type CommandContext } from '../types.ts';
 import { readSession } from './view.ts';
 import { terminalText } from '../../core/terminal-text.ts';
@@ -96,7 +96,7 @@ export const resumeCommand = defineCommand({
     verbose: { type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
   },
   async run(ctx, input) {
-    const app = await ctx.app();
+    const app = await ctx.app(await continuing(ctx, input.args.session));
     const { engine } = app;
     const ref = input.args.session;
     if (ref === undefined) {
@@ -218,7 +218,7 @@ export const respondCommand = defineCommand({
     },
   },
   async run(ctx, input) {
-    const app = await ctx.app();
+    const app = await ctx.app(await continuing(ctx, input.args.session));
     const { engine } = app;
     const view = readSession(engine.store, input.args.session);
     const id = view.session.id;
