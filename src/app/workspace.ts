@@ -15,7 +15,7 @@ import type { Redactor } from '../models/redactor.ts';
 import { DEFAULT_PRICES, type Price } from '../models/pricing.ts';
 import { loadWorkspaceTools } from '../tools/loader.ts';
 import { ToolRegistry } from '../tools/registry.ts';
-import type { McpListing, McpReplay, McpTools } from '../tools/mcp-config.ts';
+import { mcpListedToolsSchema, type McpListing, type McpReplay, type McpTools } from '../tools/mcp-config.ts';
 import type { Store } from '../store/store.ts';
 import type { Tool } from '../tools/define.ts';
 import { LEDGER_TOOLS } from '../tools/builtin/ledger.ts';
@@ -62,8 +62,8 @@ export interface LoadOptions {
 }
 
 /**
- * What a replay of `replay.from` builds MCP tools from: the listings that session recorded when it started (stored
- * as the servers sent them, so they are read back as such).
+ * What a replay of `replay.from` builds MCP tools from: the listings that session recorded when it started. One
+ * that does not read as a listing counts as none (the replay then names the server).
  */
 export function mcpReplay(
   store: Store,
@@ -71,8 +71,10 @@ export function mcpReplay(
 ): McpReplay {
   const session = store.sessions.resolve(replay.from).id;
   const listings = new Map<string, McpListing>();
-  for (const [server, row] of store.mcp.listings(session))
-    listings.set(server, { server, tools: row.tools as unknown as McpListing['tools'] });
+  for (const [server, row] of store.mcp.listings(session)) {
+    const tools = mcpListedToolsSchema.safeParse(row.tools);
+    if (tools.success) listings.set(server, { server, tools: tools.data });
+  }
   return { session, onMiss: replay.onMiss, listings };
 }
 

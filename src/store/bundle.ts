@@ -194,6 +194,8 @@ export const sessionBundleSchema = z.strictObject({
   /** The judge's jobs and scores of the session (absent in bundles written before they were included). */
   evalJobs: z.array(BUNDLE_ROWS.eval_jobs).optional(),
   scores: z.array(BUNDLE_ROWS.scores).optional(),
+  /** The MCP tool listings the session started with, so it replays offline (absent in older bundles). */
+  mcpListings: z.array(z.strictObject({ server: text, tools: z.json() })).optional(),
 });
 
 export type SessionBundle = z.output<typeof sessionBundleSchema>;

@@ -1,6 +1,7 @@
 import { UserError } from '../core/errors.ts';
 import { BUNDLE_FORMAT, BUNDLE_ROWS, BUNDLE_VERSION, type BundleTable, type SessionBundle } from './bundle.ts';
 import type { Db } from './database.ts';
+import type { McpListingRepository } from './mcp.ts';
 import type { SessionRepository } from './sessions.ts';
 
 type Row = Record<string, unknown>;
@@ -12,11 +13,13 @@ type Row = Record<string, unknown>;
 export class BundleRepository {
   private readonly db: Db;
   private readonly sessions: SessionRepository;
+  private readonly mcp: McpListingRepository;
   private readonly write: <T>(fn: () => T) => T;
 
-  constructor(db: Db, sessions: SessionRepository, write: <T>(fn: () => T) => T) {
+  constructor(db: Db, sessions: SessionRepository, mcp: McpListingRepository, write: <T>(fn: () => T) => T) {
     this.db = db;
     this.sessions = sessions;
+    this.mcp = mcp;
     this.write = write;
   }
 
@@ -77,6 +80,7 @@ export class BundleRepository {
         'SELECT * FROM scores WHERE session_id = ? ORDER BY rowid',
         sessionId,
       ),
+      mcpListings: [...this.mcp.listings(sessionId).values()],
     };
   }
 
@@ -135,6 +139,7 @@ export class BundleRepository {
         this.insert('eval_jobs', { ...j, upto_seq: mapSeq(j.upto_seq), ...reopened });
       }
       for (const sc of bundle.scores ?? []) this.insert('scores', sc);
+      this.mcp.record(id, bundle.mcpListings ?? [], bundle.session.created_at);
       this.sessions.forgetSegments();
       return { session: id, events: bundle.events.length };
     });

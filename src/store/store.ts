@@ -81,8 +81,8 @@ export class Store {
     this.toolCache = new ToolCacheRepository(this.db);
     this.rollouts = new RolloutRepository(this.db);
     this.ledger = new LedgerRepository(this.db);
-    this.bundles = new BundleRepository(this.db, this.sessions, (fn) => this.write(fn));
     this.mcp = new McpListingRepository(this.db);
+    this.bundles = new BundleRepository(this.db, this.sessions, this.mcp, (fn) => this.write(fn));
     this.checkpointer = options.path === ':memory:' ? undefined : new WalCheckpointer(options.path);
   }
 

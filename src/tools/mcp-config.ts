@@ -55,6 +55,19 @@ export interface McpListedTool {
     { readonly readOnlyHint?: boolean | undefined; readonly idempotentHint?: boolean | undefined } | undefined;
 }
 
+/** A recorded listing's tools, checked when read back (a bundle from elsewhere may carry one). */
+export const mcpListedToolsSchema = z.array(
+  z.object({
+    name: z.string().min(1),
+    description: z.string().optional(),
+    // Taken as it is (a parsed copy could reorder its keys, and so change the requests a replay must match).
+    inputSchema: z.custom<McpListedTool['inputSchema']>(
+      (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && (v as { type?: unknown }).type === 'object',
+    ),
+    annotations: z.object({ readOnlyHint: z.boolean().optional(), idempotentHint: z.boolean().optional() }).optional(),
+  }),
+);
+
 /**
  * What one server listed, as a session records it: a replay builds the server's tools from it (the same names,
  * descriptions and schemas, so the same requests) without starting or reaching the server.

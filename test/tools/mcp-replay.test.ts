@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,9 +17,14 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 const MAIN = join(ROOT, 'src/cli/main.ts');
 const STDIO_SERVER = join(ROOT, 'test/fixtures/mcp-stdio-server.ts');
 
+// Per test, and for the one recorded session the tests share (a live run costs a few seconds).
 const cleanups: (() => Promise<void> | void)[] = [];
+const sharedCleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
+});
+afterAll(async () => {
+  for (const c of sharedCleanups.splice(0).reverse()) await c();
 });
 
 interface Result {
@@ -52,19 +57,28 @@ function starts(log: string): number {
     : 0;
 }
 
+interface Recorded {
+  readonly ws: TempWorkspace;
+  readonly http: Awaited<ReturnType<typeof mcpHttpServer>>;
+  readonly log: string;
+  readonly config: Record<string, unknown>;
+  readonly session: string;
+  readonly answer: string;
+}
+
+let shared: Promise<Recorded> | undefined;
+/** The shared recording: made by the first test that asks (the last test changes its p2tui.yaml). */
+function recorded(): Promise<Recorded> {
+  shared ??= record();
+  return shared;
+}
+
 /** A workspace with a stdio and an HTTP MCP server, and a live run whose agent calls a tool of each. */
-async function recorded(): Promise<{
-  ws: TempWorkspace;
-  http: Awaited<ReturnType<typeof mcpHttpServer>>;
-  log: string;
-  config: Record<string, unknown>;
-  session: string;
-  answer: string;
-}> {
+async function record(): Promise<Recorded> {
   const http = await mcpHttpServer();
-  cleanups.push(() => http.close());
+  sharedCleanups.push(() => http.close());
   const ws = tempWorkspace();
-  cleanups.push(() => ws.cleanup());
+  sharedCleanups.push(() => ws.cleanup());
   const log = join(ws.dir, 'stdio-starts.log');
   const config = {
     mcp_servers: {
@@ -117,6 +131,23 @@ describe('replaying a session that used MCP tools', () => {
     const again = await p2tui(ws.dir, ['session', 'replay', 'last', '--json']);
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ status: 'finished', same: true });
+    expect(http.requests()).toBe(before);
+    expect(starts(log)).toBe(1);
+  });
+
+  it('a session exported and imported into another database replays there offline: the bundle carries the listings', async () => {
+    const { ws, http, log, session, answer } = await recorded();
+    const bundle = join(ws.dir, 'run.p2tui.json');
+    const exported = await p2tui(ws.dir, ['session', 'export', session, '--out', bundle]);
+    expect(exported.code, exported.stderr).toBe(0);
+    const other = join(ws.dir, 'other.db');
+    const imported = await p2tui(ws.dir, ['--db', other, 'session', 'import', bundle]);
+    expect(imported.code, imported.stderr).toBe(0);
+    const before = http.requests();
+    const args = ['--db', other, 'run', 'mathy', 'add things', '--replay-from', session, '--on-miss', 'fail'];
+    const replay = await p2tui(ws.dir, args);
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(replay.stdout).toContain(answer);
     expect(http.requests()).toBe(before);
     expect(starts(log)).toBe(1);
   });
