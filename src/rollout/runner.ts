@@ -6,6 +6,7 @@ import { THIS_HOST } from '../core/host.ts';
 import type { App } from '../app/app.ts';
 import type { SessionRuntime } from '../engine/session/runtime.ts';
 import type { CellRow, RolloutRow } from '../store/rollouts.ts';
+import type { Store } from '../store/store.ts';
 import { expandCells, type Cell } from './cells.ts';
 import { CellRunner, type CellOutcome } from './cell-runner.ts';
 import { buildEvaluators, type TeamEvaluators } from './evaluators.ts';
@@ -142,24 +143,7 @@ export class RolloutRunner {
 
   /** A stored rollout by id or unique prefix ('last': the newest). */
   require(ref: string): RolloutRow {
-    const store = this.app.store;
-    if (ref === 'last') {
-      const last = store.rollouts.list(1)[0];
-      if (last === undefined)
-        throw new UserError('E_UNKNOWN_ROLLOUT', 'no rollouts yet', {
-          hint: 'Run one with: p2tui rollout run rollouts/<spec>.yaml',
-        });
-      return last;
-    }
-    const exact = store.rollouts.get(ref);
-    if (exact !== undefined) return exact;
-    const matches = store.rollouts.matching(ref);
-    if (matches.length === 1) return store.rollouts.get(matches[0]!)!;
-    if (matches.length > 1)
-      throw new UserError('E_AMBIGUOUS_ID', `'${ref}' matches several rollouts: ${matches.join(', ')}`, {
-        hint: 'Give more of the id.',
-      });
-    throw new UserError('E_UNKNOWN_ROLLOUT', `no rollout '${ref}'`, { hint: 'See them with: p2tui rollout list' });
+    return findRollout(this.app.store, ref);
   }
 
   /** The spec a stored rollout ran, checked again against the workspace as it is now. */
@@ -386,4 +370,25 @@ export class RolloutRunner {
     this.evaluators.set(spec.hash, registered);
     return registered;
   }
+}
+
+/** A stored rollout by id or unique prefix ('last': the newest). */
+export function findRollout(store: Store, ref: string): RolloutRow {
+  if (ref === 'last') {
+    const last = store.rollouts.list(1)[0];
+    if (last === undefined)
+      throw new UserError('E_UNKNOWN_ROLLOUT', 'no rollouts yet', {
+        hint: 'Run one with: p2tui rollout run rollouts/<spec>.yaml',
+      });
+    return last;
+  }
+  const exact = store.rollouts.get(ref);
+  if (exact !== undefined) return exact;
+  const matches = store.rollouts.matching(ref);
+  if (matches.length === 1) return store.rollouts.get(matches[0]!)!;
+  if (matches.length > 1)
+    throw new UserError('E_AMBIGUOUS_ID', `'${ref}' matches several rollouts: ${matches.join(', ')}`, {
+      hint: 'Give more of the id.',
+    });
+  throw new UserError('E_UNKNOWN_ROLLOUT', `no rollout '${ref}'`, { hint: 'See them with: p2tui rollout list' });
 }

@@ -121,18 +121,19 @@ describe('replaying a session that used MCP tools', () => {
   it('run --replay-from --on-miss fail and session replay start no stdio server and send no request to an HTTP one', async () => {
     const { ws, http, log, session, answer } = await recorded();
     const before = http.requests();
+    const started = starts(log);
     const replay = await p2tui(ws.dir, ['run', 'mathy', 'add things', '--replay-from', session, '--on-miss', 'fail']);
     expect(replay.code, replay.stderr).toBe(0);
     expect(replay.stdout).toContain(answer);
     expect(http.requests()).toBe(before);
-    expect(starts(log)).toBe(1);
+    expect(starts(log)).toBe(started);
 
     // The replay recorded the listings it was built from: it can be replayed in turn, offline too.
     const again = await p2tui(ws.dir, ['session', 'replay', 'last', '--json']);
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ status: 'finished', same: true });
     expect(http.requests()).toBe(before);
-    expect(starts(log)).toBe(1);
+    expect(starts(log)).toBe(started);
   });
 
   it('a session exported and imported into another database replays there offline: the bundle carries the listings', async () => {
@@ -144,17 +145,41 @@ describe('replaying a session that used MCP tools', () => {
     const imported = await p2tui(ws.dir, ['--db', other, 'session', 'import', bundle]);
     expect(imported.code, imported.stderr).toBe(0);
     const before = http.requests();
+    const started = starts(log);
     const args = ['--db', other, 'run', 'mathy', 'add things', '--replay-from', session, '--on-miss', 'fail'];
     const replay = await p2tui(ws.dir, args);
     expect(replay.code, replay.stderr).toBe(0);
     expect(replay.stdout).toContain(answer);
     expect(http.requests()).toBe(before);
-    expect(starts(log)).toBe(1);
+    expect(starts(log)).toBe(started);
+  });
+
+  it('rollout run --replay builds the MCP tools from the recorded cells: no server is reached', async () => {
+    const { ws, http, log } = await recorded();
+    const spec = ['teams:', '  adders:', '    initial_message: add things', '    base: { agent_id: mathy }'];
+    ws.write('rollouts/adders.yaml', [...spec, '    variants:', '      - temperature: 0'].join('\n'));
+    const live = await p2tui(ws.dir, ['rollout', 'run', join(ws.dir, 'rollouts/adders.yaml'), '--json']);
+    expect(live.code, live.stderr).toBe(0);
+    const before = http.requests();
+    const started = starts(log);
+    const replay = await p2tui(ws.dir, [
+      'rollout',
+      'run',
+      join(ws.dir, 'rollouts/adders.yaml'),
+      '--replay',
+      'last',
+      '--json',
+    ]);
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(replay.stdout).toContain('42');
+    expect(http.requests()).toBe(before);
+    expect(starts(log)).toBe(started);
   });
 
   it('a replay whose model call misses fails there, and resuming it reaches no MCP server either', async () => {
     const { ws, http, log, session } = await recorded();
     const before = http.requests();
+    const started = starts(log);
     const replay = await p2tui(ws.dir, ['run', 'mathy', 'add more', '--replay-from', session, '--on-miss', 'fail']);
     expect(replay.code).toBe(1);
     expect(replay.stdout).toContain('no recording for this model call');
@@ -163,7 +188,7 @@ describe('replaying a session that used MCP tools', () => {
     expect(resumed.code).toBe(1);
     expect(resumed.stdout).toContain('no recording for this model call');
     expect(http.requests()).toBe(before);
-    expect(starts(log)).toBe(1);
+    expect(starts(log)).toBe(started);
   });
 
   it('a server the recording has no listing of is an E_REPLAY_MISS naming it, and still no server is reached', async () => {
@@ -176,6 +201,7 @@ describe('replaying a session that used MCP tools', () => {
       stringify({ mcp_servers: { ...(config['mcp_servers'] as object), extra: { url: added.url } } }),
     );
     const before = http.requests();
+    const started = starts(log);
     const replay = await p2tui(ws.dir, ['run', 'mathy', 'add things', '--replay-from', session, '--on-miss', 'fail']);
     expect(replay.code).not.toBe(0);
     expect(replay.stderr).toContain('E_REPLAY_MISS');
@@ -184,13 +210,13 @@ describe('replaying a session that used MCP tools', () => {
     expect(replay.stderr).toContain('--on-miss live');
     expect(http.requests()).toBe(before);
     expect(added.requests()).toBe(0);
-    expect(starts(log)).toBe(1);
+    expect(starts(log)).toBe(started);
 
     // With --on-miss live the new server is connected (and listed); the recorded ones still are not reached.
     const live = await p2tui(ws.dir, ['run', 'mathy', 'add things', '--replay-from', session, '--on-miss', 'live']);
     expect(live.code, live.stderr).toBe(0);
     expect(added.requests()).toBeGreaterThan(0);
     expect(http.requests()).toBe(before);
-    expect(starts(log)).toBe(1);
+    expect(starts(log)).toBe(started);
   });
 });

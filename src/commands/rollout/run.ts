@@ -3,7 +3,7 @@ import { UserError } from '../../core/errors.ts';
 import type { JsonValue } from '../../core/json.ts';
 import { defineCommand, type OptionDef } from '../define.ts';
 import { paint, plural } from '../render/text.ts';
-import { EXIT } from '../types.ts';
+import { EXIT, type CommandContext, type WorkspaceUse } from '../types.ts';
 import type { Gate } from './print.ts';
 import { connectQueue } from './queue.ts';
 
@@ -70,13 +70,16 @@ export const rolloutRunCommand = defineCommand({
   ],
   async run(ctx, input) {
     // The spec reader, the runner and the statistics are loaded when a rollout runs, not at start-up.
-    const [{ loadRolloutSpec }, { expandCells }, { RolloutRunner }, { progressPrinter, report }] = await Promise.all([
-      import('../../rollout/spec.ts'),
-      import('../../rollout/cells.ts'),
-      import('../../rollout/runner.ts'),
-      import('./print.ts'),
-    ]);
-    const workspace = await ctx.workspace();
+    const [{ loadRolloutSpec }, { expandCells }, { RolloutRunner, findRollout }, { progressPrinter, report }] =
+      await Promise.all([
+        import('../../rollout/spec.ts'),
+        import('../../rollout/cells.ts'),
+        import('../../rollout/runner.ts'),
+        import('./print.ts'),
+      ]);
+    const ref = input.options.replay;
+    const source = ref === undefined ? undefined : findRollout(await ctx.store(), ref).id;
+    const workspace = await ctx.workspace(source === undefined ? {} : await replayingRollout(ctx, source));
     const file = input.args.file;
     const spec = loadRolloutSpec(specPath(file), workspace, file);
     const gates = gatesOf(input.options['fail-under']);
@@ -84,7 +87,7 @@ export const rolloutRunCommand = defineCommand({
     const app = await ctx.app();
     const runner = new RolloutRunner(app);
     const concurrency = input.options.concurrency;
-    const replayOf = input.options.replay === undefined ? undefined : runner.require(input.options.replay).id;
+    const replayOf = source;
     const cells = expandCells(spec);
     if (!ctx.output.json) {
       const teams = plural(spec.teams.length, 'team');
@@ -131,6 +134,15 @@ export const rolloutRunCommand = defineCommand({
   },
 });
 
+/**
+ * A rollout that replays another builds its MCP tools from the listings the other's cells recorded (one process ran
+ * them with one workspace: the first cell's stand for all), so no server is reached while its cells replay.
+ */
+async function replayingRollout(ctx: CommandContext, source: string): Promise<WorkspaceUse> {
+  const cell = (await ctx.store()).rollouts.cells(source).find((c) => c.session !== null);
+  return cell?.session == null ? {} : { replay: { from: cell.session, onMiss: 'fail' } };
+}
+
 export const rolloutResumeCommand = defineCommand({
   path: ['rollout', 'resume'],
   summary: 'Run the cells of a rollout that are not done yet (interrupted, failed or never started)',
@@ -147,11 +159,12 @@ export const rolloutResumeCommand = defineCommand({
     },
   },
   async run(ctx, input) {
-    const [{ RolloutRunner }, { progressPrinter, report }] = await Promise.all([
+    const [{ RolloutRunner, findRollout }, { progressPrinter, report }] = await Promise.all([
       import('../../rollout/runner.ts'),
       import('./print.ts'),
     ]);
-    const app = await ctx.app();
+    const replayOf = findRollout(await ctx.store(), input.args.rollout).options.replayOf;
+    const app = await ctx.app(replayOf === undefined ? {} : await replayingRollout(ctx, replayOf));
     const runner = new RolloutRunner(app);
     const gates = gatesOf(input.options['fail-under']);
     const concurrency = input.options.concurrency;
