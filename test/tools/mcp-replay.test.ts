@@ -92,6 +92,8 @@ async function record(): Promise<Recorded> {
     description: 'Adds with MCP tools.',
     tools: ['calc__add', 'remote__add'],
     script: [
+      // Only for a replay with --on-miss live that asks something else (a call the recording lacks).
+      { when: 'twice', steps: [{ call: 'calc__add', args: { a: 1, b: 1 } }, { reply: 'Twice: {{result}}' }] },
       {
         when: '.',
         steps: [
@@ -212,11 +214,14 @@ describe('replaying a session that used MCP tools', () => {
     expect(added.requests()).toBe(0);
     expect(starts(log)).toBe(started);
 
-    // With --on-miss live the new server is connected (and listed); the recorded ones still are not reached.
-    const live = await p2tui(ws.dir, ['run', 'mathy', 'add things', '--replay-from', session, '--on-miss', 'live']);
+    // With --on-miss live the new server is connected (and listed). A recorded server starts only when a call the
+    // recording lacks must really run (here 1 + 1 on calc, after the model call missed); remote is never reached.
+    const args = ['run', 'mathy', 'add twice', '--replay-from', session, '--on-miss', 'live'];
+    const live = await p2tui(ws.dir, args);
     expect(live.code, live.stderr).toBe(0);
+    expect(live.stdout).toContain('Twice: 2');
     expect(added.requests()).toBeGreaterThan(0);
     expect(http.requests()).toBe(before);
-    expect(starts(log)).toBe(started);
+    expect(starts(log)).toBe(started + 1);
   });
 });
