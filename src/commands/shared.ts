@@ -1,6 +1,5 @@
 import type { SessionOptions } from '../core/events.ts';
 import { UserError } from '../core/errors.ts';
-import type { Store } from '../store/store.ts';
 import type { ArgDef, OptionDefs, TypedInput } from './define.ts';
 import type { CommandContext, WorkspaceUse } from './types.ts';
 
@@ -85,9 +84,13 @@ export function sessionOverrides(options: Options<typeof SESSION_OPTIONS>): Part
 
 /**
  * The replay part of a session's options. The recorded session's model, seed and temperature are the defaults,
- * so the requests match the recording unless a flag changes them on purpose.
+ * so the requests match the recording unless a flag changes them on purpose. Read before the workspace loads (a
+ * replay's MCP tools come from the recording); the database is opened only for a replay, which needs one.
  */
-export function replayOverrides(options: Options<typeof REPLAY_OPTIONS>, store: Store): Partial<SessionOptions> {
+export async function replayOverrides(
+  options: Options<typeof REPLAY_OPTIONS>,
+  ctx: Pick<CommandContext, 'store'>,
+): Promise<Partial<SessionOptions>> {
   const from = options['replay-from'];
   const onMiss = options['on-miss'];
   if (from === undefined) {
@@ -97,7 +100,7 @@ export function replayOverrides(options: Options<typeof REPLAY_OPTIONS>, store: 
       });
     return {};
   }
-  const source = store.sessions.resolve(from);
+  const source = (await ctx.store({ existing: true })).sessions.resolve(from);
   const recorded = source.options;
   return {
     seed: recorded.seed,
@@ -114,7 +117,7 @@ export function replayOverrides(options: Options<typeof REPLAY_OPTIONS>, store: 
  */
 export async function continuing(ctx: CommandContext, ref: string | undefined): Promise<WorkspaceUse> {
   if (ref === undefined) return {};
-  const replay = (await ctx.store()).sessions.resolve(ref).options.replay;
+  const replay = (await ctx.store({ existing: true })).sessions.resolve(ref).options.replay;
   return replay === undefined ? {} : { replay };
 }
 

@@ -78,7 +78,7 @@ export const rolloutRunCommand = defineCommand({
         import('./print.ts'),
       ]);
     const ref = input.options.replay;
-    const source = ref === undefined ? undefined : findRollout(await ctx.store(), ref).id;
+    const source = ref === undefined ? undefined : findRollout(await ctx.store({ existing: true }), ref).id;
     const workspace = await ctx.workspace(source === undefined ? {} : await replayingRollout(ctx, source));
     const file = input.args.file;
     const spec = loadRolloutSpec(specPath(file), workspace, file);
@@ -163,7 +163,7 @@ export const rolloutResumeCommand = defineCommand({
       import('../../rollout/runner.ts'),
       import('./print.ts'),
     ]);
-    const replayOf = findRollout(await ctx.store(), input.args.rollout).options.replayOf;
+    const replayOf = findRollout(await ctx.store({ existing: true }), input.args.rollout).options.replayOf;
     const app = await ctx.app(replayOf === undefined ? {} : await replayingRollout(ctx, replayOf));
     const runner = new RolloutRunner(app);
     const gates = gatesOf(input.options['fail-under']);

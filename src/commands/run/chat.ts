@@ -36,8 +36,7 @@ export const chatCommand = defineCommand({
   examples: ['p2tui chat agent_alpha', 'p2tui chat --session last'],
   async run(ctx, input) {
     const out = ctx.output;
-    // Known before the workspace loads: a replay's MCP tools come from the recording, not from the servers.
-    const replayed = replayOverrides(input.options, await ctx.store());
+    const replayed = await replayOverrides(input.options, ctx);
     const app = await ctx.app(
       replayed.replay === undefined ? await continuing(ctx, input.options.session) : { replay: replayed.replay },
     );

@@ -39,8 +39,7 @@ export const runCommand = defineCommand({
     const { agent, message } = input.args;
     if (message.trim() === '')
       throw new UserError('E_USAGE', 'the message is empty', { hint: 'p2tui run <agent> "<message>"' });
-    // Known before the workspace loads: a replay's MCP tools come from the recording, not from the servers.
-    const replayed = replayOverrides(input.options, await ctx.store());
+    const replayed = await replayOverrides(input.options, ctx);
     const app = await ctx.app(replayed.replay === undefined ? {} : { replay: replayed.replay });
     const { engine } = app;
     const options = engine.sessionOptions({ ...replayed, ...sessionOverrides(input.options) });

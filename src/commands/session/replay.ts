@@ -43,7 +43,7 @@ export const replayCommand = defineCommand({
   async run(ctx, input) {
     const onMiss = input.options['on-miss'] ?? 'fail';
     // Known before the workspace loads: the replay's MCP tools come from the recording, not from the servers.
-    const source = (await ctx.store()).sessions.resolve(input.args.session);
+    const source = (await ctx.store({ existing: true })).sessions.resolve(input.args.session);
     const app = await ctx.app({ replay: { from: source.id, onMiss } });
     const { engine } = app;
     const out = ctx.output;
