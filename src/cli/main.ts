@@ -1,7 +1,16 @@
 import { dirname, join, resolve } from 'node:path';
 import type { App } from '../app/app.ts';
 import type { Workspace } from '../app/workspace.ts';
-import { P2Error, UserError, ValidationError, isP2Error, messageOf, suggest } from '../core/errors.ts';
+import {
+  P2Error,
+  UserError,
+  ValidationError,
+  fileFailureOf,
+  isP2Error,
+  messageOf,
+  storageFailureOf,
+  suggest,
+} from '../core/errors.ts';
 import { COMMANDS, findCommand, groupCommands } from '../commands/registry.ts';
 import { GROUP_ALIASES } from '../commands/groups.ts';
 import { globalOptions, leadingWords, parseCommandLine } from '../commands/parse.ts';
@@ -121,7 +130,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-function reportError(error: unknown, output: TerminalOutput, debug: boolean): number {
+function reportError(thrown: unknown, output: TerminalOutput, debug: boolean): number {
+  const error = knownFailureOf(thrown);
   const code = exitCodeFor(error);
   const p2 = isP2Error(error) ? error : undefined;
   if (output.json) {
@@ -155,8 +165,20 @@ function reportError(error: unknown, output: TerminalOutput, debug: boolean): nu
   return code;
 }
 
-export function exitCodeFor(error: unknown): number {
+/**
+ * A failure of the disk or of a file the user named (SQLite's CORRUPT, FULL, READONLY, IOERR; ENOENT, EACCES,
+ * ENOSPC, … of a path) that reached the top without being given its code on the way: it is reported with its code
+ * and hint, never as a bug in p2tui.
+ */
+export function knownFailureOf(error: unknown): unknown {
+  if (error instanceof P2Error) return error;
+  return storageFailureOf(error) ?? fileFailureOf(error) ?? error;
+}
+
+export function exitCodeFor(thrown: unknown): number {
+  const error = knownFailureOf(thrown);
   if (!(error instanceof P2Error)) return EXIT.failed;
+  if (error.code.startsWith('E_FILE_')) return EXIT.file;
   if (error.code === 'E_USAGE' || error.code === 'E_AMBIGUOUS_ID') return EXIT.usage;
   if (error.code.startsWith('E_DB_')) return EXIT.store;
   if (
