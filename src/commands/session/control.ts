@@ -25,7 +25,13 @@ export const watchCommand = defineCommand({
     session: SESSION_ARG,
   },
   options: {
-    from: { type: 'number', value: '<seq>', description: 'Start after this seq instead of from the beginning' },
+    from: {
+      type: 'number',
+      integer: true,
+      min: 0,
+      value: '<seq>',
+      description: 'Start after this seq instead of from the beginning',
+    },
     'until-done': {
       type: 'boolean',
       description: 'Exit when the session is finished, failed, cancelled or waiting for an answer',

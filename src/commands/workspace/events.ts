@@ -94,11 +94,13 @@ export const eventsTailCommand = defineCommand({
     ...FILTER_OPTIONS,
     limit: {
       type: 'number',
+      integer: true,
+      min: 1,
       short: 'n',
       value: '<n>',
       description: 'How many of the newest events (default 20)',
     },
-    from: { type: 'number', value: '<seq>', description: 'Start after this seq instead' },
+    from: { type: 'number', integer: true, min: 0, value: '<seq>', description: 'Start after this seq instead' },
     follow: {
       type: 'boolean',
       short: 'f',
