@@ -239,28 +239,37 @@ export function fatalStorageFailureOf(error: unknown): StoreError | undefined {
     : undefined;
 }
 
-/** Node's file system error codes that are about the file or the disk, not about p2tui. */
+/** Node's file system error codes that are about the file or the disk, not about p2tui: code, what, what to do. */
 const FILE_FAILURES: Readonly<Record<string, readonly [ErrorCode, string, string]>> = {
-  ENOENT: ['E_FILE_NOT_FOUND', 'does not exist', 'Check the path; create the folder first if it is a new file.'],
-  EEXIST: ['E_FILE_EXISTS', 'already exists', 'Pick another path, or move the existing file away.'],
-  ENOTDIR: ['E_FILE_TYPE', 'goes through a file where a folder is needed', 'Check the path: a part of it is a file.'],
-  EISDIR: ['E_FILE_TYPE', 'is a folder, not a file', 'Name a file inside the folder instead.'],
+  ENOENT: [
+    'E_FILE_NOT_FOUND',
+    'no such file or folder',
+    'Check the path; create the folder first if it is a new file.',
+  ],
+  ENAMETOOLONG: ['E_FILE_NOT_FOUND', 'the name is too long', 'Use a shorter path.'],
+  EEXIST: ['E_FILE_EXISTS', 'it already exists', 'Pick another path, or move the existing file away.'],
+  ENOTDIR: ['E_FILE_TYPE', 'a part of the path is a file, not a folder', 'Check the path: a part of it is a file.'],
+  EISDIR: ['E_FILE_TYPE', 'it is a folder, not a file', 'Name a file inside the folder instead.'],
   EACCES: [
     'E_FILE_ACCESS',
-    'is not permitted',
+    'permission denied',
     'Check the permissions of the file and its folder, or pick another path.',
   ],
-  EPERM: ['E_FILE_ACCESS', 'is not permitted', 'Check the permissions and `lsattr` flags of the file and its folder.'],
-  EROFS: ['E_FILE_ACCESS', 'is on a read-only file system', 'Pick a path on a writable file system.'],
-  ENOSPC: ['E_FILE_DISK_FULL', 'failed: the disk is full', 'Free some space on that disk, or pick another path.'],
-  EDQUOT: ['E_FILE_DISK_FULL', 'failed: the disk quota is exhausted', 'Free some space, or pick another path.'],
-  EIO: ['E_FILE_IO', 'failed with a disk I/O error', 'Check the device (dmesg) and try again.'],
-  ENAMETOOLONG: ['E_FILE_NOT_FOUND', 'is too long a name', 'Use a shorter path.'],
+  EPERM: [
+    'E_FILE_ACCESS',
+    'operation not permitted',
+    'Check the permissions and `lsattr` flags (immutable?) of the file and its folder.',
+  ],
+  EROFS: ['E_FILE_ACCESS', 'the file system is read-only', 'Pick a path on a writable file system.'],
+  ENOSPC: ['E_FILE_DISK_FULL', 'no space left on the disk', 'Free some space on that disk, or pick another path.'],
+  EDQUOT: ['E_FILE_DISK_FULL', 'the disk quota is exhausted', 'Free some space, or pick another path.'],
+  EIO: ['E_FILE_IO', 'disk I/O error', 'Check the device (dmesg) and try again.'],
 };
 
 /**
  * The user error a failed file operation on a path the user named means (a missing folder for --out, an existing
- * file where init makes a folder, a read-only or full disk), or undefined when the error is not a file system one.
+ * file where init makes a folder, a read-only or full disk): `<what>: <why> (<errno>)`, exit code 6, with a hint.
+ * Undefined when the error is not a file system one. `what` defaults to the call and path (`open /x/y`).
  */
 export function fileFailureOf(error: unknown, what?: string): UserError | undefined {
   if (error instanceof UserError) return error;
@@ -269,8 +278,8 @@ export function fileFailureOf(error: unknown, what?: string): UserError | undefi
   if (typeof code !== 'string' || typeof syscall !== 'string') return undefined;
   const known = FILE_FAILURES[code];
   if (known === undefined) return undefined;
-  const subject = what ?? (typeof path === 'string' ? path : 'a file');
-  return new UserError(known[0], `${syscall} ${subject}: ${known[1]} (${code})`, { hint: known[2], cause: error });
+  const subject = what ?? `cannot ${syscall}${typeof path === 'string' ? ` ${path}` : ''}`;
+  return new UserError(known[0], `${subject}: ${known[1]} (${code})`, { hint: known[2], cause: error });
 }
 
 /** An illegal FSM transition. Always a bug in a caller, never a hang. */

@@ -38,7 +38,7 @@ export const initCommand = defineCommand({
         writeFileSync(path, text);
       } catch (error) {
         // An unwritable or full disk is the folder's problem, not p2tui's: say which file and why.
-        throw fileFailureOf(error, `init: ${path}`) ?? error;
+        throw fileFailureOf(error, `init: cannot write ${path}`) ?? error;
       }
     }
     if (!ctx.output.json) {
