@@ -42,9 +42,20 @@ export class CliContext implements CommandContext {
   }
 
   workspace(): Promise<Workspace> {
-    this.workspaceLoad ??= import('../app/workspace.ts').then(({ loadWorkspace }) =>
-      loadWorkspace(this.workspaceDir, this.dbPath === undefined ? {} : { db: this.dbPath }),
-    );
+    this.workspaceLoad ??= import('../app/workspace.ts')
+      .then(({ loadWorkspace }) =>
+        loadWorkspace(this.workspaceDir, this.dbPath === undefined ? {} : { db: this.dbPath }),
+      )
+      .then((workspace) => {
+        // The broken files do not stop this command; say once which agents they took away.
+        const broken = workspace.brokenPersonas;
+        if (broken.length > 0)
+          this.output.warn(
+            `warning: ${broken.length} broken persona file${broken.length === 1 ? '' : 's'} not loaded ` +
+              `(${broken.map((b) => `${b.file}: agent ${b.id}`).join(', ')}); see: p2tui agents list`,
+          );
+        return workspace;
+      });
     return this.workspaceLoad;
   }
 
