@@ -64,13 +64,14 @@ beforeAll(() => {
     tools: ['check_balance'],
     script: [{ when: 'balance', steps: [{ call: 'check_balance' }, { reply: 'Balance: {{result}}.' }] }],
   });
-  ws.persona({ id: 'lead', description: 'Leads.', agents: ['solo', 'tooly'] });
   ws.persona({ id: 'twin', description: 'The first twin.' });
   expect(p2tui(['ledger', 'init']).code).toBe(0);
   // A session that ran out of steps, to resume once the workspace has broken files.
   const failed = p2tui(['run', 'solo', 'my balance', '--max-steps', '1', '--temperature', '0']);
   expect(failed.stdout).toContain('resumable');
   for (const [file, content] of Object.entries(BROKEN)) ws.write(file, content as string);
+  // An agent that delegates to a broken one (tooly).
+  ws.persona({ id: 'lead', description: 'Leads.', agents: ['solo', 'tooly'] });
   mkdirSync(join(ws.dir, 'personas', 'folder.yaml'));
   writeFileSync(join(ws.dir, 'personas', 'folder.yaml', 'x'), '');
 }, 60_000);
