@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { ledgerInitCommand } from '../../src/commands/ledger/wallets.ts';
 import { EXIT, type Command } from '../../src/commands/types.ts';
 import { isP2Error, messageOf } from '../../src/core/errors.ts';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
+import { withRawDb } from '../helpers/raw-db.ts';
 import { commandContext } from './helpers.ts';
 
 /**
@@ -27,6 +28,8 @@ const LONG_RUNNING = new Set(['ledger serve', 'worker', 'session watch', 'events
 let ws: TempWorkspace;
 let paths: Record<'folder' | 'file' | 'missing' | 'unwritable' | 'proc' | 'nested', string>;
 let immutable: string | undefined;
+/** A p2tui database damaged mid-file: only ever given as --db. */
+let damaged = '';
 const cwd = process.cwd();
 
 beforeAll(async () => {
@@ -59,6 +62,18 @@ beforeAll(async () => {
   } finally {
     await ctx.close();
   }
+  // A copy of that database damaged mid-file (the ledger's parties and the event log), as a bad sector would.
+  damaged = join(ws.dir, 'damaged.db');
+  const source = join(ws.dir, '.p2tui', 'p2tui.db');
+  const pages = withRawDb(source, (raw) => {
+    raw.pragma('wal_checkpoint(TRUNCATE)');
+    const rows = raw.prepare("SELECT pageno FROM dbstat WHERE name IN ('ledger_parties', 'events')").all();
+    return (rows as { pageno: number }[]).map((r) => r.pageno);
+  });
+  copyFileSync(source, damaged);
+  const fd = openSync(damaged, 'r+');
+  for (const page of pages) writeSync(fd, Buffer.alloc(8, 0xee), 0, 8, (page - 1) * 4096);
+  closeSync(fd);
 });
 
 afterAll(() => {
@@ -132,7 +147,7 @@ function argvFor(command: Command): fc.Arbitrary<string[]> {
     );
   // At most one --db (a path of every kind), the workspace's own database more often than not.
   const db = fc.option(
-    fc.constantFrom(paths.folder, paths.file, paths.missing, paths.unwritable, paths.proc, paths.nested),
+    fc.constantFrom(paths.folder, paths.file, paths.missing, paths.unwritable, paths.proc, paths.nested, damaged),
     { freq: 2 },
   );
   return fc
@@ -146,8 +161,20 @@ function argvFor(command: Command): fc.Arbitrary<string[]> {
     ]);
 }
 
-/** Runs argv as the CLI would: the exit code it returns and the error code it would print. */
+/** Runs argv as the CLI would: the exit code it returns and the error code it would print ('E_HANG' if it hangs). */
 async function runLikeTheCli(command: Command, argv: string[]): Promise<{ exit: number; code: string | undefined }> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<{ exit: number; code: string }>((resolve) => {
+    timer = setTimeout(() => resolve({ exit: -1, code: 'E_INTERNAL (hangs: still running after 10 s)' }), 10_000);
+  });
+  try {
+    return await Promise.race([runOnce(command, argv), hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function runOnce(command: Command, argv: string[]): Promise<{ exit: number; code: string | undefined }> {
   const rest = argv.slice(command.path.length);
   const dbAt = rest.indexOf('--db');
   const ctx = commandContext(ws.dir, {
@@ -200,7 +227,7 @@ function sweep(command: Command): string[][] {
       for (const value of spec.type === 'number' ? NUMBERS : STRINGS())
         runs.push([...command.path, ...args, `--${spec.name}=${value}`]);
   }
-  for (const db of Object.values(paths)) runs.push([...command.path, ...args, '--db', db]);
+  for (const db of [...Object.values(paths), damaged]) runs.push([...command.path, ...args, '--db', db]);
   return runs;
 }
 

@@ -52,6 +52,7 @@ export const watchCommand = defineCommand({
     let orphaned = false;
     while (!ctx.signal.aborted) {
       await ctx.clock.sleep(200);
+      if (printer.failed !== undefined) break;
       status = store.sessions.require(session.id).status;
       if (
         untilDone &&
