@@ -41,6 +41,11 @@ export class CliContext implements CommandContext {
     this.signal = options.signal;
   }
 
+  /** The database this command opened, if it opened one (an error from it is then named with its path). */
+  get databasePath(): string | undefined {
+    return this.openStore?.path;
+  }
+
   workspace(): Promise<Workspace> {
     this.workspaceLoad ??= import('../app/workspace.ts')
       .then(({ loadWorkspace }) =>

@@ -120,7 +120,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (json && result.json !== undefined) output.line(JSON.stringify(result.json, null, 2));
     return result.exitCode;
   } catch (error) {
-    return reportError(error, output, argv.includes('--debug'));
+    return reportError(error, output, argv.includes('--debug'), context?.databasePath);
   } finally {
     process.off('SIGINT', onSigint);
     await context?.close();
@@ -130,8 +130,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-function reportError(thrown: unknown, output: TerminalOutput, debug: boolean): number {
-  const error = knownFailureOf(thrown);
+function reportError(thrown: unknown, output: TerminalOutput, debug: boolean, database?: string): number {
+  const error = knownFailureOf(thrown, database);
   const code = exitCodeFor(error);
   const p2 = isP2Error(error) ? error : undefined;
   if (output.json) {
@@ -170,9 +170,9 @@ function reportError(thrown: unknown, output: TerminalOutput, debug: boolean): n
  * ENOSPC, … of a path) that reached the top without being given its code on the way: it is reported with its code
  * and hint, never as a bug in p2tui.
  */
-export function knownFailureOf(error: unknown): unknown {
+export function knownFailureOf(error: unknown, database?: string): unknown {
   if (error instanceof P2Error) return error;
-  return storageFailureOf(error) ?? fileFailureOf(error) ?? error;
+  return storageFailureOf(error, database) ?? fileFailureOf(error) ?? error;
 }
 
 export function exitCodeFor(thrown: unknown): number {
