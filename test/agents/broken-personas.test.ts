@@ -137,6 +137,10 @@ describe('broken persona files', () => {
     );
     expect(r.stderr).toContain("hint: Agent 'tooly' is unavailable until personas/unknown-tool.yaml is fixed");
     expectClean(r);
+    ws.write('rollouts/uses-tooly.yaml', 'teams:\n  t:\n    base: { agent_id: tooly }\n    initial_message: hi\n');
+    const spec = p2tui(['rollout', 'run', 'rollouts/uses-tooly.yaml']);
+    expect(spec.code).toBe(3);
+    expect(spec.stderr).toContain("agent 'tooly' is unavailable: personas/unknown-tool.yaml is broken");
   }, 30_000);
 
   it('session resume and ledger balance work', () => {
