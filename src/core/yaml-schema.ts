@@ -107,7 +107,12 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
   if (issue.code === 'invalid_type' && issue.input === undefined) return `is required (${issue.expected})`;
   // A value of the wrong type: say what was found, not only what was expected.
-  if (issue.code === 'invalid_type')
-    return `must be ${issue.expected === 'int' ? 'a whole number' : `${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`}, got ${JSON.stringify(issue.input) ?? String(issue.input)}`;
+  if (issue.code === 'invalid_type') {
+    const expected =
+      issue.expected === 'int' ? 'a whole number' : `${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`;
+    // JSON escapes control characters; a long value (a whole list, a pasted file) is cut.
+    const got = JSON.stringify(issue.input) ?? String(issue.input);
+    return `must be ${expected}, got ${got.length > 80 ? `${got.slice(0, 80)}…` : got}`;
+  }
   return issue.message;
 }
