@@ -225,7 +225,12 @@ export function storageFailureOf(error: unknown, path?: string): StoreError | un
             : code === 'E_DB_LOCKED'
               ? `${where} is locked by another process and stayed locked past the busy timeout`
               : `cannot open ${where}`;
-  return new StoreError(code, `${what} (${sqlite.code}: ${sqlite.message})`, { hint: DB_HINTS[code], cause: error });
+  // Not a database at all (a text file given as --db) is a wrong path more often than a damaged file.
+  const hint =
+    sqlite.code === 'SQLITE_NOTADB'
+      ? 'Point --db at a p2tui database, or move the file away to start a new one; it was not modified.'
+      : DB_HINTS[code];
+  return new StoreError(code, `${what} (${sqlite.code}: ${sqlite.message})`, { hint, cause: error });
 }
 
 /**
