@@ -1,16 +1,7 @@
 import { dirname, join, resolve } from 'node:path';
 import type { App } from '../app/app.ts';
 import type { Workspace } from '../app/workspace.ts';
-import {
-  P2Error,
-  UserError,
-  ValidationError,
-  fileFailureOf,
-  isP2Error,
-  messageOf,
-  storageFailureOf,
-  suggest,
-} from '../core/errors.ts';
+import { P2Error, UserError, ValidationError, isP2Error, knownFailureOf, messageOf, suggest } from '../core/errors.ts';
 import { COMMANDS, findCommand, groupCommands } from '../commands/registry.ts';
 import { GROUP_ALIASES } from '../commands/groups.ts';
 import { globalOptions, leadingWords, parseCommandLine } from '../commands/parse.ts';
@@ -163,16 +154,6 @@ function reportError(thrown: unknown, output: TerminalOutput, debug: boolean, da
   }
   if (debug && error instanceof Error && error.stack !== undefined) output.warn(error.stack);
   return code;
-}
-
-/**
- * A failure of the disk or of a file the user named (SQLite's CORRUPT, FULL, READONLY, IOERR; ENOENT, EACCES,
- * ENOSPC, … of a path) that reached the top without being given its code on the way: it is reported with its code
- * and hint, never as a bug in p2tui.
- */
-export function knownFailureOf(error: unknown, database?: string): unknown {
-  if (error instanceof P2Error) return error;
-  return storageFailureOf(error, database) ?? fileFailureOf(error) ?? error;
 }
 
 export function exitCodeFor(thrown: unknown): number {

@@ -287,6 +287,16 @@ export function fileFailureOf(error: unknown, what?: string): UserError | undefi
   return new UserError(known[0], `${subject}: ${known[1]} (${code})`, { hint: known[2], cause: error });
 }
 
+/**
+ * A failure of the disk or of a file the user named (SQLite's CORRUPT, FULL, READONLY, IOERR; ENOENT, EACCES,
+ * ENOSPC, … of a path) that reached the top without being given its code on the way: reported with its code and
+ * hint (by the CLI and the TUI's palette alike), never as a bug in p2tui. Anything else is returned as it is.
+ */
+export function knownFailureOf(error: unknown, database?: string): unknown {
+  if (error instanceof P2Error) return error;
+  return storageFailureOf(error, database) ?? fileFailureOf(error) ?? error;
+}
+
 /** An illegal FSM transition. Always a bug in a caller, never a hang. */
 export class TransitionError extends P2Error {
   constructor(message: string, details: ErrorDetails = {}) {

@@ -3,12 +3,12 @@ import { closeSync, copyFileSync, mkdirSync, openSync, writeFileSync, writeSync 
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { knownFailureOf, exitCodeFor } from '../../src/cli/main.ts';
+import { exitCodeFor } from '../../src/cli/main.ts';
 import { COMMANDS } from '../../src/commands/registry.ts';
 import { runCommand } from '../../src/commands/run/run.ts';
 import { ledgerInitCommand } from '../../src/commands/ledger/wallets.ts';
 import { EXIT, type Command } from '../../src/commands/types.ts';
-import { isP2Error, messageOf } from '../../src/core/errors.ts';
+import { isP2Error, knownFailureOf, messageOf } from '../../src/core/errors.ts';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
 import { withRawDb } from '../helpers/raw-db.ts';
 import { commandContext } from './helpers.ts';

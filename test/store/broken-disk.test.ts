@@ -4,7 +4,10 @@ import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { App } from '../../src/app/app.ts';
+import { loadWorkspace } from '../../src/app/workspace.ts';
 import { translateSqliteError } from '../../src/store/database.ts';
+import { runPaletteLine } from '../../src/tui/palette.ts';
 import { Store } from '../../src/store/store.ts';
 import { childEnv } from '../helpers/child-env.ts';
 import { withRawDb } from '../helpers/raw-db.ts';
@@ -120,6 +123,23 @@ describe('a damaged database', () => {
     const checks = (JSON.parse(doctor.stdout) as { checks: { name: string; ok: boolean; code?: string }[] }).checks;
     expect(checks.find((c) => c.name === 'database')).toMatchObject({ ok: false, code: 'E_DB_CORRUPT' });
   }, 60_000);
+
+  it("the TUI's command palette says E_DB_CORRUPT too, not E_INTERNAL", async () => {
+    const db = paidDatabase(tempDir());
+    damageTable(db, 'ledger_parties');
+    const workspace = await loadWorkspace(ROOT, { db });
+    const app = new App({ workspace });
+    try {
+      const lines: string[] = [];
+      const code = await runPaletteLine('ledger balance', app, new AbortController().signal, (l) => lines.push(l));
+      expect(code).toBe(1);
+      expect(lines.join('\n')).toContain('error E_DB_CORRUPT: ');
+      expect(lines.join('\n')).toContain('hint: ');
+    } finally {
+      app.close();
+      await workspace.close();
+    }
+  });
 
   it('a sound database passes the integrity check in doctor', () => {
     const db = paidDatabase(tempDir());
