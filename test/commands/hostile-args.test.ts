@@ -18,6 +18,7 @@ import { commandContext } from './helpers.ts';
  * through the CLI's reporting), with hostile arguments: huge, negative, fractional, empty, unicode and control
  * characters, and paths that are folders, files, missing, unwritable or under /proc. Whatever the input, the
  * command ends with a documented exit code and never reports E_INTERNAL ("This is a bug in p2tui").
+ * A longer search, outside npm test: P2TUI_HOSTILE_SEED=<n> P2TUI_HOSTILE_RUNS=<n> npx vitest run <this file>.
  */
 
 const DOCUMENTED = new Set<number>(Object.values(EXIT));
@@ -258,7 +259,11 @@ describe('every command with hostile arguments', () => {
           expect(DOCUMENTED.has(exit), `exit ${exit} of p2tui ${argv.join(' ')}`).toBe(true);
         },
       ),
-      { seed: Number(process.env['P2TUI_HOSTILE_SEED'] ?? 15), numRuns: 800, endOnFailure: true },
+      {
+        seed: Number(process.env['P2TUI_HOSTILE_SEED'] ?? 15),
+        numRuns: Number(process.env['P2TUI_HOSTILE_RUNS'] ?? 800),
+        endOnFailure: true,
+      },
     );
     // Every command was driven at least once.
     expect(new Set(seen).size).toBe(commands.length);
