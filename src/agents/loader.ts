@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ValidationError, suggest, type ValidationIssue } from '../core/errors.ts';
+import { ValidationError, messageOf, suggest, type ValidationIssue } from '../core/errors.ts';
 import { formatPath, parseYamlWith } from '../core/yaml-schema.ts';
 import { BUILTIN_TEMPLATE_VARS, namedGroups, stepStrings, templateVars } from '../models/scripted/script.ts';
 import { DEFAULT_POLICIES, DEFAULT_SYSTEM, personaSchema, type Persona } from './persona.ts';
@@ -12,37 +12,96 @@ export interface LoadedPersonas {
   readonly personas: ReadonlyMap<string, Persona>;
   /** Line lookup per persona id, for cross-reference errors. */
   readonly locate: ReadonlyMap<string, Locate>;
+  /** Persona files that failed to load, each with every problem found in it; they disable only themselves. */
+  readonly broken: readonly BrokenPersona[];
+}
+
+/** A persona file that could not be loaded: the agent it would define is unavailable, the others work. */
+export interface BrokenPersona {
+  /** The file, relative to the workspace (`personas/x.yaml`). */
+  readonly file: string;
+  /** The id it declares when that much could be read, else the file's name without extension. */
+  readonly id: string;
+  readonly issues: readonly ValidationIssue[];
 }
 
 const PERSONA_FILE = /\.(ya?ml|md)$/;
 
-/** Reads and validates every persona file of a workspace (schema only; references are checked by `checkReferences`). */
+/** Longest text of one problem: a message quoting a whole (binary, huge) file is cut here. */
+const MAX_ISSUE_TEXT = 300;
+
+/**
+ * Reads and validates every persona file of a workspace (schema only; references are checked by `checkReferences`).
+ * A file that fails is set aside with all its problems (`broken`) instead of failing the workspace.
+ */
 export function loadPersonas(workspace: string, defaults: { model: string; temperature?: number }): LoadedPersonas {
   const folder = join(workspace, 'personas');
   const personas = new Map<string, Persona>();
   const locate = new Map<string, Locate>();
-  if (!existsSync(folder)) return { personas, locate };
-  const issues: ValidationIssue[] = [];
+  const broken: BrokenPersona[] = [];
+  /** Which file declared each id first (loaded or not). */
+  const claimed = new Map<string, string>();
+  if (!existsSync(folder)) return { personas, locate, broken };
   for (const name of readdirSync(folder)
     .filter((f) => PERSONA_FILE.test(f) && !f.startsWith('_'))
     .sort()) {
     const file = join('personas', name);
-    const text = readFileSync(join(folder, name), 'utf8');
+    const fallbackId = name.replace(PERSONA_FILE, '');
+    const issues: ValidationIssue[] = [];
+    const fail = (): void => {
+      broken.push({ file, id: declaredId ?? fallbackId, issues: issues.map(cleanIssue) });
+    };
+    let declaredId: string | undefined;
+    let text: string;
+    try {
+      const bytes = readFileSync(join(folder, name));
+      if (!isText(bytes)) {
+        issues.push({
+          file,
+          line: 1,
+          column: 1,
+          field: '',
+          message: `not a text file (${bytes.length} bytes of binary data)`,
+        });
+        fail();
+        continue;
+      }
+      text = bytes.toString('utf8');
+    } catch (error) {
+      issues.push({ file, field: '', message: `cannot be read: ${messageOf(error)}` });
+      fail();
+      continue;
+    }
     try {
       const parsed = name.endsWith('.md')
         ? parseMarkdownPersona(text, file)
         : parseYamlWith(personaSchema, text, file, { code: 'E_PERSONA_INVALID' });
       const p = parsed.value;
-      const existing = personas.get(p.id);
-      if (existing !== undefined) {
+      declaredId = p.id;
+      const first = claimed.get(p.id);
+      if (first !== undefined) {
+        // Two files for one agent: which one is meant cannot be guessed (and the one a file name sorts first could
+        // take over an agent that pays), so the id is unavailable until one file is renamed.
         issues.push({
           file,
           ...parsed.locate(['id']),
           field: 'id',
-          message: `persona id '${p.id}' is already defined in ${existing.source}`,
+          message: `persona id '${p.id}' is already defined in ${first}`,
         });
+        fail();
+        const loaded = personas.get(p.id);
+        if (loaded !== undefined) {
+          personas.delete(p.id);
+          locate.delete(p.id);
+          broken.push({
+            file: loaded.source,
+            id: p.id,
+            issues: [{ file: loaded.source, field: 'id', message: `persona id '${p.id}' is also defined in ${file}` }],
+          });
+        }
         continue;
       }
+      claimed.set(p.id, file);
       const tools = (p.tools ?? []).filter((t) => t !== 'delegate' && t !== 'ask_user');
       for (const [i, guarded] of (p.policies?.approve_tools ?? []).entries()) {
         if (!tools.includes(guarded))
@@ -52,6 +111,10 @@ export function loadPersonas(workspace: string, defaults: { model: string; tempe
             field: `policies.approve_tools[${i}]`,
             message: `'${guarded}' is not one of this agent's tools (${tools.join(', ') || 'none'})`,
           });
+      }
+      if (issues.length > 0) {
+        fail();
+        continue;
       }
       personas.set(p.id, {
         id: p.id,
@@ -71,16 +134,45 @@ export function loadPersonas(workspace: string, defaults: { model: string; tempe
       locate.set(p.id, parsed.locate);
     } catch (error) {
       if (error instanceof ValidationError) issues.push(...error.issues);
-      else throw error;
+      else issues.push({ file, field: '', message: messageOf(error) });
+      fail();
     }
   }
-  if (issues.length > 0) throw new ValidationError('E_PERSONA_INVALID', issues, 'Fix the persona files listed above.');
   // Resolve the P2Engine-style wildcard now that every id is known.
   for (const [id, persona] of personas) {
     if (persona.agents.includes('*'))
       personas.set(id, { ...persona, agents: [...personas.keys()].filter((k) => k !== id) });
   }
-  return { personas, locate };
+  broken.sort((a, b) => a.file.localeCompare(b.file));
+  return { personas, locate, broken };
+}
+
+/** Text as the YAML parser would read it: no NUL bytes and valid UTF-8 (a binary file is neither). */
+function isText(bytes: Buffer): boolean {
+  if (bytes.includes(0)) return false;
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A problem fit to print: control characters (escape sequences, carriage returns) shown escaped, long text cut. */
+function cleanIssue(issue: ValidationIssue): ValidationIssue {
+  return { ...issue, message: printable(issue.message), field: printable(issue.field) };
+}
+
+/** C0 and C1 controls but tab and newline, and the Unicode line separators: what can move a terminal's cursor. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+function printable(text: string): string {
+  const clean = text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const oneLine = clean.replace(/\n/g, ' ');
+  return oneLine.length > MAX_ISSUE_TEXT
+    ? `${oneLine.slice(0, MAX_ISSUE_TEXT)}… (${oneLine.length} characters)`
+    : oneLine;
 }
 
 function parseMarkdownPersona(text: string, file: string): ReturnType<typeof parseYamlWith<typeof personaSchema>> {
@@ -125,15 +217,19 @@ function parseMarkdownPersona(text: string, file: string): ReturnType<typeof par
 
 /**
  * Checks what a persona refers to: tools, agents, model providers, script rules and prompt variables. Every issue
- * names the persona file, the line and the field.
+ * names the persona file, the line and the field. A persona with problems is set aside with them (broken); the
+ * others stop delegating to any broken one. Returns the personas that remain and every broken file.
  */
 export function checkReferences(
   loaded: LoadedPersonas,
   known: { tools: readonly string[]; providers: readonly string[] },
-): void {
-  const issues: ValidationIssue[] = [];
+): LoadedPersonas {
   const ids = [...loaded.personas.keys()];
+  const brokenIds = new Set(loaded.broken.map((b) => b.id));
+  const broken: BrokenPersona[] = [...loaded.broken];
+  const personas = new Map(loaded.personas);
   for (const persona of loaded.personas.values()) {
+    const issues: ValidationIssue[] = [];
     const at = (path: (string | number)[], message: string): void => {
       issues.push({ file: persona.source, ...loaded.locate.get(persona.id)?.(path), field: formatPath(path), message });
     };
@@ -148,7 +244,7 @@ export function checkReferences(
     });
     persona.agents.forEach((agent, i) => {
       if (agent === persona.id) at(['agents', i], 'an agent cannot delegate to itself');
-      else if (!loaded.personas.has(agent)) {
+      else if (!loaded.personas.has(agent) && !brokenIds.has(agent)) {
         const near = suggest(agent, ids);
         at(['agents', i], `unknown agent '${agent}'${near === undefined ? '' : ` (did you mean ${near}?)`}`);
       }
@@ -195,6 +291,16 @@ export function checkReferences(
         }
       });
     });
+    if (issues.length > 0) {
+      personas.delete(persona.id);
+      broken.push({ file: persona.source, id: persona.id, issues: issues.map(cleanIssue) });
+    }
   }
-  if (issues.length > 0) throw new ValidationError('E_PERSONA_INVALID', issues, 'Fix the persona files listed above.');
+  // An agent that names a broken one keeps working; it only cannot delegate there until that file is fixed.
+  for (const [id, persona] of personas) {
+    if (persona.agents.some((a) => !personas.has(a)))
+      personas.set(id, { ...persona, agents: persona.agents.filter((a) => personas.has(a)) });
+  }
+  broken.sort((a, b) => a.file.localeCompare(b.file));
+  return { personas, locate: loaded.locate, broken };
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { UserError, suggest } from '../core/errors.ts';
-import { checkReferences, loadPersonas } from '../agents/loader.ts';
+import { UserError, ValidationError, suggest } from '../core/errors.ts';
+import { checkReferences, loadPersonas, type BrokenPersona, type LoadedPersonas } from '../agents/loader.ts';
 import type { Persona } from '../agents/persona.ts';
 import { ScriptedProvider } from '../models/scripted/provider.ts';
 import { ProviderRegistry } from '../models/registry.ts';
@@ -28,6 +28,8 @@ export interface Workspace {
   readonly config: WorkspaceConfig;
   readonly configFile: string | undefined;
   readonly personas: ReadonlyMap<string, Persona>;
+  /** Persona files that failed to load (each with all its problems); their agents are unavailable, no others. */
+  readonly brokenPersonas: readonly BrokenPersona[];
   readonly tools: ToolRegistry;
   readonly providers: ProviderRegistry;
   readonly dbPath: string;
@@ -114,13 +116,16 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
   const prices: Record<string, Price> = { ...DEFAULT_PRICES };
   for (const [model, price] of Object.entries(config.prices))
     prices[model] = { inputPerMillion: price.input, outputPerMillion: price.output };
-  let loaded: ReturnType<typeof loadPersonas>;
+  let loaded: LoadedPersonas;
   try {
-    loaded = loadPersonas(root, {
-      model: config.model,
-      ...(config.temperature === undefined ? {} : { temperature: config.temperature }),
-    });
-    checkReferences(loaded, { tools: tools.names(), providers: providers.ids() });
+    // A broken persona file disables only its own agent: the others load, and the broken ones are listed.
+    loaded = checkReferences(
+      loadPersonas(root, {
+        model: config.model,
+        ...(config.temperature === undefined ? {} : { temperature: config.temperature }),
+      }),
+      { tools: tools.names(), providers: providers.ids() },
+    );
   } catch (error) {
     await mcp.close();
     throw error;
@@ -149,6 +154,7 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
     config,
     configFile: file,
     personas: loaded.personas,
+    brokenPersonas: loaded.broken,
     tools,
     providers,
     dbPath,
@@ -161,6 +167,14 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
     close: () => mcp.close(),
     persona(id: string): Persona {
       const persona = loaded.personas.get(id);
+      const broken = persona === undefined ? loaded.broken.find((b) => b.id === id) : undefined;
+      if (broken !== undefined) {
+        throw new ValidationError(
+          'E_PERSONA_INVALID',
+          broken.issues,
+          `Agent '${id}' is unavailable until ${broken.file} is fixed; the workspace's other agents work (p2tui agents list).`,
+        );
+      }
       if (persona === undefined) {
         const near = suggest(id, loaded.personas.keys());
         const agents = [...loaded.personas.keys()].join(', ') || '(none: add personas/<id>.yaml)';

@@ -41,15 +41,28 @@ export class CliContext implements CommandContext {
     this.signal = options.signal;
   }
 
+  /** The database this command opened, if it opened one (an error from it is then named with its path). */
+  get databasePath(): string | undefined {
+    return this.openStore?.path;
+  }
+
   workspace(options: WorkspaceUse = {}): Promise<Workspace> {
     this.workspaceLoad ??= (async () => {
       const { loadWorkspace, mcpReplay } = await import('../app/workspace.ts');
       // A replay builds MCP tools from the recorded session's listings: read before any server would be reached.
       const replay = options.replay === undefined ? undefined : mcpReplay(await this.store(), options.replay);
-      return loadWorkspace(this.workspaceDir, {
+      const workspace = await loadWorkspace(this.workspaceDir, {
         ...(this.dbPath === undefined ? {} : { db: this.dbPath }),
         ...(replay === undefined ? {} : { mcpReplay: replay }),
       });
+      // The broken files do not stop this command; say once which agents they took away.
+      const broken = workspace.brokenPersonas;
+      if (broken.length > 0)
+        this.output.warn(
+          `warning: ${broken.length} broken persona file${broken.length === 1 ? '' : 's'} not loaded ` +
+            `(${broken.map((b) => `${b.file}: agent ${b.id}`).join(', ')}); see: p2tui agents list`,
+        );
+      return workspace;
     })();
     return this.workspaceLoad;
   }

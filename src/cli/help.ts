@@ -75,7 +75,8 @@ export function mainHelp(color: boolean): string {
     ...optionLines(GLOBAL_OPTIONS),
     '      --version  Print the version',
     '',
-    'Exit codes: 0 ok · 1 failed or cancelled · 2 usage · 3 invalid workspace or config · 4 waiting for an answer · 5 database problem · 130 interrupted',
+    'Exit codes: 0 ok · 1 failed or cancelled · 2 usage · 3 invalid workspace or config · 4 waiting for an answer · ' +
+      '5 database problem · 6 a file or folder cannot be used · 130 interrupted',
     'Help on a command: p2tui <command> --help',
   ].join('\n');
 }

@@ -1,7 +1,7 @@
 import { dirname, join, resolve } from 'node:path';
 import type { App } from '../app/app.ts';
 import type { Workspace } from '../app/workspace.ts';
-import { P2Error, UserError, ValidationError, isP2Error, messageOf, suggest } from '../core/errors.ts';
+import { P2Error, UserError, ValidationError, isP2Error, knownFailureOf, messageOf, suggest } from '../core/errors.ts';
 import { COMMANDS, findCommand, groupCommands } from '../commands/registry.ts';
 import { GROUP_ALIASES } from '../commands/groups.ts';
 import { globalOptions, leadingWords, parseCommandLine } from '../commands/parse.ts';
@@ -112,7 +112,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (json && result.json !== undefined) output.line(JSON.stringify(result.json, null, 2));
     return result.exitCode;
   } catch (error) {
-    return reportError(error, output, argv.includes('--debug'));
+    return reportError(error, output, argv.includes('--debug'), context?.databasePath);
   } finally {
     process.off('SIGINT', onSigint);
     await context?.close();
@@ -122,7 +122,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-function reportError(error: unknown, output: TerminalOutput, debug: boolean): number {
+function reportError(thrown: unknown, output: TerminalOutput, debug: boolean, database?: string): number {
+  const error = knownFailureOf(thrown, database);
   const code = exitCodeFor(error);
   const p2 = isP2Error(error) ? error : undefined;
   if (output.json) {
@@ -157,8 +158,10 @@ function reportError(error: unknown, output: TerminalOutput, debug: boolean): nu
   return code;
 }
 
-export function exitCodeFor(error: unknown): number {
+export function exitCodeFor(thrown: unknown): number {
+  const error = knownFailureOf(thrown);
   if (!(error instanceof P2Error)) return EXIT.failed;
+  if (error.code.startsWith('E_FILE_')) return EXIT.file;
   if (error.code === 'E_USAGE' || error.code === 'E_AMBIGUOUS_ID') return EXIT.usage;
   if (error.code.startsWith('E_DB_')) return EXIT.store;
   if (

@@ -64,6 +64,14 @@ export function parseCommandLine(command: Command, argv: readonly string[]): Com
       ...(spec.multiple === true ? { multiple: true } : {}),
     };
   }
+  // A NUL cannot come from a shell (argv is C strings), only from the palette or an embedding program; no path or
+  // name may hold one, so it is refused here rather than deep in a file system call.
+  const nul = argv.findIndex((word) => word.includes('\u0000'));
+  if (nul >= 0) {
+    throw new UserError('E_USAGE', `${command.path.join(' ')}: argument ${nul + 1} contains a NUL character`, {
+      hint: 'Remove the NUL (\\0) character from the command line.',
+    });
+  }
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   let positionals: string[];
   try {
@@ -93,8 +101,14 @@ export function parseCommandLine(command: Command, argv: readonly string[]): Com
       const n = Number(value);
       if (typeof value !== 'string' || value.trim() === '' || Number.isNaN(n))
         throw new UserError('E_USAGE', `--${spec.name} needs a number, got '${String(value)}'`);
+      if (!Number.isFinite(n)) throw new UserError('E_USAGE', `--${spec.name} needs a finite number, got '${value}'`);
       if (spec.integer === true && !Number.isInteger(n))
         throw new UserError('E_USAGE', `--${spec.name} must be a whole number, got '${value}'`);
+      // Past 2^53 a number no longer holds the whole number written (and SQLite takes it as a float).
+      if (spec.integer === true && !Number.isSafeInteger(n))
+        throw new UserError('E_USAGE', `--${spec.name} is too large, got ${value}`, {
+          hint: `Give a whole number between ${spec.min ?? -Number.MAX_SAFE_INTEGER} and ${spec.max ?? Number.MAX_SAFE_INTEGER}.`,
+        });
       if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
         const range =
           spec.max === undefined

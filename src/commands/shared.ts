@@ -1,5 +1,7 @@
 import type { SessionOptions } from '../core/events.ts';
-import { UserError } from '../core/errors.ts';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { UserError, fileFailureOf } from '../core/errors.ts';
 import type { ArgDef, OptionDefs, TypedInput } from './define.ts';
 import type { CommandContext, WorkspaceUse } from './types.ts';
 
@@ -124,4 +126,35 @@ export async function continuing(ctx: CommandContext, ref: string | undefined): 
 /** A TCP port to listen on or reach (1–65535). */
 export function portOption(description: string) {
   return { type: 'number', integer: true, min: 1, max: 65535, value: '<port>', description } as const;
+}
+
+/**
+ * Refuses an --out path that cannot be written before any work is done: a missing folder, a folder named as the
+ * file. Exit code 6 (E_FILE_*), as for every file the user names.
+ */
+export function checkOutPath(path: string): string {
+  const file = resolve(path);
+  const folder = dirname(file);
+  if (!existsSync(folder)) {
+    throw new UserError('E_FILE_NOT_FOUND', `cannot write ${path}: the folder ${folder} does not exist`, {
+      hint: 'Create the folder, or pick another --out path.',
+    });
+  }
+  if (existsSync(file) && statSync(file).isDirectory()) {
+    throw new UserError('E_FILE_TYPE', `cannot write ${path}: it is a folder`, {
+      hint: 'Name a file (inside that folder, say) as --out.',
+    });
+  }
+  return file;
+}
+
+/** Writes a whole --out file; a folder that refuses it or a full disk is the file's error (E_FILE_*), not p2tui's. */
+export function writeOutFile(path: string, text: string): string {
+  const file = checkOutPath(path);
+  try {
+    writeFileSync(file, text);
+  } catch (error) {
+    throw fileFailureOf(error, `cannot write ${path}`) ?? error;
+  }
+  return file;
 }

@@ -118,8 +118,10 @@ export const EXIT = {
   config: 3,
   /** The session waits for an answer from the user (unattended run with approval: ask). */
   waiting: 4,
-  /** Database locked, newer schema, or not a p2tui database. */
+  /** Database problem: locked, newer schema, not a p2tui database, damaged, full, read-only, I/O error. */
   store: 5,
+  /** A file or folder named by the user cannot be used: missing, already there, not permitted, disk full. */
+  file: 6,
   interrupted: 130,
 } as const;
 

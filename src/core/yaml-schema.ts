@@ -12,6 +12,9 @@ export interface ParsedYaml<T> {
   locate(path: readonly (string | number)[]): { line: number; column: number } | undefined;
 }
 
+/** How many alias (*name) expansions a file may need; more is a resource exhaustion attack, not configuration. */
+const MAX_ALIAS_EXPANSIONS = 100;
+
 export function parseYamlWith<S extends z.ZodType>(
   schema: S,
   text: string,
@@ -22,8 +25,11 @@ export function parseYamlWith<S extends z.ZodType>(
   const lineOffset = options.lineOffset ?? 0;
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  // The parser reports errors of an unfinished file (an unclosed quote or bracket) at its very end, which after the
+  // final newline is a line the file does not have: point at the end of the last line with text instead.
+  const lastText = text.trimEnd().length;
   const position = (offset: number): { line: number; column: number } => {
-    const pos = counter.linePos(offset);
+    const pos = counter.linePos(Math.min(offset, lastText));
     return { line: pos.line + lineOffset, column: pos.col };
   };
   if (doc.errors.length > 0) {
@@ -52,7 +58,29 @@ export function parseYamlWith<S extends z.ZodType>(
     }
     return best?.range === undefined || best.range === null ? undefined : position(best.range[0]);
   };
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // Aliases are expanded here; the yaml library refuses more than 100 alias expansions (a "billion laughs"
+    // document that would take all memory), which is the file's fault, not p2tui's.
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS }) ?? {};
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const tooMany = /alias/i.test(message);
+    throw new ValidationError(
+      code,
+      [
+        {
+          file,
+          ...position(0),
+          field: '',
+          message: tooMany
+            ? `YAML aliases expand to too many nodes (more than ${MAX_ALIAS_EXPANSIONS} expansions, as in an alias bomb); refused`
+            : `YAML: ${message.split('\n')[0]!.slice(0, 200)}`,
+        },
+      ],
+      tooMany ? 'Write the values out instead of nesting aliases (*name) of aliases.' : 'Fix the YAML at that line.',
+    );
+  }
   const result = schema.safeParse(raw, { reportInput: true });
   if (!result.success) {
     const issues: ValidationIssue[] = result.error.issues.map((issue) => {
@@ -79,7 +107,12 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
   if (issue.code === 'invalid_type' && issue.input === undefined) return `is required (${issue.expected})`;
   // A value of the wrong type: say what was found, not only what was expected.
-  if (issue.code === 'invalid_type')
-    return `must be ${issue.expected === 'int' ? 'a whole number' : `a ${issue.expected}`}, got ${JSON.stringify(issue.input) ?? String(issue.input)}`;
+  if (issue.code === 'invalid_type') {
+    const expected =
+      issue.expected === 'int' ? 'a whole number' : `${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`;
+    // JSON escapes control characters; a long value (a whole list, a pasted file) is cut.
+    const got = JSON.stringify(issue.input) ?? String(issue.input);
+    return `must be ${expected}, got ${got.length > 80 ? `${got.slice(0, 80)}…` : got}`;
+  }
   return issue.message;
 }

@@ -1,7 +1,7 @@
 import { whenAborted } from '../core/abort.ts';
 import { deadlineSignal, type Clock } from '../core/clock.ts';
 import type { EntryPayloads } from '../core/entries.ts';
-import { messageOf } from '../core/errors.ts';
+import { fatalStorageFailureOf, messageOf } from '../core/errors.ts';
 import { sha256 } from '../core/hash.ts';
 import { canonicalJson, toJson, type JsonValue } from '../core/json.ts';
 import type { Tool, ToolContext } from '../tools/define.ts';
@@ -151,6 +151,10 @@ export async function runTool(
     }
     return run;
   } catch (error) {
+    // The database failing under the tool (damaged, full, read-only) is not the tool's error to report to the model:
+    // the session stops with it.
+    const storage = fatalStorageFailureOf(error);
+    if (storage !== undefined) throw storage;
     return ended({ status: 'error', error: messageOf(error), latencyMs: Math.round(clock.monotonic() - started) });
   } finally {
     deadline.cancel();

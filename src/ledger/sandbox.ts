@@ -1,9 +1,10 @@
 import { execa } from 'execa';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { UserError } from '../core/errors.ts';
+import { makeFolder } from '../core/folders.ts';
 import { CantonJsonLedger } from './json-api/client.ts';
 import { OPERATOR_HINT } from './wallets/service.ts';
 
@@ -120,7 +121,7 @@ export async function startSandbox(options: {
     throw new UserError('E_USAGE', `--dar ${options.dar} does not exist`, {
       hint: 'Build it in daml/ with: dpm build',
     });
-  mkdirSync(options.dataDir, { recursive: true });
+  makeFolder(options.dataDir);
   const log = join(options.dataDir, 'sandbox.log');
   const args = [
     'sandbox',

@@ -260,10 +260,13 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
       }
       if (!workspace.personas.has(agent)) {
         const near = suggest(agent, personas);
+        const broken = workspace.brokenPersonas.find((b) => b.id === agent);
         at(
           written('agent_id'),
           `${vField}.agent_id`,
-          `unknown agent '${agent}'${near === undefined ? '' : ` (did you mean ${near}?)`}; personas: ${personas.join(', ')}`,
+          broken !== undefined
+            ? `agent '${agent}' is unavailable: ${broken.file} is broken (p2tui agents list says why)`
+            : `unknown agent '${agent}'${near === undefined ? '' : ` (did you mean ${near}?)`}; personas: ${personas.join(', ')}`,
         );
         return;
       }

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { StoreError, messageOf } from '../core/errors.ts';
+import { makeFolder } from '../core/folders.ts';
+import { StoreError, messageOf, storageFailureOf } from '../core/errors.ts';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.ts';
 
 export type Db = Database.Database;
@@ -40,7 +40,7 @@ export function openDatabase(options: OpenOptions): Db {
   const { path } = options;
   if (path !== ':memory:') {
     try {
-      mkdirSync(dirname(path), { recursive: true });
+      makeFolder(dirname(path));
     } catch (error) {
       throw new StoreError('E_DB_OPEN', `cannot create the folder for database ${path}: ${messageOf(error)}`, {
         hint: 'Check the path and its permissions, or point --db at another file.',
@@ -153,33 +153,9 @@ interface SqliteErrorLike {
   message?: string;
 }
 
-/** Maps SQLite's errors to ones that say what happened and what to do. */
+/** Maps SQLite's errors to ones that say what happened and what to do (E_DB_*, exit code 5); others pass through. */
 export function translateSqliteError(error: unknown, path: string): unknown {
-  if (error instanceof StoreError) return error;
-  const code = (error as SqliteErrorLike | null)?.code ?? '';
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code.startsWith('SQLITE_BUSY_')) {
-    return new StoreError(
-      'E_DB_LOCKED',
-      `database ${path} is locked by another process and stayed locked past the busy timeout`,
-      {
-        hint: 'Another p2tui (or sqlite3 shell) is holding a write transaction; wait for it, close it, or use --db for another database.',
-        cause: error,
-      },
-    );
-  }
-  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-    return new StoreError('E_DB_CORRUPT', `${path} is not a readable SQLite database (${code}); it was not modified`, {
-      hint: 'Point --db at a p2tui database, or move the file away to start a new one.',
-      cause: error,
-    });
-  }
-  if (code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN') {
-    return new StoreError('E_DB_OPEN', `cannot write database ${path} (${code})`, {
-      hint: 'Check the file and folder permissions, or point --db at another file.',
-      cause: error,
-    });
-  }
-  return error;
+  return storageFailureOf(error, path) ?? error;
 }
 
 /** The SQLite library's version, from a throwaway in-memory database (what `doctor` reports; throws if it cannot load). */

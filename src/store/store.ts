@@ -19,7 +19,7 @@ import { BundleRepository } from './bundles.ts';
 import { McpListingRepository } from './mcp.ts';
 import type { Statement } from 'better-sqlite3';
 import type { EventDraft, StoredEvent } from '../core/events.ts';
-import { StoreError } from '../core/errors.ts';
+import { StoreError, messageOf } from '../core/errors.ts';
 import type { HeadRow } from './sessions.ts';
 
 interface QueuedWrite {
@@ -139,6 +139,40 @@ export class Store {
       journalMode: String(this.db.pragma('journal_mode', { simple: true })),
       sessions: this.sessions.count(),
     };
+  }
+
+  /**
+   * SQLite's own check of the whole file (`PRAGMA integrity_check`: every page, every index against its table):
+   * the problems it reports, at most `limit` of them; empty when the file is sound.
+   */
+  integrityProblems(limit = 20): string[] {
+    let rows: { integrity_check: string }[];
+    try {
+      rows = this.db.pragma(`integrity_check(${Math.max(1, Math.floor(limit))})`) as { integrity_check: string }[];
+    } catch (error) {
+      // A file damaged where the check itself starts (the schema's pages) fails the pragma instead of listing.
+      const failure = translateSqliteError(error, this.path);
+      if (failure instanceof StoreError && failure.code === 'E_DB_CORRUPT') return [messageOf(error)];
+      throw failure;
+    }
+    const problems = rows.map((r) => r.integrity_check);
+    return problems.length === 1 && problems[0] === 'ok' ? [] : problems;
+  }
+
+  /** Throws E_DB_CORRUPT, naming what SQLite found, unless the integrity check finds the file sound. */
+  assertIntact(): void {
+    const problems = this.integrityProblems();
+    if (problems.length === 0) return;
+    throw new StoreError(
+      'E_DB_CORRUPT',
+      `database ${this.path} is damaged: SQLite's integrity check found ${problems.length === 20 ? '20 or more' : problems.length} ` +
+        `problem${problems.length === 1 ? '' : 's'}:\n${problems.slice(0, 5).join('\n')}`,
+      {
+        hint:
+          'Restore the file from a backup, or recover what is readable with: sqlite3 <file> .recover | sqlite3 <new file>; ' +
+          'then point --db at the new file.',
+      },
+    );
   }
 
   /** Copies the WAL into the database file and truncates it (what is on disk is then the whole database). */

@@ -1,4 +1,4 @@
-import { isP2Error, messageOf } from '../core/errors.ts';
+import { isP2Error, knownFailureOf, messageOf } from '../core/errors.ts';
 import { COMMANDS as CLI_COMMANDS, findCommand } from '../commands/registry.ts';
 import { GROUP_ALIASES } from '../commands/groups.ts';
 import { parseCommandLine, splitWords } from '../commands/parse.ts';
@@ -99,7 +99,8 @@ export async function runPaletteLine(
     if (output.json && result.json !== undefined)
       for (const l of JSON.stringify(result.json, null, 2).split('\n')) onLine(l);
     return result.exitCode;
-  } catch (error) {
+  } catch (thrown) {
+    const error = knownFailureOf(thrown);
     onLine(`error ${isP2Error(error) ? error.code : 'E_INTERNAL'}: ${messageOf(error)}`);
     if (isP2Error(error) && error.hint !== undefined) onLine(`hint: ${error.hint}`);
     return 1;

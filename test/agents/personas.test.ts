@@ -11,12 +11,19 @@ afterEach(() => {
 async function errorOf(files: Record<string, string>): Promise<ValidationError> {
   const ws = tempWorkspace(files);
   spaces.push(ws);
+  let broken;
   try {
-    await loadWorkspace(ws.dir);
+    broken = (await loadWorkspace(ws.dir)).brokenPersonas;
   } catch (error) {
     if (error instanceof ValidationError) return error;
     throw error;
   }
+  // Broken persona files do not fail the workspace: they are set aside, each with its problems.
+  if (broken.length > 0)
+    return new ValidationError(
+      'E_PERSONA_INVALID',
+      broken.flatMap((b) => b.issues),
+    );
   throw new Error('expected a validation error');
 }
 
@@ -114,6 +121,7 @@ describe('persona validation names the file, the line and the field', () => {
   it('the demo workspace (the repository root) is valid', async () => {
     const workspace = await loadWorkspace(new URL('../..', import.meta.url).pathname, { db: ':memory:' });
     expect([...workspace.personas.keys()].sort()).toEqual(['agent_alpha', 'agent_beta', 'agent_helper', 'treasurer']);
+    expect(workspace.brokenPersonas).toEqual([]);
     expect(workspace.persona('agent_alpha').agents).toEqual(['agent_beta', 'agent_helper', 'treasurer']);
   });
 });

@@ -415,7 +415,8 @@ describe('p2tui CLI', () => {
     expect(p2tui(['events', 'tail', '--workspace', broken.dir, '--db', db]).code).toBe(0);
     expect(p2tui(['session', 'watch', 'last', '--until-done', '--workspace', broken.dir, '--db', db]).code).toBe(0);
     const out = p2tui(['events', 'export', '--out', join(dir, 'no', 'such', 'folder', 'x.jsonl'), '--db', db]);
-    expect(out.code).toBe(2);
+    expect(out.code).toBe(6);
+    expect(out.stderr).toContain('error E_FILE_NOT_FOUND');
     expect(out.stderr).toContain('does not exist');
   });
 

@@ -9,9 +9,14 @@ import { walletService } from './service.ts';
 export const ledgerAuditCommand = defineCommand({
   path: ['ledger', 'audit'],
   summary:
-    "The ledger's hash chain: its head, and with --verify every link recomputed (exit 1 naming the first altered update)",
+    "The ledger's hash chain: its head, and with --verify SQLite's integrity check (exit 5) and every link recomputed " +
+    '(exit 1 naming the first altered update)',
   options: {
-    verify: { type: 'boolean', description: 'Recompute every link (the head alone is shown otherwise)' },
+    verify: {
+      type: 'boolean',
+      description:
+        "Check the database file (SQLite's integrity check) and recompute every link (the head alone is shown otherwise)",
+    },
   },
   async run(ctx, input) {
     const service = await walletService(ctx);
@@ -24,6 +29,8 @@ export const ledgerAuditCommand = defineCommand({
       ctx.output.line(note);
       return { exitCode: EXIT.ok };
     }
+    // A damaged file can hold a chain whose every link verifies over rows SQLite cannot all read: check the file first.
+    if (verify) (await ctx.store()).assertIntact();
     // Without --verify: the head, and the updates since the newest full verification; with it: every link again.
     const report = verify || ledger.chainStatus === undefined ? await ledger.verifyChain() : await ledger.chainStatus();
     const exitCode = report.ok ? EXIT.ok : EXIT.failed;

@@ -26,6 +26,8 @@ export const ledgerSandboxCommand = defineCommand({
     timeout: {
       type: 'number',
       min: 1,
+      // A day: beyond 2^31 ms Node's timers fire at once instead.
+      max: 86_400,
       value: '<s>',
       description: 'Seconds to wait for it to answer (default 180)',
     },

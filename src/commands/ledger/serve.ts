@@ -40,7 +40,9 @@ export const ledgerServeCommand = defineCommand({
     ctx.output.line(
       `serving the embedded ledger (${store.path}) as JSON Ledger API v2 at http://${host}:${port} — Ctrl-C stops`,
     );
-    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    // Ctrl-C may have come while the server was starting: an abort listener added now would never fire.
+    if (!ctx.signal.aborted)
+      await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
     await new Promise<void>((resolve) => server.close(() => resolve()));
     return { exitCode: EXIT.ok };
   },

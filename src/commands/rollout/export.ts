@@ -1,6 +1,6 @@
-import { writeFileSync } from 'node:fs';
 import type { JsonValue } from '../../core/json.ts';
 import { defineCommand } from '../define.ts';
+import { checkOutPath, writeOutFile } from '../shared.ts';
 import { EXIT } from '../types.ts';
 import { jsonForTerminal } from '../../core/terminal-text.ts';
 
@@ -15,6 +15,8 @@ export const rolloutExportCommand = defineCommand({
     out: { type: 'string', value: '<file>', description: 'Write here instead of stdout' },
   },
   async run(ctx, input) {
+    // A missing folder is said before the rollout is looked up and read.
+    if (input.options.out !== undefined) checkOutPath(input.options.out);
     const [{ RolloutRunner }, { cellJson, cellsCsv, variantJson, variantReports }] = await Promise.all([
       import('../../rollout/runner.ts'),
       import('../../rollout/report.ts'),
@@ -43,7 +45,7 @@ export const rolloutExportCommand = defineCommand({
             ) + '\n';
     const out = input.options.out;
     if (out !== undefined) {
-      writeFileSync(out, text);
+      writeOutFile(out, text);
       ctx.output.line(`${cells.length} cells written to ${out}`);
       return { exitCode: EXIT.ok };
     }

@@ -49,6 +49,7 @@ export const rolloutRunCommand = defineCommand({
       type: 'number',
       integer: true,
       min: 1,
+      max: 10_000,
       value: '<n>',
       description: "Cells at once (default: the spec's concurrency)",
     },
@@ -151,7 +152,7 @@ export const rolloutResumeCommand = defineCommand({
   },
   options: {
     'fail-under': FAIL_UNDER,
-    concurrency: { type: 'number', integer: true, min: 1, value: '<n>', description: 'Cells at once' },
+    concurrency: { type: 'number', integer: true, min: 1, max: 10_000, value: '<n>', description: 'Cells at once' },
     queue: {
       type: 'string',
       value: 'redis://host:port',

@@ -5,6 +5,7 @@ import type { SessionRuntime } from '../../engine/session/runtime.ts';
 import { EventText } from '../render/event-text.ts';
 import type { Output } from '../types.ts';
 import { terminalText } from '../../core/terminal-text.ts';
+import { storageFailureOf, type StoreError } from '../../core/errors.ts';
 
 /**
  * Prints a session's events as they are committed, from a given seq, until stopped. `drain()` waits until
@@ -13,7 +14,9 @@ import { terminalText } from '../../core/terminal-text.ts';
 export class EventPrinter {
   private cursor = 0;
   private readonly controller = new AbortController();
-  private readonly waiters: { seq: number; resolve: () => void }[] = [];
+  private readonly waiters: { seq: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  /** The database failing under the printer (a damaged event log): nothing more can be printed. */
+  private failure: StoreError | undefined;
   readonly text: EventText;
   private readonly done: Promise<void>;
 
@@ -48,7 +51,9 @@ export class EventPrinter {
           const text = renderer.delta(delta);
           if (text !== undefined) output.write(text);
         }
-      })();
+      })().catch(() => {
+        // Streaming is a preview: a failure here (the database failing) is reported by the events' loop below.
+      });
     }
     this.done = (async () => {
       for await (const event of bus.subscribe({ fromSeq, filter: { session }, signal, pollMs: 100 })) {
@@ -56,21 +61,32 @@ export class EventPrinter {
         if (!output.json) for (const line of renderer.lines(event)) output.line(line);
         this.wake();
       }
-    })();
+    })().catch((error: unknown) => {
+      // Without this, `drain()` would wait forever for events that can no longer be read.
+      this.failure = storageFailureOf(error);
+      if (this.failure === undefined) throw error;
+      for (const waiter of this.waiters.splice(0)) waiter.reject(this.failure);
+    });
+  }
+
+  /** The storage failure that stopped the printer, if one did. */
+  get failed(): StoreError | undefined {
+    return this.failure;
   }
 
   /** Resolves once every event committed before this call has been printed. */
   drain(): Promise<void> {
     // This session's newest event: newer events of other sessions never reach this printer.
     const target = this.store.log.lastSeqOf(this.session);
+    if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.cursor >= target) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ seq: target, resolve }));
+    return new Promise((resolve, reject) => this.waiters.push({ seq: target, resolve, reject }));
   }
 
   async stop(): Promise<void> {
-    await this.drain();
-    this.controller.abort();
+    await this.drain().finally(() => this.controller.abort());
     await this.done.catch(() => undefined);
+    if (this.failure !== undefined) throw this.failure;
   }
 
   private wake(): void {

@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError, messageOf } from '../../core/errors.ts';
 import type { Store } from '../../store/store.ts';
@@ -6,7 +6,7 @@ import { isHolderAlive } from '../../store/leases.ts';
 import { VERSION } from '../../core/version.ts';
 import { defineCommand } from '../define.ts';
 import { paint, plural } from '../render/text.ts';
-import { SESSION_ARG } from '../shared.ts';
+import { SESSION_ARG, checkOutPath, writeOutFile } from '../shared.ts';
 import { EXIT, type CommandResult } from '../types.ts';
 
 /** A session as a file and back (export, import), and deleting sessions (one, or all older than a duration). */
@@ -55,11 +55,11 @@ export const exportCommand = defineCommand({
     'p2tui session import run.p2tui.json --db other.db && p2tui session replay last --db other.db',
   ],
   async run(ctx, input) {
+    if (input.options.out !== undefined) checkOutPath(input.options.out);
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(input.args.session);
     const bundle = store.bundles.export(session.id, VERSION, ctx.clock.now());
-    const out = resolve(input.options.out ?? `${session.id}.p2tui.json`);
-    writeFileSync(out, `${JSON.stringify(bundle)}\n`);
+    const out = writeOutFile(input.options.out ?? `${session.id}.p2tui.json`, `${JSON.stringify(bundle)}\n`);
     const json = {
       session: session.id,
       file: out,

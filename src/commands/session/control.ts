@@ -26,7 +26,13 @@ export const watchCommand = defineCommand({
     session: SESSION_ARG,
   },
   options: {
-    from: { type: 'number', value: '<seq>', description: 'Start after this seq instead of from the beginning' },
+    from: {
+      type: 'number',
+      integer: true,
+      min: 0,
+      value: '<seq>',
+      description: 'Start after this seq instead of from the beginning',
+    },
     'until-done': {
       type: 'boolean',
       description: 'Exit when the session is finished, failed, cancelled or waiting for an answer',
@@ -47,6 +53,7 @@ export const watchCommand = defineCommand({
     let orphaned = false;
     while (!ctx.signal.aborted) {
       await ctx.clock.sleep(200);
+      if (printer.failed !== undefined) break;
       status = store.sessions.require(session.id).status;
       if (
         untilDone &&

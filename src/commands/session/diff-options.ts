@@ -8,6 +8,9 @@ export const DIFF_OPTIONS = {
   'side-by-side': { type: 'boolean', short: 'y', description: 'Two columns instead of a unified diff' },
   width: {
     type: 'number',
+    integer: true,
+    min: 20,
+    max: 10_000,
     value: '<n>',
     description: 'Width of the side-by-side view (default: the terminal)',
   },

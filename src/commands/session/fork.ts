@@ -98,9 +98,11 @@ export const forkCommand = defineCommand({
     session: SESSION_ARG,
   },
   options: {
-    at: { type: 'number', value: '<seq>', description: 'Keep history up to this seq' },
+    at: { type: 'number', integer: true, min: 0, value: '<seq>', description: 'Keep history up to this seq' },
     step: {
       type: 'number',
+      integer: true,
+      min: 0,
       value: '<n>',
       description: 'Keep history up to step #n of the conversation (as in session stack)',
     },

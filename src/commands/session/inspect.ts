@@ -27,7 +27,7 @@ export const listCommand = defineCommand({
   path: ['session', 'list'],
   summary: 'List sessions, newest first',
   options: {
-    limit: { type: 'number', value: '<n>', description: 'How many (default 20)' },
+    limit: { type: 'number', integer: true, min: 1, value: '<n>', description: 'How many (default 20)' },
     status: { type: 'string', choices: STATUSES, description: 'Only sessions in this status' },
   },
   async run(ctx, input) {
@@ -202,7 +202,7 @@ export const stackCommand = defineCommand({
       value: '<id|agent>',
       description: 'Only this conversation (its id, or the agent of a conversation)',
     },
-    last: { type: 'number', value: '<n>', description: 'Only the last n entries of each stack' },
+    last: { type: 'number', integer: true, min: 1, value: '<n>', description: 'Only the last n entries of each stack' },
   },
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });

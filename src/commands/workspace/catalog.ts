@@ -1,3 +1,4 @@
+import { formatIssue } from '../../core/errors.ts';
 import { defineCommand } from '../define.ts';
 import { paint, table, truncate } from '../render/text.ts';
 import { EXIT } from '../types.ts';
@@ -13,21 +14,30 @@ export const agentsListCommand = defineCommand({
     if (ctx.output.json) {
       return {
         exitCode: EXIT.ok,
-        json: personas.map((p) => ({
-          id: p.id,
-          description: p.description,
-          model: p.model,
-          simulated: p.model.startsWith('scripted/'),
-          temperature: p.temperature,
-          tools: [...p.tools],
-          agents: [...p.agents],
-          askUser: p.policies.ask_user,
-          balance: p.balance ?? null,
-          source: p.source,
-        })),
+        json: [
+          ...personas.map((p) => ({
+            id: p.id,
+            description: p.description,
+            model: p.model,
+            simulated: p.model.startsWith('scripted/'),
+            temperature: p.temperature,
+            tools: [...p.tools],
+            agents: [...p.agents],
+            askUser: p.policies.ask_user,
+            balance: p.balance ?? null,
+            source: p.source,
+          })),
+          // Not loaded: each broken file, with every problem found in it.
+          ...workspace.brokenPersonas.map((b) => ({
+            id: b.id,
+            source: b.file,
+            broken: true,
+            errors: b.issues.map(formatIssue),
+          })),
+        ],
       };
     }
-    if (personas.length === 0) {
+    if (personas.length === 0 && workspace.brokenPersonas.length === 0) {
       ctx.output.line(
         `No personas in ${workspace.root}/personas. Create one, or scaffold a workspace with: p2tui init`,
       );
@@ -41,8 +51,28 @@ export const agentsListCommand = defineCommand({
       p.agents.length === 0 ? '-' : `→ ${p.agents.join(', ')}`,
       truncate(p.description, 60),
     ]);
+    for (const b of workspace.brokenPersonas)
+      rows.push([
+        b.id,
+        paint(c, 'red', 'broken'),
+        '-',
+        '-',
+        `${b.file}: ${b.issues.length} problem${b.issues.length === 1 ? '' : 's'}`,
+      ]);
     for (const line of table(rows, ['AGENT', 'MODEL', 'TOOLS', 'DELEGATES TO', 'DESCRIPTION'], c))
       ctx.output.line(line);
+    if (workspace.brokenPersonas.length > 0) {
+      ctx.output.line('');
+      ctx.output.line(
+        paint(
+          c,
+          'red',
+          `${workspace.brokenPersonas.length} persona file(s) broken, their agents unavailable (the others work):`,
+        ),
+      );
+      for (const b of workspace.brokenPersonas)
+        for (const issue of b.issues) ctx.output.line(`  ${formatIssue(issue)}`);
+    }
     return { exitCode: EXIT.ok };
   },
 });

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { isP2Error, messageOf } from '../../core/errors.ts';
+import { isP2Error, messageOf, storageFailureOf } from '../../core/errors.ts';
 import type { Workspace } from '../../app/workspace.ts';
 import { defineCommand } from '../define.ts';
 import { paint } from '../render/text.ts';
@@ -16,6 +16,8 @@ interface Check {
   readonly ok: boolean;
   readonly detail: string;
   readonly hint?: string;
+  /** The error code of a failed check, when it has one (E_DB_CORRUPT, …). */
+  readonly code?: string;
 }
 
 /**
@@ -175,25 +177,32 @@ export const doctorCommand = defineCommand({
         const { LATEST_SCHEMA_VERSION } = await import('../../store/migrations.ts');
         const { schemaVersion: version, journalMode: mode, sessions } = store.describe();
         store.write(() => undefined);
+        store.assertIntact();
         checks.push({
           name: 'database',
           ok: true,
-          detail: `${dbPath}${existed ? '' : ' (created)'}: schema ${version}/${LATEST_SCHEMA_VERSION}, ${mode} mode, ${sessions} sessions, writable`,
+          detail:
+            `${dbPath}${existed ? '' : ' (created)'}: schema ${version}/${LATEST_SCHEMA_VERSION}, ${mode} mode, ` +
+            `${sessions} sessions, writable, integrity check ok`,
         });
       }
-    } catch (error) {
+    } catch (thrown) {
+      const error = storageFailureOf(thrown) ?? thrown;
       checks.push({
         name: 'database',
         ok: false,
-        detail: messageOf(error),
+        detail: isP2Error(error) ? `${error.code}: ${messageOf(error)}` : messageOf(error),
+        ...(isP2Error(error) ? { code: error.code } : {}),
         ...(isP2Error(error) && error.hint !== undefined ? { hint: error.hint } : {}),
       });
     }
     const ok = checks.every((c) => c.ok || c.name === 'typescript tools');
     // What servers said (model lists, error messages) is shown: no configured key in any of it.
     const shown = loaded === undefined ? checks : checks.map((c) => loaded.redactor.json(c));
-    if (ctx.output.json)
-      return { exitCode: ok ? EXIT.ok : EXIT.failed, json: { ok, checks: shown.map((c) => ({ ...c })) } };
+    // A database that cannot be used is the store's exit code (5), as for every other command.
+    const storeFailed = checks.some((c) => !c.ok && c.code?.startsWith('E_DB_') === true);
+    const exitCode = ok ? EXIT.ok : storeFailed ? EXIT.store : EXIT.failed;
+    if (ctx.output.json) return { exitCode, json: { ok, checks: shown.map((c) => ({ ...c })) } };
     const color = ctx.output.color;
     for (const check of shown) {
       ctx.output.line(
@@ -202,6 +211,6 @@ export const doctorCommand = defineCommand({
       // Details and hints quote what servers, MCP commands and files said: shown, not obeyed.
       if (!check.ok && check.hint !== undefined) ctx.output.line(`  ${paint(color, 'gray', terminalText(check.hint))}`);
     }
-    return { exitCode: ok ? EXIT.ok : EXIT.failed };
+    return { exitCode };
   },
 });

@@ -1,12 +1,12 @@
-import { createWriteStream, existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { ENTRY_KINDS, type EntryKind } from '../../core/entries.ts';
-import { UserError } from '../../core/errors.ts';
+import { UserError, fileFailureOf } from '../../core/errors.ts';
 import type { EventFilter, EventType, StoredEvent } from '../../core/events.ts';
 import { defineCommand, type OptionDefs } from '../define.ts';
 import { EventText } from '../render/event-text.ts';
 import { jsonForTerminal } from '../../core/terminal-text.ts';
+import { checkOutPath } from '../shared.ts';
 import { EXIT } from '../types.ts';
 
 const EVENT_TYPES: readonly EventType[] = [
@@ -97,11 +97,13 @@ export const eventsTailCommand = defineCommand({
     ...FILTER_OPTIONS,
     limit: {
       type: 'number',
+      integer: true,
+      min: 1,
       short: 'n',
       value: '<n>',
       description: 'How many of the newest events (default 20)',
     },
-    from: { type: 'number', value: '<seq>', description: 'Start after this seq instead' },
+    from: { type: 'number', integer: true, min: 0, value: '<seq>', description: 'Start after this seq instead' },
     follow: {
       type: 'boolean',
       short: 'f',
@@ -138,17 +140,13 @@ export const eventsExportCommand = defineCommand({
     const store = await ctx.store({ existing: true });
     const filter = filterOf(input.options, (ref) => store.sessions.resolve(ref).id);
     const path = input.options.out;
-    if (path !== undefined && !existsSync(dirname(resolve(path)))) {
-      throw new UserError('E_USAGE', `cannot write ${path}: the folder ${dirname(resolve(path))} does not exist`, {
-        hint: 'Create the folder, or pick another --out path.',
-      });
-    }
+    if (path !== undefined) checkOutPath(path);
     const stream = path === undefined ? undefined : createWriteStream(path);
     const failed =
       stream === undefined
         ? undefined
         : new Promise<never>((_, reject) =>
-            stream.once('error', (error) => reject(new UserError('E_USAGE', `cannot write ${path}: ${error.message}`))),
+            stream.once('error', (error) => reject(fileFailureOf(error, `cannot write ${path}`) ?? error)),
           );
     void failed?.catch(() => undefined);
     let count = 0;

@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { UserError } from '../../core/errors.ts';
+import { UserError, fileFailureOf } from '../../core/errors.ts';
+import { makeFolder } from '../../core/folders.ts';
 import { defineCommand } from '../define.ts';
 import { paint } from '../render/text.ts';
 import { EXIT } from '../types.ts';
@@ -19,6 +20,11 @@ export const initCommand = defineCommand({
   async run(ctx, input) {
     const dir = resolve(ctx.workspaceDir, input.args.dir ?? '.');
     const { force } = input.options;
+    if (existsSync(dir) && !statSync(dir).isDirectory()) {
+      throw new UserError('E_FILE_EXISTS', `init: ${dir} is a file, not a folder; nothing was written`, {
+        hint: 'Name a new or existing folder for the workspace.',
+      });
+    }
     const clashes = Object.keys(INIT_FILES).filter((f) => existsSync(join(dir, f)));
     if (clashes.length > 0 && !force) {
       throw new UserError('E_WORKSPACE', `${dir} already has ${clashes.join(', ')}; nothing was written`, {
@@ -27,8 +33,13 @@ export const initCommand = defineCommand({
     }
     for (const [file, text] of Object.entries(INIT_FILES)) {
       const path = join(dir, file);
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, text);
+      try {
+        makeFolder(dirname(path));
+        writeFileSync(path, text);
+      } catch (error) {
+        // An unwritable or full disk is the folder's problem, not p2tui's: say which file and why.
+        throw fileFailureOf(error, `init: cannot write ${path}`) ?? error;
+      }
     }
     if (!ctx.output.json) {
       const c = ctx.output.color;

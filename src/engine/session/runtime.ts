@@ -1,5 +1,5 @@
 import type { SessionStatus } from '../../core/events.ts';
-import { P2Error, StoreError, UserError, messageOf } from '../../core/errors.ts';
+import { P2Error, StoreError, UserError, messageOf, storageFailureOf } from '../../core/errors.ts';
 import type { SessionRow } from '../../store/sessions.ts';
 import type { Persona } from '../../agents/persona.ts';
 import type { BranchOverrides } from '../branching.ts';
@@ -389,10 +389,11 @@ export class SessionRuntime implements SessionLoop {
     state.error =
       error instanceof P2Error
         ? error
-        : new StoreError('E_INTERNAL', `session ${this.id} stopped: ${messageOf(error)}`, {
+        : (storageFailureOf(error) ??
+          new StoreError('E_INTERNAL', `session ${this.id} stopped: ${messageOf(error)}`, {
             cause: error,
             hint: `Resume it with: p2tui session resume ${this.id}`,
-          });
+          }));
     state.abortAll(state.error);
     for (const conv of state.conversations.values()) conv.clearTimers();
     // Let another process take over at once instead of after the lease expires.
