@@ -18,6 +18,13 @@ export interface ToolContext {
    * Effectful tools should pass it to the system they change (a payment reference, a ledger command id).
    */
   readonly key: string;
+  /**
+   * The lease's fencing token when the call started: higher after every takeover of the session, never reused. Hand
+   * it with `key` to the system the effect changes, so it can refuse a holder that has been taken over (a write with
+   * a lower fence than one it has seen). Across hosts, at-most-once rests on this and the key.
+   */
+  readonly fence: number;
+  /** Aborted when the call is cancelled or times out, and when this process loses the session's lease. */
   readonly signal: AbortSignal;
   /** The workspace folder. */
   readonly workspace: string;

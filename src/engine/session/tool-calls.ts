@@ -1,11 +1,12 @@
 import type { EntryDraft, EntryPayloads } from '../../core/entries.ts';
 import { messageOf } from '../../core/errors.ts';
+import { processIsAlive, THIS_HOST } from '../../core/host.ts';
 import { toJson, type JsonValue } from '../../core/json.ts';
 import type { Tool, ToolContext } from '../../tools/define.ts';
 import type { Txn } from '../context.ts';
 import type { ConversationRuntime } from '../conversation.ts';
 import { outstanding } from '../fsm.ts';
-import { cacheKey, runTool, type ToolRun } from '../tool-runner.ts';
+import { cacheKey, runInFlight, runTool, type ToolRun } from '../tool-runner.ts';
 import type { Approvals } from './approvals.ts';
 import type { Settlement } from './settlement.ts';
 import type { SessionState, ToolCallRef } from './state.ts';
@@ -72,9 +73,14 @@ export class ToolCalls {
     }
   }
 
-  /** After a crash: an effectful call that had started is looked up by its key, or settled as unknown. */
+  /**
+   * After a crash or a takeover: an effectful call that had started is looked up by its key, or settled as unknown.
+   * It runs again only when the lookup says it did not happen and its starter cannot still be running it: a process
+   * on this host that is alive (even stopped with SIGSTOP) may yet do the effect, so its call is settled as unknown.
+   */
   async reconcile(conv: ConversationRuntime, call: ToolCallRef): Promise<void> {
     const tool = this.state.ctx.ports.tools.get(call.tool);
+    const starter = this.liveStarter(call.key);
     let outcome: { found: JsonValue } | 'absent' | { unknown: string };
     if (tool?.reconcile === undefined) {
       outcome = {
@@ -96,7 +102,10 @@ export class ToolCalls {
         };
       }
     }
-    // The effect provably did not happen: running it now is still at most once.
+    if (outcome === 'absent' && starter !== undefined) {
+      outcome = { unknown: `${starter}; the lookup found no effect yet, and it was not run again` };
+    }
+    // The effect provably did not happen and nobody can still do it: running it now is still at most once.
     if (outcome === 'absent') return this.run(conv, call);
     const payload: EntryPayloads['tool_result'] =
       'found' in outcome
@@ -104,6 +113,24 @@ export class ToolCalls {
         : { callId: call.callId, tool: call.tool, status: 'unknown', error: outcome.unknown };
     await this.writer.commitOrStop((tx) =>
       this.settlement.settle(tx, conv, call.callId, { kind: 'tool_result', payload }),
+    );
+  }
+
+  /**
+   * Why the process that started this call may still be running it, if it may: it lives on this host (alive, even if
+   * stopped), or it is this process and the run is still in flight. On another host nobody can tell; there the
+   * fence and the key are what keep the effect at most once.
+   */
+  private liveStarter(key: string): string | undefined {
+    const by = this.state.ctx.store.calls.intent(key)?.startedBy;
+    if (by === undefined || by.host !== THIS_HOST) return undefined;
+    if (by.pid === process.pid) {
+      return runInFlight(key) ? 'an earlier run of this call in this process is still going' : undefined;
+    }
+    if (!processIsAlive(by.host, by.pid)) return undefined;
+    return (
+      `the process that started this call (pid ${by.pid} on this host, fence ${by.fence}) is still alive, ` +
+      'stopped or busy, and may yet finish it'
     );
   }
 
@@ -120,6 +147,7 @@ export class ToolCalls {
       agent: conv.agent,
       callId: call.callId,
       key: call.key,
+      fence: state.ctx.leases.fence(state.id),
       workspace: ports.root,
       now: () => state.ctx.clock.now(),
       ...(ports.wallets === undefined ? {} : { wallets: ports.wallets.scoped(options.ledgerScope) }),
@@ -168,7 +196,13 @@ export class ToolCalls {
   private async markStarted(conv: ConversationRuntime, call: ToolCallRef): Promise<boolean> {
     let started = false;
     await this.writer.commit((tx) => {
-      started = this.state.ctx.store.calls.markRunning(call.key, tx.now);
+      const { leases } = this.state.ctx;
+      const { host, pid } = leases.settings;
+      started = this.state.ctx.store.calls.markRunning(call.key, tx.now, {
+        host,
+        pid,
+        fence: leases.fence(this.state.id),
+      });
       // Marked as started, not started yet: a cancel in the meantime knows the effect did not happen.
       if (started) conv.effectsNotStarted.add(call.callId);
     });
@@ -200,6 +234,8 @@ export class ToolCalls {
         signal: conv.abort.signal,
         timeoutMs: tool.timeoutMs ?? conv.persona.policies.tool_timeout_ms,
         clock: ctx.clock,
+        // An effect starts only under a lease valid for a margin, checked (and renewed) right before its run.
+        ...(call.effect === 'effectful' ? { mayStart: () => ctx.leases.ensure(this.state.id) } : {}),
         // Before its size is judged and its artifact hashed: the entry names the artifact that is stored.
         ...(ctx.ports.redactor.active ? { redact: (value: JsonValue) => ctx.ports.redactor.json(value) } : {}),
       });
