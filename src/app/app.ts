@@ -5,6 +5,7 @@ import { THIS_HOST } from '../core/host.ts';
 import { randomId } from '../core/ids.ts';
 import type { StepTiming } from '../engine/context.ts';
 import { Engine } from '../engine/engine.ts';
+import type { EffectJournalPort } from '../engine/ports.ts';
 import { ScorePolicyRunner } from '../judge/policy-runner.ts';
 import { JudgeRunner } from '../judge/runner.ts';
 import { EscrowArbiter } from '../ledger/escrow-arbiter.ts';
@@ -26,6 +27,8 @@ export interface AppOptions {
   readonly leaseTtlMs?: number;
   readonly heartbeatMs?: number;
   readonly onStepTiming?: (timing: StepTiming) => void;
+  /** Where effectful calls are journaled beyond the store (a distributed rollout's worker: the queue's Redis). */
+  readonly effects?: EffectJournalPort;
   /** Recorded in a new database (which p2tui made it). */
   readonly appVersion?: string;
   /**
@@ -78,7 +81,7 @@ export class App {
     this.engine = new Engine({
       store: this.store,
       bus: this.bus,
-      ports: enginePorts(workspace, this.store, () => this.wallets),
+      ports: enginePorts(workspace, this.store, () => this.wallets, options.effects),
       clock,
       concurrency: options.concurrency ?? config.concurrency,
       providerConcurrency,

@@ -1,5 +1,5 @@
 import { renderSystemPrompt } from '../agents/prompt.ts';
-import type { EnginePorts, EvaluationPort } from '../engine/ports.ts';
+import type { EffectJournalPort, EnginePorts, EvaluationPort } from '../engine/ports.ts';
 import { queueEvaluation } from '../judge/jobs.ts';
 import type { EvaluatorRegistry } from '../judge/registry.ts';
 import type { WalletService } from '../ledger/wallets/service.ts';
@@ -13,7 +13,12 @@ import type { Workspace } from './workspace.ts';
  * into `store`, and the wallets (asked for only when a ledger tool runs, so a misconfigured Canton does not stop
  * sessions that never pay).
  */
-export function enginePorts(workspace: Workspace, store: Store, wallets: () => WalletService): EnginePorts {
+export function enginePorts(
+  workspace: Workspace,
+  store: Store,
+  wallets: () => WalletService,
+  effects?: EffectJournalPort,
+): EnginePorts {
   const { config } = workspace;
   return {
     root: workspace.root,
@@ -31,6 +36,7 @@ export function enginePorts(workspace: Workspace, store: Store, wallets: () => W
     evaluations: evaluationTriggers(store, workspace.evaluators),
     wallets: { scoped: (scope) => wallets().scoped(scope) },
     redactor: workspace.redactor,
+    ...(effects === undefined ? {} : { effects }),
   };
 }
 

@@ -111,6 +111,7 @@ export class Engine {
       ...(overrides.temperature === undefined ? {} : { temperature: overrides.temperature }),
       ...(overrides.replay === undefined ? {} : { replay: overrides.replay }),
       ...(overrides.ledgerScope === undefined ? {} : { ledgerScope: overrides.ledgerScope }),
+      ...(overrides.effectKeys === undefined ? {} : { effectKeys: overrides.effectKeys }),
     };
   }
 
