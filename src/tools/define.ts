@@ -14,7 +14,8 @@ export interface ToolContext {
   readonly agent: string;
   readonly callId: string;
   /**
-   * The call's idempotency key: the same for a retry or a recovery of this call, different for any other call.
+   * The call's idempotency key: the same for a retry or a recovery of this call (and, in a distributed rollout, on
+   * every attempt of its cell), different for any other call.
    * Effectful tools should pass it to the system they change (a payment reference, a ledger command id).
    */
   readonly key: string;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
 import { childEnv } from '../helpers/child-env.ts';
+import { LATEST_SCHEMA_VERSION } from '../../src/store/migrations.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const MAIN = join(ROOT, 'src/cli/main.ts');
@@ -280,7 +281,9 @@ describe('p2tui CLI', () => {
     const doctor = p2tui(['doctor'], { cwd: ws });
     expect(doctor.code).toBe(0);
     expect(doctor.stdout).toMatch(/✓ workspace\s+.*2 personas, 1 tools/);
-    expect(doctor.stdout).toMatch(/✓ database\s+.*schema 5\/5, wal mode/);
+    expect(doctor.stdout).toMatch(
+      new RegExp(`✓ database\\s+.*schema ${LATEST_SCHEMA_VERSION}/${LATEST_SCHEMA_VERSION}, wal mode`),
+    );
     expect(doctor.stdout).toMatch(/✓ judge\s+2 evaluators \(quality: llm, finished: assert\), 1 rubrics/);
     const empty = p2tui(['doctor'], { cwd: dir });
     expect(empty.code).toBe(1);
