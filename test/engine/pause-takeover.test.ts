@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempWorkspace } from '../helpers/workspace.ts';
@@ -135,4 +135,19 @@ describe('a paused process and a takeover', () => {
     // Every call of a session that was taken over is settled; one the stopped process may still do is unknown.
     for (const r of midway) expect(r.outcomes.every((s) => s === 'ok' || s === 'unknown')).toBe(true);
   }, 120_000);
+
+  it('refuses a P2TUI_LEASE_MS that is not a lease lifetime, saying what it takes', () => {
+    const r = spawnSync(
+      process.execPath,
+      [MAIN, 'run', 'worker', 'go', '--workspace', ws.dir, '--db', join(ws.dir, 'bad.db')],
+      {
+        env: childEnv({ P2TUI_LEASE_MS: '5' }),
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("P2TUI_LEASE_MS must be a whole number of milliseconds from 100 to 3600000, not '5'");
+    expect(r.stderr).not.toContain('bug in p2tui');
+  });
 });
