@@ -96,8 +96,12 @@ export class LeaseKeeper {
     // A margin of one heartbeat: near expiry, confirm with the database instead of trusting memory.
     if (until !== undefined && now < until - this.settings.heartbeatMs) return;
     const holder = this.store.leases.holder(session);
-    if (holder?.owner === this.settings.owner && holder.expiresAt > now) {
-      this.validUntil.set(session, holder.expiresAt);
+    if (holder?.owner === this.settings.owner) {
+      // Still ours though past its expiry (a stalled event loop missed heartbeats): nobody took it over, and inside
+      // this write transaction nobody can, so it is renewed rather than given up.
+      if (holder.expiresAt > now) this.validUntil.set(session, holder.expiresAt);
+      else if (this.store.leases.heartbeat(session, this.settings.owner, this.settings.ttlMs, now))
+        this.validUntil.set(session, now + this.settings.ttlMs);
       return;
     }
     throw new StoreError(
