@@ -1,9 +1,11 @@
 import { EventBus } from '../bus/bus.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
+import { UserError } from '../core/errors.ts';
 import { THIS_HOST } from '../core/host.ts';
 import { randomId } from '../core/ids.ts';
 import type { StepTiming } from '../engine/context.ts';
 import { Engine } from '../engine/engine.ts';
+import type { EffectJournalPort } from '../engine/ports.ts';
 import { ScorePolicyRunner } from '../judge/policy-runner.ts';
 import { JudgeRunner } from '../judge/runner.ts';
 import { EscrowArbiter } from '../ledger/escrow-arbiter.ts';
@@ -25,6 +27,8 @@ export interface AppOptions {
   readonly leaseTtlMs?: number;
   readonly heartbeatMs?: number;
   readonly onStepTiming?: (timing: StepTiming) => void;
+  /** Where effectful calls are journaled beyond the store (a distributed rollout's worker: the queue's Redis). */
+  readonly effects?: EffectJournalPort;
   /** Recorded in a new database (which p2tui made it). */
   readonly appVersion?: string;
   /**
@@ -77,13 +81,12 @@ export class App {
     this.engine = new Engine({
       store: this.store,
       bus: this.bus,
-      ports: enginePorts(workspace, this.store, () => this.wallets),
+      ports: enginePorts(workspace, this.store, () => this.wallets, options.effects),
       clock,
       concurrency: options.concurrency ?? config.concurrency,
       providerConcurrency,
       defaults: { maxSteps: config.max_steps, approval: config.approval },
-      ...(options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs }),
-      ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+      ...leaseTimes(options),
       ...(options.onStepTiming === undefined ? {} : { onStepTiming: options.onStepTiming }),
     });
     this.judge = new JudgeRunner(this.store, workspace.evaluators, workspace.providers, {
@@ -117,4 +120,34 @@ export class App {
     this.arbiter.stop();
     if (this.ownsStore) this.store.close();
   }
+}
+
+/**
+ * How long a session's lease lives and how often it is renewed: the options, else P2TUI_LEASE_MS (a lifetime in
+ * milliseconds, renewed three times per lifetime; tests shorten takeovers with it), else the engine's defaults.
+ */
+function leaseTimes(options: AppOptions): { leaseTtlMs?: number; heartbeatMs?: number } {
+  const env = process.env['P2TUI_LEASE_MS'];
+  if (options.leaseTtlMs !== undefined || options.heartbeatMs !== undefined) {
+    const { leaseTtlMs, heartbeatMs } = options;
+    return {
+      ...(leaseTtlMs === undefined ? {} : { leaseTtlMs }),
+      ...(heartbeatMs === undefined ? {} : { heartbeatMs }),
+    };
+  }
+  let ttl: number | undefined;
+  if (env !== undefined && env !== '') {
+    const ms = Number(env);
+    if (!Number.isInteger(ms) || ms < 100 || ms > 3_600_000) {
+      throw new UserError(
+        'E_CONFIG',
+        `P2TUI_LEASE_MS must be a whole number of milliseconds from 100 to 3600000, not '${env}'`,
+        {
+          hint: 'Unset it to use the default lease of 15 s.',
+        },
+      );
+    }
+    ttl = ms;
+  }
+  return ttl === undefined ? {} : { leaseTtlMs: ttl, heartbeatMs: Math.max(30, Math.floor(ttl / 3)) };
 }

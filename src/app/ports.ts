@@ -1,5 +1,5 @@
 import { renderSystemPrompt } from '../agents/prompt.ts';
-import type { EnginePorts, EvaluationPort } from '../engine/ports.ts';
+import type { EffectJournalPort, EnginePorts, EvaluationPort } from '../engine/ports.ts';
 import { queueEvaluation } from '../judge/jobs.ts';
 import type { EvaluatorRegistry } from '../judge/registry.ts';
 import type { WalletService } from '../ledger/wallets/service.ts';
@@ -14,7 +14,12 @@ import type { Workspace } from './workspace.ts';
  * into `store`, and the wallets (asked for only when a ledger tool runs, so a misconfigured Canton does not stop
  * sessions that never pay).
  */
-export function enginePorts(workspace: Workspace, store: Store, wallets: () => WalletService): EnginePorts {
+export function enginePorts(
+  workspace: Workspace,
+  store: Store,
+  wallets: () => WalletService,
+  effects?: EffectJournalPort,
+): EnginePorts {
   const { config } = workspace;
   return {
     root: workspace.root,
@@ -34,6 +39,7 @@ export function enginePorts(workspace: Workspace, store: Store, wallets: () => W
     redactor: workspace.redactor,
     // A listing is what a server sent as JSON (or what a recording stored): JSON values, whatever its static type.
     mcpListings: workspace.mcpListings.map(({ server, tools }) => ({ server, tools: tools as unknown as JsonValue })),
+    ...(effects === undefined ? {} : { effects }),
   };
 }
 

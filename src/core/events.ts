@@ -22,6 +22,11 @@ export interface SessionOptions {
   replay?: { from: string; onMiss: 'fail' | 'live' };
   /** The agents' wallets are this scope's parties (a rollout cell's own), not the workspace's. */
   ledgerScope?: string;
+  /**
+   * Effectful calls get idempotency keys made from this scope and the call itself (its conversation, step, position,
+   * tool and arguments): the same on every attempt of the same work (a rollout cell run again on another worker).
+   */
+  effectKeys?: string;
 }
 
 export interface OtherPayloads {

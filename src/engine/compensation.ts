@@ -81,6 +81,7 @@ export async function compensateEffect(
       agent: conversation?.agent ?? '',
       callId: intent.callId,
       key,
+      fence: store.leases.fence(session.id),
       workspace: ports.root,
       now: () => ctx.clock.now(),
       signal: deadline.signal,

@@ -111,6 +111,7 @@ export class Engine {
       ...(overrides.temperature === undefined ? {} : { temperature: overrides.temperature }),
       ...(overrides.replay === undefined ? {} : { replay: overrides.replay }),
       ...(overrides.ledgerScope === undefined ? {} : { ledgerScope: overrides.ledgerScope }),
+      ...(overrides.effectKeys === undefined ? {} : { effectKeys: overrides.effectKeys }),
     };
   }
 
@@ -178,6 +179,11 @@ export class Engine {
     this.sessions.delete(sessionId);
   }
 
+  /** How often this process renews its leases: how soon after a lease expires a follower can notice it. */
+  get heartbeatMs(): number {
+    return this.leases.settings.heartbeatMs;
+  }
+
   /** The runtime driving a session in this process, if any. */
   get(sessionId: string): SessionRuntime | undefined {
     const runtime = this.sessions.get(sessionId);
@@ -193,7 +199,11 @@ export class Engine {
     const failed: { session: string; error: unknown }[] = [];
     const now = this.ctx.clock.now();
     for (const row of this.store.sessions.unfinished()) {
-      if (this.get(row.id) !== undefined || this.attaching.has(row.id)) continue;
+      const here = this.sessions.get(row.id);
+      if (here?.active === true || this.attaching.has(row.id)) continue;
+      // One that stopped here on an error (a failed commit, say) waits for a person's resume: adopting it again and
+      // again (a TUI adopts every few seconds) would repeat the failure in a loop.
+      if (here?.error !== undefined && here.error.code !== 'E_LEASE_LOST') continue;
       if (isHolderAlive(this.store.leases.holder(row.id), now)) continue;
       try {
         adopted.push(await this.attach(row.id));

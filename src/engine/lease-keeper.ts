@@ -17,6 +17,7 @@ export interface LeaseSettings {
  */
 export class LeaseKeeper {
   private readonly validUntil = new Map<string, number>();
+  private readonly fences = new Map<string, number>();
   private readonly onLost = new Map<string, (error: StoreError) => void>();
   private timer: Timer | undefined;
   readonly settings: LeaseSettings;
@@ -52,8 +53,41 @@ export class LeaseKeeper {
       );
     }
     this.validUntil.set(session, now + ttlMs);
+    this.fences.set(session, result.fence);
     this.onLost.set(session, onLost);
     this.start();
+  }
+
+  /** The fencing token this process holds the session's lease under (0 when it holds none). */
+  fence(session: string): number {
+    return this.fences.get(session) ?? 0;
+  }
+
+  /**
+   * Whether an effect may start now: the lease is this process's and valid for at least half its lifetime more. Near
+   * that point it is renewed first, synchronously, so nothing can run between the check and the effect's start. A
+   * lease found taken over is reported as lost (its session stops, its tools' signals abort); false then.
+   */
+  ensure(session: string): boolean {
+    const until = this.validUntil.get(session);
+    if (until === undefined || this.store.isClosed) return false;
+    const now = this.clock.now();
+    if (until - now >= this.settings.ttlMs / 2) return true;
+    let renewed: boolean;
+    try {
+      renewed = this.store.write(() =>
+        this.store.leases.heartbeat(session, this.settings.owner, this.settings.ttlMs, now),
+      );
+    } catch {
+      // A busy database: the lease cannot be confirmed, so the effect does not start.
+      return false;
+    }
+    if (renewed) {
+      this.validUntil.set(session, now + this.settings.ttlMs);
+      return true;
+    }
+    this.lose(session);
+    return false;
   }
 
   /** Throws E_LEASE_LOST unless this process still holds the session's lease; call inside the write transaction. */
@@ -62,8 +96,12 @@ export class LeaseKeeper {
     // A margin of one heartbeat: near expiry, confirm with the database instead of trusting memory.
     if (until !== undefined && now < until - this.settings.heartbeatMs) return;
     const holder = this.store.leases.holder(session);
-    if (holder?.owner === this.settings.owner && holder.expiresAt > now) {
-      this.validUntil.set(session, holder.expiresAt);
+    if (holder?.owner === this.settings.owner) {
+      // Still ours though past its expiry (a stalled event loop missed heartbeats): nobody took it over, and inside
+      // this write transaction nobody can, so it is renewed rather than given up.
+      if (holder.expiresAt > now) this.validUntil.set(session, holder.expiresAt);
+      else if (this.store.leases.heartbeat(session, this.settings.owner, this.settings.ttlMs, now))
+        this.validUntil.set(session, now + this.settings.ttlMs);
       return;
     }
     throw new StoreError(
@@ -77,6 +115,7 @@ export class LeaseKeeper {
 
   release(session: string, grouped = false): void {
     this.validUntil.delete(session);
+    this.fences.delete(session);
     this.onLost.delete(session);
     if (this.store.isClosed) {
       // Nothing to write to: it expires on its own.
@@ -120,15 +159,19 @@ export class LeaseKeeper {
     } catch {
       return; // a busy database delays a heartbeat; leases have slack for that
     }
-    for (const session of lost) {
-      const notify = this.onLost.get(session);
-      this.validUntil.delete(session);
-      this.onLost.delete(session);
-      notify?.(
-        new StoreError('E_LEASE_LOST', `lost the lease of session ${session} to another process`, {
-          hint: `Follow it with: p2tui session watch ${session}`,
-        }),
-      );
-    }
+    for (const session of lost) this.lose(session);
+  }
+
+  /** Forgets a lease another process took over and tells its runtime (which stops and aborts its tools). */
+  private lose(session: string): void {
+    const notify = this.onLost.get(session);
+    this.validUntil.delete(session);
+    this.fences.delete(session);
+    this.onLost.delete(session);
+    notify?.(
+      new StoreError('E_LEASE_LOST', `lost the lease of session ${session} to another process`, {
+        hint: `Follow it with: p2tui session watch ${session}`,
+      }),
+    );
   }
 }

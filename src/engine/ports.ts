@@ -1,4 +1,6 @@
 import type { Persona } from '../agents/persona.ts';
+import type { EntryPayloads } from '../core/entries.ts';
+import type { JsonValue } from '../core/json.ts';
 import type { WalletService } from '../ledger/wallets/service.ts';
 import type { Redactor } from '../models/redactor.ts';
 import type { ModelProvider } from '../models/provider.ts';
@@ -25,6 +27,27 @@ export interface EnginePorts {
   readonly redactor: Pick<Redactor, 'active' | 'json' | 'redact'>;
   /** What each MCP server listed: recorded with every new session, so a replay of it reaches no server. */
   readonly mcpListings?: readonly McpListingRow[];
+  /**
+   * A journal of effectful calls outside this store, for sessions with `effectKeys` (a distributed rollout's cells:
+   * a worker's store dies with it, and the cell runs again elsewhere). Absent: only the store's intents count.
+   */
+  readonly effects?: EffectJournalPort;
+}
+
+/** What an earlier attempt journaled of a call: it started, or it ended with this result. */
+export type JournaledEffect =
+  { readonly status: 'running' } | { readonly status: 'done'; readonly result: EntryPayloads['tool_result'] };
+
+export interface EffectJournalPort {
+  /** What was journaled under this key (by any attempt), if anything. */
+  lookup(key: string): Promise<JournaledEffect | undefined>;
+  /**
+   * Journals that the call starts, durably, before it does. `fresh`: only if nothing is journaled under the key yet
+   * (false then: another attempt got there first, and this one must not start it).
+   */
+  start(key: string, call: { tool: string; args: JsonValue }, fresh: boolean): Promise<boolean>;
+  /** Journals how the call ended. */
+  settle(key: string, result: EntryPayloads['tool_result']): Promise<void>;
 }
 
 export interface PersonaPort {

@@ -24,6 +24,19 @@ export interface ToolRun {
   readonly cache?: { readonly key: string; readonly output: JsonValue; readonly expiresAt: number };
 }
 
+const NOT_STARTED = Symbol('not started');
+
+/**
+ * Keys of the tool runs in flight in this process. A runtime of this process that takes a session over again (a
+ * detach and a new attach) must not run again a call whose earlier run is still going here.
+ */
+const IN_FLIGHT = new Set<string>();
+
+/** Whether a run of the call with this key is in flight in this process. */
+export function runInFlight(key: string): boolean {
+  return IN_FLIGHT.has(key);
+}
+
 /** Outputs above this size are stored as an artifact; the entry keeps a preview. */
 export const INLINE_OUTPUT_LIMIT = 16 * 1024;
 
@@ -45,6 +58,11 @@ export async function runTool(
     clock: Clock;
     /** Takes configured secrets out of the output (before its size is judged and its artifact hashed). */
     redact?: (value: JsonValue) => JsonValue;
+    /**
+     * Asked synchronously right before the tool's `run` (nothing else runs in between): false, and the tool does
+     * not start (its run ends as cancelled). Effectful calls check their session's lease here.
+     */
+    mayStart?: () => boolean;
   },
 ): Promise<ToolRun> {
   const attachments: Attachment[] = [];
@@ -77,6 +95,7 @@ export async function runTool(
     agent: context.agent,
     callId: context.callId,
     key: context.key,
+    fence: context.fence,
     workspace: context.workspace,
     now: context.now,
     ...(context.wallets === undefined ? {} : { wallets: context.wallets }),
@@ -96,11 +115,22 @@ export async function runTool(
   try {
     const outcome = await Promise.race([
       Promise.resolve()
-        .then(() => tool.run(parsed.data, toolContext))
-        .then((value) => ({ value })),
+        .then(() => {
+          if (context.mayStart !== undefined && (signal.aborted || !context.mayStart())) return NOT_STARTED;
+          if (tool.effect !== 'effectful') return tool.run(parsed.data, toolContext);
+          IN_FLIGHT.add(context.key);
+          try {
+            return Promise.resolve(tool.run(parsed.data, toolContext)).finally(() => IN_FLIGHT.delete(context.key));
+          } catch (error) {
+            IN_FLIGHT.delete(context.key);
+            throw error;
+          }
+        })
+        .then((value) => (value === NOT_STARTED ? ('not started' as const) : { value })),
       whenAborted(signal, 'stopped' as const),
     ]);
     const latencyMs = Math.round(clock.monotonic() - started);
+    if (outcome === 'not started') return ended({ status: 'cancelled', error: 'not started: the session stopped' });
     if (outcome === 'stopped' && deadline.expired()) {
       // An effectful tool stopped mid-way may still have done its effect: that is not a plain timeout.
       const payload: EntryPayloads['tool_result'] =

@@ -77,6 +77,8 @@ export class CellRunner {
                 approval: spec.raw.approval,
                 ...(budgets.steps === undefined ? {} : { maxSteps: budgets.steps }),
                 ...(wallets === undefined ? {} : { ledgerScope: scope }),
+                // Journaled (a queue's worker): every attempt of the cell gives its effectful calls the same keys.
+                ...(engine.ports.effects === undefined ? {} : { effectKeys: `${row.id}/${cell.id}` }),
                 ...(replayOf?.session === undefined || replayOf.session === null
                   ? {}
                   : { replay: { from: replayOf.session, onMiss: 'fail' as const } }),

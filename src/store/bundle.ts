@@ -118,6 +118,10 @@ export const BUNDLE_ROWS = {
     created_at: int,
     started_at: maybeInt,
     settled_at: maybeInt,
+    // Who started the call (schema 6); absent in bundles of older versions.
+    started_host: maybeText.optional(),
+    started_pid: maybeInt.optional(),
+    started_fence: maybeInt.optional(),
   }),
   /** `data` is the bytes in base64. */
   artifacts: z.strictObject({ hash: text, size: int, mime: text, data: text, created_at: int }),

@@ -59,6 +59,15 @@ export interface IntentRow {
   readonly result: EntryDraft | null;
   readonly attempts: number;
   readonly createdAt: number;
+  /** The holder that last marked it running (absent before schema 6, or when it never started). */
+  readonly startedBy?: CallStarter;
+}
+
+/** Which process started a call, under which lease fence. */
+export interface CallStarter {
+  readonly host: string;
+  readonly pid: number;
+  readonly fence: number;
 }
 
 interface IntentDbRow {
@@ -76,6 +85,9 @@ interface IntentDbRow {
   result: string | null;
   attempts: number;
   created_at: number;
+  started_host: string | null;
+  started_pid: number | null;
+  started_fence: number | null;
 }
 
 export interface UsageSummary {
@@ -124,7 +136,8 @@ export class CallRepository {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.markRunningStmt = db.prepare(
-      "UPDATE intents SET status = 'running', attempts = attempts + 1, started_at = ? WHERE key = ? AND status != 'done'",
+      "UPDATE intents SET status = 'running', attempts = attempts + 1, started_at = ?, started_host = ?, started_pid = ?, started_fence = ? " +
+        "WHERE key = ? AND status != 'done'",
     );
     this.settleStmt = db.prepare(
       "UPDATE intents SET status = 'done', result = ?, settled_at = ? WHERE key = ? AND status != 'done'",
@@ -247,9 +260,9 @@ export class CallRepository {
     );
   }
 
-  /** Marks a call as started; false when it was settled already (then it must not start). */
-  markRunning(key: string, now: number): boolean {
-    return this.markRunningStmt.run(now, key).changes > 0;
+  /** Marks a call as started by `by`; false when it was settled already (then it must not start). */
+  markRunning(key: string, now: number, by: CallStarter): boolean {
+    return this.markRunningStmt.run(now, by.host, by.pid, by.fence, key).changes > 0;
   }
 
   /** Stores a call's result. Returns false if it was already settled (a late result after a timeout, say). */
@@ -425,5 +438,8 @@ function toIntent(r: IntentDbRow): IntentRow {
     result: r.result === null ? null : (JSON.parse(r.result) as EntryDraft),
     attempts: r.attempts,
     createdAt: r.created_at,
+    ...(r.started_host === null || r.started_pid === null
+      ? {}
+      : { startedBy: { host: r.started_host, pid: r.started_pid, fence: r.started_fence ?? 0 } }),
   };
 }

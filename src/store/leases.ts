@@ -11,6 +11,8 @@ export interface LeaseRow {
   readonly acquiredAt: number;
   readonly heartbeatAt: number;
   readonly expiresAt: number;
+  /** The fencing token: one more on every claim of this lease, never reused. */
+  readonly fence: number;
 }
 
 export interface LeaseClaim {
@@ -36,16 +38,24 @@ export class LeaseRepository {
   private readonly upsert: Statement;
   private readonly renew: Statement;
   private readonly remove: Statement;
+  private readonly selectFence: Statement;
 
   constructor(db: Db) {
+    this.selectFence = db.prepare('SELECT fence FROM leases WHERE session_id = ?');
     this.select = db.prepare('SELECT * FROM leases WHERE session_id = ?');
     this.upsert = db.prepare(
-      `INSERT INTO leases (session_id, owner, host, pid, acquired_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO leases (session_id, owner, host, pid, acquired_at, heartbeat_at, expires_at, fence) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (session_id) DO UPDATE SET owner = excluded.owner, host = excluded.host, pid = excluded.pid,
-         acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at`,
+         acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at,
+         fence = excluded.fence`,
     );
-    this.renew = db.prepare('UPDATE leases SET heartbeat_at = ?, expires_at = ? WHERE session_id = ? AND owner = ?');
-    this.remove = db.prepare('DELETE FROM leases WHERE session_id = ? AND owner = ?');
+    this.renew = db.prepare(
+      "UPDATE leases SET heartbeat_at = ?, expires_at = ? WHERE session_id = ? AND owner = ? AND owner != ''",
+    );
+    // Released, not deleted: the row keeps the fence, so the next claim's token is still higher than any before.
+    this.remove = db.prepare(
+      "UPDATE leases SET owner = '', pid = 0, expires_at = 0 WHERE session_id = ? AND owner = ? AND owner != ''",
+    );
   }
 
   holder(session: string): LeaseRow | undefined {
@@ -58,9 +68,11 @@ export class LeaseRepository {
           acquired_at: number;
           heartbeat_at: number;
           expires_at: number;
+          fence: number;
         }
       | undefined;
-    if (r === undefined) return undefined;
+    // A released lease (no owner) has no holder; its row only keeps the fence.
+    if (r === undefined || r.owner === '') return undefined;
     return {
       session: r.session_id,
       owner: r.owner,
@@ -69,7 +81,13 @@ export class LeaseRepository {
       acquiredAt: r.acquired_at,
       heartbeatAt: r.heartbeat_at,
       expiresAt: r.expires_at,
+      fence: r.fence,
     };
+  }
+
+  /** The lease's fencing token as it stands (0: never claimed). */
+  fence(session: string): number {
+    return (this.selectFence.get(session) as { fence: number } | undefined)?.fence ?? 0;
   }
 
   /** Must run inside a write transaction. Returns the holder that kept it when the claim fails. */
@@ -78,13 +96,14 @@ export class LeaseRepository {
     claim: LeaseClaim,
     ttlMs: number,
     now: number,
-  ): { ok: true } | { ok: false; holder: LeaseRow } {
+  ): { ok: true; fence: number } | { ok: false; holder: LeaseRow } {
     const current = this.holder(session);
     if (current !== undefined && current.owner !== claim.owner && isHolderAlive(current, now)) {
       return { ok: false, holder: current };
     }
-    this.upsert.run(session, claim.owner, claim.host, claim.pid, now, now, now + ttlMs);
-    return { ok: true };
+    const fence = this.fence(session) + 1;
+    this.upsert.run(session, claim.owner, claim.host, claim.pid, now, now, now + ttlMs, fence);
+    return { ok: true, fence };
   }
 
   /** Returns false when the lease was taken over by another owner. */

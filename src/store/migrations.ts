@@ -418,6 +418,19 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    description: 'fencing tokens of leases, and which holder started each effectful call',
+    sql: `
+      -- A lease's fencing token: one more on every claim, never reused (a released lease keeps its row and token),
+      -- so a system an effect reaches can refuse a holder that has been taken over.
+      ALTER TABLE leases ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
+      -- Who started a call (host, pid, fence): a takeover never runs again a call whose starter still lives on this host.
+      ALTER TABLE intents ADD COLUMN started_host TEXT;
+      ALTER TABLE intents ADD COLUMN started_pid INTEGER;
+      ALTER TABLE intents ADD COLUMN started_fence INTEGER;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -14,10 +14,18 @@ export interface ToolContext {
   readonly agent: string;
   readonly callId: string;
   /**
-   * The call's idempotency key: the same for a retry or a recovery of this call, different for any other call.
+   * The call's idempotency key: the same for a retry or a recovery of this call (and, in a distributed rollout, on
+   * every attempt of its cell), different for any other call.
    * Effectful tools should pass it to the system they change (a payment reference, a ledger command id).
    */
   readonly key: string;
+  /**
+   * The lease's fencing token when the call started: higher after every takeover of the session, never reused. Hand
+   * it with `key` to the system the effect changes, so it can refuse a holder that has been taken over (a write with
+   * a lower fence than one it has seen). Across hosts, at-most-once rests on this and the key.
+   */
+  readonly fence: number;
+  /** Aborted when the call is cancelled or times out, and when this process loses the session's lease. */
   readonly signal: AbortSignal;
   /** The workspace folder. */
   readonly workspace: string;

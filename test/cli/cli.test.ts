@@ -281,8 +281,9 @@ describe('p2tui CLI', () => {
     const doctor = p2tui(['doctor'], { cwd: ws });
     expect(doctor.code).toBe(0);
     expect(doctor.stdout).toMatch(/✓ workspace\s+.*2 personas, 1 tools/);
-    const schema = LATEST_SCHEMA_VERSION;
-    expect(doctor.stdout).toMatch(new RegExp(`✓ database\\s+.*schema ${schema}/${schema}, wal mode`));
+    expect(doctor.stdout).toMatch(
+      new RegExp(`✓ database\\s+.*schema ${LATEST_SCHEMA_VERSION}/${LATEST_SCHEMA_VERSION}, wal mode`),
+    );
     expect(doctor.stdout).toMatch(/✓ judge\s+2 evaluators \(quality: llm, finished: assert\), 1 rubrics/);
     const empty = p2tui(['doctor'], { cwd: dir });
     expect(empty.code).toBe(1);

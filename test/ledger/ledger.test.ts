@@ -648,7 +648,9 @@ describe('at scale', () => {
     made.store.close();
     withRawDb(path, (raw) =>
       raw.exec(
-        'DROP TABLE ledger_update_parties; DROP TABLE ledger_contract_parties; DROP TABLE ledger_audits; DROP TABLE ledger_locks; DROP TABLE ledger_spent; DROP INDEX ledger_updates_command; DROP INDEX ledger_updates_workflow; DROP INDEX ledger_updates_time; DROP INDEX ledger_updates_submitter; DROP TABLE rollout_cells; DROP TABLE rollouts; DROP TABLE session_mcp_listings; DROP TABLE mcp_listings; PRAGMA user_version = 3;',
+        'DROP TABLE ledger_update_parties; DROP TABLE ledger_contract_parties; DROP TABLE ledger_audits; DROP TABLE ledger_locks; DROP TABLE ledger_spent; DROP INDEX ledger_updates_command; DROP INDEX ledger_updates_workflow; DROP INDEX ledger_updates_time; DROP INDEX ledger_updates_submitter; DROP TABLE rollout_cells; DROP TABLE rollouts; DROP TABLE session_mcp_listings; DROP TABLE mcp_listings; ' +
+          'ALTER TABLE leases DROP COLUMN fence; ALTER TABLE intents DROP COLUMN started_host; ' +
+          'ALTER TABLE intents DROP COLUMN started_pid; ALTER TABLE intents DROP COLUMN started_fence; PRAGMA user_version = 3;',
       ),
     );
     const reopened = new Store({ path });

@@ -152,19 +152,22 @@ describe('store', () => {
     const store = new Store({ path: tempDb() });
     const elsewhere = { owner: 'a', host: 'another-host', pid: 1 };
     const here = { owner: 'b', host: THIS_HOST, pid: process.pid };
-    expect(store.write(() => store.leases.acquire('s', elsewhere, 1000, 0))).toEqual({ ok: true });
+    expect(store.write(() => store.leases.acquire('s', elsewhere, 1000, 0))).toEqual({ ok: true, fence: 1 });
     // Another host's process is taken to be alive until its lease expires.
     expect(store.write(() => store.leases.acquire('s', here, 1000, 500)).ok).toBe(false);
-    expect(store.write(() => store.leases.acquire('s', here, 1000, 1500))).toEqual({ ok: true });
+    expect(store.write(() => store.leases.acquire('s', here, 1000, 1500))).toEqual({ ok: true, fence: 2 });
     expect(store.write(() => store.leases.heartbeat('s', 'a', 1000, 1600))).toBe(false);
     // A process of this host that is gone (killed, say) frees its lease at once, before the expiry.
     const gone = spawnSync(process.execPath, ['-e', '']).pid;
     expect(store.write(() => store.leases.acquire('t', { owner: 'c', host: THIS_HOST, pid: gone }, 60_000, 0))).toEqual(
-      {
-        ok: true,
-      },
+      { ok: true, fence: 1 },
     );
-    expect(store.write(() => store.leases.acquire('t', here, 1000, 100))).toEqual({ ok: true });
+    expect(store.write(() => store.leases.acquire('t', here, 1000, 100))).toEqual({ ok: true, fence: 2 });
+    // A released lease has no holder, and its fence is never handed out again.
+    store.write(() => store.leases.release('t', 'b'));
+    expect(store.leases.holder('t')).toBeUndefined();
+    expect(store.write(() => store.leases.heartbeat('t', 'b', 1000, 200))).toBe(false);
+    expect(store.write(() => store.leases.acquire('t', elsewhere, 1000, 300))).toEqual({ ok: true, fence: 3 });
     store.close();
   });
 

@@ -18,6 +18,7 @@ const context = (overrides: Partial<Parameters<typeof runTool>[2]> = {}): Parame
   agent: 'a',
   callId: 'call',
   key: 'k',
+  fence: 1,
   workspace: '/tmp',
   signal: new AbortController().signal,
   timeoutMs: 1000,

@@ -42,16 +42,19 @@ export const workerCommand = defineCommand({
         hint: "The same URL as the coordinator's rollout run --queue.",
       });
     // Loaded only here: BullMQ and its Redis client would slow every other command's start.
-    const [{ connectionOf }, { runWorker }] = await Promise.all([
+    const [{ connectionOf }, { runWorker }, { redisEffectJournal }] = await Promise.all([
       import('../../rollout/queue/connection.ts'),
       import('../../rollout/queue/worker.ts'),
+      import('../../rollout/queue/journal.ts'),
     ]);
     // A malformed URL is said now, before the workspace loads.
     connectionOf(url);
     const [{ App }, { Store }] = await Promise.all([import('../../app/app.ts'), import('../../store/store.ts')]);
     const workspace = await ctx.workspace();
     const store = new Store({ path: ':memory:' });
-    const app = new App({ workspace, store });
+    // This store dies with the worker: effectful calls are journaled in Redis, where a cell's next attempt looks.
+    const effects = redisEffectJournal(url);
+    const app = new App({ workspace, store, effects });
     const concurrency = input.options.concurrency ?? 4;
     const lockMs = input.options['lock-ms'];
     try {
@@ -74,6 +77,7 @@ export const workerCommand = defineCommand({
     } finally {
       app.close();
       store.close();
+      await effects.close();
     }
     return { exitCode: EXIT.ok };
   },

@@ -1,5 +1,7 @@
 import { deadlineSignal, type Deadline } from '../../core/clock.ts';
 import { UserError } from '../../core/errors.ts';
+import { sha256 } from '../../core/hash.ts';
+import { canonicalJson } from '../../core/json.ts';
 import { newModelCallId } from '../../core/ids.ts';
 import type { ModelResponse } from '../../models/provider.ts';
 import type { Txn } from '../context.ts';
@@ -202,17 +204,31 @@ export class ModelSteps {
       const call = byEntry.get(planned.id);
       if (call !== undefined) writer.intent(tx, conv, call);
     }
-    for (const call of plan.calls) {
+    const scope = this.state.row.options.effectKeys;
+    plan.calls.forEach((call, index) => {
       if (call.kind === 'tool' && call.immediate === undefined) {
         const { callId, key, tool, args, effect, duplicateOf } = call;
-        const ref = { callId, key, tool, args, effect, ...(duplicateOf === undefined ? {} : { duplicateOf }) };
+        // The same on every attempt of the same work: what the call is and where it stands, nothing random.
+        const effectKey =
+          scope === undefined || effect !== 'effectful'
+            ? undefined
+            : `fx_${sha256([scope, conv.path, conv.steps, index, tool, canonicalJson(args)].join('\n')).slice(0, 32)}`;
+        const ref = {
+          callId,
+          key,
+          tool,
+          args,
+          effect,
+          ...(duplicateOf === undefined ? {} : { duplicateOf }),
+          ...(effectKey === undefined ? {} : { effectKey }),
+        };
         tx.after.push(() => void this.tools.run(conv, ref));
       } else if (call.kind === 'agent') {
         this.delegate(tx, conv, call);
       } else if (call.kind === 'user') {
         settlement.answerByPolicyOrWait(tx, conv, call.callId);
       }
-    }
+    });
     settlement.release(tx, conv);
     if (conv.state.phase === 'finished') settlement.propagate(tx, conv, 'ok');
   }

@@ -16,6 +16,8 @@ export interface ToolCallRef {
   readonly args: JsonValue;
   readonly effect: 'pure' | 'idempotent' | 'effectful';
   readonly duplicateOf?: string;
+  /** The key the tool sees and the effect journal files it under, when the session has `effectKeys`. */
+  readonly effectKey?: string;
 }
 
 /**

@@ -1,11 +1,13 @@
 import type { EntryDraft, EntryPayloads } from '../../core/entries.ts';
 import { messageOf } from '../../core/errors.ts';
+import { processIsAlive, THIS_HOST } from '../../core/host.ts';
 import { toJson, type JsonValue } from '../../core/json.ts';
 import type { Tool, ToolContext } from '../../tools/define.ts';
 import type { Txn } from '../context.ts';
+import type { EffectJournalPort, JournaledEffect } from '../ports.ts';
 import type { ConversationRuntime } from '../conversation.ts';
 import { outstanding } from '../fsm.ts';
-import { cacheKey, runTool, type ToolRun } from '../tool-runner.ts';
+import { cacheKey, runInFlight, runTool, type ToolRun } from '../tool-runner.ts';
 import type { Approvals } from './approvals.ts';
 import type { Settlement } from './settlement.ts';
 import type { SessionState, ToolCallRef } from './state.ts';
@@ -30,8 +32,11 @@ export class ToolCalls {
     this.approvals = approvals;
   }
 
-  /** Runs one call to its settled result (never throws: a failed commit stops the session). */
-  async run(conv: ConversationRuntime, call: ToolCallRef): Promise<void> {
+  /**
+   * Runs one call to its settled result (never throws: a failed commit stops the session). `retake`: an effectful
+   * call whose lookup found no effect runs again (its journal entry is taken over instead of checked).
+   */
+  async run(conv: ConversationRuntime, call: ToolCallRef, retake = false): Promise<void> {
     const tool = this.state.ctx.ports.tools.get(call.tool);
     const signal = conv.abort.signal;
     if (tool === undefined || signal.aborted) return;
@@ -53,10 +58,15 @@ export class ToolCalls {
       approved = true;
     }
     try {
+      const journal = this.journalOf(call);
+      if (journal !== undefined && !(await this.journalStart(conv, call, journal, retake))) return;
       if (call.effect === 'effectful' && !(await this.markStarted(conv, call))) return;
-      let run = await this.execute(conv, call, tool, approved);
+      let run = this.redacted(await this.execute(conv, call, tool, approved));
+      // Journaled even if this process no longer drives the session: the next attempt must know it happened. A call
+      // cancelled before or while it ran stays journaled as started (looked up, or unknown, next time).
+      if (journal !== undefined && run.result.payload.status !== 'cancelled')
+        await journal.settle(call.effectKey!, run.result.payload).catch(() => undefined);
       if (this.state.detached) return;
-      run = this.redacted(run);
       if (call.duplicateOf !== undefined) {
         const payload = { ...run.result.payload, duplicateOf: call.duplicateOf };
         run = { ...run, result: { kind: 'tool_result', payload } };
@@ -72,9 +82,14 @@ export class ToolCalls {
     }
   }
 
-  /** After a crash: an effectful call that had started is looked up by its key, or settled as unknown. */
+  /**
+   * After a crash or a takeover: an effectful call that had started is looked up by its key, or settled as unknown.
+   * It runs again only when the lookup says it did not happen and its starter cannot still be running it: a process
+   * on this host that is alive (even stopped with SIGSTOP) may yet do the effect, so its call is settled as unknown.
+   */
   async reconcile(conv: ConversationRuntime, call: ToolCallRef): Promise<void> {
     const tool = this.state.ctx.ports.tools.get(call.tool);
+    const starter = this.liveStarter(call);
     let outcome: { found: JsonValue } | 'absent' | { unknown: string };
     if (tool?.reconcile === undefined) {
       outcome = {
@@ -99,14 +114,97 @@ export class ToolCalls {
         };
       }
     }
-    // The effect provably did not happen: running it now is still at most once.
-    if (outcome === 'absent') return this.run(conv, call);
+    if (outcome === 'absent' && starter !== undefined) {
+      outcome = { unknown: `${starter}; the lookup found no effect yet, and it was not run again` };
+    }
+    // The effect provably did not happen and nobody can still do it: running it now is still at most once.
+    if (outcome === 'absent') return this.run(conv, call, true);
     const payload: EntryPayloads['tool_result'] =
       'found' in outcome
         ? { callId: call.callId, tool: call.tool, status: 'ok', output: outcome.found }
         : { callId: call.callId, tool: call.tool, status: 'unknown', error: outcome.unknown };
     await this.writer.commitOrStop((tx) =>
       this.settlement.settle(tx, conv, call.callId, { kind: 'tool_result', payload }),
+    );
+  }
+
+  /** The effect journal for this call: an effectful call of a session with `effectKeys`, when the ports have one. */
+  private journalOf(call: ToolCallRef): EffectJournalPort | undefined {
+    const { effects } = this.state.ctx.ports;
+    return call.effectKey === undefined || call.effect !== 'effectful' ? undefined : effects;
+  }
+
+  /**
+   * Before an effectful call of a journaled session starts: what an earlier attempt of the same work journaled under
+   * its key. Nothing: it is journaled as started and runs (true). Something: it does not simply run again. A tool
+   * that can look its effect up does (found: that is the result; absent: it runs); otherwise a journaled result is
+   * taken as this call's, and a call journaled as started is settled as unknown.
+   */
+  private async journalStart(
+    conv: ConversationRuntime,
+    call: ToolCallRef,
+    journal: EffectJournalPort,
+    retake: boolean,
+  ): Promise<boolean> {
+    const key = call.effectKey!;
+    const described = { tool: call.tool, args: call.args };
+    let journaled: JournaledEffect | undefined;
+    try {
+      if (retake) return await journal.start(key, described, false);
+      journaled = await journal.lookup(key);
+      if (journaled === undefined && (await journal.start(key, described, true))) return true;
+    } catch (error) {
+      const payload = {
+        callId: call.callId,
+        tool: call.tool,
+        status: 'error',
+        error: `not run: its start could not be journaled (${messageOf(error)})`,
+      } as const;
+      await this.writer.commitOrStop((tx) =>
+        this.settlement.settle(tx, conv, call.callId, { kind: 'tool_result', payload }),
+      );
+      return false;
+    }
+    // Journaled meanwhile by another attempt that is running it now.
+    journaled ??= { status: 'running' };
+    if (this.state.ctx.ports.tools.get(call.tool)?.reconcile !== undefined) {
+      await this.reconcile(conv, call);
+      return false;
+    }
+    const payload: EntryPayloads['tool_result'] =
+      journaled.status === 'done'
+        ? { ...journaled.result, callId: call.callId }
+        : {
+            callId: call.callId,
+            tool: call.tool,
+            status: 'unknown',
+            error:
+              'an earlier attempt of this work started this call and did not say how it ended; the tool has no way ' +
+              'to look up what happened, and it was not run again',
+          };
+    await this.writer.commitOrStop((tx) =>
+      this.settlement.settle(tx, conv, call.callId, { kind: 'tool_result', payload }),
+    );
+    return false;
+  }
+
+  /**
+   * Why the process that started this call may still be running it, if it may: it lives on this host (alive, even if
+   * stopped), or it is this process and the run is still in flight. On another host nobody can tell; there the
+   * fence and the key are what keep the effect at most once.
+   */
+  private liveStarter(call: ToolCallRef): string | undefined {
+    const by = this.state.ctx.store.calls.intent(call.key)?.startedBy;
+    if (by === undefined || by.host !== THIS_HOST) return undefined;
+    if (by.pid === process.pid) {
+      return runInFlight(call.effectKey ?? call.key)
+        ? 'an earlier run of this call in this process is still going'
+        : undefined;
+    }
+    if (!processIsAlive(by.host, by.pid)) return undefined;
+    return (
+      `the process that started this call (pid ${by.pid} on this host, fence ${by.fence}) is still alive, ` +
+      'stopped or busy, and may yet finish it'
     );
   }
 
@@ -122,7 +220,9 @@ export class ToolCalls {
       conversation: conv.id,
       agent: conv.agent,
       callId: call.callId,
-      key: call.key,
+      // A journaled session's effectful calls: the key every attempt of the same work gives this call.
+      key: call.effectKey ?? call.key,
+      fence: state.ctx.leases.fence(state.id),
       workspace: ports.root,
       now: () => state.ctx.clock.now(),
       ...(ports.wallets === undefined ? {} : { wallets: ports.wallets.scoped(options.ledgerScope) }),
@@ -171,7 +271,13 @@ export class ToolCalls {
   private async markStarted(conv: ConversationRuntime, call: ToolCallRef): Promise<boolean> {
     let started = false;
     await this.writer.commit((tx) => {
-      started = this.state.ctx.store.calls.markRunning(call.key, tx.now);
+      const { leases } = this.state.ctx;
+      const { host, pid } = leases.settings;
+      started = this.state.ctx.store.calls.markRunning(call.key, tx.now, {
+        host,
+        pid,
+        fence: leases.fence(this.state.id),
+      });
       // Marked as started, not started yet: a cancel in the meantime knows the effect did not happen.
       if (started) conv.effectsNotStarted.add(call.callId);
     });
@@ -203,6 +309,8 @@ export class ToolCalls {
         signal: conv.abort.signal,
         timeoutMs: tool.timeoutMs ?? conv.persona.policies.tool_timeout_ms,
         clock: ctx.clock,
+        // An effect starts only under a lease valid for a margin, checked (and renewed) right before its run.
+        ...(call.effect === 'effectful' ? { mayStart: () => ctx.leases.ensure(this.state.id) } : {}),
         // Before its size is judged and its artifact hashed: the entry names the artifact that is stored.
         ...(ctx.ports.redactor.active ? { redact: (value: JsonValue) => ctx.ports.redactor.json(value) } : {}),
       });

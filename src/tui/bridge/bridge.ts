@@ -29,6 +29,8 @@ export class TuiBridge implements BridgeHost {
   private readonly stop = new AbortController();
   private openStop: AbortController | undefined;
   private listTimer: Timer | undefined;
+  private orphanTimer: Timer | undefined;
+  private adopting = false;
   /** Reads the open session's ledger again now (the Wallets pane changed what it shows). */
   private ledgerRefresh: () => void = () => undefined;
 
@@ -55,21 +57,26 @@ export class TuiBridge implements BridgeHost {
         this.scheduleListRefresh();
       }
     })().catch(() => undefined);
+    this.adoptOrphans();
+    // Not only at start: a process that dies (or stops renewing its lease) while the TUI is open leaves its session
+    // orphaned, so look again as often as leases are renewed (at most every second).
+    this.orphanTimer = this.app.clock.interval(() => this.adoptOrphans(), Math.min(1000, this.engine.heartbeatMs));
+  }
+
+  /** Takes over the sessions whose driver is gone (its lease expired, or its process died on this host). */
+  private adoptOrphans(): void {
+    if (this.adopting || this.stop.signal.aborted) return;
+    this.adopting = true;
     void this.engine
       .adoptOrphans()
       .then(({ adopted }) => {
-        if (adopted.length > 0)
-          this.store.set(
-            (s) =>
-              notify(
-                s,
-                `continuing ${adopted.length} session${adopted.length === 1 ? '' : 's'} left by a process that stopped`,
-              ),
-            true,
-          );
+        if (adopted.length === 0 || this.stop.signal.aborted) return;
+        const count = `${adopted.length} session${adopted.length === 1 ? '' : 's'}`;
+        this.store.set((s) => notify(s, `continuing ${count} left by a process that stopped`), true);
         this.scheduleListRefresh();
       })
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => (this.adopting = false));
   }
 
   dispose(): void {
@@ -77,6 +84,7 @@ export class TuiBridge implements BridgeHost {
     this.grid.dispose();
     this.openStop?.abort();
     this.listTimer?.cancel();
+    this.orphanTimer?.cancel();
   }
 
   refreshSessions(): void {

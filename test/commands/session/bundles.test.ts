@@ -102,7 +102,7 @@ describe('session delete and prune', () => {
     withRawDb(store.path, (db) =>
       db
         .prepare(
-          'INSERT INTO leases (session_id, owner, host, pid, acquired_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          'INSERT OR REPLACE INTO leases (session_id, owner, host, pid, acquired_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
         )
         .run(session, 'other-process', hostname(), driver.pid, now, now, now + 600_000),
     );

@@ -90,6 +90,9 @@ describe('calls in flight at the crash', () => {
     const session = start(t, 'w');
     await until(() => found.runs.length + absent.runs.length + broken.runs.length === 3, 'three calls running');
     session.detach();
+    // The crashed process's runs die with it (one still going in this process would not be run again: below).
+    for (const run of [...found.runs, ...absent.runs, ...broken.runs]) run.fail(new Error('the process died'));
+    await settle();
     const resumed = await t.engine.attach(session.id);
     await until(() => absent.runs.length === 2, 'the call whose effect provably did not happen to run again');
     absent.runs[1]!.finish();
@@ -105,6 +108,27 @@ describe('calls in flight at the crash', () => {
       error:
         'the process stopped while this call was running and reconciling it failed: ledger unreachable; it was not run again',
     });
+  });
+
+  it('an effectful call whose earlier run is still going in this process is not run again, though its lookup finds nothing', async () => {
+    const absent = gatedTool('absent', { effect: 'effectful', reconcile: () => null });
+    const t = await setup([parallel('w', ['absent'], [{ call: 'absent', args: { n: 1 } }])], { tools: [absent] });
+    const session = start(t, 'w');
+    await until(() => absent.runs.length === 1, 'the call running');
+    // Detached, not dead: the tool ignores its signal and may still do its effect.
+    session.detach();
+    const resumed = await t.engine.attach(session.id);
+    expect(await resumed.idle()).toBe('finished');
+    expect(absent.runs).toHaveLength(1);
+    expect(toolResults(entriesOf(t, session.id))).toMatchObject([
+      {
+        tool: 'absent',
+        status: 'unknown',
+        error:
+          'an earlier run of this call in this process is still going; the lookup found no effect yet, and it was not run again',
+      },
+    ]);
+    absent.runs[0]!.finish();
   });
 
   it('a result stored before the crash but not yet appended is appended as stored, without running its call again', async () => {

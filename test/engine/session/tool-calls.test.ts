@@ -61,6 +61,38 @@ describe('effectful calls run at most once', () => {
     expect(toolResults(entriesOf(app, session.id))).toHaveLength(1);
   });
 
+  it('hands the tool the lease fence, and aborts its signal once another process takes the lease over', async () => {
+    const charge = gatedTool('charge', { effect: 'effectful' });
+    const t = await setup([caller('charge')], { tools: [charge] });
+    const session = start(t, 'solo');
+    await until(() => charge.runs.length === 1, 'the effectful call to start');
+    const run = charge.runs[0]!;
+    const path = t.engine.store.path;
+    const fence = withRawDb(path, (db) =>
+      db.prepare('SELECT fence FROM leases WHERE session_id = ?').pluck().get(session.id),
+    );
+    expect(run.ctx.fence).toBe(fence);
+    expect(run.ctx.fence).toBeGreaterThan(0);
+    expect(t.engine.store.calls.intent(run.key)?.startedBy).toEqual({
+      host: expect.any(String),
+      pid: process.pid,
+      fence,
+    });
+    expect(run.ctx.signal.aborted).toBe(false);
+    // Another process holds the lease now (as after an expiry): the next heartbeat finds out and aborts the tool.
+    withRawDb(path, (db) =>
+      db
+        .prepare(
+          "UPDATE leases SET owner = 'elsewhere:1', host = 'elsewhere', fence = fence + 1, expires_at = ? WHERE session_id = ?",
+        )
+        .run(t.clock.now() + 600_000, session.id),
+    );
+    await t.clock.advance(5_000);
+    expect(run.ctx.signal.aborted).toBe(true);
+    expect(session.error?.code).toBe('E_LEASE_LOST');
+    run.finish();
+  });
+
   it('under the penalty dedup policy a repeat runs, and its result says which call it repeats', async () => {
     const pay = countingTool('pay', { effect: 'effectful', dedup: 'penalty' });
     const t = await setup(

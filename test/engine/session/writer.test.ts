@@ -108,6 +108,25 @@ describe('event headers', () => {
 });
 
 describe('a refused commit', () => {
+  it('a commit past the expiry of a lease nobody took over renews it instead of giving the session up', async () => {
+    const t = await setup(
+      [{ id: 'echo', description: 'Echo.', script: [{ when: '(?<m>.+)', steps: [{ reply: 'heard {{m}}' }] }] }],
+      { leaseTtlMs: 1_000 },
+    );
+    const session = start(t, 'echo', 'one');
+    expect(await session.idle()).toBe('finished');
+    // Heartbeats missed (a stalled event loop): the lease is past its expiry, still in this process's name.
+    const path = t.engine.store.path;
+    withRawDb(path, (db) =>
+      db.prepare('UPDATE leases SET expires_at = ? WHERE session_id = ?').run(t.clock.now() - 1, session.id),
+    );
+    await session.send('two');
+    expect(await session.idle()).toBe('finished');
+    expect(session.error).toBeUndefined();
+    expect(session.answer).toBe('heard two');
+    expect(t.engine.store.leases.holder(session.id)?.expiresAt).toBeGreaterThan(t.clock.now());
+  });
+
   it('a commit refused for a lost lease stops that runtime and stores nothing of it; a commit grouped with it still lands', async () => {
     // A lease shorter than the heartbeat: every commit asks the database who holds it, not its memory.
     const t = await setup(
