@@ -74,6 +74,14 @@ export class LedgerRepository {
     return statement;
   }
 
+  // The ledger's own settings, in the store's meta table.
+
+  /** A setting under `key`, written once: the first value stays (another process's, if it wrote first). */
+  settingOnce(key: string, make: () => string): string {
+    this.sql('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run(key, make());
+    return (this.sql('SELECT value FROM meta WHERE key = ?').get(key) as { value: string }).value;
+  }
+
   // Parties.
 
   /** Records a party; one that exists already is left as it is (allocating a hint again is a no-op). */

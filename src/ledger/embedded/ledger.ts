@@ -1,9 +1,11 @@
 import type { Clock } from '../../core/clock.ts';
 import { systemClock } from '../../core/clock.ts';
+import { randomBytes } from 'node:crypto';
 import { sha256 } from '../../core/hash.ts';
 import { canonicalJson } from '../../core/json.ts';
 import type { ContractRow, LedgerRepository, UpdateFilter, UpdateRow } from '../../store/ledger.ts';
 import type { Store } from '../../store/store.ts';
+import { OPERATOR_HINT } from '../templates.ts';
 import {
   LedgerError,
   type ActiveContract,
@@ -44,6 +46,7 @@ export class EmbeddedLedger implements LedgerApi {
   private readonly userId: string;
   /** This process's view of the audit chain: what it verified, wrote and vouched for. */
   private readonly chain: ChainGuard;
+  private operator: PartyId | undefined;
   /** A stored contract that is still active, vouched for before a command uses it (see ChainGuard.vouch). */
   private readonly activeContract = (cid: ContractId): ContractRow | undefined => {
     const row = this.repo.activeContract(cid);
@@ -63,13 +66,28 @@ export class EmbeddedLedger implements LedgerApi {
     return this.repo.endOffset();
   }
 
-  /** A party for a hint (`hint::1220<fingerprint>`); allocating a hint again returns the same party. */
+  /**
+   * A party for a hint (`hint::1220<fingerprint>`); allocating a hint again returns the same party. The fingerprint
+   * comes from a random namespace of this ledger (as Canton's participant namespace): a party id cannot be written
+   * blind from its name. Parties allocated before (a database from an older p2tui) keep their ids.
+   */
   async allocateParty(hint: string): Promise<PartyId> {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(hint))
       throw new LedgerError('PARTY_NOT_KNOWN', `party hint '${hint}' must be letters, digits, _, . and -`);
-    const party = `${hint}::1220${sha256(`p2tui-ledger/party\n${hint}`)}`;
-    this.store.write(() => this.repo.addParty(party, hint, this.clock.now()));
-    return party;
+    return this.store.write(() => {
+      const known = this.repo.partyByHint(hint);
+      if (known !== undefined) return known;
+      const namespace = this.repo.settingOnce('ledger.party_namespace', () => randomBytes(32).toString('hex'));
+      const party = `${hint}::1220${sha256(`p2tui-ledger/party\n${namespace}\n${hint}`)}`;
+      this.repo.addParty(party, hint, this.clock.now());
+      return party;
+    });
+  }
+
+  /** The operator's party once allocated (it never changes then): the only issuer of holdings, records, escrows. */
+  private issuer(): PartyId | undefined {
+    this.operator ??= this.repo.partyByHint(OPERATOR_HINT);
+    return this.operator;
   }
 
   async findParty(hint: string): Promise<PartyId | undefined> {
@@ -120,7 +138,7 @@ export class EmbeddedLedger implements LedgerApi {
       if (!this.repo.isParty(p)) throw new LedgerError('PARTY_NOT_KNOWN', `party ${p} is not allocated on this ledger`);
     const offset = this.repo.endOffset() + 1;
     const updateId = `1220${sha256(`p2tui-ledger/update\n${offset}\n${changeId}`).slice(0, 60)}`;
-    const { events, created, archived } = interpret(commands, actAs, updateId, this.activeContract);
+    const { events, created, archived } = interpret(commands, actAs, updateId, this.activeContract, this.issuer());
     // Persist: every input still active (another process cannot have spent it: this is one immediate transaction).
     for (const cid of archived) {
       if (created.has(cid)) continue;
