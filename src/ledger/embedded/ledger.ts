@@ -23,6 +23,7 @@ import {
   type UpdateQuery,
 } from '../types.ts';
 import { GENESIS, chainBroken, changeIdOf, rowHash, stakeholdersOf, toTransaction, updateParties } from './chain.ts';
+import { conservationBreak, valueOf } from './conservation.ts';
 import { ChainGuard } from './guard.ts';
 
 /**
@@ -103,7 +104,21 @@ export class EmbeddedLedger implements LedgerApi {
    * transaction, each in its own savepoint, so a refused one rolls back alone and the others commit together.
    */
   async submit(commands: readonly Command[], meta: CommandMeta): Promise<LedgerTransaction> {
-    return this.store.commit(() => this.submitInTx(commands, meta));
+    this.chain.prepare();
+    try {
+      return await this.store.commit(() => this.submitInTx(commands, meta));
+    } catch (error) {
+      // A break found by this command (its write rolled back) stops every later write, here and in other processes.
+      if (error instanceof LedgerError && error.ledgerCode === 'AUDIT_CHAIN_BROKEN')
+        this.chain.noteBroken({
+          ok: false,
+          entries: 0,
+          head: null,
+          ...(typeof error.details['firstBad'] === 'number' ? { firstBad: error.details['firstBad'] } : {}),
+          reason: error.message.replace(/^AUDIT_CHAIN_BROKEN: /, ''),
+        });
+      throw error;
+    }
   }
 
   /** Interprets and records a command inside the caller's transaction (a refusal throws before anything is kept). */
@@ -136,9 +151,16 @@ export class EmbeddedLedger implements LedgerApi {
     }
     for (const p of actAs)
       if (!this.repo.isParty(p)) throw new LedgerError('PARTY_NOT_KNOWN', `party ${p} is not allocated on this ledger`);
-    const offset = this.repo.endOffset() + 1;
+    const offset = this.chain.nextOffset();
     const updateId = `1220${sha256(`p2tui-ledger/update\n${offset}\n${changeId}`).slice(0, 60)}`;
     const { events, created, archived } = interpret(commands, actAs, updateId, this.activeContract, this.issuer());
+    // Templates conserve value by construction; this keeps a contract or template that would not from being written.
+    const unbalanced = conservationBreak(events, actAs, this.issuer(), (cid) => {
+      const c = this.repo.anyContract(cid);
+      return c === undefined ? undefined : valueOf(c.template_id, JSON.parse(c.payload) as Record<string, unknown>);
+    });
+    if (unbalanced !== undefined)
+      throw new LedgerError('INTERPRETATION_ERROR', `command ${meta.commandId} does not conserve value: ${unbalanced}`);
     // Persist: every input still active (another process cannot have spent it: this is one immediate transaction).
     for (const cid of archived) {
       if (created.has(cid)) continue;
@@ -197,7 +219,10 @@ export class EmbeddedLedger implements LedgerApi {
     party: PartyId | '*',
     templateIds: readonly TemplateId[],
   ): Promise<ActiveContract<T>[]> {
-    return this.repo.activeContracts(party, templateIds).map((r) => ({
+    const rows = this.repo.activeContracts(party, templateIds);
+    // What a balance shows is vouched for too: an edited amount is recorded as a break (and the balance warns).
+    this.chain.vouchRead(rows);
+    return rows.map((r) => ({
       contractId: r.contract_id,
       templateId: r.template_id,
       payload: JSON.parse(r.payload) as T,
@@ -257,6 +282,17 @@ export class EmbeddedLedger implements LedgerApi {
 
   async chainStatus(): Promise<AuditReport> {
     return this.chain.status();
+  }
+
+  /** How the chain is protected (keyed, or plain and why), as `ledger audit` says it. */
+  chainMode(): string {
+    return this.chain.mode();
+  }
+
+  /** `ledger rekey` (see ChainGuard.rekey): links the whole chain under a new key after verifying it in full. */
+  async rekey(): Promise<{ report: AuditReport; keyId: string; keySource: string; previous: string }> {
+    const { report, key, previous } = this.chain.rekey();
+    return { report, keyId: key.id, keySource: key.source, previous };
   }
 
   /**
