@@ -8,7 +8,10 @@ import { sha256 } from '../../src/core/hash.ts';
 import { CantonJsonLedger } from '../../src/ledger/json-api/client.ts';
 import { TEMPLATES } from '../../src/ledger/templates.ts';
 import { WalletService } from '../../src/ledger/wallets/service.ts';
-import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
+import { isLoopbackHost, isLoopbackName } from '../../src/ledger/json-api/facade.ts';
+import { mayActAs } from '../../src/ledger/json-api/tokens.ts';
+import { openWallets } from '../../src/ledger/wallets/open.ts';
+import { tempStore, tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
 import { childEnv } from '../helpers/child-env.ts';
 
 /**
@@ -140,6 +143,15 @@ describe('ledger serve, attacked over HTTP', () => {
       body: JSON.stringify({ partyIdHint: 'x'.repeat(3 * 1024 * 1024) }),
     });
     expect(huge.status).toBe(413);
+    // What counts as a loopback Host: the names a browser uses for this machine, not a name that merely starts so.
+    expect(['localhost:7575', '127.0.0.1', '[::1]:7575'].map(isLoopbackHost)).toEqual([true, true, true]);
+    expect(['127.0.0.1.nip.io', 'evil.example', '', '[::2]:7575'].map(isLoopbackHost)).toEqual([
+      false,
+      false,
+      false,
+      false,
+    ]);
+    expect(isLoopbackName('::1')).toBe(true);
     // Nothing above reached the ledger; health checks need no token.
     expect(await operator.ledgerEnd()).toBe(endBefore);
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
@@ -181,5 +193,24 @@ describe('ledger serve, attacked over HTTP', () => {
     ).toMatchObject({ from: 'alpha', to: 'beta', amount: '4', duplicate: false });
     expect((await admin.balance('beta')).balance).toBe('4');
     expect((await admin.overview()).issued).toBe('10');
+  });
+
+  it('is reached by the wallets through ledger.canton.token_env, as a participant would be; a cell scope token acts for its cell', async () => {
+    const made = tempStore();
+    try {
+      process.env['P2TUI_TEST_SERVE_TOKEN'] = tokenOf('operator');
+      const wallets = openWallets(made.store, { canton: { url, token_env: 'P2TUI_TEST_SERVE_TOKEN' } });
+      expect((await wallets.scoped('r1-c1').createWallet('gamma', '3')).balance).toBe('3');
+      process.env['P2TUI_TEST_SERVE_TOKEN'] = tokenOf('agent beta');
+      const asBeta = openWallets(made.store, { canton: { url, token_env: 'P2TUI_TEST_SERVE_TOKEN' } });
+      await expect(asBeta.scoped('r1-c1').createWallet('delta', '3')).rejects.toThrow(/HTTP 403/);
+    } finally {
+      delete process.env['P2TUI_TEST_SERVE_TOKEN'];
+      made.cleanup();
+    }
+    const cell = { name: 'cell', token: 'p2tui_cell-token-0123456789abcdef', actAs: ['agent-r1-c1.*'] };
+    expect(mayActAs(cell, 'agent-r1-c1.gamma::1220ab')).toBe(true);
+    expect(mayActAs(cell, 'agent-r1-c2.gamma::1220ab')).toBe(false);
+    expect(mayActAs(cell, 'p2tui-operator::1220ab')).toBe(false);
   });
 });

@@ -24,7 +24,7 @@ export const ledgerServeCommand = defineCommand({
     'curl -H "Authorization: Bearer $TOKEN" localhost:7575/v2/state/ledger-end',
   ],
   async run(ctx, input) {
-    const [{ EmbeddedLedger }, { serveLedger, isLoopbackHost }, { TOKENS_FILE, loadOrCreateTokens }] =
+    const [{ EmbeddedLedger }, { serveLedger, isLoopbackName }, { TOKENS_FILE, loadOrCreateTokens }] =
       await Promise.all([
         import('../../ledger/embedded/ledger.ts'),
         import('../../ledger/json-api/facade.ts'),
@@ -40,7 +40,7 @@ export const ledgerServeCommand = defineCommand({
     );
     const file = join(dirname(store.path), TOKENS_FILE);
     const { tokens, created } = loadOrCreateTokens(file, agents);
-    const server = serveLedger(new EmbeddedLedger(store), { tokens, loopback: isLoopbackHost(host) });
+    const server = serveLedger(new EmbeddedLedger(store), { tokens, loopback: isLoopbackName(host) });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
         reject(

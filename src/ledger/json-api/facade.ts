@@ -27,10 +27,14 @@ export interface ServeOptions {
 /** Routes a load balancer or `ledger sandbox` asks without a token: they say nothing about the ledger's content. */
 const HEALTH = new Set(['GET /livez', 'GET /readyz', 'GET /v2/version']);
 
-/** Names of this machine a browser sends as Host when it talks to a loopback server (with or without a port). */
-export function isLoopbackHost(host: string): boolean {
-  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+/** A loopback address or name (what `--host` binds to, or a Host header names without its port). */
+export function isLoopbackName(name: string): boolean {
   return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
+/** Whether a Host header names this machine's loopback (with or without a port): a browser's own request to it. */
+export function isLoopbackHost(host: string): boolean {
+  return isLoopbackName(host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, ''));
 }
 
 /**
