@@ -101,6 +101,41 @@ describe('a forged audit trail', () => {
     );
   });
 
+  it('a long-running process does not spend a holding it made once it was edited behind its back', async () => {
+    const { store, wallets } = await funded();
+    withRawDb(store.path, (raw) =>
+      raw.exec(
+        `UPDATE ledger_contracts SET payload = replace(payload, '"amount":"93"', '"amount":"9093"') WHERE archived_offset IS NULL`,
+      ),
+    );
+    await expect(
+      wallets.transfer({ from: 'a', to: 'b', amount: '5000', reason: '', reference: 'big' }),
+    ).rejects.toThrow(/AUDIT_CHAIN_BROKEN/);
+    expect((await fresh(store).balance('b')).balance).toBe('7');
+  });
+
+  it('with P2TUI_LEDGER_KEY the key comes from the environment (no file), and another key does not verify', async () => {
+    process.env['P2TUI_LEDGER_KEY'] = 'first secret';
+    try {
+      const made = tempStore();
+      cleanups.push(made.cleanup);
+      const w = fresh(made.store);
+      await w.createWallet('a', '10');
+      expect((await w.ledger.verifyChain!()).mode).toMatch(/^keyed: HMAC-SHA256 with the key from P2TUI_LEDGER_KEY/);
+      expect(existsSync(keyFileOf(made.store.path))).toBe(false);
+      process.env['P2TUI_LEDGER_KEY'] = 'another secret';
+      const other = await fresh(made.store).ledger.verifyChain!();
+      expect(other.ok).toBe(false);
+      expect(other.reason).toMatch(/sealed with another key/);
+      await expect(fresh(made.store).createWallet('b', '1')).rejects.toThrow(/AUDIT_CHAIN_BROKEN/);
+      // The right key back: nothing was recorded under the wrong one, so writes go on.
+      process.env['P2TUI_LEDGER_KEY'] = 'first secret';
+      expect((await fresh(made.store).createWallet('b', '1')).balance).toBe('1');
+    } finally {
+      delete process.env['P2TUI_LEDGER_KEY'];
+    }
+  });
+
   it('the newest update deleted: its offset is not reused, and every writer refuses', async () => {
     const { store } = await funded();
     const end = await fresh(store).ledger.ledgerEnd();

@@ -9,9 +9,14 @@ import { walletService } from './service.ts';
 export const ledgerAuditCommand = defineCommand({
   path: ['ledger', 'audit'],
   summary:
-    "The ledger's hash chain: its head, and with --verify every link recomputed (exit 1 naming the first altered update)",
+    "The ledger's audit chain: its mode (keyed or plain), its head, and with --verify every link, MAC and transfer's " +
+    'value conservation recomputed (exit 1 naming the first altered update)',
   options: {
-    verify: { type: 'boolean', description: 'Recompute every link (the head alone is shown otherwise)' },
+    verify: {
+      type: 'boolean',
+      description:
+        'Recompute every link, MAC and value conservation (the seal and the updates since the last verdict otherwise)',
+    },
   },
   async run(ctx, input) {
     const service = await walletService(ctx);

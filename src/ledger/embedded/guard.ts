@@ -8,6 +8,11 @@ import { GENESIS, chainBroken, rowHash, toTransaction, verifyAll, verifyFrom, ty
 import { KEY_ENV, createKey, findKey, keyFileOf, type LedgerKey } from './key.ts';
 import { makeSeal, sealBreak, sealOf, updateMac } from './seal.ts';
 
+/** What a contract row says (a vouched one whose row no longer says it was edited since). */
+function fingerprint(row: ContractRow): string {
+  return `${row.template_id}\n${row.created_offset}\n${row.signatories}\n${row.observers}\n${row.payload}`;
+}
+
 /**
  * What one ledger (one process) knows of the audit chain, and the checks it makes with it: writes are refused on a
  * broken chain, a contract is vouched for before it is used or shown, the chain's status is read incrementally,
@@ -32,8 +37,11 @@ export class ChainGuard {
   private seen: SealRow | undefined;
   /** The newest link status found good (its next call starts there). */
   private checkedHead: { offset: Offset; hash: string } | undefined;
-  /** Contracts checked against the update that created them (see vouch). */
-  private readonly vouched = new Set<ContractId>();
+  /**
+   * Contracts checked against the update that created them (see vouch), with the row as it was checked: a row
+   * edited since (in a long-running process) is checked again instead of trusted.
+   */
+  private readonly vouched = new Map<ContractId, string>();
   private operator: PartyId | undefined;
 
   constructor(store: Store, clock: Clock, userId: string) {
@@ -71,8 +79,13 @@ export class ChainGuard {
       this.key = key;
       this.unsealed = undefined;
       if (seal !== undefined) {
+        // Nothing is recorded under a key that is not the sealed one (restoring the right key must be enough).
         if (key === undefined)
           this.unsealed = `the ledger key is missing (${keyFileOf(this.store.path)}, or ${KEY_ENV}): restore it, or re-key the ledger with p2tui ledger rekey`;
+        else if (seal.key_id !== key.id)
+          this.unsealed =
+            `the chain was sealed with another key (id ${seal.key_id}) than the one in force (id ${key.id}, from ${key.source}): ` +
+            'restore that key, or re-key the ledger with p2tui ledger rekey';
         return;
       }
       if (this.repo.isEmpty()) {
@@ -264,7 +277,7 @@ export class ChainGuard {
    * MAC, is linked to by the next one, and the contract was not spent. Each contract is checked once per process.
    */
   inspect(row: ContractRow): boolean {
-    if (this.vouched.has(row.contract_id)) return true;
+    if (this.vouched.get(row.contract_id) === fingerprint(row)) return true;
     const [created, next] = this.repo.updateAndNext(row.created_offset);
     let ok = false;
     try {
@@ -286,7 +299,7 @@ export class ChainGuard {
     } catch {
       ok = false;
     }
-    if (ok) this.vouched.add(row.contract_id);
+    if (ok) this.vouched.set(row.contract_id, fingerprint(row));
     return ok;
   }
 
@@ -316,7 +329,7 @@ export class ChainGuard {
    * Keys an update this process wrote, inside its transaction: its MAC and the seal moved to it (the newest offset
    * ever written). The contracts it created (active ones) need no check before this process spends them.
    */
-  wrote(offset: Offset, hash: string, created: Iterable<ContractId>): void {
+  wrote(offset: Offset, hash: string, created: Iterable<ContractRow>): void {
     const key = this.key;
     if (key === undefined) throw new LedgerError('AUDIT_CHAIN_BROKEN', 'no ledger key in force: nothing is written');
     this.repo.putMac(offset, updateMac(key, offset, hash));
@@ -329,7 +342,7 @@ export class ChainGuard {
     this.repo.putSeal(seal);
     this.seen = seal;
     if (this.vouched.size > 100_000) this.vouched.clear();
-    for (const cid of created) this.vouched.add(cid);
+    for (const row of created) this.vouched.set(row.contract_id, fingerprint(row));
   }
 
   /**

@@ -167,9 +167,10 @@ export class EmbeddedLedger implements LedgerApi {
       if (!this.repo.archiveContract(cid, offset))
         throw new LedgerError('CONTRACT_NOT_FOUND', `contract ${cid} is no longer active`, { contractId: cid });
     }
+    const active: ContractRow[] = [];
     for (const [cid, c] of created) {
       // A contract created and archived in the same update is transient: recorded, never active.
-      this.repo.insertContract({
+      const contract: ContractRow = {
         contract_id: cid,
         template_id: c.templateId,
         payload: canonicalJson(c.payload),
@@ -177,7 +178,9 @@ export class EmbeddedLedger implements LedgerApi {
         observers: JSON.stringify(c.observers),
         created_offset: offset,
         archived_offset: archived.has(cid) ? offset : null,
-      });
+      };
+      this.repo.insertContract(contract);
+      if (!archived.has(cid)) active.push(contract);
       if (archived.has(cid)) this.repo.markSpent(cid, offset);
       if (!archived.has(cid))
         for (const p of new Set([...c.signatories, ...c.observers])) this.repo.listContract(p, c.templateId, cid);
@@ -207,11 +210,7 @@ export class EmbeddedLedger implements LedgerApi {
     this.repo.insertUpdate({ ...row, hash });
     for (const p of updateParties(tx.events)) this.repo.listUpdate(p, offset);
     this.repo.recordCompletion(changeId, updateId, offset);
-    this.chain.wrote(
-      offset,
-      hash,
-      [...created.keys()].filter((cid) => !archived.has(cid)),
-    );
+    this.chain.wrote(offset, hash, active);
     return tx;
   }
 
