@@ -73,7 +73,7 @@ export class ChainGuard {
    */
   prepare(): void {
     if (this.prepared) return;
-    this.store.write(() => {
+    const decide = (): void => {
       const seal = this.repo.seal();
       const key = findKey(this.store.path);
       this.key = key;
@@ -110,7 +110,10 @@ export class ChainGuard {
         `upgraded: linked under the key ${this.key.id} after a full verification of ${report.entries} updates ` +
           '(plain chain and value conservation)',
       );
-    });
+    };
+    // A sealed ledger needs no write here (a read-only database can still be read); sealing or upgrading one does.
+    if (this.repo.seal() !== undefined) decide();
+    else this.store.write(decide);
     this.prepared = true;
   }
 
@@ -223,7 +226,12 @@ export class ChainGuard {
     if (this.unsealed !== undefined || this.key === undefined) return;
     const latest = this.repo.latestAudit();
     if (latest !== undefined && latest.ok !== 1) return;
-    this.record(this.broken);
+    try {
+      this.record(this.broken);
+    } catch {
+      // A database that cannot be written (read-only, full) keeps no verdict: this process still refuses every write,
+      // and the others find the same break where they check.
+    }
   }
 
   /** The next offset: past the newest update and past the newest offset ever sealed (offsets are never reused). */
