@@ -86,6 +86,15 @@ export class LedgerRepository {
     return statement;
   }
 
+  /**
+   * Runs reads as one snapshot (a deferred transaction: in WAL mode it sees one state of the database throughout),
+   * so a check spanning several tables is not fooled by another process's write in between. Nested in a transaction,
+   * it runs in that one.
+   */
+  snapshot<T>(fn: () => T): T {
+    return this.db.inTransaction ? fn() : this.db.transaction(fn).deferred();
+  }
+
   // The ledger's own settings, in the store's meta table.
 
   /** A setting under `key`, written once: the first value stays (another process's, if it wrote first). */

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { rowHash } from '../../src/ledger/embedded/chain.ts';
@@ -163,6 +163,51 @@ describe('a forged audit trail', () => {
       fresh(store).transfer({ from: 'c', to: 'a', amount: '1', reason: '', reference: 'after' }),
     ).rejects.toThrow(/the newest verdict is not the one sealed \(verdict \d+ was removed or edited\)/);
   });
+});
+
+describe('while other processes pay', () => {
+  it('balances, the chain status and full verifications read meanwhile never report a break that is not there', async () => {
+    const made = tempStore();
+    cleanups.push(made.cleanup);
+    const wallets = fresh(made.store);
+    await wallets.createWallet('payer', '60');
+    await wallets.createWallet('payee');
+    const payers = ['a', 'b'].map(
+      (tag) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(
+            process.execPath,
+            [join(ROOT, 'test/fixtures/ledger-payer.ts'), made.store.path, tag, '30'],
+            {
+              env: childEnv(),
+            },
+          );
+          let err = '';
+          child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+          child.on('exit', (code) =>
+            code === 0 ? resolve() : reject(new Error(`payer ${tag} exited ${code}: ${err}`)),
+          );
+        }),
+    );
+    let running = true;
+    const done = Promise.all(payers).finally(() => (running = false));
+    const seen: string[] = [];
+    while (running) {
+      // A new reader each time: nothing it checks is cached from before.
+      const reader = fresh(made.store);
+      await reader.balance('payer');
+      await reader.balance('payee');
+      const status = await reader.ledger.chainStatus!();
+      if (!status.ok) seen.push(`status: ${status.reason ?? ''}`);
+      const full = await reader.ledger.verifyChain!();
+      if (!full.ok) seen.push(`verify: ${full.reason ?? ''}`);
+      // The reads settle without I/O: the payers' exits are heard between two rounds.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await done;
+    expect(seen).toEqual([]);
+    expect((await fresh(made.store).balance('payee')).balance).toBe('60');
+  }, 30_000);
 });
 
 describe('the keyed chain from the command line', () => {

@@ -42,6 +42,8 @@ export class ChainGuard {
    * edited since (in a long-running process) is checked again instead of trusted.
    */
   private readonly vouched = new Map<ContractId, string>();
+  /** Contracts a read showed, checked the same way except whether they were spent (see inspect). */
+  private readonly shown = new Map<ContractId, string>();
   private operator: PartyId | undefined;
 
   constructor(store: Store, clock: Clock, userId: string) {
@@ -149,19 +151,26 @@ export class ChainGuard {
   /** The chain's state without reading all of it: the seal, the newest verdict, and the updates since. */
   status(): AuditReport {
     this.prepare();
-    const problem = this.sealProblem();
-    if (problem !== undefined) return { ...problem, entries: this.repo.endOffset(), mode: this.mode() };
-    const verdict = this.repo.latestAudit();
-    const base = verdict === undefined ? { offset: 0, hash: GENESIS } : { offset: verdict.offset, hash: verdict.hash };
-    // From the newest point known good: the verdict, or what this process checked since (asked every tick, it reads
-    // only the updates since the last time).
-    const from = this.checkedHead !== undefined && this.checkedHead.offset > base.offset ? this.checkedHead : base;
-    const report = verifyFrom(this.repo, from.offset, from.hash, this.options());
+    const mode = this.mode();
+    // One snapshot: a writer in another process between reading the seal and the head is not a break.
+    const { problem, report, end } = this.repo.snapshot(() => {
+      const end = this.repo.endOffset();
+      const problem = this.sealProblem();
+      if (problem !== undefined) return { problem, report: undefined, end };
+      const verdict = this.repo.latestAudit();
+      const base =
+        verdict === undefined ? { offset: 0, hash: GENESIS } : { offset: verdict.offset, hash: verdict.hash };
+      // From the newest point known good: the verdict, or what this process checked since (asked every tick, it
+      // reads only the updates since the last time).
+      const from = this.checkedHead !== undefined && this.checkedHead.offset > base.offset ? this.checkedHead : base;
+      return { problem, report: verifyFrom(this.repo, from.offset, from.hash, this.options()), end };
+    });
+    if (problem !== undefined || report === undefined) return { ...(problem ?? report!), entries: end, mode };
     if (report.ok && report.head !== null) this.checkedHead = report.head;
     // Found by a reader: recorded, so writers (whose quick check compares only the seal) stop too.
     if (!report.ok) this.noteBroken(report);
     // Offsets run 1..n here: the end is the number of updates.
-    return { ...report, entries: this.repo.endOffset(), mode: this.mode() };
+    return { ...report, entries: end, mode };
   }
 
   /**
@@ -176,15 +185,18 @@ export class ChainGuard {
       const plain = verifyAll(this.repo, this.userId, this.options());
       return plain.ok ? { ...plain, ok: false, reason: this.unsealed ?? 'no ledger key', mode } : { ...plain, mode };
     }
-    let report = verifyAll(this.repo, this.userId, this.options());
-    if (report.ok) {
+    const key = this.key;
+    // Every table read in one snapshot (a payment another process commits meanwhile is not a break), recorded after.
+    const report = this.repo.snapshot((): AuditReport => {
+      const all = verifyAll(this.repo, this.userId, this.options());
+      if (!all.ok) return all;
       const seal = this.repo.seal();
       const problem =
         seal === undefined
           ? { reason: 'the seal of the chain was removed', firstBad: 0 }
-          : sealBreak(this.repo, this.key, seal);
-      if (problem !== undefined) report = { ...report, ok: false, ...problem };
-    }
+          : sealBreak(this.repo, key, seal);
+      return problem === undefined ? all : { ...all, ok: false, ...problem };
+    });
     this.record(report);
     if (report.ok) this.broken = undefined;
     return { ...report, mode };
@@ -205,13 +217,16 @@ export class ChainGuard {
         verifiedAt: this.clock.now(),
       });
       if (key === undefined || this.unsealed !== undefined) return;
+      // The head the key last vouched for (a writer moves it with each update it seals), never what is there now: a
+      // failed verdict does not bless the damage, a good one changes nothing of it.
       const old = this.repo.seal();
-      const high = report.ok
-        ? (this.repo.head() ?? { offset: 0, hash: GENESIS })
-        : { offset: old?.high_offset ?? 0, hash: old?.high_hash ?? GENESIS };
-      const seal = makeSeal(key, high, this.repo.latestAudit());
-      this.repo.putSeal(seal);
-      this.seen = report.ok ? seal : undefined;
+      const high =
+        old === undefined
+          ? (this.repo.head() ?? { offset: 0, hash: GENESIS })
+          : { offset: old.high_offset, hash: old.high_hash };
+      this.repo.putSeal(makeSeal(key, high, this.repo.latestAudit()));
+      // The next write reads the seal again (and verifies from this verdict, cheaply: it is at the head).
+      this.seen = undefined;
     });
   }
 
@@ -284,8 +299,10 @@ export class ChainGuard {
    * Whether a stored contract is what the update that created it says, that update still matches its hash and
    * MAC, is linked to by the next one, and the contract was not spent. Each contract is checked once per process.
    */
-  inspect(row: ContractRow): boolean {
-    if (this.vouched.get(row.contract_id) === fingerprint(row)) return true;
+  inspect(row: ContractRow, forSpending = true): boolean {
+    const cache = forSpending ? this.vouched : this.shown;
+    if (cache.get(row.contract_id) === fingerprint(row) || this.vouched.get(row.contract_id) === fingerprint(row))
+      return true;
     const [created, next] = this.repo.updateAndNext(row.created_offset);
     let ok = false;
     try {
@@ -299,7 +316,8 @@ export class ChainGuard {
           canonicalJson(event.payload) === row.payload &&
           JSON.stringify(event.signatories) === row.signatories &&
           JSON.stringify(event.observers) === row.observers &&
-          !this.repo.isSpent(row.contract_id) &&
+          // A read outside a transaction may see a contract another process spends meanwhile: only a spend checks it.
+          (!forSpending || !this.repo.isSpent(row.contract_id)) &&
           rowHash(created.prev_hash, created) === created.hash &&
           (key === undefined || this.repo.macAt(created.offset) === updateMac(key, created.offset, created.hash)) &&
           (next === undefined || next.prev_hash === created.hash);
@@ -307,7 +325,10 @@ export class ChainGuard {
     } catch {
       ok = false;
     }
-    if (ok) this.vouched.set(row.contract_id, fingerprint(row));
+    if (ok) {
+      if (cache.size > 100_000) cache.clear();
+      cache.set(row.contract_id, fingerprint(row));
+    }
     return ok;
   }
 
@@ -330,7 +351,7 @@ export class ChainGuard {
   /** Before a read shows contracts: one that does not pass inspect is recorded as a break (balances then warn). */
   vouchRead(rows: readonly ContractRow[]): void {
     this.prepare();
-    for (const row of rows) if (!this.inspect(row)) return this.noteBroken(this.contractBroken(row));
+    for (const row of rows) if (!this.inspect(row, false)) return this.noteBroken(this.contractBroken(row));
   }
 
   /**
@@ -378,6 +399,7 @@ export class ChainGuard {
       this.chainVerified = false;
       this.seen = undefined;
       this.vouched.clear();
+      this.shown.clear();
       return { report, key, previous };
     });
   }
