@@ -261,8 +261,8 @@ describe('a ledger made by an earlier p2tui', () => {
     const { store, wallets } = await funded();
     const path = store.path;
     store.close();
-    // As today's main left it: no MACs, no seal, no key (schema version 5).
-    withRawDb(path, (raw) => raw.exec('DROP TABLE ledger_macs; DROP TABLE ledger_seal; PRAGMA user_version = 5;'));
+    // As today's main left it: no MACs, no seal, no key (schema version 6).
+    withRawDb(path, (raw) => raw.exec('DROP TABLE ledger_macs; DROP TABLE ledger_seal; PRAGMA user_version = 6;'));
     rmSync(keyFileOf(path));
     const reopened = new Store({ path });
     cleanups.push(() => reopened.close());
@@ -287,7 +287,7 @@ describe('a ledger made by an earlier p2tui', () => {
     const { store } = await funded();
     const path = store.path;
     store.close();
-    withRawDb(path, (raw) => raw.exec('DROP TABLE ledger_macs; DROP TABLE ledger_seal; PRAGMA user_version = 5;'));
+    withRawDb(path, (raw) => raw.exec('DROP TABLE ledger_macs; DROP TABLE ledger_seal; PRAGMA user_version = 6;'));
     rmSync(keyFileOf(path));
     forgeNewest(path);
     const reopened = new Store({ path });
