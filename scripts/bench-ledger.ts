@@ -73,10 +73,14 @@ async function embedded(durability: 'normal' | 'full', count: number, inFlight: 
 async function overHttp(count: number): Promise<number> {
   const db = tempDb();
   const store = new Store({ path: db.path });
-  const server = serveLedger(new EmbeddedLedger(store));
+  const token = 'p2tui_bench-operator-token-0123456789';
+  const server = serveLedger(new EmbeddedLedger(store), {
+    tokens: [{ name: 'operator', token, actAs: ['*'] }],
+    loopback: true,
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const wallets = new WalletService(
-    new CantonJsonLedger({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+    new CantonJsonLedger({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token }),
   );
   await funded(wallets);
   await transfers(wallets, 20, 'warm', 10);

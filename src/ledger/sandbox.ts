@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import { UserError } from '../core/errors.ts';
 import { makeFolder } from '../core/folders.ts';
 import { CantonJsonLedger } from './json-api/client.ts';
-import { OPERATOR_HINT } from './wallets/service.ts';
+import { OPERATOR_HINT } from './templates.ts';
 
 /**
  * A local Canton sandbox for the ledger adapter, started with the Daml tooling the machine has: `dpm sandbox`
@@ -104,6 +104,8 @@ export async function startSandbox(options: {
   clock?: Clock;
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
+  /** The bearer token the parties are allocated with (from ledger.canton.token_env; none for a sandbox without auth). */
+  token?: string;
 }): Promise<SandboxState> {
   const running = readSandbox(options.dataDir);
   if (running !== undefined && isRunning(running.pid))
@@ -184,7 +186,7 @@ export async function startSandbox(options: {
     }
     await clock.sleep(250);
   }
-  const ledger = new CantonJsonLedger({ url });
+  const ledger = new CantonJsonLedger({ url, ...(options.token === undefined ? {} : { token: options.token }) });
   for (const hint of [OPERATOR_HINT, ...options.agents.map((a) => `agent-${a}`)]) await ledger.allocateParty(hint);
   return state;
 }

@@ -7,6 +7,9 @@ import type { ContractId, PartyId, TemplateId } from './types.ts';
  * counterpart in `daml/AgentLedger.daml` (for Canton 3.x: no contract keys) line by line: same template ids, fields,
  * signatories, observers, `ensure` and choices.
  */
+/** The operator: the one party that issues holdings (mints, rewards) and arbitrates escrows. One per ledger. */
+export const OPERATOR_HINT = 'p2tui-operator';
+
 export const TEMPLATES = {
   holding: '#p2tui-ledger:AgentLedger:AgentHolding',
   record: '#p2tui-ledger:AgentLedger:TransferRecord',

@@ -103,6 +103,8 @@ export interface AuditReport {
   /** The first update whose stored content or link no longer matches its hash. */
   readonly firstBad?: Offset;
   readonly reason?: string;
+  /** How the chain is protected: keyed (an HMAC with a key outside the database) or plain (SHA-256 only), and why. */
+  readonly mode?: string;
 }
 
 /** Which updates a read returns: by offset, optionally newest first, of one workflow, or since a moment. */
@@ -150,6 +152,13 @@ export interface LedgerApi {
   verifyChain?(): Promise<AuditReport>;
   /** The chain's state without reading all of it: the newest full verification's verdict and the updates since. */
   chainStatus?(): Promise<AuditReport>;
+  /** How the chain is protected (keyed or plain, and why), for `ledger audit`. */
+  chainMode?(): string;
+  /**
+   * `ledger rekey`: after a full verification of the plain chain and value conservation, links the chain under a
+   * new key and records that it happened (the way back from a lost key).
+   */
+  rekey?(): Promise<{ report: AuditReport; keyId: string; keySource: string; previous: string }>;
   /** The newest links of the audit chain, newest first. */
   auditTrail?(limit: number): Promise<TrailEntry[]>;
 }

@@ -1,3 +1,5 @@
+// Long because it holds every SQL statement of the embedded ledger's tables (parties, contracts, updates, the keyed
+// chain, verdicts, locks): one repository, whose SQL would otherwise be scattered.
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';
 
@@ -33,6 +35,16 @@ export interface AuditRow {
   ok: number;
   reason: string | null;
   verified_at: number;
+}
+
+/** The seal of the keyed chain: the newest offset written and its hash, the newest verdict, under one MAC. */
+export interface SealRow {
+  key_id: string;
+  high_offset: number;
+  high_hash: string;
+  audit_id: number;
+  audit_digest: string;
+  mac: string;
 }
 
 /** What `updates` reads (the ledger's update query, as the store sees it). */
@@ -72,6 +84,23 @@ export class LedgerRepository {
       this.statements.set(text, statement);
     }
     return statement;
+  }
+
+  /**
+   * Runs reads as one snapshot (a deferred transaction: in WAL mode it sees one state of the database throughout),
+   * so a check spanning several tables is not fooled by another process's write in between. Nested in a transaction,
+   * it runs in that one.
+   */
+  snapshot<T>(fn: () => T): T {
+    return this.db.inTransaction ? fn() : this.db.transaction(fn).deferred();
+  }
+
+  // The ledger's own settings, in the store's meta table.
+
+  /** A setting under `key`, written once: the first value stays (another process's, if it wrote first). */
+  settingOnce(key: string, make: () => string): string {
+    this.sql('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run(key, make());
+    return (this.sql('SELECT value FROM meta WHERE key = ?').get(key) as { value: string }).value;
   }
 
   // Parties.
@@ -368,14 +397,77 @@ export class LedgerRepository {
     return this.sql('SELECT * FROM ledger_audits ORDER BY id DESC LIMIT 1').get() as AuditRow | undefined;
   }
 
-  recordAudit(verdict: { offset: number; hash: string; ok: boolean; reason: string | null; verifiedAt: number }): void {
-    this.sql('INSERT INTO ledger_audits ("offset", hash, ok, reason, verified_at) VALUES (?, ?, ?, ?, ?)').run(
-      verdict.offset,
-      verdict.hash,
-      verdict.ok ? 1 : 0,
-      verdict.reason,
-      verdict.verifiedAt,
+  /** Records a verdict; its id (ids are never reused: AUTOINCREMENT). */
+  recordAudit(verdict: {
+    offset: number;
+    hash: string;
+    ok: boolean;
+    reason: string | null;
+    verifiedAt: number;
+  }): number {
+    return Number(
+      this.sql('INSERT INTO ledger_audits ("offset", hash, ok, reason, verified_at) VALUES (?, ?, ?, ?, ?)').run(
+        verdict.offset,
+        verdict.hash,
+        verdict.ok ? 1 : 0,
+        verdict.reason,
+        verdict.verifiedAt,
+      ).lastInsertRowid,
     );
+  }
+
+  /** The verdicts that record a re-keying (`ledger rekey`), newest first. */
+  rekeys(): AuditRow[] {
+    return this.sql("SELECT * FROM ledger_audits WHERE reason LIKE 'rekeyed%' ORDER BY id DESC").all() as AuditRow[];
+  }
+
+  // The keyed chain.
+
+  macAt(offset: number): string | undefined {
+    return (this.sql('SELECT mac FROM ledger_macs WHERE "offset" = ?').get(offset) as { mac: string } | undefined)?.mac;
+  }
+
+  putMac(offset: number, mac: string): void {
+    this.sql('INSERT OR REPLACE INTO ledger_macs ("offset", mac) VALUES (?, ?)').run(offset, mac);
+  }
+
+  /** Every MAC (a full verification reads them once, beside the updates). */
+  allMacs(): Map<number, string> {
+    const rows = this.sql('SELECT "offset", mac FROM ledger_macs').all() as { offset: number; mac: string }[];
+    return new Map(rows.map((r) => [r.offset, r.mac]));
+  }
+
+  /** Every update's offset and hash, oldest first (read whole: they are written back as MACs while read). */
+  allLinks(): { offset: number; hash: string }[] {
+    return this.sql('SELECT "offset", hash FROM ledger_updates ORDER BY "offset"').all() as {
+      offset: number;
+      hash: string;
+    }[];
+  }
+
+  seal(): SealRow | undefined {
+    return this.sql(
+      'SELECT key_id, high_offset, high_hash, audit_id, audit_digest, mac FROM ledger_seal WHERE id = 1',
+    ).get() as SealRow | undefined;
+  }
+
+  putSeal(seal: SealRow): void {
+    this.sql(
+      'INSERT OR REPLACE INTO ledger_seal (id, key_id, high_offset, high_hash, audit_id, audit_digest, mac) VALUES (1, ?, ?, ?, ?, ?, ?)',
+    ).run(seal.key_id, seal.high_offset, seal.high_hash, seal.audit_id, seal.audit_digest, seal.mac);
+  }
+
+  /** Whether the ledger holds anything at all (a fresh one is sealed from the start, with nothing to verify). */
+  isEmpty(): boolean {
+    return (
+      this.sql('SELECT 1 FROM ledger_updates LIMIT 1').get() === undefined &&
+      this.sql('SELECT 1 FROM ledger_contracts LIMIT 1').get() === undefined
+    );
+  }
+
+  /** A contract by its id, active or archived (what a consumed contract held, for the conservation check). */
+  anyContract(contractId: string): ContractRow | undefined {
+    return this.sql('SELECT * FROM ledger_contracts WHERE contract_id = ?').get(contractId) as ContractRow | undefined;
   }
 
   // Payment locks.

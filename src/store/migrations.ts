@@ -431,6 +431,30 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE intents ADD COLUMN started_fence INTEGER;
     `,
   },
+  {
+    version: 8,
+    description: 'ledger: the keyed audit chain (a MAC per update, and a seal over the head and the newest verdict)',
+    sql: `
+      -- A MAC per update (HMAC-SHA256 of its offset and hash, with a key kept outside the database): rewriting the
+      -- database alone cannot make an altered update verify again. IF NOT EXISTS: a database taken back to an older
+      -- version by hand still opens.
+      CREATE TABLE IF NOT EXISTS ledger_macs (
+        "offset" INTEGER PRIMARY KEY,
+        mac      TEXT    NOT NULL
+      );
+      -- One row: the newest offset ever written (never reused) and its hash, the newest verdict, and the key's id,
+      -- under one MAC. Removing the newest update, or a failed verdict, no longer matches it.
+      CREATE TABLE IF NOT EXISTS ledger_seal (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),
+        key_id       TEXT    NOT NULL,
+        high_offset  INTEGER NOT NULL,
+        high_hash    TEXT    NOT NULL,
+        audit_id     INTEGER NOT NULL,
+        audit_digest TEXT    NOT NULL,
+        mac          TEXT    NOT NULL
+      );
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -49,7 +49,7 @@ describe('decimals', () => {
 describe('the embedded ledger', () => {
   it('enforces signatories, controllers, ensure and consuming choices, and refuses a whole command on any failure', async () => {
     const { ledger: l } = ledger();
-    const operator = await l.allocateParty('op');
+    const operator = await l.allocateParty('p2tui-operator');
     const alice = await l.allocateParty('alice');
     const bob = await l.allocateParty('bob');
     // An agent cannot issue itself money: a holding needs the operator's signature.

@@ -62,12 +62,20 @@ describe('ledger sandbox', () => {
       `#!/bin/sh\nwhile [ $# -gt 0 ]; do case "$1" in --json-api-port) port="$2"; shift;; esac; shift; done\nsleep 1\nexec "${process.execPath}" "${join(ROOT, 'src/cli/main.ts')}" ledger serve --port "$port" --db "${join(ws.dir, 'sandbox.db')}"\n`,
     );
     chmodSync(join(bin, 'dpm'), 0o755);
-    const start = p2tui(['ledger', 'sandbox', 'start', '--port', String(port), '--json']);
+    // `ledger serve` wants a bearer token: the operator's is set up beforehand, and handed over as the wallets would.
+    const token = 'p2tui_sandbox-test-operator-token-0123';
+    writeFileSync(
+      join(ws.dir, 'ledger-serve.tokens'),
+      JSON.stringify({ version: 1, tokens: [{ name: 'operator', token, actAs: ['*'] }] }),
+      { mode: 0o600 },
+    );
+    ws.write('p2tui.yaml', `ledger:\n  canton:\n    url: http://127.0.0.1:${port}\n    token_env: SANDBOX_TOKEN\n`);
+    const start = p2tui(['ledger', 'sandbox', 'start', '--port', String(port), '--json'], { SANDBOX_TOKEN: token });
     expect(start.stderr).toBe('');
     const state = JSON.parse(start.stdout) as { pid: number; url: string };
     expect(state.url).toBe(`http://127.0.0.1:${port}`);
     expect(isRunning(state.pid)).toBe(true);
-    const ledger = new CantonJsonLedger({ url: state.url });
+    const ledger = new CantonJsonLedger({ url: state.url, token });
     expect(await ledger.findParty('agent-w')).toMatch(/^agent-w::1220/);
     expect(await ledger.findParty('p2tui-operator')).toBeDefined();
     expect(JSON.parse(p2tui(['ledger', 'sandbox', 'status', '--json']).stdout)).toMatchObject({

@@ -9,13 +9,14 @@ import { walletService } from './service.ts';
 export const ledgerAuditCommand = defineCommand({
   path: ['ledger', 'audit'],
   summary:
-    "The ledger's hash chain: its head, and with --verify SQLite's integrity check (exit 5) and every link recomputed " +
-    '(exit 1 naming the first altered update)',
+    "The ledger's audit chain: its mode (keyed or plain), its head, and with --verify SQLite's integrity check (exit 5) " +
+    "and every link, MAC and transfer's value conservation recomputed (exit 1 naming the first altered update)",
   options: {
     verify: {
       type: 'boolean',
       description:
-        "Check the database file (SQLite's integrity check) and recompute every link (the head alone is shown otherwise)",
+        "Check the database file (SQLite's integrity check) and recompute every link, MAC and value conservation " +
+        '(the seal and the updates since the last verdict otherwise)',
     },
   },
   async run(ctx, input) {
@@ -35,6 +36,7 @@ export const ledgerAuditCommand = defineCommand({
     const report = verify || ledger.chainStatus === undefined ? await ledger.verifyChain() : await ledger.chainStatus();
     const exitCode = report.ok ? EXIT.ok : EXIT.failed;
     if (ctx.output.json) return { exitCode, json: { ...report } as JsonValue };
+    if (report.mode !== undefined) ctx.output.line(`mode: ${report.mode}`);
     if (!verify) {
       ctx.output.line(
         report.head === null
@@ -57,7 +59,8 @@ export const ledgerAuditCommand = defineCommand({
         paint(
           ctx.output.color,
           'red',
-          `chain BROKEN at offset ${report.firstBad}: ${report.reason}; writes are refused until the database is restored`,
+          `chain BROKEN at offset ${report.firstBad ?? '?'}: ${report.reason}; writes are refused until the database is ` +
+            'restored (or, for a lost key, p2tui ledger rekey)',
         ),
       );
     return { exitCode };
@@ -125,6 +128,52 @@ export const ledgerMetricsCommand = defineCommand({
       ctx.output.color,
     ))
       ctx.output.line(line);
+    return { exitCode: EXIT.ok };
+  },
+});
+
+export const ledgerRekeyCommand = defineCommand({
+  path: ['ledger', 'rekey'],
+  summary:
+    "Link the ledger's audit chain under a new key (after a lost key): verifies the plain chain and value " +
+    'conservation first, and records that it happened',
+  details:
+    'The chain is keyed: each update has an HMAC with a key outside the database (P2TUI_LEDGER_KEY, or a 0600 file ' +
+    'beside the database: .p2tui/p2tui.ledger-key). When that key is lost, or the database was made by an earlier ' +
+    'p2tui while a key existed, writes are refused; rekey re-verifies every link and that every transfer conserves ' +
+    'value, then writes a new key (the old file kept as .old-<time>; with P2TUI_LEDGER_KEY set, that key is used) ' +
+    'and records a verdict naming both keys. It refuses a chain that does not verify.',
+  async run(ctx) {
+    const service = await walletService(ctx);
+    const ledger = service.ledger;
+    if (ledger.rekey === undefined) {
+      const note =
+        'the wallets are on a Canton participant, which keeps its own integrity; rekey is for the embedded ledger';
+      if (ctx.output.json)
+        return { exitCode: EXIT.ok, json: { backend: ledger.backend, rekeyed: false, note } as JsonValue };
+      ctx.output.line(note);
+      return { exitCode: EXIT.ok };
+    }
+    const done = await ledger.rekey();
+    if (ctx.output.json)
+      return {
+        exitCode: EXIT.ok,
+        json: {
+          rekeyed: true,
+          entries: done.report.entries,
+          keyId: done.keyId,
+          keySource: done.keySource,
+          previous: done.previous,
+        },
+      };
+    ctx.output.line(
+      paint(
+        ctx.output.color,
+        'green',
+        `rekeyed: ${done.report.entries} updates verified (plain chain and value conservation) and linked under the ` +
+          `key ${done.keyId} from ${done.keySource} (previous key ${done.previous}); recorded as a verdict`,
+      ),
+    );
     return { exitCode: EXIT.ok };
   },
 });

@@ -1,5 +1,5 @@
 import type { Command } from '../types.ts';
-import { ledgerAuditCommand, ledgerMetricsCommand, ledgerOverviewCommand } from './audit.ts';
+import { ledgerAuditCommand, ledgerMetricsCommand, ledgerOverviewCommand, ledgerRekeyCommand } from './audit.ts';
 import { ledgerEscrowCommand } from './escrow.ts';
 import { ledgerSandboxCommand } from './sandbox.ts';
 import { ledgerServeCommand } from './serve.ts';
@@ -12,6 +12,7 @@ export const ledgerCommands: readonly Command[] = [
   ledgerTransferCommand,
   ledgerHistoryCommand,
   ledgerAuditCommand,
+  ledgerRekeyCommand,
   ledgerOverviewCommand,
   ledgerMetricsCommand,
   ledgerEscrowCommand,

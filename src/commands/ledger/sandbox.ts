@@ -45,7 +45,11 @@ export const ledgerSandboxCommand = defineCommand({
     const dir = sandboxDir(ctx.dbPath ?? workspace.dbPath);
     if (action === 'start') {
       const dar = input.options.dar;
+      // The same token the wallets would use (a participant with auth, or a stand-in `ledger serve`).
+      const tokenEnv = workspace.config.ledger.canton?.token_env;
+      const token = tokenEnv === undefined ? undefined : process.env[tokenEnv];
       const state = await startSandbox({
+        ...(token === undefined || token === '' ? {} : { token }),
         dataDir: dir,
         port: input.options.port ?? 7575,
         ...(dar === undefined ? {} : { dar }),

@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import { UserError } from '../../core/errors.ts';
 import { portOption } from '../shared.ts';
 import { defineCommand } from '../define.ts';
@@ -10,21 +11,36 @@ export const ledgerServeCommand = defineCommand({
     'Parties, ledger end, submit-and-wait-for-transaction (create and exercise), active contracts and updates, ' +
     'with JsCantonError refusals: ' +
     "what p2tui's Canton adapter uses, so a client written for a participant can be pointed here. " +
-    'No authentication: it binds to 127.0.0.1 unless --host says otherwise.',
+    'Every request needs "Authorization: Bearer <token>": tokens are written on first start to ' +
+    '<state folder>/ledger-serve.tokens (mode 0600), one for the operator (any party) and one per agent (its own ' +
+    'party); point ledger.canton.token_env at a variable holding one. Requests with an Origin header or without ' +
+    'Content-Type: application/json are refused, and on loopback (the default, 127.0.0.1) so is a foreign Host.',
   options: {
     port: portOption('Port (default 7575, as a sandbox’s JSON API)'),
     host: { type: 'string', value: '<host>', description: 'Address to bind (default 127.0.0.1)' },
   },
-  examples: ['p2tui ledger serve --port 7575', 'curl localhost:7575/v2/state/ledger-end'],
+  examples: [
+    'p2tui ledger serve --port 7575',
+    'curl -H "Authorization: Bearer $TOKEN" localhost:7575/v2/state/ledger-end',
+  ],
   async run(ctx, input) {
-    const [{ EmbeddedLedger }, { serveLedger }] = await Promise.all([
-      import('../../ledger/embedded/ledger.ts'),
-      import('../../ledger/json-api/facade.ts'),
-    ]);
+    const [{ EmbeddedLedger }, { serveLedger, isLoopbackName }, { TOKENS_FILE, loadOrCreateTokens }] =
+      await Promise.all([
+        import('../../ledger/embedded/ledger.ts'),
+        import('../../ledger/json-api/facade.ts'),
+        import('../../ledger/json-api/tokens.ts'),
+      ]);
     const store = await ctx.store({ existing: false });
-    const server = serveLedger(new EmbeddedLedger(store));
     const port = input.options.port ?? 7575;
     const host = input.options.host ?? '127.0.0.1';
+    // One token per agent of the workspace, when there is one to read (a bare --db serves the operator's alone).
+    const agents = await ctx.workspace().then(
+      (w) => [...w.personas.keys()],
+      () => [],
+    );
+    const file = join(dirname(store.path), TOKENS_FILE);
+    const { tokens, created } = loadOrCreateTokens(file, agents);
+    const server = serveLedger(new EmbeddedLedger(store), { tokens, loopback: isLoopbackName(host) });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
         reject(
@@ -39,6 +55,9 @@ export const ledgerServeCommand = defineCommand({
     });
     ctx.output.line(
       `serving the embedded ledger (${store.path}) as JSON Ledger API v2 at http://${host}:${port} — Ctrl-C stops`,
+    );
+    ctx.output.line(
+      `bearer tokens ${created ? 'written to' : 'read from'} ${file} (mode 0600): ${tokens.map((t) => t.name).join(', ')}`,
     );
     // Ctrl-C may have come while the server was starting: an abort listener added now would never fire.
     if (!ctx.signal.aborted)

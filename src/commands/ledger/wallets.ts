@@ -3,7 +3,7 @@ import type { WalletView } from '../../ledger/wallets/service.ts';
 import { defineCommand } from '../define.ts';
 import { paint, table } from '../render/text.ts';
 import { EXIT } from '../types.ts';
-import { walletService } from './service.ts';
+import { walletService, warnIfBroken } from './service.ts';
 import { terminalText } from '../../core/terminal-text.ts';
 
 /** The agents' wallets: opening them, balances, paying, and each agent's payments. */
@@ -54,10 +54,14 @@ export const ledgerBalanceCommand = defineCommand({
       agent === undefined
         ? await Promise.all((await service.agents()).map((a) => service.balance(a)))
         : [await service.balance(agent)];
+    // After the reads: a holding they showed that is not what the ledger recorded is a break found now.
+    const chain = await warnIfBroken(ctx, service);
     if (ctx.output.json)
       return {
         exitCode: EXIT.ok,
-        json: (agent === undefined ? views.map((v) => ({ ...v })) : { ...views[0]! }) as JsonValue,
+        json: (agent === undefined
+          ? views.map((v) => ({ ...v }))
+          : { ...views[0]!, ...(chain === null || chain.ok ? {} : { chain }) }) as JsonValue,
       };
     if (views.length === 0) ctx.output.line('no wallets yet (create them with: p2tui ledger init)');
     for (const line of table(

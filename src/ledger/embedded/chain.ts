@@ -1,6 +1,9 @@
 import { sha256 } from '../../core/hash.ts';
 import { canonicalJson } from '../../core/json.ts';
 import type { LedgerRepository, UpdateRow } from '../../store/ledger.ts';
+import { conservationBreak, valueOf } from './conservation.ts';
+import type { LedgerKey } from './key.ts';
+import { updateMac } from './seal.ts';
 import {
   LedgerError,
   type AuditReport,
@@ -62,8 +65,31 @@ export function chainBroken(report: AuditReport): LedgerError {
   );
 }
 
-/** The links after a verified update: it still has its verified hash, and each later one follows and matches. */
-export function verifyFrom(repo: LedgerRepository, offset: Offset, hash: string): AuditReport {
+/** What a verification checks beyond the plain chain: the MACs (with the key in force), and who issues money. */
+export interface VerifyOptions {
+  readonly key?: LedgerKey | undefined;
+  /** The operator's party: the only one whose updates may create money from nothing. */
+  readonly operator?: PartyId | undefined;
+}
+
+/** Why an update is not what its MAC vouches for, or undefined (no key: nothing to check). */
+function macBreak(options: VerifyOptions, r: UpdateRow, stored: string | undefined): string | undefined {
+  if (options.key === undefined || stored === updateMac(options.key, r.offset, r.hash)) return undefined;
+  return stored === undefined
+    ? `update ${r.update_id} at offset ${r.offset} has no MAC (added without the key)`
+    : `update ${r.update_id} at offset ${r.offset} does not match its MAC (altered and re-hashed without the key)`;
+}
+
+/**
+ * The links after a verified update: it still has its verified hash, and each later one follows and matches, has
+ * its MAC, and conserves value (what it consumed is read from the contracts table).
+ */
+export function verifyFrom(
+  repo: LedgerRepository,
+  offset: Offset,
+  hash: string,
+  options: VerifyOptions = {},
+): AuditReport {
   let prev = GENESIS;
   if (offset > 0) {
     const at = repo.hashAt(offset);
@@ -82,8 +108,22 @@ export function verifyFrom(repo: LedgerRepository, offset: Offset, hash: string)
   for (const r of repo.updatesAfter(offset)) {
     entries += 1;
     let good: boolean;
+    let conserved: string | undefined;
     try {
       good = r.prev_hash === prev && rowHash(prev, r) === r.hash;
+      conserved = good
+        ? conservationBreak(
+            JSON.parse(r.events) as LedgerEvent[],
+            JSON.parse(r.act_as) as PartyId[],
+            options.operator,
+            (cid) => {
+              const c = repo.anyContract(cid);
+              return c === undefined
+                ? undefined
+                : valueOf(c.template_id, JSON.parse(c.payload) as Record<string, unknown>);
+            },
+          )
+        : undefined;
     } catch {
       good = false;
     }
@@ -94,6 +134,16 @@ export function verifyFrom(repo: LedgerRepository, offset: Offset, hash: string)
         head,
         firstBad: r.offset,
         reason: `update ${r.update_id} at offset ${r.offset} was altered or does not link to the one before it`,
+      };
+    const unkeyed = macBreak(options, r, repo.macAt(r.offset));
+    if (unkeyed !== undefined) return { ok: false, entries, head, firstBad: r.offset, reason: unkeyed };
+    if (conserved !== undefined)
+      return {
+        ok: false,
+        entries,
+        head,
+        firstBad: r.offset,
+        reason: `update ${r.update_id} at offset ${r.offset} breaks value conservation: ${conserved}`,
       };
     prev = r.hash;
     head = { offset: r.offset, hash: r.hash };
@@ -107,7 +157,7 @@ export function verifyFrom(repo: LedgerRepository, offset: Offset, hash: string)
  * stakeholder index (through which a party reads) are exactly what the verified updates say: one pass over the
  * updates. `userId` is the ledger's own (the accepted-command records are keyed on it).
  */
-export function verifyAll(repo: LedgerRepository, userId: string): AuditReport {
+export function verifyAll(repo: LedgerRepository, userId: string, options: VerifyOptions = {}): AuditReport {
   let prev = GENESIS;
   let entries = 0;
   let head: AuditReport['head'] = null;
@@ -121,8 +171,10 @@ export function verifyAll(repo: LedgerRepository, userId: string): AuditReport {
       parties: readonly PartyId[];
       signatories: string;
       observers: string;
+      value: bigint;
     }
   >();
+  const macs = options.key === undefined ? new Map<Offset, string>() : repo.allMacs();
   const completions = new Set<string>();
   const sees = new Set<string>();
   for (const r of repo.allUpdates()) {
@@ -157,6 +209,17 @@ export function verifyAll(repo: LedgerRepository, userId: string): AuditReport {
         firstBad: r.offset,
         reason: `update ${r.update_id} at offset ${r.offset} was altered after it was committed (its content no longer matches its hash)`,
       };
+    const unkeyed = macBreak(options, r, macs.get(r.offset));
+    if (unkeyed !== undefined) return { ok: false, entries, head, firstBad: r.offset, reason: unkeyed };
+    const conserved = conservationBreak(tx.events, actAs, options.operator, (cid) => expected.get(cid)?.value);
+    if (conserved !== undefined)
+      return {
+        ok: false,
+        entries,
+        head,
+        firstBad: r.offset,
+        reason: `update ${r.update_id} at offset ${r.offset} breaks value conservation: ${conserved}`,
+      };
     prev = r.hash;
     head = { offset: r.offset, hash: r.hash };
     completions.add(`${changeIdOf(userId, actAs, r.command_id)}\n${r.update_id}`);
@@ -171,6 +234,7 @@ export function verifyAll(repo: LedgerRepository, userId: string): AuditReport {
           parties: [...new Set([...e.signatories, ...e.observers])],
           signatories: JSON.stringify(e.signatories),
           observers: JSON.stringify(e.observers),
+          value: valueOf(e.templateId, e.payload),
         });
       } else if (e.kind === 'exercised' && e.consuming) {
         const c = expected.get(e.contractId);

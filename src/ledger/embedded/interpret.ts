@@ -1,6 +1,6 @@
 import { sha256 } from '../../core/hash.ts';
 import type { ContractRow } from '../../store/ledger.ts';
-import { TEMPLATE_DEFS, type ChoiceContext } from '../templates.ts';
+import { OPERATOR_HINT, TEMPLATE_DEFS, type ChoiceContext } from '../templates.ts';
 import {
   LedgerError,
   type Command,
@@ -28,13 +28,16 @@ export interface Interpretation {
 /**
  * Runs the commands of one update as `actAs`: creates and choices by their templates, with Daml's authorization
  * rules, producing its events and the contracts created and archived. Nothing is stored here: `activeContract` reads
- * a stored contract that is still active (vouched for before it is used), and a refusal throws.
+ * a stored contract that is still active (vouched for before it is used), and a refusal throws. Every template is
+ * the operator's (`issuer`, the party of OPERATOR_HINT): a contract naming another operator is refused, so a party
+ * acting as itself cannot issue its own money, whatever token it holds.
  */
 export function interpret(
   commands: readonly Command[],
   actAs: readonly PartyId[],
   updateId: string,
   activeContract: (cid: ContractId) => ContractRow | undefined,
+  issuer: PartyId | undefined,
 ): Interpretation {
   const events: LedgerEvent[] = [];
   const created = new Map<ContractId, Live>();
@@ -89,6 +92,13 @@ export function interpret(
       throw new LedgerError('TEMPLATE_PRECONDITION_VIOLATED', `${templateId.split(':').at(-1)}: ${violated}`);
     const signatories = def.signatories(payload);
     authorize(signatories, authorizers, `creating ${templateId.split(':').at(-1)}`);
+    if (issuer === undefined || payload['operator'] !== issuer)
+      throw new LedgerError(
+        'DAML_AUTHORIZATION_ERROR',
+        `only this ledger's operator (${issuer ?? `${OPERATOR_HINT}, not allocated yet`}) may issue ` +
+          `${templateId.split(':').at(-1)}; this one names ${String(payload['operator'])}`,
+        { operator: String(payload['operator']) },
+      );
     const nodeId = nextNode++;
     const contractId = `00${sha256(`${updateId}:${nodeId}`)}`;
     const live: Live = {

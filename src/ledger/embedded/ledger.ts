@@ -1,9 +1,11 @@
 import type { Clock } from '../../core/clock.ts';
 import { systemClock } from '../../core/clock.ts';
+import { randomBytes } from 'node:crypto';
 import { sha256 } from '../../core/hash.ts';
 import { canonicalJson } from '../../core/json.ts';
 import type { ContractRow, LedgerRepository, UpdateFilter, UpdateRow } from '../../store/ledger.ts';
 import type { Store } from '../../store/store.ts';
+import { OPERATOR_HINT } from '../templates.ts';
 import {
   LedgerError,
   type ActiveContract,
@@ -21,6 +23,7 @@ import {
   type UpdateQuery,
 } from '../types.ts';
 import { GENESIS, chainBroken, changeIdOf, rowHash, stakeholdersOf, toTransaction, updateParties } from './chain.ts';
+import { conservationBreak, valueOf } from './conservation.ts';
 import { ChainGuard } from './guard.ts';
 
 /**
@@ -44,6 +47,7 @@ export class EmbeddedLedger implements LedgerApi {
   private readonly userId: string;
   /** This process's view of the audit chain: what it verified, wrote and vouched for. */
   private readonly chain: ChainGuard;
+  private operator: PartyId | undefined;
   /** A stored contract that is still active, vouched for before a command uses it (see ChainGuard.vouch). */
   private readonly activeContract = (cid: ContractId): ContractRow | undefined => {
     const row = this.repo.activeContract(cid);
@@ -63,13 +67,28 @@ export class EmbeddedLedger implements LedgerApi {
     return this.repo.endOffset();
   }
 
-  /** A party for a hint (`hint::1220<fingerprint>`); allocating a hint again returns the same party. */
+  /**
+   * A party for a hint (`hint::1220<fingerprint>`); allocating a hint again returns the same party. The fingerprint
+   * comes from a random namespace of this ledger (as Canton's participant namespace): a party id cannot be written
+   * blind from its name. Parties allocated before (a database from an older p2tui) keep their ids.
+   */
   async allocateParty(hint: string): Promise<PartyId> {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(hint))
       throw new LedgerError('PARTY_NOT_KNOWN', `party hint '${hint}' must be letters, digits, _, . and -`);
-    const party = `${hint}::1220${sha256(`p2tui-ledger/party\n${hint}`)}`;
-    this.store.write(() => this.repo.addParty(party, hint, this.clock.now()));
-    return party;
+    return this.store.write(() => {
+      const known = this.repo.partyByHint(hint);
+      if (known !== undefined) return known;
+      const namespace = this.repo.settingOnce('ledger.party_namespace', () => randomBytes(32).toString('hex'));
+      const party = `${hint}::1220${sha256(`p2tui-ledger/party\n${namespace}\n${hint}`)}`;
+      this.repo.addParty(party, hint, this.clock.now());
+      return party;
+    });
+  }
+
+  /** The operator's party once allocated (it never changes then): the only issuer of holdings, records, escrows. */
+  private issuer(): PartyId | undefined {
+    this.operator ??= this.repo.partyByHint(OPERATOR_HINT);
+    return this.operator;
   }
 
   async findParty(hint: string): Promise<PartyId | undefined> {
@@ -85,7 +104,21 @@ export class EmbeddedLedger implements LedgerApi {
    * transaction, each in its own savepoint, so a refused one rolls back alone and the others commit together.
    */
   async submit(commands: readonly Command[], meta: CommandMeta): Promise<LedgerTransaction> {
-    return this.store.commit(() => this.submitInTx(commands, meta));
+    this.chain.prepare();
+    try {
+      return await this.store.commit(() => this.submitInTx(commands, meta));
+    } catch (error) {
+      // A break found by this command (its write rolled back) stops every later write, here and in other processes.
+      if (error instanceof LedgerError && error.ledgerCode === 'AUDIT_CHAIN_BROKEN')
+        this.chain.noteBroken({
+          ok: false,
+          entries: 0,
+          head: null,
+          ...(typeof error.details['firstBad'] === 'number' ? { firstBad: error.details['firstBad'] } : {}),
+          reason: error.message.replace(/^AUDIT_CHAIN_BROKEN: /, ''),
+        });
+      throw error;
+    }
   }
 
   /** Interprets and records a command inside the caller's transaction (a refusal throws before anything is kept). */
@@ -118,18 +151,26 @@ export class EmbeddedLedger implements LedgerApi {
     }
     for (const p of actAs)
       if (!this.repo.isParty(p)) throw new LedgerError('PARTY_NOT_KNOWN', `party ${p} is not allocated on this ledger`);
-    const offset = this.repo.endOffset() + 1;
+    const offset = this.chain.nextOffset();
     const updateId = `1220${sha256(`p2tui-ledger/update\n${offset}\n${changeId}`).slice(0, 60)}`;
-    const { events, created, archived } = interpret(commands, actAs, updateId, this.activeContract);
+    const { events, created, archived } = interpret(commands, actAs, updateId, this.activeContract, this.issuer());
+    // Templates conserve value by construction; this keeps a contract or template that would not from being written.
+    const unbalanced = conservationBreak(events, actAs, this.issuer(), (cid) => {
+      const c = this.repo.anyContract(cid);
+      return c === undefined ? undefined : valueOf(c.template_id, JSON.parse(c.payload) as Record<string, unknown>);
+    });
+    if (unbalanced !== undefined)
+      throw new LedgerError('INTERPRETATION_ERROR', `command ${meta.commandId} does not conserve value: ${unbalanced}`);
     // Persist: every input still active (another process cannot have spent it: this is one immediate transaction).
     for (const cid of archived) {
       if (created.has(cid)) continue;
       if (!this.repo.archiveContract(cid, offset))
         throw new LedgerError('CONTRACT_NOT_FOUND', `contract ${cid} is no longer active`, { contractId: cid });
     }
+    const active: ContractRow[] = [];
     for (const [cid, c] of created) {
       // A contract created and archived in the same update is transient: recorded, never active.
-      this.repo.insertContract({
+      const contract: ContractRow = {
         contract_id: cid,
         template_id: c.templateId,
         payload: canonicalJson(c.payload),
@@ -137,7 +178,9 @@ export class EmbeddedLedger implements LedgerApi {
         observers: JSON.stringify(c.observers),
         created_offset: offset,
         archived_offset: archived.has(cid) ? offset : null,
-      });
+      };
+      this.repo.insertContract(contract);
+      if (!archived.has(cid)) active.push(contract);
       if (archived.has(cid)) this.repo.markSpent(cid, offset);
       if (!archived.has(cid))
         for (const p of new Set([...c.signatories, ...c.observers])) this.repo.listContract(p, c.templateId, cid);
@@ -167,11 +210,7 @@ export class EmbeddedLedger implements LedgerApi {
     this.repo.insertUpdate({ ...row, hash });
     for (const p of updateParties(tx.events)) this.repo.listUpdate(p, offset);
     this.repo.recordCompletion(changeId, updateId, offset);
-    this.chain.wrote(
-      offset,
-      hash,
-      [...created.keys()].filter((cid) => !archived.has(cid)),
-    );
+    this.chain.wrote(offset, hash, active);
     return tx;
   }
 
@@ -179,7 +218,10 @@ export class EmbeddedLedger implements LedgerApi {
     party: PartyId | '*',
     templateIds: readonly TemplateId[],
   ): Promise<ActiveContract<T>[]> {
-    return this.repo.activeContracts(party, templateIds).map((r) => ({
+    const rows = this.repo.activeContracts(party, templateIds);
+    // What a balance shows is vouched for too: an edited amount is recorded as a break (and the balance warns).
+    this.chain.vouchRead(rows);
+    return rows.map((r) => ({
       contractId: r.contract_id,
       templateId: r.template_id,
       payload: JSON.parse(r.payload) as T,
@@ -239,6 +281,17 @@ export class EmbeddedLedger implements LedgerApi {
 
   async chainStatus(): Promise<AuditReport> {
     return this.chain.status();
+  }
+
+  /** How the chain is protected (keyed, or plain and why), as `ledger audit` says it. */
+  chainMode(): string {
+    return this.chain.mode();
+  }
+
+  /** `ledger rekey` (see ChainGuard.rekey): links the whole chain under a new key after verifying it in full. */
+  async rekey(): Promise<{ report: AuditReport; keyId: string; keySource: string; previous: string }> {
+    const { report, key, previous } = this.chain.rekey();
+    return { report, keyId: key.id, keySource: key.source, previous };
   }
 
   /**

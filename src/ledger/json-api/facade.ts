@@ -4,35 +4,124 @@ import type { EmbeddedLedger } from '../embedded/ledger.ts';
 import { TEMPLATE_DEFS } from '../templates.ts';
 import { LedgerError, type Command } from '../types.ts';
 import { parseRequest, type EventFormat, type RequestBody, type Route } from './requests.ts';
+import { isOperatorToken, mayActAs, tokenOf, type ServeToken } from './tokens.ts';
 import { ERROR_STATUS, toJsTransaction, type JsCantonError, type JsCommand } from './wire.ts';
 
-/** Request bodies above this size are refused (413) before they are read whole. */
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Request bodies above this size are refused (413) before they are read whole (a submit of 1,000 commands fits). */
+export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** A request body that does not parse: answered 400 INVALID_ARGUMENT naming the field. */
 class InvalidRequest extends Error {}
 
+/** A request whose token may not act as (or read for) a party it names: answered 403 PERMISSION_DENIED. */
+class Forbidden extends Error {}
+
+/** What `ledger serve` checks before a request reaches the ledger. */
+export interface ServeOptions {
+  /** The bearer tokens accepted (see tokens.ts): every route but the health checks needs one. */
+  readonly tokens: readonly ServeToken[];
+  /** Bound to a loopback address: a Host header naming anything else is refused (DNS rebinding). */
+  readonly loopback: boolean;
+}
+
+/** Routes a load balancer or `ledger sandbox` asks without a token: they say nothing about the ledger's content. */
+const HEALTH = new Set(['GET /livez', 'GET /readyz', 'GET /v2/version']);
+
+/** A loopback address or name (what `--host` binds to, or a Host header names without its port). */
+export function isLoopbackName(name: string): boolean {
+  return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
+/** Whether a Host header names this machine's loopback (with or without a port): a browser's own request to it. */
+export function isLoopbackHost(host: string): boolean {
+  return isLoopbackName(host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, ''));
+}
+
 /**
  * `p2tui ledger serve`: the embedded ledger over HTTP, speaking the subset of the JSON Ledger API v2 that the
  * Canton adapter uses, so the adapter's contract tests run over real HTTP here, and a client written for a Canton
- * participant can be pointed at p2tui. No auth (like a sandbox without an auth service); bind it to localhost.
+ * participant can be pointed at p2tui. Like a participant with an auth service: every request carries a bearer
+ * token naming the parties it may act as. Web pages are kept out twice over: a request with an `Origin` (any
+ * browser's cross-site request) or without `Content-Type: application/json` (a form or a no-preflight text/plain
+ * POST) is refused, and on loopback so is a Host that is not a loopback name (a rebound DNS name).
  */
-export function serveLedger(ledger: EmbeddedLedger): Server {
+export function serveLedger(ledger: EmbeddedLedger, options: ServeOptions): Server {
   return createServer((req, res) => {
-    void handle(ledger, req, res).catch((error: unknown) =>
+    void handle(ledger, options, req, res).catch((error: unknown) =>
       send(res, 500, cantonError('INTERNAL', messageOf(error), 1)),
     );
   });
 }
 
-async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** Why a request is refused before its body is read (status and Canton-shaped error), or undefined. */
+function refusal(
+  options: ServeOptions,
+  req: IncomingMessage,
+  route: string,
+): { status: number; error: JsCantonError; headers?: Record<string, string> } | undefined {
+  if (req.headers.origin !== undefined)
+    return {
+      status: 403,
+      error: cantonError('PERMISSION_DENIED', 'requests from web pages (with an Origin header) are refused', 7),
+    };
+  if (options.loopback && !isLoopbackHost(req.headers.host ?? ''))
+    return {
+      status: 403,
+      error: cantonError(
+        'PERMISSION_DENIED',
+        `Host '${req.headers.host ?? ''}' is not a loopback name; this server is bound to loopback (DNS rebinding is refused)`,
+        7,
+      ),
+    };
+  if (HEALTH.has(route)) return undefined;
+  if (tokenOf(options.tokens, req.headers.authorization) === undefined)
+    return {
+      status: 401,
+      error: cantonError('UNAUTHENTICATED', 'a valid "Authorization: Bearer <token>" header is required', 6),
+      headers: { 'www-authenticate': 'Bearer realm="p2tui-ledger"' },
+    };
+  if (req.method === 'POST') {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json')
+      return {
+        status: 415,
+        error: cantonError('INVALID_ARGUMENT', `Content-Type must be application/json, got '${type}'`, 8),
+      };
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES)
+      return {
+        status: 413,
+        error: cantonError('INVALID_ARGUMENT', `the request body is over ${MAX_BODY_BYTES} bytes`, 8),
+      };
+  }
+  return undefined;
+}
+
+async function handle(
+  ledger: EmbeddedLedger,
+  options: ServeOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const route = `${req.method ?? 'GET'} ${url.pathname}`;
+  const refused = refusal(options, req, route);
+  if (refused !== undefined) return send(res, refused.status, refused.error, refused.headers);
+  // Present on every route past the health checks (refusal answered 401 otherwise).
+  const token = tokenOf(options.tokens, req.headers.authorization);
+  const allow = (parties: readonly string[], what: string): void => {
+    if (token === undefined) return;
+    const denied = parties.filter((p) => (p === '*' ? !isOperatorToken(token) : !mayActAs(token, p)));
+    if (denied.length > 0)
+      throw new Forbidden(
+        `the token '${token.name}' may not ${what} ${denied.map((p) => (p === '*' ? 'every party' : p)).join(', ')}`,
+      );
+  };
   let body: unknown;
   try {
     body = req.method === 'POST' ? await readJson(req) : undefined;
   } catch (error) {
-    if (error instanceof TooLarge) return send(res, 413, cantonError('INVALID_ARGUMENT', error.message, 8));
+    if (error instanceof TooLarge)
+      return send(res, 413, cantonError('INVALID_ARGUMENT', error.message, 8), { connection: 'close' });
     return send(res, 400, cantonError('INVALID_ARGUMENT', `the body is not JSON: ${messageOf(error)}`, 8));
   }
   const bodyOf = <R extends Route>(r: R): RequestBody<R> => {
@@ -65,6 +154,7 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
       }
       case 'POST /v2/parties': {
         const hint = bodyOf(route).partyIdHint;
+        allow(['*'], 'allocate parties for');
         return send(res, 200, {
           partyDetails: {
             party: await ledger.allocateParty(hint),
@@ -76,6 +166,7 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
       }
       case 'POST /v2/commands/submit-and-wait-for-transaction': {
         const { commands } = bodyOf(route);
+        allow(commands.actAs, 'act as');
         // One user on the embedded ledger: a client's userId does not change how commands deduplicate here.
         const tx = await ledger.submit(
           commands.commands.map((c) => toCommand(c as JsCommand)),
@@ -91,6 +182,10 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
       }
       case 'POST /v2/state/active-contracts': {
         const filters = filtersOf(bodyOf(route).eventFormat);
+        allow(
+          filters.map((f) => f.party),
+          'read for',
+        );
         const contracts = (
           await Promise.all(filters.map(({ party, templates }) => ledger.activeContracts(party, templates)))
         ).flat();
@@ -128,6 +223,7 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
         const end = request.endInclusive;
         const parties = filtersOf(request.updateFormat?.includeTransactions?.eventFormat).map((f) => f.party);
         const party = parties.length === 1 ? parties[0]! : '*';
+        allow([party], 'read for');
         const limit = Number(url.searchParams.get('limit') ?? '1000');
         const txs = (await ledger.updates(party, { afterOffset: begin, limit })).filter(
           (tx) => end === undefined || tx.offset <= end,
@@ -140,6 +236,8 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
       }
       case 'POST /v2/updates/update-by-id': {
         const request = bodyOf(route);
+        const wanted = filtersOf(request.updateFormat?.includeTransactions?.eventFormat).map((f) => f.party);
+        allow(wanted.length === 0 ? ['*'] : wanted, 'read for');
         const tx = await ledger.updateById(request.updateId);
         if (tx === undefined)
           return send(
@@ -162,6 +260,7 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
       }
       case 'POST /v2/commands/completions': {
         const request = bodyOf(route);
+        allow(request.parties ?? [], 'read for');
         const limit = Number(url.searchParams.get('limit') ?? '1000');
         const done = await ledger.completions(request.parties ?? [], request.beginExclusive ?? 0, limit);
         return send(
@@ -189,6 +288,7 @@ async function handle(ledger: EmbeddedLedger, req: IncomingMessage, res: ServerR
     }
   } catch (error) {
     if (error instanceof InvalidRequest) return send(res, 400, cantonError('INVALID_ARGUMENT', error.message, 8));
+    if (error instanceof Forbidden) return send(res, 403, cantonError('PERMISSION_DENIED', error.message, 7));
     if (error instanceof LedgerError) {
       const { status, category } = ERROR_STATUS[error.ledgerCode];
       return send(res, status, {
@@ -237,9 +337,9 @@ function cantonError(code: string, cause: string, category: number): JsCantonErr
   return { code, cause, errorCategory: category, context: {}, definiteAnswer: true };
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
@@ -254,7 +354,9 @@ function readJson(req: IncomingMessage): Promise<unknown> {
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
         reject(new TooLarge(`the request body is over ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
+        // Nothing more is kept: the rest is read and dropped while the 413 goes out (the connection then closes).
+        req.removeAllListeners('data');
+        req.resume();
         return;
       }
       chunks.push(chunk);

@@ -1,6 +1,6 @@
 import { UserError } from '../../core/errors.ts';
 import { decimal, type Decimal } from '../decimal.ts';
-import { TEMPLATES } from '../templates.ts';
+import { OPERATOR_HINT, TEMPLATES } from '../templates.ts';
 import { LocalLocks, type PaymentLocks } from './locks.ts';
 import { holdingsOf, pickHoldings, positive } from './holdings.ts';
 import { commandIds, describeReceipt, receiptOf } from './receipts.ts';
@@ -17,8 +17,7 @@ import {
   type PartyId,
 } from '../types.ts';
 
-/** The operator: issues holdings (mints, rewards) and arbitrates escrows. One per ledger. */
-export const OPERATOR_HINT = 'p2tui-operator';
+export { OPERATOR_HINT } from '../templates.ts';
 const AGENT_PREFIX = 'agent-';
 
 /**

@@ -88,6 +88,7 @@ describe('ledger init, transfer and balance', () => {
       { from: 'operator', to: 'beta', amount: '5', reason: 'initial balance' },
     ]);
     expect((await ctx.run(ledgerAuditCommand, ['--verify'])).lines).toEqual([
+      expect.stringMatching(/^mode: keyed: HMAC-SHA256 with the key from .*\.ledger-key \(key id [0-9a-f]{16}\)$/),
       'chain ok: 4 updates, every link verified',
     ]);
   });
