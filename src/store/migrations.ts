@@ -2,7 +2,8 @@
  * Versioned schema migrations. `PRAGMA user_version` holds the schema version; a database whose version is higher
  * than the last migration here was written by a newer p2tui and is refused without being touched.
  *
- * Append new migrations; never edit one that has shipped.
+ * Append new migrations; never edit one that has shipped. Long because it is the whole schema's history, one
+ * migration after another, read top to bottom.
  */
 export interface Migration {
   readonly version: number;
