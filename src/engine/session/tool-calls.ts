@@ -1,5 +1,5 @@
 import type { EntryDraft, EntryPayloads } from '../../core/entries.ts';
-import { messageOf } from '../../core/errors.ts';
+import { fatalStorageFailureOf, messageOf } from '../../core/errors.ts';
 import { processIsAlive, THIS_HOST } from '../../core/host.ts';
 import { toJson, type JsonValue } from '../../core/json.ts';
 import type { Tool, ToolContext } from '../../tools/define.ts';
@@ -108,6 +108,10 @@ export class ToolCalls {
         const { redactor } = this.state.ctx.ports;
         outcome = found === null || found === undefined ? 'absent' : { found: redactor.json(toJson(found)) };
       } catch (error) {
+        // A damaged, full or read-only database under the lookup says nothing about the effect: the session stops
+        // (resumable once the disk is fixed) instead of settling the call as unknown for good.
+        const storage = fatalStorageFailureOf(error);
+        if (storage !== undefined) return this.state.loop.stop(storage);
         const why = this.state.ctx.ports.redactor.redact(messageOf(error));
         outcome = {
           unknown: `the process stopped while this call was running and reconciling it failed: ${why}; it was not run again`,

@@ -110,6 +110,36 @@ describe('calls in flight at the crash', () => {
     });
   });
 
+  it('a lookup that meets a damaged database stops the session with E_DB_CORRUPT instead of settling the call unknown', async () => {
+    let damaged = true;
+    const charge = gatedTool('charge', {
+      effect: 'effectful',
+      reconcile: () => {
+        // What better-sqlite3 throws when the ledger's pages are damaged.
+        if (damaged) throw Object.assign(new Error('database disk image is malformed'), { code: 'SQLITE_CORRUPT' });
+        return { n: 1, reconciled: true };
+      },
+    });
+    const t = await setup([parallel('w', ['charge'], [{ call: 'charge', args: { n: 1 } }])], { tools: [charge] });
+    const session = start(t, 'w');
+    await until(() => charge.runs.length === 1, 'the call running');
+    session.detach();
+    charge.runs[0]!.fail(new Error('the process died'));
+    await settle();
+    const resumed = await t.engine.attach(session.id);
+    expect(await resumed.idle()).toBe('running');
+    expect(resumed.error).toMatchObject({ code: 'E_DB_CORRUPT' });
+    // Nothing settled: the call is still to be looked up once the database is repaired.
+    expect(toolResults(entriesOf(t, session.id))).toEqual([]);
+    damaged = false;
+    const repaired = await t.engine.attach(session.id);
+    expect(await repaired.idle()).toBe('finished');
+    expect(charge.runs).toHaveLength(1);
+    expect(toolResults(entriesOf(t, session.id))).toMatchObject([
+      { tool: 'charge', status: 'ok', output: { n: 1, reconciled: true } },
+    ]);
+  });
+
   it('an effectful call whose earlier run is still going in this process is not run again, though its lookup finds nothing', async () => {
     const absent = gatedTool('absent', { effect: 'effectful', reconcile: () => null });
     const t = await setup([parallel('w', ['absent'], [{ call: 'absent', args: { n: 1 } }])], { tools: [absent] });
