@@ -61,6 +61,11 @@ function visible(ch: string): string {
   return REPLACEMENT;
 }
 
+/** The text without its colour and style codes: what a terminal shows of its characters (the redactor checks it). */
+export function withoutColours(text: string): string {
+  return text.replace(SGR, '');
+}
+
 /** Text from a model, a tool or an MCP server (or anything quoting it), ready to print: see the module comment. */
 export function terminalText(text: string): string {
   if (!SUSPECT.test(text)) return text;

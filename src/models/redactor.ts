@@ -1,3 +1,5 @@
+import { withoutColours } from '../core/terminal-text.ts';
+
 /** What a secret is replaced with wherever it would be stored or shown. */
 export const REDACTED = '[redacted]';
 
@@ -38,7 +40,14 @@ export class Redactor {
 
   redact(text: string): string {
     if (this.pattern === undefined || text.length < 8) return text;
-    return text.replace(this.pattern, REDACTED);
+    const redacted = text.replace(this.pattern, REDACTED);
+    if (!redacted.includes('\u001b') && !redacted.includes('\u009b')) return redacted;
+    // Colour codes inside a key (a tool that highlights a match, as `rg --color always` does) hide it from the
+    // match, and the terminal removes them from what it shows, which would put the key back together: such text
+    // loses its colour codes and the key.
+    const plain = withoutColours(redacted);
+    const again = plain.replace(this.pattern, REDACTED);
+    return again === plain ? redacted : again;
   }
 
   /**

@@ -113,6 +113,32 @@ async function expectNoKey(ws: TempWorkspace, run: Result): Promise<void> {
     if (existsSync(file)) expect(readFileSync(file).includes(KEY), file).toBe(false);
 }
 
+describe('a key a tool prints in colour (ripgrep highlighting the match)', () => {
+  it('is shown nowhere once the colour codes between its halves are taken out for the terminal', async () => {
+    const { ws } = await setup();
+    // What `rg --color always sk-test-SECRET .env` prints: colour codes inside the key, so the key is not found as
+    // written; the terminal removes colour codes from shown text, which would put it back together.
+    ws.write(
+      'tools/grep.ts',
+      "import { defineTool, z } from 'p2tui';\n" +
+        "export const grep = defineTool({ name: 'grep', description: 'Grep.', input: z.object({}), effect: 'pure', " +
+        "run: () => { const k = process.env.OPENAI_API_KEY ?? ''; return '.env:1:OPENAI_API_KEY=\\u001b[0m\\u001b[1m' + " +
+        "'\\u001b[31m' + k.slice(0, 14) + '\\u001b[0m' + k.slice(14) + '\\n'; } });\n",
+    );
+    ws.persona({
+      id: 'searcher',
+      description: 'Greps.',
+      model: 'scripted/default',
+      tools: ['grep'],
+      script: [{ when: '.', steps: [{ call: 'grep', args: {} }, { reply: 'found it' }] }],
+    });
+    const run = await p2tui(ws.dir, ['run', 'searcher', 'find the key', '--skip-judge']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('OPENAI_API_KEY=[redacted]');
+    await expectNoKey(ws, run);
+  });
+});
+
 describe('a provider that echoes the API key in a successful reply', () => {
   it('stores and shows no key from a whole (non-streamed) reply', async () => {
     const { server, ws } = await setup();
