@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -50,6 +50,51 @@ function demo(args: string[], db: string, input?: string): Result {
   const exact =
     (args[0] === 'run' || args[0] === 'chat') && !args.includes('--temperature') ? ['--temperature', '0'] : [];
   return p2tui([...args, ...exact, '--db', db], input === undefined ? {} : { input });
+}
+
+/**
+ * A workspace tool that returns only once the test creates the named file in the workspace (or the call is
+ * stopped): a session calling it stays running exactly as long as the test wants, however loaded the machine is.
+ */
+const GATE_TOOL = `import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { defineTool, z } from 'p2tui';
+
+export const waitForGate = defineTool({
+  name: 'wait_for_gate',
+  description: 'Waits until the named file appears in the workspace.',
+  input: z.object({ file: z.string() }),
+  effect: 'pure',
+  timeoutMs: 600_000,
+  async run({ file }, ctx) {
+    while (!existsSync(join(ctx.workspace, file))) {
+      if (ctx.signal.aborted) throw new Error('stopped');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return { summary: file + ' appeared' };
+  },
+});
+`;
+
+/** A workspace whose persona `gated` calls wait_for_gate once per file, in order, then replies `reply`. */
+function gatedWorkspace(files: string[], reply: string): TempWorkspace {
+  const ws = workspace({ 'tools/gate.ts': GATE_TOOL });
+  ws.persona({
+    id: 'gated',
+    description: 'Waits for the test.',
+    tools: ['wait_for_gate'],
+    script: [{ when: '.', steps: [...files.map((file) => ({ call: 'wait_for_gate', args: { file } })), { reply }] }],
+  });
+  return ws;
+}
+
+/** Polls until `done` holds; fails naming `what` rather than hanging until the test's timeout. */
+async function until(what: string, done: () => boolean, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`gave up after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 describe('p2tui CLI', () => {
@@ -321,28 +366,19 @@ describe('p2tui CLI', () => {
   });
 
   it('another process can watch a running session live and cancel it', async () => {
-    const ws = workspace({
-      'p2tui.yaml': 'providers:\n  scripted:\n    latency_ms: 400\n',
-      'personas/slow.yaml':
-        "id: slow\ndescription: Slow.\ntemperature: 0\nscript:\n  - when: '.'\n    steps:\n      - reply: 'never reached'\n        \n",
-    });
-    ws.write(
-      'personas/slow.yaml',
-      "id: slow\ndescription: Slow.\ntemperature: 0\nscript:\n  - when: '.'\n    steps:\n      - { ask: 'first?' }\n      - { ask: 'second?' }\n      - { ask: 'third?' }\n      - { ask: 'fourth?' }\n      - { ask: 'fifth?' }\n      - { reply: done }\n",
-    );
+    // The session waits on files only this test creates (never `second`): it runs until the cancel, so the watcher
+    // and the cancel never race the session's end.
+    const ws = gatedWorkspace(['first', 'second'], 'never reached');
     const db = join(ws.dir, 'p2tui.db');
-    const child = spawn(
-      process.execPath,
-      [MAIN, 'run', 'slow', 'go', '--approval', 'approve', '--workspace', ws.dir, '--db', db],
-      { env: childEnv() },
-    );
+    const child = spawn(process.execPath, [MAIN, 'run', 'gated', 'go', '--workspace', ws.dir, '--db', db], {
+      env: childEnv(),
+    });
     cleanups.push(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    while (!out.includes('session s_')) await new Promise((r) => setTimeout(r, 20));
+    await until('the session to start', () => out.includes('session s_'));
     const id = /session (s_\w+)/.exec(out)![1]!;
-    await new Promise((r) => setTimeout(r, 200));
     const watcher = spawn(
       process.execPath,
       [MAIN, 'session', 'watch', id, '--until-done', '--workspace', ws.dir, '--db', db],
@@ -352,16 +388,27 @@ describe('p2tui CLI', () => {
     let watched = '';
     watcher.stdout.on('data', (d: Buffer) => (watched += d.toString()));
     const watcherExited = new Promise<number | null>((resolve) => watcher.on('exit', (code) => resolve(code)));
-    while (!watched.includes('first?')) await new Promise((r) => setTimeout(r, 20));
+    await until('the watcher to show the first call', () =>
+      watched.includes('gated ▸ → wait_for_gate {"file":"first"}'),
+    );
+    // What happens from here on happens while the watcher runs: it must show it as it happens, since the session
+    // stays blocked on `second` until the cancel below, which comes only once the watcher has shown that call.
+    ws.write('first', '');
+    await until('the watcher to show the second call live', () =>
+      watched.includes('gated ▸ → wait_for_gate {"file":"second"}'),
+    );
+    expect(watched).toContain('gated ▸ you: go');
+    expect(watched).toContain('gated ▸ ← wait_for_gate (ok');
+    expect(watched).not.toContain('session cancelled');
     const cancel = p2tui(['session', 'cancel', id, '--workspace', ws.dir, '--db', db]);
     expect(cancel.code).toBe(0);
     expect(cancel.stdout).toMatch(/asked pid \d+ .* to cancel; the session is now cancelled/);
     expect(await exited).toBe(1);
     expect(await watcherExited).toBe(1);
-    expect(watched).toContain('slow ▸ you: go');
     expect(watched).toContain('session cancelled');
     expect(out).toContain('session cancelled');
-  });
+    expect(out).not.toContain('never reached');
+  }, 120_000);
 
   it('watching a session whose driver was killed says how to continue it, instead of waiting forever', async () => {
     const db = tempDb();
@@ -442,45 +489,39 @@ describe('p2tui CLI', () => {
   });
 
   it('a session paused from another terminal waits, and goes on when resumed from another', async () => {
-    // The demo cast at one second per model call, so the pause (a process start away) lands mid-delegation
-    // however loaded the machine is.
-    const ws = workspace({ 'p2tui.yaml': 'providers:\n  scripted:\n    latency_ms: 1000\n' });
-    cpSync(join(ROOT, 'personas'), join(ws.dir, 'personas'), { recursive: true });
-    cpSync(join(ROOT, 'tools'), join(ws.dir, 'tools'), { recursive: true });
+    // The session waits on files only this test creates: on `open`, so the pause lands mid-session however loaded
+    // the machine is; then on `resumed`, so it is still running when the resume reports. Once `open` is there, only
+    // the pause keeps the session from its next step (an instant scripted call).
+    const ws = gatedWorkspace(['open', 'resumed'], 'all done');
     const db = join(ws.dir, 'p2tui.db');
     const inWs = (args: string[]): Result => p2tui([...args, '--workspace', ws.dir, '--db', db]);
-    const child = spawn(
-      process.execPath,
-      [
-        MAIN,
-        'run',
-        'agent_alpha',
-        "What's the weather in Paris and who leads the Premier League?",
-        '--temperature',
-        '0',
-        '--workspace',
-        ws.dir,
-        '--db',
-        db,
-      ],
-      { env: childEnv() },
-    );
+    const child = spawn(process.execPath, [MAIN, 'run', 'gated', 'go', '--workspace', ws.dir, '--db', db], {
+      env: childEnv(),
+    });
     cleanups.push(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    while (!out.includes('→ delegate to')) await new Promise((r) => setTimeout(r, 20));
+    await until('the session to call the gate', () => out.includes('gated ▸ → wait_for_gate'));
     const pause = inWs(['session', 'pause', 'last']);
     expect(pause.stdout).toMatch(/to pause; the session is now paused/);
-    while (!out.includes('paused; continue with')) await new Promise((r) => setTimeout(r, 20));
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(out).toContain('paused; continue with: p2tui session resume');
-    expect(out).not.toContain('In short');
+    // The running call finishes (a pause stops only new steps), and then the session rests.
+    ws.write('open', '');
+    await until('the call to finish', () => out.includes('gated ▸ ← wait_for_gate (ok'));
+    await until('the paused notice', () => out.includes('paused; continue with: p2tui session resume'));
+    // Without the pause the next step would have started by now.
+    await new Promise((r) => setTimeout(r, 1000));
+    const show = JSON.parse(inWs(['session', 'show', 'last', '--json']).stdout) as { status: string };
+    expect(show.status).toBe('paused');
+    expect(child.exitCode).toBeNull();
+    expect(out).not.toContain('wait_for_gate {"file":"resumed"}');
     const resume = inWs(['session', 'resume', 'last']);
     expect(resume.stdout).toMatch(/to resume; the session is now running/);
+    await until('the next step after the resume', () => out.includes('gated ▸ → wait_for_gate {"file":"resumed"}'));
+    ws.write('resumed', '');
     expect(await exited).toBe(0);
-    expect(out).toContain('In short: Paris: 22 °C, partly cloudy; Manchester City leads the Premier League.');
-  });
+    expect(out).toContain('gated ▸ all done');
+  }, 120_000);
 
   it('the bin refuses an old Node with a message naming the Node it needs', () => {
     const old = '/usr/bin/node';
