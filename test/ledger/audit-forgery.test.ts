@@ -283,6 +283,38 @@ describe('a ledger made by an earlier p2tui', () => {
     expect((await fresh(reopened).ledger.verifyChain!()).ok).toBe(false);
   });
 
+  it('an upgrade the database refused (a full disk, say) is made again by the next process, not left to rekey', async () => {
+    const { store } = await funded();
+    const path = store.path;
+    store.close();
+    withRawDb(path, (raw) => raw.exec('DROP TABLE ledger_macs; DROP TABLE ledger_seal; PRAGMA user_version = 7;'));
+    rmSync(keyFileOf(path));
+    const reopened = new Store({ path });
+    cleanups.push(() => reopened.close());
+    // The upgrade's transaction fails where it writes the MACs, after the key was made.
+    withRawDb(path, (raw) =>
+      raw.exec("CREATE TRIGGER refuse BEFORE INSERT ON ledger_macs BEGIN SELECT RAISE(ABORT, 'disk says no'); END"),
+    );
+    await expect(
+      fresh(reopened).transfer({ from: 'a', to: 'c', amount: '1', reason: '', reference: 'x' }),
+    ).rejects.toThrow(/disk says no/);
+    withRawDb(path, (raw) => raw.exec('DROP TRIGGER refuse'));
+    const w = fresh(reopened);
+    expect((await w.transfer({ from: 'a', to: 'c', amount: '1', reason: '', reference: 'x' })).amount).toBe('1');
+    const report = await w.ledger.verifyChain!();
+    expect(report).toMatchObject({ ok: true, entries: 4 });
+    expect(report.mode).toMatch(/^keyed: /);
+    // A rekey the database refuses leaves the key in force as it was: the ledger still takes writes.
+    withRawDb(path, (raw) =>
+      raw.exec("CREATE TRIGGER refuse BEFORE INSERT ON ledger_audits BEGIN SELECT RAISE(ABORT, 'disk says no'); END"),
+    );
+    await expect(Promise.resolve().then(() => fresh(reopened).ledger.rekey!())).rejects.toThrow(/disk says no/);
+    withRawDb(path, (raw) => raw.exec('DROP TRIGGER refuse'));
+    expect(
+      (await fresh(reopened).transfer({ from: 'a', to: 'c', amount: '1', reason: '', reference: 'y' })).amount,
+    ).toBe('1');
+  });
+
   it('is not linked under a key when its plain chain was forged in a way that creates money', async () => {
     const { store } = await funded();
     const path = store.path;

@@ -5,7 +5,7 @@ import type { Store } from '../../store/store.ts';
 import { OPERATOR_HINT } from '../templates.ts';
 import { LedgerError, type AuditReport, type ContractId, type Offset, type PartyId } from '../types.ts';
 import { GENESIS, chainBroken, rowHash, toTransaction, verifyAll, verifyFrom, type VerifyOptions } from './chain.ts';
-import { KEY_ENV, createKey, findKey, keyFileOf, type LedgerKey } from './key.ts';
+import { KEY_ENV, createKey, findKey, keyFileOf, type LedgerKey, type NewKey } from './key.ts';
 import { makeSeal, sealBreak, sealOf, updateMac } from './seal.ts';
 
 /** What a contract row says (a vouched one whose row no longer says it was edited since). */
@@ -75,6 +75,12 @@ export class ChainGuard {
    */
   prepare(): void {
     if (this.prepared) return;
+    const made: NewKey[] = [];
+    const newKey = (): LedgerKey => {
+      const created = createKey(this.store.path, this.clock.now());
+      made.push(created);
+      return created.key;
+    };
     const decide = (): void => {
       const seal = this.repo.seal();
       const key = findKey(this.store.path);
@@ -91,7 +97,7 @@ export class ChainGuard {
         return;
       }
       if (this.repo.isEmpty()) {
-        this.key = key ?? createKey(this.store.path, this.clock.now());
+        this.key = key ?? newKey();
         this.repo.putSeal(makeSeal(this.key, { offset: 0, hash: GENESIS }, this.repo.latestAudit()));
         return;
       }
@@ -106,7 +112,7 @@ export class ChainGuard {
         this.unsealed = `the chain made by an earlier p2tui does not verify, so it was not linked under a key: ${report.reason ?? ''}`;
         return;
       }
-      this.key = createKey(this.store.path, this.clock.now());
+      this.key = newKey();
       this.linkAll(
         this.key,
         `upgraded: linked under the key ${this.key.id} after a full verification of ${report.entries} updates ` +
@@ -114,8 +120,16 @@ export class ChainGuard {
       );
     };
     // A sealed ledger needs no write here (a read-only database can still be read); sealing or upgrading one does.
-    if (this.repo.seal() !== undefined) decide();
-    else this.store.write(decide);
+    try {
+      if (this.repo.seal() !== undefined) decide();
+      else this.store.write(decide);
+    } catch (error) {
+      // The seal was not written: a key made for it would make the next process refuse the ledger as linked under
+      // another key (and ask for a rekey) instead of sealing or upgrading it again.
+      for (const created of made) created.undo();
+      this.key = undefined;
+      throw error;
+    }
     this.prepared = true;
   }
 
@@ -381,12 +395,26 @@ export class ChainGuard {
    * verdict records that it happened and with which keys.
    */
   rekey(): { report: AuditReport; key: LedgerKey; previous: string } {
+    const made: NewKey[] = [];
+    try {
+      return this.rekeyOnce(made);
+    } catch (error) {
+      // Not re-keyed: the previous key file is back in force, as the database still says.
+      for (const created of made) created.undo();
+      this.prepared = false;
+      throw error;
+    }
+  }
+
+  private rekeyOnce(made: NewKey[]): { report: AuditReport; key: LedgerKey; previous: string } {
     return this.store.write(() => {
       this.operator ??= this.repo.partyByHint(OPERATOR_HINT);
       const report = verifyAll(this.repo, this.userId, { operator: this.operator });
       if (!report.ok) throw chainBroken({ ...report, reason: `${report.reason ?? ''}; nothing was re-keyed` });
       const previous = this.repo.seal()?.key_id ?? 'none';
-      const key = createKey(this.store.path, this.clock.now());
+      const created = createKey(this.store.path, this.clock.now());
+      made.push(created);
+      const key = created.key;
       this.linkAll(
         key,
         `rekeyed: linked under the key ${key.id} (from ${key.source}; previous key ${previous}) after verifying the ` +

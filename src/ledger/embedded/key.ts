@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { UserError } from '../../core/errors.ts';
 
@@ -48,15 +48,27 @@ export function findKey(dbPath: string, env: NodeJS.ProcessEnv = process.env): L
   return keyOf(Buffer.from(text, 'hex'), file);
 }
 
+/** A key just made, and how to take it back when the write it was made for fails. */
+export interface NewKey {
+  readonly key: LedgerKey;
+  /**
+   * Removes the new key file and puts the previous one back: the database refused the transaction that was to seal
+   * the ledger under it (a full disk, say), so the next attempt must find things as they were and make it again.
+   */
+  undo(): void;
+}
+
 /**
  * A new key for a database, written 0600 beside it (an old file is kept as `.old-<time>`); with P2TUI_LEDGER_KEY
  * set, that key is the one in force and nothing is written.
  */
-export function createKey(dbPath: string, now: number, env: NodeJS.ProcessEnv = process.env): LedgerKey {
+export function createKey(dbPath: string, now: number, env: NodeJS.ProcessEnv = process.env): NewKey {
   const fromEnv = env[KEY_ENV];
-  if ((fromEnv !== undefined && fromEnv !== '') || dbPath === ':memory:') return findKey(dbPath, env)!;
+  if ((fromEnv !== undefined && fromEnv !== '') || dbPath === ':memory:')
+    return { key: findKey(dbPath, env)!, undo: () => undefined };
   const file = keyFileOf(dbPath);
-  if (existsSync(file)) renameSync(file, `${file}.old-${now}`);
+  const old = existsSync(file) ? `${file}.old-${now}` : undefined;
+  if (old !== undefined) renameSync(file, old);
   const secret = randomBytes(32);
   try {
     writeFileSync(file, `${secret.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
@@ -65,7 +77,15 @@ export function createKey(dbPath: string, now: number, env: NodeJS.ProcessEnv = 
       hint: `Make the folder writable, or set ${KEY_ENV}.`,
     });
   }
-  return keyOf(secret, file);
+  const undo = (): void => {
+    try {
+      rmSync(file, { force: true });
+      if (old !== undefined) renameSync(old, file);
+    } catch {
+      // Best effort: the database's own error is the one to report.
+    }
+  };
+  return { key: keyOf(secret, file), undo };
 }
 
 export function mac(key: LedgerKey, text: string): string {
