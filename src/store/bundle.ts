@@ -118,7 +118,7 @@ export const BUNDLE_ROWS = {
     created_at: int,
     started_at: maybeInt,
     settled_at: maybeInt,
-    // Who started the call (schema 6); absent in bundles of older versions.
+    // Who started the call (schema 7); absent in bundles of older versions.
     started_host: maybeText.optional(),
     started_pid: maybeInt.optional(),
     started_fence: maybeInt.optional(),

@@ -59,7 +59,7 @@ export interface IntentRow {
   readonly result: EntryDraft | null;
   readonly attempts: number;
   readonly createdAt: number;
-  /** The holder that last marked it running (absent before schema 6, or when it never started). */
+  /** The holder that last marked it running (absent before schema 7, or when it never started). */
   readonly startedBy?: CallStarter;
 }
 
