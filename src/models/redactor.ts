@@ -6,7 +6,8 @@ export const REDACTED = '[redacted]';
 /**
  * Replaces every configured secret (API keys, values of the variables that hold them, MCP servers' tokens) in text
  * shown or stored. Secrets are matched leftmost first and, where two start at the same place, longest first, the
- * same way whether the text is whole or arrives in pieces (see `stream`).
+ * same way whether the text is whole or arrives in pieces (see `stream`). A whole text also loses its colour codes
+ * when they split a secret (what is stored and shown afterwards); a stream does not look through them.
  */
 export class Redactor {
   private readonly secrets = new Set<string>();
