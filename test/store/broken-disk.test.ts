@@ -1,10 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { App } from '../../src/app/app.ts';
+import { keyFileOf } from '../../src/ledger/embedded/key.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
 import { translateSqliteError } from '../../src/store/database.ts';
 import { runPaletteLine } from '../../src/tui/palette.ts';
@@ -140,6 +141,34 @@ describe('a damaged database', () => {
       await workspace.close();
     }
   });
+
+  it("a damaged page under the ledger's MACs is E_DB_CORRUPT, not tampering: once the page is back, the ledger works", () => {
+    const dir = tempDir();
+    const db = paidDatabase(dir);
+    copyFileSync(keyFileOf(template), keyFileOf(db));
+    const pageSize = withRawDb(db, (raw) => Number(raw.pragma('page_size', { simple: true })));
+    const pages = withRawDb(db, (raw) => raw.prepare("SELECT pageno FROM dbstat WHERE name = 'ledger_macs'").all()) as {
+      pageno: number;
+    }[];
+    const original = readFileSync(db);
+    damageTable(db, 'ledger_macs');
+
+    const run = p2tui(['run', 'treasurer', 'transfer 5 to agent_beta', '--temperature', '0'], db);
+    expect(run.code, run.stdout + run.stderr).toBe(5);
+    expect(run.stderr).toContain('error E_DB_CORRUPT');
+
+    // The sector is repaired (the pages restored as they were): nothing was recorded as a break meanwhile.
+    const fd = openSync(db, 'r+');
+    try {
+      for (const { pageno } of pages)
+        writeSync(fd, original, (pageno - 1) * pageSize, pageSize, (pageno - 1) * pageSize);
+    } finally {
+      closeSync(fd);
+    }
+    const audit = p2tui(['ledger', 'audit', '--verify'], db);
+    expect(audit.stdout + audit.stderr).toContain('chain ok');
+    expect(audit.code).toBe(0);
+  }, 60_000);
 
   it('a sound database passes the integrity check in doctor', () => {
     const db = paidDatabase(tempDir());

@@ -1,3 +1,4 @@
+import { fatalStorageFailureOf } from '../../core/errors.ts';
 import { sha256 } from '../../core/hash.ts';
 import { canonicalJson } from '../../core/json.ts';
 import type { LedgerRepository, UpdateRow } from '../../store/ledger.ts';
@@ -124,7 +125,9 @@ export function verifyFrom(
             },
           )
         : undefined;
-    } catch {
+    } catch (error) {
+      // A page SQLite cannot read (damaged, an I/O error) is the disk's failure, not an altered update: E_DB_*.
+      if (fatalStorageFailureOf(error) !== undefined) throw error;
       good = false;
     }
     if (!good)

@@ -1,4 +1,5 @@
 import type { Clock } from '../../core/clock.ts';
+import { fatalStorageFailureOf } from '../../core/errors.ts';
 import { canonicalJson } from '../../core/json.ts';
 import type { ContractRow, LedgerRepository, SealRow } from '../../store/ledger.ts';
 import type { Store } from '../../store/store.ts';
@@ -336,7 +337,9 @@ export class ChainGuard {
           (key === undefined || this.repo.macAt(created.offset) === updateMac(key, created.offset, created.hash)) &&
           (next === undefined || next.prev_hash === created.hash);
       }
-    } catch {
+    } catch (error) {
+      // A page SQLite cannot read (damaged, an I/O error) says nothing about tampering: E_DB_*, and no verdict.
+      if (fatalStorageFailureOf(error) !== undefined) throw error;
       ok = false;
     }
     if (ok) {
