@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,11 +88,20 @@ function gatedWorkspace(files: string[], reply: string): TempWorkspace {
   return ws;
 }
 
-/** Polls until `done` holds; fails naming `what` rather than hanging until the test's timeout. */
-async function until(what: string, done: () => boolean, ms = 60_000): Promise<void> {
+/**
+ * Polls until `done` holds; fails naming `what` (with the stderr of `child`, the process expected to get there)
+ * as soon as that process has exited, or after `ms`, rather than hanging until the test's timeout.
+ */
+async function until(what: string, done: () => boolean, child?: ChildProcess, ms = 60_000): Promise<void> {
+  let stderr = '';
+  child?.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const deadline = Date.now() + ms;
   while (!done()) {
-    if (Date.now() > deadline) throw new Error(`gave up after ${ms} ms waiting for ${what}`);
+    const gone = child !== undefined && child.exitCode !== null;
+    if (gone || Date.now() > deadline) {
+      const why = gone ? `the process exited with code ${child.exitCode}` : `${ms} ms passed`;
+      throw new Error(`gave up waiting for ${what}: ${why}${stderr === '' ? '' : `; its stderr: ${stderr}`}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -377,7 +386,7 @@ describe('p2tui CLI', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await until('the session to start', () => out.includes('session s_'));
+    await until('the session to start', () => out.includes('session s_'), child);
     const id = /session (s_\w+)/.exec(out)![1]!;
     const watcher = spawn(
       process.execPath,
@@ -388,14 +397,18 @@ describe('p2tui CLI', () => {
     let watched = '';
     watcher.stdout.on('data', (d: Buffer) => (watched += d.toString()));
     const watcherExited = new Promise<number | null>((resolve) => watcher.on('exit', (code) => resolve(code)));
-    await until('the watcher to show the first call', () =>
-      watched.includes('gated ▸ → wait_for_gate {"file":"first"}'),
+    await until(
+      'the watcher to show the first call',
+      () => watched.includes('gated ▸ → wait_for_gate {"file":"first"}'),
+      watcher,
     );
     // What happens from here on happens while the watcher runs: it must show it as it happens, since the session
     // stays blocked on `second` until the cancel below, which comes only once the watcher has shown that call.
     ws.write('first', '');
-    await until('the watcher to show the second call live', () =>
-      watched.includes('gated ▸ → wait_for_gate {"file":"second"}'),
+    await until(
+      'the watcher to show the second call live',
+      () => watched.includes('gated ▸ → wait_for_gate {"file":"second"}'),
+      watcher,
     );
     expect(watched).toContain('gated ▸ you: go');
     expect(watched).toContain('gated ▸ ← wait_for_gate (ok');
@@ -502,13 +515,13 @@ describe('p2tui CLI', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    await until('the session to call the gate', () => out.includes('gated ▸ → wait_for_gate'));
+    await until('the session to call the gate', () => out.includes('gated ▸ → wait_for_gate'), child);
     const pause = inWs(['session', 'pause', 'last']);
     expect(pause.stdout).toMatch(/to pause; the session is now paused/);
     // The running call finishes (a pause stops only new steps), and then the session rests.
     ws.write('open', '');
-    await until('the call to finish', () => out.includes('gated ▸ ← wait_for_gate (ok'));
-    await until('the paused notice', () => out.includes('paused; continue with: p2tui session resume'));
+    await until('the call to finish', () => out.includes('gated ▸ ← wait_for_gate (ok'), child);
+    await until('the paused notice', () => out.includes('paused; continue with: p2tui session resume'), child);
     // Without the pause the next step would have started by now.
     await new Promise((r) => setTimeout(r, 1000));
     const show = JSON.parse(inWs(['session', 'show', 'last', '--json']).stdout) as { status: string };
@@ -517,7 +530,11 @@ describe('p2tui CLI', () => {
     expect(out).not.toContain('wait_for_gate {"file":"resumed"}');
     const resume = inWs(['session', 'resume', 'last']);
     expect(resume.stdout).toMatch(/to resume; the session is now running/);
-    await until('the next step after the resume', () => out.includes('gated ▸ → wait_for_gate {"file":"resumed"}'));
+    await until(
+      'the next step after the resume',
+      () => out.includes('gated ▸ → wait_for_gate {"file":"resumed"}'),
+      child,
+    );
     ws.write('resumed', '');
     expect(await exited).toBe(0);
     expect(out).toContain('gated ▸ all done');
