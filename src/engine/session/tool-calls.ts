@@ -392,9 +392,14 @@ export class ToolCalls {
         signal: conv.abort.signal,
         attach: () => undefined,
       });
-    } catch {
-      // The tool cannot tell (its ledger is unreachable, say): the call runs and reports that itself.
-      own = undefined;
+    } catch (error) {
+      // A broken disk stops the session, as everywhere else.
+      const fatal = fatalStorageFailureOf(error);
+      if (fatal !== undefined) throw fatal;
+      // The tool cannot tell (its ledger is unreachable, say): fail closed, so a person (or the approval policy)
+      // decides instead of the call running unasked.
+      const why = this.state.ctx.ports.redactor.redact(messageOf(error)).slice(0, 200);
+      own = `${tool.name} could not tell whether this call needs approval (${why})`;
     }
     if (own !== undefined) return own;
     if (conv.persona.policies.approve_tools?.includes(tool.name) === true) {

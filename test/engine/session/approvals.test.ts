@@ -109,6 +109,36 @@ describe('approvals', () => {
     expect(decisions(t, session.id)).toEqual([{ approved: true, by: 'policy', text: 'approve' }]);
   });
 
+  it('a tool that cannot tell whether a call needs approval (its check throws) is asked about, not run unasked', async () => {
+    const charge = gatedTool('charge', { effect: 'effectful' });
+    const checked = Object.assign(charge, {
+      approval: () => {
+        throw new Error('wallet service unreachable');
+      },
+    });
+    const t = await setup(
+      [
+        {
+          id: 'solo',
+          description: 'Solo.',
+          tools: ['charge'],
+          script: [{ when: '.', steps: [{ call: 'charge', args: { n: 1 } }, { reply: 'done: {{result}}' }] }],
+        },
+      ],
+      { tools: [checked] },
+    );
+    const session = start(t, 'solo', 'go', { approval: 'ask' });
+    expect(await session.idle()).toBe('waiting');
+    const [question] = session.pendingQuestions();
+    expect(question?.question).toContain(
+      'charge could not tell whether this call needs approval (wallet service unreachable)',
+    );
+    expect(charge.runs).toHaveLength(0);
+    await session.respond(question!.callId, 'no');
+    expect(await session.idle()).toBe('finished');
+    expect(charge.runs).toHaveLength(0);
+  });
+
   it('a cancel while a call waits for approval settles it as cancelled; it never runs and nothing is left to answer', async () => {
     const { t, charge } = await guarded({ user_timeout_ms: 60_000 });
     const session = start(t, 'solo', 'go', { approval: 'ask' });
