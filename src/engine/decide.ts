@@ -173,15 +173,23 @@ export function decide(input: DecideInput): Plan {
       return;
     }
 
+    // The built-in tools read their arguments here, so they refuse what is not an object (null, a list, a number)
+    // as a workspace tool's schema would: the model is told, and the session goes on.
+    const builtIn = request.name === 'delegate' || request.name === 'ask_user';
+    if (builtIn && (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)))
+      return toolCall(
+        parsed,
+        'pure',
+        error(`${request.name} takes a JSON object of arguments, not ${JSON.stringify(parsed).slice(0, 60)}`),
+      );
+    const field = (name: string): string => {
+      const value = (parsed as Record<string, unknown>)[name];
+      return typeof value === 'string' ? value : '';
+    };
+
     if (request.name === 'delegate') {
-      const agent =
-        typeof (parsed as Record<string, unknown>)['agent'] === 'string'
-          ? String((parsed as Record<string, unknown>)['agent'])
-          : '';
-      const message =
-        typeof (parsed as Record<string, unknown>)['message'] === 'string'
-          ? String((parsed as Record<string, unknown>)['message'])
-          : '';
+      const agent = field('agent');
+      const message = field('message');
       if (persona.agents.length === 0)
         return toolCall(parsed, 'pure', error('this agent cannot delegate (its persona lists no agents)'));
       if (!persona.agents.includes(agent))
@@ -227,10 +235,7 @@ export function decide(input: DecideInput): Plan {
     }
 
     if (request.name === 'ask_user') {
-      const question =
-        typeof (parsed as Record<string, unknown>)['question'] === 'string'
-          ? String((parsed as Record<string, unknown>)['question'])
-          : '';
+      const question = field('question');
       if (!persona.canAsk)
         return toolCall(
           parsed,

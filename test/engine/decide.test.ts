@@ -143,6 +143,18 @@ describe('decide: model response → entries and calls', () => {
     );
   });
 
+  it('refuses delegate and ask_user arguments that are not an object (null, a list, a number) as a tool error', () => {
+    for (const name of ['delegate', 'ask_user'])
+      for (const args of ['null', '[]', '42', '"go"']) {
+        const plan = decide(input('', [{ name, arguments: args }]));
+        const call = plan.calls[0]!;
+        expect(call.kind).toBe('tool');
+        expect(call.kind === 'tool' && call.immediate?.payload.error).toBe(
+          `${name} takes a JSON object of arguments, not ${args}`,
+        );
+      }
+  });
+
   it('turns ask_user into a question with a deadline, unless the persona may not ask', () => {
     const plan = decide(input('', [{ name: 'ask_user', arguments: '{"question":"Which city?"}' }]));
     expect(plan.entries[0]!.draft).toMatchObject({
