@@ -265,6 +265,11 @@ describe('wallets', () => {
     await wallets.openEscrow({ payer: 'lead', payee: 'worker', amount: '5', reference: 'job-2' });
     await wallets.settleEscrow('job-2', 'refund');
     expect(await wallets.balance('lead')).toMatchObject({ balance: '30', locked: '0' });
+    // An escrow to oneself is refused as a transfer to oneself is: released, it would pay the agent its own money.
+    await expect(wallets.openEscrow({ payer: 'lead', payee: 'lead', amount: '5', reference: 'job-3' })).rejects.toThrow(
+      "'lead' cannot lock an escrow for itself",
+    );
+    expect(await wallets.balance('lead')).toMatchObject({ balance: '30', locked: '0' });
   });
 });
 

@@ -258,6 +258,11 @@ export class WalletService {
     workflowId?: string;
   }): Promise<EscrowView> {
     const value = positive(req.amount);
+    // Released, an escrow to oneself would pay the agent its own money as earned work, as a transfer to itself would.
+    if (req.payer === req.payee)
+      throw new UserError('E_USAGE', `'${req.payer}' cannot lock an escrow for itself`, {
+        hint: 'Name the agent you delegate the work to as the payee.',
+      });
     const payer = await this.walletOf(req.payer);
     const payee = await this.walletOf(req.payee);
     const operator = await this.operator();
