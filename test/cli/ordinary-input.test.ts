@@ -1,3 +1,4 @@
+import { unavailable } from '../helpers/host-tools.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -62,7 +63,7 @@ function immutableFolder(skip: (why: string) => void): string | undefined {
   mkdirSync(dir);
   const set = spawnSync('chattr', ['+i', dir], { encoding: 'utf8' });
   if (set.status !== 0) {
-    skip(`chattr +i is not available here: ${set.stderr}`);
+    unavailable(skip, `chattr +i is not available here: ${set.stderr}`);
     return undefined;
   }
   cleanups.push(() => spawnSync('chattr', ['-i', dir]));
@@ -149,7 +150,8 @@ describe('ordinary input is not a bug in p2tui', () => {
     const mount = join(tempDir(), 'tiny');
     mkdirSync(mount);
     const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mount], { encoding: 'utf8' });
-    if (mounted.status !== 0) return ctx.skip(`cannot mount a tmpfs here (needs root): ${mounted.stderr}`);
+    if (mounted.status !== 0)
+      return unavailable((why) => ctx.skip(why), `cannot mount a tmpfs here (needs root): ${mounted.stderr}`);
     cleanups.push(() => spawnSync('umount', ['-l', mount]));
     const fill = openSync(join(mount, 'filler'), 'w');
     try {

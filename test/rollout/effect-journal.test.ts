@@ -1,6 +1,5 @@
+import { haveRedis, startRedis, type RedisServer } from '../helpers/host-tools.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { App } from '../../src/app/app.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
 import { redisEffectJournal } from '../../src/rollout/queue/journal.ts';
@@ -15,30 +14,15 @@ import { entriesOf, gatedTool, toolResults } from '../engine/session/harness.ts'
  * rollout cell on a worker that dies, then on another), each with its own store, as workers have. The second attempt
  * gives the calls the same keys, and what the first journaled decides what runs again.
  */
-const haveRedis = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
-let redis: ChildProcess | undefined;
+let redis: RedisServer | undefined;
 let url = '';
 
 beforeAll(async () => {
   if (!haveRedis) return;
-  const port = await new Promise<number>((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const free = (server.address() as { port: number }).port;
-      server.close(() => resolve(free));
-    });
-  });
-  url = `redis://127.0.0.1:${port}`;
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  for (let i = 0; i < 100; i++) {
-    if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG') return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('redis-server did not start');
+  redis = await startRedis();
+  url = redis.url;
 });
-afterAll(() => redis?.kill('SIGKILL'));
+afterAll(() => redis?.stop());
 
 describe.skipIf(!haveRedis)('effects journaled in Redis across attempts of a cell', () => {
   it('a finished call is not run again, one that died mid-run is unknown, and one its tool finds absent runs with the same key', async () => {

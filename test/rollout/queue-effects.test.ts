@@ -1,7 +1,7 @@
+import { haveRedis, startRedis, type RedisServer } from '../helpers/host-tools.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { App } from '../../src/app/app.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
@@ -18,39 +18,20 @@ import { until } from '../helpers/manual-clock.ts';
  * cells; the cells' effectful tool appends "key pid" to a file each time its effect happens.
  */
 const ROOT = join(import.meta.dirname, '../..');
-const haveRedis = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-let redis: ChildProcess | undefined;
+let redis: RedisServer | undefined;
 let url = '';
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   if (!haveRedis) return;
-  const port = await freePort();
-  url = `redis://127.0.0.1:${port}`;
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  for (let i = 0; i < 100; i++) {
-    if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG') return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('redis-server did not start');
+  redis = await startRedis();
+  url = redis.url;
 });
 
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
-  redis?.kill('SIGKILL');
+  redis?.stop();
 });
 
 const CALLS = 4;

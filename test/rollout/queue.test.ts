@@ -1,6 +1,6 @@
+import { freePort, haveRedis, startRedis, type RedisServer } from '../helpers/host-tools.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import { App } from '../../src/app/app.ts';
@@ -19,39 +19,20 @@ import { until } from '../helpers/manual-clock.ts';
  * a free port, workers are real `p2tui worker` processes, and the coordinator runs here.
  */
 const ROOT = join(import.meta.dirname, '../..');
-const haveRedis = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-let redis: ChildProcess | undefined;
+let redis: RedisServer | undefined;
 let url = '';
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   if (!haveRedis) return;
-  const port = await freePort();
-  url = `redis://127.0.0.1:${port}`;
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  for (let i = 0; i < 100; i++) {
-    if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG') return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('redis-server did not start');
+  redis = await startRedis();
+  url = redis.url;
 });
 
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
-  redis?.kill('SIGKILL');
+  redis?.stop();
 });
 
 /** A workspace whose payer pays its payee 5 and answers, each model call taking 250 ms (cells last ~1 s). */

@@ -1,3 +1,4 @@
+import { unavailable } from '../helpers/host-tools.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
@@ -187,7 +188,8 @@ describe('a read-only database', () => {
     copyFileSync(db, ro);
     // Tests run as root, which ignores file modes: the immutable flag is what stops root writing.
     const immutable = spawnSync('chattr', ['+i', ro], { encoding: 'utf8' });
-    if (immutable.status !== 0) return ctx.skip(`chattr +i is not available here: ${immutable.stderr}`);
+    if (immutable.status !== 0)
+      return unavailable((why) => ctx.skip(why), `chattr +i is not available here: ${immutable.stderr}`);
     cleanups.push(() => spawnSync('chattr', ['-i', ro]));
     // The approach really refuses writes, as root too.
     expect(() => withRawDb(ro, (raw) => raw.exec('CREATE TABLE x (y)'))).toThrow(/readonly/);
@@ -228,7 +230,8 @@ describe('a full disk', () => {
     const mount = join(tempDir(), 'tiny');
     mkdirSync(mount);
     const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=600k', 'tmpfs', mount], { encoding: 'utf8' });
-    if (mounted.status !== 0) return ctx.skip(`cannot mount a tmpfs here (needs root): ${mounted.stderr}`);
+    if (mounted.status !== 0)
+      return unavailable((why) => ctx.skip(why), `cannot mount a tmpfs here (needs root): ${mounted.stderr}`);
     cleanups.push(() => spawnSync('umount', ['-l', mount]));
     const db = join(mount, 'p2tui.db');
     // A fresh database takes ~300 KB; fill the rest of the disk so the session's first writes do not fit.
