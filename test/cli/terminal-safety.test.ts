@@ -1,5 +1,5 @@
+import { runCli, type CliResult } from '../helpers/cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { spawn as spawnPty } from '@lydell/node-pty';
 import xterm from '@xterm/headless';
@@ -36,29 +36,12 @@ let db: string;
 /** The hostile persona's session, from the first test's run. */
 let session = 'last';
 
-interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function p2tuiIn(cwd: string, args: readonly string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      cwd,
-      env: childEnv(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function p2tuiIn(cwd: string, args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(args, { cwd, env });
 }
 
 /** A p2tui process over the hostile workspace; it does not block this process (model servers run here). */
-function p2tui(args: readonly string[]): Promise<Result> {
+function p2tui(args: readonly string[]): Promise<CliResult> {
   return p2tuiIn(ws.dir, [...args, '--db', db]);
 }
 

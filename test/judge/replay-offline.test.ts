@@ -1,9 +1,8 @@
+import { runCli, type CliResult } from '../helpers/cli.ts';
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { Store } from '../../src/store/store.ts';
-import { childEnv } from '../helpers/child-env.ts';
 import { openAIServer, type ModelServer } from '../helpers/model-servers.ts';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
 
@@ -12,7 +11,6 @@ import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
  * (the server counts them). The judge's verdicts come from the recording, or the evaluation is skipped and says so.
  */
 
-const MAIN = join(new URL('../..', import.meta.url).pathname, 'src/cli/main.ts');
 const KEY = 'sk-test-replay-0123456789';
 
 const RUBRIC = stringify({
@@ -37,25 +35,8 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
 });
 
-interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function p2tui(dir: string, args: readonly string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, '--workspace', dir, ...args], {
-      env: childEnv({ OPENAI_API_KEY: KEY }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function p2tui(dir: string, args: readonly string[]): Promise<CliResult> {
+  return runCli(['--workspace', dir, ...args], { env: { OPENAI_API_KEY: KEY } });
 }
 
 /** A workspace whose agent and llm judge both talk to one counting server, and a recorded session (2 requests). */

@@ -1,5 +1,5 @@
+import { runCli, type CliResult } from '../helpers/cli.ts';
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,7 +13,6 @@ import { eventsExportCommand, eventsTailCommand } from '../../src/commands/works
 import { exportCommand } from '../../src/commands/session/bundles.ts';
 import { showCommand } from '../../src/commands/session/inspect.ts';
 import { commandContext } from '../commands/helpers.ts';
-import { childEnv } from '../helpers/child-env.ts';
 import { openAIServer, type ModelServer } from '../helpers/model-servers.ts';
 import { tempWorkspace, testEngine, type TempWorkspace } from '../helpers/workspace.ts';
 import { defineTool } from '../../src/tools/define.ts';
@@ -26,7 +25,6 @@ import { z } from 'zod';
  * output, and what streams live never shows it either.
  */
 
-const MAIN = join(new URL('../..', import.meta.url).pathname, 'src/cli/main.ts');
 const KEY = 'sk-test-SECRET-7f3a9c2e41b8d605';
 
 const servers: ModelServer[] = [];
@@ -36,25 +34,8 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
 });
 
-interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function p2tui(dir: string, args: readonly string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, '--workspace', dir, ...args], {
-      env: childEnv({ OPENAI_API_KEY: KEY }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function p2tui(dir: string, args: readonly string[]): Promise<CliResult> {
+  return runCli(['--workspace', dir, ...args], { env: { OPENAI_API_KEY: KEY } });
 }
 
 async function setup(models: readonly string[] = ['test-model']): Promise<{ server: ModelServer; ws: TempWorkspace }> {
@@ -83,7 +64,7 @@ async function setup(models: readonly string[] = ['test-model']): Promise<{ serv
  * Every place the key could be stored or shown after a run: none has it, and the redaction marks where it was. The
  * read commands run in this process (as the CLI runs them) over the database the `run` process wrote.
  */
-async function expectNoKey(ws: TempWorkspace, run: Result): Promise<void> {
+async function expectNoKey(ws: TempWorkspace, run: CliResult): Promise<void> {
   expect(run.stdout + run.stderr).not.toContain(KEY);
   const session = /session (s_[A-Za-z0-9]+)/.exec(run.stdout)?.[1];
   expect(session, run.stdout + run.stderr).toBeDefined();

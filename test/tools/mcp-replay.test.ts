@@ -1,9 +1,8 @@
+import { runCli, type CliResult } from '../helpers/cli.ts';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { childEnv } from '../helpers/child-env.ts';
 import { mcpHttpServer } from '../helpers/mcp-servers.ts';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
 
@@ -14,7 +13,6 @@ import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
  */
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const MAIN = join(ROOT, 'src/cli/main.ts');
 const STDIO_SERVER = join(ROOT, 'test/fixtures/mcp-stdio-server.ts');
 
 // Per test, and for the one recorded session the tests share (a live run costs a few seconds).
@@ -27,25 +25,8 @@ afterAll(async () => {
   for (const c of sharedCleanups.splice(0).reverse()) await c();
 });
 
-interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function p2tui(dir: string, args: readonly string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, '--workspace', dir, ...args], {
-      env: childEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function p2tui(dir: string, args: readonly string[]): Promise<CliResult> {
+  return runCli(['--workspace', dir, ...args]);
 }
 
 /** How many times the stdio server has started. */
