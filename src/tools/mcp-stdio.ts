@@ -5,11 +5,11 @@ import { deserializeMessage, serializeMessage } from '@modelcontextprotocol/sdk/
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 
-/** Why a stdio server's connection ended. */
-export type StdioEnd =
-  /** One message from the server (a result, a page of tools/list, …) passed the byte cap: p2tui killed it. */
+/** Why a connection to an MCP server ended. */
+export type ConnectionEnd =
+  /** One message from the server (a result, a page of tools/list, …) passed max_result_bytes: p2tui cut it off. */
   | { readonly kind: 'too large'; readonly limit: number }
-  /** The server exited (or was killed) on its own. */
+  /** A stdio server exited (or was killed) on its own. */
   | { readonly kind: 'exited'; readonly code: number | null; readonly signal: NodeJS.Signals | null }
   /** p2tui closed it (the workspace closed). */
   | { readonly kind: 'closed' };
@@ -38,7 +38,7 @@ export class CappedStdioTransport implements Transport {
   private child: ChildProcessWithoutNullStreams | undefined;
   private chunks: Buffer[] = [];
   private bytes = 0;
-  private end: StdioEnd | undefined;
+  private end: ConnectionEnd | undefined;
 
   private readonly launch: StdioServerLaunch;
   private readonly maxMessageBytes: number;
@@ -49,7 +49,7 @@ export class CappedStdioTransport implements Transport {
   }
 
   /** Why the connection ended, once it has (undefined while it is open). */
-  get ended(): StdioEnd | undefined {
+  get ended(): ConnectionEnd | undefined {
     return this.end;
   }
 

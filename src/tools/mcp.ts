@@ -9,7 +9,8 @@ import { systemClock } from '../core/clock.ts';
 import { OutcomeUnknownError, UserError, messageOf } from '../core/errors.ts';
 import type { JsonObject } from '../core/json.ts';
 import { TOOL_BRAND, TOOL_NAME, type Tool } from './define.ts';
-import { CappedStdioTransport, type StdioEnd } from './mcp-stdio.ts';
+import { CappedStdioTransport, type ConnectionEnd } from './mcp-stdio.ts';
+import { cappedFetch } from './mcp-http.ts';
 import { checkNames, mcpToolName, type McpOrigin } from './mcp-names.ts';
 
 /** `${VAR}` in env and header values, from the workspace environment (so keys stay out of p2tui.yaml). */
@@ -109,7 +110,7 @@ export async function connectMcpServers(
 interface Connected {
   readonly client: Client;
   readonly listed: McpListedTool[];
-  ended(): StdioEnd | undefined;
+  ended(): ConnectionEnd | undefined;
 }
 
 /**
@@ -168,13 +169,15 @@ class ServerConnection {
    * oversized result, or exiting on its own) means it may have acted: OutcomeUnknownError, which settles an
    * effectful call as unknown.
    */
-  failure(connected: Connected, tool: string, error: unknown, endedBefore: StdioEnd | undefined): unknown {
+  failure(connected: Connected, tool: string, error: unknown, endedBefore: ConnectionEnd | undefined): unknown {
     const end = connected.ended();
     if (end === undefined || endedBefore !== undefined) return error;
     if (end.kind === 'too large') {
       return new OutcomeUnknownError(
         `MCP server ${this.name}: the result of ${tool} is larger than max_result_bytes (${end.limit} bytes); ` +
-          'the server was stopped at the limit and starts again at the next call',
+          (this.server.stdio
+            ? 'the server was stopped at the limit and starts again at the next call'
+            : 'it was cut off at the limit, and the next call connects again'),
       );
     }
     if (end.kind === 'exited') {
@@ -194,6 +197,8 @@ class ServerConnection {
 
 interface PreparedServer {
   readonly endpoint: string;
+  /** A stdio server (a process p2tui starts), not an HTTP one. */
+  readonly stdio: boolean;
   /** Starts (stdio) or reaches (HTTP) the server, and lists its tools (redacted) when `list`. */
   connect(list: boolean): Promise<Connected>;
 }
@@ -207,7 +212,7 @@ function prepare(
   secrets: Secrets,
 ): PreparedServer {
   const field = `mcp_servers.${name}`;
-  let transport: () => { transport: Transport; stderr: () => string; ended: () => StdioEnd | undefined };
+  let transport: () => { transport: Transport; stderr: () => string; ended: () => ConnectionEnd | undefined };
   let endpoint: string;
   if (s.command !== undefined) {
     const childEnv: Record<string, string> = {};
@@ -231,11 +236,18 @@ function prepare(
       headers[k] = expand(v, env, `${field}.headers.${k}`, secrets);
     }
     const url = new URL(s.url!);
-    transport = () => ({
-      transport: new StreamableHTTPClientTransport(url, { requestInit: { headers } }),
-      stderr: () => '',
-      ended: () => undefined,
-    });
+    transport = () => {
+      let end: ConnectionEnd | undefined;
+      const http: StreamableHTTPClientTransport = new StreamableHTTPClientTransport(url, {
+        requestInit: { headers },
+        fetch: cappedFetch(s.max_result_bytes, () => {
+          end ??= { kind: 'too large', limit: s.max_result_bytes };
+          // Closing fails the calls in flight at once (an event stream cut off would leave them to time out).
+          void http.close();
+        }),
+      });
+      return { transport: http, stderr: () => '', ended: () => end };
+    };
     endpoint = s.url!;
   }
   const failed = (why: string, hint?: string): UserError =>
@@ -260,7 +272,7 @@ function prepare(
       const end = made.ended();
       if (end?.kind === 'too large') {
         throw failed(
-          `sent a message larger than max_result_bytes (${end.limit} bytes) while starting; it was stopped`,
+          `sent a message larger than max_result_bytes (${end.limit} bytes) while starting, and was cut off`,
           `Raise ${field}.max_result_bytes if its tool list really is that large.`,
         );
       }
@@ -270,7 +282,7 @@ function prepare(
       throw failed(`could not be reached: ${why}${tail === '' ? '' : ` (its stderr: ${tail})`}`);
     }
   };
-  return { endpoint, connect };
+  return { endpoint, stdio: s.command !== undefined, connect };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -8,8 +8,10 @@ import { loadWorkspace } from '../../src/app/workspace.ts';
 import { App } from '../../src/app/app.ts';
 import { readSession } from '../../src/commands/session/view.ts';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
-import { MAIN, runCli, type CliResult } from '../helpers/cli.ts';
+import { MAIN, type CliResult } from '../helpers/cli.ts';
 import { childEnv } from '../helpers/child-env.ts';
+import { mcpHttpServer } from '../helpers/mcp-servers.ts';
+import { z } from 'zod';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const HOSTILE = join(ROOT, 'test/fixtures/mcp-hostile-server.ts');
@@ -65,20 +67,26 @@ function alive(pid: number): boolean {
   }
 }
 
-/** `p2tui <args>` in a child process, with its peak resident memory (MiB). */
-function cliWithPeakMemory(dir: string, args: readonly string[]): Promise<CliResult & { peakMiB: number }> {
+/**
+ * `p2tui <args>` in a child process, with its peak resident memory (MiB); stopped after 25 s (a p2tui that hangs on
+ * a hostile server must not outlive the test).
+ */
+function cli(dir: string, args: readonly string[]): Promise<CliResult & { peakMiB: number }> {
   const file = join(dir, `max-rss-${Math.random().toString(36).slice(2)}`);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', REPORT_MAX_RSS, MAIN, '--workspace', dir, ...args], {
       env: childEnv({ P2TUI_TEST_MAX_RSS_FILE: file }),
       stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 25_000,
     });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, peakMiB: Number(readFileSync(file, 'utf8')) / 1024 }));
+    child.on('close', (code) =>
+      resolve({ code, stdout, stderr, peakMiB: existsSync(file) ? Number(readFileSync(file, 'utf8')) / 1024 : NaN }),
+    );
   });
 }
 
@@ -130,6 +138,53 @@ describe('hostile MCP stdio servers', () => {
     expect(alive(pids[1]!)).toBe(false);
   });
 
+  for (const events of [false, true]) {
+    it(`an HTTP server's result over max_result_bytes is cut off there (${events ? 'event stream' : 'JSON body'}), and the next call connects again`, async () => {
+      const http = await mcpHttpServer({
+        events,
+        tools: (server) =>
+          server.registerTool(
+            'big',
+            { description: 'Answers with bytes bytes.', inputSchema: { bytes: z.number() } },
+            async ({ bytes }) => ({
+              content: [{ type: 'text', text: 'x'.repeat(bytes) }],
+            }),
+          ),
+      });
+      cleanups.push(() => http.close());
+      const ws = workspace({ mcp_servers: { h: { url: http.url, max_result_bytes: 1_048_576, timeout_ms: 20_000 } } }, [
+        {
+          id: 'a',
+          description: 'Asks for too much.',
+          tools: ['h__big', 'h__add'],
+          script: [
+            {
+              when: '.',
+              steps: [
+                { call: 'h__big', args: { bytes: 20_000_000 } },
+                { call: 'h__add', args: { a: 1, b: 2 } },
+                { reply: 'done' },
+              ],
+            },
+          ],
+        },
+      ]);
+      const started = Date.now();
+      const results = await session(ws);
+      expect(results.map((r) => [r.tool, r.status, r.error ?? r.output])).toEqual([
+        [
+          'h__big',
+          'unknown',
+          'MCP server h: the result of big is larger than max_result_bytes (1048576 bytes); it was cut off at the limit, ' +
+            'and the next call connects again',
+        ],
+        ['h__add', 'ok', '3'],
+      ]);
+      // Not a timeout: the call failed when the limit was reached.
+      expect(Date.now() - started).toBeLessThan(15_000);
+    });
+  }
+
   it('a 50 MB result costs a p2tui run little memory (the server is killed at the 4 MiB default)', async () => {
     const ws = workspace({ mcp_servers: { h: hostile() } }, [
       {
@@ -145,9 +200,9 @@ describe('hostile MCP stdio servers', () => {
         script: [{ when: '.', steps: [{ call: 'h__big', args: { bytes: 1000 } }, { reply: 'got it' }] }],
       },
     ]);
-    const small = await cliWithPeakMemory(ws.dir, ['run', 'small', 'go', '--json']);
+    const small = await cli(ws.dir, ['run', 'small', 'go', '--json']);
     expect(small.code, small.stderr).toBe(0);
-    const big = await cliWithPeakMemory(ws.dir, ['run', 'big', 'go', '--json']);
+    const big = await cli(ws.dir, ['run', 'big', 'go', '--json']);
     expect(big.code, big.stderr).toBe(0);
     expect((JSON.parse(big.stdout) as { answer: string }).answer).toContain(capMessage('big', 4_194_304));
     // The old transport copied its buffer on every chunk up to 10 MB and then lost the connection.
@@ -194,7 +249,7 @@ describe('hostile MCP stdio servers', () => {
 
   it('a server that paginates tools/list forever is stopped at list_max_pages, and a slow one at list_timeout_ms', async () => {
     const pages = workspace({ mcp_servers: { h: hostile({ MCP_HOSTILE_PAGES: 'forever' }) } });
-    const r = await runCli(['--workspace', pages.dir, 'tools', 'list']);
+    const r = await cli(pages.dir, ['tools', 'list']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('E_MCP');
     expect(r.stderr).toContain(
@@ -265,7 +320,7 @@ describe('hostile MCP stdio servers', () => {
     const taken = workspace({
       mcp_servers: { h: hostile({ MCP_HOSTILE_NAMES: '1' }, { tools: { pid: { as: 'h__a_b' } } }) },
     });
-    const r = await runCli(['--workspace', taken.dir, 'tools', 'list']);
+    const r = await cli(taken.dir, ['tools', 'list']);
     expect(r.code).toBe(3);
     expect(r.stderr).toContain('E_TOOL_INVALID');
     expect(r.stderr).toContain(
