@@ -273,7 +273,7 @@ function prepare(
       if (end?.kind === 'too large') {
         throw failed(
           `sent a message larger than max_result_bytes (${end.limit} bytes) while starting, and was cut off`,
-          `Raise ${field}.max_result_bytes if its tool list really is that large.`,
+          'Raise max_result_bytes for this server in p2tui.yaml if its tool list really is that large.',
         );
       }
       // A server may log the environment it was given before it fails: its words pass through the redactor.
@@ -305,6 +305,7 @@ async function listTools(
   const listed: McpListedTool[] = [];
   let cursor: string | undefined;
   let pages = 0;
+  let bytes = 0;
   do {
     if (pages === s.list_max_pages) {
       throw failed(
@@ -324,6 +325,14 @@ async function listTools(
       throw error;
     }
     pages++;
+    // The whole list, as every session records it, within max_result_bytes too (not pages × the limit).
+    bytes += Buffer.byteLength(JSON.stringify(page.tools));
+    if (bytes > s.max_result_bytes) {
+      throw failed(
+        `listed tools larger than max_result_bytes (${s.max_result_bytes} bytes) in all`,
+        'Raise max_result_bytes for this server in p2tui.yaml if its tool list really is that large.',
+      );
+    }
     listed.push(...page.tools.map((spec) => recordable(spec, secrets)));
     cursor = page.nextCursor;
   } while (cursor !== undefined);

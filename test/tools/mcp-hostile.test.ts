@@ -94,7 +94,7 @@ const capMessage = (tool: string, limit: number): string =>
   `MCP server h: the result of ${tool} is larger than max_result_bytes (${limit} bytes); ` +
   'the server was stopped at the limit and starts again at the next call';
 
-describe('hostile MCP stdio servers', () => {
+describe('hostile MCP servers', () => {
   it('a result over max_result_bytes stops the server at the limit with an error naming server, tool and limit; the next call starts it again', async () => {
     const ws = workspace({ mcp_servers: { h: hostile({}, { max_result_bytes: 1_048_576 }) } }, [
       {
@@ -247,7 +247,7 @@ describe('hostile MCP stdio servers', () => {
     expect(results[1]!.output).not.toBe(results[3]!.output);
   });
 
-  it('a server that paginates tools/list forever is stopped at list_max_pages, and a slow one at list_timeout_ms', async () => {
+  it('a server that paginates tools/list forever is stopped at list_max_pages, a slow one at list_timeout_ms, a large list at max_result_bytes', async () => {
     const pages = workspace({ mcp_servers: { h: hostile({ MCP_HOSTILE_PAGES: 'forever' }) } });
     const r = await cli(pages.dir, ['tools', 'list']);
     expect(r.code).toBe(1);
@@ -267,6 +267,30 @@ describe('hostile MCP stdio servers', () => {
       message: `p2tui.yaml: MCP server h (${process.execPath} ${HOSTILE}) did not finish listing its tools within list_timeout_ms (700 ms)`,
     });
     expect(Date.now() - started).toBeLessThan(5000);
+
+    // Pages each under the limit, that add up past it: the whole list is capped too.
+    const large = workspace({
+      mcp_servers: {
+        h: hostile({ MCP_HOSTILE_PAGES: 'forever', MCP_HOSTILE_PAGE_BYTES: '300000' }, { max_result_bytes: 1_048_576 }),
+      },
+    });
+    await expect(loadWorkspace(large.dir, { env: {} })).rejects.toMatchObject({
+      code: 'E_MCP',
+      message: `p2tui.yaml: MCP server h (${process.execPath} ${HOSTILE}) listed tools larger than max_result_bytes (1048576 bytes) in all`,
+    });
+    // One page over the limit: the server is stopped at the limit.
+    const page = workspace({
+      mcp_servers: {
+        h: hostile(
+          { MCP_HOSTILE_PAGES: 'forever', MCP_HOSTILE_PAGE_BYTES: '2000000' },
+          { max_result_bytes: 1_048_576 },
+        ),
+      },
+    });
+    await expect(loadWorkspace(page.dir, { env: {} })).rejects.toMatchObject({
+      code: 'E_MCP',
+      message: `p2tui.yaml: MCP server h (${process.execPath} ${HOSTILE}) sent a message larger than max_result_bytes (1048576 bytes) while starting, and was cut off`,
+    });
   });
 
   it('tool names that collide once made model-safe all load, with a stable hash suffix; tools.<tool>.as renames, and is checked', async () => {
