@@ -111,6 +111,9 @@ interface Connected {
   readonly client: Client;
   readonly listed: McpListedTool[];
   ended(): ConnectionEnd | undefined;
+  /** Tool calls out on it now, and how many were out when it ended (an oversized result is one of theirs). */
+  calls: number;
+  callsWhenEnded: number;
 }
 
 /**
@@ -120,7 +123,7 @@ interface Connected {
  */
 class ServerConnection {
   private current: Promise<Connected> | undefined;
-  private readonly opened: Client[] = [];
+  private opened: Client[] = [];
 
   readonly name: string;
   private readonly server: PreparedServer;
@@ -154,7 +157,8 @@ class ServerConnection {
         await connected.client.close().catch(() => undefined);
         throw new Error(`MCP server ${this.name}: the workspace is closed`);
       }
-      this.opened.push(connected.client);
+      // The clients of connections that ended are gone already (a long rollout may restart a server often).
+      this.opened = [...this.opened.filter((client) => client.transport !== undefined), connected.client];
       return connected;
     });
     // A failed start is not kept: the next call tries again.
@@ -173,8 +177,13 @@ class ServerConnection {
     const end = connected.ended();
     if (end === undefined || endedBefore !== undefined) return error;
     if (end.kind === 'too large') {
+      const others = connected.callsWhenEnded - 1;
+      const whose =
+        others < 1
+          ? tool
+          : `${tool} or of ${others === 1 ? 'another call' : `one of ${others} other calls`} running on it`;
       return new OutcomeUnknownError(
-        `MCP server ${this.name}: the result of ${tool} is larger than max_result_bytes (${end.limit} bytes); ` +
+        `MCP server ${this.name}: the result of ${whose} is larger than max_result_bytes (${end.limit} bytes); ` +
           (this.server.stdio
             ? 'the server was stopped at the limit and starts again at the next call'
             : 'it was cut off at the limit, and the next call connects again'),
@@ -265,7 +274,10 @@ function prepare(
     try {
       await client.connect(made.transport, { timeout: s.connect_timeout_ms });
       const listed = list ? await listTools(client, s, secrets, failed) : [];
-      return { client, listed, ended: made.ended };
+      const connected: Connected = { client, listed, ended: made.ended, calls: 0, callsWhenEnded: 0 };
+      // Called before the calls out on it are failed.
+      client.onclose = () => (connected.callsWhenEnded = connected.calls);
+      return connected;
     } catch (error) {
       await client.close().catch(() => undefined);
       if (error instanceof UserError) throw error;
@@ -406,6 +418,7 @@ function wrap(
       const connected = await connection.get();
       const endedBefore = connected.ended();
       let result: Awaited<ReturnType<Client['callTool']>>;
+      connected.calls++;
       try {
         result = await connected.client.callTool(
           { name: spec.name, arguments: args as Record<string, unknown> },
@@ -417,6 +430,8 @@ function wrap(
         );
       } catch (error) {
         throw connection.failure(connected, spec.name, error, endedBefore);
+      } finally {
+        connected.calls--;
       }
       const content = (result.content ?? []) as { type: string; text?: string }[];
       const text = content

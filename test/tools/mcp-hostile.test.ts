@@ -100,7 +100,7 @@ describe('hostile MCP servers', () => {
       {
         id: 'a',
         description: 'Asks for too much.',
-        tools: ['h__pid', 'h__big', 'h__big_read'],
+        tools: ['h__pid', 'h__big', 'h__big_read', 'h__exit'],
         script: [
           {
             when: '.',
@@ -109,6 +109,13 @@ describe('hostile MCP servers', () => {
               { call: 'h__big', args: { bytes: 50_000_000 } },
               { call: 'h__pid', args: {} },
               { call: 'h__big_read', args: { bytes: 2_000_000 } },
+              // Two calls out when one result is too large: which one's is not known, and both say so.
+              {
+                parallel: [
+                  { call: 'h__big_read', args: { bytes: 3_000_000 } },
+                  { call: 'h__exit', args: { code: 0, after_ms: 2000 } },
+                ],
+              },
               { call: 'h__big_read', args: { bytes: 1_000_000 } },
               { call: 'h__pid', args: {} },
               { reply: 'done' },
@@ -125,13 +132,17 @@ describe('hostile MCP servers', () => {
       ['h__pid', 'ok'],
       // Read-only: a plain error.
       ['h__big_read', 'error'],
+      ['h__big_read', 'error'],
+      ['h__exit', 'unknown'],
       // Under the limit, with its JSON-RPC envelope: whole.
       ['h__big_read', 'ok'],
       ['h__pid', 'ok'],
     ]);
     expect(results[1]!.error).toBe(capMessage('big', 1_048_576));
     expect(results[3]!.error).toBe(capMessage('big_read', 1_048_576));
-    const pids = [results[0], results[2], results[5]].map((r) => Number(r!.output));
+    expect(results[4]!.error).toBe(capMessage('big_read or of another call running on it', 1_048_576));
+    expect(results[5]!.error).toBe(capMessage('exit or of another call running on it', 1_048_576));
+    const pids = [results[0], results[2], results[7]].map((r) => Number(r!.output));
     // A new server process after each stop, and the stopped ones are gone.
     expect(new Set(pids).size).toBe(3);
     expect(alive(pids[0]!)).toBe(false);
