@@ -116,8 +116,11 @@ export class CappedStdioTransport implements Transport {
     this.chunks = [];
     const child = this.child;
     if (child === undefined) return;
-    // Stop reading at once (what is still in the pipe is dropped), then the process: 'close' follows.
+    // Stop reading at once (what is still in the pipe is dropped), then the process. All three pipes are destroyed so
+    // that 'close' follows its exit even if a process it started (npx starts node) still holds them.
     child.stdout.destroy();
+    child.stderr.destroy();
+    child.stdin.destroy();
     child.kill('SIGKILL');
   }
 
