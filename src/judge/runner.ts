@@ -107,8 +107,13 @@ export class JudgeRunner {
       this.pump(session);
       if (this.running === 0 && this.store.scores.openJobs(session) === 0) return;
       await new Promise<void>((resolve) => {
-        this.settledWaiters.push(resolve);
-        this.clock.timeout(resolve, 100);
+        // Held open: while another process holds the jobs nothing else may keep this one alive, and an unref'd timer
+        // let Node end a \`run\` in the middle of this wait (exit 13, its leases left behind).
+        const timer = this.clock.timeout(resolve, 100, { keepAlive: true });
+        this.settledWaiters.push(() => {
+          timer.cancel();
+          resolve();
+        });
       });
     }
   }

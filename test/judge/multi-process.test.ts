@@ -1,0 +1,61 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
+import { runCli } from '../helpers/cli.ts';
+import { countRows, withRawDb } from '../helpers/raw-db.ts';
+
+/**
+ * Judges in several processes on one database: every process's judge claims whatever jobs are open, so a `run`'s own
+ * jobs may be held by another process when it drains them before exiting.
+ */
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** A custom evaluator slow enough that another process is still judging when a `run` waits for its score. */
+const SLOW_EVALUATOR = `import { defineEvaluator } from 'p2tui';
+export const slow = defineEvaluator({
+  id: 'slow', version: '1', description: 'Takes its time.',
+  async evaluate() {
+    await new Promise((r) => setTimeout(r, 400));
+    return { value: 1, reasoning: 'took its time' };
+  },
+});
+`;
+
+function judgedWorkspace(): { ws: TempWorkspace; db: string } {
+  const ws = tempWorkspace({
+    'p2tui.yaml': stringify({ judge: { evaluators: [{ id: 'slow', kind: 'custom', evaluator: 'slow' }] } }),
+    'evaluators/slow.ts': SLOW_EVALUATOR,
+  });
+  cleanups.push(() => ws.cleanup());
+  ws.persona({ id: 'w', description: 'Answers.', script: [{ when: '.', steps: [{ reply: 'The answer is 42.' }] }] });
+  return { ws, db: join(ws.dir, 'p.db') };
+}
+
+describe('judges in several processes', () => {
+  it('6 concurrent runs all exit 0 with their score, and leave no lease and no open job behind', async () => {
+    const { ws, db } = judgedWorkspace();
+    // The database (and its schema) exists before the runs race to it.
+    expect((await runCli(['session', 'list', '--db', db], { cwd: ws.dir })).code).toBe(0);
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        runCli(['run', 'w', `question ${i}`, '--db', db], { cwd: ws.dir, env: { P2TUI_LEASE_MS: '1000' } }),
+      ),
+    );
+    // Every run ended its own way (none in the middle of waiting for the judge), letting go of its session.
+    expect(countRows(db, "SELECT count(*) AS n FROM leases WHERE owner != ''")).toBe(0);
+    for (const run of runs) {
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('The answer is 42.');
+      expect(run.stdout).toContain('judge · slow 1.00');
+    }
+    const jobs = withRawDb(db, (raw) =>
+      raw.prepare('SELECT status, count(*) AS n FROM eval_jobs GROUP BY status').all(),
+    );
+    expect(jobs).toEqual([{ status: 'done', n: 6 }]);
+  }, 60_000);
+});
