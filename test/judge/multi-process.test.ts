@@ -19,7 +19,7 @@ const SLOW_EVALUATOR = `import { defineEvaluator } from 'p2tui';
 export const slow = defineEvaluator({
   id: 'slow', version: '1', description: 'Takes its time.',
   async evaluate() {
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, Number(process.env['SLOW_MS'] ?? 400)));
     return { value: 1, reasoning: 'took its time' };
   },
 });
@@ -57,5 +57,61 @@ describe('judges in several processes', () => {
       raw.prepare('SELECT status, count(*) AS n FROM eval_jobs GROUP BY status').all(),
     );
     expect(jobs).toEqual([{ status: 'done', n: 6 }]);
+  }, 60_000);
+});
+
+describe("a rollout spec's own evaluator", () => {
+  it('is judged only by the process running the rollout, never failed by another process that lacks it', async () => {
+    const { ws, db } = judgedWorkspace();
+    // Both processes judge one job at a time: the rollout's cells queue up, and the other process polls meanwhile.
+    ws.write(
+      'p2tui.yaml',
+      stringify({
+        judge: { concurrency: 1, evaluators: [{ id: 'checks', kind: 'assert', assert: [{ finished: true }] }] },
+      }),
+    );
+    ws.write(
+      'tools/nap.ts',
+      `import { defineTool, z } from 'p2tui';
+export const nap = defineTool({
+  name: 'nap', description: 'Sleeps a while.', effect: 'pure', cacheTtlMs: 0, input: z.object({}),
+  run: () => new Promise((r) => setTimeout(() => r({ rested: true }), 4500)),
+});
+`,
+    );
+    ws.persona({
+      id: 'sleeper',
+      description: 'Naps, then answers.',
+      tools: ['nap'],
+      script: [{ when: '.', steps: [{ call: 'nap', args: {} }, { reply: 'Rested.' }] }],
+    });
+    ws.write(
+      'rollouts/own-judge.yaml',
+      stringify({
+        teams: { t: { base: { agent_id: 'w' }, initial_message: 'hi' } },
+        repeats: 4,
+        judge: { evaluators: [{ id: 'spec_slow', kind: 'custom', evaluator: 'slow' }] },
+      }),
+    );
+    expect((await runCli(['session', 'list', '--db', db], { cwd: ws.dir })).code).toBe(0);
+    const [rollout, other] = await Promise.all([
+      runCli(['rollout', 'run', 'rollouts/own-judge.yaml', '--json', '--db', db], {
+        cwd: ws.dir,
+        env: { SLOW_MS: '1500' },
+      }),
+      runCli(['run', 'sleeper', 'rest', '--db', db], { cwd: ws.dir }),
+    ]);
+    expect(other.code).toBe(0);
+    expect(other.stdout).toContain('judge · checks 1.00');
+    expect(rollout.code).toBe(0);
+    const { cells } = JSON.parse(rollout.stdout) as {
+      cells: { status: string; metrics: { scores: Record<string, number | null> } | null }[];
+    };
+    // Every cell judged by its own evaluator, in the rollout's process: done with a score, none failed by the other.
+    expect(cells.map((c) => [c.status, c.metrics?.scores['spec_slow']])).toEqual(Array(4).fill(['done', 1]));
+    const failed = withRawDb(db, (raw) =>
+      raw.prepare("SELECT evaluator, error FROM eval_jobs WHERE status != 'done'").all(),
+    );
+    expect(failed).toEqual([]);
   }, 60_000);
 });
