@@ -80,9 +80,12 @@ export function writeFailure(
     state.root = rebuilt.root;
     state.totalSteps = rebuilt.totalSteps;
     const tx: Txn = { now, touched: new Set(), after: [], jobs: [] };
-    const crashed = crashedConversation === undefined ? undefined : state.conversations.get(crashedConversation);
-    const phase = crashed?.state.phase;
-    if (crashed !== undefined && (phase === 'ready' || (phase === 'failed' && crashed.state.retryable))) {
+    // The conversation whose step broke; when the fault struck elsewhere (a commit, a tool's settling), the root if
+    // it can take the entry: either way the stack the user reads ends with the error itself.
+    const crashed =
+      (crashedConversation === undefined ? undefined : state.conversations.get(crashedConversation)) ?? state.root;
+    const phase = crashed.state.phase;
+    if (phase === 'ready' || (phase === 'failed' && crashed.state.retryable)) {
       const hint =
         'A resume would repeat the same step; send a new message (p2tui chat --session) or start a new session.';
       settlement.fail(tx, crashed, { code: error.code, message: error.message, retryable: false, hint });
