@@ -109,7 +109,7 @@ export class JudgeRunner {
       if (this.running === 0 && this.store.scores.openJobs(session, { evaluators: this.known() }) === 0) return;
       await new Promise<void>((resolve) => {
         // Held open: while another process holds the jobs nothing else may keep this one alive, and an unref'd timer
-        // let Node end a \`run\` in the middle of this wait (exit 13, its leases left behind).
+        // let Node end a `run` in the middle of this wait (without its scores or its exit code, its lease left behind).
         const timer = this.clock.timeout(resolve, 100, { keepAlive: true });
         this.settledWaiters.push(() => {
           timer.cancel();
