@@ -4,12 +4,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Job, Queue, Worker } from 'bullmq';
+import { Job, Queue, QueueEvents, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { App } from '../../src/app/app.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
 import { openWallets } from '../../src/ledger/wallets/open.ts';
 import { connectionOf, queueName } from '../../src/rollout/queue/connection.ts';
 import { QueueCoordinator } from '../../src/rollout/queue/coordinator.ts';
+import { redisEffectJournal } from '../../src/rollout/queue/journal.ts';
 import type { CellJob, CellResult } from '../../src/rollout/queue/messages.ts';
 import { sign, verify, workerKeys } from '../../src/rollout/queue/signing.ts';
 import { RolloutRunner } from '../../src/rollout/runner.ts';
@@ -154,6 +156,29 @@ describe('the queue key', () => {
 });
 
 describe.skipIf(!haveRedis)('forged results through Redis', () => {
+  it("a journal entry written into Redis by anyone but a worker with the key is refused, not taken as the call's result", async () => {
+    const keys = workerKeys({ secret: SECRET, stateDir: tmpdir() });
+    const journal = redisEffectJournal(url, keys);
+    const rogue = new Redis(connectionOf(url));
+    try {
+      // An honest entry reads back as written.
+      expect(await journal.start('ro_j/c_1/k1', { tool: 'count', args: { n: 1 } }, true)).toBe(true);
+      expect(await journal.lookup('ro_j/c_1/k1')).toEqual({ status: 'running', tool: 'count', args: { n: 1 } });
+      // A rogue says the call is done, with a result of its choosing: the next attempt would have believed it.
+      const forged = { status: 'done', result: { callId: 'x', tool: 'count', status: 'ok', output: 'FORGED' } };
+      await rogue.set('p2tui-effect:ro_j/c_1/k2', JSON.stringify(forged));
+      await expect(journal.lookup('ro_j/c_1/k2')).rejects.toThrow(
+        "the effect journal's entry for ro_j/c_1/k2 is not signed with the queue key; refused",
+      );
+      // Nor does an honest entry moved to another call's key verify.
+      await rogue.set('p2tui-effect:ro_j/c_1/k3', (await rogue.get('p2tui-effect:ro_j/c_1/k1'))!);
+      await expect(journal.lookup('ro_j/c_1/k3')).rejects.toThrow('is not signed with the queue key');
+    } finally {
+      rogue.disconnect();
+      await journal.close();
+    }
+  });
+
   it("a rogue worker with only Redis access: its results are refused and said, the cells run again by an honest worker, the workspace's wallets untouched", async () => {
     const ws = payingWorkspace();
     try {
@@ -216,6 +241,29 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
       const log: string[] = [];
       worker(ws.dir, log);
       const r = await coordinator;
+      // A job a rogue adds (the right shape, no signature) is refused by the honest worker, not run.
+      const queue = new Queue(queueName(hash), { connection: connectionOf(url) });
+      const events = new QueueEvents(queueName(hash), { connection: connectionOf(url) });
+      await events.waitUntilReady();
+      const spec = { teams: { pay: { initial_message: 'pay', base: { agent_id: 'payer' } } } };
+      const fake = await queue.add(
+        'cell',
+        {
+          rollout: { id: 'ro_fake', name: 'x' },
+          specFile: 'x.yaml',
+          spec,
+          cell: { id: 'c_x' },
+          workspace: hash,
+          attempt: 1,
+          scope: 's',
+          signature: '00',
+        },
+        { jobId: 'ro_fake-c_x' },
+      );
+      await expect(fake.waitUntilFinished(events)).rejects.toThrow(
+        "job ro_fake-c_x is not signed with this worker's queue key",
+      );
+      await Promise.all([queue.close(), events.close()]);
       expect(r.stderr).toMatch(
         /cell pay\/a\/s1 seed \d+ \(c_\w+\): refused the result for ro_\w+-c_\w+: it is not signed with this coordinator's queue key for this cell and attempt/,
       );
