@@ -58,12 +58,16 @@ function payingWorkspace() {
   ws.persona({
     id: 'payer',
     description: 'Pays.',
-    tools: ['transfer_funds'],
+    tools: ['transfer_funds', 'reward_agent'],
     balance: 100,
     script: [
       {
         when: '.',
-        steps: [{ call: 'transfer_funds', args: { to: 'payee', amount: '5', reason: 'work' } }, { reply: 'paid' }],
+        steps: [
+          { call: 'transfer_funds', args: { to: 'payee', amount: '5', reason: 'work' } },
+          { call: 'reward_agent', args: { to: 'payee', amount: '2', reason: 'well done' } },
+          { reply: 'paid' },
+        ],
       },
     ],
   });
@@ -280,7 +284,7 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
         expect(store.sessions.list({ limit: 100 }).map((s) => s.title)).not.toContain('FORGED CELL');
         for (const c of cells) {
           expect(store.sessions.get(c.session!)?.title).toMatch(/^pay · pay\/[ab]\/s1/);
-          expect(c.metrics).toMatchObject({ scores: {}, answer: 'paid', balances: { payer: '95', payee: '5' } });
+          expect(c.metrics).toMatchObject({ scores: {}, answer: 'paid', balances: { payer: '95', payee: '7' } });
         }
         const wallets = openWallets(store);
         expect((await wallets.balance('treasurer')).balance).toBe('1000');
@@ -306,7 +310,8 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
     const keys = workerKeys({ secret: SECRET, stateDir: ws.dir });
     for (const s of [made, first]) writeFileSync(join(dirname(s.store.path), 'queue.key'), SECRET, { mode: 0o600 });
     const spec = parseRolloutSpec(
-      'teams:\n  pay:\n    initial_message: pay the payee\n    base: { agent_id: payer }\n    variants: [{ id: a }]\njudge: { workspace: false }\n',
+      'teams:\n  pay:\n    initial_message: pay the payee\n    base: { agent_id: payer }\n    variants: [{ id: a }]\n' +
+        'judge:\n  workspace: false\n  evaluators:\n    - { id: paid, kind: assert, assert: [{ contains: paid }], on: demand }\n',
       'rollouts/one.yaml',
       workspace,
     );
@@ -362,7 +367,13 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
                       workflowId: null,
                     },
                   ],
-                  metrics: { ...genuine.metrics!, scores: { score: 1 }, steps: 999, tokens: 999_999, costUsd: 123 },
+                  metrics: {
+                    ...genuine.metrics!,
+                    scores: { paid: 0.1, score: 1 },
+                    steps: 999,
+                    tokens: 999_999,
+                    costUsd: 123,
+                  },
                 };
           const { signature: _drop, ...plain } = { ...body, signature: '' };
           const what = {
@@ -391,8 +402,9 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
       const stored = outcome.cells[0]!;
       expect(stored.status).toBe('done');
       // Scores, steps, tokens and cost are the session's own, not what the result said.
+      expect(cell.metrics!.scores).toEqual({ paid: 1 });
       expect(stored.metrics).toMatchObject({
-        scores: {},
+        scores: { paid: 1 },
         steps: cell.metrics!.steps,
         tokens: cell.metrics!.tokens,
         costUsd: cell.metrics!.costUsd,

@@ -275,37 +275,56 @@ export class QueueCoordinator {
     const result = parseCellResult(returned, jobId);
     const usesLedger = cellUsesLedger(this.app, spec);
     const ops = vetResult(this.app, jobId, job, cell, result, usesLedger);
-    if (usesLedger) await this.tryPayments(spec, job.scope, ops, jobId);
-    const wallets = usesLedger ? await fundCell(this.app, spec, job.scope) : undefined;
-    if (wallets !== undefined) await applyLedgerOps(wallets, ops);
-    const figures = await ledgerFigures(this.app, wallets, spec);
-    const evaluators = this.evaluatorsOf(spec);
+    // Everything is decided before anything is written: the payments are tried on a private ledger (its balances are
+    // the cell's figures), the metrics are read from the bundle; a refusal leaves nothing behind.
+    const figures = usesLedger
+      ? await this.tryPayments(spec, job.scope, ops, jobId)
+      : { balances: {}, netFlow: {}, transfers: 0 };
     const bundle = result.bundle;
+    const metrics =
+      bundle === null
+        ? undefined
+        : recomputedMetrics(this.app, jobId, spec, cell, bundle, this.evaluatorsOf(spec), result.metrics, figures);
     const status = result.status === 'done' ? 'done' : 'failed';
-    const metrics = store.write((): CellMetrics | undefined => {
-      let computed: CellMetrics | undefined;
-      if (bundle !== null) {
-        store.bundles.import(bundle);
-        computed = recomputedMetrics(this.app, jobId, spec, cell, bundle, evaluators, result.metrics, figures);
+    // Then written: the cell's funding and payments (each idempotent by its reference), then its session and row in
+    // one transaction. A failure here (the disk, a Canton participant's connection) is tried again with the same
+    // scope and references: nothing is paid twice, and the cell is done only once all of it is in.
+    for (let tries = 1; ; tries++) {
+      try {
+        const wallets = usesLedger ? await fundCell(this.app, spec, job.scope) : undefined;
+        if (wallets !== undefined) await applyLedgerOps(wallets, ops);
+        store.write(() => {
+          if (bundle !== null && store.sessions.get(bundle.session.id) === undefined) store.bundles.import(bundle);
+          store.rollouts.finished(
+            row.id,
+            cell.id,
+            {
+              status,
+              ...(result.error === null ? {} : { error: result.error }),
+              ...(metrics === undefined ? {} : { metrics }),
+              ...(bundle === null ? {} : { session: bundle.session.id }),
+            },
+            this.app.clock.now(),
+          );
+        });
+        return { status, ...(metrics === undefined ? {} : { metrics }) };
+      } catch (error) {
+        if (tries >= 3) throw error;
+        await this.app.clock.sleep(250 * tries);
       }
-      store.rollouts.finished(
-        row.id,
-        cell.id,
-        {
-          status,
-          ...(result.error === null ? {} : { error: result.error }),
-          ...(computed === undefined ? {} : { metrics: computed }),
-          ...(bundle === null ? {} : { session: bundle.session.id }),
-        },
-        this.app.clock.now(),
-      );
-      return computed;
-    });
-    return { status, ...(metrics === undefined ? {} : { metrics }) };
+    }
   }
 
-  /** The payments on a private ledger funded the same way: a refused one refuses the result before any is real. */
-  private async tryPayments(spec: RolloutSpec, scope: string, ops: readonly LedgerOp[], jobId: string): Promise<void> {
+  /**
+   * The payments on a private ledger, funded the same way: a refused one refuses the result before any is real, and
+   * the balances they leave are the cell's figures.
+   */
+  private async tryPayments(
+    spec: RolloutSpec,
+    scope: string,
+    ops: readonly LedgerOp[],
+    jobId: string,
+  ): Promise<Pick<CellMetrics, 'balances' | 'netFlow' | 'transfers'>> {
     if (this.scratch === undefined) {
       const scratchStore = new Store({ path: ':memory:' });
       this.scratch = { store: scratchStore, wallets: new WalletService(new EmbeddedLedger(scratchStore)) };
@@ -318,6 +337,7 @@ export class QueueCoordinator {
     } catch (error) {
       throw new UserError('E_QUEUE', `refused the result for ${jobId}: its payments do not apply: ${messageOf(error)}`);
     }
+    return ledgerFigures(this.app, wallets, spec);
   }
 
   private evaluatorsOf(spec: RolloutSpec): TeamEvaluators {

@@ -5,6 +5,7 @@ import { latestTargetScores } from '../../judge/aggregate.ts';
 import { decimal } from '../../ledger/decimal.ts';
 import type { SessionBundle } from '../../store/bundle.ts';
 import type { CellMetrics } from '../../store/rollouts.ts';
+import type { ScoreRow } from '../../store/scores.ts';
 import type { Cell } from '../cells.ts';
 import type { TeamEvaluators } from '../evaluators.ts';
 import type { RolloutSpec } from '../spec.ts';
@@ -124,9 +125,9 @@ export function vetResult(
 }
 
 /**
- * The cell's scores, steps, tokens and cost, read from its session's rows once they are in this database (inside the
- * ingest's transaction); scores only of the spec's evaluators for the cell's team (and, with `judge.workspace`, the
- * workspace's own). The rest (latency, answer, status) is the worker's account, bounded by the schema.
+ * The cell's scores, steps, tokens and cost, read from its session's rows (the bundle's model calls and scores);
+ * scores only of the spec's evaluators for the cell's team (and, with `judge.workspace`, the workspace's own). The
+ * rest (latency, answer) is the worker's account, bounded by the schema. Computed before anything is written.
  */
 export function recomputedMetrics(
   app: App,
@@ -138,8 +139,7 @@ export function recomputedMetrics(
   reported: CellMetrics | null,
   ledger: Pick<CellMetrics, 'balances' | 'netFlow' | 'transfers'>,
 ): CellMetrics {
-  const { store, workspace } = app;
-  const session = bundle.session.id;
+  const { workspace } = app;
   const branch = bundle.session.head_branch;
   let steps = 0;
   let tokens = 0;
@@ -152,8 +152,34 @@ export function recomputedMetrics(
     tokens += call.data.tokensIn + call.data.tokensOut;
     costUsd += call.data.costUsd;
   }
+  const rows: ScoreRow[] = [];
+  for (const s of bundle.scores ?? []) {
+    if (s.branch_id !== branch) continue;
+    if (s.value !== null && !(s.value >= 0 && s.value <= 1))
+      refuse(jobId, `its session scores ${s.metric} ${s.value} (${s.evaluator}), outside 0..1`);
+    rows.push({
+      id: s.id,
+      job: s.job_id,
+      session: s.session_id,
+      branch: s.branch_id,
+      targetKind: s.target_kind as ScoreRow['targetKind'],
+      targetId: s.target_id,
+      evaluator: s.evaluator,
+      evaluatorKind: s.evaluator_kind,
+      evaluatorVersion: s.evaluator_version,
+      metric: s.metric,
+      value: s.value,
+      status: s.status === 'ok' ? 'ok' : 'failed',
+      reasoning: '',
+      criteria: [],
+      model: s.model,
+      promptHash: s.prompt_hash,
+      sample: s.sample,
+      createdAt: s.created_at,
+    });
+  }
+  const targets = latestTargetScores(rows);
   const scores: Record<string, number | null> = {};
-  const targets = latestTargetScores(store.scores.scores({ session, branch }));
   for (const { evaluator, metric } of evaluators.get(cell.team) ?? []) {
     const t = targets.find((s) => s.evaluator === evaluator.id && s.targetKind === 'branch');
     if (t !== undefined) scores[metric] = t.mean;
@@ -165,9 +191,6 @@ export function recomputedMetrics(
       scores[t.evaluator] = t.mean;
     }
   }
-  for (const [metric, value] of Object.entries(scores))
-    if (value !== null && !(value >= 0 && value <= 1))
-      refuse(jobId, `its session scores ${metric} ${value}, outside 0..1`);
   const delegations = bundle.conversations.filter((c) => c.parent_id !== null).length;
   return {
     scores,
