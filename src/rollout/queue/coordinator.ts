@@ -19,7 +19,14 @@ import { connectionOf, probe, queueName } from './connection.ts';
 import { recomputedMetrics, vetResult } from './ingest.ts';
 import { applyLedgerOps } from './ledger-ops.ts';
 import { assertQueueable } from './queueable.ts';
-import { parseCellJob, parseCellResult, type CellJob, type CellResult, type LedgerOp } from './messages.ts';
+import {
+  parseCellJob,
+  parseCellResult,
+  resultIsDone,
+  type CellJob,
+  type CellResult,
+  type LedgerOp,
+} from './messages.ts';
 import { coordinatorKeys, sign, verify, type QueueKeys } from './signing.ts';
 
 /** How many times a cell is queued before a refused or failed result fails it (a lost job is not counted). */
@@ -118,7 +125,11 @@ export class QueueCoordinator {
       let job = (await Job.fromId(this.queue, jobId)) as Job<CellJob, CellResult> | undefined;
       let data = job === undefined ? undefined : this.ownJob(jobId, job.data);
       let attempt = data?.attempt ?? 0;
-      if (job !== undefined && (data === undefined || (await job.isFailed()))) {
+      // A job that failed, or whose cell failed, is run again (this cell is not done); a finished one is picked up.
+      if (
+        job !== undefined &&
+        (data === undefined || (await job.isFailed()) || ((await job.isCompleted()) && !resultIsDone(job.returnvalue)))
+      ) {
         await job.remove();
         job = undefined;
       }
@@ -145,6 +156,8 @@ export class QueueCoordinator {
           losses += 1;
           if (losses > 10) return this.fail(row, cell, `its job was lost from the queue ${losses} times`);
           this.notice(`${where}: its job is gone from the queue (Redis restarted or was emptied); queued it again`);
+          // Another job under its id (not the one this coordinator signed) would stand in the new one's way.
+          await job.remove().catch(() => undefined);
           job = undefined;
           continue;
         }
