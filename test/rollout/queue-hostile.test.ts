@@ -331,6 +331,7 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
       expect(cell.status).toBe('done');
       const genuine = (await Job.fromId(queue, `${genuineRun.rollout.id}-${cell.id}`))!.returnvalue as CellResult;
 
+      let replayOnly = false;
       // The liar: attempt 1 replays the genuine result as it is; attempt 2 adds a mint; attempt 3 makes up figures.
       const liar = new Worker<CellJob>(
         queueName(hash),
@@ -341,7 +342,7 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
             ...bundle.session,
             options: JSON.stringify({ ...JSON.parse(bundle.session.options), ledgerScope: scope }),
           };
-          if (attempt === 1) return genuine;
+          if (attempt === 1 || replayOnly) return genuine;
           const body: Omit<CellResult, 'signature'> =
             attempt === 2
               ? {
@@ -391,6 +392,14 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
       const notices: string[] = [];
       const coordinator = await QueueCoordinator.connect(app, url, { notice: (t) => notices.push(t) });
       const outcome = await new RolloutRunner(app).start(spec, { executor: coordinator.executor() });
+      // A liar that only ever replays: the cell fails after three attempts, the refusal recorded as its error.
+      replayOnly = true;
+      const again = await new RolloutRunner(app).start(spec, { executor: coordinator.executor() });
+      expect(again.cells[0]).toMatchObject({ status: 'failed', session: null });
+      expect(again.cells[0]!.error).toMatch(
+        /^refused the result for ro_\w+-c_\w+: it is not signed with this coordinator's queue key/,
+      );
+      expect(notices.at(-1)).toMatch(/: refused the result for .*; failed after 3 attempts$/);
       await coordinator.close();
       await liar.close();
       expect(notices[0]).toMatch(
