@@ -130,7 +130,8 @@ export class QueueCoordinator {
         job !== undefined &&
         (data === undefined || (await job.isFailed()) || ((await job.isCompleted()) && !resultIsDone(job.returnvalue)))
       ) {
-        await job.remove();
+        // Locked by a worker still running it (someone else's job under this id): it is refused when it ends.
+        await job.remove().catch(() => undefined);
         job = undefined;
       }
       let refusals = 0;
