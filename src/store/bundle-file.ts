@@ -1,0 +1,75 @@
+import { statSync } from 'node:fs';
+import { UserError, messageOf } from '../core/errors.ts';
+import { MAX_ARTIFACT_BYTES, bundleInvalid } from './bundle-check.ts';
+import { JsonFileReader } from './bundle-json.ts';
+import { BUNDLE_HEAD, type BundleSection, type BundleSink } from './bundle-rows.ts';
+
+/**
+ * Streams a bundle file into `sink` (the importer) row by row: memory holds one row at a time, and an artifact's
+ * decoded bytes, never the file, its text or its object tree. Syntax errors name the byte and the row being read.
+ */
+export function readBundleFile(path: string, file: string, sink: BundleSink): void {
+  let where = '(bundle)';
+  let reader: JsonFileReader;
+  let size: number;
+  try {
+    size = statSync(path).size;
+    reader = new JsonFileReader(path, (message) => {
+      throw bundleInvalid(file, where, message);
+    });
+  } catch (error) {
+    throw new UserError('E_USAGE', `cannot read ${file}: ${messageOf(error)}`, {
+      hint: 'Give a file written by p2tui session export.',
+    });
+  }
+  try {
+    sink.key('(bundle)', reader.kind());
+    reader.beginObject();
+    for (let key = reader.nextKey(); key !== undefined; key = reader.nextKey()) {
+      where = key;
+      sink.key(key, reader.kind());
+      if ((BUNDLE_HEAD as readonly string[]).includes(key))
+        sink.head(key as (typeof BUNDLE_HEAD)[number], reader.readValue());
+      else if (key === 'session') sink.session(reader.readValue());
+      else {
+        const section = key as BundleSection;
+        reader.beginArray();
+        for (let i = 0; reader.nextElement(); i++) {
+          where = `${section}[${i}]`;
+          if (section !== 'artifacts' || reader.kind() !== 'object') sink.row(section, i, reader.readValue());
+          else {
+            const row: Record<string, unknown> = {};
+            let bytes: Buffer | undefined;
+            reader.beginObject();
+            for (let column = reader.nextKey(); column !== undefined; column = reader.nextKey()) {
+              where = `artifacts[${i}].${column}`;
+              if (Object.hasOwn(row, column) || (column === 'data' && bytes !== undefined))
+                throw bundleInvalid(file, where, 'appears twice in one row');
+              if (column === 'data') {
+                // One buffer of the declared size, if the file is big enough to hold that many bytes as base64.
+                const declared = row['size'];
+                const fits =
+                  Number.isSafeInteger(declared) && (declared as number) >= 0 && ((declared as number) * 4) / 3 <= size;
+                bytes = reader.readBase64(fits ? (declared as number) : undefined, MAX_ARTIFACT_BYTES);
+              } else {
+                Object.defineProperty(row, column, {
+                  value: reader.readValue(),
+                  enumerable: true,
+                  writable: true,
+                  configurable: true,
+                });
+              }
+            }
+            where = `artifacts[${i}]`;
+            sink.artifact(i, row, bytes);
+          }
+        }
+      }
+      where = '(bundle)';
+    }
+    reader.finish();
+    sink.end();
+  } finally {
+    reader.close();
+  }
+}

@@ -1,0 +1,162 @@
+import type { Statement } from 'better-sqlite3';
+import { UserError } from '../core/errors.ts';
+import { BundleChecker, quote } from './bundle-check.ts';
+import { BUNDLE_ROWS, BUNDLE_SECTIONS, type BundleSection, type BundleSink, type BundleTable } from './bundle-rows.ts';
+import type { Db } from './database.ts';
+import type { McpListingRow } from './mcp.ts';
+
+type Row = Record<string, unknown>;
+
+/** Tables whose rows are found by one text id: an id the database has already refuses the import. */
+const ID_COLUMN: { readonly [T in BundleTable]?: string } = {
+  events: 'id',
+  sessions: 'id',
+  branches: 'id',
+  conversations: 'id',
+  model_calls: 'id',
+  intents: 'key',
+  artifact_refs: 'id',
+  eval_jobs: 'id',
+  scores: 'id',
+};
+
+/**
+ * Writes a bundle's rows as they arrive, each checked first (BundleChecker), inside the caller's one transaction:
+ * any refusal throws and nothing stays. Columns come from the schema, never from the row's keys. Seqs are
+ * renumbered (they are positions in one database's log): events get new ones as they are inserted, and the few rows
+ * that point at seqs (branches, their segments, heads) arrive before the events, so they are held and written last.
+ */
+export class BundleImport implements BundleSink {
+  private readonly db: Db;
+  private readonly checker: BundleChecker;
+  private readonly statements = new Map<string, Statement>();
+  private readonly held: { table: 'branches' | 'branch_segments' | 'heads'; row: Row }[] = [];
+  private readonly oldSeqs: number[] = [];
+  private readonly newSeqs: number[] = [];
+  readonly listings: McpListingRow[] = [];
+
+  constructor(db: Db, file: string) {
+    this.db = db;
+    this.checker = new BundleChecker(file);
+  }
+
+  /** What was imported (once `end` has passed). */
+  result(): { session: string; events: number; createdAt: number } {
+    return { session: this.checker.sessionId, events: this.checker.count('events'), createdAt: this.createdAt };
+  }
+  private createdAt = 0;
+
+  key(key: string, kind: string): void {
+    this.checker.key(key, kind);
+  }
+
+  head(key: 'format' | 'version' | 'exportedAt' | 'appVersion', value: unknown): void {
+    this.checker.head(key, value);
+  }
+
+  session(value: unknown): void {
+    const row = this.checker.session(value);
+    if (this.statement('SELECT 1 FROM sessions WHERE id = ?').get(row.id) !== undefined) {
+      throw new UserError('E_BUNDLE_CONFLICT', `session ${row.id} is already in this database; nothing was imported`, {
+        hint: `Delete it first (p2tui session delete ${row.id}) to import it again.`,
+      });
+    }
+    this.createdAt = row.created_at;
+    // A session that was running arrives paused: no process drives it here.
+    this.insert('sessions', { ...row, status: row.status === 'running' ? 'paused' : row.status });
+  }
+
+  row(section: BundleSection, index: number, value: unknown): void {
+    const row = this.checker.row(section, index, value) as Row;
+    const table = BUNDLE_SECTIONS[section];
+    const column = ID_COLUMN[table];
+    if (
+      column !== undefined &&
+      this.statement(`SELECT 1 FROM ${table} WHERE ${column} = ?`).get(row[column]) !== undefined
+    ) {
+      throw new UserError(
+        'E_BUNDLE_CONFLICT',
+        `${this.checker.file}: ${section}[${index}].${column}: ${quote(row[column])} is already in this database (a row of another session); nothing was imported`,
+        { hint: 'An imported session brings its own ids; this bundle reuses one the database has.' },
+      );
+    }
+    if (table === 'events') {
+      this.oldSeqs.push(row['seq'] as number);
+      this.newSeqs.push(this.insert('events', row, ['seq']));
+    } else if (table === 'branches' || table === 'branch_segments' || table === 'heads') this.held.push({ table, row });
+    else if (table === 'eval_jobs') {
+      // A judge's job it had claimed arrives pending again; its upto_seq is a position in the log, mapped.
+      const reopened = row['status'] === 'running' ? { status: 'pending', claimed_by: null, claim_expires: null } : {};
+      this.insert('eval_jobs', { ...row, upto_seq: this.mapSeq(row['upto_seq'] as number | null), ...reopened });
+    } else if (table === 'mcp_listings') this.listings.push(row as unknown as McpListingRow);
+    else this.insert(table, row);
+  }
+
+  artifact(index: number, value: Row, bytes: Buffer | undefined): void {
+    const row = this.checker.artifact(index, value, bytes);
+    // Content-addressed and checked against its hash: bytes another session stored already are the same bytes.
+    this.statement('INSERT OR IGNORE INTO artifacts (hash, size, mime, data, created_at) VALUES (?, ?, ?, ?, ?)').run(
+      row.hash,
+      row.size,
+      row.mime,
+      bytes,
+      row.created_at,
+    );
+  }
+
+  end(): void {
+    this.checker.end();
+    for (const { table, row } of this.held) {
+      if (table === 'branch_segments')
+        this.insert(table, { ...row, max_seq: this.mapSeq(row['max_seq'] as number) ?? 0 });
+      else if (table === 'heads') this.insert(table, { ...row, head_seq: this.mapSeq(row['head_seq'] as number) ?? 0 });
+      else {
+        const segments =
+          typeof row['segments'] === 'string'
+            ? JSON.stringify(
+                (JSON.parse(row['segments']) as { branch: string; maxSeq: number; afterSeq?: number }[]).map((s) => ({
+                  branch: s.branch,
+                  maxSeq: this.mapSeq(s.maxSeq),
+                  ...(s.afterSeq === undefined ? {} : { afterSeq: this.mapSeq(s.afterSeq) }),
+                })),
+              )
+            : (row['segments'] ?? null);
+        this.insert(table, { ...row, fork_seq: this.mapSeq(row['fork_seq'] as number | null), segments });
+      }
+    }
+  }
+
+  /** A seq of the bundle's log as a seq here: the newest imported event at or before it (0 if none). */
+  private mapSeq(old: number | null): number | null {
+    if (old === null) return null;
+    let lo = 0;
+    let hi = this.oldSeqs.length - 1;
+    let best = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.oldSeqs[mid]! <= old) {
+        best = this.newSeqs[mid]!;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return best;
+  }
+
+  private statement(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (statement === undefined) this.statements.set(sql, (statement = this.db.prepare(sql)));
+    return statement;
+  }
+
+  /**
+   * One row of `table`: the columns are the table's as the bundle schema lists them (never the row's own keys), an
+   * absent optional column is NULL. Returns the new rowid. `skip`: columns the database assigns.
+   */
+  private insert(table: BundleTable, row: Row, skip: readonly string[] = []): number {
+    const columns = Object.keys(BUNDLE_ROWS[table].shape).filter((c) => !skip.includes(c));
+    const sql = `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
+    return Number(
+      this.statement(sql).run(...columns.map((c) => (row[c] === undefined ? null : row[c]))).lastInsertRowid,
+    );
+  }
+}
