@@ -223,7 +223,9 @@ export class JsonFileReader {
   readBase64(size: number | undefined, limit: number): Buffer {
     if (this.kind() !== 'string') this.fail('expected the bytes as base64 text');
     this.pos += 1;
-    const out = size !== undefined && size <= limit ? Buffer.allocUnsafe(size) : undefined;
+    // Bytes go straight into one buffer of the declared size; more than declared (a forged row) falls back to
+    // collecting them, so the checker can say what is wrong with them.
+    let out = size !== undefined && size <= limit ? Buffer.allocUnsafe(size) : undefined;
     const parts: Buffer[] = [];
     let written = 0;
     let carry = '';
@@ -231,10 +233,12 @@ export class JsonFileReader {
     const take = (text: string): void => {
       const bytes = Buffer.from(text, 'base64');
       if (written + bytes.length > limit) this.fail(`artifact larger than ${limit} bytes`);
-      if (out !== undefined) {
-        if (written + bytes.length > out.length) this.fail(`more bytes than the declared size ${out.length}`);
-        bytes.copy(out, written);
-      } else parts.push(bytes);
+      if (out !== undefined && written + bytes.length > out.length) {
+        parts.push(out.subarray(0, written));
+        out = undefined;
+      }
+      if (out !== undefined) bytes.copy(out, written);
+      else parts.push(bytes);
       written += bytes.length;
     };
     for (;;) {

@@ -4,6 +4,7 @@ import {
   BUNDLE_SECTIONS,
   kindOf,
   strictBase64,
+  type BundleSection,
   type BundleSink,
   type SessionBundle,
 } from './bundle-rows.ts';
