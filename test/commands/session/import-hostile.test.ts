@@ -62,7 +62,7 @@ async function attack(edit: (b: Bundle) => void | string): Promise<CliResult & {
 /** The bundle's rows all moved to session `id` (so only the session id is what an attack changes). */
 function withSession(b: Bundle, id: unknown): void {
   b.session['id'] = id;
-  for (const [key, rows] of Object.entries(b))
+  for (const rows of Object.values(b))
     if (Array.isArray(rows)) for (const row of rows as Row[]) if ('session_id' in row) row['session_id'] = id;
 }
 
