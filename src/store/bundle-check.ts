@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { UserError } from '../core/errors.ts';
-import { sha256 } from '../core/hash.ts';
 import {
   BUNDLE_FORMAT,
   BUNDLE_HEAD,
@@ -234,22 +233,30 @@ export class BundleChecker {
     return row as BundleRow<(typeof BUNDLE_SECTIONS)[S]>;
   }
 
-  /** An artifact's columns (without `data`) and its bytes, decoded (undefined: no valid base64 given). */
+  /**
+   * An artifact's columns (without `data`), and what its bytes hashed to (undefined: no valid base64 was given).
+   * Content-addressed: bytes that do not hash to their name could poison a database that does not have them yet.
+   */
   artifact(
     index: number,
     value: Record<string, unknown>,
-    bytes: Buffer | undefined,
+    bytes: { sha256: string; length: number } | undefined,
   ): Omit<BundleRow<'artifacts'>, 'data'> {
     const where = `artifacts[${index}]`;
     if (bytes === undefined) this.invalid(`${where}.data`, 'expected the bytes as base64 text');
     const row = this.parse('artifacts', where, { ...value, data: '' });
-    if (sha256(bytes) !== row.hash)
+    if (bytes.sha256 !== row.hash)
       this.invalid(`${where}.data`, `artifact ${row.hash} does not hold the bytes its hash names`);
     if (row.size !== bytes.length)
       this.invalid(`${where}.size`, `declares ${row.size} bytes; data holds ${bytes.length}`);
     this.remember('artifacts', where, row);
     const { data: _data, ...rest } = row;
     return rest;
+  }
+
+  /** Whether an earlier artifact of the bundle has this hash. */
+  hasArtifact(hash: string): boolean {
+    return this.known('artifacts', hash);
   }
 
   /** The bundle is complete: every array it must have, and references that could point forward. */

@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs';
 import { UserError, messageOf } from '../core/errors.ts';
 import { MAX_ARTIFACT_BYTES, bundleInvalid } from './bundle-check.ts';
 import { JsonFileReader } from './bundle-json.ts';
@@ -11,9 +10,7 @@ import { BUNDLE_HEAD, type BundleSection, type BundleSink } from './bundle-rows.
 export function readBundleFile(path: string, file: string, sink: BundleSink): void {
   let where = '(bundle)';
   let reader: JsonFileReader;
-  let size: number;
   try {
-    size = statSync(path).size;
     reader = new JsonFileReader(path, (message) => {
       throw bundleInvalid(file, where, message);
     });
@@ -39,29 +36,22 @@ export function readBundleFile(path: string, file: string, sink: BundleSink): vo
           if (section !== 'artifacts' || reader.kind() !== 'object') sink.row(section, i, reader.readValue());
           else {
             const row: Record<string, unknown> = {};
-            let bytes: Buffer | undefined;
+            let given = false;
             reader.beginObject();
             for (let column = reader.nextKey(); column !== undefined; column = reader.nextKey()) {
               where = `artifacts[${i}].${column}`;
-              if (Object.hasOwn(row, column) || (column === 'data' && bytes !== undefined))
+              if (Object.hasOwn(row, column) || (column === 'data' && given))
                 throw bundleInvalid(file, where, 'appears twice in one row');
               if (column === 'data') {
-                // One buffer of the declared size, if the file is big enough to hold that many bytes as base64.
-                const declared = row['size'];
-                const fits =
-                  Number.isSafeInteger(declared) && (declared as number) >= 0 && ((declared as number) * 4) / 3 <= size;
-                bytes = reader.readBase64(fits ? (declared as number) : undefined, MAX_ARTIFACT_BYTES);
+                reader.readBase64(sink.artifactData(i, row), MAX_ARTIFACT_BYTES);
+                given = true;
               } else {
-                Object.defineProperty(row, column, {
-                  value: reader.readValue(),
-                  enumerable: true,
-                  writable: true,
-                  configurable: true,
-                });
+                const value = reader.readValue();
+                Object.defineProperty(row, column, { value, enumerable: true, writable: true, configurable: true });
               }
             }
             where = `artifacts[${i}]`;
-            sink.artifact(i, row, bytes);
+            sink.artifact(i, row, given);
           }
         }
       }

@@ -1,4 +1,5 @@
 import type { Statement } from 'better-sqlite3';
+import { createHash, type Hash } from 'node:crypto';
 import { UserError } from '../core/errors.ts';
 import { BundleChecker, quote } from './bundle-check.ts';
 import { BUNDLE_ROWS, BUNDLE_SECTIONS, type BundleSection, type BundleSink, type BundleTable } from './bundle-rows.ts';
@@ -6,6 +7,20 @@ import type { Db } from './database.ts';
 import type { McpListingRow } from './mcp.ts';
 
 type Row = Record<string, unknown>;
+
+/** Artifacts up to this size are stored inline (artifacts.data); larger ones in chunks (artifact_chunks). */
+export const INLINE_BYTES = 4 * 1024 * 1024;
+
+/** The artifact being read: its hash so far, and what is held of it. */
+interface Bytes {
+  readonly hash: string | undefined;
+  readonly store: boolean;
+  readonly hasher: Hash;
+  length: number;
+  held: Buffer[];
+  heldBytes: number;
+  chunks: number;
+}
 
 /** Tables whose rows are found by one text id: an id the database has already refuses the import. */
 const ID_COLUMN: { readonly [T in BundleTable]?: string } = {
@@ -34,6 +49,7 @@ export class BundleImport implements BundleSink {
   private readonly oldSeqs: number[] = [];
   private readonly newSeqs: number[] = [];
   readonly listings: McpListingRow[] = [];
+  private bytes: Bytes | undefined;
 
   constructor(db: Db, file: string) {
     this.db = db;
@@ -92,16 +108,59 @@ export class BundleImport implements BundleSink {
     else this.insert(table, row);
   }
 
-  artifact(index: number, value: Row, bytes: Buffer | undefined): void {
-    const row = this.checker.artifact(index, value, bytes);
-    // Content-addressed and checked against its hash: bytes another session stored already are the same bytes.
-    this.statement('INSERT OR IGNORE INTO artifacts (hash, size, mime, data, created_at) VALUES (?, ?, ?, ?, ?)').run(
-      row.hash,
-      row.size,
-      row.mime,
-      bytes,
-      row.created_at,
+  /**
+   * An artifact's bytes as they are decoded: hashed, and held up to INLINE_BYTES, past which they go to
+   * artifact_chunks under the hash the row declares (checked once all are read; a mismatch throws and the
+   * transaction takes the chunks back). Bytes the database has already are only hashed.
+   */
+  artifactData(_index: number, row: Row): (piece: Buffer) => void {
+    const declared = typeof row['hash'] === 'string' && /^[0-9a-f]{64}$/.test(row['hash']) ? row['hash'] : undefined;
+    const store =
+      declared === undefined ||
+      (!this.checker.hasArtifact(declared) &&
+        this.statement('SELECT 1 FROM artifacts WHERE hash = ?').get(declared) === undefined);
+    const bytes: Bytes = {
+      hash: declared,
+      store,
+      hasher: createHash('sha256'),
+      length: 0,
+      held: [],
+      heldBytes: 0,
+      chunks: 0,
+    };
+    this.bytes = bytes;
+    return (piece) => {
+      bytes.hasher.update(piece);
+      bytes.length += piece.length;
+      if (!bytes.store) return;
+      bytes.held.push(piece);
+      bytes.heldBytes += piece.length;
+      if (bytes.hash !== undefined && bytes.heldBytes > INLINE_BYTES) this.flush(bytes);
+    };
+  }
+
+  artifact(index: number, value: Row, given: boolean): void {
+    const bytes = given ? this.bytes : undefined;
+    this.bytes = undefined;
+    const row = this.checker.artifact(
+      index,
+      value,
+      bytes === undefined ? undefined : { sha256: bytes.hasher.digest('hex'), length: bytes.length },
     );
+    if (bytes === undefined || !bytes.store) return;
+    const insert = this.statement('INSERT INTO artifacts (hash, size, mime, data, created_at) VALUES (?, ?, ?, ?, ?)');
+    if (bytes.chunks === 0) insert.run(row.hash, row.size, row.mime, Buffer.concat(bytes.held), row.created_at);
+    else {
+      this.flush(bytes);
+      insert.run(row.hash, row.size, row.mime, Buffer.alloc(0), row.created_at);
+    }
+  }
+
+  private flush(bytes: Bytes): void {
+    const chunk = this.statement('INSERT OR REPLACE INTO artifact_chunks (hash, n, data) VALUES (?, ?, ?)');
+    for (const piece of bytes.held) chunk.run(bytes.hash, bytes.chunks++, piece);
+    bytes.held = [];
+    bytes.heldBytes = 0;
   }
 
   end(): void {

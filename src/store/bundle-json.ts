@@ -10,7 +10,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
  * like any other key, and nesting is bounded.
  */
 
-const CHUNK = 1 << 20;
+const CHUNK = 1 << 16;
 const MAX_DEPTH = 128;
 const MAX_KEY = 1_000;
 /** A value other than an artifact's bytes: generous, but it bounds what one hostile string can make us hold. */
@@ -217,30 +217,15 @@ export class JsonFileReader {
   }
 
   /**
-   * A string of base64, decoded as it is read: the text itself is never held, only the bytes (in one buffer of
-   * `size` bytes when the row declared its size before its data, as the exporter writes it).
+   * A string of base64, decoded as it is read and handed to `each` piece by piece (at most ~768 KB each, a fresh
+   * buffer every time): neither the text nor the bytes are ever held whole here. Returns how many bytes it decoded.
    */
-  readBase64(size: number | undefined, limit: number): Buffer {
+  readBase64(each: (piece: Buffer) => void, limit: number): number {
     if (this.kind() !== 'string') this.fail('expected the bytes as base64 text');
     this.pos += 1;
-    // Bytes go straight into one buffer of the declared size; more than declared (a forged row) falls back to
-    // collecting them, so the checker can say what is wrong with them.
-    let out = size !== undefined && size <= limit ? Buffer.allocUnsafe(size) : undefined;
-    const parts: Buffer[] = [];
     let written = 0;
     let carry = '';
     let padding = 0;
-    const take = (text: string): void => {
-      const bytes = Buffer.from(text, 'base64');
-      if (written + bytes.length > limit) this.fail(`artifact larger than ${limit} bytes`);
-      if (out !== undefined && written + bytes.length > out.length) {
-        parts.push(out.subarray(0, written));
-        out = undefined;
-      }
-      if (out !== undefined) bytes.copy(out, written);
-      else parts.push(bytes);
-      written += bytes.length;
-    };
     for (;;) {
       if (!this.fill()) this.broken('the file ends inside a string');
       const start = this.pos;
@@ -259,7 +244,12 @@ export class JsonFileReader {
       }
       const text = carry + this.buf.toString('latin1', start, this.pos);
       const whole = text.length - (text.length % 4);
-      if (whole > 0) take(text.slice(0, whole));
+      if (whole > 0) {
+        const piece = Buffer.from(text.slice(0, whole), 'base64');
+        written += piece.length;
+        if (written > limit) this.fail(`artifact larger than ${limit} bytes`);
+        each(piece);
+      }
       carry = text.slice(whole);
       if (closed) {
         this.pos += 1;
@@ -267,7 +257,6 @@ export class JsonFileReader {
       }
     }
     if (carry.length > 0 || padding > 2) this.fail('the bytes are not base64');
-    if (out !== undefined) return written === out.length ? out : out.subarray(0, written);
-    return Buffer.concat(parts);
+    return written;
   }
 }

@@ -259,14 +259,17 @@ export interface SessionBundle {
 
 /**
  * What reads a bundle is told, in the file's order: the head's scalars, the session row, then each array and its
- * rows; an artifact comes with its bytes already decoded (so a file reader can stream them).
+ * rows; an artifact's bytes are handed over decoded, piece by piece, so a file reader never holds them whole.
  */
 export interface BundleSink {
   key(key: string, kind: string): void;
   head(key: (typeof BUNDLE_HEAD)[number], value: unknown): void;
   session(value: unknown): void;
   row(section: BundleSection, index: number, value: unknown): void;
-  artifact(index: number, row: Record<string, unknown>, bytes: Buffer | undefined): void;
+  /** Where an artifact's bytes go, piece by piece as they are decoded (`row`: its columns read before `data`). */
+  artifactData(index: number, row: Record<string, unknown>): (piece: Buffer) => void;
+  /** The artifact's columns once its row is read; `given`: whether its bytes (valid base64) went to artifactData. */
+  artifact(index: number, row: Record<string, unknown>, given: boolean): void;
   end(): void;
 }
 

@@ -1,3 +1,4 @@
+import { sha256 } from '../core/hash.ts';
 import { BundleChecker } from './bundle-check.ts';
 import {
   BUNDLE_HEAD,
@@ -15,6 +16,9 @@ import {
  */
 export * from './bundle-rows.ts';
 
+/** Bytes handed to the sink at a time (as a file reader would). */
+const PIECE = 1 << 20;
+
 /** Feeds a bundle already in memory (a worker's result, a parsed file) to `sink`, in its keys' order. */
 export function walkBundle(value: unknown, sink: BundleSink): void {
   sink.key('(bundle)', kindOf(value));
@@ -27,7 +31,12 @@ export function walkBundle(value: unknown, sink: BundleSink): void {
       (v as unknown[]).forEach((row, i) => {
         if (section !== 'artifacts' || row === null || typeof row !== 'object') return sink.row(section, i, row);
         const { data, ...rest } = row as Record<string, unknown>;
-        sink.artifact(i, rest, strictBase64(data));
+        const bytes = strictBase64(data);
+        if (bytes !== undefined) {
+          const each = sink.artifactData(i, rest);
+          for (let at = 0; at < bytes.length; at += PIECE) each(bytes.subarray(at, at + PIECE));
+        }
+        sink.artifact(i, rest, bytes !== undefined);
       });
     }
   }
@@ -43,6 +52,7 @@ export function walkBundle(value: unknown, sink: BundleSink): void {
 export function parseBundle(value: unknown, file: string): SessionBundle {
   const checker = new BundleChecker(file);
   const out: Record<string, unknown> = {};
+  let pieces: Buffer[] = [];
   walkBundle(value, {
     key: (key, kind) => {
       checker.key(key, kind);
@@ -54,11 +64,14 @@ export function parseBundle(value: unknown, file: string): SessionBundle {
     row: (section, i, v) => {
       (out[section] as unknown[]).push(checker.row(section, i, v));
     },
-    artifact: (i, row, bytes) => {
-      (out['artifacts'] as unknown[]).push({
-        ...checker.artifact(i, row, bytes),
-        data: (bytes ?? Buffer.alloc(0)).toString('base64'),
-      });
+    artifactData: () => {
+      pieces = [];
+      return (piece) => pieces.push(piece);
+    },
+    artifact: (i, row, given) => {
+      const bytes = Buffer.concat(pieces);
+      const digest = given ? { sha256: sha256(bytes), length: bytes.length } : undefined;
+      (out['artifacts'] as unknown[]).push({ ...checker.artifact(i, row, digest), data: bytes.toString('base64') });
     },
     end: () => checker.end(),
   });

@@ -2,6 +2,7 @@ import { UserError } from '../core/errors.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, walkBundle, type SessionBundle } from './bundle.ts';
 import { readBundleFile } from './bundle-file.ts';
 import { BundleImport } from './bundle-import.ts';
+import { artifactBytes } from './artifacts.ts';
 import type { Db } from './database.ts';
 import type { McpListingRepository } from './mcp.ts';
 import type { SessionRepository } from './sessions.ts';
@@ -38,8 +39,12 @@ export class BundleRepository {
     );
     const hashes = [...new Set(refs.map((r) => r.hash))];
     const artifacts = hashes.map((hash) => {
-      const row = this.db.prepare('SELECT * FROM artifacts WHERE hash = ?').get(hash) as Row & { data: Buffer };
-      return { ...row, data: row.data.toString('base64') } as SessionBundle['artifacts'][number];
+      const row = this.db.prepare('SELECT * FROM artifacts WHERE hash = ?').get(hash) as Row & {
+        hash: string;
+        size: number;
+        data: Buffer;
+      };
+      return { ...row, data: artifactBytes(this.db, row).toString('base64') } as SessionBundle['artifacts'][number];
     });
     return {
       format: BUNDLE_FORMAT,
@@ -137,10 +142,14 @@ export class BundleRepository {
       // Listings are shared by content: one no session points to any more goes with its last session.
       db.prepare('DELETE FROM mcp_listings WHERE hash NOT IN (SELECT hash FROM session_mcp_listings)').run();
       this.sessions.forgetSegments();
-      for (const hash of hashes)
+      for (const hash of hashes) {
         db.prepare(
           'DELETE FROM artifacts WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifact_refs WHERE hash = ?)',
         ).run(hash, hash);
+        db.prepare(
+          'DELETE FROM artifact_chunks WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifacts WHERE hash = ?)',
+        ).run(hash, hash);
+      }
     });
   }
 }
