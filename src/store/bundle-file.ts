@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { UserError, messageOf } from '../core/errors.ts';
 import { MAX_ARTIFACT_BYTES, bundleInvalid } from './bundle-check.ts';
 import { JsonFileReader } from './bundle-json.ts';
@@ -11,6 +12,7 @@ export function readBundleFile(path: string, file: string, sink: BundleSink): vo
   let where = '(bundle)';
   let reader: JsonFileReader;
   try {
+    if (!statSync(path).isFile()) throw new Error('not a file');
     reader = new JsonFileReader(path, (message) => {
       throw bundleInvalid(file, where, message);
     });
