@@ -174,6 +174,8 @@ export function exitCodeFor(thrown: unknown): number {
       'E_WORKSPACE',
       'E_UNKNOWN_PROVIDER',
       'E_ROLLOUT_SPEC',
+      'E_BUNDLE_INVALID',
+      'E_BUNDLE_CONFLICT',
     ].includes(error.code)
   )
     return EXIT.config;
