@@ -94,24 +94,24 @@ function importWithPeak(file: string, db: string): Promise<{ code: number | null
 }
 
 /**
- * `p2tui artifacts show <hash> --raw > file`: the bytes a user gets back, hashed. (Into a file: through a pipe,
- * main's process.exit cuts a large write short at 64 KB, a separate bug.)
+ * `p2tui artifacts show <hash> --raw | …`: the bytes a user gets back through a pipe, hashed. (A pipe is written
+ * asynchronously: before main waited for stdout to drain, its exit cut a large write short at 64 KB.)
  */
 function shownHash(hash: string, db: string): Promise<{ code: number | null; sha256: string; size: number }> {
-  const out = join(dir, `${hash}.bin`);
-  const fd = openSync(out, 'w');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MAIN, 'artifacts', 'show', hash, '--raw', '--db', db], {
       cwd: ROOT,
       env: childEnv(),
-      stdio: ['ignore', fd, 'inherit'],
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const sha = createHash('sha256');
+    let size = 0;
+    child.stdout.on('data', (chunk: Buffer) => {
+      sha.update(chunk);
+      size += chunk.length;
     });
     child.on('error', reject);
-    child.on('close', (code) => {
-      closeSync(fd);
-      const bytes = readFileSync(out);
-      resolve({ code, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length });
-    });
+    child.on('close', (code) => resolve({ code, sha256: sha.digest('hex'), size }));
   });
 }
 
