@@ -32,6 +32,7 @@ export class ArtifactRepository {
   private readonly insertBlob: Statement;
   private readonly insertRef: Statement;
   private readonly selectBlob: Statement;
+  private readonly selectSize: Statement;
 
   private readonly db: Db;
 
@@ -45,11 +46,14 @@ export class ArtifactRepository {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.selectBlob = db.prepare('SELECT hash, size, mime, data FROM artifacts WHERE hash = ?');
+    this.selectSize = db.prepare('SELECT size, mime FROM artifacts WHERE hash = ?');
   }
 
   /** Stores bytes (once) and a reference saying where they appeared. Must run inside a write transaction. */
   put(data: string | Uint8Array, meta: RefMeta & { mime: string }, now: number): ArtifactRef {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+    // A Buffer is stored as it is: copying a large output's bytes once more is what made it cost memory.
+    const bytes =
+      typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data);
     const hash = sha256(bytes);
     this.insertBlob.run(hash, bytes.length, meta.mime, bytes, now);
     return this.addRef(hash, meta, { mime: meta.mime, size: bytes.length }, now);
@@ -57,7 +61,7 @@ export class ArtifactRepository {
 
   /** A new reference to bytes already stored (a replay showing a recorded output); undefined if they are gone. */
   reference(hash: string, meta: RefMeta, now: number): ArtifactRef | undefined {
-    const blob = this.selectBlob.get(hash) as { size: number; mime: string } | undefined;
+    const blob = this.selectSize.get(hash) as { size: number; mime: string } | undefined;
     return blob === undefined ? undefined : this.addRef(hash, meta, blob, now);
   }
 
@@ -82,6 +86,11 @@ export class ArtifactRepository {
       now,
     );
     return { id, hash, ...where, kind: meta.kind, name: meta.name, mime: blob.mime, size: blob.size, createdAt: now };
+  }
+
+  /** Whether these bytes are stored. */
+  has(hash: string): boolean {
+    return this.selectSize.get(hash) !== undefined;
   }
 
   get(hash: string): { hash: string; size: number; mime: string; data: Buffer } | undefined {
