@@ -1,11 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { z } from 'zod';
+import { readWorkspaceConfig } from '../../src/app/config.ts';
 import { sha256 } from '../../src/core/hash.ts';
 import { defineTool, type Tool } from '../../src/tools/define.ts';
+import { childEnv } from '../helpers/child-env.ts';
 import { runCli } from '../helpers/cli.ts';
 import { openAIServer, type Behaviour, type ModelServer } from '../helpers/model-servers.ts';
 import { withRawDb } from '../helpers/raw-db.ts';
@@ -21,6 +24,7 @@ import { entriesOf, setup, start, toolResults } from './session/harness.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const LARGE_MCP = join(ROOT, 'test/fixtures/mcp-large-server.ts');
+const LARGE_OUTPUT = join(ROOT, 'test/fixtures/large-output-session.ts');
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -39,7 +43,8 @@ async function overOpenAI(
     tools: options.tools ?? [],
     files: {
       'p2tui.yaml': stringify({
-        providers: { openai: { base_url: `${server.url}/v1`, retry_base_ms: 5 } },
+        // Not streamed: the fake server streams tool-call arguments 5 characters per event, slow for megabytes.
+        providers: { openai: { base_url: `${server.url}/v1`, retry_base_ms: 5, stream: false } },
         ...options.yaml,
       }),
     },
@@ -146,6 +151,64 @@ describe('a large error is stored once, as an artifact, and the model gets a pre
   });
 });
 
+describe('large arguments are stored once, as an artifact', () => {
+  it('a 3 MB argument: the tool gets it whole, the rows hold one copy, and the model is sent a preview of its own call', async () => {
+    const text = 'A'.repeat(3_000_000);
+    const received: number[] = [];
+    const takes = defineTool({
+      name: 'takes',
+      description: 'Counts the text it is given.',
+      input: z.object({ text: z.string() }),
+      effect: 'idempotent',
+      run: ({ text: given }) => {
+        received.push(given.length);
+        return { length: given.length };
+      },
+    });
+    const { t, server } = await overOpenAI(callThen('takes', { text }), { tools: [takes], toolNames: ['takes'] });
+    const run = t.engine.start({ agent: 'solo', message: 'go', source: 'api', options: t.options() });
+    expect(await run.idle()).toBe('finished');
+    expect(received).toEqual([3_000_000]);
+    const canonical = JSON.stringify({ text });
+    const hash = sha256(canonical);
+    const preview = `${canonical.slice(0, 2000)}… (3000011 bytes; full arguments in artifact ${hash.slice(0, 12)})`;
+    // The next request repeats the model's call with the preview, not 3 MB.
+    const messages = server.requests[1]!.body['messages'] as {
+      role: string;
+      tool_calls?: { function: { arguments: string } }[];
+    }[];
+    const repeated = messages.find((m) => m.role === 'assistant')!.tool_calls![0]!.function.arguments;
+    expect(repeated).toBe(JSON.stringify(preview));
+    expect(Buffer.byteLength(JSON.stringify(server.requests[1]!.body))).toBeLessThan(4_000);
+    const rows = stored(t.engine.store.path, run.id);
+    expect(rows.events).toBeLessThan(20_000);
+    expect(rows.intents).toBeLessThan(5_000);
+    const responses = withRawDb(t.engine.store.path, (db) =>
+      db.prepare('SELECT sum(length(response)) FROM model_calls WHERE session_id = ?').pluck().get(run.id),
+    );
+    expect(responses).toBeLessThan(5_000);
+    expect(rows.artifacts).toEqual([{ hash, size: 3_000_011 }]);
+    expect(t.engine.store.artifacts.list(run.id).map((a) => [a.kind, a.name])).toEqual([
+      ['tool_arguments', 'takes-arguments.json'],
+    ]);
+    // Read back whole where they are needed: the call's intent (a resume runs it from there) and a replay.
+    const call = entriesOf(t, run.id).find((e) => e.kind === 'tool_call');
+    if (call?.kind !== 'tool_call') throw new Error('no tool_call entry');
+    expect(call.payload).toMatchObject({ args: preview, argsArtifact: hash });
+    expect(t.engine.store.calls.intent(call.payload.key)!.args).toEqual({ text });
+    const replay = t.engine.start({
+      agent: 'solo',
+      message: 'go',
+      source: 'replay',
+      options: t.options({ replay: { from: run.id, onMiss: 'fail' } }),
+    });
+    expect(await replay.idle()).toBe('finished');
+    expect(toolResults(entriesOf(t, replay.id))).toMatchObject([{ status: 'ok', output: { length: 3_000_000 } }]);
+    expect(received).toEqual([3_000_000]);
+    expect(stored(t.engine.store.path, run.id).artifacts).toHaveLength(1);
+  });
+});
+
 describe('limits.inline_bytes is validated', () => {
   const workspaceWith = (yaml: string): string => {
     const dir = mkdtempSync(join(tmpdir(), 'p2tui-sizes-'));
@@ -155,20 +218,32 @@ describe('limits.inline_bytes is validated', () => {
     return dir;
   };
 
-  for (const [value, message] of [
-    ['0', 'limits.inline_bytes: must be a positive number of bytes (16384 by default)'],
+  it('inline_bytes: 0 is refused (E_CONFIG, exit 3) naming the key, at its line', async () => {
+    const ws = workspaceWith('limits:\n  inline_bytes: 0\n');
+    const r = await runCli(['agents', 'list', '--workspace', ws]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(
+      'error E_CONFIG: p2tui.yaml:2:17: limits.inline_bytes: must be a positive number of bytes (16384 by default)\n',
+    );
+  });
+
+  it.each([
     ['-16', 'limits.inline_bytes: must be a positive number of bytes (16384 by default)'],
     ['1.5', 'limits.inline_bytes: must be a whole number, got 1.5'],
     ['lots', 'limits.inline_bytes: must be a number, got "lots"'],
     ['2000000000', 'limits.inline_bytes: must be at most 1073741824 bytes (1 GiB)'],
-  ] as const) {
-    it(`inline_bytes: ${value} is refused (E_CONFIG, exit 3) naming the key`, async () => {
-      const ws = workspaceWith(`limits:\n  inline_bytes: ${value}\n`);
-      const r = await runCli(['agents', 'list', '--workspace', ws]);
-      expect(r.code).toBe(3);
-      expect(r.stderr).toContain(`error E_CONFIG: p2tui.yaml:2:17: ${message}\n`);
+  ])('inline_bytes: %s is refused (E_CONFIG): "%s"', (value, message) => {
+    const ws = workspaceWith(`limits:\n  inline_bytes: ${value}\n`);
+    expect(() => readWorkspaceConfig(ws)).toThrow(
+      expect.objectContaining({ code: 'E_CONFIG', message: expect.stringContaining(`p2tui.yaml:2:17: ${message}`) }),
+    );
+  });
+
+  it('is 16384 bytes when p2tui.yaml does not say', () => {
+    expect(readWorkspaceConfig(workspaceWith('model: scripted/default\n')).config.limits).toEqual({
+      inline_bytes: 16_384,
     });
-  }
+  });
 });
 
 const caller = (tool: string, args: Record<string, unknown>) => ({
@@ -285,4 +360,26 @@ describe('whatever a tool throws gives an error text (issue 16, point 9)', () =>
     expect(await run.idle()).toBe('finished');
     expect(toolMessages(server, 1)).toEqual([JSON.stringify({ status: 'error', error })]);
   });
+});
+
+describe('a 100 MB output', () => {
+  // Once 936 MB of peak memory over a 115 MB process (the output parsed back, stringified twice, copied for the
+  // cache): now about 630 MB, the output's text, its bytes and SQLite's copy of them.
+  it('is stored as one artifact with at most about five times its size in peak memory (child process)', () => {
+    const r = spawnSync(process.execPath, [LARGE_OUTPUT, '100'], {
+      encoding: 'utf8',
+      env: childEnv(),
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(0);
+    const measured = JSON.parse(r.stdout) as {
+      status: string;
+      artifacts: number[];
+      beforeBytes: number;
+      peakBytes: number;
+    };
+    expect(measured.status).toBe('finished');
+    expect(measured.artifacts).toEqual([100_000_011]);
+    expect(measured.peakBytes - measured.beforeBytes).toBeLessThan(600_000_000);
+  }, 60_000);
 });
