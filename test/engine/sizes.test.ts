@@ -206,6 +206,45 @@ describe('large arguments are stored once, as an artifact', () => {
     expect(toolResults(entriesOf(t, replay.id))).toMatchObject([{ status: 'ok', output: { length: 3_000_000 } }]);
     expect(received).toEqual([3_000_000]);
     expect(stored(t.engine.store.path, run.id).artifacts).toHaveLength(1);
+    // The replay refers to the arguments too: they outlive the recorded session.
+    expect(t.engine.store.artifacts.list(replay.id).map((a) => [a.hash, a.kind])).toEqual([[hash, 'tool_arguments']]);
+  });
+});
+
+describe('large arguments and the dedup policies', () => {
+  it('a repeat of an effectful call with large arguments, in a later step, is still recognised (strict: not run)', async () => {
+    let runs = 0;
+    const pay = defineTool({
+      name: 'pay',
+      description: 'Pays, with a long memo.',
+      input: z.object({ memo: z.string() }),
+      effect: 'effectful',
+      dedup: 'strict',
+      run: () => {
+        runs += 1;
+        return { paid: true };
+      },
+    });
+    const memo = 'm'.repeat(50_000);
+    const t = await setup(
+      [
+        {
+          id: 'w',
+          description: 'W.',
+          tools: ['pay'],
+          script: [
+            { when: '.', steps: [{ call: 'pay', args: { memo } }, { call: 'pay', args: { memo } }, { reply: 'ok' }] },
+          ],
+        },
+      ],
+      { tools: [pay] },
+    );
+    const session = start(t, 'w');
+    expect(await session.idle()).toBe('finished');
+    expect(runs).toBe(1);
+    const [first, second] = toolResults(entriesOf(t, session.id));
+    expect(first).toMatchObject({ status: 'ok' });
+    expect(second).toMatchObject({ status: 'skipped', duplicateOf: first!.callId });
   });
 });
 

@@ -40,6 +40,8 @@ export interface ModelCallOutcome {
  */
 export class SessionWriter {
   private readonly state: SessionState;
+  /** The large arguments this session refers to (by hash) since it was attached here. */
+  private readonly argumentRefs = new Set<string>();
 
   constructor(state: SessionState) {
     this.state = state;
@@ -181,21 +183,21 @@ export class SessionWriter {
     if (text.length * 3 <= limit || Buffer.byteLength(text) <= limit) return undefined;
     const bytes = Buffer.from(text, 'utf8');
     const hash = sha256(bytes);
-    const { artifacts } = this.state.ctx.store;
-    if (!artifacts.has(hash)) {
+    // Referred to once by this session (by the model call and the entry of the same commit): a blob stored already
+    // (the same arguments earlier, or the recording a replay serves) gets a reference, so it outlives its first owner.
+    if (!this.argumentRefs.has(hash)) {
+      const { artifacts } = this.state.ctx.store;
       const name = `${tool}-arguments.json`;
-      const meta = {
-        mime: 'application/json',
+      const where = {
         kind: 'tool_arguments',
         name,
         session: this.state.id,
         branch: this.state.branch,
+        conversation: conv.id,
       };
-      const ref = artifacts.put(
-        bytes,
-        { ...meta, conversation: conv.id, ...(entry === undefined ? {} : { entry }) },
-        tx.now,
-      );
+      const meta = entry === undefined ? where : { ...where, entry };
+      const ref =
+        artifacts.reference(hash, meta, tx.now) ?? artifacts.put(bytes, { ...meta, mime: 'application/json' }, tx.now);
       const payload = {
         hash,
         kind: ref.kind,
@@ -205,6 +207,7 @@ export class SessionWriter {
         ...(entry === undefined ? {} : { entry }),
       };
       this.event(tx, 'artifact.created', payload, conv.id);
+      this.argumentRefs.add(hash);
     }
     return { preview: previewOf(text, bytes.length, 'arguments', hash, limit), hash };
   }
