@@ -99,7 +99,7 @@ export class ToolCalls {
       };
     } else {
       try {
-        const found = await tool.reconcile(tool.input.parse(call.args), {
+        const found = await tool.reconcile(tool.input.parse(structuredClone(call.args)), {
           ...this.context(conv, call),
           signal: this.state.abort.signal,
           attach: () => undefined,
@@ -253,19 +253,22 @@ export class ToolCalls {
     await this.writer.commitOrStop((tx) => {
       // A recorded output kept as an artifact: this session refers to it too, so it outlives the source.
       const hash = result.kind === 'tool_result' ? result.payload.artifact : undefined;
-      if (hash !== undefined) this.reference(tx, conv, call.key, hash, `${call.tool}-output`);
+      if (hash !== undefined)
+        this.reference(tx, conv, call, hash, result.kind === 'tool_result' && result.payload.status !== 'ok');
       this.settlement.settle(tx, conv, call.callId, result);
     });
     return true;
   }
 
-  /** A new reference of this session to an artifact already stored (a replayed or cached output). */
-  private reference(tx: Txn, conv: ConversationRuntime, entry: string, hash: string, name: string): void {
+  /** A new reference of this session to an artifact already stored (a replayed or cached output, or error). */
+  private reference(tx: Txn, conv: ConversationRuntime, call: ToolCallRef, hash: string, error: boolean): void {
     const { id: session, branch } = this.state;
-    const meta = { kind: 'tool_output', name, session, branch, conversation: conv.id, entry };
+    const [kind, name] = error ? ['tool_error', `${call.tool}-error.txt`] : ['tool_output', `${call.tool}-output`];
+    const entry = call.key;
+    const meta = { kind, name, session, branch, conversation: conv.id, entry };
     const ref = this.state.ctx.store.artifacts.reference(hash, meta, tx.now);
     if (ref === undefined) return;
-    const { kind, mime, size } = ref;
+    const { mime, size } = ref;
     this.writer.event(tx, 'artifact.created', { hash, kind, name, mime, size, entry }, conv.id);
   }
 
@@ -379,7 +382,7 @@ export class ToolCalls {
     }
     // A cached large output: this session refers to the artifact too (it outlives the session that stored it).
     if (result.cached === true && result.artifact !== undefined) {
-      this.reference(tx, conv, call.key, result.artifact, `${call.tool}-output`);
+      this.reference(tx, conv, call, result.artifact, false);
     }
     for (const a of run.attachments) {
       const meta = {
@@ -406,7 +409,8 @@ export class ToolCalls {
 
   /** Why this call needs a person's approval (its persona guards the tool, or the tool says so), if it does. */
   private async approvalReason(conv: ConversationRuntime, tool: Tool, call: ToolCallRef): Promise<string | undefined> {
-    const parsed = tool.input.safeParse(call.args);
+    // A copy, as for the run: what the tool's approval or lookup does to its arguments stays there.
+    const parsed = tool.input.safeParse(structuredClone(call.args));
     // Invalid arguments never run: the tool runner reports them without asking anyone.
     if (!parsed.success) return undefined;
     let own: string | undefined;
