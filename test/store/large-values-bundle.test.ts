@@ -1,0 +1,62 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { parseBundle } from '../../src/store/bundle.ts';
+import { defineTool } from '../../src/tools/define.ts';
+import { tempStore, testEngine } from '../helpers/workspace.ts';
+
+/**
+ * Large arguments and errors are stored once, as artifacts the rows name (issue 16, point 6): a session bundle
+ * carries them, and the imported session reads its calls' arguments back whole.
+ */
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) c();
+});
+
+describe('a bundle of a session with large arguments and errors', () => {
+  it('exports their artifacts; the imported intents read the arguments back whole', async () => {
+    const memo = 'q'.repeat(40_000);
+    const file = defineTool({
+      name: 'file',
+      description: 'Files a memo, then fails loudly.',
+      input: z.object({ memo: z.string() }),
+      effect: 'idempotent',
+      run: () => {
+        throw new Error('x'.repeat(40_000));
+      },
+    });
+    const t = await testEngine(
+      [
+        {
+          id: 'solo',
+          description: 'Solo.',
+          tools: ['file'],
+          script: [{ when: '.', steps: [{ call: 'file', args: { memo } }, { reply: 'ok' }] }],
+        },
+      ],
+      { tools: [file] },
+    );
+    cleanups.push(() => t.close());
+    const run = t.engine.start({ agent: 'solo', message: 'go', source: 'api', options: t.options() });
+    expect(await run.idle()).toBe('finished');
+    const exported = t.engine.store.bundles.export(run.id, 'test', Date.now());
+    const bundle = parseBundle(JSON.parse(JSON.stringify(exported)), 'bundle.json');
+    const made = tempStore();
+    cleanups.push(made.cleanup);
+    const other = made.store;
+    other.bundles.import(bundle);
+    expect(
+      other.artifacts
+        .list(run.id)
+        .map((a) => [a.kind, a.size])
+        .sort(),
+    ).toEqual([
+      ['tool_arguments', 40_011],
+      ['tool_error', 40_000],
+    ]);
+    const [intent] = other.calls.recordedResults(run.id, [other.sessions.resolve(run.id).headBranch]);
+    expect(intent!.args).toEqual({ memo });
+    expect(intent!.result).toMatchObject({ kind: 'tool_result', payload: { status: 'error' } });
+  });
+});
