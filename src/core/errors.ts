@@ -322,6 +322,15 @@ export class ProviderError extends P2Error {
   }
 }
 
+/**
+ * Thrown by a tool when its call may or may not have taken effect: it was sent, and then the other side went away
+ * before answering (an MCP server that exited mid-call, or was stopped for an oversized result). The engine settles
+ * an effectful call that throws it as `unknown`, not `error`, so nobody takes it for a call that did not happen.
+ */
+export class OutcomeUnknownError extends Error {
+  override readonly name = 'OutcomeUnknownError';
+}
+
 export function isP2Error(error: unknown): error is P2Error {
   return error instanceof P2Error;
 }

@@ -1,7 +1,7 @@
 import { whenAborted } from '../core/abort.ts';
 import { deadlineSignal, type Clock } from '../core/clock.ts';
 import type { EntryPayloads } from '../core/entries.ts';
-import { fatalStorageFailureOf, messageOf } from '../core/errors.ts';
+import { OutcomeUnknownError, fatalStorageFailureOf, messageOf } from '../core/errors.ts';
 import { sha256 } from '../core/hash.ts';
 import { canonicalJson, type JsonValue } from '../core/json.ts';
 import type { Tool, ToolContext } from '../tools/define.ts';
@@ -240,6 +240,9 @@ export async function runTool(
     const storage = fatalStorageFailureOf(error);
     if (storage !== undefined) throw storage;
     const latencyMs = Math.round(clock.monotonic() - started);
+    // The tool says the call went out and its answer was lost: an effectful one may have acted.
+    if (error instanceof OutcomeUnknownError && tool.effect === 'effectful')
+      return ended({ status: 'unknown', error: messageOf(error), latencyMs });
     return ended({ status: 'error', error: thrownMessage(tool.name, error), latencyMs });
   } finally {
     deadline.cancel();

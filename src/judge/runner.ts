@@ -105,10 +105,16 @@ export class JudgeRunner {
         this.reclaim(false);
       }
       this.pump(session);
-      if (this.running === 0 && this.store.scores.openJobs(session) === 0) return;
+      // Only jobs this process could run: one of an evaluator it does not have waits for a process that has it.
+      if (this.running === 0 && this.store.scores.openJobs(session, { evaluators: this.known() }) === 0) return;
       await new Promise<void>((resolve) => {
-        this.settledWaiters.push(resolve);
-        this.clock.timeout(resolve, 100);
+        // Held open: while another process holds the jobs nothing else may keep this one alive, and an unref'd timer
+        // let Node end a `run` in the middle of this wait (without its scores or its exit code, its lease left behind).
+        const timer = this.clock.timeout(resolve, 100, { keepAlive: true });
+        this.settledWaiters.push(() => {
+          timer.cancel();
+          resolve();
+        });
       });
     }
   }
@@ -132,7 +138,8 @@ export class JudgeRunner {
       const free = this.concurrency - this.running;
       if (free <= 0) return;
       const now = this.clock.now();
-      const jobs = this.store.write(() => this.store.scores.claim(this.owner, now, this.leaseMs, free, session));
+      const filter = { evaluators: this.known(), ...(session === undefined ? {} : { session }) };
+      const jobs = this.store.write(() => this.store.scores.claim(this.owner, now, this.leaseMs, free, filter));
       for (const job of jobs) {
         // Taken again after its lease ran out while this process still runs it: one run is enough.
         if (this.runningJobs.has(job.id)) continue;
@@ -150,6 +157,11 @@ export class JudgeRunner {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** The evaluators this process has (p2tui.yaml's, and those of the rollout specs it runs): the jobs it may claim. */
+  private known(): string[] {
+    return this.evaluators.list().map((e) => e.id);
   }
 
   private async run(job: EvalJobRow): Promise<void> {

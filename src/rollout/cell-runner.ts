@@ -48,13 +48,15 @@ export class CellRunner {
     signal: AbortSignal | undefined,
     replayOf: CellRow | undefined,
     onSpend: (tokens: number, costUsd: number) => void = () => undefined,
+    /** The cell's ledger scope when another process chose it (a queue's coordinator). */
+    chosenScope?: string,
   ): Promise<CellOutcome | 'interrupted'> {
     const { engine } = this.app;
     const { store } = engine;
     const budgets = spec.raw.budgets;
     // Each attempt its own parties: a cell run again (after a failure or an interruption) starts from its starting
     // balances, not from what the earlier attempt left.
-    const scope = spec.raw.ledger.shared_ledger ? row.id : `${row.id}-${cell.id}-${randomId('', 4)}`;
+    const scope = chosenScope ?? (spec.raw.ledger.shared_ledger ? row.id : `${row.id}-${cell.id}-${randomId('', 4)}`);
     const aborted = (): boolean => signal?.aborted === true;
     let runtime: SessionRuntime | undefined;
     const begun = this.app.clock.now();
@@ -63,7 +65,7 @@ export class CellRunner {
     let startedWrite: Promise<void> | undefined;
     try {
       const fork = spec.raw.fork_from;
-      const wallets = fork === undefined ? await this.fund(spec, scope) : undefined;
+      const wallets = fork === undefined ? await fundCell(this.app, spec, scope) : undefined;
       runtime =
         fork !== undefined
           ? await this.forkCell(row, spec, cell)
@@ -230,23 +232,6 @@ export class CellRunner {
     });
   }
 
-  /**
-   * The cell's wallets, funded once: the spec's balances, else each persona's `balance:`. Undefined when no agent of
-   * the workspace uses a ledger tool and the spec sets no balances (nothing to isolate).
-   */
-  private async fund(spec: RolloutSpec, scope: string): Promise<WalletService | undefined> {
-    const { workspace } = this.app;
-    const usesLedger =
-      [...workspace.personas.values()].some((p) => p.tools.some((t) => LEDGER_TOOL_NAMES.has(t))) ||
-      Object.keys(spec.raw.ledger.balances).length > 0;
-    if (!usesLedger) return undefined;
-    const wallets = this.app.wallets.scoped(scope);
-    for (const persona of workspace.personas.values()) {
-      await wallets.createWallet(persona.id, spec.raw.ledger.balances[persona.id] ?? persona.balance);
-    }
-    return wallets;
-  }
-
   /** Queues the cell's evaluators on its branch, waits for every judgement of the session, and reads the means. */
   private async judge(
     session: string,
@@ -306,26 +291,7 @@ export class CellRunner {
     answer: string,
     branch: string | undefined,
   ): Promise<CellMetrics> {
-    const { workspace } = this.app;
-    const balances: Record<string, string> = {};
-    const netFlow: Record<string, string> = {};
-    let transfers = 0;
-    // A shared ledger holds every cell's payments: only balances are this cell's to report then.
-    const own = !spec.raw.ledger.shared_ledger;
-    if (wallets !== undefined) {
-      for (const agent of await wallets.agents()) {
-        const view = await wallets.balance(agent);
-        balances[agent] = view.balance;
-        const start = decimal.canonical(
-          spec.raw.ledger.balances[agent] ?? workspace.personas.get(agent)?.balance ?? '0',
-        );
-        if (!own) continue;
-        netFlow[agent] = decimal.sub(decimal.add(view.balance, view.locked), start);
-        transfers += (await wallets.history(agent, 10_000)).filter(
-          (l) => l.from === agent && l.from !== 'escrow' && l.reason !== 'initial balance',
-        ).length;
-      }
-    }
+    const { balances, netFlow, transfers } = await ledgerFigures(this.app, wallets, spec);
     return {
       scores,
       steps: tally.steps,
@@ -362,4 +328,54 @@ export class CellRunner {
       }
     };
   }
+}
+
+/**
+ * The cell's wallets, funded once: the spec's balances, else each persona's `balance:`. Undefined when no agent of
+ * the workspace uses a ledger tool and the spec sets no balances (nothing to isolate). A queue's coordinator funds
+ * a cell this way too, from the spec itself, never from what a worker says.
+ */
+export async function fundCell(app: App, spec: RolloutSpec, scope: string): Promise<WalletService | undefined> {
+  const { workspace } = app;
+  if (!cellUsesLedger(app, spec)) return undefined;
+  const wallets = app.wallets.scoped(scope);
+  for (const persona of workspace.personas.values()) {
+    await wallets.createWallet(persona.id, spec.raw.ledger.balances[persona.id] ?? persona.balance);
+  }
+  return wallets;
+}
+
+/** A cell's balances, net flows (received minus paid) and transfers made, read from its wallets. */
+export async function ledgerFigures(
+  app: App,
+  wallets: WalletService | undefined,
+  spec: RolloutSpec,
+): Promise<{ balances: Record<string, string>; netFlow: Record<string, string>; transfers: number }> {
+  const { workspace } = app;
+  const balances: Record<string, string> = {};
+  const netFlow: Record<string, string> = {};
+  let transfers = 0;
+  // A shared ledger holds every cell's payments: only balances are this cell's to report then.
+  const own = !spec.raw.ledger.shared_ledger;
+  if (wallets !== undefined) {
+    for (const agent of await wallets.agents()) {
+      const view = await wallets.balance(agent);
+      balances[agent] = view.balance;
+      const start = decimal.canonical(spec.raw.ledger.balances[agent] ?? workspace.personas.get(agent)?.balance ?? '0');
+      if (!own) continue;
+      netFlow[agent] = decimal.sub(decimal.add(view.balance, view.locked), start);
+      transfers += (await wallets.history(agent, 10_000)).filter(
+        (l) => l.from === agent && l.from !== 'escrow' && l.reason !== 'initial balance',
+      ).length;
+    }
+  }
+  return { balances, netFlow, transfers };
+}
+
+/** Whether a cell's agents have wallets: some agent of the workspace uses a ledger tool, or the spec sets balances. */
+export function cellUsesLedger(app: App, spec: RolloutSpec): boolean {
+  return (
+    [...app.workspace.personas.values()].some((p) => p.tools.some((t) => LEDGER_TOOL_NAMES.has(t))) ||
+    Object.keys(spec.raw.ledger.balances).length > 0
+  );
 }

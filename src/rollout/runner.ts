@@ -307,7 +307,13 @@ export class RolloutRunner {
     }
     const cells = store.rollouts.cells(row.id);
     const complete = cells.every((c) => c.status === 'done' || c.status === 'failed');
-    const status = complete && stopped === null ? 'finished' : 'stopped';
+    // Stopped by a signal (Ctrl-C, SIGTERM): interrupted, resumable; by a spent budget: stopped.
+    const status =
+      complete && stopped === null
+        ? 'finished'
+        : (stopped as string | null) === 'interrupted'
+          ? 'interrupted'
+          : 'stopped';
     store.write(() => store.rollouts.setRolloutStatus(row.id, status, this.app.clock.now()));
     progress();
     return { rollout: store.rollouts.get(row.id)!, cells, stopped };
@@ -317,7 +323,12 @@ export class RolloutRunner {
    * Runs one cell of a rollout that lives elsewhere (a worker's job): its rows are made here if missing, and the
    * cell's session, status, error and metrics are returned.
    */
-  async runStandalone(rollout: { id: string; name: string }, spec: RolloutSpec, cell: Cell): Promise<CellRow> {
+  async runStandalone(
+    rollout: { id: string; name: string },
+    spec: RolloutSpec,
+    cell: Cell,
+    scope?: string,
+  ): Promise<CellRow> {
     const { store } = this.app;
     if (store.rollouts.get(rollout.id) === undefined) {
       store.write(() =>
@@ -356,6 +367,8 @@ export class RolloutRunner {
       new Map(),
       undefined,
       undefined,
+      undefined,
+      scope,
     );
     if (outcome !== 'interrupted') await outcome.written;
     return store.rollouts.cell(rollout.id, cell.id)!;

@@ -2,7 +2,8 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';
 import type { JsonValue } from '../core/json.ts';
 
-export type RolloutStatus = 'running' | 'finished' | 'stopped';
+/** `interrupted`: stopped by Ctrl-C or SIGTERM (resumable); `stopped`: by a spent total budget. */
+export type RolloutStatus = 'running' | 'finished' | 'stopped' | 'interrupted';
 export type CellStatus = 'pending' | 'running' | 'done' | 'failed';
 
 export interface RolloutRow {

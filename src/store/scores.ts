@@ -99,6 +99,23 @@ interface ScoreDbRow {
   created_at: number;
 }
 
+/** Which jobs a judge looks at: of one session, and only of the evaluators it has (undefined: any). */
+export interface JobFilter {
+  readonly session?: string;
+  readonly evaluators?: readonly string[];
+}
+
+/**
+ * Jobs of the evaluators a judge has (`@evaluators`, a JSON array; NULL for any): a process without a job's
+ * evaluator (a rollout spec's own, say, known only to the process running that rollout) leaves the job to one that
+ * has it, instead of claiming it and failing it.
+ */
+const KNOWN = '(@evaluators IS NULL OR evaluator IN (SELECT value FROM json_each(@evaluators)))';
+
+function evaluatorsParam(filter: Pick<JobFilter, 'evaluators'>): string | null {
+  return filter.evaluators === undefined ? null : JSON.stringify(filter.evaluators);
+}
+
 /**
  * Evaluation jobs and scores. Jobs are durable: a step's commit writes the jobs it triggers, a judge claims them
  * with a lease (a judge that dies leaves them to be claimed again once the lease expires), and a score row records
@@ -123,11 +140,12 @@ export class ScoreRepository {
     // Pending jobs, oldest first, straight off the (status, created_at) index.
     this.claimStmt = db.prepare(
       `UPDATE eval_jobs SET status = 'running', attempts = attempts + 1, claimed_by = @owner, claim_expires = @expires
-       WHERE id IN (SELECT id FROM eval_jobs WHERE status = 'pending' ORDER BY created_at LIMIT @limit) RETURNING *`,
+       WHERE id IN (SELECT id FROM eval_jobs WHERE status = 'pending' AND ${KNOWN} ORDER BY created_at LIMIT @limit) RETURNING *`,
     );
     this.claimSessionStmt = db.prepare(
       `UPDATE eval_jobs SET status = 'running', attempts = attempts + 1, claimed_by = @owner, claim_expires = @expires
-       WHERE id IN (SELECT id FROM eval_jobs WHERE status = 'pending' AND session_id = @session ORDER BY created_at LIMIT @limit) RETURNING *`,
+       WHERE id IN (SELECT id FROM eval_jobs WHERE status = 'pending' AND session_id = @session AND ${KNOWN}
+         ORDER BY created_at LIMIT @limit) RETURNING *`,
     );
     this.releaseStmt = db.prepare(
       "UPDATE eval_jobs SET status = 'pending', claimed_by = NULL, claim_expires = NULL WHERE status = 'running' AND claimed_by = ?",
@@ -206,8 +224,16 @@ export class ScoreRepository {
   }
 
   /** Takes up to `limit` pending jobs, oldest first. Inside a write. */
-  claim(owner: string, now: number, leaseMs: number, limit: number, session?: string): EvalJobRow[] {
-    const params = { owner, now, expires: now + leaseMs, limit, ...(session === undefined ? {} : { session }) };
+  claim(owner: string, now: number, leaseMs: number, limit: number, filter: JobFilter = {}): EvalJobRow[] {
+    const { session } = filter;
+    const params = {
+      owner,
+      now,
+      expires: now + leaseMs,
+      limit,
+      evaluators: evaluatorsParam(filter),
+      ...(session === undefined ? {} : { session }),
+    };
     const rows = (session === undefined ? this.claimStmt : this.claimSessionStmt).all(params) as JobDbRow[];
     return rows.map(toJob).sort((a, b) => a.createdAt - b.createdAt);
   }
@@ -256,13 +282,18 @@ export class ScoreRepository {
   }
 
   /** Jobs not finished yet (pending or running), optionally of one session. */
-  openJobs(session?: string): number {
+  openJobs(session?: string, filter: Pick<JobFilter, 'evaluators'> = {}): number {
+    const evaluators = evaluatorsParam(filter);
     const row = (
       session === undefined
-        ? this.db.prepare("SELECT count(*) AS n FROM eval_jobs WHERE status IN ('pending', 'running')").get()
+        ? this.db
+            .prepare(`SELECT count(*) AS n FROM eval_jobs WHERE status IN ('pending', 'running') AND ${KNOWN}`)
+            .get({ evaluators })
         : this.db
-            .prepare("SELECT count(*) AS n FROM eval_jobs WHERE session_id = ? AND status IN ('pending', 'running')")
-            .get(session)
+            .prepare(
+              `SELECT count(*) AS n FROM eval_jobs WHERE session_id = @session AND status IN ('pending', 'running') AND ${KNOWN}`,
+            )
+            .get({ session, evaluators })
     ) as { n: number };
     return row.n;
   }

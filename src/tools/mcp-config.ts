@@ -12,11 +12,24 @@ export interface McpServerSettings {
   readonly headers: Readonly<Record<string, string>>;
   readonly timeout_ms: number;
   readonly connect_timeout_ms: number;
+  readonly max_result_bytes: number;
+  readonly list_max_pages: number;
+  readonly list_timeout_ms: number;
   readonly effect?: EffectClass | undefined;
   readonly tools: Readonly<
-    Record<string, { readonly effect?: EffectClass | undefined; readonly timeout_ms?: number | undefined }>
+    Record<
+      string,
+      {
+        readonly effect?: EffectClass | undefined;
+        readonly timeout_ms?: number | undefined;
+        readonly as?: string | undefined;
+      }
+    >
   >;
 }
+
+/** Defaults of the limits on what a server may send (README, "MCP servers"). */
+export const MCP_LIMITS = { max_result_bytes: 4 * 1024 * 1024, list_max_pages: 50, list_timeout_ms: 10_000 } as const;
 
 export const mcpServerSchema = z
   .strictObject({
@@ -30,6 +43,11 @@ export const mcpServerSchema = z
     headers: z.record(z.string(), z.string()).default({}),
     timeout_ms: z.int().min(1).default(30_000),
     connect_timeout_ms: z.int().min(1).default(10_000),
+    /** The largest message a stdio server may send (a tool's result, a page of its tool list), in bytes. */
+    max_result_bytes: z.int().min(1024).default(MCP_LIMITS.max_result_bytes),
+    /** Listing its tools at start: at most this many pages, within this time (a server can paginate forever). */
+    list_max_pages: z.int().min(1).default(MCP_LIMITS.list_max_pages),
+    list_timeout_ms: z.int().min(1).default(MCP_LIMITS.list_timeout_ms),
     /** Effect class of its tools, unless a tool's annotations or `tools.<name>.effect` say otherwise. */
     effect: z.enum(['pure', 'idempotent', 'effectful']).optional(),
     tools: z
@@ -38,6 +56,14 @@ export const mcpServerSchema = z
         z.strictObject({
           effect: z.enum(['pure', 'idempotent', 'effectful']).optional(),
           timeout_ms: z.int().min(1).optional(),
+          /** The name models see instead of `<server>__<tool>` (for a name that collides or reads badly). */
+          as: z
+            .string()
+            .regex(
+              /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/,
+              'a tool name: letters, digits, _ and -, not starting with a digit, at most 64',
+            )
+            .optional(),
         }),
       )
       .default({}),

@@ -1,14 +1,17 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import type { EffectClass } from '../core/entries.ts';
 import type { McpListedTool, McpListing, McpReplay, McpServerSettings, McpTools } from './mcp-config.ts';
-import { UserError, messageOf } from '../core/errors.ts';
+import { systemClock } from '../core/clock.ts';
+import { OutcomeUnknownError, UserError, messageOf } from '../core/errors.ts';
 import type { JsonObject } from '../core/json.ts';
 import { TOOL_BRAND, TOOL_NAME, type Tool } from './define.ts';
+import { CappedStdioTransport, type ConnectionEnd } from './mcp-stdio.ts';
+import { cappedFetch } from './mcp-http.ts';
+import { checkNames, mcpToolName, type McpOrigin } from './mcp-names.ts';
 
 /** `${VAR}` in env and header values, from the workspace environment (so keys stay out of p2tui.yaml). */
 function expand(
@@ -39,11 +42,6 @@ export interface Secrets {
   json<T>(value: T): T;
 }
 
-/** The name a model sees: `server__tool`, restricted to what every provider accepts. */
-export function mcpToolName(server: string, tool: string): string {
-  return `${server}__${tool}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64);
-}
-
 /**
  * Connects to every configured MCP server (a stdio process or a streamable HTTP endpoint) through
  * `@modelcontextprotocol/sdk`, lists its tools and wraps each as a p2tui tool: arguments validated against the
@@ -61,14 +59,15 @@ export async function connectMcpServers(
   secrets: Secrets,
   replay?: McpReplay,
 ): Promise<McpTools> {
-  const clients: Client[] = [];
+  const connections: ServerConnection[] = [];
   const tools: Tool[] = [];
+  const origins: McpOrigin[] = [];
   const summary: { name: string; endpoint: string; tools: number }[] = [];
   const listings: McpListing[] = [];
   let closed = false;
   const close = async (): Promise<void> => {
     closed = true;
-    await Promise.all(clients.splice(0).map((client) => client.close().catch(() => undefined)));
+    await Promise.all(connections.splice(0).map((connection) => connection.close()));
   };
   try {
     for (const [name, s] of Object.entries(servers)) {
@@ -88,30 +87,18 @@ export async function connectMcpServers(
           },
         );
       }
-      let listed: readonly McpListedTool[];
-      let client: () => Promise<Client>;
-      if (recorded !== undefined) {
-        listed = recorded.tools;
-        let pending: Promise<Client> | undefined;
-        client = () =>
-          (pending ??= server.connect().then(async (connected) => {
-            if (closed) {
-              await connected.client.close().catch(() => undefined);
-              throw new Error(`MCP server ${name}: the workspace is closed`);
-            }
-            clients.push(connected.client);
-            return connected.client;
-          }));
-      } else {
-        const connected = await server.connect();
-        clients.push(connected.client);
-        listed = connected.listed;
-        client = () => Promise.resolve(connected.client);
+      const connection = new ServerConnection(name, server, () => closed);
+      connections.push(connection);
+      // Replaying, a recorded server is connected only if one of its tools must really run.
+      const listed = recorded?.tools ?? (await connection.list());
+      for (const spec of listed) {
+        tools.push(wrap(name, connection, spec, s, secrets));
+        origins.push({ server: name, tool: spec.name });
       }
-      for (const spec of listed) tools.push(wrap(name, client, spec, s, secrets));
       summary.push({ name, endpoint: server.endpoint, tools: listed.length });
       listings.push({ server: name, tools: listed });
     }
+    checkNames(tools, origins, servers);
   } catch (error) {
     await close();
     throw error;
@@ -119,10 +106,110 @@ export async function connectMcpServers(
   return { tools, servers: summary, listings, close };
 }
 
+/** One live connection to a server, and why it ended once it has (only a stdio transport can say). */
+interface Connected {
+  readonly client: Client;
+  readonly listed: McpListedTool[];
+  ended(): ConnectionEnd | undefined;
+  /** Tool calls out on it now, and how many were out when it ended (an oversized result is one of theirs). */
+  calls: number;
+  callsWhenEnded: number;
+}
+
+/**
+ * A server's connection across the calls: opened at load (or, replaying, at the first call that must really run),
+ * and opened again (a stdio server started again) for the next call once it ended: a server stopped for an
+ * oversized result, or one that exited, does not take its tools away for the rest of the process.
+ */
+class ServerConnection {
+  private current: Promise<Connected> | undefined;
+  private opened: Client[] = [];
+
+  readonly name: string;
+  private readonly server: PreparedServer;
+  private readonly isClosed: () => boolean;
+
+  constructor(name: string, server: PreparedServer, isClosed: () => boolean) {
+    this.name = name;
+    this.server = server;
+    this.isClosed = isClosed;
+  }
+
+  /** Connects and lists the server's tools (loading the workspace). */
+  async list(): Promise<McpListedTool[]> {
+    const made = this.open(true);
+    this.current = made;
+    return (await made).listed;
+  }
+
+  /** The connection for a call: the open one, or a new one if it ended (a server that fails to start again: E_MCP). */
+  async get(): Promise<Connected> {
+    const made = (this.current ??= this.open(false));
+    const connected = await made;
+    if (connected.client.transport !== undefined) return connected;
+    if (this.current === made) this.current = undefined;
+    return (this.current ??= this.open(false));
+  }
+
+  private open(list: boolean): Promise<Connected> {
+    const made = this.server.connect(list).then(async (connected) => {
+      if (this.isClosed()) {
+        await connected.client.close().catch(() => undefined);
+        throw new Error(`MCP server ${this.name}: the workspace is closed`);
+      }
+      // The clients of connections that ended are gone already (a long rollout may restart a server often).
+      this.opened = [...this.opened.filter((client) => client.transport !== undefined), connected.client];
+      return connected;
+    });
+    // A failed start is not kept: the next call tries again.
+    made.catch(() => {
+      if (this.current === made) this.current = undefined;
+    });
+    return made;
+  }
+
+  /**
+   * What a call that failed reports. The connection ending while the call was out (the server stopped for an
+   * oversized result, or exiting on its own) means it may have acted: OutcomeUnknownError, which settles an
+   * effectful call as unknown.
+   */
+  failure(connected: Connected, tool: string, error: unknown, endedBefore: ConnectionEnd | undefined): unknown {
+    const end = connected.ended();
+    if (end === undefined || endedBefore !== undefined) return error;
+    if (end.kind === 'too large') {
+      const others = connected.callsWhenEnded - 1;
+      const whose =
+        others < 1
+          ? tool
+          : `${tool} or of ${others === 1 ? 'another call' : `one of ${others} other calls`} running on it`;
+      return new OutcomeUnknownError(
+        `MCP server ${this.name}: the result of ${whose} is larger than max_result_bytes (${end.limit} bytes); ` +
+          (this.server.stdio
+            ? 'the server was stopped at the limit and starts again at the next call'
+            : 'it was cut off at the limit, and the next call connects again'),
+      );
+    }
+    if (end.kind === 'exited') {
+      const how = end.signal === null ? `with code ${end.code}` : `on ${end.signal}`;
+      return new OutcomeUnknownError(
+        `MCP server ${this.name} exited ${how} during the call to ${tool}, which may or may not have taken effect; ` +
+          'the server starts again at the next call',
+      );
+    }
+    return error;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.opened.splice(0).map((client) => client.close().catch(() => undefined)));
+  }
+}
+
 interface PreparedServer {
   readonly endpoint: string;
-  /** Starts (stdio) or reaches (HTTP) the server and lists its tools, redacted. */
-  connect(): Promise<{ client: Client; listed: McpListedTool[] }>;
+  /** A stdio server (a process p2tui starts), not an HTTP one. */
+  readonly stdio: boolean;
+  /** Starts (stdio) or reaches (HTTP) the server, and lists its tools (redacted) when `list`. */
+  connect(list: boolean): Promise<Connected>;
 }
 
 /** A server's transport, its env and headers expanded (and so known to the redactor), not yet started. */
@@ -134,7 +221,7 @@ function prepare(
   secrets: Secrets,
 ): PreparedServer {
   const field = `mcp_servers.${name}`;
-  let transport: () => { transport: Transport; stderr: () => string };
+  let transport: () => { transport: Transport; stderr: () => string; ended: () => ConnectionEnd | undefined };
   let endpoint: string;
   if (s.command !== undefined) {
     const childEnv: Record<string, string> = {};
@@ -143,13 +230,13 @@ function prepare(
       childEnv[k] = expand(v, env, `${field}.env.${k}`, secrets);
     }
     const cwd = s.cwd === undefined ? root : isAbsolute(s.cwd) ? s.cwd : join(root, s.cwd);
-    const command = s.command;
+    const launch = { command: s.command, args: s.args, env: childEnv, cwd };
     transport = () => {
-      const stdio = new StdioClientTransport({ command, args: [...s.args], env: childEnv, cwd, stderr: 'pipe' });
+      const stdio = new CappedStdioTransport(launch, s.max_result_bytes);
       // Its log lines must not land on the terminal (or the TUI); the last of them explain a failed start.
       let stderr = '';
-      stdio.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-2000)));
-      return { transport: stdio, stderr: () => stderr };
+      stdio.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-2000)));
+      return { transport: stdio, stderr: () => stderr, ended: () => stdio.ended };
     };
     endpoint = [s.command, ...s.args].join(' ');
   } else {
@@ -158,44 +245,110 @@ function prepare(
       headers[k] = expand(v, env, `${field}.headers.${k}`, secrets);
     }
     const url = new URL(s.url!);
-    transport = () => ({
-      transport: new StreamableHTTPClientTransport(url, { requestInit: { headers } }),
-      stderr: () => '',
-    });
+    transport = () => {
+      let end: ConnectionEnd | undefined;
+      const http: StreamableHTTPClientTransport = new StreamableHTTPClientTransport(url, {
+        requestInit: { headers },
+        fetch: cappedFetch(s.max_result_bytes, () => {
+          end ??= { kind: 'too large', limit: s.max_result_bytes };
+          // Closing fails the calls in flight at once (an event stream cut off would leave them to time out).
+          void http.close();
+        }),
+      });
+      return { transport: http, stderr: () => '', ended: () => end };
+    };
     endpoint = s.url!;
   }
-  const connect = async (): Promise<{ client: Client; listed: McpListedTool[] }> => {
+  const failed = (why: string, hint?: string): UserError =>
+    new UserError('E_MCP', `p2tui.yaml: MCP server ${name} (${endpoint}) ${why}`, {
+      hint:
+        hint ??
+        (s.command !== undefined
+          ? `Check that \`${endpoint}\` starts an MCP server on stdio (try running it by hand).`
+          : `Check that an MCP server answers at ${endpoint}.`),
+      location: { file: 'p2tui.yaml', field },
+    });
+  const connect = async (list: boolean): Promise<Connected> => {
     const made = transport();
     const client = new Client({ name: 'p2tui', version: '0.1.0' });
     try {
       await client.connect(made.transport, { timeout: s.connect_timeout_ms });
-      const listed: McpListedTool[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: s.connect_timeout_ms });
-        listed.push(...page.tools.map((spec) => recordable(spec, secrets)));
-        cursor = page.nextCursor;
-      } while (cursor !== undefined);
-      return { client, listed };
+      const listed = list ? await listTools(client, s, secrets, failed) : [];
+      const connected: Connected = { client, listed, ended: made.ended, calls: 0, callsWhenEnded: 0 };
+      // Called before the calls out on it are failed.
+      client.onclose = () => (connected.callsWhenEnded = connected.calls);
+      return connected;
     } catch (error) {
       await client.close().catch(() => undefined);
+      if (error instanceof UserError) throw error;
+      const end = made.ended();
+      if (end?.kind === 'too large') {
+        throw failed(
+          `sent a message larger than max_result_bytes (${end.limit} bytes) while starting, and was cut off`,
+          'Raise max_result_bytes for this server in p2tui.yaml if its tool list really is that large.',
+        );
+      }
       // A server may log the environment it was given before it fails: its words pass through the redactor.
       const tail = secrets.redact(made.stderr().trim().split('\n').slice(-3).join(' | '));
       const why = secrets.redact(messageOf(error));
-      throw new UserError(
-        'E_MCP',
-        `p2tui.yaml: MCP server ${name} (${endpoint}) could not be reached: ${why}${tail === '' ? '' : ` (its stderr: ${tail})`}`,
-        {
-          hint:
-            s.command !== undefined
-              ? `Check that \`${endpoint}\` starts an MCP server on stdio (try running it by hand).`
-              : `Check that an MCP server answers at ${endpoint}.`,
-          location: { file: 'p2tui.yaml', field },
-        },
-      );
+      throw failed(`could not be reached: ${why}${tail === '' ? '' : ` (its stderr: ${tail})`}`);
     }
   };
-  return { endpoint, connect };
+  return { endpoint, stdio: s.command !== undefined, connect };
+}
+
+/**
+ * All pages of a server's tools/list, within `list_max_pages` pages and `list_timeout_ms` in all: a server that
+ * paginates forever (or slowly) would otherwise hang every command that loads the workspace. Real time, as the
+ * SDK's own request timeouts are: it waits for an external process.
+ */
+async function listTools(
+  client: Client,
+  s: McpServerSettings,
+  secrets: Secrets,
+  failed: (why: string, hint: string) => UserError,
+): Promise<McpListedTool[]> {
+  const started = systemClock.monotonic();
+  const overTime = (): UserError =>
+    failed(
+      `did not finish listing its tools within list_timeout_ms (${s.list_timeout_ms} ms)`,
+      'Raise list_timeout_ms for this server in p2tui.yaml if it is merely slow.',
+    );
+  const listed: McpListedTool[] = [];
+  let cursor: string | undefined;
+  let pages = 0;
+  let bytes = 0;
+  do {
+    if (pages === s.list_max_pages) {
+      throw failed(
+        `was still listing its tools after list_max_pages (${s.list_max_pages}) pages`,
+        'Raise list_max_pages for this server in p2tui.yaml if it really has that many pages of tools.',
+      );
+    }
+    const left = s.list_timeout_ms - (systemClock.monotonic() - started);
+    if (left <= 0) throw overTime();
+    let page: Awaited<ReturnType<Client['listTools']>>;
+    try {
+      page = await client.listTools(cursor === undefined ? {} : { cursor }, {
+        timeout: Math.min(s.connect_timeout_ms, Math.ceil(left)),
+      });
+    } catch (error) {
+      if (systemClock.monotonic() - started >= s.list_timeout_ms) throw overTime();
+      throw error;
+    }
+    pages++;
+    // The whole list, as every session records it, within max_result_bytes too (not pages × the limit).
+    bytes += Buffer.byteLength(JSON.stringify(page.tools));
+    if (bytes > s.max_result_bytes) {
+      throw failed(
+        `listed tools larger than max_result_bytes (${s.max_result_bytes} bytes) in all`,
+        'Raise max_result_bytes for this server in p2tui.yaml if its tool list really is that large.',
+      );
+    }
+    listed.push(...page.tools.map((spec) => recordable(spec, secrets)));
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return listed;
 }
 
 /** What p2tui uses of a listed tool, redacted: what sessions record, and what the tool is built from either way. */
@@ -218,18 +371,19 @@ function recordable(spec: McpListedTool, secrets: Secrets): McpListedTool {
 
 function wrap(
   server: string,
-  client: () => Promise<Client>,
+  connection: ServerConnection,
   spec: McpListedTool,
   settings: McpServerSettings,
   secrets: Secrets,
 ): Tool {
-  const name = mcpToolName(server, spec.name);
+  const own = settings.tools[spec.name] ?? {};
+  const name = own.as ?? mcpToolName(server, spec.name);
   if (!TOOL_NAME.test(name))
     throw new UserError(
       'E_TOOL_INVALID',
       `MCP server ${server} offers a tool named '${spec.name}', which cannot be made a valid tool name`,
+      { hint: `Name it in p2tui.yaml: mcp_servers.${server}.tools.${spec.name}.as: <a name>.` },
     );
-  const own = settings.tools[spec.name] ?? {};
   const effect: EffectClass =
     own.effect ??
     settings.effect ??
@@ -255,15 +409,30 @@ function wrap(
     timeoutMs,
     input,
     parameters,
-    source: `p2tui.yaml (mcp_servers.${server})`,
+    source:
+      own.as === undefined
+        ? `p2tui.yaml (mcp_servers.${server})`
+        : `p2tui.yaml (mcp_servers.${server}.tools.${spec.name}.as)`,
     reconcile: undefined,
     run: async (args, context) => {
-      const result = await (
-        await client()
-      ).callTool({ name: spec.name, arguments: args as Record<string, unknown> }, undefined, {
-        signal: context.signal,
-        timeout: timeoutMs,
-      });
+      const connected = await connection.get();
+      const endedBefore = connected.ended();
+      let result: Awaited<ReturnType<Client['callTool']>>;
+      connected.calls++;
+      try {
+        result = await connected.client.callTool(
+          { name: spec.name, arguments: args as Record<string, unknown> },
+          undefined,
+          {
+            signal: context.signal,
+            timeout: timeoutMs,
+          },
+        );
+      } catch (error) {
+        throw connection.failure(connected, spec.name, error, endedBefore);
+      } finally {
+        connected.calls--;
+      }
       const content = (result.content ?? []) as { type: string; text?: string }[];
       const text = content
         .filter((c) => c.type === 'text')

@@ -116,7 +116,8 @@ describe('a large error is stored once, as an artifact, and the model gets a pre
   it('an MCP server failing with a 5 MB message: the same preview, the message stored once', async () => {
     const { t, server } = await overOpenAI(callThen('big__big_error', { bytes: 5_000_000 }), {
       toolNames: ['big__big_error'],
-      yaml: { mcp_servers: { big: { command: process.execPath, args: [LARGE_MCP] } } },
+      // Over the 4 MB default of max_result_bytes: the server's limit is raised so the error reaches the tool runner.
+      yaml: { mcp_servers: { big: { command: process.execPath, args: [LARGE_MCP], max_result_bytes: 8_000_000 } } },
     });
     const run = t.engine.start({ agent: 'solo', message: 'go', source: 'api', options: t.options() });
     expect(await run.idle()).toBe('finished');

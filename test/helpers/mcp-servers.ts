@@ -41,9 +41,12 @@ export function registerTestTools(server: McpServer, label: string): void {
 
 /**
  * A streamable HTTP MCP server on a free port (stateless: a server and transport per request). `requests()`: how
- * many HTTP requests it has received so far (any method, any path).
+ * many HTTP requests it has received so far (any method, any path). `tools` registers more tools; `events` answers
+ * with event streams instead of JSON bodies.
  */
-export async function mcpHttpServer(): Promise<{ url: string; requests(): number; close(): Promise<void> }> {
+export async function mcpHttpServer(
+  options: { tools?: (server: McpServer) => void; events?: boolean } = {},
+): Promise<{ url: string; requests(): number; close(): Promise<void> }> {
   let requests = 0;
   const http: Server = createServer((req, res) => {
     requests++;
@@ -52,7 +55,11 @@ export async function mcpHttpServer(): Promise<{ url: string; requests(): number
     req.on('end', () => {
       const server = new McpServer({ name: 'p2tui-test-http', version: '1.0.0' });
       registerTestTools(server, 'http');
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      options.tools?.(server);
+      const transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: undefined,
+        enableJsonResponse: options.events !== true,
+      });
       res.on('close', () => {
         void transport.close();
         void server.close();

@@ -2,6 +2,7 @@ import { haveRedis, startRedis, type RedisServer } from '../helpers/host-tools.t
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { App } from '../../src/app/app.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
+import { workerKeys } from '../../src/rollout/queue/signing.ts';
 import { redisEffectJournal } from '../../src/rollout/queue/journal.ts';
 import { Store } from '../../src/store/store.ts';
 import type { Tool } from '../../src/tools/define.ts';
@@ -52,7 +53,7 @@ describe.skipIf(!haveRedis)('effects journaled in Redis across attempts of a cel
     });
     const attempt = async (tools: Tool[]) => {
       const store = new Store({ path: ':memory:' });
-      const effects = redisEffectJournal(url);
+      const effects = redisEffectJournal(url, workerKeys({ secret: 'k'.repeat(64), stateDir: ws.dir }));
       const app = new App({
         workspace: await loadWorkspace(ws.dir, { extraTools: tools }),
         store,

@@ -1,8 +1,8 @@
 import { haveRedis, startRedis, type RedisServer } from '../helpers/host-tools.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { App } from '../../src/app/app.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
 import { QueueCoordinator } from '../../src/rollout/queue/coordinator.ts';
@@ -21,6 +21,8 @@ const ROOT = join(import.meta.dirname, '../..');
 
 let redis: RedisServer | undefined;
 let url = '';
+/** The queue key the workers are given (the coordinator's queue.key holds the same). */
+const SECRET = 'a1'.repeat(32);
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
@@ -90,7 +92,7 @@ function worker(dir: string, log: string[]): ChildProcess {
       '--workspace',
       dir,
     ],
-    { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+    { env: childEnv({ P2TUI_QUEUE_SECRET: SECRET }), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout!.on('data', (d: Buffer) => log.push(d.toString()));
   child.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
@@ -122,6 +124,7 @@ describe.skipIf(!haveRedis)('effects of a distributed rollout whose worker dies'
         'both workers',
         20_000,
       );
+      writeFileSync(join(dirname(made.store.path), 'queue.key'), SECRET, { mode: 0o600 });
       const coordinator = await QueueCoordinator.connect(app, url);
       await until(async () => (await coordinator.workers()) === 2, 'both workers on the queue', 10_000);
       const spec = parseRolloutSpec(

@@ -30,8 +30,8 @@ const good = {
       workflowId: null,
     },
   ],
-  scope: 'r_1-c_1-1',
   worker: 'host:42',
+  signature: '00'.repeat(32),
 };
 
 describe('a worker result from the queue', () => {

@@ -1,7 +1,8 @@
 import { freePort, haveRedis, startRedis, type RedisServer } from '../helpers/host-tools.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import { App } from '../../src/app/app.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
@@ -22,6 +23,8 @@ const ROOT = join(import.meta.dirname, '../..');
 
 let redis: RedisServer | undefined;
 let url = '';
+/** The queue key the workers are given (the coordinator's queue.key holds the same). */
+const SECRET = 'a1'.repeat(32);
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
@@ -72,7 +75,7 @@ function worker(dir: string, log: string[]): ChildProcess {
       '--workspace',
       dir,
     ],
-    { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+    { env: childEnv({ P2TUI_QUEUE_SECRET: SECRET }), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout!.on('data', (d: Buffer) => log.push(d.toString()));
   child.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
@@ -93,7 +96,7 @@ describe('an unreachable queue', () => {
       const r = spawnSync(
         process.execPath,
         [join(ROOT, 'src/cli/main.ts'), 'worker', '--queue', `redis://127.0.0.1:${port}`],
-        { cwd: ROOT, env: childEnv(), encoding: 'utf8', timeout: 20_000 },
+        { cwd: ROOT, env: childEnv({ P2TUI_QUEUE_SECRET: SECRET }), encoding: 'utf8', timeout: 20_000 },
       );
       expect(r.status).toBe(1);
       expect(r.stderr).toContain('hint: Start Redis (redis-server), or check the --queue URL.');
@@ -121,6 +124,7 @@ describe.skipIf(!haveRedis)('distributed rollouts through BullMQ on a real redis
         'both workers',
         20_000,
       );
+      writeFileSync(join(dirname(made.store.path), 'queue.key'), SECRET, { mode: 0o600 });
       const coordinator = await QueueCoordinator.connect(app, url);
       // Both said they take jobs; Redis lists a worker's connections as they register.
       let workers = 0;

@@ -258,7 +258,7 @@ describe('running rollouts', () => {
       onCell: () => (++seen === 2 ? stop.abort() : undefined),
     });
     expect(partial.stopped).toBe('interrupted');
-    expect(partial.rollout.status).toBe('stopped');
+    expect(partial.rollout.status).toBe('interrupted');
     const doneBefore = partial.cells.filter((c) => c.status === 'done').map((c) => `${c.id}:${c.session}`);
     expect(doneBefore.length).toBeGreaterThanOrEqual(2);
     // One run at a time: a second resume while the first runs is refused.

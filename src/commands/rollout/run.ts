@@ -5,7 +5,7 @@ import { defineCommand, type OptionDef } from '../define.ts';
 import { paint, plural } from '../render/text.ts';
 import { EXIT, type CommandContext, type WorkspaceUse } from '../types.ts';
 import type { Gate } from './print.ts';
-import { connectQueue } from './queue.ts';
+import { connectQueue, stopSignal } from './queue.ts';
 
 /** Checking a rollout spec, running it (here or on a queue), and running the rest of an interrupted one. */
 
@@ -116,9 +116,10 @@ export const rolloutRunCommand = defineCommand({
       assertQueueable(spec);
     }
     const queue = url === undefined ? undefined : await connectQueue(ctx, url);
+    const stop = stopSignal(ctx);
     try {
       const outcome = await runner.start(spec, {
-        signal: ctx.signal,
+        signal: stop.signal,
         onProgress: progressPrinter(ctx),
         // On a queue, as many cells in flight as the spec's concurrency or 100 (the workers bound the real parallelism):
         // a total budget or Ctrl-C then stops what is not queued yet.
@@ -130,6 +131,7 @@ export const rolloutRunCommand = defineCommand({
       });
       return report(ctx, outcome, gates);
     } finally {
+      stop.dispose();
       await queue?.close();
     }
   },
@@ -171,15 +173,17 @@ export const rolloutResumeCommand = defineCommand({
     const concurrency = input.options.concurrency;
     const url = input.options.queue;
     const queue = url === undefined ? undefined : await connectQueue(ctx, url);
+    const stop = stopSignal(ctx);
     try {
       const outcome = await runner.resume(input.args.rollout, {
-        signal: ctx.signal,
+        signal: stop.signal,
         onProgress: progressPrinter(ctx),
         ...(queue === undefined ? {} : { executor: queue.executor(), concurrency: concurrency ?? 100 }),
         ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
       });
       return report(ctx, outcome, gates);
     } finally {
+      stop.dispose();
       await queue?.close();
     }
   },

@@ -160,7 +160,13 @@ export async function finishRun(
           `✗ failed${view.session.statusReason === null ? '' : `: ${terminalText(view.session.statusReason)}`} · ${footer}`,
         ),
       );
-      out.line(`Resume with: p2tui session resume ${runtime.id}`);
+      // A failure nothing retries (an internal error, a refused delegation) is not resumable: say what is.
+      if ([...runtime.projection.values()].some((c) => c.state.phase === 'failed' && c.state.retryable))
+        out.line(`Resume with: p2tui session resume ${runtime.id}`);
+      else
+        out.line(
+          `It cannot be resumed: send it a new message (p2tui chat --session ${runtime.id}) or start a new session.`,
+        );
       break;
     default:
       out.line(paint(out.color, 'gray', `session ${status} · ${footer}`));

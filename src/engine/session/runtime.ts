@@ -1,5 +1,5 @@
 import type { SessionStatus } from '../../core/events.ts';
-import { P2Error, StoreError, UserError, messageOf, storageFailureOf } from '../../core/errors.ts';
+import { UserError, type P2Error } from '../../core/errors.ts';
 import type { SessionRow } from '../../store/sessions.ts';
 import type { Persona } from '../../agents/persona.ts';
 import type { BranchOverrides } from '../branching.ts';
@@ -11,6 +11,7 @@ import { deriveStatus } from '../status.ts';
 import { Approvals } from './approvals.ts';
 import { BranchMoves, type BranchOptions } from './branch-moves.ts';
 import { ModelSteps } from './model-steps.ts';
+import { endOnFault, stopError } from './failure.ts';
 import { recover } from './recovery.ts';
 import { Settlement } from './settlement.ts';
 import { SessionState, steppable, type SessionLoop } from './state.ts';
@@ -325,7 +326,7 @@ export class SessionRuntime implements SessionLoop {
     try {
       await this.steps.take(conv, this.state.ctx.clock.monotonic(), modelDone);
     } catch (error) {
-      this.stop(error);
+      this.stop(error, conversation);
     } finally {
       conv.inFlight = false;
       // Results that arrived during this step (answered at once by policy, say) made it ready again.
@@ -383,24 +384,24 @@ export class SessionRuntime implements SessionLoop {
     this.waiters.wakeStatus(true);
   }
 
-  stop(error: unknown): void {
+  /**
+   * Stops driving after an error. An internal fault (in `conversation`'s step, when known) ends the session `failed`
+   * with the error before the lease goes, so it is never left `running` with nobody driving it, and a resume does not
+   * run the same step into the same fault again.
+   */
+  stop(error: unknown, conversation?: string): void {
     const { state } = this;
     if (state.error !== undefined || state.detached) return;
-    state.error =
-      error instanceof P2Error
-        ? error
-        : (storageFailureOf(error) ??
-          new StoreError('E_INTERNAL', `session ${this.id} stopped: ${messageOf(error)}`, {
-            cause: error,
-            hint: `Resume it with: p2tui session resume ${this.id}`,
-          }));
-    state.abortAll(state.error);
+    const stopped = stopError(this.id, error);
+    state.error = stopped;
+    state.abortAll(stopped);
     for (const conv of state.conversations.values()) conv.clearTimers();
+    const ended = endOnFault({ state, writer: this.writer, settlement: this.settlement }, error, conversation);
     // Let another process take over at once instead of after the lease expires.
-    if (state.error.code !== 'E_LEASE_LOST') this.releaseLease();
+    if (stopped.code !== 'E_LEASE_LOST') this.releaseLease();
     else state.ctx.control.unwatch(this.id);
     this.waiters.wakeIdle();
-    this.waiters.wakeStatus();
+    this.waiters.wakeStatus(ended);
   }
 
   /** Lets go of the lease (and the control requests); at once, or (`grouped`) in the next group commit. */

@@ -22,6 +22,12 @@ export interface CellJob {
   readonly cell: { readonly id: string };
   /** The hash of the coordinator's workspace (a worker of another workspace refuses the job). */
   readonly workspace: string;
+  /** Which time the coordinator queues this cell (1, 2, …): a result answers one attempt, never another. */
+  readonly attempt: number;
+  /** The ledger scope the coordinator chose for this attempt: the cell's agents pay from these parties only. */
+  readonly scope: string;
+  /** The coordinator's HMAC over the rest (see signing.ts): a worker runs no job it cannot verify. */
+  readonly signature: string;
 }
 
 const cellJobSchema = z.object({
@@ -31,6 +37,9 @@ const cellJobSchema = z.object({
   // Only the id is read: the worker derives the cell itself from the spec, so a job cannot smuggle in settings.
   cell: z.looseObject({ id: name }),
   workspace: name,
+  attempt: z.number().int().min(1).max(1_000_000),
+  scope: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'a ledger scope'),
+  signature: z.string(),
 });
 
 /** Checks a job a worker took off the queue; throws a UserError naming what is wrong. */
@@ -90,27 +99,30 @@ export const cellMetricsSchema = z.strictObject({
   branch: z.string().optional(),
 }) satisfies z.ZodType<CellMetrics>;
 
-/** What a worker returns for a cell. */
+/**
+ * What a worker returns for a cell, signed for the job's id, rollout, cell and attempt. Only its bundle and ledger
+ * operations are used, and only after the coordinator checked them; its metrics are the worker's own view (the
+ * coordinator recomputes scores, steps, tokens and cost from the bundle's rows).
+ */
 export interface CellResult {
   readonly status: CellRow['status'];
   readonly error: string | null;
   readonly metrics: CellMetrics | null;
   readonly bundle: SessionBundle | null;
   readonly ledger: readonly LedgerOp[];
-  /** The ledger scope the cell's agents paid from (applied under the same name here). */
-  readonly scope: string | null;
   readonly worker: string;
+  readonly signature: string;
 }
 
 const cellResultSchema = z.strictObject({
   status: z.enum(['pending', 'running', 'done', 'failed']),
-  error: z.string().nullable(),
+  error: z.string().max(100_000).nullable(),
   metrics: cellMetricsSchema.nullable(),
   // Checked by the bundle's own schema (with a message that names the bundle's field).
   bundle: z.unknown(),
   ledger: z.array(ledgerOpSchema).max(100_000),
-  scope: z.string().min(1).max(300).nullable(),
   worker: z.string().max(300),
+  signature: z.string(),
 });
 
 /** Checks a worker's result for cell `job`; a result that does not parse is a UserError naming the field. */

@@ -10,6 +10,7 @@ import { workspaceHash } from '../workspace-hash.ts';
 import { connectionOf, probe, queueName } from './connection.ts';
 import { ledgerOpsOf } from './ledger-ops.ts';
 import { parseCellJob, type CellJob, type CellResult, type LedgerOp } from './messages.ts';
+import { sign, verify, type QueueKeys } from './signing.ts';
 
 /**
  * `p2tui worker`: runs cells from the queue of this workspace's hash, each on this process's in-memory store, and
@@ -19,6 +20,8 @@ export async function runWorker(
   app: App,
   url: string,
   options: {
+    /** The queue's key: jobs that do not verify are refused, results are signed. */
+    keys: QueueKeys;
     concurrency: number;
     signal: AbortSignal;
     lockMs?: number;
@@ -50,6 +53,15 @@ export async function runWorker(
       } catch (error) {
         throw new UnrecoverableError(messageOf(error));
       }
+      // Anyone with access to Redis can add jobs: only the coordinator's (signed with the queue key) are run.
+      const jobId = String(job.id);
+      const { signature, ...signed } = data;
+      const what = { job: jobId, rollout: data.rollout.id, cell: data.cell.id, attempt: data.attempt };
+      if (!verify(options.keys, { kind: 'job', ...what }, signed, signature)) {
+        throw new UnrecoverableError(
+          `job ${jobId} is not signed with this worker's queue key (${options.keys.source}); it was refused`,
+        );
+      }
       let known = specs.get(data.rollout.id);
       if (known === undefined) {
         const spec = parseRolloutSpec(JSON.stringify(data.spec), data.specFile, app.workspace);
@@ -65,8 +77,8 @@ export async function runWorker(
       }
       const ledgerApi = app.wallets;
       const from = await ledgerApi.ledger.ledgerEnd();
-      const cellRow = await runner.runStandalone(data.rollout, spec, cell);
-      // The parties this attempt paid from (each attempt has its own), and what it paid.
+      // The parties the coordinator chose for this attempt: the cell's agents pay from these and no others.
+      const cellRow = await runner.runStandalone(data.rollout, spec, cell, data.scope);
       const scope = cellRow.session === null ? undefined : app.store.sessions.get(cellRow.session)?.options.ledgerScope;
       let ledger: LedgerOp[] = [];
       if (scope !== undefined) {
@@ -75,21 +87,25 @@ export async function runWorker(
           wallets,
           await wallets.ledger.updates('*', { afterOffset: from, limit: 100_000 }),
           await wallets.operator(),
-        );
+        )
+          // Not the starting balances: the coordinator funds the cell from the spec itself.
+          .filter((op) => !(op.kind === 'mint' && op.reference === `init:${op.to}`));
       }
       const bundle =
         cellRow.session === null ? null : app.store.bundles.export(cellRow.session, 'worker', app.clock.now());
       // Handed over: this process's copy goes, so a long-running worker's memory stays flat.
       if (cellRow.session !== null) app.store.bundles.remove(cellRow.session);
-      const result: CellResult = {
+      const body: Omit<CellResult, 'signature'> = {
         status: cellRow.status,
         error: cellRow.error,
         metrics: cellRow.metrics,
         bundle,
         ledger,
-        scope: scope ?? null,
         worker: me,
       };
+      // As it travels (JSON): what the coordinator verifies is exactly what was signed.
+      const plain = JSON.parse(JSON.stringify(body)) as Omit<CellResult, 'signature'>;
+      const result: CellResult = { ...plain, signature: sign(options.keys, { kind: 'result', ...what }, plain) };
       processed += 1;
       options.onCell?.(cell, result);
       return result;
