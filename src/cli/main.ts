@@ -174,6 +174,8 @@ export function exitCodeFor(thrown: unknown): number {
       'E_WORKSPACE',
       'E_UNKNOWN_PROVIDER',
       'E_ROLLOUT_SPEC',
+      'E_BUNDLE_INVALID',
+      'E_BUNDLE_CONFLICT',
     ].includes(error.code)
   )
     return EXIT.config;
@@ -183,7 +185,9 @@ export function exitCodeFor(thrown: unknown): number {
 // Run when executed directly (the bin imports and calls main itself).
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/src/cli/main.ts') === true) {
   main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    // Exit once stdout has drained: a pipe is written asynchronously, and exiting at once cut a large
+    // `artifacts show --raw | …` at 64 KB.
+    (code) => process.stdout.write('', () => process.exit(code)),
     (error: unknown) => {
       process.stderr.write(`${terminalText(messageOf(error))}\n`);
       process.exit(EXIT.failed);

@@ -29,6 +29,9 @@ export type ErrorCode =
   | 'E_DB_IO'
   | 'E_LEASE_HELD'
   | 'E_LEASE_LOST'
+  // session bundles (session import, a worker's result): refused input, exit code 3
+  | 'E_BUNDLE_INVALID'
+  | 'E_BUNDLE_CONFLICT'
   // engine
   | 'E_ILLEGAL_TRANSITION'
   | 'E_CONVERSATION_BUSY'

@@ -17,6 +17,18 @@ export interface ArtifactRef {
   readonly createdAt: number;
 }
 
+/**
+ * An artifact's bytes: inline in artifacts.data, or (imported large ones) in artifact_chunks, where its data is empty
+ * and its size says how many bytes the chunks hold.
+ */
+export function artifactBytes(db: Db, row: { hash: string; size: number; data: Buffer }): Buffer {
+  if (row.data.length === row.size) return row.data;
+  const chunks = db.prepare('SELECT data FROM artifact_chunks WHERE hash = ? ORDER BY n').all(row.hash) as {
+    data: Buffer;
+  }[];
+  return Buffer.concat(chunks.map((c) => c.data));
+}
+
 /** Content-addressed blobs: the same bytes are stored once whatever produced them. */
 /** Where an artifact appeared: what it is, and the session, branch, conversation and entry it belongs to. */
 interface RefMeta {
@@ -94,7 +106,8 @@ export class ArtifactRepository {
   }
 
   get(hash: string): { hash: string; size: number; mime: string; data: Buffer } | undefined {
-    return this.selectBlob.get(hash) as { hash: string; size: number; mime: string; data: Buffer } | undefined;
+    const row = this.selectBlob.get(hash) as { hash: string; size: number; mime: string; data: Buffer } | undefined;
+    return row === undefined ? undefined : { ...row, data: artifactBytes(this.db, row) };
   }
 
   /** Finds artifacts by a unique hash prefix. */

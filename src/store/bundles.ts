@@ -1,5 +1,8 @@
 import { UserError } from '../core/errors.ts';
-import { BUNDLE_FORMAT, BUNDLE_ROWS, BUNDLE_VERSION, type BundleTable, type SessionBundle } from './bundle.ts';
+import { BUNDLE_FORMAT, BUNDLE_VERSION, walkBundle, type SessionBundle } from './bundle.ts';
+import { readBundleFile } from './bundle-file.ts';
+import { BundleImport } from './bundle-import.ts';
+import { artifactBytes } from './artifacts.ts';
 import type { Db } from './database.ts';
 import type { McpListingRepository } from './mcp.ts';
 import type { SessionRepository } from './sessions.ts';
@@ -36,8 +39,12 @@ export class BundleRepository {
     );
     const hashes = [...new Set(refs.map((r) => r.hash))];
     const artifacts = hashes.map((hash) => {
-      const row = this.db.prepare('SELECT * FROM artifacts WHERE hash = ?').get(hash) as Row & { data: Buffer };
-      return { ...row, data: row.data.toString('base64') } as SessionBundle['artifacts'][number];
+      const row = this.db.prepare('SELECT * FROM artifacts WHERE hash = ?').get(hash) as Row & {
+        hash: string;
+        size: number;
+        data: Buffer;
+      };
+      return { ...row, data: artifactBytes(this.db, row).toString('base64') } as SessionBundle['artifacts'][number];
     });
     return {
       format: BUNDLE_FORMAT,
@@ -85,63 +92,33 @@ export class BundleRepository {
   }
 
   /**
-   * Loads a bundle (checked by parseBundle) in one transaction; refuses a session id that exists already. A running
-   * session arrives paused, and a judge's job it had claimed arrives pending again.
+   * Loads a bundle held in memory (a worker's result, checked by parseBundle) in one transaction, checking it again
+   * row by row. A running session arrives paused, and a judge's job it had claimed arrives pending again.
    */
-  import(bundle: SessionBundle): { session: string; events: number } {
-    const id = bundle.session.id;
-    if (this.db.prepare('SELECT 1 FROM sessions WHERE id = ?').get(id) !== undefined) {
-      throw new UserError('E_SESSION_STATE', `session ${id} is already in this database`, {
-        hint: `Delete it first (p2tui session delete ${id}) to import it again.`,
-      });
-    }
+  import(
+    bundle: SessionBundle,
+    file = `the bundle of session ${bundle.session.id}`,
+  ): { session: string; events: number } {
+    return this.load(file, (sink) => walkBundle(bundle, sink));
+  }
+
+  /** Loads a bundle file, streamed row by row (memory holds one row or one artifact, not the file). */
+  importFile(path: string, file = path): { session: string; events: number } {
+    return this.load(file, (sink) => readBundleFile(path, file, sink));
+  }
+
+  /**
+   * Every row checked before it is written, and every write in one transaction: any refusal (E_BUNDLE_INVALID,
+   * E_BUNDLE_CONFLICT) leaves the database as it was.
+   */
+  private load(file: string, feed: (sink: BundleImport) => void): { session: string; events: number } {
     return this.write(() => {
-      const seqs = new Map<number, number>();
-      for (const event of bundle.events) {
-        const { seq, ...rest } = event;
-        seqs.set(seq, this.insert('events', rest, ['seq']));
-      }
-      // A seq that is no event of this session (a fork point, say) maps to the newest event at or before it.
-      const sorted = [...seqs.keys()].sort((a, b) => a - b);
-      const mapSeq = (old: number | null): number | null => {
-        if (old === null) return null;
-        let best = 0;
-        for (const s of sorted) if (s <= old) best = seqs.get(s)!;
-        return best;
-      };
-      const status = bundle.session.status === 'running' ? 'paused' : bundle.session.status;
-      this.insert('sessions', { ...bundle.session, status });
-      for (const b of bundle.branches) {
-        const segments =
-          typeof b.segments === 'string'
-            ? JSON.stringify(
-                (JSON.parse(b.segments) as { branch: string; maxSeq: number }[]).map((s) => ({
-                  branch: s.branch,
-                  maxSeq: mapSeq(s.maxSeq),
-                })),
-              )
-            : (b.segments ?? null);
-        this.insert('branches', { ...b, fork_seq: mapSeq(b.fork_seq), segments });
-      }
-      for (const s of bundle.segments) this.insert('branch_segments', { ...s, max_seq: mapSeq(s.max_seq) ?? 0 });
-      for (const c of bundle.conversations) this.insert('conversations', c);
-      for (const h of bundle.heads) this.insert('heads', { ...h, head_seq: mapSeq(h.head_seq) ?? 0 });
-      for (const m of bundle.modelCalls) this.insert('model_calls', m);
-      for (const i of bundle.intents) this.insert('intents', i);
-      const blob = this.db.prepare(
-        'INSERT OR IGNORE INTO artifacts (hash, size, mime, data, created_at) VALUES (?, ?, ?, ?, ?)',
-      );
-      for (const a of bundle.artifacts) blob.run(a.hash, a.size, a.mime, Buffer.from(a.data, 'base64'), a.created_at);
-      for (const r of bundle.artifactRefs) this.insert('artifact_refs', r);
-      // A job's upto_seq is a position in the log it was written in: mapped like every other seq.
-      for (const j of bundle.evalJobs ?? []) {
-        const reopened = j.status === 'running' ? { status: 'pending', claimed_by: null, claim_expires: null } : {};
-        this.insert('eval_jobs', { ...j, upto_seq: mapSeq(j.upto_seq), ...reopened });
-      }
-      for (const sc of bundle.scores ?? []) this.insert('scores', sc);
-      this.mcp.record(id, bundle.mcpListings ?? [], bundle.session.created_at);
+      const sink = new BundleImport(this.db, file);
+      feed(sink);
+      const done = sink.result();
+      this.mcp.record(done.session, sink.listings, done.createdAt);
       this.sessions.forgetSegments();
-      return { session: id, events: bundle.events.length };
+      return { session: done.session, events: done.events };
     });
   }
 
@@ -165,21 +142,14 @@ export class BundleRepository {
       // Listings are shared by content: one no session points to any more goes with its last session.
       db.prepare('DELETE FROM mcp_listings WHERE hash NOT IN (SELECT hash FROM session_mcp_listings)').run();
       this.sessions.forgetSegments();
-      for (const hash of hashes)
+      for (const hash of hashes) {
         db.prepare(
           'DELETE FROM artifacts WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifact_refs WHERE hash = ?)',
         ).run(hash, hash);
+        db.prepare(
+          'DELETE FROM artifact_chunks WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifacts WHERE hash = ?)',
+        ).run(hash, hash);
+      }
     });
-  }
-
-  /**
-   * One row of `table`: the columns are the table's as the bundle schema lists them (never the row's own keys), an
-   * absent optional column is NULL. Returns the new rowid. `skip`: columns the database assigns.
-   */
-  private insert(table: BundleTable, row: Row, skip: readonly string[] = []): number {
-    const columns = Object.keys(BUNDLE_ROWS[table].shape).filter((c) => !skip.includes(c));
-    const sql = `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
-    const values = columns.map((c) => (row[c] === undefined ? null : row[c]));
-    return Number(this.db.prepare(sql).run(...values).lastInsertRowid);
   }
 }

@@ -84,7 +84,7 @@ export type RecordedToolCall = {
 };
 
 /** What the `args` column holds for arguments kept as an artifact: not JSON, so no arguments can look like it. */
-const ARGS_IN_ARTIFACT = '@artifact:';
+export const ARGS_IN_ARTIFACT = '@artifact:';
 
 /** Which process started a call, under which lease fence. */
 export interface CallStarter {

@@ -456,6 +456,22 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    description:
+      'artifacts: large bytes in chunks (issue 16 point 2: a large bundle imports without holding its artifacts whole)',
+    sql: `
+      -- An artifact whose bytes are here has an empty artifacts.data and its size there; its chunks in order (n from 0)
+      -- concatenate to those bytes. SQLite cannot write one blob piece by piece through better-sqlite3, and one large
+      -- blob costs three copies of itself in memory while it is inserted.
+      CREATE TABLE IF NOT EXISTS artifact_chunks (
+        hash TEXT    NOT NULL,
+        n    INTEGER NOT NULL,
+        data BLOB    NOT NULL,
+        PRIMARY KEY (hash, n)
+      );
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -58,7 +58,7 @@ describe('a worker result from the queue', () => {
     );
     expect(bad((r) => ({ ...r, status: 'mostly' }))).toMatch(/status/);
     expect(bad((r) => ({ ...r, bundle: { format: 'p2tui-session-bundle', version: 1 } }))).toMatch(
-      /the worker's bundle for r_1-c_1 is not a valid session bundle/,
+      /the worker's bundle for r_1-c_1: exportedAt: missing/,
     );
     expect(bad(() => 'not an object')).toMatch(/malformed/);
   });

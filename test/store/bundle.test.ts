@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Store } from '../../src/store/store.ts';
@@ -12,6 +13,7 @@ import { countingTool } from '../helpers/tools.ts';
 import { childEnv } from '../helpers/child-env.ts';
 import { countRows } from '../helpers/raw-db.ts';
 
+const FIXTURE = new URL('../fixtures/bundles/v1-main.p2tui.json', import.meta.url).pathname;
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0).reverse()) c();
@@ -96,7 +98,7 @@ describe('session bundles', () => {
   });
 
   it('refuses a file that is not a bundle, or one from a newer p2tui', () => {
-    expect(() => parseBundle({ hello: 1 }, 'x.json')).toThrow(/x.json is not a p2tui session bundle/);
+    expect(() => parseBundle({ hello: 1 }, 'x.json')).toThrow(/x.json: \(bundle\): not a p2tui session bundle/);
     expect(() => parseBundle({ format: 'p2tui-session-bundle', version: 99 }, 'x.json')).toThrow(/bundle version 99/);
   });
 
@@ -123,18 +125,18 @@ describe('session bundles', () => {
       attempt((b) => {
         events(b)[0]!['payload) VALUES (1); DROP TABLE sessions; --'] = 'x';
       }),
-    ).toMatch(/evil.json is not a valid session bundle: events.0: Unrecognized key/);
+    ).toMatch(/evil.json: events\[0\]: unknown column "payload\) VALUES/);
     expect(
       attempt((b) => {
         events(b)[1]!['seq'] = 'one';
       }),
-    ).toMatch(/events.1.seq: Invalid input: expected number/);
+    ).toMatch(/evil.json: events\[1\].seq: Invalid input: expected number/);
     // A row of another session smuggled in: it would rewrite that session's history.
     expect(
       attempt((b) => {
         events(b)[2]!['session_id'] = 's_victim';
       }),
-    ).toMatch(/holds a row of session s_victim in the bundle of session/);
+    ).toMatch(/events\[2\].session_id: "s_victim" is not the bundle's session/);
     // Bytes that do not hash to their name would poison a database that lacks them.
     expect(
       attempt((b) => {
@@ -146,6 +148,56 @@ describe('session bundles', () => {
     expect(other.sessions.get(id)).toBeUndefined();
     expect(attempt(() => undefined)).toBe('imported');
     expect(other.sessions.list({ limit: 10 }).map((r) => r.id)).toEqual([id]);
+  });
+
+  it('stores an artifact over 4 MB in chunks, reads and exports it whole, deletes the chunks with the session', () => {
+    const store = otherStore();
+    const bundle = JSON.parse(readFileSync(FIXTURE, 'utf8')) as Record<string, unknown> & {
+      session: { id: string };
+      artifacts: Record<string, unknown>[];
+      artifactRefs: Record<string, unknown>[];
+    };
+    const bytes = randomBytes(6 * 1024 * 1024 + 5);
+    const hash = createHash('sha256').update(bytes).digest('hex');
+    const artifact = {
+      hash,
+      size: bytes.length,
+      mime: 'application/octet-stream',
+      data: bytes.toString('base64'),
+      created_at: 1,
+    };
+    bundle.artifacts.push(artifact);
+    bundle.artifactRefs.push({ ...bundle.artifactRefs[0], id: 'a_big', hash, name: 'big.bin' });
+    const dir = mkdtempSync(join(tmpdir(), 'p2tui-chunks-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const chunks = (): number => countRows(store.path, 'SELECT count(*) AS n FROM artifact_chunks');
+
+    // Bytes that do not hash to their name: refused, and none of the chunks written on the way stays.
+    const forged = join(dir, 'forged.json');
+    const last = bytes.toString('base64');
+    writeFileSync(
+      forged,
+      JSON.stringify({
+        ...bundle,
+        artifacts: [bundle.artifacts[0], { ...artifact, data: `${last.slice(0, -8)}AAAAAAA=` }],
+      }),
+    );
+    expect(() => store.bundles.importFile(forged)).toThrow(
+      `${forged}: artifacts[1].data: artifact ${hash} does not hold the bytes its hash names`,
+    );
+    expect(chunks()).toBe(0);
+    expect(store.sessions.get(bundle.session.id)).toBeUndefined();
+
+    const file = join(dir, 'big.json');
+    writeFileSync(file, JSON.stringify(bundle));
+    expect(store.bundles.importFile(file)).toEqual({ session: bundle.session.id, events: 36 });
+    expect(chunks()).toBeGreaterThan(1);
+    expect(countRows(store.path, 'SELECT length(data) AS n FROM artifacts WHERE hash = ?', hash)).toBe(0);
+    expect(store.artifacts.get(hash)!.data.equals(bytes)).toBe(true);
+    const exported = store.bundles.export(bundle.session.id, 'test', 1);
+    expect(exported.artifacts.find((a) => a.hash === hash)!.data).toBe(artifact.data);
+    store.bundles.remove(bundle.session.id);
+    expect(chunks()).toBe(0);
   });
 
   it('deletes a session and its rows everywhere, and artifacts no other session uses', async () => {

@@ -41,6 +41,20 @@ describe('a bundle of a session with large arguments and errors', () => {
     const run = t.engine.start({ agent: 'solo', message: 'go', source: 'api', options: t.options() });
     expect(await run.idle()).toBe('finished');
     const exported = t.engine.store.bundles.export(run.id, 'test', Date.now());
+    // Without the arguments' artifact (and its references), the bundle is refused before anything is written.
+    const argsHash = t.engine.store.artifacts.list(run.id).find((a) => a.kind === 'tool_arguments')!.hash;
+    const stripped = JSON.parse(JSON.stringify(exported)) as {
+      artifacts: { hash: string }[];
+      artifactRefs: { hash: string }[];
+    };
+    stripped.artifacts = stripped.artifacts.filter((a) => a.hash !== argsHash);
+    stripped.artifactRefs = stripped.artifactRefs.filter((a) => a.hash !== argsHash);
+    expect(() => parseBundle(stripped, 'bundle.json')).toThrow(
+      expect.objectContaining({
+        code: 'E_BUNDLE_INVALID',
+        message: expect.stringContaining(`intents[0].args: "${argsHash}" is not a row of "artifacts" in this bundle`),
+      }),
+    );
     const bundle = parseBundle(JSON.parse(JSON.stringify(exported)), 'bundle.json');
     const made = tempStore();
     cleanups.push(made.cleanup);

@@ -1,6 +1,6 @@
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { UserError, messageOf } from '../../core/errors.ts';
+import { UserError } from '../../core/errors.ts';
 import type { Store } from '../../store/store.ts';
 import { isHolderAlive } from '../../store/leases.ts';
 import { VERSION } from '../../core/version.ts';
@@ -87,20 +87,10 @@ export const importCommand = defineCommand({
     file: { description: 'A bundle written by p2tui session export', required: true },
   },
   async run(ctx, input) {
-    // The bundle's schema (zod) loads only here.
-    const { parseBundle } = await import('../../store/bundle.ts');
     const file = resolve(input.args.file);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (error) {
-      throw new UserError('E_USAGE', `cannot read ${file}: ${messageOf(error)}`, {
-        hint: 'Give a file written by p2tui session export.',
-      });
-    }
-    const bundle = parseBundle(parsed, file);
     const store = await ctx.store();
-    const done = store.bundles.import(bundle);
+    // Streamed and checked row by row inside one transaction: a refused bundle leaves nothing behind.
+    const done = store.bundles.importFile(file);
     if (!ctx.output.json) {
       ctx.output.line(`imported ${done.session} (${plural(done.events, 'event')})`);
       ctx.output.line(
