@@ -2,7 +2,7 @@ import { whenAborted } from '../core/abort.ts';
 import { deadlineSignal, type Clock } from '../core/clock.ts';
 import type { EntryPayloads } from '../core/entries.ts';
 import { OutcomeUnknownError, fatalStorageFailureOf, messageOf } from '../core/errors.ts';
-import { sha256 } from '../core/hash.ts';
+import { sha256, sha256Text } from '../core/hash.ts';
 import { canonicalJson, type JsonValue } from '../core/json.ts';
 import type { Tool, ToolContext } from '../tools/define.ts';
 
@@ -120,19 +120,19 @@ export async function runTool(
   const started = clock.monotonic();
   const base = { callId: context.callId, tool: tool.name };
   /**
-   * A large text leaves the entry: its bytes become an artifact (once; the text is not kept beside them) and the
+   * A large text leaves the entry: it becomes an artifact (stored once, in pieces when it is very large) and the
    * entry a preview naming it. Secrets are out before it is hashed, so the entry names the blob that is stored.
    */
   const sized = (raw: string, what: 'output' | 'error'): { text: string; artifact?: string } => {
     const text = what === 'error' && context.redact !== undefined ? (context.redact(raw) as string) : raw;
     // UTF-8 takes at most 3 bytes per UTF-16 unit: most texts are judged without counting their bytes.
     if (text.length * 3 <= inlineBytes || Buffer.byteLength(text) <= inlineBytes) return { text };
-    const bytes = Buffer.from(text, 'utf8');
-    const hash = sha256(bytes);
+    // Hashed piece by piece and handed on as text: the store writes a large one in pieces, never encoded whole.
+    const hash = sha256Text(text);
     const [name, mime] =
       what === 'error' ? [`${tool.name}-error.txt`, 'text/plain'] : [`${tool.name}-output.json`, 'application/json'];
-    attachments.push({ name, data: bytes, mime, kind: `tool_${what}`, redacted: true });
-    return { text: previewOf(text, bytes.length, what, hash, inlineBytes), artifact: hash };
+    attachments.push({ name, data: text, mime, kind: `tool_${what}`, redacted: true });
+    return { text: previewOf(text, Buffer.byteLength(text), what, hash, inlineBytes), artifact: hash };
   };
   /** A run that ends without an output: its status and why (and how long it took, once it started). */
   const ended = (payload: Omit<EntryPayloads['tool_result'], 'callId' | 'tool'>): ToolRun => {

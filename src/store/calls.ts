@@ -4,6 +4,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';
+import { artifactBytes } from './artifacts.ts';
 import type { EffectClass, EntryDraft } from '../core/entries.ts';
 import type { JsonValue } from '../core/json.ts';
 
@@ -168,7 +169,7 @@ export class CallRepository {
     );
     this.selectOpen = db.prepare("SELECT * FROM intents WHERE session_id = ? AND status != 'done' ORDER BY rowid");
     this.selectIntent = db.prepare('SELECT * FROM intents WHERE key = ?');
-    this.selectArtifact = db.prepare('SELECT data FROM artifacts WHERE hash = ?').pluck();
+    this.selectArtifact = db.prepare('SELECT hash, size, data FROM artifacts WHERE hash = ?');
   }
 
   recordModelCall(r: ModelCallRecord): void {
@@ -267,11 +268,17 @@ export class CallRepository {
       .all(session) as { conversation: string; calls: number }[];
   }
 
+  /** An artifact's bytes (joined from its pieces when it was stored in pieces). */
+  private artifact(hash: string): Buffer | undefined {
+    const row = this.selectArtifact.get(hash) as { hash: string; size: number; data: Buffer } | undefined;
+    return row === undefined ? undefined : artifactBytes(this.db, row);
+  }
+
   /** Arguments stored as an artifact, read back (a preview saying so if the artifact is gone). */
   private argsOf(column: string): JsonValue {
     if (!column.startsWith(ARGS_IN_ARTIFACT)) return JSON.parse(column) as JsonValue;
     const hash = column.slice(ARGS_IN_ARTIFACT.length);
-    const data = this.selectArtifact.get(hash) as Buffer | undefined;
+    const data = this.artifact(hash);
     return data === undefined
       ? `(arguments in artifact ${hash.slice(0, 12)}, which is gone)`
       : (JSON.parse(data.toString('utf8')) as JsonValue);
@@ -359,7 +366,7 @@ export class CallRepository {
     if (!response.toolCalls.some((c) => c.argumentsArtifact !== undefined)) return response;
     const toolCalls = response.toolCalls.map(({ id, name, arguments: preview, argumentsArtifact, argumentsText }) => {
       if (argumentsArtifact === undefined) return { id, name, arguments: preview };
-      const data = this.selectArtifact.get(argumentsArtifact) as Buffer | undefined;
+      const data = this.artifact(argumentsArtifact);
       if (data === undefined) return { id, name, arguments: preview };
       const text = data.toString('utf8');
       return { id, name, arguments: argumentsText === true ? (JSON.parse(text) as string) : text };

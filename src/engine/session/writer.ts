@@ -2,7 +2,7 @@ import type { Persona } from '../../agents/persona.ts';
 import type { EntryDraft } from '../../core/entries.ts';
 import { UserError } from '../../core/errors.ts';
 import type { EventDraft, OtherPayloads, OtherType, SessionStatus } from '../../core/events.ts';
-import { sha256 } from '../../core/hash.ts';
+import { sha256Text } from '../../core/hash.ts';
 import { nextEventId } from '../../core/ids.ts';
 import { canonicalJson, tryParseJson, type JsonValue } from '../../core/json.ts';
 import type { RecordedToolCall } from '../../store/calls.ts';
@@ -181,8 +181,7 @@ export class SessionWriter {
     if (typeof args !== 'object' && typeof args !== 'string') return undefined;
     const text = canonicalJson(args);
     if (text.length * 3 <= limit || Buffer.byteLength(text) <= limit) return undefined;
-    const bytes = Buffer.from(text, 'utf8');
-    const hash = sha256(bytes);
+    const hash = sha256Text(text);
     // Referred to once by this session (by the model call and the entry of the same commit): a blob stored already
     // (the same arguments earlier, or the recording a replay serves) gets a reference, so it outlives its first owner.
     if (!this.argumentRefs.has(hash)) {
@@ -197,7 +196,7 @@ export class SessionWriter {
       };
       const meta = entry === undefined ? where : { ...where, entry };
       const ref =
-        artifacts.reference(hash, meta, tx.now) ?? artifacts.put(bytes, { ...meta, mime: 'application/json' }, tx.now);
+        artifacts.reference(hash, meta, tx.now) ?? artifacts.put(text, { ...meta, mime: 'application/json' }, tx.now);
       const payload = {
         hash,
         kind: ref.kind,
@@ -209,7 +208,7 @@ export class SessionWriter {
       this.event(tx, 'artifact.created', payload, conv.id);
       this.argumentRefs.add(hash);
     }
-    return { preview: previewOf(text, bytes.length, 'arguments', hash, limit), hash };
+    return { preview: previewOf(text, Buffer.byteLength(text), 'arguments', hash, limit), hash };
   }
 
   /** The intent of one call of a response, with its idempotency key (and its result, when known at once). */
