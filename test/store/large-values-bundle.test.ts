@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { sha256 } from '../../src/core/hash.ts';
 import { parseBundle } from '../../src/store/bundle.ts';
 import { defineTool } from '../../src/tools/define.ts';
+import { countRows } from '../helpers/raw-db.ts';
 import { tempStore, testEngine } from '../helpers/workspace.ts';
 
 /**
@@ -72,5 +74,22 @@ describe('a bundle of a session with large arguments and errors', () => {
     const [intent] = other.calls.recordedResults(run.id, [other.sessions.resolve(run.id).headBranch]);
     expect(intent!.args).toEqual({ memo });
     expect(intent!.result).toMatchObject({ kind: 'tool_result', payload: { status: 'error' } });
+  });
+});
+
+describe('an artifact over 4 MB', () => {
+  it('is written in pieces and read back byte for byte, a character split across two pieces included', () => {
+    const made = tempStore();
+    cleanups.push(made.cleanup);
+    const { store } = made;
+    // An emoji (two UTF-16 units) straddles the first 1 MB boundary; accents make the bytes outnumber the units.
+    const text = `${'a'.repeat((1 << 20) - 1)}😀${'é'.repeat(2_500_000)}`;
+    const ref = store.write(() => store.artifacts.put(text, { mime: 'text/plain', kind: 'file', name: 'big.txt' }, 1));
+    expect(ref.hash).toBe(sha256(Buffer.from(text, 'utf8')));
+    expect(ref.size).toBe(Buffer.byteLength(text));
+    expect(countRows(store.path, 'SELECT count(*) AS n FROM artifact_chunks WHERE hash = ?', ref.hash)).toBeGreaterThan(
+      1,
+    );
+    expect(store.artifacts.get(ref.hash)!.data.toString('utf8')).toBe(text);
   });
 });
