@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseYamlWith } from '../core/yaml-schema.ts';
 import { mcpServerSchema } from '../tools/mcp-config.ts';
 import { judgeConfigSchema } from '../judge/config.ts';
+import { DEFAULT_INLINE_BYTES } from '../engine/tool-runner.ts';
 
 /** `p2tui.yaml`: optional; every field has a default that runs offline. */
 export const workspaceConfigSchema = z.strictObject({
@@ -85,6 +86,20 @@ export const workspaceConfigSchema = z.strictObject({
           user: z.string().min(1).optional(),
         })
         .optional(),
+    })
+    .prefault({}),
+  /** Sizes: what is stored and sent to models inline, and what becomes an artifact with a preview. */
+  limits: z
+    .strictObject({
+      /**
+       * A tool's output, error or arguments larger than this many bytes (of JSON) is stored once as an artifact; the
+       * entry, and so the model, keeps a preview of 2,000 characters with a note naming the artifact.
+       */
+      inline_bytes: z
+        .int()
+        .min(1, 'must be a positive number of bytes (16384 by default)')
+        .max(1024 * 1024 * 1024, 'must be at most 1073741824 bytes (1 GiB)')
+        .default(DEFAULT_INLINE_BYTES),
     })
     .prefault({}),
   /** Database path, relative to the workspace. */

@@ -37,6 +37,7 @@ export function enginePorts(
     evaluations: evaluationTriggers(store, workspace.evaluators),
     wallets: { scoped: (scope) => wallets().scoped(scope) },
     redactor: workspace.redactor,
+    inlineBytes: config.limits.inline_bytes,
     // A listing is what a server sent as JSON (or what a recording stored): JSON values, whatever its static type.
     mcpListings: workspace.mcpListings.map(({ server, tools }) => ({ server, tools: tools as unknown as JsonValue })),
     ...(effects === undefined ? {} : { effects }),

@@ -39,6 +39,8 @@ export interface EntryPayloads {
     /** Idempotency key of the intent: effectful tools receive it and may pass it on (a ledger command id). */
     key: string;
     modelCall: string;
+    /** Large arguments live in this artifact (stored once); `args` then holds a preview naming it. */
+    argsArtifact?: string;
   };
   tool_result: {
     callId: string;

@@ -123,7 +123,8 @@ export class ConversationRuntime {
       this.setUndoably(
         entry.seq,
         this.effectfulCalls,
-        `${entry.payload.tool}\n${canonicalJson(entry.payload.args)}`,
+        // Large arguments by their artifact's hash (the hash of their canonical JSON): the entry holds a preview.
+        `${entry.payload.tool}\n${entry.payload.argsArtifact === undefined ? canonicalJson(entry.payload.args) : `@${entry.payload.argsArtifact}`}`,
         entry.payload.callId,
       );
     }

@@ -1,5 +1,6 @@
 import type { SessionOptions } from '../core/events.ts';
 import { P2Error, messageOf } from '../core/errors.ts';
+import { sha256 } from '../core/hash.ts';
 import { newConversationId, nextEventId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
 import {
@@ -171,7 +172,9 @@ export function planResponse(
         },
       };
     },
-    previousCall: (tool, args) => conv.effectfulCalls.get(`${tool}\n${args}`),
+    // An earlier call with large arguments is known by their hash (its entry holds a preview of them).
+    previousCall: (tool, args) =>
+      conv.effectfulCalls.get(`${tool}\n${args}`) ?? conv.effectfulCalls.get(`${tool}\n@${sha256(args)}`),
     reusableChild: (agent) => conv.childrenByAgent.get(agent)?.findLast((c) => c.state.phase === 'finished')?.id,
     newEntryId: () => nextEventId(),
     newConversationId,

@@ -25,6 +25,8 @@ export interface EnginePorts {
   readonly wallets?: WalletPort;
   /** Knows every configured secret: tool results pass through it before they are stored. */
   readonly redactor: Pick<Redactor, 'active' | 'json' | 'redact'>;
+  /** Outputs, errors and arguments above this many bytes become artifacts (p2tui.yaml's `limits.inline_bytes`). */
+  readonly inlineBytes?: number;
   /** What each MCP server listed: recorded with every new session, so a replay of it reaches no server. */
   readonly mcpListings?: readonly McpListingRow[];
   /**

@@ -2,8 +2,8 @@ import { whenAborted } from '../core/abort.ts';
 import { deadlineSignal, type Clock } from '../core/clock.ts';
 import type { EntryPayloads } from '../core/entries.ts';
 import { OutcomeUnknownError, fatalStorageFailureOf, messageOf } from '../core/errors.ts';
-import { sha256 } from '../core/hash.ts';
-import { canonicalJson, toJson, type JsonValue } from '../core/json.ts';
+import { sha256, sha256Text } from '../core/hash.ts';
+import { canonicalJson, type JsonValue } from '../core/json.ts';
 import type { Tool, ToolContext } from '../tools/define.ts';
 
 export type ToolResultDraft = { kind: 'tool_result'; payload: EntryPayloads['tool_result'] };
@@ -13,6 +13,8 @@ export interface Attachment {
   readonly data: string | Uint8Array;
   readonly mime: string;
   readonly kind: string;
+  /** Secrets are out already (a large output or error, redacted before it was hashed). */
+  readonly redacted?: boolean;
 }
 
 export interface ToolRun {
@@ -20,8 +22,8 @@ export interface ToolRun {
   readonly attachments: readonly Attachment[];
   /** Milestones the tool marked (only of a run that returned a result). */
   readonly milestones?: readonly { readonly name: string; readonly detail: string | null }[];
-  /** For a pure tool's fresh result: where to cache it and until when. */
-  readonly cache?: { readonly key: string; readonly output: JsonValue; readonly expiresAt: number };
+  /** For a pure tool's fresh result: where to cache it (what its result entry holds) and until when. */
+  readonly cache?: { readonly key: string; readonly expiresAt: number };
 }
 
 const NOT_STARTED = Symbol('not started');
@@ -37,12 +39,56 @@ export function runInFlight(key: string): boolean {
   return IN_FLIGHT.has(key);
 }
 
-/** Outputs above this size are stored as an artifact; the entry keeps a preview. */
-export const INLINE_OUTPUT_LIMIT = 16 * 1024;
+/**
+ * Outputs, errors and arguments above this many bytes (p2tui.yaml's `limits.inline_bytes`, by default) are stored
+ * once as an artifact; the entry, and so the model, keeps a preview.
+ */
+export const DEFAULT_INLINE_BYTES = 16 * 1024;
 
-/** Where a pure tool's result is cached: its name and canonical arguments. */
+/** How much of a large output, error or arguments the entry (and the model) keeps. */
+export const PREVIEW_CHARS = 2000;
+
+/**
+ * What an entry holds instead of a large text: its start (2,000 characters, fewer under a smaller inline limit), its
+ * size and the artifact that holds it whole.
+ */
+export function previewOf(
+  text: string,
+  bytes: number,
+  what: 'output' | 'error' | 'arguments',
+  hash: string,
+  inlineBytes: number,
+): string {
+  const head = text.slice(0, Math.min(PREVIEW_CHARS, inlineBytes));
+  return `${head}… (${bytes} bytes; full ${what} in artifact ${hash.slice(0, 12)})`;
+}
+
+/**
+ * Where a pure tool's result is cached: its name and canonical arguments. The `v2` rows hold what the result entry
+ * held (a preview and the artifact's hash for a large output), never a second copy of the output; rows of the
+ * earlier layout (the whole output) are never read and expire.
+ */
 export function cacheKey(tool: string, args: JsonValue): string {
-  return sha256(`${tool}\n${canonicalJson(args)}`);
+  return sha256(`v2\n${tool}\n${canonicalJson(args)}`);
+}
+
+/** The message of whatever a tool threw: `throw undefined`, a Symbol or an empty Error still say what happened. */
+export function thrownMessage(tool: string, error: unknown): string {
+  if (error instanceof Error)
+    return error.message !== '' ? error.message : `tool ${tool} threw ${error.name} with no message`;
+  if (typeof error === 'string') return error !== '' ? error : `tool ${tool} threw an empty string (not an Error)`;
+  if (error === undefined || error === null) return `tool ${tool} threw ${String(error)} (not an Error)`;
+  if (typeof error === 'symbol') return `tool ${tool} threw ${error.toString()} (not an Error)`;
+  if (typeof error !== 'object' && typeof error !== 'function')
+    return `tool ${tool} threw ${String(error)} (not an Error)`;
+  let shown: string | undefined;
+  try {
+    shown = JSON.stringify(error);
+  } catch {
+    shown = undefined;
+  }
+  const text = shown === undefined ? Object.prototype.toString.call(error) : shown.slice(0, PREVIEW_CHARS);
+  return `tool ${tool} threw ${typeof error === 'function' ? 'a function' : 'an object'} (not an Error): ${text}`;
 }
 
 /**
@@ -56,8 +102,10 @@ export async function runTool(
     signal: AbortSignal;
     timeoutMs: number;
     clock: Clock;
-    /** Takes configured secrets out of the output (before its size is judged and its artifact hashed). */
+    /** Takes configured secrets out of the output and error (before their size is judged and artifact hashed). */
     redact?: (value: JsonValue) => JsonValue;
+    /** Outputs and errors above this many bytes become artifacts (p2tui.yaml's limits.inline_bytes). */
+    inlineBytes?: number;
     /**
      * Asked synchronously right before the tool's `run` (nothing else runs in between): false, and the tool does
      * not start (its run ends as cancelled). Effectful calls check their session's lease here.
@@ -68,14 +116,37 @@ export async function runTool(
   const attachments: Attachment[] = [];
   const milestones: { name: string; detail: string | null }[] = [];
   const { clock } = context;
+  const inlineBytes = context.inlineBytes ?? DEFAULT_INLINE_BYTES;
   const started = clock.monotonic();
   const base = { callId: context.callId, tool: tool.name };
+  /**
+   * A large text leaves the entry: it becomes an artifact (stored once, in pieces when it is very large) and the
+   * entry a preview naming it. Secrets are out before it is hashed, so the entry names the blob that is stored.
+   */
+  const sized = (raw: string, what: 'output' | 'error'): { text: string; artifact?: string } => {
+    const text = what === 'error' && context.redact !== undefined ? (context.redact(raw) as string) : raw;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: most texts are judged without counting their bytes.
+    if (text.length * 3 <= inlineBytes || Buffer.byteLength(text) <= inlineBytes) return { text };
+    // Hashed piece by piece and handed on as text: the store writes a large one in pieces, never encoded whole.
+    const hash = sha256Text(text);
+    const [name, mime] =
+      what === 'error' ? [`${tool.name}-error.txt`, 'text/plain'] : [`${tool.name}-output.json`, 'application/json'];
+    attachments.push({ name, data: text, mime, kind: `tool_${what}`, redacted: true });
+    return { text: previewOf(text, Buffer.byteLength(text), what, hash, inlineBytes), artifact: hash };
+  };
   /** A run that ends without an output: its status and why (and how long it took, once it started). */
-  const ended = (payload: Omit<EntryPayloads['tool_result'], 'callId' | 'tool'>): ToolRun => ({
-    result: { kind: 'tool_result', payload: { ...base, ...payload } },
-    attachments,
-  });
-  const parsed = tool.input.safeParse(args);
+  const ended = (payload: Omit<EntryPayloads['tool_result'], 'callId' | 'tool'>): ToolRun => {
+    const error = payload.error === undefined ? undefined : sized(payload.error, 'error');
+    const kept =
+      error === undefined
+        ? payload
+        : { ...payload, error: error.text, ...(error.artifact === undefined ? {} : { artifact: error.artifact }) };
+    return { result: { kind: 'tool_result', payload: { ...base, ...kept } }, attachments };
+  };
+  // Keyed before the run and handed a copy: a tool that changes its arguments object neither files its result under
+  // other arguments in the cache nor changes what the call's entry and intent hold.
+  const key = tool.effect === 'pure' && tool.cacheTtlMs > 0 ? cacheKey(tool.name, args) : undefined;
+  const parsed = tool.input.safeParse(structuredClone(args));
   if (!parsed.success) {
     return ended({
       status: 'error',
@@ -142,15 +213,14 @@ export async function runTool(
               latencyMs,
             }
           : { ...base, status: 'timeout', error: `timed out after ${context.timeoutMs} ms`, latencyMs };
-      return { result: { kind: 'tool_result', payload }, attachments };
+      return ended(payload);
     }
     if (outcome === 'stopped') {
       return ended({ status: 'cancelled', error: 'cancelled', latencyMs });
     }
-    let output: JsonValue;
+    let payload: EntryPayloads['tool_result'];
     try {
-      output = toJson(outcome.value);
-      if (context.redact !== undefined) output = context.redact(output);
+      payload = { ...base, ...jsonOutput(outcome.value, context.redact, sized), latencyMs };
     } catch (error) {
       return ended({
         status: 'error',
@@ -158,28 +228,12 @@ export async function runTool(
         latencyMs,
       });
     }
-    const text = JSON.stringify(output);
-    let payload: EntryPayloads['tool_result'] = { ...base, status: 'ok', output, latencyMs };
-    if (text.length > INLINE_OUTPUT_LIMIT) {
-      const hash = sha256(text);
-      attachments.push({ name: `${tool.name}-output.json`, data: text, mime: 'application/json', kind: 'tool_output' });
-      payload = {
-        ...base,
-        status: 'ok',
-        output: `${text.slice(0, 2000)}… (${text.length} bytes; full output in artifact ${hash.slice(0, 12)})`,
-        artifact: hash,
-        latencyMs,
-      };
-    }
     const run: ToolRun = {
       result: { kind: 'tool_result', payload },
       attachments,
       ...(milestones.length === 0 ? {} : { milestones }),
     };
-    if (tool.effect === 'pure' && tool.cacheTtlMs > 0) {
-      return { ...run, cache: { key: cacheKey(tool.name, args), output, expiresAt: clock.now() + tool.cacheTtlMs } };
-    }
-    return run;
+    return key === undefined ? run : { ...run, cache: { key, expiresAt: clock.now() + tool.cacheTtlMs } };
   } catch (error) {
     // The database failing under the tool (damaged, full, read-only) is not the tool's error to report to the model:
     // the session stops with it.
@@ -189,8 +243,25 @@ export async function runTool(
     // The tool says the call went out and its answer was lost: an effectful one may have acted.
     if (error instanceof OutcomeUnknownError && tool.effect === 'effectful')
       return ended({ status: 'unknown', error: messageOf(error), latencyMs });
-    return ended({ status: 'error', error: messageOf(error), latencyMs });
+    return ended({ status: 'error', error: thrownMessage(tool.name, error), latencyMs });
   } finally {
     deadline.cancel();
   }
+}
+
+/**
+ * A tool's return value as the entry's output: JSON, redacted, and a preview naming an artifact when it is large. A
+ * large output is serialized once and its text goes straight to bytes (no parsed copy, no second string).
+ */
+function jsonOutput(
+  value: unknown,
+  redact: ((value: JsonValue) => JsonValue) | undefined,
+  sized: (text: string, what: 'output') => { text: string; artifact?: string },
+): { status: 'ok'; output: JsonValue; artifact?: string } {
+  let text = value === undefined ? 'null' : ((JSON.stringify(value) as string | undefined) ?? 'null');
+  // Secrets are replaced in the value's strings, not in its JSON text (where escapes could hide them).
+  if (redact !== undefined) text = JSON.stringify(redact(JSON.parse(text) as JsonValue));
+  const kept = sized(text, 'output');
+  if (kept.artifact === undefined) return { status: 'ok', output: JSON.parse(text) as JsonValue };
+  return { status: 'ok', output: kept.text, artifact: kept.artifact };
 }

@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';
-import { sha256 } from '../core/hash.ts';
+import { createHash } from 'node:crypto';
+import { sha256, utf8Pieces } from '../core/hash.ts';
 import { nextEventId } from '../core/ids.ts';
 
 export interface ArtifactRef {
@@ -29,6 +30,14 @@ export function artifactBytes(db: Db, row: { hash: string; size: number; data: B
   return Buffer.concat(chunks.map((c) => c.data));
 }
 
+/** Bytes above this size are stored in pieces in artifact_chunks (as session import does with large artifacts). */
+export const CHUNKED_ABOVE = 4 * 1024 * 1024;
+
+/** Pieces of at most 1 MB of a buffer, without copying it. */
+function* bytePieces(bytes: Buffer): Generator<Buffer> {
+  for (let at = 0; at < bytes.length; at += 1 << 20) yield bytes.subarray(at, at + (1 << 20));
+}
+
 /** Content-addressed blobs: the same bytes are stored once whatever produced them. */
 /** Where an artifact appeared: what it is, and the session, branch, conversation and entry it belongs to. */
 interface RefMeta {
@@ -44,6 +53,8 @@ export class ArtifactRepository {
   private readonly insertBlob: Statement;
   private readonly insertRef: Statement;
   private readonly selectBlob: Statement;
+  private readonly selectSize: Statement;
+  private readonly insertChunk: Statement;
 
   private readonly db: Db;
 
@@ -57,19 +68,52 @@ export class ArtifactRepository {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.selectBlob = db.prepare('SELECT hash, size, mime, data FROM artifacts WHERE hash = ?');
+    this.selectSize = db.prepare('SELECT size, mime FROM artifacts WHERE hash = ?');
+    this.insertChunk = db.prepare('INSERT OR REPLACE INTO artifact_chunks (hash, n, data) VALUES (?, ?, ?)');
   }
 
   /** Stores bytes (once) and a reference saying where they appeared. Must run inside a write transaction. */
   put(data: string | Uint8Array, meta: RefMeta & { mime: string }, now: number): ArtifactRef {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+    const large =
+      typeof data === 'string'
+        ? data.length * 3 > CHUNKED_ABOVE && Buffer.byteLength(data) > CHUNKED_ABOVE
+        : data.byteLength > CHUNKED_ABOVE;
+    if (large) return this.putInPieces(data, meta, now);
+    // A Buffer is stored as it is: copying a large output's bytes once more is what made it cost memory.
+    const bytes =
+      typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data);
     const hash = sha256(bytes);
     this.insertBlob.run(hash, bytes.length, meta.mime, bytes, now);
     return this.addRef(hash, meta, { mime: meta.mime, size: bytes.length }, now);
   }
 
+  /**
+   * Large bytes go to artifact_chunks piece by piece (the layout a large imported artifact has; `get` joins them):
+   * one blob would be copied twice more by SQLite while it is inserted, and a text would be encoded whole first.
+   */
+  private putInPieces(data: string | Uint8Array, meta: RefMeta & { mime: string }, now: number): ArtifactRef {
+    const pieces = (): Iterable<Buffer> =>
+      typeof data === 'string'
+        ? utf8Pieces(data)
+        : bytePieces(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    const hasher = createHash('sha256');
+    let size = 0;
+    for (const piece of pieces()) {
+      hasher.update(piece);
+      size += piece.length;
+    }
+    const hash = hasher.digest('hex');
+    if (this.selectSize.get(hash) === undefined) {
+      let n = 0;
+      for (const piece of pieces()) this.insertChunk.run(hash, n++, piece);
+      this.insertBlob.run(hash, size, meta.mime, Buffer.alloc(0), now);
+    }
+    return this.addRef(hash, meta, { mime: meta.mime, size }, now);
+  }
+
   /** A new reference to bytes already stored (a replay showing a recorded output); undefined if they are gone. */
   reference(hash: string, meta: RefMeta, now: number): ArtifactRef | undefined {
-    const blob = this.selectBlob.get(hash) as { size: number; mime: string } | undefined;
+    const blob = this.selectSize.get(hash) as { size: number; mime: string } | undefined;
     return blob === undefined ? undefined : this.addRef(hash, meta, blob, now);
   }
 
@@ -94,6 +138,11 @@ export class ArtifactRepository {
       now,
     );
     return { id, hash, ...where, kind: meta.kind, name: meta.name, mime: blob.mime, size: blob.size, createdAt: now };
+  }
+
+  /** Whether these bytes are stored. */
+  has(hash: string): boolean {
+    return this.selectSize.get(hash) !== undefined;
   }
 
   get(hash: string): { hash: string; size: number; mime: string; data: Buffer } | undefined {

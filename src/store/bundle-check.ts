@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { UserError } from '../core/errors.ts';
+import { ARGS_IN_ARTIFACT } from './calls.ts';
 import {
   BUNDLE_FORMAT,
   BUNDLE_HEAD,
@@ -293,6 +294,13 @@ export class BundleChecker {
     for (const [column, shape] of Object.entries(JSON_COLUMNS[table] ?? {})) {
       const text = row[column];
       if (typeof text !== 'string') continue;
+      // Large arguments are kept once, as an artifact the intent names (not JSON): it must come with the bundle.
+      if (table === 'intents' && column === 'args' && text.startsWith(ARGS_IN_ARTIFACT)) {
+        const hash = text.slice(ARGS_IN_ARTIFACT.length);
+        if (!/^[0-9a-f]{64}$/.test(hash)) this.invalid(`${where}.args`, `${quote(text)} names no artifact`);
+        this.later.push({ where: `${where}.args`, id: hash, table: 'artifacts' });
+        continue;
+      }
       let json: unknown;
       try {
         json = JSON.parse(text);

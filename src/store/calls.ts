@@ -1,5 +1,10 @@
+/*
+ * Model-call records and call intents, with what a replay reads back of both. Long because both tables' rows, their
+ * mappings and the reading back of large arguments kept as artifacts belong to the same repository.
+ */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';
+import { artifactBytes } from './artifacts.ts';
 import type { EffectClass, EntryDraft } from '../core/entries.ts';
 import type { JsonValue } from '../core/json.ts';
 
@@ -24,6 +29,7 @@ export interface ModelCallRecord {
   readonly model: string;
   readonly requestHash: string;
   readonly request: { params: JsonValue; rendered: RenderedRef };
+  /** Large tool-call arguments are kept as a preview naming their artifact (see RecordedToolCall). */
   readonly response: JsonValue | null;
   readonly tokensIn: number;
   readonly tokensOut: number;
@@ -61,7 +67,25 @@ export interface IntentRow {
   readonly createdAt: number;
   /** The holder that last marked it running (absent before schema 7, or when it never started). */
   readonly startedBy?: CallStarter;
+  /** Large arguments: stored once, in this artifact (the row then holds only its hash; `args` is read from it). */
+  readonly argsArtifact?: string;
 }
+
+/**
+ * A tool call of a response as a model-call record keeps it. Large arguments: `arguments` is a preview and
+ * `argumentsArtifact` the artifact holding their canonical JSON (`argumentsText`: the model's text was not JSON, and
+ * the artifact holds it as a JSON string). A replay reads them back whole.
+ */
+export type RecordedToolCall = {
+  readonly id: string;
+  readonly name: string;
+  readonly arguments: string;
+  readonly argumentsArtifact?: string;
+  readonly argumentsText?: true;
+};
+
+/** What the `args` column holds for arguments kept as an artifact: not JSON, so no arguments can look like it. */
+export const ARGS_IN_ARTIFACT = '@artifact:';
 
 /** Which process started a call, under which lease fence. */
 export interface CallStarter {
@@ -121,6 +145,7 @@ export class CallRepository {
   private readonly settleStmt: Statement;
   private readonly selectOpen: Statement;
   private readonly selectIntent: Statement;
+  private readonly selectArtifact: Statement;
 
   private readonly db: Db;
 
@@ -144,6 +169,7 @@ export class CallRepository {
     );
     this.selectOpen = db.prepare("SELECT * FROM intents WHERE session_id = ? AND status != 'done' ORDER BY rowid");
     this.selectIntent = db.prepare('SELECT * FROM intents WHERE key = ?');
+    this.selectArtifact = db.prepare('SELECT hash, size, data FROM artifacts WHERE hash = ?');
   }
 
   recordModelCall(r: ModelCallRecord): void {
@@ -242,6 +268,22 @@ export class CallRepository {
       .all(session) as { conversation: string; calls: number }[];
   }
 
+  /** An artifact's bytes (joined from its pieces when it was stored in pieces). */
+  private artifact(hash: string): Buffer | undefined {
+    const row = this.selectArtifact.get(hash) as { hash: string; size: number; data: Buffer } | undefined;
+    return row === undefined ? undefined : artifactBytes(this.db, row);
+  }
+
+  /** Arguments stored as an artifact, read back (a preview saying so if the artifact is gone). */
+  private argsOf(column: string): JsonValue {
+    if (!column.startsWith(ARGS_IN_ARTIFACT)) return JSON.parse(column) as JsonValue;
+    const hash = column.slice(ARGS_IN_ARTIFACT.length);
+    const data = this.artifact(hash);
+    return data === undefined
+      ? `(arguments in artifact ${hash.slice(0, 12)}, which is gone)`
+      : (JSON.parse(data.toString('utf8')) as JsonValue);
+  }
+
   addIntent(row: Omit<IntentRow, 'attempts'>): void {
     this.insertIntent.run(
       row.key,
@@ -253,7 +295,7 @@ export class CallRepository {
       row.kind,
       row.tool,
       row.effect,
-      JSON.stringify(row.args),
+      row.argsArtifact === undefined ? JSON.stringify(row.args) : `${ARGS_IN_ARTIFACT}${row.argsArtifact}`,
       row.status,
       row.result === null ? null : JSON.stringify(row.result),
       row.createdAt,
@@ -272,12 +314,12 @@ export class CallRepository {
 
   intent(key: string): IntentRow | undefined {
     const row = this.selectIntent.get(key) as IntentDbRow | undefined;
-    return row === undefined ? undefined : toIntent(row);
+    return row === undefined ? undefined : toIntent(row, this.argsOf(row.args));
   }
 
   /** Intents of a session without a result yet. */
   unsettled(session: string): IntentRow[] {
-    return (this.selectOpen.all(session) as IntentDbRow[]).map(toIntent);
+    return (this.selectOpen.all(session) as IntentDbRow[]).map((r) => toIntent(r, this.argsOf(r.args)));
   }
 
   /**
@@ -312,11 +354,24 @@ export class CallRepository {
       requestHash: r.hash,
       model: r.model,
       messages: (JSON.parse(r.request) as { rendered?: { messages?: number } }).rendered?.messages ?? 0,
-      response: JSON.parse(r.response) as RecordedModelCall['response'],
+      response: this.wholeArguments(JSON.parse(r.response) as RecordedModelCall['response']),
       tokensIn: r.tin,
       tokensOut: r.tout,
       estimated: r.est === 1,
     }));
+  }
+
+  /** A recorded response with its large tool-call arguments read back from their artifacts. */
+  private wholeArguments(response: RecordedModelCall['response']): RecordedModelCall['response'] {
+    if (!response.toolCalls.some((c) => c.argumentsArtifact !== undefined)) return response;
+    const toolCalls = response.toolCalls.map(({ id, name, arguments: preview, argumentsArtifact, argumentsText }) => {
+      if (argumentsArtifact === undefined) return { id, name, arguments: preview };
+      const data = this.artifact(argumentsArtifact);
+      if (data === undefined) return { id, name, arguments: preview };
+      const text = data.toString('utf8');
+      return { id, name, arguments: argumentsText === true ? (JSON.parse(text) as string) : text };
+    });
+    return { ...response, toolCalls };
   }
 
   /** A recorded session's settled tool calls and answered questions on the given branches, with their path. */
@@ -342,7 +397,7 @@ export class CallRepository {
       entryId: r.entry,
       callId: r.call,
       tool: r.tool,
-      args: JSON.parse(r.args) as JsonValue,
+      args: this.argsOf(r.args),
       result: JSON.parse(r.result) as EntryDraft,
     }));
   }
@@ -404,7 +459,7 @@ export interface RecordedModelCall {
   readonly messages: number;
   readonly response: {
     text: string;
-    toolCalls: { id: string; name: string; arguments: string }[];
+    toolCalls: RecordedToolCall[];
     finishReason: 'stop' | 'tool_calls' | 'length';
   };
   readonly tokensIn: number;
@@ -422,7 +477,7 @@ export interface RecordedResult {
   readonly result: EntryDraft;
 }
 
-function toIntent(r: IntentDbRow): IntentRow {
+function toIntent(r: IntentDbRow, args: JsonValue): IntentRow {
   return {
     key: r.key,
     session: r.session_id,
@@ -433,7 +488,8 @@ function toIntent(r: IntentDbRow): IntentRow {
     kind: r.kind as IntentKind,
     tool: r.tool,
     effect: r.effect as EffectClass,
-    args: JSON.parse(r.args) as JsonValue,
+    args,
+    ...(r.args.startsWith(ARGS_IN_ARTIFACT) ? { argsArtifact: r.args.slice(ARGS_IN_ARTIFACT.length) } : {}),
     status: r.status as IntentStatus,
     result: r.result === null ? null : (JSON.parse(r.result) as EntryDraft),
     attempts: r.attempts,

@@ -121,6 +121,12 @@ export class LeaseRepository {
 }
 
 /** Results of pure tools, cached by tool and canonical arguments. */
+/** A pure tool's cached result: the output its entry held, and the artifact of a large one (stored once, there). */
+export interface CachedResult {
+  readonly output: JsonValue;
+  readonly artifact?: string;
+}
+
 export class ToolCacheRepository {
   private readonly select: Statement;
   private readonly upsert: Statement;
@@ -130,12 +136,13 @@ export class ToolCacheRepository {
     this.upsert = db.prepare('INSERT OR REPLACE INTO tool_cache (key, tool, result, expires_at) VALUES (?, ?, ?, ?)');
   }
 
-  get(key: string, now: number): JsonValue | undefined {
+  /** What the cached result entry held: the output (a preview, for a large one) and the artifact holding it whole. */
+  get(key: string, now: number): CachedResult | undefined {
     const row = this.select.get(key, now) as { result: string } | undefined;
-    return row === undefined ? undefined : (JSON.parse(row.result) as JsonValue);
+    return row === undefined ? undefined : (JSON.parse(row.result) as CachedResult);
   }
 
-  put(key: string, tool: string, result: JsonValue, expiresAt: number): void {
+  put(key: string, tool: string, result: CachedResult, expiresAt: number): void {
     this.upsert.run(key, tool, JSON.stringify(result), expiresAt);
   }
 }

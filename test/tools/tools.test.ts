@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineTool } from '../../src/tools/define.ts';
-import { runTool, INLINE_OUTPUT_LIMIT } from '../../src/engine/tool-runner.ts';
+import { runTool, DEFAULT_INLINE_BYTES } from '../../src/engine/tool-runner.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
 import { systemClock } from '../../src/core/clock.ts';
@@ -88,7 +88,7 @@ describe('tools', () => {
       description: 'x',
       input: z.object({}),
       effect: 'pure',
-      run: () => ({ data: 'x'.repeat(INLINE_OUTPUT_LIMIT * 2) }),
+      run: () => ({ data: 'x'.repeat(DEFAULT_INLINE_BYTES * 2) }),
     });
     const run = await runTool(big, {}, context());
     expect(run.result.payload.artifact).toMatch(/^[0-9a-f]{64}$/);

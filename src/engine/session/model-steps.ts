@@ -200,9 +200,18 @@ export class ModelSteps {
     const { writer, settlement } = this;
     const byEntry = new Map<string, CallPlan>(plan.calls.map((c) => [c.entryId, c]));
     for (const planned of plan.entries) {
-      writer.entry(tx, conv, planned.draft, planned.id);
+      let { draft } = planned;
+      // Large arguments are stored once, as an artifact: the entry (and so the model, next time) gets a preview.
+      const large =
+        draft.kind === 'tool_call'
+          ? writer.largeArguments(tx, conv, draft.payload.tool, draft.payload.args, draft.payload.key)
+          : undefined;
+      if (large !== undefined && draft.kind === 'tool_call') {
+        draft = { ...draft, payload: { ...draft.payload, args: large.preview, argsArtifact: large.hash } };
+      }
+      writer.entry(tx, conv, draft, planned.id);
       const call = byEntry.get(planned.id);
-      if (call !== undefined) writer.intent(tx, conv, call);
+      if (call !== undefined) writer.intent(tx, conv, call, large?.hash);
     }
     const scope = this.state.row.options.effectKeys;
     plan.calls.forEach((call, index) => {

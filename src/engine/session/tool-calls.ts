@@ -7,7 +7,7 @@ import type { Txn } from '../context.ts';
 import type { EffectJournalPort, JournaledEffect } from '../ports.ts';
 import type { ConversationRuntime } from '../conversation.ts';
 import { outstanding } from '../fsm.ts';
-import { cacheKey, runInFlight, runTool, type ToolRun } from '../tool-runner.ts';
+import { cacheKey, DEFAULT_INLINE_BYTES, runInFlight, runTool, type ToolRun } from '../tool-runner.ts';
 import type { Approvals } from './approvals.ts';
 import type { Settlement } from './settlement.ts';
 import type { SessionState, ToolCallRef } from './state.ts';
@@ -99,7 +99,7 @@ export class ToolCalls {
       };
     } else {
       try {
-        const found = await tool.reconcile(tool.input.parse(call.args), {
+        const found = await tool.reconcile(tool.input.parse(structuredClone(call.args)), {
           ...this.context(conv, call),
           signal: this.state.abort.signal,
           attach: () => undefined,
@@ -253,18 +253,23 @@ export class ToolCalls {
     await this.writer.commitOrStop((tx) => {
       // A recorded output kept as an artifact: this session refers to it too, so it outlives the source.
       const hash = result.kind === 'tool_result' ? result.payload.artifact : undefined;
-      if (hash !== undefined) {
-        const { id: session, branch } = this.state;
-        const meta = { kind: 'tool_output', name: `${call.tool}-output`, session, branch, conversation: conv.id };
-        const ref = this.state.ctx.store.artifacts.reference(hash, { ...meta, entry: call.key }, tx.now);
-        if (ref !== undefined) {
-          const { kind, name, mime, size } = ref;
-          this.writer.event(tx, 'artifact.created', { hash, kind, name, mime, size, entry: call.key }, conv.id);
-        }
-      }
+      if (hash !== undefined)
+        this.reference(tx, conv, call, hash, result.kind === 'tool_result' && result.payload.status !== 'ok');
       this.settlement.settle(tx, conv, call.callId, result);
     });
     return true;
+  }
+
+  /** A new reference of this session to an artifact already stored (a replayed or cached output, or error). */
+  private reference(tx: Txn, conv: ConversationRuntime, call: ToolCallRef, hash: string, error: boolean): void {
+    const { id: session, branch } = this.state;
+    const [kind, name] = error ? ['tool_error', `${call.tool}-error.txt`] : ['tool_output', `${call.tool}-output`];
+    const entry = call.key;
+    const meta = { kind, name, session, branch, conversation: conv.id, entry };
+    const ref = this.state.ctx.store.artifacts.reference(hash, meta, tx.now);
+    if (ref === undefined) return;
+    const { mime, size } = ref;
+    this.writer.event(tx, 'artifact.created', { hash, kind, name, mime, size, entry }, conv.id);
   }
 
   /**
@@ -296,9 +301,12 @@ export class ToolCalls {
     const { ctx } = this.state;
     if (tool.effect === 'pure' && tool.cacheTtlMs > 0) {
       const cached = ctx.store.toolCache.get(cacheKey(call.tool, call.args), ctx.clock.now());
-      if (cached !== undefined) {
-        const payload = { callId: call.callId, tool: tool.name, status: 'ok', output: cached, cached: true } as const;
-        return { result: { kind: 'tool_result', payload: { ...payload, latencyMs: 0 } }, attachments: [] };
+      // A large output's row names its artifact; an artifact gone since (its sessions deleted) is a miss.
+      if (cached !== undefined && (cached.artifact === undefined || ctx.store.artifacts.has(cached.artifact))) {
+        const { output, artifact } = cached;
+        const payload = { callId: call.callId, tool: tool.name, status: 'ok', output, cached: true } as const;
+        const withArtifact = artifact === undefined ? payload : { ...payload, artifact };
+        return { result: { kind: 'tool_result', payload: { ...withArtifact, latencyMs: 0 } }, attachments: [] };
       }
     }
     if (ctx.bus.hasDeltaListeners) {
@@ -313,6 +321,7 @@ export class ToolCalls {
         signal: conv.abort.signal,
         timeoutMs: tool.timeoutMs ?? conv.persona.policies.tool_timeout_ms,
         clock: ctx.clock,
+        inlineBytes: ctx.ports.inlineBytes ?? DEFAULT_INLINE_BYTES,
         // An effect starts only under a lease valid for a margin, checked (and renewed) right before its run.
         ...(call.effect === 'effectful' ? { mayStart: () => ctx.leases.ensure(this.state.id) } : {}),
         // Before its size is judged and its artifact hashed: the entry names the artifact that is stored.
@@ -330,14 +339,20 @@ export class ToolCalls {
     return {
       ...run,
       result: redactor.json(run.result),
-      attachments: run.attachments.map((a) => ({
-        ...a,
-        name: redactor.redact(a.name),
-        // Bytes as latin1 map one to one onto characters: a key (ASCII) inside a binary file is found and replaced.
-        data:
-          typeof a.data === 'string' ? redactor.redact(a.data) : redactBytes(a.data, (text) => redactor.redact(text)),
-      })),
-      ...(run.cache === undefined ? {} : { cache: { ...run.cache, output: redactor.json(run.cache.output) } }),
+      // A large output or error was redacted before it was hashed; going over its bytes again would copy them.
+      attachments: run.attachments.map((a) =>
+        a.redacted === true
+          ? a
+          : {
+              ...a,
+              name: redactor.redact(a.name),
+              // Bytes as latin1 map one to one onto characters: a key (ASCII) inside a binary file is found and replaced.
+              data:
+                typeof a.data === 'string'
+                  ? redactor.redact(a.data)
+                  : redactBytes(a.data, (text) => redactor.redact(text)),
+            },
+      ),
       ...(run.milestones === undefined
         ? {}
         : {
@@ -356,7 +371,19 @@ export class ToolCalls {
   private recordOutputs(tx: Txn, conv: ConversationRuntime, call: ToolCallRef, tool: Tool, run: ToolRun): void {
     const { store, ports } = this.state.ctx;
     const { id: session, branch } = this.state;
-    if (run.cache !== undefined) store.toolCache.put(run.cache.key, tool.name, run.cache.output, run.cache.expiresAt);
+    const { payload: result } = run.result;
+    // The cache row holds what the entry holds: a large output stays in its one artifact, named by hash.
+    if (run.cache !== undefined && result.status === 'ok') {
+      const cached = {
+        output: result.output ?? null,
+        ...(result.artifact === undefined ? {} : { artifact: result.artifact }),
+      };
+      store.toolCache.put(run.cache.key, tool.name, cached, run.cache.expiresAt);
+    }
+    // A cached large output: this session refers to the artifact too (it outlives the session that stored it).
+    if (result.cached === true && result.artifact !== undefined) {
+      this.reference(tx, conv, call, result.artifact, false);
+    }
     for (const a of run.attachments) {
       const meta = {
         mime: a.mime,
@@ -382,7 +409,8 @@ export class ToolCalls {
 
   /** Why this call needs a person's approval (its persona guards the tool, or the tool says so), if it does. */
   private async approvalReason(conv: ConversationRuntime, tool: Tool, call: ToolCallRef): Promise<string | undefined> {
-    const parsed = tool.input.safeParse(call.args);
+    // A copy, as for the run: what the tool's approval or lookup does to its arguments stays there.
+    const parsed = tool.input.safeParse(structuredClone(call.args));
     // Invalid arguments never run: the tool runner reports them without asking anyone.
     if (!parsed.success) return undefined;
     let own: string | undefined;

@@ -2,7 +2,10 @@ import type { Persona } from '../../agents/persona.ts';
 import type { EntryDraft } from '../../core/entries.ts';
 import { UserError } from '../../core/errors.ts';
 import type { EventDraft, OtherPayloads, OtherType, SessionStatus } from '../../core/events.ts';
+import { sha256Text } from '../../core/hash.ts';
 import { nextEventId } from '../../core/ids.ts';
+import { canonicalJson, tryParseJson, type JsonValue } from '../../core/json.ts';
+import type { RecordedToolCall } from '../../store/calls.ts';
 import type { ModelResponse } from '../../models/provider.ts';
 import type { JobTrigger, TargetKind } from '../../store/scores.ts';
 import type { Txn } from '../context.ts';
@@ -11,7 +14,14 @@ import type { CallPlan } from '../decide.ts';
 import { apply } from '../fsm.ts';
 import type { PreparedCall } from '../model-step.ts';
 import type { EvaluatorRef } from '../ports.ts';
+import { DEFAULT_INLINE_BYTES, previewOf } from '../tool-runner.ts';
 import type { SessionState } from './state.ts';
+
+/** Arguments kept as an artifact: the preview that stands for them, and the artifact's hash. */
+export interface LargeArguments {
+  readonly preview: string;
+  readonly hash: string;
+}
 
 /** How a model call ended, as its record keeps it. */
 export interface ModelCallOutcome {
@@ -30,6 +40,8 @@ export interface ModelCallOutcome {
  */
 export class SessionWriter {
   private readonly state: SessionState;
+  /** The large arguments this session refers to (by hash) since it was attached here. */
+  private readonly argumentRefs = new Set<string>();
 
   constructor(state: SessionState) {
     this.state = state;
@@ -153,8 +165,54 @@ export class SessionWriter {
     return conv;
   }
 
+  /**
+   * Arguments larger than the inline limit (p2tui.yaml's limits.inline_bytes): their canonical JSON is stored once,
+   * as an artifact of this conversation, and what refers to them (the call's entry, intent and model-call record)
+   * holds the preview and hash returned here. Undefined for arguments small enough to keep inline.
+   */
+  largeArguments(
+    tx: Txn,
+    conv: ConversationRuntime,
+    tool: string,
+    args: JsonValue,
+    entry?: string,
+  ): LargeArguments | undefined {
+    const limit = this.state.ctx.ports.inlineBytes ?? DEFAULT_INLINE_BYTES;
+    if (typeof args !== 'object' && typeof args !== 'string') return undefined;
+    const text = canonicalJson(args);
+    if (text.length * 3 <= limit || Buffer.byteLength(text) <= limit) return undefined;
+    const hash = sha256Text(text);
+    // Referred to once by this session (by the model call and the entry of the same commit): a blob stored already
+    // (the same arguments earlier, or the recording a replay serves) gets a reference, so it outlives its first owner.
+    if (!this.argumentRefs.has(hash)) {
+      const { artifacts } = this.state.ctx.store;
+      const name = `${tool}-arguments.json`;
+      const where = {
+        kind: 'tool_arguments',
+        name,
+        session: this.state.id,
+        branch: this.state.branch,
+        conversation: conv.id,
+      };
+      const meta = entry === undefined ? where : { ...where, entry };
+      const ref =
+        artifacts.reference(hash, meta, tx.now) ?? artifacts.put(text, { ...meta, mime: 'application/json' }, tx.now);
+      const payload = {
+        hash,
+        kind: ref.kind,
+        name,
+        mime: ref.mime,
+        size: ref.size,
+        ...(entry === undefined ? {} : { entry }),
+      };
+      this.event(tx, 'artifact.created', payload, conv.id);
+      this.argumentRefs.add(hash);
+    }
+    return { preview: previewOf(text, Buffer.byteLength(text), 'arguments', hash, limit), hash };
+  }
+
   /** The intent of one call of a response, with its idempotency key (and its result, when known at once). */
-  intent(tx: Txn, conv: ConversationRuntime, call: CallPlan): void {
+  intent(tx: Txn, conv: ConversationRuntime, call: CallPlan, argsArtifact?: string): void {
     const immediate = call.kind === 'tool' ? call.immediate : undefined;
     this.state.ctx.store.calls.addIntent({
       key: call.key,
@@ -175,8 +233,30 @@ export class SessionWriter {
       status: immediate === undefined ? 'pending' : 'done',
       result: immediate ?? null,
       createdAt: tx.now,
+      ...(argsArtifact === undefined ? {} : { argsArtifact }),
     });
     if (immediate !== undefined) conv.pendingResults.set(call.callId, immediate);
+  }
+
+  /**
+   * A tool call of a response as its model-call record keeps it: large arguments as a preview and the artifact that
+   * holds them (the same one the call's entry names), read back whole for a replay.
+   */
+  private recordedCall(tx: Txn, conv: ConversationRuntime, call: ModelResponse['toolCalls'][number]): RecordedToolCall {
+    const { id, name, arguments: raw } = call;
+    const limit = this.state.ctx.ports.inlineBytes ?? DEFAULT_INLINE_BYTES;
+    if (raw.length <= limit / 3) return { id, name, arguments: raw };
+    // What the call's entry holds: the parsed arguments, or the text itself when it is not JSON.
+    const parsed = tryParseJson(raw);
+    const large = this.largeArguments(tx, conv, name, parsed ?? raw);
+    if (large === undefined) return { id, name, arguments: raw };
+    return {
+      id,
+      name,
+      arguments: large.preview,
+      argumentsArtifact: large.hash,
+      ...(parsed === undefined ? { argumentsText: true } : {}),
+    };
   }
 
   /** The model call's record (request hash and rendered entries, response, usage, cost) and its log event. */
@@ -206,7 +286,7 @@ export class SessionWriter {
           ? null
           : {
               text: response.text,
-              toolCalls: response.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })),
+              toolCalls: response.toolCalls.map((c) => this.recordedCall(tx, conv, c)),
               finishReason: response.finishReason,
             },
       tokensIn,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { StoredEvent } from '../../../src/core/events.ts';
-import { INLINE_OUTPUT_LIMIT } from '../../../src/engine/tool-runner.ts';
+import { DEFAULT_INLINE_BYTES } from '../../../src/engine/tool-runner.ts';
 import { defineTool } from '../../../src/tools/define.ts';
 import { until } from '../../helpers/manual-clock.ts';
 import { countRows, withRawDb } from '../../helpers/raw-db.ts';
@@ -226,7 +226,7 @@ describe('redaction and artifacts', () => {
     const hash = result!.artifact!;
     expect(hash).toMatch(/^[0-9a-f]{64}$/);
     expect(typeof result!.output).toBe('string');
-    expect((result!.output as string).length).toBeLessThan(INLINE_OUTPUT_LIMIT);
+    expect((result!.output as string).length).toBeLessThan(DEFAULT_INLINE_BYTES);
     expect(result!.output).toContain(`full output in artifact ${hash.slice(0, 12)}`);
     const stored = t.engine.store.artifacts.get(hash);
     expect(JSON.parse(stored!.data.toString())).toEqual({ rows });
