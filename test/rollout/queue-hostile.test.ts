@@ -337,10 +337,13 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
         queueName(hash),
         async (job) => {
           const { attempt, scope } = job.data;
-          const bundle = structuredClone(genuine.bundle!);
-          bundle.session = {
-            ...bundle.session,
-            options: JSON.stringify({ ...JSON.parse(bundle.session.options), ledgerScope: scope }),
+          const copy = structuredClone(genuine.bundle!);
+          const bundle = {
+            ...copy,
+            session: {
+              ...copy.session,
+              options: JSON.stringify({ ...JSON.parse(copy.session.options), ledgerScope: scope }),
+            },
           };
           if (attempt === 1 || replayOnly) return genuine;
           const body: Omit<CellResult, 'signature'> =
