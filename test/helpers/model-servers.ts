@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 export interface ToolCallSpec {
   readonly id: string;
   readonly name: string;
-  readonly arguments: Record<string, unknown>;
+  /** An object (sent as its JSON), or the exact JSON text to send (numbers a JS object cannot hold, like 1e309). */
+  readonly arguments: Record<string, unknown> | string;
 }
 
 export type Behaviour =
@@ -89,6 +90,10 @@ async function behaviourServer(
   };
 }
 
+function argumentsText(call: ToolCallSpec): string {
+  return typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments);
+}
+
 function pieces(text: string, size: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
@@ -124,7 +129,7 @@ export function openAIServer(models: readonly string[] = ['test-model']): Promis
       const toolCalls = (b.toolCalls ?? []).map((c) => ({
         id: c.id,
         type: 'function',
-        function: { name: c.name, arguments: JSON.stringify(c.arguments) },
+        function: { name: c.name, arguments: argumentsText(c) },
       }));
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(
@@ -170,7 +175,7 @@ export function openAIServer(models: readonly string[] = ['test-model']): Promis
     (b.toolCalls ?? []).forEach((c, i) => {
       const index = b.toolIndex === 'zero' ? 0 : i;
       delta({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] });
-      for (const piece of pieces(JSON.stringify(c.arguments), 5))
+      for (const piece of pieces(argumentsText(c), 5))
         delta({ tool_calls: [{ index, function: { arguments: piece } }] });
     });
     delta({}, (b.toolCalls ?? []).length > 0 ? 'tool_calls' : 'stop');

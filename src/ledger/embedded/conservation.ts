@@ -1,4 +1,5 @@
-import { formatDecimal, parseDecimal } from '../decimal.ts';
+import type { ContractRow } from '../../store/ledger.ts';
+import { formatDecimal, numericOverflow, parseDecimal } from '../decimal.ts';
 import { TEMPLATES } from '../templates.ts';
 import type { ContractId, LedgerEvent, PartyId, TemplateId } from '../types.ts';
 
@@ -46,4 +47,40 @@ export function conservationBreak(
     `it creates ${formatDecimal(created)} of money from ${formatDecimal(spent)} consumed` +
     (spent === 0n ? ', and only the operator issues money' : ' (value is not conserved)')
   );
+}
+
+/**
+ * Why an update would leave a party holding more than one Daml `Numeric 10` (28 digits before the point), or
+ * undefined. Daml checks each value, not a party's sum; but a balance past it cannot be spent whole (the inputs'
+ * sum overflows) nor shown as one amount, so the ledger refuses the update that grows a balance past it. A balance
+ * that shrinks (a payment out of one stored before the limit) is not refused. `stored`: the party's active holdings,
+ * those this update consumes included.
+ */
+export function balanceOverflow(
+  created: ReadonlyMap<ContractId, { readonly templateId: TemplateId; readonly payload: Record<string, unknown> }>,
+  archived: ReadonlySet<ContractId>,
+  stored: (owner: PartyId) => readonly ContractRow[],
+): { party: PartyId; balance: string; message: string } | undefined {
+  const gained = new Map<PartyId, bigint>();
+  for (const [cid, c] of created) {
+    if (c.templateId !== TEMPLATES.holding || archived.has(cid)) continue;
+    const owner = String(c.payload['owner']);
+    gained.set(owner, (gained.get(owner) ?? 0n) + valueOf(c.templateId, c.payload));
+  }
+  for (const [owner, more] of gained) {
+    let before = 0n;
+    let spent = 0n;
+    for (const row of stored(owner)) {
+      const payload = JSON.parse(row.payload) as Record<string, unknown>;
+      if (row.template_id !== TEMPLATES.holding || payload['owner'] !== owner) continue;
+      const value = valueOf(row.template_id, payload);
+      before += value;
+      if (archived.has(row.contract_id)) spent += value;
+    }
+    const after = before - spent + more;
+    if (after <= before) continue;
+    const overflow = numericOverflow(`the balance of ${owner}`, after);
+    if (overflow !== undefined) return { party: owner, balance: formatDecimal(after), message: overflow };
+  }
+  return undefined;
 }

@@ -5,7 +5,7 @@ import { sha256 } from '../../core/hash.ts';
 import { canonicalJson } from '../../core/json.ts';
 import type { ContractRow, LedgerRepository, UpdateFilter, UpdateRow } from '../../store/ledger.ts';
 import type { Store } from '../../store/store.ts';
-import { OPERATOR_HINT } from '../templates.ts';
+import { OPERATOR_HINT, TEMPLATES } from '../templates.ts';
 import {
   LedgerError,
   type ActiveContract,
@@ -23,7 +23,7 @@ import {
   type UpdateQuery,
 } from '../types.ts';
 import { GENESIS, chainBroken, changeIdOf, rowHash, stakeholdersOf, toTransaction, updateParties } from './chain.ts';
-import { conservationBreak, valueOf } from './conservation.ts';
+import { balanceOverflow, conservationBreak, valueOf } from './conservation.ts';
 import { ChainGuard } from './guard.ts';
 
 /**
@@ -161,6 +161,13 @@ export class EmbeddedLedger implements LedgerApi {
     });
     if (unbalanced !== undefined)
       throw new LedgerError('INTERPRETATION_ERROR', `command ${meta.commandId} does not conserve value: ${unbalanced}`);
+    const overflow = balanceOverflow(created, archived, (owner) =>
+      this.repo.activeContracts(owner, [TEMPLATES.holding]),
+    );
+    if (overflow !== undefined)
+      throw new LedgerError('TEMPLATE_PRECONDITION_VIOLATED', `command ${meta.commandId} ${overflow.message}`, {
+        overflow: { party: overflow.party, balance: overflow.balance },
+      });
     // Persist: every input still active (another process cannot have spent it: this is one immediate transaction).
     for (const cid of archived) {
       if (created.has(cid)) continue;
