@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { EmbeddedLedger } from '../../src/ledger/embedded/ledger.ts';
 import { TEMPLATES } from '../../src/ledger/templates.ts';
+import { pickHoldings } from '../../src/ledger/wallets/holdings.ts';
 import { WalletService } from '../../src/ledger/wallets/service.ts';
+import type { LedgerApi } from '../../src/ledger/types.ts';
+import { P2Error } from '../../src/core/errors.ts';
 import { Store } from '../../src/store/store.ts';
 import { runCli } from '../helpers/cli.ts';
 import { refusal } from '../helpers/ledger.ts';
@@ -172,6 +175,21 @@ describe('amounts past Numeric 10', () => {
     expect(init.code).toBe(2);
     expect(init.stderr).toContain(
       `E_USAGE: issuing ${NINES} to "a2" would make the money issued 19999999999999999999999999998 ${LIMIT}`,
+    );
+  });
+});
+
+describe('a wallet stored holding more than one Numeric 10 (written before the limits)', () => {
+  it('pays what some of its holdings cover, and refuses a payment that needs them all with the real limit', async () => {
+    // Two holdings of 28 nines: what a ledger written by an earlier p2tui can hold (this one refuses to grow it).
+    const holdings = [NINES, NINES].map((amount, i) => ({ contractId: `h${i}`, payload: { owner: 'a::1', amount } }));
+    const ledger = { activeContracts: () => Promise.resolve(holdings) } as unknown as LedgerApi;
+    expect(await pickHoldings(ledger, 'a::1', '5', 'agent_a')).toEqual(['h0']);
+    const error = await pickHoldings(ledger, 'a::1', `${NINES}.5`, 'agent_a').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(P2Error);
+    expect((error as P2Error).code).toBe('E_USAGE');
+    expect((error as P2Error).message).toBe(
+      `paying ${NINES}.5 would make the inputs of "agent_a" 19999999999999999999999999998 ${LIMIT}`,
     );
   });
 });

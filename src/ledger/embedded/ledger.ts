@@ -166,7 +166,9 @@ export class EmbeddedLedger implements LedgerApi {
     );
     if (overflow !== undefined)
       throw new LedgerError('TEMPLATE_PRECONDITION_VIOLATED', `command ${meta.commandId} ${overflow.message}`, {
-        overflow: { party: overflow.party, balance: overflow.balance },
+        // Flat strings: the JSON API's error context carries them to a client's wallet service.
+        overflowParty: overflow.party,
+        overflowBalance: overflow.balance,
       });
     // Persist: every input still active (another process cannot have spent it: this is one immediate transaction).
     for (const cid of archived) {

@@ -35,7 +35,8 @@ export function refuseOverflow(action: string, what: string, before: Decimal, va
  */
 export function overflowNamed(error: unknown, action: string, nameOf: (party: PartyId) => string): unknown {
   if (!(error instanceof LedgerError)) return error;
-  const { party, balance } = (error.details['overflow'] ?? {}) as { party?: unknown; balance?: unknown };
+  const party = error.details['overflowParty'];
+  const balance = error.details['overflowBalance'];
   if (typeof party !== 'string' || typeof balance !== 'string') return error;
   const who = quoted(nameOf(party));
   const overflow = numericOverflow(`the balance of ${who}`, decimal.units(balance));
