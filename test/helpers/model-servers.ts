@@ -9,8 +9,13 @@ import type { AddressInfo } from 'node:net';
 export interface ToolCallSpec {
   readonly id: string;
   readonly name: string;
-  /** An object (sent as its JSON), or the exact JSON text to send (numbers a JS object cannot hold, like 1e309). */
-  readonly arguments: Record<string, unknown> | string;
+  /** Sent as JSON; a string is sent as it is (arguments that are not JSON, say), and null as `null`. */
+  readonly arguments: Record<string, unknown> | readonly unknown[] | string | number | null;
+}
+
+/** The `arguments` string of a tool call on the wire. */
+function wireArguments(args: ToolCallSpec['arguments']): string {
+  return typeof args === 'string' ? args : JSON.stringify(args);
 }
 
 export type Behaviour =
@@ -90,10 +95,6 @@ async function behaviourServer(
   };
 }
 
-function argumentsText(call: ToolCallSpec): string {
-  return typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments);
-}
-
 function pieces(text: string, size: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
@@ -129,7 +130,7 @@ export function openAIServer(models: readonly string[] = ['test-model']): Promis
       const toolCalls = (b.toolCalls ?? []).map((c) => ({
         id: c.id,
         type: 'function',
-        function: { name: c.name, arguments: argumentsText(c) },
+        function: { name: c.name, arguments: wireArguments(c.arguments) },
       }));
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(
@@ -175,7 +176,7 @@ export function openAIServer(models: readonly string[] = ['test-model']): Promis
     (b.toolCalls ?? []).forEach((c, i) => {
       const index = b.toolIndex === 'zero' ? 0 : i;
       delta({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] });
-      for (const piece of pieces(argumentsText(c), 5))
+      for (const piece of pieces(wireArguments(c.arguments), 5))
         delta({ tool_calls: [{ index, function: { arguments: piece } }] });
     });
     delta({}, (b.toolCalls ?? []).length > 0 ? 'tool_calls' : 'stop');
