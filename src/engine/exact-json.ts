@@ -15,8 +15,9 @@ export function parseArguments(text: string): ParsedArguments {
   let value: JsonValue;
   try {
     value = JSON.parse(text, function (this: unknown, key: string, parsed: unknown, context?: { source?: string }) {
-      if (refusal === undefined && typeof parsed === 'number' && typeof context?.source === 'string')
-        refusal = inexact(key, context.source, parsed);
+      // Without the source (a Node before 21) a rounded number cannot be told, Infinity still can.
+      if (refusal === undefined && typeof parsed === 'number')
+        refusal = inexact(key, context?.source ?? String(parsed), parsed);
       return parsed;
     }) as JsonValue;
   } catch {

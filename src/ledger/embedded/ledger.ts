@@ -155,15 +155,23 @@ export class EmbeddedLedger implements LedgerApi {
     const updateId = `1220${sha256(`p2tui-ledger/update\n${offset}\n${changeId}`).slice(0, 60)}`;
     const { events, created, archived } = interpret(commands, actAs, updateId, this.activeContract, this.issuer());
     // Templates conserve value by construction; this keeps a contract or template that would not from being written.
+    // The consumed contracts, read once for both checks below.
+    const read = new Map<ContractId, ContractRow | undefined>();
+    const contract = (cid: ContractId): ContractRow | undefined => {
+      if (!read.has(cid)) read.set(cid, this.repo.anyContract(cid));
+      return read.get(cid);
+    };
     const unbalanced = conservationBreak(events, actAs, this.issuer(), (cid) => {
-      const c = this.repo.anyContract(cid);
+      const c = contract(cid);
       return c === undefined ? undefined : valueOf(c.template_id, JSON.parse(c.payload) as Record<string, unknown>);
     });
     if (unbalanced !== undefined)
       throw new LedgerError('INTERPRETATION_ERROR', `command ${meta.commandId} does not conserve value: ${unbalanced}`);
-    const overflow = balanceOverflow(created, archived, (owner) =>
-      this.repo.activeContracts(owner, [TEMPLATES.holding]),
-    );
+    const overflow = balanceOverflow(created, archived, {
+      holdings: (owner) => this.repo.activeContracts(owner, [TEMPLATES.holding]),
+      bound: (owner) => this.repo.amountBound(owner, TEMPLATES.holding),
+      contract,
+    });
     if (overflow !== undefined)
       throw new LedgerError('TEMPLATE_PRECONDITION_VIOLATED', `command ${meta.commandId} ${overflow.message}`, {
         // Flat strings: the JSON API's error context carries them to a client's wallet service.

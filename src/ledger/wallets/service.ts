@@ -140,8 +140,17 @@ export class WalletService {
     const commandId = commandIds.mint(reference, to);
     return receiptOf(this, commandId, [operator], async () => {
       // Checked only for a new mint: a retried one returns its receipt even though the money it added is counted now.
-      const held = await Promise.all((await this.agents()).map(async (a) => [a, await this.balance(a)] as const));
-      refuseMint(agent, value, new Map(held.map(([a, v]) => [a, v.balance])), await this.escrows());
+      const sumOf = async (a: string): Promise<Decimal> =>
+        decimal.sum((await holdingsOf(this.ledger, await this.walletOf(a))).map((h) => h.amount));
+      const held = await Promise.all((await this.agents()).map(async (a) => [a, await sumOf(a)] as const));
+      // Escrows as the operator reads them (it arbitrates every one): no read-as-any-party right needed.
+      const escrows = await this.ledger.activeContracts<{ amount: string }>(operator, [TEMPLATES.escrow]);
+      refuseMint(
+        agent,
+        value,
+        new Map(held),
+        escrows.map((e) => e.payload),
+      );
       return this.ledger.submit(
         [
           {
