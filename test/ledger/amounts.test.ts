@@ -209,6 +209,7 @@ describe('names in ledger refusals', () => {
               { call: 'transfer_funds', args: { to: 'agent_bеta ', amount: '1' } },
               { call: 'open_escrow', args: { payee: 'payer', amount: '1' } },
               { call: 'reward_agent', args: { to: 'payer', amount: '1' } },
+              { call: 'open_escrow', args: { payee: 'agent_beta', amount: TEN_TO_28 } },
               { reply: 'done' },
             ],
           },
@@ -227,6 +228,7 @@ describe('names in ledger refusals', () => {
       'no wallet "agent_bеta "; the wallets are "agent_beta", "payer"',
       '"payer" cannot lock an escrow for itself',
       '"payer" cannot reward itself',
+      `amount '${TEN_TO_28}' has 29 digits before the point; Daml's Numeric 10 holds at most 28`,
     ]);
     expect((await t.app.wallets.balance('payer')).balance).toBe('10');
   });
