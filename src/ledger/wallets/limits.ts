@@ -19,7 +19,7 @@ export function walletList(agents: readonly string[]): string {
 /**
  * Refuses a money movement that would take a balance or the money issued past Daml's `Numeric 10` (28 digits before
  * the point): such a balance could not be spent whole nor shown as one amount. `action` says what was asked
- * (`rewarding 5 to "agent_x"`), `what` which total would overflow, `before` and `value` its amounts.
+ * (`issuing 5 to "agent_x"`), `what` which total would overflow, `before` and `value` its amounts.
  */
 export function refuseOverflow(action: string, what: string, before: Decimal, value: Decimal): void {
   const overflow = numericOverflow(what, decimal.units(before) + decimal.units(value));

@@ -401,6 +401,7 @@ export class WalletService {
   }> {
     const wallets = await Promise.all((await this.agents()).map((a) => this.balance(a)));
     const escrowed = decimal.sum((await this.escrows()).map((e) => e.amount));
+    // Money enters only by a mint and never leaves: what was issued is what is held plus what is in escrow.
     const issued = decimal.add(decimal.sum(wallets.map((w) => w.balance)), escrowed);
     const audit = this.ledger.chainStatus === undefined ? null : await this.ledger.chainStatus();
     return { wallets, issued, escrowed, ledgerEnd: await this.ledger.ledgerEnd(), audit };
