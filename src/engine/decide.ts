@@ -1,5 +1,6 @@
 import type { EffectClass, EntryDraft, EntryPayloads } from '../core/entries.ts';
-import { canonicalJson, tryParseJson, type JsonValue } from '../core/json.ts';
+import { canonicalJson, type JsonValue } from '../core/json.ts';
+import { parseArguments } from './exact-json.ts';
 import type { ModelResponse } from '../models/provider.ts';
 import type { DedupPolicy } from '../tools/define.ts';
 
@@ -129,7 +130,7 @@ export function decide(input: DecideInput): Plan {
     let callId = request.id.trim() === '' ? `call_${modelCall}_${index}` : request.id;
     if (seen.has(callId)) callId = `${callId}_${index}`;
     seen.add(callId);
-    const parsed = request.arguments.trim() === '' ? {} : tryParseJson(request.arguments);
+    const read = request.arguments.trim() === '' ? { ok: true as const, value: {} } : parseArguments(request.arguments);
     const entryId = input.newEntryId();
     const key = entryId;
     const toolCall = (
@@ -164,7 +165,7 @@ export function decide(input: DecideInput): Plan {
         ...(duplicateOf === undefined ? {} : { duplicateOf }),
       },
     });
-    if (parsed === undefined) {
+    if (read === undefined) {
       toolCall(
         request.arguments,
         'pure',
@@ -172,6 +173,9 @@ export function decide(input: DecideInput): Plan {
       );
       return;
     }
+    // A number that would not arrive as written (Infinity, rounded): refused, and stored as the model sent it.
+    if (!read.ok) return toolCall(request.arguments, 'pure', error(read.error));
+    const parsed = read.value;
 
     // The built-in tools read their arguments here, so they refuse what is not an object (null, a list, a number)
     // as a workspace tool's schema would: the model is told, and the session goes on.

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { decimal, formatDecimal, parseDecimal } from './decimal.ts';
+import { decimal, formatDecimal, numericOverflow, parseDecimal } from './decimal.ts';
 import type { ContractId, PartyId, TemplateId } from './types.ts';
 
 /**
@@ -50,7 +50,10 @@ export interface TemplateDef {
 const party = z.string().min(1);
 const amount = z
   .string()
-  .refine((s) => /^-?\d{1,28}(\.\d{1,10})?$/.test(s), 'a decimal with at most 10 digits after the point');
+  .refine(
+    (s) => /^-?\d{1,28}(\.\d{1,10})?$/.test(s),
+    "a decimal of at most 28 digits before the point and 10 after it (Daml's Numeric 10)",
+  );
 const cids = z.array(z.string().min(1)).default([]);
 
 type Holding = { operator: string; owner: string; amount: string; meta: Record<string, string> };
@@ -67,6 +70,9 @@ function gather(ctx: ChoiceContext, self: Holding, extra: readonly string[]): bi
     ctx.archive(cid, TEMPLATES.holding);
     total += parseDecimal(other.amount);
   }
+  // Daml adds these as Numeric 10 and fails on an overflow: inputs that together exceed it cannot be spent together.
+  const overflow = numericOverflow(`the inputs of ${self.owner}`, total);
+  ctx.assert(overflow === undefined, overflow ?? '');
   return total;
 }
 

@@ -466,6 +466,18 @@ export class LedgerRepository {
   }
 
   /** A contract by its id, active or archived (what a consumed contract held, for the conservation check). */
+  /**
+   * How many active contracts of a template a party reads, and the longest `amount` text among them: a bound on what
+   * they hold together (each is below 10^longest) without reading them, for the ledger's Numeric 10 check.
+   */
+  amountBound(party: string, templateId: string): { count: number; longest: number } {
+    return this.sql(
+      `SELECT COUNT(*) AS count, COALESCE(MAX(length(json_extract(c.payload, '$.amount'))), 0) AS longest
+         FROM ledger_contract_parties p JOIN ledger_contracts c ON c.contract_id = p.contract_id
+         WHERE p.party = ? AND p.template_id = ? AND c.archived_offset IS NULL`,
+    ).get(party, templateId) as { count: number; longest: number };
+  }
+
   anyContract(contractId: string): ContractRow | undefined {
     return this.sql('SELECT * FROM ledger_contracts WHERE contract_id = ?').get(contractId) as ContractRow | undefined;
   }

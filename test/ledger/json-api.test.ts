@@ -137,6 +137,30 @@ function contract(name: string, make: () => LedgerApi) {
  */
 function wallets(name: string, make: () => LedgerApi) {
   describe(name, () => {
+    it("names the agent when the ledger refuses a payment that would grow its balance past Daml's Numeric 10", async () => {
+      const run = Date.now().toString(36);
+      const ledger = make();
+      // A scope of its own: the money issued here is not the other tests' wallets'.
+      const w = new WalletService(ledger).scoped(`big${run}`);
+      await w.createWallet('payer', '5');
+      const full = (await w.createWallet('full')).party;
+      // Filled by the operator's own client (the wallet service refuses to issue past the limit itself).
+      const operator = await w.operator();
+      await ledger.submit(
+        [{ kind: 'create', templateId: TEMPLATES.holding, args: { operator, owner: full, amount: '9'.repeat(28) } }],
+        { commandId: `fill-${run}`, actAs: [operator] },
+      );
+      const error = await w
+        .transfer({ from: 'payer', to: 'full', amount: '1', reason: '', reference: `over-${run}` })
+        .catch((e: unknown) => e as { code: string; message: string });
+      expect(error).toMatchObject({
+        code: 'E_USAGE',
+        message:
+          `paying 1 to "full" would make the balance of "full" 1${'0'.repeat(28)} (29 digits before the point); ` +
+          "Daml's Numeric 10 holds at most 28",
+      });
+      expect((await w.balance('payer')).balance).toBe('5');
+    });
     it('pays, refuses an overdraft, returns the first receipt for a retried reference, settles escrows, and reads history and spending', async () => {
       const run = Date.now().toString(36);
       const w = new WalletService(make());

@@ -193,7 +193,7 @@ describe('wallets', () => {
     // A name without a wallet (a typo, an agent a model made up) is refused, not created.
     await expect(
       wallets.transfer({ from: 'alpha', to: 'btea', amount: '1', reason: '', reference: 'typo' }),
-    ).rejects.toThrow('btea has no wallet');
+    ).rejects.toThrow('no wallet "btea"; the wallets are "alpha", "beta"');
     expect((await wallets.balance('alpha')).balance).toBe('10');
     await wallets.mint('alpha', '0.3', 'reward', 'reward-1');
     await wallets.mint('alpha', '0.3', 'reward', 'reward-1');
@@ -267,7 +267,7 @@ describe('wallets', () => {
     expect(await wallets.balance('lead')).toMatchObject({ balance: '30', locked: '0' });
     // An escrow to oneself is refused as a transfer to oneself is: released, it would pay the agent its own money.
     await expect(wallets.openEscrow({ payer: 'lead', payee: 'lead', amount: '5', reference: 'job-3' })).rejects.toThrow(
-      "'lead' cannot lock an escrow for itself",
+      '"lead" cannot lock an escrow for itself',
     );
     expect(await wallets.balance('lead')).toMatchObject({ balance: '30', locked: '0' });
   });

@@ -5,7 +5,7 @@ import { sha256 } from '../../core/hash.ts';
 import { canonicalJson } from '../../core/json.ts';
 import type { ContractRow, LedgerRepository, UpdateFilter, UpdateRow } from '../../store/ledger.ts';
 import type { Store } from '../../store/store.ts';
-import { OPERATOR_HINT } from '../templates.ts';
+import { OPERATOR_HINT, TEMPLATES } from '../templates.ts';
 import {
   LedgerError,
   type ActiveContract,
@@ -23,7 +23,7 @@ import {
   type UpdateQuery,
 } from '../types.ts';
 import { GENESIS, chainBroken, changeIdOf, rowHash, stakeholdersOf, toTransaction, updateParties } from './chain.ts';
-import { conservationBreak, valueOf } from './conservation.ts';
+import { balanceOverflow, conservationBreak, valueOf } from './conservation.ts';
 import { ChainGuard } from './guard.ts';
 
 /**
@@ -155,12 +155,29 @@ export class EmbeddedLedger implements LedgerApi {
     const updateId = `1220${sha256(`p2tui-ledger/update\n${offset}\n${changeId}`).slice(0, 60)}`;
     const { events, created, archived } = interpret(commands, actAs, updateId, this.activeContract, this.issuer());
     // Templates conserve value by construction; this keeps a contract or template that would not from being written.
+    // The consumed contracts, read once for both checks below.
+    const read = new Map<ContractId, ContractRow | undefined>();
+    const contract = (cid: ContractId): ContractRow | undefined => {
+      if (!read.has(cid)) read.set(cid, this.repo.anyContract(cid));
+      return read.get(cid);
+    };
     const unbalanced = conservationBreak(events, actAs, this.issuer(), (cid) => {
-      const c = this.repo.anyContract(cid);
+      const c = contract(cid);
       return c === undefined ? undefined : valueOf(c.template_id, JSON.parse(c.payload) as Record<string, unknown>);
     });
     if (unbalanced !== undefined)
       throw new LedgerError('INTERPRETATION_ERROR', `command ${meta.commandId} does not conserve value: ${unbalanced}`);
+    const overflow = balanceOverflow(created, archived, {
+      holdings: (owner) => this.repo.activeContracts(owner, [TEMPLATES.holding]),
+      bound: (owner) => this.repo.amountBound(owner, TEMPLATES.holding),
+      contract,
+    });
+    if (overflow !== undefined)
+      throw new LedgerError('TEMPLATE_PRECONDITION_VIOLATED', `command ${meta.commandId} ${overflow.message}`, {
+        // Flat strings: the JSON API's error context carries them to a client's wallet service.
+        overflowParty: overflow.party,
+        overflowBalance: overflow.balance,
+      });
     // Persist: every input still active (another process cannot have spent it: this is one immediate transaction).
     for (const cid of archived) {
       if (created.has(cid)) continue;

@@ -1,5 +1,5 @@
 import { UserError } from '../../core/errors.ts';
-import { decimal, type Decimal } from '../decimal.ts';
+import { decimal, numericOverflow, type Decimal } from '../decimal.ts';
 import { TEMPLATES } from '../templates.ts';
 import type { ContractId, LedgerApi, PartyId } from '../types.ts';
 
@@ -42,8 +42,20 @@ export async function pickHoldings(
       hint: `Check with: p2tui ledger balance ${agent}`,
     });
   }
+  // The inputs are added up as one Numeric 10 (the change): a wallet holding more than it fits (stored before the
+  // limit) pays only what some of its holdings cover together.
+  const overflow = numericOverflow(`the inputs of ${JSON.stringify(agent)}`, decimal.units(total));
+  if (overflow !== undefined)
+    throw new UserError('E_USAGE', `paying ${value} ${overflow}`, {
+      hint: 'Pay a smaller amount, in several payments.',
+    });
   const rest = holdings.slice(used);
-  if (rest.length > MERGE_EXTRA) picked.push(...rest.slice(-MERGE_EXTRA).map((h) => h.contractId));
+  if (rest.length > MERGE_EXTRA)
+    for (const h of rest.slice(-MERGE_EXTRA)) {
+      if (numericOverflow('', decimal.units(total) + decimal.units(h.amount)) !== undefined) break;
+      total = decimal.add(total, h.amount);
+      picked.push(h.contractId);
+    }
   return picked;
 }
 

@@ -3,6 +3,7 @@ import { decimal, type Decimal } from '../decimal.ts';
 import { OPERATOR_HINT, TEMPLATES } from '../templates.ts';
 import { LocalLocks, type PaymentLocks } from './locks.ts';
 import { holdingsOf, pickHoldings, positive } from './holdings.ts';
+import { overflowNamed, quoted, refuseMint, walletList } from './limits.ts';
 import { commandIds, describeReceipt, receiptOf } from './receipts.ts';
 import { ledgerMetrics, paymentHistory, spentBy } from './reports.ts';
 import type { EscrowView, HistoryLine, LedgerMetrics, TransferReceipt, WalletView } from './views.ts';
@@ -81,11 +82,9 @@ export class WalletService {
     const party = await this.find(this.hintOf(agent));
     if (party === undefined) {
       const known = await this.agents();
-      throw new UserError('E_USAGE', `${agent} has no wallet`, {
-        hint:
-          known.length === 0
-            ? 'Create the wallets with: p2tui ledger init'
-            : `Wallets: ${known.join(', ')}. Create more with: p2tui ledger init`,
+      // The list is in the message: a model calling a tool sees the message only.
+      throw new UserError('E_USAGE', `no wallet ${quoted(agent)}; ${walletList(known)}`, {
+        hint: `Create ${known.length === 0 ? 'the' : 'more'} wallets with: p2tui ledger init`,
       });
     }
     return party;
@@ -139,8 +138,20 @@ export class WalletService {
     const operator = await this.operator();
     const to = await this.walletOf(agent);
     const commandId = commandIds.mint(reference, to);
-    return receiptOf(this, commandId, [operator], () =>
-      this.ledger.submit(
+    return receiptOf(this, commandId, [operator], async () => {
+      // Checked only for a new mint: a retried one returns its receipt even though the money it added is counted now.
+      const sumOf = async (a: string): Promise<Decimal> =>
+        decimal.sum((await holdingsOf(this.ledger, await this.walletOf(a))).map((h) => h.amount));
+      const held = await Promise.all((await this.agents()).map(async (a) => [a, await sumOf(a)] as const));
+      // Escrows as the operator reads them (it arbitrates every one): no read-as-any-party right needed.
+      const escrows = await this.ledger.activeContracts<{ amount: string }>(operator, [TEMPLATES.escrow]);
+      refuseMint(
+        agent,
+        value,
+        new Map(held),
+        escrows.map((e) => e.payload),
+      );
+      return this.ledger.submit(
         [
           {
             kind: 'create',
@@ -154,8 +165,8 @@ export class WalletService {
           },
         ],
         { commandId, actAs: [operator] },
-      ),
-    );
+      );
+    });
   }
 
   async balance(agent: string): Promise<WalletView> {
@@ -188,7 +199,7 @@ export class WalletService {
   }): Promise<TransferReceipt> {
     const value = positive(req.amount);
     if (req.from === req.to)
-      throw new UserError('E_USAGE', `${req.from} cannot pay itself`, { hint: 'Name two different agents.' });
+      throw new UserError('E_USAGE', `${quoted(req.from)} cannot pay itself`, { hint: 'Name two different agents.' });
     if (req.reference.trim() === '')
       throw new UserError('E_USAGE', 'a transfer needs a reference (the task, step or reward it pays for)', {
         hint: 'It makes a retry return the first receipt instead of paying twice.',
@@ -241,7 +252,8 @@ export class WalletService {
           } catch (error) {
             // Another process spent one of these holdings first: pick again from what is left.
             if (error instanceof LedgerError && error.ledgerCode === 'CONTRACT_NOT_FOUND' && attempt < 8) continue;
-            throw error;
+            // The receiver's balance is the ledger's to check (the payer may not read it): said with agent names.
+            throw overflowNamed(error, `paying ${value} to`, (party) => this.nameOf(party));
           }
         }
       },
@@ -260,7 +272,7 @@ export class WalletService {
     const value = positive(req.amount);
     // Released, an escrow to oneself would pay the agent its own money as earned work, as a transfer to itself would.
     if (req.payer === req.payee)
-      throw new UserError('E_USAGE', `'${req.payer}' cannot lock an escrow for itself`, {
+      throw new UserError('E_USAGE', `${quoted(req.payer)} cannot lock an escrow for itself`, {
         hint: 'Name the agent you delegate the work to as the payee.',
       });
     const payer = await this.walletOf(req.payer);
@@ -336,18 +348,23 @@ export class WalletService {
         throw new UserError('E_USAGE', `no open escrow of ${payerName} with reference '${reference}'`, {
           hint: 'See the open ones with: p2tui ledger overview',
         });
-      return this.ledger.submit(
-        [
-          {
-            kind: 'exercise',
-            templateId: TEMPLATES.escrow,
-            contractId: escrow.contractId,
-            choice: outcome === 'release' ? 'Release' : 'Refund',
-            arg: {},
-          },
-        ],
-        { commandId, actAs: [operator], workflowId: reference },
-      );
+      const verb = `${outcome === 'release' ? 'releasing' : 'refunding'} ${escrow.amount} to`;
+      return this.ledger
+        .submit(
+          [
+            {
+              kind: 'exercise',
+              templateId: TEMPLATES.escrow,
+              contractId: escrow.contractId,
+              choice: outcome === 'release' ? 'Release' : 'Refund',
+              arg: {},
+            },
+          ],
+          { commandId, actAs: [operator], workflowId: reference },
+        )
+        .catch((error: unknown) => {
+          throw overflowNamed(error, verb, (party) => this.nameOf(party));
+        });
     });
   }
 

@@ -135,7 +135,7 @@ export const rewardAgent = defineTool({
     return why === undefined ? undefined : `${ctx.agent} rewards ${to} with ${decimal.canonical(value)}: ${why}`;
   },
   run: async ({ to, amount: value, reason }, ctx) => {
-    if (to === ctx.agent) throw new UserError('E_USAGE', `${ctx.agent} cannot reward itself`);
+    if (to === ctx.agent) throw new UserError('E_USAGE', `${JSON.stringify(ctx.agent)} cannot reward itself`);
     const w = wallets(ctx);
     // Rewards count against the rewarding agent's spend policy (per payment, approval threshold) like payments.
     if (ctx.spending !== undefined && (await w.done('mint', to, ctx.key)) === undefined) {
