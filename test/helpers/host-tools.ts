@@ -1,4 +1,5 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll } from 'vitest';
 import { createServer, type AddressInfo } from 'node:net';
 
 /**
@@ -49,4 +50,27 @@ export async function startRedis(): Promise<RedisServer> {
   }
   stop();
   throw new Error('redis-server did not start');
+}
+
+/** The redis-server of one test file, and the processes its tests start (killed when the file's tests end). */
+export interface RedisSuite {
+  /** The server's URL, set once it answers (empty without redis-server). */
+  readonly url: string;
+  readonly children: ChildProcess[];
+}
+
+/** Starts a throwaway redis-server before the file's tests and stops it, and every child they pushed, after them. */
+export function redisForSuite(): RedisSuite {
+  const suite = { url: '', children: [] as ChildProcess[] };
+  let server: RedisServer | undefined;
+  beforeAll(async () => {
+    if (!haveRedis) return;
+    server = await startRedis();
+    suite.url = server.url;
+  });
+  afterAll(() => {
+    for (const c of suite.children) c.kill('SIGKILL');
+    server?.stop();
+  });
+  return suite;
 }

@@ -91,3 +91,27 @@ export function tempStore(): { store: Store; cleanup(): void } {
     },
   };
 }
+
+/**
+ * A payer (balance 100) whose script pays its payee 5, takes the extra steps given, and answers "paid"; and the
+ * payee, with nothing. The distributed rollout tests' team.
+ */
+export function payerAndPayee(ws: TempWorkspace, extra: { tools?: string[]; steps?: object[] } = {}): void {
+  ws.persona({
+    id: 'payer',
+    description: 'Pays.',
+    tools: ['transfer_funds', ...(extra.tools ?? [])],
+    balance: 100,
+    script: [
+      {
+        when: '.',
+        steps: [
+          { call: 'transfer_funds', args: { to: 'payee', amount: '5', reason: 'work' } },
+          ...(extra.steps ?? []),
+          { reply: 'paid' },
+        ],
+      },
+    ],
+  });
+  ws.persona({ id: 'payee', description: 'Is paid.', balance: 0 });
+}

@@ -1,5 +1,5 @@
-import { haveRedis, startRedis, type RedisServer } from '../helpers/host-tools.ts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { haveRedis, redisForSuite } from '../helpers/host-tools.ts';
+import { describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,22 +19,10 @@ import { until } from '../helpers/manual-clock.ts';
  */
 const ROOT = join(import.meta.dirname, '../..');
 
-let redis: RedisServer | undefined;
-let url = '';
 /** The queue key the workers are given (the coordinator's queue.key holds the same). */
 const SECRET = 'a1'.repeat(32);
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  if (!haveRedis) return;
-  redis = await startRedis();
-  url = redis.url;
-});
-
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-  redis?.stop();
-});
+const redis = redisForSuite();
+const { children } = redis;
 
 const CALLS = 4;
 const CELLS = 6;
@@ -84,7 +72,7 @@ function worker(dir: string, log: string[]): ChildProcess {
       join(ROOT, 'src/cli/main.ts'),
       'worker',
       '--queue',
-      url,
+      redis.url,
       '--concurrency',
       '3',
       '--lock-ms',
@@ -125,7 +113,7 @@ describe.skipIf(!haveRedis)('effects of a distributed rollout whose worker dies'
         20_000,
       );
       writeFileSync(join(dirname(made.store.path), 'queue.key'), SECRET, { mode: 0o600 });
-      const coordinator = await QueueCoordinator.connect(app, url);
+      const coordinator = await QueueCoordinator.connect(app, redis.url);
       await until(async () => (await coordinator.workers()) === 2, 'both workers on the queue', 10_000);
       const spec = parseRolloutSpec(
         'teams:\n  c:\n    initial_message: count\n    base: { agent_id: counter }\n    variants: [{ id: a }, { id: b }, { id: c }]\n' +

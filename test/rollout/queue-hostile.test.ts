@@ -1,5 +1,5 @@
-import { haveRedis, startRedis, type RedisServer } from '../helpers/host-tools.ts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { haveRedis, redisForSuite } from '../helpers/host-tools.ts';
+import { describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +21,7 @@ import { Store } from '../../src/store/store.ts';
 import { runCli } from '../helpers/cli.ts';
 import { childEnv } from '../helpers/child-env.ts';
 import { until } from '../helpers/manual-clock.ts';
-import { tempStore, tempWorkspace } from '../helpers/workspace.ts';
+import { payerAndPayee, tempStore, tempWorkspace } from '../helpers/workspace.ts';
 
 /**
  * Issue 16, point 1: what comes back through Redis is not believed. A rogue BullMQ worker with nothing but access to
@@ -32,20 +32,8 @@ import { tempStore, tempWorkspace } from '../helpers/workspace.ts';
 const ROOT = join(import.meta.dirname, '../..');
 const SECRET = 'c3'.repeat(32);
 
-let redis: RedisServer | undefined;
-let url = '';
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  if (!haveRedis) return;
-  redis = await startRedis();
-  url = redis.url;
-});
-
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-  redis?.stop();
-});
+const redis = redisForSuite();
+const { children } = redis;
 
 /** The payer pays the payee 5; treasurer and agent_beta have real money in the workspace's own wallets. */
 function payingWorkspace() {
@@ -55,23 +43,10 @@ function payingWorkspace() {
       'teams:\n  pay:\n    initial_message: pay the payee\n    base: { agent_id: payer }\n    variants: [{ id: a }, { id: b }]\n' +
       'judge: { workspace: false }\n',
   });
-  ws.persona({
-    id: 'payer',
-    description: 'Pays.',
-    tools: ['transfer_funds', 'reward_agent'],
-    balance: 100,
-    script: [
-      {
-        when: '.',
-        steps: [
-          { call: 'transfer_funds', args: { to: 'payee', amount: '5', reason: 'work' } },
-          { call: 'reward_agent', args: { to: 'payee', amount: '2', reason: 'well done' } },
-          { reply: 'paid' },
-        ],
-      },
-    ],
+  payerAndPayee(ws, {
+    tools: ['reward_agent'],
+    steps: [{ call: 'reward_agent', args: { to: 'payee', amount: '2', reason: 'well done' } }],
   });
-  ws.persona({ id: 'payee', description: 'Is paid.', balance: 0 });
   ws.persona({ id: 'treasurer', description: 'Holds the money.', balance: 1000 });
   ws.persona({ id: 'agent_beta', description: 'Another agent.', balance: 50 });
   return ws;
@@ -80,7 +55,7 @@ function payingWorkspace() {
 function worker(dir: string, log: string[], env: Record<string, string> = {}): ChildProcess {
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'src/cli/main.ts'), 'worker', '--queue', url, '--concurrency', '2', '--workspace', dir],
+    [join(ROOT, 'src/cli/main.ts'), 'worker', '--queue', redis.url, '--concurrency', '2', '--workspace', dir],
     { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout!.on('data', (d: Buffer) => log.push(d.toString()));
@@ -162,8 +137,8 @@ describe('the queue key', () => {
 describe.skipIf(!haveRedis)('forged results through Redis', () => {
   it("a journal entry written into Redis by anyone but a worker with the key is refused, not taken as the call's result", async () => {
     const keys = workerKeys({ secret: SECRET, stateDir: tmpdir() });
-    const journal = redisEffectJournal(url, keys);
-    const rogue = new Redis(connectionOf(url));
+    const journal = redisEffectJournal(redis.url, keys);
+    const rogue = new Redis(connectionOf(redis.url));
     try {
       // An honest entry reads back as written.
       expect(await journal.start('ro_j/c_1/k1', { tool: 'count', args: { n: 1 } }, true)).toBe(true);
@@ -234,10 +209,10 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
             worker: 'rogue',
           };
         },
-        { connection: connectionOf(url), concurrency: 2 },
+        { connection: connectionOf(redis.url), concurrency: 2 },
       );
       rogue.on('error', () => undefined);
-      const coordinator = runCli(['rollout', 'run', 'rollouts/pay.yaml', '--queue', url, '--workspace', ws.dir], {
+      const coordinator = runCli(['rollout', 'run', 'rollouts/pay.yaml', '--queue', redis.url, '--workspace', ws.dir], {
         cwd: ws.dir,
       });
       await until(() => taken.length === 2, 'the rogue to take both cells', 20_000);
@@ -246,8 +221,8 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
       worker(ws.dir, log);
       const r = await coordinator;
       // A job a rogue adds (the right shape, no signature) is refused by the honest worker, not run.
-      const queue = new Queue(queueName(hash), { connection: connectionOf(url) });
-      const events = new QueueEvents(queueName(hash), { connection: connectionOf(url) });
+      const queue = new Queue(queueName(hash), { connection: connectionOf(redis.url) });
+      const events = new QueueEvents(queueName(hash), { connection: connectionOf(redis.url) });
       await events.waitUntilReady();
       const spec = { teams: { pay: { initial_message: 'pay', base: { agent_id: 'payer' } } } };
       const fake = await queue.add(
@@ -316,14 +291,14 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
       workspace,
     );
     const hash = workspaceHash(workspace);
-    const queue = new Queue(queueName(hash), { connection: connectionOf(url) });
+    const queue = new Queue(queueName(hash), { connection: connectionOf(redis.url) });
     try {
       await app.wallets.createWallet('treasurer', '1000');
       await app.wallets.createWallet('agent_beta', '50');
       // A genuine result, from another coordinator's rollout of the same cell run by an honest worker.
       const log: string[] = [];
       const honest = worker(ws.dir, log, { P2TUI_QUEUE_SECRET: SECRET });
-      const earlier = await QueueCoordinator.connect(other, url);
+      const earlier = await QueueCoordinator.connect(other, redis.url);
       const genuineRun = await new RolloutRunner(other).start(spec, { executor: earlier.executor() });
       await earlier.close();
       honest.kill('SIGKILL');
@@ -389,11 +364,11 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
           } as const;
           return { ...plain, signature: sign(keys, what, JSON.parse(JSON.stringify(plain))) };
         },
-        { connection: connectionOf(url), concurrency: 1 },
+        { connection: connectionOf(redis.url), concurrency: 1 },
       );
       liar.on('error', () => undefined);
       const notices: string[] = [];
-      const coordinator = await QueueCoordinator.connect(app, url, { notice: (t) => notices.push(t) });
+      const coordinator = await QueueCoordinator.connect(app, redis.url, { notice: (t) => notices.push(t) });
       const outcome = await new RolloutRunner(app).start(spec, { executor: coordinator.executor() });
       // A liar that only ever replays: the cell fails after three attempts, the refusal recorded as its error.
       replayOnly = true;

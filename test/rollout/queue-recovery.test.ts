@@ -10,7 +10,7 @@ import { workspaceHash } from '../../src/rollout/workspace-hash.ts';
 import { MAIN, runCli } from '../helpers/cli.ts';
 import { childEnv } from '../helpers/child-env.ts';
 import { until } from '../helpers/manual-clock.ts';
-import { tempWorkspace } from '../helpers/workspace.ts';
+import { payerAndPayee, tempWorkspace } from '../helpers/workspace.ts';
 
 /**
  * Issue 16, point 8 (third part) and the queue key's rotation: a coordinator stopped by SIGTERM leaves its rollout
@@ -64,19 +64,7 @@ function workspace(latency: number) {
       'teams:\n  pay:\n    initial_message: pay the payee\n    base: { agent_id: payer }\n    variants: [{ id: a }, { id: b }, { id: c }]\n' +
       'judge: { workspace: false }\n',
   });
-  ws.persona({
-    id: 'payer',
-    description: 'Pays.',
-    tools: ['transfer_funds'],
-    balance: 100,
-    script: [
-      {
-        when: '.',
-        steps: [{ call: 'transfer_funds', args: { to: 'payee', amount: '5', reason: 'work' } }, { reply: 'paid' }],
-      },
-    ],
-  });
-  ws.persona({ id: 'payee', description: 'Is paid.', balance: 0 });
+  payerAndPayee(ws);
   return ws;
 }
 

@@ -1,5 +1,5 @@
-import { freePort, haveRedis, startRedis, type RedisServer } from '../helpers/host-tools.ts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, haveRedis, redisForSuite } from '../helpers/host-tools.ts';
+import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,7 +11,7 @@ import { QueueCoordinator } from '../../src/rollout/queue/coordinator.ts';
 import { RolloutRunner } from '../../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../../src/rollout/spec.ts';
 import { workspaceHash } from '../../src/rollout/workspace-hash.ts';
-import { tempStore, tempWorkspace } from '../helpers/workspace.ts';
+import { payerAndPayee, tempStore, tempWorkspace } from '../helpers/workspace.ts';
 import { childEnv } from '../helpers/child-env.ts';
 import { until } from '../helpers/manual-clock.ts';
 
@@ -21,22 +21,10 @@ import { until } from '../helpers/manual-clock.ts';
  */
 const ROOT = join(import.meta.dirname, '../..');
 
-let redis: RedisServer | undefined;
-let url = '';
 /** The queue key the workers are given (the coordinator's queue.key holds the same). */
 const SECRET = 'a1'.repeat(32);
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  if (!haveRedis) return;
-  redis = await startRedis();
-  url = redis.url;
-});
-
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-  redis?.stop();
-});
+const redis = redisForSuite();
+const { children } = redis;
 
 /** A workspace whose payer pays its payee 5 and answers, each model call taking 250 ms (cells last ~1 s). */
 function payingWorkspace(extra: Record<string, string> = {}) {
@@ -44,19 +32,7 @@ function payingWorkspace(extra: Record<string, string> = {}) {
     'p2tui.yaml': 'approval: deny\nproviders:\n  scripted:\n    latency_ms: 250\n',
     ...extra,
   });
-  ws.persona({
-    id: 'payer',
-    description: 'Pays.',
-    tools: ['transfer_funds'],
-    balance: 100,
-    script: [
-      {
-        when: '.',
-        steps: [{ call: 'transfer_funds', args: { to: 'payee', amount: '5', reason: 'work' } }, { reply: 'paid' }],
-      },
-    ],
-  });
-  ws.persona({ id: 'payee', description: 'Is paid.', balance: 0 });
+  payerAndPayee(ws);
   return ws;
 }
 
@@ -67,7 +43,7 @@ function worker(dir: string, log: string[]): ChildProcess {
       join(ROOT, 'src/cli/main.ts'),
       'worker',
       '--queue',
-      url,
+      redis.url,
       '--concurrency',
       '2',
       '--lock-ms',
@@ -125,7 +101,7 @@ describe.skipIf(!haveRedis)('distributed rollouts through BullMQ on a real redis
         20_000,
       );
       writeFileSync(join(dirname(made.store.path), 'queue.key'), SECRET, { mode: 0o600 });
-      const coordinator = await QueueCoordinator.connect(app, url);
+      const coordinator = await QueueCoordinator.connect(app, redis.url);
       // Both said they take jobs; Redis lists a worker's connections as they register.
       let workers = 0;
       await until(async () => (workers = await coordinator.workers()) === 2, 'both workers on the queue', 10_000);
@@ -188,7 +164,7 @@ describe.skipIf(!haveRedis)('distributed rollouts through BullMQ on a real redis
       worker(theirs.dir, log);
       await until(() => log.join('').includes('Ctrl-C stops'), 'the worker', 20_000);
       // Their worker listens on their workspace's queue: ours has no worker.
-      const connection = connectionOf(url);
+      const connection = connectionOf(redis.url);
       const queue = new Queue(queueName(workspaceHash(b)), { connection });
       const events = new QueueEvents(queueName(workspaceHash(b)), { connection });
       await events.waitUntilReady();
