@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   durabilityOf,
   openDatabase,
@@ -63,6 +64,17 @@ export class Store {
   private closed = false;
   private readonly checkpointer: WalCheckpointer | undefined;
   private commits = 0;
+  /** Whether an exclusive transaction (see exclusive) is open: checked first, so other commits pay nothing more. */
+  private held = false;
+  /** The async context of the exclusive transaction that is open (its commits run inside it, at once). */
+  private readonly inside = new AsyncLocalStorage<object>();
+  /** Which exclusive transaction is open (a timer an earlier one left behind is not inside this one). */
+  private token: object = {};
+  /** Exclusive transactions run one after another: the tail of those waiting. */
+  private exclusiveTail: Promise<unknown> = Promise.resolve();
+  /** Sync writes from outside the exclusive transaction that joined it: written again on their own if it rolls back. */
+  private joined: (() => unknown)[] = [];
+  private readonly rollbackListeners = new Set<() => void>();
 
   /** Switches this connection's durability (p2tui.yaml's `durability`, unless P2TUI_DURABILITY says otherwise). */
   setDurability(mode: Durability): void {
@@ -95,7 +107,16 @@ export class Store {
 
   /** Runs `fn` in its own immediate transaction now. Nested inside another write, it joins that one. */
   write<T>(fn: () => T): T {
-    if (this.db.inTransaction) return this.db.transaction(fn)();
+    if (this.db.inTransaction) {
+      // Elsewhere in this process while an exclusive transaction awaits (a lease's heartbeat): it cannot wait, so it
+      // joins, and is written again on its own should that transaction roll back.
+      if (this.held && this.inside.getStore() !== this.token) {
+        const value = this.db.transaction(fn)();
+        this.joined.push(fn);
+        return value;
+      }
+      return this.db.transaction(fn)();
+    }
     let result: T;
     try {
       result = this.db
@@ -117,6 +138,8 @@ export class Store {
 
   /** Group commit: resolves after the transaction holding `fn` has committed. */
   commit<T>(fn: () => T): Promise<T> {
+    // Inside the exclusive transaction: now, in a savepoint of it (its caller awaits it before going on).
+    if (this.held && this.inside.getStore() === this.token) return this.inExclusive(fn);
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
       if (!this.flushScheduled) {
@@ -124,6 +147,107 @@ export class Store {
         setImmediate(() => this.flush());
       }
     });
+  }
+
+  /**
+   * Runs `fn` (asynchronous: the embedded ledger's payments) in one immediate transaction that holds across its
+   * awaits: nothing of it is visible until all of it commits, and a failure anywhere rolls all of it back (then the
+   * rollback listeners hear of it). Its `commit()` calls run at once in savepoints of it, its sync writes join it;
+   * commits from elsewhere in the process wait until it ends. Exclusive transactions run one at a time. Keep `fn`
+   * to the store's own work: another process waits (busy timeout) for as long as it holds.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.held && this.inside.getStore() === this.token) return fn();
+    const run = this.exclusiveTail.then(
+      () => this.runExclusive(fn),
+      () => this.runExclusive(fn),
+    );
+    this.exclusiveTail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Called when an exclusive transaction rolled back (what a cache learned inside it may be gone). */
+  onRollback(listener: () => void): () => void {
+    this.rollbackListeners.add(listener);
+    return () => this.rollbackListeners.delete(listener);
+  }
+
+  private async runExclusive<T>(fn: () => Promise<T>): Promise<T> {
+    // Writes already queued go first, in their own transaction.
+    if (this.queue.length > 0) this.flush();
+    const sql = this.statements();
+    try {
+      sql.begin.run();
+    } catch (error) {
+      throw translateSqliteError(error, this.path);
+    }
+    this.held = true;
+    this.token = {};
+    this.joined = [];
+    let result: T;
+    try {
+      result = await this.inside.run(this.token, fn);
+      this.writeHeads();
+      sql.commit.run();
+    } catch (error) {
+      try {
+        if (this.db.inTransaction) sql.rollback.run();
+      } catch {
+        // SQLite abandoned it already (disk full, I/O error): rolled back either way.
+      }
+      this.pending = [];
+      this.heads = [];
+      this.held = false;
+      const joined = this.joined;
+      this.joined = [];
+      for (const listener of this.rollbackListeners) listener();
+      for (const write of joined) {
+        try {
+          this.write(write);
+        } catch {
+          // As a write of its own, it may fail as it could have then (a lease lost meanwhile): its caller has gone on.
+        }
+      }
+      this.resumeQueue();
+      throw translateSqliteError(error, this.path);
+    }
+    this.held = false;
+    this.joined = [];
+    this.committed();
+    this.publishPending();
+    this.resumeQueue();
+    return result;
+  }
+
+  /** A commit inside the exclusive transaction: its own savepoint, so a refused one rolls back alone. */
+  private inExclusive<T>(fn: () => T): Promise<T> {
+    const sql = this.statements();
+    const mark = this.pending.length;
+    const headMark = this.heads.length;
+    sql.savepoint.run();
+    try {
+      const value = fn();
+      sql.release.run();
+      return Promise.resolve(value);
+    } catch (error) {
+      this.pending.length = mark;
+      this.heads.length = headMark;
+      try {
+        sql.rollbackTo.run();
+        sql.release.run();
+      } catch {
+        // The whole transaction is gone (SQLite abandoned it): the exclusive transaction fails at its COMMIT.
+      }
+      return Promise.reject(translateSqliteError(error, this.path));
+    }
+  }
+
+  /** Commits queued while an exclusive transaction held go now. */
+  private resumeQueue(): void {
+    if (this.queue.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
   }
 
   /** Called with the events of every committed transaction, in seq order. */
@@ -200,6 +324,8 @@ export class Store {
 
   private flush(): void {
     this.flushScheduled = false;
+    // Held by an exclusive transaction: the batch waits for its end (see resumeQueue).
+    if (this.held) return;
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;

@@ -54,6 +54,17 @@ export class ChainGuard {
     this.userId = userId;
   }
 
+  /** Forgets what it learned in a transaction that rolled back (seal, vouched contracts, operator); a break stays. */
+  forget(): void {
+    this.prepared = false;
+    this.chainVerified = false;
+    this.seen = undefined;
+    this.checkedHead = undefined;
+    this.operator = undefined;
+    this.vouched.clear();
+    this.shown.clear();
+  }
+
   /** How the chain is protected, as `ledger audit` says it. */
   mode(): string {
     this.prepare();

@@ -61,6 +61,11 @@ export class EmbeddedLedger implements LedgerApi {
     this.clock = options.clock ?? systemClock;
     this.userId = options.userId ?? 'p2tui';
     this.chain = new ChainGuard(store, this.clock, this.userId);
+    // An exclusive transaction that rolled back (a queue's ingest) may have taken what this ledger learned with it.
+    store.onRollback(() => {
+      this.operator = undefined;
+      this.chain.forget();
+    });
   }
 
   async ledgerEnd(): Promise<Offset> {

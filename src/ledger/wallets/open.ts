@@ -19,7 +19,10 @@ export interface LedgerSettings {
  */
 export function openWallets(store: Store, settings: LedgerSettings = {}, clock: Clock = systemClock): WalletService {
   const ledger = settings.canton === undefined ? new EmbeddedLedger(store, { clock }) : cantonLedger(settings.canton);
-  return new WalletService(ledger, { locks: new StoreLocks(store, { clock }) });
+  const wallets = new WalletService(ledger, { locks: new StoreLocks(store, { clock }) });
+  // Parties allocated inside a store transaction that rolled back (a queue's ingest) are gone with it.
+  if (ledger.backend === 'embedded') store.onRollback(() => wallets.forgetParties());
+  return wallets;
 }
 
 function cantonLedger(canton: NonNullable<LedgerSettings['canton']>): CantonJsonLedger {

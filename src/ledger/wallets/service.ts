@@ -1,3 +1,4 @@
+// Long because it is the one wallet API over both ledgers: wallets, payments, escrows, receipts and their caches.
 import { UserError } from '../../core/errors.ts';
 import { decimal, type Decimal } from '../decimal.ts';
 import { OPERATOR_HINT, TEMPLATES } from '../templates.ts';
@@ -42,6 +43,12 @@ export class WalletService {
     this.ledger = ledger;
     this.locks = options.locks ?? new LocalLocks();
     this.scope = options.scope ?? '';
+  }
+
+  /** Forgets the parties it found (here and in its scopes): a transaction that allocated some rolled back. */
+  forgetParties(): void {
+    this.known.clear();
+    for (const service of this.scopes.values()) service.forgetParties();
   }
 
   /** The same ledger, with the agents' wallets of one scope (a rollout cell's isolated parties). */

@@ -55,6 +55,8 @@ export class QueueCoordinator {
   private readonly evaluators = new Map<string, TeamEvaluators>();
   /** A private ledger where a result's payments are tried first: they go to the real one only if all of them apply. */
   private scratch: { store: Store; wallets: WalletService } | undefined;
+  /** Whether the embedded ledger was made ready (its seal) before the first ingest's transaction. */
+  private ledgerReady = false;
   private constructor(
     app: App,
     url: string,
@@ -262,7 +264,7 @@ export class QueueCoordinator {
   /**
    * Verifies a result against the job it answers, checks it, tries its payments on a private ledger, then funds the
    * cell from the spec, applies them (each idempotent by its reference) and stores the session, its scores and the
-   * cell in one transaction. Throws (the cell is queued again) when anything is refused.
+   * cell: on the embedded ledger all of it one transaction. Throws (the cell is queued again) when anything is refused.
    */
   private async ingest(
     row: RolloutRow,
@@ -300,27 +302,38 @@ export class QueueCoordinator {
         ? undefined
         : recomputedMetrics(this.app, jobId, spec, cell, bundle, this.evaluatorsOf(spec), result.metrics, figures);
     const status = result.status === 'done' ? 'done' : 'failed';
-    // Then written: the cell's funding and payments (each idempotent by its reference), then its session and row in
-    // one transaction. A failure here (the disk, a Canton participant's connection) is tried again with the same
-    // scope and references: nothing is paid twice, and the cell is done only once all of it is in.
+    const write = async (): Promise<void> => {
+      const wallets = usesLedger ? await fundCell(this.app, spec, job.scope) : undefined;
+      if (wallets !== undefined) await applyLedgerOps(wallets, ops);
+      store.write(() => {
+        if (bundle !== null && store.sessions.get(bundle.session.id) === undefined) store.bundles.import(bundle);
+        store.rollouts.finished(
+          row.id,
+          cell.id,
+          {
+            status,
+            ...(result.error === null ? {} : { error: result.error }),
+            ...(metrics === undefined ? {} : { metrics }),
+            ...(bundle === null ? {} : { session: bundle.session.id }),
+          },
+          this.app.clock.now(),
+        );
+      });
+    };
+    // On the embedded ledger, the funding, payments, session and cell row are one transaction of the store: a crash
+    // or a failure anywhere leaves none of them. On a Canton ledger the payments cannot join it: each is idempotent
+    // by its reference, and the cell is done only once all of them applied. A failure (the disk, a participant's
+    // connection) is tried again with the same scope and references: nothing is paid twice.
+    const embedded = usesLedger && this.app.wallets.ledger.backend === 'embedded';
+    if (embedded && !this.ledgerReady) {
+      // Sealed (or an earlier p2tui's chain linked under a key) on its own, not inside a transaction that may roll back.
+      await this.app.wallets.ledger.chainStatus?.();
+      this.ledgerReady = true;
+    }
     for (let tries = 1; ; tries++) {
       try {
-        const wallets = usesLedger ? await fundCell(this.app, spec, job.scope) : undefined;
-        if (wallets !== undefined) await applyLedgerOps(wallets, ops);
-        store.write(() => {
-          if (bundle !== null && store.sessions.get(bundle.session.id) === undefined) store.bundles.import(bundle);
-          store.rollouts.finished(
-            row.id,
-            cell.id,
-            {
-              status,
-              ...(result.error === null ? {} : { error: result.error }),
-              ...(metrics === undefined ? {} : { metrics }),
-              ...(bundle === null ? {} : { session: bundle.session.id }),
-            },
-            this.app.clock.now(),
-          );
-        });
+        if (embedded) await store.exclusive(write);
+        else await write();
         return { status, ...(metrics === undefined ? {} : { metrics }) };
       } catch (error) {
         if (tries >= 3) throw error;
