@@ -1,6 +1,6 @@
-import { haveRedis, startRedis, type RedisServer } from '../helpers/host-tools.ts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { haveRedis, redisForSuite } from '../helpers/host-tools.ts';
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Job, Queue, Worker } from 'bullmq';
@@ -25,20 +25,8 @@ import { tempStore, tempWorkspace } from '../helpers/workspace.ts';
 const ROOT = join(import.meta.dirname, '../..');
 const SECRET = 'd4'.repeat(32);
 
-let redis: RedisServer | undefined;
-let url = '';
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  if (!haveRedis) return;
-  redis = await startRedis();
-  url = redis.url;
-});
-
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-  redis?.stop();
-});
+const redis = redisForSuite();
+const { children } = redis;
 
 function payingWorkspace() {
   const ws = tempWorkspace({ 'p2tui.yaml': 'approval: deny\nproviders:\n  scripted:\n    latency_ms: 10\n' });
@@ -79,18 +67,18 @@ describe.skipIf(!haveRedis)('ingest on the embedded ledger', () => {
       workspace,
     );
     const hash = workspaceHash(workspace);
-    const queue = new Queue(queueName(hash), { connection: connectionOf(url) });
+    const queue = new Queue(queueName(hash), { connection: connectionOf(redis.url) });
     let worker: Worker<CellJob> | undefined;
     try {
       await app.wallets.createWallet('payer', '100');
       // A genuine result for the cell, from another coordinator's rollout run by an honest worker.
       const honest = spawn(
         process.execPath,
-        [join(ROOT, 'src/cli/main.ts'), 'worker', '--queue', url, '--concurrency', '1', '--workspace', ws.dir],
+        [join(ROOT, 'src/cli/main.ts'), 'worker', '--queue', redis.url, '--concurrency', '1', '--workspace', ws.dir],
         { env: childEnv({ P2TUI_QUEUE_SECRET: SECRET }), stdio: 'ignore' },
       );
       children.push(honest);
-      const earlier = await QueueCoordinator.connect(other, url);
+      const earlier = await QueueCoordinator.connect(other, redis.url);
       const genuineRun = await new RolloutRunner(other).start(spec, { executor: earlier.executor() });
       await earlier.close();
       honest.kill('SIGKILL');
@@ -127,11 +115,11 @@ describe.skipIf(!haveRedis)('ingest on the embedded ledger', () => {
           } as const;
           return { ...plain, signature: sign(keys, what, JSON.parse(JSON.stringify(plain))) };
         },
-        { connection: connectionOf(url), concurrency: 1 },
+        { connection: connectionOf(redis.url), concurrency: 1 },
       );
       worker.on('error', () => undefined);
       const notices: string[] = [];
-      const coordinator = await QueueCoordinator.connect(app, url, { notice: (t) => notices.push(t) });
+      const coordinator = await QueueCoordinator.connect(app, redis.url, { notice: (t) => notices.push(t) });
       const ledger = app.wallets.ledger;
       const end = await ledger.ledgerEnd();
       const parties = (await ledger.parties()).length;
