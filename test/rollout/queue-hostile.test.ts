@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { Job, Queue, QueueEvents, Worker } from 'bullmq';
+import { join } from 'node:path';
+import type { Job } from 'bullmq';
+import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { App } from '../../src/app/app.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
 import { openWallets } from '../../src/ledger/wallets/open.ts';
 import { connectionOf, queueName } from '../../src/rollout/queue/connection.ts';
@@ -15,13 +15,13 @@ import { redisEffectJournal } from '../../src/rollout/queue/journal.ts';
 import type { CellJob, CellResult } from '../../src/rollout/queue/messages.ts';
 import { sign, verify, workerKeys } from '../../src/rollout/queue/signing.ts';
 import { RolloutRunner } from '../../src/rollout/runner.ts';
-import { parseRolloutSpec } from '../../src/rollout/spec.ts';
 import { workspaceHash } from '../../src/rollout/workspace-hash.ts';
 import { Store } from '../../src/store/store.ts';
 import { runCli } from '../helpers/cli.ts';
 import { childEnv } from '../helpers/child-env.ts';
 import { until } from '../helpers/manual-clock.ts';
-import { payerAndPayee, tempStore, tempWorkspace } from '../helpers/workspace.ts';
+import { coordinatorPair, genuineResult } from '../helpers/queue.ts';
+import { payerAndPayee, tempWorkspace } from '../helpers/workspace.ts';
 
 /**
  * Issue 16, point 1: what comes back through Redis is not believed. A rogue BullMQ worker with nothing but access to
@@ -277,34 +277,23 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
 
   it('a worker that holds the key but lies: a replayed result, a mint no reward_agent call made, and made-up figures are refused or recomputed', async () => {
     const ws = payingWorkspace();
-    const made = tempStore();
-    const first = tempStore();
-    const workspace = await loadWorkspace(ws.dir);
-    const app = new App({ workspace, store: made.store, judge: false });
-    const other = new App({ workspace, store: first.store, judge: false });
-    const keys = workerKeys({ secret: SECRET, stateDir: ws.dir });
-    for (const s of [made, first]) writeFileSync(join(dirname(s.store.path), 'queue.key'), SECRET, { mode: 0o600 });
-    const spec = parseRolloutSpec(
+    const pair = await coordinatorPair(
+      ws.dir,
+      SECRET,
       'teams:\n  pay:\n    initial_message: pay the payee\n    base: { agent_id: payer }\n    variants: [{ id: a }]\n' +
         'judge:\n  workspace: false\n  evaluators:\n    - { id: paid, kind: assert, assert: [{ contains: paid }], on: demand }\n',
-      'rollouts/one.yaml',
-      workspace,
+      redis.url,
     );
-    const hash = workspaceHash(workspace);
-    const queue = new Queue(queueName(hash), { connection: connectionOf(redis.url) });
+    const { app, keys, spec, hash } = pair;
     try {
       await app.wallets.createWallet('treasurer', '1000');
       await app.wallets.createWallet('agent_beta', '50');
       // A genuine result, from another coordinator's rollout of the same cell run by an honest worker.
       const log: string[] = [];
-      const honest = worker(ws.dir, log, { P2TUI_QUEUE_SECRET: SECRET });
-      const earlier = await QueueCoordinator.connect(other, redis.url);
-      const genuineRun = await new RolloutRunner(other).start(spec, { executor: earlier.executor() });
-      await earlier.close();
-      honest.kill('SIGKILL');
-      const cell = genuineRun.cells[0]!;
+      const { cell, result: genuine } = await genuineResult(pair, redis.url, () =>
+        worker(ws.dir, log, { P2TUI_QUEUE_SECRET: SECRET }),
+      );
       expect(cell.status).toBe('done');
-      const genuine = (await Job.fromId(queue, `${genuineRun.rollout.id}-${cell.id}`))!.returnvalue as CellResult;
 
       let replayOnly = false;
       // The liar: attempt 1 replays the genuine result as it is; attempt 2 adds a mint; attempt 3 makes up figures.
@@ -404,11 +393,7 @@ describe.skipIf(!haveRedis)('forged results through Redis', () => {
       expect((await app.wallets.ledger.verifyChain!()).ok).toBe(true);
     } finally {
       for (const c of children.splice(0)) c.kill('SIGKILL');
-      await queue.close();
-      app.close();
-      other.close();
-      made.cleanup();
-      first.cleanup();
+      await pair.close();
       ws.cleanup();
     }
   }, 40_000);

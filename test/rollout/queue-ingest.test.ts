@@ -1,21 +1,17 @@
 import { haveRedis, redisForSuite } from '../helpers/host-tools.ts';
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { Job, Queue, Worker } from 'bullmq';
-import { App } from '../../src/app/app.ts';
-import { loadWorkspace } from '../../src/app/workspace.ts';
+import { join } from 'node:path';
+import { Worker } from 'bullmq';
 import { connectionOf, queueName } from '../../src/rollout/queue/connection.ts';
 import { QueueCoordinator } from '../../src/rollout/queue/coordinator.ts';
-import type { CellJob, CellResult } from '../../src/rollout/queue/messages.ts';
-import { sign, workerKeys } from '../../src/rollout/queue/signing.ts';
+import type { CellJob } from '../../src/rollout/queue/messages.ts';
+import { sign } from '../../src/rollout/queue/signing.ts';
 import { RolloutRunner } from '../../src/rollout/runner.ts';
-import { parseRolloutSpec } from '../../src/rollout/spec.ts';
-import { workspaceHash } from '../../src/rollout/workspace-hash.ts';
 import { runCli } from '../helpers/cli.ts';
 import { childEnv } from '../helpers/child-env.ts';
-import { tempStore, tempWorkspace } from '../helpers/workspace.ts';
+import { coordinatorPair, genuineResult } from '../helpers/queue.ts';
+import { payerAndPayee, tempWorkspace } from '../helpers/workspace.ts';
 
 /**
  * Issue 16, point 1: ingest is all or nothing on the embedded ledger. A result whose payments apply but whose session
@@ -30,61 +26,38 @@ const { children } = redis;
 
 function payingWorkspace() {
   const ws = tempWorkspace({ 'p2tui.yaml': 'approval: deny\nproviders:\n  scripted:\n    latency_ms: 10\n' });
-  ws.persona({
-    id: 'payer',
-    description: 'Pays.',
-    tools: ['transfer_funds', 'reward_agent'],
-    balance: 100,
-    script: [
-      {
-        when: '.',
-        steps: [
-          { call: 'transfer_funds', args: { to: 'payee', amount: '5', reason: 'work' } },
-          { call: 'reward_agent', args: { to: 'payee', amount: '2', reason: 'well done' } },
-          { reply: 'paid' },
-        ],
-      },
-    ],
+  payerAndPayee(ws, {
+    tools: ['reward_agent'],
+    steps: [{ call: 'reward_agent', args: { to: 'payee', amount: '2', reason: 'well done' } }],
   });
-  ws.persona({ id: 'payee', description: 'Is paid.', balance: 0 });
   return ws;
 }
 
 describe.skipIf(!haveRedis)('ingest on the embedded ledger', () => {
   it('a result whose payments apply but whose session cannot be imported leaves no payment; the next one is ingested', async () => {
     const ws = payingWorkspace();
-    const made = tempStore();
-    const first = tempStore();
-    const workspace = await loadWorkspace(ws.dir);
-    const app = new App({ workspace, store: made.store, judge: false });
-    const other = new App({ workspace, store: first.store, judge: false });
-    const keys = workerKeys({ secret: SECRET, stateDir: ws.dir });
-    for (const s of [made, first]) writeFileSync(join(dirname(s.store.path), 'queue.key'), SECRET, { mode: 0o600 });
-    const spec = parseRolloutSpec(
+    const pair = await coordinatorPair(
+      ws.dir,
+      SECRET,
       'teams:\n  pay:\n    initial_message: pay the payee\n    base: { agent_id: payer }\n    variants: [{ id: a }]\n' +
         'judge: { workspace: false }\n',
-      'rollouts/one.yaml',
-      workspace,
+      redis.url,
     );
-    const hash = workspaceHash(workspace);
-    const queue = new Queue(queueName(hash), { connection: connectionOf(redis.url) });
+    const { app, keys, spec, hash } = pair;
     let worker: Worker<CellJob> | undefined;
     try {
       await app.wallets.createWallet('payer', '100');
       // A genuine result for the cell, from another coordinator's rollout run by an honest worker.
-      const honest = spawn(
-        process.execPath,
-        [join(ROOT, 'src/cli/main.ts'), 'worker', '--queue', redis.url, '--concurrency', '1', '--workspace', ws.dir],
-        { env: childEnv({ P2TUI_QUEUE_SECRET: SECRET }), stdio: 'ignore' },
-      );
-      children.push(honest);
-      const earlier = await QueueCoordinator.connect(other, redis.url);
-      const genuineRun = await new RolloutRunner(other).start(spec, { executor: earlier.executor() });
-      await earlier.close();
-      honest.kill('SIGKILL');
-      expect(genuineRun.cells[0]!.status).toBe('done');
-      const genuine = (await Job.fromId(queue, `${genuineRun.rollout.id}-${genuineRun.cells[0]!.id}`))!
-        .returnvalue as CellResult;
+      const { cell: ran, result: genuine } = await genuineResult(pair, redis.url, () => {
+        const honest = spawn(
+          process.execPath,
+          [join(ROOT, 'src/cli/main.ts'), 'worker', '--queue', redis.url, '--concurrency', '1', '--workspace', ws.dir],
+          { env: childEnv({ P2TUI_QUEUE_SECRET: SECRET }), stdio: 'ignore' },
+        );
+        children.push(honest);
+        return honest;
+      });
+      expect(ran.status).toBe('done');
       expect(genuine.ledger.length).toBeGreaterThan(0);
 
       // Answers each job with the genuine run, moved to the job's scope and signed for it (a worker with the key).
@@ -154,11 +127,7 @@ describe.skipIf(!haveRedis)('ingest on the embedded ledger', () => {
     } finally {
       await worker?.close();
       for (const c of children.splice(0)) c.kill('SIGKILL');
-      await queue.close();
-      app.close();
-      other.close();
-      made.cleanup();
-      first.cleanup();
+      await pair.close();
       ws.cleanup();
     }
   }, 40_000);
