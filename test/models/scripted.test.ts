@@ -159,4 +159,28 @@ describe('simulated scripts in personas', () => {
     await session.idle();
     expect(session.answer).toBe('Hello Ada, you said "greet Ada"');
   });
+
+  it('never answers nothing: a reply whose templates are empty answers from what the calls found', async () => {
+    const t = await testEngine(
+      [
+        {
+          id: 'w',
+          description: 'W.',
+          tools: ['blank'],
+          // `{{answer}}` is empty: nobody was asked a question.
+          script: [{ when: '.', steps: [{ call: 'blank', args: {} }, { reply: '{{answer}}' }] }],
+        },
+      ],
+      {
+        files: {
+          'tools/blank.ts':
+            "import { defineTool, z } from 'p2tui';\nexport const b = defineTool({ name: 'blank', description: 'b', input: z.object({}), effect: 'pure', run: () => '' });\n",
+        },
+      },
+    );
+    engines.push(t);
+    const session = t.engine.start({ agent: 'w', message: 'go', source: 'api', options: t.options() });
+    expect(await session.idle()).toBe('finished');
+    expect(session.answer).toBe('blank returned nothing.');
+  });
 });

@@ -137,7 +137,13 @@ function followRule(ctx: Context, rule: ScriptRule, groups: Record<string, strin
   const vars = variables(ctx, groups, used);
   const step = steps[pointer];
   if (step === undefined) return compose(ctx);
-  if ('reply' in step) return { text: loosen(ctx, fillTemplate(step.reply, vars)), calls: [] };
+  if ('reply' in step) {
+    const reply = fillTemplate(step.reply, vars);
+    // A reply made only of templates whose calls were skipped or returned nothing ("{{result}}") would be empty, and a
+    // model that answers nothing fails the step (E_EMPTY_RESPONSE): answer from what the calls found instead.
+    if (reply.trim() === '') return compose(ctx);
+    return { text: loosen(ctx, reply), calls: [] };
+  }
   const items: ScriptCallItem[] = 'parallel' in step ? step.parallel : [step as ScriptCallItem];
   const calls = items.map((item) => callOf(item, vars));
   return { text: step.say === undefined ? '' : fillTemplate(step.say, vars), calls };
@@ -325,7 +331,11 @@ function describeResult(message: ToolMessage): Finding {
         text: `${message.name} failed: ${oneLine(summarize(parsed['error'] ?? parsed['status']))}`,
         source: message.name,
       };
-    return { text: oneLine(summarize(parsed['output'])), source: message.name };
+    const output = parsed['output'];
+    // A tool that returned nothing says so, rather than leaving an empty finding (an answer of ".").
+    if (output === undefined || output === null || output === '')
+      return { text: `${message.name} returned nothing`, source: message.name };
+    return { text: oneLine(summarize(output)), source: message.name };
   }
   return { text: oneLine(summarize(parsed ?? message.content)), source: message.name };
 }
