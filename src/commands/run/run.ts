@@ -1,5 +1,6 @@
 import type { SessionStatus } from '../../core/events.ts';
 import { UserError } from '../../core/errors.ts';
+import type { BranchOverrides } from '../../engine/branching.ts';
 import type { SessionRuntime } from '../../engine/session/runtime.ts';
 import { skippedInReplay, type TargetScore } from '../../judge/aggregate.ts';
 import { defineCommand } from '../define.ts';
@@ -46,8 +47,16 @@ export const runCommand = defineCommand({
     const replayed = await replayOverrides(input.options, ctx);
     const app = await ctx.app(replayed.replay === undefined ? {} : { replay: replayed.replay });
     const { engine } = app;
+    const { mergeOverrides } = await import('../../engine/branching.ts');
+    // A replay starts from the recorded session's per-agent settings (its main branch's), so its requests match.
+    const recorded =
+      replayed.replay === undefined
+        ? {}
+        : ((engine.store.sessions.branches(replayed.replay.from).find((b) => b.parent === null)?.overrides ??
+            {}) as BranchOverrides);
     // Every agent's model and temperature are session options; the rest are the main branch's overrides.
-    const { model, temperature, ...branch } = parseOverrides(input.options, targetsOf(engine));
+    const given = parseOverrides(input.options, targetsOf(engine));
+    const { model, temperature, ...branch } = mergeOverrides(recorded, given);
     const flags = sessionOverrides({ ...input.options, model: undefined, temperature: undefined });
     const options = engine.sessionOptions({
       ...replayed,

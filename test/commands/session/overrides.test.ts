@@ -166,7 +166,7 @@ describe('per-agent overrides on fork, rewind and run', () => {
     expect(tool.stderr).toContain("error E_UNKNOWN_TOOL: --tools for writer: unknown tool 'nope'");
   }, 30_000);
 
-  it('run --model writer=scripted/x runs the writer alone on that model', async () => {
+  it('run --model writer=scripted/x runs the writer alone on that model; a replay of it keeps the per-agent settings', async () => {
     const run = await cli('run', 'lead', 'go', '--model', 'writer=scripted/x', '--temperature', 'writer=0.7', '--json');
     expect(run.code).toBe(0);
     const started = (JSON.parse(run.stdout) as { session: string }).session;
@@ -179,5 +179,9 @@ describe('per-agent overrides on fork, rewind and run', () => {
       { agent: 'writer', model: 'scripted/x', temperature: 0.7 },
       { agent: 'lead', model: 'scripted/default', temperature: 0 },
     ]);
+    // Without the recorded session's per-agent settings the writer's request would differ (E_REPLAY_MISS).
+    const replay = await cli('run', 'lead', 'go', '--replay-from', started);
+    expect(replay.stderr).toBe('');
+    expect(replay.code).toBe(0);
   }, 30_000);
 });
