@@ -65,9 +65,11 @@ function split(field: OverrideField, raw: string, agents: readonly string[]): [s
 
 /** One value checked: a number from 0 to 2, a provider/name, a non-empty tool list. */
 function valueOf(field: OverrideField, agent: string, text: string): PersonaOverride[OverrideField] {
-  const who = agent === '*' ? 'every agent' : agent;
+  // `--temperature for writer needs a number from 0 to 2, not 'hot'`; a bare value's message names no agent.
   const bad = (what: string, hint: string): UserError =>
-    new UserError('E_USAGE', `--${field} for ${who}: '${text}' is not ${what}`, { hint });
+    new UserError('E_USAGE', `--${field}${agent === '*' ? '' : ` for ${agent}`} needs ${what}, not '${text}'`, {
+      hint,
+    });
   switch (field) {
     case 'temperature': {
       const t = text.trim() === '' ? NaN : Number(text);
@@ -77,7 +79,7 @@ function valueOf(field: OverrideField, agent: string, text: string): PersonaOver
     }
     case 'model':
       if (!/^[^/\s]+\/\S+$/.test(text))
-        throw bad('of the form provider/name', 'For example --model writer=scripted/default.');
+        throw bad('the form provider/name', 'For example --model writer=scripted/default.');
       return text;
     case 'tools': {
       const tools = text
@@ -126,7 +128,7 @@ export function parseOverrides(options: OverrideValues, targets: OverrideTargets
       if (unknown !== undefined)
         throw new UserError(
           'E_UNKNOWN_TOOL',
-          `--tools for ${agent === '*' ? 'every agent' : agent}: unknown tool '${unknown}'`,
+          `--tools${agent === '*' ? '' : ` for ${agent}`}: unknown tool '${unknown}'`,
           {
             hint: 'See the tools with: p2tui tools list',
           },

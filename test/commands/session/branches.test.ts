@@ -86,7 +86,7 @@ describe('session fork, rewind and checkout', () => {
     });
     await expect(ctx.run(forkCommand, [session, '--system', 'solo='])).rejects.toMatchObject({
       code: 'E_USAGE',
-      message: "--system for solo: '' is not a system prompt",
+      message: "--system for solo needs a system prompt, not ''",
     });
     await expect(ctx.run(forkCommand, [session, '--temperature', '2.5'])).rejects.toMatchObject({ code: 'E_USAGE' });
   });

@@ -151,17 +151,20 @@ describe('per-agent overrides on fork, rewind and run', () => {
   }, 30_000);
 
   it('refuses an unknown agent (exit 3) and a bad value, naming the option and the agent (exit 2)', async () => {
-    const unknown = await cli('session', 'fork', session, '--temperature', 'wrter=0.9');
+    // Refused before anything is written, so they can run side by side.
+    const [unknown, prompt, bad, tool] = await Promise.all([
+      cli('session', 'fork', session, '--temperature', 'wrter=0.9'),
+      cli('session', 'rewind', session, '0', '--system', 'x=1 always'),
+      cli('session', 'fork', session, '--temperature', 'writer=hot'),
+      cli('run', 'lead', 'go', '--tools', 'writer=nope'),
+    ]);
     expect(unknown.code).toBe(3);
     expect(unknown.stderr).toContain("error E_UNKNOWN_AGENT: --temperature wrter=0.9: unknown agent 'wrter'");
     expect(unknown.stderr).toContain('Agents in this workspace: lead, writer.');
-    const prompt = await cli('session', 'rewind', session, '0', '--system', 'x=1 always');
     expect(prompt.code).toBe(3);
     expect(prompt.stderr).toContain("error E_UNKNOWN_AGENT: --system x=1 always: unknown agent 'x'");
-    const bad = await cli('session', 'fork', session, '--temperature', 'writer=hot');
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("error E_USAGE: --temperature for writer: 'hot' is not a number from 0 to 2");
-    const tool = await cli('run', 'lead', 'go', '--tools', 'writer=nope');
+    expect(bad.stderr).toContain("error E_USAGE: --temperature for writer needs a number from 0 to 2, not 'hot'");
     expect(tool.code).toBe(3);
     expect(tool.stderr).toContain("error E_UNKNOWN_TOOL: --tools for writer: unknown tool 'nope'");
   }, 30_000);
