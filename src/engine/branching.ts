@@ -12,35 +12,62 @@ import type { Store } from '../store/store.ts';
  * Rewind is a fork at an earlier point, checked out; the old branch stays as it was.
  */
 
-/** What a branch may change for the steps taken on it. */
+/**
+ * What a branch may change for the steps taken on it. Each setting is given for every agent (the top-level
+ * fields) or per agent (`personas`); an agent's own value beats the every-agent one.
+ */
 export interface BranchOverrides {
   readonly model?: string;
   readonly temperature?: number;
-  /** Per agent: another system prompt (a template, as in persona files) or tool list on this branch. */
+  /** Another system prompt (a template, as in persona files) or tool list for every agent on this branch. */
+  readonly system?: string;
+  readonly tools?: readonly string[];
+  /** Per agent: another system prompt, tool list, model or temperature on this branch. */
   readonly personas?: Readonly<Record<string, PersonaOverride>>;
 }
 
 export interface PersonaOverride {
   readonly system?: string;
   readonly tools?: readonly string[];
-  /** A rollout variant's model or temperature for this agent alone. */
   readonly model?: string;
   readonly temperature?: number;
 }
 
-/** Overrides for a listing: `temperature=0.9 system(agent_beta) tools(agent_beta)=calculate`. */
+/** The settings an override may change, in the order a listing shows them. */
+export const OVERRIDE_FIELDS = ['model', 'temperature', 'system', 'tools'] as const;
+export type OverrideField = (typeof OVERRIDE_FIELDS)[number];
+
+/**
+ * Overrides for a listing, per setting and the agents it touches (`*` for every agent):
+ * `temperature *=0.1 writer=0.9; system writer; tools writer=search,save`. A system prompt is named, not quoted.
+ */
 export function describeOverrides(overrides: Readonly<Record<string, unknown>>): string {
-  return Object.entries(overrides)
-    .flatMap(([k, v]) => {
-      if (k !== 'personas' || v === null || typeof v !== 'object') return [`${k}=${String(v)}`];
-      return Object.entries(v as Record<string, PersonaOverride>).flatMap(([agent, o]) => [
-        ...(o.system === undefined ? [] : [`system(${agent})`]),
-        ...(o.tools === undefined ? [] : [`tools(${agent})=${o.tools.join(',')}`]),
-        ...(o.model === undefined ? [] : [`model(${agent})=${o.model}`]),
-        ...(o.temperature === undefined ? [] : [`temperature(${agent})=${o.temperature}`]),
-      ]);
-    })
-    .join(' ');
+  const o = overrides as BranchOverrides;
+  const show = (field: OverrideField, who: string, v: PersonaOverride[OverrideField]): string =>
+    field === 'system' ? who : `${who}=${Array.isArray(v) ? v.join(',') : String(v)}`;
+  return OVERRIDE_FIELDS.flatMap((field) => {
+    const parts = [
+      ...(o[field] === undefined ? [] : [show(field, '*', o[field])]),
+      ...Object.entries(o.personas ?? {}).flatMap(([agent, p]) =>
+        p[field] === undefined ? [] : [show(field, agent, p[field])],
+      ),
+    ];
+    return parts.length === 0 ? [] : [`${field} ${parts.join(' ')}`];
+  }).join('; ');
+}
+
+/**
+ * What a branch changes of one agent's persona: the every-agent system prompt and tools with the agent's own
+ * settings on top. The every-agent model and temperature are session options (see `optionsFor` in the runtime).
+ */
+export function agentOverride(overrides: BranchOverrides, agent: string): PersonaOverride | undefined {
+  const own = overrides.personas?.[agent];
+  if (overrides.system === undefined && overrides.tools === undefined) return own;
+  return {
+    ...(overrides.system === undefined ? {} : { system: overrides.system }),
+    ...(overrides.tools === undefined ? {} : { tools: overrides.tools }),
+    ...own,
+  };
 }
 
 /** A persona as a branch's overrides change it (the same object when they do not touch it). */
@@ -197,17 +224,39 @@ function cutSegments(segments: readonly BranchSegment[], seq: number): BranchSeg
   }));
 }
 
-/** Overrides of a parent branch with a fork's on top (per agent for personas). */
+/**
+ * Overrides of a parent branch with a fork's on top. A fork's every-agent value of a setting replaces the parent's
+ * for every agent (its per-agent values of that setting too); its per-agent values replace the parent's for
+ * those agents.
+ */
 export function mergeOverrides(parent: BranchOverrides, own: BranchOverrides): BranchOverrides {
-  const personas: Record<string, PersonaOverride> = { ...(parent.personas ?? {}) };
+  const personas: Record<string, Record<string, unknown>> = {};
+  for (const [agent, o] of Object.entries(parent.personas ?? {})) {
+    const kept = Object.fromEntries(Object.entries(o).filter(([k]) => own[k as OverrideField] === undefined));
+    if (Object.keys(kept).length > 0) personas[agent] = kept;
+  }
   for (const [agent, o] of Object.entries(own.personas ?? {})) personas[agent] = { ...personas[agent], ...o };
-  return {
-    ...(parent.model === undefined ? {} : { model: parent.model }),
-    ...(parent.temperature === undefined ? {} : { temperature: parent.temperature }),
-    ...(own.model === undefined ? {} : { model: own.model }),
-    ...(own.temperature === undefined ? {} : { temperature: own.temperature }),
-    ...(Object.keys(personas).length === 0 ? {} : { personas }),
-  };
+  const top = Object.fromEntries(
+    OVERRIDE_FIELDS.flatMap((f) => {
+      const v = own[f] ?? parent[f];
+      return v === undefined ? [] : [[f, v]];
+    }),
+  );
+  return { ...top, ...(Object.keys(personas).length === 0 ? {} : { personas }) } as BranchOverrides;
+}
+
+/**
+ * Whether a fork changes an agent's persona (its prompt, tools, or a per-agent model or temperature), which a
+ * runtime cannot take on in memory: only the session options (every agent's model and temperature) can.
+ */
+export function changesPersonas(parent: BranchOverrides, own: BranchOverrides): boolean {
+  if (own.personas !== undefined || own.system !== undefined || own.tools !== undefined) return true;
+  // An every-agent model or temperature drops the parent's per-agent values of it.
+  return Object.values(parent.personas ?? {}).some(
+    (o) =>
+      (own.model !== undefined && o.model !== undefined) ||
+      (own.temperature !== undefined && o.temperature !== undefined),
+  );
 }
 
 /**

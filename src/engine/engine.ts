@@ -15,6 +15,8 @@ import { LeaseKeeper } from './lease-keeper.ts';
 import { PersonaKit } from './persona-kit.ts';
 import type { EnginePorts } from './ports.ts';
 import {
+  agentOverride,
+  changesPersonas,
   forkBranch,
   overriddenPersona,
   resolveBranch,
@@ -125,8 +127,9 @@ export class Engine {
 
   /** Starts a session and drives it in this process. */
   start(spec: StartSession): SessionRuntime {
-    // Fail on an unknown provider before anything is written.
+    // Fail on an unknown provider, agent or tool before anything is written.
     this.ports.models.resolve(spec.options.model ?? this.ports.personas.get(spec.agent).model);
+    this.checkOverrides(spec.overrides ?? {});
     const runtime = startSession(this.ctx, spec);
     this.sessions.set(runtime.id, runtime);
     return runtime;
@@ -224,7 +227,8 @@ export class Engine {
     const now = this.ctx.clock.now();
     // Refused before anything is written: a fork to check out of a session another process drives.
     if (spec.checkout === true) this.assertNotDrivenElsewhere(session.id);
-    if (spec.overrides?.model !== undefined) this.ports.models.resolve(spec.overrides.model);
+    const own = spec.overrides ?? {};
+    this.checkOverrides(own);
     // Forking the head of a session this process drives, to go on from there (another model, say): the live runtime
     // switches to the new branch in the same transaction, with no replay of the log.
     // A rewind of such a session (a fork at an earlier point) takes its conversations back in memory instead.
@@ -232,7 +236,7 @@ export class Engine {
     if (
       spec.checkout === true &&
       live !== undefined &&
-      spec.overrides?.personas === undefined &&
+      !changesPersonas(this.store.sessions.branch(session.headBranch)?.overrides ?? {}, own) &&
       (spec.from === undefined || spec.from === session.headBranch)
     ) {
       const newest = this.store.log.newestVisibleSeq(session.id, this.store.sessions.segments(session.headBranch));
@@ -281,14 +285,20 @@ export class Engine {
         }
       }
     }
-    for (const [agent, override] of Object.entries(spec.overrides?.personas ?? {})) {
-      this.ports.personas.get(agent);
-      for (const tool of override.tools ?? [])
-        if (tool !== 'delegate' && tool !== 'ask_user') this.ports.tools.require(tool);
-    }
     const fork = this.store.write(() => this.writeFork(session, spec, now));
     if (spec.checkout === true) await this.checkout(session.id, fork.branch.id);
     return fork;
+  }
+
+  /** Refuses overrides naming an unknown provider, agent or tool (before anything is written). */
+  private checkOverrides(own: BranchOverrides): void {
+    for (const model of [own.model, ...Object.values(own.personas ?? {}).map((o) => o.model)])
+      if (model !== undefined) this.ports.models.resolve(model);
+    for (const [agent, override] of [['*', own] as const, ...Object.entries(own.personas ?? {})]) {
+      if (agent !== '*') this.ports.personas.get(agent);
+      for (const tool of override.tools ?? [])
+        if (tool !== 'delegate' && tool !== 'ask_user') this.ports.tools.require(tool);
+    }
   }
 
   /** The fork's rows and its `branch.created` event; inside a write. */
@@ -334,9 +344,9 @@ export class Engine {
     const here = this.sessions.get(session.id);
     here?.detach();
     this.sessions.delete(session.id);
-    const personas = (branch.overrides as BranchOverrides).personas ?? {};
+    const overrides = branch.overrides as BranchOverrides;
     const rebuilt = rebuildConversations(this.store, this.ctx.personas, { ...session, headBranch: branch.id }, (id) =>
-      overriddenPersona(this.ports.personas.get(id), personas[id]),
+      overriddenPersona(this.ports.personas.get(id), agentOverride(overrides, id)),
     );
     const derived = deriveStatus(rebuilt.conversations.values(), rebuilt.root, { paused: false });
     const status: SessionStatus = derived.status === 'running' ? 'paused' : derived.status;

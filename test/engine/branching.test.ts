@@ -333,6 +333,25 @@ describe('fork, rewind and checkout in sessions', () => {
     expect(calls.at(-1)!.branch).toBe(fork.branch.id);
   });
 
+  it("an agent's own temperature beats the every-agent one; a fork's every-agent value replaces the parent's own ones", async () => {
+    const t = await testEngine([{ id: 'w', description: 'W.', script: [{ when: '.', steps: [{ reply: 'one' }] }] }]);
+    engines.push(t);
+    const options = t.options({ temperature: 0.1 });
+    const overrides = { personas: { w: { temperature: 0.9 } } };
+    const run = t.engine.start({ agent: 'w', message: 'hi', source: 'api', options, overrides });
+    await run.idle();
+    // The live head, forked with an every-agent temperature: the runtime cannot keep w's own 0.9 in memory.
+    const fork = await t.engine.fork(run.id, { overrides: { temperature: 0.4 }, createdBy: 'test', checkout: true });
+    expect(fork.branch.overrides).toEqual({ temperature: 0.4 });
+    const resumed = t.engine.get(run.id) ?? (await t.engine.attach(run.id));
+    await resumed.send('again');
+    expect(await resumed.idle()).toBe('finished');
+    const temperatures = t.engine.store.calls
+      .modelCalls({ session: run.id })
+      .map((c) => (c.request.params as { temperature: number }).temperature);
+    expect(temperatures).toEqual([0.9, 0.4]);
+  });
+
   it("never cuts a model response in two, keeps a parent branch's overrides, and writes nothing when the checkout is refused", async () => {
     const { hostname } = await import('node:os');
     const t = await testEngine([{ id: 'w', description: 'W.', script: [{ when: '.', steps: [{ reply: 'one' }] }] }]);

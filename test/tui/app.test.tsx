@@ -442,7 +442,7 @@ describe('the TUI', () => {
     let frame = await h.screen.waitFor(/label\s+hot/);
     expect(frame).toMatch(/temperature\s+0\.9/);
     await h.screen.press(KEYS.enter);
-    frame = await h.screen.waitFor('forked at agent_beta #0 with temperature=0.9 system(agent_be');
+    frame = await h.screen.waitFor('forked at agent_beta #0 with temperature *=0.9; system agent_');
     const session = h.engine.store.sessions.resolve('last');
     // The header follows the checked-out branch.
     expect(frame.split('\n')[0]).toContain(`branch ${session.headBranch}`);

@@ -1,10 +1,12 @@
 import type { SessionStatus } from '../../core/events.ts';
 import { UserError } from '../../core/errors.ts';
+import type { BranchOverrides } from '../../engine/branching.ts';
 import type { SessionRuntime } from '../../engine/session/runtime.ts';
 import { skippedInReplay, type TargetScore } from '../../judge/aggregate.ts';
 import { defineCommand } from '../define.ts';
 import { formatCost, paint, plural } from '../render/text.ts';
 import { entriesJson, readSession, sessionJson } from '../session/view.ts';
+import { OVERRIDE_OPTIONS, OVERRIDES_DETAILS, parseOverrides, targetsOf } from '../overrides.ts';
 import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from '../shared.ts';
 import { EXIT, type CommandContext, type CommandResult } from '../types.ts';
 import { EventPrinter, driveUntilIdle } from './follow.ts';
@@ -16,13 +18,15 @@ export const runCommand = defineCommand({
   details:
     'Starts a session, prints each step as it happens (delegations indented under their caller) and exits when the root agent answers. ' +
     'With a terminal, questions from agents are asked here; without one they are answered by the approval policy, or, with approval "ask", ' +
-    'the run exits with code 4 and the session waits for `p2tui session respond`.',
+    'the run exits with code 4 and the session waits for `p2tui session respond`. ' +
+    OVERRIDES_DETAILS,
   args: {
     agent: { description: 'The persona to talk to (see p2tui agents list)', required: true },
     message: { description: 'What to ask it', required: true, rest: true },
   },
   options: {
     ...SESSION_OPTIONS,
+    ...OVERRIDE_OPTIONS,
     ...REPLAY_OPTIONS,
     verbose: { type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
     'skip-judge': {
@@ -34,6 +38,7 @@ export const runCommand = defineCommand({
   examples: [
     'p2tui run agent_alpha "What\'s the weather in Paris and who leads the Premier League?"',
     'p2tui run agent_helper "weather in Tokyo" --json',
+    'p2tui run lead "write the report" --temperature 0.2 --temperature writer=0.9 --model writer=scripted/default',
   ],
   async run(ctx, input) {
     const { agent, message } = input.args;
@@ -42,9 +47,26 @@ export const runCommand = defineCommand({
     const replayed = await replayOverrides(input.options, ctx);
     const app = await ctx.app(replayed.replay === undefined ? {} : { replay: replayed.replay });
     const { engine } = app;
-    const options = engine.sessionOptions({ ...replayed, ...sessionOverrides(input.options) });
+    const { mergeOverrides } = await import('../../engine/branching.ts');
+    // A replay starts from the recorded session's per-agent settings (its main branch's), so its requests match.
+    const recorded =
+      replayed.replay === undefined
+        ? {}
+        : ((engine.store.sessions.branches(replayed.replay.from).find((b) => b.parent === null)?.overrides ??
+            {}) as BranchOverrides);
+    // Every agent's model and temperature are session options; the rest are the main branch's overrides.
+    const given = parseOverrides(input.options, targetsOf(engine));
+    const { model, temperature, ...branch } = mergeOverrides(recorded, given);
+    const flags = sessionOverrides({ ...input.options, model: undefined, temperature: undefined });
+    const options = engine.sessionOptions({
+      ...replayed,
+      ...flags,
+      ...(model === undefined ? {} : { model }),
+      ...(temperature === undefined ? {} : { temperature }),
+    });
     const fromSeq = engine.store.log.lastSeq();
-    const runtime = engine.start({ agent, message, source: 'run', options });
+    const overrides = Object.keys(branch).length === 0 ? {} : { overrides: branch };
+    const runtime = engine.start({ agent, message, source: 'run', options, ...overrides });
     return finishRun(ctx, runtime, fromSeq, input.options.verbose, !input.options['skip-judge']);
   },
 });

@@ -1,73 +1,12 @@
 import { UserError } from '../../core/errors.ts';
-import type { BranchOverrides, Fork } from '../../engine/branching.ts';
-import { defineCommand, type OptionDefs } from '../define.ts';
+import type { Fork } from '../../engine/branching.ts';
+import { defineCommand } from '../define.ts';
 import { paint } from '../render/text.ts';
-import { SESSION_ARG, SESSION_OPTIONS } from '../shared.ts';
+import { OVERRIDE_OPTIONS, OVERRIDES_DETAILS, parseOverrides, targetsOf } from '../overrides.ts';
+import { SESSION_ARG } from '../shared.ts';
 import { EXIT, type CommandContext } from '../types.ts';
 
 /** Moving between branches: fork one at a point of its history, rewind to a step, check one out. */
-
-/** `agent=value` of --system and --tools. */
-function agentValue(option: string, value: string): [string, string] {
-  const eq = value.indexOf('=');
-  if (eq <= 0)
-    throw new UserError('E_USAGE', `--${option} '${value}' is not of the form <agent>=<value>`, {
-      hint: `For example --${option} agent_beta=${option === 'tools' ? 'calculate,get_weather' : '"You are terse."'}`,
-    });
-  return [value.slice(0, eq), value.slice(eq + 1)];
-}
-
-const OVERRIDE_OPTIONS = {
-  model: { ...SESSION_OPTIONS.model, description: 'Model for every agent on the new branch' },
-  temperature: { ...SESSION_OPTIONS.temperature, description: 'Temperature for every agent on the new branch' },
-  system: {
-    type: 'string',
-    value: '<agent>=<prompt>',
-    description: 'Another system prompt for one agent on the new branch (a template, as in persona files)',
-  },
-  tools: {
-    type: 'string',
-    value: '<agent>=<a,b,…>',
-    description: 'Another tool list for one agent on the new branch',
-  },
-} as const satisfies OptionDefs;
-
-/** The values of OVERRIDE_OPTIONS, as a handler reads them. */
-interface OverrideValues {
-  readonly model: string | undefined;
-  readonly temperature: number | undefined;
-  readonly system: string | undefined;
-  readonly tools: string | undefined;
-}
-
-/** `--model`, `--temperature`, `--system`, `--tools` of a fork: what the new branch runs with. */
-function overridesOf(options: OverrideValues): BranchOverrides {
-  const { model, temperature, system, tools } = options;
-  if (model !== undefined && !/^[^/\s]+\/\S+$/.test(model))
-    throw new UserError('E_USAGE', `--model '${model}' is not of the form provider/name`, {
-      hint: 'For example --model scripted/default.',
-    });
-  const personas: Record<string, { system?: string; tools?: string[] }> = {};
-  if (system !== undefined) {
-    const [agent, text] = agentValue('system', system);
-    personas[agent] = { ...personas[agent], system: text };
-  }
-  if (tools !== undefined) {
-    const [agent, list] = agentValue('tools', tools);
-    personas[agent] = {
-      ...personas[agent],
-      tools: list
-        .split(',')
-        .map((t) => t.trim())
-        .filter((t) => t !== ''),
-    };
-  }
-  return {
-    ...(model === undefined ? {} : { model }),
-    ...(temperature === undefined ? {} : { temperature }),
-    ...(Object.keys(personas).length === 0 ? {} : { personas }),
-  };
-}
 
 /** Says what a fork does not undo: effectful calls made on the source after the fork point. */
 function reportEffects(ctx: CommandContext, fork: Fork): void {
@@ -89,11 +28,13 @@ function reportEffects(ctx: CommandContext, fork: Fork): void {
 
 export const forkCommand = defineCommand({
   path: ['session', 'fork'],
-  summary: 'Fork a branch at a point of its history (copies nothing), optionally with another model or temperature',
+  summary:
+    'Fork a branch at a point of its history (copies nothing), optionally with another model, temperature, prompt or tools',
   details:
     'The new branch sees the whole session (every conversation, delegated children included) as it was at the fork point, and nothing after. ' +
     'Give the point as a seq (--at) or as a step of a conversation as `session stack` numbers them (--step, root conversation unless --conversation). ' +
-    'Without either, the fork is at the newest entry.',
+    'Without either, the fork is at the newest entry. ' +
+    OVERRIDES_DETAILS,
   args: {
     session: SESSION_ARG,
   },
@@ -116,7 +57,10 @@ export const forkCommand = defineCommand({
     ...OVERRIDE_OPTIONS,
     checkout: { type: 'boolean', description: 'Check the new branch out' },
   },
-  examples: ['p2tui session fork last --step 3 --label cheaper --model scripted/default --temperature 0.9 --checkout'],
+  examples: [
+    'p2tui session fork last --step 3 --label cheaper --model scripted/default --temperature 0.9 --checkout',
+    'p2tui session fork last --temperature 0.2 --temperature writer=0.9 --tools writer=search,save',
+  ],
   async run(ctx, input) {
     const { resolveBranch, seqOfStep } = await import('../../engine/branching.ts');
     const app = await ctx.app();
@@ -131,7 +75,7 @@ export const forkCommand = defineCommand({
       ...(from === undefined ? {} : { from }),
       ...(atSeq === undefined ? {} : { atSeq }),
       ...(label === undefined ? {} : { label }),
-      overrides: overridesOf(input.options),
+      overrides: parseOverrides(input.options, targetsOf(engine)),
       createdBy: 'cli',
       checkout,
     });
@@ -162,7 +106,8 @@ export const rewindCommand = defineCommand({
     'The step is an entry of the root conversation as `session stack` numbers it (#0 is the first message); ' +
     'the new branch keeps it and everything before it, in every conversation. ' +
     'Effectful tool calls after that point are not undone (listed). ' +
-    'The session rests afterwards; `session resume` or `chat --session` continues it.',
+    'The session rests afterwards; `session resume` or `chat --session` continues it. ' +
+    OVERRIDES_DETAILS,
   args: {
     session: SESSION_ARG,
     step: { description: 'Step number (as in session stack)', required: true },
@@ -176,7 +121,11 @@ export const rewindCommand = defineCommand({
     label: { type: 'string', value: '<text>', description: 'A name for the new branch' },
     ...OVERRIDE_OPTIONS,
   },
-  examples: ['p2tui session rewind last 2', 'p2tui conversation rewind s_1a2b 4 --temperature 0.9'],
+  examples: [
+    'p2tui session rewind last 2',
+    'p2tui conversation rewind s_1a2b 4 --temperature 0.9',
+    'p2tui session rewind last 2 --temperature writer=0.9 --system writer="You are terse."',
+  ],
   async run(ctx, input) {
     const { seqOfStep } = await import('../../engine/branching.ts');
     const app = await ctx.app();
@@ -192,7 +141,7 @@ export const rewindCommand = defineCommand({
     const made = await engine.fork(session.id, {
       atSeq,
       label: input.options.label ?? `rewind to #${step}`,
-      overrides: overridesOf(input.options),
+      overrides: parseOverrides(input.options, targetsOf(engine)),
       createdBy: 'cli:rewind',
       checkout: true,
     });

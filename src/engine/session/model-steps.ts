@@ -54,7 +54,7 @@ export class ModelSteps {
     const { ctx } = state;
     const budgetFailure = this.budgetFailure(conv);
     if (budgetFailure !== undefined) return writer.commit((tx) => settlement.fail(tx, conv, budgetFailure));
-    const call = prepareCall(conv, state.row.options, ctx.ports.models, ctx.personas);
+    const call = prepareCall(conv, state.optionsFor(conv.agent), ctx.ports.models, ctx.personas);
     const modelCall = newModelCallId();
     state.totalSteps += 1;
     conv.steps = call.ordinal;

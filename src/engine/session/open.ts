@@ -1,7 +1,7 @@
 import type { SessionOptions } from '../../core/events.ts';
 import { newBranchId, newConversationId, newSessionId } from '../../core/ids.ts';
 import type { SessionRow } from '../../store/sessions.ts';
-import { overriddenPersona, type BranchOverrides } from '../branching.ts';
+import { agentOverride, overriddenPersona, type BranchOverrides } from '../branching.ts';
 import type { EngineContext, StartSession, Txn } from '../context.ts';
 import { rebuildConversations, type Rebuilt } from '../rebuild.ts';
 import { SessionRuntime } from './runtime.ts';
@@ -26,7 +26,10 @@ export async function startSessionGrouped(ctx: EngineContext, spec: StartSession
 }
 
 function prepareStart(ctx: EngineContext, spec: StartSession): { runtime: SessionRuntime; write: () => void } {
-  const persona = overriddenPersona(ctx.ports.personas.get(spec.agent), spec.overrides?.personas?.[spec.agent]);
+  const persona = overriddenPersona(
+    ctx.ports.personas.get(spec.agent),
+    agentOverride(spec.overrides ?? {}, spec.agent),
+  );
   const now = ctx.clock.now();
   const branch = newBranchId();
   const row: SessionRow = {

@@ -1,9 +1,9 @@
 import type { Persona } from '../../agents/persona.ts';
-import type { SessionStatus } from '../../core/events.ts';
+import type { SessionOptions, SessionStatus } from '../../core/events.ts';
 import type { P2Error } from '../../core/errors.ts';
 import type { JsonValue } from '../../core/json.ts';
 import type { SessionRow } from '../../store/sessions.ts';
-import { overriddenPersona, type BranchOverrides, type PersonaOverride } from '../branching.ts';
+import { agentOverride, overriddenPersona, type BranchOverrides } from '../branching.ts';
 import type { EngineContext } from '../context.ts';
 import type { ConversationRuntime } from '../conversation.ts';
 import { Recording } from '../replay.ts';
@@ -66,8 +66,8 @@ export class SessionState {
   /** The recording this session replays (`--replay-from`), when it does. */
   readonly recording: Recording | undefined;
   readonly loop: SessionLoop;
-  /** Personas as this branch's overrides change them (another system prompt or tools), by agent id. */
-  private readonly personaOverrides: Readonly<Record<string, PersonaOverride>>;
+  /** This branch's overrides: personas as they change them (another system prompt or tools), per-agent settings. */
+  private readonly overrides: BranchOverrides;
   private readonly personaCache = new Map<string, Persona>();
 
   /** `overrides`: the checked-out branch's (a new session's main branch has none). */
@@ -78,7 +78,7 @@ export class SessionState {
     this.row = row;
     this.status = row.status;
     this.loop = loop;
-    this.personaOverrides = overrides.personas ?? {};
+    this.overrides = overrides;
     const replay = row.options.replay;
     this.recording =
       replay === undefined ? undefined : Recording.load(ctx.store, { session: replay.from, onMiss: replay.onMiss });
@@ -88,10 +88,24 @@ export class SessionState {
   persona(id: string): Persona {
     let persona = this.personaCache.get(id);
     if (persona === undefined) {
-      persona = overriddenPersona(this.ctx.ports.personas.get(id), this.personaOverrides[id]);
+      persona = overriddenPersona(this.ctx.ports.personas.get(id), agentOverride(this.overrides, id));
       this.personaCache.set(id, persona);
     }
     return persona;
+  }
+
+  /**
+   * The session options one agent's steps run with: the branch's model or temperature for that agent beats the
+   * every-agent one (a session option, which itself beats the persona's).
+   */
+  optionsFor(agent: string): SessionOptions {
+    const own = this.overrides.personas?.[agent];
+    if (own === undefined || (own.model === undefined && own.temperature === undefined)) return this.row.options;
+    return {
+      ...this.row.options,
+      ...(own.model === undefined ? {} : { model: own.model }),
+      ...(own.temperature === undefined ? {} : { temperature: own.temperature }),
+    };
   }
 
   /** Whether this process still drives the session (not detached, not stopped by an error). */

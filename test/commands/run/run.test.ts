@@ -106,7 +106,7 @@ describe('run', () => {
     await expect(ctx.run(runCommand, ['solo', '   '])).rejects.toMatchObject({ code: 'E_USAGE' });
     await expect(ctx.run(runCommand, ['solo', 'hi', '--model', 'gpt'])).rejects.toMatchObject({
       code: 'E_USAGE',
-      message: "--model 'gpt' is not of the form provider/name",
+      message: "--model needs the form provider/name, not 'gpt'",
     });
   });
 });

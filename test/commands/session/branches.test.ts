@@ -78,15 +78,15 @@ describe('session fork, rewind and checkout', () => {
     expect((await branches(ctx, session)).find((b) => b.checkedOut)?.label).toBe('kept');
   });
 
-  it('fork refuses --at with --step, and an --system that is not <agent>=<prompt>', async () => {
+  it('fork refuses --at with --step, and an empty --system', async () => {
     const { ctx, session } = await finishedSession();
     await expect(ctx.run(forkCommand, [session, '--at', '1', '--step', '0'])).rejects.toMatchObject({
       code: 'E_USAGE',
       message: 'give --at or --step, not both',
     });
-    await expect(ctx.run(forkCommand, [session, '--system', 'terse'])).rejects.toMatchObject({
+    await expect(ctx.run(forkCommand, [session, '--system', 'solo='])).rejects.toMatchObject({
       code: 'E_USAGE',
-      message: "--system 'terse' is not of the form <agent>=<value>",
+      message: "--system for solo needs a system prompt, not ''",
     });
     await expect(ctx.run(forkCommand, [session, '--temperature', '2.5'])).rejects.toMatchObject({ code: 'E_USAGE' });
   });
