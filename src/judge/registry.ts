@@ -10,6 +10,7 @@ import { isEvaluator, type CustomEvaluator } from './define.ts';
 import { llmJudge } from './llm-judge.ts';
 import type { Material } from './material.ts';
 import { loadRubrics, makeRubric, type Rubric } from './rubric.ts';
+import { scoresConversation, unknownAgentIssues } from './scope.ts';
 
 /** An evaluator ready to run: its configuration, what it uses, and the version every score records. */
 export interface Evaluator {
@@ -50,6 +51,8 @@ export class EvaluatorRegistry {
       rubrics: ReadonlyMap<string, Rubric>;
       custom: ReadonlyMap<string, CustomEvaluator>;
       configFile?: string;
+      /** The workspace's personas: `agents:` naming another is refused (it would score nothing, silently). */
+      personas?: Iterable<string>;
     },
   ) {
     this.config = config;
@@ -59,6 +62,8 @@ export class EvaluatorRegistry {
     const issues: ValidationIssue[] = [];
     const file = options.configFile ?? 'p2tui.yaml';
     config.evaluators.forEach((e, i) => this.build(e, `judge.evaluators[${i}]`, file, issues));
+    if (options.personas !== undefined)
+      issues.push(...unknownAgentIssues(config.evaluators, options.personas, file, (i) => `judge.evaluators[${i}]`));
     if (issues.length > 0)
       throw new ValidationError(
         'E_CONFIG',
@@ -174,11 +179,7 @@ export class EvaluatorRegistry {
 
   /** Evaluators that run when a conversation of `agent` finishes (`root`: it is the session's top conversation). */
   onFinished(agent: string, root: boolean): Evaluator[] {
-    return this.list().filter(
-      (e) =>
-        e.config.on === 'finished' &&
-        (e.config.agents === undefined ? root : e.config.agents.includes('*') || e.config.agents.includes(agent)),
-    );
+    return this.list().filter((e) => e.config.on === 'finished' && scoresConversation(e.config, agent, root));
   }
 
   onMilestone(name: string): Evaluator[] {
@@ -286,14 +287,9 @@ export async function loadEvaluators(
   root: string,
   config: JudgeConfig,
   defaultModel: string,
-  configFile?: string,
+  options: { configFile?: string; personas?: Iterable<string> } = {},
 ): Promise<EvaluatorRegistry> {
   const rubrics = loadRubrics(root);
   const custom = await loadWorkspaceEvaluators(root);
-  return new EvaluatorRegistry(config, {
-    defaultModel,
-    rubrics,
-    custom,
-    ...(configFile === undefined ? {} : { configFile }),
-  });
+  return new EvaluatorRegistry(config, { defaultModel, rubrics, custom, ...options });
 }
