@@ -140,9 +140,11 @@ export function rankBranches(
 export function scoreByBranch(
   scores: readonly ScoreRow[],
   weightOf: (metric: string) => number = () => 1,
+  /** Keeps the targets each evaluator's scope covers (src/judge/scope.ts inScopeTargets). */
+  scope: (targets: TargetScore[]) => TargetScore[] = (t) => t,
 ): Map<string, number> {
   const out = new Map<string, number>();
-  for (const b of branchScores(latestTargetScores(scores), weightOf))
+  for (const b of branchScores(scope(latestTargetScores(scores)), weightOf))
     if (b.weighted !== null) out.set(b.branch, b.weighted);
   return out;
 }

@@ -127,6 +127,10 @@ describe('evaluator scoping (agents:) in every path', () => {
         quality: { mean: 1, min: 1, n: 1 },
       });
       expect(out.branches[0]!.value).toBe(1);
+      // The branch tree's score is the same figure.
+      const branches = await run('session', 'branches', 'last', '--json');
+      expect(branches.code).toBe(0);
+      expect(json<{ score: number | null }[]>(branches).map((b) => b.score)).toEqual([1]);
     } finally {
       other.cleanup();
     }
