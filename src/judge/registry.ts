@@ -42,6 +42,8 @@ export class EvaluatorRegistry {
   readonly rubrics: ReadonlyMap<string, Rubric>;
   readonly custom: ReadonlyMap<string, CustomEvaluator>;
   private readonly byId = new Map<string, Evaluator>();
+  /** Evaluators of rollout specs: judged when a cell asks, never by a trigger of their own. */
+  private readonly askedOnly = new Set<string>();
   private readonly defaultModel: string;
 
   constructor(
@@ -80,7 +82,9 @@ export class EvaluatorRegistry {
     const issues: ValidationIssue[] = [];
     const out: Evaluator[] = [];
     configs.forEach((c, i) => {
-      const built = this.build({ ...c, on: 'demand' }, `evaluators[${i}]`, file, issues, false);
+      // Its trigger fields (on, artifact_kind, milestone, agents) say what a cell's evaluation judges; it is never
+      // triggered by itself (onFinished and the others leave it out).
+      const built = this.build(c, `evaluators[${i}]`, file, issues, false);
       if (built === undefined) return;
       const known = this.byId.get(c.id);
       if (known !== undefined && known.version !== built.version) {
@@ -91,6 +95,7 @@ export class EvaluatorRegistry {
         });
         return;
       }
+      if (known === undefined) this.askedOnly.add(c.id);
       this.byId.set(c.id, known ?? built);
       out.push(known ?? built);
     });
@@ -156,6 +161,11 @@ export class EvaluatorRegistry {
     return [...this.byId.values()];
   }
 
+  /** The evaluators the engine's triggers may queue: p2tui.yaml's, not the rollout specs'. */
+  private triggered(): Evaluator[] {
+    return this.list().filter((e) => !this.askedOnly.has(e.id));
+  }
+
   get(id: string): Evaluator | undefined {
     return this.byId.get(id);
   }
@@ -179,11 +189,11 @@ export class EvaluatorRegistry {
 
   /** Evaluators that run when a conversation of `agent` finishes (`root`: it is the session's top conversation). */
   onFinished(agent: string, root: boolean): Evaluator[] {
-    return this.list().filter((e) => e.config.on === 'finished' && scoresConversation(e.config, agent, root));
+    return this.triggered().filter((e) => e.config.on === 'finished' && scoresConversation(e.config, agent, root));
   }
 
   onMilestone(name: string): Evaluator[] {
-    return this.list().filter(
+    return this.triggered().filter(
       (e) =>
         e.config.on === 'milestone' &&
         (e.config.milestone === undefined || e.config.milestone === '*' || e.config.milestone === name),
@@ -191,7 +201,7 @@ export class EvaluatorRegistry {
   }
 
   onArtifact(kind: string): Evaluator[] {
-    return this.list().filter(
+    return this.triggered().filter(
       (e) => e.config.on === 'artifact' && (e.config.artifact_kind === undefined || e.config.artifact_kind === kind),
     );
   }

@@ -1,4 +1,5 @@
 import { suggest, type ValidationIssue } from '../core/errors.ts';
+import type { TargetKind } from '../store/scores.ts';
 import type { Store } from '../store/store.ts';
 import type { EvaluatorConfig } from './config.ts';
 import type { TargetScore } from './aggregate.ts';
@@ -101,4 +102,51 @@ export function inScopeTargets(
     const c = session === undefined ? undefined : conversation(session, t.targetKind, t.targetId);
     return c !== undefined && scoresConversation(config, c.agent, c.root);
   });
+}
+
+/** What one evaluation job judges. */
+export interface EvaluationTarget {
+  readonly kind: TargetKind;
+  readonly id: string;
+}
+
+/**
+ * What an evaluator judges on a branch when asked (`eval run`, a rollout cell), by the same trigger fields as when it
+ * runs by itself: `on: artifact` the branch's artifacts (of `artifact_kind`), `on: milestone` the steps that marked
+ * its milestone, otherwise the conversations of its `agents:` — or, without them, the branch (its root
+ * conversation; `everyConversation`: each conversation, as `eval run --conversations`). Empty: nothing in scope, no
+ * score.
+ */
+export function evaluatorTargets(
+  store: Store,
+  config: Pick<EvaluatorConfig, 'agents' | 'on' | 'artifact_kind' | 'milestone'>,
+  at: { session: string; branch: string; conversations: readonly BranchConversation[]; everyConversation?: boolean },
+): EvaluationTarget[] {
+  if (config.on === 'artifact' || config.on === 'milestone') {
+    const visible = new Set(store.log.visibleEntries(at.session, store.sessions.segments(at.branch)).map((e) => e.id));
+    if (config.on === 'artifact') {
+      const hashes = store.artifacts
+        .list(at.session)
+        .filter((a) => a.entry !== null && visible.has(a.entry))
+        .filter((a) => config.artifact_kind === undefined || a.kind === config.artifact_kind)
+        .map((a) => a.hash);
+      return [...new Set(hashes)].map((id) => ({ kind: 'artifact', id }));
+    }
+    const steps: string[] = [];
+    for (let after = 0; ;) {
+      const page = store.log.read(after, { session: at.session, types: ['milestone'] }, 1_000);
+      for (const e of page) {
+        if (e.type !== 'milestone' || !visible.has(e.payload.entry)) continue;
+        const name = config.milestone;
+        if (name === undefined || name === '*' || name === e.payload.name) steps.push(e.payload.entry);
+      }
+      if (page.length < 1_000) break;
+      after = page.at(-1)!.seq;
+    }
+    return [...new Set(steps)].map((id) => ({ kind: 'step', id }));
+  }
+  if (isScoped(config))
+    return scopedConversations(config, at.conversations).map((c) => ({ kind: 'conversation', id: c.id }));
+  if (at.everyConversation === true) return at.conversations.map((c) => ({ kind: 'conversation', id: c.id }));
+  return [{ kind: 'branch', id: at.branch }];
 }

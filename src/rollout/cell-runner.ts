@@ -6,7 +6,7 @@ import type { App } from '../app/app.ts';
 import { resolveBranch } from '../engine/branching.ts';
 import type { SessionRuntime } from '../engine/session/runtime.ts';
 import { latestTargetScores, meansByKey } from '../judge/aggregate.ts';
-import { branchConversations, inScopeTargets, isScoped, scopedConversations } from '../judge/scope.ts';
+import { branchConversations, evaluatorTargets, inScopeTargets } from '../judge/scope.ts';
 import { queueEvaluation } from '../judge/jobs.ts';
 import type { Evaluator } from '../judge/registry.ts';
 import { decimal } from '../ledger/decimal.ts';
@@ -251,13 +251,12 @@ export class CellRunner {
     const jobs = new Map<string, string>();
     const now = this.app.clock.now();
     // The same scope as the automatic trigger and `eval run` (src/judge/scope.ts): an evaluator with `agents:`
-    // scores each conversation of those agents in the cell; one without scores the cell's answer (its root).
+    // scores each conversation of those agents in the cell, `on: artifact|milestone` what the cell made or marked;
+    // one without any of these scores the cell's answer (its root).
     const onBranch = branchConversations(store, session, branch);
     store.write(() => {
       for (const { evaluator, metric } of evaluators) {
-        const targets = isScoped(evaluator.config)
-          ? scopedConversations(evaluator.config, onBranch).map((c) => ({ kind: 'conversation' as const, id: c.id }))
-          : [{ kind: 'branch' as const, id: branch }];
+        const targets = evaluatorTargets(store, evaluator.config, { session, branch, conversations: onBranch });
         for (const target of targets)
           jobs.set(
             queueEvaluation(store, {

@@ -20,11 +20,29 @@ function evaluators(extra: Record<string, unknown>[] = []): string {
         { id: 'writer_words', kind: 'assert', on: 'demand', agents: ['writer'], assert: ZEBRA },
         // The editor never runs in these sessions.
         { id: 'editor_words', kind: 'assert', on: 'demand', agents: ['editor'], assert: ZEBRA },
+        // Judges the step of the writer's tool that marked the milestone.
+        { id: 'drafted', kind: 'assert', on: 'milestone', milestone: 'draft-ready', assert: ZEBRA },
         ...extra,
       ],
     },
   });
 }
+
+/** Marks a milestone and attaches a file (kind `file`), both about the topic. */
+const DRAFT_TOOL = `import { defineTool, z } from 'p2tui';
+export const draft = defineTool({
+  name: 'draft',
+  description: 'Drafts a line.',
+  input: z.object({ topic: z.string() }),
+  // Not pure: a pure tool's cached result (in a later session) would bring neither the file nor the milestone.
+  effect: 'idempotent',
+  run: ({ topic }, ctx) => {
+    ctx.attach('draft.md', 'A draft about the ' + topic + '.', 'text/markdown');
+    ctx.milestone?.('draft-ready', topic);
+    return { text: 'drafted: ' + topic };
+  },
+});
+`;
 
 function workspace(config: string): TempWorkspace {
   const ws = tempWorkspace({ 'p2tui.yaml': config });
@@ -37,8 +55,12 @@ function workspace(config: string): TempWorkspace {
   ws.persona({
     id: 'writer',
     description: 'Writes.',
-    script: [{ when: '.', steps: [{ reply: 'The zebra crossed the river.' }] }],
+    tools: ['draft'],
+    script: [
+      { when: '.', steps: [{ call: 'draft', args: { topic: 'zebra' } }, { reply: 'The zebra crossed the river.' }] },
+    ],
   });
+  ws.write('tools/draft.ts', DRAFT_TOOL);
   ws.persona({ id: 'editor', description: 'Edits.', script: [{ when: '.', steps: [{ reply: 'Edited.' }] }] });
   return ws;
 }
@@ -64,8 +86,11 @@ beforeAll(async () => {
   expect(run.code).toBe(0);
   const out = json<{ scores: ScoreJson[] }>(run);
   // The automatic trigger: the writer's conversation only, never the lead's answer.
-  expect(out.scores.map((s) => [s.evaluator, s.target.kind, s.value])).toEqual([['auto_writer', 'conversation', 1]]);
-  writerConversation = out.scores[0]!.target.id;
+  expect(out.scores.map((s) => [s.evaluator, s.target.kind, s.value]).sort()).toEqual([
+    ['auto_writer', 'conversation', 1],
+    ['drafted', 'step', 1],
+  ]);
+  writerConversation = out.scores.find((s) => s.evaluator === 'auto_writer')!.target.id;
 }, 30_000);
 afterAll(() => ws.cleanup());
 
@@ -102,6 +127,13 @@ describe('evaluator scoping (agents:) in every path', () => {
     expect(gated.stdout).toContain('FAIL  editor_words has no score (no conversation in its scope) < 0');
   }, 30_000);
 
+  it('eval run honours the other trigger fields too: an on: milestone evaluator judges the step that marked it, not the lead’s answer', async () => {
+    const r = await cli('eval', 'run', 'last', '--evaluator', 'drafted', '--json');
+    expect(r.code).toBe(0);
+    const out = json<{ scores: ScoreJson[] }>(r);
+    expect(out.scores.map((s) => [s.evaluator, s.target.kind, s.value])).toEqual([['drafted', 'step', 1]]);
+  }, 30_000);
+
   it('eval top: a branch figure is the mean over the listed agents’ conversations; a score of the lead recorded before scoping is left out', async () => {
     // A second workspace: `quality` first unscoped (it scores the lead's answer: 0), then scoped to the writer.
     const other = workspace(evaluators([{ id: 'quality', kind: 'assert', on: 'demand', assert: ZEBRA }]));
@@ -124,6 +156,7 @@ describe('evaluator scoping (agents:) in every path', () => {
       expect(out.branches[0]!.metrics).toEqual({
         auto_writer: { mean: 1, min: 1, n: 1 },
         writer_words: { mean: 1, min: 1, n: 1 },
+        drafted: { mean: 1, min: 1, n: 1 },
         quality: { mean: 1, min: 1, n: 1 },
       });
       expect(out.branches[0]!.value).toBe(1);
@@ -148,6 +181,9 @@ describe('evaluator scoping (agents:) in every path', () => {
             { id: 'spec_writer', kind: 'assert', agents: ['writer'], assert: ZEBRA },
             { id: 'spec_editor', kind: 'assert', agents: ['editor'], assert: ZEBRA },
             { id: 'spec_any', kind: 'assert', agents: ['*'], assert: ZEBRA },
+            // Trigger fields: the cell's artifacts of that kind (a file), none of the other kind (null).
+            { id: 'spec_file', kind: 'assert', on: 'artifact', artifact_kind: 'file', assert: ZEBRA },
+            { id: 'spec_report', kind: 'assert', on: 'artifact', artifact_kind: 'report', assert: ZEBRA },
           ],
         },
       }),
@@ -157,7 +193,14 @@ describe('evaluator scoping (agents:) in every path', () => {
     const out = json<{ cells: { status: string; metrics: { scores: Record<string, number | null> } }[] }>(r);
     expect(out.cells.map((c) => c.status)).toEqual(['done']);
     // '*': every agent's conversation, the lead (0) and the writer (1): their mean.
-    expect(out.cells[0]!.metrics.scores).toEqual({ spec_writer: 1, spec_editor: null, spec_any: 0.5, auto_writer: 1 });
+    expect(out.cells[0]!.metrics.scores).toEqual({
+      spec_writer: 1,
+      spec_editor: null,
+      spec_any: 0.5,
+      spec_file: 1,
+      spec_report: null,
+      auto_writer: 1,
+    });
   }, 40_000);
 
   it('refuses agents that are not personas of the workspace, in p2tui.yaml and in a rollout spec, naming the file, key and name', async () => {
@@ -181,7 +224,7 @@ describe('evaluator scoping (agents:) in every path', () => {
       expect(r.code).toBe(3);
       expect(r.stderr).toContain('error E_CONFIG:');
       expect(r.stderr).toContain(
-        "p2tui.yaml: judge.evaluators[3].agents[0]: unknown agent 'wrtier' (did you mean writer?); personas: editor, lead, writer",
+        "p2tui.yaml: judge.evaluators[4].agents[0]: unknown agent 'wrtier' (did you mean writer?); personas: editor, lead, writer",
       );
     } finally {
       bad.cleanup();

@@ -1,5 +1,6 @@
 import { UserError } from '../../core/errors.ts';
 import type { JsonObject } from '../../core/json.ts';
+import type { EvaluatorConfig } from '../../judge/config.ts';
 import type { EvaluatorRegistry } from '../../judge/registry.ts';
 import type { ScoreRow } from '../../store/scores.ts';
 import { defineCommand } from '../define.ts';
@@ -8,6 +9,13 @@ import { SESSION_ARG } from '../shared.ts';
 import { EXIT } from '../types.ts';
 import { printScores, scoreJson } from './scores.ts';
 import { terminalText } from '../../core/terminal-text.ts';
+
+/** What an evaluator found none of on a branch (then it gives no score, rather than 0). */
+function nothingInScope(c: EvaluatorConfig): string {
+  if (c.on === 'artifact') return `no artifact${c.artifact_kind === undefined ? '' : ` of kind ${c.artifact_kind}`}`;
+  if (c.on === 'milestone') return `no milestone${c.milestone === undefined ? '' : ` ${c.milestone}`}`;
+  return `no conversation of ${(c.agents ?? []).join(', ')}`;
+}
 
 /** A gate of `--fail-under metric=value`. */
 interface Gate {
@@ -83,7 +91,7 @@ export const evalRunCommand = defineCommand({
       import('../../judge/aggregate.ts'),
       import('../../judge/scope.ts'),
     ]);
-    const { branchConversations, isScoped, scopedConversations } = scope;
+    const { branchConversations, evaluatorTargets } = scope;
     const app = await ctx.app();
     const { engine } = app;
     const store = engine.store;
@@ -110,19 +118,19 @@ export const evalRunCommand = defineCommand({
         hint: 'Add some under judge.evaluators in p2tui.yaml (README, section The judge).',
       });
     const samples = input.options.samples;
-    // The conversations each evaluator scores: the rule of the automatic trigger (src/judge/scope.ts). An evaluator
-    // with `agents:` scores its agents' conversations only; one without scores the branch (its root conversation),
-    // or with --conversations every conversation.
+    // What each evaluator judges: the rule of its own trigger (src/judge/scope.ts) — the conversations of its
+    // `agents:`, the artifacts or milestones it waits for, else the branch (--conversations: every conversation).
     const onBranch = branchConversations(store, session.id, branch.id);
     const plan = evaluators.map((e) => ({
       evaluator: e,
-      targets: isScoped(e.config)
-        ? scopedConversations(e.config, onBranch).map((c) => ({ kind: 'conversation' as const, id: c.id }))
-        : input.options.conversations
-          ? onBranch.map((c) => ({ kind: 'conversation' as const, id: c.id }))
-          : [{ kind: 'branch' as const, id: branch.id }],
+      targets: evaluatorTargets(store, e.config, {
+        session: session.id,
+        branch: branch.id,
+        conversations: onBranch,
+        everyConversation: input.options.conversations,
+      }),
     }));
-    // No conversation of a listed agent on this branch: no score (not 0), and said so.
+    // Nothing in its scope on this branch (no conversation of a listed agent, no such artifact): no score, not 0.
     const unscored = plan.filter((p) => p.targets.length === 0).map((p) => p.evaluator);
     const jobIds: string[] = [];
     const now = ctx.clock.now();
@@ -183,8 +191,7 @@ export const evalRunCommand = defineCommand({
     printScores(ctx, store, judged, input.options.criteria);
     for (const j of failedJobs)
       ctx.output.warn(`evaluator ${j.evaluator} could not run: ${terminalText(j.error ?? 'unknown error')}`);
-    for (const e of unscored)
-      ctx.output.line(`${e.id}: no score (no conversation of ${(e.config.agents ?? []).join(', ')} on this branch)`);
+    for (const e of unscored) ctx.output.line(`${e.id}: no score (${nothingInScope(e.config)} on this branch)`);
     for (const g of gateResults) {
       const why = unscored.some((e) => e.id === g.metric)
         ? 'has no score (no conversation in its scope)'
