@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { runCli, type CliResult } from '../helpers/cli.ts';
+import { spawn } from 'node:child_process';
+import { chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { MAIN, runCli, type CliResult } from '../helpers/cli.ts';
+import { childEnv } from '../helpers/child-env.ts';
+import { haveRedis, redisForSuite } from '../helpers/host-tools.ts';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
 
 /**
@@ -10,6 +15,7 @@ import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
  */
 
 const ZEBRA = [{ contains: 'zebra' }];
+const SECRET = 'e5'.repeat(32);
 
 function evaluators(extra: Record<string, unknown>[] = []): string {
   return stringify({
@@ -76,6 +82,36 @@ function json<T>(r: CliResult): T {
   return JSON.parse(r.stdout) as T;
 }
 
+function writeScopedSpec(): void {
+  ws.write(
+    'rollouts/scoped.yaml',
+    stringify({
+      teams: { desk: { initial_message: 'write about animals', base: { agent_id: 'lead' }, variants: [{ id: 'a' }] } },
+      judge: {
+        evaluators: [
+          { id: 'spec_writer', kind: 'assert', agents: ['writer'], assert: ZEBRA },
+          { id: 'spec_editor', kind: 'assert', agents: ['editor'], assert: ZEBRA },
+          { id: 'spec_any', kind: 'assert', agents: ['*'], assert: ZEBRA },
+          // Trigger fields: the cell's artifacts of that kind (a file), none of the other kind (null).
+          { id: 'spec_file', kind: 'assert', on: 'artifact', artifact_kind: 'file', assert: ZEBRA },
+          { id: 'spec_report', kind: 'assert', on: 'artifact', artifact_kind: 'report', assert: ZEBRA },
+        ],
+      },
+    }),
+  );
+}
+
+/** The cell's scores: '*' is the mean over every conversation, the lead's (0) and the writer's (1). */
+const CELL_SCORES = {
+  spec_writer: 1,
+  spec_editor: null,
+  spec_any: 0.5,
+  spec_file: 1,
+  spec_report: null,
+  auto_writer: 1,
+};
+
+const redis = redisForSuite();
 let ws: TempWorkspace;
 const cli = (...args: string[]): Promise<CliResult> => runCli(args, { cwd: ws.dir });
 let writerConversation = '';
@@ -170,37 +206,12 @@ describe('evaluator scoping (agents:) in every path', () => {
   }, 40_000);
 
   it('a rollout spec’s judge.evaluators honour agents: the cell scores 1 for the writer, null (not 0) for an agent that never ran', async () => {
-    ws.write(
-      'rollouts/scoped.yaml',
-      stringify({
-        teams: {
-          desk: { initial_message: 'write about animals', base: { agent_id: 'lead' }, variants: [{ id: 'a' }] },
-        },
-        judge: {
-          evaluators: [
-            { id: 'spec_writer', kind: 'assert', agents: ['writer'], assert: ZEBRA },
-            { id: 'spec_editor', kind: 'assert', agents: ['editor'], assert: ZEBRA },
-            { id: 'spec_any', kind: 'assert', agents: ['*'], assert: ZEBRA },
-            // Trigger fields: the cell's artifacts of that kind (a file), none of the other kind (null).
-            { id: 'spec_file', kind: 'assert', on: 'artifact', artifact_kind: 'file', assert: ZEBRA },
-            { id: 'spec_report', kind: 'assert', on: 'artifact', artifact_kind: 'report', assert: ZEBRA },
-          ],
-        },
-      }),
-    );
+    writeScopedSpec();
     const r = await cli('rollout', 'run', 'rollouts/scoped.yaml', '--json');
     expect(r.code).toBe(0);
     const out = json<{ cells: { status: string; metrics: { scores: Record<string, number | null> } }[] }>(r);
     expect(out.cells.map((c) => c.status)).toEqual(['done']);
-    // '*': every agent's conversation, the lead (0) and the writer (1): their mean.
-    expect(out.cells[0]!.metrics.scores).toEqual({
-      spec_writer: 1,
-      spec_editor: null,
-      spec_any: 0.5,
-      spec_file: 1,
-      spec_report: null,
-      auto_writer: 1,
-    });
+    expect(out.cells[0]!.metrics.scores).toEqual(CELL_SCORES);
   }, 40_000);
 
   it('refuses agents that are not personas of the workspace, in p2tui.yaml and in a rollout spec, naming the file, key and name', async () => {
@@ -230,4 +241,24 @@ describe('evaluator scoping (agents:) in every path', () => {
       bad.cleanup();
     }
   }, 30_000);
+});
+
+describe.skipIf(!haveRedis)('evaluator scoping in a queued rollout', () => {
+  it('cells a worker ran score as local ones do: the coordinator reads each metric over the targets in scope', async () => {
+    writeScopedSpec();
+    // The coordinator's key, there before the worker starts (which reads the workspace's copy).
+    ws.write('.p2tui/queue.key', `${SECRET}\n`);
+    chmodSync(join(ws.dir, '.p2tui/queue.key'), 0o600);
+    const worker = spawn(
+      process.execPath,
+      [MAIN, 'worker', '--queue', redis.url, '--concurrency', '1', '--workspace', ws.dir],
+      { env: childEnv(), stdio: 'ignore' },
+    );
+    redis.children.push(worker);
+    const r = await cli('rollout', 'run', 'rollouts/scoped.yaml', '--queue', redis.url, '--json');
+    expect(r.code).toBe(0);
+    const out = json<{ cells: { status: string; metrics: { scores: Record<string, number | null> } }[] }>(r);
+    expect(out.cells.map((c) => c.status)).toEqual(['done']);
+    expect(out.cells[0]!.metrics.scores).toEqual(CELL_SCORES);
+  }, 40_000);
 });

@@ -185,9 +185,8 @@ export function recomputedMetrics(
   const team = evaluators.get(cell.team) ?? [];
   const metricOf = new Map(team.map((e) => [e.evaluator.id, e.metric]));
   for (const { metric } of team) scores[metric] = null;
-  const ofSpec = targets.filter(
-    (t) => metricOf.has(t.evaluator) && (t.targetKind === 'branch' || t.targetKind === 'conversation'),
-  );
+  // Every target the cell's jobs judged (branch, conversations, artifacts, steps): the worker chose them by scope.
+  const ofSpec = targets.filter((t) => metricOf.has(t.evaluator));
   for (const [metric, value] of meansByKey(ofSpec, (t) => metricOf.get(t.evaluator)!)) scores[metric] = value;
   if (spec.raw.judge.workspace) {
     const own = new Set(workspace.evaluators.list().map((e) => e.id));
