@@ -209,9 +209,15 @@ describe('evaluator scoping (agents:) in every path', () => {
     writeScopedSpec();
     const r = await cli('rollout', 'run', 'rollouts/scoped.yaml', '--json');
     expect(r.code).toBe(0);
-    const out = json<{ cells: { status: string; metrics: { scores: Record<string, number | null> } }[] }>(r);
+    const out = json<{
+      cells: { status: string; metrics: { scores: Record<string, number | null> } }[];
+      variants: { metrics: Record<string, { mean: number | null; n: number }> }[];
+    }>(r);
     expect(out.cells.map((c) => c.status)).toEqual(['done']);
     expect(out.cells[0]!.metrics.scores).toEqual(CELL_SCORES);
+    // The variant's statistics count the writer's score, and nothing for the editor (not a 0).
+    expect(out.variants[0]!.metrics['spec_writer']).toMatchObject({ mean: 1, n: 1 });
+    expect(out.variants[0]!.metrics['spec_editor']).toMatchObject({ mean: null, n: 0 });
   }, 40_000);
 
   it('refuses agents that are not personas of the workspace, in p2tui.yaml and in a rollout spec, naming the file, key and name', async () => {
