@@ -40,7 +40,8 @@ export const evalRunCommand = defineCommand({
   summary: "Evaluate a session's branch now (every evaluator, or --evaluator), and finish its pending judge jobs",
   details:
     "Scores the root conversation of the checked-out branch (or --branch; --conversations: every conversation) with the workspace's evaluators " +
-    '(one scoped with agents: scores each conversation of those agents, as when it runs by itself), ' +
+    '(as when they run by themselves: agents: scores each conversation of those agents, on: milestone|artifact the steps or ' +
+    'artifacts it names; nothing in scope is no score, not 0), ' +
     'k times with --samples (mean and spread are shown). Jobs other processes left unfinished for this session are completed too. ' +
     "--fail-under quality=0.7 exits 1 when that metric's mean is below the bar (or its judge failed): a CI gate.",
   args: {
