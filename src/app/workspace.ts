@@ -133,7 +133,9 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
   let evaluators: EvaluatorRegistry;
   let scorePolicies: ScorePolicy[];
   try {
-    evaluators = await loadEvaluators(root, config.judge, config.model);
+    // A broken persona is still one of the workspace's: its name is not a typo.
+    const personaIds = [...loaded.personas.keys(), ...loaded.broken.map((b) => b.id)];
+    evaluators = await loadEvaluators(root, config.judge, config.model, { personas: personaIds });
     const escrow = config.ledger.escrow;
     if (escrow !== undefined && evaluators.get(escrow.evaluator) === undefined) {
       throw new UserError(

@@ -66,6 +66,23 @@ export function latestTargetScores(scores: readonly ScoreRow[]): TargetScore[] {
   });
 }
 
+/**
+ * The mean of the targets' means per key (e.g. per metric): a branch's figure for an evaluator scoring several
+ * conversations. A key whose targets all lack a value is null (a judge failure is no score, never 0).
+ */
+export function meansByKey(
+  targets: readonly TargetScore[],
+  keyOf: (t: TargetScore) => string,
+): Map<string, number | null> {
+  const values = new Map<string, number[]>();
+  for (const t of targets) {
+    const list = values.get(keyOf(t)) ?? [];
+    values.set(keyOf(t), list);
+    if (t.mean !== null) list.push(t.mean);
+  }
+  return new Map([...values].map(([key, list]) => [key, list.length === 0 ? null : meanAndSd(list).mean]));
+}
+
 export interface MetricSummary {
   readonly mean: number;
   readonly min: number;
@@ -123,9 +140,11 @@ export function rankBranches(
 export function scoreByBranch(
   scores: readonly ScoreRow[],
   weightOf: (metric: string) => number = () => 1,
+  /** Keeps the targets each evaluator's scope covers (src/judge/scope.ts inScopeTargets). */
+  scope: (targets: TargetScore[]) => TargetScore[] = (t) => t,
 ): Map<string, number> {
   const out = new Map<string, number>();
-  for (const b of branchScores(latestTargetScores(scores), weightOf))
+  for (const b of branchScores(scope(latestTargetScores(scores)), weightOf))
     if (b.weighted !== null) out.set(b.branch, b.weighted);
   return out;
 }

@@ -27,7 +27,10 @@ export const evaluatorConfigSchema = z
     milestone: z.string().min(1).optional(),
     /** on: artifact — only artifacts of this kind (e.g. file, output). */
     artifact_kind: z.string().min(1).optional(),
-    /** on: finished — which conversations: the session's root (default), or these agents' (`'*'`: every one). */
+    /**
+     * on: finished or demand — which conversations: the session's root (default), or each of these agents' (`'*'`:
+     * every one), in every path alike (src/judge/scope.ts); each must be a persona of the workspace.
+     */
     agents: z.array(z.string().min(1)).min(1).optional(),
     /** Runs of the judge per target (mean and spread are reported). */
     samples: z.int().min(1).max(20).default(1),

@@ -10,6 +10,7 @@ import { isEvaluator, type CustomEvaluator } from './define.ts';
 import { llmJudge } from './llm-judge.ts';
 import type { Material } from './material.ts';
 import { loadRubrics, makeRubric, type Rubric } from './rubric.ts';
+import { scoresConversation, unknownAgentIssues } from './scope.ts';
 
 /** An evaluator ready to run: its configuration, what it uses, and the version every score records. */
 export interface Evaluator {
@@ -41,6 +42,8 @@ export class EvaluatorRegistry {
   readonly rubrics: ReadonlyMap<string, Rubric>;
   readonly custom: ReadonlyMap<string, CustomEvaluator>;
   private readonly byId = new Map<string, Evaluator>();
+  /** Evaluators of rollout specs: judged when a cell asks, never by a trigger of their own. */
+  private readonly askedOnly = new Set<string>();
   private readonly defaultModel: string;
 
   constructor(
@@ -50,6 +53,8 @@ export class EvaluatorRegistry {
       rubrics: ReadonlyMap<string, Rubric>;
       custom: ReadonlyMap<string, CustomEvaluator>;
       configFile?: string;
+      /** The workspace's personas: `agents:` naming another is refused (it would score nothing, silently). */
+      personas?: Iterable<string>;
     },
   ) {
     this.config = config;
@@ -59,6 +64,8 @@ export class EvaluatorRegistry {
     const issues: ValidationIssue[] = [];
     const file = options.configFile ?? 'p2tui.yaml';
     config.evaluators.forEach((e, i) => this.build(e, `judge.evaluators[${i}]`, file, issues));
+    if (options.personas !== undefined)
+      issues.push(...unknownAgentIssues(config.evaluators, options.personas, file, (i) => `judge.evaluators[${i}]`));
     if (issues.length > 0)
       throw new ValidationError(
         'E_CONFIG',
@@ -75,7 +82,9 @@ export class EvaluatorRegistry {
     const issues: ValidationIssue[] = [];
     const out: Evaluator[] = [];
     configs.forEach((c, i) => {
-      const built = this.build({ ...c, on: 'demand' }, `evaluators[${i}]`, file, issues, false);
+      // Its trigger fields (on, artifact_kind, milestone, agents) say what a cell's evaluation judges; it is never
+      // triggered by itself (onFinished and the others leave it out).
+      const built = this.build(c, `evaluators[${i}]`, file, issues, false);
       if (built === undefined) return;
       const known = this.byId.get(c.id);
       if (known !== undefined && known.version !== built.version) {
@@ -86,6 +95,7 @@ export class EvaluatorRegistry {
         });
         return;
       }
+      if (known === undefined) this.askedOnly.add(c.id);
       this.byId.set(c.id, known ?? built);
       out.push(known ?? built);
     });
@@ -151,6 +161,11 @@ export class EvaluatorRegistry {
     return [...this.byId.values()];
   }
 
+  /** The evaluators the engine's triggers may queue: p2tui.yaml's, not the rollout specs'. */
+  private triggered(): Evaluator[] {
+    return this.list().filter((e) => !this.askedOnly.has(e.id));
+  }
+
   get(id: string): Evaluator | undefined {
     return this.byId.get(id);
   }
@@ -174,15 +189,11 @@ export class EvaluatorRegistry {
 
   /** Evaluators that run when a conversation of `agent` finishes (`root`: it is the session's top conversation). */
   onFinished(agent: string, root: boolean): Evaluator[] {
-    return this.list().filter(
-      (e) =>
-        e.config.on === 'finished' &&
-        (e.config.agents === undefined ? root : e.config.agents.includes('*') || e.config.agents.includes(agent)),
-    );
+    return this.triggered().filter((e) => e.config.on === 'finished' && scoresConversation(e.config, agent, root));
   }
 
   onMilestone(name: string): Evaluator[] {
-    return this.list().filter(
+    return this.triggered().filter(
       (e) =>
         e.config.on === 'milestone' &&
         (e.config.milestone === undefined || e.config.milestone === '*' || e.config.milestone === name),
@@ -190,7 +201,7 @@ export class EvaluatorRegistry {
   }
 
   onArtifact(kind: string): Evaluator[] {
-    return this.list().filter(
+    return this.triggered().filter(
       (e) => e.config.on === 'artifact' && (e.config.artifact_kind === undefined || e.config.artifact_kind === kind),
     );
   }
@@ -286,14 +297,9 @@ export async function loadEvaluators(
   root: string,
   config: JudgeConfig,
   defaultModel: string,
-  configFile?: string,
+  options: { configFile?: string; personas?: Iterable<string> } = {},
 ): Promise<EvaluatorRegistry> {
   const rubrics = loadRubrics(root);
   const custom = await loadWorkspaceEvaluators(root);
-  return new EvaluatorRegistry(config, {
-    defaultModel,
-    rubrics,
-    custom,
-    ...(configFile === undefined ? {} : { configFile }),
-  });
+  return new EvaluatorRegistry(config, { defaultModel, rubrics, custom, ...options });
 }

@@ -5,7 +5,8 @@ import type { StoredEvent } from '../core/events.ts';
 import type { App } from '../app/app.ts';
 import { resolveBranch } from '../engine/branching.ts';
 import type { SessionRuntime } from '../engine/session/runtime.ts';
-import { latestTargetScores } from '../judge/aggregate.ts';
+import { latestTargetScores, meansByKey } from '../judge/aggregate.ts';
+import { branchConversations, evaluatorTargets, inScopeTargets } from '../judge/scope.ts';
 import { queueEvaluation } from '../judge/jobs.ts';
 import type { Evaluator } from '../judge/registry.ts';
 import { decimal } from '../ledger/decimal.ts';
@@ -249,34 +250,49 @@ export class CellRunner {
       return {};
     const jobs = new Map<string, string>();
     const now = this.app.clock.now();
+    // The same scope as the automatic trigger and `eval run` (src/judge/scope.ts): an evaluator with `agents:`
+    // scores each conversation of those agents in the cell, `on: artifact|milestone` what the cell made or marked;
+    // one without any of these scores the cell's answer (its root).
+    const onBranch = branchConversations(store, session, branch);
     store.write(() => {
-      for (const { evaluator, metric } of evaluators)
-        jobs.set(
-          queueEvaluation(store, {
-            session,
-            branch,
-            targetKind: 'branch',
-            targetId: branch,
-            trigger: 'demand',
-            evaluator,
-            uptoSeq: null,
-            now,
-          }),
-          metric,
-        );
+      for (const { evaluator, metric } of evaluators) {
+        const targets = evaluatorTargets(store, evaluator.config, { session, branch, conversations: onBranch });
+        for (const target of targets)
+          jobs.set(
+            queueEvaluation(store, {
+              session,
+              branch,
+              targetKind: target.kind,
+              targetId: target.id,
+              trigger: 'demand',
+              evaluator,
+              uptoSeq: null,
+              now,
+            }),
+            metric,
+          );
+      }
     });
     await this.app.judge.drain(session, signal);
+    // A metric's figure is the mean over its targets; with none (no listed agent ran in the cell) it is null, not 0.
     const scores: Record<string, number | null> = {};
+    for (const { metric } of evaluators) scores[metric] = null;
     const ours = latestTargetScores(store.scores.scoresOfJobs([...jobs.keys()]));
-    for (const t of ours)
-      scores[evaluators.find((e) => e.evaluator.id === t.evaluator)?.metric ?? t.evaluator] = t.mean;
+    for (const [metric, value] of meansByKey(ours, (t) => jobs.get(t.scores[0]!.job ?? '') ?? t.evaluator))
+      scores[metric] = value;
     if (spec.raw.judge.workspace) {
-      // The workspace's own evaluators (run when the root conversation finished), by their ids.
-      for (const t of latestTargetScores(store.scores.scores({ session, branch }))) {
-        if (jobs.size > 0 && evaluators.some((e) => e.evaluator.id === t.evaluator)) continue;
-        if (t.targetKind !== 'conversation' || scores[t.evaluator] !== undefined) continue;
-        scores[t.evaluator] = t.mean;
-      }
+      // The workspace's own evaluators (run when a conversation finished), by their ids, over the conversations in
+      // their scope.
+      const own = inScopeTargets(
+        store,
+        latestTargetScores(store.scores.scores({ session, branch })).filter(
+          (t) =>
+            t.targetKind === 'conversation' &&
+            !(jobs.size > 0 && evaluators.some((e) => e.evaluator.id === t.evaluator)),
+        ),
+        (id) => workspace.evaluators.get(id)?.config,
+      );
+      for (const [id, value] of meansByKey(own, (t) => t.evaluator)) if (scores[id] === undefined) scores[id] = value;
     }
     return scores;
   }

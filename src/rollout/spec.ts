@@ -5,6 +5,7 @@ import { sha256 } from '../core/hash.ts';
 import { canonicalJson } from '../core/json.ts';
 import { parseYamlWith } from '../core/yaml-schema.ts';
 import { evaluatorConfigSchema } from '../judge/config.ts';
+import { unknownAgentIssues } from '../judge/scope.ts';
 import { decimal } from '../ledger/decimal.ts';
 import type { Workspace } from '../app/workspace.ts';
 
@@ -362,6 +363,16 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
       initialMessage: team.initial_message,
     });
   }
+  // Every agent an evaluator is scoped to must be a persona: a typo would score nothing, silently.
+  issues.push(
+    ...unknownAgentIssues(
+      raw.judge.evaluators,
+      [...personas, ...workspace.brokenPersonas.map((b) => b.id)],
+      file,
+      (i) => `judge.evaluators[${i}]`,
+      (i, j) => parsed.locate(['judge', 'evaluators', i, 'agents', j]) ?? {},
+    ),
+  );
   raw.judge.evaluators.forEach((e, i) => {
     if (e.kind === 'llm' && typeof e.rubric === 'string' && !workspace.evaluators.rubrics.has(e.rubric))
       at(['judge', 'evaluators', i, 'rubric'], `judge.evaluators[${i}].rubric`, `unknown rubric '${e.rubric}'`);

@@ -1,5 +1,6 @@
 import { UserError } from '../../core/errors.ts';
 import type { JsonObject } from '../../core/json.ts';
+import type { EvaluatorConfig } from '../../judge/config.ts';
 import type { EvaluatorRegistry } from '../../judge/registry.ts';
 import type { ScoreRow } from '../../store/scores.ts';
 import { defineCommand } from '../define.ts';
@@ -8,6 +9,13 @@ import { SESSION_ARG } from '../shared.ts';
 import { EXIT } from '../types.ts';
 import { printScores, scoreJson } from './scores.ts';
 import { terminalText } from '../../core/terminal-text.ts';
+
+/** What an evaluator found none of on a branch (then it gives no score, rather than 0). */
+function nothingInScope(c: EvaluatorConfig): string {
+  if (c.on === 'artifact') return `no artifact${c.artifact_kind === undefined ? '' : ` of kind ${c.artifact_kind}`}`;
+  if (c.on === 'milestone') return `no milestone${c.milestone === undefined ? '' : ` ${c.milestone}`}`;
+  return `no conversation of ${(c.agents ?? []).join(', ')}`;
+}
 
 /** A gate of `--fail-under metric=value`. */
 interface Gate {
@@ -31,7 +39,9 @@ export const evalRunCommand = defineCommand({
   path: ['eval', 'run'],
   summary: "Evaluate a session's branch now (every evaluator, or --evaluator), and finish its pending judge jobs",
   details:
-    "Scores the root conversation of the checked-out branch (or --branch; --conversations: every conversation) with the workspace's evaluators, " +
+    "Scores the root conversation of the checked-out branch (or --branch; --conversations: every conversation) with the workspace's evaluators " +
+    '(as when they run by themselves: agents: scores each conversation of those agents, on: milestone|artifact the steps or ' +
+    'artifacts it names; nothing in scope is no score, not 0), ' +
     'k times with --samples (mean and spread are shown). Jobs other processes left unfinished for this session are completed too. ' +
     "--fail-under quality=0.7 exits 1 when that metric's mean is below the bar (or its judge failed): a CI gate.",
   args: {
@@ -76,11 +86,13 @@ export const evalRunCommand = defineCommand({
   ],
   async run(ctx, input) {
     // Loaded here, not at start-up: the judge and the engine pull in the database and the model clients.
-    const [{ resolveBranch }, { queueEvaluation }, { latestTargetScores, meanAndSd }] = await Promise.all([
+    const [{ resolveBranch }, { queueEvaluation }, { latestTargetScores, meanAndSd }, scope] = await Promise.all([
       import('../../engine/branching.ts'),
       import('../../judge/jobs.ts'),
       import('../../judge/aggregate.ts'),
+      import('../../judge/scope.ts'),
     ]);
+    const { branchConversations, evaluatorTargets } = scope;
     const app = await ctx.app();
     const { engine } = app;
     const store = engine.store;
@@ -107,22 +119,25 @@ export const evalRunCommand = defineCommand({
         hint: 'Add some under judge.evaluators in p2tui.yaml (README, section The judge).',
       });
     const samples = input.options.samples;
-    const conversations = input.options.conversations
-      ? [
-          ...new Set(
-            store.log.visibleEntries(session.id, store.sessions.segments(branch.id)).map((e) => e.conversation),
-          ),
-        ]
-      : [];
-    const targets =
-      conversations.length > 0
-        ? conversations.map((id) => ({ kind: 'conversation' as const, id }))
-        : [{ kind: 'branch' as const, id: branch.id }];
+    // What each evaluator judges: the rule of its own trigger (src/judge/scope.ts) — the conversations of its
+    // `agents:`, the artifacts or milestones it waits for, else the branch (--conversations: every conversation).
+    const onBranch = branchConversations(store, session.id, branch.id);
+    const plan = evaluators.map((e) => ({
+      evaluator: e,
+      targets: evaluatorTargets(store, e.config, {
+        session: session.id,
+        branch: branch.id,
+        conversations: onBranch,
+        everyConversation: input.options.conversations,
+      }),
+    }));
+    // Nothing in its scope on this branch (no conversation of a listed agent, no such artifact): no score, not 0.
+    const unscored = plan.filter((p) => p.targets.length === 0).map((p) => p.evaluator);
     const jobIds: string[] = [];
     const now = ctx.clock.now();
     store.write(() => {
-      for (const target of targets) {
-        for (const e of evaluators) {
+      for (const { evaluator: e, targets } of plan) {
+        for (const target of targets) {
           jobIds.push(
             queueEvaluation(store, {
               session: session.id,
@@ -140,7 +155,10 @@ export const evalRunCommand = defineCommand({
       }
     });
     if (!ctx.output.json) {
-      const what = targets.length === 1 ? 'branch' : `${targets.length} conversations of branch`;
+      const conversations = new Set(
+        plan.flatMap((p) => p.targets.filter((t) => t.kind === 'conversation').map((t) => t.id)),
+      );
+      const what = conversations.size === 0 ? 'branch' : `${conversations.size} conversations of branch`;
       const judges = evaluators.map((e) => e.id).join(', ');
       ctx.output.line(paint(ctx.output.color, 'dim', `judging ${what} ${branch.label ?? branch.id} with ${judges}…`));
     }
@@ -154,6 +172,7 @@ export const evalRunCommand = defineCommand({
       const ok = values.filter((t) => t.mean !== null).map((t) => t.mean!);
       const mean = ok.length === 0 ? null : meanAndSd(ok).mean;
       const passed = mean !== null && ok.length === values.length && mean >= g.min;
+      // A gate on an evaluator with nothing in its scope fails: no score is not a pass.
       return { metric: g.metric, min: g.min, value: mean, passed };
     });
     const exitCode = failedJobs.length > 0 || gateResults.some((g) => !g.passed) ? EXIT.failed : EXIT.ok;
@@ -165,6 +184,7 @@ export const evalRunCommand = defineCommand({
           branch: branch.id,
           scores: judged.map((t) => scoreJson(store, t)),
           gates: gateResults,
+          unscored: unscored.map((e) => ({ evaluator: e.id, agents: [...(e.config.agents ?? [])] })),
           failedJobs: failedJobs.map((j) => ({ id: j.id, evaluator: j.evaluator, error: j.error })),
         } as JsonObject,
       };
@@ -172,8 +192,12 @@ export const evalRunCommand = defineCommand({
     printScores(ctx, store, judged, input.options.criteria);
     for (const j of failedJobs)
       ctx.output.warn(`evaluator ${j.evaluator} could not run: ${terminalText(j.error ?? 'unknown error')}`);
+    for (const e of unscored) ctx.output.line(`${e.id}: no score (${nothingInScope(e.config)} on this branch)`);
     for (const g of gateResults) {
-      const text = `${g.metric} ${g.value === null ? 'has no score (the judge failed)' : g.value.toFixed(3)} ${g.passed ? '≥' : '<'} ${g.min}`;
+      const why = unscored.some((e) => e.id === g.metric)
+        ? 'has no score (no conversation in its scope)'
+        : 'has no score (the judge failed)';
+      const text = `${g.metric} ${g.value === null ? why : g.value.toFixed(3)} ${g.passed ? '≥' : '<'} ${g.min}`;
       ctx.output.line(paint(ctx.output.color, g.passed ? 'green' : 'red', `${g.passed ? 'pass' : 'FAIL'}  ${text}`));
     }
     return { exitCode };

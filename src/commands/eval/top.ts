@@ -1,5 +1,6 @@
 import { UserError } from '../../core/errors.ts';
 import type { JsonValue } from '../../core/json.ts';
+import type { EvaluatorConfig } from '../../judge/config.ts';
 import { defineCommand } from '../define.ts';
 import { table } from '../render/text.ts';
 import { SESSION_ARG } from '../shared.ts';
@@ -19,17 +20,27 @@ export const evalTopCommand = defineCommand({
     },
   },
   async run(ctx, input) {
-    const { branchScores, latestTargetScores, rankBranches } = await import('../../judge/aggregate.ts');
+    const [{ branchScores, latestTargetScores, rankBranches }, { inScopeTargets }] = await Promise.all([
+      import('../../judge/aggregate.ts'),
+      import('../../judge/scope.ts'),
+    ]);
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(input.args.session);
     const metric = input.options.metric;
     let weights = new Map<string, number>();
+    let configs = new Map<string, EvaluatorConfig>();
     try {
-      weights = new Map((await ctx.workspace()).evaluators.list().map((e) => [e.id, e.config.weight]));
+      const evaluators = (await ctx.workspace()).evaluators.list();
+      weights = new Map(evaluators.map((e) => [e.id, e.config.weight]));
+      configs = new Map(evaluators.map((e) => [e.id, e.config]));
     } catch {
-      // Read-only ranking works without a loadable workspace (every metric weighs 1).
+      // Read-only ranking works without a loadable workspace (every metric weighs 1, scopes unknown).
     }
-    const targets = latestTargetScores(store.scores.scores({ session: session.id }));
+    // Only what each evaluator's scope covers: a score of the lead by an evaluator of `agents: [writer]` (recorded
+    // before scoping was honoured everywhere) must not pull the writer's figure.
+    const targets = inScopeTargets(store, latestTargetScores(store.scores.scores({ session: session.id })), (id) =>
+      configs.get(id),
+    );
     const summaries = branchScores(targets, (m) => weights.get(m) ?? 1);
     // The whole session: every branch's targets together.
     const overall = branchScores(

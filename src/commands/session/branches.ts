@@ -18,15 +18,23 @@ export const branchesCommand = defineCommand({
   async run(ctx, input) {
     const { branchSummaries, describeOverrides } = await import('../../engine/branching.ts');
     const { scoreByBranch } = await import('../../judge/aggregate.ts');
+    const { inScopeTargets } = await import('../../judge/scope.ts');
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(input.args.session);
     const list = branchSummaries(store, session);
     // The judge's weighted overall per branch, with the evaluators' weights when the workspace loads.
-    const weights = await ctx.workspace().then(
-      (w) => new Map(w.evaluators.list().map((e) => [e.id, e.config.weight])),
-      () => new Map<string, number>(),
+    const evaluators = await ctx.workspace().then(
+      (w) => w.evaluators.list(),
+      () => [],
     );
-    const scores = scoreByBranch(store.scores.scores({ session: session.id }), (m) => weights.get(m) ?? 1);
+    const weights = new Map(evaluators.map((e) => [e.id, e.config.weight]));
+    const configs = new Map(evaluators.map((e) => [e.id, e.config]));
+    // Only what each evaluator's scope (agents:) covers, as in eval top.
+    const scores = scoreByBranch(
+      store.scores.scores({ session: session.id }),
+      (m) => weights.get(m) ?? 1,
+      (targets) => inScopeTargets(store, targets, (id) => configs.get(id)),
+    );
     const json = list.map((b) => ({
       id: b.branch.id,
       label: b.branch.label,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { UserError } from '../../core/errors.ts';
 import type { App } from '../../app/app.ts';
-import { latestTargetScores } from '../../judge/aggregate.ts';
+import { latestTargetScores, meansByKey } from '../../judge/aggregate.ts';
 import { decimal } from '../../ledger/decimal.ts';
 import type { SessionBundle } from '../../store/bundle.ts';
 import type { CellMetrics } from '../../store/rollouts.ts';
@@ -179,17 +179,22 @@ export function recomputedMetrics(
     });
   }
   const targets = latestTargetScores(rows);
+  // As the cell runner reads them: a metric is the mean over the targets in its evaluator's scope (the branch, or
+  // each conversation of its agents), null when it has none.
   const scores: Record<string, number | null> = {};
-  for (const { evaluator, metric } of evaluators.get(cell.team) ?? []) {
-    const t = targets.find((s) => s.evaluator === evaluator.id && s.targetKind === 'branch');
-    if (t !== undefined) scores[metric] = t.mean;
-  }
+  const team = evaluators.get(cell.team) ?? [];
+  const metricOf = new Map(team.map((e) => [e.evaluator.id, e.metric]));
+  for (const { metric } of team) scores[metric] = null;
+  // Every target the cell's jobs judged (branch, conversations, artifacts, steps): the worker chose them by scope.
+  const ofSpec = targets.filter((t) => metricOf.has(t.evaluator));
+  for (const [metric, value] of meansByKey(ofSpec, (t) => metricOf.get(t.evaluator)!)) scores[metric] = value;
   if (spec.raw.judge.workspace) {
     const own = new Set(workspace.evaluators.list().map((e) => e.id));
-    for (const t of targets) {
-      if (t.targetKind !== 'conversation' || !own.has(t.evaluator) || scores[t.evaluator] !== undefined) continue;
-      scores[t.evaluator] = t.mean;
-    }
+    const ofWorkspace = targets.filter(
+      (t) => t.targetKind === 'conversation' && own.has(t.evaluator) && !metricOf.has(t.evaluator),
+    );
+    for (const [id, value] of meansByKey(ofWorkspace, (t) => t.evaluator))
+      if (scores[id] === undefined) scores[id] = value;
   }
   const delegations = bundle.conversations.filter((c) => c.parent_id !== null).length;
   return {

@@ -4,6 +4,7 @@ import { diffBranches } from '../../commands/session/branch-diff.ts';
 import { artifactLines, comparableArtifacts } from '../../commands/session/artifacts.ts';
 import { branchSummaries, describeOverrides } from '../../engine/branching.ts';
 import { scoreByBranch } from '../../judge/aggregate.ts';
+import { inScopeTargets } from '../../judge/scope.ts';
 import { notify, type BranchItem, type Overlay } from '../state.ts';
 import type { BridgeHost } from './host.ts';
 
@@ -21,10 +22,13 @@ export class Branching {
     if (id === undefined) return [];
     const session = this.host.engine.store.sessions.resolve(id);
     const list = branchSummaries(this.host.engine.store, session);
-    const weights = new Map(this.host.app.workspace.evaluators.list().map((e) => [e.id, e.config.weight]));
+    const registry = this.host.app.workspace.evaluators;
+    const weights = new Map(registry.list().map((e) => [e.id, e.config.weight]));
+    // Only what each evaluator's scope (agents:) covers, as in eval top.
     const scores = scoreByBranch(
       this.host.engine.store.scores.scores({ session: session.id }),
       (m) => weights.get(m) ?? 1,
+      (targets) => inScopeTargets(this.host.engine.store, targets, (e) => registry.get(e)?.config),
     );
     const children = new Map<string | null, typeof list>();
     for (const b of list) children.set(b.branch.parent, [...(children.get(b.branch.parent) ?? []), b]);
