@@ -42,6 +42,8 @@ export interface FittedTable {
   readonly lines: string[];
   /** How many blocks the table was stacked into (1: it fit as it is). */
   readonly blocks: number;
+  /** Whether some column was too wide for any block and had its cells cut (`--wide` shows them whole). */
+  readonly cut: boolean;
 }
 
 const GAP = 2;
@@ -52,7 +54,7 @@ export function fitTable(columns: readonly Column[], width: number | null, color
   const keys = columns.filter((c) => c.key === true);
   const rest = columns.filter((c) => c.key !== true);
   const widthOf = (c: Column): number => Math.max(stringWidth(c.header), ...c.cells.map((s) => stringWidth(s)));
-  if (width === null) return { lines: render([...keys, ...rest], color), blocks: 1 };
+  if (width === null) return { lines: render([...keys, ...rest], color), blocks: 1, cut: false };
   const keyWidth = (list: readonly Column[]): number => list.reduce((sum, c) => sum + widthOf(c) + GAP, 0);
   // Keys wider than the width leave no room: the widest key is cut until one cut column fits beside them.
   let fittedKeys = [...keys];
@@ -62,6 +64,7 @@ export function fitTable(columns: readonly Column[], width: number | null, color
     if (column === undefined || widthOf(column) <= MIN_CUT) break;
     fittedKeys = fittedKeys.map((c, i) => (i === widest ? cut(c, widthOf(c) - 1) : c));
   }
+  let wasCut = fittedKeys.some((c, i) => c !== keys[i]);
   const room = width - keyWidth(fittedKeys);
   // First fit: a narrow column (cost, steps) joins the first block with room for it. Blocks show their columns in
   // the table's order, whatever order they were placed in.
@@ -74,13 +77,16 @@ export function fitTable(columns: readonly Column[], width: number | null, color
       block.columns.push({ column, at });
       block.used += w;
     } else if (w <= room + GAP) blocks.push({ columns: [{ column, at }], used: w });
-    else blocks.push({ columns: [{ column: cut(column, Math.max(room, MIN_CUT)), at }], used: room + GAP });
+    else {
+      blocks.push({ columns: [{ column: cut(column, Math.max(room, MIN_CUT)), at }], used: room + GAP });
+      wasCut = true;
+    }
   }
-  if (blocks.length === 0) return { lines: render(fittedKeys, color), blocks: 1 };
+  if (blocks.length === 0) return { lines: render(fittedKeys, color), blocks: 1, cut: wasCut };
   const shown = (b: (typeof blocks)[number]): Column[] =>
     [...b.columns].sort((x, y) => x.at - y.at).map((p) => p.column);
   const lines = blocks.flatMap((b, i) => [...(i === 0 ? [] : ['']), ...render([...fittedKeys, ...shown(b)], color)]);
-  return { lines, blocks: blocks.length };
+  return { lines, blocks: blocks.length, cut: wasCut };
 }
 
 function cut(column: Column, width: number): Column {

@@ -109,13 +109,18 @@ export function printFitted(
   width: number | null,
   stacked?: { columns: readonly Column[]; note: string },
 ): void {
-  let fitted = fitTable(columns, width, ctx.output.color);
-  if (fitted.blocks > 1 && stacked !== undefined) fitted = fitTable(stacked.columns, width, ctx.output.color);
+  const whole = fitTable(columns, width, ctx.output.color);
+  // When the columns must be stacked, the shorter headers may fit more in each block (or all in one).
+  const compact = whole.blocks > 1 && stacked !== undefined;
+  const fitted = compact ? fitTable(stacked.columns, width, ctx.output.color) : whole;
   for (const line of fitted.lines) ctx.output.line(line);
-  if (fitted.blocks > 1) {
-    const note = stacked === undefined ? '' : `; ${stacked.note}`;
-    ctx.output.line(paint(ctx.output.color, 'gray', `(stacked to fit ${width} columns; --wide for one table${note})`));
-  }
+  const notes: string[] = [];
+  if (fitted.blocks > 1 || fitted.cut) {
+    const how = fitted.blocks > 1 ? (fitted.cut ? 'stacked and cut' : 'stacked') : 'cut';
+    notes.push(`${how} to fit ${width} columns`, '--wide for one table');
+  } else if (compact) notes.push('--wide for the full headers');
+  if (compact) notes.push(stacked.note);
+  if (notes.length > 0) ctx.output.line(paint(ctx.output.color, 'gray', `(${notes.join('; ')})`));
 }
 
 /** The outcome of `rollout run` and `rollout resume`: the statistics, failed cells and gates, and the exit code. */

@@ -34,8 +34,8 @@ const p2tui = (...args: string[]): Promise<CliResult> => runCli(args, { cwd: ws.
 function statistics(stdout: string): string[] {
   const lines = stdout.trimEnd().split('\n');
   const from = lines.findIndex((l) => l.startsWith('team '));
-  const to = lines.findIndex((l) => l.startsWith('(stacked') || l.startsWith('rollout ro_'));
-  return lines.slice(from, to === -1 ? undefined : to + (lines[to]!.startsWith('(stacked') ? 1 : 0));
+  const to = lines.findIndex((l) => l.startsWith('(') || l.startsWith('rollout ro_'));
+  return lines.slice(from, to === -1 ? undefined : to + (lines[to]!.startsWith('(') ? 1 : 0));
 }
 
 beforeAll(async () => {
@@ -103,6 +103,18 @@ describe('the rollout statistics table fits the width', () => {
         `${'1.00 ± 0.00 Δ+0.00'.padEnd(21)}  ${'1.00 ± 0.00 Δ+0.00'.padEnd(21)}  ${'0.80 ± 0.00 Δ+0.00'.padEnd(21)}  $0.0000  1.0`,
     ]);
     expect(show.stdout).not.toContain('stacked');
+  });
+
+  it('at 180 columns the short headers fit in one table, and the note says what they mean', async () => {
+    const show = await p2tui('rollout', 'show', 'last', '--width', '180');
+    expect(show.code, show.stderr).toBe(0);
+    const lines = statistics(show.stdout);
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toBe(
+      `${KEYS}  finished            long_enough         few_steps           short               brief               score               cost     steps`,
+    );
+    expect(lines[3]).toBe('(--wide for the full headers; scores: mean ± 95% CI)');
+    for (const line of show.stdout.trimEnd().split('\n')) expect(stringWidth(line)).toBeLessThanOrEqual(180);
   });
 
   it('rollout compare and rollout show --cells fit 80 columns too', async () => {
