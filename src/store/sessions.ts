@@ -1,3 +1,4 @@
+/** Long because sessions, their branches, conversations and heads are one repository: the tables change together. */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';
 import type { SessionOptions, SessionSource, SessionStatus } from '../core/events.ts';
@@ -67,6 +68,8 @@ interface SessionDbRow {
 }
 
 /** Sessions, their branches and conversations, and the per-conversation heads. */
+const NO_SESSIONS = 'Start one with: p2tui run <agent> "<message>"';
+
 export class SessionRepository {
   private readonly insertSession: Statement;
   private readonly selectSession: Statement;
@@ -147,25 +150,37 @@ export class SessionRepository {
     this.updateStatus.run(status, reason, now, id);
   }
 
-  list(options: { limit?: number; status?: SessionStatus } = {}): SessionRow[] {
+  /**
+   * Sessions newest first. `cells: false` leaves out rollout cell sessions (source 'rollout'): a few rollouts make
+   * dozens of them, which would bury the sessions a user started.
+   */
+  list(options: { limit?: number; status?: SessionStatus; cells?: boolean } = {}): SessionRow[] {
     const limit = Math.max(1, Math.floor(options.limit ?? 50));
-    const rows =
-      options.status === undefined
-        ? this.db.prepare(`SELECT * FROM sessions ORDER BY created_at DESC, rowid DESC LIMIT ${limit}`).all()
-        : this.db
-            .prepare(`SELECT * FROM sessions WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ${limit}`)
-            .all(options.status);
+    const { where, params } = sessionFilter(options);
+    const rows = this.db
+      .prepare(`SELECT * FROM sessions ${where} ORDER BY created_at DESC, rowid DESC LIMIT ${limit}`)
+      .all(...params);
     return (rows as SessionDbRow[]).map(toSession);
   }
 
-  /** Resolves a full id, a unique prefix, or `last` (the newest session). */
+  /** How many rollout cell sessions there are (in this status, if given): what `list({ cells: false })` hides. */
+  countCells(options: { status?: SessionStatus } = {}): number {
+    const { where, params } = sessionFilter({ ...options, onlyCells: true });
+    return (this.db.prepare(`SELECT count(*) AS n FROM sessions ${where}`).get(...params) as { n: number }).n;
+  }
+
+  /** Resolves a full id, a unique prefix, or `last` (the newest session that is not a rollout cell). */
   resolve(ref: string): SessionRow {
     if (ref === 'last' || ref === '@last') {
-      const newest = this.list({ limit: 1 })[0];
-      if (newest === undefined)
-        throw new UserError('E_UNKNOWN_SESSION', 'there are no sessions yet', {
-          hint: 'Start one with: p2tui run <agent> "<message>"',
+      const newest = this.list({ limit: 1, cells: false })[0];
+      if (newest === undefined) {
+        const cells = this.countCells();
+        const hint = '"last" skips rollout cells: name a cell session by id (p2tui session list --cells)';
+        if (cells === 0) throw new UserError('E_UNKNOWN_SESSION', 'there are no sessions yet', { hint: NO_SESSIONS });
+        throw new UserError('E_UNKNOWN_SESSION', `there are no sessions yet besides ${cells} rollout cell sessions`, {
+          hint,
         });
+      }
       return newest;
     }
     const exact = this.get(ref);
@@ -441,5 +456,19 @@ function toSession(row: SessionDbRow): SessionRow {
     statusReason: row.status_reason,
     options,
     workspace: row.workspace,
+  };
+}
+
+/** The WHERE clause of a sessions query: a status, and rollout cell sessions left out (or only those). */
+function sessionFilter(o: { status?: SessionStatus; cells?: boolean; onlyCells?: boolean }): {
+  where: string;
+  params: string[];
+} {
+  const clauses = o.status === undefined ? [] : ['status = ?'];
+  if (o.onlyCells === true || o.cells === false)
+    clauses.push(o.onlyCells === true ? "source = 'rollout'" : "source <> 'rollout'");
+  return {
+    where: clauses.length === 0 ? '' : `WHERE ${clauses.join(' AND ')}`,
+    params: o.status === undefined ? [] : [o.status],
   };
 }

@@ -96,7 +96,8 @@ describe('an internal error in a step', () => {
     const p2tui = (...args: string[]) => runCli([...args, '--db', db], { cwd: ws.dir, env: ENV });
     const rollout = await p2tui('rollout', 'run', 'rollouts/boom.yaml', '--json');
     expect(rollout.code).toBe(0);
-    const sessions = JSON.parse((await p2tui('session', 'list', '--json')).stdout) as { status: string }[];
+    // The cell's session: rollout cells are listed with --cells.
+    const sessions = JSON.parse((await p2tui('session', 'list', '--json', '--cells')).stdout) as { status: string }[];
     expect(sessions.map((s) => s.status)).toEqual(['failed']);
     const { cells } = JSON.parse(rollout.stdout) as { cells: { status: string; error: string | null }[] };
     expect(cells.map((c) => [c.status, c.error])).toEqual([

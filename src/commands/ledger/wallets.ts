@@ -1,4 +1,5 @@
 import type { JsonValue } from '../../core/json.ts';
+import type { Store } from '../../store/store.ts';
 import type { WalletView } from '../../ledger/wallets/service.ts';
 import { defineCommand } from '../define.ts';
 import { paint, table } from '../render/text.ts';
@@ -132,8 +133,12 @@ export const ledgerHistoryCommand = defineCommand({
   },
   async run(ctx, input) {
     const service = await walletService(ctx);
+    const store = await ctx.store({ existing: true });
     const agent = input.args.agent;
-    const lines = await service.history(agent, input.options.limit ?? 20);
+    const lines = (await service.history(agent, input.options.limit ?? 20)).map((l) => ({
+      ...l,
+      ...paymentOrigin(store, l.transferId, l.workflowId),
+    }));
     if (ctx.output.json) return { exitCode: EXIT.ok, json: lines.map((l) => ({ ...l })) as JsonValue };
     if (lines.length === 0) ctx.output.line(`${agent} has no payments yet`);
     const rows = lines.map((l) => [
@@ -141,12 +146,34 @@ export const ledgerHistoryCommand = defineCommand({
       l.at.slice(0, 19).replace('T', ' '),
       l.from === agent ? `→ ${l.to}` : `← ${l.from}`,
       l.from === agent ? `-${l.amount}` : `+${l.amount}`,
+      l.session ?? '',
+      l.branch === null ? '' : (l.branchLabel ?? l.branch),
       // The memo and the reference are what an agent wrote (a tool's arguments): shown, not obeyed.
       terminalText(l.reason),
       terminalText(l.transferId),
     ]);
-    for (const line of table(rows, ['offset', 'at (UTC)', 'with', 'amount', 'reason', 'reference'], ctx.output.color))
-      ctx.output.line(line);
+    const header = ['offset', 'at (UTC)', 'with', 'amount', 'session', 'branch', 'reason', 'reference'];
+    for (const line of table(rows, header, ctx.output.color)) ctx.output.line(line);
     return { exitCode: EXIT.ok };
   },
 });
+
+/**
+ * Where a payment came from: an agent's payment is referenced by its tool call's key (the tool_call entry's id, on
+ * the branch it ran on); an escrow's reference is `<session>:<payee>:<key>`; else the update's workflow id names the
+ * session. A payment a person made (`ledger transfer`, the funding) has neither.
+ */
+function paymentOrigin(
+  store: Store,
+  reference: string,
+  workflowId: string | null,
+): { session: string | null; branch: string | null; branchLabel: string | null } {
+  const escrow = /^([^:]+):[^:]+:(.+)$/.exec(reference);
+  const entry = store.log.get(escrow?.[2] ?? reference) ?? store.log.get(reference);
+  if (entry !== undefined && entry.type === 'entry') {
+    const label = store.sessions.branch(entry.branch ?? '')?.label ?? null;
+    return { session: entry.session, branch: entry.branch, branchLabel: label };
+  }
+  const session = [escrow?.[1], workflowId].find((id) => id != null && store.sessions.get(id) !== undefined);
+  return { session: session ?? null, branch: null, branchLabel: null };
+}

@@ -49,18 +49,40 @@ function highlight(parts: readonly WordPart[], color: boolean, side: 'del' | 'ad
     .join('');
 }
 
-/** Two columns, `width` characters in all; unchanged runs longer than 2 × context are folded. */
+/**
+ * Two columns, `width` characters in all; unchanged runs longer than 2 × context are folded. A line longer than its
+ * column wraps onto the next rows of that column (nothing is cut: the width given is the width used).
+ */
 export function sideBySideLines(ops: readonly DiffOp[], width: number, color: boolean, context = 3): string[] {
   const column = Math.max(10, Math.floor((width - 3) / 2));
   const rows = sideBySide(terminalTexts(ops));
   const out: string[] = [];
-  const fit = (text: string): string => {
-    let shown = '';
+  const pad = (text: string): string => text + ' '.repeat(Math.max(0, column - stringWidth(text)));
+  /** The pieces of a line, each at most `column` wide. */
+  const wrap = (text: string): string[] => {
+    const pieces: string[] = [];
+    let piece = '';
     for (const ch of text.replace(/\t/g, '  ')) {
-      if (stringWidth(shown + ch) > column - 1) return `${shown}…`;
-      shown += ch;
+      if (stringWidth(piece + ch) > column) {
+        pieces.push(piece);
+        piece = '';
+      }
+      piece += ch;
     }
-    return shown + ' '.repeat(Math.max(0, column - stringWidth(shown)));
+    return [...pieces, piece];
+  };
+  /** One diff row as terminal lines: the mark on the first, blank marks on the rows the longer side wraps onto. */
+  const lines = (left: string | undefined, right: string | undefined, mark: string, painted: boolean): string[] => {
+    const l = left === undefined ? [] : wrap(left);
+    const r = right === undefined ? [] : wrap(right);
+    return Array.from({ length: Math.max(l.length, r.length, 1) }, (_, i) => {
+      const lp = l[i] === undefined ? ' '.repeat(column) : pad(l[i]!);
+      const rp = r[i] ?? '';
+      const shownLeft = painted && l[i] !== undefined ? paint(color, 'red', lp) : lp;
+      const shownRight = painted && r[i] !== undefined ? paint(color, 'green', rp) : rp;
+      const m = i === 0 && mark !== ' ' ? paint(color, 'yellow', mark) : ' ';
+      return `${shownLeft} ${m} ${shownRight}`.trimEnd();
+    });
   };
   let folded = false;
   for (let i = 0; i < rows.length; i++) {
@@ -74,15 +96,13 @@ export function sideBySideLines(ops: readonly DiffOp[], width: number, color: bo
         continue;
       }
       folded = false;
-      out.push(`${fit(row.left ?? '')}   ${fit(row.right ?? '')}`);
+      out.push(...lines(row.left ?? '', row.right ?? '', ' ', false));
       continue;
     }
     folded = false;
-    const left = row.left === undefined ? ' '.repeat(column) : paint(color, 'red', fit(row.left));
-    const right = row.right === undefined ? '' : paint(color, 'green', fit(row.right));
     // As diff -y marks them: | changed, < only on the left, > only on the right.
     const mark = row.kind === 'changed' ? '|' : row.kind === 'del' ? '<' : '>';
-    out.push(`${left} ${paint(color, 'yellow', mark)} ${right}`);
+    out.push(...lines(row.left, row.right, mark, true));
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import type { CellRow } from '../../store/rollouts.ts';
 import { defineCommand } from '../define.ts';
+import { TABLE_OPTIONS, tableWidth, type Column } from '../render/columns.ts';
 import { formatAge, table } from '../render/text.ts';
 import { EXIT } from '../types.ts';
 import { terminalText } from '../../core/terminal-text.ts';
@@ -63,9 +64,10 @@ export const rolloutShowCommand = defineCommand({
   },
   options: {
     cells: { type: 'boolean', description: 'List every cell with its status, scores and session' },
+    ...TABLE_OPTIONS,
   },
   async run(ctx, input) {
-    const [{ RolloutRunner }, { cellJson, metricsOf, variantJson, variantReports }, { printVariants }] =
+    const [{ RolloutRunner }, { cellJson, metricsOf, variantJson, variantReports }, { printFitted, printVariants }] =
       await Promise.all([import('../../rollout/runner.ts'), import('../../rollout/report.ts'), import('./print.ts')]);
     const app = await ctx.app();
     const { engine } = app;
@@ -90,23 +92,28 @@ export const rolloutShowCommand = defineCommand({
     ctx.output.line(
       `${rollout.id} · ${rollout.name} (${rollout.file}) · ${rollout.status} · ${cells.length} cells${notDone}`,
     );
-    printVariants(ctx, reports, metrics);
+    const width = tableWidth(input.options);
+    printVariants(ctx, reports, metrics, width);
     if (input.options.cells) {
-      const rows = cells.map((c) => [
-        c.id,
-        `${c.team}/${c.variant}/${c.scenario}`,
-        String(c.seed),
-        c.status,
-        ...metrics.map((m) => formatScore(c, m)),
-        c.session ?? '',
-        terminalText(c.error ?? ''),
-      ]);
-      for (const line of table(
-        rows,
-        ['cell', 'team/variant/scenario', 'seed', 'status', ...metrics, 'session', 'error'],
-        ctx.output.color,
-      ))
-        ctx.output.line(line);
+      const column = (header: string, cell: (c: CellRow) => string, key = false): Column => ({
+        header,
+        cells: cells.map(cell),
+        key,
+      });
+      ctx.output.line();
+      printFitted(
+        ctx,
+        [
+          column('cell', (c) => c.id, true),
+          column('team/variant/scenario', (c) => `${c.team}/${c.variant}/${c.scenario}`),
+          column('seed', (c) => String(c.seed)),
+          column('status', (c) => c.status),
+          ...metrics.map((m) => column(m, (c) => formatScore(c, m))),
+          column('session', (c) => c.session ?? ''),
+          column('error', (c) => terminalText(c.error ?? '')),
+        ],
+        width,
+      );
     }
     return { exitCode: EXIT.ok };
   },
@@ -124,11 +131,13 @@ export const rolloutCompareCommand = defineCommand({
     a: { description: 'The earlier rollout (id, prefix)', required: true },
     b: { description: 'The later rollout', required: true },
   },
+  options: TABLE_OPTIONS,
   async run(ctx, input) {
-    const [{ RolloutRunner }, { compareRollouts }, { formatMeanCi }] = await Promise.all([
+    const [{ RolloutRunner }, { compareRollouts }, { formatMeanCi }, { printFitted }] = await Promise.all([
       import('../../rollout/runner.ts'),
       import('../../rollout/report.ts'),
       import('../../rollout/stats.ts'),
+      import('./print.ts'),
     ]);
     const app = await ctx.app();
     const { engine } = app;
@@ -157,21 +166,31 @@ export const rolloutCompareCommand = defineCommand({
       };
     }
     ctx.output.line(`B − A: ${b.id} (${b.name}) against ${a.id} (${a.name})`);
-    const table_ = rows.map((r) => [
-      r.team,
-      r.variant,
-      r.metric,
-      formatMeanCi(r.a),
-      formatMeanCi(r.b),
+    type Row = (typeof rows)[number];
+    const column = (header: string, cell: (r: Row) => string, key = false): Column => ({
+      header,
+      cells: rows.map(cell),
+      key,
+    });
+    const diff = (r: Row): string =>
       r.diff.mean === null
         ? '–'
         : `${r.diff.mean >= 0 ? '+' : ''}${r.diff.mean.toFixed(3)}` +
           (r.diff.ci === null ? '' : ` [${r.diff.ci[0].toFixed(3)}, ${r.diff.ci[1].toFixed(3)}]`) +
-          (r.diff.significant ? ' *' : ''),
-      r.paired ? 'paired' : 'independent',
-    ]);
-    for (const line of table(table_, ['team', 'variant', 'metric', 'A', 'B', 'B − A (95% CI)', ''], ctx.output.color))
-      ctx.output.line(line);
+          (r.diff.significant ? ' *' : '');
+    printFitted(
+      ctx,
+      [
+        column('team', (r) => r.team, true),
+        column('variant', (r) => r.variant, true),
+        column('metric', (r) => r.metric, true),
+        column('A', (r) => formatMeanCi(r.a)),
+        column('B', (r) => formatMeanCi(r.b)),
+        column('B − A (95% CI)', diff),
+        column('', (r) => (r.paired ? 'paired' : 'independent')),
+      ],
+      tableWidth(input.options),
+    );
     if (rows.length === 0) ctx.output.line('nothing in common to compare (no team and variant scored in both)');
     return { exitCode: EXIT.ok };
   },

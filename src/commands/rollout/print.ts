@@ -3,7 +3,8 @@ import type { JsonValue } from '../../core/json.ts';
 import { cellJson, metricsOf, variantJson, variantReports, type VariantReport } from '../../rollout/report.ts';
 import type { Progress, RunOutcome } from '../../rollout/runner.ts';
 import { formatMeanCi } from '../../rollout/stats.ts';
-import { paint, table } from '../render/text.ts';
+import { fitTable, type Column } from '../render/columns.ts';
+import { paint } from '../render/text.ts';
 import { EXIT, type CommandContext } from '../types.ts';
 import { terminalText } from '../../core/terminal-text.ts';
 
@@ -49,33 +50,48 @@ export function printVariants(
   ctx: CommandContext,
   reports: readonly VariantReport[],
   metrics: readonly string[],
+  width: number | null,
 ): void {
   const c = ctx.output.color;
-  const rows = reports.map((v) => [
-    v.team,
-    `${v.variant}${v.baseline ? ' (baseline)' : ''}`,
+  const column = (header: string, cell: (v: VariantReport) => string, extra: Partial<Column> = {}): Column => ({
+    header,
+    cells: reports.map(cell),
+    ...extra,
+  });
+  const n = (v: VariantReport): string =>
     String(v.cost.n) +
-      (v.failed > 0 ? ` (+${v.failed} failed)` : '') +
-      (v.cells - v.failed - v.cost.n > 0 ? ` (${v.cells - v.failed - v.cost.n} not run)` : ''),
-    ...metrics.map((m) => {
-      const s = v.metrics[m];
-      const d = v.vsBaseline[m];
-      const diff =
-        d === undefined || d.mean === null
-          ? ''
-          : ` Δ${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(2)}${d.significant ? '*' : ''}`;
-      return s === undefined ? '–' : `${formatMeanCi(s)}${diff}`;
-    }),
-    v.cost.mean === null ? '–' : `$${(v.cost.mean * v.cost.n).toFixed(4)}`,
-    v.steps.mean === null ? '–' : v.steps.mean.toFixed(1),
-    v.flaky.length === 0 ? '' : paint(c, 'yellow', `flaky: ${v.flaky.join(', ')}`),
-  ]);
-  for (const line of table(
-    rows,
-    ['team', 'variant', 'n', ...metrics.map((m) => `${m} (mean ± 95% CI)`), 'cost', 'steps', ''],
-    c,
-  ))
-    ctx.output.line(line);
+    (v.failed > 0 ? ` (+${v.failed} failed)` : '') +
+    (v.cells - v.failed - v.cost.n > 0 ? ` (${v.cells - v.failed - v.cost.n} not run)` : '');
+  const score = (v: VariantReport, m: string): string => {
+    const s = v.metrics[m];
+    const d = v.vsBaseline[m];
+    const diff =
+      d === undefined || d.mean === null
+        ? ''
+        : ` Δ${d.mean >= 0 ? '+' : ''}${d.mean.toFixed(2)}${d.significant ? '*' : ''}`;
+    return s === undefined ? '–' : `${formatMeanCi(s)}${diff}`;
+  };
+  const columns = (headers: (m: string) => string): Column[] => [
+    column('team', (v) => v.team, { key: true }),
+    column('variant', (v) => `${v.variant}${v.baseline ? ' (baseline)' : ''}`, { key: true }),
+    column('n', n, { key: true }),
+    ...metrics.map((m) => column(headers(m), (v) => score(v, m))),
+    column('cost', (v) => (v.cost.mean === null ? '–' : `$${(v.cost.mean * v.cost.n).toFixed(4)}`), { first: true }),
+    column('steps', (v) => (v.steps.mean === null ? '–' : v.steps.mean.toFixed(1)), { first: true }),
+    ...(reports.some((v) => v.flaky.length > 0)
+      ? [column('', (v) => (v.flaky.length === 0 ? '' : `flaky: ${v.flaky.join(', ')}`), { style: 'yellow' })]
+      : []),
+  ];
+  // Stacked, the metric headers drop their "(mean ± 95% CI)" (the note under the table says it once): more fit.
+  printFitted(
+    ctx,
+    columns((m) => `${m} (mean ± 95% CI)`),
+    width,
+    {
+      columns: columns((m) => m),
+      note: 'scores: mean ± 95% CI',
+    },
+  );
   if (reports.some((v) => Object.values(v.vsBaseline).some((d) => d.significant)))
     ctx.output.line(
       paint(
@@ -86,11 +102,33 @@ export function printVariants(
     );
 }
 
+/** A table fitted to the width, and when it had to be stacked, how to see it whole. */
+export function printFitted(
+  ctx: CommandContext,
+  columns: readonly Column[],
+  width: number | null,
+  stacked?: { columns: readonly Column[]; note: string },
+): void {
+  const whole = fitTable(columns, width, ctx.output.color);
+  // When the columns must be stacked, the shorter headers may fit more in each block (or all in one).
+  const compact = whole.blocks > 1 && stacked !== undefined;
+  const fitted = compact ? fitTable(stacked.columns, width, ctx.output.color) : whole;
+  for (const line of fitted.lines) ctx.output.line(line);
+  const notes: string[] = [];
+  if (fitted.blocks > 1 || fitted.cut) {
+    const how = fitted.blocks > 1 ? (fitted.cut ? 'stacked and cut' : 'stacked') : 'cut';
+    notes.push(`${how} to fit ${width} columns`, '--wide for one table');
+  } else if (compact) notes.push('--wide for the full headers');
+  if (compact) notes.push(stacked.note);
+  if (notes.length > 0) ctx.output.line(paint(ctx.output.color, 'gray', `(${notes.join('; ')})`));
+}
+
 /** The outcome of `rollout run` and `rollout resume`: the statistics, failed cells and gates, and the exit code. */
 export function report(
   ctx: CommandContext,
   outcome: RunOutcome,
   gates: readonly Gate[],
+  width: number | null,
 ): { exitCode: number; json?: JsonValue } {
   const { rollout, cells } = outcome;
   const reports = variantReports(rollout, cells);
@@ -129,7 +167,7 @@ export function report(
     };
   }
   if (ctx.output.interactive) ctx.output.line();
-  printVariants(ctx, reports, metrics);
+  printVariants(ctx, reports, metrics, width);
   const failed = cells.filter((c) => c.status === 'failed');
   for (const f of failed.slice(0, 5)) {
     // A cell's error may quote a model or a tool: shown, not obeyed.

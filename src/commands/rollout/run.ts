@@ -2,6 +2,7 @@ import { isAbsolute, join } from 'node:path';
 import { UserError } from '../../core/errors.ts';
 import type { JsonValue } from '../../core/json.ts';
 import { defineCommand, type OptionDef } from '../define.ts';
+import { TABLE_OPTIONS, tableWidth } from '../render/columns.ts';
 import { paint, plural } from '../render/text.ts';
 import { EXIT, type CommandContext, type WorkspaceUse } from '../types.ts';
 import type { Gate } from './print.ts';
@@ -44,6 +45,7 @@ export const rolloutRunCommand = defineCommand({
     file: { description: 'The spec, e.g. rollouts/example.yaml', required: true },
   },
   options: {
+    ...TABLE_OPTIONS,
     'fail-under': FAIL_UNDER,
     concurrency: {
       type: 'number',
@@ -129,7 +131,7 @@ export const rolloutRunCommand = defineCommand({
         ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
         ...(replayOf === undefined ? {} : { replayOf }),
       });
-      return report(ctx, outcome, gates);
+      return report(ctx, outcome, gates, tableWidth(input.options));
     } finally {
       stop.dispose();
       await queue?.close();
@@ -153,6 +155,7 @@ export const rolloutResumeCommand = defineCommand({
     rollout: { description: 'Rollout id, unique prefix, or "last"', required: true },
   },
   options: {
+    ...TABLE_OPTIONS,
     'fail-under': FAIL_UNDER,
     concurrency: { type: 'number', integer: true, min: 1, max: 10_000, value: '<n>', description: 'Cells at once' },
     queue: {
@@ -181,7 +184,7 @@ export const rolloutResumeCommand = defineCommand({
         ...(queue === undefined ? {} : { executor: queue.executor(), concurrency: concurrency ?? 100 }),
         ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
       });
-      return report(ctx, outcome, gates);
+      return report(ctx, outcome, gates, tableWidth(input.options));
     } finally {
       stop.dispose();
       await queue?.close();

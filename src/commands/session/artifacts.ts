@@ -31,20 +31,35 @@ function entryArtifact(store: Store, id: string): { hash: string; mime: string; 
   return { hash: id, mime: text === undefined ? 'application/json' : 'text/plain', data: Buffer.from(body, 'utf8') };
 }
 
-/** An artifact from a unique prefix of its hash, or an entry (`e_…`) as one. */
-function resolveArtifact(store: Store, ref: string): { hash: string; mime: string; data: Buffer } {
+/**
+ * An artifact from a unique prefix of its hash, or an entry (`e_…`) as one. Given a session (`artifacts diff
+ * <session> <a> <b>`), only that session's artifacts and entries count, so a short prefix is enough.
+ */
+function resolveArtifact(
+  store: Store,
+  ref: string,
+  session?: { readonly id: string },
+): { hash: string; mime: string; data: Buffer } {
   if (ref.startsWith('e_')) {
     const entry = entryArtifact(store, ref);
     if (entry === undefined)
       throw new UserError('E_USAGE', `no entry '${ref}' in this database`, {
         hint: 'Entry ids are shown by p2tui artifacts list <session> --entries and session stack --json.',
       });
+    if (session !== undefined && store.log.get(ref)?.session !== session.id)
+      throw new UserError('E_USAGE', `entry '${ref}' is not in session ${session.id}`, {
+        hint: `Its entries: p2tui artifacts list ${session.id} --entries --all-branches`,
+      });
     return entry;
   }
-  const hashes = store.artifacts.resolve(ref);
+  const hashes =
+    session === undefined
+      ? store.artifacts.resolve(ref)
+      : [...new Set(store.artifacts.list(session.id).map((a) => a.hash))].filter((h) => h.startsWith(ref));
+  const where = session === undefined ? 'in this database' : `in session ${session.id}`;
   if (hashes.length === 0)
-    throw new UserError('E_USAGE', `no artifact '${ref}' in this database`, {
-      hint: 'List them with: p2tui artifacts list [session]',
+    throw new UserError('E_USAGE', `no artifact '${ref}' ${where}`, {
+      hint: `List them with: p2tui artifacts list ${session?.id ?? '[session]'}`,
     });
   if (hashes.length > 1)
     throw new UserError('E_AMBIGUOUS_ID', `'${ref}' matches several artifacts: ${hashes.join(', ')}`, {
@@ -90,14 +105,30 @@ export const artifactsListCommand = defineCommand({
       type: 'boolean',
       description: "Also list the checked-out branch's messages, tool calls and results (by entry id)",
     },
+    'all-branches': {
+      type: 'boolean',
+      description:
+        "With --entries: every branch's entries (each once, on the branch that wrote it), not only the checked-out one",
+    },
   },
   async run(ctx, input) {
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(input.args.session);
     const refs = [...store.artifacts.list(session.id)];
+    const all = input.options['all-branches'];
+    if (all && !input.options.entries)
+      throw new UserError('E_USAGE', '--all-branches lists entries: give it with --entries', {
+        hint: `p2tui artifacts list ${session.id} --entries --all-branches`,
+      });
+    const branches = all ? store.sessions.branches(session.id).map((b) => b.id) : [session.headBranch];
+    const labels = new Map(store.sessions.branches(session.id).map((b) => [b.id, b.label ?? b.id]));
     if (input.options.entries) {
       const paths = new Map(store.sessions.conversations(session.id).map((c) => [c.id, c.path]));
-      for (const e of branchEntries(store, session.id, session.headBranch)) {
+      // A branch sees its ancestors' entries up to its fork point: each entry is listed once, under the branch that
+      // wrote it, in the log's order.
+      const byId = new Map(branches.flatMap((b) => branchEntries(store, session.id, b)).map((e) => [e.id, e]));
+      const entries = [...byId.values()].sort((x, y) => x.seq - y.seq);
+      for (const e of entries) {
         if (!['user_message', 'assistant_message', 'tool_call', 'tool_result', 'agent_result'].includes(e.kind))
           continue;
         const artifact = entryArtifact(store, e.id)!;
@@ -136,14 +167,15 @@ export const artifactsListCommand = defineCommand({
     }
     const rows = refs.map((r) => [
       r.hash.startsWith('e_') ? r.hash : r.hash.slice(0, 12),
+      ...(all ? [r.branch === null ? '' : (labels.get(r.branch) ?? r.branch)] : []),
       r.name,
       r.kind,
       r.mime,
       `${r.size} B`,
       formatAge(ctx.clock.now() - r.createdAt),
     ]);
-    for (const line of table(rows, ['hash', 'name', 'kind', 'mime', 'size', 'created'], ctx.output.color))
-      ctx.output.line(line);
+    const header = ['hash', ...(all ? ['branch'] : []), 'name', 'kind', 'mime', 'size', 'created'];
+    for (const line of table(rows, header, ctx.output.color)) ctx.output.line(line);
     return { exitCode: EXIT.ok, json };
   },
 });
@@ -191,14 +223,22 @@ export const artifactsDiffCommand = defineCommand({
   summary:
     'Diff two artifacts (or entries, by e_ id): unified or side by side, changed words highlighted, JSON compared by content',
   args: {
-    a: { description: 'Hash (or prefix) of the first artifact, or an entry id (e_…)', required: true },
-    b: { description: 'Hash (or prefix) of the second, or an entry id', required: true },
+    a: {
+      description: 'Hash (or prefix) of the first artifact, or an entry id (e_…); or a session (id, prefix, "last")',
+      required: true,
+    },
+    b: { description: 'Hash (or prefix) of the second, or an entry id (the first, after a session)', required: true },
+    c: { description: 'After a session: the second artifact (hash, prefix or entry id of that session)' },
   },
   options: DIFF_OPTIONS,
+  examples: ['p2tui artifacts diff 3f2a 9bc1', 'p2tui artifacts diff last e_b3c657m e_k2v9q1x --side-by-side'],
   async run(ctx, input): Promise<CommandResult> {
     const store = await ctx.store({ existing: true });
-    const a = resolveArtifact(store, input.args.a);
-    const b = resolveArtifact(store, input.args.b);
+    // Three words: the session first, as `artifacts list <session>` takes it, and two of its artifacts or entries.
+    const session = input.args.c === undefined ? undefined : store.sessions.resolve(input.args.a);
+    const [refA, refB] = input.args.c === undefined ? [input.args.a, input.args.b] : [input.args.b, input.args.c];
+    const a = resolveArtifact(store, refA, session);
+    const b = resolveArtifact(store, refB, session);
     if (!isText(a.data) || !isText(b.data)) {
       const same = a.hash === b.hash;
       if (!ctx.output.json)

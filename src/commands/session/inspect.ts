@@ -29,6 +29,7 @@ export const listCommand = defineCommand({
   options: {
     limit: { type: 'number', integer: true, min: 1, value: '<n>', description: 'How many (default 20)' },
     status: { type: 'string', choices: STATUSES, description: 'Only sessions in this status' },
+    cells: { type: 'boolean', description: 'Include rollout cell sessions (hidden by default, in --json too)' },
   },
   async run(ctx, input) {
     let store;
@@ -43,10 +44,15 @@ export const listCommand = defineCommand({
       return { exitCode: EXIT.ok };
     }
     const status = input.options.status;
-    const rows = store.sessions.list({
-      limit: input.options.limit ?? 20,
-      ...(status === undefined ? {} : { status }),
-    });
+    const filter = status === undefined ? {} : { status };
+    const cells = input.options.cells;
+    const rows = store.sessions.list({ limit: input.options.limit ?? 20, cells, ...filter });
+    // A few rollouts make dozens of cell sessions: they stay out of the list (and of `last`) unless asked for.
+    const hidden = cells ? 0 : store.sessions.countCells(filter);
+    const footer =
+      hidden === 0
+        ? []
+        : [paint(ctx.output.color, 'gray', `${plural(hidden, 'rollout cell session')} hidden (--cells)`)];
     const now = ctx.clock.now();
     if (ctx.output.json) {
       return {
@@ -63,7 +69,12 @@ export const listCommand = defineCommand({
       };
     }
     if (rows.length === 0) {
-      ctx.output.line('No sessions yet. Start one with: p2tui run agent_alpha "What\'s the weather in Paris?"');
+      ctx.output.line(
+        hidden === 0
+          ? 'No sessions yet. Start one with: p2tui run agent_alpha "What\'s the weather in Paris?"'
+          : 'No sessions besides rollout cells.',
+      );
+      for (const line of footer) ctx.output.line(line);
       return { exitCode: EXIT.ok };
     }
     const c = ctx.output.color;
@@ -84,7 +95,7 @@ export const listCommand = defineCommand({
       ['SESSION', 'STATUS', 'AGENT', 'FROM', 'STARTED', 'DRIVER', 'TITLE'],
       c,
     );
-    for (const line of lines) ctx.output.line(line);
+    for (const line of [...lines, ...footer]) ctx.output.line(line);
     return { exitCode: EXIT.ok };
   },
 });

@@ -132,6 +132,7 @@ function linesOf(wallets: WalletReader, tx: LedgerTransaction, party: PartyId, a
         amount: e.payload['amount'] as string,
         reason: 'escrow locked',
         transferId: e.payload['reference'] as string,
+        workflowId: tx.workflowId,
       });
       continue;
     }
@@ -147,6 +148,7 @@ function linesOf(wallets: WalletReader, tx: LedgerTransaction, party: PartyId, a
       amount: p.value,
       reason: p.reason,
       transferId: p.transferId,
+      workflowId: tx.workflowId,
     });
   }
   return lines;

@@ -31,6 +31,8 @@ export interface HistoryLine {
   readonly amount: Decimal;
   readonly reason: string;
   readonly transferId: string;
+  /** The update's workflow id: the session a payment was made in, when an agent's tool made it. */
+  readonly workflowId: string | null;
 }
 
 export interface EscrowView {
