@@ -28,7 +28,10 @@ describe('files made by an earlier p2tui (6d3234b)', () => {
   it('a database opens with its sessions, branches, scores, ledger and rollout, and its sessions replay', () => {
     const db = join(dir, 'old.db');
     copyFileSync(join(LEGACY, 'p2tui-6d3234b.db'), db);
-    const list = JSON.parse(p2tui(db, 'session', 'list', '--json').stdout) as { id: string; agent: string }[];
+    const list = JSON.parse(p2tui(db, 'session', 'list', '--cells', '--json').stdout) as {
+      id: string;
+      agent: string;
+    }[];
     expect(list.map((s) => s.agent).sort()).toEqual([
       'agent_alpha',
       'agent_helper',

@@ -39,7 +39,14 @@ async function initialised(): Promise<{ dir: string; ctx: TestContext }> {
 describe('init', () => {
   it('writes a workspace into an empty folder and says what to run next', async () => {
     const parent = emptyDir();
-    const r = await context(parent).run(initCommand, ['team']);
+    // With a `p2tui` on PATH (as after `npm link`) the next step names it; test/docs/walkthrough.test.ts runs both.
+    const bin = emptyDir();
+    writeFileSync(join(bin, 'p2tui'), '#!/bin/sh\n', { mode: 0o755 });
+    const path = process.env['PATH'];
+    process.env['PATH'] = bin;
+    const r = await context(parent)
+      .run(initCommand, ['team'])
+      .finally(() => (process.env['PATH'] = path));
     expect(r.exitCode).toBe(EXIT.ok);
     const dir = join(parent, 'team');
     for (const file of Object.keys(INIT_FILES)) expect(readFileSync(join(dir, file), 'utf8')).toBe(INIT_FILES[file]);
