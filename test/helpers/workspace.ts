@@ -115,3 +115,35 @@ export function payerAndPayee(ws: TempWorkspace, extra: { tools?: string[]; step
   });
   ws.persona({ id: 'payee', description: 'Is paid.', balance: 0 });
 }
+
+/**
+ * A payer (balance 100) whose script, on a task matching `when`, pays the writer 15 for "the report" and answers
+ * `reply` (then "Nothing to pay." to anything else); and the writer. The CLI tests of where payments came from.
+ */
+export function payerOfWriter(ws: TempWorkspace, reply: string, when = '.'): void {
+  ws.persona({
+    id: 'payer',
+    description: 'Pays for reports.',
+    tools: ['transfer_funds'],
+    balance: 100,
+    script: [
+      {
+        when,
+        steps: [{ call: 'transfer_funds', args: { to: 'writer', amount: '15', reason: 'the report' } }, { reply }],
+      },
+      ...(when === '.' ? [] : [{ when: '.', steps: [{ reply: 'Nothing to pay.' }] }]),
+    ],
+  });
+  ws.persona({ id: 'writer', description: 'Writes reports.' });
+}
+
+/** A workspace with `rollouts/weather.yaml` (the spec given) and its one agent, a forecaster with one answer. */
+export function weatherWorkspace(spec: string): TempWorkspace {
+  const ws = tempWorkspace({ 'rollouts/weather.yaml': spec });
+  ws.persona({
+    id: 'forecaster',
+    description: 'Weather.',
+    script: [{ when: '.', steps: [{ reply: 'The weather in Paris today is sunny, 22 °C.' }] }],
+  });
+  return ws;
+}

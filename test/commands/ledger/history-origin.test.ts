@@ -1,28 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliResult } from '../../helpers/cli.ts';
-import { tempWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
+import { payerOfWriter, tempWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
 
 let ws: TempWorkspace;
 const p2tui = (...args: string[]): Promise<CliResult> => runCli(args, { cwd: ws.dir });
 
 beforeAll(() => {
   ws = tempWorkspace();
-  ws.persona({
-    id: 'payer',
-    description: 'Pays for reports.',
-    tools: ['transfer_funds'],
-    balance: 100,
-    script: [
-      {
-        when: '.',
-        steps: [
-          { call: 'transfer_funds', args: { to: 'writer', amount: '15', reason: 'the report' } },
-          { reply: 'Paid.' },
-        ],
-      },
-    ],
-  });
-  ws.persona({ id: 'writer', description: 'Writes reports.' });
+  payerOfWriter(ws, 'Paid.');
 });
 afterAll(() => ws.cleanup());
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import stringWidth from 'string-width';
 import { runCli, type CliResult } from '../../helpers/cli.ts';
-import { tempWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
+import { weatherWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
 
 /** Six metrics (the team's eval and five assert evaluators): one line of the statistics is 205 columns wide. */
 const SPEC = [
@@ -39,12 +39,7 @@ function statistics(stdout: string): string[] {
 }
 
 beforeAll(async () => {
-  ws = tempWorkspace({ 'rollouts/weather.yaml': SPEC });
-  ws.persona({
-    id: 'forecaster',
-    description: 'Weather.',
-    script: [{ when: '.', steps: [{ reply: 'The weather in Paris today is sunny, 22 °C.' }] }],
-  });
+  ws = weatherWorkspace(SPEC);
   run = await p2tui('rollout', 'run', 'rollouts/weather.yaml');
 }, 30_000);
 afterAll(() => ws.cleanup());

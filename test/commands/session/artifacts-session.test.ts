@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import stringWidth from 'string-width';
 import { runCli, type CliResult } from '../../helpers/cli.ts';
-import { tempWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
+import { payerOfWriter, tempWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
 
 /** The answer: one line of ~190 characters, different on each branch (its reference and offset). */
 const REPLY =
@@ -17,23 +17,7 @@ type Listed = { hash: string; kind: string; branch: string | null };
 
 beforeAll(async () => {
   ws = tempWorkspace();
-  ws.persona({
-    id: 'payer',
-    description: 'Pays for reports.',
-    tools: ['transfer_funds'],
-    balance: 100,
-    script: [
-      {
-        when: 'pay',
-        steps: [
-          { call: 'transfer_funds', args: { to: 'writer', amount: '15', reason: 'the report' } },
-          { reply: REPLY },
-        ],
-      },
-      { when: '.', steps: [{ reply: 'Nothing to pay.' }] },
-    ],
-  });
-  ws.persona({ id: 'writer', description: 'Writes reports.' });
+  payerOfWriter(ws, REPLY, 'pay');
   expect((await p2tui('ledger', 'init')).code).toBe(0);
   const first = await p2tui('run', 'payer', 'hello', '--json');
   other = (JSON.parse(first.stdout) as { session: string }).session;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliResult } from '../../helpers/cli.ts';
-import { tempWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
+import { weatherWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
 
 /** One session a user started, then a small rollout (four cell sessions), all through the real CLI. */
 const SPEC = [
@@ -17,12 +17,7 @@ let own: string;
 const p2tui = (...args: string[]): Promise<CliResult> => runCli(args, { cwd: ws.dir });
 
 beforeAll(async () => {
-  ws = tempWorkspace({ 'rollouts/weather.yaml': SPEC });
-  ws.persona({
-    id: 'forecaster',
-    description: 'Weather.',
-    script: [{ when: '.', steps: [{ reply: 'The weather in Paris today is sunny, 22 °C.' }] }],
-  });
+  ws = weatherWorkspace(SPEC);
   const run = await p2tui('run', 'forecaster', 'hello', '--json');
   expect(run.code).toBe(0);
   own = (JSON.parse(run.stdout) as { session: string }).session;
@@ -74,13 +69,8 @@ describe('session list and last after a rollout', () => {
 
 describe('"last" when only rollout cells exist', () => {
   it('is refused with E_UNKNOWN_SESSION, naming the cells and how to list them', async () => {
-    const only = tempWorkspace({ 'rollouts/weather.yaml': SPEC });
+    const only = weatherWorkspace(SPEC);
     try {
-      only.persona({
-        id: 'forecaster',
-        description: 'Weather.',
-        script: [{ when: '.', steps: [{ reply: 'Sunny.' }] }],
-      });
       expect((await runCli(['rollout', 'run', 'rollouts/weather.yaml'], { cwd: only.dir })).code).toBe(0);
       const show = await runCli(['session', 'show', 'last'], { cwd: only.dir });
       expect(show.code).toBe(1);
