@@ -183,4 +183,47 @@ describe('simulated scripts in personas', () => {
     expect(await session.idle()).toBe('finished');
     expect(session.answer).toBe('blank returned nothing.');
   });
+
+  it('never pays an agent whose delegation it skipped: a skipped delegation skips the later calls that name the agent', async () => {
+    const t = await testEngine([
+      {
+        id: 'lead',
+        description: 'Leads.',
+        temperature: 2,
+        agents: ['writer'],
+        tools: ['transfer_funds'],
+        balance: 100,
+        script: [
+          {
+            when: '.',
+            steps: [
+              { delegate: 'writer', message: 'write the report' },
+              { call: 'transfer_funds', args: { to: 'writer', amount: '5', reason: 'the report' } },
+              { reply: 'done' },
+            ],
+          },
+        ],
+      },
+      { id: 'writer', description: 'Writes.', script: [{ when: '.', steps: [{ reply: 'the report' }] }] },
+    ]);
+    engines.push(t);
+    const runs: { delegated: boolean; paid: boolean }[] = [];
+    for (let seed = 1; seed <= 24; seed++) {
+      const session = t.engine.start({
+        agent: 'lead',
+        message: 'go',
+        source: 'api',
+        options: t.options({ seed }),
+      });
+      await session.idle();
+      const view = readSession(t.engine.store, session.id);
+      const calls = view.conversations[0]!.entries.flatMap((e) => (e.kind === 'tool_call' ? [e.payload.tool] : []));
+      // The writer's conversation exists only when the lead delegated to it.
+      runs.push({ delegated: view.conversations.length > 1, paid: calls.includes('transfer_funds') });
+    }
+    // At temperature 2 some delegations are skipped (and some payments on their own); none is paid without the work.
+    expect(runs.some((r) => !r.delegated)).toBe(true);
+    expect(runs.some((r) => r.delegated && r.paid)).toBe(true);
+    expect(runs.filter((r) => !r.delegated && r.paid)).toEqual([]);
+  });
 });

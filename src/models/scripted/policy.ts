@@ -113,8 +113,19 @@ function followRule(ctx: Context, rule: ScriptRule, groups: Record<string, strin
   const firstOrdinal = ctx.hints.ordinal - ctx.round;
   let pointer = 0;
   let used = 0; // rounds spent on steps[pointer] so far (for `repeat`)
-  const skipping = (p: number, ordinal: number): boolean =>
-    pSkip > 0 && isCallStep(steps[p]!) && draw(ctx, ordinal, `skip:${p}`) < pSkip;
+  // Agents whose delegation was skipped: a later call that names one of them (paying it, say) is skipped too, so a
+  // warm run never pays for work nobody asked for.
+  const undelegated = new Set<string>();
+  const skipping = (p: number, ordinal: number): boolean => {
+    const step = steps[p]!;
+    if (pSkip === 0 || !isCallStep(step)) return false;
+    const items: ScriptCallItem[] = 'parallel' in step ? step.parallel : [step as ScriptCallItem];
+    const skipped =
+      items.some((item) => !('delegate' in item) && namesAny(item, undelegated)) ||
+      draw(ctx, ordinal, `skip:${p}`) < pSkip;
+    if (skipped) for (const item of items) if ('delegate' in item) undelegated.add(item.delegate);
+    return skipped;
+  };
   if (pSkip === 0) {
     // No randomness: walk the steps by their round counts.
     let remaining = ctx.round;
@@ -147,6 +158,12 @@ function followRule(ctx: Context, rule: ScriptRule, groups: Record<string, strin
   const items: ScriptCallItem[] = 'parallel' in step ? step.parallel : [step as ScriptCallItem];
   const calls = items.map((item) => callOf(item, vars));
   return { text: step.say === undefined ? '' : fillTemplate(step.say, vars), calls };
+}
+
+/** Whether a planned call's arguments name one of `agents` (as a whole value: `to: writer`, `payee: writer`). */
+function namesAny(item: ScriptCallItem, agents: ReadonlySet<string>): boolean {
+  if (agents.size === 0 || !('call' in item)) return false;
+  return Object.values(item.args ?? {}).some((v) => typeof v === 'string' && agents.has(v.trim()));
 }
 
 function isCallStep(step: ScriptStep): boolean {
