@@ -10,6 +10,8 @@ export const EVENT_VERSION = 1;
 export type SessionStatus = 'running' | 'paused' | 'waiting' | 'finished' | 'failed' | 'cancelled';
 export type SessionSource = 'run' | 'chat' | 'tui' | 'rollout' | 'replay' | 'api';
 export type ApprovalPolicy = 'deny' | 'approve' | 'ask';
+/** What effectful tool calls do (see engine/effects-policy.ts). */
+export type EffectsPolicy = 'live' | 'dry-run' | 'ask';
 
 export interface SessionOptions {
   seed: number;
@@ -27,6 +29,8 @@ export interface SessionOptions {
    * tool and arguments): the same on every attempt of the same work (a rollout cell run again on another worker).
    */
   effectKeys?: string;
+  /** What effectful calls do on this session's branches unless a fork says otherwise (see engine/effects-policy). */
+  effects?: EffectsPolicy;
 }
 
 export interface OtherPayloads {

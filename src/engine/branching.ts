@@ -1,5 +1,6 @@
 import type { Entry } from '../core/entries.ts';
 import type { Persona } from '../agents/persona.ts';
+import type { EffectsPolicy } from './effects-policy.ts';
 import { UserError } from '../core/errors.ts';
 import { newBranchId } from '../core/ids.ts';
 import type { BranchSegment } from '../store/log.ts';
@@ -24,6 +25,8 @@ export interface BranchOverrides {
   readonly tools?: readonly string[];
   /** Per agent: another system prompt, tool list, model or temperature on this branch. */
   readonly personas?: Readonly<Record<string, PersonaOverride>>;
+  /** What effectful calls do on this branch (see effects-policy.ts); absent: the session's policy. */
+  readonly effects?: EffectsPolicy;
 }
 
 export interface PersonaOverride {
