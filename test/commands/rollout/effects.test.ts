@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import stringWidth from 'string-width';
 import { describeOverrides } from '../../../src/engine/branching.ts';
-import { runCli, type CliResult } from '../../helpers/cli.ts';
+import { MAIN, runCli, type CliResult } from '../../helpers/cli.ts';
+import { childEnv } from '../../helpers/child-env.ts';
+import { haveRedis, redisForSuite } from '../../helpers/host-tools.ts';
+import { until } from '../../helpers/manual-clock.ts';
 import { tempWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
 
 /**
@@ -49,6 +55,7 @@ interface CellJson {
   effects: string | null;
 }
 
+const redis = redisForSuite();
 let ws: TempWorkspace;
 let run: CliResult;
 let cells: CellJson[];
@@ -210,4 +217,38 @@ describe('the progress line of rollout run', () => {
     expect(lines.at(-1)).toContain('12/12 cells');
     expect(lines.at(-1)).toContain('0 failed');
   }, 20_000);
+});
+
+describe.skipIf(!haveRedis)('a distributed rollout (a real redis-server and p2tui worker)', () => {
+  it("runs each cell on the worker under the spec's policy, and the ingested sessions carry it", async () => {
+    const queued = deskWorkspace();
+    try {
+      // One key for both sides, as a user copies the coordinator's queue.key to the worker.
+      mkdirSync(join(queued.dir, '.p2tui'), { recursive: true });
+      writeFileSync(join(queued.dir, '.p2tui', 'queue.key'), 'b2'.repeat(32), { mode: 0o600 });
+      let log = '';
+      const worker = spawn(process.execPath, [MAIN, 'worker', '--queue', redis.url, '--workspace', queued.dir], {
+        env: childEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      redis.children.push(worker);
+      worker.stdout.on('data', (d: Buffer) => (log += d.toString()));
+      worker.stderr.on('data', (d: Buffer) => (log += d.toString()));
+      await until(() => log.includes('Ctrl-C stops'), 'the worker', 20_000);
+      const r = await runCli(['rollout', 'run', 'rollouts/desk.yaml', '--queue', redis.url, '--json'], {
+        cwd: queued.dir,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      const ran = (JSON.parse(r.stdout) as { cells: CellJson[] }).cells;
+      expect(ran.map((c) => [c.variant, c.status, c.effects])).toEqual([
+        ['dry', 'done', 'dry-run'],
+        ['real', 'done', 'live'],
+      ]);
+      const show = await runCli(['session', 'show', ran[0]!.session, '--json'], { cwd: queued.dir });
+      expect((JSON.parse(show.stdout) as { options: { effects?: string } }).options.effects).toBe('dry-run');
+      expect(log).toContain('✓ desk/dry');
+    } finally {
+      queued.cleanup();
+    }
+  }, 40_000);
 });
