@@ -116,7 +116,8 @@ export function variantReports(
   return out;
 }
 
-function policiesOf(cells: readonly CellRow[], effects: CellEffects): string | null {
+/** The policies some of these cells ran under, in order ('live, dry-run' when they differ); null: none ran. */
+export function policiesOf(cells: readonly CellRow[], effects: CellEffects): string | null {
   const ran = [...new Set(cells.flatMap((c) => effects.get(c.id) ?? []))];
   return ran.length === 0 ? null : ran.join(', ');
 }

@@ -217,7 +217,12 @@ export const rolloutValidateCommand = defineCommand({
           cells: cells.length,
           teams: spec.teams.map((t) => ({
             id: t.id,
-            variants: t.variants.map((v) => ({ id: v.id, agent: v.agent, settings: v.settings as JsonValue })),
+            variants: t.variants.map((v) => ({
+              id: v.id,
+              agent: v.agent,
+              settings: v.settings as JsonValue,
+              effects: v.effects ?? null,
+            })),
             scenarios: t.scenarios.length,
             baseline: t.baseline,
           })),
@@ -237,7 +242,10 @@ export const rolloutValidateCommand = defineCommand({
           paint(
             ctx.output.color,
             'gray',
-            `    ${v.id}: ${v.agent} ${Object.entries(v.settings)
+            `    ${v.id}: ${v.agent} ${Object.entries({
+              ...v.settings,
+              ...(v.effects === undefined ? {} : { effects: v.effects }),
+            })
               .filter(([k]) => k !== 'agent_id')
               .map(([k, val]) => `${k}=${typeof val === 'string' ? val : JSON.stringify(val)}`)
               .join(' ')}`,

@@ -4,6 +4,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import stringWidth from 'string-width';
 import { describeOverrides } from '../../../src/engine/branching.ts';
+import { gridOf } from '../../../src/rollout/grid.ts';
+import type { CellRow } from '../../../src/store/rollouts.ts';
 import { MAIN, runCli, type CliResult } from '../../helpers/cli.ts';
 import { childEnv } from '../../helpers/child-env.ts';
 import { haveRedis, redisForSuite } from '../../helpers/host-tools.ts';
@@ -159,6 +161,46 @@ describe("a rollout spec's effects", () => {
       ['dry-run', 'dry-run'],
     ]);
   }, 20_000);
+
+  it("rollout validate names each variant's policy; the grid rows carry it", async () => {
+    const v = await p2tui('rollout', 'validate', 'rollouts/desk.yaml');
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout).toContain('    dry: writer effects=dry-run\n');
+    expect(v.stdout).toContain('    real: writer effects=live\n');
+    const json = JSON.parse((await p2tui('rollout', 'validate', 'rollouts/desk.yaml', '--json')).stdout) as {
+      teams: { variants: { id: string; effects: string | null }[] }[];
+    };
+    expect(json.teams[0]!.variants.map((x) => [x.id, x.effects])).toEqual([
+      ['dry', 'dry-run'],
+      ['real', 'live'],
+    ]);
+    const row = (variant: string, id: string): CellRow => ({
+      rollout: 'ro_x',
+      id,
+      ordinal: 0,
+      team: 'desk',
+      variant,
+      scenario: 's1',
+      repeat: 0,
+      seed: 1,
+      status: 'done',
+      session: null,
+      error: null,
+      metrics: null,
+      startedAt: null,
+      finishedAt: null,
+    });
+    const grid = gridOf([row('dry', 'c1'), row('real', 'c2')], {
+      effects: new Map([
+        ['c1', 'dry-run'],
+        ['c2', 'live'],
+      ]),
+    });
+    expect(grid.rows.map((r) => [r.variant, r.effects])).toEqual([
+      ['dry', 'dry-run'],
+      ['real', 'live'],
+    ]);
+  });
 
   it('describeOverrides names the branch policy after the settings', () => {
     expect(
