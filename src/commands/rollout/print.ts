@@ -36,9 +36,9 @@ export interface Gate {
 export function progressPrinter(ctx: CommandContext, width?: number): (p: Progress) => void {
   const out = ctx.output;
   let lastDecile = -1;
-  // With --json the line goes to stderr: that terminal's width.
-  const columns = width ?? (out.json ? process.stderr.columns : process.stdout.columns) ?? 80;
   return (p) => {
+    // Read at each redraw (the terminal may have been resized); with --json the line goes to stderr: its width.
+    const columns = width ?? (out.json ? process.stderr.columns : process.stdout.columns) ?? 80;
     const finished = p.done + p.failed;
     // At a terminal the cursor must stay on the line it redraws: one column is left free.
     const text = progressText(p, out.interactive && out.redraw !== undefined && !out.json ? columns - 1 : columns);
