@@ -114,6 +114,7 @@ export class Engine {
       ...(overrides.replay === undefined ? {} : { replay: overrides.replay }),
       ...(overrides.ledgerScope === undefined ? {} : { ledgerScope: overrides.ledgerScope }),
       ...(overrides.effectKeys === undefined ? {} : { effectKeys: overrides.effectKeys }),
+      ...(overrides.effects === undefined ? {} : { effects: overrides.effects }),
     };
   }
 
