@@ -245,7 +245,12 @@ export function mergeOverrides(parent: BranchOverrides, own: BranchOverrides): B
       return v === undefined ? [] : [[f, v]];
     }),
   );
-  return { ...top, ...(Object.keys(personas).length === 0 ? {} : { personas }) } as BranchOverrides;
+  // The effects policy is the fork's own, never the parent's (see effectsPolicyOf): absent, the session's applies.
+  return {
+    ...top,
+    ...(Object.keys(personas).length === 0 ? {} : { personas }),
+    ...(own.effects === undefined ? {} : { effects: own.effects }),
+  } as BranchOverrides;
 }
 
 /**
