@@ -1,6 +1,6 @@
 import { approvalQuestion } from '../engine/approval.ts';
 import type { BranchSegment } from '../store/log.ts';
-import type { EphemeralEvent, SessionStatus, StoredEvent } from '../core/events.ts';
+import type { EffectsPolicy, EphemeralEvent, SessionStatus, StoredEvent } from '../core/events.ts';
 import type { Entry } from '../core/entries.ts';
 import { INITIAL_STATE, apply, outstanding, type ConversationState, type Phase } from '../engine/fsm.ts';
 import { entryOf } from '../store/log.ts';
@@ -76,6 +76,8 @@ export class SessionProjection {
   status: SessionStatus = 'running';
   statusReason: string | null = null;
   model: string | null = null;
+  /** The session's effects policy (p2tui.yaml or the rollout spec): what a branch runs under unless forked with one. */
+  effects: EffectsPolicy = 'live';
   readonly conversations = new Map<string, ConversationView>();
   /** Conversations in tree order (each followed by its children). */
   order: string[] = [];
@@ -130,6 +132,7 @@ export class SessionProjection {
         this.branch = event.branch ?? '';
         this.root = event.payload.conversation;
         this.model = event.payload.options.model ?? null;
+        this.effects = event.payload.options.effects ?? 'live';
         this.infoVersion += 1;
         return;
       case 'branch.checkout':
