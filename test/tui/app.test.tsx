@@ -516,7 +516,9 @@ describe('the TUI', () => {
     frame = await h.screen.waitFor('‹ dry-run ›');
     expect(frame).toContain('This fork: effects dry-run');
     await h.screen.press(KEYS.enter);
-    await h.screen.waitFor('with effects dry-run: branch');
+    frame = await h.screen.waitFor('with effects dry-run: branch');
+    // The header says the checked-out branch does not run effectful calls.
+    expect(frame.split('\n')[0]).toMatch(/branch b_\w+ effects dry-run/);
     const session = h.engine.store.sessions.resolve('last');
     expect(h.engine.store.sessions.branch(session.headBranch)!.overrides).toEqual({ effects: 'dry-run' });
     await h.screen.press('b');

@@ -207,7 +207,7 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
   },
   {
     id: 'form-choose-next',
-    title: 'next choice',
+    title: 'next choice (applies to, effects)',
     keys: ['right'],
     scope: 'fork-form',
     hint: 3,
@@ -216,7 +216,7 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
   },
   {
     id: 'form-choose-previous',
-    title: 'previous choice',
+    title: 'previous choice (applies to, effects)',
     keys: ['left'],
     scope: 'fork-form',
     when: (s) => s.overlay?.kind === 'fork-form' && isChoiceField(s.overlay.field),
