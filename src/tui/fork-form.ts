@@ -99,7 +99,7 @@ export function withFieldText(form: ForkForm, text: string, cursor: number): For
   if (!isSettingField(form.field)) return form;
   const target = currentTarget(form);
   const values = OVERRIDE_FIELDS.map((_, i) =>
-    i === form.field - FIRST_SETTING ? text : settingText(form, target, i + 1),
+    i === form.field - FIRST_SETTING ? text : settingText(form, target, i + FIRST_SETTING),
   );
   return { ...form, settings: { ...form.settings, [target]: values }, cursor };
 }
