@@ -547,5 +547,9 @@ describe('the TUI', () => {
     expect(frame).toContain('‹ agent_beta ›');
     expect(frame).toContain('Tab/↓ next field · S-Tab/↑ previous · ← → choose · Enter fork · Esc cancel');
     expect(frame).toContain('← → whom model, temperature, system prompt and tools apply to');
+    // The effects field's hint, wrapped, is whole too.
+    await h.screen.press(KEYS.shiftTab, KEYS.shiftTab);
+    const effects = await h.screen.waitFor('› effects');
+    expect(effects).toMatch(/live runs them, dry-run\s+does not run them, ask waits for approval \(session: live\)/);
   });
 });

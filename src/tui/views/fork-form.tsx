@@ -39,7 +39,7 @@ function fieldHint(form: ForkForm): Segment[] {
     case 5:
       return [
         seg('← → what effectful tool calls do on the new branch: live runs them, dry-run does not run them, '),
-        seg(`ask waits for your approval (the session’s policy: ${form.sessionEffects})`),
+        seg(`ask waits for approval (session: ${form.sessionEffects})`),
       ];
     default:
       return [seg(`a name for the branch (empty: fork at ${form.step})`)];
