@@ -223,6 +223,25 @@ describe('the TUI', () => {
     );
   });
 
+  it('marks the grid rows whose cells ran under a dry-run policy, next to the variant', async () => {
+    const h = await open({ columns: 120, rows: 30 });
+    const spec = parseRolloutSpec(
+      'teams:\n  c:\n    base: { agent_id: agent_helper }\n    variants: [{ id: real }, { id: dry, effects: dry-run }]\n    scenarios: ["What\'s the weather in Paris?"]\njudge: { workspace: false }\n',
+      'rollouts/effects-grid.yaml',
+      h.app.workspace,
+    );
+    const outcome = await new RolloutRunner(h.app).start(spec);
+    await h.screen.press('R');
+    await h.screen.waitFor('Rollouts: Enter opens the grid');
+    await h.screen.press(KEYS.enter);
+    const grid = await h.screen.waitFor(
+      (f) => f.includes(`Rollout effects-grid (${outcome.rollout.id})`) && f.includes('2/2 done'),
+    );
+    expect(grid).toMatch(/ c\/dry \[dry-run\]/);
+    expect(grid).toMatch(/› c\/real\s/);
+    expect(grid).not.toContain('c/real [');
+  });
+
   it('answers an agent question in place', async () => {
     const h = await open();
     await startSession(h, 2, 'What is the weather like?');

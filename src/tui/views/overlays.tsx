@@ -217,7 +217,10 @@ function GridOverlay({ width, height }: { width: number; height: number }) {
   const overlay = useTui((s) => (s.overlay?.kind === 'grid' ? s.overlay : undefined));
   if (overlay === undefined) return null;
   const { grid } = overlay;
-  const label = Math.min(28, Math.max(8, ...grid.rows.map((r) => `${r.team}/${r.variant}`.length)));
+  // A row whose cells did not run live says so after its name ([dry-run], [ask], or both policies it ran under).
+  const nameOf = (r: (typeof grid.rows)[number]): string =>
+    `${r.team}/${r.variant}${r.effects === undefined || r.effects === '' || r.effects === 'live' ? '' : ` [${r.effects}]`}`;
+  const label = Math.min(36, Math.max(8, ...grid.rows.map((r) => nameOf(r).length)));
   const cellWidth = Math.max(10, Math.min(18, ...grid.columns.map((c) => c.length + 2)));
   const lines: Line[] = [];
   const c = grid.counts;
@@ -240,7 +243,7 @@ function GridOverlay({ width, height }: { width: number; height: number }) {
   ]);
   grid.rows.forEach((row, r) => {
     const line: Line[number][] = [
-      seg(`${r === overlay.row ? '›' : ' '} ${`${row.team}/${row.variant}`.slice(0, label).padEnd(label)}`, {
+      seg(`${r === overlay.row ? '›' : ' '} ${nameOf(row).slice(0, label).padEnd(label)}`, {
         bold: r === overlay.row,
       }),
     ];
