@@ -9,7 +9,7 @@ import type { Rubric } from './rubric.ts';
  *
  *   0.30 × how much of the task's vocabulary the answer (and the tools used) take up
  *   0.50 × what the criterion asks for, read from its id and description (below)
- *   0.20 × substance: an empty answer scores 0, a few words little, a reasonable length fully
+ *   0.20 × substance: an empty answer scores 0, a few words little, a reasonable length (or any, for brevity) fully
  *
  * What a criterion asks for, first match wins: tools (the share of tool calls that succeeded), delegation (whether
  * it delegated), brevity ("concise", "brief", "short", "succinct", "terse", "one sentence", "to the point": 1 up to
@@ -70,7 +70,9 @@ export function scriptedJudge(rubric: Rubric, m: Material): { criteria: Criterio
         `${shown}/${wanted.length} of its terms` +
         (unwanted.length === 0 ? '' : `, ${avoided}/${unwanted.length} avoided`);
     }
-    const score = round((0.3 * taskScore + 0.5 * aspect + 0.2 * substance) * (declines ? 0.4 : 1));
+    // A criterion asking for brevity does not hold a few words against the answer (the 0.3 for under three stays).
+    const sub = BREVITY.test(text) && n >= 3 ? 1 : substance;
+    const score = round((0.3 * taskScore + 0.5 * aspect + 0.2 * sub) * (declines ? 0.4 : 1));
     const terms = `task terms ${taskCovered.length}/${taskWords.length}`;
     const declined = declines ? ', declines the task' : '';
     return {
