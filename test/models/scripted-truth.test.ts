@@ -78,7 +78,8 @@ describe('every clause of a task is answered', () => {
     const lines = run.answer.split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^Balance: check_balance failed: /);
-    expect(lines[1]).toMatch(/^Transfer of 15 to agent_helper for "transfer 15 to agent_helper for the weather report": /);
+    expect(lines[1]).toMatch(/^Paid: transfer_funds failed: /);
+    expect(run.calls[1]!.args).toMatchObject({ to: 'agent_helper', amount: 15 });
   });
 
   it('a clause no tool fits is answered as such, not dropped', async () => {
