@@ -17,10 +17,12 @@ import type { Rubric } from './rubric.ts';
  * "explain": the answer's length over 150 words, up to 1), errors ("error", "fail", "correct", "accurate": failed
  * calls and an unfinished run lower it), and otherwise the criterion's own words: the share of them the answer
  * shows — or, for words after "avoid", "without", "never", "not mention" or "no", the share it does not show. An answer
- * that declines the task ("I cannot…", "none of my tools…") scores 0.4 of that.
+ * that declines the task ("I cannot…", "none of my tools…") scores 0.4 of that, and the clauses an answer says it
+ * did not get to (`I did not get to "…"`) count for nothing.
  */
 export function scriptedJudge(rubric: Rubric, m: Material): { criteria: CriterionResult[]; value: number } {
-  const answerWords = words(m.answer);
+  // A part the simulator says it did not do quotes the task's words: they do not count as taken up.
+  const answerWords = words(m.answer.replace(NOT_DONE, ' '));
   // The task counts as taken up by the answer, and by the tools used for it ("weather" by get_weather).
   const toolWords = m.toolCalls.flatMap((c) => words(c.tool.replace(/_/g, ' ')));
   const answerSet = new Set([...answerWords, ...toolWords]);
@@ -84,6 +86,8 @@ export function scriptedJudge(rubric: Rubric, m: Material): { criteria: Criterio
   });
   return { criteria, value: weightedMean(criteria) };
 }
+
+const NOT_DONE = /(?:I did not get to|None of my tools covers) "[^"]*"/g;
 
 const BREVITY = /\b(concise|concisely|brief|briefly|brevity|short|shorter|succinct|terse|one sentence|to the point)\b/;
 const DETAIL =

@@ -1,4 +1,4 @@
-import { canonicalJson } from '../../core/json.ts';
+import { canonicalJson, isJsonObject, tryParseJson } from '../../core/json.ts';
 import type { ChatMessage, ModelRequest, SimulationHints } from '../provider.ts';
 import {
   agentCandidate,
@@ -114,13 +114,30 @@ function builtin(ctx: Context): Action {
   return addressEveryClause(ctx, compose(ctx));
 }
 
-/** A task of several clauses: a clause no tool or agent fits gets its own line, so no part goes unanswered. */
+/**
+ * A task of several clauses: a clause no tool or agent fits gets its own line, and so does one whose call a warm run
+ * skipped (`I did not get to "<clause>".`), so no part goes unanswered without a word.
+ */
 function addressEveryClause(ctx: Context, action: Action): Action {
-  if (clauses(ctx.task).length < 2) return action;
-  const { unrouted } = planCalls(ctx, ctx.task, new Set());
-  if (unrouted.length === 0 || unrouted.length === clauses(ctx.task).length) return action;
-  const lines = unrouted.map((c) => `None of my tools covers "${c}".`);
-  return { text: [action.text, ...lines].join('\n'), calls: action.calls };
+  const parts = clauses(ctx.task);
+  if (parts.length < 2) return action;
+  const { unrouted, routed } = planCalls(ctx, ctx.task, new Set());
+  const results = ctx.request.messages
+    .slice(ctx.hints.taskIndex + 1)
+    .filter((m): m is ToolMessage => m.role === 'tool' && m.name !== 'ask_user');
+  if (results.length === 0) return action;
+  const ran = new Set(results.map((m) => (m.name === 'delegate' ? `agent:${delegateOf(m)}` : `tool:${m.name}`)));
+  const skipped = routed.filter((r) => !ran.has(`${r.kind}:${r.name}`)).map((r) => `I did not get to "${r.clause}".`);
+  const lines = [
+    ...(unrouted.length === parts.length ? [] : unrouted.map((c) => `None of my tools covers "${c}".`)),
+    ...skipped,
+  ];
+  return lines.length === 0 ? action : { text: [action.text, ...lines].join('\n'), calls: action.calls };
+}
+
+function delegateOf(message: ToolMessage): string {
+  const parsed = tryParseJson(message.content);
+  return isJsonObject(parsed) && typeof parsed['agent'] === 'string' ? parsed['agent'] : '';
 }
 
 interface CallPlan {
@@ -128,6 +145,8 @@ interface CallPlan {
   readonly question?: string;
   /** Clauses no tool or agent fits. */
   readonly unrouted: readonly string[];
+  /** Each other clause and the tool or agent it went to. */
+  readonly routed: readonly { clause: string; kind: 'tool' | 'agent'; name: string }[];
 }
 
 /** What the built-in policy would call for a text: a call (or delegation) per clause it can route. */
@@ -143,6 +162,7 @@ function planCalls(ctx: Context, text: string, alreadyCalled: ReadonlySet<string
   const calls: PlannedCall[] = [];
   const delegations = new Map<string, string[]>();
   const unrouted: string[] = [];
+  const routed: { clause: string; kind: 'tool' | 'agent'; name: string }[] = [];
   let question: string | undefined;
   for (const clause of clauses(text)) {
     const target = route(clause, candidates);
@@ -150,6 +170,7 @@ function planCalls(ctx: Context, text: string, alreadyCalled: ReadonlySet<string
       unrouted.push(clause);
       continue;
     }
+    routed.push({ clause, kind: target.kind, name: target.name });
     if (target.kind === 'agent') {
       delegations.set(target.name, [...(delegations.get(target.name) ?? []), clause]);
       continue;
@@ -168,7 +189,7 @@ function planCalls(ctx: Context, text: string, alreadyCalled: ReadonlySet<string
   for (const [agent, parts] of delegations)
     // Joined so that the delegate splits them again into the same clauses.
     calls.push({ name: 'delegate', args: { agent, message: parts.join('; ') } });
-  return { calls, unrouted, ...(question === undefined ? {} : { question }) };
+  return { calls, unrouted, routed, ...(question === undefined ? {} : { question }) };
 }
 
 function plan(ctx: Context, text: string, alreadyCalled: ReadonlySet<string>, answer?: string): Action {
@@ -177,7 +198,7 @@ function plan(ctx: Context, text: string, alreadyCalled: ReadonlySet<string>, an
     return { text: '', calls: [{ name: 'ask_user', args: { question } }] };
   const pSkip = skipProbability(ctx.request.temperature);
   const kept = calls.filter((_, i) => !(pSkip > 0 && draw(ctx, ctx.hints.ordinal, `skip:${i}`) < pSkip));
-  if (kept.length === 0) return compose(ctx);
+  if (kept.length === 0) return addressEveryClause(ctx, compose(ctx));
   const agents = kept.filter((c) => c.name === 'delegate').map((c) => String(c.args['agent']));
   const say = agents.length === 0 ? '' : `I'll ask ${listJoin(agents)} and combine what they find.`;
   return { text: say, calls: kept };
