@@ -89,6 +89,16 @@ describe('every clause of a task is answered', () => {
   });
 });
 
+describe('a warm run says what it skipped', () => {
+  it('an agent whose only call was skipped says it did not get to the task, never that no tool covers it', async () => {
+    const answers: string[] = [];
+    for (let seed = 1; seed <= 12; seed++) answers.push((await demo('agent_beta', 'calculate 6 * 7', seed, 2)).answer);
+    expect(answers.some((a) => a === 'I did not get to "calculate 6 * 7".')).toBe(true);
+    expect(answers.some((a) => a.includes('42'))).toBe(true);
+    expect(answers.filter((a) => a.includes('None of my tools'))).toEqual([]);
+  });
+});
+
 describe('amounts as people write them', () => {
   it('"$12.50", "5 units", "3 credits": the payment pays that amount and the answer restates it', async () => {
     const t = await testEngine([

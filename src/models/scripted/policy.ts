@@ -198,7 +198,14 @@ function plan(ctx: Context, text: string, alreadyCalled: ReadonlySet<string>, an
     return { text: '', calls: [{ name: 'ask_user', args: { question } }] };
   const pSkip = skipProbability(ctx.request.temperature);
   const kept = calls.filter((_, i) => !(pSkip > 0 && draw(ctx, ctx.hints.ordinal, `skip:${i}`) < pSkip));
-  if (kept.length === 0) return addressEveryClause(ctx, compose(ctx));
+  if (kept.length === 0) {
+    const found = ctx.request.messages
+      .slice(ctx.hints.taskIndex + 1)
+      .some((m) => m.role === 'tool' && m.name !== 'ask_user');
+    // Every call was skipped (a warm run) and nothing was found before: say so, not that no tool covers the task.
+    if (calls.length > 0 && !found) return { text: `I did not get to "${ctx.task}".`, calls: [] };
+    return addressEveryClause(ctx, compose(ctx));
+  }
   const agents = kept.filter((c) => c.name === 'delegate').map((c) => String(c.args['agent']));
   const say = agents.length === 0 ? '' : `I'll ask ${listJoin(agents)} and combine what they find.`;
   return { text: say, calls: kept };
