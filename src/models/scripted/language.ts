@@ -71,10 +71,20 @@ function stem(word: string): string {
 
 /** A plain "and" starts a new clause only before one of these words. */
 const CLAUSE_STARTS = /ask|tell|check|find|get|what|who|how|compute|calculate|write|send|issue|have|let/.source;
-const CLAUSE_BREAK = new RegExp(
-  String.raw`\s*(?:;|,?\s*\band then\b|,?\s*\bthen\b|\band also\b|,?\s*\b(?:after that|afterwards|finally)\b,?|\band\b(?=\s+(?:${CLAUSE_STARTS})\b)|\.\s+|\?\s+|\n|(?:^|\s)\(?\d{1,2}[.)](?=\s+[A-Za-z]))\s*`,
-  'i',
-);
+const BREAKS = [
+  ';',
+  String.raw`,?\s*\band then\b`,
+  String.raw`,?\s*\bthen\b`,
+  String.raw`\band also\b`,
+  String.raw`,?\s*\b(?:after that|afterwards|finally)\b,?`,
+  String.raw`\band\b(?=\s+(?:${CLAUSE_STARTS})\b)`,
+  String.raw`\.\s+`,
+  String.raw`\?\s+`,
+  String.raw`\n`,
+  // Numbered steps: "1. …", "2) …" (not "12.50").
+  String.raw`(?:^|\s)\(?\d{1,2}[.)](?=\s+[A-Za-z])`,
+];
+const CLAUSE_BREAK = new RegExp(String.raw`\s*(?:${BREAKS.join('|')})\s*`, 'i');
 
 /**
  * Splits a task into the parts a coordinator might hand to different agents: at ";", "then", "and then", "after

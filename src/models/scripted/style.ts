@@ -31,6 +31,8 @@ export interface Style {
   readonly unmatched: readonly string[];
 }
 
+type Draft = { -readonly [K in keyof Style]: Style[K] } & { words: string[]; unmatched: string[] };
+
 /** Lines `renderSystemPrompt` appends: they describe the tools, not the persona. */
 const GENERATED = [
   /You can delegate work with the delegate tool to:[^\n]*/g,
@@ -42,6 +44,12 @@ const GENERATED = [
 const OPERATIONAL =
   /\b(tools?|delegat\w*|specialists?|look(?:s|ed)? up|lookups?|pay|pays|paid|payments?|invoices?|escrows?|ask_user|numbers?|transfer\w*)\b/i;
 
+const REQUIRED_WORD = new RegExp(
+  String.raw`\b(?:always\s+)?(?:mention|include|use|say)\s+(?:the word|the phrase|the term)\s+(?<x>"[^"]+"|'[^']+'|\S+)` +
+    String.raw`|\balways (?:mention|say|include|use)\s+(?<y>"[^"]+"|'[^']+'|\S+)`,
+  'gi',
+);
+
 const NEUTRAL = /^(?:you are|you're)\s*[:,.]?\s*$/i;
 
 /** Reads the style a system prompt asks for; `agent` and `description` are the persona's own (they are neutral). */
@@ -49,24 +57,7 @@ export function readStyle(system: string, agent: string, description: string): S
   let text = system;
   for (const re of GENERATED) text = text.replace(re, ' ');
   if (description.trim() !== '') text = text.split(description.trim()).join(' ');
-  const style = {
-    brief: false,
-    bullets: false,
-    formal: false,
-    upper: false,
-    words: [] as string[],
-    unmatched: [] as string[],
-  } as {
-    role?: string;
-    brief: boolean;
-    bullets: boolean;
-    formal: boolean;
-    upper: boolean;
-    opening?: string;
-    words: string[];
-    signOff?: string;
-    unmatched: string[];
-  };
+  const style: Draft = { brief: false, bullets: false, formal: false, upper: false, words: [], unmatched: [] };
   const self = new RegExp(`^(?:you are|you're)\\s+${escapeRegExp(agent)}\\b`, 'i');
   for (const raw of sentences(text)) {
     const sentence = raw.trim();
@@ -117,9 +108,7 @@ export function readStyle(system: string, agent: string, description: string): S
       style.signOff = unquote(signOff.groups!['x']!.trim());
       recognised = true;
     }
-    for (const m of sentence.matchAll(
-      /\b(?:always\s+)?(?:mention|include|use|say)\s+(?:the word|the phrase|the term)\s+(?<x>"[^"]+"|'[^']+'|\S+)|\balways (?:mention|say|include|use)\s+(?<y>"[^"]+"|'[^']+'|\S+)/gi,
-    )) {
+    for (const m of sentence.matchAll(REQUIRED_WORD)) {
       style.words.push(unquote(m.groups!['x'] ?? m.groups!['y']!));
       recognised = true;
     }
