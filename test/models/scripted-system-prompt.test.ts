@@ -58,4 +58,29 @@ describe('a fork that changes only the system prompt', () => {
     expect(text.code, text.stdout).toBe(0);
     expect(text.stdout).toMatch(/^\+assistant_message .*Kind regards, writer/m);
   }, 30_000);
+
+  it('with a bare --system (every agent), the whole answer follows it', async () => {
+    const fork = await cli(
+      'session',
+      'fork',
+      session,
+      '--from',
+      'main',
+      '--step',
+      '0',
+      '--system',
+      'Answer in capital letters.',
+    );
+    expect(fork.stderr).toBe('');
+    expect(fork.code).toBe(0);
+    const branch = /branch (b_\S+)/.exec(fork.stdout)![1]!;
+    expect((await cli('session', 'checkout', session, branch)).code).toBe(0);
+    expect((await cli('session', 'resume', session)).code).toBe(0);
+    const diff = await cli('session', 'diff', session, 'main', branch, '--json');
+    expect(diff.code).toBe(0);
+    const result = JSON.parse(diff.stdout) as { same: boolean; answers: { a: string; b: string } };
+    expect(result.same).toBe(false);
+    expect(result.answers.b).toBe(result.answers.a.toUpperCase());
+    expect(result.answers.b).toContain("THE REPORT: SALES ROSE. IT'S A GOOD QUARTER.");
+  }, 30_000);
 });
