@@ -7,15 +7,22 @@ import type { Rubric } from './rubric.ts';
  * with no model at all. It is labelled "scripted judge" wherever its scores are shown; it measures overlap and
  * shape, not truth. Per criterion:
  *
- *   0.45 × how much of the task's vocabulary the answer takes up
- *   0.20 × how much of the criterion's own vocabulary the answer (and the tools used) show
- *   0.35 × substance: an empty answer scores 0, a few words little, a reasonable length fully
+ *   0.30 × how much of the task's vocabulary the answer (and the tools used) take up
+ *   0.50 × what the criterion asks for, read from its id and description (below)
+ *   0.20 × substance: an empty answer scores 0, a few words little, a reasonable length (or any, for brevity) fully
  *
- * Criteria about tools, delegation, brevity or errors use what the conversation did instead of the second term, and
- * an answer that declines the task ("I cannot…", "none of my tools…") scores 0.4 of that.
+ * What a criterion asks for, first match wins: tools (the share of tool calls that succeeded), delegation (whether
+ * it delegated), brevity ("concise", "brief", "short", "succinct", "terse", "one sentence", "to the point": 1 up to
+ * 25 words, falling to 0 at 175), detail ("detailed", "thorough", "comprehensive", "complete", "in depth",
+ * "explain": the answer's length over 150 words, up to 1), errors ("error", "fail", "correct", "accurate": failed
+ * calls and an unfinished run lower it), and otherwise the criterion's own words: the share of them the answer
+ * shows — or, for words after "avoid", "without", "never", "not mention" or "no", the share it does not show. An answer
+ * that declines the task ("I cannot…", "none of my tools…") scores 0.4 of that, and the clauses an answer says it
+ * did not get to (`I did not get to "…"`) count for nothing.
  */
 export function scriptedJudge(rubric: Rubric, m: Material): { criteria: CriterionResult[]; value: number } {
-  const answerWords = words(m.answer);
+  // A part the simulator says it did not do quotes the task's words: they do not count as taken up.
+  const answerWords = words(m.answer.replace(NOT_DONE, ' '));
   // The task counts as taken up by the answer, and by the tools used for it ("weather" by get_weather).
   const toolWords = m.toolCalls.flatMap((c) => words(c.tool.replace(/_/g, ' ')));
   const answerSet = new Set([...answerWords, ...toolWords]);
@@ -33,11 +40,11 @@ export function scriptedJudge(rubric: Rubric, m: Material): { criteria: Criterio
   // An answer that says it cannot help repeats the task's words without doing it: it scores far lower.
   const declines = DECLINES.test(m.answer);
   const seen = new Set([...answerWords, ...toolWords, ...m.delegations.flatMap((a) => words(a))]);
+  const n = answerWords.length;
   const criteria = rubric.criteria.map((c): CriterionResult => {
     const text = `${c.id} ${c.description}`.toLowerCase();
-    const own = unique(words(c.description));
-    let aspect = own.length === 0 ? 1 : own.filter((w) => seen.has(w)).length / own.length;
-    let aspectWhy = `${own.filter((w) => seen.has(w)).length}/${own.length} of its terms`;
+    let aspect: number;
+    let aspectWhy: string;
     if (/\btools?\b/.test(text)) {
       const ok = m.toolCalls.filter((t) => t.status === 'ok').length;
       aspect = m.toolCalls.length === 0 ? (m.finished ? 1 : 0.5) : ok / m.toolCalls.length;
@@ -45,15 +52,29 @@ export function scriptedJudge(rubric: Rubric, m: Material): { criteria: Criterio
     } else if (/delegat/.test(text)) {
       aspect = m.delegations.length > 0 ? 1 : 0.3;
       aspectWhy = m.delegations.length > 0 ? `delegated to ${m.delegations.join(', ')}` : 'no delegation';
-    } else if (/\b(concise|brief|short)\b/.test(text)) {
-      aspect = answerWords.length <= 80 ? 1 : Math.max(0, 1 - (answerWords.length - 80) / 400);
-      aspectWhy = answerWords.length <= 80 ? 'within 80 words' : 'over 80 words';
+    } else if (BREVITY.test(text)) {
+      aspect = n <= 25 ? 1 : Math.max(0, 1 - (n - 25) / 150);
+      aspectWhy = n <= 25 ? 'brief (25 words or fewer)' : `asks for brevity, ${n} words`;
+    } else if (DETAIL.test(text)) {
+      aspect = Math.min(1, n / 150);
+      aspectWhy = n >= 150 ? 'detailed (150 words or more)' : `asks for detail, ${n} of 150 words`;
     } else if (/\b(error|fail|correct|accura)/.test(text)) {
       const failures = m.toolCalls.filter((t) => t.status !== null && t.status !== 'ok').length + (m.finished ? 0 : 1);
       aspect = failures === 0 ? 1 : Math.max(0, 1 - failures / 3);
       aspectWhy = failures === 0 ? 'no failed calls, finished' : `${failures} failure${failures === 1 ? '' : 's'}`;
+    } else {
+      const [wanted, unwanted] = termsOf(c.description);
+      const shown = wanted.filter((w) => seen.has(w)).length;
+      const avoided = unwanted.filter((w) => !seen.has(w)).length;
+      const total = wanted.length + unwanted.length;
+      aspect = total === 0 ? 1 : (shown + avoided) / total;
+      aspectWhy =
+        `${shown}/${wanted.length} of its terms` +
+        (unwanted.length === 0 ? '' : `, ${avoided}/${unwanted.length} avoided`);
     }
-    const score = round((0.45 * taskScore + 0.2 * aspect + 0.35 * substance) * (declines ? 0.4 : 1));
+    // A criterion asking for brevity does not hold a few words against the answer (the 0.3 for under three stays).
+    const sub = BREVITY.test(text) && n >= 3 ? 1 : substance;
+    const score = round((0.3 * taskScore + 0.5 * aspect + 0.2 * sub) * (declines ? 0.4 : 1));
     const terms = `task terms ${taskCovered.length}/${taskWords.length}`;
     const declined = declines ? ', declines the task' : '';
     return {
@@ -64,6 +85,20 @@ export function scriptedJudge(rubric: Rubric, m: Material): { criteria: Criterio
     };
   });
   return { criteria, value: weightedMean(criteria) };
+}
+
+const NOT_DONE = /(?:I did not get to|None of my tools covers) "[^"]*"/g;
+
+const BREVITY = /\b(concise|concisely|brief|briefly|brevity|short|shorter|succinct|terse|one sentence|to the point)\b/;
+const DETAIL =
+  /\b(detailed|details?|thorough|thoroughly|comprehensive|complete|in depth|in-depth|elaborate|explains?|explanation)\b/;
+
+/** A criterion's own words: those it wants, and those after a negation ("avoid jargon", "without apologies"). */
+function termsOf(description: string): [string[], string[]] {
+  const [before, ...after] = description.split(/\b(?:avoids?|avoiding|without|never|not mention|no)\b/i);
+  const unwanted = unique(words(after.join(' ')));
+  const wanted = unique(words(before ?? '')).filter((w) => !unwanted.includes(w));
+  return [wanted, unwanted];
 }
 
 /** The weighted mean of criterion scores (weights normalised, so a rubric whose weights miss 1 still averages). */

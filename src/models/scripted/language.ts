@@ -71,17 +71,47 @@ function stem(word: string): string {
 
 /** A plain "and" starts a new clause only before one of these words. */
 const CLAUSE_STARTS = /ask|tell|check|find|get|what|who|how|compute|calculate|write|send|issue|have|let/.source;
-const CLAUSE_BREAK = new RegExp(
-  String.raw`\s*(?:;|\band then\b|\bthen\b|\band also\b|\band\b(?=\s+(?:${CLAUSE_STARTS})\b)|\.\s+|\?\s+|\n)\s*`,
-  'i',
-);
+const BREAKS = [
+  ';',
+  String.raw`,?\s*\band then\b`,
+  String.raw`,?\s*\bthen\b`,
+  String.raw`\band also\b`,
+  String.raw`,?\s*\b(?:after that|afterwards|finally)\b,?`,
+  String.raw`\band\b(?=\s+(?:${CLAUSE_STARTS})\b)`,
+  String.raw`\.\s+`,
+  String.raw`\?\s+`,
+  String.raw`\n`,
+  // Numbered steps: "1. …", "2) …" (not "12.50").
+  String.raw`(?:^|\s)\(?\d{1,2}[.)](?=\s+[A-Za-z])`,
+];
+const CLAUSE_BREAK = new RegExp(String.raw`\s*(?:${BREAKS.join('|')})\s*`, 'i');
 
-/** Splits a task into the parts a coordinator might hand to different agents. */
+/**
+ * Splits a task into the parts a coordinator might hand to different agents: at ";", "then", "and then", "after
+ * that", "finally", sentence ends, new lines, numbered steps ("1. … 2. …", "1) …") and "and" before a verb.
+ */
 export function clauses(task: string): string[] {
   return task
     .split(CLAUSE_BREAK)
-    .map((c) => c.trim().replace(/[.?!]+$/, ''))
+    .map((c) => (c ?? '').trim().replace(/[.?!,:]+$/, ''))
     .filter((c) => c.length > 0);
+}
+
+/** An amount of money or units in a text: "$12.50", "12.50 dollars", "5 units", "3 credits", "€7", "15 USD". */
+export interface Amount {
+  readonly value: number;
+  /** As the text wrote it ("$12.50", "5 units"), for answers that restate it. */
+  readonly text: string;
+}
+
+const UNIT = String.raw`(?:units?|credits?|coins?|tokens?|points?|dollars?|euros?|usd|eur|cents?)`;
+const AMOUNT = new RegExp(String.raw`([$€£])\s?(\d+(?:\.\d+)?)|\b(\d+(?:\.\d+)?)\s*(${UNIT})\b`, 'i');
+
+export function amountIn(text: string): Amount | undefined {
+  const m = AMOUNT.exec(text);
+  if (m === null) return undefined;
+  const value = Number(m[2] ?? m[3]);
+  return Number.isFinite(value) ? { value, text: m[0].trim() } : undefined;
 }
 
 export interface Candidate {
@@ -130,6 +160,7 @@ export function route(clause: string, candidates: readonly Candidate[]): Candida
 const TEXT_PROPS =
   /^(message|text|query|question|content|note|task|body|description|prompt|topic|subject|memo|request|details?)$/i;
 const PLACE_PROPS = /^(location|city|place|where|destination|region|country)$/i;
+const AMOUNT_PROPS = /^(amount|value|price|cost|total|sum|fee|payment)$/i;
 const AGENT_PROPS = /^(agent|agent_id|to|to_agent|recipient|from|payee|beneficiary)$/i;
 
 export type Extraction = { ok: true; args: JsonObject } | { ok: false; missing: string };
@@ -166,6 +197,15 @@ function extractOne(
   if (enumValues !== undefined) {
     const lower = clause.toLowerCase();
     return enumValues.find((e) => lower.includes(e.toLowerCase())) ?? (prop['default'] as JsonValue | undefined);
+  }
+  if (AMOUNT_PROPS.test(name)) {
+    // "$12.50", "5 units", "3 credits": the amount the clause names, else its first number.
+    const amount = amountIn(clause);
+    const n = amount?.value ?? numbers[0];
+    if (n === undefined) return prop['default'] as JsonValue | undefined;
+    if (numbers.includes(n)) numbers.splice(numbers.indexOf(n), 1);
+    if (type === 'string') return String(n);
+    return type === 'integer' ? Math.round(n) : n;
   }
   if (type === 'number' || type === 'integer') {
     const n = numbers.shift();
