@@ -4,6 +4,7 @@ import { randomId } from '../core/ids.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { EventBus } from '../bus/bus.ts';
 import type { ApprovalPolicy, SessionOptions, SessionStatus } from '../core/events.ts';
+import type { EffectsPolicy } from './effects-policy.ts';
 import type { Store } from '../store/store.ts';
 import { isHolderAlive } from '../store/leases.ts';
 import { Scheduler } from './scheduler.ts';
@@ -45,7 +46,7 @@ export interface EngineOptions {
   /** Model calls in flight at once per provider (`providers.<id>.concurrency`). */
   readonly providerConcurrency?: Readonly<Record<string, number>>;
   /** What a new session gets when its options do not say (p2tui.yaml's max_steps and approval). */
-  readonly defaults: { readonly maxSteps: number; readonly approval: ApprovalPolicy };
+  readonly defaults: { readonly maxSteps: number; readonly approval: ApprovalPolicy; readonly effects?: EffectsPolicy };
   readonly leaseTtlMs?: number;
   readonly heartbeatMs?: number;
   readonly onStepTiming?: (timing: StepTiming) => void;
@@ -114,6 +115,8 @@ export class Engine {
       ...(overrides.replay === undefined ? {} : { replay: overrides.replay }),
       ...(overrides.ledgerScope === undefined ? {} : { ledgerScope: overrides.ledgerScope }),
       ...(overrides.effectKeys === undefined ? {} : { effectKeys: overrides.effectKeys }),
+      // Stored with the session: a later change of p2tui.yaml does not turn a live session's effects off, or on.
+      effects: overrides.effects ?? this.defaults.effects ?? 'live',
     };
   }
 
