@@ -203,7 +203,9 @@ export function forkBranch(
     .flatMap((e) => {
       if (e.kind !== 'tool_call') return [];
       const intent = store.calls.intent(e.payload.key);
-      return intent === undefined || intent.status === 'pending'
+      // A dry run's call changed nothing real (simulated, or not executed): there is nothing to undo.
+      const simulated = intent?.result?.kind === 'tool_result' && intent.result.payload.simulated === true;
+      return intent === undefined || intent.status === 'pending' || simulated
         ? []
         : [
             {
@@ -245,7 +247,12 @@ export function mergeOverrides(parent: BranchOverrides, own: BranchOverrides): B
       return v === undefined ? [] : [[f, v]];
     }),
   );
-  return { ...top, ...(Object.keys(personas).length === 0 ? {} : { personas }) } as BranchOverrides;
+  return {
+    ...top,
+    ...(Object.keys(personas).length === 0 ? {} : { personas }),
+    // The fork's own only: a branch forked without --effects runs under the session's policy (effects-policy.ts).
+    ...(own.effects === undefined ? {} : { effects: own.effects }),
+  } as BranchOverrides;
 }
 
 /**

@@ -28,6 +28,7 @@ import {
 import { rebuildConversations, type Rebuilt } from './rebuild.ts';
 import { deriveStatus } from './status.ts';
 import { compensateEffect, type CompensationOutcome } from './compensation.ts';
+import { seedScratch } from './session/effects.ts';
 import type { BranchRow, SessionRow } from '../store/sessions.ts';
 
 /** Thrown inside a fork's transaction to roll it back when the live runtime cannot take the fork in memory. */
@@ -226,6 +227,18 @@ export class Engine {
    * itself writes only the branch row, its segments and a `branch.created` event.
    */
   async fork(sessionId: string, spec: Omit<ForkSpec, 'now'> & { checkout?: boolean }): Promise<Fork> {
+    const fork = await this.forkOnly(sessionId, spec);
+    const { wallets } = this.ports;
+    // A dry-run branch pays in a scratch copy of the wallets as they are at the fork. A ledger that cannot be reached
+    // now is not the fork's failure: the branch's first tool call seeds it then.
+    if (fork.branch.overrides['effects'] === 'dry-run' && wallets !== undefined) {
+      const session = this.store.sessions.resolve(sessionId);
+      await seedScratch(wallets, session.options.ledgerScope, fork.branch.id).catch(() => undefined);
+    }
+    return fork;
+  }
+
+  private async forkOnly(sessionId: string, spec: Omit<ForkSpec, 'now'> & { checkout?: boolean }): Promise<Fork> {
     const session = this.store.sessions.resolve(sessionId);
     const now = this.ctx.clock.now();
     // Refused before anything is written: a fork to check out of a session another process drives.
