@@ -1,19 +1,130 @@
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, type CliResult } from '../../helpers/cli.ts';
 import { tempWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
 
+/**
+ * Effects on branches (issue 17, point 2), as a user drives them from the CLI: p2tui.yaml's `effects:`, `--effects`
+ * on `session fork` and `session rewind`, what a dry run, `ask` and `ctx.prior` do, and `session compensate` of the
+ * built-in ledger tools.
+ */
 let ws: TempWorkspace | undefined;
 const p2tui = (...args: string[]): Promise<CliResult> => runCli(args, { cwd: ws!.dir });
 afterEach(() => ws?.cleanup());
+
+const ok = async (...args: string[]): Promise<CliResult> => {
+  const r = await p2tui(...args);
+  expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r;
+};
+
+/** The tools: save_report writes report.md (effectful, no simulate); notify has a simulate and shows ctx.prior. */
+const TOOLS = `import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defineTool, z } from 'p2tui';
+
+export const saveReport = defineTool({
+  name: 'save_report', description: 'Saves the report.', effect: 'effectful',
+  input: z.object({ text: z.string() }),
+  run({ text }, ctx) { writeFileSync(join(ctx.workspace, 'report.md'), text); return { saved: 'report.md' }; },
+});
+
+export const notify = defineTool({
+  name: 'notify', description: 'Tells the team.', effect: 'effectful',
+  input: z.object({ text: z.string() }),
+  run({ text }, ctx) { return { sent: text, prior: ctx.prior ?? null }; },
+  simulate({ text }, ctx) { return { wouldSend: text, prior: ctx.prior ?? null }; },
+});
+`;
+
+/** A payer (100) that reads its balance, pays the writer 15, saves the report, notifies, reads its balance again. */
+function deskWorkspace(yaml = ''): TempWorkspace {
+  const w = tempWorkspace({ 'tools/desk.ts': TOOLS, ...(yaml === '' ? {} : { 'p2tui.yaml': yaml }) });
+  w.persona({
+    id: 'payer',
+    description: 'Pays the writer and saves the report.',
+    tools: ['check_balance', 'transfer_funds', 'save_report', 'notify'],
+    balance: 100,
+    script: [
+      {
+        when: '.',
+        steps: [
+          { call: 'check_balance', args: {} },
+          { call: 'transfer_funds', args: { to: 'writer', amount: '15', reason: 'the report' } },
+          { call: 'save_report', args: { text: 'the report' } },
+          { call: 'notify', args: { text: 'done' } },
+          { call: 'check_balance', args: {} },
+          { reply: 'paid and saved' },
+        ],
+      },
+    ],
+  });
+  w.persona({ id: 'writer', description: 'Writes reports.' });
+  w.persona({
+    id: 'saver',
+    description: 'Saves the report and notifies.',
+    tools: ['save_report', 'notify'],
+    script: [
+      {
+        when: '.',
+        steps: [
+          { call: 'save_report', args: { text: 'the report' } },
+          { call: 'notify', args: { text: 'done' } },
+          { reply: 'saved' },
+        ],
+      },
+    ],
+  });
+  return w;
+}
+
+/** One entry of `session stack --json` (its payload's fields beside its kind). */
+interface Entry {
+  kind: string;
+  tool?: string;
+  key?: string;
+  status?: string;
+  output?: unknown;
+  error?: string;
+  simulated?: boolean;
+}
+
+/** The entries of the session's checked-out branch, in order. */
+async function entries(session: string): Promise<Entry[]> {
+  return (JSON.parse((await ok('session', 'stack', session, '--json')).stdout) as { entries: Entry[] }).entries;
+}
+
+/** The tool results on the session's checked-out branch, in order. */
+async function toolResults(session: string): Promise<Entry[]> {
+  return (await entries(session)).filter((e) => e.kind === 'tool_result');
+}
+
+/** The keys of the session's effectful calls on its checked-out branch, by tool. */
+async function keys(session: string): Promise<Record<string, string>> {
+  const calls = (await entries(session)).filter((e) => e.kind === 'tool_call');
+  return Object.fromEntries(calls.map((e) => [e.tool!, e.key!]));
+}
+
+/** Every wallet of the workspace as `ledger overview --json` shows it. */
+async function wallets(): Promise<{ wallets: { agent: string; balance: string; locked: string }[]; issued: string }> {
+  const o = JSON.parse((await ok('ledger', 'overview', '--json')).stdout) as {
+    wallets: { agent: string; balance: string; locked: string }[];
+    issued: string;
+  };
+  return {
+    wallets: o.wallets.map((w) => ({ agent: w.agent, balance: w.balance, locked: w.locked })),
+    issued: o.issued,
+  };
+}
 
 describe('effects in p2tui.yaml', () => {
   it('is stored with every new session (live by default); a bad value is a config error naming the field', async () => {
     ws = tempWorkspace();
     ws.persona({ id: 'a', description: 'A.', script: [{ when: '.', steps: [{ reply: 'hi' }] }] });
     const options = async (): Promise<unknown> => {
-      const run = await p2tui('run', 'a', 'hello', '--json');
-      expect(run.code, run.stderr).toBe(0);
-      const show = await p2tui('session', 'show', 'last', '--json');
+      await ok('run', 'a', 'hello', '--json');
+      const show = await ok('session', 'show', 'last', '--json');
       return (JSON.parse(show.stdout) as { options: { effects?: string } }).options.effects;
     };
     expect(await options()).toBe('live');
@@ -25,4 +136,215 @@ describe('effects in p2tui.yaml', () => {
     expect(bad.stderr).toContain('E_CONFIG');
     expect(bad.stderr).toContain('effects: Invalid option: expected one of "live"|"dry-run"|"ask"');
   }, 20_000);
+
+  it('a session that starts as a dry run pays in a scratch copy seeded with the real balances and writes no file', async () => {
+    ws = deskWorkspace('effects: dry-run\n');
+    await ok('ledger', 'init');
+    const before = await wallets();
+    const run = await ok('run', 'payer', 'pay and save', '--approval', 'approve', '--json');
+    const session = (JSON.parse(run.stdout) as { session: string }).session;
+    expect(await wallets()).toEqual(before);
+    expect(existsSync(join(ws.dir, 'report.md'))).toBe(false);
+    const results = await toolResults(session);
+    expect(results.map((r) => [r.tool, r.status, r.simulated ?? false])).toEqual([
+      ['check_balance', 'ok', false],
+      ['transfer_funds', 'ok', true],
+      ['save_report', 'skipped', true],
+      ['notify', 'ok', true],
+      ['check_balance', 'ok', false],
+    ]);
+    expect(results[0]!.output).toEqual({ agent: 'payer', balance: '100', locked: '0' });
+    expect(results[4]!.output).toEqual({ agent: 'payer', balance: '85', locked: '0' });
+  }, 30_000);
+});
+
+describe('a dry run recorded', () => {
+  it('is replayed: its simulated and skipped results are served back, nothing runs', async () => {
+    ws = deskWorkspace('effects: dry-run\n');
+    const run = await ok('run', 'saver', 'save it', '--json');
+    const session = (JSON.parse(run.stdout) as { session: string }).session;
+    const replay = await p2tui('session', 'replay', session);
+    expect(replay.code, replay.stdout + replay.stderr).toBe(0);
+    expect(replay.stdout).toContain('← save_report (skipped, simulated) E_DRY_RUN');
+    const replayed = JSON.parse((await ok('session', 'show', 'last', '--json')).stdout) as { session: string };
+    expect(replayed.session).not.toBe(session);
+    expect((await toolResults(replayed.session)).map((r) => [r.tool, r.status, r.simulated])).toEqual([
+      ['save_report', 'skipped', true],
+      ['notify', 'ok', true],
+    ]);
+    expect(existsSync(join(ws.dir, 'report.md'))).toBe(false);
+  }, 30_000);
+});
+
+describe('session rewind --effects dry-run', () => {
+  it('runs the branch on without a real payment or a written file; simulated entries, E_DRY_RUN, ctx.prior', async () => {
+    ws = deskWorkspace();
+    await ok('ledger', 'init');
+    const run = await ok('run', 'payer', 'pay and save', '--approval', 'approve', '--json');
+    const session = (JSON.parse(run.stdout) as { session: string }).session;
+    expect(existsSync(join(ws.dir, 'report.md'))).toBe(true);
+    rmSync(join(ws.dir, 'report.md'));
+    const paid = await wallets();
+    expect(paid.wallets).toEqual([
+      { agent: 'payer', balance: '85', locked: '0' },
+      { agent: 'saver', balance: '0', locked: '0' },
+      { agent: 'writer', balance: '15', locked: '0' },
+    ]);
+
+    const rewind = await ok('session', 'rewind', session, '0', '--effects', 'dry-run', '--json');
+    const branch = (JSON.parse(rewind.stdout) as { branch: string }).branch;
+    const resumed = await ok('session', 'resume', session, '--approval', 'approve');
+    expect(resumed.stdout).toContain('← transfer_funds (ok, simulated,');
+    expect(resumed.stdout).toContain('← save_report (skipped, simulated) E_DRY_RUN: save_report was not executed');
+
+    // No real balance changed, nothing was written, and the scratch wallets are not in the real overview.
+    expect(await wallets()).toEqual(paid);
+    expect(existsSync(join(ws.dir, 'report.md'))).toBe(false);
+    const history = JSON.parse((await ok('ledger', 'history', 'payer', '--json')).stdout) as unknown[];
+    expect(history).toHaveLength(2);
+
+    const results = await toolResults(session);
+    expect(results.map((r) => [r.tool, r.status, r.simulated ?? false])).toEqual([
+      ['check_balance', 'ok', false],
+      ['transfer_funds', 'ok', true],
+      ['save_report', 'skipped', true],
+      ['notify', 'ok', true],
+      ['check_balance', 'ok', false],
+    ]);
+    // The scratch copy starts at the real balances, and the simulated payment is paid there.
+    expect(results[0]!.output).toEqual({ agent: 'payer', balance: '85', locked: '0' });
+    expect(results[4]!.output).toEqual({ agent: 'payer', balance: '70', locked: '0' });
+    expect(results[2]!.error).toMatch(
+      /^E_DRY_RUN: save_report was not executed because this branch is a dry run \(effects: dry-run\)/,
+    );
+    // notify's simulate saw what the same call returned on the branch the rewind came from.
+    expect(results[3]!.output).toEqual({
+      wouldSend: 'done',
+      prior: { status: 'ok', output: { sent: 'done', prior: null } },
+    });
+
+    const branches = JSON.parse((await ok('session', 'branches', session, '--json')).stdout) as {
+      id: string;
+      overrides: Record<string, unknown>;
+    }[];
+    expect(branches.find((b) => b.id === branch)?.overrides).toEqual({ effects: 'dry-run' });
+
+    // A dry run's calls are nothing to undo.
+    const undo = await p2tui('session', 'compensate', session, (await keys(session))['transfer_funds']!);
+    expect(undo.code).toBe(1);
+    expect(undo.stderr).toContain('E_SESSION_STATE: the call ');
+    expect(undo.stderr).toContain(
+      '(transfer_funds) ran on a dry-run branch: it changed nothing real, there is no effect to undo',
+    );
+  }, 40_000);
+
+  it('refuses a value that is not a policy, naming the flag and the three values', async () => {
+    ws = deskWorkspace();
+    await ok('run', 'payer', 'pay and save', '--approval', 'deny');
+    for (const command of [
+      ['session', 'rewind', 'last', '0'],
+      ['session', 'fork', 'last'],
+    ]) {
+      const bad = await p2tui(...command, '--effects', 'maybe');
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain("E_USAGE: --effects must be one of live, dry-run, ask, got 'maybe'");
+    }
+  }, 20_000);
+});
+
+describe('session fork --effects ask', () => {
+  it('puts every effectful call before a person; the deny policy refuses it, the reason names the policy', async () => {
+    ws = deskWorkspace();
+    await ok('ledger', 'init');
+    await ok('run', 'payer', 'pay and save', '--approval', 'approve');
+    rmSync(join(ws.dir, 'report.md'));
+    const paid = await wallets();
+
+    await ok('session', 'fork', 'last', '--step', '0', '--effects', 'ask', '--checkout');
+    const waiting = await p2tui('session', 'resume', 'last', '--approval', 'ask');
+    expect(waiting.code).toBe(4);
+    expect(waiting.stdout).toContain(
+      'payer asks: approve transfer_funds? payer calls transfer_funds {"amount":"15","reason":"the report","to":"writer"} (effects: ask on this branch)',
+    );
+    expect(await wallets()).toEqual(paid);
+
+    await ok('session', 'fork', 'last', '--step', '0', '--effects', 'ask', '--checkout');
+    const denied = await ok('session', 'resume', 'last', '--approval', 'deny');
+    expect(denied.stdout).toContain(
+      "← save_report (error) not run: the session's approval policy (deny) refused it: payer calls save_report",
+    );
+    expect(await wallets()).toEqual(paid);
+    expect(existsSync(join(ws.dir, 'report.md'))).toBe(false);
+  }, 40_000);
+});
+
+describe('session compensate of the built-in ledger tools', () => {
+  function ledgerWorkspace(steps: object[]): TempWorkspace {
+    const w = tempWorkspace();
+    w.persona({
+      id: 'payer',
+      description: 'Pays.',
+      tools: ['transfer_funds', 'open_escrow', 'reward_agent'],
+      balance: 100,
+      script: [{ when: '.', steps: [...steps, { reply: 'done' }] }],
+    });
+    w.persona({ id: 'writer', description: 'Writes.', balance: 0 });
+    w.persona({ id: 'other', description: 'Someone else.', balance: 0 });
+    return w;
+  }
+
+  it('pays a transfer back and refunds an open escrow, restoring the balances; a rewind offers both', async () => {
+    ws = ledgerWorkspace([
+      { call: 'transfer_funds', args: { to: 'writer', amount: '15', reason: 'the report' } },
+      { call: 'open_escrow', args: { payee: 'writer', amount: '10' } },
+    ]);
+    await ok('ledger', 'init');
+    const start = await wallets();
+    const run = await ok('run', 'payer', 'pay', '--approval', 'approve', '--json');
+    const session = (JSON.parse(run.stdout) as { session: string }).session;
+    expect((await wallets()).wallets.filter((w) => w.agent !== 'other')).toEqual([
+      { agent: 'payer', balance: '75', locked: '10' },
+      { agent: 'writer', balance: '15', locked: '0' },
+    ]);
+    const k = await keys(session);
+    const rewind = await ok('session', 'rewind', session, '0', '--json');
+    const offered = (JSON.parse(rewind.stdout) as { effects: { tool: string; compensable: boolean }[] }).effects;
+    expect(offered.map((e) => [e.tool, e.compensable])).toEqual([
+      ['transfer_funds', true],
+      ['open_escrow', true],
+    ]);
+    const back = await ok('session', 'compensate', session, k['transfer_funds']!, '--json');
+    expect(JSON.parse(back.stdout)).toMatchObject({
+      status: 'ok',
+      output: { paidBack: '15', from: 'writer', to: 'payer' },
+    });
+    const refund = await ok('session', 'compensate', session, k['open_escrow']!, '--json');
+    expect(JSON.parse(refund.stdout)).toMatchObject({ status: 'ok', output: { refunded: '10', to: 'payer' } });
+    expect(await wallets()).toEqual(start);
+  }, 30_000);
+
+  it('says plainly when it cannot: the payee spent the money, the escrow is settled, a reward is new money', async () => {
+    ws = ledgerWorkspace([
+      { call: 'transfer_funds', args: { to: 'writer', amount: '15', reason: 'the report' } },
+      { call: 'reward_agent', args: { to: 'writer', amount: '5', reason: 'well done' } },
+    ]);
+    await ok('ledger', 'init');
+    const run = await ok('run', 'payer', 'pay', '--approval', 'approve', '--json');
+    const session = (JSON.parse(run.stdout) as { session: string }).session;
+    const k = await keys(session);
+    // The writer passes the 20 it got on: it no longer holds the 15 to pay back.
+    await ok('ledger', 'transfer', 'writer', 'other', '20');
+    const back = await p2tui('session', 'compensate', session, k['transfer_funds']!, '--json');
+    expect(back.code).toBe(1);
+    expect(JSON.parse(back.stdout)).toMatchObject({
+      status: 'error',
+      error: '"writer" no longer holds the 15 it was paid (it holds 0): the payment was not paid back',
+    });
+    const reward = await p2tui('session', 'compensate', session, k['reward_agent']!);
+    expect(reward.code).toBe(1);
+    expect(reward.stderr).toContain(
+      'E_SESSION_STATE: reward_agent is not compensable: it issued new money to the agent, and p2tui does not take a reward back',
+    );
+    expect(reward.stderr).not.toContain('defineTool');
+  }, 30_000);
 });
