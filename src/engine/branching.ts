@@ -1,6 +1,6 @@
 import type { Entry } from '../core/entries.ts';
 import type { Persona } from '../agents/persona.ts';
-import type { EffectsPolicy } from './effects-policy.ts';
+import { isEffectsPolicy, type EffectsPolicy } from './effects-policy.ts';
 import { UserError } from '../core/errors.ts';
 import { newBranchId } from '../core/ids.ts';
 import type { BranchSegment } from '../store/log.ts';
@@ -42,13 +42,14 @@ export type OverrideField = (typeof OVERRIDE_FIELDS)[number];
 
 /**
  * Overrides for a listing, per setting and the agents it touches (`*` for every agent):
- * `temperature *=0.1 writer=0.9; system writer; tools writer=search,save`. A system prompt is named, not quoted.
+ * `temperature *=0.1 writer=0.9; system writer; tools writer=search,save; effects dry-run`. A system prompt is named,
+ * not quoted; the branch's effects policy comes last, when the fork set one.
  */
 export function describeOverrides(overrides: Readonly<Record<string, unknown>>): string {
   const o = overrides as BranchOverrides;
   const show = (field: OverrideField, who: string, v: PersonaOverride[OverrideField]): string =>
     field === 'system' ? who : `${who}=${Array.isArray(v) ? v.join(',') : String(v)}`;
-  return OVERRIDE_FIELDS.flatMap((field) => {
+  const settings = OVERRIDE_FIELDS.flatMap((field) => {
     const parts = [
       ...(o[field] === undefined ? [] : [show(field, '*', o[field])]),
       ...Object.entries(o.personas ?? {}).flatMap(([agent, p]) =>
@@ -56,7 +57,10 @@ export function describeOverrides(overrides: Readonly<Record<string, unknown>>):
       ),
     ];
     return parts.length === 0 ? [] : [`${field} ${parts.join(' ')}`];
-  }).join('; ');
+  });
+  // The branch's own policy, `live` included: a fork that asked for live effects under a dry-run session says so.
+  const effects = isEffectsPolicy(o.effects) ? [`effects ${o.effects}`] : [];
+  return [...settings, ...effects].join('; ');
 }
 
 /**
@@ -247,12 +251,9 @@ export function mergeOverrides(parent: BranchOverrides, own: BranchOverrides): B
       return v === undefined ? [] : [[f, v]];
     }),
   );
-  return {
-    ...top,
-    ...(Object.keys(personas).length === 0 ? {} : { personas }),
-    // The fork's own only: a branch forked without --effects runs under the session's policy (effects-policy.ts).
-    ...(own.effects === undefined ? {} : { effects: own.effects }),
-  } as BranchOverrides;
+  // A fork's effects policy is its own (effects-policy.ts): never inherited from the parent branch.
+  const effects = own.effects === undefined ? {} : { effects: own.effects };
+  return { ...top, ...(Object.keys(personas).length === 0 ? {} : { personas }), ...effects } as BranchOverrides;
 }
 
 /**

@@ -82,6 +82,7 @@ export class CellRunner {
                 ...(wallets === undefined ? {} : { ledgerScope: scope }),
                 // Journaled (a queue's worker): every attempt of the cell gives its effectful calls the same keys.
                 ...(engine.ports.effects === undefined ? {} : { effectKeys: `${row.id}/${cell.id}` }),
+                ...(cell.effects === undefined ? {} : { effects: cell.effects }),
                 ...(replayOf?.session === undefined || replayOf.session === null
                   ? {}
                   : { replay: { from: replayOf.session, onMiss: 'fail' as const } }),
@@ -222,7 +223,8 @@ export class CellRunner {
       from: from.branch,
       atSeq: from.seq,
       label: `${row.name} ${cell.team}/${cell.variant}/${cell.scenario} seed ${cell.seed}`,
-      overrides: { personas: cell.personas },
+      // The cell's policy is its branch's: the source session's own policy is not the spec's to change.
+      overrides: { personas: cell.personas, ...(cell.effects === undefined ? {} : { effects: cell.effects }) },
       createdBy: `rollout ${row.id}`,
       checkout: true,
     });

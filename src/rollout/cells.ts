@@ -1,5 +1,6 @@
 import { sha256 } from '../core/hash.ts';
 import { canonicalJson } from '../core/json.ts';
+import type { EffectsPolicy } from '../engine/effects-policy.ts';
 import type { RolloutSpec, Variant } from './spec.ts';
 
 /** One run of a rollout: a team's variant on one scenario with one seed. Each cell is a session. */
@@ -14,6 +15,8 @@ export interface Cell {
   readonly agent: string;
   readonly message: string;
   readonly personas: Variant['personas'];
+  /** What its effectful calls do (the spec's `effects:`); undefined: the workspace's policy. */
+  readonly effects: EffectsPolicy | undefined;
 }
 
 /** Every cell of a spec: team × variant × scenario × repeat, in that order. */
@@ -34,6 +37,8 @@ export function expandCells(spec: RolloutSpec): Cell[] {
             personas: variant.personas,
             message,
             seed,
+            // Only when the spec sets one: the cells of specs written before `effects:` keep their ids.
+            ...(variant.effects === undefined ? {} : { effects: variant.effects }),
           };
           cells.push({
             id: `c_${sha256(canonicalJson(content)).slice(0, 12)}`,
@@ -45,6 +50,7 @@ export function expandCells(spec: RolloutSpec): Cell[] {
             agent: variant.agent,
             message,
             personas: variant.personas,
+            effects: variant.effects,
           });
         });
       }

@@ -1,5 +1,5 @@
 import type { CellRow, CellStatus } from '../store/rollouts.ts';
-import { metricsOf } from './report.ts';
+import { metricsOf, policiesOf, type CellEffects } from './report.ts';
 import { summarize, type Summary } from './stats.ts';
 
 /**
@@ -22,6 +22,8 @@ export interface GridRow {
   readonly variant: string;
   readonly cells: readonly GridCell[];
   readonly aggregate: Summary;
+  /** The effects policy the variant's cells ran under (as rollout show says it), when the caller gave them. */
+  readonly effects?: string;
 }
 
 export interface Grid {
@@ -45,6 +47,8 @@ export interface GridOptions {
   readonly by?: 'scenarios' | 'metrics';
   /** Rows in spec order, or by their aggregate, best first. */
   readonly sort?: 'spec' | 'score';
+  /** Which policy each cell ran under (report.ts's cellEffects): each row then says its variant's. */
+  readonly effects?: CellEffects;
 }
 
 export function gridOf(cells: readonly CellRow[], options: GridOptions = {}): Grid {
@@ -80,6 +84,7 @@ export function gridOf(cells: readonly CellRow[], options: GridOptions = {}): Gr
       variant: list[0]!.variant,
       cells: gridCells,
       aggregate: summarize(list.map((c) => valueOf(c, metric)).filter((v): v is number => v !== null)),
+      ...(options.effects === undefined ? {} : { effects: policiesOf(list, options.effects) ?? '' }),
     };
   });
   if (options.sort === 'score') rows = [...rows].sort((a, b) => (b.aggregate.mean ?? -1) - (a.aggregate.mean ?? -1));

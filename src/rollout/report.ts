@@ -1,5 +1,7 @@
 import type { JsonValue } from '../core/json.ts';
+import { effectsPolicyOf, type EffectsPolicy } from '../engine/effects-policy.ts';
 import type { CellRow, RolloutRow } from '../store/rollouts.ts';
+import type { Store } from '../store/store.ts';
 import { isFlaky, pairedDiff, summarize, welchDiff, type PairedDiff, type Summary } from './stats.ts';
 
 /** What a rollout found per variant: each metric's mean with its interval, the difference to the baseline, flakes. */
@@ -19,6 +21,27 @@ export interface VariantReport {
   readonly latencyMs: Summary;
   /** Scenarios whose repeats disagree by more than 0.3 on some metric. */
   readonly flaky: readonly string[];
+  /** The effects policy its cells ran under ('dry-run', or 'live, dry-run' if they differed); null: none ran. */
+  readonly effects: string | null;
+}
+
+/** Per cell that ran, the effects policy its branch ran under (the session's, or a `fork_from` cell's branch's). */
+export type CellEffects = ReadonlyMap<string, EffectsPolicy>;
+
+export function cellEffects(store: Pick<Store, 'sessions'>, cells: readonly CellRow[]): CellEffects {
+  const out = new Map<string, EffectsPolicy>();
+  for (const c of cells) {
+    const session = c.session === null ? undefined : store.sessions.get(c.session);
+    if (session === undefined) continue;
+    const branch = store.sessions.branch(c.metrics?.branch ?? session.headBranch);
+    out.set(c.id, effectsPolicyOf(session.options, branch?.overrides));
+  }
+  return out;
+}
+
+/** Whether some cell ran under a policy other than live (then listings show the policy of every cell). */
+export function anyNotLive(effects: CellEffects): boolean {
+  return [...effects.values()].some((p) => p !== 'live');
 }
 
 /** The metrics cells were scored on, in first-seen order. */
@@ -36,7 +59,11 @@ export function baselinesOf(rollout: RolloutRow, cells: readonly CellRow[]): Map
   return out;
 }
 
-export function variantReports(rollout: RolloutRow, cells: readonly CellRow[]): VariantReport[] {
+export function variantReports(
+  rollout: RolloutRow,
+  cells: readonly CellRow[],
+  effects: CellEffects = new Map(),
+): VariantReport[] {
   const metrics = metricsOf(cells);
   const baselines = baselinesOf(rollout, cells);
   const groups = new Map<string, CellRow[]>();
@@ -83,9 +110,16 @@ export function variantReports(rollout: RolloutRow, cells: readonly CellRow[]): 
       steps: per((c) => c.metrics!.steps),
       latencyMs: per((c) => c.metrics!.latencyMs),
       flaky: [...flaky],
+      effects: policiesOf(list, effects),
     });
   }
   return out;
+}
+
+/** The policies some of these cells ran under, in order ('live, dry-run' when they differ); null: none ran. */
+export function policiesOf(cells: readonly CellRow[], effects: CellEffects): string | null {
+  const ran = [...new Set(cells.flatMap((c) => effects.get(c.id) ?? []))];
+  return ran.length === 0 ? null : ran.join(', ');
 }
 
 /** Two rollouts run at different times, per team, variant and metric: paired over matching cells, else Welch. */
@@ -136,7 +170,7 @@ export function compareRollouts(
 }
 
 /** A cell as `--json`, CSV and JSONL show it. */
-export function cellJson(c: CellRow): JsonValue {
+export function cellJson(c: CellRow, effects: CellEffects): JsonValue {
   return {
     id: c.id,
     team: c.team,
@@ -148,6 +182,7 @@ export function cellJson(c: CellRow): JsonValue {
     session: c.session,
     error: c.error,
     metrics: c.metrics === null ? null : (JSON.parse(JSON.stringify(c.metrics)) as JsonValue),
+    effects: effects.get(c.id) ?? null,
   };
 }
 
@@ -174,11 +209,12 @@ export function variantJson(v: VariantReport): JsonValue {
     steps: summaryJson(v.steps),
     latency_ms: summaryJson(v.latencyMs),
     flaky: [...v.flaky],
+    effects: v.effects,
   };
 }
 
 /** The cells as CSV: one row per cell, one column per metric. */
-export function cellsCsv(cells: readonly CellRow[]): string {
+export function cellsCsv(cells: readonly CellRow[], effects: CellEffects): string {
   const metrics = metricsOf(cells);
   const agents = [...new Set(cells.flatMap((c) => Object.keys(c.metrics?.balances ?? {})))].sort();
   const header = [
@@ -200,6 +236,7 @@ export function cellsCsv(cells: readonly CellRow[]): string {
     ...agents.map((a) => `balance:${a}`),
     ...agents.map((a) => `net:${a}`),
     'error',
+    'effects',
   ];
   const q = (v: unknown): string => {
     const s = v === null || v === undefined ? '' : String(v);
@@ -226,6 +263,7 @@ export function cellsCsv(cells: readonly CellRow[]): string {
       ...agents.map((a) => m?.balances[a] ?? ''),
       ...agents.map((a) => m?.netFlow[a] ?? ''),
       c.error,
+      effects.get(c.id),
     ]
       .map(q)
       .join(',');

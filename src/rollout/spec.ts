@@ -1,4 +1,6 @@
+// Long because the spec's schema, its checks against the workspace and P2Engine's variant expansion are one reader.
 import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError, ValidationError, suggest, type ValidationIssue } from '../core/errors.ts';
 import { sha256 } from '../core/hash.ts';
@@ -8,6 +10,7 @@ import { evaluatorConfigSchema } from '../judge/config.ts';
 import { unknownAgentIssues } from '../judge/scope.ts';
 import { decimal } from '../ledger/decimal.ts';
 import type { Workspace } from '../app/workspace.ts';
+import { EFFECTS_POLICIES, type EffectsPolicy } from '../engine/effects-policy.ts';
 
 /**
  * A rollout spec: YAML in `rollouts/`. It reads P2Engine's format as it is (`teams.<id>` with `initial_message`,
@@ -17,6 +20,8 @@ import type { Workspace } from '../app/workspace.ts';
  */
 
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, _, . and -');
+/** What effectful tool calls do in a cell (engine/effects-policy.ts); absent: the workspace's `effects:`. */
+const effects = z.enum(EFFECTS_POLICIES as [EffectsPolicy, ...EffectsPolicy[]]);
 const amount = z.union([z.string(), z.number()]).transform((v, ctx) => {
   try {
     return decimal.canonical(v);
@@ -51,6 +56,7 @@ export const KNOWN_VARIANT_KEYS = [
   'system',
   'initial_message',
   'personas',
+  'effects',
 ] as const;
 
 const variantSchema = z
@@ -67,6 +73,7 @@ const variantSchema = z
     system: z.string().min(1).optional(),
     initial_message: z.string().min(1).optional(),
     personas: z.record(z.string(), personaOverrideSchema).optional(),
+    effects: effects.optional(),
   })
   .catchall(z.unknown());
 
@@ -95,7 +102,10 @@ const teamSchema = z.strictObject({
   /** Several tasks for the same team (each variant runs each of them). */
   scenarios: z.array(scenarioSchema).min(1).optional(),
   base: variantSchema.default({}),
-  variants: z.union([z.array(variantSchema).min(1), z.record(z.string(), z.array(z.unknown()).min(1))]).optional(),
+  // Each variant is checked merged over the base (below), so an error names the variant and its key, not the union.
+  variants: z
+    .union([z.array(z.record(z.string(), z.unknown())).min(1), z.record(z.string(), z.array(z.unknown()).min(1))])
+    .optional(),
   /** The variant the others are compared with (its id, or its 1-based position as `v1`). Default: the first. */
   baseline: z.string().min(1).optional(),
   eval: evalSchema.optional(),
@@ -137,6 +147,8 @@ export const rolloutSpecSchema = z.strictObject({
     .optional(),
   /** How agents' questions and approvals are answered in unattended cells. */
   approval: z.enum(['deny', 'approve']).default('deny'),
+  /** What effectful calls do in every cell (a variant's `effects:` beats it); absent: p2tui.yaml's `effects:`. */
+  effects: effects.optional(),
   judge: z
     .strictObject({
       /** Extra evaluators for every cell (as in p2tui.yaml's judge.evaluators), judged on demand. */
@@ -162,6 +174,8 @@ export interface Variant {
   readonly settings: Readonly<Record<string, unknown>>;
   /** Keys P2Engine ignored too: reported, not used. */
   readonly ignored: readonly string[];
+  /** The variant's `effects:`, else the spec's; undefined: the workspace's policy. */
+  readonly effects: EffectsPolicy | undefined;
 }
 
 export interface Team {
@@ -312,7 +326,16 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
       if (seen.has(variantId))
         at([...vPath, 'id'], `${vField}.id`, `variant id '${variantId}' is used twice in team ${teamId}`);
       seen.add(variantId);
-      built.push({ id: variantId, agent, initialMessage: v.initial_message, personas: overrides, settings, ignored });
+      const policy = v.effects ?? raw.effects;
+      built.push({
+        id: variantId,
+        agent,
+        initialMessage: v.initial_message,
+        personas: overrides,
+        settings,
+        ignored,
+        effects: policy,
+      });
     });
     const scenarios = (team.scenarios ?? []).map((s, i) => ({
       id: ('id' in s ? s.id : undefined) ?? `s${i + 1}`,
@@ -395,6 +418,24 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
       'seeds',
       `${raw.seeds.length} seeds for ${raw.repeats} repeats: give one per repeat (or leave repeats out)`,
     );
+  // `ask` waits for a person, and nobody sits at a rollout's cells: only a spec that says how approvals are answered
+  // (`approval: deny` refuses every effectful call, `approve` runs each) may ask; a default would decide silently.
+  const asks = teams.some((t) => t.variants.some((v) => v.effects === 'ask'));
+  const written = asks ? (parseYaml(text) as unknown) : undefined;
+  if (asks && !(isPlain(written) && written['approval'] !== undefined))
+    for (const team of teams)
+      team.variants.forEach((v, i) => {
+        if (v.effects !== 'ask') return;
+        const own = variantKeyPath(raw.teams[team.id]!, i, 'effects');
+        const field = own === undefined ? 'effects' : `teams.${team.id}.variants[${i}].effects`;
+        if (issues.some((x) => x.field === field)) return;
+        at(
+          own === undefined ? ['effects'] : ['teams', team.id, ...own],
+          field,
+          "'ask' waits for a person's approval of every effectful call, and nobody answers in a rollout's cells: " +
+            'set approval: deny (each such call is refused) or approval: approve (each runs), or use effects: dry-run',
+        );
+      });
   for (const agent of Object.keys(raw.ledger.balances))
     if (!workspace.personas.has(agent))
       at(['ledger', 'balances', agent], `ledger.balances.${agent}`, `unknown agent '${agent}'`);
@@ -409,6 +450,18 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
     seeds,
     notes,
   };
+}
+
+/** Where a variant's key is written (its own entry, the dict of lists, or the base); undefined: not in the team. */
+function variantKeyPath(
+  team: RolloutSpecFile['teams'][string],
+  i: number,
+  key: string,
+): (string | number)[] | undefined {
+  const variants = team.variants as unknown;
+  if (Array.isArray(variants) && isPlain(variants[i]) && variants[i][key] !== undefined) return ['variants', i, key];
+  if (isPlain(variants) && variants[key] !== undefined) return ['variants', key];
+  return (team.base as Record<string, unknown>)[key] !== undefined ? ['base', key] : undefined;
 }
 
 /** A rubric named by id (a word) rather than written out (a sentence). */

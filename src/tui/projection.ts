@@ -1,10 +1,12 @@
 import { approvalQuestion } from '../engine/approval.ts';
 import type { BranchSegment } from '../store/log.ts';
-import type { EphemeralEvent, SessionStatus, StoredEvent } from '../core/events.ts';
+import type { EffectsPolicy, EphemeralEvent, SessionStatus, StoredEvent } from '../core/events.ts';
 import type { Entry } from '../core/entries.ts';
 import { INITIAL_STATE, apply, outstanding, type ConversationState, type Phase } from '../engine/fsm.ts';
 import { entryOf } from '../store/log.ts';
 import { describeEntry } from '../commands/render/describe.ts';
+import { effectsPolicyOf } from '../engine/effects-policy.ts';
+import { describeChanges } from './fork-form.ts';
 
 /**
  * What the TUI knows about one session: a projection of its events, built by applying them in seq order (from the
@@ -76,6 +78,10 @@ export class SessionProjection {
   status: SessionStatus = 'running';
   statusReason: string | null = null;
   model: string | null = null;
+  /** The session's effects policy (p2tui.yaml or the rollout spec): what a branch runs under unless forked with one. */
+  effects: EffectsPolicy = 'live';
+  /** The policy of each branch forked in this session (from its branch.created event), for the header. */
+  private readonly branchEffects = new Map<string, EffectsPolicy>();
   readonly conversations = new Map<string, ConversationView>();
   /** Conversations in tree order (each followed by its children). */
   order: string[] = [];
@@ -112,6 +118,11 @@ export class SessionProjection {
     this.segments = segments;
   }
 
+  /** What effectful calls do on the shown branch: its own policy, else the session's. */
+  branchPolicy(): EffectsPolicy {
+    return this.branchEffects.get(this.branch) ?? this.effects;
+  }
+
   /** Whether an event belongs to the history of the branch this projection shows. */
   private sees(event: StoredEvent): boolean {
     if (this.segments === undefined || event.branch === null) return true;
@@ -130,6 +141,14 @@ export class SessionProjection {
         this.branch = event.branch ?? '';
         this.root = event.payload.conversation;
         this.model = event.payload.options.model ?? null;
+        this.effects = event.payload.options.effects ?? 'live';
+        this.infoVersion += 1;
+        return;
+      case 'branch.created':
+        this.branchEffects.set(
+          event.payload.branch,
+          effectsPolicyOf({ effects: this.effects }, event.payload.overrides as Readonly<Record<string, unknown>>),
+        );
         this.infoVersion += 1;
         return;
       case 'branch.checkout':
@@ -365,8 +384,15 @@ function describeEvent(event: StoredEvent): string | undefined {
       return `artifact ${event.payload.name} (${event.payload.size} bytes)`;
     case 'session.control':
       return `control: ${event.payload.action} from ${event.payload.from}`;
-    case 'branch.created':
-      return `branch ${event.payload.branch} forked at seq ${event.payload.forkSeq}${event.payload.label === null ? '' : ` (${event.payload.label})`}`;
+    case 'branch.created': {
+      const { branch, forkSeq, label } = event.payload;
+      const overrides = event.payload.overrides as Readonly<Record<string, unknown>>;
+      const changes = [
+        describeChanges(overrides),
+        ...(typeof overrides['effects'] === 'string' ? [`effects ${overrides['effects']}`] : []),
+      ].filter((x) => x !== '');
+      return `branch ${branch} forked at seq ${forkSeq}${label === null ? '' : ` (${label})`}${changes.length === 0 ? '' : `: ${changes.join(' · ')}`}`;
+    }
     case 'branch.checkout':
       return `checked out ${event.payload.branch}`;
     case 'escrow.settled': {

@@ -2,6 +2,8 @@ import type { Grid } from '../rollout/grid.ts';
 import type { DiffOp } from '../core/diff.ts';
 import type { SessionSource, SessionStatus } from '../core/events.ts';
 import type { SessionProjection } from './projection.ts';
+import type { EffectsPolicy } from '../engine/effects-policy.ts';
+import type { ForkForm } from './fork-form.ts';
 
 /**
  * The TUI's state and its transitions. Transitions are pure functions from state to state; the one mutable part is
@@ -27,16 +29,8 @@ export type Overlay =
   | { readonly kind: 'agents'; readonly cursor: number }
   /** Steps of one conversation to rewind to (or fork at). */
   | { readonly kind: 'rewind'; readonly conversation: string; readonly cursor: number }
-  /** Fork at a step with overrides: one text field each for model, temperature, the agent's system prompt, label. */
-  | {
-      readonly kind: 'fork-form';
-      readonly atSeq: number;
-      readonly step: string;
-      readonly agent: string;
-      readonly values: readonly string[];
-      readonly field: number;
-      readonly cursor: number;
-    }
+  /** Fork at a step with other settings, for every agent or one agent each (see fork-form.ts). */
+  | ForkForm
   /** The session's branches as a tree, to check one out. */
   | { readonly kind: 'branches'; readonly cursor: number; readonly items: readonly BranchItem[] }
   /** Rollouts run in this workspace, newest first, to open one's grid. */
@@ -103,7 +97,10 @@ export interface BranchItem {
   readonly entries: number;
   readonly checkedOut: boolean;
   readonly depth: number;
-  readonly overrides: string;
+  /** What its overrides change, per agent (describeChanges in fork-form.ts); '' when nothing. */
+  readonly changes: string;
+  /** What effectful calls do on it: its own policy, else the session's. */
+  readonly effects: EffectsPolicy;
   /** The judge's weighted overall score of the branch, when it has been scored. */
   readonly score: number | null;
 }

@@ -223,6 +223,25 @@ describe('the TUI', () => {
     );
   });
 
+  it('marks the grid rows whose cells ran under a dry-run policy, next to the variant', async () => {
+    const h = await open({ columns: 120, rows: 30 });
+    const spec = parseRolloutSpec(
+      'teams:\n  c:\n    base: { agent_id: agent_helper }\n    variants: [{ id: real }, { id: dry, effects: dry-run }]\n    scenarios: ["What\'s the weather in Paris?"]\njudge: { workspace: false }\n',
+      'rollouts/effects-grid.yaml',
+      h.app.workspace,
+    );
+    const outcome = await new RolloutRunner(h.app).start(spec);
+    await h.screen.press('R');
+    await h.screen.waitFor('Rollouts: Enter opens the grid');
+    await h.screen.press(KEYS.enter);
+    const grid = await h.screen.waitFor(
+      (f) => f.includes(`Rollout effects-grid (${outcome.rollout.id})`) && f.includes('2/2 done'),
+    );
+    expect(grid).toMatch(/ c\/dry \[dry-run\]/);
+    expect(grid).toMatch(/› c\/real\s/);
+    expect(grid).not.toContain('c/real [');
+  });
+
   it('answers an agent question in place', async () => {
     const h = await open();
     await startSession(h, 2, 'What is the weather like?');
@@ -436,13 +455,24 @@ describe('the TUI', () => {
     await h.screen.press(KEYS.escape, 'r');
     await h.screen.waitFor('Rewind agent_beta');
     await h.screen.press('g', 'o');
-    await h.screen.waitFor('Fork with other settings');
-    // model: empty; temperature: 0.9; system prompt: a new one; label: hot.
-    await h.screen.press(KEYS.tab, '0.9', KEYS.tab, 'You are {{id}}, brief.', KEYS.tab, 'hot');
-    let frame = await h.screen.waitFor(/label\s+hot/);
-    expect(frame).toMatch(/temperature\s+0\.9/);
+    let frame = await h.screen.waitFor('Fork with other settings');
+    // The form starts on the step's agent; ← makes the settings every agent's.
+    expect(frame).toMatch(/› applies to\s+‹ agent_beta ›/);
+    await h.screen.press(KEYS.left);
+    await h.screen.waitFor('‹ every agent ›');
+    // temperature 0.9 for every agent; then the system prompt for agent_beta alone; label: hot.
+    await h.screen.press(KEYS.tab, KEYS.tab, '0.9', KEYS.shiftTab, KEYS.shiftTab, KEYS.right);
+    await h.screen.waitFor('‹ agent_beta ›');
+    await h.screen.press(KEYS.tab, KEYS.tab, KEYS.tab, 'You are {{id}}, brief.', KEYS.tab, KEYS.tab, KEYS.tab, 'hot');
+    frame = await h.screen.waitFor(/label\s+hot/);
+    // agent_beta's row shows every agent's temperature beside its own (none).
+    expect(frame).toMatch(/temperature\s+—\s+also every agent 0\.9/);
+    expect(frame).toContain('This fork: every agent: temperature 0.9 · agent_beta: system prompt');
     await h.screen.press(KEYS.enter);
-    frame = await h.screen.waitFor('forked at agent_beta #0 with temperature *=0.9; system agent_');
+    frame = await h.screen.waitFor('forked at agent_beta #0 with every agent: temperature 0.9');
+    expect(h.tui.store.get().notice?.text).toMatch(
+      /^forked at agent_beta #0 with every agent: temperature 0\.9 · agent_beta: system prompt: branch b_\w+ checked out/,
+    );
     const session = h.engine.store.sessions.resolve('last');
     // The header follows the checked-out branch.
     expect(frame.split('\n')[0]).toContain(`branch ${session.headBranch}`);
@@ -451,5 +481,94 @@ describe('the TUI', () => {
       label: 'hot',
       overrides: { temperature: 0.9, personas: { agent_beta: { system: 'You are {{id}}, brief.' } } },
     });
+  });
+
+  it('forks with a temperature for one agent only: the writer’s changes, the lead’s does not (r, o, →)', async () => {
+    const h = await open();
+    await startSession(h, 0, DEMO);
+    await h.screen.waitFor('session finished');
+    // The lead's conversation is selected: rewind to its first step and open the form there.
+    await h.screen.press(KEYS.escape, 'r');
+    await h.screen.waitFor('Rewind agent_alpha');
+    await h.screen.press('g', 'o');
+    let frame = await h.screen.waitFor('‹ agent_alpha ›');
+    // Every agent, then the session's agents, then the workspace's other personas.
+    expect(frame).toMatch(/every agent[\s·]+agent_alpha[\s·]+agent_helper[\s·]+agent_beta[\s·]+treasurer/);
+    for (let i = 0; i < 4 && !h.screen.frame().includes('‹ agent_beta ›'); i++) await h.screen.press(KEYS.right);
+    await h.screen.waitFor('‹ agent_beta ›');
+    await h.screen.press(KEYS.tab, KEYS.tab, 'hot');
+    await h.screen.waitFor('temperature for agent_beta: 0 to 2');
+    // A value that is no temperature keeps the form open, with what was typed and the reason.
+    await h.screen.press(KEYS.enter);
+    frame = await h.screen.waitFor("E_USAGE: temperature for agent_beta: 'hot'");
+    expect(h.tui.store.get().notice?.text).toContain("temperature for agent_beta: 'hot' is not a number from 0 to 2");
+    expect(frame).toContain('Fork with other settings');
+    await h.screen.press(KEYS.backspace, KEYS.backspace, KEYS.backspace, '0.9');
+    await h.screen.waitFor('This fork: agent_beta: temperature 0.9');
+    const before = h.engine.store.sessions.resolve('last').headBranch;
+    await h.screen.press(KEYS.enter);
+    await h.screen.waitFor('forked at agent_alpha #0 with agent_beta: temperature 0.9');
+    const session = h.engine.store.sessions.resolve('last');
+    expect(session.headBranch).not.toBe(before);
+    // Only agent_beta's temperature is written: no every-agent temperature, nothing for the lead.
+    expect(h.engine.store.sessions.branch(session.headBranch)!.overrides).toEqual({
+      personas: { agent_beta: { temperature: 0.9 } },
+    });
+    // The branch tree says whose setting the fork changed.
+    await h.screen.press('b');
+    frame = await h.screen.waitFor('Branches (* checked out)');
+    expect(frame).toMatch(/\* +└ b_\w+\s+fork at agent_alpha #0.*\n\s+agent_beta: temperature 0\.9\s*\n/);
+  });
+
+  it('forks with effects dry-run from the form, and the branch tree marks it (r, o)', async () => {
+    const h = await open();
+    await startSession(h, 1, 'Calculate 3 * 3');
+    await h.screen.waitFor('session finished');
+    await h.screen.press(KEYS.escape, 'r');
+    await h.screen.waitFor('Rewind agent_beta');
+    await h.screen.press('g', 'o');
+    await h.screen.waitFor(/effects\s+‹ live ›\s+the session’s policy/);
+    await h.screen.press(KEYS.shiftTab, KEYS.shiftTab);
+    let frame = await h.screen.waitFor(/› effects\s+‹ live ›/);
+    expect(frame).toContain('live runs them, dry-run does not run them');
+    await h.screen.press(KEYS.right);
+    frame = await h.screen.waitFor('‹ dry-run ›');
+    expect(frame).toContain('This fork: effects dry-run');
+    await h.screen.press(KEYS.enter);
+    frame = await h.screen.waitFor('with effects dry-run: branch');
+    // The header says the checked-out branch does not run effectful calls.
+    expect(frame.split('\n')[0]).toMatch(/branch b_\w+ effects dry-run/);
+    const session = h.engine.store.sessions.resolve('last');
+    expect(h.engine.store.sessions.branch(session.headBranch)!.overrides).toEqual({ effects: 'dry-run' });
+    await h.screen.press('b');
+    frame = await h.screen.waitFor('Branches (* checked out)');
+    const lines = frame.split('\n');
+    const forked = lines.findIndex((l) => /\* +└ b_\w+\s+fork at agent_beta #0/.test(l));
+    expect(forked).toBeGreaterThan(0);
+    expect(lines[forked + 1]).toMatch(/^\s+effects dry-run\s*$/);
+    // The root branch runs live: no mark under it.
+    expect(frame).not.toMatch(/root · \d+ entries\s*\n\s+effects/);
+  });
+
+  it('fits the fork form in 80×24 with every field and its keys visible', async () => {
+    const h = await open({ columns: 80, rows: 24 });
+    await startSession(h, 1, 'Calculate 3 * 3');
+    await h.screen.waitFor('finished (2 steps)');
+    await h.screen.press(KEYS.escape, 'r');
+    await h.screen.waitFor('Rewind agent_beta');
+    await h.screen.press('g', 'o');
+    const frame = await h.screen.waitFor('Esc cancel');
+    const lines = frame.split('\n');
+    expect(lines).toHaveLength(24);
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);
+    for (const field of ['applies to', 'model', 'temperature', 'system prompt', 'tools', 'effects', 'label'])
+      expect(frame).toMatch(new RegExp(`^. {1,3}${field} `, 'm'));
+    expect(frame).toContain('‹ agent_beta ›');
+    expect(frame).toContain('Tab/↓ next field · S-Tab/↑ previous · ← → choose · Enter fork · Esc cancel');
+    expect(frame).toContain('← → whom model, temperature, system prompt and tools apply to');
+    // The effects field's hint, wrapped, is whole too.
+    await h.screen.press(KEYS.shiftTab, KEYS.shiftTab);
+    const effects = await h.screen.waitFor('› effects');
+    expect(effects).toMatch(/live runs them, dry-run\s+does not run them, ask waits for approval \(session: live\)/);
   });
 });

@@ -31,6 +31,8 @@ export const KEYS = {
   shiftTab: '\u001b[Z',
   up: '\u001b[A',
   down: '\u001b[B',
+  right: '\u001b[C',
+  left: '\u001b[D',
   backspace: '\u007f',
   ctrlC: '\u0003',
   pageUp: '\u001b[5~',

@@ -9,6 +9,18 @@ import { SessionProjection } from '../../src/tui/projection.ts';
 import { TimelineLines } from '../../src/tui/render-lines.ts';
 import { cycleFocus, deleteWord, initialState, insertText, scrollPane, type TuiState } from '../../src/tui/state.ts';
 import { testEngine, type TestEngine } from '../helpers/workspace.ts';
+import {
+  EVERY_AGENT,
+  FORK_FIELDS,
+  cycleChoice,
+  describeChanges,
+  describeForm,
+  formOverrides,
+  moveField,
+  openForkForm,
+  withFieldText,
+  type ForkForm,
+} from '../../src/tui/fork-form.ts';
 
 const engines: TestEngine[] = [];
 afterEach(() => {
@@ -302,5 +314,76 @@ describe('session projection', () => {
     expect(incremental.lines.map(lineText)).toEqual(scratch.map(lineText));
     const wider = incremental.update(projection, 120);
     expect(wider.length).toBeLessThan(scratch.length);
+  });
+});
+
+describe('the fork form', () => {
+  const form = (): ForkForm =>
+    openForkForm({
+      atSeq: 3,
+      step: 'agent_alpha #0',
+      agent: 'agent_alpha',
+      sessionAgents: ['agent_alpha', 'agent_beta'],
+      workspaceAgents: ['agent_alpha', 'agent_beta', 'agent_helper'],
+      sessionEffects: 'live',
+    });
+  /** Types `text` into field `field` of target `target` (an index of the form's targets). */
+  const type = (f: ForkForm, target: number, field: number, text: string): ForkForm =>
+    withFieldText({ ...f, target, field }, text, text.length);
+  const hasTool = (name: string): boolean => name === 'calculate';
+
+  it('starts on the step’s agent, with every agent first and the session’s agents before the other personas', () => {
+    const f = form();
+    expect(f.targets).toEqual([EVERY_AGENT, 'agent_alpha', 'agent_beta', 'agent_helper']);
+    expect(f.targets[f.target]).toBe('agent_alpha');
+    expect(formOverrides(f, hasTool)).toEqual({});
+  });
+
+  it('writes one agent’s values under personas and every agent’s at the top level, each target its own', () => {
+    let f = type(form(), 2, 2, '0.9'); // agent_beta's temperature
+    f = type(f, 0, 1, 'openai/gpt-4o-mini'); // every agent's model
+    f = type(f, 2, 4, 'calculate'); // agent_beta's tools
+    expect(formOverrides(f, hasTool)).toEqual({
+      model: 'openai/gpt-4o-mini',
+      personas: { agent_beta: { temperature: 0.9, tools: ['calculate'] } },
+    });
+    expect(describeForm(f)).toBe(
+      'every agent: model openai/gpt-4o-mini · agent_beta: temperature 0.9, tools calculate',
+    );
+  });
+
+  it('writes the effects policy only when it is not the session’s, and cycles it with ← →', () => {
+    let f = moveField(moveField(form(), -1), -1); // Shift-Tab twice: label, then effects
+    expect(f.field).toBe(FORK_FIELDS.indexOf('effects'));
+    f = cycleChoice(f, 1);
+    expect(formOverrides(f, hasTool)).toEqual({ effects: 'dry-run' });
+    f = cycleChoice(cycleChoice(f, 1), 1);
+    expect(f.effects).toBe('live');
+    expect(formOverrides(f, hasTool)).toEqual({});
+  });
+
+  it('refuses a bad value, naming the field and the agent, with the code the CLI gives', () => {
+    expect(() => formOverrides(type(form(), 2, 2, 'hot'), hasTool)).toThrow(
+      expect.objectContaining({
+        code: 'E_USAGE',
+        message: "temperature for agent_beta: 'hot' is not a number from 0 to 2",
+      }),
+    );
+    expect(() => formOverrides(type(form(), 0, 4, 'calculate,nope'), hasTool)).toThrow(
+      expect.objectContaining({ code: 'E_UNKNOWN_TOOL', message: "tools for every agent: unknown tool 'nope'" }),
+    );
+    expect(() => formOverrides(type(form(), 1, 1, 'gpt'), hasTool)).toThrow(
+      expect.objectContaining({
+        code: 'E_USAGE',
+        message: "model for agent_alpha: 'gpt' is not of the form provider/name",
+      }),
+    );
+  });
+
+  it('describes a branch’s changes per agent, for the branch tree', () => {
+    expect(
+      describeChanges({ temperature: 0.2, personas: { agent_beta: { temperature: 0.9, system: 'You are terse.' } } }),
+    ).toBe('every agent: temperature 0.2 · agent_beta: temperature 0.9, system prompt');
+    expect(describeChanges({ effects: 'dry-run' })).toBe('');
   });
 });

@@ -17,7 +17,7 @@ export const rolloutExportCommand = defineCommand({
   async run(ctx, input) {
     // A missing folder is said before the rollout is looked up and read.
     if (input.options.out !== undefined) checkOutPath(input.options.out);
-    const [{ RolloutRunner }, { cellJson, cellsCsv, variantJson, variantReports }] = await Promise.all([
+    const [{ RolloutRunner }, { cellEffects, cellJson, cellsCsv, variantJson, variantReports }] = await Promise.all([
       import('../../rollout/runner.ts'),
       import('../../rollout/report.ts'),
     ]);
@@ -25,20 +25,23 @@ export const rolloutExportCommand = defineCommand({
     const { engine } = app;
     const rollout = new RolloutRunner(app).require(input.args.rollout);
     const cells = engine.store.rollouts.cells(rollout.id);
+    const effects = cellEffects(engine.store, cells);
     const format = input.options.format ?? 'csv';
     const text =
       format === 'csv'
-        ? cellsCsv(cells)
+        ? cellsCsv(cells, effects)
         : format === 'jsonl'
           ? cells
-              .map((c) => JSON.stringify({ rollout: rollout.id, ...(cellJson(c) as Record<string, JsonValue>) }))
+              .map((c) =>
+                JSON.stringify({ rollout: rollout.id, ...(cellJson(c, effects) as Record<string, JsonValue>) }),
+              )
               .join('\n') + '\n'
           : JSON.stringify(
               {
                 rollout: rollout.id,
                 name: rollout.name,
-                cells: cells.map(cellJson),
-                variants: variantReports(rollout, cells).map(variantJson),
+                cells: cells.map((c) => cellJson(c, effects)),
+                variants: variantReports(rollout, cells, effects).map(variantJson),
               },
               null,
               2,

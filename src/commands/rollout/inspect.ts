@@ -67,13 +67,18 @@ export const rolloutShowCommand = defineCommand({
     ...TABLE_OPTIONS,
   },
   async run(ctx, input) {
-    const [{ RolloutRunner }, { cellJson, metricsOf, variantJson, variantReports }, { printFitted, printVariants }] =
-      await Promise.all([import('../../rollout/runner.ts'), import('../../rollout/report.ts'), import('./print.ts')]);
+    const [{ RolloutRunner }, report, { printFitted, printVariants }] = await Promise.all([
+      import('../../rollout/runner.ts'),
+      import('../../rollout/report.ts'),
+      import('./print.ts'),
+    ]);
+    const { anyNotLive, cellEffects, cellJson, metricsOf, variantJson, variantReports } = report;
     const app = await ctx.app();
     const { engine } = app;
     const rollout = new RolloutRunner(app).require(input.args.rollout);
     const cells = engine.store.rollouts.cells(rollout.id);
-    const reports = variantReports(rollout, cells);
+    const effects = cellEffects(engine.store, cells);
+    const reports = variantReports(rollout, cells, effects);
     const metrics = metricsOf(cells);
     if (ctx.output.json)
       return {
@@ -83,7 +88,7 @@ export const rolloutShowCommand = defineCommand({
           name: rollout.name,
           status: rollout.status,
           file: rollout.file,
-          cells: cells.map(cellJson),
+          cells: cells.map((c) => cellJson(c, effects)),
           variants: reports.map(variantJson),
         },
       };
@@ -108,6 +113,8 @@ export const rolloutShowCommand = defineCommand({
           column('team/variant/scenario', (c) => `${c.team}/${c.variant}/${c.scenario}`),
           column('seed', (c) => String(c.seed)),
           column('status', (c) => c.status),
+          // Which effects policy each cell ran under, when some cell did not run live.
+          ...(anyNotLive(effects) ? [column('effects', (c) => effects.get(c.id) ?? '')] : []),
           ...metrics.map((m) => column(m, (c) => formatScore(c, m))),
           column('session', (c) => c.session ?? ''),
           column('error', (c) => terminalText(c.error ?? '')),

@@ -1,10 +1,19 @@
 import { UserError } from '../../core/errors.ts';
 import type { JsonValue } from '../../core/json.ts';
-import { cellJson, metricsOf, variantJson, variantReports, type VariantReport } from '../../rollout/report.ts';
+import {
+  cellEffects,
+  cellJson,
+  metricsOf,
+  variantJson,
+  variantReports,
+  type VariantReport,
+} from '../../rollout/report.ts';
 import type { Progress, RunOutcome } from '../../rollout/runner.ts';
 import { formatMeanCi } from '../../rollout/stats.ts';
+import type { Store } from '../../store/store.ts';
 import { fitTable, type Column } from '../render/columns.ts';
-import { paint } from '../render/text.ts';
+import { paint, truncate } from '../render/text.ts';
+import stringWidth from 'string-width';
 import { EXIT, type CommandContext } from '../types.ts';
 import { terminalText } from '../../core/terminal-text.ts';
 
@@ -19,18 +28,20 @@ export interface Gate {
   readonly min: number;
 }
 
-/** One line, redrawn in place at a terminal; every tenth of the way (or at the end) otherwise. */
-export function progressPrinter(ctx: CommandContext): (p: Progress) => void {
+/**
+ * One line, redrawn in place at a terminal; every tenth of the way (or at the end) otherwise. It fits `width` (the
+ * command's `--width`, else the terminal's, else 80 columns): a line wider than the terminal would wrap, and a
+ * wrapped line is not redrawn in place but repeated. What matters least goes first when it does not fit.
+ */
+export function progressPrinter(ctx: CommandContext, width?: number): (p: Progress) => void {
   const out = ctx.output;
   let lastDecile = -1;
   return (p) => {
+    // Read at each redraw (the terminal may have been resized); with --json the line goes to stderr: its width.
+    const columns = width ?? (out.json ? process.stderr.columns : process.stdout.columns) ?? 80;
     const finished = p.done + p.failed;
-    const width = 24;
-    const filled = p.total === 0 ? width : Math.round((finished / p.total) * width);
-    const eta = p.etaMs === null ? '' : ` · ~${Math.ceil(p.etaMs / 1000)} s left`;
-    const bar = `[${'█'.repeat(filled)}${'·'.repeat(width - filled)}]`;
-    const counts = `${finished}/${p.total} cells · ${p.done} done · ${p.failed} failed · ${p.running} running`;
-    const text = `${bar} ${counts} · ${Math.round(p.elapsedMs / 1000)} s${eta} · $${p.costUsd.toFixed(4)}`;
+    // At a terminal the cursor must stay on the line it redraws: one column is left free.
+    const text = progressText(p, out.interactive && out.redraw !== undefined && !out.json ? columns - 1 : columns);
     if (out.json) {
       const decile = p.total === 0 ? 10 : Math.floor((finished / p.total) * 10);
       if (decile !== lastDecile) out.warn(text);
@@ -44,6 +55,37 @@ export function progressPrinter(ctx: CommandContext): (p: Progress) => void {
       lastDecile = decile;
     }
   };
+}
+
+/**
+ * The progress line in at most `width` columns: the bar shrinks first (to 8), then the parts that say least go
+ * (running, elapsed, done, cost, the time left, the bar), and what still does not fit is cut.
+ */
+export function progressText(p: Progress, width: number): string {
+  const finished = p.done + p.failed;
+  const parts: { text: string; drop: number }[] = [
+    { text: `${finished}/${p.total} cells`, drop: Infinity },
+    { text: `${p.done} done`, drop: 3 },
+    { text: `${p.failed} failed`, drop: Infinity },
+    { text: `${p.running} running`, drop: 1 },
+    { text: `${Math.round(p.elapsedMs / 1000)} s`, drop: 2 },
+    ...(p.etaMs === null ? [] : [{ text: `~${Math.ceil(p.etaMs / 1000)} s left`, drop: 5 }]),
+    { text: `$${p.costUsd.toFixed(4)}`, drop: 4 },
+  ];
+  const bar = (size: number): string => {
+    const filled = p.total === 0 ? size : Math.round((finished / p.total) * size);
+    return `[${'█'.repeat(filled)}${'·'.repeat(size - filled)}] `;
+  };
+  const line = (size: number, dropped: number): string =>
+    (size === 0 ? '' : bar(size)) +
+    parts
+      .filter((x) => x.drop > dropped)
+      .map((x) => x.text)
+      .join(' · ');
+  const fits = (text: string): boolean => stringWidth(text) <= width;
+  for (let size = 24; size >= 8; size--) if (fits(line(size, 0))) return line(size, 0);
+  for (let dropped = 1; dropped <= 5; dropped++) if (fits(line(8, dropped))) return line(8, dropped);
+  return truncate(line(0, 5), width);
 }
 
 export function printVariants(
@@ -78,6 +120,10 @@ export function printVariants(
     ...metrics.map((m) => column(headers(m), (v) => score(v, m))),
     column('cost', (v) => (v.cost.mean === null ? '–' : `$${(v.cost.mean * v.cost.n).toFixed(4)}`), { first: true }),
     column('steps', (v) => (v.steps.mean === null ? '–' : v.steps.mean.toFixed(1)), { first: true }),
+    // Which effects policy the variant's cells ran under, when some did not run live.
+    ...(reports.some((v) => v.effects !== null && v.effects !== 'live')
+      ? [column('effects', (v) => v.effects ?? '–', { first: true })]
+      : []),
     ...(reports.some((v) => v.flaky.length > 0)
       ? [column('', (v) => (v.flaky.length === 0 ? '' : `flaky: ${v.flaky.join(', ')}`), { style: 'yellow' })]
       : []),
@@ -126,12 +172,15 @@ export function printFitted(
 /** The outcome of `rollout run` and `rollout resume`: the statistics, failed cells and gates, and the exit code. */
 export function report(
   ctx: CommandContext,
+  /** Where the cells' sessions are (which effects policy each ran under). */
+  store: Pick<Store, 'sessions'>,
   outcome: RunOutcome,
   gates: readonly Gate[],
   width: number | null,
 ): { exitCode: number; json?: JsonValue } {
   const { rollout, cells } = outcome;
-  const reports = variantReports(rollout, cells);
+  const effects = cellEffects(store, cells);
+  const reports = variantReports(rollout, cells, effects);
   const metrics = metricsOf(cells);
   const failedGates = gates.flatMap((g) =>
     reports.flatMap((v) => {
@@ -156,7 +205,7 @@ export function report(
         name: rollout.name,
         status: rollout.status,
         stopped: outcome.stopped,
-        cells: cells.map(cellJson),
+        cells: cells.map((c) => cellJson(c, effects)),
         variants: reports.map(variantJson),
         gates: gates.map((g) => ({
           metric: g.metric,

@@ -122,7 +122,7 @@ export const rolloutRunCommand = defineCommand({
     try {
       const outcome = await runner.start(spec, {
         signal: stop.signal,
-        onProgress: progressPrinter(ctx),
+        onProgress: progressPrinter(ctx, input.options.width),
         // On a queue, as many cells in flight as the spec's concurrency or 100 (the workers bound the real parallelism):
         // a total budget or Ctrl-C then stops what is not queued yet.
         ...(queue === undefined
@@ -131,7 +131,7 @@ export const rolloutRunCommand = defineCommand({
         ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
         ...(replayOf === undefined ? {} : { replayOf }),
       });
-      return report(ctx, outcome, gates, tableWidth(input.options));
+      return report(ctx, app.store, outcome, gates, tableWidth(input.options));
     } finally {
       stop.dispose();
       await queue?.close();
@@ -180,11 +180,11 @@ export const rolloutResumeCommand = defineCommand({
     try {
       const outcome = await runner.resume(input.args.rollout, {
         signal: stop.signal,
-        onProgress: progressPrinter(ctx),
+        onProgress: progressPrinter(ctx, input.options.width),
         ...(queue === undefined ? {} : { executor: queue.executor(), concurrency: concurrency ?? 100 }),
         ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
       });
-      return report(ctx, outcome, gates, tableWidth(input.options));
+      return report(ctx, app.store, outcome, gates, tableWidth(input.options));
     } finally {
       stop.dispose();
       await queue?.close();
@@ -217,7 +217,12 @@ export const rolloutValidateCommand = defineCommand({
           cells: cells.length,
           teams: spec.teams.map((t) => ({
             id: t.id,
-            variants: t.variants.map((v) => ({ id: v.id, agent: v.agent, settings: v.settings as JsonValue })),
+            variants: t.variants.map((v) => ({
+              id: v.id,
+              agent: v.agent,
+              settings: v.settings as JsonValue,
+              effects: v.effects ?? null,
+            })),
             scenarios: t.scenarios.length,
             baseline: t.baseline,
           })),
@@ -237,7 +242,10 @@ export const rolloutValidateCommand = defineCommand({
           paint(
             ctx.output.color,
             'gray',
-            `    ${v.id}: ${v.agent} ${Object.entries(v.settings)
+            `    ${v.id}: ${v.agent} ${Object.entries({
+              ...v.settings,
+              ...(v.effects === undefined ? {} : { effects: v.effects }),
+            })
               .filter(([k]) => k !== 'agent_id')
               .map(([k, val]) => `${k}=${typeof val === 'string' ? val : JSON.stringify(val)}`)
               .join(' ')}`,

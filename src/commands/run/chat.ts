@@ -3,7 +3,9 @@ import type { SessionRuntime } from '../../engine/session/runtime.ts';
 import { defineCommand } from '../define.ts';
 import { formatCost, paint, plural } from '../render/text.ts';
 import { readSession } from '../session/view.ts';
-import { REPLAY_OPTIONS, SESSION_OPTIONS, continuing, replayOverrides, sessionOverrides } from '../shared.ts';
+import { OVERRIDE_OPTIONS, OVERRIDES_DETAILS } from '../overrides.ts';
+import { REPLAY_OPTIONS, SESSION_OPTIONS, continuing, replayOverrides } from '../shared.ts';
+import { startSettings } from './start-settings.ts';
 import { EXIT } from '../types.ts';
 import { EventPrinter, driveUntilIdle } from './follow.ts';
 
@@ -19,12 +21,14 @@ export const chatCommand = defineCommand({
   summary: 'Talk with an agent turn by turn',
   details:
     'A conversation at the terminal: each of your lines is a message to the agent; tool calls and delegations are shown as they happen, ' +
-    "the agent's reply streams in, and its questions are asked in place. Continue an earlier session with --session.",
+    "the agent's reply streams in, and its questions are asked in place. Continue an earlier session with --session. " +
+    OVERRIDES_DETAILS,
   args: {
     agent: { description: 'The persona to talk to (not needed with --session)' },
   },
   options: {
     ...SESSION_OPTIONS,
+    ...OVERRIDE_OPTIONS,
     ...REPLAY_OPTIONS,
     session: {
       type: 'string',
@@ -33,7 +37,11 @@ export const chatCommand = defineCommand({
     },
     verbose: { type: 'boolean', short: 'v', description: 'Also show model calls, waits and status changes' },
   },
-  examples: ['p2tui chat agent_alpha', 'p2tui chat --session last'],
+  examples: [
+    'p2tui chat agent_alpha',
+    'p2tui chat --session last',
+    'p2tui chat lead --temperature 0.2 --temperature writer=0.9',
+  ],
   async run(ctx, input) {
     const out = ctx.output;
     const replayed = await replayOverrides(input.options, ctx);
@@ -62,8 +70,8 @@ export const chatCommand = defineCommand({
       });
     }
     const persona = app.workspace.persona(agent);
-    const options = engine.sessionOptions({ ...replayed, ...sessionOverrides(input.options) });
-    const model = options.model ?? persona.model;
+    const { options, overrides } = await startSettings(engine, input.options, replayed);
+    const model = overrides?.personas?.[persona.id]?.model ?? options.model ?? persona.model;
     out.line(
       paint(
         out.color,
@@ -135,7 +143,13 @@ export const chatCommand = defineCommand({
         }
         if (runtime === undefined) {
           const fromSeq = engine.store.log.lastSeq();
-          runtime = engine.start({ agent: persona.id, message: text, source: 'chat', options });
+          runtime = engine.start({
+            agent: persona.id,
+            message: text,
+            source: 'chat',
+            options,
+            ...(overrides === undefined ? {} : { overrides }),
+          });
           printer = new EventPrinter(engine.bus, engine.store, out, runtime.id, fromSeq, {
             echoUser: false,
             verbose,

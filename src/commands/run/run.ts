@@ -1,13 +1,13 @@
 import type { SessionStatus } from '../../core/events.ts';
 import { UserError } from '../../core/errors.ts';
-import type { BranchOverrides } from '../../engine/branching.ts';
 import type { SessionRuntime } from '../../engine/session/runtime.ts';
 import { skippedInReplay, type TargetScore } from '../../judge/aggregate.ts';
 import { defineCommand } from '../define.ts';
 import { formatCost, paint, plural } from '../render/text.ts';
 import { entriesJson, readSession, sessionJson } from '../session/view.ts';
-import { OVERRIDE_OPTIONS, OVERRIDES_DETAILS, parseOverrides, targetsOf } from '../overrides.ts';
-import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides, sessionOverrides } from '../shared.ts';
+import { OVERRIDE_OPTIONS, OVERRIDES_DETAILS } from '../overrides.ts';
+import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides } from '../shared.ts';
+import { startSettings } from './start-settings.ts';
 import { EXIT, type CommandContext, type CommandResult } from '../types.ts';
 import { EventPrinter, driveUntilIdle } from './follow.ts';
 import { terminalText } from '../../core/terminal-text.ts';
@@ -47,26 +47,15 @@ export const runCommand = defineCommand({
     const replayed = await replayOverrides(input.options, ctx);
     const app = await ctx.app(replayed.replay === undefined ? {} : { replay: replayed.replay });
     const { engine } = app;
-    const { mergeOverrides } = await import('../../engine/branching.ts');
-    // A replay starts from the recorded session's per-agent settings (its main branch's), so its requests match.
-    const recorded =
-      replayed.replay === undefined
-        ? {}
-        : ((engine.store.sessions.branches(replayed.replay.from).find((b) => b.parent === null)?.overrides ??
-            {}) as BranchOverrides);
-    // Every agent's model and temperature are session options; the rest are the main branch's overrides.
-    const given = parseOverrides(input.options, targetsOf(engine));
-    const { model, temperature, ...branch } = mergeOverrides(recorded, given);
-    const flags = sessionOverrides({ ...input.options, model: undefined, temperature: undefined });
-    const options = engine.sessionOptions({
-      ...replayed,
-      ...flags,
-      ...(model === undefined ? {} : { model }),
-      ...(temperature === undefined ? {} : { temperature }),
-    });
+    const { options, overrides } = await startSettings(engine, input.options, replayed);
     const fromSeq = engine.store.log.lastSeq();
-    const overrides = Object.keys(branch).length === 0 ? {} : { overrides: branch };
-    const runtime = engine.start({ agent, message, source: 'run', options, ...overrides });
+    const runtime = engine.start({
+      agent,
+      message,
+      source: 'run',
+      options,
+      ...(overrides === undefined ? {} : { overrides }),
+    });
     return finishRun(ctx, runtime, fromSeq, input.options.verbose, !input.options['skip-judge']);
   },
 });

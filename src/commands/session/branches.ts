@@ -16,7 +16,10 @@ export const branchesCommand = defineCommand({
     session: SESSION_ARG,
   },
   async run(ctx, input) {
-    const { branchSummaries, describeOverrides } = await import('../../engine/branching.ts');
+    const [{ branchSummaries, describeOverrides }, { effectsPolicyOf }] = await Promise.all([
+      import('../../engine/branching.ts'),
+      import('../../engine/effects-policy.ts'),
+    ]);
     const { scoreByBranch } = await import('../../judge/aggregate.ts');
     const { inScopeTargets } = await import('../../judge/scope.ts');
     const store = await ctx.store({ existing: true });
@@ -44,10 +47,17 @@ export const branchesCommand = defineCommand({
       checkedOut: b.checkedOut,
       score: scores.get(b.branch.id) ?? null,
       overrides: b.branch.overrides as JsonObject,
+      effects: effectsPolicyOf(session.options, b.branch.overrides),
       createdBy: b.branch.createdBy,
       createdAt: new Date(b.branch.createdAt).toISOString(),
     }));
     if (ctx.output.json) return { exitCode: EXIT.ok, json };
+    // A policy the session started with shows on each branch that runs under it; `live`, the default, stays quiet.
+    const overridesText = (overrides: Record<string, unknown>, effects: string): string => {
+      const own = describeOverrides(overrides);
+      if (overrides['effects'] !== undefined || effects === 'live') return own;
+      return [own, `effects ${effects} (session)`].filter((t) => t !== '').join('; ');
+    };
     const c = ctx.output.color;
     const rows = list.map((b) => [
       `${b.checkedOut ? '*' : ' '} ${b.branch.id}`,
@@ -55,7 +65,7 @@ export const branchesCommand = defineCommand({
       b.branch.parent === null ? '(root)' : `${b.branch.parent} @ seq ${b.branch.forkSeq}`,
       `${b.entries} entries`,
       scores.get(b.branch.id)?.toFixed(2) ?? '–',
-      describeOverrides(b.branch.overrides),
+      overridesText(b.branch.overrides, effectsPolicyOf(session.options, b.branch.overrides)),
       `${b.branch.createdBy}, ${formatAge(ctx.clock.now() - b.branch.createdAt)}`,
     ]);
     for (const line of table(rows, ['branch', 'label', 'forked from', 'length', 'score', 'overrides', 'created'], c))

@@ -2,6 +2,7 @@ import type { SessionStatus } from '../../core/events.ts';
 import type { Entry } from '../../core/entries.ts';
 import { UserError } from '../../core/errors.ts';
 import type { JsonObject, JsonValue } from '../../core/json.ts';
+import { effectsPolicyOf } from '../../engine/effects-policy.ts';
 import { isHolderAlive } from '../../store/leases.ts';
 import { defineCommand } from '../define.ts';
 import { describeEntry } from '../render/describe.ts';
@@ -54,6 +55,10 @@ export const listCommand = defineCommand({
         ? []
         : [paint(ctx.output.color, 'gray', `${plural(hidden, 'rollout cell session')} hidden (--cells)`)];
     const now = ctx.clock.now();
+    // The checked-out branch's policy: a dry-run or ask session is marked in its title; live, the default, is not.
+    const effects = new Map(
+      rows.map((r) => [r.id, effectsPolicyOf(r.options, store.sessions.branch(r.headBranch)?.overrides)]),
+    );
     if (ctx.output.json) {
       return {
         exitCode: EXIT.ok,
@@ -65,6 +70,7 @@ export const listCommand = defineCommand({
           source: r.source,
           createdAt: new Date(r.createdAt).toISOString(),
           statusReason: r.statusReason,
+          effects: effects.get(r.id) ?? 'live',
         })),
       };
     }
@@ -89,7 +95,7 @@ export const listCommand = defineCommand({
           r.source,
           formatAge(now - r.createdAt),
           live ? `pid ${lease.pid}` : '',
-          truncate(r.title, 48),
+          truncate(`${effects.get(r.id) === 'live' ? '' : `[${effects.get(r.id)}] `}${r.title}`, 48),
         ];
       }),
       ['SESSION', 'STATUS', 'AGENT', 'FROM', 'STARTED', 'DRIVER', 'TITLE'],
@@ -146,7 +152,8 @@ export const showCommand = defineCommand({
       `${paint(c, 'bold', s.id)}  ${colourStatus(c, s.status)}${reason}  ${s.agent}  "${truncate(s.title, 60)}"`,
     );
     const started = `started ${formatAge(ctx.clock.now() - s.createdAt)} from ${s.source} · seed ${s.options.seed}`;
-    const settings = `budget ${s.options.maxSteps} steps · approval ${s.options.approval}`;
+    const effects = view.effects === 'live' ? '' : ` · effects ${view.effects}`;
+    const settings = `budget ${s.options.maxSteps} steps · approval ${s.options.approval}${effects}`;
     const model = s.options.model === undefined ? '' : ` · model ${s.options.model}`;
     out.line(paint(c, 'gray', `${started} · ${settings}${model}`));
     if (view.lease !== null && view.lease.expiresAt > ctx.clock.now())

@@ -5,6 +5,7 @@ import type { Store } from '../../store/store.ts';
 import type { ConversationRow, SessionRow } from '../../store/sessions.ts';
 import type { UsageSummary } from '../../store/calls.ts';
 import { INITIAL_STATE, apply, outstanding, type Phase } from '../../engine/fsm.ts';
+import { effectsPolicyOf, type EffectsPolicy } from '../../engine/effects-policy.ts';
 
 /** A session as read from the store (by any process): its conversations, their phases, usage and answer. */
 export interface SessionView {
@@ -16,6 +17,8 @@ export interface SessionView {
   readonly answer: string | null;
   readonly questions: readonly { callId: string; agent: string; conversation: string; question: string }[];
   readonly lease: { owner: string; pid: number; host: string; expiresAt: number } | null;
+  /** What effectful calls do on the checked-out branch (its own policy, else the session's). */
+  readonly effects: EffectsPolicy;
 }
 
 export interface ConversationView {
@@ -99,6 +102,7 @@ export function readSession(store: Store, sessionRef: string): SessionView {
     simulated,
     answer: root?.phase === 'finished' ? root.answer : null,
     questions,
+    effects: effectsPolicyOf(session.options, store.sessions.branch(session.headBranch)?.overrides),
     lease:
       holder === undefined
         ? null
@@ -130,6 +134,7 @@ export function sessionJson(view: SessionView): JsonObject {
     createdAt: new Date(view.session.createdAt).toISOString(),
     branch: view.session.headBranch,
     options: view.session.options as unknown as JsonObject,
+    effects: view.effects,
     answer: view.answer,
     simulated: view.simulated,
     usage: { total: view.usage.total as unknown as JsonObject, byAgent: view.usage.byAgent as unknown as JsonObject },

@@ -1,8 +1,10 @@
-import { UserError } from '../../core/errors.ts';
 import { diffSequences } from '../../core/diff.ts';
 import { diffBranches } from '../../commands/session/branch-diff.ts';
 import { artifactLines, comparableArtifacts } from '../../commands/session/artifacts.ts';
-import { branchSummaries, describeOverrides } from '../../engine/branching.ts';
+import { branchSummaries, type BranchOverrides } from '../../engine/branching.ts';
+import { effectsPolicyOf } from '../../engine/effects-policy.ts';
+import { targetsOf } from '../../commands/overrides.ts';
+import { describeChanges, formOverrides, type ForkForm } from '../fork-form.ts';
 import { scoreByBranch } from '../../judge/aggregate.ts';
 import { inScopeTargets } from '../../judge/scope.ts';
 import { notify, type BranchItem, type Overlay } from '../state.ts';
@@ -35,7 +37,6 @@ export class Branching {
     const out: BranchItem[] = [];
     const walk = (parent: string | null, depth: number): void => {
       for (const b of children.get(parent) ?? []) {
-        const overrides = describeOverrides(b.branch.overrides);
         out.push({
           id: b.branch.id,
           label: b.branch.label,
@@ -43,7 +44,8 @@ export class Branching {
           entries: b.entries,
           checkedOut: b.checkedOut,
           depth,
-          overrides,
+          changes: describeChanges(b.branch.overrides),
+          effects: effectsPolicyOf(session.options, b.branch.overrides),
           score: scores.get(b.branch.id) ?? null,
         });
         walk(b.branch.id, depth + 1);
@@ -140,24 +142,21 @@ export class Branching {
     }
   }
 
-  /** Forks at a step with the overrides of the fork form (empty fields change nothing) and checks the branch out. */
-  forkWith(atSeq: number, step: string, agent: string, values: readonly string[]): void {
+  /** The fork form's overrides, checked against the workspace's tools; undefined (and the reason shown) if refused. */
+  formOverrides(form: ForkForm): BranchOverrides | undefined {
+    try {
+      return formOverrides(form, targetsOf(this.host.engine).hasTool);
+    } catch (error) {
+      this.host.report(error);
+      return undefined;
+    }
+  }
+
+  /** Forks at a step with the fork form's overrides and checks the new branch out. */
+  forkWith(atSeq: number, step: string, label: string, overrides: BranchOverrides): void {
     const id = this.host.store.get().open?.id;
     if (id === undefined) return;
-    const [model = '', temperature = '', system = '', label = ''] = values.map((v) => v.trim());
     void this.host.actAsync(async () => {
-      if (model !== '' && !/^[^/\s]+\/\S+$/.test(model))
-        throw new UserError('E_USAGE', `model '${model}' is not of the form provider/name`, {
-          hint: 'For example scripted/default or openai/gpt-4o-mini.',
-        });
-      const t = temperature === '' ? undefined : Number(temperature);
-      if (t !== undefined && (!Number.isFinite(t) || t < 0 || t > 2))
-        throw new UserError('E_USAGE', `temperature '${temperature}' is not a number from 0 to 2`);
-      const overrides = {
-        ...(model === '' ? {} : { model }),
-        ...(t === undefined ? {} : { temperature: t }),
-        ...(system === '' ? {} : { personas: { [agent]: { system } } }),
-      };
       const made = await this.host.engine.fork(id, {
         atSeq,
         label: label === '' ? `fork at ${step}` : label,
@@ -165,10 +164,14 @@ export class Branching {
         createdBy: 'tui',
         checkout: true,
       });
+      const changes = [
+        describeChanges(made.branch.overrides),
+        ...(overrides.effects === undefined ? [] : [`effects ${overrides.effects}`]),
+      ].filter((x) => x !== '');
       this.host.store.set((s) =>
         notify(
           s,
-          `forked at ${step} with ${describeOverrides(made.branch.overrides) || 'no changes'}: branch ${made.branch.id} checked out, p continues it`,
+          `forked at ${step} with ${changes.join(' · ') || 'no changes'}: branch ${made.branch.id} checked out, p continues it`,
         ),
       );
       this.host.refreshSessions();

@@ -1,6 +1,9 @@
 import type { Timer } from '../../core/clock.ts';
 import { formatAge } from '../../commands/render/text.ts';
 import { gridOf, type Grid } from '../../rollout/grid.ts';
+import { cellEffects } from '../../rollout/report.ts';
+import type { EffectsPolicy } from '../../engine/effects-policy.ts';
+import type { CellRow } from '../../store/rollouts.ts';
 import { notify, setOverlay, type Overlay, type RolloutItem, type TuiState } from '../state.ts';
 import type { BridgeHost } from './host.ts';
 
@@ -8,6 +11,11 @@ import type { BridgeHost } from './host.ts';
 export class RolloutGrid {
   private readonly host: BridgeHost;
   private gridTimer: Timer | undefined;
+  /**
+   * The policy each cell ran under, by cell id: read once per cell (a cell's session keeps its policy), so a grid of
+   * thousands of cells redrawn every 500 ms does not look every session up again.
+   */
+  private readonly effects = new Map<string, EffectsPolicy>();
 
   constructor(host: BridgeHost) {
     this.host = host;
@@ -44,7 +52,7 @@ export class RolloutGrid {
         kind: 'grid',
         rollout,
         title: `${row.name} (${row.id})`,
-        grid: gridOf(this.host.engine.store.rollouts.cells(rollout), options),
+        grid: this.gridOf(this.host.engine.store.rollouts.cells(rollout), options),
         row: 0,
         col: 0,
         repeat: 0,
@@ -72,12 +80,19 @@ export class RolloutGrid {
     const s = this.host.store.get();
     if (s.overlay?.kind !== 'grid') return;
     const options = change(s.overlay.options, s.overlay.grid);
-    const grid = gridOf(this.host.engine.store.rollouts.cells(s.overlay.rollout), options);
+    const grid = this.gridOf(this.host.engine.store.rollouts.cells(s.overlay.rollout), options);
     const row = Math.min(s.overlay.row, Math.max(0, grid.rows.length - 1));
     const col = Math.min(s.overlay.col, Math.max(0, grid.columns.length - 1));
     this.host.store.set((x) =>
       x.overlay?.kind === 'grid' ? setOverlay(x, { ...x.overlay, options, grid, row, col }) : x,
     );
+  }
+
+  /** The grid of these cells, each row saying the effects policy its cells ran under. */
+  private gridOf(cells: readonly CellRow[], options: Parameters<typeof gridOf>[1]): Grid {
+    const unknown = cells.filter((c) => c.session !== null && !this.effects.has(c.id));
+    if (unknown.length > 0) for (const [id, p] of cellEffects(this.host.engine.store, unknown)) this.effects.set(id, p);
+    return gridOf(cells, { ...options, effects: this.effects });
   }
 
   /** Opens the session of the grid cell under the cursor (its repeat chosen with `.`). */

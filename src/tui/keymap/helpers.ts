@@ -1,4 +1,13 @@
-import { setOverlay, scrollPane, type Overlay, type PaneId, type TextInput, type TuiState } from '../state.ts';
+import { cycleChoice, fieldText, isChoiceField, moveField, withFieldText } from '../fork-form.ts';
+import {
+  moveCursor,
+  setOverlay,
+  scrollPane,
+  type Overlay,
+  type PaneId,
+  type TextInput,
+  type TuiState,
+} from '../state.ts';
 import { paletteCompletions } from '../palette.ts';
 import type { TuiActions } from './model.ts';
 
@@ -48,14 +57,10 @@ export function scrollDiff(s: TuiState, a: TuiActions, move: number | 'page' | '
 
 export const editForm = (a: TuiActions, edit: (i: TextInput) => TextInput): void =>
   set(a, (s) => {
-    if (s.overlay?.kind !== 'fork-form') return s;
+    if (s.overlay?.kind !== 'fork-form' || isChoiceField(s.overlay.field)) return s;
     const form = s.overlay;
-    const next = edit({ text: form.values[form.field] ?? '', cursor: form.cursor });
-    return setOverlay(s, {
-      ...form,
-      values: form.values.map((v, i) => (i === form.field ? next.text : v)),
-      cursor: next.cursor,
-    });
+    const next = edit({ text: fieldText(form), cursor: form.cursor });
+    return setOverlay(s, withFieldText(form, next.text, next.cursor));
   });
 
 /** A list cursor moved by `move` (±Infinity for the ends), kept on the list's `count` items. */
@@ -64,9 +69,16 @@ export function listCursor(cursor: number, move: number, count: number): number 
 }
 
 export function moveFormField(s: TuiState, move: number): TuiState {
-  if (s.overlay?.kind !== 'fork-form') return s;
-  const field = (s.overlay.field + move + s.overlay.values.length) % s.overlay.values.length;
-  return setOverlay(s, { ...s.overlay, field, cursor: (s.overlay.values[field] ?? '').length });
+  return s.overlay?.kind === 'fork-form' ? setOverlay(s, moveField(s.overlay, move)) : s;
+}
+
+/** ← and → in the fork form: the next choice on a choice field, else the text cursor. */
+export function formLeftRight(a: TuiActions, move: 1 | -1): void {
+  const form = a.store.get().overlay;
+  if (form?.kind !== 'fork-form') return;
+  if (isChoiceField(form.field))
+    set(a, (s) => (s.overlay?.kind === 'fork-form' ? setOverlay(s, cycleChoice(s.overlay, move)) : s));
+  else editForm(a, (i) => moveCursor(i, move));
 }
 
 export function moveArtifacts(s: TuiState, move: number): TuiState {

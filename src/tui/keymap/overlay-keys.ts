@@ -1,7 +1,9 @@
-import { deleteBack, moveCursor, setOverlay } from '../state.ts';
+import { isChoiceField, openForkForm } from '../fork-form.ts';
+import { deleteBack, setOverlay } from '../state.ts';
 import {
   editForm,
   forkAtCursor,
+  formLeftRight,
   moveAgents,
   moveFormField,
   moveGrid,
@@ -127,7 +129,7 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
   },
   {
     id: 'rewind-form',
-    title: 'fork here with another model, temperature or system prompt',
+    title: 'fork here with other settings (per agent or every agent) or effects policy',
     keys: ['o'],
     scope: 'rewind',
     hint: 2,
@@ -136,17 +138,16 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
       const conv = s.open?.conversations.get(s.overlay.conversation);
       const entry = conv?.entries[s.overlay.cursor];
       if (conv === undefined || entry === undefined) return;
-      set(a, (x) =>
-        setOverlay(x, {
-          kind: 'fork-form',
-          atSeq: entry.seq,
-          step: `${conv.agent} #${s.overlay?.kind === 'rewind' ? s.overlay.cursor : 0}`,
-          agent: conv.agent,
-          values: ['', '', '', ''],
-          field: 0,
-          cursor: 0,
-        }),
-      );
+      const open = s.open;
+      const form = openForkForm({
+        atSeq: entry.seq,
+        step: `${conv.agent} #${s.overlay.cursor}`,
+        agent: conv.agent,
+        sessionAgents: (open?.order ?? []).map((id) => open?.conversations.get(id)?.agent ?? conv.agent),
+        workspaceAgents: s.workspace.agents.map((x) => x.id),
+        sessionEffects: open?.effects ?? 'live',
+      });
+      set(a, (x) => setOverlay(x, form));
     },
   },
   {
@@ -182,8 +183,11 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
     run: (a, s) => {
       if (s.overlay?.kind !== 'fork-form') return;
       const form = s.overlay;
+      // Checked before the form closes: a typo keeps what was typed, with the reason in the status bar.
+      const overrides = a.bridge.branching.formOverrides(form);
+      if (overrides === undefined) return;
       set(a, (x) => setOverlay(x, null));
-      a.bridge.branching.forkWith(form.atSeq, form.step, form.agent, form.values);
+      a.bridge.branching.forkWith(form.atSeq, form.step, form.label.trim(), overrides);
     },
   },
   {
@@ -202,18 +206,35 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
     run: (a) => editForm(a, deleteBack),
   },
   {
+    id: 'form-choose-next',
+    title: 'next choice (applies to, effects)',
+    keys: ['right'],
+    scope: 'fork-form',
+    hint: 3,
+    when: (s) => s.overlay?.kind === 'fork-form' && isChoiceField(s.overlay.field),
+    run: (a) => formLeftRight(a, 1),
+  },
+  {
+    id: 'form-choose-previous',
+    title: 'previous choice (applies to, effects)',
+    keys: ['left'],
+    scope: 'fork-form',
+    when: (s) => s.overlay?.kind === 'fork-form' && isChoiceField(s.overlay.field),
+    run: (a) => formLeftRight(a, -1),
+  },
+  {
     id: 'form-left',
     title: 'cursor left',
     keys: ['left'],
     scope: 'fork-form',
-    run: (a) => editForm(a, (i) => moveCursor(i, -1)),
+    run: (a) => formLeftRight(a, -1),
   },
   {
     id: 'form-right',
     title: 'cursor right',
     keys: ['right'],
     scope: 'fork-form',
-    run: (a) => editForm(a, (i) => moveCursor(i, 1)),
+    run: (a) => formLeftRight(a, 1),
   },
   {
     id: 'form-clear',

@@ -25,6 +25,9 @@ export function Header({ width }: { width: number }) {
     if (open.statusReason !== null && open.status !== 'running')
       line.push(seg(` (${open.statusReason})`, { dim: true }));
     line.push(seg(`  branch ${open.branch.slice(0, 10) || 'main'}`, { dim: true }));
+    // Effectful calls on this branch are not run, or wait for approval: say so where it cannot be missed.
+    const policy = open.branchPolicy();
+    if (policy !== 'live') line.push(seg(` effects ${policy}`, { color: 'yellow', bold: true }));
     if (driver === 'elsewhere') line.push(seg('  driven by another process', { color: 'yellow' }));
   } else if (newAgent !== null) line.push(seg(`  new session with ${newAgent}`));
   return <LineView line={line} width={width} color={color} />;

@@ -1,12 +1,12 @@
-import { Box } from 'ink';
-import { useTui, useTuiContext } from '../hooks.ts';
+import { useTui } from '../hooks.ts';
 import { helpSections } from '../keymap/keymap.ts';
 import { keyLabel } from '../keys.ts';
-import { LinesView } from '../components/LineView.tsx';
 import { paletteCompletions } from '../palette.ts';
 import { seg, wrap, type Line } from '../lines.ts';
 import { describeEntry } from '../../commands/render/describe.ts';
 import { sideBySide } from '../../core/diff.ts';
+import { Frame, follow } from './frame.tsx';
+import { ForkFormOverlay } from './fork-form.tsx';
 
 /**
  * Overlays draw over the screen's body (the header and status bar stay). Each fills the body's rows exactly, so
@@ -26,42 +26,6 @@ export function OverlayView({ width, height }: { width: number; height: number }
   if (kind === 'artifacts') return <ArtifactsOverlay width={width} height={height} />;
   if (kind === 'fork-form') return <ForkFormOverlay width={width} height={height} />;
   return null;
-}
-
-function Frame({
-  title,
-  lines,
-  width,
-  height,
-  scroll = 0,
-  geometryId,
-}: {
-  title: string;
-  lines: readonly Line[];
-  width: number;
-  height: number;
-  scroll?: number;
-  geometryId?: string;
-}) {
-  const { actions, color } = useTuiContext();
-  const inner = Math.max(0, height - 2);
-  if (geometryId !== undefined) actions.geometry.set(geometryId, { total: lines.length, height: inner });
-  const shown = lines.slice(scroll, scroll + inner);
-  const rule = (label: string): Line => [
-    seg(`─ ${label} ${'─'.repeat(Math.max(0, width - label.length - 3))}`, { bold: true }),
-  ];
-  return (
-    <Box flexDirection="column" width={width} height={height}>
-      <LinesView lines={[rule(title)]} width={width} height={1} color={color} />
-      <LinesView lines={shown} width={width} height={inner} color={color} />
-      <LinesView
-        lines={[rule(lines.length > inner ? `${Math.min(lines.length, scroll + inner)}/${lines.length}` : '')]}
-        width={width}
-        height={1}
-        color={color}
-      />
-    </Box>
-  );
 }
 
 function HelpOverlay({ width, height }: { width: number; height: number }) {
@@ -143,11 +107,6 @@ function AgentsOverlay({ width, height }: { width: number; height: number }) {
   return <Frame title="New session: choose an agent (Enter)" lines={lines} width={width} height={height} />;
 }
 
-/** Keeps the cursor's line in view: the first line shown for a list of `total` lines in `height` rows. */
-function follow(cursor: number, total: number, height: number): number {
-  return Math.max(0, Math.min(cursor - Math.floor(height / 2), total - height));
-}
-
 function RewindOverlay({ width, height }: { width: number; height: number }) {
   const overlay = useTui((s) => (s.overlay?.kind === 'rewind' ? s.overlay : undefined));
   const conv = useTui((s) =>
@@ -179,16 +138,17 @@ function RewindOverlay({ width, height }: { width: number; height: number }) {
 function BranchesOverlay({ width, height }: { width: number; height: number }) {
   const overlay = useTui((s) => (s.overlay?.kind === 'branches' ? s.overlay : undefined));
   if (overlay === undefined) return null;
-  const lines: Line[] = overlay.items.map((b, i) => {
+  const lines: Line[] = [];
+  let cursorLine = 0;
+  overlay.items.forEach((b, i) => {
     const selected = i === overlay.cursor;
-    return [
+    if (selected) cursorLine = lines.length;
+    const indent = `${'  '.repeat(b.depth)}${b.depth > 0 ? '└ ' : ''}`;
+    lines.push([
       seg(`${selected ? '›' : ' '} ${b.checkedOut ? '*' : ' '} `, { bold: true, inverse: selected }),
-      seg(`${'  '.repeat(b.depth)}${b.depth > 0 ? '└ ' : ''}${b.id}`, { bold: b.checkedOut, inverse: selected }),
+      seg(`${indent}${b.id}`, { bold: b.checkedOut, inverse: selected }),
       seg(`  ${b.label ?? ''}`, { color: 'cyan' }),
-      seg(
-        `  ${b.forkSeq === null ? 'root' : `forked at seq ${b.forkSeq}`} · ${b.entries} entries${b.overrides === '' ? '' : ` · ${b.overrides}`}`,
-        { dim: true },
-      ),
+      seg(`  ${b.forkSeq === null ? 'root' : `forked at seq ${b.forkSeq}`} · ${b.entries} entries`, { dim: true }),
       ...(b.score === null
         ? []
         : [
@@ -196,7 +156,16 @@ function BranchesOverlay({ width, height }: { width: number; height: number }) {
               color: b.score >= 0.7 ? 'green' : b.score >= 0.4 ? 'yellow' : 'red',
             }),
           ]),
+    ]);
+    // A policy that is not live, then what the branch changes per agent, on lines of their own (wrapped): at 80
+    // columns they would be cut off the end of the branch's line.
+    const pad = 4 + indent.length;
+    const details = [
+      ...(b.effects === 'live' ? [] : [seg(`effects ${b.effects}`, { color: 'yellow', bold: true })]),
+      ...(b.effects !== 'live' && b.changes !== '' ? [seg(' · ', { dim: true })] : []),
+      ...(b.changes === '' ? [] : [seg(b.changes, { dim: true })]),
     ];
+    if (details.length > 0) lines.push(...wrap(details, width - pad).map((l) => [seg(' '.repeat(pad)), ...l]));
   });
   return (
     <Frame
@@ -204,7 +173,7 @@ function BranchesOverlay({ width, height }: { width: number; height: number }) {
       lines={lines}
       width={width}
       height={height}
-      scroll={follow(overlay.cursor, lines.length, height - 2)}
+      scroll={follow(cursorLine, lines.length, height - 2)}
     />
   );
 }
@@ -248,7 +217,10 @@ function GridOverlay({ width, height }: { width: number; height: number }) {
   const overlay = useTui((s) => (s.overlay?.kind === 'grid' ? s.overlay : undefined));
   if (overlay === undefined) return null;
   const { grid } = overlay;
-  const label = Math.min(28, Math.max(8, ...grid.rows.map((r) => `${r.team}/${r.variant}`.length)));
+  // A row whose cells did not run live says so after its name ([dry-run], [ask], or both policies it ran under).
+  const nameOf = (r: (typeof grid.rows)[number]): string =>
+    `${r.team}/${r.variant}${r.effects === undefined || r.effects === '' || r.effects === 'live' ? '' : ` [${r.effects}]`}`;
+  const label = Math.min(36, Math.max(8, ...grid.rows.map((r) => nameOf(r).length)));
   const cellWidth = Math.max(10, Math.min(18, ...grid.columns.map((c) => c.length + 2)));
   const lines: Line[] = [];
   const c = grid.counts;
@@ -271,7 +243,7 @@ function GridOverlay({ width, height }: { width: number; height: number }) {
   ]);
   grid.rows.forEach((row, r) => {
     const line: Line[number][] = [
-      seg(`${r === overlay.row ? '›' : ' '} ${`${row.team}/${row.variant}`.slice(0, label).padEnd(label)}`, {
+      seg(`${r === overlay.row ? '›' : ' '} ${nameOf(row).slice(0, label).padEnd(label)}`, {
         bold: r === overlay.row,
       }),
     ];
@@ -319,38 +291,6 @@ function GridOverlay({ width, height }: { width: number; height: number }) {
   }
   lines.push([seg('● done  ✗ failed  ◌ running  · waiting', { dim: true })]);
   return <Frame title={`Rollout ${overlay.title}`} lines={lines} width={width} height={height} />;
-}
-
-const FORM_FIELDS = ['model', 'temperature', 'system prompt', 'label'] as const;
-
-function ForkFormOverlay({ width, height }: { width: number; height: number }) {
-  const form = useTui((s) => (s.overlay?.kind === 'fork-form' ? s.overlay : undefined));
-  if (form === undefined) return null;
-  const hints = [
-    'provider/name, e.g. scripted/default (empty: unchanged)',
-    '0 to 2 (empty: unchanged)',
-    `for ${form.agent}; {{id}} and {{description}} work as in persona files (empty: unchanged)`,
-    `a name for the branch (empty: fork at ${form.step})`,
-  ];
-  const lines: Line[] = [[seg(`Fork at ${form.step} and check the new branch out, with:`, { bold: true })], []];
-  FORM_FIELDS.forEach((name, i) => {
-    const value = form.values[i] ?? '';
-    const active = i === form.field;
-    const label = seg(`${active ? '›' : ' '} ${name.padEnd(14)}`, { bold: active });
-    const field: Line = active
-      ? [
-          label,
-          seg(value.slice(0, form.cursor)),
-          seg(value[form.cursor] ?? ' ', { inverse: true }),
-          seg(value.slice(form.cursor + 1)),
-        ]
-      : [label, seg(value === '' ? '—' : value, { dim: value === '' })];
-    lines.push(field, [seg(`                ${hints[i]}`, { dim: true })]);
-  });
-  lines.push([], [seg('Tab next field · Enter fork · Esc cancel', { dim: true })]);
-  return (
-    <Frame title="Fork with other settings" lines={lines} width={width} height={Math.min(height, lines.length + 2)} />
-  );
 }
 
 function ArtifactsOverlay({ width, height }: { width: number; height: number }) {

@@ -1,0 +1,46 @@
+import { Box } from 'ink';
+import { useTuiContext } from '../hooks.ts';
+import { LinesView } from '../components/LineView.tsx';
+import { seg, type Line } from '../lines.ts';
+
+/** An overlay's frame: a rule with its title, its lines (from `scroll`), and a rule that says how far it scrolled. */
+export function Frame({
+  title,
+  lines,
+  width,
+  height,
+  scroll = 0,
+  geometryId,
+}: {
+  title: string;
+  lines: readonly Line[];
+  width: number;
+  height: number;
+  scroll?: number;
+  geometryId?: string;
+}) {
+  const { actions, color } = useTuiContext();
+  const inner = Math.max(0, height - 2);
+  if (geometryId !== undefined) actions.geometry.set(geometryId, { total: lines.length, height: inner });
+  const shown = lines.slice(scroll, scroll + inner);
+  const rule = (label: string): Line => [
+    seg(`─ ${label} ${'─'.repeat(Math.max(0, width - label.length - 3))}`, { bold: true }),
+  ];
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      <LinesView lines={[rule(title)]} width={width} height={1} color={color} />
+      <LinesView lines={shown} width={width} height={inner} color={color} />
+      <LinesView
+        lines={[rule(lines.length > inner ? `${Math.min(lines.length, scroll + inner)}/${lines.length}` : '')]}
+        width={width}
+        height={1}
+        color={color}
+      />
+    </Box>
+  );
+}
+
+/** Keeps the cursor's line in view: the first line shown for a list of `total` lines in `height` rows. */
+export function follow(cursor: number, total: number, height: number): number {
+  return Math.max(0, Math.min(cursor - Math.floor(height / 2), total - height));
+}
