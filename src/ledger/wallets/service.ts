@@ -80,7 +80,7 @@ export class WalletService {
   }
 
   /** Whether a party is one of this scope's wallets (not a rollout cell's, nor a dry-run branch's scratch copy). */
-  private owns(party: string): boolean {
+  owns(party: string): boolean {
     const own = this.hintOf('');
     const hint = party.split('::')[0]!;
     return hint.startsWith(own) && !(this.scope === '' && hint.slice(own.length).includes('.'));

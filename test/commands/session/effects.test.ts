@@ -191,6 +191,7 @@ describe('session rewind --effects dry-run', () => {
       { agent: 'writer', balance: '15', locked: '0' },
     ]);
 
+    const metrics = JSON.parse((await ok('ledger', 'metrics', '--json')).stdout) as unknown;
     const rewind = await ok('session', 'rewind', session, '0', '--effects', 'dry-run', '--json');
     const branch = (JSON.parse(rewind.stdout) as { branch: string }).branch;
     const resumed = await ok('session', 'resume', session, '--approval', 'approve');
@@ -202,6 +203,7 @@ describe('session rewind --effects dry-run', () => {
     expect(existsSync(join(ws.dir, 'report.md'))).toBe(false);
     const history = JSON.parse((await ok('ledger', 'history', 'payer', '--json')).stdout) as unknown[];
     expect(history).toHaveLength(2);
+    expect(JSON.parse((await ok('ledger', 'metrics', '--json')).stdout)).toEqual(metrics);
 
     const results = await toolResults(session);
     expect(results.map((r) => [r.tool, r.status, r.simulated ?? false])).toEqual([
