@@ -65,3 +65,27 @@ describe('escrows on a dry-run branch', () => {
     expect(await wallets.escrows(undefined, 'own')).toEqual([]);
   });
 });
+
+describe("a dry-run branch's scratch copy and the money issued", () => {
+  it('its escrows do not count against the real scope when the real scope issues money (Numeric 10)', async () => {
+    t = await testEngine([
+      { id: 'lead', description: 'Hires.' },
+      { id: 'w', description: 'Works.' },
+    ]);
+    const wallets = t.app.wallets;
+    // 28 digits less 10: the real scope may still issue 10.
+    const almost = '9999999999999999999999999989';
+    await wallets.createWallet('lead', almost);
+    await wallets.createWallet('w');
+    const scratch = wallets.scoped(scratchScope(undefined, 'b_test'));
+    await scratch.seedFrom(wallets);
+    expect((await scratch.balance('lead')).balance).toBe(almost);
+    await scratch.openEscrow({ payer: 'lead', payee: 'w', amount: almost, reference: 's:w:k' });
+    // Seeding again changes nothing: the lead's scratch money is in escrow, not issued twice.
+    await scratch.seedFrom(wallets);
+    expect(await scratch.balance('lead')).toMatchObject({ balance: '0', locked: almost });
+    const reward = await wallets.mint('w', '5', 'a reward', 'r1');
+    expect(reward.amount).toBe('5');
+    expect((await wallets.overview()).issued).toBe('9999999999999999999999999994');
+  });
+});
