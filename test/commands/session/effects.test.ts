@@ -1,7 +1,10 @@
-import { existsSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, type CliResult } from '../../helpers/cli.ts';
+import { childEnv } from '../../helpers/child-env.ts';
+import { MAIN, runCli, type CliResult } from '../../helpers/cli.ts';
+import { until } from '../../helpers/manual-clock.ts';
 import { tempWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
 
 /**
@@ -173,6 +176,51 @@ describe('a dry run recorded', () => {
       ['notify', 'ok', true],
     ]);
     expect(existsSync(join(ws.dir, 'report.md'))).toBe(false);
+  }, 30_000);
+});
+
+describe('a dry run killed mid-call', () => {
+  it('simulates the call again on resume: no real effect, one simulated result', async () => {
+    ws = tempWorkspace({
+      'p2tui.yaml': 'effects: dry-run\n',
+      'tools/slow.ts': `import { appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defineTool, z } from 'p2tui';
+
+export const publish = defineTool({
+  name: 'publish', description: 'Publishes.', effect: 'effectful', input: z.object({}),
+  run(_args, ctx) { writeFileSync(join(ctx.workspace, 'published'), 'yes'); return { published: true }; },
+  async simulate(_args, ctx) {
+    appendFileSync(join(ctx.workspace, 'simulations.log'), process.pid + '\\n');
+    await new Promise((r) => setTimeout(r, 1500));
+    return { wouldPublish: true };
+  },
+});
+`,
+    });
+    ws.persona({
+      id: 'publisher',
+      description: 'Publishes.',
+      tools: ['publish'],
+      script: [{ when: '.', steps: [{ call: 'publish', args: {} }, { reply: 'published' }] }],
+    });
+    const child = spawn(process.execPath, [MAIN, 'run', 'publisher', 'publish it'], {
+      cwd: ws.dir,
+      env: childEnv(),
+      stdio: 'ignore',
+    });
+    const log = join(ws.dir, 'simulations.log');
+    await until(() => existsSync(log), 'the simulation to start', 15_000);
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('close', resolve));
+    const resumed = await ok('session', 'resume', 'last');
+    expect(resumed.stdout).toContain('← publish (ok, simulated,');
+    expect(existsSync(join(ws.dir, 'published'))).toBe(false);
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toHaveLength(2);
+    const session = (JSON.parse((await ok('session', 'show', 'last', '--json')).stdout) as { session: string }).session;
+    expect((await toolResults(session)).map((r) => [r.tool, r.status, r.simulated, r.output])).toEqual([
+      ['publish', 'ok', true, { wouldPublish: true }],
+    ]);
   }, 30_000);
 });
 
