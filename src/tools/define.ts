@@ -36,7 +36,8 @@ export interface ToolContext {
   now(): number;
   /**
    * The agents' wallets on the session's ledger (the embedded one by default). Ledger tools act as `agent`: the
-   * identity comes from the session, never from the model's arguments.
+   * identity comes from the session, never from the model's arguments. On a dry-run branch (`effects: dry-run`),
+   * a scratch copy of the wallets seeded with the real balances: what a tool's `simulate` pays there is not real.
    */
   readonly wallets?: WalletService;
   /** The calling agent's spend policy and the session's approval policy (ledger tools check payments against it). */
