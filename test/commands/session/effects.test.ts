@@ -239,18 +239,21 @@ describe('session rewind --effects dry-run', () => {
       { agent: 'writer', balance: '15', locked: '0' },
     ]);
 
-    const metrics = JSON.parse((await ok('ledger', 'metrics', '--json')).stdout) as unknown;
     const rewind = await ok('session', 'rewind', session, '0', '--effects', 'dry-run', '--json');
     const branch = (JSON.parse(rewind.stdout) as { branch: string }).branch;
+    // Seeded at the fork: a real payment made after it is not in the branch's scratch copy.
+    await ok('ledger', 'transfer', 'payer', 'saver', '10', '--reference', 'after the fork');
+    const real = await wallets();
+    const metrics = JSON.parse((await ok('ledger', 'metrics', '--json')).stdout) as unknown;
     const resumed = await ok('session', 'resume', session, '--approval', 'approve');
     expect(resumed.stdout).toContain('← transfer_funds (ok, simulated,');
     expect(resumed.stdout).toContain('← save_report (skipped, simulated) E_DRY_RUN: save_report was not executed');
 
     // No real balance changed, nothing was written, and the scratch wallets are not in the real overview.
-    expect(await wallets()).toEqual(paid);
+    expect(await wallets()).toEqual(real);
     expect(existsSync(join(ws.dir, 'report.md'))).toBe(false);
     const history = JSON.parse((await ok('ledger', 'history', 'payer', '--json')).stdout) as unknown[];
-    expect(history).toHaveLength(2);
+    expect(history).toHaveLength(3);
     expect(JSON.parse((await ok('ledger', 'metrics', '--json')).stdout)).toEqual(metrics);
 
     const results = await toolResults(session);
