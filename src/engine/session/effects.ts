@@ -81,10 +81,13 @@ export class BranchEffects {
     return this.policy() === 'dry-run' ? scratchScope(ledgerScope, this.state.branch) : ledgerScope;
   }
 
-  /** On a dry-run branch with a ledger: its scratch wallets seeded (once per branch in this runtime). */
-  async ready(): Promise<void> {
+  /**
+   * On a dry-run branch with a ledger: its scratch wallets seeded (once per branch in this runtime). Undefined when
+   * there is nothing to wait for, so a live call takes no extra turn of the event loop before it starts.
+   */
+  ready(): Promise<void> | undefined {
     const { wallets } = this.state.ctx.ports;
-    if (wallets === undefined || this.policy() !== 'dry-run') return;
+    if (wallets === undefined || this.policy() !== 'dry-run') return undefined;
     const { branch } = this.state;
     let seeding = this.seeded.get(branch);
     if (seeding === undefined) {
@@ -93,7 +96,7 @@ export class BranchEffects {
       seeding.catch(() => this.seeded.delete(branch));
       this.seeded.set(branch, seeding);
     }
-    await seeding.catch(() => undefined);
+    return seeding.catch(() => undefined);
   }
 
   /**

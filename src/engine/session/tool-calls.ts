@@ -54,7 +54,8 @@ export class ToolCalls {
         this.settlement.settle(tx, conv, call.callId, { kind: 'tool_result', payload }),
       );
     }
-    await this.effects.ready();
+    const seeding = this.effects.ready();
+    if (seeding !== undefined) await seeding;
     // A call that needs a person's yes waits for it (or the approval policy's answer) before anything runs.
     let approved = false;
     let reason = await this.approvalReason(conv, tool, call);
