@@ -85,7 +85,7 @@ export class App {
       clock,
       concurrency: options.concurrency ?? config.concurrency,
       providerConcurrency,
-      defaults: { maxSteps: config.max_steps, approval: config.approval },
+      defaults: { maxSteps: config.max_steps, approval: config.approval, effects: config.effects },
       ...leaseTimes(options),
       ...(options.onStepTiming === undefined ? {} : { onStepTiming: options.onStepTiming }),
     });

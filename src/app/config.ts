@@ -5,6 +5,7 @@ import { parseYamlWith } from '../core/yaml-schema.ts';
 import { mcpServerSchema } from '../tools/mcp-config.ts';
 import { judgeConfigSchema } from '../judge/config.ts';
 import { DEFAULT_INLINE_BYTES } from '../engine/tool-runner.ts';
+import { EFFECTS_POLICIES, type EffectsPolicy } from '../engine/effects-policy.ts';
 
 /** `p2tui.yaml`: optional; every field has a default that runs offline. */
 export const workspaceConfigSchema = z.strictObject({
@@ -16,6 +17,11 @@ export const workspaceConfigSchema = z.strictObject({
   temperature: z.number().min(0).max(2).optional(),
   /** How questions from agents are answered when nobody is at a terminal. */
   approval: z.enum(['deny', 'approve', 'ask']).default('ask'),
+  /**
+   * What effectful tool calls do in new sessions: live (run them), dry-run (do not; `simulate` or a skipped result,
+   * ledger tools pay in a scratch scope), ask (a person approves each). A fork's `--effects` beats it on its branch.
+   */
+  effects: z.enum(EFFECTS_POLICIES as readonly [EffectsPolicy, ...EffectsPolicy[]]).default('live'),
   /** Steps (model calls) the scheduler runs at once, across all sessions. */
   concurrency: z.int().min(1).max(10_000).default(32),
   /** Step budget of a session (model calls over all its conversations). */

@@ -50,6 +50,8 @@ export interface EntryPayloads {
     error?: string;
     /** Served from the pure-tool cache. */
     cached?: boolean;
+    /** On a dry-run branch: the tool's `simulate` answered, or (status `skipped`, E_DRY_RUN) nothing ran. */
+    simulated?: boolean;
     /** Set when a dedup policy recognised this call as a repeat of an earlier one. */
     duplicateOf?: string;
     /** Large outputs live in an artifact; `output` then holds a preview. */

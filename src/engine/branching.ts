@@ -207,7 +207,9 @@ export function forkBranch(
     .flatMap((e) => {
       if (e.kind !== 'tool_call') return [];
       const intent = store.calls.intent(e.payload.key);
-      return intent === undefined || intent.status === 'pending'
+      // A dry run's call changed nothing real (simulated, or not executed): there is nothing to undo.
+      const simulated = intent?.result?.kind === 'tool_result' && intent.result.payload.simulated === true;
+      return intent === undefined || intent.status === 'pending' || simulated
         ? []
         : [
             {

@@ -35,12 +35,14 @@ export async function compensateEffect(
       `the call ${key} (${intent.tool}) is ${intent.effect !== 'effectful' ? `${intent.effect}, not effectful` : intent.status}: there is no effect to undo`,
     );
   }
-  const tool = ports.tools.get(intent.tool);
-  if (tool?.compensate === undefined) {
-    throw new UserError('E_SESSION_STATE', `tool '${intent.tool}' declares no compensating action`, {
-      hint: `Add compensate(args, result, ctx) to its defineTool, or undo the effect by hand.`,
-    });
+  if (intent.result?.kind === 'tool_result' && intent.result.payload.simulated === true) {
+    throw new UserError(
+      'E_SESSION_STATE',
+      `the call ${key} (${intent.tool}) ran on a dry-run branch: it changed nothing real, there is no effect to undo`,
+    );
   }
+  const tool = ports.tools.get(intent.tool);
+  if (tool?.compensate === undefined) throw notCompensable(intent.tool, tool?.source);
   // At most once, like the effect itself: the claim is committed before the compensating action starts, so a
   // second request (another terminal, or after a crash mid-way) is refused rather than run again.
   const now0 = ctx.clock.now();
@@ -84,6 +86,8 @@ export async function compensateEffect(
       fence: store.leases.fence(session.id),
       workspace: ports.root,
       now: () => ctx.clock.now(),
+      // The ledger tools pay back in the wallets the call paid from (the session's scope).
+      ...(ports.wallets === undefined ? {} : { wallets: ports.wallets.scoped(session.options.ledgerScope) }),
       signal: deadline.signal,
       attach: () => undefined,
     });
@@ -107,4 +111,24 @@ export async function compensateEffect(
     ),
   );
   return outcome;
+}
+
+/**
+ * Why a tool's effect cannot be undone by p2tui: reward_agent issued new money (p2tui does not take it back); another
+ * built-in or MCP tool has no compensating action to add; a workspace tool can be given one.
+ */
+function notCompensable(tool: string, source: string | undefined): UserError {
+  if (tool === 'reward_agent') {
+    return new UserError(
+      'E_SESSION_STATE',
+      'reward_agent is not compensable: it issued new money to the agent, and p2tui does not take a reward back',
+      { hint: 'If it must be undone, agree with the agent on a payment back (transfer_funds), or correct it by hand.' },
+    );
+  }
+  const workspaceTool = source !== undefined && !source.startsWith('p2tui.yaml');
+  return new UserError('E_SESSION_STATE', `tool '${tool}' declares no compensating action`, {
+    hint: workspaceTool
+      ? `Add compensate(args, result, ctx) to its defineTool in ${source}, or undo the effect by hand.`
+      : "It is not a workspace tool (a built-in or an MCP server's): undo the effect by hand.",
+  });
 }

@@ -4,6 +4,7 @@ import { randomId } from '../core/ids.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { EventBus } from '../bus/bus.ts';
 import type { ApprovalPolicy, SessionOptions, SessionStatus } from '../core/events.ts';
+import type { EffectsPolicy } from './effects-policy.ts';
 import type { Store } from '../store/store.ts';
 import { isHolderAlive } from '../store/leases.ts';
 import { Scheduler } from './scheduler.ts';
@@ -27,6 +28,7 @@ import {
 import { rebuildConversations, type Rebuilt } from './rebuild.ts';
 import { deriveStatus } from './status.ts';
 import { compensateEffect, type CompensationOutcome } from './compensation.ts';
+import { seedScratch } from './session/effects.ts';
 import type { BranchRow, SessionRow } from '../store/sessions.ts';
 
 /** Thrown inside a fork's transaction to roll it back when the live runtime cannot take the fork in memory. */
@@ -45,7 +47,7 @@ export interface EngineOptions {
   /** Model calls in flight at once per provider (`providers.<id>.concurrency`). */
   readonly providerConcurrency?: Readonly<Record<string, number>>;
   /** What a new session gets when its options do not say (p2tui.yaml's max_steps and approval). */
-  readonly defaults: { readonly maxSteps: number; readonly approval: ApprovalPolicy };
+  readonly defaults: { readonly maxSteps: number; readonly approval: ApprovalPolicy; readonly effects?: EffectsPolicy };
   readonly leaseTtlMs?: number;
   readonly heartbeatMs?: number;
   readonly onStepTiming?: (timing: StepTiming) => void;
@@ -114,7 +116,8 @@ export class Engine {
       ...(overrides.replay === undefined ? {} : { replay: overrides.replay }),
       ...(overrides.ledgerScope === undefined ? {} : { ledgerScope: overrides.ledgerScope }),
       ...(overrides.effectKeys === undefined ? {} : { effectKeys: overrides.effectKeys }),
-      ...(overrides.effects === undefined ? {} : { effects: overrides.effects }),
+      // Stored with the session: a later change of p2tui.yaml does not turn a live session's effects off, or on.
+      effects: overrides.effects ?? this.defaults.effects ?? 'live',
     };
   }
 
@@ -224,6 +227,18 @@ export class Engine {
    * itself writes only the branch row, its segments and a `branch.created` event.
    */
   async fork(sessionId: string, spec: Omit<ForkSpec, 'now'> & { checkout?: boolean }): Promise<Fork> {
+    const fork = await this.forkOnly(sessionId, spec);
+    const { wallets } = this.ports;
+    // A dry-run branch pays in a scratch copy of the wallets as they are at the fork. A ledger that cannot be reached
+    // now is not the fork's failure: the branch's first tool call seeds it then.
+    if (fork.branch.overrides['effects'] === 'dry-run' && wallets !== undefined) {
+      const session = this.store.sessions.resolve(sessionId);
+      await seedScratch(wallets, session.options.ledgerScope, fork.branch.id).catch(() => undefined);
+    }
+    return fork;
+  }
+
+  private async forkOnly(sessionId: string, spec: Omit<ForkSpec, 'now'> & { checkout?: boolean }): Promise<Fork> {
     const session = this.store.sessions.resolve(sessionId);
     const now = this.ctx.clock.now();
     // Refused before anything is written: a fork to check out of a session another process drives.

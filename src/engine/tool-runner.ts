@@ -172,6 +172,7 @@ export async function runTool(
     ...(context.wallets === undefined ? {} : { wallets: context.wallets }),
     ...(context.spending === undefined ? {} : { spending: context.spending }),
     ...(context.approved === true ? { approved: true } : {}),
+    ...(context.prior === undefined ? {} : { prior: context.prior }),
     signal,
     attach: (name, data, mime = 'application/octet-stream') => {
       attachments.push({ name, data, mime, kind: 'file' });

@@ -3,6 +3,7 @@ import type { StoredEvent } from '../core/events.ts';
 import { messageOf } from '../core/errors.ts';
 import type { WalletService } from './wallets/service.ts';
 import type { Store } from '../store/store.ts';
+import { isDryRun, scratchScope } from '../core/scratch-scope.ts';
 
 /** p2tui.yaml's `ledger.escrow`: which evaluator's score settles an escrow, and the score that releases it. */
 export interface EscrowRule {
@@ -119,22 +120,49 @@ export class EscrowArbiter {
     }
   }
 
+  /**
+   * The scratch wallets of a session's dry-run branches, with their branch: escrows opened there settle there (by
+   * the same verdict), never in the real scope.
+   */
+  private scratchWallets(session: string): { wallets: WalletService; branch: string }[] {
+    const row = this.store.sessions.get(session);
+    if (row === undefined) return [];
+    return this.store.sessions
+      .branches(session)
+      .filter((b) => isDryRun(row.options.effects, b.overrides))
+      .map((b) => ({ wallets: this.wallets().scoped(scratchScope(row.options.ledgerScope, b.id)), branch: b.id }));
+  }
+
   private async settleFor(session: string, payee: string, conversation: string, value: number | null): Promise<void> {
-    const rule = this.rule!;
     if (value === null) return;
-    const wallets = this.walletsFor(session);
+    const headBranch = this.store.sessions.get(session)?.headBranch ?? null;
+    await this.settleIn(this.walletsFor(session), headBranch, session, payee, conversation, value);
+    for (const scratch of this.scratchWallets(session))
+      await this.settleIn(scratch.wallets, scratch.branch, session, payee, conversation, value);
+  }
+
+  private async settleIn(
+    wallets: WalletService,
+    branch: string | null,
+    session: string,
+    payee: string,
+    conversation: string,
+    value: number,
+  ): Promise<void> {
+    const rule = this.rule!;
     const prefix = `${session}:${payee}:`;
-    for (const escrow of (await wallets.escrows()).filter((e) => e.reference.startsWith(prefix) && e.payee === payee)) {
+    // This scope's own escrows: another scope's (the real one's, seen from a scratch copy) has look-alike names.
+    const open = await wallets.escrows(undefined, 'own');
+    for (const escrow of open.filter((e) => e.reference.startsWith(prefix) && e.payee === payee)) {
       const outcome = value >= rule.threshold ? 'release' : 'refund';
       let error: string | undefined;
       try {
         await wallets.settleEscrow(escrow.reference, outcome, escrow.payer);
       } catch (e) {
         // Settled meanwhile by another process (the escrow is gone) is fine; anything else is said in the log.
-        if (!(await wallets.escrows()).some((x) => x.contractId === escrow.contractId)) continue;
+        if (!(await wallets.escrows(undefined, 'own')).some((x) => x.contractId === escrow.contractId)) continue;
         error = messageOf(e);
       }
-      const branch = this.store.sessions.get(session)?.headBranch ?? null;
       this.store.write(() =>
         this.store.append(
           {

@@ -375,6 +375,37 @@ export class CallRepository {
   }
 
   /** A recorded session's settled tool calls and answered questions on the given branches, with their path. */
+  /**
+   * The settled results of one tool's calls made on one branch in the conversation at `path`, oldest first (a fork
+   * looks for what an ancestor's same call returned: `ToolContext.prior`).
+   */
+  resultsOnBranch(session: string, branch: string, path: string, tool: string): RecordedResult[] {
+    const rows = this.db
+      .prepare(
+        `SELECT c.path AS path, i.entry_id AS entry, i.call_id AS call, i.tool AS tool, i.args AS args, i.result AS result
+         FROM intents i JOIN conversations c ON c.id = i.conversation_id
+         WHERE c.session_id = ? AND i.branch_id = ? AND c.path = ? AND i.tool = ? AND i.kind = 'tool'
+           AND i.result IS NOT NULL
+         ORDER BY i.rowid`,
+      )
+      .all(session, branch, path, tool) as {
+      path: string;
+      entry: string;
+      call: string;
+      tool: string;
+      args: string;
+      result: string;
+    }[];
+    return rows.map((r) => ({
+      path: r.path,
+      entryId: r.entry,
+      callId: r.call,
+      tool: r.tool,
+      args: this.argsOf(r.args),
+      result: JSON.parse(r.result) as EntryDraft,
+    }));
+  }
+
   recordedResults(session: string, branches: readonly string[]): RecordedResult[] {
     const marks = branches.map(() => '?').join(', ');
     const rows = this.db

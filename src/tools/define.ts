@@ -1,8 +1,8 @@
 import type { WalletService } from '../ledger/wallets/service.ts';
 import type { Spending } from '../ledger/wallets/spend.ts';
 import { z } from 'zod';
-import type { EffectClass } from '../core/entries.ts';
-import type { JsonObject } from '../core/json.ts';
+import type { EffectClass, ToolStatus } from '../core/entries.ts';
+import type { JsonObject, JsonValue } from '../core/json.ts';
 
 export type DedupPolicy = 'none' | 'penalty' | 'strict';
 
@@ -36,13 +36,20 @@ export interface ToolContext {
   now(): number;
   /**
    * The agents' wallets on the session's ledger (the embedded one by default). Ledger tools act as `agent`: the
-   * identity comes from the session, never from the model's arguments.
+   * identity comes from the session, never from the model's arguments. On a dry-run branch (`effects: dry-run`),
+   * a scratch copy of the wallets seeded with the real balances: what a tool's `simulate` pays there is not real.
    */
   readonly wallets?: WalletService;
   /** The calling agent's spend policy and the session's approval policy (ledger tools check payments against it). */
   readonly spending?: Spending;
   /** A person (or the session's approval policy) approved this call before it ran (see the tool's `approval`). */
   readonly approved?: boolean;
+  /**
+   * On a fork whose ancestor branch made the same call (same tool, same arguments, same conversation path): what that
+   * call returned there, nearest ancestor first; undefined otherwise (and on a session's first branch). Set for
+   * effectful calls, so a tool can decide for itself whether to act again (`branch` says where it runs now).
+   */
+  readonly prior?: PriorResult;
   /** Stores bytes as a content-addressed artifact of this call (committed with the result). */
   attach(name: string, data: string | Uint8Array, mime?: string): void;
   /**
@@ -50,6 +57,13 @@ export interface ToolContext {
    * `on: milestone` judge the step when it lands.
    */
   milestone?(name: string, detail?: string): void;
+}
+
+/** What an earlier branch's same call returned (see `ToolContext.prior`). */
+export interface PriorResult {
+  readonly status: ToolStatus;
+  readonly output?: JsonValue;
+  readonly error?: string;
 }
 
 export interface ToolSpecInput<Schema extends z.ZodObject> {
@@ -87,6 +101,12 @@ export interface ToolSpecInput<Schema extends z.ZodObject> {
    * the call starts; an approved call runs with `context.approved` set.
    */
   approval?(args: z.output<Schema>, context: ToolContext): Promise<string | undefined> | string | undefined;
+  /**
+   * For effectful tools, on a dry-run branch (`effects: dry-run`): what the model sees instead of `run`'s result, with
+   * no real effect (same result type as `run`; the entry is stored with `simulated: true`). Without it such a call
+   * is not executed and settles as `skipped` with E_DRY_RUN.
+   */
+  simulate?(args: z.output<Schema>, context: ToolContext): Promise<unknown> | unknown;
 }
 
 export const TOOL_BRAND = Symbol.for('p2tui.tool');
@@ -109,6 +129,7 @@ export interface Tool {
     ((args: unknown, result: unknown, context: ToolContext) => Promise<unknown> | unknown) | undefined;
   readonly approval?:
     ((args: unknown, context: ToolContext) => Promise<string | undefined> | string | undefined) | undefined;
+  readonly simulate?: ((args: unknown, context: ToolContext) => Promise<unknown> | unknown) | undefined;
   /** Where it was defined (file), for error messages. */
   source?: string;
 }
@@ -128,6 +149,8 @@ export function defineTool<Schema extends z.ZodObject>(spec: ToolSpecInput<Schem
   if (!(spec.input instanceof z.ZodObject))
     throw new TypeError(`tool '${spec.name}': input must be a zod object schema (z.object({...}))`);
   if (typeof spec.run !== 'function') throw new TypeError(`tool '${spec.name}' needs a run(args, context) function`);
+  if (spec.simulate !== undefined && typeof spec.simulate !== 'function')
+    throw new TypeError(`tool '${spec.name}': simulate must be a function (args, context)`);
   const effect = spec.effect ?? 'effectful';
   if (!['pure', 'idempotent', 'effectful'].includes(effect))
     throw new TypeError(`tool '${spec.name}': effect must be pure, idempotent or effectful`);
@@ -147,6 +170,7 @@ export function defineTool<Schema extends z.ZodObject>(spec: ToolSpecInput<Schem
     reconcile: spec.reconcile as Tool['reconcile'],
     compensate: spec.compensate as Tool['compensate'],
     approval: spec.approval as Tool['approval'],
+    simulate: spec.simulate as Tool['simulate'],
   };
 }
 

@@ -74,7 +74,7 @@ export const ledgerOverviewCommand = defineCommand({
     const { decimal } = await import('../../ledger/decimal.ts');
     const service = await walletService(ctx);
     const o = await service.overview();
-    const escrows = await service.escrows();
+    const escrows = await service.escrows(undefined, 'own');
     const audit = o.audit;
     if (ctx.output.json)
       return {

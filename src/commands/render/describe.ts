@@ -18,7 +18,7 @@ function describe(e: EntryDraft): string {
     case 'tool_call':
       return `${e.payload.tool} ${JSON.stringify(e.payload.args)} [${e.payload.effect}]`;
     case 'tool_result':
-      return `${e.payload.tool} ${e.payload.status}: ${e.payload.status === 'ok' ? JSON.stringify(e.payload.output) : (e.payload.error ?? '')}`;
+      return `${e.payload.tool} ${e.payload.status}${e.payload.simulated === true ? ' (simulated)' : ''}: ${e.payload.status === 'ok' ? JSON.stringify(e.payload.output) : (e.payload.error ?? '')}`;
     case 'agent_call':
       return `→ ${e.payload.agent} (${e.payload.child}): ${e.payload.message}`;
     case 'agent_result':

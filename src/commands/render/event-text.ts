@@ -267,10 +267,13 @@ export class EventText {
           error?: string;
           latencyMs?: number;
           cached?: boolean;
+          simulated?: boolean;
         };
         const ok = r.status === 'ok';
         const detail = ok ? summary(r.output) : (r.error ?? r.status);
-        const tag = `${r.status}${r.cached === true ? ', cached' : ''}${r.latencyMs === undefined ? '' : `, ${r.latencyMs} ms`}`;
+        // A dry-run branch's call says so: its result was simulated, or nothing ran.
+        const simulated = r.simulated === true ? ', simulated' : '';
+        const tag = `${r.status}${r.cached === true ? ', cached' : ''}${simulated}${r.latencyMs === undefined ? '' : `, ${r.latencyMs} ms`}`;
         return [
           `${prefix}${paint(c, ok ? 'green' : 'red', `← ${r.tool}`)} ${paint(c, 'gray', `(${tag})`)} ${truncate(detail, 160)}`,
         ];

@@ -1,12 +1,34 @@
 import { UserError } from '../../core/errors.ts';
-import type { Fork } from '../../engine/branching.ts';
-import { defineCommand } from '../define.ts';
+import type { BranchOverrides, Fork } from '../../engine/branching.ts';
+import { defineCommand, type OptionDefs } from '../define.ts';
 import { paint } from '../render/text.ts';
-import { OVERRIDE_OPTIONS, OVERRIDES_DETAILS, parseOverrides, targetsOf } from '../overrides.ts';
+import { EFFECTS_POLICIES, type EffectsPolicy } from '../../engine/effects-policy.ts';
+import { OVERRIDE_OPTIONS, OVERRIDES_DETAILS, parseOverrides, targetsOf, type OverrideValues } from '../overrides.ts';
 import { SESSION_ARG } from '../shared.ts';
 import { EXIT, type CommandContext } from '../types.ts';
 
 /** Moving between branches: fork one at a point of its history, rewind to a step, check one out. */
+
+/** `--effects` of fork and rewind: what effectful tool calls do on the new branch (stored as its overrides.effects). */
+const EFFECTS_OPTION = {
+  effects: {
+    type: 'string',
+    choices: EFFECTS_POLICIES,
+    value: '<live|dry-run|ask>',
+    description:
+      'What effectful tool calls do on the new branch: live (run them), dry-run (do not: simulate or skip; ledger ' +
+      "tools pay in a scratch copy of the wallets), ask (a person approves each). Default: the session's policy",
+  },
+} as const satisfies OptionDefs;
+
+/** The branch's overrides: the four settings' and `--effects`. */
+function overridesOf(
+  options: OverrideValues & { readonly effects?: EffectsPolicy | undefined },
+  engine: Parameters<typeof targetsOf>[0],
+): BranchOverrides {
+  const { effects } = options;
+  return { ...parseOverrides(options, targetsOf(engine)), ...(effects === undefined ? {} : { effects }) };
+}
 
 /** Says what a fork does not undo: effectful calls made on the source after the fork point. */
 function reportEffects(ctx: CommandContext, fork: Fork): void {
@@ -55,11 +77,13 @@ export const forkCommand = defineCommand({
     from: { type: 'string', value: '<branch>', description: 'Fork this branch (default: the checked-out one)' },
     label: { type: 'string', value: '<text>', description: 'A name for the new branch' },
     ...OVERRIDE_OPTIONS,
+    ...EFFECTS_OPTION,
     checkout: { type: 'boolean', description: 'Check the new branch out' },
   },
   examples: [
     'p2tui session fork last --step 3 --label cheaper --model scripted/default --temperature 0.9 --checkout',
     'p2tui session fork last --temperature 0.2 --temperature writer=0.9 --tools writer=search,save',
+    'p2tui session fork last --step 0 --effects dry-run --checkout',
   ],
   async run(ctx, input) {
     const { resolveBranch, seqOfStep } = await import('../../engine/branching.ts');
@@ -75,7 +99,7 @@ export const forkCommand = defineCommand({
       ...(from === undefined ? {} : { from }),
       ...(atSeq === undefined ? {} : { atSeq }),
       ...(label === undefined ? {} : { label }),
-      overrides: parseOverrides(input.options, targetsOf(engine)),
+      overrides: overridesOf(input.options, engine),
       createdBy: 'cli',
       checkout,
     });
@@ -120,11 +144,13 @@ export const rewindCommand = defineCommand({
     },
     label: { type: 'string', value: '<text>', description: 'A name for the new branch' },
     ...OVERRIDE_OPTIONS,
+    ...EFFECTS_OPTION,
   },
   examples: [
     'p2tui session rewind last 2',
     'p2tui conversation rewind s_1a2b 4 --temperature 0.9',
     'p2tui session rewind last 2 --temperature writer=0.9 --system writer="You are terse."',
+    'p2tui session rewind last 2 --effects dry-run',
   ],
   async run(ctx, input) {
     const { seqOfStep } = await import('../../engine/branching.ts');
@@ -141,7 +167,7 @@ export const rewindCommand = defineCommand({
     const made = await engine.fork(session.id, {
       atSeq,
       label: input.options.label ?? `rewind to #${step}`,
-      overrides: parseOverrides(input.options, targetsOf(engine)),
+      overrides: overridesOf(input.options, engine),
       createdBy: 'cli:rewind',
       checkout: true,
     });

@@ -9,6 +9,8 @@ import type { ConversationRuntime } from '../conversation.ts';
 import { outstanding } from '../fsm.ts';
 import { cacheKey, DEFAULT_INLINE_BYTES, runInFlight, runTool, type ToolRun } from '../tool-runner.ts';
 import type { Approvals } from './approvals.ts';
+import { redactedRun } from './redaction.ts';
+import { askReason, BranchEffects, dryRunSkipped, priorOf, simulating } from './effects.ts';
 import type { Settlement } from './settlement.ts';
 import type { SessionState, ToolCallRef } from './state.ts';
 import type { SessionWriter } from './writer.ts';
@@ -24,8 +26,10 @@ export class ToolCalls {
   private readonly writer: SessionWriter;
   private readonly settlement: Settlement;
   private readonly approvals: Approvals;
+  private readonly effects: BranchEffects;
 
   constructor(state: SessionState, writer: SessionWriter, settlement: Settlement, approvals: Approvals) {
+    this.effects = new BranchEffects(state);
     this.state = state;
     this.writer = writer;
     this.settlement = settlement;
@@ -41,9 +45,22 @@ export class ToolCalls {
     const signal = conv.abort.signal;
     if (tool === undefined || signal.aborted) return;
     if (this.state.recording !== undefined && (await this.replay(conv, call))) return;
+    // The branch's effects policy: a dry run does not execute an effectful call (its simulate answers, if it has
+    // one); `ask` puts every effectful call before a person.
+    const policy = call.effect === 'effectful' ? this.effects.policy() : 'live';
+    if (policy === 'dry-run' && tool.simulate === undefined) {
+      const payload = dryRunSkipped(call);
+      return this.writer.commitOrStop((tx) =>
+        this.settlement.settle(tx, conv, call.callId, { kind: 'tool_result', payload }),
+      );
+    }
+    const seeding = this.effects.ready();
+    if (seeding !== undefined) await seeding;
     // A call that needs a person's yes waits for it (or the approval policy's answer) before anything runs.
     let approved = false;
-    const reason = await this.approvalReason(conv, tool, call);
+    let reason = await this.approvalReason(conv, tool, call);
+    if (policy === 'ask')
+      reason = reason === undefined ? askReason(conv, call) : `${reason}; effects: ask on this branch`;
     if (reason !== undefined) {
       const decision = await this.approvals.decide(conv, call, tool.name, reason);
       if (decision === undefined || signal.aborted || this.state.detached) return;
@@ -58,10 +75,14 @@ export class ToolCalls {
       approved = true;
     }
     try {
-      const journal = this.journalOf(call);
+      // A simulated call changes nothing real: no journal, no at-most-once mark (run again after a crash).
+      const simulated = policy === 'dry-run';
+      const journal = simulated ? undefined : this.journalOf(call);
       if (journal !== undefined && !(await this.journalStart(conv, call, journal, retake))) return;
-      if (call.effect === 'effectful' && !(await this.markStarted(conv, call))) return;
-      let run = this.redacted(await this.execute(conv, call, tool, approved));
+      if (call.effect === 'effectful' && !simulated && !(await this.markStarted(conv, call))) return;
+      let run = this.redacted(await this.execute(conv, call, simulated ? simulating(tool) : tool, approved));
+      if (simulated)
+        run = { ...run, result: { kind: 'tool_result', payload: { ...run.result.payload, simulated: true } } };
       // Journaled even if this process no longer drives the session: the next attempt must know it happened. A call
       // cancelled before or while it ran stays journaled as started (looked up, or unknown, next time).
       if (journal !== undefined && run.result.payload.status !== 'cancelled')
@@ -229,7 +250,9 @@ export class ToolCalls {
       fence: state.ctx.leases.fence(state.id),
       workspace: ports.root,
       now: () => state.ctx.clock.now(),
-      ...(ports.wallets === undefined ? {} : { wallets: ports.wallets.scoped(options.ledgerScope) }),
+      // A dry-run branch pays in its scratch scope, seeded with the real balances.
+      ...(ports.wallets === undefined ? {} : { wallets: ports.wallets.scoped(this.effects.ledgerScope()) }),
+      ...(call.effect === 'effectful' ? priorOf(this.effects.prior(conv, call)) : {}),
       ...(spend === undefined
         ? {}
         : { spending: { policy: spend, approval: options.approval, source: conv.persona.source } }),
@@ -334,34 +357,7 @@ export class ToolCalls {
 
   /** A tool that echoes a configured key (an MCP server given it in its environment, say) must not store it. */
   private redacted(run: ToolRun): ToolRun {
-    const { redactor } = this.state.ctx.ports;
-    if (!redactor.active) return run;
-    return {
-      ...run,
-      result: redactor.json(run.result),
-      // A large output or error was redacted before it was hashed; going over its bytes again would copy them.
-      attachments: run.attachments.map((a) =>
-        a.redacted === true
-          ? a
-          : {
-              ...a,
-              name: redactor.redact(a.name),
-              // Bytes as latin1 map one to one onto characters: a key (ASCII) inside a binary file is found and replaced.
-              data:
-                typeof a.data === 'string'
-                  ? redactor.redact(a.data)
-                  : redactBytes(a.data, (text) => redactor.redact(text)),
-            },
-      ),
-      ...(run.milestones === undefined
-        ? {}
-        : {
-            milestones: run.milestones.map((m) => ({
-              name: redactor.redact(m.name),
-              detail: m.detail === null ? null : redactor.redact(m.detail),
-            })),
-          }),
-    };
+    return redactedRun(this.state.ctx.ports.redactor, run);
   }
 
   /**
@@ -437,10 +433,4 @@ export class ToolCalls {
     }
     return undefined;
   }
-}
-
-function redactBytes(data: Uint8Array, redact: (text: string) => string): Uint8Array {
-  const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
-  const clean = redact(text);
-  return clean === text ? data : Buffer.from(clean, 'latin1');
 }

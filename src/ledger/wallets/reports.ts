@@ -14,7 +14,21 @@ export interface WalletReader {
   walletOf(agent: string): Promise<PartyId>;
   nameOf(party: PartyId): string;
   operator(): Promise<PartyId>;
-  escrows(payer?: string): Promise<EscrowView[]>;
+  escrows(payer?: string, which?: 'all' | 'own'): Promise<EscrowView[]>;
+  /** Whether a party is one of this scope's wallets (not a rollout cell's, nor a dry-run branch's scratch copy). */
+  owns(party: PartyId): boolean;
+}
+
+/** Whether an update moves money of this scope's wallets (a payment, a mint, an escrow of another scope's does not). */
+function ownUpdate(wallets: WalletReader, tx: LedgerTransaction): boolean {
+  return tx.events.some(
+    (e) =>
+      e.kind === 'created' &&
+      ['sender', 'receiver', 'owner', 'payer', 'payee'].some((k) => {
+        const party = e.payload[k];
+        return typeof party === 'string' && party !== '' && wallets.owns(party);
+      }),
+  );
 }
 
 /** An agent's payments in and out, newest first (from the updates it is a party to, read newest first). */
@@ -55,6 +69,8 @@ export async function ledgerMetrics(wallets: WalletReader): Promise<LedgerMetric
     if (page.length === 0) break;
     after = page.at(-1)!.offset;
     for (const tx of page) {
+      // This scope's figures only: a dry-run branch's scratch payments (or a rollout cell's) are not its money.
+      if (!ownUpdate(wallets, tx)) continue;
       updates += 1;
       for (const e of tx.events) {
         if (e.kind === 'exercised' && e.templateId === TEMPLATES.escrow && e.choice === 'Release') released += 1;
@@ -81,7 +97,7 @@ export async function ledgerMetrics(wallets: WalletReader): Promise<LedgerMetric
     payments,
     volume,
     issued,
-    escrowsOpen: (await wallets.escrows()).length,
+    escrowsOpen: (await wallets.escrows(undefined, 'own')).length,
     escrowsReleased: released,
     escrowsRefunded: refunded,
     agents: [...perAgent].map(([agent, m]) => ({ agent, ...m })).sort((a, b) => a.agent.localeCompare(b.agent)),

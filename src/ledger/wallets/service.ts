@@ -64,6 +64,28 @@ export class WalletService {
     return service;
   }
 
+  /**
+   * Gives this scope's wallets the balances `source`'s wallets hold now (a dry-run branch's scratch copy of the real
+   * ones): a wallet per agent, its balance issued once. An agent that has a wallet here already was seeded (by the
+   * fork, or at the branch's first payment): seeding again changes nothing, even after the real balance changed.
+   */
+  async seedFrom(source: WalletService): Promise<void> {
+    for (const agent of await source.agents()) {
+      if (await this.has(agent)) continue;
+      const { balance } = await source.balance(agent);
+      await this.partyOf(agent);
+      if (decimal.isPositive(decimal.canonical(balance)))
+        await this.mint(agent, balance, `dry-run copy of ${agent}'s balance`, `dry-run-seed:${agent}`);
+    }
+  }
+
+  /** Whether a party is one of this scope's wallets (not a rollout cell's, nor a dry-run branch's scratch copy). */
+  owns(party: string): boolean {
+    const own = this.hintOf('');
+    const hint = party.split('::')[0]!;
+    return hint.startsWith(own) && !(this.scope === '' && hint.slice(own.length).includes('.'));
+  }
+
   /** The party hint of an agent's wallet in this scope. */
   private hintOf(agent: string): string {
     return this.scope === '' ? `${AGENT_PREFIX}${agent}` : `${AGENT_PREFIX}${this.scope}.${agent}`;
@@ -151,12 +173,15 @@ export class WalletService {
         decimal.sum((await holdingsOf(this.ledger, await this.walletOf(a))).map((h) => h.amount));
       const held = await Promise.all((await this.agents()).map(async (a) => [a, await sumOf(a)] as const));
       // Escrows as the operator reads them (it arbitrates every one): no read-as-any-party right needed.
-      const escrows = await this.ledger.activeContracts<{ amount: string }>(operator, [TEMPLATES.escrow]);
+      // This scope's only: another scope's money (a dry-run branch's scratch copy, say) is not issued to this one.
+      const escrows = await this.ledger.activeContracts<{ payer: string; amount: string }>(operator, [
+        TEMPLATES.escrow,
+      ]);
       refuseMint(
         agent,
         value,
         new Map(held),
-        escrows.map((e) => e.payload),
+        escrows.filter((e) => this.owns(e.payload.payer)).map((e) => e.payload),
       );
       return this.ledger.submit(
         [
@@ -375,15 +400,18 @@ export class WalletService {
     });
   }
 
-  /** Open escrows: every one, or those one agent pays into (read through its own contracts). */
-  async escrows(payer?: string): Promise<EscrowView[]> {
+  /**
+   * Open escrows: every one, or those one agent pays into (read through its own contracts). `own`: only those this
+   * scope's wallets pay into (not a rollout cell's nor a dry-run branch's scratch escrows).
+   */
+  async escrows(payer?: string, which: 'all' | 'own' = 'all'): Promise<EscrowView[]> {
     const party = payer === undefined ? '*' : await this.walletOf(payer);
     const open = await this.ledger.activeContracts<{ payer: string; payee: string; amount: string; reference: string }>(
       party,
       [TEMPLATES.escrow],
     );
     return open
-      .filter((e) => party === '*' || e.payload.payer === party)
+      .filter((e) => (party === '*' || e.payload.payer === party) && (which === 'all' || this.owns(e.payload.payer)))
       .map((e) => ({
         contractId: e.contractId,
         payer: this.nameOf(e.payload.payer),
@@ -407,7 +435,7 @@ export class WalletService {
     audit: AuditReport | null;
   }> {
     const wallets = await Promise.all((await this.agents()).map((a) => this.balance(a)));
-    const escrowed = decimal.sum((await this.escrows()).map((e) => e.amount));
+    const escrowed = decimal.sum((await this.escrows(undefined, 'own')).map((e) => e.amount));
     // Money enters only by a mint and never leaves: what was issued is what is held plus what is in escrow.
     const issued = decimal.add(decimal.sum(wallets.map((w) => w.balance)), escrowed);
     const audit = this.ledger.chainStatus === undefined ? null : await this.ledger.chainStatus();

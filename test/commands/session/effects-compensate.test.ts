@@ -1,0 +1,210 @@
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli, type CliResult } from '../../helpers/cli.ts';
+import { tempWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
+
+/**
+ * Effects on branches (issue 17, point 2), the other half of effects.test.ts: `--effects ask` on a fork, and
+ * `session compensate` of the built-in ledger tools.
+ */
+let ws: TempWorkspace | undefined;
+const p2tui = (...args: string[]): Promise<CliResult> => runCli(args, { cwd: ws!.dir });
+afterEach(() => ws?.cleanup());
+
+const ok = async (...args: string[]): Promise<CliResult> => {
+  const r = await p2tui(...args);
+  expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r;
+};
+
+/** The tools: save_report writes report.md (effectful, no simulate); notify has a simulate and shows ctx.prior. */
+const TOOLS = `import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defineTool, z } from 'p2tui';
+
+export const saveReport = defineTool({
+  name: 'save_report', description: 'Saves the report.', effect: 'effectful',
+  input: z.object({ text: z.string() }),
+  run({ text }, ctx) { writeFileSync(join(ctx.workspace, 'report.md'), text); return { saved: 'report.md' }; },
+});
+
+export const notify = defineTool({
+  name: 'notify', description: 'Tells the team.', effect: 'effectful',
+  input: z.object({ text: z.string() }),
+  run({ text }, ctx) { return { sent: text, prior: ctx.prior ?? null }; },
+  simulate({ text }, ctx) { return { wouldSend: text, prior: ctx.prior ?? null }; },
+});
+`;
+
+/** A payer (100) that reads its balance, pays the writer 15, saves the report, notifies, reads its balance again. */
+function deskWorkspace(yaml = ''): TempWorkspace {
+  const w = tempWorkspace({ 'tools/desk.ts': TOOLS, ...(yaml === '' ? {} : { 'p2tui.yaml': yaml }) });
+  w.persona({
+    id: 'payer',
+    description: 'Pays the writer and saves the report.',
+    tools: ['check_balance', 'transfer_funds', 'save_report', 'notify'],
+    balance: 100,
+    script: [
+      {
+        when: '.',
+        steps: [
+          { call: 'check_balance', args: {} },
+          { call: 'transfer_funds', args: { to: 'writer', amount: '15', reason: 'the report' } },
+          { call: 'save_report', args: { text: 'the report' } },
+          { call: 'notify', args: { text: 'done' } },
+          { call: 'check_balance', args: {} },
+          { reply: 'paid and saved' },
+        ],
+      },
+    ],
+  });
+  w.persona({ id: 'writer', description: 'Writes reports.' });
+  w.persona({
+    id: 'saver',
+    description: 'Saves the report and notifies.',
+    tools: ['save_report', 'notify'],
+    script: [
+      {
+        when: '.',
+        steps: [
+          { call: 'save_report', args: { text: 'the report' } },
+          { call: 'notify', args: { text: 'done' } },
+          { reply: 'saved' },
+        ],
+      },
+    ],
+  });
+  return w;
+}
+
+/** One entry of `session stack --json` (its payload's fields beside its kind). */
+interface Entry {
+  kind: string;
+  tool?: string;
+  key?: string;
+  status?: string;
+  output?: unknown;
+  error?: string;
+  simulated?: boolean;
+}
+
+/** The entries of the session's checked-out branch, in order. */
+async function entries(session: string): Promise<Entry[]> {
+  return (JSON.parse((await ok('session', 'stack', session, '--json')).stdout) as { entries: Entry[] }).entries;
+}
+
+/** The keys of the session's effectful calls on its checked-out branch, by tool. */
+async function keys(session: string): Promise<Record<string, string>> {
+  const calls = (await entries(session)).filter((e) => e.kind === 'tool_call');
+  return Object.fromEntries(calls.map((e) => [e.tool!, e.key!]));
+}
+
+/** Every wallet of the workspace as `ledger overview --json` shows it. */
+async function wallets(): Promise<{ wallets: { agent: string; balance: string; locked: string }[]; issued: string }> {
+  const o = JSON.parse((await ok('ledger', 'overview', '--json')).stdout) as {
+    wallets: { agent: string; balance: string; locked: string }[];
+    issued: string;
+  };
+  return {
+    wallets: o.wallets.map((w) => ({ agent: w.agent, balance: w.balance, locked: w.locked })),
+    issued: o.issued,
+  };
+}
+
+describe('session fork --effects ask', () => {
+  it('puts every effectful call before a person; the deny policy refuses it, the reason names the policy', async () => {
+    ws = deskWorkspace();
+    await ok('ledger', 'init');
+    await ok('run', 'payer', 'pay and save', '--approval', 'approve');
+    rmSync(join(ws.dir, 'report.md'));
+    const paid = await wallets();
+
+    await ok('session', 'fork', 'last', '--step', '0', '--effects', 'ask', '--checkout');
+    const waiting = await p2tui('session', 'resume', 'last', '--approval', 'ask');
+    expect(waiting.code).toBe(4);
+    expect(waiting.stdout).toContain(
+      'payer asks: approve transfer_funds? payer calls transfer_funds {"amount":"15","reason":"the report","to":"writer"} (effects: ask on this branch)',
+    );
+    expect(await wallets()).toEqual(paid);
+
+    await ok('session', 'fork', 'last', '--step', '0', '--effects', 'ask', '--checkout');
+    const denied = await ok('session', 'resume', 'last', '--approval', 'deny');
+    expect(denied.stdout).toContain(
+      "← save_report (error) not run: the session's approval policy (deny) refused it: payer calls save_report",
+    );
+    expect(await wallets()).toEqual(paid);
+    expect(existsSync(join(ws.dir, 'report.md'))).toBe(false);
+  }, 40_000);
+});
+
+describe('session compensate of the built-in ledger tools', () => {
+  function ledgerWorkspace(steps: object[]): TempWorkspace {
+    const w = tempWorkspace();
+    w.persona({
+      id: 'payer',
+      description: 'Pays.',
+      tools: ['transfer_funds', 'open_escrow', 'reward_agent'],
+      balance: 100,
+      script: [{ when: '.', steps: [...steps, { reply: 'done' }] }],
+    });
+    w.persona({ id: 'writer', description: 'Writes.', balance: 0 });
+    w.persona({ id: 'other', description: 'Someone else.', balance: 0 });
+    return w;
+  }
+
+  it('pays a transfer back and refunds an open escrow, restoring the balances; a rewind offers both', async () => {
+    ws = ledgerWorkspace([
+      { call: 'transfer_funds', args: { to: 'writer', amount: '15', reason: 'the report' } },
+      { call: 'open_escrow', args: { payee: 'writer', amount: '10' } },
+    ]);
+    await ok('ledger', 'init');
+    const start = await wallets();
+    const run = await ok('run', 'payer', 'pay', '--approval', 'approve', '--json');
+    const session = (JSON.parse(run.stdout) as { session: string }).session;
+    expect((await wallets()).wallets.filter((w) => w.agent !== 'other')).toEqual([
+      { agent: 'payer', balance: '75', locked: '10' },
+      { agent: 'writer', balance: '15', locked: '0' },
+    ]);
+    const k = await keys(session);
+    const rewind = await ok('session', 'rewind', session, '0', '--json');
+    const offered = (JSON.parse(rewind.stdout) as { effects: { tool: string; compensable: boolean }[] }).effects;
+    expect(offered.map((e) => [e.tool, e.compensable])).toEqual([
+      ['transfer_funds', true],
+      ['open_escrow', true],
+    ]);
+    const back = await ok('session', 'compensate', session, k['transfer_funds']!, '--json');
+    expect(JSON.parse(back.stdout)).toMatchObject({
+      status: 'ok',
+      output: { paidBack: '15', from: 'writer', to: 'payer' },
+    });
+    const refund = await ok('session', 'compensate', session, k['open_escrow']!, '--json');
+    expect(JSON.parse(refund.stdout)).toMatchObject({ status: 'ok', output: { refunded: '10', to: 'payer' } });
+    expect(await wallets()).toEqual(start);
+  }, 30_000);
+
+  it('says plainly when it cannot: the payee spent the money; a reward is new money', async () => {
+    ws = ledgerWorkspace([
+      { call: 'transfer_funds', args: { to: 'writer', amount: '15', reason: 'the report' } },
+      { call: 'reward_agent', args: { to: 'writer', amount: '5', reason: 'well done' } },
+    ]);
+    await ok('ledger', 'init');
+    const run = await ok('run', 'payer', 'pay', '--approval', 'approve', '--json');
+    const session = (JSON.parse(run.stdout) as { session: string }).session;
+    const k = await keys(session);
+    // The writer passes the 20 it got on: it no longer holds the 15 to pay back.
+    await ok('ledger', 'transfer', 'writer', 'other', '20');
+    const back = await p2tui('session', 'compensate', session, k['transfer_funds']!, '--json');
+    expect(back.code).toBe(1);
+    expect(JSON.parse(back.stdout)).toMatchObject({
+      status: 'error',
+      error: '"writer" no longer holds the 15 it was paid (it holds 0): the payment was not paid back',
+    });
+    const reward = await p2tui('session', 'compensate', session, k['reward_agent']!);
+    expect(reward.code).toBe(1);
+    expect(reward.stderr).toContain(
+      'E_SESSION_STATE: reward_agent is not compensable: it issued new money to the agent, and p2tui does not take a reward back',
+    );
+    expect(reward.stderr).not.toContain('defineTool');
+  }, 30_000);
+});
