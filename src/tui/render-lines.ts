@@ -32,7 +32,8 @@ export function timelineLines(
     case 'tool_result': {
       const ok = e.payload.status === 'ok';
       const detail = ok ? summaryOf(e.payload.output) : (e.payload.error ?? e.payload.status);
-      const tag = `${e.payload.status}${e.payload.cached === true ? ', cached' : ''}`;
+      // A dry-run branch's call says so, as the CLI does: its result was simulated, or nothing ran.
+      const tag = `${e.payload.status}${e.payload.cached === true ? ', cached' : ''}${e.payload.simulated === true ? ', simulated' : ''}`;
       return body([
         who,
         seg(`← ${e.payload.tool} `, { color: ok ? 'green' : 'red' }),

@@ -360,6 +360,23 @@ describe('the TUI', () => {
     expect(done).not.toContain('▍');
   });
 
+  it('shows a dry-run session’s payment as simulated, and the real wallets do not move', async () => {
+    const h = await open({ columns: 160, rows: 32 });
+    await h.app.wallets.createWallet('treasurer', '1000');
+    await h.app.wallets.createWallet('agent_beta');
+    const runtime = h.engine.start({
+      agent: 'treasurer',
+      message: 'transfer 50 to agent_beta',
+      source: 'api',
+      options: h.engine.sessionOptions({ effects: 'dry-run' }),
+    });
+    h.tui.bridge.open(runtime.id);
+    const frame = await h.screen.waitFor('← transfer_funds (ok, simulated');
+    expect(frame).toContain('effects dry-run');
+    expect((await h.app.wallets.balance('agent_beta')).balance).toBe('0');
+    expect((await h.app.wallets.balance('treasurer')).balance).toBe('1000');
+  });
+
   it('cancels the open session after a confirmation', async () => {
     const h = await open();
     await h.screen.waitFor('No sessions yet');
