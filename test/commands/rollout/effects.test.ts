@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import stringWidth from 'string-width';
 import { describeOverrides } from '../../../src/engine/branching.ts';
@@ -88,6 +88,15 @@ describe("a rollout spec's effects", () => {
     expect(real.options.effects).toBe('live');
     const text = await p2tui('session', 'show', cells[0]!.session);
     expect(text.stdout).toMatch(/budget \d+ steps · approval deny · effects dry-run/);
+  });
+
+  it("runs no effectful call in a dry-run cell: only the live cell's report is written, the dry one's is skipped", async () => {
+    expect(run.code, run.stderr).toBe(0);
+    expect(readFileSync(join(ws.dir, 'report.txt'), 'utf8')).toBe('the report\n');
+    const entries = await p2tui('session', 'stack', cells[0]!.session, '--json');
+    expect(entries.code, entries.stderr).toBe(0);
+    expect(entries.stdout).toContain('E_DRY_RUN');
+    expect(entries.stdout).toMatch(/"simulated":\s*true/);
   });
 
   it('rollout show names the policy per variant and per cell; --json carries it', async () => {
@@ -289,6 +298,8 @@ describe.skipIf(!haveRedis)('a distributed rollout (a real redis-server and p2tu
       const show = await runCli(['session', 'show', ran[0]!.session, '--json'], { cwd: queued.dir });
       expect((JSON.parse(show.stdout) as { options: { effects?: string } }).options.effects).toBe('dry-run');
       expect(log).toContain('✓ desk/dry');
+      // On the worker too, the dry cell's effectful call never ran: the file holds the live cell's one line.
+      expect(readFileSync(join(queued.dir, 'report.txt'), 'utf8')).toBe('the report\n');
     } finally {
       queued.cleanup();
     }
