@@ -127,13 +127,20 @@ describe('session fork --effects ask', () => {
       'payer asks: approve transfer_funds? payer calls transfer_funds {"amount":"15","reason":"the report","to":"writer"} (effects: ask on this branch)',
     );
     expect(await wallets()).toEqual(paid);
+    // A person's yes, from another process, lets that one call run: the payment is made again on this branch.
+    const answered = await p2tui('session', 'respond', 'last', 'yes');
+    expect([0, 4], answered.stderr).toContain(answered.code);
+    const after = await wallets();
+    const balanceOf = (w: typeof paid, agent: string): number =>
+      Number(w.wallets.find((x) => x.agent === agent)!.balance);
+    expect(balanceOf(after, 'writer')).toBe(balanceOf(paid, 'writer') + 15);
 
     await ok('session', 'fork', 'last', '--step', '0', '--effects', 'ask', '--checkout');
     const denied = await ok('session', 'resume', 'last', '--approval', 'deny');
     expect(denied.stdout).toContain(
       "← save_report (error) not run: the session's approval policy (deny) refused it: payer calls save_report",
     );
-    expect(await wallets()).toEqual(paid);
+    expect(await wallets()).toEqual(after);
     expect(existsSync(join(ws.dir, 'report.md'))).toBe(false);
   }, 40_000);
 });
