@@ -46,7 +46,8 @@ export interface ToolContext {
   readonly approved?: boolean;
   /**
    * On a fork whose ancestor branch made the same call (same tool, same arguments, same conversation path): what that
-   * call returned there, nearest ancestor first; undefined otherwise (and on a session's first branch). Set for
+   * call returned there, nearest ancestor first; undefined otherwise (and on a session's first branch). A dry-run
+   * branch's call (simulated or skipped) is not one: it changed nothing. Set for
    * effectful calls, so a tool can decide for itself whether to act again (`branch` says where it runs now).
    */
   readonly prior?: PriorResult;

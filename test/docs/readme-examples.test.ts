@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parseRubricFile } from '../../src/judge/rubric.ts';
 import { parseRolloutSpec } from '../../src/rollout/spec.ts';
 import { readSession } from '../../src/commands/session/view.ts';
-import { testEngine } from '../helpers/workspace.ts';
+import { runCli } from '../helpers/cli.ts';
+import { tempWorkspace, testEngine } from '../helpers/workspace.ts';
 
 /**
  * The README's examples of what users had to guess (a tool's `dedup` and `ctx.workspace`, a rubric's own prompt, a
@@ -105,4 +106,42 @@ describe("the README's examples", () => {
       t.close();
     }
   });
+  it('send_invoice: a dry run sends nothing and is no prior call; a live fork after a real send sees ctx.prior', async () => {
+    const ws = tempWorkspace({
+      'tools/send_invoice.ts': block('export const sendInvoice'),
+      'p2tui.yaml': 'effects: dry-run\n',
+    });
+    ws.persona({
+      id: 'clerk',
+      description: 'Sends invoices.',
+      tools: ['send_invoice'],
+      script: [
+        { when: '.', steps: [{ call: 'send_invoice', args: { client: 'acme', amount: '5' } }, { reply: 'done' }] },
+      ],
+    });
+    const p2tui = async (...args: string[]): Promise<string> => {
+      const r = await runCli(args, { cwd: ws.dir });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      return r.stdout;
+    };
+    const outbox = (): string =>
+      existsSync(join(ws.dir, 'outbox.txt')) ? readFileSync(join(ws.dir, 'outbox.txt'), 'utf8') : '';
+    try {
+      // p2tui.yaml says dry-run: the first run only simulates.
+      expect(await p2tui('run', 'clerk', 'invoice acme')).toContain('would send 5 to acme (dry run)');
+      expect(outbox()).toBe('');
+      // Live from the start: the dry run sent nothing, so there is no prior call and the invoice goes out.
+      await p2tui('session', 'rewind', 'last', '0', '--effects', 'live');
+      await p2tui('session', 'resume', 'last');
+      expect(outbox()).toBe('acme 5\n');
+      // Another dry run, then live again: the prior call is the live branch's real one, passed over the dry run's.
+      await p2tui('session', 'rewind', 'last', '0', '--effects', 'dry-run');
+      expect(await p2tui('session', 'resume', 'last')).toContain('would send 5 to acme (dry run)');
+      await p2tui('session', 'rewind', 'last', '0', '--effects', 'live');
+      expect(await p2tui('session', 'resume', 'last')).toContain('sent already on an earlier branch');
+      expect(outbox()).toBe('acme 5\n');
+    } finally {
+      ws.cleanup();
+    }
+  }, 30_000);
 });

@@ -102,6 +102,7 @@ export class BranchEffects {
   /**
    * What the nearest ancestor branch's same call (same tool, canonical-equal arguments, same conversation path)
    * returned, including calls it made after this branch's fork point; undefined on a first branch or when none did.
+   * Calls of dry-run branches (simulated or skipped) are passed over: they changed nothing.
    */
   prior(conv: ConversationRuntime, call: ToolCallRef): PriorResult | undefined {
     const { store } = this.state.ctx;
@@ -110,7 +111,11 @@ export class BranchEffects {
     while (parent !== null) {
       const found = store.calls
         .resultsOnBranch(this.state.id, parent, conv.path, call.tool)
-        .filter((r) => r.result.kind === 'tool_result' && canonicalJson(r.args) === args)
+        // A dry-run branch's call did nothing real: it is not a prior call, and the search goes on up the tree.
+        .filter(
+          (r) =>
+            r.result.kind === 'tool_result' && r.result.payload.simulated !== true && canonicalJson(r.args) === args,
+        )
         .at(-1)?.result;
       if (found?.kind === 'tool_result') {
         const { status, output, error } = found.payload;
