@@ -53,8 +53,8 @@ describe('the rollout statistics table fits the width', () => {
       `${WARM}  1.00 ± 0.00 Δ+0.00  1.00 ± 0.00 Δ+0.00  1.00 ± 0.00 Δ+0.00  $0.0000  1.0`,
       '',
       `${KEYS}  short               brief               score`,
-      `${PLAIN}  1.00 ± 0.00         1.00 ± 0.00         0.80 ± 0.00`,
-      `${WARM}  1.00 ± 0.00 Δ+0.00  1.00 ± 0.00 Δ+0.00  0.80 ± 0.00 Δ+0.00`,
+      `${PLAIN}  1.00 ± 0.00         1.00 ± 0.00         0.69 ± 0.00`,
+      `${WARM}  1.00 ± 0.00 Δ+0.00  1.00 ± 0.00 Δ+0.00  0.69 ± 0.00 Δ+0.00`,
       '(stacked to fit 120 columns; --wide for one table; scores: mean ± 95% CI)',
     ]);
     for (const line of run.stdout.split('\n').filter((l) => !l.startsWith('[')))
@@ -79,8 +79,8 @@ describe('the rollout statistics table fits the width', () => {
       `${WARM}  1.00 ± 0.00 Δ+0.00  1.00 ± 0.00 Δ+0.00`,
       '',
       `${KEYS}  score`,
-      `${PLAIN}  0.80 ± 0.00`,
-      `${WARM}  0.80 ± 0.00 Δ+0.00`,
+      `${PLAIN}  0.69 ± 0.00`,
+      `${WARM}  0.69 ± 0.00 Δ+0.00`,
       '(stacked to fit 80 columns; --wide for one table; scores: mean ± 95% CI)',
     ]);
   });
@@ -93,9 +93,9 @@ describe('the rollout statistics table fits the width', () => {
       `${KEYS}  ${metric('finished', 24)}  ${metric('long_enough', 27)}  ${metric('few_steps', 25)}  ` +
         `${metric('short', 21)}  ${metric('brief', 21)}  ${metric('score', 21)}  cost     steps`,
       `${PLAIN}  ${'1.00 ± 0.00'.padEnd(24)}  ${'1.00 ± 0.00'.padEnd(27)}  ${'1.00 ± 0.00'.padEnd(25)}  ` +
-        `${'1.00 ± 0.00'.padEnd(21)}  ${'1.00 ± 0.00'.padEnd(21)}  ${'0.80 ± 0.00'.padEnd(21)}  $0.0000  1.0`,
+        `${'1.00 ± 0.00'.padEnd(21)}  ${'1.00 ± 0.00'.padEnd(21)}  ${'0.69 ± 0.00'.padEnd(21)}  $0.0000  1.0`,
       `${WARM}  ${'1.00 ± 0.00 Δ+0.00'.padEnd(24)}  ${'1.00 ± 0.00 Δ+0.00'.padEnd(27)}  ${'1.00 ± 0.00 Δ+0.00'.padEnd(25)}  ` +
-        `${'1.00 ± 0.00 Δ+0.00'.padEnd(21)}  ${'1.00 ± 0.00 Δ+0.00'.padEnd(21)}  ${'0.80 ± 0.00 Δ+0.00'.padEnd(21)}  $0.0000  1.0`,
+        `${'1.00 ± 0.00 Δ+0.00'.padEnd(21)}  ${'1.00 ± 0.00 Δ+0.00'.padEnd(21)}  ${'0.69 ± 0.00 Δ+0.00'.padEnd(21)}  $0.0000  1.0`,
     ]);
     expect(show.stdout).not.toContain('stacked');
   });
@@ -122,7 +122,7 @@ describe('the rollout statistics table fits the width', () => {
     for (const line of lines) expect(stringWidth(line)).toBeLessThanOrEqual(80);
     expect(lines.at(-1)).toBe('(stacked to fit 80 columns; --wide for one table)');
     expect(lines.filter((l) => l.startsWith('weather_forecasts  warm     score'))).toEqual([
-      'weather_forecasts  warm     score        0.80 ± 0.00  0.80 ± 0.00  paired',
+      'weather_forecasts  warm     score        0.69 ± 0.00  0.69 ± 0.00  paired',
       'weather_forecasts  warm     score        +0.000 [0.000, 0.000]',
     ]);
     const cells = await p2tui('rollout', 'show', 'last', '--cells', '--width', '80');
