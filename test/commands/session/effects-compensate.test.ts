@@ -1,98 +1,16 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, type CliResult } from '../../helpers/cli.ts';
 import { tempWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
+import { cliIn, deskWorkspace } from '../../helpers/effects-desk.ts';
 
 /**
  * Effects on branches (issue 17, point 2), the other half of effects.test.ts: `--effects ask` on a fork, and
  * `session compensate` of the built-in ledger tools.
  */
 let ws: TempWorkspace | undefined;
-const p2tui = (...args: string[]): Promise<CliResult> => runCli(args, { cwd: ws!.dir });
+const { p2tui, ok, entries } = cliIn(() => ws!);
 afterEach(() => ws?.cleanup());
-
-const ok = async (...args: string[]): Promise<CliResult> => {
-  const r = await p2tui(...args);
-  expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return r;
-};
-
-/** The tools: save_report writes report.md (effectful, no simulate); notify has a simulate and shows ctx.prior. */
-const TOOLS = `import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { defineTool, z } from 'p2tui';
-
-export const saveReport = defineTool({
-  name: 'save_report', description: 'Saves the report.', effect: 'effectful',
-  input: z.object({ text: z.string() }),
-  run({ text }, ctx) { writeFileSync(join(ctx.workspace, 'report.md'), text); return { saved: 'report.md' }; },
-});
-
-export const notify = defineTool({
-  name: 'notify', description: 'Tells the team.', effect: 'effectful',
-  input: z.object({ text: z.string() }),
-  run({ text }, ctx) { return { sent: text, prior: ctx.prior ?? null }; },
-  simulate({ text }, ctx) { return { wouldSend: text, prior: ctx.prior ?? null }; },
-});
-`;
-
-/** A payer (100) that reads its balance, pays the writer 15, saves the report, notifies, reads its balance again. */
-function deskWorkspace(yaml = ''): TempWorkspace {
-  const w = tempWorkspace({ 'tools/desk.ts': TOOLS, ...(yaml === '' ? {} : { 'p2tui.yaml': yaml }) });
-  w.persona({
-    id: 'payer',
-    description: 'Pays the writer and saves the report.',
-    tools: ['check_balance', 'transfer_funds', 'save_report', 'notify'],
-    balance: 100,
-    script: [
-      {
-        when: '.',
-        steps: [
-          { call: 'check_balance', args: {} },
-          { call: 'transfer_funds', args: { to: 'writer', amount: '15', reason: 'the report' } },
-          { call: 'save_report', args: { text: 'the report' } },
-          { call: 'notify', args: { text: 'done' } },
-          { call: 'check_balance', args: {} },
-          { reply: 'paid and saved' },
-        ],
-      },
-    ],
-  });
-  w.persona({ id: 'writer', description: 'Writes reports.' });
-  w.persona({
-    id: 'saver',
-    description: 'Saves the report and notifies.',
-    tools: ['save_report', 'notify'],
-    script: [
-      {
-        when: '.',
-        steps: [
-          { call: 'save_report', args: { text: 'the report' } },
-          { call: 'notify', args: { text: 'done' } },
-          { reply: 'saved' },
-        ],
-      },
-    ],
-  });
-  return w;
-}
-
-/** One entry of `session stack --json` (its payload's fields beside its kind). */
-interface Entry {
-  kind: string;
-  tool?: string;
-  key?: string;
-  status?: string;
-  output?: unknown;
-  error?: string;
-  simulated?: boolean;
-}
-
-/** The entries of the session's checked-out branch, in order. */
-async function entries(session: string): Promise<Entry[]> {
-  return (JSON.parse((await ok('session', 'stack', session, '--json')).stdout) as { entries: Entry[] }).entries;
-}
 
 /** The keys of the session's effectful calls on its checked-out branch, by tool. */
 async function keys(session: string): Promise<Record<string, string>> {

@@ -3,9 +3,10 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { childEnv } from '../../helpers/child-env.ts';
-import { MAIN, runCli, type CliResult } from '../../helpers/cli.ts';
+import { MAIN } from '../../helpers/cli.ts';
 import { until } from '../../helpers/manual-clock.ts';
 import { tempWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
+import { cliIn, deskWorkspace, type DeskEntry } from '../../helpers/effects-desk.ts';
 
 /**
  * Effects on branches (issue 17, point 2), as a user drives them from the CLI: p2tui.yaml's `effects:`, `--effects`
@@ -13,93 +14,11 @@ import { tempWorkspace, type TempWorkspace } from '../../helpers/workspace.ts';
  * built-in ledger tools.
  */
 let ws: TempWorkspace | undefined;
-const p2tui = (...args: string[]): Promise<CliResult> => runCli(args, { cwd: ws!.dir });
+const { p2tui, ok, entries } = cliIn(() => ws!);
 afterEach(() => ws?.cleanup());
 
-const ok = async (...args: string[]): Promise<CliResult> => {
-  const r = await p2tui(...args);
-  expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return r;
-};
-
-/** The tools: save_report writes report.md (effectful, no simulate); notify has a simulate and shows ctx.prior. */
-const TOOLS = `import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { defineTool, z } from 'p2tui';
-
-export const saveReport = defineTool({
-  name: 'save_report', description: 'Saves the report.', effect: 'effectful',
-  input: z.object({ text: z.string() }),
-  run({ text }, ctx) { writeFileSync(join(ctx.workspace, 'report.md'), text); return { saved: 'report.md' }; },
-});
-
-export const notify = defineTool({
-  name: 'notify', description: 'Tells the team.', effect: 'effectful',
-  input: z.object({ text: z.string() }),
-  run({ text }, ctx) { return { sent: text, prior: ctx.prior ?? null }; },
-  simulate({ text }, ctx) { return { wouldSend: text, prior: ctx.prior ?? null }; },
-});
-`;
-
-/** A payer (100) that reads its balance, pays the writer 15, saves the report, notifies, reads its balance again. */
-function deskWorkspace(yaml = ''): TempWorkspace {
-  const w = tempWorkspace({ 'tools/desk.ts': TOOLS, ...(yaml === '' ? {} : { 'p2tui.yaml': yaml }) });
-  w.persona({
-    id: 'payer',
-    description: 'Pays the writer and saves the report.',
-    tools: ['check_balance', 'transfer_funds', 'save_report', 'notify'],
-    balance: 100,
-    script: [
-      {
-        when: '.',
-        steps: [
-          { call: 'check_balance', args: {} },
-          { call: 'transfer_funds', args: { to: 'writer', amount: '15', reason: 'the report' } },
-          { call: 'save_report', args: { text: 'the report' } },
-          { call: 'notify', args: { text: 'done' } },
-          { call: 'check_balance', args: {} },
-          { reply: 'paid and saved' },
-        ],
-      },
-    ],
-  });
-  w.persona({ id: 'writer', description: 'Writes reports.' });
-  w.persona({
-    id: 'saver',
-    description: 'Saves the report and notifies.',
-    tools: ['save_report', 'notify'],
-    script: [
-      {
-        when: '.',
-        steps: [
-          { call: 'save_report', args: { text: 'the report' } },
-          { call: 'notify', args: { text: 'done' } },
-          { reply: 'saved' },
-        ],
-      },
-    ],
-  });
-  return w;
-}
-
-/** One entry of `session stack --json` (its payload's fields beside its kind). */
-interface Entry {
-  kind: string;
-  tool?: string;
-  key?: string;
-  status?: string;
-  output?: unknown;
-  error?: string;
-  simulated?: boolean;
-}
-
-/** The entries of the session's checked-out branch, in order. */
-async function entries(session: string): Promise<Entry[]> {
-  return (JSON.parse((await ok('session', 'stack', session, '--json')).stdout) as { entries: Entry[] }).entries;
-}
-
 /** The tool results on the session's checked-out branch, in order. */
-async function toolResults(session: string): Promise<Entry[]> {
+async function toolResults(session: string): Promise<DeskEntry[]> {
   return (await entries(session)).filter((e) => e.kind === 'tool_result');
 }
 
