@@ -388,22 +388,21 @@ export class CallRepository {
            AND i.result IS NOT NULL
          ORDER BY i.rowid`,
       )
-      .all(session, branch, path, tool) as {
-      path: string;
-      entry: string;
-      call: string;
-      tool: string;
-      args: string;
-      result: string;
-    }[];
-    return rows.map((r) => ({
-      path: r.path,
+      .all(session, branch, path, tool) as RecordedRow[];
+    return rows.map((r) => this.recorded(r));
+  }
+
+  /** A recorded call's row as the engine reads it (its arguments and result parsed). */
+  private recorded(r: RecordedRow): RecordedResult {
+    const { path, tool } = r;
+    return {
+      path,
       entryId: r.entry,
       callId: r.call,
-      tool: r.tool,
+      tool,
       args: this.argsOf(r.args),
       result: JSON.parse(r.result) as EntryDraft,
-    }));
+    };
   }
 
   recordedResults(session: string, branches: readonly string[]): RecordedResult[] {
@@ -415,22 +414,8 @@ export class CallRepository {
          WHERE c.session_id = ? AND i.branch_id IN (${marks}) AND i.kind IN ('tool', 'user') AND i.result IS NOT NULL
          ORDER BY i.rowid`,
       )
-      .all(session, ...branches) as {
-      path: string;
-      entry: string;
-      call: string;
-      tool: string;
-      args: string;
-      result: string;
-    }[];
-    return rows.map((r) => ({
-      path: r.path,
-      entryId: r.entry,
-      callId: r.call,
-      tool: r.tool,
-      args: this.argsOf(r.args),
-      result: JSON.parse(r.result) as EntryDraft,
-    }));
+      .all(session, ...branches) as RecordedRow[];
+    return rows.map((r) => this.recorded(r));
   }
 }
 
@@ -529,4 +514,14 @@ function toIntent(r: IntentDbRow, args: JsonValue): IntentRow {
       ? {}
       : { startedBy: { host: r.started_host, pid: r.started_pid, fence: r.started_fence ?? 0 } }),
   };
+}
+
+/** A row of the recorded-results queries. */
+interface RecordedRow {
+  path: string;
+  entry: string;
+  call: string;
+  tool: string;
+  args: string;
+  result: string;
 }

@@ -78,11 +78,19 @@ export interface DeskEntry {
   simulated?: boolean;
 }
 
+/** The workspace's wallets and money issued, as `ledger overview --json` gives them. */
+export interface Wallets {
+  wallets: { agent: string; balance: string; locked: string }[];
+  issued: string;
+}
+
 /** The CLI in the workspace `current()` gives: `ok` fails the test on a non-zero exit, `entries` reads the stack. */
 export function cliIn(current: () => TempWorkspace): {
   p2tui: (...args: string[]) => Promise<CliResult>;
   ok: (...args: string[]) => Promise<CliResult>;
   entries: (session: string) => Promise<DeskEntry[]>;
+  keys: (session: string) => Promise<Record<string, string>>;
+  wallets: () => Promise<Wallets>;
 } {
   const p2tui = (...args: string[]): Promise<CliResult> => runCli(args, { cwd: current().dir });
   const ok = async (...args: string[]): Promise<CliResult> => {
@@ -93,5 +101,18 @@ export function cliIn(current: () => TempWorkspace): {
   /** The entries of the session's checked-out branch, in order. */
   const entries = async (session: string): Promise<DeskEntry[]> =>
     (JSON.parse((await ok('session', 'stack', session, '--json')).stdout) as { entries: DeskEntry[] }).entries;
-  return { p2tui, ok, entries };
+  /** The keys of the session's effectful calls on its checked-out branch, by tool. */
+  const keys = async (session: string): Promise<Record<string, string>> => {
+    const calls = (await entries(session)).filter((e) => e.kind === 'tool_call');
+    return Object.fromEntries(calls.map((e) => [e.tool!, e.key!]));
+  };
+  /** Every wallet of the workspace as `ledger overview --json` shows it. */
+  const wallets = async (): Promise<Wallets> => {
+    const o = JSON.parse((await ok('ledger', 'overview', '--json')).stdout) as Wallets;
+    return {
+      wallets: o.wallets.map((w) => ({ agent: w.agent, balance: w.balance, locked: w.locked })),
+      issued: o.issued,
+    };
+  };
+  return { p2tui, ok, entries, keys, wallets };
 }

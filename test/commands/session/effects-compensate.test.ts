@@ -9,26 +9,8 @@ import { cliIn, deskWorkspace } from '../../helpers/effects-desk.ts';
  * `session compensate` of the built-in ledger tools.
  */
 let ws: TempWorkspace | undefined;
-const { p2tui, ok, entries } = cliIn(() => ws!);
+const { p2tui, ok, keys, wallets } = cliIn(() => ws!);
 afterEach(() => ws?.cleanup());
-
-/** The keys of the session's effectful calls on its checked-out branch, by tool. */
-async function keys(session: string): Promise<Record<string, string>> {
-  const calls = (await entries(session)).filter((e) => e.kind === 'tool_call');
-  return Object.fromEntries(calls.map((e) => [e.tool!, e.key!]));
-}
-
-/** Every wallet of the workspace as `ledger overview --json` shows it. */
-async function wallets(): Promise<{ wallets: { agent: string; balance: string; locked: string }[]; issued: string }> {
-  const o = JSON.parse((await ok('ledger', 'overview', '--json')).stdout) as {
-    wallets: { agent: string; balance: string; locked: string }[];
-    issued: string;
-  };
-  return {
-    wallets: o.wallets.map((w) => ({ agent: w.agent, balance: w.balance, locked: w.locked })),
-    issued: o.issued,
-  };
-}
 
 describe('session fork --effects ask', () => {
   it('puts every effectful call before a person; the deny policy refuses it, the reason names the policy', async () => {
