@@ -32,7 +32,13 @@ export type Overlay =
   /** Fork at a step with other settings, for every agent or one agent each (see fork-form.ts). */
   | ForkForm
   /** The session's branches as a tree, to check one out. */
-  | { readonly kind: 'branches'; readonly cursor: number; readonly items: readonly BranchItem[] }
+  | {
+      readonly kind: 'branches';
+      readonly cursor: number;
+      readonly items: readonly BranchItem[];
+      /** The branch marked with m, to compare with the one under the cursor (d); else d compares with the checked-out one. */
+      readonly marked?: number | null;
+    }
   /** Rollouts run in this workspace, newest first, to open one's grid. */
   | { readonly kind: 'rollouts'; readonly cursor: number; readonly items: readonly RolloutItem[] }
   /** One rollout as a grid: variants × scenarios (or metrics), live while it runs. */
@@ -56,7 +62,9 @@ export type Overlay =
       readonly kind: 'artifacts';
       readonly cursor: number;
       readonly marked: number | null;
-      readonly items: readonly { readonly ref: string; readonly label: string }[];
+      readonly items: readonly ArtifactItem[];
+      /** Every branch's entries (a toggle, as the CLI's --all-branches), not only the checked-out branch's. */
+      readonly allBranches?: boolean;
     }
   /** Two branches (or artifacts) compared, side by side (both columns scroll together) or unified. */
   | {
@@ -77,6 +85,14 @@ export type Overlay =
       readonly output: readonly string[];
       readonly scroll: number;
     };
+
+/** Something the artifacts overlay lists: a blob or an entry, with the start of its content to preview. */
+export interface ArtifactItem {
+  readonly ref: string;
+  readonly label: string;
+  /** The first lines of its content, flattened to one line (empty when binary or unreadable). */
+  readonly preview?: string;
+}
 
 /** A rollout as the rollouts overlay lists it. */
 export interface RolloutItem {

@@ -1,13 +1,13 @@
 import { diffSequences } from '../../core/diff.ts';
 import { diffBranches } from '../../commands/session/branch-diff.ts';
-import { artifactLines, comparableArtifacts } from '../../commands/session/artifacts.ts';
+import { artifactLines, artifactPreview, comparableArtifacts } from '../../commands/session/artifacts.ts';
 import { branchSummaries, type BranchOverrides } from '../../engine/branching.ts';
 import { effectsPolicyOf } from '../../engine/effects-policy.ts';
 import { targetsOf } from '../../commands/overrides.ts';
 import { describeChanges, formOverrides, type ForkForm } from '../fork-form.ts';
 import { scoreByBranch } from '../../judge/aggregate.ts';
 import { inScopeTargets } from '../../judge/scope.ts';
-import { notify, type BranchItem, type Overlay } from '../state.ts';
+import { notify, type ArtifactItem, type BranchItem, type Overlay } from '../state.ts';
 import type { BridgeHost } from './host.ts';
 
 /** Branches of the open session: the tree, forks and rewinds, checkouts, and comparing branches or artifacts. */
@@ -87,16 +87,27 @@ export class Branching {
     });
   }
 
-  /** Compares a branch with the checked-out one, for the diff overlay. */
-  diff(branch: string): Overlay | undefined {
+  /**
+   * Compares two branches of the open session, for the diff overlay: `from` with `to`, or with the checked-out branch
+   * when `to` is not given. The same branch twice is refused with a notice (there is nothing to compare).
+   */
+  diff(from: string, to?: string): Overlay | undefined {
     const id = this.host.store.get().open?.id;
     if (id === undefined) return undefined;
     try {
       const session = this.host.engine.store.sessions.resolve(id);
-      const result = diffBranches(this.host.engine.store, session, branch, session.headBranch);
+      const target = to ?? session.headBranch;
+      if (from === target) {
+        this.host.store.set((s) =>
+          notify(s, `${from} is the same branch: mark one with m, then d on another to compare them`, 'warn'),
+        );
+        return undefined;
+      }
+      const result = diffBranches(this.host.engine.store, session, from, target);
+      const checked = (b: string): string => (b === session.headBranch ? `${b} (checked out)` : b);
       return {
         kind: 'diff',
-        title: `${branch} → ${session.headBranch} (checked out)`,
+        title: `${checked(from)} → ${checked(target)}`,
         divergesAt: result.divergesAt,
         sections: result.sections,
         mode: 'side',
@@ -108,12 +119,16 @@ export class Branching {
     }
   }
 
-  /** The open session's artifacts and comparable entries. */
-  artifacts(): { ref: string; label: string }[] {
+  /** The open session's artifacts and comparable entries (every branch's with `allBranches`), each with a preview. */
+  artifacts(allBranches = false): ArtifactItem[] {
     const id = this.host.store.get().open?.id;
     if (id === undefined) return [];
     try {
-      return comparableArtifacts(this.host.engine.store, id);
+      const store = this.host.engine.store;
+      return comparableArtifacts(store, id, { allBranches }).map((a) => ({
+        ...a,
+        preview: artifactPreview(store, a.ref),
+      }));
     } catch (error) {
       this.host.report(error);
       return [];
@@ -121,7 +136,11 @@ export class Branching {
   }
 
   /** Two artifacts (or entries) compared, for the diff overlay. */
-  diffArtifacts(a: { ref: string; label: string }, b: { ref: string; label: string }): Overlay | undefined {
+  diffArtifacts(a: ArtifactItem, b: ArtifactItem): Overlay | undefined {
+    if (a.ref === b.ref) {
+      this.host.store.set((s) => notify(s, 'that is the marked one: d on another item compares the two', 'warn'));
+      return undefined;
+    }
     try {
       const ops = diffSequences(
         artifactLines(this.host.engine.store, a.ref),

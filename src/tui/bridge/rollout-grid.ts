@@ -11,6 +11,7 @@ import type { BridgeHost } from './host.ts';
 export class RolloutGrid {
   private readonly host: BridgeHost;
   private gridTimer: Timer | undefined;
+  private listTimer: Timer | undefined;
   /**
    * The policy each cell ran under, by cell id: read once per cell (a cell's session keeps its policy), so a grid of
    * thousands of cells redrawn every 500 ms does not look every session up again.
@@ -23,6 +24,7 @@ export class RolloutGrid {
 
   dispose(): void {
     this.gridTimer?.cancel();
+    this.listTimer?.cancel();
   }
 
   /** Rollouts of this workspace, newest first. */
@@ -40,6 +42,31 @@ export class RolloutGrid {
         age: formatAge(this.host.app.clock.now() - r.createdAt),
       };
     });
+  }
+
+  /**
+   * Opens the rollouts list and keeps it current while it shows: a rollout started or finished by another process
+   * (the CLI) appears and counts up without reopening ("No rollouts yet" stayed after a CLI rollout finished).
+   */
+  openRollouts(): void {
+    this.host.store.set((s) => setOverlay(s, { kind: 'rollouts', cursor: 0, items: this.rollouts() }));
+    this.listTimer?.cancel();
+    this.listTimer = this.host.app.clock.interval(() => {
+      const s = this.host.store.get();
+      if (s.overlay?.kind !== 'rollouts' || this.host.engine.store.isClosed) {
+        this.listTimer?.cancel();
+        this.listTimer = undefined;
+        return;
+      }
+      const items = this.rollouts();
+      // Only a change redraws (the ages tick once a second at most).
+      if (JSON.stringify(items) === JSON.stringify(s.overlay.items)) return;
+      this.host.store.set((x) =>
+        x.overlay?.kind === 'rollouts'
+          ? setOverlay(x, { ...x.overlay, items, cursor: Math.min(x.overlay.cursor, Math.max(0, items.length - 1)) })
+          : x,
+      );
+    }, 500);
   }
 
   /** Opens a rollout's grid, and keeps it current while it shows (a running rollout fills in live). */

@@ -40,15 +40,33 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
     },
   },
   {
+    id: 'branches-mark',
+    title: 'mark (the one to compare from)',
+    keys: ['m'],
+    scope: 'branches',
+    hint: 1,
+    run: (a) =>
+      set(a, (s) =>
+        s.overlay?.kind === 'branches'
+          ? setOverlay(s, { ...s.overlay, marked: s.overlay.marked === s.overlay.cursor ? null : s.overlay.cursor })
+          : s,
+      ),
+  },
+  {
     id: 'branches-diff',
-    title: 'compare with the checked-out branch',
+    title: 'compare the marked branch (else the checked-out one) with this one',
     keys: ['d'],
     scope: 'branches',
     hint: 1,
     run: (a, s) => {
-      const item = s.overlay?.kind === 'branches' ? s.overlay.items[s.overlay.cursor] : undefined;
+      if (s.overlay?.kind !== 'branches') return;
+      const item = s.overlay.items[s.overlay.cursor];
+      const marked =
+        s.overlay.marked === null || s.overlay.marked === undefined ? undefined : s.overlay.items[s.overlay.marked];
       if (item === undefined) return;
-      const overlay = a.bridge.branching.diff(item.id);
+      // Marked: any two branches, marked → cursor; not marked: the cursor's branch → the checked-out one, as before.
+      const overlay =
+        marked === undefined ? a.bridge.branching.diff(item.id) : a.bridge.branching.diff(marked.id, item.id);
       if (overlay !== undefined) set(a, (x) => setOverlay(x, overlay));
     },
   },
@@ -98,6 +116,33 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
       if (from === undefined || to === undefined) return;
       const overlay = a.bridge.branching.diffArtifacts(from, to);
       if (overlay !== undefined) set(a, (x) => setOverlay(x, overlay));
+    },
+  },
+  {
+    id: 'artifacts-all-branches',
+    title: 'every branch’s entries / the checked-out branch’s',
+    keys: ['a'],
+    scope: 'artifacts',
+    run: (a, s) => {
+      if (s.overlay?.kind !== 'artifacts') return;
+      const allBranches = s.overlay.allBranches !== true;
+      const items = a.bridge.branching.artifacts(allBranches);
+      // The mark and the cursor stay on the same item when it is still listed.
+      const at = (index: number | null): number | null => {
+        const ref =
+          index === null ? undefined : s.overlay?.kind === 'artifacts' ? s.overlay.items[index]?.ref : undefined;
+        const found = ref === undefined ? -1 : items.findIndex((i) => i.ref === ref);
+        return found === -1 ? null : found;
+      };
+      set(a, (x) =>
+        setOverlay(x, {
+          kind: 'artifacts',
+          items,
+          allBranches,
+          cursor: at(s.overlay?.kind === 'artifacts' ? s.overlay.cursor : null) ?? 0,
+          marked: at(s.overlay?.kind === 'artifacts' ? s.overlay.marked : null),
+        }),
+      );
     },
   },
   {
