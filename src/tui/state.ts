@@ -84,6 +84,8 @@ export type Overlay =
       readonly running: boolean;
       readonly output: readonly string[];
       readonly scroll: number;
+      /** Columns the output's table rows are scrolled sideways (ctrl-f / ctrl-b): wide rows are cut, never wrapped. */
+      readonly hscroll?: number;
     };
 
 /** Something the artifacts overlay lists: a blob or an entry, with the start of its content to preview. */

@@ -11,6 +11,9 @@ import {
 } from './helpers.ts';
 import type { TuiCommand } from './model.ts';
 
+/** Columns one ctrl-f / ctrl-b moves the palette's wide output sideways. */
+const SIDEWAYS = 20;
+
 /** Keys of the overlays that compare and confirm: branches, artifacts, diffs, confirmations, the palette. */
 export const COMPARE_KEYS: readonly TuiCommand[] = [
   {
@@ -247,7 +250,11 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
       const selected = paletteCompletions(s.overlay.text)[s.overlay.selected];
       if (!exact && selected !== undefined)
         editPalette(a, () => ({ text: `${selected.text} `, cursor: selected.text.length + 1 }));
-      else if (typed !== '') a.runPalette(typed);
+      else if (typed !== '') {
+        // A new output starts at its left edge.
+        set(a, (x) => (x.overlay?.kind === 'palette' ? setOverlay(x, { ...x.overlay, hscroll: 0 }) : x));
+        a.runPalette(typed);
+      }
     },
   },
   {
@@ -290,6 +297,30 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
     keys: ['pageup'],
     scope: 'palette',
     run: (a) => set(a, (s) => scrollOverlay(s, a, -1)),
+  },
+  {
+    id: 'palette-sideways-right',
+    title: 'scroll a wide table right',
+    keys: ['ctrl-f'],
+    scope: 'palette',
+    run: (a) =>
+      set(a, (s) =>
+        s.overlay?.kind === 'palette'
+          ? setOverlay(s, { ...s.overlay, hscroll: (s.overlay.hscroll ?? 0) + SIDEWAYS })
+          : s,
+      ),
+  },
+  {
+    id: 'palette-sideways-left',
+    title: 'scroll a wide table left',
+    keys: ['ctrl-b'],
+    scope: 'palette',
+    run: (a) =>
+      set(a, (s) =>
+        s.overlay?.kind === 'palette'
+          ? setOverlay(s, { ...s.overlay, hscroll: Math.max(0, (s.overlay.hscroll ?? 0) - SIDEWAYS) })
+          : s,
+      ),
   },
   {
     id: 'palette-close',

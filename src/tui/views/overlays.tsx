@@ -70,8 +70,9 @@ function PaletteOverlay({ width, height }: { width: number; height: number }) {
     if (overlay.running) lines.push([seg('running… (Esc stops it)', { dim: true })]);
     // A table row (columns apart by two or more spaces) stays one row, cut with … at the edge: wrapped, a wide
     // table's columns fell apart. Prose (errors, hints) still wraps.
+    const shift = overlay.hscroll ?? 0;
     for (const text of overlay.output)
-      lines.push(...(/\S {2,}\S/.test(text) ? [[seg(text)]] : wrap([seg(text)], width)));
+      lines.push(...(/\S {2,}\S/.test(text) ? [[seg(text.slice(shift))]] : wrap([seg(text)], width)));
   } else {
     const completions = paletteCompletions(overlay.text);
     if (completions.length === 0) lines.push([seg('no command starts like that', { dim: true })]);
@@ -83,11 +84,12 @@ function PaletteOverlay({ width, height }: { width: number; height: number }) {
       ]);
     });
   }
+  const wide = overlay.output.some((t) => t.length > width);
   // The input stays on top; output scrolls below it.
   const body = [inputLine, ...lines.slice(1).slice(overlay.scroll)];
   return (
     <Frame
-      title={`Command palette — the p2tui commands (${keyLabel('tab')} completes, Enter runs)`}
+      title={`Command palette — the p2tui commands (${keyLabel('tab')} completes, Enter runs${wide ? ', C-f/C-b scroll sideways' : ''})`}
       lines={body}
       width={width}
       height={height}
