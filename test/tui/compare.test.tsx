@@ -106,6 +106,15 @@ async function threeBranches(h: Harness): Promise<{ session: string; main: strin
   return { session: runtime.id, main, hot: hot.branch.id, paused: paused.branch.id };
 }
 
+/** With main checked out, d on the hot branch compares it with main (the key that worked before m existed). */
+async function compareHotWithMain(h: Harness, b: { main: string }): Promise<void> {
+  h.tui.bridge.branching.checkout(b.main);
+  await h.screen.waitFor(`checked out ${b.main}`);
+  await h.screen.press('b');
+  await h.screen.waitFor('Branches');
+  await h.screen.press('j', 'd');
+}
+
 describe('comparing in the TUI', () => {
   it('compares any two branches: m marks one, d compares it with the one under the cursor, neither checked out', async () => {
     const h = await open({ columns: 120, rows: 32 });
@@ -122,26 +131,20 @@ describe('comparing in the TUI', () => {
 
   it('marks the changed words without colour, as the CLI does: [-old-] and {+new+}', async () => {
     const h = await open({ columns: 120, rows: 32 });
-    await threeBranches(h);
-    await h.screen.press('b');
-    await h.screen.waitFor('Branches');
-    await h.screen.press('m', 'j', 'd');
+    await compareHotWithMain(h, await threeBranches(h));
     let frame = await h.screen.waitFor('side by side (u switches');
     expect(frame).toMatch(
-      /The weather in Paris is \[-partly cloudy-\] with .*\| .*The weather in Paris is \{\+light rain\+\} with/,
+      /The weather in Paris is \[-light rain-\] with .*\| .*The weather in Paris is \{\+partly cloudy\+\} with/,
     );
     await h.screen.press('u');
     frame = await h.screen.waitFor('unified (u switches');
-    expect(frame).toMatch(/-asst +The weather in Paris is \[-partly cloudy-\] with a gentle breeze/);
-    expect(frame).toMatch(/\+asst +The weather in Paris is \{\+light rain\+\} with a gentle breeze/);
+    expect(frame).toMatch(/-asst +The weather in Paris is \[-light rain-\] with a gentle breeze/);
+    expect(frame).toMatch(/\+asst +The weather in Paris is \{\+partly cloudy\+\} with a gentle breeze/);
   });
 
   it('highlights the changed words in colour (inverse), without the markers', async () => {
     const h = await open({ columns: 120, rows: 32 }, true);
-    await threeBranches(h);
-    await h.screen.press('b');
-    await h.screen.waitFor('Branches');
-    await h.screen.press('m', 'j', 'd');
+    await compareHotWithMain(h, await threeBranches(h));
     await h.screen.waitFor('side by side (u switches');
     const raw = h.screen.rawFrame();
     const esc = String.fromCharCode(27);
@@ -151,16 +154,13 @@ describe('comparing in the TUI', () => {
 
   it('at 80 columns the entry kind takes a narrow column and the text keeps its room', async () => {
     const h = await open({ columns: 80, rows: 24 });
-    await threeBranches(h);
-    await h.screen.press('b');
-    await h.screen.waitFor('Branches');
-    await h.screen.press('m', 'j', 'd');
+    await compareHotWithMain(h, await threeBranches(h));
     const frame = await h.screen.waitFor('they diverge in');
-    const row = frame.split('\n').find((l) => l.startsWith('asst'));
+    const row = frame.split('\n').find((l) => /^ass.* \| ass/.test(l));
     expect(row).toBeDefined();
     // Both columns show the start of the answer, not `assistant_message The wea…`.
-    expect(row).toMatch(/^asst +The weather in Paris is \[-par/);
-    expect(row).toMatch(/\| asst +The weather in Paris is \{\+lig/);
+    expect(row).toMatch(/^asst +The weather in Paris is \[-lig/);
+    expect(row).toMatch(/\| asst +The weather in Paris is \{\+par/);
     expect(frame).not.toContain('assistant_message');
   });
 
@@ -211,12 +211,12 @@ describe('comparing in the TUI', () => {
 });
 
 describe('the rollout grid and list', () => {
-  it('shows every repeat of a cell: 8 repeats with one failed as counts, and long variant names never touch the scores', async () => {
+  it('shows every repeat of a cell: 8 repeats with one failed, as counts', async () => {
     const h = await open({ columns: 100, rows: 30 });
     h.model.failSeed = 5;
     const spec = parseRolloutSpec(
-      'teams:\n  c:\n    base: { agent_id: agent_beta, model: words/x }\n    variants: [{ id: a-variant-with-a-name-far-too-long-for-its-column, temperature: 0 }, { id: b, temperature: 0 }]\n    scenarios: ["How is the weather in Paris?"]\nrepeats: 8\njudge: { workspace: false }\n',
-      'rollouts/five.yaml',
+      'teams:\n  c:\n    base: { agent_id: agent_beta, model: words/x }\n    variants: [{ id: a, temperature: 0 }, { id: b, temperature: 0 }]\n    scenarios: ["How is the weather in Paris?"]\nrepeats: 8\njudge: { workspace: false }\n',
+      'rollouts/eight.yaml',
       h.app.workspace,
     );
     const outcome = await new RolloutRunner(h.app).start(spec);
@@ -224,16 +224,32 @@ describe('the rollout grid and list', () => {
     await h.screen.waitFor('Rollouts: Enter opens the grid');
     await h.screen.press(KEYS.enter);
     const grid = await h.screen.waitFor(
-      (f) => f.includes(`Rollout five (${outcome.rollout.id})`) && f.includes('14/16 done'),
+      (f) => f.includes(`Rollout eight (${outcome.rollout.id})`) && f.includes('14/16 done'),
     );
     // Seven done and the failed fifth, counted: nothing is cut off.
+    expect(grid).toMatch(/› c\/a +– +7● 1✗ /);
     expect(grid).toMatch(/ {2}c\/b +– +7● 1✗ /);
-    // The long name is cut with … and a space stays before the score.
-    expect(grid).toMatch(/› c\/a-variant-with-a-name-far-too-lon… +(–|\d\.\d\d) /);
+  });
+
+  it('cuts a long variant name with … and keeps a space before the scores', async () => {
+    const h = await open({ columns: 100, rows: 30 });
+    const spec = parseRolloutSpec(
+      'teams:\n  c:\n    base: { agent_id: agent_beta, model: words/x }\n    variants: [{ id: a-variant-with-a-name-far-too-long-for-its-column, temperature: 0 }, { id: b, temperature: 0 }]\n    scenarios: ["How is the weather in Paris?"]\n    eval: { evaluator_id: gpt4_judge, metric: score, rubric: helpfulness }\njudge: { workspace: false }\n',
+      'rollouts/names.yaml',
+      h.app.workspace,
+    );
+    const outcome = await new RolloutRunner(h.app).start(spec);
+    await h.screen.press('R');
+    await h.screen.waitFor('Rollouts: Enter opens the grid');
+    await h.screen.press(KEYS.enter);
+    const grid = await h.screen.waitFor(
+      (f) => f.includes(`Rollout names (${outcome.rollout.id})`) && f.includes('2/2 done') && /\d\.\d\d ●/.test(f),
+    );
+    expect(grid).toMatch(/› c\/a-variant-with-a-name-far-too-lon… +\d\.\d\d ● /);
     expect(grid).not.toMatch(/[a-z]\d\.\d\d/);
   });
 
-  it('updates the rollouts list live while it is open, and says “ago” once', async () => {
+  it('updates the rollouts list live while it is open', async () => {
     const h = await open({ columns: 120, rows: 30 });
     await h.screen.press('R');
     await h.screen.waitFor('No rollouts yet');
@@ -253,34 +269,61 @@ describe('the rollout grid and list', () => {
     const outcome = await new RolloutRunner(other).start(spec);
     const frame = await h.screen.waitFor((f) => f.includes(outcome.rollout.id) && f.includes('1/1 done'));
     expect(frame).toMatch(/live +finished +1\/1 done · \d+s ago/);
+  });
+
+  it('says “ago” once in the rollouts list', async () => {
+    const h = await open({ columns: 120, rows: 30 });
+    const spec = parseRolloutSpec(
+      'teams:\n  c:\n    base: { agent_id: agent_beta, model: words/x }\n    variants: [{ id: cold, temperature: 0 }]\n    scenarios: ["How is the weather in Paris?"]\njudge: { workspace: false }\n',
+      'rollouts/age.yaml',
+      h.app.workspace,
+    );
+    await new RolloutRunner(h.app).start(spec);
+    await h.screen.press('R');
+    const frame = await h.screen.waitFor('1/1 done');
+    expect(frame).toMatch(/age +finished +1\/1 done · \d+s ago/);
     expect(frame).not.toContain('ago ago');
   });
 });
 
 describe('the small ones', () => {
-  it('a paused session shows no “working”; a finished one says “1 step”', async () => {
+  it('a paused session shows no “working”', async () => {
+    const h = await open({ columns: 120, rows: 40 });
+    await threeBranches(h);
+    const frame = await h.screen.waitFor((f) => f.split('\n')[0]!.includes('paused') && f.includes('Frames'));
+    expect(frame).toContain('agent_beta');
+    expect(frame).not.toMatch(/▶ \d+ working/);
+  });
+
+  it('says “1 step”, not “1 steps”', async () => {
     const h = await open({ columns: 120, rows: 40 });
     const b = await threeBranches(h);
-    void b;
-    let frame = await h.screen.waitFor('paused');
-    expect(frame.split('\n')[0]).toContain('paused');
-    expect(frame).not.toMatch(/▶ \d+ working/);
     h.tui.bridge.branching.checkout(b.main);
-    frame = await h.screen.waitFor(`checked out ${b.main}`);
-    expect(frame).toMatch(/1 step\b/);
+    const frame = await h.screen.waitFor(`checked out ${b.main}`);
+    expect(frame).toMatch(/#2 +finished +1 step\n|#2 +finished +1 step /);
     expect(frame).not.toContain('1 steps');
   });
 
-  it('the palette keeps a wide table’s rows whole lines, cut with …, and overlay borders have no empty label', async () => {
+  it('the palette keeps a wide table’s rows whole lines, cut with …', async () => {
     const h = await open({ columns: 80, rows: 24 });
     await threeBranches(h);
     await h.screen.press(':');
     await h.screen.waitFor('Command palette');
     await h.screen.press('session list', KEYS.enter);
     const frame = await h.screen.waitFor('How is the weather');
-    const row = frame.split('\n').find((l) => l.includes('How is the weather'))!;
-    expect(row).toMatch(/…$/);
-    // The next line is another row (or nothing), not the rest of this one.
+    const rows = frame.split('\n');
+    const row = rows.findIndex((l) => l.includes('How is the weather'));
+    expect(rows[row]).toMatch(/…$/);
+    // The next line is not the rest of this one.
+    expect(rows[row + 1]).not.toMatch(/^\s+\S/);
+  });
+
+  it('draws an overlay’s bottom border whole when there is nothing to say on it', async () => {
+    const h = await open({ columns: 100, rows: 30 });
+    await threeBranches(h);
+    await h.screen.press('b');
+    const frame = await h.screen.waitFor('Branches');
+    expect(frame).toMatch(/\n─{100}\n/);
     expect(frame).not.toMatch(/\n─ {2}─/);
   });
 });
