@@ -327,3 +327,15 @@ describe('the small ones', () => {
     expect(frame).not.toMatch(/\n─ {2}─/);
   });
 });
+
+describe('the events pane', () => {
+  it('keeps its columns: a long event type is cut with …, its text starts where the others do', async () => {
+    const h = await open({ columns: 200, rows: 60 });
+    await threeBranches(h);
+    const frame = await h.screen.waitFor('conversation.crea');
+    const created = frame.split('\n').find((l) => l.includes('conversation.crea'))!;
+    const started = frame.split('\n').find((l) => l.includes('session.created'))!;
+    expect(created).toMatch(/\d+ conversation\.crea… agent_beta: conversation started/);
+    expect(created.indexOf('agent_beta: conversation')).toBe(started.indexOf('session started'));
+  });
+});

@@ -307,7 +307,10 @@ function GridOverlay({ width, height }: { width: number; height: number }) {
         seg(`Enter opens session ${shown[overlay.repeat % shown.length]!.session} (. next repeat)`, { dim: true }),
       ]);
   }
-  lines.push([seg('● done  ✗ failed  ◌ running  · waiting', { dim: true })]);
+  const counted = grid.rows.some((row) => row.cells.some((cell) => cell.runs.length > MARKS_ROOM));
+  lines.push([
+    seg(`● done  ✗ failed  ◌ running  · waiting${counted ? '  (7● 1✗: 7 repeats done, 1 failed)' : ''}`, { dim: true }),
+  ]);
   return <Frame title={`Rollout ${overlay.title}`} lines={lines} width={width} height={height} />;
 }
 
