@@ -88,12 +88,10 @@ export type Overlay =
       readonly hscroll?: number;
     };
 
-/** Something the artifacts overlay lists: a blob or an entry, with the start of its content to preview. */
+/** Something the artifacts overlay lists: a blob (by hash) or an entry (by id). */
 export interface ArtifactItem {
   readonly ref: string;
   readonly label: string;
-  /** The first lines of its content, flattened to one line (empty when binary or unreadable). */
-  readonly preview?: string;
 }
 
 /** A rollout as the rollouts overlay lists it. */

@@ -13,6 +13,7 @@ import type { BridgeHost } from './host.ts';
 /** Branches of the open session: the tree, forks and rewinds, checkouts, and comparing branches or artifacts. */
 export class Branching {
   private readonly host: BridgeHost;
+  private readonly previews = new Map<string, string>();
 
   constructor(host: BridgeHost) {
     this.host = host;
@@ -119,20 +120,29 @@ export class Branching {
     }
   }
 
-  /** The open session's artifacts and comparable entries (every branch's with `allBranches`), each with a preview. */
+  /** The open session's artifacts and comparable entries (every branch's with `allBranches`). */
   artifacts(allBranches = false): ArtifactItem[] {
     const id = this.host.store.get().open?.id;
     if (id === undefined) return [];
     try {
-      const store = this.host.engine.store;
-      return comparableArtifacts(store, id, { allBranches }).map((a) => ({
-        ...a,
-        preview: artifactPreview(store, a.ref),
-      }));
+      return comparableArtifacts(this.host.engine.store, id, { allBranches });
     } catch (error) {
       this.host.report(error);
       return [];
     }
+  }
+
+  /**
+   * The start of an artifact's (or entry's) content on one line, for the line under the selected item. Read when an
+   * item is first selected, not for the whole list; kept, since artifacts and entries never change.
+   */
+  preview(ref: string): string {
+    let text = this.previews.get(ref);
+    if (text === undefined) {
+      text = artifactPreview(this.host.engine.store, ref);
+      this.previews.set(ref, text);
+    }
+    return text;
   }
 
   /** Two artifacts (or entries) compared, for the diff overlay. */

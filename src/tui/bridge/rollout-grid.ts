@@ -17,6 +17,8 @@ export class RolloutGrid {
    * thousands of cells redrawn every 500 ms does not look every session up again.
    */
   private readonly effects = new Map<string, EffectsPolicy>();
+  /** Cell counts of the rollouts that are not running, by rollout id, with the status they were read in. */
+  private readonly settled = new Map<string, { key: string; cells: number; done: number; failed: number }>();
 
   constructor(host: BridgeHost) {
     this.host = host;
@@ -31,14 +33,28 @@ export class RolloutGrid {
   rollouts(): RolloutItem[] {
     const store = this.host.engine.store;
     return store.rollouts.list(100).map((r) => {
-      const cells = store.rollouts.cells(r.id);
+      // A rollout that is not running keeps its counts (until resumed, which makes it running): read its cells once,
+      // not on every refresh of the open list.
+      const key = `${r.status}:${r.finishedAt ?? ''}`;
+      let counts = r.status === 'running' ? undefined : this.settled.get(r.id);
+      if (counts === undefined || counts.key !== key) {
+        const cells = store.rollouts.cells(r.id);
+        counts = {
+          key,
+          cells: cells.length,
+          done: cells.filter((c) => c.status === 'done').length,
+          failed: cells.filter((c) => c.status === 'failed').length,
+        };
+        if (r.status !== 'running') this.settled.set(r.id, counts);
+      }
       return {
         id: r.id,
         name: r.name,
         status: r.status,
-        cells: cells.length,
-        done: cells.filter((c) => c.status === 'done').length,
-        failed: cells.filter((c) => c.status === 'failed').length,
+        cells: counts.cells,
+        done: counts.done,
+        failed: counts.failed,
+        // formatAge says "… ago" itself.
         age: formatAge(this.host.app.clock.now() - r.createdAt),
       };
     });

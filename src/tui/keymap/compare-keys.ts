@@ -128,22 +128,22 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
     scope: 'artifacts',
     run: (a, s) => {
       if (s.overlay?.kind !== 'artifacts') return;
+      const { items: before, cursor, marked } = s.overlay;
       const allBranches = s.overlay.allBranches !== true;
       const items = a.bridge.branching.artifacts(allBranches);
-      // The mark and the cursor stay on the same item when it is still listed.
-      const at = (index: number | null): number | null => {
-        const ref =
-          index === null ? undefined : s.overlay?.kind === 'artifacts' ? s.overlay.items[index]?.ref : undefined;
-        const found = ref === undefined ? -1 : items.findIndex((i) => i.ref === ref);
-        return found === -1 ? null : found;
+      // The cursor and the mark stay on the same items when they are still listed.
+      const find = (index: number | null): number => {
+        const ref = index === null ? undefined : before[index]?.ref;
+        return ref === undefined ? -1 : items.findIndex((i) => i.ref === ref);
       };
+      const markedAt = find(marked);
       set(a, (x) =>
         setOverlay(x, {
           kind: 'artifacts',
           items,
           allBranches,
-          cursor: at(s.overlay?.kind === 'artifacts' ? s.overlay.cursor : null) ?? 0,
-          marked: at(s.overlay?.kind === 'artifacts' ? s.overlay.marked : null),
+          cursor: Math.max(0, find(cursor)),
+          marked: markedAt === -1 ? null : markedAt,
         }),
       );
     },

@@ -1,4 +1,4 @@
-import { useTui } from '../hooks.ts';
+import { useTui, useTuiContext } from '../hooks.ts';
 import { helpSections } from '../keymap/keymap.ts';
 import { keyLabel } from '../keys.ts';
 import { paletteCompletions } from '../palette.ts';
@@ -316,6 +316,7 @@ function GridOverlay({ width, height }: { width: number; height: number }) {
 
 function ArtifactsOverlay({ width, height }: { width: number; height: number }) {
   const overlay = useTui((s) => (s.overlay?.kind === 'artifacts' ? s.overlay : undefined));
+  const { actions } = useTuiContext();
   if (overlay === undefined) return null;
   const lines: Line[] = [];
   let cursorLine = 0;
@@ -328,13 +329,13 @@ function ArtifactsOverlay({ width, height }: { width: number; height: number }) 
       seg(`  ${item.label}`, { bold: selected }),
     ]);
     // The selected item's content starts on the line under it, so d is not needed just to see what it holds.
-    if (selected)
+    if (selected) {
+      const preview = actions.bridge.branching.preview(item.ref);
       lines.push([
         seg('     ⎿ ', { dim: true }),
-        seg(item.preview === undefined || item.preview === '' ? '(no text to preview)' : item.preview, {
-          color: 'cyan',
-        }),
+        seg(preview === '' ? '(no text to preview)' : preview, { color: 'cyan' }),
       ]);
+    }
   });
   if (lines.length === 0)
     lines.push([seg('Nothing to compare yet: no artifacts, messages or tool results on this branch.', { dim: true })]);
