@@ -1,3 +1,4 @@
+import { useMemo } from 'react';
 import { useTui, useTuiContext } from '../hooks.ts';
 import { fit, seg, type Line, type Segment } from '../lines.ts';
 import { sideBySide, wordDiff, type DiffOp, type WordPart } from '../../core/diff.ts';
@@ -107,21 +108,27 @@ function unifiedLines(ops: readonly DiffOp[], color: boolean): Line[] {
 export function DiffOverlay({ width, height }: { width: number; height: number }) {
   const overlay = useTui((s) => (s.overlay?.kind === 'diff' ? s.overlay : undefined));
   const { color } = useTuiContext();
+  const sections = overlay?.sections;
+  const mode = overlay?.mode;
+  const divergesAt = overlay?.divergesAt ?? null;
+  // Built once per comparison, mode, width and colour: scrolling (a keypress) only moves the window over them, and
+  // the word diffs of a long comparison are not computed again for every frame.
+  const lines = useMemo(() => {
+    const out: Line[] = [
+      [
+        seg(divergesAt === null ? 'no differences in the steps' : `they diverge in ${divergesAt}`, {
+          bold: true,
+          color: divergesAt === null ? 'green' : 'yellow',
+        }),
+      ],
+    ];
+    for (const section of sections ?? []) {
+      out.push([], [seg(`== ${section.title}`, { bold: true, color: 'cyan' })]);
+      out.push(...(mode === 'unified' ? unifiedLines(section.ops, color) : sideLines(section.ops, width, color)));
+    }
+    return out;
+  }, [sections, mode, divergesAt, width, color]);
   if (overlay === undefined) return null;
-  const lines: Line[] = [
-    [
-      seg(overlay.divergesAt === null ? 'no differences in the steps' : `they diverge in ${overlay.divergesAt}`, {
-        bold: true,
-        color: overlay.divergesAt === null ? 'green' : 'yellow',
-      }),
-    ],
-  ];
-  for (const section of overlay.sections) {
-    lines.push([], [seg(`== ${section.title}`, { bold: true, color: 'cyan' })]);
-    lines.push(
-      ...(overlay.mode === 'unified' ? unifiedLines(section.ops, color) : sideLines(section.ops, width, color)),
-    );
-  }
   const title = `Compare ${overlay.title}: ${overlay.mode === 'side' ? 'side by side' : 'unified'} (u switches, j/k scroll, Esc closes)`;
   return <Frame title={title} lines={lines} width={width} height={height} scroll={overlay.scroll} geometryId="diff" />;
 }
