@@ -103,7 +103,7 @@ describe('notices, questions and the notification log', () => {
       const frame = await h.screen.waitFor((f) => flat(f).includes('not undone'));
       const notice = h.tui.store.get().notice!.text;
       expect(notice).toMatch(
-        /^rewound to treasurer #0: branch b_\w+ checked out, p continues it; 1 effectful call after that point \(transfer_funds\) not undone \(: session compensate s_\w+ \S+ undoes it\)$/,
+        /^rewound to treasurer #0: branch b_\w+ checked out, p continues it; 1 effectful call after that point \(transfer_funds\) not undone; undo it with: p2tui session compensate s_\w+ \S+ \(or : in the palette\)$/,
       );
       // Every word of it on the screen, wrapped above the status bar (which keeps its keys).
       expect(flat(frame)).toContain(notice);
@@ -113,7 +113,7 @@ describe('notices, questions and the notification log', () => {
       await h.screen.press('!');
       const log = await h.screen.waitFor('Notices (');
       expect(flat(log)).toMatch(/\d\d:\d\d:\d\d warn rewound to treasurer #0: branch b_\w+ checked out/);
-      expect(flat(log)).toContain('not undone (: session compensate');
+      expect(flat(log)).toContain('not undone; undo it with: p2tui session compensate');
       // Newest first: the rewind's warning before the payment's notices.
       const lines = log.split('\n');
       const rewound = lines.findIndex((l) => l.includes('rewound to treasurer'));

@@ -115,16 +115,16 @@ describe('notices in a real terminal', () => {
       await tui.waitFor((s) => s.includes('Rewind treasurer'), 'the rewind list');
       await tui.press('g');
       await tui.press('\r');
-      const warned = await tui.waitFor((s) => flat(s).includes('undoes it)'), 'the whole warning');
+      const warned = await tui.waitFor((s) => flat(s).includes('(or : in the palette)'), 'the whole warning');
       expect(flat(warned)).toMatch(
-        /rewound to treasurer #0: branch b_\w+ checked out, p continues it; 1 effectful call after that point \(transfer_funds\) not undone \(: session compensate s_\w+ \S+ undoes it\)/,
+        /rewound to treasurer #0: branch b_\w+ checked out, p continues it; 1 effectful call after that point \(transfer_funds\) not undone; undo it with: p2tui session compensate s_\w+ \S+ \(or : in the palette\)/,
       );
       // The status bar keeps its keys under it.
       expect(warned.split('\n').at(-1)).toContain('? help');
       await tui.press('!');
       const log = await tui.waitFor((s) => s.includes('Notices ('), 'the notification log');
       expect(flat(log)).toMatch(/\d\d:\d\d:\d\d warn rewound to treasurer #0/);
-      expect(flat(log)).toContain('not undone (: session compensate');
+      expect(flat(log)).toContain('not undone; undo it with: p2tui session compensate');
     });
   }
 });

@@ -254,7 +254,7 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
     hint: 2,
     run: (a, s) => {
       if (s.overlay?.kind === 'palette' && s.overlay.running) a.abortPalette();
-      set(a, (x) => setOverlay(x, null));
+      set(a, backOverlay);
     },
   },
   {

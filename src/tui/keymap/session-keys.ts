@@ -34,7 +34,7 @@ export const SESSION_KEYS: readonly TuiCommand[] = [
     hint: 91,
     run: (a) =>
       set(a, (s) =>
-        setOverlay(s, { kind: 'palette', text: '', cursor: 0, selected: 0, running: false, output: [], scroll: 0 }),
+        pushOverlay(s, { kind: 'palette', text: '', cursor: 0, selected: 0, running: false, output: [], scroll: 0 }),
       ),
   },
   {
