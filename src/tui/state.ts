@@ -31,12 +31,11 @@ export type Overlay =
   | { readonly kind: 'rewind'; readonly conversation: string; readonly cursor: number }
   /** Fork at a step with other settings, for every agent or one agent each (see fork-form.ts). */
   | ForkForm
-  /** The session's branches as a tree, to check one out. */
+  /** The session's branches as a tree, to check one out; `marked` (m) is the one d compares with the cursor's. */
   | {
       readonly kind: 'branches';
       readonly cursor: number;
       readonly items: readonly BranchItem[];
-      /** The branch marked with m, to compare with the one under the cursor (d); else d compares with the checked-out one. */
       readonly marked?: number | null;
     }
   /** Rollouts run in this workspace, newest first, to open one's grid. */
@@ -62,9 +61,8 @@ export type Overlay =
       readonly kind: 'artifacts';
       readonly cursor: number;
       readonly marked: number | null;
-      readonly items: readonly ArtifactItem[];
-      /** Every branch's entries (a toggle, as the CLI's --all-branches), not only the checked-out branch's. */
-      readonly allBranches?: boolean;
+      readonly items: readonly { readonly ref: string; readonly label: string }[];
+      readonly allBranches?: boolean; // every branch's entries (a), as the CLI's --all-branches
     }
   /** Two branches (or artifacts) compared, side by side (both columns scroll together) or unified. */
   | {
@@ -84,15 +82,10 @@ export type Overlay =
       readonly running: boolean;
       readonly output: readonly string[];
       readonly scroll: number;
-      /** Columns the output's table rows are scrolled sideways (ctrl-f / ctrl-b): wide rows are cut, never wrapped. */
-      readonly hscroll?: number;
-    };
-
-/** Something the artifacts overlay lists: a blob (by hash) or an entry (by id). */
-export interface ArtifactItem {
-  readonly ref: string;
-  readonly label: string;
-}
+      readonly hscroll?: number; // columns its table rows are scrolled sideways (C-f / C-b): cut, never wrapped
+    }
+  /** Every notice, warning and error of this TUI session, with its time (`!`). */
+  | { readonly kind: 'notices'; readonly scroll: number };
 
 /** A rollout as the rollouts overlay lists it. */
 export interface RolloutItem {
@@ -181,7 +174,25 @@ export interface TuiState {
   readonly ledgerBroken: string | null;
   /** The ledger as the Wallets pane shows it besides the balances: recent payments, the chain, its newest links. */
   readonly ledger: LedgerPaneState;
+  /** Every notice of this TUI session, oldest first, the newest NOTICE_LOG_LIMIT kept (the `!` log). */
+  readonly noticeLog: readonly NoticeRecord[];
+  /** The overlays under the current one, the nearest last: Esc goes back to it (compare → branches, say). */
+  readonly overlayBack: readonly Overlay[];
+  /** The overlay the open session was opened from (a rollout grid's cell): leaving the session goes back to it. */
+  readonly sessionFrom: Overlay | null;
+  /** The side pane drawn tall (`+` cycles through them), or null for the usual shares. */
+  readonly tallPane: PaneId | null;
 }
+
+export type NoticeTone = 'info' | 'warn' | 'error';
+export interface NoticeRecord {
+  /** When it was shown (ms since the epoch, the store's clock). */
+  readonly at: number;
+  readonly text: string;
+  readonly tone: NoticeTone;
+}
+/** How many notices the `!` log keeps: a long session's warnings, bounded. */
+export const NOTICE_LOG_LIMIT = 500;
 
 export interface LedgerPaneState {
   /** The latest payments in and out of the session's agents, newest first. */
@@ -249,6 +260,10 @@ export function initialState(workspace: TuiState['workspace'], size: { columns: 
     quitArmedAt: null,
     workspace,
     quitting: false,
+    noticeLog: [],
+    overlayBack: [],
+    sessionFrom: null,
+    tallPane: null,
   };
 }
 
@@ -257,10 +272,17 @@ export function initialState(workspace: TuiState['workspace'], size: { columns: 
 
 export const resize = (s: TuiState, columns: number, rows: number): TuiState => ({ ...s, columns, rows });
 
-export const notify = (s: TuiState, text: string, tone: 'info' | 'warn' | 'error' = 'info'): TuiState => ({
+export const notify = (s: TuiState, text: string, tone: NoticeTone = 'info'): TuiState => ({
   ...s,
   notice: { text, tone },
 });
+
+/** Records the notice now shown in the log (the store calls it whenever the notice changes to a new one). */
+export function logNotice(s: TuiState, at: number): TuiState {
+  if (s.notice === null) return s;
+  const log = [...s.noticeLog, { at, text: s.notice.text, tone: s.notice.tone }];
+  return { ...s, noticeLog: log.length > NOTICE_LOG_LIMIT ? log.slice(log.length - NOTICE_LOG_LIMIT) : log };
+}
 
 export const clearNotice = (s: TuiState): TuiState => (s.notice === null ? s : { ...s, notice: null });
 
@@ -356,8 +378,12 @@ export function openSession(s: TuiState, projection: SessionProjection, driver: 
   };
 }
 
+/** Leaves the open session: back to the sessions list, or to the overlay it was opened from (a rollout grid). */
 export const backToSessions = (s: TuiState): TuiState => ({
   ...s,
+  overlay: s.sessionFrom,
+  overlayBack: [],
+  sessionFrom: null,
   screen: 'sessions',
   open: null,
   driver: 'none',
@@ -406,6 +432,17 @@ export function deleteWord(input: TextInput): TextInput {
 
 export const setInput = (s: TuiState, input: TextInput): TuiState => ({ ...s, input });
 
+/** Replaces the current overlay (a cursor moved, say); closing (null) closes the overlays under it too. */
 export function setOverlay(s: TuiState, overlay: Overlay | null): TuiState {
-  return { ...s, overlay };
+  return overlay === null ? { ...s, overlay, overlayBack: [] } : { ...s, overlay };
+}
+
+/** Opens an overlay over the current one: Esc (backOverlay) goes back to where it was opened from. */
+export function pushOverlay(s: TuiState, overlay: Overlay): TuiState {
+  return { ...s, overlay, overlayBack: s.overlay === null ? s.overlayBack : [...s.overlayBack, s.overlay] };
+}
+
+/** Closes the current overlay, back to the one it was opened from (or the screen). */
+export function backOverlay(s: TuiState): TuiState {
+  return { ...s, overlay: s.overlayBack.at(-1) ?? null, overlayBack: s.overlayBack.slice(0, -1) };
 }

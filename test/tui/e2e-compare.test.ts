@@ -133,7 +133,11 @@ describe('comparing branches in a real terminal', () => {
     const diff = await tui.waitFor(`Compare ${main!} → ${rerun!}`);
     expect(diff).not.toContain('(checked out)');
     expect(diff).toContain('no differences in the steps');
+    // Esc goes back to the branch list, Esc again to the session; q leaves it, q quits.
     await tui.press(ESC);
+    await tui.waitFor(`marked ● ${main!}`);
+    await tui.press(ESC);
+    await tui.waitFor(/press i \(or Enter\) to write/);
     await tui.press('q');
     await tui.waitFor(/SESSION\s+STATUS\s+AGENT/);
     await tui.press('q');

@@ -7,8 +7,11 @@ import { targetsOf } from '../../commands/overrides.ts';
 import { describeChanges, formOverrides, type ForkForm } from '../fork-form.ts';
 import { scoreByBranch } from '../../judge/aggregate.ts';
 import { inScopeTargets } from '../../judge/scope.ts';
-import { notify, type ArtifactItem, type BranchItem, type Overlay } from '../state.ts';
+import { notify, type BranchItem, type Overlay } from '../state.ts';
 import type { BridgeHost } from './host.ts';
+
+/** Something the artifacts overlay lists: a blob (by hash) or an entry (by id). */
+type ArtifactItem = Extract<Overlay, { kind: 'artifacts' }>['items'][number];
 
 /** Branches of the open session: the tree, forks and rewinds, checkouts, and comparing branches or artifacts. */
 export class Branching {
@@ -73,7 +76,10 @@ export class Branching {
       const compensable = made.effects.find((e) => e.compensable);
       const calls = `${made.effects.length} effectful call${made.effects.length === 1 ? '' : 's'}`;
       const tools = made.effects.map((e) => e.tool).join(', ');
-      const compensate = compensable === undefined ? '' : ` (: session compensate ${id} ${compensable.key} undoes it)`;
+      const compensate =
+        compensable === undefined
+          ? ''
+          : `; undo it with: p2tui session compensate ${id} ${compensable.key} (or : in the palette)`;
       const undone = made.effects.length === 0 ? '' : `; ${calls} after that point (${tools}) not undone${compensate}`;
       this.host.store.set((s) =>
         notify(

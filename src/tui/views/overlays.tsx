@@ -8,6 +8,7 @@ import { Frame, follow } from './frame.tsx';
 import { ForkFormOverlay } from './fork-form.tsx';
 import { DiffOverlay } from './diff-view.tsx';
 import { cellMarks, fitLabel } from './grid-marks.ts';
+import { NoticeLogOverlay } from './notice-log.tsx';
 
 /** Up to this many repeats a grid cell shows one mark each; more show as counts per status. */
 const MARKS_ROOM = 6;
@@ -29,6 +30,7 @@ export function OverlayView({ width, height }: { width: number; height: number }
   if (kind === 'diff') return <DiffOverlay width={width} height={height} />;
   if (kind === 'artifacts') return <ArtifactsOverlay width={width} height={height} />;
   if (kind === 'fork-form') return <ForkFormOverlay width={width} height={height} />;
+  if (kind === 'notices') return <NoticeLogOverlay width={width} height={height} />;
   return null;
 }
 
