@@ -31,8 +31,13 @@ export type Overlay =
   | { readonly kind: 'rewind'; readonly conversation: string; readonly cursor: number }
   /** Fork at a step with other settings, for every agent or one agent each (see fork-form.ts). */
   | ForkForm
-  /** The session's branches as a tree, to check one out. */
-  | { readonly kind: 'branches'; readonly cursor: number; readonly items: readonly BranchItem[] }
+  /** The session's branches as a tree, to check one out; `marked` (m) is the one d compares with the cursor's. */
+  | {
+      readonly kind: 'branches';
+      readonly cursor: number;
+      readonly items: readonly BranchItem[];
+      readonly marked?: number | null;
+    }
   /** Rollouts run in this workspace, newest first, to open one's grid. */
   | { readonly kind: 'rollouts'; readonly cursor: number; readonly items: readonly RolloutItem[] }
   /** One rollout as a grid: variants × scenarios (or metrics), live while it runs. */
@@ -57,6 +62,7 @@ export type Overlay =
       readonly cursor: number;
       readonly marked: number | null;
       readonly items: readonly { readonly ref: string; readonly label: string }[];
+      readonly allBranches?: boolean; // every branch's entries (a), as the CLI's --all-branches
     }
   /** Two branches (or artifacts) compared, side by side (both columns scroll together) or unified. */
   | {
@@ -76,6 +82,7 @@ export type Overlay =
       readonly running: boolean;
       readonly output: readonly string[];
       readonly scroll: number;
+      readonly hscroll?: number; // columns its table rows are scrolled sideways (C-f / C-b): cut, never wrapped
     }
   /** Every notice, warning and error of this TUI session, with its time (`!`). */
   | { readonly kind: 'notices'; readonly scroll: number };

@@ -274,8 +274,11 @@ describe('the TUI', () => {
     await h.screen.press('agents l', KEYS.tab);
     expect(h.screen.frame()).toContain(': agents list');
     await h.screen.press(KEYS.enter);
-    const frame = await h.screen.waitFor('DELEGATES TO');
+    // A wide table is cut at the edge, not wrapped: Ctrl-F scrolls it sideways to its last column.
+    const frame = await h.screen.waitFor('C-f/C-b scroll sideways');
     expect(frame).toMatch(/agent_alpha\s+scripted\/default/);
+    await h.screen.press('\u0006', '\u0006', '\u0006');
+    await h.screen.waitFor('DELEGATES TO');
     await h.screen.press(KEYS.escape);
     await h.screen.waitFor('No sessions yet');
   });

@@ -46,6 +46,11 @@ async function open(size: { columns: number; rows: number }): Promise<Harness> {
   return { app, tui, screen };
 }
 
+/** A second branch of the open session (a fork at its head, not checked out): a branch is not compared with itself. */
+async function secondBranch(h: Harness): Promise<void> {
+  await h.app.engine.fork(h.tui.store.get().open!.id, { label: 'copy', createdBy: 'test' });
+}
+
 async function startSession(h: Harness, agentIndex: number, message: string): Promise<void> {
   await h.screen.press('n');
   await h.screen.waitFor('choose an agent');
@@ -170,9 +175,10 @@ describe('Esc goes back where you came from', () => {
     const h = await open({ columns: 120, rows: 32 });
     await startSession(h, 1, 'Calculate 3 * 3');
     await finished(h);
+    await secondBranch(h);
     await h.screen.press(KEYS.escape, 'b');
     await h.screen.waitFor('Branches (* checked out)');
-    await h.screen.press('d');
+    await h.screen.press('j', 'd');
     await h.screen.waitFor('side by side (u switches');
     await h.screen.press(KEYS.escape);
     await h.screen.waitFor('Branches (* checked out)');
@@ -239,9 +245,10 @@ describe('the hint bar and the panes', () => {
     const h = await open({ columns: 80, rows: 24 });
     await startSession(h, 1, 'Calculate 3 * 3');
     await finished(h);
+    await secondBranch(h);
     await h.screen.press(KEYS.escape, 'b');
     await h.screen.waitFor('Branches (* checked out)');
-    await h.screen.press('d');
+    await h.screen.press('j', 'd');
     const frame = await h.screen.waitFor('side by side (u switches');
     const bar = lastLine(frame);
     for (const hint of ['u side/unified', 'Esc back', '? help']) expect(bar).toContain(hint);

@@ -250,14 +250,14 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
     keys: ['R'],
     scope: 'sessions',
     hint: 30,
-    run: (a) => set(a, (s) => setOverlay(s, { kind: 'rollouts', cursor: 0, items: a.bridge.grid.rollouts() })),
+    run: (a) => a.bridge.grid.openRollouts(),
   },
   {
     id: 'session-rollouts',
     title: 'rollouts',
     keys: ['R'],
     scope: 'session',
-    run: (a) => set(a, (s) => setOverlay(s, { kind: 'rollouts', cursor: 0, items: a.bridge.grid.rollouts() })),
+    run: (a) => a.bridge.grid.openRollouts(),
   },
   {
     id: 'rollouts-down',
@@ -371,6 +371,6 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
     keys: ['escape', 'q'],
     scope: 'grid',
     hint: 4,
-    run: (a) => set(a, (s) => setOverlay(s, { kind: 'rollouts', cursor: 0, items: a.bridge.grid.rollouts() })),
+    run: (a) => a.bridge.grid.openRollouts(),
   },
 ];

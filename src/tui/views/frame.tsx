@@ -23,8 +23,11 @@ export function Frame({
   const inner = Math.max(0, height - 2);
   if (geometryId !== undefined) actions.geometry.set(geometryId, { total: lines.length, height: inner });
   const shown = lines.slice(scroll, scroll + inner);
+  // No label, no gap: an empty label drew `─  ───`, a border with a hole in it.
   const rule = (label: string): Line => [
-    seg(`─ ${label} ${'─'.repeat(Math.max(0, width - label.length - 3))}`, { bold: true }),
+    seg(label === '' ? '─'.repeat(width) : `─ ${label} ${'─'.repeat(Math.max(0, width - label.length - 3))}`, {
+      bold: true,
+    }),
   ];
   return (
     <Box flexDirection="column" width={width} height={height}>

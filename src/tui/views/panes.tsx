@@ -247,7 +247,7 @@ function spread(values: readonly number[]): number {
 function eventLines(projection: SessionProjection): Line[] {
   return projection.events.map((e): Line => [
     seg(`${String(e.seq).padStart(5)} `, { dim: true }),
-    seg(`${e.type.padEnd(18)} `, { color: 'blue' }),
+    seg(`${(e.type.length > 18 ? `${e.type.slice(0, 17)}…` : e.type).padEnd(18)} `, { color: 'blue' }), // fixed width: a long type cut, not pushing
     seg(e.text),
   ]);
 }
