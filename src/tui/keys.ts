@@ -10,6 +10,8 @@ export interface KeyInput {
   readonly names: readonly string[];
   /** The typed text, when the input was printable characters. */
   readonly text: string | undefined;
+  /** The text was pasted (bracketed paste): it is inserted into a focused text field and never runs commands. */
+  readonly paste?: boolean;
 }
 
 export function normalizeKey(input: string, key: Key): KeyInput {

@@ -114,7 +114,7 @@ describe('the TUI', () => {
     const h = await open();
     await startSession(h, 1, 'Calculate 6 * 7');
     await h.screen.waitFor('6 * 7 = 42.');
-    await h.screen.press(KEYS.escape); // leave the input
+    // A session opens in navigation mode: the pane has the focus, keys are commands.
     expect(h.screen.frame()).toContain('▌ Conversation');
     // The status bar keeps `? help` even when the pane's own keys fill it.
     expect(h.screen.frame().split('\n').at(-1)).toMatch(/Tab next pane .*\? help/);
@@ -140,7 +140,6 @@ describe('the TUI', () => {
       (f) => /quality\s+0\.\d\d .*agent_beta · scripted/.test(f) && /checks\s+1\.00/.test(f),
     );
     expect(scored).toMatch(/grounded\s+\d\.\d\d/);
-    await h.screen.press(KEYS.escape);
     await h.screen.press('4');
     expect(h.screen.frame()).toContain('▌ Judge');
     await h.screen.press('c');
@@ -169,7 +168,6 @@ describe('the TUI', () => {
     const shown = await h.screen.waitFor((f) => /treasurer → agent_beta 7\.5\s+cli/.test(f));
     expect(shown).toMatch(/chain ok · new links checked \(v: all\) · \d+ updates/);
     // a: the audit trail, newest link first (each link names the hash before it); v: every link verified again.
-    await h.screen.press(KEYS.escape);
     await h.screen.press('5', 'a');
     await h.screen.waitFor(
       (f) => f.includes('Wallets · audit trail') && /[0-9a-f]{12} ← [0-9a-f]{8} \d\d:\d\d:\d\d xfer:outside-1:/.test(f),
@@ -188,7 +186,8 @@ describe('the TUI', () => {
       'treasurer asks: approve transfer_funds? treasurer pays 150 to agent_beta: above the approval threshold of 100',
     );
     expect((await wallets.balance('agent_beta')).balance).toBe('0');
-    await h.screen.press('yes', KEYS.enter);
+    // The session opened in navigation mode: i opens the input for the answer.
+    await h.screen.press('i', 'yes', KEYS.enter);
     await h.screen.waitFor('Paid: paid 150');
     expect((await wallets.balance('agent_beta')).balance).toBe('150');
   });
@@ -245,6 +244,8 @@ describe('the TUI', () => {
   it('answers an agent question in place', async () => {
     const h = await open();
     await startSession(h, 2, 'What is the weather like?');
+    await h.screen.waitFor('agent_helper asks: Which location should I use for get weather? — press i to answer');
+    await h.screen.press('i');
     await h.screen.waitFor('agent_helper asks: Which location should I use for get weather? ›');
     await h.screen.press('Oslo', KEYS.enter);
     const frame = await h.screen.waitFor('Oslo: 4 °C, snow showers.');
@@ -388,7 +389,7 @@ describe('the TUI', () => {
     });
     h.tui.bridge.open(runtime.id);
     await h.screen.waitFor('delegate to');
-    await h.screen.press(KEYS.escape, 'c');
+    await h.screen.press('c');
     await h.screen.waitFor('Cancel session');
     await h.screen.press('y');
     const frame = await h.screen.waitFor('session cancelled');
@@ -409,7 +410,7 @@ describe('the TUI', () => {
     const h = await open();
     await startSession(h, 1, 'Calculate 3 * 3');
     await h.screen.waitFor('3 * 3 = 9.');
-    await h.screen.press(KEYS.escape, KEYS.escape);
+    await h.screen.press(KEYS.escape);
     await h.screen.waitFor(/SESSION\s+STATUS\s+AGENT/);
     expect(h.screen.frame()).toMatch(/finished\s+agent_beta\s+here/);
     await h.screen.press(KEYS.enter);
@@ -421,7 +422,6 @@ describe('the TUI', () => {
     await startSession(h, 1, 'Calculate 3 * 3');
     await h.screen.waitFor('3 * 3 = 9.');
     await h.screen.waitFor('session finished');
-    await h.screen.press(KEYS.escape); // leave the input
     await h.screen.press('r');
     let frame = await h.screen.waitFor('Rewind agent_beta');
     expect(frame).toMatch(/#0\s+seq \d+\s+user_message\s+Calculate 3 \* 3/);
@@ -455,7 +455,7 @@ describe('the TUI', () => {
     const h = await open();
     await startSession(h, 1, 'Calculate 3 * 3');
     await h.screen.waitFor('session finished');
-    await h.screen.press(KEYS.escape, 'A');
+    await h.screen.press('A');
     let frame = await h.screen.waitFor('Artifacts and results');
     expect(frame).toMatch(/agent_beta tool_result/);
     expect(frame).toMatch(/agent_beta assistant_message/);
@@ -469,7 +469,7 @@ describe('the TUI', () => {
     const h = await open();
     await startSession(h, 1, 'Calculate 3 * 3');
     await h.screen.waitFor('session finished');
-    await h.screen.press(KEYS.escape, 'r');
+    await h.screen.press('r');
     await h.screen.waitFor('Rewind agent_beta');
     await h.screen.press('g', 'o');
     let frame = await h.screen.waitFor('Fork with other settings');
@@ -505,7 +505,7 @@ describe('the TUI', () => {
     await startSession(h, 0, DEMO);
     await h.screen.waitFor('session finished');
     // The lead's conversation is selected: rewind to its first step and open the form there.
-    await h.screen.press(KEYS.escape, 'r');
+    await h.screen.press('r');
     await h.screen.waitFor('Rewind agent_alpha');
     await h.screen.press('g', 'o');
     let frame = await h.screen.waitFor('‹ agent_alpha ›');
@@ -541,7 +541,7 @@ describe('the TUI', () => {
     const h = await open();
     await startSession(h, 1, 'Calculate 3 * 3');
     await h.screen.waitFor('session finished');
-    await h.screen.press(KEYS.escape, 'r');
+    await h.screen.press('r');
     await h.screen.waitFor('Rewind agent_beta');
     await h.screen.press('g', 'o');
     await h.screen.waitFor(/effects\s+‹ live ›\s+the session’s policy/);
@@ -571,7 +571,7 @@ describe('the TUI', () => {
     const h = await open({ columns: 80, rows: 24 });
     await startSession(h, 1, 'Calculate 3 * 3');
     await h.screen.waitFor('finished (2 steps)');
-    await h.screen.press(KEYS.escape, 'r');
+    await h.screen.press('r');
     await h.screen.waitFor('Rewind agent_beta');
     await h.screen.press('g', 'o');
     const frame = await h.screen.waitFor('Esc cancel');

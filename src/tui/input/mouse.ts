@@ -1,0 +1,83 @@
+import { geometry, set } from '../keymap/helpers.ts';
+import type { TuiActions } from '../keymap/model.ts';
+import { sessionLayout } from '../layout.ts';
+import { focus, moveSessionsCursor, scrollPane, type PaneId, type TuiState } from '../state.ts';
+import type { InputEvent } from './tokenizer.ts';
+
+/** Lines one wheel notch scrolls. */
+const WHEEL_LINES = 3;
+
+interface Box {
+  readonly pane: PaneId;
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * Where each pane of the session screen sits on the terminal, from the same layout the screen is drawn with: the
+ * header takes row 0; wide, the conversation is on the left and the other panes stacked on the right; narrow, the
+ * conversation is on top, frames and stack below on the left, judge, wallets and events on the right.
+ */
+export function paneBoxes(s: TuiState): Box[] {
+  const layout = sessionLayout(s.columns, s.rows, s.open?.order.length ?? 1);
+  const p = layout.panes;
+  const boxes: Box[] = [{ pane: 'conversation', x: 0, y: 1, ...p.conversation }];
+  const column = (panes: readonly PaneId[], x: number, y: number): void => {
+    for (const pane of panes) {
+      boxes.push({ pane, x, y, ...p[pane] });
+      y += p[pane].height;
+    }
+  };
+  if (layout.wide) column(['frames', 'stack', 'judge', 'wallets', 'events'], p.conversation.width + 1, 1);
+  else {
+    const below = 1 + p.conversation.height;
+    column(['frames', 'stack'], 0, below);
+    column(['judge', 'wallets', 'events'], p.frames.width + 1, below);
+  }
+  return boxes;
+}
+
+export function paneAt(s: TuiState, x: number, y: number): PaneId | undefined {
+  return paneBoxes(s).find((b) => x >= b.x && x < b.x + b.width && y >= b.y && y < b.y + b.height)?.pane;
+}
+
+/**
+ * A mouse report: the wheel scrolls the pane (or list) under the pointer, a click focuses the pane under it or selects
+ * the row of the sessions list. Overlays take the wheel as ↑/↓ (`key` dispatches a key name as if typed).
+ */
+export function handleMouse(
+  a: TuiActions,
+  event: Extract<InputEvent, { kind: 'mouse' }>,
+  key: (name: string) => void,
+): void {
+  const s = a.store.get();
+  const wheel = event.action === 'wheel-up' ? -1 : event.action === 'wheel-down' ? 1 : 0;
+  if (s.overlay !== null) {
+    if (wheel !== 0) for (let i = 0; i < WHEEL_LINES; i++) key(wheel < 0 ? 'up' : 'down');
+    return;
+  }
+  if (s.screen === 'sessions') {
+    if (wheel !== 0) set(a, (x) => moveSessionsCursor(x, wheel));
+    else if (event.action === 'press') {
+      // The table's header is on row 1; it scrolls so the cursor sits on its last visible row at most.
+      const body = Math.max(0, s.rows - 3);
+      const start = Math.max(0, Math.min(s.sessionsCursor - body + 1, s.sessions.length - body));
+      const row = start + event.y - 2;
+      if (event.y >= 2 && row < s.sessions.length) set(a, (x) => ({ ...x, sessionsCursor: row }));
+    }
+    return;
+  }
+  if (s.open === null) return;
+  const pane = paneAt(s, event.x, event.y);
+  if (pane === undefined) {
+    // The input line (the row above the status bar).
+    if (event.action === 'press' && event.y === s.rows - 2) set(a, (x) => focus(x, 'input'));
+    return;
+  }
+  if (wheel !== 0) {
+    const g = geometry(a, pane);
+    set(a, (x) => scrollPane(x, pane, wheel * WHEEL_LINES, g.total, g.height));
+  } else if (event.action === 'press') set(a, (x) => focus(x, pane));
+}
