@@ -164,6 +164,8 @@ export async function runTui(options: TuiOptions): Promise<number> {
   // reach the terminal driver as SIGINT and quit at once instead of asking for a second press.
   if (stdin.isTTY) stdin.setRawMode(true);
   try {
+    // Before the first frame, so no paste or click made once the screen shows arrives unmarked.
+    stdout.write(PASTE_ON + (options.mouse === false ? '' : MOUSE_ON));
     instance = render(tui.element, {
       stdout,
       stdin,
@@ -178,7 +180,6 @@ export async function runTui(options: TuiOptions): Promise<number> {
       // rest, so a key pressed just after an engine frame waits at most 16 ms, not 33.
       maxFps: 60,
     });
-    stdout.write(PASTE_ON + (options.mouse === false ? '' : MOUSE_ON));
     tui.bridge.start();
     await instance.waitUntilExit();
   } finally {

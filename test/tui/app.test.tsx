@@ -316,6 +316,37 @@ describe('the TUI', () => {
     expect(frame).toContain('agent_alpha ⇠ agent_beta: Manchester City leads the Premier League.');
   });
 
+  it('sends a message to a session another process drives through that process, and keeps it while that one works', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'p2tui-tui-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const db = join(dir, 'p2tui.db');
+    const h = await open({ columns: 120, rows: 32 }, { db });
+    const otherApp = new App({ workspace: await loadWorkspace(ROOT, { db }) });
+    const other = otherApp.engine;
+    cleanups.push(() => otherApp.close());
+    const runtime = other.start({
+      agent: 'agent_beta',
+      message: 'Calculate 2 + 2',
+      source: 'run',
+      options: other.sessionOptions({ model: 'scripted/slow', temperature: 0 }),
+    });
+    await h.screen.waitFor(runtime.id);
+    await h.screen.press(KEYS.enter);
+    await h.screen.waitFor('driven by another process');
+    // While the other process works, the message cannot be taken: it stays in the input, with the reason.
+    await h.screen.press('i', 'Calculate 3 * 3', KEYS.enter);
+    let frame = await h.screen.waitFor('not sent: the session is running in another process');
+    expect(frame).toContain('› Calculate 3 * 3');
+    await h.screen.waitFor('2 + 2 = 4.', 8000);
+    await h.screen.waitFor((f) => f.split('\n')[0]!.includes('finished'), 8000);
+    // Finished: the same Enter sends it through the process that drives the session, which answers.
+    await h.screen.press(KEYS.enter);
+    await h.screen.waitFor(`sent the message through the process driving ${runtime.id}`);
+    frame = await h.screen.waitFor('3 * 3 = 9.', 8000);
+    expect(frame).toContain('you Calculate 3 * 3');
+    expect(h.tui.store.get().input.text).toBe('');
+  });
+
   it('re-lays out on resize, from wide to the 80×24 minimum and below', async () => {
     const h = await open({ columns: 120, rows: 32 });
     await startSession(h, 1, 'Calculate 2 + 2');
