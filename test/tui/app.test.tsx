@@ -347,6 +347,27 @@ describe('the TUI', () => {
     expect(h.tui.store.get().input.text).toBe('');
   });
 
+  it('selects a session of the list with a click, and moves along it with the wheel', async () => {
+    const h = await open({ columns: 100, rows: 30 });
+    for (const sum of ['2 + 2', '3 * 3']) {
+      await startSession(h, 1, `Calculate ${sum}`);
+      await h.screen.waitFor(`${sum} = `);
+      await h.screen.press(KEYS.escape);
+      await h.screen.waitFor(/SESSION\s+STATUS\s+AGENT/);
+    }
+    const click = (row: number): string => `\u001b[<0;5;${row + 1}M\u001b[<0;5;${row + 1}m`;
+    const rows = h.screen.frame().split('\n');
+    const second = rows.findIndex((l, i) => i > 2 && /^\s*s_\w+/.test(l));
+    await h.screen.press(KEYS.up, KEYS.up);
+    expect(h.tui.store.get().sessionsCursor).toBe(0);
+    await h.screen.press(click(second));
+    expect(h.tui.store.get().sessionsCursor).toBe(1);
+    await h.screen.press('\u001b[<64;5;4M');
+    expect(h.tui.store.get().sessionsCursor).toBe(0);
+    await h.screen.press('\u001b[<65;5;4M');
+    expect(h.tui.store.get().sessionsCursor).toBe(1);
+  });
+
   it('re-lays out on resize, from wide to the 80×24 minimum and below', async () => {
     const h = await open({ columns: 120, rows: 32 });
     await startSession(h, 1, 'Calculate 2 + 2');

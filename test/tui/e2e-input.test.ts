@@ -13,21 +13,26 @@ const mouse = (button: number, x: number, y: number, release = false): string =>
   `${ESC}[<${button};${x + 1};${y + 1}${release ? 'm' : 'M'}`;
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** n, the second agent (agent_beta), then the message and Enter in ONE write: the session must start. */
-async function startBurst(tui: Tui, message: string): Promise<void> {
+/** n, the second agent (agent_beta), then the message and Enter (`burst`: in ONE write; the session must start). */
+async function startSession(tui: Tui, message: string, burst = false): Promise<void> {
   await tui.waitFor('No sessions yet');
   await tui.press('n');
   await tui.waitFor('choose an agent');
   await tui.press('j');
   await tui.press('\r');
   await tui.waitFor('message to agent_beta ›');
-  await tui.press(`${message}\r`);
+  if (burst) await tui.press(`${message}\r`);
+  else {
+    await tui.press(message);
+    await tui.waitFor(message);
+    await tui.press('\r');
+  }
 }
 
 describe('input in a real terminal', () => {
   it('handles every key of a burst in order: text+Enter sends, text+Tab+text fills the fork form field by field', async () => {
     const tui = startTui(120, 32);
-    await startBurst(tui, 'Calculate 6 * 7');
+    await startSession(tui, 'Calculate 6 * 7', true);
     await tui.waitFor((s) => s.includes('6 * 7 = 42.') && s.includes('session finished'));
     // The session opened in navigation mode: r is a command, not text.
     await tui.press('r');
@@ -45,7 +50,7 @@ describe('input in a real terminal', () => {
 
   it('opens a session in navigation mode: the hint says how to write, b and q are commands', async () => {
     const tui = startTui(100, 30);
-    await startBurst(tui, 'Calculate 2 + 2');
+    await startSession(tui, 'Calculate 2 + 2');
     const opened = await tui.waitFor('2 + 2 = 4.');
     expect(opened).toContain('▌ Conversation');
     expect(opened).toContain('press i (or Enter) to write a message');
@@ -64,9 +69,8 @@ describe('input in a real terminal', () => {
 
   it('takes a bracketed paste as text, never commands; a pasted newline stays in the input and does not send', async () => {
     const tui = startTui(80, 24);
-    await startBurst(tui, 'Calculate 2 + 2');
+    await startSession(tui, 'Calculate 2 + 2');
     await tui.waitFor('2 + 2 = 4.');
-    expect(tui.raw()).toContain(`${ESC}[?2004h`);
     // In navigation mode a pasted q (back) and Enter (write) do nothing.
     await tui.press(PASTE('q\r'));
     await settle(300);
@@ -80,6 +84,7 @@ describe('input in a real terminal', () => {
     await tui.press('\u007f'); // Backspace: the q
     await tui.press('\r');
     await tui.waitFor('3 * 3 = 9.');
+    expect(tui.raw()).toContain(`${ESC}[?2004h`);
     await tui.press(ESC);
     await tui.press('q');
     await tui.waitFor(/SESSION\s+STATUS\s+AGENT/);
@@ -92,9 +97,8 @@ describe('input in a real terminal', () => {
 
   it('scrolls the pane under the pointer with the wheel and focuses a pane on a click; --no-mouse leaves the mouse alone', async () => {
     const tui = startTui(80, 24);
-    await startBurst(tui, 'Calculate 6 * 7');
+    await startSession(tui, 'Calculate 6 * 7');
     await tui.waitFor('6 * 7 = 42.');
-    expect(tui.raw()).toContain(`${ESC}[?1000h${ESC}[?1006h`);
     // All 19 events are in, the pane shows the newest few.
     const lines = (await tui.waitFor(/Events 19\/19/)).split('\n');
     // A click on the Stack pane's title row focuses it.
@@ -109,6 +113,7 @@ describe('input in a real terminal', () => {
     expect(scrolled).toContain('▌ Stack');
     await tui.press(mouse(65, 60, eventsRow + 1).repeat(10));
     await tui.waitFor('Events 19/19');
+    expect(tui.raw()).toContain(`${ESC}[?1000h${ESC}[?1006h`);
 
     const plain = startTui(80, 24, ['--no-mouse']);
     await plain.waitFor('No sessions yet');
