@@ -76,7 +76,9 @@ export type Overlay =
       readonly running: boolean;
       readonly output: readonly string[];
       readonly scroll: number;
-    };
+    }
+  /** Every notice, warning and error of this TUI session, with its time (`!`). */
+  | { readonly kind: 'notices'; readonly scroll: number };
 
 /** A rollout as the rollouts overlay lists it. */
 export interface RolloutItem {
@@ -165,7 +167,25 @@ export interface TuiState {
   readonly ledgerBroken: string | null;
   /** The ledger as the Wallets pane shows it besides the balances: recent payments, the chain, its newest links. */
   readonly ledger: LedgerPaneState;
+  /** Every notice of this TUI session, oldest first, the newest NOTICE_LOG_LIMIT kept (the `!` log). */
+  readonly noticeLog: readonly NoticeRecord[];
+  /** The overlays under the current one, the nearest last: Esc goes back to it (compare → branches, say). */
+  readonly overlayBack: readonly Overlay[];
+  /** The overlay the open session was opened from (a rollout grid's cell): leaving the session goes back to it. */
+  readonly sessionFrom: Overlay | null;
+  /** The side pane drawn tall (`+` cycles through them), or null for the usual shares. */
+  readonly tallPane: PaneId | null;
 }
+
+export type NoticeTone = 'info' | 'warn' | 'error';
+export interface NoticeRecord {
+  /** When it was shown (ms since the epoch, the store's clock). */
+  readonly at: number;
+  readonly text: string;
+  readonly tone: NoticeTone;
+}
+/** How many notices the `!` log keeps: a long session's warnings, bounded. */
+export const NOTICE_LOG_LIMIT = 500;
 
 export interface LedgerPaneState {
   /** The latest payments in and out of the session's agents, newest first. */
@@ -233,6 +253,10 @@ export function initialState(workspace: TuiState['workspace'], size: { columns: 
     quitArmedAt: null,
     workspace,
     quitting: false,
+    noticeLog: [],
+    overlayBack: [],
+    sessionFrom: null,
+    tallPane: null,
   };
 }
 
@@ -241,10 +265,17 @@ export function initialState(workspace: TuiState['workspace'], size: { columns: 
 
 export const resize = (s: TuiState, columns: number, rows: number): TuiState => ({ ...s, columns, rows });
 
-export const notify = (s: TuiState, text: string, tone: 'info' | 'warn' | 'error' = 'info'): TuiState => ({
+export const notify = (s: TuiState, text: string, tone: NoticeTone = 'info'): TuiState => ({
   ...s,
   notice: { text, tone },
 });
+
+/** Records the notice now shown in the log (the store calls it whenever the notice changes to a new one). */
+export function logNotice(s: TuiState, at: number): TuiState {
+  if (s.notice === null) return s;
+  const log = [...s.noticeLog, { at, text: s.notice.text, tone: s.notice.tone }];
+  return { ...s, noticeLog: log.length > NOTICE_LOG_LIMIT ? log.slice(log.length - NOTICE_LOG_LIMIT) : log };
+}
 
 export const clearNotice = (s: TuiState): TuiState => (s.notice === null ? s : { ...s, notice: null });
 
@@ -341,8 +372,12 @@ export function openSession(s: TuiState, projection: SessionProjection, driver: 
   };
 }
 
+/** Leaves the open session: back to the sessions list, or to the overlay it was opened from (a rollout grid). */
 export const backToSessions = (s: TuiState): TuiState => ({
   ...s,
+  overlay: s.sessionFrom,
+  overlayBack: [],
+  sessionFrom: null,
   screen: 'sessions',
   open: null,
   driver: 'none',
@@ -392,6 +427,17 @@ export function deleteWord(input: TextInput): TextInput {
 
 export const setInput = (s: TuiState, input: TextInput): TuiState => ({ ...s, input });
 
+/** Replaces the current overlay (a cursor moved, say); closing (null) closes the overlays under it too. */
 export function setOverlay(s: TuiState, overlay: Overlay | null): TuiState {
-  return { ...s, overlay };
+  return overlay === null ? { ...s, overlay, overlayBack: [] } : { ...s, overlay };
+}
+
+/** Opens an overlay over the current one: Esc (backOverlay) goes back to where it was opened from. */
+export function pushOverlay(s: TuiState, overlay: Overlay): TuiState {
+  return { ...s, overlay, overlayBack: s.overlay === null ? s.overlayBack : [...s.overlayBack, s.overlay] };
+}
+
+/** Closes the current overlay, back to the one it was opened from (or the screen). */
+export function backOverlay(s: TuiState): TuiState {
+  return { ...s, overlay: s.overlayBack.at(-1) ?? null, overlayBack: s.overlayBack.slice(0, -1) };
 }

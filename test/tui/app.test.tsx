@@ -244,9 +244,10 @@ describe('the TUI', () => {
   it('answers an agent question in place', async () => {
     const h = await open();
     await startSession(h, 2, 'What is the weather like?');
-    await h.screen.waitFor('agent_helper asks: Which location should I use for get weather? — press i to answer');
+    // The session opened in navigation mode: the question shows, i opens the input to answer it.
+    await h.screen.waitFor('agent_helper asks: Which location should I use for get weather?');
     await h.screen.press('i');
-    await h.screen.waitFor('agent_helper asks: Which location should I use for get weather? ›');
+    await h.screen.waitFor('answer agent_helper ›');
     await h.screen.press('Oslo', KEYS.enter);
     const frame = await h.screen.waitFor('Oslo: 4 °C, snow showers.');
     expect(frame).toContain('← answer: Oslo');
@@ -497,7 +498,8 @@ describe('the TUI', () => {
     expect(frame).toContain('no differences in the steps');
     await h.screen.press('u');
     await h.screen.waitFor('unified (u switches');
-    await h.screen.press(KEYS.escape, 'b');
+    // Esc goes back where the comparison was opened from: the branch list.
+    await h.screen.press(KEYS.escape);
     await h.screen.waitFor('Branches (* checked out)');
     await h.screen.press(KEYS.enter);
     await h.screen.waitFor(/checked out b_\w+ \(main\); session finished/);

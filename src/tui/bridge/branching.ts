@@ -72,7 +72,10 @@ export class Branching {
       const compensable = made.effects.find((e) => e.compensable);
       const calls = `${made.effects.length} effectful call${made.effects.length === 1 ? '' : 's'}`;
       const tools = made.effects.map((e) => e.tool).join(', ');
-      const compensate = compensable === undefined ? '' : ` (: session compensate ${id} ${compensable.key} undoes it)`;
+      const compensate =
+        compensable === undefined
+          ? ''
+          : `; undo it with: p2tui session compensate ${id} ${compensable.key} (or : in the palette)`;
       const undone = made.effects.length === 0 ? '' : `; ${calls} after that point (${tools}) not undone${compensate}`;
       this.host.store.set((s) =>
         notify(

@@ -105,7 +105,8 @@ export class RolloutGrid {
       return;
     }
     const run = runs[s.overlay.repeat % runs.length]!;
-    this.host.store.set((x) => setOverlay(x, null));
+    // Leaving that session (Esc) comes back to this grid.
+    this.host.store.set((x) => ({ ...setOverlay(x, null), sessionFrom: x.overlay }));
     this.host.open(run.session!);
   }
 }

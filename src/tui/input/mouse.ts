@@ -2,6 +2,8 @@ import { geometry, set } from '../keymap/helpers.ts';
 import type { TuiActions } from '../keymap/model.ts';
 import { sessionLayout } from '../layout.ts';
 import { focus, moveSessionsCursor, scrollPane, type PaneId, type TuiState } from '../state.ts';
+import { noticeLines } from '../views/chrome.tsx';
+import { questionLines } from '../views/question.tsx';
 import type { InputEvent } from './tokenizer.ts';
 
 /** Lines one wheel notch scrolls. */
@@ -16,12 +18,24 @@ interface Box {
 }
 
 /**
- * Where each pane of the session screen sits on the terminal, from the same layout the screen is drawn with: the
- * header takes row 0; wide, the conversation is on the left and the other panes stacked on the right; narrow, the
- * conversation is on top, frames and stack below on the left, judge, wallets and events on the right.
+ * The rows the screen's body has, as App.tsx draws it: the header takes row 0, the notice (wrapped, a quarter of the
+ * screen at most) and the status bar the last rows.
  */
-export function paneBoxes(s: TuiState): Box[] {
-  const layout = sessionLayout(s.columns, s.rows, s.open?.order.length ?? 1);
+function bodyRows(s: TuiState): number {
+  return s.rows - 2 - noticeLines(s.notice, s.columns, Math.max(2, Math.floor(s.rows / 4))).length;
+}
+
+/**
+ * Where each pane of the session screen sits on the terminal, from the same layout the screen is drawn with
+ * (screens.tsx): wide, the conversation on the left and the other panes stacked on the right; narrow, the
+ * conversation on top, frames and stack below on the left, judge, wallets and events on the right. Below the panes:
+ * an agent's question, then the input line.
+ */
+export function paneBoxes(s: TuiState): { boxes: Box[]; inputRow: number } {
+  const full = bodyRows(s) - 1;
+  const asked = questionLines(s.open, s.columns, Math.max(2, Math.floor(full / 3))).length;
+  const height = full - asked;
+  const layout = sessionLayout(s.columns, height + 3, s.open?.order.length ?? 1, s.tallPane);
   const p = layout.panes;
   const boxes: Box[] = [{ pane: 'conversation', x: 0, y: 1, ...p.conversation }];
   const column = (panes: readonly PaneId[], x: number, y: number): void => {
@@ -36,11 +50,11 @@ export function paneBoxes(s: TuiState): Box[] {
     column(['frames', 'stack'], 0, below);
     column(['judge', 'wallets', 'events'], p.frames.width + 1, below);
   }
-  return boxes;
+  return { boxes, inputRow: 1 + height + asked };
 }
 
 export function paneAt(s: TuiState, x: number, y: number): PaneId | undefined {
-  return paneBoxes(s).find((b) => x >= b.x && x < b.x + b.width && y >= b.y && y < b.y + b.height)?.pane;
+  return paneBoxes(s).boxes.find((b) => x >= b.x && x < b.x + b.width && y >= b.y && y < b.y + b.height)?.pane;
 }
 
 /**
@@ -62,7 +76,7 @@ export function handleMouse(
     if (wheel !== 0) set(a, (x) => moveSessionsCursor(x, wheel));
     else if (event.action === 'press') {
       // The table's header is on row 1; it scrolls so the cursor sits on its last visible row at most.
-      const body = Math.max(0, s.rows - 3);
+      const body = Math.max(0, bodyRows(s) - 1);
       const start = Math.max(0, Math.min(s.sessionsCursor - body + 1, s.sessions.length - body));
       const row = start + event.y - 2;
       if (event.y >= 2 && row < s.sessions.length) set(a, (x) => ({ ...x, sessionsCursor: row }));
@@ -72,8 +86,7 @@ export function handleMouse(
   if (s.open === null) return;
   const pane = paneAt(s, event.x, event.y);
   if (pane === undefined) {
-    // The input line (the row above the status bar).
-    if (event.action === 'press' && event.y === s.rows - 2) set(a, (x) => focus(x, 'input'));
+    if (event.action === 'press' && event.y === paneBoxes(s).inputRow) set(a, (x) => focus(x, 'input'));
     return;
   }
   if (wheel !== 0) {

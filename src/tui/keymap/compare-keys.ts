@@ -1,5 +1,5 @@
 import { paletteCompletions } from '../palette.ts';
-import { deleteBack, deleteWord, moveCursor, notify, setOverlay } from '../state.ts';
+import { backOverlay, deleteBack, deleteWord, moveCursor, notify, pushOverlay, setOverlay } from '../state.ts';
 import {
   editPalette,
   moveArtifacts,
@@ -49,7 +49,7 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
       const item = s.overlay?.kind === 'branches' ? s.overlay.items[s.overlay.cursor] : undefined;
       if (item === undefined) return;
       const overlay = a.bridge.branching.diff(item.id);
-      if (overlay !== undefined) set(a, (x) => setOverlay(x, overlay));
+      if (overlay !== undefined) set(a, (x) => pushOverlay(x, overlay));
     },
   },
   {
@@ -97,7 +97,7 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
       const to = s.overlay.items[s.overlay.cursor];
       if (from === undefined || to === undefined) return;
       const overlay = a.bridge.branching.diffArtifacts(from, to);
-      if (overlay !== undefined) set(a, (x) => setOverlay(x, overlay));
+      if (overlay !== undefined) set(a, (x) => pushOverlay(x, overlay));
     },
   },
   {
@@ -164,7 +164,7 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
     keys: ['escape', 'q'],
     scope: 'diff',
     hint: 2,
-    run: (a) => set(a, (s) => setOverlay(s, null)),
+    run: (a) => set(a, backOverlay),
   },
 
   {
@@ -254,7 +254,7 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
     hint: 2,
     run: (a, s) => {
       if (s.overlay?.kind === 'palette' && s.overlay.running) a.abortPalette();
-      set(a, (x) => setOverlay(x, null));
+      set(a, backOverlay);
     },
   },
   {

@@ -1,5 +1,5 @@
 import { isChoiceField, openForkForm } from '../fork-form.ts';
-import { deleteBack, setOverlay } from '../state.ts';
+import { backOverlay, deleteBack, pushOverlay, setOverlay } from '../state.ts';
 import {
   editForm,
   forkAtCursor,
@@ -23,7 +23,7 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
     keys: ['escape', '?', 'q'],
     scope: 'help',
     hint: 0,
-    run: (a) => set(a, (s) => setOverlay(s, null)),
+    run: (a) => set(a, backOverlay),
   },
   {
     id: 'help-down',
@@ -147,7 +147,7 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
         workspaceAgents: s.workspace.agents.map((x) => x.id),
         sessionEffects: open?.effects ?? 'live',
       });
-      set(a, (x) => setOverlay(x, form));
+      set(a, (x) => pushOverlay(x, form));
     },
   },
   {
@@ -196,7 +196,7 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
     keys: ['escape'],
     scope: 'fork-form',
     hint: 2,
-    run: (a) => set(a, (s) => setOverlay(s, null)),
+    run: (a) => set(a, backOverlay),
   },
   {
     id: 'form-back',

@@ -8,6 +8,7 @@ import {
   moveCursor,
   moveSessionsCursor,
   notify,
+  pushOverlay,
   selectConversation,
   setOverlay,
 } from '../state.ts';
@@ -23,7 +24,7 @@ export const SESSION_KEYS: readonly TuiCommand[] = [
     keys: ['?'],
     scope: 'global',
     hint: 90,
-    run: (a) => set(a, (s) => setOverlay(s, { kind: 'help', scroll: 0 })),
+    run: (a) => set(a, (s) => pushOverlay(s, { kind: 'help', scroll: 0 })),
   },
   {
     id: 'palette',
@@ -33,7 +34,7 @@ export const SESSION_KEYS: readonly TuiCommand[] = [
     hint: 91,
     run: (a) =>
       set(a, (s) =>
-        setOverlay(s, { kind: 'palette', text: '', cursor: 0, selected: 0, running: false, output: [], scroll: 0 }),
+        pushOverlay(s, { kind: 'palette', text: '', cursor: 0, selected: 0, running: false, output: [], scroll: 0 }),
       ),
   },
   {
@@ -186,7 +187,7 @@ export const SESSION_KEYS: readonly TuiCommand[] = [
   {
     id: 'session-retry',
     title: 'retry what failed',
-    keys: ['R'],
+    keys: ['t'],
     scope: 'session',
     hint: 42,
     when: (s) => s.open?.status === 'failed',
