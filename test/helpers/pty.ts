@@ -48,13 +48,22 @@ export function requireBuild(): void {
     throw new Error('the end-to-end tests drive the built binary: run npm run build first (npm test does)');
 }
 
-/** Starts the TUI on this repository's workspace with a fresh database (`db`: another one, shared with a CLI). */
-export function startTui(columns: number, rows: number, extraArgs: string[] = [], options: { db?: string } = {}): Tui {
+/**
+ * Starts the TUI on this repository's workspace with a fresh database (`db`: another one, shared with a CLI;
+ * `setup`: runs first with the database's path, e.g. a `p2tui ledger init`).
+ */
+export function startTui(
+  columns: number,
+  rows: number,
+  extraArgs: string[] = [],
+  options: { db?: string; setup?: (db: string) => void } = {},
+): Tui {
   const dir = mkdtempSync(join(tmpdir(), 'p2tui-e2e-'));
   dirs.push(dir);
   const term = new xterm.Terminal({ cols: columns, rows, allowProposedApi: true });
   let raw = '';
   const db = options.db ?? join(dir, 'p2tui.db');
+  options.setup?.(db);
   const pty = spawn(process.execPath, [BIN, '--workspace', ROOT, '--db', db, ...extraArgs], {
     name: 'xterm-256color',
     cols: columns,
