@@ -348,6 +348,18 @@ describe('the TUI', () => {
     expect(h.tui.store.get().input.text).toBe('');
   });
 
+  it('selects a row of a list overlay with a click: the third agent, then Enter', async () => {
+    const h = await open({ columns: 100, rows: 30 });
+    await h.screen.waitFor('No sessions yet');
+    await h.screen.press('n');
+    const list = (await h.screen.waitFor('choose an agent')).split('\n');
+    const third = h.tui.store.get().workspace.agents[2]!.id;
+    const row = list.findIndex((l) => l.includes(` ${third} `));
+    expect(row).toBe(4);
+    await h.screen.press(`\u001b[<0;5;${row + 1}M\u001b[<0;5;${row + 1}m`, KEYS.enter);
+    await h.screen.waitFor(`message to ${third} ›`);
+  });
+
   it('selects a session of the list with a click, and moves along it with the wheel', async () => {
     const h = await open({ columns: 100, rows: 30 });
     for (const sum of ['2 + 2', '3 * 3']) {

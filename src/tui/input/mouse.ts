@@ -1,8 +1,9 @@
 import { geometry, set } from '../keymap/helpers.ts';
 import type { TuiActions } from '../keymap/model.ts';
 import { sessionLayout } from '../layout.ts';
-import { focus, moveSessionsCursor, scrollPane, type PaneId, type TuiState } from '../state.ts';
+import { focus, moveSessionsCursor, scrollPane, setOverlay, type PaneId, type TuiState } from '../state.ts';
 import { noticeLines } from '../views/chrome.tsx';
+import { follow } from '../views/frame.tsx';
 import { questionLines } from '../views/question.tsx';
 import type { InputEvent } from './tokenizer.ts';
 
@@ -70,6 +71,7 @@ export function handleMouse(
   const wheel = event.action === 'wheel-up' ? -1 : event.action === 'wheel-down' ? 1 : 0;
   if (s.overlay !== null) {
     if (wheel !== 0) for (let i = 0; i < WHEEL_LINES; i++) key(wheel < 0 ? 'up' : 'down');
+    else if (event.action === 'press') clickList(a, s, event.y);
     return;
   }
   if (s.screen === 'sessions') {
@@ -93,4 +95,27 @@ export function handleMouse(
     const g = geometry(a, pane);
     set(a, (x) => scrollPane(x, pane, wheel * WHEEL_LINES, g.total, g.height));
   } else if (event.action === 'press') set(a, (x) => focus(x, pane));
+}
+
+/**
+ * A click on a row of a one-line-per-item list overlay (agents, rewind steps, rollouts, artifacts) puts the cursor
+ * there. The list is drawn in a Frame (frame.tsx) under its title rule on row 1, scrolled to keep the cursor in view.
+ */
+function clickList(a: TuiActions, s: TuiState, y: number): void {
+  const overlay = s.overlay;
+  if (overlay === null) return;
+  const total =
+    overlay.kind === 'agents'
+      ? s.workspace.agents.length
+      : overlay.kind === 'rewind'
+        ? (s.open?.conversations.get(overlay.conversation)?.entries.length ?? 0)
+        : overlay.kind === 'rollouts' || overlay.kind === 'artifacts'
+          ? overlay.items.length
+          : 0;
+  if (total === 0 || !('cursor' in overlay)) return;
+  const inner = Math.max(0, bodyRows(s) - 2);
+  const scroll = overlay.kind === 'agents' ? 0 : follow(overlay.cursor, total, inner);
+  const row = scroll + y - 2;
+  if (y < 2 || y >= 2 + inner || row >= total) return;
+  set(a, (x) => (x.overlay?.kind === overlay.kind ? setOverlay(x, { ...overlay, cursor: row }) : x));
 }
