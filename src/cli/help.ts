@@ -74,6 +74,7 @@ export function mainHelp(color: boolean): string {
     paint(color, 'bold', 'Global options:'),
     ...optionLines(GLOBAL_OPTIONS),
     '      --version  Print the version',
+    '      --no-mouse  The TUI (no command) leaves the mouse to the terminal: no wheel scrolling or clicks',
     '',
     'Exit codes: 0 ok · 1 failed or cancelled · 2 usage · 3 invalid workspace or config · 4 waiting for an answer · ' +
       '5 database problem · 6 a file or folder cannot be used · 130 interrupted',

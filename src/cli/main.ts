@@ -18,7 +18,7 @@ const TUI_COMMAND: Command = {
   path: [],
   summary: 'Open the full-screen TUI',
   args: [],
-  options: [],
+  options: [{ name: 'no-mouse', type: 'boolean', description: 'No mouse: the terminal selects text as usual' }],
   run: () => Promise.resolve({ exitCode: EXIT.ok }),
 };
 
@@ -75,6 +75,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return await runTui({
         app,
         color: process.env['NO_COLOR'] === undefined && !argv.includes('--no-color'),
+        mouse: !argv.includes('--no-mouse'),
         logFile: join(dirname(app.store.path), 'tui.log'),
       });
     }

@@ -145,7 +145,9 @@ export interface OtherPayloads {
    */
   'session.control':
     | { action: 'cancel' | 'pause' | 'resume'; from: string }
-    | { action: 'respond'; callId: string; text: string; from: string };
+    | { action: 'respond'; callId: string; text: string; from: string }
+    /** The user's next message, typed in a TUI that does not drive the session (issue 18). */
+    | { action: 'send'; text: string; from: string };
 }
 
 export type OtherType = keyof OtherPayloads;

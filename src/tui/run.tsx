@@ -13,12 +13,19 @@ import { TuiStore } from './store.ts';
 import { App as AppView } from './views/App.tsx';
 import { terminalText } from '../core/terminal-text.ts';
 
-/** Leaves the alternate screen, shows the cursor, turns bracketed paste off: the terminal as it was. */
-const RESTORE_TERMINAL = '\u001b[?2004l\u001b[?25h\u001b[?1049l';
+/** Bracketed paste (a paste arrives marked, as text) and SGR mouse reports (clicks and the wheel). */
+const PASTE_ON = '\u001b[?2004h';
+const MOUSE_ON = '\u001b[?1000h\u001b[?1006h';
+/** Turns mouse reports and bracketed paste off. */
+const MODES_OFF = '\u001b[?1006l\u001b[?1000l\u001b[?2004l';
+/** The modes off, the cursor shown, the alternate screen left: the terminal as it was (after a crash). */
+const RESTORE_TERMINAL = `${MODES_OFF}\u001b[?25h\u001b[?1049l`;
 
 export interface TuiOptions {
   readonly app: App;
   readonly color: boolean;
+  /** Report clicks and the wheel (off: `--no-mouse`, the terminal keeps selecting text). */
+  readonly mouse?: boolean;
   /** Where console output and errors go while the TUI owns the screen. */
   readonly logFile: string;
   readonly stdin?: NodeJS.ReadStream;
@@ -157,6 +164,8 @@ export async function runTui(options: TuiOptions): Promise<number> {
   // reach the terminal driver as SIGINT and quit at once instead of asking for a second press.
   if (stdin.isTTY) stdin.setRawMode(true);
   try {
+    // Before the first frame, so no paste or click made once the screen shows arrives unmarked.
+    stdout.write(PASTE_ON + (options.mouse === false ? '' : MOUSE_ON));
     instance = render(tui.element, {
       stdout,
       stdin,
@@ -174,6 +183,8 @@ export async function runTui(options: TuiOptions): Promise<number> {
     tui.bridge.start();
     await instance.waitUntilExit();
   } finally {
+    // Ink leaves the alternate screen and shows the cursor itself; the input modes are ours to turn off.
+    stdout.write(MODES_OFF);
     if (stdin.isTTY) stdin.setRawMode(false);
     tui.dispose();
     process.off('uncaughtException', crash);

@@ -359,7 +359,8 @@ export function openSession(s: TuiState, projection: SessionProjection, driver: 
     screen: 'session',
     open: projection,
     driver,
-    focus: driver === 'elsewhere' ? 'conversation' : 'input',
+    // Navigation mode: keys are commands until i (or Enter) opens the input, so b, d, r or q never become text.
+    focus: 'conversation',
     selectedConversation: projection.root,
     scroll: {
       conversation: FOLLOW,
@@ -395,10 +396,11 @@ export const backToSessions = (s: TuiState): TuiState => ({
 // ---------------------------------------------------------------------------------------------------------------
 // Text editing (the chat input and the palette share it)
 
-export function insertText(input: TextInput, text: string): TextInput {
-  // Keep one line: a pasted newline becomes a space.
+/** Inserts typed or pasted text; `lines`: newlines are kept (the message input), else each becomes a space. */
+export function insertText(input: TextInput, text: string, lines = false): TextInput {
+  const joined = lines ? text.replace(/\r\n?/g, '\n') : text.replace(/\r\n|\r|\n/g, ' ');
   // eslint-disable-next-line no-control-regex -- control characters are exactly what must not reach the line
-  const clean = text.replace(/\r?\n/g, ' ').replace(/[\u0000-\u001f\u007f]/g, '');
+  const clean = joined.replace(/\t/g, ' ').replace(/[\u0000-\u0009\u000b-\u001f\u007f]/g, '');
   return {
     text: input.text.slice(0, input.cursor) + clean + input.text.slice(input.cursor),
     cursor: input.cursor + clean.length,

@@ -114,7 +114,7 @@ describe('the TUI', () => {
     const h = await open();
     await startSession(h, 1, 'Calculate 6 * 7');
     await h.screen.waitFor('6 * 7 = 42.');
-    await h.screen.press(KEYS.escape); // leave the input
+    // A session opens in navigation mode: the pane has the focus, keys are commands.
     expect(h.screen.frame()).toContain('▌ Conversation');
     // The status bar keeps `? help` even when the pane's own keys fill it.
     expect(h.screen.frame().split('\n').at(-1)).toMatch(/Tab next pane .*\? help/);
@@ -140,7 +140,6 @@ describe('the TUI', () => {
       (f) => /quality\s+0\.\d\d .*agent_beta · scripted/.test(f) && /checks\s+1\.00/.test(f),
     );
     expect(scored).toMatch(/grounded\s+\d\.\d\d/);
-    await h.screen.press(KEYS.escape);
     await h.screen.press('4');
     expect(h.screen.frame()).toContain('▌ Judge');
     await h.screen.press('c');
@@ -169,7 +168,6 @@ describe('the TUI', () => {
     const shown = await h.screen.waitFor((f) => /treasurer → agent_beta 7\.5\s+cli/.test(f));
     expect(shown).toMatch(/chain ok · new links checked \(v: all\) · \d+ updates/);
     // a: the audit trail, newest link first (each link names the hash before it); v: every link verified again.
-    await h.screen.press(KEYS.escape);
     await h.screen.press('5', 'a');
     await h.screen.waitFor(
       (f) => f.includes('Wallets · audit trail') && /[0-9a-f]{12} ← [0-9a-f]{8} \d\d:\d\d:\d\d xfer:outside-1:/.test(f),
@@ -188,7 +186,8 @@ describe('the TUI', () => {
       'treasurer asks: approve transfer_funds? treasurer pays 150 to agent_beta: above the approval threshold of 100',
     );
     expect((await wallets.balance('agent_beta')).balance).toBe('0');
-    await h.screen.press('yes', KEYS.enter);
+    // The session opened in navigation mode: i opens the input for the answer.
+    await h.screen.press('i', 'yes', KEYS.enter);
     await h.screen.waitFor('Paid: paid 150');
     expect((await wallets.balance('agent_beta')).balance).toBe('150');
   });
@@ -245,11 +244,10 @@ describe('the TUI', () => {
   it('answers an agent question in place', async () => {
     const h = await open();
     await startSession(h, 2, 'What is the weather like?');
-    await h.screen.waitFor(
-      (f) =>
-        f.includes('agent_helper asks: Which location should I use for get weather?') &&
-        f.includes('answer agent_helper ›'),
-    );
+    // The session opened in navigation mode: the question shows, i opens the input to answer it.
+    await h.screen.waitFor('agent_helper asks: Which location should I use for get weather?');
+    await h.screen.press('i');
+    await h.screen.waitFor('answer agent_helper ›');
     await h.screen.press('Oslo', KEYS.enter);
     const frame = await h.screen.waitFor('Oslo: 4 °C, snow showers.');
     expect(frame).toContain('← answer: Oslo');
@@ -320,6 +318,70 @@ describe('the TUI', () => {
     await h.screen.waitFor('driven by another process');
     const frame = await h.screen.waitFor('In short:', 8000);
     expect(frame).toContain('agent_alpha ⇠ agent_beta: Manchester City leads the Premier League.');
+  });
+
+  it('sends a message to a session another process drives through that process, and keeps it while that one works', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'p2tui-tui-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const db = join(dir, 'p2tui.db');
+    const h = await open({ columns: 120, rows: 32 }, { db });
+    const otherApp = new App({ workspace: await loadWorkspace(ROOT, { db }) });
+    const other = otherApp.engine;
+    cleanups.push(() => otherApp.close());
+    const runtime = other.start({
+      agent: 'agent_beta',
+      message: 'Calculate 2 + 2',
+      source: 'run',
+      options: other.sessionOptions({ model: 'scripted/slow', temperature: 0 }),
+    });
+    await h.screen.waitFor(runtime.id);
+    await h.screen.press(KEYS.enter);
+    await h.screen.waitFor('driven by another process');
+    // While the other process works, the message cannot be taken: it stays in the input, with the reason.
+    await h.screen.press('i', 'Calculate 3 * 3', KEYS.enter);
+    let frame = await h.screen.waitFor('not sent: the session is running in another process');
+    expect(frame).toContain('› Calculate 3 * 3');
+    await h.screen.waitFor('2 + 2 = 4.', 8000);
+    await h.screen.waitFor((f) => f.split('\n')[0]!.includes('finished'), 8000);
+    // Finished: the same Enter sends it through the process that drives the session, which answers.
+    await h.screen.press(KEYS.enter);
+    await h.screen.waitFor(`sent the message through the process driving ${runtime.id}`);
+    frame = await h.screen.waitFor('3 * 3 = 9.', 8000);
+    expect(frame).toContain('you Calculate 3 * 3');
+    expect(h.tui.store.get().input.text).toBe('');
+  });
+
+  it('selects a row of a list overlay with a click: the third agent, then Enter', async () => {
+    const h = await open({ columns: 100, rows: 30 });
+    await h.screen.waitFor('No sessions yet');
+    await h.screen.press('n');
+    const list = (await h.screen.waitFor('choose an agent')).split('\n');
+    const third = h.tui.store.get().workspace.agents[2]!.id;
+    const row = list.findIndex((l) => l.includes(` ${third} `));
+    expect(row).toBe(4);
+    await h.screen.press(`\u001b[<0;5;${row + 1}M\u001b[<0;5;${row + 1}m`, KEYS.enter);
+    await h.screen.waitFor(`message to ${third} ›`);
+  });
+
+  it('selects a session of the list with a click, and moves along it with the wheel', async () => {
+    const h = await open({ columns: 100, rows: 30 });
+    for (const sum of ['2 + 2', '3 * 3']) {
+      await startSession(h, 1, `Calculate ${sum}`);
+      await h.screen.waitFor(`${sum} = `);
+      await h.screen.press(KEYS.escape);
+      await h.screen.waitFor(/SESSION\s+STATUS\s+AGENT/);
+    }
+    const click = (row: number): string => `\u001b[<0;5;${row + 1}M\u001b[<0;5;${row + 1}m`;
+    const rows = h.screen.frame().split('\n');
+    const second = rows.findIndex((l, i) => i > 2 && /^\s*s_\w+/.test(l));
+    await h.screen.press(KEYS.up, KEYS.up);
+    expect(h.tui.store.get().sessionsCursor).toBe(0);
+    await h.screen.press(click(second));
+    expect(h.tui.store.get().sessionsCursor).toBe(1);
+    await h.screen.press('\u001b[<64;5;4M');
+    expect(h.tui.store.get().sessionsCursor).toBe(0);
+    await h.screen.press('\u001b[<65;5;4M');
+    expect(h.tui.store.get().sessionsCursor).toBe(1);
   });
 
   it('re-lays out on resize, from wide to the 80×24 minimum and below', async () => {
@@ -395,7 +457,7 @@ describe('the TUI', () => {
     });
     h.tui.bridge.open(runtime.id);
     await h.screen.waitFor('delegate to');
-    await h.screen.press(KEYS.escape, 'c');
+    await h.screen.press('c');
     await h.screen.waitFor('Cancel session');
     await h.screen.press('y');
     const frame = await h.screen.waitFor('session cancelled');
@@ -416,7 +478,7 @@ describe('the TUI', () => {
     const h = await open();
     await startSession(h, 1, 'Calculate 3 * 3');
     await h.screen.waitFor('3 * 3 = 9.');
-    await h.screen.press(KEYS.escape, KEYS.escape);
+    await h.screen.press(KEYS.escape);
     await h.screen.waitFor(/SESSION\s+STATUS\s+AGENT/);
     expect(h.screen.frame()).toMatch(/finished\s+agent_beta\s+here/);
     await h.screen.press(KEYS.enter);
@@ -428,7 +490,6 @@ describe('the TUI', () => {
     await startSession(h, 1, 'Calculate 3 * 3');
     await h.screen.waitFor('3 * 3 = 9.');
     await h.screen.waitFor('session finished');
-    await h.screen.press(KEYS.escape); // leave the input
     await h.screen.press('r');
     let frame = await h.screen.waitFor('Rewind agent_beta');
     expect(frame).toMatch(/#0\s+seq \d+\s+user_message\s+Calculate 3 \* 3/);
@@ -463,7 +524,7 @@ describe('the TUI', () => {
     const h = await open();
     await startSession(h, 1, 'Calculate 3 * 3');
     await h.screen.waitFor('session finished');
-    await h.screen.press(KEYS.escape, 'A');
+    await h.screen.press('A');
     let frame = await h.screen.waitFor('Artifacts and results');
     expect(frame).toMatch(/agent_beta tool_result/);
     expect(frame).toMatch(/agent_beta assistant_message/);
@@ -477,7 +538,7 @@ describe('the TUI', () => {
     const h = await open();
     await startSession(h, 1, 'Calculate 3 * 3');
     await h.screen.waitFor('session finished');
-    await h.screen.press(KEYS.escape, 'r');
+    await h.screen.press('r');
     await h.screen.waitFor('Rewind agent_beta');
     await h.screen.press('g', 'o');
     let frame = await h.screen.waitFor('Fork with other settings');
@@ -513,7 +574,7 @@ describe('the TUI', () => {
     await startSession(h, 0, DEMO);
     await h.screen.waitFor('session finished');
     // The lead's conversation is selected: rewind to its first step and open the form there.
-    await h.screen.press(KEYS.escape, 'r');
+    await h.screen.press('r');
     await h.screen.waitFor('Rewind agent_alpha');
     await h.screen.press('g', 'o');
     let frame = await h.screen.waitFor('‹ agent_alpha ›');
@@ -549,7 +610,7 @@ describe('the TUI', () => {
     const h = await open();
     await startSession(h, 1, 'Calculate 3 * 3');
     await h.screen.waitFor('session finished');
-    await h.screen.press(KEYS.escape, 'r');
+    await h.screen.press('r');
     await h.screen.waitFor('Rewind agent_beta');
     await h.screen.press('g', 'o');
     await h.screen.waitFor(/effects\s+‹ live ›\s+the session’s policy/);
@@ -579,7 +640,7 @@ describe('the TUI', () => {
     const h = await open({ columns: 80, rows: 24 });
     await startSession(h, 1, 'Calculate 3 * 3');
     await h.screen.waitFor('finished (2 steps)');
-    await h.screen.press(KEYS.escape, 'r');
+    await h.screen.press('r');
     await h.screen.waitFor('Rewind agent_beta');
     await h.screen.press('g', 'o');
     const frame = await h.screen.waitFor('Esc cancel');

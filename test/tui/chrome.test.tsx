@@ -79,6 +79,9 @@ describe('notices, questions and the notification log', () => {
   it('shows an approval question whole above the input at 80 columns, with the typed answer visible', async () => {
     const h = await open({ columns: 80, rows: 24 });
     await approvedPayment(h);
+    // The session opened in navigation mode: i opens the input for the answer.
+    await h.screen.waitFor('press i to answer');
+    await h.screen.press('i');
     const asked = await h.screen.waitFor('answer treasurer ›');
     const question =
       'treasurer asks: approve transfer_funds? treasurer pays 150 to agent_beta: above the approval threshold of 100';
@@ -99,9 +102,10 @@ describe('notices, questions and the notification log', () => {
     it(`shows the whole warning of a rewind past an effectful call at ${size.columns}×${size.rows}, and ! lists it with its time`, async () => {
       const h = await open(size);
       await approvedPayment(h);
-      await h.screen.waitFor('answer treasurer ›');
-      await h.screen.press('yes', KEYS.enter);
+      await h.screen.waitFor('press i to answer');
+      await h.screen.press('i', 'yes', KEYS.enter);
       await finished(h);
+      // Out of the input the answer was typed in.
       await h.screen.press(KEYS.escape, 'r');
       await h.screen.waitFor('Rewind treasurer');
       await h.screen.press('g', KEYS.enter);
@@ -157,7 +161,7 @@ describe('notices, questions and the notification log', () => {
     const h = await open({ columns: 120, rows: 32 });
     await startSession(h, 1, 'Calculate 3 * 3');
     await finished(h);
-    await h.screen.press(KEYS.escape, 'r');
+    await h.screen.press('r');
     await h.screen.waitFor('Rewind agent_beta');
     await h.screen.press('g', KEYS.enter);
     await h.screen.waitFor('rewound to agent_beta #0');
@@ -176,7 +180,7 @@ describe('Esc goes back where you came from', () => {
     await startSession(h, 1, 'Calculate 3 * 3');
     await finished(h);
     await secondBranch(h);
-    await h.screen.press(KEYS.escape, 'b');
+    await h.screen.press('b');
     await h.screen.waitFor('Branches (* checked out)');
     await h.screen.press('j', 'd');
     await h.screen.waitFor('side by side (u switches');
@@ -212,8 +216,6 @@ describe('Esc goes back where you came from', () => {
     await h.screen.waitFor((f) => f.includes(`Rollout back (${outcome.rollout.id})`) && f.includes('2/2 done'));
     await h.screen.press('j', KEYS.enter);
     await h.screen.waitFor((f) => f.includes('Conversation') && !f.includes('Rollout back'));
-    // Out of the input first, if the session opened there.
-    if (h.tui.store.get().focus === 'input') await h.screen.press(KEYS.escape);
     await h.screen.press(KEYS.escape);
     const grid = await h.screen.waitFor(`Rollout back (${outcome.rollout.id})`);
     // Where it was: the second variant under the cursor.
@@ -227,8 +229,7 @@ describe('the hint bar and the panes', () => {
   it('shows the session’s main keys at 120 columns: r, b, A, p, and help last', async () => {
     const h = await open({ columns: 120, rows: 32 });
     await startSession(h, 2, 'What is the weather like?');
-    await h.screen.waitFor('answer agent_helper ›');
-    await h.screen.press(KEYS.escape);
+    await h.screen.waitFor('press i to answer');
     const bar = lastLine(await h.screen.waitFor((f) => lastLine(f).includes('p pause')));
     for (const hint of ['i write', 'r rewind', 'b branches', 'A compare', 'p pause/resume', 'Tab next pane'])
       expect(bar).toContain(hint);
@@ -246,7 +247,7 @@ describe('the hint bar and the panes', () => {
     await startSession(h, 1, 'Calculate 3 * 3');
     await finished(h);
     await secondBranch(h);
-    await h.screen.press(KEYS.escape, 'b');
+    await h.screen.press('b');
     await h.screen.waitFor('Branches (* checked out)');
     await h.screen.press('j', 'd');
     const frame = await h.screen.waitFor('side by side (u switches');
@@ -283,7 +284,6 @@ describe('the hint bar and the panes', () => {
     const h = await open({ columns: 80, rows: 24 });
     await startSession(h, 1, 'Calculate 3 * 3');
     await finished(h);
-    await h.screen.press(KEYS.escape);
     const before = h.screen.frame().split('\n');
     const walletsAt = before.findIndex((l) => l.includes(' Wallets'));
     const eventsAt = before.findIndex((l) => l.includes(' Events'));

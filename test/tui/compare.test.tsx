@@ -102,7 +102,6 @@ async function threeBranches(h: Harness): Promise<{ session: string; main: strin
   });
   h.tui.bridge.open(runtime.id);
   await h.screen.waitFor('Conversation');
-  await h.screen.press(KEYS.escape);
   return { session: runtime.id, main, hot: hot.branch.id, paused: paused.branch.id };
 }
 

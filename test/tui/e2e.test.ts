@@ -1,112 +1,13 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { spawn, type IPty } from '@lydell/node-pty';
-import xterm from '@xterm/headless';
-import { childEnv } from '../helpers/child-env.ts';
+import { cleanupTuis, ESC, requireBuild, startDemoSession, startTui as start } from '../helpers/pty.ts';
 
 /**
  * End to end, the way a person uses it: the built `p2tui` binary in a real pseudo-terminal of a fixed size, its
  * output fed to a terminal emulator, keys sent one at a time, and after each key a wait for the screen to show what
- * that key should do.
+ * that key should do (helpers: test/helpers/pty.ts).
  */
-const ROOT = new URL('../..', import.meta.url).pathname;
-const BIN = join(ROOT, 'bin/p2tui.js');
-const ESC = String.fromCharCode(27);
-
-interface Tui {
-  readonly pty: IPty;
-  readonly term: InstanceType<typeof xterm.Terminal>;
-  /** Everything the program wrote. */
-  raw(): string;
-  screen(): string;
-  waitFor(what: string | RegExp | ((screen: string) => boolean), timeoutMs?: number): Promise<string>;
-  press(keys: string): Promise<void>;
-  exit: Promise<number>;
-}
-
-/** From the empty sessions list: n, the first agent (agent_alpha), the demo question, Enter. */
-async function startDemoSession(tui: Tui): Promise<void> {
-  await tui.waitFor('No sessions yet');
-  await tui.press('n');
-  await tui.waitFor('choose an agent');
-  await tui.press('\r');
-  await tui.waitFor('message to agent_alpha ›');
-  await tui.press("What's the weather in Paris and who leads the Premier League?");
-  await tui.waitFor('who leads the Premier League?');
-  await tui.press('\r');
-}
-
-const running: Tui[] = [];
-const dirs: string[] = [];
-afterEach(() => {
-  for (const t of running.splice(0)) {
-    try {
-      t.pty.kill();
-    } catch {
-      // already gone
-    }
-  }
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-beforeAll(() => {
-  if (!existsSync(join(ROOT, 'dist/cli/main.js')))
-    throw new Error('the end-to-end tests drive the built binary: run npm run build first (npm test does)');
-});
-
-function start(columns: number, rows: number, extraArgs: string[] = []): Tui {
-  const dir = mkdtempSync(join(tmpdir(), 'p2tui-e2e-'));
-  dirs.push(dir);
-  const term = new xterm.Terminal({ cols: columns, rows, allowProposedApi: true });
-  let raw = '';
-  const pty = spawn(process.execPath, [BIN, '--workspace', ROOT, '--db', join(dir, 'p2tui.db'), ...extraArgs], {
-    name: 'xterm-256color',
-    cols: columns,
-    rows,
-    cwd: ROOT,
-    // Ink renders nothing live when it believes it runs in CI.
-    env: childEnv({ CI: 'false', CONTINUOUS_INTEGRATION: 'false', TERM: 'xterm-256color' }, { color: true }),
-  });
-  pty.onData((data) => {
-    raw += data;
-    term.write(data);
-  });
-  const exit = new Promise<number>((resolve) => pty.onExit(({ exitCode }) => resolve(exitCode)));
-  const screen = (): string => {
-    const buffer = term.buffer.active;
-    const lines: string[] = [];
-    for (let i = 0; i < term.rows; i++) lines.push(buffer.getLine(buffer.viewportY + i)?.translateToString(true) ?? '');
-    return lines.join('\n');
-  };
-  const tui: Tui = {
-    pty,
-    term,
-    raw: () => raw,
-    screen,
-    exit,
-    async waitFor(what, timeoutMs = 10_000) {
-      const test =
-        typeof what === 'function' ? what : (s: string) => (typeof what === 'string' ? s.includes(what) : what.test(s));
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        // Let the emulator finish parsing what arrived.
-        await new Promise<void>((resolve) => term.write('', resolve));
-        const s = screen();
-        if (test(s)) return s;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      throw new Error(`timed out waiting for ${String(what)}; the screen was:\n${screen()}`);
-    },
-    async press(keys) {
-      pty.write(keys);
-      await new Promise((r) => setTimeout(r, keys === ESC ? 60 : 30));
-    },
-  };
-  running.push(tui);
-  return tui;
-}
+afterEach(cleanupTuis);
+beforeAll(requireBuild);
 
 describe('p2tui in a real terminal', () => {
   it('opens, starts a session, shows the delegation and the answer, helps, resizes, and restores the terminal on quit', async () => {
@@ -118,7 +19,7 @@ describe('p2tui in a real terminal', () => {
     expect(done).toMatch(/agent_helper finished/);
     expect(done).toMatch(/#\d+\s+agent_call\s+→ agent_helper/);
     expect(done).toContain('agent_alpha ⇢ delegate to agent_beta');
-    await tui.press(ESC); // leave the input
+    // A session opens in navigation mode: keys are commands at once.
     await tui.waitFor('▌ Conversation');
     await tui.press('?');
     await tui.waitFor('Keys (Esc closes)');
@@ -141,7 +42,7 @@ describe('p2tui in a real terminal', () => {
     const tui = start(120, 32);
     await startDemoSession(tui);
     await tui.waitFor((s) => s.includes('In short:') && s.includes('session finished'));
-    await tui.press(ESC); // leave the input
+    // A session opens in navigation mode: keys are commands at once.
     await tui.waitFor('▌ Conversation');
     await tui.press('r');
     await tui.waitFor('Rewind agent_alpha');

@@ -87,7 +87,7 @@ describe('hostile text in the TUI', () => {
     const asked = await screen.waitFor('hostile asks: asks start ␛]52;c;aGFja2Vk␇');
     expectInert(screen);
     expect(asked).toContain('tool says start ␛]52;c;aGFja2Vk␇ title ␛]0;pwned␇');
-    await screen.press('fine', KEYS.enter);
+    await screen.press('i', 'fine', KEYS.enter); // the session opened in navigation mode: i to answer
     const done = await screen.waitFor((f) => f.split('\n')[0]!.includes('finished'));
     expectInert(screen);
     // The reply, wrapped at 80 columns: every sequence spelled out, the colour codes gone, the words kept.
@@ -104,7 +104,7 @@ describe('hostile text in the TUI', () => {
     await screen.waitFor('message to hostile');
     await screen.press('go', KEYS.enter);
     await screen.waitFor('hostile asks:');
-    await screen.press('fine', KEYS.enter);
+    await screen.press('i', 'fine', KEYS.enter); // the session opened in navigation mode: i to answer
     const done = await screen.waitFor((f) => f.split('\n')[0]!.includes('finished'));
     expectInert(screen);
     expect(done).toMatch(/Stack/);

@@ -3,6 +3,7 @@ import { stripVTControlCharacters } from 'node:util';
 import { render as inkRender, type Instance } from 'ink';
 import type { ReactElement } from 'react';
 import { FakeStdin } from '../helpers/fake-stdin.ts';
+import { ESCAPE_TIMEOUT_MS } from '../../src/tui/input/tokenizer.ts';
 
 /**
  * Renders an Ink tree into a fake terminal of a given size (ink-testing-library fixes 100 columns and no rows), and
@@ -79,8 +80,8 @@ export function renderSized(element: ReactElement, size: { columns: number; rows
       for (const key of keys) {
         stdin.write(key);
         await settle();
-        // Ink holds a lone Esc for 20 ms (it may begin a longer sequence) before it reports it.
-        if (key === KEYS.escape) await new Promise((r) => setTimeout(r, 40));
+        // A lone Esc is held for a moment (it may begin a longer sequence) before it counts as the Esc key.
+        if (key === KEYS.escape) await new Promise((r) => setTimeout(r, ESCAPE_TIMEOUT_MS + 20));
       }
     },
     async waitFor(predicate, timeoutMs = 5000) {

@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Key } from 'ink';
 import { clip, fit, lineText, lineWidth, seg, visibleRange, wrap } from '../../src/tui/lines.ts';
 import { sessionLayout } from '../../src/tui/layout.ts';
-import { normalizeKey } from '../../src/tui/keys.ts';
+import { toKeyInput } from '../../src/tui/input/use-terminal-input.ts';
 import { COMMANDS, activeScopes, helpSections, hints } from '../../src/tui/keymap/keymap.ts';
 import { paletteCompletions } from '../../src/tui/palette.ts';
 import { SessionProjection } from '../../src/tui/projection.ts';
@@ -26,29 +25,6 @@ const engines: TestEngine[] = [];
 afterEach(() => {
   for (const e of engines.splice(0)) e.close();
 });
-
-const NO_KEY: Key = {
-  upArrow: false,
-  downArrow: false,
-  leftArrow: false,
-  rightArrow: false,
-  pageDown: false,
-  pageUp: false,
-  home: false,
-  end: false,
-  return: false,
-  escape: false,
-  ctrl: false,
-  shift: false,
-  tab: false,
-  backspace: false,
-  delete: false,
-  meta: false,
-  super: false,
-  hyper: false,
-  capsLock: false,
-  numLock: false,
-};
 
 const state = (patch: Partial<TuiState> = {}): TuiState => ({
   ...initialState({ root: '/w', model: 'scripted/default', agents: [] }, { columns: 100, rows: 30 }),
@@ -130,11 +106,10 @@ describe('layout', () => {
 });
 
 describe('keys and commands', () => {
-  it('splits several typed characters into one key each, but keeps them together as text', () => {
-    expect(normalizeKey('jjj', NO_KEY)).toEqual({ names: ['j', 'j', 'j'], text: 'jjj' });
-    expect(normalizeKey('', { ...NO_KEY, upArrow: true })).toEqual({ names: ['up'], text: undefined });
-    expect(normalizeKey('c', { ...NO_KEY, ctrl: true })).toEqual({ names: ['ctrl-c'], text: undefined });
-    expect(normalizeKey('', { ...NO_KEY, tab: true, shift: true })).toEqual({ names: ['shift-tab'], text: undefined });
+  it('splits several typed characters into one key each, but keeps them together as text; a paste is text only', () => {
+    expect(toKeyInput({ kind: 'text', text: 'jjj' })).toEqual({ names: ['j', 'j', 'j'], text: 'jjj' });
+    expect(toKeyInput({ kind: 'key', name: 'up' })).toEqual({ names: ['up'], text: undefined });
+    expect(toKeyInput({ kind: 'paste', text: 'q\n' })).toEqual({ names: [], text: 'q\n', paste: true });
   });
 
   it('binds no key twice where both commands could apply at once', () => {

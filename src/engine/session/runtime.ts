@@ -414,6 +414,7 @@ export class SessionRuntime implements SessionLoop {
   private onControl(request: ControlRequest): void {
     const run = async (): Promise<void> => {
       if (request.action === 'respond') await this.respond(request.callId, request.text);
+      else if (request.action === 'send') await this.send(request.text);
       else if (request.action === 'cancel') await this.cancel(`cancelled from another process (${request.from})`);
       else if (request.action === 'pause') this.pause();
       else this.resume();

@@ -204,10 +204,28 @@ export class TuiBridge implements BridgeHost {
     });
   }
 
-  /** Sends the user's next message (driving the session from here if nobody else does). */
+  /**
+   * Sends the user's next message: driving the session from here if nobody else does, else through the process that
+   * drives it (a control request). While that session still works the message could not be taken: it stays in the
+   * input, with the reason.
+   */
   send(text: string): void {
-    const id = this.store.get().open?.id;
-    if (id === undefined) return;
+    const open = this.store.get().open;
+    if (open === null) return;
+    const id = open.id;
+    if (this.driverOf(id) === 'elsewhere') {
+      if (open.status === 'running' || open.status === 'waiting' || open.status === 'paused') {
+        this.store.set((s) =>
+          notify(
+            { ...s, input: { text, cursor: text.length } },
+            `not sent: the session is ${open.status} in another process; send it when it has finished its work`,
+            'warn',
+          ),
+        );
+        return;
+      }
+      return this.act(() => this.control(id, { action: 'send', text }));
+    }
     void this.actAsync(async () => {
       const runtime = await this.drive(id);
       if (runtime === undefined) return;
@@ -306,7 +324,10 @@ export class TuiBridge implements BridgeHost {
 
   private control(
     session: string,
-    request: { action: 'cancel' | 'pause' | 'resume' } | { action: 'respond'; callId: string; text: string },
+    request:
+      | { action: 'cancel' | 'pause' | 'resume' }
+      | { action: 'respond'; callId: string; text: string }
+      | { action: 'send'; text: string },
   ): void {
     const store = this.engine.store;
     store.write(() =>
@@ -321,7 +342,14 @@ export class TuiBridge implements BridgeHost {
         this.app.clock.now(),
       ),
     );
-    this.store.set((s) => notify(s, `asked the process driving ${session} to ${request.action}`));
+    this.store.set((s) =>
+      notify(
+        s,
+        request.action === 'send'
+          ? `sent the message through the process driving ${session}`
+          : `asked the process driving ${session} to ${request.action}`,
+      ),
+    );
   }
 
   act(fn: () => void): void {

@@ -36,12 +36,15 @@ export function dispatch(a: TuiActions, input: KeyInput): void {
   const texting = TEXT_SCOPES.includes(scopes[0]!);
   if (state.notice !== null && state.quitArmedAt === null) a.store.set((s) => ({ ...s, notice: null }));
   if (texting && input.text !== undefined) {
-    // A text field takes what is typed (a paste stays one insertion); special keys still run commands.
+    // A text field takes what is typed (a paste stays one insertion); special keys still run commands. The message
+    // input keeps a pasted text's newlines (Enter sends; a pasted newline does not).
     if (scopes[0] === 'palette') editPalette(a, (i) => insertText(i, input.text!));
     else if (scopes[0] === 'fork-form') editForm(a, (i) => insertText(i, input.text!));
-    else editInput(a, (i) => insertText(i, input.text!));
+    else editInput(a, (i) => insertText(i, input.text!, input.paste === true));
     return;
   }
+  // A paste is text, never commands: outside a text field it does nothing.
+  if (input.paste === true) return;
   for (const name of input.names) {
     const current = a.store.get();
     // Ctrl-C arms or quits from anywhere, even inside an overlay or the input.

@@ -1,8 +1,7 @@
-import { Box, Text, useInput, useWindowSize } from 'ink';
+import { Box, Text, useWindowSize } from 'ink';
 import { useEffect } from 'react';
-import { dispatch } from '../keymap/keymap.ts';
 import { useTui, useTuiContext } from '../hooks.ts';
-import { normalizeKey } from '../keys.ts';
+import { useTerminalInput } from '../input/use-terminal-input.ts';
 import { MIN_COLUMNS, MIN_ROWS } from '../layout.ts';
 import { resize } from '../state.ts';
 import { Header, NoticeArea, StatusBar, noticeLines } from './chrome.tsx';
@@ -19,8 +18,9 @@ export function App() {
   useEffect(() => {
     actions.store.set((s) => resize(s, size.columns, size.rows));
   }, [actions, size.columns, size.rows]);
-  // One input handler for the whole app; keys are handled at once, not behind the coalescing of engine updates.
-  useInput((input, key) => dispatch(actions, normalizeKey(input, key)));
+  // One input handler for the whole app; every key of a burst is handled at once and in order, not behind the
+  // coalescing of engine updates.
+  useTerminalInput(actions);
   const columns = useTui((s) => s.columns);
   const rows = useTui((s) => s.rows);
   const screen = useTui((s) => s.screen);

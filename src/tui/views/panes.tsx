@@ -290,7 +290,8 @@ export function InputBar({ width }: { width: number }) {
   // Keep the cursor in view: show the end of a long line.
   const room = Math.max(10, width - prompt.length - 1);
   const from = Math.max(0, cursor - room + 1);
-  const shown = text.slice(from, from + room);
+  // A pasted text's newlines show as ⏎ (one column each, so the cursor stays where it is).
+  const shown = text.slice(from, from + room).replace(/\n/g, '⏎');
   const at = cursor - from;
   return (
     <Text wrap="truncate-end">
