@@ -76,7 +76,9 @@ export type Overlay =
       readonly running: boolean;
       readonly output: readonly string[];
       readonly scroll: number;
-    };
+    }
+  /** One entry, event, score or payment in full: wrapped, JSON pretty-printed, scrollable (Enter on a pane's row). */
+  | { readonly kind: 'detail'; readonly title: string; readonly text: string; readonly scroll: number };
 
 /** A rollout as the rollouts overlay lists it. */
 export interface RolloutItem {
@@ -165,6 +167,25 @@ export interface TuiState {
   readonly ledgerBroken: string | null;
   /** The ledger as the Wallets pane shows it besides the balances: recent payments, the chain, its newest links. */
   readonly ledger: LedgerPaneState;
+  /** The focused pane fills the screen (z); the header, input and hints stay. */
+  readonly zoom: boolean;
+  /** Long lines of the stack and events panes wrap (w) instead of being cut. */
+  readonly wrapLines: boolean;
+  /** The search of the focused place (/): typed, then n/N move between its matches. */
+  readonly search: SearchState | null;
+  /** The sessions list shows rollout cells one by one (C); by default one row per rollout stands for them. */
+  readonly showCells: boolean;
+  /** The selected row of the panes that have one (stack, events, judge, wallets); absent: the newest. */
+  readonly rowCursor: Readonly<Partial<Record<PaneId, number>>>;
+}
+
+/** A search: where it applies, what is searched, and whether it is still being typed. */
+export interface SearchState {
+  readonly place: string;
+  readonly query: string;
+  readonly editing: boolean;
+  /** The line of the match n/N moved to last. */
+  readonly at: number | null;
 }
 
 export interface LedgerPaneState {
@@ -233,6 +254,11 @@ export function initialState(workspace: TuiState['workspace'], size: { columns: 
     quitArmedAt: null,
     workspace,
     quitting: false,
+    zoom: false,
+    wrapLines: false,
+    search: null,
+    showCells: false,
+    rowCursor: {},
   };
 }
 
@@ -282,20 +308,41 @@ export function scrollPane(
   return { ...s, scroll: { ...s.scroll, [pane]: next } };
 }
 
+/**
+ * The sessions the list shows: rollout cells are hidden unless asked for (C) (a rollout of 20 cells would bury the
+ * rest; R lists the rollouts), and a search typed in the list (/) keeps the sessions whose row contains it.
+ */
+export function visibleSessions(s: Pick<TuiState, 'sessions' | 'showCells' | 'search'>): {
+  sessions: readonly SessionSummary[];
+  hiddenCells: number;
+} {
+  const query = s.search?.place === 'sessions' ? s.search.query.toLowerCase() : '';
+  let hiddenCells = 0;
+  const sessions = s.sessions.filter((x) => {
+    if (x.source === 'rollout' && !s.showCells) {
+      hiddenCells += 1;
+      return false;
+    }
+    return query === '' || [x.id, x.status, x.agent, x.title].join(' ').toLowerCase().includes(query);
+  });
+  return { sessions: hiddenCells === 0 && query === '' ? s.sessions : sessions, hiddenCells };
+}
+
 export function moveSessionsCursor(s: TuiState, move: number | 'top' | 'bottom'): TuiState {
-  const last = Math.max(0, s.sessions.length - 1);
+  const last = Math.max(0, visibleSessions(s).sessions.length - 1);
   const cursor = move === 'top' ? 0 : move === 'bottom' ? last : Math.min(last, Math.max(0, s.sessionsCursor + move));
   return { ...s, sessionsCursor: cursor };
 }
 
 /** Keeps the cursor on the same session when the list changes under it. */
 export function setSessions(s: TuiState, sessions: readonly SessionSummary[]): TuiState {
-  const current = s.sessions[s.sessionsCursor]?.id;
-  const index = current === undefined ? -1 : sessions.findIndex((x) => x.id === current);
+  const current = visibleSessions(s).sessions[s.sessionsCursor]?.id;
+  const shown = visibleSessions({ ...s, sessions }).sessions;
+  const index = current === undefined ? -1 : shown.findIndex((x) => x.id === current);
   return {
     ...s,
     sessions,
-    sessionsCursor: index >= 0 ? index : Math.min(s.sessionsCursor, Math.max(0, sessions.length - 1)),
+    sessionsCursor: index >= 0 ? index : Math.min(s.sessionsCursor, Math.max(0, shown.length - 1)),
   };
 }
 
@@ -337,11 +384,14 @@ export function openSession(s: TuiState, projection: SessionProjection, driver: 
     ledger: EMPTY_LEDGER,
     newSessionAgent: null,
     input: { text: '', cursor: 0 },
+    rowCursor: {},
+    search: null,
   };
 }
 
 export const backToSessions = (s: TuiState): TuiState => ({
   ...s,
+  search: null,
   screen: 'sessions',
   open: null,
   driver: 'none',

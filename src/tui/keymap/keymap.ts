@@ -5,15 +5,18 @@ import { editForm, editInput, editPalette } from './helpers.ts';
 import { SCOPE_TITLES, type Scope, type TuiActions, type TuiCommand } from './model.ts';
 import { OVERLAY_KEYS } from './overlay-keys.ts';
 import { SESSION_KEYS } from './session-keys.ts';
+import { READING_KEYS, typeSearch } from './reading-keys.ts';
 
 /**
  * The TUI's keymap. Every key binding, status-bar hint, line of the `?` help and entry of the `:` palette comes from
  * this one list, so they cannot disagree.
  */
-export const COMMANDS: readonly TuiCommand[] = [...SESSION_KEYS, ...OVERLAY_KEYS, ...COMPARE_KEYS];
+// Reading keys first: while a search is shown, n/N and Esc belong to it.
+export const COMMANDS: readonly TuiCommand[] = [...READING_KEYS, ...SESSION_KEYS, ...OVERLAY_KEYS, ...COMPARE_KEYS];
 
 /** The scopes whose commands apply now, most specific first. */
 export function activeScopes(s: TuiState): Scope[] {
+  if (s.search?.editing === true) return ['search'];
   if (s.overlay !== null) return [s.overlay.kind];
   if (s.screen === 'sessions') return ['sessions', 'global'];
   if (s.focus === 'input' || (s.open === null && s.newSessionAgent !== null)) return ['input', 'global'];
@@ -24,7 +27,7 @@ export function activeScopes(s: TuiState): Scope[] {
 }
 
 /** Text-entry scopes take typed characters that no command claims. */
-const TEXT_SCOPES: readonly Scope[] = ['input', 'palette', 'fork-form'];
+const TEXT_SCOPES: readonly Scope[] = ['input', 'palette', 'fork-form', 'search'];
 
 /** Handles one key input: each key name goes to the first command of the active scopes that binds it. */
 export function dispatch(a: TuiActions, input: KeyInput): void {
@@ -36,6 +39,7 @@ export function dispatch(a: TuiActions, input: KeyInput): void {
     // A text field takes what is typed (a paste stays one insertion); special keys still run commands.
     if (scopes[0] === 'palette') editPalette(a, (i) => insertText(i, input.text!));
     else if (scopes[0] === 'fork-form') editForm(a, (i) => insertText(i, input.text!));
+    else if (scopes[0] === 'search') typeSearch(a, input.text!);
     else editInput(a, (i) => insertText(i, input.text!));
     return;
   }
@@ -66,7 +70,7 @@ export function hints(s: TuiState): string[] {
 
 /** Help: every command, grouped by where it applies, the current places first. */
 export function helpSections(s: TuiState): { title: string; rows: { keys: string; title: string }[] }[] {
-  const scopes = activeScopes(s.overlay?.kind === 'help' ? { ...s, overlay: null } : s);
+  const scopes = activeScopes(s.overlay?.kind === 'help' ? { ...s, overlay: null, search: null } : s);
   const order = [...scopes, ...(Object.keys(SCOPE_TITLES) as Scope[]).filter((x) => !scopes.includes(x))];
   return order
     .map((scope) => ({

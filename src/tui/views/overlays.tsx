@@ -7,6 +7,7 @@ import { describeEntry } from '../../commands/render/describe.ts';
 import { sideBySide } from '../../core/diff.ts';
 import { Frame, follow } from './frame.tsx';
 import { ForkFormOverlay } from './fork-form.tsx';
+import { DetailOverlay } from './detail.tsx';
 
 /**
  * Overlays draw over the screen's body (the header and status bar stay). Each fills the body's rows exactly, so
@@ -25,6 +26,7 @@ export function OverlayView({ width, height }: { width: number; height: number }
   if (kind === 'diff') return <DiffOverlay width={width} height={height} />;
   if (kind === 'artifacts') return <ArtifactsOverlay width={width} height={height} />;
   if (kind === 'fork-form') return <ForkFormOverlay width={width} height={height} />;
+  if (kind === 'detail') return <DetailOverlay width={width} height={height} />;
   return null;
 }
 

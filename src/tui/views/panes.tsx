@@ -3,40 +3,74 @@ import { useRef } from 'react';
 import { useTui, useTuiContext } from '../hooks.ts';
 import { LinesView } from '../components/LineView.tsx';
 import { seg, visibleRange, wrap, type Line } from '../lines.ts';
-import { TimelineLines, frameLines, stackLines, streamingLines } from '../render-lines.ts';
+import { TimelineLines, eventItems, frameLines, judgeItems, stackItems, streamingLines } from '../render-lines.ts';
+import { selectedItem, type PaneItem } from '../detail.ts';
+import { highlight, searchLabel } from '../search.ts';
+import { keepInView } from '../scrolling.ts';
 import type { SessionProjection } from '../projection.ts';
 import { PANE_TITLES, type LedgerPaneState, type PaneId, type TuiState } from '../state.ts';
 import { terminalText } from '../../core/terminal-text.ts';
 
-/** A pane: a title row (inverse when focused) and a window of lines that follows new lines unless scrolled. */
+/**
+ * A pane: a title row (inverse when focused) and a window of lines that follows new lines unless scrolled. With
+ * `items`, its rows can be selected (the selected one inverse while the pane has focus; Enter opens it, y copies it);
+ * the matches of a search in it are highlighted.
+ */
 function Pane({
   id,
   width,
   height,
   lines,
   note,
+  items,
 }: {
   id: PaneId;
   width: number;
   height: number;
   lines: readonly Line[];
   note?: string;
+  items?: readonly PaneItem[];
 }) {
   const { actions, color } = useTuiContext();
   const focused = useTui((s) => s.focus === id);
   const scroll = useTui((s) => s.scroll[id]);
+  const cursor = useTui((s) => s.rowCursor[id]);
+  const search = useTui((s) => (s.search?.place === id ? s.search : null));
+  const query = search?.query ?? '';
   const contentHeight = Math.max(0, height - 1);
-  // Scroll commands read this at key time: the pane's current size and length.
-  actions.geometry.set(id, { total: lines.length, height: contentHeight });
-  const { start, end } = visibleRange(lines.length, contentHeight, scroll.offset, scroll.follow);
+  const range = visibleRange(lines.length, contentHeight, scroll.offset, scroll.follow);
+  const selected =
+    items === undefined ? undefined : selectedItem(items, cursor, id === 'conversation' ? range.end - 1 : null);
+  // A selected row stays in view when the lines change under it (w rewraps them, new ones arrive).
+  const start =
+    cursor === undefined || selected === undefined || items === undefined
+      ? range.start
+      : keepInView(
+          range.start,
+          items[selected]!.line,
+          (items[selected + 1]?.line ?? lines.length) - 1,
+          lines.length,
+          contentHeight,
+        );
+  const end = Math.min(lines.length, start + contentHeight);
+  // Scroll, search and selection commands read this at key time: the pane's current size, lines and rows.
+  actions.geometry.set(id, { total: lines.length, height: contentHeight, lines, start, ...(items ? { items } : {}) });
+  let shown = lines.slice(start, end);
+  if (focused && selected !== undefined && items !== undefined && id !== 'conversation') {
+    const from = items[selected]!.line;
+    const to = items[selected + 1]?.line ?? lines.length;
+    shown = shown.map((l, i) => (start + i >= from && start + i < to ? l.map((x) => ({ ...x, inverse: true })) : l));
+  }
+  if (query !== '') shown = shown.map((l) => highlight(l, query));
   const position = lines.length > contentHeight ? ` ${end}/${lines.length}${scroll.follow ? '' : ' (scrolled)'}` : '';
-  const title = ` ${PANE_TITLES[id]}${note === undefined ? '' : ` · ${note}`}${position} `;
+  const found = search === null ? '' : ` · ${searchLabel(search, lines)}`;
+  const title = ` ${PANE_TITLES[id]}${note === undefined ? '' : ` · ${note}`}${position}${found} `;
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Text inverse={focused} bold={focused} dimColor={!focused} wrap="truncate-end">
         {(focused ? `▌${title}` : ` ${title}`).padEnd(width).slice(0, width)}
       </Text>
-      <LinesView lines={lines.slice(start, end)} width={width} height={contentHeight} color={color} />
+      <LinesView lines={shown} width={width} height={contentHeight} color={color} />
     </Box>
   );
 }
@@ -56,6 +90,7 @@ export function ConversationPane({ width, height }: { width: number; height: num
       width={width}
       height={height}
       lines={streaming.length === 0 ? lines : [...lines, ...streaming]}
+      items={cache.current.lines.items}
     />
   );
 }
@@ -89,23 +124,34 @@ export function StackPane({ width, height }: { width: number; height: number }) 
     conv === undefined
       ? undefined
       : `${conv.agent} · ${conv.parent === null ? 'root' : conv.path} · ${conv.state.phase}`;
+  const wrapped = useTui((s) => s.wrapLines);
+  const { lines, items } = stackItems(conv, wrapped ? width : null);
   return (
-    <Pane id="stack" width={width} height={height} lines={stackLines(conv)} {...(note === undefined ? {} : { note })} />
+    <Pane
+      id="stack"
+      width={width}
+      height={height}
+      lines={lines}
+      items={items}
+      {...(note === undefined ? {} : { note })}
+    />
   );
 }
 
 export function EventsPane({ width, height }: { width: number; height: number }) {
   const projection = useTui((s) => s.open);
   useTui((s) => s.open?.eventsVersion);
-  const lines = projection === null ? [] : eventLines(projection);
-  return <Pane id="events" width={width} height={height} lines={lines} />;
+  const wrapped = useTui((s) => s.wrapLines);
+  const { lines, items } =
+    projection === null ? { lines: [], items: [] } : eventItems(projection, wrapped ? width : null);
+  return <Pane id="events" width={width} height={height} lines={lines} items={items} />;
 }
 
 export function JudgePane({ width, height }: { width: number; height: number }) {
   const projection = useTui((s) => s.open);
   const detail = useTui((s) => s.judgeDetail);
   useTui((s) => s.open?.judgeVersion);
-  const lines = projection === null ? [] : judgeLines(projection, detail, width);
+  const { lines, items } = projection === null ? { lines: [], items: [] } : judgeItems(projection, detail, width);
   const pending = projection === null ? 0 : [...projection.scores.values()].filter((v) => v.pending).length;
   return (
     <Pane
@@ -113,6 +159,7 @@ export function JudgePane({ width, height }: { width: number; height: number }) 
       width={width}
       height={height}
       lines={lines}
+      items={items}
       {...(pending > 0 ? { note: `${pending} judging` } : {})}
     />
   );
@@ -192,64 +239,6 @@ export function walletLines(wallets: TuiState['wallets'], ledger: LedgerPaneStat
     ]);
   }
   return lines;
-}
-
-/** One line per evaluator and target: score, a bar, who judged; with `detail`, each criterion and the reason. */
-export function judgeLines(projection: SessionProjection, detail: boolean, width: number): Line[] {
-  if (projection.scores.size === 0)
-    return [[seg('no scores yet (evaluators: judge.evaluators in p2tui.yaml)', { dim: true })]];
-  const name = Math.min(14, Math.max(...[...projection.scores.values()].map((v) => v.evaluator.length)));
-  const out: Line[] = [];
-  for (const v of projection.scores.values()) {
-    const ok = v.values.filter((x): x is number => x !== null);
-    const mean = ok.length === 0 ? null : ok.reduce((a, b) => a + b, 0) / ok.length;
-    const judge = v.model === 'scripted/judge' ? 'scripted judge' : (v.model ?? '');
-    const value =
-      v.pending && v.values.length === 0
-        ? seg('judging…', { dim: true })
-        : mean === null
-          ? seg('judge failed', { color: 'red' })
-          : seg(`${mean.toFixed(2)}${ok.length > 1 ? `±${spread(ok).toFixed(2)}` : ''} ${bar(mean)}`, {
-              color: mean >= 0.7 ? 'green' : mean >= 0.4 ? 'yellow' : 'red',
-            });
-    out.push([
-      seg(`${v.evaluator.padEnd(name)} `, { bold: true }),
-      value,
-      seg(
-        `  ${projection.targetLabel(v.target)}${judge === '' ? '' : ` · ${judge}`}${v.pending && v.values.length > 0 ? ' · judging again' : ''}`,
-        { dim: true },
-      ),
-    ]);
-    if (!detail) continue;
-    if (v.criteria.length === 0 && v.reasoning !== '')
-      out.push(...wrap([seg(`  ${v.reasoning}`, { dim: true })], width));
-    for (const c of v.criteria)
-      out.push(
-        ...wrap(
-          [seg(`  ${c.id} `), seg(c.score === null ? '–' : c.score.toFixed(2)), seg(`  ${c.reason}`, { dim: true })],
-          width,
-        ),
-      );
-  }
-  return out;
-}
-
-function bar(value: number): string {
-  const cells = Math.round(value * 8);
-  return '█'.repeat(cells) + '·'.repeat(8 - cells);
-}
-
-function spread(values: readonly number[]): number {
-  const mean = values.reduce((a, b) => a + b, 0) / values.length;
-  return Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(1, values.length - 1));
-}
-
-function eventLines(projection: SessionProjection): Line[] {
-  return projection.events.map((e): Line => [
-    seg(`${String(e.seq).padStart(5)} `, { dim: true }),
-    seg(`${e.type.padEnd(18)} `, { color: 'blue' }),
-    seg(e.text),
-  ]);
 }
 
 function EmptyPane({ id, width, height }: { id: PaneId; width: number; height: number }) {
