@@ -1,5 +1,4 @@
 import { Box, Text } from 'ink';
-import { useRef } from 'react';
 import { useTui, useTuiContext } from '../hooks.ts';
 import { LinesView } from '../components/LineView.tsx';
 import { seg, visibleRange, wrap, type Line } from '../lines.ts';
@@ -75,14 +74,23 @@ function Pane({
   );
 }
 
+const TIMELINES = new WeakMap<SessionProjection, Map<number, TimelineLines>>();
+
 export function ConversationPane({ width, height }: { width: number; height: number }) {
   const projection = useTui((s) => s.open);
   useTui((s) => s.tick);
-  const cache = useRef<{ projection: SessionProjection; lines: TimelineLines } | null>(null);
   if (projection === null) return <EmptyPane id="conversation" width={width} height={height} />;
-  // A new projection (another session, or the same one after a checkout) starts the lines afresh.
-  if (cache.current?.projection !== projection) cache.current = { projection, lines: new TimelineLines() };
-  const lines = cache.current.lines.update(projection, width);
+  // Per projection (a new one, another session or a checkout, starts afresh) and per width, so zooming (z) and back
+  // reuses the lines already wrapped instead of wrapping every entry again.
+  let byWidth = TIMELINES.get(projection);
+  if (byWidth === undefined) TIMELINES.set(projection, (byWidth = new Map()));
+  let timeline = byWidth.get(width);
+  if (timeline === undefined) {
+    // Two widths are kept (zoomed and not); a resize drops the others.
+    if (byWidth.size >= 2) byWidth.clear();
+    byWidth.set(width, (timeline = new TimelineLines()));
+  }
+  const lines = timeline.update(projection, width);
   const streaming = streamingLines(projection, width);
   return (
     <Pane
@@ -90,7 +98,7 @@ export function ConversationPane({ width, height }: { width: number; height: num
       width={width}
       height={height}
       lines={streaming.length === 0 ? lines : [...lines, ...streaming]}
-      items={cache.current.lines.items}
+      items={timeline.items}
     />
   );
 }
