@@ -114,6 +114,17 @@ describe('reading in the TUI', () => {
     expect(frame).toMatch(/score 0\.\d\d · values/);
   });
 
+  it('opens the selected payment of the Wallets pane in full with Enter', async () => {
+    const h = await open({ columns: 140, rows: 60 });
+    await h.app.wallets.createWallet('treasurer', '1000');
+    await h.app.wallets.createWallet('agent_beta');
+    await demo(h, 3, 'transfer 12.5 to agent_beta');
+    await h.screen.waitFor(/treasurer → agent_beta 12\.5/);
+    await h.screen.press('5', 'g', KEYS.enter);
+    const frame = await h.screen.waitFor(/payment \d+ · treasurer → agent_beta/);
+    expect(frame).toContain('"amount": "12.5"');
+  });
+
   it('opens the conversation entry at the bottom of the pane with Enter', async () => {
     const h = await open();
     await demo(h);

@@ -26,7 +26,7 @@ export const placeOf = (s: TuiState): string =>
 const geometryOf = (a: TuiActions, place: string): PaneGeometry => a.geometry.get(place) ?? { total: 0, height: 1 };
 
 /** Panes whose rows are selected by j/k (the conversation scrolls by line, and its row is the entry at the bottom). */
-const ROW_PANES: readonly PaneId[] = ['stack', 'events', 'judge'];
+const ROW_PANES: readonly PaneId[] = ['stack', 'events', 'judge', 'wallets'];
 
 /** Scrolls the focused pane: a window of lines, or the selected row of a pane with rows (kept in view). */
 export function scrollFocused(a: TuiActions, s: TuiState, move: ScrollMove): void {
@@ -209,7 +209,7 @@ function diffText(s: TuiState): string {
   return out.join('\n');
 }
 
-const DETAIL_PANES: readonly PaneId[] = ['conversation', 'stack', 'events', 'judge'];
+const DETAIL_PANES: readonly PaneId[] = ['conversation', 'stack', 'events', 'judge', 'wallets'];
 
 export const READING_KEYS: readonly TuiCommand[] = [
   // Typing a search: text goes to the query (the keymap routes it); these keys finish it.

@@ -176,12 +176,14 @@ export function JudgePane({ width, height }: { width: number; height: number }) 
 export function WalletsPane({ width, height }: { width: number; height: number }) {
   const wallets = useTui((s) => s.wallets);
   const ledger = useTui((s) => s.ledger);
+  const { lines, items } = walletLines(wallets, ledger, width);
   return (
     <Pane
       id="wallets"
       width={width}
       height={height}
-      lines={walletLines(wallets, ledger, width)}
+      lines={lines}
+      items={items}
       {...(ledger.view === 'trail' ? { note: 'audit trail' } : {})}
     />
   );
@@ -191,8 +193,17 @@ export function WalletsPane({ width, height }: { width: number; height: number }
  * The Wallets pane: the chain's state on top (broken in red: writes are refused), then the balances of the
  * session's agents and their latest payments; or (a) the audit trail, newest link first.
  */
-export function walletLines(wallets: TuiState['wallets'], ledger: LedgerPaneState, width: number): Line[] {
+export function walletLines(
+  wallets: TuiState['wallets'],
+  ledger: LedgerPaneState,
+  width: number,
+): { lines: Line[]; items: PaneItem[] } {
   const lines: Line[] = [];
+  // Payments and links are the pane's rows (Enter opens one, y copies it).
+  const items: PaneItem[] = [];
+  const row = (title: string, value: object): void => {
+    items.push({ line: lines.length, title, text: () => JSON.stringify(value, null, 2) });
+  };
   const chain = ledger.chain;
   // A broken chain comes first (writes are refused); a good one is said after the balances.
   const chainLine: Line | undefined = ledger.verifying
@@ -219,6 +230,7 @@ export function walletLines(wallets: TuiState['wallets'], ledger: LedgerPaneStat
     if (ledger.trail.length === 0)
       lines.push([seg(chain !== null && chain.entries > 0 ? 'reading the trail…' : 'no updates yet', { dim: true })]);
     for (const t of ledger.trail) {
+      row(`audit link ${t.offset}`, t);
       lines.push([
         seg(`${String(t.offset).padStart(6)} `, { dim: true }),
         seg(`${t.hash.slice(0, 12)} ← ${t.prevHash.slice(0, 8)} `),
@@ -226,7 +238,7 @@ export function walletLines(wallets: TuiState['wallets'], ledger: LedgerPaneStat
         seg(t.command),
       ]);
     }
-    return lines;
+    return { lines, items };
   }
   if (wallets.length === 0) lines.push([seg('no wallets (p2tui ledger init)', { dim: true })]);
   const name = Math.min(16, Math.max(0, ...wallets.map((w) => w.agent.length)));
@@ -239,6 +251,7 @@ export function walletLines(wallets: TuiState['wallets'], ledger: LedgerPaneStat
   if (chainLine !== undefined) lines.push(chainLine);
   if (ledger.recent.length > 0) lines.push([seg('latest payments', { dim: true })]);
   for (const r of ledger.recent) {
+    row(`payment ${r.offset} · ${r.from} → ${r.to}`, r);
     lines.push([
       seg(`${String(r.offset).padStart(6)} `, { dim: true }),
       seg(`${r.from} → ${r.to} `),
@@ -246,7 +259,7 @@ export function walletLines(wallets: TuiState['wallets'], ledger: LedgerPaneStat
       seg(r.reason === '' ? '' : `  ${r.reason}`, { dim: true }),
     ]);
   }
-  return lines;
+  return { lines, items };
 }
 
 function EmptyPane({ id, width, height }: { id: PaneId; width: number; height: number }) {
