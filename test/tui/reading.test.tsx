@@ -6,6 +6,10 @@ import { App } from '../../src/app/app.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
 import { createTuiApp, type TuiApp } from '../../src/tui/run.tsx';
 import { describeEntry } from '../../src/commands/render/describe.ts';
+import { copiedNotice, osc52 } from '../../src/tui/clipboard.ts';
+import { pretty } from '../../src/tui/detail.ts';
+import { lineText, seg, wrap } from '../../src/tui/lines.ts';
+import { highlight, matchingLines, nextMatch } from '../../src/tui/search.ts';
 import { KEYS, renderSized, type Rendered } from './render.ts';
 
 /**
@@ -285,11 +289,64 @@ describe('reading in the TUI', () => {
     expect(cursorOf()).toBe(count - 1);
     await h.screen.press('\u001b[H');
     expect(cursorOf()).toBe(0);
-    await h.screen.press(KEYS.escape, '6', 'g');
+    // The comparison: G/End to its end, C-d half a page (it had j/k, pages and g only).
+    await h.screen.press('m', 'j', 'd');
+    await h.screen.waitFor(() => h.tui.store.get().overlay?.kind === 'diff');
+    const diffScroll = (): number => {
+      const o = h.tui.store.get().overlay;
+      return o?.kind === 'diff' ? o.scroll : -1;
+    };
+    const diff = h.tui.actions.geometry.get('diff')!;
+    await h.screen.press('G');
+    expect(diffScroll()).toBe(Math.max(0, diff.total - diff.height));
+    await h.screen.press('g', '\u0004');
+    expect(diffScroll()).toBe(Math.min(Math.max(0, diff.total - diff.height), Math.ceil((diff.height - 1) / 2)));
+    await h.screen.press(KEYS.escape);
+    // Frames: G the last conversation, g the first.
+    await h.screen.press('2', 'G');
+    const order = h.tui.store.get().open!.order;
+    expect(h.tui.store.get().selectedConversation).toBe(order.at(-1));
+    await h.screen.press('g');
+    expect(h.tui.store.get().selectedConversation).toBe(order[0]);
+    await h.screen.press('6', 'g');
     expect(h.tui.store.get().rowCursor.events).toBe(0);
     expect(h.screen.frame()).toMatch(/\s1 session\.created/);
     await h.screen.press('G');
     expect(h.tui.store.get().rowCursor.events).toBeUndefined();
     expect(h.tui.store.get().scroll.events.follow).toBe(true);
+  });
+});
+
+describe('reading, the pure parts', () => {
+  it('finds matches case-insensitively, wraps around with n/N, and highlights across segments', () => {
+    const lines = [[seg('alpha')], [seg('Beta '), seg('gamma', { bold: true })], [seg('beta again')]];
+    expect(matchingLines(lines, 'BETA')).toEqual([1, 2]);
+    expect(nextMatch([1, 2], 2, 1)).toBe(1);
+    expect(nextMatch([1, 2], 1, -1)).toBe(2);
+    const marked = highlight(lines[1]!, 'a ga');
+    expect(marked.map((s) => [s.text, s.inverse === true])).toEqual([
+      ['Bet', false],
+      ['a ', true],
+      ['ga', true],
+      ['mma', false],
+    ]);
+    expect(marked[2]!.bold).toBe(true);
+  });
+
+  it('encodes a copy as OSC 52 and counts characters, not bytes, in the notice', () => {
+    expect(osc52('héllo')).toBe(`${ESC}]52;c;${Buffer.from('héllo').toString('base64')}\u0007`);
+    expect(copiedNotice('x'.repeat(1234))).toBe('copied 1,234 characters');
+    expect(copiedNotice('é')).toBe('copied 1 character');
+  });
+
+  it('pretty-prints JSON text and leaves other text alone', () => {
+    expect(pretty('{"a":[1,2]}')).toBe('{\n  "a": [\n    1,\n    2\n  ]\n}');
+    expect(pretty('{not json')).toBe('{not json');
+  });
+
+  it('keeps the spaces between segments on a wrapped line’s first row when its continuation is indented', () => {
+    const rows = wrap([seg('   39 '), seg('session.status     '), seg('session finished and more words here')], 40, 25);
+    expect(lineText(rows[0]!)).toBe('   39 session.status     session');
+    expect(lineText(rows[1]!).startsWith(' '.repeat(25))).toBe(true);
   });
 });

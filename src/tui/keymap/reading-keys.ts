@@ -10,7 +10,7 @@ import {
   type ScrollMove,
 } from '../scrolling.ts';
 import { matchingLines, nextMatch } from '../search.ts';
-import { notify, scrollPane, setOverlay, type PaneId, type TuiState } from '../state.ts';
+import { notify, scrollPane, selectConversation, setOverlay, type PaneId, type TuiState } from '../state.ts';
 import { scrolling, set } from './helpers.ts';
 import type { Scope, TuiActions, TuiCommand } from './model.ts';
 
@@ -62,7 +62,7 @@ function selectRow(s: TuiState, pane: PaneId, row: number, g: PaneGeometry): Tui
 function scrollWindow(a: TuiActions, move: ScrollMove): void {
   set(a, (s) => {
     const o = s.overlay;
-    if (o === null || (o.kind !== 'help' && o.kind !== 'detail')) return s;
+    if (o === null || (o.kind !== 'help' && o.kind !== 'detail' && o.kind !== 'diff')) return s;
     const g = geometryOf(a, o.kind);
     return setOverlay(s, { ...o, scroll: scrolledTo(o.scroll, move, g.total, g.height) });
   });
@@ -320,6 +320,18 @@ export const READING_KEYS: readonly TuiCommand[] = [
   ...scrollKeys('detail', (a, _s, move) => scrollWindow(a, move), { hints: { down: 2 } }),
   ...(['agents', 'branches', 'rollouts', 'artifacts'] as const).flatMap((scope) =>
     scrollKeys(scope, (a, _s, move) => moveList(a, move), { skip: ['down', 'up'] }),
+  ),
+  // The comparison's own keys move by line, page and to the top; these add the rest.
+  ...scrollKeys('diff', (a, _s, move) => scrollWindow(a, move), {
+    skip: ['down', 'up', 'page-down', 'page-up', 'top'],
+  }),
+  // Frames: j/k choose the conversation; the other moves too.
+  ...scrollKeys(
+    'frames',
+    (a, _s, move) => set(a, (x) => selectConversation(x, moveDelta(move, geometryOf(a, 'frames').height))),
+    {
+      skip: ['down', 'up'],
+    },
   ),
   ...scrollKeys('rewind', (a, _s, move) => moveList(a, move), { skip: ['down', 'up', 'top', 'bottom'] }),
 ];
