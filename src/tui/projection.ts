@@ -313,6 +313,9 @@ export class SessionProjection {
 
   /** Conversations with a step running or runnable, or calls outstanding: the frames that are working now. */
   isActive(conv: ConversationView): boolean {
+    // A paused, waiting or ended session runs nothing, whatever phase its conversations rest in ("▶ 3 working" on a
+    // paused session counted conversations that were only ready to run).
+    if (this.status !== 'running') return false;
     const phase: Phase = conv.state.phase;
     return phase === 'ready' || phase === 'deciding' || (phase === 'waiting' && outstanding(conv.state).length > 0);
   }

@@ -184,7 +184,8 @@ export function eventItems(
     projection.events.map((e) => {
       const line: Line = [
         seg(`${String(e.seq).padStart(5)} `, { dim: true }),
-        seg(`${e.type.padEnd(18)} `, { color: 'blue' }),
+        // Fixed width: a long type is cut, not pushing the text.
+        seg(`${(e.type.length > 18 ? `${e.type.slice(0, 17)}…` : e.type).padEnd(18)} `, { color: 'blue' }),
         seg(e.text),
       ];
       return {

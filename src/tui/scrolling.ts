@@ -76,3 +76,12 @@ export function keepInView(start: number, from: number, to: number, total: numbe
   if (from < s) s = from;
   return Math.min(max, Math.max(0, s));
 }
+
+/** The reading state when the TUI starts: not zoomed, long lines cut, no search, rollout cells hidden, no row chosen. */
+export const READING_DEFAULTS = {
+  zoom: false,
+  wrapLines: false,
+  search: null,
+  showCells: false,
+  rowCursor: {},
+} as const;

@@ -1,5 +1,14 @@
 import { lineText, type Line, type Segment } from './lines.ts';
 
+/** A search: where it applies, what is searched, and whether it is still being typed. */
+export interface SearchState {
+  readonly place: string;
+  readonly query: string;
+  readonly editing: boolean;
+  /** The line of the match n/N moved to last. */
+  readonly at: number | null;
+}
+
 /**
  * Searching what a place shows (/): which lines match (case-insensitive), the next match either way, and the
  * matches highlighted. Pure, so tested without a terminal.

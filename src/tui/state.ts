@@ -4,6 +4,8 @@ import type { SessionSource, SessionStatus } from '../core/events.ts';
 import type { SessionProjection } from './projection.ts';
 import type { EffectsPolicy } from '../engine/effects-policy.ts';
 import type { ForkForm } from './fork-form.ts';
+import type { SearchState } from './search.ts';
+import { READING_DEFAULTS } from './scrolling.ts';
 
 /**
  * The TUI's state and its transitions. Transitions are pure functions from state to state; the one mutable part is
@@ -31,8 +33,13 @@ export type Overlay =
   | { readonly kind: 'rewind'; readonly conversation: string; readonly cursor: number }
   /** Fork at a step with other settings, for every agent or one agent each (see fork-form.ts). */
   | ForkForm
-  /** The session's branches as a tree, to check one out. */
-  | { readonly kind: 'branches'; readonly cursor: number; readonly items: readonly BranchItem[] }
+  /** The session's branches as a tree, to check one out; `marked` (m) is the one d compares with the cursor's. */
+  | {
+      readonly kind: 'branches';
+      readonly cursor: number;
+      readonly items: readonly BranchItem[];
+      readonly marked?: number | null;
+    }
   /** Rollouts run in this workspace, newest first, to open one's grid. */
   | { readonly kind: 'rollouts'; readonly cursor: number; readonly items: readonly RolloutItem[] }
   /** One rollout as a grid: variants × scenarios (or metrics), live while it runs. */
@@ -57,6 +64,7 @@ export type Overlay =
       readonly cursor: number;
       readonly marked: number | null;
       readonly items: readonly { readonly ref: string; readonly label: string }[];
+      readonly allBranches?: boolean; // every branch's entries (a), as the CLI's --all-branches
     }
   /** Two branches (or artifacts) compared, side by side (both columns scroll together) or unified. */
   | {
@@ -76,7 +84,10 @@ export type Overlay =
       readonly running: boolean;
       readonly output: readonly string[];
       readonly scroll: number;
+      readonly hscroll?: number; // columns its table rows are scrolled sideways (C-f / C-b): cut, never wrapped
     }
+  /** Every notice, warning and error of this TUI session, with its time (`!`). */
+  | { readonly kind: 'notices'; readonly scroll: number }
   /** One entry, event, score or payment in full: wrapped, JSON pretty-printed, scrollable (Enter on a pane's row). */
   | { readonly kind: 'detail'; readonly title: string; readonly text: string; readonly scroll: number };
 
@@ -167,6 +178,14 @@ export interface TuiState {
   readonly ledgerBroken: string | null;
   /** The ledger as the Wallets pane shows it besides the balances: recent payments, the chain, its newest links. */
   readonly ledger: LedgerPaneState;
+  /** Every notice of this TUI session, oldest first, the newest NOTICE_LOG_LIMIT kept (the `!` log). */
+  readonly noticeLog: readonly NoticeRecord[];
+  /** The overlays under the current one, the nearest last: Esc goes back to it (compare → branches, say). */
+  readonly overlayBack: readonly Overlay[];
+  /** The overlay the open session was opened from (a rollout grid's cell): leaving the session goes back to it. */
+  readonly sessionFrom: Overlay | null;
+  /** The side pane drawn tall (`+` cycles through them), or null for the usual shares. */
+  readonly tallPane: PaneId | null;
   /** The focused pane fills the screen (z); the header, input and hints stay. */
   readonly zoom: boolean;
   /** Long lines of the stack and events panes wrap (w) instead of being cut. */
@@ -179,14 +198,15 @@ export interface TuiState {
   readonly rowCursor: Readonly<Partial<Record<PaneId, number>>>;
 }
 
-/** A search: where it applies, what is searched, and whether it is still being typed. */
-export interface SearchState {
-  readonly place: string;
-  readonly query: string;
-  readonly editing: boolean;
-  /** The line of the match n/N moved to last. */
-  readonly at: number | null;
+export type NoticeTone = 'info' | 'warn' | 'error';
+export interface NoticeRecord {
+  /** When it was shown (ms since the epoch, the store's clock). */
+  readonly at: number;
+  readonly text: string;
+  readonly tone: NoticeTone;
 }
+/** How many notices the `!` log keeps: a long session's warnings, bounded. */
+export const NOTICE_LOG_LIMIT = 500;
 
 export interface LedgerPaneState {
   /** The latest payments in and out of the session's agents, newest first. */
@@ -254,11 +274,11 @@ export function initialState(workspace: TuiState['workspace'], size: { columns: 
     quitArmedAt: null,
     workspace,
     quitting: false,
-    zoom: false,
-    wrapLines: false,
-    search: null,
-    showCells: false,
-    rowCursor: {},
+    noticeLog: [],
+    overlayBack: [],
+    sessionFrom: null,
+    tallPane: null,
+    ...READING_DEFAULTS,
   };
 }
 
@@ -267,10 +287,17 @@ export function initialState(workspace: TuiState['workspace'], size: { columns: 
 
 export const resize = (s: TuiState, columns: number, rows: number): TuiState => ({ ...s, columns, rows });
 
-export const notify = (s: TuiState, text: string, tone: 'info' | 'warn' | 'error' = 'info'): TuiState => ({
+export const notify = (s: TuiState, text: string, tone: NoticeTone = 'info'): TuiState => ({
   ...s,
   notice: { text, tone },
 });
+
+/** Records the notice now shown in the log (the store calls it whenever the notice changes to a new one). */
+export function logNotice(s: TuiState, at: number): TuiState {
+  if (s.notice === null) return s;
+  const log = [...s.noticeLog, { at, text: s.notice.text, tone: s.notice.tone }];
+  return { ...s, noticeLog: log.length > NOTICE_LOG_LIMIT ? log.slice(log.length - NOTICE_LOG_LIMIT) : log };
+}
 
 export const clearNotice = (s: TuiState): TuiState => (s.notice === null ? s : { ...s, notice: null });
 
@@ -306,44 +333,6 @@ export function scrollPane(
     next = { offset, follow: offset >= max && move > 0 };
   }
   return { ...s, scroll: { ...s.scroll, [pane]: next } };
-}
-
-/**
- * The sessions the list shows: rollout cells are hidden unless asked for (C) (a rollout of 20 cells would bury the
- * rest; R lists the rollouts), and a search typed in the list (/) keeps the sessions whose row contains it.
- */
-export function visibleSessions(s: Pick<TuiState, 'sessions' | 'showCells' | 'search'>): {
-  sessions: readonly SessionSummary[];
-  hiddenCells: number;
-} {
-  const query = s.search?.place === 'sessions' ? s.search.query.toLowerCase() : '';
-  let hiddenCells = 0;
-  const sessions = s.sessions.filter((x) => {
-    if (x.source === 'rollout' && !s.showCells) {
-      hiddenCells += 1;
-      return false;
-    }
-    return query === '' || [x.id, x.status, x.agent, x.title].join(' ').toLowerCase().includes(query);
-  });
-  return { sessions: hiddenCells === 0 && query === '' ? s.sessions : sessions, hiddenCells };
-}
-
-export function moveSessionsCursor(s: TuiState, move: number | 'top' | 'bottom'): TuiState {
-  const last = Math.max(0, visibleSessions(s).sessions.length - 1);
-  const cursor = move === 'top' ? 0 : move === 'bottom' ? last : Math.min(last, Math.max(0, s.sessionsCursor + move));
-  return { ...s, sessionsCursor: cursor };
-}
-
-/** Keeps the cursor on the same session when the list changes under it. */
-export function setSessions(s: TuiState, sessions: readonly SessionSummary[]): TuiState {
-  const current = visibleSessions(s).sessions[s.sessionsCursor]?.id;
-  const shown = visibleSessions({ ...s, sessions }).sessions;
-  const index = current === undefined ? -1 : shown.findIndex((x) => x.id === current);
-  return {
-    ...s,
-    sessions,
-    sessionsCursor: index >= 0 ? index : Math.min(s.sessionsCursor, Math.max(0, shown.length - 1)),
-  };
 }
 
 export function selectConversation(s: TuiState, move: number): TuiState {
@@ -389,9 +378,13 @@ export function openSession(s: TuiState, projection: SessionProjection, driver: 
   };
 }
 
+/** Leaves the open session: back to the sessions list, or to the overlay it was opened from (a rollout grid). */
 export const backToSessions = (s: TuiState): TuiState => ({
   ...s,
   search: null,
+  overlay: s.sessionFrom,
+  overlayBack: [],
+  sessionFrom: null,
   screen: 'sessions',
   open: null,
   driver: 'none',
@@ -440,6 +433,17 @@ export function deleteWord(input: TextInput): TextInput {
 
 export const setInput = (s: TuiState, input: TextInput): TuiState => ({ ...s, input });
 
+/** Replaces the current overlay (a cursor moved, say); closing (null) closes the overlays under it too. */
 export function setOverlay(s: TuiState, overlay: Overlay | null): TuiState {
-  return { ...s, overlay };
+  return overlay === null ? { ...s, overlay, overlayBack: [] } : { ...s, overlay };
+}
+
+/** Opens an overlay over the current one: Esc (backOverlay) goes back to where it was opened from. */
+export function pushOverlay(s: TuiState, overlay: Overlay): TuiState {
+  return { ...s, overlay, overlayBack: s.overlay === null ? s.overlayBack : [...s.overlayBack, s.overlay] };
+}
+
+/** Closes the current overlay, back to the one it was opened from (or the screen). */
+export function backOverlay(s: TuiState): TuiState {
+  return { ...s, overlay: s.overlayBack.at(-1) ?? null, overlayBack: s.overlayBack.slice(0, -1) };
 }

@@ -1,5 +1,5 @@
 import { systemClock, type Clock, type Timer } from '../core/clock.ts';
-import type { TuiState } from './state.ts';
+import { logNotice, type TuiState } from './state.ts';
 
 /**
  * The TUI's store: plain TypeScript, no React. Changes from the keyboard notify at once; changes from the engine
@@ -25,8 +25,10 @@ export class TuiStore {
 
   /** Applies a transition; `later` coalesces the notification with others (engine-driven changes). */
   set(transition: (s: TuiState) => TuiState, later = false): void {
-    const next = transition(this.state);
+    let next = transition(this.state);
     if (next === this.state) return;
+    // Every notice shown goes to the `!` log with its time, whoever set it.
+    if (next.notice !== null && next.notice !== this.state.notice) next = logNotice(next, this.clock.now());
     this.state = next;
     if (later) this.schedule();
     else this.flush();

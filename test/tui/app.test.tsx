@@ -247,7 +247,11 @@ describe('the TUI', () => {
   it('answers an agent question in place', async () => {
     const h = await open();
     await startSession(h, 2, 'What is the weather like?');
-    await h.screen.waitFor('agent_helper asks: Which location should I use for get weather? ›');
+    await h.screen.waitFor(
+      (f) =>
+        f.includes('agent_helper asks: Which location should I use for get weather?') &&
+        f.includes('answer agent_helper ›'),
+    );
     await h.screen.press('Oslo', KEYS.enter);
     const frame = await h.screen.waitFor('Oslo: 4 °C, snow showers.');
     expect(frame).toContain('← answer: Oslo');
@@ -272,8 +276,11 @@ describe('the TUI', () => {
     await h.screen.press('agents l', KEYS.tab);
     expect(h.screen.frame()).toContain(': agents list');
     await h.screen.press(KEYS.enter);
-    const frame = await h.screen.waitFor('DELEGATES TO');
+    // A wide table is cut at the edge, not wrapped: Ctrl-F scrolls it sideways to its last column.
+    const frame = await h.screen.waitFor('C-f/C-b scroll sideways');
     expect(frame).toMatch(/agent_alpha\s+scripted\/default/);
+    await h.screen.press('\u0006', '\u0006', '\u0006');
+    await h.screen.waitFor('DELEGATES TO');
     await h.screen.press(KEYS.escape);
     await h.screen.waitFor('No sessions yet');
   });
@@ -447,7 +454,8 @@ describe('the TUI', () => {
     expect(frame).toContain('no differences in the steps');
     await h.screen.press('u');
     await h.screen.waitFor('unified (u switches');
-    await h.screen.press(KEYS.escape, 'b');
+    // Esc goes back where the comparison was opened from: the branch list.
+    await h.screen.press(KEYS.escape);
     await h.screen.waitFor('Branches (* checked out)');
     await h.screen.press(KEYS.enter);
     await h.screen.waitFor(/checked out b_\w+ \(main\); session finished/);

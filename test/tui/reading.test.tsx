@@ -301,7 +301,8 @@ describe('reading in the TUI', () => {
     expect(diffScroll()).toBe(Math.max(0, diff.total - diff.height));
     await h.screen.press('g', '\u0004');
     expect(diffScroll()).toBe(Math.min(Math.max(0, diff.total - diff.height), Math.ceil((diff.height - 1) / 2)));
-    await h.screen.press(KEYS.escape);
+    // Esc: back to the artifacts list, Esc again: the session.
+    await h.screen.press(KEYS.escape, KEYS.escape);
     // Frames: G the last conversation, g the first.
     await h.screen.press('2', 'G');
     const order = h.tui.store.get().open!.order;

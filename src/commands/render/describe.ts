@@ -33,7 +33,7 @@ function describe(e: EntryDraft): string {
       return `${callIds.length} call${callIds.length === 1 ? '' : 's'}${until}`;
     }
     case 'finished':
-      return `${e.payload.steps} steps`;
+      return `${e.payload.steps} step${e.payload.steps === 1 ? '' : 's'}`;
     case 'failed':
       return `${e.payload.code}: ${e.payload.message}${e.payload.retryable ? ' (resumable)' : ''}`;
   }

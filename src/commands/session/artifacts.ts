@@ -80,18 +80,52 @@ export function artifactLines(store: Store, ref: string): string[] {
   return splitLines(normalizeForDiff(artifact.data.toString('utf8'), artifact.mime.includes('json')));
 }
 
-/** What can be compared in a session: its blobs, then its checked-out branch's messages, calls and results. */
-export function comparableArtifacts(store: Store, sessionId: string): { ref: string; label: string }[] {
+/**
+ * What can be compared in a session: its blobs, then its checked-out branch's messages, calls and results. With
+ * `allBranches` (as `artifacts list --entries --all-branches`), every branch's, each entry once under the branch that
+ * wrote it, labelled with that branch.
+ */
+export function comparableArtifacts(
+  store: Store,
+  sessionId: string,
+  options: { readonly allBranches?: boolean } = {},
+): { ref: string; label: string }[] {
   const session = store.sessions.resolve(sessionId);
   const out = store.artifacts
     .list(session.id)
     .map((a) => ({ ref: a.hash, label: `${a.name} (${a.kind}, ${a.size} B)` }));
   const paths = new Map(store.sessions.conversations(session.id).map((c) => [c.id, c.path]));
-  for (const e of branchEntries(store, session.id, session.headBranch)) {
+  const branches = options.allBranches === true ? store.sessions.branches(session.id) : [];
+  const names = new Map(branches.map((b) => [b.id, b.label === null ? b.id : `${b.id} ${b.label}`]));
+  const entries =
+    options.allBranches === true
+      ? [
+          ...new Map(branches.flatMap((b) => branchEntries(store, session.id, b.id)).map((e) => [e.id, e])).values(),
+        ].sort((x, y) => x.seq - y.seq)
+      : branchEntries(store, session.id, session.headBranch);
+  for (const e of entries) {
     if (!['assistant_message', 'tool_result', 'agent_result'].includes(e.kind)) continue;
-    out.push({ ref: e.id, label: `${paths.get(e.conversation) ?? e.conversation} ${e.kind}` });
+    const where = options.allBranches === true ? ` [${names.get(e.branch) ?? e.branch}]` : '';
+    out.push({ ref: e.id, label: `${paths.get(e.conversation) ?? e.conversation} ${e.kind}${where}` });
   }
   return out;
+}
+
+/** The start of an artifact's (or entry's) text on one line, for a preview; '' when binary or unreadable. */
+export function artifactPreview(store: Store, ref: string, width = 200): string {
+  try {
+    const artifact = resolveArtifact(store, ref);
+    if (!isText(artifact.data)) return '';
+    return terminalText(
+      artifact.data
+        .subarray(0, width * 4)
+        .toString('utf8')
+        .replace(/\s+/g, ' ')
+        .trim(),
+    ).slice(0, width);
+  } catch {
+    return '';
+  }
 }
 
 export const artifactsListCommand = defineCommand({

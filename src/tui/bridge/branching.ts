@@ -1,6 +1,6 @@
 import { diffSequences } from '../../core/diff.ts';
 import { diffBranches } from '../../commands/session/branch-diff.ts';
-import { artifactLines, comparableArtifacts } from '../../commands/session/artifacts.ts';
+import { artifactLines, artifactPreview, comparableArtifacts } from '../../commands/session/artifacts.ts';
 import { branchSummaries, type BranchOverrides } from '../../engine/branching.ts';
 import { effectsPolicyOf } from '../../engine/effects-policy.ts';
 import { targetsOf } from '../../commands/overrides.ts';
@@ -10,9 +10,13 @@ import { inScopeTargets } from '../../judge/scope.ts';
 import { notify, type BranchItem, type Overlay } from '../state.ts';
 import type { BridgeHost } from './host.ts';
 
+/** Something the artifacts overlay lists: a blob (by hash) or an entry (by id). */
+type ArtifactItem = Extract<Overlay, { kind: 'artifacts' }>['items'][number];
+
 /** Branches of the open session: the tree, forks and rewinds, checkouts, and comparing branches or artifacts. */
 export class Branching {
   private readonly host: BridgeHost;
+  private readonly previews = new Map<string, string>();
 
   constructor(host: BridgeHost) {
     this.host = host;
@@ -72,7 +76,10 @@ export class Branching {
       const compensable = made.effects.find((e) => e.compensable);
       const calls = `${made.effects.length} effectful call${made.effects.length === 1 ? '' : 's'}`;
       const tools = made.effects.map((e) => e.tool).join(', ');
-      const compensate = compensable === undefined ? '' : ` (: session compensate ${id} ${compensable.key} undoes it)`;
+      const compensate =
+        compensable === undefined
+          ? ''
+          : `; undo it with: p2tui session compensate ${id} ${compensable.key} (or : in the palette)`;
       const undone = made.effects.length === 0 ? '' : `; ${calls} after that point (${tools}) not undone${compensate}`;
       this.host.store.set((s) =>
         notify(
@@ -87,16 +94,27 @@ export class Branching {
     });
   }
 
-  /** Compares a branch with the checked-out one, for the diff overlay. */
-  diff(branch: string): Overlay | undefined {
+  /**
+   * Compares two branches of the open session, for the diff overlay: `from` with `to`, or with the checked-out branch
+   * when `to` is not given. The same branch twice is refused with a notice (there is nothing to compare).
+   */
+  diff(from: string, to?: string): Overlay | undefined {
     const id = this.host.store.get().open?.id;
     if (id === undefined) return undefined;
     try {
       const session = this.host.engine.store.sessions.resolve(id);
-      const result = diffBranches(this.host.engine.store, session, branch, session.headBranch);
+      const target = to ?? session.headBranch;
+      if (from === target) {
+        this.host.store.set((s) =>
+          notify(s, `${from} is the same branch: mark one with m, then d on another to compare them`, 'warn'),
+        );
+        return undefined;
+      }
+      const result = diffBranches(this.host.engine.store, session, from, target);
+      const checked = (b: string): string => (b === session.headBranch ? `${b} (checked out)` : b);
       return {
         kind: 'diff',
-        title: `${branch} → ${session.headBranch} (checked out)`,
+        title: `${checked(from)} → ${checked(target)}`,
         divergesAt: result.divergesAt,
         sections: result.sections,
         mode: 'side',
@@ -108,20 +126,37 @@ export class Branching {
     }
   }
 
-  /** The open session's artifacts and comparable entries. */
-  artifacts(): { ref: string; label: string }[] {
+  /** The open session's artifacts and comparable entries (every branch's with `allBranches`). */
+  artifacts(allBranches = false): ArtifactItem[] {
     const id = this.host.store.get().open?.id;
     if (id === undefined) return [];
     try {
-      return comparableArtifacts(this.host.engine.store, id);
+      return comparableArtifacts(this.host.engine.store, id, { allBranches });
     } catch (error) {
       this.host.report(error);
       return [];
     }
   }
 
+  /**
+   * The start of an artifact's (or entry's) content on one line, for the line under the selected item. Read when an
+   * item is first selected, not for the whole list; kept, since artifacts and entries never change.
+   */
+  preview(ref: string): string {
+    let text = this.previews.get(ref);
+    if (text === undefined) {
+      text = artifactPreview(this.host.engine.store, ref);
+      this.previews.set(ref, text);
+    }
+    return text;
+  }
+
   /** Two artifacts (or entries) compared, for the diff overlay. */
-  diffArtifacts(a: { ref: string; label: string }, b: { ref: string; label: string }): Overlay | undefined {
+  diffArtifacts(a: ArtifactItem, b: ArtifactItem): Overlay | undefined {
+    if (a.ref === b.ref) {
+      this.host.store.set((s) => notify(s, 'that is the marked one: d on another item compares the two', 'warn'));
+      return undefined;
+    }
     try {
       const ops = diffSequences(
         artifactLines(this.host.engine.store, a.ref),

@@ -1,4 +1,5 @@
 import type { Timer } from '../../core/clock.ts';
+import type { StoredEvent } from '../../core/events.ts';
 import { hostname } from 'node:os';
 import { isP2Error, messageOf } from '../../core/errors.ts';
 import type { App } from '../../app/app.ts';
@@ -6,10 +7,12 @@ import type { Engine } from '../../engine/engine.ts';
 import { isHolderAlive } from '../../store/leases.ts';
 import type { SessionRuntime } from '../../engine/session/runtime.ts';
 import { SessionProjection } from '../projection.ts';
-import { backToSessions, notify, openSession, setSessions, type SessionSummary } from '../state.ts';
+import { backToSessions, notify, openSession, setOverlay, type SessionSummary } from '../state.ts';
+import { setSessions } from '../sessions-list.ts';
 import type { TuiStore } from '../store.ts';
 import { Branching } from './branching.ts';
 import type { BridgeHost } from './host.ts';
+import { checkoutByPolicy, policyCheckoutNotice } from './policy-checkout.ts';
 import { RolloutGrid } from './rollout-grid.ts';
 import { followWallets } from './wallets.ts';
 
@@ -31,6 +34,8 @@ export class TuiBridge implements BridgeHost {
   private listTimer: Timer | undefined;
   private orphanTimer: Timer | undefined;
   private adopting = false;
+  /** A branch a score policy just checked out, until its policy.acted says why (the notice). */
+  private policyBranch: string | undefined;
   /** Reads the open session's ledger again now (the Wallets pane changed what it shows). */
   private ledgerRefresh: () => void = () => undefined;
 
@@ -127,7 +132,10 @@ export class TuiBridge implements BridgeHost {
     for (;;) {
       const batch = this.engine.store.log.read(cursor, { session: sessionId }, 5000);
       if (batch.length === 0) break;
-      for (const event of batch) projection.apply(event);
+      for (const event of batch) {
+        projection.apply(event);
+        this.announcePolicy(event);
+      }
       cursor = batch[batch.length - 1]!.seq;
     }
     this.store.set((s) => openSession(s, projection, this.driverOf(sessionId)));
@@ -140,10 +148,14 @@ export class TuiBridge implements BridgeHost {
         pollMs: 100,
       })) {
         if (event.type === 'branch.checkout' && event.payload.branch !== head) {
+          // A score policy switched the branch under the user's eyes: said once its policy.acted names the branch.
+          if (checkoutByPolicy(this.engine.store, { ...event.payload, ts: event.ts }) !== undefined)
+            this.policyBranch = event.payload.branch;
           this.open(sessionId);
           return;
         }
         projection.apply(event);
+        this.announcePolicy(event);
         this.store.touch();
         if (event.type === 'session.status')
           this.store.set((s) => (s.open === projection ? { ...s, driver: this.driverOf(sessionId) } : s), true);
@@ -157,10 +169,30 @@ export class TuiBridge implements BridgeHost {
     })().catch(() => undefined);
   }
 
+  /** The notice for a checkout a score policy made (policyBranch), once its policy.acted is read. */
+  private announcePolicy(event: StoredEvent): void {
+    if (this.policyBranch === undefined) return;
+    const said = policyCheckoutNotice(this.engine.store, event, this.policyBranch);
+    if (said === undefined) return;
+    this.policyBranch = undefined;
+    this.store.set((s) => notify(s, said, 'warn'), true);
+  }
+
   close(): void {
     this.openStop?.abort();
     this.openStop = undefined;
+    const from = this.store.get().sessionFrom;
     this.store.set(backToSessions);
+    // Opened from a rollout grid's cell: back to that grid, where it was, following the rollout live again.
+    if (from?.kind === 'grid') {
+      this.grid.openGrid(from.rollout);
+      this.store.set((s) =>
+        s.overlay?.kind === 'grid'
+          ? setOverlay(s, { ...s.overlay, row: from.row, col: from.col, repeat: from.repeat })
+          : s,
+      );
+      this.grid.regrid(() => from.options);
+    }
     this.refreshSessions();
   }
 

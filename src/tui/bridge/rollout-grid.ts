@@ -11,11 +11,14 @@ import type { BridgeHost } from './host.ts';
 export class RolloutGrid {
   private readonly host: BridgeHost;
   private gridTimer: Timer | undefined;
+  private listTimer: Timer | undefined;
   /**
    * The policy each cell ran under, by cell id: read once per cell (a cell's session keeps its policy), so a grid of
    * thousands of cells redrawn every 500 ms does not look every session up again.
    */
   private readonly effects = new Map<string, EffectsPolicy>();
+  /** Cell counts of the rollouts that are not running, by rollout id, with the status they were read in. */
+  private readonly settled = new Map<string, { key: string; cells: number; done: number; failed: number }>();
 
   constructor(host: BridgeHost) {
     this.host = host;
@@ -23,23 +26,63 @@ export class RolloutGrid {
 
   dispose(): void {
     this.gridTimer?.cancel();
+    this.listTimer?.cancel();
   }
 
   /** Rollouts of this workspace, newest first. */
   rollouts(): RolloutItem[] {
     const store = this.host.engine.store;
     return store.rollouts.list(100).map((r) => {
-      const cells = store.rollouts.cells(r.id);
+      // A rollout that is not running keeps its counts (until resumed, which makes it running): read its cells once,
+      // not on every refresh of the open list.
+      const key = `${r.status}:${r.finishedAt ?? ''}`;
+      let counts = r.status === 'running' ? undefined : this.settled.get(r.id);
+      if (counts === undefined || counts.key !== key) {
+        const cells = store.rollouts.cells(r.id);
+        counts = {
+          key,
+          cells: cells.length,
+          done: cells.filter((c) => c.status === 'done').length,
+          failed: cells.filter((c) => c.status === 'failed').length,
+        };
+        if (r.status !== 'running') this.settled.set(r.id, counts);
+      }
       return {
         id: r.id,
         name: r.name,
         status: r.status,
-        cells: cells.length,
-        done: cells.filter((c) => c.status === 'done').length,
-        failed: cells.filter((c) => c.status === 'failed').length,
+        cells: counts.cells,
+        done: counts.done,
+        failed: counts.failed,
+        // formatAge says "… ago" itself.
         age: formatAge(this.host.app.clock.now() - r.createdAt),
       };
     });
+  }
+
+  /**
+   * Opens the rollouts list and keeps it current while it shows: a rollout started or finished by another process
+   * (the CLI) appears and counts up without reopening ("No rollouts yet" stayed after a CLI rollout finished).
+   */
+  openRollouts(): void {
+    this.host.store.set((s) => setOverlay(s, { kind: 'rollouts', cursor: 0, items: this.rollouts() }));
+    this.listTimer?.cancel();
+    this.listTimer = this.host.app.clock.interval(() => {
+      const s = this.host.store.get();
+      if (s.overlay?.kind !== 'rollouts' || this.host.engine.store.isClosed) {
+        this.listTimer?.cancel();
+        this.listTimer = undefined;
+        return;
+      }
+      const items = this.rollouts();
+      // Only a change redraws (the ages tick once a second at most).
+      if (JSON.stringify(items) === JSON.stringify(s.overlay.items)) return;
+      this.host.store.set((x) =>
+        x.overlay?.kind === 'rollouts'
+          ? setOverlay(x, { ...x.overlay, items, cursor: Math.min(x.overlay.cursor, Math.max(0, items.length - 1)) })
+          : x,
+      );
+    }, 500);
   }
 
   /** Opens a rollout's grid, and keeps it current while it shows (a running rollout fills in live). */
@@ -105,7 +148,8 @@ export class RolloutGrid {
       return;
     }
     const run = runs[s.overlay.repeat % runs.length]!;
-    this.host.store.set((x) => setOverlay(x, null));
+    // Leaving that session (Esc) comes back to this grid.
+    this.host.store.set((x) => ({ ...setOverlay(x, null), sessionFrom: x.overlay }));
     this.host.open(run.session!);
   }
 }

@@ -1,5 +1,5 @@
 import { paletteCompletions } from '../palette.ts';
-import { deleteBack, deleteWord, moveCursor, notify, setOverlay } from '../state.ts';
+import { backOverlay, deleteBack, deleteWord, moveCursor, notify, pushOverlay, setOverlay } from '../state.ts';
 import {
   editPalette,
   moveArtifacts,
@@ -10,6 +10,9 @@ import {
   set,
 } from './helpers.ts';
 import type { TuiCommand } from './model.ts';
+
+/** Columns one ctrl-f / ctrl-b moves the palette's wide output sideways. */
+const SIDEWAYS = 20;
 
 /** Keys of the overlays that compare and confirm: branches, artifacts, diffs, confirmations, the palette. */
 export const COMPARE_KEYS: readonly TuiCommand[] = [
@@ -40,16 +43,34 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
     },
   },
   {
+    id: 'branches-mark',
+    title: 'mark (the one to compare from)',
+    keys: ['m'],
+    scope: 'branches',
+    hint: 1,
+    run: (a) =>
+      set(a, (s) =>
+        s.overlay?.kind === 'branches'
+          ? setOverlay(s, { ...s.overlay, marked: s.overlay.marked === s.overlay.cursor ? null : s.overlay.cursor })
+          : s,
+      ),
+  },
+  {
     id: 'branches-diff',
-    title: 'compare with the checked-out branch',
+    title: 'compare the marked branch (else the checked-out one) with this one',
     keys: ['d'],
     scope: 'branches',
     hint: 1,
     run: (a, s) => {
-      const item = s.overlay?.kind === 'branches' ? s.overlay.items[s.overlay.cursor] : undefined;
+      if (s.overlay?.kind !== 'branches') return;
+      const item = s.overlay.items[s.overlay.cursor];
+      const marked =
+        s.overlay.marked === null || s.overlay.marked === undefined ? undefined : s.overlay.items[s.overlay.marked];
       if (item === undefined) return;
-      const overlay = a.bridge.branching.diff(item.id);
-      if (overlay !== undefined) set(a, (x) => setOverlay(x, overlay));
+      // Marked: any two branches, marked → cursor; not marked: the cursor's branch → the checked-out one, as before.
+      const overlay =
+        marked === undefined ? a.bridge.branching.diff(item.id) : a.bridge.branching.diff(marked.id, item.id);
+      if (overlay !== undefined) set(a, (x) => pushOverlay(x, overlay));
     },
   },
   {
@@ -97,7 +118,34 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
       const to = s.overlay.items[s.overlay.cursor];
       if (from === undefined || to === undefined) return;
       const overlay = a.bridge.branching.diffArtifacts(from, to);
-      if (overlay !== undefined) set(a, (x) => setOverlay(x, overlay));
+      if (overlay !== undefined) set(a, (x) => pushOverlay(x, overlay));
+    },
+  },
+  {
+    id: 'artifacts-all-branches',
+    title: 'every branch’s entries / the checked-out branch’s',
+    keys: ['a'],
+    scope: 'artifacts',
+    run: (a, s) => {
+      if (s.overlay?.kind !== 'artifacts') return;
+      const { items: before, cursor, marked } = s.overlay;
+      const allBranches = s.overlay.allBranches !== true;
+      const items = a.bridge.branching.artifacts(allBranches);
+      // The cursor and the mark stay on the same items when they are still listed.
+      const find = (index: number | null): number => {
+        const ref = index === null ? undefined : before[index]?.ref;
+        return ref === undefined ? -1 : items.findIndex((i) => i.ref === ref);
+      };
+      const markedAt = find(marked);
+      set(a, (x) =>
+        setOverlay(x, {
+          kind: 'artifacts',
+          items,
+          allBranches,
+          cursor: Math.max(0, find(cursor)),
+          marked: markedAt === -1 ? null : markedAt,
+        }),
+      );
     },
   },
   {
@@ -164,7 +212,7 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
     keys: ['escape', 'q'],
     scope: 'diff',
     hint: 2,
-    run: (a) => set(a, (s) => setOverlay(s, null)),
+    run: (a) => set(a, backOverlay),
   },
 
   {
@@ -202,7 +250,11 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
       const selected = paletteCompletions(s.overlay.text)[s.overlay.selected];
       if (!exact && selected !== undefined)
         editPalette(a, () => ({ text: `${selected.text} `, cursor: selected.text.length + 1 }));
-      else if (typed !== '') a.runPalette(typed);
+      else if (typed !== '') {
+        // A new output starts at its left edge.
+        set(a, (x) => (x.overlay?.kind === 'palette' ? setOverlay(x, { ...x.overlay, hscroll: 0 }) : x));
+        a.runPalette(typed);
+      }
     },
   },
   {
@@ -247,6 +299,30 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
     run: (a) => set(a, (s) => scrollOverlay(s, a, -1)),
   },
   {
+    id: 'palette-sideways-right',
+    title: 'scroll a wide table right',
+    keys: ['ctrl-f'],
+    scope: 'palette',
+    run: (a) =>
+      set(a, (s) =>
+        s.overlay?.kind === 'palette'
+          ? setOverlay(s, { ...s.overlay, hscroll: (s.overlay.hscroll ?? 0) + SIDEWAYS })
+          : s,
+      ),
+  },
+  {
+    id: 'palette-sideways-left',
+    title: 'scroll a wide table left',
+    keys: ['ctrl-b'],
+    scope: 'palette',
+    run: (a) =>
+      set(a, (s) =>
+        s.overlay?.kind === 'palette'
+          ? setOverlay(s, { ...s.overlay, hscroll: Math.max(0, (s.overlay.hscroll ?? 0) - SIDEWAYS) })
+          : s,
+      ),
+  },
+  {
     id: 'palette-close',
     title: 'close (stop a running command)',
     keys: ['escape'],
@@ -254,7 +330,7 @@ export const COMPARE_KEYS: readonly TuiCommand[] = [
     hint: 2,
     run: (a, s) => {
       if (s.overlay?.kind === 'palette' && s.overlay.running) a.abortPalette();
-      set(a, (x) => setOverlay(x, null));
+      set(a, backOverlay);
     },
   },
   {

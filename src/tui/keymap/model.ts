@@ -26,6 +26,7 @@ export type Scope =
   | 'diff'
   | 'rollouts'
   | 'grid'
+  | 'notices'
   | 'detail'
   | 'search';
 
@@ -52,6 +53,7 @@ export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   diff: 'Comparing',
   rollouts: 'Rollouts',
   grid: 'Rollout grid',
+  notices: 'Notification log',
   detail: 'Detail view',
   search: 'Typing a search',
 };
@@ -76,8 +78,10 @@ export interface TuiCommand {
   /** Key names; the first is shown in hints. */
   readonly keys: readonly string[];
   readonly scope: Scope;
-  /** Status-bar priority (lower first); absent: not shown in the bar. */
+  /** Status-bar priority (lower first); absent: not shown in the bar (unless keymap/hints.ts gives one). */
   readonly hint?: number;
+  /** A shorter title for the status bar (the help shows `title`). */
+  readonly short?: string;
   when?(s: TuiState): boolean;
   run(a: TuiActions, s: TuiState): void;
 }

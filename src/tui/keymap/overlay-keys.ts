@@ -1,5 +1,5 @@
 import { isChoiceField, openForkForm } from '../fork-form.ts';
-import { deleteBack, setOverlay } from '../state.ts';
+import { backOverlay, deleteBack, pushOverlay, setOverlay } from '../state.ts';
 import {
   editForm,
   forkAtCursor,
@@ -22,7 +22,7 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
     keys: ['escape', '?', 'q'],
     scope: 'help',
     hint: 0,
-    run: (a) => set(a, (s) => setOverlay(s, null)),
+    run: (a) => set(a, backOverlay),
   },
   // Scrolling help: reading-keys.ts.
 
@@ -132,7 +132,7 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
         workspaceAgents: s.workspace.agents.map((x) => x.id),
         sessionEffects: open?.effects ?? 'live',
       });
-      set(a, (x) => setOverlay(x, form));
+      set(a, (x) => pushOverlay(x, form));
     },
   },
   {
@@ -181,7 +181,7 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
     keys: ['escape'],
     scope: 'fork-form',
     hint: 2,
-    run: (a) => set(a, (s) => setOverlay(s, null)),
+    run: (a) => set(a, backOverlay),
   },
   {
     id: 'form-back',
@@ -235,14 +235,14 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
     keys: ['R'],
     scope: 'sessions',
     hint: 30,
-    run: (a) => set(a, (s) => setOverlay(s, { kind: 'rollouts', cursor: 0, items: a.bridge.grid.rollouts() })),
+    run: (a) => a.bridge.grid.openRollouts(),
   },
   {
     id: 'session-rollouts',
     title: 'rollouts',
     keys: ['R'],
     scope: 'session',
-    run: (a) => set(a, (s) => setOverlay(s, { kind: 'rollouts', cursor: 0, items: a.bridge.grid.rollouts() })),
+    run: (a) => a.bridge.grid.openRollouts(),
   },
   {
     id: 'rollouts-down',
@@ -356,6 +356,6 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
     keys: ['escape', 'q'],
     scope: 'grid',
     hint: 4,
-    run: (a) => set(a, (s) => setOverlay(s, { kind: 'rollouts', cursor: 0, items: a.bridge.grid.rollouts() })),
+    run: (a) => a.bridge.grid.openRollouts(),
   },
 ];

@@ -10,7 +10,7 @@ import {
   type ScrollMove,
 } from '../scrolling.ts';
 import { matchingLines, nextMatch } from '../search.ts';
-import { notify, scrollPane, selectConversation, setOverlay, type PaneId, type TuiState } from '../state.ts';
+import { PANES, notify, scrollPane, selectConversation, setOverlay, type PaneId, type TuiState } from '../state.ts';
 import { scrolling, set } from './helpers.ts';
 import type { Scope, TuiActions, TuiCommand } from './model.ts';
 
@@ -92,7 +92,7 @@ function scrollKeys(
   options: { skip?: readonly ScrollMove[]; hints?: Partial<Record<ScrollMove, number>> } = {},
 ): TuiCommand[] {
   return SCROLL_MOVES.filter((m) => !(options.skip ?? []).includes(m.move)).map((m): TuiCommand => ({
-    id: `${scope}-scroll-${m.move}`,
+    id: `${scope}-${m.move}`,
     title: m.move === 'bottom' && scope === 'scroll' ? 'bottom (follow new lines)' : m.title,
     keys: m.keys,
     scope,
@@ -135,25 +135,28 @@ export function jumpToMatch(a: TuiActions, direction: 1 | -1): void {
   });
 }
 
-const SEARCH_PLACES: readonly Scope[] = ['session', 'sessions', 'help', 'detail'];
+/** Where / starts a search (the session's panes share one '/'), and where n/N/Esc then act on it. */
+const SEARCH_STARTS: readonly Scope[] = ['session', 'sessions', 'help', 'detail'];
+const SEARCH_PLACES: readonly Scope[] = ['sessions', 'help', 'detail', ...PANES];
 const searching = (s: TuiState): boolean => s.search !== null && !s.search.editing && s.search.place === placeOf(s);
+
+function searchStart(scope: Scope): TuiCommand {
+  return {
+    id: `${scope}-search`,
+    title: scope === 'sessions' ? 'filter the list (search)' : 'search',
+    keys: scope === 'sessions' ? ['/', 'f'] : ['/'],
+    scope,
+    run: (a) => set(a, (s) => ({ ...s, search: { place: placeOf(s), query: '', editing: true, at: null } })),
+  };
+}
 
 function searchKeys(scope: Scope): TuiCommand[] {
   return [
-    {
-      id: `${scope}-search`,
-      title: scope === 'sessions' ? 'filter the list (search)' : 'search',
-      keys: scope === 'sessions' ? ['/', 'f'] : ['/'],
-      scope,
-      hint: 50,
-      run: (a) => set(a, (s) => ({ ...s, search: { place: placeOf(s), query: '', editing: true, at: null } })),
-    },
     {
       id: `${scope}-search-next`,
       title: 'next match',
       keys: ['n'],
       scope,
-      hint: 51,
       when: searching,
       run: (a) => jumpToMatch(a, 1),
     },
@@ -170,7 +173,6 @@ function searchKeys(scope: Scope): TuiCommand[] {
       title: 'clear the search',
       keys: ['escape'],
       scope,
-      hint: 52,
       when: searching,
       run: (a) => set(a, (s) => ({ ...s, search: null })),
     },
@@ -239,6 +241,7 @@ export const READING_KEYS: readonly TuiCommand[] = [
     scope: 'search',
     run: (a) => editSearch(a, (q) => q.slice(0, -1)),
   },
+  ...SEARCH_STARTS.map(searchStart),
   ...SEARCH_PLACES.flatMap(searchKeys),
 
   {
@@ -246,7 +249,6 @@ export const READING_KEYS: readonly TuiCommand[] = [
     title: 'zoom the pane / back',
     keys: ['z'],
     scope: 'session',
-    hint: 45,
     run: (a) => set(a, (s) => ({ ...s, zoom: !s.zoom })),
   },
   {
@@ -254,7 +256,6 @@ export const READING_KEYS: readonly TuiCommand[] = [
     title: 'wrap long lines / cut them (stack, events)',
     keys: ['w'],
     scope: 'session',
-    hint: 46,
     run: (a) => set(a, (s) => ({ ...s, wrapLines: !s.wrapLines })),
   },
   {
@@ -262,16 +263,14 @@ export const READING_KEYS: readonly TuiCommand[] = [
     title: 'show / hide rollout cells',
     keys: ['C'],
     scope: 'sessions',
-    hint: 31,
     run: (a) => set(a, (s) => ({ ...s, showCells: !s.showCells, sessionsCursor: 0 })),
   },
   ...DETAIL_PANES.flatMap((pane): TuiCommand[] => [
     {
-      id: `${pane}-detail`,
+      id: `${pane}-open-row`,
       title: 'open the selected row in full',
       keys: ['enter'],
       scope: pane,
-      hint: 23,
       run: (a, s) => {
         const item = selectedOf(a, s);
         if (item !== undefined)
@@ -283,7 +282,6 @@ export const READING_KEYS: readonly TuiCommand[] = [
       title: 'copy the selected row (OSC 52)',
       keys: ['y'],
       scope: pane,
-      hint: 24,
       run: (a, s) => {
         const item = selectedOf(a, s);
         if (item !== undefined) copy(a, item.text);
@@ -315,7 +313,7 @@ export const READING_KEYS: readonly TuiCommand[] = [
   },
 
   // One scrolling model: the same keys in every pane, list and overlay.
-  ...scrollKeys('scroll', scrollFocused, { hints: { down: 20, top: 21, bottom: 22 } }),
+  ...scrollKeys('scroll', scrollFocused),
   ...scrollKeys('help', (a, _s, move) => scrollWindow(a, move), { hints: { down: 1 } }),
   ...scrollKeys('detail', (a, _s, move) => scrollWindow(a, move), { hints: { down: 2 } }),
   ...(['agents', 'branches', 'rollouts', 'artifacts'] as const).flatMap((scope) =>

@@ -6,12 +6,12 @@ import {
   deleteWord,
   focus,
   moveCursor,
-  moveSessionsCursor,
   notify,
+  pushOverlay,
   selectConversation,
   setOverlay,
-  visibleSessions,
 } from '../state.ts';
+import { moveSessionsCursor, visibleSessions } from '../sessions-list.ts';
 import { editInput, scroll, set } from './helpers.ts';
 import type { TuiCommand } from './model.ts';
 
@@ -24,7 +24,7 @@ export const SESSION_KEYS: readonly TuiCommand[] = [
     keys: ['?'],
     scope: 'global',
     hint: 90,
-    run: (a) => set(a, (s) => setOverlay(s, { kind: 'help', scroll: 0 })),
+    run: (a) => set(a, (s) => pushOverlay(s, { kind: 'help', scroll: 0 })),
   },
   {
     id: 'palette',
@@ -34,7 +34,7 @@ export const SESSION_KEYS: readonly TuiCommand[] = [
     hint: 91,
     run: (a) =>
       set(a, (s) =>
-        setOverlay(s, { kind: 'palette', text: '', cursor: 0, selected: 0, running: false, output: [], scroll: 0 }),
+        pushOverlay(s, { kind: 'palette', text: '', cursor: 0, selected: 0, running: false, output: [], scroll: 0 }),
       ),
   },
   {
@@ -187,7 +187,7 @@ export const SESSION_KEYS: readonly TuiCommand[] = [
   {
     id: 'session-retry',
     title: 'retry what failed',
-    keys: ['R'],
+    keys: ['t'],
     scope: 'session',
     hint: 42,
     when: (s) => s.open?.status === 'failed',

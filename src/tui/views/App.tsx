@@ -5,7 +5,7 @@ import { useTui, useTuiContext } from '../hooks.ts';
 import { normalizeKey } from '../keys.ts';
 import { MIN_COLUMNS, MIN_ROWS } from '../layout.ts';
 import { resize } from '../state.ts';
-import { Header, StatusBar } from './chrome.tsx';
+import { Header, NoticeArea, StatusBar, noticeLines } from './chrome.tsx';
 import { OverlayView } from './overlays.tsx';
 import { SessionScreen, SessionsScreen } from './screens.tsx';
 
@@ -25,6 +25,7 @@ export function App() {
   const rows = useTui((s) => s.rows);
   const screen = useTui((s) => s.screen);
   const overlay = useTui((s) => s.overlay !== null);
+  const notice = useTui((s) => s.notice);
   if (columns < MIN_COLUMNS || rows < MIN_ROWS) {
     return (
       <Box height={rows} flexDirection="column">
@@ -33,7 +34,9 @@ export function App() {
       </Box>
     );
   }
-  const body = rows - 2;
+  // A notice takes the lines it needs above the status bar, so none is cut off (a quarter of the screen at most).
+  const noticed = noticeLines(notice, columns, Math.max(2, Math.floor(rows / 4)));
+  const body = rows - 2 - noticed.length;
   return (
     <Box flexDirection="column" width={columns} height={rows}>
       <Header width={columns} />
@@ -46,6 +49,7 @@ export function App() {
           <SessionScreen columns={columns} height={body - 1} />
         )}
       </Box>
+      <NoticeArea width={columns} lines={noticed} />
       <StatusBar width={columns} />
     </Box>
   );

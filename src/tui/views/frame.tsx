@@ -29,8 +29,11 @@ export function Frame({
     actions.geometry.set(geometryId, { total: lines.length, height: inner, lines, start: scroll });
   const window = lines.slice(scroll, scroll + inner);
   const shown = query === '' ? window : window.map((l) => highlight(l, query));
+  // No label, no gap: an empty label drew `─  ───`, a border with a hole in it.
   const rule = (label: string): Line => [
-    seg(`─ ${label} ${'─'.repeat(Math.max(0, width - label.length - 3))}`, { bold: true }),
+    seg(label === '' ? '─'.repeat(width) : `─ ${label} ${'─'.repeat(Math.max(0, width - label.length - 3))}`, {
+      bold: true,
+    }),
   ];
   return (
     <Box flexDirection="column" width={width} height={height}>

@@ -1,13 +1,18 @@
-import { useTui } from '../hooks.ts';
+import { useTui, useTuiContext } from '../hooks.ts';
 import { helpSections } from '../keymap/keymap.ts';
 import { keyLabel } from '../keys.ts';
 import { paletteCompletions } from '../palette.ts';
 import { seg, wrap, type Line } from '../lines.ts';
 import { describeEntry } from '../../commands/render/describe.ts';
-import { sideBySide } from '../../core/diff.ts';
 import { Frame, follow } from './frame.tsx';
 import { ForkFormOverlay } from './fork-form.tsx';
 import { DetailOverlay } from './detail.tsx';
+import { DiffOverlay } from './diff-view.tsx';
+import { cellMarks, fitLabel } from './grid-marks.ts';
+import { NoticeLogOverlay } from './notice-log.tsx';
+
+/** Up to this many repeats a grid cell shows one mark each; more show as counts per status. */
+const MARKS_ROOM = 6;
 
 /**
  * Overlays draw over the screen's body (the header and status bar stay). Each fills the body's rows exactly, so
@@ -26,6 +31,7 @@ export function OverlayView({ width, height }: { width: number; height: number }
   if (kind === 'diff') return <DiffOverlay width={width} height={height} />;
   if (kind === 'artifacts') return <ArtifactsOverlay width={width} height={height} />;
   if (kind === 'fork-form') return <ForkFormOverlay width={width} height={height} />;
+  if (kind === 'notices') return <NoticeLogOverlay width={width} height={height} />;
   if (kind === 'detail') return <DetailOverlay width={width} height={height} />;
   return null;
 }
@@ -66,7 +72,11 @@ function PaletteOverlay({ width, height }: { width: number; height: number }) {
   const lines: Line[] = [inputLine, []];
   if (overlay.output.length > 0 || overlay.running) {
     if (overlay.running) lines.push([seg('running… (Esc stops it)', { dim: true })]);
-    for (const text of overlay.output) lines.push(...wrap([seg(text)], width));
+    // A table row (columns apart by two or more spaces) stays one row, cut with … at the edge: wrapped, a wide
+    // table's columns fell apart. Prose (errors, hints) still wraps.
+    const shift = overlay.hscroll ?? 0;
+    for (const text of overlay.output)
+      lines.push(...(/\S {2,}\S/.test(text) ? [[seg(text.slice(shift))]] : wrap([seg(text)], width)));
   } else {
     const completions = paletteCompletions(overlay.text);
     if (completions.length === 0) lines.push([seg('no command starts like that', { dim: true })]);
@@ -78,11 +88,12 @@ function PaletteOverlay({ width, height }: { width: number; height: number }) {
       ]);
     });
   }
+  const wide = overlay.output.some((t) => t.length > width);
   // The input stays on top; output scrolls below it.
   const body = [inputLine, ...lines.slice(1).slice(overlay.scroll)];
   return (
     <Frame
-      title={`Command palette — the p2tui commands (${keyLabel('tab')} completes, Enter runs)`}
+      title={`Command palette — the p2tui commands (${keyLabel('tab')} completes, Enter runs${wide ? ', C-f/C-b scroll sideways' : ''})`}
       lines={body}
       width={width}
       height={height}
@@ -147,10 +158,16 @@ function BranchesOverlay({ width, height }: { width: number; height: number }) {
     if (selected) cursorLine = lines.length;
     const indent = `${'  '.repeat(b.depth)}${b.depth > 0 ? '└ ' : ''}`;
     lines.push([
-      seg(`${selected ? '›' : ' '} ${b.checkedOut ? '*' : ' '} `, { bold: true, inverse: selected }),
+      seg(`${selected ? '›' : ' '} ${overlay.marked === i ? '●' : ' '}${b.checkedOut ? '*' : ' '} `, {
+        bold: true,
+        inverse: selected,
+      }),
       seg(`${indent}${b.id}`, { bold: b.checkedOut, inverse: selected }),
       seg(`  ${b.label ?? ''}`, { color: 'cyan' }),
-      seg(`  ${b.forkSeq === null ? 'root' : `forked at seq ${b.forkSeq}`} · ${b.entries} entries`, { dim: true }),
+      seg(
+        `  ${b.forkSeq === null ? 'root' : `forked at seq ${b.forkSeq}`} · ${b.entries} ${b.entries === 1 ? 'entry' : 'entries'}`,
+        { dim: true },
+      ),
       ...(b.score === null
         ? []
         : [
@@ -171,7 +188,11 @@ function BranchesOverlay({ width, height }: { width: number; height: number }) {
   });
   return (
     <Frame
-      title="Branches (* checked out): Enter checks one out"
+      title={
+        overlay.marked === null || overlay.marked === undefined
+          ? 'Branches (* checked out): Enter checks one out, d compares with the checked-out one, m marks one'
+          : `Branches: d compares the marked ● ${overlay.items[overlay.marked]?.id ?? ''} with the one under the cursor`
+      }
       lines={lines}
       width={width}
       height={height}
@@ -189,7 +210,7 @@ function RolloutsOverlay({ width, height }: { width: number; height: number }) {
       seg(`${selected ? '›' : ' '} ${r.id} `, { bold: true, inverse: selected }),
       seg(` ${r.name}`, { bold: selected }),
       seg(`  ${r.status}`, { color: r.status === 'running' ? 'yellow' : r.status === 'finished' ? 'green' : 'red' }),
-      seg(`  ${r.done}/${r.cells} done${r.failed > 0 ? ` · ${r.failed} failed` : ''} · ${r.age} ago`, { dim: true }),
+      seg(`  ${r.done}/${r.cells} done${r.failed > 0 ? ` · ${r.failed} failed` : ''} · ${r.age}`, { dim: true }),
     ];
   });
   if (lines.length === 0)
@@ -213,8 +234,6 @@ function scoreSeg(value: number | null, text: string, selected: boolean): Line[n
   });
 }
 
-const STATUS_GLYPH = { done: '●', failed: '✗', running: '◌', pending: '·' } as const;
-
 function GridOverlay({ width, height }: { width: number; height: number }) {
   const overlay = useTui((s) => (s.overlay?.kind === 'grid' ? s.overlay : undefined));
   if (overlay === undefined) return null;
@@ -223,7 +242,11 @@ function GridOverlay({ width, height }: { width: number; height: number }) {
   const nameOf = (r: (typeof grid.rows)[number]): string =>
     `${r.team}/${r.variant}${r.effects === undefined || r.effects === '' || r.effects === 'live' ? '' : ` [${r.effects}]`}`;
   const label = Math.min(36, Math.max(8, ...grid.rows.map((r) => nameOf(r).length)));
-  const cellWidth = Math.max(10, Math.min(18, ...grid.columns.map((c) => c.length + 2)));
+  // Every repeat shows: a mark each up to MARKS_ROOM repeats, counts per status (`4● 1✗`) beyond; the cell is as wide
+  // as its widest marks plus the mean and a space, so a cell never runs into the next.
+  const marks = grid.rows.map((row) => row.cells.map((cell) => cellMarks(cell, MARKS_ROOM)));
+  const widest = Math.max(0, ...marks.flat().map((m) => m.length));
+  const cellWidth = Math.max(10, Math.min(18, ...grid.columns.map((c) => c.length + 2)), 5 + widest + 1);
   const lines: Line[] = [];
   const c = grid.counts;
   lines.push([
@@ -239,22 +262,19 @@ function GridOverlay({ width, height }: { width: number; height: number }) {
   ]);
   lines.push([]);
   lines.push([
-    seg(''.padEnd(label + 2)),
+    seg(''.padEnd(label + 3)),
     ...grid.columns.map((col) => seg(col.slice(0, cellWidth - 1).padEnd(cellWidth), { bold: true })),
     seg('mean ± 95% CI', { bold: true }),
   ]);
   grid.rows.forEach((row, r) => {
     const line: Line[number][] = [
-      seg(`${r === overlay.row ? '›' : ' '} ${nameOf(row).slice(0, label).padEnd(label)}`, {
+      seg(`${r === overlay.row ? '›' : ' '} ${fitLabel(nameOf(row), label)} `, {
         bold: r === overlay.row,
       }),
     ];
     row.cells.forEach((cell, k) => {
       const selected = r === overlay.row && k === overlay.col;
-      const glyphs = cell.runs
-        .map((x) => STATUS_GLYPH[x.status])
-        .join('')
-        .slice(0, Math.max(1, cellWidth - 6));
+      const glyphs = marks[r]![k]!;
       const text = `${cell.mean === null ? '  – ' : cell.mean.toFixed(2)} ${glyphs}`.padEnd(cellWidth);
       line.push(scoreSeg(cell.mean, text, selected));
     });
@@ -291,80 +311,49 @@ function GridOverlay({ width, height }: { width: number; height: number }) {
         seg(`Enter opens session ${shown[overlay.repeat % shown.length]!.session} (. next repeat)`, { dim: true }),
       ]);
   }
-  lines.push([seg('● done  ✗ failed  ◌ running  · waiting', { dim: true })]);
+  const counted = grid.rows.some((row) => row.cells.some((cell) => cell.runs.length > MARKS_ROOM));
+  lines.push([
+    seg(`● done  ✗ failed  ◌ running  · waiting${counted ? '  (7● 1✗: 7 repeats done, 1 failed)' : ''}`, { dim: true }),
+  ]);
   return <Frame title={`Rollout ${overlay.title}`} lines={lines} width={width} height={height} />;
 }
 
 function ArtifactsOverlay({ width, height }: { width: number; height: number }) {
   const overlay = useTui((s) => (s.overlay?.kind === 'artifacts' ? s.overlay : undefined));
+  const { actions } = useTuiContext();
   if (overlay === undefined) return null;
-  const lines: Line[] = overlay.items.map((item, i) => {
+  const lines: Line[] = [];
+  let cursorLine = 0;
+  overlay.items.forEach((item, i) => {
     const selected = i === overlay.cursor;
-    return [
+    if (selected) cursorLine = lines.length;
+    lines.push([
       seg(`${selected ? '›' : ' '} ${overlay.marked === i ? '●' : ' '} `, { bold: true, inverse: selected }),
       seg(item.ref.length > 16 ? item.ref.slice(0, 12) : item.ref.padEnd(12), { dim: true }),
       seg(`  ${item.label}`, { bold: selected }),
-    ];
+    ]);
+    // The selected item's content starts on the line under it, so d is not needed just to see what it holds.
+    if (selected) {
+      const preview = actions.bridge.branching.preview(item.ref);
+      lines.push([
+        seg('     ⎿ ', { dim: true }),
+        seg(preview === '' ? '(no text to preview)' : preview, { color: 'cyan' }),
+      ]);
+    }
   });
   if (lines.length === 0)
     lines.push([seg('Nothing to compare yet: no artifacts, messages or tool results on this branch.', { dim: true })]);
+  const which =
+    overlay.allBranches === true ? 'every branch (a: checked-out only)' : 'checked-out branch (a: every branch)';
   return (
     <Frame
-      title="Artifacts and results: m marks one, d compares it with the one under the cursor"
+      title={`Artifacts and results, ${which}: m marks one, d compares it with the one under the cursor`}
       lines={lines}
       width={width}
       height={height}
-      scroll={follow(overlay.cursor, lines.length, height - 2)}
+      scroll={follow(cursorLine, lines.length, height - 2)}
     />
   );
-}
-
-/** Two branches compared: sections per conversation; both columns scroll as one. */
-function DiffOverlay({ width, height }: { width: number; height: number }) {
-  const overlay = useTui((s) => (s.overlay?.kind === 'diff' ? s.overlay : undefined));
-  if (overlay === undefined) return null;
-  const lines: Line[] = [
-    [
-      seg(overlay.divergesAt === null ? 'no differences in the steps' : `they diverge in ${overlay.divergesAt}`, {
-        bold: true,
-        color: overlay.divergesAt === null ? 'green' : 'yellow',
-      }),
-    ],
-  ];
-  const column = Math.max(10, Math.floor((width - 3) / 2));
-  const fit = (text: string): string =>
-    text.length > column - 1 ? `${text.slice(0, column - 2)}…` : text.padEnd(column - 1);
-  for (const section of overlay.sections) {
-    lines.push([], [seg(`== ${section.title}`, { bold: true, color: 'cyan' })]);
-    if (overlay.mode === 'unified') {
-      for (const op of section.ops) {
-        lines.push([
-          seg(
-            `${op.kind === 'add' ? '+' : op.kind === 'del' ? '-' : ' '}${op.text}`,
-            op.kind === 'same' ? { dim: true } : { color: op.kind === 'add' ? 'green' : 'red' },
-          ),
-        ]);
-      }
-    } else {
-      for (const row of sideBySide(section.ops)) {
-        const left = seg(
-          fit(row.left ?? ''),
-          row.kind === 'same' ? { dim: true } : row.left === undefined ? {} : { color: 'red' },
-        );
-        const mark = seg(
-          row.kind === 'same' ? '  ' : row.kind === 'changed' ? '| ' : row.kind === 'del' ? '< ' : '> ',
-          { color: 'yellow' },
-        );
-        const right = seg(
-          fit(row.right ?? ''),
-          row.kind === 'same' ? { dim: true } : row.right === undefined ? {} : { color: 'green' },
-        );
-        lines.push([left, mark, right]);
-      }
-    }
-  }
-  const title = `Compare ${overlay.title}: ${overlay.mode === 'side' ? 'side by side' : 'unified'} (u switches, j/k scroll, Esc closes)`;
-  return <Frame title={title} lines={lines} width={width} height={height} scroll={overlay.scroll} geometryId="diff" />;
 }
 
 function ConfirmOverlay({ width, height }: { width: number; height: number }) {

@@ -277,18 +277,13 @@ export function InputBar({ width }: { width: number }) {
   useTui((s) => s.open?.framesVersion);
   const status = useTui((s) => s.open?.status);
   const question = projection?.firstQuestion();
-  // The question is model text drawn outside the panes' lines: cleaned here, and kept on the bar's one row.
-  const asked = question === undefined ? '' : terminalText(question.question).replace(/\s+/g, ' ');
+  // The question itself is drawn whole above the input (question.tsx): the line keeps its room for the answer.
   const prompt =
-    question !== undefined
-      ? `${question.agent} asks: ${asked} › `
-      : newAgent !== null
-        ? `message to ${newAgent} › `
-        : '› ';
+    question !== undefined ? `answer ${question.agent} › ` : newAgent !== null ? `message to ${newAgent} › ` : '› ';
   if (!focused) {
     const idle =
       question !== undefined
-        ? `${question.agent} asks: ${asked} — press i to answer`
+        ? `${question.agent} asks (above) — press i to answer`
         : status === 'running'
           ? 'agents are working… (i to write the next message)'
           : 'press i (or Enter) to write a message';

@@ -5,7 +5,9 @@ import { Table } from '../components/Table.tsx';
 import { seg, type Line } from '../lines.ts';
 import { sessionLayout } from '../layout.ts';
 import type { ReactElement } from 'react';
-import { visibleSessions, type PaneId } from '../state.ts';
+import type { PaneId } from '../state.ts';
+import { visibleSessions } from '../sessions-list.ts';
+import { questionLines } from './question.tsx';
 import {
   ConversationPane,
   EventsPane,
@@ -17,13 +19,21 @@ import {
   paragraph,
 } from './panes.tsx';
 
-export function SessionScreen({ columns, height }: { columns: number; height: number }) {
+export function SessionScreen({ columns, height: full }: { columns: number; height: number }) {
+  useTui((s) => s.open?.framesVersion);
+  const asked = questionLines(
+    useTui((s) => s.open),
+    columns,
+    Math.max(2, Math.floor(full / 3)),
+  );
+  const height = full - asked.length;
+  const tall = useTui((s) => s.tallPane);
   const conversations = useTui((s) => s.open?.order.length ?? 1);
   const newAgent = useTui((s) => s.newSessionAgent);
   const open = useTui((s) => s.open !== null);
   const { color } = useTuiContext();
   const zoomed = useTui((s) => (s.zoom ? (s.focus === 'input' ? 'conversation' : s.focus) : null));
-  const layout = sessionLayout(columns, height + 3, conversations);
+  const layout = sessionLayout(columns, height + 3, conversations, tall);
   const { panes } = layout;
   if (!open) {
     // A new session: its first message starts it.
@@ -56,7 +66,7 @@ export function SessionScreen({ columns, height }: { columns: number; height: nu
     </Box>
   );
   return (
-    <Box flexDirection="column" height={height + 1}>
+    <Box flexDirection="column" height={full + 1}>
       {layout.wide ? (
         <Box flexDirection="row" height={height}>
           <ConversationPane width={panes.conversation.width} height={panes.conversation.height} />
@@ -82,6 +92,7 @@ export function SessionScreen({ columns, height }: { columns: number; height: nu
           </Box>
         </Box>
       )}
+      {asked.length > 0 && <LinesView lines={asked} width={columns} height={asked.length} color={color} />}
       <InputBar width={columns} />
     </Box>
   );

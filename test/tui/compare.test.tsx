@@ -1,0 +1,341 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from '../../src/app/app.ts';
+import { loadWorkspace } from '../../src/app/workspace.ts';
+import { branchEntries } from '../../src/engine/branching.ts';
+import { RolloutRunner } from '../../src/rollout/runner.ts';
+import { parseRolloutSpec } from '../../src/rollout/spec.ts';
+import { createTuiApp, type TuiApp } from '../../src/tui/run.tsx';
+import { UserError } from '../../src/core/errors.ts';
+import { KEYS, renderSized, type Rendered } from './render.ts';
+import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../../src/models/provider.ts';
+
+/**
+ * Comparisons, artifacts and the rollout grid in the TUI (issue 18, "Diff, artifacts and grid"): the real app over
+ * the demo workspace, drawn in a fake terminal of a fixed size.
+ */
+
+/** Answers about the weather, differently at a higher temperature: two branches that differ in a few words. */
+class WeatherProvider implements ModelProvider {
+  readonly id = 'words';
+  readonly simulated = true;
+  /** Requests with this seed fail (a rollout's repeat that fails), every time. */
+  failSeed: number | null = null;
+  async complete(request: ModelRequest, _options: CompleteOptions): Promise<ModelResponse> {
+    if (this.failSeed === request.seed) throw new UserError('E_MODEL_AUTH', 'the model refused this seed');
+    const sky = request.temperature > 1 ? 'light rain' : 'partly cloudy';
+    return {
+      text: `The weather in Paris is ${sky} with a gentle breeze from the west all afternoon.`,
+      toolCalls: [],
+      usage: { inputTokens: 10, outputTokens: 10, estimated: true },
+      finishReason: 'stop',
+    };
+  }
+}
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) c();
+});
+
+interface Harness {
+  readonly app: App;
+  readonly tui: TuiApp;
+  readonly screen: Rendered;
+  readonly model: WeatherProvider;
+}
+
+async function open(size: { columns: number; rows: number }, color = false): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'p2tui-compare-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const model = new WeatherProvider();
+  const workspace = await loadWorkspace(ROOT, { db: join(dir, 'p2tui.db'), configure: (p) => p.register(model) });
+  const app = new App({ workspace });
+  const tui = createTuiApp(app, { ...size, color, quit: () => undefined });
+  const screen = renderSized(tui.element, size);
+  tui.bridge.start();
+  cleanups.push(() => {
+    screen.unmount();
+    tui.dispose();
+    app.close();
+  });
+  return { app, tui, screen, model };
+}
+
+/**
+ * A finished session on `main`, a branch forked at its first message with temperature 1.5 and run (`hot`: its answer
+ * differs by two words), and a third branch forked there and left paused, checked out: neither of the first two is
+ * the checked-out one. The TUI has the session open.
+ */
+async function threeBranches(h: Harness): Promise<{ session: string; main: string; hot: string; paused: string }> {
+  const engine = h.app.engine;
+  const runtime = engine.start({
+    agent: 'agent_beta',
+    message: 'How is the weather in Paris?',
+    source: 'api',
+    options: engine.sessionOptions({ model: 'words/x', temperature: 0 }),
+  });
+  expect(await runtime.idle()).toBe('finished');
+  engine.release(runtime.id);
+  const main = engine.store.sessions.resolve(runtime.id).headBranch;
+  const first = branchEntries(engine.store, runtime.id, main)[0]!.seq;
+  const hot = await engine.fork(runtime.id, {
+    atSeq: first,
+    label: 'hot',
+    overrides: { temperature: 1.5 },
+    createdBy: 'test',
+    checkout: true,
+  });
+  const resumed = await engine.attach(runtime.id, {});
+  resumed.resume();
+  expect(await resumed.idle()).toBe('finished');
+  engine.release(runtime.id);
+  const paused = await engine.fork(runtime.id, {
+    from: main,
+    atSeq: first,
+    label: 'paused',
+    createdBy: 'test',
+    checkout: true,
+  });
+  h.tui.bridge.open(runtime.id);
+  await h.screen.waitFor('Conversation');
+  await h.screen.press(KEYS.escape);
+  return { session: runtime.id, main, hot: hot.branch.id, paused: paused.branch.id };
+}
+
+/** With main checked out, d on the hot branch compares it with main (the key that worked before m existed). */
+async function compareHotWithMain(h: Harness, b: { main: string }): Promise<void> {
+  h.tui.bridge.branching.checkout(b.main);
+  await h.screen.waitFor(`checked out ${b.main}`);
+  await h.screen.press('b');
+  await h.screen.waitFor('Branches');
+  await h.screen.press('j', 'd');
+}
+
+describe('comparing in the TUI', () => {
+  it('compares any two branches: m marks one, d compares it with the one under the cursor, neither checked out', async () => {
+    const h = await open({ columns: 120, rows: 32 });
+    const b = await threeBranches(h);
+    await h.screen.press('b');
+    await h.screen.waitFor('Branches');
+    // main is first (the cursor starts there); mark it, then d on the hot branch.
+    await h.screen.press('m', 'j', 'd');
+    const frame = await h.screen.waitFor('side by side (u switches');
+    expect(frame).toContain(`Compare ${b.main} → ${b.hot}:`);
+    expect(frame).not.toContain('(checked out)');
+    expect(frame).toMatch(/they diverge in agent_beta at #\d/);
+  });
+
+  it('marks the changed words without colour, as the CLI does: [-old-] and {+new+}', async () => {
+    const h = await open({ columns: 120, rows: 32 });
+    await compareHotWithMain(h, await threeBranches(h));
+    let frame = await h.screen.waitFor('side by side (u switches');
+    expect(frame).toMatch(
+      /The weather in Paris is \[-light rain-\] with .*\| .*The weather in Paris is \{\+partly cloudy\+\} with/,
+    );
+    await h.screen.press('u');
+    frame = await h.screen.waitFor('unified (u switches');
+    expect(frame).toMatch(/-asst +The weather in Paris is \[-light rain-\] with a gentle breeze/);
+    expect(frame).toMatch(/\+asst +The weather in Paris is \{\+partly cloudy\+\} with a gentle breeze/);
+  });
+
+  it('highlights the changed words in colour (inverse), without the markers', async () => {
+    const h = await open({ columns: 120, rows: 32 }, true);
+    await compareHotWithMain(h, await threeBranches(h));
+    await h.screen.waitFor('side by side (u switches');
+    const raw = h.screen.rawFrame();
+    const esc = String.fromCharCode(27);
+    expect(raw).toMatch(new RegExp(`${esc}\\[7m(${esc}\\[[0-9;]*m)*light rain`));
+    expect(h.screen.frame()).not.toContain('{+');
+  });
+
+  it('at 80 columns the entry kind takes a narrow column and the text keeps its room', async () => {
+    const h = await open({ columns: 80, rows: 24 });
+    await compareHotWithMain(h, await threeBranches(h));
+    const frame = await h.screen.waitFor('they diverge in');
+    const row = frame.split('\n').find((l) => /^ass.* \| ass/.test(l));
+    expect(row).toBeDefined();
+    // Both columns show the start of the answer, not `assistant_message The wea…`.
+    expect(row).toMatch(/^asst +The weather in Paris is \[-lig/);
+    expect(row).toMatch(/\| asst +The weather in Paris is \{\+par/);
+    expect(frame).not.toContain('assistant_message');
+  });
+
+  it('refuses to compare a branch or an artifact with itself, with a notice', async () => {
+    const h = await open({ columns: 120, rows: 32 });
+    const b = await threeBranches(h);
+    await h.screen.press('b');
+    await h.screen.waitFor('Branches');
+    // Without a mark, d compares with the checked-out branch: on that one, it would compare it with itself.
+    await h.screen.press('j', 'j', 'd');
+    await h.screen.waitFor(`${b.paused} is the same branch`);
+    expect(h.screen.frame()).not.toContain('Compare ');
+    await h.screen.press('k', 'k', 'm', 'd');
+    await h.screen.waitFor(`${b.main} is the same branch`);
+    expect(h.screen.frame()).not.toContain('Compare ');
+    h.tui.bridge.branching.checkout(b.main);
+    await h.screen.waitFor(`checked out ${b.main}`);
+    await h.screen.press(KEYS.escape, 'A');
+    await h.screen.waitFor('⎿');
+    await h.screen.press('m', 'd');
+    await h.screen.waitFor('that is the marked one');
+    expect(h.screen.frame()).not.toContain('Compare ');
+  });
+
+  it('previews the selected artifact under it, and lists every branch’s entries with a toggles', async () => {
+    const h = await open({ columns: 120, rows: 32 });
+    const b = await threeBranches(h);
+    await h.screen.press('A');
+    let frame = await h.screen.waitFor('Artifacts and results, checked-out branch');
+    // The paused branch has no answer yet: nothing of its own to list.
+    expect(frame).not.toContain('light rain');
+    // Back on main, its answer is there, previewed under the cursor.
+    h.tui.bridge.branching.checkout(b.main);
+    await h.screen.waitFor(`checked out ${b.main}`);
+    await h.screen.press(KEYS.escape, 'A');
+    frame = await h.screen.waitFor('⎿');
+    expect(frame).toMatch(/› +e_\w+ +agent_beta assistant_message\n +⎿ The weather in Paris is partly cloudy/);
+    await h.screen.press('a');
+    frame = await h.screen.waitFor('Artifacts and results, every branch');
+    expect(frame).toContain(`agent_beta assistant_message [${b.hot} hot]`);
+    await h.screen.press('j');
+    await h.screen.waitFor('⎿ The weather in Paris is light rain');
+    // And the two answers compare (m, d) across branches.
+    await h.screen.press('k', 'm', 'j', 'd');
+    frame = await h.screen.waitFor('they diverge in content');
+    expect(frame).toContain('{+light rain+}');
+  });
+});
+
+describe('the rollout grid and list', () => {
+  it('shows every repeat of a cell: 8 repeats with one failed, as counts', async () => {
+    const h = await open({ columns: 100, rows: 30 });
+    h.model.failSeed = 5;
+    const spec = parseRolloutSpec(
+      'teams:\n  c:\n    base: { agent_id: agent_beta, model: words/x }\n    variants: [{ id: a, temperature: 0 }, { id: b, temperature: 0 }]\n    scenarios: ["How is the weather in Paris?"]\nrepeats: 8\njudge: { workspace: false }\n',
+      'rollouts/eight.yaml',
+      h.app.workspace,
+    );
+    const outcome = await new RolloutRunner(h.app).start(spec);
+    await h.screen.press('R');
+    await h.screen.waitFor('Rollouts: Enter opens the grid');
+    await h.screen.press(KEYS.enter);
+    const grid = await h.screen.waitFor(
+      (f) => f.includes(`Rollout eight (${outcome.rollout.id})`) && f.includes('14/16 done'),
+    );
+    // Seven done and the failed fifth, counted: nothing is cut off.
+    expect(grid).toMatch(/› c\/a +– +7● 1✗ /);
+    expect(grid).toMatch(/ {2}c\/b +– +7● 1✗ /);
+  });
+
+  it('cuts a long variant name with … and keeps a space before the scores', async () => {
+    const h = await open({ columns: 100, rows: 30 });
+    const spec = parseRolloutSpec(
+      'teams:\n  c:\n    base: { agent_id: agent_beta, model: words/x }\n    variants: [{ id: a-variant-with-a-name-far-too-long-for-its-column, temperature: 0 }, { id: b, temperature: 0 }]\n    scenarios: ["How is the weather in Paris?"]\n    eval: { evaluator_id: gpt4_judge, metric: score, rubric: helpfulness }\njudge: { workspace: false }\n',
+      'rollouts/names.yaml',
+      h.app.workspace,
+    );
+    const outcome = await new RolloutRunner(h.app).start(spec);
+    await h.screen.press('R');
+    await h.screen.waitFor('Rollouts: Enter opens the grid');
+    await h.screen.press(KEYS.enter);
+    const grid = await h.screen.waitFor(
+      (f) => f.includes(`Rollout names (${outcome.rollout.id})`) && f.includes('2/2 done') && /\d\.\d\d ●/.test(f),
+    );
+    expect(grid).toMatch(/› c\/a-variant-with-a-name-far-too-lon… +\d\.\d\d ● /);
+    expect(grid).not.toMatch(/[a-z]\d\.\d\d/);
+  });
+
+  it('updates the rollouts list live while it is open', async () => {
+    const h = await open({ columns: 120, rows: 30 });
+    await h.screen.press('R');
+    await h.screen.waitFor('No rollouts yet');
+    const spec = parseRolloutSpec(
+      'teams:\n  c:\n    base: { agent_id: agent_beta, model: words/x }\n    variants: [{ id: cold, temperature: 0 }]\n    scenarios: ["How is the weather in Paris?"]\njudge: { workspace: false }\n',
+      'rollouts/live.yaml',
+      h.app.workspace,
+    );
+    // Another runner on the same database stands for `p2tui rollout run` in another terminal.
+    const other = new App({
+      workspace: await loadWorkspace(ROOT, {
+        db: h.app.workspace.dbPath,
+        configure: (p) => p.register(new WeatherProvider()),
+      }),
+    });
+    cleanups.push(() => other.close());
+    const outcome = await new RolloutRunner(other).start(spec);
+    const frame = await h.screen.waitFor((f) => f.includes(outcome.rollout.id) && f.includes('1/1 done'));
+    expect(frame).toMatch(/live +finished +1\/1 done · \d+s ago/);
+  });
+
+  it('says “ago” once in the rollouts list', async () => {
+    const h = await open({ columns: 120, rows: 30 });
+    const spec = parseRolloutSpec(
+      'teams:\n  c:\n    base: { agent_id: agent_beta, model: words/x }\n    variants: [{ id: cold, temperature: 0 }]\n    scenarios: ["How is the weather in Paris?"]\njudge: { workspace: false }\n',
+      'rollouts/age.yaml',
+      h.app.workspace,
+    );
+    await new RolloutRunner(h.app).start(spec);
+    await h.screen.press('R');
+    const frame = await h.screen.waitFor('1/1 done');
+    expect(frame).toMatch(/age +finished +1\/1 done · \d+s ago/);
+    expect(frame).not.toContain('ago ago');
+  });
+});
+
+describe('the small ones', () => {
+  it('a paused session shows no “working”', async () => {
+    const h = await open({ columns: 120, rows: 40 });
+    await threeBranches(h);
+    const frame = await h.screen.waitFor((f) => f.split('\n')[0]!.includes('paused') && f.includes('Frames'));
+    expect(frame).toContain('agent_beta');
+    expect(frame).not.toMatch(/▶ \d+ working/);
+  });
+
+  it('says “1 step”, not “1 steps”', async () => {
+    const h = await open({ columns: 120, rows: 40 });
+    const b = await threeBranches(h);
+    h.tui.bridge.branching.checkout(b.main);
+    const frame = await h.screen.waitFor(`checked out ${b.main}`);
+    expect(frame).toMatch(/#2 +finished +1 step\n|#2 +finished +1 step /);
+    expect(frame).not.toContain('1 steps');
+  });
+
+  it('the palette keeps a wide table’s rows whole lines, cut with …', async () => {
+    const h = await open({ columns: 80, rows: 24 });
+    await threeBranches(h);
+    await h.screen.press(':');
+    await h.screen.waitFor('Command palette');
+    await h.screen.press('session list', KEYS.enter);
+    const frame = await h.screen.waitFor('How is the weather');
+    const rows = frame.split('\n');
+    const row = rows.findIndex((l) => l.includes('How is the weather'));
+    expect(rows[row]).toMatch(/…$/);
+    // The next line is not the rest of this one.
+    expect(rows[row + 1]).not.toMatch(/^\s+\S/);
+  });
+
+  it('draws an overlay’s bottom border whole when there is nothing to say on it', async () => {
+    const h = await open({ columns: 100, rows: 30 });
+    await threeBranches(h);
+    await h.screen.press('b');
+    const frame = await h.screen.waitFor('Branches');
+    expect(frame).toMatch(/\n─{100}\n/);
+    expect(frame).not.toMatch(/\n─ {2}─/);
+  });
+});
+
+describe('the events pane', () => {
+  it('keeps its columns: a long event type is cut with …, its text starts where the others do', async () => {
+    const h = await open({ columns: 200, rows: 60 });
+    await threeBranches(h);
+    const frame = await h.screen.waitFor('conversation.crea');
+    const created = frame.split('\n').find((l) => l.includes('conversation.crea'))!;
+    const started = frame.split('\n').find((l) => l.includes('session.created'))!;
+    expect(created).toMatch(/\d+ conversation\.crea… agent_beta: conversation started/);
+    expect(created.indexOf('agent_beta: conversation')).toBe(started.indexOf('session started'));
+  });
+});
