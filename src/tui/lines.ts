@@ -41,8 +41,11 @@ export function wrap(segments: readonly Segment[], width: number, indent = 0): L
   const lines: Line[] = [];
   let current: Segment[] = [];
   let used = 0;
+  // Nothing but the continuation indent on the current line yet (a line never starts with a space).
+  let fresh = true;
   const push = (text: string, style: Segment): void => {
     if (text === '') return;
+    if (/\S/.test(text)) fresh = false;
     const last = current[current.length - 1];
     if (last !== undefined && sameStyle(last, style)) current[current.length - 1] = { ...last, text: last.text + text };
     else current.push({ ...style, text });
@@ -52,6 +55,7 @@ export function wrap(segments: readonly Segment[], width: number, indent = 0): L
     lines.push(trimEnd(current));
     current = pad > 0 ? [{ text: ' '.repeat(pad) }] : [];
     used = pad;
+    fresh = true;
   };
   // Whitespace at the very start is indentation and stays; elsewhere a line never starts with a space.
   let leading = true;
@@ -68,15 +72,15 @@ export function wrap(segments: readonly Segment[], width: number, indent = 0): L
         }
         leading = false;
         if (isSpace) {
-          if (used + tokenWidth <= max && used > pad) push(token, segment);
-          else if (used + tokenWidth > max && used > pad) newline();
+          if (used + tokenWidth <= max && !fresh) push(token, segment);
+          else if (used + tokenWidth > max && !fresh) newline();
           continue;
         }
         if (used + tokenWidth <= max) {
           push(token, segment);
           continue;
         }
-        if (used > pad && tokenWidth <= max - pad) {
+        if (!fresh && tokenWidth <= max - pad) {
           newline();
           push(token, segment);
           continue;

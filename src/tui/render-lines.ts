@@ -2,6 +2,7 @@ import type { Entry, EntryDraft } from '../core/entries.ts';
 import { describeEntry } from '../commands/render/describe.ts';
 import { seg, wrap, type Line, type Segment } from './lines.ts';
 import type { ConversationView, SessionProjection } from './projection.ts';
+import { entryText, flattenItems, pretty, type PaneItem } from './detail.ts';
 
 /**
  * What each pane shows, as lines for a given width: pure functions over the projection, plus a cache that turns the
@@ -81,6 +82,8 @@ export function timelineLines(
 /** The conversation pane's lines for one width, appended to as the timeline grows. */
 export class TimelineLines {
   lines: Line[] = [];
+  /** Where each entry's lines start: the conversation's selectable rows. */
+  items: PaneItem[] = [];
   private width = -1;
   private rendered = 0;
   private dropped = 0;
@@ -91,6 +94,7 @@ export class TimelineLines {
       this.width = width;
       this.dropped = projection.dropped;
       this.rendered = 0;
+      this.items = [];
       this.lines =
         projection.dropped > 0
           ? [[seg(`… ${projection.dropped} earlier entries (see p2tui session stack ${projection.id})`, { dim: true })]]
@@ -98,7 +102,13 @@ export class TimelineLines {
     }
     const timeline = projection.timeline;
     for (let i = this.rendered; i < timeline.length; i++) {
-      for (const line of timelineLines(timeline[i]!, width)) this.lines.push(line);
+      const item = timeline[i]!;
+      this.items.push({
+        line: this.lines.length,
+        title: `${item.agent} · ${item.entry.kind}`,
+        text: () => entryText(item.entry),
+      });
+      for (const line of timelineLines(item, width)) this.lines.push(line);
     }
     this.rendered = timeline.length;
     return this.lines;
@@ -140,16 +150,121 @@ export function frameLines(projection: SessionProjection, selected: string | nul
   });
 }
 
-/** The interaction stack of one conversation: every entry with its index and the state it left. */
-export function stackLines(conv: ConversationView | undefined): Line[] {
-  if (conv === undefined) return [[seg('no conversation selected', { dim: true })]];
-  return [
-    ...conv.entries.map((e, i): Line => [
-      seg(`#${String(i).padEnd(3)} `, { dim: true }),
-      seg(e.kind.padEnd(19), { color: kindColor(e.kind) }),
-      seg(describeEntry(e).replace(/\s+/g, ' ')),
-    ]),
-  ];
+/**
+ * The interaction stack of one conversation: every entry with its index and the state it left, one row each (cut at
+ * the pane's width), or wrapped to `wrapWidth` (w).
+ */
+export function stackItems(
+  conv: ConversationView | undefined,
+  wrapWidth: number | null,
+): { lines: Line[]; items: PaneItem[] } {
+  if (conv === undefined) return { lines: [[seg('no conversation selected', { dim: true })]], items: [] };
+  return flattenItems(
+    conv.entries.map((e, i) => {
+      const line: Line = [
+        seg(`#${String(i).padEnd(3)} `, { dim: true }),
+        seg(e.kind.padEnd(19), { color: kindColor(e.kind) }),
+        seg(describeEntry(e).replace(/\s+/g, ' ')),
+      ];
+      return {
+        lines: wrapWidth === null ? [line] : wrap(line, wrapWidth, 24),
+        title: `${conv.agent} #${i} · ${e.kind}`,
+        text: () => entryText(e),
+      };
+    }),
+  );
+}
+
+/** The session's events, one row each (or wrapped to `wrapWidth`): seq, type, text. */
+export function eventItems(
+  projection: SessionProjection,
+  wrapWidth: number | null,
+): { lines: Line[]; items: PaneItem[] } {
+  return flattenItems(
+    projection.events.map((e) => {
+      const line: Line = [
+        seg(`${String(e.seq).padStart(5)} `, { dim: true }),
+        // Fixed width: a long type is cut, not pushing the text.
+        seg(`${(e.type.length > 18 ? `${e.type.slice(0, 17)}…` : e.type).padEnd(18)} `, { color: 'blue' }),
+        seg(e.text),
+      ];
+      return {
+        lines: wrapWidth === null ? [line] : wrap(line, wrapWidth, 25),
+        title: `event ${e.seq} · ${e.type}`,
+        text: () => `${new Date(e.ts).toISOString()}\n\n${pretty(e.text)}`,
+      };
+    }),
+  );
+}
+
+/** One row per evaluator and target: score, a bar, who judged; with `detail`, each criterion and the reason. */
+export function judgeItems(
+  projection: SessionProjection,
+  detail: boolean,
+  width: number,
+): { lines: Line[]; items: PaneItem[] } {
+  if (projection.scores.size === 0)
+    return { lines: [[seg('no scores yet (evaluators: judge.evaluators in p2tui.yaml)', { dim: true })]], items: [] };
+  const name = Math.min(14, Math.max(...[...projection.scores.values()].map((v) => v.evaluator.length)));
+  return flattenItems(
+    [...projection.scores.values()].map((v) => {
+      const ok = v.values.filter((x): x is number => x !== null);
+      const mean = ok.length === 0 ? null : ok.reduce((a, b) => a + b, 0) / ok.length;
+      const judge = v.model === 'scripted/judge' ? 'scripted judge' : (v.model ?? '');
+      const value =
+        v.pending && v.values.length === 0
+          ? seg('judging…', { dim: true })
+          : mean === null
+            ? seg('judge failed', { color: 'red' })
+            : seg(`${mean.toFixed(2)}${ok.length > 1 ? `±${spread(ok).toFixed(2)}` : ''} ${bar(mean)}`, {
+                color: mean >= 0.7 ? 'green' : mean >= 0.4 ? 'yellow' : 'red',
+              });
+      const target = projection.targetLabel(v.target);
+      const out: Line[] = [
+        [
+          seg(`${v.evaluator.padEnd(name)} `, { bold: true }),
+          value,
+          seg(
+            `  ${target}${judge === '' ? '' : ` · ${judge}`}${v.pending && v.values.length > 0 ? ' · judging again' : ''}`,
+            { dim: true },
+          ),
+        ],
+      ];
+      if (detail) {
+        if (v.criteria.length === 0 && v.reasoning !== '')
+          out.push(...wrap([seg(`  ${v.reasoning}`, { dim: true })], width));
+        for (const c of v.criteria)
+          out.push(
+            ...wrap(
+              [
+                seg(`  ${c.id} `),
+                seg(c.score === null ? '–' : c.score.toFixed(2)),
+                seg(`  ${c.reason}`, { dim: true }),
+              ],
+              width,
+            ),
+          );
+      }
+      const text = (): string =>
+        [
+          `${v.evaluator} on ${target}${judge === '' ? '' : ` (${judge})`}`,
+          `score ${mean === null ? '–' : mean.toFixed(2)} · values ${v.values.map((x) => (x === null ? '–' : x.toFixed(2))).join(', ')}`,
+          ...v.criteria.map((c) => `${c.id} ${c.score === null ? '–' : c.score.toFixed(2)}: ${c.reason}`),
+          ...(v.reasoning === '' ? [] : ['', pretty(v.reasoning)]),
+        ].join('\n');
+      return { lines: out, title: `score · ${v.evaluator}`, text };
+    }),
+  );
+}
+
+function bar(value: number): string {
+  const cells = Math.round(value * 8);
+  return '█'.repeat(cells) + '·'.repeat(8 - cells);
+}
+
+function spread(values: readonly number[]): number {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(1, values.length - 1));
 }
 
 function phaseLabel(conv: ConversationView): string {

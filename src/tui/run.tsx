@@ -48,7 +48,14 @@ export interface TuiApp {
 /** Builds the TUI's store, bridge and actions around an app: what runTui renders, and what tests render. */
 export function createTuiApp(
   app: App,
-  options: { columns: number; rows: number; color: boolean; quit: () => void },
+  options: {
+    columns: number;
+    rows: number;
+    color: boolean;
+    quit: () => void;
+    /** Writes to the terminal outside Ink's frame (the OSC 52 clipboard sequence of y). */
+    writeTerminal?: (data: string) => void;
+  },
 ): TuiApp {
   const store = new TuiStore(
     initialState(
@@ -98,6 +105,7 @@ export function createTuiApp(
       });
     },
     abortPalette: () => palette?.abort(),
+    ...(options.writeTerminal === undefined ? {} : { writeTerminal: options.writeTerminal }),
   };
   const element = (
     <TuiContext.Provider value={{ actions, color: options.color }}>
@@ -139,6 +147,8 @@ export async function runTui(options: TuiOptions): Promise<number> {
     rows: stdout.rows ?? 24,
     color: options.color,
     quit,
+    // OSC 52 prints nothing and moves no cursor: written between Ink's frames, it leaves the screen as it was.
+    writeTerminal: (data) => void stdout.write(data),
   });
   const crash = (error: unknown): void => {
     log('crash:', error);

@@ -4,6 +4,8 @@ import type { SessionSource, SessionStatus } from '../core/events.ts';
 import type { SessionProjection } from './projection.ts';
 import type { EffectsPolicy } from '../engine/effects-policy.ts';
 import type { ForkForm } from './fork-form.ts';
+import type { SearchState } from './search.ts';
+import { READING_DEFAULTS } from './scrolling.ts';
 
 /**
  * The TUI's state and its transitions. Transitions are pure functions from state to state; the one mutable part is
@@ -85,7 +87,9 @@ export type Overlay =
       readonly hscroll?: number; // columns its table rows are scrolled sideways (C-f / C-b): cut, never wrapped
     }
   /** Every notice, warning and error of this TUI session, with its time (`!`). */
-  | { readonly kind: 'notices'; readonly scroll: number };
+  | { readonly kind: 'notices'; readonly scroll: number }
+  /** One entry, event, score or payment in full: wrapped, JSON pretty-printed, scrollable (Enter on a pane's row). */
+  | { readonly kind: 'detail'; readonly title: string; readonly text: string; readonly scroll: number };
 
 /** A rollout as the rollouts overlay lists it. */
 export interface RolloutItem {
@@ -182,6 +186,16 @@ export interface TuiState {
   readonly sessionFrom: Overlay | null;
   /** The side pane drawn tall (`+` cycles through them), or null for the usual shares. */
   readonly tallPane: PaneId | null;
+  /** The focused pane fills the screen (z); the header, input and hints stay. */
+  readonly zoom: boolean;
+  /** Long lines of the stack and events panes wrap (w) instead of being cut. */
+  readonly wrapLines: boolean;
+  /** The search of the focused place (/): typed, then n/N move between its matches. */
+  readonly search: SearchState | null;
+  /** The sessions list shows rollout cells one by one (C); by default one row per rollout stands for them. */
+  readonly showCells: boolean;
+  /** The selected row of the panes that have one (stack, events, judge, wallets); absent: the newest. */
+  readonly rowCursor: Readonly<Partial<Record<PaneId, number>>>;
 }
 
 export type NoticeTone = 'info' | 'warn' | 'error';
@@ -264,6 +278,7 @@ export function initialState(workspace: TuiState['workspace'], size: { columns: 
     overlayBack: [],
     sessionFrom: null,
     tallPane: null,
+    ...READING_DEFAULTS,
   };
 }
 
@@ -320,23 +335,6 @@ export function scrollPane(
   return { ...s, scroll: { ...s.scroll, [pane]: next } };
 }
 
-export function moveSessionsCursor(s: TuiState, move: number | 'top' | 'bottom'): TuiState {
-  const last = Math.max(0, s.sessions.length - 1);
-  const cursor = move === 'top' ? 0 : move === 'bottom' ? last : Math.min(last, Math.max(0, s.sessionsCursor + move));
-  return { ...s, sessionsCursor: cursor };
-}
-
-/** Keeps the cursor on the same session when the list changes under it. */
-export function setSessions(s: TuiState, sessions: readonly SessionSummary[]): TuiState {
-  const current = s.sessions[s.sessionsCursor]?.id;
-  const index = current === undefined ? -1 : sessions.findIndex((x) => x.id === current);
-  return {
-    ...s,
-    sessions,
-    sessionsCursor: index >= 0 ? index : Math.min(s.sessionsCursor, Math.max(0, sessions.length - 1)),
-  };
-}
-
 export function selectConversation(s: TuiState, move: number): TuiState {
   const order = s.open?.order ?? [];
   if (order.length === 0) return s;
@@ -359,7 +357,7 @@ export function openSession(s: TuiState, projection: SessionProjection, driver: 
     screen: 'session',
     open: projection,
     driver,
-    // Navigation mode: keys are commands until i (or Enter) opens the input, so b, d, r or q never become text.
+    // Navigation mode: keys are commands until i opens the input (Enter opens a pane's selected row), so b, d, r or q never become text.
     focus: 'conversation',
     selectedConversation: projection.root,
     scroll: {
@@ -376,12 +374,15 @@ export function openSession(s: TuiState, projection: SessionProjection, driver: 
     ledger: EMPTY_LEDGER,
     newSessionAgent: null,
     input: { text: '', cursor: 0 },
+    rowCursor: {},
+    search: null,
   };
 }
 
 /** Leaves the open session: back to the sessions list, or to the overlay it was opened from (a rollout grid). */
 export const backToSessions = (s: TuiState): TuiState => ({
   ...s,
+  search: null,
   overlay: s.sessionFrom,
   overlayBack: [],
   sessionFrom: null,

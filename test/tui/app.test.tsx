@@ -200,7 +200,9 @@ describe('the TUI', () => {
       h.app.workspace,
     );
     const outcome = await new RolloutRunner(h.app).start(spec);
-    // Every cell is a session, listed like any other.
+    // Every cell is a session; the list hides them behind one line until C shows them.
+    await h.screen.waitFor('12 rollout cell sessions hidden (C shows them; R lists the rollouts)');
+    await h.screen.press('C');
     await h.screen.waitFor('grid · c/cold/s1 · seed 1');
     await h.screen.press('R');
     await h.screen.waitFor('Rollouts: Enter opens the grid');

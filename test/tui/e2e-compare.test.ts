@@ -63,7 +63,7 @@ describe('comparing branches in a real terminal', () => {
     await tui.press(ESC);
     await tui.waitFor(`marked ● ${main!}`);
     await tui.press(ESC);
-    await tui.waitFor(/press i \(or Enter\) to write/);
+    await tui.waitFor(/press i to write a message/);
     await tui.press('q');
     await tui.waitFor(/SESSION\s+STATUS\s+AGENT/);
     await tui.press('q');

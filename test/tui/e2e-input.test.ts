@@ -53,7 +53,7 @@ describe('input in a real terminal', () => {
     await startSession(tui, 'Calculate 2 + 2');
     const opened = await tui.waitFor('2 + 2 = 4.');
     expect(opened).toContain('▌ Conversation');
-    expect(opened).toContain('press i (or Enter) to write a message');
+    expect(opened).toContain('press i to write a message (Enter opens the selected row)');
     await tui.press('b');
     await tui.waitFor('Branches (* checked out)');
     await tui.press(ESC);
@@ -62,7 +62,7 @@ describe('input in a real terminal', () => {
     await tui.waitFor(/SESSION\s+STATUS\s+AGENT/);
     // Reopened from the list: navigation mode again; i opens the input.
     await tui.press('\r');
-    await tui.waitFor('press i (or Enter) to write a message');
+    await tui.waitFor('press i to write a message (Enter opens the selected row)');
     await tui.press('i');
     await tui.waitFor((s) => s.split('\n').at(-2)!.startsWith('›'));
   });
@@ -74,7 +74,7 @@ describe('input in a real terminal', () => {
     // In navigation mode a pasted q (back) and Enter (write) do nothing.
     await tui.press(PASTE('q\r'));
     await settle(300);
-    expect(tui.screen()).toContain('press i (or Enter) to write a message');
+    expect(tui.screen()).toContain('press i to write a message (Enter opens the selected row)');
     expect(tui.screen()).toContain('▌ Conversation');
     // In the input, a multi-line paste keeps its lines (shown with ⏎) and is not sent until Enter.
     await tui.press('i');

@@ -2,6 +2,7 @@ import stringWidth from 'string-width';
 import { LinesView } from './LineView.tsx';
 import { seg, visibleRange, type Color, type Line } from '../lines.ts';
 import { terminalText } from '../../core/terminal-text.ts';
+import { highlight } from '../search.ts';
 
 /**
  * A table of text cells: column widths from the widest visible cell (by display width, so wide characters align),
@@ -16,6 +17,7 @@ export function Table({
   cursor,
   color,
   tone,
+  query,
 }: {
   header: readonly string[];
   rows: readonly (readonly string[])[];
@@ -24,6 +26,8 @@ export function Table({
   cursor: number;
   color: boolean;
   tone?: (row: readonly string[], column: number) => Color | undefined;
+  /** A search's text, highlighted where it occurs. */
+  query?: string;
 }) {
   const bodyHeight = Math.max(0, height - 1);
   // Keep the cursor in the window: start so that it sits on the last visible row at most.
@@ -51,7 +55,14 @@ export function Table({
       });
     }),
   ];
-  return <LinesView lines={lines} width={width} height={height} color={color} />;
+  return (
+    <LinesView
+      lines={query === undefined ? lines : lines.map((l) => highlight(l, query))}
+      width={width}
+      height={height}
+      color={color}
+    />
+  );
 }
 
 /** Column widths for rows at a total width: each column as wide as its widest cell, the last one the rest. */

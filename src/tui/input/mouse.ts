@@ -1,7 +1,8 @@
 import { geometry, set } from '../keymap/helpers.ts';
 import type { TuiActions } from '../keymap/model.ts';
 import { sessionLayout } from '../layout.ts';
-import { focus, moveSessionsCursor, scrollPane, setOverlay, type PaneId, type TuiState } from '../state.ts';
+import { moveSessionsCursor, visibleSessions } from '../sessions-list.ts';
+import { focus, scrollPane, setOverlay, type PaneId, type TuiState } from '../state.ts';
 import { noticeLines } from '../views/chrome.tsx';
 import { follow } from '../views/frame.tsx';
 import { questionLines } from '../views/question.tsx';
@@ -78,10 +79,15 @@ export function handleMouse(
     if (wheel !== 0) set(a, (x) => moveSessionsCursor(x, wheel));
     else if (event.action === 'press') {
       // The table's header is on row 1; it scrolls so the cursor sits on its last visible row at most.
-      const body = Math.max(0, bodyRows(s) - 1);
-      const start = Math.max(0, Math.min(s.sessionsCursor - body + 1, s.sessions.length - body));
+      // The rows shown: filtered, rollout cells hidden unless asked for (sessions-list.ts).
+      const { sessions, hiddenCells } = visibleSessions(s);
+      const shown = sessions.length;
+      // The list's footer (cells hidden, a filter) takes the table's last row (screens.tsx).
+      const footer = hiddenCells > 0 || s.search?.place === 'sessions' ? 1 : 0;
+      const body = Math.max(0, bodyRows(s) - 1 - footer);
+      const start = Math.max(0, Math.min(s.sessionsCursor - body + 1, shown - body));
       const row = start + event.y - 2;
-      if (event.y >= 2 && row < s.sessions.length) set(a, (x) => ({ ...x, sessionsCursor: row }));
+      if (event.y >= 2 && row < shown) set(a, (x) => ({ ...x, sessionsCursor: row }));
     }
     return;
   }

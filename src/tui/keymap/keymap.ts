@@ -7,18 +7,28 @@ import { editForm, editInput, editPalette } from './helpers.ts';
 import { SCOPE_TITLES, type Scope, type TuiActions, type TuiCommand } from './model.ts';
 import { OVERLAY_KEYS } from './overlay-keys.ts';
 import { SESSION_KEYS } from './session-keys.ts';
+import { READING_KEYS, typeSearch } from './reading-keys.ts';
 
 /** Text-entry scopes take typed characters that no command claims. */
-const TEXT_SCOPES: readonly Scope[] = ['input', 'palette', 'fork-form'];
+const TEXT_SCOPES: readonly Scope[] = ['input', 'palette', 'fork-form', 'search'];
 
 /**
  * The TUI's keymap. Every key binding, status-bar hint, line of the `?` help and entry of the `:` palette comes from
  * this one list, so they cannot disagree.
  */
-export const COMMANDS: readonly TuiCommand[] = [...SESSION_KEYS, ...OVERLAY_KEYS, ...COMPARE_KEYS, ...CHROME_KEYS];
+// Reading keys first: while a search is shown, n/N and Esc belong to it.
+export const COMMANDS: readonly TuiCommand[] = [
+  ...READING_KEYS,
+  ...SESSION_KEYS,
+  ...OVERLAY_KEYS,
+  ...COMPARE_KEYS,
+  ...CHROME_KEYS,
+];
 
 /** The scopes whose commands apply now, most specific first. */
 export function activeScopes(s: TuiState): Scope[] {
+  // A search being typed takes the keys (Enter ends it, Esc cancels it).
+  if (s.search?.editing === true) return ['search'];
   // Over an overlay, help, the palette and the notices open too (Esc comes back); a text field takes typed keys.
   if (s.overlay !== null) return TEXT_SCOPES.includes(s.overlay.kind) ? [s.overlay.kind] : [s.overlay.kind, 'global'];
   if (s.screen === 'sessions') return ['sessions', 'global'];
@@ -40,6 +50,7 @@ export function dispatch(a: TuiActions, input: KeyInput): void {
     // input keeps a pasted text's newlines (Enter sends; a pasted newline does not).
     if (scopes[0] === 'palette') editPalette(a, (i) => insertText(i, input.text!));
     else if (scopes[0] === 'fork-form') editForm(a, (i) => insertText(i, input.text!));
+    else if (scopes[0] === 'search') typeSearch(a, input.text!);
     else editInput(a, (i) => insertText(i, input.text!, input.paste === true));
     return;
   }
@@ -84,7 +95,9 @@ function rank(c: TuiCommand, scopes: readonly Scope[]): number {
 
 /** Help: every command, grouped by where it applies, the current places first. */
 export function helpSections(s: TuiState): { title: string; rows: { keys: string; title: string }[] }[] {
-  const scopes = activeScopes(s.overlay?.kind === 'help' ? { ...s, overlay: s.overlayBack.at(-1) ?? null } : s);
+  const scopes = activeScopes(
+    s.overlay?.kind === 'help' ? { ...s, overlay: s.overlayBack.at(-1) ?? null, search: null } : s,
+  );
   const order = [...scopes, ...(Object.keys(SCOPE_TITLES) as Scope[]).filter((x) => !scopes.includes(x))];
   return order
     .map((scope) => ({

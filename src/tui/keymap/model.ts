@@ -2,6 +2,7 @@ import type { Clock } from '../../core/clock.ts';
 import type { TuiBridge } from '../bridge/bridge.ts';
 import type { PaneId, TuiState } from '../state.ts';
 import type { TuiStore } from '../store.ts';
+import type { PaneGeometry } from '../scrolling.ts';
 
 /**
  * The TUI's command registry. Every key binding, status-bar hint, line of the `?` help and entry of the `:` palette
@@ -25,7 +26,9 @@ export type Scope =
   | 'diff'
   | 'rollouts'
   | 'grid'
-  | 'notices';
+  | 'notices'
+  | 'detail'
+  | 'search';
 
 export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   global: 'Everywhere',
@@ -51,18 +54,22 @@ export const SCOPE_TITLES: Readonly<Record<Scope, string>> = {
   rollouts: 'Rollouts',
   grid: 'Rollout grid',
   notices: 'Notification log',
+  detail: 'Detail view',
+  search: 'Typing a search',
 };
 
 export interface TuiActions {
   readonly store: TuiStore;
   readonly bridge: TuiBridge;
   /** Each pane's line count and height at the last render, for scrolling. */
-  readonly geometry: Map<string, { total: number; height: number }>;
+  readonly geometry: Map<string, PaneGeometry>;
   /** The app's clock (ages, the double Ctrl-C's window). */
   readonly clock: Clock;
   quit(): void;
   runPalette(line: string): void;
   abortPalette(): void;
+  /** Writes to the terminal outside Ink's frame (the OSC 52 clipboard sequence); absent: copying is unavailable. */
+  readonly writeTerminal?: (data: string) => void;
 }
 
 export interface TuiCommand {

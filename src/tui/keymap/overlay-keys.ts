@@ -9,7 +9,6 @@ import {
   moveGrid,
   moveRewind,
   moveRollouts,
-  scrollOverlay,
   set,
 } from './helpers.ts';
 import type { TuiCommand } from './model.ts';
@@ -25,21 +24,7 @@ export const OVERLAY_KEYS: readonly TuiCommand[] = [
     hint: 0,
     run: (a) => set(a, backOverlay),
   },
-  {
-    id: 'help-down',
-    title: 'scroll down',
-    keys: ['j', 'down', 'pagedown'],
-    scope: 'help',
-    hint: 1,
-    run: (a) => set(a, (s) => scrollOverlay(s, a, 1)),
-  },
-  {
-    id: 'help-up',
-    title: 'scroll up',
-    keys: ['k', 'up', 'pageup'],
-    scope: 'help',
-    run: (a) => set(a, (s) => scrollOverlay(s, a, -1)),
-  },
+  // Scrolling help: reading-keys.ts.
 
   {
     id: 'agents-down',

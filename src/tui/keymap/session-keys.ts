@@ -6,12 +6,12 @@ import {
   deleteWord,
   focus,
   moveCursor,
-  moveSessionsCursor,
   notify,
   pushOverlay,
   selectConversation,
   setOverlay,
 } from '../state.ts';
+import { moveSessionsCursor, visibleSessions } from '../sessions-list.ts';
 import { editInput, scroll, set } from './helpers.ts';
 import type { TuiCommand } from './model.ts';
 
@@ -97,9 +97,9 @@ export const SESSION_KEYS: readonly TuiCommand[] = [
     keys: ['enter', 'o'],
     scope: 'sessions',
     hint: 1,
-    when: (s) => s.sessions.length > 0,
+    when: (s) => visibleSessions(s).sessions.length > 0,
     run: (a, s) => {
-      const session = s.sessions[s.sessionsCursor];
+      const session = visibleSessions(s).sessions[s.sessionsCursor];
       if (session !== undefined) a.bridge.open(session.id);
     },
   },
@@ -147,7 +147,8 @@ export const SESSION_KEYS: readonly TuiCommand[] = [
   {
     id: 'focus-input',
     title: 'write a message',
-    keys: ['i', 'enter'],
+    // Enter opens a pane's selected row in full (reading-keys.ts): one meaning per key, as in k9s.
+    keys: ['i'],
     scope: 'session',
     hint: 0,
     run: (a) => set(a, (s) => focus(s, 'input')),
@@ -228,60 +229,7 @@ export const SESSION_KEYS: readonly TuiCommand[] = [
       ),
   },
 
-  // Scrolling the focused pane
-  {
-    id: 'scroll-down',
-    title: 'scroll down',
-    keys: ['j', 'down'],
-    scope: 'scroll',
-    hint: 20,
-    run: (a, s) => scroll(a, s, 1),
-  },
-  { id: 'scroll-up', title: 'scroll up', keys: ['k', 'up'], scope: 'scroll', run: (a, s) => scroll(a, s, -1) },
-  {
-    id: 'scroll-page-down',
-    title: 'page down',
-    keys: ['pagedown', 'ctrl-f'],
-    scope: 'scroll',
-    run: (a, s) => scroll(a, s, 'page-down'),
-  },
-  {
-    id: 'scroll-page-up',
-    title: 'page up',
-    keys: ['pageup', 'ctrl-b'],
-    scope: 'scroll',
-    run: (a, s) => scroll(a, s, 'page-up'),
-  },
-  {
-    id: 'scroll-half-down',
-    title: 'half a page down',
-    keys: ['ctrl-d'],
-    scope: 'scroll',
-    run: (a, s) => scroll(a, s, 'half-down'),
-  },
-  {
-    id: 'scroll-half-up',
-    title: 'half a page up',
-    keys: ['ctrl-u'],
-    scope: 'scroll',
-    run: (a, s) => scroll(a, s, 'half-up'),
-  },
-  {
-    id: 'scroll-top',
-    title: 'top',
-    keys: ['g', 'home'],
-    scope: 'scroll',
-    hint: 21,
-    run: (a, s) => scroll(a, s, 'top'),
-  },
-  {
-    id: 'scroll-bottom',
-    title: 'bottom (follow new lines)',
-    keys: ['G', 'end'],
-    scope: 'scroll',
-    hint: 22,
-    run: (a, s) => scroll(a, s, 'bottom'),
-  },
+  // Scrolling the focused pane: reading-keys.ts (one model for every pane, list and overlay).
 
   // Frames: choose the conversation the stack pane shows
   {

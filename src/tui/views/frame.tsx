@@ -1,5 +1,6 @@
 import { Box } from 'ink';
-import { useTuiContext } from '../hooks.ts';
+import { useTui, useTuiContext } from '../hooks.ts';
+import { highlight, searchLabel } from '../search.ts';
 import { LinesView } from '../components/LineView.tsx';
 import { seg, type Line } from '../lines.ts';
 
@@ -20,9 +21,14 @@ export function Frame({
   geometryId?: string;
 }) {
   const { actions, color } = useTuiContext();
+  // A search in this overlay (/) highlights its matches.
+  const search = useTui((s) => (s.search !== null && s.search.place === geometryId ? s.search : null));
+  const query = search?.query ?? '';
   const inner = Math.max(0, height - 2);
-  if (geometryId !== undefined) actions.geometry.set(geometryId, { total: lines.length, height: inner });
-  const shown = lines.slice(scroll, scroll + inner);
+  if (geometryId !== undefined)
+    actions.geometry.set(geometryId, { total: lines.length, height: inner, lines, start: scroll });
+  const window = lines.slice(scroll, scroll + inner);
+  const shown = query === '' ? window : window.map((l) => highlight(l, query));
   // No label, no gap: an empty label drew `─  ───`, a border with a hole in it.
   const rule = (label: string): Line => [
     seg(label === '' ? '─'.repeat(width) : `─ ${label} ${'─'.repeat(Math.max(0, width - label.length - 3))}`, {
@@ -34,7 +40,16 @@ export function Frame({
       <LinesView lines={[rule(title)]} width={width} height={1} color={color} />
       <LinesView lines={shown} width={width} height={inner} color={color} />
       <LinesView
-        lines={[rule(lines.length > inner ? `${Math.min(lines.length, scroll + inner)}/${lines.length}` : '')]}
+        lines={[
+          rule(
+            [
+              lines.length > inner ? `${Math.min(lines.length, scroll + inner)}/${lines.length}` : '',
+              search === null ? '' : searchLabel(search, lines),
+            ]
+              .filter((x) => x !== '')
+              .join(' · '),
+          ),
+        ]}
         width={width}
         height={1}
         color={color}

@@ -6,6 +6,7 @@ import { seg, wrap, type Line } from '../lines.ts';
 import { describeEntry } from '../../commands/render/describe.ts';
 import { Frame, follow } from './frame.tsx';
 import { ForkFormOverlay } from './fork-form.tsx';
+import { DetailOverlay } from './detail.tsx';
 import { DiffOverlay } from './diff-view.tsx';
 import { cellMarks, fitLabel } from './grid-marks.ts';
 import { NoticeLogOverlay } from './notice-log.tsx';
@@ -31,6 +32,7 @@ export function OverlayView({ width, height }: { width: number; height: number }
   if (kind === 'artifacts') return <ArtifactsOverlay width={width} height={height} />;
   if (kind === 'fork-form') return <ForkFormOverlay width={width} height={height} />;
   if (kind === 'notices') return <NoticeLogOverlay width={width} height={height} />;
+  if (kind === 'detail') return <DetailOverlay width={width} height={height} />;
   return null;
 }
 

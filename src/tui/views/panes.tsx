@@ -1,54 +1,96 @@
 import { Box, Text } from 'ink';
-import { useRef } from 'react';
 import { useTui, useTuiContext } from '../hooks.ts';
 import { LinesView } from '../components/LineView.tsx';
 import { seg, visibleRange, wrap, type Line } from '../lines.ts';
-import { TimelineLines, frameLines, stackLines, streamingLines } from '../render-lines.ts';
+import { TimelineLines, eventItems, frameLines, judgeItems, stackItems, streamingLines } from '../render-lines.ts';
+import { selectedItem, type PaneItem } from '../detail.ts';
+import { highlight, searchLabel } from '../search.ts';
+import { keepInView } from '../scrolling.ts';
 import type { SessionProjection } from '../projection.ts';
 import { PANE_TITLES, type LedgerPaneState, type PaneId, type TuiState } from '../state.ts';
 import { terminalText } from '../../core/terminal-text.ts';
 
-/** A pane: a title row (inverse when focused) and a window of lines that follows new lines unless scrolled. */
+/**
+ * A pane: a title row (inverse when focused) and a window of lines that follows new lines unless scrolled. With
+ * `items`, its rows can be selected (the selected one inverse while the pane has focus; Enter opens it, y copies it);
+ * the matches of a search in it are highlighted.
+ */
 function Pane({
   id,
   width,
   height,
   lines,
   note,
+  items,
 }: {
   id: PaneId;
   width: number;
   height: number;
   lines: readonly Line[];
   note?: string;
+  items?: readonly PaneItem[];
 }) {
   const { actions, color } = useTuiContext();
   const focused = useTui((s) => s.focus === id);
   const scroll = useTui((s) => s.scroll[id]);
+  const cursor = useTui((s) => s.rowCursor[id]);
+  const search = useTui((s) => (s.search?.place === id ? s.search : null));
+  const query = search?.query ?? '';
   const contentHeight = Math.max(0, height - 1);
-  // Scroll commands read this at key time: the pane's current size and length.
-  actions.geometry.set(id, { total: lines.length, height: contentHeight });
-  const { start, end } = visibleRange(lines.length, contentHeight, scroll.offset, scroll.follow);
+  const range = visibleRange(lines.length, contentHeight, scroll.offset, scroll.follow);
+  const selected =
+    items === undefined ? undefined : selectedItem(items, cursor, id === 'conversation' ? range.end - 1 : null);
+  // A selected row stays in view when the lines change under it (w rewraps them, new ones arrive).
+  const start =
+    cursor === undefined || selected === undefined || items === undefined
+      ? range.start
+      : keepInView(
+          range.start,
+          items[selected]!.line,
+          (items[selected + 1]?.line ?? lines.length) - 1,
+          lines.length,
+          contentHeight,
+        );
+  const end = Math.min(lines.length, start + contentHeight);
+  // Scroll, search and selection commands read this at key time: the pane's current size, lines and rows.
+  actions.geometry.set(id, { total: lines.length, height: contentHeight, lines, start, ...(items ? { items } : {}) });
+  let shown = lines.slice(start, end);
+  if (focused && selected !== undefined && items !== undefined && id !== 'conversation') {
+    const from = items[selected]!.line;
+    const to = items[selected + 1]?.line ?? lines.length;
+    shown = shown.map((l, i) => (start + i >= from && start + i < to ? l.map((x) => ({ ...x, inverse: true })) : l));
+  }
+  if (query !== '') shown = shown.map((l) => highlight(l, query));
   const position = lines.length > contentHeight ? ` ${end}/${lines.length}${scroll.follow ? '' : ' (scrolled)'}` : '';
-  const title = ` ${PANE_TITLES[id]}${note === undefined ? '' : ` · ${note}`}${position} `;
+  const found = search === null ? '' : ` · ${searchLabel(search, lines)}`;
+  const title = ` ${PANE_TITLES[id]}${note === undefined ? '' : ` · ${note}`}${position}${found} `;
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Text inverse={focused} bold={focused} dimColor={!focused} wrap="truncate-end">
         {(focused ? `▌${title}` : ` ${title}`).padEnd(width).slice(0, width)}
       </Text>
-      <LinesView lines={lines.slice(start, end)} width={width} height={contentHeight} color={color} />
+      <LinesView lines={shown} width={width} height={contentHeight} color={color} />
     </Box>
   );
 }
 
+const TIMELINES = new WeakMap<SessionProjection, Map<number, TimelineLines>>();
+
 export function ConversationPane({ width, height }: { width: number; height: number }) {
   const projection = useTui((s) => s.open);
   useTui((s) => s.tick);
-  const cache = useRef<{ projection: SessionProjection; lines: TimelineLines } | null>(null);
   if (projection === null) return <EmptyPane id="conversation" width={width} height={height} />;
-  // A new projection (another session, or the same one after a checkout) starts the lines afresh.
-  if (cache.current?.projection !== projection) cache.current = { projection, lines: new TimelineLines() };
-  const lines = cache.current.lines.update(projection, width);
+  // Per projection (a new one, another session or a checkout, starts afresh) and per width, so zooming (z) and back
+  // reuses the lines already wrapped instead of wrapping every entry again.
+  let byWidth = TIMELINES.get(projection);
+  if (byWidth === undefined) TIMELINES.set(projection, (byWidth = new Map()));
+  let timeline = byWidth.get(width);
+  if (timeline === undefined) {
+    // Two widths are kept (zoomed and not); a resize drops the others.
+    if (byWidth.size >= 2) byWidth.clear();
+    byWidth.set(width, (timeline = new TimelineLines()));
+  }
+  const lines = timeline.update(projection, width);
   const streaming = streamingLines(projection, width);
   return (
     <Pane
@@ -56,6 +98,7 @@ export function ConversationPane({ width, height }: { width: number; height: num
       width={width}
       height={height}
       lines={streaming.length === 0 ? lines : [...lines, ...streaming]}
+      items={timeline.items}
     />
   );
 }
@@ -89,23 +132,34 @@ export function StackPane({ width, height }: { width: number; height: number }) 
     conv === undefined
       ? undefined
       : `${conv.agent} · ${conv.parent === null ? 'root' : conv.path} · ${conv.state.phase}`;
+  const wrapped = useTui((s) => s.wrapLines);
+  const { lines, items } = stackItems(conv, wrapped ? width : null);
   return (
-    <Pane id="stack" width={width} height={height} lines={stackLines(conv)} {...(note === undefined ? {} : { note })} />
+    <Pane
+      id="stack"
+      width={width}
+      height={height}
+      lines={lines}
+      items={items}
+      {...(note === undefined ? {} : { note })}
+    />
   );
 }
 
 export function EventsPane({ width, height }: { width: number; height: number }) {
   const projection = useTui((s) => s.open);
   useTui((s) => s.open?.eventsVersion);
-  const lines = projection === null ? [] : eventLines(projection);
-  return <Pane id="events" width={width} height={height} lines={lines} />;
+  const wrapped = useTui((s) => s.wrapLines);
+  const { lines, items } =
+    projection === null ? { lines: [], items: [] } : eventItems(projection, wrapped ? width : null);
+  return <Pane id="events" width={width} height={height} lines={lines} items={items} />;
 }
 
 export function JudgePane({ width, height }: { width: number; height: number }) {
   const projection = useTui((s) => s.open);
   const detail = useTui((s) => s.judgeDetail);
   useTui((s) => s.open?.judgeVersion);
-  const lines = projection === null ? [] : judgeLines(projection, detail, width);
+  const { lines, items } = projection === null ? { lines: [], items: [] } : judgeItems(projection, detail, width);
   const pending = projection === null ? 0 : [...projection.scores.values()].filter((v) => v.pending).length;
   return (
     <Pane
@@ -113,6 +167,7 @@ export function JudgePane({ width, height }: { width: number; height: number }) 
       width={width}
       height={height}
       lines={lines}
+      items={items}
       {...(pending > 0 ? { note: `${pending} judging` } : {})}
     />
   );
@@ -121,12 +176,14 @@ export function JudgePane({ width, height }: { width: number; height: number }) 
 export function WalletsPane({ width, height }: { width: number; height: number }) {
   const wallets = useTui((s) => s.wallets);
   const ledger = useTui((s) => s.ledger);
+  const { lines, items } = walletLines(wallets, ledger, width);
   return (
     <Pane
       id="wallets"
       width={width}
       height={height}
-      lines={walletLines(wallets, ledger, width)}
+      lines={lines}
+      items={items}
       {...(ledger.view === 'trail' ? { note: 'audit trail' } : {})}
     />
   );
@@ -136,8 +193,17 @@ export function WalletsPane({ width, height }: { width: number; height: number }
  * The Wallets pane: the chain's state on top (broken in red: writes are refused), then the balances of the
  * session's agents and their latest payments; or (a) the audit trail, newest link first.
  */
-export function walletLines(wallets: TuiState['wallets'], ledger: LedgerPaneState, width: number): Line[] {
+export function walletLines(
+  wallets: TuiState['wallets'],
+  ledger: LedgerPaneState,
+  width: number,
+): { lines: Line[]; items: PaneItem[] } {
   const lines: Line[] = [];
+  // Payments and links are the pane's rows (Enter opens one, y copies it).
+  const items: PaneItem[] = [];
+  const row = (title: string, value: object): void => {
+    items.push({ line: lines.length, title, text: () => JSON.stringify(value, null, 2) });
+  };
   const chain = ledger.chain;
   // A broken chain comes first (writes are refused); a good one is said after the balances.
   const chainLine: Line | undefined = ledger.verifying
@@ -164,6 +230,7 @@ export function walletLines(wallets: TuiState['wallets'], ledger: LedgerPaneStat
     if (ledger.trail.length === 0)
       lines.push([seg(chain !== null && chain.entries > 0 ? 'reading the trail…' : 'no updates yet', { dim: true })]);
     for (const t of ledger.trail) {
+      row(`audit link ${t.offset}`, t);
       lines.push([
         seg(`${String(t.offset).padStart(6)} `, { dim: true }),
         seg(`${t.hash.slice(0, 12)} ← ${t.prevHash.slice(0, 8)} `),
@@ -171,7 +238,7 @@ export function walletLines(wallets: TuiState['wallets'], ledger: LedgerPaneStat
         seg(t.command),
       ]);
     }
-    return lines;
+    return { lines, items };
   }
   if (wallets.length === 0) lines.push([seg('no wallets (p2tui ledger init)', { dim: true })]);
   const name = Math.min(16, Math.max(0, ...wallets.map((w) => w.agent.length)));
@@ -184,6 +251,7 @@ export function walletLines(wallets: TuiState['wallets'], ledger: LedgerPaneStat
   if (chainLine !== undefined) lines.push(chainLine);
   if (ledger.recent.length > 0) lines.push([seg('latest payments', { dim: true })]);
   for (const r of ledger.recent) {
+    row(`payment ${r.offset} · ${r.from} → ${r.to}`, r);
     lines.push([
       seg(`${String(r.offset).padStart(6)} `, { dim: true }),
       seg(`${r.from} → ${r.to} `),
@@ -191,65 +259,7 @@ export function walletLines(wallets: TuiState['wallets'], ledger: LedgerPaneStat
       seg(r.reason === '' ? '' : `  ${r.reason}`, { dim: true }),
     ]);
   }
-  return lines;
-}
-
-/** One line per evaluator and target: score, a bar, who judged; with `detail`, each criterion and the reason. */
-export function judgeLines(projection: SessionProjection, detail: boolean, width: number): Line[] {
-  if (projection.scores.size === 0)
-    return [[seg('no scores yet (evaluators: judge.evaluators in p2tui.yaml)', { dim: true })]];
-  const name = Math.min(14, Math.max(...[...projection.scores.values()].map((v) => v.evaluator.length)));
-  const out: Line[] = [];
-  for (const v of projection.scores.values()) {
-    const ok = v.values.filter((x): x is number => x !== null);
-    const mean = ok.length === 0 ? null : ok.reduce((a, b) => a + b, 0) / ok.length;
-    const judge = v.model === 'scripted/judge' ? 'scripted judge' : (v.model ?? '');
-    const value =
-      v.pending && v.values.length === 0
-        ? seg('judging…', { dim: true })
-        : mean === null
-          ? seg('judge failed', { color: 'red' })
-          : seg(`${mean.toFixed(2)}${ok.length > 1 ? `±${spread(ok).toFixed(2)}` : ''} ${bar(mean)}`, {
-              color: mean >= 0.7 ? 'green' : mean >= 0.4 ? 'yellow' : 'red',
-            });
-    out.push([
-      seg(`${v.evaluator.padEnd(name)} `, { bold: true }),
-      value,
-      seg(
-        `  ${projection.targetLabel(v.target)}${judge === '' ? '' : ` · ${judge}`}${v.pending && v.values.length > 0 ? ' · judging again' : ''}`,
-        { dim: true },
-      ),
-    ]);
-    if (!detail) continue;
-    if (v.criteria.length === 0 && v.reasoning !== '')
-      out.push(...wrap([seg(`  ${v.reasoning}`, { dim: true })], width));
-    for (const c of v.criteria)
-      out.push(
-        ...wrap(
-          [seg(`  ${c.id} `), seg(c.score === null ? '–' : c.score.toFixed(2)), seg(`  ${c.reason}`, { dim: true })],
-          width,
-        ),
-      );
-  }
-  return out;
-}
-
-function bar(value: number): string {
-  const cells = Math.round(value * 8);
-  return '█'.repeat(cells) + '·'.repeat(8 - cells);
-}
-
-function spread(values: readonly number[]): number {
-  const mean = values.reduce((a, b) => a + b, 0) / values.length;
-  return Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(1, values.length - 1));
-}
-
-function eventLines(projection: SessionProjection): Line[] {
-  return projection.events.map((e): Line => [
-    seg(`${String(e.seq).padStart(5)} `, { dim: true }),
-    seg(`${(e.type.length > 18 ? `${e.type.slice(0, 17)}…` : e.type).padEnd(18)} `, { color: 'blue' }), // fixed width: a long type cut, not pushing
-    seg(e.text),
-  ]);
+  return { lines, items };
 }
 
 function EmptyPane({ id, width, height }: { id: PaneId; width: number; height: number }) {
@@ -276,7 +286,7 @@ export function InputBar({ width }: { width: number }) {
         ? `${question.agent} asks (above) — press i to answer`
         : status === 'running'
           ? 'agents are working… (i to write the next message)'
-          : 'press i (or Enter) to write a message';
+          : 'press i to write a message (Enter opens the selected row)';
     return (
       <Text
         dimColor={question === undefined}

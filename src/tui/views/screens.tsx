@@ -4,6 +4,9 @@ import { LinesView } from '../components/LineView.tsx';
 import { Table } from '../components/Table.tsx';
 import { seg, type Line } from '../lines.ts';
 import { sessionLayout } from '../layout.ts';
+import type { ReactElement } from 'react';
+import type { PaneId } from '../state.ts';
+import { visibleSessions } from '../sessions-list.ts';
 import { questionLines } from './question.tsx';
 import {
   ConversationPane,
@@ -29,6 +32,7 @@ export function SessionScreen({ columns, height: full }: { columns: number; heig
   const newAgent = useTui((s) => s.newSessionAgent);
   const open = useTui((s) => s.open !== null);
   const { color } = useTuiContext();
+  const zoomed = useTui((s) => (s.zoom ? (s.focus === 'input' ? 'conversation' : s.focus) : null));
   const layout = sessionLayout(columns, height + 3, conversations, tall);
   const { panes } = layout;
   if (!open) {
@@ -41,6 +45,16 @@ export function SessionScreen({ columns, height: full }: { columns: number; heig
     return (
       <Box flexDirection="column" height={height + 1}>
         <LinesView lines={intro} width={columns} height={height} color={color} />
+        <InputBar width={columns} />
+      </Box>
+    );
+  }
+  if (zoomed !== null) {
+    // Zoom (z): the focused pane alone, as large as the panes' area; the header, input and hints stay.
+    const Zoomed = PANE_VIEWS[zoomed];
+    return (
+      <Box flexDirection="column" height={height + 1}>
+        <Zoomed width={columns} height={height} />
         <InputBar width={columns} />
       </Box>
     );
@@ -84,6 +98,15 @@ export function SessionScreen({ columns, height: full }: { columns: number; heig
   );
 }
 
+const PANE_VIEWS: Readonly<Record<PaneId, (p: { width: number; height: number }) => ReactElement>> = {
+  conversation: ConversationPane,
+  frames: FramesPane,
+  stack: StackPane,
+  events: EventsPane,
+  judge: JudgePane,
+  wallets: WalletsPane,
+};
+
 function Separator({ height }: { height: number }) {
   return (
     <Box flexDirection="column" width={1} height={height}>
@@ -97,9 +120,44 @@ function Separator({ height }: { height: number }) {
 }
 
 export function SessionsScreen({ columns, height }: { columns: number; height: number }) {
-  const sessions = useTui((s) => s.sessions);
+  const all = useTui((s) => s.sessions);
+  const showCells = useTui((s) => s.showCells);
+  const search = useTui((s) => s.search);
+  const { sessions, hiddenCells } = visibleSessions({ sessions: all, showCells, search });
   const cursor = useTui((s) => s.sessionsCursor);
   const { color, actions } = useTuiContext();
+  const filter = search?.place === 'sessions' && search.query !== '' ? search.query : '';
+  const typing = search?.place === 'sessions' && search.editing ? `filter: /${search.query}▍` : '';
+  const footer: Line[] =
+    hiddenCells > 0 || filter !== '' || typing !== ''
+      ? [
+          [
+            seg(
+              [
+                typing,
+                filter === ''
+                  ? ''
+                  : `${sessions.length} of ${all.length - hiddenCells} sessions match “${filter}” (Esc clears)`,
+                hiddenCells === 0
+                  ? ''
+                  : `${hiddenCells} rollout cell session${hiddenCells === 1 ? '' : 's'} hidden (C shows them; R lists the rollouts)`,
+              ]
+                .filter((x) => x !== '')
+                .join(' · '),
+              { dim: true },
+            ),
+          ],
+        ]
+      : [];
+  if (sessions.length === 0 && footer.length > 0)
+    return (
+      <LinesView
+        lines={[[seg('No session matches.', { bold: true })], [], ...footer]}
+        width={columns}
+        height={height}
+        color={color}
+      />
+    );
   if (sessions.length === 0) {
     const lines: Line[] = [
       [seg('No sessions yet.', { bold: true })],
@@ -122,15 +180,19 @@ export function SessionsScreen({ columns, height }: { columns: number; height: n
     s.title,
   ]);
   return (
-    <Table
-      header={['SESSION', 'STATUS', 'AGENT', 'DRIVER', 'STARTED', 'TITLE']}
-      rows={rows}
-      width={columns}
-      height={height}
-      cursor={cursor}
-      color={color}
-      tone={(row, column) => (column === 1 ? statusColor(row[1]!) : undefined)}
-    />
+    <Box flexDirection="column" height={height}>
+      <Table
+        header={['SESSION', 'STATUS', 'AGENT', 'DRIVER', 'STARTED', 'TITLE']}
+        rows={rows}
+        width={columns}
+        height={height - footer.length}
+        cursor={cursor}
+        color={color}
+        tone={(row, column) => (column === 1 ? statusColor(row[1]!) : undefined)}
+        {...(filter === '' ? {} : { query: filter })}
+      />
+      {footer.length > 0 ? <LinesView lines={footer} width={columns} height={1} color={color} /> : null}
+    </Box>
   );
 }
 
