@@ -224,6 +224,28 @@ describe('the TUI', () => {
     );
   });
 
+  it('keeps the grid following a running rollout while help is open over it, and after Esc', async () => {
+    const h = await open({ columns: 120, rows: 30 });
+    const spec = parseRolloutSpec(
+      'teams:\n  c:\n    base: { agent_id: agent_helper, model: scripted/slow }\n    variants: [{ id: one }]\n    scenarios: ["What\'s the weather in Paris?", "What\'s the weather in Oslo?"]\nconcurrency: 1\njudge: { workspace: false }\n',
+      'rollouts/live-grid.yaml',
+      h.app.workspace,
+    );
+    const runner = new RolloutRunner(h.app);
+    const started = runner.start(spec);
+    await h.screen.press('R');
+    await h.screen.waitFor('Rollouts: Enter opens the grid');
+    await h.screen.waitFor('live-grid');
+    await h.screen.press(KEYS.enter);
+    await h.screen.waitFor((f) => f.includes('Rollout live-grid') && !f.includes('2/2 done'));
+    await h.screen.press('?');
+    await h.screen.waitFor('Keys (Esc closes)');
+    await started;
+    await h.screen.press(KEYS.escape);
+    const grid = await h.screen.waitFor((f) => f.includes('Rollout live-grid') && f.includes('2/2 done'));
+    expect(grid).not.toContain('Keys (Esc closes)');
+  });
+
   it('marks the grid rows whose cells ran under a dry-run policy, next to the variant', async () => {
     const h = await open({ columns: 120, rows: 30 });
     const spec = parseRolloutSpec(

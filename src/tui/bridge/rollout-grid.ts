@@ -105,11 +105,13 @@ export class RolloutGrid {
     this.gridTimer?.cancel();
     this.gridTimer = this.host.app.clock.interval(() => {
       const s = this.host.store.get();
-      if (s.overlay?.kind !== 'grid' || s.overlay.rollout !== rollout || this.host.engine.store.isClosed) {
+      // Help, the palette or the notices opened over the grid keep it: it goes on following when Esc comes back.
+      const here = (o: Overlay | null): boolean => o?.kind === 'grid' && o.rollout === rollout;
+      if (this.host.engine.store.isClosed || (!here(s.overlay) && !s.overlayBack.some(here))) {
         this.gridTimer?.cancel();
         return;
       }
-      this.regrid((o) => o);
+      if (here(s.overlay)) this.regrid((o) => o);
     }, 500);
   }
 
