@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { insertText } from '../../src/tui/text-input.ts';
 import { InputTokenizer, type InputEvent } from '../../src/tui/input/tokenizer.ts';
-import { insertText } from '../../src/tui/state.ts';
 
 const ESC = '\u001b';
 const keys = (events: InputEvent[]): string[] =>

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { insertText, deleteWord } from '../../src/tui/text-input.ts';
 import { clip, fit, lineText, lineWidth, seg, visibleRange, wrap } from '../../src/tui/lines.ts';
 import { sessionLayout } from '../../src/tui/layout.ts';
 import { toKeyInput } from '../../src/tui/input/use-terminal-input.ts';
@@ -6,7 +7,7 @@ import { COMMANDS, activeScopes, helpSections, hints } from '../../src/tui/keyma
 import { paletteCompletions } from '../../src/tui/palette.ts';
 import { SessionProjection } from '../../src/tui/projection.ts';
 import { TimelineLines } from '../../src/tui/render-lines.ts';
-import { cycleFocus, deleteWord, initialState, insertText, scrollPane, type TuiState } from '../../src/tui/state.ts';
+import { cycleFocus, initialState, scrollPane, type TuiState } from '../../src/tui/state.ts';
 import { testEngine, type TestEngine } from '../helpers/workspace.ts';
 import {
   EVERY_AGENT,

@@ -1,5 +1,6 @@
 import { paletteCompletions } from '../palette.ts';
-import { backOverlay, deleteBack, deleteWord, moveCursor, notify, pushOverlay, setOverlay } from '../state.ts';
+import { deleteBack, moveCursor, deleteWord } from '../text-input.ts';
+import { backOverlay, notify, pushOverlay, setOverlay } from '../state.ts';
 import {
   editPalette,
   moveArtifacts,

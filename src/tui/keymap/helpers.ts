@@ -1,13 +1,6 @@
 import { cycleChoice, fieldText, isChoiceField, moveField, withFieldText } from '../fork-form.ts';
-import {
-  moveCursor,
-  setOverlay,
-  scrollPane,
-  type Overlay,
-  type PaneId,
-  type TextInput,
-  type TuiState,
-} from '../state.ts';
+import { moveCursor } from '../text-input.ts';
+import { setOverlay, scrollPane, type Overlay, type PaneId, type TextInput, type TuiState } from '../state.ts';
 import { paletteCompletions } from '../palette.ts';
 import type { TuiActions } from './model.ts';
 

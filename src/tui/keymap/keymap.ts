@@ -1,5 +1,6 @@
 import { keyLabel, type KeyInput } from '../keys.ts';
-import { insertText, type TuiState } from '../state.ts';
+import { insertText } from '../text-input.ts';
+import { type TuiState } from '../state.ts';
 import { CHROME_KEYS } from './chrome-keys.ts';
 import { COMPARE_KEYS } from './compare-keys.ts';
 import { HINTS } from './hints.ts';

@@ -1,5 +1,6 @@
 import { isChoiceField, openForkForm } from '../fork-form.ts';
-import { backOverlay, deleteBack, pushOverlay, setOverlay } from '../state.ts';
+import { deleteBack } from '../text-input.ts';
+import { backOverlay, pushOverlay, setOverlay } from '../state.ts';
 import {
   editForm,
   forkAtCursor,

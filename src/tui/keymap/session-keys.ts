@@ -1,16 +1,5 @@
-import {
-  PANES,
-  cycleFocus,
-  deleteBack,
-  deleteForward,
-  deleteWord,
-  focus,
-  moveCursor,
-  notify,
-  pushOverlay,
-  selectConversation,
-  setOverlay,
-} from '../state.ts';
+import { PANES, cycleFocus, focus, notify, pushOverlay, selectConversation, setOverlay } from '../state.ts';
+import { deleteBack, deleteForward, moveCursor, deleteWord } from '../text-input.ts';
 import { moveSessionsCursor, visibleSessions } from '../sessions-list.ts';
 import { editInput, scroll, set } from './helpers.ts';
 import type { TuiCommand } from './model.ts';
