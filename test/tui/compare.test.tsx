@@ -428,7 +428,7 @@ describe('the list overlays by mouse and by search', () => {
     expect(h.screen.frame()).not.toContain('Branches');
   });
 
-  it('finds an artifact with / : the cursor goes to it and its preview shows', async () => {
+  it('finds an artifact with / : the cursor goes to it and its preview shows; a click selects another', async () => {
     const h = await open({ columns: 120, rows: 32 });
     const b = await threeBranches(h);
     h.tui.bridge.branching.checkout(b.main);
@@ -442,5 +442,12 @@ describe('the list overlays by mouse and by search', () => {
     const frame = h.screen.frame();
     expect(frame).toContain('⎿ The weather in Paris is light rain');
     expect(frame).toMatch(new RegExp(`› .*\\[${b.hot} hot\\]`));
+    expect(frame).not.toContain('⎿ The weather in Paris is partly cloudy');
+    // A click on the first artifact moves the cursor (and the preview) back to it.
+    const first = frame.split('\n').findIndex((l, i) => i > 1 && /^ +e_\w+/.test(l));
+    await h.screen.press(click(10, first));
+    const after = h.screen.frame();
+    expect(after.split('\n')[first]).toMatch(/^› /);
+    expect(after).toContain('⎿ The weather in Paris is partly cloudy');
   });
 });
