@@ -23,11 +23,16 @@ class WeatherProvider implements ModelProvider {
   readonly simulated = true;
   /** Requests with this seed fail (a rollout's repeat that fails), every time. */
   failSeed: number | null = null;
+  /** Lines per answer: a long answer makes a comparison taller than the screen. */
+  lines = 1;
   async complete(request: ModelRequest, _options: CompleteOptions): Promise<ModelResponse> {
     if (this.failSeed === request.seed) throw new UserError('E_MODEL_AUTH', 'the model refused this seed');
     const sky = request.temperature > 1 ? 'light rain' : 'partly cloudy';
     return {
-      text: `The weather in Paris is ${sky} with a gentle breeze from the west all afternoon.`,
+      text: Array.from(
+        { length: this.lines },
+        () => `The weather in Paris is ${sky} with a gentle breeze from the west all afternoon.`,
+      ).join('\n'),
       toolCalls: [],
       usage: { inputTokens: 10, outputTokens: 10, estimated: true },
       finishReason: 'stop',
@@ -366,6 +371,23 @@ describe('the list overlays by mouse and by search', () => {
     // d compares the clicked branch with the checked-out one.
     await h.screen.press('d');
     await h.screen.waitFor(`Compare ${b.hot} → ${b.paused}`);
+  });
+
+  it('scrolls a comparison with the wheel', async () => {
+    // Answers long enough that the comparison does not fit.
+    const h = await open({ columns: 80, rows: 24 });
+    h.model.lines = 30;
+    await compareHotWithMain(h, await threeBranches(h));
+    const before = await h.screen.waitFor('they diverge in');
+    const scrolled = (f: string): string => /─ (\d+)\/(\d+) ─/.exec(f)?.[0] ?? '';
+    const [, shown, total] = /─ (\d+)\/(\d+) ─/.exec(before)!;
+    expect(Number(shown)).toBeLessThan(Number(total));
+    await h.screen.press('\u001b[<65;5;5M');
+    const after = h.screen.frame();
+    expect(scrolled(after)).not.toBe(scrolled(before));
+    expect(after).not.toContain('they diverge in');
+    await h.screen.press('\u001b[<64;5;5M');
+    expect(h.screen.frame()).toContain('they diverge in');
   });
 
   it('finds a rollout with / and n, and selects a grid cell with a click', async () => {
