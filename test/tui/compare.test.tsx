@@ -23,11 +23,16 @@ class WeatherProvider implements ModelProvider {
   readonly simulated = true;
   /** Requests with this seed fail (a rollout's repeat that fails), every time. */
   failSeed: number | null = null;
+  /** Lines per answer: a long answer makes a comparison taller than the screen. */
+  lines = 1;
   async complete(request: ModelRequest, _options: CompleteOptions): Promise<ModelResponse> {
     if (this.failSeed === request.seed) throw new UserError('E_MODEL_AUTH', 'the model refused this seed');
     const sky = request.temperature > 1 ? 'light rain' : 'partly cloudy';
     return {
-      text: `The weather in Paris is ${sky} with a gentle breeze from the west all afternoon.`,
+      text: Array.from(
+        { length: this.lines },
+        () => `The weather in Paris is ${sky} with a gentle breeze from the west all afternoon.`,
+      ).join('\n'),
       toolCalls: [],
       usage: { inputTokens: 10, outputTokens: 10, estimated: true },
       finishReason: 'stop',
@@ -336,5 +341,135 @@ describe('the events pane', () => {
     const started = frame.split('\n').find((l) => l.includes('session.created'))!;
     expect(created).toMatch(/\d+ conversation\.crea… agent_beta: conversation started/);
     expect(created.indexOf('agent_beta: conversation')).toBe(started.indexOf('session started'));
+  });
+});
+
+/** A left click at a 0-based cell of the screen, as an SGR mouse report (press, then release). */
+const click = (x: number, y: number): string => `\u001b[<0;${x + 1};${y + 1}M\u001b[<0;${x + 1};${y + 1}m`;
+
+describe('the list overlays by mouse and by search', () => {
+  it('selects a branch with a click (also on its wrapped changes), and d compares the clicked one', async () => {
+    const h = await open({ columns: 120, rows: 32 });
+    const b = await threeBranches(h);
+    await h.screen.press('b');
+    const lines = (await h.screen.waitFor('Branches')).split('\n');
+    // (The header names the checked-out branch: the list starts under it.)
+    const hotAt = lines.findIndex((l, i) => i > 1 && l.includes(b.hot));
+    const pausedAt = lines.findIndex((l, i) => i > 1 && l.includes(b.paused));
+    expect(lines[hotAt]).not.toContain('›');
+    await h.screen.press(click(10, hotAt));
+    expect(lines.length).toBe(32);
+    let frame = h.screen.frame().split('\n');
+    expect(frame[hotAt]).toMatch(/^› /);
+    // The hot branch's changes take a line of their own under it: a click there selects the hot branch too.
+    expect(pausedAt).toBeGreaterThan(hotAt + 1);
+    await h.screen.press(click(10, pausedAt));
+    expect(h.screen.frame().split('\n')[pausedAt]).toMatch(/^› /);
+    await h.screen.press(click(10, hotAt + 1));
+    frame = h.screen.frame().split('\n');
+    expect(frame[hotAt]).toMatch(/^› /);
+    // d compares the clicked branch with the checked-out one.
+    await h.screen.press('d');
+    await h.screen.waitFor(`Compare ${b.hot} → ${b.paused}`);
+  });
+
+  it('scrolls a comparison with the wheel', async () => {
+    // Answers long enough that the comparison does not fit.
+    const h = await open({ columns: 80, rows: 24 });
+    h.model.lines = 30;
+    await compareHotWithMain(h, await threeBranches(h));
+    const before = await h.screen.waitFor('they diverge in');
+    const scrolled = (f: string): string => /─ (\d+)\/(\d+) ─/.exec(f)?.[0] ?? '';
+    const [, shown, total] = /─ (\d+)\/(\d+) ─/.exec(before)!;
+    expect(Number(shown)).toBeLessThan(Number(total));
+    await h.screen.press('\u001b[<65;5;5M');
+    const after = h.screen.frame();
+    expect(scrolled(after)).not.toBe(scrolled(before));
+    expect(after).not.toContain('they diverge in');
+    await h.screen.press('\u001b[<64;5;5M');
+    expect(h.screen.frame()).toContain('they diverge in');
+  });
+
+  it('finds a rollout with / and n, and selects a grid cell with a click', async () => {
+    const h = await open({ columns: 120, rows: 30 });
+    for (const name of ['first', 'second']) {
+      const spec = parseRolloutSpec(
+        'teams:\n  c:\n    base: { agent_id: agent_beta, model: words/x }\n    variants: [{ id: a, temperature: 0 }, { id: b, temperature: 0 }]\n    scenarios: ["How is the weather in Paris?", "And in Oslo?"]\njudge: { workspace: false }\n',
+        `rollouts/${name}.yaml`,
+        h.app.workspace,
+      );
+      await new RolloutRunner(h.app).start(spec);
+    }
+    await h.screen.press('R');
+    let frame = await h.screen.waitFor('Rollouts: Enter opens the grid');
+    // Newest first: the cursor on `second`.
+    expect(frame).toMatch(/› \S+ +second/);
+    await h.screen.press('/', 'first', KEYS.enter);
+    frame = h.screen.frame();
+    expect(frame).toMatch(/› \S+ +first/);
+    expect(frame).toContain('/first (1 line; n/N, Esc clears)');
+    await h.screen.press(KEYS.escape);
+    frame = h.screen.frame();
+    expect(frame).not.toContain('/first');
+    expect(frame).toContain('Rollouts: Enter opens the grid');
+    await h.screen.press(KEYS.enter);
+    const grid = (await h.screen.waitFor((f) => f.includes('Rollout first') && f.includes('4/4 done'))).split('\n');
+    expect(grid.join('\n')).toContain('c/a · s1:');
+    // The second cell of the second row (c/b · s2).
+    const rowAt = grid.findIndex((l) => / c\/b +/.test(l));
+    await h.screen.press(click(grid[rowAt]!.lastIndexOf('●'), rowAt));
+    frame = h.screen.frame();
+    expect(frame).toMatch(/› c\/b/);
+    expect(frame).toContain('c/b · s2:');
+  });
+
+  it('finds branches with /, moves between the matches with n and N, and Esc clears the search', async () => {
+    const h = await open({ columns: 120, rows: 32 });
+    const b = await threeBranches(h);
+    await h.screen.press('b');
+    await h.screen.waitFor('Branches');
+    const cursorOn = (id: string): boolean =>
+      h.screen
+        .frame()
+        .split('\n')
+        .some((l) => l.startsWith('›') && l.includes(id));
+    expect(cursorOn(b.main)).toBe(true);
+    await h.screen.press('/', 'forked at');
+    expect(h.screen.frame()).toContain('/forked at▍');
+    await h.screen.press(KEYS.enter);
+    expect(cursorOn(b.hot)).toBe(true);
+    expect(h.screen.frame()).toContain('/forked at (2 lines; n/N, Esc clears)');
+    await h.screen.press('n');
+    expect(cursorOn(b.paused)).toBe(true);
+    await h.screen.press('N');
+    expect(cursorOn(b.hot)).toBe(true);
+    await h.screen.press(KEYS.escape);
+    expect(h.screen.frame()).not.toContain('/forked at');
+    expect(h.screen.frame()).toContain('Branches');
+    await h.screen.press(KEYS.escape);
+    expect(h.screen.frame()).not.toContain('Branches');
+  });
+
+  it('finds an artifact with / : the cursor goes to it and its preview shows; a click selects another', async () => {
+    const h = await open({ columns: 120, rows: 32 });
+    const b = await threeBranches(h);
+    h.tui.bridge.branching.checkout(b.main);
+    await h.screen.waitFor(`checked out ${b.main}`);
+    await h.screen.press('A');
+    await h.screen.waitFor('⎿');
+    await h.screen.press('a');
+    await h.screen.waitFor('Artifacts and results, every branch');
+    expect(h.screen.frame()).not.toContain('⎿ The weather in Paris is light rain');
+    await h.screen.press('/', `${b.hot} hot`, KEYS.enter);
+    const frame = h.screen.frame();
+    expect(frame).toContain('⎿ The weather in Paris is light rain');
+    expect(frame).toMatch(new RegExp(`› .*\\[${b.hot} hot\\]`));
+    expect(frame).not.toContain('⎿ The weather in Paris is partly cloudy');
+    // A click on the first artifact moves the cursor (and the preview) back to it.
+    const first = frame.split('\n').findIndex((l, i) => i > 1 && /^ +e_\w+/.test(l));
+    await h.screen.press(click(10, first));
+    const after = h.screen.frame();
+    expect(after.split('\n')[first]).toMatch(/^› /);
+    expect(after).toContain('⎿ The weather in Paris is partly cloudy');
   });
 });

@@ -2,9 +2,11 @@ import { geometry, set } from '../keymap/helpers.ts';
 import type { TuiActions } from '../keymap/model.ts';
 import { sessionLayout } from '../layout.ts';
 import { moveSessionsCursor, visibleSessions } from '../sessions-list.ts';
-import { focus, scrollPane, setOverlay, type PaneId, type TuiState } from '../state.ts';
+import { itemAt } from '../detail.ts';
+import { focus, scrollPane, setOverlay, type Overlay, type PaneId, type TuiState } from '../state.ts';
 import { noticeLines } from '../views/chrome.tsx';
 import { follow } from '../views/frame.tsx';
+import { GRID_HEAD_LINES, gridColumns } from '../views/grid-marks.ts';
 import { questionLines } from '../views/question.tsx';
 import type { InputEvent } from './tokenizer.ts';
 
@@ -72,7 +74,7 @@ export function handleMouse(
   const wheel = event.action === 'wheel-up' ? -1 : event.action === 'wheel-down' ? 1 : 0;
   if (s.overlay !== null) {
     if (wheel !== 0) for (let i = 0; i < WHEEL_LINES; i++) key(wheel < 0 ? 'up' : 'down');
-    else if (event.action === 'press') clickList(a, s, event.y);
+    else if (event.action === 'press') clickList(a, s, event.x, event.y);
     return;
   }
   if (s.screen === 'sessions') {
@@ -104,24 +106,45 @@ export function handleMouse(
 }
 
 /**
- * A click on a row of a one-line-per-item list overlay (agents, rewind steps, rollouts, artifacts) puts the cursor
- * there. The list is drawn in a Frame (frame.tsx) under its title rule on row 1, scrolled to keep the cursor in view.
+ * A click on a row of a list overlay puts the cursor there. The list is drawn in a Frame (frame.tsx) under its title
+ * rule on row 1, scrolled to keep the cursor in view. Branches, rollouts and artifacts give their Frame where each row
+ * starts (a branch's changes and an artifact's preview take lines of their own), so the click finds its row there;
+ * agents and rewind steps take one line each. A click on a grid cell selects that cell.
  */
-function clickList(a: TuiActions, s: TuiState, y: number): void {
+function clickList(a: TuiActions, s: TuiState, x: number, y: number): void {
   const overlay = s.overlay;
   if (overlay === null) return;
+  if (overlay.kind === 'grid') return clickGrid(a, overlay, x, y);
+  const inner = Math.max(0, bodyRows(s) - 2);
+  if (y < 2 || y >= 2 + inner) return;
+  if (overlay.kind === 'branches' || overlay.kind === 'rollouts' || overlay.kind === 'artifacts') {
+    const g = a.geometry.get(overlay.kind);
+    const items = g?.items ?? [];
+    const line = (g?.start ?? 0) + y - 2;
+    if (items.length === 0 || line >= (g?.total ?? 0)) return;
+    const row = itemAt(items, line);
+    set(a, (x) => (x.overlay?.kind === overlay.kind ? setOverlay(x, { ...overlay, cursor: row }) : x));
+    return;
+  }
   const total =
     overlay.kind === 'agents'
       ? s.workspace.agents.length
       : overlay.kind === 'rewind'
         ? (s.open?.conversations.get(overlay.conversation)?.entries.length ?? 0)
-        : overlay.kind === 'rollouts' || overlay.kind === 'artifacts'
-          ? overlay.items.length
-          : 0;
+        : 0;
   if (total === 0 || !('cursor' in overlay)) return;
-  const inner = Math.max(0, bodyRows(s) - 2);
   const scroll = overlay.kind === 'agents' ? 0 : follow(overlay.cursor, total, inner);
   const row = scroll + y - 2;
-  if (y < 2 || y >= 2 + inner || row >= total) return;
+  if (row >= total) return;
   set(a, (x) => (x.overlay?.kind === overlay.kind ? setOverlay(x, { ...overlay, cursor: row }) : x));
+}
+
+/** A click on a cell of the rollout grid (its rows start under the counts and the column titles) selects it. */
+function clickGrid(a: TuiActions, overlay: Extract<Overlay, { kind: 'grid' }>, x: number, y: number): void {
+  const { label, cellWidth } = gridColumns(overlay.grid);
+  const row = y - 2 - GRID_HEAD_LINES;
+  const col = Math.floor((x - (label + 3)) / cellWidth);
+  const cells = overlay.grid.rows[row]?.cells.length ?? 0;
+  if (row < 0 || x < label + 3 || col >= cells) return;
+  set(a, (s) => (s.overlay?.kind === 'grid' ? setOverlay(s, { ...s.overlay, row, col, repeat: 0 }) : s));
 }

@@ -128,6 +128,11 @@ export function jumpToMatch(a: TuiActions, direction: 1 | -1): void {
     const o = x.overlay;
     if (o !== null && (o.kind === 'help' || o.kind === 'detail'))
       return setOverlay(next, { ...o, scroll: Math.min(Math.max(0, g.total - g.height), Math.max(0, target - 1)) });
+    // A list overlay: the cursor goes to the row the matching line belongs to (the list scrolls to keep it in view).
+    if (o !== null && (o.kind === 'branches' || o.kind === 'rollouts' || o.kind === 'artifacts'))
+      return g.items === undefined || g.items.length === 0
+        ? next
+        : setOverlay(next, { ...o, cursor: itemAt(g.items, target) });
     const pane = search.place as PaneId;
     if (ROW_PANES.includes(pane) && g.items !== undefined) return selectRow(next, pane, itemAt(g.items, target), g);
     const offset = Math.min(Math.max(0, g.total - g.height), Math.max(0, target - 1));
@@ -136,8 +141,9 @@ export function jumpToMatch(a: TuiActions, direction: 1 | -1): void {
 }
 
 /** Where / starts a search (the session's panes share one '/'), and where n/N/Esc then act on it. */
-const SEARCH_STARTS: readonly Scope[] = ['session', 'sessions', 'help', 'detail'];
-const SEARCH_PLACES: readonly Scope[] = ['sessions', 'help', 'detail', ...PANES];
+const LIST_OVERLAYS: readonly Scope[] = ['branches', 'rollouts', 'artifacts'];
+const SEARCH_STARTS: readonly Scope[] = ['session', 'sessions', 'help', 'detail', ...LIST_OVERLAYS];
+const SEARCH_PLACES: readonly Scope[] = ['sessions', 'help', 'detail', ...PANES, ...LIST_OVERLAYS];
 const searching = (s: TuiState): boolean => s.search !== null && !s.search.editing && s.search.place === placeOf(s);
 
 function searchStart(scope: Scope): TuiCommand {

@@ -3,6 +3,7 @@ import { useTui, useTuiContext } from '../hooks.ts';
 import { highlight, searchLabel } from '../search.ts';
 import { LinesView } from '../components/LineView.tsx';
 import { seg, type Line } from '../lines.ts';
+import type { PaneItem } from '../detail.ts';
 
 /** An overlay's frame: a rule with its title, its lines (from `scroll`), and a rule that says how far it scrolled. */
 export function Frame({
@@ -12,6 +13,7 @@ export function Frame({
   height,
   scroll = 0,
   geometryId,
+  items,
 }: {
   title: string;
   lines: readonly Line[];
@@ -19,6 +21,8 @@ export function Frame({
   height: number;
   scroll?: number;
   geometryId?: string;
+  /** Where each row of a list starts among `lines` (a row may take several lines): a click or a search match selects it. */
+  items?: readonly PaneItem[];
 }) {
   const { actions, color } = useTuiContext();
   // A search in this overlay (/) highlights its matches.
@@ -26,7 +30,13 @@ export function Frame({
   const query = search?.query ?? '';
   const inner = Math.max(0, height - 2);
   if (geometryId !== undefined)
-    actions.geometry.set(geometryId, { total: lines.length, height: inner, lines, start: scroll });
+    actions.geometry.set(geometryId, {
+      total: lines.length,
+      height: inner,
+      lines,
+      start: scroll,
+      ...(items === undefined ? {} : { items }),
+    });
   const window = lines.slice(scroll, scroll + inner);
   const shown = query === '' ? window : window.map((l) => highlight(l, query));
   // No label, no gap: an empty label drew `─  ───`, a border with a hole in it.

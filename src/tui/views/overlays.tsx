@@ -8,11 +8,12 @@ import { Frame, follow } from './frame.tsx';
 import { ForkFormOverlay } from './fork-form.tsx';
 import { DetailOverlay } from './detail.tsx';
 import { DiffOverlay } from './diff-view.tsx';
-import { cellMarks, fitLabel } from './grid-marks.ts';
+import { fitLabel, gridColumns, MARKS_ROOM } from './grid-marks.ts';
+import type { PaneItem } from '../detail.ts';
 import { NoticeLogOverlay } from './notice-log.tsx';
 
-/** Up to this many repeats a grid cell shows one mark each; more show as counts per status. */
-const MARKS_ROOM = 6;
+/** A list overlay's row as its Frame's geometry holds it: where it starts, for a click or a search (/) to select it. */
+const listItem = (line: number, title: string): PaneItem => ({ line, title, text: () => title });
 
 /**
  * Overlays draw over the screen's body (the header and status bar stay). Each fills the body's rows exactly, so
@@ -152,10 +153,12 @@ function BranchesOverlay({ width, height }: { width: number; height: number }) {
   const overlay = useTui((s) => (s.overlay?.kind === 'branches' ? s.overlay : undefined));
   if (overlay === undefined) return null;
   const lines: Line[] = [];
+  const items: PaneItem[] = [];
   let cursorLine = 0;
   overlay.items.forEach((b, i) => {
     const selected = i === overlay.cursor;
     if (selected) cursorLine = lines.length;
+    items.push(listItem(lines.length, b.id));
     const indent = `${'  '.repeat(b.depth)}${b.depth > 0 ? '└ ' : ''}`;
     lines.push([
       seg(`${selected ? '›' : ' '} ${overlay.marked === i ? '●' : ' '}${b.checkedOut ? '*' : ' '} `, {
@@ -197,6 +200,8 @@ function BranchesOverlay({ width, height }: { width: number; height: number }) {
       width={width}
       height={height}
       scroll={follow(cursorLine, lines.length, height - 2)}
+      geometryId="branches"
+      items={items}
     />
   );
 }
@@ -222,6 +227,8 @@ function RolloutsOverlay({ width, height }: { width: number; height: number }) {
       width={width}
       height={height}
       scroll={follow(overlay.cursor, lines.length, height - 2)}
+      geometryId="rollouts"
+      items={overlay.items.map((r, i) => listItem(i, r.id))}
     />
   );
 }
@@ -238,15 +245,7 @@ function GridOverlay({ width, height }: { width: number; height: number }) {
   const overlay = useTui((s) => (s.overlay?.kind === 'grid' ? s.overlay : undefined));
   if (overlay === undefined) return null;
   const { grid } = overlay;
-  // A row whose cells did not run live says so after its name ([dry-run], [ask], or both policies it ran under).
-  const nameOf = (r: (typeof grid.rows)[number]): string =>
-    `${r.team}/${r.variant}${r.effects === undefined || r.effects === '' || r.effects === 'live' ? '' : ` [${r.effects}]`}`;
-  const label = Math.min(36, Math.max(8, ...grid.rows.map((r) => nameOf(r).length)));
-  // Every repeat shows: a mark each up to MARKS_ROOM repeats, counts per status (`4● 1✗`) beyond; the cell is as wide
-  // as its widest marks plus the mean and a space, so a cell never runs into the next.
-  const marks = grid.rows.map((row) => row.cells.map((cell) => cellMarks(cell, MARKS_ROOM)));
-  const widest = Math.max(0, ...marks.flat().map((m) => m.length));
-  const cellWidth = Math.max(10, Math.min(18, ...grid.columns.map((c) => c.length + 2)), 5 + widest + 1);
+  const { nameOf, label, marks, cellWidth } = gridColumns(grid);
   const lines: Line[] = [];
   const c = grid.counts;
   lines.push([
@@ -323,10 +322,12 @@ function ArtifactsOverlay({ width, height }: { width: number; height: number }) 
   const { actions } = useTuiContext();
   if (overlay === undefined) return null;
   const lines: Line[] = [];
+  const items: PaneItem[] = [];
   let cursorLine = 0;
   overlay.items.forEach((item, i) => {
     const selected = i === overlay.cursor;
     if (selected) cursorLine = lines.length;
+    items.push(listItem(lines.length, item.ref));
     lines.push([
       seg(`${selected ? '›' : ' '} ${overlay.marked === i ? '●' : ' '} `, { bold: true, inverse: selected }),
       seg(item.ref.length > 16 ? item.ref.slice(0, 12) : item.ref.padEnd(12), { dim: true }),
@@ -352,6 +353,8 @@ function ArtifactsOverlay({ width, height }: { width: number; height: number }) 
       width={width}
       height={height}
       scroll={follow(cursorLine, lines.length, height - 2)}
+      geometryId="artifacts"
+      items={items}
     />
   );
 }
