@@ -3,12 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from '../../src/app/app.ts';
-import type { Engine } from '../../src/engine/engine.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
 import { RolloutRunner } from '../../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../../src/rollout/spec.ts';
-import { createTuiApp, type TuiApp } from '../../src/tui/run.tsx';
-import { KEYS, renderSized, type Rendered } from './render.ts';
+import { KEYS } from './render.ts';
+import { closeTuis, onClose, openTui, ROOT, startSession } from './harness.ts';
 import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../../src/models/provider.ts';
 
 /** A model that streams its reply a word at a time, slowly enough to see it arrive. */
@@ -30,55 +29,8 @@ class DripProvider implements ModelProvider {
   }
 }
 
-const ROOT = new URL('../..', import.meta.url).pathname;
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0).reverse()) c();
-});
-
-interface Harness {
-  /** The workspace wired to the database (what the TUI drives). */
-  readonly app: App;
-  readonly engine: Engine;
-  /** The TUI: its store, bridge and element. */
-  readonly tui: TuiApp;
-  readonly screen: Rendered;
-  quits: number;
-}
-
-/** The TUI over the demo workspace with a fresh database, in a fake terminal of the given size. */
-async function open(
-  size = { columns: 120, rows: 32 },
-  options: { color?: boolean; db?: string; providers?: ModelProvider[] } = {},
-): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), 'p2tui-tui-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const workspace = await loadWorkspace(ROOT, {
-    db: options.db ?? join(dir, 'p2tui.db'),
-    configure: (providers) => options.providers?.forEach((p) => providers.register(p)),
-  });
-  const app = new App({ workspace });
-  const harness = { app, engine: app.engine, quits: 0 } as Harness;
-  const tui = createTuiApp(app, { ...size, color: options.color ?? true, quit: () => (harness.quits += 1) });
-  const screen = renderSized(tui.element, size);
-  tui.bridge.start();
-  cleanups.push(() => {
-    screen.unmount();
-    tui.dispose();
-    app.close();
-  });
-  return Object.assign(harness, { tui, screen });
-}
-
-/** Starts a session through the keyboard: n, pick the agent, type, Enter. */
-async function startSession(h: Harness, agentIndex: number, message: string): Promise<void> {
-  await h.screen.press('n');
-  await h.screen.waitFor('choose an agent');
-  for (let i = 0; i < agentIndex; i++) await h.screen.press('j');
-  await h.screen.press(KEYS.enter);
-  await h.screen.waitFor('message to ');
-  await h.screen.press(message, KEYS.enter);
-}
+afterEach(closeTuis);
+const open = openTui;
 
 const DEMO = "What's the weather in Paris and who leads the Premier League?";
 /** An SGR foreground colour code (red … white). */
@@ -324,13 +276,13 @@ describe('the TUI', () => {
 
   it('follows a session another process drives, live, and lists it as driven elsewhere', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'p2tui-tui-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    onClose(() => rmSync(dir, { recursive: true, force: true }));
     const db = join(dir, 'p2tui.db');
     const h = await open({ columns: 120, rows: 32 }, { db });
     // Another engine on the same database stands for another p2tui process.
     const otherApp = new App({ workspace: await loadWorkspace(ROOT, { db }) });
     const other = otherApp.engine;
-    cleanups.push(() => otherApp.close());
+    onClose(() => otherApp.close());
     const runtime = other.start({
       agent: 'agent_alpha',
       message: DEMO,
@@ -346,12 +298,12 @@ describe('the TUI', () => {
 
   it('sends a message to a session another process drives through that process, and keeps it while that one works', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'p2tui-tui-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    onClose(() => rmSync(dir, { recursive: true, force: true }));
     const db = join(dir, 'p2tui.db');
     const h = await open({ columns: 120, rows: 32 }, { db });
     const otherApp = new App({ workspace: await loadWorkspace(ROOT, { db }) });
     const other = otherApp.engine;
-    cleanups.push(() => otherApp.close());
+    onClose(() => otherApp.close());
     const runtime = other.start({
       agent: 'agent_beta',
       message: 'Calculate 2 + 2',

@@ -1,63 +1,24 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { App } from '../../src/app/app.ts';
-import { loadWorkspace } from '../../src/app/workspace.ts';
 import { ScorePolicyRunner } from '../../src/judge/policy-runner.ts';
 import { defineScorePolicy } from '../../src/judge/policy.ts';
 import { RolloutRunner } from '../../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../../src/rollout/spec.ts';
-import { createTuiApp, type TuiApp } from '../../src/tui/run.tsx';
 import { COMMANDS, helpSections } from '../../src/tui/keymap/keymap.ts';
 import { sessionLayout } from '../../src/tui/layout.ts';
-import { KEYS, renderSized, type Rendered } from './render.ts';
+import { KEYS } from './render.ts';
+import { closeTuis, onClose, openTui, startSession, type Harness } from './harness.ts';
 
 /**
  * The screen's chrome: notices that are never cut off, the notification log, questions above the input, Esc going
  * back where you came from, the hint bar filling its width, and side panes with room. The TUI over the demo
  * workspace with a fresh database, in a fake terminal of the given size (as test/tui/app.test.tsx does).
  */
-const ROOT = new URL('../..', import.meta.url).pathname;
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0).reverse()) c();
-});
-
-interface Harness {
-  readonly app: App;
-  readonly tui: TuiApp;
-  readonly screen: Rendered;
-}
-
-async function open(size: { columns: number; rows: number }): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), 'p2tui-chrome-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const workspace = await loadWorkspace(ROOT, { db: join(dir, 'p2tui.db') });
-  const app = new App({ workspace });
-  const tui = createTuiApp(app, { ...size, color: true, quit: () => undefined });
-  const screen = renderSized(tui.element, size);
-  tui.bridge.start();
-  cleanups.push(() => {
-    screen.unmount();
-    tui.dispose();
-    app.close();
-  });
-  return { app, tui, screen };
-}
+afterEach(closeTuis);
+const open = (size: { columns: number; rows: number }): Promise<Harness> => openTui(size);
 
 /** A second branch of the open session (a fork at its head, not checked out): a branch is not compared with itself. */
 async function secondBranch(h: Harness): Promise<void> {
   await h.app.engine.fork(h.tui.store.get().open!.id, { label: 'copy', createdBy: 'test' });
-}
-
-async function startSession(h: Harness, agentIndex: number, message: string): Promise<void> {
-  await h.screen.press('n');
-  await h.screen.waitFor('choose an agent');
-  for (let i = 0; i < agentIndex; i++) await h.screen.press('j');
-  await h.screen.press(KEYS.enter);
-  await h.screen.waitFor('message to ');
-  await h.screen.press(message, KEYS.enter);
 }
 
 /** The frame's text with its line breaks and runs of spaces as one space (a wrapped notice read as one line). */
@@ -146,7 +107,7 @@ describe('notices, questions and the notification log', () => {
       }),
     ]);
     runner.start();
-    cleanups.push(() => runner.stop());
+    onClose(() => runner.stop());
     await startSession(h, 1, 'Calculate 3 * 3');
     const frame = await h.screen.waitFor((f) => flat(f).includes('the score policy retry-once checked out branch'));
     expect(flat(frame)).toMatch(

@@ -1,15 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { App } from '../../src/app/app.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
 import { branchEntries } from '../../src/engine/branching.ts';
 import { RolloutRunner } from '../../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../../src/rollout/spec.ts';
-import { createTuiApp, type TuiApp } from '../../src/tui/run.tsx';
 import { UserError } from '../../src/core/errors.ts';
-import { KEYS, renderSized, type Rendered } from './render.ts';
+import { KEYS } from './render.ts';
+import { closeTuis, onClose, openTui, ROOT, type Harness } from './harness.ts';
 import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../../src/models/provider.ts';
 
 /**
@@ -40,34 +37,15 @@ class WeatherProvider implements ModelProvider {
   }
 }
 
-const ROOT = new URL('../..', import.meta.url).pathname;
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0).reverse()) c();
-});
+afterEach(closeTuis);
 
-interface Harness {
-  readonly app: App;
-  readonly tui: TuiApp;
-  readonly screen: Rendered;
-  readonly model: WeatherProvider;
-}
-
-async function open(size: { columns: number; rows: number }, color = false): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), 'p2tui-compare-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+/** The TUI with the weather model registered (its answers differ by temperature). */
+async function open(
+  size: { columns: number; rows: number },
+  color = false,
+): Promise<Harness & { readonly model: WeatherProvider }> {
   const model = new WeatherProvider();
-  const workspace = await loadWorkspace(ROOT, { db: join(dir, 'p2tui.db'), configure: (p) => p.register(model) });
-  const app = new App({ workspace });
-  const tui = createTuiApp(app, { ...size, color, quit: () => undefined });
-  const screen = renderSized(tui.element, size);
-  tui.bridge.start();
-  cleanups.push(() => {
-    screen.unmount();
-    tui.dispose();
-    app.close();
-  });
-  return { app, tui, screen, model };
+  return Object.assign(await openTui(size, { color, providers: [model] }), { model });
 }
 
 /**
@@ -269,7 +247,7 @@ describe('the rollout grid and list', () => {
         configure: (p) => p.register(new WeatherProvider()),
       }),
     });
-    cleanups.push(() => other.close());
+    onClose(() => other.close());
     const outcome = await new RolloutRunner(other).start(spec);
     const frame = await h.screen.waitFor((f) => f.includes(outcome.rollout.id) && f.includes('1/1 done'));
     expect(frame).toMatch(/live +finished +1\/1 done · \d+s ago/);

@@ -1,51 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { App } from '../../src/app/app.ts';
-import { loadWorkspace } from '../../src/app/workspace.ts';
-import { createTuiApp, type TuiApp } from '../../src/tui/run.tsx';
 import { describeEntry } from '../../src/commands/render/describe.ts';
 import { copiedNotice, osc52 } from '../../src/tui/clipboard.ts';
 import { pretty } from '../../src/tui/detail.ts';
 import { lineText, seg, wrap } from '../../src/tui/lines.ts';
 import { highlight, matchingLines, nextMatch } from '../../src/tui/search.ts';
-import { KEYS, renderSized, type Rendered } from './render.ts';
+import { KEYS } from './render.ts';
+import { closeTuis, openTui, type Harness } from './harness.ts';
 
 /**
  * Reading in the TUI (issue 18): zoom, the detail view, wrapping, search, the sessions filter, copying (OSC 52) and
  * one scrolling model, through keys in a fake terminal (test/tui/render.ts), over the demo workspace.
  */
-const ROOT = new URL('../..', import.meta.url).pathname;
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0).reverse()) c();
-});
-
-interface Harness {
-  readonly app: App;
-  readonly tui: TuiApp;
-  readonly screen: Rendered;
-  /** What the TUI wrote to the terminal outside its frames (the clipboard sequences). */
-  readonly written: string[];
-}
-
-async function open(size = { columns: 120, rows: 32 }): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), 'p2tui-reading-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const workspace = await loadWorkspace(ROOT, { db: join(dir, 'p2tui.db') });
-  const app = new App({ workspace });
-  const written: string[] = [];
-  const tui = createTuiApp(app, { ...size, color: true, quit: () => undefined, writeTerminal: (d) => written.push(d) });
-  const screen = renderSized(tui.element, size);
-  tui.bridge.start();
-  cleanups.push(() => {
-    screen.unmount();
-    tui.dispose();
-    app.close();
-  });
-  return { app, tui, screen, written };
-}
+afterEach(closeTuis);
+const open = (size = { columns: 120, rows: 32 }): Promise<Harness> => openTui(size);
 
 const DEMO = "What's the weather in Paris and who leads the Premier League?";
 
