@@ -7,7 +7,7 @@ import { loadWorkspace } from '../../src/app/workspace.ts';
 import { RolloutRunner } from '../../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../../src/rollout/spec.ts';
 import { KEYS } from './render.ts';
-import { closeTuis, onClose, openTui, ROOT, startSession } from './harness.ts';
+import { closeTuis, onClose, openTui, ROOT, startSession, runToGrid } from './harness.ts';
 import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../../src/models/provider.ts';
 
 /** A model that streams its reply a word at a time, slowly enough to see it arrive. */
@@ -200,17 +200,11 @@ describe('the TUI', () => {
 
   it('marks the grid rows whose cells ran under a dry-run policy, next to the variant', async () => {
     const h = await open({ columns: 120, rows: 30 });
-    const spec = parseRolloutSpec(
+    const { grid } = await runToGrid(
+      h,
+      'effects-grid',
       'teams:\n  c:\n    base: { agent_id: agent_helper }\n    variants: [{ id: real }, { id: dry, effects: dry-run }]\n    scenarios: ["What\'s the weather in Paris?"]\njudge: { workspace: false }\n',
-      'rollouts/effects-grid.yaml',
-      h.app.workspace,
-    );
-    const outcome = await new RolloutRunner(h.app).start(spec);
-    await h.screen.press('R');
-    await h.screen.waitFor('Rollouts: Enter opens the grid');
-    await h.screen.press(KEYS.enter);
-    const grid = await h.screen.waitFor(
-      (f) => f.includes(`Rollout effects-grid (${outcome.rollout.id})`) && f.includes('2/2 done'),
+      (f) => f.includes('2/2 done'),
     );
     expect(grid).toMatch(/ c\/dry \[dry-run\]/);
     expect(grid).toMatch(/› c\/real\s/);

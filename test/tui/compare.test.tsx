@@ -6,7 +6,7 @@ import { RolloutRunner } from '../../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../../src/rollout/spec.ts';
 import { UserError } from '../../src/core/errors.ts';
 import { KEYS } from './render.ts';
-import { closeTuis, onClose, openTui, ROOT, type Harness } from './harness.ts';
+import { closeTuis, onClose, openTui, ROOT, type Harness, runToGrid } from './harness.ts';
 import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../../src/models/provider.ts';
 
 /**
@@ -196,17 +196,11 @@ describe('the rollout grid and list', () => {
   it('shows every repeat of a cell: 8 repeats with one failed, as counts', async () => {
     const h = await open({ columns: 100, rows: 30 });
     h.model.failSeed = 5;
-    const spec = parseRolloutSpec(
+    const { grid } = await runToGrid(
+      h,
+      'eight',
       'teams:\n  c:\n    base: { agent_id: agent_beta, model: words/x }\n    variants: [{ id: a, temperature: 0 }, { id: b, temperature: 0 }]\n    scenarios: ["How is the weather in Paris?"]\nrepeats: 8\njudge: { workspace: false }\n',
-      'rollouts/eight.yaml',
-      h.app.workspace,
-    );
-    const outcome = await new RolloutRunner(h.app).start(spec);
-    await h.screen.press('R');
-    await h.screen.waitFor('Rollouts: Enter opens the grid');
-    await h.screen.press(KEYS.enter);
-    const grid = await h.screen.waitFor(
-      (f) => f.includes(`Rollout eight (${outcome.rollout.id})`) && f.includes('14/16 done'),
+      (f) => f.includes('14/16 done'),
     );
     // Seven done and the failed fifth, counted: nothing is cut off.
     expect(grid).toMatch(/› c\/a +– +7● 1✗ /);
@@ -215,17 +209,11 @@ describe('the rollout grid and list', () => {
 
   it('cuts a long variant name with … and keeps a space before the scores', async () => {
     const h = await open({ columns: 100, rows: 30 });
-    const spec = parseRolloutSpec(
+    const { grid } = await runToGrid(
+      h,
+      'names',
       'teams:\n  c:\n    base: { agent_id: agent_beta, model: words/x }\n    variants: [{ id: a-variant-with-a-name-far-too-long-for-its-column, temperature: 0 }, { id: b, temperature: 0 }]\n    scenarios: ["How is the weather in Paris?"]\n    eval: { evaluator_id: gpt4_judge, metric: score, rubric: helpfulness }\njudge: { workspace: false }\n',
-      'rollouts/names.yaml',
-      h.app.workspace,
-    );
-    const outcome = await new RolloutRunner(h.app).start(spec);
-    await h.screen.press('R');
-    await h.screen.waitFor('Rollouts: Enter opens the grid');
-    await h.screen.press(KEYS.enter);
-    const grid = await h.screen.waitFor(
-      (f) => f.includes(`Rollout names (${outcome.rollout.id})`) && f.includes('2/2 done') && /\d\.\d\d ●/.test(f),
+      (f) => f.includes('2/2 done') && /\d\.\d\d ●/.test(f),
     );
     expect(grid).toMatch(/› c\/a-variant-with-a-name-far-too-lon… +\d\.\d\d ● /);
     expect(grid).not.toMatch(/[a-z]\d\.\d\d/);

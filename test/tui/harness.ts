@@ -5,6 +5,8 @@ import { App } from '../../src/app/app.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
 import type { Engine } from '../../src/engine/engine.ts';
 import type { ModelProvider } from '../../src/models/provider.ts';
+import { RolloutRunner } from '../../src/rollout/runner.ts';
+import { parseRolloutSpec } from '../../src/rollout/spec.ts';
 import { createTuiApp, type TuiApp } from '../../src/tui/run.tsx';
 import { KEYS, renderSized, type Rendered } from './render.ts';
 
@@ -76,4 +78,23 @@ export async function startSession(h: Harness, agentIndex: number, message: stri
   await h.screen.press(KEYS.enter);
   await h.screen.waitFor('message to ');
   await h.screen.press(message, KEYS.enter);
+}
+
+/**
+ * Runs a rollout spec (its YAML, as `rollouts/<name>.yaml`) to the end, then opens its grid with R and Enter and waits
+ * until the grid shows it with `ready` true of the frame. Returns the rollout's id and the grid's frame.
+ */
+export async function runToGrid(
+  h: Harness,
+  name: string,
+  yaml: string,
+  ready: (frame: string) => boolean,
+): Promise<{ rollout: string; grid: string }> {
+  const spec = parseRolloutSpec(yaml, `rollouts/${name}.yaml`, h.app.workspace);
+  const outcome = await new RolloutRunner(h.app).start(spec);
+  await h.screen.press('R');
+  await h.screen.waitFor('Rollouts: Enter opens the grid');
+  await h.screen.press(KEYS.enter);
+  const grid = await h.screen.waitFor((f) => f.includes(`Rollout ${name} (${outcome.rollout.id})`) && ready(f));
+  return { rollout: outcome.rollout.id, grid };
 }
