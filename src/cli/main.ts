@@ -22,11 +22,15 @@ const TUI_COMMAND: Command = {
   run: () => Promise.resolve({ exitCode: EXIT.ok }),
 };
 
+/** NO_COLOR turns colour off when it is set and not empty (no-color.org): `NO_COLOR=` leaves it on. */
+function noColorSet(): boolean {
+  return (process.env['NO_COLOR'] ?? '') !== '';
+}
+
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const json = argv.includes('--json');
-  const color =
-    !argv.includes('--no-color') && process.env['NO_COLOR'] === undefined && process.stdout.isTTY === true && !json;
+  const color = !argv.includes('--no-color') && !noColorSet() && process.stdout.isTTY === true && !json;
   const output = new TerminalOutput({ json, color });
   const controller = new AbortController();
   let interrupts = 0;
@@ -74,7 +78,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.off('SIGINT', onSigint);
       return await runTui({
         app,
-        color: process.env['NO_COLOR'] === undefined && !argv.includes('--no-color'),
+        color: !noColorSet() && !argv.includes('--no-color'),
         mouse: !argv.includes('--no-mouse'),
         logFile: join(dirname(app.store.path), 'tui.log'),
       });

@@ -1,3 +1,4 @@
+import { UserError } from '../../core/errors.ts';
 import type { JsonValue } from '../../core/json.ts';
 import type { Store } from '../../store/store.ts';
 import type { WalletView } from '../../ledger/wallets/service.ts';
@@ -26,6 +27,11 @@ export const ledgerInitCommand = defineCommand({
     const service = await walletService(ctx, false);
     const fallback =
       input.options.balance === undefined ? undefined : decimal.canonical(input.options.balance, '--balance');
+    // A wallet starts with money issued to it: a negative start is no balance at all (and would have exited 0).
+    if (fallback !== undefined && fallback.startsWith('-'))
+      throw new UserError('E_USAGE', `--balance must be 0 or more, got ${fallback}`, {
+        hint: 'Give the starting balance of agents whose persona names none, e.g. --balance 100.',
+      });
     const views: WalletView[] = [];
     for (const p of workspace.personas.values()) views.push(await service.createWallet(p.id, p.balance ?? fallback));
     if (ctx.output.json) return { exitCode: EXIT.ok, json: views.map((v) => ({ ...v })) as JsonValue };

@@ -116,4 +116,13 @@ describe('ledger init, transfer and balance', () => {
       message: '--limit must be at least 1, got 0',
     });
   });
+
+  it('refuses a negative --balance for ledger init (usage error), opening no wallet', async () => {
+    const ctx = wallets();
+    await expect(ctx.run(ledgerInitCommand, ['--balance=-5'])).rejects.toMatchObject({
+      code: 'E_USAGE',
+      message: '--balance must be 0 or more, got -5',
+    });
+    expect((await ctx.run(ledgerBalanceCommand, ['--json'])).json).toEqual([]);
+  });
 });
