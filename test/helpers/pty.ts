@@ -123,3 +123,22 @@ export async function startDemoSession(tui: Tui): Promise<void> {
   await tui.waitFor('who leads the Premier League?');
   await tui.press('\r');
 }
+
+/**
+ * From the empty sessions list: n, the second agent (agent_beta), `message`, Enter. `burst`: the message and its
+ * Enter in one write, as fast typing or a script sends them.
+ */
+export async function startBetaSession(tui: Tui, message: string, burst = false): Promise<void> {
+  await tui.waitFor('No sessions yet');
+  await tui.press('n');
+  await tui.waitFor('choose an agent');
+  await tui.press('j');
+  await tui.press('\r');
+  await tui.waitFor('message to agent_beta ›');
+  if (burst) await tui.press(`${message}\r`);
+  else {
+    await tui.press(message);
+    await tui.waitFor(message);
+    await tui.press('\r');
+  }
+}

@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTuis, ESC, requireBuild, startTui, type Tui } from '../helpers/pty.ts';
+import { cleanupTuis, ESC, requireBuild, startTui, type Tui, startBetaSession } from '../helpers/pty.ts';
 
 /**
  * Comparing two branches, neither of them checked out, the way a person does it: the built `p2tui` binary in a real
@@ -20,15 +20,7 @@ async function rewindToStart(tui: Tui): Promise<void> {
 describe('comparing branches in a real terminal', () => {
   it('m marks a branch, d compares it with the one under the cursor, neither checked out; d on itself is refused', async () => {
     const tui = startTui(80, 24);
-    await tui.waitFor('No sessions yet');
-    await tui.press('n');
-    await tui.waitFor('choose an agent');
-    await tui.press('j');
-    await tui.press('\r');
-    await tui.waitFor('message to agent_beta');
-    await tui.press('Calculate 3 * 3');
-    await tui.waitFor('Calculate 3 * 3');
-    await tui.press('\r');
+    await startBetaSession(tui, 'Calculate 3 * 3');
     await tui.waitFor(/agent_beta finished +branch/);
     // main, a rewound branch run again, and a second rewind left paused (the checked-out one).
     await rewindToStart(tui);

@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTuis, ESC, requireBuild, startDemoSession, startTui } from '../helpers/pty.ts';
+import { cleanupTuis, ESC, requireBuild, startDemoSession, startTui, startBetaSession } from '../helpers/pty.ts';
 
 /**
  * The daily keys of issue 18 in a real pseudo-terminal (the built binary, its output fed to a terminal emulator):
@@ -40,15 +40,7 @@ describe('daily reading in a real terminal', () => {
 
   it('gives the Wallets pane three lines at 80×24, and filters the sessions list with /', async () => {
     const tui = startTui(80, 24);
-    await tui.waitFor('No sessions yet');
-    await tui.press('n');
-    await tui.waitFor('choose an agent');
-    await tui.press('j');
-    await tui.press('\r');
-    await tui.waitFor('message to agent_beta');
-    await tui.press('Calculate 3 * 3');
-    await tui.waitFor('Calculate 3 * 3');
-    await tui.press('\r');
+    await startBetaSession(tui, 'Calculate 3 * 3');
     const lines = (await tui.waitFor(/agent_beta finished +branch/)).split('\n');
     const walletsAt = lines.findIndex((l) => l.includes(' Wallets'));
     const eventsAt = lines.findIndex((l) => l.includes(' Events'));

@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTuis, ESC, requireBuild, startTui, type Tui } from '../helpers/pty.ts';
+import { cleanupTuis, ESC, requireBuild, startTui, startBetaSession } from '../helpers/pty.ts';
 
 /**
  * Input in a real terminal (the built binary in a pseudo-terminal): bursts of keys in one write, bracketed paste,
@@ -13,26 +13,10 @@ const mouse = (button: number, x: number, y: number, release = false): string =>
   `${ESC}[<${button};${x + 1};${y + 1}${release ? 'm' : 'M'}`;
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** n, the second agent (agent_beta), then the message and Enter (`burst`: in ONE write; the session must start). */
-async function startSession(tui: Tui, message: string, burst = false): Promise<void> {
-  await tui.waitFor('No sessions yet');
-  await tui.press('n');
-  await tui.waitFor('choose an agent');
-  await tui.press('j');
-  await tui.press('\r');
-  await tui.waitFor('message to agent_beta ›');
-  if (burst) await tui.press(`${message}\r`);
-  else {
-    await tui.press(message);
-    await tui.waitFor(message);
-    await tui.press('\r');
-  }
-}
-
 describe('input in a real terminal', () => {
   it('handles every key of a burst in order: text+Enter sends, text+Tab+text fills the fork form field by field', async () => {
     const tui = startTui(120, 32);
-    await startSession(tui, 'Calculate 6 * 7', true);
+    await startBetaSession(tui, 'Calculate 6 * 7', true);
     await tui.waitFor((s) => s.includes('6 * 7 = 42.') && s.includes('session finished'));
     // The session opened in navigation mode: r is a command, not text.
     await tui.press('r');
@@ -50,8 +34,9 @@ describe('input in a real terminal', () => {
 
   it('opens a session in navigation mode: the hint says how to write, b and q are commands', async () => {
     const tui = startTui(100, 30);
-    await startSession(tui, 'Calculate 2 + 2');
-    const opened = await tui.waitFor('2 + 2 = 4.');
+    await startBetaSession(tui, 'Calculate 2 + 2');
+    // The answer streams in before the session finishes: wait for the resting hint too, not only the text.
+    const opened = await tui.waitFor((x) => x.includes('2 + 2 = 4.') && x.includes('press i to write a message'));
     expect(opened).toContain('▌ Conversation');
     expect(opened).toContain('press i to write a message (Enter opens the selected row)');
     await tui.press('b');
@@ -69,7 +54,7 @@ describe('input in a real terminal', () => {
 
   it('takes a bracketed paste as text, never commands; a pasted newline stays in the input and does not send', async () => {
     const tui = startTui(80, 24);
-    await startSession(tui, 'Calculate 2 + 2');
+    await startBetaSession(tui, 'Calculate 2 + 2');
     await tui.waitFor('2 + 2 = 4.');
     // In navigation mode a pasted q (back) and Enter (write) do nothing.
     await tui.press(PASTE('q\r'));
@@ -97,7 +82,7 @@ describe('input in a real terminal', () => {
 
   it('scrolls the pane under the pointer with the wheel and focuses a pane on a click; --no-mouse leaves the mouse alone', async () => {
     const tui = startTui(80, 24);
-    await startSession(tui, 'Calculate 6 * 7');
+    await startBetaSession(tui, 'Calculate 6 * 7');
     await tui.waitFor('6 * 7 = 42.');
     // All 19 events are in, the pane shows the newest few.
     const lines = (await tui.waitFor(/Events 19\/19/)).split('\n');
