@@ -21,4 +21,5 @@ export const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
   agents: 'The personas of the workspace',
   tools: 'The tools of the workspace',
   events: 'The event log',
+  rollout: 'Rollouts: every team × variant × scenario × repeat as a session, in parallel, judged; statistics, CI gates',
 };
