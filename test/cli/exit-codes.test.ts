@@ -158,6 +158,13 @@ describe('exit codes: one real process per row of the README table', () => {
       for (const text of row.says?.() ?? []) expect(r.stderr, row.name).toContain(text);
       expect(r.stderr, row.name).not.toContain('E_INTERNAL');
     });
+    // A metric named after the session was scored (by the snowy row above): eval show and eval top refuse a typo of it.
+    for (const command of ['show', 'top']) {
+      const metric = await p2tui('eval', command, session, '--metric', 'snowwy');
+      expect(metric.code).toBe(2);
+      expect(metric.stderr).toContain(`error E_UNKNOWN_METRIC: no scores for metric 'snowwy' in session ${session}`);
+      expect(metric.stderr).toContain('Did you mean snowy?');
+    }
     // The gate refused before running: no cell of a second rollout was started.
     const listed = JSON.parse((await p2tui('rollout', 'list', '--json')).stdout) as unknown[];
     expect(listed).toHaveLength(1);
