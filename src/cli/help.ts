@@ -89,9 +89,20 @@ function columns(rows: readonly (readonly [string, string])[], width: number, to
  */
 export function mainHelp(color: boolean): string {
   const singles = COMMANDS.filter((c) => c.path.length === 1);
-  const groups = [...new Set(COMMANDS.filter((c) => c.path.length > 1).map((c) => c.path[0]!))];
+  const single = new Set(singles.map((c) => c.path[0]!));
+  // A first word that is a command by itself (`chat`) lists its longer forms (`chat with`) on its own row.
+  const longer = (word: string): string => {
+    const more = COMMANDS.filter((c) => c.path.length > 1 && c.path[0] === word).map((c) => c.path.slice(1).join(' '));
+    return more.length === 0 ? '' : ` (also: ${more.map((m) => `${word} ${m}`).join(', ')})`;
+  };
+  const groups = [...new Set(COMMANDS.filter((c) => c.path.length > 1).map((c) => c.path[0]!))].filter(
+    (g) => !single.has(g),
+  );
   const commandRows = [
-    ...singles.map((c): [string, string] => [usage(c).slice('p2tui '.length).replace(' [options]', ''), c.summary]),
+    ...singles.map((c): [string, string] => [
+      usage(c).slice('p2tui '.length).replace(' [options]', ''),
+      `${c.summary}${longer(c.path[0]!)}`,
+    ]),
     ['help [command]', 'Help on p2tui, a group or a command (as --help)'] as [string, string],
     ['version', 'Print the version (--json: {"version": …})'] as [string, string],
   ];

@@ -54,7 +54,11 @@ describe('help and version', () => {
     const help = await p2tui('--help');
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^ {2}p2tui +open the full-screen TUI/m);
-    const groups = [...new Set(COMMANDS.filter((c) => c.path.length > 1).map((c) => c.path[0]!))];
+    const singles = new Set(COMMANDS.filter((c) => c.path.length === 1).map((c) => c.path[0]!));
+    // A command with longer forms (`chat`, `chat with`) is a command's row; the other first words are groups.
+    const groups = [...new Set(COMMANDS.filter((c) => c.path.length > 1).map((c) => c.path[0]!))].filter(
+      (g) => !singles.has(g),
+    );
     const lines = help.stdout.split('\n');
     const rows = lines.filter((l) => /^ {2}[a-z]/.test(l) && !l.startsWith('  p2tui'));
     // Every row's description starts in the same column (a name never pushes it out).
