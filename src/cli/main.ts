@@ -87,7 +87,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (found === undefined) {
       const group = words[0] === undefined ? undefined : (GROUP_ALIASES[words[0]] ?? words[0]);
       if (group !== undefined && groupCommands(group).length > 0) {
-        output.line(groupHelp(group, color));
+        // An alias with commands of its own (`conversation prune`) shows its own list.
+        output.line(groupHelp(COMMANDS.some((c) => c.path[0] === words[0]) ? words[0]! : group, color));
         return argv.includes('--help') || argv.includes('-h') || words.length === 1 ? EXIT.ok : EXIT.usage;
       }
       const names = [...new Set(COMMANDS.map((c) => c.path[0]!))];
