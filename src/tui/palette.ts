@@ -9,7 +9,8 @@ import type { App } from '../app/app.ts';
  * The `:` palette runs the CLI's own commands (src/commands), in this process, with an output that collects lines
  * for the overlay instead of writing to the terminal. Only commands that need a person at a prompt are left out.
  */
-const NOT_IN_PALETTE = new Set(['chat']);
+// chat and its P2Engine spellings need a terminal prompt.
+const NOT_IN_PALETTE = new Set(['chat', 'chat with', 'chat resume']);
 
 export interface Completion {
   /** The command's words, e.g. `session show`. */
