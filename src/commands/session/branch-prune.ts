@@ -1,4 +1,5 @@
 import { UserError } from '../../core/errors.ts';
+import { terminalText } from '../../core/terminal-text.ts';
 import { isHolderAlive } from '../../store/leases.ts';
 import type { BranchRow } from '../../store/sessions.ts';
 import { defineCommand } from '../define.ts';
@@ -113,7 +114,9 @@ export const conversationPruneCommand = defineCommand({
         doomed.map((v) => v.branch.id),
       );
     }
-    const describe = (v: BranchVerdict): Record<string, string | number | null> => ({
+    const describe = (
+      v: BranchVerdict,
+    ): { branch: string; label: string | null; lastActivity: string; ageDays: number } => ({
       branch: v.branch.id,
       label: v.branch.label,
       lastActivity: new Date(v.lastActivity).toISOString(),
@@ -139,11 +142,12 @@ export const conversationPruneCommand = defineCommand({
       for (const line of table(
         doomed.map((v) => {
           const d = describe(v);
+          // A label is what someone wrote: shown, not obeyed.
           return [
-            String(d['branch']),
-            v.branch.label ?? '',
-            String(d['lastActivity']).slice(0, 16).replace('T', ' '),
-            `${d['ageDays']}d`,
+            d.branch,
+            terminalText(d.label ?? ''),
+            d.lastActivity.slice(0, 16).replace('T', ' '),
+            `${d.ageDays}d`,
           ];
         }),
         ['branch', 'label', 'last activity (UTC)', 'age'],

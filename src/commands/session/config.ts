@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError, suggest } from '../../core/errors.ts';
 import { terminalText } from '../../core/terminal-text.ts';
-import type { BranchOverrides, PersonaOverride } from '../../engine/branching.ts';
+import type { BranchOverrides, OverrideField, PersonaOverride } from '../../engine/branching.ts';
 import type { BranchRow } from '../../store/sessions.ts';
 import { defineCommand, type OptionDefs } from '../define.ts';
 import { parseOverrides, targetsOf } from '../overrides.ts';
@@ -32,9 +32,11 @@ const TEMPLATE_EXTENSIONS = ['.md', '.txt', '.j2'];
 export function resolveBehavior(workspaceDir: string, value: string): { text: string; template?: string } {
   if (/\s/.test(value.trim()) || value.trim() === '') return { text: value };
   const folder = join(workspaceDir, 'templates');
-  for (const ext of TEMPLATE_EXTENSIONS) {
+  // A name, never a path: `../x` does not reach outside templates/.
+  const isName = !/[/\\]|^\.\.?$/.test(value);
+  for (const ext of isName ? TEMPLATE_EXTENSIONS : []) {
     const file = join(folder, `${value}${ext}`);
-    if (!/[/\\]|^\.\.?$/.test(value) && existsSync(file)) {
+    if (existsSync(file)) {
       const text = readFileSync(file, 'utf8').trimEnd();
       if (text.trim() === '') throw new UserError('E_USAGE', `template templates/${value}${ext} is empty`);
       return { text, template: `templates/${value}${ext}` };
@@ -83,10 +85,7 @@ async function forkWith(
     });
   }
   // `<agent>=` (or `*=`) always: a prompt that starts with `word=` is then never read as an agent's.
-  const values = { model: [], temperature: [], system: [], tools: [] } as Record<
-    'model' | 'temperature' | 'system' | 'tools',
-    string[]
-  >;
+  const values: Record<OverrideField, string[]> = { model: [], temperature: [], system: [], tools: [] };
   values[field] = [`${agent ?? '*'}=${value}`];
   const overrides: BranchOverrides = parseOverrides(values, targets);
   const made = await engine.fork(session.id, {
