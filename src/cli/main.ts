@@ -2,7 +2,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { App } from '../app/app.ts';
 import type { Workspace } from '../app/workspace.ts';
 import { P2Error, ValidationError, isP2Error, knownFailureOf, messageOf } from '../core/errors.ts';
-import { findCommand, groupCommands } from '../commands/registry.ts';
+import { COMMANDS, findCommand, groupCommands } from '../commands/registry.ts';
 import { unknownCommand } from '../commands/lookup.ts';
 import { GROUP_ALIASES } from '../commands/groups.ts';
 import { globalOptions, leadingWords, parseCommandLine } from '../commands/parse.ts';
@@ -98,7 +98,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (found === undefined) {
       const group = words[0] === undefined ? undefined : (GROUP_ALIASES[words[0]] ?? words[0]);
       if (group !== undefined && groupCommands(group).length > 0 && words.length === 1) {
-        output.line(groupHelp(group, color));
+        // An alias with commands of its own (`conversation prune`) shows its own list.
+        output.line(groupHelp(COMMANDS.some((c) => c.path[0] === words[0]) ? words[0]! : group, color));
         return EXIT.ok;
       }
       throw unknownCommand(words);

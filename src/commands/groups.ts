@@ -21,6 +21,11 @@ export const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
   agents: 'The personas of the workspace',
   tools: 'The tools of the workspace',
   events: 'The event log',
-  config: "A session's settings as P2Engine set them: set-tools, set-behavior (a fork at the head), show-overrides",
   rollout: 'Rollouts: every team × variant × scenario × repeat as a session, in parallel, judged; statistics, CI gates',
+  // P2Engine's command names (issue 19).
+  chat: "P2Engine's spellings of chat: chat with <agent> (= chat <agent>), chat resume <session> (= chat --session)",
+  config: "Overrides as P2Engine's config set them: set-tools and set-behavior fork at the newest entry and check out",
+  conversation:
+    'The session commands under P2Engine’s name, but conversation prune <session> deletes old branches of one session ' +
+    '(session prune deletes whole sessions)',
 };

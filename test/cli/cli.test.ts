@@ -128,7 +128,11 @@ describe('p2tui CLI', () => {
     expect(run.stdout).toContain('Usage: p2tui run <agent> <message> [options]');
     expect(run.stdout).toMatch(/--approval <deny\|approve\|ask>/);
     expect(run.stdout).toContain('--workspace <dir>');
-    expect(p2tui(['conversation', '--help']).stdout).toContain('Usage: p2tui session <command>');
+    // conversation is session's alias but for its own prune (P2Engine's: a session's old branches; issue 19).
+    const conversation = p2tui(['conversation', '--help']).stdout;
+    expect(conversation).toContain('Usage: p2tui conversation <command>');
+    expect(conversation).toContain('  session list [options]');
+    expect(conversation).toContain('  conversation prune <session> [options]');
   });
 
   it('rejects unknown commands and bad options with exit code 2 and a hint', () => {
