@@ -105,6 +105,13 @@ export type Canton34 = [
   Check<Sends<FacadeResponses['GET /v2/version'], CantonResponse<'3.4', 'GET /v2/version'>>>,
   Check<Sends<FacadeResponses['GET /v2/state/ledger-end'], CantonResponse<'3.4', 'GET /v2/state/ledger-end'>>>,
   Check<Sends<FacadeResponses['GET /v2/parties'], CantonResponse<'3.4', 'GET /v2/parties'>>>,
+  Check<Sends<FacadeResponses['GET /v2/parties/{party}'], CantonResponse<'3.4', 'GET /v2/parties/{party}'>>>,
+  Check<
+    Sends<
+      FacadeResponses['GET /v2/state/connected-synchronizers'],
+      CantonResponse<'3.4', 'GET /v2/state/connected-synchronizers'>
+    >
+  >,
   Check<Sends<FacadeResponses['POST /v2/parties'], CantonResponse<'3.4', 'POST /v2/parties'>>>,
   Check<
     Sends<
@@ -158,6 +165,13 @@ export type Canton35 = [
   Check<Sends<FacadeResponses['GET /v2/version'], CantonResponse<'3.5', 'GET /v2/version'>>>,
   Check<Sends<FacadeResponses['GET /v2/state/ledger-end'], CantonResponse<'3.5', 'GET /v2/state/ledger-end'>>>,
   Check<Sends<FacadeResponses['GET /v2/parties'], CantonResponse<'3.5', 'GET /v2/parties'>>>,
+  Check<Sends<FacadeResponses['GET /v2/parties/{party}'], CantonResponse<'3.5', 'GET /v2/parties/{party}'>>>,
+  Check<
+    Sends<
+      FacadeResponses['GET /v2/state/connected-synchronizers'],
+      CantonResponse<'3.5', 'GET /v2/state/connected-synchronizers'>
+    >
+  >,
   Check<Sends<FacadeResponses['POST /v2/parties'], CantonResponse<'3.5', 'POST /v2/parties'>>>,
   Check<
     Sends<

@@ -126,4 +126,39 @@ describe('ledger serve speaks the fields Canton requires', () => {
     ]);
     expect(version.features['userManagement']).toEqual({ supported: false, maxRightsPerUser: 0, maxUsersPageSize: 0 });
   });
+
+  it("serves what Canton's own client asks: a POST with no Content-Type, one party by id, the connected synchronizers", async () => {
+    // @canton-network/core-ledger-client 1.8 sends its POSTs without a Content-Type (its fetch wrapper drops it).
+    const bare = (token?: string): Promise<Response> =>
+      fetch(`${url}/v2/parties`, {
+        method: 'POST',
+        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+        body: new Blob([JSON.stringify({ partyIdHint: 'carol', identityProviderId: '' })]),
+      });
+    const made = await bare(TOKEN);
+    expect(made.status).toBe(200);
+    const carol = ((await made.json()) as { partyDetails: { party: string } }).partyDetails.party;
+    expect(carol).toMatch(/^carol::/);
+    // Without a token it is still refused; any other type than JSON still is too.
+    expect((await bare()).status).toBe(401);
+    const plain = await fetch(`${url}/v2/parties`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/plain' },
+      body: JSON.stringify({ partyIdHint: 'dave' }),
+    });
+    expect(plain.status).toBe(415);
+    expect(await call(`/v2/parties/${encodeURIComponent(carol)}`)).toEqual({
+      partyDetails: [{ party: carol, isLocal: true, localMetadata: { annotations: {} }, identityProviderId: '' }],
+    });
+    expect(await call(`/v2/parties/${encodeURIComponent('nobody::1220')}`)).toEqual({ partyDetails: [] });
+    expect(await call('/v2/state/connected-synchronizers')).toEqual({
+      connectedSynchronizers: [
+        {
+          synchronizerAlias: 'p2tui-embedded',
+          synchronizerId: expect.any(String),
+          permission: 'PARTICIPANT_PERMISSION_SUBMISSION',
+        },
+      ],
+    });
+  });
 });

@@ -82,7 +82,9 @@ function refusal(
       headers: { 'www-authenticate': 'Bearer realm="p2tui-ledger"' },
     };
   if (req.method === 'POST') {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    // No Content-Type at all is read as JSON: Canton's own client (core-ledger-client 1.8) sends none, and past the
+    // token check above a web page cannot be the sender (a bearer header makes a browser ask first, unanswered).
+    const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/json')
       return {
         status: 415,
@@ -104,7 +106,9 @@ async function handle(
   res: ServerResponse,
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  const route = `${req.method ?? 'GET'} ${url.pathname}`;
+  // One party by id (`/v2/parties/{party}`) is one route, whatever the party.
+  const path = /^\/v2\/parties\/[^/]+$/.test(url.pathname) ? '/v2/parties/{party}' : url.pathname;
+  const route = `${req.method ?? 'GET'} ${path}`;
   const refused = refusal(options, req, route);
   if (refused !== undefined) return send(res, refused.status, refused.error, refused.headers);
   // Present on every route past the health checks (refusal answered 401 otherwise).
@@ -139,6 +143,21 @@ async function handle(
         return ok(res, route, VERSION);
       case 'GET /v2/state/ledger-end':
         return ok(res, route, { offset: await ledger.ledgerEnd() });
+      case 'GET /v2/state/connected-synchronizers':
+        return ok(res, route, {
+          connectedSynchronizers: [
+            {
+              synchronizerAlias: 'p2tui-embedded',
+              synchronizerId: SYNCHRONIZER,
+              permission: 'PARTICIPANT_PERMISSION_SUBMISSION',
+            },
+          ],
+        });
+      case 'GET /v2/parties/{party}': {
+        const wanted = decodeURIComponent(url.pathname.slice('/v2/parties/'.length));
+        const found = (await ledger.parties()).filter((p) => p.party === wanted);
+        return ok(res, route, { partyDetails: found.map((p) => partyDetails(p.party)) });
+      }
       case 'GET /v2/parties': {
         const filter = url.searchParams.get('filter-party');
         const parties = (await ledger.parties()).filter(

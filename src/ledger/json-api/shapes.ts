@@ -110,6 +110,14 @@ export interface FacadeResponses {
   };
   'GET /v2/state/ledger-end': { offset: number };
   'GET /v2/parties': { partyDetails: PartyDetailsOut[] };
+  'GET /v2/parties/{party}': { partyDetails: PartyDetailsOut[] };
+  'GET /v2/state/connected-synchronizers': {
+    connectedSynchronizers: {
+      synchronizerAlias: string;
+      synchronizerId: string;
+      permission: 'PARTICIPANT_PERMISSION_SUBMISSION';
+    }[];
+  };
   'POST /v2/parties': { partyDetails: PartyDetailsOut };
   'POST /v2/commands/submit-and-wait-for-transaction': { transaction: JsTransaction };
   'POST /v2/state/active-contracts': ActiveContractOut[];
