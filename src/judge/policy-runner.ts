@@ -53,9 +53,11 @@ export class ScorePolicyRunner {
     const p = event.payload;
     const row = store.sessions.get(event.session!);
     // Only automatic verdicts on the branch this process drives now: an on-demand `eval run` (a CI gate, say) and
-    // scores of a branch the user has left never move the session.
+    // scores of a branch the user has left never move the session. Nor do a `session replay`'s: it makes the recorded
+    // session's forks itself, a policy's among them, where they were made.
     if (
       row === undefined ||
+      row.options.replay?.staged === true ||
       p.trigger === 'demand' ||
       this.engine.get(row.id) === undefined ||
       (event.branch ?? row.headBranch) !== row.headBranch
