@@ -110,7 +110,7 @@ describe('score policies and a person chatting', () => {
       { text: 'weather?' },
       // Sent as soon as the retry starts: the retry (300 ms) is still answering.
       { text: 'and tomorrow?', after: /retried on branch b_\w+ at temperature 0\.9/ },
-      { text: '/exit', after: /Tomorrow it is sunny\./ },
+      { text: '/exit', after: /Tomorrow it is sunny/ },
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -121,8 +121,8 @@ describe('score policies and a person chatting', () => {
     // The retry's answer (worded by the warmer simulator), then the person's message's.
     const answers = lines.slice(retried).filter((l) => l.startsWith('w ▸'));
     expect(answers).toHaveLength(2);
-    expect(answers[0]).toMatch(/^w ▸ .*It is raining\.$/);
-    expect(answers[1]).toMatch(/^w ▸ .*Tomorrow it is sunny\.$/);
+    expect(answers[0]).toMatch(/^w ▸ .*It is raining/);
+    expect(answers[1]).toMatch(/^w ▸ .*Tomorrow it is sunny/);
     expect(await branches(ws)).toEqual([
       { label: 'main', createdBy: 'chat', checkedOut: false },
       { label: 'retry of main', createdBy: 'policy:retry-low-quality', checkedOut: true },

@@ -25,13 +25,14 @@ describe('the TUI and a score policy retrying', () => {
     // Typed first, sent the moment the retry starts: the retry (two calls of 300 ms) is then surely answering.
     await h.screen.press('i');
     await h.screen.press('Calculate 4 * 4');
-    // What retry-low-quality does: fork at the last user message, warmer, check out, run on (300 ms a call).
+    // What retry-low-quality does: fork at the last user message, check out, run on (300 ms a call).
     const first = h.engine.store.log
       .visibleEntries(runtime.id, h.engine.store.sessions.segments(runtime.session.headBranch))
       .find((e) => e.kind === 'user_message')!;
     const fork = await h.engine.fork(runtime.id, {
       atSeq: first.seq,
-      overrides: { temperature: 0.9 },
+      // The demo's policy goes warmer (0.9); temperature 0 keeps the simulator's wording exact for the test.
+      overrides: { temperature: 0 },
       label: 'retry of main',
       createdBy: 'policy:retry-low-quality',
       checkout: true,
