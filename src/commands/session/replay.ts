@@ -65,7 +65,9 @@ export const replayCommand = defineCommand({
   details:
     'Starts a new session with the same agent, messages and options, serving every model call, tool result and answer from the recorded ' +
     'session (model calls matched by conversation path and ordinal and checked by request hash), then compares the two, conversation by ' +
-    'conversation. Exits 1 when they differ or a call had no recording.',
+    'conversation. A branch forked from another (other settings, a rewind, a score policy) is replayed by forking the replay at the same ' +
+    "point with the same overrides. Ids, keys and references are compared by the place of what they name, and a question's deadline by " +
+    'its distance from the question. Exits 1 when they differ or a call had no recording.',
   args: {
     session: { ...SESSION_ARG, description: 'The recorded session: id, unique prefix, or "last"' },
   },
