@@ -63,6 +63,19 @@ beforeAll(async () => {
     const path = join(ws.dir, 'rollouts', spec);
     writeFileSync(path, readFileSync(path, 'utf8').replace(/^repeats: \d+$/m, 'repeats: 1'));
   }
+  // A workspace tool whose output is its own idempotency key (as `transfer_funds` returns its key as the reference).
+  ws.write(
+    'tools/stamp.ts',
+    "import { defineTool, z } from 'p2tui';\n" +
+      "export const stamp = defineTool({ name: 'stamp', description: 'Stamps a document.', input: z.object({ doc: z.string() }),\n" +
+      "  effect: 'effectful', run: ({ doc }, ctx) => ({ doc, key: ctx.key }) });\n",
+  );
+  ws.persona({
+    id: 'stamper',
+    description: 'Stamps documents.',
+    tools: ['stamp'],
+    script: [{ when: '.', steps: [{ call: 'stamp', args: { doc: '{{task}}' } }, { reply: 'Stamped: {{result}}.' }] }],
+  });
   ctx = commandContext(ws.dir);
   expect((await ctx.run(ledgerInitCommand, [])).exitCode).toBe(EXIT.ok);
   const run = (argv: string[], exit?: number) => sessionOf(ctx.run(runCommand, [...argv, '--json']), exit);
@@ -91,6 +104,7 @@ beforeAll(async () => {
       () => run(['treasurer', 'Check my balance, then transfer 15 to agent_helper for the weather report.']),
     ],
     ['escrow: hire agent_beta', () => run(['agent_alpha', 'hire agent_beta for 5 to calculate 6 * 7'])],
+    ['a tool returning its own key', () => run(['stamper', 'the lease'])],
     [
       'a branch forked with overrides',
       async () => {
