@@ -34,6 +34,9 @@ export interface PersonaOverride {
   readonly tools?: readonly string[];
   readonly model?: string;
   readonly temperature?: number;
+  /** Sampling settings a rollout variant sets (P2Engine's `top_p`, and `max_tokens`), written as in the spec. */
+  readonly top_p?: number;
+  readonly max_tokens?: number;
 }
 
 /** The settings an override may change, in the order a listing shows them. */
@@ -58,6 +61,14 @@ export function describeOverrides(overrides: Readonly<Record<string, unknown>>):
     ];
     return parts.length === 0 ? [] : [`${field} ${parts.join(' ')}`];
   });
+  // Only rollout variants set these, and only per agent.
+  const sampling = (['top_p', 'max_tokens'] as const).flatMap((field) => {
+    const parts = Object.entries(o.personas ?? {}).flatMap(([agent, p]) =>
+      p[field] === undefined ? [] : [`${agent}=${p[field]}`],
+    );
+    return parts.length === 0 ? [] : [`${field} ${parts.join(' ')}`];
+  });
+  settings.push(...sampling);
   // The branch's own policy, `live` included: a fork that asked for live effects under a dry-run session says so.
   const effects = isEffectsPolicy(o.effects) ? [`effects ${o.effects}`] : [];
   return [...settings, ...effects].join('; ');
@@ -86,6 +97,8 @@ export function overriddenPersona(persona: Persona, override: PersonaOverride | 
     ...(override.tools === undefined ? {} : { tools: [...override.tools] }),
     ...(override.model === undefined ? {} : { model: override.model }),
     ...(override.temperature === undefined ? {} : { temperature: override.temperature }),
+    ...(override.top_p === undefined ? {} : { topP: override.top_p }),
+    ...(override.max_tokens === undefined ? {} : { maxTokens: override.max_tokens }),
   };
 }
 
