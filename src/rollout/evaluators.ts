@@ -40,6 +40,11 @@ export function buildEvaluators(registry: EvaluatorRegistry, spec: RolloutSpec):
         on: 'demand',
         samples: spec.raw.judge.samples ?? 1,
         weight: 1,
+        // P2Engine waited timeout_sec for the evaluation; here it bounds each judge call of this eval.
+        ...(team.eval.timeout_sec === undefined
+          ? {}
+          : { timeout_ms: Math.max(100, Math.round(team.eval.timeout_sec * 1000)) }),
+        ...(team.eval.judge_version === undefined ? {} : { judge_version: team.eval.judge_version }),
       };
       list.push(
         ...registry.register([config], spec.file).map((evaluator) => ({ evaluator, metric: team.eval!.metric })),
