@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { suggest } from '../core/errors.ts';
+import { suggest, type ValidationIssue } from '../core/errors.ts';
 import type { Criterion } from '../judge/rubric.ts';
 
 /**
@@ -167,4 +167,24 @@ function templateNames(root: string): string[] {
     .filter((f) => TEMPLATE_EXTENSIONS.some((e) => f.endsWith(e)))
     .map((f) => f.replace(/\.[^.]+$/, ''))
     .filter((name, i, all) => all.indexOf(name) === i);
+}
+
+/**
+ * Adds "did you mean" to the schema's `unknown field 'x'` issues of a spec (teams, eval, budgets, … are strict), with
+ * the fields that level takes; `keysAt` gives them for an issue's field path ('' is the top level).
+ */
+export function suggestFields(
+  issues: readonly ValidationIssue[],
+  keysAt: (field: string) => readonly string[] | undefined,
+): ValidationIssue[] {
+  return issues.map((issue) => {
+    const m = /^unknown field '([^']+)'$/.exec(issue.message);
+    const keys = m === null ? undefined : keysAt(issue.field);
+    if (m === null || keys === undefined) return issue;
+    const near = suggest(m[1]!, keys);
+    return {
+      ...issue,
+      message: `${issue.message}${near === undefined ? '' : ` (did you mean ${near}?)`}; fields here: ${keys.join(', ')}`,
+    };
+  });
 }

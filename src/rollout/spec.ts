@@ -1,4 +1,4 @@
-// Long because the spec's schema, its checks against the workspace and P2Engine's variant expansion are one reader.
+// Long because the spec's schema, its checks against the workspace (P2Engine's key policy is in spec-keys.ts) and P2Engine's variant expansion are one reader.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -12,7 +12,7 @@ import { decimal } from '../ledger/decimal.ts';
 import type { Workspace } from '../app/workspace.ts';
 import { EFFECTS_POLICIES, type EffectsPolicy } from '../engine/effects-policy.ts';
 import type { Criterion } from '../judge/rubric.ts';
-import { classifyVariantKey, parseInlineRubric, resolveBehaviorTemplate } from './spec-keys.ts';
+import { classifyVariantKey, parseInlineRubric, resolveBehaviorTemplate, suggestFields } from './spec-keys.ts';
 
 /**
  * A rollout spec: YAML in `rollouts/`. It reads P2Engine's format as it is (`teams.<id>` with `initial_message`,
@@ -217,10 +217,13 @@ export function loadRolloutSpec(file: string, workspace: Workspace, displayName 
 }
 
 export function parseRolloutSpec(text: string, file: string, workspace: Workspace): RolloutSpec {
-  const parsed = parseYamlWith(rolloutSpecSchema, text, file, {
-    code: 'E_ROLLOUT_SPEC',
-    hint: 'Fix the rollout spec.',
-  });
+  let parsed: ReturnType<typeof parseYamlWith<typeof rolloutSpecSchema>>;
+  try {
+    parsed = parseYamlWith(rolloutSpecSchema, text, file, { code: 'E_ROLLOUT_SPEC', hint: 'Fix the rollout spec.' });
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    throw new ValidationError('E_ROLLOUT_SPEC', suggestFields(error.issues, fieldsAt), 'Fix the rollout spec.');
+  }
   const raw = parsed.value;
   const issues: ValidationIssue[] = [];
   const notes: string[] = [];
@@ -482,6 +485,15 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
     seeds,
     notes,
   };
+}
+
+/** The fields a strict level of the spec takes, by the field path of an issue there. */
+function fieldsAt(field: string): readonly string[] | undefined {
+  if (field === '') return Object.keys(rolloutSpecSchema.shape);
+  if (/^teams\.[^.]+$/.test(field)) return Object.keys(teamSchema.shape);
+  if (/^teams\.[^.]+\.eval$/.test(field)) return Object.keys(evalSchema.shape);
+  if (field === 'budgets') return Object.keys(budgetSchema.shape);
+  return undefined;
 }
 
 /** Where a variant's key is written (its own entry, the dict of lists, or the base); undefined: not in the team. */

@@ -3,6 +3,7 @@ import { stringify } from 'yaml';
 import { ollamaServer, type RecordedRequest } from '../helpers/model-servers.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
 import { parseRolloutSpec } from '../../src/rollout/spec.ts';
+import { ValidationError } from '../../src/core/errors.ts';
 import { agentCalls, p2tui, servers, systemOf, toolsOf, userOf, workspace } from './p2engine-setup.ts';
 
 /*
@@ -89,6 +90,29 @@ describe("P2Engine's rollout format, field by field", () => {
     expect(ok.stdout + ok.stderr).toContain(
       'reasoning_policy is accepted but not applied: P2Engine accepted it and never read it',
     );
+    // Misspelt keys of the team, its eval and the spec itself get the same suggestion.
+    const loaded = await loadWorkspace(ws.dir);
+    const text = [
+      'teams:',
+      '  t:',
+      '    initial_message: hi',
+      '    base: { agent_id: agent_alpha }',
+      '    eval: { evaluator_id: gpt4_judge, timeout_secs: 3 }',
+      '    variantz: []',
+      'repeat: 2',
+    ].join('\n');
+    expect(() => parseRolloutSpec(text, 'rollouts/x.yaml', loaded)).toThrow(ValidationError);
+    try {
+      parseRolloutSpec(text, 'rollouts/x.yaml', loaded);
+    } catch (error) {
+      expect(
+        (error as ValidationError).issues.map((i) => `${i.line}:${i.field}: ${i.message.replace(/;.*/, '')}`),
+      ).toEqual([
+        "5:teams.t.eval: unknown field 'timeout_secs' (did you mean timeout_sec?)",
+        "3:teams.t: unknown field 'variantz' (did you mean variants?)",
+        "1:: unknown field 'repeat' (did you mean repeats?)",
+      ]);
+    }
   });
 
   it('resolves behavior_template from templates/ (.md, .txt, .j2) and refuses a name that is no template, with a suggestion', async () => {
