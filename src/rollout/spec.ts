@@ -1,4 +1,4 @@
-// Long because the spec's schema, its checks against the workspace (P2Engine's key policy is in spec-keys.ts) and P2Engine's variant expansion are one reader.
+// Long because the spec's schema, its checks against the workspace and P2Engine's variant expansion are one reader (key policy: spec-keys.ts).
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
