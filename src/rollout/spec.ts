@@ -263,8 +263,17 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
       for (const key of Object.keys(merged)) {
         const verdict = classifyVariantKey(key);
         if (verdict.kind === 'unknown') {
-          at(written(key), `${vField}.${key}`, verdict.message);
           unknown = true;
+          // A key of the base (or of a dict of lists) is in every variant: said once, where it is written.
+          const where = parsed.locate(written(key));
+          if (
+            !issues.some((x) => x.line === where?.line && x.column === where?.column && x.message === verdict.message)
+          )
+            at(
+              written(key),
+              written(key).at(-2) === 'base' ? `teams.${teamId}.base.${key}` : `${vField}.${key}`,
+              verdict.message,
+            );
         } else if (verdict.kind !== 'known') {
           note(`${file}: teams.${teamId}: ${verdict.note}`);
           if (verdict.kind === 'ignored') ignored.push(key);
@@ -395,6 +404,11 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
         `unknown rubric '${team.eval.rubric}'${didYouMean}; rubrics/ has ${rubrics} (or write the rubric's text here)`,
       );
     }
+    if (team.eval?.prompts !== undefined)
+      note(
+        `${file}: teams.${teamId}.eval.prompts is accepted but not used: P2Engine never read it either ` +
+          '(the judge gets the rubric, or the default one)',
+      );
     let inlineRubric: Team['inlineRubric'];
     const rubricText = team.eval?.rubric;
     if (rubricText !== undefined && !isRubricId(rubricText)) {
