@@ -181,4 +181,26 @@ describe("P2Engine's rollout format, field by field", () => {
       num_predict: 16,
     });
   });
+
+  it('run --top-p and --max-tokens send them for every agent or one (its own value wins); a bad value is a usage error', async () => {
+    const { server, ws } = await workspace();
+    const r = await p2tui(
+      ws,
+      'run',
+      'agent_alpha',
+      'hi',
+      '--top-p',
+      '0.4',
+      '--max-tokens',
+      '30',
+      '--top-p',
+      'agent_alpha=0.6',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(agentCalls(server)[0]!.body).toMatchObject({ top_p: 0.6, max_tokens: 30 });
+    const bad = await p2tui(ws, 'run', 'agent_alpha', 'hi', '--top-p', '1.5');
+    expect(bad.code, bad.stderr).toBe(2);
+    expect(bad.stderr).toContain("E_USAGE: --top-p needs a number from 0 to 1, not '1.5'");
+    expect(agentCalls(server)).toHaveLength(1);
+  });
 });
