@@ -74,12 +74,18 @@ export function resolveBehaviorTemplate(
   value: string,
 ): { readonly text: string; readonly file?: string } | { readonly error: string } {
   if (/\s/.test(value.trim())) return { text: value };
-  const dir = join(root, 'templates');
-  for (const ext of TEMPLATE_EXTENSIONS) {
-    const file = join(dir, `${value}${ext}`);
+  // A name is a file name in templates/, never a path out of it.
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(value))
+    return {
+      error: `'${value}' is neither a template name (letters, digits, _ and -) nor a system prompt (which has a space)`,
+    };
+  // P2Engine kept its persona templates in templates/personas/: a copy of that folder works as it is.
+  const candidates = ['', 'personas/'].flatMap((sub) => TEMPLATE_EXTENSIONS.map((ext) => `${sub}${value}${ext}`));
+  for (const name of candidates) {
+    const file = join(root, 'templates', name);
     if (!existsSync(file)) continue;
     const text = readFileSync(file, 'utf8').trim();
-    const relative = `templates/${value}${ext}`;
+    const relative = `templates/${name}`;
     if (text === '') return { error: `${relative} is empty` };
     // Jinja statements would reach the model as they are: refused rather than sent as a prompt nobody wrote.
     if (/\{%/.test(text))
@@ -92,7 +98,8 @@ export function resolveBehaviorTemplate(
   const near = suggest(value, names);
   return {
     error:
-      `no template '${value}' in templates/ (looked for ${TEMPLATE_EXTENSIONS.map((e) => value + e).join(', ')})` +
+      `no template '${value}' in templates/ (looked for ${TEMPLATE_EXTENSIONS.map((e) => value + e).join(', ')}, ` +
+      'also in templates/personas/)' +
       `${near === undefined ? '' : `; did you mean ${near}?`}` +
       `${names.length === 0 ? '' : `; templates: ${names.join(', ')}`}` +
       '; a system prompt written out here needs at least one space',
@@ -159,14 +166,13 @@ export function parseInlineRubric(text: string): InlineRubric | undefined {
   return { description: description.join('\n'), criteria, total };
 }
 
-/** The templates of a workspace's `templates/` folder, by name. */
+/** The templates of a workspace's `templates/` folder (and its `personas/`), by name. */
 function templateNames(root: string): string[] {
-  const dir = join(root, 'templates');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => TEMPLATE_EXTENSIONS.some((e) => f.endsWith(e)))
-    .map((f) => f.replace(/\.[^.]+$/, ''))
-    .filter((name, i, all) => all.indexOf(name) === i);
+  const names = ['templates', 'templates/personas'].flatMap((folder) => {
+    const dir = join(root, folder);
+    return existsSync(dir) ? readdirSync(dir).filter((f) => TEMPLATE_EXTENSIONS.some((e) => f.endsWith(e))) : [];
+  });
+  return names.map((f) => f.replace(/\.[^.]+$/, '')).filter((name, i, all) => all.indexOf(name) === i);
 }
 
 /**

@@ -136,6 +136,14 @@ describe("P2Engine's rollout format, field by field", () => {
       const parsed = parseRolloutSpec(spec(name), 'rollouts/t.yaml', workspaceNow);
       expect(parsed.teams[0]!.variants[0]!.personas['agent_alpha']!.system).toBe(text);
     }
+    // P2Engine's own layout (templates/personas/<name>.j2) works as it is; a path is no template name.
+    ws.write('templates/personas/forecaster.j2', 'You forecast.');
+    expect(
+      parseRolloutSpec(spec('forecaster'), 'rollouts/t.yaml', workspaceNow).teams[0]!.variants[0]!.personas,
+    ).toEqual({ agent_alpha: { system: 'You forecast.' } });
+    expect(() => parseRolloutSpec(spec('../p2tui'), 'rollouts/t.yaml', workspaceNow)).toThrow(
+      /'\.\.\/p2tui' is neither a template name/,
+    );
     // Jinja statements would reach the model unevaluated: refused, naming the file.
     ws.write('templates/looping.j2', '{% for c in cities %}{{ c }}{% endfor %}');
     expect(() => parseRolloutSpec(spec('looping'), 'rollouts/t.yaml', workspaceNow)).toThrow(
