@@ -67,11 +67,13 @@ export const rolloutShowCommand = defineCommand({
     ...TABLE_OPTIONS,
   },
   async run(ctx, input) {
-    const [{ RolloutRunner }, report, { printFitted, printVariants }] = await Promise.all([
-      import('../../rollout/runner.ts'),
-      import('../../rollout/report.ts'),
-      import('./print.ts'),
-    ]);
+    const [{ RolloutRunner }, report, { printFitted, printVariants }, { describeEvals, evalSettings }] =
+      await Promise.all([
+        import('../../rollout/runner.ts'),
+        import('../../rollout/report.ts'),
+        import('./print.ts'),
+        import('../../rollout/eval-settings.ts'),
+      ]);
     const { anyNotLive, cellEffects, cellJson, metricsOf, variantJson, variantReports } = report;
     const app = await ctx.app();
     const { engine } = app;
@@ -90,6 +92,7 @@ export const rolloutShowCommand = defineCommand({
           file: rollout.file,
           cells: cells.map((c) => cellJson(c, effects)),
           variants: reports.map(variantJson),
+          evals: evalSettings(rollout),
         },
       };
     const pending = cells.filter((c) => c.status === 'pending' || c.status === 'running').length;
@@ -97,6 +100,7 @@ export const rolloutShowCommand = defineCommand({
     ctx.output.line(
       `${rollout.id} · ${rollout.name} (${rollout.file}) · ${rollout.status} · ${cells.length} cells${notDone}`,
     );
+    for (const line of describeEvals(evalSettings(rollout))) ctx.output.line(line);
     const width = tableWidth(input.options);
     printVariants(ctx, reports, metrics, width);
     if (input.options.cells) {
