@@ -4,6 +4,14 @@ import { dirname, join } from 'node:path';
 
 let installed = false;
 
+/** The URLs that workspace code's `'p2tui'` and `'zod'` stand for: this running copy's entry and its zod. */
+export function workspaceTargets(): Record<string, string> {
+  const here = fileURLToPath(import.meta.url);
+  const fromSource = here.endsWith('.ts');
+  const entry = pathToFileURL(join(dirname(here), '..', fromSource ? 'index.ts' : 'index.js')).href;
+  return { p2tui: entry, zod: import.meta.resolve('zod') };
+}
+
 /**
  * Lets workspace tools `import { defineTool, z } from 'p2tui'` (and `from 'zod'`) wherever the workspace lives, by
  * resolving those specifiers to this running copy of p2tui. Using the same module instances keeps one zod.
@@ -11,11 +19,7 @@ let installed = false;
 export function installWorkspaceResolution(): void {
   if (installed) return;
   installed = true;
-  const here = fileURLToPath(import.meta.url);
-  const fromSource = here.endsWith('.ts');
-  const entry = pathToFileURL(join(dirname(here), '..', fromSource ? 'index.ts' : 'index.js')).href;
-  const zodEntry = import.meta.resolve('zod');
-  const targets: Record<string, string> = { p2tui: entry, zod: zodEntry };
+  const targets = workspaceTargets();
   type ResolveHook = (
     specifier: string,
     context: unknown,

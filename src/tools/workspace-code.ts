@@ -1,0 +1,61 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { installWorkspaceResolution, workspaceTargets } from './resolution.ts';
+
+/** A workspace code file: TypeScript or JavaScript, not starting with `_`, not a test or a declaration file. */
+const CODE_FILE = /^(?!_)(?!.*\.(test|spec|d)\.[cm]?[jt]s$).*\.(m?ts|m?js)$/;
+
+/** The code files of one workspace folder (`tools/`, `evaluators/`, `policies/`), sorted; none when it is absent. */
+export function workspaceCodeFiles(folder: string): string[] {
+  if (!existsSync(folder)) return [];
+  return readdirSync(folder)
+    .filter((f) => CODE_FILE.test(f))
+    .sort()
+    .map((f) => join(folder, f));
+}
+
+interface Importer {
+  import(id: string): Promise<unknown>;
+}
+
+let importer: Promise<Importer> | undefined;
+
+/**
+ * Imports one workspace code file (tool, evaluator, score policy) and returns its exports.
+ *
+ * Node's own loader cannot be trusted with these files: it strips types only outside node_modules (a workspace
+ * copied by `npm install` or `--workspace node_modules/p2tui` fails), and it reads `"type"` from whatever
+ * package.json is nearest (`npm init -y` writes "commonjs", so `import` fails; no "type" prints a MODULE_TYPELESS
+ * warning on every command). jiti transforms TypeScript and ESM itself, so neither the folder nor the user's
+ * package.json matters. It is imported here, on the first workspace code file, so commands in a workspace without
+ * code never load it (start-up stays fast).
+ */
+export async function importWorkspaceCode(path: string): Promise<Record<string, unknown>> {
+  // jiti hands plain .mjs files (and .js under "type": "module") to Node's import: those resolve 'p2tui' through the hook.
+  installWorkspaceResolution();
+  importer ??= createImporter();
+  const module = await (await importer).import(path);
+  return (typeof module === 'object' && module !== null ? module : { default: module }) as Record<string, unknown>;
+}
+
+async function createImporter(): Promise<Importer> {
+  const targets = workspaceTargets();
+  // `import … from 'p2tui'` (and 'zod') must reach this running copy, not a second one that jiti would compile:
+  // one zod, one set of brands, and no second start-up. jiti looks in require's cache before it compiles a file,
+  // so the modules this process already has are put there under their paths.
+  const require = createRequire(import.meta.url);
+  const alias: Record<string, string> = {};
+  for (const [specifier, url] of Object.entries(targets)) {
+    const path = fileURLToPath(url);
+    alias[specifier] = path;
+    if (require.cache[path] === undefined) {
+      const exports = (await import(url)) as object;
+      require.cache[path] = { id: path, filename: path, loaded: true, exports } as NodeJS.Module;
+    }
+  }
+  const { createJiti } = await import('jiti');
+  // interopDefault off: the loaders read the module's own exports (named, default, arrays) and no proxy around them.
+  return createJiti(import.meta.url, { alias, interopDefault: false });
+}
