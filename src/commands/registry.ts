@@ -16,6 +16,7 @@ import { doctorCommand } from './workspace/doctor.ts';
 import { evalCommands } from './eval/index.ts';
 import { ledgerCommands } from './ledger/index.ts';
 import { rolloutCommands } from './rollout/index.ts';
+import { demoCommand } from './workspace/demo.ts';
 
 /** Every command, in the order help lists them. The CLI and the TUI's palette both read this list. */
 export const COMMANDS: readonly Command[] = [
@@ -52,6 +53,7 @@ export const COMMANDS: readonly Command[] = [
   eventsExportCommand,
   initCommand,
   doctorCommand,
+  demoCommand,
 ];
 
 /** Finds the command named by the first words of argv; returns it and the words left over. */
