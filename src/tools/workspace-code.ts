@@ -1,5 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installWorkspaceResolution, workspaceTargets } from './resolution.ts';
@@ -57,5 +58,32 @@ async function createImporter(): Promise<Importer> {
   }
   const { createJiti } = await import('jiti');
   // interopDefault off: the loaders read the module's own exports (named, default, arrays) and no proxy around them.
-  return createJiti(import.meta.url, { alias, interopDefault: false });
+  return createJiti(import.meta.url, { alias, interopDefault: false, fsCache: privateCacheFolder() });
+}
+
+/**
+ * Where jiti keeps compiled workspace code between runs (compiling costs about a second per start without it).
+ * Not jiti's default, a shared `$TMPDIR/jiti`: whoever creates that folder first decides what the others run (a
+ * cached file is trusted if it ends with the source's hash, which anyone who can read the source can write), and
+ * a folder another user made is not writable, which would fail every load. This one is the user's own: created
+ * with mode 700, and used only while it is a real folder owned by this user that nobody else can write to;
+ * otherwise there is no cache.
+ */
+export function privateCacheFolder(): string | false {
+  const uid = process.getuid?.();
+  if (uid === undefined) return false;
+  const folder = join(tmpdir(), `p2tui-jiti-${uid}`);
+  try {
+    mkdirSync(folder, { mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return false;
+  }
+  try {
+    const stat = lstatSync(folder);
+    if (!stat.isDirectory() || stat.uid !== uid || (stat.mode & 0o077) !== 0) return false;
+    accessSync(folder, constants.W_OK);
+    return folder;
+  } catch {
+    return false;
+  }
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -104,6 +104,36 @@ describe('workspace code loads wherever the workspace is', () => {
     const result = await cli(['tools', 'list'], dir);
     expect(result.stderr).toMatch(/E_TOOL_INVALID: tools\/broken.ts: failed to load/);
     expect(result.code).toBe(3);
+  });
+});
+
+describe('the cache of compiled workspace code', () => {
+  it("is a folder of the user's own (mode 700); a cache in a folder others can write is not run", async () => {
+    const tmp = tempFolder();
+    const dir = tempFolder();
+    write(dir, {
+      'personas/a.yaml': 'id: a\ndescription: A.\nmodel: scripted/default\n',
+      'tools/t.ts': tool('real_tool', true),
+    });
+    const list = (): Promise<CliResult> => runCli(['tools', 'list'], { cwd: dir, env: { TMPDIR: tmp } });
+    const first = await list();
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^real_tool\s/m);
+    const cache = join(tmp, `p2tui-jiti-${process.getuid!()}`);
+    expect(statSync(cache).mode & 0o777).toBe(0o700);
+    const [cached] = readdirSync(cache).filter((f) => f.startsWith('tools-t.'));
+    expect(cached).toBeDefined();
+    // What someone who could write to the folder would leave there: other code, ending with the source's hash.
+    const path = join(cache, cached!);
+    writeFileSync(path, readFileSync(path, 'utf8').replaceAll('real_tool', 'planted_tool'));
+    // The user's own folder is trusted (the probe works) ...
+    expect((await list()).stdout).toMatch(/^planted_tool\s/m);
+    // ... one that others can write to is not: the tool is compiled from its source again.
+    chmodSync(cache, 0o777);
+    const again = await list();
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^real_tool\s/m);
+    expect(again.stdout).not.toMatch(/planted_tool/);
   });
 });
 
