@@ -44,17 +44,16 @@ export async function importWorkspaceCode(path: string): Promise<Record<string, 
 async function createImporter(): Promise<Importer> {
   const targets = workspaceTargets();
   // `import … from 'p2tui'` (and 'zod') must reach this running copy, not a second one that jiti would compile:
-  // one zod, one set of brands, and no second start-up. jiti looks in require's cache before it compiles a file,
-  // so the modules this process already has are put there under their paths.
-  const require = createRequire(import.meta.url);
+  // one zod, one set of brands, and no second start-up. zod's files are ES modules in a "type": "module" package,
+  // which jiti hands to Node's import (the same instances); p2tui's entry may be TypeScript (run from a clone), which
+  // jiti would compile, so this process's own entry is put in require's cache, where jiti looks first.
   const alias: Record<string, string> = {};
-  for (const [specifier, url] of Object.entries(targets)) {
-    const path = fileURLToPath(url);
-    alias[specifier] = path;
-    if (require.cache[path] === undefined) {
-      const exports = (await import(url)) as object;
-      require.cache[path] = { id: path, filename: path, loaded: true, exports } as NodeJS.Module;
-    }
+  for (const [specifier, url] of Object.entries(targets)) alias[specifier] = fileURLToPath(url);
+  const require = createRequire(import.meta.url);
+  const entry = alias['p2tui']!;
+  if (require.cache[entry] === undefined) {
+    const exports = (await import(targets['p2tui']!)) as object;
+    require.cache[entry] = { id: entry, filename: entry, loaded: true, exports } as NodeJS.Module;
   }
   const { createJiti } = await import('jiti');
   // interopDefault off: the loaders read the module's own exports (named, default, arrays) and no proxy around them.

@@ -41,6 +41,10 @@ const CODE: Record<string, string> = {
   'tools/mts_tool.mts': tool('mts_tool', true),
   'tools/js_tool.js': tool('js_tool', false),
   'tools/mjs_tool.mjs': tool('mjs_tool', false),
+  // zod and its subpaths resolve to p2tui's own copy, as 'p2tui' does: no zod needs to be installed beside the workspace.
+  'tools/zod_tool.ts':
+    `import { defineTool } from 'p2tui';\nimport { z } from 'zod/v4';\n` +
+    `export const zod_tool = defineTool({ name: 'zod_tool', description: 'Zod.', input: z.object({ n: z.number() }), run: ({ n }: { n: number }) => n });\n`,
   'evaluators/length.ts':
     `import { defineEvaluator } from 'p2tui';\n` +
     `export default defineEvaluator({ id: 'length', evaluate: (m: { answer: string }) => ({ value: m.answer.length > 0 ? 1 : 0 }) });\n`,
@@ -56,7 +60,7 @@ async function expectAllCodeLoads(workspace: string): Promise<void> {
   const tools = await cli(['--workspace', workspace, 'tools', 'list'], workspace);
   expect(tools.stderr).toBe('');
   expect(tools.code).toBe(0);
-  for (const name of ['ts_tool', 'mts_tool', 'js_tool', 'mjs_tool'])
+  for (const name of ['ts_tool', 'mts_tool', 'js_tool', 'mjs_tool', 'zod_tool'])
     expect(tools.stdout).toMatch(new RegExp(`^${name}\\s`, 'm'));
   const doctor = await cli(['--workspace', workspace, 'doctor'], workspace);
   expect(doctor.stderr).not.toMatch(/Warning|MODULE_TYPELESS|failed to load/);
