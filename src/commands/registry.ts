@@ -52,8 +52,8 @@ export const COMMANDS: readonly Command[] = [
   eventsTailCommand,
   eventsExportCommand,
   initCommand,
-  doctorCommand,
   demoCommand,
+  doctorCommand,
 ];
 
 /** Finds the command named by the first words of argv; returns it and the words left over. */
