@@ -19,6 +19,7 @@ import { doctorCommand } from './workspace/doctor.ts';
 import { evalCommands } from './eval/index.ts';
 import { ledgerCommands } from './ledger/index.ts';
 import { rolloutCommands } from './rollout/index.ts';
+import { demoCommand } from './workspace/demo.ts';
 
 /** Every command, in the order help lists them. The CLI and the TUI's palette both read this list. */
 export const COMMANDS: readonly Command[] = [
@@ -54,6 +55,7 @@ export const COMMANDS: readonly Command[] = [
   eventsTailCommand,
   eventsExportCommand,
   initCommand,
+  demoCommand,
   doctorCommand,
   // P2Engine's command names (issue 19): chat with/resume, config set-tools/set-behavior/show-overrides, conversation prune.
   chatWithCommand,
