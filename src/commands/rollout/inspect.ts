@@ -67,12 +67,12 @@ export const rolloutShowCommand = defineCommand({
     ...TABLE_OPTIONS,
   },
   async run(ctx, input) {
-    const [{ RolloutRunner }, report, { printFitted, printVariants }] = await Promise.all([
+    const [{ RolloutRunner }, report, { printFitted, printSummary, summaryJson }] = await Promise.all([
       import('../../rollout/runner.ts'),
       import('../../rollout/report.ts'),
       import('./print.ts'),
     ]);
-    const { anyNotLive, cellEffects, cellJson, metricsOf, variantJson, variantReports } = report;
+    const { anyNotLive, cellEffects, cellJson, metricsOf, variantReports } = report;
     const app = await ctx.app();
     const { engine } = app;
     const rollout = new RolloutRunner(app).require(input.args.rollout);
@@ -89,7 +89,7 @@ export const rolloutShowCommand = defineCommand({
           status: rollout.status,
           file: rollout.file,
           cells: cells.map((c) => cellJson(c, effects)),
-          variants: reports.map(variantJson),
+          ...summaryJson(cells, reports),
         },
       };
     const pending = cells.filter((c) => c.status === 'pending' || c.status === 'running').length;
@@ -98,7 +98,8 @@ export const rolloutShowCommand = defineCommand({
       `${rollout.id} · ${rollout.name} (${rollout.file}) · ${rollout.status} · ${cells.length} cells${notDone}`,
     );
     const width = tableWidth(input.options);
-    printVariants(ctx, reports, metrics, width);
+    // The same summary `rollout run` ended with.
+    printSummary(ctx, cells, reports, width);
     if (input.options.cells) {
       const column = (header: string, cell: (c: CellRow) => string, key = false): Column => ({
         header,
