@@ -58,7 +58,8 @@ export const rolloutListCommand = defineCommand({
 export const rolloutShowCommand = defineCommand({
   path: ['rollout', 'show'],
   summary:
-    "A rollout's statistics per variant (mean, 95% CI, n, difference to the baseline, flaky cells), and with --cells every cell",
+    "A rollout's summary as rollout run ends with it (statistics per variant, what each variant is and used, " +
+    "each team's aggregate), and with --cells every cell",
   args: {
     rollout: { description: 'Rollout id, unique prefix, or "last"', required: true },
   },

@@ -113,17 +113,31 @@ export const rolloutStartCommand = defineCommand({
       description: 'Refuse a variant naming an unknown tool (always so in p2tui; accepted for P2Engine scripts)',
     },
     rerun: { type: 'boolean', description: "Open the TUI's grid of the rollout when it finishes (needs a terminal)" },
+    parallel: {
+      type: 'number',
+      short: 'p',
+      integer: true,
+      min: 1,
+      max: 10_000,
+      value: '<n>',
+      description: "P2Engine's name for --concurrency",
+    },
   },
   examples: [
     'p2tui rollout start rollouts/p2engine-payments.yaml --follow --show-config',
     'p2tui rollout start rollouts/p2engine-payments.yaml --rerun',
   ],
   run: (ctx, input) =>
-    runSpec(ctx, input.args.file, input.options, {
-      showConfig: input.options['show-config'],
-      follow: input.options.follow,
-      rerun: input.options.rerun,
-    }),
+    runSpec(
+      ctx,
+      input.args.file,
+      { ...input.options, concurrency: input.options.concurrency ?? input.options.parallel },
+      {
+        showConfig: input.options['show-config'],
+        follow: input.options.follow,
+        rerun: input.options.rerun,
+      },
+    ),
 });
 
 async function runSpec(

@@ -73,10 +73,13 @@ describe('rollout start', () => {
     expect(plain.stdout).not.toContain('  team buyers:');
   }, 20_000);
 
-  it('takes every option of rollout run: --fail-under fails the gate with exit 1; --json carries the config', async () => {
-    const gated = await p2tui('rollout', 'start', 'rollouts/pay.yaml', '--fail-under', 'score=0.99');
+  it("takes every option of rollout run (and -p, P2Engine's --parallel): a failed gate exits 1; --json has the config", async () => {
+    const gated = await p2tui('rollout', 'start', 'rollouts/pay.yaml', '--fail-under', 'score=0.99', '-p', '2');
     expect(gated.code, gated.stderr).toBe(1);
     expect(gated.stdout).toMatch(/gate score ≥ 0\.99: buyers\/v1 has 0\.\d+/);
+    const none = await p2tui('rollout', 'start', 'rollouts/pay.yaml', '-p', '0');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('error E_USAGE: --parallel must be between 1 and 10000, got 0');
     const json = await p2tui('rollout', 'start', 'rollouts/pay.yaml', '--json', '--show-config');
     expect(json.code, json.stderr).toBe(0);
     const out = JSON.parse(json.stdout) as {
