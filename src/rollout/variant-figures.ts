@@ -60,7 +60,7 @@ export function ledgerFiguresOf(done: readonly CellRow[], agent: string | null):
 export interface TeamReport {
   readonly team: string;
   readonly variants: number;
-  /** The best variant by the mean of the team's first metric; null when nothing was scored. */
+  /** The best variant by the mean of the first metric the team was scored on; null when nothing was scored. */
   readonly best: { readonly variant: string; readonly metric: string; readonly mean: number } | null;
   readonly tokens: number;
   readonly costUsd: number;
@@ -83,7 +83,10 @@ export function teamReports(
   const teams = [...new Set(variants.map((v) => v.team))];
   return teams.map((team) => {
     const mine = variants.filter((v) => v.team === team);
-    const metric = mine.flatMap((v) => Object.keys(v.metrics))[0];
+    // The first metric this team was scored on (another team's eval metric may be empty here).
+    const metric = [...new Set(mine.flatMap((v) => Object.keys(v.metrics)))].find((m) =>
+      mine.some((v) => (v.metrics[m]?.mean ?? null) !== null),
+    );
     let best: TeamReport['best'] = null;
     for (const v of mine) {
       const mean = metric === undefined ? null : (v.metrics[metric]?.mean ?? null);

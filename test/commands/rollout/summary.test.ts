@@ -17,6 +17,7 @@ const SPEC = [
   '  writers:',
   '    initial_message: Write a two-line report on the weather.',
   '    base: { agent_id: writer }',
+  '    eval: { evaluator_id: gpt4_judge, metric: style, rubric: The report is two lines about the weather. }',
   'repeats: 3',
   'judge: { workspace: false }',
 ].join('\n');
@@ -74,12 +75,12 @@ describe('the rollout summary', () => {
   it('aggregates each team: variants, the best, tokens, cost, the longest cell, what was paid and received', () => {
     const teams = section(summary(run.stdout), 'Teams');
     expect(teams[0]).toMatch(/^team +variants +best +tokens +cost +longest cell +paid out +received$/);
-    // Six cells paid 15 each.
+    // Six cells paid 15 each. Each team's best by the metric it was scored on (buyers: score, writers: style).
     expect(teams.find((l) => l.startsWith('buyers '))).toMatch(
       /^buyers +2 +v[12] \(score \d\.\d\d\) +[\d,]+ +\$0\.0{3,4}[1-9]\d +\d+\.\d s +90\.00 +0\.00$/,
     );
     expect(teams.find((l) => l.startsWith('writers '))).toMatch(
-      /^writers +1 +– +[\d,]+ +\$0\.0{3,4}[1-9]\d +\d+\.\d s +0\.00 +0\.00$/,
+      /^writers +1 +v1 \(style \d\.\d\d\) +[\d,]+ +\$0\.0{3,4}[1-9]\d +\d+\.\d s +0\.00 +0\.00$/,
     );
   });
 
