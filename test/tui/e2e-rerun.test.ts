@@ -30,57 +30,65 @@ beforeAll(() => {
 afterAll(() => ws.cleanup());
 
 describe('rollout start --rerun in a terminal', () => {
-  it("opens the TUI on the rollout's grid when the rollout finishes", async () => {
-    const term = new xterm.Terminal({ cols: 120, rows: 32, allowProposedApi: true });
-    let raw = '';
-    const pty = spawn(process.execPath, [BIN, 'rollout', 'start', 'rollouts/pay.yaml', '--rerun'], {
-      name: 'xterm-256color',
-      cols: 120,
-      rows: 32,
-      cwd: ws.dir,
-      // Ink renders nothing live when it believes it runs in CI.
-      env: childEnv({ CI: 'false', CONTINUOUS_INTEGRATION: 'false', TERM: 'xterm-256color' }, { color: true }),
-    });
-    pty.onData((data) => {
-      raw += data;
-      term.write(data);
-    });
-    const exit = new Promise<number>((resolve) => pty.onExit(({ exitCode }) => resolve(exitCode)));
-    const screen = (): string => {
-      const buffer = term.buffer.active;
-      const lines: string[] = [];
-      for (let i = 0; i < term.rows; i++)
-        lines.push(buffer.getLine(buffer.viewportY + i)?.translateToString(true) ?? '');
-      return lines.join('\n');
-    };
-    const waitFor = async (test: (s: string) => boolean, what: string): Promise<string> => {
-      const deadline = Date.now() + 15_000;
-      while (Date.now() < deadline) {
-        await new Promise<void>((resolve) => term.write('', resolve));
-        if (test(screen())) return screen();
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      throw new Error(`timed out waiting for ${what}; the screen was:\n${screen()}`);
-    };
-    try {
-      const grid = await waitFor((s) => /Rollout pay \(ro_\w+\)/.test(s) && s.includes('4/4 done'), 'the grid');
-      // The grid: one row per variant, each with its two repeats' scores.
-      expect(grid).toMatch(/buyers\/careful\s+\d\.\d\d/);
-      expect(grid).toMatch(/buyers\/quick\s+\d\.\d\d/);
-      // The summary was printed before the TUI took the screen.
-      expect(raw).toContain('Teams');
-      const id = /Rollout pay \((ro_\w+)\)/.exec(grid)![1]!;
-      expect(raw).toContain(`rollout ${id} · details`);
-      pty.write('\u0003');
-      await waitFor((s) => s.includes('press Ctrl-C again to quit'), 'the quit prompt');
-      pty.write('\u0003');
-      expect(await exit).toBe(0);
-    } finally {
+  it.each([
+    { gate: [] as string[], code: 0 },
+    // A failed gate still opens the grid (that is where to look), and its exit code stands when the TUI is closed.
+    { gate: ['--fail-under', 'score=0.99'], code: 1 },
+  ])(
+    "opens the TUI on the rollout's grid when the rollout finishes (exit $code)",
+    async ({ gate, code }) => {
+      const term = new xterm.Terminal({ cols: 120, rows: 32, allowProposedApi: true });
+      let raw = '';
+      const pty = spawn(process.execPath, [BIN, 'rollout', 'start', 'rollouts/pay.yaml', '--rerun', ...gate], {
+        name: 'xterm-256color',
+        cols: 120,
+        rows: 32,
+        cwd: ws.dir,
+        // Ink renders nothing live when it believes it runs in CI.
+        env: childEnv({ CI: 'false', CONTINUOUS_INTEGRATION: 'false', TERM: 'xterm-256color' }, { color: true }),
+      });
+      pty.onData((data) => {
+        raw += data;
+        term.write(data);
+      });
+      const exit = new Promise<number>((resolve) => pty.onExit(({ exitCode }) => resolve(exitCode)));
+      const screen = (): string => {
+        const buffer = term.buffer.active;
+        const lines: string[] = [];
+        for (let i = 0; i < term.rows; i++)
+          lines.push(buffer.getLine(buffer.viewportY + i)?.translateToString(true) ?? '');
+        return lines.join('\n');
+      };
+      const waitFor = async (test: (s: string) => boolean, what: string): Promise<string> => {
+        const deadline = Date.now() + 15_000;
+        while (Date.now() < deadline) {
+          await new Promise<void>((resolve) => term.write('', resolve));
+          if (test(screen())) return screen();
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        throw new Error(`timed out waiting for ${what}; the screen was:\n${screen()}`);
+      };
       try {
-        pty.kill();
-      } catch {
-        // already gone
+        const grid = await waitFor((s) => /Rollout pay \(ro_\w+\)/.test(s) && s.includes('4/4 done'), 'the grid');
+        // The grid: one row per variant, each with its two repeats' scores.
+        expect(grid).toMatch(/buyers\/careful\s+\d\.\d\d/);
+        expect(grid).toMatch(/buyers\/quick\s+\d\.\d\d/);
+        // The summary was printed before the TUI took the screen.
+        expect(raw).toContain('Teams');
+        const id = /Rollout pay \((ro_\w+)\)/.exec(grid)![1]!;
+        expect(raw).toContain(`rollout ${id} · details`);
+        pty.write('\u0003');
+        await waitFor((s) => s.includes('press Ctrl-C again to quit'), 'the quit prompt');
+        pty.write('\u0003');
+        expect(await exit).toBe(code);
+      } finally {
+        try {
+          pty.kill();
+        } catch {
+          // already gone
+        }
       }
-    }
-  }, 30_000);
+    },
+    30_000,
+  );
 });
