@@ -1,8 +1,9 @@
 import { dirname, join, resolve } from 'node:path';
 import type { App } from '../app/app.ts';
 import type { Workspace } from '../app/workspace.ts';
-import { P2Error, UserError, ValidationError, isP2Error, knownFailureOf, messageOf, suggest } from '../core/errors.ts';
-import { COMMANDS, findCommand, groupCommands } from '../commands/registry.ts';
+import { P2Error, ValidationError, isP2Error, knownFailureOf, messageOf } from '../core/errors.ts';
+import { findCommand, groupCommands } from '../commands/registry.ts';
+import { unknownCommand } from '../commands/lookup.ts';
 import { GROUP_ALIASES } from '../commands/groups.ts';
 import { globalOptions, leadingWords, parseCommandLine } from '../commands/parse.ts';
 import { EXIT, type Command } from '../commands/types.ts';
@@ -75,8 +76,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       output.line(mainHelp(color));
       return EXIT.ok;
     }
-    if (argv[0] === '--version' || argv[0] === '-V') {
-      output.line(VERSION);
+    // --version anywhere before `--` (as git and kubectl take it), and `p2tui version`.
+    const end = argv.indexOf('--');
+    const options = end < 0 ? argv : argv.slice(0, end);
+    const first = leadingWords(argv);
+    if (options.includes('--version') || options.includes('-V') || first[0] === 'version') {
+      if (first[0] === 'version' && first.length > 1) throw unknownCommand(first);
+      output.line(json ? JSON.stringify({ version: VERSION }) : VERSION);
       return EXIT.ok;
     }
     const words = leadingWords(argv);
@@ -94,18 +100,19 @@ export async function main(argv: readonly string[]): Promise<number> {
       const workspaceDir = resolve(given ?? process.env['P2TUI_WORKSPACE'] ?? process.cwd());
       return await openTui(workspaceDir, db === undefined ? undefined : resolve(db), tuiModule);
     }
+    if (words[0] === 'help') {
+      // `p2tui help [command]`: the help of p2tui, of a group or of a command.
+      output.line(helpFor(words.slice(1), color));
+      return EXIT.ok;
+    }
     const found = findCommand(words);
     if (found === undefined) {
       const group = words[0] === undefined ? undefined : (GROUP_ALIASES[words[0]] ?? words[0]);
-      if (group !== undefined && groupCommands(group).length > 0) {
+      if (group !== undefined && groupCommands(group).length > 0 && words.length === 1) {
         output.line(groupHelp(group, color));
-        return argv.includes('--help') || argv.includes('-h') || words.length === 1 ? EXIT.ok : EXIT.usage;
+        return EXIT.ok;
       }
-      const names = [...new Set(COMMANDS.map((c) => c.path[0]!))];
-      const near = words[0] === undefined ? undefined : suggest(words[0], names);
-      throw new UserError('E_USAGE', `unknown command '${words.join(' ')}'`, {
-        hint: `${near === undefined ? '' : `Did you mean '${near}'? `}See p2tui --help.`,
-      });
+      throw unknownCommand(words);
     }
     const { command } = found;
     const parsed = parseCommandLine(command, argv);
@@ -147,6 +154,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** `p2tui help <words>`: the main help, a group's, or a command's; words that name nothing are refused as usage. */
+function helpFor(words: readonly string[], color: boolean): string {
+  if (words.length === 0) return mainHelp(color);
+  const found = findCommand(words);
+  if (found !== undefined && found.rest.length === 0) return commandHelp(found.command, color);
+  const group = GROUP_ALIASES[words[0]!] ?? words[0]!;
+  if (words.length === 1 && groupCommands(group).length > 0) return groupHelp(group, color);
+  throw unknownCommand(found === undefined ? words : [...found.command.path, ...found.rest]);
+}
+
 function reportError(thrown: unknown, output: TerminalOutput, debug: boolean, database?: string): number {
   const error = knownFailureOf(thrown, database);
   const code = exitCodeFor(error);
@@ -183,11 +200,23 @@ function reportError(thrown: unknown, output: TerminalOutput, debug: boolean, da
   return code;
 }
 
+/** Refused command lines: bad words or options, and ids named on the command line that name nothing (exit code 2). */
+const USAGE_CODES: readonly string[] = [
+  'E_USAGE',
+  'E_AMBIGUOUS_ID',
+  'E_UNKNOWN_SESSION',
+  'E_UNKNOWN_BRANCH',
+  'E_UNKNOWN_ROLLOUT',
+  'E_UNKNOWN_ARTIFACT',
+  'E_UNKNOWN_EVALUATOR',
+  'E_UNKNOWN_METRIC',
+];
+
 export function exitCodeFor(thrown: unknown): number {
   const error = knownFailureOf(thrown);
   if (!(error instanceof P2Error)) return EXIT.failed;
   if (error.code.startsWith('E_FILE_')) return EXIT.file;
-  if (error.code === 'E_USAGE' || error.code === 'E_AMBIGUOUS_ID') return EXIT.usage;
+  if (USAGE_CODES.includes(error.code)) return EXIT.usage;
   if (error.code.startsWith('E_DB_')) return EXIT.store;
   if (
     [

@@ -21,4 +21,6 @@ export const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
   agents: 'The personas of the workspace',
   tools: 'The tools of the workspace',
   events: 'The event log',
+  config: "A session's settings as P2Engine set them: set-tools, set-behavior (a fork at the head), show-overrides",
+  rollout: 'Rollouts: every team × variant × scenario × repeat as a session, in parallel, judged; statistics, CI gates',
 };

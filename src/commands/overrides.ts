@@ -1,6 +1,7 @@
 import { UserError } from '../core/errors.ts';
 import type { BranchOverrides, OverrideField, PersonaOverride } from '../engine/branching.ts';
 import type { OptionDefs } from './define.ts';
+import { checkModelFlag } from './shared.ts';
 
 /**
  * `--model`, `--temperature`, `--system`, `--tools` of `run`, `session fork` and `session rewind`, one syntax for
@@ -80,6 +81,7 @@ function valueOf(field: OverrideField, agent: string, text: string): PersonaOver
     case 'model':
       if (!/^[^/\s]+\/\S+$/.test(text))
         throw bad('the form provider/name', 'For example --model writer=scripted/default.');
+      checkModelFlag(text, agent === '*' ? '--model' : `--model for ${agent}`);
       return text;
     case 'tools': {
       const tools = text

@@ -1,7 +1,7 @@
 import type { Entry } from '../core/entries.ts';
 import type { Persona } from '../agents/persona.ts';
 import { isEffectsPolicy, type EffectsPolicy } from './effects-policy.ts';
-import { UserError } from '../core/errors.ts';
+import { UserError, suggest } from '../core/errors.ts';
 import { newBranchId } from '../core/ids.ts';
 import type { BranchSegment } from '../store/log.ts';
 import type { BranchRow, SessionRow } from '../store/sessions.ts';
@@ -126,11 +126,13 @@ export function resolveBranch(store: Store, session: SessionRow, ref: string): B
   const prefixed = branches.filter((b) => b.id.startsWith(ref));
   if (prefixed.length === 1) return prefixed[0]!;
   const names = branches.map((b) => `${b.id}${b.label === null ? '' : ` (${b.label})`}`).join(', ');
+  // The nearest label or id first, when the name is a typo of one.
+  const near = suggest(ref, [...branches.map((b) => b.label ?? b.id), ...branches.map((b) => b.id)]);
   throw new UserError(
-    prefixed.length > 1 ? 'E_AMBIGUOUS_ID' : 'E_UNKNOWN_SESSION',
+    prefixed.length > 1 ? 'E_AMBIGUOUS_ID' : 'E_UNKNOWN_BRANCH',
     `session ${session.id} has ${prefixed.length > 1 ? 'several branches matching' : 'no branch'} '${ref}'`,
     {
-      hint: `Its branches: ${names}. List them with: p2tui session branches ${session.id}`,
+      hint: `${near === undefined || prefixed.length > 1 ? '' : `Did you mean ${near}? `}Its branches: ${names}. List them with: p2tui session branches ${session.id}`,
     },
   );
 }

@@ -1,12 +1,13 @@
 import { isAbsolute, join } from 'node:path';
-import { UserError } from '../../core/errors.ts';
+import { UserError, suggest } from '../../core/errors.ts';
+import type { Workspace } from '../../app/workspace.ts';
+import type { RolloutSpec } from '../../rollout/spec.ts';
 import type { JsonValue } from '../../core/json.ts';
 import { defineCommand, type OptionDef, type OptionDefs, type TypedInput } from '../define.ts';
 import { TABLE_OPTIONS, tableWidth } from '../render/columns.ts';
 import { paint, plural } from '../render/text.ts';
 import { EXIT, type CommandContext, type CommandResult, type WorkspaceUse } from '../types.ts';
 import type { Gate } from './print.ts';
-import type { RolloutSpec } from '../../rollout/spec.ts';
 import type { CellRow } from '../../store/rollouts.ts';
 import { formatUsd } from '../../core/money.ts';
 import { terminalText } from '../../core/terminal-text.ts';
@@ -28,6 +29,35 @@ function gatesOf(list: readonly string[]): Gate[] {
       });
     return { metric: m[1]!, min: Number(m[2]) };
   });
+}
+
+/**
+ * The metrics a spec's cells are scored on, known before any cell runs: its judge.evaluators, each team's eval metric
+ * and (unless judge.workspace is false) the workspace's evaluators, as the cells report them (cell-runner.ts).
+ */
+function specMetrics(spec: RolloutSpec, workspace: Workspace): string[] {
+  return [
+    ...new Set([
+      ...spec.raw.judge.evaluators.map((e) => e.id),
+      ...spec.teams.flatMap((t) => (t.eval === undefined ? [] : [t.eval.metric])),
+      ...(spec.raw.judge.workspace ? workspace.evaluators.list().map((e) => e.id) : []),
+    ]),
+  ];
+}
+
+/** Refuses a gate on a metric no cell will have, before any cell runs (a typo must not cost a whole rollout). */
+function refuseUnknownGates(gates: readonly Gate[], metrics: readonly string[]): void {
+  for (const gate of gates) {
+    if (metrics.includes(gate.metric)) continue;
+    const near = suggest(gate.metric, metrics);
+    throw new UserError(
+      'E_UNKNOWN_METRIC',
+      `--fail-under ${gate.metric}=…: no metric '${gate.metric}' in this rollout`,
+      {
+        hint: `${near === undefined ? '' : `Did you mean ${near}? `}Its metrics: ${metrics.join(', ') || 'none (the spec has no eval and the workspace no evaluators)'}.`,
+      },
+    );
+  }
 }
 
 const FAIL_UNDER = {
@@ -159,6 +189,7 @@ async function runSpec(
   const workspace = await ctx.workspace(source === undefined ? {} : await replayingRollout(ctx, source));
   const spec = loadRolloutSpec(specPath(file), workspace, file);
   const gates = gatesOf(options['fail-under']);
+  refuseUnknownGates(gates, specMetrics(spec, workspace));
   for (const note of spec.notes) ctx.output.warn(note);
   // Said before the run, not after it: the rollout runs either way, and its grid is one key away in the TUI.
   const rerun = extras.rerun && rerunPossible(ctx);
@@ -273,10 +304,12 @@ export const rolloutResumeCommand = defineCommand({
       import('../../rollout/runner.ts'),
       import('./print.ts'),
     ]);
-    const replayOf = findRollout(await ctx.store({ existing: true }), input.args.rollout).options.replayOf;
+    const row = findRollout(await ctx.store({ existing: true }), input.args.rollout);
+    const replayOf = row.options.replayOf;
     const app = await ctx.app(replayOf === undefined ? {} : await replayingRollout(ctx, replayOf));
     const runner = new RolloutRunner(app);
     const gates = gatesOf(input.options['fail-under']);
+    refuseUnknownGates(gates, specMetrics(runner.specOf(row), app.workspace));
     const concurrency = input.options.concurrency;
     const url = input.options.queue;
     const queue = url === undefined ? undefined : await connectQueue(ctx, url);
