@@ -80,6 +80,11 @@ describe('rollout start', () => {
     const none = await p2tui('rollout', 'start', 'rollouts/pay.yaml', '-p', '0');
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('error E_USAGE: --parallel must be between 1 and 10000, got 0');
+    // A gate on a metric the spec has none of is refused before any cell runs, as rollout run refuses it.
+    const typo = await p2tui('rollout', 'start', 'rollouts/pay.yaml', '--fail-under', 'nosuch=0.5');
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain("error E_UNKNOWN_METRIC: --fail-under nosuch=…: no metric 'nosuch' in this rollout");
+    expect(typo.stdout).not.toContain('cells (');
     const json = await p2tui('rollout', 'start', 'rollouts/pay.yaml', '--json', '--show-config');
     expect(json.code, json.stderr).toBe(0);
     const out = JSON.parse(json.stdout) as {
