@@ -13,6 +13,7 @@ import { commandHelp, groupHelp, mainHelp } from './help.ts';
 import { TerminalOutput } from './terminal-output.ts';
 import { VERSION } from '../core/version.ts';
 import { terminalText } from '../core/terminal-text.ts';
+import type * as TuiModule from '../tui/run.tsx';
 
 /** `p2tui` with no command: the TUI, taking only the global options. */
 const TUI_COMMAND: Command = {
@@ -48,6 +49,28 @@ export async function main(argv: readonly string[]): Promise<number> {
   // The TUI's app and workspace (a command's are its context's): closed on the way out.
   let tuiApp: App | undefined;
   let tuiWorkspace: Workspace | undefined;
+  /** The full-screen TUI on a workspace and database, opened on a rollout's grid when one is given. */
+  const openTui = async (
+    workspaceDir: string,
+    db: string | undefined,
+    tuiModule: Promise<typeof TuiModule>,
+    rollout?: string,
+  ): Promise<number> => {
+    const [{ loadWorkspace }, { App }] = await Promise.all([import('../app/workspace.ts'), import('../app/app.ts')]);
+    const workspace = await loadWorkspace(workspaceDir, db === undefined ? {} : { db });
+    tuiWorkspace = workspace;
+    const app = new App({ workspace, appVersion: VERSION });
+    tuiApp = app;
+    const { runTui } = await tuiModule;
+    process.off('SIGINT', onSigint);
+    return await runTui({
+      app,
+      color: !noColorSet() && !argv.includes('--no-color'),
+      mouse: !argv.includes('--no-mouse'),
+      logFile: join(dirname(app.store.path), 'tui.log'),
+      ...(rollout === undefined ? {} : { rollout }),
+    });
+  };
   try {
     if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {
       output.line(mainHelp(color));
@@ -75,19 +98,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       tuiModule.catch(() => undefined); // awaited below; this only keeps a failure meanwhile from counting as unhandled
       const { workspace: given, db } = globalOptions(parseCommandLine(TUI_COMMAND, argv));
       const workspaceDir = resolve(given ?? process.env['P2TUI_WORKSPACE'] ?? process.cwd());
-      const [{ loadWorkspace }, { App }] = await Promise.all([import('../app/workspace.ts'), import('../app/app.ts')]);
-      const workspace = await loadWorkspace(workspaceDir, db === undefined ? {} : { db: resolve(db) });
-      tuiWorkspace = workspace;
-      const app = new App({ workspace, appVersion: VERSION });
-      tuiApp = app;
-      const { runTui } = await tuiModule;
-      process.off('SIGINT', onSigint);
-      return await runTui({
-        app,
-        color: !noColorSet() && !argv.includes('--no-color'),
-        mouse: !argv.includes('--no-mouse'),
-        logFile: join(dirname(app.store.path), 'tui.log'),
-      });
+      return await openTui(workspaceDir, db === undefined ? undefined : resolve(db), tuiModule);
     }
     if (words[0] === 'help') {
       // `p2tui help [command]`: the help of p2tui, of a group or of a command.
@@ -123,6 +134,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     context = ctx;
     const result = await command.run(ctx, parsed);
     if (json && result.json !== undefined) output.line(JSON.stringify(result.json, null, 2));
+    if (result.tui !== undefined && process.stdout.isTTY === true && process.stdin.isTTY === true) {
+      // `rollout start --rerun`: the command's app lets go of the database, and the TUI opens on the rollout's grid in
+      // this terminal; the command's exit code stands when it is closed.
+      const tuiModule = import('../tui/run.tsx');
+      tuiModule.catch(() => undefined);
+      await context.close();
+      context = undefined;
+      await openTui(workspaceDir, dbPath, tuiModule, result.tui.rollout);
+    }
     return result.exitCode;
   } catch (error) {
     return reportError(error, output, argv.includes('--debug'), context?.databasePath);

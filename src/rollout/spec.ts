@@ -528,7 +528,7 @@ export function isRubricId(text: string): boolean {
 }
 
 /** P2Engine's expansion: a list is one run per entry; a dict of lists is their cross product; each over the base. */
-function expandVariants(variants: unknown, base: Record<string, unknown>): Record<string, unknown>[] {
+export function expandVariants(variants: unknown, base: Record<string, unknown>): Record<string, unknown>[] {
   if (variants === undefined) return [deepMerge({}, base)];
   if (Array.isArray(variants)) return variants.map((v) => deepMerge(base, v as Record<string, unknown>));
   let combos: Record<string, unknown>[] = [{}];
