@@ -67,7 +67,9 @@ export const demoCommand = defineCommand({
     if (!ctx.output.json) {
       const c = ctx.output.color;
       const { command: p2tui, linkHint } = p2tuiCommand();
-      const cd = `cd ${shellWord(relative(process.cwd(), dir) || '.')} && `;
+      // A folder below this one as typed (`p2tui-demo`); one elsewhere as its full path, not `../../tmp/x`.
+      const below = relative(process.cwd(), dir);
+      const cd = `cd ${shellWord(below === '' ? '.' : below.startsWith('..') ? dir : below)} && `;
       ctx.output.line(`Copied the demo workspace into ${dir}: ${copied.join(' ')}`);
       ctx.output.line('');
       ctx.output.line('Next:');
