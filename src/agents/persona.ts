@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { scriptRuleSchema } from '../models/scripted/script.ts';
+import { modelRefSchema } from '../models/model-ref.ts';
 
 /**
  * A persona: an agent's definition, from `personas/<id>.yaml` or `personas/<id>.md` (YAML front matter, the body
@@ -51,10 +52,7 @@ export type SpendPolicy = NonNullable<z.output<typeof policiesSchema>['spend']>;
 export const personaSchema = z.strictObject({
   id: z.string().regex(PERSONA_ID, 'letters, digits, _ and -, starting with a letter'),
   description: z.string().min(1, 'describe what the agent does: coordinators route work by it'),
-  model: z
-    .string()
-    .regex(/^[^/\s]+\/\S+$/, 'provider/name, e.g. scripted/default')
-    .optional(),
+  model: modelRefSchema('scripted/default').optional(),
   temperature: z.number().min(0).max(2).optional(),
   /** Sent to the model with every request of this agent (nucleus sampling; the longest answer in tokens). */
   top_p: z.number().min(0).max(1).optional(),

@@ -6,14 +6,12 @@ import { mcpServerSchema } from '../tools/mcp-config.ts';
 import { judgeConfigSchema } from '../judge/config.ts';
 import { DEFAULT_INLINE_BYTES } from '../engine/tool-runner.ts';
 import { EFFECTS_POLICIES, type EffectsPolicy } from '../engine/effects-policy.ts';
+import { modelRefSchema } from '../models/model-ref.ts';
 
 /** `p2tui.yaml`: optional; every field has a default that runs offline. */
 export const workspaceConfigSchema = z.strictObject({
   /** Model for personas that name none. */
-  model: z
-    .string()
-    .regex(/^[^/\s]+\/\S+$/, 'provider/name, e.g. scripted/default')
-    .default('scripted/default'),
+  model: modelRefSchema('scripted/default').default('scripted/default'),
   temperature: z.number().min(0).max(2).optional(),
   /** How questions from agents are answered when nobody is at a terminal. */
   approval: z.enum(['deny', 'approve', 'ask']).default('ask'),

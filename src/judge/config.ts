@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { assertionSchema } from './assertions.ts';
 import { rubricBodySchema } from './rubric.ts';
+import { modelRefSchema } from '../models/model-ref.ts';
 
 const id = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'letters, digits, _ and -, starting with a letter');
-const modelRef = z.string().regex(/^[^/\s]+\/\S+$/, 'provider/name, e.g. openai/gpt-4o-mini');
+const modelRef = modelRefSchema('openai/gpt-4o-mini');
 
 /** One evaluator of `judge.evaluators` in p2tui.yaml. */
 export const evaluatorConfigSchema = z

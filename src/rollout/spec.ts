@@ -13,6 +13,7 @@ import type { Workspace } from '../app/workspace.ts';
 import { EFFECTS_POLICIES, type EffectsPolicy } from '../engine/effects-policy.ts';
 import type { Criterion } from '../judge/rubric.ts';
 import { classifyVariantKey, parseInlineRubric, resolveBehaviorTemplate, suggestFields } from './spec-keys.ts';
+import { modelRefSchema } from '../models/model-ref.ts';
 
 /**
  * A rollout spec: YAML in `rollouts/`. It reads P2Engine's format as it is (`teams.<id>` with `initial_message`,
@@ -40,10 +41,7 @@ const amount = z.union([z.string(), z.number()]).transform((v, ctx) => {
  * see spec-keys.ts.
  */
 const personaOverrideSchema = z.strictObject({
-  model: z
-    .string()
-    .regex(/^[^/\s]+\/\S+$/, 'provider/name')
-    .optional(),
+  model: modelRefSchema('openai/gpt-4o-mini').optional(),
   temperature: z.number().min(0).max(2).optional(),
   top_p: z.number().min(0).max(1).optional(),
   max_tokens: z.int().min(1).optional(),
@@ -55,10 +53,7 @@ const variantSchema = z
   .object({
     id: id.optional(),
     agent_id: z.string().min(1).optional(),
-    model: z
-      .string()
-      .regex(/^[^/\s]+\/\S+$/, 'provider/name, e.g. openai/gpt-4o-mini')
-      .optional(),
+    model: modelRefSchema('openai/gpt-4o-mini').optional(),
     temperature: z.number().min(0).max(2).optional(),
     top_p: z.number().min(0).max(1).optional(),
     max_tokens: z.int().min(1).optional(),

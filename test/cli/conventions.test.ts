@@ -3,7 +3,7 @@ import { COMMANDS } from '../../src/commands/registry.ts';
 import { GROUP_SUMMARIES } from '../../src/commands/groups.ts';
 import { VERSION } from '../../src/core/version.ts';
 import { runCli, type CliResult } from '../helpers/cli.ts';
-import { weatherWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
+import { tempWorkspace, weatherWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
 
 /** CLI conventions as git, gh and kubectl keep them: help and version, unknown words, numbers as values. */
 
@@ -97,6 +97,35 @@ describe('numbers and names as values', () => {
     expect(model!.stderr).toContain("--model: the simulator has no model 'nonexist'");
     expect(near!.stderr).toContain('Did you mean scripted/slow?');
   }, 30_000);
+
+  it('a simulator model misspelt in a persona, p2tui.yaml or a rollout spec is refused, naming the file (exit 3)', async () => {
+    const ws = tempWorkspace({
+      'personas/writer.yaml': 'id: writer\ndescription: Writes.\nmodel: scripted/slwo\n',
+      'rollouts/r.yaml':
+        'name: r\nteams:\n  t:\n    initial_message: hi\n    base: { agent_id: writer }\n    variants:\n      - model: scripted/nonexist\n',
+    });
+    try {
+      const persona = await runCli(['agents', 'list'], { cwd: ws.dir });
+      expect(persona.code).toBe(0); // a broken persona disables only itself, and says so
+      expect(persona.stdout + persona.stderr).toContain(
+        "the simulator's models are scripted/default, scripted/slow, scripted/judge",
+      );
+      const run = await runCli(['run', 'writer', 'hi'], { cwd: ws.dir });
+      expect(run.code).toBe(3);
+      expect(run.stderr).toMatch(/personas\/writer\.yaml.*model/);
+      ws.write('personas/writer.yaml', 'id: writer\ndescription: Writes.\n');
+      const spec = await runCli(['rollout', 'validate', 'rollouts/r.yaml'], { cwd: ws.dir });
+      expect(spec.code).toBe(3);
+      expect(spec.stderr).toContain('rollouts/r.yaml:7:');
+      expect(spec.stderr).toContain("the simulator's models are");
+      ws.write('p2tui.yaml', 'model: scripted/defualt\n');
+      const config = await runCli(['run', 'writer', 'hi'], { cwd: ws.dir });
+      expect(config.code).toBe(3);
+      expect(config.stderr).toContain('p2tui.yaml:1:');
+    } finally {
+      ws.cleanup();
+    }
+  }, 40_000);
 
   it('events tail -n 0 prints no event (as tail -n 0 does); -n 1 prints one', async () => {
     const [none, one] = await all([
