@@ -308,6 +308,9 @@ export class Store {
   vacuum(): void {
     this.checkpoint();
     this.db.exec('VACUUM');
+    // In WAL mode VACUUM writes the rewritten database into the WAL: copy it back and truncate the WAL, so the
+    // space is given back now and the file sizes a caller reports afterwards are the database's real size.
+    this.checkpoint();
   }
 
   close(): void {
