@@ -299,6 +299,26 @@ export class Store {
     );
   }
 
+  /**
+   * Throws E_DB_READONLY unless SQLite can really write the file. A file it may not open for writing (no write
+   * permission, `chattr +i`, a read-only mount) is opened read-only without a word, and an empty transaction
+   * succeeds there: so a row is written and rolled back, which needs the write lock and changes nothing.
+   */
+  assertWritable(): void {
+    const rollback = new Error('rolled back on purpose');
+    try {
+      this.db
+        .transaction(() => {
+          this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('write_probe', 'doctor')").run();
+          throw rollback;
+        })
+        .immediate();
+    } catch (error) {
+      if (error === rollback) return;
+      throw translateSqliteError(error, this.path);
+    }
+  }
+
   /** Copies the WAL into the database file and truncates it (what is on disk is then the whole database). */
   checkpoint(): void {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
