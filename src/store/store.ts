@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
+  assertWritable,
   durabilityOf,
   openDatabase,
   translateSqliteError,
@@ -299,24 +300,9 @@ export class Store {
     );
   }
 
-  /**
-   * Throws E_DB_READONLY unless SQLite can really write the file. A file it may not open for writing (no write
-   * permission, `chattr +i`, a read-only mount) is opened read-only without a word, and an empty transaction
-   * succeeds there: so a row is written and rolled back, which needs the write lock and changes nothing.
-   */
+  /** Throws E_DB_READONLY unless SQLite can really write the file (see assertWritable in database.ts). */
   assertWritable(): void {
-    const rollback = new Error('rolled back on purpose');
-    try {
-      this.db
-        .transaction(() => {
-          this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('write_probe', 'doctor')").run();
-          throw rollback;
-        })
-        .immediate();
-    } catch (error) {
-      if (error === rollback) return;
-      throw translateSqliteError(error, this.path);
-    }
+    assertWritable(this.db, this.path);
   }
 
   /** Copies the WAL into the database file and truncates it (what is on disk is then the whole database). */
@@ -328,8 +314,7 @@ export class Store {
   vacuum(): void {
     this.checkpoint();
     this.db.exec('VACUUM');
-    // In WAL mode VACUUM writes the rewritten database into the WAL: copy it back and truncate the WAL, so the
-    // space is given back now and the file sizes a caller reports afterwards are the database's real size.
+    // VACUUM writes into the WAL: copied back and truncated, so the space is freed now and the file's size is true.
     this.checkpoint();
   }
 

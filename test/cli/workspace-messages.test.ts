@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { runCli, type CliResult } from '../helpers/cli.ts';
@@ -80,5 +82,47 @@ describe("a persona whose id is not its file's name", () => {
     }
     // Only that file is set aside: the workspace's other agent runs.
     expect((await cli(ws, 'run', 'solo', 'hi')).code).toBe(0);
+  });
+});
+
+describe('--workspace that is missing or a file', () => {
+  it('is refused the same way by every command (E_WORKSPACE, exit 3, naming the path); init creates a missing one', async () => {
+    const ws = workspace();
+    ws.persona({ id: 'solo', description: 'Answers.' });
+    ws.write('notes.txt', 'not a workspace\n');
+    const missing = join(ws.dir, 'nope');
+    const file = join(ws.dir, 'notes.txt');
+    // Commands that read only the database (session list, ledger balance) used to accept these; others refused them.
+    const commands = [
+      ['session', 'list'],
+      ['ledger', 'balance'],
+      ['agents', 'list'],
+      ['doctor'],
+      ['run', 'solo', 'hi'],
+    ];
+    const runs = await Promise.all(
+      commands.flatMap((args) => [
+        runCli([...args, '--workspace', missing], { cwd: ws.dir }),
+        runCli([...args, '--workspace', file], { cwd: ws.dir }),
+      ]),
+    );
+    for (const [i, r] of runs.entries()) {
+      expect(r.code, `${commands[Math.floor(i / 2)]!.join(' ')}: ${r.stderr}`).toBe(3);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(
+        i % 2 === 0
+          ? `error E_WORKSPACE: workspace folder ${missing} (--workspace) does not exist\n` +
+              `hint: Check the path, or create a workspace there with: p2tui init ${missing}\n`
+          : `error E_WORKSPACE: workspace ${file} (--workspace) is a file, not a folder\n` +
+              'hint: Give the folder that holds p2tui.yaml and personas/ (--workspace <dir>).\n',
+      );
+    }
+    const env = await runCli(['session', 'list'], { cwd: ws.dir, env: { P2TUI_WORKSPACE: missing } });
+    expect(env.code).toBe(3);
+    expect(env.stderr).toContain(`error E_WORKSPACE: workspace folder ${missing} (P2TUI_WORKSPACE) does not exist`);
+    // init is the one command for which a missing folder is the point.
+    const init = await runCli(['init', '--workspace', missing], { cwd: ws.dir });
+    expect(init.code).toBe(0);
+    expect(existsSync(join(missing, 'p2tui.yaml'))).toBe(true);
   });
 });
