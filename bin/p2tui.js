@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The p2tui command. Plain JavaScript that any Node can parse, so an old Node gets a clear message instead of a
 // crash (better-sqlite3 13 segfaults on Node 20).
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as nodeModule from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -19,23 +18,6 @@ if (parts[0] < REQUIRED[0] || (parts[0] === REQUIRED[0] && parts[1] < REQUIRED[1
       'and run p2tui again.\n',
   );
   process.exit(1);
-}
-
-// Workspace tools may be TypeScript; Node strips types natively from 22.18 (and every 23+). Between 22.12 and 22.17
-// it needs a flag, so run once more with it.
-var features = process.features || {};
-if (!features.typescript && !process.env.P2TUI_REEXEC) {
-  var result = spawnSync(
-    process.execPath,
-    ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', fileURLToPath(import.meta.url)].concat(
-      process.argv.slice(2),
-    ),
-    {
-      stdio: 'inherit',
-      env: Object.assign({}, process.env, { P2TUI_REEXEC: '1' }),
-    },
-  );
-  process.exit(result.status === null ? 1 : result.status);
 }
 
 // Compiled code is cached on disk (in the system's temp folder) from the second start on: the TUI opens sooner.

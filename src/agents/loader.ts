@@ -136,6 +136,8 @@ export function loadPersonas(workspace: string, defaults: { model: string; tempe
         description: p.description.trim(),
         model: p.model ?? defaults.model,
         temperature: p.temperature ?? defaults.temperature ?? 0.2,
+        ...(p.top_p === undefined ? {} : { topP: p.top_p }),
+        ...(p.max_tokens === undefined ? {} : { maxTokens: p.max_tokens }),
         systemTemplate: p.system ?? DEFAULT_SYSTEM,
         vars: Object.fromEntries(Object.entries(p.vars ?? {}).map(([k, v]) => [k, String(v)])),
         tools,

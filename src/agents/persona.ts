@@ -56,6 +56,9 @@ export const personaSchema = z.strictObject({
     .regex(/^[^/\s]+\/\S+$/, 'provider/name, e.g. scripted/default')
     .optional(),
   temperature: z.number().min(0).max(2).optional(),
+  /** Sent to the model with every request of this agent (nucleus sampling; the longest answer in tokens). */
+  top_p: z.number().min(0).max(1).optional(),
+  max_tokens: z.int().min(1).optional(),
   system: z.string().optional(),
   vars: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
   tools: z.array(z.string()).optional(),
@@ -76,6 +79,9 @@ export interface Persona {
   /** `provider/name`; the workspace default when the file names none. */
   readonly model: string;
   readonly temperature: number;
+  /** Absent: the model's defaults (not sent). */
+  readonly topP?: number;
+  readonly maxTokens?: number;
   readonly systemTemplate: string;
   readonly vars: Readonly<Record<string, string>>;
   readonly tools: readonly string[];

@@ -48,37 +48,93 @@ export function groupHelp(group: string, color: boolean): string {
   ].join('\n');
 }
 
+/** The options only the TUI (no command) and the CLI itself take, shown with the global ones in the main help. */
+const MAIN_ONLY_OPTIONS: readonly OptionSpec[] = [
+  { name: 'version', short: 'V', type: 'boolean', description: 'Print the version (also: p2tui version)' },
+  {
+    name: 'no-mouse',
+    type: 'boolean',
+    description: 'The TUI leaves the mouse to the terminal: no wheel scrolling or clicks',
+  },
+];
+
+/** The README's table of exit codes. */
+const EXIT_CODES: readonly (readonly [string, string])[] = [
+  ['0', 'done'],
+  ['1', 'the session failed or was cancelled, or a check failed'],
+  [
+    '2',
+    'usage: a wrong word, option or value, or an id (session, branch, rollout, artifact, evaluator, metric) that names nothing',
+  ],
+  ['3', 'invalid workspace, persona, tool or config, or unknown agent; a bundle refused'],
+  ['4', 'the session waits for your answer'],
+  ['5', 'database problem (locked, newer, damaged, full, read-only)'],
+  ['6', 'a file or folder you named cannot be used'],
+  ['130', 'interrupted (Ctrl-C; the session stays resumable)'],
+];
+
+/** Rows of a two-column list: the names padded to one width, the descriptions wrapped and aligned under each other. */
+function columns(rows: readonly (readonly [string, string])[], width: number, total = 110): string[] {
+  const indent = ''.padEnd(width + 4);
+  return rows.flatMap(([name, text]) =>
+    wrap(text, Math.max(40, total - indent.length)).map((line, i) =>
+      i === 0 ? `  ${name.padEnd(width)}  ${line}` : `${indent}${line}`,
+    ),
+  );
+}
+
+/**
+ * The main help, written from the registry: the TUI, every single command, every group with its summary and its
+ * commands (a group without a summary in groups.ts still gets its commands listed), the CLI's own words.
+ */
 export function mainHelp(color: boolean): string {
   const singles = COMMANDS.filter((c) => c.path.length === 1);
-  const groups = [...new Set(COMMANDS.filter((c) => c.path.length > 1).map((c) => c.path[0]!))];
-  const rows: [string, string][] = [
-    ...singles.map((c): [string, string] => [usage(c).slice('p2tui '.length).replace(' [options]', ''), c.summary]),
-    ...groups.map((g): [string, string] => [
-      `${g} ${groupCommands(g)
-        .map((c) => c.path[1])
-        .join('|')}`,
-      GROUP_SUMMARIES[g] ?? '',
+  const single = new Set(singles.map((c) => c.path[0]!));
+  // A first word that is a command by itself (`chat`) lists its longer forms (`chat with`) on its own row.
+  const longer = (word: string): string => {
+    const more = COMMANDS.filter((c) => c.path.length > 1 && c.path[0] === word).map((c) => c.path.slice(1).join(' '));
+    return more.length === 0 ? '' : ` (also: ${more.map((m) => `${word} ${m}`).join(', ')})`;
+  };
+  const groups = [...new Set(COMMANDS.filter((c) => c.path.length > 1).map((c) => c.path[0]!))].filter(
+    (g) => !single.has(g),
+  );
+  const commandRows = [
+    ...singles.map((c): [string, string] => [
+      usage(c).slice('p2tui '.length).replace(' [options]', ''),
+      `${c.summary}${longer(c.path[0]!)}`,
     ]),
+    ['help [command]', 'Help on p2tui, a group or a command (as --help)'] as [string, string],
+    ['version', 'Print the version (--json: {"version": …})'] as [string, string],
   ];
-  const width = Math.min(44, Math.max(...rows.map((r) => r[0].length)));
+  const groupRows = groups.map((g): [string, string] => {
+    const names = [...new Set(groupCommands(g).map((c) => c.path[1]!))];
+    const summary = GROUP_SUMMARIES[g] ?? `The ${g} commands`;
+    return [g, `${summary.replace(/\.$/, '')}. Commands: ${names.join(', ')}`];
+  });
+  // One width for both lists, so their descriptions start in the same column.
+  const width = Math.max(...[...commandRows, ...groupRows].map((r) => r[0].length));
   return [
     `${paint(color, 'bold', 'p2tui')} ${VERSION} — a terminal workbench for multi-agent LLM systems`,
     '',
-    paint(color, 'bold', 'Usage: p2tui <command> [options]'),
+    paint(color, 'bold', 'Usage:'),
+    '  p2tui                               open the full-screen TUI on the workspace (in a terminal; --no-mouse)',
+    '  p2tui <command> [options]',
+    '  p2tui <group> <command> [options]',
     '',
     paint(color, 'bold', 'Commands:'),
-    ...rows.map(([name, summary]) =>
-      name.length > width ? `  ${name}\n  ${''.padEnd(width)}  ${summary}` : `  ${name.padEnd(width)}  ${summary}`,
-    ),
+    ...columns(commandRows, width),
+    '',
+    paint(color, 'bold', 'Groups (p2tui <group> lists its commands):'),
+    ...columns(groupRows, width),
     '',
     paint(color, 'bold', 'Global options:'),
-    ...optionLines(GLOBAL_OPTIONS),
-    '      --version  Print the version',
-    '      --no-mouse  The TUI (no command) leaves the mouse to the terminal: no wheel scrolling or clicks',
+    ...optionLines([...GLOBAL_OPTIONS, ...MAIN_ONLY_OPTIONS]),
     '',
-    'Exit codes: 0 ok · 1 failed or cancelled · 2 usage · 3 invalid workspace or config · 4 waiting for an answer · ' +
-      '5 database problem · 6 a file or folder cannot be used · 130 interrupted',
-    'Help on a command: p2tui <command> --help',
+    paint(color, 'bold', 'Exit codes:'),
+    ...columns(EXIT_CODES, 3),
+    '',
+    'Errors go to stderr; with --json, one {"error": {"code", "message", "hint", "location"}} object on stdout instead.',
+    'Help on a command: p2tui help <command>, or p2tui <command> --help',
   ].join('\n');
 }
 

@@ -1,8 +1,9 @@
 import { dirname, join, resolve } from 'node:path';
 import type { App } from '../app/app.ts';
 import type { Workspace } from '../app/workspace.ts';
-import { P2Error, UserError, ValidationError, isP2Error, knownFailureOf, messageOf, suggest } from '../core/errors.ts';
+import { P2Error, ValidationError, isP2Error, knownFailureOf, messageOf } from '../core/errors.ts';
 import { COMMANDS, findCommand, groupCommands } from '../commands/registry.ts';
+import { unknownCommand } from '../commands/lookup.ts';
 import { GROUP_ALIASES } from '../commands/groups.ts';
 import { globalOptions, leadingWords, parseCommandLine } from '../commands/parse.ts';
 import { EXIT, type Command } from '../commands/types.ts';
@@ -12,6 +13,7 @@ import { commandHelp, groupHelp, mainHelp } from './help.ts';
 import { TerminalOutput } from './terminal-output.ts';
 import { VERSION } from '../core/version.ts';
 import { terminalText } from '../core/terminal-text.ts';
+import type * as TuiModule from '../tui/run.tsx';
 
 /** `p2tui` with no command: the TUI, taking only the global options. */
 const TUI_COMMAND: Command = {
@@ -47,13 +49,40 @@ export async function main(argv: readonly string[]): Promise<number> {
   // The TUI's app and workspace (a command's are its context's): closed on the way out.
   let tuiApp: App | undefined;
   let tuiWorkspace: Workspace | undefined;
+  /** The full-screen TUI on a workspace and database, opened on a rollout's grid when one is given. */
+  const openTui = async (
+    workspaceDir: string,
+    db: string | undefined,
+    tuiModule: Promise<typeof TuiModule>,
+    rollout?: string,
+  ): Promise<number> => {
+    const [{ loadWorkspace }, { App }] = await Promise.all([import('../app/workspace.ts'), import('../app/app.ts')]);
+    const workspace = await loadWorkspace(workspaceDir, db === undefined ? {} : { db });
+    tuiWorkspace = workspace;
+    const app = new App({ workspace, appVersion: VERSION });
+    tuiApp = app;
+    const { runTui } = await tuiModule;
+    process.off('SIGINT', onSigint);
+    return await runTui({
+      app,
+      color: !noColorSet() && !argv.includes('--no-color'),
+      mouse: !argv.includes('--no-mouse'),
+      logFile: join(dirname(app.store.path), 'tui.log'),
+      ...(rollout === undefined ? {} : { rollout }),
+    });
+  };
   try {
     if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {
       output.line(mainHelp(color));
       return EXIT.ok;
     }
-    if (argv[0] === '--version' || argv[0] === '-V') {
-      output.line(VERSION);
+    // --version anywhere before `--` (as git and kubectl take it), and `p2tui version`.
+    const end = argv.indexOf('--');
+    const options = end < 0 ? argv : argv.slice(0, end);
+    const first = leadingWords(argv);
+    if (options.includes('--version') || options.includes('-V') || first[0] === 'version') {
+      if (first[0] === 'version' && first.length > 1) throw unknownCommand(first);
+      output.line(json ? JSON.stringify({ version: VERSION }) : VERSION);
       return EXIT.ok;
     }
     const words = leadingWords(argv);
@@ -70,32 +99,22 @@ export async function main(argv: readonly string[]): Promise<number> {
       const { workspace: given, db } = globalOptions(parseCommandLine(TUI_COMMAND, argv));
       const workspaceDir = resolve(given ?? process.env['P2TUI_WORKSPACE'] ?? process.cwd());
       checkWorkspaceDir(workspaceDir, workspaceSource(given));
-      const [{ loadWorkspace }, { App }] = await Promise.all([import('../app/workspace.ts'), import('../app/app.ts')]);
-      const workspace = await loadWorkspace(workspaceDir, db === undefined ? {} : { db: resolve(db) });
-      tuiWorkspace = workspace;
-      const app = new App({ workspace, appVersion: VERSION });
-      tuiApp = app;
-      const { runTui } = await tuiModule;
-      process.off('SIGINT', onSigint);
-      return await runTui({
-        app,
-        color: !noColorSet() && !argv.includes('--no-color'),
-        mouse: !argv.includes('--no-mouse'),
-        logFile: join(dirname(app.store.path), 'tui.log'),
-      });
+      return await openTui(workspaceDir, db === undefined ? undefined : resolve(db), tuiModule);
+    }
+    if (words[0] === 'help') {
+      // `p2tui help [command]`: the help of p2tui, of a group or of a command.
+      output.line(helpFor(words.slice(1), color));
+      return EXIT.ok;
     }
     const found = findCommand(words);
     if (found === undefined) {
       const group = words[0] === undefined ? undefined : (GROUP_ALIASES[words[0]] ?? words[0]);
-      if (group !== undefined && groupCommands(group).length > 0) {
-        output.line(groupHelp(group, color));
-        return argv.includes('--help') || argv.includes('-h') || words.length === 1 ? EXIT.ok : EXIT.usage;
+      if (group !== undefined && groupCommands(group).length > 0 && words.length === 1) {
+        // An alias with commands of its own (`conversation prune`) shows its own list.
+        output.line(groupHelp(COMMANDS.some((c) => c.path[0] === words[0]) ? words[0]! : group, color));
+        return EXIT.ok;
       }
-      const names = [...new Set(COMMANDS.map((c) => c.path[0]!))];
-      const near = words[0] === undefined ? undefined : suggest(words[0], names);
-      throw new UserError('E_USAGE', `unknown command '${words.join(' ')}'`, {
-        hint: `${near === undefined ? '' : `Did you mean '${near}'? `}See p2tui --help.`,
-      });
+      throw unknownCommand(words);
     }
     const { command } = found;
     const parsed = parseCommandLine(command, argv);
@@ -118,6 +137,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     context = ctx;
     const result = await command.run(ctx, parsed);
     if (json && result.json !== undefined) output.line(JSON.stringify(result.json, null, 2));
+    if (result.tui !== undefined && process.stdout.isTTY === true && process.stdin.isTTY === true) {
+      // `rollout start --rerun`: the command's app lets go of the database, and the TUI opens on the rollout's grid in
+      // this terminal; the command's exit code stands when it is closed.
+      const tuiModule = import('../tui/run.tsx');
+      tuiModule.catch(() => undefined);
+      await context.close();
+      context = undefined;
+      await openTui(workspaceDir, dbPath, tuiModule, result.tui.rollout);
+    }
     return result.exitCode;
   } catch (error) {
     return reportError(error, output, argv.includes('--debug'), context?.databasePath);
@@ -133,6 +161,16 @@ export async function main(argv: readonly string[]): Promise<number> {
 /** Where the workspace folder was named (said in the error when it is missing or a file). */
 function workspaceSource(given: string | undefined): '--workspace' | 'P2TUI_WORKSPACE' | 'cwd' {
   return given !== undefined ? '--workspace' : process.env['P2TUI_WORKSPACE'] !== undefined ? 'P2TUI_WORKSPACE' : 'cwd';
+}
+
+/** `p2tui help <words>`: the main help, a group's, or a command's; words that name nothing are refused as usage. */
+function helpFor(words: readonly string[], color: boolean): string {
+  if (words.length === 0) return mainHelp(color);
+  const found = findCommand(words);
+  if (found !== undefined && found.rest.length === 0) return commandHelp(found.command, color);
+  const group = GROUP_ALIASES[words[0]!] ?? words[0]!;
+  if (words.length === 1 && groupCommands(group).length > 0) return groupHelp(group, color);
+  throw unknownCommand(found === undefined ? words : [...found.command.path, ...found.rest]);
 }
 
 function reportError(thrown: unknown, output: TerminalOutput, debug: boolean, database?: string): number {
@@ -171,11 +209,23 @@ function reportError(thrown: unknown, output: TerminalOutput, debug: boolean, da
   return code;
 }
 
+/** Refused command lines: bad words or options, and ids named on the command line that name nothing (exit code 2). */
+const USAGE_CODES: readonly string[] = [
+  'E_USAGE',
+  'E_AMBIGUOUS_ID',
+  'E_UNKNOWN_SESSION',
+  'E_UNKNOWN_BRANCH',
+  'E_UNKNOWN_ROLLOUT',
+  'E_UNKNOWN_ARTIFACT',
+  'E_UNKNOWN_EVALUATOR',
+  'E_UNKNOWN_METRIC',
+];
+
 export function exitCodeFor(thrown: unknown): number {
   const error = knownFailureOf(thrown);
   if (!(error instanceof P2Error)) return EXIT.failed;
   if (error.code.startsWith('E_FILE_')) return EXIT.file;
-  if (error.code === 'E_USAGE' || error.code === 'E_AMBIGUOUS_ID') return EXIT.usage;
+  if (USAGE_CODES.includes(error.code)) return EXIT.usage;
   if (error.code.startsWith('E_DB_')) return EXIT.store;
   if (
     [

@@ -21,4 +21,11 @@ export const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
   agents: 'The personas of the workspace',
   tools: 'The tools of the workspace',
   events: 'The event log',
+  rollout: 'Rollouts: every team × variant × scenario × repeat as a session, in parallel, judged; statistics, CI gates',
+  // P2Engine's command names (issue 19).
+  chat: "P2Engine's spellings of chat: chat with <agent> (= chat <agent>), chat resume <session> (= chat --session)",
+  config: "Overrides as P2Engine's config set them: set-tools and set-behavior fork at the newest entry and check out",
+  conversation:
+    'The session commands under P2Engine’s name, but conversation prune <session> deletes old branches of one session ' +
+    '(session prune deletes whole sessions)',
 };

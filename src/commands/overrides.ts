@@ -1,6 +1,7 @@
 import { UserError } from '../core/errors.ts';
-import type { BranchOverrides, OverrideField, PersonaOverride } from '../engine/branching.ts';
+import type { BranchOverrides, OverrideField, PersonaOverride, SamplingField } from '../engine/branching.ts';
 import type { OptionDefs } from './define.ts';
+import { checkModelFlag } from './shared.ts';
 
 /**
  * `--model`, `--temperature`, `--system`, `--tools` of `run`, `session fork` and `session rewind`, one syntax for
@@ -36,21 +37,46 @@ export const OVERRIDE_OPTIONS = {
     value: '[<agent>=]<a,b,…>',
     description: 'Another tool list (comma-separated) for every agent, or agent=a,b for one',
   },
+  'top-p': {
+    type: 'string',
+    multiple: true,
+    value: '[<agent>=]<p>',
+    description: 'Nucleus sampling (0–1) sent to the model, for every agent or agent=p for one (repeatable)',
+  },
+  'max-tokens': {
+    type: 'string',
+    multiple: true,
+    value: '[<agent>=]<n>',
+    description: 'The longest answer in tokens sent to the model, for every agent or agent=n for one (repeatable)',
+  },
 } as const satisfies OptionDefs;
 
 /** What the help says of the four options. */
 export const OVERRIDES_DETAILS =
-  '--model, --temperature, --system and --tools take a bare value for every agent or <agent>=<value> for one agent ' +
-  "(each repeatable; an agent's own value beats the every-agent one). <agent>= is read as an agent only when it is a " +
+  '--model, --temperature, --system, --tools, --top-p and --max-tokens take a bare value for every agent or ' +
+  "<agent>=<value> for one agent (each repeatable; an agent's own value beats the every-agent one). <agent>= is read as an agent only when it is a " +
   "word an agent id could be; such a word that is no persona of the workspace is refused. '*=<value>' is for every agent.";
 
-/** The values of OVERRIDE_OPTIONS as a handler reads them. */
-export type OverrideValues = { readonly [K in OverrideField]: readonly string[] };
+/** The values of OVERRIDE_OPTIONS as a handler reads them (the sampling options may be absent: older callers). */
+export type OverrideValues = { readonly [K in OverrideField]: readonly string[] } & {
+  readonly 'top-p'?: readonly string[] | undefined;
+  readonly 'max-tokens'?: readonly string[] | undefined;
+};
+
+/** The option of each sampling setting. */
+const SAMPLING_OPTIONS: Readonly<Record<SamplingField, 'top-p' | 'max-tokens'>> = {
+  top_p: 'top-p',
+  max_tokens: 'max-tokens',
+};
 
 const AGENT_WORD = /^(\*|[A-Za-z][A-Za-z0-9_-]{0,63})=/;
 
 /** The agent a value names (`*` for every agent) and the value itself. */
-function split(field: OverrideField, raw: string, agents: readonly string[]): [string, string] {
+function split(
+  field: OverrideField | 'top-p' | 'max-tokens',
+  raw: string,
+  agents: readonly string[],
+): [string, string] {
   const named = AGENT_WORD.exec(raw);
   if (named === null) return ['*', raw];
   const agent = named[1]!;
@@ -80,6 +106,7 @@ function valueOf(field: OverrideField, agent: string, text: string): PersonaOver
     case 'model':
       if (!/^[^/\s]+\/\S+$/.test(text))
         throw bad('the form provider/name', 'For example --model writer=scripted/default.');
+      checkModelFlag(text, agent === '*' ? '--model' : `--model for ${agent}`);
       return text;
     case 'tools': {
       const tools = text
@@ -135,6 +162,21 @@ export function parseOverrides(options: OverrideValues, targets: OverrideTargets
         );
       if (agent === '*') all[field] = value;
       else personas[agent] = { ...personas[agent], [field]: value };
+    }
+  }
+  for (const [field, option] of Object.entries(SAMPLING_OPTIONS) as [SamplingField, 'top-p' | 'max-tokens'][]) {
+    for (const raw of options[option] ?? []) {
+      const [agent, text] = split(option, raw, agents);
+      const n = text.trim() === '' ? NaN : Number(text);
+      const ok = field === 'top_p' ? Number.isFinite(n) && n >= 0 && n <= 1 : Number.isInteger(n) && n >= 1;
+      if (!ok)
+        throw new UserError(
+          'E_USAGE',
+          `--${option}${agent === '*' ? '' : ` for ${agent}`} needs ${field === 'top_p' ? 'a number from 0 to 1' : 'a whole number of at least 1'}, not '${text}'`,
+          { hint: `For example --${option} ${field === 'top_p' ? 'writer=0.9' : 'writer=500'}.` },
+        );
+      if (agent === '*') all[field] = n;
+      else personas[agent] = { ...personas[agent], [field]: n };
     }
   }
   return { ...all, ...(Object.keys(personas).length === 0 ? {} : { personas }) } as BranchOverrides;

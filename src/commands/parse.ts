@@ -75,8 +75,19 @@ export function parseCommandLine(command: Command, argv: readonly string[]): Com
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: [...argv], options: config, allowPositionals: true, strict: true }));
+    ({ values, positionals } = parseArgs({
+      args: negativeValuesJoined(argv, specs),
+      options: config,
+      allowPositionals: true,
+      strict: true,
+    }));
   } catch (error) {
+    // Node's "argument is ambiguous … use '--x=-XYZ'": an option followed by another option, not by its value.
+    const ambiguous = /^Option '(-\w, )?--([\w-]+) <value>' argument is ambiguous/.exec(messageOf(error));
+    if (ambiguous !== null)
+      throw new UserError('E_USAGE', `${command.path.join(' ')}: --${ambiguous[2]} needs a value`, {
+        hint: `A value that starts with a dash is written --${ambiguous[2]}=<value>. See: p2tui ${command.path.join(' ')} --help`,
+      });
     throw new UserError(
       'E_USAGE',
       `${command.path.join(' ')}: ${messageOf(error).replace(/\. To specify a positional argument.*$/s, '')}`,
@@ -99,10 +110,12 @@ export function parseCommandLine(command: Command, argv: readonly string[]): Com
     if (value === undefined) continue;
     if (spec.type === 'number') {
       const n = Number(value);
-      if (typeof value !== 'string' || value.trim() === '' || Number.isNaN(n))
+      // Decimal numbers only: Number() also takes '0x10', '0b1' and '' (0), which nobody means as a count.
+      if (typeof value !== 'string' || !DECIMAL.test(value.trim()) || Number.isNaN(n))
         throw new UserError('E_USAGE', `--${spec.name} needs a number, got '${String(value)}'`);
       if (!Number.isFinite(n)) throw new UserError('E_USAGE', `--${spec.name} needs a finite number, got '${value}'`);
-      if (spec.integer === true && !Number.isInteger(n))
+      // A whole number is written in digits: '1e30' is one to Number.isInteger, and 1.5 would not be.
+      if (spec.integer === true && (!Number.isInteger(n) || !/^[+-]?\d+$/.test(value.trim())))
         throw new UserError('E_USAGE', `--${spec.name} must be a whole number, got '${value}'`);
       // Past 2^53 a number no longer holds the whole number written (and SQLite takes it as a float).
       if (spec.integer === true && !Number.isSafeInteger(n))
@@ -150,6 +163,35 @@ export function parseCommandLine(command: Command, argv: readonly string[]): Com
     });
   }
   return { args, options };
+}
+
+/** A number as people write one: digits, an optional fraction and exponent (`-5`, `0.7`, `.5`, `1e3`). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/** A word that is a negative number (`-5`, `-0.5`, `-.5`): a value, not an option, after an option that takes one. */
+const NEGATIVE = /^-(\d|\.\d)/;
+
+/**
+ * argv with each negative number that follows an option taking a value joined to it (`--max-steps -5` →
+ * `--max-steps=-5`): Node's parser takes the `-5` for an option, and its message tells users to write the `=` form.
+ * No option of p2tui is a digit, so such a word is never an option.
+ */
+function negativeValuesJoined(argv: readonly string[], specs: readonly OptionSpec[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    const next = argv[i + 1];
+    if (word === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const spec = specs.find((o) => o.type !== 'boolean' && (word === `--${o.name}` || word === `-${o.short}`));
+    if (spec !== undefined && next !== undefined && NEGATIVE.test(next)) {
+      out.push(`--${spec.name}=${next}`);
+      i += 1;
+    } else out.push(word);
+  }
+  return out;
 }
 
 /** The global options of a parsed command line, typed (what the CLI reads before it runs a command). */

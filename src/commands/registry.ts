@@ -8,6 +8,9 @@ import { replayCommand } from './session/replay.ts';
 import { branchesCommand, compensateCommand, diffCommand } from './session/branches.ts';
 import { checkoutCommand, forkCommand, rewindCommand } from './session/fork.ts';
 import { deleteCommand, exportCommand, importCommand, pruneCommand } from './session/bundles.ts';
+import { conversationPruneCommand } from './session/branch-prune.ts';
+import { chatResumeCommand, chatWithCommand } from './run/chat-aliases.ts';
+import { configCommands } from './session/config.ts';
 import { artifactsDiffCommand, artifactsListCommand, artifactsShowCommand } from './session/artifacts.ts';
 import { agentsListCommand, toolsListCommand } from './workspace/catalog.ts';
 import { eventsExportCommand, eventsTailCommand } from './workspace/events.ts';
@@ -16,6 +19,7 @@ import { doctorCommand } from './workspace/doctor.ts';
 import { evalCommands } from './eval/index.ts';
 import { ledgerCommands } from './ledger/index.ts';
 import { rolloutCommands } from './rollout/index.ts';
+import { demoCommand } from './workspace/demo.ts';
 
 /** Every command, in the order help lists them. The CLI and the TUI's palette both read this list. */
 export const COMMANDS: readonly Command[] = [
@@ -51,13 +55,26 @@ export const COMMANDS: readonly Command[] = [
   eventsTailCommand,
   eventsExportCommand,
   initCommand,
+  demoCommand,
   doctorCommand,
+  // P2Engine's command names (issue 19): chat with/resume, config set-tools/set-behavior/show-overrides, conversation prune.
+  chatWithCommand,
+  chatResumeCommand,
+  ...configCommands,
+  conversationPruneCommand,
 ];
 
 /** Finds the command named by the first words of argv; returns it and the words left over. */
 export function findCommand(words: readonly string[]): { command: Command; rest: string[] } | undefined {
+  // A command of its own under an alias (`conversation prune`) beats the aliased group's command of that name.
+  const own = longestMatch(words);
+  if (own !== undefined && own.command.path.length > 1) return own;
   const normalized = [...words];
   if (normalized[0] !== undefined) normalized[0] = GROUP_ALIASES[normalized[0]] ?? normalized[0];
+  return longestMatch(normalized);
+}
+
+function longestMatch(normalized: readonly string[]): { command: Command; rest: string[] } | undefined {
   let best: { command: Command; rest: string[] } | undefined;
   for (const command of COMMANDS) {
     const n = command.path.length;
@@ -74,5 +91,10 @@ export function findCommand(words: readonly string[]): { command: Command; rest:
 
 export function groupCommands(group: string): Command[] {
   const name = GROUP_ALIASES[group] ?? group;
-  return COMMANDS.filter((c) => c.path.length > 1 && c.path[0] === name);
+  // An alias's own commands (`conversation prune`) stand in for the group's commands of the same name.
+  const own = name === group ? [] : COMMANDS.filter((c) => c.path.length > 1 && c.path[0] === group);
+  return [
+    ...COMMANDS.filter((c) => c.path.length > 1 && c.path[0] === name && !own.some((o) => o.path[1] === c.path[1])),
+    ...own,
+  ];
 }

@@ -1,7 +1,8 @@
 import type { SessionOptions } from '../core/events.ts';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { UserError, fileFailureOf } from '../core/errors.ts';
+import { UserError, fileFailureOf, suggest } from '../core/errors.ts';
+import { SCRIPTED_MODELS } from '../models/scripted/models.ts';
 import type { ArgDef, OptionDefs, TypedInput } from './define.ts';
 import type { CommandContext, WorkspaceUse } from './types.ts';
 
@@ -75,6 +76,7 @@ export function sessionOverrides(options: Options<typeof SESSION_OPTIONS>): Part
       hint: 'For example --model scripted/default.',
     });
   }
+  if (model !== undefined) checkModelFlag(model);
   return {
     ...(model === undefined ? {} : { model }),
     ...(seed === undefined ? {} : { seed }),
@@ -82,6 +84,23 @@ export function sessionOverrides(options: Options<typeof SESSION_OPTIONS>): Part
     ...(maxSteps === undefined ? {} : { maxSteps }),
     ...(approval === undefined ? {} : { approval }),
   };
+}
+
+/**
+ * Refuses a `--model scripted/<name>` the simulator does not have: it would answer as scripted/default, so a typo
+ * would run the default model without a word. Other providers' names are theirs to check (a model server says).
+ */
+export function checkModelFlag(model: string, flag = '--model'): void {
+  const [provider, name] = [model.slice(0, model.indexOf('/')), model.slice(model.indexOf('/') + 1)];
+  if (provider !== 'scripted' || SCRIPTED_MODELS.includes(name)) return;
+  const near = suggest(name, SCRIPTED_MODELS);
+  throw new UserError(
+    'E_USAGE',
+    `${flag}: the simulator has no model '${name}' (it has ${SCRIPTED_MODELS.join(', ')})`,
+    {
+      hint: `${near === undefined ? '' : `Did you mean scripted/${near}? `}For example ${flag} scripted/default.`,
+    },
+  );
 }
 
 /**

@@ -95,6 +95,8 @@ export interface CommandResult {
   readonly exitCode: number;
   /** With --json, the one JSON value the command prints. */
   readonly json?: JsonValue;
+  /** Then open the full-screen TUI on this rollout's grid (`rollout start --rerun`); only the CLI does, at a terminal. */
+  readonly tui?: { readonly rollout: string };
 }
 
 export interface Command {

@@ -74,6 +74,10 @@ export type ErrorCode =
   | 'E_FILE_ACCESS'
   | 'E_FILE_DISK_FULL'
   | 'E_FILE_IO'
+  // an id named on the command line that does not exist (sessions, rollouts, evaluators above): usage, exit code 2
+  | 'E_UNKNOWN_BRANCH'
+  | 'E_UNKNOWN_ARTIFACT'
+  | 'E_UNKNOWN_METRIC'
   // internal
   | 'E_INTERNAL';
 
@@ -361,6 +365,26 @@ export function suggest(name: string, candidates: Iterable<string>): string | un
     }
   }
   return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+/**
+ * The hint for an id that names nothing: the nearest existing id when one is close (`Did you mean s_1a2b?`), else
+ * the latest few, then where to list them all. `ids` newest first (only the first few are shown).
+ */
+export function unknownIdHint(ref: string, ids: readonly string[], listCommand: string): string {
+  const near = suggest(ref, ids) ?? nearPrefix(ref, ids);
+  if (near !== undefined) return `Did you mean ${near}? See all: ${listCommand}`;
+  if (ids.length === 0) return `There are none yet (${listCommand}).`;
+  const latest = ids.slice(0, 3).join(', ');
+  return `${ids.length > 3 ? 'The latest' : 'They are'}: ${latest}. See all: ${listCommand}`;
+}
+
+/** An id whose start is one typo away from `ref` (ids are abbreviated to prefixes, so `s_1a2c` means `s_1a2b…`). */
+function nearPrefix(ref: string, ids: readonly string[]): string | undefined {
+  if (ref.length < 4) return undefined;
+  return ids.find(
+    (id) => id.length > ref.length && editDistance(ref.toLowerCase(), id.slice(0, ref.length).toLowerCase()) <= 1,
+  );
 }
 
 function editDistance(a: string, b: string): number {

@@ -21,7 +21,11 @@ export interface SessionOptions {
   model?: string;
   temperature?: number;
   /** Serve model calls, tool results and answers from this recorded session (`--replay-from`). */
-  replay?: { from: string; onMiss: 'fail' | 'live' };
+  /**
+   * `staged`: a `session replay`, which reproduces the recorded branch's forks: a call recorded on a branch forked
+   * later than the replay's own head is not served, nor made live, until the replay has forked there too.
+   */
+  replay?: { from: string; onMiss: 'fail' | 'live'; staged?: boolean };
   /** The agents' wallets are this scope's parties (a rollout cell's own), not the workspace's. */
   ledgerScope?: string;
   /**

@@ -1,7 +1,7 @@
 import type { Entry } from '../core/entries.ts';
 import type { Persona } from '../agents/persona.ts';
 import { isEffectsPolicy, type EffectsPolicy } from './effects-policy.ts';
-import { UserError } from '../core/errors.ts';
+import { UserError, suggest } from '../core/errors.ts';
 import { newBranchId } from '../core/ids.ts';
 import type { BranchSegment } from '../store/log.ts';
 import type { BranchRow, SessionRow } from '../store/sessions.ts';
@@ -23,6 +23,9 @@ export interface BranchOverrides {
   /** Another system prompt (a template, as in persona files) or tool list for every agent on this branch. */
   readonly system?: string;
   readonly tools?: readonly string[];
+  /** Sampling settings for every agent on this branch (`--top-p`, `--max-tokens`); an agent's own value wins. */
+  readonly top_p?: number;
+  readonly max_tokens?: number;
   /** Per agent: another system prompt, tool list, model or temperature on this branch. */
   readonly personas?: Readonly<Record<string, PersonaOverride>>;
   /** What effectful calls do on this branch (see effects-policy.ts); absent: the session's policy. */
@@ -34,11 +37,17 @@ export interface PersonaOverride {
   readonly tools?: readonly string[];
   readonly model?: string;
   readonly temperature?: number;
+  /** Sampling settings a rollout variant sets (P2Engine's `top_p`, and `max_tokens`), written as in the spec. */
+  readonly top_p?: number;
+  readonly max_tokens?: number;
 }
 
 /** The settings an override may change, in the order a listing shows them. */
 export const OVERRIDE_FIELDS = ['model', 'temperature', 'system', 'tools'] as const;
 export type OverrideField = (typeof OVERRIDE_FIELDS)[number];
+/** Settings set like the system prompt and tools (merged into each agent's persona), not shown in the TUI's form. */
+export const SAMPLING_FIELDS = ['top_p', 'max_tokens'] as const;
+export type SamplingField = (typeof SAMPLING_FIELDS)[number];
 
 /**
  * Overrides for a listing, per setting and the agents it touches (`*` for every agent):
@@ -58,6 +67,16 @@ export function describeOverrides(overrides: Readonly<Record<string, unknown>>):
     ];
     return parts.length === 0 ? [] : [`${field} ${parts.join(' ')}`];
   });
+  const sampling = SAMPLING_FIELDS.flatMap((field) => {
+    const parts = [
+      ...(o[field] === undefined ? [] : [`*=${o[field]}`]),
+      ...Object.entries(o.personas ?? {}).flatMap(([agent, p]) =>
+        p[field] === undefined ? [] : [`${agent}=${p[field]}`],
+      ),
+    ];
+    return parts.length === 0 ? [] : [`${field} ${parts.join(' ')}`];
+  });
+  settings.push(...sampling);
   // The branch's own policy, `live` included: a fork that asked for live effects under a dry-run session says so.
   const effects = isEffectsPolicy(o.effects) ? [`effects ${o.effects}`] : [];
   return [...settings, ...effects].join('; ');
@@ -69,12 +88,14 @@ export function describeOverrides(overrides: Readonly<Record<string, unknown>>):
  */
 export function agentOverride(overrides: BranchOverrides, agent: string): PersonaOverride | undefined {
   const own = overrides.personas?.[agent];
-  if (overrides.system === undefined && overrides.tools === undefined) return own;
-  return {
+  const every = {
     ...(overrides.system === undefined ? {} : { system: overrides.system }),
     ...(overrides.tools === undefined ? {} : { tools: overrides.tools }),
-    ...own,
+    ...(overrides.top_p === undefined ? {} : { top_p: overrides.top_p }),
+    ...(overrides.max_tokens === undefined ? {} : { max_tokens: overrides.max_tokens }),
   };
+  if (Object.keys(every).length === 0) return own;
+  return { ...every, ...own };
 }
 
 /** A persona as a branch's overrides change it (the same object when they do not touch it). */
@@ -86,6 +107,8 @@ export function overriddenPersona(persona: Persona, override: PersonaOverride | 
     ...(override.tools === undefined ? {} : { tools: [...override.tools] }),
     ...(override.model === undefined ? {} : { model: override.model }),
     ...(override.temperature === undefined ? {} : { temperature: override.temperature }),
+    ...(override.top_p === undefined ? {} : { topP: override.top_p }),
+    ...(override.max_tokens === undefined ? {} : { maxTokens: override.max_tokens }),
   };
 }
 
@@ -141,11 +164,13 @@ export function resolveBranch(store: Store, session: SessionRow, ref: string): B
   const prefixed = branches.filter((b) => b.id.startsWith(ref));
   if (prefixed.length === 1) return prefixed[0]!;
   const names = branches.map((b) => `${b.id}${b.label === null ? '' : ` (${b.label})`}`).join(', ');
+  // The nearest label or id first, when the name is a typo of one.
+  const near = suggest(ref, [...branches.map((b) => b.label ?? b.id), ...branches.map((b) => b.id)]);
   throw new UserError(
-    prefixed.length > 1 ? 'E_AMBIGUOUS_ID' : 'E_UNKNOWN_SESSION',
+    prefixed.length > 1 ? 'E_AMBIGUOUS_ID' : 'E_UNKNOWN_BRANCH',
     `session ${session.id} has ${prefixed.length > 1 ? 'several branches matching' : 'no branch'} '${ref}'`,
     {
-      hint: `Its branches: ${names}. List them with: p2tui session branches ${session.id}`,
+      hint: `${near === undefined || prefixed.length > 1 ? '' : `Did you mean ${near}? `}Its branches: ${names}. List them with: p2tui session branches ${session.id}`,
     },
   );
 }
@@ -284,7 +309,7 @@ export function mergeOverrides(parent: BranchOverrides, own: BranchOverrides): B
   }
   for (const [agent, o] of Object.entries(own.personas ?? {})) personas[agent] = { ...personas[agent], ...o };
   const top = Object.fromEntries(
-    OVERRIDE_FIELDS.flatMap((f) => {
+    [...OVERRIDE_FIELDS, ...SAMPLING_FIELDS].flatMap((f) => {
       const v = own[f] ?? parent[f];
       return v === undefined ? [] : [[f, v]];
     }),
@@ -300,6 +325,7 @@ export function mergeOverrides(parent: BranchOverrides, own: BranchOverrides): B
  */
 export function changesPersonas(parent: BranchOverrides, own: BranchOverrides): boolean {
   if (own.personas !== undefined || own.system !== undefined || own.tools !== undefined) return true;
+  if (own.top_p !== undefined || own.max_tokens !== undefined) return true;
   // An every-agent model or temperature drops the parent's per-agent values of it.
   return Object.values(parent.personas ?? {}).some(
     (o) =>

@@ -41,6 +41,11 @@ export function prepareCall(
   const modelRef = options.model ?? persona.model;
   const { provider, model } = models.resolve(modelRef);
   const temperature = options.temperature ?? persona.temperature;
+  // Sent only when set, and hashed only then: requests (and replays) of agents without them are as before.
+  const sampling = {
+    ...(persona.topP === undefined ? {} : { topP: persona.topP }),
+    ...(persona.maxTokens === undefined ? {} : { maxTokens: persona.maxTokens }),
+  };
   const personaKit = kit.for(persona);
   const transcript = conv.transcript;
   const ordinal = conv.steps + 1;
@@ -58,6 +63,7 @@ export function prepareCall(
     messages: fitted?.messages ?? transcript.messages,
     tools: personaKit.specs,
     temperature,
+    ...sampling,
     seed: options.seed,
     estimatedInputTokens:
       fitted === undefined ? transcript.estimatedTokens : transcript.estimatedTokens - fitted.omittedTokens,
@@ -75,6 +81,8 @@ export function prepareCall(
   const params = {
     model: modelRef,
     temperature,
+    ...(persona.topP === undefined ? {} : { top_p: persona.topP }),
+    ...(persona.maxTokens === undefined ? {} : { max_tokens: persona.maxTokens }),
     seed: options.seed,
     tools: personaKit.hash,
     ...(fitted === undefined ? {} : { context: { budget: fitted.budget, omitted: fitted.omitted } }),

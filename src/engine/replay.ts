@@ -14,17 +14,27 @@ export interface ReplaySource {
   readonly session: string;
   /** What to do when a call has no matching recording: stop the conversation, or call the model live. */
   readonly onMiss: 'fail' | 'live';
+  /**
+   * A `session replay`, which forks where the recorded branch was forked: how many forks the replay's own head has
+   * made so far. A call recorded on a branch forked later is then neither served nor made live (see `model`).
+   */
+  readonly stage?: () => number;
 }
 
 interface RecordedCall {
   readonly ordinal: number;
+  /** Forks between the recorded session's first branch and the branch the call was made on. */
+  readonly stage: number;
+  readonly branch: string;
   readonly requestHash: string;
   readonly model: string;
   readonly messages: number;
   readonly response: ModelResponse;
 }
 
-export type ReplayLookup = { readonly hit: ModelResponse; readonly model: string } | { readonly miss: string };
+/** `later`: recorded on a branch forked later than the replay has got to (a staged replay stops there, then forks). */
+export type ReplayLookup =
+  { readonly hit: ModelResponse; readonly model: string } | { readonly miss: string; readonly later?: true };
 
 export class Recording {
   readonly source: ReplaySource;
@@ -45,6 +55,8 @@ export class Recording {
     // The recorded branch's own history only: an ancestor's calls after the fork point belong to another timeline.
     const segments = store.sessions.segments(session.headBranch);
     const branches = segments.map((s) => s.branch);
+    // Segments run from the head back to the first branch: a branch's stage is its number of forks from the first.
+    const stageOf = new Map(branches.map((b, i) => [b, branches.length - 1 - i]));
     const visibleCalls = store.log.visibleModelCallIds(session.id, segments);
     const visibleEntries = new Set(store.log.visibleEntries(session.id, segments).map((e) => e.id));
     for (const call of store.calls.recordedModelCalls(session.id, branches)) {
@@ -52,6 +64,8 @@ export class Recording {
       const byOrdinal = recording.calls.get(call.path) ?? new Map<number, RecordedCall>();
       byOrdinal.set(call.ordinal, {
         ordinal: call.ordinal,
+        stage: stageOf.get(call.branch) ?? 0,
+        branch: call.branch,
         requestHash: call.requestHash,
         model: call.model,
         messages: call.messages,
@@ -92,6 +106,13 @@ export class Recording {
       const last = Math.max(...byOrdinal.keys());
       return {
         miss: `${where}: the recording has ${byOrdinal.size} model calls in this conversation (ordinals 1–${last}), none at ${ordinal}`,
+      };
+    }
+    const stage = this.source.stage?.();
+    if (stage !== undefined && recorded.stage > stage) {
+      return {
+        miss: `${where}: recorded on branch ${recorded.branch}, forked later; the replay forks there first`,
+        later: true,
       };
     }
     if (recorded.requestHash !== requestHash) {
@@ -172,6 +193,32 @@ export function compareConversations(
       actual: `${byPath.get(extra)!.entries.length} entries`,
     };
   return { same: true, conversations: original.length, entries };
+}
+
+/**
+ * An entry as a replay must reproduce it. This is the one place where a replay's legitimately different values are
+ * put in terms both runs share, so that anything else that differs (a reply's text, an amount, a tool's arguments)
+ * is a difference:
+ * - ids (conversations, model calls, entries, so idempotency keys, which are their tool_call entries' ids) become
+ *   their places (`places`); a replay's `places` also hold the recorded session's ids, since the results it serves
+ *   carry the recorded call's key (a payment's reference names the recorded call, at the same place);
+ * - a question's deadline (`user_input_request`, `waiting`) becomes its distance from its entry's own time: both runs
+ *   ask with the same timeout, at different times.
+ */
+export function comparableEntry(
+  entry: { readonly kind: string; readonly payload: unknown; readonly ts: number },
+  places: ReadonlyMap<string, string>,
+): { readonly kind: string; readonly payload: unknown } {
+  let payload = entry.payload;
+  if (
+    (entry.kind === 'user_input_request' || entry.kind === 'waiting') &&
+    payload !== null &&
+    typeof payload === 'object'
+  ) {
+    const { deadline } = payload as { deadline?: unknown };
+    if (typeof deadline === 'number') payload = { ...payload, deadline: `${deadline - entry.ts} ms after the entry` };
+  }
+  return { kind: entry.kind, payload: withPaths(payload, places) };
 }
 
 /** Replaces every string equal to a conversation id by that conversation's path, deeply. */

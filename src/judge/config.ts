@@ -36,6 +36,10 @@ export const evaluatorConfigSchema = z
     samples: z.int().min(1).max(20).default(1),
     /** Weight of this metric in a branch's weighted overall score. */
     weight: z.number().min(0).max(100).default(1),
+    /** How long one judge call of this evaluator may take (default: judge.timeout_ms); longer fails that score. */
+    timeout_ms: z.int().min(100).max(3_600_000).optional(),
+    /** A version label of your own (P2Engine's `judge_version`), recorded with every score in its evaluator version. */
+    judge_version: z.string().min(1).max(64).optional(),
   })
   .superRefine((e, ctx) => {
     const need = (field: 'rubric' | 'assert' | 'evaluator'): void => {

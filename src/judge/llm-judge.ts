@@ -31,6 +31,8 @@ export interface JudgeCall {
   /** Invalid outputs asked again before the score is recorded as a judge failure. */
   readonly retries: number;
   readonly timeoutMs: number;
+  /** Where the time limit was set, named when a call runs out of it (absent: nothing is added to the reason). */
+  readonly timeoutSetting?: string;
   readonly signal: AbortSignal;
   /** Whose time the timeout takes (the machine's when absent). */
   readonly clock?: Clock;
@@ -134,11 +136,12 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
     try {
       text = (await call.provider.complete(request, { signal, attemptTimeoutMs: call.timeoutMs, clock })).text;
     } catch (error) {
+      const timedOut = call.timeoutSetting !== undefined && /within \d+ ms/.test(messageOf(error));
       return {
         status: 'failed',
         value: null,
         criteria: [],
-        reasoning: `the judge model failed: ${messageOf(error)}`,
+        reasoning: `the judge model failed: ${messageOf(error)}${timedOut ? ` (${call.timeoutSetting})` : ''}`,
         model: call.modelRef,
         promptHash,
       };

@@ -1,10 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { UserError, messageOf } from '../core/errors.ts';
-import { installWorkspaceResolution } from '../tools/resolution.ts';
-
-const MODULE_FILE = /^(?!_)(?!.*\.(test|spec|d)\.[cm]?[jt]s$).*\.(m?ts|m?js)$/;
+import { importWorkspaceCode, workspaceCodeFiles } from '../tools/workspace-code.ts';
 
 /**
  * Loads the values a `define…` function made from every module of a workspace folder (not starting with `_`, not
@@ -16,19 +12,12 @@ export async function loadWorkspaceModules<T extends { readonly id: string; sour
   accept: (value: unknown) => value is T,
   what: string,
 ): Promise<Map<string, T>> {
-  const dir = join(root, folder);
   const found = new Map<string, T>();
-  if (!existsSync(dir)) return found;
-  const files = readdirSync(dir)
-    .filter((f) => MODULE_FILE.test(f))
-    .sort();
-  if (files.length > 0) installWorkspaceResolution();
-  for (const file of files) {
-    const path = join(dir, file);
+  for (const path of workspaceCodeFiles(join(root, folder))) {
     const shown = relative(process.cwd(), path) || path;
     let module: Record<string, unknown>;
     try {
-      module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+      module = await importWorkspaceCode(path);
     } catch (error) {
       throw new UserError('E_CONFIG', `${shown}: failed to load: ${messageOf(error)}`, {
         hint: `Fix the ${what} file (or rename it to start with _ to skip it).`,

@@ -53,9 +53,11 @@ export class ScorePolicyRunner {
     const p = event.payload;
     const row = store.sessions.get(event.session!);
     // Only automatic verdicts on the branch this process drives now: an on-demand `eval run` (a CI gate, say) and
-    // scores of a branch the user has left never move the session.
+    // scores of a branch the user has left never move the session. Nor do a `session replay`'s: it makes the recorded
+    // session's forks itself, a policy's among them, where they were made.
     if (
       row === undefined ||
+      row.options.replay?.staged === true ||
       p.trigger === 'demand' ||
       this.engine.get(row.id) === undefined ||
       (event.branch ?? row.headBranch) !== row.headBranch
@@ -93,8 +95,13 @@ export class ScorePolicyRunner {
         await policy.act(score, {
           attempts: store.sessions.branches(row.id).filter((b) => b.createdBy === createdBy).length,
           retry: async (options = {}) => {
-            const branch = await this.retry(score, createdBy, options);
             const value = score.value === null ? 'failed' : score.value.toFixed(2);
+            const retried = await this.retry(score, event, createdBy, options);
+            if ('movedOn' in retried) {
+              log('note', `${score.evaluator} ${value}: not retried: ${retried.movedOn}`);
+              return retried.branch;
+            }
+            const { branch } = retried;
             const temperature = options.temperature === undefined ? '' : ` at temperature ${options.temperature}`;
             const model = options.model === undefined ? '' : ` with ${options.model}`;
             log('retry', `${score.evaluator} ${value}: retried on branch ${branch}${temperature}${model}`, branch);
@@ -108,20 +115,36 @@ export class ScorePolicyRunner {
     }
   }
 
-  /** Forks the scored branch at its last user message (or `atSeq`) with other settings, checks it out, runs it on. */
+  /**
+   * Forks the scored branch at the user message the scored answer replied to (or `atSeq`) with other settings,
+   * checks it out and runs it on. A person's message sent after the scored answer is never cut off: the branch is
+   * then left as it is (`movedOn` says why) and the message is answered there, since the person wrote it after
+   * reading that answer and a retry would answer a question they have moved past.
+   */
   private async retry(
     score: ScoreEvent,
+    event: Extract<StoredEvent, { type: 'score.recorded' }>,
     createdBy: string,
     options: { atSeq?: number; temperature?: number; model?: string; label?: string },
-  ): Promise<string> {
+  ): Promise<{ readonly branch: string } | { readonly branch: string; readonly movedOn: string }> {
     const { store } = this.engine;
     const session = store.sessions.require(score.session);
     const source = resolveBranch(store, session, score.branch);
-    const atSeq =
-      options.atSeq ??
-      branchEntries(store, session.id, source.id).findLast(
-        (e) => e.kind === 'user_message' && e.conversation === session.rootConversation,
-      )?.seq;
+    // The branch as it was judged: the commit that queued the judge's job (or, without one, the score itself).
+    const jobId = event.payload.job;
+    const job = jobId === null ? undefined : store.scores.jobs({ session: session.id }).find((j) => j.id === jobId);
+    const scoredAt = job?.uptoSeq ?? event.seq;
+    const messages = branchEntries(store, session.id, source.id).filter(
+      (e) => e.kind === 'user_message' && e.conversation === session.rootConversation,
+    );
+    const newer = messages.find((e) => e.seq > scoredAt);
+    const live = this.engine.get(session.id);
+    if (newer !== undefined || live?.sending === true) {
+      const which =
+        newer === undefined ? 'a message from the person is being sent' : `the person wrote again (seq ${newer.seq})`;
+      return { branch: source.id, movedOn: `${which} after the scored answer; it is answered on branch ${source.id}` };
+    }
+    const atSeq = options.atSeq ?? messages.findLast((e) => e.seq <= scoredAt)?.seq;
     if (atSeq === undefined) throw new Error(`branch ${source.id} has no user message to retry from`);
     const fork = await this.engine.fork(session.id, {
       from: source.id,
@@ -137,6 +160,6 @@ export class ScorePolicyRunner {
     });
     const runtime = this.engine.get(session.id) ?? (await this.engine.attach(session.id));
     runtime.resume();
-    return fork.branch.id;
+    return { branch: fork.branch.id };
   }
 }

@@ -20,8 +20,10 @@ export interface PolicyActions {
   /** Branches this policy already made in this session (to bound retries). */
   readonly attempts: number;
   /**
-   * Forks the scored branch (by default just before its last user message's answer: at that message) with other
-   * settings, checks the new branch out and runs it on. Returns the new branch's id.
+   * Forks the scored branch (by default just before the scored answer: at the user message it replied to) with
+   * other settings, checks the new branch out and runs it on. Returns the new branch's id. When the person has
+   * written again since the scored answer, nothing is forked (a retry would cut their message off): the message is
+   * answered on the scored branch, whose id is returned, and a note says so.
    */
   retry(options?: {
     readonly atSeq?: number;

@@ -148,7 +148,7 @@ export class EvaluatorRegistry {
         id: e.id,
         kind: e.kind,
         config: e,
-        version: `${e.kind}@${basis}`,
+        version: `${e.kind}@${basis}${e.judge_version === undefined ? '' : ` judge_version=${e.judge_version}`}`,
         ...(rubric === undefined ? {} : { rubric }),
         ...(custom === undefined ? {} : { custom }),
       };
@@ -227,13 +227,13 @@ export class EvaluatorRegistry {
       try {
         // Bounded like a judge model call: a hung evaluator fails its job instead of holding a slot for ever.
         let timer: Timer = NO_TIMER;
-        const timeoutMs = this.config.timeout_ms;
+        const timeoutMs = evaluator.config.timeout_ms ?? this.config.timeout_ms;
         const clock = ctx.clock ?? systemClock;
         const verdict = await Promise.race([
           Promise.resolve(evaluator.custom!.evaluate(material, { signal: ctx.signal, sample: ctx.sample })),
           new Promise<never>((_, reject) => {
             timer = clock.timeout(
-              () => reject(new Error(`no verdict within ${timeoutMs} ms (judge.timeout_ms)`)),
+              () => reject(new Error(`no verdict within ${timeoutMs} ms (${timeoutSetting(evaluator)})`)),
               timeoutMs,
               { keepAlive: true },
             );
@@ -275,12 +275,20 @@ export class EvaluatorRegistry {
       temperature: this.config.temperature,
       seed: ctx.seed + ctx.sample,
       retries: this.config.retries,
-      timeoutMs: this.config.timeout_ms,
+      timeoutMs: evaluator.config.timeout_ms ?? this.config.timeout_ms,
+      ...(evaluator.config.timeout_ms === undefined ? {} : { timeoutSetting: timeoutSetting(evaluator) }),
       signal: ctx.signal,
       ...(ctx.clock === undefined ? {} : { clock: ctx.clock }),
     });
     return verdict;
   }
+}
+
+/** Where an evaluator's time limit is set, for the reason of a score that ran out of it. */
+function timeoutSetting(evaluator: Evaluator): string {
+  const own = evaluator.config.timeout_ms;
+  // Its own limit: a rollout spec's eval.timeout_sec, or timeout_ms of the evaluator in p2tui.yaml.
+  return own === undefined ? 'judge.timeout_ms' : `the time limit of evaluator ${evaluator.id}: ${own / 1000} s`;
 }
 
 function failed(reasoning: string): Evaluation {

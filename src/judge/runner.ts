@@ -32,7 +32,8 @@ export class JudgeRunner {
   private readonly owner: string;
   private readonly clock: Clock;
   private readonly concurrency: number;
-  private readonly leaseMs: number;
+  /** A lease fixed by the caller (tests); otherwise computed at each claim (see lease()). */
+  private readonly leaseMs: number | undefined;
   private readonly pollMs: number;
   private readonly abort = new AbortController();
   private running = 0;
@@ -52,11 +53,22 @@ export class JudgeRunner {
     this.owner = options.owner;
     this.clock = options.clock;
     this.concurrency = options.concurrency ?? evaluators.config.concurrency;
-    // Long enough for the slowest job: every sample, each with its retries (a lease that ran out lets another judge in).
-    const config = evaluators.config;
-    const maxSamples = Math.max(1, ...config.evaluators.map((e) => e.samples));
-    this.leaseMs = options.leaseMs ?? Math.max(120_000, config.timeout_ms * (config.retries + 2) * maxSamples);
+    this.leaseMs = options.leaseMs;
     this.pollMs = options.pollMs ?? 2_000;
+  }
+
+  /**
+   * Long enough for the slowest job: every sample, each with its retries, at the longest timeout of any evaluator
+   * (a rollout spec's `eval.timeout_sec` included, registered after this runner was made). A lease that ran out lets
+   * another judge in.
+   */
+  private lease(): number {
+    if (this.leaseMs !== undefined) return this.leaseMs;
+    const config = this.evaluators.config;
+    const all = this.evaluators.list().map((e) => e.config);
+    const maxSamples = Math.max(1, ...all.map((e) => e.samples));
+    const timeoutMs = Math.max(config.timeout_ms, ...all.map((e) => e.timeout_ms ?? 0));
+    return Math.max(120_000, timeoutMs * (config.retries + 2) * maxSamples);
   }
 
   /** Starts following the log: new jobs are claimed as their commits land, and others' leftovers every few seconds. */
@@ -139,7 +151,7 @@ export class JudgeRunner {
       if (free <= 0) return;
       const now = this.clock.now();
       const filter = { evaluators: this.known(), ...(session === undefined ? {} : { session }) };
-      const jobs = this.store.write(() => this.store.scores.claim(this.owner, now, this.leaseMs, free, filter));
+      const jobs = this.store.write(() => this.store.scores.claim(this.owner, now, this.lease(), free, filter));
       for (const job of jobs) {
         // Taken again after its lease ran out while this process still runs it: one run is enough.
         if (this.runningJobs.has(job.id)) continue;

@@ -12,13 +12,15 @@ import type { Rubric } from './rubric.ts';
  *   0.20 × substance: an empty answer scores 0, a few words little, a reasonable length (or any, for brevity) fully
  *
  * What a criterion asks for, first match wins: tools (the share of tool calls that succeeded), delegation (whether
- * it delegated), brevity ("concise", "brief", "short", "succinct", "terse", "one sentence", "to the point": 1 up to
- * 25 words, falling to 0 at 175), detail ("detailed", "thorough", "comprehensive", "complete", "in depth",
- * "explain": the answer's length over 150 words, up to 1), errors ("error", "fail", "correct", "accurate": failed
- * calls and an unfinished run lower it), and otherwise the criterion's own words: the share of them the answer
- * shows — or, for words after "avoid", "without", "never", "not mention" or "no", the share it does not show. An answer
- * that declines the task ("I cannot…", "none of my tools…") scores 0.4 of that, and the clauses an answer says it
- * did not get to (`I did not get to "…"`) count for nothing.
+ * it delegated), relevance ("relevant", "on topic", "addresses the task": the task's vocabulary taken up), brevity
+ * ("concise", "brief", "short", "succinct", "terse", "one sentence", "to the point": 1 up to 25 words, falling to 0
+ * at 175), detail ("detailed", "thorough", "comprehensive", "complete", "in depth", "explain": the answer's length
+ * over 150 words, up to 1), errors ("error", "fail", "correct", "accurate": failed calls and an unfinished run lower
+ * it), and otherwise the criterion's own words: the share of them the answer shows — or, for words after "avoid",
+ * "without", "never", "not mention" or "no", the share it does not show. A brevity or detail criterion that also
+ * names three or more content words ("gives the weather in Paris, Tokyo and San Francisco, and is concise") counts
+ * them too, half and half. An answer that declines the task ("I cannot…", "none of my tools…") scores 0.4 of that,
+ * and the clauses an answer says it did not get to (`I did not get to "…"`) count for nothing.
  */
 export function scriptedJudge(rubric: Rubric, m: Material): { criteria: CriterionResult[]; value: number } {
   // A part the simulator says it did not do quotes the task's words: they do not count as taken up.
@@ -52,12 +54,32 @@ export function scriptedJudge(rubric: Rubric, m: Material): { criteria: Criterio
     } else if (/delegat/.test(text)) {
       aspect = m.delegations.length > 0 ? 1 : 0.3;
       aspectWhy = m.delegations.length > 0 ? `delegated to ${m.delegations.join(', ')}` : 'no delegation';
-    } else if (BREVITY.test(text)) {
-      aspect = n <= 25 ? 1 : Math.max(0, 1 - (n - 25) / 150);
-      aspectWhy = n <= 25 ? 'brief (25 words or fewer)' : `asks for brevity, ${n} words`;
-    } else if (DETAIL.test(text)) {
-      aspect = Math.min(1, n / 150);
-      aspectWhy = n >= 150 ? 'detailed (150 words or more)' : `asks for detail, ${n} of 150 words`;
+    } else if (/\b(relevan\w*|on[- ]topic|addresses the (?:task|question))\b/.test(text)) {
+      // Relevance is how much of what was asked the answer takes up (a skipped clause's words do not count).
+      aspect = taskScore;
+      aspectWhy = `addresses ${taskCovered.length}/${taskWords.length} of the task's terms`;
+    } else if (BREVITY.test(text) || DETAIL.test(text)) {
+      const brief = BREVITY.test(text);
+      aspect = brief ? (n <= 25 ? 1 : Math.max(0, 1 - (n - 25) / 150)) : Math.min(1, n / 150);
+      aspectWhy = brief
+        ? n <= 25
+          ? 'brief (25 words or fewer)'
+          : `asks for brevity, ${n} words`
+        : n >= 150
+          ? 'detailed (150 words or more)'
+          : `asks for detail, ${n} of 150 words`;
+      // A criterion that also names what the answer should contain ("gives the weather in Paris and Tokyo, and is
+      // concise") is read both ways, half each: a short answer that leaves out what was asked is not a good one.
+      const [wanted, unwanted] = termsOf(c.description.replace(brief ? BREVITY_WORDS : DETAIL_WORDS, ' '));
+      const content = wanted.filter((w) => !GENERIC.has(w));
+      if (content.length >= 3) {
+        const shown = content.filter((w) => seen.has(w)).length;
+        const avoided = unwanted.filter((w) => !seen.has(w)).length;
+        aspect = 0.5 * aspect + (0.5 * (shown + avoided)) / (content.length + unwanted.length);
+        aspectWhy +=
+          `, ${shown}/${content.length} of its terms` +
+          (unwanted.length === 0 ? '' : `, ${avoided}/${unwanted.length} avoided`);
+      }
     } else if (/\b(error|fail|correct|accura)/.test(text)) {
       const failures = m.toolCalls.filter((t) => t.status !== null && t.status !== 'ok').length + (m.finished ? 0 : 1);
       aspect = failures === 0 ? 1 : Math.max(0, 1 - failures / 3);
@@ -81,7 +103,7 @@ export function scriptedJudge(rubric: Rubric, m: Material): { criteria: Criterio
       id: c.id,
       weight: c.weight,
       score,
-      reason: `${terms}, ${aspectWhy}, ${answerWords.length} words${declined} (scripted judge)`,
+      reason: `${terms}, ${aspectWhy}${/ words\b/.test(aspectWhy) ? '' : `, ${n} words`}${declined} (scripted judge)`,
     };
   });
   return { criteria, value: weightedMean(criteria) };
@@ -89,9 +111,27 @@ export function scriptedJudge(rubric: Rubric, m: Material): { criteria: Criterio
 
 const NOT_DONE = /(?:I did not get to|None of my tools covers) "[^"]*"/g;
 
-const BREVITY = /\b(concise|concisely|brief|briefly|brevity|short|shorter|succinct|terse|one sentence|to the point)\b/;
-const DETAIL =
-  /\b(detailed|details?|thorough|thoroughly|comprehensive|complete|in depth|in-depth|elaborate|explains?|explanation)\b/;
+const BREVITY_SOURCE = String.raw`\b(concise|concisely|brief|briefly|brevity|short|shorter|succinct|terse|one sentence|to the point)\b`;
+const DETAIL_SOURCE = String.raw`\b(detailed|details?|thorough|thoroughly|comprehensive|complete|in depth|in-depth|elaborate|explains?|explanation)\b`;
+const BREVITY = new RegExp(BREVITY_SOURCE);
+const DETAIL = new RegExp(DETAIL_SOURCE);
+const BREVITY_WORDS = new RegExp(BREVITY_SOURCE, 'gi');
+const DETAIL_WORDS = new RegExp(DETAIL_SOURCE, 'gi');
+/** Words any criterion says ("the answer is clear"): not content the answer has to show. */
+const GENERIC = new Set([
+  'answer',
+  'response',
+  'reply',
+  'clear',
+  'clearly',
+  'every',
+  'step',
+  'steps',
+  'explaining',
+  'given',
+  'gives',
+  'says',
+]);
 
 /** A criterion's own words: those it wants, and those after a negation ("avoid jargon", "without apologies"). */
 function termsOf(description: string): [string[], string[]] {

@@ -47,6 +47,8 @@ export interface ModelRequest {
   readonly temperature: number;
   readonly seed: number;
   readonly maxTokens?: number;
+  /** Nucleus sampling; absent: the provider's default. */
+  readonly topP?: number;
   /** Structured output: the answer must be JSON matching this schema (used by the judge). */
   readonly responseFormat?: { readonly name: string; readonly schema: JsonObject };
   /** Running estimate of the prompt's tokens (chars/4), for providers that report no usage. */

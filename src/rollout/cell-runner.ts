@@ -16,6 +16,7 @@ import { LEDGER_TOOLS } from '../tools/builtin/ledger.ts';
 import type { Cell } from './cells.ts';
 import type { TeamEvaluators } from './evaluators.ts';
 import type { RolloutSpec } from './spec.ts';
+import { formatUsd } from '../core/money.ts';
 
 const LEDGER_TOOL_NAMES = new Set(LEDGER_TOOLS.map((t) => t.name));
 
@@ -112,7 +113,7 @@ export class CellRunner {
         if (overBudget === undefined && budgets.tokens !== undefined && tally.tokens > budgets.tokens)
           overBudget = `over its token budget (${tally.tokens} > ${budgets.tokens})`;
         if (overBudget === undefined && budgets.cost_usd !== undefined && tally.costUsd > budgets.cost_usd)
-          overBudget = `over its cost budget ($${tally.costUsd.toFixed(4)} > $${budgets.cost_usd})`;
+          overBudget = `over its cost budget (${formatUsd(tally.costUsd)} > $${budgets.cost_usd})`;
         if (overBudget !== undefined) void current.cancel(`the rollout cell went ${overBudget}`).catch(() => undefined);
       });
       if (fork !== undefined) {

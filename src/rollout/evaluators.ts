@@ -30,12 +30,21 @@ export function buildEvaluators(registry: EvaluatorRegistry, spec: RolloutSpec):
         id: `${team.id}.${team.eval.metric}@${spec.hash.slice(0, 6)}`,
         kind: 'llm',
         // `gpt4_judge` (P2Engine's judge) is the rubric judge on whatever judge model is configured.
+        // Inline text is parsed by the spec: P2Engine-style weights ("accuracy (0.5)") are criteria of their own.
         rubric: isRubricId(text)
           ? text
-          : { description: text, criteria: [{ id: 'overall', description: text, weight: 1 }] },
+          : {
+              description: team.inlineRubric?.description ?? text,
+              criteria: [...(team.inlineRubric?.criteria ?? [{ id: 'overall', description: text, weight: 1 }])],
+            },
         on: 'demand',
         samples: spec.raw.judge.samples ?? 1,
         weight: 1,
+        // P2Engine waited timeout_sec for the evaluation; here it bounds each judge call of this eval.
+        ...(team.eval.timeout_sec === undefined
+          ? {}
+          : { timeout_ms: Math.max(100, Math.round(team.eval.timeout_sec * 1000)) }),
+        ...(team.eval.judge_version === undefined ? {} : { judge_version: team.eval.judge_version }),
       };
       list.push(
         ...registry.register([config], spec.file).map((evaluator) => ({ evaluator, metric: team.eval!.metric })),

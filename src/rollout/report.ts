@@ -3,6 +3,8 @@ import { effectsPolicyOf, type EffectsPolicy } from '../engine/effects-policy.ts
 import type { CellRow, RolloutRow } from '../store/rollouts.ts';
 import type { Store } from '../store/store.ts';
 import { isFlaky, pairedDiff, summarize, welchDiff, type PairedDiff, type Summary } from './stats.ts';
+import { measuredText, roundMeasured } from '../core/money.ts';
+import { ledgerFiguresOf, variantConfigs, type LedgerFigures, type TeamReport } from './variant-figures.ts';
 
 /** What a rollout found per variant: each metric's mean with its interval, the difference to the baseline, flakes. */
 export interface VariantReport {
@@ -23,6 +25,11 @@ export interface VariantReport {
   readonly flaky: readonly string[];
   /** The effects policy its cells ran under ('dry-run', or 'live, dry-run' if they differed); null: none ran. */
   readonly effects: string | null;
+  /** The variant's agent and settings as the spec wrote them (null agent: not in the stored spec). */
+  readonly agent: string | null;
+  readonly settings: Readonly<Record<string, unknown>>;
+  /** Its agent's final balance, net flow and the cell's transfers, per cell. */
+  readonly ledger: LedgerFigures;
 }
 
 /** Per cell that ran, the effects policy its branch ran under (the session's, or a `fork_from` cell's branch's). */
@@ -79,6 +86,7 @@ export function variantReports(
     }
     return m;
   };
+  const configs = variantConfigs(rollout);
   const out: VariantReport[] = [];
   for (const list of groups.values()) {
     const { team, variant } = list[0]!;
@@ -111,6 +119,9 @@ export function variantReports(
       latencyMs: per((c) => c.metrics!.latencyMs),
       flaky: [...flaky],
       effects: policiesOf(list, effects),
+      agent: configs.get(`${team}\n${variant}`)?.agent ?? null,
+      settings: configs.get(`${team}\n${variant}`)?.settings ?? {},
+      ledger: ledgerFiguresOf(done, configs.get(`${team}\n${variant}`)?.agent ?? null),
     });
   }
   return out;
@@ -181,13 +192,33 @@ export function cellJson(c: CellRow, effects: CellEffects): JsonValue {
     status: c.status,
     session: c.session,
     error: c.error,
-    metrics: c.metrics === null ? null : (JSON.parse(JSON.stringify(c.metrics)) as JsonValue),
+    metrics: c.metrics === null ? null : (JSON.parse(JSON.stringify(c.metrics, measuredJson)) as JsonValue),
     effects: effects.get(c.id) ?? null,
   };
 }
 
+/** Numbers in exports as measured, without the float noise of their sums (`0.0000453`, not `0.0000452999…97`). */
+function measuredJson(_key: string, value: unknown): unknown {
+  return typeof value === 'number' ? roundMeasured(value) : value;
+}
+
 export function summaryJson(s: Summary): JsonValue {
-  return { n: s.n, mean: s.mean, sd: s.sd, ci95: s.ci === null ? null : [s.ci[0], s.ci[1]] };
+  const r = (n: number | null): number | null => (n === null ? null : roundMeasured(n));
+  return { n: s.n, mean: r(s.mean), sd: r(s.sd), ci95: s.ci === null ? null : [r(s.ci[0]), r(s.ci[1])] };
+}
+
+/** The teams' aggregates as `--json` shows them. */
+export function teamJson(t: TeamReport): JsonValue {
+  return {
+    team: t.team,
+    variants: t.variants,
+    best: t.best === null ? null : { variant: t.best.variant, metric: t.best.metric, mean: roundMeasured(t.best.mean) },
+    tokens: t.tokens,
+    cost_usd: roundMeasured(t.costUsd),
+    max_elapsed_ms: t.maxElapsedMs,
+    paid_out: t.paidOut === null ? null : roundMeasured(t.paidOut),
+    received: t.received === null ? null : roundMeasured(t.received),
+  };
 }
 
 export function variantJson(v: VariantReport): JsonValue {
@@ -210,6 +241,11 @@ export function variantJson(v: VariantReport): JsonValue {
     latency_ms: summaryJson(v.latencyMs),
     flaky: [...v.flaky],
     effects: v.effects,
+    agent: v.agent,
+    settings: JSON.parse(JSON.stringify(v.settings)) as JsonValue,
+    final_balance: v.ledger.balance === null ? null : roundMeasured(v.ledger.balance),
+    net_flow: v.ledger.netFlow === null ? null : roundMeasured(v.ledger.netFlow),
+    transfers: v.ledger.transfers === null ? null : roundMeasured(v.ledger.transfers),
   };
 }
 
@@ -239,7 +275,8 @@ export function cellsCsv(cells: readonly CellRow[], effects: CellEffects): strin
     'effects',
   ];
   const q = (v: unknown): string => {
-    const s = v === null || v === undefined ? '' : String(v);
+    // Numbers as measured: sums of doubles wrote `0.000045299999999999997` for a cost of 0.0000453.
+    const s = v === null || v === undefined ? '' : typeof v === 'number' ? measuredText(v) : String(v);
     return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
   };
   const rows = cells.map((c) => {

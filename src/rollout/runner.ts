@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { UserError } from '../core/errors.ts';
+import { UserError, unknownIdHint } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
 import { THIS_HOST } from '../core/host.ts';
@@ -403,5 +403,11 @@ export function findRollout(store: Store, ref: string): RolloutRow {
     throw new UserError('E_AMBIGUOUS_ID', `'${ref}' matches several rollouts: ${matches.join(', ')}`, {
       hint: 'Give more of the id.',
     });
-  throw new UserError('E_UNKNOWN_ROLLOUT', `no rollout '${ref}'`, { hint: 'See them with: p2tui rollout list' });
+  throw new UserError('E_UNKNOWN_ROLLOUT', `no rollout '${ref}'`, {
+    hint: unknownIdHint(
+      ref,
+      store.rollouts.list(1000).map((r) => r.id),
+      'p2tui rollout list',
+    ),
+  });
 }

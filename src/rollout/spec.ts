@@ -1,4 +1,4 @@
-// Long because the spec's schema, its checks against the workspace and P2Engine's variant expansion are one reader.
+// Long because the spec's schema, its checks against the workspace and P2Engine's variant expansion are one reader (key policy: spec-keys.ts).
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -11,6 +11,8 @@ import { unknownAgentIssues } from '../judge/scope.ts';
 import { decimal } from '../ledger/decimal.ts';
 import type { Workspace } from '../app/workspace.ts';
 import { EFFECTS_POLICIES, type EffectsPolicy } from '../engine/effects-policy.ts';
+import type { Criterion } from '../judge/rubric.ts';
+import { classifyVariantKey, parseInlineRubric, resolveBehaviorTemplate, suggestFields } from './spec-keys.ts';
 
 /**
  * A rollout spec: YAML in `rollouts/`. It reads P2Engine's format as it is (`teams.<id>` with `initial_message`,
@@ -32,9 +34,10 @@ const amount = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 
 /**
- * What a variant (merged over `base`) may set. P2Engine's keys: `agent_id`, `model`, `temperature`, `tools`,
- * `behavior_template` (the system prompt), `initial_message`, `id`; keys P2Engine ignored (`top_p`, `max_tokens`,
- * `reasoning_policy`, …) are accepted and reported as ignored. `personas` overrides other agents of the team.
+ * What a variant (merged over `base`) may set. P2Engine's keys: `agent_id`, `model`, `temperature`, `top_p`, `tools`,
+ * `behavior_template` (a template of templates/, or the system prompt itself), `initial_message`; p2tui's: `id`,
+ * `system`, `personas` (other agents of the team), `effects`, and `max_tokens` (P2Engine ignored it). Other keys:
+ * see spec-keys.ts.
  */
 const personaOverrideSchema = z.strictObject({
   model: z
@@ -42,22 +45,11 @@ const personaOverrideSchema = z.strictObject({
     .regex(/^[^/\s]+\/\S+$/, 'provider/name')
     .optional(),
   temperature: z.number().min(0).max(2).optional(),
+  top_p: z.number().min(0).max(1).optional(),
+  max_tokens: z.int().min(1).optional(),
   tools: z.array(z.string().min(1)).optional(),
   system: z.string().min(1).optional(),
 });
-
-export const KNOWN_VARIANT_KEYS = [
-  'id',
-  'agent_id',
-  'model',
-  'temperature',
-  'tools',
-  'behavior_template',
-  'system',
-  'initial_message',
-  'personas',
-  'effects',
-] as const;
 
 const variantSchema = z
   .object({
@@ -68,6 +60,8 @@ const variantSchema = z
       .regex(/^[^/\s]+\/\S+$/, 'provider/name, e.g. openai/gpt-4o-mini')
       .optional(),
     temperature: z.number().min(0).max(2).optional(),
+    top_p: z.number().min(0).max(1).optional(),
+    max_tokens: z.int().min(1).optional(),
     tools: z.array(z.string().min(1)).optional(),
     behavior_template: z.string().min(1).optional(),
     system: z.string().min(1).optional(),
@@ -93,8 +87,13 @@ const evalSchema = z.strictObject({
   rubric: z.string().min(1).optional(),
   /** P2Engine accepted these and did nothing with them; kept for compatibility. */
   prompts: z.array(z.string()).optional(),
-  judge_version: z.string().optional(),
-  timeout_sec: z.number().positive().optional(),
+  /** Recorded with every score of this eval (in the evaluator's version), as P2Engine recorded its judge's. */
+  judge_version: z
+    .union([z.string().min(1), z.number()])
+    .transform(String)
+    .optional(),
+  /** How long one judge call may take before that score fails (P2Engine's wait for the evaluation). */
+  timeout_sec: z.number().positive().max(3_600).optional(),
 });
 
 const teamSchema = z.strictObject({
@@ -172,7 +171,7 @@ export interface Variant {
   readonly personas: Readonly<Record<string, z.output<typeof personaOverrideSchema>>>;
   /** The settings as written (flattened for display), without the keys that decide nothing. */
   readonly settings: Readonly<Record<string, unknown>>;
-  /** Keys P2Engine ignored too: reported, not used. */
+  /** Keys accepted and not applied (P2Engine ignored them too): reported, not used. */
   readonly ignored: readonly string[];
   /** The variant's `effects:`, else the spec's; undefined: the workspace's policy. */
   readonly effects: EffectsPolicy | undefined;
@@ -184,6 +183,8 @@ export interface Team {
   readonly scenarios: readonly { readonly id: string; readonly message: string }[];
   readonly baseline: string;
   readonly eval: z.output<typeof evalSchema> | undefined;
+  /** The eval's rubric written inline, with its weighted criteria (one criterion when it gives no weights). */
+  readonly inlineRubric: { readonly description: string; readonly criteria: readonly Criterion[] } | undefined;
   readonly initialMessage: string | undefined;
 }
 
@@ -216,13 +217,20 @@ export function loadRolloutSpec(file: string, workspace: Workspace, displayName 
 }
 
 export function parseRolloutSpec(text: string, file: string, workspace: Workspace): RolloutSpec {
-  const parsed = parseYamlWith(rolloutSpecSchema, text, file, {
-    code: 'E_ROLLOUT_SPEC',
-    hint: 'Fix the rollout spec.',
-  });
+  let parsed: ReturnType<typeof parseYamlWith<typeof rolloutSpecSchema>>;
+  try {
+    parsed = parseYamlWith(rolloutSpecSchema, text, file, { code: 'E_ROLLOUT_SPEC', hint: 'Fix the rollout spec.' });
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    throw new ValidationError('E_ROLLOUT_SPEC', suggestFields(error.issues, fieldsAt), 'Fix the rollout spec.');
+  }
   const raw = parsed.value;
   const issues: ValidationIssue[] = [];
   const notes: string[] = [];
+  // Once per team and key, not once per variant: a dict of lists repeats every key in each combination.
+  const note = (text: string): void => {
+    if (!notes.includes(text)) notes.push(text);
+  };
   const at = (path: (string | number)[], field: string, message: string): void => {
     issues.push({ file, ...parsed.locate(path), field, message });
   };
@@ -233,14 +241,6 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
   for (const [teamId, team] of Object.entries(raw.teams)) {
     const path = ['teams', teamId];
     const variants = expandVariants(team.variants, team.base);
-    if (!Array.isArray(team.variants) && team.variants !== undefined) {
-      for (const key of Object.keys(team.variants)) {
-        if (!(KNOWN_VARIANT_KEYS as readonly string[]).includes(key))
-          notes.push(
-            `${file}: teams.${teamId}.variants.${key} is not a setting p2tui applies (ignored, as P2Engine did)`,
-          );
-      }
-    }
     const built: Variant[] = [];
     const seen = new Set<string>();
     variants.forEach((merged, i) => {
@@ -257,7 +257,30 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
           : (team.variants as Record<string, unknown> | undefined)?.[key];
         return own !== undefined ? [...vPath, key] : [...path, 'base', key];
       };
+      // Every key under the one policy (spec-keys.ts): unknown keys are errors, where they are written.
+      let unknown = false;
+      const ignored: string[] = [];
+      for (const key of Object.keys(merged)) {
+        const verdict = classifyVariantKey(key);
+        if (verdict.kind === 'unknown') {
+          unknown = true;
+          // A key of the base (or of a dict of lists) is in every variant: said once, where it is written.
+          const where = parsed.locate(written(key));
+          if (
+            !issues.some((x) => x.line === where?.line && x.column === where?.column && x.message === verdict.message)
+          )
+            at(
+              written(key),
+              written(key).at(-2) === 'base' ? `teams.${teamId}.base.${key}` : `${vField}.${key}`,
+              verdict.message,
+            );
+        } else if (verdict.kind !== 'known') {
+          note(`${file}: teams.${teamId}: ${verdict.note}`);
+          if (verdict.kind === 'ignored') ignored.push(key);
+        }
+      }
       const checked = variantSchema.safeParse(merged);
+      if (unknown) return;
       if (!checked.success) {
         for (const issue of checked.error.issues)
           at([...vPath, ...(issue.path as (string | number)[])], `${vField}.${issue.path.join('.')}`, issue.message);
@@ -304,19 +327,23 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
               `unknown tool '${t}'${suggestTool(t, workspace)}`,
             );
       }
-      const ignored = Object.keys(v).filter((k) => !(KNOWN_VARIANT_KEYS as readonly string[]).includes(k));
-      if (ignored.length > 0) {
-        const one = ignored.length === 1;
-        notes.push(
-          `${file}: ${vField}: ${ignored.join(', ')} ${one ? 'is' : 'are'} not applied ` +
-            `(P2Engine ignored ${one ? 'it' : 'them'} too)`,
-        );
+      // P2Engine's behavior_template names a persona template; text with a space is the prompt itself.
+      let system = v.system;
+      if (v.behavior_template !== undefined) {
+        const template = resolveBehaviorTemplate(workspace.root, v.behavior_template);
+        if ('error' in template) {
+          at(written('behavior_template'), `${vField}.behavior_template`, template.error);
+          return;
+        }
+        system = template.text;
       }
       const root = {
         ...(v.model === undefined ? {} : { model: v.model }),
         ...(v.temperature === undefined ? {} : { temperature: v.temperature }),
+        ...(v.top_p === undefined ? {} : { top_p: v.top_p }),
+        ...(v.max_tokens === undefined ? {} : { max_tokens: v.max_tokens }),
         ...(v.tools === undefined ? {} : { tools: v.tools }),
-        ...((v.behavior_template ?? v.system) === undefined ? {} : { system: (v.behavior_template ?? v.system)! }),
+        ...(system === undefined ? {} : { system }),
       };
       const overrides: Record<string, z.output<typeof personaOverrideSchema>> = { ...(v.personas ?? {}) };
       if (Object.keys(root).length > 0) overrides[agent] = { ...(overrides[agent] ?? {}), ...root };
@@ -377,12 +404,34 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
         `unknown rubric '${team.eval.rubric}'${didYouMean}; rubrics/ has ${rubrics} (or write the rubric's text here)`,
       );
     }
+    if (team.eval?.prompts !== undefined)
+      note(
+        `${file}: teams.${teamId}.eval.prompts is accepted but not used: P2Engine never read it either ` +
+          '(the judge gets the rubric, or the default one)',
+      );
+    let inlineRubric: Team['inlineRubric'];
+    const rubricText = team.eval?.rubric;
+    if (rubricText !== undefined && !isRubricId(rubricText)) {
+      const parsedRubric = parseInlineRubric(rubricText);
+      if (parsedRubric !== undefined && 'error' in parsedRubric)
+        at([...path, 'eval', 'rubric'], `teams.${teamId}.eval.rubric`, parsedRubric.error);
+      else if (parsedRubric !== undefined) {
+        inlineRubric = parsedRubric;
+        if (Math.abs(parsedRubric.total - 1) > 1e-6)
+          note(
+            `${file}: teams.${teamId}.eval.rubric: weights sum to ${Number(parsedRubric.total.toFixed(6))}, not 1; ` +
+              'each criterion counts by its share of the sum',
+          );
+      } else
+        inlineRubric = { description: rubricText, criteria: [{ id: 'overall', description: rubricText, weight: 1 }] };
+    }
     teams.push({
       id: teamId,
       variants: built,
       scenarios,
       baseline,
       eval: team.eval,
+      inlineRubric,
       initialMessage: team.initial_message,
     });
   }
@@ -452,6 +501,15 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
   };
 }
 
+/** The fields a strict level of the spec takes, by the field path of an issue there. */
+function fieldsAt(field: string): readonly string[] | undefined {
+  if (field === '') return Object.keys(rolloutSpecSchema.shape);
+  if (/^teams\.[^.]+$/.test(field)) return Object.keys(teamSchema.shape);
+  if (/^teams\.[^.]+\.eval$/.test(field)) return Object.keys(evalSchema.shape);
+  if (field === 'budgets') return Object.keys(budgetSchema.shape);
+  return undefined;
+}
+
 /** Where a variant's key is written (its own entry, the dict of lists, or the base); undefined: not in the team. */
 function variantKeyPath(
   team: RolloutSpecFile['teams'][string],
@@ -470,7 +528,7 @@ export function isRubricId(text: string): boolean {
 }
 
 /** P2Engine's expansion: a list is one run per entry; a dict of lists is their cross product; each over the base. */
-function expandVariants(variants: unknown, base: Record<string, unknown>): Record<string, unknown>[] {
+export function expandVariants(variants: unknown, base: Record<string, unknown>): Record<string, unknown>[] {
   if (variants === undefined) return [deepMerge({}, base)];
   if (Array.isArray(variants)) return variants.map((v) => deepMerge(base, v as Record<string, unknown>));
   let combos: Record<string, unknown>[] = [{}];

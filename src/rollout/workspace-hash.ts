@@ -6,12 +6,13 @@ import type { Workspace } from '../app/workspace.ts';
 
 /**
  * What decides how a cell runs, hashed: the personas as loaded, every tool's name, schema and effect, and the code
- * and rubrics of the workspace's folders. A worker whose hash differs from a job's (other personas, other tools)
+ * and rubrics of the workspace's folders, and the persona templates a spec's `behavior_template` names. A worker whose hash differs from a job's (other personas, other tools)
  * would run another experiment; it refuses the job.
  */
 export function workspaceHash(workspace: Workspace): string {
   const files: Record<string, string> = {};
-  for (const folder of ['tools', 'evaluators', 'policies', 'rubrics']) {
+  // templates/ adds nothing to the hash of a workspace without one, so older workers' hashes still match.
+  for (const folder of ['tools', 'evaluators', 'policies', 'rubrics', 'templates']) {
     for (const file of listFiles(join(workspace.root, folder)))
       files[relative(workspace.root, file)] = sha256(readFileSync(file, 'utf8'));
   }

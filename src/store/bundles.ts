@@ -152,4 +152,67 @@ export class BundleRepository {
       }
     });
   }
+  /** When each branch of a session last changed: its newest event's time, or when it was made if it has none. */
+  branchActivity(sessionId: string): Map<string, number> {
+    const rows = this.db
+      .prepare(
+        `SELECT b.id AS id, MAX(b.created_at, COALESCE((SELECT MAX(e.ts) FROM events e WHERE e.session_id = b.session_id
+           AND e.branch_id = b.id), 0)) AS last FROM branches b WHERE b.session_id = ?`,
+      )
+      .all(sessionId) as { id: string; last: number }[];
+    return new Map(rows.map((r) => [r.id, r.last]));
+  }
+
+  /**
+   * Deletes some branches of a session and what was recorded on them (entries, conversations begun there, heads,
+   * model calls, intents, scores, evaluation jobs, artifact references; artifacts no one else references). The
+   * caller chooses branches no kept branch descends from (a kept branch sees its ancestors' entries); the root and
+   * the checked-out branch are refused here too, so a wrong choice cannot break the session.
+   */
+  removeBranches(sessionId: string, branchIds: readonly string[]): void {
+    const { db } = this;
+    const session = db.prepare('SELECT head_branch FROM sessions WHERE id = ?').get(sessionId) as
+      { head_branch: string } | undefined;
+    if (session === undefined) throw new UserError('E_UNKNOWN_SESSION', `no session '${sessionId}' in this database`);
+    this.write(() => {
+      for (const id of branchIds) {
+        const row = db.prepare('SELECT parent_id FROM branches WHERE id = ? AND session_id = ?').get(id, sessionId) as
+          { parent_id: string | null } | undefined;
+        if (row === undefined || row.parent_id === null || id === session.head_branch)
+          throw new UserError(
+            'E_USAGE',
+            `branch ${id} of ${sessionId} cannot be pruned (not a branch of it, its root, or checked out)`,
+          );
+      }
+      const hashes = new Set<string>();
+      for (const id of branchIds) {
+        for (const r of db
+          .prepare('SELECT DISTINCT hash FROM artifact_refs WHERE session_id = ? AND branch_id = ?')
+          .all(sessionId, id) as { hash: string }[])
+          hashes.add(r.hash);
+        db.prepare('DELETE FROM branch_segments WHERE branch_id = ?').run(id);
+        for (const table of [
+          'events',
+          'intents',
+          'heads',
+          'model_calls',
+          'artifact_refs',
+          'scores',
+          'eval_jobs',
+          'conversations',
+        ])
+          db.prepare(`DELETE FROM ${table} WHERE session_id = ? AND branch_id = ?`).run(sessionId, id);
+        db.prepare('DELETE FROM branches WHERE id = ?').run(id);
+      }
+      this.sessions.forgetSegments();
+      for (const hash of hashes) {
+        db.prepare(
+          'DELETE FROM artifacts WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifact_refs WHERE hash = ?)',
+        ).run(hash, hash);
+        db.prepare(
+          'DELETE FROM artifact_chunks WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifacts WHERE hash = ?)',
+        ).run(hash, hash);
+      }
+    });
+  }
 }

@@ -330,7 +330,7 @@ export class CallRepository {
     const marks = branches.map(() => '?').join(', ');
     const rows = this.db
       .prepare(
-        `SELECT m.id AS id, c.path AS path, m.ordinal AS ordinal, m.request_hash AS hash, m.model AS model,
+        `SELECT m.id AS id, c.path AS path, m.ordinal AS ordinal, m.branch_id AS branch, m.request_hash AS hash, m.model AS model,
                 m.request AS request, m.response AS response, m.tokens_in AS tin, m.tokens_out AS tout, m.estimated AS est
          FROM model_calls m JOIN conversations c ON c.id = m.conversation_id
          WHERE c.session_id = ? AND m.branch_id IN (${marks}) AND m.status = 'ok' ORDER BY m.rowid`,
@@ -339,6 +339,7 @@ export class CallRepository {
       id: string;
       path: string;
       ordinal: number;
+      branch: string;
       hash: string;
       model: string;
       request: string;
@@ -351,6 +352,7 @@ export class CallRepository {
       id: r.id,
       path: r.path,
       ordinal: r.ordinal,
+      branch: r.branch,
       requestHash: r.hash,
       model: r.model,
       messages: (JSON.parse(r.request) as { rendered?: { messages?: number } }).rendered?.messages ?? 0,
@@ -469,6 +471,8 @@ export interface RecordedModelCall {
   /** The conversation's path (agent/child#n…), stable across sessions of the same workspace. */
   readonly path: string;
   readonly ordinal: number;
+  /** The branch it was made on. */
+  readonly branch: string;
   readonly requestHash: string;
   readonly model: string;
   /** Messages the request rendered (0 for recordings older than the count). */

@@ -47,6 +47,9 @@ export interface SealRow {
   mac: string;
 }
 
+/** An accepted command, as the completions stream shows it. */
+export type Accepted = Pick<UpdateRow, 'offset' | 'update_id' | 'command_id' | 'act_as' | 'effective_at'>;
+
 /** What `updates` reads (the ledger's update query, as the store sees it). */
 export interface UpdateFilter {
   /** Only updates after this offset (0: from the start). */
@@ -160,10 +163,25 @@ export class LedgerRepository {
   }
 
   /** The updates after an offset, oldest first, with who submitted them (read lazily: the caller stops at its limit). */
-  acceptedAfter(offset: number): IterableIterator<Pick<UpdateRow, 'offset' | 'update_id' | 'command_id' | 'act_as'>> {
+  acceptedAfter(offset: number): IterableIterator<Accepted> {
     return this.sql(
-      'SELECT "offset", update_id, command_id, act_as FROM ledger_updates WHERE "offset" > ? ORDER BY "offset"',
-    ).iterate(offset) as IterableIterator<Pick<UpdateRow, 'offset' | 'update_id' | 'command_id' | 'act_as'>>;
+      'SELECT "offset", update_id, command_id, act_as, effective_at FROM ledger_updates WHERE "offset" > ? ORDER BY "offset"',
+    ).iterate(offset) as IterableIterator<Accepted>;
+  }
+
+  /** When the updates at these offsets took effect (what Canton calls a created event's `createdAt`). */
+  effectiveAt(offsets: readonly number[]): Map<number, string> {
+    const wanted = [...new Set(offsets)];
+    const out = new Map<number, string>();
+    // In chunks: SQLite caps the number of bound parameters.
+    for (let i = 0; i < wanted.length; i += 500) {
+      const chunk = wanted.slice(i, i + 500);
+      const rows = this.sql(
+        `SELECT "offset", effective_at FROM ledger_updates WHERE "offset" IN (${chunk.map(() => '?').join(',')})`,
+      ).all(...chunk) as Pick<UpdateRow, 'offset' | 'effective_at'>[];
+      for (const r of rows) out.set(r.offset, r.effective_at);
+    }
+    return out;
   }
 
   // Contracts.

@@ -3,7 +3,7 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';
 import type { SessionOptions, SessionSource, SessionStatus } from '../core/events.ts';
 import type { BranchSegment } from './log.ts';
-import { UserError, StoreError } from '../core/errors.ts';
+import { UserError, StoreError, unknownIdHint } from '../core/errors.ts';
 
 export interface SessionRow {
   readonly id: string;
@@ -135,9 +135,7 @@ export class SessionRepository {
   require(id: string): SessionRow {
     const row = this.get(id);
     if (row === undefined) {
-      throw new UserError('E_UNKNOWN_SESSION', `no session '${id}' in this database`, {
-        hint: 'List sessions with: p2tui session list',
-      });
+      throw new UserError('E_UNKNOWN_SESSION', `no session '${id}' in this database`, { hint: this.unknownHint(id) });
     }
     return row;
   }
@@ -198,9 +196,17 @@ export class SessionRepository {
         },
       );
     }
-    throw new UserError('E_UNKNOWN_SESSION', `no session '${ref}' in this database`, {
-      hint: 'List sessions with: p2tui session list',
-    });
+    throw new UserError('E_UNKNOWN_SESSION', `no session '${ref}' in this database`, { hint: this.unknownHint(ref) });
+  }
+
+  /** What to say of a session id that names nothing: the nearest id, else the latest ones (newest first). */
+  private unknownHint(ref: string): string {
+    const ids = (
+      this.db.prepare('SELECT id FROM sessions ORDER BY created_at DESC, rowid DESC LIMIT 1000').all() as {
+        id: string;
+      }[]
+    ).map((r) => r.id);
+    return unknownIdHint(ref, ids, 'p2tui session list');
   }
 
   /** Sessions still marked running or waiting whose driver may be gone. */

@@ -1,5 +1,5 @@
 import { isP2Error, knownFailureOf, messageOf } from '../core/errors.ts';
-import { COMMANDS as CLI_COMMANDS, findCommand } from '../commands/registry.ts';
+import { COMMANDS as CLI_COMMANDS, findCommand, groupCommands } from '../commands/registry.ts';
 import { GROUP_ALIASES } from '../commands/groups.ts';
 import { parseCommandLine, splitWords } from '../commands/parse.ts';
 import type { CommandContext, Output } from '../commands/types.ts';
@@ -9,7 +9,8 @@ import type { App } from '../app/app.ts';
  * The `:` palette runs the CLI's own commands (src/commands), in this process, with an output that collects lines
  * for the overlay instead of writing to the terminal. Only commands that need a person at a prompt are left out.
  */
-const NOT_IN_PALETTE = new Set(['chat']);
+// chat and its P2Engine spellings need a terminal prompt.
+const NOT_IN_PALETTE = new Set(['chat', 'chat with', 'chat resume']);
 
 export interface Completion {
   /** The command's words, e.g. `session show`. */
@@ -24,12 +25,14 @@ export function paletteCompletions(typed: string): Completion[] {
     .trim()
     .split(/\s+/)
     .filter((w) => w !== '');
-  if (words[0] !== undefined) words[0] = GROUP_ALIASES[words[0]] ?? words[0];
-  const matches = CLI_COMMANDS.filter((c) => {
+  // A group's other name offers the group's commands, and its own in their place (`conversation prune`).
+  const alias = words[0] !== undefined && GROUP_ALIASES[words[0]] !== undefined ? words[0] : undefined;
+  const pool = alias === undefined ? CLI_COMMANDS : groupCommands(alias);
+  const matches = pool.filter((c) => {
     if (NOT_IN_PALETTE.has(c.path.join(' '))) return false;
     // Typed words name the command: all but the last exactly, the last as a prefix (until a space follows it).
     // Words past the command's own are its arguments.
-    for (let i = 0; i < words.length && i < c.path.length; i++) {
+    for (let i = alias === undefined ? 0 : 1; i < words.length && i < c.path.length; i++) {
       const last = i === words.length - 1 && !trailingSpace;
       if (last ? !c.path[i]!.startsWith(words[i]!) : c.path[i] !== words[i]) return false;
     }

@@ -30,6 +30,8 @@ export interface TuiOptions {
   readonly logFile: string;
   readonly stdin?: NodeJS.ReadStream;
   readonly stdout?: NodeJS.WriteStream;
+  /** Open on this rollout's grid (`rollout start --rerun`, once the rollout finished). */
+  readonly rollout?: string;
 }
 
 /**
@@ -191,6 +193,7 @@ export async function runTui(options: TuiOptions): Promise<number> {
       maxFps: 60,
     });
     tui.bridge.start();
+    if (options.rollout !== undefined) tui.bridge.grid.openGrid(options.rollout);
     await instance.waitUntilExit();
   } finally {
     // Ink leaves the alternate screen and shows the cursor itself; the input modes are ours to turn off.

@@ -113,10 +113,10 @@ describe('p2tui CLI', () => {
     for (const word of [
       'run <agent> <message>',
       'chat',
-      'session list|show|stack|watch|resume|cancel|pause|respond',
-      'agents list',
-      'tools list',
-      'events tail|export',
+      'Commands: list, show, stack, watch, resume, cancel, pause, respond',
+      'agents ',
+      'tools ',
+      'events ',
       'init',
       'doctor',
       'Exit codes',
@@ -128,14 +128,18 @@ describe('p2tui CLI', () => {
     expect(run.stdout).toContain('Usage: p2tui run <agent> <message> [options]');
     expect(run.stdout).toMatch(/--approval <deny\|approve\|ask>/);
     expect(run.stdout).toContain('--workspace <dir>');
-    expect(p2tui(['conversation', '--help']).stdout).toContain('Usage: p2tui session <command>');
+    // conversation is session's alias but for its own prune (P2Engine's: a session's old branches; issue 19).
+    const conversation = p2tui(['conversation', '--help']).stdout;
+    expect(conversation).toContain('Usage: p2tui conversation <command>');
+    expect(conversation).toContain('  session list [options]');
+    expect(conversation).toContain('  conversation prune <session> [options]');
   });
 
   it('rejects unknown commands and bad options with exit code 2 and a hint', () => {
     const unknown = p2tui(['sesion', 'list']);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain("error E_USAGE: unknown command 'sesion list'");
-    expect(unknown.stderr).toContain("Did you mean 'session'?");
+    expect(unknown.stderr).toContain("error E_USAGE: unknown command 'sesion'");
+    expect(unknown.stderr).toContain("Did you mean 'p2tui session'?");
     const bad = p2tui(['run', 'agent_alpha', 'hi', '--temperature', 'warm']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--temperature needs a number');

@@ -66,9 +66,9 @@ describe('rollout specs', () => {
     const team = spec.teams[0]!;
     expect(team.variants.map((v) => v.id)).toEqual(['v1', 'v2', 'v3', 'v4', 'v5', 'v6']);
     expect(team.variants[3]!.personas).toEqual({
-      agent_beta: { temperature: 0.5, tools: ['calculate', 'get_league_leader'] },
+      agent_beta: { temperature: 0.5, max_tokens: 100, tools: ['calculate', 'get_league_leader'] },
     });
-    expect(spec.notes.join('\n')).toContain('max_tokens is not applied (P2Engine ignored it too)');
+    expect(spec.notes.join('\n')).toContain('max_tokens: P2Engine ignored this key; p2tui applies it');
     expect(expandCells(spec)).toHaveLength(6);
   });
 
@@ -389,7 +389,7 @@ describe('rollout commands', () => {
     expect(out.variants).toHaveLength(4);
     expect(out.variants[0]!.metrics['score']).toMatchObject({ n: 3 });
     expect(out.gates).toEqual([{ metric: 'score', min: 0.99, passed: false }]);
-    expect(r.stderr).toContain('max_tokens is not applied');
+    expect(r.stderr).toContain('max_tokens: P2Engine ignored this key; p2tui applies it');
     expect(p2tui('rollout', 'list').stdout).toContain(out.rollout);
     expect(p2tui('rollout', 'show', out.rollout.slice(0, 6)).stdout).toMatch(
       /payment_coordinator\s+v1 \(baseline\)\s+3/,

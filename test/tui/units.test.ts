@@ -172,6 +172,8 @@ describe('keys and commands', () => {
     ]);
     expect(paletteCompletions('session sh').map((c) => c.text)).toEqual(['session show']);
     expect(paletteCompletions('conversation li').map((c) => c.text)).toEqual(['session list']);
+    // conversation prune is its own command (a session's old branches), not session prune.
+    expect(paletteCompletions('conversation pr').map((c) => c.text)).toEqual(['conversation prune']);
     expect(paletteCompletions('run agent_alpha hello').map((c) => c.text)).toEqual(['run']);
     expect(paletteCompletions('chat').map((c) => c.text)).toEqual([]);
   });

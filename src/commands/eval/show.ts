@@ -1,3 +1,4 @@
+import { UserError, suggest } from '../../core/errors.ts';
 import type { JsonObject } from '../../core/json.ts';
 import type { TargetScore } from '../../judge/aggregate.ts';
 import { defineCommand } from '../define.ts';
@@ -35,6 +36,16 @@ export const evalShowCommand = defineCommand({
         ...(metric === undefined ? {} : { metric }),
       }),
     );
+    if (metric !== undefined && targets.length === 0) {
+      // A metric the session was never scored on is a misspelling more often than a filter that matched nothing.
+      const known = [...new Set(store.scores.scores({ session: session.id }).map((sc) => sc.metric))];
+      if (known.length > 0) {
+        const near = suggest(metric, known);
+        throw new UserError('E_UNKNOWN_METRIC', `no scores for metric '${metric}' in session ${session.id}`, {
+          hint: `${near === undefined ? '' : `Did you mean ${near}? `}Metrics scored: ${known.join(', ')}.`,
+        });
+      }
+    }
     const open = store.scores.openJobs(session.id);
     const failed = store.scores.jobs({ session: session.id, status: 'failed' });
     if (ctx.output.json) {

@@ -1,4 +1,4 @@
-import { UserError } from '../../core/errors.ts';
+import { UserError, suggest } from '../../core/errors.ts';
 import type { JsonValue } from '../../core/json.ts';
 import type { EvaluatorConfig } from '../../judge/config.ts';
 import { defineCommand } from '../define.ts';
@@ -50,9 +50,12 @@ export const evalTopCommand = defineCommand({
     const ranked = rankBranches(summaries, metric);
     if (metric !== undefined && !summaries.some((b) => b.metrics.has(metric))) {
       const known = [...new Set(summaries.flatMap((b) => [...b.metrics.keys()]))];
-      throw new UserError('E_USAGE', `no scores for metric '${metric}' in session ${session.id}`, {
+      const near = suggest(metric, known);
+      throw new UserError('E_UNKNOWN_METRIC', `no scores for metric '${metric}' in session ${session.id}`, {
         hint:
-          known.length === 0 ? `Score it first: p2tui eval run ${session.id}` : `Metrics scored: ${known.join(', ')}.`,
+          known.length === 0
+            ? `Score it first: p2tui eval run ${session.id}`
+            : `${near === undefined ? '' : `Did you mean ${near}? `}Metrics scored: ${known.join(', ')}.`,
       });
     }
     const json = ranked.map((r, i) => {

@@ -6,15 +6,116 @@ import { defineCommand } from '../define.ts';
 import { paint, table } from '../render/text.ts';
 import { EXIT } from '../types.ts';
 import { walletService } from './service.ts';
+import { UserError, suggest } from '../../core/errors.ts';
+import { terminalText } from '../../core/terminal-text.ts';
+import {
+  LEDGER_EVENT_ALIASES,
+  LEDGER_EVENT_KINDS,
+  ledgerEvents,
+  type LedgerEventKind,
+  type LedgerEventLine,
+} from '../../ledger/wallets/events.ts';
+import type { CommandContext } from '../types.ts';
 
-/** Looking over the whole ledger: its audit chain, every wallet and escrow, and the payment figures. */
+/** Looking over the whole ledger: its events and audit chain, every wallet and escrow, and the payment figures. */
+
+const AGO_UNITS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
+
+/** `--since`: an ISO date or time (UTC when it names no zone), or a time ago (`90m`, `12h`, `2d`, `1w`); as ISO. */
+export function parseSince(text: string, now: number): string {
+  const ago = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(text.trim());
+  if (ago !== null) return new Date(now - Number(ago[1]) * AGO_UNITS[ago[2] as keyof typeof AGO_UNITS]).toISOString();
+  const iso = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/.test(text.trim());
+  // A date or time without a zone is UTC (the ledger's times are).
+  const zoned = /(?:Z|[+-]\d{2}:?\d{2})$/.test(text.trim()) || !text.includes(':') ? text.trim() : `${text.trim()}Z`;
+  const ms = iso ? Date.parse(zoned.replace(' ', 'T')) : NaN;
+  if (!Number.isFinite(ms))
+    throw new UserError('E_USAGE', `--since '${text}' is neither an ISO time nor a time ago`, {
+      hint: 'For example --since 2026-01-31, --since 2026-01-31T12:00Z, --since 12h or --since 2d (units s, m, h, d, w).',
+    });
+  return new Date(ms).toISOString();
+}
+
+/** `--type`: kinds, comma-separated or repeated, P2Engine's names accepted; an unknown one is refused with the nearest. */
+export function parseKinds(values: readonly string[]): LedgerEventKind[] {
+  const kinds = new Set<LedgerEventKind>();
+  for (const word of values.flatMap((v) => v.split(',')).map((w) => w.trim().toLowerCase())) {
+    if (word === '') continue;
+    const kind = LEDGER_EVENT_ALIASES[word] ?? LEDGER_EVENT_KINDS.find((k) => k === word);
+    if (kind === undefined) {
+      const near = suggest(word, [...LEDGER_EVENT_KINDS, ...Object.keys(LEDGER_EVENT_ALIASES)]);
+      throw new UserError('E_USAGE', `--type '${word}' is not a kind of ledger event`, {
+        hint: `${near === undefined ? '' : `Did you mean '${near}'? `}Kinds: ${LEDGER_EVENT_KINDS.join(', ')}.`,
+      });
+    }
+    kinds.add(kind);
+  }
+  return [...kinds];
+}
+
+function eventsJson(listed: boolean, events: readonly LedgerEventLine[]): { events?: JsonValue } {
+  return listed ? { events: events.map((e) => ({ ...e })) } : {};
+}
+
+function printEvents(
+  ctx: CommandContext,
+  events: readonly LedgerEventLine[],
+  since: string | undefined,
+  kinds: readonly LedgerEventKind[],
+): void {
+  const scope = [
+    ...(kinds.length === 0 ? [] : [`of kind ${kinds.join(', ')}`]),
+    ...(since === undefined ? [] : [`since ${since.slice(0, 19).replace('T', ' ')} UTC`]),
+  ].join(' ');
+  ctx.output.line(paint(ctx.output.color, 'bold', `ledger events${scope === '' ? '' : ` ${scope}`}:`));
+  if (events.length === 0) {
+    ctx.output.line('  none');
+    return;
+  }
+  for (const line of table(
+    events.map((e) => [
+      String(e.offset),
+      e.at.slice(0, 19).replace('T', ' '),
+      e.kind,
+      e.from,
+      e.to,
+      e.amount,
+      // The memo and the reference are what an agent wrote (a tool's arguments): shown, not obeyed.
+      terminalText(e.reason),
+      terminalText(e.reference),
+    ]),
+    ['offset', 'at (UTC)', 'kind', 'from', 'to', 'amount', 'reason', 'reference'],
+    ctx.output.color,
+  ))
+    ctx.output.line(line);
+}
 
 export const ledgerAuditCommand = defineCommand({
   path: ['ledger', 'audit'],
   summary:
-    "The ledger's audit chain: its mode (keyed or plain), its head, and with --verify SQLite's integrity check (exit 5) " +
-    "and every link, MAC and transfer's value conservation recomputed (exit 1 naming the first altered update)",
+    "The ledger's events (wallets created, transfers, rewards, escrows; --since, --type) and its audit chain: its mode " +
+    "(keyed or plain), its head, and with --verify SQLite's integrity check (exit 5) and every link, MAC and transfer's " +
+    'value conservation recomputed (exit 1 naming the first altered update)',
+  details:
+    "As P2Engine's ledger audit, it lists the ledger's events, oldest first (the newest --limit of them), then checks " +
+    'the chain. --since takes an ISO time (2026-01-31, 2026-01-31T12:00Z) or a time ago (90m, 12h, 2d, 1w). ' +
+    `--type takes ${LEDGER_EVENT_KINDS.join(', ')} (comma-separated or repeated; P2Engine's transfer_executed is transfer). ` +
+    'With --verify and none of --since, --type, --limit, only the chain is checked.',
   options: {
+    since: { type: 'string', value: '<time>', description: 'Only events at or after this time: ISO, or ago (1h, 2d)' },
+    type: {
+      type: 'string',
+      multiple: true,
+      value: '<kind>',
+      description: `Only events of these kinds (${LEDGER_EVENT_KINDS.join('|')}; comma-separated or repeated)`,
+    },
+    limit: {
+      type: 'number',
+      integer: true,
+      min: 1,
+      value: '<n>',
+      description: 'Show the newest n events (default 50)',
+    },
     verify: {
       type: 'boolean',
       description:
@@ -23,13 +124,29 @@ export const ledgerAuditCommand = defineCommand({
     },
   },
   async run(ctx, input) {
+    const verify = input.options.verify;
+    // The filters are checked before anything is opened: a typo is a usage error, whatever the database.
+    const since = input.options.since === undefined ? undefined : parseSince(input.options.since, ctx.clock.now());
+    const kinds = parseKinds(input.options.type);
+    const filtered = since !== undefined || kinds.length > 0 || input.options.limit !== undefined;
     const service = await walletService(ctx);
     const ledger = service.ledger;
-    const verify = input.options.verify;
+    // --verify alone is the chain check it always was; otherwise the events come first.
+    const listEvents = !verify || filtered;
+    const list = async (): Promise<LedgerEventLine[]> =>
+      listEvents
+        ? ledgerEvents(service, { ...(since === undefined ? {} : { since }), kinds, limit: input.options.limit ?? 50 })
+        : [];
     if (ledger.verifyChain === undefined) {
       const note =
         'the wallets are on a Canton participant, which keeps its own integrity; the hash chain audits the embedded ledger';
-      if (ctx.output.json) return { exitCode: EXIT.ok, json: { backend: service.ledger.backend, ok: true, note } };
+      const events = await list();
+      if (ctx.output.json)
+        return {
+          exitCode: EXIT.ok,
+          json: { backend: service.ledger.backend, ok: true, note, ...eventsJson(listEvents, events) } as JsonValue,
+        };
+      if (listEvents) printEvents(ctx, events, since, kinds);
       ctx.output.line(note);
       return { exitCode: EXIT.ok };
     }
@@ -38,7 +155,12 @@ export const ledgerAuditCommand = defineCommand({
     // Without --verify: the head, and the updates since the newest full verification; with it: every link again.
     const report = verify || ledger.chainStatus === undefined ? await ledger.verifyChain() : await ledger.chainStatus();
     const exitCode = report.ok ? EXIT.ok : EXIT.failed;
-    if (ctx.output.json) return { exitCode, json: { ...report } as JsonValue };
+    const events = await list();
+    if (ctx.output.json) return { exitCode, json: { ...report, ...eventsJson(listEvents, events) } as JsonValue };
+    if (listEvents) {
+      printEvents(ctx, events, since, kinds);
+      ctx.output.line(paint(ctx.output.color, 'bold', 'audit chain (checked as well):'));
+    }
     if (report.mode !== undefined) ctx.output.line(`mode: ${report.mode}`);
     if (!verify) {
       ctx.output.line(

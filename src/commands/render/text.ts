@@ -1,6 +1,7 @@
 import { styleText } from 'node:util';
 import stringWidth from 'string-width';
 import { terminalText } from '../../core/terminal-text.ts';
+import { formatUsd } from '../../core/money.ts';
 
 /** Small text helpers for human output: colours (off without a terminal or with NO_COLOR) and aligned tables. */
 export const STYLES = ['bold', 'dim', 'inverse', 'red', 'green', 'yellow', 'blue', 'magenta', 'cyan', 'gray'] as const;
@@ -43,7 +44,7 @@ export function table(rows: readonly (readonly string[])[], header?: readonly st
 }
 
 export function formatCost(usd: number, simulated: boolean): string {
-  const text = usd === 0 ? '$0' : usd < 0.01 ? `$${usd.toFixed(5)}` : `$${usd.toFixed(4)}`;
+  const text = formatUsd(usd);
   return simulated ? `${text} (simulated)` : text;
 }
 

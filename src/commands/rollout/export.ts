@@ -17,23 +17,32 @@ export const rolloutExportCommand = defineCommand({
   async run(ctx, input) {
     // A missing folder is said before the rollout is looked up and read.
     if (input.options.out !== undefined) checkOutPath(input.options.out);
-    const [{ RolloutRunner }, { cellEffects, cellJson, cellsCsv, variantJson, variantReports }] = await Promise.all([
-      import('../../rollout/runner.ts'),
-      import('../../rollout/report.ts'),
-    ]);
+    const [{ RolloutRunner }, { cellEffects, cellJson, cellsCsv, variantJson, variantReports }, { evalSettings }] =
+      await Promise.all([
+        import('../../rollout/runner.ts'),
+        import('../../rollout/report.ts'),
+        import('../../rollout/eval-settings.ts'),
+      ]);
     const app = await ctx.app();
     const { engine } = app;
     const rollout = new RolloutRunner(app).require(input.args.rollout);
     const cells = engine.store.rollouts.cells(rollout.id);
     const effects = cellEffects(engine.store, cells);
     const format = input.options.format ?? 'csv';
+    const evals = evalSettings(rollout);
+    // Each JSONL line carries its team's judge version, as P2Engine's evaluation artifacts did.
+    const judgeOf = (team: string): string | null => evals.find((e) => e.team === team)?.judge_version ?? null;
     const text =
       format === 'csv'
         ? cellsCsv(cells, effects)
         : format === 'jsonl'
           ? cells
               .map((c) =>
-                JSON.stringify({ rollout: rollout.id, ...(cellJson(c, effects) as Record<string, JsonValue>) }),
+                JSON.stringify({
+                  rollout: rollout.id,
+                  ...(cellJson(c, effects) as Record<string, JsonValue>),
+                  judge_version: judgeOf(c.team),
+                }),
               )
               .join('\n') + '\n'
           : JSON.stringify(
@@ -42,6 +51,7 @@ export const rolloutExportCommand = defineCommand({
                 name: rollout.name,
                 cells: cells.map((c) => cellJson(c, effects)),
                 variants: variantReports(rollout, cells, effects).map(variantJson),
+                evals,
               },
               null,
               2,

@@ -58,7 +58,8 @@ export const rolloutListCommand = defineCommand({
 export const rolloutShowCommand = defineCommand({
   path: ['rollout', 'show'],
   summary:
-    "A rollout's statistics per variant (mean, 95% CI, n, difference to the baseline, flaky cells), and with --cells every cell",
+    "A rollout's summary as rollout run ends with it (statistics per variant, what each variant is and used, " +
+    "each team's aggregate), and with --cells every cell",
   args: {
     rollout: { description: 'Rollout id, unique prefix, or "last"', required: true },
   },
@@ -67,12 +68,14 @@ export const rolloutShowCommand = defineCommand({
     ...TABLE_OPTIONS,
   },
   async run(ctx, input) {
-    const [{ RolloutRunner }, report, { printFitted, printVariants }] = await Promise.all([
-      import('../../rollout/runner.ts'),
-      import('../../rollout/report.ts'),
-      import('./print.ts'),
-    ]);
-    const { anyNotLive, cellEffects, cellJson, metricsOf, variantJson, variantReports } = report;
+    const [{ RolloutRunner }, report, { printFitted, printSummary, summaryJson }, { describeEvals, evalSettings }] =
+      await Promise.all([
+        import('../../rollout/runner.ts'),
+        import('../../rollout/report.ts'),
+        import('./print.ts'),
+        import('../../rollout/eval-settings.ts'),
+      ]);
+    const { anyNotLive, cellEffects, cellJson, metricsOf, variantReports } = report;
     const app = await ctx.app();
     const { engine } = app;
     const rollout = new RolloutRunner(app).require(input.args.rollout);
@@ -89,7 +92,8 @@ export const rolloutShowCommand = defineCommand({
           status: rollout.status,
           file: rollout.file,
           cells: cells.map((c) => cellJson(c, effects)),
-          variants: reports.map(variantJson),
+          ...summaryJson(cells, reports),
+          evals: evalSettings(rollout),
         },
       };
     const pending = cells.filter((c) => c.status === 'pending' || c.status === 'running').length;
@@ -97,8 +101,10 @@ export const rolloutShowCommand = defineCommand({
     ctx.output.line(
       `${rollout.id} · ${rollout.name} (${rollout.file}) · ${rollout.status} · ${cells.length} cells${notDone}`,
     );
+    for (const line of describeEvals(evalSettings(rollout))) ctx.output.line(line);
     const width = tableWidth(input.options);
-    printVariants(ctx, reports, metrics, width);
+    // The same summary `rollout run` ended with.
+    printSummary(ctx, cells, reports, width);
     if (input.options.cells) {
       const column = (header: string, cell: (c: CellRow) => string, key = false): Column => ({
         header,

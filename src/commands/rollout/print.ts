@@ -4,10 +4,14 @@ import {
   cellEffects,
   cellJson,
   metricsOf,
+  teamJson,
   variantJson,
   variantReports,
   type VariantReport,
 } from '../../rollout/report.ts';
+import { teamReports } from '../../rollout/variant-figures.ts';
+import type { CellRow } from '../../store/rollouts.ts';
+import { formatUsd } from '../../core/money.ts';
 import type { Progress, RunOutcome } from '../../rollout/runner.ts';
 import { formatMeanCi } from '../../rollout/stats.ts';
 import type { Store } from '../../store/store.ts';
@@ -70,7 +74,7 @@ export function progressText(p: Progress, width: number): string {
     { text: `${p.running} running`, drop: 1 },
     { text: `${Math.round(p.elapsedMs / 1000)} s`, drop: 2 },
     ...(p.etaMs === null ? [] : [{ text: `~${Math.ceil(p.etaMs / 1000)} s left`, drop: 5 }]),
-    { text: `$${p.costUsd.toFixed(4)}`, drop: 4 },
+    { text: formatUsd(p.costUsd), drop: 4 },
   ];
   const bar = (size: number): string => {
     const filled = p.total === 0 ? size : Math.round((finished / p.total) * size);
@@ -118,7 +122,7 @@ export function printVariants(
     column('variant', (v) => `${v.variant}${v.baseline ? ' (baseline)' : ''}`, { key: true }),
     column('n', n, { key: true }),
     ...metrics.map((m) => column(headers(m), (v) => score(v, m))),
-    column('cost', (v) => (v.cost.mean === null ? '–' : `$${(v.cost.mean * v.cost.n).toFixed(4)}`), { first: true }),
+    column('cost', (v) => (v.cost.mean === null ? '–' : formatUsd(v.cost.mean * v.cost.n)), { first: true }),
     column('steps', (v) => (v.steps.mean === null ? '–' : v.steps.mean.toFixed(1)), { first: true }),
     // Which effects policy the variant's cells ran under, when some did not run live.
     ...(reports.some((v) => v.effects !== null && v.effects !== 'live')
@@ -146,6 +150,127 @@ export function printVariants(
         "Δ: paired difference to the team's baseline over matched scenarios and seeds; * its 95% interval excludes 0",
       ),
     );
+}
+
+/**
+ * What `rollout run` ends with and `rollout show` prints: the statistics per variant, then what each variant is and
+ * what it used (tokens, time, its agent's final balance, net flow and the cell's transfers), then each team's
+ * aggregate, as P2Engine's summary showed them.
+ */
+export function printSummary(
+  ctx: CommandContext,
+  cells: readonly CellRow[],
+  reports: readonly VariantReport[],
+  width: number | null,
+): void {
+  const c = ctx.output.color;
+  printVariants(ctx, reports, metricsOf(cells), width);
+  const column = <T>(
+    rows: readonly T[],
+    header: string,
+    cell: (r: T) => string,
+    extra: Partial<Column> = {},
+  ): Column => ({
+    header,
+    cells: rows.map(cell),
+    ...extra,
+  });
+  const ledger = reports.some((v) => v.ledger.balance !== null);
+  const flows = reports.some((v) => v.ledger.netFlow !== null);
+  const elapsed = (ms: number | null): string => (ms === null ? '–' : `${(ms / 1000).toFixed(1)} s`);
+  const v = (header: string, cell: (r: VariantReport) => string, extra: Partial<Column> = {}): Column =>
+    column(reports, header, cell, extra);
+  ctx.output.line();
+  ctx.output.line(paint(c, 'bold', 'Variants'));
+  printFitted(
+    ctx,
+    [
+      v('team', (r) => r.team, { key: true }),
+      v('variant', (r) => r.variant, { key: true }),
+      v('agent', (r) => r.agent ?? '–', { first: true }),
+      v('tokens', (r) => (r.tokens.mean === null ? '–' : count(r.tokens.mean * r.tokens.n)), { first: true }),
+      v('elapsed', (r) => elapsed(r.latencyMs.mean), { first: true }),
+      ...(ledger ? [v('balance', (r) => amount(r.ledger.balance), { first: true })] : []),
+      ...(flows
+        ? [
+            v('net flow', (r) => amount(r.ledger.netFlow, true), { first: true }),
+            v('transfers', (r) => (r.ledger.transfers === null ? '–' : trimmed(r.ledger.transfers)), { first: true }),
+          ]
+        : []),
+      v('settings', (r) => settingsText(r.settings)),
+    ],
+    width,
+  );
+  if (reports.some((r) => r.cost.n > 1)) {
+    const note = `(tokens: the variant's total; elapsed${ledger ? ', balance, net flow, transfers' : ''}: mean per cell)`;
+    for (const line of wrapWords(note, width)) ctx.output.line(paint(c, 'gray', line));
+  }
+  const teams = teamReports(reports, cells);
+  const paid = teams.some((t) => t.paidOut !== null);
+  const t = (header: string, cell: (r: (typeof teams)[number]) => string, extra: Partial<Column> = {}): Column =>
+    column(teams, header, cell, extra);
+  ctx.output.line();
+  ctx.output.line(paint(c, 'bold', 'Teams'));
+  printFitted(
+    ctx,
+    [
+      t('team', (r) => r.team, { key: true }),
+      t('variants', (r) => String(r.variants)),
+      t('best', (r) => (r.best === null ? '–' : `${r.best.variant} (${r.best.metric} ${r.best.mean.toFixed(2)})`)),
+      t('tokens', (r) => count(r.tokens)),
+      t('cost', (r) => formatUsd(r.costUsd)),
+      t('longest cell', (r) => elapsed(r.maxElapsedMs)),
+      ...(paid ? [t('paid out', (r) => amount(r.paidOut)), t('received', (r) => amount(r.received))] : []),
+    ],
+    width,
+  );
+}
+
+/** The summary as `--json` shows it (run, resume and show): the variants with what each is, and the teams. */
+export function summaryJson(
+  cells: readonly CellRow[],
+  reports: readonly VariantReport[],
+): { variants: JsonValue; teams: JsonValue } {
+  return { variants: reports.map(variantJson), teams: teamReports(reports, cells).map(teamJson) };
+}
+
+/** A note in lines of at most `width` columns (null: one line), broken between words. */
+function wrapWords(text: string, width: number | null): string[] {
+  if (width === null) return [text];
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && stringWidth(`${line} ${word}`) > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  return [...lines, line];
+}
+
+function count(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** A number with at most two decimals unless more were there (a mean over cells): `3`, `1.5`. */
+function trimmed(n: number): string {
+  return String(Math.round(n * 100) / 100);
+}
+
+/** An amount of the ledger: two decimals at least (`125.00`), four at most, signed for a flow (`+25.00`). */
+function amount(n: number | null, signed = false): string {
+  if (n === null) return '–';
+  const text = n.toFixed(4).replace(/0{1,2}$/, '');
+  return signed && n > 0 ? `+${text}` : text;
+}
+
+/** A variant's settings on one line, as `rollout validate` lists them: `model=… temperature=0.2 tools=[…]`. */
+function settingsText(settings: Readonly<Record<string, unknown>>): string {
+  const entries = Object.entries(settings);
+  if (entries.length === 0) return '(the agent as it is)';
+  return entries
+    .map(([k, val]) => `${k}=${truncate(terminalText(typeof val === 'string' ? val : JSON.stringify(val)), 40)}`)
+    .join(' ');
 }
 
 /** A table fitted to the width, and when it had to be stacked, how to see it whole. */
@@ -206,7 +331,7 @@ export function report(
         status: rollout.status,
         stopped: outcome.stopped,
         cells: cells.map((c) => cellJson(c, effects)),
-        variants: reports.map(variantJson),
+        ...summaryJson(cells, reports),
         gates: gates.map((g) => ({
           metric: g.metric,
           min: g.min,
@@ -216,7 +341,7 @@ export function report(
     };
   }
   if (ctx.output.interactive) ctx.output.line();
-  printVariants(ctx, reports, metrics, width);
+  printSummary(ctx, cells, reports, width);
   const failed = cells.filter((c) => c.status === 'failed');
   for (const f of failed.slice(0, 5)) {
     // A cell's error may quote a model or a tool: shown, not obeyed.

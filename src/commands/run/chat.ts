@@ -108,6 +108,27 @@ export const chatCommand = defineCommand({
       }
       return true;
     };
+    /**
+     * Sends a message. The chat asks only once the session rests, so a session busy now (running, or paused on its
+     * way to running) is something else's work: a score policy retrying the last answer, say. The message then waits
+     * for that work, shown as it happens, and is answered after it, on the branch the session went on with.
+     */
+    const sendWhenAtRest = async (to: SessionRuntime, text: string): Promise<'sent' | 'refused' | 'ended'> => {
+      while (true) {
+        try {
+          await to.send(text);
+          return 'sent';
+        } catch (error) {
+          if (!(error instanceof UserError && error.code === 'E_CONVERSATION_BUSY')) throw error;
+          if (to.currentStatus !== 'running' && to.currentStatus !== 'paused') {
+            out.line(paint(out.color, 'yellow', `${error.message}; /retry resumes what failed.`));
+            return 'refused';
+          }
+          out.line(paint(out.color, 'gray', 'your message waits until the session has answered again (above)'));
+          if (!(await follow())) return 'ended';
+        }
+      }
+    };
     let interrupted = false;
     try {
       // A session continued with --session may be in the middle of something, or waiting for an answer.
@@ -155,13 +176,9 @@ export const chatCommand = defineCommand({
             verbose,
           });
         } else {
-          try {
-            await runtime.send(text);
-          } catch (error) {
-            if (!(error instanceof UserError && error.code === 'E_CONVERSATION_BUSY')) throw error;
-            out.line(paint(out.color, 'yellow', `${error.message}; /retry resumes what failed.`));
-            continue;
-          }
+          const sent = await sendWhenAtRest(runtime, text);
+          if (sent === 'refused') continue;
+          if (sent === 'ended') break;
         }
         if (!(await follow())) break;
       }

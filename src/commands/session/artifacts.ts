@@ -1,4 +1,4 @@
-import { UserError } from '../../core/errors.ts';
+import { UserError, unknownIdHint } from '../../core/errors.ts';
 import { diffSequences, normalizeForDiff, splitLines } from '../../core/diff.ts';
 import type { Store } from '../../store/store.ts';
 // Pure (the core only): the TUI calls artifactLines and comparableArtifacts synchronously.
@@ -43,7 +43,7 @@ function resolveArtifact(
   if (ref.startsWith('e_')) {
     const entry = entryArtifact(store, ref);
     if (entry === undefined)
-      throw new UserError('E_USAGE', `no entry '${ref}' in this database`, {
+      throw new UserError('E_UNKNOWN_ARTIFACT', `no entry '${ref}' in this database`, {
         hint: 'Entry ids are shown by p2tui artifacts list <session> --entries and session stack --json.',
       });
     if (session !== undefined && store.log.get(ref)?.session !== session.id)
@@ -57,10 +57,16 @@ function resolveArtifact(
       ? store.artifacts.resolve(ref)
       : [...new Set(store.artifacts.list(session.id).map((a) => a.hash))].filter((h) => h.startsWith(ref));
   const where = session === undefined ? 'in this database' : `in session ${session.id}`;
-  if (hashes.length === 0)
-    throw new UserError('E_USAGE', `no artifact '${ref}' ${where}`, {
-      hint: `List them with: p2tui artifacts list ${session?.id ?? '[session]'}`,
+  if (hashes.length === 0) {
+    // Near misses: the session's hashes, or (in the whole database) those that start as the given one does.
+    const known =
+      session === undefined
+        ? store.artifacts.resolve(ref.slice(0, 2))
+        : [...new Set(store.artifacts.list(session.id).map((a) => a.hash))];
+    throw new UserError('E_UNKNOWN_ARTIFACT', `no artifact '${ref}' ${where}`, {
+      hint: unknownIdHint(ref, known, `p2tui artifacts list ${session?.id ?? '<session>'}`),
     });
+  }
   if (hashes.length > 1)
     throw new UserError('E_AMBIGUOUS_ID', `'${ref}' matches several artifacts: ${hashes.join(', ')}`, {
       hint: 'Give more characters of the hash.',

@@ -133,6 +133,9 @@ export const deleteCommand = defineCommand({
 export const pruneCommand = defineCommand({
   path: ['session', 'prune'],
   summary: 'Delete sessions older than a duration (not running ones) and reclaim the space',
+  details:
+    'Whole sessions go. To delete only the old branches of one session (P2Engine’s conversation prune), use ' +
+    'p2tui conversation prune <session> [--keep-days n] [--execute].',
   options: {
     'older-than': {
       type: 'string',

@@ -87,13 +87,6 @@ export const doctorCommand = defineCommand({
       detail: `Node ${process.version}`,
       ...(nodeOk ? {} : { hint: 'p2tui needs Node 22.12 or newer.' }),
     });
-    const typescript = (process.features as { typescript?: string | false }).typescript;
-    checks.push({
-      name: 'typescript tools',
-      ok: typeof typescript === 'string',
-      detail: typeof typescript === 'string' ? `type stripping (${typescript})` : 'this Node cannot load tools/*.ts',
-      hint: 'Run p2tui through its bin, or use Node 22.18+.',
-    });
     try {
       // Inside the check: a missing native binding fails the import, and the doctor says so.
       const { sqliteVersion } = await import('../../store/database.ts');
@@ -217,7 +210,7 @@ export const doctorCommand = defineCommand({
         ...(isP2Error(error) && error.hint !== undefined ? { hint: error.hint } : {}),
       });
     }
-    const ok = checks.every((c) => c.ok || c.name === 'typescript tools');
+    const ok = checks.every((c) => c.ok);
     // What servers said (model lists, error messages) is shown: no configured key in any of it.
     const shown = loaded === undefined ? checks : checks.map((c) => loaded.redactor.json(c));
     // A database that cannot be used is the store's exit code (5), as for every other command.

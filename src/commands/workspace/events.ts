@@ -98,10 +98,10 @@ export const eventsTailCommand = defineCommand({
     limit: {
       type: 'number',
       integer: true,
-      min: 1,
+      min: 0,
       short: 'n',
       value: '<n>',
-      description: 'How many of the newest events (default 20)',
+      description: 'How many of the newest events (default 20; 0 with --follow: only new ones)',
     },
     from: { type: 'number', integer: true, min: 0, value: '<seq>', description: 'Start after this seq instead' },
     follow: {
@@ -115,7 +115,8 @@ export const eventsTailCommand = defineCommand({
     const bus = await ctx.bus();
     const filter = filterOf(input.options, (ref) => store.sessions.resolve(ref).id);
     const limit = input.options.limit ?? 20;
-    const from = input.options.from ?? store.log.seqBeforeNewest(filter, limit);
+    // -n 0 (as tail's): none of the past events, only what comes next with --follow.
+    const from = input.options.from ?? (limit === 0 ? store.log.lastSeq() : store.log.seqBeforeNewest(filter, limit));
     const text = new EventText({ color: ctx.output.color, verbose: true });
     if (filter.session !== undefined) text.know(store.sessions.conversations(filter.session));
     const print = (event: StoredEvent): void => {

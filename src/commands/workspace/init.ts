@@ -1,12 +1,12 @@
-import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs';
-import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { UserError, fileFailureOf } from '../../core/errors.ts';
 import { makeFolder } from '../../core/folders.ts';
 import { defineCommand } from '../define.ts';
 import { paint } from '../render/text.ts';
 import { EXIT } from '../types.ts';
 import { INIT_FILES } from './init-templates.ts';
+import { p2tuiCommand, shellWord } from './next-steps.ts';
 
 export const initCommand = defineCommand({
   path: ['init'],
@@ -49,39 +49,11 @@ export const initCommand = defineCommand({
       ctx.output.line('');
       ctx.output.line('Next:');
       const cd = input.args.dir === undefined ? '' : `cd ${shellWord(input.args.dir)} && `;
-      const p2tui = onPath('p2tui') ? 'p2tui' : `node ${shellWord(BIN)}`;
+      const { command: p2tui, linkHint } = p2tuiCommand();
       ctx.output.line(paint(c, 'bold', `  ${cd}${p2tui} run assistant "Count the words of: the quick brown fox"`));
       ctx.output.line(paint(c, 'bold', `  ${p2tui} agents list`));
-      if (p2tui !== 'p2tui')
-        ctx.output.line(
-          `(p2tui is not on your PATH: run \`npm link\` in ${shellWord(PACKAGE)} once to type just \`p2tui\`)`,
-        );
+      if (linkHint !== undefined) ctx.output.line(linkHint);
     }
     return { exitCode: EXIT.ok, json: { dir, files: Object.keys(INIT_FILES) } };
   },
 });
-
-/** This package's folder and its command (the same from src/ and from dist/: both are three levels down). */
-const PACKAGE = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, '');
-const BIN = join(PACKAGE, 'bin', 'p2tui.js');
-
-/**
- * Whether `name` is an executable on PATH. The printed next step must work as printed: from a clone nothing put
- * `p2tui` on PATH (and `npx p2tui` in the new folder asks the registry), so then the command names this package's bin.
- */
-function onPath(name: string): boolean {
-  return (process.env['PATH'] ?? '').split(delimiter).some((dir) => {
-    if (dir === '') return false;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
-/** A path as one shell word (quoted when it has anything a shell would split or expand). */
-function shellWord(text: string): string {
-  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
-}

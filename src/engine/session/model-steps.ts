@@ -86,7 +86,6 @@ export class ModelSteps {
       ctx.bus.emit({ type: 'stream.end', session: state.id, conversation: conv.id, modelCall });
     }
     if (dropped || !steppable(conv)) return;
-    const plan = planResponse(conv, answer.response, modelCall, ctx.ports.tools, ctx.clock.now());
     const outcome = {
       response: answer.response,
       latencyMs: Math.round(answer.modelMs),
@@ -95,6 +94,9 @@ export class ModelSteps {
       replayed: answer.replayed,
     };
     await writer.commit((tx) => {
+      // Planned at the commit's time, the time its entries carry: a question's deadline is then exactly its
+      // timeout after the question's entry, which is how a replay compares deadlines (engine/replay.ts).
+      const plan = planResponse(conv, answer.response, modelCall, ctx.ports.tools, tx.now);
       writer.modelCall(tx, conv, call, modelCall, outcome);
       this.apply(tx, conv, plan);
     });
@@ -105,7 +107,12 @@ export class ModelSteps {
   private async ask(conv: ConversationRuntime, call: PreparedCall, modelCall: string): Promise<Answer> {
     const { recording } = this.state;
     const replayed = recording?.model(conv.path, call.ordinal, call.requestHash, call.rendered.messages);
-    if (replayed !== undefined && 'miss' in replayed && recording?.source.onMiss === 'fail') {
+    // A call recorded after a fork the replay has not made yet is never made live: the replay stops here and forks.
+    if (
+      replayed !== undefined &&
+      'miss' in replayed &&
+      (recording?.source.onMiss === 'fail' || replayed.later === true)
+    ) {
       const failure: Failure = {
         code: 'E_REPLAY_MISS',
         message: `no recording for this model call: ${replayed.miss}`,

@@ -180,6 +180,11 @@ export class SessionRuntime implements SessionLoop {
     return this.state.active;
   }
 
+  /** Whether a person's message is on its way into the log (sent, not yet committed). */
+  get sending(): boolean {
+    return this.state.sending;
+  }
+
   /** The root conversation's latest answer. */
   get answer(): string {
     const { root } = this.state;

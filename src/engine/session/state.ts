@@ -80,8 +80,17 @@ export class SessionState {
     this.loop = loop;
     this.overrides = overrides;
     const replay = row.options.replay;
+    // A staged replay (`session replay`) is as far as its own head branch's forks: read when a call is looked up,
+    // since a rewind moves this runtime to another branch in memory.
+    const stage = (): number => ctx.store.sessions.segments(this.branch).length - 1;
     this.recording =
-      replay === undefined ? undefined : Recording.load(ctx.store, { session: replay.from, onMiss: replay.onMiss });
+      replay === undefined
+        ? undefined
+        : Recording.load(ctx.store, {
+            session: replay.from,
+            onMiss: replay.onMiss,
+            ...(replay.staged === true ? { stage } : {}),
+          });
   }
 
   /** A persona as this branch sees it. */

@@ -253,6 +253,11 @@ export class EmbeddedLedger implements LedgerApi {
     }));
   }
 
+  /** When the updates at these offsets took effect (the JSON API's `createdAt` of an active contract). */
+  effectiveAt(offsets: readonly Offset[]): Map<Offset, string> {
+    return this.repo.effectiveAt(offsets);
+  }
+
   async updates(party: PartyId | '*', query: UpdateQuery = {}): Promise<LedgerTransaction[]> {
     return this.repo.updates(party, query).map((r) => {
       const tx = toTransaction(r);
@@ -274,12 +279,18 @@ export class EmbeddedLedger implements LedgerApi {
     parties: readonly PartyId[],
     afterOffset: Offset,
     limit = 1_000,
-  ): Promise<{ commandId: string; updateId: string; actAs: PartyId[]; offset: Offset }[]> {
-    const out: { commandId: string; updateId: string; actAs: PartyId[]; offset: Offset }[] = [];
+  ): Promise<{ commandId: string; updateId: string; actAs: PartyId[]; offset: Offset; recordTime: string }[]> {
+    const out: { commandId: string; updateId: string; actAs: PartyId[]; offset: Offset; recordTime: string }[] = [];
     for (const r of this.repo.acceptedAfter(afterOffset)) {
       const actAs = JSON.parse(r.act_as) as PartyId[];
       if (actAs.some((p) => parties.includes(p)))
-        out.push({ commandId: r.command_id, updateId: r.update_id, actAs, offset: r.offset });
+        out.push({
+          commandId: r.command_id,
+          updateId: r.update_id,
+          actAs,
+          offset: r.offset,
+          recordTime: r.effective_at,
+        });
       if (out.length >= limit) break;
     }
     return out;

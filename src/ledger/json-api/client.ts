@@ -12,10 +12,11 @@ import {
   type TemplateId,
   type UpdateQuery,
 } from '../types.ts';
-import { ERROR_STATUS, fromJsTransaction, type JsCantonError, type JsCommand, type JsTransaction } from './wire.ts';
+import type { AdapterReads, AdapterRequests, CumulativeFilterOut, EventFormatOut } from './shapes.ts';
+import { ERROR_STATUS, fromJsTransaction, type JsCantonError, type JsCommand } from './wire.ts';
 
 /** An event format for some parties, or for every party (`'*'`: needs a user with read-as-any-party rights). */
-function eventFormat(party: PartyId | '*', filters: unknown[]): Record<string, unknown> {
+function eventFormat(party: PartyId | '*', filters: CumulativeFilterOut[]): EventFormatOut {
   return party === '*'
     ? { filtersByParty: {}, filtersForAnyParty: { cumulative: filters }, verbose: true }
     : { filtersByParty: { [party]: { cumulative: filters } }, verbose: true };
@@ -24,7 +25,9 @@ function eventFormat(party: PartyId | '*', filters: unknown[]): Record<string, u
 /** Completions read per request (below Canton's default list limit). */
 const COMPLETION_PAGE = 1_000;
 
-const WILDCARD = [{ identifierFilter: { WildcardFilter: { value: { includeCreatedEventBlob: false } } } }];
+const WILDCARD: CumulativeFilterOut[] = [
+  { identifierFilter: { WildcardFilter: { value: { includeCreatedEventBlob: false } } } },
+];
 
 /**
  * The adapter for Canton's JSON Ledger API v2 (Canton 3.4+; `@daml/ledger` speaks only the removed v1). It uses the
@@ -47,33 +50,24 @@ export class CantonJsonLedger implements LedgerApi {
   }
 
   async ledgerEnd(): Promise<Offset> {
-    return ((await this.call('GET', '/v2/state/ledger-end')) as { offset: number }).offset;
+    return (await this.get('GET /v2/state/ledger-end', '')).offset;
   }
 
   async allocateParty(hint: string): Promise<PartyId> {
     const existing = await this.findParty(hint);
     if (existing !== undefined) return existing;
-    return (
-      (await this.call('POST', '/v2/parties', { partyIdHint: hint, identityProviderId: '' })) as {
-        partyDetails: { party: string };
-      }
-    ).partyDetails.party;
+    return (await this.post('POST /v2/parties', '', { partyIdHint: hint, identityProviderId: '' })).partyDetails.party;
   }
 
   async findParty(hint: string): Promise<PartyId | undefined> {
-    const found = (await this.call('GET', `/v2/parties?filter-party=${encodeURIComponent(hint)}`)) as {
-      partyDetails: { party: string }[];
-    };
+    const found = await this.get('GET /v2/parties', `?filter-party=${encodeURIComponent(hint)}`);
     return found.partyDetails.find((p) => p.party.startsWith(`${hint}::`))?.party;
   }
 
   async parties(): Promise<{ party: PartyId; hint: string }[]> {
     const out: { party: PartyId; hint: string }[] = [];
     for (let token = ''; ;) {
-      const page = (await this.call(
-        'GET',
-        `/v2/parties${token === '' ? '' : `?pageToken=${encodeURIComponent(token)}`}`,
-      )) as { partyDetails: { party: string }[]; nextPageToken?: string };
+      const page = await this.get('GET /v2/parties', token === '' ? '' : `?pageToken=${encodeURIComponent(token)}`);
       for (const p of page.partyDetails) out.push({ party: p.party, hint: p.party.split('::')[0]! });
       if (page.nextPageToken === undefined || page.nextPageToken === '') return out;
       token = page.nextPageToken;
@@ -93,7 +87,7 @@ export class CantonJsonLedger implements LedgerApi {
             },
           },
     );
-    const body = {
+    const body: AdapterRequests['POST /v2/commands/submit-and-wait-for-transaction'] = {
       commands: {
         commands: js,
         commandId: meta.commandId,
@@ -113,11 +107,7 @@ export class CantonJsonLedger implements LedgerApi {
       },
     };
     return fromJsTransaction(
-      (
-        (await this.call('POST', '/v2/commands/submit-and-wait-for-transaction', body)) as {
-          transaction: JsTransaction;
-        }
-      ).transaction,
+      (await this.post('POST /v2/commands/submit-and-wait-for-transaction', '', body)).transaction,
     );
   }
 
@@ -126,7 +116,7 @@ export class CantonJsonLedger implements LedgerApi {
     templateIds: readonly TemplateId[],
   ): Promise<ActiveContract<T>[]> {
     if (templateIds.length === 0) return [];
-    const body = {
+    const body: AdapterRequests['POST /v2/state/active-contracts'] = {
       activeAtOffset: await this.ledgerEnd(),
       eventFormat: eventFormat(
         party,
@@ -135,20 +125,7 @@ export class CantonJsonLedger implements LedgerApi {
         })),
       ),
     };
-    const rows = (await this.call('POST', '/v2/state/active-contracts', body)) as {
-      contractEntry: {
-        JsActiveContract?: {
-          createdEvent: {
-            contractId: string;
-            templateId: string;
-            createArgument: T;
-            signatories: string[];
-            observers: string[];
-            offset: number;
-          };
-        };
-      };
-    }[];
+    const rows = await this.post('POST /v2/state/active-contracts', '', body);
     return rows.flatMap((r) => {
       const c = r.contractEntry.JsActiveContract?.createdEvent;
       return c === undefined
@@ -157,7 +134,8 @@ export class CantonJsonLedger implements LedgerApi {
             {
               contractId: c.contractId,
               templateId: c.templateId,
-              payload: c.createArgument,
+              // The ledger's own payload for this template (the caller names the type it expects).
+              payload: c.createArgument as T,
               signatories: c.signatories,
               observers: c.observers,
               createdOffset: c.offset,
@@ -197,19 +175,17 @@ export class CantonJsonLedger implements LedgerApi {
   /** `parties`: whose view (a user without read-as-any-party rights must name them); default any party. */
   async updateById(updateId: string, parties?: readonly PartyId[]): Promise<LedgerTransaction | undefined> {
     try {
-      const format =
+      const format: EventFormatOut =
         parties === undefined || parties.length === 0
           ? eventFormat('*', WILDCARD)
           : { filtersByParty: Object.fromEntries(parties.map((p) => [p, { cumulative: WILDCARD }])), verbose: true };
-      const body = {
+      const body: AdapterRequests['POST /v2/updates/update-by-id'] = {
         updateId,
         updateFormat: {
           includeTransactions: { eventFormat: format, transactionShape: 'TRANSACTION_SHAPE_LEDGER_EFFECTS' },
         },
       };
-      const found = (await this.call('POST', '/v2/updates/update-by-id', body)) as {
-        update: { Transaction?: { value: JsTransaction } };
-      };
+      const found = await this.post('POST /v2/updates/update-by-id', '', body);
       return found.update.Transaction === undefined ? undefined : fromJsTransaction(found.update.Transaction.value);
     } catch (error) {
       if (error instanceof UserError && /HTTP 404/.test(error.message)) return undefined;
@@ -228,25 +204,11 @@ export class CantonJsonLedger implements LedgerApi {
     const known = seen.byCommand.get(commandId);
     if (known !== undefined) return this.updateById(known, actAs);
     for (;;) {
-      const body = { userId: this.userId, parties: [...actAs], beginExclusive: seen.cursor };
-      const items = (await this.call(
-        'POST',
-        `/v2/commands/completions?limit=${COMPLETION_PAGE}&stream_idle_timeout_ms=1000`,
-        body,
-      )) as {
-        completionResponse: {
-          Completion?: {
-            value: {
-              commandId: string;
-              updateId?: string;
-              actAs?: string[];
-              status?: { code?: number };
-              offset?: number;
-            };
-          };
-          OffsetCheckpoint?: { value: { offset: number } };
-        };
-      }[];
+      const items = await this.post(
+        'POST /v2/commands/completions',
+        `?limit=${COMPLETION_PAGE}&stream_idle_timeout_ms=1000`,
+        { userId: this.userId, parties: [...actAs], beginExclusive: seen.cursor },
+      );
       for (const i of items) {
         const c = i.completionResponse.Completion?.value;
         const offset = c?.offset ?? i.completionResponse.OffsetCheckpoint?.value.offset;
@@ -267,7 +229,7 @@ export class CantonJsonLedger implements LedgerApi {
     end: Offset,
     limit: number,
   ): Promise<{ transactions: LedgerTransaction[]; last: Offset }> {
-    const body = {
+    const body: AdapterRequests['POST /v2/updates'] = {
       beginExclusive: after,
       endInclusive: end,
       updateFormat: {
@@ -277,9 +239,7 @@ export class CantonJsonLedger implements LedgerApi {
         },
       },
     };
-    const items = (await this.call('POST', `/v2/updates?limit=${limit}&stream_idle_timeout_ms=1000`, body)) as {
-      update: { Transaction?: { value: JsTransaction }; OffsetCheckpoint?: { value: { offset: number } } };
-    }[];
+    const items = await this.post('POST /v2/updates', `?limit=${limit}&stream_idle_timeout_ms=1000`, body);
     let last = after;
     const transactions: LedgerTransaction[] = [];
     for (const i of items) {
@@ -288,6 +248,25 @@ export class CantonJsonLedger implements LedgerApi {
       if (i.update.Transaction !== undefined) transactions.push(fromJsTransaction(i.update.Transaction.value));
     }
     return { transactions, last };
+  }
+
+  /**
+   * A route's request and response, typed as shapes.ts says (checked against Canton's OpenAPI types by
+   * test/ledger/canton-conformance.test-d.ts): a request field renamed or dropped here is a type error.
+   */
+  private async post<R extends keyof AdapterRequests & keyof AdapterReads>(
+    route: R,
+    query: string,
+    body: AdapterRequests[R],
+  ): Promise<AdapterReads[R]> {
+    return (await this.call('POST', `${route.slice('POST '.length)}${query}`, body)) as AdapterReads[R];
+  }
+
+  private async get<R extends Extract<keyof AdapterReads, `GET ${string}`>>(
+    route: R,
+    query: string,
+  ): Promise<AdapterReads[R]> {
+    return (await this.call('GET', `${route.slice('GET '.length)}${query}`)) as AdapterReads[R];
   }
 
   private async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
@@ -309,7 +288,7 @@ export class CantonJsonLedger implements LedgerApi {
     }
     const text = await response.text();
     if (response.ok) return text === '' ? {} : JSON.parse(text);
-    let error: Partial<JsCantonError>;
+    let error: AdapterReads['error'];
     try {
       error = JSON.parse(text) as JsCantonError;
     } catch {

@@ -5,7 +5,8 @@ import { TEMPLATE_DEFS } from '../templates.ts';
 import { LedgerError, type Command } from '../types.ts';
 import { parseRequest, type EventFormat, type RequestBody, type Route } from './requests.ts';
 import { isOperatorToken, mayActAs, tokenOf, type ServeToken } from './tokens.ts';
-import { ERROR_STATUS, toJsTransaction, type JsCantonError, type JsCommand } from './wire.ts';
+import type { FacadeResponses, PartyDetailsOut } from './shapes.ts';
+import { ERROR_STATUS, packageOf, SYNCHRONIZER, toJsTransaction, type JsCantonError, type JsCommand } from './wire.ts';
 
 /** Request bodies above this size are refused (413) before they are read whole (a submit of 1,000 commands fits). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -81,7 +82,9 @@ function refusal(
       headers: { 'www-authenticate': 'Bearer realm="p2tui-ledger"' },
     };
   if (req.method === 'POST') {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    // No Content-Type at all is read as JSON: Canton's own client (core-ledger-client 1.8) sends none, and past the
+    // token check above a web page cannot be the sender (a bearer header makes a browser ask first, unanswered).
+    const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/json')
       return {
         status: 415,
@@ -103,7 +106,9 @@ async function handle(
   res: ServerResponse,
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  const route = `${req.method ?? 'GET'} ${url.pathname}`;
+  // One party by id (`/v2/parties/{party}`) is one route, whatever the party.
+  const path = /^\/v2\/parties\/[^/]+$/.test(url.pathname) ? '/v2/parties/{party}' : url.pathname;
+  const route = `${req.method ?? 'GET'} ${path}`;
   const refused = refusal(options, req, route);
   if (refused !== undefined) return send(res, refused.status, refused.error, refused.headers);
   // Present on every route past the health checks (refusal answered 401 otherwise).
@@ -135,34 +140,35 @@ async function handle(
       case 'GET /readyz':
         return send(res, 200, {});
       case 'GET /v2/version':
-        return send(res, 200, { version: '3.4-p2tui-embedded', features: { userManagement: { supported: false } } });
+        return ok(res, route, VERSION);
       case 'GET /v2/state/ledger-end':
-        return send(res, 200, { offset: await ledger.ledgerEnd() });
+        return ok(res, route, { offset: await ledger.ledgerEnd() });
+      case 'GET /v2/state/connected-synchronizers':
+        return ok(res, route, {
+          connectedSynchronizers: [
+            {
+              synchronizerAlias: 'p2tui-embedded',
+              synchronizerId: SYNCHRONIZER,
+              permission: 'PARTICIPANT_PERMISSION_SUBMISSION',
+            },
+          ],
+        });
+      case 'GET /v2/parties/{party}': {
+        const wanted = decodeURIComponent(url.pathname.slice('/v2/parties/'.length));
+        const found = (await ledger.parties()).filter((p) => p.party === wanted);
+        return ok(res, route, { partyDetails: found.map((p) => partyDetails(p.party)) });
+      }
       case 'GET /v2/parties': {
         const filter = url.searchParams.get('filter-party');
         const parties = (await ledger.parties()).filter(
           (p) => filter === null || p.party === filter || p.party.startsWith(`${filter}::`),
         );
-        return send(res, 200, {
-          partyDetails: parties.map((p) => ({
-            party: p.party,
-            isLocal: true,
-            localMetadata: { annotations: {} },
-            identityProviderId: '',
-          })),
-        });
+        return ok(res, route, { partyDetails: parties.map((p) => partyDetails(p.party)) });
       }
       case 'POST /v2/parties': {
         const hint = bodyOf(route).partyIdHint;
         allow(['*'], 'allocate parties for');
-        return send(res, 200, {
-          partyDetails: {
-            party: await ledger.allocateParty(hint),
-            isLocal: true,
-            localMetadata: { annotations: {} },
-            identityProviderId: '',
-          },
-        });
+        return ok(res, route, { partyDetails: partyDetails(await ledger.allocateParty(hint)) });
       }
       case 'POST /v2/commands/submit-and-wait-for-transaction': {
         const { commands } = bodyOf(route);
@@ -178,7 +184,7 @@ async function handle(
               : { workflowId: commands.workflowId }),
           },
         );
-        return send(res, 200, { transaction: toJsTransaction(tx) });
+        return ok(res, route, { transaction: toJsTransaction(tx) });
       }
       case 'POST /v2/state/active-contracts': {
         const filters = filtersOf(bodyOf(route).eventFormat);
@@ -190,9 +196,10 @@ async function handle(
           await Promise.all(filters.map(({ party, templates }) => ledger.activeContracts(party, templates)))
         ).flat();
         const seen = new Set<string>();
-        return send(
+        const createdAt = ledger.effectiveAt(contracts.map((c) => c.createdOffset));
+        return ok(
           res,
-          200,
+          route,
           contracts
             .filter((c) => !seen.has(c.contractId) && seen.add(c.contractId))
             .map((c) => ({
@@ -205,12 +212,15 @@ async function handle(
                     contractId: c.contractId,
                     templateId: c.templateId,
                     createArgument: c.payload,
-                    signatories: c.signatories,
-                    observers: c.observers,
+                    signatories: [...c.signatories],
+                    observers: [...c.observers],
                     witnessParties: [...c.signatories, ...c.observers],
-                    packageName: c.templateId.replace(/^#/, '').split(':')[0],
+                    packageName: packageOf(c.templateId),
+                    createdAt: createdAt.get(c.createdOffset) ?? '',
+                    representativePackageId: packageOf(c.templateId),
+                    acsDelta: true,
                   },
-                  synchronizerId: 'p2tui-embedded::1220',
+                  synchronizerId: SYNCHRONIZER,
                   reassignmentCounter: 0,
                 },
               },
@@ -228,9 +238,9 @@ async function handle(
         const txs = (await ledger.updates(party, { afterOffset: begin, limit })).filter(
           (tx) => end === undefined || tx.offset <= end,
         );
-        return send(
+        return ok(
           res,
-          200,
+          route,
           txs.map((tx) => ({ update: { Transaction: { value: toJsTransaction(tx) } } })),
         );
       }
@@ -256,16 +266,16 @@ async function handle(
                 ),
               ),
             };
-        return send(res, 200, { update: { Transaction: { value: toJsTransaction(visible) } } });
+        return ok(res, route, { update: { Transaction: { value: toJsTransaction(visible) } } });
       }
       case 'POST /v2/commands/completions': {
         const request = bodyOf(route);
         allow(request.parties ?? [], 'read for');
         const limit = Number(url.searchParams.get('limit') ?? '1000');
         const done = await ledger.completions(request.parties ?? [], request.beginExclusive ?? 0, limit);
-        return send(
+        return ok(
           res,
-          200,
+          route,
           done.map((c) => ({
             completionResponse: {
               Completion: {
@@ -276,7 +286,7 @@ async function handle(
                   userId: request.userId ?? 'p2tui',
                   status: { code: 0, message: '', details: [] },
                   offset: c.offset,
-                  synchronizerTime: { synchronizerId: 'p2tui-embedded::1220' },
+                  synchronizerTime: { synchronizerId: SYNCHRONIZER, recordTime: c.recordTime },
                 },
               },
             },
@@ -332,6 +342,37 @@ function filtersOf(format: EventFormat | undefined): { party: string; templates:
     ? byParty
     : [...byParty, { party: '*', templates: templatesOf(format.filtersForAnyParty) }];
 }
+
+/**
+ * A 200 answer whose body is typed as the route's response in shapes.ts (checked against Canton's OpenAPI types by
+ * test/ledger/canton-conformance.test-d.ts): a field the facade adds, drops or renames is a type error.
+ */
+function ok<R extends Exclude<keyof FacadeResponses, 'error'>>(
+  res: ServerResponse,
+  _route: R,
+  body: FacadeResponses[R],
+): void {
+  send(res, 200, body);
+}
+
+function partyDetails(party: string): PartyDetailsOut {
+  return { party, isLocal: true, localMetadata: { annotations: {} }, identityProviderId: '' };
+}
+
+/**
+ * The version and features: no user management, and no paging or offset checkpoints (a 0 says the facade does not
+ * use them: every party, package and update asked for comes in one answer).
+ */
+const VERSION: FacadeResponses['GET /v2/version'] = {
+  version: '3.4-p2tui-embedded',
+  features: {
+    experimental: {},
+    userManagement: { supported: false, maxRightsPerUser: 0, maxUsersPageSize: 0 },
+    partyManagement: { maxPartiesPageSize: 0 },
+    offsetCheckpoint: { maxOffsetCheckpointEmissionDelay: { seconds: 0, nanos: 0 } },
+    packageFeature: { maxVettedPackagesPageSize: 0 },
+  },
+};
 
 function cantonError(code: string, cause: string, category: number): JsCantonError {
   return { code, cause, errorCategory: category, context: {}, definiteAnswer: true };

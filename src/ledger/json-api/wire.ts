@@ -28,6 +28,9 @@ export type JsEvent =
         observers: string[];
         witnessParties: string[];
         packageName: string;
+        createdAt: string;
+        representativePackageId: string;
+        acsDelta: boolean;
       };
     }
   | {
@@ -54,6 +57,7 @@ export type JsEvent =
         exerciseResult: unknown;
         witnessParties: string[];
         packageName: string;
+        acsDelta: boolean;
       };
     };
 
@@ -78,7 +82,8 @@ export interface JsCantonError {
 
 export const SYNCHRONIZER = 'p2tui-embedded::1220';
 
-const packageOf = (templateId: string): string => templateId.replace(/^#/, '').split(':')[0] ?? '';
+/** A template's package: the embedded ledger has names only, so the name is also its representative package id. */
+export const packageOf = (templateId: string): string => templateId.replace(/^#/, '').split(':')[0] ?? '';
 
 export function toJsTransaction(tx: LedgerTransaction): JsTransaction {
   return {
@@ -89,11 +94,12 @@ export function toJsTransaction(tx: LedgerTransaction): JsTransaction {
     effectiveAt: tx.effectiveAt,
     recordTime: tx.effectiveAt,
     synchronizerId: SYNCHRONIZER,
-    events: tx.events.map((e) => toJsEvent(e, tx.offset)),
+    events: tx.events.map((e) => toJsEvent(e, tx.offset, tx.effectiveAt)),
   };
 }
 
-function toJsEvent(e: LedgerEvent, offset: number): JsEvent {
+// acsDelta: whether the event would be in an ACS_DELTA stream (a creation; an exercise only when it archives).
+function toJsEvent(e: LedgerEvent, offset: number, effectiveAt: string): JsEvent {
   switch (e.kind) {
     case 'created':
       return {
@@ -107,6 +113,9 @@ function toJsEvent(e: LedgerEvent, offset: number): JsEvent {
           observers: [...e.observers],
           witnessParties: [...e.signatories, ...e.observers],
           packageName: packageOf(e.templateId),
+          createdAt: effectiveAt,
+          representativePackageId: packageOf(e.templateId),
+          acsDelta: true,
         },
       };
     case 'archived':
@@ -135,6 +144,7 @@ function toJsEvent(e: LedgerEvent, offset: number): JsEvent {
           exerciseResult: e.result,
           witnessParties: [...e.stakeholders],
           packageName: packageOf(e.templateId),
+          acsDelta: e.consuming,
         },
       };
   }

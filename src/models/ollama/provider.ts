@@ -87,6 +87,7 @@ export class OllamaProvider implements ModelProvider {
         temperature: request.temperature,
         seed: request.seed,
         ...(request.maxTokens === undefined ? {} : { num_predict: request.maxTokens }),
+        ...(request.topP === undefined ? {} : { top_p: request.topP }),
       },
       ...(request.tools.length === 0
         ? {}

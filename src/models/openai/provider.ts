@@ -113,7 +113,9 @@ export class OpenAIProvider implements ModelProvider {
     return {
       model: request.model,
       messages: request.messages.map(toMessageParam),
+      // Reasoning models refuse top_p as they refuse a temperature.
       ...(reasoning ? {} : { temperature: request.temperature }),
+      ...(reasoning || request.topP === undefined ? {} : { top_p: request.topP }),
       seed: request.seed,
       ...(request.maxTokens === undefined
         ? {}

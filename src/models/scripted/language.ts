@@ -132,12 +132,17 @@ export function agentCandidate(name: string, description: string): Candidate {
   return { name, kind: 'agent', keywords: new Set([...words(name.replace(/_/g, ' ')), ...words(description)]) };
 }
 
-/** The candidate whose words a clause shares most, with an explicit mention of an agent winning outright. */
+/**
+ * The candidate whose words a clause shares most, with an explicit mention of an agent winning outright: the agent
+ * named first ("have treasurer pay agent_helper" goes to the treasurer, whatever order the agents are listed in).
+ */
 export function route(clause: string, candidates: readonly Candidate[]): Candidate | undefined {
   const lower = clause.toLowerCase();
-  const mentioned = candidates.find(
-    (c) => c.kind === 'agent' && new RegExp(`\\b${escapeRegExp(c.name.toLowerCase())}\\b`).test(lower),
-  );
+  const mentions = candidates.flatMap((c) => {
+    const at = c.kind === 'agent' ? lower.search(new RegExp(`\\b${escapeRegExp(c.name.toLowerCase())}\\b`)) : -1;
+    return at < 0 ? [] : [{ c, at }];
+  });
+  const mentioned = mentions.sort((a, b) => a.at - b.at)[0]?.c;
   if (mentioned !== undefined) return mentioned;
   const clauseWords = new Set(words(clause));
   let best: Candidate | undefined;
@@ -158,7 +163,7 @@ export function route(clause: string, candidates: readonly Candidate[]): Candida
 }
 
 const TEXT_PROPS =
-  /^(message|text|query|question|content|note|task|body|description|prompt|topic|subject|memo|request|details?)$/i;
+  /^(message|text|query|question|content|note|task|body|description|prompt|topic|subject|memo|request|details?|reason|purpose)$/i;
 const PLACE_PROPS = /^(location|city|place|where|destination|region|country)$/i;
 const AMOUNT_PROPS = /^(amount|value|price|cost|total|sum|fee|payment)$/i;
 const AGENT_PROPS = /^(agent|agent_id|to|to_agent|recipient|from|payee|beneficiary)$/i;
@@ -220,12 +225,29 @@ function extractOne(
   }
   if (AGENT_PROPS.test(name)) {
     const agent = [...clause.matchAll(/\b[a-z][a-z0-9]*_[a-z0-9_]+\b/g)].map((m) => m[0]).find((a) => a !== self);
-    return agent ?? (prop['default'] as JsonValue | undefined);
+    return agent ?? plainAgent(clause, self) ?? (prop['default'] as JsonValue | undefined);
   }
   if (TEXT_PROPS.test(name)) return quotedOrAfterColon(clause) ?? clause;
   if (PLACE_PROPS.test(name)) return placeName(clause) ?? (prop['default'] as JsonValue | undefined);
   return properNoun(clause) ?? (prop['default'] as JsonValue | undefined);
 }
+
+/** An agent id without "_" is read where a payee stands: "transfer 5 units to bob", "pay bob 5". */
+function plainAgent(clause: string, self: string): string | undefined {
+  const m = clause.match(/\b(?:to|pay|reward|for)\s+([a-z][a-z0-9-]*)\b/);
+  const id = m?.[1];
+  return id === undefined || id === self || STOPWORDS.has(id) || NOT_AGENTS.has(id) ? undefined : id;
+}
+
+/** Words that follow "to"/"for"/"pay" in tasks without naming an agent ("to get", "for work", "pay someone"). */
+const NOT_AGENTS = new Set(
+  [
+    'get find check look see know make pay send write read compute calculate work report notes help them him her us',
+    'someone somebody anyone anybody everyone everybody nobody people team user person',
+  ]
+    .join(' ')
+    .split(' '),
+);
 
 /** The part of a clause that is clearly the text argument: a quotation, or what follows a colon. */
 function quotedOrAfterColon(clause: string): string | undefined {
@@ -240,6 +262,38 @@ export function placeName(clause: string): string | undefined {
   const after = clause.match(/\b(?:in|for|at|near|of|to)\s+([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)/);
   if (after !== null) return after[1];
   return properNoun(clause);
+}
+
+/**
+ * Every place a clause lists after "in"/"for"/"at": "weather in Paris, Tokyo and San Francisco" → the three, so a
+ * tool that takes one place is called once for each (a list of one is `placeName`'s answer).
+ */
+export function placeNames(clause: string): string[] {
+  const cap = String.raw`[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*`;
+  const list = new RegExp(String.raw`\b(?:in|for|at|near|of|to)\s+(${cap}(?:\s*(?:,|,?\s+and|,?\s+or|&)\s+${cap})*)`);
+  const m = clause.match(list);
+  if (m === null) return [];
+  return unique(
+    m[1]!
+      .split(/\s*(?:,|\band\b|\bor\b|&)\s*/)
+      .map((p) => p.trim())
+      .filter((p) => p.length > 0),
+  );
+}
+
+/**
+ * The calls a clause needs of one tool: one per listed place when the tool takes a single place ("the weather in
+ * Paris, Tokyo and San Francisco" is three `get_weather` calls), else the one call as extracted.
+ */
+export function perPlace(args: JsonObject, clause: string): JsonObject[] {
+  const key = Object.keys(args).find((k) => PLACE_PROPS.test(k) && typeof args[k] === 'string');
+  const places = key === undefined ? [] : placeNames(clause);
+  if (key === undefined || places.length < 2 || !places.includes(String(args[key]))) return [args];
+  return places.map((place) => ({ ...args, [key]: place }));
+}
+
+function unique(list: readonly string[]): string[] {
+  return [...new Set(list)];
 }
 
 /** The first run of capitalised words that is not a question word or an agent id. */

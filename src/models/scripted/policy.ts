@@ -6,6 +6,7 @@ import {
   clauses,
   delegateTargets,
   extractArgs,
+  perPlace,
   route,
   toolCandidate,
   type Candidate,
@@ -178,10 +179,13 @@ function planCalls(ctx: Context, text: string, alreadyCalled: ReadonlySet<string
     const spec = ownTools.find((t) => t.name === target.name)!;
     const extraction = extractArgs(answer === undefined ? clause : `${clause} ${answer}`, spec, ctx.hints.agent);
     if (extraction.ok) {
-      // The same tool for two clauses ("weather in Paris, then in Oslo") is two calls; the same call once.
-      const key = canonicalJson(extraction.args);
-      if (!calls.some((c) => c.name === spec.name && canonicalJson(c.args) === key))
-        calls.push({ name: spec.name, args: extraction.args });
+      // The same tool for two clauses ("weather in Paris, then in Oslo") or two listed places ("in Paris and Oslo")
+      // is two calls; the same call once.
+      for (const args of perPlace(extraction.args, clause)) {
+        const key = canonicalJson(args);
+        if (!calls.some((c) => c.name === spec.name && canonicalJson(c.args) === key))
+          calls.push({ name: spec.name, args });
+      }
     } else if (canAsk && answer === undefined) {
       question ??= `Which ${extraction.missing.replace(/_/g, ' ')} should I use for ${spec.name.replace(/_/g, ' ')}?`;
     }

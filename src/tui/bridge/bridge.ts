@@ -230,7 +230,20 @@ export class TuiBridge implements BridgeHost {
     void this.actAsync(async () => {
       const runtime = await this.drive(id);
       if (runtime === undefined) return;
-      await runtime.send(text);
+      try {
+        await runtime.send(text);
+      } catch (error) {
+        if (!isP2Error(error) || error.code !== 'E_CONVERSATION_BUSY') throw error;
+        // Busy with other work (a score policy retrying the last answer, say): the message goes back into the input
+        // (unless something was typed since), never lost, to be sent once the answer is in.
+        this.store.set((s) =>
+          notify(
+            s.input.text === '' ? { ...s, input: { text, cursor: text.length } } : s,
+            `not sent: ${error.message}; your message is back in the input: send it when the answer is in`,
+            'warn',
+          ),
+        );
+      }
     });
   }
 

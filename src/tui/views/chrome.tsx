@@ -6,6 +6,7 @@ import { LineView, LinesView } from '../components/LineView.tsx';
 import { seg, wrap, type Line, type Segment } from '../lines.ts';
 import type { TuiState } from '../state.ts';
 import { toneColor } from './notice-log.tsx';
+import { formatUsd } from '../../core/money.ts';
 
 /** The top line: where you are. */
 export function Header({ width }: { width: number }) {
@@ -129,7 +130,7 @@ function compact(n: number): string {
 }
 
 function cost(usd: number, simulated: boolean): string {
-  const text = usd === 0 ? '$0' : usd < 0.01 ? `$${usd.toFixed(5)}` : `$${usd.toFixed(3)}`;
+  const text = formatUsd(usd);
   return simulated ? `${text} sim` : text;
 }
 

@@ -34,8 +34,10 @@ const p2tui = (...args: string[]): Promise<CliResult> => runCli(args, { cwd: ws.
 function statistics(stdout: string): string[] {
   const lines = stdout.trimEnd().split('\n');
   const from = lines.findIndex((l) => l.startsWith('team '));
-  const to = lines.findIndex((l) => l.startsWith('(') || l.startsWith('rollout ro_'));
-  return lines.slice(from, to === -1 ? undefined : to + (lines[to]!.startsWith('(') ? 1 : 0));
+  // The statistics end before the blank line ahead of the variants' table, or with their note.
+  const end = lines.indexOf('Variants') - 1;
+  const to = lines.slice(0, end).findIndex((l) => l.startsWith('('));
+  return lines.slice(from, to === -1 ? end : to + 1);
 }
 
 beforeAll(async () => {
@@ -48,9 +50,9 @@ describe('the rollout statistics table fits the width', () => {
   it('rollout run (no terminal: 120 columns) stacks the metrics into blocks that fit, every column kept', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(statistics(run.stdout)).toEqual([
-      `${KEYS}  finished            long_enough         few_steps           cost     steps`,
-      `${PLAIN}  1.00 ± 0.00         1.00 ± 0.00         1.00 ± 0.00         $0.0000  1.0`,
-      `${WARM}  1.00 ± 0.00 Δ+0.00  1.00 ± 0.00 Δ+0.00  1.00 ± 0.00 Δ+0.00  $0.0000  1.0`,
+      `${KEYS}  finished            long_enough         few_steps           cost       steps`,
+      `${PLAIN}  1.00 ± 0.00         1.00 ± 0.00         1.00 ± 0.00         $0.000029  1.0`,
+      `${WARM}  1.00 ± 0.00 Δ+0.00  1.00 ± 0.00 Δ+0.00  1.00 ± 0.00 Δ+0.00  $0.000029  1.0`,
       '',
       `${KEYS}  short               brief               score`,
       `${PLAIN}  1.00 ± 0.00         1.00 ± 0.00         0.69 ± 0.00`,
@@ -66,9 +68,9 @@ describe('the rollout statistics table fits the width', () => {
     expect(show.code, show.stderr).toBe(0);
     for (const line of show.stdout.trimEnd().split('\n')) expect(stringWidth(line)).toBeLessThanOrEqual(80);
     expect(statistics(show.stdout)).toEqual([
-      `${KEYS}  finished            cost     steps`,
-      `${PLAIN}  1.00 ± 0.00         $0.0000  1.0`,
-      `${WARM}  1.00 ± 0.00 Δ+0.00  $0.0000  1.0`,
+      `${KEYS}  finished            cost       steps`,
+      `${PLAIN}  1.00 ± 0.00         $0.000029  1.0`,
+      `${WARM}  1.00 ± 0.00 Δ+0.00  $0.000029  1.0`,
       '',
       `${KEYS}  long_enough         few_steps`,
       `${PLAIN}  1.00 ± 0.00         1.00 ± 0.00`,
@@ -91,11 +93,11 @@ describe('the rollout statistics table fits the width', () => {
     const metric = (m: string, width: number): string => `${m} (mean ± 95% CI)`.padEnd(width);
     expect(statistics(show.stdout)).toEqual([
       `${KEYS}  ${metric('finished', 24)}  ${metric('long_enough', 27)}  ${metric('few_steps', 25)}  ` +
-        `${metric('short', 21)}  ${metric('brief', 21)}  ${metric('score', 21)}  cost     steps`,
+        `${metric('short', 21)}  ${metric('brief', 21)}  ${metric('score', 21)}  cost       steps`,
       `${PLAIN}  ${'1.00 ± 0.00'.padEnd(24)}  ${'1.00 ± 0.00'.padEnd(27)}  ${'1.00 ± 0.00'.padEnd(25)}  ` +
-        `${'1.00 ± 0.00'.padEnd(21)}  ${'1.00 ± 0.00'.padEnd(21)}  ${'0.69 ± 0.00'.padEnd(21)}  $0.0000  1.0`,
+        `${'1.00 ± 0.00'.padEnd(21)}  ${'1.00 ± 0.00'.padEnd(21)}  ${'0.69 ± 0.00'.padEnd(21)}  $0.000029  1.0`,
       `${WARM}  ${'1.00 ± 0.00 Δ+0.00'.padEnd(24)}  ${'1.00 ± 0.00 Δ+0.00'.padEnd(27)}  ${'1.00 ± 0.00 Δ+0.00'.padEnd(25)}  ` +
-        `${'1.00 ± 0.00 Δ+0.00'.padEnd(21)}  ${'1.00 ± 0.00 Δ+0.00'.padEnd(21)}  ${'0.69 ± 0.00 Δ+0.00'.padEnd(21)}  $0.0000  1.0`,
+        `${'1.00 ± 0.00 Δ+0.00'.padEnd(21)}  ${'1.00 ± 0.00 Δ+0.00'.padEnd(21)}  ${'0.69 ± 0.00 Δ+0.00'.padEnd(21)}  $0.000029  1.0`,
     ]);
     expect(show.stdout).not.toContain('stacked');
   });
@@ -106,7 +108,7 @@ describe('the rollout statistics table fits the width', () => {
     const lines = statistics(show.stdout);
     expect(lines).toHaveLength(4);
     expect(lines[0]).toBe(
-      `${KEYS}  finished            long_enough         few_steps           short               brief               score               cost     steps`,
+      `${KEYS}  finished            long_enough         few_steps           short               brief               score               cost       steps`,
     );
     expect(lines[3]).toBe('(--wide for the full headers; scores: mean ± 95% CI)');
     for (const line of show.stdout.trimEnd().split('\n')) expect(stringWidth(line)).toBeLessThanOrEqual(180);

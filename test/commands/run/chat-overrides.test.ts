@@ -35,17 +35,17 @@ describe('chat with per-agent settings', () => {
       '--temperature',
       'writer=0.9',
       '--model',
-      'lead=scripted/other',
+      'lead=scripted/slow',
     ]);
     expect(r.exitCode).toBe(EXIT.ok);
     // The header names the model the lead talks with: its own override.
-    expect(r.lines[0]).toBe('chatting with lead on scripted/other (simulator) — /help for commands, /exit to leave');
+    expect(r.lines[0]).toBe('chatting with lead on scripted/slow (simulator) — /help for commands, /exit to leave');
     const session = (r.json as { session: string }).session;
     const shown = await ctx.run(showCommand, [session, '--json']);
     expect((shown.json as { options: { temperature?: number } }).options.temperature).toBe(0.1);
     const branches = await ctx.run(branchesCommand, [session, '--json']);
     expect((branches.json as { overrides: unknown }[])[0]!.overrides).toEqual({
-      personas: { writer: { temperature: 0.9 }, lead: { model: 'scripted/other' } },
+      personas: { writer: { temperature: 0.9 }, lead: { model: 'scripted/slow' } },
     });
   });
 

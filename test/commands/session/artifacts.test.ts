@@ -77,7 +77,7 @@ describe('artifacts', () => {
     const shown = await ctx.run(artifactsShowCommand, [a.slice(0, 10)]);
     expect(shown.lines).toEqual(['{"b":1,"a":2}']);
     expect((await ctx.run(artifactsShowCommand, [a, '--json'])).json).toMatchObject({ hash: a, text: '{"b":1,"a":2}' });
-    await expect(ctx.run(artifactsShowCommand, ['ffffffffffff'])).rejects.toMatchObject({ code: 'E_USAGE' });
+    await expect(ctx.run(artifactsShowCommand, ['ffffffffffff'])).rejects.toMatchObject({ code: 'E_UNKNOWN_ARTIFACT' });
 
     const same = await ctx.run(artifactsDiffCommand, [a, a]);
     expect(same.exitCode).toBe(EXIT.ok);

@@ -73,7 +73,7 @@ describe('"last" when only rollout cells exist', () => {
     try {
       expect((await runCli(['rollout', 'run', 'rollouts/weather.yaml'], { cwd: only.dir })).code).toBe(0);
       const show = await runCli(['session', 'show', 'last'], { cwd: only.dir });
-      expect(show.code).toBe(1);
+      expect(show.code).toBe(2);
       expect(show.stderr).toContain(
         'error E_UNKNOWN_SESSION: there are no sessions yet besides 4 rollout cell sessions',
       );

@@ -90,18 +90,18 @@ describe('per-agent overrides on fork, rewind and run', () => {
       '--temperature',
       '0.1',
       '--model',
-      'writer=scripted/other',
+      'writer=scripted/slow',
       '--checkout',
     );
     expect(calls(branch)).toEqual([
-      { agent: 'writer', model: 'scripted/other', temperature: 0.9 },
+      { agent: 'writer', model: 'scripted/slow', temperature: 0.9 },
       { agent: 'lead', model: 'scripted/default', temperature: 0.1 },
     ]);
     const list = await cli('session', 'branches', session, '--json');
     const made = (JSON.parse(list.stdout) as { id: string; overrides: unknown }[]).find((b) => b.id === branch);
     expect(made?.overrides).toEqual({
       temperature: 0.1,
-      personas: { writer: { temperature: 0.9, model: 'scripted/other' } },
+      personas: { writer: { temperature: 0.9, model: 'scripted/slow' } },
     });
 
     // A rewind of that branch with a bare temperature: every agent takes it (the parent's writer=0.9 gives way),
@@ -111,7 +111,7 @@ describe('per-agent overrides on fork, rewind and run', () => {
     const rewound = /branch (b_\S+) checked out/.exec(rewind.stdout)![1]!;
     expect((await cli('session', 'resume', session)).code).toBe(0);
     expect(calls(rewound)).toEqual([
-      { agent: 'writer', model: 'scripted/other', temperature: 0.3 },
+      { agent: 'writer', model: 'scripted/slow', temperature: 0.3 },
       { agent: 'lead', model: 'scripted/default', temperature: 0.3 },
     ]);
   }, 30_000);
@@ -169,8 +169,17 @@ describe('per-agent overrides on fork, rewind and run', () => {
     expect(tool.stderr).toContain("error E_UNKNOWN_TOOL: --tools for writer: unknown tool 'nope'");
   }, 30_000);
 
-  it('run --model writer=scripted/x runs the writer alone on that model; a replay of it keeps the per-agent settings', async () => {
-    const run = await cli('run', 'lead', 'go', '--model', 'writer=scripted/x', '--temperature', 'writer=0.7', '--json');
+  it('run --model writer=scripted/slow runs the writer alone on that model; a replay of it keeps the per-agent settings', async () => {
+    const run = await cli(
+      'run',
+      'lead',
+      'go',
+      '--model',
+      'writer=scripted/slow',
+      '--temperature',
+      'writer=0.7',
+      '--json',
+    );
     expect(run.code).toBe(0);
     const started = (JSON.parse(run.stdout) as { session: string }).session;
     const main = withRawDb(
@@ -179,7 +188,7 @@ describe('per-agent overrides on fork, rewind and run', () => {
     );
     expect(calls(main)).toEqual([
       { agent: 'lead', model: 'scripted/default', temperature: 0 },
-      { agent: 'writer', model: 'scripted/x', temperature: 0.7 },
+      { agent: 'writer', model: 'scripted/slow', temperature: 0.7 },
       { agent: 'lead', model: 'scripted/default', temperature: 0 },
     ]);
     // Without the recorded session's per-agent settings the writer's request would differ (E_REPLAY_MISS).
