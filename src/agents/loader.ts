@@ -78,6 +78,21 @@ export function loadPersonas(workspace: string, defaults: { model: string; tempe
         : parseYamlWith(personaSchema, text, file, { code: 'E_PERSONA_INVALID' });
       const p = parsed.value;
       declaredId = p.id;
+      if (p.id !== fallbackId) {
+        // The README's rule, personas/<id>.yaml: an agent is found, named and overridden by its file name as well as
+        // its id (rollout specs, --system agent=…), so the two must not disagree.
+        const ext = name.slice(fallbackId.length);
+        issues.push({
+          file,
+          ...parsed.locate(['id']),
+          field: 'id',
+          message:
+            `id '${p.id}' differs from the file's name '${fallbackId}': rename the file to personas/${p.id}${ext}, ` +
+            `or set id: ${fallbackId}`,
+        });
+        fail();
+        continue;
+      }
       const first = claimed.get(p.id);
       if (first !== undefined) {
         // Two files for one agent: which one is meant cannot be guessed (and the one a file name sorts first could

@@ -169,7 +169,10 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
     close: () => mcp.close(),
     persona(id: string): Persona {
       const persona = loaded.personas.get(id);
-      const broken = persona === undefined ? loaded.broken.find((b) => b.id === id) : undefined;
+      // By the id it declares, or by its file's name (personas/foo.yaml declaring id: bar is broken for either name).
+      const byFile = (file: string): string => file.replace(/^personas\//, '').replace(/\.(ya?ml|md)$/, '');
+      const broken =
+        persona === undefined ? loaded.broken.find((b) => b.id === id || byFile(b.file) === id) : undefined;
       if (broken !== undefined) {
         throw new ValidationError(
           'E_PERSONA_INVALID',

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { App } from '../app/app.ts';
 import type { Workspace } from '../app/workspace.ts';
@@ -125,6 +125,31 @@ export class CliContext implements CommandContext {
     this.openStore?.close();
     await this.workspaceLoad?.then((w) => w.close()).catch(() => undefined);
   }
+}
+
+/**
+ * One rule for every command: the workspace folder (--workspace, else $P2TUI_WORKSPACE, else the current folder)
+ * must be a folder that exists, or the command stops before doing anything (E_WORKSPACE, exit 3, naming the path and
+ * where it came from). Some commands read only the database and once ran on a mistyped folder while others refused
+ * it. `init` is the exception (it is given `allowMissing`): it creates the folder.
+ */
+export function checkWorkspaceDir(
+  dir: string,
+  source: '--workspace' | 'P2TUI_WORKSPACE' | 'cwd',
+  allowMissing = false,
+): void {
+  const stat = statSync(dir, { throwIfNoEntry: false });
+  const from = source === 'cwd' ? 'the current folder' : source;
+  if (stat === undefined) {
+    if (allowMissing) return;
+    throw new UserError('E_WORKSPACE', `workspace folder ${dir} (${from}) does not exist`, {
+      hint: `Check the path, or create a workspace there with: p2tui init ${dir}`,
+    });
+  }
+  if (!stat.isDirectory())
+    throw new UserError('E_WORKSPACE', `workspace ${dir} (${from}) is a file, not a folder`, {
+      hint: 'Give the folder that holds p2tui.yaml and personas/ (--workspace <dir>).',
+    });
 }
 
 /**

@@ -8,7 +8,7 @@ import { GROUP_ALIASES } from '../commands/groups.ts';
 import { globalOptions, leadingWords, parseCommandLine } from '../commands/parse.ts';
 import { EXIT, type Command } from '../commands/types.ts';
 import { paint } from '../commands/render/text.ts';
-import { CliContext } from './context.ts';
+import { CliContext, checkWorkspaceDir } from './context.ts';
 import { commandHelp, groupHelp, mainHelp } from './help.ts';
 import { TerminalOutput } from './terminal-output.ts';
 import { VERSION } from '../core/version.ts';
@@ -98,6 +98,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       tuiModule.catch(() => undefined); // awaited below; this only keeps a failure meanwhile from counting as unhandled
       const { workspace: given, db } = globalOptions(parseCommandLine(TUI_COMMAND, argv));
       const workspaceDir = resolve(given ?? process.env['P2TUI_WORKSPACE'] ?? process.cwd());
+      checkWorkspaceDir(workspaceDir, workspaceSource(given));
       return await openTui(workspaceDir, db === undefined ? undefined : resolve(db), tuiModule);
     }
     if (words[0] === 'help') {
@@ -123,6 +124,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return EXIT.ok;
     }
     const workspaceDir = resolve(globals.workspace ?? process.env['P2TUI_WORKSPACE'] ?? process.cwd());
+    // Before the command runs: a read of the database alone must not accept a folder that another command refuses.
+    checkWorkspaceDir(workspaceDir, workspaceSource(globals.workspace), command.path[0] === 'init');
     const dbPath = globals.db === undefined ? undefined : resolve(globals.db);
     const ctx = new CliContext({
       output,
@@ -153,6 +156,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     await tuiWorkspace?.close().catch(() => undefined);
     output.close();
   }
+}
+
+/** Where the workspace folder was named (said in the error when it is missing or a file). */
+function workspaceSource(given: string | undefined): '--workspace' | 'P2TUI_WORKSPACE' | 'cwd' {
+  return given !== undefined ? '--workspace' : process.env['P2TUI_WORKSPACE'] !== undefined ? 'P2TUI_WORKSPACE' : 'cwd';
 }
 
 /** `p2tui help <words>`: the main help, a group's, or a command's; words that name nothing are refused as usage. */

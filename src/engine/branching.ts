@@ -117,7 +117,13 @@ export interface ForkSpec {
   readonly from?: string;
   /** The last seq the new branch keeps (default: the source's newest entry). */
   readonly atSeq?: number;
+  /** The new branch's name, chosen by the user: refused when another branch of the session has it. */
   readonly label?: string;
+  /**
+   * A generated name (`rewind to #2`, a rollout cell's), used when `label` is not given: numbered (`rewind to #2 (2)`)
+   * when taken, so a label always names one branch and checkout by label never has to guess.
+   */
+  readonly defaultLabel?: string;
   readonly overrides?: BranchOverrides;
   readonly createdBy: string;
   readonly now: number;
@@ -144,8 +150,17 @@ export function resolveBranch(store: Store, session: SessionRow, ref: string): B
   const byId = store.sessions.branch(ref);
   if (byId !== undefined && byId.session === session.id) return byId;
   const branches = store.sessions.branches(session.id);
-  const exact = branches.find((b) => b.id === ref) ?? branches.filter((b) => b.label === ref).at(-1);
+  const exact = branches.find((b) => b.id === ref);
   if (exact !== undefined) return exact;
+  const labelled = branches.filter((b) => b.label === ref);
+  if (labelled.length === 1) return labelled[0]!;
+  // Forks refuse a taken label now; a database from before that can hold several: the user picks one, p2tui never guesses.
+  if (labelled.length > 1)
+    throw new UserError(
+      'E_AMBIGUOUS_ID',
+      `session ${session.id} has ${labelled.length} branches labelled '${ref}': ${labelled.map((b) => b.id).join(', ')}`,
+      { hint: `Name one by its id (or a unique prefix of it); p2tui session branches ${session.id} lists them.` },
+    );
   const prefixed = branches.filter((b) => b.id.startsWith(ref));
   if (prefixed.length === 1) return prefixed[0]!;
   const names = branches.map((b) => `${b.id}${b.label === null ? '' : ` (${b.label})`}`).join(', ');
@@ -158,6 +173,28 @@ export function resolveBranch(store: Store, session: SessionRow, ref: string): B
       hint: `${near === undefined || prefixed.length > 1 ? '' : `Did you mean ${near}? `}Its branches: ${names}. List them with: p2tui session branches ${session.id}`,
     },
   );
+}
+
+/** The new branch's label: the user's own must be free (else E_USAGE naming the branch that has it); a generated one is numbered. */
+function branchLabel(store: Store, session: SessionRow, spec: ForkSpec): string | null {
+  const taken = new Map(
+    store.sessions
+      .branches(session.id)
+      .filter((b) => b.label !== null)
+      .map((b) => [b.label!, b.id]),
+  );
+  if (spec.label !== undefined) {
+    const holder = taken.get(spec.label);
+    if (holder !== undefined)
+      throw new UserError('E_USAGE', `session ${session.id} already has a branch labelled '${spec.label}': ${holder}`, {
+        hint: `Choose another --label, or check that branch out: p2tui session checkout ${session.id} ${holder}`,
+      });
+    return spec.label;
+  }
+  if (spec.defaultLabel === undefined) return null;
+  let label = spec.defaultLabel;
+  for (let n = 2; taken.has(label); n++) label = `${spec.defaultLabel} (${n})`;
+  return label;
 }
 
 /** The entries visible on a branch, in seq order. */
@@ -212,6 +249,7 @@ export function forkBranch(
     from = [...response, ...from];
     atSeq = withDelegationsStarted(end, from);
   }
+  const label = branchLabel(store, session, spec);
   // The source itself up to the fork point, then its ancestors, each cut at the fork point too.
   const segments = cutSegments(sourceSegments, atSeq);
   const branch: BranchRow = {
@@ -219,7 +257,7 @@ export function forkBranch(
     session: session.id,
     parent: source.id,
     forkSeq: atSeq,
-    label: spec.label ?? null,
+    label,
     // A branch of a branch keeps its parent's settings, with the fork's own on top.
     overrides: mergeOverrides(source.overrides as BranchOverrides, spec.overrides ?? {}) as Record<string, unknown>,
     createdBy: spec.createdBy,

@@ -149,7 +149,8 @@ export class ScorePolicyRunner {
     const fork = await this.engine.fork(session.id, {
       from: source.id,
       atSeq,
-      label: options.label ?? `retry of ${source.label ?? source.id}`,
+      // A policy's code names its retries, often the same name each time: numbered when taken, never refused.
+      defaultLabel: options.label ?? `retry of ${source.label ?? source.id}`,
       createdBy,
       checkout: true,
       overrides: {

@@ -223,7 +223,7 @@ export class CellRunner {
     await engine.fork(source.id, {
       from: from.branch,
       atSeq: from.seq,
-      label: `${row.name} ${cell.team}/${cell.variant}/${cell.scenario} seed ${cell.seed}`,
+      defaultLabel: `${row.name} ${cell.team}/${cell.variant}/${cell.scenario} seed ${cell.seed}`,
       // The cell's policy is its branch's: the source session's own policy is not the spec's to change.
       overrides: { personas: cell.personas, ...(cell.effects === undefined ? {} : { effects: cell.effects }) },
       createdBy: `rollout ${row.id}`,

@@ -159,6 +159,24 @@ export function translateSqliteError(error: unknown, path: string): unknown {
 }
 
 /** The SQLite library's version, from a throwaway in-memory database (what `doctor` reports; throws if it cannot load). */
+/**
+ * Throws E_DB_READONLY unless SQLite can really write the file. A file it may not open for writing (no write
+ * permission, `chattr +i`, a read-only mount) is opened read-only without a word, and an empty transaction
+ * succeeds there: so a row is written and rolled back, which needs the write lock and changes nothing.
+ */
+export function assertWritable(db: Db, path: string): void {
+  const rollback = new Error('rolled back on purpose');
+  try {
+    db.transaction(() => {
+      db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('write_probe', 'doctor')").run();
+      throw rollback;
+    }).immediate();
+  } catch (error) {
+    if (error === rollback) return;
+    throw translateSqliteError(error, path);
+  }
+}
+
 export function sqliteVersion(): string {
   const db = new Database(':memory:');
   try {

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
+  assertWritable,
   durabilityOf,
   openDatabase,
   translateSqliteError,
@@ -299,6 +300,11 @@ export class Store {
     );
   }
 
+  /** Throws E_DB_READONLY unless SQLite can really write the file (see assertWritable in database.ts). */
+  assertWritable(): void {
+    assertWritable(this.db, this.path);
+  }
+
   /** Copies the WAL into the database file and truncates it (what is on disk is then the whole database). */
   checkpoint(): void {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
@@ -308,6 +314,8 @@ export class Store {
   vacuum(): void {
     this.checkpoint();
     this.db.exec('VACUUM');
+    // VACUUM writes into the WAL: copied back and truncated, so the space is freed now and the file's size is true.
+    this.checkpoint();
   }
 
   close(): void {

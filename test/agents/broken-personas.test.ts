@@ -37,9 +37,10 @@ function p2tui(args: string[]): Result {
 /** The broken files, by what is wrong with them. */
 const BROKEN: Record<string, string | Buffer> = {
   'personas/binary.yaml': Buffer.from(Array.from({ length: 4000 }, (_, i) => (i * 7919 + 13) % 256)),
-  'personas/unknown-tool.yaml': 'id: tooly\ndescription: Uses a tool nobody made.\ntools: [no_such_tool]\n',
+  'personas/tooly.yaml': 'id: tooly\ndescription: Uses a tool nobody made.\ntools: [no_such_tool]\n',
   'personas/syntax.yaml': 'id: syntax\ndescription: [unclosed\n',
-  'personas/duplicate.yaml': 'id: twin\ndescription: A second twin.\n',
+  // A second file for one id: Markdown beside the YAML one (the file's name is the id, so only the extension differs).
+  'personas/twin.md': '---\nid: twin\ndescription: A second twin.\n---\nYou are the second twin.\n',
   'personas/no-front-matter.md': 'Just a prompt, no front matter.\n',
   'personas/escapes.yaml':
     'id: "\u001b]52;c;aGVsbG8=\u0007\u001b[2K\rsneaky"\ndescription: Tries the terminal.\n"\u001b]0;title\u0007": 1\n',
@@ -96,13 +97,11 @@ describe('broken persona files', () => {
     expect(r.stdout).toMatch(/^lead +scripted\/default/m);
     expect(r.stdout).toContain('9 persona file(s) broken, their agents unavailable (the others work):');
     expect(r.stdout).toContain('personas/binary.yaml:1:1: not a text file (4000 bytes of binary data)');
-    expect(r.stdout).toContain("personas/unknown-tool.yaml:3:9: tools[0]: unknown tool 'no_such_tool'");
+    expect(r.stdout).toContain("personas/tooly.yaml:3:9: tools[0]: unknown tool 'no_such_tool'");
     expect(r.stdout).toMatch(/personas\/syntax\.yaml:2:\d+: YAML syntax/);
     // Two files for one id: neither is guessed at.
-    expect(r.stdout).toContain(
-      "personas/twin.yaml:2:5: id: persona id 'twin' is already defined in personas/duplicate.yaml",
-    );
-    expect(r.stdout).toContain("personas/duplicate.yaml: id: persona id 'twin' is also defined in personas/twin.yaml");
+    expect(r.stdout).toContain("personas/twin.yaml:2:5: id: persona id 'twin' is already defined in personas/twin.md");
+    expect(r.stdout).toContain("personas/twin.md: id: persona id 'twin' is also defined in personas/twin.yaml");
     expect(r.stdout).toContain('personas/no-front-matter.md:1:1: a Markdown persona starts with YAML front matter');
     expect(r.stdout).toMatch(/personas\/escapes\.yaml:1:\d+: id: /);
     expect(r.stdout).toContain("unknown field '\\u001b]0;title\\u0007'");
@@ -133,14 +132,14 @@ describe('broken persona files', () => {
     const r = p2tui(['run', 'tooly', 'hello']);
     expect(r.code).toBe(3);
     expect(r.stderr).toContain(
-      "error E_PERSONA_INVALID: personas/unknown-tool.yaml:3:9: tools[0]: unknown tool 'no_such_tool'",
+      "error E_PERSONA_INVALID: personas/tooly.yaml:3:9: tools[0]: unknown tool 'no_such_tool'",
     );
-    expect(r.stderr).toContain("hint: Agent 'tooly' is unavailable until personas/unknown-tool.yaml is fixed");
+    expect(r.stderr).toContain("hint: Agent 'tooly' is unavailable until personas/tooly.yaml is fixed");
     expectClean(r);
     ws.write('rollouts/uses-tooly.yaml', 'teams:\n  t:\n    base: { agent_id: tooly }\n    initial_message: hi\n');
     const spec = p2tui(['rollout', 'run', 'rollouts/uses-tooly.yaml']);
     expect(spec.code).toBe(3);
-    expect(spec.stderr).toContain("agent 'tooly' is unavailable: personas/unknown-tool.yaml is broken");
+    expect(spec.stderr).toContain("agent 'tooly' is unavailable: personas/tooly.yaml is broken");
   }, 30_000);
 
   it('session resume and ledger balance work', () => {

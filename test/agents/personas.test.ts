@@ -82,11 +82,11 @@ describe('persona validation names the file, the line and the field', () => {
 
   it('two personas with one id', async () => {
     const error = await errorOf({
-      'personas/a.yaml': `id: same\ndescription: A.\n`,
-      'personas/b.yaml': `id: same\ndescription: B.\n`,
+      'personas/same.md': `---\nid: same\ndescription: A.\n---\nBody\n`,
+      'personas/same.yaml': `id: same\ndescription: B.\n`,
     });
     expect(error.message).toMatch(
-      /personas\/b.yaml:1:\d+: id: persona id 'same' is already defined in personas\/a.yaml/,
+      /personas\/same.yaml:1:\d+: id: persona id 'same' is already defined in personas\/same.md/,
     );
   });
 

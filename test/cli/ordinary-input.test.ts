@@ -84,7 +84,7 @@ describe('ordinary input is not a bug in p2tui', () => {
 
   it('ledger serve --port 99999 is a usage error (exit 2)', () => {
     const r = p2tui(['ledger', 'serve', '--port', '99999', '--db', db], { timeout: 20_000 });
-    expect(r.stderr).toContain('error E_USAGE: --port must be between 1 and 65535, got 99999');
+    expect(r.stderr).toContain('error E_USAGE: --port must be between 0 and 65535, got 99999');
     expect(r.code).toBe(2);
   });
 

@@ -83,11 +83,16 @@ export const evalTopCommand = defineCommand({
       ctx.output.line(`session ${session.id} has no scores yet (run: p2tui eval run ${session.id})`);
       return { exitCode: EXIT.ok };
     }
-    const metrics = [...new Set(summaries.flatMap((b) => [...b.metrics.keys()]))].sort();
+    // The metric ranked by is the ranking column (its mean, with its min): not a second column of its own.
+    const metrics = [...new Set(summaries.flatMap((b) => [...b.metrics.keys()]))].filter((m) => m !== metric).sort();
+    const ranking = (value: number | null, min: number | undefined): string =>
+      value === null
+        ? '–'
+        : `${value.toFixed(3)}${metric === undefined || min === undefined ? '' : ` (min ${min.toFixed(2)})`}`;
     const rows = json.map((r) => [
       String(r.rank),
       `${r.branch}${r.label === null ? '' : ` (${r.label})`}${r.branch === session.headBranch ? ' *' : ''}`,
-      r.value === null ? '–' : r.value.toFixed(3),
+      ranking(r.value, metric === undefined ? undefined : r.metrics[metric]?.min),
       ...metrics.map((m) =>
         r.metrics[m] === undefined ? '–' : `${r.metrics[m].mean.toFixed(2)} (min ${r.metrics[m].min.toFixed(2)})`,
       ),
@@ -97,7 +102,7 @@ export const evalTopCommand = defineCommand({
       rows.push([
         '',
         'whole session',
-        value === null ? '–' : value.toFixed(3),
+        ranking(value, metric === undefined ? undefined : overall.metrics.get(metric)?.min),
         ...metrics.map((m) =>
           overall.metrics.get(m) === undefined
             ? '–'

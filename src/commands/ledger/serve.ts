@@ -16,7 +16,8 @@ export const ledgerServeCommand = defineCommand({
     'party); point ledger.canton.token_env at a variable holding one. Requests with an Origin header or without ' +
     'Content-Type: application/json are refused, and on loopback (the default, 127.0.0.1) so is a foreign Host.',
   options: {
-    port: portOption('Port (default 7575, as a sandbox’s JSON API)'),
+    // 0 asks the system for any free port (scripts and tests running several at once); the one given is printed.
+    port: { ...portOption('Port (default 7575, as a sandbox’s JSON API; 0: any free port, printed)'), min: 0 },
     host: { type: 'string', value: '<host>', description: 'Address to bind (default 127.0.0.1)' },
   },
   examples: [
@@ -53,8 +54,12 @@ export const ledgerServeCommand = defineCommand({
       );
       server.listen(port, host, resolve);
     });
+    // The port the system gave (--port 0 asks for any free one): the address a client can use.
+    const address = server.address();
+    const bound = typeof address === 'object' && address !== null ? address.port : port;
+    const where = host.includes(':') ? `[${host}]` : host;
     ctx.output.line(
-      `serving the embedded ledger (${store.path}) as JSON Ledger API v2 at http://${host}:${port} — Ctrl-C stops`,
+      `serving the embedded ledger (${store.path}) as JSON Ledger API v2 at http://${where}:${bound} — Ctrl-C stops`,
     );
     ctx.output.line(
       `bearer tokens ${created ? 'written to' : 'read from'} ${file} (mode 0600): ${tokens.map((t) => t.name).join(', ')}`,

@@ -70,10 +70,16 @@ export const ledgerBalanceCommand = defineCommand({
           ? views.map((v) => ({ ...v }))
           : { ...views[0]!, ...(chain === null || chain.ok ? {} : { chain }) }) as JsonValue,
       };
-    if (views.length === 0) ctx.output.line('no wallets yet (create them with: p2tui ledger init)');
+    if (views.length === 0) {
+      // No header over no rows: the sentence is the whole answer.
+      ctx.output.line('no wallets yet (create them with: p2tui ledger init)');
+      return { exitCode: EXIT.ok };
+    }
+    // A "locked" column only when some money is in escrow, and then with its name: never a blank heading.
+    const anyLocked = views.some((v) => v.locked !== '0');
     for (const line of table(
-      views.map((v) => [v.agent, v.balance, v.locked === '0' ? '' : `${v.locked} locked`]),
-      ['agent', 'balance', ''],
+      views.map((v) => [v.agent, v.balance, ...(anyLocked ? [v.locked === '0' ? '' : v.locked] : [])]),
+      ['agent', 'balance', ...(anyLocked ? ['locked'] : [])],
       ctx.output.color,
     ))
       ctx.output.line(line);

@@ -99,10 +99,22 @@ export const diffCommand = defineCommand({
         : head.parent === null
           ? undefined
           : store.sessions.branch(head.parent);
-    if (a === undefined)
-      throw new UserError('E_USAGE', `session ${session.id} has one branch; there is nothing to compare it with`, {
-        hint: `Fork one: p2tui session fork ${session.id} --step <n>`,
-      });
+    if (a === undefined) {
+      const count = store.sessions.branches(session.id).length;
+      if (count === 1)
+        throw new UserError('E_USAGE', `session ${session.id} has one branch; there is nothing to compare it with`, {
+          hint: `Fork one: p2tui session fork ${session.id} --step <n>`,
+        });
+      // The checked-out branch is the root: it has no parent to default to, but the session has others.
+      throw new UserError(
+        'E_USAGE',
+        `session ${session.id} has ${count} branches, and the checked-out one (${head.id}${head.label === null ? '' : `, ${head.label}`}) ` +
+          'is the first, with no parent to compare it with',
+        {
+          hint: `Name the branches to compare: p2tui session diff ${session.id} <a> <b> (p2tui session branches ${session.id} lists them)`,
+        },
+      );
+    }
     const compared = diffBranches(store, session, a.id, b.id);
     const c = ctx.output.color;
     const out: string[] = [];

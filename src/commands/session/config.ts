@@ -89,7 +89,10 @@ async function forkWith(
   values[field] = [`${agent ?? '*'}=${value}`];
   const overrides: BranchOverrides = parseOverrides(values, targets);
   const made = await engine.fork(session.id, {
-    label: options.label ?? `config ${field === 'tools' ? 'set-tools' : 'set-behavior'}`,
+    // The user's --label must be free; the generated one is numbered when taken (config set-tools (2)).
+    ...(options.label === undefined
+      ? { defaultLabel: `config ${field === 'tools' ? 'set-tools' : 'set-behavior'}` }
+      : { label: options.label }),
     overrides,
     createdBy: 'cli:config',
     checkout: true,

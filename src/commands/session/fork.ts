@@ -166,7 +166,7 @@ export const rewindCommand = defineCommand({
     const atSeq = seqOfStep(engine.store, session, step, input.options.conversation);
     const made = await engine.fork(session.id, {
       atSeq,
-      label: input.options.label ?? `rewind to #${step}`,
+      ...(input.options.label === undefined ? { defaultLabel: `rewind to #${step}` } : { label: input.options.label }),
       overrides: overridesOf(input.options, engine),
       createdBy: 'cli:rewind',
       checkout: true,

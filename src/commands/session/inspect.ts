@@ -1,3 +1,5 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { SessionStatus } from '../../core/events.ts';
 import type { Entry } from '../../core/entries.ts';
 import { UserError } from '../../core/errors.ts';
@@ -24,6 +26,23 @@ const STATUSES = [
   'cancelled',
 ] as const satisfies readonly SessionStatus[];
 
+/**
+ * The command that starts a first session here, with an agent this workspace has: the demo's agent_alpha only where
+ * it exists. Read from the persona files' names (each is its agent's id), so listing loads no persona.
+ */
+function firstRun(workspaceDir: string): string {
+  const folder = join(workspaceDir, 'personas');
+  const agents = existsSync(folder)
+    ? readdirSync(folder)
+        .filter((f) => /\.(ya?ml|md)$/.test(f) && !f.startsWith('_'))
+        .map((f) => f.replace(/\.(ya?ml|md)$/, ''))
+        .sort()
+    : [];
+  if (agents.includes('agent_alpha')) return 'p2tui run agent_alpha "What\'s the weather in Paris?"';
+  if (agents.length > 0) return `p2tui run ${agents[0]} "<message>"`;
+  return 'p2tui run <agent> "<message>", once the workspace has a persona (personas/<id>.yaml; p2tui init makes some)';
+}
+
 export const listCommand = defineCommand({
   path: ['session', 'list'],
   summary: 'List sessions, newest first',
@@ -39,9 +58,7 @@ export const listCommand = defineCommand({
     } catch (error) {
       if (!(error instanceof UserError && error.code === 'E_UNKNOWN_SESSION')) throw error;
       if (ctx.output.json) return { exitCode: EXIT.ok, json: [] };
-      ctx.output.line(
-        `No sessions yet (${error.message}). Start one with: p2tui run agent_alpha "What's the weather in Paris?"`,
-      );
+      ctx.output.line(`No sessions yet (${error.message}). Start one with: ${firstRun(ctx.workspaceDir)}`);
       return { exitCode: EXIT.ok };
     }
     const status = input.options.status;
@@ -77,7 +94,7 @@ export const listCommand = defineCommand({
     if (rows.length === 0) {
       ctx.output.line(
         hidden === 0
-          ? 'No sessions yet. Start one with: p2tui run agent_alpha "What\'s the weather in Paris?"'
+          ? `No sessions yet. Start one with: ${firstRun(ctx.workspaceDir)}`
           : 'No sessions besides rollout cells.',
       );
       for (const line of footer) ctx.output.line(line);

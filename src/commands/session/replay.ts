@@ -122,7 +122,8 @@ export const replayCommand = defineCommand({
         await engine.fork(runtime.id, {
           atSeq,
           overrides: branch.overrides as BranchOverrides,
-          ...(branch.label === null ? {} : { label: branch.label }),
+          // The recorded label, numbered if taken (a database from before labels were unique may repeat one).
+          ...(branch.label === null ? {} : { defaultLabel: branch.label }),
           createdBy: 'replay',
           checkout: true,
         });

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { isP2Error, messageOf, storageFailureOf } from '../../core/errors.ts';
 import type { Workspace } from '../../app/workspace.ts';
 import { defineCommand } from '../define.ts';
@@ -60,6 +60,18 @@ async function providerChecks(workspace: Workspace): Promise<Check[]> {
     }
   });
   return Promise.all(checks);
+}
+
+/**
+ * How the file is writable. Root writes a mode-0444 file all the same (SQLite did, just now): said, so the check
+ * does not call writable for everyone a file only root can write.
+ */
+function writable(path: string): string {
+  const mode = statSync(path).mode & 0o777;
+  const root = process.getuid?.() === 0;
+  return root && (mode & 0o222) === 0
+    ? `writable only because p2tui runs as root (mode ${mode.toString(8).padStart(4, '0')})`
+    : 'writable';
 }
 
 export const doctorCommand = defineCommand({
@@ -164,19 +176,28 @@ export const doctorCommand = defineCommand({
           detail: 'no database path (the workspace did not load)',
           hint: 'Fix the workspace, or pass --db <file>.',
         });
+      } else if (ctx.dbPath !== undefined && !existsSync(dbPath)) {
+        // A --db the user typed names a file to check: a mistyped one is said, not created (the workspace's own
+        // database is created below, as the first run would).
+        checks.push({
+          name: 'database',
+          ok: false,
+          detail: `there is no database at ${dbPath}`,
+          hint: 'Check the --db path; the first run or chat with this --db creates the file.',
+        });
       } else {
         const existed = existsSync(dbPath);
         const store = await ctx.store();
         const { LATEST_SCHEMA_VERSION } = await import('../../store/migrations.ts');
         const { schemaVersion: version, journalMode: mode, sessions } = store.describe();
-        store.write(() => undefined);
+        store.assertWritable();
         store.assertIntact();
         checks.push({
           name: 'database',
           ok: true,
           detail:
             `${dbPath}${existed ? '' : ' (created)'}: schema ${version}/${LATEST_SCHEMA_VERSION}, ${mode} mode, ` +
-            `${sessions} sessions, writable, integrity check ok`,
+            `${sessions} sessions, ${writable(dbPath)}, integrity check ok`,
         });
       }
     } catch (thrown) {

@@ -69,7 +69,7 @@ export class Branching {
     void this.host.actAsync(async () => {
       const made = await this.host.engine.fork(id, {
         atSeq,
-        label: checkout ? `rewind to ${step}` : `fork at ${step}`,
+        defaultLabel: checkout ? `rewind to ${step}` : `fork at ${step}`,
         createdBy: 'tui',
         checkout,
       });
@@ -194,7 +194,7 @@ export class Branching {
     void this.host.actAsync(async () => {
       const made = await this.host.engine.fork(id, {
         atSeq,
-        label: label === '' ? `fork at ${step}` : label,
+        ...(label === '' ? { defaultLabel: `fork at ${step}` } : { label }),
         overrides,
         createdBy: 'tui',
         checkout: true,
