@@ -12,7 +12,8 @@ import { decimal } from '../ledger/decimal.ts';
 import type { Workspace } from '../app/workspace.ts';
 import { EFFECTS_POLICIES, type EffectsPolicy } from '../engine/effects-policy.ts';
 import type { Criterion } from '../judge/rubric.ts';
-import { classifyVariantKey, parseInlineRubric, resolveBehaviorTemplate, suggestFields } from './spec-keys.ts';
+import { classifyVariantKey, parseInlineRubric, suggestFields } from './spec-keys.ts';
+import { resolveBehaviorTemplate } from '../agents/templates.ts';
 import { modelRefSchema } from '../models/model-ref.ts';
 
 /**

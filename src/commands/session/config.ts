@@ -1,5 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { resolveBehaviorTemplate } from '../../agents/templates.ts';
 import { UserError, suggest } from '../../core/errors.ts';
 import { terminalText } from '../../core/terminal-text.ts';
 import type { BranchOverrides, OverrideField, PersonaOverride } from '../../engine/branching.ts';
@@ -22,38 +21,16 @@ const AGENT_OPTION = {
   label: { type: 'string', value: '<text>', description: 'A name for the new branch' },
 } as const satisfies OptionDefs;
 
-/** Template files a name can resolve to, in this order (P2Engine's persona templates were Jinja `.j2` files). */
-const TEMPLATE_EXTENSIONS = ['.md', '.txt', '.j2'];
-
 /**
  * A behaviour as P2Engine's set-behavior took it: the name of a template in the workspace's `templates/` folder, or
- * (when it contains whitespace, so it cannot be a name) the prompt itself.
+ * (when it contains whitespace, so it cannot be a name) the prompt itself — the same lookup as a spec's
+ * `behavior_template`. A name that finds nothing is a usage error (the value was typed on this command line).
  */
 export function resolveBehavior(workspaceDir: string, value: string): { text: string; template?: string } {
-  if (/\s/.test(value.trim()) || value.trim() === '') return { text: value };
-  const folder = join(workspaceDir, 'templates');
-  // A name, never a path: `../x` does not reach outside templates/.
-  const isName = !/[/\\]|^\.\.?$/.test(value);
-  for (const ext of isName ? TEMPLATE_EXTENSIONS : []) {
-    const file = join(folder, `${value}${ext}`);
-    if (existsSync(file)) {
-      const text = readFileSync(file, 'utf8').trimEnd();
-      if (text.trim() === '') throw new UserError('E_USAGE', `template templates/${value}${ext} is empty`);
-      return { text, template: `templates/${value}${ext}` };
-    }
-  }
-  const names = existsSync(folder)
-    ? readdirSync(folder).flatMap((f) => {
-        const ext = TEMPLATE_EXTENSIONS.find((e) => f.endsWith(e));
-        return ext === undefined ? [] : [f.slice(0, -ext.length)];
-      })
-    : [];
-  const near = suggest(value, names);
-  throw new UserError('E_USAGE', `no template '${value}' in templates/ (looked for ${value}.md, .txt and .j2)`, {
-    hint:
-      `${near === undefined ? '' : `Did you mean '${near}'? `}Templates here: ${names.join(', ') || '(none)'}. ` +
-      'A prompt given as text must contain a space.',
-  });
+  const found = resolveBehaviorTemplate(workspaceDir, value);
+  if ('error' in found)
+    throw new UserError('E_USAGE', found.error, { hint: 'Name a template of templates/, or give the prompt as text.' });
+  return found.file === undefined ? { text: found.text } : { text: found.text, template: found.file };
 }
 
 /** `none` cleared an override in P2Engine; a fork cannot take one away from the branch it is forked from. */

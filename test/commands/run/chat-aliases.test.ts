@@ -65,13 +65,14 @@ describe('chat with / chat resume', () => {
     expect(unknown.code).toBe(3);
     expect(unknown.stderr).toContain('E_UNKNOWN_AGENT');
     const gone = await chat(['chat', 'resume', 's_nosuchone'], '/exit\n');
+    expect(gone.code).toBe(2);
     expect(gone.stderr).toContain('E_UNKNOWN_SESSION');
   }, 20_000);
 
   it('help lists the aliases: the main help, chat with --help, and conversation (whose prune is its own)', async () => {
     const main = await p2tui('--help');
-    expect(main.stdout).toContain('chat with|resume');
-    expect(main.stdout).toContain('config set-tools|set-behavior|show-overrides');
+    expect(main.stdout).toMatch(/^ {2}chat \[agent\] .*\(also: chat with, chat resume\)$/m);
+    expect(main.stdout).toMatch(/Commands: set-tools, set-behavior, show-overrides/);
     const withHelp = await p2tui('chat', 'with', '--help');
     expect(withHelp.stdout).toContain('Usage: p2tui chat with <agent>');
     const group = await p2tui('conversation');
