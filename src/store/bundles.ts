@@ -142,16 +142,10 @@ export class BundleRepository {
       // Listings are shared by content: one no session points to any more goes with its last session.
       db.prepare('DELETE FROM mcp_listings WHERE hash NOT IN (SELECT hash FROM session_mcp_listings)').run();
       this.sessions.forgetSegments();
-      for (const hash of hashes) {
-        db.prepare(
-          'DELETE FROM artifacts WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifact_refs WHERE hash = ?)',
-        ).run(hash, hash);
-        db.prepare(
-          'DELETE FROM artifact_chunks WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifacts WHERE hash = ?)',
-        ).run(hash, hash);
-      }
+      this.dropUnreferencedArtifacts(hashes);
     });
   }
+
   /** When each branch of a session last changed: its newest event's time, or when it was made if it has none. */
   branchActivity(sessionId: string): Map<string, number> {
     const rows = this.db
@@ -205,14 +199,19 @@ export class BundleRepository {
         db.prepare('DELETE FROM branches WHERE id = ?').run(id);
       }
       this.sessions.forgetSegments();
-      for (const hash of hashes) {
-        db.prepare(
-          'DELETE FROM artifacts WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifact_refs WHERE hash = ?)',
-        ).run(hash, hash);
-        db.prepare(
-          'DELETE FROM artifact_chunks WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifacts WHERE hash = ?)',
-        ).run(hash, hash);
-      }
+      this.dropUnreferencedArtifacts(hashes);
     });
+  }
+
+  /** Artifacts (and their chunks) among `hashes` that no reference points to any more; inside the caller's write. */
+  private dropUnreferencedArtifacts(hashes: Iterable<string>): void {
+    for (const hash of hashes) {
+      this.db
+        .prepare('DELETE FROM artifacts WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifact_refs WHERE hash = ?)')
+        .run(hash, hash);
+      this.db
+        .prepare('DELETE FROM artifact_chunks WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM artifacts WHERE hash = ?)')
+        .run(hash, hash);
+    }
   }
 }

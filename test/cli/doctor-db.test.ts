@@ -1,9 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { childEnv } from '../helpers/child-env.ts';
-import { MAIN, runCli, type CliResult } from '../helpers/cli.ts';
+import { runCli } from '../helpers/cli.ts';
 import { unavailable } from '../helpers/host-tools.ts';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
 
@@ -23,19 +22,6 @@ async function workspaceWithDb(): Promise<{ ws: TempWorkspace; db: string }> {
   cleanups.push(() => ws.cleanup());
   expect((await runCli(['run', 'solo', 'hi'], { cwd: ws.dir })).code).toBe(0);
   return { ws, db: join(ws.dir, '.p2tui', 'p2tui.db') };
-}
-
-/** `p2tui doctor` as another user (root starts it with that uid), as a user who does not own the file would run it. */
-function doctorAs(uid: number, cwd: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, 'doctor'], { cwd, uid, gid: uid, env: childEnv({ HOME: cwd }) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 describe('doctor on a database it cannot write', () => {
@@ -58,7 +44,7 @@ describe('doctor on a database it cannot write', () => {
     const folder = join(ws.dir, '.p2tui');
     for (const file of [folder, ...readdirSync(folder).map((f) => join(folder, f))]) chownSync(file, NOBODY, NOBODY);
     chmodSync(db, 0o444);
-    const other = await doctorAs(NOBODY, ws.dir);
+    const other = await runCli(['doctor'], { cwd: ws.dir, uid: NOBODY, env: { HOME: ws.dir } });
     expect(other.code).toBe(5);
     expect(other.stdout).toMatch(/^✗ database\s+E_DB_READONLY: database \S+p2tui\.db is read-only/m);
 

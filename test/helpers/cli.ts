@@ -17,11 +17,13 @@ export interface CliResult {
  */
 export function runCli(
   args: readonly string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
+  options: { cwd?: string; env?: Record<string, string>; uid?: number } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MAIN, ...args], {
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      // Another user (root starts it with that uid and gid), as a user who does not own the files would run it.
+      ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
       env: childEnv(options.env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,11 +1,7 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedLedger } from '../../src/ledger/embedded/ledger.ts';
+import { describe, expect, it } from 'vitest';
 import { CantonJsonLedger } from '../../src/ledger/json-api/client.ts';
-import { serveLedger } from '../../src/ledger/json-api/facade.ts';
 import { OPERATOR_HINT, TEMPLATES } from '../../src/ledger/templates.ts';
-import { tempStore } from '../helpers/workspace.ts';
+import { ledgerServeForSuite, SERVE_TOKEN } from '../helpers/ledger.ts';
 
 /**
  * Canton wire conformance at run time (issue 19, point 6): what `ledger serve` puts on the wire carries the fields
@@ -13,27 +9,13 @@ import { tempStore } from '../helpers/workspace.ts';
  * the bytes of a real HTTP answer): a created event's createdAt, representativePackageId and acsDelta, an exercised
  * event's acsDelta, a completion's synchronizerTime.recordTime, and the version's full feature descriptor.
  */
-const TOKEN = 'p2tui_test-operator-token-0123456789';
-const served = tempStore();
-let server: Server;
-let url = '';
-beforeAll(async () => {
-  server = serveLedger(new EmbeddedLedger(served.store), {
-    tokens: [{ name: 'operator', token: TOKEN, actAs: ['*'] }],
-    loopback: true,
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  served.cleanup();
-});
+const TOKEN = SERVE_TOKEN;
+const served = ledgerServeForSuite();
 
 type Json = Record<string, unknown>;
 
 async function call(path: string, body?: unknown): Promise<unknown> {
-  const r = await fetch(`${url}${path}`, {
+  const r = await fetch(`${served.url}${path}`, {
     method: body === undefined ? 'GET' : 'POST',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -47,7 +29,7 @@ const WILDCARD = [{ identifierFilter: { WildcardFilter: { value: { includeCreate
 
 describe('ledger serve speaks the fields Canton requires', () => {
   it('events, active contracts, completions and the version carry every required field', async () => {
-    const l = new CantonJsonLedger({ url, token: TOKEN });
+    const l = new CantonJsonLedger({ url: served.url, token: TOKEN });
     const operator = await l.allocateParty(OPERATOR_HINT);
     const alice = await l.allocateParty('alice');
     const bob = await l.allocateParty('bob');
@@ -130,7 +112,7 @@ describe('ledger serve speaks the fields Canton requires', () => {
   it("serves what Canton's own client asks: a POST with no Content-Type, one party by id, the connected synchronizers", async () => {
     // @canton-network/core-ledger-client 1.8 sends its POSTs without a Content-Type (its fetch wrapper drops it).
     const bare = (token?: string): Promise<Response> =>
-      fetch(`${url}/v2/parties`, {
+      fetch(`${served.url}/v2/parties`, {
         method: 'POST',
         headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
         body: new Blob([JSON.stringify({ partyIdHint: 'carol', identityProviderId: '' })]),
@@ -141,7 +123,7 @@ describe('ledger serve speaks the fields Canton requires', () => {
     expect(carol).toMatch(/^carol::/);
     // Without a token it is still refused; any other type than JSON still is too.
     expect((await bare()).status).toBe(401);
-    const plain = await fetch(`${url}/v2/parties`, {
+    const plain = await fetch(`${served.url}/v2/parties`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/plain' },
       body: JSON.stringify({ partyIdHint: 'dave' }),

@@ -1,15 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { afterAll, describe, expect, it } from 'vitest';
 import { EmbeddedLedger } from '../../src/ledger/embedded/ledger.ts';
 import { CantonJsonLedger } from '../../src/ledger/json-api/client.ts';
-import { serveLedger } from '../../src/ledger/json-api/facade.ts';
 import { OPERATOR_HINT, TEMPLATES } from '../../src/ledger/templates.ts';
 import type { LedgerApi } from '../../src/ledger/types.ts';
 import { WalletService } from '../../src/ledger/wallets/service.ts';
 import { checkSpend } from '../../src/ledger/wallets/spend.ts';
 import { tempStore } from '../helpers/workspace.ts';
-import { refusal } from '../helpers/ledger.ts';
+import { ledgerServeForSuite, refusal, SERVE_TOKEN } from '../helpers/ledger.ts';
 
 /**
  * The ledger adapter's contract: what the wallet service relies on, run against every backend that speaks it.
@@ -226,31 +223,17 @@ const embedded = tempStore();
 afterAll(() => embedded.cleanup());
 contract('the embedded ledger, in process', () => new EmbeddedLedger(embedded.store));
 
-let server: Server;
-const TOKEN = 'p2tui_test-operator-token-0123456789';
+const TOKEN = SERVE_TOKEN;
 const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-let url = '';
-const served = tempStore();
-beforeAll(async () => {
-  server = serveLedger(new EmbeddedLedger(served.store), {
-    tokens: [{ name: 'operator', token: TOKEN, actAs: ['*'] }],
-    loopback: true,
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  served.cleanup();
-});
+const served = ledgerServeForSuite();
 contract(
   'the JSON Ledger API v2 adapter, over HTTP, against p2tui ledger serve',
-  () => new CantonJsonLedger({ url, token: TOKEN }),
+  () => new CantonJsonLedger({ url: served.url, token: TOKEN }),
 );
 wallets('wallets on the embedded ledger, in process', () => new EmbeddedLedger(embedded.store));
 wallets(
   'wallets through the JSON Ledger API v2 adapter, over HTTP, against p2tui ledger serve',
-  () => new CantonJsonLedger({ url, token: TOKEN }),
+  () => new CantonJsonLedger({ url: served.url, token: TOKEN }),
 );
 
 const canton = process.env['CANTON_JSON_API_URL'];
@@ -271,25 +254,25 @@ if (canton === undefined) {
 
 describe('the facade', () => {
   it('answers routes it does not serve with a Canton-shaped error, and malformed commands with INVALID_ARGUMENT', async () => {
-    const missing = await fetch(`${url}/v2/users`, { headers });
+    const missing = await fetch(`${served.url}/v2/users`, { headers });
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({
       code: 'NOT_FOUND',
       cause: "GET /v2/users is not served by p2tui's ledger facade",
     });
-    const bad = await fetch(`${url}/v2/commands/submit-and-wait-for-transaction`, {
+    const bad = await fetch(`${served.url}/v2/commands/submit-and-wait-for-transaction`, {
       method: 'POST',
       headers,
       body: JSON.stringify({ commands: {} }),
     });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ code: 'INVALID_ARGUMENT' });
-    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${served.url}/readyz`)).status).toBe(200);
   });
 
   it('checks every request body against the API before anything reaches the ledger, and caps its size', async () => {
     const post = (path: string, body: string): Promise<Response> =>
-      fetch(`${url}${path}`, { method: 'POST', headers, body });
+      fetch(`${served.url}${path}`, { method: 'POST', headers, body });
     const wrong = await post(
       '/v2/commands/submit-and-wait-for-transaction',
       JSON.stringify({ commands: { commands: [{ CreateCommand: { templateId: 7 } }], commandId: 'c', actAs: [] } }),
@@ -302,6 +285,6 @@ describe('the facade', () => {
     expect((await post('/v2/updates', '{not json')).status).toBe(400);
     const huge = await post('/v2/parties', JSON.stringify({ partyIdHint: 'x'.repeat(5 * 1024 * 1024) }));
     expect(huge.status).toBe(413);
-    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${served.url}/readyz`)).status).toBe(200);
   });
 });

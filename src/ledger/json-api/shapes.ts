@@ -1,4 +1,4 @@
-import type { JsCantonError, JsCommand, JsTransaction } from './wire.ts';
+import type { JsCantonError, JsCommand, JsEvent, JsTransaction } from './wire.ts';
 
 /**
  * The JSON Ledger API v2 bodies p2tui puts on the wire: the requests the Canton adapter (client.ts) sends and the
@@ -58,20 +58,8 @@ export interface PartyDetailsOut {
   identityProviderId: string;
 }
 
-export interface CreatedEventOut {
-  offset: number;
-  nodeId: number;
-  contractId: string;
-  templateId: string;
-  createArgument: Record<string, unknown>;
-  signatories: string[];
-  observers: string[];
-  witnessParties: string[];
-  packageName: string;
-  createdAt: string;
-  representativePackageId: string;
-  acsDelta: boolean;
-}
+/** A created event as the facade writes it: the wire's own shape (one definition, checked against Canton's). */
+export type CreatedEventOut = Extract<JsEvent, { CreatedEvent: unknown }>['CreatedEvent'];
 
 export interface ActiveContractOut {
   workflowId: string;
