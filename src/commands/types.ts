@@ -55,6 +55,8 @@ export interface Output {
   write(text: string): void;
   /** Replaces the current line (a progress bar at a terminal); an output that cannot leaves it out. */
   redraw?(text: string): void;
+  /** Set when the command runs in the TUI's palette (the TUI is already open: `--rerun` has nothing to open). */
+  readonly inTui?: boolean;
   /** Bytes exactly as given, with no cleaning (`artifacts show --raw`); only the CLI's stdout has it. */
   bytes?(data: Uint8Array): void;
   warn(text: string): void;

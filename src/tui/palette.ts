@@ -68,6 +68,7 @@ export async function runPaletteLine(
     json: words.includes('--json'),
     color: false,
     interactive: false,
+    inTui: true,
     line: (text = '') => {
       for (const l of text.split('\n')) onLine(l);
     },

@@ -251,6 +251,18 @@ describe('the TUI', () => {
     await h.screen.waitFor('No sessions yet');
   });
 
+  it('rollout start --rerun in the palette says the TUI is open already (R shows the grid), and runs the rollout', async () => {
+    const h = await open();
+    await h.screen.waitFor('No sessions yet');
+    await h.screen.press(':');
+    await h.screen.waitFor('Command palette');
+    await h.screen.press('rollout start rollouts/demo_rollout.yaml --rerun', KEYS.enter);
+    const frame = await h.screen.waitFor('Teams');
+    expect(frame).toContain('--rerun: this is the TUI already; the rollout runs, and R shows its grid.');
+    expect(frame).not.toContain('not a terminal');
+    await h.screen.press(KEYS.escape);
+  });
+
   it('handles several keys that arrive in one chunk, each of them', async () => {
     const h = await open();
     for (let i = 0; i < 4; i++) {

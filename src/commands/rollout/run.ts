@@ -267,8 +267,10 @@ function rerunPossible(ctx: CommandContext): boolean {
     paint(
       ctx.output.color,
       'yellow',
-      `--rerun: the grid opens in the full-screen TUI, which needs a terminal, and ${why}. ` +
-        'The rollout runs; see its grid later with: p2tui, then R.',
+      ctx.output.inTui === true
+        ? '--rerun: this is the TUI already; the rollout runs, and R shows its grid.'
+        : `--rerun: the grid opens in the full-screen TUI, which needs a terminal, and ${why}. ` +
+            'The rollout runs; see its grid later with: p2tui, then R.',
     ),
   );
   return false;
