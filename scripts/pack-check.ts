@@ -72,7 +72,7 @@ if (install.status !== 0) fail('npm install <tarball>', install);
 console.log(`ok  npm install ${tarball}  (${Date.now() - t0} ms)`);
 
 p2tui(['--help'], project, {
-  stdout: [/^Usage: p2tui <command> \[options\]/m, /^ {2}demo \[dir\] +Copy the demo workspace/m],
+  stdout: [/^ {2}p2tui <command> \[options\]/m, /^ {2}demo \[dir\] +Copy the demo workspace/m],
 });
 p2tui(['init'], project, {
   stdout: [/^Created a p2tui workspace in /, /^ {2}npx p2tui run assistant "Count the words of: /m],
