@@ -250,8 +250,14 @@ export function variantJson(v: VariantReport): JsonValue {
 }
 
 /** The cells as CSV: one row per cell, one column per metric. */
-export function cellsCsv(cells: readonly CellRow[], effects: CellEffects): string {
+export function cellsCsv(
+  cells: readonly CellRow[],
+  effects: CellEffects,
+  judgeVersionOf: (team: string) => string | null = () => null,
+): string {
   const metrics = metricsOf(cells);
+  // P2Engine's evaluations carried the judge's version: a column when any team's eval names one.
+  const judged = cells.some((c) => judgeVersionOf(c.team) !== null);
   const agents = [...new Set(cells.flatMap((c) => Object.keys(c.metrics?.balances ?? {})))].sort();
   const header = [
     'cell',
@@ -273,6 +279,7 @@ export function cellsCsv(cells: readonly CellRow[], effects: CellEffects): strin
     ...agents.map((a) => `net:${a}`),
     'error',
     'effects',
+    ...(judged ? ['judge_version'] : []),
   ];
   const q = (v: unknown): string => {
     // Numbers as measured: sums of doubles wrote `0.000045299999999999997` for a cost of 0.0000453.
@@ -301,6 +308,7 @@ export function cellsCsv(cells: readonly CellRow[], effects: CellEffects): strin
       ...agents.map((a) => m?.netFlow[a] ?? ''),
       c.error,
       effects.get(c.id),
+      ...(judged ? [judgeVersionOf(c.team)] : []),
     ]
       .map(q)
       .join(',');

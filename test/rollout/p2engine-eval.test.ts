@@ -62,6 +62,10 @@ describe("P2Engine's eval settings: rubric weights, judge_version, timeout_sec",
     expect(JSON.parse(json.stdout)).toMatchObject({
       evals: [{ team: 'weather_team', metric: 'score', judge_version: '0.4', timeout_sec: 5 }],
     });
+    const csv = await p2tui(ws, 'rollout', 'export', out.rollout, '--format', 'csv');
+    const [header, row] = csv.stdout.trim().split('\n');
+    expect(header!.split(',').at(-1)).toBe('judge_version');
+    expect(row!.split(',').at(-1)).toBe('0.4');
   });
 
   it('fails the score of a judge call that outlasts eval.timeout_sec, with the reason, long before judge.timeout_ms', async () => {

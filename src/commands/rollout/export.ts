@@ -30,11 +30,11 @@ export const rolloutExportCommand = defineCommand({
     const effects = cellEffects(engine.store, cells);
     const format = input.options.format ?? 'csv';
     const evals = evalSettings(rollout);
-    // Each JSONL line carries its team's judge version, as P2Engine's evaluation artifacts did.
+    // Each JSONL line and CSV row carries its team's judge version, as P2Engine's evaluation artifacts did.
     const judgeOf = (team: string): string | null => evals.find((e) => e.team === team)?.judge_version ?? null;
     const text =
       format === 'csv'
-        ? cellsCsv(cells, effects)
+        ? cellsCsv(cells, effects, judgeOf)
         : format === 'jsonl'
           ? cells
               .map((c) =>
