@@ -59,6 +59,8 @@ describe('notices in a real terminal', () => {
       await tui.press('\r');
       await tui.waitFor('Paid: paid 150');
       await tui.press(ESC);
+      // Esc and the next key apart, as a person types them: written together they are one Alt-r.
+      await tui.waitFor(/press i to write a message/);
       await tui.press('r');
       await tui.waitFor('Rewind treasurer');
       await tui.press('g');

@@ -71,6 +71,8 @@ describe('input in a real terminal', () => {
     await tui.waitFor('3 * 3 = 9.');
     expect(tui.raw()).toContain(`${ESC}[?2004h`);
     await tui.press(ESC);
+    // Esc and the next key apart, as a person types them: written together they are one Alt-q.
+    await tui.waitFor(/press i to write a message/);
     await tui.press('q');
     await tui.waitFor(/SESSION\s+STATUS\s+AGENT/);
     await tui.press('q');
