@@ -50,13 +50,14 @@ export function requireBuild(): void {
 
 /**
  * Starts the TUI on this repository's workspace with a fresh database (`db`: another one, shared with a CLI;
- * `setup`: runs first with the database's path, e.g. a `p2tui ledger init`).
+ * `setup`: runs first with the database's path, e.g. a `p2tui ledger init`; `workspace`: another workspace, also
+ * the folder it runs in). `extraArgs` go after the global options: a command (`rollout start … --rerun`) too.
  */
 export function startTui(
   columns: number,
   rows: number,
   extraArgs: string[] = [],
-  options: { db?: string; setup?: (db: string) => void } = {},
+  options: { db?: string; setup?: (db: string) => void; workspace?: string } = {},
 ): Tui {
   const dir = mkdtempSync(join(tmpdir(), 'p2tui-e2e-'));
   dirs.push(dir);
@@ -64,11 +65,12 @@ export function startTui(
   let raw = '';
   const db = options.db ?? join(dir, 'p2tui.db');
   options.setup?.(db);
-  const pty = spawn(process.execPath, [BIN, '--workspace', ROOT, '--db', db, ...extraArgs], {
+  const workspace = options.workspace ?? ROOT;
+  const pty = spawn(process.execPath, [BIN, '--workspace', workspace, '--db', db, ...extraArgs], {
     name: 'xterm-256color',
     cols: columns,
     rows,
-    cwd: ROOT,
+    cwd: workspace,
     // Ink renders nothing live when it believes it runs in CI.
     env: childEnv({ CI: 'false', CONTINUOUS_INTEGRATION: 'false', TERM: 'xterm-256color' }, { color: true }),
   });

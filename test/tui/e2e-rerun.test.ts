@@ -1,8 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from '@lydell/node-pty';
-import xterm from '@xterm/headless';
-import { BIN, requireBuild } from '../helpers/pty.ts';
-import { childEnv } from '../helpers/child-env.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupTuis, requireBuild, startTui } from '../helpers/pty.ts';
 import { payerOfWriter, tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
 
 /**
@@ -28,6 +25,7 @@ beforeAll(() => {
   payerOfWriter(ws, 'Paid the writer 15 for the report.');
 });
 afterAll(() => ws.cleanup());
+afterEach(cleanupTuis);
 
 describe('rollout start --rerun in a terminal', () => {
   it.each([
@@ -37,57 +35,21 @@ describe('rollout start --rerun in a terminal', () => {
   ])(
     "opens the TUI on the rollout's grid when the rollout finishes (exit $code)",
     async ({ gate, code }) => {
-      const term = new xterm.Terminal({ cols: 120, rows: 32, allowProposedApi: true });
-      let raw = '';
-      const pty = spawn(process.execPath, [BIN, 'rollout', 'start', 'rollouts/pay.yaml', '--rerun', ...gate], {
-        name: 'xterm-256color',
-        cols: 120,
-        rows: 32,
-        cwd: ws.dir,
-        // Ink renders nothing live when it believes it runs in CI.
-        env: childEnv({ CI: 'false', CONTINUOUS_INTEGRATION: 'false', TERM: 'xterm-256color' }, { color: true }),
+      const tui = startTui(120, 32, ['rollout', 'start', 'rollouts/pay.yaml', '--rerun', ...gate], {
+        workspace: ws.dir,
       });
-      pty.onData((data) => {
-        raw += data;
-        term.write(data);
-      });
-      const exit = new Promise<number>((resolve) => pty.onExit(({ exitCode }) => resolve(exitCode)));
-      const screen = (): string => {
-        const buffer = term.buffer.active;
-        const lines: string[] = [];
-        for (let i = 0; i < term.rows; i++)
-          lines.push(buffer.getLine(buffer.viewportY + i)?.translateToString(true) ?? '');
-        return lines.join('\n');
-      };
-      const waitFor = async (test: (s: string) => boolean, what: string): Promise<string> => {
-        const deadline = Date.now() + 15_000;
-        while (Date.now() < deadline) {
-          await new Promise<void>((resolve) => term.write('', resolve));
-          if (test(screen())) return screen();
-          await new Promise((r) => setTimeout(r, 25));
-        }
-        throw new Error(`timed out waiting for ${what}; the screen was:\n${screen()}`);
-      };
-      try {
-        const grid = await waitFor((s) => /Rollout pay \(ro_\w+\)/.test(s) && s.includes('4/4 done'), 'the grid');
-        // The grid: one row per variant, each with its two repeats' scores.
-        expect(grid).toMatch(/buyers\/careful\s+\d\.\d\d/);
-        expect(grid).toMatch(/buyers\/quick\s+\d\.\d\d/);
-        // The summary was printed before the TUI took the screen.
-        expect(raw).toContain('Teams');
-        const id = /Rollout pay \((ro_\w+)\)/.exec(grid)![1]!;
-        expect(raw).toContain(`rollout ${id} · details`);
-        pty.write('\u0003');
-        await waitFor((s) => s.includes('press Ctrl-C again to quit'), 'the quit prompt');
-        pty.write('\u0003');
-        expect(await exit).toBe(code);
-      } finally {
-        try {
-          pty.kill();
-        } catch {
-          // already gone
-        }
-      }
+      const grid = await tui.waitFor((s) => /Rollout pay \(ro_\w+\)/.test(s) && s.includes('4/4 done'), 15_000);
+      // The grid: one row per variant, each with its two repeats' scores.
+      expect(grid).toMatch(/buyers\/careful\s+\d\.\d\d/);
+      expect(grid).toMatch(/buyers\/quick\s+\d\.\d\d/);
+      // The summary was printed before the TUI took the screen.
+      expect(tui.raw()).toContain('Teams');
+      const id = /Rollout pay \((ro_\w+)\)/.exec(grid)![1]!;
+      expect(tui.raw()).toContain(`rollout ${id} · details`);
+      await tui.press('\u0003');
+      await tui.waitFor('press Ctrl-C again to quit');
+      await tui.press('\u0003');
+      expect(await tui.exit).toBe(code);
     },
     30_000,
   );
