@@ -171,6 +171,9 @@ describe('start-up', () => {
       expect(modules).toMatch(/src\/cli\/main\.ts/);
       expect(modules.split('\n').filter((url) => /node_modules\/jiti\//.test(url))).toEqual([]);
     }
+    // --help builds every command's options, so their modules load: none of them may pull in zod (a hundred modules;
+    // `ledger audit`'s event kinds once did, through the ledger's templates).
+    expect((await loaded(['--help'])).split('\n').filter((url) => /node_modules\/zod\//.test(url))).toEqual([]);
     // The same probe sees jiti once there is a tool to load.
     write(dir, { 'tools/t.ts': tool('t', true) });
     expect(await loaded(['tools', 'list'])).toMatch(/node_modules\/jiti\//);

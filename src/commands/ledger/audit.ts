@@ -8,13 +8,8 @@ import { EXIT } from '../types.ts';
 import { walletService } from './service.ts';
 import { UserError, suggest } from '../../core/errors.ts';
 import { terminalText } from '../../core/terminal-text.ts';
-import {
-  LEDGER_EVENT_ALIASES,
-  LEDGER_EVENT_KINDS,
-  ledgerEvents,
-  type LedgerEventKind,
-  type LedgerEventLine,
-} from '../../ledger/wallets/events.ts';
+import { LEDGER_EVENT_ALIASES, LEDGER_EVENT_KINDS, type LedgerEventKind } from '../../ledger/wallets/event-kinds.ts';
+import type { LedgerEventLine } from '../../ledger/wallets/events.ts';
 import type { CommandContext } from '../types.ts';
 
 /** Looking over the whole ledger: its events and audit chain, every wallet and escrow, and the payment figures. */
@@ -133,10 +128,15 @@ export const ledgerAuditCommand = defineCommand({
     const ledger = service.ledger;
     // --verify alone is the chain check it always was; otherwise the events come first.
     const listEvents = !verify || filtered;
-    const list = async (): Promise<LedgerEventLine[]> =>
-      listEvents
-        ? ledgerEvents(service, { ...(since === undefined ? {} : { since }), kinds, limit: input.options.limit ?? 50 })
-        : [];
+    const list = async (): Promise<LedgerEventLine[]> => {
+      if (!listEvents) return [];
+      const { ledgerEvents } = await import('../../ledger/wallets/events.ts');
+      return ledgerEvents(service, {
+        ...(since === undefined ? {} : { since }),
+        kinds,
+        limit: input.options.limit ?? 50,
+      });
+    };
     if (ledger.verifyChain === undefined) {
       const note =
         'the wallets are on a Canton participant, which keeps its own integrity; the hash chain audits the embedded ledger';

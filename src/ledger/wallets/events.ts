@@ -2,28 +2,12 @@ import type { Decimal } from '../decimal.ts';
 import { TEMPLATES } from '../templates.ts';
 import type { LedgerTransaction, Offset } from '../types.ts';
 import type { WalletReader } from './reports.ts';
+import type { LedgerEventKind } from './event-kinds.ts';
 
 /**
  * The ledger's events as P2Engine's `ledger audit` listed them (it showed wallet_created and transfer_executed rows
  * of its audit trail): one per update, by kind, read from the updates themselves.
  */
-
-/** The kinds of event, in the order help lists them. */
-export const LEDGER_EVENT_KINDS = [
-  'wallet_created',
-  'transfer',
-  'reward',
-  'escrow_opened',
-  'escrow_released',
-  'escrow_refunded',
-] as const;
-export type LedgerEventKind = (typeof LEDGER_EVENT_KINDS)[number];
-
-/** P2Engine's names of the same kinds (its artifacts' tags). */
-export const LEDGER_EVENT_ALIASES: Readonly<Record<string, LedgerEventKind>> = {
-  transfer_executed: 'transfer',
-  mint: 'reward',
-};
 
 export interface LedgerEventLine {
   readonly offset: Offset;
