@@ -7,7 +7,8 @@ import { loadWorkspace } from '../../src/app/workspace.ts';
 import { RolloutRunner } from '../../src/rollout/runner.ts';
 import { parseRolloutSpec } from '../../src/rollout/spec.ts';
 import { KEYS } from './render.ts';
-import { closeTuis, onClose, openTui, ROOT, startSession, runToGrid } from './harness.ts';
+import { closeTuis, onClose, openTui, ROOT, startSession, runToGrid, type Harness } from './harness.ts';
+import type { Engine } from '../../src/engine/engine.ts';
 import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../../src/models/provider.ts';
 
 /** A model that streams its reply a word at a time, slowly enough to see it arrive. */
@@ -33,6 +34,17 @@ afterEach(closeTuis);
 const open = openTui;
 
 const DEMO = "What's the weather in Paris and who leads the Premier League?";
+
+/** The TUI at 120×32 on a fresh database, and another engine on the same database: it stands for another p2tui process. */
+async function openBesideAnotherProcess(): Promise<{ h: Harness; other: Engine }> {
+  const dir = mkdtempSync(join(tmpdir(), 'p2tui-tui-'));
+  onClose(() => rmSync(dir, { recursive: true, force: true }));
+  const db = join(dir, 'p2tui.db');
+  const h = await open({ columns: 120, rows: 32 }, { db });
+  const otherApp = new App({ workspace: await loadWorkspace(ROOT, { db }) });
+  onClose(() => otherApp.close());
+  return { h, other: otherApp.engine };
+}
 /** An SGR foreground colour code (red … white). */
 const COLOUR_CODE = new RegExp(`${String.fromCharCode(27)}\\[3[1-7]m`);
 
@@ -281,14 +293,7 @@ describe('the TUI', () => {
   });
 
   it('follows a session another process drives, live, and lists it as driven elsewhere', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'p2tui-tui-'));
-    onClose(() => rmSync(dir, { recursive: true, force: true }));
-    const db = join(dir, 'p2tui.db');
-    const h = await open({ columns: 120, rows: 32 }, { db });
-    // Another engine on the same database stands for another p2tui process.
-    const otherApp = new App({ workspace: await loadWorkspace(ROOT, { db }) });
-    const other = otherApp.engine;
-    onClose(() => otherApp.close());
+    const { h, other } = await openBesideAnotherProcess();
     const runtime = other.start({
       agent: 'agent_alpha',
       message: DEMO,
@@ -303,13 +308,7 @@ describe('the TUI', () => {
   });
 
   it('sends a message to a session another process drives through that process, and keeps it while that one works', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'p2tui-tui-'));
-    onClose(() => rmSync(dir, { recursive: true, force: true }));
-    const db = join(dir, 'p2tui.db');
-    const h = await open({ columns: 120, rows: 32 }, { db });
-    const otherApp = new App({ workspace: await loadWorkspace(ROOT, { db }) });
-    const other = otherApp.engine;
-    onClose(() => otherApp.close());
+    const { h, other } = await openBesideAnotherProcess();
     const runtime = other.start({
       agent: 'agent_beta',
       message: 'Calculate 2 + 2',
