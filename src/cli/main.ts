@@ -239,6 +239,8 @@ export function exitCodeFor(thrown: unknown): number {
       'E_ROLLOUT_SPEC',
       'E_BUNDLE_INVALID',
       'E_BUNDLE_CONFLICT',
+      'E_MIGRATE_SOURCE',
+      'E_MIGRATE_CONFLICT',
     ].includes(error.code)
   )
     return EXIT.config;
