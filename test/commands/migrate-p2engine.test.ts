@@ -238,6 +238,23 @@ describe('p2tui migrate p2engine', () => {
       /^error E_MIGRATE_SOURCE: checkout\/p2engine\/config\/rollout_broken\.yml:4:5: YAML syntax: Flow map in block collection/m,
     );
     expect(existsSync(join(cwd, 'out'))).toBe(false);
+
+    // agents.yml is read by P2Engine's rules (extra keys forbidden): a misspelt key is named with its line.
+    rmSync(join(cwd, 'checkout/p2engine/config/rollout_broken.yml'));
+    const agents = join(cwd, 'checkout/p2engine/config/agents.yml');
+    writeFileSync(
+      agents,
+      readFileSync(agents, 'utf8').replace(
+        '    tools:\n      - get_weather\n      - delegate',
+        '    tool:\n      - get_weather\n      - delegate',
+      ),
+    );
+    const typo = await runCli(['migrate', 'p2engine', 'checkout', '--out', 'out'], { cwd });
+    expect(typo.code).toBe(3);
+    expect(typo.stderr).toMatch(
+      /^error E_AGENTS_YML: checkout\/p2engine\/config\/agents\.yml:9:\d+: agents\[0\]\.tool: unknown field 'tool' \(did you mean tools\?\)/m,
+    );
+    expect(existsSync(join(cwd, 'out'))).toBe(false);
   });
 
   // The "done when": the migrated rollouts validate and run offline, every judged team scored.
