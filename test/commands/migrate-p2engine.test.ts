@@ -196,6 +196,34 @@ describe('p2tui migrate p2engine', () => {
     expect(filesUnder(out)).toEqual(['personas/treasurer.md']);
   });
 
+  it('an agent on a provider p2tui has no adapter for, or listing a tool it lacks, is reported under Cannot; the rest migrates (exit 0)', async () => {
+    const cwd = tempFolder();
+    cpSync(FIXTURE, join(cwd, 'checkout'), { recursive: true });
+    const agents = join(cwd, 'checkout/p2engine/config/agents.yml');
+    const text = readFileSync(agents, 'utf8')
+      .replace(
+        '  - id: agent_lemy\n    type: llm\n    llm_model: openai/gpt-4o',
+        '  - id: agent_lemy\n    type: llm\n    llm_model: anthropic/claude-3-5-sonnet',
+      )
+      .replace(
+        '  - id: child\n    type: llm\n    llm_model: openai/gpt-4o\n    tools:\n',
+        '  - id: child\n    type: llm\n    llm_model: openai/gpt-4o\n    tools:\n      - get_stock_price\n',
+      );
+    writeFileSync(agents, text);
+    const result = await runCli(['migrate', 'p2engine', 'checkout', '--out', 'out'], { cwd });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(
+      /^ {2}agent agent_lemy \(config\/agents\.yml\): not carried: .*anthropic.*OpenAI-compatible/m,
+    );
+    expect(result.stdout).toContain(
+      'agent child lists tool get_stock_price, which p2tui has not built in and the migration did not bring: ' +
+        'personas/child.yaml stays broken until the workspace has a tool of that name',
+    );
+    expect(existsSync(join(cwd, 'out/personas/agent_lemy.yaml'))).toBe(false);
+    expect(existsSync(join(cwd, 'out/personas/agent_alpha.yaml'))).toBe(true);
+  });
+
   it('the repository root and its p2engine/ folder migrate to the same workspace', async () => {
     const fromRoot = tempFolder();
     const fromFolder = tempFolder();
