@@ -161,6 +161,15 @@ describe('p2tui migrate p2engine', () => {
     writeFileSync(rollout, '# my own experiment\n');
     // A file that would be new is not written either when the run is refused: all or nothing.
     rmSync(join(out, 'rubrics/joke_quality.jinja'));
+    // A dry run says what a run would do: refuse, naming the same files.
+    const dry = await runCli(['migrate', 'p2engine', FIXTURE, '--out', out, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/personas\/agent_alpha\.yaml {2}\(differs: refused without --force\)/);
+    expect(dry.stdout).toContain(
+      'Dry run: 1 file would be written, 18 unchanged, 2 differ (refused without --force).\n' +
+        `A run would be refused (exit 3): migrate: 2 files of ${out} differ from what the migration would write: ` +
+        'personas/agent_alpha.yaml, rollouts/demo_rollout.yml; nothing was written',
+    );
     const refused = await runCli(['migrate', 'p2engine', FIXTURE, '--out', out]);
     expect(refused.code).toBe(3);
     expect(refused.stdout).toBe('');

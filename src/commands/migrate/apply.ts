@@ -28,6 +28,8 @@ export interface FileOutcome {
 
 export interface Outcome {
   readonly files: FileOutcome[];
+  /** In a dry run: why a real run (with the same --force) would be refused, if it would. */
+  readonly refusal: string | undefined;
   readonly written: number;
   readonly unchanged: number;
   readonly overwritten: number;
@@ -36,7 +38,8 @@ export interface Outcome {
 /** Compares the plan with the workspace and, unless `dryRun`, writes what is new (and what differs, with force). */
 export function applyPlan(plan: MigrationPlan, out: string, options: { dryRun: boolean; force: boolean }): Outcome {
   const compared = plan.files.map((file) => ({ file, status: statusOf(file, out) }));
-  if (!options.dryRun) refuseClashes(plan, out, compared, options.force);
+  const refusal = clashes(plan, out, compared, options.force);
+  if (refusal !== undefined && !options.dryRun) throw refusal;
   const files: FileOutcome[] = [];
   for (const { file, status } of compared) {
     const write = !options.dryRun && (status === 'new' || (status === 'differs' && options.force));
@@ -45,6 +48,7 @@ export function applyPlan(plan: MigrationPlan, out: string, options: { dryRun: b
   }
   return {
     files,
+    refusal: refusal?.message,
     written: files.filter((f) => f.written).length,
     unchanged: files.filter((f) => f.status === 'unchanged').length,
     overwritten: files.filter((f) => f.written && f.status === 'differs').length,
@@ -63,18 +67,19 @@ function statusOf(file: PlannedFile, out: string): FileStatus {
 }
 
 /**
- * The refusals, before anything is written: files that differ (unless --force), and persona ids another file of the
- * workspace defines too (two files with one id leave that agent unavailable, and --force would not remove the other).
+ * The refusal, decided before anything is written: files that differ (unless --force), and persona ids another file
+ * of the workspace defines too (two files with one id leave that agent unavailable, and --force would not remove the
+ * other one).
  */
-function refuseClashes(
+function clashes(
   plan: MigrationPlan,
   out: string,
   compared: readonly { file: PlannedFile; status: FileStatus }[],
   force: boolean,
-): void {
+): UserError | undefined {
   const twins = plan.personas.flatMap((id) => otherPersonaFiles(out, id).map((other) => `${other} (agent ${id})`));
   if (twins.length > 0) {
-    throw new UserError(
+    return new UserError(
       'E_MIGRATE_CONFLICT',
       `migrate: the workspace ${out} already defines agents the migration would write: ${twins.join(', ')}; ` +
         'nothing was written',
@@ -87,7 +92,7 @@ function refuseClashes(
   }
   const differing = compared.filter((c) => c.status === 'differs').map((c) => c.file.to);
   if (differing.length > 0 && !force) {
-    throw new UserError(
+    return new UserError(
       'E_MIGRATE_CONFLICT',
       `migrate: ${differing.length} file${differing.length === 1 ? '' : 's'} of ${out} differ from what the migration ` +
         `would write: ${differing.join(', ')}; nothing was written`,
@@ -96,6 +101,7 @@ function refuseClashes(
       },
     );
   }
+  return undefined;
 }
 
 /** Persona files of the workspace, other than `personas/<id>.yaml`, with that id (by name, or agents.yml's list). */

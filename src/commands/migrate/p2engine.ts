@@ -63,6 +63,7 @@ export const migrateP2EngineCommand = defineCommand({
         out,
         dry_run: dryRun,
         files: outcome.files.map((f) => ({ from: f.from, to: f.to, status: f.status, written: f.written })),
+        refused: outcome.refusal ?? null,
         written: outcome.written,
         unchanged: outcome.unchanged,
         overwritten: outcome.overwritten,
@@ -112,6 +113,7 @@ function printReport(output: Output, r: Report): void {
           ? '.'
           : `, ${differing} differ${differing === 1 ? 's' : ''} (${r.force ? 'would be overwritten: --force' : 'refused without --force'}).`),
     );
+    if (r.outcome.refusal !== undefined) output.line(`A run would be refused (exit 3): ${r.outcome.refusal}`);
   } else if (written === 0) {
     output.line(`Nothing written: every file is unchanged (${total} file${total === 1 ? '' : 's'}).`);
   } else {
