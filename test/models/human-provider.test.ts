@@ -99,6 +99,11 @@ describe('an agent answered by a person (human/operator)', () => {
     const shown = await show(session);
     expect(shown.conversations.find((c) => c.agent === 'operator')!.answer).toBe('Approved: refund 42 in full');
     expect(shown.answer).toContain('Approved: refund 42 in full');
+    // Offline, the recorded answer reaches the coordinator again.
+    const replay = await cli(['session', 'replay', session]);
+    expect(replay.code).toBe(0);
+    expect(replay.stdout).toContain('coordinator ▸ ← operator: Approved: refund 42 in full');
+    expect(replay.stdout).toMatch(/✓ identical: 2 conversations, \d+ entries/);
   });
 
   it('refuses, at load and naming the persona, a person-answered agent that may not ask', async () => {
