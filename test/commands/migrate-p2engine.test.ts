@@ -86,6 +86,10 @@ describe('p2tui migrate p2engine', () => {
     expect(stdout).toContain("agent weather_bot: llm_model 'gpt-4o-mini' → openai/gpt-4o-mini");
     expect(stdout).toContain('agent weather_bot: behavior_template weather_expert → the system prompt');
     expect(stdout).toContain('agent faq_bot: type rule_based → model scripted/default with a script');
+    expect(stdout).toContain(
+      "agent treasurer: wallet: P2Engine's start-up (p2engine ledger init --balance 100.0) gave every agent 100 → balance: 100",
+    );
+    expect(readFileSync(join(out, 'personas/treasurer.yaml'), 'utf8')).toMatch(/^balance: 100$/m);
     expect(stdout).toContain("tool check_balance (tools/ledger_tools.py:42) → p2tui's built-in check_balance");
     expect(stdout).toContain(
       "rollouts/rollout_joke.yml teams.joke_team.variants[1].model: model 'gpt-3.5-turbo' → openai/gpt-3.5-turbo",

@@ -58,6 +58,11 @@ export const MCP_ADVICE =
   'function), declare it in p2tui.yaml (mcp_servers: { py: { command: python, args: [tools_server.py] } }) and list ' +
   'it in personas as py__<name> (README "MCP tools")';
 
+/** The wallet every migrated agent starts with, and why. */
+const WALLET =
+  "wallet: P2Engine's start-up (p2engine ledger init --balance 100.0) gave every agent 100 → balance: 100 " +
+  '(funded by p2tui ledger init, and in every rollout cell)';
+
 /** What p2tui.yaml says when the migration writes it: P2Engine's models, its judge's model. */
 const SETTINGS = `# p2tui workspace settings, written by \`p2tui migrate p2engine\` (every field is optional).
 # P2Engine's agents ran on openai/gpt-4o and its judge (gpt4_judge) on openai/gpt-4o-mini; these keep that.
@@ -229,21 +234,25 @@ function planAgents(root: string, plan: MigrationPlan, declared: readonly string
       plan.cannot.push(`agent ${agent.id} (config/agents.yml): not carried: ${messageOf(error)}`);
       continue;
     }
-    const lines = [...conversion.mapped, ...conversion.cannot].map((l) => `# - ${oneLine(l)}`);
+    // P2Engine's start-up (run_project.sh: `p2engine ledger init --balance 100.0`) gave every agent a wallet of 100.
+    const persona =
+      conversion.persona.balance === undefined ? { ...conversion.persona, balance: 100 } : conversion.persona;
+    const mapped = [...conversion.mapped, ...(persona === conversion.persona ? [] : [WALLET])];
+    const lines = [...mapped, ...conversion.cannot].map((l) => `# - ${oneLine(l)}`);
     const header = [
       `# Migrated by \`p2tui migrate p2engine\` from P2Engine's config/agents.yml (agent ${agent.id}).`,
       ...(lines.length > 0 ? ['# On the way:', ...lines] : []),
     ];
-    const text = `${header.join('\n')}\n${stringify(conversion.persona, { lineWidth: 0 })}`;
+    const text = `${header.join('\n')}\n${stringify(persona, { lineWidth: 0 })}`;
     plan.files.push({
       to: `personas/${agent.id}.yaml`,
       from: `config/agents.yml (${agent.id})`,
       content: Buffer.from(text),
     });
     plan.personas.push(agent.id);
-    plan.mapped.push(...conversion.mapped.map((l) => `agent ${agent.id}: ${oneLine(l)}`));
+    plan.mapped.push(...mapped.map((l) => `agent ${agent.id}: ${oneLine(l)}`));
     plan.cannot.push(...conversion.cannot.map((l) => `agent ${agent.id}: ${oneLine(l)}`));
-    for (const tool of conversion.persona.tools ?? [])
+    for (const tool of persona.tools ?? [])
       if (!tools.has(tool))
         plan.cannot.push(
           `agent ${agent.id} lists tool ${tool}, which p2tui has not built in and the migration did not bring: ` +
