@@ -157,10 +157,13 @@ export function pythonTools(text: string, file: string): PythonTool[] {
       args = text.slice(end + 1, close);
       end = close + 1;
     }
-    const named = /(?:^|[,(\s])name\s*=\s*(?:[rbu]?)(["'])((?:(?!\1)[^\\\n]|\\.)*)\1/.exec(args);
-    const positional = /^\s*(?:[rbu]?)(["'])((?:(?!\1)[^\\\n]|\\.)*)\1\s*(?:,|$)/.exec(args);
+    const parts = topLevelArguments(args);
+    const literal = (part: string | undefined): string | undefined =>
+      /^[rbuRBU]?(["'])((?:(?!\1)[^\\\n]|\\.)*)\1$/.exec(part ?? '')?.[2];
+    const named = parts.map((p) => /^name\s*=\s*([\s\S]+)$/.exec(p)?.[1]).find((v) => v !== undefined);
+    const positional = parts[0] !== undefined && !/^\w+\s*=/.test(parts[0]) ? literal(parts[0]) : undefined;
     const fn = /^\s*(?:@[^\n]*\n\s*)*(?:async\s+)?def\s+([A-Za-z_]\w*)/.exec(text.slice(end));
-    const name = named?.[2] ?? positional?.[2] ?? fn?.[1];
+    const name = literal(named) ?? positional ?? fn?.[1];
     if (name !== undefined) tools.push({ name, file, line });
   }
   return tools;
@@ -169,22 +172,66 @@ export function pythonTools(text: string, file: string): PythonTool[] {
 /** The index of the bracket closing the one at `open`, skipping strings and comments; the text's end if none. */
 function closingBracket(text: string, open: number): number {
   let depth = 0;
-  for (let i = open; i < text.length; i++) {
+  let found = text.length;
+  scan(text, open, (c, i, comment) => {
+    if (comment) return false;
+    if (c === '(' || c === '[' || c === '{') depth++;
+    else if (c === ')' || c === ']' || c === '}') {
+      depth--;
+      if (depth === 0) {
+        found = i;
+        return true;
+      }
+    }
+    return false;
+  });
+  return found;
+}
+
+/** A call's arguments split at its top-level commas, comments removed, each trimmed (`name="x"`, `"x"`, …). */
+function topLevelArguments(args: string): string[] {
+  let clean = '';
+  let last = 0;
+  const cuts: number[] = [];
+  let depth = 0;
+  scan(args, 0, (c, i, comment) => {
+    if (comment) {
+      clean += args.slice(last, i);
+      const newline = args.indexOf('\n', i);
+      last = newline < 0 ? args.length : newline;
+      return false;
+    }
+    if (c === '(' || c === '[' || c === '{') depth++;
+    else if (c === ')' || c === ']' || c === '}') depth--;
+    else if (c === ',' && depth === 0) cuts.push(clean.length + i - last);
+    return false;
+  });
+  clean += args.slice(last);
+  const parts: string[] = [];
+  let from = 0;
+  for (const cut of [...cuts, clean.length]) {
+    parts.push(clean.slice(from, cut).trim());
+    from = cut + 1;
+  }
+  return parts.filter((p) => p !== '');
+}
+
+/**
+ * Walks Python source from `start`, calling `visit` with each character outside string literals (a comment's `#` is
+ * visited with `comment` true, and the rest of its line is skipped); stops when `visit` returns true.
+ */
+function scan(text: string, start: number, visit: (c: string, i: number, comment: boolean) => boolean): void {
+  for (let i = start; i < text.length; i++) {
     const c = text[i]!;
     if (c === '#') {
+      if (visit(c, i, true)) return;
       const newline = text.indexOf('\n', i);
-      i = newline < 0 ? text.length : newline;
+      i = (newline < 0 ? text.length : newline) - 1;
     } else if (c === '"' || c === "'") {
-      const triple = text.startsWith(c.repeat(3), i);
-      const quote = triple ? c.repeat(3) : c;
+      const quote = text.startsWith(c.repeat(3), i) ? c.repeat(3) : c;
       let j = i + quote.length;
       while (j < text.length && !text.startsWith(quote, j)) j += text[j] === '\\' ? 2 : 1;
       i = j + quote.length - 1;
-    } else if (c === '(' || c === '[' || c === '{') depth++;
-    else if (c === ')' || c === ']' || c === '}') {
-      depth--;
-      if (depth === 0) return i;
-    }
+    } else if (visit(c, i, false)) return;
   }
-  return text.length;
 }
