@@ -200,13 +200,16 @@ describe('p2tui migrate p2engine', () => {
     const out = tempFolder();
     mkdirSync(join(out, 'personas'));
     writeFileSync(join(out, 'personas/treasurer.md'), '---\nid: treasurer\ndescription: Mine.\n---\nYou pay.\n');
+    // A p2tui workspace reads its config/agents.yml as personas too.
+    mkdirSync(join(out, 'config'));
+    writeFileSync(join(out, 'config/agents.yml'), 'agents:\n  - id: child\n    type: llm\n');
     const refused = await runCli(['migrate', 'p2engine', FIXTURE, '--out', out, '--force']);
     expect(refused.code).toBe(3);
     expect(refused.stderr).toContain(
       `error E_MIGRATE_CONFLICT: migrate: the workspace ${out} already defines agents the migration would write: ` +
-        'personas/treasurer.md (agent treasurer); nothing was written',
+        'personas/treasurer.md (agent treasurer), config/agents.yml (agent child); nothing was written',
     );
-    expect(filesUnder(out)).toEqual(['personas/treasurer.md']);
+    expect(filesUnder(out)).toEqual(['config/agents.yml', 'personas/treasurer.md']);
   });
 
   it('an agent on a provider p2tui has no adapter for, or listing a tool it lacks, is reported under Cannot; the rest migrates (exit 0)', async () => {
