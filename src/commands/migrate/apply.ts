@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError, fileFailureOf } from '../../core/errors.ts';
 import { makeFolder } from '../../core/folders.ts';
@@ -131,6 +131,11 @@ function writeFile(path: string, content: Buffer): void {
     writeFileSync(temporary, content);
     renameSync(temporary, path);
   } catch (error) {
+    try {
+      rmSync(temporary, { force: true });
+    } catch {
+      // The write's own error says what is wrong with the folder; a leftover temporary file is the lesser matter.
+    }
     throw fileFailureOf(error, `migrate: cannot write ${path}`) ?? error;
   }
 }
