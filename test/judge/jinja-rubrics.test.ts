@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseVerdict } from '../../src/judge/llm-judge.ts';
-import { parseRubricFile } from '../../src/judge/rubric.ts';
+import { lintRubric, parseRubricFile } from '../../src/judge/rubric.ts';
 import { runCli, type CliResult } from '../helpers/cli.ts';
 import { openAIServer, type ModelServer } from '../helpers/model-servers.ts';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
@@ -266,6 +266,20 @@ describe('{"score": x} replies for every rubric', () => {
     });
     expect(parseVerdict('{"score": "high"}', weighted)).toEqual({ problem: expect.stringMatching(/^score: /) });
     const jinja = parseRubricFile(JOKE_QUALITY, 'rubrics/joke_quality.jinja');
+    expect(jinja.description).toBe(
+      'You are a comedy critic grading a joke told by {{ agent_name | default("the assistant") }}.',
+    );
+    // An empty file is the one thing lint holds against a .jinja rubric; a name P2Engine could not look up is refused.
+    expect(lintRubric(parseRubricFile('\n', 'rubrics/empty.jinja'))).toEqual([
+      {
+        file: 'rubrics/empty.jinja',
+        field: 'text',
+        message: 'the rubric is empty: the judge would not know what to score',
+      },
+    ]);
+    expect(() => parseRubricFile('Be funny.', 'rubrics/joke quality.jinja')).toThrow(
+      "rubrics/joke quality.jinja: id: 'joke quality' is not a rubric id: P2Engine's rubric names are letters, digits, _ and -",
+    );
     expect(parseVerdict('{"criteria": [{"id": "score", "score": 0.25, "reason": "cliché"}]}', jinja)).toEqual({
       criteria: [{ id: 'score', weight: 1, score: 0.25, reason: 'cliché' }],
     });
