@@ -58,9 +58,13 @@ const CLICHES = [
 ];
 
 const STOP = new Set(
-  'the and for are but not you all any can had her was one our out has him his how now its who did she too use that with have this will your from they were what when then than there their which would about could into just like also only'.split(
-    ' ',
-  ),
+  [
+    'the and for are but not you all any can had her was one our out has him his how now its who did she too use',
+    'that with have this will your from they were what when then than there their which would about could into just',
+    'like also only',
+  ]
+    .join(' ')
+    .split(' '),
 );
 
 function count(word: string): number {
