@@ -30,6 +30,8 @@ const PERSONA_FILE = /\.(ya?ml|md)$/;
 
 /** Longest text of one problem: a message quoting a whole (binary, huge) file is cut here. */
 const MAX_ISSUE_TEXT = 300;
+/** The same for config/agents.yml, whose messages say how to reach a model (a proxy, a p2tui.yaml provider). */
+const MAX_AGENTS_YML_ISSUE_TEXT = 1000;
 
 /**
  * Reads and validates every persona file of a workspace (schema only; references are checked by `checkReferences`).
@@ -57,7 +59,7 @@ export function loadPersonas(
     const fallbackId = name.replace(PERSONA_FILE, '');
     const issues: ValidationIssue[] = [];
     const fail = (): void => {
-      broken.push({ file, id: declaredId ?? fallbackId, issues: issues.map(cleanIssue) });
+      broken.push({ file, id: declaredId ?? fallbackId, issues: issues.map((issue) => cleanIssue(issue)) });
     };
     let declaredId: string | undefined;
     let text: string;
@@ -195,7 +197,9 @@ function addAgentsYml(
 ): void {
   const { personas, locate, broken, claimed } = into;
   const yml = loadAgentsYml(workspace, defaults.providers ?? []);
-  for (const b of yml.broken) broken.push({ file: AGENTS_YML, id: b.id, issues: b.issues.map(cleanIssue) });
+  // Longer than a persona file's problems may be: a model p2tui has no adapter for is told its whole route.
+  const clean = (issue: ValidationIssue): ValidationIssue => cleanIssue(issue, MAX_AGENTS_YML_ISSUE_TEXT);
+  for (const b of yml.broken) broken.push({ file: AGENTS_YML, id: b.id, issues: b.issues.map(clean) });
   for (const { persona: p, locate: where, line } of yml.personas) {
     const first = claimed.get(p.id);
     if (first === undefined) {
@@ -237,20 +241,18 @@ function isText(bytes: Buffer): boolean {
 }
 
 /** A problem fit to print: control characters (escape sequences, carriage returns) shown escaped, long text cut. */
-function cleanIssue(issue: ValidationIssue): ValidationIssue {
-  return { ...issue, message: printable(issue.message), field: printable(issue.field) };
+function cleanIssue(issue: ValidationIssue, max = MAX_ISSUE_TEXT): ValidationIssue {
+  return { ...issue, message: printable(issue.message, max), field: printable(issue.field, max) };
 }
 
 /** C0 and C1 controls but tab and newline, and the Unicode line separators: what can move a terminal's cursor. */
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g;
 
-function printable(text: string): string {
+function printable(text: string, max: number): string {
   const clean = text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   const oneLine = clean.replace(/\n/g, ' ');
-  return oneLine.length > MAX_ISSUE_TEXT
-    ? `${oneLine.slice(0, MAX_ISSUE_TEXT)}… (${oneLine.length} characters)`
-    : oneLine;
+  return oneLine.length > max ? `${oneLine.slice(0, max)}… (${oneLine.length} characters)` : oneLine;
 }
 
 function parseMarkdownPersona(text: string, file: string): ReturnType<typeof parseYamlWith<typeof personaSchema>> {
@@ -371,7 +373,7 @@ export function checkReferences(
     });
     if (issues.length > 0) {
       personas.delete(persona.id);
-      broken.push({ file: persona.source, id: persona.id, issues: issues.map(cleanIssue) });
+      broken.push({ file: persona.source, id: persona.id, issues: issues.map((issue) => cleanIssue(issue)) });
     }
   }
   // An agent that names a broken one keeps working; it only cannot delegate there until that file is fixed.

@@ -133,6 +133,8 @@ describe("P2Engine's config/agents.yml in a workspace", () => {
       "error E_AGENTS_YML: config/agents.yml:36:16: agents[8].llm_model: model 'anthropic/claude-3-5-sonnet' is served by 'anthropic'",
     );
     expect(poet.stderr).toContain('a LiteLLM proxy (`litellm --model anthropic/claude-3-5-sonnet`)');
+    // The whole route, to its end (a persona file's problems are cut at 300 characters).
+    expect(poet.stderr).toContain('and name the model anthropic/claude-3-5-sonnet\n');
     expect(poet.stderr).toContain("hint: Agent 'poet' is unavailable until config/agents.yml is fixed");
     expect(typo.code).toBe(3);
     expect(typo.stderr).toContain(

@@ -19,7 +19,7 @@ export interface AgentsYmlPersona {
 }
 
 export interface AgentsYmlBroken {
-  /** The agent it would define; '' for a problem of the whole file (its syntax, no agents list). */
+  /** The agent it would define; for a file that cannot be parsed, each id it seems to name (else 'agents'). */
   readonly id: string;
   readonly issues: readonly ValidationIssue[];
 }
@@ -44,7 +44,15 @@ export function loadAgentsYml(
     };
   }
   const entries = readAgentsYmlEntries(text, AGENTS_YML);
-  const broken: AgentsYmlBroken[] = entries.broken.map((b) => ({ id: b.id ?? '', issues: b.issues }));
+  const broken: AgentsYmlBroken[] = entries.broken.flatMap((b) =>
+    b.id !== undefined
+      ? [{ id: b.id, issues: b.issues }]
+      : // A file that cannot be parsed: the agents it names are unavailable (running one shows why), not unknown.
+        namedIds(text, entries.agents.length === 0 && entries.broken.length === 1).map((id) => ({
+          id,
+          issues: b.issues,
+        })),
+  );
   const personas: AgentsYmlPersona[] = [];
   const ctx = {
     declaredProviders,
@@ -67,6 +75,14 @@ export function loadAgentsYml(
     }
   }
   return { personas, broken };
+}
+
+/** The ids a file that cannot be parsed seems to name (`- id: x` lines), or the file's name when none. */
+function namedIds(text: string, wholeFile: boolean): string[] {
+  const ids = wholeFile
+    ? [...text.matchAll(/^\s*-?\s*id:\s*["']?([A-Za-z][\w-]{0,63})["']?\s*$/gm)].map((m) => m[1]!)
+    : [];
+  return ids.length === 0 ? ['agents'] : [...new Set(ids)];
 }
 
 /** Persona field paths (what the reference checks name) at their place in the agents.yml entry. */
