@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ValidationError, messageOf, suggest, type ValidationIssue } from '../core/errors.ts';
 import { formatPath, parseYamlWith } from '../core/yaml-schema.ts';
 import { BUILTIN_TEMPLATE_VARS, namedGroups, stepStrings, templateVars } from '../models/scripted/script.ts';
+import { HUMAN_PROVIDER_ID } from '../models/human/provider.ts';
 import { DEFAULT_POLICIES, DEFAULT_SYSTEM, personaSchema, type Persona, type PersonaFile } from './persona.ts';
 import { AGENTS_YML, loadAgentsYml } from './p2engine/workspace-agents.ts';
 import { PROMPT_VARIABLES, promptVariables } from './prompt.ts';
@@ -332,6 +333,12 @@ export function checkReferences(
     const provider = persona.model.split('/')[0]!;
     if (!known.providers.includes(provider))
       at(['model'], `unknown model provider '${provider}'; available: ${known.providers.join(', ')}`);
+    // A person is reached only through a question: an agent that may not ask would wait for nobody.
+    if (provider === HUMAN_PROVIDER_ID && !persona.policies.ask_user)
+      at(
+        ['policies', 'ask_user'],
+        `${persona.id} is answered by a person (model ${persona.model}), who is asked through ask_user: remove policies.ask_user: false`,
+      );
     const vars = new Set<string>([...PROMPT_VARIABLES, ...Object.keys(persona.vars)]);
     for (const name of promptVariables(persona.systemTemplate)) {
       if (!vars.has(name)) at(['system'], `unknown template variable {{${name}}}; available: ${[...vars].join(', ')}`);

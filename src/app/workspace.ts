@@ -4,6 +4,7 @@ import { UserError, ValidationError, suggest } from '../core/errors.ts';
 import { checkReferences, loadPersonas, type BrokenPersona, type LoadedPersonas } from '../agents/loader.ts';
 import type { Persona } from '../agents/persona.ts';
 import { ScriptedProvider } from '../models/scripted/provider.ts';
+import { HumanProvider } from '../models/human/provider.ts';
 import { ProviderRegistry } from '../models/registry.ts';
 import {
   checkProvidersConfigured,
@@ -96,6 +97,7 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
   for (const tool of options.extraTools ?? []) tools.add(tool);
   const providers = new ProviderRegistry();
   providers.register(new ScriptedProvider({ latencyMs: config.providers['scripted']?.latency_ms ?? 0 }));
+  providers.register(new HumanProvider());
   const env = options.env ?? workspaceEnvironment(root);
   const redactor = registerProviders(providers, config.providers, env);
   options.configure?.(providers, config);

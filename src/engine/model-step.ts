@@ -75,6 +75,7 @@ export function prepareCall(
       ordinal,
       taskIndex: fitted?.taskIndex ?? transcript.taskIndex,
       round: transcript.round,
+      ...(conv.parent === null ? {} : { caller: conv.parent.agent }),
     },
   };
   // A trimmed request differs from the whole conversation: the hash says so (and stays a function of the stack).

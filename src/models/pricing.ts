@@ -21,6 +21,8 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'openai/o4-mini': { inputPerMillion: 1.1, outputPerMillion: 4.4 },
   // Local models cost nothing per token.
   'ollama/*': { inputPerMillion: 0, outputPerMillion: 0 },
+  // A person answering (human/operator) uses no tokens: priced at nothing rather than shown as unpriced.
+  'human/*': { inputPerMillion: 0, outputPerMillion: 0 },
 };
 
 export function priceFor(model: string, table: Readonly<Record<string, Price>> = DEFAULT_PRICES): Price | undefined {

@@ -38,6 +38,8 @@ export interface SimulationHints {
   /** Index of the message holding the current task and rounds since it, maintained incrementally by the renderer. */
   readonly taskIndex: number;
   readonly round: number;
+  /** The agent that delegated the conversation's task; absent when the user gave it (read by the `human` provider). */
+  readonly caller?: string;
 }
 
 export interface ModelRequest {
