@@ -70,10 +70,7 @@ describe("P2Engine's config/agents.yml in a workspace", () => {
     expect(byId('agent_alpha')?.agents).toEqual(expect.arrayContaining(['treasurer', 'faq', 'solo']));
     expect(byId('faq')).toMatchObject({ model: 'scripted/default' });
     expect(byId('solo', 'personas/solo.yaml')).toMatchObject({ model: 'scripted/default' });
-    // The `human` provider comes from its own change (i20-human); until it is there the agent is unavailable.
-    const desk = byId('desk');
-    if (desk?.broken === true) expect(desk.errors).toEqual([expect.stringContaining("unknown model provider 'human'")]);
-    else expect(desk).toMatchObject({ model: 'human/operator' });
+    expect(byId('desk')).toMatchObject({ model: 'human/operator' });
     expect(byId('poet')).toMatchObject({ broken: true });
     expect(byId('poet')?.errors).toEqual([
       expect.stringMatching(
@@ -95,7 +92,7 @@ describe("P2Engine's config/agents.yml in a workspace", () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^agent_helper +openai\/gpt-4o +get_weather, check_balance, transaction_history/m);
     expect(text.stdout).toContain(
-      "From config/agents.yml (P2Engine's agents file): agent_alpha, agent_helper, treasurer, agent_lemy, child, faq",
+      "From config/agents.yml (P2Engine's agents file): agent_alpha, agent_helper, treasurer, agent_lemy, child, faq, desk\n",
     );
     expect(text.stdout).toContain(
       "config/agents.yml:39:11: agents[9].tool: unknown field 'tool' (did you mean tools?)",
@@ -120,6 +117,16 @@ describe("P2Engine's config/agents.yml in a workspace", () => {
     expect(sum.stdout).toMatch(/^faq ▸ 4$/m);
     expect(miss.stdout).toMatch(/^faq ▸ I don’t have a rule for that\.$/m);
     expect(miss.stdout).not.toContain('Hi there!');
+  }, 60_000);
+
+  it('a human_in_loop agent asks a person (exit 4) and replies the answer', async () => {
+    const run = await p2tui('run', 'desk', 'approve the refund?');
+    expect(run.code, run.stderr).toBe(4);
+    expect(run.stdout).toContain('desk asks: desk (human_in_loop) was asked by the user: approve the refund?');
+    const session = /session (s_\w+)/.exec(run.stdout)![1]!;
+    const respond = await p2tui('session', 'respond', session, 'Approved.');
+    expect(respond.code, respond.stderr).toBe(0);
+    expect(respond.stdout).toContain('desk ▸ Approved.');
   }, 60_000);
 
   it('refuses to run an agent whose model p2tui has no adapter for, or whose entry has a typo (exit 3)', async () => {
@@ -158,7 +165,7 @@ describe("P2Engine's config/agents.yml in a workspace", () => {
     const check = checks.find((c) => c.name === 'agents.yml');
     expect(check).toMatchObject({ ok: false, code: 'E_AGENTS_YML' });
     expect(check?.detail).toContain(
-      'config/agents.yml: 6 agents loaded as personas (agent_alpha, agent_helper, treasurer',
+      'config/agents.yml: 7 agents loaded as personas (agent_alpha, agent_helper, treasurer, agent_lemy, child, faq, desk); 3 unavailable: ',
     );
     expect(check?.detail).toContain(
       "config/agents.yml:39:11: agents[9].tool: unknown field 'tool' (did you mean tools?)",
@@ -166,5 +173,24 @@ describe("P2Engine's config/agents.yml in a workspace", () => {
     expect(check?.detail).toContain(
       "config/agents.yml:36:16: agents[8].llm_model: model 'anthropic/claude-3-5-sonnet'",
     );
+  }, 60_000);
+
+  it('an agents.yml that cannot be parsed makes the agents it names unavailable with the syntax error; persona files work', async () => {
+    const broken = tempWorkspace({ 'config/agents.yml': 'agents:\n  - id: faq\n    type: [rule_based\n' });
+    broken.persona({ id: 'solo', description: 'Answers on its own.' });
+    try {
+      const opts = { cwd: broken.dir };
+      const [faq, solo] = await Promise.all([
+        runCli(['--workspace', broken.dir, 'run', 'faq', 'hello'], opts),
+        runCli(['--workspace', broken.dir, 'run', 'solo', 'hello'], opts),
+      ]);
+      expect(faq.code).toBe(3);
+      expect(faq.stderr).toMatch(/^error E_AGENTS_YML: config\/agents\.yml:3:\d+: YAML syntax: /m);
+      expect(faq.stderr).toContain("hint: Agent 'faq' is unavailable until config/agents.yml is fixed");
+      expect(solo.code, solo.stderr).toBe(0);
+      expect(solo.stderr).toContain('warning: 1 broken persona file not loaded (config/agents.yml: agent faq)');
+    } finally {
+      broken.cleanup();
+    }
   }, 60_000);
 });
