@@ -239,6 +239,7 @@ export function exitCodeFor(thrown: unknown): number {
       'E_ROLLOUT_SPEC',
       'E_BUNDLE_INVALID',
       'E_BUNDLE_CONFLICT',
+      'E_AGENTS_YML',
     ].includes(error.code)
   )
     return EXIT.config;

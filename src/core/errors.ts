@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'E_USAGE'
   | 'E_CONFIG'
   | 'E_PERSONA_INVALID'
+  /** P2Engine's config/agents.yml: an entry p2tui cannot read or run (exit code 3). */
+  | 'E_AGENTS_YML'
   | 'E_TOOL_INVALID'
   | 'E_UNKNOWN_AGENT'
   | 'E_UNKNOWN_TOOL'

@@ -41,7 +41,9 @@ export function decide(request: ModelRequest): Action {
   // A final answer follows the style the system prompt asks for (style.ts says what it honours).
   const agent = request.simulation?.agent ?? 'agent';
   const style = readStyle(systemOf(request.messages), agent, request.simulation?.description ?? '');
-  return { text: applyStyle(restateAmount(action.text, request), style, agent), calls: [] };
+  // A whole-message rule's reply is the author's exact text (a P2Engine rule table's answer): no amount added.
+  const text = action.wholeMessage === true ? action.text : restateAmount(action.text, request);
+  return { text: applyStyle(text, style, agent), calls: [] };
 }
 
 /** A task naming an amount ("$12.50", "5 units") gets an answer that says it, as the task wrote it. */
@@ -53,7 +55,7 @@ function restateAmount(text: string, request: ModelRequest): string {
   return `${text}\n(Amount: ${amount.text}.)`;
 }
 
-function plainDecide(request: ModelRequest): Action {
+function plainDecide(request: ModelRequest): Action & { readonly wholeMessage?: boolean } {
   const hints = request.simulation ?? inferHints(request);
   const taskMessage = request.messages[hints.taskIndex];
   const task = taskMessage?.role === 'user' ? taskMessage.content : '';
@@ -66,11 +68,22 @@ function plainDecide(request: ModelRequest): Action {
   };
   const rules = hints.script as readonly ScriptRule[];
   const whole = matchRule(rules, task);
+  // A rule anchored at both ends (`^…$`) is about the whole message: it is never split into clauses (P2Engine's
+  // rule_based agents look the whole message up, "hi. how are you?" included).
+  if (whole !== undefined && isAnchored(whole.rule.when)) {
+    const action = followSegments(ctx, [{ steps: whole.rule.steps, groups: whole.groups, clause: task }], false);
+    return { ...action, wholeMessage: true };
+  }
   const segments = clauseSegments(ctx, rules, whole?.rule, (clause) => planCalls(ctx, clause, new Set()).calls);
   if (segments !== undefined) return followSegments(ctx, segments);
   if (whole !== undefined)
     return followSegments(ctx, [{ steps: whole.rule.steps, groups: whole.groups, clause: task }], false);
   return builtin(ctx);
+}
+
+/** `^…$`: a pattern for the whole text (a final `$` that is not escaped). */
+function isAnchored(pattern: string): boolean {
+  return pattern.startsWith('^') && /(^|[^\\])(\\\\)*\$$/.test(pattern);
 }
 
 /** Fallback when a request carries no hints: find the task and count rounds by scanning. */
