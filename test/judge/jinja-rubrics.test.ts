@@ -103,9 +103,9 @@ describe('rubrics/<id>.jinja: loaded verbatim, listed, linted', () => {
     expect(lint.code).toBe(0);
 
     ws.write('rubrics/joke_quality.md', '## Criteria\n- funny (1): It is funny.\n');
-    // As for a .yaml and a .md of one id: E_RUBRIC, which exits 1 (src/cli/main.ts does not count it as exit 3).
+    // As for a .yaml and a .md of one id: E_RUBRIC, an invalid workspace (exit 3).
     const clash = await p2tui(ws, 'eval', 'run', 'last');
-    expect(clash.code).toBe(1);
+    expect(clash.code).toBe(3);
     expect(clash.stderr).toContain('error E_RUBRIC: ');
     expect(clash.stderr).toContain(
       "rubrics/joke_quality.md: id: rubric 'joke_quality' is also defined in rubrics/joke_quality.jinja",
