@@ -4,7 +4,8 @@ import { ValidationError, messageOf, suggest, type ValidationIssue } from '../co
 import { formatPath, parseYamlWith } from '../core/yaml-schema.ts';
 import { BUILTIN_TEMPLATE_VARS, namedGroups, stepStrings, templateVars } from '../models/scripted/script.ts';
 import { HUMAN_PROVIDER_ID } from '../models/human/provider.ts';
-import { DEFAULT_POLICIES, DEFAULT_SYSTEM, personaSchema, type Persona } from './persona.ts';
+import { DEFAULT_POLICIES, DEFAULT_SYSTEM, personaSchema, type Persona, type PersonaFile } from './persona.ts';
+import { AGENTS_YML, loadAgentsYml } from './p2engine/workspace-agents.ts';
 import { PROMPT_VARIABLES, promptVariables } from './prompt.ts';
 
 type Locate = (path: readonly (string | number)[]) => { line: number; column: number } | undefined;
@@ -30,27 +31,36 @@ const PERSONA_FILE = /\.(ya?ml|md)$/;
 
 /** Longest text of one problem: a message quoting a whole (binary, huge) file is cut here. */
 const MAX_ISSUE_TEXT = 300;
+/** The same for config/agents.yml, whose messages say how to reach a model (a proxy, a p2tui.yaml provider). */
+const MAX_AGENTS_YML_ISSUE_TEXT = 1000;
 
 /**
  * Reads and validates every persona file of a workspace (schema only; references are checked by `checkReferences`).
  * A file that fails is set aside with all its problems (`broken`) instead of failing the workspace.
  */
-export function loadPersonas(workspace: string, defaults: { model: string; temperature?: number }): LoadedPersonas {
+export function loadPersonas(
+  workspace: string,
+  defaults: {
+    model: string;
+    temperature?: number;
+    /** The providers of p2tui.yaml, for the LiteLLM model ids of config/agents.yml. */
+    providers?: readonly string[];
+  },
+): LoadedPersonas {
   const folder = join(workspace, 'personas');
   const personas = new Map<string, Persona>();
   const locate = new Map<string, Locate>();
   const broken: BrokenPersona[] = [];
   /** Which file declared each id first (loaded or not). */
   const claimed = new Map<string, string>();
-  if (!existsSync(folder)) return { personas, locate, broken };
-  for (const name of readdirSync(folder)
+  for (const name of (existsSync(folder) ? readdirSync(folder) : [])
     .filter((f) => PERSONA_FILE.test(f) && !f.startsWith('_'))
     .sort()) {
     const file = join('personas', name);
     const fallbackId = name.replace(PERSONA_FILE, '');
     const issues: ValidationIssue[] = [];
     const fail = (): void => {
-      broken.push({ file, id: declaredId ?? fallbackId, issues: issues.map(cleanIssue) });
+      broken.push({ file, id: declaredId ?? fallbackId, issues: issues.map((issue) => cleanIssue(issue)) });
     };
     let declaredId: string | undefined;
     let text: string;
@@ -132,23 +142,7 @@ export function loadPersonas(workspace: string, defaults: { model: string; tempe
         fail();
         continue;
       }
-      personas.set(p.id, {
-        id: p.id,
-        description: p.description.trim(),
-        model: p.model ?? defaults.model,
-        temperature: p.temperature ?? defaults.temperature ?? 0.2,
-        ...(p.top_p === undefined ? {} : { topP: p.top_p }),
-        ...(p.max_tokens === undefined ? {} : { maxTokens: p.max_tokens }),
-        systemTemplate: p.system ?? DEFAULT_SYSTEM,
-        vars: Object.fromEntries(Object.entries(p.vars ?? {}).map(([k, v]) => [k, String(v)])),
-        tools,
-        // P2Engine listed `delegate` as a tool and could delegate to anyone: keep that meaning when agents is absent.
-        agents: p.agents ?? ((p.tools ?? []).includes('delegate') ? ['*'] : []),
-        policies: { ...DEFAULT_POLICIES, ...p.policies },
-        balance: p.balance === undefined ? undefined : String(p.balance),
-        script: p.script ?? [],
-        source: file,
-      });
+      personas.set(p.id, toPersona(p, file, defaults));
       locate.set(p.id, parsed.locate);
     } catch (error) {
       if (error instanceof ValidationError) issues.push(...error.issues);
@@ -156,6 +150,7 @@ export function loadPersonas(workspace: string, defaults: { model: string; tempe
       fail();
     }
   }
+  addAgentsYml(workspace, defaults, { personas, locate, broken, claimed });
   // Resolve the P2Engine-style wildcard now that every id is known.
   for (const [id, persona] of personas) {
     if (persona.agents.includes('*'))
@@ -163,6 +158,76 @@ export function loadPersonas(workspace: string, defaults: { model: string; tempe
   }
   broken.sort((a, b) => a.file.localeCompare(b.file));
   return { personas, locate, broken };
+}
+
+/** A validated persona file as the engine uses it, with the workspace's defaults filled in. */
+function toPersona(p: PersonaFile, file: string, defaults: { model: string; temperature?: number }): Persona {
+  return {
+    id: p.id,
+    description: p.description.trim(),
+    model: p.model ?? defaults.model,
+    temperature: p.temperature ?? defaults.temperature ?? 0.2,
+    ...(p.top_p === undefined ? {} : { topP: p.top_p }),
+    ...(p.max_tokens === undefined ? {} : { maxTokens: p.max_tokens }),
+    systemTemplate: p.system ?? DEFAULT_SYSTEM,
+    vars: Object.fromEntries(Object.entries(p.vars ?? {}).map(([k, v]) => [k, String(v)])),
+    tools: (p.tools ?? []).filter((t) => t !== 'delegate' && t !== 'ask_user'),
+    // P2Engine listed `delegate` as a tool and could delegate to anyone: keep that meaning when agents is absent.
+    agents: p.agents ?? ((p.tools ?? []).includes('delegate') ? ['*'] : []),
+    policies: { ...DEFAULT_POLICIES, ...p.policies },
+    balance: p.balance === undefined ? undefined : String(p.balance),
+    script: p.script ?? [],
+    source: file,
+  };
+}
+
+/**
+ * P2Engine's config/agents.yml, next to personas/: each of its agents is a persona (src/agents/p2engine says how).
+ * A broken entry disables only its agent; an id that a persona file also defines disables both, as two persona
+ * files for one id do.
+ */
+function addAgentsYml(
+  workspace: string,
+  defaults: { model: string; temperature?: number; providers?: readonly string[] },
+  into: {
+    personas: Map<string, Persona>;
+    locate: Map<string, Locate>;
+    broken: BrokenPersona[];
+    claimed: Map<string, string>;
+  },
+): void {
+  const { personas, locate, broken, claimed } = into;
+  const yml = loadAgentsYml(workspace, defaults.providers ?? []);
+  // Longer than a persona file's problems may be: a model p2tui has no adapter for is told its whole route.
+  const clean = (issue: ValidationIssue): ValidationIssue => cleanIssue(issue, MAX_AGENTS_YML_ISSUE_TEXT);
+  for (const b of yml.broken) broken.push({ file: AGENTS_YML, id: b.id, issues: b.issues.map(clean) });
+  for (const { persona: p, locate: where, line } of yml.personas) {
+    const first = claimed.get(p.id);
+    if (first === undefined) {
+      claimed.set(p.id, AGENTS_YML);
+      personas.set(p.id, toPersona(p, AGENTS_YML, defaults));
+      locate.set(p.id, where);
+      continue;
+    }
+    const message = `agent id '${p.id}' is also defined in ${first}; rename or remove one of the two`;
+    broken.push({ file: AGENTS_YML, id: p.id, issues: [{ file: AGENTS_YML, ...where(['id']), field: 'id', message }] });
+    const loaded = personas.get(p.id);
+    if (loaded === undefined) continue;
+    personas.delete(p.id);
+    broken.push({
+      file: loaded.source,
+      id: p.id,
+      issues: [
+        {
+          file: loaded.source,
+          ...locate.get(p.id)?.(['id']),
+          field: 'id',
+          message: `persona id '${p.id}' is also defined in ${AGENTS_YML} (line ${line}); rename or remove one of the two`,
+        },
+      ],
+    });
+    locate.delete(p.id);
+  }
 }
 
 /** Text as the YAML parser would read it: no NUL bytes and valid UTF-8 (a binary file is neither). */
@@ -177,20 +242,18 @@ function isText(bytes: Buffer): boolean {
 }
 
 /** A problem fit to print: control characters (escape sequences, carriage returns) shown escaped, long text cut. */
-function cleanIssue(issue: ValidationIssue): ValidationIssue {
-  return { ...issue, message: printable(issue.message), field: printable(issue.field) };
+function cleanIssue(issue: ValidationIssue, max = MAX_ISSUE_TEXT): ValidationIssue {
+  return { ...issue, message: printable(issue.message, max), field: printable(issue.field, max) };
 }
 
 /** C0 and C1 controls but tab and newline, and the Unicode line separators: what can move a terminal's cursor. */
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g;
 
-function printable(text: string): string {
+function printable(text: string, max: number): string {
   const clean = text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   const oneLine = clean.replace(/\n/g, ' ');
-  return oneLine.length > MAX_ISSUE_TEXT
-    ? `${oneLine.slice(0, MAX_ISSUE_TEXT)}… (${oneLine.length} characters)`
-    : oneLine;
+  return oneLine.length > max ? `${oneLine.slice(0, max)}… (${oneLine.length} characters)` : oneLine;
 }
 
 function parseMarkdownPersona(text: string, file: string): ReturnType<typeof parseYamlWith<typeof personaSchema>> {
@@ -317,7 +380,7 @@ export function checkReferences(
     });
     if (issues.length > 0) {
       personas.delete(persona.id);
-      broken.push({ file: persona.source, id: persona.id, issues: issues.map(cleanIssue) });
+      broken.push({ file: persona.source, id: persona.id, issues: issues.map((issue) => cleanIssue(issue)) });
     }
   }
   // An agent that names a broken one keeps working; it only cannot delegate there until that file is fixed.

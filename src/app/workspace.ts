@@ -125,6 +125,7 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
       loadPersonas(root, {
         model: config.model,
         ...(config.temperature === undefined ? {} : { temperature: config.temperature }),
+        providers: providers.ids(),
       }),
       { tools: tools.names(), providers: providers.ids() },
     );
@@ -177,7 +178,8 @@ export async function loadWorkspace(rootDir: string, options: LoadOptions = {}):
         persona === undefined ? loaded.broken.find((b) => b.id === id || byFile(b.file) === id) : undefined;
       if (broken !== undefined) {
         throw new ValidationError(
-          'E_PERSONA_INVALID',
+          // An agent of P2Engine's config/agents.yml says so by its code (both are exit code 3).
+          broken.file === 'config/agents.yml' ? 'E_AGENTS_YML' : 'E_PERSONA_INVALID',
           broken.issues,
           `Agent '${id}' is unavailable until ${broken.file} is fixed; the workspace's other agents work (p2tui agents list).`,
         );

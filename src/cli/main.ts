@@ -239,6 +239,8 @@ export function exitCodeFor(thrown: unknown): number {
       'E_ROLLOUT_SPEC',
       'E_BUNDLE_INVALID',
       'E_BUNDLE_CONFLICT',
+      // A rubric file that cannot be read is an invalid workspace, as a broken persona is.
+      'E_RUBRIC',
       'E_AGENTS_YML',
       'E_MIGRATE_SOURCE',
       'E_MIGRATE_CONFLICT',

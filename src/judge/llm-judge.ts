@@ -44,6 +44,32 @@ const verdictSchema = z.object({
   overall: z.number().min(0).max(1).optional(),
 });
 
+/** P2Engine's judge reply (`gpt4_judge`): one score for the whole rubric, with an optional comment or reasoning. */
+const scoreReplySchema = z.object({
+  score: z.number().min(0).max(1),
+  comment: z.string().optional(),
+  reasoning: z.string().optional(),
+});
+
+const JUDGE_SYSTEM =
+  'You evaluate the work of AI agents against rubrics. Reply with one JSON object only, as the schema says.';
+
+/**
+ * The judge's system prompt. For a `.jinja` rubric it carries the rubric's text byte for byte, as P2Engine's judge
+ * did, with P2Engine's reply contract; nothing in the text is filled in.
+ */
+export function judgeSystem(rubric: Rubric): string {
+  if (rubric.verbatim === undefined) return JUDGE_SYSTEM;
+  return [
+    'You evaluate the work of AI agents. Score the final answer against this rubric (from ' + rubric.source + '):',
+    '',
+    rubric.verbatim,
+    '',
+    'Reply with one JSON object only: {"score": <a number from 0.0 to 1.0>, "comment": "<why, in one sentence>"}',
+    '(0 = totally wrong / useless, 1 = perfect; if the rubric names the scores it allows, use one of them).',
+  ].join('\n');
+}
+
 /** The prompt a rubric gives for some material (its hash goes into every score, so a score can be reproduced). */
 export function judgePrompt(rubric: Rubric, m: Material): string {
   return renderTemplate(rubric.prompt, {
@@ -58,10 +84,20 @@ export function judgePrompt(rubric: Rubric, m: Material): string {
 
 /** What a verdict was given on: the same hash means the same rubric, material and schema (a replay finds it by this). */
 export function judgePromptHash(rubric: Rubric, m: Material): string {
-  return sha256(`${judgePrompt(rubric, m)}\n${JSON.stringify(verdictJsonSchema(rubric))}`);
+  // The system prompt joins the hash only when it carries a rubric, so earlier rubrics' hashes (replays) still match.
+  const system = rubric.verbatim === undefined ? '' : `${judgeSystem(rubric)}\n`;
+  return sha256(`${system}${judgePrompt(rubric, m)}\n${JSON.stringify(verdictJsonSchema(rubric))}`);
 }
 
 export function verdictJsonSchema(rubric: Rubric): JsonObject {
+  // P2Engine's response schema for a `.jinja` rubric (strict structured output wants every property required).
+  if (rubric.verbatim !== undefined)
+    return {
+      type: 'object',
+      properties: { score: { type: 'number', minimum: 0, maximum: 1 }, comment: { type: 'string' } },
+      required: ['score', 'comment'],
+      additionalProperties: false,
+    };
   return {
     type: 'object',
     properties: {
@@ -106,11 +142,7 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
     };
   }
   const messages: ChatMessage[] = [
-    {
-      role: 'system',
-      content:
-        'You evaluate the work of AI agents against rubrics. Reply with one JSON object only, as the schema says.',
-    },
+    { role: 'system', content: judgeSystem(rubric) },
     { role: 'user', content: prompt },
   ];
   let lastProblem = '';
@@ -150,7 +182,7 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
     }
     const parsed = parseVerdict(text, rubric);
     if ('criteria' in parsed) {
-      const value = weightedMean(parsed.criteria);
+      const value = parsed.score ?? weightedMean(parsed.criteria);
       const disagree =
         parsed.overall !== undefined && Math.abs(parsed.overall - value) > 0.25
           ? ` (the judge's own overall was ${parsed.overall})`
@@ -159,7 +191,7 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
         status: 'ok',
         value,
         criteria: parsed.criteria,
-        reasoning: `${summary(parsed.criteria)}${disagree}${attempt > 0 ? ` (valid on attempt ${attempt + 1})` : ''}`,
+        reasoning: `${parsed.reason ?? summary(parsed.criteria)}${disagree}${attempt > 0 ? ` (valid on attempt ${attempt + 1})` : ''}`,
         model: call.modelRef,
         promptHash,
       };
@@ -169,7 +201,10 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
       { role: 'assistant', content: text },
       {
         role: 'user',
-        content: `That reply cannot be used: ${parsed.problem}. Reply again with the JSON object only, scoring every criterion between 0 and 1.`,
+        content:
+          rubric.verbatim === undefined
+            ? `That reply cannot be used: ${parsed.problem}. Reply again with the JSON object only, scoring every criterion between 0 and 1.`
+            : `That reply cannot be used: ${parsed.problem}. Reply again with the JSON object only: {"score": <0..1>, "comment": "<why>"}.`,
       },
     );
   }
@@ -183,11 +218,15 @@ export async function llmJudge(rubric: Rubric, m: Material, call: JudgeCall): Pr
   };
 }
 
-/** A judge reply checked against the rubric: every criterion once, scores in [0, 1]. */
+/**
+ * A judge reply checked against the rubric: every criterion once, scores in [0, 1]; or, for any rubric, P2Engine's
+ * `{"score": x}` (with an optional `comment` and/or `reasoning`): x is the value, the comment its reason. A rubric of
+ * one criterion records x as that criterion's score; one of several records no per-criterion scores (none were given).
+ */
 export function parseVerdict(
   text: string,
   rubric: Rubric,
-): { criteria: CriterionResult[]; overall?: number } | { problem: string } {
+): { criteria: CriterionResult[]; overall?: number; score?: number; reason?: string } | { problem: string } {
   const body = text
     .trim()
     .replace(/^```(?:json)?\s*/i, '')
@@ -198,6 +237,8 @@ export function parseVerdict(
   } catch {
     return { problem: `not JSON (${body.length === 0 ? 'empty reply' : `starts with "${body.slice(0, 40)}"`})` };
   }
+  if (typeof json === 'object' && json !== null && 'score' in json && !('criteria' in json))
+    return scoreReply(json, rubric);
   const result = verdictSchema.safeParse(json);
   if (!result.success)
     return { problem: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
@@ -222,6 +263,24 @@ export function parseVerdict(
       reason: byId.get(c.id)!.reason,
     })),
     ...(result.data.overall === undefined ? {} : { overall: result.data.overall }),
+  };
+}
+
+function scoreReply(
+  json: object,
+  rubric: Rubric,
+): { criteria: CriterionResult[]; score: number; reason: string } | { problem: string } {
+  const result = scoreReplySchema.safeParse(json);
+  if (!result.success)
+    return { problem: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+  const { score, comment, reasoning } = result.data;
+  const said = [comment, reasoning].filter((t): t is string => t !== undefined && t.trim() !== '').map((t) => t.trim());
+  const why = said.length === 0 ? '(no comment)' : said.join('; ');
+  const only = rubric.criteria.length === 1 ? rubric.criteria[0]! : undefined;
+  return {
+    criteria: only === undefined ? [] : [{ id: only.id, weight: only.weight, score, reason: why }],
+    score,
+    reason: only === undefined ? `score ${score}: ${why}` : summary([{ id: only.id, score, reason: why }]),
   };
 }
 

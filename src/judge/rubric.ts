@@ -7,7 +7,8 @@ import { parseYamlWith } from '../core/yaml-schema.ts';
 
 /**
  * Rubrics: weighted criteria a judge scores in [0, 1], and the prompt template that asks for them. Written in YAML
- * or Markdown under `rubrics/`, or inline in an evaluator of `p2tui.yaml`.
+ * or Markdown under `rubrics/`, or inline in an evaluator of `p2tui.yaml`; or as P2Engine wrote them, a
+ * `rubrics/<id>.jinja` whose whole text is the judge's instructions (one score, `{"score": x, "comment": "…"}`).
  */
 
 /** Variables a judge prompt template may use. */
@@ -46,6 +47,11 @@ export interface Rubric {
   readonly source: string;
   /** Changes whenever the criteria or the prompt change: part of a score's evaluator version. */
   readonly version: string;
+  /**
+   * A P2Engine rubric (`rubrics/<id>.jinja`): the file's whole text, byte for byte, which the judge reads in its
+   * system prompt. Never rendered: its `{{ }}` and `{% %}` are P2Engine's Jinja, not p2tui's template variables.
+   */
+  readonly verbatim?: string;
 }
 
 const criterionSchema = z.strictObject({
@@ -70,18 +76,85 @@ const rubricFileSchema = rubricBodySchema.extend({
 
 export type RubricBody = z.output<typeof rubricBodySchema>;
 
-export function makeRubric(id: string, body: RubricBody & { criteria: readonly Criterion[] }, source: string): Rubric {
+export function makeRubric(
+  id: string,
+  body: RubricBody & { criteria: readonly Criterion[]; verbatim?: string },
+  source: string,
+): Rubric {
   const prompt = body.prompt ?? DEFAULT_JUDGE_PROMPT;
+  const { verbatim } = body;
+  // `verbatim` joins the hash only when there is one, so the versions of YAML and Markdown rubrics stay as they were.
   const version = sha256(
-    JSON.stringify({ criteria: body.criteria.map((c) => [c.id, c.description, c.weight]), prompt }),
+    JSON.stringify({
+      criteria: body.criteria.map((c) => [c.id, c.description, c.weight]),
+      prompt,
+      ...(verbatim === undefined ? {} : { verbatim }),
+    }),
   ).slice(0, 12);
-  return { id, description: body.description, criteria: body.criteria, prompt, source, version };
+  return {
+    id,
+    description: body.description,
+    criteria: body.criteria,
+    prompt,
+    source,
+    version,
+    ...(verbatim === undefined ? {} : { verbatim }),
+  };
 }
 
-/** Parses one rubric file (YAML, or Markdown with `## Criteria` and an optional `## Prompt`). */
+/**
+ * What the judge reads next to a `.jinja` rubric (the rubric itself goes, verbatim, into the system prompt): the
+ * material, and P2Engine's reply contract. Only these p2tui variables are filled; the rubric's text never is.
+ */
+export const JINJA_JUDGE_PROMPT = `Task given to the agent ({{agent}}):
+{{task}}
+
+The agent's final answer:
+{{answer}}
+
+What the agent did, step by step:
+{{transcript}}
+
+Score the final answer against the rubric, as it says. Answer with JSON only: {"score": <a number from 0.0 to 1.0>, "comment": "<why, in one sentence>"}.`;
+
+/** P2Engine's rubric names (`rubric_library.py`): a file named otherwise could never be looked up. */
+const JINJA_NAME = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * A P2Engine rubric: one criterion `score` (weight 1), since P2Engine's judge gives one score for the whole text;
+ * the text is kept verbatim as the criterion's description and as what the judge reads.
+ */
+function parseJinjaRubric(text: string, file: string, id: string): Rubric {
+  if (!JINJA_NAME.test(id))
+    throw new ValidationError(
+      'E_RUBRIC',
+      [
+        {
+          file,
+          field: 'id',
+          message: `'${id}' is not a rubric id: P2Engine's rubric names are letters, digits, _ and -`,
+        },
+      ],
+      'Rename the file to <id>.jinja.',
+    );
+  const firstLine = text.split(/\r?\n/).find((line) => line.trim() !== '' && !/^\s*\{[#%]/.test(line)) ?? '';
+  return makeRubric(
+    id,
+    {
+      description: firstLine.trim(),
+      criteria: [{ id: 'score', description: text, weight: 1 }],
+      prompt: JINJA_JUDGE_PROMPT,
+      verbatim: text,
+    },
+    file,
+  );
+}
+
+/** Parses one rubric file (YAML, Markdown with `## Criteria` and an optional `## Prompt`, or P2Engine's `.jinja`). */
 export function parseRubricFile(text: string, file: string): Rubric {
   const id = basename(file, extname(file));
   if (/\.md$/i.test(file)) return parseMarkdownRubric(text, file, id);
+  if (/\.jinja$/i.test(file)) return parseJinjaRubric(text, file, id);
   const parsed = parseYamlWith(rubricFileSchema, text, file, { code: 'E_RUBRIC', hint: 'Fix the rubric file.' });
   const criteria = parsed.value.criteria.map((c, i) => ({ ...c, ...(lineOf(parsed.locate(['criteria', i])) ?? {}) }));
   return makeRubric(parsed.value.id ?? id, { ...parsed.value, criteria }, file);
@@ -147,13 +220,16 @@ function parseMarkdownRubric(text: string, file: string, id: string): Rubric {
   );
 }
 
+/** The files of `rubrics/` that are rubrics. */
+export const RUBRIC_FILE = /\.(ya?ml|md|jinja)$/i;
+
 /** Every rubric of a workspace's `rubrics/` folder, by id; a file that does not parse is reported, not skipped. */
 export function loadRubrics(root: string): Map<string, Rubric> {
   const dir = join(root, 'rubrics');
   const rubrics = new Map<string, Rubric>();
   if (!existsSync(dir)) return rubrics;
   for (const name of readdirSync(dir).sort()) {
-    if (!/\.(ya?ml|md)$/i.test(name)) continue;
+    if (!RUBRIC_FILE.test(name)) continue;
     const file = join(dir, name);
     const rubric = parseRubricFile(readFileSync(file, 'utf8'), relative(root, file));
     const clash = rubrics.get(rubric.id);
@@ -176,6 +252,8 @@ export function lintRubric(rubric: Rubric): ValidationIssue[] {
     file: rubric.source,
     ...(c?.line === undefined ? {} : { line: c.line }),
   });
+  if (rubric.verbatim !== undefined && rubric.verbatim.trim() === '')
+    return [{ ...at(), field: 'text', message: 'the rubric is empty: the judge would not know what to score' }];
   if (rubric.criteria.length === 0) issues.push({ ...at(), field: 'criteria', message: 'the rubric has no criteria' });
   const total = rubric.criteria.reduce((sum, c) => sum + c.weight, 0);
   if (rubric.criteria.length > 0 && Math.abs(total - 1) > 1e-6) {

@@ -1,6 +1,7 @@
 import type { CriterionResult } from '../store/scores.ts';
 import type { Material } from './material.ts';
 import type { Rubric } from './rubric.ts';
+import { scriptedTextJudge } from './scripted-text-judge.ts';
 
 /**
  * The offline judge: scores each criterion of a rubric deterministically from the content, so evaluation works
@@ -21,8 +22,18 @@ import type { Rubric } from './rubric.ts';
  * names three or more content words ("gives the weather in Paris, Tokyo and San Francisco, and is concise") counts
  * them too, half and half. An answer that declines the task ("I cannot…", "none of my tools…") scores 0.4 of that,
  * and the clauses an answer says it did not get to (`I did not get to "…"`) count for nothing.
+ * A `.jinja` rubric whose text states requirements the prose reader knows is scored by those instead.
  */
 export function scriptedJudge(rubric: Rubric, m: Material): { criteria: CriterionResult[]; value: number } {
+  // A rubric written as prose (a `.jinja` file) is read for the requirements it states (scripted-text-judge.ts).
+  const prose = rubric.verbatim === undefined ? null : scriptedTextJudge(rubric.verbatim, m.answer);
+  if (prose !== null && rubric.criteria.length === 1) {
+    const only = rubric.criteria[0]!;
+    return {
+      criteria: [{ id: only.id, weight: only.weight, score: prose.score, reason: prose.reason }],
+      value: prose.score,
+    };
+  }
   // A part the simulator says it did not do quotes the task's words: they do not count as taken up.
   const answerWords = words(m.answer.replace(NOT_DONE, ' '));
   // The task counts as taken up by the answer, and by the tools used for it ("weather" by get_weather).

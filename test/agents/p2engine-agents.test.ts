@@ -10,36 +10,9 @@ import {
 } from '../../src/agents/p2engine/agents-yml.ts';
 import { personaSchema } from '../../src/agents/persona.ts';
 import { testEngine, type TestEngine } from '../helpers/workspace.ts';
+import { SHIPPED } from './p2engine-fixtures.ts';
 
 const FILE = 'config/agents.yml';
-
-/** P2Engine's shipped config/agents.yml, as its inventory describes it. */
-export const SHIPPED = `agents:
-  - id: agent_alpha
-    type: llm
-    llm_model: openai/gpt-4o
-    tools: [get_weather, delegate, check_balance, transfer_funds, reward_agent]
-  - id: agent_beta
-    type: llm
-    llm_model: openai/gpt-4o
-    tools: [check_balance, transfer_funds, transaction_history]
-  - id: agent_helper
-    type: llm
-    llm_model: openai/gpt-4o
-    tools: [get_weather, check_balance, transaction_history]
-  - id: treasurer
-    type: llm
-    llm_model: openai/gpt-4o
-    tools: [check_balance, transfer_funds, transaction_history, reward_agent]
-  - id: agent_lemy
-    type: llm
-    llm_model: openai/gpt-4o
-    tools: [check_balance]
-  - id: child
-    type: llm
-    llm_model: openai/gpt-4o
-    tools: [check_balance, transaction_history]
-`;
 
 const ctx = (templates: Record<string, string> = {}, declaredProviders: string[] = []): ConversionContext => ({
   template: (name) => templates[name],
@@ -148,7 +121,7 @@ describe('personaFromP2EngineAgent', () => {
     expect(error).toBeInstanceOf(UserError);
     expect(error.code).toBe('E_AGENTS_YML');
     expect(error.message).toMatch(
-      /^config\/agents\.yml:4:16: poet: llm_model: model 'anthropic\/claude-3-5-sonnet' is served by 'anthropic'/,
+      /^config\/agents\.yml:4:16: agents\[0\]\.llm_model: model 'anthropic\/claude-3-5-sonnet' is served by 'anthropic'/,
     );
     expect(error.message).toContain('OpenAI-compatible endpoint');
     expect(error.message).toContain('providers: { anthropic: { type: openai');
@@ -181,7 +154,7 @@ describe('personaFromP2EngineAgent', () => {
     const missing = thrown(() => personaFromP2EngineAgent(agent, ctx()));
     expect(missing.code).toBe('E_AGENTS_YML');
     expect(missing.message).toBe(
-      "config/agents.yml:4:24: w: behavior_template: no template 'weather_expert' in templates/ (nor templates/personas/)",
+      "config/agents.yml:4:24: agents[0].behavior_template: no template 'weather_expert' in templates/ (nor templates/personas/)",
     );
   });
 
@@ -213,7 +186,7 @@ describe('personaFromP2EngineAgent', () => {
     const agent = only('agents:\n  - id: r\n    type: rule_based\n    rules: { hi: "hello {{task}}" }\n');
     const error = thrown(() => personaFromP2EngineAgent(agent, ctx()));
     expect(error.code).toBe('E_AGENTS_YML');
-    expect(error.message).toContain("r: rules: the reply to 'hi' contains {{task}}");
+    expect(error.message).toContain("agents[0].rules: the reply to 'hi' contains {{task}}");
   });
 });
 

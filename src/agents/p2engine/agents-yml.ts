@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UserError, ValidationError, suggest, type ValidationIssue } from '../../core/errors.ts';
+import { ValidationError, suggest, type ValidationIssue } from '../../core/errors.ts';
 import { parseYamlWith } from '../../core/yaml-schema.ts';
 import { mapLiteLlmModel } from '../../models/litellm-ids.ts';
 import { escapeRegExp } from '../../models/scripted/language.ts';
@@ -44,9 +44,11 @@ export interface P2EngineAgent {
   readonly reflection_agent_id?: string | null;
   readonly rules?: Readonly<Record<string, string>>;
   readonly callback_url?: string | null;
+  /** Its place in the `agents:` list (0-based), as messages name it: `agents[2].tools`. */
+  readonly index: number;
   /** Where the entry is (its first key), for messages about it. */
   readonly source: { readonly file: string; readonly line: number; readonly column: number };
-  /** Line and column of each field the entry has. */
+  /** Line and column of each field the entry has, and of each tool (`tools[1]`). */
   readonly positions: Readonly<Record<string, { readonly line: number; readonly column: number }>>;
 }
 
@@ -204,13 +206,19 @@ function readEntry(
     const pos = locate(['agents', i, key]);
     if (pos !== undefined) positions[key] = pos;
   }
+  if (Array.isArray(fields['tools']))
+    fields['tools'].forEach((_, k) => {
+      const pos = locate(['agents', i, 'tools', k]);
+      if (pos !== undefined) positions[`tools[${k}]`] = pos;
+    });
   const start = locate(['agents', i]) ?? { line: 1, column: 1 };
   const agent: P2EngineAgent = {
     ...(Object.fromEntries(Object.entries(fields).filter(([k]) => k !== 'tools' || fields['tools'] !== null)) as Omit<
       P2EngineAgent,
-      'source' | 'positions'
+      'source' | 'positions' | 'index'
     >),
     id,
+    index: i,
     type,
     source: { file, ...start },
     positions,
@@ -237,7 +245,7 @@ export interface ConversionContext {
 }
 
 /**
- * The persona an agent of agents.yml becomes. Throws UserError (E_AGENTS_YML, exit code 3) when the agent cannot
+ * The persona an agent of agents.yml becomes. Throws ValidationError (a UserError: E_AGENTS_YML, exit code 3) when the agent cannot
  * run here: a model of a provider p2tui has no adapter for (the message names it and the OpenAI-compatible route),
  * a behavior template that cannot be found or used, a rule reply p2tui would read as a template.
  */
@@ -247,14 +255,8 @@ export function personaFromP2EngineAgent(agent: P2EngineAgent, ctx: ConversionCo
   const cannot: string[] = [];
   const fail = (field: string, message: string, hint: string): never => {
     const pos = agent.positions[field] ?? agent.source;
-    throw new UserError(
-      'E_AGENTS_YML',
-      `${agent.source.file}:${pos.line}:${pos.column}: ${agent.id}: ${field}: ${message}`,
-      {
-        hint,
-        location: { file: agent.source.file, line: pos.line, column: pos.column, field },
-      },
-    );
+    const where = { file: agent.source.file, line: pos.line, column: pos.column };
+    throw new ValidationError('E_AGENTS_YML', [{ ...where, field: `agents[${agent.index}].${field}`, message }], hint);
   };
   carried.push(`id ${agent.id}`);
   let persona: PersonaFile;

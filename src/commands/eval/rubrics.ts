@@ -13,22 +13,25 @@ async function readRubricFiles(root: string): Promise<{ file: string; rubric?: R
   if (!existsSync(dir)) return [];
   // The rubric parser pulls in the YAML library: loaded only when a rubrics command runs.
   const { lintRubric, parseRubricFile } = await import('../../judge/rubric.ts');
-  return readdirSync(dir)
-    .filter((n) => /\.(ya?ml|md)$/i.test(n))
-    .sort()
-    .map((name) => {
-      const file = `rubrics/${name}`;
-      try {
-        const rubric = parseRubricFile(readFileSync(join(dir, name), 'utf8'), file);
-        return { file, rubric, issues: lintRubric(rubric) };
-      } catch (error) {
-        return {
-          file,
-          issues:
-            error instanceof ValidationError ? [...error.issues] : [{ file, field: '', message: messageOf(error) }],
-        };
-      }
-    });
+  return (
+    readdirSync(dir)
+      // The same files as RUBRIC_FILE of src/judge/rubric.ts (written out: that module is loaded only when needed).
+      .filter((n) => /\.(ya?ml|md|jinja)$/i.test(n))
+      .sort()
+      .map((name) => {
+        const file = `rubrics/${name}`;
+        try {
+          const rubric = parseRubricFile(readFileSync(join(dir, name), 'utf8'), file);
+          return { file, rubric, issues: lintRubric(rubric) };
+        } catch (error) {
+          return {
+            file,
+            issues:
+              error instanceof ValidationError ? [...error.issues] : [{ file, field: '', message: messageOf(error) }],
+          };
+        }
+      })
+  );
 }
 
 export const rubricsListCommand = defineCommand({
@@ -58,7 +61,7 @@ export const rubricsListCommand = defineCommand({
     }));
     if (ctx.output.json) return { exitCode: EXIT.ok, json: json as JsonValue };
     if (files.length === 0) {
-      ctx.output.line('no rubrics (add rubrics/<id>.yaml or .md; see the README, section The judge)');
+      ctx.output.line('no rubrics (add rubrics/<id>.yaml, .md or .jinja; see the README, section The judge)');
       return { exitCode: EXIT.ok };
     }
     const rows = json.map((r) => [

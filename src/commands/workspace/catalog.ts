@@ -61,6 +61,9 @@ export const agentsListCommand = defineCommand({
       ]);
     for (const line of table(rows, ['AGENT', 'MODEL', 'TOOLS', 'DELEGATES TO', 'DESCRIPTION'], c))
       ctx.output.line(line);
+    // Agents of P2Engine's agents file are not persona files: say where they come from.
+    const fromYml = personas.filter((p) => p.source === 'config/agents.yml').map((p) => p.id);
+    if (fromYml.length > 0) ctx.output.line(`From config/agents.yml (P2Engine's agents file): ${fromYml.join(', ')}`);
     if (workspace.brokenPersonas.length > 0) {
       ctx.output.line('');
       ctx.output.line(

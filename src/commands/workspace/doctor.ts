@@ -1,10 +1,29 @@
 import { existsSync, statSync } from 'node:fs';
-import { isP2Error, messageOf, storageFailureOf } from '../../core/errors.ts';
+import { formatIssue, isP2Error, messageOf, storageFailureOf } from '../../core/errors.ts';
 import type { Workspace } from '../../app/workspace.ts';
 import { defineCommand } from '../define.ts';
 import { paint } from '../render/text.ts';
 import { EXIT } from '../types.ts';
 import { terminalText } from '../../core/terminal-text.ts';
+
+/** P2Engine's agents file, when the workspace has one: its agents, and every problem of the entries that cannot run. */
+function agentsYmlChecks(workspace: Workspace, file: string): Check[] {
+  const loaded = [...workspace.personas.values()].filter((p) => p.source === file).map((p) => p.id);
+  const broken = workspace.brokenPersonas.filter((b) => b.file === file);
+  if (loaded.length === 0 && broken.length === 0) return [];
+  const detail = `${file}: ${loaded.length} agents loaded as personas${loaded.length === 0 ? '' : ` (${loaded.join(', ')})`}`;
+  if (broken.length === 0) return [{ name: 'agents.yml', ok: true, detail }];
+  const issues = broken.flatMap((b) => b.issues.map(formatIssue));
+  return [
+    {
+      name: 'agents.yml',
+      ok: false,
+      code: 'E_AGENTS_YML',
+      detail: `${detail}; ${broken.length} unavailable: ${issues.join('; ')}`,
+      hint: `Fix those entries of ${file}; the workspace's other agents work (p2tui agents list).`,
+    },
+  ];
+}
 
 /*
  * What the doctor checks loads when it runs (the providers' SDKs, SQLite, the config's schemas): the registry
@@ -124,6 +143,8 @@ export const doctorCommand = defineCommand({
           ok: true,
           detail: `${root}: ${workspace.personas.size} personas, ${tools}${defaults}`,
         });
+        const { AGENTS_YML } = await import('../../agents/p2engine/workspace-agents.ts');
+        checks.push(...agentsYmlChecks(workspace, AGENTS_YML));
         checks.push({
           name: 'models',
           ok: true,
