@@ -51,7 +51,7 @@ describe('a migrated P2Engine checkout', () => {
           metrics: Record<string, { n: number; mean: number | null }>;
         }[];
       };
-      expect(summary.status).toBe('done');
+      expect(summary.status).toBe('finished');
       const spec = readFileSync(join(dir, 'rollouts', file), 'utf8');
       for (const variant of summary.variants) {
         expect({ file, variant: variant.variant, failed: variant.failed }).toEqual({
