@@ -370,10 +370,16 @@ function printExpanded(ctx: CommandContext, spec: RolloutSpec): void {
     for (const v of t.variants) {
       const settings = Object.entries({ ...v.settings, ...(v.effects === undefined ? {} : { effects: v.effects }) })
         .filter(([k]) => k !== 'agent_id')
-        .map(([k, val]) => `${k}=${typeof val === 'string' ? val : JSON.stringify(val)}`);
+        // One line per variant: a multi-line initial_message (a YAML `|` block) is shown with its lines joined.
+        .map(([k, val]) => `${k}=${terminalText(typeof val === 'string' ? oneLine(val) : JSON.stringify(val))}`);
       ctx.output.line(paint(ctx.output.color, 'gray', `    ${v.id}: ${[v.agent, ...settings].join(' ')}`));
     }
   }
+}
+
+/** Text on one line: its line breaks (and the spaces around them) become one space. */
+function oneLine(text: string): string {
+  return text.trim().replace(/\s*\r?\n\s*/g, ' ');
 }
 
 function expandedJson(spec: RolloutSpec): { name: string; hash: string; teams: JsonValue } {
