@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { runCli, type CliResult } from '../helpers/cli.ts';
-import { openAIServer, type ModelServer, type RecordedRequest } from '../helpers/model-servers.ts';
+import { ollamaServer, openAIServer, type ModelServer, type RecordedRequest } from '../helpers/model-servers.ts';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
 
 /*
@@ -187,5 +187,116 @@ describe("rollout configs as P2Engine's users wrote them", () => {
     ]);
     // Written once in the base, read in four variants: said once.
     expect(r.stderr.match(/reasoning_policy is accepted but not applied/g)).toHaveLength(1);
+  });
+});
+
+describe('models in rollout specs as P2Engine named them (LiteLLM ids)', () => {
+  it('runs gpt-3.5-turbo as openai/gpt-3.5-turbo and ollama_chat/x as ollama/x, saying so once per file and key', async () => {
+    const { server, ws } = await workspace();
+    const ollama = await ollamaServer(['llama3']);
+    servers.push(ollama);
+    ws.write(
+      'p2tui.yaml',
+      stringify({
+        providers: {
+          openai: { base_url: `${server.url}/v1`, max_retries: 0, stream: false },
+          ollama: { host: ollama.url, max_retries: 0, stream: false },
+        },
+        judge: { model: 'scripted/judge' },
+      }),
+    );
+    ws.write(
+      'rollouts/rollout_joke.yml',
+      [
+        'teams:',
+        '  jokes:',
+        '    initial_message: Tell me a joke.',
+        '    base: { agent_id: agent_alpha, model: gpt-3.5-turbo }',
+        '    variants:',
+        '      - { temperature: 0.7, top_p: 0.9 }',
+        '      - { temperature: 0.2 }',
+        '      - { model: ollama_chat/llama3 }',
+        '  pairs:',
+        '    initial_message: Tell me a joke.',
+        '    base: { agent_id: agent_beta }',
+        '    variants:',
+        '      model: [gpt-3.5-turbo, openai/test-model]',
+        '      temperature: [0.1, 0.9]',
+        'concurrency: 1',
+      ].join('\n'),
+    );
+    const r = await p2tui(ws, 'rollout', 'run', 'rollouts/rollout_joke.yml', '--json');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const openai = server.requests.filter((x) => x.path.endsWith('/chat/completions')).map((x) => x.body['model']);
+    expect(openai.sort()).toEqual([
+      'gpt-3.5-turbo',
+      'gpt-3.5-turbo',
+      'gpt-3.5-turbo',
+      'gpt-3.5-turbo',
+      'test-model',
+      'test-model',
+    ]);
+    expect(ollama.requests.filter((x) => x.path === '/api/chat').map((x) => x.body['model'])).toEqual(['llama3']);
+    // Once per file, team and key: not once per variant (the base's model is in two of them, the dict's in two).
+    const mapped = "rollouts/rollout_joke.yml: teams.jokes: model: 'gpt-3.5-turbo' → openai/gpt-3.5-turbo";
+    expect(r.stderr.split(mapped)).toHaveLength(2);
+    expect(r.stderr).toContain(
+      "rollouts/rollout_joke.yml: teams.jokes: model: 'ollama_chat/llama3' → ollama/llama3 (p2tui's ollama adapter serves LiteLLM's ollama_chat)",
+    );
+    expect(r.stderr.split("teams.pairs: model: 'gpt-3.5-turbo' → openai/gpt-3.5-turbo")).toHaveLength(2);
+    const json = JSON.parse(r.stdout) as { cells: { status: string }[] };
+    expect(json.cells.map((c) => c.status)).toEqual(Array(7).fill('done'));
+  });
+
+  it('refuses anthropic/claude-… at its line (E_ROLLOUT_SPEC, exit 3) naming the provider and the OpenAI-compatible route; declared in p2tui.yaml it runs', async () => {
+    const { server, ws } = await workspace();
+    ws.write(
+      'rollouts/claude.yml',
+      [
+        'teams:',
+        '  t:',
+        '    initial_message: hi',
+        '    base: { agent_id: agent_alpha }',
+        '    variants:',
+        '      model: [openai/test-model, anthropic/claude-3-5-sonnet]',
+      ].join('\n'),
+    );
+    for (const command of ['validate', 'run']) {
+      const r = await p2tui(ws, 'rollout', command, 'rollouts/claude.yml');
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toContain(
+        "E_ROLLOUT_SPEC: rollouts/claude.yml:6:34: teams.t.variants[1].model: model 'anthropic/claude-3-5-sonnet' is served by 'anthropic'",
+      );
+      expect(r.stderr).toContain('OpenAI-compatible endpoint');
+      expect(r.stderr).toContain('providers: { anthropic: { type: openai, base_url:');
+      // Said once, though the dict's value is in one variant only here.
+      expect(r.stderr.split("model 'anthropic/claude-3-5-sonnet' is served").length).toBe(2);
+    }
+    expect(server.requests.filter((x) => x.path.endsWith('/chat/completions'))).toHaveLength(0);
+    // The route the message names: an OpenAI-compatible endpoint under the provider's name runs the id unchanged.
+    const proxy = await openAIServer(['claude-3-5-sonnet']);
+    servers.push(proxy);
+    ws.write(
+      'p2tui.yaml',
+      stringify({
+        providers: {
+          openai: { base_url: `${server.url}/v1`, max_retries: 0, stream: false },
+          anthropic: {
+            type: 'openai',
+            base_url: `${proxy.url}/v1`,
+            api_key_env: 'OPENAI_API_KEY',
+            max_retries: 0,
+            stream: false,
+          },
+        },
+        judge: { model: 'scripted/judge' },
+      }),
+    );
+    const ok = await p2tui(ws, 'rollout', 'run', 'rollouts/claude.yml');
+    expect(ok.code, ok.stderr + ok.stdout).toBe(0);
+    expect(ok.stderr).not.toContain('anthropic/claude-3-5-sonnet →');
+    expect(proxy.requests.filter((x) => x.path.endsWith('/chat/completions')).map((x) => x.body['model'])).toEqual([
+      'claude-3-5-sonnet',
+    ]);
   });
 });
