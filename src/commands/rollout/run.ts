@@ -12,6 +12,7 @@ import type { CellRow } from '../../store/rollouts.ts';
 import { formatUsd } from '../../core/money.ts';
 import { terminalText } from '../../core/terminal-text.ts';
 import { connectQueue, stopSignal } from './queue.ts';
+import { modelOverride, overrideNotice } from './model-override.ts';
 
 /** Checking a rollout spec, running it (here or on a queue), and running the rest of an interrupted one. */
 
@@ -88,6 +89,17 @@ const RUN_OPTIONS = {
     type: 'string',
     value: 'redis://host:port',
     description: 'Put the cells on a BullMQ queue for `p2tui worker` processes instead of running them here',
+  },
+  model: {
+    type: 'string',
+    value: '<provider/name>',
+    description:
+      'Every agent of every cell on this model, whatever the spec and personas say (scripted/…: the judge too, unless --judge-model)',
+  },
+  'judge-model': {
+    type: 'string',
+    value: '<provider/name>',
+    description: "The judge of every cell on this model (beats p2tui.yaml's and the evaluators' own)",
   },
 } as const satisfies OptionDefs;
 
@@ -190,7 +202,9 @@ async function runSpec(
   const spec = loadRolloutSpec(specPath(file), workspace, file);
   const gates = gatesOf(options['fail-under']);
   refuseUnknownGates(gates, specMetrics(spec, workspace));
+  const models = modelOverride(options, workspace, spec);
   for (const note of spec.notes) ctx.output.warn(note);
+  if (models.model !== undefined || models.judgeModel !== undefined) ctx.output.warn(overrideNotice(models, options));
   // Said before the run, not after it: the rollout runs either way, and its grid is one key away in the TUI.
   const rerun = extras.rerun && rerunPossible(ctx);
   if (extras.showConfig && !ctx.output.json) printExpanded(ctx, spec);
@@ -238,6 +252,7 @@ async function runSpec(
         : { executor: queue.executor(), concurrency: concurrency ?? Math.max(spec.raw.concurrency, 100) }),
       ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
       ...(replayOf === undefined ? {} : { replayOf }),
+      models,
     });
     const result = report(ctx, app.store, outcome, gates, tableWidth(options));
     const json =

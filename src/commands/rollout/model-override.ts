@@ -1,0 +1,77 @@
+import { UserError, messageOf } from '../../core/errors.ts';
+import type { Workspace } from '../../app/workspace.ts';
+import type { RolloutSpec } from '../../rollout/spec.ts';
+import type { ModelOverride } from '../../rollout/runner.ts';
+import { checkModelFlag } from '../shared.ts';
+
+/** `rollout run --model` / `--judge-model` (and `rollout start`'s): checking them, and the line a run starts with. */
+
+/** The options of `rollout run` these read. */
+export interface ModelOptions {
+  readonly model?: string | undefined;
+  readonly 'judge-model'?: string | undefined;
+  readonly replay?: string | undefined;
+}
+
+/**
+ * `--model` and `--judge-model`, checked before anything runs (a typo would otherwise fail every cell): each a
+ * model of this workspace's providers; a scripted `--model` puts the judge on the scripted judge too unless
+ * `--judge-model` says otherwise, so an offline dry run never calls a paid judge.
+ */
+export function modelOverride(options: ModelOptions, workspace: Workspace, spec: RolloutSpec): ModelOverride {
+  const model = options.model;
+  const judge = options['judge-model'];
+  if (model === undefined && judge === undefined) return {};
+  if (options.replay !== undefined)
+    throw new UserError(
+      'E_USAGE',
+      '--model and --judge-model cannot go with --replay: a replay serves the recorded calls',
+      {
+        hint: 'Replay without them (it answers as the recorded models did), or run the spec again with --model.',
+      },
+    );
+  for (const [flag, ref] of [
+    ['--model', model],
+    ['--judge-model', judge],
+  ] as const) {
+    if (ref === undefined) continue;
+    if (!/^[^/\s]+\/\S+$/.test(ref))
+      throw new UserError('E_USAGE', `${flag} needs the form provider/name, not '${ref}'`, {
+        hint: `For example ${flag} scripted/default.`,
+      });
+    checkModelFlag(ref, flag);
+    try {
+      workspace.providers.resolve(ref);
+    } catch (error) {
+      // Named on the command line: a usage error (exit 2), as a scripted name the simulator lacks is.
+      throw new UserError('E_USAGE', `${flag}: ${messageOf(error)}`, {
+        hint: error instanceof UserError && error.hint !== undefined ? error.hint : 'Name a provider of p2tui.yaml.',
+      });
+    }
+  }
+  // A fork_from cell's session is the source's, whose judge this run cannot change.
+  if (spec.raw.fork_from !== undefined && (judge !== undefined || model?.startsWith('scripted/') === true))
+    throw new UserError(
+      'E_USAGE',
+      `--${judge === undefined ? 'model scripted/…' : 'judge-model'} cannot judge fork_from cells`,
+      {
+        hint: "Their sessions are the source session's branches, judged by its judge; run them without it.",
+      },
+    );
+  const judgeModel = judge ?? (model?.startsWith('scripted/') === true ? 'scripted/judge' : undefined);
+  return { model, judgeModel };
+}
+
+/** The one line a run with --model or --judge-model starts with. */
+export function overrideNotice(models: ModelOverride, options: ModelOptions): string {
+  const agents = models.model === undefined ? [] : [`every agent of every cell runs on ${models.model} (--model)`];
+  const judge =
+    models.judgeModel === undefined
+      ? []
+      : [
+          options['judge-model'] === undefined
+            ? `the judge on ${models.judgeModel} (offline, as --model is scripted; --judge-model to change it)`
+            : `the judge on ${models.judgeModel} (--judge-model)`,
+        ];
+  return [...agents, ...judge].join('; ');
+}
