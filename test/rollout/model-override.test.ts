@@ -214,6 +214,13 @@ describe('rollout run --model', () => {
     expect(replay.stderr).toContain(
       'E_USAGE: --model and --judge-model cannot go with --replay: a replay serves the recorded calls',
     );
+    // A fork_from spec's cells are branches of another session, judged by its judge: no scripted judge to swap in.
+    ws.write('rollouts/fork.yaml', `${SPEC}\nfork_from: { session: last }\n`);
+    const fork = await p2tui(ws, closed, 'rollout', 'run', 'rollouts/fork.yaml', '--model', 'scripted/default');
+    expect(fork.code).toBe(2);
+    expect(fork.stderr).toContain(
+      'E_USAGE: --model scripted/default (which puts the judge on scripted/judge) cannot go with fork_from',
+    );
     expect(server.requests).toHaveLength(0);
   });
 

@@ -49,14 +49,13 @@ export function modelOverride(options: ModelOptions, workspace: Workspace, spec:
       });
     }
   }
-  // A fork_from cell's session is the source's, whose judge this run cannot change.
+  // A fork_from cell is a branch of the source session, whose options (its judge among them) this run cannot change.
   if (spec.raw.fork_from !== undefined && (judge !== undefined || model?.startsWith('scripted/') === true))
     throw new UserError(
       'E_USAGE',
-      `--${judge === undefined ? 'model scripted/…' : 'judge-model'} cannot judge fork_from cells`,
-      {
-        hint: "Their sessions are the source session's branches, judged by its judge; run them without it.",
-      },
+      `${judge === undefined ? `--model ${model ?? ''} (which puts the judge on scripted/judge)` : '--judge-model'} ` +
+        "cannot go with fork_from: its cells are branches of the source session and are judged by that session's judge",
+      { hint: 'Run a fork_from spec with --model <a non-scripted model> only, or without it.' },
     );
   const judgeModel = judge ?? (model?.startsWith('scripted/') === true ? 'scripted/judge' : undefined);
   return { model, judgeModel };
