@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { runCli, type CliResult } from '../helpers/cli.ts';
@@ -43,6 +45,8 @@ export const weather = defineTool({ name: 'get_weather', description: 'Weather o
     ws.persona({ id, description: `The ${id}.`, model: 'openai/test-model', system: `You are ${id}.` });
   return { server, ws };
 }
+
+const readSpec = (ws: TempWorkspace, file: string): string => readFileSync(join(ws.dir, file), 'utf8');
 
 function p2tui(ws: TempWorkspace, ...args: string[]): Promise<CliResult> {
   return runCli(['--workspace', ws.dir, ...args], { cwd: ws.dir, env: { OPENAI_API_KEY: 'sk-test-0123456789' } });
@@ -272,6 +276,35 @@ describe('models in rollout specs as P2Engine named them (LiteLLM ids)', () => {
       // Said once, though the dict's value is in one variant only here.
       expect(r.stderr.split("model 'anthropic/claude-3-5-sonnet' is served").length).toBe(2);
     }
+    // Another agent's model in a variant's personas: mapped, or refused where it is written.
+    ws.write(
+      'rollouts/personas.yml',
+      [
+        'teams:',
+        '  t:',
+        '    initial_message: hi',
+        '    base: { agent_id: agent_alpha, personas: { agent_beta: { model: gpt-3.5-turbo } } }',
+        '    variants:',
+        '      - { id: ok }',
+        '      - { id: bad, personas: { agent_beta: { model: claude-3-opus } } }',
+      ].join('\n'),
+    );
+    const personas = await p2tui(ws, 'rollout', 'validate', 'rollouts/personas.yml');
+    expect(personas.code, personas.stderr).toBe(3);
+    expect(personas.stderr).toContain(
+      "E_ROLLOUT_SPEC: rollouts/personas.yml:7:53: teams.t.variants[1].personas.agent_beta.model: model 'claude-3-opus' is served by 'anthropic'",
+    );
+    ws.write('rollouts/personas.yml', readSpec(ws, 'rollouts/personas.yml').replace(/\n.*id: bad.*$/, ''));
+    const fine = await p2tui(ws, 'rollout', 'validate', 'rollouts/personas.yml', '--json');
+    expect(fine.code, fine.stdout).toBe(0);
+    const listed = JSON.parse(fine.stdout) as {
+      teams: { variants: { settings: { personas: unknown } }[] }[];
+      notes: string[];
+    };
+    expect(listed.teams[0]!.variants[0]!.settings.personas).toEqual({ agent_beta: { model: 'openai/gpt-3.5-turbo' } });
+    expect(listed.notes).toContain(
+      "rollouts/personas.yml: teams.t: personas.agent_beta.model: 'gpt-3.5-turbo' → openai/gpt-3.5-turbo (LiteLLM sends a bare gpt-3.5-turbo to OpenAI)",
+    );
     expect(server.requests.filter((x) => x.path.endsWith('/chat/completions'))).toHaveLength(0);
     // The route the message names: an OpenAI-compatible endpoint under the provider's name runs the id unchanged.
     const proxy = await openAIServer(['claude-3-5-sonnet']);
