@@ -189,14 +189,44 @@ describe('rollout run --model', () => {
     );
   });
 
-  it('refuses a model the simulator does not have, an unknown provider, and --model with --replay (E_USAGE, exit 2)', async () => {
+  it('reads a LiteLLM id as P2Engine users type it: --model gpt-4o-mini runs every agent as openai/gpt-4o-mini, and says so', async () => {
+    const { server, ws, closed } = await workspace();
+    const r = await p2tui(
+      ws,
+      closed,
+      'rollout',
+      'run',
+      'rollouts/desk.yaml',
+      '--model',
+      'gpt-4o-mini',
+      '--judge-model',
+      'scripted/judge',
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      "--model: 'gpt-4o-mini' → openai/gpt-4o-mini (LiteLLM sends a bare gpt-4o-mini to OpenAI)",
+    );
+    expect(r.stderr).toContain(
+      'every agent of every cell runs on openai/gpt-4o-mini (--model); the judge on scripted/judge (--judge-model)',
+    );
+    const agents = server.requests.filter((q) => q.path.endsWith('/chat/completions')).map((q) => q.body['model']);
+    expect(agents.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(agents)).toEqual(new Set(['gpt-4o-mini']));
+  });
+
+  it('refuses a model the simulator does not have, a provider the workspace lacks, --model with --replay, and with fork_from (E_USAGE, exit 2)', async () => {
     const { server, ws, closed } = await workspace();
     const bad = await p2tui(ws, closed, 'rollout', 'run', 'rollouts/desk.yaml', '--model', 'scripted/nonexist');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("E_USAGE: --model: the simulator has no model 'nonexist'");
     const provider = await p2tui(ws, closed, 'rollout', 'run', 'rollouts/desk.yaml', '--judge-model', 'nowhere/x');
     expect(provider.code).toBe(2);
-    expect(provider.stderr).toContain("E_USAGE: --judge-model: unknown model provider 'nowhere' in 'nowhere/x'");
+    expect(provider.stderr).toContain("E_USAGE: --judge-model: model 'nowhere/x' is served by 'nowhere'");
+    const claude = await p2tui(ws, closed, 'rollout', 'run', 'rollouts/desk.yaml', '--model', 'claude-3-opus');
+    expect(claude.code).toBe(2);
+    expect(claude.stderr).toContain(
+      "E_USAGE: --model: model 'claude-3-opus' is served by 'anthropic', and p2tui has adapters for OpenAI-compatible servers and Ollama only",
+    );
     const first = await p2tui(ws, closed, 'rollout', 'run', 'rollouts/desk.yaml', '--model', 'scripted/default');
     expect(first.code, first.stderr).toBe(0);
     const replay = await p2tui(

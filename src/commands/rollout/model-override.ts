@@ -3,6 +3,7 @@ import type { Workspace } from '../../app/workspace.ts';
 import type { RolloutSpec } from '../../rollout/spec.ts';
 import type { ModelOverride } from '../../rollout/runner.ts';
 import { checkModelFlag } from '../shared.ts';
+import { mapLiteLlmModel } from '../../models/litellm-ids.ts';
 
 /** `rollout run --model` / `--judge-model` (and `rollout start`'s): checking them, and the line a run starts with. */
 
@@ -18,10 +19,14 @@ export interface ModelOptions {
  * model of this workspace's providers; a scripted `--model` puts the judge on the scripted judge too unless
  * `--judge-model` says otherwise, so an offline dry run never calls a paid judge.
  */
-export function modelOverride(options: ModelOptions, workspace: Workspace, spec: RolloutSpec): ModelOverride {
-  const model = options.model;
-  const judge = options['judge-model'];
-  if (model === undefined && judge === undefined) return {};
+export function modelOverride(
+  options: ModelOptions,
+  workspace: Workspace,
+  spec: RolloutSpec,
+  /** Says how a LiteLLM id given (`--model gpt-4o`) was read. */
+  note: (text: string) => void = () => undefined,
+): ModelOverride {
+  if (options.model === undefined && options['judge-model'] === undefined) return {};
   if (options.replay !== undefined)
     throw new UserError(
       'E_USAGE',
@@ -30,13 +35,17 @@ export function modelOverride(options: ModelOptions, workspace: Workspace, spec:
         hint: 'Replay without them (it answers as the recorded models did), or run the spec again with --model.',
       },
     );
-  for (const [flag, ref] of [
-    ['--model', model],
-    ['--judge-model', judge],
-  ] as const) {
-    if (ref === undefined) continue;
+  const declared = [...new Set([...Object.keys(workspace.config.providers), ...workspace.providers.ids()])];
+  const checked = (flag: string, given: string | undefined): string | undefined => {
+    if (given === undefined) return undefined;
+    // Read as P2Engine's users type a model (LiteLLM's ids), as in the spec itself.
+    const mapped = mapLiteLlmModel(given, declared);
+    if (mapped.kind === 'unsupported')
+      throw new UserError('E_USAGE', `${flag}: ${mapped.message}`, { hint: `For example ${flag} scripted/default.` });
+    if (mapped.kind === 'mapped') note(`${flag}: ${mapped.note}`);
+    const ref = mapped.ref;
     if (!/^[^/\s]+\/\S+$/.test(ref))
-      throw new UserError('E_USAGE', `${flag} needs the form provider/name, not '${ref}'`, {
+      throw new UserError('E_USAGE', `${flag} needs the form provider/name, not '${given}'`, {
         hint: `For example ${flag} scripted/default.`,
       });
     checkModelFlag(ref, flag);
@@ -48,7 +57,10 @@ export function modelOverride(options: ModelOptions, workspace: Workspace, spec:
         hint: error instanceof UserError && error.hint !== undefined ? error.hint : 'Name a provider of p2tui.yaml.',
       });
     }
-  }
+    return ref;
+  };
+  const model = checked('--model', options.model);
+  const judge = checked('--judge-model', options['judge-model']);
   // A fork_from cell is a branch of the source session, whose options (its judge among them) this run cannot change.
   if (spec.raw.fork_from !== undefined && (judge !== undefined || model?.startsWith('scripted/') === true))
     throw new UserError(

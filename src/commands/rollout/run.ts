@@ -202,7 +202,7 @@ async function runSpec(
   const spec = loadRolloutSpec(specPath(file), workspace, file);
   const gates = gatesOf(options['fail-under']);
   refuseUnknownGates(gates, specMetrics(spec, workspace));
-  const models = modelOverride(options, workspace, spec);
+  const models = modelOverride(options, workspace, spec, (text) => ctx.output.warn(text));
   for (const note of spec.notes) ctx.output.warn(note);
   if (models.model !== undefined || models.judgeModel !== undefined) ctx.output.warn(overrideNotice(models, options));
   // Said before the run, not after it: the rollout runs either way, and its grid is one key away in the TUI.
