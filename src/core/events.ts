@@ -35,6 +35,11 @@ export interface SessionOptions {
   effectKeys?: string;
   /** What effectful calls do on this session's branches unless a fork says otherwise (see engine/effects-policy). */
   effects?: EffectsPolicy;
+  /**
+   * `provider/name` of the judge for every evaluator that scores this session (a rollout's `--judge-model`, or the
+   * scripted judge of an offline `--model scripted/…` dry run), beating the evaluators' and p2tui.yaml's.
+   */
+  judgeModel?: string;
 }
 
 export interface OtherPayloads {

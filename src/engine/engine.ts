@@ -116,6 +116,7 @@ export class Engine {
       ...(overrides.replay === undefined ? {} : { replay: overrides.replay }),
       ...(overrides.ledgerScope === undefined ? {} : { ledgerScope: overrides.ledgerScope }),
       ...(overrides.effectKeys === undefined ? {} : { effectKeys: overrides.effectKeys }),
+      ...(overrides.judgeModel === undefined ? {} : { judgeModel: overrides.judgeModel }),
       // Stored with the session: a later change of p2tui.yaml does not turn a live session's effects off, or on.
       effects: overrides.effects ?? this.defaults.effects ?? 'live',
     };

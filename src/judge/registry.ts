@@ -210,7 +210,15 @@ export class EvaluatorRegistry {
   async evaluate(
     evaluator: Evaluator,
     material: Material,
-    ctx: { providers: ProviderRegistry; signal: AbortSignal; sample: number; seed: number; clock?: Clock },
+    ctx: {
+      providers: ProviderRegistry;
+      signal: AbortSignal;
+      sample: number;
+      seed: number;
+      clock?: Clock;
+      /** The judge model of the session judged (its `judgeModel` option), beating the evaluator's own. */
+      model?: string;
+    },
   ): Promise<Evaluation> {
     if (evaluator.kind === 'assert') {
       const checked = checkAssertions(evaluator.config.assert!, material);
@@ -261,7 +269,7 @@ export class EvaluatorRegistry {
         return failed(`${evaluator.custom!.source}: ${messageOf(error)}`);
       }
     }
-    const modelRef = this.modelOf(evaluator);
+    const modelRef = ctx.model ?? this.modelOf(evaluator);
     let resolved: ReturnType<ProviderRegistry['resolve']>;
     try {
       resolved = ctx.providers.resolve(modelRef);

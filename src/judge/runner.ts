@@ -207,6 +207,7 @@ export class JudgeRunner {
             sample,
             seed,
             clock: this.clock,
+            ...(options?.judgeModel === undefined ? {} : { model: options.judgeModel }),
           }));
         // A custom evaluator is workspace code: what it says about the material must not carry a key either.
         verdicts.push(this.providers.redactor.json(verdict));

@@ -59,6 +59,9 @@ export class CellRunner {
     // Each attempt its own parties: a cell run again (after a failure or an interruption) starts from its starting
     // balances, not from what the earlier attempt left.
     const scope = chosenScope ?? (spec.raw.ledger.shared_ledger ? row.id : `${row.id}-${cell.id}-${randomId('', 4)}`);
+    // `rollout run --model`: the rollout's model for every agent (a session option) and none of the variant's own.
+    const { model, judgeModel } = row.options;
+    const personas = model === undefined ? cell.personas : withModel(cell.personas, model);
     const aborted = (): boolean => signal?.aborted === true;
     let runtime: SessionRuntime | undefined;
     const begun = this.app.clock.now();
@@ -70,7 +73,7 @@ export class CellRunner {
       const wallets = fork === undefined ? await fundCell(this.app, spec, scope) : undefined;
       runtime =
         fork !== undefined
-          ? await this.forkCell(row, spec, cell)
+          ? await this.forkCell(row, spec, { ...cell, personas })
           : await engine.startGrouped({
               agent: cell.agent,
               message: cell.message,
@@ -84,11 +87,13 @@ export class CellRunner {
                 // Journaled (a queue's worker): every attempt of the cell gives its effectful calls the same keys.
                 ...(engine.ports.effects === undefined ? {} : { effectKeys: `${row.id}/${cell.id}` }),
                 ...(cell.effects === undefined ? {} : { effects: cell.effects }),
+                ...(model === undefined ? {} : { model }),
+                ...(judgeModel === undefined ? {} : { judgeModel }),
                 ...(replayOf?.session === undefined || replayOf.session === null
                   ? {}
                   : { replay: { from: replayOf.session, onMiss: 'fail' as const } }),
               }),
-              overrides: { personas: cell.personas },
+              overrides: { personas },
             });
       const session = runtime.id;
       const branch = runtime.branch;
@@ -225,7 +230,11 @@ export class CellRunner {
       atSeq: from.seq,
       defaultLabel: `${row.name} ${cell.team}/${cell.variant}/${cell.scenario} seed ${cell.seed}`,
       // The cell's policy is its branch's: the source session's own policy is not the spec's to change.
-      overrides: { personas: cell.personas, ...(cell.effects === undefined ? {} : { effects: cell.effects }) },
+      overrides: {
+        personas: cell.personas,
+        ...(cell.effects === undefined ? {} : { effects: cell.effects }),
+        ...(row.options.model === undefined ? {} : { model: row.options.model }),
+      },
       createdBy: `rollout ${row.id}`,
       checkout: true,
     });
@@ -347,6 +356,11 @@ export class CellRunner {
       }
     };
   }
+}
+
+/** A cell's per-agent overrides with every agent's model replaced by the rollout's `--model`. */
+function withModel(personas: Cell['personas'], model: string): Cell['personas'] {
+  return Object.fromEntries(Object.entries(personas).map(([agent, o]) => [agent, { ...o, model }]));
 }
 
 /**

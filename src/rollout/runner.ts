@@ -67,8 +67,14 @@ export class RolloutRunner {
     this.cells = new CellRunner(app);
   }
 
-  /** Records a new rollout of `spec` (every cell pending) and runs it. `replayOf`: serve every cell from that rollout's. */
-  async start(spec: RolloutSpec, options: RunOptions & { replayOf?: string } = {}): Promise<RunOutcome> {
+  /**
+   * Records a new rollout of `spec` (every cell pending) and runs it. `replayOf`: serve every cell from that rollout's;
+   * `models`: every agent (and the judge) on these models, recorded with the rollout so a resume and workers use them.
+   */
+  async start(
+    spec: RolloutSpec,
+    options: RunOptions & { replayOf?: string; models?: ModelOverride } = {},
+  ): Promise<RunOutcome> {
     const store = this.app.store;
     const cells = expandCells(spec);
     const id = `ro_${randomId('', 10)}`;
@@ -106,6 +112,7 @@ export class RolloutRunner {
       options: {
         ...(options.replayOf === undefined ? {} : { replayOf: options.replayOf }),
         ...(spec.raw.fork_from === undefined ? {} : { fork: this.cells.forkPoint(spec) }),
+        ...modelOptions(options.models),
       },
     };
     store.write(() =>
@@ -328,6 +335,8 @@ export class RolloutRunner {
     spec: RolloutSpec,
     cell: Cell,
     scope?: string,
+    /** The coordinator's `--model` and judge model (from its signed job). */
+    models?: ModelOverride,
   ): Promise<CellRow> {
     const { store } = this.app;
     if (store.rollouts.get(rollout.id) === undefined) {
@@ -341,7 +350,7 @@ export class RolloutRunner {
             specHash: spec.hash,
             status: 'running',
             createdAt: this.app.clock.now(),
-            options: {},
+            options: modelOptions(models),
           },
           [],
         ),
@@ -383,6 +392,20 @@ export class RolloutRunner {
     this.evaluators.set(spec.hash, registered);
     return registered;
   }
+}
+
+/** `rollout run --model` and the judge model it implies (or `--judge-model`). */
+export interface ModelOverride {
+  readonly model?: string | undefined;
+  readonly judgeModel?: string | undefined;
+}
+
+/** The override as a rollout's options store it (absent keys: nothing overridden). */
+function modelOptions(models: ModelOverride | undefined): { model?: string; judgeModel?: string } {
+  return {
+    ...(models?.model === undefined ? {} : { model: models.model }),
+    ...(models?.judgeModel === undefined ? {} : { judgeModel: models.judgeModel }),
+  };
 }
 
 /** A stored rollout by id or unique prefix ('last': the newest). */

@@ -1,5 +1,6 @@
 import { suggest, type ValidationIssue } from '../core/errors.ts';
 import type { Criterion } from '../judge/rubric.ts';
+import { mapLiteLlmModel, type LiteLlmModel } from '../models/litellm-ids.ts';
 
 /**
  * How a rollout spec's variant keys are read, as P2Engine's users wrote them. Keys P2Engine read are honoured; keys it
@@ -58,6 +59,47 @@ export function classifyVariantKey(key: string): KeyVerdict {
       `unknown key '${key}'${near === undefined ? '' : ` (did you mean ${near}?)`}; ` +
       `a variant takes ${KNOWN_VARIANT_KEYS.join(', ')}`,
   };
+}
+
+/** A model a merged variant names, where in the variant (`['model']`, `['personas', agent, 'model']`), and its mapping. */
+export interface VariantModel {
+  readonly path: readonly string[];
+  readonly id: string;
+  readonly mapped: LiteLlmModel;
+}
+
+/**
+ * The models of a merged variant (its `model` and each `personas.<agent>.model`) read as P2Engine wrote them, LiteLLM
+ * ids (`gpt-3.5-turbo`, `ollama_chat/llama3`): the variant with each id a p2tui model spells otherwise replaced, and
+ * every id that is not p2tui's spelling as it is (`mapped` says what it became, or why it cannot run). `declared`:
+ * the providers of p2tui.yaml (an `anthropic` declared there makes `anthropic/…` run unchanged).
+ */
+export function mapVariantModels(
+  merged: Record<string, unknown>,
+  declared: readonly string[],
+): { readonly variant: Record<string, unknown>; readonly models: readonly VariantModel[] } {
+  const models: VariantModel[] = [];
+  const map = (value: unknown, path: string[]): unknown => {
+    if (typeof value !== 'string') return value;
+    const mapped = mapLiteLlmModel(value, declared);
+    if (mapped.kind === 'same') return value;
+    models.push({ path, id: value, mapped });
+    return mapped.kind === 'mapped' ? mapped.ref : value;
+  };
+  const variant: Record<string, unknown> = { ...merged };
+  if ('model' in merged) variant['model'] = map(merged['model'], ['model']);
+  const personas = merged['personas'];
+  if (personas !== null && typeof personas === 'object' && !Array.isArray(personas)) {
+    variant['personas'] = Object.fromEntries(
+      Object.entries(personas as Record<string, unknown>).map(([agent, o]) => [
+        agent,
+        o !== null && typeof o === 'object' && !Array.isArray(o) && 'model' in o
+          ? { ...o, model: map((o as Record<string, unknown>)['model'], ['personas', agent, 'model']) }
+          : o,
+      ]),
+    );
+  }
+  return { variant, models };
 }
 
 /** A rubric written inline: its criteria with weights, or undefined when it gives none ("(0.5)" after a criterion). */

@@ -12,7 +12,7 @@ import { decimal } from '../ledger/decimal.ts';
 import type { Workspace } from '../app/workspace.ts';
 import { EFFECTS_POLICIES, type EffectsPolicy } from '../engine/effects-policy.ts';
 import type { Criterion } from '../judge/rubric.ts';
-import { classifyVariantKey, parseInlineRubric, suggestFields } from './spec-keys.ts';
+import { classifyVariantKey, mapVariantModels, parseInlineRubric, suggestFields } from './spec-keys.ts';
 import { resolveBehaviorTemplate } from '../agents/templates.ts';
 import { modelRefSchema } from '../models/model-ref.ts';
 
@@ -67,6 +67,12 @@ const variantSchema = z
   })
   .catchall(z.unknown());
 
+/** A team's base: a variant's keys, with models as written (P2Engine's LiteLLM ids), checked once mapped. */
+const baseSchema = variantSchema.extend({
+  model: z.string().min(1).optional(),
+  personas: z.record(z.string(), personaOverrideSchema.extend({ model: z.string().min(1).optional() })).optional(),
+});
+
 const scenarioSchema = z.union([
   z
     .string()
@@ -96,7 +102,8 @@ const teamSchema = z.strictObject({
   initial_message: z.string().min(1).optional(),
   /** Several tasks for the same team (each variant runs each of them). */
   scenarios: z.array(scenarioSchema).min(1).optional(),
-  base: variantSchema.default({}),
+  // Its models are checked in each merged variant, after LiteLLM ids (`gpt-3.5-turbo`) are mapped to p2tui's.
+  base: baseSchema.default({}),
   // Each variant is checked merged over the base (below), so an error names the variant and its key, not the union.
   variants: z
     .union([z.array(z.record(z.string(), z.unknown())).min(1), z.record(z.string(), z.array(z.unknown()).min(1))])
@@ -233,6 +240,7 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
   const personas = [...workspace.personas.keys()];
   const knownTool = (t: string): boolean =>
     workspace.tools.get(t) !== undefined || t === 'delegate' || t === 'ask_user';
+  const declared = [...new Set([...Object.keys(workspace.config.providers), ...workspace.providers.ids()])];
   const teams: Team[] = [];
   for (const [teamId, team] of Object.entries(raw.teams)) {
     const path = ['teams', teamId];
@@ -252,6 +260,19 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
           ? (team.variants[i] as Record<string, unknown>)[key]
           : (team.variants as Record<string, unknown> | undefined)?.[key];
         return own !== undefined ? [...vPath, key] : [...path, 'base', key];
+      };
+      // Where a model is written: the variant's own entry, the base, or its value in a dict of lists.
+      const modelPath = (key: readonly string[], value: string): (string | number)[] => {
+        const own = (o: unknown): boolean =>
+          key.reduce<unknown>((n, k) => (isPlain(n) ? n[k] : undefined), o) === value;
+        if (Array.isArray(team.variants)) {
+          if (own(team.variants[i])) return [...vPath, ...key];
+        } else if (team.variants !== undefined) {
+          const values = (team.variants as Record<string, unknown[]>)[key[0]!];
+          const j = values?.findIndex((x) => own({ [key[0]!]: x })) ?? -1;
+          if (j >= 0) return [...path, 'variants', key[0]!, j, ...key.slice(1)];
+        }
+        return [...path, 'base', ...key];
       };
       // Every key under the one policy (spec-keys.ts): unknown keys are errors, where they are written.
       let unknown = false;
@@ -275,11 +296,33 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
           if (verdict.kind === 'ignored') ignored.push(key);
         }
       }
-      const checked = variantSchema.safeParse(merged);
-      if (unknown) return;
+      // Models as P2Engine named them (LiteLLM ids): mapped to p2tui's with a note, or refused where written.
+      const { variant: mapped, models } = mapVariantModels(merged, declared);
+      let unsupported = false;
+      for (const m of models) {
+        const key = m.path.join('.');
+        const result = m.mapped;
+        if (result.kind === 'mapped') note(`${file}: teams.${teamId}: ${key}: ${result.note}`);
+        if (result.kind !== 'unsupported') continue;
+        unsupported = true;
+        const where = modelPath(m.path, m.id);
+        const loc = parsed.locate(where);
+        if (!issues.some((x) => x.line === loc?.line && x.column === loc?.column && x.message === result.message))
+          at(where, where.includes('base') ? `teams.${teamId}.base.${key}` : `${vField}.${key}`, result.message);
+      }
+      const checked = variantSchema.safeParse(mapped);
+      if (unknown || unsupported) return;
       if (!checked.success) {
-        for (const issue of checked.error.issues)
-          at([...vPath, ...(issue.path as (string | number)[])], `${vField}.${issue.path.join('.')}`, issue.message);
+        for (const issue of checked.error.issues) {
+          // A key written in the base (a model checked once mapped) is pointed at there, not at every variant.
+          const [key, ...rest] = issue.path as (string | number)[];
+          const where =
+            typeof key === 'string' ? [...written(key), ...rest] : [...vPath, ...(issue.path as (string | number)[])];
+          const field = where.at(-2 - rest.length) === 'base' ? `teams.${teamId}.base` : vField;
+          const loc = parsed.locate(where);
+          if (!issues.some((x) => x.line === loc?.line && x.column === loc?.column && x.message === issue.message))
+            at(where, `${field}.${issue.path.join('.')}`, issue.message);
+        }
         return;
       }
       const v = checked.data;

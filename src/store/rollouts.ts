@@ -19,6 +19,10 @@ export interface RolloutRow {
     readonly replayOf?: string;
     readonly queue?: string;
     readonly fork?: { readonly session: string; readonly branch: string; readonly seq: number };
+    /** `rollout run --model`: every agent of every cell runs on this model, whatever the spec or personas say. */
+    readonly model?: string;
+    /** `--judge-model` (or the scripted judge of a `--model scripted/…` run): the judge of every cell. */
+    readonly judgeModel?: string;
   };
 }
 

@@ -224,7 +224,7 @@ describe('running rollouts', () => {
         '  w:',
         '    initial_message: "What\'s the weather in Paris and who leads the Premier League?"',
         '    base: { agent_id: agent_alpha }',
-        '    variants: [{ id: ok }, { id: broken, model: nowhere/model }, { id: tight, personas: { agent_alpha: { temperature: 0 } } }]',
+        '    variants: [{ id: ok }, { id: broken, model: openai/nowhere-model }, { id: tight, personas: { agent_alpha: { temperature: 0 } } }]',
         'repeats: 2',
         'budgets: { tokens: 400 }',
         'judge: { workspace: false }',
@@ -236,7 +236,9 @@ describe('running rollouts', () => {
     const first = await runner.start(spec);
     const broken = first.cells.filter((c) => c.variant === 'broken');
     expect(broken.map((c) => c.status)).toEqual(['failed', 'failed']);
-    expect(broken[0]!.error).toContain('nowhere');
+    // A model its provider cannot serve (here: no key): the cell fails at run time (an unknown provider is refused
+    // before anything runs, test/rollout/p2engine-configs.test.ts).
+    expect(broken[0]!.error).toContain('agent_alpha failed');
     // The token budget of a cell: a session of ~6 model calls goes over 400 tokens and is stopped.
     expect(
       first.cells

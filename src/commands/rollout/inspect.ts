@@ -68,13 +68,17 @@ export const rolloutShowCommand = defineCommand({
     ...TABLE_OPTIONS,
   },
   async run(ctx, input) {
-    const [{ RolloutRunner }, report, { printFitted, printSummary, summaryJson }, { describeEvals, evalSettings }] =
-      await Promise.all([
-        import('../../rollout/runner.ts'),
-        import('../../rollout/report.ts'),
-        import('./print.ts'),
-        import('../../rollout/eval-settings.ts'),
-      ]);
+    const [
+      { RolloutRunner },
+      report,
+      { printFitted, printSummary, summaryJson, overrideLine, overrideJson },
+      { describeEvals, evalSettings },
+    ] = await Promise.all([
+      import('../../rollout/runner.ts'),
+      import('../../rollout/report.ts'),
+      import('./print.ts'),
+      import('../../rollout/eval-settings.ts'),
+    ]);
     const { anyNotLive, cellEffects, cellJson, metricsOf, variantReports } = report;
     const app = await ctx.app();
     const { engine } = app;
@@ -94,6 +98,7 @@ export const rolloutShowCommand = defineCommand({
           cells: cells.map((c) => cellJson(c, effects)),
           ...summaryJson(cells, reports),
           evals: evalSettings(rollout),
+          model_override: overrideJson(rollout.options),
         },
       };
     const pending = cells.filter((c) => c.status === 'pending' || c.status === 'running').length;
@@ -102,9 +107,11 @@ export const rolloutShowCommand = defineCommand({
       `${rollout.id} · ${rollout.name} (${rollout.file}) · ${rollout.status} · ${cells.length} cells${notDone}`,
     );
     for (const line of describeEvals(evalSettings(rollout))) ctx.output.line(line);
+    const override = overrideLine(rollout.options);
+    if (override !== undefined) ctx.output.line(override);
     const width = tableWidth(input.options);
     // The same summary `rollout run` ended with.
-    printSummary(ctx, cells, reports, width);
+    printSummary(ctx, cells, reports, width, rollout.options);
     if (input.options.cells) {
       const column = (header: string, cell: (c: CellRow) => string, key = false): Column => ({
         header,

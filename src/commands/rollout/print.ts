@@ -10,7 +10,7 @@ import {
   type VariantReport,
 } from '../../rollout/report.ts';
 import { teamReports } from '../../rollout/variant-figures.ts';
-import type { CellRow } from '../../store/rollouts.ts';
+import type { CellRow, RolloutRow } from '../../store/rollouts.ts';
 import { formatUsd } from '../../core/money.ts';
 import type { Progress, RunOutcome } from '../../rollout/runner.ts';
 import { formatMeanCi } from '../../rollout/stats.ts';
@@ -162,6 +162,8 @@ export function printSummary(
   cells: readonly CellRow[],
   reports: readonly VariantReport[],
   width: number | null,
+  /** The rollout's options: its `--model` shows in each variant's settings. */
+  options: RolloutRow['options'] = {},
 ): void {
   const c = ctx.output.color;
   printVariants(ctx, reports, metricsOf(cells), width);
@@ -197,7 +199,7 @@ export function printSummary(
             v('transfers', (r) => (r.ledger.transfers === null ? '–' : trimmed(r.ledger.transfers)), { first: true }),
           ]
         : []),
-      v('settings', (r) => settingsText(r.settings)),
+      v('settings', (r) => settingsText(r.settings, options.model)),
     ],
     width,
   );
@@ -264,13 +266,39 @@ function amount(n: number | null, signed = false): string {
   return signed && n > 0 ? `+${text}` : text;
 }
 
-/** A variant's settings on one line, as `rollout validate` lists them: `model=… temperature=0.2 tools=[…]`. */
-function settingsText(settings: Readonly<Record<string, unknown>>): string {
-  const entries = Object.entries(settings);
-  if (entries.length === 0) return '(the agent as it is)';
-  return entries
-    .map(([k, val]) => `${k}=${truncate(terminalText(typeof val === 'string' ? val : JSON.stringify(val)), 40)}`)
-    .join(' ');
+/**
+ * A variant's settings on one line, as `rollout validate` lists them: `model=… temperature=0.2 tools=[…]`; with
+ * `--model`, the model its cells ran on first, and the spec's model as what it replaced.
+ */
+function settingsText(settings: Readonly<Record<string, unknown>>, model?: string): string {
+  const show = (val: unknown): string =>
+    truncate(terminalText(typeof val === 'string' ? val : JSON.stringify(val)), 40);
+  const entries = Object.entries(settings).filter(([k]) => model === undefined || k !== 'model');
+  const written = settings['model'];
+  const overridden =
+    model === undefined
+      ? []
+      : [`model=${terminalText(model)} (--model${written === undefined ? '' : `, not ${show(written)}`})`];
+  if (entries.length === 0 && overridden.length === 0) return '(the agent as it is)';
+  return [...overridden, ...entries.map(([k, val]) => `${k}=${show(val)}`)].join(' ');
+}
+
+/** What `rollout run`, `resume` and `show` say of a rollout run with `--model` or `--judge-model`; undefined: none. */
+export function overrideLine(options: RolloutRow['options']): string | undefined {
+  const parts = [
+    ...(options.model === undefined
+      ? []
+      : [`model overridden by --model: ${options.model} (every agent of every cell)`]),
+    ...(options.judgeModel === undefined ? [] : [`judge: ${options.judgeModel}`]),
+  ];
+  return parts.length === 0 ? undefined : terminalText(parts.join('; '));
+}
+
+/** The override as `--json` of run, resume and show carries it (null: none). */
+export function overrideJson(options: RolloutRow['options']): JsonValue {
+  return options.model === undefined && options.judgeModel === undefined
+    ? null
+    : { model: options.model ?? null, judge_model: options.judgeModel ?? null };
 }
 
 /** A table fitted to the width, and when it had to be stacked, how to see it whole. */
@@ -332,6 +360,7 @@ export function report(
         stopped: outcome.stopped,
         cells: cells.map((c) => cellJson(c, effects)),
         ...summaryJson(cells, reports),
+        model_override: overrideJson(rollout.options),
         gates: gates.map((g) => ({
           metric: g.metric,
           min: g.min,
@@ -341,7 +370,9 @@ export function report(
     };
   }
   if (ctx.output.interactive) ctx.output.line();
-  printSummary(ctx, cells, reports, width);
+  const override = overrideLine(rollout.options);
+  if (override !== undefined) ctx.output.line(paint(ctx.output.color, 'yellow', override));
+  printSummary(ctx, cells, reports, width, rollout.options);
   const failed = cells.filter((c) => c.status === 'failed');
   for (const f of failed.slice(0, 5)) {
     // A cell's error may quote a model or a tool: shown, not obeyed.

@@ -12,6 +12,7 @@ import type { CellRow } from '../../store/rollouts.ts';
 import { formatUsd } from '../../core/money.ts';
 import { terminalText } from '../../core/terminal-text.ts';
 import { connectQueue, stopSignal } from './queue.ts';
+import { modelOverride, overrideNotice } from './model-override.ts';
 
 /** Checking a rollout spec, running it (here or on a queue), and running the rest of an interrupted one. */
 
@@ -88,6 +89,17 @@ const RUN_OPTIONS = {
     type: 'string',
     value: 'redis://host:port',
     description: 'Put the cells on a BullMQ queue for `p2tui worker` processes instead of running them here',
+  },
+  model: {
+    type: 'string',
+    value: '<provider/name>',
+    description:
+      'Every agent of every cell on this model, whatever the spec and personas say (scripted/…: the judge too, unless --judge-model)',
+  },
+  'judge-model': {
+    type: 'string',
+    value: '<provider/name>',
+    description: "The judge of every cell on this model (beats p2tui.yaml's and the evaluators' own)",
   },
 } as const satisfies OptionDefs;
 
@@ -190,7 +202,9 @@ async function runSpec(
   const spec = loadRolloutSpec(specPath(file), workspace, file);
   const gates = gatesOf(options['fail-under']);
   refuseUnknownGates(gates, specMetrics(spec, workspace));
+  const models = modelOverride(options, workspace, spec, (text) => ctx.output.warn(text));
   for (const note of spec.notes) ctx.output.warn(note);
+  if (models.model !== undefined || models.judgeModel !== undefined) ctx.output.warn(overrideNotice(models, options));
   // Said before the run, not after it: the rollout runs either way, and its grid is one key away in the TUI.
   const rerun = extras.rerun && rerunPossible(ctx);
   if (extras.showConfig && !ctx.output.json) printExpanded(ctx, spec);
@@ -238,6 +252,7 @@ async function runSpec(
         : { executor: queue.executor(), concurrency: concurrency ?? Math.max(spec.raw.concurrency, 100) }),
       ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
       ...(replayOf === undefined ? {} : { replayOf }),
+      models,
     });
     const result = report(ctx, app.store, outcome, gates, tableWidth(options));
     const json =
@@ -370,10 +385,16 @@ function printExpanded(ctx: CommandContext, spec: RolloutSpec): void {
     for (const v of t.variants) {
       const settings = Object.entries({ ...v.settings, ...(v.effects === undefined ? {} : { effects: v.effects }) })
         .filter(([k]) => k !== 'agent_id')
-        .map(([k, val]) => `${k}=${typeof val === 'string' ? val : JSON.stringify(val)}`);
+        // One line per variant: a multi-line initial_message (a YAML `|` block) is shown with its lines joined.
+        .map(([k, val]) => `${k}=${terminalText(typeof val === 'string' ? oneLine(val) : JSON.stringify(val))}`);
       ctx.output.line(paint(ctx.output.color, 'gray', `    ${v.id}: ${[v.agent, ...settings].join(' ')}`));
     }
   }
+}
+
+/** Text on one line: its line breaks (and the spaces around them) become one space. */
+function oneLine(text: string): string {
+  return text.trim().replace(/\s*\r?\n\s*/g, ' ');
 }
 
 function expandedJson(spec: RolloutSpec): { name: string; hash: string; teams: JsonValue } {

@@ -214,6 +214,10 @@ export class QueueCoordinator {
         workspace: this.hash,
         attempt,
         scope: `${row.id}-${cell.id}-${randomId('', 4)}`,
+        // Only when the rollout has them: jobs of other rollouts stay as they were.
+        ...(row.options.model === undefined && row.options.judgeModel === undefined
+          ? {}
+          : { models: { model: row.options.model, judgeModel: row.options.judgeModel } }),
       }),
     ) as Omit<CellJob, 'signature'>;
     const what = { kind: 'job', job: jobId, rollout: row.id, cell: cell.id, attempt } as const;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { UserError } from '../../core/errors.ts';
 import { parseBundle, type SessionBundle } from '../../store/bundle.ts';
+import { modelRefSchema } from '../../models/model-ref.ts';
 import type { CellMetrics, CellRow } from '../../store/rollouts.ts';
 
 /**
@@ -26,6 +27,8 @@ export interface CellJob {
   readonly attempt: number;
   /** The ledger scope the coordinator chose for this attempt: the cell's agents pay from these parties only. */
   readonly scope: string;
+  /** The rollout's `--model` and judge model, when it was run with them (signed with the rest). */
+  readonly models?: { readonly model?: string | undefined; readonly judgeModel?: string | undefined } | undefined;
   /** The coordinator's HMAC over the rest (see signing.ts): a worker runs no job it cannot verify. */
   readonly signature: string;
 }
@@ -39,6 +42,12 @@ const cellJobSchema = z.object({
   workspace: name,
   attempt: z.number().int().min(1).max(1_000_000),
   scope: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'a ledger scope'),
+  models: z
+    .strictObject({
+      model: modelRefSchema('scripted/default').optional(),
+      judgeModel: modelRefSchema('scripted/judge').optional(),
+    })
+    .optional(),
   signature: z.string(),
 });
 

@@ -78,7 +78,7 @@ export async function runWorker(
       const ledgerApi = app.wallets;
       const from = await ledgerApi.ledger.ledgerEnd();
       // The parties the coordinator chose for this attempt: the cell's agents pay from these and no others.
-      const cellRow = await runner.runStandalone(data.rollout, spec, cell, data.scope);
+      const cellRow = await runner.runStandalone(data.rollout, spec, cell, data.scope, data.models);
       const scope = cellRow.session === null ? undefined : app.store.sessions.get(cellRow.session)?.options.ledgerScope;
       let ledger: LedgerOp[] = [];
       if (scope !== undefined) {
