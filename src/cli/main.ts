@@ -242,6 +242,8 @@ export function exitCodeFor(thrown: unknown): number {
       // A rubric file that cannot be read is an invalid workspace, as a broken persona is.
       'E_RUBRIC',
       'E_AGENTS_YML',
+      'E_MIGRATE_SOURCE',
+      'E_MIGRATE_CONFLICT',
     ].includes(error.code)
   )
     return EXIT.config;

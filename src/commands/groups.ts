@@ -28,4 +28,6 @@ export const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
   conversation:
     'The session commands under P2Engine’s name, but conversation prune <session> deletes old branches of one session ' +
     '(session prune deletes whole sessions)',
+  migrate:
+    "Bring another tool's files over: migrate p2engine <checkout> writes a p2tui workspace from a P2Engine checkout",
 };

@@ -20,6 +20,7 @@ import { evalCommands } from './eval/index.ts';
 import { ledgerCommands } from './ledger/index.ts';
 import { rolloutCommands } from './rollout/index.ts';
 import { demoCommand } from './workspace/demo.ts';
+import { migrateP2EngineCommand } from './migrate/p2engine.ts';
 
 /** Every command, in the order help lists them. The CLI and the TUI's palette both read this list. */
 export const COMMANDS: readonly Command[] = [
@@ -62,6 +63,8 @@ export const COMMANDS: readonly Command[] = [
   chatResumeCommand,
   ...configCommands,
   conversationPruneCommand,
+  // Moving to p2tui from P2Engine (issue 20).
+  migrateP2EngineCommand,
 ];
 
 /** Finds the command named by the first words of argv; returns it and the words left over. */

@@ -80,6 +80,9 @@ export type ErrorCode =
   | 'E_UNKNOWN_BRANCH'
   | 'E_UNKNOWN_ARTIFACT'
   | 'E_UNKNOWN_METRIC'
+  // p2tui migrate p2engine: a source that is not a readable P2Engine folder, a workspace file it would overwrite (exit 3)
+  | 'E_MIGRATE_SOURCE'
+  | 'E_MIGRATE_CONFLICT'
   // internal
   | 'E_INTERNAL';
 

@@ -104,7 +104,12 @@ export function overriddenPersona(persona: Persona, override: PersonaOverride | 
   return {
     ...persona,
     ...(override.system === undefined ? {} : { systemTemplate: override.system }),
-    ...(override.tools === undefined ? {} : { tools: [...override.tools] }),
+    // `delegate` and `ask_user` are not tools of a persona but what its agents and policy give it (as the persona
+    // loader reads them): a P2Engine variant's `tools: [get_weather, delegate]` keeps its delegates, and no cell fails
+    // looking up a tool named delegate.
+    ...(override.tools === undefined
+      ? {}
+      : { tools: override.tools.filter((t) => t !== 'delegate' && t !== 'ask_user') }),
     ...(override.model === undefined ? {} : { model: override.model }),
     ...(override.temperature === undefined ? {} : { temperature: override.temperature }),
     ...(override.top_p === undefined ? {} : { topP: override.top_p }),

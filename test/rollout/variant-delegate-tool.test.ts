@@ -1,0 +1,54 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.ts';
+import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
+
+/*
+ * P2Engine listed delegation among an agent's tools, and its own demo_rollout.yml compares `tools: [get_weather]` with
+ * `tools: [get_weather, delegate]`. A variant's tools override naming `delegate` (or `ask_user`) runs: those are what
+ * the persona's agents and policy give it, not tools to look up.
+ */
+
+let ws: TempWorkspace | undefined;
+afterEach(() => ws?.cleanup());
+
+describe('a rollout variant whose tools name delegate', () => {
+  it('runs its cells (none fails with "unknown tool \'delegate\'") and the agent still delegates', async () => {
+    ws = tempWorkspace();
+    ws.persona({
+      id: 'lead',
+      description: 'Lead who hands questions about balances to the clerk.',
+      model: 'scripted/default',
+      agents: ['clerk'],
+    });
+    ws.persona({
+      id: 'clerk',
+      description: 'Clerk who checks balances.',
+      model: 'scripted/default',
+      tools: ['check_balance'],
+    });
+    ws.write(
+      'rollouts/delegate.yaml',
+      [
+        'teams:',
+        '  office:',
+        '    initial_message: "Ask clerk to check its balance."',
+        '    base: { agent_id: lead }',
+        '    variants:',
+        '      - tools: [check_balance, delegate]',
+        '      - tools: [check_balance, delegate, ask_user]',
+        '',
+      ].join('\n'),
+    );
+    const result = await runCli(['rollout', 'run', 'rollouts/delegate.yaml', '--json'], { cwd: ws.dir });
+    expect(result.code).toBe(0);
+    const summary = JSON.parse(result.stdout) as {
+      cells: { variant: string; status: string; error: string | null; session: string | null }[];
+    };
+    expect(summary.cells.map((c) => [c.variant, c.status, c.error])).toEqual([
+      ['v1', 'done', null],
+      ['v2', 'done', null],
+    ]);
+    const shown = await runCli(['session', 'show', summary.cells[0]!.session!, '--json'], { cwd: ws.dir });
+    expect(shown.stdout).toContain('"clerk"');
+  });
+});
