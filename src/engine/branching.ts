@@ -40,6 +40,11 @@ export interface PersonaOverride {
   /** Sampling settings a rollout variant sets (P2Engine's `top_p`, and `max_tokens`), written as in the spec. */
   readonly top_p?: number;
   readonly max_tokens?: number;
+  /**
+   * Who the agent may delegate to. Set by a rollout variant whose P2Engine-style `tools` list leaves `delegate` out
+   * (P2Engine's agent could delegate only with the delegate tool): `[]`, no delegation in that variant.
+   */
+  readonly agents?: readonly string[];
 }
 
 /** The settings an override may change, in the order a listing shows them. */
@@ -114,6 +119,7 @@ export function overriddenPersona(persona: Persona, override: PersonaOverride | 
     ...(override.temperature === undefined ? {} : { temperature: override.temperature }),
     ...(override.top_p === undefined ? {} : { topP: override.top_p }),
     ...(override.max_tokens === undefined ? {} : { maxTokens: override.max_tokens }),
+    ...(override.agents === undefined ? {} : { agents: [...override.agents] }),
   };
 }
 

@@ -11,6 +11,7 @@ import { unknownAgentIssues } from '../judge/scope.ts';
 import { decimal } from '../ledger/decimal.ts';
 import type { Workspace } from '../app/workspace.ts';
 import { EFFECTS_POLICIES, type EffectsPolicy } from '../engine/effects-policy.ts';
+import type { PersonaOverride } from '../engine/branching.ts';
 import type { Criterion } from '../judge/rubric.ts';
 import { classifyVariantKey, mapVariantModels, parseInlineRubric, suggestFields } from './spec-keys.ts';
 import { resolveBehaviorTemplate } from '../agents/templates.ts';
@@ -171,7 +172,7 @@ export interface Variant {
   readonly agent: string;
   readonly initialMessage: string | undefined;
   /** Per agent: model, temperature, tools, system prompt. */
-  readonly personas: Readonly<Record<string, z.output<typeof personaOverrideSchema>>>;
+  readonly personas: Readonly<Record<string, PersonaOverride>>;
   /** The settings as written (flattened for display), without the keys that decide nothing. */
   readonly settings: Readonly<Record<string, unknown>>;
   /** Keys accepted and not applied (P2Engine ignored them too): reported, not used. */
@@ -384,8 +385,10 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
         ...(v.tools === undefined ? {} : { tools: v.tools }),
         ...(system === undefined ? {} : { system }),
       };
-      const overrides: Record<string, z.output<typeof personaOverrideSchema>> = { ...(v.personas ?? {}) };
-      if (Object.keys(root).length > 0) overrides[agent] = { ...(overrides[agent] ?? {}), ...root };
+      const overrides: Record<string, PersonaOverride> = Object.fromEntries(
+        Object.entries(v.personas ?? {}).map(([other, o]) => [other, withDelegation(o)]),
+      );
+      if (Object.keys(root).length > 0) overrides[agent] = withDelegation({ ...(overrides[agent] ?? {}), ...root });
       const settings = Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'id' && !ignored.includes(k)));
       // P2Engine numbered variants v001, v002, …; a variant may name itself here.
       const variantId = v.id ?? `v${i + 1}`;
@@ -562,6 +565,14 @@ function variantKeyPath(
 }
 
 /** A rubric named by id (a word) rather than written out (a sentence). */
+/**
+ * P2Engine's tools list is the agent's whole tool list, delegation included: a variant's `tools` without `delegate`
+ * is an agent that does not delegate (its demo_rollout.yml compares `[get_weather]` with `[get_weather, delegate]`).
+ */
+function withDelegation(o: PersonaOverride): PersonaOverride {
+  return o.tools === undefined || o.tools.includes('delegate') ? o : { ...o, agents: [] };
+}
+
 export function isRubricId(text: string): boolean {
   return /^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(text);
 }

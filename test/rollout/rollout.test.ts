@@ -66,7 +66,8 @@ describe('rollout specs', () => {
     const team = spec.teams[0]!;
     expect(team.variants.map((v) => v.id)).toEqual(['v1', 'v2', 'v3', 'v4', 'v5', 'v6']);
     expect(team.variants[3]!.personas).toEqual({
-      agent_beta: { temperature: 0.5, max_tokens: 100, tools: ['calculate', 'get_league_leader'] },
+      // P2Engine's tools list without `delegate`: this variant's agent does not delegate.
+      agent_beta: { temperature: 0.5, max_tokens: 100, tools: ['calculate', 'get_league_leader'], agents: [] },
     });
     expect(spec.notes.join('\n')).toContain('max_tokens: P2Engine ignored this key; p2tui applies it');
     expect(expandCells(spec)).toHaveLength(6);

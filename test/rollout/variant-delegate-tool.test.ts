@@ -51,4 +51,45 @@ describe('a rollout variant whose tools name delegate', () => {
     const shown = await runCli(['session', 'show', summary.cells[0]!.session!, '--json'], { cwd: ws.dir });
     expect(shown.stdout).toContain('"clerk"');
   });
+
+  it("leaves delegation out of a variant whose tools leave delegate out, as P2Engine's tools list did", async () => {
+    ws = tempWorkspace();
+    ws.persona({
+      id: 'lead',
+      description: 'Lead who hands questions about balances to the clerk.',
+      model: 'scripted/default',
+      agents: ['clerk'],
+    });
+    ws.persona({
+      id: 'clerk',
+      description: 'Clerk who checks balances.',
+      model: 'scripted/default',
+      tools: ['check_balance'],
+    });
+    ws.write(
+      'rollouts/delegate.yaml',
+      [
+        'teams:',
+        '  office:',
+        '    initial_message: "Ask clerk to check its balance."',
+        '    base: { agent_id: lead }',
+        '    variants:',
+        '      tools:',
+        '        - [check_balance]',
+        '        - [check_balance, delegate]',
+        '',
+      ].join('\n'),
+    );
+    const result = await runCli(['rollout', 'run', 'rollouts/delegate.yaml', '--json'], { cwd: ws.dir });
+    expect(result.code, result.stderr).toBe(0);
+    const summary = JSON.parse(result.stdout) as { cells: { variant: string; session: string | null }[] };
+    const agentsOf = async (variant: string): Promise<string[]> => {
+      const cell = summary.cells.find((c) => c.variant === variant)!;
+      const shown = await runCli(['session', 'show', cell.session!, '--json'], { cwd: ws!.dir });
+      const session = JSON.parse(shown.stdout) as { conversations: { agent: string }[] };
+      return session.conversations.map((c) => c.agent).sort();
+    };
+    expect(await agentsOf('v1')).toEqual(['lead']);
+    expect(await agentsOf('v2')).toEqual(['clerk', 'lead']);
+  });
 });
