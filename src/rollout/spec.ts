@@ -385,10 +385,10 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
         ...(v.tools === undefined ? {} : { tools: v.tools }),
         ...(system === undefined ? {} : { system }),
       };
-      const overrides: Record<string, PersonaOverride> = Object.fromEntries(
-        Object.entries(v.personas ?? {}).map(([other, o]) => [other, withDelegation(o)]),
-      );
-      if (Object.keys(root).length > 0) overrides[agent] = withDelegation({ ...(overrides[agent] ?? {}), ...root });
+      // Only the variant's own `tools` is P2Engine's key; `personas.<agent>.tools` is p2tui's and keeps delegates.
+      const overrides: Record<string, PersonaOverride> = { ...(v.personas ?? {}) };
+      if (Object.keys(root).length > 0)
+        overrides[agent] = { ...(overrides[agent] ?? {}), ...root, ...withoutDelegation(v.tools) };
       const settings = Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'id' && !ignored.includes(k)));
       // P2Engine numbered variants v001, v002, …; a variant may name itself here.
       const variantId = v.id ?? `v${i + 1}`;
@@ -569,8 +569,8 @@ function variantKeyPath(
  * P2Engine's tools list is the agent's whole tool list, delegation included: a variant's `tools` without `delegate`
  * is an agent that does not delegate (its demo_rollout.yml compares `[get_weather]` with `[get_weather, delegate]`).
  */
-function withDelegation(o: PersonaOverride): PersonaOverride {
-  return o.tools === undefined || o.tools.includes('delegate') ? o : { ...o, agents: [] };
+function withoutDelegation(tools: readonly string[] | undefined): { agents?: readonly string[] } {
+  return tools === undefined || tools.includes('delegate') ? {} : { agents: [] };
 }
 
 export function isRubricId(text: string): boolean {
