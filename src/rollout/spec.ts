@@ -573,8 +573,9 @@ function withoutDelegation(tools: readonly string[] | undefined): { agents?: rea
   return tools === undefined || tools.includes('delegate') ? {} : { agents: [] };
 }
 
+/** A single word of P2Engine's rubric-name characters is an id of rubrics/ (its library allowed a leading digit). */
 export function isRubricId(text: string): boolean {
-  return /^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(text);
+  return /^[A-Za-z0-9_-]{1,64}$/.test(text) && /[A-Za-z]/.test(text);
 }
 
 /** P2Engine's expansion: a list is one run per entry; a dict of lists is their cross product; each over the base. */

@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { parseVerdict } from '../../src/judge/llm-judge.ts';
 import { lintRubric, parseRubricFile } from '../../src/judge/rubric.ts';
@@ -175,6 +177,34 @@ describe('a judge model on an OpenAI-protocol server with a .jinja rubric', () =
     expect(run.code, run.stderr).toBe(0);
     return { ws, server };
   }
+
+  it("a rubric id starting with a digit (P2Engine's library allowed it) is looked up by a rollout's eval, not read as text", async () => {
+    const ws = jokeWorkspace();
+    ws.write('rubrics/2024_jokes.jinja', readFileSync(join(ws.dir, 'rubrics/joke_quality.jinja'), 'utf8'));
+    ws.write(
+      'rollouts/jokes.yaml',
+      [
+        'teams:',
+        '  jokes:',
+        '    initial_message: Tell me a joke.',
+        '    variants: [{ id: joker, agent_id: joker }]',
+        '    eval: { evaluator_id: gpt4_judge, metric: score, rubric: 2024_jokes }',
+        'judge: { workspace: false }',
+      ].join('\n'),
+    );
+    const r = await p2tui(ws, 'rollout', 'run', 'rollouts/jokes.yaml', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { cells: { metrics: { scores: Record<string, number> } }[] };
+    // The library rubric's verdict (1 for the joker's story), not an inline criterion named "2024_jokes".
+    expect(out.cells[0]!.metrics.scores['score']).toBe(1);
+    ws.write(
+      'rollouts/jokes.yaml',
+      readFileSync(join(ws.dir, 'rollouts/jokes.yaml'), 'utf8').replace('2024_jokes', '2024_joke'),
+    );
+    const typo = await p2tui(ws, 'rollout', 'validate', 'rollouts/jokes.yaml');
+    expect(typo.code).toBe(3);
+    expect(typo.stderr).toContain("unknown rubric '2024_joke' (did you mean 2024_jokes?)");
+  });
 
   it('sends the rubric byte for byte in the system prompt and records {"score": x} replies with their comment or reasoning', async () => {
     const { ws, server } = await judgedWorkspace();
