@@ -86,9 +86,12 @@ describe('p2tui migrate p2engine', () => {
     expect(stdout).toContain("agent weather_bot: llm_model 'gpt-4o-mini' → openai/gpt-4o-mini");
     expect(stdout).toContain('agent weather_bot: behavior_template weather_expert → the system prompt');
     expect(stdout).toContain('agent faq_bot: type rule_based → model scripted/default with a script');
+    // Said once for every agent it applies to, not once per agent.
     expect(stdout).toContain(
-      "agent treasurer: wallet: P2Engine's start-up (p2engine ledger init --balance 100.0) gave every agent 100 → balance: 100",
+      'agents agent_alpha, agent_beta, agent_helper, treasurer, agent_lemy, child, weather_bot, faq_bot, operator: ' +
+        "wallet: P2Engine's start-up (p2engine ledger init --balance 100.0) gave every agent 100 → balance: 100",
     );
+    expect(stdout.match(/: wallet: P2Engine's start-up/g)).toHaveLength(1);
     expect(readFileSync(join(out, 'personas/treasurer.yaml'), 'utf8')).toMatch(/^balance: 100$/m);
     expect(stdout).toContain("tool check_balance (tools/ledger_tools.py:42) → p2tui's built-in check_balance");
     expect(stdout).toContain(

@@ -95,11 +95,11 @@ function printReport(output: Output, r: Report): void {
   for (const kept of r.plan.kept) output.line(`  kept: ${kept}`);
   output.line('');
   output.line(paint(c, 'bold', 'Mapped:'));
-  for (const line of r.plan.mapped) output.line(`  ${line}`);
+  for (const line of byAgents(r.plan.mapped)) output.line(`  ${line}`);
   if (r.plan.mapped.length === 0) output.line('  (nothing)');
   output.line('');
   output.line(paint(c, 'bold', 'Cannot:'));
-  for (const line of r.plan.cannot) output.line(`  ${line}`);
+  for (const line of byAgents(r.plan.cannot)) output.line(`  ${line}`);
   if (r.plan.cannot.length === 0) output.line('  (nothing)');
   output.line('');
   const { written, unchanged, overwritten } = r.outcome;
@@ -138,4 +138,30 @@ function statusText(f: Outcome['files'][number], r: Report): string {
   if (f.status === 'new') return r.dryRun ? '(would write)' : '(written)';
   if (r.dryRun) return r.force ? '(differs: would overwrite)' : '(differs: refused without --force)';
   return '(overwritten)';
+}
+
+/**
+ * Lines that say the same of several agents (`agent a: temperature: …`, `agent b: temperature: …`) as one
+ * (`agents a, b: temperature: …`), in the place of the first: six shipped agents made the report six times longer
+ * without saying more. `--json` keeps one line per agent.
+ */
+export function byAgents(lines: readonly string[]): string[] {
+  const AGENT_LINE = /^agent ([A-Za-z][\w-]*): (.*)$/s;
+  const agents = new Map<string, string[]>();
+  for (const line of lines) {
+    const m = AGENT_LINE.exec(line);
+    if (m !== null) agents.set(m[2]!, [...(agents.get(m[2]!) ?? []), m[1]!]);
+  }
+  const out: string[] = [];
+  const said = new Set<string>();
+  for (const line of lines) {
+    const m = AGENT_LINE.exec(line);
+    if (m === null) out.push(line);
+    else if (!said.has(m[2]!)) {
+      said.add(m[2]!);
+      const ids = agents.get(m[2]!)!;
+      out.push(ids.length === 1 ? line : `agents ${ids.join(', ')}: ${m[2]!}`);
+    }
+  }
+  return out;
 }
