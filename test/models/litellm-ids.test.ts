@@ -22,7 +22,7 @@ describe("P2Engine's LiteLLM model ids", () => {
     expect(mapLiteLlmModel('claude-3-opus')).toMatchObject({ kind: 'unsupported', provider: 'anthropic' });
   });
 
-  it('runs a provider declared in p2tui.yaml under LiteLLM\'s name unchanged', () => {
+  it("runs a provider declared in p2tui.yaml under LiteLLM's name unchanged", () => {
     expect(mapLiteLlmModel('anthropic/claude-3-5-sonnet', ['anthropic'])).toEqual({
       kind: 'same',
       ref: 'anthropic/claude-3-5-sonnet',
