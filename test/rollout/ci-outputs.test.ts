@@ -237,6 +237,30 @@ describe('rollout run --junit', () => {
   }, 30_000);
 });
 
+describe('rollout start and rollout resume --junit', () => {
+  it("start (run's alias) and resume write the same report; resume's covers every cell of the rollout", async (t) => {
+    if (!haveXmllint) return unavailable(t.skip, 'xmllint (Debian: libxml2-utils) is not installed');
+    const started = join(ws.dir, 'start.xml');
+    const s = await p2tui('rollout', 'start', 'rollouts/ci.yaml', '--junit', started, '--json');
+    expect(s.code, s.stderr).toBe(0);
+    expect(invalidity(started)).toBe('');
+    const id = (JSON.parse(s.stdout) as { rollout: string }).rollout;
+    expect(casesOf(started).filter((c) => c.failure !== null)).toHaveLength(2);
+    // Resume runs the two failed cells again (the endpoint still refuses): the report has all six, two failed.
+    const resumed = join(ws.dir, 'resume.xml');
+    const r = await p2tui('rollout', 'resume', id, '--junit', resumed, '--fail-under', 'sunny=0');
+    expect(r.code, r.stderr).toBe(1);
+    expect(invalidity(resumed)).toBe('');
+    const cases = casesOf(resumed);
+    expect(cases.filter((c) => !c.name.startsWith('gate '))).toHaveLength(6);
+    expect(cases.filter((c) => c.failure !== null).map((c) => c.name)).toEqual([
+      's1 seed 1',
+      's1 seed 2',
+      'gate broken sunny >= 0',
+    ]);
+  }, 60_000);
+});
+
 describe('eval run --junit', () => {
   it('a case per target × evaluator and per gate; the report validates and is written though the gate fails (exit 1)', async (t) => {
     if (!haveXmllint) return unavailable(t.skip, 'xmllint (Debian: libxml2-utils) is not installed');
