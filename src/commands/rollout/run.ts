@@ -304,7 +304,7 @@ async function runSpec(
 function rerunPossible(ctx: CommandContext): boolean {
   const terminal = ctx.output.interactive && process.stdout.isTTY === true;
   if (terminal && !ctx.output.json) return true;
-  const why = ctx.output.json ? '--json is given' : 'stdin or stdout is not a terminal here';
+  const why = ctx.output.json ? '--json (or --jsonl) is given' : 'stdin or stdout is not a terminal here';
   ctx.output.warn(
     paint(
       ctx.output.color,
