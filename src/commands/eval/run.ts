@@ -9,6 +9,8 @@ import { SESSION_ARG } from '../shared.ts';
 import { EXIT } from '../types.ts';
 import { printScores, scoreJson } from './scores.ts';
 import { terminalText } from '../../core/terminal-text.ts';
+import { JUNIT_OPTION, checkJunitPath, writeJunit } from '../junit-file.ts';
+import { evalSuite } from './junit.ts';
 
 /** What an evaluator found none of on a branch (then it gives no score, rather than 0). */
 function nothingInScope(c: EvaluatorConfig): string {
@@ -78,6 +80,7 @@ export const evalRunCommand = defineCommand({
       multiple: true,
     },
     criteria: { type: 'boolean', description: 'Show each criterion’s score and reason' },
+    junit: JUNIT_OPTION,
   },
   examples: [
     'p2tui eval run last',
@@ -85,6 +88,8 @@ export const evalRunCommand = defineCommand({
     'p2tui eval run s_1a2b --branch hot --evaluator quality',
   ],
   async run(ctx, input) {
+    const junit = input.options.junit;
+    if (junit !== undefined) checkJunitPath(junit);
     // Loaded here, not at start-up: the judge and the engine pull in the database and the model clients.
     const [{ resolveBranch }, { queueEvaluation }, { latestTargetScores, meanAndSd }, scope] = await Promise.all([
       import('../../engine/branching.ts'),
@@ -176,6 +181,19 @@ export const evalRunCommand = defineCommand({
       return { metric: g.metric, min: g.min, value: mean, passed };
     });
     const exitCode = failedJobs.length > 0 || gateResults.some((g) => !g.passed) ? EXIT.failed : EXIT.ok;
+    // Written whatever the exit code: a failed gate is when CI needs the report most.
+    if (junit !== undefined)
+      writeJunit(junit, [
+        evalSuite({
+          session: session.id,
+          branch: branch.id,
+          startedAt: now,
+          plan,
+          judged,
+          failedJobs,
+          gates: gateResults,
+        }),
+      ]);
     if (ctx.output.json) {
       return {
         exitCode,

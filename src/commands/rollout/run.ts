@@ -13,6 +13,8 @@ import { formatUsd } from '../../core/money.ts';
 import { terminalText } from '../../core/terminal-text.ts';
 import { connectQueue, stopSignal } from './queue.ts';
 import { modelOverride, overrideNotice } from './model-override.ts';
+import { JUNIT_OPTION, checkJunitPath, writeJunit } from '../junit-file.ts';
+import { expandedJson, printExpanded } from './expanded.ts';
 
 /** Checking a rollout spec, running it (here or on a queue), and running the rest of an interrupted one. */
 
@@ -101,6 +103,8 @@ const RUN_OPTIONS = {
     value: '<provider/name>',
     description: "The judge of every cell on this model (beats p2tui.yaml's and the evaluators' own)",
   },
+  junit: JUNIT_OPTION,
+  jsonl: { type: 'boolean', description: 'A JSON line per cell as it finishes, then a summary line (not with --json)' },
 } as const satisfies OptionDefs;
 
 type RunOptions = TypedInput<{ file: { description: string; required: true } }, typeof RUN_OPTIONS>['options'];
@@ -183,19 +187,27 @@ export const rolloutStartCommand = defineCommand({
 });
 
 async function runSpec(
-  ctx: CommandContext,
+  given: CommandContext,
   file: string,
   options: RunOptions,
   extras: StartExtras,
 ): Promise<CommandResult> {
+  // Both would write one stream of JSON to stdout, in two shapes: refused before anything is read or run.
+  if (options.jsonl && given.output.json)
+    throw new UserError('E_USAGE', '--json and --jsonl cannot go together', {
+      hint: '--json prints one object at the end; --jsonl a line per cell as it finishes, then a summary line.',
+    });
+  if (options.junit !== undefined) checkJunitPath(options.junit);
   // The spec reader, the runner and the statistics are loaded when a rollout runs, not at start-up.
-  const [{ loadRolloutSpec }, { expandCells }, { RolloutRunner, findRollout }, { progressPrinter, report }] =
+  const [{ loadRolloutSpec }, { expandCells }, { RolloutRunner, findRollout }, { progressPrinter, report }, ci] =
     await Promise.all([
       import('../../rollout/spec.ts'),
       import('../../rollout/cells.ts'),
       import('../../rollout/runner.ts'),
       import('./print.ts'),
+      import('./ci-output.ts'),
     ]);
+  const ctx = options.jsonl ? ci.jsonlContext(given) : given;
   const ref = options.replay;
   const source = ref === undefined ? undefined : findRollout(await ctx.store({ existing: true }), ref).id;
   const workspace = await ctx.workspace(source === undefined ? {} : await replayingRollout(ctx, source));
@@ -240,11 +252,20 @@ async function runSpec(
   }
   const queue = url === undefined ? undefined : await connectQueue(ctx, url);
   const stop = stopSignal(ctx);
+  const follow = extras.follow ? cellPrinter(ctx) : undefined;
+  const line = options.jsonl ? ci.jsonlCellPrinter(ctx, app.store) : undefined;
   try {
     const outcome = await runner.start(spec, {
       signal: stop.signal,
       onProgress: progressPrinter(ctx, options.width),
-      ...(extras.follow ? { onCell: cellPrinter(ctx) } : {}),
+      ...(follow === undefined && line === undefined
+        ? {}
+        : {
+            onCell: (c: CellRow) => {
+              follow?.(c);
+              line?.(c);
+            },
+          }),
       // On a queue, as many cells in flight as the spec's concurrency or 100 (the workers bound the real parallelism):
       // a total budget or Ctrl-C then stops what is not queued yet.
       ...(queue === undefined
@@ -255,6 +276,12 @@ async function runSpec(
       models,
     });
     const result = report(ctx, app.store, outcome, gates, tableWidth(options));
+    // Written whatever the exit code: a failed gate is when CI needs the report most.
+    if (options.junit !== undefined) writeJunit(options.junit, ci.rolloutSuites(app.store, outcome, gates));
+    if (options.jsonl) {
+      ci.jsonlSummary(ctx, result.json);
+      return { exitCode: result.exitCode };
+    }
     const json =
       extras.showConfig && result.json !== undefined
         ? { ...(result.json as Record<string, JsonValue>), config: expandedJson(spec) }
@@ -277,7 +304,7 @@ async function runSpec(
 function rerunPossible(ctx: CommandContext): boolean {
   const terminal = ctx.output.interactive && process.stdout.isTTY === true;
   if (terminal && !ctx.output.json) return true;
-  const why = ctx.output.json ? '--json is given' : 'stdin or stdout is not a terminal here';
+  const why = ctx.output.json ? '--json (or --jsonl) is given' : 'stdin or stdout is not a terminal here';
   ctx.output.warn(
     paint(
       ctx.output.color,
@@ -309,6 +336,7 @@ export const rolloutResumeCommand = defineCommand({
   options: {
     ...TABLE_OPTIONS,
     'fail-under': FAIL_UNDER,
+    junit: JUNIT_OPTION,
     concurrency: { type: 'number', integer: true, min: 1, max: 10_000, value: '<n>', description: 'Cells at once' },
     queue: {
       type: 'string',
@@ -317,9 +345,12 @@ export const rolloutResumeCommand = defineCommand({
     },
   },
   async run(ctx, input) {
-    const [{ RolloutRunner, findRollout }, { progressPrinter, report }] = await Promise.all([
+    const junit = input.options.junit;
+    if (junit !== undefined) checkJunitPath(junit);
+    const [{ RolloutRunner, findRollout }, { progressPrinter, report }, { rolloutSuites }] = await Promise.all([
       import('../../rollout/runner.ts'),
       import('./print.ts'),
+      import('./ci-output.ts'),
     ]);
     const row = findRollout(await ctx.store({ existing: true }), input.args.rollout);
     const replayOf = row.options.replayOf;
@@ -338,7 +369,9 @@ export const rolloutResumeCommand = defineCommand({
         ...(queue === undefined ? {} : { executor: queue.executor(), concurrency: concurrency ?? 100 }),
         ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
       });
-      return report(ctx, app.store, outcome, gates, tableWidth(input.options));
+      const result = report(ctx, app.store, outcome, gates, tableWidth(input.options));
+      if (junit !== undefined) writeJunit(junit, rolloutSuites(app.store, outcome, gates));
+      return result;
     } finally {
       stop.dispose();
       await queue?.close();
@@ -374,46 +407,6 @@ export const rolloutValidateCommand = defineCommand({
     return { exitCode: EXIT.ok };
   },
 });
-
-/** The spec expanded into teams and variants, as `rollout validate` and `rollout start --show-config` list it. */
-function printExpanded(ctx: CommandContext, spec: RolloutSpec): void {
-  for (const t of spec.teams) {
-    const variants = plural(t.variants.length, 'variant');
-    const scenarios = plural(t.scenarios.length, 'scenario');
-    const repeats = plural(spec.seeds.length, 'repeat');
-    ctx.output.line(`  team ${t.id}: ${variants} × ${scenarios} × ${repeats} (baseline ${t.baseline})`);
-    for (const v of t.variants) {
-      const settings = Object.entries({ ...v.settings, ...(v.effects === undefined ? {} : { effects: v.effects }) })
-        .filter(([k]) => k !== 'agent_id')
-        // One line per variant: a multi-line initial_message (a YAML `|` block) is shown with its lines joined.
-        .map(([k, val]) => `${k}=${terminalText(typeof val === 'string' ? oneLine(val) : JSON.stringify(val))}`);
-      ctx.output.line(paint(ctx.output.color, 'gray', `    ${v.id}: ${[v.agent, ...settings].join(' ')}`));
-    }
-  }
-}
-
-/** Text on one line: its line breaks (and the spaces around them) become one space. */
-function oneLine(text: string): string {
-  return text.trim().replace(/\s*\r?\n\s*/g, ' ');
-}
-
-function expandedJson(spec: RolloutSpec): { name: string; hash: string; teams: JsonValue } {
-  return {
-    name: spec.name,
-    hash: spec.hash,
-    teams: spec.teams.map((t) => ({
-      id: t.id,
-      variants: t.variants.map((v) => ({
-        id: v.id,
-        agent: v.agent,
-        settings: v.settings as JsonValue,
-        effects: v.effects ?? null,
-      })),
-      scenarios: t.scenarios.length,
-      baseline: t.baseline,
-    })),
-  };
-}
 
 /**
  * `--follow`: a line per cell as it finishes (P2Engine's live table, as lines a pipe keeps too). At a terminal the
