@@ -274,6 +274,79 @@ describe('session export --format otlp', () => {
   });
 });
 
+describe('session export --format otlp: forks and payments', () => {
+  it("a fork's first span links to the span it forked from; payments are events on the tool span; top_p and max_tokens", async () => {
+    expect((await runCli(['ledger', 'init'], { cwd: dir })).code).toBe(0);
+    const run = await runCli(['run', 'agent_alpha', 'hire agent_beta for 5 to calculate 6 * 7', '--json'], {
+      cwd: dir,
+    });
+    expect(run.code).toBe(0);
+    const id = (JSON.parse(run.stdout) as { session: string }).session;
+    const fork = await runCli(
+      [
+        'session',
+        'fork',
+        id,
+        '--step',
+        '1',
+        '--top-p',
+        '0.9',
+        '--max-tokens',
+        '256',
+        '--checkout',
+        '--label',
+        'nucleus',
+      ],
+      {
+        cwd: dir,
+      },
+    );
+    expect(fork.code).toBe(0);
+    expect((await runCli(['session', 'resume', id], { cwd: dir })).code).toBe(0);
+    const { spans } = await exported([
+      'session',
+      'export',
+      id,
+      '--format',
+      'otlp',
+      '--endpoint',
+      `${receiver.url}/v1/traces`,
+    ]);
+
+    const escrow = only(spans, 'execute_tool open_escrow');
+    expect(escrow.attributes['p2tui.effect']).toBe('effectful');
+    expect(escrow.events.map((e) => e.name)).toEqual(['p2tui.payment']);
+    expect(escrow.events[0]!.attributes).toMatchObject({
+      'p2tui.payment.kind': 'escrow',
+      'p2tui.payment.tool': 'open_escrow',
+      'p2tui.payment.amount': '5',
+      'p2tui.payment.to': 'agent_beta',
+    });
+    // The judge's score of the delegate's work paid the escrow: an event where it was settled.
+    const settled = spans
+      .flatMap((s) => s.events)
+      .filter((e) => e.attributes['p2tui.payment.kind'] === 'escrow.release');
+    expect(settled).toHaveLength(1);
+
+    const roots = byName(spans, 'invoke_agent agent_alpha');
+    expect(roots).toHaveLength(2);
+    const forked = roots.find((r) => r.links.length > 0)!;
+    expect(forked.parentSpanId).toBe('');
+    expect(forked.attributes['p2tui.fork.label']).toBe('nucleus');
+    expect(forked.attributes['p2tui.branch']).not.toBe(escrow.attributes['p2tui.branch']);
+    // Forked after the escrow call (step 1): the newest span before the fork point on the parent branch.
+    expect(forked.links).toEqual([
+      { traceId: escrow.traceId, spanId: escrow.spanId, attributes: { 'p2tui.link': 'forked_from' } },
+    ]);
+    const onFork = spans.filter(
+      (s) => s.name === 'chat default' && s.attributes['p2tui.branch'] === forked.attributes['p2tui.branch'],
+    );
+    expect(onFork.length).toBeGreaterThan(0);
+    for (const chat of onFork)
+      expect(chat.attributes).toMatchObject({ 'gen_ai.request.top_p': 0.9, 'gen_ai.request.max_tokens': 256 });
+  }, 60_000);
+});
+
 describe('rollout export --format otlp', () => {
   it('sends one trace per cell, each linked to the rollout span of a trace of its own', async () => {
     const run = await runCli(['rollout', 'run', 'rollouts/demo_rollout.yaml', '--json'], { cwd: dir });
