@@ -9,6 +9,7 @@ import { UserError } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
 import type { WalletService } from '../ledger/wallets/service.ts';
 import type { Store } from '../store/store.ts';
+import type { LiveExport } from '../telemetry/live.ts';
 
 /**
  * What a command of the CLI works with: the workspace, the database, the bus, the app and the wallets, each made on
@@ -26,6 +27,7 @@ export class CliContext implements CommandContext {
   private openBus: EventBus | undefined;
   private openApp: App | undefined;
   private openWallets: WalletService | undefined;
+  private live: LiveExport | undefined;
 
   constructor(options: {
     output: Output;
@@ -102,6 +104,7 @@ export class CliContext implements CommandContext {
         appVersion: VERSION,
         ...(this.openBus === undefined ? {} : { bus: this.openBus }),
       });
+      await this.startLiveExport(store, workspace.config.otel);
     }
     return this.openApp;
   }
@@ -119,8 +122,34 @@ export class CliContext implements CommandContext {
     return this.openWallets;
   }
 
+  /**
+   * With a collector configured (OTEL_EXPORTER_OTLP_* or p2tui.yaml's `otel`), the sessions this process drives are
+   * exported live; nothing of OpenTelemetry loads otherwise.
+   */
+  private async startLiveExport(store: Store, config: Workspace['config']['otel']): Promise<void> {
+    const env = process.env;
+    const configured =
+      config?.endpoint !== undefined ||
+      [env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'], env['OTEL_EXPORTER_OTLP_ENDPOINT']].some(
+        (v) => v !== undefined && v.trim() !== '',
+      );
+    if (!configured) return;
+    const { LiveExport, liveSettings } = await import('../telemetry/live.ts');
+    const settings = liveSettings(env, config);
+    if (settings === undefined) return;
+    this.live = new LiveExport(store, settings, (text) => this.output.warn(text), this.clock);
+    this.live.start();
+  }
+
   /** Closes what was opened: the app, the database, the workspace's MCP connections (stdio servers are processes). */
   async close(): Promise<void> {
+    // `run` and `rollout run` (every command that drove a session) flush the live export before the app closes.
+    const live = this.live;
+    this.live = undefined;
+    if (live !== undefined) {
+      await live.flush();
+      live.stop();
+    }
     this.openApp?.close();
     this.openStore?.close();
     await this.workspaceLoad?.then((w) => w.close()).catch(() => undefined);

@@ -20,10 +20,19 @@ export interface OtlpTarget {
 
 /**
  * Where spans go: `--endpoint` as given; else OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given; else
- * OTEL_EXPORTER_OTLP_ENDPOINT with /v1/traces appended; else undefined (nothing configured).
+ * OTEL_EXPORTER_OTLP_ENDPOINT with /v1/traces appended; else p2tui.yaml's `otel.endpoint` as given; else undefined
+ * (nothing configured). The protocol likewise: the variables, then p2tui.yaml, then http/protobuf.
  */
-export function otlpTarget(env: NodeJS.ProcessEnv, endpoint?: string): OtlpTarget | undefined {
-  const raw = env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] ?? env['OTEL_EXPORTER_OTLP_PROTOCOL'] ?? 'http/protobuf';
+export function otlpTarget(
+  env: NodeJS.ProcessEnv,
+  endpoint?: string,
+  workspace: { endpoint?: string; protocol?: string } = {},
+): OtlpTarget | undefined {
+  const raw =
+    env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] ??
+    env['OTEL_EXPORTER_OTLP_PROTOCOL'] ??
+    workspace.protocol ??
+    'http/protobuf';
   const protocol = raw.trim();
   if (protocol !== 'http/protobuf' && protocol !== 'http/json') {
     throw new UserError(
@@ -42,7 +51,7 @@ export function otlpTarget(env: NodeJS.ProcessEnv, endpoint?: string): OtlpTarge
       ? specific
       : general !== undefined && general !== ''
         ? `${general.replace(/\/+$/, '')}/v1/traces`
-        : undefined);
+        : workspace.endpoint);
   if (url === undefined) return undefined;
   try {
     const parsed = new URL(url);
@@ -122,14 +131,23 @@ export async function otlpJson(spans: readonly TraceSpan[]): Promise<string> {
  * Sends the spans to a collector over OTLP/HTTP through the official exporter. A collector that is down or refuses
  * is an error naming the URL and the status (E_OTLP_EXPORT): the log it was made from is untouched.
  */
-export async function sendOtlp(spans: readonly TraceSpan[], target: OtlpTarget): Promise<void> {
+export async function sendOtlp(
+  spans: readonly TraceSpan[],
+  target: OtlpTarget,
+  extra: { headers?: Record<string, string>; timeoutMillis?: number } = {},
+): Promise<void> {
   const readable = await readableSpans(spans);
   const { OTLPTraceExporter } =
     target.protocol === 'http/json'
       ? await import('@opentelemetry/exporter-trace-otlp-http')
       : await import('@opentelemetry/exporter-trace-otlp-proto');
-  // Headers and the timeout come from OTEL_EXPORTER_OTLP_(TRACES_)HEADERS / _TIMEOUT, which the exporter reads.
-  const exporter = new OTLPTraceExporter({ url: target.url });
+  // Headers and the timeout come from OTEL_EXPORTER_OTLP_(TRACES_)HEADERS / _TIMEOUT, which the exporter reads, unless
+  // the caller passes p2tui.yaml's (only when those variables are unset: the environment wins).
+  const exporter = new OTLPTraceExporter({
+    url: target.url,
+    ...(extra.headers === undefined ? {} : { headers: extra.headers }),
+    ...(extra.timeoutMillis === undefined ? {} : { timeoutMillis: extra.timeoutMillis }),
+  });
   try {
     const result = await new Promise<{ code: number; error?: Error }>((resolve) => exporter.export(readable, resolve));
     if (result.code !== 0) throw exportError(target, result.error);

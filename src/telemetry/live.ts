@@ -1,0 +1,134 @@
+import type { Clock, Timer } from '../core/clock.ts';
+import type { StoredEvent } from '../core/events.ts';
+import type { Store } from '../store/store.ts';
+import { readSessionLog } from './log.ts';
+import { type OtlpTarget, otlpTarget, sendOtlp } from './otlp.ts';
+import { type TraceSpan, sessionSpans } from './spans.ts';
+
+/** p2tui.yaml's `otel` block (the environment's OTEL_EXPORTER_OTLP_* variables win over it). */
+export interface OtelConfig {
+  readonly endpoint?: string | undefined;
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+  readonly protocol?: 'http/protobuf' | 'http/json' | undefined;
+  readonly capture_content?: boolean | undefined;
+}
+
+export interface LiveSettings {
+  readonly target: OtlpTarget;
+  readonly headers: Record<string, string> | undefined;
+  readonly captureContent: boolean;
+  /** How long one export may take, retries included: an exit waits at most this long for a collector that is down. */
+  readonly timeoutMillis: number | undefined;
+}
+
+/** Live export is on when a collector is configured, by the environment or by p2tui.yaml; else undefined. */
+export function liveSettings(env: NodeJS.ProcessEnv, config: OtelConfig | undefined): LiveSettings | undefined {
+  const target = otlpTarget(env, undefined, {
+    ...(config?.endpoint === undefined ? {} : { endpoint: config.endpoint }),
+    ...(config?.protocol === undefined ? {} : { protocol: config.protocol }),
+  });
+  if (target === undefined) return undefined;
+  const envHeaders = env['OTEL_EXPORTER_OTLP_TRACES_HEADERS'] ?? env['OTEL_EXPORTER_OTLP_HEADERS'];
+  const envTimeout = env['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT'] ?? env['OTEL_EXPORTER_OTLP_TIMEOUT'];
+  return {
+    target,
+    headers: envHeaders === undefined && config?.headers !== undefined ? { ...config.headers } : undefined,
+    captureContent: config?.capture_content === true,
+    timeoutMillis: envTimeout === undefined ? LIVE_TIMEOUT_MS : undefined,
+  };
+}
+
+const LIVE_TIMEOUT_MS = 2000;
+const INTERVAL_MS = 2000;
+
+/** A span that will not change any more: a model call, a tool call with its result, a settled conversation, a score. */
+function isFinal(span: TraceSpan): boolean {
+  const operation = span.attributes['gen_ai.operation.name'];
+  if (operation === 'chat') return true;
+  if (operation === 'execute_tool') return span.attributes['p2tui.tool.status'] !== undefined;
+  if (operation === 'invoke_agent') return span.status.code !== 'unset';
+  return true;
+}
+
+/**
+ * Exports, while they run, the sessions this process drives: those it commits entries of (only the process holding a
+ * session's lease writes its entries). It reads the log as every other reader does, so it never blocks a step; every
+ * couple of seconds it sends the spans that are final and not sent yet, and `flush` sends the rest. Ids come from
+ * the log, so what a collector gets matches a later `session export --format otlp`. A collector that is down costs
+ * one notice; what it missed is sent at the next try (the log keeps everything).
+ */
+export class LiveExport {
+  private readonly driven = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly sent = new Set<string>();
+  private tail: Promise<void> = Promise.resolve();
+  private noticed = false;
+  private timer: Timer | undefined;
+  private stopCommits: (() => void) | undefined;
+
+  private readonly store: Store;
+  private readonly settings: LiveSettings;
+  private readonly notice: (text: string) => void;
+  private readonly clock: Clock;
+
+  constructor(store: Store, settings: LiveSettings, notice: (text: string) => void, clock: Clock) {
+    this.store = store;
+    this.settings = settings;
+    this.notice = notice;
+    this.clock = clock;
+  }
+
+  start(): void {
+    this.stopCommits = this.store.onCommit((events: readonly StoredEvent[]) => {
+      for (const event of events) {
+        if (event.session === null) continue;
+        if (event.type === 'entry') this.driven.add(event.session);
+        if (this.driven.has(event.session)) this.dirty.add(event.session);
+      }
+    });
+    this.timer = this.clock.interval(() => void this.enqueue(false), INTERVAL_MS);
+  }
+
+  /** Sends everything not sent yet (open spans as they are now); resolves when done, never rejects. */
+  flush(): Promise<void> {
+    for (const session of this.driven) this.dirty.add(session);
+    return this.enqueue(true);
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+    this.stopCommits?.();
+  }
+
+  private enqueue(all: boolean): Promise<void> {
+    // One export at a time, in order: a slow collector makes the next tick wait, never two sends of one span.
+    this.tail = this.tail.then(() => this.exportDirty(all));
+    return this.tail;
+  }
+
+  private async exportDirty(all: boolean): Promise<void> {
+    const sessions = [...this.dirty];
+    this.dirty.clear();
+    for (const session of sessions) {
+      const spans = sessionSpans(readSessionLog(this.store, session), { captureContent: this.settings.captureContent });
+      const fresh = spans.filter((s) => !this.sent.has(s.spanId) && (all || isFinal(s)));
+      if (fresh.length === 0) continue;
+      try {
+        await sendOtlp(fresh, this.settings.target, {
+          ...(this.settings.headers === undefined ? {} : { headers: this.settings.headers }),
+          ...(this.settings.timeoutMillis === undefined ? {} : { timeoutMillis: this.settings.timeoutMillis }),
+        });
+        for (const span of fresh) this.sent.add(span.spanId);
+      } catch (error) {
+        // Tried again with the next change or at the flush; the session itself goes on untouched.
+        this.dirty.add(session);
+        if (all || !this.noticed) {
+          this.noticed = true;
+          const why = error instanceof Error ? error.message : String(error);
+          this.notice(`notice: ${why} (the log keeps the session: p2tui session export ${session} --format otlp)`);
+        }
+        if (all) this.dirty.delete(session);
+      }
+    }
+  }
+}
