@@ -3,6 +3,7 @@ import type { StoredEvent } from '../core/events.ts';
 import type { Store } from '../store/store.ts';
 import { readSessionLog } from './log.ts';
 import { type OtlpTarget, otlpTarget, sendOtlp } from './otlp.ts';
+import { cellSpans } from './rollout.ts';
 import { type TraceSpan, sessionSpans } from './spans.ts';
 
 /** p2tui.yaml's `otel` block (the environment's OTEL_EXPORTER_OTLP_* variables win over it). */
@@ -110,7 +111,13 @@ export class LiveExport {
     const sessions = [...this.dirty];
     this.dirty.clear();
     for (const session of sessions) {
-      const spans = sessionSpans(readSessionLog(this.store, session), { captureContent: this.settings.captureContent });
+      const options = { captureContent: this.settings.captureContent };
+      // A rollout's cell is exported as `rollout export` exports it: linked to the rollout's span.
+      const cell = this.store.rollouts.cellOfSession(session);
+      const spans =
+        cell === undefined
+          ? sessionSpans(readSessionLog(this.store, session), options)
+          : cellSpans(this.store, session, cell, options);
       const fresh = spans.filter((s) => !this.sent.has(s.spanId) && (all || isFinal(s)));
       if (fresh.length === 0) continue;
       try {
@@ -122,7 +129,8 @@ export class LiveExport {
       } catch (error) {
         // Tried again with the next change or at the flush; the session itself goes on untouched.
         this.dirty.add(session);
-        if (all || !this.noticed) {
+        // One notice per process: the collector's state is news once, not at every try.
+        if (!this.noticed) {
           this.noticed = true;
           const why = error instanceof Error ? error.message : String(error);
           this.notice(`notice: ${why} (the log keeps the session: p2tui session export ${session} --format otlp)`);

@@ -1,7 +1,7 @@
 import type { CellRow, RolloutRow } from '../store/rollouts.ts';
 import type { Store } from '../store/store.ts';
 import { readSessionLog } from './log.ts';
-import { type MapOptions, type TraceSpan, sessionSpans, spanIdOf, traceIdOf } from './spans.ts';
+import { type MapOptions, type SpanRef, type TraceSpan, sessionSpans, spanIdOf, traceIdOf } from './spans.ts';
 
 /**
  * A rollout as traces: one span of its own (`rollout <name>`, its own trace), and one trace per cell (its session's),
@@ -13,9 +13,7 @@ export function rolloutSpans(
   cells: readonly CellRow[],
   options: MapOptions = {},
 ): TraceSpan[] {
-  const scope = `rollout:${rollout.id}`;
-  const traceId = traceIdOf(scope);
-  const spanId = spanIdOf(scope, 'rollout');
+  const { traceId, spanId } = rolloutSpanRef(rollout.id);
   const ran = cells.filter((c) => c.session !== null);
   const start = Math.min(rollout.createdAt, ...ran.map((c) => c.startedAt ?? rollout.createdAt));
   const end = Math.max(rollout.finishedAt ?? start, ...ran.map((c) => c.finishedAt ?? start));
@@ -45,19 +43,30 @@ export function rolloutSpans(
     // A fork_from cell runs on a branch of its source session: that session is one trace, exported once.
     if (seen.has(session)) continue;
     seen.add(session);
-    const cellSpans = sessionSpans(readSessionLog(store, session), { ...options, linkTo: { traceId, spanId } });
-    for (const span of cellSpans) {
-      if (span.parentSpanId !== null) continue;
-      Object.assign(span.attributes, {
-        'p2tui.rollout.id': rollout.id,
-        'p2tui.cell.id': cell.id,
-        'p2tui.cell.team': cell.team,
-        'p2tui.cell.variant': cell.variant,
-        'p2tui.cell.scenario': cell.scenario,
-        'p2tui.cell.repeat': cell.repeat,
-      });
-    }
-    spans.push(...cellSpans);
+    spans.push(...cellSpans(store, session, cell, options));
+  }
+  return spans;
+}
+
+/** The span a rollout's cells link to: the root of the rollout's own trace. */
+export function rolloutSpanRef(rollout: string): SpanRef {
+  const scope = `rollout:${rollout}`;
+  return { traceId: traceIdOf(scope), spanId: spanIdOf(scope, 'rollout') };
+}
+
+/** A cell's session as its trace: root spans linked to the rollout's span and tagged with the cell (live export too). */
+export function cellSpans(store: Store, session: string, cell: CellRow, options: MapOptions = {}): TraceSpan[] {
+  const spans = sessionSpans(readSessionLog(store, session), { ...options, linkTo: rolloutSpanRef(cell.rollout) });
+  for (const span of spans) {
+    if (span.parentSpanId !== null) continue;
+    Object.assign(span.attributes, {
+      'p2tui.rollout.id': cell.rollout,
+      'p2tui.cell.id': cell.id,
+      'p2tui.cell.team': cell.team,
+      'p2tui.cell.variant': cell.variant,
+      'p2tui.cell.scenario': cell.scenario,
+      'p2tui.cell.repeat': cell.repeat,
+    });
   }
   return spans;
 }

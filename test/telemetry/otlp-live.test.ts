@@ -98,6 +98,7 @@ describe('live export', () => {
     const session = (JSON.parse(run.stdout) as { session: string; status: string }).session;
     expect(run.stderr).toContain(`notice: the OTLP collector at ${url} did not take the spans: ECONNREFUSED`);
     expect(run.stderr).toContain(`(the log keeps the session: p2tui session export ${session} --format otlp)`);
+    expect(run.stderr.split('\n').filter((line) => line.startsWith('notice:'))).toHaveLength(1);
     const show = await runCli(['session', 'list', '--json'], { cwd: dir });
     expect((JSON.parse(show.stdout) as { id: string; status: string }[]).find((s) => s.id === session)!.status).toBe(
       'finished',
@@ -120,5 +121,28 @@ describe('live export', () => {
     const spans = receiver.requests.slice(before).flatMap((r) => r.decoded.flatMap((d) => d.spans));
     const roots = spans.filter((s) => s.name === 'invoke_agent agent_alpha');
     expect(new Set(roots.map((r) => r.traceId)).size).toBe(2);
+    // Each cell's root links to the rollout's span, as `rollout export --format otlp` gives it (same ids, same links).
+    const mark = receiver.requests.length;
+    expect(
+      (
+        await runCli(['rollout', 'export', 'last', '--format', 'otlp', '--endpoint', `${receiver.url}/v1/traces`], {
+          cwd: dir,
+        })
+      ).code,
+    ).toBe(0);
+    const exported = receiver.requests.slice(mark).flatMap((r) => r.decoded.flatMap((d) => d.spans));
+    const rollout = exported.find((s) => s.name === 'rollout demo_rollout')!;
+    for (const root of roots) {
+      expect(root.links).toEqual([
+        { traceId: rollout.traceId, spanId: rollout.spanId, attributes: { 'p2tui.link': 'rollout' } },
+      ]);
+      expect(root.attributes['p2tui.cell.id']).toMatch(/./);
+    }
+    expect(
+      exported
+        .filter((s) => s !== rollout)
+        .map((s) => s.spanId)
+        .sort(),
+    ).toEqual(spans.map((s) => s.spanId).sort());
   }, 60_000);
 });
