@@ -41,6 +41,11 @@ export function liveSettings(env: NodeJS.ProcessEnv, config: OtelConfig | undefi
 
 const LIVE_TIMEOUT_MS = 2000;
 const INTERVAL_MS = 2000;
+/**
+ * Reading and mapping the changed sessions takes the process's own time, which the steps share: the next pass waits
+ * at least this many times as long as the last one took, so the export keeps to about 3% of the process's time.
+ */
+const SHARE = 30;
 
 /** A span that will not change any more: a model call, a tool call with its result, a settled conversation, a score. */
 function isFinal(span: TraceSpan): boolean {
@@ -54,7 +59,8 @@ function isFinal(span: TraceSpan): boolean {
 /**
  * Exports, while they run, the sessions this process drives: those it commits entries of (only the process holding a
  * session's lease writes its entries). It reads the log as every other reader does, so it never blocks a step; every
- * couple of seconds it sends the spans that are final and not sent yet, and `flush` sends the rest. Ids come from
+ * couple of seconds (less often when a pass takes long: see SHARE) it sends the spans that are final and not sent
+ * yet, and `flush` sends the rest. Ids come from
  * the log, so what a collector gets matches a later `session export --format otlp`. A collector that is down costs
  * one notice; what it missed is sent at the next try (the log keeps everything).
  */
@@ -65,6 +71,7 @@ export class LiveExport {
   private tail: Promise<void> = Promise.resolve();
   private noticed = false;
   private timer: Timer | undefined;
+  private stopped = false;
   private stopCommits: (() => void) | undefined;
 
   private readonly store: Store;
@@ -87,7 +94,7 @@ export class LiveExport {
         if (this.driven.has(event.session)) this.dirty.add(event.session);
       }
     });
-    this.timer = this.clock.interval(() => void this.enqueue(false), INTERVAL_MS);
+    this.schedule(INTERVAL_MS);
   }
 
   /** Sends everything not sent yet (open spans as they are now); resolves when done, never rejects. */
@@ -97,8 +104,19 @@ export class LiveExport {
   }
 
   stop(): void {
+    this.stopped = true;
     this.timer?.cancel();
     this.stopCommits?.();
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = this.clock.timeout(() => {
+      const started = this.clock.monotonic();
+      void this.enqueue(false).then(() =>
+        this.schedule(Math.max(INTERVAL_MS, (this.clock.monotonic() - started) * SHARE)),
+      );
+    }, ms);
   }
 
   private enqueue(all: boolean): Promise<void> {
