@@ -197,7 +197,10 @@ export function sessionSpans(log: SessionLog, options: MapOptions = {}): TraceSp
       continue;
     }
     const conv = conversationSpan(conversation, branch, event.seq, event.ts);
-    stretch(conv, event.ts);
+    // A conversation lasts as long as its own work: a score, an evaluation queued or an escrow settled after it ended
+    // does not lengthen it (each has a span or event of its own).
+    if (event.type === 'entry' || event.type === 'approval.requested' || event.type === 'approval.decided')
+      stretch(conv, event.ts);
     switch (event.type) {
       case 'model.call': {
         const record = records.get(event.payload.id);
