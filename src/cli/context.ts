@@ -135,7 +135,16 @@ export class CliContext implements CommandContext {
       );
     if (!configured) return;
     const { LiveExport, liveSettings } = await import('../telemetry/live.ts');
-    const settings = liveSettings(env, config);
+    let settings;
+    try {
+      settings = liveSettings(env, config);
+    } catch (error) {
+      // A shell's OTEL_* set up for another program (a gRPC protocol, say) does not stop a run: it says so, once.
+      this.output.warn(
+        `notice: no live OpenTelemetry export: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      return;
+    }
     if (settings === undefined) return;
     this.live = new LiveExport(store, settings, (text) => this.output.warn(text), this.clock);
     this.live.start();

@@ -110,6 +110,20 @@ describe('live export', () => {
     expect(later.code).toBe(0);
   });
 
+  it('an OTEL_EXPORTER_OTLP_PROTOCOL p2tui cannot speak (grpc) costs a notice, not the run', async () => {
+    const dir = await demo('grpc');
+    const before = receiver.requests.length;
+    const run = await runCli(['run', 'agent_alpha', QUESTION], {
+      cwd: dir,
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
+    });
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe(
+      "notice: no live OpenTelemetry export: OTEL_EXPORTER_OTLP_PROTOCOL is 'grpc': p2tui exports over http/protobuf or http/json\n",
+    );
+    expect(receiver.requests.length).toBe(before);
+  });
+
   it('rollout run flushes every cell before it exits', async () => {
     const dir = await demo('rollout');
     const before = receiver.requests.length;
