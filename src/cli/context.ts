@@ -4,7 +4,7 @@ import type { App } from '../app/app.ts';
 import type { Workspace } from '../app/workspace.ts';
 import type { EventBus } from '../bus/bus.ts';
 import type { CommandContext, Output, WorkspaceUse } from '../commands/types.ts';
-import { systemClock } from '../core/clock.ts';
+import { type Clock, systemClock } from '../core/clock.ts';
 import { UserError } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
 import type { WalletService } from '../ledger/wallets/service.ts';
@@ -104,7 +104,7 @@ export class CliContext implements CommandContext {
         appVersion: VERSION,
         ...(this.openBus === undefined ? {} : { bus: this.openBus }),
       });
-      await this.startLiveExport(store, workspace.config.otel);
+      this.live = await startLiveExport(store, workspace.config.otel, (text) => this.output.warn(text), this.clock);
     }
     return this.openApp;
   }
@@ -120,34 +120,6 @@ export class CliContext implements CommandContext {
       this.openWallets ??= openWallets(store, workspace.config.ledger);
     }
     return this.openWallets;
-  }
-
-  /**
-   * With a collector configured (OTEL_EXPORTER_OTLP_* or p2tui.yaml's `otel`), the sessions this process drives are
-   * exported live; nothing of OpenTelemetry loads otherwise.
-   */
-  private async startLiveExport(store: Store, config: Workspace['config']['otel']): Promise<void> {
-    const env = process.env;
-    const configured =
-      config?.endpoint !== undefined ||
-      [env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'], env['OTEL_EXPORTER_OTLP_ENDPOINT']].some(
-        (v) => v !== undefined && v.trim() !== '',
-      );
-    if (!configured) return;
-    const { LiveExport, liveSettings } = await import('../telemetry/live.ts');
-    let settings;
-    try {
-      settings = liveSettings(env, config);
-    } catch (error) {
-      // A shell's OTEL_* set up for another program (a gRPC protocol, say) does not stop a run: it says so, once.
-      this.output.warn(
-        `notice: no live OpenTelemetry export: ${error instanceof Error ? error.message : String(error)}`,
-      );
-      return;
-    }
-    if (settings === undefined) return;
-    this.live = new LiveExport(store, settings, (text) => this.output.warn(text), this.clock);
-    this.live.start();
   }
 
   /** Closes what was opened: the app, the database, the workspace's MCP connections (stdio servers are processes). */
@@ -202,4 +174,36 @@ async function defaultDbPath(workspaceDir: string): Promise<string> {
   } catch {
     return join(workspaceDir, '.p2tui', 'p2tui.db');
   }
+}
+
+/**
+ * With a collector configured (OTEL_EXPORTER_OTLP_* or p2tui.yaml's `otel`), the sessions this process drives are
+ * exported live (a command's, the TUI's); nothing of OpenTelemetry loads otherwise.
+ */
+export async function startLiveExport(
+  store: Store,
+  config: Workspace['config']['otel'],
+  notice: (text: string) => void,
+  clock: Clock,
+): Promise<LiveExport | undefined> {
+  const env = process.env;
+  const configured =
+    config?.endpoint !== undefined ||
+    [env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'], env['OTEL_EXPORTER_OTLP_ENDPOINT']].some(
+      (v) => v !== undefined && v.trim() !== '',
+    );
+  if (!configured) return undefined;
+  const { LiveExport, liveSettings } = await import('../telemetry/live.ts');
+  let settings;
+  try {
+    settings = liveSettings(env, config);
+  } catch (error) {
+    // A shell's OTEL_* set up for another program (a gRPC protocol, say) does not stop a run: it says so, once.
+    notice(`notice: no live OpenTelemetry export: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+  if (settings === undefined) return undefined;
+  const live = new LiveExport(store, settings, notice, clock);
+  live.start();
+  return live;
 }
