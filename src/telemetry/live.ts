@@ -60,14 +60,21 @@ function isFinal(span: TraceSpan): boolean {
  * Exports, while they run, the sessions this process drives: those it commits entries of (only the process holding a
  * session's lease writes its entries). It reads the log as every other reader does, so it never blocks a step; every
  * couple of seconds (less often when a pass takes long: see SHARE) it sends the spans that are final and not sent
- * yet, and `flush` sends the rest. Ids come from
- * the log, so what a collector gets matches a later `session export --format otlp`. A collector that is down costs
- * one notice; what it missed is sent at the next try (the log keeps everything).
+ * yet; `flush` does the same, and sends a session that has ended whole. Ids come from the log, so what a collector
+ * gets matches a later `session export --format otlp`. A collector that is down costs one notice; what it missed is
+ * sent at the next try (the log keeps everything).
+ *
+ * Each span goes once, also across processes: a span stays unsent until it is final (a conversation waiting for an
+ * answer is sent by the process that finishes it), and a process that takes a session over (`session respond`,
+ * `resume`) counts the spans that were final before its first commit as sent by the one before. What that one could
+ * not send (it was killed, or its collector was down) `session export --format otlp` sends.
  */
 export class LiveExport {
   private readonly driven = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly sent = new Set<string>();
+  /** Per session: the newest seq before this process's first commit to it (the spans final then were sent before). */
+  private readonly before = new Map<string, number>();
   private tail: Promise<void> = Promise.resolve();
   private noticed = false;
   private timer: Timer | undefined;
@@ -88,16 +95,22 @@ export class LiveExport {
 
   start(): void {
     this.stopCommits = this.store.onCommit((events: readonly StoredEvent[]) => {
+      const first = new Map<string, number>();
+      for (const event of events)
+        if (event.session !== null && !first.has(event.session)) first.set(event.session, event.seq);
       for (const event of events) {
         if (event.session === null) continue;
-        if (event.type === 'entry') this.driven.add(event.session);
+        if (event.type === 'entry' && !this.driven.has(event.session)) {
+          this.driven.add(event.session);
+          this.before.set(event.session, (first.get(event.session) ?? event.seq) - 1);
+        }
         if (this.driven.has(event.session)) this.dirty.add(event.session);
       }
     });
     this.schedule(INTERVAL_MS);
   }
 
-  /** Sends everything not sent yet (open spans as they are now); resolves when done, never rejects. */
+  /** Sends what is final and not sent yet, and whole the sessions that have ended; resolves when done, never rejects. */
   flush(): Promise<void> {
     for (const session of this.driven) this.dirty.add(session);
     return this.enqueue(true);
@@ -119,6 +132,16 @@ export class LiveExport {
     }, ms);
   }
 
+  /** Once per session: the spans that were final before this process's first commit count as sent. */
+  private primeFrom(session: string): void {
+    const upto = this.before.get(session);
+    if (upto === undefined) return;
+    this.before.delete(session);
+    if (upto <= 0) return;
+    for (const span of sessionSpans(readSessionLog(this.store, session, upto)))
+      if (isFinal(span)) this.sent.add(span.spanId);
+  }
+
   private enqueue(all: boolean): Promise<void> {
     // One export at a time, in order: a slow collector makes the next tick wait, never two sends of one span.
     this.tail = this.tail.then(() => this.exportDirty(all));
@@ -136,7 +159,10 @@ export class LiveExport {
         cell === undefined
           ? sessionSpans(readSessionLog(this.store, session), options)
           : cellSpans(this.store, session, cell, options);
-      const fresh = spans.filter((s) => !this.sent.has(s.spanId) && (all || isFinal(s)));
+      this.primeFrom(session);
+      const status = this.store.sessions.get(session)?.status;
+      const ended = all && (status === 'finished' || status === 'failed' || status === 'cancelled');
+      const fresh = spans.filter((s) => !this.sent.has(s.spanId) && (ended || isFinal(s)));
       if (fresh.length === 0) continue;
       try {
         await sendOtlp(fresh, this.settings.target, {

@@ -16,12 +16,13 @@ export interface SessionLog {
 
 const PAGE = 5000;
 
-export function readSessionLog(store: Store, sessionId: string): SessionLog {
+/** `uptoSeq`: the log as it was at that seq (what an earlier process had seen of the session). */
+export function readSessionLog(store: Store, sessionId: string, uptoSeq?: number): SessionLog {
   const session = store.sessions.require(sessionId);
   const events: StoredEvent[] = [];
   // Paged: a long session is read in bounded pieces rather than one statement's whole result at once.
   for (let after = 0; ;) {
-    const page = store.log.read(after, { session: session.id }, PAGE);
+    const page = store.log.read(after, { session: session.id }, PAGE, uptoSeq);
     events.push(...page);
     if (page.length < PAGE) break;
     after = page[page.length - 1]!.seq;

@@ -61,6 +61,37 @@ describe('live export', () => {
     expect(spans.map((s) => s.name)).toContain('execute_tool get_weather');
   });
 
+  it('a session answered in another process: the two processes send every span once between them, final spans only', async () => {
+    const dir = await demo('respond');
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url };
+    const before = receiver.requests.length;
+    const asked = await runCli(['run', 'agent_alpha', 'plan a picnic', '--json'], { cwd: dir, env });
+    expect(asked.code).toBe(4);
+    const session = (JSON.parse(asked.stdout) as { session: string }).session;
+    const first = receiver.requests.slice(before).flatMap((r) => r.decoded.flatMap((d) => d.spans));
+    // The lead's conversation waits for the answer: its span is not final, so not sent yet.
+    expect(first.map((s) => s.name)).not.toContain('invoke_agent agent_alpha');
+    expect(first.map((s) => s.name)).toContain('chat default');
+
+    const mark = receiver.requests.length;
+    const answered = await runCli(['session', 'respond', session, 'Paris'], { cwd: dir, env });
+    expect(answered.code).toBe(0);
+    const second = receiver.requests.slice(mark).flatMap((r) => r.decoded.flatMap((d) => d.spans));
+    const all = [...first, ...second].map((s) => s.spanId);
+    expect(new Set(all).size).toBe(all.length);
+
+    const exportMark = receiver.requests.length;
+    const exported = await runCli(
+      ['session', 'export', session, '--format', 'otlp', '--endpoint', `${receiver.url}/v1/traces`],
+      { cwd: dir },
+    );
+    expect(exported.code).toBe(0);
+    const whole = receiver.requests.slice(exportMark).flatMap((r) => r.decoded.flatMap((d) => d.spans));
+    expect([...all].sort()).toEqual(whole.map((s) => s.spanId).sort());
+    const lead = second.find((s) => s.name === 'invoke_agent agent_alpha')!;
+    expect(lead.events.map((e) => e.name)).toEqual(expect.arrayContaining(['p2tui.question', 'p2tui.answer']));
+  });
+
   it("p2tui.yaml's otel block (protocol, headers, capture_content) is used, and the environment's endpoint wins over its own", async () => {
     const dir = await demo('yaml');
     const closed = await freePort();
