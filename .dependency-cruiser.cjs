@@ -8,6 +8,7 @@ const LAYERS = [
   ['tui'], // the full-screen session (Ink), over the app and the commands' renderers
   ['commands'], // one module per command, typed by defineCommand
   ['rollout'], // experiments: cells, their runner, the queue, statistics
+  ['telemetry'], // a session's log as OpenTelemetry GenAI spans, exported over OTLP
   ['app'], // the composition root: workspace, store, engine, judge, policies, arbiter, wallets
   ['judge'], // evaluators, the judge runner, score policies
   ['engine'], // sessions: the FSM, the runtime, branching, replay

@@ -8,7 +8,10 @@
  *                5 s, and peak memory
  *
  * A step is one model call and what it leads to (here: one tool call and its result, so two commits).
- * Run: npm run bench [-- --quick]
+ * Run: npm run bench [-- --quick] [-- --otel]
+ *
+ * `--otel`: every bench's app exports its sessions live (as OTEL_EXPORTER_OTLP_ENDPOINT makes `run` do) to a local
+ * OTLP/HTTP receiver in this process, which reads and drops what arrives: the figures then include the export's cost.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -20,8 +23,24 @@ import { loadWorkspace } from '../src/app/workspace.ts';
 import { defineTool } from '../src/tools/define.ts';
 import type { ModelProvider, ModelRequest, CompleteOptions, ModelResponse } from '../src/models/provider.ts';
 import { ScriptedProvider } from '../src/models/scripted/provider.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { systemClock } from '../src/core/clock.ts';
 
 const quick = process.argv.includes('--quick');
+const otel = process.argv.includes('--otel');
+
+/** A collector that takes every request and answers 200 (started only with --otel). */
+async function receiver(): Promise<string> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
+}
+const collector = otel ? await receiver() : undefined;
 
 const echo = defineTool({
   name: 'echo',
@@ -49,6 +68,8 @@ class TimedProvider implements ModelProvider {
 interface Bench {
   readonly engine: Engine;
   readonly provider: TimedProvider;
+  /** With --otel: sends what the live export has not sent yet (as `run` does before it exits). */
+  flush(): Promise<void>;
   close(): void;
 }
 
@@ -78,10 +99,19 @@ script:
   });
   const app = new App({ workspace, concurrency: options.concurrency ?? 64 });
   const engine = app.engine;
+  let live: { flush(): Promise<void>; stop(): void } | undefined;
+  if (collector !== undefined) {
+    const { LiveExport, liveSettings } = await import('../src/telemetry/live.ts');
+    const exporter = new LiveExport(app.store, liveSettings({}, { endpoint: collector })!, console.warn, systemClock);
+    exporter.start();
+    live = exporter;
+  }
   return {
     engine,
     provider,
+    flush: async () => live?.flush(),
     close: () => {
+      live?.stop();
       app.close();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -101,7 +131,14 @@ async function runSessions(b: Bench, count: number): Promise<number> {
   const statuses = await Promise.all(sessions.map((s) => s.idle()));
   const bad = statuses.filter((s) => s !== 'finished');
   if (bad.length > 0) throw new Error(`${bad.length} sessions did not finish: ${bad[0]}`);
-  return performance.now() - started;
+  const ms = performance.now() - started;
+  // The step path is timed; the flush at the end (what `run` waits for before it exits) is said apart.
+  if (otel) {
+    const flushing = performance.now();
+    await b.flush();
+    console.log(`  (otel: flush after ${count} sessions ${fmt(performance.now() - flushing)} ms)`);
+  }
+  return ms;
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -182,7 +219,7 @@ async function latency(): Promise<void> {
 }
 
 console.log(
-  `p2tui bench${quick ? ' (quick)' : ''} — Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ${new Date().toISOString().slice(0, 10)}`,
+  `p2tui bench${quick ? ' (quick)' : ''}${otel ? ' with live OTLP export' : ''} — Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ${new Date().toISOString().slice(0, 10)}`,
 );
 // `--only=throughput,latency` runs a subset (for profiling one figure).
 const only = process.argv

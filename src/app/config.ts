@@ -113,6 +113,20 @@ export const workspaceConfigSchema = z.strictObject({
    * survives a power cut too, at the cost of a disk sync per commit (see BENCHMARKS.md). P2TUI_DURABILITY overrides.
    */
   durability: z.enum(['normal', 'full']).default('normal'),
+  /**
+   * OpenTelemetry: sessions this process drives are exported live, as GenAI traces, to this OTLP/HTTP collector.
+   * The standard OTEL_EXPORTER_OTLP_* variables win over these fields.
+   */
+  otel: z
+    .strictObject({
+      /** The collector's traces URL, used as given (http://localhost:4318/v1/traces for a local collector). */
+      endpoint: z.url({ protocol: /^https?$/ }).optional(),
+      headers: z.record(z.string(), z.string()).optional(),
+      protocol: z.enum(['http/protobuf', 'http/json']).optional(),
+      /** Message contents (prompts, replies, tool arguments and results) in the spans; off by default. */
+      capture_content: z.boolean().default(false),
+    })
+    .optional(),
 });
 
 export type WorkspaceConfig = z.output<typeof workspaceConfigSchema>;

@@ -4,11 +4,12 @@ import type { App } from '../app/app.ts';
 import type { Workspace } from '../app/workspace.ts';
 import type { EventBus } from '../bus/bus.ts';
 import type { CommandContext, Output, WorkspaceUse } from '../commands/types.ts';
-import { systemClock } from '../core/clock.ts';
+import { type Clock, systemClock } from '../core/clock.ts';
 import { UserError } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
 import type { WalletService } from '../ledger/wallets/service.ts';
 import type { Store } from '../store/store.ts';
+import type { LiveExport } from '../telemetry/live.ts';
 
 /**
  * What a command of the CLI works with: the workspace, the database, the bus, the app and the wallets, each made on
@@ -26,6 +27,7 @@ export class CliContext implements CommandContext {
   private openBus: EventBus | undefined;
   private openApp: App | undefined;
   private openWallets: WalletService | undefined;
+  private live: LiveExport | undefined;
 
   constructor(options: {
     output: Output;
@@ -102,6 +104,7 @@ export class CliContext implements CommandContext {
         appVersion: VERSION,
         ...(this.openBus === undefined ? {} : { bus: this.openBus }),
       });
+      this.live = await startLiveExport(store, workspace.config.otel, (text) => this.output.warn(text), this.clock);
     }
     return this.openApp;
   }
@@ -121,6 +124,13 @@ export class CliContext implements CommandContext {
 
   /** Closes what was opened: the app, the database, the workspace's MCP connections (stdio servers are processes). */
   async close(): Promise<void> {
+    // `run` and `rollout run` (every command that drove a session) flush the live export before the app closes.
+    const live = this.live;
+    this.live = undefined;
+    if (live !== undefined) {
+      await live.flush();
+      live.stop();
+    }
     this.openApp?.close();
     this.openStore?.close();
     await this.workspaceLoad?.then((w) => w.close()).catch(() => undefined);
@@ -164,4 +174,36 @@ async function defaultDbPath(workspaceDir: string): Promise<string> {
   } catch {
     return join(workspaceDir, '.p2tui', 'p2tui.db');
   }
+}
+
+/**
+ * With a collector configured (OTEL_EXPORTER_OTLP_* or p2tui.yaml's `otel`), the sessions this process drives are
+ * exported live (a command's, the TUI's); nothing of OpenTelemetry loads otherwise.
+ */
+export async function startLiveExport(
+  store: Store,
+  config: Workspace['config']['otel'],
+  notice: (text: string) => void,
+  clock: Clock,
+): Promise<LiveExport | undefined> {
+  const env = process.env;
+  const configured =
+    config?.endpoint !== undefined ||
+    [env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'], env['OTEL_EXPORTER_OTLP_ENDPOINT']].some(
+      (v) => v !== undefined && v.trim() !== '',
+    );
+  if (!configured) return undefined;
+  const { LiveExport, liveSettings } = await import('../telemetry/live.ts');
+  let settings;
+  try {
+    settings = liveSettings(env, config);
+  } catch (error) {
+    // A shell's OTEL_* set up for another program (a gRPC protocol, say) does not stop a run: it says so, once.
+    notice(`notice: no live OpenTelemetry export: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+  if (settings === undefined) return undefined;
+  const live = new LiveExport(store, settings, notice, clock);
+  live.start();
+  return live;
 }

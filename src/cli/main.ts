@@ -8,7 +8,7 @@ import { GROUP_ALIASES } from '../commands/groups.ts';
 import { globalOptions, leadingWords, parseCommandLine } from '../commands/parse.ts';
 import { EXIT, type Command } from '../commands/types.ts';
 import { paint } from '../commands/render/text.ts';
-import { CliContext, checkWorkspaceDir } from './context.ts';
+import { CliContext, checkWorkspaceDir, startLiveExport } from './context.ts';
 import { commandHelp, groupHelp, mainHelp } from './help.ts';
 import { TerminalOutput } from './terminal-output.ts';
 import { VERSION } from '../core/version.ts';
@@ -61,15 +61,22 @@ export async function main(argv: readonly string[]): Promise<number> {
     tuiWorkspace = workspace;
     const app = new App({ workspace, appVersion: VERSION });
     tuiApp = app;
+    // Sessions the TUI drives are exported live too; while it draws, a notice goes to its log (console is redirected).
+    const live = await startLiveExport(app.store, workspace.config.otel, (text) => console.warn(text), app.clock);
     const { runTui } = await tuiModule;
     process.off('SIGINT', onSigint);
-    return await runTui({
-      app,
-      color: !noColorSet() && !argv.includes('--no-color'),
-      mouse: !argv.includes('--no-mouse'),
-      logFile: join(dirname(app.store.path), 'tui.log'),
-      ...(rollout === undefined ? {} : { rollout }),
-    });
+    try {
+      return await runTui({
+        app,
+        color: !noColorSet() && !argv.includes('--no-color'),
+        mouse: !argv.includes('--no-mouse'),
+        logFile: join(dirname(app.store.path), 'tui.log'),
+        ...(rollout === undefined ? {} : { rollout }),
+      });
+    } finally {
+      await live?.flush();
+      live?.stop();
+    }
   };
   try {
     if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {

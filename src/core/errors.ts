@@ -83,6 +83,8 @@ export type ErrorCode =
   // p2tui migrate p2engine: a source that is not a readable P2Engine folder, a workspace file it would overwrite (exit 3)
   | 'E_MIGRATE_SOURCE'
   | 'E_MIGRATE_CONFLICT'
+  /** An OTLP collector that is down or refused the spans (`--format otlp --endpoint`): exit code 1, nothing lost. */
+  | 'E_OTLP_EXPORT'
   // internal
   | 'E_INTERNAL';
 

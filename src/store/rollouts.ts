@@ -104,6 +104,7 @@ export class RolloutRepository {
   private readonly setStatus: Statement;
   private readonly listAll: Statement;
   private readonly prefix: Statement;
+  private readonly cellBySession: Statement;
 
   constructor(db: Db) {
     this.insertRollout = db.prepare(
@@ -128,6 +129,9 @@ export class RolloutRepository {
     );
     this.setStatus = db.prepare('UPDATE rollouts SET status = ?, finished_at = ? WHERE id = ?');
     this.listAll = db.prepare('SELECT * FROM rollouts ORDER BY created_at DESC, rowid DESC LIMIT ?');
+    this.cellBySession = db.prepare(
+      'SELECT * FROM rollout_cells WHERE session_id = ? ORDER BY started_at DESC, ordinal DESC LIMIT 1',
+    );
     this.prefix = db.prepare("SELECT id FROM rollouts WHERE id LIKE ? ESCAPE '\\' ORDER BY created_at DESC LIMIT 3");
   }
 
@@ -184,6 +188,12 @@ export class RolloutRepository {
 
   cell(rollout: string, cell: string): CellRow | undefined {
     const r = this.selectCell.get(rollout, cell) as CellRecord | undefined;
+    return r === undefined ? undefined : toCell(r);
+  }
+
+  /** The cell a session ran (its newest, for a fork_from source session several cells share); live export links it. */
+  cellOfSession(session: string): CellRow | undefined {
+    const r = this.cellBySession.get(session) as CellRecord | undefined;
     return r === undefined ? undefined : toCell(r);
   }
 

@@ -51,13 +51,14 @@ export function requireBuild(): void {
 /**
  * Starts the TUI on this repository's workspace with a fresh database (`db`: another one, shared with a CLI;
  * `setup`: runs first with the database's path, e.g. a `p2tui ledger init`; `workspace`: another workspace, also
- * the folder it runs in). `extraArgs` go after the global options: a command (`rollout start … --rerun`) too.
+ * the folder it runs in; `env`: more environment variables). `extraArgs` go after the global options: a command
+ * (`rollout start … --rerun`) too.
  */
 export function startTui(
   columns: number,
   rows: number,
   extraArgs: string[] = [],
-  options: { db?: string; setup?: (db: string) => void; workspace?: string } = {},
+  options: { db?: string; setup?: (db: string) => void; workspace?: string; env?: Record<string, string> } = {},
 ): Tui {
   const dir = mkdtempSync(join(tmpdir(), 'p2tui-e2e-'));
   dirs.push(dir);
@@ -72,7 +73,10 @@ export function startTui(
     rows,
     cwd: workspace,
     // Ink renders nothing live when it believes it runs in CI.
-    env: childEnv({ CI: 'false', CONTINUOUS_INTEGRATION: 'false', TERM: 'xterm-256color' }, { color: true }),
+    env: childEnv(
+      { CI: 'false', CONTINUOUS_INTEGRATION: 'false', TERM: 'xterm-256color', ...options.env },
+      { color: true },
+    ),
   });
   pty.onData((data) => {
     raw += data;

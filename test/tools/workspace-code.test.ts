@@ -178,4 +178,25 @@ describe('start-up', () => {
     write(dir, { 'tools/t.ts': tool('t', true) });
     expect(await loaded(['tools', 'list'])).toMatch(/node_modules\/jiti\//);
   });
+
+  it('loads no @opentelemetry module for --help or session list; session export --format otlp loads them', async () => {
+    const dir = tempFolder();
+    write(dir, { 'personas/a.yaml': 'id: a\ndescription: A.\nmodel: scripted/default\n' });
+    const otel = async (args: string[]): Promise<string[]> => {
+      const log = join(tempFolder(), 'modules.log');
+      writeFileSync(log, '');
+      expect(await runTraced(args, dir, log)).toBe(0);
+      const modules = readFileSync(log, 'utf8');
+      expect(modules).toMatch(/src\/cli\/main\.ts/);
+      return modules.split('\n').filter((url) => /node_modules\/@opentelemetry\//.test(url));
+    };
+    expect(await otel(['--help'])).toEqual([]);
+    expect(await otel(['session', 'list'])).toEqual([]);
+    expect(await otel(['run', 'a', 'hello'])).toEqual([]);
+    expect(await otel(['session', 'export', 'last'])).toEqual([]);
+    // The same probe sees them when a trace is exported.
+    expect(
+      (await otel(['session', 'export', 'last', '--format', 'otlp', '--out', join(dir, 'trace.json')])).join('\n'),
+    ).toMatch(/@opentelemetry\/otlp-transformer/);
+  });
 });

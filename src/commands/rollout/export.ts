@@ -3,20 +3,43 @@ import { defineCommand } from '../define.ts';
 import { checkOutPath, writeOutFile } from '../shared.ts';
 import { EXIT } from '../types.ts';
 import { jsonForTerminal } from '../../core/terminal-text.ts';
+import { OTLP_OPTIONS, checkOtlpOptions, deliverSpans } from '../otlp-output.ts';
 
 export const rolloutExportCommand = defineCommand({
   path: ['rollout', 'export'],
-  summary: "Export a rollout's cells as CSV, JSON or JSONL",
+  summary: "Export a rollout's cells as CSV, JSON or JSONL, or as OpenTelemetry traces (otlp: one per cell)",
   args: {
     rollout: { description: 'Rollout id, unique prefix, or "last"', required: true },
   },
   options: {
-    format: { type: 'string', choices: ['csv', 'json', 'jsonl'], description: 'Default csv' },
+    format: { type: 'string', choices: ['csv', 'json', 'jsonl', 'otlp'], description: 'Default csv' },
     out: { type: 'string', value: '<file>', description: 'Write here instead of stdout' },
+    ...OTLP_OPTIONS,
   },
   async run(ctx, input) {
+    checkOtlpOptions(input.options.format ?? 'csv', input.options);
     // A missing folder is said before the rollout is looked up and read.
     if (input.options.out !== undefined) checkOutPath(input.options.out);
+    if (input.options.format === 'otlp') {
+      const [{ findRollout }, { rolloutSpans }] = await Promise.all([
+        import('../../rollout/runner.ts'),
+        import('../../telemetry/rollout.ts'),
+      ]);
+      // Read from the database alone: a workspace that changed since (or a broken persona) does not stop an export.
+      const store = await ctx.store({ existing: true });
+      const rollout = findRollout(store, input.args.rollout);
+      const spans = rolloutSpans(store, rollout, store.rollouts.cells(rollout.id), {
+        captureContent: input.options['capture-content'] === true,
+      });
+      const done = await deliverSpans(ctx, spans, input.options);
+      if (done.to === 'stdout') return { exitCode: EXIT.ok };
+      if (!ctx.output.json)
+        ctx.output.line(`${done.traces} traces (${done.spans} spans) of rollout ${rollout.id} sent to ${done.to}`);
+      return {
+        exitCode: EXIT.ok,
+        json: { rollout: rollout.id, format: 'otlp', to: done.to, traces: done.traces, spans: done.spans },
+      };
+    }
     const [{ RolloutRunner }, { cellEffects, cellJson, cellsCsv, variantJson, variantReports }, { evalSettings }] =
       await Promise.all([
         import('../../rollout/runner.ts'),

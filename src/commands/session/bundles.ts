@@ -7,7 +7,8 @@ import { VERSION } from '../../core/version.ts';
 import { defineCommand } from '../define.ts';
 import { paint, plural } from '../render/text.ts';
 import { SESSION_ARG, checkOutPath, writeOutFile } from '../shared.ts';
-import { EXIT, type CommandResult } from '../types.ts';
+import { EXIT, type CommandContext, type CommandResult } from '../types.ts';
+import { OTLP_OPTIONS, checkOtlpOptions, deliverSpans } from '../otlp-output.ts';
 
 /** A session as a file and back (export, import), and deleting sessions (one, or all older than a duration). */
 
@@ -49,15 +50,27 @@ export const exportCommand = defineCommand({
   },
   options: {
     out: { type: 'string', value: '<file>', description: 'Write to this file (default: <session>.p2tui.json)' },
+    format: {
+      type: 'string',
+      choices: ['bundle', 'otlp'],
+      description:
+        'bundle (default), or otlp: the session as an OpenTelemetry trace (GenAI spans, OTLP/JSON or to a collector)',
+    },
+    ...OTLP_OPTIONS,
   },
   examples: [
     'p2tui session export last --out run.p2tui.json',
     'p2tui session import run.p2tui.json --db other.db && p2tui session replay last --db other.db',
+    'p2tui session export last --format otlp --endpoint http://localhost:4318/v1/traces',
+    'p2tui session export last --format otlp --out trace.json',
   ],
   async run(ctx, input) {
+    const format = input.options.format ?? 'bundle';
+    checkOtlpOptions(format, input.options);
     if (input.options.out !== undefined) checkOutPath(input.options.out);
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(input.args.session);
+    if (format === 'otlp') return exportOtlp(ctx, store, session.id, input.options);
     const bundle = store.bundles.export(session.id, VERSION, ctx.clock.now());
     const out = writeOutFile(input.options.out ?? `${session.id}.p2tui.json`, `${JSON.stringify(bundle)}\n`);
     const json = {
@@ -79,6 +92,25 @@ export const exportCommand = defineCommand({
     return { exitCode: EXIT.ok, json };
   },
 });
+
+/** The session as one OpenTelemetry trace, read from the log (nothing of OpenTelemetry loads for a bundle). */
+async function exportOtlp(
+  ctx: CommandContext,
+  store: Store,
+  session: string,
+  options: { out?: string; endpoint?: string; 'capture-content'?: boolean },
+): Promise<CommandResult> {
+  const [{ readSessionLog }, { sessionSpans }] = await Promise.all([
+    import('../../telemetry/log.ts'),
+    import('../../telemetry/spans.ts'),
+  ]);
+  const spans = sessionSpans(readSessionLog(store, session), { captureContent: options['capture-content'] === true });
+  const done = await deliverSpans(ctx, spans, options);
+  const json = { session, format: 'otlp', to: done.to, spans: done.spans, traceId: spans[0]?.traceId ?? null };
+  if (!ctx.output.json && done.to !== 'stdout')
+    ctx.output.line(`exported ${session} as ${plural(done.spans, 'span')} to ${done.to}`);
+  return { exitCode: EXIT.ok, ...(done.to === 'stdout' ? {} : { json }) };
+}
 
 export const importCommand = defineCommand({
   path: ['session', 'import'],
