@@ -11,21 +11,27 @@ import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
 let ws: TempWorkspace | undefined;
 afterEach(() => ws?.cleanup());
 
+/** A lead that may delegate to a clerk, who checks balances. */
+function leadAndClerk(): TempWorkspace {
+  const dir = tempWorkspace();
+  dir.persona({
+    id: 'lead',
+    description: 'Lead who hands questions about balances to the clerk.',
+    model: 'scripted/default',
+    agents: ['clerk'],
+  });
+  dir.persona({
+    id: 'clerk',
+    description: 'Clerk who checks balances.',
+    model: 'scripted/default',
+    tools: ['check_balance'],
+  });
+  return dir;
+}
+
 describe('a rollout variant whose tools name delegate', () => {
   it('runs its cells (none fails with "unknown tool \'delegate\'") and the agent still delegates', async () => {
-    ws = tempWorkspace();
-    ws.persona({
-      id: 'lead',
-      description: 'Lead who hands questions about balances to the clerk.',
-      model: 'scripted/default',
-      agents: ['clerk'],
-    });
-    ws.persona({
-      id: 'clerk',
-      description: 'Clerk who checks balances.',
-      model: 'scripted/default',
-      tools: ['check_balance'],
-    });
+    ws = leadAndClerk();
     ws.write(
       'rollouts/delegate.yaml',
       [
@@ -53,19 +59,7 @@ describe('a rollout variant whose tools name delegate', () => {
   });
 
   it("leaves delegation out of a variant whose tools leave delegate out, as P2Engine's tools list did", async () => {
-    ws = tempWorkspace();
-    ws.persona({
-      id: 'lead',
-      description: 'Lead who hands questions about balances to the clerk.',
-      model: 'scripted/default',
-      agents: ['clerk'],
-    });
-    ws.persona({
-      id: 'clerk',
-      description: 'Clerk who checks balances.',
-      model: 'scripted/default',
-      tools: ['check_balance'],
-    });
+    ws = leadAndClerk();
     ws.write(
       'rollouts/delegate.yaml',
       [

@@ -58,16 +58,7 @@ export function findP2EngineFolder(checkout: string): string {
 
 /** A file's text; a file that cannot be read stops the migration, named. */
 export function readSource(path: string, shown: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    const reason = (error as { code?: unknown }).code;
-    throw new UserError(
-      'E_MIGRATE_SOURCE',
-      `migrate: cannot read ${shown}${typeof reason === 'string' ? ` (${reason})` : ''}; nothing was written`,
-      { hint: 'Check that the file exists and that you may read it.', location: { file: shown }, cause: error },
-    );
-  }
+  return readSourceBytes(path, shown).toString('utf8');
 }
 
 /** A file's bytes (carried verbatim); a file that cannot be read stops the migration, named. */
