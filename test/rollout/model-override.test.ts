@@ -136,6 +136,13 @@ describe('rollout run --model', () => {
       model: 'scripted/default',
       judge_model: 'scripted/judge',
     });
+    // What a dry run exports says it was one.
+    const exported = await p2tui(ws, closed, 'rollout', 'export', 'last', '--format', 'json');
+    expect(exported.code, exported.stderr).toBe(0);
+    expect((JSON.parse(exported.stdout) as RunJson).model_override).toEqual({
+      model: 'scripted/default',
+      judge_model: 'scripted/judge',
+    });
   });
 
   it('--judge-model puts the judge elsewhere (a real server here) while the agents stay on --model', async () => {

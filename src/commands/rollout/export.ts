@@ -40,12 +40,17 @@ export const rolloutExportCommand = defineCommand({
         json: { rollout: rollout.id, format: 'otlp', to: done.to, traces: done.traces, spans: done.spans },
       };
     }
-    const [{ RolloutRunner }, { cellEffects, cellJson, cellsCsv, variantJson, variantReports }, { evalSettings }] =
-      await Promise.all([
-        import('../../rollout/runner.ts'),
-        import('../../rollout/report.ts'),
-        import('../../rollout/eval-settings.ts'),
-      ]);
+    const [
+      { RolloutRunner },
+      { cellEffects, cellJson, cellsCsv, variantJson, variantReports },
+      { evalSettings },
+      { overrideJson },
+    ] = await Promise.all([
+      import('../../rollout/runner.ts'),
+      import('../../rollout/report.ts'),
+      import('../../rollout/eval-settings.ts'),
+      import('./print.ts'),
+    ]);
     const app = await ctx.app();
     const { engine } = app;
     const rollout = new RolloutRunner(app).require(input.args.rollout);
@@ -75,6 +80,8 @@ export const rolloutExportCommand = defineCommand({
                 cells: cells.map((c) => cellJson(c, effects)),
                 variants: variantReports(rollout, cells, effects).map(variantJson),
                 evals,
+                // A dry run on --model says so in what it exports, not only in `rollout show`.
+                model_override: overrideJson(rollout.options),
               },
               null,
               2,
