@@ -156,7 +156,9 @@ export class RolloutRunner {
   /** The spec a stored rollout ran, checked again against the workspace as it is now. */
   specOf(row: RolloutRow): RolloutSpec {
     // The stored spec is JSON, which is YAML: it goes through the same checks as the file did.
-    return parseRolloutSpec(JSON.stringify(row.spec), `${row.file} (as rollout ${row.id} ran it)`, this.app.workspace);
+    return parseRolloutSpec(JSON.stringify(row.spec), `${row.file} (as rollout ${row.id} ran it)`, this.app.workspace, {
+      modelOverride: row.options.model,
+    });
   }
 
   private async run(

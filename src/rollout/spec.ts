@@ -204,7 +204,21 @@ export interface RolloutSpec {
 }
 
 /** Reads and checks a spec file against the workspace: every error names the line, column and key. */
-export function loadRolloutSpec(file: string, workspace: Workspace, displayName = file): RolloutSpec {
+/** How a spec is read for one run. */
+export interface SpecReading {
+  /**
+   * `rollout run --model`: every agent runs on it, so a model the spec names that p2tui cannot reach (an `anthropic/…`
+   * P2Engine id) is noted as unused instead of refused — the offline dry run of such a spec is the point of --model.
+   */
+  readonly modelOverride?: string | undefined;
+}
+
+export function loadRolloutSpec(
+  file: string,
+  workspace: Workspace,
+  displayName = file,
+  reading: SpecReading = {},
+): RolloutSpec {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -217,10 +231,15 @@ export function loadRolloutSpec(file: string, workspace: Workspace, displayName 
       },
     );
   }
-  return parseRolloutSpec(text, displayName, workspace);
+  return parseRolloutSpec(text, displayName, workspace, reading);
 }
 
-export function parseRolloutSpec(text: string, file: string, workspace: Workspace): RolloutSpec {
+export function parseRolloutSpec(
+  text: string,
+  file: string,
+  workspace: Workspace,
+  reading: SpecReading = {},
+): RolloutSpec {
   let parsed: ReturnType<typeof parseYamlWith<typeof rolloutSpecSchema>>;
   try {
     parsed = parseYamlWith(rolloutSpecSchema, text, file, { code: 'E_ROLLOUT_SPEC', hint: 'Fix the rollout spec.' });
@@ -305,6 +324,17 @@ export function parseRolloutSpec(text: string, file: string, workspace: Workspac
         const result = m.mapped;
         if (result.kind === 'mapped') note(`${file}: teams.${teamId}: ${key}: ${result.note}`);
         if (result.kind !== 'unsupported') continue;
+        if (reading.modelOverride !== undefined) {
+          note(
+            `${file}: teams.${teamId}: ${key}: '${m.id}' is not used: --model ${reading.modelOverride} runs every agent`,
+          );
+          // Left out of this run's variant (mapVariantModels made these objects, so they are this variant's own).
+          const [first, agent] = m.path;
+          if (first === 'model') delete mapped['model'];
+          else if (agent !== undefined)
+            delete (mapped['personas'] as Record<string, Record<string, unknown>>)[agent]!['model'];
+          continue;
+        }
         unsupported = true;
         const where = modelPath(m.path, m.id);
         const loc = parsed.locate(where);

@@ -261,6 +261,32 @@ describe('rollout run --model', () => {
     expect(server.requests).toHaveLength(0);
   });
 
+  it("dry-runs a spec naming a provider p2tui has no adapter for: the spec's model is noted as unused, not refused", async () => {
+    const { server, ws, closed } = await workspace();
+    ws.write('rollouts/claude.yaml', SPEC.replace('model: gpt-4o-mini', 'model: anthropic/claude-3-5-sonnet'));
+    const refused = await p2tui(ws, closed, 'rollout', 'run', 'rollouts/claude.yaml');
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain("model 'anthropic/claude-3-5-sonnet' is served by 'anthropic'");
+    const r = await p2tui(
+      ws,
+      closed,
+      'rollout',
+      'run',
+      'rollouts/claude.yaml',
+      '--model',
+      'scripted/default',
+      '--json',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      "rollouts/claude.yaml: teams.desk: model: 'anthropic/claude-3-5-sonnet' is not used: --model scripted/default runs every agent",
+    );
+    expect((JSON.parse(r.stdout) as RunJson).cells.map((c) => c.status)).toEqual(['done', 'done', 'done', 'done']);
+    expect(server.requests).toHaveLength(0);
+    const resumed = await p2tui(ws, closed, 'rollout', 'resume', 'last', '--json');
+    expect(resumed.code, resumed.stderr).toBe(0);
+  });
+
   it('is recorded with the rollout: interrupted with SIGINT, `rollout resume` runs the rest on the same model and judge', async () => {
     const { server, ws, closed } = await workspace();
     // scripted/slow takes 300 ms a call or more: the interrupt lands while cells remain.

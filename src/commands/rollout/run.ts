@@ -211,7 +211,7 @@ async function runSpec(
   const ref = options.replay;
   const source = ref === undefined ? undefined : findRollout(await ctx.store({ existing: true }), ref).id;
   const workspace = await ctx.workspace(source === undefined ? {} : await replayingRollout(ctx, source));
-  const spec = loadRolloutSpec(specPath(file), workspace, file);
+  const spec = loadRolloutSpec(specPath(file), workspace, file, { modelOverride: options.model });
   const gates = gatesOf(options['fail-under']);
   refuseUnknownGates(gates, specMetrics(spec, workspace));
   const models = modelOverride(options, workspace, spec, (text) => ctx.output.warn(text));

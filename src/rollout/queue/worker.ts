@@ -64,7 +64,9 @@ export async function runWorker(
       }
       let known = specs.get(data.rollout.id);
       if (known === undefined) {
-        const spec = parseRolloutSpec(JSON.stringify(data.spec), data.specFile, app.workspace);
+        const spec = parseRolloutSpec(JSON.stringify(data.spec), data.specFile, app.workspace, {
+          modelOverride: data.models?.model,
+        });
         known = { spec, cells: new Map(expandCells(spec).map((c) => [c.id, c])) };
         if (specs.size > 100) specs.clear();
         specs.set(data.rollout.id, known);
