@@ -1,8 +1,8 @@
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
+import { filesUnder, tempFolders } from '../helpers/folders.ts';
 
 /*
  * `p2tui migrate p2engine`, run as a user runs it (a real CLI process) on test/fixtures/p2engine-checkout: a checkout
@@ -13,24 +13,7 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 const FIXTURE = join(ROOT, 'test/fixtures/p2engine-checkout');
 const P2ENGINE = join(FIXTURE, 'p2engine');
 
-const folders: string[] = [];
-afterEach(() => {
-  for (const dir of folders.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempFolder(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'p2tui-migrate-'));
-  folders.push(dir);
-  return dir;
-}
-
-/** Every file under `dir`, relative, sorted. */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
-    .sort();
-}
+const tempFolder = tempFolders('p2tui-migrate-');
 
 const ROLLOUTS = [
   'demo_rollout.yml',

@@ -1,31 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEMO_ENTRIES } from '../../../src/commands/workspace/demo.ts';
 import { runCli } from '../../helpers/cli.ts';
+import { filesUnder, tempFolders } from '../../helpers/folders.ts';
 
 const ROOT = new URL('../../..', import.meta.url).pathname;
 
-const folders: string[] = [];
-afterEach(() => {
-  for (const dir of folders.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempFolder(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'p2tui-demo-'));
-  folders.push(dir);
-  return dir;
-}
-
-/** Every file under `dir`, relative, sorted. */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
-    .sort();
-}
+const tempFolder = tempFolders('p2tui-demo-');
 
 describe('p2tui demo', () => {
   it('copies the demo workspace into ./p2tui-demo and says what to run; the copy validates and passes doctor', async () => {
