@@ -47,7 +47,7 @@ export async function deliverSpans(
   spans: readonly TraceSpan[],
   options: { out?: string; endpoint?: string },
 ): Promise<{ to: string; spans: number; traces: number }> {
-  const { otlpJson, otlpTarget, sendOtlp } = await import('../telemetry/otlp.ts');
+  const { otlpJson, otlpTarget, sendOtlp, shownUrl } = await import('../telemetry/otlp.ts');
   const traces = new Set(spans.map((s) => s.traceId)).size;
   if (options.out !== undefined) {
     const file = writeOutFile(options.out, `${await otlpJson(spans)}\n`);
@@ -59,5 +59,5 @@ export async function deliverSpans(
     return { to: 'stdout', spans: spans.length, traces };
   }
   await sendOtlp(spans, target);
-  return { to: target.url, spans: spans.length, traces };
+  return { to: shownUrl(target.url), spans: spans.length, traces };
 }

@@ -167,8 +167,24 @@ function exportError(target: OtlpTarget, error: Error | undefined): P2Error {
         : typeof cause === 'string'
           ? cause
           : (error?.message ?? 'no answer');
-  return new P2Error('E_OTLP_EXPORT', `the OTLP collector at ${target.url} did not take the spans: ${why}`, {
+  return new P2Error('E_OTLP_EXPORT', `the OTLP collector at ${shownUrl(target.url)} did not take the spans: ${why}`, {
     hint: 'Check that the collector runs and listens for OTLP/HTTP there (OTEL_EXPORTER_OTLP_ENDPOINT, --endpoint); nothing in the log was changed.',
     ...(error === undefined ? {} : { cause: error }),
   });
+}
+
+/**
+ * A collector's URL as it may be printed: a user and password written into it (`http://user:secret@host`) are a
+ * credential like a header's, so they are shown as `***` in notices, errors and what a command prints.
+ */
+export function shownUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username === '' && parsed.password === '') return url;
+    parsed.username = '***';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
 }

@@ -259,6 +259,32 @@ describe('session export --format otlp', () => {
     await exported(['session', 'export', session, '--format', 'otlp', '--endpoint', `${receiver.url}/v1/traces`]);
   });
 
+  it('never prints a password written into the collector URL, live or after the fact', async () => {
+    const port = await freePort();
+    const down = await runCli(
+      [
+        'session',
+        'export',
+        session,
+        '--format',
+        'otlp',
+        '--endpoint',
+        `http://ops:s3cretpw@127.0.0.1:${port}/v1/traces`,
+      ],
+      { cwd: dir, env: { OTEL_EXPORTER_OTLP_TIMEOUT: '1500' } },
+    );
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain(
+      `the OTLP collector at http://***@127.0.0.1:${port}/v1/traces did not take the spans`,
+    );
+    const live = await runCli(['run', 'agent_alpha', QUESTION], {
+      cwd: dir,
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://ops:s3cretpw@127.0.0.1:${port}`, OTEL_EXPORTER_OTLP_TIMEOUT: '1500' },
+    });
+    expect(live.stderr).toContain(`notice: the OTLP collector at http://***@127.0.0.1:${port}/v1/traces`);
+    expect(down.stdout + down.stderr + live.stdout + live.stderr).not.toContain('s3cretpw');
+  });
+
   it('refuses --endpoint without --format otlp, and --out with --endpoint (E_USAGE, exit 2)', async () => {
     const plain = await runCli(['session', 'export', session, '--endpoint', `${receiver.url}/v1/traces`], { cwd: dir });
     expect(plain.stderr).toContain(
