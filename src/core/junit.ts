@@ -38,6 +38,16 @@ const ILLEGAL =
   // eslint-disable-next-line no-control-regex
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+/** A gate's measured mean as its failure message gives it: `mean 0.412 (95% CI 0.3 to 0.52, n 6)`, three decimals. */
+export function meanText(s: {
+  readonly mean: number;
+  readonly ci: readonly [number, number] | null;
+  readonly n: number;
+}): string {
+  const figure = (n: number): string => String(Math.round(n * 1000) / 1000);
+  return `mean ${figure(s.mean)}${s.ci === null ? ` (one value, n ${s.n})` : ` (95% CI ${figure(s.ci[0])} to ${figure(s.ci[1])}, n ${s.n})`}`;
+}
+
 /** Text as XML character data: `&`, `<` and `>` escaped (so `]]>` cannot end anything), illegal characters replaced. */
 export function xmlText(text: string): string {
   return text.replace(ILLEGAL, '\uFFFD').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

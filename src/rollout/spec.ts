@@ -203,7 +203,6 @@ export interface RolloutSpec {
   readonly notes: readonly string[];
 }
 
-/** Reads and checks a spec file against the workspace: every error names the line, column and key. */
 /** How a spec is read for one run. */
 export interface SpecReading {
   /**
@@ -213,6 +212,7 @@ export interface SpecReading {
   readonly modelOverride?: string | undefined;
 }
 
+/** Reads and checks a spec file against the workspace: every error names the line, column and key. */
 export function loadRolloutSpec(
   file: string,
   workspace: Workspace,
@@ -594,7 +594,6 @@ function variantKeyPath(
   return (team.base as Record<string, unknown>)[key] !== undefined ? ['base', key] : undefined;
 }
 
-/** A rubric named by id (a word) rather than written out (a sentence). */
 /**
  * P2Engine's tools list is the agent's whole tool list, delegation included: a variant's `tools` without `delegate`
  * is an agent that does not delegate (its demo_rollout.yml compares `[get_weather]` with `[get_weather, delegate]`).
@@ -603,7 +602,10 @@ function withoutDelegation(tools: readonly string[] | undefined): { agents?: rea
   return tools === undefined || tools.includes('delegate') ? {} : { agents: [] };
 }
 
-/** A single word of P2Engine's rubric-name characters is an id of rubrics/ (its library allowed a leading digit). */
+/**
+ * A rubric named by id (a word) rather than written out (a sentence): a single word of P2Engine's rubric-name
+ * characters (its library allowed a leading digit).
+ */
 export function isRubricId(text: string): boolean {
   return /^[A-Za-z0-9_-]{1,64}$/.test(text) && /[A-Za-z]/.test(text);
 }

@@ -50,7 +50,6 @@ const SHARE = 30;
 /** A span that will not change any more: a model call, a tool call with its result, a settled conversation, a score. */
 function isFinal(span: TraceSpan): boolean {
   const operation = span.attributes['gen_ai.operation.name'];
-  if (operation === 'chat') return true;
   if (operation === 'execute_tool') return span.attributes['p2tui.tool.status'] !== undefined;
   if (operation === 'invoke_agent') return span.status.code !== 'unset';
   return true;
@@ -171,15 +170,14 @@ export class LiveExport {
         });
         for (const span of fresh) this.sent.add(span.spanId);
       } catch (error) {
-        // Tried again with the next change or at the flush; the session itself goes on untouched.
-        this.dirty.add(session);
+        // Tried again with the next change (not after the flush, the last try); the session itself goes on untouched.
+        if (!all) this.dirty.add(session);
         // One notice per process: the collector's state is news once, not at every try.
         if (!this.noticed) {
           this.noticed = true;
           const why = error instanceof Error ? error.message : String(error);
           this.notice(`notice: ${why} (the log keeps the session: p2tui session export ${session} --format otlp)`);
         }
-        if (all) this.dirty.delete(session);
       }
     }
   }

@@ -495,7 +495,7 @@ export function sessionSpans(log: SessionLog, options: MapOptions = {}): TraceSp
   }
 
   linkForks(log, spans, seqOf, branchOfSpan);
-  if (replayed && session.options.replay !== undefined) {
+  if (session.options.replay !== undefined) {
     for (const span of spans)
       if (span.parentSpanId === null) span.attributes['p2tui.replay.from'] = session.options.replay.from;
   }

@@ -54,14 +54,23 @@ export function loadAgentsYml(
         })),
   );
   const personas: AgentsYmlPersona[] = [];
+  // Each name is looked up once (a missing template is asked for its text, then for the problem).
+  const templates = new Map<string, ReturnType<typeof resolveBehaviorTemplate>>();
+  const resolved = (name: string): ReturnType<typeof resolveBehaviorTemplate> => {
+    const known = templates.get(name);
+    if (known !== undefined) return known;
+    const found = resolveBehaviorTemplate(root, name);
+    templates.set(name, found);
+    return found;
+  };
   const ctx = {
     declaredProviders,
     template: (name: string): string | undefined => {
-      const found = resolveBehaviorTemplate(root, name);
+      const found = resolved(name);
       return 'text' in found ? found.text : undefined;
     },
     templateProblem: (name: string): string | undefined => {
-      const found = resolveBehaviorTemplate(root, name);
+      const found = resolved(name);
       return 'error' in found ? found.error : undefined;
     },
   };

@@ -1,4 +1,4 @@
-import type { JunitCase, JunitSuite } from '../../core/junit.ts';
+import { meanText, type JunitCase, type JunitSuite } from '../../core/junit.ts';
 import { summarize } from '../../rollout/stats.ts';
 
 /**
@@ -33,10 +33,6 @@ interface GateResult {
   readonly metric: string;
   readonly min: number;
   readonly passed: boolean;
-}
-
-function figure(n: number): string {
-  return String(Math.round(n * 1000) / 1000);
 }
 
 export function evalSuite(run: {
@@ -81,11 +77,7 @@ export function evalSuite(run: {
       cases.push(base);
       continue;
     }
-    const measured =
-      s.mean === null
-        ? `no ${g.metric} score`
-        : `mean ${figure(s.mean)}` +
-          (s.ci === null ? ` (one value, n ${s.n})` : ` (95% CI ${figure(s.ci[0])} to ${figure(s.ci[1])}, n ${s.n})`);
+    const measured = s.mean === null ? `no ${g.metric} score` : meanText({ mean: s.mean, ci: s.ci, n: s.n });
     const message = `${measured}, under ${g.metric} >= ${g.min}`;
     cases.push({ ...base, failure: { message, type: 'gate', text: message } });
   }

@@ -4,6 +4,7 @@ import { UserError, fileFailureOf } from '../../core/errors.ts';
 import { makeFolder } from '../../core/folders.ts';
 import { isFile } from './source.ts';
 import type { MigrationPlan, PlannedFile } from './plan.ts';
+import { escapeRegExp } from '../../models/scripted/language.ts';
 
 /*
  * Writing a migration plan: all or nothing. Every planned file is compared with what the workspace has before
@@ -77,7 +78,8 @@ function clashes(
   compared: readonly { file: PlannedFile; status: FileStatus }[],
   force: boolean,
 ): UserError | undefined {
-  const twins = plan.personas.flatMap((id) => otherPersonaFiles(out, id).map((other) => `${other} (agent ${id})`));
+  const twin = otherPersonaFiles(out);
+  const twins = plan.personas.flatMap((id) => twin(id).map((other) => `${other} (agent ${id})`));
   if (twins.length > 0) {
     return new UserError(
       'E_MIGRATE_CONFLICT',
@@ -104,23 +106,24 @@ function clashes(
   return undefined;
 }
 
-/** Persona files of the workspace, other than `personas/<id>.yaml`, with that id (by name, or agents.yml's list). */
-function otherPersonaFiles(out: string, id: string): string[] {
+/**
+ * Persona files of the workspace, other than `personas/<id>.yaml`, with an id (by name, or agents.yml's list): the
+ * folder and agents.yml read once for every id asked about.
+ */
+function otherPersonaFiles(out: string): (id: string) => string[] {
   const dir = join(out, 'personas');
   const names = existsSync(dir) ? readdirSync(dir) : [];
-  const twins = names
-    .filter((n) => n !== `${id}.yaml` && (n === `${id}.yml` || n === `${id}.md`))
-    .map((n) => `personas/${n}`);
   // A p2tui workspace reads config/agents.yml as personas too: the same id there is a second definition.
   const agentsYml = join(out, 'config', 'agents.yml');
-  if (
-    isFile(agentsYml) &&
-    new RegExp(`^\\s*-?\\s*id:\\s*["']?${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}["']?\\s*$`, 'm').test(
-      readFileSync(agentsYml, 'utf8'),
-    )
-  )
-    twins.push('config/agents.yml');
-  return twins;
+  const listed = isFile(agentsYml) ? readFileSync(agentsYml, 'utf8') : undefined;
+  return (id) => {
+    const twins = names
+      .filter((n) => n !== `${id}.yaml` && (n === `${id}.yml` || n === `${id}.md`))
+      .map((n) => `personas/${n}`);
+    if (listed !== undefined && new RegExp(`^\\s*-?\\s*id:\\s*["']?${escapeRegExp(id)}["']?\\s*$`, 'm').test(listed))
+      twins.push('config/agents.yml');
+    return twins;
+  };
 }
 
 /** Writes through a temporary file and a rename, so an interrupted run leaves no half-written file. */

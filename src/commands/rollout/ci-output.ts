@@ -1,4 +1,4 @@
-import type { JunitCase, JunitSuite } from '../../core/junit.ts';
+import { meanText, type JunitCase, type JunitSuite } from '../../core/junit.ts';
 import type { JsonValue } from '../../core/json.ts';
 import { cellEffects, cellJson, variantReports } from '../../rollout/report.ts';
 import type { RunOutcome } from '../../rollout/runner.ts';
@@ -12,11 +12,6 @@ import type { Gate } from './print.ts';
  * What `rollout run` writes for CI besides its table: `--junit` (a test case per cell and per gate and variant) and
  * `--jsonl` (a line per cell as it finishes, then the summary). Loaded when a rollout runs, with print.ts.
  */
-
-/** `12.345` with at most three decimals, as the gates' messages give a mean and its interval. */
-function figure(n: number): string {
-  return String(Math.round(n * 1000) / 1000);
-}
 
 function cellCase(c: CellRow): JunitCase {
   const base = {
@@ -60,10 +55,7 @@ export function rolloutSuites(
           const measured =
             s === undefined || s.mean === null
               ? `no ${g.metric} score (${v.failed} of ${v.cells} cells failed)`
-              : `mean ${figure(s.mean)}` +
-                (s.ci === null
-                  ? ` (one value, n ${s.n})`
-                  : ` (95% CI ${figure(s.ci[0])} to ${figure(s.ci[1])}, n ${s.n})`);
+              : meanText({ mean: s.mean, ci: s.ci, n: s.n });
           const message = `${team}/${v.variant}: ${measured}, under ${g.metric} >= ${g.min}`;
           return { ...base, failure: { message, type: 'gate', text: message } };
         }),
