@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: engine figures recorded in BENCHMARKS.md.
+ * The engine part of `npm run bench` (figures recorded in BENCHMARKS.md).
  *
  *   throughput   persisted steps per second with the scripted model (no latency), many sessions at once
  *   overhead     per-step engine time (render, model call record, decide commit, tool, settle commit), p50 / p99
@@ -8,7 +8,7 @@
  *                5 s, and peak memory
  *
  * A step is one model call and what it leads to (here: one tool call and its result, so two commits).
- * Run: npm run bench [-- --quick] [-- --otel]
+ * Run: node scripts/bench-engine.ts [--quick] [--otel] [--only=throughput,latency]
  *
  * `--otel`: every bench's app exports its sessions live (as OTEL_EXPORTER_OTLP_ENDPOINT makes `run` do) to a local
  * OTLP/HTTP receiver in this process, which reads and drops what arrives: the figures then include the export's cost.
