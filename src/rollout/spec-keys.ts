@@ -107,7 +107,9 @@ export type InlineRubric =
   | { readonly description: string; readonly criteria: readonly Criterion[]; readonly total: number }
   | { readonly error: string };
 
-const WEIGHT = /\(\s*(-?\d*\.?\d+(?:\.\d+)*\s*%?)\s*\)/;
+// A weight ends its criterion: the line, a separator or a description (`: …`) follows it; "the count (9) right"
+// is prose that happens to hold a number.
+const WEIGHT = /\(\s*(-?\d*\.?\d+(?:\.\d+)*\s*%?)\s*\)(?=\s*(?:$|[,;:—–-]))/m;
 
 /**
  * Reads P2Engine-style weights in an inline rubric: `accuracy (0.5), clarity (0.3)`, or one criterion a line

@@ -138,4 +138,29 @@ describe("P2Engine's eval settings: rubric weights, judge_version, timeout_sec",
     ]);
     expect(partial.notes.join('\n')).toContain('weights sum to 0.8, not 1; each criterion counts by its share');
   });
+
+  it("reads a number in parentheses inside a sentence as prose, not a weight (p2tui init's example rollout runs)", async () => {
+    const { ws } = await workspace();
+    const loaded = await loadWorkspace(ws.dir);
+    const prose = (rubric: string) =>
+      parseRolloutSpec(
+        [
+          'teams:',
+          '  t:',
+          '    initial_message: hi',
+          '    base: { agent_id: agent_alpha }',
+          `    eval: { evaluator_id: gpt4_judge, rubric: "${rubric}" }`,
+        ].join('\n'),
+        'rollouts/w.yaml',
+        loaded,
+      ).teams[0]!.inlineRubric;
+    // Before, "(9)" here was a weight of 9 and the spec was refused.
+    const sentence = 'The answer states the word count (9) correctly.';
+    expect(prose(sentence)!.criteria).toEqual([{ id: 'overall', description: sentence, weight: 1 }]);
+    expect(prose('accuracy (0.5), clarity (0.5): with sources')!.criteria.map((c) => c.weight)).toEqual([0.5, 0.5]);
+    const init = await p2tui(ws, 'init', 'fresh');
+    expect(init.code, init.stderr).toBe(0);
+    const validate = await p2tui(ws, '--workspace', 'fresh', 'rollout', 'validate', 'fresh/rollouts/example.yaml');
+    expect(validate.code, validate.stderr).toBe(0);
+  });
 });
