@@ -7,6 +7,7 @@ const LAYERS = [
   ['cli'], // the entry point: argument parsing, exit codes, the composition of a command run
   ['tui'], // the full-screen session (Ink), over the app and the commands' renderers
   ['commands'], // one module per command, typed by defineCommand
+  ['report'], // self-contained HTML reports of rollouts and sessions, plots drawn with Vega-Lite
   ['rollout'], // experiments: cells, their runner, the queue, statistics
   ['telemetry'], // a session's log as OpenTelemetry GenAI spans, exported over OTLP
   ['app'], // the composition root: workspace, store, engine, judge, policies, arbiter, wallets

@@ -21,6 +21,7 @@ export const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
   agents: 'The personas of the workspace',
   tools: 'The tools of the workspace',
   events: 'The event log',
+  report: 'Self-contained HTML reports of a rollout or a session, to open offline or send',
   rollout: 'Rollouts: every team × variant × scenario × repeat as a session, in parallel, judged; statistics, CI gates',
   // P2Engine's command names (issue 19).
   chat: "P2Engine's spellings of chat: chat with <agent> (= chat <agent>), chat resume <session> (= chat --session)",

@@ -21,6 +21,7 @@ import { ledgerCommands } from './ledger/index.ts';
 import { rolloutCommands } from './rollout/index.ts';
 import { demoCommand } from './workspace/demo.ts';
 import { migrateP2EngineCommand } from './migrate/p2engine.ts';
+import { reportCommands } from './report/index.ts';
 
 /** Every command, in the order help lists them. The CLI and the TUI's palette both read this list. */
 export const COMMANDS: readonly Command[] = [
@@ -51,6 +52,7 @@ export const COMMANDS: readonly Command[] = [
   ...evalCommands,
   ...ledgerCommands,
   ...rolloutCommands,
+  ...reportCommands,
   agentsListCommand,
   toolsListCommand,
   eventsTailCommand,

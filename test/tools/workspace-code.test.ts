@@ -199,4 +199,20 @@ describe('start-up', () => {
       (await otel(['session', 'export', 'last', '--format', 'otlp', '--out', join(dir, 'trace.json')])).join('\n'),
     ).toMatch(/@opentelemetry\/otlp-transformer/);
   });
+
+  it('loads no plotting module (vega, vega-lite) for --help, session list or run', async () => {
+    const dir = tempFolder();
+    write(dir, { 'personas/a.yaml': 'id: a\ndescription: A.\nmodel: scripted/default\n' });
+    const plotting = async (args: string[]): Promise<string[]> => {
+      const log = join(tempFolder(), 'modules.log');
+      writeFileSync(log, '');
+      expect(await runTraced(args, dir, log)).toBe(0);
+      return readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((url) => /node_modules\/vega(-lite)?\//.test(url));
+    };
+    expect(await plotting(['--help'])).toEqual([]);
+    expect(await plotting(['session', 'list'])).toEqual([]);
+    expect(await plotting(['run', 'a', 'hello'])).toEqual([]);
+  });
 });
