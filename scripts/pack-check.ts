@@ -93,6 +93,12 @@ p2tui(['run', 'agent_alpha', "What's the weather in Paris and who leads the Prem
 p2tui(['rollout', 'run', 'rollouts/demo_rollout.yaml'], demo, {
   stdout: [/2\/2 cells · 2 done · 0 failed/, /^demo_team +v1 \(baseline\) +1 /m, /^demo_team +v2 +1 /m],
 });
+// The report's plotting packages (vega, vega-lite) come from the registry install and load from the installed bin.
+const reported = p2tui(['report', 'rollout', 'last'], demo, {
+  stdout: [/^Report of rollout \S+ written to .*\.p2tui\/reports\/\S+\.html$/m],
+});
+const reportFile = /written to (\S+\.html)$/m.exec(reported)![1]!;
+if (!readFileSync(reportFile, 'utf8').includes('<svg')) fail(`${reportFile} has no plot`);
 p2tui(['doctor'], demo, { stdout: [/✓ workspace .*4 personas/, /✓ judge .*grounded: custom.*1 score policies/] });
 p2tui(['--workspace', 'node_modules/p2tui', '--db', join(work, 'shipped.db'), 'tools', 'list'], project, {
   stdout: [/^get_weather\s/m, /^calculate\s/m],
