@@ -13,7 +13,7 @@ import { formatAge, formatCost, paint, plural, table, truncate } from '../render
 import { SESSION_ARG } from '../shared.ts';
 import { EXIT } from '../types.ts';
 import { terminalTexts } from '../../core/terminal-text.ts';
-import { entriesJson, readSession, sessionJson, treeOrder, type ConversationView } from './view.ts';
+import { entriesJson, readSession, sessionJson, treeOrder, type ConversationView } from '../../engine/session-view.ts';
 
 /** Reading a session: the list, one session's conversations and usage, and its interaction stacks. */
 
