@@ -7,7 +7,7 @@ import type { JsonObject, JsonValue } from '../../core/json.ts';
 import { effectsPolicyOf } from '../../engine/effects-policy.ts';
 import { isHolderAlive } from '../../store/leases.ts';
 import { defineCommand } from '../define.ts';
-import { describeEntry } from '../render/describe.ts';
+import { describeEntry } from '../../core/describe-entry.ts';
 import { colourPhase, colourStatus } from '../render/status.ts';
 import { formatAge, formatCost, paint, plural, table, truncate } from '../render/text.ts';
 import { SESSION_ARG } from '../shared.ts';

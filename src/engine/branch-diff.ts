@@ -1,8 +1,8 @@
-import { diffSequences, splitLines, type DiffOp } from '../../core/diff.ts';
-import { branchEntries } from '../../engine/branching.ts';
-import type { SessionRow } from '../../store/sessions.ts';
-import type { Store } from '../../store/store.ts';
-import { describeEntry } from '../render/describe.ts';
+import { diffSequences, splitLines, type DiffOp } from '../core/diff.ts';
+import { branchEntries } from './branching.ts';
+import type { SessionRow } from '../store/sessions.ts';
+import type { Store } from '../store/store.ts';
+import { describeEntry } from '../core/describe-entry.ts';
 
 export /** A branch's conversations as lines to diff: one line per entry, matched across branches by conversation path. */
 function branchLines(
