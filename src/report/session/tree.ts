@@ -40,8 +40,20 @@ export function headerSection(data: SessionData, generatedAt: Date): Html {
     s.status === 'running' || s.status === 'waiting' || s.status === 'paused'
       ? html`<p class="notice">
           This session was ${s.status} when the report was made (${generatedAt.toISOString()}): it shows what was stored by
-          then.${view.questions.length > 0 ? ` Waiting for ${plural(view.questions.length, 'answer')}.` : ''}
-        </p>`
+          then.${view.questions.length > 0 ? ` Waiting for ${plural(view.questions.length, 'answer')}:` : ''}
+        </p>
+        ${
+          view.questions.length === 0
+            ? ''
+            : html`<ul>
+              ${view.questions.map(
+                (q) =>
+                  html`<li>
+                    ${q.agent} asks (${q.callId}): <span class="text">${capped(q.question, LIMITS.line)}</span>
+                  </li>`,
+              )}
+            </ul>`
+        }`
       : '';
   const answer =
     view.answer === null
