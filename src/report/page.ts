@@ -61,6 +61,7 @@ table.kv th { width: 180px; }
 .tag.phase-finished, .tag.status-finished { background: #dafbe1; } .tag.phase-failed, .tag.status-failed { background: #ffebe9; }
 ul.entries, ul.criteria { margin: 4px 0; padding-left: 18px; }
 section.transcript { margin: 10px 0 18px; }
+td.fork { min-width: 240px; } td.diverges { min-width: 320px; }
 `;
 
 export interface PageInput {

@@ -157,6 +157,36 @@ describe('report session', () => {
   });
 });
 
+describe('report session of a long session', () => {
+  it.skipIf(!haveChromium)(
+    'shows the beginning and the end of a long conversation and says what it left out',
+    async () => {
+      const calls = Array.from({ length: 260 }, () => ({ call: 'check_balance', args: {} }));
+      ws.persona({
+        id: 'busy',
+        description: 'Checks its balance again and again.',
+        tools: ['check_balance'],
+        policies: { max_steps: 1000 },
+        script: [{ when: '.', steps: [...calls, { reply: 'all checked' }] }],
+      });
+      const run = await json<{ session: string }>('run', 'busy', 'check', '--max-steps', '1000');
+      const file = join(ws.dir, 'busy.html');
+      const started = Date.now();
+      expect((await p2tui('report', 'session', run.session, '--out', file)).code).toBe(0);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const page = await openPage(file, 'session-report-busy', ['section.transcript .entry']);
+      expect(page.console).toEqual([]);
+      // 1 + 260 × 3 + 2 entries: the first 250 and the last 250 shown.
+      expect(page.counts['section.transcript .entry']).toBe(500);
+      expect(page.text).toContain(
+        `… 283 more entries (#250 to #532): p2tui session stack ${run.session} --conversation`,
+      );
+      expect(page.text).toMatch(/#782 · seq \d+ busy finished after 261 steps/);
+    },
+    20_000,
+  );
+});
+
 describe('report session of a session that is not done', () => {
   it.skipIf(!haveChromium)(
     'says it is waiting, with its question, and caps a long reply with what it left out',

@@ -108,8 +108,18 @@ function body(data: SessionData, c: ConversationView, e: Entry): { who: Html | s
 }
 
 function transcript(data: SessionData, c: ConversationView): Html {
-  const shown = c.entries.slice(0, LIMITS.entries);
-  const more = c.entries.length - shown.length;
+  // A long conversation shows its beginning and its end (how it started, how it finished), and says what it left out.
+  const half = LIMITS.entries / 2;
+  const cut = c.entries.length > LIMITS.entries;
+  const head = cut ? c.entries.slice(0, half) : c.entries;
+  const tail = cut ? c.entries.slice(-half) : [];
+  const more = c.entries.length - head.length - tail.length;
+  const entry = (e: Entry, i: number): Html => {
+    const { who, what } = body(data, c, e);
+    return html`<div class="entry kind-${e.kind}" id="${anchors.entry(e.id)}">
+      <span class="muted">#${i} · seq ${e.seq}</span> <span class="who">${who}</span> ${what}
+    </div>`;
+  };
   const parent = c.row.parent === null ? undefined : data.conversations.get(c.row.parent);
   return html`<section class="transcript" id="${anchors.conversation(c.row.id)}">
     <h3>
@@ -117,20 +127,16 @@ function transcript(data: SessionData, c: ConversationView): Html {
       <span class="tag phase-${c.phase}">${c.phase}</span>
     </h3>
     ${parent === undefined ? '' : html`<p class="muted">Delegated by ${link(data, parent.id, parent.agent)}.</p>`}
-    ${shown.map((e, i) => {
-      const { who, what } = body(data, c, e);
-      return html`<div class="entry kind-${e.kind}" id="${anchors.entry(e.id)}">
-        <span class="muted">#${i} · seq ${e.seq}</span> <span class="who">${who}</span> ${what}
-      </div>`;
-    })}
+    ${head.map((e, i) => entry(e, i))}
     ${
       more > 0
         ? html`<p class="more">
-          … ${plural(more, 'more entry', 'more entries')}: p2tui session stack ${data.view.session.id} --conversation
-          ${c.row.id}
+          … ${plural(more, 'more entry', 'more entries')} (#${half} to #${half + more - 1}): p2tui session stack
+          ${data.view.session.id} --conversation ${c.row.id}
         </p>`
         : ''
     }
+    ${tail.map((e, i) => entry(e, half + more + i))}
   </section>`;
 }
 

@@ -142,7 +142,7 @@ function branchRow(data: SessionData, b: BranchData): Html {
       : html`<a href="#${anchors.branch(b.parent?.id ?? '')}">${b.parent === undefined ? '' : branchName(b.parent)}</a>
           at seq ${b.row.forkSeq}: ${agentOf(data, b.forkPoint.entry)} #${b.forkPoint.index}
           <span class="tag kind">${b.forkPoint.entry.kind}</span>
-          <span class="text">${capped(describeEntry(b.forkPoint.entry), LIMITS.line)}</span>`;
+          <span class="text">${capped(describeEntry(b.forkPoint.entry), LIMITS.line / 2)}</span>`;
   const d = b.divergence;
   const diverges =
     b.parent === undefined
@@ -157,8 +157,8 @@ function branchRow(data: SessionData, b: BranchData): Html {
   return html`<tr id="${anchors.branch(b.row.id)}">
     <td>${b.checkedOut ? '* ' : ''}${b.row.id}</td>
     <td>${b.row.label ?? ''}</td>
-    <td>${fork}</td>
-    <td>${diverges}</td>
+    <td class="fork">${fork}</td>
+    <td class="diverges">${diverges}</td>
     <td class="num">${b.length}</td>
     <td class="num">${b.own.length}</td>
     <td>${[describeOverrides(b.row.overrides), effects === 'live' ? '' : `effects ${effects}`].filter((t) => t !== '').join('; ')}</td>
