@@ -74,10 +74,14 @@ beforeAll(async () => {
   // A fork after the delegation came back, run on: the payment is made again on the new branch.
   fork = await json('session', 'fork', session, '--step', '3', '--label', 'again', '--checkout');
   expect((await p2tui('session', 'resume', session, '--approval', 'approve')).code).toBe(0);
-  diff = await json('session', 'diff', session);
-  shown = await json('session', 'show', session);
   report = join(ws.dir, 'session.html');
-  const made = await json<{ report: string }>('report', 'session', session, '--out', report);
+  // Readers, at once.
+  let made: { report: string };
+  [diff, shown, made] = await Promise.all([
+    json<typeof diff>('session', 'diff', session),
+    json<Shown>('session', 'show', session),
+    json<{ report: string }>('report', 'session', session, '--out', report),
+  ]);
   expect(made.report).toBe(report);
 }, 60_000);
 
@@ -161,7 +165,7 @@ describe('report session of a long session', () => {
   it.skipIf(!haveChromium)(
     'shows the beginning and the end of a long conversation and says what it left out',
     async () => {
-      const calls = Array.from({ length: 260 }, () => ({ call: 'check_balance', args: {} }));
+      const calls = Array.from({ length: 170 }, () => ({ call: 'check_balance', args: {} }));
       ws.persona({
         id: 'busy',
         description: 'Checks its balance again and again.',
@@ -176,12 +180,12 @@ describe('report session of a long session', () => {
       expect(Date.now() - started).toBeLessThan(10_000);
       const page = await openPage(file, 'session-report-busy', ['section.transcript .entry']);
       expect(page.console).toEqual([]);
-      // 1 + 260 × 3 + 2 entries: the first 250 and the last 250 shown.
+      // 1 + 170 × 3 + 2 entries: the first 250 and the last 250 shown.
       expect(page.counts['section.transcript .entry']).toBe(500);
       expect(page.text).toContain(
-        `… 283 more entries (#250 to #532): p2tui session stack ${run.session} --conversation`,
+        `… 13 more entries (#250 to #262): p2tui session stack ${run.session} --conversation`,
       );
-      expect(page.text).toMatch(/#782 · seq \d+ busy finished after 261 steps/);
+      expect(page.text).toMatch(/#512 · seq \d+ busy finished after 171 steps/);
     },
     20_000,
   );
@@ -189,37 +193,31 @@ describe('report session of a long session', () => {
 
 describe('report session of a session that is not done', () => {
   it.skipIf(!haveChromium)(
-    'says it is waiting, with its question, and caps a long reply with what it left out',
+    'says it is waiting, with its question, and caps a long text with what it left out',
     async () => {
-      ws.persona({
-        id: 'asker',
-        description: 'Talks long, then asks.',
-        script: [{ when: '.', steps: [{ ask: 'Which city?' }, { reply: 'x' }] }],
-      });
-      ws.persona({
-        id: 'long',
-        description: 'Talks long.',
-        script: [{ when: '.', steps: [{ reply: 'y'.repeat(50_000) }] }],
-      });
-      const long = await json<{ session: string }>('run', 'long', 'talk');
-      const file = join(ws.dir, 'long.html');
-      expect((await p2tui('report', 'session', long.session, '--out', file)).code).toBe(0);
-      expect(statSync(file).size).toBeLessThan(40_000);
-      const opened = await openPage(file, 'session-report-long');
-      expect(opened.console).toEqual([]);
-      expect(opened.text).toContain(`${'y'.repeat(100)}… 46000 more characters`);
-
-      const asked = await p2tui('run', 'asker', 'hi');
+      const question = `Which city? ${'y'.repeat(50_000)}`;
+      ws.persona({ id: 'asker', description: 'Asks at length.', script: [{ when: '.', steps: [{ ask: question }] }] });
+      const asked = await p2tui('run', 'asker', 'hi', '--json');
       // The run leaves the session waiting for an answer (exit 4), which the report says.
-      expect(asked.code).toBe(4);
-      const waiting = join(ws.dir, 'waiting.html');
-      expect((await p2tui('report', 'session', 'last', '--out', waiting)).code).toBe(0);
-      const page = await openPage(waiting, 'session-report-waiting');
+      expect(asked.code, asked.stderr).toBe(4);
+      const file = join(ws.dir, 'waiting.html');
+      const made = await p2tui(
+        'report',
+        'session',
+        (JSON.parse(asked.stdout) as { session: string }).session,
+        '--out',
+        file,
+      );
+      expect(made.code, made.stderr).toBe(0);
+      expect(statSync(file).size).toBeLessThan(40_000);
+      const page = await openPage(file, 'session-report-waiting');
       expect(page.console).toEqual([]);
       expect(page.text).toMatch(
-        /This session was waiting when the report was made \(.*\): it shows what was stored by then\./,
+        /This session was waiting when the report was made \(.*\): it shows what was stored by then\. Waiting for 1 answer:/,
       );
-      expect(page.text).toMatch(/asker asks \(\w+\): Which city\?/);
+      // In the notice a line's worth, in the transcript a text's worth (see LIMITS), each saying what it left out.
+      expect(page.text).toMatch(/asker asks \(\w+\): Which city\? y{288}… 49712 more characters/);
+      expect(page.text).toContain(`asks:\nWhich city? ${'y'.repeat(3_988)}… 46012 more characters`);
     },
     20_000,
   );
