@@ -21,6 +21,9 @@ function target(data: SessionData, s: ScoreRow): Html {
       : html`conversation ${label} ${onBranch}`;
   }
   if (s.targetKind === 'branch') return html`branch ${onBranch}`;
+  // A step is an entry (a milestone's tool call): linked to the transcript when the checked-out branch has it.
+  if (s.targetKind === 'step' && data.view.entries.some((e) => e.id === s.targetId))
+    return html`step <a href="#${anchors.entry(s.targetId)}">${s.targetId}</a> ${onBranch}`;
   return html`${s.targetKind} ${s.targetId} ${onBranch}`;
 }
 
