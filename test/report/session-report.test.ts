@@ -50,6 +50,8 @@ beforeAll(async () => {
     tools: ['transfer_funds'],
     agents: ['worker'],
     balance: 100,
+    // Every payment asks first: approved by the policy on main, by a person on the fork.
+    policies: { approve_tools: ['transfer_funds'] },
     script: [
       {
         when: '.',
@@ -73,7 +75,10 @@ beforeAll(async () => {
   expect((await p2tui('eval', 'run', session)).code).toBe(0);
   // A fork after the delegation came back, run on: the payment is made again on the new branch.
   fork = await json('session', 'fork', session, '--step', '3', '--label', 'again', '--checkout');
-  expect((await p2tui('session', 'resume', session, '--approval', 'approve')).code).toBe(0);
+  const resumed = await p2tui('session', 'resume', session, '--approval', 'ask');
+  expect(resumed.code, resumed.stderr).toBe(4);
+  const answered = await p2tui('session', 'respond', session, 'yes');
+  expect(answered.code, answered.stderr).toBe(0);
   report = join(ws.dir, 'session.html');
   // Readers, at once.
   let made: { report: string };
@@ -129,7 +134,7 @@ describe('report session', () => {
   });
 
   it.skipIf(!haveChromium)(
-    'shows the header, the branch with its fork point and divergence, the score and the payment',
+    'shows the header, the branch with its fork point and divergence, the score, the payment and its approval',
     () => {
       expect(page.text).toContain(`Session\t${session}`);
       expect(page.text).toContain('Started with\tboss: Count the words, please.');
@@ -147,6 +152,10 @@ describe('report session', () => {
       // One payment per branch, each from its own tool call.
       const payments = page.text.match(/^payment\tboss\tworker\t5\tfor the count\tok\t.*$/gm) ?? [];
       expect(payments).toHaveLength(2);
+      expect(page.text).toContain(
+        'approval asked: boss calls transfer_funds {"amount":"5","reason":"for the count","to":"worker"} ' +
+          '(policies.approve_tools in personas/boss.yaml) — approved by user (yes)',
+      );
       expect(payments[1]).toMatch(new RegExp(`\\tagain \\(${fork.branch}\\)\\ttransfer_funds e_\\w+$`));
     },
   );

@@ -19,7 +19,7 @@ export interface SessionData {
   readonly branches: readonly BranchData[];
   readonly scores: readonly ScoreRow[];
   readonly payments: readonly Payment[];
-  /** Approvals asked and decided, by the call they were about. */
+  /** Approvals asked and decided, by the key of the call they were about (call ids repeat across branches). */
   readonly approvals: ReadonlyMap<string, Approval>;
 }
 
@@ -54,7 +54,8 @@ export interface Payment {
 }
 
 export interface Approval {
-  readonly reason: string;
+  /** Why a person was asked; null when the session's approval policy decided at once (nobody was asked). */
+  readonly asked: string | null;
   readonly decided: { readonly approved: boolean; readonly by: string; readonly text: string } | null;
 }
 
@@ -175,11 +176,10 @@ function escrowsSettled(store: Store, session: string): Payment[] {
 function readApprovals(store: Store, session: string): Map<string, Approval> {
   const out = new Map<string, Approval>();
   for (const e of store.log.read(0, { session, types: ['approval.requested', 'approval.decided'] }, 100_000)) {
-    if (e.type === 'approval.requested') out.set(e.payload.callId, { reason: e.payload.reason, decided: null });
+    if (e.type === 'approval.requested') out.set(e.payload.key, { asked: e.payload.reason, decided: null });
     if (e.type === 'approval.decided') {
-      const asked = out.get(e.payload.callId);
-      out.set(e.payload.callId, {
-        reason: asked?.reason ?? '',
+      out.set(e.payload.key, {
+        asked: out.get(e.payload.key)?.asked ?? null,
         decided: { approved: e.payload.approved, by: e.payload.by, text: e.payload.text },
       });
     }

@@ -28,19 +28,22 @@ function body(data: SessionData, c: ConversationView, e: Entry): { who: Html | s
     case 'assistant_message':
       return { who: agent, what: html`<div class="text">${capped(e.payload.text, LIMITS.text)}</div>` };
     case 'tool_call': {
-      const approval = data.approvals.get(e.payload.callId);
+      const approval = data.approvals.get(e.payload.key);
+      const decided = approval?.decided ?? null;
       const asked =
         approval === undefined
           ? ''
           : html`<div class="approval">
-              approval asked: <span class="text">${capped(approval.reason, LIMITS.line)}</span>
               ${
-                approval.decided === null
-                  ? html`<span class="warn">— not decided</span>`
-                  : html`— <span class="${approval.decided.approved ? 'good' : 'bad'}"
-                      >${approval.decided.approved ? 'approved' : 'refused'}</span
-                    >
-                    by ${approval.decided.by}${approval.decided.text === '' ? '' : html`: <span class="text">${capped(approval.decided.text, LIMITS.line)}</span>`}`
+                approval.asked === null
+                  ? 'approval:'
+                  : html`approval asked: <span class="text">${capped(approval.asked, LIMITS.line)}</span> —`
+              }
+              ${
+                decided === null
+                  ? html`<span class="warn">not decided</span>`
+                  : html`<span class="${decided.approved ? 'good' : 'bad'}">${decided.approved ? 'approved' : 'refused'}</span>
+                    by ${decided.by}${decided.text === '' ? '' : html` (<span class="text">${capped(decided.text, LIMITS.line)}</span>)`}`
               }
             </div>`;
       return {
