@@ -43,6 +43,25 @@ details > summary { cursor: pointer; }
 .tree > ul { padding-left: 0; border-left: none; }
 .tag { display: inline-block; padding: 0 6px; border-radius: 8px; background: var(--soft); font-size: 12px; }
 @media print { details { break-inside: avoid; } }
+/* session report (i21-session-report) */
+table.kv th { width: 180px; }
+.notice { border: 1px solid var(--warn); background: #fff8e6; padding: 6px 10px; border-radius: 4px; }
+.more { color: var(--muted); font-style: italic; }
+.tree li.conversation { margin: 4px 0; }
+.delegation { margin-left: 14px; font-size: 13px; }
+.answer { border-left: 3px solid var(--good); padding-left: 10px; }
+.entry { border-top: 1px solid var(--soft); padding-top: 4px; }
+.entry pre { margin: 4px 0; }
+.entry.kind-user_message .who, .entry.kind-user_response .who { color: var(--accent); }
+.entry.kind-tool_call .who, .entry.kind-tool_result .who { color: var(--warn); }
+.entry.kind-waiting { color: var(--muted); }
+.approval { font-size: 13px; margin-top: 2px; }
+.diff .del { background: #ffebe9; } .diff .ins { background: #e6ffec; }
+.diff .del::before { content: "− "; color: var(--bad); } .diff .ins::before { content: "+ "; color: var(--good); }
+.tag.phase-finished, .tag.status-finished { background: #dafbe1; } .tag.phase-failed, .tag.status-failed { background: #ffebe9; }
+ul.entries, ul.criteria { margin: 4px 0; padding-left: 18px; }
+section.transcript { margin: 10px 0 18px; }
+td.fork { min-width: 240px; } td.diverges { min-width: 320px; }
 `;
 
 export interface PageInput {

@@ -4,7 +4,7 @@ import type { EffectsPolicy, EphemeralEvent, SessionStatus, StoredEvent } from '
 import type { Entry } from '../core/entries.ts';
 import { INITIAL_STATE, apply, outstanding, type ConversationState, type Phase } from '../engine/fsm.ts';
 import { entryOf } from '../store/log.ts';
-import { describeEntry } from '../commands/render/describe.ts';
+import { describeEntry } from '../core/describe-entry.ts';
 import { effectsPolicyOf } from '../engine/effects-policy.ts';
 import { describeChanges } from './fork-form.ts';
 

@@ -1,5 +1,5 @@
 import type { Entry, EntryDraft } from '../core/entries.ts';
-import { describeEntry } from '../commands/render/describe.ts';
+import { describeEntry } from '../core/describe-entry.ts';
 import { seg, wrap, type Line, type Segment } from './lines.ts';
 import type { ConversationView, SessionProjection } from './projection.ts';
 import { entryText, flattenItems, pretty, type PaneItem } from './detail.ts';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseRubricFile } from '../../src/judge/rubric.ts';
 import { parseRolloutSpec } from '../../src/rollout/spec.ts';
-import { readSession } from '../../src/commands/session/view.ts';
+import { readSession } from '../../src/engine/session-view.ts';
 import { runCli } from '../helpers/cli.ts';
 import { tempWorkspace, testEngine } from '../helpers/workspace.ts';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Store } from '../../src/store/store.ts';
 import type { SessionRow } from '../../src/store/sessions.ts';
 import { branchEntries, forkBranch } from '../../src/engine/branching.ts';
-import { readSession } from '../../src/commands/session/view.ts';
+import { readSession } from '../../src/engine/session-view.ts';
 import { tempStore, testEngine, type TestEngine } from '../helpers/workspace.ts';
 import { countingTool } from '../helpers/tools.ts';
 import { rebuildConversations } from '../../src/engine/rebuild.ts';

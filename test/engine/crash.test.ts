@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { tempWorkspace } from '../helpers/workspace.ts';
 import { childEnv } from '../helpers/child-env.ts';
 import { Store } from '../../src/store/store.ts';
-import { readSession } from '../../src/commands/session/view.ts';
+import { readSession } from '../../src/engine/session-view.ts';
 import { INITIAL_STATE, apply } from '../../src/engine/fsm.ts';
 import { withRawDb } from '../helpers/raw-db.ts';
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { testEngine, type TestEngine } from '../helpers/workspace.ts';
 import { countingTool } from '../helpers/tools.ts';
-import { readSession } from '../../src/commands/session/view.ts';
+import { readSession } from '../../src/engine/session-view.ts';
 import { App } from '../../src/app/app.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
 import type { Entry } from '../../src/core/entries.ts';

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { testEngine, type TestEngine } from '../helpers/workspace.ts';
 import { App } from '../../src/app/app.ts';
 import { countingTool } from '../helpers/tools.ts';
-import { readSession } from '../../src/commands/session/view.ts';
+import { readSession } from '../../src/engine/session-view.ts';
 import { ProviderError } from '../../src/core/errors.ts';
 import { ScriptedProvider } from '../../src/models/scripted/provider.ts';
 import type { ModelProvider, ModelRequest, CompleteOptions, ModelResponse } from '../../src/models/provider.ts';

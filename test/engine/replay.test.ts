@@ -10,7 +10,7 @@ import { ScriptedProvider } from '../../src/models/scripted/provider.ts';
 import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../../src/models/provider.ts';
 import { compareConversations } from '../../src/engine/replay.ts';
 import { comparableSession } from '../../src/commands/session/replay.ts';
-import { readSession } from '../../src/commands/session/view.ts';
+import { readSession } from '../../src/engine/session-view.ts';
 
 const engines: TestEngine[] = [];
 afterEach(() => {

@@ -9,7 +9,7 @@ import { WalletService } from '../../src/ledger/wallets/service.ts';
 import { P2Error } from '../../src/core/errors.ts';
 import { Store } from '../../src/store/store.ts';
 import { tempStore, tempWorkspace, testEngine } from '../helpers/workspace.ts';
-import { readSession } from '../../src/commands/session/view.ts';
+import { readSession } from '../../src/engine/session-view.ts';
 import { childEnv } from '../helpers/child-env.ts';
 import { refusal } from '../helpers/ledger.ts';
 import { withRawDb } from '../helpers/raw-db.ts';

@@ -10,7 +10,7 @@ import { parseRetryAfter, retryDelayMs, withRetries, type RetryNotice } from '..
 import { OpenAIProvider } from '../../src/models/openai/provider.ts';
 import { OllamaProvider } from '../../src/models/ollama/provider.ts';
 import type { ModelDelta, ModelRequest } from '../../src/models/provider.ts';
-import { readSession } from '../../src/commands/session/view.ts';
+import { readSession } from '../../src/engine/session-view.ts';
 import type { EphemeralEvent } from '../../src/core/events.ts';
 import { countingTool } from '../helpers/tools.ts';
 import { openAIServer, ollamaServer, type ModelServer } from '../helpers/model-servers.ts';

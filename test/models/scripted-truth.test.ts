@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { App } from '../../src/app/app.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';
-import { readSession } from '../../src/commands/session/view.ts';
+import { readSession } from '../../src/engine/session-view.ts';
 import { decide } from '../../src/models/scripted/policy.ts';
 import type { ModelRequest } from '../../src/models/provider.ts';
 import { testEngine, type TestEngine } from '../helpers/workspace.ts';

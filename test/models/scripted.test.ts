@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { testEngine, type TestEngine } from '../helpers/workspace.ts';
-import { readSession } from '../../src/commands/session/view.ts';
+import { readSession } from '../../src/engine/session-view.ts';
 import { decide, looseProbability, skipProbability } from '../../src/models/scripted/policy.ts';
 import { clauses, extractArgs, placeName } from '../../src/models/scripted/language.ts';
 import { loadWorkspace } from '../../src/app/workspace.ts';

@@ -71,6 +71,8 @@ describe('p2tui report', () => {
       expect(report).toBe(join(ws.dir, '.p2tui', 'reports', `${session}.html`));
       const text = readFileSync(report, 'utf8');
       expect(text).not.toContain('<img');
+      // The user's message is in the report, as escaped text.
+      expect(text).toContain('&lt;/script&gt;&lt;img src=x');
 
       const out = join(ws.dir, 'mine.html');
       const named = await runCli(['report', 'session', session, '--out', out], { cwd: ws.dir });

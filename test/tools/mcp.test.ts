@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadWorkspace, type Workspace } from '../../src/app/workspace.ts';
 import { App } from '../../src/app/app.ts';
-import { readSession } from '../../src/commands/session/view.ts';
+import { readSession } from '../../src/engine/session-view.ts';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace.ts';
 import { mcpHttpServer } from '../helpers/mcp-servers.ts';
 import { childEnv } from '../helpers/child-env.ts';

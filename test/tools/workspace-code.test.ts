@@ -200,7 +200,7 @@ describe('start-up', () => {
     ).toMatch(/@opentelemetry\/otlp-transformer/);
   });
 
-  it('loads no plotting module (vega, vega-lite) for --help, session list or run', async () => {
+  it('loads no plotting module (vega, vega-lite) for --help, session list or run; report session does', async () => {
     const dir = tempFolder();
     write(dir, { 'personas/a.yaml': 'id: a\ndescription: A.\nmodel: scripted/default\n' });
     const plotting = async (args: string[]): Promise<string[]> => {
@@ -214,5 +214,8 @@ describe('start-up', () => {
     expect(await plotting(['--help'])).toEqual([]);
     expect(await plotting(['session', 'list'])).toEqual([]);
     expect(await plotting(['run', 'a', 'hello'])).toEqual([]);
+    // A session report has its plot: it is the command that loads them.
+    const report = await plotting(['report', 'session', 'last', '--out', join(tempFolder(), 'r.html')]);
+    expect(report.some((url) => /node_modules\/vega\//.test(url))).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { describeEntry } from '../../src/commands/render/describe.ts';
+import { describeEntry } from '../../src/core/describe-entry.ts';
 import { copiedNotice, osc52 } from '../../src/tui/clipboard.ts';
 import { pretty } from '../../src/tui/detail.ts';
 import { lineText, seg, wrap } from '../../src/tui/lines.ts';

@@ -2,7 +2,7 @@ import { UserError } from '../../core/errors.ts';
 import type { SessionRuntime } from '../../engine/session/runtime.ts';
 import { defineCommand } from '../define.ts';
 import { formatCost, paint, plural } from '../render/text.ts';
-import { readSession } from '../session/view.ts';
+import { readSession } from '../../engine/session-view.ts';
 import { OVERRIDE_OPTIONS, OVERRIDES_DETAILS } from '../overrides.ts';
 import { REPLAY_OPTIONS, SESSION_OPTIONS, continuing, replayOverrides } from '../shared.ts';
 import { startSettings } from './start-settings.ts';

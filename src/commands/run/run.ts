@@ -4,7 +4,7 @@ import type { SessionRuntime } from '../../engine/session/runtime.ts';
 import { skippedInReplay, type TargetScore } from '../../judge/aggregate.ts';
 import { defineCommand } from '../define.ts';
 import { formatCost, paint, plural } from '../render/text.ts';
-import { entriesJson, readSession, sessionJson } from '../session/view.ts';
+import { entriesJson, readSession, sessionJson } from '../../engine/session-view.ts';
 import { OVERRIDE_OPTIONS, OVERRIDES_DETAILS } from '../overrides.ts';
 import { REPLAY_OPTIONS, SESSION_OPTIONS, replayOverrides } from '../shared.ts';
 import { startSettings } from './start-settings.ts';

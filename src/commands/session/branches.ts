@@ -88,7 +88,7 @@ export const diffCommand = defineCommand({
   examples: ['p2tui session diff last', 'p2tui session diff s_1a2b main hot --side-by-side'],
   async run(ctx, input) {
     const { resolveBranch } = await import('../../engine/branching.ts');
-    const { diffBranches } = await import('./branch-diff.ts');
+    const { diffBranches } = await import('../../engine/branch-diff.ts');
     const store = await ctx.store({ existing: true });
     const session = store.sessions.resolve(input.args.session);
     const head = store.sessions.branch(session.headBranch)!;

@@ -11,7 +11,7 @@ import { EventPrinter } from '../run/follow.ts';
 import { exitFor, finishRun } from '../run/run.ts';
 import { SESSION_ARG, SESSION_OPTIONS, continuing } from '../shared.ts';
 import { EXIT, type CommandContext } from '../types.ts';
-import { readSession } from './view.ts';
+import { readSession } from '../../engine/session-view.ts';
 import { terminalText } from '../../core/terminal-text.ts';
 
 /**

@@ -7,13 +7,13 @@ import type { JsonObject, JsonValue } from '../../core/json.ts';
 import { effectsPolicyOf } from '../../engine/effects-policy.ts';
 import { isHolderAlive } from '../../store/leases.ts';
 import { defineCommand } from '../define.ts';
-import { describeEntry } from '../render/describe.ts';
+import { describeEntry } from '../../core/describe-entry.ts';
 import { colourPhase, colourStatus } from '../render/status.ts';
 import { formatAge, formatCost, paint, plural, table, truncate } from '../render/text.ts';
 import { SESSION_ARG } from '../shared.ts';
 import { EXIT } from '../types.ts';
 import { terminalTexts } from '../../core/terminal-text.ts';
-import { entriesJson, readSession, sessionJson, treeOrder, type ConversationView } from './view.ts';
+import { entriesJson, readSession, sessionJson, treeOrder, type ConversationView } from '../../engine/session-view.ts';
 
 /** Reading a session: the list, one session's conversations and usage, and its interaction stacks. */
 

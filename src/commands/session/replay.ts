@@ -14,7 +14,7 @@ import { EventPrinter, driveUntilIdle } from '../run/follow.ts';
 import { exitFor } from '../run/run.ts';
 import { REPLAY_OPTIONS, SESSION_ARG } from '../shared.ts';
 import { EXIT } from '../types.ts';
-import { readSession } from './view.ts';
+import { readSession } from '../../engine/session-view.ts';
 import { terminalText } from '../../core/terminal-text.ts';
 
 /** The places of a session's ids: conversations by path, model calls and entries by conversation and position. */

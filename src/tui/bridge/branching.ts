@@ -1,5 +1,5 @@
 import { diffSequences } from '../../core/diff.ts';
-import { diffBranches } from '../../commands/session/branch-diff.ts';
+import { diffBranches } from '../../engine/branch-diff.ts';
 import { artifactLines, artifactPreview, comparableArtifacts } from '../../commands/session/artifacts.ts';
 import { branchSummaries, type BranchOverrides } from '../../engine/branching.ts';
 import { effectsPolicyOf } from '../../engine/effects-policy.ts';

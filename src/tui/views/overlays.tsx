@@ -3,7 +3,7 @@ import { helpSections } from '../keymap/keymap.ts';
 import { keyLabel } from '../keys.ts';
 import { paletteCompletions } from '../palette.ts';
 import { seg, wrap, type Line } from '../lines.ts';
-import { describeEntry } from '../../commands/render/describe.ts';
+import { describeEntry } from '../../core/describe-entry.ts';
 import { Frame, follow } from './frame.tsx';
 import { ForkFormOverlay } from './fork-form.tsx';
 import { DetailOverlay } from './detail.tsx';

@@ -2,7 +2,7 @@ import { afterEach } from 'vitest';
 import { z } from 'zod';
 import { App } from '../../../src/app/app.ts';
 import { loadWorkspace, type LoadOptions } from '../../../src/app/workspace.ts';
-import { readSession } from '../../../src/commands/session/view.ts';
+import { readSession } from '../../../src/engine/session-view.ts';
 import type { Entry, EntryPayloads } from '../../../src/core/entries.ts';
 import type { StoredEvent } from '../../../src/core/events.ts';
 import type { SessionRuntime } from '../../../src/engine/session/runtime.ts';

@@ -1,8 +1,8 @@
-import { diffSequences, splitLines, type DiffOp } from '../../core/diff.ts';
-import { branchEntries } from '../../engine/branching.ts';
-import type { SessionRow } from '../../store/sessions.ts';
-import type { Store } from '../../store/store.ts';
-import { describeEntry } from '../render/describe.ts';
+import { diffSequences, splitLines, type DiffOp } from '../core/diff.ts';
+import { branchEntries } from './branching.ts';
+import type { SessionRow } from '../store/sessions.ts';
+import type { Store } from '../store/store.ts';
+import { describeEntry } from '../core/describe-entry.ts';
 
 export /** A branch's conversations as lines to diff: one line per entry, matched across branches by conversation path. */
 function branchLines(
@@ -50,17 +50,51 @@ export interface BranchDiff {
   readonly answers: { readonly a: string; readonly b: string };
 }
 
+type Lines = ReturnType<typeof branchLines>;
+
+/** Every conversation path of either branch: the first's in its order, then those only the second has. */
+function pathsOf(left: Lines, right: Lines): string[] {
+  return [...left.paths, ...right.paths.filter((p) => !left.lines.has(p))];
+}
+
+/** The first line where two conversations differ (one ending early differs there), or null when they are the same. */
+function firstDifference(l: readonly string[], r: readonly string[]): number | null {
+  const first = l.findIndex((line, i) => line !== r[i]);
+  return first === -1 ? (l.length === r.length ? null : Math.min(l.length, r.length)) : first;
+}
+
+/** Where branch b first differs from branch a, as `session diff` finds it: the conversation, the step, both lines. */
+export interface Divergence {
+  readonly path: string;
+  /** The entry's number in its conversation, as `session stack` numbers it. */
+  readonly index: number;
+  /** The differing entry of each branch as a line (`kind text`), null where that branch has none. */
+  readonly a: string | null;
+  readonly b: string | null;
+}
+
+export function divergence(store: Store, session: SessionRow, a: string, b: string): Divergence | null {
+  const left = branchLines(store, session, a);
+  const right = branchLines(store, session, b);
+  for (const path of pathsOf(left, right)) {
+    const l = left.lines.get(path) ?? [];
+    const r = right.lines.get(path) ?? [];
+    const index = firstDifference(l, r);
+    if (index !== null) return { path, index, a: l[index] ?? null, b: r[index] ?? null };
+  }
+  return null;
+}
+
 export function diffBranches(store: Store, session: SessionRow, a: string, b: string): BranchDiff {
   const left = branchLines(store, session, a);
   const right = branchLines(store, session, b);
   const sections: { title: string; ops: DiffOp[] }[] = [];
   const conversations: { path: string; same: boolean; firstDifference: number | null }[] = [];
   let divergesAt: string | null = null;
-  for (const path of [...left.paths, ...right.paths.filter((p) => !left.lines.has(p))]) {
+  for (const path of pathsOf(left, right)) {
     const l = left.lines.get(path) ?? [];
     const r = right.lines.get(path) ?? [];
-    const first = l.findIndex((line, i) => line !== r[i]);
-    const at = first === -1 ? (l.length === r.length ? null : Math.min(l.length, r.length)) : first;
+    const at = firstDifference(l, r);
     conversations.push({ path, same: at === null, firstDifference: at });
     if (at === null) continue;
     divergesAt ??= `${path} at #${at}`;

@@ -1,11 +1,11 @@
-import { approvalQuestion } from '../../engine/approval.ts';
-import type { Entry } from '../../core/entries.ts';
-import type { JsonObject, JsonValue } from '../../core/json.ts';
-import type { Store } from '../../store/store.ts';
-import type { ConversationRow, SessionRow } from '../../store/sessions.ts';
-import type { UsageSummary } from '../../store/calls.ts';
-import { INITIAL_STATE, apply, outstanding, type Phase } from '../../engine/fsm.ts';
-import { effectsPolicyOf, type EffectsPolicy } from '../../engine/effects-policy.ts';
+import { approvalQuestion } from './approval.ts';
+import type { Entry } from '../core/entries.ts';
+import type { JsonObject, JsonValue } from '../core/json.ts';
+import type { Store } from '../store/store.ts';
+import type { ConversationRow, SessionRow } from '../store/sessions.ts';
+import type { UsageSummary } from '../store/calls.ts';
+import { INITIAL_STATE, apply, outstanding, type Phase } from './fsm.ts';
+import { effectsPolicyOf, type EffectsPolicy } from './effects-policy.ts';
 
 /** A session as read from the store (by any process): its conversations, their phases, usage and answer. */
 export interface SessionView {

@@ -1,5 +1,5 @@
-import type { EntryDraft } from '../../core/entries.ts';
-import { terminalText } from '../../core/terminal-text.ts';
+import type { EntryDraft } from './entries.ts';
+import { terminalText } from './terminal-text.ts';
 
 /**
  * One line about an entry, for stacks and logs (the CLI's `session stack`, the TUI's stack and events panes), cleaned
