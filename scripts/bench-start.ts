@@ -18,7 +18,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'p2tui.js');
 const LIMIT = 3;
 
-if (!existsSync(join(ROOT, 'dist', 'commands', 'manifest.json'))) {
+if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
   const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { stdio: 'inherit' });
   if (build.status !== 0) throw new Error('npm run build failed');
 }
