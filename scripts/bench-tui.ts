@@ -23,6 +23,7 @@ import type { Engine as EngineType } from '../dist/engine/engine.js';
 import type { CompleteOptions, ModelProvider, ModelRequest, ModelResponse } from '../dist/models/provider.js';
 import type { TuiApp } from '../dist/tui/run.js';
 import { FakeStdin } from '../test/helpers/fake-stdin.ts';
+import { printMarks, type Mark } from './bench-marks.ts';
 
 // As the bin does: React's production build (the development build is several times slower per render).
 process.env['NODE_ENV'] ??= 'production';
@@ -45,6 +46,17 @@ function percentile(xs: readonly number[], p: number): number {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
+/**
+ * The TUI's targets are limits of perception, not of the machine (issues 3 and 18): each mark is the figure over its
+ * limit. First frame and the flood have none (BENCHMARKS.md: "—", "capped", "responsive").
+ */
+const marks: Mark[] = [];
+const limitMark = (target: string, ms: number, limitMs: number): Mark => ({
+  target,
+  measured: `${fmt(ms, 1)} ms / ${fmt(limitMs)} ms`,
+  ratio: ms / limitMs,
+  limit: 1,
+});
 const stats = (xs: readonly number[]): string =>
   `median ${fmt(percentile(xs, 50), 1)} ms, p95 ${fmt(percentile(xs, 95), 1)} ms, max ${fmt(Math.max(...xs), 1)} ms (n=${xs.length})`;
 
@@ -229,6 +241,13 @@ async function keyToFrame(dir: string, db: string): Promise<void> {
   await sleep(300);
   const times = await keyTimes(p, quick ? 30 : 100);
   console.log(`key → frame  10,000-entry conversation, j/k in a real pty: ${stats(times)} (target < 50 ms)`);
+  marks.push(
+    limitMark(
+      `TUI key → frame in a pty, ${COLUMNS}×${ROWS}, 10,000 entries: median / 50 ms`,
+      percentile(times, 50),
+      50,
+    ),
+  );
   await p.close();
 }
 
@@ -283,6 +302,13 @@ async function keyToFrameLarge(dir: string, db: string): Promise<void> {
     const times = await keyTimes(p, quick ? 60 : 300);
     console.log(
       `key → frame  200×60, 10,000 entries, ${zoom ? 'conversation zoomed (z)' : 'all panes'}: ${stats(times)}, p99 ${fmt(percentile(times, 99), 1)} ms (limit p99 < 50 ms)`,
+    );
+    marks.push(
+      limitMark(
+        `TUI key → frame, 200×60, 10,000 entries, ${zoom ? 'zoomed' : 'all panes'}: p99 / 50 ms`,
+        percentile(times, 99),
+        50,
+      ),
     );
     await p.close();
   }
@@ -397,6 +423,7 @@ async function frameTime(dir: string, db: string): Promise<void> {
     `frame time   10,000-entry conversation open, a line scrolled per frame: key → frame written ${stats(whole)} (target median < 16 ms)`,
   );
   console.log(`             of which Ink's layout and output: ${stats(ink)}`);
+  marks.push(limitMark('TUI frame time, 10,000-entry conversation: median / 16 ms', percentile(whole, 50), 16));
   t.close();
 }
 
@@ -476,6 +503,7 @@ async function main(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  printMarks('tui', marks);
 }
 
 await main();
