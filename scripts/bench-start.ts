@@ -48,10 +48,10 @@ try {
     { name: 'p2tui --help', args: [BIN, '--help'] },
     { name: 'p2tui session list', args: [BIN, 'session', 'list'] },
   ];
-  const rounds = quick ? 15 : 40;
+  const rounds = quick ? 10 : 40;
   const times = commands.map(() => [] as number[]);
   // Warm-up rounds fill the OS file cache and Node's compile cache (the bin turns it on), as for a user's second start.
-  for (let round = -3; round < rounds; round++)
+  for (let round = quick ? -2 : -3; round < rounds; round++)
     commands.forEach((command, i) => {
       const { ms } = run(command.args, workspace);
       if (round >= 0) times[i]!.push(ms);
