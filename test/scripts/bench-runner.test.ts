@@ -37,7 +37,18 @@ describe('npm run bench (scripts/bench.ts)', () => {
           ),
         ],
       },
-      { name: 'broken', node: [fixture(dir, 'broken', `console.log('half a table');\nprocess.exit(3);\n`)] },
+      {
+        name: 'broken',
+        node: [
+          fixture(
+            dir,
+            'broken',
+            `console.log('half a table');\n` +
+              marksLine('broken', [{ target: 'c before the crash', measured: '1 / 1', ratio: 1, limit: 1 }]) +
+              `\nprocess.exit(3);\n`,
+          ),
+        ],
+      },
       { name: 'silent', node: [fixture(dir, 'silent', `console.log('a table and no marks');\n`)] },
       {
         name: 'figures',
@@ -58,7 +69,9 @@ describe('npm run bench (scripts/bench.ts)', () => {
     expect(summary).toMatch(/broken +CRASHED: exit code 3/);
     expect(summary).toMatch(/silent +CRASHED: ended without its BENCH-MARKS line/);
     expect(summary).toMatch(/figures +no targets: no target in the issue/);
-    expect(summary).toMatch(/2 targets: 1 pass, 1 FAIL; 2 parts CRASHED/);
+    // A part that crashed after some marks: crashed, and the marks it took are still listed and counted.
+    expect(summary).toMatch(/broken +CRASHED: exit code 3 \(\d+\.\d s\)\n +pass {2}c before the crash: 1\.00×/);
+    expect(summary).toMatch(/3 targets: 2 pass, 1 FAIL; 2 parts CRASHED/);
   });
 
   it('exits 0 when every part ran, even with a missed target', async () => {
