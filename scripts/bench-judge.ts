@@ -14,6 +14,7 @@ import type { Engine } from '../src/engine/engine.ts';
 import { loadWorkspace } from '../src/app/workspace.ts';
 import { JudgeRunner } from '../src/judge/runner.ts';
 import { systemClock } from '../src/core/clock.ts';
+import { printMarks } from './bench-marks.ts';
 
 const quick = process.argv.includes('--quick');
 const fmt = (n: number, digits = 0): string =>
@@ -77,7 +78,8 @@ async function assertionFigures(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
-async function latencyFigures(): Promise<void> {
+/** The wall time of the verdicts over their ideal (every judge slot busy all the time). */
+async function latencyFigures(): Promise<{ ms: number; ideal: number; count: number }> {
   const count = quick ? 250 : 1_000;
   const concurrency = 50;
   const delay = 200;
@@ -106,10 +108,20 @@ async function latencyFigures(): Promise<void> {
   judge.stop();
   app.close();
   rmSync(dir, { recursive: true, force: true });
+  return { ms, ideal, count };
 }
 
 console.log(
   `p2tui judge bench${quick ? ' (quick)' : ''} — Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} ×${cpus().length}, ${new Date().toISOString().slice(0, 10)}`,
 );
 await assertionFigures();
-await latencyFigures();
+const latency = await latencyFigures();
+// Issue 22, target 5: kept at +1.7% over the ideal (BENCHMARKS.md: +1.4% to +2.4% over its runs); 5% is the mark.
+printMarks('judge', [
+  {
+    target: `judge: ${fmt(latency.count)} verdicts of 200 ms at concurrency 50, wall time / ideal`,
+    measured: `${fmt(latency.ms)} ms / ${fmt(latency.ideal)} ms`,
+    ratio: latency.ms / latency.ideal,
+    limit: 1.05,
+  },
+]);

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { App } from '../app/app.ts';
 import type { Workspace } from '../app/workspace.ts';
@@ -7,7 +7,9 @@ import type { CommandContext, Output, WorkspaceUse } from '../commands/types.ts'
 import { type Clock, systemClock } from '../core/clock.ts';
 import { UserError } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
+import { databaseLine } from './database-line.ts';
 import type { WalletService } from '../ledger/wallets/service.ts';
+import type { SessionReading, StoreReader } from '../store/reader.ts';
 import type { Store } from '../store/store.ts';
 import type { LiveExport } from '../telemetry/live.ts';
 
@@ -24,6 +26,8 @@ export class CliContext implements CommandContext {
   readonly clock = systemClock;
   private workspaceLoad: Promise<Workspace> | undefined;
   private openStore: Store | undefined;
+  /** The read side alone (sessionReading), when no Store was opened. */
+  private openReader: StoreReader | undefined;
   private openBus: EventBus | undefined;
   private openApp: App | undefined;
   private openWallets: WalletService | undefined;
@@ -45,7 +49,7 @@ export class CliContext implements CommandContext {
 
   /** The database this command opened, if it opened one (an error from it is then named with its path). */
   get databasePath(): string | undefined {
-    return this.openStore?.path;
+    return this.openStore?.path ?? this.openReader?.path;
   }
 
   workspace(options: WorkspaceUse = {}): Promise<Workspace> {
@@ -69,18 +73,34 @@ export class CliContext implements CommandContext {
     return this.workspaceLoad;
   }
 
+  /** The database file: --db, else the workspace's; with `existing`, one that is not there yet is no sessions. */
+  private async databaseFile(options: { existing?: boolean }): Promise<string> {
+    const path = this.dbPath ?? (await defaultDbPath(this.workspaceDir));
+    if (options.existing === true && !existsSync(path)) {
+      throw new UserError('E_UNKNOWN_SESSION', `there is no database at ${path} yet, so no sessions`, {
+        hint: `Start one with: p2tui run <agent> "<message>"${this.dbPath === undefined ? '' : ', or check --db'}.`,
+      });
+    }
+    return path;
+  }
+
   async store(options: { existing?: boolean } = {}): Promise<Store> {
     if (this.openStore === undefined) {
-      const path = this.dbPath ?? (await defaultDbPath(this.workspaceDir));
-      if (options.existing === true && !existsSync(path)) {
-        throw new UserError('E_UNKNOWN_SESSION', `there is no database at ${path} yet, so no sessions`, {
-          hint: `Start one with: p2tui run <agent> "<message>"${this.dbPath === undefined ? '' : ', or check --db'}.`,
-        });
-      }
+      const path = await this.databaseFile(options);
       const { Store } = await import('../store/store.ts');
       this.openStore ??= new Store({ path, appVersion: VERSION });
     }
     return this.openStore;
+  }
+
+  async sessionReading(options: { existing?: boolean } = {}): Promise<SessionReading> {
+    if (this.openStore !== undefined) return this.openStore;
+    if (this.openReader === undefined) {
+      const path = await this.databaseFile(options);
+      const { StoreReader } = await import('../store/reader.ts');
+      this.openReader ??= new StoreReader({ path, appVersion: VERSION });
+    }
+    return this.openReader;
   }
 
   async bus(options: { existing?: boolean } = {}): Promise<EventBus> {
@@ -133,6 +153,7 @@ export class CliContext implements CommandContext {
     }
     this.openApp?.close();
     this.openStore?.close();
+    this.openReader?.close();
     await this.workspaceLoad?.then((w) => w.close()).catch(() => undefined);
   }
 }
@@ -167,6 +188,8 @@ export function checkWorkspaceDir(
  * the sessions).
  */
 async function defaultDbPath(workspaceDir: string): Promise<string> {
+  const quick = quickDbPath(workspaceDir);
+  if (quick !== undefined) return quick;
   try {
     const { readWorkspaceConfig } = await import('../app/config.ts');
     const database = readWorkspaceConfig(workspaceDir).config.database;
@@ -175,6 +198,24 @@ async function defaultDbPath(workspaceDir: string): Promise<string> {
     return join(workspaceDir, '.p2tui', 'p2tui.db');
   }
 }
+
+/** The database path from p2tui.yaml's `database:` line when it can be read so (src/cli/database-line.ts). */
+function quickDbPath(workspaceDir: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(workspaceDir, 'p2tui.yaml'), 'utf8');
+  } catch (error) {
+    // No p2tui.yaml: the default. Any other failure to read it is the full reader's to report or pass over.
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? join(workspaceDir, DEFAULT_DATABASE) : undefined;
+  }
+  const database = databaseLine(text);
+  if (database === undefined) return undefined;
+  const path = database ?? DEFAULT_DATABASE;
+  return isAbsolute(path) ? path : join(workspaceDir, path);
+}
+
+/** The config's default `database` (src/app/config.ts), not imported from there: that module loads the schema. */
+const DEFAULT_DATABASE = '.p2tui/p2tui.db';
 
 /**
  * With a collector configured (OTEL_EXPORTER_OTLP_* or p2tui.yaml's `otel`), the sessions this process drives are

@@ -1,11 +1,14 @@
 import { GROUP_SUMMARIES } from '../commands/groups.ts';
 import { GLOBAL_OPTIONS, usage } from '../commands/parse.ts';
-import { COMMANDS, groupCommands } from '../commands/registry.ts';
+import { groupIn, type CommandInfo } from '../commands/find.ts';
 import { paint } from '../commands/render/text.ts';
-import type { Command, OptionSpec } from '../commands/types.ts';
+import type { OptionSpec } from '../commands/types.ts';
 import { VERSION } from '../core/version.ts';
 
-/** The help texts: of p2tui, of a group of commands, of one command; written from the commands' declarations. */
+/**
+ * The help texts: of p2tui, of a group of commands, of one command; written from the commands' declarations (the
+ * registry's, or the copy the build wrote of them: src/cli/catalog.ts), so no command's module loads for them.
+ */
 
 function optionLines(options: readonly OptionSpec[]): string[] {
   const rows = options.map((o) => {
@@ -18,7 +21,7 @@ function optionLines(options: readonly OptionSpec[]): string[] {
   return rows.map(([flag, description]) => `  ${flag!.padEnd(width)}  ${description}`);
 }
 
-export function commandHelp(command: Command, color: boolean): string {
+export function commandHelp(command: CommandInfo, color: boolean): string {
   const lines = [paint(color, 'bold', `Usage: ${usage(command)}`), '', command.summary];
   if (command.details !== undefined) lines.push('', ...wrap(command.details, 100));
   if (command.args.length > 0) {
@@ -34,8 +37,8 @@ export function commandHelp(command: Command, color: boolean): string {
   return lines.join('\n');
 }
 
-export function groupHelp(group: string, color: boolean): string {
-  const commands = groupCommands(group);
+export function groupHelp(group: string, color: boolean, all: readonly CommandInfo[]): string {
+  const commands = groupIn(all, group);
   const width = Math.max(...commands.map((c) => usage(c).length - 'p2tui '.length));
   return [
     paint(color, 'bold', `Usage: p2tui ${group} <command> [options]`),
@@ -87,15 +90,15 @@ function columns(rows: readonly (readonly [string, string])[], width: number, to
  * The main help, written from the registry: the TUI, every single command, every group with its summary and its
  * commands (a group without a summary in groups.ts still gets its commands listed), the CLI's own words.
  */
-export function mainHelp(color: boolean): string {
-  const singles = COMMANDS.filter((c) => c.path.length === 1);
+export function mainHelp(color: boolean, commands: readonly CommandInfo[]): string {
+  const singles = commands.filter((c) => c.path.length === 1);
   const single = new Set(singles.map((c) => c.path[0]!));
   // A first word that is a command by itself (`chat`) lists its longer forms (`chat with`) on its own row.
   const longer = (word: string): string => {
-    const more = COMMANDS.filter((c) => c.path.length > 1 && c.path[0] === word).map((c) => c.path.slice(1).join(' '));
+    const more = commands.filter((c) => c.path.length > 1 && c.path[0] === word).map((c) => c.path.slice(1).join(' '));
     return more.length === 0 ? '' : ` (also: ${more.map((m) => `${word} ${m}`).join(', ')})`;
   };
-  const groups = [...new Set(COMMANDS.filter((c) => c.path.length > 1).map((c) => c.path[0]!))].filter(
+  const groups = [...new Set(commands.filter((c) => c.path.length > 1).map((c) => c.path[0]!))].filter(
     (g) => !single.has(g),
   );
   const commandRows = [
@@ -107,7 +110,7 @@ export function mainHelp(color: boolean): string {
     ['version', 'Print the version (--json: {"version": …})'] as [string, string],
   ];
   const groupRows = groups.map((g): [string, string] => {
-    const names = [...new Set(groupCommands(g).map((c) => c.path[1]!))];
+    const names = [...new Set(groupIn(commands, g).map((c) => c.path[1]!))];
     const summary = GROUP_SUMMARIES[g] ?? `The ${g} commands`;
     return [g, `${summary.replace(/\.$/, '')}. Commands: ${names.join(', ')}`];
   });

@@ -2,12 +2,13 @@ import { dirname, join, resolve } from 'node:path';
 import type { App } from '../app/app.ts';
 import type { Workspace } from '../app/workspace.ts';
 import { P2Error, ValidationError, isP2Error, knownFailureOf, messageOf } from '../core/errors.ts';
-import { COMMANDS, findCommand, groupCommands } from '../commands/registry.ts';
+import { findIn, groupIn, type CommandInfo } from '../commands/find.ts';
 import { unknownCommand } from '../commands/lookup.ts';
 import { GROUP_ALIASES } from '../commands/groups.ts';
 import { globalOptions, leadingWords, parseCommandLine } from '../commands/parse.ts';
 import { EXIT, type Command } from '../commands/types.ts';
 import { paint } from '../commands/render/text.ts';
+import { commandCatalog } from './catalog.ts';
 import { CliContext, checkWorkspaceDir, startLiveExport } from './context.ts';
 import { commandHelp, groupHelp, mainHelp } from './help.ts';
 import { TerminalOutput } from './terminal-output.ts';
@@ -80,7 +81,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   try {
     if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {
-      output.line(mainHelp(color));
+      output.line(mainHelp(color, (await commandCatalog()).commands));
       return EXIT.ok;
     }
     // --version anywhere before `--` (as git and kubectl take it), and `p2tui version`.
@@ -88,15 +89,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     const options = end < 0 ? argv : argv.slice(0, end);
     const first = leadingWords(argv);
     if (options.includes('--version') || options.includes('-V') || first[0] === 'version') {
-      if (first[0] === 'version' && first.length > 1) throw unknownCommand(first);
+      if (first[0] === 'version' && first.length > 1) throw unknownCommand(first, (await commandCatalog()).commands);
       output.line(json ? JSON.stringify({ version: VERSION }) : VERSION);
       return EXIT.ok;
     }
     const words = leadingWords(argv);
+    // The commands' declarations; a command's module loads once it is the one to run.
+    const catalog = await commandCatalog();
+    const commands = catalog.commands;
     if (words.length === 0 && !argv.includes('--help') && !argv.includes('-h')) {
       // No command: the full-screen TUI, when there is a terminal to draw it on.
       if (process.stdout.isTTY !== true || process.stdin.isTTY !== true) {
-        output.line(mainHelp(color));
+        output.line(mainHelp(color, commands));
         output.warn('(The full-screen TUI opens when p2tui runs in a terminal; here stdin or stdout is not one.)');
         return EXIT.ok;
       }
@@ -110,29 +114,28 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (words[0] === 'help') {
       // `p2tui help [command]`: the help of p2tui, of a group or of a command.
-      output.line(helpFor(words.slice(1), color));
+      output.line(helpFor(words.slice(1), color, commands));
       return EXIT.ok;
     }
-    const found = findCommand(words);
+    const found = findIn(commands, words);
     if (found === undefined) {
       const group = words[0] === undefined ? undefined : (GROUP_ALIASES[words[0]] ?? words[0]);
-      if (group !== undefined && groupCommands(group).length > 0 && words.length === 1) {
+      if (group !== undefined && groupIn(commands, group).length > 0 && words.length === 1) {
         // An alias with commands of its own (`conversation prune`) shows its own list.
-        output.line(groupHelp(COMMANDS.some((c) => c.path[0] === words[0]) ? words[0]! : group, color));
+        output.line(groupHelp(commands.some((c) => c.path[0] === words[0]) ? words[0]! : group, color, commands));
         return EXIT.ok;
       }
-      throw unknownCommand(words);
+      throw unknownCommand(words, commands);
     }
-    const { command } = found;
-    const parsed = parseCommandLine(command, argv);
+    const parsed = parseCommandLine(found.command, argv);
     const globals = globalOptions(parsed);
     if (globals.help) {
-      output.line(commandHelp(command, color));
+      output.line(commandHelp(found.command, color));
       return EXIT.ok;
     }
     const workspaceDir = resolve(globals.workspace ?? process.env['P2TUI_WORKSPACE'] ?? process.cwd());
     // Before the command runs: a read of the database alone must not accept a folder that another command refuses.
-    checkWorkspaceDir(workspaceDir, workspaceSource(globals.workspace), command.path[0] === 'init');
+    checkWorkspaceDir(workspaceDir, workspaceSource(globals.workspace), found.command.path[0] === 'init');
     const dbPath = globals.db === undefined ? undefined : resolve(globals.db);
     const ctx = new CliContext({
       output,
@@ -142,6 +145,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       signal: controller.signal,
     });
     context = ctx;
+    const command = await catalog.load(found.command);
     const result = await command.run(ctx, parsed);
     if (json && result.json !== undefined) output.line(JSON.stringify(result.json, null, 2));
     if (result.tui !== undefined && process.stdout.isTTY === true && process.stdin.isTTY === true) {
@@ -171,13 +175,13 @@ function workspaceSource(given: string | undefined): '--workspace' | 'P2TUI_WORK
 }
 
 /** `p2tui help <words>`: the main help, a group's, or a command's; words that name nothing are refused as usage. */
-function helpFor(words: readonly string[], color: boolean): string {
-  if (words.length === 0) return mainHelp(color);
-  const found = findCommand(words);
+function helpFor(words: readonly string[], color: boolean, commands: readonly CommandInfo[]): string {
+  if (words.length === 0) return mainHelp(color, commands);
+  const found = findIn(commands, words);
   if (found !== undefined && found.rest.length === 0) return commandHelp(found.command, color);
   const group = GROUP_ALIASES[words[0]!] ?? words[0]!;
-  if (words.length === 1 && groupCommands(group).length > 0) return groupHelp(group, color);
-  throw unknownCommand(found === undefined ? words : [...found.command.path, ...found.rest]);
+  if (words.length === 1 && groupIn(commands, group).length > 0) return groupHelp(group, color, commands);
+  throw unknownCommand(found === undefined ? words : [...found.command.path, ...found.rest], commands);
 }
 
 function reportError(thrown: unknown, output: TerminalOutput, debug: boolean, database?: string): number {

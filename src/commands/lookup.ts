@@ -1,6 +1,6 @@
 import { UserError, suggest } from '../core/errors.ts';
 import { GROUP_ALIASES } from './groups.ts';
-import { COMMANDS } from './registry.ts';
+import type { CommandInfo } from './find.ts';
 
 /**
  * What to say when the words of a command line name no command (`p2tui session lst`): the word that went wrong and
@@ -11,33 +11,33 @@ import { COMMANDS } from './registry.ts';
 export const CLI_WORDS: readonly string[] = ['help', 'version'];
 
 /** The first words of the registry's commands and groups, with the group aliases and the CLI's own words. */
-function firstWords(): string[] {
-  return [...new Set([...COMMANDS.map((c) => c.path[0]!), ...Object.keys(GROUP_ALIASES), ...CLI_WORDS])];
+function firstWords(commands: readonly CommandInfo[]): string[] {
+  return [...new Set([...commands.map((c) => c.path[0]!), ...Object.keys(GROUP_ALIASES), ...CLI_WORDS])];
 }
 
 /**
  * The error for command words that name no command: `unknown command 'session lst'`, naming the words up to the
  * first one no command has there, with the nearest command at that place and where its group's help is.
  */
-export function unknownCommand(words: readonly string[]): UserError {
+export function unknownCommand(words: readonly string[], commands: readonly CommandInfo[]): UserError {
   const normalized = words.map((w, i) => (i === 0 ? (GROUP_ALIASES[w] ?? w) : w));
   // How many leading words some command's path starts with: the next word is the wrong one.
   let known = 0;
   while (
     known < normalized.length &&
-    COMMANDS.some((c) => c.path.length > known && c.path.slice(0, known + 1).every((w, i) => w === normalized[i]))
+    commands.some((c) => c.path.length > known && c.path.slice(0, known + 1).every((w, i) => w === normalized[i]))
   )
     known += 1;
   const bad = words[known] ?? '';
   const prefix = normalized.slice(0, known);
   const candidates =
     known === 0
-      ? firstWords()
+      ? firstWords(commands)
       : [
           ...new Set(
-            COMMANDS.filter((c) => c.path.length > known && prefix.every((w, i) => c.path[i] === w)).map(
-              (c) => c.path[known]!,
-            ),
+            commands
+              .filter((c) => c.path.length > known && prefix.every((w, i) => c.path[i] === w))
+              .map((c) => c.path[known]!),
           ),
         ];
   if (known === words.length) {

@@ -54,7 +54,7 @@ export function leadingWords(argv: readonly string[]): string[] {
   return words;
 }
 
-export function parseCommandLine(command: Command, argv: readonly string[]): CommandInput {
+export function parseCommandLine(command: Omit<Command, 'run'>, argv: readonly string[]): CommandInput {
   const specs = [...GLOBAL_OPTIONS, ...command.options];
   const config: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
   for (const spec of specs) {
@@ -211,7 +211,7 @@ export function globalOptions(input: CommandInput): GlobalOptionValues {
   };
 }
 
-export function usage(command: Command): string {
+export function usage(command: Omit<Command, 'run'>): string {
   const args = command.args.map((a) => (a.required ? `<${a.name}>` : `[${a.name}]`)).join(' ');
   return `p2tui ${command.path.join(' ')}${args === '' ? '' : ` ${args}`}${command.options.length > 0 ? ' [options]' : ''}`;
 }

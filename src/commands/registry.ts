@@ -1,5 +1,5 @@
 import type { Command } from './types.ts';
-import { GROUP_ALIASES } from './groups.ts';
+import { findIn, groupIn } from './find.ts';
 import { runCommand } from './run/run.ts';
 import { chatCommand } from './run/chat.ts';
 import { listCommand, showCommand, stackCommand } from './session/inspect.ts';
@@ -71,35 +71,9 @@ export const COMMANDS: readonly Command[] = [
 
 /** Finds the command named by the first words of argv; returns it and the words left over. */
 export function findCommand(words: readonly string[]): { command: Command; rest: string[] } | undefined {
-  // A command of its own under an alias (`conversation prune`) beats the aliased group's command of that name.
-  const own = longestMatch(words);
-  if (own !== undefined && own.command.path.length > 1) return own;
-  const normalized = [...words];
-  if (normalized[0] !== undefined) normalized[0] = GROUP_ALIASES[normalized[0]] ?? normalized[0];
-  return longestMatch(normalized);
-}
-
-function longestMatch(normalized: readonly string[]): { command: Command; rest: string[] } | undefined {
-  let best: { command: Command; rest: string[] } | undefined;
-  for (const command of COMMANDS) {
-    const n = command.path.length;
-    if (
-      n <= normalized.length &&
-      command.path.every((w, i) => normalized[i] === w) &&
-      (best === undefined || n > best.command.path.length)
-    ) {
-      best = { command, rest: normalized.slice(n) };
-    }
-  }
-  return best;
+  return findIn(COMMANDS, words);
 }
 
 export function groupCommands(group: string): Command[] {
-  const name = GROUP_ALIASES[group] ?? group;
-  // An alias's own commands (`conversation prune`) stand in for the group's commands of the same name.
-  const own = name === group ? [] : COMMANDS.filter((c) => c.path.length > 1 && c.path[0] === group);
-  return [
-    ...COMMANDS.filter((c) => c.path.length > 1 && c.path[0] === name && !own.some((o) => o.path[1] === c.path[1])),
-    ...own,
-  ];
+  return groupIn(COMMANDS, group);
 }

@@ -5,6 +5,7 @@ import type { EventBus } from '../bus/bus.ts';
 import type { App } from '../app/app.ts';
 import type { Workspace } from '../app/workspace.ts';
 import type { WalletService } from '../ledger/wallets/service.ts';
+import type { SessionReading } from '../store/reader.ts';
 import type { Store } from '../store/store.ts';
 
 /**
@@ -80,6 +81,11 @@ export interface CommandContext {
   workspace(options?: WorkspaceUse): Promise<Workspace>;
   /** The database; with `existing`, a missing database is an error (read commands never create one). */
   store(options?: { existing?: boolean }): Promise<Store>;
+  /**
+   * The sessions and leases of the database without the rest of the Store (what `session list` reads; the CLI opens
+   * less for it). Without it, a command reads them from `store`.
+   */
+  sessionReading?(options?: { existing?: boolean }): Promise<SessionReading>;
   /** The event bus over the database, for readers that need no workspace (a broken persona does not stop them). */
   bus(options?: { existing?: boolean }): Promise<EventBus>;
   /** The workspace wired to the database: engine, judge, policies, wallets (the judge starts when it has work). */

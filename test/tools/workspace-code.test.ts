@@ -174,6 +174,11 @@ describe('start-up', () => {
     // --help builds every command's options, so their modules load: none of them may pull in zod (a hundred modules;
     // `ledger audit`'s event kinds once did, through the ledger's templates).
     expect((await loaded(['--help'])).split('\n').filter((url) => /node_modules\/zod\//.test(url))).toEqual([]);
+    // session list reads p2tui.yaml's database line and the database's read side alone: no YAML parser, no zod
+    // (the Store's bundle checks); test/cli/start-up.test.ts has the built bin's probes.
+    expect(
+      (await loaded(['session', 'list'])).split('\n').filter((url) => /node_modules\/(zod|yaml)\//.test(url)),
+    ).toEqual([]);
     // The same probe sees jiti once there is a tool to load.
     write(dir, { 'tools/t.ts': tool('t', true) });
     expect(await loaded(['tools', 'list'])).toMatch(/node_modules\/jiti\//);

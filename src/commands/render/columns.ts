@@ -1,6 +1,5 @@
-import stringWidth from 'string-width';
 import type { OptionDefs } from '../define.ts';
-import { paint, table, truncate, type Style } from './text.ts';
+import { displayWidth, paint, table, truncate, type Style } from './text.ts';
 
 /**
  * A table that fits a width: when its columns do not fit side by side, the table is stacked into blocks that each
@@ -53,7 +52,7 @@ const MIN_CUT = 6;
 export function fitTable(columns: readonly Column[], width: number | null, color: boolean): FittedTable {
   const keys = columns.filter((c) => c.key === true);
   const rest = columns.filter((c) => c.key !== true);
-  const widthOf = (c: Column): number => Math.max(stringWidth(c.header), ...c.cells.map((s) => stringWidth(s)));
+  const widthOf = (c: Column): number => Math.max(displayWidth(c.header), ...c.cells.map((s) => displayWidth(s)));
   if (width === null) return { lines: render([...keys, ...rest], color), blocks: 1, cut: false };
   const keyWidth = (list: readonly Column[]): number => list.reduce((sum, c) => sum + widthOf(c) + GAP, 0);
   // Keys wider than the width leave no room: the widest key is cut until one cut column fits beside them.

@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module';
 import { styleText } from 'node:util';
-import stringWidth from 'string-width';
 import { terminalText } from '../../core/terminal-text.ts';
 import { formatUsd } from '../../core/money.ts';
 
@@ -7,6 +7,26 @@ import { formatUsd } from '../../core/money.ts';
 export const STYLES = ['bold', 'dim', 'inverse', 'red', 'green', 'yellow', 'blue', 'magenta', 'cyan', 'gray'] as const;
 /** The styles `paint` knows; the terminal guard (core/terminal-text.ts, forTerminal) lets exactly their codes through. */
 export type Style = (typeof STYLES)[number];
+
+/** `string-width`, loaded on the first text that is not plain ASCII. */
+let fullWidth: ((text: string) => number) | undefined;
+
+/** Colour codes as `paint` writes them (SGR): no width on screen. */
+// eslint-disable-next-line no-control-regex
+const SGR = /\u001b\[[0-9;]*m/g;
+
+/**
+ * The columns `text` takes on a terminal. string-width compiles Unicode property patterns and a segmenter when it
+ * loads (about a third of `p2tui session list`'s start), so text that is printable ASCII once colour codes are taken
+ * out (the usual table cell) is measured here: one column a character, as string-width counts it.
+ */
+export function displayWidth(text: string): number {
+  const plain = text.includes('\u001b') ? text.replace(SGR, '') : text;
+  if (/^[\x20-\x7e]*$/.test(plain)) return plain.length;
+  // A synchronous load, as the callers are: require() of an ES module (Node 22.12+).
+  fullWidth ??= (createRequire(import.meta.url)('string-width') as { default: (text: string) => number }).default;
+  return fullWidth(text);
+}
 
 /** `text` in `style` when colour is on (the caller decides: a terminal, no NO_COLOR, no --json). */
 export function paint(enabled: boolean, style: Style, text: string): string {
@@ -19,10 +39,10 @@ export function paint(enabled: boolean, style: Style, text: string): string {
 /** One line of at most `width` columns, cleaned for the terminal (what is cut this way is mostly quoted text). */
 export function truncate(text: string, width: number): string {
   const flat = terminalText(text.replace(/\s+/g, ' ').trim());
-  if (stringWidth(flat) <= width) return flat;
+  if (displayWidth(flat) <= width) return flat;
   let out = '';
   for (const ch of flat) {
-    if (stringWidth(`${out}${ch}`) > width - 1) break;
+    if (displayWidth(`${out}${ch}`) > width - 1) break;
     out += ch;
   }
   return `${out}…`;
@@ -32,10 +52,10 @@ export function truncate(text: string, width: number): string {
 export function table(rows: readonly (readonly string[])[], header?: readonly string[], color = false): string[] {
   const all = header === undefined ? rows : [header, ...rows];
   const widths: number[] = [];
-  for (const row of all) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, stringWidth(cell))));
+  for (const row of all) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, displayWidth(cell))));
   const format = (row: readonly string[]): string =>
     row
-      .map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - stringWidth(cell))))
+      .map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - displayWidth(cell))))
       .join('  ')
       .trimEnd();
   const lines = all.map(format);

@@ -54,7 +54,10 @@ export const listCommand = defineCommand({
   async run(ctx, input) {
     let store;
     try {
-      store = await ctx.store({ existing: true });
+      store =
+        ctx.sessionReading === undefined
+          ? await ctx.store({ existing: true })
+          : await ctx.sessionReading({ existing: true });
     } catch (error) {
       if (!(error instanceof UserError && error.code === 'E_UNKNOWN_SESSION')) throw error;
       if (ctx.output.json) return { exitCode: EXIT.ok, json: [] };
