@@ -43,6 +43,28 @@ details > summary { cursor: pointer; }
 .tree > ul { padding-left: 0; border-left: none; }
 .tag { display: inline-block; padding: 0 6px; border-radius: 8px; background: var(--soft); font-size: 12px; }
 @media print { details { break-inside: avoid; } }
+/* --- rollout report (src/report/rollout/) --- */
+table.facts th { width: 130px; }
+.more { color: var(--warn); font-style: italic; }
+table.grid td, table.grid th.scenario { min-width: 150px; }
+table.grid th.scenario { font-weight: 600; max-width: 320px; }
+table.grid th.scenario .text { font-weight: 400; font-size: 12px; }
+ul.runs { list-style: none; margin: 0; padding: 0; }
+li.run { margin: 1px 0; }
+li.run a { text-decoration: none; font-variant-numeric: tabular-nums; }
+li.run.failed a { color: var(--bad); font-weight: 600; }
+li.run.running a, li.run.pending a { color: var(--warn); }
+li.run .error { color: var(--bad); font-size: 12px; max-width: 280px; overflow-wrap: anywhere; }
+details.cell > summary { padding: 2px 0; }
+.cellhead { font-weight: 600; margin: 6px 0; }
+.conv { margin: 10px 0 2px; font-size: 12px; color: var(--muted); border-bottom: 1px dotted var(--line); }
+.entry.bad .who, .bad { color: var(--bad); }
+.entry pre { margin: 2px 0; }
+.entry .text { white-space: pre-wrap; overflow-wrap: anywhere; }
+ul.criteria { margin: 4px 0 0; padding-left: 18px; }
+h4 { font-size: 13px; margin: 12px 0 4px; }
+pre.spec { max-height: 480px; overflow: auto; }
+/* --- end of rollout report --- */
 `;
 
 export interface PageInput {
