@@ -58,9 +58,14 @@ li.run .error { color: var(--bad); font-size: 12px; max-width: 280px; overflow-w
 details.cell > summary { padding: 2px 0; }
 .cellhead { font-weight: 600; margin: 6px 0; }
 .conv { margin: 10px 0 2px; font-size: 12px; color: var(--muted); border-bottom: 1px dotted var(--line); }
+.entry { display: grid; grid-template-columns: 200px 1fr; gap: 10px; margin: 3px 0; }
+.entry .who { overflow-wrap: anywhere; }
+.entry.waiting, .entry.finished { color: var(--muted); font-size: 12px; }
 .entry.bad .who, .bad { color: var(--bad); }
-.entry pre { margin: 2px 0; }
-.entry .text { white-space: pre-wrap; overflow-wrap: anywhere; }
+.entry pre { margin: 0; }
+.entry .text { white-space: pre-wrap; overflow-wrap: anywhere; min-width: 0; }
+.turns.depth-1 { margin-left: 24px; } .turns.depth-2 { margin-left: 48px; }
+.turns.depth-3 { margin-left: 72px; } .turns.depth-4 { margin-left: 96px; }
 ul.criteria { margin: 4px 0 0; padding-left: 18px; }
 h4 { font-size: 13px; margin: 12px 0 4px; }
 pre.spec { max-height: 480px; overflow: auto; }

@@ -38,7 +38,6 @@ const STATUS_NOTE: Readonly<Record<RolloutRow['status'], string>> = {
 function header(store: Store, rollout: RolloutRow, cells: readonly CellRow[], reports: readonly VariantReport[]): Html {
   const count = (s: CellRow['status']): number => cells.filter((c) => c.status === s).length;
   const effects = cellEffects(store, cells);
-  const started = cells.flatMap((c) => (c.startedAt === null ? [] : [c.startedAt]));
   const cost = cells.reduce((a, c) => a + (c.metrics?.costUsd ?? 0), 0);
   const override = [
     ...(rollout.options.model === undefined
@@ -80,7 +79,7 @@ function header(store: Store, rollout: RolloutRow, cells: readonly CellRow[], re
           : ''
       }
     </table>
-    ${started.length === 0 ? html`<p class="muted">No cell has started yet.</p>` : ''}`;
+    ${count('done') + count('failed') === 0 ? html`<p class="warn">No cell has finished yet.</p>` : ''}`;
 }
 
 export async function rolloutReport(store: Store, rollout: RolloutRow, generatedAt: Date): Promise<string> {

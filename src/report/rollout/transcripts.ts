@@ -20,12 +20,13 @@ function json(value: JsonValue | undefined): string {
   return typeof value === 'string' ? value : JSON.stringify(value, null, 1);
 }
 
-function entryHtml(e: Entry, agent: string): Html {
+function entryHtml(e: Entry, agent: string, caller: string | null): Html {
   const line = (who: string, body: Html | string, kind: string = e.kind): Html =>
     html`<div class="entry ${kind}"><div class="who">${who}</div><div class="text">${body}</div></div>`;
   switch (e.kind) {
     case 'user_message':
-      return line('user', capped(e.payload.text));
+      // A delegated conversation's task is its caller's message.
+      return line(caller === null ? 'user' : `task from ${caller}`, capped(e.payload.text));
     case 'assistant_message':
       return line(agent, capped(e.payload.text));
     case 'tool_call':
@@ -99,18 +100,22 @@ function transcript(store: Store, cell: CellRow, metric: string | null): Html {
     const entries = store.log.visibleEntries(session.id, store.sessions.segments(branch));
     const agents = new Map(store.sessions.conversations(session.id).map((c) => [c.id, c]));
     const shown = entries.slice(0, LIMITS.entries);
-    let current: string | null = null;
-    const parts: Html[] = [];
+    // In the order they happened; a run of one conversation's entries is indented by its delegation depth.
+    const runs: { conversation: string; entries: Entry[] }[] = [];
     for (const e of shown) {
-      const conv = agents.get(e.conversation);
-      if (e.conversation !== current) {
-        current = e.conversation;
-        parts.push(
-          html`<div class="conv">${conv?.agent ?? '?'}${conv?.parent == null ? '' : ' (delegated)'} · ${e.conversation}</div>`,
-        );
-      }
-      parts.push(entryHtml(e, conv?.agent ?? '?'));
+      const last = runs[runs.length - 1];
+      if (last !== undefined && last.conversation === e.conversation) last.entries.push(e);
+      else runs.push({ conversation: e.conversation, entries: [e] });
     }
+    const parts = runs.map((run) => {
+      const conv = agents.get(run.conversation);
+      const agent = conv?.agent ?? '?';
+      const caller = conv?.parent == null ? null : (agents.get(conv.parent)?.agent ?? '?');
+      return html`<div class="turns depth-${Math.min(conv?.depth ?? 0, 4)}">
+        <div class="conv">${agent}${caller === null ? '' : ` (delegated by ${caller})`} · ${run.conversation}</div>
+        ${run.entries.map((e) => entryHtml(e, agent, caller))}
+      </div>`;
+    });
     const more = entries.length - shown.length;
     body = html`<p class="muted">session ${session.id} · branch ${branch}</p>
       ${parts}
