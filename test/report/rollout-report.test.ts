@@ -51,7 +51,13 @@ const SPEC = stringify({
   repeats: 3,
   // One at a time: the tosses (and so the scores) come in the cells' order.
   concurrency: 1,
-  judge: { evaluators: [{ id: 'heads', kind: 'assert', assert: [{ contains: 'heads' }] }] },
+  // Two metrics: the plots draw a panel for each.
+  judge: {
+    evaluators: [
+      { id: 'heads', kind: 'assert', assert: [{ contains: 'heads' }] },
+      { id: 'coin', kind: 'assert', assert: [{ contains: 'coin' }] },
+    ],
+  },
 });
 
 interface CellJson {
@@ -156,6 +162,9 @@ describe('p2tui report rollout', () => {
       // The paired difference: 6 pairs, its interval excludes 0; the broken variant has no pairs.
       expect(opened.text).toContain('tosser − steady\theads\t6\t-0.667\t[-1.209, -0.125]\tyes');
       expect(opened.text).toContain('broken − steady\theads\t0\t–\t–\ttoo few pairs');
+      // The second metric: the baseline never says "coin", the tosser always does (an interval of no width).
+      expect(opened.text).toContain('tosser − steady\tcoin\t6\t+1.000\t[1.000, 1.000]\tyes');
+      expect(opened.text).toContain('steady baseline\tcoin\t6\t0.00 ± 0.00');
       // The grid: every repeat, each a link; the failed ones red with their error.
       expect(opened.counts['table.grid li.run']).toBe(18);
       expect(opened.counts['table.grid li.run a[href^="#cell-"]']).toBe(18);
@@ -294,6 +303,8 @@ describe('p2tui report rollout', () => {
     expect(last.code, last.stderr).toBe(0);
     const file = join(ws.dir, '.p2tui', 'reports', `${rolloutId}.html`);
     expect(last.stdout).toBe(`Report of rollout ${rolloutId} written to ${file}\n`);
+    // Nothing else said: the plots' library warns nothing (two metrics, so panels) on the way.
+    expect(last.stderr).toBe('');
     expect(readFileSync(file, 'utf8')).toContain('<h2 id="transcripts">Transcripts</h2>');
     const unknown = await p2tui('report', 'rollout', 'ro_nosuchrollout');
     expect(unknown.code).toBe(2);

@@ -36,7 +36,7 @@ function whisker(s: Summary): { mean: number; lo: number; hi: number } | null {
 function dotWhisker(
   values: readonly Record<string, string | number>[],
   x: string,
-  metrics: number,
+  metrics: readonly string[],
   zero: boolean,
 ): PlotSpec {
   // The rows name themselves (and the caption says what they are): a rotated axis title would only take room.
@@ -64,12 +64,20 @@ function dotWhisker(
   const width = 520;
   // A row per variant, tall enough to read its label; the panel grows with the variants.
   const height = { step: 28 };
-  if (metrics <= 1) return { data: { values: [...values] }, width, height, layer: layers } as PlotSpec;
+  if (metrics.length <= 1) return { data: { values: [...values] }, width, height, layer: layers } as PlotSpec;
   return {
     data: { values: [...values] },
-    facet: { row: { field: 'metric', type: 'nominal', title: null, header: { labelAngle: 0, labelAlign: 'left' } } },
+    // One panel per metric, in the order rollout show lists them.
+    facet: {
+      row: {
+        field: 'metric',
+        type: 'nominal',
+        title: null,
+        sort: [...metrics],
+        header: { labelAngle: 0, labelAlign: 'left', labelFontWeight: 'bold' },
+      },
+    },
     spec: { width, height, layer: layers },
-    resolve: { scale: { y: 'independent' } },
   } as PlotSpec;
 }
 
@@ -97,7 +105,7 @@ export async function meansFigure(reports: readonly VariantReport[], metrics: re
     return w === null ? [] : [{ label: variantLabel(v, teams), metric, ...w }];
   });
   if (values.length === 0) return html`<p class="muted">No cell has a score yet.</p>${table}`;
-  return renderPlot(dotWhisker(values, 'score', metrics.length, false), CAPTIONS.means, table);
+  return renderPlot(dotWhisker(values, 'score', metrics, false), CAPTIONS.means, table);
 }
 
 export async function diffsFigure(reports: readonly VariantReport[], metrics: readonly string[]): Promise<Html> {
@@ -130,7 +138,7 @@ export async function diffsFigure(reports: readonly VariantReport[], metrics: re
   });
   if (values.length === 0)
     return html`<p class="muted">No matched pairs (same scenario and seed) were scored yet.</p>${table}`;
-  return renderPlot(dotWhisker(values, 'difference in score', metrics.length, true), CAPTIONS.diffs, table);
+  return renderPlot(dotWhisker(values, 'difference in score', metrics, true), CAPTIONS.diffs, table);
 }
 
 export async function costFigure(
