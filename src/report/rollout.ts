@@ -95,8 +95,7 @@ export async function rolloutReport(store: Store, rollout: RolloutRow, generated
   const body = html`${header(store, rollout, cells, reports)}
     <nav class="toc">${SECTIONS.map(([id, title]) => html`<a href="#${id}">${title}</a>`)}</nav>
     <h2 id="means">Scores per variant</h2>
-    ${metrics.length === 0 ? html`<p class="muted">No cell was scored (the rollout has no judge, or none ran).</p>` : ''}
-    ${means}
+    ${metrics.length === 0 ? html`<p class="muted">No cell was scored (the rollout has no judge, or none ran).</p>` : means}
     <h2 id="diffs">Differences to the baseline</h2>
     <p class="muted">Each variant minus its team's baseline, paired over the same scenario and seed.</p>
     ${diffs}

@@ -379,4 +379,40 @@ describe('a report of a large rollout', () => {
       cleanup();
     }
   }, 30_000);
+
+  it('a rollout none of whose cells has finished: the report says so and draws no plot', async () => {
+    const { store, cleanup } = tempStore();
+    try {
+      store.rollouts.create(
+        {
+          id: 'ro_fresh',
+          name: 'fresh',
+          file: 'rollouts/fresh.yaml',
+          spec: { teams: { t: { initial_message: 'hi' } } },
+          specHash: 'e'.repeat(64),
+          status: 'running',
+          createdAt: 1_700_000_000_000,
+          options: {},
+        },
+        [1, 2].map((seed, i) => ({
+          id: `c_${i}`,
+          ordinal: i,
+          team: 't',
+          variant: 'v1',
+          scenario: 's1',
+          repeat: i,
+          seed,
+        })),
+      );
+      const page = await rolloutReport(store, store.rollouts.get('ro_fresh')!, new Date(1_700_000_100_000));
+      expect(page).toContain('No cell has finished yet.');
+      expect(page).toContain('No cell was scored (the rollout has no judge, or none ran).');
+      expect(page).toContain('No variant to compare: each team has its baseline only.');
+      expect(page).toContain('No finished cell has a score yet.');
+      expect(page).toContain('No session: the cell has not started.');
+      expect(page).not.toContain('<figure');
+    } finally {
+      cleanup();
+    }
+  });
 });

@@ -10,7 +10,7 @@ import { capped, fixed, LIMITS } from './text.ts';
 
 /**
  * Every cell's conversation, read from the database: its user and assistant messages, tool calls with their
- * arguments and results, delegations (each child conversation after its parent), and the judge's scores with their
+ * arguments and results, delegations (a child conversation's turns indented under its caller's), and the judge's scores with their
  * comments. Each behind a <details>, with an id inside it that the grid links to (a browser opens a closed
  * <details> to show the target of a link).
  */
@@ -84,7 +84,7 @@ function scoresHtml(scores: readonly ScoreRow[]): Html {
   </table>`;
 }
 
-/** One cell's transcript: its conversations in the order they began, children after the entry that started them. */
+/** One cell's transcript: its entries in the order they were written, on the branch the cell ran on. */
 function transcript(store: Store, cell: CellRow, metric: string | null): Html {
   const score = metric === null ? undefined : cell.metrics?.scores[metric];
   const summary = html`${cell.team} / ${cell.variant} / ${cell.scenario} · seed ${cell.seed} ·
