@@ -1,7 +1,14 @@
 import { stringify } from 'yaml';
 import { formatUsd } from '../core/money.ts';
 import { describeEvals, evalSettings } from '../rollout/eval-settings.ts';
-import { anyNotLive, cellEffects, metricsOf, variantReports, type VariantReport } from '../rollout/report.ts';
+import {
+  anyNotLive,
+  cellEffects,
+  metricsOf,
+  variantReports,
+  type CellEffects,
+  type VariantReport,
+} from '../rollout/report.ts';
 import type { CellRow, RolloutRow } from '../store/rollouts.ts';
 import type { Store } from '../store/store.ts';
 import type { Html } from './html.ts';
@@ -35,9 +42,22 @@ const STATUS_NOTE: Readonly<Record<RolloutRow['status'], string>> = {
   interrupted: 'interrupted (Ctrl-C or a signal): p2tui rollout resume runs the rest',
 };
 
-function header(store: Store, rollout: RolloutRow, cells: readonly CellRow[], reports: readonly VariantReport[]): Html {
+function header(
+  rollout: RolloutRow,
+  cells: readonly CellRow[],
+  reports: readonly VariantReport[],
+  effects: CellEffects,
+): Html {
   const count = (s: CellRow['status']): number => cells.filter((c) => c.status === s).length;
-  const effects = cellEffects(store, cells);
+  const { replayOf, queue, fork } = rollout.options;
+  const how = [
+    ...(replayOf === undefined ? [] : [`a replay of rollout ${replayOf} (no model calls)`]),
+    ...(queue === undefined ? [] : [`cells run by the workers of queue ${queue}`]),
+    ...(fork === undefined
+      ? []
+      : [`each cell a branch of session ${fork.session} (${fork.branch} at seq ${fork.seq})`]),
+  ];
+  const description = (rollout.spec as { description?: unknown }).description;
   const cost = cells.reduce((a, c) => a + (c.metrics?.costUsd ?? 0), 0);
   const override = [
     ...(rollout.options.model === undefined
@@ -48,6 +68,7 @@ function header(store: Store, rollout: RolloutRow, cells: readonly CellRow[], re
   const evals = describeEvals(evalSettings(rollout));
   return html`<table class="facts">
       <tr><th>rollout</th><td>${rollout.name} <span class="muted">${rollout.id}</span></td></tr>
+      ${typeof description === 'string' && description !== '' ? html`<tr><th>about</th><td>${capped(description, 2_000)}</td></tr>` : ''}
       <tr><th>spec file</th><td>${rollout.file} <span class="muted">sha256 ${rollout.specHash.slice(0, 12)}</span></td></tr>
       <tr>
         <th>status</th>
@@ -67,6 +88,7 @@ function header(store: Store, rollout: RolloutRow, cells: readonly CellRow[], re
       <tr><th>started</th><td>${when(rollout.createdAt)}</td></tr>
       <tr><th>finished</th><td>${when(rollout.finishedAt)}</td></tr>
       <tr><th>cost</th><td>${formatUsd(cost)}</td></tr>
+      ${how.length === 0 ? '' : html`<tr><th>how</th><td>${how.join('; ')}</td></tr>`}
       ${override.length === 0 ? '' : html`<tr><th>model override</th><td class="warn">${override.join('; ')}</td></tr>`}
       ${evals.length === 0 ? '' : html`<tr><th>judge</th><td>${evals.join('; ')}</td></tr>`}
       ${
@@ -86,13 +108,14 @@ export async function rolloutReport(store: Store, rollout: RolloutRow, generated
   const cells = store.rollouts.cells(rollout.id);
   const metrics = metricsOf(cells);
   const main = metrics[0] ?? null;
-  const reports = variantReports(rollout, cells, cellEffects(store, cells));
+  const effects = cellEffects(store, cells);
+  const reports = variantReports(rollout, cells, effects);
   const [means, diffs, cost] = await Promise.all([
     meansFigure(reports, metrics),
     diffsFigure(reports, metrics),
     costFigure(cells, reports, main),
   ]);
-  const body = html`${header(store, rollout, cells, reports)}
+  const body = html`${header(rollout, cells, reports, effects)}
     <nav class="toc">${SECTIONS.map(([id, title]) => html`<a href="#${id}">${title}</a>`)}</nav>
     <h2 id="means">Scores per variant</h2>
     ${metrics.length === 0 ? html`<p class="muted">No cell was scored (the rollout has no judge, or none ran).</p>` : means}
