@@ -212,7 +212,7 @@ describe('p2tui report rollout', () => {
         expect(text).toContain('Toss a coin for the second game.');
         expect(text).toContain('tosser → toss_coin');
         expect(text).toContain(`The coin says: ${HOSTILE}`);
-        expect(text).toMatch(/heads\theads\t0\.00\t/);
+        expect(text).toMatch(/heads\t(conversation|branch)\theads\t0\.00\t/);
         expect(await page.evaluate('document.querySelectorAll("img, script").length')).toBe(0);
 
         const steady = cellOf('steady', 's1', 1);

@@ -66,10 +66,11 @@ function entryHtml(e: Entry, agent: string, caller: string | null): Html {
 function scoresHtml(scores: readonly ScoreRow[]): Html {
   if (scores.length === 0) return html`<p class="muted">No scores.</p>`;
   return html`<table class="scores">
-    <tr><th>evaluator</th><th>metric</th><th class="num">score</th><th>comment</th></tr>
+    <tr><th>evaluator</th><th>of</th><th>metric</th><th class="num">score</th><th>comment</th></tr>
     ${scores.map(
       (s) => html`<tr>
         <td>${s.evaluator}${s.model === null ? '' : html` <span class="muted">(${s.model})</span>`}</td>
+        <td>${s.targetKind}</td>
         <td>${s.metric}</td>
         <td class="num ${s.status === 'failed' ? 'bad' : ''}">${s.value === null ? 'failed' : fixed(s.value)}</td>
         <td class="text">${capped(s.reasoning)}${
