@@ -53,6 +53,7 @@ ul.runs { list-style: none; margin: 0; padding: 0; }
 li.run { margin: 1px 0; }
 li.run a { text-decoration: none; font-variant-numeric: tabular-nums; }
 li.run.failed a { color: var(--bad); font-weight: 600; }
+li.run.low a { color: var(--warn); }
 li.run.running a, li.run.pending a { color: var(--warn); }
 li.run .error { color: var(--bad); font-size: 12px; max-width: 280px; overflow-wrap: anywhere; }
 details.cell > summary { padding: 2px 0; }

@@ -135,6 +135,7 @@ describe('p2tui report rollout', () => {
         'figure.plot svg',
         'table.grid li.run',
         'table.grid li.run.failed',
+        'table.grid li.run.low',
         'table.grid li.run a[href^="#cell-"]',
         'details.cell',
         'table.flaky tr',
@@ -170,6 +171,8 @@ describe('p2tui report rollout', () => {
       expect(opened.counts['table.grid li.run']).toBe(18);
       expect(opened.counts['table.grid li.run a[href^="#cell-"]']).toBe(18);
       expect(opened.counts['table.grid li.run.failed']).toBe(6);
+      // The tosser's tails (and the hostile toss) score 0: marked low, apart from the failed cells.
+      expect(opened.counts['table.grid li.run.low']).toBe(4);
       expect(opened.counts['details.cell']).toBe(18);
       expect(opened.text).toContain('seed 1: failed\nthe session ended failed');
       // The flaky place: the tosser's first scenario (heads, tails, heads).

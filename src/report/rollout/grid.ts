@@ -42,7 +42,9 @@ function scoreText(c: CellRow, metric: string | null): string {
 
 /** One repeat in the grid: a link to its transcript, coloured by its status, a failed one with its error. */
 function run(c: CellRow, metric: string | null): Html {
-  const status = c.status === 'done' ? 'ok' : c.status;
+  const value = metric === null ? undefined : c.metrics?.scores[metric];
+  // A low score stands out from the passing ones (amber; red is for a cell that failed to run).
+  const status = c.status === 'done' ? (typeof value === 'number' && value < 0.5 ? 'ok low' : 'ok') : c.status;
   return html`<li class="run ${status}">
     <a href="#${cellAnchor(c)}">seed ${c.seed}: ${scoreText(c, metric)}</a>
     ${c.status === 'failed' && c.error !== null ? html`<div class="error">${capped(c.error, LIMITS.gridErrorChars)}</div>` : ''}
