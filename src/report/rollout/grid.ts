@@ -79,7 +79,7 @@ export function gridSection(rollout: RolloutRow, cells: readonly CellRow[], metr
   });
   return html`<p class="muted">
       Each repeat: its seed and ${metric === null ? 'status' : html`its <b>${metric}</b> score`}; a link to its
-      transcript below. Failed cells are red, with their error.
+      transcript below. Scores below 0.5 are amber; failed cells red, with their error.
     </p>
     ${tables}`;
 }
