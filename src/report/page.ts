@@ -43,25 +43,53 @@ details > summary { cursor: pointer; }
 .tree > ul { padding-left: 0; border-left: none; }
 .tag { display: inline-block; padding: 0 6px; border-radius: 8px; background: var(--soft); font-size: 12px; }
 @media print { details { break-inside: avoid; } }
-/* session report (i21-session-report) */
-table.kv th { width: 180px; }
-.notice { border: 1px solid var(--warn); background: #fff8e6; padding: 6px 10px; border-radius: 4px; }
-.more { color: var(--muted); font-style: italic; }
-.tree li.conversation { margin: 4px 0; }
-.delegation { margin-left: 14px; font-size: 13px; }
-.answer { border-left: 3px solid var(--good); padding-left: 10px; }
-.entry { border-top: 1px solid var(--soft); padding-top: 4px; }
-.entry pre { margin: 4px 0; }
-.entry.kind-user_message .who, .entry.kind-user_response .who { color: var(--accent); }
-.entry.kind-tool_call .who, .entry.kind-tool_result .who { color: var(--warn); }
-.entry.kind-waiting { color: var(--muted); }
-.approval { font-size: 13px; margin-top: 2px; }
-.diff .del { background: #ffebe9; } .diff .ins { background: #e6ffec; }
-.diff .del::before { content: "− "; color: var(--bad); } .diff .ins::before { content: "+ "; color: var(--good); }
-.tag.phase-finished, .tag.status-finished { background: #dafbe1; } .tag.phase-failed, .tag.status-failed { background: #ffebe9; }
-ul.entries, ul.criteria { margin: 4px 0; padding-left: 18px; }
-section.transcript { margin: 10px 0 18px; }
-td.fork { min-width: 240px; } td.diverges { min-width: 320px; }
+/* --- session report (src/report/session/): rules scoped to its <main> --- */
+.session-report table.kv th { width: 180px; }
+.session-report .notice { border: 1px solid var(--warn); background: #fff8e6; padding: 6px 10px; border-radius: 4px; }
+.session-report .more { color: var(--muted); font-style: italic; }
+.session-report .tree li.conversation { margin: 4px 0; }
+.session-report .delegation { margin-left: 14px; font-size: 13px; }
+.session-report .answer { border-left: 3px solid var(--good); padding-left: 10px; }
+.session-report .entry { border-top: 1px solid var(--soft); padding-top: 4px; }
+.session-report .entry pre { margin: 4px 0; }
+.session-report .entry.kind-user_message .who, .session-report .entry.kind-user_response .who { color: var(--accent); }
+.session-report .entry.kind-tool_call .who, .session-report .entry.kind-tool_result .who { color: var(--warn); }
+.session-report .entry.kind-waiting { color: var(--muted); }
+.session-report .approval { font-size: 13px; margin-top: 2px; }
+.session-report .diff .del { background: #ffebe9; } .session-report .diff .ins { background: #e6ffec; }
+.session-report .diff .del::before { content: "− "; color: var(--bad); } .session-report .diff .ins::before { content: "+ "; color: var(--good); }
+.session-report .tag.phase-finished, .session-report .tag.status-finished { background: #dafbe1; } .session-report .tag.phase-failed, .session-report .tag.status-failed { background: #ffebe9; }
+.session-report ul.entries, .session-report ul.criteria { margin: 4px 0; padding-left: 18px; }
+.session-report section.transcript { margin: 10px 0 18px; }
+.session-report td.fork { min-width: 240px; } .session-report td.diverges { min-width: 320px; }
+/* --- rollout report (src/report/rollout/): rules scoped to its <main> --- */
+.rollout-report table.facts th { width: 130px; }
+.rollout-report .more { color: var(--warn); font-style: italic; }
+.rollout-report table.grid td, .rollout-report table.grid th.scenario { min-width: 150px; }
+.rollout-report table.grid th.scenario { font-weight: 600; max-width: 320px; }
+.rollout-report table.grid th.scenario .text { font-weight: 400; font-size: 12px; }
+.rollout-report ul.runs { list-style: none; margin: 0; padding: 0; }
+.rollout-report li.run { margin: 1px 0; }
+.rollout-report li.run a { text-decoration: none; font-variant-numeric: tabular-nums; }
+.rollout-report li.run.failed a { color: var(--bad); font-weight: 600; }
+.rollout-report li.run.low a { color: var(--warn); }
+.rollout-report li.run.running a, .rollout-report li.run.pending a { color: var(--warn); }
+.rollout-report li.run .error { color: var(--bad); font-size: 12px; max-width: 280px; overflow-wrap: anywhere; }
+.rollout-report details.cell > summary { padding: 2px 0; }
+.rollout-report .cellhead { font-weight: 600; margin: 6px 0; }
+.rollout-report .conv { margin: 10px 0 2px; font-size: 12px; color: var(--muted); border-bottom: 1px dotted var(--line); }
+.rollout-report .entry { display: grid; grid-template-columns: 200px 1fr; gap: 10px; margin: 3px 0; }
+.rollout-report .entry .who { overflow-wrap: anywhere; }
+.rollout-report .entry.waiting, .rollout-report .entry.finished { color: var(--muted); font-size: 12px; }
+.rollout-report .entry.bad .who, .rollout-report .bad { color: var(--bad); }
+.rollout-report .entry pre { margin: 0; }
+.rollout-report .entry .text { white-space: pre-wrap; overflow-wrap: anywhere; min-width: 0; }
+.rollout-report .turns.depth-1 { margin-left: 24px; } .rollout-report .turns.depth-2 { margin-left: 48px; }
+.rollout-report .turns.depth-3 { margin-left: 72px; } .rollout-report .turns.depth-4 { margin-left: 96px; }
+.rollout-report ul.criteria { margin: 4px 0 0; padding-left: 18px; }
+.rollout-report h4 { font-size: 13px; margin: 12px 0 4px; }
+.rollout-report pre.spec { max-height: 480px; overflow: auto; }
+/* --- end of rollout report --- */
 `;
 
 export interface PageInput {
@@ -70,6 +98,8 @@ export interface PageInput {
   /** One line under the heading: what the report is of and when it was made. */
   readonly subtitle: string;
   readonly body: Html;
+  /** Which report: its <main> carries `<kind>-report`, the class its own rules are scoped to. */
+  readonly kind: 'rollout' | 'session' | 'page';
 }
 
 export function contentSecurityPolicy(style: string): string {
@@ -100,7 +130,7 @@ ${style}
 </head>
 <body>
 <header class="page"><h1>${input.title}</h1><p>${input.subtitle}</p></header>
-<main>
+<main class="${input.kind}-report">
 ${input.body}
 </main>
 </body>

@@ -37,6 +37,7 @@ export async function sessionReport(store: Store, session: SessionRow, generated
     ${paymentsSection(data)} ${await usageSection(data)}
     ${transcriptsSection(data, treeOrder(data.view.conversations))}`;
   return renderPage({
+    kind: 'session',
     title: `Session ${session.id}`,
     subtitle: `${session.agent} · ${session.status} · report made ${generatedAt.toISOString()}`,
     body,

@@ -36,6 +36,7 @@ describe('a report page', () => {
         `scores of ${HOSTILE}`,
       );
       const page = renderPage({
+        kind: 'page',
         title: `Rollout ${HOSTILE}`,
         subtitle: 'test',
         body: html`<h2>Reply</h2><pre>${HOSTILE}</pre>${plot}<p>${'control\u001b[31m characters'}</p>`,
