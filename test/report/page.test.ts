@@ -110,7 +110,7 @@ describe('p2tui report', () => {
       });
       expect(opened.code, opened.stderr).toBe(0);
       const { report } = JSON.parse(opened.stdout) as { report: string };
-      for (let i = 0; i < 50 && !existsSync(seen); i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 200 && !existsSync(seen); i++) await new Promise((r) => setTimeout(r, 50));
       expect(readFileSync(seen, 'utf8')).toBe(report);
 
       const none = await runCli(['report', 'session', 'last', '--open'], {

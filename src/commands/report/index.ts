@@ -17,7 +17,7 @@ async function deliver(
   const file = reportPath(options.out, what.dbPath, what.id);
   writeReport(file, what.page);
   if (!ctx.output.json) ctx.output.line(`Report of ${what.kind} ${what.id} written to ${file}`);
-  if (options.open === true) openReport(ctx, file);
+  if (options.open === true) await openReport(ctx, file);
   return { exitCode: EXIT.ok, json: { [what.kind]: what.id, report: file, bytes: Buffer.byteLength(what.page) } };
 }
 

@@ -42,7 +42,7 @@ export function writeReport(file: string, page: string): void {
  * Hands the file to the browser: $BROWSER (the convention xdg-utils and Python's webbrowser share), else the
  * platform's opener. The report is written either way, so a machine without a browser gets a notice, not a failure.
  */
-export function openReport(ctx: CommandContext, file: string): void {
+export async function openReport(ctx: CommandContext, file: string): Promise<void> {
   const browser = process.env['BROWSER']?.trim();
   const [command, args] =
     browser !== undefined && browser !== ''
@@ -54,11 +54,22 @@ export function openReport(ctx: CommandContext, file: string): void {
           : ['xdg-open', [file]];
   const notice = (why: string): void =>
     ctx.output.warn(`could not open a browser (${command}: ${why}); open ${file} yourself`);
-  try {
-    const child = spawn(command, args, { detached: true, stdio: 'ignore', shell: false });
-    child.on('error', (error: NodeJS.ErrnoException) => notice(error.code ?? error.message));
-    child.unref();
-  } catch (error) {
-    notice(error instanceof Error ? error.message : String(error));
-  }
+  // Wait until the browser has started or failed to: the process may exit right after, and a failure said later
+  // would be lost.
+  await new Promise<void>((resolve) => {
+    try {
+      const child = spawn(command, args, { detached: true, stdio: 'ignore', shell: false });
+      child.once('spawn', () => {
+        child.unref();
+        resolve();
+      });
+      child.once('error', (error: NodeJS.ErrnoException) => {
+        notice(error.code ?? error.message);
+        resolve();
+      });
+    } catch (error) {
+      notice(error instanceof Error ? error.message : String(error));
+      resolve();
+    }
+  });
 }
