@@ -19,6 +19,11 @@ export interface TranscriptMark {
   readonly through: string | null;
 }
 
+/** A transcript as data (what a conversation snapshot stores): its messages and the counters `mark` reads. */
+export interface TranscriptData extends Omit<TranscriptMark, 'calls' | 'length'> {
+  readonly list: readonly ChatMessage[];
+}
+
 type MutableAssistant = { role: 'assistant'; content: string | null; toolCalls: ToolCallRequest[] };
 type Message = Exclude<ChatMessage, { role: 'assistant' }> | MutableAssistant;
 
@@ -152,6 +157,35 @@ export class Transcript {
     this.round = mark.round;
     this.entries = mark.entries;
     this.through = mark.through;
+  }
+
+  /** The transcript as data (a snapshot's): the messages are the live ones, serialize them before it changes. */
+  data(): TranscriptData {
+    return {
+      list: this.list,
+      sealed: this.sealed,
+      chain: this.chain,
+      tokens: this.tokens,
+      openModelCall: this.openModelCall,
+      taskIndex: this.taskIndex,
+      round: this.round,
+      entries: this.entries,
+      through: this.through,
+    };
+  }
+
+  /** Takes over a snapshot's messages and counters (on a transcript just made, holding only its system prompt). */
+  restore(data: TranscriptData): void {
+    this.list.length = 0;
+    for (const message of data.list) this.list.push(message as Message);
+    this.sealed = data.sealed;
+    this.chain = data.chain;
+    this.tokens = data.tokens;
+    this.openModelCall = data.openModelCall;
+    this.taskIndex = data.taskIndex;
+    this.round = data.round;
+    this.entries = data.entries;
+    this.through = data.through;
   }
 
   /** Hash of the request: every message plus the call parameters, in O(1) per step. */
