@@ -7,7 +7,7 @@ import type { SnapshotMeta } from '../store/snapshots.ts';
 import { ConversationRuntime, type Mark, type UndoableMap, type UndoStep } from './conversation.ts';
 import { apply, type ConversationState } from './fsm.ts';
 import type { PersonaKit } from './persona-kit.ts';
-import type { TranscriptData } from './transcript.ts';
+import { Transcript, type TranscriptCounters } from './transcript.ts';
 
 /**
  * Conversation snapshots: what a rebuild from the log makes of a conversation (FSM state, transcript, maps, step
@@ -54,7 +54,11 @@ interface Body {
   readonly firstSeq: number;
   readonly state: ConversationState;
   readonly lastAnswer: string;
-  readonly transcript: TranscriptData;
+  readonly transcript: TranscriptCounters;
+  /** The system prompt the messages start with (another one, or a branch's, makes other messages and hashes). */
+  readonly system: string;
+  /** sha256 of the messages (stored apart, read and checked when first used). */
+  readonly messagesHash: string;
   readonly callKeys: readonly (readonly [string, string])[];
   readonly questions: readonly (readonly [string, { question: string; deadline: number | null }])[];
   readonly effectfulCalls: readonly (readonly [string, string])[];
@@ -65,7 +69,7 @@ interface Body {
   readonly undo: readonly StoredUndo[];
 }
 
-function bodyOf(conv: ConversationRuntime): Body {
+function bodyOf(conv: ConversationRuntime, transcript: TranscriptCounters, messagesHash: string): Body {
   const parts = conv.parts();
   const marks = parts.marks.slice(-MARKS_STORED);
   const from = marks[0]?.seq ?? 0;
@@ -86,7 +90,9 @@ function bodyOf(conv: ConversationRuntime): Body {
     firstSeq: parts.firstSeq,
     state: conv.state,
     lastAnswer: conv.lastAnswer,
-    transcript: conv.transcript.data(),
+    transcript,
+    system: (conv.transcript.messages[0] as { content: string }).content,
+    messagesHash,
     callKeys: [...conv.callKeys],
     questions: [...conv.questions],
     effectfulCalls: [...conv.effectfulCalls],
@@ -119,7 +125,8 @@ export function saveSnapshots(store: Store, session: string, conversations: Iter
         at.branch === null
       )
         continue;
-      const body = JSON.stringify(bodyOf(conv));
+      const { messages, counters } = conv.transcript.data();
+      const body = JSON.stringify(bodyOf(conv, counters, sha256(messages)));
       store.snapshots.put({
         conversation: conv.id,
         seq: conv.headSeq,
@@ -130,6 +137,7 @@ export function saveSnapshots(store: Store, session: string, conversations: Iter
         version: SNAPSHOT_VERSION,
         hash: sha256(body),
         body,
+        messages,
       });
       conv.snapshotEntries = conv.transcript.entries;
       written += 1;
@@ -247,7 +255,14 @@ export function restoreConversations(
     };
     for (const [id, pick] of chosen) {
       const conv = conversations.get(id)!;
-      restoreInto(conv, pick.body, resolve);
+      // Should the stored messages not check out when first used: this conversation's entries up to the cut.
+      const fromLog = (): string => {
+        const transcript = new Transcript(pick.body.system);
+        for (const e of store.log.visibleEntries(session.id, segments))
+          if (e.conversation === id && e.seq <= pick.seq) transcript.append(e.id, e);
+        return JSON.stringify(transcript.messages);
+      };
+      restoreInto(store, conv, pick, resolve, fromLog);
       if (!conv.rewindTo(pick.seq)) return undefined;
       // What remains may only name conversations of this branch.
       for (const child of conv.childByCall.values()) if (!conversations.has(child.id)) return undefined;
@@ -325,21 +340,30 @@ function bodyChecked(store: Store, meta: SnapshotMeta, system: string): Body | u
   const row = store.snapshots.body(meta.conversation, meta.seq);
   if (row === undefined || sha256(row.body) !== row.hash) return undefined;
   const body = JSON.parse(row.body) as Body;
-  const first = body.transcript.list[0];
   const fits =
     body.v === SNAPSHOT_VERSION &&
     body.conversation === meta.conversation &&
     body.headSeq === meta.seq &&
     body.transcript.through === meta.entryId &&
     body.firstSeq === meta.firstSeq &&
-    first?.role === 'system' &&
-    first.content === system;
+    body.system === system;
   return fits ? body : undefined;
 }
 
-function restoreInto(conv: ConversationRuntime, body: Body, resolve: (id: string) => ConversationRuntime): void {
+function restoreInto(
+  store: Store,
+  conv: ConversationRuntime,
+  pick: Chosen,
+  resolve: (id: string) => ConversationRuntime,
+  fromLog: () => string,
+): void {
+  const { body } = pick;
   conv.state = body.state;
-  conv.transcript.restore(body.transcript);
+  conv.transcript.restore(() => {
+    const messages = store.snapshots.messages(conv.id, body.headSeq);
+    // Gone (a newer snapshot replaced it) or not what the body says: the messages up to the cut, from the log.
+    return messages !== undefined && sha256(messages) === body.messagesHash ? messages : fromLog();
+  }, body.transcript);
   conv.lastAnswer = body.lastAnswer;
   conv.headSeq = body.headSeq;
   for (const [k, v] of body.callKeys) conv.callKeys.set(k, v);

@@ -22,9 +22,11 @@ export interface SnapshotMeta {
 
 export interface SnapshotRow extends SnapshotMeta {
   readonly session: string;
-  /** sha256 of the body, checked before it is parsed. */
+  /** sha256 of the body, checked before it is parsed (the body holds the hash of the messages). */
   readonly hash: string;
   readonly body: string;
+  /** The transcript's messages as JSON, read when a loaded conversation first needs them. */
+  readonly messages: string;
 }
 
 /** One event as the checks read it: which entry is at a seq, and where it was written. */
@@ -44,13 +46,14 @@ export class SnapshotRepository {
   private readonly prune: Statement;
   private readonly metas: Statement;
   private readonly selectBody: Statement;
+  private readonly selectMessages: Statement;
   private readonly eventAt: Statement;
   private readonly callsAfter: Statement;
 
   constructor(db: Db) {
     this.insert = db.prepare(
       'INSERT OR REPLACE INTO conversation_snapshots (conversation_id, seq, session_id, branch_id, entry_id, first_seq, ' +
-        'version, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'version, hash, body, messages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.prune = db.prepare(
       'DELETE FROM conversation_snapshots WHERE conversation_id = ? AND branch_id = ? AND seq NOT IN ' +
@@ -61,6 +64,9 @@ export class SnapshotRepository {
         'version FROM conversation_snapshots WHERE session_id = ? ORDER BY conversation_id, seq DESC',
     );
     this.selectBody = db.prepare('SELECT hash, body FROM conversation_snapshots WHERE conversation_id = ? AND seq = ?');
+    this.selectMessages = db.prepare(
+      'SELECT messages FROM conversation_snapshots WHERE conversation_id = ? AND seq = ?',
+    );
     this.eventAt = db.prepare(
       'SELECT id, session_id AS session, branch_id AS branch, conversation_id AS conversation, type FROM events WHERE seq = ?',
     );
@@ -82,6 +88,7 @@ export class SnapshotRepository {
       row.version,
       row.hash,
       row.body,
+      row.messages,
     );
     this.prune.run(row.conversation, row.branch, row.conversation, row.branch, KEPT_PER_BRANCH);
   }
@@ -91,8 +98,12 @@ export class SnapshotRepository {
     return this.metas.all(session) as SnapshotMeta[];
   }
 
-  body(conversation: string, seq: number): { hash: string; body: string } | undefined {
-    return this.selectBody.get(conversation, seq) as { hash: string; body: string } | undefined;
+  body(conversation: string, seq: number): Pick<SnapshotRow, 'hash' | 'body'> | undefined {
+    return this.selectBody.get(conversation, seq) as Pick<SnapshotRow, 'hash' | 'body'> | undefined;
+  }
+
+  messages(conversation: string, seq: number): string | undefined {
+    return (this.selectMessages.get(conversation, seq) as { messages: string } | undefined)?.messages;
   }
 
   /** The event at a seq (one rowid lookup), to check that a snapshot's entry is in the log and where. */

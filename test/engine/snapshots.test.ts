@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { sha256 } from '../../src/core/hash.ts';
+import { createHash } from 'node:crypto';
 import { branchEntries } from '../../src/engine/branching.ts';
 import type { ConversationRuntime } from '../../src/engine/conversation.ts';
 import { PersonaKit } from '../../src/engine/persona-kit.ts';
@@ -245,12 +245,27 @@ describe('conversation snapshots', () => {
         'a body edited with its hash, naming another seq',
         () => {
           const moved = original.body.replace(`"headSeq":${original.seq},`, `"headSeq":${original.seq - 1},`);
+          const hash = createHash('sha256')
+            .update(moved)
+            .update('\n')
+            .update(String(original['messages']))
+            .digest('hex');
+          tamper('UPDATE conversation_snapshots SET body = ?, hash = ? WHERE conversation_id = ?', moved, hash, root);
+        },
+      ],
+      [
+        'its messages edited, the hash not',
+        () => {
           tamper(
-            'UPDATE conversation_snapshots SET body = ?, hash = ? WHERE conversation_id = ?',
-            moved,
-            sha256(moved),
+            'UPDATE conversation_snapshots SET messages = replace(messages, ?, ?) WHERE conversation_id = ?',
+            '"go"',
+            '"forged"',
             root,
           );
+          const stored = withRawDb(store.path, (raw) =>
+            raw.prepare('SELECT messages FROM conversation_snapshots WHERE conversation_id = ?').get(root),
+          ) as { messages: string };
+          expect(stored.messages).toContain('"forged"');
         },
       ],
       [
