@@ -218,45 +218,18 @@ async function firstStepFigures(): Promise<void> {
       `rewind       ${label}: fork a few steps back + checkout ${fmt(median(rewinds), 2)} ms, first step ${fmt(median(rewindSteps), 2)} ms (median of ${rewinds.length}, in the process driving it)`,
     );
 
-    // Finish the loop, so the session can take messages again.
-    engine.get(run.id)!.resume();
-    await engine.get(run.id)!.idle();
-
-    // Fork at the live head (to go on with another temperature), then one step there: 1,000 times, each fork
-    // nested in the previous one.
-    const nested = quick ? 200 : 1_000;
-    const headForks: number[] = [];
-    const headSteps: number[] = [];
-    for (let i = 0; i < nested; i++) {
-      const started = performance.now();
-      await engine.fork(run.id, { createdBy: 'bench', checkout: true, overrides: { temperature: (i % 10) / 10 } });
-      const forked = performance.now();
-      const stepped = nextStep();
-      await engine.get(run.id)!.send('hello');
-      const done = await stepped;
-      const live = engine.get(run.id)!;
-      live.resume();
-      await live.idle();
-      headForks.push(forked - started);
-      headSteps.push(done - forked);
-    }
-    const firstAndLast = (xs: number[]): string =>
-      `${fmt(median(xs.slice(0, 50)), 2)} / ${fmt(median(xs.slice(-50)), 2)}`;
-    console.log(
-      `live head    ${label}: fork at the head + checkout ${firstAndLast(headForks)} ms, first step ${firstAndLast(headSteps)} ms (first 50 / last 50 of ${nested} nested forks)`,
-    );
-
     // The same from a process that does not hold the session: it has to load the branch (from the conversations'
     // snapshots, written when the driving runtime stopped, and the log after them; without them from the whole log).
+    // Measured on the same session as the in-process rewinds just above (as many branches, the same depth), at a
+    // point a few steps back as they are.
     const live = engine.get(run.id)!;
     live.pause();
     await live.idle();
     live.detach();
     const main = engine.store.sessions.resolve(run.id).headBranch;
-    const head = engine.store.log.lastSeqOf(run.id);
-    const recent = engine.store.log.visibleEntriesAfter(run.id, engine.store.sessions.segments(main), head - 40);
-    // Back to the last message sent: the model is called next.
-    const cut = recent.filter((e) => e.kind === 'user_message').at(-1)!.seq;
+    const from = engine.store.sessions.branch(main)?.forkSeq ?? engine.store.log.lastSeqOf(run.id);
+    const recent = engine.store.log.visibleEntriesAfter(run.id, engine.store.sessions.segments(main), from - 40);
+    const cut = recent.filter((e) => e.kind === 'tool_result').at(-3)!.seq;
     const colds: number[] = [];
     const coldSteps: number[] = [];
     let split = '';
@@ -297,6 +270,37 @@ async function firstStepFigures(): Promise<void> {
       ratio: median(colds) / inProcess,
       limit: 10,
     });
+    // This process drives the session again, from where the last cold rewind left it.
+    await engine.attach(run.id);
+
+    // Finish the loop, so the session can take messages again.
+    engine.get(run.id)!.resume();
+    await engine.get(run.id)!.idle();
+
+    // Fork at the live head (to go on with another temperature), then one step there: 1,000 times, each fork
+    // nested in the previous one.
+    const nested = quick ? 200 : 1_000;
+    const headForks: number[] = [];
+    const headSteps: number[] = [];
+    for (let i = 0; i < nested; i++) {
+      const started = performance.now();
+      await engine.fork(run.id, { createdBy: 'bench', checkout: true, overrides: { temperature: (i % 10) / 10 } });
+      const forked = performance.now();
+      const stepped = nextStep();
+      await engine.get(run.id)!.send('hello');
+      const done = await stepped;
+      const live = engine.get(run.id)!;
+      live.resume();
+      await live.idle();
+      headForks.push(forked - started);
+      headSteps.push(done - forked);
+    }
+    const firstAndLast = (xs: number[]): string =>
+      `${fmt(median(xs.slice(0, 50)), 2)} / ${fmt(median(xs.slice(-50)), 2)}`;
+    console.log(
+      `live head    ${label}: fork at the head + checkout ${firstAndLast(headForks)} ms, first step ${firstAndLast(headSteps)} ms (first 50 / last 50 of ${nested} nested forks)`,
+    );
+
     app.close();
     rmSync(dir, { recursive: true, force: true });
   }
