@@ -207,15 +207,14 @@ export function restoreConversations(
         readFrom = 0;
         continue;
       }
-      // Seeing a conversation's entry means seeing its first one too: no first entry, no entry at all.
-      if (!seesEntry(row.id, candidates[0]!.firstSeq)) continue;
       const system = kit.for(personaOf(row.agent)).system;
-      const pick = choose(store, candidates, system, seesEntry);
-      if (pick === undefined) readFrom = Math.min(readFrom, candidates[0]!.firstSeq - 1);
-      else {
+      const { pick, firstSeq } = choose(store, candidates, system, seesEntry);
+      if (pick !== undefined) {
         chosen.set(row.id, pick);
         readFrom = Math.min(readFrom, pick.seq);
-      }
+      } else if (firstSeq === undefined) readFrom = 0;
+      // Seeing a conversation's entry means seeing its first one too: no first entry, no entry here at all.
+      else if (seesEntry(row.id, firstSeq)) readFrom = Math.min(readFrom, firstSeq - 1);
     }
     if (chosen.size === 0) return undefined;
     const entries = store.log.visibleEntriesAfter(session.id, segments, readFrom);
@@ -311,13 +310,19 @@ function choose(
   candidates: readonly SnapshotMeta[],
   system: string,
   seesEntry: (conversation: string, seq: number, id?: string) => boolean,
-): Chosen | undefined {
+): { pick?: Chosen; firstSeq?: number } {
+  let firstSeq: number | undefined;
   for (const meta of candidates.slice(0, TRIED)) {
     if (meta.version !== SNAPSHOT_VERSION) continue;
     const atHead = seesEntry(meta.conversation, meta.seq, meta.entryId);
-    const body = bodyChecked(store, meta, system);
-    if (body === undefined) continue;
-    if (atHead) return { body, seq: meta.seq };
+    const checked = bodyChecked(store, meta);
+    if (checked === undefined) continue;
+    // The conversation's first entry, from a body whose hash holds: where its entries start, used or not.
+    firstSeq = checked.firstSeq;
+    // Another system prompt now (the persona's file, or a branch's override) renders other messages.
+    if (checked.system !== system) continue;
+    const body = checked;
+    if (atHead) return { pick: { body, seq: meta.seq }, firstSeq };
     // The branch sees a prefix of the marks (a fork cut the snapshot's history): the newest mark it sees.
     const marks = body.marks;
     const visible = (i: number): boolean =>
@@ -330,13 +335,13 @@ function choose(
       if (visible(mid)) lo = mid;
       else hi = mid - 1;
     }
-    return { body, seq: marks[lo]!.seq };
+    return { pick: { body, seq: marks[lo]!.seq }, firstSeq };
   }
-  return undefined;
+  return firstSeq === undefined ? {} : { firstSeq };
 }
 
-/** A snapshot's body when its hash and its own fields agree with its row and with the persona's system prompt. */
-function bodyChecked(store: Store, meta: SnapshotMeta, system: string): Body | undefined {
+/** A snapshot's body when its hash holds and its own fields agree with its row. */
+function bodyChecked(store: Store, meta: SnapshotMeta): Body | undefined {
   const row = store.snapshots.body(meta.conversation, meta.seq);
   if (row === undefined || sha256(row.body) !== row.hash) return undefined;
   const body = JSON.parse(row.body) as Body;
@@ -345,8 +350,7 @@ function bodyChecked(store: Store, meta: SnapshotMeta, system: string): Body | u
     body.conversation === meta.conversation &&
     body.headSeq === meta.seq &&
     body.transcript.through === meta.entryId &&
-    body.firstSeq === meta.firstSeq &&
-    body.system === system;
+    body.firstSeq === meta.firstSeq;
   return fits ? body : undefined;
 }
 

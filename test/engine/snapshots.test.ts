@@ -272,6 +272,10 @@ describe('conversation snapshots', () => {
         'another version',
         () => tamper('UPDATE conversation_snapshots SET version = 99 WHERE conversation_id = ?', root),
       ],
+      [
+        'another first entry (as if the conversation began after the cut)',
+        () => tamper('UPDATE conversation_snapshots SET first_seq = seq + 1000 WHERE conversation_id = ?', root),
+      ],
     ];
     for (const [what, change] of cases) {
       change();
