@@ -9,6 +9,11 @@
  *                (cold rewind) in one that has to load it
  *   diff         side-by-side diff of two 1 MB texts that differ in 1% of their lines
  *
+ * Marks (issue 22: ratios of figures of the same run, see bench-marks.ts):
+ *   fork at the deepest history / fork at a 100-entry one   constant time: ≤ 2× (the noise of a sub-millisecond figure)
+ *   cold rewind / rewind in the process driving the session  ≤ 10× (rewind + checkout, and load for the cold one)
+ *   side-by-side diff of two 1.18 MB texts / 200 ms          ≤ 1×
+ *
  * Run: node scripts/bench-branches.ts [--quick]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,11 +29,13 @@ import { sideBySideLines } from '../src/commands/render/diff-view.ts';
 import { App } from '../src/app/app.ts';
 import { loadWorkspace } from '../src/app/workspace.ts';
 import { defineTool } from '../src/tools/define.ts';
+import { printMarks, type Mark } from './bench-marks.ts';
 
 const quick = process.argv.includes('--quick');
 const fmt = (n: number, digits = 2): string =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const marks: Mark[] = [];
 
 function storeWithSession(): { store: Store; row: SessionRow; close(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'p2tui-bench-br-'));
@@ -88,7 +95,9 @@ function append(store: Store, branch: string, count: number): void {
 }
 
 function forkFigures(): void {
-  for (const depth of quick ? [1_000, 10_000] : [1_000, 10_000, 100_000]) {
+  const forks = new Map<number, number>();
+  const depths = quick ? [100, 1_000, 10_000] : [100, 1_000, 10_000, 100_000];
+  for (const depth of depths) {
     const { store, row, close } = storeWithSession();
     append(store, 'b_main', depth);
     const times: number[] = [];
@@ -106,8 +115,16 @@ function forkFigures(): void {
     console.log(
       `fork         at depth ${depth.toLocaleString('en-US').padStart(7)}: median ${fmt(median(times), 3)} ms · read the branch's history: ${fmt(median(reads), 1)} ms`,
     );
+    forks.set(depth, median(times));
     close();
   }
+  const deepest = depths.at(-1)!;
+  marks.push({
+    target: `fork at depth ${deepest.toLocaleString('en-US')} / at depth 100 (constant time)`,
+    measured: `${fmt(forks.get(deepest)!, 3)} ms / ${fmt(forks.get(100)!, 3)} ms`,
+    ratio: forks.get(deepest)! / forks.get(100)!,
+    limit: 2,
+  });
 }
 
 function nestedFigures(): void {
@@ -201,6 +218,61 @@ async function firstStepFigures(): Promise<void> {
       `rewind       ${label}: fork a few steps back + checkout ${fmt(median(rewinds), 2)} ms, first step ${fmt(median(rewindSteps), 2)} ms (median of ${rewinds.length}, in the process driving it)`,
     );
 
+    // The same from a process that does not hold the session: it has to load the branch (from the conversations'
+    // snapshots, written when the driving runtime stopped, and the log after them; without them from the whole log).
+    // Measured on the same session as the in-process rewinds just above (as many branches, the same depth), at a
+    // point a few steps back as they are.
+    const live = engine.get(run.id)!;
+    live.pause();
+    await live.idle();
+    live.detach();
+    const main = engine.store.sessions.resolve(run.id).headBranch;
+    const from = engine.store.sessions.branch(main)?.forkSeq ?? engine.store.log.lastSeqOf(run.id);
+    const recent = engine.store.log.visibleEntriesAfter(run.id, engine.store.sessions.segments(main), from - 40);
+    const cut = recent.filter((e) => e.kind === 'tool_result').at(-3)!.seq;
+    const colds: number[] = [];
+    const coldSteps: number[] = [];
+    let split = '';
+    for (let i = 0; i < (quick ? 3 : 5); i++) {
+      // A new engine each time (nothing of the session in its memory), rewinding the same branch at the same point.
+      const otherApp = new App({ workspace, store: engine.store });
+      const other = otherApp.engine;
+      const started = performance.now();
+      await other.fork(run.id, { from: main, atSeq: cut, createdBy: 'bench', checkout: true });
+      const forked = performance.now();
+      const runtime = await other.attach(run.id);
+      const attached = performance.now();
+      const stepped = new Promise<number>((resolve) => {
+        const stop = engine.store.onCommit((events) => {
+          if (events.some((e) => e.type === 'model.call')) {
+            stop();
+            runtime.pause();
+            resolve(performance.now());
+          }
+        });
+      });
+      runtime.resume();
+      const done = await stepped;
+      await runtime.idle();
+      colds.push(attached - started);
+      coldSteps.push(done - attached);
+      if (i === 0)
+        split = `first: fork + checkout ${fmt(forked - started, 1)} ms, load ${fmt(attached - forked, 1)} ms`;
+      otherApp.close();
+    }
+    const inProcess = median(rewinds);
+    console.log(
+      `cold rewind  ${label}: fork + checkout + load ${fmt(median(colds), 2)} ms, first step ${fmt(median(coldSteps), 2)} ms (median of ${colds.length}; ${split}) = ${fmt(median(colds) / inProcess, 1)}× the rewind in the process driving it`,
+    );
+    marks.push({
+      target: `cold rewind at ${label} / rewind in the driving process`,
+      measured: `${fmt(median(colds), 2)} ms / ${fmt(inProcess, 2)} ms`,
+      ratio: median(colds) / inProcess,
+      limit: 10,
+    });
+    // This process drives the session again, from where the last cold rewind left it.
+    await engine.attach(run.id);
+
     // Finish the loop, so the session can take messages again.
     engine.get(run.id)!.resume();
     await engine.get(run.id)!.idle();
@@ -229,42 +301,6 @@ async function firstStepFigures(): Promise<void> {
       `live head    ${label}: fork at the head + checkout ${firstAndLast(headForks)} ms, first step ${firstAndLast(headSteps)} ms (first 50 / last 50 of ${nested} nested forks)`,
     );
 
-    // The same from a process that does not hold the session: it has to load the branch from the log.
-    const live = engine.get(run.id)!;
-    live.pause();
-    await live.idle();
-    live.detach();
-    const otherApp = new App({ workspace, store: engine.store });
-    const other = otherApp.engine;
-    const head = engine.store.log.lastSeqOf(run.id);
-    const recent = engine.store.log.visibleEntriesAfter(
-      run.id,
-      engine.store.sessions.segments(engine.store.sessions.resolve(run.id).headBranch),
-      head - 40,
-    );
-    // Back to the last message sent: the model is called next.
-    const cut = recent.filter((e) => e.kind === 'user_message').at(-1)!.seq;
-    const started = performance.now();
-    await other.fork(run.id, { atSeq: cut, createdBy: 'bench', checkout: true });
-    const forked = performance.now();
-    const runtime = await other.attach(run.id);
-    const attached = performance.now();
-    const stepped = new Promise<number>((resolve) => {
-      const stop = engine.store.onCommit((events) => {
-        if (events.some((e) => e.type === 'model.call')) {
-          stop();
-          runtime.pause();
-          resolve(performance.now());
-        }
-      });
-    });
-    runtime.resume();
-    const done = await stepped;
-    await runtime.idle();
-    console.log(
-      `cold rewind  ${label}: fork + checkout ${fmt(forked - started, 1)} ms (rebuilds the branch from the log), load ${fmt(attached - forked, 1)} ms, first step ${fmt(done - attached, 2)} ms`,
-    );
-    otherApp.close();
     app.close();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -298,6 +334,12 @@ function diffFigures(): void {
   console.log(
     `diff         side by side, two ${fmt(a.length / 2 ** 20, 2)} MB texts, 1% of lines changed (${rows.toLocaleString('en-US')} rows shown): median ${fmt(ours, 1)} ms (target < 200 ms)`,
   );
+  marks.push({
+    target: `side-by-side diff of two ${fmt(a.length / 2 ** 20, 2)} MB texts / 200 ms`,
+    measured: `${fmt(ours, 1)} ms / 200 ms`,
+    ratio: ours / 200,
+    limit: 1,
+  });
   // The same edit scripts from jsdiff (the `diff` package), the library core/diff.ts was measured against.
   for (const [every, share] of [
     [100, '1%'],
@@ -320,3 +362,4 @@ forkFigures();
 nestedFigures();
 await firstStepFigures();
 diffFigures();
+printMarks('branches', marks);

@@ -9,11 +9,33 @@ import { Transcript, type TranscriptMark } from './transcript.ts';
 const MARKS_KEPT = 8_192;
 
 /** What a conversation was after one of its entries: enough to come back to that point without reading the log. */
-interface Mark {
+export interface Mark {
   readonly seq: number;
   readonly state: ConversationState;
   readonly transcript: TranscriptMark;
   readonly lastAnswer: string;
+}
+
+/** The maps a conversation changes undoably, by name (so an undo step is data a snapshot can store). */
+export type UndoableMap = 'callKeys' | 'questions' | 'effectfulCalls' | 'childByCall';
+
+/** How to take back one change: a map's key to its previous value (or absent), or a child's previous parent call. */
+export type UndoStep =
+  | {
+      readonly seq: number;
+      readonly map: UndoableMap;
+      readonly key: string;
+      readonly had: boolean;
+      readonly previous: unknown;
+    }
+  | { readonly seq: number; readonly child: ConversationRuntime; readonly previous: string | null };
+
+/** What a conversation keeps to go back in memory, as the snapshot code (snapshot.ts) stores and restores it. */
+export interface ConversationParts {
+  readonly marks: readonly Mark[];
+  readonly undo: readonly UndoStep[];
+  readonly firstSeq: number;
+  readonly callSeqs: readonly number[];
 }
 
 /**
@@ -52,6 +74,8 @@ export class ConversationRuntime {
   readonly runningTools = new Set<string>();
   /** Effectful calls durably marked as started whose tool has not been invoked yet. */
   readonly effectsNotStarted = new Set<string>();
+  /** Entries rendered when this conversation's snapshot was last written or read (snapshot.ts writes when it grew). */
+  snapshotEntries = 0;
 
   readonly id: string;
   readonly persona: Persona;
@@ -94,7 +118,7 @@ export class ConversationRuntime {
    */
   private readonly marks: Mark[] = [];
   /** How to take back each change to the maps, tagged with the seq of the entry that made it. */
-  private readonly undo: { readonly seq: number; readonly run: () => void }[] = [];
+  private readonly undo: UndoStep[] = [];
   /** Seq of this conversation's first entry (0 before it has one). */
   private firstSeq = 0;
   /** Seqs of this conversation's successful model calls (its step count at any point is how many precede it). */
@@ -108,21 +132,21 @@ export class ConversationRuntime {
     if (entry.kind === 'tool_call' || entry.kind === 'agent_call' || entry.kind === 'user_input_request') {
       this.setUndoably(
         entry.seq,
-        this.callKeys,
+        'callKeys',
         entry.payload.callId,
         entry.kind === 'tool_call' ? entry.payload.key : entry.id,
       );
     }
     if (entry.kind === 'user_input_request')
-      this.setUndoably(entry.seq, this.questions, entry.payload.callId, {
+      this.setUndoably(entry.seq, 'questions', entry.payload.callId, {
         question: entry.payload.question,
         deadline: entry.payload.deadline,
       });
-    if (entry.kind === 'user_response') this.setUndoably(entry.seq, this.questions, entry.payload.callId, undefined);
+    if (entry.kind === 'user_response') this.setUndoably(entry.seq, 'questions', entry.payload.callId, undefined);
     if (entry.kind === 'tool_call' && entry.payload.effect === 'effectful') {
       this.setUndoably(
         entry.seq,
-        this.effectfulCalls,
+        'effectfulCalls',
         // Large arguments by their artifact's hash (the hash of their canonical JSON): the entry holds a preview.
         `${entry.payload.tool}\n${entry.payload.argsArtifact === undefined ? canonicalJson(entry.payload.args) : `@${entry.payload.argsArtifact}`}`,
         entry.payload.callId,
@@ -165,10 +189,10 @@ export class ConversationRuntime {
    * seq of the same model response (a cut never falls inside one).
    */
   linkChild(callId: string, child: ConversationRuntime, seq: number): void {
-    this.setUndoably(seq, this.childByCall, callId, child);
+    this.setUndoably(seq, 'childByCall', callId, child);
     const previous = child.parentCallId;
     child.parentCallId = callId;
-    this.undo.push({ seq, run: () => (child.parentCallId = previous) });
+    this.undo.push({ seq, child, previous });
   }
 
   /**
@@ -186,7 +210,7 @@ export class ConversationRuntime {
     if (lo === 0) return false;
     const mark = this.marks[lo - 1]!;
     this.marks.length = lo;
-    while (this.undo.length > 0 && this.undo[this.undo.length - 1]!.seq > seq) this.undo.pop()!.run();
+    while (this.undo.length > 0 && this.undo[this.undo.length - 1]!.seq > seq) this.takeBack(this.undo.pop()!);
     this.state = mark.state;
     this.transcript.truncate(mark.transcript);
     this.lastAnswer = mark.lastAnswer;
@@ -198,18 +222,47 @@ export class ConversationRuntime {
     return true;
   }
 
-  private setUndoably<V>(seq: number, map: Map<string, V>, key: string, value: V | undefined): void {
+  private setUndoably(seq: number, name: UndoableMap, key: string, value: unknown): void {
+    const map = this.mapNamed(name);
     const had = map.has(key);
     const previous = map.get(key);
     if (value === undefined) map.delete(key);
     else map.set(key, value);
-    this.undo.push({
-      seq,
-      run: () => {
-        if (had) map.set(key, previous as V);
-        else map.delete(key);
-      },
-    });
+    this.undo.push({ seq, map: name, key, had, previous });
+  }
+
+  private takeBack(step: UndoStep): void {
+    if ('child' in step) {
+      step.child.parentCallId = step.previous;
+      return;
+    }
+    const map = this.mapNamed(step.map);
+    if (step.had) map.set(step.key, step.previous);
+    else map.delete(step.key);
+  }
+
+  /** One of the undoable maps, typed loosely: what goes in is what an entry put there (see `observe`). */
+  private mapNamed(name: UndoableMap): Map<string, unknown> {
+    return this[name] as Map<string, unknown>;
+  }
+
+  /** The marks, undo steps and call seqs, for the snapshot code to store (live arrays: read them, do not keep them). */
+  parts(): ConversationParts {
+    return { marks: this.marks, undo: this.undo, firstSeq: this.firstSeq, callSeqs: this.callSeqs };
+  }
+
+  /** Takes a snapshot's marks, undo steps and call seqs (on a conversation just made, before any entry). */
+  restoreParts(parts: ConversationParts): void {
+    // Loops, not push(...xs): a spread of a long conversation's call seqs can pass the engine's argument limit.
+    for (const mark of parts.marks) this.marks.push(mark);
+    for (const step of parts.undo) this.undo.push(step);
+    for (const seq of parts.callSeqs) this.callSeqs.push(seq);
+    this.firstSeq = parts.firstSeq;
+  }
+
+  /** Successful model calls counted so far (`steps` is set from it after a load). */
+  get modelCalls(): number {
+    return this.callSeqs.length;
   }
 
   clearTimers(): void {

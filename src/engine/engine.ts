@@ -362,8 +362,12 @@ export class Engine {
     here?.detach();
     this.sessions.delete(session.id);
     const overrides = branch.overrides as BranchOverrides;
-    const rebuilt = rebuildConversations(this.store, this.ctx.personas, { ...session, headBranch: branch.id }, (id) =>
-      overriddenPersona(this.ports.personas.get(id), agentOverride(overrides, id)),
+    const rebuilt = rebuildConversations(
+      this.store,
+      this.ctx.personas,
+      { ...session, headBranch: branch.id },
+      (id) => overriddenPersona(this.ports.personas.get(id), agentOverride(overrides, id)),
+      { save: true },
     );
     const derived = deriveStatus(rebuilt.conversations.values(), rebuilt.root, { paused: false });
     const status: SessionStatus = derived.status === 'running' ? 'paused' : derived.status;

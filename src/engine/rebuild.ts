@@ -5,6 +5,7 @@ import { ConversationRuntime } from './conversation.ts';
 import { apply } from './fsm.ts';
 import type { PersonaKit } from './persona-kit.ts';
 import type { Persona } from '../agents/persona.ts';
+import { restoreConversations, saveSnapshots } from './snapshot.ts';
 
 export interface Rebuilt {
   readonly conversations: Map<string, ConversationRuntime>;
@@ -13,10 +14,26 @@ export interface Rebuilt {
 }
 
 /**
- * Rebuilds a session's conversations from the log (the entries visible on its branch), replaying every entry through
- * the state machine. A stored history that does not replay is reported, never silently repaired.
+ * Rebuilds a session's conversations from the log (the entries visible on its branch): from the conversations'
+ * snapshots and the entries after them when they check out against the log (snapshot.ts), else replaying every entry
+ * through the state machine. A stored history that does not replay is reported, never silently repaired. `save`:
+ * write snapshots of what was rebuilt when it took a long replay (a database made before snapshots gets them here).
  */
 export function rebuildConversations(
+  store: Store,
+  kit: PersonaKit,
+  session: SessionRow,
+  personaOf: (id: string) => Persona,
+  options: { readonly save?: boolean } = {},
+): Rebuilt {
+  const rebuilt =
+    restoreConversations(store, kit, session, personaOf) ?? rebuildFromLog(store, kit, session, personaOf);
+  if (options.save === true) saveSnapshots(store, session.id, rebuilt.conversations.values());
+  return rebuilt;
+}
+
+/** The rebuild from the whole log, snapshots or not (what a load without them does; tests compare the two). */
+export function rebuildFromLog(
   store: Store,
   kit: PersonaKit,
   session: SessionRow,

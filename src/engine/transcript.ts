@@ -19,6 +19,9 @@ export interface TranscriptMark {
   readonly through: string | null;
 }
 
+/** A transcript's counters as a conversation snapshot stores them (its messages are stored apart, as JSON). */
+export type TranscriptCounters = Omit<TranscriptMark, 'calls'>;
+
 type MutableAssistant = { role: 'assistant'; content: string | null; toolCalls: ToolCallRequest[] };
 type Message = Exclude<ChatMessage, { role: 'assistant' }> | MutableAssistant;
 
@@ -32,6 +35,11 @@ type Message = Exclude<ChatMessage, { role: 'assistant' }> | MutableAssistant;
  */
 export class Transcript {
   private readonly list: Message[];
+  /**
+   * Messages restored from a snapshot and not parsed yet (a load that only rewinds or reads the state never needs
+   * them), with the cut a rewind made meanwhile; parsed by the first use of the messages.
+   */
+  private pending: { load: () => string; length: number; calls: number | undefined } | undefined;
   private sealed = 0;
   private chain = EMPTY_CHAIN;
   private tokens = 0;
@@ -50,6 +58,7 @@ export class Transcript {
   }
 
   get messages(): readonly ChatMessage[] {
+    if (this.pending !== undefined) this.parsePending();
     return this.list;
   }
 
@@ -58,6 +67,7 @@ export class Transcript {
   }
 
   append(id: string, draft: EntryDraft): void {
+    if (this.pending !== undefined) this.parsePending();
     this.entries += 1;
     this.through = id;
     switch (draft.kind) {
@@ -123,6 +133,7 @@ export class Transcript {
 
   /** Where the transcript stands now, to come back to with `truncate` (a rewind in memory). */
   mark(): TranscriptMark {
+    if (this.pending !== undefined) this.parsePending();
     const last = this.list[this.list.length - 1]!;
     return {
       length: this.list.length,
@@ -140,10 +151,15 @@ export class Transcript {
 
   /** Back to a mark taken earlier: the messages after it go, and the running hash is the one it had then. */
   truncate(mark: TranscriptMark): void {
-    this.list.length = mark.length;
-    const last = this.list[mark.length - 1]!;
-    // Calls of the same response appended after the mark belong to the cut-off part.
-    if (last.role === 'assistant') last.toolCalls.length = mark.calls;
+    if (this.pending !== undefined) {
+      this.pending.length = mark.length;
+      this.pending.calls = mark.calls;
+    } else {
+      this.list.length = mark.length;
+      const last = this.list[mark.length - 1]!;
+      // Calls of the same response appended after the mark belong to the cut-off part.
+      if (last.role === 'assistant') last.toolCalls.length = mark.calls;
+    }
     this.sealed = mark.sealed;
     this.chain = mark.chain;
     this.tokens = mark.tokens;
@@ -154,8 +170,54 @@ export class Transcript {
     this.through = mark.through;
   }
 
+  /** The messages as JSON and the counters, as a conversation snapshot stores them. */
+  data(): { readonly messages: string; readonly counters: TranscriptCounters } {
+    return { messages: JSON.stringify(this.messages), counters: this.counters() };
+  }
+
+  private counters(): TranscriptCounters {
+    return {
+      length: this.pending?.length ?? this.list.length,
+      sealed: this.sealed,
+      chain: this.chain,
+      tokens: this.tokens,
+      openModelCall: this.openModelCall,
+      taskIndex: this.taskIndex,
+      round: this.round,
+      entries: this.entries,
+      through: this.through,
+    };
+  }
+
+  /**
+   * Takes over a snapshot's counters, on a transcript just made; its messages come from `load` (JSON of the
+   * messages at the snapshot, or any later point of the same history: the counters' length cuts them) when first used.
+   */
+  restore(load: () => string, data: TranscriptCounters): void {
+    this.pending = { load, length: data.length, calls: undefined };
+    this.sealed = data.sealed;
+    this.chain = data.chain;
+    this.tokens = data.tokens;
+    this.openModelCall = data.openModelCall;
+    this.taskIndex = data.taskIndex;
+    this.round = data.round;
+    this.entries = data.entries;
+    this.through = data.through;
+  }
+
+  private parsePending(): void {
+    const { load, length, calls } = this.pending!;
+    this.pending = undefined;
+    const list = JSON.parse(load()) as Message[];
+    this.list.length = 0;
+    for (let i = 0; i < length; i++) this.list.push(list[i]!);
+    const last = this.list[length - 1]!;
+    if (calls !== undefined && last.role === 'assistant') last.toolCalls.length = calls;
+  }
+
   /** Hash of the request: every message plus the call parameters, in O(1) per step. */
   requestHash(params: unknown): string {
+    if (this.pending !== undefined) this.parsePending();
     let tail = '';
     for (let i = this.sealed; i < this.list.length; i++) tail += `${JSON.stringify(this.list[i])}\n`;
     return sha256(`${this.chain}\n${tail}${canonicalJson(params)}`);

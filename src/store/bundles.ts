@@ -136,7 +136,7 @@ export class BundleRepository {
         sessionId,
       );
       const tables = ['events', 'intents', 'heads', 'conversations', 'branches', 'artifact_refs', 'leases', 'scores'];
-      for (const table of [...tables, 'eval_jobs', 'session_mcp_listings'])
+      for (const table of [...tables, 'eval_jobs', 'session_mcp_listings', 'conversation_snapshots'])
         db.prepare(`DELETE FROM ${table} WHERE session_id = ?`).run(sessionId);
       db.prepare('DELETE FROM sessions WHERE id = ?').run(sessionId);
       // Listings are shared by content: one no session points to any more goes with its last session.
@@ -194,6 +194,7 @@ export class BundleRepository {
           'scores',
           'eval_jobs',
           'conversations',
+          'conversation_snapshots',
         ])
           db.prepare(`DELETE FROM ${table} WHERE session_id = ? AND branch_id = ?`).run(sessionId, id);
         db.prepare('DELETE FROM branches WHERE id = ?').run(id);

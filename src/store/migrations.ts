@@ -472,6 +472,30 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    description: 'conversation snapshots (issue 22 target 4: a cold rewind without replaying the whole log)',
+    sql: `
+      -- Derived data: a conversation's projection after its entry at seq (entry_id), with marks of its last entries
+      -- so a load can go back to any of them; its transcript's messages apart (JSON a load parses only when used).
+      -- Checked against the log before use (entry ids, version, hash of body and messages); a database without rows
+      -- here replays the log and writes them. first_seq: the seq of the conversation's first entry.
+      CREATE TABLE IF NOT EXISTS conversation_snapshots (
+        conversation_id TEXT    NOT NULL,
+        seq             INTEGER NOT NULL,
+        session_id      TEXT    NOT NULL,
+        branch_id       TEXT    NOT NULL,
+        entry_id        TEXT    NOT NULL,
+        first_seq       INTEGER NOT NULL,
+        version         INTEGER NOT NULL,
+        hash            TEXT    NOT NULL,
+        body            TEXT    NOT NULL,
+        messages        TEXT    NOT NULL,
+        PRIMARY KEY (conversation_id, seq)
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS conversation_snapshots_session ON conversation_snapshots(session_id, branch_id);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,3 +1,4 @@
+// Long because one class opens every repository and holds the write queue (group commit, savepoints, listeners).
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   assertWritable,
@@ -19,6 +20,7 @@ import { RolloutRepository } from './rollouts.ts';
 import { LedgerRepository } from './ledger.ts';
 import { BundleRepository } from './bundles.ts';
 import { McpListingRepository } from './mcp.ts';
+import { SnapshotRepository } from './snapshots.ts';
 import type { Statement } from 'better-sqlite3';
 import type { EventDraft, StoredEvent } from '../core/events.ts';
 import { StoreError, messageOf } from '../core/errors.ts';
@@ -55,6 +57,7 @@ export class Store {
   readonly bundles: BundleRepository;
   /** The MCP tool listings sessions started with (replays build those tools from them). */
   readonly mcp: McpListingRepository;
+  readonly snapshots: SnapshotRepository;
 
   private pending: StoredEvent[] = [];
   private heads: HeadRow[] = [];
@@ -95,6 +98,7 @@ export class Store {
     this.rollouts = new RolloutRepository(this.db);
     this.ledger = new LedgerRepository(this.db);
     this.mcp = new McpListingRepository(this.db);
+    this.snapshots = new SnapshotRepository(this.db);
     this.bundles = new BundleRepository(this.db, this.sessions, this.mcp, (fn) => this.write(fn));
     this.checkpointer = options.path === ':memory:' ? undefined : new WalCheckpointer(options.path);
   }

@@ -94,7 +94,8 @@ export async function loadSession(
   });
   let rebuilt: Rebuilt;
   try {
-    rebuilt = prebuilt ?? rebuildConversations(ctx.store, ctx.personas, row, (id) => runtime.persona(id));
+    rebuilt =
+      prebuilt ?? rebuildConversations(ctx.store, ctx.personas, row, (id) => runtime.persona(id), { save: true });
   } catch (error) {
     runtime.releaseLease();
     throw error;

@@ -17,6 +17,7 @@ import { Settlement } from './settlement.ts';
 import { SessionState, steppable, type SessionLoop } from './state.ts';
 import { ToolCalls } from './tool-calls.ts';
 import { Waiters } from './waiters.ts';
+import { keepSnapshots } from '../snapshot.ts';
 import { SessionWriter } from './writer.ts';
 
 /** A question a session waits on: an agent's (`ask_user`), or a call that needs a person's approval. */
@@ -304,6 +305,9 @@ export class SessionRuntime implements SessionLoop {
     const { state } = this;
     if (state.detached) return;
     state.detached = true;
+    // What this process built in memory saves the next one a replay (not after a failed commit: memory may be ahead).
+    if (state.error === undefined && state.queuedCommits === 0)
+      keepSnapshots(state.ctx.store, state.id, state.conversations.values());
     state.abortAll(new UserError('E_CANCELLED', 'detached'));
     for (const conv of state.conversations.values()) conv.clearTimers();
     this.releaseLease(options.groupedRelease === true);
