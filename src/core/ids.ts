@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 /**
  * Identifiers. Sessions, conversations and branches get short random ids a person can type (and abbreviate to a
@@ -7,10 +7,19 @@ import { randomBytes } from 'node:crypto';
  */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
 
+/** Random bytes drawn from the system in blocks: one call per few hundred ids instead of one per id (each a syscall). */
+const pool = Buffer.alloc(4096);
+let used = pool.length;
+
 export function randomId(prefix: string, length = 10): string {
-  const bytes = randomBytes(length);
+  if (length > pool.length) return randomId(prefix, pool.length) + randomId('', length - pool.length);
+  if (used + length > pool.length) {
+    randomFillSync(pool);
+    used = 0;
+  }
   let out = prefix;
-  for (let i = 0; i < length; i++) out += ALPHABET[bytes[i]! & 31];
+  for (let i = 0; i < length; i++) out += ALPHABET[pool[used + i]! & 31];
+  used += length;
   return out;
 }
 

@@ -58,7 +58,7 @@ export class Recording {
     // Segments run from the head back to the first branch: a branch's stage is its number of forks from the first.
     const stageOf = new Map(branches.map((b, i) => [b, branches.length - 1 - i]));
     const visibleCalls = store.log.visibleModelCallIds(session.id, segments);
-    const visibleEntries = new Set(store.log.visibleEntries(session.id, segments).map((e) => e.id));
+    const visibleEntries = store.log.visibleEntryIds(session.id, segments);
     for (const call of store.calls.recordedModelCalls(session.id, branches)) {
       if (!visibleCalls.has(call.id)) continue;
       const byOrdinal = recording.calls.get(call.path) ?? new Map<number, RecordedCall>();

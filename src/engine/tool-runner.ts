@@ -3,7 +3,7 @@ import { deadlineSignal, type Clock } from '../core/clock.ts';
 import type { EntryPayloads } from '../core/entries.ts';
 import { OutcomeUnknownError, fatalStorageFailureOf, messageOf } from '../core/errors.ts';
 import { sha256, sha256Text } from '../core/hash.ts';
-import { canonicalJson, type JsonValue } from '../core/json.ts';
+import { canonicalJson, cloneJson, type JsonValue } from '../core/json.ts';
 import type { Tool, ToolContext } from '../tools/define.ts';
 
 export type ToolResultDraft = { kind: 'tool_result'; payload: EntryPayloads['tool_result'] };
@@ -146,7 +146,7 @@ export async function runTool(
   // Keyed before the run and handed a copy: a tool that changes its arguments object neither files its result under
   // other arguments in the cache nor changes what the call's entry and intent hold.
   const key = tool.effect === 'pure' && tool.cacheTtlMs > 0 ? cacheKey(tool.name, args) : undefined;
-  const parsed = tool.input.safeParse(structuredClone(args));
+  const parsed = tool.input.safeParse(cloneJson(args));
   if (!parsed.success) {
     return ended({
       status: 'error',

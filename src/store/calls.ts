@@ -331,7 +331,8 @@ export class CallRepository {
     const rows = this.db
       .prepare(
         `SELECT m.id AS id, c.path AS path, m.ordinal AS ordinal, m.branch_id AS branch, m.request_hash AS hash, m.model AS model,
-                m.request AS request, m.response AS response, m.tokens_in AS tin, m.tokens_out AS tout, m.estimated AS est
+                json_extract(m.request, '$.rendered.messages') AS messages, m.response AS response, m.tokens_in AS tin,
+                m.tokens_out AS tout, m.estimated AS est
          FROM model_calls m JOIN conversations c ON c.id = m.conversation_id
          WHERE c.session_id = ? AND m.branch_id IN (${marks}) AND m.status = 'ok' ORDER BY m.rowid`,
       )
@@ -342,7 +343,7 @@ export class CallRepository {
       branch: string;
       hash: string;
       model: string;
-      request: string;
+      messages: number | null;
       response: string;
       tin: number;
       tout: number;
@@ -355,7 +356,8 @@ export class CallRepository {
       branch: r.branch,
       requestHash: r.hash,
       model: r.model,
-      messages: (JSON.parse(r.request) as { rendered?: { messages?: number } }).rendered?.messages ?? 0,
+      // Read in SQL: the request's JSON is not parsed whole for one number.
+      messages: r.messages ?? 0,
       response: this.wholeArguments(JSON.parse(r.response) as RecordedModelCall['response']),
       tokensIn: r.tin,
       tokensOut: r.tout,

@@ -202,6 +202,17 @@ export class EventLog {
     return seqs;
   }
 
+  /** Ids of the entries `visibleEntries` gives, without reading their payloads (what a replay checks results by). */
+  visibleEntryIds(session: string, segments: readonly BranchSegment[]): Set<string> {
+    const sees = visibility(segments);
+    const rows = this.statement(
+      "SELECT id, branch_id AS branch, seq FROM events WHERE session_id = ? AND type = 'entry'",
+    ).all(session) as { id: string; branch: string | null; seq: number }[];
+    const ids = new Set<string>();
+    for (const r of rows) if (sees(r.branch, r.seq)) ids.add(r.id);
+    return ids;
+  }
+
   /**
    * The entries of a session visible on a branch: the branch's own, plus each ancestor's up to its segment's
    * maxSeq. One query whatever the depth of the branch tree.

@@ -350,19 +350,19 @@ export class Store {
     try {
       sql.begin.run();
     } catch (error) {
-      const translated = translateSqliteError(error, this.path);
-      for (const item of batch) item.reject(translated);
-      return;
+      return this.abandon(batch, error);
     }
     for (const item of batch) {
-      // A savepoint per write, by hand: better-sqlite3's nested transaction() allocates wrappers on every call.
+      // A savepoint per write, by hand: better-sqlite3's nested transaction() allocates wrappers on every call. A write
+      // alone (a session stepping by itself) needs none: its failure rolls back the transaction, all of it is its own.
       const mark = this.pending.length;
       const headMark = this.heads.length;
-      sql.savepoint.run();
+      if (batch.length > 1) sql.savepoint.run();
       try {
         outcomes.push({ ok: true, value: item.fn() });
-        sql.release.run();
+        if (batch.length > 1) sql.release.run();
       } catch (error) {
+        if (batch.length === 1) return this.abandon(batch, error);
         this.pending.length = mark;
         this.heads.length = headMark;
         outcomes.push({ ok: false, value: translateSqliteError(error, this.path) });

@@ -176,6 +176,11 @@ describe('replay', () => {
     expect(JSON.stringify(failed.payload)).toMatch(
       /conversation lead, model call 1: the request \(hash [0-9a-f]{12}, \d+ messages\) differs from the recorded one \(hash [0-9a-f]{12}/,
     );
+    // The recorded call's message count is the one its record holds (read for the message, not parsed whole).
+    const recorded = t.engine.store.calls.modelCalls({ session: original.id })[0]!;
+    expect(JSON.stringify(failed.payload)).toContain(
+      `(hash ${recorded.requestHash.slice(0, 12)}, ${recorded.request.rendered.messages} messages, model ${recorded.model})`,
+    );
   });
 
   it('with --on-miss live, calls the model where the recording has no answer and serves the rest', async () => {

@@ -99,6 +99,27 @@ describe('store', () => {
     store.close();
   });
 
+  it('a write alone in its commit (no savepoint) that fails is undone whole, rejects with its error, and the next one lands', async () => {
+    const store = new Store({ path: tempDb() });
+    const published: StoredEvent[][] = [];
+    store.onCommit((events) => published.push([...events]));
+    await expect(
+      store.commit(() => {
+        store.append(entry('s', 'b', 'c', 'doomed'), 1);
+        store.setHead({ branch: 'b', conversation: 'c', session: 's', headSeq: 99, phase: 'waiting', updatedAt: 2 });
+        throw new Error('lease lost');
+      }),
+    ).rejects.toThrow('lease lost');
+    expect(published).toEqual([]);
+    expect(store.log.lastSeq()).toBe(0);
+    expect(store.sessions.heads('s', 'b')).toEqual([]);
+    // The transaction is over: the next lone commit starts its own and lands.
+    const seq = await store.commit(() => store.append(entry('s', 'b', 'c', 'kept'), 1).seq);
+    expect(store.log.read(0).map((e) => [e.seq, (e.payload as { text: string }).text])).toEqual([[seq, 'kept']]);
+    expect(published.map((batch) => batch.length)).toEqual([1]);
+    store.close();
+  });
+
   it('publishes events only after they are committed', () => {
     const store = new Store({ path: tempDb() });
     const seen: number[] = [];

@@ -1,7 +1,7 @@
 import type { EntryDraft, EntryPayloads } from '../../core/entries.ts';
 import { fatalStorageFailureOf, messageOf } from '../../core/errors.ts';
 import { processIsAlive, THIS_HOST } from '../../core/host.ts';
-import { toJson, type JsonValue } from '../../core/json.ts';
+import { cloneJson, toJson, type JsonValue } from '../../core/json.ts';
 import type { Tool, ToolContext } from '../../tools/define.ts';
 import type { Txn } from '../context.ts';
 import type { EffectJournalPort, JournaledEffect } from '../ports.ts';
@@ -120,7 +120,7 @@ export class ToolCalls {
       };
     } else {
       try {
-        const found = await tool.reconcile(tool.input.parse(structuredClone(call.args)), {
+        const found = await tool.reconcile(tool.input.parse(cloneJson(call.args)), {
           ...this.context(conv, call),
           signal: this.state.abort.signal,
           attach: () => undefined,
@@ -405,8 +405,11 @@ export class ToolCalls {
 
   /** Why this call needs a person's approval (its persona guards the tool, or the tool says so), if it does. */
   private async approvalReason(conv: ConversationRuntime, tool: Tool, call: ToolCallRef): Promise<string | undefined> {
+    const guarded = conv.persona.policies.approve_tools?.includes(tool.name) === true;
+    // Neither the tool nor the persona asks for approval: nothing to parse (the run reports invalid arguments).
+    if (tool.approval === undefined && !guarded) return undefined;
     // A copy, as for the run: what the tool's approval or lookup does to its arguments stays there.
-    const parsed = tool.input.safeParse(structuredClone(call.args));
+    const parsed = tool.input.safeParse(cloneJson(call.args));
     // Invalid arguments never run: the tool runner reports them without asking anyone.
     if (!parsed.success) return undefined;
     let own: string | undefined;
@@ -426,7 +429,7 @@ export class ToolCalls {
       own = `${tool.name} could not tell whether this call needs approval (${why})`;
     }
     if (own !== undefined) return own;
-    if (conv.persona.policies.approve_tools?.includes(tool.name) === true) {
+    if (guarded) {
       const args = JSON.stringify(call.args);
       const shown = args.length > 200 ? `${args.slice(0, 200)}…` : args;
       return `${conv.agent} calls ${tool.name} ${shown} (policies.approve_tools in ${conv.persona.source})`;
