@@ -106,7 +106,7 @@ const TIME = '/usr/bin/time';
 /** Runs `p2tui rollout run` of `cells` cells as its own process: its wall time, peak RSS and exit code. */
 async function runProcess(
   cells: number,
-): Promise<{ wallMs: number; peakRssMb: number; code: number | null; tail: string }> {
+): Promise<{ wallMs: number; peakRssMb: number; cpuMs: number | undefined; code: number | null; tail: string }> {
   const dir = processWorkspace(cells, 100);
   const rssFile = join(dir, 'rss.txt');
   const bin = [join(ROOT, 'bin', 'p2tui.js'), 'rollout', 'run', 'rollouts/bench.yaml'];
@@ -114,7 +114,7 @@ async function runProcess(
   const started = performance.now();
   const child = spawn(
     timed ? TIME : process.execPath,
-    timed ? ['-f', '%M', '-o', rssFile, process.execPath, ...bin] : bin,
+    timed ? ['-f', '%M %U %S', '-o', rssFile, process.execPath, ...bin] : bin,
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
   );
   let out = '';
@@ -127,9 +127,19 @@ async function runProcess(
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   const wallMs = performance.now() - started;
   if (poll !== undefined) clearInterval(poll);
-  const peakRssMb = timed ? Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) / 1024 : polled;
+  // time's last line: peak RSS in kB, user and system CPU seconds (the CPU time is steadier than the wall time on a
+  // busy machine: it compares two builds when other work competes for the cores).
+  const [rssKb, user, sys] = timed
+    ? readFileSync(rssFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number)
+    : [];
   rmSync(dir, { recursive: true, force: true });
-  return { wallMs, peakRssMb, code, tail: out };
+  return {
+    wallMs,
+    peakRssMb: rssKb === undefined ? polled : rssKb / 1024,
+    cpuMs: user === undefined || sys === undefined ? undefined : (user + sys) * 1000,
+    code,
+    tail: out,
+  };
 }
 
 /** The 3-step runner workspace (issue 8): a persona that looks the weather up twice and answers. */
@@ -183,7 +193,8 @@ for (const cells of [small, large]) {
   figures.set(cells, r);
   console.log(
     `rollout process: ${fmt(cells)} cells of one 100 ms model call + contains, 100 at once: ${fmt(r.wallMs)} ms ` +
-      `against the ideal ${fmt(ideal)} ms (${fmt((r.wallMs / ideal - 1) * 100, 1)}% over), peak RSS ${fmt(r.peakRssMb)} MB`,
+      `against the ideal ${fmt(ideal)} ms (${fmt((r.wallMs / ideal - 1) * 100, 1)}% over), peak RSS ${fmt(r.peakRssMb)} MB` +
+      (r.cpuMs === undefined ? '' : `, CPU ${fmt(r.cpuMs)} ms (${fmt((r.cpuMs / cells) * 1000)} µs per cell)`),
   );
   marks.push({
     target: `rollout ${fmt(cells)} cells (the whole process): wall time / ideal`,

@@ -47,6 +47,8 @@ export class JudgeRunner {
   private timer: Timer | undefined;
   private unsubscribe: (() => void) | undefined;
   private settledWaiters: (() => void)[] = [];
+  /** `judgeNow` calls waiting for a free slot, first come first served; each returns false if it waits no more. */
+  private readonly slotWaiters: (() => boolean)[] = [];
 
   constructor(store: Store, evaluators: EvaluatorRegistry, providers: ProviderRegistry, options: JudgeRunnerOptions) {
     this.store = store;
@@ -99,6 +101,7 @@ export class JudgeRunner {
     this.timer?.cancel();
     this.unsubscribe?.();
     this.wakeSettled();
+    for (const next of this.slotWaiters.splice(0)) next();
   }
 
   /** Evaluations in progress in this process. */
@@ -184,14 +187,15 @@ export class JudgeRunner {
     // The pump refills a freed slot only for a judge that follows the log (started): otherwise it would claim jobs
     // of other sessions.
     const refill = (): void => (this.started ? this.schedulePump() : undefined);
+    const lease = this.lease();
     while (waiting === undefined || waiting.length > 0) {
       if (waiting !== undefined && (this.stopped || signal?.aborted === true)) {
         pending.push(...waiting);
         break;
       }
       if (waiting !== undefined && this.concurrency - this.running - this.reserved <= 0) {
-        // Every slot busy: the next verdict to finish frees one.
-        await new Promise<void>((resolve) => this.settledWaiters.push(resolve));
+        // Every slot busy: the next verdict to finish frees one (for the first in line: no herd of retries).
+        await this.slot(signal);
         continue;
       }
       let reserved = 0;
@@ -200,7 +204,6 @@ export class JudgeRunner {
         const claimed = await this.store.commit(() => {
           const all = ids ?? queue();
           const now = this.clock.now();
-          const lease = this.lease();
           const taken: EvalJobRow[] = [];
           const left: string[] = [];
           for (const id of all) {
@@ -243,6 +246,27 @@ export class JudgeRunner {
     });
   }
 
+  /** Resolves when a slot is freed for this caller (first in line), when the judge stops, or on `signal`. */
+  private slot(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      let waiting = true;
+      const done = (): boolean => {
+        const was = waiting;
+        waiting = false;
+        signal?.removeEventListener('abort', done);
+        resolve();
+        return was;
+      };
+      this.slotWaiters.push(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Gives a freed slot to the first `judgeNow` still waiting for one. */
+  private wakeSlot(): void {
+    for (let next = this.slotWaiters.shift(); next !== undefined; next = this.slotWaiters.shift()) if (next()) return;
+  }
+
   /** Runs a claimed job in a slot of this judge; `then` when it ends (a pump for the freed slot). */
   private track(job: EvalJobRow, then: () => void, into?: ScoreRow[]): Promise<void> {
     this.runningJobs.add(job.id);
@@ -250,6 +274,7 @@ export class JudgeRunner {
     return this.run(job, into).finally(() => {
       this.runningJobs.delete(job.id);
       this.running -= 1;
+      this.wakeSlot();
       this.wakeSettled();
       then();
     });

@@ -224,7 +224,8 @@ async function runSpec(
   const runner = new RolloutRunner(app);
   const concurrency = options.concurrency;
   const replayOf = source;
-  const cells = expandCells(spec);
+  // Its count only: the expansion is not kept in this frame while the cells run.
+  const cellCount = expandCells(spec).length;
   if (!ctx.output.json) {
     const teams = plural(spec.teams.length, 'team');
     const variants = spec.teams.reduce((a, t) => a + t.variants.length, 0);
@@ -234,7 +235,7 @@ async function runSpec(
       paint(
         ctx.output.color,
         'gray',
-        `${spec.name}: ${cells.length} cells (${teams}, ${variants} variants, ${repeats})${replayed}`,
+        `${spec.name}: ${cellCount} cells (${teams}, ${variants} variants, ${repeats})${replayed}`,
       ),
     );
   }
