@@ -12,7 +12,7 @@
  * VmHWM from /proc/<pid>/status polled every 20 ms. `--quick`: 1,000 and 2,000 cells for the process runs.
  *
  * Needs the build (`npm run build`); it is rebuilt here when a file under src/ is newer than it.
- * Run: node scripts/bench-rollout.ts [--quick]
+ * Run: node scripts/bench-rollout.ts [--quick] [--only=process|runner]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import {
@@ -182,52 +182,57 @@ async function runInProcess(
   return { wallMs, peakRssMb: peak / 2 ** 20, failed: outcome.cells.filter((c) => c.status !== 'done').length };
 }
 
-ensureBuilt();
+// `--only=process` or `--only=runner`: one half (to compare two builds one after another on a busy machine).
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const marks: Mark[] = [];
-const [small, large] = quick ? [1_000, 2_000] : [1_000, 10_000];
-const figures = new Map<number, { wallMs: number; peakRssMb: number }>();
-for (const cells of [small, large]) {
-  const r = await runProcess(cells);
-  if (r.code !== 0) throw new Error(`rollout run of ${cells} cells exited ${r.code}:\n${r.tail}`);
-  const ideal = (cells / 100) * 100;
-  figures.set(cells, r);
-  console.log(
-    `rollout process: ${fmt(cells)} cells of one 100 ms model call + contains, 100 at once: ${fmt(r.wallMs)} ms ` +
-      `against the ideal ${fmt(ideal)} ms (${fmt((r.wallMs / ideal - 1) * 100, 1)}% over), peak RSS ${fmt(r.peakRssMb)} MB` +
-      (r.cpuMs === undefined ? '' : `, CPU ${fmt(r.cpuMs)} ms (${fmt((r.cpuMs / cells) * 1000)} µs per cell)`),
-  );
+if (only !== 'runner') {
+  ensureBuilt();
+  const [small, large] = quick ? [1_000, 2_000] : [1_000, 10_000];
+  const figures = new Map<number, { wallMs: number; peakRssMb: number }>();
+  for (const cells of [small, large]) {
+    const r = await runProcess(cells);
+    if (r.code !== 0) throw new Error(`rollout run of ${cells} cells exited ${r.code}:\n${r.tail}`);
+    const ideal = (cells / 100) * 100;
+    figures.set(cells, r);
+    console.log(
+      `rollout process: ${fmt(cells)} cells of one 100 ms model call + contains, 100 at once: ${fmt(r.wallMs)} ms ` +
+        `against the ideal ${fmt(ideal)} ms (${fmt((r.wallMs / ideal - 1) * 100, 1)}% over), peak RSS ${fmt(r.peakRssMb)} MB` +
+        (r.cpuMs === undefined ? '' : `, CPU ${fmt(r.cpuMs)} ms (${fmt((r.cpuMs / cells) * 1000)} µs per cell)`),
+    );
+    marks.push({
+      target: `rollout ${fmt(cells)} cells (the whole process): wall time / ideal`,
+      measured: `${fmt(r.wallMs / 1000, 2)} s / ${fmt(ideal / 1000, 1)} s`,
+      ratio: r.wallMs / ideal,
+      limit: cells === small ? 1.25 : 1.1,
+    });
+    marks.push({
+      target: `rollout ${fmt(cells)} cells: peak RSS / ${RSS_LIMIT_MB} MB`,
+      measured: `${fmt(r.peakRssMb)} MB / ${RSS_LIMIT_MB} MB`,
+      ratio: r.peakRssMb / RSS_LIMIT_MB,
+      limit: 1,
+    });
+  }
+  const [a, b] = [figures.get(small)!, figures.get(large)!];
   marks.push({
-    target: `rollout ${fmt(cells)} cells (the whole process): wall time / ideal`,
-    measured: `${fmt(r.wallMs / 1000, 2)} s / ${fmt(ideal / 1000, 1)} s`,
-    ratio: r.wallMs / ideal,
-    limit: cells === small ? 1.25 : 1.1,
-  });
-  marks.push({
-    target: `rollout ${fmt(cells)} cells: peak RSS / ${RSS_LIMIT_MB} MB`,
-    measured: `${fmt(r.peakRssMb)} MB / ${RSS_LIMIT_MB} MB`,
-    ratio: r.peakRssMb / RSS_LIMIT_MB,
-    limit: 1,
+    target: `rollout memory flat: peak RSS at ${fmt(large)} / at ${fmt(small)} cells`,
+    measured: `${fmt(b.peakRssMb)} MB / ${fmt(a.peakRssMb)} MB`,
+    ratio: b.peakRssMb / a.peakRssMb,
+    limit: 1.1,
   });
 }
-const [a, b] = [figures.get(small)!, figures.get(large)!];
-marks.push({
-  target: `rollout memory flat: peak RSS at ${fmt(large)} / at ${fmt(small)} cells`,
-  measured: `${fmt(b.peakRssMb)} MB / ${fmt(a.peakRssMb)} MB`,
-  ratio: b.peakRssMb / a.peakRssMb,
-  limit: 1.1,
-});
-
-const n = 1_000;
-const ideal = (n / 100) * 3 * 100;
-const r = await runInProcess(n, 100, 100);
-console.log(
-  `rollout runner: ${fmt(n)} cells × 3 steps, model latency 100 ms, 100 at once: ${fmt(r.wallMs)} ms against the ideal ` +
-    `${fmt(ideal)} ms (${fmt(((r.wallMs - ideal) / ideal) * 100, 1)}% over), ${r.failed} failed; peak RSS ${fmt(r.peakRssMb)} MB`,
-);
-marks.push({
-  target: `rollout runner ${fmt(n)} cells × 3 steps (in process): wall time / ideal`,
-  measured: `${fmt(r.wallMs / 1000, 2)} s / ${fmt(ideal / 1000, 1)} s`,
-  ratio: r.wallMs / ideal,
-  limit: 1.1,
-});
+if (only !== 'process') {
+  const n = 1_000;
+  const ideal = (n / 100) * 3 * 100;
+  const r = await runInProcess(n, 100, 100);
+  console.log(
+    `rollout runner: ${fmt(n)} cells × 3 steps, model latency 100 ms, 100 at once: ${fmt(r.wallMs)} ms against the ideal ` +
+      `${fmt(ideal)} ms (${fmt(((r.wallMs - ideal) / ideal) * 100, 1)}% over), ${r.failed} failed; peak RSS ${fmt(r.peakRssMb)} MB`,
+  );
+  marks.push({
+    target: `rollout runner ${fmt(n)} cells × 3 steps (in process): wall time / ideal`,
+    measured: `${fmt(r.wallMs / 1000, 2)} s / ${fmt(ideal / 1000, 1)} s`,
+    ratio: r.wallMs / ideal,
+    limit: 1.1,
+  });
+}
 printMarks('rollout', marks);
