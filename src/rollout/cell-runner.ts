@@ -6,7 +6,7 @@ import type { App } from '../app/app.ts';
 import { resolveBranch } from '../engine/branching.ts';
 import type { SessionRuntime } from '../engine/session/runtime.ts';
 import { latestTargetScores, meansByKey } from '../judge/aggregate.ts';
-import { branchConversations, evaluatorTargets, inScopeTargets } from '../judge/scope.ts';
+import { branchConversations, evaluatorTargets, inScopeTargets, isScoped } from '../judge/scope.ts';
 import { queueEvaluation } from '../judge/jobs.ts';
 import type { Evaluator } from '../judge/registry.ts';
 import { decimal } from '../ledger/decimal.ts';
@@ -264,7 +264,10 @@ export class CellRunner {
     // The same scope as the automatic trigger and `eval run` (src/judge/scope.ts): an evaluator with `agents:`
     // scores each conversation of those agents in the cell, `on: artifact|milestone` what the cell made or marked;
     // one without any of these scores the cell's answer (its root).
-    const onBranch = branchConversations(store, session, branch);
+    // Read only for an evaluator with `agents:` (the others score the branch): it reads the branch's whole history.
+    const onBranch = evaluators.some((e) => isScoped(e.evaluator.config))
+      ? branchConversations(store, session, branch)
+      : [];
     // Queued and claimed in one group commit and judged at once, in the judge's slots (no poll): a cell's
     // assertions take no transaction of their own.
     const queue = (): string[] => {
