@@ -1,3 +1,5 @@
+// Long because one runner holds a rollout's whole run here or through a queue's executor: start, resume, the lease,
+// the lanes of cells, progress, the total budgets and a worker's standalone cell.
 import { UserError, unknownIdHint } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
@@ -6,7 +8,7 @@ import type { App } from '../app/app.ts';
 import type { SessionRuntime } from '../engine/session/runtime.ts';
 import type { CellRow, RolloutRow } from '../store/rollouts.ts';
 import type { Store } from '../store/store.ts';
-import { expandCells, type Cell } from './cells.ts';
+import { expandCells, startingPoint, type Cell } from './cells.ts';
 import { CellRunner, type CellOutcome } from './cell-runner.ts';
 import { buildEvaluators, type TeamEvaluators } from './evaluators.ts';
 import { parseRolloutSpec, type RolloutSpec } from './spec.ts';
@@ -412,28 +414,6 @@ export class RolloutRunner {
     this.evaluators.set(spec.hash, registered);
     return registered;
   }
-}
-
-/**
- * Where a run of a rollout's stored cells starts: the cells to run (expanded from the spec, in order), how many
- * there are and are done, and what the done ones spent. Apart from the run's closures, so neither the rows nor the
- * spec's expansion stay in memory while it runs.
- */
-function startingPoint(
-  rows: readonly CellRow[],
-  spec: RolloutSpec,
-): { remaining: (Cell | undefined)[]; total: number; done: number; costUsd: number; tokens: number } {
-  const byId = new Map(expandCells(spec).map((c) => [c.id, c]));
-  return {
-    remaining: rows
-      .filter((c) => c.status !== 'done')
-      .map((c) => byId.get(c.id))
-      .filter((c): c is Cell => c !== undefined),
-    total: rows.length,
-    done: rows.filter((c) => c.status === 'done').length,
-    costUsd: rows.reduce((a, c) => a + (c.metrics?.costUsd ?? 0), 0),
-    tokens: rows.reduce((a, c) => a + (c.metrics?.tokens ?? 0), 0),
-  };
 }
 
 /** `rollout run --model` and the judge model it implies (or `--judge-model`). */
