@@ -37,6 +37,8 @@ export class JudgeRunner {
   private readonly pollMs: number;
   private readonly abort = new AbortController();
   private running = 0;
+  /** Slots taken by `judgeNow` claims whose group commit has not landed yet. */
+  private reserved = 0;
   private pumping = false;
   private pumpScheduled = false;
   private readonly runningJobs = new Set<string>();
@@ -45,6 +47,8 @@ export class JudgeRunner {
   private timer: Timer | undefined;
   private unsubscribe: (() => void) | undefined;
   private settledWaiters: (() => void)[] = [];
+  /** `judgeNow` calls waiting for a free slot, first come first served; each returns false if it waits no more. */
+  private readonly slotWaiters: (() => boolean)[] = [];
 
   constructor(store: Store, evaluators: EvaluatorRegistry, providers: ProviderRegistry, options: JudgeRunnerOptions) {
     this.store = store;
@@ -97,6 +101,7 @@ export class JudgeRunner {
     this.timer?.cancel();
     this.unsubscribe?.();
     this.wakeSettled();
+    for (const next of this.slotWaiters.splice(0)) next();
   }
 
   /** Evaluations in progress in this process. */
@@ -147,7 +152,7 @@ export class JudgeRunner {
     if (this.stopped || this.pumping || this.store.isClosed) return;
     this.pumping = true;
     try {
-      const free = this.concurrency - this.running;
+      const free = this.concurrency - this.running - this.reserved;
       if (free <= 0) return;
       const now = this.clock.now();
       const filter = { evaluators: this.known(), ...(session === undefined ? {} : { session }) };
@@ -155,14 +160,7 @@ export class JudgeRunner {
       for (const job of jobs) {
         // Taken again after its lease ran out while this process still runs it: one run is enough.
         if (this.runningJobs.has(job.id)) continue;
-        this.runningJobs.add(job.id);
-        this.running += 1;
-        void this.run(job).finally(() => {
-          this.runningJobs.delete(job.id);
-          this.running -= 1;
-          this.wakeSettled();
-          this.schedulePump(session);
-        });
+        void this.track(job, () => this.schedulePump(session));
       }
     } catch {
       // A locked database (another process writing): the next commit or poll tries again.
@@ -171,12 +169,124 @@ export class JudgeRunner {
     }
   }
 
+  /**
+   * Queues jobs (`queue` writes them and returns their ids) and judges them here: a rollout cell judging what it
+   * just ran. Each is claimed in a group commit as soon as one of this judge's slots is free (those free at once in
+   * the commit that queues them), so no claim transaction, poll or count of its own is needed; resolves with the
+   * scores they recorded, in the order written, and the ids of jobs another judge took first (or left pending when
+   * this one stopped): wait for those with `drain`. On `signal`, resolves at once (claimed jobs still finish).
+   */
+  async judgeNow(
+    queue: () => readonly string[],
+    signal?: AbortSignal,
+  ): Promise<{ scores: ScoreRow[]; pending: string[] }> {
+    const scores: ScoreRow[] = [];
+    const pending: string[] = [];
+    const runs: Promise<void>[] = [];
+    let waiting: readonly string[] | undefined;
+    // The pump refills a freed slot only for a judge that follows the log (started): otherwise it would claim jobs
+    // of other sessions.
+    const refill = (): void => (this.started ? this.schedulePump() : undefined);
+    const lease = this.lease();
+    while (waiting === undefined || waiting.length > 0) {
+      if (waiting !== undefined && (this.stopped || signal?.aborted === true)) {
+        pending.push(...waiting);
+        break;
+      }
+      if (waiting !== undefined && this.concurrency - this.running - this.reserved <= 0) {
+        // Every slot busy: the next verdict to finish frees one (for the first in line: no herd of retries).
+        await this.slot(signal);
+        continue;
+      }
+      let reserved = 0;
+      const ids = waiting;
+      try {
+        const claimed = await this.store.commit(() => {
+          const all = ids ?? queue();
+          const now = this.clock.now();
+          const taken: EvalJobRow[] = [];
+          const left: string[] = [];
+          for (const id of all) {
+            if (this.stopped || this.concurrency - this.running - this.reserved <= 0) left.push(id);
+            else {
+              const job = this.store.scores.claimJob(id, this.owner, now, lease);
+              // Not pending any more: another judge (the pump) has it.
+              if (job === undefined) pending.push(id);
+              else {
+                taken.push(job);
+                reserved += 1;
+                this.reserved += 1;
+              }
+            }
+          }
+          return { taken, left };
+        });
+        for (const job of claimed.taken) runs.push(this.track(job, refill, scores));
+        waiting = claimed.left;
+      } finally {
+        this.reserved -= reserved;
+      }
+    }
+    const all = Promise.all(runs).then(() => ({ scores, pending }));
+    if (signal === undefined) return all;
+    return new Promise((resolve, reject) => {
+      const stop = (): void => resolve({ scores, pending });
+      if (signal.aborted) return stop();
+      signal.addEventListener('abort', stop, { once: true });
+      all.then(
+        (value) => {
+          signal.removeEventListener('abort', stop);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', stop);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+
+  /** Resolves when a slot is freed for this caller (first in line), when the judge stops, or on `signal`. */
+  private slot(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      let waiting = true;
+      const done = (): boolean => {
+        const was = waiting;
+        waiting = false;
+        signal?.removeEventListener('abort', done);
+        resolve();
+        return was;
+      };
+      this.slotWaiters.push(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Gives a freed slot to the first `judgeNow` still waiting for one. */
+  private wakeSlot(): void {
+    for (let next = this.slotWaiters.shift(); next !== undefined; next = this.slotWaiters.shift()) if (next()) return;
+  }
+
+  /** Runs a claimed job in a slot of this judge; `then` when it ends (a pump for the freed slot). */
+  private track(job: EvalJobRow, then: () => void, into?: ScoreRow[]): Promise<void> {
+    this.runningJobs.add(job.id);
+    this.running += 1;
+    return this.run(job, into).finally(() => {
+      this.runningJobs.delete(job.id);
+      this.running -= 1;
+      this.wakeSlot();
+      this.wakeSettled();
+      then();
+    });
+  }
+
   /** The evaluators this process has (p2tui.yaml's, and those of the rollout specs it runs): the jobs it may claim. */
   private known(): string[] {
     return this.evaluators.list().map((e) => e.id);
   }
 
-  private async run(job: EvalJobRow): Promise<void> {
+  /** Evaluates a claimed job and records its scores (also pushed onto `into`, as they are written). */
+  private async run(job: EvalJobRow, into?: ScoreRow[]): Promise<void> {
     try {
       const evaluator = this.evaluators.get(job.evaluator);
       if (evaluator === undefined) {
@@ -215,6 +325,7 @@ export class JudgeRunner {
       }
       if (this.store.isClosed) return;
       const now = this.clock.now();
+      const added: ScoreRow[] = [];
       // Group commit: verdicts finishing together share one transaction.
       await this.store.commit(() => {
         // Lost the lease meanwhile (this process stalled past it): the other judge's verdict stands.
@@ -241,6 +352,7 @@ export class JudgeRunner {
             createdAt: now,
           };
           this.store.scores.addScore(score);
+          added.push(score);
           this.store.append(
             {
               type: 'score.recorded',
@@ -266,6 +378,8 @@ export class JudgeRunner {
           );
         });
       });
+      // Committed: now they are the caller's to read.
+      into?.push(...added);
     } catch (error) {
       if (!this.store.isClosed) this.finish(job, 'failed', messageOf(error));
     }

@@ -6,7 +6,7 @@ import type { App } from '../app/app.ts';
 import { resolveBranch } from '../engine/branching.ts';
 import type { SessionRuntime } from '../engine/session/runtime.ts';
 import { latestTargetScores, meansByKey } from '../judge/aggregate.ts';
-import { branchConversations, evaluatorTargets, inScopeTargets } from '../judge/scope.ts';
+import { branchConversations, evaluatorTargets, inScopeTargets, isScoped } from '../judge/scope.ts';
 import { queueEvaluation } from '../judge/jobs.ts';
 import type { Evaluator } from '../judge/registry.ts';
 import { decimal } from '../ledger/decimal.ts';
@@ -261,12 +261,17 @@ export class CellRunner {
     )
       return {};
     const jobs = new Map<string, string>();
-    const now = this.app.clock.now();
     // The same scope as the automatic trigger and `eval run` (src/judge/scope.ts): an evaluator with `agents:`
     // scores each conversation of those agents in the cell, `on: artifact|milestone` what the cell made or marked;
     // one without any of these scores the cell's answer (its root).
-    const onBranch = branchConversations(store, session, branch);
-    store.write(() => {
+    // Read only for an evaluator with `agents:` (the others score the branch): it reads the branch's whole history.
+    const onBranch = evaluators.some((e) => isScoped(e.evaluator.config))
+      ? branchConversations(store, session, branch)
+      : [];
+    // Queued and claimed in one group commit and judged at once, in the judge's slots (no poll): a cell's
+    // assertions take no transaction of their own.
+    const queue = (): string[] => {
+      const now = this.app.clock.now();
       for (const { evaluator, metric } of evaluators) {
         const targets = evaluatorTargets(store, evaluator.config, { session, branch, conversations: onBranch });
         for (const target of targets)
@@ -284,12 +289,19 @@ export class CellRunner {
             metric,
           );
       }
-    });
-    await this.app.judge.drain(session, signal);
+      return [...jobs.keys()];
+    };
+    const judged = evaluators.length === 0 ? { scores: [], pending: [] } : await this.app.judge.judgeNow(queue, signal);
+    // What is left to wait for: jobs no slot was free for, and those the workspace's automatic evaluators queued
+    // as the cell's conversations finished.
+    if (judged.pending.length > 0 || workspace.evaluators.list().some((e) => e.config.on !== 'demand'))
+      await this.app.judge.drain(session, signal);
     // A metric's figure is the mean over its targets; with none (no listed agent ran in the cell) it is null, not 0.
     const scores: Record<string, number | null> = {};
     for (const { metric } of evaluators) scores[metric] = null;
-    const ours = latestTargetScores(store.scores.scoresOfJobs([...jobs.keys()]));
+    const written =
+      judged.pending.length === 0 ? judged.scores : [...judged.scores, ...store.scores.scoresOfJobs(judged.pending)];
+    const ours = latestTargetScores(written);
     for (const [metric, value] of meansByKey(ours, (t) => jobs.get(t.scores[0]!.job ?? '') ?? t.evaluator))
       scores[metric] = value;
     if (spec.raw.judge.workspace) {

@@ -1,6 +1,7 @@
 import { sha256 } from '../core/hash.ts';
 import { canonicalJson } from '../core/json.ts';
 import type { EffectsPolicy } from '../engine/effects-policy.ts';
+import type { CellRow } from '../store/rollouts.ts';
 import type { RolloutSpec, Variant } from './spec.ts';
 
 /** One run of a rollout: a team's variant on one scenario with one seed. Each cell is a session. */
@@ -57,4 +58,26 @@ export function expandCells(spec: RolloutSpec): Cell[] {
     }
   }
   return cells;
+}
+
+/**
+ * Where a run of a rollout's stored cells starts: the cells to run (expanded from the spec, in order), how many
+ * there are and are done, and what the done ones spent. Apart from the run's closures, so neither the rows nor the
+ * spec's expansion stay in memory while it runs.
+ */
+export function startingPoint(
+  rows: readonly CellRow[],
+  spec: RolloutSpec,
+): { remaining: (Cell | undefined)[]; total: number; done: number; costUsd: number; tokens: number } {
+  const byId = new Map(expandCells(spec).map((c) => [c.id, c]));
+  return {
+    remaining: rows
+      .filter((c) => c.status !== 'done')
+      .map((c) => byId.get(c.id))
+      .filter((c): c is Cell => c !== undefined),
+    total: rows.length,
+    done: rows.filter((c) => c.status === 'done').length,
+    costUsd: rows.reduce((a, c) => a + (c.metrics?.costUsd ?? 0), 0),
+    tokens: rows.reduce((a, c) => a + (c.metrics?.tokens ?? 0), 0),
+  };
 }

@@ -61,7 +61,9 @@ export function gridOf(cells: readonly CellRow[], options: GridOptions = {}): Gr
   const groups = new Map<string, CellRow[]>();
   for (const c of cells) {
     const key = `${c.team}\n${c.variant}`;
-    groups.set(key, [...(groups.get(key) ?? []), c]);
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [c]);
+    else group.push(c);
   }
   const valueOf = (c: CellRow, m: string | null): number | null => {
     if (m === null || c.status !== 'done') return null;

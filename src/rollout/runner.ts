@@ -1,4 +1,5 @@
-import pLimit from 'p-limit';
+// Long because one runner holds a rollout's whole run here or through a queue's executor: start, resume, the lease,
+// the lanes of cells, progress, the total budgets and a worker's standalone cell.
 import { UserError, unknownIdHint } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import type { JsonValue } from '../core/json.ts';
@@ -7,7 +8,7 @@ import type { App } from '../app/app.ts';
 import type { SessionRuntime } from '../engine/session/runtime.ts';
 import type { CellRow, RolloutRow } from '../store/rollouts.ts';
 import type { Store } from '../store/store.ts';
-import { expandCells, type Cell } from './cells.ts';
+import { expandCells, startingPoint, type Cell } from './cells.ts';
 import { CellRunner, type CellOutcome } from './cell-runner.ts';
 import { buildEvaluators, type TeamEvaluators } from './evaluators.ts';
 import { parseRolloutSpec, type RolloutSpec } from './spec.ts';
@@ -75,6 +76,16 @@ export class RolloutRunner {
     spec: RolloutSpec,
     options: RunOptions & { replayOf?: string; models?: ModelOverride } = {},
   ): Promise<RunOutcome> {
+    // Recorded apart: the spec's expansion is not kept in this frame while the cells run.
+    const { row, replay } = this.record(spec, options);
+    return this.run(row, spec, options, replay);
+  }
+
+  /** Records a new rollout of `spec`, every cell pending; with `replayOf`, the cells each is served from. */
+  private record(
+    spec: RolloutSpec,
+    options: { replayOf?: string; models?: ModelOverride },
+  ): { row: RolloutRow; replay: Map<string, CellRow> | undefined } {
     const store = this.app.store;
     const cells = expandCells(spec);
     const id = `ro_${randomId('', 10)}`;
@@ -129,7 +140,7 @@ export class RolloutRunner {
         })),
       ),
     );
-    return this.run(row, spec, options, replay);
+    return { row, replay };
   }
 
   /** Runs the cells of a rollout that are not done (pending, interrupted or failed). */
@@ -206,12 +217,8 @@ export class RolloutRunner {
   ): Promise<RunOutcome> {
     const { store } = this.app;
     const evaluators = this.registerEvaluators(spec);
-    const byId = new Map(expandCells(spec).map((c) => [c.id, c]));
-    const all = store.rollouts.cells(row.id);
-    const remaining = all
-      .filter((c) => c.status !== 'done')
-      .map((c) => byId.get(c.id))
-      .filter((c): c is Cell => c !== undefined);
+    const start = startingPoint(store.rollouts.cells(row.id), spec);
+    const { remaining, total } = start;
     // Cells forked from one session are branches of it, and one process drives one branch of a session at a time.
     const concurrency =
       spec.raw.fork_from !== undefined && options.executor === undefined
@@ -219,20 +226,19 @@ export class RolloutRunner {
         : Math.max(1, options.concurrency ?? spec.raw.concurrency);
     const started = this.app.clock.now();
     const budgets = spec.raw.budgets;
-    let done = all.filter((c) => c.status === 'done').length;
+    let done = start.done;
     let failed = 0;
     let running = 0;
-    let costUsd = all.reduce((a, c) => a + (c.metrics?.costUsd ?? 0), 0);
-    let tokens = all.reduce((a, c) => a + (c.metrics?.tokens ?? 0), 0);
+    let { costUsd, tokens } = start;
     let finishedHere = 0;
     let stopped: string | null = null;
     const live = new Map<string, SessionRuntime>();
     const progress = (): void => {
       const elapsedMs = this.app.clock.now() - started;
-      const left = all.length - done - failed;
+      const left = total - done - failed;
       // At the pace so far (cells finished per millisecond, with as many running at once as now).
       options.onProgress?.({
-        total: all.length,
+        total,
         done,
         failed,
         running,
@@ -265,10 +271,9 @@ export class RolloutRunner {
         void runtime.cancel(`the rollout stopped: ${over}`).catch(() => runtime.detach());
     };
     progress();
-    // At most `concurrency` cells at once, started in order; a stop (Ctrl-C, a spent total budget) lets the running
-    // ones end and starts no more.
-    const limit = pLimit(concurrency);
-    const writes: Promise<void>[] = [];
+    // Results still on their way to the database (a finished cell's slot goes to the next one at once): a set that
+    // forgets each as it lands, so nothing of a finished cell stays in memory.
+    const writes = new Set<Promise<void>>();
     const runOne = async (cell: Cell): Promise<void> => {
       if (stopped !== null || options.signal?.aborted === true) return;
       if (budgets.total_cost_usd !== undefined && costUsd >= budgets.total_cost_usd)
@@ -304,13 +309,28 @@ export class RolloutRunner {
       };
       const written = outcome.written;
       if (written === undefined) report();
-      else writes.push(written.then(report, () => undefined));
+      else {
+        const landing = written.then(report, () => undefined).finally(() => writes.delete(landing));
+        writes.add(landing);
+      }
       progress();
     };
+    // At most `concurrency` cells at once, started in order, by as many lanes each taking the next cell when its
+    // own ends (one promise per lane, not one per cell); a stop (Ctrl-C, a spent total budget) lets the running ones
+    // end and starts no more.
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < remaining.length) {
+        const cell = remaining[next]!;
+        // Taken off the list: the lane holds it while it runs, nothing does after.
+        remaining[next++] = undefined;
+        await runOne(cell);
+      }
+    };
     try {
-      await Promise.all(remaining.map((cell) => limit(() => runOne(cell))));
+      await Promise.all(Array.from({ length: Math.min(concurrency, remaining.length) }, lane));
       // Every cell's result is stored before the rollout's status and results are read.
-      await Promise.all(writes);
+      while (writes.size > 0) await Promise.all(writes);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }

@@ -125,6 +125,7 @@ export class ScoreRepository {
   private readonly insertJob: Statement;
   private readonly claimStmt: Statement;
   private readonly claimSessionStmt: Statement;
+  private readonly claimJobStmt: Statement;
   private readonly reclaimStmt: Statement;
   private readonly releaseStmt: Statement;
   private readonly finishStmt: Statement;
@@ -146,6 +147,10 @@ export class ScoreRepository {
       `UPDATE eval_jobs SET status = 'running', attempts = attempts + 1, claimed_by = @owner, claim_expires = @expires
        WHERE id IN (SELECT id FROM eval_jobs WHERE status = 'pending' AND session_id = @session AND ${KNOWN}
          ORDER BY created_at LIMIT @limit) RETURNING *`,
+    );
+    this.claimJobStmt = db.prepare(
+      `UPDATE eval_jobs SET status = 'running', attempts = attempts + 1, claimed_by = @owner, claim_expires = @expires
+       WHERE id = @id AND status = 'pending' RETURNING *`,
     );
     this.releaseStmt = db.prepare(
       "UPDATE eval_jobs SET status = 'pending', claimed_by = NULL, claim_expires = NULL WHERE status = 'running' AND claimed_by = ?",
@@ -236,6 +241,12 @@ export class ScoreRepository {
     };
     const rows = (session === undefined ? this.claimStmt : this.claimSessionStmt).all(params) as JobDbRow[];
     return rows.map(toJob).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Takes one pending job by its id (one this process just queued); undefined when it is not pending. Inside a write. */
+  claimJob(id: string, owner: string, now: number, leaseMs: number): EvalJobRow | undefined {
+    const row = this.claimJobStmt.get({ id, owner, expires: now + leaseMs }) as JobDbRow | undefined;
+    return row === undefined ? undefined : toJob(row);
   }
 
   /** Closes a job this owner holds; false when its lease was lost to another judge meanwhile. Inside a write. */

@@ -40,26 +40,32 @@ export interface Gate {
 export function progressPrinter(ctx: CommandContext, width?: number): (p: Progress) => void {
   const out = ctx.output;
   let lastDecile = -1;
+  let lastRedraw = -Infinity;
   return (p) => {
-    // Read at each redraw (the terminal may have been resized); with --json the line goes to stderr: its width.
-    const columns = width ?? (out.json ? process.stderr.columns : process.stdout.columns) ?? 80;
     const finished = p.done + p.failed;
-    // At a terminal the cursor must stay on the line it redraws: one column is left free.
-    const text = progressText(p, out.interactive && out.redraw !== undefined && !out.json ? columns - 1 : columns);
-    if (out.json) {
-      const decile = p.total === 0 ? 10 : Math.floor((finished / p.total) * 10);
-      if (decile !== lastDecile) out.warn(text);
-      lastDecile = decile;
+    // Read at each redraw (the terminal may have been resized); with --json the line goes to stderr: its width.
+    const columns = (): number => width ?? (out.json ? process.stderr.columns : process.stdout.columns) ?? 80;
+    if (out.interactive && out.redraw !== undefined && !out.json) {
+      // The runner reports several times per cell: at most ten redraws a second (each is a write to the terminal),
+      // and always the first and the last (nothing running, or every cell finished).
+      if (p.elapsedMs - lastRedraw < REDRAW_MS && p.running > 0 && finished < p.total) return;
+      lastRedraw = p.elapsedMs;
+      // At a terminal the cursor must stay on the line it redraws: one column is left free.
+      out.redraw(progressText(p, columns() - 1));
       return;
     }
-    if (out.interactive && out.redraw !== undefined) out.redraw(text);
-    else {
-      const decile = p.total === 0 ? 10 : Math.floor((finished / p.total) * 10);
-      if (decile !== lastDecile) out.line(text);
-      lastDecile = decile;
-    }
+    // Without a terminal a line every tenth of the way: the text is only made for the lines printed.
+    const decile = p.total === 0 ? 10 : Math.floor((finished / p.total) * 10);
+    if (decile === lastDecile) return;
+    lastDecile = decile;
+    const text = progressText(p, columns());
+    if (out.json) out.warn(text);
+    else out.line(text);
   };
 }
+
+/** How often the progress line is redrawn at most, in milliseconds. */
+const REDRAW_MS = 100;
 
 /**
  * The progress line in at most `width` columns: the bar shrinks first (to 8), then the parts that say least go
@@ -80,15 +86,22 @@ export function progressText(p: Progress, width: number): string {
     const filled = p.total === 0 ? size : Math.round((finished / p.total) * size);
     return `[${'█'.repeat(filled)}${'·'.repeat(size - filled)}] `;
   };
+  const kept = (dropped: number): { text: string; drop: number }[] => parts.filter((x) => x.drop > dropped);
   const line = (size: number, dropped: number): string =>
     (size === 0 ? '' : bar(size)) +
-    parts
-      .filter((x) => x.drop > dropped)
+    kept(dropped)
       .map((x) => x.text)
       .join(' · ');
-  const fits = (text: string): boolean => stringWidth(text) <= width;
-  for (let size = 24; size >= 8; size--) if (fits(line(size, 0))) return line(size, 0);
-  for (let dropped = 1; dropped <= 5; dropped++) if (fits(line(8, dropped))) return line(8, dropped);
+  // Widths added up rather than measured line by line (string-width is costly and this runs for every redraw): the
+  // bar is `[`, one column per cell of it, `] `; the parts are joined by ` · `.
+  const widths = new Map(parts.map((x) => [x, stringWidth(x.text)]));
+  const fits = (size: number, dropped: number): boolean => {
+    const shown = kept(dropped);
+    const text = shown.reduce((a, x) => a + widths.get(x)!, 0) + 3 * Math.max(0, shown.length - 1);
+    return (size === 0 ? 0 : size + 3) + text <= width;
+  };
+  for (let size = 24; size >= 8; size--) if (fits(size, 0)) return line(size, 0);
+  for (let dropped = 1; dropped <= 5; dropped++) if (fits(8, dropped)) return line(8, dropped);
   return truncate(line(0, 5), width);
 }
 

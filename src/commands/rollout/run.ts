@@ -199,14 +199,21 @@ async function runSpec(
     });
   if (options.junit !== undefined) checkJunitPath(options.junit);
   // The spec reader, the runner and the statistics are loaded when a rollout runs, not at start-up.
-  const [{ loadRolloutSpec }, { expandCells }, { RolloutRunner, findRollout }, { progressPrinter, report }, ci] =
-    await Promise.all([
-      import('../../rollout/spec.ts'),
-      import('../../rollout/cells.ts'),
-      import('../../rollout/runner.ts'),
-      import('./print.ts'),
-      import('./ci-output.ts'),
-    ]);
+  const [
+    { loadRolloutSpec },
+    { expandCells },
+    { RolloutRunner, findRollout },
+    { progressPrinter, report },
+    ci,
+    { capYoungGeneration },
+  ] = await Promise.all([
+    import('../../rollout/spec.ts'),
+    import('../../rollout/cells.ts'),
+    import('../../rollout/runner.ts'),
+    import('./print.ts'),
+    import('./ci-output.ts'),
+    import('../../rollout/young-generation.ts'),
+  ]);
   const ctx = options.jsonl ? ci.jsonlContext(given) : given;
   const ref = options.replay;
   const source = ref === undefined ? undefined : findRollout(await ctx.store({ existing: true }), ref).id;
@@ -224,7 +231,8 @@ async function runSpec(
   const runner = new RolloutRunner(app);
   const concurrency = options.concurrency;
   const replayOf = source;
-  const cells = expandCells(spec);
+  // Its count only: the expansion is not kept in this frame while the cells run.
+  const cellCount = expandCells(spec).length;
   if (!ctx.output.json) {
     const teams = plural(spec.teams.length, 'team');
     const variants = spec.teams.reduce((a, t) => a + t.variants.length, 0);
@@ -234,7 +242,7 @@ async function runSpec(
       paint(
         ctx.output.color,
         'gray',
-        `${spec.name}: ${cells.length} cells (${teams}, ${variants} variants, ${repeats})${replayed}`,
+        `${spec.name}: ${cellCount} cells (${teams}, ${variants} variants, ${repeats})${replayed}`,
       ),
     );
   }
@@ -257,7 +265,7 @@ async function runSpec(
   try {
     const outcome = await runner.start(spec, {
       signal: stop.signal,
-      onProgress: progressPrinter(ctx, options.width),
+      onProgress: capYoungGeneration(progressPrinter(ctx, options.width)),
       ...(follow === undefined && line === undefined
         ? {}
         : {
@@ -347,11 +355,13 @@ export const rolloutResumeCommand = defineCommand({
   async run(ctx, input) {
     const junit = input.options.junit;
     if (junit !== undefined) checkJunitPath(junit);
-    const [{ RolloutRunner, findRollout }, { progressPrinter, report }, { rolloutSuites }] = await Promise.all([
-      import('../../rollout/runner.ts'),
-      import('./print.ts'),
-      import('./ci-output.ts'),
-    ]);
+    const [{ RolloutRunner, findRollout }, { progressPrinter, report }, { rolloutSuites }, { capYoungGeneration }] =
+      await Promise.all([
+        import('../../rollout/runner.ts'),
+        import('./print.ts'),
+        import('./ci-output.ts'),
+        import('../../rollout/young-generation.ts'),
+      ]);
     const row = findRollout(await ctx.store({ existing: true }), input.args.rollout);
     const replayOf = row.options.replayOf;
     const app = await ctx.app(replayOf === undefined ? {} : await replayingRollout(ctx, replayOf));
@@ -365,7 +375,7 @@ export const rolloutResumeCommand = defineCommand({
     try {
       const outcome = await runner.resume(input.args.rollout, {
         signal: stop.signal,
-        onProgress: progressPrinter(ctx, input.options.width),
+        onProgress: capYoungGeneration(progressPrinter(ctx, input.options.width)),
         ...(queue === undefined ? {} : { executor: queue.executor(), concurrency: concurrency ?? 100 }),
         ...(concurrency === undefined || queue !== undefined ? {} : { concurrency }),
       });
