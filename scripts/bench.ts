@@ -31,8 +31,8 @@ export const PARTS: readonly Part[] = [
   { name: 'branches', node: [script('bench-branches.ts')] },
   { name: 'judge', node: [script('bench-judge.ts')] },
   { name: 'ledger', node: [script('bench-ledger.ts')] },
-  // --expose-gc: the rollout part settles the heap before it reads memory figures.
-  { name: 'rollout', node: ['--expose-gc', script('bench-rollout.ts')] },
+  // The rollout part runs the built bin as `p2tui rollout run` processes and reads their peak memory.
+  { name: 'rollout', node: [script('bench-rollout.ts')], needsBuild: true },
   {
     name: 'rollout-queue',
     node: [script('bench-rollout-queue.ts')],
