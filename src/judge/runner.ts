@@ -246,17 +246,27 @@ export class JudgeRunner {
     });
   }
 
-  /** Resolves when a slot is freed for this caller (first in line), when the judge stops, or on `signal`. */
+  /**
+   * Resolves when a slot is freed for this caller (first in line), when the judge stops, on `signal`, or after 100 ms
+   * at the latest: the pump may claim the caller's jobs itself while it waits, and then no verdict of this caller's
+   * would ever free a slot for it. The timer is held open: with every job claimed elsewhere, nothing else keeps the
+   * process alive, and Node would end a rollout in the middle of this wait (exit 0, no summary).
+   */
   private slot(signal: AbortSignal | undefined): Promise<void> {
     return new Promise((resolve) => {
       let waiting = true;
       const done = (): boolean => {
         const was = waiting;
         waiting = false;
+        timer.cancel();
+        // Woken by the timer or the signal: out of the line (wakeSlot has taken it out otherwise).
+        const place = this.slotWaiters.indexOf(done);
+        if (place >= 0) this.slotWaiters.splice(place, 1);
         signal?.removeEventListener('abort', done);
         resolve();
         return was;
       };
+      const timer = this.clock.timeout(done, 100, { keepAlive: true });
       this.slotWaiters.push(done);
       signal?.addEventListener('abort', done, { once: true });
     });
