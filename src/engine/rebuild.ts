@@ -1,11 +1,11 @@
 import { StoreError, messageOf } from '../core/errors.ts';
 import type { Store } from '../store/store.ts';
 import type { SessionRow } from '../store/sessions.ts';
-import { ConversationRuntime } from './conversation.ts';
+import type { ConversationRuntime } from './conversation.ts';
 import { apply } from './fsm.ts';
 import type { PersonaKit } from './persona-kit.ts';
 import type { Persona } from '../agents/persona.ts';
-import { restoreConversations, saveSnapshots } from './snapshot.ts';
+import { restoreConversations, runtimesOf, saveSnapshots } from './snapshot.ts';
 
 export interface Rebuilt {
   readonly conversations: Map<string, ConversationRuntime>;
@@ -41,24 +41,12 @@ export function rebuildFromLog(
 ): Rebuilt {
   const entries = store.log.visibleEntries(session.id, store.sessions.segments(session.headBranch));
   const withEntries = new Set(entries.map((e) => e.conversation));
-  const conversations = new Map<string, ConversationRuntime>();
-  for (const row of store.sessions.conversations(session.id)) {
-    if (!withEntries.has(row.id)) continue;
-    const persona = personaOf(row.agent);
-    const parent = row.parent === null ? null : (conversations.get(row.parent) ?? null);
-    const conv = new ConversationRuntime(
-      row.id,
-      persona,
-      parent,
-      row.parentCallId,
-      row.depth,
-      row.path,
-      kit.for(persona).system,
-    );
-    conversations.set(row.id, conv);
-    if (parent !== null)
-      parent.childrenByAgent.set(row.agent, [...(parent.childrenByAgent.get(row.agent) ?? []), conv]);
-  }
+  const conversations = runtimesOf(
+    store.sessions.conversations(session.id),
+    (id) => withEntries.has(id),
+    kit,
+    personaOf,
+  );
   const root = conversations.get(session.rootConversation);
   if (root === undefined)
     throw new StoreError('E_DB_CORRUPT', `session ${session.id} has no root conversation`, {

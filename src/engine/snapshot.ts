@@ -2,7 +2,7 @@ import { sha256 } from '../core/hash.ts';
 import type { Entry } from '../core/entries.ts';
 import type { Persona } from '../agents/persona.ts';
 import type { Store } from '../store/store.ts';
-import type { SessionRow } from '../store/sessions.ts';
+import type { ConversationRow, SessionRow } from '../store/sessions.ts';
 import type { SnapshotMeta } from '../store/snapshots.ts';
 import { ConversationRuntime, type Mark, type UndoableMap, type UndoStep } from './conversation.ts';
 import { apply, type ConversationState } from './fsm.ts';
@@ -223,26 +223,9 @@ export function restoreConversations(
     for (const e of entries) if (e.seq > after(e.conversation)) present.add(e.conversation);
 
     // The runtimes as a rebuild makes them (row order, parents first); others only to resolve what a snapshot names.
-    const conversations = new Map<string, ConversationRuntime>();
+    const conversations = runtimesOf(rows, (id) => present.has(id), kit, personaOf);
     const others = new Map<string, ConversationRuntime>();
     const rowOf = new Map(rows.map((r) => [r.id, r]));
-    for (const row of rows) {
-      if (!present.has(row.id)) continue;
-      const persona = personaOf(row.agent);
-      const parent = row.parent === null ? null : (conversations.get(row.parent) ?? null);
-      const conv = new ConversationRuntime(
-        row.id,
-        persona,
-        parent,
-        row.parentCallId,
-        row.depth,
-        row.path,
-        kit.for(persona).system,
-      );
-      conversations.set(row.id, conv);
-      if (parent !== null)
-        parent.childrenByAgent.set(row.agent, [...(parent.childrenByAgent.get(row.agent) ?? []), conv]);
-    }
     const resolve = (id: string): ConversationRuntime => {
       const known = conversations.get(id) ?? others.get(id);
       if (known !== undefined) return known;
@@ -399,4 +382,35 @@ function replay(
       if (child !== undefined) conv.linkChild(entry.payload.callId, child, entry.seq);
     }
   }
+}
+
+/**
+ * The runtimes of the conversation rows `include` takes, as a rebuild makes them: rows come parents first, and a
+ * child is listed under its parent by agent. A snapshot's restore and a rebuild from the log share it.
+ */
+export function runtimesOf(
+  rows: readonly ConversationRow[],
+  include: (id: string) => boolean,
+  kit: PersonaKit,
+  personaOf: (id: string) => Persona,
+): Map<string, ConversationRuntime> {
+  const conversations = new Map<string, ConversationRuntime>();
+  for (const row of rows) {
+    if (!include(row.id)) continue;
+    const persona = personaOf(row.agent);
+    const parent = row.parent === null ? null : (conversations.get(row.parent) ?? null);
+    const conv = new ConversationRuntime(
+      row.id,
+      persona,
+      parent,
+      row.parentCallId,
+      row.depth,
+      row.path,
+      kit.for(persona).system,
+    );
+    conversations.set(row.id, conv);
+    if (parent !== null)
+      parent.childrenByAgent.set(row.agent, [...(parent.childrenByAgent.get(row.agent) ?? []), conv]);
+  }
+  return conversations;
 }
