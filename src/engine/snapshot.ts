@@ -37,14 +37,9 @@ function writeEvery(): number {
 /** Snapshots of one conversation tried before replaying it from its first entry. */
 const TRIED = 4;
 
+/** An undo step as stored: a map's step as it is, a child's by its conversation id. */
 type StoredUndo =
-  | {
-      readonly seq: number;
-      readonly map: UndoableMap;
-      readonly key: string;
-      readonly had: boolean;
-      readonly previous: unknown;
-    }
+  | Extract<UndoStep, { readonly map: UndoableMap }>
   | { readonly seq: number; readonly child: string; readonly previous: string | null };
 
 interface Body {
