@@ -195,19 +195,17 @@ export class CallRepository {
     );
   }
 
-  private callsOfConversation: Statement | undefined;
-  private callsOfSession: Statement | undefined;
-
   modelCalls(filter: { session?: string; conversation?: string }): ModelCallRecord[] {
-    // Prepared once: the judge reads a rollout cell's calls once per cell.
     const rows = (
       filter.conversation !== undefined
-        ? (this.callsOfConversation ??= this.db.prepare(
-            'SELECT * FROM model_calls WHERE conversation_id = ? ORDER BY ordinal',
-          )).all(filter.conversation)
-        : (this.callsOfSession ??= this.db.prepare(
-            'SELECT m.* FROM conversations c JOIN model_calls m ON m.conversation_id = c.id WHERE c.session_id = ? ORDER BY m.ts, m.rowid',
-          )).all(filter.session ?? '')
+        ? this.db
+            .prepare('SELECT * FROM model_calls WHERE conversation_id = ? ORDER BY ordinal')
+            .all(filter.conversation)
+        : this.db
+            .prepare(
+              'SELECT m.* FROM conversations c JOIN model_calls m ON m.conversation_id = c.id WHERE c.session_id = ? ORDER BY m.ts, m.rowid',
+            )
+            .all(filter.session ?? '')
     ) as ModelCallDbRow[];
     return rows.map(toModelCall);
   }

@@ -16,21 +16,13 @@ let fullWidth: ((text: string) => number) | undefined;
 const SGR = /\u001b\[[0-9;]*m/g;
 
 /**
- * Text whose every character is one column: printable ASCII and the marks p2tui itself draws (progress bars, box
- * lines, arrows, ·, …, ✓); string-width gives 1 for each (a test checks).
- */
-export const NARROW =
-  /^[\x20-\x7e\u00b0\u00b7\u00d7\u2013\u2014\u2022\u2026\u2190-\u2193\u2264\u2265\u2500-\u259f\u25b8\u2713\u2717]*$/;
-
-/**
  * The columns `text` takes on a terminal. string-width compiles Unicode property patterns and a segmenter when it
- * loads (about a third of `p2tui session list`'s start, 30 ms of a rollout's), so text of NARROW characters once
- * colour codes are taken out (the usual table cell, a progress bar) is measured here: one column a character, as
- * string-width counts it.
+ * loads (about a third of `p2tui session list`'s start), so text that is printable ASCII once colour codes are taken
+ * out (the usual table cell) is measured here: one column a character, as string-width counts it.
  */
 export function displayWidth(text: string): number {
   const plain = text.includes('\u001b') ? text.replace(SGR, '') : text;
-  if (NARROW.test(plain)) return plain.length;
+  if (/^[\x20-\x7e]*$/.test(plain)) return plain.length;
   // A synchronous load, as the callers are: require() of an ES module (Node 22.12+).
   fullWidth ??= (createRequire(import.meta.url)('string-width') as { default: (text: string) => number }).default;
   return fullWidth(text);

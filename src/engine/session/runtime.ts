@@ -37,9 +37,6 @@ export interface PendingQuestion {
  * recovery, branch moves), which share its state and write through one writer; this is their loop and the face
  * front ends call.
  */
-/** What every detach aborts with: one instance, rather than an error (and its stack) built for every session that ends. */
-const DETACHED = new UserError('E_CANCELLED', 'detached');
-
 export class SessionRuntime implements SessionLoop {
   readonly id: string;
   private readonly state: SessionState;
@@ -311,7 +308,7 @@ export class SessionRuntime implements SessionLoop {
     // What this process built in memory saves the next one a replay (not after a failed commit: memory may be ahead).
     if (state.error === undefined && state.queuedCommits === 0)
       keepSnapshots(state.ctx.store, state.id, state.conversations.values());
-    state.abortAll(DETACHED);
+    state.abortAll(new UserError('E_CANCELLED', 'detached'));
     for (const conv of state.conversations.values()) conv.clearTimers();
     this.releaseLease(options.groupedRelease === true);
     this.waiters.wakeIdle();
